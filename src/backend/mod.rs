@@ -1,0 +1,1 @@
+//! Backend connections to MySQL servers: client-side handshake, pools, relay.

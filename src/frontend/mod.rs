@@ -1,0 +1,1 @@
+//! Client-facing side: listener, handshake and auth, tenant resolution, the session pipeline.

@@ -1,0 +1,1 @@
+//! Pure wire layer: packet codec, handshake, auth scrambles, OK/ERR/EOF, commands.

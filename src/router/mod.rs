@@ -1,0 +1,104 @@
+//! Statement classification: a leading-keyword lexer, sqlparser for the SELECT family
+//! (cached by normalized digest), comment hints. Pure: no I/O, no session state.
+
+/// Where a comment hint asks a statement to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteHint {
+    Primary,
+    Replica,
+}
+
+/// Hints read from comments before the first keyword, e.g.
+/// `/* route=replica */`, `/* consistency=read_your_writes max_lag=1s */`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hints {
+    pub route: Option<RouteHint>,
+    /// Raw value of `consistency=` (validated by the session).
+    pub consistency: Option<String>,
+    /// `max_lag=1s` / `500ms`.
+    pub max_lag: Option<std::time::Duration>,
+    /// Hint keys or values that were not understood (reported, never silently dropped).
+    pub unknown: Vec<String>,
+}
+
+/// Why a statement must run on the primary. `Display` gives a short, stable name
+/// (`write`, `ddl`, `locking read`, ...) shown by admin and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrimaryReason {
+    Write,
+    Ddl,
+    LockingRead,
+    SideEffectFunction,
+    UserVariable,
+    FoundRows,
+    Call,
+    TransactionControl,
+    LockTables,
+    MultiStatement,
+    SessionSet,
+    Unparsed,
+    Unknown,
+}
+
+/// What a statement is, as far as routing cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Class {
+    /// Provably side-effect-free read: may run on a replica.
+    Read,
+    /// Must run on the primary (unless a session rule says otherwise, e.g. a read-only txn).
+    Primary(PrimaryReason),
+    /// Refers to the session's previous statement (SHOW WARNINGS/ERRORS/COUNT(*) WARNINGS,
+    /// GET DIAGNOSTICS, SELECT ROW_COUNT(), SELECT FOUND_ROWS() without SQL_CALC):
+    /// run where the previous statement ran.
+    LastBackend,
+    /// BEGIN / START TRANSACTION [...]; `read_only` for START TRANSACTION READ ONLY.
+    Begin { read_only: bool },
+    /// `USE db` (single statement). The session checks the tenant and tracks the schema.
+    Use(String),
+    /// `SET` of session state only (system variables, NAMES, CHARACTER SET, SESSION
+    /// TRANSACTION ...): runs on the primary and is replayed on every other backend
+    /// connection the session uses. A SET that also assigns a user variable is
+    /// `SetSession` with `effects.user_var_assign`.
+    SetSession,
+}
+
+/// Named-lock effect of a statement (GET_LOCK family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockEffect {
+    #[default]
+    None,
+    /// Number of GET_LOCK calls in the statement.
+    Acquire(u32),
+    /// Number of RELEASE_LOCK calls.
+    Release(u32),
+    /// RELEASE_ALL_LOCKS().
+    ReleaseAll,
+}
+
+/// Session-state side effects the session must track (pins, schema).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    pub named_lock: LockEffect,
+    /// Lower-cased names from CREATE TEMPORARY TABLE.
+    pub temp_tables_created: Vec<String>,
+    /// Lower-cased names from DROP [TEMPORARY] TABLE (the session ignores unknown ones).
+    pub tables_dropped: Vec<String>,
+    pub lock_tables: bool,
+    pub unlock_tables: bool,
+    /// `SET @x`, `SELECT ... INTO @x`, `@x :=`.
+    pub user_var_assign: bool,
+    /// SQL_CALC_FOUND_ROWS present.
+    pub calc_found_rows: bool,
+    /// Databases named by `USE` inside a multi-statement.
+    pub use_dbs: Vec<String>,
+    /// A multi-statement that changes session state (SET/USE/PREPARE): the session pins.
+    pub multi_session_change: bool,
+}
+
+/// The full answer for one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    pub class: Class,
+    pub hints: Hints,
+    pub effects: Effects,
+}

@@ -1,1 +1,14 @@
-//! Pure wire layer: packet codec, handshake, auth scrambles, OK/ERR/EOF, commands.
+//! Pure wire layer: packet codec, handshake, auth scrambles, OK/ERR/EOF, response scanning.
+
+pub mod auth;
+pub mod codec;
+pub mod command;
+pub mod handshake;
+pub mod packets;
+pub mod scan;
+
+pub use codec::PacketStream;
+pub use mysql_common::constants::{CapabilityFlags, StatusFlags};
+
+/// Largest payload of one physical packet; a payload of exactly this size continues in the next.
+pub const MAX_PAYLOAD: usize = 0xFF_FFFF;

@@ -1,0 +1,140 @@
+//! Packet framing over a TCP stream: 3-byte length + sequence id, 16 MB splitting, one
+//! reusable read buffer and one write buffer per connection.
+
+use std::io;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::MAX_PAYLOAD;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One logical packet (splits joined).
+#[derive(Debug)]
+pub struct Packet {
+    pub seq: u8,
+    pub payload: Vec<u8>,
+}
+
+/// A framed MySQL connection. Reads go through `rbuf` so the relay can scan and forward raw
+/// bytes; writes are queued in `wbuf` and sent with one syscall by `flush`.
+pub struct PacketStream {
+    stream: TcpStream,
+    pub rbuf: BytesMut,
+    wbuf: Vec<u8>,
+    /// Largest logical packet accepted from the peer.
+    max_packet: usize,
+}
+
+impl PacketStream {
+    pub fn new(stream: TcpStream, max_packet: usize) -> Self {
+        let _ = stream.set_nodelay(true);
+        PacketStream {
+            stream,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: Vec::with_capacity(READ_CHUNK),
+            max_packet,
+        }
+    }
+
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    /// Reads more bytes into `rbuf`. Returns 0 at end of stream.
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        self.stream.read_buf(&mut self.rbuf).await
+    }
+
+    /// Reads one logical packet, joining 16 MB continuations.
+    pub async fn read_packet(&mut self) -> io::Result<Packet> {
+        let mut payload = Vec::new();
+        loop {
+            let (seq, len) = self.read_header().await?;
+            if payload.len() + len > self.max_packet {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("packet larger than the limit of {} bytes", self.max_packet),
+                ));
+            }
+            while self.rbuf.len() < 4 + len {
+                self.fill_or_eof().await?;
+            }
+            payload.extend_from_slice(&self.rbuf[4..4 + len]);
+            self.rbuf.advance(4 + len);
+            if len < MAX_PAYLOAD {
+                return Ok(Packet { seq, payload });
+            }
+        }
+    }
+
+    async fn read_header(&mut self) -> io::Result<(u8, usize)> {
+        while self.rbuf.len() < 4 {
+            self.fill_or_eof().await?;
+        }
+        let h = &self.rbuf[..4];
+        let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
+        Ok((h[3], len))
+    }
+
+    async fn fill_or_eof(&mut self) -> io::Result<()> {
+        if self.fill().await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+
+    /// Queues a packet, splitting it as the protocol requires. Returns the next sequence id.
+    pub fn queue(&mut self, mut seq: u8, payload: &[u8]) -> u8 {
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_PAYLOAD);
+            let len = (n as u32).to_le_bytes();
+            self.wbuf.extend_from_slice(&[len[0], len[1], len[2], seq]);
+            self.wbuf.extend_from_slice(&rest[..n]);
+            seq = seq.wrapping_add(1);
+            rest = &rest[n..];
+            if n < MAX_PAYLOAD {
+                return seq;
+            }
+        }
+    }
+
+    /// Queues bytes that are already framed (relayed verbatim).
+    pub fn queue_raw(&mut self, bytes: &[u8]) {
+        self.wbuf.extend_from_slice(bytes);
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+            if self.wbuf.capacity() > 4 * 1024 * 1024 {
+                // Don't keep a huge buffer for the life of an idle connection.
+                self.wbuf.shrink_to(READ_CHUNK);
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues and sends one packet.
+    pub async fn send(&mut self, seq: u8, payload: &[u8]) -> io::Result<u8> {
+        let next = self.queue(seq, payload);
+        self.flush().await?;
+        Ok(next)
+    }
+
+    /// Writes raw bytes straight to the socket (used by the relay).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    pub async fn shutdown(&mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+}

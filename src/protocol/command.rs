@@ -1,0 +1,172 @@
+//! Client command packets: command bytes, and the few commands whose fields the session
+//! reads or rewrites (COM_CHANGE_USER, statement ids, COM_STMT_EXECUTE parameter types).
+
+use mysql_common::io::ParseBuf;
+
+pub const COM_QUIT: u8 = 0x01;
+pub const COM_INIT_DB: u8 = 0x02;
+pub const COM_QUERY: u8 = 0x03;
+pub const COM_FIELD_LIST: u8 = 0x04;
+pub const COM_STATISTICS: u8 = 0x09;
+pub const COM_PING: u8 = 0x0E;
+pub const COM_CHANGE_USER: u8 = 0x11;
+pub const COM_STMT_PREPARE: u8 = 0x16;
+pub const COM_STMT_EXECUTE: u8 = 0x17;
+pub const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
+pub const COM_STMT_CLOSE: u8 = 0x19;
+pub const COM_STMT_RESET: u8 = 0x1A;
+pub const COM_SET_OPTION: u8 = 0x1B;
+pub const COM_RESET_CONNECTION: u8 = 0x1F;
+
+/// Name of a command byte, for errors and logs.
+pub fn name(cmd: u8) -> &'static str {
+    match cmd {
+        0x00 => "COM_SLEEP",
+        COM_QUIT => "COM_QUIT",
+        COM_INIT_DB => "COM_INIT_DB",
+        COM_QUERY => "COM_QUERY",
+        COM_FIELD_LIST => "COM_FIELD_LIST",
+        0x05 => "COM_CREATE_DB",
+        0x06 => "COM_DROP_DB",
+        0x07 => "COM_REFRESH",
+        0x08 => "COM_SHUTDOWN",
+        COM_STATISTICS => "COM_STATISTICS",
+        0x0A => "COM_PROCESS_INFO",
+        0x0C => "COM_PROCESS_KILL",
+        0x0D => "COM_DEBUG",
+        COM_PING => "COM_PING",
+        COM_CHANGE_USER => "COM_CHANGE_USER",
+        0x12 => "COM_BINLOG_DUMP",
+        0x15 => "COM_REGISTER_SLAVE",
+        COM_STMT_PREPARE => "COM_STMT_PREPARE",
+        COM_STMT_EXECUTE => "COM_STMT_EXECUTE",
+        COM_STMT_SEND_LONG_DATA => "COM_STMT_SEND_LONG_DATA",
+        COM_STMT_CLOSE => "COM_STMT_CLOSE",
+        COM_STMT_RESET => "COM_STMT_RESET",
+        COM_SET_OPTION => "COM_SET_OPTION",
+        0x1C => "COM_STMT_FETCH",
+        0x1E => "COM_BINLOG_DUMP_GTID",
+        COM_RESET_CONNECTION => "COM_RESET_CONNECTION",
+        0xFA => "COM_STMT_BULK_EXECUTE",
+        _ => "unknown command",
+    }
+}
+
+/// A decoded COM_CHANGE_USER.
+#[derive(Debug, Clone)]
+pub struct ChangeUser {
+    pub user: String,
+    pub auth_response: Vec<u8>,
+    pub database: Option<String>,
+    pub collation: Option<u8>,
+    pub auth_plugin: Option<String>,
+}
+
+pub fn parse_change_user(payload: &[u8], protocol_41: bool) -> Option<ChangeUser> {
+    let mut b = ParseBuf(payload.get(1..)?);
+    let user = take_null_str(&mut b)?;
+    let auth_len = b.checked_eat_u8()? as usize;
+    let auth_response = b.checked_eat(auth_len)?.to_vec();
+    let database = take_null_str(&mut b).unwrap_or_default();
+    let mut collation = None;
+    let mut auth_plugin = None;
+    if protocol_41 && b.len() >= 2 {
+        collation = Some(b.eat_u16_le() as u8);
+        auth_plugin = take_null_str(&mut b).filter(|p| !p.is_empty());
+    }
+    Some(ChangeUser {
+        user,
+        auth_response,
+        database: Some(database).filter(|d| !d.is_empty()),
+        collation,
+        auth_plugin,
+    })
+}
+
+fn take_null_str(b: &mut ParseBuf<'_>) -> Option<String> {
+    let end = b.0.iter().position(|&c| c == 0)?;
+    let s = String::from_utf8_lossy(&b.0[..end]).into_owned();
+    b.0 = &b.0[end + 1..];
+    Some(s)
+}
+
+/// The statement id of COM_STMT_EXECUTE / SEND_LONG_DATA / CLOSE / RESET / FETCH.
+pub fn stmt_id(payload: &[u8]) -> Option<u32> {
+    let b = payload.get(1..5)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+pub fn set_stmt_id(payload: &mut [u8], id: u32) {
+    if payload.len() >= 5 {
+        payload[1..5].copy_from_slice(&id.to_le_bytes());
+    }
+}
+
+/// Offset of the new-params-bound flag in a COM_STMT_EXECUTE with `params` parameters.
+fn bound_flag_at(params: u16) -> usize {
+    1 + 4 + 1 + 4 + (params as usize).div_ceil(8)
+}
+
+/// The parameter types a COM_STMT_EXECUTE carries, if it carries them.
+pub fn execute_param_types(payload: &[u8], params: u16) -> Option<&[u8]> {
+    if params == 0 {
+        return None;
+    }
+    let at = bound_flag_at(params);
+    if payload.get(at) != Some(&1) {
+        return None;
+    }
+    payload.get(at + 1..at + 1 + 2 * params as usize)
+}
+
+/// Rewrites a COM_STMT_EXECUTE that relies on types sent earlier (to another backend) into
+/// one that carries them, so any backend can run it.
+pub fn execute_with_types(payload: &[u8], params: u16, types: &[u8]) -> Option<Vec<u8>> {
+    let at = bound_flag_at(params);
+    if params == 0 || payload.get(at) != Some(&0) || types.len() != 2 * params as usize {
+        return None;
+    }
+    let mut out = Vec::with_capacity(payload.len() + types.len());
+    out.extend_from_slice(&payload[..at]);
+    out.push(1);
+    out.extend_from_slice(types);
+    out.extend_from_slice(&payload[at + 1..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_user_parses() {
+        let mut p = vec![COM_CHANGE_USER];
+        p.extend_from_slice(b"bob\0");
+        p.push(3);
+        p.extend_from_slice(&[9, 9, 9]);
+        p.extend_from_slice(b"wf_acme\0");
+        p.extend_from_slice(&[45, 0]);
+        p.extend_from_slice(b"mysql_native_password\0");
+        let c = parse_change_user(&p, true).unwrap();
+        assert_eq!(c.user, "bob");
+        assert_eq!(c.auth_response, vec![9, 9, 9]);
+        assert_eq!(c.database.as_deref(), Some("wf_acme"));
+        assert_eq!(c.collation, Some(45));
+        assert_eq!(c.auth_plugin.as_deref(), Some("mysql_native_password"));
+        for n in 0..p.len() {
+            let _ = parse_change_user(&p[..n], true);
+        }
+    }
+
+    #[test]
+    fn execute_types_are_injected() {
+        // 2 params, not bound, then values.
+        let mut p = vec![COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0b00, 0];
+        p.extend_from_slice(&[7, 7]);
+        assert_eq!(execute_param_types(&p, 2), None);
+        let q = execute_with_types(&p, 2, &[3, 0, 253, 0]).unwrap();
+        assert_eq!(execute_param_types(&q, 2), Some(&[3, 0, 253, 0][..]));
+        assert_eq!(&q[q.len() - 2..], &[7, 7]);
+        assert_eq!(stmt_id(&q), Some(1));
+    }
+}

@@ -1,0 +1,213 @@
+//! Connection phase packets: the greeting Switchyard sends clients (modelled on a real
+//! backend's), the client's handshake response, and Switchyard's own response to a backend.
+
+use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse};
+use mysql_common::proto::MySerialize;
+
+pub const NATIVE_PASSWORD: &str = "mysql_native_password";
+
+/// What a backend told us about itself in its greeting; clients are shown the same.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub version: Vec<u8>,
+    pub capabilities: CapabilityFlags,
+    pub collation: u8,
+}
+
+impl Default for ServerInfo {
+    fn default() -> Self {
+        // Used only until a backend has been reached: a plain MariaDB 10.11 profile.
+        ServerInfo {
+            version: b"5.5.5-10.11.0-MariaDB".to_vec(),
+            capabilities: supported_capabilities(),
+            collation: 45,
+        }
+    }
+}
+
+/// Capabilities Switchyard can relay faithfully. Left out on purpose: SSL and compression
+/// (not implemented yet), and MariaDB's extended capabilities (bulk execute, metadata cache,
+/// progress reports) that change the command set or the response shapes.
+pub fn supported_capabilities() -> CapabilityFlags {
+    use CapabilityFlags as C;
+    C::CLIENT_LONG_PASSWORD
+        | C::CLIENT_FOUND_ROWS
+        | C::CLIENT_LONG_FLAG
+        | C::CLIENT_CONNECT_WITH_DB
+        | C::CLIENT_NO_SCHEMA
+        | C::CLIENT_ODBC
+        | C::CLIENT_LOCAL_FILES
+        | C::CLIENT_IGNORE_SPACE
+        | C::CLIENT_PROTOCOL_41
+        | C::CLIENT_INTERACTIVE
+        | C::CLIENT_IGNORE_SIGPIPE
+        | C::CLIENT_TRANSACTIONS
+        | C::CLIENT_RESERVED
+        | C::CLIENT_SECURE_CONNECTION
+        | C::CLIENT_MULTI_STATEMENTS
+        | C::CLIENT_MULTI_RESULTS
+        | C::CLIENT_PS_MULTI_RESULTS
+        | C::CLIENT_PLUGIN_AUTH
+        | C::CLIENT_CONNECT_ATTRS
+        | C::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+        | C::CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
+        | C::CLIENT_SESSION_TRACK
+        | C::CLIENT_DEPRECATE_EOF
+}
+
+/// Capabilities that change what the server sends, so a backend connection must have
+/// exactly the client's set of them for responses to be relayed verbatim.
+pub fn response_shaping(caps: CapabilityFlags) -> CapabilityFlags {
+    use CapabilityFlags as C;
+    caps & (C::CLIENT_FOUND_ROWS
+        | C::CLIENT_LONG_FLAG
+        | C::CLIENT_NO_SCHEMA
+        | C::CLIENT_ODBC
+        | C::CLIENT_LOCAL_FILES
+        | C::CLIENT_IGNORE_SPACE
+        | C::CLIENT_INTERACTIVE
+        | C::CLIENT_TRANSACTIONS
+        | C::CLIENT_MULTI_STATEMENTS
+        | C::CLIENT_MULTI_RESULTS
+        | C::CLIENT_PS_MULTI_RESULTS
+        | C::CLIENT_SESSION_TRACK
+        | C::CLIENT_DEPRECATE_EOF)
+}
+
+/// Reads a server greeting.
+pub fn parse_greeting(payload: &[u8]) -> std::io::Result<(ServerInfo, Vec<u8>, Option<String>)> {
+    let hs: HandshakePacket<'_> = ParseBuf(payload).parse(())?;
+    let info = ServerInfo {
+        version: hs.server_version_ref().to_vec(),
+        capabilities: hs.capabilities(),
+        collation: hs.default_collation(),
+    };
+    let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned());
+    Ok((info, hs.nonce(), plugin))
+}
+
+/// The greeting Switchyard sends a client.
+pub fn greeting(info: &ServerInfo, connection_id: u32, nonce: &[u8; 20]) -> Vec<u8> {
+    let caps = info.capabilities & supported_capabilities();
+    let mut scramble_1 = [0u8; 8];
+    scramble_1.copy_from_slice(&nonce[..8]);
+    // The second part is NUL-terminated on the wire.
+    let mut scramble_2 = nonce[8..].to_vec();
+    scramble_2.push(0);
+    let pkt = HandshakePacket::new(
+        10,
+        info.version.as_slice(),
+        connection_id,
+        scramble_1,
+        Some(scramble_2),
+        caps,
+        info.collation,
+        StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        Some(NATIVE_PASSWORD.as_bytes()),
+    )
+    .with_mariadb_ext_capabilities(MariadbCapabilities::empty());
+    let mut out = Vec::with_capacity(96);
+    pkt.serialize(&mut out);
+    out
+}
+
+/// A client's handshake response, decoded.
+#[derive(Debug, Clone)]
+pub struct ClientHello {
+    pub capabilities: CapabilityFlags,
+    pub max_packet: u32,
+    pub collation: u8,
+    pub user: String,
+    pub auth_response: Vec<u8>,
+    pub database: Option<String>,
+    pub auth_plugin: Option<String>,
+}
+
+/// True for the short SSLRequest packet a client sends before a TLS upgrade.
+pub fn is_ssl_request(payload: &[u8]) -> bool {
+    payload.len() == 32
+        && CapabilityFlags::from_bits_truncate(u32::from_le_bytes([
+            payload[0], payload[1], payload[2], payload[3],
+        ]))
+        .contains(CapabilityFlags::CLIENT_SSL)
+}
+
+pub fn parse_client_hello(payload: &[u8]) -> std::io::Result<ClientHello> {
+    let hr: HandshakeResponse<'_> = ParseBuf(payload).parse(())?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Ok(ClientHello {
+        capabilities: hr.capabilities(),
+        max_packet: u32::from_le_bytes([payload[4], payload[5], payload[6], payload[7]]),
+        collation: hr.collation(),
+        user: text(hr.user()),
+        auth_response: hr.scramble_buf().to_vec(),
+        database: hr.db_name().filter(|d| !d.is_empty()).map(text),
+        auth_plugin: hr
+            .auth_plugin()
+            .map(|p| text(p.as_bytes()))
+            .filter(|p| !p.is_empty()),
+    })
+}
+
+/// Switchyard's handshake response to a backend.
+pub fn backend_hello(
+    user: &str,
+    auth_response: &[u8],
+    database: Option<&str>,
+    capabilities: CapabilityFlags,
+    collation: u8,
+) -> Vec<u8> {
+    let hr = HandshakeResponse::new(
+        Some(auth_response),
+        (10, 11, 0),
+        Some(user.as_bytes()),
+        database.map(str::as_bytes),
+        Some(AuthPlugin::MysqlNativePassword),
+        capabilities,
+        None,
+        64 * 1024 * 1024,
+    );
+    let mut out = Vec::with_capacity(128);
+    hr.serialize(&mut out);
+    // mysql_common picks the collation from the server version; the client's own must win
+    // so that the backend session has the character set the client asked for.
+    out[8] = collation;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greeting_roundtrips() {
+        let nonce = *b"abcdefghijklmnopqrst";
+        let p = greeting(&ServerInfo::default(), 7, &nonce);
+        let (info, n, plugin) = parse_greeting(&p).unwrap();
+        assert_eq!(n, nonce.to_vec());
+        assert_eq!(plugin.as_deref(), Some(NATIVE_PASSWORD));
+        assert_eq!(info.version, ServerInfo::default().version);
+    }
+
+    #[test]
+    fn hello_roundtrips_with_collation() {
+        let caps = supported_capabilities();
+        let p = backend_hello("acme_app", &[1; 20], Some("wf_acme"), caps, 224);
+        let h = parse_client_hello(&p).unwrap();
+        assert_eq!(h.user, "acme_app");
+        assert_eq!(h.database.as_deref(), Some("wf_acme"));
+        assert_eq!(h.collation, 224);
+        assert_eq!(h.auth_response, vec![1; 20]);
+        assert_eq!(h.auth_plugin.as_deref(), Some(NATIVE_PASSWORD));
+    }
+
+    #[test]
+    fn garbage_hello_is_an_error_not_a_panic() {
+        for n in 0..40 {
+            let _ = parse_client_hello(&vec![0xAB; n]);
+            let _ = parse_greeting(&vec![0x0A; n]);
+        }
+    }
+}

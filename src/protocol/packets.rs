@@ -1,0 +1,130 @@
+//! OK / ERR / EOF packets: building the ones Switchyard answers itself, and reading the
+//! few header fields routing needs from the ones backends send.
+
+use mysql_common::io::ParseBuf;
+
+pub const OK_HEADER: u8 = 0x00;
+pub const EOF_HEADER: u8 = 0xFE;
+pub const ERR_HEADER: u8 = 0xFF;
+pub const LOCAL_INFILE_HEADER: u8 = 0xFB;
+
+pub const STATUS_IN_TRANS: u16 = 0x0001;
+pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
+pub const STATUS_MORE_RESULTS: u16 = 0x0008;
+pub const STATUS_CURSOR_EXISTS: u16 = 0x0040;
+pub const STATUS_IN_TRANS_READONLY: u16 = 0x2000;
+pub const STATUS_SESSION_STATE_CHANGED: u16 = 0x4000;
+
+/// An error Switchyard itself answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrSpec {
+    pub code: u16,
+    pub state: &'static str,
+    pub message: String,
+}
+
+impl ErrSpec {
+    pub fn new(code: u16, state: &'static str, message: impl Into<String>) -> Self {
+        ErrSpec {
+            code,
+            state,
+            message: message.into(),
+        }
+    }
+}
+
+/// ERR payload (protocol 4.1 form: with SQLSTATE).
+pub fn err_payload(e: &ErrSpec) -> Vec<u8> {
+    let mut p = Vec::with_capacity(9 + e.message.len());
+    p.push(ERR_HEADER);
+    p.extend_from_slice(&e.code.to_le_bytes());
+    p.push(b'#');
+    let state = e.state.as_bytes();
+    p.extend_from_slice(&state[..5.min(state.len())]);
+    p.extend_from_slice(e.message.as_bytes());
+    p
+}
+
+/// A plain OK payload: no rows, no insert id, no session-state info.
+pub fn ok_payload(status: u16, warnings: u16) -> Vec<u8> {
+    let mut p = vec![OK_HEADER, 0, 0];
+    p.extend_from_slice(&status.to_le_bytes());
+    p.extend_from_slice(&warnings.to_le_bytes());
+    p
+}
+
+/// The fields of an OK or EOF terminator that the session tracks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OkInfo {
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
+    pub status: u16,
+    pub warnings: u16,
+}
+
+/// Reads an OK packet (header 0x00 or 0xFE) as sent with CLIENT_PROTOCOL_41.
+pub fn parse_ok(payload: &[u8]) -> Option<OkInfo> {
+    let mut buf = ParseBuf(payload.get(1..)?);
+    let affected_rows = buf.checked_eat_lenenc_int()?;
+    let last_insert_id = buf.checked_eat_lenenc_int()?;
+    let status = buf.checked_eat_u16_le()?;
+    let warnings = buf.checked_eat_u16_le().unwrap_or(0);
+    Some(OkInfo {
+        affected_rows,
+        last_insert_id,
+        status,
+        warnings,
+    })
+}
+
+/// Reads an old-style EOF packet: 0xFE, warnings, status.
+pub fn parse_eof(payload: &[u8]) -> Option<OkInfo> {
+    let warnings = u16::from_le_bytes([*payload.get(1)?, *payload.get(2)?]);
+    let status = u16::from_le_bytes([*payload.get(3)?, *payload.get(4)?]);
+    Some(OkInfo {
+        status,
+        warnings,
+        ..OkInfo::default()
+    })
+}
+
+/// Error code and message of an ERR payload.
+pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
+    let code = u16::from_le_bytes([*payload.get(1)?, *payload.get(2)?]);
+    let rest = payload.get(3..)?;
+    let msg = if rest.first() == Some(&b'#') && rest.len() >= 6 {
+        &rest[6..]
+    } else {
+        rest
+    };
+    Some((code, String::from_utf8_lossy(msg).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_roundtrip() {
+        let p = ok_payload(STATUS_AUTOCOMMIT, 3);
+        let ok = parse_ok(&p).unwrap();
+        assert_eq!(ok.status, STATUS_AUTOCOMMIT);
+        assert_eq!(ok.warnings, 3);
+    }
+
+    #[test]
+    fn err_roundtrip() {
+        let p = err_payload(&ErrSpec::new(1044, "42000", "Access denied"));
+        assert_eq!(&p[..4], &[0xFF, 0x14, 0x04, b'#']);
+        assert_eq!(parse_err(&p).unwrap(), (1044, "Access denied".to_string()));
+    }
+
+    #[test]
+    fn truncated_packets_do_not_panic() {
+        for p in [&[][..], &[0x00], &[0x00, 0xFC], &[0xFE, 1], &[0xFF, 1]] {
+            let _ = parse_ok(p);
+            let _ = parse_eof(p);
+            let _ = parse_err(p);
+        }
+    }
+}

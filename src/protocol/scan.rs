@@ -1,0 +1,474 @@
+//! Finds where a backend's response to one command ends, without decoding rows: the relay
+//! forwards bytes as soon as they are scanned and only looks inside terminators.
+
+use super::packets::{
+    self, OkInfo, EOF_HEADER, ERR_HEADER, LOCAL_INFILE_HEADER, OK_HEADER, STATUS_CURSOR_EXISTS,
+    STATUS_MORE_RESULTS,
+};
+use super::MAX_PAYLOAD;
+
+/// The shape of response a command gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// COM_QUERY / COM_STMT_EXECUTE: OK, ERR, LOCAL INFILE request, or result sets.
+    ResultSets,
+    /// COM_STMT_PREPARE: prepare-OK with parameter and column definitions, or ERR.
+    Prepare,
+    /// COM_FIELD_LIST: column definitions up to an EOF, or ERR.
+    FieldList,
+    /// One packet of any kind (OK, ERR, EOF, COM_STATISTICS' string).
+    Single,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    First,
+    ColumnDefs(u64),
+    ColumnsEof,
+    Rows,
+    PrepareParams { params: u16, columns: u16 },
+    PrepareParamsEof { columns: u16 },
+    PrepareColumns(u16),
+    PrepareColumnsEof,
+    Defs,
+    Done,
+}
+
+/// What the scanner reached in the bytes it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// More bytes are needed.
+    NeedMore,
+    /// The response is complete.
+    Done,
+    /// The server asks the client for a local file; the client's packets must be relayed.
+    LocalInfile,
+}
+
+/// How the response ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The final OK/EOF, if the response ended with one.
+    pub ok: Option<OkInfo>,
+    /// Error code and message, if it ended with ERR.
+    pub err: Option<(u16, String)>,
+    /// Status flags of the last terminator seen (OK, EOF).
+    pub status: Option<u16>,
+    /// Prepare-OK fields: backend statement id, columns, params.
+    pub prepared: Option<PrepareOk>,
+    /// Whether any result set (rows) was part of the answer.
+    pub result_sets: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrepareOk {
+    pub backend_id: u32,
+    pub columns: u16,
+    pub params: u16,
+}
+
+/// Incremental scanner of one response.
+#[derive(Debug)]
+pub struct Scanner {
+    expect: Expect,
+    deprecate_eof: bool,
+    phase: Phase,
+    /// Payload bytes of the current physical packet still to pass through unread.
+    opaque: usize,
+    /// The previous physical packet was full-size: the next one continues it.
+    continued: bool,
+    /// Statement id to write into a prepare-OK in place of the backend's.
+    pub rewrite_stmt_id: Option<u32>,
+    pub outcome: Outcome,
+}
+
+/// A terminator or header must be read whole; a bigger one than this is malformed.
+const MAX_CONTROL_PACKET: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed response from server: {0}")]
+pub struct ScanError(pub &'static str);
+
+impl Scanner {
+    pub fn new(expect: Expect, deprecate_eof: bool) -> Self {
+        Scanner {
+            expect,
+            deprecate_eof,
+            phase: Phase::First,
+            opaque: 0,
+            continued: false,
+            rewrite_stmt_id: None,
+            outcome: Outcome::default(),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// After a LOCAL INFILE exchange the server answers with OK or ERR.
+    pub fn resume_after_infile(&mut self) {
+        self.phase = Phase::First;
+    }
+
+    /// Scans `buf` from its start. Returns how many bytes may be forwarded now and why it
+    /// stopped. Bytes past `consumed` must be kept and scanned again with more data.
+    pub fn scan(&mut self, buf: &mut [u8]) -> Result<(usize, Event), ScanError> {
+        let mut pos = 0;
+        loop {
+            if self.opaque > 0 {
+                let take = self.opaque.min(buf.len() - pos);
+                pos += take;
+                self.opaque -= take;
+                if self.opaque > 0 {
+                    return Ok((pos, Event::NeedMore));
+                }
+            }
+            if self.phase == Phase::Done {
+                return Ok((pos, Event::Done));
+            }
+            let rest = &buf[pos..];
+            if rest.len() < 4 {
+                return Ok((pos, Event::NeedMore));
+            }
+            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], 0]) as usize;
+            if len > 0 && rest.len() < 5 {
+                return Ok((pos, Event::NeedMore));
+            }
+            let was_continued = self.continued;
+            if was_continued || self.is_opaque_packet(rest, len) {
+                self.continued = len == MAX_PAYLOAD;
+                self.after_opaque(was_continued);
+                pos += 4;
+                self.opaque = len;
+                continue;
+            }
+            if len > MAX_CONTROL_PACKET {
+                return Err(ScanError("oversized control packet"));
+            }
+            if rest.len() < 4 + len {
+                return Ok((pos, Event::NeedMore));
+            }
+            let event = self.control_packet(&mut buf[pos + 4..pos + 4 + len])?;
+            pos += 4 + len;
+            if event == Event::LocalInfile {
+                return Ok((pos, event));
+            }
+        }
+    }
+
+    /// Rows and column definitions are passed through without being read.
+    fn is_opaque_packet(&self, rest: &[u8], len: usize) -> bool {
+        let first = if len == 0 { None } else { rest.get(4).copied() };
+        match self.phase {
+            Phase::ColumnDefs(_) | Phase::PrepareParams { .. } | Phase::PrepareColumns(_) => true,
+            Phase::Rows | Phase::Defs => match first {
+                Some(ERR_HEADER) => false,
+                Some(EOF_HEADER) => len >= MAX_PAYLOAD,
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+
+    /// Counts down definitions once a new (non-continuation) opaque packet starts.
+    fn after_opaque(&mut self, was_continued: bool) {
+        if was_continued {
+            return;
+        }
+        self.phase = match self.phase {
+            Phase::ColumnDefs(1) if self.deprecate_eof => {
+                self.outcome.result_sets += 1;
+                Phase::Rows
+            }
+            Phase::ColumnDefs(1) => Phase::ColumnsEof,
+            Phase::ColumnDefs(n) => Phase::ColumnDefs(n - 1),
+            Phase::PrepareParams { params: 1, columns } => {
+                if self.deprecate_eof {
+                    self.prepare_columns(columns)
+                } else {
+                    Phase::PrepareParamsEof { columns }
+                }
+            }
+            Phase::PrepareParams { params, columns } => Phase::PrepareParams {
+                params: params - 1,
+                columns,
+            },
+            Phase::PrepareColumns(1) if self.deprecate_eof => Phase::Done,
+            Phase::PrepareColumns(1) => Phase::PrepareColumnsEof,
+            Phase::PrepareColumns(n) => Phase::PrepareColumns(n - 1),
+            other => other,
+        };
+    }
+
+    fn prepare_columns(&self, columns: u16) -> Phase {
+        if columns == 0 {
+            Phase::Done
+        } else {
+            Phase::PrepareColumns(columns)
+        }
+    }
+
+    fn control_packet(&mut self, p: &mut [u8]) -> Result<Event, ScanError> {
+        let first = p.first().copied();
+        if first == Some(ERR_HEADER) && self.phase != Phase::Done {
+            self.outcome.err = packets::parse_err(p);
+            self.phase = Phase::Done;
+            return Ok(Event::Done);
+        }
+        match self.phase {
+            Phase::First => self.first_packet(p),
+            Phase::ColumnsEof => {
+                let eof = packets::parse_eof(p).ok_or(ScanError("short EOF"))?;
+                self.outcome.status = Some(eof.status);
+                self.outcome.result_sets += 1;
+                // A cursor was opened: rows come later, through COM_STMT_FETCH.
+                self.phase = if eof.status & STATUS_CURSOR_EXISTS != 0 {
+                    Phase::Done
+                } else {
+                    Phase::Rows
+                };
+                Ok(self.event())
+            }
+            Phase::Rows | Phase::Defs => {
+                let info = self.terminator(p)?;
+                self.finish_or_more(info);
+                Ok(self.event())
+            }
+            Phase::PrepareParamsEof { columns } => {
+                self.phase = self.prepare_columns(columns);
+                Ok(self.event())
+            }
+            Phase::PrepareColumnsEof => {
+                self.phase = Phase::Done;
+                Ok(Event::Done)
+            }
+            _ => Err(ScanError("unexpected packet")),
+        }
+    }
+
+    fn first_packet(&mut self, p: &mut [u8]) -> Result<Event, ScanError> {
+        if self.expect == Expect::Single {
+            if p.first() == Some(&OK_HEADER) || p.first() == Some(&EOF_HEADER) {
+                let info = self.terminator(p).ok();
+                self.outcome.status = info.map(|i| i.status);
+                self.outcome.ok = info;
+            }
+            self.phase = Phase::Done;
+            return Ok(Event::Done);
+        }
+        if self.expect == Expect::FieldList {
+            self.phase = Phase::Defs;
+            return self.control_packet(p);
+        }
+        if self.expect == Expect::Prepare {
+            return self.prepare_ok(p);
+        }
+        match p.first() {
+            Some(&OK_HEADER) => {
+                let info = packets::parse_ok(p).ok_or(ScanError("short OK"))?;
+                self.finish_or_more(info);
+                Ok(self.event())
+            }
+            Some(&LOCAL_INFILE_HEADER) => Ok(Event::LocalInfile),
+            Some(_) => {
+                let mut b = mysql_common::io::ParseBuf(p);
+                let n = b.checked_eat_lenenc_int().ok_or(ScanError("column count"))?;
+                if n == 0 {
+                    return Err(ScanError("zero column count"));
+                }
+                self.phase = Phase::ColumnDefs(n);
+                Ok(Event::NeedMore)
+            }
+            None => Err(ScanError("empty packet")),
+        }
+    }
+
+    fn prepare_ok(&mut self, p: &mut [u8]) -> Result<Event, ScanError> {
+        if p.len() < 9 || p[0] != OK_HEADER {
+            return Err(ScanError("prepare response"));
+        }
+        let backend_id = u32::from_le_bytes([p[1], p[2], p[3], p[4]]);
+        let columns = u16::from_le_bytes([p[5], p[6]]);
+        let params = u16::from_le_bytes([p[7], p[8]]);
+        if let Some(id) = self.rewrite_stmt_id {
+            p[1..5].copy_from_slice(&id.to_le_bytes());
+        }
+        self.outcome.prepared = Some(PrepareOk {
+            backend_id,
+            columns,
+            params,
+        });
+        self.phase = if params > 0 {
+            Phase::PrepareParams { params, columns }
+        } else {
+            self.prepare_columns(columns)
+        };
+        Ok(self.event())
+    }
+
+    fn terminator(&self, p: &[u8]) -> Result<OkInfo, ScanError> {
+        let parsed = if self.deprecate_eof || p.first() == Some(&OK_HEADER) {
+            packets::parse_ok(p)
+        } else {
+            packets::parse_eof(p)
+        };
+        parsed.ok_or(ScanError("short terminator"))
+    }
+
+    fn finish_or_more(&mut self, info: OkInfo) {
+        self.outcome.status = Some(info.status);
+        self.outcome.ok = Some(info);
+        self.phase = if info.status & STATUS_MORE_RESULTS != 0 && self.expect == Expect::ResultSets
+        {
+            Phase::First
+        } else {
+            Phase::Done
+        };
+    }
+
+    fn event(&self) -> Event {
+        if self.phase == Phase::Done {
+            Event::Done
+        } else {
+            Event::NeedMore
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(seq: u8, payload: &[u8]) -> Vec<u8> {
+        let l = (payload.len() as u32).to_le_bytes();
+        let mut v = vec![l[0], l[1], l[2], seq];
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn eof(status: u16) -> Vec<u8> {
+        let s = status.to_le_bytes();
+        vec![0xFE, 0, 0, s[0], s[1]]
+    }
+
+    fn ok_fe(status: u16) -> Vec<u8> {
+        let s = status.to_le_bytes();
+        vec![0xFE, 0, 0, s[0], s[1], 0, 0]
+    }
+
+    /// A result set of two columns and `rows` rows, old EOF style or DEPRECATE_EOF.
+    fn result_set(deprecate: bool, rows: usize, status: u16) -> Vec<u8> {
+        let mut v = pkt(1, &[2]);
+        v.extend(pkt(2, b"coldef-a"));
+        v.extend(pkt(3, b"coldef-b"));
+        if !deprecate {
+            v.extend(pkt(4, &eof(0x0002)));
+        }
+        for _ in 0..rows {
+            v.extend(pkt(5, &[1, b'x', 0xFB]));
+        }
+        v.extend(pkt(9, &if deprecate { ok_fe(status) } else { eof(status) }));
+        v
+    }
+
+    fn scan_all(s: &mut Scanner, bytes: &mut [u8], step: usize) -> usize {
+        // Feed the bytes in pieces, as a socket would deliver them.
+        let mut start = 0;
+        let mut end = step.min(bytes.len());
+        loop {
+            let (n, ev) = s.scan(&mut bytes[start..end]).unwrap();
+            start += n;
+            if ev == Event::Done {
+                return start;
+            }
+            assert_ne!(ev, Event::LocalInfile);
+            assert!(end < bytes.len(), "ran out of bytes before the end");
+            end = (end + step).min(bytes.len());
+        }
+    }
+
+    #[test]
+    fn result_sets_both_eof_styles_any_chunking() {
+        for deprecate in [false, true] {
+            for step in [1, 3, 7, 1000] {
+                let mut bytes = result_set(deprecate, 5, 0x0002);
+                let mut s = Scanner::new(Expect::ResultSets, deprecate);
+                assert_eq!(scan_all(&mut s, &mut bytes, step), bytes.len());
+                assert_eq!(s.outcome.status, Some(0x0002));
+                assert_eq!(s.outcome.result_sets, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn multi_results_continue_until_last() {
+        let mut bytes = result_set(true, 1, 0x0002 | STATUS_MORE_RESULTS);
+        bytes.extend(pkt(1, &[0, 1, 0, 0x02, 0, 0, 0]));
+        let mut s = Scanner::new(Expect::ResultSets, true);
+        assert_eq!(scan_all(&mut s, &mut bytes, 4), bytes.len());
+        assert_eq!(s.outcome.ok.unwrap().affected_rows, 1);
+    }
+
+    #[test]
+    fn err_ends_response() {
+        let mut bytes = pkt(1, &[0xFF, 0x28, 0x04, b'#', b'4', b'2', b'0', b'0', b'0', b'x']);
+        let mut s = Scanner::new(Expect::ResultSets, false);
+        assert_eq!(scan_all(&mut s, &mut bytes, 2), bytes.len());
+        assert_eq!(s.outcome.err.as_ref().unwrap().0, 1064);
+    }
+
+    #[test]
+    fn big_rows_spanning_packets_are_opaque() {
+        let mut bytes = pkt(1, &[1]);
+        bytes.extend(pkt(2, b"coldef"));
+        // A row of exactly MAX_PAYLOAD bytes whose continuation starts with 0xFE.
+        let mut row = vec![0xFE; MAX_PAYLOAD];
+        row[0] = 0xFC;
+        bytes.extend(pkt(3, &row));
+        bytes.extend(pkt(4, &[0xFE, 0xFE]));
+        bytes.extend(pkt(5, &ok_fe(0x0002)));
+        let mut s = Scanner::new(Expect::ResultSets, true);
+        assert_eq!(scan_all(&mut s, &mut bytes, 65536), bytes.len());
+    }
+
+    #[test]
+    fn prepare_rewrites_statement_id() {
+        let mut bytes = pkt(1, &[0, 7, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0]);
+        bytes.extend(pkt(2, b"param1"));
+        bytes.extend(pkt(3, b"param2"));
+        bytes.extend(pkt(4, &eof(2)));
+        bytes.extend(pkt(5, b"col1"));
+        bytes.extend(pkt(6, &eof(2)));
+        let mut s = Scanner::new(Expect::Prepare, false);
+        s.rewrite_stmt_id = Some(42);
+        assert_eq!(scan_all(&mut s, &mut bytes, 5), bytes.len());
+        let p = s.outcome.prepared.unwrap();
+        assert_eq!((p.backend_id, p.columns, p.params), (7, 1, 2));
+        assert_eq!(&bytes[5..9], &42u32.to_le_bytes());
+    }
+
+    #[test]
+    fn local_infile_is_reported() {
+        let mut bytes = pkt(1, b"\xFBfile.csv");
+        let mut s = Scanner::new(Expect::ResultSets, true);
+        let (n, ev) = s.scan(&mut bytes).unwrap();
+        assert_eq!((n, ev), (bytes.len(), Event::LocalInfile));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 12345u64;
+        for _ in 0..2000 {
+            let mut bytes: Vec<u8> = (0..64)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    (seed >> 33) as u8
+                })
+                .collect();
+            for expect in [Expect::ResultSets, Expect::Prepare, Expect::FieldList, Expect::Single] {
+                let _ = Scanner::new(expect, seed & 1 == 0).scan(&mut bytes);
+            }
+        }
+    }
+}

@@ -1,4 +1,8 @@
 //! Switchyard: a read/write-splitting, tenant-aware MySQL wire-protocol proxy.
+//!
+//! The data plane (`frontend` → `router` → `backend`, over `protocol`) relays each
+//! statement to the right server of the client's tenant; the control plane (`config`,
+//! `state`) builds the shared snapshot every session reads.
 
 pub mod backend;
 pub mod config;
@@ -6,3 +10,20 @@ pub mod frontend;
 pub mod protocol;
 pub mod router;
 pub mod state;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use state::SharedState;
+
+/// The sockets Switchyard serves, bound by the caller (tests bind port 0).
+pub struct Listeners {
+    pub app: TcpListener,
+}
+
+/// Serves until `shutdown` completes.
+pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
+    state.load().learn_server_info().await;
+    frontend::serve(listeners.app, state, shutdown).await;
+}

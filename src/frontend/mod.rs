@@ -1,1 +1,99 @@
 //! Client-facing side: listener, handshake and auth, tenant resolution, the session pipeline.
+
+mod backends;
+mod commands;
+pub mod error;
+mod login;
+mod pins;
+mod prepared;
+mod query;
+mod session;
+mod tenant;
+mod vars;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::protocol::packets::{err_payload, ErrSpec};
+use crate::protocol::PacketStream;
+use crate::state::SharedState;
+use error::SessionError;
+use session::Session;
+
+/// Counts live client connections; the guard gives the slot back when a session ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Accepts clients until `shutdown` completes.
+pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
+    let ids = Arc::new(AtomicU32::new(0));
+    let live = Arc::new(AtomicUsize::new(0));
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut shutdown => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let id = ids.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let slot = Slot(Arc::clone(&live));
+        let count = live.fetch_add(1, Ordering::Relaxed) + 1;
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let _slot = slot;
+            handle(stream, peer.ip().to_string(), id, count, state).await;
+        });
+    }
+}
+
+async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: SharedState) {
+    let rt = state.load_full();
+    let mut client = PacketStream::new(stream, rt.max_client_packet);
+    let max = rt.config.server.max_connections as usize;
+    if live > max {
+        let e = ErrSpec::new(1040, "08004", format!("Too many connections (Switchyard limit {max})"));
+        let _ = client.send(0, &err_payload(&e)).await;
+        return;
+    }
+    let nonce = crate::protocol::auth::nonce();
+    let timeout = rt.config.server.handshake_timeout;
+    let login = tokio::time::timeout(timeout, login::login(&mut client, &rt, id, &host, nonce)).await;
+    let login = match login {
+        Ok(Ok(l)) => l,
+        Ok(Err((e, seq))) => {
+            if let Some(spec) = e.to_err() {
+                let _ = client.send(seq, &err_payload(&spec)).await;
+            }
+            tracing::info!(session = id, %host, error = %e, "login refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(session = id, %host, "handshake timed out");
+            return;
+        }
+    };
+    let seq = login.seq;
+    tracing::debug!(session = id, user = %login.user.name, tenant = ?login.tenant.as_ref().map(|t| &t.name), "login");
+    let mut session = Session::new(id, client, state, host, nonce, login);
+    match session.start(seq).await {
+        Ok(()) => session.run().await,
+        Err(SessionError::ClientGone(_)) => {}
+        Err(e) => tracing::info!(session = id, error = %e, "session could not start"),
+    }
+}

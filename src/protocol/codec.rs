@@ -138,3 +138,17 @@ impl PacketStream {
         let _ = self.stream.shutdown().await;
     }
 }
+
+impl PacketStream {
+    /// Bytes queued but not yet sent.
+    pub fn pending(&self) -> usize {
+        self.wbuf.len()
+    }
+
+    /// False if the peer has closed the connection or sent something unasked for (an idle
+    /// connection must be silent).
+    pub fn is_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}

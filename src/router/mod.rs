@@ -102,3 +102,7 @@ pub struct Classification {
     pub hints: Hints,
     pub effects: Effects,
 }
+
+pub mod route;
+mod stub;
+pub use stub::Router;

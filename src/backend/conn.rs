@@ -1,0 +1,230 @@
+//! One connection to a backend server: login as a client, run commands, and remember the
+//! session state replayed on it (schema, SET statements, prepared statements).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::error::BackendError;
+use super::pool::PoolKey;
+use super::relay;
+use crate::protocol::handshake::{self, ServerInfo, NATIVE_PASSWORD};
+use crate::protocol::packets::{self, EOF_HEADER, ERR_HEADER, OK_HEADER};
+use crate::protocol::scan::{Expect, Outcome, Scanner};
+use crate::protocol::{auth, CapabilityFlags, PacketStream};
+
+/// Login name and password for a backend.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: crate::config::Secret,
+}
+
+/// Largest packet accepted from a backend while reading whole packets (handshake only;
+/// results are streamed).
+const MAX_BACKEND_PACKET: usize = 1 << 30;
+
+pub struct BackendConn {
+    pub io: PacketStream,
+    pub key: PoolKey,
+    pub info: ServerInfo,
+    pub connection_id: u32,
+    /// Schema this connection is in (as far as Switchyard knows).
+    pub schema: Option<String>,
+    /// Highest SET-replay sequence number applied here.
+    pub set_seq: u64,
+    /// COM_SET_OPTION value applied here.
+    pub set_option: Option<u16>,
+    /// Client statement id -> this server's statement id.
+    pub stmts: HashMap<u32, u32>,
+    /// Client statement ids whose parameter types this server has been sent.
+    pub typed: HashSet<u32>,
+}
+
+impl BackendConn {
+    /// Connects and logs in with the capabilities the client negotiated.
+    pub async fn connect(
+        key: PoolKey,
+        creds: &Credentials,
+        database: Option<&str>,
+        timeout: Duration,
+    ) -> Result<BackendConn, BackendError> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(&*key.addr))
+            .await
+            .map_err(|_| BackendError::ConnectTimeout)?
+            .map_err(BackendError::Connect)?;
+        let mut io = PacketStream::new(stream, MAX_BACKEND_PACKET);
+        let login = tokio::time::timeout(timeout, login(&mut io, &key, creds, database));
+        let (info, connection_id) = login.await.map_err(|_| BackendError::ConnectTimeout)??;
+        Ok(BackendConn {
+            io,
+            key,
+            info,
+            connection_id,
+            schema: database.map(str::to_owned),
+            set_seq: 0,
+            set_option: None,
+            stmts: HashMap::new(),
+            typed: HashSet::new(),
+        })
+    }
+
+    /// Whether the response to the next command will use OK packets instead of EOF.
+    pub fn deprecate_eof(&self) -> bool {
+        self.key
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    /// Runs a command whose answer only Switchyard reads (state replay, silent prepare).
+    pub async fn exec_silent(
+        &mut self,
+        payload: &[u8],
+        expect: Expect,
+    ) -> Result<Outcome, BackendError> {
+        self.io.send(0, payload).await?;
+        let mut scanner = Scanner::new(expect, self.deprecate_eof());
+        relay::relay_response(&mut self.io, None, &mut scanner)
+            .await
+            .map_err(|e| e.into_backend())?;
+        Ok(scanner.outcome)
+    }
+
+    /// Sends a command that gets no answer (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA).
+    pub async fn send_no_reply(&mut self, payload: &[u8]) -> Result<(), BackendError> {
+        self.io.send(0, payload).await?;
+        Ok(())
+    }
+}
+
+async fn login(
+    io: &mut PacketStream,
+    key: &PoolKey,
+    creds: &Credentials,
+    database: Option<&str>,
+) -> Result<(ServerInfo, u32), BackendError> {
+    let greeting = io.read_packet().await?;
+    if greeting.payload.first() == Some(&ERR_HEADER) {
+        return Err(server_refusal(&greeting.payload));
+    }
+    let (info, nonce, _plugin) = handshake::parse_greeting(&greeting.payload)
+        .map_err(|e| BackendError::Greeting(e.to_string()))?;
+    let connection_id = connection_id(&greeting.payload);
+    let caps = backend_capabilities(key.capabilities, info.capabilities, database.is_some());
+    let answer = auth::native_response(&nonce, creds.password.expose());
+    let hello = handshake::backend_hello(&creds.user, &answer, database, caps, key.collation);
+    io.send(greeting.seq.wrapping_add(1), &hello).await?;
+    loop {
+        let reply = io.read_packet().await?;
+        let seq = reply.seq.wrapping_add(1);
+        match reply.payload.first() {
+            Some(&OK_HEADER) => return Ok((info, connection_id)),
+            Some(&ERR_HEADER) => return Err(server_refusal(&reply.payload)),
+            Some(&EOF_HEADER) => {
+                let (plugin, data) = auth_switch(&reply.payload);
+                if plugin != NATIVE_PASSWORD {
+                    return Err(BackendError::AuthPlugin(plugin));
+                }
+                let answer = auth::native_response(data, creds.password.expose());
+                io.send(seq, &answer).await?;
+            }
+            _ => {
+                return Err(BackendError::AuthPlugin(
+                    "server asked for more authentication data".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// The capabilities Switchyard asks a backend for: exactly the client's response-shaping
+/// ones, plus what the login itself needs.
+fn backend_capabilities(
+    client: CapabilityFlags,
+    server: CapabilityFlags,
+    with_db: bool,
+) -> CapabilityFlags {
+    use CapabilityFlags as C;
+    let mut caps = handshake::response_shaping(client)
+        | C::CLIENT_LONG_PASSWORD
+        | C::CLIENT_PROTOCOL_41
+        | C::CLIENT_SECURE_CONNECTION
+        | C::CLIENT_PLUGIN_AUTH
+        | C::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA;
+    if with_db {
+        caps |= C::CLIENT_CONNECT_WITH_DB;
+    }
+    caps & (server | C::CLIENT_CONNECT_WITH_DB)
+}
+
+fn connection_id(greeting: &[u8]) -> u32 {
+    let start = 1 + greeting
+        .iter()
+        .skip(1)
+        .position(|&b| b == 0)
+        .unwrap_or(0)
+        + 1;
+    greeting
+        .get(start..start + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+fn auth_switch(payload: &[u8]) -> (String, &[u8]) {
+    let rest = &payload[1..];
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    let plugin = String::from_utf8_lossy(&rest[..end]).into_owned();
+    let mut data = rest.get(end + 1..).unwrap_or(&[]);
+    if data.last() == Some(&0) {
+        data = &data[..data.len() - 1];
+    }
+    (plugin, data)
+}
+
+fn server_refusal(payload: &[u8]) -> BackendError {
+    let (code, message) =
+        packets::parse_err(payload).unwrap_or((2013, "malformed error packet".into()));
+    BackendError::Auth { code, message }
+}
+
+/// Greeting of a server, read and dropped: the version and capabilities clients are shown.
+pub async fn probe_server_info(addr: &str, timeout: Duration) -> Option<Arc<ServerInfo>> {
+    let fut = async {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        let mut io = PacketStream::new(stream, 1 << 16);
+        let greeting = io.read_packet().await.ok()?;
+        handshake::parse_greeting(&greeting.payload)
+            .ok()
+            .map(|(info, _, _)| Arc::new(info))
+    };
+    tokio::time::timeout(timeout, fut).await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_switch_splits_plugin_and_nonce() {
+        let mut p = vec![0xFE];
+        p.extend_from_slice(b"mysql_native_password\0");
+        p.extend_from_slice(&[5; 20]);
+        p.push(0);
+        let (plugin, data) = auth_switch(&p);
+        assert_eq!(plugin, "mysql_native_password");
+        assert_eq!(data, &[5; 20]);
+    }
+
+    #[test]
+    fn capabilities_follow_the_client() {
+        use CapabilityFlags as C;
+        let server = handshake::supported_capabilities();
+        let with = backend_capabilities(C::CLIENT_DEPRECATE_EOF, server, false);
+        let without = backend_capabilities(C::empty(), server, true);
+        assert!(with.contains(C::CLIENT_DEPRECATE_EOF));
+        assert!(!without.contains(C::CLIENT_DEPRECATE_EOF));
+        assert!(without.contains(C::CLIENT_CONNECT_WITH_DB));
+    }
+}

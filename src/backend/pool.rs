@@ -1,0 +1,72 @@
+//! Idle backend connections, kept per server, login and client capabilities, so a new
+//! session skips the TCP connect and login.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::conn::BackendConn;
+use crate::protocol::command::COM_RESET_CONNECTION;
+use crate::protocol::scan::Expect;
+use crate::protocol::CapabilityFlags;
+
+/// What makes two backend connections interchangeable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub addr: Arc<str>,
+    pub user: Arc<str>,
+    /// The client's response-shaping capabilities (see `handshake::response_shaping`).
+    pub capabilities: CapabilityFlags,
+    pub collation: u8,
+}
+
+#[derive(Default)]
+pub struct Pools {
+    idle: Mutex<HashMap<PoolKey, Vec<BackendConn>>>,
+}
+
+impl Pools {
+    /// An idle connection for `key` that is still open, if there is one.
+    pub fn take(&self, key: &PoolKey) -> Option<BackendConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some(conn) = list.pop() {
+            if conn.io.is_open() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Resets a connection a session no longer needs and keeps it, up to `max_idle` per key.
+    /// Runs in the background so the client is not kept waiting.
+    pub fn release(self: &Arc<Self>, mut conn: BackendConn, max_idle: usize) {
+        if conn.set_option.is_some() || !conn.io.rbuf.is_empty() {
+            return;
+        }
+        let pools = Arc::clone(self);
+        tokio::spawn(async move {
+            let reset = conn.exec_silent(&[COM_RESET_CONNECTION], Expect::Single).await;
+            if !matches!(reset, Ok(ref o) if o.ok.is_some()) {
+                return;
+            }
+            conn.set_seq = 0;
+            conn.stmts.clear();
+            conn.typed.clear();
+            let mut idle = pools.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let list = idle.entry(conn.key.clone()).or_default();
+            if list.len() < max_idle {
+                list.push(conn);
+            }
+        });
+    }
+
+    /// Number of idle connections per server address.
+    pub fn idle_counts(&self) -> HashMap<Arc<str>, usize> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = HashMap::new();
+        for (k, v) in idle.iter() {
+            *out.entry(Arc::clone(&k.addr)).or_default() += v.len();
+        }
+        out
+    }
+}

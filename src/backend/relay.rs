@@ -1,0 +1,95 @@
+//! Streams one response from a backend to a client verbatim: scan what arrived, forward it
+//! in one write, read more, until the scanner says the response ended.
+
+use std::io;
+
+use bytes::Buf;
+
+use super::error::BackendError;
+use crate::protocol::scan::{Event, ScanError, Scanner};
+use crate::protocol::PacketStream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The backend failed; `forwarded` says whether part of its answer reached the client
+    /// (then the client's protocol state is lost and it must be disconnected).
+    #[error("{err}")]
+    Backend { err: BackendError, forwarded: bool },
+    #[error("client connection lost: {0}")]
+    Client(io::Error),
+}
+
+impl RelayError {
+    pub fn into_backend(self) -> BackendError {
+        match self {
+            RelayError::Backend { err, .. } => err,
+            RelayError::Client(e) => BackendError::Io(e),
+        }
+    }
+
+    fn backend(err: impl Into<BackendError>, forwarded: bool) -> Self {
+        RelayError::Backend {
+            err: err.into(),
+            forwarded,
+        }
+    }
+}
+
+/// Relays the response the scanner expects. With no client, the response is read and
+/// dropped (its outcome stays in the scanner).
+pub async fn relay_response(
+    backend: &mut PacketStream,
+    mut client: Option<&mut PacketStream>,
+    scanner: &mut Scanner,
+) -> Result<(), RelayError> {
+    let mut forwarded = false;
+    loop {
+        let (n, event) = scanner
+            .scan(&mut backend.rbuf[..])
+            .map_err(|e: ScanError| RelayError::backend(e, forwarded))?;
+        if n > 0 {
+            if let Some(c) = client.as_deref_mut() {
+                c.write_raw(&backend.rbuf[..n])
+                    .await
+                    .map_err(RelayError::Client)?;
+                forwarded = true;
+            }
+            backend.rbuf.advance(n);
+        }
+        match event {
+            Event::Done => return Ok(()),
+            Event::LocalInfile => {
+                let c = client
+                    .as_deref_mut()
+                    .ok_or_else(|| RelayError::backend(ScanError("LOCAL INFILE"), forwarded))?;
+                relay_infile(c, backend).await?;
+                scanner.resume_after_infile();
+            }
+            Event::NeedMore => match backend.fill().await {
+                Ok(0) => {
+                    let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+                    return Err(RelayError::backend(eof, forwarded));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(RelayError::backend(e, forwarded)),
+            },
+        }
+    }
+}
+
+/// Forwards the client's file contents, up to and including the empty closing packet.
+async fn relay_infile(client: &mut PacketStream, backend: &mut PacketStream) -> Result<(), RelayError> {
+    loop {
+        let pkt = client.read_packet().await.map_err(RelayError::Client)?;
+        backend.queue(pkt.seq, &pkt.payload);
+        if pkt.payload.is_empty() {
+            return backend
+                .flush()
+                .await
+                .map_err(|e| RelayError::backend(e, true));
+        }
+        if backend.pending() > 1 << 20 {
+            backend.flush().await.map_err(|e| RelayError::backend(e, true))?;
+        }
+    }
+}

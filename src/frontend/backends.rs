@@ -1,0 +1,247 @@
+//! A session's backend connections (its tenant's primary and replicas): getting one ready
+//! for a statement, choosing a replica, and sending a command with its answer relayed.
+
+use rand::Rng;
+
+use super::error::{Role, SessionError};
+use super::session::Session;
+use super::vars;
+use crate::backend::relay::{relay_response, RelayError};
+use crate::backend::{BackendConn, BackendError, Credentials, PoolKey};
+use crate::config::TenantConfig;
+use crate::protocol::handshake::response_shaping;
+use crate::protocol::scan::{Expect, Outcome, Scanner};
+use crate::router::route::{Destination, Target};
+use crate::state::RuntimeState;
+
+/// Connections by target; a session keeps each one while it lives.
+#[derive(Default)]
+pub struct Backends {
+    primary: Option<BackendConn>,
+    replicas: Vec<Option<BackendConn>>,
+}
+
+impl Backends {
+    pub fn get_mut(&mut self, t: Target) -> Option<&mut BackendConn> {
+        self.slot(t).as_mut()
+    }
+
+    fn slot(&mut self, t: Target) -> &mut Option<BackendConn> {
+        match t {
+            Target::Primary => &mut self.primary,
+            Target::Replica(i) => {
+                if self.replicas.len() <= i {
+                    self.replicas.resize_with(i + 1, || None);
+                }
+                &mut self.replicas[i]
+            }
+        }
+    }
+
+    pub fn put(&mut self, t: Target, conn: BackendConn) {
+        *self.slot(t) = Some(conn);
+    }
+
+    pub fn take(&mut self, t: Target) -> Option<BackendConn> {
+        self.slot(t).take()
+    }
+
+    /// Every connection with its target.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Target, &mut BackendConn)> {
+        let primary = self.primary.as_mut().map(|c| (Target::Primary, c));
+        let replicas = self
+            .replicas
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_mut().map(|c| (Target::Replica(i), c)));
+        primary.into_iter().chain(replicas)
+    }
+
+    pub fn drain(&mut self) -> Vec<BackendConn> {
+        let mut out: Vec<BackendConn> = self.primary.take().into_iter().collect();
+        out.extend(self.replicas.drain(..).flatten());
+        out
+    }
+}
+
+pub fn addr_of(tenant: &TenantConfig, t: Target) -> &str {
+    match t {
+        Target::Primary => &tenant.primary,
+        Target::Replica(i) => tenant.replicas.get(i).map_or("", |r| r.addr.as_str()),
+    }
+}
+
+impl Session {
+    pub(super) fn tenant_or_err(&self) -> Result<std::sync::Arc<TenantConfig>, SessionError> {
+        self.tenant
+            .clone()
+            .ok_or_else(|| super::error::no_database(&self.user.name))
+    }
+
+    fn credentials(&self, tenant: &TenantConfig) -> Credentials {
+        match (&tenant.backend_user, &tenant.backend_password) {
+            (Some(user), Some(password)) => Credentials {
+                user: user.clone(),
+                password: password.clone(),
+            },
+            _ => Credentials {
+                user: self.user.name.clone(),
+                password: self.user.password.clone(),
+            },
+        }
+    }
+
+    pub(super) fn backend_error(&self, t: Target, err: BackendError) -> SessionError {
+        let (tenant, addr) = match &self.tenant {
+            Some(tc) => (tc.name.clone(), addr_of(tc, t).to_owned()),
+            None => (String::new(), String::new()),
+        };
+        SessionError::Backend {
+            tenant,
+            role: Role::of(t),
+            addr,
+            err,
+        }
+    }
+
+    /// Makes sure there is a connection to `t` in the session's state (schema, SETs).
+    pub(super) async fn ready(&mut self, rt: &RuntimeState, t: Target) -> Result<(), SessionError> {
+        let tenant = self.tenant_or_err()?;
+        let addr = addr_of(&tenant, t);
+        if self.backends.get_mut(t).is_none() {
+            let key = PoolKey {
+                addr: addr.into(),
+                user: self.credentials(&tenant).user.into(),
+                capabilities: response_shaping(self.caps),
+                collation: self.collation,
+            };
+            let conn = match rt.pools.take(&key) {
+                Some(c) => c,
+                None => {
+                    let creds = self.credentials(&tenant);
+                    let db = self.schema.as_deref();
+                    BackendConn::connect(key, &creds, db, rt.connect_timeout)
+                        .await
+                        .map_err(|e| {
+                            if e.is_unreachable() {
+                                rt.health.mark_down(addr);
+                            }
+                            self.backend_error(t, e)
+                        })?
+                }
+            };
+            *self.backends.slot(t) = Some(conn);
+        }
+        let conn = self.backends.get_mut(t).ok_or_else(|| internal("lost connection slot"))?;
+        if let Err(e) = vars::sync(conn, self.schema.as_deref(), &self.vars).await {
+            self.backends.take(t);
+            return Err(self.backend_error(t, e));
+        }
+        Ok(())
+    }
+
+    /// Turns a routing destination into a backend that is ready to use. A replica that
+    /// cannot be reached is skipped; with none left the primary serves the read.
+    pub(super) async fn resolve(
+        &mut self,
+        rt: &RuntimeState,
+        dest: Destination,
+    ) -> Result<Target, SessionError> {
+        let t = match dest {
+            Destination::Primary => Target::Primary,
+            Destination::Exactly(t) => t,
+            Destination::AnyReplica => return Ok(self.any_replica(rt).await),
+        };
+        self.ready(rt, t).await?;
+        Ok(t)
+    }
+
+    async fn any_replica(&mut self, rt: &RuntimeState) -> Target {
+        let Some(tenant) = self.tenant.clone() else {
+            return Target::Primary;
+        };
+        let mut candidates: Vec<(usize, u32)> = tenant
+            .replicas
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| rt.health.is_up(&r.addr))
+            .map(|(i, r)| (i, r.weight.max(1)))
+            .collect();
+        while !candidates.is_empty() {
+            let pick = weighted_pick(&candidates);
+            let (i, _) = candidates.swap_remove(pick);
+            match self.ready(rt, Target::Replica(i)).await {
+                Ok(()) => return Target::Replica(i),
+                Err(e) => tracing::warn!(session = self.id, error = %e, "replica skipped"),
+            }
+        }
+        Target::Primary
+    }
+
+    /// Sends `payload` to `t` (which must be ready) and relays the answer to the client.
+    pub(super) async fn forward(
+        &mut self,
+        t: Target,
+        payload: &[u8],
+        expect: Expect,
+        rewrite_stmt_id: Option<u32>,
+    ) -> Result<Outcome, SessionError> {
+        let conn = self.backends.get_mut(t).ok_or_else(|| internal("no connection"))?;
+        let mut scanner = Scanner::new(expect, conn.deprecate_eof());
+        scanner.rewrite_stmt_id = rewrite_stmt_id;
+        self.client.flush().await.map_err(SessionError::ClientGone)?;
+        let sent = conn.io.send(0, payload).await;
+        let relayed = match sent {
+            Ok(_) => relay_response(&mut conn.io, Some(&mut self.client), &mut scanner).await,
+            Err(e) => Err(RelayError::Backend {
+                err: e.into(),
+                forwarded: false,
+            }),
+        };
+        match relayed {
+            Ok(()) => Ok(scanner.outcome),
+            Err(RelayError::Client(e)) => {
+                self.backends.take(t);
+                Err(SessionError::ClientGone(e))
+            }
+            Err(RelayError::Backend { err, forwarded }) => {
+                self.backends.take(t);
+                self.lost_backend(t);
+                let e = self.backend_error(t, err);
+                Err(match (forwarded, e) {
+                    (true, SessionError::Backend { tenant, role, addr, err }) => {
+                        SessionError::BrokenResponse { tenant, role, addr, err }
+                    }
+                    (_, e) => e,
+                })
+            }
+        }
+    }
+
+    /// A backend connection died: whatever state lived on it is gone.
+    fn lost_backend(&mut self, t: Target) {
+        if self.txn == Some(t) {
+            self.txn = None;
+        }
+        if t == Target::Primary {
+            self.autocommit_off = false;
+            self.pins = Default::default();
+        }
+    }
+}
+
+fn weighted_pick(c: &[(usize, u32)]) -> usize {
+    let total: u32 = c.iter().map(|(_, w)| *w).sum();
+    let mut x = rand::rng().random_range(0..total);
+    for (idx, (_, w)) in c.iter().enumerate() {
+        if x < *w {
+            return idx;
+        }
+        x -= w;
+    }
+    c.len() - 1
+}
+
+pub fn internal(msg: &str) -> SessionError {
+    SessionError::reply(1105, "HY000", format!("Switchyard internal error: {msg}"))
+}

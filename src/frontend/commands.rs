@@ -1,0 +1,166 @@
+//! The commands besides queries and prepared statements: COM_PING, COM_FIELD_LIST,
+//! COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION, COM_CHANGE_USER.
+
+use super::error::{access_denied, SessionError};
+use super::login::switch_to_native;
+use super::session::{Flow, Session};
+use super::tenant;
+use crate::protocol::command::{self, ChangeUser};
+use crate::protocol::handshake::NATIVE_PASSWORD;
+use crate::protocol::scan::Expect;
+use crate::protocol::{auth, CapabilityFlags};
+use crate::router::route::Target;
+use crate::state::RuntimeState;
+
+impl Session {
+    /// Where a command that is about the session, not the data, runs: the open transaction's
+    /// backend, else the primary.
+    fn session_target(&self) -> Target {
+        self.txn.unwrap_or(Target::Primary)
+    }
+
+    pub(super) async fn com_on_primary(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+        expect: Expect,
+    ) -> Result<(), SessionError> {
+        self.tenant_or_err()?;
+        let t = self.session_target();
+        self.ready(rt, t).await?;
+        self.forward(t, payload, expect, None).await?;
+        Ok(())
+    }
+
+    /// With a tenant, a ping checks its server; without one, Switchyard itself answers.
+    pub(super) async fn com_ping(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+        if self.tenant.is_none() {
+            return self.send_ok(1).await;
+        }
+        self.com_on_primary(rt, payload, Expect::Single).await
+    }
+
+    pub(super) async fn com_set_option(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+        let Some(opt) = payload.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
+            return Err(SessionError::ClientProtocol("short COM_SET_OPTION".into()));
+        };
+        if self.tenant.is_none() {
+            self.vars.set_option = Some(opt);
+            return self.send_eof_like_ok().await;
+        }
+        let t = self.session_target();
+        self.ready(rt, t).await?;
+        let o = self.forward(t, payload, Expect::Single, None).await?;
+        if o.err.is_none() {
+            self.vars.set_option = Some(opt);
+            if let Some(conn) = self.backends.get_mut(t) {
+                conn.set_option = Some(opt);
+            }
+        }
+        Ok(())
+    }
+
+    /// COM_SET_OPTION is answered with an EOF packet by servers.
+    async fn send_eof_like_ok(&mut self) -> Result<(), SessionError> {
+        let eof = [0xFE, 0, 0, 0x02, 0];
+        self.client
+            .send(1, &eof)
+            .await
+            .map(|_| ())
+            .map_err(SessionError::ClientGone)
+    }
+
+    pub(super) async fn com_reset_connection(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+        let primary_ok = if self.tenant.is_some() {
+            self.ready(rt, Target::Primary).await?;
+            let o = self.forward(Target::Primary, payload, Expect::Single, None).await?;
+            o.err.is_none()
+        } else {
+            self.send_ok(1).await?;
+            true
+        };
+        if primary_ok {
+            self.reset_state(rt);
+        }
+        Ok(())
+    }
+
+    /// Forgets everything session-scoped, as the server's reset does; the primary connection
+    /// was reset by the command itself, the others go back to the pool (which resets them).
+    fn reset_state(&mut self, rt: &RuntimeState) {
+        let max_idle = self.tenant.as_ref().map_or(0, |t| t.pool_max as usize);
+        let primary = self.backends.take(Target::Primary);
+        for conn in self.backends.drain() {
+            rt.pools.release(conn, max_idle);
+        }
+        if let Some(mut p) = primary {
+            p.set_seq = 0;
+            p.set_option = None;
+            p.stmts.clear();
+            p.typed.clear();
+            self.backends = Default::default();
+            self.backends_put_primary(p);
+        }
+        self.vars.clear();
+        self.stmts.clear();
+        self.pins = Default::default();
+        self.txn = None;
+        self.autocommit_off = false;
+        self.last = None;
+        self.wrote = false;
+    }
+
+    fn backends_put_primary(&mut self, conn: crate::backend::BackendConn) {
+        self.backends.put(Target::Primary, conn);
+    }
+
+    /// COM_CHANGE_USER: authenticate the new user (who may belong to another tenant) and
+    /// start over with a clean session. A failed attempt closes the connection.
+    pub(super) async fn com_change_user(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<Flow, SessionError> {
+        let protocol_41 = self.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
+        let cu: ChangeUser = command::parse_change_user(payload, protocol_41)
+            .ok_or_else(|| SessionError::ClientProtocol("malformed COM_CHANGE_USER".into()))?;
+        let (answer, nonce, seq) = match cu.auth_plugin.as_deref() {
+            None | Some(NATIVE_PASSWORD) => (cu.auth_response.clone(), self.nonce, 1),
+            Some(_) => {
+                let nonce = auth::nonce();
+                let (answer, seq) = switch_to_native(&mut self.client, &nonce, 1)
+                    .await
+                    .map_err(|(e, _)| e)?;
+                (answer, nonce, seq)
+            }
+        };
+        let user = rt
+            .user(&cu.user)
+            .filter(|u| auth::verify_native(&nonce, u.password.expose(), &answer))
+            .cloned();
+        let Some(user) = user else {
+            let e = SessionError::Reply(access_denied(&cu.user, &self.host, !answer.is_empty()));
+            self.send_err(&e, seq).await?;
+            return Ok(Flow::Quit);
+        };
+        let tenant = match &cu.database {
+            Some(db) => match tenant::tenant_for_schema(rt, &user, &self.host, db, None) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    self.send_err(&e, seq).await?;
+                    return Ok(Flow::Quit);
+                }
+            },
+            None => tenant::initial_tenant(rt, &user),
+        };
+        self.release_backends(rt);
+        self.reset_state(rt);
+        self.user = user;
+        self.tenant = tenant;
+        self.schema = cu.database;
+        if let Some(c) = cu.collation {
+            self.collation = c;
+        }
+        // start() has already told the client why it failed.
+        match self.start(seq).await {
+            Ok(()) => Ok(Flow::Continue),
+            Err(_) => Ok(Flow::Quit),
+        }
+    }
+}

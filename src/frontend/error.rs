@@ -1,0 +1,149 @@
+//! Session errors and the one place that turns any of them into the ERR packet a client sees.
+
+use std::io;
+
+use crate::backend::BackendError;
+use crate::protocol::packets::ErrSpec;
+use crate::router::route::Target;
+
+/// Which of a tenant's servers failed, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Replica,
+}
+
+impl Role {
+    pub fn of(t: Target) -> Role {
+        match t {
+            Target::Primary => Role::Primary,
+            Target::Replica(_) => Role::Replica,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Client-caused: answer with this ERR and carry on.
+    #[error("{}", .0.message)]
+    Reply(ErrSpec),
+    /// A backend failed before any of its answer reached the client.
+    #[error("tenant {tenant}: {} {addr}: {err}", role.name())]
+    Backend {
+        tenant: String,
+        role: Role,
+        addr: String,
+        err: BackendError,
+    },
+    /// A backend failed in the middle of an answer: the client cannot be resynchronised.
+    #[error("tenant {tenant}: {} {addr} failed mid-response: {err}", role.name())]
+    BrokenResponse {
+        tenant: String,
+        role: Role,
+        addr: String,
+        err: BackendError,
+    },
+    /// The client went away.
+    #[error("client connection lost: {0}")]
+    ClientGone(io::Error),
+    /// The client broke the protocol: tell it why, then close.
+    #[error("malformed packet: {0}")]
+    ClientProtocol(String),
+}
+
+impl SessionError {
+    pub fn reply(code: u16, state: &'static str, msg: impl Into<String>) -> Self {
+        SessionError::Reply(ErrSpec::new(code, state, msg))
+    }
+
+    /// Whether the session can go on after reporting this error.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, SessionError::Reply(_) | SessionError::Backend { .. })
+    }
+
+    /// The ERR packet for this error, if the client can still be told anything.
+    pub fn to_err(&self) -> Option<ErrSpec> {
+        match self {
+            SessionError::Reply(e) => Some(e.clone()),
+            SessionError::Backend {
+                tenant,
+                role,
+                addr,
+                err,
+            } => Some(backend_err(tenant, *role, addr, err)),
+            SessionError::ClientProtocol(msg) => Some(ErrSpec::new(
+                1835,
+                "08S01",
+                format!("Malformed communication packet: {msg}"),
+            )),
+            SessionError::BrokenResponse { .. } | SessionError::ClientGone(_) => None,
+        }
+    }
+}
+
+fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrSpec {
+    let role = role.name();
+    match err {
+        // The server's own refusal keeps its code, so clients react as they would directly.
+        BackendError::Auth { code, message } => ErrSpec::new(
+            *code,
+            auth_state(*code),
+            format!("{message} (tenant {tenant}, {role} {addr})"),
+        ),
+        BackendError::Connect(_) | BackendError::ConnectTimeout => ErrSpec::new(
+            2003,
+            "HY000",
+            format!("Can't connect to {role} {addr} of tenant {tenant}: {err}"),
+        ),
+        _ => ErrSpec::new(
+            2013,
+            "HY000",
+            format!("Lost connection to {role} {addr} of tenant {tenant}: {err}"),
+        ),
+    }
+}
+
+fn auth_state(code: u16) -> &'static str {
+    match code {
+        1044 | 1049 => "42000",
+        1045 => "28000",
+        1040 | 1203 => "08004",
+        _ => "HY000",
+    }
+}
+
+/// ERR 1045, worded as the server words it.
+pub fn access_denied(user: &str, host: &str, with_password: bool) -> ErrSpec {
+    let using = if with_password { "YES" } else { "NO" };
+    ErrSpec::new(
+        1045,
+        "28000",
+        format!("Access denied for user '{user}'@'{host}' (using password: {using})"),
+    )
+}
+
+/// ERR 1044: a schema outside what the user may reach.
+pub fn db_access_denied(user: &str, host: &str, db: &str) -> SessionError {
+    SessionError::reply(
+        1044,
+        "42000",
+        format!("Access denied for user '{user}'@'{host}' to database '{db}'"),
+    )
+}
+
+pub fn no_database(user: &str) -> SessionError {
+    SessionError::reply(
+        1046,
+        "3D000",
+        format!(
+            "No database selected: user '{user}' serves several tenants; choose one with USE <schema>"
+        ),
+    )
+}

@@ -1,0 +1,97 @@
+//! The connection phase with a client: greeting, authentication against the configured
+//! users, and the tenant the session starts in.
+
+use std::sync::Arc;
+
+use super::error::{access_denied, SessionError};
+use super::tenant;
+use crate::config::{TenantConfig, UserConfig};
+use crate::protocol::handshake::{self, NATIVE_PASSWORD};
+use crate::protocol::{auth, CapabilityFlags, PacketStream};
+use crate::state::RuntimeState;
+
+/// A client that proved who it is.
+pub struct Login {
+    pub user: UserConfig,
+    pub caps: CapabilityFlags,
+    pub collation: u8,
+    pub database: Option<String>,
+    pub tenant: Option<Arc<TenantConfig>>,
+    /// Sequence id for the next packet to the client (the login's OK or ERR).
+    pub seq: u8,
+}
+
+/// Runs the handshake. On error, `seq` for the ERR is returned alongside.
+pub async fn login(
+    client: &mut PacketStream,
+    rt: &RuntimeState,
+    connection_id: u32,
+    host: &str,
+    nonce: [u8; 20],
+) -> Result<Login, (SessionError, u8)> {
+    let info = rt.server_info.load_full();
+    let greeting = handshake::greeting(&info, connection_id, &nonce);
+    client.send(0, &greeting).await.map_err(gone)?;
+
+    let pkt = client.read_packet().await.map_err(gone)?;
+    let seq = pkt.seq.wrapping_add(1);
+    if handshake::is_ssl_request(&pkt.payload) {
+        let e = SessionError::reply(1043, "08S01", "TLS is not configured on this listener");
+        return Err((e, seq));
+    }
+    let hello = handshake::parse_client_hello(&pkt.payload)
+        .map_err(|e| (SessionError::ClientProtocol(format!("handshake response: {e}")), seq))?;
+    if !hello.capabilities.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
+        let e = SessionError::reply(1251, "08004", "Client does not support protocol 4.1");
+        return Err((e, seq));
+    }
+    let caps = hello.capabilities & info.capabilities & handshake::supported_capabilities();
+
+    let (answer, seq) = match hello.auth_plugin.as_deref() {
+        None | Some(NATIVE_PASSWORD) => (hello.auth_response.clone(), seq),
+        Some(_) => switch_to_native(client, &nonce, seq).await?,
+    };
+    let user = rt
+        .user(&hello.user)
+        .filter(|u| auth::verify_native(&nonce, u.password.expose(), &answer))
+        .cloned()
+        .ok_or_else(|| {
+            let e = access_denied(&hello.user, host, !answer.is_empty());
+            (SessionError::Reply(e), seq)
+        })?;
+
+    let tenant = match &hello.database {
+        Some(db) => Some(
+            tenant::tenant_for_schema(rt, &user, host, db, None).map_err(|e| (e, seq))?,
+        ),
+        None => tenant::initial_tenant(rt, &user),
+    };
+    Ok(Login {
+        user,
+        caps,
+        collation: hello.collation,
+        database: hello.database,
+        tenant,
+        seq,
+    })
+}
+
+/// Asks a client that offered another plugin to answer with mysql_native_password.
+pub async fn switch_to_native(
+    client: &mut PacketStream,
+    nonce: &[u8; 20],
+    seq: u8,
+) -> Result<(Vec<u8>, u8), (SessionError, u8)> {
+    let mut req = vec![0xFE];
+    req.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    req.push(0);
+    req.extend_from_slice(nonce);
+    req.push(0);
+    client.send(seq, &req).await.map_err(gone)?;
+    let pkt = client.read_packet().await.map_err(gone)?;
+    Ok((pkt.payload, pkt.seq.wrapping_add(1)))
+}
+
+fn gone(e: std::io::Error) -> (SessionError, u8) {
+    (SessionError::ClientGone(e), 0)
+}

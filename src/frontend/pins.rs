@@ -1,0 +1,122 @@
+//! Reasons a session must stay on its tenant's primary, each named for admin and logs, and
+//! lifted when the reason ends.
+
+use std::collections::BTreeSet;
+
+use crate::router::{Effects, LockEffect};
+
+#[derive(Debug, Default, Clone)]
+pub struct Pins {
+    named_locks: u32,
+    temp_tables: BTreeSet<String>,
+    lock_tables: bool,
+    multi_statement: bool,
+    too_many_sets: bool,
+    /// Informational: user variables live on the primary (statements using them go there).
+    pub user_variables: bool,
+}
+
+impl Pins {
+    /// The first reason the session is pinned, if any.
+    pub fn reason(&self) -> Option<&'static str> {
+        if self.named_locks > 0 {
+            Some("named lock")
+        } else if !self.temp_tables.is_empty() {
+            Some("temporary table")
+        } else if self.lock_tables {
+            Some("lock tables")
+        } else if self.multi_statement {
+            Some("unreplayable session change")
+        } else if self.too_many_sets {
+            Some("session variables")
+        } else {
+            None
+        }
+    }
+
+    /// Applies what a statement that succeeded did to the session.
+    pub fn apply(&mut self, e: &Effects) {
+        match e.named_lock {
+            LockEffect::None => {}
+            LockEffect::Acquire(n) => self.named_locks += n,
+            LockEffect::Release(n) => self.named_locks = self.named_locks.saturating_sub(n),
+            LockEffect::ReleaseAll => self.named_locks = 0,
+        }
+        for t in &e.temp_tables_created {
+            self.temp_tables.insert(t.clone());
+        }
+        for t in &e.tables_dropped {
+            self.temp_tables.remove(t);
+        }
+        if e.lock_tables {
+            self.lock_tables = true;
+        }
+        if e.unlock_tables {
+            self.lock_tables = false;
+        }
+        self.multi_statement |= e.multi_session_change;
+        self.user_variables |= e.user_var_assign;
+    }
+
+    /// A session change Switchyard cannot replay elsewhere (a prepared SET, a SET inside a
+    /// multi-statement): the session stays on the primary.
+    pub fn set_unreplayable(&mut self) {
+        self.multi_statement = true;
+    }
+
+    pub fn set_too_many_sets(&mut self) {
+        self.too_many_sets = true;
+    }
+
+    /// Pins that lock the session to a tenant's servers (it may not switch tenants).
+    pub fn holds_server_state(&self) -> bool {
+        self.reason().is_some() || self.user_variables
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_count_and_release() {
+        let mut p = Pins::default();
+        let acquire = Effects {
+            named_lock: LockEffect::Acquire(1),
+            ..Effects::default()
+        };
+        p.apply(&acquire);
+        p.apply(&acquire);
+        assert_eq!(p.reason(), Some("named lock"));
+        p.apply(&Effects {
+            named_lock: LockEffect::Release(1),
+            ..Effects::default()
+        });
+        assert_eq!(p.reason(), Some("named lock"));
+        p.apply(&Effects {
+            named_lock: LockEffect::Release(1),
+            ..Effects::default()
+        });
+        assert_eq!(p.reason(), None);
+    }
+
+    #[test]
+    fn temp_tables_pin_until_dropped() {
+        let mut p = Pins::default();
+        p.apply(&Effects {
+            temp_tables_created: vec!["t1".into()],
+            ..Effects::default()
+        });
+        assert_eq!(p.reason(), Some("temporary table"));
+        p.apply(&Effects {
+            tables_dropped: vec!["other".into()],
+            ..Effects::default()
+        });
+        assert_eq!(p.reason(), Some("temporary table"));
+        p.apply(&Effects {
+            tables_dropped: vec!["t1".into()],
+            ..Effects::default()
+        });
+        assert_eq!(p.reason(), None);
+    }
+}

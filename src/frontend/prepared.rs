@@ -1,0 +1,242 @@
+//! Prepared statements across backends: client-facing ids, lazy preparation on each backend
+//! a statement runs on, parameter types and long data carried to whichever backend executes.
+
+use std::collections::HashMap;
+
+use super::backends::internal;
+use super::error::SessionError;
+use super::session::Session;
+use crate::protocol::command::{self, COM_STMT_CLOSE, COM_STMT_PREPARE};
+use crate::protocol::scan::Expect;
+use crate::router::route::{self, Target};
+use crate::router::{Class, Classification};
+use crate::state::RuntimeState;
+
+/// Cursor flags in COM_STMT_EXECUTE; cursors are not relayed, so they are cleared and the
+/// server answers with a plain result set, as it does when it declines a cursor.
+const CURSOR_FLAGS_AT: usize = 5;
+
+pub struct Stmt {
+    sql: Vec<u8>,
+    class: Classification,
+    params: u16,
+    /// Parameter types the client last sent.
+    types: Option<Vec<u8>>,
+    /// COM_STMT_SEND_LONG_DATA packets waiting for the next execute.
+    long_data: Vec<Vec<u8>>,
+    /// Where it last ran.
+    last: Option<Target>,
+}
+
+#[derive(Default)]
+pub struct Statements {
+    map: HashMap<u32, Stmt>,
+    next_id: u32,
+}
+
+impl Statements {
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+}
+
+fn unknown_stmt(id: u32, cmd: &str) -> SessionError {
+    SessionError::reply(
+        1243,
+        "HY000",
+        format!("Unknown prepared statement handler ({id}) given to {cmd}"),
+    )
+}
+
+impl Session {
+    pub(super) async fn com_stmt_prepare(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+        self.tenant_or_err()?;
+        let c = rt.router.classify(&payload[1..]);
+        let route = route::decide(&c, &self.view());
+        let t = self.resolve(rt, route.dest).await?;
+        let id = self.stmts.next_id + 1;
+        let o = self.forward(t, payload, Expect::Prepare, Some(id)).await?;
+        let Some(p) = o.prepared else {
+            return Ok(());
+        };
+        self.stmts.next_id = id;
+        if let Some(conn) = self.backends.get_mut(t) {
+            conn.stmts.insert(id, p.backend_id);
+        }
+        let stmt = Stmt {
+            sql: payload[1..].to_vec(),
+            class: c,
+            params: p.params,
+            types: None,
+            long_data: Vec::new(),
+            last: Some(t),
+        };
+        self.stmts.map.insert(id, stmt);
+        Ok(())
+    }
+
+    pub(super) async fn com_stmt_execute(&mut self, rt: &RuntimeState, mut payload: Vec<u8>) -> Result<(), SessionError> {
+        let id = command::stmt_id(&payload)
+            .ok_or_else(|| SessionError::ClientProtocol("short COM_STMT_EXECUTE".into()))?;
+        let stmt = self
+            .stmts
+            .map
+            .get(&id)
+            .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
+        let class = stmt.class.clone();
+        let params = stmt.params;
+        if let Some(types) = command::execute_param_types(&payload, params) {
+            let types = types.to_vec();
+            if let Some(s) = self.stmts.map.get_mut(&id) {
+                s.types = Some(types);
+            }
+        }
+        if let Some(flags) = payload.get_mut(CURSOR_FLAGS_AT) {
+            *flags = 0;
+        }
+        let route = route::decide(&class, &self.view());
+        let t = self.resolve(rt, route.dest).await?;
+        let backend_id = self.prepare_on(t, id).await?;
+        self.send_long_data(t, id, backend_id).await?;
+        let payload = self.with_types(t, id, params, payload);
+        let mut payload = payload;
+        command::set_stmt_id(&mut payload, backend_id);
+        let o = self.forward(t, &payload, Expect::ResultSets, None).await?;
+        if let Some(s) = self.stmts.map.get_mut(&id) {
+            s.last = Some(t);
+        }
+        if matches!(class.class, Class::SetSession | Class::Use(_)) && o.err.is_none() {
+            self.pins.set_unreplayable();
+        }
+        self.after_statement(t, &class, &o, &[]);
+        Ok(())
+    }
+
+    /// The backend's id for client statement `id`, preparing it there first if needed.
+    async fn prepare_on(&mut self, t: Target, id: u32) -> Result<u32, SessionError> {
+        let conn = self.backends.get_mut(t).ok_or_else(|| internal("no connection"))?;
+        if let Some(bid) = conn.stmts.get(&id) {
+            return Ok(*bid);
+        }
+        let stmt = self.stmts.map.get(&id).ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
+        let mut p = Vec::with_capacity(stmt.sql.len() + 1);
+        p.push(COM_STMT_PREPARE);
+        p.extend_from_slice(&stmt.sql);
+        let o = match conn.exec_silent(&p, Expect::Prepare).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.backends.take(t);
+                return Err(self.backend_error(t, e));
+            }
+        };
+        match (o.prepared, o.err) {
+            (Some(ok), _) => {
+                conn.stmts.insert(id, ok.backend_id);
+                conn.typed.remove(&id);
+                Ok(ok.backend_id)
+            }
+            (None, Some((code, msg))) => Err(SessionError::reply(code, "HY000", msg)),
+            (None, None) => Err(internal("prepare gave no statement")),
+        }
+    }
+
+    /// Long data is kept by Switchyard until execute, when the backend is known.
+    async fn send_long_data(&mut self, t: Target, id: u32, backend_id: u32) -> Result<(), SessionError> {
+        let chunks = match self.stmts.map.get_mut(&id) {
+            Some(s) => std::mem::take(&mut s.long_data),
+            None => return Ok(()),
+        };
+        let conn = self.backends.get_mut(t).ok_or_else(|| internal("no connection"))?;
+        for mut chunk in chunks {
+            command::set_stmt_id(&mut chunk, backend_id);
+            if let Err(e) = conn.send_no_reply(&chunk).await {
+                self.backends.take(t);
+                return Err(self.backend_error(t, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the parameter types to an execute that relies on types this backend never saw.
+    fn with_types(&mut self, t: Target, id: u32, params: u16, payload: Vec<u8>) -> Vec<u8> {
+        let types = self.stmts.map.get(&id).and_then(|s| s.types.clone());
+        let Some(conn) = self.backends.get_mut(t) else {
+            return payload;
+        };
+        if command::execute_param_types(&payload, params).is_some() {
+            conn.typed.insert(id);
+            return payload;
+        }
+        if conn.typed.contains(&id) {
+            return payload;
+        }
+        match types.and_then(|ty| command::execute_with_types(&payload, params, &ty)) {
+            Some(p) => {
+                conn.typed.insert(id);
+                p
+            }
+            None => payload,
+        }
+    }
+
+    pub(super) fn com_stmt_send_long_data(&mut self, payload: Vec<u8>) {
+        // No reply, even for an unknown statement: the server reports that at execute.
+        if let Some(s) = command::stmt_id(&payload).and_then(|id| self.stmts.map.get_mut(&id)) {
+            s.long_data.push(payload);
+        }
+    }
+
+    pub(super) async fn com_stmt_close(&mut self, payload: &[u8]) -> Result<(), SessionError> {
+        let Some(id) = command::stmt_id(payload) else {
+            return Ok(());
+        };
+        if self.stmts.map.remove(&id).is_none() {
+            return Ok(());
+        }
+        let mut dead = Vec::new();
+        for (t, conn) in self.backends.iter_mut() {
+            conn.typed.remove(&id);
+            if let Some(bid) = conn.stmts.remove(&id) {
+                let mut p = vec![COM_STMT_CLOSE];
+                p.extend_from_slice(&bid.to_le_bytes());
+                if conn.send_no_reply(&p).await.is_err() {
+                    dead.push(t);
+                }
+            }
+        }
+        for t in dead {
+            self.backends.take(t);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn com_stmt_reset(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+        let id = command::stmt_id(payload).unwrap_or(0);
+        let stmt = self
+            .stmts
+            .map
+            .get_mut(&id)
+            .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_reset"))?;
+        stmt.long_data.clear();
+        let last = stmt.last;
+        let on_backend = last.and_then(|t| {
+            let conn = self.backends.get_mut(t)?;
+            conn.stmts.get(&id).map(|bid| (t, *bid))
+        });
+        match on_backend {
+            Some((t, bid)) => {
+                let mut p = payload.to_vec();
+                command::set_stmt_id(&mut p, bid);
+                self.ready(rt, t).await?;
+                self.forward(t, &p, Expect::Single, None).await?;
+                Ok(())
+            }
+            // Nothing of it lives on any backend: resetting Switchyard's copy is the answer.
+            None => self.send_ok(1).await,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! COM_QUERY and schema changes (USE, COM_INIT_DB): classify, check tenancy, route, relay,
+//! then update the session.
+
+use std::sync::Arc;
+
+use super::error::SessionError;
+use super::session::Session;
+use super::tenant;
+use crate::config::TenantConfig;
+use crate::protocol::command::COM_INIT_DB;
+use crate::protocol::scan::Expect;
+use crate::router::route::{self, Destination, Target};
+use crate::router::{Class, Classification};
+use crate::state::RuntimeState;
+
+impl Session {
+    pub(super) async fn com_query(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+        let c = rt.router.classify(&payload[1..]);
+        if let Class::Use(db) = &c.class {
+            return self.change_schema(rt, db, payload).await;
+        }
+        self.tenant_or_err()?;
+        for db in &c.effects.use_dbs {
+            self.check_same_tenant(rt, db)?;
+        }
+        self.run_classified(rt, &c, payload, Expect::ResultSets).await
+    }
+
+    /// Routes and runs a statement whose class is known, retrying a read that found its
+    /// replica gone before any answer reached the client.
+    pub(super) async fn run_classified(
+        &mut self,
+        rt: &RuntimeState,
+        c: &Classification,
+        payload: &[u8],
+        expect: Expect,
+    ) -> Result<(), SessionError> {
+        let route = route::decide(c, &self.view());
+        if route.hint_refused {
+            tracing::warn!(session = self.id, reason = route.reason, "route hint not honoured");
+        }
+        let t = self.resolve(rt, route.dest).await?;
+        tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
+        let outcome = match self.forward(t, payload, expect, None).await {
+            Err(SessionError::Backend { .. })
+                if route.dest == Destination::AnyReplica && t != Target::Primary =>
+            {
+                self.ready(rt, Target::Primary).await?;
+                let o = self.forward(Target::Primary, payload, expect, None).await?;
+                self.after_statement(Target::Primary, c, &o, payload);
+                return Ok(());
+            }
+            other => other?,
+        };
+        self.after_statement(t, c, &outcome, payload);
+        Ok(())
+    }
+
+    pub(super) async fn com_init_db(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+        let db = String::from_utf8_lossy(&payload[1..]).into_owned();
+        self.change_schema(rt, &db, payload).await
+    }
+
+    /// USE / COM_INIT_DB: the schema must belong to a tenant the user may reach. Moving to
+    /// another tenant is allowed only when nothing lives on the current tenant's servers.
+    async fn change_schema(&mut self, rt: &RuntimeState, db: &str, payload: &[u8]) -> Result<(), SessionError> {
+        let next = tenant::tenant_for_schema(rt, &self.user, &self.host, db, self.tenant.as_ref())?;
+        if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
+            self.switch_tenant(rt, next)?;
+        }
+        self.ready(rt, Target::Primary).await?;
+        let expect = if payload[0] == COM_INIT_DB {
+            Expect::Single
+        } else {
+            Expect::ResultSets
+        };
+        let o = self.forward(Target::Primary, payload, expect, None).await?;
+        self.last = Some(Target::Primary);
+        if o.err.is_none() {
+            self.schema = Some(db.to_owned());
+            if let Some(conn) = self.backends.get_mut(Target::Primary) {
+                conn.schema = Some(db.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    fn switch_tenant(&mut self, rt: &RuntimeState, next: Arc<TenantConfig>) -> Result<(), SessionError> {
+        if self.txn.is_some() || self.pins.holds_server_state() || !self.stmts.is_empty() {
+            return Err(SessionError::reply(
+                1179,
+                "25000",
+                format!(
+                    "Cannot switch to tenant '{}' while a transaction, temporary table, lock, user variable or prepared statement lives on tenant '{}'",
+                    next.name,
+                    self.tenant.as_ref().map_or("", |t| t.name.as_str())
+                ),
+            ));
+        }
+        self.release_backends(rt);
+        self.schema = None;
+        self.tenant = Some(next);
+        self.last = None;
+        self.wrote = false;
+        Ok(())
+    }
+
+    /// A schema named inside a multi-statement must not lead out of the session's tenant.
+    fn check_same_tenant(&self, rt: &RuntimeState, db: &str) -> Result<(), SessionError> {
+        let t = tenant::tenant_for_schema(rt, &self.user, &self.host, db, self.tenant.as_ref())?;
+        match &self.tenant {
+            Some(cur) if cur.name == t.name => Ok(()),
+            _ => Err(super::error::db_access_denied(&self.user.name, &self.host, db)),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! One client session: the command loop and the state that routing reads and updates.
+
+use std::sync::Arc;
+
+use super::backends::Backends;
+use super::error::SessionError;
+use super::login::Login;
+use super::pins::Pins;
+use super::prepared::Statements;
+use super::vars::SessionVars;
+use crate::config::{Consistency, TenantConfig, UserConfig};
+use crate::protocol::command::*;
+use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
+use crate::protocol::scan::Outcome;
+use crate::protocol::{CapabilityFlags, PacketStream};
+use crate::router::route::{SessionView, Target};
+use crate::router::{Class, Classification, PrimaryReason};
+use crate::state::{RuntimeState, SharedState};
+
+pub(super) enum Flow {
+    Continue,
+    Quit,
+}
+
+pub struct Session {
+    pub id: u32,
+    pub(super) client: PacketStream,
+    pub(super) state: SharedState,
+    pub(super) host: String,
+    pub(super) nonce: [u8; 20],
+    pub(super) user: UserConfig,
+    pub(super) caps: CapabilityFlags,
+    pub(super) collation: u8,
+    pub(super) tenant: Option<Arc<TenantConfig>>,
+    pub(super) schema: Option<String>,
+    pub(super) backends: Backends,
+    /// Backend holding the open transaction, if any.
+    pub(super) txn: Option<Target>,
+    pub(super) autocommit_off: bool,
+    pub(super) last: Option<Target>,
+    /// The session wrote since its reads last had to see it.
+    pub(super) wrote: bool,
+    pub(super) pins: Pins,
+    pub(super) vars: SessionVars,
+    pub(super) stmts: Statements,
+}
+
+impl Session {
+    pub fn new(
+        id: u32,
+        client: PacketStream,
+        state: SharedState,
+        host: String,
+        nonce: [u8; 20],
+        login: Login,
+    ) -> Self {
+        Session {
+            id,
+            client,
+            state,
+            host,
+            nonce,
+            user: login.user,
+            caps: login.caps,
+            collation: login.collation,
+            tenant: login.tenant,
+            schema: login.database,
+            backends: Backends::default(),
+            txn: None,
+            autocommit_off: false,
+            last: None,
+            wrote: false,
+            pins: Pins::default(),
+            vars: SessionVars::default(),
+            stmts: Statements::default(),
+        }
+    }
+
+    /// Completes the login: connects to the tenant's primary (so a bad schema or backend
+    /// login fails now, as it would directly) and answers OK.
+    pub async fn start(&mut self, seq: u8) -> Result<(), SessionError> {
+        if self.tenant.is_some() {
+            let rt = self.state.load_full();
+            if let Err(e) = self.ready(&rt, Target::Primary).await {
+                self.send_err(&e, seq).await?;
+                return Err(e);
+            }
+        }
+        let ok = packets::ok_payload(STATUS_AUTOCOMMIT, 0);
+        self.client
+            .send(seq, &ok)
+            .await
+            .map_err(SessionError::ClientGone)?;
+        Ok(())
+    }
+
+    /// The command loop, until the client quits, goes idle too long or breaks.
+    pub async fn run(mut self) {
+        loop {
+            let idle = self.state.load().config.server.idle_timeout;
+            let pkt = match tokio::time::timeout(idle, self.client.read_packet()).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        let err = SessionError::ClientProtocol(e.to_string());
+                        let _ = self.send_err(&err, 1).await;
+                    }
+                    break;
+                }
+                Err(_) => break,
+            };
+            let rt = self.state.load_full();
+            match self.dispatch(&rt, pkt.payload).await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => break,
+                Err(e) => {
+                    tracing::debug!(session = self.id, error = %e, "statement failed");
+                    let recoverable = e.is_recoverable();
+                    if self.send_err(&e, 1).await.is_err() || !recoverable {
+                        break;
+                    }
+                }
+            }
+        }
+        self.close().await;
+    }
+
+    async fn dispatch(&mut self, rt: &RuntimeState, payload: Vec<u8>) -> Result<Flow, SessionError> {
+        let Some(&cmd) = payload.first() else {
+            return Err(SessionError::ClientProtocol("empty command packet".into()));
+        };
+        match cmd {
+            COM_QUERY => self.com_query(rt, &payload).await?,
+            COM_STMT_EXECUTE => self.com_stmt_execute(rt, payload).await?,
+            COM_STMT_PREPARE => self.com_stmt_prepare(rt, &payload).await?,
+            COM_STMT_CLOSE => self.com_stmt_close(&payload).await?,
+            COM_STMT_SEND_LONG_DATA => self.com_stmt_send_long_data(payload),
+            COM_STMT_RESET => self.com_stmt_reset(rt, &payload).await?,
+            COM_INIT_DB => self.com_init_db(rt, &payload).await?,
+            COM_PING => self.com_ping(rt, &payload).await?,
+            COM_FIELD_LIST => self.com_on_primary(rt, &payload, Expect::FieldList).await?,
+            COM_STATISTICS => self.com_on_primary(rt, &payload, Expect::Single).await?,
+            COM_SET_OPTION => self.com_set_option(rt, &payload).await?,
+            COM_RESET_CONNECTION => self.com_reset_connection(rt, &payload).await?,
+            COM_CHANGE_USER => return self.com_change_user(rt, &payload).await,
+            COM_QUIT => return Ok(Flow::Quit),
+            other => {
+                return Err(SessionError::reply(
+                    1047,
+                    "08S01",
+                    format!(
+                        "Unknown command: Switchyard does not support {} (0x{other:02x})",
+                        name(other)
+                    ),
+                ))
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// What routing needs to know about this session.
+    pub(super) fn view(&self) -> SessionView {
+        let consistency = self.tenant.as_ref().map(|t| t.consistency);
+        SessionView {
+            txn: self.txn,
+            autocommit_off: self.autocommit_off,
+            pin: self.pins.reason(),
+            last: self.last,
+            must_see_writes: self.wrote && consistency == Some(Consistency::ReadYourWrites),
+            has_replicas: self.tenant.as_ref().is_some_and(|t| !t.replicas.is_empty()),
+            consistency,
+        }
+    }
+
+    /// Updates the session from a statement's answer: transaction state from the status
+    /// flags, pins and replayed SETs from what the statement did.
+    pub(super) fn after_statement(
+        &mut self,
+        t: Target,
+        c: &Classification,
+        o: &Outcome,
+        payload: &[u8],
+    ) {
+        self.last = Some(t);
+        if let Some(status) = o.status {
+            let in_trans = status & STATUS_IN_TRANS != 0;
+            self.txn = in_trans.then_some(t);
+            if t == Target::Primary {
+                self.autocommit_off = status & STATUS_AUTOCOMMIT == 0;
+            }
+        }
+        if o.err.is_some() {
+            return;
+        }
+        self.pins.apply(&c.effects);
+        if t == Target::Primary && writes(&c.class) {
+            self.wrote = true;
+        }
+        if c.class == Class::SetSession && !payload.is_empty() {
+            match self.vars.record(payload) {
+                Some(seq) => {
+                    if let Some(conn) = self.backends.get_mut(t) {
+                        conn.set_seq = seq;
+                    }
+                }
+                None => self.pins.set_too_many_sets(),
+            }
+        }
+        if let Some(db) = c.effects.use_dbs.last() {
+            self.schema = Some(db.clone());
+            if let Some(conn) = self.backends.get_mut(t) {
+                conn.schema = Some(db.clone());
+            }
+        }
+    }
+
+    pub(super) async fn send_err(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
+        let Some(spec) = e.to_err() else {
+            return Ok(());
+        };
+        self.client
+            .send(seq, &packets::err_payload(&spec))
+            .await
+            .map(|_| ())
+            .map_err(SessionError::ClientGone)
+    }
+
+    pub(super) async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
+        let mut status = if self.autocommit_off { 0 } else { STATUS_AUTOCOMMIT };
+        if self.txn.is_some() {
+            status |= STATUS_IN_TRANS;
+        }
+        self.client
+            .send(seq, &packets::ok_payload(status, 0))
+            .await
+            .map(|_| ())
+            .map_err(SessionError::ClientGone)
+    }
+
+    /// Gives the session's backend connections back to the pool.
+    pub(super) fn release_backends(&mut self, rt: &RuntimeState) {
+        let max_idle = self.tenant.as_ref().map_or(0, |t| t.pool_max as usize);
+        for conn in self.backends.drain() {
+            rt.pools.release(conn, max_idle);
+        }
+    }
+
+    async fn close(&mut self) {
+        let rt = self.state.load_full();
+        self.release_backends(&rt);
+        self.client.shutdown().await;
+    }
+}
+
+use crate::protocol::scan::Expect;
+
+/// Statements after which a read must see the session's own changes.
+fn writes(class: &Class) -> bool {
+    match class {
+        Class::Primary(r) => !matches!(
+            r,
+            PrimaryReason::TransactionControl | PrimaryReason::SessionSet | PrimaryReason::LockTables
+        ),
+        _ => false,
+    }
+}

@@ -1,0 +1,223 @@
+//! The routing decision for one statement: its class and hints, weighed against what the
+//! session holds (transaction, pins, previous backend) and the tenant's consistency mode.
+
+use super::{Class, Classification, PrimaryReason, RouteHint};
+use crate::config::Consistency;
+
+/// A backend of the session's tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    Primary,
+    Replica(usize),
+}
+
+/// What the session knows when a statement arrives.
+#[derive(Debug, Clone, Default)]
+pub struct SessionView {
+    /// Inside a transaction on this backend (explicit, or implicit with autocommit off).
+    pub txn: Option<Target>,
+    /// autocommit=0: every statement opens or continues a transaction on the primary.
+    pub autocommit_off: bool,
+    /// Name of the first reason the session is pinned to the primary, if any.
+    pub pin: Option<&'static str>,
+    /// Where the previous statement ran.
+    pub last: Option<Target>,
+    /// The session has written and its tenant promises read-your-writes.
+    pub must_see_writes: bool,
+    pub has_replicas: bool,
+    pub consistency: Option<Consistency>,
+}
+
+/// Where to send the statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Primary,
+    /// Any eligible replica (the balancer chooses); the primary if none is.
+    AnyReplica,
+    /// Exactly this backend.
+    Exactly(Target),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub dest: Destination,
+    /// Short, stable reason shown by admin and logs.
+    pub reason: &'static str,
+    /// A hint asked for something that could not be honoured.
+    pub hint_refused: bool,
+}
+
+impl Route {
+    fn new(dest: Destination, reason: &'static str) -> Self {
+        Route {
+            dest,
+            reason,
+            hint_refused: false,
+        }
+    }
+}
+
+pub fn decide(c: &Classification, s: &SessionView) -> Route {
+    let mut route = session_rule(c, s).unwrap_or_else(|| class_rule(c, s));
+    match c.hints.route {
+        Some(RouteHint::Primary) if route.dest != Destination::Primary => {
+            if s.txn.is_some() {
+                route.hint_refused = true;
+            } else {
+                route = Route::new(Destination::Primary, "hint");
+            }
+        }
+        Some(RouteHint::Replica) if route.dest != Destination::AnyReplica => {
+            if replica_hint_allowed(c, s) {
+                route = Route::new(Destination::AnyReplica, "hint");
+            } else {
+                route.hint_refused = true;
+            }
+        }
+        _ => {}
+    }
+    route
+}
+
+/// Rules that hold whatever the statement is: a transaction or a pin keeps it in place.
+fn session_rule(c: &Classification, s: &SessionView) -> Option<Route> {
+    if let Some(t) = s.txn {
+        return Some(Route::new(Destination::Exactly(t), "transaction"));
+    }
+    if s.autocommit_off {
+        return Some(Route::new(Destination::Primary, "autocommit off"));
+    }
+    if let Some(pin) = s.pin {
+        return Some(Route::new(Destination::Primary, pin));
+    }
+    if c.class == Class::LastBackend {
+        let dest = s.last.map_or(Destination::Primary, Destination::Exactly);
+        return Some(Route::new(dest, "previous statement"));
+    }
+    None
+}
+
+fn class_rule(c: &Classification, s: &SessionView) -> Route {
+    let replica_ok = s.has_replicas && s.consistency != Some(Consistency::Primary);
+    match &c.class {
+        Class::Read if !replica_ok => Route::new(Destination::Primary, "no replicas"),
+        Class::Read if s.must_see_writes => Route::new(Destination::Primary, "read your writes"),
+        Class::Read => Route::new(Destination::AnyReplica, "read"),
+        Class::Begin { read_only: true } if replica_ok && !s.must_see_writes => {
+            Route::new(Destination::AnyReplica, "read-only transaction")
+        }
+        Class::Begin { .. } => Route::new(Destination::Primary, "transaction"),
+        Class::Use(_) => Route::new(Destination::Primary, "use"),
+        Class::SetSession => Route::new(Destination::Primary, "session set"),
+        Class::LastBackend => Route::new(Destination::Primary, "previous statement"),
+        Class::Primary(reason) => Route::new(Destination::Primary, reason_name(*reason)),
+    }
+}
+
+/// A replica hint may only move statements that cannot change data.
+fn replica_hint_allowed(c: &Classification, s: &SessionView) -> bool {
+    let harmless = matches!(
+        c.class,
+        Class::Read
+            | Class::Primary(PrimaryReason::Unparsed)
+            | Class::Primary(PrimaryReason::Unknown)
+    );
+    harmless && s.has_replicas && s.txn.is_none() && !s.autocommit_off && s.pin.is_none()
+}
+
+pub fn reason_name(r: PrimaryReason) -> &'static str {
+    match r {
+        PrimaryReason::Write => "write",
+        PrimaryReason::Ddl => "ddl",
+        PrimaryReason::LockingRead => "locking read",
+        PrimaryReason::SideEffectFunction => "side-effect function",
+        PrimaryReason::UserVariable => "user variable",
+        PrimaryReason::FoundRows => "found_rows",
+        PrimaryReason::Call => "call",
+        PrimaryReason::TransactionControl => "transaction control",
+        PrimaryReason::LockTables => "lock tables",
+        PrimaryReason::MultiStatement => "multi-statement",
+        PrimaryReason::SessionSet => "session set",
+        PrimaryReason::Unparsed => "unparsed",
+        PrimaryReason::Unknown => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::{Effects, Hints};
+
+    fn cls(class: Class, route: Option<RouteHint>) -> Classification {
+        Classification {
+            class,
+            hints: Hints {
+                route,
+                ..Hints::default()
+            },
+            effects: Effects::default(),
+        }
+    }
+
+    fn view() -> SessionView {
+        SessionView {
+            has_replicas: true,
+            ..SessionView::default()
+        }
+    }
+
+    #[test]
+    fn reads_go_to_replicas_writes_to_primary() {
+        assert_eq!(decide(&cls(Class::Read, None), &view()).dest, Destination::AnyReplica);
+        let w = cls(Class::Primary(PrimaryReason::Write), None);
+        assert_eq!(decide(&w, &view()).dest, Destination::Primary);
+        assert_eq!(decide(&w, &view()).reason, "write");
+    }
+
+    #[test]
+    fn transaction_and_pins_keep_reads_in_place() {
+        let mut v = view();
+        v.txn = Some(Target::Replica(1));
+        let r = decide(&cls(Class::Read, None), &v);
+        assert_eq!(r.dest, Destination::Exactly(Target::Replica(1)));
+        let mut v = view();
+        v.pin = Some("temporary table");
+        assert_eq!(decide(&cls(Class::Read, None), &v).reason, "temporary table");
+        let mut v = view();
+        v.autocommit_off = true;
+        assert_eq!(decide(&cls(Class::Read, None), &v).dest, Destination::Primary);
+    }
+
+    #[test]
+    fn hints_override_within_limits() {
+        let r = decide(&cls(Class::Read, Some(RouteHint::Primary)), &view());
+        assert_eq!((r.dest, r.reason), (Destination::Primary, "hint"));
+        let unparsed = cls(Class::Primary(PrimaryReason::Unparsed), Some(RouteHint::Replica));
+        assert_eq!(decide(&unparsed, &view()).dest, Destination::AnyReplica);
+        let write = cls(Class::Primary(PrimaryReason::Write), Some(RouteHint::Replica));
+        let r = decide(&write, &view());
+        assert_eq!(r.dest, Destination::Primary);
+        assert!(r.hint_refused);
+    }
+
+    #[test]
+    fn no_replicas_or_consistency_primary_means_primary() {
+        let mut v = view();
+        v.has_replicas = false;
+        assert_eq!(decide(&cls(Class::Read, None), &v).dest, Destination::Primary);
+        let mut v = view();
+        v.consistency = Some(Consistency::Primary);
+        assert_eq!(decide(&cls(Class::Read, None), &v).dest, Destination::Primary);
+        let mut v = view();
+        v.must_see_writes = true;
+        assert_eq!(decide(&cls(Class::Read, None), &v).reason, "read your writes");
+    }
+
+    #[test]
+    fn previous_statement_follows_last_backend() {
+        let mut v = view();
+        v.last = Some(Target::Replica(0));
+        let r = decide(&cls(Class::LastBackend, None), &v);
+        assert_eq!(r.dest, Destination::Exactly(Target::Replica(0)));
+    }
+}

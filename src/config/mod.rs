@@ -9,6 +9,7 @@ mod duration;
 mod env;
 mod error;
 mod raw;
+mod render;
 mod validate;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
+pub use render::render_table;
 
 /// Parses and validates config text; `env` supplies `${VAR}` values.
 /// On failure every problem found is returned, in file order.

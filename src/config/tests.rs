@@ -325,11 +325,13 @@ fn consistency_round_trips() {
 // ---- secrets ----
 
 #[test]
-fn secrets_stay_out_of_debug() {
+fn secrets_stay_out_of_debug_and_render() {
     let cfg = parse_ok(PRODUCT_EXAMPLE);
     let debug = format!("{cfg:?}");
+    let table = render_table(&cfg);
     for secret in [ADMIN_PW, ACME_PW, OPS_PW] {
         assert!(!debug.contains(secret), "Debug leaks {secret}");
+        assert!(!table.contains(secret), "render leaks {secret}");
     }
     assert!(debug.contains("***"));
     assert_eq!(Secret::new("pw").to_string(), "***");
@@ -344,6 +346,47 @@ fn errors_never_echo_a_password() {
     assert!(report.contains("users[0].password"), "{report}");
     assert!(!report.contains("hunter2"), "{report}");
 }
+
+// ---- render ----
+
+#[test]
+fn render_shows_the_routing_table() {
+    let table = render_table(&parse_ok(PRODUCT_EXAMPLE));
+    let expected = "\
+server
+  listen           127.0.0.1:6033
+  admin_listen     127.0.0.1:6032 (user admin)
+  http_listen      127.0.0.1:9090
+  client tls       optional
+
+tenant acme
+  schemas          wf_acme, rb_acme
+  primary          127.0.0.1:3307
+  replicas         127.0.0.1:3308 (weight 1), 127.0.0.1:3309 (weight 2)
+  consistency      read_your_writes
+  max_replica_lag  2s
+  health_interval  500ms
+  pool_max         64
+  max_connections  500
+  backend_tls_ca   config/tls/ca.pem
+
+tenant globex
+  schemas          wf_globex
+  primary          127.0.0.1:3307
+  replicas         none (all traffic to the primary)
+  consistency      read_your_writes
+  max_replica_lag  5s
+  health_interval  500ms
+  pool_max         64
+
+users
+  acme_app -> acme  (max_connections 200)
+  ops      -> * (any tenant)
+";
+    assert_eq!(table, expected);
+}
+
+// ---- errors: syntax and schema ----
 
 #[test]
 fn toml_syntax_error_has_a_line() {

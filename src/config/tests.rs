@@ -57,16 +57,22 @@ tenants = "*"                     # tenant chosen by the database named at conne
 
 const ADMIN_PW: &str = "adm1n-Secret!";
 const ACME_PW: &str = "acme-Secret!";
+const GLOBEX_PW: &str = "globex-Secret!";
 const OPS_PW: &str = "ops-Secret!";
 
 fn demo_env(name: &str) -> Option<String> {
     let value = match name {
         "SWITCHYARD_ADMIN_PASSWORD" => ADMIN_PW,
         "ACME_APP_PASSWORD" => ACME_PW,
+        "GLOBEX_APP_PASSWORD" => GLOBEX_PW,
         "OPS_PASSWORD" => OPS_PW,
         _ => return None,
     };
     Some(value.to_string())
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
 }
 
 fn parse_ok(text: &str) -> Config {
@@ -164,6 +170,62 @@ fn product_example_parses() {
     let ops = cfg.user("ops").expect("ops");
     assert_eq!(ops.password.expose(), OPS_PW);
     assert_eq!(ops.tenants, UserTenants::All);
+}
+
+#[test]
+fn demo_config_file_parses() {
+    let cfg = parse_ok(include_str!("../../config/switchyard.toml"));
+    assert_eq!(cfg.server.listen, "127.0.0.1:6033");
+    assert_eq!(cfg.server.admin_listen.as_deref(), Some("127.0.0.1:6032"));
+    assert_eq!(cfg.server.http_listen.as_deref(), Some("127.0.0.1:9090"));
+    let admin = cfg.admin.as_ref().expect("admin");
+    assert_eq!(
+        (admin.user.as_str(), admin.password.expose()),
+        ("admin", ADMIN_PW)
+    );
+
+    let acme = cfg.tenant("acme").expect("acme");
+    assert_eq!(acme.schemas, ["wf_acme", "rb_acme"]);
+    assert_eq!(acme.primary, "127.0.0.1:3307");
+    let replicas: Vec<_> = acme
+        .replicas
+        .iter()
+        .map(|r| (r.addr.as_str(), r.weight))
+        .collect();
+    assert_eq!(replicas, [("127.0.0.1:3308", 1), ("127.0.0.1:3309", 1)]);
+    let globex = cfg.tenant("globex").expect("globex");
+    assert_eq!(globex.schemas, ["wf_globex"]);
+    assert_eq!(globex.primary, "127.0.0.1:3307");
+    assert!(globex.replicas.is_empty());
+
+    let binding = |name: &str| {
+        cfg.user(name)
+            .map(|u| (u.tenants.clone(), u.password.expose()))
+    };
+    assert_eq!(
+        binding("acme_app"),
+        Some((UserTenants::One("acme".into()), ACME_PW))
+    );
+    assert_eq!(
+        binding("globex_app"),
+        Some((UserTenants::One("globex".into()), GLOBEX_PW))
+    );
+    assert_eq!(binding("ops"), Some((UserTenants::All, OPS_PW)));
+}
+
+#[test]
+fn demo_config_file_needs_its_env_vars() {
+    let err = parse(include_str!("../../config/switchyard.toml"), &no_env).expect_err("no env");
+    let missing: Vec<&str> = err.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        missing,
+        [
+            "admin.password",
+            "users[0].password",
+            "users[1].password",
+            "users[2].password"
+        ]
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Reading the TOML text into the raw schema, section by section, so one bad table does not
-//! hide the problems in the others.
+//! Reading the TOML text into the raw schema, one section and one array element at a time.
+//!
+//! Reading piecewise means one bad table does not hide the problems in the others.
 
 use std::ops::Range;
 

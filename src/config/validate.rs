@@ -1,7 +1,7 @@
-//! Turning the raw schema into a resolved [`Config`]: `${VAR}` expansion, defaults, and every
-//! check serde cannot do (addresses, durations, names, cross-references).
+//! Raw schema to resolved [`Config`]: `${VAR}` expansion, defaults, and every other check.
 //!
-//! Each check records its problem and carries on with a placeholder, so one run reports
+//! These are the checks serde cannot do (addresses, durations, names, cross-references).
+//! Each one records its problem and carries on with a placeholder, so one run reports
 //! everything; the placeholder config is thrown away whenever anything was recorded.
 
 use std::collections::{HashMap, HashSet};

@@ -3,8 +3,50 @@
 //! `load`/`parse` turn a file into a fully resolved [`Config`] (tenant values inherit
 //! `[defaults]`), or into every problem found, each naming its key path and line.
 
+mod address;
+mod document;
+mod duration;
+mod env;
+mod error;
+mod raw;
+mod render;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
+
+pub use duration::{format_duration, parse_duration};
+pub use error::{ConfigError, ConfigErrors};
+pub use render::render_table;
+
+/// Parses and validates config text; `env` supplies `${VAR}` values.
+/// On failure every problem found is returned, in file order.
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let mut sink = error::Sink::new(text);
+    let Some(doc) = document::read_document(&mut sink) else {
+        return Err(sink.finish());
+    };
+    let config = validate::resolve(&doc, env, &mut sink);
+    if sink.is_empty() {
+        Ok(config)
+    } else {
+        Err(sink.finish())
+    }
+}
+
+/// Reads `path` and parses it with `${VAR}` taken from the process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: String::new(),
+        line: None,
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    parse(&text, &|name| std::env::var(name).ok())
+}
 
 /// A fully validated, resolved configuration. Nothing here is optional that has a default.
 #[derive(Debug, Clone)]
@@ -13,6 +55,21 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     pub tenants: Vec<TenantConfig>,
     pub users: Vec<UserConfig>,
+}
+
+impl Config {
+    pub fn tenant(&self, name: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.name == name)
+    }
+
+    pub fn user(&self, name: &str) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    /// The tenant owning `schema` (compared case-sensitively, as written in the config).
+    pub fn tenant_of_schema(&self, schema: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.owns_schema(schema))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +100,32 @@ pub enum Consistency {
     Primary,
 }
 
+impl Consistency {
+    /// The config spelling: `eventual`, `read_your_writes`, `primary`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "eventual" => Some(Consistency::Eventual),
+            "read_your_writes" => Some(Consistency::ReadYourWrites),
+            "primary" => Some(Consistency::Primary),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consistency::Eventual => "eventual",
+            Consistency::ReadYourWrites => "read_your_writes",
+            Consistency::Primary => "primary",
+        }
+    }
+}
+
+impl fmt::Display for Consistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TenantConfig {
     pub name: String,
@@ -58,6 +141,12 @@ pub struct TenantConfig {
     pub backend_user: Option<String>,
     pub backend_password: Option<Secret>,
     pub backend_tls_ca: Option<String>,
+}
+
+impl TenantConfig {
+    pub fn owns_schema(&self, schema: &str) -> bool {
+        self.schemas.iter().any(|s| s == schema)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +171,17 @@ pub enum UserTenants {
     List(Vec<String>),
     /// `tenants = "*"`: any tenant, chosen by database.
     All,
+}
+
+impl UserTenants {
+    /// Whether a user with this binding may use tenant `tenant_name`.
+    pub fn allows(&self, tenant_name: &str) -> bool {
+        match self {
+            UserTenants::One(t) => t == tenant_name,
+            UserTenants::List(ts) => ts.iter().any(|t| t == tenant_name),
+            UserTenants::All => true,
+        }
+    }
 }
 
 /// A secret string (password). Never printed: `Debug` and `Display` show `***`.

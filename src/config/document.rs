@@ -1,0 +1,240 @@
+//! Reading the TOML text into the raw schema, one section and one array element at a time.
+//!
+//! Reading piecewise means one bad table does not hide the problems in the others.
+
+use std::ops::Range;
+
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+use super::error::Sink;
+use super::raw::{RawAdmin, RawDefaults, RawServer, RawTenant, RawUser, SECTIONS};
+
+/// One element of an array of tables, with its position in the file's array (kept even when
+/// earlier elements failed to parse, so paths match what the user wrote).
+#[derive(Debug)]
+pub struct Indexed<T> {
+    pub index: usize,
+    pub value: T,
+}
+
+#[derive(Debug, Default)]
+pub struct RawDocument {
+    pub server: RawServer,
+    pub admin: Option<RawAdmin>,
+    pub defaults: RawDefaults,
+    pub tenants: Vec<Indexed<RawTenant>>,
+    pub users: Vec<Indexed<RawUser>>,
+    /// Names of `[[tenants]]` that failed to parse: users naming them are not also reported
+    /// as bound to an unknown tenant.
+    pub broken_tenant_names: Vec<String>,
+}
+
+/// Parses the text; `None` when it is not valid TOML at all (every syntax error is reported).
+pub fn read_document(sink: &mut Sink<'_>) -> Option<RawDocument> {
+    let (root, syntax_errors) = DeTable::parse_recoverable(sink.text());
+    if !syntax_errors.is_empty() {
+        for e in syntax_errors {
+            let message = syntax_message(sink.text(), &e);
+            sink.push("", e.span(), message);
+        }
+        return None;
+    }
+    let mut doc = RawDocument::default();
+    for (key, value) in root.get_ref().iter() {
+        read_section(sink, &mut doc, key, value);
+    }
+    Some(doc)
+}
+
+fn read_section(
+    sink: &mut Sink<'_>,
+    doc: &mut RawDocument,
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    value: &Spanned<DeValue<'_>>,
+) {
+    let name: &str = key.get_ref();
+    match name {
+        "server" => doc.server = section(sink, name, value).unwrap_or_default(),
+        "admin" => doc.admin = section(sink, name, value),
+        "defaults" => doc.defaults = section(sink, name, value).unwrap_or_default(),
+        "tenants" => {
+            doc.tenants = array_section(sink, name, value);
+            doc.broken_tenant_names = broken_names(value, &doc.tenants);
+        }
+        "users" => doc.users = array_section(sink, name, value),
+        _ => sink.at(
+            name,
+            key.span(),
+            format!(
+                "unknown key \"{name}\" (expected one of: {})",
+                SECTIONS.join(", ")
+            ),
+        ),
+    }
+}
+
+/// Deserializes one section. serde stops at the first unknown key, so each one is reported,
+/// dropped, and the section tried again: every misspelt key gets listed and the rest of the
+/// section still gets checked. Any other error ends the section.
+fn section<T: DeserializeOwned>(
+    sink: &mut Sink<'_>,
+    path: &str,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<T> {
+    let mut value = value.clone();
+    loop {
+        let e = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        report_serde_error(sink, path, &value, &e);
+        let dropped = e.message().starts_with("unknown field")
+            && e.span()
+                .is_some_and(|span| remove_key_at(&mut value, &span));
+        if !dropped {
+            return None;
+        }
+    }
+}
+
+/// Removes the key whose name lies at `span`; false if there is none (so retrying would
+/// loop forever).
+fn remove_key_at(value: &mut Spanned<DeValue<'_>>, span: &Range<usize>) -> bool {
+    match value.get_mut() {
+        DeValue::Table(table) => {
+            let hit = table
+                .iter()
+                .find(|(key, _)| contains(&key.span(), span))
+                .map(|(key, _)| key.get_ref().to_string());
+            if let Some(name) = hit {
+                return table.remove(name.as_str()).is_some();
+            }
+            table
+                .iter_mut()
+                .any(|(_, child)| contains(&child.span(), span) && remove_key_at(child, span))
+        }
+        DeValue::Array(items) => items
+            .iter_mut()
+            .any(|child| contains(&child.span(), span) && remove_key_at(child, span)),
+        _ => false,
+    }
+}
+
+/// Reads `[[name]]`, each element on its own so every bad element gets reported.
+fn array_section<T: DeserializeOwned>(
+    sink: &mut Sink<'_>,
+    name: &str,
+    value: &Spanned<DeValue<'_>>,
+) -> Vec<Indexed<T>> {
+    let Some(items) = value.get_ref().as_array() else {
+        sink.at(
+            name,
+            value.span(),
+            format!(
+                "expected an array of tables ([[{name}]]), found a {}",
+                value.get_ref().type_str()
+            ),
+        );
+        return Vec::new();
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| {
+            let path = format!("{name}[{index}]");
+            section(sink, &path, item).map(|value| Indexed { index, value })
+        })
+        .collect()
+}
+
+fn broken_names(value: &Spanned<DeValue<'_>>, parsed: &[Indexed<RawTenant>]) -> Vec<String> {
+    let Some(items) = value.get_ref().as_array() else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !parsed.iter().any(|t| t.index == *index))
+        .filter_map(|(_, item)| {
+            item.get_ref()
+                .get("name")?
+                .get_ref()
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
+/// Turns a serde error into a config error whose path names the deepest key the error's
+/// span falls in, e.g. `tenants[0].replicas[1].weight`.
+fn report_serde_error(
+    sink: &mut Sink<'_>,
+    base: &str,
+    value: &Spanned<DeValue<'_>>,
+    e: &toml::de::Error,
+) {
+    let message = clean_message(e.message());
+    let span = e.span();
+    let mut path = match &span {
+        Some(span) => locate(value, span, base.to_string()),
+        None => base.to_string(),
+    };
+    // A missing field has no span of its own: the error points at the enclosing table.
+    if let Some(field) = missing_field(&message) {
+        path = format!("{path}.{field}");
+    }
+    sink.push(path, span.or_else(|| Some(value.span())), message);
+}
+
+fn locate(value: &Spanned<DeValue<'_>>, span: &Range<usize>, path: String) -> String {
+    match value.get_ref() {
+        DeValue::Table(table) => {
+            for (key, child) in table.iter() {
+                let child_path = format!("{path}.{}", key.get_ref());
+                if contains(&key.span(), span) {
+                    return child_path;
+                }
+                if contains(&child.span(), span) {
+                    return locate(child, span, child_path);
+                }
+            }
+            path
+        }
+        DeValue::Array(items) => items
+            .iter()
+            .enumerate()
+            .find(|(_, child)| contains(&child.span(), span))
+            .map(|(i, child)| locate(child, span, format!("{path}[{i}]")))
+            .unwrap_or(path),
+        _ => path,
+    }
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+/// toml's "duplicate key" does not say which key; its span does. Only keys are quoted
+/// back: other spans may cover values, and a value may be a password.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = clean_message(e.message());
+    let key = e
+        .span()
+        .and_then(|span| text.get(span))
+        .filter(|k| !k.is_empty() && k.len() <= 64 && !k.contains('\n'));
+    match key {
+        Some(key) if message == "duplicate key" => format!("duplicate key `{key}`"),
+        _ => message,
+    }
+}
+
+fn clean_message(message: &str) -> String {
+    message.trim().to_string()
+}

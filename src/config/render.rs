@@ -1,0 +1,105 @@
+//! The resolved routing table printed by `switchyard check`. Never prints a secret.
+
+use std::fmt::Write;
+
+use super::duration::format_duration;
+use super::{Config, ServerConfig, TenantConfig, UserConfig, UserTenants};
+
+/// Plain aligned text: the listeners, one block per tenant, then users and their tenants.
+pub fn render_table(cfg: &Config) -> String {
+    let mut out = String::new();
+    render_server(
+        &mut out,
+        &cfg.server,
+        cfg.admin.as_ref().map(|a| a.user.as_str()),
+    );
+    for tenant in &cfg.tenants {
+        out.push('\n');
+        render_tenant(&mut out, tenant);
+    }
+    out.push('\n');
+    render_users(&mut out, &cfg.users);
+    out
+}
+
+const LABEL_WIDTH: usize = 16;
+
+fn row(out: &mut String, label: &str, value: &str) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "  {label:<LABEL_WIDTH$} {value}");
+}
+
+fn render_server(out: &mut String, server: &ServerConfig, admin_user: Option<&str>) {
+    out.push_str("server\n");
+    row(out, "listen", &server.listen);
+    let admin = match (&server.admin_listen, admin_user) {
+        (Some(addr), Some(user)) => format!("{addr} (user {user})"),
+        (Some(addr), None) => format!("{addr} (no [admin] user: logins refused)"),
+        (None, _) => "off".to_string(),
+    };
+    row(out, "admin_listen", &admin);
+    row(
+        out,
+        "http_listen",
+        server.http_listen.as_deref().unwrap_or("off"),
+    );
+    let tls = match (&server.tls_cert, server.require_tls) {
+        (Some(_), true) => "required",
+        (Some(_), false) => "optional",
+        (None, _) => "off",
+    };
+    row(out, "client tls", tls);
+}
+
+fn render_tenant(out: &mut String, t: &TenantConfig) {
+    let _ = writeln!(out, "tenant {}", t.name);
+    row(out, "schemas", &t.schemas.join(", "));
+    row(out, "primary", &t.primary);
+    row(out, "replicas", &replica_list(t));
+    row(out, "consistency", t.consistency.as_str());
+    row(out, "max_replica_lag", &format_duration(t.max_replica_lag));
+    row(out, "health_interval", &format_duration(t.health_interval));
+    row(out, "pool_max", &t.pool_max.to_string());
+    if let Some(max) = t.max_connections {
+        row(out, "max_connections", &max.to_string());
+    }
+    if let Some(user) = &t.backend_user {
+        row(out, "backend_user", user);
+    }
+    if let Some(ca) = &t.backend_tls_ca {
+        row(out, "backend_tls_ca", ca);
+    }
+}
+
+fn replica_list(t: &TenantConfig) -> String {
+    if t.replicas.is_empty() {
+        return "none (all traffic to the primary)".to_string();
+    }
+    let items: Vec<String> = t
+        .replicas
+        .iter()
+        .map(|r| format!("{} (weight {})", r.addr, r.weight))
+        .collect();
+    items.join(", ")
+}
+
+fn render_users(out: &mut String, users: &[UserConfig]) {
+    out.push_str("users\n");
+    if users.is_empty() {
+        out.push_str("  (none)\n");
+        return;
+    }
+    let width = users.iter().map(|u| u.name.len()).max().unwrap_or(0);
+    for u in users {
+        let tenants = match &u.tenants {
+            UserTenants::One(t) => t.clone(),
+            UserTenants::List(ts) => ts.join(", "),
+            UserTenants::All => "* (any tenant)".to_string(),
+        };
+        let limit = u
+            .max_connections
+            .map(|m| format!("  (max_connections {m})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {:<width$} -> {tenants}{limit}", u.name);
+    }
+}

@@ -1,0 +1,864 @@
+//! Tests of the config as a whole: `parse` on complete files, helpers, and rendering.
+
+use std::time::Duration;
+
+use super::*;
+
+/// The example from product.md, verbatim.
+const PRODUCT_EXAMPLE: &str = r#"
+[server]
+listen = "127.0.0.1:6033"        # MySQL protocol, for apps
+admin_listen = "127.0.0.1:6032"  # MySQL protocol, for ops (admin commands)
+http_listen = "127.0.0.1:9090"   # GET /metrics, /health, /ready
+max_connections = 10000          # client connections, all tenants together
+handshake_timeout = "10s"        # a client that does not finish logging in is dropped
+idle_timeout = "8h"              # like the server's wait_timeout
+shutdown_grace = "30s"           # SIGTERM: open transactions get this long to finish
+tls_cert = "config/tls/server.pem"   # optional: TLS for clients (PEM certificate chain)
+tls_key = "config/tls/server.key"
+require_tls = false              # true: plaintext logins are refused
+
+[admin]
+user = "admin"
+password = "${SWITCHYARD_ADMIN_PASSWORD}"   # ${VAR} is read from the environment
+
+[defaults]                       # each tenant inherits these unless it sets its own
+consistency = "read_your_writes" # eventual | read_your_writes | primary
+max_replica_lag = "5s"           # replicas further behind get no reads
+health_interval = "500ms"
+pool_max = 64                    # backend connections per backend server
+
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme", "rb_acme"]  # databases that belong to this tenant
+primary = "127.0.0.1:3307"
+replicas = ["127.0.0.1:3308", { addr = "127.0.0.1:3309", weight = 2 }]
+max_replica_lag = "2s"
+max_connections = 500             # this tenant's client connections
+backend_tls = { ca = "config/tls/ca.pem" }   # optional: TLS to this tenant's servers
+
+[[tenants]]
+name = "globex"
+schemas = ["wf_globex"]
+primary = "127.0.0.1:3307"
+replicas = []                     # all traffic to the primary
+
+[[users]]
+name = "acme_app"
+password = "${ACME_APP_PASSWORD}"
+tenant = "acme"                   # bound to one tenant
+max_connections = 200
+
+[[users]]
+name = "ops"
+password = "${OPS_PASSWORD}"
+tenants = "*"                     # tenant chosen by the database named at connect or by USE
+"#;
+
+const ADMIN_PW: &str = "adm1n-Secret!";
+const ACME_PW: &str = "acme-Secret!";
+const GLOBEX_PW: &str = "globex-Secret!";
+const OPS_PW: &str = "ops-Secret!";
+
+fn demo_env(name: &str) -> Option<String> {
+    let value = match name {
+        "SWITCHYARD_ADMIN_PASSWORD" => ADMIN_PW,
+        "ACME_APP_PASSWORD" => ACME_PW,
+        "GLOBEX_APP_PASSWORD" => GLOBEX_PW,
+        "OPS_PASSWORD" => OPS_PW,
+        _ => return None,
+    };
+    Some(value.to_string())
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse_ok(text: &str) -> Config {
+    match parse(text, &demo_env) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("expected a valid config, got:\n{e}"),
+    }
+}
+
+fn parse_err(text: &str) -> Vec<ConfigError> {
+    match parse(text, &demo_env) {
+        Ok(cfg) => panic!("expected errors, got a valid config: {cfg:?}"),
+        Err(e) => e.0,
+    }
+}
+
+/// Asserts exactly one error, at `line` and `path`, whose message contains `needle`.
+fn assert_single_error(text: &str, line: usize, path: &str, needle: &str) {
+    let errors = parse_err(text);
+    assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+    let e = &errors[0];
+    assert_eq!(
+        (e.line, e.path.as_str()),
+        (Some(line), path),
+        "wrong place: {e}"
+    );
+    assert!(e.message.contains(needle), "message lacks {needle:?}: {e}");
+}
+
+/// A valid tenant + user pair, to which tests append the one thing they break.
+const BASE: &str = r#"[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "db1:3306"
+
+[[users]]
+name = "app"
+password = "pw"
+tenant = "acme"
+"#;
+
+// ---- valid configs ----
+
+#[test]
+fn product_example_parses() {
+    let cfg = parse_ok(PRODUCT_EXAMPLE);
+    let s = &cfg.server;
+    assert_eq!(s.listen, "127.0.0.1:6033");
+    assert_eq!(s.admin_listen.as_deref(), Some("127.0.0.1:6032"));
+    assert_eq!(s.http_listen.as_deref(), Some("127.0.0.1:9090"));
+    assert_eq!(s.max_connections, 10_000);
+    assert_eq!(s.handshake_timeout, Duration::from_secs(10));
+    assert_eq!(s.idle_timeout, Duration::from_secs(8 * 3600));
+    assert_eq!(s.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(s.tls_cert.as_deref(), Some("config/tls/server.pem"));
+    assert_eq!(s.tls_key.as_deref(), Some("config/tls/server.key"));
+    assert!(!s.require_tls);
+
+    let admin = cfg.admin.as_ref().expect("admin");
+    assert_eq!(admin.user, "admin");
+    assert_eq!(admin.password.expose(), ADMIN_PW);
+
+    let acme = cfg.tenant("acme").expect("acme");
+    assert_eq!(acme.schemas, ["wf_acme", "rb_acme"]);
+    assert_eq!(acme.primary, "127.0.0.1:3307");
+    assert_eq!(
+        acme.replicas,
+        [
+            ReplicaConfig {
+                addr: "127.0.0.1:3308".into(),
+                weight: 1
+            },
+            ReplicaConfig {
+                addr: "127.0.0.1:3309".into(),
+                weight: 2
+            },
+        ]
+    );
+    assert_eq!(acme.max_replica_lag, Duration::from_secs(2));
+    assert_eq!(acme.max_connections, Some(500));
+    assert_eq!(acme.backend_tls_ca.as_deref(), Some("config/tls/ca.pem"));
+    assert_eq!(acme.consistency, Consistency::ReadYourWrites);
+    assert_eq!(acme.health_interval, Duration::from_millis(500));
+    assert_eq!(acme.pool_max, 64);
+
+    let globex = cfg.tenant("globex").expect("globex");
+    assert!(globex.replicas.is_empty());
+    assert_eq!(globex.max_replica_lag, Duration::from_secs(5));
+    assert_eq!(globex.max_connections, None);
+
+    let acme_app = cfg.user("acme_app").expect("acme_app");
+    assert_eq!(acme_app.password.expose(), ACME_PW);
+    assert_eq!(acme_app.tenants, UserTenants::One("acme".into()));
+    assert_eq!(acme_app.max_connections, Some(200));
+    let ops = cfg.user("ops").expect("ops");
+    assert_eq!(ops.password.expose(), OPS_PW);
+    assert_eq!(ops.tenants, UserTenants::All);
+}
+
+#[test]
+fn demo_config_file_parses() {
+    let cfg = parse_ok(include_str!("../../config/switchyard.toml"));
+    assert_eq!(cfg.server.listen, "127.0.0.1:6033");
+    assert_eq!(cfg.server.admin_listen.as_deref(), Some("127.0.0.1:6032"));
+    assert_eq!(cfg.server.http_listen.as_deref(), Some("127.0.0.1:9090"));
+    let admin = cfg.admin.as_ref().expect("admin");
+    assert_eq!(
+        (admin.user.as_str(), admin.password.expose()),
+        ("admin", ADMIN_PW)
+    );
+
+    let acme = cfg.tenant("acme").expect("acme");
+    assert_eq!(acme.schemas, ["wf_acme", "rb_acme"]);
+    assert_eq!(acme.primary, "127.0.0.1:3307");
+    let replicas: Vec<_> = acme
+        .replicas
+        .iter()
+        .map(|r| (r.addr.as_str(), r.weight))
+        .collect();
+    assert_eq!(replicas, [("127.0.0.1:3308", 1), ("127.0.0.1:3309", 1)]);
+    let globex = cfg.tenant("globex").expect("globex");
+    assert_eq!(globex.schemas, ["wf_globex"]);
+    assert_eq!(globex.primary, "127.0.0.1:3307");
+    assert!(globex.replicas.is_empty());
+
+    let binding = |name: &str| {
+        cfg.user(name)
+            .map(|u| (u.tenants.clone(), u.password.expose()))
+    };
+    assert_eq!(
+        binding("acme_app"),
+        Some((UserTenants::One("acme".into()), ACME_PW))
+    );
+    assert_eq!(
+        binding("globex_app"),
+        Some((UserTenants::One("globex".into()), GLOBEX_PW))
+    );
+    assert_eq!(binding("ops"), Some((UserTenants::All, OPS_PW)));
+}
+
+#[test]
+fn demo_config_file_needs_its_env_vars() {
+    let err = parse(include_str!("../../config/switchyard.toml"), &no_env).expect_err("no env");
+    let missing: Vec<&str> = err.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        missing,
+        [
+            "admin.password",
+            "users[0].password",
+            "users[1].password",
+            "users[2].password"
+        ]
+    );
+}
+
+#[test]
+fn built_in_defaults_apply_when_sections_are_absent() {
+    let cfg = parse_ok(BASE);
+    let s = &cfg.server;
+    assert_eq!(s.listen, "127.0.0.1:6033");
+    assert_eq!(s.admin_listen, None);
+    assert_eq!(s.http_listen, None);
+    assert_eq!(s.max_connections, 10_000);
+    assert_eq!(s.handshake_timeout, Duration::from_secs(10));
+    assert_eq!(s.idle_timeout, Duration::from_secs(8 * 3600));
+    assert_eq!(s.shutdown_grace, Duration::from_secs(30));
+    assert!(!s.require_tls);
+    assert!(cfg.admin.is_none());
+    let t = &cfg.tenants[0];
+    assert_eq!(t.consistency, Consistency::ReadYourWrites);
+    assert_eq!(t.max_replica_lag, Duration::from_secs(5));
+    assert_eq!(t.health_interval, Duration::from_millis(500));
+    assert_eq!(t.pool_max, 64);
+    assert!(t.replicas.is_empty());
+}
+
+#[test]
+fn tenants_inherit_defaults_unless_they_override() {
+    let text = r#"
+[defaults]
+consistency = "eventual"
+max_replica_lag = "1m"
+health_interval = "2s"
+pool_max = 8
+
+[[tenants]]
+name = "inherits"
+schemas = ["a"]
+primary = "db1:3306"
+
+[[tenants]]
+name = "overrides"
+schemas = ["b"]
+primary = "db1:3306"
+consistency = "primary"
+max_replica_lag = "250ms"
+health_interval = "1d"
+pool_max = 2
+"#;
+    let cfg = parse_ok(text);
+    let a = cfg.tenant("inherits").expect("inherits");
+    assert_eq!(a.consistency, Consistency::Eventual);
+    assert_eq!(a.max_replica_lag, Duration::from_secs(60));
+    assert_eq!(a.health_interval, Duration::from_secs(2));
+    assert_eq!(a.pool_max, 8);
+    let b = cfg.tenant("overrides").expect("overrides");
+    assert_eq!(b.consistency, Consistency::Primary);
+    assert_eq!(b.max_replica_lag, Duration::from_millis(250));
+    assert_eq!(b.health_interval, Duration::from_secs(86_400));
+    assert_eq!(b.pool_max, 2);
+}
+
+#[test]
+fn accepts_tenant_lists_ipv6_and_backend_credentials() {
+    let text = r#"
+[[tenants]]
+name = "a"
+schemas = ["wf_a"]
+primary = "[::1]:3306"
+replicas = [{ addr = "[2001:db8::1]:3306" }]
+backend_user = "svc"
+backend_password = "${OPS_PASSWORD}"
+
+[[tenants]]
+name = "b"
+schemas = ["wf_b"]
+primary = "db-b:3306"
+
+[[users]]
+name = "multi"
+password = ""
+tenants = ["a", "b"]
+"#;
+    let cfg = parse_ok(text);
+    let a = cfg.tenant("a").expect("a");
+    assert_eq!(a.primary, "[::1]:3306");
+    assert_eq!(a.replicas[0].weight, 1);
+    assert_eq!(a.backend_user.as_deref(), Some("svc"));
+    assert_eq!(
+        a.backend_password.as_ref().map(Secret::expose),
+        Some(OPS_PW)
+    );
+    let multi = cfg.user("multi").expect("multi");
+    assert_eq!(
+        multi.tenants,
+        UserTenants::List(vec!["a".into(), "b".into()])
+    );
+}
+
+#[test]
+fn env_vars_expand_in_any_string() {
+    let text = BASE.replace("db1:3306", "${DB_HOST}:3306");
+    let env = |name: &str| (name == "DB_HOST").then(|| "db-primary".to_string());
+    let cfg = parse(&text, &env).expect("valid");
+    assert_eq!(cfg.tenants[0].primary, "db-primary:3306");
+}
+
+#[test]
+fn admin_user_may_share_a_name_with_an_app_user() {
+    let text = format!("[admin]\nuser = \"app\"\npassword = \"x\"\n\n{BASE}");
+    let cfg = parse_ok(&text);
+    assert_eq!(cfg.admin.map(|a| a.user), Some("app".to_string()));
+}
+
+// ---- helpers ----
+
+#[test]
+fn lookup_helpers() {
+    let cfg = parse_ok(PRODUCT_EXAMPLE);
+    assert_eq!(
+        cfg.tenant("globex").map(|t| t.primary.as_str()),
+        Some("127.0.0.1:3307")
+    );
+    assert!(cfg.tenant("Globex").is_none());
+    assert!(cfg.user("ops").is_some());
+    assert!(cfg.user("nobody").is_none());
+    assert_eq!(
+        cfg.tenant_of_schema("rb_acme").map(|t| t.name.as_str()),
+        Some("acme")
+    );
+    assert_eq!(
+        cfg.tenant_of_schema("wf_globex").map(|t| t.name.as_str()),
+        Some("globex")
+    );
+    assert!(cfg.tenant_of_schema("WF_ACME").is_none(), "case-sensitive");
+    assert!(cfg.tenant_of_schema("mysql").is_none());
+}
+
+#[test]
+fn user_tenants_allows() {
+    assert!(UserTenants::One("a".into()).allows("a"));
+    assert!(!UserTenants::One("a".into()).allows("b"));
+    let list = UserTenants::List(vec!["a".into(), "b".into()]);
+    assert!(list.allows("b"));
+    assert!(!list.allows("c"));
+    assert!(UserTenants::All.allows("anything"));
+}
+
+#[test]
+fn consistency_round_trips() {
+    for c in [
+        Consistency::Eventual,
+        Consistency::ReadYourWrites,
+        Consistency::Primary,
+    ] {
+        assert_eq!(Consistency::parse(c.as_str()), Some(c));
+        assert_eq!(c.to_string(), c.as_str());
+    }
+    assert_eq!(Consistency::parse("Primary"), None);
+}
+
+// ---- secrets ----
+
+#[test]
+fn secrets_stay_out_of_debug_and_render() {
+    let cfg = parse_ok(PRODUCT_EXAMPLE);
+    let debug = format!("{cfg:?}");
+    let table = render_table(&cfg);
+    for secret in [ADMIN_PW, ACME_PW, OPS_PW] {
+        assert!(!debug.contains(secret), "Debug leaks {secret}");
+        assert!(!table.contains(secret), "render leaks {secret}");
+    }
+    assert!(debug.contains("***"));
+    assert_eq!(Secret::new("pw").to_string(), "***");
+}
+
+#[test]
+fn errors_never_echo_a_password() {
+    // A password that is not a valid `${VAR}` reference must not appear in the report.
+    let text = BASE.replace("password = \"pw\"", "password = \"hunter2${\"");
+    let errors = parse_err(&text);
+    let report = ConfigErrors(errors).to_string();
+    assert!(report.contains("users[0].password"), "{report}");
+    assert!(!report.contains("hunter2"), "{report}");
+}
+
+// ---- render ----
+
+#[test]
+fn render_shows_the_routing_table() {
+    let table = render_table(&parse_ok(PRODUCT_EXAMPLE));
+    let expected = "\
+server
+  listen           127.0.0.1:6033
+  admin_listen     127.0.0.1:6032 (user admin)
+  http_listen      127.0.0.1:9090
+  client tls       optional
+
+tenant acme
+  schemas          wf_acme, rb_acme
+  primary          127.0.0.1:3307
+  replicas         127.0.0.1:3308 (weight 1), 127.0.0.1:3309 (weight 2)
+  consistency      read_your_writes
+  max_replica_lag  2s
+  health_interval  500ms
+  pool_max         64
+  max_connections  500
+  backend_tls_ca   config/tls/ca.pem
+
+tenant globex
+  schemas          wf_globex
+  primary          127.0.0.1:3307
+  replicas         none (all traffic to the primary)
+  consistency      read_your_writes
+  max_replica_lag  5s
+  health_interval  500ms
+  pool_max         64
+
+users
+  acme_app -> acme  (max_connections 200)
+  ops      -> * (any tenant)
+";
+    assert_eq!(table, expected);
+}
+
+// ---- errors: syntax and schema ----
+
+#[test]
+fn toml_syntax_error_has_a_line() {
+    let text = "[server]\nlisten = \"127.0.0.1:6033\n";
+    let errors = parse_err(text);
+    assert_eq!(errors[0].line, Some(2), "{errors:#?}");
+}
+
+#[test]
+fn several_syntax_errors_are_reported_together() {
+    let text = "[server]
+listen = \"127.0.0.1:6033\"
+listen = \"x:1\"
+[x\nmax_connections = = 3\n";
+    let errors = parse_err(text);
+    let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
+    assert!(lines.contains(&Some(3)), "{errors:#?}");
+    assert!(lines.contains(&Some(4)), "{errors:#?}");
+    assert!(lines.contains(&Some(5)), "{errors:#?}");
+    assert_eq!(errors[0].message, "duplicate key `listen`");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let text = format!("{BASE}\n[serverr]\nlisten = \"x:1\"\n");
+    assert_single_error(&text, 11, "serverr", "unknown key \"serverr\"");
+}
+
+#[test]
+fn unknown_key_in_server() {
+    let text = format!("[server]\nlisten = \"127.0.0.1:6033\"\nlisen = \"x\"\n\n{BASE}");
+    assert_single_error(&text, 3, "server.lisen", "unknown field `lisen`");
+}
+
+#[test]
+fn every_unknown_key_is_reported_and_the_rest_still_checked() {
+    let text = format!(
+        "[server]\nlisen = \"x\"\nmax_conections = 5\nidle_timeout = \"forever\"\n\n{}",
+        BASE.replace(
+            "primary = \"db1:3306\"",
+            "primary = \"db1:3306\"\nreplicas = [{ adr = \"r:1\", addr = \"r:1\", weight = 0 }]"
+        )
+    );
+    let errors = parse_err(&text);
+    let got: Vec<_> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(2), "server.lisen"),
+            (Some(3), "server.max_conections"),
+            (Some(4), "server.idle_timeout"),
+            (Some(10), "tenants[0].replicas[0].adr"),
+            (Some(10), "tenants[0].replicas[0].weight"),
+        ]
+    );
+}
+
+#[test]
+fn unknown_key_in_a_tenant() {
+    let text = format!(
+        "{BASE}\n[[tenants]]\nname = \"b\"\nschemas = [\"s\"]\nprimary = \"db:1\"\nreplica = []\n"
+    );
+    assert_single_error(&text, 15, "tenants[1].replica", "unknown field `replica`");
+}
+
+#[test]
+fn unknown_key_in_a_replica_table() {
+    let text = BASE.replace(
+        "primary = \"db1:3306\"",
+        "primary = \"db1:3306\"\nreplicas = [\"r1:1\", { addr = \"r2:1\", wieght = 2 }]",
+    );
+    assert_single_error(
+        &text,
+        5,
+        "tenants[0].replicas[1].wieght",
+        "unknown field `wieght`",
+    );
+}
+
+#[test]
+fn missing_required_key() {
+    let text = BASE.replace("primary = \"db1:3306\"\n", "");
+    assert_single_error(&text, 1, "tenants[0].primary", "missing field `primary`");
+}
+
+#[test]
+fn wrong_value_type() {
+    let text = format!("[defaults]\npool_max = \"64\"\n\n{BASE}");
+    assert_single_error(&text, 2, "defaults.pool_max", "invalid type");
+}
+
+#[test]
+fn tenants_must_be_an_array_of_tables() {
+    let text = "[tenants]\nname = \"a\"\n";
+    assert_single_error(text, 1, "tenants", "expected an array of tables");
+}
+
+// ---- errors: values ----
+
+#[test]
+fn bad_primary_address() {
+    let text = BASE.replace("db1:3306", "db1");
+    assert_single_error(&text, 4, "tenants[0].primary", "must be host:port");
+}
+
+#[test]
+fn bad_replica_addresses() {
+    let text = BASE.replace(
+        "primary = \"db1:3306\"",
+        "primary = \"db1:3306\"\nreplicas = [\"r1:99999\",\n  { addr = \":3306\" }]",
+    );
+    let errors = parse_err(&text);
+    let got: Vec<_> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(5), "tenants[0].replicas[0]"),
+            (Some(6), "tenants[0].replicas[1]")
+        ]
+    );
+    assert!(errors[0].message.contains("invalid port"), "{}", errors[0]);
+    assert!(errors[1].message.contains("empty host"), "{}", errors[1]);
+}
+
+#[test]
+fn bad_listen_addresses() {
+    let text = format!("[server]\nlisten = \"6033\"\nhttp_listen = \"[::1]:\"\n\n{BASE}");
+    let errors = parse_err(&text);
+    let got: Vec<_> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [(Some(2), "server.listen"), (Some(3), "server.http_listen")]
+    );
+}
+
+#[test]
+fn zero_weight() {
+    let text = BASE.replace(
+        "primary = \"db1:3306\"",
+        "primary = \"db1:3306\"\nreplicas = [{ addr = \"r1:1\", weight = 0 }]",
+    );
+    assert_single_error(&text, 5, "tenants[0].replicas[0].weight", "at least 1");
+}
+
+#[test]
+fn bad_durations() {
+    let text = format!(
+        "[server]\nidle_timeout = \"8 hours\"\n\n[defaults]\nmax_replica_lag = \"1.5s\"\n\n{}",
+        BASE.replace(
+            "primary = \"db1:3306\"",
+            "primary = \"db1:3306\"\nhealth_interval = \"0ms\""
+        )
+    );
+    let errors = parse_err(&text);
+    let got: Vec<_> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(2), "server.idle_timeout"),
+            (Some(5), "defaults.max_replica_lag"),
+            (Some(11), "tenants[0].health_interval"),
+        ]
+    );
+    assert!(
+        errors[0].message.contains("invalid duration \"8 hours\""),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[2].message.contains("greater than 0"),
+        "{}",
+        errors[2]
+    );
+}
+
+#[test]
+fn bad_consistency() {
+    let text = format!("[defaults]\nconsistency = \"strong\"\n\n{BASE}");
+    assert_single_error(
+        &text,
+        2,
+        "defaults.consistency",
+        "invalid consistency \"strong\"",
+    );
+}
+
+#[test]
+fn zero_counts() {
+    let text = format!("[server]\nmax_connections = 0\n\n{BASE}");
+    assert_single_error(&text, 2, "server.max_connections", "at least 1");
+}
+
+#[test]
+fn tls_key_without_cert_and_require_tls_without_either() {
+    let text = format!("[server]\ntls_key = \"k.pem\"\nrequire_tls = true\n\n{BASE}");
+    let errors = parse_err(&text);
+    let got: Vec<_> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(2), "server.tls_cert"),
+            (Some(3), "server.require_tls")
+        ]
+    );
+}
+
+// ---- errors: tenants and schemas ----
+
+#[test]
+fn duplicate_tenant_name() {
+    let text = format!(
+        "{BASE}\n[[tenants]]\nname = \"acme\"\nschemas = [\"other\"]\nprimary = \"db2:3306\"\n"
+    );
+    assert_single_error(
+        &text,
+        12,
+        "tenants[1].name",
+        "duplicate tenant name \"acme\"",
+    );
+}
+
+#[test]
+fn schema_owned_by_two_tenants() {
+    let text = format!(
+        "{BASE}\n[[tenants]]\nname = \"globex\"\nschemas = [\"wf_acme\"]\nprimary = \"db2:3306\"\n"
+    );
+    let err = parse(&text, &demo_env).expect_err("invalid");
+    assert_eq!(
+        err.to_string(),
+        "line 13: tenants[1].schemas[0]: schema \"wf_acme\" is already owned by tenant \"acme\""
+    );
+}
+
+#[test]
+fn schema_listed_twice_in_one_tenant() {
+    let text = BASE.replace("[\"wf_acme\"]", "[\"wf_acme\", \"wf_acme\"]");
+    assert_single_error(&text, 3, "tenants[0].schemas[1]", "listed twice");
+}
+
+#[test]
+fn schemas_compare_case_sensitively() {
+    let text = format!(
+        "{BASE}\n[[tenants]]\nname = \"b\"\nschemas = [\"WF_ACME\"]\nprimary = \"db2:3306\"\n"
+    );
+    let cfg = parse_ok(&text);
+    assert_eq!(
+        cfg.tenant_of_schema("WF_ACME").map(|t| t.name.as_str()),
+        Some("b")
+    );
+}
+
+#[test]
+fn empty_schema_list() {
+    let text = BASE.replace("[\"wf_acme\"]", "[]");
+    assert_single_error(&text, 3, "tenants[0].schemas", "at least one schema");
+}
+
+#[test]
+fn blank_and_spaced_names() {
+    let text = BASE
+        .replace("name = \"acme\"", "name = \"ac me\"")
+        .replace("[\"wf_acme\"]", "[\"\"]")
+        .replace("tenant = \"acme\"", "tenant = \"ac me\"");
+    let errors = parse_err(&text);
+    let got: Vec<_> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(2), "tenants[0].name"),
+            (Some(3), "tenants[0].schemas[0]")
+        ]
+    );
+    assert!(
+        errors[0].message.contains("contains whitespace"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].message.contains("schema name is empty"),
+        "{}",
+        errors[1]
+    );
+}
+
+// ---- errors: users ----
+
+#[test]
+fn duplicate_user_name() {
+    let text = format!("{BASE}\n[[users]]\nname = \"app\"\npassword = \"x\"\ntenants = \"*\"\n");
+    assert_single_error(&text, 12, "users[1].name", "duplicate user name \"app\"");
+}
+
+#[test]
+fn user_bound_to_unknown_tenant() {
+    let text = BASE.replace("tenant = \"acme\"", "tenant = \"acme2\"");
+    assert_single_error(&text, 9, "users[0].tenant", "unknown tenant \"acme2\"");
+}
+
+#[test]
+fn user_listing_an_unknown_tenant() {
+    let text = BASE.replace("tenant = \"acme\"", "tenants = [\"acme\", \"nope\"]");
+    assert_single_error(&text, 9, "users[0].tenants[1]", "unknown tenant \"nope\"");
+}
+
+#[test]
+fn user_with_both_tenant_and_tenants() {
+    let text = BASE.replace("tenant = \"acme\"", "tenant = \"acme\"\ntenants = \"*\"");
+    assert_single_error(&text, 10, "users[0]", "not both");
+}
+
+#[test]
+fn user_with_neither_tenant_nor_tenants() {
+    let text = BASE.replace("tenant = \"acme\"\n", "");
+    assert_single_error(&text, 7, "users[0]", "user needs tenant");
+}
+
+#[test]
+fn tenants_string_other_than_star() {
+    let text = BASE.replace("tenant = \"acme\"", "tenants = \"acme\"");
+    assert_single_error(&text, 9, "users[0].tenants", "tenant = \"name\"");
+}
+
+#[test]
+fn empty_tenants_list() {
+    let text = BASE.replace("tenant = \"acme\"", "tenants = []");
+    assert_single_error(&text, 9, "users[0].tenants", "tenants list is empty");
+}
+
+#[test]
+fn user_naming_a_broken_tenant_is_not_reported_twice() {
+    let text = BASE.replace("primary = \"db1:3306\"\n", "");
+    let errors = parse_err(&text);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].path, "tenants[0].primary");
+}
+
+// ---- errors: env and reporting ----
+
+#[test]
+fn missing_env_var_names_variable_and_key() {
+    let text = BASE.replace("password = \"pw\"", "password = \"${APP_DB_PASSWORD}\"");
+    assert_single_error(
+        &text,
+        8,
+        "users[0].password",
+        "environment variable APP_DB_PASSWORD is not set",
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_file_order() {
+    let text = r#"
+[server]
+listen = "nope"
+bogus = 1
+
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "db1:3306"
+replicas = [{ addr = "r1:3306", weight = 0 }]
+
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "db2"
+max_replica_lag = "forever"
+
+[[users]]
+name = "app"
+password = "${MISSING}"
+tenant = "globex"
+
+[[users]]
+name = "app"
+password = "x"
+"#;
+    let err = parse(text, &demo_env).expect_err("invalid");
+    let got: Vec<_> = err.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(3), "server.listen"),
+            (Some(4), "server.bogus"),
+            (Some(10), "tenants[0].replicas[0].weight"),
+            (Some(13), "tenants[1].name"),
+            (Some(14), "tenants[1].schemas[0]"),
+            (Some(15), "tenants[1].primary"),
+            (Some(16), "tenants[1].max_replica_lag"),
+            (Some(20), "users[0].password"),
+            (Some(21), "users[0].tenant"),
+            (Some(24), "users[1]"),
+            (Some(24), "users[1].name"),
+        ]
+    );
+    assert_eq!(err.to_string().lines().count(), got.len());
+}
+
+#[test]
+fn load_reads_a_file_and_reports_a_missing_one() {
+    let dir = std::env::temp_dir().join(format!("switchyard-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("ok.toml");
+    std::fs::write(&file, BASE).expect("write");
+    let cfg = load(&file).expect("valid");
+    assert_eq!(cfg.tenants[0].name, "acme");
+
+    let missing = dir.join("missing.toml");
+    let err = load(&missing).expect_err("missing");
+    assert_eq!(err.len(), 1);
+    assert!(err.to_string().starts_with("cannot read "), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

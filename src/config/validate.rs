@@ -1,0 +1,591 @@
+//! Raw schema to resolved [`Config`]: `${VAR}` expansion, defaults, and every other check.
+//!
+//! These are the checks serde cannot do (addresses, durations, names, cross-references).
+//! Each one records its problem and carries on with a placeholder, so one run reports
+//! everything; the placeholder config is thrown away whenever anything was recorded.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::address::check_address;
+use super::document::{Indexed, RawDocument};
+use super::duration::parse_duration;
+use super::env::{expand, EnvLookup};
+use super::error::Sink;
+use super::raw::{RawAdmin, RawReplica, RawServer, RawTenant, RawTenantList, RawUser, Str};
+use super::{
+    AdminConfig, Config, Consistency, ReplicaConfig, Secret, ServerConfig, TenantConfig,
+    UserConfig, UserTenants,
+};
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:6033";
+const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(5);
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+const DEFAULT_POOL_MAX: u32 = 64;
+
+/// The values a tenant inherits from `[defaults]` unless it sets its own.
+#[derive(Debug, Clone, Copy)]
+struct Inherited {
+    consistency: Consistency,
+    max_replica_lag: Duration,
+    health_interval: Duration,
+    pool_max: u32,
+}
+
+const BUILT_IN: Inherited = Inherited {
+    consistency: Consistency::ReadYourWrites,
+    max_replica_lag: DEFAULT_MAX_REPLICA_LAG,
+    health_interval: DEFAULT_HEALTH_INTERVAL,
+    pool_max: DEFAULT_POOL_MAX,
+};
+
+/// The inheritable keys as written, in `[defaults]` or in a tenant.
+struct Overrides<'r> {
+    consistency: Option<&'r Str>,
+    max_replica_lag: Option<&'r Str>,
+    health_interval: Option<&'r Str>,
+    pool_max: Option<&'r Spanned<u32>>,
+}
+
+pub fn resolve(doc: &RawDocument, env: EnvLookup<'_>, sink: &mut Sink<'_>) -> Config {
+    let mut r = Resolver { env, sink };
+    let server = r.server(&doc.server);
+    let admin = doc.admin.as_ref().map(|a| r.admin(a));
+    let d = &doc.defaults;
+    let defaults = r.inherited(
+        "defaults",
+        &Overrides {
+            consistency: d.consistency.as_ref(),
+            max_replica_lag: d.max_replica_lag.as_ref(),
+            health_interval: d.health_interval.as_ref(),
+            pool_max: d.pool_max.as_ref(),
+        },
+        &BUILT_IN,
+    );
+    let tenants = r.tenants(&doc.tenants, &defaults);
+    let mut known: HashSet<String> = tenants.iter().map(|t| t.name.clone()).collect();
+    known.extend(doc.broken_tenant_names.iter().cloned());
+    let users = r.users(&doc.users, &known);
+    Config {
+        server,
+        admin,
+        tenants,
+        users,
+    }
+}
+
+struct Resolver<'e, 's, 't> {
+    env: EnvLookup<'e>,
+    sink: &'s mut Sink<'t>,
+}
+
+impl Resolver<'_, '_, '_> {
+    // ---- single values ----
+
+    /// The value with `${VAR}`s expanded; `None` (problems recorded) if a variable is missing.
+    fn string(&mut self, path: &str, s: &Str) -> Option<String> {
+        match expand(s.get_ref(), self.env) {
+            Ok(v) => Some(v),
+            Err(problems) => {
+                for p in problems {
+                    self.sink.at(path, s.span(), p);
+                }
+                None
+            }
+        }
+    }
+
+    fn secret(&mut self, path: &str, s: &Str) -> Secret {
+        Secret::new(self.string(path, s).unwrap_or_default())
+    }
+
+    fn address(&mut self, path: &str, s: &Str) -> Option<String> {
+        let addr = self.string(path, s)?;
+        match check_address(&addr) {
+            Ok(()) => Some(addr),
+            Err(m) => {
+                self.sink.at(path, s.span(), m);
+                None
+            }
+        }
+    }
+
+    fn optional_address(&mut self, path: &str, s: Option<&Str>) -> Option<String> {
+        s.and_then(|s| self.address(path, s))
+    }
+
+    fn duration(&mut self, path: &str, s: Option<&Str>, default: Duration) -> Duration {
+        let Some(s) = s else { return default };
+        let Some(text) = self.string(path, s) else {
+            return default;
+        };
+        parse_duration(&text).unwrap_or_else(|m| {
+            self.sink.at(path, s.span(), m);
+            default
+        })
+    }
+
+    fn consistency(&mut self, path: &str, s: Option<&Str>, default: Consistency) -> Consistency {
+        let Some(s) = s else { return default };
+        let Some(text) = self.string(path, s) else {
+            return default;
+        };
+        Consistency::parse(&text).unwrap_or_else(|| {
+            self.sink.at(
+                path,
+                s.span(),
+                format!(
+                    "invalid consistency \"{text}\" (expected eventual, read_your_writes or primary)"
+                ),
+            );
+            default
+        })
+    }
+
+    /// A count that makes no sense as zero (connections, pool size, weight).
+    fn positive(&mut self, path: &str, n: Option<&Spanned<u32>>, default: u32) -> u32 {
+        match n {
+            None => default,
+            Some(n) if *n.get_ref() == 0 => {
+                self.sink
+                    .at(path, n.span(), "must be at least 1".to_string());
+                default
+            }
+            Some(n) => *n.get_ref(),
+        }
+    }
+
+    fn optional_positive(&mut self, path: &str, n: Option<&Spanned<u32>>) -> Option<u32> {
+        n.map(|v| self.positive(path, Some(v), 1))
+    }
+
+    /// Tenant and schema names: they are matched against what clients send, so blanks and
+    /// whitespace could never match and are surely typos. A bad name is still returned, so
+    /// that references to it are not reported a second time as unknown.
+    fn name(&mut self, path: &str, s: &Str, what: &str) -> String {
+        let Some(name) = self.string(path, s) else {
+            return String::new();
+        };
+        if name.is_empty() {
+            self.sink
+                .at(path, s.span(), format!("{what} name is empty"));
+        } else if name.chars().any(char::is_whitespace) {
+            let problem = format!("{what} name \"{name}\" contains whitespace");
+            self.sink.at(path, s.span(), problem);
+        }
+        name
+    }
+
+    /// Login names: MySQL allows almost anything, but an empty name cannot log in.
+    fn user_name(&mut self, path: &str, s: &Str) -> String {
+        let name = self.string(path, s);
+        if name.as_deref() == Some("") {
+            self.sink
+                .at(path, s.span(), "user name is empty".to_string());
+        }
+        name.unwrap_or_default()
+    }
+
+    // ---- sections ----
+
+    fn server(&mut self, raw: &RawServer) -> ServerConfig {
+        let listen = self
+            .optional_address("server.listen", raw.listen.as_ref())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let tls_cert = raw
+            .tls_cert
+            .as_ref()
+            .and_then(|s| self.string("server.tls_cert", s));
+        let tls_key = raw
+            .tls_key
+            .as_ref()
+            .and_then(|s| self.string("server.tls_key", s));
+        let require_tls = raw.require_tls.as_ref().is_some_and(|b| *b.get_ref());
+        self.check_tls(raw, require_tls);
+        ServerConfig {
+            listen,
+            admin_listen: self.optional_address("server.admin_listen", raw.admin_listen.as_ref()),
+            http_listen: self.optional_address("server.http_listen", raw.http_listen.as_ref()),
+            max_connections: self.positive(
+                "server.max_connections",
+                raw.max_connections.as_ref(),
+                DEFAULT_MAX_CONNECTIONS,
+            ),
+            handshake_timeout: self.duration(
+                "server.handshake_timeout",
+                raw.handshake_timeout.as_ref(),
+                DEFAULT_HANDSHAKE_TIMEOUT,
+            ),
+            idle_timeout: self.duration(
+                "server.idle_timeout",
+                raw.idle_timeout.as_ref(),
+                DEFAULT_IDLE_TIMEOUT,
+            ),
+            shutdown_grace: self.duration(
+                "server.shutdown_grace",
+                raw.shutdown_grace.as_ref(),
+                DEFAULT_SHUTDOWN_GRACE,
+            ),
+            tls_cert,
+            tls_key,
+            require_tls,
+        }
+    }
+
+    /// A certificate is useless without its key and the reverse; refusing plaintext without
+    /// a certificate would refuse everyone.
+    fn check_tls(&mut self, raw: &RawServer, require_tls: bool) {
+        match (&raw.tls_cert, &raw.tls_key) {
+            (Some(cert), None) => self.sink.at(
+                "server.tls_key",
+                cert.span(),
+                "tls_cert is set but tls_key is missing".to_string(),
+            ),
+            (None, Some(key)) => self.sink.at(
+                "server.tls_cert",
+                key.span(),
+                "tls_key is set but tls_cert is missing".to_string(),
+            ),
+            _ => {}
+        }
+        if let (true, None, Some(flag)) = (require_tls, &raw.tls_cert, &raw.require_tls) {
+            self.sink.at(
+                "server.require_tls",
+                flag.span(),
+                "require_tls = true needs tls_cert and tls_key".to_string(),
+            );
+        }
+    }
+
+    fn admin(&mut self, raw: &RawAdmin) -> AdminConfig {
+        AdminConfig {
+            user: self.user_name("admin.user", &raw.user),
+            password: self.secret("admin.password", &raw.password),
+        }
+    }
+
+    fn inherited(&mut self, prefix: &str, raw: &Overrides<'_>, base: &Inherited) -> Inherited {
+        let health_path = format!("{prefix}.health_interval");
+        let health_interval =
+            self.duration(&health_path, raw.health_interval, base.health_interval);
+        if health_interval.is_zero() {
+            if let Some(s) = raw.health_interval {
+                self.sink
+                    .at(health_path, s.span(), "must be greater than 0".to_string());
+            }
+        }
+        Inherited {
+            consistency: self.consistency(
+                &format!("{prefix}.consistency"),
+                raw.consistency,
+                base.consistency,
+            ),
+            max_replica_lag: self.duration(
+                &format!("{prefix}.max_replica_lag"),
+                raw.max_replica_lag,
+                base.max_replica_lag,
+            ),
+            health_interval,
+            pool_max: self.positive(&format!("{prefix}.pool_max"), raw.pool_max, base.pool_max),
+        }
+    }
+
+    fn tenants(&mut self, raws: &[Indexed<RawTenant>], defaults: &Inherited) -> Vec<TenantConfig> {
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut schema_owners: HashMap<String, (usize, String)> = HashMap::new();
+        let mut out = Vec::with_capacity(raws.len());
+        for Indexed { index, value } in raws {
+            let prefix = format!("tenants[{index}]");
+            let tenant = self.tenant(&prefix, value, defaults);
+            self.check_unique_tenant(&prefix, value, &tenant.name, *index, &mut names);
+            self.claim_schemas(&prefix, value, &tenant, *index, &mut schema_owners);
+            out.push(tenant);
+        }
+        out
+    }
+
+    fn tenant(&mut self, prefix: &str, raw: &RawTenant, defaults: &Inherited) -> TenantConfig {
+        let inherited = self.inherited(
+            prefix,
+            &Overrides {
+                consistency: raw.consistency.as_ref(),
+                max_replica_lag: raw.max_replica_lag.as_ref(),
+                health_interval: raw.health_interval.as_ref(),
+                pool_max: raw.pool_max.as_ref(),
+            },
+            defaults,
+        );
+        let backend_user = raw
+            .backend_user
+            .as_ref()
+            .and_then(|s| self.string(&format!("{prefix}.backend_user"), s));
+        let backend_password = raw
+            .backend_password
+            .as_ref()
+            .map(|s| self.secret(&format!("{prefix}.backend_password"), s));
+        if let (Some(pw), None) = (&raw.backend_password, &raw.backend_user) {
+            self.sink.at(
+                format!("{prefix}.backend_password"),
+                pw.span(),
+                "backend_password is set but backend_user is missing".to_string(),
+            );
+        }
+        TenantConfig {
+            name: self.name(&format!("{prefix}.name"), &raw.name, "tenant"),
+            schemas: self.schemas(prefix, &raw.schemas),
+            primary: self
+                .address(&format!("{prefix}.primary"), &raw.primary)
+                .unwrap_or_default(),
+            replicas: self.replicas(prefix, &raw.replicas),
+            consistency: inherited.consistency,
+            max_replica_lag: inherited.max_replica_lag,
+            health_interval: inherited.health_interval,
+            pool_max: inherited.pool_max,
+            max_connections: self.optional_positive(
+                &format!("{prefix}.max_connections"),
+                raw.max_connections.as_ref(),
+            ),
+            backend_user,
+            backend_password,
+            backend_tls_ca: raw
+                .backend_tls
+                .as_ref()
+                .and_then(|t| self.string(&format!("{prefix}.backend_tls.ca"), &t.ca)),
+        }
+    }
+
+    fn schemas(&mut self, prefix: &str, raw: &Spanned<Vec<Str>>) -> Vec<String> {
+        if raw.get_ref().is_empty() {
+            self.sink.at(
+                format!("{prefix}.schemas"),
+                raw.span(),
+                "a tenant needs at least one schema".to_string(),
+            );
+        }
+        raw.get_ref()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| self.name(&format!("{prefix}.schemas[{i}]"), s, "schema"))
+            .collect()
+    }
+
+    fn replicas(&mut self, prefix: &str, raw: &[Spanned<RawReplica>]) -> Vec<ReplicaConfig> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, item) in raw.iter().enumerate() {
+            let path = format!("{prefix}.replicas[{i}]");
+            let Some(replica) = self.replica(&path, item) else {
+                continue;
+            };
+            if !seen.insert(replica.addr.clone()) {
+                self.sink.at(
+                    path,
+                    item.span(),
+                    format!("replica \"{}\" is listed twice", replica.addr),
+                );
+            }
+            out.push(replica);
+        }
+        out
+    }
+
+    fn replica(&mut self, path: &str, item: &Spanned<RawReplica>) -> Option<ReplicaConfig> {
+        match item.get_ref() {
+            RawReplica::Addr(addr) => {
+                let spanned = Spanned::new(item.span(), addr.clone());
+                let addr = self.address(path, &spanned)?;
+                Some(ReplicaConfig { addr, weight: 1 })
+            }
+            RawReplica::Table(t) => {
+                let weight = self.positive(&format!("{path}.weight"), t.weight.as_ref(), 1);
+                let addr = self.address(path, &t.addr)?;
+                Some(ReplicaConfig { addr, weight })
+            }
+        }
+    }
+
+    fn check_unique_tenant(
+        &mut self,
+        prefix: &str,
+        raw: &RawTenant,
+        name: &str,
+        index: usize,
+        seen: &mut HashMap<String, usize>,
+    ) {
+        if name.is_empty() {
+            return;
+        }
+        if let Some(first) = seen.get(name) {
+            self.sink.at(
+                format!("{prefix}.name"),
+                raw.name.span(),
+                format!("duplicate tenant name \"{name}\" (first defined as tenants[{first}])"),
+            );
+        } else {
+            seen.insert(name.to_string(), index);
+        }
+    }
+
+    /// A schema routes to exactly one tenant; a second claim would make routing ambiguous.
+    fn claim_schemas(
+        &mut self,
+        prefix: &str,
+        raw: &RawTenant,
+        tenant: &TenantConfig,
+        index: usize,
+        owners: &mut HashMap<String, (usize, String)>,
+    ) {
+        for (i, (schema, written)) in tenant.schemas.iter().zip(raw.schemas.get_ref()).enumerate() {
+            if schema.is_empty() {
+                continue;
+            }
+            let message = match owners.get(schema) {
+                None => {
+                    owners.insert(schema.clone(), (index, tenant.name.clone()));
+                    continue;
+                }
+                Some((owner, _)) if *owner == index => {
+                    format!("schema \"{schema}\" is listed twice")
+                }
+                Some((_, owner_name)) => {
+                    format!("schema \"{schema}\" is already owned by tenant \"{owner_name}\"")
+                }
+            };
+            self.sink
+                .at(format!("{prefix}.schemas[{i}]"), written.span(), message);
+        }
+    }
+
+    fn users(&mut self, raws: &[Indexed<RawUser>], known: &HashSet<String>) -> Vec<UserConfig> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raws.len());
+        for Indexed { index, value } in raws {
+            let prefix = format!("users[{index}]");
+            let user = self.user(&prefix, value, known);
+            if let Some(first) = seen.get(&user.name) {
+                self.sink.at(
+                    format!("{prefix}.name"),
+                    value.name.span(),
+                    format!(
+                        "duplicate user name \"{}\" (first defined as users[{first}])",
+                        user.name
+                    ),
+                );
+            } else if !user.name.is_empty() {
+                seen.insert(user.name.clone(), *index);
+            }
+            out.push(user);
+        }
+        out
+    }
+
+    fn user(&mut self, prefix: &str, raw: &RawUser, known: &HashSet<String>) -> UserConfig {
+        UserConfig {
+            name: self.user_name(&format!("{prefix}.name"), &raw.name),
+            password: self.secret(&format!("{prefix}.password"), &raw.password),
+            tenants: self.user_tenants(prefix, raw, known),
+            max_connections: self.optional_positive(
+                &format!("{prefix}.max_connections"),
+                raw.max_connections.as_ref(),
+            ),
+        }
+    }
+
+    fn user_tenants(
+        &mut self,
+        prefix: &str,
+        raw: &RawUser,
+        known: &HashSet<String>,
+    ) -> UserTenants {
+        match (&raw.tenant, &raw.tenants) {
+            (Some(one), None) => {
+                let path = format!("{prefix}.tenant");
+                let name = self.string(&path, one);
+                self.check_known(&path, one, name.as_deref(), known);
+                UserTenants::One(name.unwrap_or_default())
+            }
+            (None, Some(many)) => self.tenant_list(&format!("{prefix}.tenants"), many, known),
+            (Some(_), Some(many)) => {
+                self.sink.at(
+                    prefix,
+                    many.span(),
+                    "set either tenant or tenants, not both".to_string(),
+                );
+                UserTenants::All
+            }
+            (None, None) => {
+                self.sink.at(
+                    prefix,
+                    raw.name.span(),
+                    "user needs tenant = \"name\", tenants = [\"a\", \"b\"] or tenants = \"*\""
+                        .to_string(),
+                );
+                UserTenants::All
+            }
+        }
+    }
+
+    fn tenant_list(
+        &mut self,
+        path: &str,
+        raw: &Spanned<RawTenantList>,
+        known: &HashSet<String>,
+    ) -> UserTenants {
+        match raw.get_ref() {
+            RawTenantList::Star(text) => {
+                let spanned = Spanned::new(raw.span(), text.clone());
+                let value = self.string(path, &spanned);
+                if value.as_deref().is_some_and(|v| v != "*") {
+                    self.sink.at(
+                        path,
+                        raw.span(),
+                        "tenants must be \"*\" or a list of tenant names \
+                         (for a single tenant write tenant = \"name\")"
+                            .to_string(),
+                    );
+                }
+                UserTenants::All
+            }
+            RawTenantList::List(names) => {
+                if names.is_empty() {
+                    self.sink.at(
+                        path,
+                        raw.span(),
+                        "tenants list is empty (use tenants = \"*\" for every tenant)".to_string(),
+                    );
+                }
+                let resolved = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let item_path = format!("{path}[{i}]");
+                        let name = self.string(&item_path, s);
+                        self.check_known(&item_path, s, name.as_deref(), known);
+                        name.unwrap_or_default()
+                    })
+                    .collect();
+                UserTenants::List(resolved)
+            }
+        }
+    }
+
+    /// `name` is `None` when its `${VAR}` failed, which is already reported.
+    fn check_known(
+        &mut self,
+        path: &str,
+        written: &Str,
+        name: Option<&str>,
+        known: &HashSet<String>,
+    ) {
+        if let Some(name) = name.filter(|n| !known.contains(*n)) {
+            self.sink
+                .at(path, written.span(), format!("unknown tenant \"{name}\""));
+        }
+    }
+}

@@ -1,6 +1,57 @@
 //! Statement classification: a leading-keyword lexer, sqlparser for the SELECT family
 //! (cached by normalized digest), comment hints. Pure: no I/O, no session state.
 
+mod classify;
+mod digest;
+mod hints;
+mod keyword;
+mod lexer;
+mod select;
+mod set;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+/// Default bound on cached SELECT-family decisions.
+pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+
+/// Classifies statements. Holds only a bounded cache of SELECT-family decisions keyed by
+/// normalized digest, so one `Router` can be shared by every session (`&self`, thread-safe).
+pub struct Router {
+    cache: digest::Cache,
+}
+
+impl Router {
+    pub fn new() -> Self {
+        Self::with_cache_entries(DEFAULT_CACHE_ENTRIES)
+    }
+
+    /// A router whose cache holds at most `entries` decisions (at least one).
+    pub fn with_cache_entries(entries: usize) -> Self {
+        Router {
+            cache: digest::Cache::new(entries),
+        }
+    }
+
+    /// Classifies one COM_QUERY / COM_STMT_PREPARE payload (raw bytes, any encoding).
+    /// Never panics; whatever it cannot prove safe for a replica goes to the primary.
+    pub fn classify(&self, sql: &[u8]) -> Classification {
+        classify::classify(&self.cache, sql)
+    }
+
+    /// Number of cached decisions (for admin stats).
+    pub fn cached_entries(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Where a comment hint asks a statement to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteHint {
@@ -38,6 +89,34 @@ pub enum PrimaryReason {
     SessionSet,
     Unparsed,
     Unknown,
+}
+
+impl PrimaryReason {
+    /// The short, stable name used by admin output, logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        use PrimaryReason::*;
+        match self {
+            Write => "write",
+            Ddl => "ddl",
+            LockingRead => "locking read",
+            SideEffectFunction => "side-effect function",
+            UserVariable => "user variable",
+            FoundRows => "found_rows",
+            Call => "call",
+            TransactionControl => "transaction control",
+            LockTables => "lock tables",
+            MultiStatement => "multi-statement",
+            SessionSet => "session set",
+            Unparsed => "unparsed",
+            Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for PrimaryReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a statement is, as far as routing cares.

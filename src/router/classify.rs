@@ -1,0 +1,209 @@
+//! The classification pipeline: leading hints, one statement at a time, multi-statement merge.
+
+use std::str;
+
+use super::digest::{self, Cache};
+use super::hints;
+use super::keyword;
+use super::lexer::{Cursor, Resume};
+use super::select::{self, merge_lock};
+use super::{Class, Classification, Effects, PrimaryReason};
+
+/// Statements decided by their first keyword are looked at for a following statement only
+/// up to this size, so a huge INSERT costs nothing beyond its first word.
+const MULTI_SCAN_LIMIT: usize = 16 * 1024;
+
+/// Nested statements (EXPLAIN ANALYZE, SET STATEMENT ... FOR) deeper than this are not
+/// followed: a crafted input must not recurse without bound.
+const MAX_DEPTH: u8 = 4;
+
+/// One statement's answer and where the next statement (if any) starts.
+pub(crate) struct Piece {
+    pub class: Class,
+    pub effects: Effects,
+    pub rest: Rest,
+}
+
+pub(crate) enum Rest {
+    /// Scanned to the end; nothing follows.
+    End,
+    /// Another statement starts here.
+    Next(Resume),
+    /// Decided from leading tokens; the rest was not looked at.
+    Unscanned,
+    /// May contain `;` inside its own body (routines, compound statements): never split.
+    Unsplittable,
+}
+
+impl Piece {
+    pub fn new(class: Class) -> Self {
+        Self::with(class, Effects::default())
+    }
+
+    pub fn with(class: Class, effects: Effects) -> Self {
+        Piece {
+            class,
+            effects,
+            rest: Rest::Unscanned,
+        }
+    }
+
+    pub fn primary(r: PrimaryReason) -> Self {
+        Self::new(Class::Primary(r))
+    }
+
+    pub fn unsplittable(mut self) -> Self {
+        self.rest = Rest::Unsplittable;
+        self
+    }
+}
+
+pub(crate) struct Ctx<'a> {
+    pub cache: &'a Cache,
+    pub sql: &'a [u8],
+    pub depth: u8,
+}
+
+impl Ctx<'_> {
+    /// Classifies the statement starting at `at`.
+    pub fn piece(&self, at: Resume) -> Piece {
+        if self.depth > MAX_DEPTH {
+            return Piece::primary(PrimaryReason::Unknown).unsplittable();
+        }
+        keyword::dispatch(self, Cursor::new(self.sql, at))
+    }
+
+    /// A nested statement (the inner part of EXPLAIN ANALYZE and the like).
+    pub fn inner(&self, at: Resume) -> Piece {
+        let ctx = Ctx {
+            cache: self.cache,
+            sql: self.sql,
+            depth: self.depth + 1,
+        };
+        ctx.piece(at)
+    }
+
+    /// SELECT family: digest, cache, and on a miss the full decision.
+    pub fn select(&self, mut cur: Cursor) -> Piece {
+        let start = cur.offset();
+        let d = digest::digest(&mut cur);
+        let end = cur.offset();
+        let rest = match cur.next_statement() {
+            Some(n) => Rest::Next(n),
+            None => Rest::End,
+        };
+        let (class, effects) = self.decide_select(d, &self.sql[start..end.max(start)]);
+        Piece {
+            class,
+            effects,
+            rest,
+        }
+    }
+
+    fn decide_select(&self, d: digest::Digest, text: &[u8]) -> (Class, Effects) {
+        // Literal bytes are not in the digest, so validity must be checked before the cache.
+        let Ok(text) = str::from_utf8(text) else {
+            return (Class::Primary(PrimaryReason::Unparsed), Effects::default());
+        };
+        if let Some(hit) = self.cache.get(d) {
+            return hit;
+        }
+        let (class, effects) = select::decide(text);
+        self.cache.put(d, &class, &effects);
+        (class, effects)
+    }
+
+    /// Where the statement after the one at `at` starts, if there is one worth splitting.
+    fn next_after(&self, at: Resume, rest: Rest) -> Option<Resume> {
+        let next = match rest {
+            Rest::End | Rest::Unsplittable => None,
+            Rest::Next(n) => Some(n),
+            Rest::Unscanned => {
+                let tail = self.sql.get(at.pos..).unwrap_or(b"");
+                if tail.len() > MULTI_SCAN_LIMIT || !tail.contains(&b';') {
+                    None
+                } else {
+                    Cursor::new(self.sql, at).next_statement()
+                }
+            }
+        };
+        // Progress guard: a split that does not move forward ends the loop.
+        next.filter(|n| n.pos > at.pos)
+    }
+}
+
+/// Classifies a whole COM_QUERY / COM_STMT_PREPARE payload.
+pub(crate) fn classify(cache: &Cache, sql: &[u8]) -> Classification {
+    let (hints, start) = hints::leading(sql);
+    let ctx = Ctx {
+        cache,
+        sql,
+        depth: 0,
+    };
+    let mut at = Resume {
+        pos: start,
+        in_exec: false,
+    };
+    let first = ctx.piece(at);
+    let Some(mut next) = ctx.next_after(at, first.rest) else {
+        return Classification {
+            class: first.class,
+            hints,
+            effects: first.effects,
+        };
+    };
+    let mut multi = Multi::default();
+    multi.add(first.class, first.effects);
+    loop {
+        at = next;
+        let p = ctx.piece(at);
+        multi.add(p.class, p.effects);
+        match ctx.next_after(at, p.rest) {
+            Some(n) => next = n,
+            None => break,
+        }
+    }
+    Classification {
+        class: multi.class(),
+        hints,
+        effects: multi.effects,
+    }
+}
+
+/// Accumulates the pieces of a multi-statement.
+#[derive(Default)]
+struct Multi {
+    not_read: bool,
+    effects: Effects,
+}
+
+impl Multi {
+    fn add(&mut self, class: Class, e: Effects) {
+        let m = &mut self.effects;
+        m.multi_session_change |= e.multi_session_change
+            || matches!(
+                class,
+                Class::SetSession | Class::Use(_) | Class::Primary(PrimaryReason::SessionSet)
+            );
+        if let Class::Use(db) = &class {
+            m.use_dbs.push(db.clone());
+        }
+        self.not_read |= class != Class::Read;
+        m.named_lock = merge_lock(m.named_lock, e.named_lock);
+        m.temp_tables_created.extend(e.temp_tables_created);
+        m.tables_dropped.extend(e.tables_dropped);
+        m.use_dbs.extend(e.use_dbs);
+        m.lock_tables |= e.lock_tables;
+        m.unlock_tables |= e.unlock_tables;
+        m.user_var_assign |= e.user_var_assign;
+        m.calc_found_rows |= e.calc_found_rows;
+    }
+
+    fn class(&self) -> Class {
+        if self.not_read {
+            Class::Primary(PrimaryReason::MultiStatement)
+        } else {
+            Class::Read
+        }
+    }
+}

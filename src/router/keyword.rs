@@ -1,0 +1,245 @@
+//! Statements decided by their leading keyword (and a few tokens after it).
+
+use super::classify::{Ctx, Piece};
+use super::lexer::{ident_text, Cursor, Kind, Token};
+use super::select;
+use super::set;
+use super::{Class, Effects, PrimaryReason};
+
+use PrimaryReason as R;
+
+/// Upper-cases a keyword into `buf`; longer words are no keyword we know.
+fn upper<'b>(word: &[u8], buf: &'b mut [u8; 24]) -> &'b [u8] {
+    match buf.get_mut(..word.len()) {
+        Some(out) => {
+            out.copy_from_slice(word);
+            out.make_ascii_uppercase();
+            out
+        }
+        None => b"",
+    }
+}
+
+pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
+    let Some(first) = cur.peek() else {
+        return Piece::primary(R::Unknown);
+    };
+    if first.is_punct(b'(') {
+        return ctx.select(cur);
+    }
+    if first.kind != Kind::Word {
+        return Piece::primary(R::Unknown);
+    }
+    let mut buf = [0u8; 24];
+    let kw = upper(cur.text(first), &mut buf);
+    if matches!(kw, b"SELECT" | b"WITH" | b"VALUES" | b"TABLE") {
+        return ctx.select(cur);
+    }
+    cur.next_tok();
+    match kw {
+        b"INSERT" | b"UPDATE" | b"DELETE" | b"REPLACE" | b"LOAD" | b"TRUNCATE" | b"MERGE"
+        | b"IMPORT" => Piece::primary(R::Write),
+        b"CREATE" => create(cur).unsplittable(),
+        b"ALTER" => Piece::primary(R::Ddl).unsplittable(),
+        b"DROP" => drop(cur),
+        b"RENAME" | b"GRANT" | b"REVOKE" | b"OPTIMIZE" | b"REPAIR" | b"FLUSH" | b"INSTALL"
+        | b"UNINSTALL" | b"RESET" | b"PURGE" => Piece::primary(R::Ddl),
+        b"ANALYZE" => analyze(ctx, cur),
+        b"CALL" => Piece::primary(R::Call),
+        b"DO" => do_statement(cur),
+        b"BEGIN" => begin(cur),
+        b"START" => start(cur),
+        b"COMMIT" | b"ROLLBACK" | b"SAVEPOINT" | b"RELEASE" | b"XA" => {
+            Piece::primary(R::TransactionControl)
+        }
+        b"LOCK" => lock(cur, true),
+        b"UNLOCK" => lock(cur, false),
+        b"USE" => use_db(cur),
+        b"SET" => set::statement(ctx, cur),
+        b"PREPARE" | b"EXECUTE" | b"DEALLOCATE" => Piece::primary(R::SessionSet),
+        b"SHOW" => show(cur),
+        b"DESCRIBE" | b"DESC" | b"EXPLAIN" => explain(ctx, cur),
+        b"HELP" => Piece::new(Class::Read),
+        b"GET" => get(cur),
+        // Compound statements carry `;` inside their bodies.
+        b"IF" | b"CASE" | b"LOOP" | b"WHILE" | b"REPEAT" | b"DECLARE" => {
+            Piece::primary(R::Unknown).unsplittable()
+        }
+        _ => Piece::primary(R::Unknown),
+    }
+}
+
+/// `[schema.]name` with backticks removed, lower-cased; the schema is dropped.
+fn table_name(cur: &mut Cursor) -> Option<String> {
+    let mut last: Option<Token> = None;
+    loop {
+        match cur.peek() {
+            Some(t) if matches!(t.kind, Kind::Word | Kind::QuotedIdent) => {
+                cur.next_tok();
+                last = Some(t);
+            }
+            _ => break,
+        }
+        if !cur.eat_punct(b'.') {
+            break;
+        }
+    }
+    last.map(|t| ident_text(cur.src(), t).to_lowercase())
+}
+
+fn create(mut cur: Cursor) -> Piece {
+    cur.eat_seq(&["OR", "REPLACE"]);
+    let mut effects = Effects::default();
+    if cur.eat("TEMPORARY") && cur.eat("TABLE") {
+        cur.eat_seq(&["IF", "NOT", "EXISTS"]);
+        effects.temp_tables_created.extend(table_name(&mut cur));
+    }
+    Piece::with(Class::Primary(R::Ddl), effects)
+}
+
+fn drop(mut cur: Cursor) -> Piece {
+    if cur.eat("PREPARE") {
+        return Piece::primary(R::SessionSet);
+    }
+    cur.eat("TEMPORARY");
+    let mut effects = Effects::default();
+    if cur.eat("TABLE") || cur.eat("TABLES") {
+        cur.eat_seq(&["IF", "EXISTS"]);
+        while let Some(name) = table_name(&mut cur) {
+            effects.tables_dropped.push(name);
+            if !cur.eat_punct(b',') {
+                break;
+            }
+        }
+    }
+    Piece::with(Class::Primary(R::Ddl), effects)
+}
+
+/// `ANALYZE TABLE` maintains statistics; MariaDB's `ANALYZE <statement>` runs the statement.
+fn analyze(ctx: &Ctx, mut cur: Cursor) -> Piece {
+    if cur.peek_is("TABLE") || cur.peek_is("NO_WRITE_TO_BINLOG") || cur.peek_is("LOCAL") {
+        return Piece::primary(R::Ddl);
+    }
+    skip_format(&mut cur);
+    inner_statement(ctx, cur)
+}
+
+fn skip_format(cur: &mut Cursor) {
+    if cur.eat("FORMAT") {
+        cur.eat_punct(b'=');
+        cur.next_tok();
+    }
+}
+
+fn inner_statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
+    if cur.peek().is_none() {
+        return Piece::primary(R::Unknown);
+    }
+    ctx.inner(cur.resume_point())
+}
+
+/// EXPLAIN shows a plan without running the statement, except EXPLAIN ANALYZE.
+fn explain(ctx: &Ctx, mut cur: Cursor) -> Piece {
+    while cur.eat("EXTENDED") || cur.eat("PARTITIONS") {}
+    skip_format(&mut cur);
+    if cur.eat("ANALYZE") {
+        skip_format(&mut cur);
+        return inner_statement(ctx, cur);
+    }
+    if cur.peek_is("FOR") {
+        return Piece::primary(R::Unknown);
+    }
+    match cur.peek() {
+        None => Piece::primary(R::Unknown),
+        Some(t) if t.is_punct(b'(') => Piece::new(Class::Read),
+        Some(t)
+            if ["INSERT", "UPDATE", "DELETE", "REPLACE"]
+                .iter()
+                .any(|k| cur.is_word(t, k)) =>
+        {
+            Piece::primary(R::Write)
+        }
+        // SELECT, WITH, TABLE, VALUES, or a table name (DESCRIBE t).
+        Some(t) if matches!(t.kind, Kind::Word | Kind::QuotedIdent) => Piece::new(Class::Read),
+        Some(_) => Piece::primary(R::Unknown),
+    }
+}
+
+fn do_statement(mut cur: Cursor) -> Piece {
+    let scan = select::scan(&mut cur);
+    Piece::with(Class::Primary(R::SideEffectFunction), scan.effects)
+}
+
+fn begin(mut cur: Cursor) -> Piece {
+    cur.eat("WORK");
+    match cur.peek() {
+        None => Piece::new(Class::Begin { read_only: false }),
+        // BEGIN NOT ATOMIC ... END and the like: a compound statement.
+        Some(_) => Piece::primary(R::Unknown).unsplittable(),
+    }
+}
+
+fn start(mut cur: Cursor) -> Piece {
+    if !cur.eat("TRANSACTION") {
+        return Piece::primary(R::Unknown);
+    }
+    let (mut ro, mut rw) = (false, false);
+    while cur.peek().is_some() {
+        if cur.eat("READ") {
+            ro |= cur.eat("ONLY");
+            rw |= cur.eat("WRITE");
+        } else if !(cur.eat_seq(&["WITH", "CONSISTENT", "SNAPSHOT"]) || cur.eat_punct(b',')) {
+            return Piece::primary(R::Unknown);
+        }
+    }
+    Piece::new(Class::Begin {
+        read_only: ro && !rw,
+    })
+}
+
+fn lock(mut cur: Cursor, acquire: bool) -> Piece {
+    if !(cur.eat("TABLES") || cur.eat("TABLE")) {
+        return Piece::primary(R::Unknown);
+    }
+    let effects = Effects {
+        lock_tables: acquire,
+        unlock_tables: !acquire,
+        ..Effects::default()
+    };
+    Piece::with(Class::Primary(R::LockTables), effects)
+}
+
+fn use_db(mut cur: Cursor) -> Piece {
+    match cur.next_tok() {
+        Some(t) if matches!(t.kind, Kind::Word | Kind::QuotedIdent) && cur.peek().is_none() => {
+            Piece::new(Class::Use(ident_text(cur.src(), t)))
+        }
+        _ => Piece::primary(R::Unknown),
+    }
+}
+
+fn show(mut cur: Cursor) -> Piece {
+    while cur.eat("FULL") || cur.eat("GLOBAL") || cur.eat("SESSION") || cur.eat("LOCAL") {}
+    let Some(t) = cur.peek() else {
+        return Piece::primary(R::Unknown);
+    };
+    let mut buf = [0u8; 24];
+    match upper(cur.text(t), &mut buf) {
+        b"WARNINGS" | b"ERRORS" | b"COUNT" | b"PROFILE" | b"PROFILES" => {
+            Piece::new(Class::LastBackend)
+        }
+        // Answers that differ per server (replication, threads, grants as seen there).
+        b"MASTER" | b"SLAVE" | b"REPLICA" | b"REPLICAS" | b"BINLOG" | b"BINARY" | b"RELAYLOG"
+        | b"PROCESSLIST" | b"ENGINE" | b"GRANTS" | b"ALL" => Piece::primary(R::Unknown),
+        _ => Piece::new(Class::Read),
+    }
+}
+
+fn get(mut cur: Cursor) -> Piece {
+    let _ = cur.eat("CURRENT") || cur.eat("STACKED");
+    if cur.eat("DIAGNOSTICS") {
+        Piece::new(Class::LastBackend)
+    } else {
+        Piece::primary(R::Unknown)
+    }
+}

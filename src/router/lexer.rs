@@ -1,0 +1,419 @@
+//! A byte-level MySQL lexer: skips trivia, keeps strings and quoted names whole, never allocates.
+
+/// What a token is; its bytes are `src[start..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Keyword or bare identifier (case-insensitive).
+    Word,
+    /// `` `name` `` (start..end includes the backticks).
+    QuotedIdent,
+    /// `'...'` or `"..."` (double quotes are strings unless ANSI_QUOTES, which we do not model).
+    Str,
+    /// A string or quoted name that runs to the end of the input: the server rejects it,
+    /// and it must not share a digest with a complete one.
+    Unterminated,
+    Num,
+    /// `@name`, `@'name'`, `` @`name` ``: a user variable.
+    UserVar,
+    /// `@@name`, `@@session.name`, `@@global.name`.
+    SysVar,
+    /// `:=`
+    Assign,
+    /// Any other single byte (`(`, `,`, `;`, `.`, `=`, ...).
+    Punct(u8),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub kind: Kind,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Token {
+    pub fn is_punct(&self, b: u8) -> bool {
+        self.kind == Kind::Punct(b)
+    }
+}
+
+/// Whether `b` may appear in a bare identifier. Bytes >= 0x80 are taken as identifier bytes
+/// so multi-byte (or invalid) UTF-8 never splits a name.
+pub(crate) fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// A lexer position that can be resumed later (a statement may start inside `/*! ... */`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resume {
+    pub pos: usize,
+    pub in_exec: bool,
+}
+
+pub(crate) struct Lexer<'a> {
+    src: &'a [u8],
+    pos: usize,
+    /// Inside `/*! ... */`: its content is SQL, and the closing `*/` is trivia.
+    in_exec: bool,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn resume(src: &'a [u8], at: Resume) -> Self {
+        Lexer {
+            src,
+            pos: at.pos.min(src.len()),
+            in_exec: at.in_exec,
+        }
+    }
+
+    /// Where lexing stands, including whether it is inside an executable comment.
+    pub fn state(&self) -> Resume {
+        Resume {
+            pos: self.pos,
+            in_exec: self.in_exec,
+        }
+    }
+
+    pub fn src(&self) -> &'a [u8] {
+        self.src
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    fn at(&self, i: usize) -> u8 {
+        self.src.get(i).copied().unwrap_or(0)
+    }
+
+    /// Skips whitespace and comments; enters and leaves executable comments.
+    pub fn skip_trivia(&mut self) {
+        while self.pos < self.src.len() {
+            let b = self.src[self.pos];
+            if is_space(b) {
+                self.pos += 1;
+            } else if b == b'#'
+                || (b == b'-' && self.at(self.pos + 1) == b'-' && self.dash_comment())
+            {
+                self.skip_line();
+            } else if b == b'/' && self.at(self.pos + 1) == b'*' {
+                self.enter_comment();
+            } else if self.in_exec && b == b'*' && self.at(self.pos + 1) == b'/' {
+                self.in_exec = false;
+                self.pos += 2;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// `--` starts a comment only when followed by whitespace, a control byte or the end.
+    fn dash_comment(&self) -> bool {
+        let c = self.at(self.pos + 2);
+        self.pos + 2 >= self.src.len() || c <= b' '
+    }
+
+    fn skip_line(&mut self) {
+        while self.pos < self.src.len() && self.src[self.pos] != b'\n' {
+            self.pos += 1;
+        }
+    }
+
+    /// At `/*`: an executable comment (`/*!`, `/*M!`) exposes its content as SQL after the
+    /// optional version number; any other comment is skipped whole.
+    fn enter_comment(&mut self) {
+        let exec_len = match (self.at(self.pos + 2), self.at(self.pos + 3)) {
+            (b'!', _) => 3,
+            (b'M', b'!') => 4,
+            _ => 0,
+        };
+        if exec_len > 0 && !self.in_exec {
+            self.in_exec = true;
+            self.pos += exec_len;
+            while self.pos < self.src.len() && self.src[self.pos].is_ascii_digit() {
+                self.pos += 1;
+            }
+            return;
+        }
+        self.pos = comment_end(self.src, self.pos);
+    }
+
+    pub fn next_token(&mut self) -> Option<Token> {
+        self.skip_trivia();
+        let start = self.pos;
+        let b = *self.src.get(start)?;
+        let kind = match b {
+            b'\'' | b'"' => self.quoted(Kind::Str, true),
+            b'`' => self.quoted(Kind::QuotedIdent, false),
+            b'@' => self.variable(),
+            b'0'..=b'9' => self.number(),
+            b'.' if self.at(start + 1).is_ascii_digit() => self.number(),
+            b':' if self.at(start + 1) == b'=' => {
+                self.pos += 2;
+                Kind::Assign
+            }
+            _ if is_ident_byte(b) => {
+                self.pos = ident_end(self.src, start);
+                Kind::Word
+            }
+            _ => {
+                self.pos += 1;
+                Kind::Punct(b)
+            }
+        };
+        Some(Token {
+            kind,
+            start,
+            end: self.pos,
+        })
+    }
+
+    fn quoted(&mut self, kind: Kind, backslash: bool) -> Kind {
+        let quote = self.src[self.pos];
+        match quoted_end(self.src, self.pos, quote, backslash) {
+            Some(end) => {
+                self.pos = end;
+                kind
+            }
+            None => {
+                self.pos = self.src.len();
+                Kind::Unterminated
+            }
+        }
+    }
+
+    fn variable(&mut self) -> Kind {
+        let start = self.pos;
+        if self.at(start + 1) == b'@' {
+            let mut end = start + 2;
+            while end < self.src.len() && (is_ident_byte(self.src[end]) || self.src[end] == b'.') {
+                end += 1;
+            }
+            self.pos = end;
+            return Kind::SysVar;
+        }
+        self.pos = match self.at(start + 1) {
+            q @ (b'\'' | b'"' | b'`') => {
+                quoted_end(self.src, start + 1, q, q != b'`').unwrap_or(self.src.len())
+            }
+            _ => {
+                let mut end = start + 1;
+                while end < self.src.len()
+                    && (is_ident_byte(self.src[end]) || self.src[end] == b'.')
+                {
+                    end += 1;
+                }
+                end
+            }
+        };
+        Kind::UserVar
+    }
+
+    /// Numbers, including hex/binary and exponents; a digit-led run that continues with
+    /// identifier bytes (`1abc`) is a name in MySQL, so it becomes a word.
+    fn number(&mut self) -> Kind {
+        let src = self.src;
+        let start = self.pos;
+        let mut end = start;
+        let is_prefixed =
+            src[start] == b'0' && matches!(self.at(start + 1), b'x' | b'X' | b'b' | b'B');
+        if is_prefixed {
+            end += 2;
+            while end < src.len() && src[end].is_ascii_hexdigit() {
+                end += 1;
+            }
+        } else {
+            while end < src.len() && (src[end].is_ascii_digit() || src[end] == b'.') {
+                end += 1;
+            }
+            if matches!(self.at(end), b'e' | b'E') {
+                let sign = usize::from(matches!(self.at(end + 1), b'+' | b'-'));
+                if self.at(end + 1 + sign).is_ascii_digit() {
+                    end += 1 + sign;
+                    while end < src.len() && src[end].is_ascii_digit() {
+                        end += 1;
+                    }
+                }
+            }
+        }
+        if end < src.len() && is_ident_byte(src[end]) && src[start] != b'.' {
+            self.pos = ident_end(src, start);
+            return Kind::Word;
+        }
+        self.pos = end;
+        Kind::Num
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        self.next_token()
+    }
+}
+
+fn ident_end(src: &[u8], start: usize) -> usize {
+    let mut end = start;
+    while end < src.len() && is_ident_byte(src[end]) {
+        end += 1;
+    }
+    end
+}
+
+/// End (exclusive) of a quoted run starting at `start`; doubled quotes stay inside, and so
+/// do backslash escapes where `backslash` holds. `None` when the run is not closed.
+pub(crate) fn quoted_end(src: &[u8], start: usize, quote: u8, backslash: bool) -> Option<usize> {
+    let mut i = start + 1;
+    while i < src.len() {
+        let b = src[i];
+        if backslash && b == b'\\' {
+            i += 2;
+        } else if b == quote {
+            if src.get(i + 1) == Some(&quote) {
+                i += 2;
+            } else {
+                return Some(i + 1);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// End (exclusive) of a `/* ... */` comment starting at `start`.
+pub(crate) fn comment_end(src: &[u8], start: usize) -> usize {
+    let mut i = start + 2;
+    while i + 1 < src.len() {
+        if src[i] == b'*' && src[i + 1] == b'/' {
+            return i + 2;
+        }
+        i += 1;
+    }
+    src.len()
+}
+
+/// A statement-bounded view over the lexer with one token of lookahead: it ends at a
+/// top-level `;`, which it leaves unconsumed so the caller can find the next statement.
+pub(crate) struct Cursor<'a> {
+    lex: Lexer<'a>,
+    peeked: Option<Token>,
+    /// Lexer state before the peeked token, so a caller can hand it to a new cursor.
+    before_peeked: Resume,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(src: &'a [u8], at: Resume) -> Self {
+        Cursor {
+            lex: Lexer::resume(src, at),
+            peeked: None,
+            before_peeked: at,
+        }
+    }
+
+    pub fn src(&self) -> &'a [u8] {
+        self.lex.src()
+    }
+
+    pub fn peek(&mut self) -> Option<Token> {
+        if self.peeked.is_none() {
+            self.before_peeked = self.lex.state();
+            self.peeked = self.lex.next_token();
+        }
+        self.peeked.filter(|t| !t.is_punct(b';'))
+    }
+
+    pub fn next_tok(&mut self) -> Option<Token> {
+        let t = self.peek()?;
+        self.peeked = None;
+        Some(t)
+    }
+
+    /// Offset where the next unread token starts (or the end of trivia).
+    pub fn offset(&mut self) -> usize {
+        match self.peek() {
+            Some(t) => t.start,
+            None => self.peeked.map_or(self.lex.pos(), |t| t.start),
+        }
+    }
+
+    /// Where a new cursor would start reading the next unread token.
+    pub fn resume_point(&mut self) -> Resume {
+        self.peek();
+        if self.peeked.is_some() {
+            self.before_peeked
+        } else {
+            self.lex.state()
+        }
+    }
+
+    pub fn text(&self, t: Token) -> &'a [u8] {
+        &self.lex.src()[t.start..t.end]
+    }
+
+    pub fn is_word(&self, t: Token, kw: &str) -> bool {
+        t.kind == Kind::Word && self.text(t).eq_ignore_ascii_case(kw.as_bytes())
+    }
+
+    /// Consumes the next token if it is the keyword `kw`.
+    pub fn eat(&mut self, kw: &str) -> bool {
+        match self.peek() {
+            Some(t) if self.is_word(t, kw) => {
+                self.peeked = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn peek_is(&mut self, kw: &str) -> bool {
+        matches!(self.peek(), Some(t) if self.is_word(t, kw))
+    }
+
+    /// Consumes the keywords in order if all are there; otherwise consumes nothing
+    /// beyond what matched (callers use this only where a partial match is harmless).
+    pub fn eat_seq(&mut self, kws: &[&str]) -> bool {
+        kws.iter().all(|kw| self.eat(kw))
+    }
+
+    pub fn eat_punct(&mut self, b: u8) -> bool {
+        match self.peek() {
+            Some(t) if t.is_punct(b) => {
+                self.peeked = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Skips to the end of the statement; returns where the next statement starts when one
+    /// follows, `None` when only trivia (or lone `;`s) remain.
+    pub fn next_statement(mut self) -> Option<Resume> {
+        while self.next_tok().is_some() {}
+        self.peeked = None;
+        loop {
+            let at = self.lex.state();
+            match self.lex.next_token() {
+                Some(t) if t.is_punct(b';') => continue,
+                Some(_) => return Some(at),
+                None => return None,
+            }
+        }
+    }
+}
+
+/// Identifier text without backticks (doubled backticks undone).
+pub(crate) fn ident_text(src: &[u8], t: Token) -> String {
+    let raw = &src[t.start..t.end];
+    match t.kind {
+        Kind::QuotedIdent => {
+            let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or(b"");
+            String::from_utf8_lossy(inner).replace("``", "`")
+        }
+        _ => String::from_utf8_lossy(raw).into_owned(),
+    }
+}

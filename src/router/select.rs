@@ -1,0 +1,325 @@
+//! Deciding a SELECT-family statement: a token scan for what makes it primary-only, then
+//! sqlparser (MySqlDialect) as a second check on the AST.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, ObjectNamePart, Query, Select, SetExpr, Statement, Visit, Visitor};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use super::lexer::{Cursor, Kind, Resume, Token};
+use super::{Class, Effects, LockEffect, PrimaryReason};
+
+/// What a function call means for routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    GetLock,
+    ReleaseLock,
+    ReleaseAllLocks,
+    /// Reads the previous statement's outcome: fine where that statement ran.
+    FoundRows,
+    RowCount,
+    /// Side effects or bound to the primary connection.
+    Other,
+}
+
+/// Built-in functions that change state, wait, or answer about this connection: never on a
+/// replica. RAND, UUID, NOW and the like are fine there and are not listed.
+pub(crate) fn call_kind(name: &[u8]) -> Option<Call> {
+    let mut buf = [0u8; 32];
+    let upper = buf.get_mut(..name.len())?;
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    let kind = match &*upper {
+        b"GET_LOCK" => Call::GetLock,
+        b"RELEASE_LOCK" => Call::ReleaseLock,
+        b"RELEASE_ALL_LOCKS" => Call::ReleaseAllLocks,
+        b"FOUND_ROWS" => Call::FoundRows,
+        b"ROW_COUNT" => Call::RowCount,
+        b"IS_FREE_LOCK"
+        | b"IS_USED_LOCK"
+        | b"LAST_INSERT_ID"
+        | b"NEXTVAL"
+        | b"LASTVAL"
+        | b"SETVAL"
+        | b"SLEEP"
+        | b"BENCHMARK"
+        | b"LOAD_FILE"
+        | b"MASTER_POS_WAIT"
+        | b"MASTER_GTID_WAIT"
+        | b"WAIT_FOR_EXECUTED_GTID_SET"
+        | b"SOURCE_POS_WAIT"
+        | b"WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS"
+        | b"UUID_SHORT"
+        | b"CONNECTION_ID" => Call::Other,
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// Combines lock effects in statement order. When acquire and release mix, the result
+/// keeps the acquire: holding a pin too long is safe, lifting it early is not.
+pub(crate) fn merge_lock(prev: LockEffect, next: LockEffect) -> LockEffect {
+    use LockEffect::*;
+    match (prev, next) {
+        (p, None) => p,
+        (None, n) | (ReleaseAll, n @ Acquire(_)) | (_, n @ ReleaseAll) => n,
+        (Acquire(a), Acquire(b)) => Acquire(a.saturating_add(b)),
+        (Release(a), Release(b)) => Release(a.saturating_add(b)),
+        (p @ Acquire(_), Release(_)) | (p @ ReleaseAll, Release(_)) => p,
+        (Release(_), n @ Acquire(_)) => n,
+    }
+}
+
+/// Findings of a token scan; shared by SELECT, SET and DO.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub reason: Option<PrimaryReason>,
+    pub effects: Effects,
+    pub has_from: bool,
+    /// FOUND_ROWS(), ROW_COUNT(), @@warning_count ...: refer to the previous statement.
+    pub previous_statement: Option<PrimaryReason>,
+    /// SET assigns and reads user variables by design; only their other effects count there.
+    pub user_vars_allowed: bool,
+}
+
+impl Scan {
+    /// Keeps the strongest reason, so the answer does not depend on token order.
+    fn hit(&mut self, r: PrimaryReason) {
+        if self.reason.is_none_or(|old| rank(r) < rank(old)) {
+            self.reason = Some(r);
+        }
+    }
+
+    fn call(&mut self, call: Call) {
+        let lock = match call {
+            Call::GetLock => LockEffect::Acquire(1),
+            Call::ReleaseLock => LockEffect::Release(1),
+            Call::ReleaseAllLocks => LockEffect::ReleaseAll,
+            Call::FoundRows => {
+                self.previous_statement = Some(PrimaryReason::FoundRows);
+                return;
+            }
+            Call::RowCount => {
+                self.previous_statement
+                    .get_or_insert(PrimaryReason::SideEffectFunction);
+                return;
+            }
+            Call::Other => LockEffect::None,
+        };
+        self.effects.named_lock = merge_lock(self.effects.named_lock, lock);
+        self.hit(PrimaryReason::SideEffectFunction);
+    }
+
+    /// The class the scan alone decides, if any.
+    pub fn decided(&self) -> Option<Class> {
+        if let Some(r) = self.reason {
+            return Some(Class::Primary(r));
+        }
+        let prev = self.previous_statement?;
+        Some(if self.has_from {
+            Class::Primary(prev)
+        } else {
+            Class::LastBackend
+        })
+    }
+}
+
+fn rank(r: PrimaryReason) -> u8 {
+    use PrimaryReason::*;
+    match r {
+        Write => 0,
+        LockingRead => 1,
+        UserVariable => 2,
+        SideEffectFunction => 3,
+        FoundRows => 4,
+        _ => 5,
+    }
+}
+
+/// Scans the rest of the statement under `cur` for locking clauses, INTO, user variables,
+/// side-effect functions and SQL_CALC_FOUND_ROWS.
+pub(crate) fn scan(cur: &mut Cursor) -> Scan {
+    scan_into(cur, Scan::default())
+}
+
+/// Like [`scan`], starting from (and adding to) `s`.
+pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
+    let mut prev: Option<Token> = None;
+    while let Some(t) = cur.next_tok() {
+        match t.kind {
+            Kind::Word => scan_word(cur, t, prev, &mut s),
+            Kind::QuotedIdent if cur.peek().is_some_and(|n| n.is_punct(b'(')) => {
+                let name = cur.text(t);
+                let inner = name.get(1..name.len().saturating_sub(1)).unwrap_or(b"");
+                function_call(inner, prev, &mut s);
+            }
+            Kind::UserVar => {
+                if !s.user_vars_allowed {
+                    s.hit(PrimaryReason::UserVariable);
+                }
+                if cur.peek().is_some_and(|n| n.kind == Kind::Assign) {
+                    s.effects.user_var_assign = true;
+                }
+            }
+            Kind::SysVar => system_variable(cur.text(t), &mut s),
+            _ => {}
+        }
+        prev = Some(t);
+    }
+    s
+}
+
+fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
+    if cur.peek().is_some_and(|n| n.is_punct(b'(')) {
+        function_call(cur.text(t), prev, s);
+        return;
+    }
+    let w = cur.text(t);
+    let is = |kw: &str| w.eq_ignore_ascii_case(kw.as_bytes());
+    if is("FOR") {
+        if cur.peek_is("UPDATE") || cur.peek_is("SHARE") {
+            s.hit(PrimaryReason::LockingRead);
+        }
+    } else if is("LOCK") {
+        if cur.eat_seq(&["IN", "SHARE", "MODE"]) {
+            s.hit(PrimaryReason::LockingRead);
+        }
+    } else if is("INTO") {
+        into_target(cur, s);
+    } else if is("SQL_CALC_FOUND_ROWS") {
+        s.effects.calc_found_rows = true;
+        s.hit(PrimaryReason::FoundRows);
+    } else if is("FROM") {
+        s.has_from = true;
+    } else if (is("NEXT") || is("PREVIOUS")) && cur.eat_seq(&["VALUE", "FOR"]) {
+        s.hit(PrimaryReason::SideEffectFunction);
+    }
+}
+
+fn into_target(cur: &mut Cursor, s: &mut Scan) {
+    match cur.peek() {
+        Some(n) if n.kind == Kind::UserVar => {
+            s.effects.user_var_assign = true;
+            s.hit(PrimaryReason::UserVariable);
+        }
+        Some(n) if cur.is_word(n, "OUTFILE") || cur.is_word(n, "DUMPFILE") => {
+            s.hit(PrimaryReason::Write)
+        }
+        // INTO a procedure variable or anything else is not a plain read.
+        _ => s.hit(PrimaryReason::Unknown),
+    }
+}
+
+/// `name(`: a denylisted built-in, or a schema-qualified (hence stored) function, which
+/// may do anything.
+fn function_call(name: &[u8], prev: Option<Token>, s: &mut Scan) {
+    if prev.is_some_and(|p| p.is_punct(b'.')) {
+        s.hit(PrimaryReason::SideEffectFunction);
+    } else if let Some(call) = call_kind(name) {
+        s.call(call);
+    }
+}
+
+fn system_variable(text: &[u8], s: &mut Scan) {
+    let name = text.get(2..).unwrap_or(b"");
+    let name = match name.iter().position(|&b| b == b'.') {
+        Some(dot) => &name[dot + 1..],
+        None => name,
+    };
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    if is("identity") || is("last_insert_id") {
+        s.hit(PrimaryReason::SideEffectFunction);
+    } else if is("warning_count") || is("error_count") {
+        s.previous_statement
+            .get_or_insert(PrimaryReason::SideEffectFunction);
+    } else if is("read_only")
+        || is("super_read_only")
+        || is("innodb_read_only")
+        || is("server_id")
+        || is("server_uuid")
+        || is("hostname")
+        || name.len() > 5 && name[..5].eq_ignore_ascii_case(b"gtid_")
+    {
+        // Drivers read these to find the primary; a replica's answer would mislead them.
+        s.hit(PrimaryReason::Unknown);
+    }
+}
+
+/// Decides one SELECT-family statement (no `;` inside). The answer depends only on the
+/// token stream, so it may be cached by digest.
+pub(crate) fn decide(text: &str) -> (Class, Effects) {
+    let mut cur = Cursor::new(
+        text.as_bytes(),
+        Resume {
+            pos: 0,
+            in_exec: false,
+        },
+    );
+    let scan = scan(&mut cur);
+    if let Some(class) = scan.decided() {
+        return (class, scan.effects);
+    }
+    let class = match ast_check(text) {
+        Some(r) => Class::Primary(r),
+        None => Class::Read,
+    };
+    (class, scan.effects)
+}
+
+/// Parses with sqlparser; `None` means a provable plain read.
+fn ast_check(text: &str) -> Option<PrimaryReason> {
+    let Ok(stmts) = Parser::parse_sql(&MySqlDialect {}, text) else {
+        return Some(PrimaryReason::Unparsed);
+    };
+    match stmts.as_slice() {
+        [stmt @ Statement::Query(_)] => match stmt.visit(&mut AstCheck) {
+            ControlFlow::Break(r) => Some(r),
+            ControlFlow::Continue(()) => None,
+        },
+        [_] => Some(PrimaryReason::Unknown),
+        _ => Some(PrimaryReason::Unparsed),
+    }
+}
+
+/// Catches what the token scan might miss: locking clauses, data-changing query bodies,
+/// SELECT ... INTO, and denylisted or stored functions.
+struct AstCheck;
+
+impl Visitor for AstCheck {
+    type Break = PrimaryReason;
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<PrimaryReason> {
+        if !q.locks.is_empty() {
+            return ControlFlow::Break(PrimaryReason::LockingRead);
+        }
+        match *q.body {
+            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => {
+                ControlFlow::Break(PrimaryReason::Write)
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<PrimaryReason> {
+        if select.into.is_some() {
+            return ControlFlow::Break(PrimaryReason::Unknown);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<PrimaryReason> {
+        let Expr::Function(f) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let parts = &f.name.0;
+        let denied = match parts.as_slice() {
+            [ObjectNamePart::Identifier(id)] => call_kind(id.value.as_bytes()).is_some(),
+            _ => true,
+        };
+        if denied {
+            return ControlFlow::Break(PrimaryReason::SideEffectFunction);
+        }
+        ControlFlow::Continue(())
+    }
+}

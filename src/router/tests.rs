@@ -1,0 +1,542 @@
+//! Classification tests: the statement table, hints, effects, cache behaviour, garbage input.
+
+use std::time::Duration;
+
+use super::PrimaryReason as R;
+use super::*;
+
+fn class(sql: &str) -> Class {
+    Router::new().classify(sql.as_bytes()).class
+}
+
+fn effects(sql: &str) -> Effects {
+    Router::new().classify(sql.as_bytes()).effects
+}
+
+const READ: Class = Class::Read;
+const LAST: Class = Class::LastBackend;
+const SET: Class = Class::SetSession;
+
+fn p(r: R) -> Class {
+    Class::Primary(r)
+}
+
+#[test]
+fn statement_table() {
+    let table: Vec<(&str, Class)> = vec![
+        // Plain reads.
+        ("SELECT c FROM sbtest1 WHERE id=42", READ),
+        ("select c from sbtest1 where id = 42", READ),
+        ("SeLeCt 1", READ),
+        ("SELECT * FROM `order` WHERE `select` = 1", READ),
+        ("SELECT 'FOR UPDATE'", READ),
+        ("SELECT \"GET_LOCK(\"", READ),
+        ("SELECT 'it''s @x', \"a\\\"b FOR UPDATE\"", READ),
+        ("SELECT `get_lock` FROM t", READ),
+        ("SELECT sleep FROM t", READ),
+        ("SELECT RAND(), NOW(), UUID() FROM t", READ),
+        (
+            "SELECT COUNT(*) FROM t GROUP BY a HAVING COUNT(*) > 1",
+            READ,
+        ),
+        ("WITH c AS (SELECT 1 AS x) SELECT x FROM c", READ),
+        ("(SELECT 1) UNION (SELECT 2)", READ),
+        (
+            "SELECT a FROM t1 JOIN t2 ON t1.id = t2.id ORDER BY a LIMIT 10",
+            READ,
+        ),
+        ("SELECT @@version, @@session.sql_mode", READ),
+        ("SELECT 1;", READ),
+        ("SELECT 1; -- trailing comment", READ),
+        ("SELECT 1 /* for update */", READ),
+        ("-- c\nSELECT 1", READ),
+        ("#c\nSELECT 1", READ),
+        ("/* route=replica */ SELECT 1", READ),
+        (
+            "SELECT * FROM t FOR SYSTEM_TIME AS OF '2020-01-01'",
+            p(R::Unparsed),
+        ),
+        // Locking reads.
+        ("SELECT * FROM t WHERE id=1 FOR UPDATE", p(R::LockingRead)),
+        ("select * from t for share skip locked", p(R::LockingRead)),
+        (
+            "SELECT * FROM t WHERE id=1 FOR UPDATE NOWAIT",
+            p(R::LockingRead),
+        ),
+        ("SELECT * FROM t LOCK IN SHARE MODE", p(R::LockingRead)),
+        (
+            "SELECT * FROM t WHERE id IN (SELECT id FROM u FOR UPDATE)",
+            p(R::LockingRead),
+        ),
+        // INTO.
+        ("SELECT a INTO @x FROM t", p(R::UserVariable)),
+        ("SELECT a FROM t INTO OUTFILE '/tmp/x'", p(R::Write)),
+        ("SELECT a FROM t INTO DUMPFILE '/tmp/x'", p(R::Write)),
+        // User variables.
+        ("SELECT @x", p(R::UserVariable)),
+        ("SELECT @x := 1", p(R::UserVariable)),
+        (
+            "SELECT * FROM t WHERE a = @`quoted var`",
+            p(R::UserVariable),
+        ),
+        // Side-effect and session-bound functions.
+        ("SELECT GET_LOCK('a', 10)", p(R::SideEffectFunction)),
+        ("SELECT release_lock('a')", p(R::SideEffectFunction)),
+        ("SELECT RELEASE_ALL_LOCKS()", p(R::SideEffectFunction)),
+        ("SELECT IS_FREE_LOCK('a')", p(R::SideEffectFunction)),
+        ("SELECT LAST_INSERT_ID()", p(R::SideEffectFunction)),
+        ("SELECT @@identity", p(R::SideEffectFunction)),
+        ("SELECT SLEEP(1)", p(R::SideEffectFunction)),
+        ("SELECT sleep (1)", p(R::SideEffectFunction)),
+        ("SELECT BENCHMARK(10, MD5('a'))", p(R::SideEffectFunction)),
+        ("SELECT NEXTVAL(seq)", p(R::SideEffectFunction)),
+        ("SELECT NEXT VALUE FOR seq", p(R::SideEffectFunction)),
+        ("SELECT PREVIOUS VALUE FOR seq", p(R::SideEffectFunction)),
+        (
+            "SELECT MASTER_GTID_WAIT('0-1-1', 1)",
+            p(R::SideEffectFunction),
+        ),
+        (
+            "SELECT WAIT_FOR_EXECUTED_GTID_SET('x')",
+            p(R::SideEffectFunction),
+        ),
+        ("SELECT CONNECTION_ID()", p(R::SideEffectFunction)),
+        ("SELECT LOAD_FILE('/etc/passwd')", p(R::SideEffectFunction)),
+        ("SELECT mydb.my_func(1) FROM t", p(R::SideEffectFunction)),
+        ("SELECT `sleep`(1)", p(R::SideEffectFunction)),
+        (
+            "SELECT a FROM t WHERE b = (SELECT GET_LOCK('x', 1))",
+            p(R::SideEffectFunction),
+        ),
+        ("SELECT @@read_only", p(R::Unknown)),
+        // The previous statement's outcome.
+        ("SELECT FOUND_ROWS()", LAST),
+        ("SELECT ROW_COUNT()", LAST),
+        ("SELECT @@warning_count", LAST),
+        ("SELECT FOUND_ROWS() FROM dual", p(R::FoundRows)),
+        (
+            "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10",
+            p(R::FoundRows),
+        ),
+        // Not a plain query, or not parseable.
+        ("SELECT FROM WHERE", p(R::Unparsed)),
+        ("SELECT * FROM t WHERE", p(R::Unparsed)),
+        ("SELECT 'unterminated", p(R::Unparsed)),
+        // Writes.
+        (
+            "INSERT INTO sbtest1 (id,k,c,pad) VALUES (1,2,'x','y')",
+            p(R::Write),
+        ),
+        ("UPDATE sbtest1 SET k=k+1 WHERE id=7", p(R::Write)),
+        ("delete from t where id = 1", p(R::Write)),
+        ("REPLACE INTO t VALUES (1)", p(R::Write)),
+        ("LOAD DATA INFILE 'x' INTO TABLE t", p(R::Write)),
+        ("TRUNCATE TABLE t", p(R::Write)),
+        ("EXPLAIN UPDATE t SET a = 1", p(R::Write)),
+        // DDL and server-wide changes.
+        ("CREATE TABLE t (a INT)", p(R::Ddl)),
+        ("ALTER TABLE t ADD COLUMN b INT", p(R::Ddl)),
+        ("DROP TABLE t", p(R::Ddl)),
+        ("RENAME TABLE a TO b", p(R::Ddl)),
+        ("GRANT SELECT ON db.* TO 'u'@'%'", p(R::Ddl)),
+        ("REVOKE ALL ON *.* FROM u", p(R::Ddl)),
+        ("ANALYZE TABLE t", p(R::Ddl)),
+        ("OPTIMIZE TABLE t", p(R::Ddl)),
+        ("FLUSH PRIVILEGES", p(R::Ddl)),
+        ("INSTALL PLUGIN x SONAME 'x.so'", p(R::Ddl)),
+        ("SET GLOBAL max_connections = 10", p(R::Ddl)),
+        ("SET @@global.sql_mode = ''", p(R::Ddl)),
+        ("SET PERSIST max_connections = 10", p(R::Ddl)),
+        ("SET PASSWORD = 'x'", p(R::Ddl)),
+        ("SET ROLE r", p(R::Ddl)),
+        ("SET DEFAULT ROLE r TO u", p(R::Ddl)),
+        (
+            "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END",
+            p(R::Ddl),
+        ),
+        // Calls and side effects.
+        ("CALL p(1)", p(R::Call)),
+        ("DO SLEEP(1)", p(R::SideEffectFunction)),
+        ("DO GET_LOCK('a', 1)", p(R::SideEffectFunction)),
+        // Transactions.
+        ("BEGIN", Class::Begin { read_only: false }),
+        ("begin work", Class::Begin { read_only: false }),
+        ("START TRANSACTION", Class::Begin { read_only: false }),
+        (
+            "START TRANSACTION READ ONLY",
+            Class::Begin { read_only: true },
+        ),
+        (
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+            Class::Begin { read_only: true },
+        ),
+        (
+            "START TRANSACTION READ WRITE",
+            Class::Begin { read_only: false },
+        ),
+        ("BEGIN NOT ATOMIC SELECT 1; END", p(R::Unknown)),
+        ("COMMIT", p(R::TransactionControl)),
+        ("ROLLBACK", p(R::TransactionControl)),
+        ("ROLLBACK TO SAVEPOINT s1", p(R::TransactionControl)),
+        ("SAVEPOINT s1", p(R::TransactionControl)),
+        ("RELEASE SAVEPOINT s1", p(R::TransactionControl)),
+        ("XA START 'x'", p(R::TransactionControl)),
+        (
+            "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            p(R::TransactionControl),
+        ),
+        // Locks.
+        ("LOCK TABLES t READ", p(R::LockTables)),
+        ("LOCK TABLE t WRITE", p(R::LockTables)),
+        ("UNLOCK TABLES", p(R::LockTables)),
+        // Schema.
+        ("USE shop", Class::Use("shop".into())),
+        ("use `my db`", Class::Use("my db".into())),
+        // Session SETs.
+        ("SET autocommit=0", SET),
+        ("SET NAMES utf8mb4", SET),
+        ("SET CHARACTER SET utf8", SET),
+        ("SET SESSION sql_mode = 'STRICT_ALL_TABLES'", SET),
+        ("SET LOCAL time_zone = '+00:00'", SET),
+        ("SET @@session.wait_timeout = 10", SET),
+        ("SET @@sql_mode = ''", SET),
+        (
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            SET,
+        ),
+        ("SET @x = 1", SET),
+        ("/*!40101 SET NAMES utf8mb4 */", SET),
+        ("/*!40101 SET NAMES utf8mb4 */;", SET),
+        ("/*M!100100 SET NAMES utf8mb4 */", SET),
+        ("SET @x = GET_LOCK('a', 1)", p(R::SideEffectFunction)),
+        (
+            "SET STATEMENT max_statement_time=1 FOR SELECT 1",
+            p(R::Unknown),
+        ),
+        (
+            "SET STATEMENT max_statement_time=1 FOR UPDATE t SET a=1",
+            p(R::Write),
+        ),
+        // SQL-level prepared statements.
+        ("PREPARE s FROM 'SELECT 1'", p(R::SessionSet)),
+        ("EXECUTE s USING @a", p(R::SessionSet)),
+        ("DEALLOCATE PREPARE s", p(R::SessionSet)),
+        ("DROP PREPARE s", p(R::SessionSet)),
+        // SHOW, EXPLAIN, HELP, diagnostics.
+        ("SHOW WARNINGS", LAST),
+        ("SHOW ERRORS", LAST),
+        ("SHOW COUNT(*) WARNINGS", LAST),
+        ("GET DIAGNOSTICS @n = NUMBER", LAST),
+        (
+            "GET CURRENT DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT",
+            LAST,
+        ),
+        ("SHOW TABLES", READ),
+        ("SHOW FULL COLUMNS FROM t", READ),
+        ("SHOW CREATE TABLE t", READ),
+        ("SHOW VARIABLES LIKE 'x'", READ),
+        ("SHOW MASTER STATUS", p(R::Unknown)),
+        ("SHOW SLAVE STATUS", p(R::Unknown)),
+        ("SHOW REPLICA STATUS", p(R::Unknown)),
+        ("SHOW BINLOG EVENTS", p(R::Unknown)),
+        ("SHOW FULL PROCESSLIST", p(R::Unknown)),
+        ("SHOW ENGINE INNODB STATUS", p(R::Unknown)),
+        ("SHOW GRANTS", p(R::Unknown)),
+        ("DESCRIBE t", READ),
+        ("DESC `t`", READ),
+        ("EXPLAIN SELECT * FROM t", READ),
+        ("EXPLAIN FORMAT=JSON SELECT * FROM t", READ),
+        ("EXPLAIN ANALYZE SELECT * FROM t", READ),
+        (
+            "EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE",
+            p(R::LockingRead),
+        ),
+        ("ANALYZE SELECT GET_LOCK('a', 1)", p(R::SideEffectFunction)),
+        ("HELP 'contents'", READ),
+        // Everything else.
+        ("HANDLER t OPEN", p(R::Unknown)),
+        ("KILL 42", p(R::Unknown)),
+        ("SHUTDOWN", p(R::Unknown)),
+        ("CHECKSUM TABLE t", p(R::Unknown)),
+        ("CACHE INDEX t IN c", p(R::Unknown)),
+        ("START SLAVE", p(R::Unknown)),
+        ("FROBNICATE everything", p(R::Unknown)),
+        ("", p(R::Unknown)),
+        ("   ", p(R::Unknown)),
+        ("/* only a comment */", p(R::Unknown)),
+        (";", p(R::Unknown)),
+        ("42", p(R::Unknown)),
+    ];
+    let router = Router::new();
+    let mut failures = Vec::new();
+    for (sql, want) in &table {
+        let got = router.classify(sql.as_bytes()).class;
+        if &got != want {
+            failures.push(format!("{sql:?}: got {got:?}, want {want:?}"));
+        }
+    }
+    assert!(table.len() >= 80);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn multi_statements() {
+    assert_eq!(class("SELECT 1; SELECT 2"), READ);
+    assert_eq!(class("SELECT 1;\n SELECT 2;  "), READ);
+    assert_eq!(class("SELECT 1; UPDATE t SET a=1"), p(R::MultiStatement));
+    assert_eq!(class("UPDATE t SET a=1; SELECT 1"), p(R::MultiStatement));
+    assert_eq!(
+        class("BEGIN; UPDATE t SET a = 1; COMMIT"),
+        p(R::MultiStatement)
+    );
+    assert_eq!(class("SELECT 'a;b'; "), READ);
+    assert_eq!(class("SELECT 1 -- ; UPDATE t\n"), READ);
+    assert_eq!(class("SELECT 1 /* ; UPDATE t */"), READ);
+
+    let e = effects("SET NAMES utf8; USE shop; SELECT GET_LOCK('a', 1); SELECT GET_LOCK('b', 1)");
+    assert_eq!(e.use_dbs, vec!["shop".to_string()]);
+    assert!(e.multi_session_change);
+    assert_eq!(e.named_lock, LockEffect::Acquire(2));
+
+    let e = effects("CREATE TEMPORARY TABLE a (x INT); CREATE TEMPORARY TABLE b (x INT)");
+    // CREATE is never split (routine bodies contain `;`), so only the first is seen.
+    assert_eq!(e.temp_tables_created, vec!["a".to_string()]);
+
+    let e = effects("DROP TABLE a; SELECT @v := 1; PREPARE s FROM 'SELECT 1'");
+    assert_eq!(e.tables_dropped, vec!["a".to_string()]);
+    assert!(e.user_var_assign);
+    assert!(e.multi_session_change);
+
+    assert!(!effects("SELECT 1; SELECT 2").multi_session_change);
+    assert_eq!(class("USE shop; SELECT 1"), p(R::MultiStatement));
+}
+
+#[test]
+fn effects_of_single_statements() {
+    let e = effects("CREATE TEMPORARY TABLE IF NOT EXISTS `Shop`.`Tmp_Orders` (id INT)");
+    assert_eq!(e.temp_tables_created, vec!["tmp_orders".to_string()]);
+    let e = effects("create or replace temporary table T1 like t");
+    assert_eq!(e.temp_tables_created, vec!["t1".to_string()]);
+    assert!(effects("CREATE TABLE t (a INT)")
+        .temp_tables_created
+        .is_empty());
+
+    let e = effects("DROP TEMPORARY TABLE IF EXISTS a, db.`B`, c");
+    assert_eq!(e.tables_dropped, vec!["a", "b", "c"]);
+
+    assert!(effects("LOCK TABLES t READ, u WRITE").lock_tables);
+    assert!(effects("UNLOCK TABLES").unlock_tables);
+
+    assert_eq!(
+        effects("SELECT GET_LOCK('a',1), GET_LOCK('b',1)").named_lock,
+        LockEffect::Acquire(2)
+    );
+    assert_eq!(
+        effects("SELECT RELEASE_LOCK('a')").named_lock,
+        LockEffect::Release(1)
+    );
+    assert_eq!(
+        effects("SELECT RELEASE_ALL_LOCKS()").named_lock,
+        LockEffect::ReleaseAll
+    );
+    assert_eq!(
+        effects("DO GET_LOCK('a', 1)").named_lock,
+        LockEffect::Acquire(1)
+    );
+    assert_eq!(
+        effects("DO RELEASE_LOCK('a')").named_lock,
+        LockEffect::Release(1)
+    );
+    assert_eq!(
+        effects("SELECT IS_FREE_LOCK('a')").named_lock,
+        LockEffect::None
+    );
+
+    assert!(effects("SET @x = 1").user_var_assign);
+    assert!(effects("SET NAMES utf8, @x = 1").user_var_assign);
+    assert!(!effects("SET @@x = 1").user_var_assign);
+    assert!(effects("SELECT a INTO @x FROM t").user_var_assign);
+    assert!(effects("SELECT @x := a FROM t").user_var_assign);
+    assert!(!effects("SELECT @x FROM t").user_var_assign);
+    assert!(effects("SELECT SQL_CALC_FOUND_ROWS a FROM t").calc_found_rows);
+}
+
+#[test]
+fn hints() {
+    let r = Router::new();
+    let c = r.classify(b"/* route=replica */ SELECT 1");
+    assert_eq!(c.hints.route, Some(RouteHint::Replica));
+    let c = r.classify(
+        b"/* route=primary */ /* consistency=read_your_writes, max_lag=500ms */ SELECT 1",
+    );
+    assert_eq!(c.hints.route, Some(RouteHint::Primary));
+    assert_eq!(c.hints.consistency.as_deref(), Some("read_your_writes"));
+    assert_eq!(c.hints.max_lag, Some(Duration::from_millis(500)));
+    assert!(c.hints.unknown.is_empty());
+
+    let c = r.classify(b"/* max_lag=2s colour=blue route=sideways */ UPDATE t SET a = 1");
+    assert_eq!(c.hints.max_lag, Some(Duration::from_secs(2)));
+    assert_eq!(c.hints.unknown, vec!["colour=blue", "route=sideways"]);
+    assert_eq!(c.class, p(R::Write));
+
+    let c = r.classify(b"/* route = replica */ SELECT 1");
+    assert_eq!(c.hints.route, Some(RouteHint::Replica));
+
+    // Prose comments and comments after the first keyword carry no hints.
+    assert_eq!(
+        r.classify(b"/* app: checkout */ SELECT 1").hints,
+        Hints::default()
+    );
+    assert_eq!(
+        r.classify(b"SELECT /* route=replica */ 1").hints,
+        Hints::default()
+    );
+    assert_eq!(
+        r.classify(b"-- route=replica\nSELECT 1").hints,
+        Hints::default()
+    );
+    // An executable comment is SQL, not a hint.
+    assert_eq!(
+        r.classify(b"/*!40101 SET NAMES utf8 */").hints,
+        Hints::default()
+    );
+}
+
+#[test]
+fn cache_hit_matches_miss() {
+    let r = Router::new();
+    let pairs = [
+        (
+            "SELECT c FROM sbtest1 WHERE id=42",
+            "SELECT c FROM sbtest1 WHERE id=7",
+        ),
+        (
+            "SELECT * FROM t WHERE a = 'x' FOR UPDATE",
+            "select * from t where a = 'yy' for update",
+        ),
+        ("SELECT GET_LOCK('a', 1)", "SELECT GET_LOCK('b', 2)"),
+        ("SELECT FOUND_ROWS()", "SELECT  FOUND_ROWS( )"),
+        (
+            "SELECT a FROM t WHERE b = 1.5e3",
+            "SELECT a FROM t WHERE b = 0x1f",
+        ),
+    ];
+    for (a, b) in pairs {
+        let miss = r.classify(a.as_bytes());
+        let entries = r.cached_entries();
+        let hit = r.classify(b.as_bytes());
+        assert_eq!(
+            r.cached_entries(),
+            entries,
+            "{b} should hit the cache entry of {a}"
+        );
+        assert_eq!(miss.class, hit.class, "{a} / {b}");
+        assert_eq!(miss.effects, hit.effects, "{a} / {b}");
+        // And a fresh router agrees with the cached answer.
+        assert_eq!(Router::new().classify(b.as_bytes()), hit);
+    }
+    // Hints come from the statement, not the cache.
+    let c = r.classify(b"/* route=replica */ SELECT c FROM sbtest1 WHERE id=1");
+    assert_eq!(c.hints.route, Some(RouteHint::Replica));
+    // A complete string and an unterminated one do not share an entry.
+    assert_eq!(r.classify(b"SELECT 'a'").class, READ);
+    assert_eq!(r.classify(b"SELECT 'a").class, p(R::Unparsed));
+}
+
+#[test]
+fn cache_is_bounded() {
+    let r = Router::with_cache_entries(8);
+    for i in 0..100 {
+        let sql = format!("SELECT c{i} FROM t WHERE id = 1");
+        assert_eq!(r.classify(sql.as_bytes()).class, READ);
+        assert!(r.cached_entries() <= 8);
+    }
+}
+
+#[test]
+fn invalid_utf8() {
+    assert_eq!(
+        Router::new().classify(b"SELECT '\xff\xfe'").class,
+        p(R::Unparsed)
+    );
+    assert_eq!(
+        Router::new()
+            .classify(b"INSERT INTO t VALUES ('\xff')")
+            .class,
+        p(R::Write)
+    );
+    let r = Router::new();
+    assert_eq!(r.classify(b"SELECT 'ok'").class, READ);
+    assert_eq!(r.classify(b"SELECT '\xff'").class, p(R::Unparsed));
+}
+
+#[test]
+fn huge_insert_is_decided_by_its_first_word() {
+    let mut sql = b"INSERT INTO t (a, b) VALUES ".to_vec();
+    while sql.len() < 1 << 20 {
+        sql.extend_from_slice(b"(1, 'x; SELECT GET_LOCK(''a'', 1)'),");
+    }
+    sql.extend_from_slice(b"(2, 'y')");
+    let c = Router::new().classify(&sql);
+    assert_eq!(c.class, p(R::Write));
+    assert_eq!(c.effects, Effects::default());
+}
+
+#[test]
+fn display_names() {
+    assert_eq!(R::LockingRead.to_string(), "locking read");
+    assert_eq!(R::SideEffectFunction.to_string(), "side-effect function");
+    assert_eq!(R::MultiStatement.to_string(), "multi-statement");
+    assert_eq!(R::FoundRows.to_string(), "found_rows");
+}
+
+/// Small deterministic generator, so the garbage test needs no extra crate and repeats.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let r = Router::with_cache_entries(64);
+    let seeds: &[&[u8]] = &[
+        b"SELECT 'a\\'b' FROM `t``x` WHERE c = \"d\" -- e\n# f\n/* g */ /*!40101 h */ FOR UPDATE;",
+        b"/* route=replica max_lag=5s */ SELECT @x := GET_LOCK('a', 1), @@global.x; SET @y = 1; USE `db`",
+        b"CREATE TEMPORARY TABLE IF NOT EXISTS `a`.`b` (x int); DROP TABLE IF EXISTS a, b;",
+        b"EXPLAIN ANALYZE SET STATEMENT x=1 FOR START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT",
+        b"/*M!100100 SELECT 0x1f, 1.5e-3, .5, 1abc, @'q', @`b`, @\"c\" */ LOCK IN SHARE MODE",
+    ];
+    let alphabet = b"SELECT'\"`@;:=()*/-#\\!M \n0123456789.,eE\xff\x80abFORUPDATE";
+    let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+    for seed in seeds {
+        for cut in 0..=seed.len() {
+            r.classify(&seed[..cut]);
+            r.classify(&seed[cut..]);
+        }
+    }
+    for _ in 0..5_000 {
+        let len = (rng.next() % 64) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                let v = rng.next();
+                if v.is_multiple_of(4) {
+                    (v >> 8) as u8
+                } else {
+                    alphabet[(v >> 8) as usize % alphabet.len()]
+                }
+            })
+            .collect();
+        r.classify(&bytes);
+    }
+    // Deep nesting is refused rather than followed.
+    let deep = "EXPLAIN ANALYZE ".repeat(10_000) + "SELECT 1";
+    assert_eq!(r.classify(deep.as_bytes()).class, p(R::Unknown));
+    let parens = "(".repeat(10_000);
+    assert_eq!(r.classify(parens.as_bytes()).class, p(R::Unparsed));
+}

@@ -1,3 +1,120 @@
 //! The `switchyard` command line: parse arguments, set up logging, call the library.
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use switchyard::state::RuntimeState;
+use switchyard::{config, Listeners};
+
+#[derive(Parser)]
+#[command(version, about = "A read/write-splitting, tenant-aware MySQL proxy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the proxy.
+    Run {
+        #[arg(long, default_value = "config/switchyard.toml")]
+        config: PathBuf,
+        /// Worker threads: 0 runs everything on one thread (fastest on small machines).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Validate a config file and print the routing table it resolves to.
+    Check {
+        #[arg(long, default_value = "config/switchyard.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Run { config, threads } => run(&config, threads),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(cfg) => {
+            println!("{}: valid\n", path.display());
+            print!("{}", config::render_table(&cfg));
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{}: invalid", path.display());
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: &std::path::Path, threads: usize) -> ExitCode {
+    let cfg = match config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{}: invalid, not starting\n{errors}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = if threads == 0 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listen = cfg.server.listen.clone();
+        let app = match tokio::net::TcpListener::bind(&listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("cannot listen on {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(%listen, tenants = cfg.tenants.len(), "switchyard listening");
+        let state = RuntimeState::new(cfg).shared();
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        switchyard::run(Listeners { app }, state, shutdown).await;
+        tracing::info!("switchyard stopped");
+        ExitCode::SUCCESS
+    })
+}

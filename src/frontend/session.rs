@@ -254,13 +254,18 @@ impl Session {
 
 use crate::protocol::scan::Expect;
 
-/// Statements after which a read must see the session's own changes.
+/// Statements after which a read must see the session's own changes. Side-effect functions
+/// (GET_LOCK, LAST_INSERT_ID), locking reads and user variables change no table data.
 fn writes(class: &Class) -> bool {
-    match class {
-        Class::Primary(r) => !matches!(
-            r,
-            PrimaryReason::TransactionControl | PrimaryReason::SessionSet | PrimaryReason::LockTables
-        ),
-        _ => false,
-    }
+    matches!(
+        class,
+        Class::Primary(
+            PrimaryReason::Write
+                | PrimaryReason::Ddl
+                | PrimaryReason::Call
+                | PrimaryReason::MultiStatement
+                | PrimaryReason::Unknown
+                | PrimaryReason::Unparsed
+        )
+    )
 }

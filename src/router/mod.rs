@@ -2,6 +2,7 @@
 //! (cached by normalized digest), comment hints. Pure: no I/O, no session state.
 
 mod classify;
+pub mod route;
 mod digest;
 mod hints;
 mod keyword;
@@ -182,6 +183,3 @@ pub struct Classification {
     pub effects: Effects,
 }
 
-pub mod route;
-mod stub;
-pub use stub::Router;

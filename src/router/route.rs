@@ -110,7 +110,7 @@ fn class_rule(c: &Classification, s: &SessionView) -> Route {
         Class::Use(_) => Route::new(Destination::Primary, "use"),
         Class::SetSession => Route::new(Destination::Primary, "session set"),
         Class::LastBackend => Route::new(Destination::Primary, "previous statement"),
-        Class::Primary(reason) => Route::new(Destination::Primary, reason_name(*reason)),
+        Class::Primary(reason) => Route::new(Destination::Primary, reason.as_str()),
     }
 }
 
@@ -123,24 +123,6 @@ fn replica_hint_allowed(c: &Classification, s: &SessionView) -> bool {
             | Class::Primary(PrimaryReason::Unknown)
     );
     harmless && s.has_replicas && s.txn.is_none() && !s.autocommit_off && s.pin.is_none()
-}
-
-pub fn reason_name(r: PrimaryReason) -> &'static str {
-    match r {
-        PrimaryReason::Write => "write",
-        PrimaryReason::Ddl => "ddl",
-        PrimaryReason::LockingRead => "locking read",
-        PrimaryReason::SideEffectFunction => "side-effect function",
-        PrimaryReason::UserVariable => "user variable",
-        PrimaryReason::FoundRows => "found_rows",
-        PrimaryReason::Call => "call",
-        PrimaryReason::TransactionControl => "transaction control",
-        PrimaryReason::LockTables => "lock tables",
-        PrimaryReason::MultiStatement => "multi-statement",
-        PrimaryReason::SessionSet => "session set",
-        PrimaryReason::Unparsed => "unparsed",
-        PrimaryReason::Unknown => "unknown",
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The one command that runs all of Switchyard's checks and tests, on a fresh clone too:
+#   installs what is missing (MariaDB, sysbench, PyMySQL from Debian; rustfmt/clippy by rustup),
+#   brings up the local cluster (scripts/cluster.sh up), then runs
+#   cargo fmt --check, cargo clippy --all-targets -- -D warnings, the doc tests and
+#   cargo nextest run --no-fail-fast (cargo test when nextest is missing).
+# Exits non-zero if anything failed. The cluster is left running for fast re-runs;
+# SY_CLUSTER_DOWN=1 stops it at the end.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ -d "${HOME:-/root}/.cargo/bin" ]; then
+    export PATH="${HOME:-/root}/.cargo/bin:${PATH}"
+fi
+export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
+
+# Where the integration tests find the cluster (see scripts/cluster.sh for the users).
+export SY_HOST=127.0.0.1
+export SY_PRIMARY_PORT="${SY_PRIMARY_PORT:-3307}"
+export SY_REPLICA1_PORT="${SY_REPLICA1_PORT:-3308}"
+export SY_REPLICA2_PORT="${SY_REPLICA2_PORT:-3309}"
+export SY_ROOT_USER="${SY_ROOT_USER:-sy_root}"
+export SY_ROOT_PASSWORD="${SY_ROOT_PASSWORD:-sy_root}"
+export SWITCHYARD_CLUSTER_DIR="${SWITCHYARD_CLUSTER_DIR:-/tmp/switchyard-cluster}"
+# Demo credentials, for tests that start the proxy with config/switchyard.toml.
+export ACME_APP_PASSWORD="${ACME_APP_PASSWORD:-acme_pw}"
+export GLOBEX_APP_PASSWORD="${GLOBEX_APP_PASSWORD:-globex_pw}"
+export OPS_PASSWORD="${OPS_PASSWORD:-ops_pw}"
+export SWITCHYARD_ADMIN_PASSWORD="${SWITCHYARD_ADMIN_PASSWORD:-admin}"
+
+T0=$SECONDS
+section() { printf '\n==== %s ====\n' "$*"; }
+
+if [ "${SY_CLUSTER_DOWN:-0}" = 1 ]; then
+    trap 'section "Cluster down (SY_CLUSTER_DOWN=1)"; bash scripts/cluster.sh down || true' EXIT
+fi
+
+section "Dependencies"
+bash scripts/cluster.sh deps
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found on PATH" >&2; exit 1; }
+if ! cargo fmt --version >/dev/null 2>&1; then
+    echo "installing rustfmt"
+    rustup component add rustfmt
+fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+    echo "installing clippy"
+    rustup component add clippy
+fi
+cargo --version
+cargo fmt --version
+cargo clippy --version
+if cargo nextest --version >/dev/null 2>&1; then
+    HAVE_NEXTEST=1
+    cargo nextest --version | head -n 1
+else
+    HAVE_NEXTEST=0
+    echo "cargo-nextest not found: falling back to cargo test"
+fi
+
+section "Cluster"
+s=$SECONDS
+bash scripts/cluster.sh up
+bash scripts/cluster.sh status
+echo "(cluster ready in $((SECONDS - s))s)"
+
+FAILED=()
+RESULTS=()
+step() { # name command...
+    local name="$1" s=$SECONDS rc=0
+    shift
+    section "$name"
+    "$@" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        RESULTS+=("${name}: ok ($((SECONDS - s))s)")
+    else
+        RESULTS+=("${name}: FAILED, exit ${rc} ($((SECONDS - s))s)")
+        FAILED+=("$name")
+    fi
+}
+
+step "cargo fmt --check" cargo fmt --all --check
+step "cargo clippy" cargo clippy --all-targets -- -D warnings
+if [ "$HAVE_NEXTEST" = 1 ]; then
+    # nextest does not run doc tests; run them first so nextest's summary closes the output.
+    step "doc tests" cargo test --doc
+    step "cargo nextest" cargo nextest run --no-fail-fast
+else
+    step "cargo test" cargo test --no-fail-fast
+fi
+
+section "Summary"
+printf '  %s\n' "${RESULTS[@]}"
+echo "  total time $((SECONDS - T0))s"
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    echo "FAILED steps: ${FAILED[*]}"
+    exit 1
+fi
+echo "all steps passed"

@@ -2,7 +2,7 @@
 # The one command that runs all of Switchyard's checks and tests, on a fresh clone too:
 #   installs what is missing (MariaDB, sysbench, PyMySQL from Debian; rustfmt/clippy by rustup),
 #   brings up the local cluster (scripts/cluster.sh up), then runs
-#   cargo fmt --check, cargo clippy --all-targets -- -D warnings, the doc tests and
+#   cargo fmt --check, cargo clippy --all-targets -- -D warnings and
 #   cargo nextest run --no-fail-fast (cargo test when nextest is missing).
 # Exits non-zero if anything failed. The cluster is left running for fast re-runs;
 # SY_CLUSTER_DOWN=1 stops it at the end.
@@ -82,8 +82,6 @@ step() { # name command...
 step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy" cargo clippy --all-targets -- -D warnings
 if [ "$HAVE_NEXTEST" = 1 ]; then
-    # nextest does not run doc tests; run them first so nextest's summary closes the output.
-    step "doc tests" cargo test --doc
     step "cargo nextest" cargo nextest run --no-fail-fast
 else
     step "cargo test" cargo test --no-fail-fast

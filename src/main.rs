@@ -85,7 +85,9 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
         }
     };
     let runtime = if threads == 0 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)

@@ -160,12 +160,7 @@ fn backend_capabilities(
 }
 
 fn connection_id(greeting: &[u8]) -> u32 {
-    let start = 1 + greeting
-        .iter()
-        .skip(1)
-        .position(|&b| b == 0)
-        .unwrap_or(0)
-        + 1;
+    let start = 1 + greeting.iter().skip(1).position(|&b| b == 0).unwrap_or(0) + 1;
     greeting
         .get(start..start + 4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))

@@ -29,6 +29,9 @@ pub enum BackendError {
 impl BackendError {
     /// Whether the server could not be reached at all (as opposed to answering badly).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, BackendError::Connect(_) | BackendError::ConnectTimeout)
+        matches!(
+            self,
+            BackendError::Connect(_) | BackendError::ConnectTimeout
+        )
     }
 }

@@ -45,7 +45,9 @@ impl Pools {
         }
         let pools = Arc::clone(self);
         tokio::spawn(async move {
-            let reset = conn.exec_silent(&[COM_RESET_CONNECTION], Expect::Single).await;
+            let reset = conn
+                .exec_silent(&[COM_RESET_CONNECTION], Expect::Single)
+                .await;
             if !matches!(reset, Ok(ref o) if o.ok.is_some()) {
                 return;
             }

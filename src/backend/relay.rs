@@ -78,7 +78,10 @@ pub async fn relay_response(
 }
 
 /// Forwards the client's file contents, up to and including the empty closing packet.
-async fn relay_infile(client: &mut PacketStream, backend: &mut PacketStream) -> Result<(), RelayError> {
+async fn relay_infile(
+    client: &mut PacketStream,
+    backend: &mut PacketStream,
+) -> Result<(), RelayError> {
     loop {
         let pkt = client.read_packet().await.map_err(RelayError::Client)?;
         backend.queue(pkt.seq, &pkt.payload);
@@ -89,7 +92,10 @@ async fn relay_infile(client: &mut PacketStream, backend: &mut PacketStream) -> 
                 .map_err(|e| RelayError::backend(e, true));
         }
         if backend.pending() > 1 << 20 {
-            backend.flush().await.map_err(|e| RelayError::backend(e, true))?;
+            backend
+                .flush()
+                .await
+                .map_err(|e| RelayError::backend(e, true))?;
         }
     }
 }

@@ -132,7 +132,10 @@ impl Session {
             };
             *self.backends.slot(t) = Some(conn);
         }
-        let conn = self.backends.get_mut(t).ok_or_else(|| internal("lost connection slot"))?;
+        let conn = self
+            .backends
+            .get_mut(t)
+            .ok_or_else(|| internal("lost connection slot"))?;
         if let Err(e) = vars::sync(conn, self.schema.as_deref(), &self.vars).await {
             self.backends.take(t);
             return Err(self.backend_error(t, e));
@@ -186,10 +189,16 @@ impl Session {
         expect: Expect,
         rewrite_stmt_id: Option<u32>,
     ) -> Result<Outcome, SessionError> {
-        let conn = self.backends.get_mut(t).ok_or_else(|| internal("no connection"))?;
+        let conn = self
+            .backends
+            .get_mut(t)
+            .ok_or_else(|| internal("no connection"))?;
         let mut scanner = Scanner::new(expect, conn.deprecate_eof());
         scanner.rewrite_stmt_id = rewrite_stmt_id;
-        self.client.flush().await.map_err(SessionError::ClientGone)?;
+        self.client
+            .flush()
+            .await
+            .map_err(SessionError::ClientGone)?;
         let sent = conn.io.send(0, payload).await;
         let relayed = match sent {
             Ok(_) => relay_response(&mut conn.io, Some(&mut self.client), &mut scanner).await,
@@ -209,9 +218,20 @@ impl Session {
                 self.lost_backend(t);
                 let e = self.backend_error(t, err);
                 Err(match (forwarded, e) {
-                    (true, SessionError::Backend { tenant, role, addr, err }) => {
-                        SessionError::BrokenResponse { tenant, role, addr, err }
-                    }
+                    (
+                        true,
+                        SessionError::Backend {
+                            tenant,
+                            role,
+                            addr,
+                            err,
+                        },
+                    ) => SessionError::BrokenResponse {
+                        tenant,
+                        role,
+                        addr,
+                        err,
+                    },
                     (_, e) => e,
                 })
             }

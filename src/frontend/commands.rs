@@ -33,14 +33,22 @@ impl Session {
     }
 
     /// With a tenant, a ping checks its server; without one, Switchyard itself answers.
-    pub(super) async fn com_ping(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+    pub(super) async fn com_ping(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
         if self.tenant.is_none() {
             return self.send_ok(1).await;
         }
         self.com_on_primary(rt, payload, Expect::Single).await
     }
 
-    pub(super) async fn com_set_option(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+    pub(super) async fn com_set_option(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
         let Some(opt) = payload.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
             return Err(SessionError::ClientProtocol("short COM_SET_OPTION".into()));
         };
@@ -70,10 +78,16 @@ impl Session {
             .map_err(SessionError::ClientGone)
     }
 
-    pub(super) async fn com_reset_connection(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+    pub(super) async fn com_reset_connection(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
         let primary_ok = if self.tenant.is_some() {
             self.ready(rt, Target::Primary).await?;
-            let o = self.forward(Target::Primary, payload, Expect::Single, None).await?;
+            let o = self
+                .forward(Target::Primary, payload, Expect::Single, None)
+                .await?;
             o.err.is_none()
         } else {
             self.send_ok(1).await?;
@@ -116,7 +130,11 @@ impl Session {
 
     /// COM_CHANGE_USER: authenticate the new user (who may belong to another tenant) and
     /// start over with a clean session. A failed attempt closes the connection.
-    pub(super) async fn com_change_user(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<Flow, SessionError> {
+    pub(super) async fn com_change_user(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<Flow, SessionError> {
         let protocol_41 = self.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
         let cu: ChangeUser = command::parse_change_user(payload, protocol_41)
             .ok_or_else(|| SessionError::ClientProtocol("malformed COM_CHANGE_USER".into()))?;

@@ -39,9 +39,16 @@ pub async fn login(
         let e = SessionError::reply(1043, "08S01", "TLS is not configured on this listener");
         return Err((e, seq));
     }
-    let hello = handshake::parse_client_hello(&pkt.payload)
-        .map_err(|e| (SessionError::ClientProtocol(format!("handshake response: {e}")), seq))?;
-    if !hello.capabilities.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
+    let hello = handshake::parse_client_hello(&pkt.payload).map_err(|e| {
+        (
+            SessionError::ClientProtocol(format!("handshake response: {e}")),
+            seq,
+        )
+    })?;
+    if !hello
+        .capabilities
+        .contains(CapabilityFlags::CLIENT_PROTOCOL_41)
+    {
         let e = SessionError::reply(1251, "08004", "Client does not support protocol 4.1");
         return Err((e, seq));
     }
@@ -61,9 +68,9 @@ pub async fn login(
         })?;
 
     let tenant = match &hello.database {
-        Some(db) => Some(
-            tenant::tenant_for_schema(rt, &user, host, db, None).map_err(|e| (e, seq))?,
-        ),
+        Some(db) => {
+            Some(tenant::tenant_for_schema(rt, &user, host, db, None).map_err(|e| (e, seq))?)
+        }
         None => tenant::initial_tenant(rt, &user),
     };
     Ok(Login {

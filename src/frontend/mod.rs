@@ -67,13 +67,18 @@ async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: Sh
     let mut client = PacketStream::new(stream, rt.max_client_packet);
     let max = rt.config.server.max_connections as usize;
     if live > max {
-        let e = ErrSpec::new(1040, "08004", format!("Too many connections (Switchyard limit {max})"));
+        let e = ErrSpec::new(
+            1040,
+            "08004",
+            format!("Too many connections (Switchyard limit {max})"),
+        );
         let _ = client.send(0, &err_payload(&e)).await;
         return;
     }
     let nonce = crate::protocol::auth::nonce();
     let timeout = rt.config.server.handshake_timeout;
-    let login = tokio::time::timeout(timeout, login::login(&mut client, &rt, id, &host, nonce)).await;
+    let login =
+        tokio::time::timeout(timeout, login::login(&mut client, &rt, id, &host, nonce)).await;
     let login = match login {
         Ok(Ok(l)) => l,
         Ok(Err((e, seq))) => {

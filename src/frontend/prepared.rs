@@ -53,7 +53,11 @@ fn unknown_stmt(id: u32, cmd: &str) -> SessionError {
 }
 
 impl Session {
-    pub(super) async fn com_stmt_prepare(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+    pub(super) async fn com_stmt_prepare(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
         self.tenant_or_err()?;
         let c = rt.router.classify(&payload[1..]);
         let route = route::decide(&c, &self.view());
@@ -79,7 +83,11 @@ impl Session {
         Ok(())
     }
 
-    pub(super) async fn com_stmt_execute(&mut self, rt: &RuntimeState, mut payload: Vec<u8>) -> Result<(), SessionError> {
+    pub(super) async fn com_stmt_execute(
+        &mut self,
+        rt: &RuntimeState,
+        mut payload: Vec<u8>,
+    ) -> Result<(), SessionError> {
         let id = command::stmt_id(&payload)
             .ok_or_else(|| SessionError::ClientProtocol("short COM_STMT_EXECUTE".into()))?;
         let stmt = self
@@ -118,11 +126,18 @@ impl Session {
 
     /// The backend's id for client statement `id`, preparing it there first if needed.
     async fn prepare_on(&mut self, t: Target, id: u32) -> Result<u32, SessionError> {
-        let conn = self.backends.get_mut(t).ok_or_else(|| internal("no connection"))?;
+        let conn = self
+            .backends
+            .get_mut(t)
+            .ok_or_else(|| internal("no connection"))?;
         if let Some(bid) = conn.stmts.get(&id) {
             return Ok(*bid);
         }
-        let stmt = self.stmts.map.get(&id).ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
+        let stmt = self
+            .stmts
+            .map
+            .get(&id)
+            .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
         let mut p = Vec::with_capacity(stmt.sql.len() + 1);
         p.push(COM_STMT_PREPARE);
         p.extend_from_slice(&stmt.sql);
@@ -145,12 +160,20 @@ impl Session {
     }
 
     /// Long data is kept by Switchyard until execute, when the backend is known.
-    async fn send_long_data(&mut self, t: Target, id: u32, backend_id: u32) -> Result<(), SessionError> {
+    async fn send_long_data(
+        &mut self,
+        t: Target,
+        id: u32,
+        backend_id: u32,
+    ) -> Result<(), SessionError> {
         let chunks = match self.stmts.map.get_mut(&id) {
             Some(s) => std::mem::take(&mut s.long_data),
             None => return Ok(()),
         };
-        let conn = self.backends.get_mut(t).ok_or_else(|| internal("no connection"))?;
+        let conn = self
+            .backends
+            .get_mut(t)
+            .ok_or_else(|| internal("no connection"))?;
         for mut chunk in chunks {
             command::set_stmt_id(&mut chunk, backend_id);
             if let Err(e) = conn.send_no_reply(&chunk).await {
@@ -214,7 +237,11 @@ impl Session {
         Ok(())
     }
 
-    pub(super) async fn com_stmt_reset(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+    pub(super) async fn com_stmt_reset(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
         let id = command::stmt_id(payload).unwrap_or(0);
         let stmt = self
             .stmts

@@ -14,7 +14,11 @@ use crate::router::{Class, Classification};
 use crate::state::RuntimeState;
 
 impl Session {
-    pub(super) async fn com_query(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+    pub(super) async fn com_query(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
         let c = rt.router.classify(&payload[1..]);
         if let Class::Use(db) = &c.class {
             return self.change_schema(rt, db, payload).await;
@@ -23,7 +27,8 @@ impl Session {
         for db in &c.effects.use_dbs {
             self.check_same_tenant(rt, db)?;
         }
-        self.run_classified(rt, &c, payload, Expect::ResultSets).await
+        self.run_classified(rt, &c, payload, Expect::ResultSets)
+            .await
     }
 
     /// Routes and runs a statement whose class is known, retrying a read that found its
@@ -37,7 +42,11 @@ impl Session {
     ) -> Result<(), SessionError> {
         let route = route::decide(c, &self.view());
         if route.hint_refused {
-            tracing::warn!(session = self.id, reason = route.reason, "route hint not honoured");
+            tracing::warn!(
+                session = self.id,
+                reason = route.reason,
+                "route hint not honoured"
+            );
         }
         let t = self.resolve(rt, route.dest).await?;
         tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
@@ -56,14 +65,23 @@ impl Session {
         Ok(())
     }
 
-    pub(super) async fn com_init_db(&mut self, rt: &RuntimeState, payload: &[u8]) -> Result<(), SessionError> {
+    pub(super) async fn com_init_db(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
         let db = String::from_utf8_lossy(&payload[1..]).into_owned();
         self.change_schema(rt, &db, payload).await
     }
 
     /// USE / COM_INIT_DB: the schema must belong to a tenant the user may reach. Moving to
     /// another tenant is allowed only when nothing lives on the current tenant's servers.
-    async fn change_schema(&mut self, rt: &RuntimeState, db: &str, payload: &[u8]) -> Result<(), SessionError> {
+    async fn change_schema(
+        &mut self,
+        rt: &RuntimeState,
+        db: &str,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
         let next = tenant::tenant_for_schema(rt, &self.user, &self.host, db, self.tenant.as_ref())?;
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;
@@ -85,7 +103,11 @@ impl Session {
         Ok(())
     }
 
-    fn switch_tenant(&mut self, rt: &RuntimeState, next: Arc<TenantConfig>) -> Result<(), SessionError> {
+    fn switch_tenant(
+        &mut self,
+        rt: &RuntimeState,
+        next: Arc<TenantConfig>,
+    ) -> Result<(), SessionError> {
         if self.txn.is_some() || self.pins.holds_server_state() || !self.stmts.is_empty() {
             return Err(SessionError::reply(
                 1179,
@@ -110,7 +132,11 @@ impl Session {
         let t = tenant::tenant_for_schema(rt, &self.user, &self.host, db, self.tenant.as_ref())?;
         match &self.tenant {
             Some(cur) if cur.name == t.name => Ok(()),
-            _ => Err(super::error::db_access_denied(&self.user.name, &self.host, db)),
+            _ => Err(super::error::db_access_denied(
+                &self.user.name,
+                &self.host,
+                db,
+            )),
         }
     }
 }

@@ -86,7 +86,8 @@ impl Session {
                 return Err(e);
             }
         }
-        let ok = packets::ok_payload(STATUS_AUTOCOMMIT, 0);
+        let track = self.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK);
+        let ok = packets::login_ok_payload(STATUS_AUTOCOMMIT, self.schema.as_deref(), track);
         self.client
             .send(seq, &ok)
             .await
@@ -125,7 +126,11 @@ impl Session {
         self.close().await;
     }
 
-    async fn dispatch(&mut self, rt: &RuntimeState, payload: Vec<u8>) -> Result<Flow, SessionError> {
+    async fn dispatch(
+        &mut self,
+        rt: &RuntimeState,
+        payload: Vec<u8>,
+    ) -> Result<Flow, SessionError> {
         let Some(&cmd) = payload.first() else {
             return Err(SessionError::ClientProtocol("empty command packet".into()));
         };
@@ -226,7 +231,11 @@ impl Session {
     }
 
     pub(super) async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
-        let mut status = if self.autocommit_off { 0 } else { STATUS_AUTOCOMMIT };
+        let mut status = if self.autocommit_off {
+            0
+        } else {
+            STATUS_AUTOCOMMIT
+        };
         if self.txn.is_some() {
             status |= STATUS_IN_TRANS;
         }

@@ -55,7 +55,10 @@ pub async fn sync(
     if let Some(opt) = vars.set_option.filter(|o| conn.set_option != Some(*o)) {
         let mut p = vec![COM_SET_OPTION];
         p.extend_from_slice(&opt.to_le_bytes());
-        expect_ok(conn.exec_silent(&p, Expect::Single).await?, "COM_SET_OPTION")?;
+        expect_ok(
+            conn.exec_silent(&p, Expect::Single).await?,
+            "COM_SET_OPTION",
+        )?;
         conn.set_option = Some(opt);
     }
     let applied = conn.set_seq;
@@ -92,7 +95,13 @@ mod tests {
         v.record(b"\x03SET sql_mode=''");
         v.record(b"\x03SET NAMES utf8mb4");
         let texts: Vec<_> = v.sets.iter().map(|(_, p)| p.clone()).collect();
-        assert_eq!(texts, vec![b"\x03SET sql_mode=''".to_vec(), b"\x03SET NAMES utf8mb4".to_vec()]);
+        assert_eq!(
+            texts,
+            vec![
+                b"\x03SET sql_mode=''".to_vec(),
+                b"\x03SET NAMES utf8mb4".to_vec()
+            ]
+        );
         assert_eq!(v.latest(), 3);
     }
 

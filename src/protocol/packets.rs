@@ -53,6 +53,30 @@ pub fn ok_payload(status: u16, warnings: u16) -> Vec<u8> {
     p
 }
 
+/// The OK that ends a login in `schema`: with session tracking, servers report the schema
+/// as a session-state change, and clients that asked for tracking expect to see it.
+pub fn login_ok_payload(status: u16, schema: Option<&str>, session_track: bool) -> Vec<u8> {
+    let Some(db) = schema.filter(|_| session_track) else {
+        return ok_payload(status, 0);
+    };
+    let mut entry = Vec::with_capacity(db.len() + 2);
+    put_lenenc_str(&mut entry, db.as_bytes());
+    let mut state = vec![SESSION_TRACK_SCHEMA];
+    put_lenenc_str(&mut state, &entry);
+    let mut p = ok_payload(status | STATUS_SESSION_STATE_CHANGED, 0);
+    p.push(0); // empty info string
+    put_lenenc_str(&mut p, &state);
+    p
+}
+
+const SESSION_TRACK_SCHEMA: u8 = 1;
+
+fn put_lenenc_str(out: &mut Vec<u8>, s: &[u8]) {
+    use mysql_common::io::BufMutExt;
+    out.put_lenenc_int(s.len() as u64);
+    out.extend_from_slice(s);
+}
+
 /// The fields of an OK or EOF terminator that the session tracks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OkInfo {
@@ -110,6 +134,16 @@ mod tests {
         let ok = parse_ok(&p).unwrap();
         assert_eq!(ok.status, STATUS_AUTOCOMMIT);
         assert_eq!(ok.warnings, 3);
+    }
+
+    #[test]
+    fn login_ok_reports_schema_only_when_tracked() {
+        assert_eq!(login_ok_payload(2, Some("db"), false), ok_payload(2, 0));
+        assert_eq!(login_ok_payload(2, None, true), ok_payload(2, 0));
+        let p = login_ok_payload(2, Some("wf_globex"), true);
+        let mut want = vec![0, 0, 0, 2, 0x40, 0, 0, 0, 12, 1, 10, 9];
+        want.extend_from_slice(b"wf_globex");
+        assert_eq!(p, want);
     }
 
     #[test]

@@ -91,10 +91,16 @@ pub struct ScanError(pub &'static str);
 
 impl Scanner {
     pub fn new(expect: Expect, deprecate_eof: bool) -> Self {
+        // COM_FIELD_LIST has no header packet: definitions start at once.
+        let phase = if expect == Expect::FieldList {
+            Phase::Defs
+        } else {
+            Phase::First
+        };
         Scanner {
             expect,
             deprecate_eof,
-            phase: Phase::First,
+            phase,
             opaque: 0,
             continued: false,
             rewrite_stmt_id: None,
@@ -257,10 +263,6 @@ impl Scanner {
             self.phase = Phase::Done;
             return Ok(Event::Done);
         }
-        if self.expect == Expect::FieldList {
-            self.phase = Phase::Defs;
-            return self.control_packet(p);
-        }
         if self.expect == Expect::Prepare {
             return self.prepare_ok(p);
         }
@@ -273,7 +275,9 @@ impl Scanner {
             Some(&LOCAL_INFILE_HEADER) => Ok(Event::LocalInfile),
             Some(_) => {
                 let mut b = mysql_common::io::ParseBuf(p);
-                let n = b.checked_eat_lenenc_int().ok_or(ScanError("column count"))?;
+                let n = b
+                    .checked_eat_lenenc_int()
+                    .ok_or(ScanError("column count"))?;
                 if n == 0 {
                     return Err(ScanError("zero column count"));
                 }
@@ -368,7 +372,14 @@ mod tests {
         for _ in 0..rows {
             v.extend(pkt(5, &[1, b'x', 0xFB]));
         }
-        v.extend(pkt(9, &if deprecate { ok_fe(status) } else { eof(status) }));
+        v.extend(pkt(
+            9,
+            &if deprecate {
+                ok_fe(status)
+            } else {
+                eof(status)
+            },
+        ));
         v
     }
 
@@ -412,7 +423,10 @@ mod tests {
 
     #[test]
     fn err_ends_response() {
-        let mut bytes = pkt(1, &[0xFF, 0x28, 0x04, b'#', b'4', b'2', b'0', b'0', b'0', b'x']);
+        let mut bytes = pkt(
+            1,
+            &[0xFF, 0x28, 0x04, b'#', b'4', b'2', b'0', b'0', b'0', b'x'],
+        );
         let mut s = Scanner::new(Expect::ResultSets, false);
         assert_eq!(scan_all(&mut s, &mut bytes, 2), bytes.len());
         assert_eq!(s.outcome.err.as_ref().unwrap().0, 1064);
@@ -449,6 +463,17 @@ mod tests {
     }
 
     #[test]
+    fn field_list_ends_at_eof() {
+        for deprecate in [false, true] {
+            let mut bytes = pkt(1, b"\x03def\x07wf_test");
+            bytes.extend(pkt(2, b"\x03def\x07wf_test2"));
+            bytes.extend(pkt(3, &if deprecate { ok_fe(2) } else { eof(2) }));
+            let mut s = Scanner::new(Expect::FieldList, deprecate);
+            assert_eq!(scan_all(&mut s, &mut bytes, 3), bytes.len());
+        }
+    }
+
+    #[test]
     fn local_infile_is_reported() {
         let mut bytes = pkt(1, b"\xFBfile.csv");
         let mut s = Scanner::new(Expect::ResultSets, true);
@@ -466,7 +491,12 @@ mod tests {
                     (seed >> 33) as u8
                 })
                 .collect();
-            for expect in [Expect::ResultSets, Expect::Prepare, Expect::FieldList, Expect::Single] {
+            for expect in [
+                Expect::ResultSets,
+                Expect::Prepare,
+                Expect::FieldList,
+                Expect::Single,
+            ] {
                 let _ = Scanner::new(expect, seed & 1 == 0).scan(&mut bytes);
             }
         }

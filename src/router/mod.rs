@@ -2,11 +2,11 @@
 //! (cached by normalized digest), comment hints. Pure: no I/O, no session state.
 
 mod classify;
-pub mod route;
 mod digest;
 mod hints;
 mod keyword;
 mod lexer;
+pub mod route;
 mod select;
 mod set;
 #[cfg(test)]
@@ -182,4 +182,3 @@ pub struct Classification {
     pub hints: Hints,
     pub effects: Effects,
 }
-

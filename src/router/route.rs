@@ -150,7 +150,10 @@ mod tests {
 
     #[test]
     fn reads_go_to_replicas_writes_to_primary() {
-        assert_eq!(decide(&cls(Class::Read, None), &view()).dest, Destination::AnyReplica);
+        assert_eq!(
+            decide(&cls(Class::Read, None), &view()).dest,
+            Destination::AnyReplica
+        );
         let w = cls(Class::Primary(PrimaryReason::Write), None);
         assert_eq!(decide(&w, &view()).dest, Destination::Primary);
         assert_eq!(decide(&w, &view()).reason, "write");
@@ -164,19 +167,31 @@ mod tests {
         assert_eq!(r.dest, Destination::Exactly(Target::Replica(1)));
         let mut v = view();
         v.pin = Some("temporary table");
-        assert_eq!(decide(&cls(Class::Read, None), &v).reason, "temporary table");
+        assert_eq!(
+            decide(&cls(Class::Read, None), &v).reason,
+            "temporary table"
+        );
         let mut v = view();
         v.autocommit_off = true;
-        assert_eq!(decide(&cls(Class::Read, None), &v).dest, Destination::Primary);
+        assert_eq!(
+            decide(&cls(Class::Read, None), &v).dest,
+            Destination::Primary
+        );
     }
 
     #[test]
     fn hints_override_within_limits() {
         let r = decide(&cls(Class::Read, Some(RouteHint::Primary)), &view());
         assert_eq!((r.dest, r.reason), (Destination::Primary, "hint"));
-        let unparsed = cls(Class::Primary(PrimaryReason::Unparsed), Some(RouteHint::Replica));
+        let unparsed = cls(
+            Class::Primary(PrimaryReason::Unparsed),
+            Some(RouteHint::Replica),
+        );
         assert_eq!(decide(&unparsed, &view()).dest, Destination::AnyReplica);
-        let write = cls(Class::Primary(PrimaryReason::Write), Some(RouteHint::Replica));
+        let write = cls(
+            Class::Primary(PrimaryReason::Write),
+            Some(RouteHint::Replica),
+        );
         let r = decide(&write, &view());
         assert_eq!(r.dest, Destination::Primary);
         assert!(r.hint_refused);
@@ -186,13 +201,22 @@ mod tests {
     fn no_replicas_or_consistency_primary_means_primary() {
         let mut v = view();
         v.has_replicas = false;
-        assert_eq!(decide(&cls(Class::Read, None), &v).dest, Destination::Primary);
+        assert_eq!(
+            decide(&cls(Class::Read, None), &v).dest,
+            Destination::Primary
+        );
         let mut v = view();
         v.consistency = Some(Consistency::Primary);
-        assert_eq!(decide(&cls(Class::Read, None), &v).dest, Destination::Primary);
+        assert_eq!(
+            decide(&cls(Class::Read, None), &v).dest,
+            Destination::Primary
+        );
         let mut v = view();
         v.must_see_writes = true;
-        assert_eq!(decide(&cls(Class::Read, None), &v).reason, "read your writes");
+        assert_eq!(
+            decide(&cls(Class::Read, None), &v).reason,
+            "read your writes"
+        );
     }
 
     #[test]

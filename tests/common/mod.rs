@@ -1,0 +1,170 @@
+//! Shared helpers for the integration tests: the local cluster's addresses, an in-process
+//! Switchyard on port 0, mysql_async connections, and a raw protocol client.
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, OptsBuilder};
+use switchyard::config::{self, Config};
+use switchyard::state::RuntimeState;
+use switchyard::Listeners;
+use tokio::sync::oneshot;
+
+pub fn port(var: &str, default: u16) -> u16 {
+    std::env::var(var)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn primary_port() -> u16 {
+    port("SY_PRIMARY_PORT", 3307)
+}
+
+pub fn replica_ports() -> [u16; 2] {
+    [
+        port("SY_REPLICA1_PORT", 3308),
+        port("SY_REPLICA2_PORT", 3309),
+    ]
+}
+
+/// Demo users of the local cluster (scripts/cluster.sh) and their passwords.
+pub fn password_of(user: &str) -> &'static str {
+    match user {
+        "acme_app" => "acme_pw",
+        "globex_app" => "globex_pw",
+        "ops" => "ops_pw",
+        "sbtest" => "sbtest",
+        "sy_root" => "sy_root",
+        _ => "",
+    }
+}
+
+/// A config for the local cluster: tenant `acme` (wf_acme, rb_acme) with both replicas,
+/// `globex` (wf_globex) with none, `sb` (sbtest) with both; `extra_tenant_keys` is added to
+/// the acme tenant (e.g. `consistency = "eventual"`).
+pub fn config(extra_tenant_keys: &str) -> Config {
+    let (p, [r1, r2]) = (primary_port(), replica_ports());
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:6033" # not bound: tests bind their own port 0
+handshake_timeout = "2s"
+
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme", "rb_acme"]
+primary = "127.0.0.1:{p}"
+replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
+{extra_tenant_keys}
+
+[[tenants]]
+name = "globex"
+schemas = ["wf_globex"]
+primary = "127.0.0.1:{p}"
+replicas = []
+
+[[tenants]]
+name = "sb"
+schemas = ["sbtest"]
+primary = "127.0.0.1:{p}"
+replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
+
+[[users]]
+name = "acme_app"
+password = "acme_pw"
+tenant = "acme"
+
+[[users]]
+name = "globex_app"
+password = "globex_pw"
+tenant = "globex"
+
+[[users]]
+name = "ops"
+password = "ops_pw"
+tenants = "*"
+
+[[users]]
+name = "sbtest"
+password = "sbtest"
+tenant = "sb"
+"#
+    );
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+}
+
+/// A Switchyard serving on an ephemeral loopback port; stops when dropped.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+pub async fn start(cfg: Config) -> Proxy {
+    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let state = RuntimeState::new(cfg).shared();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(switchyard::run(Listeners { app }, state, async {
+        let _ = rx.await;
+    }));
+    Proxy { addr, _stop: tx }
+}
+
+pub fn opts(port: u16, user: &str, db: Option<&str>) -> Opts {
+    OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(password_of(user)))
+        .db_name(db)
+        .prefer_socket(false)
+        .into()
+}
+
+pub async fn connect(port: u16, user: &str, db: Option<&str>) -> Conn {
+    Conn::new(opts(port, user, db)).await.unwrap_or_else(|e| {
+        panic!("connect {user}@{port}: {e}");
+    })
+}
+
+/// A superuser connection straight to the primary, for setting up test data.
+pub async fn root() -> Conn {
+    connect(primary_port(), "sy_root", None).await
+}
+
+/// Waits until both replicas have applied everything the primary has logged.
+pub async fn wait_replicated() {
+    let mut p = root().await;
+    let pos: String = p
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    for port in replica_ports() {
+        let mut r = connect(port, "sy_root", None).await;
+        let done: Option<i64> = r
+            .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
+            .await
+            .unwrap();
+        assert_eq!(done, Some(0), "replica {port} did not catch up to {pos}");
+    }
+}
+
+/// The port of the server that answered.
+pub async fn served_by(c: &mut Conn) -> u16 {
+    c.query_first::<u16, _>("SELECT @@port")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+pub fn is_replica(port: u16) -> bool {
+    replica_ports().contains(&port)
+}
+
+pub const SHORT: Duration = Duration::from_secs(5);

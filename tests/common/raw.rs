@@ -1,0 +1,97 @@
+//! A raw MySQL protocol client that keeps every byte of every answer, to compare what
+//! Switchyard relays with what the server sends directly.
+
+use bytes::Buf;
+use switchyard::protocol::handshake::{backend_hello, parse_greeting, ServerInfo};
+use switchyard::protocol::scan::{Event, Expect, Scanner};
+use switchyard::protocol::{auth, CapabilityFlags, PacketStream};
+use tokio::net::TcpStream;
+
+pub struct RawClient {
+    pub io: PacketStream,
+    pub caps: CapabilityFlags,
+    pub server: ServerInfo,
+}
+
+/// Capabilities of a typical modern client; tests remove some to cover older clients.
+pub fn modern_caps() -> CapabilityFlags {
+    use CapabilityFlags as C;
+    C::CLIENT_LONG_PASSWORD
+        | C::CLIENT_FOUND_ROWS
+        | C::CLIENT_LONG_FLAG
+        | C::CLIENT_PROTOCOL_41
+        | C::CLIENT_TRANSACTIONS
+        | C::CLIENT_SECURE_CONNECTION
+        | C::CLIENT_MULTI_STATEMENTS
+        | C::CLIENT_MULTI_RESULTS
+        | C::CLIENT_PS_MULTI_RESULTS
+        | C::CLIENT_PLUGIN_AUTH
+        | C::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+        | C::CLIENT_SESSION_TRACK
+        | C::CLIENT_DEPRECATE_EOF
+}
+
+impl RawClient {
+    /// Logs in; returns the client and the raw bytes of the server's final login reply.
+    pub async fn connect(
+        port: u16,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        caps: CapabilityFlags,
+    ) -> (RawClient, Vec<u8>) {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut io = PacketStream::new(stream, 1 << 30);
+        let greeting = io.read_packet().await.unwrap();
+        let (server, nonce, _) = parse_greeting(&greeting.payload).unwrap();
+        let caps = caps & server.capabilities;
+        let answer = auth::native_response(&nonce, password);
+        let hello = backend_hello(user, &answer, db, caps, 45);
+        io.send(1, &hello).await.unwrap();
+        let reply = io.read_packet().await.unwrap();
+        let len = (reply.payload.len() as u32).to_le_bytes();
+        let mut raw = vec![len[0], len[1], len[2], reply.seq];
+        raw.extend_from_slice(&reply.payload);
+        (RawClient { io, caps, server }, raw)
+    }
+
+    /// Sends one command and returns every byte of the answer, headers included.
+    pub async fn command(&mut self, payload: &[u8], expect: Expect) -> Vec<u8> {
+        self.io.send(0, payload).await.unwrap();
+        let deprecate = self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
+        let mut scanner = Scanner::new(expect, deprecate);
+        let mut out = Vec::new();
+        loop {
+            let (n, ev) = scanner.scan(&mut self.io.rbuf[..]).unwrap();
+            out.extend_from_slice(&self.io.rbuf[..n]);
+            self.io.rbuf.advance(n);
+            match ev {
+                Event::Done => return out,
+                Event::LocalInfile => panic!("unexpected LOCAL INFILE"),
+                Event::NeedMore => {
+                    assert!(
+                        self.io.fill().await.unwrap() > 0,
+                        "server closed mid-answer"
+                    );
+                }
+            }
+        }
+    }
+
+    pub async fn query(&mut self, sql: &str) -> Vec<u8> {
+        let mut p = vec![0x03];
+        p.extend_from_slice(sql.as_bytes());
+        self.command(&p, Expect::ResultSets).await
+    }
+}
+
+/// Splits raw bytes into packets: (sequence id, payload).
+pub fn packets(mut raw: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while raw.len() >= 4 {
+        let len = u32::from_le_bytes([raw[0], raw[1], raw[2], 0]) as usize;
+        out.push((raw[3], raw[4..4 + len].to_vec()));
+        raw = &raw[4 + len..];
+    }
+    out
+}

@@ -1,0 +1,199 @@
+//! Direct vs proxied, byte for byte: the same commands sent to the primary and through
+//! Switchyard (tenant `globex` has no replicas, so routing cannot change the answer) must
+//! give identical column definitions, rows, OK/EOF/ERR packets and status flags.
+
+mod common;
+
+use common::raw::{modern_caps, packets, RawClient};
+use mysql_async::prelude::*;
+use switchyard::protocol::scan::Expect;
+use switchyard::protocol::CapabilityFlags;
+
+const SETUP: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS wf_globex.diff_types (
+        id INT PRIMARY KEY,
+        b BINARY(4), vb VARBINARY(16), bl BLOB,
+        d DECIMAL(12,3), f DOUBLE, u BIGINT UNSIGNED,
+        t VARCHAR(40) CHARACTER SET utf8mb4, n INT NULL,
+        dt DATETIME(3), da DATE, tm TIME, j JSON, e ENUM('x','y'), bit1 BIT(3)
+    )",
+    "INSERT IGNORE INTO wf_globex.diff_types VALUES
+        (1, 0x00FF10AB, 0xDEADBEEF00, 0x000102FF, 12345.678, 1.5e300, 18446744073709551615,
+         'héllo 🐙 wörld', NULL, '2024-02-29 23:59:59.123', '1999-12-31', '-838:59:59',
+         '{\"a\": [1, 2, {\"b\": null}]}', 'y', b'101'),
+        (2, NULL, '', '', -0.001, -0, 0, '', 7, NULL, NULL, NULL, NULL, NULL, NULL)",
+];
+
+const QUERIES: &[&str] = &[
+    "SELECT * FROM diff_types ORDER BY id",
+    "SELECT * FROM diff_types WHERE id < 0",
+    "SELECT id, t, j FROM diff_types WHERE id = 1; SELECT 'second', 2; SELECT 3",
+    "SELECT 1/0 AS warns",
+    "SHOW WARNINGS",
+    "UPDATE diff_types SET n = n WHERE id = 2",
+    "SELECT * FROM no_such_table",
+    "SELEC broken syntax",
+    "SELECT CAST('abc' AS SIGNED)",
+    "DO 1",
+    "SHOW COLUMNS FROM diff_types",
+];
+
+async fn setup() {
+    let mut root = common::root().await;
+    for s in SETUP {
+        root.query_drop(*s).await.unwrap();
+    }
+}
+
+async fn pair(caps: CapabilityFlags) -> (RawClient, RawClient, Vec<u8>, Vec<u8>, common::Proxy) {
+    let proxy = common::start(common::config("")).await;
+    let (direct, d_login) = RawClient::connect(
+        common::primary_port(),
+        "globex_app",
+        "globex_pw",
+        Some("wf_globex"),
+        caps,
+    )
+    .await;
+    let (proxied, p_login) = RawClient::connect(
+        proxy.addr.port(),
+        "globex_app",
+        "globex_pw",
+        Some("wf_globex"),
+        caps,
+    )
+    .await;
+    (direct, proxied, d_login, p_login, proxy)
+}
+
+fn assert_same(what: &str, direct: &[u8], proxied: &[u8]) {
+    if direct != proxied {
+        panic!(
+            "{what}: proxied answer differs\n direct:  {:?}\n proxied: {:?}",
+            packets(direct),
+            packets(proxied)
+        );
+    }
+}
+
+#[tokio::test]
+async fn text_protocol_is_byte_identical() {
+    setup().await;
+    let without_deprecate = modern_caps() - CapabilityFlags::CLIENT_DEPRECATE_EOF;
+    let without_track = modern_caps() - CapabilityFlags::CLIENT_SESSION_TRACK;
+    for caps in [modern_caps(), without_deprecate, without_track] {
+        let (mut direct, mut proxied, d_login, p_login, _proxy) = pair(caps).await;
+        assert_same("login OK", &d_login, &p_login);
+        assert_eq!(
+            direct.server.version, proxied.server.version,
+            "server version shown"
+        );
+        for q in QUERIES {
+            let d = direct.query(q).await;
+            let p = proxied.query(q).await;
+            assert!(!d.is_empty());
+            assert_same(q, &d, &p);
+        }
+    }
+}
+
+fn prepare(sql: &str) -> Vec<u8> {
+    let mut p = vec![0x16];
+    p.extend_from_slice(sql.as_bytes());
+    p
+}
+
+/// COM_STMT_EXECUTE of statement `id` with one INT parameter; types sent only if `bound`.
+fn execute(id: u32, param: i32, bound: bool) -> Vec<u8> {
+    let mut p = vec![0x17];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.extend_from_slice(&[0, 1, 0, 0, 0, 0, u8::from(bound)]);
+    if bound {
+        p.extend_from_slice(&[3, 0]);
+    }
+    p.extend_from_slice(&param.to_le_bytes());
+    p
+}
+
+/// Reads and blanks the statement id of a raw prepare-OK answer.
+fn take_stmt_id(raw: &mut [u8]) -> u32 {
+    let id = u32::from_le_bytes([raw[5], raw[6], raw[7], raw[8]]);
+    raw[5..9].fill(0);
+    id
+}
+
+#[tokio::test]
+async fn binary_protocol_is_byte_identical() {
+    setup().await;
+    let without_deprecate = modern_caps() - CapabilityFlags::CLIENT_DEPRECATE_EOF;
+    for caps in [modern_caps(), without_deprecate] {
+        let (mut direct, mut proxied, _, _, _proxy) = pair(caps).await;
+        let sql = prepare("SELECT * FROM diff_types WHERE id > ? ORDER BY id");
+        let mut d = direct.command(&sql, Expect::Prepare).await;
+        let mut p = proxied.command(&sql, Expect::Prepare).await;
+        // Statement ids are each server's (or Switchyard's) own choice; all else must match.
+        let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+        assert_same("prepare", &d, &p);
+        for (param, bound) in [(0, true), (1, false), (5, false), (0, false)] {
+            let d = direct
+                .command(&execute(d_id, param, bound), Expect::ResultSets)
+                .await;
+            let p = proxied
+                .command(&execute(p_id, param, bound), Expect::ResultSets)
+                .await;
+            assert_same(&format!("execute({param}, bound={bound})"), &d, &p);
+        }
+        let bad = prepare("SELECT * FROM nowhere WHERE id = ?");
+        let d = direct.command(&bad, Expect::Prepare).await;
+        let p = proxied.command(&bad, Expect::Prepare).await;
+        assert_same("failed prepare", &d, &p);
+    }
+}
+
+#[tokio::test]
+async fn other_commands_are_byte_identical() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    let cmds: Vec<(Vec<u8>, Expect)> = vec![
+        (vec![0x0E], Expect::Single),                                 // COM_PING
+        ([&[0x04][..], b"diff_types\0"].concat(), Expect::FieldList), // COM_FIELD_LIST
+        ([&[0x02][..], b"wf_globex"].concat(), Expect::Single),       // COM_INIT_DB
+        (vec![0x1B, 1, 0], Expect::Single),                           // COM_SET_OPTION off
+        (vec![0x1B, 0, 0], Expect::Single),                           // COM_SET_OPTION on
+        (vec![0x1F], Expect::Single),                                 // COM_RESET_CONNECTION
+    ];
+    for (cmd, expect) in cmds {
+        let d = direct.command(&cmd, expect).await;
+        let p = proxied.command(&cmd, expect).await;
+        assert_same(&format!("command 0x{:02x}", cmd[0]), &d, &p);
+    }
+    // COM_STATISTICS changes every second; both must answer with one text packet.
+    let d = direct.command(&[0x09], Expect::Single).await;
+    let p = proxied.command(&[0x09], Expect::Single).await;
+    assert!(
+        packets(&p)[0].1.starts_with(b"Uptime: "),
+        "{:?}",
+        packets(&p)
+    );
+    assert_eq!(packets(&d).len(), packets(&p).len());
+}
+
+#[tokio::test]
+async fn large_results_and_packets_stream_through() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    // A 20 MB value crosses the 16 MB packet boundary in both directions.
+    let q = "SELECT REPEAT('x', 20 * 1024 * 1024) AS big, 'tail'";
+    let d = direct.query(q).await;
+    let p = proxied.query(q).await;
+    assert!(d.len() > 20 * 1024 * 1024);
+    assert!(d == p, "20 MB answer differs");
+    let long = format!("SELECT LENGTH('{}') AS n", "y".repeat(17 * 1024 * 1024));
+    let d = direct.query(&long).await;
+    let p = proxied.query(&long).await;
+    assert_same("17 MB statement", &d, &p);
+    let rows = "SELECT seq, REPEAT('r', 100) FROM seq_1_to_200000";
+    let d = direct.query(rows).await;
+    let p = proxied.query(rows).await;
+    assert!(d == p, "200k-row answer differs");
+}

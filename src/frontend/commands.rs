@@ -25,7 +25,10 @@ impl Session {
         payload: &[u8],
         expect: Expect,
     ) -> Result<(), SessionError> {
-        self.tenant_or_err()?;
+        // COM_FIELD_LIST names a table: it needs a chosen tenant, not the lobby.
+        if !self.tenant_chosen && (expect == Expect::FieldList || self.tenant.is_none()) {
+            return Err(super::error::no_database(&self.user.name));
+        }
         let t = self.session_target();
         self.ready(rt, t).await?;
         self.forward(t, payload, expect, None).await?;
@@ -170,6 +173,7 @@ impl Session {
         self.release_backends(rt);
         self.reset_state(rt);
         self.user = user;
+        self.tenant_chosen = tenant.is_some();
         self.tenant = tenant;
         self.schema = cu.database;
         if let Some(c) = cu.collation {

@@ -58,8 +58,8 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        self.tenant_or_err()?;
         let c = rt.router.classify(&payload[1..]);
+        self.require_tenant(rt, &c)?;
         let route = route::decide(&c, &self.view());
         let t = self.resolve(rt, route.dest).await?;
         let id = self.stmts.next_id + 1;

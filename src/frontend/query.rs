@@ -23,7 +23,7 @@ impl Session {
         if let Class::Use(db) = &c.class {
             return self.change_schema(rt, db, payload).await;
         }
-        self.tenant_or_err()?;
+        self.require_tenant(rt, &c)?;
         for db in &c.effects.use_dbs {
             self.check_same_tenant(rt, db)?;
         }
@@ -86,6 +86,7 @@ impl Session {
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;
         }
+        self.tenant_chosen = true;
         self.ready(rt, Target::Primary).await?;
         let expect = if payload[0] == COM_INIT_DB {
             Expect::Single
@@ -122,9 +123,32 @@ impl Session {
         self.release_backends(rt);
         self.schema = None;
         self.tenant = Some(next);
+        self.tenant_chosen = true;
         self.last = None;
         self.wrote = false;
         Ok(())
+    }
+
+    /// Statements need a chosen tenant, except those a lobby tenant may answer.
+    pub(super) fn require_tenant(
+        &mut self,
+        rt: &RuntimeState,
+        c: &Classification,
+    ) -> Result<(), SessionError> {
+        if self.tenant_chosen {
+            return Ok(());
+        }
+        let harmless = matches!(
+            c.class,
+            Class::Read | Class::SetSession | Class::LastBackend
+        ) && c.effects.use_dbs.is_empty();
+        if !harmless {
+            return Err(super::error::no_database(&self.user.name));
+        }
+        if self.tenant.is_none() {
+            self.tenant = tenant::lobby_tenant(rt, &self.user);
+        }
+        self.tenant_or_err().map(|_| ())
     }
 
     /// A schema named inside a multi-statement must not lead out of the session's tenant.

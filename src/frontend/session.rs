@@ -32,6 +32,8 @@ pub struct Session {
     pub(super) caps: CapabilityFlags,
     pub(super) collation: u8,
     pub(super) tenant: Option<Arc<TenantConfig>>,
+    /// False while a multi-tenant user has named no schema (a lobby tenant may serve it).
+    pub(super) tenant_chosen: bool,
     pub(super) schema: Option<String>,
     pub(super) backends: Backends,
     /// Backend holding the open transaction, if any.
@@ -63,6 +65,7 @@ impl Session {
             user: login.user,
             caps: login.caps,
             collation: login.collation,
+            tenant_chosen: login.tenant.is_some(),
             tenant: login.tenant,
             schema: login.database,
             backends: Backends::default(),

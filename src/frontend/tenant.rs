@@ -42,6 +42,18 @@ pub fn tenant_for_schema(
     }
 }
 
+/// Before a multi-tenant user names a schema, statements that touch no tenant's data (reads
+/// of variables, SETs) are served by the first tenant it may reach, so drivers that query
+/// settings right after connecting work. Their effects carry over when a schema is chosen.
+pub fn lobby_tenant(rt: &RuntimeState, user: &UserConfig) -> Option<Arc<TenantConfig>> {
+    rt.config
+        .tenants
+        .iter()
+        .find(|t| allows(&user.tenants, &t.name))
+        .cloned()
+        .map(Arc::new)
+}
+
 fn allows(tenants: &UserTenants, name: &str) -> bool {
     match tenants {
         UserTenants::One(t) => t == name,

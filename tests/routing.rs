@@ -1,0 +1,298 @@
+//! Where each kind of statement runs, seen through `@@port`: reads on replicas, writes on
+//! the primary, transactions kept whole, pins held and lifted, hints honoured.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{connect, is_replica, primary_port, served_by};
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+
+async fn proxy_conn(extra: &str) -> (common::Proxy, Conn) {
+    let proxy = common::start(common::config(extra)).await;
+    let c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    (proxy, c)
+}
+
+async fn table(name: &str) {
+    let mut root = common::root().await;
+    root.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS wf_acme.{name} (id INT AUTO_INCREMENT PRIMARY KEY, port INT, v VARCHAR(20))"
+    ))
+    .await
+    .unwrap();
+    common::wait_replicated().await;
+}
+
+#[tokio::test]
+async fn reads_spread_over_replicas_and_writes_hit_the_primary() {
+    table("rt_writes").await;
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    let mut seen = HashSet::new();
+    for _ in 0..30 {
+        let port = served_by(&mut c).await;
+        assert!(is_replica(port), "plain read ran on {port}");
+        seen.insert(port);
+    }
+    assert_eq!(seen.len(), 2, "both replicas serve reads: {seen:?}");
+    c.query_drop("INSERT INTO rt_writes (port) VALUES (@@port)")
+        .await
+        .unwrap();
+    let id: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut root = common::root().await;
+    let port: u16 = root
+        .query_first(format!(
+            "SELECT port FROM wf_acme.rt_writes WHERE id = {id}"
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(port, primary_port(), "the INSERT ran on the primary");
+    let locking: u16 = c
+        .query_first("SELECT @@port FROM rt_writes LIMIT 1 FOR UPDATE")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(locking, primary_port(), "locking read");
+}
+
+#[tokio::test]
+async fn transactions_stay_on_one_server() {
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    for begin in ["BEGIN", "START TRANSACTION", "START TRANSACTION READ WRITE"] {
+        c.query_drop(begin).await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(served_by(&mut c).await, primary_port(), "inside {begin}");
+        }
+        c.query_drop("COMMIT").await.unwrap();
+        assert!(
+            is_replica(served_by(&mut c).await),
+            "after {begin} .. COMMIT"
+        );
+    }
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    let first = served_by(&mut c).await;
+    assert!(is_replica(first), "read-only transaction on a replica");
+    for _ in 0..5 {
+        assert_eq!(
+            served_by(&mut c).await,
+            first,
+            "read-only transaction stays put"
+        );
+    }
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(served_by(&mut c).await, primary_port(), "autocommit=0");
+    }
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        served_by(&mut c).await,
+        primary_port(),
+        "autocommit=0 after COMMIT"
+    );
+    c.query_drop("SET autocommit = 1").await.unwrap();
+    assert!(is_replica(served_by(&mut c).await), "autocommit back on");
+}
+
+async fn pinned_then_released(c: &mut Conn, pin: &str, release: &str) {
+    assert!(is_replica(served_by(c).await), "before {pin}");
+    c.query_drop(pin).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(served_by(c).await, primary_port(), "pinned by {pin}");
+    }
+    c.query_drop(release).await.unwrap();
+    assert!(is_replica(served_by(c).await), "released by {release}");
+}
+
+#[tokio::test]
+async fn pins_hold_and_lift() {
+    table("rt_pins").await;
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    pinned_then_released(
+        &mut c,
+        "SELECT GET_LOCK('rt_upgrade', 5)",
+        "SELECT RELEASE_LOCK('rt_upgrade')",
+    )
+    .await;
+    pinned_then_released(
+        &mut c,
+        "DO GET_LOCK('rt_a', 5), GET_LOCK('rt_b', 5)",
+        "SELECT RELEASE_ALL_LOCKS()",
+    )
+    .await;
+    pinned_then_released(
+        &mut c,
+        "CREATE TEMPORARY TABLE rt_tmp (x INT)",
+        "DROP TEMPORARY TABLE rt_tmp",
+    )
+    .await;
+    pinned_then_released(&mut c, "LOCK TABLES rt_pins READ", "UNLOCK TABLES").await;
+
+    // Two locks, one released: still pinned.
+    c.query_drop("SELECT GET_LOCK('rt_x', 5), GET_LOCK('rt_y', 5)")
+        .await
+        .unwrap();
+    c.query_drop("SELECT RELEASE_LOCK('rt_x')").await.unwrap();
+    assert_eq!(
+        served_by(&mut c).await,
+        primary_port(),
+        "one lock still held"
+    );
+    c.query_drop("SELECT RELEASE_LOCK('rt_y')").await.unwrap();
+    assert!(is_replica(served_by(&mut c).await));
+
+    // The temporary table is really usable (it exists only on the primary).
+    c.query_drop("CREATE TEMPORARY TABLE rt_tmp2 (x INT)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO rt_tmp2 VALUES (1), (2)")
+        .await
+        .unwrap();
+    let n: i64 = c
+        .query_first("SELECT COUNT(*) FROM rt_tmp2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[tokio::test]
+async fn session_bound_functions_and_variables_use_the_primary() {
+    table("rt_funcs").await;
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    c.query_drop("SET @answer = 42").await.unwrap();
+    let v: i64 = c.query_first("SELECT @answer").await.unwrap().unwrap();
+    assert_eq!(v, 42, "user variable read back");
+    c.query_drop("SELECT @count := COUNT(*) FROM rt_funcs")
+        .await
+        .unwrap();
+    let n: Option<i64> = c.query_first("SELECT @count").await.unwrap().unwrap();
+    assert!(n.is_some());
+
+    c.query_drop("INSERT INTO rt_funcs (v) VALUES ('a'), ('b'), ('c')")
+        .await
+        .unwrap();
+    let rows: Vec<i64> = c
+        .query("SELECT SQL_CALC_FOUND_ROWS id FROM rt_funcs LIMIT 1")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let found: i64 = c.query_first("SELECT FOUND_ROWS()").await.unwrap().unwrap();
+    let total: i64 = common::root()
+        .await
+        .query_first("SELECT COUNT(*) FROM wf_acme.rt_funcs")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, total, "FOUND_ROWS after SQL_CALC_FOUND_ROWS");
+
+    c.query_drop("INSERT INTO rt_funcs (v) VALUES ('last')")
+        .await
+        .unwrap();
+    let id: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    let v: String = common::root()
+        .await
+        .query_first(format!("SELECT v FROM wf_acme.rt_funcs WHERE id = {id}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        v, "last",
+        "LAST_INSERT_ID after a write names the written row"
+    );
+
+    // SHOW WARNINGS answers for the previous statement, wherever it ran.
+    let _: Option<Option<i64>> = c.query_first("SELECT 1/0").await.unwrap();
+    let warnings: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "warning of the replica read: {warnings:?}"
+    );
+    assert_eq!(warnings[0].1, 1365);
+}
+
+#[tokio::test]
+async fn hints_override_and_refusals_are_safe() {
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    let port: u16 = c
+        .query_first("/* route=primary */ SELECT @@port")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(port, primary_port());
+    let port: u16 = c
+        .query_first("/* route=replica */ SELECT @@port")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(is_replica(port));
+    c.query_drop("BEGIN").await.unwrap();
+    let port: u16 = c
+        .query_first("/* route=replica */ SELECT @@port")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        port,
+        primary_port(),
+        "a replica hint cannot pull a read out of a transaction"
+    );
+    c.query_drop("COMMIT").await.unwrap();
+}
+
+#[tokio::test]
+async fn read_your_writes_sends_reads_after_a_write_to_the_primary() {
+    table("rt_ryw").await;
+    let (_p, mut c) = proxy_conn("").await;
+    assert!(
+        is_replica(served_by(&mut c).await),
+        "reads before any write"
+    );
+    for i in 0..20 {
+        c.query_drop(format!("INSERT INTO rt_ryw (v) VALUES ('w{i}')"))
+            .await
+            .unwrap();
+        let id: u64 = c
+            .query_first("SELECT LAST_INSERT_ID()")
+            .await
+            .unwrap()
+            .unwrap();
+        let seen: Option<String> = c
+            .query_first(format!("SELECT v FROM rt_ryw WHERE id = {id}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            seen.as_deref(),
+            Some(format!("w{i}").as_str()),
+            "read my write {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tenant_without_replicas_and_consistency_primary_read_from_the_primary() {
+    let proxy = common::start(common::config(r#"consistency = "primary""#)).await;
+    let mut g = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
+    assert_eq!(
+        served_by(&mut g).await,
+        primary_port(),
+        "tenant with no replicas"
+    );
+    let mut a = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    assert_eq!(
+        served_by(&mut a).await,
+        primary_port(),
+        "consistency = primary"
+    );
+}

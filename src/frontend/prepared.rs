@@ -8,7 +8,7 @@ use super::error::SessionError;
 use super::session::Session;
 use crate::protocol::command::{self, COM_STMT_CLOSE, COM_STMT_PREPARE};
 use crate::protocol::scan::Expect;
-use crate::router::route::{self, Target};
+use crate::router::route::{self, Destination, Target};
 use crate::router::{Class, Classification};
 use crate::state::RuntimeState;
 
@@ -53,6 +53,8 @@ fn unknown_stmt(id: u32, cmd: &str) -> SessionError {
 }
 
 impl Session {
+    /// Statements are prepared on the primary, whose answer (metadata, errors) is the
+    /// authoritative one; replicas prepare them lazily when an execute is routed there.
     pub(super) async fn com_stmt_prepare(
         &mut self,
         rt: &RuntimeState,
@@ -60,8 +62,11 @@ impl Session {
     ) -> Result<(), SessionError> {
         let c = rt.router.classify(&payload[1..]);
         self.require_tenant(rt, &c)?;
-        let route = route::decide(&c, &self.view());
-        let t = self.resolve(rt, route.dest).await?;
+        let t = match self.txn {
+            Some(t) => t,
+            None => Target::Primary,
+        };
+        self.ready(rt, t).await?;
         let id = self.stmts.next_id + 1;
         let o = self.forward(t, payload, Expect::Prepare, Some(id)).await?;
         let Some(p) = o.prepared else {
@@ -107,8 +112,18 @@ impl Session {
             *flags = 0;
         }
         let route = route::decide(&class, &self.view());
-        let t = self.resolve(rt, route.dest).await?;
-        let backend_id = self.prepare_on(t, id).await?;
+        let mut t = self.resolve(rt, route.dest).await?;
+        let backend_id = match self.prepare_on(t, id).await {
+            // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
+            // to fail a read the primary can serve.
+            Err(e) if route.dest == Destination::AnyReplica && t != Target::Primary => {
+                tracing::debug!(session = self.id, error = %e, "replica could not prepare");
+                t = Target::Primary;
+                self.ready(rt, t).await?;
+                self.prepare_on(t, id).await?
+            }
+            other => other?,
+        };
         self.send_long_data(t, id, backend_id).await?;
         let payload = self.with_types(t, id, params, payload);
         let mut payload = payload;

@@ -1,0 +1,196 @@
+//! Authentication and tenant isolation: bad credentials, schemas of other tenants, and
+//! backend failures, each answered with the right ERR while other sessions carry on.
+
+mod common;
+
+use common::{connect, opts, primary_port};
+use mysql_async::prelude::*;
+use mysql_async::{Conn, OptsBuilder};
+use switchyard::config;
+
+fn server_code(e: &mysql_async::Error) -> Option<(u16, String, String)> {
+    match e {
+        mysql_async::Error::Server(s) => Some((s.code, s.state.clone(), s.message.clone())),
+        _ => None,
+    }
+}
+
+async fn refused(port: u16, user: &str, pass: &str, db: Option<&str>) -> (u16, String, String) {
+    let o = OptsBuilder::from_opts(opts(port, user, db)).pass(Some(pass));
+    let e = Conn::new(o).await.expect_err("login must fail");
+    server_code(&e).unwrap_or_else(|| panic!("not a server error: {e}"))
+}
+
+#[tokio::test]
+async fn bad_credentials_are_refused_like_the_server_does() {
+    let proxy = common::start(common::config("")).await;
+    let port = proxy.addr.port();
+    let (code, state, msg) = refused(port, "acme_app", "wrong", Some("wf_acme")).await;
+    assert_eq!((code, state.as_str()), (1045, "28000"));
+    assert!(
+        msg.contains("'acme_app'@'127.0.0.1'") && msg.contains("using password: YES"),
+        "{msg}"
+    );
+    let (code, _, msg) = refused(port, "nobody", "x", None).await;
+    assert_eq!(code, 1045);
+    assert!(msg.contains("'nobody'"), "{msg}");
+    let (code, _, msg) = refused(port, "acme_app", "", None).await;
+    assert_eq!(code, 1045);
+    assert!(msg.contains("using password: NO"), "{msg}");
+    // The same mistakes directly give the same codes.
+    let (direct, _, _) = refused(primary_port(), "acme_app", "wrong", Some("wf_acme")).await;
+    assert_eq!(direct, 1045);
+}
+
+#[tokio::test]
+async fn other_tenants_schemas_are_out_of_reach() {
+    let proxy = common::start(common::config("")).await;
+    let port = proxy.addr.port();
+    let (code, state, msg) = refused(port, "acme_app", "acme_pw", Some("wf_globex")).await;
+    assert_eq!((code, state.as_str()), (1044, "42000"));
+    assert!(msg.contains("wf_globex"), "{msg}");
+
+    let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+    for attempt in [
+        "USE wf_globex",
+        "USE `wf_globex`",
+        "USE sbtest",
+        "USE mysql",
+    ] {
+        let e = c.query_drop(attempt).await.unwrap_err();
+        let (code, _, msg) = server_code(&e).unwrap();
+        assert_eq!(code, 1044, "{attempt}: {msg}");
+    }
+    // COM_INIT_DB, the command form of USE.
+    let (mut raw, _) = common::raw::RawClient::connect(
+        port,
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        common::raw::modern_caps(),
+    )
+    .await;
+    let answer = raw
+        .command(b"\x02wf_globex", switchyard::protocol::scan::Expect::Single)
+        .await;
+    let err = &common::raw::packets(&answer)[0].1;
+    assert_eq!((err[0], u16::from_le_bytes([err[1], err[2]])), (0xFF, 1044));
+    // A USE hidden in a multi-statement.
+    let e = c
+        .query_drop("SELECT 1; USE wf_globex; SELECT 2")
+        .await
+        .unwrap_err();
+    assert_eq!(server_code(&e).unwrap().0, 1044);
+    // The session is unharmed and still in its own schema.
+    let db: String = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db, "wf_acme");
+    c.query_drop("USE rb_acme").await.unwrap();
+}
+
+#[tokio::test]
+async fn unreachable_backend_is_named_and_harms_no_one_else() {
+    let (p, [r1, _]) = (primary_port(), common::replica_ports());
+    let text = format!(
+        r#"
+[[tenants]]
+name = "ghost"
+schemas = ["wf_acme"]
+primary = "127.0.0.1:1"
+replicas = []
+
+[[tenants]]
+name = "halfdead"
+schemas = ["rb_acme"]
+primary = "127.0.0.1:{p}"
+replicas = ["127.0.0.1:2", "127.0.0.1:{r1}"]
+
+[[users]]
+name = "acme_app"
+password = "acme_pw"
+tenants = ["ghost", "halfdead"]
+"#
+    );
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    let proxy = common::start(cfg).await;
+    let port = proxy.addr.port();
+    let (code, _, msg) = refused(port, "acme_app", "acme_pw", Some("wf_acme")).await;
+    assert_eq!(code, 2003);
+    for part in ["ghost", "primary", "127.0.0.1:1"] {
+        assert!(msg.contains(part), "message names {part}: {msg}");
+    }
+    // A dead replica is skipped: reads still succeed, on the live one.
+    let mut c = connect(port, "acme_app", Some("rb_acme")).await;
+    for _ in 0..10 {
+        assert_eq!(common::served_by(&mut c).await, r1);
+    }
+}
+
+#[tokio::test]
+async fn malformed_packets_close_only_that_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let proxy = common::start(common::config("")).await;
+    let port = proxy.addr.port();
+    let mut good = connect(port, "acme_app", Some("wf_acme")).await;
+
+    // Garbage instead of a handshake response.
+    let mut bad = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let mut greeting = vec![0u8; 512];
+    let _ = bad.read(&mut greeting).await.unwrap();
+    bad.write_all(&[5, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0x00])
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(common::SHORT, bad.read_to_end(&mut rest)).await;
+    assert!(
+        rest.len() > 4 && rest[4] == 0xFF,
+        "an ERR, then close: {rest:?}"
+    );
+
+    // A packet header promising more than the limit, after login.
+    let (mut raw, _) = common::raw::RawClient::connect(
+        port,
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        common::raw::modern_caps(),
+    )
+    .await;
+    raw.io.queue_raw(&[0xFF, 0xFF, 0xFF, 0, 0x03]);
+    raw.io.flush().await.unwrap();
+    // Unknown command on a fresh connection: an ERR, and the session goes on.
+    let (mut raw2, _) = common::raw::RawClient::connect(
+        port,
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        common::raw::modern_caps(),
+    )
+    .await;
+    let answer = raw2
+        .command(&[0x12, 1, 2, 3], switchyard::protocol::scan::Expect::Single)
+        .await;
+    let pkts = common::raw::packets(&answer);
+    assert_eq!(pkts[0].1[0], 0xFF);
+    assert_eq!(u16::from_le_bytes([pkts[0].1[1], pkts[0].1[2]]), 1047);
+    assert!(String::from_utf8_lossy(&pkts[0].1).contains("COM_BINLOG_DUMP"));
+    let ok = raw2.query("SELECT 1").await;
+    assert_ne!(common::raw::packets(&ok)[0].1[0], 0xFF);
+
+    let one: i64 = good.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1, "other sessions are unaffected");
+}
+
+#[tokio::test]
+async fn silent_clients_are_dropped_after_the_handshake_timeout() {
+    use tokio::io::AsyncReadExt;
+    let proxy = common::start(common::config("")).await;
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(common::SHORT, s.read_to_end(&mut buf)).await;
+    assert!(
+        r.is_ok(),
+        "connection closed within the 2 s handshake timeout"
+    );
+    assert!(start.elapsed() >= std::time::Duration::from_millis(1500));
+}

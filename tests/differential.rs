@@ -81,7 +81,12 @@ async fn text_protocol_is_byte_identical() {
     setup().await;
     let without_deprecate = modern_caps() - CapabilityFlags::CLIENT_DEPRECATE_EOF;
     let without_track = modern_caps() - CapabilityFlags::CLIENT_SESSION_TRACK;
-    for caps in [modern_caps(), without_deprecate, without_track] {
+    let old_client = modern_caps()
+        - CapabilityFlags::CLIENT_FOUND_ROWS
+        - CapabilityFlags::CLIENT_MULTI_STATEMENTS
+        - CapabilityFlags::CLIENT_DEPRECATE_EOF
+        - CapabilityFlags::CLIENT_SESSION_TRACK;
+    for caps in [modern_caps(), without_deprecate, without_track, old_client] {
         let (mut direct, mut proxied, d_login, p_login, _proxy) = pair(caps).await;
         assert_same("login OK", &d_login, &p_login);
         assert_eq!(
@@ -196,4 +201,61 @@ async fn large_results_and_packets_stream_through() {
     let d = direct.query(rows).await;
     let p = proxied.query(rows).await;
     assert!(d == p, "200k-row answer differs");
+}
+
+/// COM_STMT_SEND_LONG_DATA for parameter 0 of statement `id`.
+fn long_data(id: u32, chunk: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x18];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(chunk);
+    p
+}
+
+#[tokio::test]
+async fn long_data_and_statement_reset_are_byte_identical() {
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    let sql = prepare("SELECT LENGTH(?) AS len, MD5(?) AS sum");
+    let mut d = direct.command(&sql, Expect::Prepare).await;
+    let mut p = proxied.command(&sql, Expect::Prepare).await;
+    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    assert_same("prepare", &d, &p);
+    // Two parameters: both long data, sent in chunks; then execute with types.
+    let exec = |id: u32| {
+        let mut e = vec![0x17];
+        e.extend_from_slice(&id.to_le_bytes());
+        e.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 252, 0, 252, 0]);
+        e
+    };
+    for (client, id) in [(&mut direct, d_id), (&mut proxied, p_id)] {
+        for chunk in [
+            &b"first chunk "[..],
+            &[0u8, 255, 1, 2][..],
+            &vec![b'z'; 100_000][..],
+        ] {
+            client.io.send(0, &long_data(id, chunk)).await.unwrap();
+            let mut second = long_data(id, chunk);
+            second[5] = 1;
+            client.io.send(0, &second).await.unwrap();
+        }
+    }
+    let d = direct.command(&exec(d_id), Expect::ResultSets).await;
+    let p = proxied.command(&exec(p_id), Expect::ResultSets).await;
+    assert_same("execute with long data", &d, &p);
+    // Long data sent, then the statement reset: the data is discarded.
+    for (client, id) in [(&mut direct, d_id), (&mut proxied, p_id)] {
+        client
+            .io
+            .send(0, &long_data(id, b"to be discarded"))
+            .await
+            .unwrap();
+    }
+    let reset = |id: u32| {
+        let mut r = vec![0x1A];
+        r.extend_from_slice(&id.to_le_bytes());
+        r
+    };
+    let d = direct.command(&reset(d_id), Expect::Single).await;
+    let p = proxied.command(&reset(p_id), Expect::Single).await;
+    assert_same("reset", &d, &p);
 }

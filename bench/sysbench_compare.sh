@@ -13,11 +13,12 @@ PRIMARY="${SY_PRIMARY_PORT:-3307}"
 R1="${SY_REPLICA1_PORT:-3308}"
 R2="${SY_REPLICA2_PORT:-3309}"
 PROXY_PORT="${SY_BENCH_PORT:-6133}"
+RELAY_PORT="${SY_RELAY_PORT:-6134}"
 WORK="$(mktemp -d)"
-trap 'kill "${PROXY_PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill "${PROXY_PID:-0}" "${RELAY_PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 bash scripts/cluster.sh up >/dev/null
-cargo build --release --quiet
+cargo build --release --quiet --bin switchyard --example l4_relay
 
 cat > "$WORK/bench.toml" <<TOML
 [server]
@@ -38,9 +39,17 @@ TOML
 
 target/release/switchyard run --config "$WORK/bench.toml" 2>"$WORK/proxy.log" &
 PROXY_PID=$!
-for _ in $(seq 50); do
-    (echo > "/dev/tcp/127.0.0.1/${PROXY_PORT}") 2>/dev/null && break
-    sleep 0.1
+# The floor of any proxy: a byte-copying relay, round-robin over the replicas.
+target/release/examples/l4_relay "127.0.0.1:${RELAY_PORT}" "127.0.0.1:${R1}" "127.0.0.1:${R2}" &
+RELAY_PID=$!
+for port in "$PROXY_PORT" "$RELAY_PORT"; do
+    for _ in $(seq 50); do
+        (echo > "/dev/tcp/127.0.0.1/${port}") 2>/dev/null && break
+        sleep 0.1
+    done
+done
+for pid in "$PROXY_PID" "$RELAY_PID"; do
+    kill -0 "$pid" 2>/dev/null || { echo "a benchmark process failed to start" >&2; exit 1; }
 done
 
 sb() { # port test extra-args...
@@ -63,36 +72,41 @@ for port in "$R1" "$R2"; do
         -e "SELECT MASTER_GTID_WAIT('$(cat "$WORK/pos")', 60)" >/dev/null
 done
 
-proxy_cpu() { awk '{print $14 + $15}' "/proc/${PROXY_PID}/stat"; }
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 CLK=$(getconf CLK_TCK)
 
 run_case() { # name port test args...
     local name="$1" port="$2" test="$3"
     shift 3
-    local before after out
-    before=$(proxy_cpu)
+    local before after out pid=""
+    [ "$port" = "$PROXY_PORT" ] && pid=$PROXY_PID
+    [ "$port" = "$RELAY_PORT" ] && pid=$RELAY_PID
+    before=$([ -n "$pid" ] && cpu_of "$pid" || echo 0)
     out=$(sb "$port" "$test" --threads="$THREADS" --time="$SECS" --report-interval=0 "$@" run)
-    after=$(proxy_cpu)
+    after=$([ -n "$pid" ] && cpu_of "$pid" || echo 0)
     local q l
     q=$(tps <<<"$out")
     l=$(p95 <<<"$out")
     local queries
     queries=$(awk '/queries:/ {print $2; exit}' <<<"$out")
     local us_per_q="-"
-    if [ "$port" = "$PROXY_PORT" ] && [ "$queries" -gt 0 ]; then
+    if [ -n "$pid" ] && [ "$queries" -gt 0 ]; then
         us_per_q=$(awk -v t=$((after - before)) -v c="$CLK" -v n="$queries" 'BEGIN {printf "%.1f", t / c * 1e6 / n}')
     fi
-    printf '%-28s %10s qps   p95 %7s ms   proxy CPU %6s us/query\n' "$name" "$q" "$l" "$us_per_q"
+    printf '%-24s %10s qps   p95 %7s ms   relay/proxy CPU %6s us/query\n' "$name" "$q" "$l" "$us_per_q"
     echo "$q" > "$WORK/$name"
 }
 
 echo "sysbench, $THREADS threads, ${SECS}s per run, 4 tables x 10000 rows"
 run_case point_direct_replica "$R1" oltp_point_select
+run_case point_relay "$RELAY_PORT" oltp_point_select
 run_case point_proxy "$PROXY_PORT" oltp_point_select
 run_case rw_direct_primary "$PRIMARY" oltp_read_write --db-ps-mode=auto
 run_case rw_proxy "$PROXY_PORT" oltp_read_write --db-ps-mode=auto
 
 ratio() { awk -v a="$(cat "$WORK/$1")" -v b="$(cat "$WORK/$2")" 'BEGIN {printf "%.2f", a / b}'; }
 echo "point_select: proxy / direct-to-one-replica = $(ratio point_proxy point_direct_replica)x"
+echo "point_select: relay / direct-to-one-replica = $(ratio point_relay point_direct_replica)x"
+echo "point_select: proxy / relay                 = $(ratio point_proxy point_relay)x"
 echo "read_write:   proxy / direct-to-primary     = $(ratio rw_proxy rw_direct_primary)x"
 sb "$PRIMARY" oltp_read_write cleanup >/dev/null

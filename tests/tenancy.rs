@@ -194,3 +194,122 @@ async fn silent_clients_are_dropped_after_the_handshake_timeout() {
     );
     assert!(start.elapsed() >= std::time::Duration::from_millis(1500));
 }
+
+#[tokio::test]
+async fn reads_fall_back_to_the_primary_when_no_replica_answers() {
+    let p = primary_port();
+    let text = format!(
+        r#"
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "127.0.0.1:{p}"
+replicas = ["127.0.0.1:2", "127.0.0.1:3"]
+
+[[users]]
+name = "acme_app"
+password = "acme_pw"
+tenant = "acme"
+"#
+    );
+    let proxy = common::start(config::parse(&text, &|_| None).unwrap()).await;
+    let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    for _ in 0..5 {
+        assert_eq!(common::served_by(&mut c).await, p);
+    }
+}
+
+#[tokio::test]
+async fn replica_weights_shape_the_spread() {
+    let (p, [r1, r2]) = (primary_port(), common::replica_ports());
+    let text = format!(
+        r#"
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "127.0.0.1:{p}"
+replicas = [{{ addr = "127.0.0.1:{r1}", weight = 1 }}, {{ addr = "127.0.0.1:{r2}", weight = 6 }}]
+consistency = "eventual"
+
+[[users]]
+name = "acme_app"
+password = "acme_pw"
+tenant = "acme"
+"#
+    );
+    let proxy = common::start(config::parse(&text, &|_| None).unwrap()).await;
+    let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    let mut heavy = 0;
+    for _ in 0..140 {
+        if common::served_by(&mut c).await == r2 {
+            heavy += 1;
+        }
+    }
+    // Expected 120 of 140; under 90 would mean the weights are ignored (p < 1e-9).
+    assert!(heavy >= 90, "weight-6 replica served {heavy} of 140 reads");
+    assert!(heavy < 140, "weight-1 replica served none");
+}
+
+#[tokio::test]
+async fn a_killed_backend_connection_costs_one_statement_at_most() {
+    let proxy = common::start(common::config("")).await;
+    let mut c = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
+    c.query_drop("SET @marker = 'kill-me'").await.unwrap();
+    let id: u64 = c
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut root = common::root().await;
+    root.query_drop(format!("KILL CONNECTION {id}"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let first = c.query_first::<i64, _>("SELECT 1").await;
+    if let Err(e) = &first {
+        let msg = e.to_string();
+        assert!(
+            msg.contains("globex") || msg.contains("killed"),
+            "error names what failed: {msg}"
+        );
+    }
+    let again: i64 = c.query_first("SELECT 2").await.unwrap().unwrap();
+    assert_eq!(
+        again, 2,
+        "the session goes on with a new backend connection"
+    );
+}
+
+#[tokio::test]
+async fn idle_sessions_are_closed_after_idle_timeout() {
+    let p = primary_port();
+    let text = format!(
+        r#"
+[server]
+idle_timeout = "1s"
+
+[[tenants]]
+name = "globex"
+schemas = ["wf_globex"]
+primary = "127.0.0.1:{p}"
+
+[[users]]
+name = "globex_app"
+password = "globex_pw"
+tenant = "globex"
+"#
+    );
+    let proxy = common::start(config::parse(&text, &|_| None).unwrap()).await;
+    let mut c = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
+    // Activity keeps it open past the timeout...
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        c.query_drop("SELECT 1").await.unwrap();
+    }
+    // ... silence does not.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    assert!(
+        c.query_drop("SELECT 1").await.is_err(),
+        "idle session was closed"
+    );
+}

@@ -239,7 +239,7 @@ impl Session {
     }
 
     /// A backend connection died: whatever state lived on it is gone.
-    fn lost_backend(&mut self, t: Target) {
+    pub(super) fn lost_backend(&mut self, t: Target) {
         if self.txn == Some(t) {
             self.txn = None;
         }

@@ -1,6 +1,7 @@
 //! One client session: the command loop and the state that routing reads and updates.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::backends::Backends;
 use super::error::SessionError;
@@ -100,21 +101,38 @@ impl Session {
 
     /// The command loop, until the client quits, goes idle too long or breaks.
     pub async fn run(mut self) {
+        // One idle timer per session, re-armed only when it fires: arming a timer for every
+        // command would cost more than the rest of routing.
+        let idle = self.state.load().config.server.idle_timeout;
+        let mut last_active = Instant::now();
+        let timer = tokio::time::sleep(idle);
+        tokio::pin!(timer);
         loop {
-            let idle = self.state.load().config.server.idle_timeout;
-            let pkt = match tokio::time::timeout(idle, self.client.read_packet()).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => {
+            let read = tokio::select! {
+                r = self.client.read_packet() => r,
+                _ = &mut timer => {
+                    if last_active.elapsed() >= idle {
+                        tracing::debug!(session = self.id, "idle timeout");
+                        break;
+                    }
+                    timer.as_mut().reset((last_active + idle).into());
+                    continue;
+                }
+            };
+            let pkt = match read {
+                Ok(p) => p,
+                Err(e) => {
                     if e.kind() == std::io::ErrorKind::InvalidData {
                         let err = SessionError::ClientProtocol(e.to_string());
                         let _ = self.send_err(&err, 1).await;
                     }
                     break;
                 }
-                Err(_) => break,
             };
             let rt = self.state.load_full();
-            match self.dispatch(&rt, pkt.payload).await {
+            let flow = self.dispatch(&rt, pkt.payload).await;
+            last_active = Instant::now();
+            match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Quit) => break,
                 Err(e) => {
@@ -197,7 +215,12 @@ impl Session {
                 self.autocommit_off = status & STATUS_AUTOCOMMIT == 0;
             }
         }
-        if o.err.is_some() {
+        if let Some((code, _)) = &o.err {
+            if is_fatal_for_connection(*code) {
+                // The server ended this connection: drop it, and what lived on it.
+                self.backends.take(t);
+                self.lost_backend(t);
+            }
             return;
         }
         self.pins.apply(&c.effects);
@@ -265,6 +288,12 @@ impl Session {
 }
 
 use crate::protocol::scan::Expect;
+
+/// Errors after which the server closes the connection (ER_CONNECTION_KILLED,
+/// ER_CLIENT_INTERACTION_TIMEOUT, ER_SERVER_SHUTDOWN).
+fn is_fatal_for_connection(code: u16) -> bool {
+    matches!(code, 1927 | 4031 | 1053)
+}
 
 /// Statements after which a read must see the session's own changes. Side-effect functions
 /// (GET_LOCK, LAST_INSERT_ID), locking reads and user variables change no table data.

@@ -2,6 +2,7 @@
 //! refused connection spares the others the same wait.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,16 +12,47 @@ const DOWN_FOR: Duration = Duration::from_secs(2);
 #[derive(Default)]
 pub struct Health {
     down_until: Mutex<HashMap<String, Instant>>,
+    /// Whether any entry may still be in force: the common case (all up) takes no lock.
+    any_down: AtomicBool,
 }
 
 impl Health {
     pub fn mark_down(&self, addr: &str) {
         let mut m = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         m.insert(addr.to_owned(), Instant::now() + DOWN_FOR);
+        self.any_down.store(true, Ordering::Release);
     }
 
     pub fn is_up(&self, addr: &str) -> bool {
-        let m = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(addr).is_none_or(|t| Instant::now() >= *t)
+        if !self.any_down.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut m = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        m.retain(|_, until| *until > now);
+        if m.is_empty() {
+            self.any_down.store(false, Ordering::Release);
+        }
+        !m.contains_key(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn down_is_remembered_then_forgotten() {
+        let h = Health::default();
+        assert!(h.is_up("a:1"));
+        h.mark_down("a:1");
+        assert!(!h.is_up("a:1"));
+        assert!(h.is_up("b:1"));
+        h.down_until
+            .lock()
+            .unwrap()
+            .insert("a:1".into(), Instant::now() - Duration::from_millis(1));
+        assert!(h.is_up("a:1"));
+        assert!(!h.any_down.load(Ordering::Acquire));
     }
 }

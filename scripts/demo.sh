@@ -37,8 +37,7 @@ Connect through the proxy from another terminal:
   mariadb -h127.0.0.1 -P6033 -uacme_app -p${ACME_APP_PASSWORD} wf_acme
   mariadb -h127.0.0.1 -P6033 -uglobex_app -p${GLOBEX_APP_PASSWORD} wf_globex
   mariadb -h127.0.0.1 -P6033 -uops -p${OPS_PASSWORD} wf_acme
-Admin port:
-  mariadb -h127.0.0.1 -P6032 -uadmin -p${SWITCHYARD_ADMIN_PASSWORD}
+Try: SELECT @@port;  (a replica)   BEGIN; SELECT @@port; COMMIT;  (the primary)
 Stop with Ctrl-C; the cluster keeps running (scripts/cluster.sh down stops it).
 
 INFO

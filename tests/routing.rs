@@ -252,13 +252,12 @@ async fn hints_override_and_refusals_are_safe() {
 }
 
 #[tokio::test]
-async fn read_your_writes_sends_reads_after_a_write_to_the_primary() {
+async fn read_your_writes_reads_see_the_sessions_writes_on_a_replica() {
     table("rt_ryw").await;
     let (_p, mut c) = proxy_conn("").await;
-    assert!(
-        is_replica(served_by(&mut c).await),
-        "reads before any write"
-    );
+    let first = served_by(&mut c).await;
+    assert!(is_replica(first), "reads before any write");
+    let mut on_replica = 0;
     for i in 0..20 {
         c.query_drop(format!("INSERT INTO rt_ryw (v) VALUES ('w{i}')"))
             .await
@@ -268,16 +267,29 @@ async fn read_your_writes_sends_reads_after_a_write_to_the_primary() {
             .await
             .unwrap()
             .unwrap();
-        let seen: Option<String> = c
-            .query_first(format!("SELECT v FROM rt_ryw WHERE id = {id}"))
+        let (port, seen): (u16, Option<String>) = c
+            .query_first(format!(
+                "SELECT @@port, (SELECT v FROM rt_ryw WHERE id = {id})"
+            ))
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(
             seen.as_deref(),
             Some(format!("w{i}").as_str()),
-            "read my write {i}"
+            "read my write {i} on {port}"
         );
+        if is_replica(port) {
+            // Monotonic: the session keeps to the replica it started reading from.
+            assert_eq!(port, first, "read {i} stayed on its replica");
+            on_replica += 1;
+        }
     }
+    // Replication on loopback applies a write in far less than the 100 ms wait.
+    assert!(
+        on_replica >= 15,
+        "only {on_replica} of 20 reads-after-write used a replica"
+    );
 }
 
 #[tokio::test]

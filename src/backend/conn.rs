@@ -92,6 +92,21 @@ impl BackendConn {
         Ok(scanner.outcome)
     }
 
+    /// Runs a query Switchyard needs the answer of and returns its first value (text
+    /// protocol): `Ok(None)` when the answer has no row or the value is NULL.
+    pub async fn query_scalar(&mut self, sql: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let mut p = Vec::with_capacity(sql.len() + 1);
+        p.push(crate::protocol::command::COM_QUERY);
+        p.extend_from_slice(sql.as_bytes());
+        self.io.send(0, &p).await?;
+        let mut scanner = Scanner::new(Expect::ResultSets, self.deprecate_eof());
+        let raw = relay::collect_response(&mut self.io, &mut scanner).await?;
+        if let Some((code, message)) = scanner.outcome.err {
+            return Err(BackendError::Replay { code, message });
+        }
+        Ok(packets::first_text_value(&raw, self.deprecate_eof()).flatten())
+    }
+
     /// Sends a command that gets no answer (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA).
     pub async fn send_no_reply(&mut self, payload: &[u8]) -> Result<(), BackendError> {
         self.io.send(0, payload).await?;

@@ -99,3 +99,25 @@ async fn relay_infile(
         }
     }
 }
+
+/// Reads one whole response into memory, for the small answers Switchyard itself asks for.
+pub async fn collect_response(
+    backend: &mut PacketStream,
+    scanner: &mut Scanner,
+) -> Result<Vec<u8>, BackendError> {
+    let mut out = Vec::new();
+    loop {
+        let (n, event) = scanner.scan(&mut backend.rbuf[..])?;
+        out.extend_from_slice(&backend.rbuf[..n]);
+        backend.rbuf.advance(n);
+        match event {
+            Event::Done => return Ok(out),
+            Event::LocalInfile => return Err(ScanError("LOCAL INFILE in an internal query").into()),
+            Event::NeedMore => {
+                if backend.fill().await? == 0 {
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+                }
+            }
+        }
+    }
+}

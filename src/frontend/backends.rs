@@ -11,7 +11,7 @@ use crate::backend::{BackendConn, BackendError, Credentials, PoolKey};
 use crate::config::TenantConfig;
 use crate::protocol::handshake::response_shaping;
 use crate::protocol::scan::{Expect, Outcome, Scanner};
-use crate::router::route::{Destination, Target};
+use crate::router::route::{Destination, Route, Target};
 use crate::state::RuntimeState;
 
 /// Connections by target; a session keeps each one while it lives.
@@ -143,16 +143,17 @@ impl Session {
         Ok(())
     }
 
-    /// Turns a routing destination into a backend that is ready to use. A replica that
-    /// cannot be reached is skipped; with none left the primary serves the read.
+    /// Turns a route into a backend that is ready to use. A replica that cannot be reached
+    /// is skipped; with none left the primary serves the read.
     pub(super) async fn resolve(
         &mut self,
         rt: &RuntimeState,
-        dest: Destination,
+        route: &Route,
     ) -> Result<Target, SessionError> {
-        let t = match dest {
+        let t = match route.dest {
             Destination::Primary => Target::Primary,
             Destination::Exactly(t) => t,
+            Destination::AnyReplica if route.causal => return Ok(self.causal_replica(rt).await),
             Destination::AnyReplica => return Ok(self.any_replica(rt).await),
         };
         self.ready(rt, t).await?;
@@ -160,25 +161,55 @@ impl Session {
     }
 
     async fn any_replica(&mut self, rt: &RuntimeState) -> Target {
-        let Some(tenant) = self.tenant.clone() else {
-            return Target::Primary;
+        for i in self.replica_order(rt) {
+            match self.ready(rt, Target::Replica(i)).await {
+                Ok(()) => {
+                    self.chose_replica(i);
+                    return Target::Replica(i);
+                }
+                Err(e) => tracing::warn!(session = self.id, error = %e, "replica skipped"),
+            }
+        }
+        Target::Primary
+    }
+
+    /// Eligible replicas in the order to try them: with read-your-writes, the one the session
+    /// read from last comes first (its reads never go back in time); the rest in weighted
+    /// random order.
+    pub(super) fn replica_order(&self, rt: &RuntimeState) -> Vec<usize> {
+        let Some(tenant) = &self.tenant else {
+            return Vec::new();
         };
-        let mut candidates: Vec<(usize, u32)> = tenant
+        let mut pool: Vec<(usize, u32)> = tenant
             .replicas
             .iter()
             .enumerate()
             .filter(|(_, r)| rt.health.is_up(&r.addr))
             .map(|(i, r)| (i, r.weight.max(1)))
             .collect();
-        while !candidates.is_empty() {
-            let pick = weighted_pick(&candidates);
-            let (i, _) = candidates.swap_remove(pick);
-            match self.ready(rt, Target::Replica(i)).await {
-                Ok(()) => return Target::Replica(i),
-                Err(e) => tracing::warn!(session = self.id, error = %e, "replica skipped"),
-            }
+        let mut order = Vec::with_capacity(pool.len());
+        if let Some(pos) = self
+            .sticky
+            .and_then(|s| pool.iter().position(|(i, _)| *i == s))
+        {
+            order.push(pool.swap_remove(pos).0);
         }
-        Target::Primary
+        while !pool.is_empty() {
+            let pick = weighted_pick(&pool);
+            order.push(pool.swap_remove(pick).0);
+        }
+        order
+    }
+
+    /// Sessions that promise read-your-writes stay on one replica while it is eligible.
+    pub(super) fn chose_replica(&mut self, i: usize) {
+        let monotonic = self
+            .tenant
+            .as_ref()
+            .is_some_and(|t| t.consistency == crate::config::Consistency::ReadYourWrites);
+        if monotonic {
+            self.sticky = Some(i);
+        }
     }
 
     /// Sends `payload` to `t` (which must be ready) and relays the answer to the client.

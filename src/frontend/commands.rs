@@ -125,6 +125,8 @@ impl Session {
         self.autocommit_off = false;
         self.last = None;
         self.wrote = false;
+        self.sticky = None;
+        self.causal = Default::default();
     }
 
     fn backends_put_primary(&mut self, conn: crate::backend::BackendConn) {

@@ -1,6 +1,7 @@
 //! Client-facing side: listener, handshake and auth, tenant resolution, the session pipeline.
 
 mod backends;
+mod causal;
 mod commands;
 pub mod error;
 mod login;

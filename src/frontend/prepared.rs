@@ -112,7 +112,7 @@ impl Session {
             *flags = 0;
         }
         let route = route::decide(&class, &self.view());
-        let mut t = self.resolve(rt, route.dest).await?;
+        let mut t = self.resolve(rt, &route).await?;
         let backend_id = match self.prepare_on(t, id).await {
             // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
             // to fail a read the primary can serve.

@@ -48,7 +48,7 @@ impl Session {
                 "route hint not honoured"
             );
         }
-        let t = self.resolve(rt, route.dest).await?;
+        let t = self.resolve(rt, &route).await?;
         tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
         let outcome = match self.forward(t, payload, expect, None).await {
             Err(SessionError::Backend { .. })
@@ -126,6 +126,8 @@ impl Session {
         self.tenant_chosen = true;
         self.last = None;
         self.wrote = false;
+        self.sticky = None;
+        self.causal = Default::default();
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::backends::Backends;
+use super::causal::Causal;
 use super::error::SessionError;
 use super::login::Login;
 use super::pins::Pins;
@@ -44,6 +45,10 @@ pub struct Session {
     /// The session wrote since its reads last had to see it.
     pub(super) wrote: bool,
     pub(super) pins: Pins,
+    /// The replica read-your-writes sessions keep reading from.
+    pub(super) sticky: Option<usize>,
+    /// Read-your-writes bookkeeping: what the session's reads must see.
+    pub(super) causal: Causal,
     pub(super) vars: SessionVars,
     pub(super) stmts: Statements,
 }
@@ -75,6 +80,8 @@ impl Session {
             last: None,
             wrote: false,
             pins: Pins::default(),
+            sticky: None,
+            causal: Causal::default(),
             vars: SessionVars::default(),
             stmts: Statements::default(),
         }
@@ -226,6 +233,7 @@ impl Session {
         self.pins.apply(&c.effects);
         if t == Target::Primary && writes(&c.class) {
             self.wrote = true;
+            self.causal.wrote();
         }
         if c.class == Class::SetSession && !payload.is_empty() {
             match self.vars.record(payload) {

@@ -112,6 +112,38 @@ pub fn parse_eof(payload: &[u8]) -> Option<OkInfo> {
     })
 }
 
+/// The first column of the first row of a text-protocol result, from the raw framed bytes of
+/// the whole answer: `Some(None)` for SQL NULL, `None` if the answer has no row.
+pub fn first_text_value(raw: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8>>> {
+    let mut packets = framed_payloads(raw);
+    let first = packets.next()?;
+    let columns = ParseBuf(first).checked_eat_lenenc_int()?;
+    if matches!(first.first(), Some(&OK_HEADER) | Some(&ERR_HEADER)) || columns == 0 {
+        return None;
+    }
+    let skip = columns as usize + usize::from(!deprecate_eof);
+    let row = packets.nth(skip)?;
+    if matches!(row.first(), Some(&EOF_HEADER) | Some(&ERR_HEADER)) && row.len() < 9 {
+        return None;
+    }
+    if row.first() == Some(&0xFB) {
+        return Some(None);
+    }
+    ParseBuf(row)
+        .checked_eat_lenenc_str()
+        .map(|v| Some(v.to_vec()))
+}
+
+/// Payloads of the framed packets in `raw` (each assumed whole and under 16 MB).
+fn framed_payloads(mut raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let len = u32::from_le_bytes([*raw.first()?, *raw.get(1)?, *raw.get(2)?, 0]) as usize;
+        let payload = raw.get(4..4 + len)?;
+        raw = &raw[4 + len..];
+        Some(payload)
+    })
+}
+
 /// Error code and message of an ERR payload.
 pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
     let code = u16::from_le_bytes([*payload.get(1)?, *payload.get(2)?]);
@@ -151,6 +183,36 @@ mod tests {
         let p = err_payload(&ErrSpec::new(1044, "42000", "Access denied"));
         assert_eq!(&p[..4], &[0xFF, 0x14, 0x04, b'#']);
         assert_eq!(parse_err(&p).unwrap(), (1044, "Access denied".to_string()));
+    }
+
+    fn frame(seq: u8, payload: &[u8]) -> Vec<u8> {
+        let l = (payload.len() as u32).to_le_bytes();
+        let mut v = vec![l[0], l[1], l[2], seq];
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn first_value_of_a_result() {
+        for deprecate in [false, true] {
+            let mut raw = frame(1, &[1]);
+            raw.extend(frame(2, b"\x03def-coldef"));
+            if !deprecate {
+                raw.extend(frame(3, &[0xFE, 0, 0, 2, 0]));
+            }
+            raw.extend(frame(4, b"\x050-1-9"));
+            raw.extend(frame(5, &[0xFE, 0, 0, 2, 0, 0, 0]));
+            assert_eq!(
+                first_text_value(&raw, deprecate),
+                Some(Some(b"0-1-9".to_vec()))
+            );
+        }
+        let mut null = frame(1, &[1]);
+        null.extend(frame(2, b"coldef"));
+        null.extend(frame(3, &[0xFB]));
+        assert_eq!(first_text_value(&null, true), Some(None));
+        assert_eq!(first_text_value(&frame(1, &ok_payload(2, 0)), true), None);
+        assert_eq!(first_text_value(&[1, 0], true), None);
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct Route {
     pub reason: &'static str,
     /// A hint asked for something that could not be honoured.
     pub hint_refused: bool,
+    /// The replica must already have the session's own writes (read-your-writes).
+    pub causal: bool,
 }
 
 impl Route {
@@ -53,6 +55,14 @@ impl Route {
             dest,
             reason,
             hint_refused: false,
+            causal: false,
+        }
+    }
+
+    fn causal(dest: Destination, reason: &'static str) -> Self {
+        Route {
+            causal: true,
+            ..Route::new(dest, reason)
         }
     }
 }
@@ -69,7 +79,10 @@ pub fn decide(c: &Classification, s: &SessionView) -> Route {
         }
         Some(RouteHint::Replica) if route.dest != Destination::AnyReplica => {
             if replica_hint_allowed(c, s) {
-                route = Route::new(Destination::AnyReplica, "hint");
+                route = Route {
+                    causal: s.must_see_writes,
+                    ..Route::new(Destination::AnyReplica, "hint")
+                };
             } else {
                 route.hint_refused = true;
             }
@@ -101,9 +114,14 @@ fn class_rule(c: &Classification, s: &SessionView) -> Route {
     let replica_ok = s.has_replicas && s.consistency != Some(Consistency::Primary);
     match &c.class {
         Class::Read if !replica_ok => Route::new(Destination::Primary, "no replicas"),
-        Class::Read if s.must_see_writes => Route::new(Destination::Primary, "read your writes"),
+        Class::Read if s.must_see_writes => {
+            Route::causal(Destination::AnyReplica, "read your writes")
+        }
         Class::Read => Route::new(Destination::AnyReplica, "read"),
-        Class::Begin { read_only: true } if replica_ok && !s.must_see_writes => {
+        Class::Begin { read_only: true } if replica_ok && s.must_see_writes => {
+            Route::causal(Destination::AnyReplica, "read-only transaction")
+        }
+        Class::Begin { read_only: true } if replica_ok => {
             Route::new(Destination::AnyReplica, "read-only transaction")
         }
         Class::Begin { .. } => Route::new(Destination::Primary, "transaction"),

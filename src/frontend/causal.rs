@@ -1,0 +1,126 @@
+//! Read-your-writes: after a session writes, its reads go to a replica that has applied
+//! that write (MariaDB `@@last_gtid`, then `MASTER_GTID_WAIT` on the replica for a bounded
+//! time), or to the primary when none has it in time.
+
+use std::time::Duration;
+
+use super::session::Session;
+use crate::router::route::Target;
+use crate::state::RuntimeState;
+
+/// How long a read waits for its replica to apply the session's last write before it goes
+/// to the primary instead. Replication on a healthy LAN applies a write in well under this.
+const CAUSAL_WAIT: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Default, Clone)]
+pub struct Causal {
+    /// The session wrote since its write position was last read.
+    stale: bool,
+    /// GTID position the session's reads must see.
+    position: Option<String>,
+    /// Replica index -> the position it was last confirmed to have.
+    confirmed: Vec<Option<String>>,
+}
+
+impl Causal {
+    pub fn wrote(&mut self) {
+        self.stale = true;
+    }
+
+    fn is_confirmed(&self, replica: usize, pos: &str) -> bool {
+        self.confirmed.get(replica).and_then(|c| c.as_deref()) == Some(pos)
+    }
+
+    fn confirm(&mut self, replica: usize, pos: &str) {
+        if self.confirmed.len() <= replica {
+            self.confirmed.resize(replica + 1, None);
+        }
+        self.confirmed[replica] = Some(pos.to_owned());
+    }
+}
+
+/// A GTID position as MariaDB prints it (`0-1-42,1-2-7`): safe to put in a statement.
+fn is_gtid_list(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b',')
+}
+
+impl Session {
+    /// A replica that has the session's writes, else the primary.
+    pub(super) async fn causal_replica(&mut self, rt: &RuntimeState) -> Target {
+        let Some(pos) = self.causal_position(rt).await else {
+            return Target::Primary;
+        };
+        for (n, i) in self.replica_order(rt).into_iter().enumerate() {
+            if self.ready(rt, Target::Replica(i)).await.is_err() {
+                continue;
+            }
+            if self.causal.is_confirmed(i, &pos) || self.wait_for(i, &pos, n == 0).await {
+                self.causal.confirm(i, &pos);
+                self.chose_replica(i);
+                return Target::Replica(i);
+            }
+        }
+        tracing::debug!(session = self.id, position = %pos, "no replica has the session's writes yet");
+        Target::Primary
+    }
+
+    /// The session's write position, read from the primary once after each write.
+    async fn causal_position(&mut self, rt: &RuntimeState) -> Option<String> {
+        if self.causal.stale {
+            self.ready(rt, Target::Primary).await.ok()?;
+            let conn = self.backends.get_mut(Target::Primary)?;
+            let value = conn.query_scalar("SELECT @@last_gtid").await;
+            let pos = match value {
+                Ok(Some(v)) => String::from_utf8(v).ok().filter(|s| is_gtid_list(s)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::debug!(session = self.id, error = %e, "cannot read last_gtid");
+                    None
+                }
+            };
+            // Without a position (a server that has no @@last_gtid) reads stay on the primary.
+            self.causal.position = pos;
+            self.causal.stale = false;
+        }
+        self.causal.position.clone()
+    }
+
+    /// Whether replica `i` has applied `pos`, waiting up to CAUSAL_WAIT on the first choice
+    /// and not at all on the others.
+    async fn wait_for(&mut self, i: usize, pos: &str, patient: bool) -> bool {
+        let wait = if patient {
+            CAUSAL_WAIT.as_secs_f64()
+        } else {
+            0.0
+        };
+        let Some(conn) = self.backends.get_mut(Target::Replica(i)) else {
+            return false;
+        };
+        let sql = format!("SELECT MASTER_GTID_WAIT('{pos}', {wait})");
+        matches!(conn.query_scalar(&sql).await, Ok(Some(v)) if v == b"0")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gtid_lists_are_validated_before_use_in_sql() {
+        assert!(is_gtid_list("0-1-42"));
+        assert!(is_gtid_list("0-1-42,1-2-7"));
+        assert!(!is_gtid_list(""));
+        assert!(!is_gtid_list("0-1-1'); DROP TABLE t; --"));
+    }
+
+    #[test]
+    fn confirmation_is_per_replica_and_position() {
+        let mut c = Causal::default();
+        c.confirm(1, "0-1-5");
+        assert!(c.is_confirmed(1, "0-1-5"));
+        assert!(!c.is_confirmed(1, "0-1-6"));
+        assert!(!c.is_confirmed(0, "0-1-5"));
+    }
+}

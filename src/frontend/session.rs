@@ -10,7 +10,7 @@ use super::login::Login;
 use super::pins::Pins;
 use super::prepared::Statements;
 use super::vars::SessionVars;
-use crate::config::{Consistency, TenantConfig, UserConfig};
+use crate::config::{TenantConfig, UserConfig};
 use crate::protocol::command::*;
 use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
 use crate::protocol::scan::Outcome;
@@ -199,7 +199,7 @@ impl Session {
             autocommit_off: self.autocommit_off,
             pin: self.pins.reason(),
             last: self.last,
-            must_see_writes: self.wrote && consistency == Some(Consistency::ReadYourWrites),
+            wrote: self.wrote,
             has_replicas: self.tenant.as_ref().is_some_and(|t| !t.replicas.is_empty()),
             consistency,
         }

@@ -22,8 +22,8 @@ pub struct SessionView {
     pub pin: Option<&'static str>,
     /// Where the previous statement ran.
     pub last: Option<Target>,
-    /// The session has written and its tenant promises read-your-writes.
-    pub must_see_writes: bool,
+    /// The session has written (its reads may have to see that).
+    pub wrote: bool,
     pub has_replicas: bool,
     pub consistency: Option<Consistency>,
 }
@@ -67,8 +67,26 @@ impl Route {
     }
 }
 
+/// The consistency a statement asks for: its `consistency=` hint, else its tenant's.
+fn consistency(c: &Classification, s: &SessionView) -> (Option<Consistency>, bool) {
+    match c.hints.consistency.as_deref() {
+        None => (s.consistency, false),
+        Some(h) => match Consistency::parse(h) {
+            Some(asked) => (Some(asked), false),
+            None => (s.consistency, true),
+        },
+    }
+}
+
 pub fn decide(c: &Classification, s: &SessionView) -> Route {
-    let mut route = session_rule(c, s).unwrap_or_else(|| class_rule(c, s));
+    let (consistency, bad_hint) = consistency(c, s);
+    let must_see_writes = s.wrote && consistency == Some(Consistency::ReadYourWrites);
+    let s = &SessionView {
+        consistency,
+        ..s.clone()
+    };
+    let mut route = session_rule(c, s).unwrap_or_else(|| class_rule(c, s, must_see_writes));
+    route.hint_refused |= bad_hint || !c.hints.unknown.is_empty();
     match c.hints.route {
         Some(RouteHint::Primary) if route.dest != Destination::Primary => {
             if s.txn.is_some() {
@@ -80,7 +98,7 @@ pub fn decide(c: &Classification, s: &SessionView) -> Route {
         Some(RouteHint::Replica) if route.dest != Destination::AnyReplica => {
             if replica_hint_allowed(c, s) {
                 route = Route {
-                    causal: s.must_see_writes,
+                    causal: must_see_writes,
                     ..Route::new(Destination::AnyReplica, "hint")
                 };
             } else {
@@ -110,15 +128,15 @@ fn session_rule(c: &Classification, s: &SessionView) -> Option<Route> {
     None
 }
 
-fn class_rule(c: &Classification, s: &SessionView) -> Route {
+fn class_rule(c: &Classification, s: &SessionView, must_see_writes: bool) -> Route {
     let replica_ok = s.has_replicas && s.consistency != Some(Consistency::Primary);
     match &c.class {
         Class::Read if !replica_ok => Route::new(Destination::Primary, "no replicas"),
-        Class::Read if s.must_see_writes => {
+        Class::Read if must_see_writes => {
             Route::causal(Destination::AnyReplica, "read your writes")
         }
         Class::Read => Route::new(Destination::AnyReplica, "read"),
-        Class::Begin { read_only: true } if replica_ok && s.must_see_writes => {
+        Class::Begin { read_only: true } if replica_ok && must_see_writes => {
             Route::causal(Destination::AnyReplica, "read-only transaction")
         }
         Class::Begin { read_only: true } if replica_ok => {
@@ -230,11 +248,28 @@ mod tests {
             Destination::Primary
         );
         let mut v = view();
-        v.must_see_writes = true;
+        v.wrote = true;
+        v.consistency = Some(Consistency::ReadYourWrites);
         assert_eq!(
             decide(&cls(Class::Read, None), &v).reason,
             "read your writes"
         );
+    }
+
+    #[test]
+    fn consistency_hints_ask_for_more_or_less() {
+        let mut v = view();
+        v.wrote = true;
+        v.consistency = Some(Consistency::Eventual);
+        let mut c = cls(Class::Read, None);
+        assert!(!decide(&c, &v).causal);
+        c.hints.consistency = Some("read_your_writes".into());
+        assert!(decide(&c, &v).causal);
+        c.hints.consistency = Some("primary".into());
+        assert_eq!(decide(&c, &v).dest, Destination::Primary);
+        c.hints.consistency = Some("sometimes".into());
+        let r = decide(&c, &v);
+        assert!(r.hint_refused && !r.causal);
     }
 
     #[test]

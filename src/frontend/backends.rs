@@ -165,12 +165,29 @@ impl Session {
             match self.ready(rt, Target::Replica(i)).await {
                 Ok(()) => {
                     self.chose_replica(i);
+                    self.note_fallback(rt, false);
                     return Target::Replica(i);
                 }
                 Err(e) => tracing::warn!(session = self.id, error = %e, "replica skipped"),
             }
         }
+        self.note_fallback(rt, true);
         Target::Primary
+    }
+
+    /// Logs when a tenant's reads start or stop falling back to the primary.
+    pub(super) fn note_fallback(&self, rt: &RuntimeState, falling_back: bool) {
+        let Some(tenant) = &self.tenant else {
+            return;
+        };
+        if tenant.replicas.is_empty() || !rt.health.note_fallback(&tenant.name, falling_back) {
+            return;
+        }
+        if falling_back {
+            tracing::warn!(tenant = %tenant.name, "no replica available: reads go to the primary");
+        } else {
+            tracing::info!(tenant = %tenant.name, "a replica is available again: reads go to replicas");
+        }
     }
 
     /// Eligible replicas in the order to try them: with read-your-writes, the one the session

@@ -64,9 +64,8 @@ impl Session {
         self.require_tenant(rt, &c)?;
         let t = match self.txn {
             Some(t) => t,
-            None => Target::Primary,
+            None => self.prepare_target(rt).await?,
         };
-        self.ready(rt, t).await?;
         let id = self.stmts.next_id + 1;
         let o = self.forward(t, payload, Expect::Prepare, Some(id)).await?;
         let Some(p) = o.prepared else {
@@ -86,6 +85,30 @@ impl Session {
         };
         self.stmts.map.insert(id, stmt);
         Ok(())
+    }
+
+    /// The primary, or with the primary unreachable a replica (executes that must write
+    /// will then fail with an ERR naming the primary, as any write does).
+    async fn prepare_target(&mut self, rt: &RuntimeState) -> Result<Target, SessionError> {
+        match self.ready(rt, Target::Primary).await {
+            Ok(()) => Ok(Target::Primary),
+            Err(SessionError::Backend { ref err, .. }) if err.is_unreachable() => {
+                let any = route::Route {
+                    dest: Destination::AnyReplica,
+                    reason: "primary unreachable",
+                    hint_refused: false,
+                    causal: false,
+                };
+                match self.resolve(rt, &any).await? {
+                    Target::Primary => self
+                        .ready(rt, Target::Primary)
+                        .await
+                        .map(|_| Target::Primary),
+                    t => Ok(t),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(super) async fn com_stmt_execute(

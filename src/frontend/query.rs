@@ -42,24 +42,29 @@ impl Session {
     ) -> Result<(), SessionError> {
         let route = route::decide(c, &self.view());
         if route.hint_refused {
-            tracing::warn!(
-                session = self.id,
-                reason = route.reason,
-                "route hint not honoured"
-            );
+            tracing::warn!(session = self.id, reason = route.reason, hints = ?c.hints, "hint not honoured");
         }
-        let t = self.resolve(rt, &route).await?;
+        let mut t = self.resolve(rt, &route).await?;
         tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
-        let outcome = match self.forward(t, payload, expect, None).await {
-            Err(SessionError::Backend { .. })
-                if route.dest == Destination::AnyReplica && t != Target::Primary =>
-            {
-                self.ready(rt, Target::Primary).await?;
-                let o = self.forward(Target::Primary, payload, expect, None).await?;
-                self.after_statement(Target::Primary, c, &o, payload);
-                return Ok(());
+        let mut retried = false;
+        let outcome = loop {
+            match self.forward(t, payload, expect, None).await {
+                // A replica that failed before any of its answer reached the client: the
+                // read is retried once, on another replica or the primary.
+                Err(e @ SessionError::Backend { .. })
+                    if !retried
+                        && route.dest == Destination::AnyReplica
+                        && t != Target::Primary =>
+                {
+                    tracing::warn!(session = self.id, error = %e, "read retried elsewhere");
+                    if let Some(tenant) = &self.tenant {
+                        rt.health.mark_down(super::backends::addr_of(tenant, t));
+                    }
+                    retried = true;
+                    t = self.resolve(rt, &route).await?;
+                }
+                other => break other?,
             }
-            other => other?,
         };
         self.after_statement(t, c, &outcome, payload);
         Ok(())

@@ -92,7 +92,7 @@ impl Session {
     pub async fn start(&mut self, seq: u8) -> Result<(), SessionError> {
         if self.tenant.is_some() {
             let rt = self.state.load_full();
-            if let Err(e) = self.ready(&rt, Target::Primary).await {
+            if let Err(e) = self.check_login_backend(&rt).await {
                 self.send_err(&e, seq).await?;
                 return Err(e);
             }
@@ -104,6 +104,35 @@ impl Session {
             .await
             .map_err(SessionError::ClientGone)?;
         Ok(())
+    }
+
+    /// Logs in to the primary so a bad schema or backend login fails now, as it would
+    /// directly. With the primary unreachable, a replica checks the login instead and the
+    /// session starts read-only (degraded): its writes get an ERR until the primary is back.
+    async fn check_login_backend(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        match self.ready(rt, Target::Primary).await {
+            Err(SessionError::Backend {
+                err,
+                tenant,
+                role,
+                addr,
+            }) if err.is_unreachable() => {
+                let e = SessionError::Backend {
+                    err,
+                    tenant,
+                    role,
+                    addr,
+                };
+                for i in self.replica_order(rt) {
+                    if self.ready(rt, Target::Replica(i)).await.is_ok() {
+                        tracing::warn!(session = self.id, error = %e, "primary unreachable: session starts read-only");
+                        return Ok(());
+                    }
+                }
+                Err(e)
+            }
+            other => other,
+        }
     }
 
     /// The command loop, until the client quits, goes idle too long or breaks.

@@ -1,7 +1,7 @@
 //! What the data path has learned about backend reachability, shared by all sessions so one
 //! refused connection spares the others the same wait.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,6 +14,9 @@ pub struct Health {
     down_until: Mutex<HashMap<String, Instant>>,
     /// Whether any entry may still be in force: the common case (all up) takes no lock.
     any_down: AtomicBool,
+    /// Tenants whose reads currently fall back to the primary for want of a replica.
+    falling_back: Mutex<HashSet<String>>,
+    any_falling_back: AtomicBool,
 }
 
 impl Health {
@@ -21,6 +24,23 @@ impl Health {
         let mut m = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         m.insert(addr.to_owned(), Instant::now() + DOWN_FOR);
         self.any_down.store(true, Ordering::Release);
+    }
+
+    /// Records whether `tenant`'s reads fall back to the primary; returns true when that
+    /// changed, so the caller logs transitions rather than every statement.
+    pub fn note_fallback(&self, tenant: &str, falling_back: bool) -> bool {
+        if !falling_back && !self.any_falling_back.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut set = self.falling_back.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = if falling_back {
+            set.insert(tenant.to_owned())
+        } else {
+            set.remove(tenant)
+        };
+        self.any_falling_back
+            .store(!set.is_empty(), Ordering::Release);
+        changed
     }
 
     pub fn is_up(&self, addr: &str) -> bool {
@@ -40,6 +60,16 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fallback_transitions_are_reported_once() {
+        let h = Health::default();
+        assert!(!h.note_fallback("acme", false));
+        assert!(h.note_fallback("acme", true));
+        assert!(!h.note_fallback("acme", true));
+        assert!(h.note_fallback("acme", false));
+        assert!(!h.note_fallback("acme", false));
+    }
 
     #[test]
     fn down_is_remembered_then_forgotten() {

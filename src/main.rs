@@ -111,7 +111,7 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
             }
         };
         tracing::info!(%listen, tenants = cfg.tenants.len(), "switchyard listening");
-        let state = RuntimeState::new(cfg).shared();
+        let state = RuntimeState::from_file(cfg, path.to_path_buf()).shared();
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };

@@ -126,7 +126,7 @@ impl fmt::Display for Consistency {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
     pub name: String,
     pub schemas: Vec<String>,

@@ -38,6 +38,24 @@ impl Backends {
         }
     }
 
+    pub fn count(&self) -> usize {
+        usize::from(self.primary.is_some()) + self.replicas.iter().flatten().count()
+    }
+
+    /// Addresses of the backends held, for SHOW SESSIONS.
+    pub fn addrs(&self, tenant: Option<&TenantConfig>) -> Vec<String> {
+        let Some(tc) = tenant else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = self.primary.iter().map(|_| tc.primary.clone()).collect();
+        for (i, c) in self.replicas.iter().enumerate() {
+            if c.is_some() {
+                out.push(addr_of(tc, Target::Replica(i)).to_owned());
+            }
+        }
+        out
+    }
+
     pub fn put(&mut self, t: Target, conn: BackendConn) {
         *self.slot(t) = Some(conn);
     }
@@ -115,7 +133,7 @@ impl Session {
                 capabilities: response_shaping(self.caps),
                 collation: self.collation,
             };
-            let conn = match rt.pools.take(&key) {
+            let conn = match rt.shared.pools.take(&key) {
                 Some(c) => c,
                 None => {
                     let creds = self.credentials(&tenant);
@@ -124,7 +142,7 @@ impl Session {
                         .await
                         .map_err(|e| {
                             if e.is_unreachable() {
-                                rt.health.mark_down(addr);
+                                rt.shared.health.mark_down(addr);
                             }
                             self.backend_error(t, e)
                         })?
@@ -180,7 +198,8 @@ impl Session {
         let Some(tenant) = &self.tenant else {
             return;
         };
-        if tenant.replicas.is_empty() || !rt.health.note_fallback(&tenant.name, falling_back) {
+        if tenant.replicas.is_empty() || !rt.shared.health.note_fallback(&tenant.name, falling_back)
+        {
             return;
         }
         if falling_back {
@@ -201,7 +220,7 @@ impl Session {
             .replicas
             .iter()
             .enumerate()
-            .filter(|(_, r)| rt.health.is_up(&r.addr))
+            .filter(|(_, r)| rt.shared.health.is_up(&r.addr))
             .map(|(i, r)| (i, r.weight.max(1)))
             .collect();
         let mut order = Vec::with_capacity(pool.len());

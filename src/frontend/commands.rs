@@ -108,7 +108,7 @@ impl Session {
         let max_idle = self.tenant.as_ref().map_or(0, |t| t.pool_max as usize);
         let primary = self.backends.take(Target::Primary);
         for conn in self.backends.drain() {
-            rt.pools.release(conn, max_idle);
+            rt.shared.pools.release(conn, max_idle);
         }
         if let Some(mut p) = primary {
             p.set_seq = 0;
@@ -127,6 +127,8 @@ impl Session {
         self.wrote = false;
         self.sticky = None;
         self.causal = Default::default();
+        self.track_tenant_stats(rt);
+        self.publish();
     }
 
     fn backends_put_primary(&mut self, conn: crate::backend::BackendConn) {
@@ -181,6 +183,7 @@ impl Session {
         if let Some(c) = cu.collation {
             self.collation = c;
         }
+        self.track_tenant_stats(rt);
         // start() has already told the client why it failed.
         match self.start(seq).await {
             Ok(()) => Ok(Flow::Continue),

@@ -29,7 +29,7 @@ pub async fn login(
     host: &str,
     nonce: [u8; 20],
 ) -> Result<Login, (SessionError, u8)> {
-    let info = rt.server_info.load_full();
+    let info = rt.shared.server_info.load_full();
     let greeting = handshake::greeting(&info, connection_id, &nonce);
     client.send(0, &greeting).await.map_err(gone)?;
 

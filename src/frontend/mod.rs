@@ -5,6 +5,7 @@ mod causal;
 mod commands;
 pub mod error;
 mod login;
+mod ops;
 mod pins;
 mod prepared;
 mod query;

@@ -34,6 +34,30 @@ impl Pins {
         }
     }
 
+    /// Every active reason, for SHOW SESSIONS.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.named_locks > 0 {
+            out.push(format!("named lock x{}", self.named_locks));
+        }
+        for t in &self.temp_tables {
+            out.push(format!("temporary table {t}"));
+        }
+        if self.lock_tables {
+            out.push("lock tables".into());
+        }
+        if self.multi_statement {
+            out.push("unreplayable session change".into());
+        }
+        if self.too_many_sets {
+            out.push("session variables".into());
+        }
+        if self.user_variables {
+            out.push("user variables".into());
+        }
+        out
+    }
+
     /// Applies what a statement that succeeded did to the session.
     pub fn apply(&mut self, e: &Effects) {
         match e.named_lock {

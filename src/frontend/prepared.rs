@@ -60,8 +60,9 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let c = rt.router.classify(&payload[1..]);
+        let c = rt.shared.router.classify(&payload[1..]);
         self.require_tenant(rt, &c)?;
+        self.before_statement(rt).await?;
         let t = match self.txn {
             Some(t) => t,
             None => self.prepare_target(rt).await?,
@@ -134,6 +135,7 @@ impl Session {
         if let Some(flags) = payload.get_mut(CURSOR_FLAGS_AT) {
             *flags = 0;
         }
+        self.before_statement(rt).await?;
         let route = route::decide(&class, &self.view());
         let mut t = self.resolve(rt, &route).await?;
         let backend_id = match self.prepare_on(t, id).await {
@@ -151,7 +153,14 @@ impl Session {
         let payload = self.with_types(t, id, params, payload);
         let mut payload = payload;
         command::set_stmt_id(&mut payload, backend_id);
-        let o = self.forward(t, &payload, Expect::ResultSets, None).await?;
+        let o = match self.forward(t, &payload, Expect::ResultSets, None).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.count(&route, t, None);
+                return Err(e);
+            }
+        };
+        self.count(&route, t, Some(&o));
         if let Some(s) = self.stmts.map.get_mut(&id) {
             s.last = Some(t);
         }

@@ -19,7 +19,7 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let c = rt.router.classify(&payload[1..]);
+        let c = rt.shared.router.classify(&payload[1..]);
         if let Class::Use(db) = &c.class {
             return self.change_schema(rt, db, payload).await;
         }
@@ -40,6 +40,7 @@ impl Session {
         payload: &[u8],
         expect: Expect,
     ) -> Result<(), SessionError> {
+        self.before_statement(rt).await?;
         let route = route::decide(c, &self.view());
         if route.hint_refused {
             tracing::warn!(session = self.id, reason = route.reason, hints = ?c.hints, "hint not honoured");
@@ -58,14 +59,21 @@ impl Session {
                 {
                     tracing::warn!(session = self.id, error = %e, "read retried elsewhere");
                     if let Some(tenant) = &self.tenant {
-                        rt.health.mark_down(super::backends::addr_of(tenant, t));
+                        rt.shared
+                            .health
+                            .mark_down(super::backends::addr_of(tenant, t));
                     }
                     retried = true;
                     t = self.resolve(rt, &route).await?;
                 }
-                other => break other?,
+                Err(e) => {
+                    self.count(&route, t, None);
+                    return Err(e);
+                }
+                Ok(o) => break o,
             }
         };
+        self.count(&route, t, Some(&outcome));
         self.after_statement(t, c, &outcome, payload);
         Ok(())
     }
@@ -106,6 +114,7 @@ impl Session {
                 conn.schema = Some(db.to_owned());
             }
         }
+        self.publish();
         Ok(())
     }
 
@@ -133,6 +142,7 @@ impl Session {
         self.wrote = false;
         self.sticky = None;
         self.causal = Default::default();
+        self.track_tenant_stats(rt);
         Ok(())
     }
 

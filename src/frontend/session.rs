@@ -7,16 +7,19 @@ use super::backends::Backends;
 use super::causal::Causal;
 use super::error::SessionError;
 use super::login::Login;
+use super::ops::PublishKey;
 use super::pins::Pins;
 use super::prepared::Statements;
 use super::vars::SessionVars;
-use crate::config::{TenantConfig, UserConfig};
+use crate::config::{Config, TenantConfig, UserConfig};
 use crate::protocol::command::*;
 use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
 use crate::protocol::scan::Outcome;
 use crate::protocol::{CapabilityFlags, PacketStream};
 use crate::router::route::{SessionView, Target};
 use crate::router::{Class, Classification, PrimaryReason};
+use crate::state::registry::Registration;
+use crate::state::stats::TenantStats;
 use crate::state::{RuntimeState, SharedState};
 
 pub(super) enum Flow {
@@ -51,6 +54,12 @@ pub struct Session {
     pub(super) causal: Causal,
     pub(super) vars: SessionVars,
     pub(super) stmts: Statements,
+    /// The session's entry in the registry (removed when the session ends).
+    pub(super) registration: Registration,
+    pub(super) published: PublishKey,
+    pub(super) stats: Option<Arc<TenantStats>>,
+    /// The config the session last adjusted to (a reload makes it differ).
+    pub(super) seen_config: Arc<Config>,
 }
 
 impl Session {
@@ -62,7 +71,10 @@ impl Session {
         nonce: [u8; 20],
         login: Login,
     ) -> Self {
-        Session {
+        let rt = state.load_full();
+        let registration = rt.shared.registry.register(id, &host, Default::default());
+        let seen_config = Arc::clone(&rt.config);
+        let mut s = Session {
             id,
             client,
             state,
@@ -84,7 +96,13 @@ impl Session {
             causal: Causal::default(),
             vars: SessionVars::default(),
             stmts: Statements::default(),
-        }
+            registration,
+            published: (None, None, false, 0),
+            stats: None,
+            seen_config,
+        };
+        s.track_tenant_stats(&rt);
+        s
     }
 
     /// Completes the login: connects to the tenant's primary (so a bad schema or backend
@@ -97,6 +115,7 @@ impl Session {
                 return Err(e);
             }
         }
+        self.publish();
         let track = self.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK);
         let ok = packets::login_ok_payload(STATUS_AUTOCOMMIT, self.schema.as_deref(), track);
         self.client
@@ -279,7 +298,9 @@ impl Session {
             if let Some(conn) = self.backends.get_mut(t) {
                 conn.schema = Some(db.clone());
             }
+            self.publish();
         }
+        self.publish_if_changed();
     }
 
     pub(super) async fn send_err(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
@@ -313,7 +334,7 @@ impl Session {
     pub(super) fn release_backends(&mut self, rt: &RuntimeState) {
         let max_idle = self.tenant.as_ref().map_or(0, |t| t.pool_max as usize);
         for conn in self.backends.drain() {
-            rt.pools.release(conn, max_idle);
+            rt.shared.pools.release(conn, max_idle);
         }
     }
 

@@ -13,8 +13,8 @@ const SHARED_SCHEMAS: &[&str] = &["information_schema"];
 /// The tenant a session starts with before any schema is named.
 pub fn initial_tenant(rt: &RuntimeState, user: &UserConfig) -> Option<Arc<TenantConfig>> {
     match &user.tenants {
-        UserTenants::One(t) => rt.tenant(t).cloned().map(Arc::new),
-        UserTenants::List(list) if list.len() == 1 => rt.tenant(&list[0]).cloned().map(Arc::new),
+        UserTenants::One(t) => rt.tenant(t).cloned(),
+        UserTenants::List(list) if list.len() == 1 => rt.tenant(&list[0]).cloned(),
         _ => None,
     }
 }
@@ -38,7 +38,7 @@ pub fn tenant_for_schema(
         .ok_or_else(|| db_access_denied(&user.name, host, db))?;
     match current {
         Some(c) if c.name == owner.name => Ok(Arc::clone(c)),
-        _ => Ok(Arc::new(owner.clone())),
+        _ => Ok(Arc::clone(owner)),
     }
 }
 
@@ -50,8 +50,8 @@ pub fn lobby_tenant(rt: &RuntimeState, user: &UserConfig) -> Option<Arc<TenantCo
         .tenants
         .iter()
         .find(|t| allows(&user.tenants, &t.name))
+        .and_then(|t| rt.tenant(&t.name))
         .cloned()
-        .map(Arc::new)
 }
 
 fn allows(tenants: &UserTenants, name: &str) -> bool {

@@ -14,6 +14,8 @@ pub struct Health {
     down_until: Mutex<HashMap<String, Instant>>,
     /// Whether any entry may still be in force: the common case (all up) takes no lock.
     any_down: AtomicBool,
+    /// Backends ops set OFFLINE: no new reads until set ONLINE. Survives reloads.
+    offline: Mutex<HashSet<String>>,
     /// Tenants whose reads currently fall back to the primary for want of a replica.
     falling_back: Mutex<HashSet<String>>,
     any_falling_back: AtomicBool,
@@ -43,14 +45,44 @@ impl Health {
         changed
     }
 
+    /// Sets a backend OFFLINE (true) or back ONLINE (false); returns whether that changed.
+    pub fn set_offline(&self, addr: &str, offline: bool) -> bool {
+        let mut set = self.offline.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = if offline {
+            set.insert(addr.to_owned())
+        } else {
+            set.remove(addr)
+        };
+        let down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        self.any_down
+            .store(!set.is_empty() || !down.is_empty(), Ordering::Release);
+        changed
+    }
+
+    pub fn is_offline(&self, addr: &str) -> bool {
+        self.offline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(addr)
+    }
+
     pub fn is_up(&self, addr: &str) -> bool {
         if !self.any_down.load(Ordering::Acquire) {
             return true;
         }
+        if self.is_offline(addr) {
+            return false;
+        }
         let mut m = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         m.retain(|_, until| *until > now);
-        if m.is_empty() {
+        if m.is_empty()
+            && self
+                .offline
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+        {
             self.any_down.store(false, Ordering::Release);
         }
         !m.contains_key(addr)
@@ -60,6 +92,18 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offline_until_online() {
+        let h = Health::default();
+        assert!(h.set_offline("r:1", true));
+        assert!(!h.is_up("r:1"));
+        assert!(h.is_up("r:2"));
+        assert!(!h.set_offline("r:1", true));
+        assert!(h.set_offline("r:1", false));
+        assert!(h.is_up("r:1"));
+        assert!(!h.any_down.load(Ordering::Acquire));
+    }
 
     #[test]
     fn fallback_transitions_are_reported_once() {

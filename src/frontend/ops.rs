@@ -1,0 +1,156 @@
+//! What ops see and steer in a session: its entry in the session registry, per-tenant
+//! counters, following a reload at a transaction boundary, and waiting while its tenant is
+//! paused.
+
+use std::sync::Arc;
+
+use super::backends::addr_of;
+use super::error::SessionError;
+use super::session::Session;
+use crate::protocol::scan::Outcome;
+use crate::router::route::{Route, Target};
+use crate::state::registry::SessionReport;
+use crate::state::stats::TenantStats;
+use crate::state::RuntimeState;
+
+/// The parts of the session state whose change is worth publishing.
+pub(super) type PublishKey = (Option<Target>, Option<&'static str>, bool, usize);
+
+impl Session {
+    pub(super) fn publish_key(&self) -> PublishKey {
+        (
+            self.txn,
+            self.pins.reason(),
+            self.pins.user_variables,
+            self.backends.count(),
+        )
+    }
+
+    /// Publishes the session's state to the registry (admin's SHOW SESSIONS).
+    pub(super) fn publish(&mut self) {
+        self.published = self.publish_key();
+        let tenant = self.tenant.as_ref();
+        let report = SessionReport {
+            user: self.user.name.clone(),
+            tenant: tenant
+                .filter(|_| self.tenant_chosen)
+                .map(|t| t.name.clone()),
+            schema: self.schema.clone(),
+            transaction: self
+                .txn
+                .and_then(|t| tenant.map(|tc| addr_of(tc, t).to_owned())),
+            pins: self.pins.describe(),
+            backends: self.backends.addrs(tenant.map(|t| t.as_ref())),
+        };
+        self.registration.entry.publish(report);
+    }
+
+    pub(super) fn publish_if_changed(&mut self) {
+        if self.publish_key() != self.published {
+            self.publish();
+        }
+    }
+
+    /// Points the per-tenant counters at the session's current tenant.
+    pub(super) fn track_tenant_stats(&mut self, rt: &RuntimeState) {
+        self.stats = self
+            .tenant
+            .as_ref()
+            .map(|t| rt.shared.stats.tenant(&t.name));
+    }
+
+    /// Counts where a statement ran and whether it failed.
+    pub(super) fn count(&self, route: &Route, t: Target, o: Option<&Outcome>) {
+        self.registration.entry.count_statement();
+        let Some(s) = &self.stats else {
+            return;
+        };
+        let counter = match t {
+            Target::Primary => &s.to_primary,
+            Target::Replica(_) => &s.to_replica,
+        };
+        TenantStats::bump(counter);
+        if route.dest == crate::router::route::Destination::AnyReplica && t == Target::Primary {
+            TenantStats::bump(&s.fallbacks);
+        }
+        if route.hint_refused {
+            TenantStats::bump(&s.hints_refused);
+        }
+        if o.is_none_or(|o| o.err.is_some()) {
+            TenantStats::bump(&s.errors);
+        }
+    }
+
+    /// Runs before each statement: follows a reload and waits out a pause, both only at a
+    /// transaction boundary (a statement inside a transaction always proceeds).
+    pub(super) async fn before_statement(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        if self.txn.is_some() || self.autocommit_off {
+            return Ok(());
+        }
+        if !Arc::ptr_eq(&rt.config, &self.seen_config) {
+            self.follow_reload(rt)?;
+        }
+        let Some(tenant) = self.tenant.as_ref().filter(|_| self.tenant_chosen) else {
+            return Ok(());
+        };
+        let name = tenant.name.clone();
+        match rt.shared.pauses.wait(&name, rt.pause_max_hold).await {
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                if let Some(s) = &self.stats {
+                    TenantStats::bump(&s.held);
+                }
+                Ok(())
+            }
+            Err(_) => {
+                if let Some(s) = &self.stats {
+                    TenantStats::bump(&s.held_too_long);
+                }
+                Err(SessionError::reply(
+                    1205,
+                    "HY000",
+                    format!(
+                        "Tenant '{name}' is paused for maintenance: statement held longer than {}s",
+                        rt.pause_max_hold.as_secs()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A reload changed the config: a removed tenant's session gets an ERR at every
+    /// statement; a changed tenant's session moves to the new servers now (it is at a
+    /// transaction boundary), unless a pin keeps it where it is.
+    fn follow_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        let Some(current) = self.tenant.clone() else {
+            self.seen_config = Arc::clone(&rt.config);
+            return Ok(());
+        };
+        let Some(next) = rt.tenant(&current.name).cloned() else {
+            return Err(SessionError::reply(
+                1049,
+                "42000",
+                format!(
+                    "Tenant '{}' was removed from Switchyard's configuration",
+                    current.name
+                ),
+            ));
+        };
+        if Arc::ptr_eq(&current, &next) {
+            self.seen_config = Arc::clone(&rt.config);
+            return Ok(());
+        }
+        if self.pins.holds_server_state() {
+            // Moving would lose the pinned state; try again at the next statement.
+            return Ok(());
+        }
+        tracing::info!(session = self.id, tenant = %next.name, "session moves to the reloaded tenant settings");
+        self.release_backends(rt);
+        self.tenant = Some(next);
+        self.sticky = None;
+        self.causal = Default::default();
+        self.seen_config = Arc::clone(&rt.config);
+        self.publish();
+        Ok(())
+    }
+}

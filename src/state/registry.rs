@@ -1,0 +1,134 @@
+//! Live client sessions, as the admin port shows them. Sessions publish their state when
+//! it changes (tenant, schema, transaction, pins, backends), not on every statement.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// What one session reports about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionReport {
+    pub user: String,
+    pub tenant: Option<String>,
+    pub schema: Option<String>,
+    /// Address of the backend holding the session's open transaction.
+    pub transaction: Option<String>,
+    pub pins: Vec<String>,
+    /// Addresses of the backends the session holds connections to.
+    pub backends: Vec<String>,
+}
+
+pub struct SessionEntry {
+    pub id: u32,
+    pub host: String,
+    pub started: SystemTime,
+    pub statements: AtomicU64,
+    report: Mutex<SessionReport>,
+}
+
+impl SessionEntry {
+    pub fn report(&self) -> SessionReport {
+        self.report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn publish(&self, report: SessionReport) {
+        *self.report.lock().unwrap_or_else(|p| p.into_inner()) = report;
+    }
+}
+
+#[derive(Default)]
+pub struct Registry {
+    sessions: Mutex<BTreeMap<u32, Arc<SessionEntry>>>,
+}
+
+/// A session's place in the registry; dropping it removes the session.
+pub struct Registration {
+    pub entry: Arc<SessionEntry>,
+    registry: Arc<Registry>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut s = self
+            .registry
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        s.remove(&self.entry.id);
+    }
+}
+
+impl Registry {
+    pub fn register(self: &Arc<Self>, id: u32, host: &str, report: SessionReport) -> Registration {
+        let entry = Arc::new(SessionEntry {
+            id,
+            host: host.to_owned(),
+            started: SystemTime::now(),
+            statements: AtomicU64::new(0),
+            report: Mutex::new(report),
+        });
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        s.insert(id, Arc::clone(&entry));
+        Registration {
+            entry,
+            registry: Arc::clone(self),
+        }
+    }
+
+    pub fn list(&self) -> Vec<Arc<SessionEntry>> {
+        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        s.values().cloned().collect()
+    }
+
+    /// Ids of `tenant`'s sessions that hold an open transaction.
+    pub fn in_transaction(&self, tenant: &str) -> Vec<u32> {
+        self.list()
+            .into_iter()
+            .filter(|e| {
+                let r = e.report();
+                r.tenant.as_deref() == Some(tenant) && r.transaction.is_some()
+            })
+            .map(|e| e.id)
+            .collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
+impl SessionEntry {
+    pub fn count_statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_come_and_go() {
+        let reg = Arc::new(Registry::default());
+        let a = reg.register(1, "127.0.0.1", SessionReport::default());
+        let b = reg.register(2, "127.0.0.1", SessionReport::default());
+        b.entry.publish(SessionReport {
+            tenant: Some("acme".into()),
+            transaction: Some("127.0.0.1:3307".into()),
+            ..SessionReport::default()
+        });
+        assert_eq!(reg.count(), 2);
+        assert_eq!(reg.in_transaction("acme"), vec![2]);
+        drop(b);
+        assert!(reg.in_transaction("acme").is_empty());
+        drop(a);
+        assert_eq!(reg.count(), 0);
+    }
+}

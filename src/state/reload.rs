@@ -1,0 +1,155 @@
+//! Hot reload: parse, validate, build, swap. An invalid file changes nothing; a valid one
+//! replaces the snapshot atomically and sessions pick it up at their next statement.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::SharedState;
+use crate::config::{self, Config, ConfigErrors};
+
+/// What a reload changed, by tenant name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub users_changed: bool,
+}
+
+impl std::fmt::Display for ReloadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        write!(
+            f,
+            "tenants added: {}; removed: {}; changed: {}; users {}",
+            list(&self.added),
+            list(&self.removed),
+            list(&self.changed),
+            if self.users_changed {
+                "changed"
+            } else {
+                "unchanged"
+            }
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("no config file to reload (the proxy was started without one)")]
+    NoFile,
+    #[error("the new configuration is invalid, the running one stays:\n{0}")]
+    Invalid(ConfigErrors),
+}
+
+/// Reloads from the file the running config came from.
+pub fn reload(state: &SharedState) -> Result<ReloadReport, ReloadError> {
+    let current = state.load_full();
+    let path = current
+        .shared
+        .config_path
+        .clone()
+        .ok_or(ReloadError::NoFile)?;
+    reload_from(state, &path)
+}
+
+pub fn reload_from(state: &SharedState, path: &Path) -> Result<ReloadReport, ReloadError> {
+    let config = config::load(path).map_err(ReloadError::Invalid)?;
+    Ok(apply(state, config))
+}
+
+/// Swaps in a validated config.
+pub fn apply(state: &SharedState, config: Config) -> ReloadReport {
+    let current = state.load_full();
+    let report = diff(&current.config, &config);
+    let next = current.successor(config);
+    state.store(Arc::new(next));
+    tracing::info!(%report, "configuration reloaded");
+    report
+}
+
+pub fn diff(old: &Config, new: &Config) -> ReloadReport {
+    let find = |c: &Config, name: &str| c.tenants.iter().find(|t| t.name == name).cloned();
+    let mut r = ReloadReport::default();
+    for t in &new.tenants {
+        match find(old, &t.name) {
+            None => r.added.push(t.name.clone()),
+            Some(o) if o != *t => r.changed.push(t.name.clone()),
+            _ => {}
+        }
+    }
+    for t in &old.tenants {
+        if find(new, &t.name).is_none() {
+            r.removed.push(t.name.clone());
+        }
+    }
+    let users = |c: &Config| {
+        c.users
+            .iter()
+            .map(|u| {
+                (
+                    u.name.clone(),
+                    u.password.expose().to_owned(),
+                    format!("{:?}", u.tenants),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    r.users_changed = users(old) != users(new);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::RuntimeState;
+
+    fn cfg(replicas: &str, extra_tenant: bool) -> Config {
+        let mut text = format!(
+            r#"
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "127.0.0.1:3307"
+replicas = [{replicas}]
+
+[[tenants]]
+name = "globex"
+schemas = ["wf_globex"]
+primary = "127.0.0.1:3307"
+"#
+        );
+        if extra_tenant {
+            text.push_str("[[tenants]]\nname = \"initech\"\nschemas = [\"wf_initech\"]\nprimary = \"127.0.0.1:3307\"\n");
+        }
+        config::parse(&text, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn unchanged_tenants_keep_their_arc() {
+        let state = RuntimeState::new(cfg(r#""127.0.0.1:3308""#, false)).shared();
+        let before = state.load_full();
+        let report = apply(&state, cfg(r#""127.0.0.1:3309""#, true));
+        assert_eq!(report.added, vec!["initech"]);
+        assert_eq!(report.changed, vec!["acme"]);
+        assert!(report.removed.is_empty());
+        let after = state.load_full();
+        assert!(Arc::ptr_eq(
+            &before.tenants["globex"],
+            &after.tenants["globex"]
+        ));
+        assert!(!Arc::ptr_eq(
+            &before.tenants["acme"],
+            &after.tenants["acme"]
+        ));
+        assert!(Arc::ptr_eq(&before.shared, &after.shared));
+        let report = apply(&state, cfg(r#""127.0.0.1:3309""#, false));
+        assert_eq!(report.removed, vec!["initech"]);
+    }
+}

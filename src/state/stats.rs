@@ -1,0 +1,93 @@
+//! Per-tenant counters, bumped with one atomic add on the data path and read by the admin
+//! port and the metrics endpoint.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, Default)]
+pub struct TenantStats {
+    pub to_primary: AtomicU64,
+    pub to_replica: AtomicU64,
+    pub errors: AtomicU64,
+    /// Reads that wanted a replica and got the primary.
+    pub fallbacks: AtomicU64,
+    pub hints_refused: AtomicU64,
+    /// Statements that waited on a paused tenant, and those that gave up.
+    pub held: AtomicU64,
+    pub held_too_long: AtomicU64,
+}
+
+/// A copy of one tenant's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantCounts {
+    pub to_primary: u64,
+    pub to_replica: u64,
+    pub errors: u64,
+    pub fallbacks: u64,
+    pub hints_refused: u64,
+    pub held: u64,
+    pub held_too_long: u64,
+}
+
+impl TenantStats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> TenantCounts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TenantCounts {
+            to_primary: get(&self.to_primary),
+            to_replica: get(&self.to_replica),
+            errors: get(&self.errors),
+            fallbacks: get(&self.fallbacks),
+            hints_refused: get(&self.hints_refused),
+            held: get(&self.held),
+            held_too_long: get(&self.held_too_long),
+        }
+    }
+}
+
+/// Counters by tenant name. Kept across reloads; a tenant's entry is made on first use.
+#[derive(Default)]
+pub struct Stats {
+    tenants: RwLock<BTreeMap<String, Arc<TenantStats>>>,
+}
+
+impl Stats {
+    pub fn tenant(&self, name: &str) -> Arc<TenantStats> {
+        if let Some(t) = self
+            .tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Arc::clone(t);
+        }
+        let mut w = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(w.entry(name.to_owned()).or_default())
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, TenantCounts)> {
+        let r = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        r.iter().map(|(k, v)| (k.clone(), v.counts())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_accumulate_per_tenant() {
+        let s = Stats::default();
+        TenantStats::bump(&s.tenant("acme").to_replica);
+        TenantStats::bump(&s.tenant("acme").to_replica);
+        TenantStats::bump(&s.tenant("globex").errors);
+        let snap = s.snapshot();
+        assert_eq!(snap[0].0, "acme");
+        assert_eq!(snap[0].1.to_replica, 2);
+        assert_eq!(snap[1].1.errors, 1);
+    }
+}

@@ -26,8 +26,30 @@ pub struct Listeners {
 pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
     state.load().learn_server_info().await;
     let reloader = tokio::spawn(reload_on_sighup(std::sync::Arc::clone(&state)));
-    frontend::serve(listeners.app, state, shutdown).await;
+    frontend::serve(listeners.app, std::sync::Arc::clone(&state), shutdown).await;
     reloader.abort();
+    drain(&state).await;
+}
+
+/// Stops sessions at their next transaction boundary and waits for them, at most
+/// `shutdown_grace`; whatever is left is cut off when the runtime ends.
+async fn drain(state: &SharedState) {
+    let rt = state.load_full();
+    rt.shared.shutdown.send_replace(true);
+    let grace = rt.config.server.shutdown_grace;
+    let deadline = tokio::time::Instant::now() + grace;
+    while rt.shared.registry.count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let left = rt.shared.registry.count();
+    if left > 0 {
+        tracing::warn!(
+            sessions = left,
+            "shutdown grace over: closing sessions still in a transaction"
+        );
+    } else {
+        tracing::info!("all sessions closed");
+    }
 }
 
 async fn reload_on_sighup(state: SharedState) {

@@ -113,7 +113,18 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
         tracing::info!(%listen, tenants = cfg.tenants.len(), "switchyard listening");
         let state = RuntimeState::from_file(cfg, path.to_path_buf()).shared();
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         };
         switchyard::run(Listeners { app }, state, shutdown).await;
         tracing::info!("switchyard stopped");

@@ -51,6 +51,52 @@ impl Session {
         }
     }
 
+    /// Takes a connection slot for the user and one for the tenant, or says which limit
+    /// was hit (ERR 1203 for the user, 1040 for the tenant, as servers answer).
+    pub(super) fn take_permits(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        if self.user_permit.is_none() {
+            let key = format!("user:{}", self.user.name);
+            let permit = rt.shared.limits.acquire(key, self.user.max_connections);
+            self.user_permit = Some(permit.ok_or_else(|| {
+                SessionError::reply(
+                    1203,
+                    "42000",
+                    format!(
+                        "User '{}' already has more than {} active connections (max_connections in Switchyard's config)",
+                        self.user.name,
+                        self.user.max_connections.unwrap_or(0)
+                    ),
+                )
+            })?);
+        }
+        self.take_tenant_permit(rt)
+    }
+
+    /// The tenant's slot; called again when the session moves to another tenant.
+    pub(super) fn take_tenant_permit(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        let Some(t) = self.tenant.as_ref().filter(|_| self.tenant_chosen) else {
+            self.tenant_permit = None;
+            return Ok(());
+        };
+        self.tenant_permit = None;
+        let permit = rt
+            .shared
+            .limits
+            .acquire(format!("tenant:{}", t.name), t.max_connections);
+        self.tenant_permit = Some(permit.ok_or_else(|| {
+            SessionError::reply(
+                1040,
+                "08004",
+                format!(
+                    "Too many connections for tenant '{}' (limit {})",
+                    t.name,
+                    t.max_connections.unwrap_or(0)
+                ),
+            )
+        })?);
+        Ok(())
+    }
+
     /// Points the per-tenant counters at the session's current tenant.
     pub(super) fn track_tenant_stats(&mut self, rt: &RuntimeState) {
         self.stats = self

@@ -143,7 +143,7 @@ impl Session {
         self.sticky = None;
         self.causal = Default::default();
         self.track_tenant_stats(rt);
-        Ok(())
+        self.take_tenant_permit(rt)
     }
 
     /// Statements need a chosen tenant, except those a lobby tenant may answer.

@@ -18,6 +18,7 @@ use crate::protocol::scan::Outcome;
 use crate::protocol::{CapabilityFlags, PacketStream};
 use crate::router::route::{SessionView, Target};
 use crate::router::{Class, Classification, PrimaryReason};
+use crate::state::limits::Permit;
 use crate::state::registry::Registration;
 use crate::state::stats::TenantStats;
 use crate::state::{RuntimeState, SharedState};
@@ -60,6 +61,11 @@ pub struct Session {
     pub(super) stats: Option<Arc<TenantStats>>,
     /// The config the session last adjusted to (a reload makes it differ).
     pub(super) seen_config: Arc<Config>,
+    /// Connection slots held for the user and the tenant.
+    pub(super) user_permit: Option<Permit>,
+    pub(super) tenant_permit: Option<Permit>,
+    /// Flips to true when the proxy shuts down.
+    pub(super) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Session {
@@ -100,16 +106,24 @@ impl Session {
             published: (None, None, false, 0),
             stats: None,
             seen_config,
+            user_permit: None,
+            tenant_permit: None,
+            shutdown: rt.shared.shutdown.subscribe(),
         };
         s.track_tenant_stats(&rt);
         s
     }
 
-    /// Completes the login: connects to the tenant's primary (so a bad schema or backend
-    /// login fails now, as it would directly) and answers OK.
+    /// Completes the login: takes the user's and tenant's connection permits, connects to
+    /// the tenant's primary (so a bad schema or backend login fails now, as it would
+    /// directly) and answers OK.
     pub async fn start(&mut self, seq: u8) -> Result<(), SessionError> {
+        let rt = self.state.load_full();
+        if let Err(e) = self.take_permits(&rt) {
+            self.send_err(&e, seq).await?;
+            return Err(e);
+        }
         if self.tenant.is_some() {
-            let rt = self.state.load_full();
             if let Err(e) = self.check_login_backend(&rt).await {
                 self.send_err(&e, seq).await?;
                 return Err(e);
@@ -163,8 +177,15 @@ impl Session {
         let timer = tokio::time::sleep(idle);
         tokio::pin!(timer);
         loop {
+            if *self.shutdown.borrow() && self.txn.is_none() && !self.autocommit_off {
+                tracing::debug!(session = self.id, "closing for shutdown");
+                break;
+            }
             let read = tokio::select! {
                 r = self.client.read_packet() => r,
+                // Shutting down: an idle session outside a transaction closes now; one in a
+                // transaction gets to finish it (checked after each statement).
+                Ok(()) = self.shutdown.changed(), if !*self.shutdown.borrow() => continue,
                 _ = &mut timer => {
                     if last_active.elapsed() >= idle {
                         tracing::debug!(session = self.id, "idle timeout");

@@ -51,35 +51,51 @@ impl PacketStream {
         self.stream.read_buf(&mut self.rbuf).await
     }
 
-    /// Reads one logical packet, joining 16 MB continuations.
+    /// Reads one logical packet, joining 16 MB continuations. Cancel-safe: nothing is
+    /// consumed until the whole packet is buffered, so a `select!` may drop this future.
     pub async fn read_packet(&mut self) -> io::Result<Packet> {
-        let mut payload = Vec::new();
         loop {
-            let (seq, len) = self.read_header().await?;
-            if payload.len() + len > self.max_packet {
+            if let Some((seq, total, end)) = self.buffered_packet()? {
+                let mut payload = Vec::with_capacity(total);
+                let mut pos = 0;
+                while pos < end {
+                    let h = &self.rbuf[pos..pos + 4];
+                    let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
+                    payload.extend_from_slice(&self.rbuf[pos + 4..pos + 4 + len]);
+                    pos += 4 + len;
+                }
+                self.rbuf.advance(end);
+                return Ok(Packet { seq, payload });
+            }
+            self.fill_or_eof().await?;
+        }
+    }
+
+    /// If a whole logical packet is buffered: its first sequence id, payload size and the
+    /// buffer offset where it ends.
+    fn buffered_packet(&self) -> io::Result<Option<(u8, usize, usize)>> {
+        let (mut pos, mut total, mut seq) = (0, 0, None);
+        loop {
+            let Some(h) = self.rbuf.get(pos..pos + 4) else {
+                return Ok(None);
+            };
+            let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
+            seq.get_or_insert(h[3]);
+            total += len;
+            if total > self.max_packet {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("packet larger than the limit of {} bytes", self.max_packet),
                 ));
             }
-            while self.rbuf.len() < 4 + len {
-                self.fill_or_eof().await?;
+            if self.rbuf.len() < pos + 4 + len {
+                return Ok(None);
             }
-            payload.extend_from_slice(&self.rbuf[4..4 + len]);
-            self.rbuf.advance(4 + len);
+            pos += 4 + len;
             if len < MAX_PAYLOAD {
-                return Ok(Packet { seq, payload });
+                return Ok(Some((seq.unwrap_or(0), total, pos)));
             }
         }
-    }
-
-    async fn read_header(&mut self) -> io::Result<(u8, usize)> {
-        while self.rbuf.len() < 4 {
-            self.fill_or_eof().await?;
-        }
-        let h = &self.rbuf[..4];
-        let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
-        Ok((h[3], len))
     }
 
     async fn fill_or_eof(&mut self) -> io::Result<()> {

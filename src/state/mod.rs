@@ -2,6 +2,7 @@
 //! reload swaps it whole while sessions keep the snapshot they started a statement with.
 
 pub mod health;
+pub mod limits;
 pub mod pause;
 pub mod registry;
 pub mod reload;
@@ -52,6 +53,10 @@ pub struct Shared {
     pub server_info: ArcSwap<ServerInfo>,
     /// The file `RELOAD` and SIGHUP read again.
     pub config_path: Option<PathBuf>,
+    /// Client connections per tenant and per user.
+    pub limits: Arc<limits::Limits>,
+    /// Set when the proxy shuts down: sessions close at their next transaction boundary.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// The handle every task holds: load a snapshot, never keep it across statements.

@@ -1,0 +1,166 @@
+//! Limits and shutdown: connection limits per user, per tenant and overall answered with
+//! the server's error codes; SIGTERM lets open transactions finish and loses no commit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{connect, opts, primary_port};
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+use switchyard::config;
+
+fn cfg(server_extra: &str, tenant_extra: &str, user_extra: &str) -> config::Config {
+    let p = primary_port();
+    let text = format!(
+        r#"
+[server]
+{server_extra}
+
+[[tenants]]
+name = "globex"
+schemas = ["wf_globex"]
+primary = "127.0.0.1:{p}"
+{tenant_extra}
+
+[[users]]
+name = "globex_app"
+password = "globex_pw"
+tenant = "globex"
+{user_extra}
+
+[[users]]
+name = "ops"
+password = "ops_pw"
+tenants = "*"
+"#
+    );
+    config::parse(&text, &|_| None).unwrap()
+}
+
+async fn refused_code(port: u16, user: &str, db: &str) -> u16 {
+    match Conn::new(opts(port, user, Some(db))).await {
+        Ok(_) => panic!("connection should be refused"),
+        Err(mysql_async::Error::Server(e)) => e.code,
+        Err(e) => panic!("not a server error: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn per_user_limit_answers_1203_and_frees_slots() {
+    let proxy = common::start(cfg("", "", "max_connections = 2")).await;
+    let port = proxy.addr.port();
+    let a = connect(port, "globex_app", Some("wf_globex")).await;
+    let _b = connect(port, "globex_app", Some("wf_globex")).await;
+    assert_eq!(refused_code(port, "globex_app", "wf_globex").await, 1203);
+    // Another user is not affected.
+    let _ops = connect(port, "ops", Some("wf_globex")).await;
+    a.disconnect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _c = connect(port, "globex_app", Some("wf_globex")).await;
+}
+
+#[tokio::test]
+async fn per_tenant_and_global_limits_answer_1040() {
+    let proxy = common::start(cfg("", "max_connections = 1", "")).await;
+    let port = proxy.addr.port();
+    let _a = connect(port, "globex_app", Some("wf_globex")).await;
+    assert_eq!(refused_code(port, "ops", "wf_globex").await, 1040);
+
+    let proxy = common::start(cfg("max_connections = 1", "", "")).await;
+    let port = proxy.addr.port();
+    let _a = connect(port, "globex_app", Some("wf_globex")).await;
+    assert_eq!(refused_code(port, "globex_app", "wf_globex").await, 1040);
+}
+
+/// The real binary, SIGTERM in the middle of a transaction loop: it exits 0, every commit it
+/// acknowledged is in the table, and the transaction open at the signal was let finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_loses_no_committed_transaction() {
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_globex.shutdown_runs (id INT, run BIGINT, PRIMARY KEY (run, id))",
+    )
+    .await
+    .unwrap();
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = std::env::temp_dir().join(format!("sy-shutdown-{run_id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("switchyard.toml");
+    let p = primary_port();
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n\n[[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\nprimary = \"127.0.0.1:{p}\"\n\n[[users]]\nname = \"globex_app\"\npassword = \"globex_pw\"\ntenant = \"globex\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--config"])
+        .arg(&file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut c = loop {
+        if let Ok(c) = Conn::new(opts(port, "globex_app", Some("wf_globex"))).await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let pid = child.id().unwrap();
+    let mut acknowledged = Vec::new();
+    let mut signalled = false;
+    for i in 0..100_000 {
+        let signal_now = i == 50;
+        let txn = async {
+            c.query_drop("BEGIN").await?;
+            c.query_drop(format!("INSERT INTO shutdown_runs VALUES ({i}, {run_id})"))
+                .await?;
+            if signal_now {
+                // SIGTERM while this transaction is open: it must be let finish.
+                let status = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            c.query_drop("COMMIT").await
+        };
+        signalled |= signal_now;
+        match txn.await {
+            Ok(()) => acknowledged.push(i),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        signalled && acknowledged.len() >= 50,
+        "{} commits",
+        acknowledged.len()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits within the grace period")
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let stored: Vec<i32> = root
+        .query(format!(
+            "SELECT id FROM wf_globex.shutdown_runs WHERE run = {run_id} ORDER BY id"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, acknowledged,
+        "every acknowledged commit, and nothing else"
+    );
+    // The transaction open at the signal (number 50) was finished, not cut off.
+    assert!(acknowledged.contains(&50));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::backend::Pools;
 use crate::config::{Config, TenantConfig, UserConfig};
+use crate::monitor::{Monitor, MonitorHandle};
 use crate::protocol::handshake::ServerInfo;
 use crate::router::Router;
 
@@ -21,6 +22,9 @@ pub struct RuntimeState {
     pub router: Arc<Router>,
     pub pools: Arc<Pools>,
     pub health: Arc<Health>,
+    /// Backend health, lag and GTID positions; `None` without `[monitor]` (or before
+    /// [`with_monitor`](Self::with_monitor)), when every backend counts as eligible.
+    pub monitor: Option<MonitorHandle>,
     /// Version and capabilities shown to clients: a backend's own, once one was reached.
     pub server_info: Arc<ArcSwap<ServerInfo>>,
     pub connect_timeout: Duration,
@@ -38,10 +42,28 @@ impl RuntimeState {
             router: Arc::new(Router::new()),
             pools: Arc::new(Pools::default()),
             health: Arc::new(Health::default()),
+            monitor: None,
             server_info: Arc::new(ArcSwap::from_pointee(ServerInfo::default())),
             connect_timeout: Duration::from_secs(5),
             max_client_packet: 64 * 1024 * 1024,
         }
+    }
+
+    /// Starts the backend monitor if the config has `[monitor]` (spawns on the current
+    /// tokio runtime).
+    pub fn with_monitor(mut self) -> Self {
+        if self.config.monitor.is_some() {
+            self.monitor = Some(Monitor::start(&self.config));
+        }
+        self
+    }
+
+    /// Whether a replica may take new reads of a tenant allowing `max_lag`; always true
+    /// without a monitor. Lock-free.
+    pub fn replica_eligible(&self, addr: &str, max_lag: Duration) -> bool {
+        self.monitor
+            .as_ref()
+            .is_none_or(|m| m.replica_eligible(addr, max_lag))
     }
 
     pub fn shared(self) -> SharedState {

@@ -9,11 +9,24 @@ pub enum MonitorError {
     #[error("no answer within {0:?}")]
     CheckTimeout(Duration),
     #[error("{0}")]
-    Mysql(#[from] mysql_async::Error),
+    Io(std::io::Error),
+    #[error("{0}")]
+    Mysql(mysql_async::Error),
     #[error("invalid GTID position \"{text}\": {reason}")]
     BadGtid { text: String, reason: String },
     #[error("invalid backend address \"{0}\" (expected host:port)")]
     BadAddress(String),
+}
+
+/// mysql_async wraps socket errors twice ("Input/output error: Input/output error: ...");
+/// keep the socket error itself, which is what an operator needs to read.
+impl From<mysql_async::Error> for MonitorError {
+    fn from(e: mysql_async::Error) -> Self {
+        match e {
+            mysql_async::Error::Io(mysql_async::IoError::Io(io)) => MonitorError::Io(io),
+            other => MonitorError::Mysql(other),
+        }
+    }
 }
 
 impl MonitorError {

@@ -18,7 +18,11 @@
 #   SY_REPLICA2_PORT        replica 2 port (default 3309)
 #
 # Users (all '%', mysql_native_password): sy_root/sy_root (superuser), repl/repl (replication),
+# sy_monitor/sy_monitor (Switchyard's health monitor: SLAVE MONITOR, BINLOG MONITOR),
 # acme_app/acme_pw, globex_app/globex_pw, ops/ops_pw, sbtest/sbtest.
+#
+# Several clusters can run side by side with their own SWITCHYARD_CLUSTER_DIR and ports
+# (scripts/test.sh runs a second, "chaos" cluster on 3317-3319 for disruptive tests).
 # Local root is passwordless over each instance's unix socket.
 set -euo pipefail
 
@@ -374,6 +378,21 @@ GRANT ALL PRIVILEGES ON `sbtest`.* TO 'sbtest'@'%';
 SQL
 }
 
+# The monitor's user, on every `up` (also on clusters provisioned before it existed). Only
+# written when missing, so a healthy cluster's `up` adds nothing to the binlog. SHOW SLAVE
+# STATUS needs SLAVE MONITOR on MariaDB 10.5.9+; BINLOG MONITOR (the old REPLICATION CLIENT)
+# covers the binlog position reads. Created on the primary, so the replicas get it too.
+ensure_monitor_user() {
+    if sql primary -e "SHOW GRANTS FOR 'sy_monitor'@'%'" 2>/dev/null | grep -q 'SLAVE MONITOR'; then
+        return 0
+    fi
+    log "primary: creating the monitor user sy_monitor"
+    sql primary <<'SQL'
+CREATE USER IF NOT EXISTS 'sy_monitor'@'%' IDENTIFIED BY 'sy_monitor';
+GRANT SLAVE MONITOR, BINLOG MONITOR ON *.* TO 'sy_monitor'@'%';
+SQL
+}
+
 # Wait until both replicas have applied everything the primary has binlogged.
 wait_sync() {
     local pos name res
@@ -405,6 +424,7 @@ all_healthy() {
 
 cmd_up() {
     if all_healthy; then
+        ensure_monitor_user
         log "already up: primary ${PRIMARY_PORT}, replicas ${REPLICA1_PORT} ${REPLICA2_PORT}"
         return 0
     fi
@@ -446,6 +466,7 @@ SQL
         configure_replica replica2
         provision_primary
     fi
+    ensure_monitor_user
     wait_replication replica1
     wait_replication replica2
     wait_sync

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The one command that runs all of Switchyard's checks and tests, on a fresh clone too:
 #   installs what is missing (MariaDB, sysbench, PyMySQL from Debian; rustfmt/clippy by rustup),
-#   brings up the local cluster (scripts/cluster.sh up), then runs
+#   brings up the local cluster (scripts/cluster.sh up) and a second "chaos" cluster for the
+#   disruptive tests (tests/chaos_*.rs stop replication, add delays; see .config/nextest.toml),
+#   then runs
 #   cargo fmt --check, cargo clippy --all-targets -- -D warnings and
 #   cargo nextest run --no-fail-fast (cargo test when nextest is missing).
 # Exits non-zero if anything failed. The cluster is left running for fast re-runs;
-# SY_CLUSTER_DOWN=1 stops it at the end.
+# SY_CLUSTER_DOWN=1 stops both at the end.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,17 +25,31 @@ export SY_REPLICA2_PORT="${SY_REPLICA2_PORT:-3309}"
 export SY_ROOT_USER="${SY_ROOT_USER:-sy_root}"
 export SY_ROOT_PASSWORD="${SY_ROOT_PASSWORD:-sy_root}"
 export SWITCHYARD_CLUSTER_DIR="${SWITCHYARD_CLUSTER_DIR:-/tmp/switchyard-cluster}"
+# The chaos cluster: same users and topology, its own ports and data, so tests that break
+# replication never disturb the suites reading from the shared cluster's replicas.
+export SY_CHAOS_CLUSTER_DIR="${SY_CHAOS_CLUSTER_DIR:-/tmp/switchyard-chaos}"
+export SY_CHAOS_PRIMARY_PORT="${SY_CHAOS_PRIMARY_PORT:-3317}"
+export SY_CHAOS_REPLICA1_PORT="${SY_CHAOS_REPLICA1_PORT:-3318}"
+export SY_CHAOS_REPLICA2_PORT="${SY_CHAOS_REPLICA2_PORT:-3319}"
 # Demo credentials, for tests that start the proxy with config/switchyard.toml.
 export ACME_APP_PASSWORD="${ACME_APP_PASSWORD:-acme_pw}"
 export GLOBEX_APP_PASSWORD="${GLOBEX_APP_PASSWORD:-globex_pw}"
 export OPS_PASSWORD="${OPS_PASSWORD:-ops_pw}"
 export SWITCHYARD_ADMIN_PASSWORD="${SWITCHYARD_ADMIN_PASSWORD:-admin}"
+export SWITCHYARD_MONITOR_PASSWORD="${SWITCHYARD_MONITOR_PASSWORD:-sy_monitor}"
+
+# scripts/cluster.sh against the chaos cluster's directory and ports.
+chaos_cluster() {
+    SWITCHYARD_CLUSTER_DIR="$SY_CHAOS_CLUSTER_DIR" SY_PRIMARY_PORT="$SY_CHAOS_PRIMARY_PORT" \
+        SY_REPLICA1_PORT="$SY_CHAOS_REPLICA1_PORT" SY_REPLICA2_PORT="$SY_CHAOS_REPLICA2_PORT" \
+        bash scripts/cluster.sh "$@"
+}
 
 T0=$SECONDS
 section() { printf '\n==== %s ====\n' "$*"; }
 
 if [ "${SY_CLUSTER_DOWN:-0}" = 1 ]; then
-    trap 'section "Cluster down (SY_CLUSTER_DOWN=1)"; bash scripts/cluster.sh down || true' EXIT
+    trap 'section "Clusters down (SY_CLUSTER_DOWN=1)"; bash scripts/cluster.sh down || true; chaos_cluster down || true' EXIT
 fi
 
 section "Dependencies"
@@ -63,6 +79,13 @@ s=$SECONDS
 bash scripts/cluster.sh up
 bash scripts/cluster.sh status
 echo "(cluster ready in $((SECONDS - s))s)"
+
+section "Chaos cluster"
+s=$SECONDS
+chaos_cluster up
+# Not `status`: a chaos test that was killed half-way may have left a replica stopped;
+# each chaos test puts replication back in order before it starts.
+echo "(chaos cluster ready in $((SECONDS - s))s)"
 
 FAILED=()
 RESULTS=()

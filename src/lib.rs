@@ -2,11 +2,13 @@
 //!
 //! The data plane (`frontend` → `router` → `backend`, over `protocol`) relays each
 //! statement to the right server of the client's tenant; the control plane (`config`,
-//! `state`) builds the shared snapshot every session reads.
+//! `state`, `monitor`) builds the shared snapshot every session reads and keeps track of
+//! which backends are healthy.
 
 pub mod backend;
 pub mod config;
 pub mod frontend;
+pub mod monitor;
 pub mod protocol;
 pub mod router;
 pub mod state;

@@ -111,7 +111,13 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
             }
         };
         tracing::info!(%listen, tenants = cfg.tenants.len(), "switchyard listening");
-        let state = RuntimeState::from_file(cfg, path.to_path_buf()).shared();
+        let monitored = cfg.monitor.is_some();
+        let state = RuntimeState::from_file(cfg, path.to_path_buf()).with_monitor();
+        if monitored {
+            let backends = state.monitor.as_ref().map_or(0, |m| m.backend_count());
+            tracing::info!(backends, "backend monitor started");
+        }
+        let state = state.shared();
         let shutdown = async {
             use tokio::signal::unix::{signal, SignalKind};
             match signal(SignalKind::terminate()) {

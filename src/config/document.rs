@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::error::Sink;
-use super::raw::{RawAdmin, RawDefaults, RawServer, RawTenant, RawUser, SECTIONS};
+use super::raw::{RawAdmin, RawDefaults, RawMonitor, RawServer, RawTenant, RawUser, SECTIONS};
 
 /// One element of an array of tables, with its position in the file's array (kept even when
 /// earlier elements failed to parse, so paths match what the user wrote).
@@ -23,6 +23,7 @@ pub struct Indexed<T> {
 pub struct RawDocument {
     pub server: RawServer,
     pub admin: Option<RawAdmin>,
+    pub monitor: Option<RawMonitor>,
     pub defaults: RawDefaults,
     pub tenants: Vec<Indexed<RawTenant>>,
     pub users: Vec<Indexed<RawUser>>,
@@ -58,6 +59,7 @@ fn read_section(
     match name {
         "server" => doc.server = section(sink, name, value).unwrap_or_default(),
         "admin" => doc.admin = section(sink, name, value),
+        "monitor" => doc.monitor = section(sink, name, value),
         "defaults" => doc.defaults = section(sink, name, value).unwrap_or_default(),
         "tenants" => {
             doc.tenants = array_section(sink, name, value);

@@ -53,6 +53,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 pub struct Config {
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
+    /// `[monitor]`: without it no health checks run and every backend counts as eligible.
+    pub monitor: Option<MonitorConfig>,
     pub tenants: Vec<TenantConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -91,6 +93,21 @@ pub struct ServerConfig {
 pub struct AdminConfig {
     pub user: String,
     pub password: Secret,
+}
+
+/// The backend health monitor's login and pacing. How often each backend is checked and how
+/// much lag a replica may have stay per tenant (`health_interval`, `max_replica_lag`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    pub user: String,
+    pub password: Secret,
+    /// For each (re)connect of a check connection.
+    pub connect_timeout: Duration,
+    /// Good checks in a row before a replica that was down, stopped or lagging gets reads again.
+    pub rise: u32,
+    /// Failed checks in a row before a backend that answers but errors is marked down
+    /// (one that cannot be reached at all is down at once).
+    pub fall: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

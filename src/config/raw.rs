@@ -13,7 +13,7 @@ use toml::Spanned;
 pub type Str = Spanned<String>;
 
 /// The top-level sections this schema knows; anything else is an unknown key.
-pub const SECTIONS: [&str; 5] = ["server", "admin", "defaults", "tenants", "users"];
+pub const SECTIONS: [&str; 6] = ["server", "admin", "monitor", "defaults", "tenants", "users"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +35,17 @@ pub struct RawServer {
 pub struct RawAdmin {
     pub user: Str,
     pub password: Str,
+}
+
+/// `[monitor]`: credentials and pacing of the backend health checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub user: Str,
+    pub password: Str,
+    pub connect_timeout: Option<Str>,
+    pub rise: Option<Spanned<u32>>,
+    pub fall: Option<Spanned<u32>>,
 }
 
 /// Shared by `[defaults]` and each tenant's overrides.

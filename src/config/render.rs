@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::duration::format_duration;
-use super::{Config, ServerConfig, TenantConfig, UserConfig, UserTenants};
+use super::{Config, MonitorConfig, ServerConfig, TenantConfig, UserConfig, UserTenants};
 
 /// Plain aligned text: the listeners, one block per tenant, then users and their tenants.
 pub fn render_table(cfg: &Config) -> String {
@@ -13,6 +13,7 @@ pub fn render_table(cfg: &Config) -> String {
         &cfg.server,
         cfg.admin.as_ref().map(|a| a.user.as_str()),
     );
+    render_monitor(&mut out, cfg.monitor.as_ref());
     for tenant in &cfg.tenants {
         out.push('\n');
         render_tenant(&mut out, tenant);
@@ -49,6 +50,21 @@ fn render_server(out: &mut String, server: &ServerConfig, admin_user: Option<&st
         (None, _) => "off",
     };
     row(out, "client tls", tls);
+}
+
+fn render_monitor(out: &mut String, monitor: Option<&MonitorConfig>) {
+    let Some(m) = monitor else {
+        row(out, "monitor", "off (every backend counts as healthy)");
+        return;
+    };
+    let summary = format!(
+        "user {}, connect_timeout {}, rise {}, fall {}",
+        m.user,
+        format_duration(m.connect_timeout),
+        m.rise,
+        m.fall
+    );
+    row(out, "monitor", &summary);
 }
 
 fn render_tenant(out: &mut String, t: &TenantConfig) {

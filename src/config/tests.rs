@@ -59,6 +59,7 @@ const ADMIN_PW: &str = "adm1n-Secret!";
 const ACME_PW: &str = "acme-Secret!";
 const GLOBEX_PW: &str = "globex-Secret!";
 const OPS_PW: &str = "ops-Secret!";
+const MONITOR_PW: &str = "mon1tor-Secret!";
 
 fn demo_env(name: &str) -> Option<String> {
     let value = match name {
@@ -66,6 +67,7 @@ fn demo_env(name: &str) -> Option<String> {
         "ACME_APP_PASSWORD" => ACME_PW,
         "GLOBEX_APP_PASSWORD" => GLOBEX_PW,
         "OPS_PASSWORD" => OPS_PW,
+        "SWITCHYARD_MONITOR_PASSWORD" => MONITOR_PW,
         _ => return None,
     };
     Some(value.to_string())
@@ -211,6 +213,16 @@ fn demo_config_file_parses() {
         Some((UserTenants::One("globex".into()), GLOBEX_PW))
     );
     assert_eq!(binding("ops"), Some((UserTenants::All, OPS_PW)));
+
+    let monitor = cfg.monitor.as_ref().expect("monitor");
+    assert_eq!(
+        (monitor.user.as_str(), monitor.password.expose()),
+        ("sy_monitor", MONITOR_PW)
+    );
+    assert_eq!(
+        (monitor.connect_timeout, monitor.rise, monitor.fall),
+        (Duration::from_secs(1), 2, 1)
+    );
 }
 
 #[test]
@@ -221,6 +233,7 @@ fn demo_config_file_needs_its_env_vars() {
         missing,
         [
             "admin.password",
+            "monitor.password",
             "users[0].password",
             "users[1].password",
             "users[2].password"
@@ -384,6 +397,79 @@ fn consistency_round_trips() {
     assert_eq!(Consistency::parse("Primary"), None);
 }
 
+// ---- [monitor] ----
+
+#[test]
+fn monitor_is_off_unless_configured() {
+    assert!(parse_ok(BASE).monitor.is_none());
+}
+
+#[test]
+fn monitor_defaults_and_overrides() {
+    let text = format!("[monitor]\nuser = \"mon\"\npassword = \"pw\"\n\n{BASE}");
+    let m = parse_ok(&text).monitor.expect("monitor");
+    assert_eq!(m.user, "mon");
+    assert_eq!(
+        (m.connect_timeout, m.rise, m.fall),
+        (Duration::from_secs(1), 2, 1)
+    );
+
+    let text = format!(
+        "[monitor]\nuser = \"mon\"\npassword = \"${{SWITCHYARD_MONITOR_PASSWORD}}\"\n\
+         connect_timeout = \"250ms\"\nrise = 5\nfall = 3\n\n{BASE}"
+    );
+    let m = parse_ok(&text).monitor.expect("monitor");
+    assert_eq!(m.password.expose(), MONITOR_PW);
+    assert_eq!(
+        (m.connect_timeout, m.rise, m.fall),
+        (Duration::from_millis(250), 5, 3)
+    );
+}
+
+#[test]
+fn monitor_problems_are_reported_with_their_keys() {
+    let text = format!(
+        "[monitor]\nuser = \"\"\npassword = \"pw\"\nconnect_timeout = \"0s\"\n\
+         rise = 0\nfall = 0\ninterval = \"1s\"\n\n{BASE}"
+    );
+    let errors = parse_err(&text);
+    let got: Vec<_> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(2), "monitor.user"),
+            (Some(4), "monitor.connect_timeout"),
+            (Some(5), "monitor.rise"),
+            (Some(6), "monitor.fall"),
+            (Some(7), "monitor.interval"),
+        ],
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn monitor_needs_a_user_and_password() {
+    let text = format!("[monitor]\nuser = \"mon\"\n\n{BASE}");
+    let errors = parse_err(&text);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].path, "monitor.password");
+}
+
+#[test]
+fn monitor_is_rendered_without_its_password() {
+    let text = format!(
+        "[monitor]\nuser = \"mon\"\npassword = \"${{SWITCHYARD_MONITOR_PASSWORD}}\"\nrise = 3\n\n{BASE}"
+    );
+    let cfg = parse_ok(&text);
+    let table = render_table(&cfg);
+    assert!(
+        table.contains("monitor          user mon, connect_timeout 1s, rise 3, fall 1"),
+        "{table}"
+    );
+    assert!(!table.contains(MONITOR_PW), "{table}");
+    assert!(!format!("{cfg:?}").contains(MONITOR_PW));
+}
+
 // ---- secrets ----
 
 #[test]
@@ -420,6 +506,7 @@ server
   admin_listen     127.0.0.1:6032 (user admin)
   http_listen      127.0.0.1:9090
   client tls       optional
+  monitor          off (every backend counts as healthy)
 
 tenant acme
   schemas          wf_acme, rb_acme

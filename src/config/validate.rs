@@ -14,10 +14,12 @@ use super::document::{Indexed, RawDocument};
 use super::duration::parse_duration;
 use super::env::{expand, EnvLookup};
 use super::error::Sink;
-use super::raw::{RawAdmin, RawReplica, RawServer, RawTenant, RawTenantList, RawUser, Str};
+use super::raw::{
+    RawAdmin, RawMonitor, RawReplica, RawServer, RawTenant, RawTenantList, RawUser, Str,
+};
 use super::{
-    AdminConfig, Config, Consistency, ReplicaConfig, Secret, ServerConfig, TenantConfig,
-    UserConfig, UserTenants,
+    AdminConfig, Config, Consistency, MonitorConfig, ReplicaConfig, Secret, ServerConfig,
+    TenantConfig, UserConfig, UserTenants,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:6033";
@@ -28,6 +30,9 @@ const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(5);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 const DEFAULT_POOL_MAX: u32 = 64;
+const DEFAULT_MONITOR_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const DEFAULT_MONITOR_RISE: u32 = 2;
+const DEFAULT_MONITOR_FALL: u32 = 1;
 
 /// The values a tenant inherits from `[defaults]` unless it sets its own.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +62,7 @@ pub fn resolve(doc: &RawDocument, env: EnvLookup<'_>, sink: &mut Sink<'_>) -> Co
     let mut r = Resolver { env, sink };
     let server = r.server(&doc.server);
     let admin = doc.admin.as_ref().map(|a| r.admin(a));
+    let monitor = doc.monitor.as_ref().map(|m| r.monitor(m));
     let d = &doc.defaults;
     let defaults = r.inherited(
         "defaults",
@@ -75,6 +81,7 @@ pub fn resolve(doc: &RawDocument, env: EnvLookup<'_>, sink: &mut Sink<'_>) -> Co
     Config {
         server,
         admin,
+        monitor,
         tenants,
         users,
     }
@@ -267,6 +274,29 @@ impl Resolver<'_, '_, '_> {
         AdminConfig {
             user: self.user_name("admin.user", &raw.user),
             password: self.secret("admin.password", &raw.password),
+        }
+    }
+
+    fn monitor(&mut self, raw: &RawMonitor) -> MonitorConfig {
+        let connect_timeout = self.duration(
+            "monitor.connect_timeout",
+            raw.connect_timeout.as_ref(),
+            DEFAULT_MONITOR_CONNECT_TIMEOUT,
+        );
+        // A zero timeout would fail every connect, so every backend would look down.
+        if let (true, Some(s)) = (connect_timeout.is_zero(), &raw.connect_timeout) {
+            self.sink.at(
+                "monitor.connect_timeout",
+                s.span(),
+                "must be greater than 0".to_string(),
+            );
+        }
+        MonitorConfig {
+            user: self.user_name("monitor.user", &raw.user),
+            password: self.secret("monitor.password", &raw.password),
+            connect_timeout,
+            rise: self.positive("monitor.rise", raw.rise.as_ref(), DEFAULT_MONITOR_RISE),
+            fall: self.positive("monitor.fall", raw.fall.as_ref(), DEFAULT_MONITOR_FALL),
         }
     }
 

@@ -125,7 +125,20 @@ impl Session {
     /// Makes sure there is a connection to `t` in the session's state (schema, SETs).
     pub(super) async fn ready(&mut self, rt: &RuntimeState, t: Target) -> Result<(), SessionError> {
         let tenant = self.tenant_or_err()?;
-        let addr = addr_of(&tenant, t);
+        let addr = match t {
+            Target::Primary => rt.primary_addr(&tenant),
+            Target::Replica(_) => addr_of(&tenant, t),
+        };
+        let moved = self
+            .backends
+            .get_mut(t)
+            .is_some_and(|c| &*c.key.addr != addr);
+        if moved && self.txn.is_none() {
+            // The primary moved (a promotion): what lived on the old one is gone.
+            tracing::info!(session = self.id, to = addr, "primary moved: reconnecting");
+            self.backends.take(t);
+            self.lost_backend(t);
+        }
         if self.backends.get_mut(t).is_none() {
             let key = PoolKey {
                 addr: addr.into(),
@@ -142,7 +155,7 @@ impl Session {
                         .await
                         .map_err(|e| {
                             if e.is_unreachable() {
-                                rt.shared.health.mark_down(addr);
+                                rt.report_unreachable(addr);
                             }
                             self.backend_error(t, e)
                         })?
@@ -220,7 +233,7 @@ impl Session {
             .replicas
             .iter()
             .enumerate()
-            .filter(|(_, r)| rt.shared.health.is_up(&r.addr))
+            .filter(|(_, r)| rt.replica_usable(tenant, &r.addr))
             .map(|(i, r)| (i, r.weight.max(1)))
             .collect();
         let mut order = Vec::with_capacity(pool.len());

@@ -59,9 +59,7 @@ impl Session {
                 {
                     tracing::warn!(session = self.id, error = %e, "read retried elsewhere");
                     if let Some(tenant) = &self.tenant {
-                        rt.shared
-                            .health
-                            .mark_down(super::backends::addr_of(tenant, t));
+                        rt.report_unreachable(super::backends::addr_of(tenant, t));
                     }
                     retried = true;
                     t = self.resolve(rt, &route).await?;

@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 
 use crate::backend::Pools;
 use crate::config::{Config, TenantConfig, UserConfig};
+use crate::monitor::{self, Monitor, MonitorHandle};
 use crate::protocol::handshake::ServerInfo;
 use crate::router::Router;
 
@@ -32,6 +33,9 @@ pub struct RuntimeState {
     /// change, so its sessions can tell in one pointer comparison.
     pub tenants: HashMap<String, Arc<TenantConfig>>,
     pub shared: Arc<Shared>,
+    /// Backend health, lag and GTID positions; `None` without `[monitor]` (or before
+    /// [`with_monitor`](Self::with_monitor)), when every backend counts as eligible.
+    pub monitor: Option<MonitorHandle>,
     pub connect_timeout: Duration,
     /// Largest packet accepted from a client.
     pub max_client_packet: usize,
@@ -96,6 +100,7 @@ impl RuntimeState {
             config: Arc::new(config),
             tenants,
             shared,
+            monitor: None,
             connect_timeout: Duration::from_secs(5),
             max_client_packet: 64 * 1024 * 1024,
             pause_max_hold: Duration::from_secs(60),
@@ -108,7 +113,74 @@ impl RuntimeState {
         next.connect_timeout = self.connect_timeout;
         next.max_client_packet = self.max_client_packet;
         next.pause_max_hold = self.pause_max_hold;
+        // The monitor keeps running when what it watches is unchanged.
+        let same_watch = match (&self.config.monitor, &next.config.monitor) {
+            (Some(a), Some(b)) => {
+                a == b && monitor::targets(&self.config, a) == monitor::targets(&next.config, b)
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        next.monitor = if same_watch {
+            self.monitor.clone()
+        } else {
+            next.config
+                .monitor
+                .as_ref()
+                .map(|_| Monitor::start(&next.config))
+        };
         next
+    }
+
+    /// Starts the backend monitor if the config has `[monitor]` (spawns on the current
+    /// tokio runtime).
+    pub fn with_monitor(mut self) -> Self {
+        if self.config.monitor.is_some() {
+            self.monitor = Some(Monitor::start(&self.config));
+        }
+        self
+    }
+
+    /// Whether a replica may take new reads of a tenant allowing `max_lag`; always true
+    /// without a monitor. Lock-free.
+    pub fn replica_eligible(&self, addr: &str, max_lag: Duration) -> bool {
+        self.monitor
+            .as_ref()
+            .is_none_or(|m| m.replica_eligible(addr, max_lag))
+    }
+
+    /// Where a tenant's writes go: its configured primary, unless the monitor sees that
+    /// server read-only and one of the tenant's other servers writable (a promotion made
+    /// elsewhere), which then takes the writes.
+    pub fn primary_addr<'a>(&self, t: &'a TenantConfig) -> &'a str {
+        let Some(m) = &self.monitor else {
+            return &t.primary;
+        };
+        let demoted = m
+            .status(&t.primary)
+            .is_some_and(|s| s.reachable && s.read_only);
+        if !demoted {
+            return &t.primary;
+        }
+        t.replicas
+            .iter()
+            .map(|r| r.addr.as_str())
+            .find(|a| m.status(a).is_some_and(|s| s.reachable && !s.read_only))
+            .unwrap_or(&t.primary)
+    }
+
+    /// Whether a tenant's reads may go to replica `addr` now: not marked down or offline
+    /// by the data path or ops, and eligible by the monitor (if there is one).
+    pub fn replica_usable(&self, t: &TenantConfig, addr: &str) -> bool {
+        self.shared.health.is_up(addr) && self.replica_eligible(addr, t.max_replica_lag)
+    }
+
+    /// The data path could not reach `addr`.
+    pub fn report_unreachable(&self, addr: &str) {
+        self.shared.health.mark_down(addr);
+        if let Some(m) = &self.monitor {
+            m.mark_down(addr);
+        }
     }
 
     pub fn shared(self) -> SharedState {

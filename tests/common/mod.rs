@@ -168,3 +168,97 @@ pub fn is_replica(port: u16) -> bool {
 }
 
 pub const SHORT: Duration = Duration::from_secs(5);
+
+// ---- the chaos cluster (scripts/test.sh): for tests that break replication on purpose ----
+
+pub fn chaos_primary_port() -> u16 {
+    port("SY_CHAOS_PRIMARY_PORT", 3317)
+}
+
+pub fn chaos_replica_ports() -> [u16; 2] {
+    [
+        port("SY_CHAOS_REPLICA1_PORT", 3318),
+        port("SY_CHAOS_REPLICA2_PORT", 3319),
+    ]
+}
+
+/// Primary first, then the two replicas.
+pub fn chaos_ports() -> [u16; 3] {
+    let [r1, r2] = chaos_replica_ports();
+    [chaos_primary_port(), r1, r2]
+}
+
+/// Serializes the chaos tests of one binary under plain `cargo test` (which runs a binary's
+/// tests in parallel threads); under nextest each test is its own process and the `chaos`
+/// test group (.config/nextest.toml) already runs them one at a time.
+pub static CHAOS_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A superuser connection to one server of the chaos cluster.
+pub async fn chaos_root(port: u16) -> Conn {
+    connect(port, "sy_root", None).await
+}
+
+async fn run_on(port: u16, sql: &str) {
+    let mut c = chaos_root(port).await;
+    c.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql} on {port}: {e}"));
+    let _ = c.disconnect().await;
+}
+
+pub async fn stop_sql_thread(port: u16) {
+    run_on(port, "STOP SLAVE SQL_THREAD").await;
+}
+
+pub async fn start_sql_thread(port: u16) {
+    run_on(port, "START SLAVE SQL_THREAD").await;
+}
+
+/// Makes a replica apply each transaction `seconds` after the primary wrote it.
+pub async fn set_master_delay(port: u16, seconds: u32) {
+    run_on(
+        port,
+        &format!("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY={seconds}; START SLAVE"),
+    )
+    .await;
+}
+
+/// Puts a chaos replica back to normal (no delay, both threads running) if a test, or a
+/// test killed half-way, left it otherwise. Touches nothing that is already fine.
+pub async fn restore_replication(port: u16) {
+    let mut c = chaos_root(port).await;
+    let row: Option<mysql_async::Row> = c
+        .query_first("SHOW SLAVE STATUS")
+        .await
+        .unwrap_or_else(|e| panic!("SHOW SLAVE STATUS on {port}: {e}"));
+    let _ = c.disconnect().await;
+    let field = |name: &str| -> String {
+        row.as_ref()
+            .and_then(|r| r.get_opt::<Option<String>, _>(name))
+            .and_then(Result::ok)
+            .flatten()
+            .unwrap_or_default()
+    };
+    let healthy = field("Slave_IO_Running") == "Yes"
+        && field("Slave_SQL_Running") == "Yes"
+        && field("SQL_Delay") == "0";
+    if !healthy {
+        set_master_delay(port, 0).await;
+    }
+}
+
+/// Runs `body`, then `restore`, even if `body` panicked (the panic is raised again after).
+pub async fn with_restore<B, R>(body: B, restore: R)
+where
+    B: std::future::Future<Output = ()> + Send + 'static,
+    R: std::future::Future<Output = ()>,
+{
+    let result = tokio::spawn(body).await;
+    restore.await;
+    if let Err(e) = result {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("test body did not finish: {e}");
+    }
+}

@@ -1,0 +1,39 @@
+//! The monitor's one error type: what can go wrong probing a backend or reading its answers.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("no connection within {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("no answer within {0:?}")]
+    CheckTimeout(Duration),
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("{0}")]
+    Mysql(mysql_async::Error),
+    #[error("invalid GTID position \"{text}\": {reason}")]
+    BadGtid { text: String, reason: String },
+    #[error("invalid backend address \"{0}\" (expected host:port)")]
+    BadAddress(String),
+}
+
+/// mysql_async wraps socket errors twice ("Input/output error: Input/output error: ...");
+/// keep the socket error itself, which is what an operator needs to read.
+impl From<mysql_async::Error> for MonitorError {
+    fn from(e: mysql_async::Error) -> Self {
+        match e {
+            mysql_async::Error::Io(mysql_async::IoError::Io(io)) => MonitorError::Io(io),
+            other => MonitorError::Mysql(other),
+        }
+    }
+}
+
+impl MonitorError {
+    /// Whether the server answered at all. A server that answers with an error (bad
+    /// credentials, a missing privilege) is reachable, and gets `fall` chances; one that
+    /// refuses, resets or stays silent is down at once.
+    pub fn server_answered(&self) -> bool {
+        matches!(self, MonitorError::Mysql(mysql_async::Error::Server(_)))
+    }
+}

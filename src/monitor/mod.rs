@@ -1,0 +1,221 @@
+//! The backend monitor (control plane): one task per backend checks reachability,
+//! `read_only`, replication and lag, and the GTID position, and publishes the result as a
+//! lock-free snapshot the data path reads per statement.
+//!
+//! Start it with [`Monitor::start`]; ask the [`MonitorHandle`] whether a replica may take
+//! new reads ([`MonitorHandle::replica_eligible`]), or tell it that the data path saw a
+//! backend refuse a connection ([`MonitorHandle::mark_down`]).
+
+mod error;
+pub mod gtid;
+mod probe;
+mod status;
+mod task;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::task::AbortHandle;
+
+use crate::config::{Config, MonitorConfig};
+
+pub use error::MonitorError;
+pub use gtid::{Gtid, GtidPos};
+pub use probe::Flavor;
+pub use status::{BackendState, BackendStatus, Observation, Outcome, Policy};
+pub use task::{SharedStatuses, StatusMap, Target};
+
+/// Starts monitors; see [`Monitor::start`].
+pub struct Monitor;
+
+impl Monitor {
+    /// Spawns one task per distinct backend of `config` (on the current tokio runtime).
+    /// Without a `[monitor]` section nothing is spawned and the handle finds every backend
+    /// eligible, which is how routing behaved before the monitor existed.
+    pub fn start(config: &Config) -> MonitorHandle {
+        match &config.monitor {
+            Some(settings) => Self::start_with(settings, targets(config, settings)),
+            None => MonitorHandle::idle(),
+        }
+    }
+
+    /// Spawns one task per target. A target whose address cannot be used is published as
+    /// down with the reason, rather than silently left out.
+    pub fn start_with(settings: &MonitorConfig, targets: Vec<Target>) -> MonitorHandle {
+        let statuses: SharedStatuses = Arc::new(ArcSwap::from_pointee(StatusMap::new()));
+        let mut tasks = Vec::with_capacity(targets.len());
+        let mut monitored = HashSet::new();
+        for target in targets {
+            monitored.insert(target.addr.clone());
+            match probe::Prober::new(&target.addr, settings) {
+                Ok(prober) => {
+                    let statuses = Arc::clone(&statuses);
+                    let handle = tokio::spawn(task::watch(target, prober, statuses));
+                    tasks.push(handle.abort_handle());
+                }
+                Err(e) => task::update(&statuses, &target.addr, |prev| {
+                    BackendStatus::marked_down(prev, &target.addr, &e.to_string(), Instant::now())
+                }),
+            }
+        }
+        MonitorHandle {
+            inner: Arc::new(Inner {
+                statuses,
+                monitored,
+                tasks: Mutex::new(tasks),
+            }),
+        }
+    }
+}
+
+/// One target per distinct address across all tenants. A server several tenants share is
+/// checked once, at the shortest `health_interval` among them, and judged by the strictest
+/// `max_replica_lag` of the tenants that read from it (callers can still apply their own,
+/// see [`MonitorHandle::replica_eligible`]).
+pub fn targets(config: &Config, settings: &MonitorConfig) -> Vec<Target> {
+    let mut by_addr: BTreeMap<String, Target> = BTreeMap::new();
+    let mut add = |addr: &str, interval: Duration, read_lag: Option<Duration>| {
+        let t = by_addr.entry(addr.to_string()).or_insert_with(|| Target {
+            addr: addr.to_string(),
+            interval,
+            policy: Policy {
+                replica: false,
+                max_lag: Duration::MAX,
+                rise: settings.rise,
+                fall: settings.fall,
+            },
+        });
+        t.interval = t.interval.min(interval);
+        if let Some(lag) = read_lag {
+            t.policy.replica = true;
+            t.policy.max_lag = t.policy.max_lag.min(lag);
+        }
+    };
+    for tenant in &config.tenants {
+        add(&tenant.primary, tenant.health_interval, None);
+        for replica in &tenant.replicas {
+            add(
+                &replica.addr,
+                tenant.health_interval,
+                Some(tenant.max_replica_lag),
+            );
+        }
+    }
+    by_addr.into_values().collect()
+}
+
+/// The running monitor. Cheap to clone; the tasks end with [`stop`](Self::stop) or when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct MonitorHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    statuses: SharedStatuses,
+    /// The addresses with a task: `mark_down` of anything else would never be undone.
+    monitored: HashSet<String>,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        abort_all(&self.tasks);
+    }
+}
+
+fn abort_all(tasks: &Mutex<Vec<AbortHandle>>) {
+    let mut tasks = tasks.lock().unwrap_or_else(|p| p.into_inner());
+    for task in tasks.drain(..) {
+        task.abort();
+    }
+}
+
+impl MonitorHandle {
+    /// A handle with nothing to watch: every backend is eligible.
+    pub fn idle() -> Self {
+        MonitorHandle {
+            inner: Arc::new(Inner {
+                statuses: Arc::new(ArcSwap::from_pointee(StatusMap::new())),
+                monitored: HashSet::new(),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Ends the checks. The last statuses stay readable.
+    pub fn stop(&self) {
+        abort_all(&self.inner.tasks);
+    }
+
+    /// How many backends are watched (one task each).
+    pub fn backend_count(&self) -> usize {
+        self.inner.monitored.len()
+    }
+
+    /// Every checked backend's latest status, by address.
+    pub fn snapshot(&self) -> Arc<StatusMap> {
+        self.inner.statuses.load_full()
+    }
+
+    /// One backend's latest status; `None` before its first check or if not monitored.
+    pub fn status(&self, addr: &str) -> Option<Arc<BackendStatus>> {
+        self.inner.statuses.load().get(addr).cloned()
+    }
+
+    /// The shared map itself, for readers that keep it (admin, metrics).
+    pub fn statuses(&self) -> SharedStatuses {
+        Arc::clone(&self.inner.statuses)
+    }
+
+    /// Whether a replica may take new reads of a tenant allowing `max_lag`: reachable,
+    /// both replication threads running, lag known and within `max_lag`, and, if it was
+    /// taken out before, back for `rise` good checks in a row. A backend the monitor has
+    /// not (yet) checked is eligible: no news is not bad news. Lock-free.
+    pub fn replica_eligible(&self, addr: &str, max_lag: Duration) -> bool {
+        self.inner
+            .statuses
+            .load()
+            .get(addr)
+            .is_none_or(|s| s.replica_eligible(max_lag))
+    }
+
+    /// Whether a backend counts as up (for a primary: it answers). Unknown is up.
+    pub fn is_up(&self, addr: &str) -> bool {
+        self.inner
+            .statuses
+            .load()
+            .get(addr)
+            .is_none_or(|s| s.is_up())
+    }
+
+    /// The data path could not connect (refused): not eligible from now on, until `rise`
+    /// good checks in a row. Addresses the monitor does not check are ignored, since no
+    /// check would ever bring them back.
+    pub fn mark_down(&self, addr: &str) {
+        if !self.inner.monitored.contains(addr) {
+            return;
+        }
+        task::update(&self.inner.statuses, addr, |prev| {
+            BackendStatus::marked_down(
+                prev,
+                addr,
+                "refused a connection on the data path",
+                Instant::now(),
+            )
+        });
+    }
+}
+
+impl std::fmt::Debug for MonitorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorHandle")
+            .field("backends", &self.inner.monitored.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+//! One backend's checks over mysql_async: a kept-open connection, the queries, and turning
+//! their rows into an [`Observation`]. Row parsing is pure and tested without a server.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
+use tokio::time::timeout;
+
+use super::error::MonitorError;
+use super::status::{Observation, Outcome};
+use crate::config::MonitorConfig;
+
+/// Which server family answers: they spell the replication queries differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    MariaDb,
+    /// MySQL (or Percona) with its `major.minor.patch` version.
+    MySql(u16, u16, u16),
+}
+
+impl Flavor {
+    /// From `@@version`, e.g. `10.11.19-MariaDB-0+deb12u1-log` or `8.0.36`.
+    pub fn from_version(version: &str) -> Flavor {
+        if version.to_ascii_lowercase().contains("mariadb") {
+            return Flavor::MariaDb;
+        }
+        let mut numbers = version
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse::<u16>().unwrap_or(0));
+        let mut next = || numbers.next().unwrap_or(0);
+        Flavor::MySql(next(), next(), next())
+    }
+
+    /// The global variables read on every check, in [`Observation`] order.
+    fn variables_query(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => {
+                "SELECT @@global.read_only, @@global.server_id, \
+                 @@global.gtid_current_pos, @@global.gtid_binlog_pos"
+            }
+            Flavor::MySql(..) => {
+                "SELECT @@global.read_only, @@global.server_id, @@global.gtid_executed, NULL"
+            }
+        }
+    }
+
+    /// MariaDB lists every replication source with `ALL`; MySQL renamed the statement
+    /// (and its columns) in 8.0.22 and dropped the old name in 8.4.
+    fn replica_status_query(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => "SHOW ALL SLAVES STATUS",
+            Flavor::MySql(major, minor, patch) if (major, minor, patch) >= (8, 0, 22) => {
+                "SHOW REPLICA STATUS"
+            }
+            Flavor::MySql(..) => "SHOW SLAVE STATUS",
+        }
+    }
+}
+
+/// A row of `SHOW ... STATUS` as column names and text values (`None` for NULL).
+pub type StatusRow = Vec<(String, Option<String>)>;
+
+/// What the replica status rows say, merged over all replication sources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replication {
+    pub is_replica: bool,
+    pub io_running: bool,
+    pub sql_running: bool,
+    pub lag: Option<Duration>,
+    pub gtid_io: Option<String>,
+}
+
+/// Both spellings of each column: MariaDB and MySQL before 8.0.22, then MySQL 8.0.22+.
+const IO_RUNNING: [&str; 2] = ["Slave_IO_Running", "Replica_IO_Running"];
+const SQL_RUNNING: [&str; 2] = ["Slave_SQL_Running", "Replica_SQL_Running"];
+const LAG: [&str; 2] = ["Seconds_Behind_Master", "Seconds_Behind_Source"];
+const GTID_IO: [&str; 2] = ["Gtid_IO_Pos", "Retrieved_Gtid_Set"];
+
+/// Merges the rows: no rows means not a replica; with several sources (MariaDB multi-source)
+/// every one must run, and the lag is the worst one, unknown if any is unknown.
+pub fn replication_from_rows(rows: &[StatusRow]) -> Replication {
+    let Some(first) = rows.first() else {
+        return Replication::default();
+    };
+    let yes = |row: &StatusRow, names: &[&str]| column(row, names).as_deref() == Some("Yes");
+    let lags: Vec<Option<Duration>> = rows
+        .iter()
+        .map(|row| {
+            column(row, &LAG)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+        })
+        .collect();
+    Replication {
+        is_replica: true,
+        io_running: rows.iter().all(|r| yes(r, &IO_RUNNING)),
+        sql_running: rows.iter().all(|r| yes(r, &SQL_RUNNING)),
+        lag: lags
+            .iter()
+            .copied()
+            .collect::<Option<Vec<_>>>()
+            .and_then(|l| l.into_iter().max()),
+        gtid_io: column(first, &GTID_IO).filter(|s| !s.is_empty()),
+    }
+}
+
+fn column(row: &StatusRow, names: &[&str]) -> Option<String> {
+    row.iter()
+        .find(|(name, _)| names.iter().any(|n| name.eq_ignore_ascii_case(n)))
+        .and_then(|(_, value)| value.clone())
+}
+
+/// Text of a value as the text protocol sent it; `None` for NULL.
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+fn status_row(row: &Row) -> StatusRow {
+    row.columns_ref()
+        .iter()
+        .enumerate()
+        .map(|(i, col)| {
+            let value = row.as_ref(i).and_then(text);
+            (col.name_str().into_owned(), value)
+        })
+        .collect()
+}
+
+/// Splits `host:port` or `[v6]:port` (the config has checked the form already).
+pub fn host_port(addr: &str) -> Result<(String, u16), MonitorError> {
+    let bad = || MonitorError::BadAddress(addr.to_string());
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.parse::<u16>().map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
+}
+
+/// The checks of one backend, over one connection kept open between checks.
+pub struct Prober {
+    opts: Opts,
+    connect_timeout: Duration,
+    conn: Option<(Conn, Flavor, String)>,
+}
+
+impl Prober {
+    pub fn new(addr: &str, settings: &MonitorConfig) -> Result<Self, MonitorError> {
+        let (host, port) = host_port(addr)?;
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(host)
+            .tcp_port(port)
+            .user(Some(settings.user.clone()))
+            .pass(Some(settings.password.expose().to_string()))
+            // Never switch to a unix socket: the address is what the data path uses.
+            .prefer_socket(false)
+            .into();
+        Ok(Prober {
+            opts,
+            connect_timeout: settings.connect_timeout,
+            conn: None,
+        })
+    }
+
+    /// One check, bounded: `connect_timeout` for a reconnect, `budget` for the queries.
+    /// The connection is kept only after a clean check, so any error or timeout drops it
+    /// and the next check starts from a fresh one.
+    pub async fn check(&mut self, budget: Duration) -> Outcome {
+        match self.try_check(budget).await {
+            Ok(obs) => Outcome::Seen(obs),
+            Err(e) if e.server_answered() => Outcome::Failed(e.to_string()),
+            Err(e) => Outcome::Unreachable(e.to_string()),
+        }
+    }
+
+    async fn try_check(&mut self, budget: Duration) -> Result<Observation, MonitorError> {
+        let (mut conn, flavor, version) = match self.conn.take() {
+            Some(kept) => kept,
+            None => self.connect().await?,
+        };
+        let obs = timeout(budget, read_observation(&mut conn, flavor, &version))
+            .await
+            .map_err(|_| MonitorError::CheckTimeout(budget))??;
+        self.conn = Some((conn, flavor, version));
+        Ok(obs)
+    }
+
+    async fn connect(&self) -> Result<(Conn, Flavor, String), MonitorError> {
+        let limit = self.connect_timeout;
+        let connecting = async {
+            let mut conn = Conn::new(self.opts.clone()).await?;
+            let version: Option<String> = conn.query_first("SELECT @@version").await?;
+            let version = version.unwrap_or_default();
+            Ok::<_, MonitorError>((conn, Flavor::from_version(&version), version))
+        };
+        timeout(limit, connecting)
+            .await
+            .map_err(|_| MonitorError::ConnectTimeout(limit))?
+    }
+}
+
+async fn read_observation(
+    conn: &mut Conn,
+    flavor: Flavor,
+    version: &str,
+) -> Result<Observation, MonitorError> {
+    type Vars = (Option<i64>, Option<u32>, Option<String>, Option<String>);
+    let vars: Option<Vars> = conn.query_first(flavor.variables_query()).await?;
+    let (read_only, server_id, gtid, gtid_binlog) = vars.unwrap_or_default();
+    let rows: Vec<Row> = conn.query(flavor.replica_status_query()).await?;
+    let rows: Vec<StatusRow> = rows.iter().map(status_row).collect();
+    let replication = replication_from_rows(&rows);
+    Ok(Observation {
+        version: version.to_string(),
+        read_only: read_only.unwrap_or(0) != 0,
+        server_id,
+        is_replica: replication.is_replica,
+        io_running: replication.io_running,
+        sql_running: replication.sql_running,
+        lag: replication.lag,
+        gtid: gtid.map(|g| one_line(&g)),
+        gtid_binlog: gtid_binlog.map(|g| one_line(&g)),
+        gtid_io: replication.gtid_io.map(|g| one_line(&g)),
+    })
+}
+
+/// GTID sets may be wrapped over lines by the server (MySQL does); keep one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pairs: &[(&str, Option<&str>)]) -> StatusRow {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect()
+    }
+
+    #[test]
+    fn flavor_from_version_strings() {
+        assert_eq!(
+            Flavor::from_version("10.11.19-MariaDB-0+deb12u1-log"),
+            Flavor::MariaDb
+        );
+        assert_eq!(
+            Flavor::from_version("5.5.5-10.6.12-MariaDB"),
+            Flavor::MariaDb
+        );
+        assert_eq!(Flavor::from_version("8.0.36"), Flavor::MySql(8, 0, 36));
+        assert_eq!(Flavor::from_version("5.7.44-log"), Flavor::MySql(5, 7, 44));
+        assert_eq!(Flavor::from_version("garbage"), Flavor::MySql(0, 0, 0));
+    }
+
+    #[test]
+    fn replica_status_statement_per_flavor() {
+        assert_eq!(
+            Flavor::MariaDb.replica_status_query(),
+            "SHOW ALL SLAVES STATUS"
+        );
+        assert_eq!(
+            Flavor::MySql(8, 0, 21).replica_status_query(),
+            "SHOW SLAVE STATUS"
+        );
+        assert_eq!(
+            Flavor::MySql(8, 0, 22).replica_status_query(),
+            "SHOW REPLICA STATUS"
+        );
+        assert_eq!(
+            Flavor::MySql(8, 4, 0).replica_status_query(),
+            "SHOW REPLICA STATUS"
+        );
+        assert!(Flavor::MariaDb
+            .variables_query()
+            .contains("gtid_current_pos"));
+        assert!(Flavor::MySql(8, 0, 36)
+            .variables_query()
+            .contains("gtid_executed"));
+    }
+
+    #[test]
+    fn no_rows_is_not_a_replica() {
+        assert_eq!(replication_from_rows(&[]), Replication::default());
+    }
+
+    #[test]
+    fn mariadb_replica_row() {
+        let r = replication_from_rows(&[row(&[
+            ("Connection_name", Some("")),
+            ("Slave_IO_Running", Some("Yes")),
+            ("Slave_SQL_Running", Some("Yes")),
+            ("Seconds_Behind_Master", Some("3")),
+            ("Gtid_IO_Pos", Some("0-1-20")),
+        ])]);
+        assert_eq!(
+            r,
+            Replication {
+                is_replica: true,
+                io_running: true,
+                sql_running: true,
+                lag: Some(Duration::from_secs(3)),
+                gtid_io: Some("0-1-20".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn mysql_8_replica_row_with_null_lag_and_connecting_io() {
+        let r = replication_from_rows(&[row(&[
+            ("Replica_IO_Running", Some("Connecting")),
+            ("Replica_SQL_Running", Some("Yes")),
+            ("Seconds_Behind_Source", None),
+            ("Retrieved_Gtid_Set", Some("")),
+        ])]);
+        assert!(r.is_replica);
+        assert!(!r.io_running);
+        assert!(r.sql_running);
+        assert_eq!(r.lag, None);
+        assert_eq!(r.gtid_io, None);
+    }
+
+    #[test]
+    fn several_sources_must_all_run_and_the_worst_lag_counts() {
+        let source = |sql: &str, lag: Option<&str>| {
+            row(&[
+                ("Slave_IO_Running", Some("Yes")),
+                ("Slave_SQL_Running", Some(sql)),
+                ("Seconds_Behind_Master", lag),
+            ])
+        };
+        let r = replication_from_rows(&[source("Yes", Some("1")), source("Yes", Some("4"))]);
+        assert!(r.sql_running);
+        assert_eq!(r.lag, Some(Duration::from_secs(4)));
+        let r = replication_from_rows(&[source("Yes", Some("1")), source("No", None)]);
+        assert!(!r.sql_running);
+        assert_eq!(r.lag, None);
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(
+            host_port("127.0.0.1:3307").unwrap(),
+            ("127.0.0.1".into(), 3307)
+        );
+        assert_eq!(host_port("[::1]:3307").unwrap(), ("::1".into(), 3307));
+        assert_eq!(host_port("db1:3306").unwrap(), ("db1".into(), 3306));
+        assert!(host_port("db1").is_err());
+        assert!(host_port("db1:x").is_err());
+        assert!(host_port(":3306").is_err());
+    }
+
+    #[test]
+    fn gtid_sets_are_kept_on_one_line() {
+        assert_eq!(one_line("uuid:1-5,\nuuid2:1-3"), "uuid:1-5,uuid2:1-3");
+    }
+}

@@ -1,0 +1,481 @@
+//! Backend status and its state machine, pure (no I/O) so every transition is unit-tested.
+//!
+//! Each check produces an [`Outcome`]; [`BackendStatus::next`] folds it into the previous
+//! status under a [`Policy`]. The hysteresis lives here: a backend that was not `Up` needs
+//! `rise` good checks in a row before it is `Up` again.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// What the routing side needs to know about a backend, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendState {
+    /// Answering and, for a replica, replicating within the lag limit.
+    Up,
+    /// Unreachable, erroring for `fall` checks, or refused a data-path connection.
+    Down,
+    /// Replicating, but further behind than the lag limit, or by an unknown amount.
+    Lagging,
+    /// Reachable, but a replica whose replication threads do not both run.
+    Stopped,
+}
+
+impl BackendState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendState::Up => "up",
+            BackendState::Down => "down",
+            BackendState::Lagging => "lagging",
+            BackendState::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for BackendState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one successful check read from a backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observation {
+    /// The server's version string (`@@version`).
+    pub version: String,
+    pub read_only: bool,
+    pub server_id: Option<u32>,
+    /// Whether the server has replica status (it is configured to replicate).
+    pub is_replica: bool,
+    pub io_running: bool,
+    pub sql_running: bool,
+    /// `Seconds_Behind_Master`; `None` when the server does not know (NULL).
+    pub lag: Option<Duration>,
+    /// Applied position: MariaDB `gtid_current_pos`, MySQL `gtid_executed`.
+    pub gtid: Option<String>,
+    /// MariaDB `gtid_binlog_pos`: what this server has written to its own binlog.
+    pub gtid_binlog: Option<String>,
+    /// Received position: MariaDB `Gtid_IO_Pos`, MySQL `Retrieved_Gtid_Set`.
+    pub gtid_io: Option<String>,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Seen(Observation),
+    /// The server answered, with an error (privileges, credentials, ...).
+    Failed(String),
+    /// No answer: refused, reset, or silent past the timeout.
+    Unreachable(String),
+}
+
+/// How one backend is judged; derived from the tenants that use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Some tenant reads from it: its replication must run and keep up.
+    pub replica: bool,
+    /// The strictest `max_replica_lag` of the tenants reading from it.
+    pub max_lag: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+/// One backend as last seen by the monitor. Snapshots are immutable; each check publishes
+/// a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendStatus {
+    pub addr: String,
+    pub reachable: bool,
+    pub read_only: bool,
+    pub is_replica: bool,
+    pub io_running: bool,
+    pub sql_running: bool,
+    pub lag: Option<Duration>,
+    /// MariaDB `gtid_current_pos`, or MySQL `gtid_executed`.
+    pub gtid: Option<String>,
+    /// MariaDB `gtid_binlog_pos`.
+    pub gtid_binlog: Option<String>,
+    /// MariaDB `Gtid_IO_Pos`, or MySQL `Retrieved_Gtid_Set`.
+    pub gtid_io: Option<String>,
+    pub server_id: Option<u32>,
+    pub version: Option<String>,
+    /// Why the last check (or the data path) found it unhealthy; `None` after a clean check.
+    pub last_error: Option<String>,
+    pub last_check: Instant,
+    pub state: BackendState,
+    /// Good checks in a row (reset by any bad one).
+    pub ok_streak: u32,
+    /// Failed or unreachable checks in a row (reset by any answered check).
+    pub fail_streak: u32,
+}
+
+/// What a good observation says under a policy: `None` when it is good.
+fn verdict(obs: &Observation, policy: &Policy) -> Option<(BackendState, String)> {
+    if !policy.replica {
+        return None;
+    }
+    if !obs.is_replica {
+        return Some((BackendState::Stopped, "not replicating".to_string()));
+    }
+    if !obs.io_running || !obs.sql_running {
+        let problem = format!(
+            "replication stopped (IO thread {}, SQL thread {})",
+            running(obs.io_running),
+            running(obs.sql_running)
+        );
+        return Some((BackendState::Stopped, problem));
+    }
+    match obs.lag {
+        None => Some((BackendState::Lagging, "replication lag unknown".to_string())),
+        Some(lag) if lag > policy.max_lag => Some((
+            BackendState::Lagging,
+            format!(
+                "{}s behind the primary (limit {:?})",
+                lag.as_secs(),
+                policy.max_lag
+            ),
+        )),
+        Some(_) => None,
+    }
+}
+
+fn running(yes: bool) -> &'static str {
+    if yes {
+        "running"
+    } else {
+        "not running"
+    }
+}
+
+impl BackendStatus {
+    /// The status before any check: unknown, treated as eligible by the caller's choice.
+    fn blank(addr: &str, now: Instant) -> Self {
+        BackendStatus {
+            addr: addr.to_string(),
+            reachable: false,
+            read_only: false,
+            is_replica: false,
+            io_running: false,
+            sql_running: false,
+            lag: None,
+            gtid: None,
+            gtid_binlog: None,
+            gtid_io: None,
+            server_id: None,
+            version: None,
+            last_error: None,
+            last_check: now,
+            state: BackendState::Up,
+            ok_streak: 0,
+            fail_streak: 0,
+        }
+    }
+
+    /// The status after one check. `prev` is `None` for the first check: a backend good at
+    /// first sight is `Up` at once (it was never taken out, so there is nothing to rise from).
+    pub fn next(
+        prev: Option<&BackendStatus>,
+        addr: &str,
+        outcome: Outcome,
+        policy: &Policy,
+        now: Instant,
+    ) -> BackendStatus {
+        let mut s = prev
+            .cloned()
+            .unwrap_or_else(|| BackendStatus::blank(addr, now));
+        s.last_check = now;
+        match outcome {
+            Outcome::Seen(obs) => s.apply_observation(obs, prev.is_none(), policy),
+            Outcome::Failed(error) => s.apply_failure(error, true, policy),
+            Outcome::Unreachable(error) => s.apply_failure(error, false, policy),
+        }
+        s
+    }
+
+    fn apply_observation(&mut self, obs: Observation, first: bool, policy: &Policy) {
+        let problem = verdict(&obs, policy);
+        self.reachable = true;
+        self.fail_streak = 0;
+        self.read_only = obs.read_only;
+        self.is_replica = obs.is_replica;
+        self.io_running = obs.io_running;
+        self.sql_running = obs.sql_running;
+        self.lag = obs.lag;
+        self.gtid = obs.gtid;
+        self.gtid_binlog = obs.gtid_binlog;
+        self.gtid_io = obs.gtid_io;
+        self.server_id = obs.server_id;
+        self.version = Some(obs.version);
+        match problem {
+            Some((state, problem)) => {
+                self.state = state;
+                self.ok_streak = 0;
+                self.last_error = Some(problem);
+            }
+            None => {
+                self.ok_streak = self.ok_streak.saturating_add(1);
+                self.last_error = None;
+                if first || self.state == BackendState::Up || self.ok_streak >= policy.rise {
+                    self.state = BackendState::Up;
+                }
+            }
+        }
+    }
+
+    /// `answered`: the server replied with an error, so it gets `fall` chances; otherwise it
+    /// is down at once. The last observed values are kept (they are what is known).
+    fn apply_failure(&mut self, error: String, answered: bool, policy: &Policy) {
+        self.reachable = answered;
+        self.ok_streak = 0;
+        self.fail_streak = self.fail_streak.saturating_add(1);
+        self.last_error = Some(error);
+        if !answered || self.fail_streak >= policy.fall {
+            self.state = BackendState::Down;
+        }
+    }
+
+    /// Down at once because the data path could not connect; the next good check starts
+    /// the climb back (`rise` of them).
+    pub fn marked_down(
+        prev: Option<&BackendStatus>,
+        addr: &str,
+        reason: &str,
+        now: Instant,
+    ) -> BackendStatus {
+        let mut s = prev
+            .cloned()
+            .unwrap_or_else(|| BackendStatus::blank(addr, now));
+        s.reachable = false;
+        s.state = BackendState::Down;
+        s.ok_streak = 0;
+        s.fail_streak = s.fail_streak.saturating_add(1);
+        s.last_error = Some(reason.to_string());
+        s
+    }
+
+    /// Whether a tenant allowing `max_lag` may send new reads here.
+    pub fn replica_eligible(&self, max_lag: Duration) -> bool {
+        self.state == BackendState::Up
+            && self.reachable
+            // A writable server is a primary, whatever the config says: never a read target.
+            && self.read_only
+            && self.io_running
+            && self.sql_running
+            && self.lag.is_some_and(|lag| lag <= max_lag)
+    }
+
+    /// Whether the backend answers (for the primary, which has no replication to judge).
+    pub fn is_up(&self) -> bool {
+        self.state == BackendState::Up
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADDR: &str = "127.0.0.1:3308";
+
+    fn policy(rise: u32, fall: u32) -> Policy {
+        Policy {
+            replica: true,
+            max_lag: Duration::from_secs(2),
+            rise,
+            fall,
+        }
+    }
+
+    fn replica(lag: Option<u64>) -> Observation {
+        Observation {
+            version: "10.11.19-MariaDB".into(),
+            read_only: true,
+            server_id: Some(2),
+            is_replica: true,
+            io_running: true,
+            sql_running: true,
+            lag: lag.map(Duration::from_secs),
+            gtid: Some("0-1-10".into()),
+            gtid_binlog: Some("0-1-10".into()),
+            gtid_io: Some("0-1-10".into()),
+        }
+    }
+
+    fn good() -> Outcome {
+        Outcome::Seen(replica(Some(0)))
+    }
+
+    fn sql_stopped() -> Outcome {
+        Outcome::Seen(Observation {
+            sql_running: false,
+            ..replica(None)
+        })
+    }
+
+    /// Folds the outcomes in order, returning every status along the way.
+    fn run(policy: &Policy, outcomes: Vec<Outcome>) -> Vec<BackendStatus> {
+        let mut out: Vec<BackendStatus> = Vec::new();
+        for o in outcomes {
+            let next = BackendStatus::next(out.last(), ADDR, o, policy, Instant::now());
+            out.push(next);
+        }
+        out
+    }
+
+    fn states(statuses: &[BackendStatus]) -> Vec<BackendState> {
+        statuses.iter().map(|s| s.state).collect()
+    }
+
+    fn eligible(statuses: &[BackendStatus]) -> Vec<bool> {
+        statuses
+            .iter()
+            .map(|s| s.replica_eligible(Duration::from_secs(2)))
+            .collect()
+    }
+
+    use BackendState::*;
+
+    #[test]
+    fn a_healthy_replica_is_up_from_its_first_check() {
+        let s = run(&policy(3, 1), vec![good(), good()]);
+        assert_eq!(states(&s), [Up, Up]);
+        assert_eq!(eligible(&s), [true, true]);
+        assert_eq!((s[1].ok_streak, s[1].fail_streak), (2, 0));
+        assert_eq!(s[1].last_error, None);
+        assert_eq!(s[1].gtid.as_deref(), Some("0-1-10"));
+    }
+
+    #[test]
+    fn a_stopped_sql_thread_takes_it_out_and_rise_good_checks_bring_it_back() {
+        let s = run(
+            &policy(3, 1),
+            vec![good(), sql_stopped(), good(), good(), good(), good()],
+        );
+        assert_eq!(states(&s), [Up, Stopped, Stopped, Stopped, Up, Up]);
+        assert_eq!(eligible(&s), [true, false, false, false, true, true]);
+        assert!(s[1]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("SQL thread not running"));
+        assert_eq!(s[3].ok_streak, 2);
+    }
+
+    #[test]
+    fn one_bad_check_during_the_climb_starts_it_over() {
+        let s = run(
+            &policy(2, 1),
+            vec![sql_stopped(), good(), sql_stopped(), good(), good()],
+        );
+        assert_eq!(states(&s), [Stopped, Stopped, Stopped, Stopped, Up]);
+    }
+
+    #[test]
+    fn lag_over_the_limit_or_unknown_is_lagging() {
+        let s = run(
+            &policy(2, 1),
+            vec![
+                Outcome::Seen(replica(Some(2))),
+                Outcome::Seen(replica(Some(3))),
+                Outcome::Seen(replica(Some(1))),
+                Outcome::Seen(replica(None)),
+                good(),
+                good(),
+            ],
+        );
+        assert_eq!(states(&s), [Up, Lagging, Lagging, Lagging, Lagging, Up]);
+        assert!(s[1].last_error.as_deref().unwrap().contains("3s behind"));
+        assert!(s[3].last_error.as_deref().unwrap().contains("unknown"));
+    }
+
+    #[test]
+    fn a_stricter_caller_limit_applies_at_once() {
+        let s = run(&policy(2, 1), vec![Outcome::Seen(replica(Some(2)))]);
+        assert!(s[0].replica_eligible(Duration::from_secs(2)));
+        assert!(!s[0].replica_eligible(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn unreachable_is_down_at_once_whatever_fall_says() {
+        let s = run(
+            &policy(2, 3),
+            vec![
+                good(),
+                Outcome::Unreachable("refused".into()),
+                good(),
+                good(),
+            ],
+        );
+        assert_eq!(states(&s), [Up, Down, Down, Up]);
+        assert!(!s[1].reachable);
+        assert_eq!(s[1].last_error.as_deref(), Some("refused"));
+        // The last known values are kept while it is down.
+        assert_eq!(s[1].gtid.as_deref(), Some("0-1-10"));
+        assert!(!s[1].replica_eligible(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_server_answering_with_errors_is_down_after_fall_checks() {
+        let err = || Outcome::Failed("ERROR 1227: access denied".into());
+        let s = run(&policy(2, 3), vec![good(), err(), err(), err(), good()]);
+        assert_eq!(states(&s), [Up, Up, Up, Down, Down]);
+        assert!(s[1].reachable);
+        assert_eq!(s[3].fail_streak, 3);
+        // While it still counts as up, the last good values decide eligibility.
+        assert_eq!(eligible(&s), [true, true, true, false, false]);
+
+        let s = run(&policy(2, 1), vec![good(), err()]);
+        assert_eq!(states(&s), [Up, Down]);
+    }
+
+    #[test]
+    fn a_first_check_that_fails_is_down() {
+        let s = run(&policy(2, 1), vec![Outcome::Unreachable("refused".into())]);
+        assert_eq!(states(&s), [Down]);
+        let s = run(&policy(2, 1), vec![Outcome::Failed("denied".into())]);
+        assert_eq!(states(&s), [Down]);
+    }
+
+    #[test]
+    fn mark_down_is_immediate_and_the_next_good_check_starts_the_streak() {
+        let p = policy(2, 1);
+        let s = run(&p, vec![good(), good()]);
+        let down = BackendStatus::marked_down(s.last(), ADDR, "refused", Instant::now());
+        assert_eq!(
+            (down.state, down.ok_streak, down.reachable),
+            (Down, 0, false)
+        );
+        assert!(!down.replica_eligible(Duration::from_secs(60)));
+        let once = BackendStatus::next(Some(&down), ADDR, good(), &p, Instant::now());
+        assert_eq!((once.state, once.ok_streak), (Down, 1));
+        let twice = BackendStatus::next(Some(&once), ADDR, good(), &p, Instant::now());
+        assert_eq!((twice.state, twice.ok_streak), (Up, 2));
+        assert!(twice.replica_eligible(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_primary_is_judged_by_reachability_only() {
+        let primary = Policy {
+            replica: false,
+            ..policy(2, 1)
+        };
+        let obs = Observation {
+            version: "10.11.19-MariaDB".into(),
+            server_id: Some(1),
+            ..Observation::default()
+        };
+        let s = run(&primary, vec![Outcome::Seen(obs)]);
+        assert_eq!(states(&s), [Up]);
+        assert!(s[0].is_up());
+        // Up, but not something a tenant could read from as a replica.
+        assert!(!s[0].replica_eligible(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_configured_replica_that_does_not_replicate_is_stopped() {
+        let obs = Observation {
+            is_replica: false,
+            ..replica(Some(0))
+        };
+        let s = run(&policy(2, 1), vec![Outcome::Seen(obs)]);
+        assert_eq!(states(&s), [Stopped]);
+    }
+}

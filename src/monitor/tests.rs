@@ -1,0 +1,132 @@
+//! Tests of the handle and target derivation that need no server.
+
+use std::time::Duration;
+
+use super::*;
+use crate::config;
+
+fn config_with_monitor() -> Config {
+    let text = r#"
+[monitor]
+user = "mon"
+password = "pw"
+rise = 3
+fall = 2
+
+[defaults]
+health_interval = "500ms"
+max_replica_lag = "5s"
+
+[[tenants]]
+name = "a"
+schemas = ["a"]
+primary = "10.0.0.1:3306"
+replicas = ["10.0.0.2:3306", "10.0.0.3:3306"]
+max_replica_lag = "2s"
+
+[[tenants]]
+name = "b"
+schemas = ["b"]
+primary = "10.0.0.1:3306"
+replicas = ["10.0.0.3:3306"]
+health_interval = "100ms"
+
+[[users]]
+name = "u"
+password = "pw"
+tenants = "*"
+"#;
+    config::parse(text, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn one_target_per_address_at_the_fastest_interval_and_strictest_lag() {
+    let cfg = config_with_monitor();
+    let settings = cfg.monitor.clone().expect("monitor");
+    let got: Vec<_> = targets(&cfg, &settings)
+        .into_iter()
+        .map(|t| (t.addr, t.interval, t.policy.replica, t.policy.max_lag))
+        .collect();
+    let ms = Duration::from_millis;
+    assert_eq!(
+        got,
+        [
+            ("10.0.0.1:3306".into(), ms(100), false, Duration::MAX),
+            (
+                "10.0.0.2:3306".into(),
+                ms(500),
+                true,
+                Duration::from_secs(2)
+            ),
+            (
+                "10.0.0.3:3306".into(),
+                ms(100),
+                true,
+                Duration::from_secs(2)
+            ),
+        ]
+    );
+    let t = &targets(&cfg, &settings)[0];
+    assert_eq!((t.policy.rise, t.policy.fall), (3, 2));
+}
+
+#[tokio::test]
+async fn without_a_monitor_section_everything_is_eligible() {
+    let mut cfg = config_with_monitor();
+    cfg.monitor = None;
+    let handle = Monitor::start(&cfg);
+    assert!(handle.snapshot().is_empty());
+    assert!(handle.replica_eligible("10.0.0.2:3306", Duration::ZERO));
+    handle.mark_down("10.0.0.2:3306");
+    assert!(handle.replica_eligible("10.0.0.2:3306", Duration::ZERO));
+    assert!(handle.is_up("10.0.0.1:3306"));
+}
+
+#[tokio::test]
+async fn mark_down_takes_a_monitored_replica_out_at_once() {
+    let settings = config_with_monitor().monitor.expect("monitor");
+    // A long interval: the closed port is checked once, right at the start; what
+    // matters here is the state mark_down leaves.
+    let target = Target {
+        addr: "127.0.0.1:2".into(),
+        interval: Duration::from_secs(3600),
+        policy: Policy {
+            replica: true,
+            max_lag: Duration::from_secs(5),
+            rise: 2,
+            fall: 1,
+        },
+    };
+    let handle = Monitor::start_with(&settings, vec![target]);
+    handle.mark_down("127.0.0.1:2");
+    assert!(!handle.replica_eligible("127.0.0.1:2", Duration::from_secs(60)));
+    let status = handle.status("127.0.0.1:2").expect("status");
+    assert_eq!(status.state, BackendState::Down);
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some("refused a connection on the data path")
+    );
+    // Not monitored: ignored, stays eligible.
+    handle.mark_down("127.0.0.1:9");
+    assert!(handle.replica_eligible("127.0.0.1:9", Duration::ZERO));
+    handle.stop();
+}
+
+#[tokio::test]
+async fn a_bad_address_is_published_as_down() {
+    let settings = config_with_monitor().monitor.expect("monitor");
+    let target = Target {
+        addr: "no-port".into(),
+        interval: Duration::from_secs(1),
+        policy: Policy {
+            replica: true,
+            max_lag: Duration::from_secs(5),
+            rise: 2,
+            fall: 1,
+        },
+    };
+    let handle = Monitor::start_with(&settings, vec![target]);
+    let status = handle.status("no-port").expect("status");
+    assert_eq!(status.state, BackendState::Down);
+    assert!(status.last_error.as_deref().unwrap().contains("host:port"));
+}

@@ -1,0 +1,344 @@
+//! The backend monitor against the chaos cluster (scripts/test.sh; ports 3317-3319): roles,
+//! GTID positions, a stopped SQL thread, replication lag, mark_down, and a closed port.
+//! These tests stop replication and add delays, so they never touch the shared cluster, and
+//! they run one at a time (.config/nextest.toml, `CHAOS_LOCK`). Measured detection and
+//! recovery times are printed.
+
+mod common;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use switchyard::config::{self, Config};
+use switchyard::monitor::{BackendState, BackendStatus, GtidPos, Monitor, MonitorHandle};
+
+use common::*;
+
+/// Short, so the tests are quick and the timing bounds are tight.
+const INTERVAL: Duration = Duration::from_millis(200);
+/// Slack for scheduling and the check's own round trips on a busy 2-core machine.
+const SLACK: Duration = Duration::from_millis(150);
+const POLL: Duration = Duration::from_millis(10);
+
+fn addr(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+/// One tenant on the chaos cluster, checked every `INTERVAL`.
+fn chaos_config(rise: u32, max_lag: &str) -> Config {
+    let [p, r1, r2] = chaos_ports();
+    let text = format!(
+        r#"
+[monitor]
+user = "sy_monitor"
+password = "sy_monitor"
+connect_timeout = "1s"
+rise = {rise}
+fall = 1
+
+[[tenants]]
+name = "chaos"
+schemas = ["chaos_t"]
+primary = "127.0.0.1:{p}"
+replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
+health_interval = "{}ms"
+max_replica_lag = "{max_lag}"
+
+[[users]]
+name = "chaos_app"
+password = "pw"
+tenant = "chaos"
+"#,
+        INTERVAL.as_millis()
+    );
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("chaos config invalid:\n{e}"))
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("switchyard=info")
+        .try_init();
+}
+
+/// Polls until `pred` holds or `limit` passes; how long it took, `None` on timeout.
+async fn wait_for(limit: Duration, mut pred: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if pred() {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    pred().then(|| start.elapsed())
+}
+
+fn status(m: &MonitorHandle, port: u16) -> BackendStatus {
+    match m.status(&addr(port)) {
+        Some(s) => (*s).clone(),
+        None => panic!("no status for {port} yet"),
+    }
+}
+
+/// Waits until all three servers have been checked and both replicas are eligible.
+async fn all_healthy(m: &MonitorHandle, max_lag: Duration) -> Duration {
+    let [p, r1, r2] = chaos_ports();
+    let took = wait_for(Duration::from_secs(10), || {
+        m.status(&addr(p)).is_some_and(|s| s.is_up())
+            && [r1, r2]
+                .iter()
+                .all(|r| m.status(&addr(*r)).is_some() && m.replica_eligible(&addr(*r), max_lag))
+    })
+    .await;
+    took.unwrap_or_else(|| panic!("chaos cluster not healthy: {:#?}", m.snapshot()))
+}
+
+/// Each chaos test: one at a time, replicas put right before and after (even on panic).
+async fn chaos_test<F: Future<Output = ()> + Send + 'static>(body: F) {
+    init_logs();
+    let _serial = CHAOS_LOCK.lock().await;
+    let restore = || async {
+        for port in chaos_replica_ports() {
+            restore_replication(port).await;
+        }
+    };
+    restore().await;
+    with_restore(body, restore()).await;
+}
+
+/// Writes one row on the chaos primary; returns the primary's binlog position after it.
+async fn write_on_primary() -> GtidPos {
+    let mut c = chaos_root(chaos_primary_port()).await;
+    c.query_drop(
+        "CREATE DATABASE IF NOT EXISTS chaos_t; \
+         CREATE TABLE IF NOT EXISTS chaos_t.ticks \
+         (id INT AUTO_INCREMENT PRIMARY KEY, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6)); \
+         INSERT INTO chaos_t.ticks () VALUES ()",
+    )
+    .await
+    .expect("write on the chaos primary");
+    let pos: Option<String> = c
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .expect("gtid_binlog_pos");
+    let _ = c.disconnect().await;
+    GtidPos::parse(&pos.unwrap_or_default()).expect("primary gtid")
+}
+
+fn gtid_of(s: &BackendStatus) -> GtidPos {
+    GtidPos::parse(s.gtid.as_deref().unwrap_or("")).expect("monitor gtid")
+}
+
+#[tokio::test]
+async fn sees_roles_read_only_and_gtid_positions() {
+    chaos_test(async {
+        let m = Monitor::start(&chaos_config(2, "5s"));
+        let took = all_healthy(&m, Duration::from_secs(5)).await;
+        println!("monitor: all three servers up {took:?} after start");
+        let [p, r1, r2] = chaos_ports();
+
+        let primary = status(&m, p);
+        assert_eq!(primary.state, BackendState::Up);
+        assert!(primary.reachable && !primary.read_only && !primary.is_replica);
+        assert_eq!(primary.server_id, Some(1));
+        assert!(primary.version.as_deref().unwrap_or("").contains("MariaDB"));
+        assert!(!m.replica_eligible(&addr(p), Duration::from_secs(5)));
+        for (port, id) in [(r1, 2), (r2, 3)] {
+            let r = status(&m, port);
+            assert_eq!(r.state, BackendState::Up, "{r:#?}");
+            assert!(r.read_only && r.is_replica && r.io_running && r.sql_running);
+            assert_eq!(r.server_id, Some(id));
+            assert!(r.lag.is_some(), "{r:#?}");
+            assert!(r.gtid_io.is_some(), "{r:#?}");
+        }
+
+        let written = write_on_primary().await;
+        let start = Instant::now();
+        let caught_up = wait_for(Duration::from_secs(10), || {
+            [p, r1, r2]
+                .iter()
+                .all(|port| gtid_of(&status(&m, *port)).covers(&written))
+        })
+        .await;
+        assert!(
+            caught_up.is_some(),
+            "positions never covered {written}: {:#?}",
+            m.snapshot()
+        );
+        println!(
+            "monitor: replica GTID positions covered the primary's write ({written}) after {:?}",
+            start.elapsed()
+        );
+        let primary = status(&m, p);
+        assert!(gtid_of(&primary).covers(&written));
+        assert!(GtidPos::parse(primary.gtid_binlog.as_deref().unwrap_or(""))
+            .expect("binlog pos")
+            .covers(&written));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stopped_sql_thread_is_ineligible_until_rise_good_checks() {
+    chaos_test(async {
+        const RISE: u32 = 3;
+        let max_lag = Duration::from_secs(5);
+        let m = Monitor::start(&chaos_config(RISE, "5s"));
+        all_healthy(&m, max_lag).await;
+        let [r1, r2] = chaos_replica_ports();
+
+        stop_sql_thread(r1).await;
+        let detected = wait_for(Duration::from_secs(5), || {
+            !m.replica_eligible(&addr(r1), max_lag)
+        })
+        .await
+        .unwrap_or_else(|| panic!("still eligible: {:#?}", status(&m, r1)));
+        println!("monitor: stopped SQL thread detected after {detected:?} (interval {INTERVAL:?})");
+        assert!(
+            detected <= 2 * INTERVAL + SLACK,
+            "took {detected:?}, more than 2 intervals"
+        );
+        assert_eq!(status(&m, r1).state, BackendState::Stopped);
+        assert!(!status(&m, r1).sql_running);
+        assert!(m.replica_eligible(&addr(r2), max_lag), "the other replica");
+
+        start_sql_thread(r1).await;
+        let start = Instant::now();
+        let mut held_back = 0u32; // polls that saw it replicating again but not yet eligible
+        let recovered = wait_for(Duration::from_secs(10), || {
+            let s = status(&m, r1);
+            let eligible = m.replica_eligible(&addr(r1), max_lag);
+            if s.sql_running && !eligible {
+                held_back += 1;
+            }
+            eligible
+        })
+        .await
+        .unwrap_or_else(|| panic!("never eligible again: {:#?}", status(&m, r1)));
+        let s = status(&m, r1);
+        println!(
+            "monitor: eligible again {:?} after START SLAVE SQL_THREAD (rise {RISE}, ok_streak {})",
+            start.elapsed(),
+            s.ok_streak
+        );
+        assert!(s.ok_streak >= RISE, "{s:#?}");
+        assert!(held_back > 0, "hysteresis not observed");
+        assert!(
+            recovered >= (RISE - 1) * INTERVAL - SLACK,
+            "back after {recovered:?}: faster than {RISE} checks allow"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replication_lag_over_the_limit_is_ineligible() {
+    chaos_test(async {
+        let max_lag = Duration::from_secs(1);
+        let m = Monitor::start(&chaos_config(2, "1s"));
+        all_healthy(&m, max_lag).await;
+        let [r1, r2] = chaos_replica_ports();
+
+        set_master_delay(r1, 3).await;
+        // Restarting replication takes it out for a moment; start from eligible again.
+        wait_for(Duration::from_secs(10), || m.replica_eligible(&addr(r1), max_lag))
+            .await
+            .unwrap_or_else(|| panic!("not eligible after setting the delay: {:#?}", status(&m, r1)));
+
+        write_on_primary().await;
+        let detected = wait_for(Duration::from_secs(10), || {
+            !m.replica_eligible(&addr(r1), max_lag)
+        })
+        .await
+        .unwrap_or_else(|| panic!("lag never detected: {:#?}", status(&m, r1)));
+        let s = status(&m, r1);
+        println!(
+            "monitor: lag over {max_lag:?} detected {detected:?} after the write (lag {:?}, state {})",
+            s.lag, s.state
+        );
+        assert_eq!(s.state, BackendState::Lagging, "{s:#?}");
+        assert!(s.lag.is_some_and(|l| l > max_lag), "{s:#?}");
+        assert!(m.replica_eligible(&addr(r2), max_lag), "the other replica");
+
+        set_master_delay(r1, 0).await;
+        let start = Instant::now();
+        wait_for(Duration::from_secs(15), || m.replica_eligible(&addr(r1), max_lag))
+            .await
+            .unwrap_or_else(|| panic!("never eligible again: {:#?}", status(&m, r1)));
+        println!(
+            "monitor: eligible again {:?} after MASTER_DELAY=0 (lag {:?})",
+            start.elapsed(),
+            status(&m, r1).lag
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mark_down_is_immediate_and_rise_checks_bring_it_back() {
+    chaos_test(async {
+        let max_lag = Duration::from_secs(5);
+        let m = Monitor::start(&chaos_config(2, "5s"));
+        all_healthy(&m, max_lag).await;
+        let r2 = chaos_replica_ports()[1];
+
+        m.mark_down(&addr(r2));
+        assert!(!m.replica_eligible(&addr(r2), max_lag));
+        assert_eq!(status(&m, r2).state, BackendState::Down);
+        let start = Instant::now();
+        let back = wait_for(Duration::from_secs(5), || {
+            m.replica_eligible(&addr(r2), max_lag)
+        })
+        .await
+        .unwrap_or_else(|| panic!("never eligible again: {:#?}", status(&m, r2)));
+        println!("monitor: eligible again {back:?} after mark_down (rise 2)");
+        assert!(back >= INTERVAL - SLACK, "back after {back:?}: too soon");
+        assert!(
+            start.elapsed() <= 3 * INTERVAL + SLACK,
+            "{:?}",
+            start.elapsed()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_closed_port_is_down_without_hanging() {
+    init_logs();
+    let text = r#"
+[monitor]
+user = "sy_monitor"
+password = "sy_monitor"
+connect_timeout = "1s"
+
+[[tenants]]
+name = "gone"
+schemas = ["gone"]
+primary = "127.0.0.1:2"
+health_interval = "200ms"
+
+[[users]]
+name = "u"
+password = "pw"
+tenant = "gone"
+"#;
+    let cfg = config::parse(text, &|_| None).expect("config");
+    let m = Monitor::start(&cfg);
+    let took = wait_for(Duration::from_secs(3), || m.status("127.0.0.1:2").is_some())
+        .await
+        .expect("a status within 3s");
+    let s = status_at(&m, "127.0.0.1:2");
+    println!("monitor: closed port reported {} after {took:?}", s.state);
+    assert_eq!(s.state, BackendState::Down);
+    assert!(!s.reachable);
+    assert!(!m.is_up("127.0.0.1:2"));
+    assert!(!m.replica_eligible("127.0.0.1:2", Duration::from_secs(60)));
+    assert!(s.last_error.is_some());
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    m.stop();
+}
+
+fn status_at(m: &MonitorHandle, addr: &str) -> BackendStatus {
+    m.status(addr).map(|s| (*s).clone()).expect("status")
+}

@@ -76,6 +76,15 @@ ensure_packages() {
         pkg_in_list python3-pymysql "${missing[@]}" || missing+=(python3-pymysql)
         pkg_in_list python3 "${missing[@]}" || missing+=(python3)
     fi
+    # tests/deploy.rs: PyYAML reads docker-compose.yml; `docker-compose config` validates it
+    # (Debian's docker-compose v1 works offline, without a Docker engine). A `docker compose`
+    # v2 plugin, when present, is used instead.
+    if ! /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1; then
+        pkg_in_list python3-yaml "${missing[@]}" || missing+=(python3-yaml)
+    fi
+    if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+        missing+=(docker-compose)
+    fi
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi
@@ -101,6 +110,7 @@ ensure_packages() {
     [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
     command -v mariadbd >/dev/null 2>&1 || die "mariadbd still not found after install"
     /usr/bin/python3 -c 'import pymysql' || die "pymysql still not importable by /usr/bin/python3"
+    /usr/bin/python3 -c 'import yaml' || die "PyYAML still not importable by /usr/bin/python3"
 }
 
 pkg_in_list() {

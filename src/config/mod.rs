@@ -8,6 +8,7 @@ mod document;
 mod duration;
 mod env;
 mod error;
+pub mod keys;
 mod raw;
 mod render;
 mod validate;

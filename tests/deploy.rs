@@ -1,0 +1,435 @@
+//! The container deployment stays valid and in step with the rest of the repo:
+//! `docker-compose.yml`, the `Dockerfile` and `config/compose.toml`, which must be
+//! `config/switchyard.toml` (what the local cluster and the tests use) with only its
+//! addresses changed.
+//!
+//! No Docker engine and no network: `switchyard check`, `docker-compose config` (or
+//! `docker compose config`) and PyYAML, which `scripts/cluster.sh deps` installs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use switchyard::config::{self, Config};
+
+/// The passwords the configs read with `${VAR}` (the local cluster's, as in scripts/test.sh).
+const ENV: [(&str, &str); 5] = [
+    ("SWITCHYARD_ADMIN_PASSWORD", "admin"),
+    ("SWITCHYARD_MONITOR_PASSWORD", "sy_monitor"),
+    ("ACME_APP_PASSWORD", "acme_pw"),
+    ("GLOBEX_APP_PASSWORD", "globex_pw"),
+    ("OPS_PASSWORD", "ops_pw"),
+];
+
+/// Local cluster address -> its docker-compose counterpart. Every address in
+/// config/switchyard.toml must be here.
+const ADDRESSES: [(&str, &str); 6] = [
+    ("127.0.0.1:6033", "0.0.0.0:6033"),
+    ("127.0.0.1:6032", "0.0.0.0:6032"),
+    ("127.0.0.1:9090", "0.0.0.0:9090"),
+    ("127.0.0.1:3307", "primary:3306"),
+    ("127.0.0.1:3308", "replica1:3306"),
+    ("127.0.0.1:3309", "replica2:3306"),
+];
+
+const MARIADB_SERVICES: [&str; 3] = ["primary", "replica1", "replica2"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    let path = root().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    ENV.iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn parse_config(rel: &str) -> Config {
+    config::parse(&read(rel), &env_lookup).unwrap_or_else(|e| panic!("{rel} does not parse:\n{e}"))
+}
+
+/// docker-compose.yml as JSON, read by PyYAML (the file uses anchors and merge keys, which
+/// PyYAML, docker-compose v1 and docker compose v2 all resolve).
+fn compose() -> Value {
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(root().join("docker-compose.yml"))
+        .output()
+        .expect("run /usr/bin/python3 (scripts/cluster.sh deps installs it)");
+    assert!(
+        out.status.success(),
+        "docker-compose.yml could not be read as YAML (PyYAML comes from Debian's python3-yaml, \
+         installed by scripts/cluster.sh deps):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("PyYAML printed JSON")
+}
+
+fn service<'v>(compose: &'v Value, name: &str) -> &'v Value {
+    compose
+        .get("services")
+        .and_then(|s| s.get(name))
+        .unwrap_or_else(|| panic!("docker-compose.yml has no service {name}"))
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| match x {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A service's environment as a map, whether written as a map or as `KEY=value` items.
+fn environment(svc: &Value) -> BTreeMap<String, String> {
+    match svc.get("environment") {
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_string)))
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|item| match item.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (item.to_string(), String::new()),
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {addr}"))
+}
+
+/// The `${VAR}` names a config file reads.
+fn referenced_variables(text: &str) -> BTreeSet<String> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+        .collect()
+}
+
+#[test]
+fn switchyard_check_accepts_the_compose_config() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .current_dir(root())
+        .args(["check", "--config", "config/compose.toml"])
+        .envs(ENV)
+        .output()
+        .expect("run switchyard check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "switchyard check --config config/compose.toml failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("primary:3306"), "{stdout}");
+    assert!(stdout.contains("replica2:3306"), "{stdout}");
+}
+
+#[test]
+fn compose_config_is_the_example_config_with_other_addresses() {
+    let local = parse_config("config/switchyard.toml");
+    let compose = parse_config("config/compose.toml");
+    let map = |addr: &str| -> String {
+        ADDRESSES
+            .iter()
+            .find(|(from, _)| *from == addr)
+            .map(|(_, to)| to.to_string())
+            .unwrap_or_else(|| {
+                panic!("config/switchyard.toml has address {addr}: give it a docker-compose counterpart in tests/deploy.rs and config/compose.toml")
+            })
+    };
+    let mut mapped = local.clone();
+    mapped.server.listen = map(&mapped.server.listen);
+    for listen in [
+        &mut mapped.server.admin_listen,
+        &mut mapped.server.http_listen,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *listen = map(listen);
+    }
+    for t in &mut mapped.tenants {
+        t.primary = map(&t.primary);
+        for r in &mut t.replicas {
+            r.addr = map(&r.addr);
+        }
+    }
+    // Debug covers every field (secrets print as ***, so they are compared on their own).
+    assert_eq!(
+        format!("{mapped:#?}"),
+        format!("{compose:#?}"),
+        "config/compose.toml must be config/switchyard.toml with only the addresses changed"
+    );
+    let secrets = |c: &Config| -> Vec<String> {
+        let mut v: Vec<String> = c
+            .users
+            .iter()
+            .map(|u| u.password.expose().to_string())
+            .collect();
+        v.extend(c.admin.iter().map(|a| a.password.expose().to_string()));
+        v
+    };
+    assert_eq!(secrets(&local), secrets(&compose));
+    assert_eq!(
+        referenced_variables(&read("config/switchyard.toml")),
+        referenced_variables(&read("config/compose.toml")),
+        "both configs read the same environment variables"
+    );
+}
+
+#[test]
+fn docker_compose_config_accepts_the_file() {
+    // `docker compose` (v2 plugin) if present, else docker-compose (v1, Debian's package).
+    let v2 = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let (program, mut args) = if v2 {
+        ("docker", vec!["compose"])
+    } else {
+        ("docker-compose", vec![])
+    };
+    args.extend(["--file", "docker-compose.yml", "config", "--quiet"]);
+    let out = Command::new(program)
+        .current_dir(root())
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (scripts/cluster.sh deps installs docker-compose): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "{program} {} failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn compose_services_match_the_compose_config() {
+    let compose = compose();
+    let cfg = parse_config("config/compose.toml");
+    let services: BTreeSet<&str> = compose["services"]
+        .as_object()
+        .expect("services")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for name in MARIADB_SERVICES.iter().chain(&["switchyard"]) {
+        assert!(
+            services.contains(name),
+            "service {name} missing: {services:?}"
+        );
+    }
+
+    // Switchyard: built from this repo, config/compose.toml mounted where the image reads it.
+    let sy = service(&compose, "switchyard");
+    assert!(
+        sy.get("build").is_some(),
+        "switchyard must be built (build: .)"
+    );
+    let volumes = strings(sy.get("volumes"));
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v == "./config/compose.toml:/etc/switchyard/switchyard.toml:ro"),
+        "switchyard must mount config/compose.toml read-only: {volumes:?}"
+    );
+    let command = strings(sy.get("command")).join(" ");
+    assert!(
+        command.is_empty() || command == "run --config /etc/switchyard/switchyard.toml",
+        "{command}"
+    );
+
+    // Published ports are the ports the config listens on.
+    let published: BTreeSet<u16> = strings(sy.get("ports"))
+        .iter()
+        .map(|p| port_of(p.split('/').next().unwrap_or(p)))
+        .collect();
+    let s = &cfg.server;
+    let listening: BTreeSet<u16> = [
+        Some(&s.listen),
+        s.admin_listen.as_ref(),
+        s.http_listen.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|a| port_of(a))
+    .collect();
+    assert_eq!(
+        published, listening,
+        "switchyard ports vs [server] listeners"
+    );
+    assert_eq!(listening, BTreeSet::from([6033, 6032, 9090]));
+
+    let health = strings(sy.get("healthcheck").and_then(|h| h.get("test"))).join(" ");
+    let http_port = port_of(s.http_listen.as_deref().expect("http_listen"));
+    assert!(
+        health.contains(&format!("http://127.0.0.1:{http_port}/health")),
+        "switchyard healthcheck must probe /health on http_listen: {health:?}"
+    );
+
+    // Every secret the config reads is passed in.
+    let env = environment(sy);
+    for var in referenced_variables(&read("config/compose.toml")) {
+        assert!(env.contains_key(&var), "switchyard environment lacks {var}");
+    }
+
+    // Backends are services of this file, on MariaDB's port.
+    for t in &cfg.tenants {
+        for addr in std::iter::once(&t.primary).chain(t.replicas.iter().map(|r| &r.addr)) {
+            let (host, port) = addr.rsplit_once(':').expect("host:port");
+            assert!(
+                MARIADB_SERVICES.contains(&host),
+                "tenant {} uses {addr}, not a MariaDB service of docker-compose.yml",
+                t.name
+            );
+            assert_eq!(port, "3306", "{addr}");
+        }
+    }
+}
+
+#[test]
+fn mariadb_services_form_a_gtid_cluster() {
+    let compose = compose();
+    let mut server_ids = BTreeSet::new();
+    for name in MARIADB_SERVICES {
+        let svc = service(&compose, name);
+        let image = svc["image"].as_str().unwrap_or("");
+        assert!(image.starts_with("mariadb:10.11"), "{name}: image {image}");
+        let command = strings(svc.get("command"));
+        let id = command
+            .iter()
+            .find_map(|a| a.strip_prefix("--server-id="))
+            .unwrap_or_else(|| panic!("{name}: no --server-id"));
+        assert!(
+            server_ids.insert(id.to_string()),
+            "{name}: server id {id} reused"
+        );
+        let read_only = command.iter().any(|a| a == "--read-only=1");
+        assert_eq!(read_only, name != "primary", "{name}: read_only");
+        assert!(svc.get("healthcheck").is_some(), "{name}: healthcheck");
+
+        // The init scripts and the shared server settings it mounts exist here.
+        let volumes = strings(svc.get("volumes"));
+        let init = volumes
+            .iter()
+            .find(|v| v.contains(":/docker-entrypoint-initdb.d"))
+            .unwrap_or_else(|| panic!("{name}: no init scripts mounted"));
+        let dir = root().join(init.split(':').next().unwrap_or(""));
+        let scripts = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{name}: {}: {e}", dir.display()))
+            .count();
+        assert!(scripts > 0, "{name}: {} is empty", dir.display());
+        assert!(
+            volumes
+                .iter()
+                .any(|v| v.starts_with("./deploy/mariadb/conf.d/switchyard.cnf:")),
+            "{name}: shared server settings not mounted"
+        );
+        if name != "primary" {
+            assert!(
+                svc.pointer("/depends_on/primary").is_some(),
+                "{name} must start after the primary"
+            );
+        }
+    }
+    let cnf = read("deploy/mariadb/conf.d/switchyard.cnf");
+    for setting in ["log-bin", "log-slave-updates", "gtid-strict-mode = ON"] {
+        assert!(cnf.contains(setting), "switchyard.cnf lacks {setting}");
+    }
+    let replica_init = read("deploy/mariadb/replica/10-switchyard-replication.sh");
+    assert!(replica_init.contains("MASTER_USE_GTID=slave_pos"));
+    // The users scripts/cluster.sh creates (sy_root aside: the image has its own root).
+    let primary_init = read("deploy/mariadb/primary/10-switchyard-users.sh");
+    for user in ["acme_app", "globex_app", "ops", "sbtest", "repl"] {
+        assert!(
+            primary_init.contains(&format!("CREATE OR REPLACE USER '{user}'@'%'")),
+            "primary init does not create {user}"
+        );
+    }
+}
+
+#[test]
+fn dockerfile_builds_in_two_stages_and_runs_unprivileged() {
+    let text = read("Dockerfile");
+    // One instruction per logical line: comments dropped, `\` continuations joined.
+    let logical = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\\\n", " ");
+    let instructions: Vec<(String, String)> = logical
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (word, rest) = l.split_once(char::is_whitespace)?;
+            Some((word.to_ascii_uppercase(), rest.trim().to_string()))
+        })
+        .collect();
+    let all = |word: &str| -> Vec<&str> {
+        instructions
+            .iter()
+            .filter(|(w, _)| w == word)
+            .map(|(_, rest)| rest.as_str())
+            .collect()
+    };
+    let froms = all("FROM");
+    assert!(froms.len() >= 2, "multi-stage build expected: {froms:?}");
+    assert!(
+        froms
+            .last()
+            .is_some_and(|f| f.starts_with("debian:bookworm-slim")),
+        "runtime stage: {froms:?}"
+    );
+    let user = all("USER");
+    let last_user = user.last().expect("a USER instruction");
+    let name = last_user.split(':').next().unwrap_or("");
+    assert!(
+        name != "root" && name != "0",
+        "the image must run as a non-root user, not {last_user}"
+    );
+    let health = all("HEALTHCHECK").join(" ");
+    assert!(
+        health.contains("http://127.0.0.1:9090/health"),
+        "HEALTHCHECK must probe /health: {health}"
+    );
+    assert!(
+        text.contains(r#"CMD ["run", "--config", "/etc/switchyard/switchyard.toml"]"#),
+        "default command"
+    );
+    // Files the Dockerfile copies from the context must exist and not be ignored.
+    let ignore = read(".dockerignore");
+    for copied in ["deploy/switchyard/healthcheck.sh", "config/compose.toml"] {
+        assert!(text.contains(copied));
+        assert!(Path::new(&root().join(copied)).exists(), "{copied}");
+        assert!(
+            ignore.contains(&format!("!{copied}")),
+            ".dockerignore hides {copied}"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! A session's backend connections (its tenant's primary and replicas): getting one ready
 //! for a statement, choosing a replica, and sending a command with its answer relayed.
 
+use std::time::Duration;
+
 use rand::Rng;
 
 use super::error::{Role, SessionError};
@@ -184,15 +186,17 @@ impl Session {
         let t = match route.dest {
             Destination::Primary => Target::Primary,
             Destination::Exactly(t) => t,
-            Destination::AnyReplica if route.causal => return Ok(self.causal_replica(rt).await),
-            Destination::AnyReplica => return Ok(self.any_replica(rt).await),
+            Destination::AnyReplica if route.causal => {
+                return Ok(self.causal_replica(rt, route.max_lag).await)
+            }
+            Destination::AnyReplica => return Ok(self.any_replica(rt, route.max_lag).await),
         };
         self.ready(rt, t).await?;
         Ok(t)
     }
 
-    async fn any_replica(&mut self, rt: &RuntimeState) -> Target {
-        for i in self.replica_order(rt) {
+    async fn any_replica(&mut self, rt: &RuntimeState, max_lag: Option<Duration>) -> Target {
+        for i in self.replica_order(rt, max_lag) {
             match self.ready(rt, Target::Replica(i)).await {
                 Ok(()) => {
                     self.chose_replica(i);
@@ -225,7 +229,7 @@ impl Session {
     /// Eligible replicas in the order to try them: with read-your-writes, the one the session
     /// read from last comes first (its reads never go back in time); the rest in weighted
     /// random order.
-    pub(super) fn replica_order(&self, rt: &RuntimeState) -> Vec<usize> {
+    pub(super) fn replica_order(&self, rt: &RuntimeState, max_lag: Option<Duration>) -> Vec<usize> {
         let Some(tenant) = &self.tenant else {
             return Vec::new();
         };
@@ -233,7 +237,7 @@ impl Session {
             .replicas
             .iter()
             .enumerate()
-            .filter(|(_, r)| rt.replica_usable(tenant, &r.addr))
+            .filter(|(_, r)| rt.replica_usable(tenant, &r.addr, max_lag))
             .map(|(i, r)| (i, r.weight.max(1)))
             .collect();
         let mut order = Vec::with_capacity(pool.len());

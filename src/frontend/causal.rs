@@ -48,11 +48,15 @@ fn is_gtid_list(s: &str) -> bool {
 
 impl Session {
     /// A replica that has the session's writes, else the primary.
-    pub(super) async fn causal_replica(&mut self, rt: &RuntimeState) -> Target {
+    pub(super) async fn causal_replica(
+        &mut self,
+        rt: &RuntimeState,
+        max_lag: Option<Duration>,
+    ) -> Target {
         let Some(pos) = self.causal_position(rt).await else {
             return Target::Primary;
         };
-        for (n, i) in self.replica_order(rt).into_iter().enumerate() {
+        for (n, i) in self.replica_order(rt, max_lag).into_iter().enumerate() {
             if self.ready(rt, Target::Replica(i)).await.is_err() {
                 continue;
             }

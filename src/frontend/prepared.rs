@@ -99,6 +99,7 @@ impl Session {
                     reason: "primary unreachable",
                     hint_refused: false,
                     causal: false,
+                    max_lag: None,
                 };
                 match self.resolve(rt, &any).await? {
                     Target::Primary => self

@@ -156,7 +156,7 @@ impl Session {
                     role,
                     addr,
                 };
-                for i in self.replica_order(rt) {
+                for i in self.replica_order(rt, None) {
                     if self.ready(rt, Target::Replica(i)).await.is_ok() {
                         tracing::warn!(session = self.id, error = %e, "primary unreachable: session starts read-only");
                         return Ok(());

@@ -47,6 +47,8 @@ pub struct Route {
     pub hint_refused: bool,
     /// The replica must already have the session's own writes (read-your-writes).
     pub causal: bool,
+    /// A tighter lag budget than the tenant's, from a `max_lag=` hint.
+    pub max_lag: Option<std::time::Duration>,
 }
 
 impl Route {
@@ -56,6 +58,7 @@ impl Route {
             reason,
             hint_refused: false,
             causal: false,
+            max_lag: None,
         }
     }
 
@@ -87,6 +90,7 @@ pub fn decide(c: &Classification, s: &SessionView) -> Route {
     };
     let mut route = session_rule(c, s).unwrap_or_else(|| class_rule(c, s, must_see_writes));
     route.hint_refused |= bad_hint || !c.hints.unknown.is_empty();
+    route.max_lag = c.hints.max_lag;
     match c.hints.route {
         Some(RouteHint::Primary) if route.dest != Destination::Primary => {
             if s.txn.is_some() {

@@ -171,8 +171,9 @@ impl RuntimeState {
 
     /// Whether a tenant's reads may go to replica `addr` now: not marked down or offline
     /// by the data path or ops, and eligible by the monitor (if there is one).
-    pub fn replica_usable(&self, t: &TenantConfig, addr: &str) -> bool {
-        self.shared.health.is_up(addr) && self.replica_eligible(addr, t.max_replica_lag)
+    pub fn replica_usable(&self, t: &TenantConfig, addr: &str, max_lag: Option<Duration>) -> bool {
+        let lag = max_lag.map_or(t.max_replica_lag, |h| h.min(t.max_replica_lag));
+        self.shared.health.is_up(addr) && self.replica_eligible(addr, lag)
     }
 
     /// The data path could not reach `addr`.

@@ -195,7 +195,11 @@ impl Session {
         Ok(t)
     }
 
-    async fn any_replica(&mut self, rt: &RuntimeState, max_lag: Option<Duration>) -> Target {
+    pub(super) async fn any_replica(
+        &mut self,
+        rt: &RuntimeState,
+        max_lag: Option<Duration>,
+    ) -> Target {
         for i in self.replica_order(rt, max_lag) {
             match self.ready(rt, Target::Replica(i)).await {
                 Ok(()) => {

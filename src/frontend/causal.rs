@@ -53,8 +53,12 @@ impl Session {
         rt: &RuntimeState,
         max_lag: Option<Duration>,
     ) -> Target {
-        let Some(pos) = self.causal_position(rt).await else {
-            return Target::Primary;
+        let pos = match self.causal_position(rt).await {
+            Ok(Some(pos)) => pos,
+            Ok(None) => return Target::Primary,
+            // The primary is gone: reads keep working from replicas (degraded mode), even
+            // though the session's last write cannot be checked for.
+            Err(()) => return self.degraded_read(rt, max_lag).await,
         };
         for (n, i) in self.replica_order(rt, max_lag).into_iter().enumerate() {
             if self.ready(rt, Target::Replica(i)).await.is_err() {
@@ -70,25 +74,37 @@ impl Session {
         Target::Primary
     }
 
-    /// The session's write position, read from the primary once after each write.
-    async fn causal_position(&mut self, rt: &RuntimeState) -> Option<String> {
+    /// The session's write position, read from the primary once after each write. Err if
+    /// the primary cannot be reached.
+    async fn causal_position(&mut self, rt: &RuntimeState) -> Result<Option<String>, ()> {
         if self.causal.stale {
-            self.ready(rt, Target::Primary).await.ok()?;
-            let conn = self.backends.get_mut(Target::Primary)?;
-            let value = conn.query_scalar("SELECT @@last_gtid").await;
-            let pos = match value {
+            if self.ready(rt, Target::Primary).await.is_err() {
+                return Err(());
+            }
+            let conn = self.backends.get_mut(Target::Primary).ok_or(())?;
+            let pos = match conn.query_scalar("SELECT @@last_gtid").await {
                 Ok(Some(v)) => String::from_utf8(v).ok().filter(|s| is_gtid_list(s)),
                 Ok(None) => None,
                 Err(e) => {
                     tracing::debug!(session = self.id, error = %e, "cannot read last_gtid");
-                    None
+                    self.backends.take(Target::Primary);
+                    self.lost_backend(Target::Primary);
+                    return Err(());
                 }
             };
             // Without a position (a server that has no @@last_gtid) reads stay on the primary.
             self.causal.position = pos;
             self.causal.stale = false;
         }
-        self.causal.position.clone()
+        Ok(self.causal.position.clone())
+    }
+
+    async fn degraded_read(&mut self, rt: &RuntimeState, max_lag: Option<Duration>) -> Target {
+        tracing::warn!(
+            session = self.id,
+            "primary unreachable: read-your-writes not checked for this read"
+        );
+        self.any_replica(rt, max_lag).await
     }
 
     /// Whether replica `i` has applied `pos`, waiting up to CAUSAL_WAIT on the first choice

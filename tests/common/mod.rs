@@ -115,6 +115,18 @@ pub async fn start(cfg: Config) -> Proxy {
     Proxy { addr, _stop: tx }
 }
 
+/// Like `start`, with the backend monitor running (the config needs `[monitor]`).
+pub async fn start_monitored(cfg: Config) -> Proxy {
+    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let state = RuntimeState::new(cfg).with_monitor().shared();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(switchyard::run(Listeners { app }, state, async {
+        let _ = rx.await;
+    }));
+    Proxy { addr, _stop: tx }
+}
+
 pub fn opts(port: u16, user: &str, db: Option<&str>) -> Opts {
     OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
@@ -260,5 +272,28 @@ where
             std::panic::resume_unwind(e.into_panic());
         }
         panic!("test body did not finish: {e}");
+    }
+}
+
+/// Waits until both chaos replicas have applied everything the chaos primary logged.
+pub async fn wait_for_chaos_replicas() {
+    let [p, r1, r2] = chaos_ports();
+    let mut primary = chaos_root(p).await;
+    let pos: String = primary
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    for port in [r1, r2] {
+        let mut r = chaos_root(port).await;
+        let done: Option<i64> = r
+            .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            Some(0),
+            "chaos replica {port} did not catch up to {pos}"
+        );
     }
 }

@@ -1,0 +1,408 @@
+//! Replication-aware routing against the chaos cluster, which these tests break on purpose
+//! (one test at a time, see .config/nextest.toml): read-your-writes while replication is
+//! stopped, lag exclusion, a replica killed under load, the primary stopped, a promotion.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{chaos_ports, chaos_root, connect, with_restore, CHAOS_LOCK};
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+use switchyard::config;
+
+const INTERVAL_MS: u64 = 200;
+
+fn cfg(consistency: &str, monitored: bool) -> config::Config {
+    let [p, r1, r2] = chaos_ports();
+    let monitor = if monitored {
+        "[monitor]\nuser = \"sy_monitor\"\npassword = \"sy_monitor\"\nrise = 2\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        r#"
+{monitor}
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "127.0.0.1:{p}"
+replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
+consistency = "{consistency}"
+health_interval = "{INTERVAL_MS}ms"
+max_replica_lag = "1s"
+
+[[users]]
+name = "acme_app"
+password = "acme_pw"
+tenant = "acme"
+
+[[users]]
+name = "sy_root"
+password = "sy_root"
+tenant = "acme"
+"#
+    );
+    config::parse(&text, &|_| None).unwrap()
+}
+
+async fn table(name: &str) {
+    let mut c = chaos_root(chaos_ports()[0]).await;
+    c.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS wf_acme.{name} (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40), port INT)"
+    ))
+    .await
+    .unwrap();
+}
+
+async fn restore_all() {
+    let [p, r1, r2] = chaos_ports();
+    cluster_up().await;
+    let mut primary = chaos_root(p).await;
+    primary
+        .query_drop("SET GLOBAL read_only = 0")
+        .await
+        .unwrap();
+    for r in [r1, r2] {
+        let mut c = chaos_root(r).await;
+        c.query_drop("SET GLOBAL read_only = 1").await.unwrap();
+        common::restore_replication(r).await;
+    }
+}
+
+/// Starts whatever chaos server is down (scripts/cluster.sh up on the chaos cluster).
+async fn cluster_up() {
+    let [p, r1, r2] = chaos_ports();
+    let dir =
+        std::env::var("SY_CHAOS_CLUSTER_DIR").unwrap_or_else(|_| "/tmp/switchyard-chaos".into());
+    let status = tokio::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster.sh"))
+        .arg("up")
+        .env("SWITCHYARD_CLUSTER_DIR", dir)
+        .env("SY_PRIMARY_PORT", p.to_string())
+        .env("SY_REPLICA1_PORT", r1.to_string())
+        .env("SY_REPLICA2_PORT", r2.to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "chaos cluster up");
+}
+
+/// Kills one chaos server the hard way.
+fn kill_server(instance: &str) {
+    let dir =
+        std::env::var("SY_CHAOS_CLUSTER_DIR").unwrap_or_else(|_| "/tmp/switchyard-chaos".into());
+    let pid = std::fs::read_to_string(format!("{dir}/{instance}/mysqld.pid")).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn served_by(c: &mut Conn) -> u16 {
+    common::served_by(c).await
+}
+
+async fn write_then_read(c: &mut Conn, table: &str, i: usize) -> bool {
+    let v = format!("w{i}-{}", std::process::id());
+    c.query_drop(format!("INSERT INTO {table} (v) VALUES ('{v}')"))
+        .await
+        .unwrap();
+    let id: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    let seen: Option<String> = c
+        .query_first(format!("SELECT v FROM {table} WHERE id = {id}"))
+        .await
+        .unwrap();
+    seen.as_deref() == Some(v.as_str())
+}
+
+#[tokio::test]
+async fn read_your_writes_holds_while_replication_is_stopped() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_ryw").await;
+    let [_, r1, r2] = chaos_ports();
+    let body = async move {
+        common::stop_sql_thread(r1).await;
+        common::stop_sql_thread(r2).await;
+        // No monitor: the replicas stay eligible, so only the GTID check keeps reads right.
+        for mode in ["read_your_writes", "primary"] {
+            let proxy = common::start(cfg(mode, false)).await;
+            let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+            let start = Instant::now();
+            for i in 0..10 {
+                assert!(
+                    write_then_read(&mut c, "cr_ryw", i).await,
+                    "{mode}: read {i} missed its write"
+                );
+            }
+            println!("{mode}: 10 write+read pairs in {:?}", start.elapsed());
+        }
+        let proxy = common::start(cfg("eventual", false)).await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        let mut stale = 0;
+        for i in 0..10 {
+            if !write_then_read(&mut c, "cr_ryw", i).await {
+                stale += 1;
+            }
+        }
+        assert!(
+            stale > 0,
+            "eventual consistency must show stale reads here (the test can fail)"
+        );
+        println!("eventual: {stale} of 10 reads missed their write");
+    };
+    with_restore(body, restore_all()).await;
+}
+
+/// Reads until `ok` holds for `n` in a row; returns how long it took.
+async fn reads_until(
+    c: &mut Conn,
+    n: usize,
+    limit: Duration,
+    ok: impl Fn(u16) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    let mut streak = 0;
+    while streak < n {
+        assert!(
+            start.elapsed() < limit,
+            "condition not reached within {limit:?}"
+        );
+        if ok(served_by(c).await) {
+            streak += 1;
+        } else {
+            streak = 0;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn a_lagging_replica_gets_no_reads_until_it_catches_up() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_lag").await;
+    let [p, r1, _] = chaos_ports();
+    let body = async move {
+        let proxy = common::start_monitored(cfg("eventual", true)).await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        reads_until(&mut c, 1, Duration::from_secs(5), |port| port == r1).await;
+        common::set_master_delay(r1, 4).await;
+        let mut root = chaos_root(p).await;
+        let writer = tokio::spawn(async move {
+            for i in 0..60 {
+                root.query_drop(format!("INSERT INTO wf_acme.cr_lag (v) VALUES ('lag{i}')"))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let out = reads_until(&mut c, 30, Duration::from_secs(10), |port| port != r1).await;
+        println!("lagging replica excluded after {out:?} (lag limit 1s, Seconds_Behind_Master counts whole seconds)");
+        writer.abort();
+        common::set_master_delay(r1, 0).await;
+        let back = reads_until(&mut c, 1, Duration::from_secs(15), |port| port == r1).await;
+        println!("caught-up replica back after {back:?}");
+    };
+    with_restore(body, restore_all()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_replica_under_load_fails_no_read() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    let [_, r1, _] = chaos_ports();
+    let body = async move {
+        let proxy = common::start_monitored(cfg("eventual", true)).await;
+        let port = proxy.addr.port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut loops = Vec::new();
+        for _ in 0..4 {
+            let stop = stop.clone();
+            loops.push(tokio::spawn(async move {
+                let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+                let (mut ok, mut failed, mut after_kill_on_dead) = (0u32, Vec::new(), 0u32);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match c.query_first::<u16, _>("SELECT @@port").await {
+                        Ok(Some(p)) => {
+                            ok += 1;
+                            if p == r1 && KILLED.load(std::sync::atomic::Ordering::Relaxed) {
+                                after_kill_on_dead += 1;
+                            }
+                        }
+                        other => failed.push(format!("{other:?}")),
+                    }
+                }
+                (ok, failed, after_kill_on_dead)
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        kill_server("replica1");
+        KILLED.store(true, std::sync::atomic::Ordering::Relaxed);
+        let killed_at = Instant::now();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        KILLED.store(false, std::sync::atomic::Ordering::Relaxed);
+        cluster_up().await;
+        println!("replica restarted {:?} after the kill", killed_at.elapsed());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = 0;
+        for l in loops {
+            let (ok, failed, on_dead) = l.await.unwrap();
+            assert!(failed.is_empty(), "failed reads: {failed:?}");
+            assert_eq!(on_dead, 0, "reads answered by the dead replica");
+            total += ok;
+        }
+        println!("{total} reads, none failed");
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        let back = reads_until(&mut c, 1, Duration::from_secs(10), |p| p == r1).await;
+        println!("restarted replica used again after {back:?}");
+    };
+    with_restore(body, restore_all()).await;
+}
+
+static KILLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[tokio::test]
+async fn reads_survive_a_stopped_primary_and_writes_resume() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_down").await;
+    let [p, _, _] = chaos_ports();
+    let body = async move {
+        let proxy = common::start_monitored(cfg("read_your_writes", true)).await;
+        let port = proxy.addr.port();
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop("INSERT INTO cr_down (v) VALUES ('before')")
+            .await
+            .unwrap();
+        kill_server("primary");
+        let down_at = Instant::now();
+        for _ in 0..10 {
+            let port: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+            assert_ne!(port, p);
+        }
+        let e = c
+            .query_drop("INSERT INTO cr_down (v) VALUES ('during')")
+            .await
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("2003") || msg.contains("2013"), "{msg}");
+        assert!(
+            msg.contains("acme") && msg.contains("primary"),
+            "names tenant and role: {msg}"
+        );
+        // A new session still logs in and reads.
+        let mut fresh = connect(port, "acme_app", Some("wf_acme")).await;
+        let _: u16 = fresh.query_first("SELECT @@port").await.unwrap().unwrap();
+        println!(
+            "reads served and writes refused {:?} after the primary died",
+            down_at.elapsed()
+        );
+        cluster_up().await;
+        let up_at = Instant::now();
+        loop {
+            match c
+                .query_drop("INSERT INTO cr_down (v) VALUES ('after')")
+                .await
+            {
+                Ok(()) => break,
+                Err(e) => assert!(
+                    up_at.elapsed() < Duration::from_secs(10),
+                    "writes did not resume: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "writes resumed {:?} after the primary restarted",
+            up_at.elapsed()
+        );
+    };
+    with_restore(body, restore_all()).await;
+}
+
+/// Puts the promotion test's cluster back: the promoted replica forgets its own writes
+/// (their rows and binlog) and replicates from the primary again.
+async fn undo_promotion() {
+    let [p, r1, _] = chaos_ports();
+    let mut primary = chaos_root(p).await;
+    primary
+        .query_drop("SET GLOBAL read_only = 0")
+        .await
+        .unwrap();
+    let pos: String = primary
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut r = chaos_root(r1).await;
+    for sql in [
+        "STOP SLAVE".to_string(),
+        "SET SESSION sql_log_bin = 0".to_string(),
+        format!("DELETE FROM wf_acme.cr_promo WHERE port = {r1}"),
+        "RESET MASTER".to_string(),
+        format!("SET GLOBAL gtid_slave_pos = '{pos}'"),
+        "SET GLOBAL read_only = 1".to_string(),
+        "START SLAVE".to_string(),
+    ] {
+        r.query_drop(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    restore_all().await;
+}
+
+#[tokio::test]
+async fn writes_follow_a_promotion() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_promo").await;
+    common::wait_for_chaos_replicas().await;
+    let [p, r1, _] = chaos_ports();
+    let body = async move {
+        let proxy = common::start_monitored(cfg("eventual", true)).await;
+        // An application user: its writes to a read-only server fail instead of landing.
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        let mut old = chaos_root(p).await;
+        old.query_drop("SET GLOBAL read_only = 1").await.unwrap();
+        let mut new = chaos_root(r1).await;
+        new.query_drop("STOP SLAVE").await.unwrap();
+        new.query_drop("SET GLOBAL read_only = 0").await.unwrap();
+        let start = Instant::now();
+        loop {
+            if c.query_drop("INSERT INTO cr_promo (v, port) VALUES ('promo', @@port)")
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "writes did not follow the promotion"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let port: u16 = new
+            .query_first("SELECT port FROM wf_acme.cr_promo WHERE v = 'promo'")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(port, r1, "the write ran on the promoted server");
+        println!("writes followed the promotion after {:?}", start.elapsed());
+        // A writable server that is not the configured primary never gets reads.
+        for _ in 0..10 {
+            let port = served_by(&mut c).await;
+            assert_ne!(port, r1, "a writable server got a read");
+        }
+    };
+    with_restore(body, undo_promotion()).await;
+}

@@ -217,6 +217,25 @@ tenant = "acme"
     for _ in 0..5 {
         assert_eq!(common::served_by(&mut c).await, p);
     }
+    // A tenant may choose an error over loading its primary with reads.
+    let strict = text.replace("replicas = [", "replica_fallback = \"error\"\nreplicas = [");
+    let proxy = common::start(config::parse(&strict, &|_| None).unwrap()).await;
+    // A raw client: drivers' own settings reads at connect would fail the same way.
+    let (mut raw, _) = common::raw::RawClient::connect(
+        proxy.addr.port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        common::raw::modern_caps(),
+    )
+    .await;
+    let answer = raw.query("SELECT 1").await;
+    let err = &common::raw::packets(&answer)[0].1;
+    let text = String::from_utf8_lossy(err);
+    assert_eq!(u16::from_le_bytes([err[1], err[2]]), 1105, "{text}");
+    assert!(text.contains("acme") && text.contains("replica"), "{text}");
+    let ok = raw.query("DO 1").await;
+    assert_eq!(common::raw::packets(&ok)[0].1[0], 0x00, "writes still work");
 }
 
 #[tokio::test]

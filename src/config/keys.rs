@@ -42,6 +42,7 @@ fall = 1
 
 [defaults]
 consistency = "read_your_writes"
+replica_fallback = "primary"
 max_replica_lag = "5s"
 health_interval = "500ms"
 pool_max = 64
@@ -52,6 +53,7 @@ schemas = ["wf_acme", "rb_acme"]
 primary = "127.0.0.1:3307"
 replicas = ["127.0.0.1:3308", { addr = "127.0.0.1:3309", weight = 2 }]
 consistency = "eventual"
+replica_fallback = "error"
 max_replica_lag = "2s"
 health_interval = "1s"
 pool_max = 32

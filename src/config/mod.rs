@@ -144,6 +144,32 @@ impl fmt::Display for Consistency {
     }
 }
 
+/// What a read that wants a replica gets when none is eligible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaFallback {
+    /// The primary serves it (counted, logged per transition).
+    Primary,
+    /// A clear ERR (for tenants whose primary must not take read load).
+    Error,
+}
+
+impl ReplicaFallback {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "primary" => Some(ReplicaFallback::Primary),
+            "error" => Some(ReplicaFallback::Error),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaFallback::Primary => "primary",
+            ReplicaFallback::Error => "error",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
     pub name: String,
@@ -152,6 +178,8 @@ pub struct TenantConfig {
     pub primary: String,
     pub replicas: Vec<ReplicaConfig>,
     pub consistency: Consistency,
+    /// What a read gets when no replica is eligible.
+    pub replica_fallback: ReplicaFallback,
     pub max_replica_lag: Duration,
     pub health_interval: Duration,
     pub pool_max: u32,

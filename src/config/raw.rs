@@ -53,6 +53,7 @@ pub struct RawMonitor {
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     pub consistency: Option<Str>,
+    pub replica_fallback: Option<Str>,
     pub max_replica_lag: Option<Str>,
     pub health_interval: Option<Str>,
     pub pool_max: Option<Spanned<u32>>,
@@ -67,6 +68,7 @@ pub struct RawTenant {
     #[serde(default)]
     pub replicas: Vec<Spanned<RawReplica>>,
     pub consistency: Option<Str>,
+    pub replica_fallback: Option<Str>,
     pub max_replica_lag: Option<Str>,
     pub health_interval: Option<Str>,
     pub pool_max: Option<Spanned<u32>>,

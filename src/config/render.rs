@@ -73,6 +73,7 @@ fn render_tenant(out: &mut String, t: &TenantConfig) {
     row(out, "primary", &t.primary);
     row(out, "replicas", &replica_list(t));
     row(out, "consistency", t.consistency.as_str());
+    row(out, "replica_fallback", t.replica_fallback.as_str());
     row(out, "max_replica_lag", &format_duration(t.max_replica_lag));
     row(out, "health_interval", &format_duration(t.health_interval));
     row(out, "pool_max", &t.pool_max.to_string());

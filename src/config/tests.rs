@@ -513,6 +513,7 @@ tenant acme
   primary          127.0.0.1:3307
   replicas         127.0.0.1:3308 (weight 1), 127.0.0.1:3309 (weight 2)
   consistency      read_your_writes
+  replica_fallback primary
   max_replica_lag  2s
   health_interval  500ms
   pool_max         64
@@ -524,6 +525,7 @@ tenant globex
   primary          127.0.0.1:3307
   replicas         none (all traffic to the primary)
   consistency      read_your_writes
+  replica_fallback primary
   max_replica_lag  5s
   health_interval  500ms
   pool_max         64

@@ -17,6 +17,7 @@ use super::error::Sink;
 use super::raw::{
     RawAdmin, RawMonitor, RawReplica, RawServer, RawTenant, RawTenantList, RawUser, Str,
 };
+use super::ReplicaFallback;
 use super::{
     AdminConfig, Config, Consistency, MonitorConfig, ReplicaConfig, Secret, ServerConfig,
     TenantConfig, UserConfig, UserTenants,
@@ -38,6 +39,7 @@ const DEFAULT_MONITOR_FALL: u32 = 1;
 #[derive(Debug, Clone, Copy)]
 struct Inherited {
     consistency: Consistency,
+    replica_fallback: ReplicaFallback,
     max_replica_lag: Duration,
     health_interval: Duration,
     pool_max: u32,
@@ -45,6 +47,7 @@ struct Inherited {
 
 const BUILT_IN: Inherited = Inherited {
     consistency: Consistency::ReadYourWrites,
+    replica_fallback: ReplicaFallback::Primary,
     max_replica_lag: DEFAULT_MAX_REPLICA_LAG,
     health_interval: DEFAULT_HEALTH_INTERVAL,
     pool_max: DEFAULT_POOL_MAX,
@@ -53,6 +56,7 @@ const BUILT_IN: Inherited = Inherited {
 /// The inheritable keys as written, in `[defaults]` or in a tenant.
 struct Overrides<'r> {
     consistency: Option<&'r Str>,
+    replica_fallback: Option<&'r Str>,
     max_replica_lag: Option<&'r Str>,
     health_interval: Option<&'r Str>,
     pool_max: Option<&'r Spanned<u32>>,
@@ -68,6 +72,7 @@ pub fn resolve(doc: &RawDocument, env: EnvLookup<'_>, sink: &mut Sink<'_>) -> Co
         "defaults",
         &Overrides {
             consistency: d.consistency.as_ref(),
+            replica_fallback: d.replica_fallback.as_ref(),
             max_replica_lag: d.max_replica_lag.as_ref(),
             health_interval: d.health_interval.as_ref(),
             pool_max: d.pool_max.as_ref(),
@@ -150,6 +155,26 @@ impl Resolver<'_, '_, '_> {
                 format!(
                     "invalid consistency \"{text}\" (expected eventual, read_your_writes or primary)"
                 ),
+            );
+            default
+        })
+    }
+
+    fn replica_fallback(
+        &mut self,
+        path: &str,
+        s: Option<&Str>,
+        default: ReplicaFallback,
+    ) -> ReplicaFallback {
+        let Some(s) = s else { return default };
+        let Some(text) = self.string(path, s) else {
+            return default;
+        };
+        ReplicaFallback::parse(&text).unwrap_or_else(|| {
+            self.sink.at(
+                path,
+                s.span(),
+                format!("invalid replica_fallback \"{text}\" (expected primary or error)"),
             );
             default
         })
@@ -316,6 +341,11 @@ impl Resolver<'_, '_, '_> {
                 raw.consistency,
                 base.consistency,
             ),
+            replica_fallback: self.replica_fallback(
+                &format!("{prefix}.replica_fallback"),
+                raw.replica_fallback,
+                base.replica_fallback,
+            ),
             max_replica_lag: self.duration(
                 &format!("{prefix}.max_replica_lag"),
                 raw.max_replica_lag,
@@ -345,6 +375,7 @@ impl Resolver<'_, '_, '_> {
             prefix,
             &Overrides {
                 consistency: raw.consistency.as_ref(),
+                replica_fallback: raw.replica_fallback.as_ref(),
                 max_replica_lag: raw.max_replica_lag.as_ref(),
                 health_interval: raw.health_interval.as_ref(),
                 pool_max: raw.pool_max.as_ref(),
@@ -374,6 +405,7 @@ impl Resolver<'_, '_, '_> {
                 .unwrap_or_default(),
             replicas: self.replicas(prefix, &raw.replicas),
             consistency: inherited.consistency,
+            replica_fallback: inherited.replica_fallback,
             max_replica_lag: inherited.max_replica_lag,
             health_interval: inherited.health_interval,
             pool_max: inherited.pool_max,

@@ -10,7 +10,7 @@ use super::session::Session;
 use super::vars;
 use crate::backend::relay::{relay_response, RelayError};
 use crate::backend::{BackendConn, BackendError, Credentials, PoolKey};
-use crate::config::TenantConfig;
+use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::handshake::response_shaping;
 use crate::protocol::scan::{Expect, Outcome, Scanner};
 use crate::router::route::{Destination, Route, Target};
@@ -186,10 +186,18 @@ impl Session {
         let t = match route.dest {
             Destination::Primary => Target::Primary,
             Destination::Exactly(t) => t,
-            Destination::AnyReplica if route.causal => {
-                return Ok(self.causal_replica(rt, route.max_lag).await)
+            Destination::AnyReplica => {
+                let t = if route.causal {
+                    self.causal_replica(rt, route.max_lag).await?
+                } else {
+                    self.any_replica(rt, route.max_lag).await?
+                };
+                if t != Target::Primary {
+                    // A chosen replica is ready already.
+                    return Ok(t);
+                }
+                t
             }
-            Destination::AnyReplica => return Ok(self.any_replica(rt, route.max_lag).await),
         };
         self.ready(rt, t).await?;
         Ok(t)
@@ -199,19 +207,31 @@ impl Session {
         &mut self,
         rt: &RuntimeState,
         max_lag: Option<Duration>,
-    ) -> Target {
+    ) -> Result<Target, SessionError> {
         for i in self.replica_order(rt, max_lag) {
             match self.ready(rt, Target::Replica(i)).await {
                 Ok(()) => {
                     self.chose_replica(i);
                     self.note_fallback(rt, false);
-                    return Target::Replica(i);
+                    return Ok(Target::Replica(i));
                 }
                 Err(e) => tracing::warn!(session = self.id, error = %e, "replica skipped"),
             }
         }
         self.note_fallback(rt, true);
-        Target::Primary
+        match &self.tenant {
+            Some(t) if t.replica_fallback == ReplicaFallback::Error && !t.replicas.is_empty() => {
+                Err(SessionError::reply(
+                    1105,
+                    "HY000",
+                    format!(
+                        "No replica of tenant '{}' can serve reads now (down, lagging or offline) and replica_fallback = \"error\"",
+                        t.name
+                    ),
+                ))
+            }
+            _ => Ok(Target::Primary),
+        }
     }
 
     /// Logs when a tenant's reads start or stop falling back to the primary.

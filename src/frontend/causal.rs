@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::error::SessionError;
 use super::session::Session;
 use crate::router::route::Target;
 use crate::state::RuntimeState;
@@ -52,10 +53,10 @@ impl Session {
         &mut self,
         rt: &RuntimeState,
         max_lag: Option<Duration>,
-    ) -> Target {
+    ) -> Result<Target, SessionError> {
         let pos = match self.causal_position(rt).await {
             Ok(Some(pos)) => pos,
-            Ok(None) => return Target::Primary,
+            Ok(None) => return Ok(Target::Primary),
             // The primary is gone: reads keep working from replicas (degraded mode), even
             // though the session's last write cannot be checked for.
             Err(()) => return self.degraded_read(rt, max_lag).await,
@@ -67,11 +68,11 @@ impl Session {
             if self.causal.is_confirmed(i, &pos) || self.wait_for(i, &pos, n == 0).await {
                 self.causal.confirm(i, &pos);
                 self.chose_replica(i);
-                return Target::Replica(i);
+                return Ok(Target::Replica(i));
             }
         }
         tracing::debug!(session = self.id, position = %pos, "no replica has the session's writes yet");
-        Target::Primary
+        Ok(Target::Primary)
     }
 
     /// The session's write position, read from the primary once after each write. Err if
@@ -99,7 +100,11 @@ impl Session {
         Ok(self.causal.position.clone())
     }
 
-    async fn degraded_read(&mut self, rt: &RuntimeState, max_lag: Option<Duration>) -> Target {
+    async fn degraded_read(
+        &mut self,
+        rt: &RuntimeState,
+        max_lag: Option<Duration>,
+    ) -> Result<Target, SessionError> {
         tracing::warn!(
             session = self.id,
             "primary unreachable: read-your-writes not checked for this read"

@@ -109,10 +109,57 @@ pub async fn start(cfg: Config) -> Proxy {
     let addr = app.local_addr().unwrap();
     let state = RuntimeState::new(cfg).shared();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(switchyard::run(Listeners { app }, state, async {
+    let listeners = Listeners {
+        app,
+        admin: None,
+        http: None,
+    };
+    tokio::spawn(switchyard::run(listeners, state, async {
         let _ = rx.await;
     }));
     Proxy { addr, _stop: tx }
+}
+
+/// A Switchyard with its admin port and HTTP endpoint also on ephemeral ports.
+pub struct AdminProxy {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub http: SocketAddr,
+    pub state: switchyard::state::SharedState,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Starts `state` (e.g. `RuntimeState::from_file(..)`, so RELOAD has a file to read) with
+/// the app, admin and HTTP listeners bound to port 0.
+pub async fn start_with_admin(state: RuntimeState) -> AdminProxy {
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let (app, admin, http) = (
+        bind().await.unwrap(),
+        bind().await.unwrap(),
+        bind().await.unwrap(),
+    );
+    let addrs = (
+        app.local_addr().unwrap(),
+        admin.local_addr().unwrap(),
+        http.local_addr().unwrap(),
+    );
+    let state = state.shared();
+    let (tx, rx) = oneshot::channel::<()>();
+    let listeners = Listeners {
+        app,
+        admin: Some(admin),
+        http: Some(http),
+    };
+    tokio::spawn(switchyard::run(listeners, state.clone(), async {
+        let _ = rx.await;
+    }));
+    AdminProxy {
+        addr: addrs.0,
+        admin: addrs.1,
+        http: addrs.2,
+        state,
+        _stop: tx,
+    }
 }
 
 pub fn opts(port: u16, user: &str, db: Option<&str>) -> Opts {

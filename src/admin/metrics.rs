@@ -13,6 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::backends::{in_use, rows, status_of};
+use crate::state::stats::TenantCounts;
 use crate::state::{RuntimeState, SharedState};
 
 /// Tenants with a label of their own; the rest are aggregated.
@@ -118,8 +119,15 @@ impl Collector for StateCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let rt = self.state.load_full();
         let shared = &rt.shared;
-        let counts = shared.stats.snapshot();
-        let counted: Vec<String> = counts.iter().map(|(n, _)| n.clone()).collect();
+        // Configured tenants always have samples (zeros until they run something).
+        let mut counts: BTreeMap<String, TenantCounts> = rt
+            .config
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), TenantCounts::default()))
+            .collect();
+        counts.extend(shared.stats.snapshot());
+        let counted: Vec<String> = counts.keys().cloned().collect();
         let tenants = TenantLabels::new(&rt, &counted, self.max_tenants);
         let t = |name: &str| vec![("tenant", tenants.get(name))];
 

@@ -48,8 +48,14 @@ pub fn password_of(user: &str) -> &'static str {
 /// `globex` (wf_globex) with none, `sb` (sbtest) with both; `extra_tenant_keys` is added to
 /// the acme tenant (e.g. `consistency = "eventual"`).
 pub fn config(extra_tenant_keys: &str) -> Config {
+    let text = config_text(extra_tenant_keys);
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+}
+
+/// The text of [`config`], for tests that write it to a file.
+pub fn config_text(extra_tenant_keys: &str) -> String {
     let (p, [r1, r2]) = (primary_port(), replica_ports());
-    let text = format!(
+    format!(
         r#"
 [server]
 listen = "127.0.0.1:6033" # not bound: tests bind their own port 0
@@ -94,8 +100,7 @@ name = "sbtest"
 password = "sbtest"
 tenant = "sb"
 "#
-    );
-    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+    )
 }
 
 /// A Switchyard serving on an ephemeral loopback port; stops when dropped.

@@ -3,8 +3,9 @@
 //! The data plane (`frontend` → `router` → `backend`, over `protocol`) relays each
 //! statement to the right server of the client's tenant; the control plane (`config`,
 //! `state`, `monitor`) builds the shared snapshot every session reads and keeps track of
-//! which backends are healthy.
+//! which backends are healthy; `admin` serves the admin port and the HTTP metrics and probes.
 
+pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod frontend;
@@ -14,6 +15,8 @@ pub mod router;
 pub mod state;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -22,15 +25,47 @@ use state::SharedState;
 /// The sockets Switchyard serves, bound by the caller (tests bind port 0).
 pub struct Listeners {
     pub app: TcpListener,
+    /// The admin port (MySQL protocol), if configured.
+    pub admin: Option<TcpListener>,
+    /// `/metrics`, `/health`, `/ready`, if configured.
+    pub http: Option<TcpListener>,
 }
 
-/// Serves until `shutdown` completes. SIGHUP reloads the config file.
+/// Serves until `shutdown` completes, then stops the admin and HTTP listeners too.
+/// SIGHUP reloads the config file.
 pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
     state.load().learn_server_info().await;
-    let reloader = tokio::spawn(reload_on_sighup(std::sync::Arc::clone(&state)));
-    frontend::serve(listeners.app, std::sync::Arc::clone(&state), shutdown).await;
-    reloader.abort();
+    let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&state)));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let ready = Arc::new(AtomicBool::new(false));
+    let mut control = Vec::new();
+    if let Some(l) = listeners.admin {
+        let done = until_stopped(stopped.clone());
+        control.push(tokio::spawn(admin::serve(l, Arc::clone(&state), done)));
+    }
+    if let Some(l) = listeners.http {
+        let done = until_stopped(stopped.clone());
+        let ready = Arc::clone(&ready);
+        control.push(tokio::spawn(admin::http::serve(
+            l,
+            Arc::clone(&state),
+            ready,
+            done,
+        )));
+    }
+    ready.store(true, Ordering::Release);
+    frontend::serve(listeners.app, Arc::clone(&state), shutdown).await;
+    ready.store(false, Ordering::Release);
+    // The admin port stays up while sessions drain, so ops can watch them finish.
     drain(&state).await;
+    let _ = stop.send(true);
+    for task in control {
+        let _ = task.await;
+    }
+    reloader.abort();
 }
 
 /// Stops sessions at their next transaction boundary and waits for them, at most

@@ -110,6 +110,19 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let admin = match bind_optional(cfg.server.admin_listen.as_deref(), "admin").await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        let http = match bind_optional(cfg.server.http_listen.as_deref(), "http").await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        if admin.is_some() && cfg.admin.is_none() {
+            tracing::warn!(
+                "admin_listen is set but there is no [admin] user: admin logins are refused"
+            );
+        }
         tracing::info!(%listen, tenants = cfg.tenants.len(), "switchyard listening");
         let monitored = cfg.monitor.is_some();
         let state = RuntimeState::from_file(cfg, path.to_path_buf()).with_monitor();
@@ -132,8 +145,28 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
                 }
             }
         };
-        switchyard::run(Listeners { app }, state, shutdown).await;
+        switchyard::run(Listeners { app, admin, http }, state, shutdown).await;
         tracing::info!("switchyard stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// Binds `addr` if it is set; a failure is reported and ends the process.
+async fn bind_optional(
+    addr: Option<&str>,
+    what: &str,
+) -> Result<Option<tokio::net::TcpListener>, ExitCode> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => {
+            tracing::info!(listen = %addr, "{what} listening");
+            Ok(Some(l))
+        }
+        Err(e) => {
+            eprintln!("cannot listen on {addr} ({what}): {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }

@@ -53,6 +53,8 @@ pub struct Shared {
     pub stats: Stats,
     pub registry: Arc<Registry>,
     pub pauses: Pauses,
+    /// Reloads applied and refused, for metrics.
+    pub reloads: reload::ReloadCounts,
     /// Version and capabilities shown to clients: a backend's own, once one was reached.
     pub server_info: ArcSwap<ServerInfo>,
     /// The file `RELOAD` and SIGHUP read again.

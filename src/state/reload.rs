@@ -2,6 +2,7 @@
 //! replaces the snapshot atomically and sessions pick it up at their next statement.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::SharedState;
@@ -48,15 +49,37 @@ pub enum ReloadError {
     Invalid(ConfigErrors),
 }
 
-/// Reloads from the file the running config came from.
+/// How many reloads (SIGHUP or admin RELOAD) were applied and how many refused.
+#[derive(Debug, Default)]
+pub struct ReloadCounts {
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl ReloadCounts {
+    pub fn record(&self, ok: bool) {
+        let c = if ok { &self.ok } else { &self.failed };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (applied, refused).
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Reloads from the file the running config came from, and counts the outcome.
 pub fn reload(state: &SharedState) -> Result<ReloadReport, ReloadError> {
     let current = state.load_full();
-    let path = current
-        .shared
-        .config_path
-        .clone()
-        .ok_or(ReloadError::NoFile)?;
-    reload_from(state, &path)
+    let result = match current.shared.config_path.clone() {
+        Some(path) => reload_from(state, &path),
+        None => Err(ReloadError::NoFile),
+    };
+    current.shared.reloads.record(result.is_ok());
+    result
 }
 
 pub fn reload_from(state: &SharedState, path: &Path) -> Result<ReloadReport, ReloadError> {

@@ -48,8 +48,14 @@ pub fn password_of(user: &str) -> &'static str {
 /// `globex` (wf_globex) with none, `sb` (sbtest) with both; `extra_tenant_keys` is added to
 /// the acme tenant (e.g. `consistency = "eventual"`).
 pub fn config(extra_tenant_keys: &str) -> Config {
+    let text = config_text(extra_tenant_keys);
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+}
+
+/// The text of [`config`], for tests that write it to a file.
+pub fn config_text(extra_tenant_keys: &str) -> String {
     let (p, [r1, r2]) = (primary_port(), replica_ports());
-    let text = format!(
+    format!(
         r#"
 [server]
 listen = "127.0.0.1:6033" # not bound: tests bind their own port 0
@@ -94,8 +100,7 @@ name = "sbtest"
 password = "sbtest"
 tenant = "sb"
 "#
-    );
-    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+    )
 }
 
 /// A Switchyard serving on an ephemeral loopback port; stops when dropped.
@@ -109,7 +114,12 @@ pub async fn start(cfg: Config) -> Proxy {
     let addr = app.local_addr().unwrap();
     let state = RuntimeState::new(cfg).shared();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(switchyard::run(Listeners { app }, state, async {
+    let listeners = Listeners {
+        app,
+        admin: None,
+        http: None,
+    };
+    tokio::spawn(switchyard::run(listeners, state, async {
         let _ = rx.await;
     }));
     Proxy { addr, _stop: tx }
@@ -121,10 +131,57 @@ pub async fn start_monitored(cfg: Config) -> Proxy {
     let addr = app.local_addr().unwrap();
     let state = RuntimeState::new(cfg).with_monitor().shared();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(switchyard::run(Listeners { app }, state, async {
+    let listeners = Listeners {
+        app,
+        admin: None,
+        http: None,
+    };
+    tokio::spawn(switchyard::run(listeners, state, async {
         let _ = rx.await;
     }));
     Proxy { addr, _stop: tx }
+}
+
+/// A Switchyard with its admin port and HTTP endpoint also on ephemeral ports.
+pub struct AdminProxy {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub http: SocketAddr,
+    pub state: switchyard::state::SharedState,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Starts `state` (e.g. `RuntimeState::from_file(..)`, so RELOAD has a file to read) with
+/// the app, admin and HTTP listeners bound to port 0.
+pub async fn start_with_admin(state: RuntimeState) -> AdminProxy {
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let (app, admin, http) = (
+        bind().await.unwrap(),
+        bind().await.unwrap(),
+        bind().await.unwrap(),
+    );
+    let addrs = (
+        app.local_addr().unwrap(),
+        admin.local_addr().unwrap(),
+        http.local_addr().unwrap(),
+    );
+    let state = state.shared();
+    let (tx, rx) = oneshot::channel::<()>();
+    let listeners = Listeners {
+        app,
+        admin: Some(admin),
+        http: Some(http),
+    };
+    tokio::spawn(switchyard::run(listeners, state.clone(), async {
+        let _ = rx.await;
+    }));
+    AdminProxy {
+        addr: addrs.0,
+        admin: addrs.1,
+        http: addrs.2,
+        state,
+        _stop: tx,
+    }
 }
 
 pub fn opts(port: u16, user: &str, db: Option<&str>) -> Opts {

@@ -1,0 +1,329 @@
+//! Parsing admin commands: case-insensitive keywords, surrounding blanks and one trailing `;`
+//! ignored, names optionally quoted.
+
+use std::time::Duration;
+
+use opensrv_mysql::ErrorKind;
+
+use super::table::AdminError;
+
+/// How long `PAUSE TENANT` waits for open transactions when no TIMEOUT is given.
+pub const DEFAULT_PAUSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest TIMEOUT accepted.
+pub const MAX_PAUSE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The commands, as listed in the ERR for an unknown one.
+pub const COMMANDS: &[&str] = &[
+    "SHOW TENANTS",
+    "SHOW BACKENDS",
+    "SHOW SESSIONS",
+    "SHOW STATS",
+    "SHOW QUERY DIGEST",
+    "EXPLAIN ROUTE [FOR USER <user>] [SCHEMA <schema>] [FOR TENANT <tenant>] <sql>",
+    "RELOAD",
+    "PAUSE TENANT <name> [TIMEOUT <seconds>]",
+    "RESUME TENANT <name>",
+    "SET BACKEND <addr> OFFLINE | ONLINE",
+    "SHOW COMMANDS",
+];
+
+/// Whom `EXPLAIN ROUTE` decides for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExplainFor {
+    pub user: Option<String>,
+    pub schema: Option<String>,
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    ShowTenants,
+    ShowBackends,
+    ShowSessions,
+    ShowStats,
+    ShowQueryDigest,
+    ShowCommands,
+    ExplainRoute {
+        target: ExplainFor,
+        sql: String,
+    },
+    Reload,
+    Pause {
+        tenant: String,
+        timeout: Duration,
+    },
+    Resume {
+        tenant: String,
+    },
+    SetBackend {
+        addr: String,
+        offline: bool,
+    },
+    /// `SELECT @@a, @@b [LIMIT 1]`: what client libraries ask right after connecting.
+    SelectVariables(Vec<String>),
+}
+
+pub fn parse(text: &str) -> Result<Command, AdminError> {
+    let text = text.trim();
+    let text = text.strip_suffix(';').unwrap_or(text).trim_end();
+    let unknown = || {
+        AdminError::new(
+            ErrorKind::ER_PARSE_ERROR,
+            format!(
+                "Unknown admin command '{}'. Commands: {}",
+                shorten(text),
+                COMMANDS.join("; ")
+            ),
+        )
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let up: Vec<&str> = upper.iter().map(String::as_str).collect();
+    let cmd = match up.as_slice() {
+        ["SHOW", "TENANTS"] => Command::ShowTenants,
+        ["SHOW", "BACKENDS"] => Command::ShowBackends,
+        ["SHOW", "SESSIONS"] | ["SHOW", "PROCESSLIST"] => Command::ShowSessions,
+        ["SHOW", "STATS"] => Command::ShowStats,
+        ["SHOW", "QUERY", "DIGEST"] => Command::ShowQueryDigest,
+        ["SHOW", "COMMANDS"] | ["HELP"] => Command::ShowCommands,
+        ["RELOAD"] => Command::Reload,
+        ["PAUSE", "TENANT", _] => Command::Pause {
+            tenant: unquote(words[2]),
+            timeout: DEFAULT_PAUSE_TIMEOUT,
+        },
+        ["PAUSE", "TENANT", _, "TIMEOUT", secs] => Command::Pause {
+            tenant: unquote(words[2]),
+            timeout: seconds(secs)?,
+        },
+        ["RESUME", "TENANT", _] => Command::Resume {
+            tenant: unquote(words[2]),
+        },
+        ["SET", "BACKEND", _, state @ ("OFFLINE" | "ONLINE")] => Command::SetBackend {
+            addr: unquote(words[2]),
+            offline: *state == "OFFLINE",
+        },
+        ["EXPLAIN", "ROUTE", ..] => explain(rest_after(text, 2)).ok_or_else(|| {
+            AdminError::new(
+                ErrorKind::ER_PARSE_ERROR,
+                "EXPLAIN ROUTE needs a statement: EXPLAIN ROUTE [FOR USER <user>] [SCHEMA <schema>] <sql>",
+            )
+        })?,
+        ["SELECT", ..] => {
+            Command::SelectVariables(select_variables(rest_after(text, 1)).ok_or_else(unknown)?)
+        }
+        _ => return Err(unknown()),
+    };
+    Ok(cmd)
+}
+
+fn explain(mut rest: &str) -> Option<Command> {
+    let mut target = ExplainFor::default();
+    loop {
+        let mut it = rest.split_whitespace();
+        let (a, b) = (it.next()?, it.next());
+        let a = a.to_ascii_uppercase();
+        let b_up = b.map(str::to_ascii_uppercase);
+        let (slot, skip) = match (a.as_str(), b_up.as_deref()) {
+            ("FOR", Some("USER")) => (&mut target.user, 3),
+            ("FOR", Some("SCHEMA")) => (&mut target.schema, 3),
+            ("FOR", Some("TENANT")) => (&mut target.tenant, 3),
+            ("USER", Some(_)) if target.user.is_none() && any_set(&target) => (&mut target.user, 2),
+            ("SCHEMA", Some(_)) if target.schema.is_none() && any_set(&target) => {
+                (&mut target.schema, 2)
+            }
+            _ => break,
+        };
+        let value = rest.split_whitespace().nth(skip - 1)?;
+        *slot = Some(unquote(value));
+        rest = rest_after(rest, skip);
+    }
+    let sql = rest.trim();
+    (!sql.is_empty()).then(|| Command::ExplainRoute {
+        target,
+        sql: sql.to_owned(),
+    })
+}
+
+fn any_set(t: &ExplainFor) -> bool {
+    t.user.is_some() || t.schema.is_some() || t.tenant.is_some()
+}
+
+/// `@@a, @@session.b [LIMIT 1]` -> ["a", "b"].
+fn select_variables(rest: &str) -> Option<Vec<String>> {
+    let mut list = rest.trim();
+    let lower = list.to_ascii_lowercase();
+    if let Some(i) = lower.rfind(" limit ") {
+        if lower[i + 7..].trim() == "1" {
+            list = list[..i].trim_end();
+        }
+    }
+    list.split(',')
+        .map(|item| {
+            let item = item.trim();
+            let name = item.strip_prefix("@@")?;
+            let name = name
+                .strip_prefix("session.")
+                .or_else(|| name.strip_prefix("SESSION."))
+                .or_else(|| name.strip_prefix("global."))
+                .or_else(|| name.strip_prefix("GLOBAL."))
+                .unwrap_or(name);
+            let ok =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            ok.then(|| item.to_owned())
+        })
+        .collect()
+}
+
+/// The text after the first `n` whitespace-separated words, as written.
+fn rest_after(text: &str, n: usize) -> &str {
+    let mut rest = text.trim_start();
+    for _ in 0..n {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = rest[end..].trim_start();
+    }
+    rest
+}
+
+fn unquote(word: &str) -> String {
+    for q in ['`', '\'', '"'] {
+        if let Some(inner) = word.strip_prefix(q).and_then(|w| w.strip_suffix(q)) {
+            return inner.to_owned();
+        }
+    }
+    word.to_owned()
+}
+
+fn seconds(text: &str) -> Result<Duration, AdminError> {
+    let bad = || {
+        AdminError::new(
+            ErrorKind::ER_PARSE_ERROR,
+            format!(
+                "TIMEOUT takes seconds between 0 and {}, got '{text}'",
+                MAX_PAUSE_TIMEOUT.as_secs()
+            ),
+        )
+    };
+    let secs: f64 = text.parse().map_err(|_| bad())?;
+    if !(0.0..=MAX_PAUSE_TIMEOUT.as_secs_f64()).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_are_case_insensitive_and_semicolons_optional() {
+        assert_eq!(parse("show tenants").unwrap(), Command::ShowTenants);
+        assert_eq!(
+            parse("  SHOW   Backends ;  ").unwrap(),
+            Command::ShowBackends
+        );
+        assert_eq!(
+            parse("show query digest;").unwrap(),
+            Command::ShowQueryDigest
+        );
+        assert_eq!(parse("reload").unwrap(), Command::Reload);
+    }
+
+    #[test]
+    fn pause_resume_and_set_backend_take_arguments() {
+        assert_eq!(
+            parse("pause tenant acme timeout 2.5").unwrap(),
+            Command::Pause {
+                tenant: "acme".into(),
+                timeout: Duration::from_millis(2500)
+            }
+        );
+        assert_eq!(
+            parse("PAUSE TENANT `acme`").unwrap(),
+            Command::Pause {
+                tenant: "acme".into(),
+                timeout: DEFAULT_PAUSE_TIMEOUT
+            }
+        );
+        assert!(parse("PAUSE TENANT acme TIMEOUT -1").is_err());
+        assert!(parse("PAUSE TENANT acme TIMEOUT soon").is_err());
+        assert_eq!(
+            parse("resume tenant 'acme';").unwrap(),
+            Command::Resume {
+                tenant: "acme".into()
+            }
+        );
+        assert_eq!(
+            parse("set backend 127.0.0.1:3308 offline").unwrap(),
+            Command::SetBackend {
+                addr: "127.0.0.1:3308".into(),
+                offline: true
+            }
+        );
+        assert!(parse("SET BACKEND 127.0.0.1:3308 SIDEWAYS").is_err());
+    }
+
+    #[test]
+    fn explain_route_keeps_the_statement_as_written() {
+        assert_eq!(
+            parse("explain route SELECT * FROM t WHERE a = 'X;';").unwrap(),
+            Command::ExplainRoute {
+                target: ExplainFor::default(),
+                sql: "SELECT * FROM t WHERE a = 'X;'".into()
+            }
+        );
+        assert_eq!(
+            parse("EXPLAIN ROUTE FOR USER ops SCHEMA wf_globex select 1").unwrap(),
+            Command::ExplainRoute {
+                target: ExplainFor {
+                    user: Some("ops".into()),
+                    schema: Some("wf_globex".into()),
+                    tenant: None
+                },
+                sql: "select 1".into()
+            }
+        );
+        assert_eq!(
+            parse("EXPLAIN ROUTE FOR TENANT globex UPDATE t SET a = 1").unwrap(),
+            Command::ExplainRoute {
+                target: ExplainFor {
+                    tenant: Some("globex".into()),
+                    ..ExplainFor::default()
+                },
+                sql: "UPDATE t SET a = 1".into()
+            }
+        );
+        assert!(parse("EXPLAIN ROUTE").is_err());
+    }
+
+    #[test]
+    fn unknown_commands_list_what_exists() {
+        let e = parse("DROP EVERYTHING").unwrap_err();
+        assert_eq!(e.kind as u16, 1064);
+        assert!(e.message.contains("DROP EVERYTHING"), "{}", e.message);
+        for c in COMMANDS {
+            assert!(e.message.contains(c), "{c} missing from {}", e.message);
+        }
+        assert!(parse("").is_err());
+        assert!(parse("SELECT 1").is_err());
+    }
+
+    #[test]
+    fn client_variable_queries_are_recognized() {
+        assert_eq!(
+            parse("select @@version_comment limit 1").unwrap(),
+            Command::SelectVariables(vec!["@@version_comment".into()])
+        );
+        assert_eq!(
+            parse("SELECT @@max_allowed_packet,@@wait_timeout").unwrap(),
+            Command::SelectVariables(vec!["@@max_allowed_packet".into(), "@@wait_timeout".into()])
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! `/metrics`: the state read at scrape time by a prometheus-client [`Collector`] and
+//! encoded in the OpenMetrics text format. Tenant labels are bounded: past
+//! [`MAX_TENANT_LABELS`] tenants the rest are summed under `tenant="_other"`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use super::backends::{in_use, rows, status_of};
+use crate::state::stats::TenantCounts;
+use crate::state::{RuntimeState, SharedState};
+
+/// Tenants with a label of their own; the rest are aggregated.
+pub const MAX_TENANT_LABELS: usize = 1000;
+/// The label value the tenants past the bound share.
+pub const OTHER: &str = "_other";
+
+/// The content type of [`encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A registry holding the state collector; encode it with [`encode`].
+pub fn registry(state: SharedState) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(StateCollector {
+        state,
+        max_tenants: MAX_TENANT_LABELS,
+    }));
+    r
+}
+
+/// The registry's metrics in the text format.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, registry) {
+        tracing::error!(error = %e, "metrics encoding failed");
+    }
+    out
+}
+
+/// Reads the runtime state on each scrape.
+pub struct StateCollector {
+    pub state: SharedState,
+    pub max_tenants: usize,
+}
+
+impl fmt::Debug for StateCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateCollector")
+            .field("max_tenants", &self.max_tenants)
+            .finish()
+    }
+}
+
+/// Which tenants get their own label: configured tenants first (in config order), then
+/// the others seen in the counters, by name.
+struct TenantLabels(HashSet<String>);
+
+impl TenantLabels {
+    fn new(rt: &RuntimeState, counted: &[String], max: usize) -> Self {
+        let configured = rt.config.tenants.iter().map(|t| t.name.clone());
+        let mut keep = HashSet::new();
+        for name in configured.chain(counted.iter().cloned()) {
+            if keep.len() >= max {
+                break;
+            }
+            keep.insert(name);
+        }
+        TenantLabels(keep)
+    }
+
+    fn get(&self, tenant: &str) -> String {
+        if self.0.contains(tenant) {
+            tenant.to_owned()
+        } else {
+            OTHER.to_owned()
+        }
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Samples of one metric family, summed by label set.
+#[derive(Default)]
+struct Samples(BTreeMap<Labels, i64>);
+
+impl Samples {
+    fn add(&mut self, labels: Labels, v: i64) {
+        *self.0.entry(labels).or_default() += v;
+    }
+}
+
+fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, s: &Samples) -> fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in &s.0 {
+        ConstCounter::new(u64::try_from(*v).unwrap_or(0)).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, s: &Samples) -> fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    if let Some(v) = s.0.get(&Vec::new()).filter(|_| s.0.len() == 1) {
+        // One sample without labels: `name 3`, not `name{} 3`.
+        return ConstGauge::new(*v).encode(m);
+    }
+    for (labels, v) in &s.0 {
+        ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for StateCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let rt = self.state.load_full();
+        let shared = &rt.shared;
+        // Configured tenants always have samples (zeros until they run something).
+        let mut counts: BTreeMap<String, TenantCounts> = rt
+            .config
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), TenantCounts::default()))
+            .collect();
+        counts.extend(shared.stats.snapshot());
+        let counted: Vec<String> = counts.keys().cloned().collect();
+        let tenants = TenantLabels::new(&rt, &counted, self.max_tenants);
+        let t = |name: &str| vec![("tenant", tenants.get(name))];
+
+        let mut statements = Samples::default();
+        let mut errors = Samples::default();
+        let mut fallbacks = Samples::default();
+        let mut hints = Samples::default();
+        let mut held = Samples::default();
+        let mut held_too_long = Samples::default();
+        for (name, c) in &counts {
+            let label = tenants.get(name);
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            for (route, v) in [("primary", c.to_primary), ("replica", c.to_replica)] {
+                statements.add(
+                    vec![("tenant", label.clone()), ("route", route.into())],
+                    n(v),
+                );
+            }
+            errors.add(t(name), n(c.errors));
+            fallbacks.add(t(name), n(c.fallbacks));
+            hints.add(t(name), n(c.hints_refused));
+            held.add(t(name), n(c.held));
+            held_too_long.add(t(name), n(c.held_too_long));
+        }
+        counter(
+            &mut enc,
+            "switchyard_statements",
+            "Statements run, by tenant and the route they took",
+            &statements,
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_errors",
+            "Statements answered with an error, by tenant",
+            &errors,
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_fallbacks",
+            "Reads that wanted a replica and ran on the primary",
+            &fallbacks,
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_hints_refused",
+            "Routing hints that could not be honoured",
+            &hints,
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_held_statements",
+            "Statements that waited on a paused tenant",
+            &held,
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_held_too_long",
+            "Statements refused after waiting on a paused tenant longer than the hold limit",
+            &held_too_long,
+        )?;
+
+        let mut sessions = Samples::default();
+        let mut in_txn = Samples::default();
+        let mut pinned = Samples::default();
+        for tc in &rt.config.tenants {
+            for s in [&mut sessions, &mut in_txn, &mut pinned] {
+                s.add(t(&tc.name), 0);
+            }
+        }
+        let list = shared.registry.list();
+        for e in &list {
+            let r = e.report();
+            let name = r.tenant.as_deref().unwrap_or("");
+            if name.is_empty() {
+                continue;
+            }
+            sessions.add(t(name), 1);
+            in_txn.add(t(name), i64::from(r.transaction.is_some()));
+            pinned.add(t(name), i64::from(!r.pins.is_empty()));
+        }
+        let mut all = Samples::default();
+        all.add(Vec::new(), list.len() as i64);
+        gauge(
+            &mut enc,
+            "switchyard_client_sessions",
+            "Client sessions open",
+            &all,
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_tenant_sessions",
+            "Client sessions open, by the tenant they chose",
+            &sessions,
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_sessions_in_transaction",
+            "Sessions inside a transaction, by tenant",
+            &in_txn,
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_pinned_sessions",
+            "Sessions pinned to the primary (named lock, temporary table, ...), by tenant",
+            &pinned,
+        )?;
+
+        let mut up = Samples::default();
+        let mut offline = Samples::default();
+        let mut lag = Samples::default();
+        for b in rows(&rt) {
+            let status = status_of(&rt, &b.addr);
+            let labels = vec![
+                ("tenant", tenants.get(&b.tenant)),
+                ("addr", b.addr.clone()),
+                ("role", b.role.to_owned()),
+            ];
+            up.add(labels.clone(), i64::from(status.state == "up"));
+            offline.add(labels.clone(), i64::from(status.state == "offline"));
+            if let Some(seconds) = status.lag_seconds {
+                lag.add(labels, seconds.round() as i64);
+            }
+        }
+        gauge(
+            &mut enc,
+            "switchyard_replica_lag_seconds",
+            "Replication lag measured by the monitor (Seconds_Behind_Master), by replica",
+            &lag,
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_backend_up",
+            "1 if the backend takes traffic (not down, not OFFLINE)",
+            &up,
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_backend_offline",
+            "1 if ops set the backend OFFLINE",
+            &offline,
+        )?;
+
+        let mut idle = Samples::default();
+        let idle_counts: HashMap<_, _> = shared.pools.idle_counts();
+        for (addr, n) in idle_counts {
+            idle.add(vec![("addr", addr.to_string())], n as i64);
+        }
+        let mut used = Samples::default();
+        for (addr, n) in in_use(shared) {
+            used.add(vec![("addr", addr)], i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        gauge(
+            &mut enc,
+            "switchyard_pool_idle",
+            "Idle pooled backend connections, by server",
+            &idle,
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_pool_in_use",
+            "Backend connections held by client sessions, by server",
+            &used,
+        )?;
+
+        let mut paused = Samples::default();
+        let paused_now: HashSet<String> = shared.pauses.paused().into_iter().collect();
+        for tc in &rt.config.tenants {
+            paused.add(t(&tc.name), i64::from(paused_now.contains(&tc.name)));
+        }
+        gauge(
+            &mut enc,
+            "switchyard_tenant_paused",
+            "1 while the tenant is paused (PAUSE TENANT)",
+            &paused,
+        )?;
+
+        let (ok, failed) = shared.reloads.get();
+        let mut reloads = Samples::default();
+        reloads.add(
+            vec![("result", "ok".into())],
+            i64::try_from(ok).unwrap_or(i64::MAX),
+        );
+        reloads.add(
+            vec![("result", "failed".into())],
+            i64::try_from(failed).unwrap_or(i64::MAX),
+        );
+        counter(
+            &mut enc,
+            "switchyard_reloads",
+            "Configuration reloads (SIGHUP or RELOAD), applied or refused",
+            &reloads,
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::stats::TenantStats;
+
+    fn state(tenants: usize) -> SharedState {
+        let mut text = String::new();
+        for i in 0..tenants {
+            text.push_str(&format!(
+                "[[tenants]]\nname = \"t{i}\"\nschemas = [\"s{i}\"]\nprimary = \"127.0.0.1:3307\"\nreplicas = [\"127.0.0.1:3308\"]\n"
+            ));
+        }
+        let cfg = crate::config::parse(&text, &|_| None).unwrap();
+        RuntimeState::new(cfg).shared()
+    }
+
+    fn scrape(state: &SharedState, max: usize) -> String {
+        let mut r = Registry::default();
+        r.register_collector(Box::new(StateCollector {
+            state: SharedState::clone(state),
+            max_tenants: max,
+        }));
+        encode(&r)
+    }
+
+    #[test]
+    fn counters_carry_tenant_and_route_labels() {
+        let s = state(2);
+        let rt = s.load_full();
+        TenantStats::bump(&rt.shared.stats.tenant("t0").to_replica);
+        TenantStats::bump(&rt.shared.stats.tenant("t0").to_replica);
+        TenantStats::bump(&rt.shared.stats.tenant("t1").errors);
+        rt.shared.pauses.pause("t1");
+        rt.shared.health.set_offline("127.0.0.1:3308", true);
+        let text = scrape(&s, 1000);
+        for line in [
+            "# TYPE switchyard_statements counter",
+            r#"switchyard_statements_total{tenant="t0",route="replica"} 2"#,
+            r#"switchyard_errors_total{tenant="t1"} 1"#,
+            r#"switchyard_tenant_paused{tenant="t1"} 1"#,
+            r#"switchyard_tenant_paused{tenant="t0"} 0"#,
+            r#"switchyard_backend_up{tenant="t0",addr="127.0.0.1:3308",role="replica"} 0"#,
+            r#"switchyard_backend_up{tenant="t0",addr="127.0.0.1:3307",role="primary"} 1"#,
+            r#"switchyard_reloads_total{result="failed"} 0"#,
+            "switchyard_client_sessions 0",
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+
+    #[test]
+    fn tenants_past_the_bound_are_aggregated() {
+        let s = state(3);
+        let rt = s.load_full();
+        for name in ["t0", "t1", "t2", "gone"] {
+            TenantStats::bump(&rt.shared.stats.tenant(name).to_primary);
+        }
+        let text = scrape(&s, 1);
+        assert!(
+            text.contains(r#"switchyard_statements_total{tenant="t0",route="primary"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"switchyard_statements_total{tenant="_other",route="primary"} 3"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"tenant="t1""#), "{text}");
+    }
+}

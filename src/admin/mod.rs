@@ -1,0 +1,105 @@
+//! The control plane's faces: the admin port (MySQL protocol, built on opensrv-mysql, one
+//! file per command) and the HTTP endpoint (`/metrics`, `/health`, `/ready`).
+//!
+//! Commands are parsed in `command`, answered as [`table::Table`]s by the command files,
+//! and written to the wire by `server`; [`execute`] is the whole path minus the wire.
+
+mod backend_state;
+mod backends;
+pub mod command;
+mod digest;
+mod explain;
+pub mod http;
+mod login;
+pub mod metrics;
+mod pause;
+mod reload;
+mod server;
+mod sessions;
+mod stats;
+pub mod table;
+mod tenants;
+mod variables;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use opensrv_mysql::AsyncMysqlIntermediary;
+use tokio::io::BufWriter;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::state::SharedState;
+use command::{Command, COMMANDS};
+use table::{Kind, Reply, Table};
+
+pub use backends::{status_of, BackendStatus};
+
+/// Admin connections served at once; more are closed right away.
+const MAX_ADMIN_CONNECTIONS: usize = 64;
+
+/// Parses and runs one admin command.
+pub async fn execute(state: &SharedState, text: &str) -> Reply {
+    let cmd = command::parse(text)?;
+    let rt = state.load_full();
+    match cmd {
+        Command::ShowTenants => tenants::show(&rt),
+        Command::ShowBackends => backends::show(&rt),
+        Command::ShowSessions => sessions::show(&rt),
+        Command::ShowStats => stats::show(&rt),
+        Command::ShowQueryDigest => digest::show(),
+        Command::ShowCommands => {
+            let mut t = Table::new(&[("command", Kind::Text)]);
+            for c in COMMANDS {
+                t.push(vec![(*c).into()]);
+            }
+            Ok(t)
+        }
+        Command::ExplainRoute { target, sql } => explain::explain(&rt, &target, &sql),
+        Command::Reload => reload::run(state),
+        Command::Pause { tenant, timeout } => pause::pause(state, &tenant, timeout).await,
+        Command::Resume { tenant } => pause::resume(state, &tenant),
+        Command::SetBackend { addr, offline } => backend_state::set(state, &addr, offline),
+        Command::SelectVariables(names) => variables::select(&names),
+    }
+}
+
+/// Serves the admin port until `shutdown` completes; open admin connections end then too.
+pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
+    let ids = AtomicU32::new(0);
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if conns.len() >= MAX_ADMIN_CONNECTIONS {
+            tracing::warn!(%peer, "admin connection refused: {MAX_ADMIN_CONNECTIONS} already open");
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let id = ids.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let state = Arc::clone(&state);
+        conns.spawn(async move {
+            let refusal = login::Refusal::default();
+            let shim = server::AdminShim::new(state, id, Arc::clone(&refusal));
+            let (r, w) = stream.into_split();
+            let w = login::LoginErrWriter::new(BufWriter::new(w), refusal, peer.ip().to_string());
+            if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
+                tracing::debug!(admin = id, error = %e, "admin connection ended");
+            }
+        });
+    }
+    conns.abort_all();
+}

@@ -1,0 +1,39 @@
+//! `RELOAD`: re-read the config file and swap it in, answering what changed; an invalid
+//! file is refused with every problem and the running config stays.
+
+use opensrv_mysql::ErrorKind;
+
+use super::table::{AdminError, Kind, Reply, Table};
+use crate::state::reload::{reload, ReloadError};
+use crate::state::SharedState;
+
+pub fn run(state: &SharedState) -> Reply {
+    match reload(state) {
+        Ok(report) => {
+            let list = |v: &[String]| v.join(", ");
+            let mut t = Table::new(&[
+                ("status", Kind::Text),
+                ("tenants_added", Kind::Text),
+                ("tenants_removed", Kind::Text),
+                ("tenants_changed", Kind::Text),
+                ("users_changed", Kind::Flag),
+            ]);
+            t.push(vec![
+                "reloaded".into(),
+                list(&report.added).into(),
+                list(&report.removed).into(),
+                list(&report.changed).into(),
+                report.users_changed.into(),
+            ]);
+            Ok(t)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused");
+            let kind = match e {
+                ReloadError::NoFile => ErrorKind::ER_NOT_SUPPORTED_YET,
+                ReloadError::Invalid(_) => ErrorKind::ER_UNKNOWN_ERROR,
+            };
+            Err(AdminError::new(kind, format!("RELOAD refused: {e}")))
+        }
+    }
+}

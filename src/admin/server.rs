@@ -1,0 +1,144 @@
+//! One admin connection: the opensrv-mysql shim that logs the admin in and answers each
+//! command with a result set or an ERR.
+
+use std::io;
+
+use async_trait::async_trait;
+use opensrv_mysql::{
+    AsyncMysqlShim, ErrorKind, InitWriter, ParamParser, QueryResultWriter, StatementMetaWriter,
+};
+use tokio::io::AsyncWrite;
+
+use super::login::{self, Refusal};
+use super::table::{Cell, Reply};
+use crate::state::SharedState;
+
+/// The version the admin port announces.
+pub const VERSION: &str = concat!("5.7.0-switchyard-admin-", env!("CARGO_PKG_VERSION"));
+
+pub struct AdminShim {
+    pub state: SharedState,
+    pub id: u32,
+    pub salt: [u8; 20],
+    pub refusal: Refusal,
+}
+
+impl AdminShim {
+    pub fn new(state: SharedState, id: u32, refusal: Refusal) -> Self {
+        // '$' is avoided as opensrv's own default salt does.
+        let salt = crate::protocol::auth::nonce().map(|b| if b == b'$' { b'%' } else { b });
+        AdminShim {
+            state,
+            id,
+            salt,
+            refusal,
+        }
+    }
+}
+
+#[async_trait]
+impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for AdminShim {
+    type Error = io::Error;
+
+    fn version(&self) -> String {
+        VERSION.to_owned()
+    }
+
+    fn connect_id(&self) -> u32 {
+        self.id
+    }
+
+    fn salt(&self) -> [u8; 20] {
+        self.salt
+    }
+
+    async fn authenticate(&self, plugin: &str, user: &[u8], salt: &[u8], response: &[u8]) -> bool {
+        let rt = self.state.load();
+        let ok = login::check(&rt, plugin, user, salt, response);
+        let name = String::from_utf8_lossy(user).into_owned();
+        if ok {
+            tracing::info!(admin = self.id, user = %name, "admin login");
+        } else {
+            tracing::warn!(admin = self.id, user = %name, "admin login refused");
+            *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((name, !response.is_empty()));
+        }
+        ok
+    }
+
+    async fn on_prepare<'a>(
+        &'a mut self,
+        _query: &'a str,
+        info: StatementMetaWriter<'a, W>,
+    ) -> io::Result<()> {
+        info.error(
+            ErrorKind::ER_UNSUPPORTED_PS,
+            b"The admin port takes plain text commands only, not prepared statements",
+        )
+        .await
+    }
+
+    async fn on_execute<'a>(
+        &'a mut self,
+        _id: u32,
+        _params: ParamParser<'a>,
+        results: QueryResultWriter<'a, W>,
+    ) -> io::Result<()> {
+        results
+            .error(
+                ErrorKind::ER_UNSUPPORTED_PS,
+                b"The admin port takes plain text commands only, not prepared statements",
+            )
+            .await
+    }
+
+    async fn on_close<'a>(&'a mut self, _stmt: u32)
+    where
+        W: 'async_trait,
+    {
+    }
+
+    async fn on_query<'a>(
+        &'a mut self,
+        query: &'a str,
+        results: QueryResultWriter<'a, W>,
+    ) -> io::Result<()> {
+        tracing::debug!(admin = self.id, command = %query, "admin command");
+        let reply = super::execute(&self.state, query).await;
+        if let Err(e) = &reply {
+            tracing::info!(admin = self.id, command = %query, error = %e, "admin command failed");
+        }
+        write_reply(results, reply).await
+    }
+
+    async fn on_init<'a>(&'a mut self, db: &'a str, w: InitWriter<'a, W>) -> io::Result<()> {
+        let msg = format!("Unknown database '{db}': the admin port has no databases");
+        w.error(ErrorKind::ER_BAD_DB_ERROR, msg.as_bytes()).await
+    }
+}
+
+async fn write_reply<W: AsyncWrite + Send + Unpin>(
+    results: QueryResultWriter<'_, W>,
+    reply: Reply,
+) -> io::Result<()> {
+    let table = match reply {
+        Ok(t) => t,
+        Err(e) => return results.error(e.kind, e.message.as_bytes()).await,
+    };
+    let columns = table.wire_columns();
+    let mut rows = results.start(&columns).await?;
+    for row in &table.rows {
+        for cell in row {
+            match cell {
+                Cell::Null => rows.write_col(None::<u8>)?,
+                Cell::Text(s) => rows.write_col(s.as_str())?,
+                Cell::Count(n) => rows.write_col(*n)?,
+                Cell::Int(n) => rows.write_col(*n)?,
+                Cell::Flag(b) => rows.write_col(u8::from(*b))?,
+                Cell::Real(x) => rows.write_col(*x)?,
+            }
+        }
+        rows.end_row().await?;
+    }
+    rows.finish().await
+}

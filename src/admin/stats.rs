@@ -1,0 +1,44 @@
+//! `SHOW STATS`: per tenant, statements by route, errors, fallbacks, refused hints and
+//! statements held by a pause.
+
+use std::collections::BTreeMap;
+
+use super::table::{Cell, Kind, Reply, Table};
+use crate::state::stats::TenantCounts;
+use crate::state::RuntimeState;
+
+pub fn show(rt: &RuntimeState) -> Reply {
+    // Configured tenants always show (with zeros); removed ones while they have counts.
+    let mut all: BTreeMap<String, TenantCounts> = rt
+        .config
+        .tenants
+        .iter()
+        .map(|t| (t.name.clone(), TenantCounts::default()))
+        .collect();
+    all.extend(rt.shared.stats.snapshot());
+    let mut table = Table::new(&[
+        ("tenant", Kind::Text),
+        ("statements", Kind::Count),
+        ("to_primary", Kind::Count),
+        ("to_replica", Kind::Count),
+        ("errors", Kind::Count),
+        ("fallbacks", Kind::Count),
+        ("hints_refused", Kind::Count),
+        ("held", Kind::Count),
+        ("held_too_long", Kind::Count),
+    ]);
+    for (name, c) in all {
+        table.push(vec![
+            name.into(),
+            Cell::Count(c.to_primary + c.to_replica),
+            c.to_primary.into(),
+            c.to_replica.into(),
+            c.errors.into(),
+            c.fallbacks.into(),
+            c.hints_refused.into(),
+            c.held.into(),
+            c.held_too_long.into(),
+        ]);
+    }
+    Ok(table)
+}

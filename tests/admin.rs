@@ -1,0 +1,946 @@
+//! The admin port and the HTTP endpoint against the local cluster: every command through
+//! mysql_async and some through the mariadb CLI, OFFLINE/ONLINE seen in where reads go,
+//! PAUSE/RESUME seen in when statements complete, RELOAD of a broken and of a changed file,
+//! and /metrics, /health, /ready over HTTP.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{connect, is_replica, primary_port, replica_ports, served_by, AdminProxy};
+use mysql_async::prelude::*;
+use mysql_async::{Conn, OptsBuilder, Value};
+use switchyard::config;
+use switchyard::state::RuntimeState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ADMIN_USER: &str = "admin";
+const ADMIN_PASSWORD: &str = "admin_pw";
+
+fn admin_section() -> String {
+    format!("\n[admin]\nuser = \"{ADMIN_USER}\"\npassword = \"{ADMIN_PASSWORD}\"\n")
+}
+
+/// The common test config plus an `[admin]` user, with `acme`'s replica list replaced.
+fn config_text(acme_replicas: Option<&str>) -> String {
+    let mut text = common::config_text("");
+    if let Some(list) = acme_replicas {
+        let [r1, r2] = replica_ports();
+        let old = format!(r#"replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]"#);
+        // The first such line is acme's.
+        text = text.replacen(&old, &format!("replicas = [{list}]"), 1);
+    }
+    text + &admin_section()
+}
+
+async fn start() -> AdminProxy {
+    let cfg = config::parse(&config_text(None), &|_| None).unwrap();
+    common::start_with_admin(RuntimeState::new(cfg)).await
+}
+
+/// A config file of its own for a test that reloads.
+struct TempConfig(PathBuf);
+
+impl TempConfig {
+    fn new(name: &str, text: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "switchyard-admin-{name}-{}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        TempConfig(path)
+    }
+
+    fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).unwrap();
+    }
+}
+
+impl Drop for TempConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn start_from_file(file: &TempConfig) -> AdminProxy {
+    let cfg = config::load(&file.0).unwrap();
+    common::start_with_admin(RuntimeState::from_file(cfg, file.0.clone())).await
+}
+
+async fn admin_with(p: &AdminProxy, password: &str) -> mysql_async::Result<Conn> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(p.admin.port())
+        .user(Some(ADMIN_USER))
+        .pass(Some(password))
+        .prefer_socket(false);
+    Conn::new(opts).await
+}
+
+async fn admin(p: &AdminProxy) -> Conn {
+    admin_with(p, ADMIN_PASSWORD).await.expect("admin login")
+}
+
+/// A result set read back as text: column names and rows (NULL as None).
+#[derive(Debug)]
+struct Answer {
+    columns: Vec<String>,
+    rows: Vec<Vec<Option<String>>>,
+}
+
+impl Answer {
+    fn col(&self, name: &str) -> usize {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", self.columns))
+    }
+
+    fn get(&self, row: usize, name: &str) -> Option<&str> {
+        self.rows[row][self.col(name)].as_deref()
+    }
+
+    /// The first row whose `column` is `value`.
+    fn find(&self, column: &str, value: &str) -> Option<usize> {
+        let i = self.col(column);
+        self.rows
+            .iter()
+            .position(|r| r[i].as_deref() == Some(value))
+    }
+}
+
+async fn ask(c: &mut Conn, command: &str) -> mysql_async::Result<Answer> {
+    let mut result = c.query_iter(command).await?;
+    let columns = result
+        .columns()
+        .map(|cols| cols.iter().map(|c| c.name_str().into_owned()).collect())
+        .unwrap_or_default();
+    let rows: Vec<mysql_async::Row> = result.collect().await?;
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    Value::NULL => None,
+                    Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                    other => Some(other.as_sql(true)),
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Answer { columns, rows })
+}
+
+async fn must(c: &mut Conn, command: &str) -> Answer {
+    ask(c, command)
+        .await
+        .unwrap_or_else(|e| panic!("{command}: {e}"))
+}
+
+fn server_error(e: mysql_async::Error) -> (u16, String) {
+    match e {
+        mysql_async::Error::Server(s) => (s.code, s.message),
+        other => panic!("expected a server error, got {other}"),
+    }
+}
+
+async fn refused(c: &mut Conn, command: &str) -> (u16, String) {
+    match ask(c, command).await {
+        Ok(a) => panic!("{command} answered {a:?}"),
+        Err(e) => server_error(e),
+    }
+}
+
+fn replica_addr(i: usize) -> String {
+    format!("127.0.0.1:{}", replica_ports()[i])
+}
+
+#[tokio::test]
+async fn admin_login_needs_the_configured_password() {
+    let p = start().await;
+    let e = admin_with(&p, "wrong").await.expect_err("wrong password");
+    let (code, msg) = server_error(e);
+    assert_eq!(code, 1045, "{msg}");
+    assert!(msg.contains("Access denied for user 'admin'"), "{msg}");
+    // An app user is not an admin, even with its right password.
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(p.admin.port())
+        .user(Some("acme_app"))
+        .pass(Some("acme_pw"))
+        .prefer_socket(false);
+    let (code, _) = server_error(Conn::new(opts).await.expect_err("app user"));
+    assert_eq!(code, 1045);
+    let mut a = admin(&p).await;
+    must(&mut a, "SHOW TENANTS").await;
+}
+
+#[tokio::test]
+async fn show_commands_answer_typed_tables() {
+    let p = start().await;
+    let mut a = admin(&p).await;
+
+    let t = must(&mut a, "show tenants;").await;
+    let acme = t.find("tenant", "acme").expect("acme listed");
+    assert_eq!(t.get(acme, "schemas"), Some("wf_acme, rb_acme"));
+    assert_eq!(
+        t.get(acme, "primary"),
+        Some(format!("127.0.0.1:{}", primary_port()).as_str())
+    );
+    assert_eq!(t.get(acme, "paused"), Some("0"));
+    assert!(t.find("tenant", "globex").is_some() && t.find("tenant", "sb").is_some());
+
+    let b = must(&mut a, "SHOW BACKENDS").await;
+    for col in [
+        "tenant",
+        "address",
+        "role",
+        "state",
+        "lag_seconds",
+        "gtid_position",
+        "pool_in_use",
+        "pool_idle",
+        "reads_served",
+        "writes_served",
+    ] {
+        b.col(col);
+    }
+    let r1 = (0..b.rows.len())
+        .find(|&i| {
+            b.get(i, "tenant") == Some("acme") && b.get(i, "address") == Some(&replica_addr(0))
+        })
+        .expect("acme's first replica");
+    assert_eq!(b.get(r1, "role"), Some("replica"));
+    assert_eq!(b.get(r1, "state"), Some("up"));
+
+    // Typed columns: counts are integers to the client, flags tiny integers.
+    let mut result = a.query_iter("SHOW STATS").await.unwrap();
+    let types: Vec<_> = result
+        .columns()
+        .unwrap()
+        .iter()
+        .map(|c| (c.name_str().into_owned(), c.column_type()))
+        .collect();
+    drop(result.collect::<mysql_async::Row>().await.unwrap());
+    assert_eq!(
+        types[0].1,
+        mysql_async::consts::ColumnType::MYSQL_TYPE_VAR_STRING
+    );
+    assert_eq!(
+        types[1],
+        (
+            "statements".into(),
+            mysql_async::consts::ColumnType::MYSQL_TYPE_LONGLONG
+        )
+    );
+
+    let s = must(&mut a, "SHOW STATS").await;
+    assert!(s.find("tenant", "globex").is_some());
+
+    let d = must(&mut a, "SHOW QUERY DIGEST").await;
+    assert_eq!(
+        d.columns,
+        ["digest", "count", "route", "total_time_ms", "max_time_ms"]
+    );
+    assert!(d.rows.is_empty(), "digests are not recorded yet");
+
+    let h = must(&mut a, "SHOW COMMANDS").await;
+    assert!(h.find("command", "RELOAD").is_some());
+
+    let (code, msg) = refused(&mut a, "FLUSH EVERYTHING").await;
+    assert_eq!(code, 1064);
+    for c in [
+        "SHOW TENANTS",
+        "SHOW BACKENDS",
+        "SHOW SESSIONS",
+        "SHOW STATS",
+        "EXPLAIN ROUTE",
+        "RELOAD",
+        "PAUSE TENANT",
+        "RESUME TENANT",
+        "SET BACKEND",
+    ] {
+        assert!(msg.contains(c), "{c} not listed in: {msg}");
+    }
+    let (code, msg) = refused(&mut a, "RESUME TENANT nosuch").await;
+    assert_eq!(code, 1049);
+    assert!(msg.contains("nosuch"), "{msg}");
+    let (_, msg) = refused(&mut a, "PAUSE TENANT nosuch TIMEOUT 1").await;
+    assert!(msg.contains("nosuch"), "{msg}");
+    // The connection is still usable after errors.
+    must(&mut a, "SHOW SESSIONS").await;
+}
+
+#[tokio::test]
+async fn explain_route_gives_route_and_reason() {
+    let p = start().await;
+    let mut a = admin(&p).await;
+
+    let e = must(&mut a, "EXPLAIN ROUTE SELECT id FROM t WHERE id = 1").await;
+    assert_eq!(e.get(0, "tenant"), Some("acme"), "first tenant by default");
+    assert_eq!(e.get(0, "class"), Some("read"));
+    assert_eq!(e.get(0, "route"), Some("replica"));
+    assert_eq!(e.get(0, "reason"), Some("read"));
+    assert!(e.get(0, "servers").unwrap().contains(&replica_addr(0)));
+
+    let e = must(&mut a, "explain route UPDATE t SET a = 1 WHERE id = 2").await;
+    assert_eq!(e.get(0, "route"), Some("primary"));
+    assert_eq!(e.get(0, "reason"), Some("write"));
+
+    let e = must(&mut a, "EXPLAIN ROUTE SELECT GET_LOCK('x', 1)").await;
+    assert_eq!(e.get(0, "route"), Some("primary"));
+    assert!(e.get(0, "effects").unwrap().contains("named lock"), "{e:?}");
+
+    let e = must(&mut a, "EXPLAIN ROUTE FOR USER globex_app SELECT 1").await;
+    assert_eq!(e.get(0, "tenant"), Some("globex"));
+    assert_eq!(
+        (e.get(0, "route"), e.get(0, "reason")),
+        (Some("primary"), Some("no replicas"))
+    );
+
+    let e = must(
+        &mut a,
+        "EXPLAIN ROUTE FOR USER ops SCHEMA wf_globex SELECT 1",
+    )
+    .await;
+    assert_eq!(e.get(0, "tenant"), Some("globex"));
+
+    let e = must(&mut a, "EXPLAIN ROUTE /* route=primary */ SELECT 1").await;
+    assert_eq!(
+        (e.get(0, "route"), e.get(0, "reason")),
+        (Some("primary"), Some("hint"))
+    );
+
+    let (code, msg) = refused(
+        &mut a,
+        "EXPLAIN ROUTE FOR USER acme_app SCHEMA wf_globex SELECT 1",
+    )
+    .await;
+    assert_eq!(code, 1044, "{msg}");
+    let (_, msg) = refused(&mut a, "EXPLAIN ROUTE FOR USER ops SELECT 1").await;
+    assert!(msg.contains("SCHEMA"), "{msg}");
+}
+
+#[tokio::test]
+async fn show_sessions_lists_a_live_session_and_its_pin() {
+    let p = start().await;
+    let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let got: Option<i64> = app
+        .query_first("SELECT GET_LOCK('sy_admin_test_pin', 5)")
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    let mut a = admin(&p).await;
+    let s = must(&mut a, "SHOW SESSIONS").await;
+    let row = s
+        .find("user", "acme_app")
+        .expect("the app session is listed");
+    assert_eq!(s.get(row, "tenant"), Some("acme"));
+    assert_eq!(s.get(row, "schema"), Some("wf_acme"));
+    assert_eq!(s.get(row, "in_transaction"), Some("0"));
+    assert!(s.get(row, "pins").unwrap().contains("named lock"), "{s:?}");
+    let primary = format!("127.0.0.1:{}", primary_port());
+    assert!(s.get(row, "backends").unwrap().contains(&primary), "{s:?}");
+
+    // The same through the mariadb client: a table.
+    let out = mariadb_cli(&p, "SHOW SESSIONS").await;
+    assert!(out.starts_with("+-"), "{out}");
+    assert!(out.contains("| tenant") && out.contains("| acme"), "{out}");
+    assert!(out.contains("named lock"), "{out}");
+    let out = mariadb_cli(&p, "show tenants;").await;
+    assert!(out.contains("| globex"), "{out}");
+
+    app.query_drop("DO RELEASE_LOCK('sy_admin_test_pin')")
+        .await
+        .unwrap();
+    let s = must(&mut a, "SHOW SESSIONS").await;
+    let row = s.find("user", "acme_app").unwrap();
+    assert_eq!(s.get(row, "pins"), Some(""), "the pin lifts: {s:?}");
+    drop(app);
+    // A closed session leaves the list.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = must(&mut a, "SHOW SESSIONS").await;
+        if s.find("user", "acme_app").is_none() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "session still listed: {s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn mariadb_cli(p: &AdminProxy, command: &str) -> String {
+    let out = tokio::process::Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "--table",
+            "-h127.0.0.1",
+            &format!("-P{}", p.admin.port()),
+            &format!("-u{ADMIN_USER}"),
+            &format!("-p{ADMIN_PASSWORD}"),
+            "-e",
+            command,
+        ])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("mariadb client finished")
+        .expect("mariadb client runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "mariadb {command}: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn offline_replica_gets_no_reads_until_online() {
+    let p = start().await;
+    let mut a = admin(&p).await;
+    let r1 = replica_ports()[0];
+    let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    assert!(is_replica(served_by(&mut app).await));
+
+    let s = must(&mut a, &format!("SET BACKEND {} OFFLINE", replica_addr(0))).await;
+    assert_eq!(s.get(0, "state"), Some("offline"));
+    assert_eq!(s.get(0, "changed"), Some("1"));
+    let b = must(&mut a, "SHOW BACKENDS").await;
+    let row = b.find("address", &replica_addr(0)).unwrap();
+    assert_eq!(b.get(row, "state"), Some("offline"));
+    for _ in 0..20 {
+        let port = served_by(&mut app).await;
+        assert_ne!(port, r1, "an OFFLINE replica served a read");
+        assert!(
+            is_replica(port),
+            "reads still go to the other replica, not {port}"
+        );
+    }
+    for _ in 0..5 {
+        let mut fresh = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+        assert_ne!(served_by(&mut fresh).await, r1);
+    }
+
+    must(
+        &mut a,
+        &format!("set backend '{}' online;", replica_addr(0)),
+    )
+    .await;
+    let mut seen = HashSet::new();
+    for _ in 0..30 {
+        let mut fresh = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+        seen.insert(served_by(&mut fresh).await);
+        if seen.contains(&r1) {
+            break;
+        }
+    }
+    assert!(
+        seen.contains(&r1),
+        "back ONLINE, the replica serves reads again: {seen:?}"
+    );
+
+    let (_, msg) = refused(&mut a, "SET BACKEND 127.0.0.1:1 OFFLINE").await;
+    assert!(msg.contains("Unknown backend '127.0.0.1:1'"), "{msg}");
+    let (_, msg) = refused(
+        &mut a,
+        &format!("SET BACKEND 127.0.0.1:{} OFFLINE", primary_port()),
+    )
+    .await;
+    assert!(msg.contains("primary"), "{msg}");
+}
+
+/// Runs `SELECT 1` on a globex session until `stop`; returns (statements, slowest).
+fn globex_loop(p: &AdminProxy, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(u64, Duration)> {
+    let port = p.addr.port();
+    tokio::spawn(async move {
+        let mut c = connect(port, "globex_app", Some("wf_globex")).await;
+        let (mut n, mut slowest) = (0u64, Duration::ZERO);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            let t = Instant::now();
+            let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+            assert_eq!(one, Some(1));
+            slowest = slowest.max(t.elapsed());
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (n, slowest)
+    })
+}
+
+#[tokio::test]
+async fn pause_waits_for_transactions_then_holds_statements_until_resume() {
+    let p = start().await;
+    let mut a = admin(&p).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let globex = globex_loop(&p, Arc::clone(&stop));
+
+    let mut in_txn = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let mut later = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    in_txn.query_drop("START TRANSACTION").await.unwrap();
+    let _: Option<u16> = in_txn.query_first("SELECT @@port").await.unwrap();
+    let sessions = must(&mut a, "SHOW SESSIONS").await;
+    let holder = (0..sessions.rows.len())
+        .find(|&i| sessions.get(i, "in_transaction") == Some("1"))
+        .map(|i| sessions.get(i, "id").unwrap().to_owned())
+        .expect("a session in a transaction");
+
+    // PAUSE waits up to its timeout for the transaction, then names the session.
+    let t = Instant::now();
+    let r = must(&mut a, "PAUSE TENANT acme TIMEOUT 0.5").await;
+    assert!(
+        t.elapsed() >= Duration::from_millis(450),
+        "PAUSE waited {:?}",
+        t.elapsed()
+    );
+    assert_eq!(r.get(0, "status"), Some("paused"));
+    assert_eq!(
+        r.get(0, "sessions_still_in_transaction"),
+        Some(holder.as_str())
+    );
+    assert!(
+        r.get(0, "message").unwrap().contains("stays in force"),
+        "{r:?}"
+    );
+    let t = must(&mut a, "SHOW TENANTS").await;
+    assert_eq!(
+        t.get(t.find("tenant", "acme").unwrap(), "paused"),
+        Some("1")
+    );
+
+    // The transaction goes on and ends; a new statement of acme is held.
+    let _: Option<u16> = in_txn.query_first("SELECT @@port").await.unwrap();
+    in_txn.query_drop("COMMIT").await.unwrap();
+    let held = tokio::spawn(async move {
+        let v: Option<i64> = later.query_first("SELECT 40 + 2").await.unwrap();
+        (v, later)
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        !held.is_finished(),
+        "a statement of a paused tenant completed"
+    );
+    // A second PAUSE now finds no transaction and returns at once.
+    let t = Instant::now();
+    let r = must(&mut a, "PAUSE TENANT acme TIMEOUT 5").await;
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(r.get(0, "sessions_still_in_transaction"), Some(""));
+
+    let r = must(&mut a, "RESUME TENANT acme").await;
+    assert_eq!(r.get(0, "status"), Some("running"));
+    let (v, _later) = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .expect("held statement completes after RESUME")
+        .unwrap();
+    assert_eq!(v, Some(42), "held statement's result intact");
+
+    stop.store(true, Ordering::Relaxed);
+    let (n, slowest) = globex.await.unwrap();
+    assert!(n >= 20, "globex kept running: {n} statements");
+    assert!(
+        slowest < Duration::from_millis(400),
+        "globex stalled for {slowest:?}"
+    );
+
+    let s = must(&mut a, "SHOW STATS").await;
+    let acme = s.find("tenant", "acme").unwrap();
+    assert!(
+        s.get(acme, "held").unwrap().parse::<u64>().unwrap() >= 1,
+        "{s:?}"
+    );
+    let r = must(&mut a, "RESUME TENANT acme").await;
+    assert_eq!(r.get(0, "message"), Some("was not paused"));
+}
+
+#[tokio::test]
+async fn statements_held_past_the_limit_get_an_error() {
+    let cfg = config::parse(&config_text(None), &|_| None).unwrap();
+    let mut state = RuntimeState::new(cfg);
+    state.pause_max_hold = Duration::from_millis(300);
+    let p = common::start_with_admin(state).await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    must(&mut a, "PAUSE TENANT acme TIMEOUT 0").await;
+    let e = app.query_drop("SELECT 1").await.expect_err("held too long");
+    let (code, msg) = server_error(e);
+    assert_eq!(code, 1205);
+    assert!(msg.contains("acme") && msg.contains("paused"), "{msg}");
+    must(&mut a, "RESUME TENANT acme").await;
+    app.query_drop("SELECT 1").await.unwrap();
+}
+
+#[tokio::test]
+async fn reload_of_a_broken_file_is_refused_and_the_old_config_serves() {
+    let file = TempConfig::new("broken", &config_text(None));
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    file.write(
+        &(config_text(None)
+            + "\n[[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\nprimary = \"nowhere\"\n"),
+    );
+    let (code, msg) = refused(&mut a, "RELOAD").await;
+    assert_eq!(code, 1105);
+    assert!(
+        msg.contains("invalid") && msg.contains("running one stays"),
+        "{msg}"
+    );
+    assert!(msg.contains("tenants"), "the problems are listed: {msg}");
+    assert!(msg.lines().count() >= 3, "every problem: {msg}");
+
+    let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    assert!(is_replica(served_by(&mut app).await));
+    let t = must(&mut a, "SHOW TENANTS").await;
+    assert_eq!(t.rows.len(), 3);
+
+    file.write(&config_text(None));
+    let r = must(&mut a, "RELOAD").await;
+    assert_eq!(r.get(0, "status"), Some("reloaded"));
+    let (ok, failed) = p.state.load().shared.reloads.get();
+    assert_eq!((ok, failed), (1, 1));
+}
+
+#[tokio::test]
+async fn reload_with_new_replicas_under_load_drops_nothing() {
+    let [r1, r2] = replica_ports();
+    let file = TempConfig::new(
+        "replicas",
+        &config_text(Some(&format!("\"127.0.0.1:{r1}\""))),
+    );
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let port = p.addr.port();
+    let client = {
+        let (stop, errors) = (Arc::clone(&stop), Arc::clone(&errors));
+        tokio::spawn(async move {
+            let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+            let mut ports = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match c.query_first::<u16, _>("SELECT @@port").await {
+                    Ok(Some(p)) => ports.push(p),
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            ports
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    file.write(&config_text(Some(&format!("\"127.0.0.1:{r2}\""))));
+    let r = must(&mut a, "RELOAD").await;
+    assert_eq!(r.get(0, "tenants_changed"), Some("acme"));
+    let b = must(&mut a, "SHOW BACKENDS").await;
+    let acme_replicas: Vec<_> = (0..b.rows.len())
+        .filter(|&i| b.get(i, "tenant") == Some("acme") && b.get(i, "role") == Some("replica"))
+        .map(|i| b.get(i, "address").unwrap().to_owned())
+        .collect();
+    assert_eq!(acme_replicas, [replica_addr(1)]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let ports = client.await.unwrap();
+    assert_eq!(
+        errors.load(Ordering::Relaxed),
+        0,
+        "statements failed across the reload"
+    );
+    assert!(ports.len() > 25, "the loop ran: {}", ports.len());
+    assert_eq!(ports.first(), Some(&r1), "before the reload: {ports:?}");
+    let tail = &ports[ports.len() - 20..];
+    assert!(
+        tail.iter().all(|p| *p == r2),
+        "after the reload only the new replica: {tail:?}"
+    );
+
+    // A fresh session also uses the new list.
+    let mut fresh = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    assert_eq!(served_by(&mut fresh).await, r2);
+}
+
+/// One HTTP/1.1 GET over a fresh connection: (status, body).
+async fn http_get(p: &AdminProxy, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(p.http).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw))
+        .await
+        .expect("HTTP answer")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head and body");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            unchunk(body)
+        } else {
+            body.to_owned()
+        },
+    )
+}
+
+fn unchunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("chunk size");
+        let n = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if n == 0 {
+            return out;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+}
+
+/// One sample of the text exposition format.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses the Prometheus / OpenMetrics text format strictly: `# HELP` / `# TYPE` / `# EOF`
+/// lines, every sample belonging to a declared family, names and label names by the
+/// exposition rules, label values with `\\`, `\"`, `\n` escapes, float values.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    fn is_name(s: &str, colon: bool) -> bool {
+        let mut chars = s.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'));
+        first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
+    }
+    let mut families: BTreeMap<String, String> = BTreeMap::new();
+    let mut samples = Vec::new();
+    let mut saw_eof = false;
+    for line in text.lines() {
+        assert!(!saw_eof, "content after # EOF: {line}");
+        if line == "# EOF" {
+            saw_eof = true;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(is_name(name, true), "bad family name {name}");
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "unknown"].contains(&kind),
+                "{line}"
+            );
+            assert!(
+                families.insert(name.into(), kind.into()).is_none(),
+                "family {name} declared twice"
+            );
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.is_empty() {
+            continue;
+        }
+        assert!(!line.starts_with('#'), "unknown comment line {line}");
+        let (name, rest) = match line.find(['{', ' ']) {
+            Some(i) => line.split_at(i),
+            None => panic!("sample without value: {line}"),
+        };
+        assert!(is_name(name, true), "bad metric name {name}");
+        let mut labels = BTreeMap::new();
+        let mut rest = rest;
+        if let Some(mut r) = rest.strip_prefix('{') {
+            loop {
+                if let Some(after) = r.strip_prefix('}') {
+                    r = after;
+                    break;
+                }
+                let (lname, after) = r.split_once("=\"").expect("label=\"value\"");
+                assert!(is_name(lname, false), "bad label name {lname}");
+                let mut value = String::new();
+                let mut chars = after.char_indices();
+                let end = loop {
+                    match chars.next().expect("unterminated label value") {
+                        (i, '"') => break i,
+                        (_, '\\') => match chars.next().expect("escape").1 {
+                            'n' => value.push('\n'),
+                            c @ ('\\' | '"') => value.push(c),
+                            c => panic!("bad escape \\{c} in {line}"),
+                        },
+                        (_, c) => value.push(c),
+                    }
+                };
+                assert!(
+                    labels.insert(lname.to_owned(), value).is_none(),
+                    "duplicate label in {line}"
+                );
+                r = &after[end + 1..];
+                r = r.strip_prefix(',').unwrap_or(r);
+            }
+            rest = r;
+        }
+        let value = rest.trim_start_matches(' ');
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+        };
+        let family = families
+            .keys()
+            .filter(|f| {
+                name == f.as_str()
+                    || name.strip_prefix(f.as_str()).is_some_and(|s| {
+                        ["_total", "_bucket", "_sum", "_count", "_created"].contains(&s)
+                    })
+            })
+            .max_by_key(|f| f.len())
+            .unwrap_or_else(|| panic!("sample {name} has no # TYPE"));
+        if families[family] == "counter" {
+            assert!(
+                name.ends_with("_total") || name.ends_with("_created"),
+                "counter sample {name}"
+            );
+            assert!(value >= 0.0);
+        }
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    assert!(saw_eof, "no # EOF");
+    samples
+}
+
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && s.labels.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+#[tokio::test]
+async fn metrics_and_probes_over_http() {
+    let p = start().await;
+    assert_eq!(http_get(&p, "/health").await, (200, "ok\n".into()));
+    let mut ready = (0, String::new());
+    for _ in 0..50 {
+        ready = http_get(&p, "/ready").await;
+        if ready.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready.0, 200, "{ready:?}");
+    assert_eq!(http_get(&p, "/nope").await.0, 404);
+
+    let mut acme = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    for _ in 0..5 {
+        assert!(is_replica(served_by(&mut acme).await));
+    }
+    let mut globex = connect(p.addr.port(), "globex_app", Some("wf_globex")).await;
+    for _ in 0..3 {
+        assert_eq!(served_by(&mut globex).await, primary_port());
+    }
+    let _ = globex.query_drop("SELECT * FROM no_such_table_here").await;
+    let mut a = admin(&p).await;
+    must(&mut a, "PAUSE TENANT sb TIMEOUT 0").await;
+
+    let (status, body) = http_get(&p, "/metrics").await;
+    assert_eq!(status, 200);
+    let samples = parse_exposition(&body);
+    let stmt = |t: &str, r: &str| {
+        value(
+            &samples,
+            "switchyard_statements_total",
+            &[("tenant", t), ("route", r)],
+        )
+        .unwrap_or_else(|| panic!("no statements for {t}/{r}:\n{body}"))
+    };
+    assert!(stmt("acme", "replica") >= 5.0, "{body}");
+    assert!(stmt("globex", "primary") >= 4.0, "{body}");
+    assert_eq!(stmt("globex", "replica"), 0.0);
+    assert!(value(&samples, "switchyard_errors_total", &[("tenant", "globex")]).unwrap() >= 1.0);
+    assert_eq!(
+        value(&samples, "switchyard_tenant_paused", &[("tenant", "sb")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, "switchyard_tenant_paused", &[("tenant", "acme")]),
+        Some(0.0)
+    );
+    assert!(value(&samples, "switchyard_client_sessions", &[]).unwrap() >= 2.0);
+    let r1 = replica_addr(0);
+    assert_eq!(
+        value(
+            &samples,
+            "switchyard_backend_up",
+            &[("tenant", "acme"), ("addr", &r1), ("role", "replica")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, "switchyard_reloads_total", &[("result", "ok")]),
+        Some(0.0)
+    );
+    for family in [
+        "switchyard_fallbacks_total",
+        "switchyard_hints_refused_total",
+        "switchyard_held_statements_total",
+        "switchyard_pinned_sessions",
+    ] {
+        assert!(
+            samples.iter().any(|s| s.name == family),
+            "{family} missing:\n{body}"
+        );
+    }
+    let tenants: HashSet<&str> = samples
+        .iter()
+        .filter_map(|s| s.labels.get("tenant").map(String::as_str))
+        .collect();
+    assert_eq!(tenants, HashSet::from(["acme", "globex", "sb"]));
+}
+
+#[tokio::test]
+async fn shutdown_closes_the_admin_and_http_listeners() {
+    let p = start().await;
+    let (admin_addr, http_addr) = (p.admin, p.http);
+    let mut a = admin(&p).await;
+    must(&mut a, "SHOW TENANTS").await;
+    drop(p);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let admin_gone = tokio::net::TcpStream::connect(admin_addr).await.is_err();
+        let http_gone = tokio::net::TcpStream::connect(http_addr).await.is_err();
+        if admin_gone && http_gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "listeners still open after shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The open admin connection was closed too.
+    assert!(ask(&mut a, "SHOW TENANTS").await.is_err());
+}

@@ -39,7 +39,10 @@ pub fn status_of(rt: &RuntimeState, addr: &str) -> BackendStatus {
     };
     BackendStatus {
         state,
-        lag_seconds: measured.as_ref().and_then(|s| s.lag).map(|d| d.as_secs_f64()),
+        lag_seconds: measured
+            .as_ref()
+            .and_then(|s| s.lag)
+            .map(|d| d.as_secs_f64()),
         gtid_position: measured.and_then(|s| s.gtid.clone()),
     }
 }

@@ -25,6 +25,7 @@ max_connections = 10000
 handshake_timeout = "10s"
 idle_timeout = "8h"
 shutdown_grace = "30s"
+pause_max_hold = "60s"
 tls_cert = "config/tls/server.pem"
 tls_key = "config/tls/server.key"
 require_tls = false

@@ -85,6 +85,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// How long a statement of a paused tenant waits before it gets an ERR.
+    pub pause_max_hold: Duration,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub require_tls: bool,

@@ -25,6 +25,7 @@ pub struct RawServer {
     pub handshake_timeout: Option<Str>,
     pub idle_timeout: Option<Str>,
     pub shutdown_grace: Option<Str>,
+    pub pause_max_hold: Option<Str>,
     pub tls_cert: Option<Str>,
     pub tls_key: Option<Str>,
     pub require_tls: Option<Spanned<bool>>,

@@ -98,6 +98,7 @@ impl RuntimeState {
                 (t.name.clone(), arc)
             })
             .collect();
+        let pause_max_hold = config.server.pause_max_hold;
         RuntimeState {
             config: Arc::new(config),
             tenants,
@@ -105,7 +106,7 @@ impl RuntimeState {
             monitor: None,
             connect_timeout: Duration::from_secs(5),
             max_client_packet: 64 * 1024 * 1024,
-            pause_max_hold: Duration::from_secs(60),
+            pause_max_hold,
         }
     }
 
@@ -114,7 +115,6 @@ impl RuntimeState {
         let mut next = Self::with_shared(config, Arc::clone(&self.shared), &self.tenants);
         next.connect_timeout = self.connect_timeout;
         next.max_client_packet = self.max_client_packet;
-        next.pause_max_hold = self.pause_max_hold;
         // The monitor keeps running when what it watches is unchanged.
         let same_watch = match (&self.config.monitor, &next.config.monitor) {
             (Some(a), Some(b)) => {

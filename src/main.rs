@@ -125,7 +125,13 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
         }
         tracing::info!(%listen, tenants = cfg.tenants.len(), "switchyard listening");
         let monitored = cfg.monitor.is_some();
-        let state = RuntimeState::from_file(cfg, path.to_path_buf()).with_monitor();
+        let state = match RuntimeState::from_file(cfg, path.to_path_buf()).with_tls() {
+            Ok(s) => s.with_monitor(),
+            Err(e) => {
+                eprintln!("cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         if monitored {
             let backends = state.monitor.as_ref().map_or(0, |m| m.backend_count());
             tracing::info!(backends, "backend monitor started");

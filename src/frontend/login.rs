@@ -30,13 +30,25 @@ pub async fn login(
     nonce: [u8; 20],
 ) -> Result<Login, (SessionError, u8)> {
     let info = rt.shared.server_info.load_full();
-    let greeting = handshake::greeting(&info, connection_id, &nonce);
+    let greeting = handshake::greeting(&info, connection_id, &nonce, rt.tls.is_some());
     client.send(0, &greeting).await.map_err(gone)?;
 
-    let pkt = client.read_packet().await.map_err(gone)?;
-    let seq = pkt.seq.wrapping_add(1);
+    let mut pkt = client.read_packet().await.map_err(gone)?;
     if handshake::is_ssl_request(&pkt.payload) {
-        let e = SessionError::reply(1043, "08S01", "TLS is not configured on this listener");
+        let Some(acceptor) = &rt.tls else {
+            let e = SessionError::reply(1043, "08S01", "TLS is not configured on this listener");
+            return Err((e, pkt.seq.wrapping_add(1)));
+        };
+        client.accept_tls(acceptor).await.map_err(gone)?;
+        pkt = client.read_packet().await.map_err(gone)?;
+    }
+    let seq = pkt.seq.wrapping_add(1);
+    if rt.config.server.require_tls && !client.is_tls() {
+        let e = SessionError::reply(
+            3159,
+            "08004",
+            "Connections using insecure transport are prohibited: this Switchyard requires TLS (require_tls = true)",
+        );
         return Err((e, seq));
     }
     let hello = handshake::parse_client_hello(&pkt.payload).map_err(|e| {

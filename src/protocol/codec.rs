@@ -7,6 +7,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::stream::{Prefixed, Stream};
 use super::MAX_PAYLOAD;
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -21,7 +22,7 @@ pub struct Packet {
 /// A framed MySQL connection. Reads go through `rbuf` so the relay can scan and forward raw
 /// bytes; writes are queued in `wbuf` and sent with one syscall by `flush`.
 pub struct PacketStream {
-    stream: TcpStream,
+    stream: Stream,
     pub rbuf: BytesMut,
     wbuf: Vec<u8>,
     /// Largest logical packet accepted from the peer.
@@ -32,7 +33,7 @@ impl PacketStream {
     pub fn new(stream: TcpStream, max_packet: usize) -> Self {
         let _ = stream.set_nodelay(true);
         PacketStream {
-            stream,
+            stream: Stream::Plain(stream),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             wbuf: Vec::with_capacity(READ_CHUNK),
             max_packet,
@@ -40,7 +41,26 @@ impl PacketStream {
     }
 
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.stream.peer_addr()
+        self.stream
+            .tcp()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?
+            .peer_addr()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Upgrades to TLS as the server side (after the client's SSLRequest). Bytes already
+    /// read past the SSLRequest are the start of the TLS handshake and go to it first.
+    pub async fn accept_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<()> {
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "already TLS"));
+        };
+        let early = self.rbuf.split().to_vec();
+        let tls = acceptor.accept(Prefixed::new(early, tcp)).await?;
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(())
     }
 
     /// Reads more bytes into `rbuf`. Returns 0 at end of stream.
@@ -129,6 +149,8 @@ impl PacketStream {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
             self.stream.write_all(&self.wbuf).await?;
+            // TLS buffers records; a plain socket's flush is free.
+            self.stream.flush().await?;
             self.wbuf.clear();
             if self.wbuf.capacity() > 4 * 1024 * 1024 {
                 // Don't keep a huge buffer for the life of an idle connection.
@@ -147,7 +169,8 @@ impl PacketStream {
 
     /// Writes raw bytes straight to the socket (used by the relay).
     pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
     }
 
     pub async fn shutdown(&mut self) {
@@ -165,6 +188,13 @@ impl PacketStream {
     /// connection must be silent).
     pub fn is_open(&self) -> bool {
         let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+        match &self.stream {
+            Stream::Plain(tcp) => {
+                matches!(tcp.try_read(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+            // Reading raw bytes would corrupt the TLS session; the first command finds out.
+            Stream::Tls(_) => true,
+            Stream::Upgrading => false,
+        }
     }
 }

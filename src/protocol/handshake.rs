@@ -88,9 +88,12 @@ pub fn parse_greeting(payload: &[u8]) -> std::io::Result<(ServerInfo, Vec<u8>, O
     Ok((info, hs.nonce(), plugin))
 }
 
-/// The greeting Switchyard sends a client.
-pub fn greeting(info: &ServerInfo, connection_id: u32, nonce: &[u8; 20]) -> Vec<u8> {
-    let caps = info.capabilities & supported_capabilities();
+/// The greeting Switchyard sends a client; `tls` offers the SSLRequest upgrade.
+pub fn greeting(info: &ServerInfo, connection_id: u32, nonce: &[u8; 20], tls: bool) -> Vec<u8> {
+    let mut caps = info.capabilities & supported_capabilities();
+    if tls {
+        caps |= CapabilityFlags::CLIENT_SSL;
+    }
     let mut scramble_1 = [0u8; 8];
     scramble_1.copy_from_slice(&nonce[..8]);
     // The second part is NUL-terminated on the wire.
@@ -184,11 +187,12 @@ mod tests {
     #[test]
     fn greeting_roundtrips() {
         let nonce = *b"abcdefghijklmnopqrst";
-        let p = greeting(&ServerInfo::default(), 7, &nonce);
+        let p = greeting(&ServerInfo::default(), 7, &nonce, true);
         let (info, n, plugin) = parse_greeting(&p).unwrap();
         assert_eq!(n, nonce.to_vec());
         assert_eq!(plugin.as_deref(), Some(NATIVE_PASSWORD));
         assert_eq!(info.version, ServerInfo::default().version);
+        assert!(info.capabilities.contains(CapabilityFlags::CLIENT_SSL));
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub mod command;
 pub mod handshake;
 pub mod packets;
 pub mod scan;
+pub mod stream;
+pub mod tls;
 
 pub use codec::PacketStream;
 pub use mysql_common::constants::{CapabilityFlags, StatusFlags};

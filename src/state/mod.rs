@@ -41,6 +41,8 @@ pub struct RuntimeState {
     pub max_client_packet: usize,
     /// How long a statement waits on a paused tenant before it gets an ERR.
     pub pause_max_hold: Duration,
+    /// TLS for clients, when `tls_cert` and `tls_key` are configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// What outlives any one configuration: connections, what was learned about backends,
@@ -107,7 +109,17 @@ impl RuntimeState {
             connect_timeout: Duration::from_secs(5),
             max_client_packet: 64 * 1024 * 1024,
             pause_max_hold,
+            tls: None,
         }
+    }
+
+    /// Loads the client TLS certificate and key, if configured.
+    pub fn with_tls(mut self) -> Result<Self, crate::protocol::tls::TlsError> {
+        let server = &self.config.server;
+        if let (Some(cert), Some(key)) = (&server.tls_cert, &server.tls_key) {
+            self.tls = Some(crate::protocol::tls::acceptor(cert, key)?);
+        }
+        Ok(self)
     }
 
     /// The state that replaces this one when `config` is loaded.
@@ -115,6 +127,7 @@ impl RuntimeState {
         let mut next = Self::with_shared(config, Arc::clone(&self.shared), &self.tenants);
         next.connect_timeout = self.connect_timeout;
         next.max_client_packet = self.max_client_packet;
+        next.tls = self.successor_tls(&next.config);
         // The monitor keeps running when what it watches is unchanged.
         let same_watch = match (&self.config.monitor, &next.config.monitor) {
             (Some(a), Some(b)) => {
@@ -132,6 +145,25 @@ impl RuntimeState {
                 .map(|_| Monitor::start(&next.config))
         };
         next
+    }
+
+    /// The TLS acceptor after a reload: the same one for the same files, a new one for new
+    /// files (if they load; otherwise the running one stays and the problem is logged).
+    fn successor_tls(&self, next: &Config) -> Option<tokio_rustls::TlsAcceptor> {
+        let (old, new) = (&self.config.server, &next.server);
+        if old.tls_cert == new.tls_cert && old.tls_key == new.tls_key {
+            return self.tls.clone();
+        }
+        let (Some(cert), Some(key)) = (&new.tls_cert, &new.tls_key) else {
+            return None;
+        };
+        match crate::protocol::tls::acceptor(cert, key) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::error!(error = %e, "reload: TLS files not usable, keeping the running ones");
+                self.tls.clone()
+            }
+        }
     }
 
     /// Starts the backend monitor if the config has `[monitor]` (spawns on the current

@@ -1,0 +1,248 @@
+//! TLS for clients: a CA and server certificate made at test time with openssl, then the
+//! mariadb CLI and PyMySQL log in over TLS, and `require_tls` refuses plaintext logins.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use switchyard::config;
+use switchyard::state::RuntimeState;
+use switchyard::Listeners;
+use tokio::sync::oneshot;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 signed by it.
+fn make_certs() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=switchyard test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    dir
+}
+
+struct Proxy {
+    port: u16,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn start(certs: &Path, require_tls: bool) -> Proxy {
+    let p = common::primary_port();
+    let text = format!(
+        r#"
+[server]
+tls_cert = "{cert}"
+tls_key = "{key}"
+require_tls = {require_tls}
+
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "127.0.0.1:{p}"
+
+[[users]]
+name = "acme_app"
+password = "acme_pw"
+tenant = "acme"
+"#,
+        cert = certs.join("server.pem").display(),
+        key = certs.join("server.key").display(),
+    );
+    let state = RuntimeState::new(config::parse(&text, &|_| None).unwrap())
+        .with_tls()
+        .expect("certificates load")
+        .shared();
+    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = app.local_addr().unwrap().port();
+    let (tx, rx) = oneshot::channel::<()>();
+    let listeners = Listeners {
+        app,
+        admin: None,
+        http: None,
+    };
+    tokio::spawn(switchyard::run(listeners, state, async {
+        let _ = rx.await;
+    }));
+    Proxy { port, _stop: tx }
+}
+
+fn mariadb(port: u16, ca: &Path, tls: bool, sql: &str) -> std::process::Output {
+    let mut c = Command::new("mariadb");
+    c.args([
+        "-h127.0.0.1",
+        &format!("-P{port}"),
+        "-uacme_app",
+        "-pacme_pw",
+        "wf_acme",
+    ]);
+    if tls {
+        c.arg("--ssl")
+            .arg(format!("--ssl-ca={}", ca.display()))
+            .arg("--ssl-verify-server-cert");
+    } else {
+        c.arg("--skip-ssl");
+    }
+    c.args(["-e", sql]).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
+    let certs = make_certs();
+    let ca = certs.join("ca.pem");
+    let proxy = start(&certs, false).await;
+    let port = proxy.port;
+
+    // The mariadb CLI, verifying the certificate against the test CA.
+    let out = tokio::task::spawn_blocking({
+        let ca = ca.clone();
+        move || mariadb(port, &ca, true, "\\s")
+    })
+    .await
+    .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(status.contains("Cipher in use is"), "TLS in use:\n{status}");
+    let out = tokio::task::spawn_blocking({
+        let ca = ca.clone();
+        move || mariadb(port, &ca, true, "SELECT 40 + 2")
+    })
+    .await
+    .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+
+    // PyMySQL with ssl=.
+    let script = format!(
+        "import pymysql\nc = pymysql.connect(host='127.0.0.1', port={port}, user='acme_app', password='acme_pw', database='wf_acme', ssl={{'ca': '{}'}})\ncur = c.cursor()\ncur.execute('SELECT DATABASE()')\nprint(cur.fetchone()[0], type(c._sock).__name__)\n",
+        ca.display()
+    );
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.trim(), "wf_acme SSLSocket");
+
+    // Plaintext still works when TLS is optional ...
+    let out = tokio::task::spawn_blocking({
+        let ca = ca.clone();
+        move || mariadb(port, &ca, false, "SELECT 1")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // ... and is refused with require_tls, while TLS logins go on working.
+    let strict = start(&certs, true).await;
+    let port = strict.port;
+    let out = tokio::task::spawn_blocking({
+        let ca = ca.clone();
+        move || mariadb(port, &ca, false, "SELECT 1")
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ERROR 3159"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::task::spawn_blocking(move || mariadb(port, &ca, true, "SELECT 1"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(certs);
+}
+
+#[test]
+fn unreadable_certificates_are_a_clear_startup_error() {
+    let e = switchyard::protocol::tls::acceptor("/nonexistent/cert.pem", "/nonexistent/key.pem")
+        .err()
+        .expect("missing files are an error");
+    assert!(e.to_string().contains("/nonexistent/cert.pem"), "{e}");
+}

@@ -100,6 +100,7 @@ fn docs_link_to_files_that_exist() {
         "docs/configuration.md",
         "docs/routing.md",
         "docs/operations.md",
+        "docs/security.md",
     ] {
         let text = read(page);
         let base = PathBuf::from(page)

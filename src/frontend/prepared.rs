@@ -60,6 +60,7 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
+        self.check_schema_refs(rt, &payload[1..])?;
         let c = rt.shared.router.classify(&payload[1..]);
         self.require_tenant(rt, &c)?;
         self.before_statement(rt).await?;

@@ -19,6 +19,7 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
+        self.check_schema_refs(rt, &payload[1..])?;
         let c = rt.shared.router.classify(&payload[1..]);
         if let Class::Use(db) = &c.class {
             return self.change_schema(rt, db, payload).await;

@@ -53,11 +53,29 @@ pub(crate) struct Resume {
     pub in_exec: bool,
 }
 
+/// Which quotes take backslash escapes. The server's default is both; `NO_BACKSLASH_ESCAPES`
+/// turns them off for both, `ANSI_QUOTES` makes `"..."` a name (no escapes) while `'...'`
+/// keeps them. Only a scan that must agree with the server under any `sql_mode` (isolation)
+/// uses anything but the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Escapes {
+    pub single: bool,
+    pub double: bool,
+}
+
+impl Escapes {
+    pub const DEFAULT: Escapes = Escapes {
+        single: true,
+        double: true,
+    };
+}
+
 pub(crate) struct Lexer<'a> {
     src: &'a [u8],
     pos: usize,
     /// Inside `/*! ... */`: its content is SQL, and the closing `*/` is trivia.
     in_exec: bool,
+    escapes: Escapes,
 }
 
 impl<'a> Lexer<'a> {
@@ -66,6 +84,17 @@ impl<'a> Lexer<'a> {
             src,
             pos: at.pos.min(src.len()),
             in_exec: at.in_exec,
+            escapes: Escapes::DEFAULT,
+        }
+    }
+
+    /// A lexer over the whole of `src` whose strings take backslash escapes as `escapes` says.
+    pub fn with_escapes(src: &'a [u8], escapes: Escapes) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            in_exec: false,
+            escapes,
         }
     }
 
@@ -146,7 +175,8 @@ impl<'a> Lexer<'a> {
         let start = self.pos;
         let b = *self.src.get(start)?;
         let kind = match b {
-            b'\'' | b'"' => self.quoted(Kind::Str, true),
+            b'\'' => self.quoted(Kind::Str, self.escapes.single),
+            b'"' => self.quoted(Kind::Str, self.escapes.double),
             b'`' => self.quoted(Kind::QuotedIdent, false),
             b'@' => self.variable(),
             b'0'..=b'9' => self.number(),

@@ -7,12 +7,15 @@ mod hints;
 mod keyword;
 mod lexer;
 pub mod route;
+mod schemas;
 mod select;
 mod set;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
+
+pub use schemas::{schema_refs, visit_schema_refs};
 
 /// Default bound on cached SELECT-family decisions.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;

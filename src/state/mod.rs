@@ -32,6 +32,10 @@ pub struct RuntimeState {
     /// Tenants by name. A reload keeps the same `Arc` for a tenant whose settings did not
     /// change, so its sessions can tell in one pointer comparison.
     pub tenants: HashMap<String, Arc<TenantConfig>>,
+    /// Schemas by lower-cased name, each with its exact spelling and owning tenant (usually
+    /// one entry; schemas differing only in case may belong to different tenants). Isolation
+    /// checks look names up here however a statement spelled them.
+    pub schema_owners: HashMap<String, Vec<SchemaOwner>>,
     pub shared: Arc<Shared>,
     /// Backend health, lag and GTID positions; `None` without `[monitor]` (or before
     /// [`with_monitor`](Self::with_monitor)), when every backend counts as eligible.
@@ -43,6 +47,13 @@ pub struct RuntimeState {
     pub pause_max_hold: Duration,
     /// TLS for clients, when `tls_cert` and `tls_key` are configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// A schema and the tenant that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaOwner {
+    pub schema: String,
+    pub tenant: String,
 }
 
 /// What outlives any one configuration: connections, what was learned about backends,
@@ -100,10 +111,23 @@ impl RuntimeState {
                 (t.name.clone(), arc)
             })
             .collect();
+        let mut schema_owners: HashMap<String, Vec<SchemaOwner>> = HashMap::new();
+        for t in &config.tenants {
+            for s in &t.schemas {
+                schema_owners
+                    .entry(s.to_ascii_lowercase())
+                    .or_default()
+                    .push(SchemaOwner {
+                        schema: s.clone(),
+                        tenant: t.name.clone(),
+                    });
+            }
+        }
         let pause_max_hold = config.server.pause_max_hold;
         RuntimeState {
             config: Arc::new(config),
             tenants,
+            schema_owners,
             shared,
             monitor: None,
             connect_timeout: Duration::from_secs(5),

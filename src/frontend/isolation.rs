@@ -1,0 +1,65 @@
+//! Defence in depth for names a statement spells out: a schema of another tenant, named in a
+//! qualified name (`wf_other.t`), `USE`, `SHOW TABLES FROM`, `CREATE DATABASE` or a dynamic
+//! SQL literal, gets ERR 1044 before anything reaches a backend, instead of relying on the
+//! server's grants alone. Names that are no tenant's schema (aliases, `information_schema`,
+//! `mysql`, unknown names) are left to the server.
+
+use std::ops::ControlFlow;
+
+use crate::config::UserTenants;
+use crate::frontend::error::{db_access_denied, SessionError};
+use crate::frontend::session::Session;
+use crate::router;
+use crate::state::RuntimeState;
+
+/// Longest schema name in bytes (64 characters of up to 4 bytes); longer names are no schema.
+const MAX_NAME: usize = 256;
+
+impl Session {
+    /// Refuses `sql` (a COM_QUERY or COM_STMT_PREPARE text) if it names a schema owned by a
+    /// tenant this session's user may not use. Costs nothing for users of every tenant or a
+    /// config with one tenant, and one lexer pass otherwise.
+    pub(in crate::frontend) fn check_schema_refs(
+        &self,
+        rt: &RuntimeState,
+        sql: &[u8],
+    ) -> Result<(), SessionError> {
+        if rt.config.tenants.len() < 2 || matches!(self.user.tenants, UserTenants::All) {
+            return Ok(());
+        }
+        let outcome = router::visit_schema_refs(sql, |name| {
+            if foreign(rt, &self.user.tenants, name) {
+                ControlFlow::Break(String::from_utf8_lossy(name).into_owned())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        match outcome {
+            ControlFlow::Break(db) => Err(db_access_denied(&self.user.name, &self.host, &db)),
+            ControlFlow::Continue(()) => Ok(()),
+        }
+    }
+}
+
+/// Whether `name` is a schema of a tenant `allowed` does not include. Matched without regard
+/// to case (servers with `lower_case_table_names` do the same); when schemas differing only
+/// in case belong to different tenants, the exact spelling decides.
+fn foreign(rt: &RuntimeState, allowed: &UserTenants, name: &[u8]) -> bool {
+    if name.len() > MAX_NAME {
+        return false;
+    }
+    let mut buf = [0u8; MAX_NAME];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    let Ok(lower) = std::str::from_utf8(lower) else {
+        return false;
+    };
+    let Some(owners) = rt.schema_owners.get(lower) else {
+        return false;
+    };
+    match owners.iter().find(|o| o.schema.as_bytes() == name) {
+        Some(exact) => !allowed.allows(&exact.tenant),
+        None => owners.iter().any(|o| !allowed.allows(&o.tenant)),
+    }
+}

@@ -4,6 +4,7 @@ mod backends;
 mod causal;
 mod commands;
 pub mod error;
+mod isolation;
 mod login;
 mod ops;
 mod pins;

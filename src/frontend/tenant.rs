@@ -3,11 +3,6 @@
 
 use std::sync::Arc;
 
-// Session::check_schema_refs. Declared here because frontend/mod.rs is being changed on
-// another branch; it belongs next to `mod tenant;` there once both are merged.
-#[path = "isolation.rs"]
-mod isolation;
-
 use super::error::{db_access_denied, SessionError};
 use crate::config::{TenantConfig, UserConfig, UserTenants};
 use crate::state::RuntimeState;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::SessionError;
 use super::session::Session;
+use crate::monitor::Flavor;
 use crate::router::route::Target;
 use crate::state::RuntimeState;
 
@@ -40,11 +41,36 @@ impl Causal {
     }
 }
 
-/// A GTID position as MariaDB prints it (`0-1-42,1-2-7`): safe to put in a statement.
-fn is_gtid_list(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || b == b'-' || b == b',')
+/// What to ask the primary for after a write. MySQL has no per-session last GTID, so its
+/// whole executed set stands in: it covers the write (and perhaps a little more).
+fn position_query(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::MariaDb => "SELECT @@last_gtid",
+        Flavor::MySql(..) => "SELECT @@GLOBAL.gtid_executed",
+    }
+}
+
+/// A statement answering 0 once the replica has applied `pos` (waiting `secs` at most).
+fn wait_query(flavor: Flavor, pos: &str, secs: f64) -> String {
+    match flavor {
+        Flavor::MariaDb => format!("SELECT MASTER_GTID_WAIT('{pos}', {secs})"),
+        Flavor::MySql(..) => format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{pos}', {secs})"),
+    }
+}
+
+fn flavor_of(version: &[u8]) -> Flavor {
+    Flavor::from_version(&String::from_utf8_lossy(version))
+}
+
+/// A GTID position as MariaDB (`0-1-42,1-2-7`) or MySQL (`3e11fa47-...:1-5,...`) prints it,
+/// with MySQL's line breaks removed: safe to put in a statement, or None.
+fn clean_gtid_list(s: &str) -> Option<String> {
+    let cleaned: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let ok = !cleaned.is_empty()
+        && cleaned
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || matches!(b, b'-' | b',' | b':'));
+    ok.then_some(cleaned)
 }
 
 impl Session {
@@ -83,8 +109,9 @@ impl Session {
                 return Err(());
             }
             let conn = self.backends.get_mut(Target::Primary).ok_or(())?;
-            let pos = match conn.query_scalar("SELECT @@last_gtid").await {
-                Ok(Some(v)) => String::from_utf8(v).ok().filter(|s| is_gtid_list(s)),
+            let flavor = flavor_of(&conn.info.version);
+            let pos = match conn.query_scalar(position_query(flavor)).await {
+                Ok(Some(v)) => String::from_utf8(v).ok().and_then(|s| clean_gtid_list(&s)),
                 Ok(None) => None,
                 Err(e) => {
                     tracing::debug!(session = self.id, error = %e, "cannot read last_gtid");
@@ -93,7 +120,7 @@ impl Session {
                     return Err(());
                 }
             };
-            // Without a position (a server that has no @@last_gtid) reads stay on the primary.
+            // Without a position (nothing written yet that has a GTID) reads stay on the primary.
             self.causal.position = pos;
             self.causal.stale = false;
         }
@@ -123,7 +150,7 @@ impl Session {
         let Some(conn) = self.backends.get_mut(Target::Replica(i)) else {
             return false;
         };
-        let sql = format!("SELECT MASTER_GTID_WAIT('{pos}', {wait})");
+        let sql = wait_query(flavor_of(&conn.info.version), pos, wait);
         matches!(conn.query_scalar(&sql).await, Ok(Some(v)) if v == b"0")
     }
 }
@@ -134,10 +161,39 @@ mod tests {
 
     #[test]
     fn gtid_lists_are_validated_before_use_in_sql() {
-        assert!(is_gtid_list("0-1-42"));
-        assert!(is_gtid_list("0-1-42,1-2-7"));
-        assert!(!is_gtid_list(""));
-        assert!(!is_gtid_list("0-1-1'); DROP TABLE t; --"));
+        assert_eq!(clean_gtid_list("0-1-42").as_deref(), Some("0-1-42"));
+        assert_eq!(
+            clean_gtid_list("0-1-42,1-2-7").as_deref(),
+            Some("0-1-42,1-2-7")
+        );
+        let mysql =
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n4e11fa47-71ca-11e1-9e33-c80aa9429562:1-9";
+        assert_eq!(
+            clean_gtid_list(mysql).as_deref(),
+            Some(
+                "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-9"
+            )
+        );
+        assert_eq!(clean_gtid_list(""), None);
+        assert_eq!(clean_gtid_list("0-1-1'); DROP TABLE t; --"), None);
+    }
+
+    #[test]
+    fn each_server_family_gets_its_own_statements() {
+        let maria = flavor_of(b"5.5.5-10.11.6-MariaDB-0+deb12u1");
+        let mysql = flavor_of(b"8.4.3");
+        assert_eq!(maria, Flavor::MariaDb);
+        assert_eq!(mysql, Flavor::MySql(8, 4, 3));
+        assert_eq!(
+            wait_query(maria, "0-1-5", 0.1),
+            "SELECT MASTER_GTID_WAIT('0-1-5', 0.1)"
+        );
+        assert_eq!(
+            wait_query(mysql, "u:1-5", 0.1),
+            "SELECT WAIT_FOR_EXECUTED_GTID_SET('u:1-5', 0.1)"
+        );
+        assert_eq!(position_query(mysql), "SELECT @@GLOBAL.gtid_executed");
+        assert_eq!(position_query(maria), "SELECT @@last_gtid");
     }
 
     #[test]

@@ -242,12 +242,21 @@ async fn show_commands_answer_typed_tables() {
     let s = must(&mut a, "SHOW STATS").await;
     assert!(s.find("tenant", "globex").is_some());
 
+    // Statements through the data port show up normalized, counted and timed.
+    let mut app = common::connect(p.addr.port(), "globex_app", Some("wf_globex")).await;
+    for n in [1, 2, 3] {
+        let _: Option<i64> = app.query_first(format!("SELECT {n} + 40")).await.unwrap();
+    }
     let d = must(&mut a, "SHOW QUERY DIGEST").await;
     assert_eq!(
         d.columns,
         ["digest", "count", "route", "total_time_ms", "max_time_ms"]
     );
-    assert!(d.rows.is_empty(), "digests are not recorded yet");
+    let row = d
+        .find("digest", "SELECT ?+?")
+        .expect("the digest of SELECT n + 40");
+    assert_eq!(d.get(row, "count"), Some("3"));
+    assert_eq!(d.get(row, "route"), Some("primary"));
 
     let h = must(&mut a, "SHOW COMMANDS").await;
     assert!(h.find("command", "RELOAD").is_some());
@@ -878,6 +887,20 @@ async fn metrics_and_probes_over_http() {
         .unwrap_or_else(|| panic!("no statements for {t}/{r}:\n{body}"))
     };
     assert!(stmt("acme", "replica") >= 5.0, "{body}");
+    // The latency histogram: a count per tenant and route, matching the +Inf bucket.
+    let count = value(
+        &samples,
+        "switchyard_statement_duration_seconds_count",
+        &[("tenant", "acme"), ("route", "replica")],
+    )
+    .unwrap_or_else(|| panic!("no latency histogram:\n{body}"));
+    let inf = value(
+        &samples,
+        "switchyard_statement_duration_seconds_bucket",
+        &[("tenant", "acme"), ("route", "replica"), ("le", "+Inf")],
+    )
+    .unwrap_or_else(|| panic!("no +Inf bucket:\n{body}"));
+    assert!(count >= 5.0 && count == inf, "{body}");
     assert!(stmt("globex", "primary") >= 4.0, "{body}");
     assert_eq!(stmt("globex", "replica"), 0.0);
     assert!(value(&samples, "switchyard_errors_total", &[("tenant", "globex")]).unwrap() >= 1.0);

@@ -95,6 +95,49 @@ impl Samples {
     }
 }
 
+/// Per tenant and route: (sum in seconds, count, per-bucket counts).
+type Histograms = BTreeMap<Labels, (f64, u64, Vec<(f64, u64)>)>;
+
+/// `switchyard_statement_duration_seconds{tenant,route}`; tenants past the label bound are
+/// merged bucket by bucket.
+fn latency_histograms(
+    enc: &mut DescriptorEncoder,
+    shared: &crate::state::Shared,
+    tenants: &TenantLabels,
+) -> fmt::Result {
+    let mut merged: Histograms = BTreeMap::new();
+    for (name, stats) in shared.stats.tenants() {
+        for (route, hist) in [
+            ("primary", &stats.latency_primary),
+            ("replica", &stats.latency_replica),
+        ] {
+            let (sum, count, buckets) = hist.snapshot();
+            let labels = vec![("tenant", tenants.get(&name)), ("route", route.to_owned())];
+            let e = merged
+                .entry(labels)
+                .or_insert_with(|| (0.0, 0, buckets.iter().map(|(b, _)| (*b, 0)).collect()));
+            e.0 += sum;
+            e.1 += count;
+            for (slot, (_, n)) in e.2.iter_mut().zip(buckets) {
+                slot.1 += n;
+            }
+        }
+    }
+    let mut m = enc.encode_descriptor(
+        "switchyard_statement_duration_seconds",
+        "Statement latency seen by the proxy (first byte in to last byte out), by tenant and route",
+        None,
+        MetricType::Histogram,
+    )?;
+    for (labels, (sum, count, buckets)) in &merged {
+        m.encode_family(labels)?
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                *sum, *count, buckets, None,
+            )?;
+    }
+    Ok(())
+}
+
 fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, s: &Samples) -> fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, v) in &s.0 {
@@ -158,6 +201,7 @@ impl Collector for StateCollector {
             "Statements run, by tenant and the route they took",
             &statements,
         )?;
+        latency_histograms(&mut enc, shared, &tenants)?;
         counter(
             &mut enc,
             "switchyard_errors",

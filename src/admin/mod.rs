@@ -48,7 +48,7 @@ pub async fn execute(state: &SharedState, text: &str) -> Reply {
         Command::ShowBackends => backends::show(&rt),
         Command::ShowSessions => sessions::show(&rt),
         Command::ShowStats => stats::show(&rt),
-        Command::ShowQueryDigest => digest::show(),
+        Command::ShowQueryDigest => digest::show(&rt),
         Command::ShowCommands => {
             let mut t = Table::new(&[("command", Kind::Text)]);
             for c in COMMANDS {

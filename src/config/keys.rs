@@ -26,6 +26,7 @@ handshake_timeout = "10s"
 idle_timeout = "8h"
 shutdown_grace = "30s"
 pause_max_hold = "60s"
+slow_statement = "1s"
 tls_cert = "config/tls/server.pem"
 tls_key = "config/tls/server.key"
 require_tls = false

@@ -87,6 +87,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How long a statement of a paused tenant waits before it gets an ERR.
     pub pause_max_hold: Duration,
+    /// Statements taking at least this long are logged (zero: none).
+    pub slow_statement: Duration,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub require_tls: bool,

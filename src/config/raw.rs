@@ -26,6 +26,7 @@ pub struct RawServer {
     pub idle_timeout: Option<Str>,
     pub shutdown_grace: Option<Str>,
     pub pause_max_hold: Option<Str>,
+    pub slow_statement: Option<Str>,
     pub tls_cert: Option<Str>,
     pub tls_key: Option<Str>,
     pub require_tls: Option<Spanned<bool>>,

@@ -29,6 +29,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_PAUSE_MAX_HOLD: Duration = Duration::from_secs(60);
+const DEFAULT_SLOW_STATEMENT: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(5);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 const DEFAULT_POOL_MAX: u32 = 64;
@@ -269,6 +270,11 @@ impl Resolver<'_, '_, '_> {
                 "server.pause_max_hold",
                 raw.pause_max_hold.as_ref(),
                 DEFAULT_PAUSE_MAX_HOLD,
+            ),
+            slow_statement: self.duration(
+                "server.slow_statement",
+                raw.slow_statement.as_ref(),
+                DEFAULT_SLOW_STATEMENT,
             ),
             tls_cert,
             tls_key,

@@ -3,6 +3,7 @@
 //! paused.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::backends::addr_of;
 use super::error::SessionError;
@@ -124,6 +125,45 @@ impl Session {
         }
         if o.is_none_or(|o| o.err.is_some()) {
             TenantStats::bump(&s.errors);
+        }
+    }
+
+    /// Records a finished statement: latency per tenant and route, its digest, and the
+    /// slow-statement log. `sql` gives the digest text the first time it is seen.
+    pub(super) fn observe(
+        &self,
+        rt: &RuntimeState,
+        t: Target,
+        started: Instant,
+        digest: u64,
+        sql: &[u8],
+    ) {
+        let took = started.elapsed();
+        let replica = matches!(t, Target::Replica(_));
+        if let Some(s) = &self.stats {
+            let hist = if replica {
+                &s.latency_replica
+            } else {
+                &s.latency_primary
+            };
+            hist.observe(took);
+        }
+        rt.shared
+            .digests
+            .record(digest, || crate::router::fingerprint(sql).1, replica, took);
+        let slow = rt.config.server.slow_statement;
+        if !slow.is_zero() && took >= slow {
+            let tenant = self.tenant.as_ref();
+            tracing::warn!(
+                target: "switchyard::slow",
+                session = self.id,
+                user = %self.user.name,
+                tenant = tenant.map_or("", |t| t.name.as_str()),
+                backend = tenant.map_or("", |tc| addr_of(tc, t)),
+                millis = took.as_millis() as u64,
+                statement = %crate::router::fingerprint(sql).1,
+                "slow statement"
+            );
         }
     }
 

@@ -18,6 +18,8 @@ const CURSOR_FLAGS_AT: usize = 5;
 
 pub struct Stmt {
     sql: Vec<u8>,
+    /// Digest of the statement text, computed once at prepare.
+    digest: u64,
     class: Classification,
     params: u16,
     /// Parameter types the client last sent.
@@ -78,6 +80,7 @@ impl Session {
             conn.stmts.insert(id, p.backend_id);
         }
         let stmt = Stmt {
+            digest: crate::router::fingerprint_hash(&payload[1..]),
             sql: payload[1..].to_vec(),
             class: c,
             params: p.params,
@@ -138,6 +141,7 @@ impl Session {
             *flags = 0;
         }
         self.before_statement(rt).await?;
+        let started = std::time::Instant::now();
         let route = route::decide(&class, &self.view());
         let mut t = self.resolve(rt, &route).await?;
         let backend_id = match self.prepare_on(t, id).await {
@@ -163,6 +167,9 @@ impl Session {
             }
         };
         self.count(&route, t, Some(&o));
+        if let Some(s) = self.stmts.map.get(&id) {
+            self.observe(rt, t, started, s.digest, &s.sql);
+        }
         if let Some(s) = self.stmts.map.get_mut(&id) {
             s.last = Some(t);
         }

@@ -42,6 +42,7 @@ impl Session {
         expect: Expect,
     ) -> Result<(), SessionError> {
         self.before_statement(rt).await?;
+        let started = std::time::Instant::now();
         let route = route::decide(c, &self.view());
         if route.hint_refused {
             tracing::warn!(session = self.id, reason = route.reason, hints = ?c.hints, "hint not honoured");
@@ -73,6 +74,8 @@ impl Session {
             }
         };
         self.count(&route, t, Some(&outcome));
+        let sql = &payload[1..];
+        self.observe(rt, t, started, crate::router::fingerprint_hash(sql), sql);
         self.after_statement(t, c, &outcome, payload);
         Ok(())
     }

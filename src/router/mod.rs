@@ -3,10 +3,12 @@
 
 mod classify;
 mod digest;
+mod fingerprint;
 mod hints;
 mod keyword;
 mod lexer;
 pub mod route;
+pub use fingerprint::{fingerprint, fingerprint_hash};
 mod schemas;
 mod select;
 mod set;

@@ -1,6 +1,7 @@
 //! Runtime state: the validated config and what is built from it, behind ArcSwap so a
 //! reload swaps it whole while sessions keep the snapshot they started a statement with.
 
+pub mod digests;
 pub mod health;
 pub mod limits;
 pub mod pause;
@@ -64,6 +65,7 @@ pub struct Shared {
     pub pools: Arc<Pools>,
     pub health: Health,
     pub stats: Stats,
+    pub digests: digests::Digests,
     pub registry: Arc<Registry>,
     pub pauses: Pauses,
     /// Reloads applied and refused, for metrics.

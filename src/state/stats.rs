@@ -5,8 +5,53 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+/// Upper bounds (microseconds) of the statement latency buckets.
+pub const LATENCY_BUCKETS_US: [u64; 14] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+    5_000_000, 30_000_000,
+];
+
+/// A latency histogram updated with a few atomic adds.
+#[derive(Debug, Default)]
+pub struct Latency {
+    /// Count per bucket (not cumulative); the last slot is +Inf.
+    pub buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    pub sum_us: AtomicU64,
+    pub count: AtomicU64,
+}
+
+impl Latency {
+    pub fn observe(&self, took: std::time::Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let i = LATENCY_BUCKETS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (sum in seconds, count, (upper bound in seconds, count in that bucket alone) pairs
+    /// ending with +Inf; the Prometheus encoder makes them cumulative).
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut out = Vec::with_capacity(self.buckets.len());
+        for (i, b) in self.buckets.iter().enumerate() {
+            let bound = LATENCY_BUCKETS_US
+                .get(i)
+                .map_or(f64::INFINITY, |us| *us as f64 / 1e6);
+            out.push((bound, b.load(Ordering::Relaxed)));
+        }
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        (sum, self.count.load(Ordering::Relaxed), out)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct TenantStats {
+    /// Statement latency as the proxy saw it (first byte in to last byte out).
+    pub latency_primary: Latency,
+    pub latency_replica: Latency,
     pub to_primary: AtomicU64,
     pub to_replica: AtomicU64,
     pub errors: AtomicU64,
@@ -67,6 +112,12 @@ impl Stats {
         }
         let mut w = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         Arc::clone(w.entry(name.to_owned()).or_default())
+    }
+
+    /// Every tenant's live stats (for histograms, which are not copied into TenantCounts).
+    pub fn tenants(&self) -> Vec<(String, Arc<TenantStats>)> {
+        let r = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        r.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect()
     }
 
     pub fn snapshot(&self) -> Vec<(String, TenantCounts)> {

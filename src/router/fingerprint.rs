@@ -1,0 +1,119 @@
+//! Statement fingerprints for ops (`SHOW QUERY DIGEST`, the slow-statement log): the token
+//! stream with literals as `?`, keywords upper-cased, comments dropped, cut at a length.
+
+use super::lexer::{Cursor, Kind, Resume};
+
+/// Input bytes read at most: a fingerprint of a 1 MB INSERT must not cost a 1 MB scan.
+const MAX_SCAN: usize = 4096;
+/// Output characters kept at most (the server's own digests stop at 1024 too).
+const MAX_TEXT: usize = 1024;
+
+/// The hash of a statement's normalized text, without building the text (the hot path:
+/// the text is only needed the first time a digest is seen).
+pub fn fingerprint_hash(sql: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    normalize(sql, |piece| {
+        for &b in piece {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    });
+    h
+}
+
+/// The normalized text of a statement and its hash (the same as `fingerprint_hash`).
+pub fn fingerprint(sql: &[u8]) -> (u64, String) {
+    let mut out: Vec<u8> = Vec::with_capacity(sql.len().min(MAX_TEXT));
+    normalize(sql, |piece| {
+        out.extend_from_slice(piece);
+    });
+    let hash = fnv1a(&out);
+    (hash, String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Feeds the normalized text to `emit` piece by piece, up to MAX_TEXT bytes, with a trailing
+/// ` ...` when the statement was cut.
+fn normalize(sql: &[u8], mut emit: impl FnMut(&[u8])) {
+    let src = &sql[..sql.len().min(MAX_SCAN)];
+    let mut cur = Cursor::new(
+        src,
+        Resume {
+            pos: 0,
+            in_exec: false,
+        },
+    );
+    let mut written = 0;
+    let mut prev_word = false;
+    let mut upper = [0u8; 64];
+    while let Some(t) = cur.next_tok() {
+        let text = cur.text(t);
+        let word = !matches!(t.kind, Kind::Assign | Kind::Punct(_));
+        if word && prev_word {
+            written += 1;
+            emit(b" ");
+        }
+        // `) VALUES` reads better than `)VALUES`; `(`, `,` and `.` hug their neighbours.
+        prev_word = word || t.kind == Kind::Punct(b')');
+        let piece: &[u8] = match t.kind {
+            Kind::Word | Kind::SysVar | Kind::UserVar => {
+                // Upper-cased in chunks, without allocating.
+                for chunk in text.chunks(upper.len()) {
+                    let up = &mut upper[..chunk.len()];
+                    up.copy_from_slice(chunk);
+                    up.make_ascii_uppercase();
+                    emit(up);
+                }
+                written += text.len();
+                &[]
+            }
+            Kind::QuotedIdent => text,
+            Kind::Str | Kind::Num | Kind::Unterminated => b"?",
+            Kind::Assign => b":=",
+            Kind::Punct(_) => text,
+        };
+        if !piece.is_empty() {
+            emit(piece);
+            written += piece.len();
+        }
+        if written >= MAX_TEXT {
+            emit(b" ...");
+            return;
+        }
+    }
+    if sql.len() > MAX_SCAN {
+        emit(b" ...");
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_case_do_not_split_digests() {
+        let (a, text) = fingerprint(b"select c from sbtest1 where id = 42");
+        let (b, _) = fingerprint(b"SELECT c FROM sbtest1 WHERE id=7 /* hint */");
+        assert_eq!(a, b);
+        assert_eq!(a, fingerprint_hash(b"select c from sbtest1 where id = 42"));
+        assert_eq!(text, "SELECT C FROM SBTEST1 WHERE ID=?");
+        let (_, text) = fingerprint(b"INSERT INTO t (a, b) VALUES ('x', 1.5), (@v, `col`)");
+        assert_eq!(text, "INSERT INTO T(A,B) VALUES(?,?),(@V,`col`)");
+    }
+
+    #[test]
+    fn long_statements_are_cut() {
+        let big = format!("INSERT INTO t VALUES {}", "(1,'x'),".repeat(200_000));
+        let (h, text) = fingerprint(big.as_bytes());
+        assert_eq!(h, fingerprint_hash(big.as_bytes()));
+        assert!(text.len() <= MAX_TEXT + 70);
+        assert!(text.ends_with("..."));
+        for n in 0..40 {
+            let _ = fingerprint(&"é'\"`/*".as_bytes()[..n.min(7)]);
+        }
+    }
+}

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument;
 
 use crate::protocol::packets::{err_payload, ErrSpec};
 use crate::protocol::PacketStream;
@@ -98,9 +99,16 @@ async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: Sh
     };
     let seq = login.seq;
     tracing::debug!(session = id, user = %login.user.name, tenant = ?login.tenant.as_ref().map(|t| &t.name), "login");
+    // Every log line of the session carries who it is.
+    let span = tracing::info_span!(
+        "session",
+        id,
+        user = %login.user.name,
+        tenant = login.tenant.as_ref().map_or("", |t| t.name.as_str())
+    );
     let mut session = Session::new(id, client, state, host, nonce, login);
-    match session.start(seq).await {
-        Ok(()) => session.run().await,
+    match session.start(seq).instrument(span.clone()).await {
+        Ok(()) => session.run().instrument(span).await,
         Err(SessionError::ClientGone(_)) => {}
         Err(e) => tracing::info!(session = id, error = %e, "session could not start"),
     }

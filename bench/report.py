@@ -308,7 +308,8 @@ def main():
 
     md.append("## Large results (`SELECT * FROM big_Nk`, 100-byte rows, mariadb client)\n")
     md.append(
-        "Time is the whole client command (connect, query, read, discard), median. Peak "
+        "Time is the whole client command (connect, query, read, discard), median; the "
+        "proxy is a fresh current-thread Switchyard. Peak "
         "RSS is the process's VmHWM during the query (reset with /proc/PID/clear_refs "
         "before it); growth is the largest VmHWM minus VmRSS just before, over the "
         "repetitions.\n"

@@ -22,7 +22,7 @@
 #
 # Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SWITCHYARD_CLUSTER_DIR
 # (passed to scripts/cluster.sh, so the harness can use a cluster of its own);
-# SY_BENCH_PORT (first of four local ports for the proxies and the relay, default 6140).
+# SY_BENCH_PORT (first of five local ports for the proxies and the relay, default 6140).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
@@ -52,6 +52,7 @@ PROXY_CT_PORT="$BASE_PORT"             # switchyard, current-thread runtime (the
 PROXY_MT_PORT=$((BASE_PORT + 1))       # switchyard --threads 2
 RELAY_PORT=$((BASE_PORT + 2))          # examples/l4_relay.rs over the two replicas
 PROXY_IDLE_PORT=$((BASE_PORT + 3))     # a fresh switchyard for the idle-connection count
+PROXY_LARGE_PORT=$((BASE_PORT + 4))    # a fresh switchyard for the large results
 
 if [ "$QUICK" -eq 1 ]; then
     THREADS=(8)
@@ -316,6 +317,12 @@ done
 LARGE_TSV="${OUT}/large.tsv"
 printf 'rows\tconfig\trep\tms\trss_before_kb\thwm_kb\n' >"$LARGE_TSV"
 log "large results: ${LARGE_REPS} repetitions of SELECT * over 20k and 200k rows"
+# A fresh proxy: one that served 64 sysbench clients keeps that memory, which would hide
+# what a large result adds.
+start_proxy proxy_large "$PROXY_LARGE_PORT" 0
+PROXY_CT_PORT="$PROXY_LARGE_PORT"
+PROXY_CT_PID=$LAST_PID
+sql_as "$PROXY_CT_PORT" sbtest sbtest sbtest -e 'SELECT 1' >/dev/null # one-time allocations
 for rows in 20000 200000; do
     table="big_$((rows / 1000))k"
     for rep in $(seq "$LARGE_REPS"); do

@@ -1,0 +1,494 @@
+"""Writes report.md and chart.png for one bench/run.sh results folder.
+
+Usage: report.py RESULTS_DIR
+
+Reads sysbench.tsv, large.tsv, idle.tsv, criterion/*.json and meta.env written by
+bench/run.sh; standard library only (gnuplot draws the chart when it is installed).
+"""
+
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+CONFIG_NAMES = {
+    "direct_replica": "direct (one replica)",
+    "direct_primary": "direct (primary)",
+    "relay": "L4 relay",
+    "proxy_ct": "Switchyard current-thread",
+    "proxy_mt": "Switchyard --threads 2",
+}
+PROXIES = ("proxy_ct", "proxy_mt")
+OLTP_BENCHES = [
+    "point_select",
+    "range_select",
+    "update_by_pk",
+    "insert_one_row",
+    "begin",
+    "commit",
+    "select_join",
+]
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=1, unit=""):
+    if x is None:
+        return "-"
+    return f"{x:,.{digits}f}{unit}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def read_tsv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def read_meta(path):
+    meta = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                meta[k] = v
+    return meta
+
+
+def sysbench_summary(rows):
+    """{(test, threads, config): {qps, p95, cpu10k, rounds, failed}} as medians over rounds."""
+    groups = {}
+    for r in rows:
+        key = (r["test"], int(r["threads"]), r["config"])
+        groups.setdefault(key, []).append(r)
+    out = {}
+    for key, rs in groups.items():
+        ok = [r for r in rs if r["errors"] != "failed"]
+        cpu10k = []
+        for r in ok:
+            cpu, q = num(r["cpu_s"]), num(r["queries"])
+            if cpu is not None and q:
+                cpu10k.append(cpu / q * 10_000)
+        out[key] = {
+            "qps": median(num(r["qps"]) for r in ok),
+            "p95": median(num(r["p95_ms"]) for r in ok),
+            "cpu10k": median(cpu10k),
+            "rounds": len(ok),
+            "failed": len(rs) - len(ok),
+            "errors": sum(int(num(r["errors"]) or 0) for r in ok),
+        }
+    return out
+
+
+def sysbench_tables(summary, test, configs, direct, md):
+    threads = sorted({k[1] for k in summary if k[0] == test})
+    if not threads:
+        md.append("Not measured.\n")
+        return
+    has_relay = "relay" in configs
+    head = ["threads", "configuration", "qps", "p95 ms", "CPU s / 10k stmts", "qps vs direct"]
+    head += ["qps vs relay", "p95 vs relay", "CPU vs relay"] if has_relay else []
+    head += ["p95 vs direct", "rounds"]
+    md.append("| " + " | ".join(head) + " |")
+    md.append("|" + "---|" * len(head))
+    for t in threads:
+        d = summary.get((test, t, direct), {})
+        rl = summary.get((test, t, "relay"), {})
+        for c in configs:
+            s = summary.get((test, t, c))
+            if not s:
+                continue
+            cells = [
+                str(t),
+                CONFIG_NAMES[c],
+                fmt(s["qps"], 0),
+                fmt(s["p95"], 2),
+                fmt(s["cpu10k"], 3),
+                fmt_ratio(ratio(s["qps"], d.get("qps"))) if c != direct else "1.00x",
+            ]
+            if has_relay:
+                is_proxy = c in PROXIES
+                cells += [
+                    fmt_ratio(ratio(s["qps"], rl.get("qps"))) if is_proxy else "-",
+                    fmt_ratio(ratio(s["p95"], rl.get("p95"))) if is_proxy else "-",
+                    fmt_ratio(ratio(s["cpu10k"], rl.get("cpu10k"))) if is_proxy else "-",
+                ]
+            cells += [
+                fmt_ratio(ratio(s["p95"], d.get("p95"))) if c != direct else "1.00x",
+                f"{s['rounds']}" + (f" ({s['failed']} failed)" if s["failed"] else ""),
+            ]
+            md.append("| " + " | ".join(cells) + " |")
+    md.append("")
+
+
+def large_summary(rows):
+    groups = {}
+    for r in rows:
+        groups.setdefault((int(r["rows"]), r["config"]), []).append(r)
+    out = {}
+    for key, rs in groups.items():
+        hwm = [num(r["hwm_kb"]) for r in rs]
+        growth = [
+            num(r["hwm_kb"]) - num(r["rss_before_kb"])
+            for r in rs
+            if num(r["hwm_kb"]) is not None and num(r["rss_before_kb"]) is not None
+        ]
+        out[key] = {
+            "ms": median(num(r["ms"]) for r in rs),
+            "hwm": median(hwm),
+            "growth": max(growth) if growth else None,
+            "reps": len(rs),
+        }
+    return out
+
+
+def criterion_results(folder):
+    out = {}
+    cdir = os.path.join(folder, "criterion")
+    if not os.path.isdir(cdir):
+        return out
+    for name in os.listdir(cdir):
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(cdir, name)) as f:
+            est = json.load(f)
+        out[name[:-5]] = {
+            "mean": est["mean"]["point_estimate"],
+            "median": est["median"]["point_estimate"],
+            "lo": est["mean"]["confidence_interval"]["lower_bound"],
+            "hi": est["mean"]["confidence_interval"]["upper_bound"],
+        }
+    return out
+
+
+def verdict(ok):
+    if ok is None:
+        return "not measured"
+    return "**met**" if ok else "**missed**"
+
+
+def chart(folder, summary, threads):
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return "no chart: gnuplot is not installed"
+    cols = ["direct", "relay", "proxy_ct", "proxy_mt"]
+    lines = ["# label direct relay proxy_ct proxy_mt"]
+    for test, short, direct in (
+        ("oltp_point_select", "point", "direct_replica"),
+        ("oltp_read_write", "rw", "direct_primary"),
+    ):
+        for t in threads:
+            vals = []
+            for c in cols:
+                s = summary.get((test, t, direct if c == "direct" else c))
+                vals.append("-" if not s or s["qps"] is None else f"{s['qps']:.0f}")
+            if any(v != "-" for v in vals):
+                lines.append(f'"{short} {t}t" ' + " ".join(vals))
+    dat = os.path.join(folder, "chart.dat")
+    with open(dat, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    png = os.path.join(folder, "chart.png")
+    script = f"""
+set terminal pngcairo size 1100,560 font ",10"
+set output '{png}'
+set termoption noenhanced
+set title "sysbench qps (median of rounds): direct, L4 relay, Switchyard"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set datafile missing "-"
+set key outside top center horizontal
+set grid ytics
+set ylabel "queries per second"
+set xlabel "workload and client threads (point: oltp_point_select to replicas; rw: oltp_read_write to the primary)"
+set yrange [0:*]
+plot '{dat}' using 2:xtic(1) title "direct" lc rgb "#4e79a7", \\
+     '' using 3 title "L4 relay" lc rgb "#bab0ac", \\
+     '' using 4 title "Switchyard current-thread" lc rgb "#f28e2b", \\
+     '' using 5 title "Switchyard --threads 2" lc rgb "#e15759"
+"""
+    gp = os.path.join(folder, "chart.gp")
+    with open(gp, "w") as f:
+        f.write(script)
+    res = subprocess.run([gnuplot, gp], capture_output=True, text=True)
+    if res.returncode != 0 and "pngcairo" in res.stderr:
+        with open(gp, "w") as f:
+            f.write(script.replace("pngcairo", "png"))
+        res = subprocess.run([gnuplot, gp], capture_output=True, text=True)
+    if res.returncode != 0:
+        return "no chart: gnuplot failed: " + res.stderr.strip()[:300]
+    return None
+
+
+def main():
+    folder = sys.argv[1]
+    meta = read_meta(os.path.join(folder, "meta.env"))
+    summary = sysbench_summary(read_tsv(os.path.join(folder, "sysbench.tsv")))
+    large = large_summary(read_tsv(os.path.join(folder, "large.tsv")))
+    idle = read_tsv(os.path.join(folder, "idle.tsv"))
+    crit = criterion_results(folder)
+    threads = sorted({k[1] for k in summary})
+
+    md = []
+    md.append(f"# Switchyard benchmark, {os.path.basename(folder)}\n")
+    md.append(
+        f"Mode **{meta.get('mode', '?')}** (`bench/run.sh"
+        + (" --quick" if meta.get("mode") == "quick" else "")
+        + f"`), commit `{meta.get('commit', '?')}`, {meta.get('nproc', '?')} CPUs, "
+        f"load average {meta.get('loadavg_start', '?')} at the start and "
+        f"{meta.get('loadavg_end', '?')} at the end, {meta.get('elapsed_s', '?')} s in all. "
+        f"{meta.get('sysbench', '')}, MariaDB {meta.get('mariadb', '?')}, loopback only.\n"
+    )
+    md.append(
+        "Every process shares the same CPUs (clients, proxies, relay, three MariaDB servers), "
+        "so absolute numbers are about the machine; the ratios, measured in the same run with "
+        "interleaved rounds, are the point. A load average near or above the CPU count at "
+        "the start means other work ran alongside and the numbers are noisy.\n"
+    )
+    md.append(
+        f"sysbench: {meta.get('tables', '?')} tables x {meta.get('table_size', '?')} rows, "
+        f"prepared statements (`--db-ps-mode=auto`), {meta.get('secs', '?')} s per run, "
+        f"{meta.get('rounds', '?')} interleaved round(s) per configuration, medians. "
+        "Direct point selects go to one replica; the L4 relay (`examples/l4_relay.rs`, "
+        "current-thread tokio, round-robin over both replicas, byte copy) is the floor of any "
+        "userspace proxy; Switchyard runs with tenant `sb` (`consistency = \"eventual\"`) "
+        "in two runtime flavours, each its own process. CPU is the relay's or the proxy's "
+        "own utime+stime (/proc/PID/stat) over the run, per 10,000 statements.\n"
+    )
+    md.append("![qps per configuration and thread count](chart.png)\n")
+
+    md.append("## oltp_point_select (reads to the replicas)\n")
+    sysbench_tables(
+        summary,
+        "oltp_point_select",
+        ["direct_replica", "relay", "proxy_ct", "proxy_mt"],
+        "direct_replica",
+        md,
+    )
+    md.append("## oltp_read_write (transactions: everything to the primary)\n")
+    sysbench_tables(
+        summary,
+        "oltp_read_write",
+        ["direct_primary", "proxy_ct", "proxy_mt"],
+        "direct_primary",
+        md,
+    )
+    rw_errors = sum(
+        v["errors"] for k, v in summary.items() if k[0] == "oltp_read_write"
+    )
+    if rw_errors:
+        md.append(
+            f"oltp_read_write had {rw_errors} ignored errors in all (deadlocks sysbench "
+            "retries), see raw/.\n"
+        )
+
+    md.append("## Large results (`SELECT * FROM big_Nk`, 100-byte rows, mariadb client)\n")
+    md.append(
+        "Time is the whole client command (connect, query, read, discard), median; the "
+        "proxy is a fresh current-thread Switchyard. Peak "
+        "RSS is the process's VmHWM during the query (reset with /proc/PID/clear_refs "
+        "before it); growth is the largest VmHWM minus VmRSS just before, over the "
+        "repetitions.\n"
+    )
+    if large:
+        md.append(
+            "| rows | configuration | time ms | time vs direct | throughput vs relay | "
+            "peak RSS KiB | peak growth KiB |"
+        )
+        md.append("|---|---|---|---|---|---|---|")
+        for rows in sorted({k[0] for k in large}):
+            d = large.get((rows, "direct_replica"), {})
+            rl = large.get((rows, "relay"), {})
+            for c in ("direct_replica", "relay", "proxy_ct"):
+                s = large.get((rows, c))
+                if not s:
+                    continue
+                md.append(
+                    f"| {rows:,} | {CONFIG_NAMES[c]} | {fmt(s['ms'], 0)} | "
+                    f"{fmt_ratio(ratio(s['ms'], d.get('ms')))} | "
+                    + (
+                        fmt_ratio(ratio(rl.get("ms"), s["ms"]))
+                        if c == "proxy_ct"
+                        else "-"
+                    )
+                    + f" | {fmt(s['hwm'], 0)} | {fmt(s['growth'], 0)} |"
+                )
+        md.append("")
+    else:
+        md.append("Not measured.\n")
+
+    md.append("## Idle client connections\n")
+    md.append(
+        "N client connections logged in and left idle (PyMySQL, `bench/idle_conns.py`); "
+        "the proxy is a fresh current-thread Switchyard after one warm-up login. Each "
+        "proxied session also holds a backend connection (login checks the primary); the "
+        "relay holds one to a replica. Threads_connected is the servers' count.\n"
+    )
+    per_conn = {}
+    if idle:
+        md.append(
+            "| target | connections | VmRSS before KiB | after KiB | KiB per connection | "
+            "open fds before | after | primary threads +/- | replica threads +/- |"
+        )
+        md.append("|---|---|---|---|---|---|---|---|---|")
+        for r in idle:
+            n = int(r["conns"])
+            kib = (int(r["rss_after_kb"]) - int(r["rss_before_kb"])) / n
+            per_conn[r["target"]] = kib
+            md.append(
+                f"| {CONFIG_NAMES.get(r['target'], r['target'])} | {n:,} | "
+                f"{int(r['rss_before_kb']):,} | {int(r['rss_after_kb']):,} | {kib:.1f} | "
+                f"{r['fds_before']} | {r['fds_after']} | "
+                f"{int(r['primary_threads_after']) - int(r['primary_threads_before']):+d} | "
+                f"{int(r['replica_threads_after']) - int(r['replica_threads_before']):+d} |"
+            )
+        md.append("")
+    else:
+        md.append("Not measured.\n")
+
+    md.append("## Router classification (criterion, `benches/router.rs`)\n")
+    md.append(
+        "`Router::classify` on a warm digest cache, one statement per iteration; the "
+        "1 MB INSERT is a multi-row sysbench-shaped INSERT. Mean with its 95% confidence "
+        "interval, and the median, in ns per statement.\n"
+    )
+    if crit:
+        md.append("| statement | mean ns | 95% CI | median ns |")
+        md.append("|---|---|---|---|")
+        for name in OLTP_BENCHES + ["insert_1mb"]:
+            c = crit.get(name)
+            if not c:
+                continue
+            md.append(
+                f"| {name} | {c['mean']:,.0f} | {c['lo']:,.0f} - {c['hi']:,.0f} | "
+                f"{c['median']:,.0f} |"
+            )
+        md.append("")
+    else:
+        md.append("Not measured (see raw/criterion.txt).\n")
+
+    # Targets (issue 6): reported, not asserted.
+    md.append("## Targets (reported, not asserted)\n")
+    md.append("| target | measured | verdict |")
+    md.append("|---|---|---|")
+
+    def ps(t, c):
+        return summary.get(("oltp_point_select", t, c), {})
+
+    for c in PROXIES:
+        r = ratio(ps(8, c).get("qps"), ps(8, "relay").get("qps"))
+        md.append(
+            f"| point selects, 8 threads: {CONFIG_NAMES[c]} >= 0.9x the relay's qps | "
+            f"{fmt_ratio(r)} | {verdict(None if r is None else r >= 0.9)} |"
+        )
+    for c in PROXIES:
+        r = ratio(ps(8, c).get("cpu10k"), ps(8, "relay").get("cpu10k"))
+        md.append(
+            f"| point selects, 8 threads: {CONFIG_NAMES[c]} CPU per query <= 1.3x the "
+            f"relay's | {fmt_ratio(r)} ({fmt(ps(8, c).get('cpu10k'), 3)} vs "
+            f"{fmt(ps(8, 'relay').get('cpu10k'), 3)} s / 10k) | "
+            f"{verdict(None if r is None else r <= 1.3)} |"
+        )
+    d1 = ps(1, "direct_replica").get("p95")
+    relay_added = None
+    if d1 is not None and ps(1, "relay").get("p95") is not None:
+        relay_added = ps(1, "relay")["p95"] - d1
+    for c in PROXIES:
+        p = ps(1, c).get("p95")
+        if d1 is None or p is None or relay_added is None:
+            md.append(
+                f"| point selects, 1 thread: {CONFIG_NAMES[c]} added p95 <= 1.2x the relay's "
+                f"| - | {verdict(None)}"
+                + (" (full run only)" if meta.get("mode") == "quick" else "")
+                + " |"
+            )
+            continue
+        added = p - d1
+        # sysbench's percentiles are histogram buckets: a relay that adds nothing measurable
+        # leaves a proxy that adds nothing measurable too as the only pass.
+        ok = added <= 1.2 * relay_added if relay_added > 0 else added <= 0
+        md.append(
+            f"| point selects, 1 thread: {CONFIG_NAMES[c]} added p95 <= 1.2x the relay's | "
+            f"+{added:.3f} ms vs +{relay_added:.3f} ms (direct {d1:.3f} ms) | {verdict(ok)} |"
+        )
+    oltp_means = [crit[n]["mean"] for n in OLTP_BENCHES if n in crit]
+    worst = max(oltp_means) if oltp_means else None
+    md.append(
+        "| router: typical OLTP statement < 2 us | slowest "
+        + (
+            f"{worst:,.0f} ns ({max((n for n in OLTP_BENCHES if n in crit), key=lambda n: crit[n]['mean'])})"
+            if worst is not None
+            else "-"
+        )
+        + f" | {verdict(None if worst is None else worst < 2000)} |"
+    )
+    big = crit.get("insert_1mb", {}).get("mean")
+    md.append(
+        f"| router: 1 MB INSERT < 50 us | {fmt(None if big is None else big / 1000, 1, ' us')} "
+        f"| {verdict(None if big is None else big < 50_000)} |"
+    )
+    g20 = large.get((20000, "proxy_ct"), {}).get("growth")
+    g200 = large.get((200000, "proxy_ct"), {}).get("growth")
+    indep = None if g20 is None or g200 is None else g200 <= g20 + 1024
+    md.append(
+        "| large results: proxy peak memory independent of result size (growth at 200k "
+        "rows within 1 MiB of growth at 20k) | "
+        f"{fmt(g20, 0)} KiB at 20k, {fmt(g200, 0)} KiB at 200k | {verdict(indep)} |"
+    )
+    tr = ratio(
+        large.get((200000, "relay"), {}).get("ms"),
+        large.get((200000, "proxy_ct"), {}).get("ms"),
+    )
+    md.append(
+        f"| large results: throughput >= 0.9x the relay's (200k rows) | {fmt_ratio(tr)} | "
+        f"{verdict(None if tr is None else tr >= 0.9)} |"
+    )
+    pc = per_conn.get("proxy_ct")
+    md.append(
+        f"| idle client connection < 64 KiB of proxy memory | {fmt(pc, 1, ' KiB')} "
+        f"(relay: {fmt(per_conn.get('relay'), 1, ' KiB')}) | "
+        f"{verdict(None if pc is None else pc < 64)} |"
+    )
+    md.append("")
+
+    note = chart(folder, summary, threads)
+    if note:
+        md = [line for line in md if not line.startswith("![")]
+        md.append(f"_{note}._\n")
+
+    md.append("## Files\n")
+    md.append(
+        "`sysbench.tsv`, `large.tsv`, `idle.tsv` (every measurement), `criterion/*.json` "
+        "(criterion's estimates), `chart.dat`/`chart.gp` (the chart's data and script), "
+        "`raw/` (each sysbench output, the proxies' configs and logs, criterion's output).\n"
+    )
+    with open(os.path.join(folder, "report.md"), "w") as f:
+        f.write("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

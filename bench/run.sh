@@ -1,0 +1,441 @@
+#!/usr/bin/env bash
+# Switchyard benchmark harness: one command, loopback only, bounded in time.
+#
+# Usage: bench/run.sh [--quick]
+#
+# Brings up the local cluster if needed (scripts/cluster.sh up), builds Switchyard and the L4
+# relay (examples/l4_relay.rs, the floor of any userspace proxy) --release, and in the same run
+# measures, direct vs relay vs Switchyard (current-thread runtime and --threads 2):
+#   - sysbench oltp_point_select (reads to replicas) and oltp_read_write (to the primary),
+#     prepared statements, 1, 8 and 64 client threads, interleaved rounds, median: qps, p95,
+#     and the relay's and the proxy's CPU seconds per 10k statements (/proc/PID/stat);
+#   - a large result (20k and 200k rows of 100 bytes): time, peak RSS (VmHWM) of the relay and
+#     the proxy;
+#   - memory per idle client connection (1,000 connections, VmRSS before/after, open fds, the
+#     primary's Threads_connected);
+#   - the router's classification cost (criterion, benches/router.rs).
+# Writes bench/results/<UTC timestamp>/report.md, chart.png and the raw outputs (raw/), and
+# prints the report's path. The targets of issue 6 are reported as met/missed, not asserted.
+#
+# --quick: 8 client threads only, one round of 5 s, fewer repetitions (under 3 minutes once
+# built). The full run: 3 rounds of 8 s per configuration (under 15 minutes on 2 cores).
+#
+# Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SWITCHYARD_CLUSTER_DIR
+# (passed to scripts/cluster.sh, so the harness can use a cluster of its own);
+# SY_BENCH_PORT (first of five local ports for the proxies and the relay, default 6140).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+QUICK=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *)
+            usage >&2
+            exit 2
+            ;;
+    esac
+done
+
+PRIMARY="${SY_PRIMARY_PORT:-3307}"
+R1="${SY_REPLICA1_PORT:-3308}"
+R2="${SY_REPLICA2_PORT:-3309}"
+BASE_PORT="${SY_BENCH_PORT:-6140}"
+PROXY_CT_PORT="$BASE_PORT"             # switchyard, current-thread runtime (the default)
+PROXY_MT_PORT=$((BASE_PORT + 1))       # switchyard --threads 2
+RELAY_PORT=$((BASE_PORT + 2))          # examples/l4_relay.rs over the two replicas
+PROXY_IDLE_PORT=$((BASE_PORT + 3))     # a fresh switchyard for the idle-connection count
+PROXY_LARGE_PORT=$((BASE_PORT + 4))    # a fresh switchyard for the large results
+
+if [ "$QUICK" -eq 1 ]; then
+    THREADS=(8)
+    ROUNDS=1
+    SECS=5
+    LARGE_REPS=3
+    CRITERION_ARGS=(--warm-up-time 0.5 --measurement-time 1 --nresamples 10000)
+else
+    THREADS=(1 8 64)
+    ROUNDS=3
+    SECS=8
+    LARGE_REPS=5
+    CRITERION_ARGS=(--warm-up-time 1 --measurement-time 2 --nresamples 20000)
+fi
+IDLE_CONNS=1000
+TABLES=4
+TABLE_SIZE=10000
+
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+OUT="${ROOT}/bench/results/${STAMP}"
+RAW="${OUT}/raw"
+mkdir -p "$RAW"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    local pid
+    rm -f "${WORK}/hold"
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+START=$SECONDS
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+log() { printf '[bench %4ds] %s\n' $((SECONDS - START)) "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tools, cluster, build
+# ---------------------------------------------------------------------------------------------
+
+if ! command -v gnuplot >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        log "installing gnuplot-nox (Debian) for the chart"
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y \
+            --no-install-recommends gnuplot-nox >"${RAW}/apt.log" 2>&1 </dev/null ||
+            log "gnuplot-nox could not be installed: the report will have no chart"
+    else
+        log "gnuplot missing and not root: the report will have no chart"
+    fi
+fi
+
+log "cluster: scripts/cluster.sh up"
+bash scripts/cluster.sh up >"${RAW}/cluster.log" 2>&1 || {
+    cat "${RAW}/cluster.log" >&2
+    die "the local cluster did not come up"
+}
+
+log "building --release: switchyard, l4_relay, benches/router.rs"
+cargo build --release --quiet --bin switchyard --example l4_relay
+cargo bench --quiet --bench router --no-run 2>"${RAW}/criterion-build.log" ||
+    {
+        cat "${RAW}/criterion-build.log" >&2
+        die "benches/router.rs did not build"
+    }
+
+# ---------------------------------------------------------------------------------------------
+# Processes under test
+# ---------------------------------------------------------------------------------------------
+
+write_config() { # port
+    cat <<TOML
+[server]
+listen = "127.0.0.1:$1"
+max_connections = 2000
+
+[defaults]
+pool_max = 128
+
+[[tenants]]
+name = "sb"
+schemas = ["sbtest"]
+primary = "127.0.0.1:${PRIMARY}"
+replicas = ["127.0.0.1:${R1}", "127.0.0.1:${R2}"]
+consistency = "eventual"
+
+[[users]]
+name = "sbtest"
+password = "sbtest"
+tenant = "sb"
+TOML
+}
+
+wait_port() { # port pid name
+    local i
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || break
+        [ "$i" -lt 100 ] && sleep 0.1
+    done
+    die "$3 did not start listening on 127.0.0.1:$1 (see ${RAW}/$3.log)"
+}
+
+start_proxy() { # name port threads -> sets LAST_PID
+    write_config "$2" >"${WORK}/$1.toml"
+    cp "${WORK}/$1.toml" "${RAW}/$1.toml"
+    RUST_LOG=warn target/release/switchyard run --config "${WORK}/$1.toml" --threads "$3" \
+        >"${RAW}/$1.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    wait_port "$2" "$LAST_PID" "$1"
+}
+
+start_proxy proxy_ct "$PROXY_CT_PORT" 0
+PROXY_CT_PID=$LAST_PID
+start_proxy proxy_mt "$PROXY_MT_PORT" 2
+PROXY_MT_PID=$LAST_PID
+target/release/examples/l4_relay "127.0.0.1:${RELAY_PORT}" "127.0.0.1:${R1}" "127.0.0.1:${R2}" \
+    >"${RAW}/relay.log" 2>&1 &
+RELAY_PID=$!
+PIDS+=("$RELAY_PID")
+wait_port "$RELAY_PORT" "$RELAY_PID" relay
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+CLK="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }       # utime + stime, all threads
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; } # VmRSS, VmHWM
+reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }                  # VmHWM := VmRSS
+fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+
+sql_as() { # port user password sql...
+    local port="$1" user="$2" pw="$3"
+    shift 3
+    mariadb --no-defaults -h127.0.0.1 -P"$port" -u"$user" -p"$pw" -N -B "$@"
+}
+root_sql() { sql_as "$1" sy_root sy_root -e "$2"; }
+
+wait_replicas() {
+    local pos port res
+    pos="$(root_sql "$PRIMARY" 'SELECT @@GLOBAL.gtid_binlog_pos')"
+    for port in "$R1" "$R2"; do
+        res="$(root_sql "$port" "SELECT MASTER_GTID_WAIT('${pos}', 120)")"
+        [ "$res" = 0 ] || die "replica ${port} did not reach ${pos}"
+    done
+}
+
+sb() { # port test args...
+    local port="$1" test="$2"
+    shift 2
+    sysbench "$test" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
+        --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
+        --tables="$TABLES" --table-size="$TABLE_SIZE" "$@"
+}
+
+port_of() {
+    case "$1" in
+        direct_replica) echo "$R1" ;;
+        direct_primary) echo "$PRIMARY" ;;
+        relay) echo "$RELAY_PORT" ;;
+        proxy_ct) echo "$PROXY_CT_PORT" ;;
+        proxy_mt) echo "$PROXY_MT_PORT" ;;
+    esac
+}
+pid_of() {
+    case "$1" in
+        relay) echo "$RELAY_PID" ;;
+        proxy_ct) echo "$PROXY_CT_PID" ;;
+        proxy_mt) echo "$PROXY_MT_PID" ;;
+        *) echo "" ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+log "sysbench prepare on the primary (${TABLES} tables x ${TABLE_SIZE} rows)"
+sb "$PRIMARY" oltp_read_write cleanup >"${RAW}/prepare.log" 2>&1 || true
+sb "$PRIMARY" oltp_read_write prepare >>"${RAW}/prepare.log" 2>&1 ||
+    die "sysbench prepare failed (see ${RAW}/prepare.log)"
+
+big_table() { # name rows: recreated only when its row count is not right
+    local have
+    have="$(sql_as "$PRIMARY" sbtest sbtest sbtest -e "SELECT COUNT(*) FROM $1" 2>/dev/null || echo 0)"
+    [ "$have" = "$2" ] && return 0
+    sql_as "$PRIMARY" sbtest sbtest sbtest -e "
+        DROP TABLE IF EXISTS $1;
+        CREATE TABLE $1 (id INT NOT NULL PRIMARY KEY, pad CHAR(100) NOT NULL) ENGINE=InnoDB;
+        INSERT INTO $1 SELECT seq, LPAD(seq, 100, 'x') FROM seq_1_to_$2;"
+}
+log "large-result tables: sbtest.big_20k, sbtest.big_200k"
+big_table big_20k 20000
+big_table big_200k 200000
+log "waiting for the replicas (MASTER_GTID_WAIT)"
+wait_replicas
+
+# ---------------------------------------------------------------------------------------------
+# sysbench: interleaved rounds
+# ---------------------------------------------------------------------------------------------
+
+SB_TSV="${OUT}/sysbench.tsv"
+printf 'test\tthreads\tconfig\tround\tqps\tp95_ms\tqueries\tcpu_s\terrors\n' >"$SB_TSV"
+
+run_case() { # test threads config round
+    local test="$1" threads="$2" config="$3" round="$4" port pid before=0 after=0 out
+    port="$(port_of "$config")"
+    pid="$(pid_of "$config")"
+    out="${RAW}/${test}-t${threads}-${config}-r${round}.txt"
+    [ -n "$pid" ] && before="$(cpu_ticks "$pid")"
+    if ! sb "$port" "$test" --threads="$threads" --time="$SECS" --report-interval=0 \
+        --db-ps-mode=auto --percentile=95 run >"$out" 2>&1; then
+        log "  ${test} t=${threads} ${config} round ${round}: sysbench failed (see ${out})"
+        printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\tfailed\n' "$test" "$threads" "$config" "$round" >>"$SB_TSV"
+        return 0
+    fi
+    [ -n "$pid" ] && after="$(cpu_ticks "$pid")"
+    local qps p95 queries errors cpu="-"
+    qps="$(awk '/queries:/ {gsub(/[(]/, "", $3); print $3; exit}' "$out")"
+    p95="$(awk '/95th percentile:/ {print $3; exit}' "$out")"
+    queries="$(awk '/queries:/ {print $2; exit}' "$out")"
+    errors="$(awk '/ignored errors:/ {print $3; exit}' "$out")"
+    [ -n "$pid" ] && cpu="$(awk -v t=$((after - before)) -v c="$CLK" 'BEGIN {printf "%.2f", t / c}')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$threads" "$config" "$round" \
+        "${qps:--}" "${p95:--}" "${queries:--}" "$cpu" "${errors:-0}" >>"$SB_TSV"
+    log "  ${test} t=${threads} ${config} r${round}: ${qps:-?} qps, p95 ${p95:-?} ms, cpu ${cpu} s"
+}
+
+POINT_CONFIGS=(direct_replica relay proxy_ct proxy_mt)
+RW_CONFIGS=(direct_primary proxy_ct proxy_mt)
+for threads in "${THREADS[@]}"; do
+    for round in $(seq "$ROUNDS"); do
+        log "oltp_point_select, ${threads} threads, round ${round}/${ROUNDS}"
+        for config in "${POINT_CONFIGS[@]}"; do
+            run_case oltp_point_select "$threads" "$config" "$round"
+        done
+    done
+done
+for threads in "${THREADS[@]}"; do
+    for round in $(seq "$ROUNDS"); do
+        log "oltp_read_write, ${threads} threads, round ${round}/${ROUNDS}"
+        for config in "${RW_CONFIGS[@]}"; do
+            run_case oltp_read_write "$threads" "$config" "$round"
+        done
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Large results
+# ---------------------------------------------------------------------------------------------
+
+LARGE_TSV="${OUT}/large.tsv"
+printf 'rows\tconfig\trep\tms\trss_before_kb\thwm_kb\n' >"$LARGE_TSV"
+log "large results: ${LARGE_REPS} repetitions of SELECT * over 20k and 200k rows"
+# A fresh proxy: one that served 64 sysbench clients keeps that memory, which would hide
+# what a large result adds.
+start_proxy proxy_large "$PROXY_LARGE_PORT" 0
+PROXY_CT_PORT="$PROXY_LARGE_PORT"
+PROXY_CT_PID=$LAST_PID
+sql_as "$PROXY_CT_PORT" sbtest sbtest sbtest -e 'SELECT 1' >/dev/null # one-time allocations
+for rows in 20000 200000; do
+    table="big_$((rows / 1000))k"
+    for rep in $(seq "$LARGE_REPS"); do
+        for config in direct_replica relay proxy_ct; do
+            port="$(port_of "$config")"
+            pid="$(pid_of "$config")"
+            rss=- hwm=-
+            if [ -n "$pid" ]; then
+                reset_hwm "$pid"
+                rss="$(status_kb "$pid" VmRSS)"
+            fi
+            t0="$(date +%s%N)"
+            sql_as "$port" sbtest sbtest sbtest -e "SELECT * FROM ${table}" >/dev/null ||
+                die "SELECT * FROM ${table} via ${config} failed"
+            t1="$(date +%s%N)"
+            [ -n "$pid" ] && hwm="$(status_kb "$pid" VmHWM)"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rows" "$config" "$rep" \
+                "$(((t1 - t0) / 1000000))" "$rss" "$hwm" >>"$LARGE_TSV"
+        done
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Idle client connections
+# ---------------------------------------------------------------------------------------------
+
+IDLE_TSV="${OUT}/idle.tsv"
+printf 'target\tconns\trss_before_kb\trss_after_kb\tfds_before\tfds_after\tprimary_threads_before\tprimary_threads_after\treplica_threads_before\treplica_threads_after\n' >"$IDLE_TSV"
+threads_connected() {
+    root_sql "$1" "SHOW GLOBAL STATUS LIKE 'Threads_connected'" | awk '{print $2}'
+}
+replica_threads() { echo $(($(threads_connected "$R1") + $(threads_connected "$R2"))); }
+
+idle_case() { # name port pid
+    local name="$1" port="$2" pid="$3" rss0 fd0 p0 r0 rss1 fd1 p1 r1 hold="${WORK}/hold" holder i
+    # One login first, so one-time allocations (pools, caches) are in the baseline.
+    sql_as "$port" sbtest sbtest sbtest -e 'SELECT 1' >/dev/null
+    sleep 0.5
+    rss0="$(status_kb "$pid" VmRSS)"
+    fd0="$(fds "$pid")"
+    p0="$(threads_connected "$PRIMARY")"
+    r0="$(replica_threads)"
+    touch "$hold"
+    /usr/bin/python3 bench/idle_conns.py 127.0.0.1 "$port" sbtest sbtest sbtest "$IDLE_CONNS" \
+        "$hold" >"${RAW}/idle-${name}.txt" 2>&1 &
+    holder=$!
+    for i in $(seq 1800); do
+        grep -q '^READY\|^FAILED' "${RAW}/idle-${name}.txt" 2>/dev/null && break
+        kill -0 "$holder" 2>/dev/null || break
+        [ "$i" -lt 1800 ] && sleep 0.1
+    done
+    if ! grep -q '^READY' "${RAW}/idle-${name}.txt"; then
+        rm -f "$hold"
+        wait "$holder" || true
+        log "  ${name}: could not open ${IDLE_CONNS} connections: $(head -c 300 "${RAW}/idle-${name}.txt")"
+        return 0
+    fi
+    sleep 1
+    rss1="$(status_kb "$pid" VmRSS)"
+    fd1="$(fds "$pid")"
+    p1="$(threads_connected "$PRIMARY")"
+    r1="$(replica_threads)"
+    rm -f "$hold"
+    wait "$holder" || true
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$IDLE_CONNS" "$rss0" "$rss1" \
+        "$fd0" "$fd1" "$p0" "$p1" "$r0" "$r1" >>"$IDLE_TSV"
+    log "  ${name}: VmRSS ${rss0} -> ${rss1} KiB, fds ${fd0} -> ${fd1}"
+    # Let the server side close before the next case counts its threads.
+    sleep 1
+}
+
+log "idle connections: ${IDLE_CONNS} to a fresh proxy, then to the relay"
+start_proxy proxy_idle "$PROXY_IDLE_PORT" 0
+PROXY_IDLE_PID=$LAST_PID
+idle_case proxy_ct "$PROXY_IDLE_PORT" "$PROXY_IDLE_PID"
+idle_case relay "$RELAY_PORT" "$RELAY_PID"
+
+# ---------------------------------------------------------------------------------------------
+# Router classification (criterion)
+# ---------------------------------------------------------------------------------------------
+
+log "router classification: cargo bench --bench router -- ${CRITERION_ARGS[*]}"
+rm -rf target/criterion/classify
+cargo bench --quiet --bench router -- "${CRITERION_ARGS[@]}" >"${RAW}/criterion.txt" 2>&1 ||
+    log "  criterion failed (see ${RAW}/criterion.txt)"
+mkdir -p "${OUT}/criterion"
+if [ -d target/criterion/classify ]; then
+    for dir in target/criterion/classify/*/; do
+        name="$(basename "$dir")"
+        [ -f "${dir}new/estimates.json" ] && cp "${dir}new/estimates.json" "${OUT}/criterion/${name}.json"
+    done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+cat >"${OUT}/meta.env" <<META
+mode=$([ "$QUICK" -eq 1 ] && echo quick || echo full)
+secs=${SECS}
+rounds=${ROUNDS}
+threads=${THREADS[*]}
+large_reps=${LARGE_REPS}
+tables=${TABLES}
+table_size=${TABLE_SIZE}
+nproc=$(nproc)
+loadavg_start=${LOAD_START}
+loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)
+sysbench=$(sysbench --version)
+mariadb=$(root_sql "$PRIMARY" 'SELECT VERSION()')
+elapsed_s=$((SECONDS - START))
+META
+/usr/bin/python3 bench/report.py "$OUT"
+log "done in $((SECONDS - START)) s"
+echo "${OUT}/report.md"

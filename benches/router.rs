@@ -1,0 +1,84 @@
+//! Classification cost of the router: typical OLTP statements on a warm digest cache, and a
+//! 1 MB multi-row INSERT. `bench/run.sh` runs this and puts the per-op times in its report.
+//!
+//! Run alone: `cargo bench --bench router` (add `-- --warm-up-time 1 --measurement-time 2`
+//! for a short run).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use switchyard::router::Router;
+
+/// Statements as an OLTP client sends them (sysbench's oltp_read_write, plus a join).
+const OLTP: &[(&str, &str)] = &[
+    ("point_select", "SELECT c FROM sbtest1 WHERE id=4711"),
+    (
+        "range_select",
+        "SELECT c FROM sbtest3 WHERE id BETWEEN 5012 AND 5111 ORDER BY c",
+    ),
+    (
+        "update_by_pk",
+        "UPDATE sbtest2 SET k=k+1 WHERE id=2718",
+    ),
+    (
+        "insert_one_row",
+        "INSERT INTO sbtest4 (id, k, c, pad) VALUES (5025, 4993, \
+         '83868641912-28773972837-60736120486-75162659906-27563526494-20381887404-41576422241-93426793964-56405065102-33518432330', \
+         '67847967377-48000963322-62604785301-91415491898-96926520291')",
+    ),
+    ("begin", "BEGIN"),
+    ("commit", "COMMIT"),
+    (
+        "select_join",
+        "SELECT o.id, o.total, c.name FROM orders o JOIN customers c ON c.id = o.customer_id \
+         WHERE o.created_at >= '2024-01-01' AND c.region = 'eu' ORDER BY o.total DESC LIMIT 20",
+    ),
+];
+
+/// A multi-row INSERT of at least `bytes` bytes, rows shaped like sysbench's.
+fn big_insert(bytes: usize) -> String {
+    let mut sql = String::with_capacity(bytes + 256);
+    sql.push_str("INSERT INTO sbtest1 (id, k, c, pad) VALUES ");
+    let mut id = 1u64;
+    while sql.len() < bytes {
+        if id > 1 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "({id}, {k}, '{c:0>119}', '{p:0>59}')",
+            k = id * 7 % 100_000,
+            c = id * 31,
+            p = id * 17
+        ));
+        id += 1;
+    }
+    sql
+}
+
+fn oltp(c: &mut Criterion) {
+    let router = Router::new();
+    let mut group = c.benchmark_group("classify");
+    for (name, sql) in OLTP {
+        // Warm the digest cache, as in a running proxy.
+        router.classify(sql.as_bytes());
+        group.bench_function(*name, |b| {
+            b.iter(|| router.classify(black_box(sql.as_bytes())))
+        });
+    }
+    group.finish();
+}
+
+fn large_insert(c: &mut Criterion) {
+    let router = Router::new();
+    let sql = big_insert(1 << 20);
+    router.classify(sql.as_bytes());
+    let mut group = c.benchmark_group("classify");
+    group.throughput(Throughput::Bytes(sql.len() as u64));
+    group.bench_function("insert_1mb", |b| {
+        b.iter(|| router.classify(black_box(sql.as_bytes())))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, oltp, large_insert);
+criterion_main!(benches);

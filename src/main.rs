@@ -31,6 +31,10 @@ enum Command {
     Check {
         #[arg(long, default_value = "config/switchyard.toml")]
         config: PathBuf,
+        /// The config a running instance uses: also print what reloading CONFIG over it
+        /// would change.
+        #[arg(long, value_name = "RUNNING_CONFIG")]
+        diff: Option<PathBuf>,
     },
 }
 
@@ -44,7 +48,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config, diff } => check(&config, diff.as_deref()),
         Command::Run { config, threads } => run(&config, threads),
     }
 }
@@ -61,12 +65,25 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
+fn check(path: &std::path::Path, running: Option<&std::path::Path>) -> ExitCode {
     match config::load(path) {
         Ok(cfg) => {
             println!("{}: valid\n", path.display());
             print!("{}", config::render_table(&cfg));
-            ExitCode::SUCCESS
+            let Some(running) = running else {
+                return ExitCode::SUCCESS;
+            };
+            match config::load(running) {
+                Ok(old) => {
+                    let report = switchyard::state::reload::diff(&old, &cfg);
+                    println!("\nreloading over {}: {report}", running.display());
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{}: invalid\n{errors}", running.display());
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(errors) => {
             eprintln!("{}: invalid", path.display());

@@ -903,7 +903,15 @@ async fn metrics_and_probes_over_http() {
     assert!(count >= 5.0 && count == inf, "{body}");
     assert!(stmt("globex", "primary") >= 4.0, "{body}");
     assert_eq!(stmt("globex", "replica"), 0.0);
-    assert!(value(&samples, "switchyard_errors_total", &[("tenant", "globex")]).unwrap() >= 1.0);
+    assert!(
+        value(
+            &samples,
+            "switchyard_errors_total",
+            &[("tenant", "globex"), ("kind", "statement")]
+        )
+        .unwrap()
+            >= 1.0
+    );
     assert_eq!(
         value(&samples, "switchyard_tenant_paused", &[("tenant", "sb")]),
         Some(1.0)

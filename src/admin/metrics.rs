@@ -189,7 +189,9 @@ impl Collector for StateCollector {
                     n(v),
                 );
             }
-            errors.add(t(name), n(c.errors));
+            for (kind, v) in [("statement", c.errors), ("backend", c.backend_errors)] {
+                errors.add(vec![("tenant", label.clone()), ("kind", kind.into())], n(v));
+            }
             fallbacks.add(t(name), n(c.fallbacks));
             hints.add(t(name), n(c.hints_refused));
             held.add(t(name), n(c.held));
@@ -205,7 +207,7 @@ impl Collector for StateCollector {
         counter(
             &mut enc,
             "switchyard_errors",
-            "Statements answered with an error, by tenant",
+            "Failed statements, by tenant and kind (statement: the server said no; backend: it could not be reached or was lost)",
             &errors,
         )?;
         counter(
@@ -406,7 +408,8 @@ mod tests {
         for line in [
             "# TYPE switchyard_statements counter",
             r#"switchyard_statements_total{tenant="t0",route="replica"} 2"#,
-            r#"switchyard_errors_total{tenant="t1"} 1"#,
+            r#"switchyard_errors_total{tenant="t1",kind="statement"} 1"#,
+            r#"switchyard_errors_total{tenant="t1",kind="backend"} 0"#,
             r#"switchyard_tenant_paused{tenant="t1"} 1"#,
             r#"switchyard_tenant_paused{tenant="t0"} 0"#,
             r#"switchyard_backend_up{tenant="t0",addr="127.0.0.1:3308",role="replica"} 0"#,

@@ -123,8 +123,10 @@ impl Session {
         if route.hint_refused {
             TenantStats::bump(&s.hints_refused);
         }
-        if o.is_none_or(|o| o.err.is_some()) {
-            TenantStats::bump(&s.errors);
+        match o {
+            None => TenantStats::bump(&s.backend_errors),
+            Some(o) if o.err.is_some() => TenantStats::bump(&s.errors),
+            Some(_) => {}
         }
     }
 

@@ -54,7 +54,10 @@ pub struct TenantStats {
     pub latency_replica: Latency,
     pub to_primary: AtomicU64,
     pub to_replica: AtomicU64,
+    /// Statements the server answered with an error.
     pub errors: AtomicU64,
+    /// Statements that failed because a backend could not be reached or was lost.
+    pub backend_errors: AtomicU64,
     /// Reads that wanted a replica and got the primary.
     pub fallbacks: AtomicU64,
     pub hints_refused: AtomicU64,
@@ -69,6 +72,7 @@ pub struct TenantCounts {
     pub to_primary: u64,
     pub to_replica: u64,
     pub errors: u64,
+    pub backend_errors: u64,
     pub fallbacks: u64,
     pub hints_refused: u64,
     pub held: u64,
@@ -86,6 +90,7 @@ impl TenantStats {
             to_primary: get(&self.to_primary),
             to_replica: get(&self.to_replica),
             errors: get(&self.errors),
+            backend_errors: get(&self.backend_errors),
             fallbacks: get(&self.fallbacks),
             hints_refused: get(&self.hints_refused),
             held: get(&self.held),

@@ -257,6 +257,13 @@ async fn show_commands_answer_typed_tables() {
         .expect("the digest of SELECT n + 40");
     assert_eq!(d.get(row, "count"), Some("3"));
     assert_eq!(d.get(row, "route"), Some("primary"));
+    // ... and are counted on the server that ran them.
+    let b = must(&mut a, "SHOW BACKENDS").await;
+    let primary = (0..b.rows.len())
+        .find(|&i| b.get(i, "tenant") == Some("globex") && b.get(i, "role") == Some("primary"))
+        .expect("globex's primary");
+    let reads: u64 = b.get(primary, "reads_served").unwrap().parse().unwrap();
+    assert!(reads >= 3, "reads served: {reads}");
 
     let h = must(&mut a, "SHOW COMMANDS").await;
     assert!(h.find("command", "RELOAD").is_some());

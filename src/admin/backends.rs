@@ -105,6 +105,7 @@ pub fn show(rt: &RuntimeState) -> Reply {
     ]);
     for b in rows(rt) {
         let status = status_of(rt, &b.addr);
+        let served = rt.shared.stats.served_counts(&b.tenant, &b.addr);
         table.push(vec![
             b.tenant.into(),
             b.addr.as_str().into(),
@@ -116,9 +117,8 @@ pub fn show(rt: &RuntimeState) -> Reply {
             // Shared by the tenants on the same server: connections are per server.
             Cell::Count(used.get(&b.addr).copied().unwrap_or(0)),
             Cell::Count(idle.get(b.addr.as_str()).copied().unwrap_or(0) as u64),
-            // Per-server statement counts are not recorded by the data path yet.
-            Cell::Null,
-            Cell::Null,
+            Cell::Count(served.0),
+            Cell::Count(served.1),
         ]);
     }
     Ok(table)

@@ -41,6 +41,8 @@ pub struct BackendConn {
     pub stmts: HashMap<u32, u32>,
     /// Client statement ids whose parameter types this server has been sent.
     pub typed: HashSet<u32>,
+    /// What this server served for the session's tenant (set when a session takes it).
+    pub served: Arc<crate::state::stats::Served>,
 }
 
 impl BackendConn {
@@ -68,6 +70,7 @@ impl BackendConn {
             set_option: None,
             stmts: HashMap::new(),
             typed: HashSet::new(),
+            served: Arc::default(),
         })
     }
 

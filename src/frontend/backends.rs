@@ -24,6 +24,13 @@ pub struct Backends {
 }
 
 impl Backends {
+    pub fn get(&self, t: Target) -> Option<&BackendConn> {
+        match t {
+            Target::Primary => self.primary.as_ref(),
+            Target::Replica(i) => self.replicas.get(i).and_then(|c| c.as_ref()),
+        }
+    }
+
     pub fn get_mut(&mut self, t: Target) -> Option<&mut BackendConn> {
         self.slot(t).as_mut()
     }
@@ -163,6 +170,8 @@ impl Session {
                         })?
                 }
             };
+            let mut conn = conn;
+            conn.served = rt.shared.stats.served(&tenant.name, addr);
             *self.backends.slot(t) = Some(conn);
         }
         let conn = self

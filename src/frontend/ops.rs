@@ -107,8 +107,15 @@ impl Session {
     }
 
     /// Counts where a statement ran and whether it failed.
-    pub(super) fn count(&self, route: &Route, t: Target, o: Option<&Outcome>) {
+    pub(super) fn count(&self, route: &Route, t: Target, o: Option<&Outcome>, read: bool) {
         self.registration.entry.count_statement();
+        if let (Some(conn), Some(_)) = (self.backends.get(t), o) {
+            TenantStats::bump(if read {
+                &conn.served.reads
+            } else {
+                &conn.served.writes
+            });
+        }
         let Some(s) = &self.stats else {
             return;
         };

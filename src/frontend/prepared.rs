@@ -162,11 +162,11 @@ impl Session {
         let o = match self.forward(t, &payload, Expect::ResultSets, None).await {
             Ok(o) => o,
             Err(e) => {
-                self.count(&route, t, None);
+                self.count(&route, t, None, class.class == Class::Read);
                 return Err(e);
             }
         };
-        self.count(&route, t, Some(&o));
+        self.count(&route, t, Some(&o), class.class == Class::Read);
         if let Some(s) = self.stmts.map.get(&id) {
             self.observe(rt, t, started, s.digest, &s.sql);
         }

@@ -67,13 +67,13 @@ impl Session {
                     t = self.resolve(rt, &route).await?;
                 }
                 Err(e) => {
-                    self.count(&route, t, None);
+                    self.count(&route, t, None, c.class == Class::Read);
                     return Err(e);
                 }
                 Ok(o) => break o,
             }
         };
-        self.count(&route, t, Some(&outcome));
+        self.count(&route, t, Some(&outcome), c.class == Class::Read);
         let sql = &payload[1..];
         self.observe(rt, t, started, crate::router::fingerprint_hash(sql), sql);
         self.after_statement(t, c, &outcome, payload);

@@ -99,10 +99,19 @@ impl TenantStats {
     }
 }
 
+/// Statements one server ran for one tenant, split as SHOW BACKENDS shows them.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+}
+
 /// Counters by tenant name. Kept across reloads; a tenant's entry is made on first use.
 #[derive(Default)]
 pub struct Stats {
     tenants: RwLock<BTreeMap<String, Arc<TenantStats>>>,
+    /// (tenant, server address) -> statements served.
+    served: RwLock<BTreeMap<(String, String), Arc<Served>>>,
 }
 
 impl Stats {
@@ -117,6 +126,34 @@ impl Stats {
         }
         let mut w = self.tenants.write().unwrap_or_else(|p| p.into_inner());
         Arc::clone(w.entry(name.to_owned()).or_default())
+    }
+
+    /// The counters of `addr` serving `tenant`; a session holds them with its connection so
+    /// counting costs one atomic add.
+    pub fn served(&self, tenant: &str, addr: &str) -> Arc<Served> {
+        let key = (tenant.to_owned(), addr.to_owned());
+        if let Some(s) = self
+            .served
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Arc::clone(s);
+        }
+        let mut w = self.served.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(w.entry(key).or_default())
+    }
+
+    /// (reads, writes) `addr` served for `tenant`.
+    pub fn served_counts(&self, tenant: &str, addr: &str) -> (u64, u64) {
+        let r = self.served.read().unwrap_or_else(|p| p.into_inner());
+        r.get(&(tenant.to_owned(), addr.to_owned()))
+            .map_or((0, 0), |s| {
+                (
+                    s.reads.load(Ordering::Relaxed),
+                    s.writes.load(Ordering::Relaxed),
+                )
+            })
     }
 
     /// Every tenant's live stats (for histograms, which are not copied into TenantCounts).

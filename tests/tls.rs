@@ -8,8 +8,6 @@ use std::process::Command;
 
 use switchyard::config;
 use switchyard::state::RuntimeState;
-use switchyard::Listeners;
-use tokio::sync::oneshot;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -89,12 +87,7 @@ fn make_certs() -> PathBuf {
     dir
 }
 
-struct Proxy {
-    port: u16,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start(certs: &Path, require_tls: bool) -> Proxy {
+async fn start(certs: &Path, require_tls: bool) -> common::Proxy {
     let p = common::primary_port();
     let text = format!(
         r#"
@@ -118,20 +111,8 @@ tenant = "acme"
     );
     let state = RuntimeState::new(config::parse(&text, &|_| None).unwrap())
         .with_tls()
-        .expect("certificates load")
-        .shared();
-    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = app.local_addr().unwrap().port();
-    let (tx, rx) = oneshot::channel::<()>();
-    let listeners = Listeners {
-        app,
-        admin: None,
-        http: None,
-    };
-    tokio::spawn(switchyard::run(listeners, state, async {
-        let _ = rx.await;
-    }));
-    Proxy { port, _stop: tx }
+        .expect("certificates load");
+    common::start_state(state).await
 }
 
 fn mariadb(port: u16, ca: &Path, tls: bool, sql: &str) -> std::process::Output {
@@ -158,7 +139,7 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
     let certs = make_certs();
     let ca = certs.join("ca.pem");
     let proxy = start(&certs, false).await;
-    let port = proxy.port;
+    let port = proxy.addr.port();
 
     // The mariadb CLI, verifying the certificate against the test CA.
     let out = tokio::task::spawn_blocking({
@@ -215,7 +196,7 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
 
     // ... and is refused with require_tls, while TLS logins go on working.
     let strict = start(&certs, true).await;
-    let port = strict.port;
+    let port = strict.addr.port();
     let out = tokio::task::spawn_blocking({
         let ca = ca.clone();
         move || mariadb(port, &ca, false, "SELECT 1")

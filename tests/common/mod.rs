@@ -110,33 +110,25 @@ pub struct Proxy {
 }
 
 pub async fn start(cfg: Config) -> Proxy {
-    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = app.local_addr().unwrap();
-    let state = RuntimeState::new(cfg).shared();
-    let (tx, rx) = oneshot::channel::<()>();
-    let listeners = Listeners {
-        app,
-        admin: None,
-        http: None,
-    };
-    tokio::spawn(switchyard::run(listeners, state, async {
-        let _ = rx.await;
-    }));
-    Proxy { addr, _stop: tx }
+    start_state(RuntimeState::new(cfg)).await
 }
 
 /// Like `start`, with the backend monitor running (the config needs `[monitor]`).
 pub async fn start_monitored(cfg: Config) -> Proxy {
+    start_state(RuntimeState::new(cfg).with_monitor()).await
+}
+
+/// Serves `state` (e.g. with TLS loaded) on an ephemeral port, app listener only.
+pub async fn start_state(state: RuntimeState) -> Proxy {
     let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = app.local_addr().unwrap();
-    let state = RuntimeState::new(cfg).with_monitor().shared();
     let (tx, rx) = oneshot::channel::<()>();
     let listeners = Listeners {
         app,
         admin: None,
         http: None,
     };
-    tokio::spawn(switchyard::run(listeners, state, async {
+    tokio::spawn(switchyard::run(listeners, state.shared(), async {
         let _ = rx.await;
     }));
     Proxy { addr, _stop: tx }

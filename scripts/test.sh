@@ -109,6 +109,8 @@ if [ "$HAVE_NEXTEST" = 1 ]; then
 else
     step "cargo test" cargo test --no-fail-fast
 fi
+# cargo-fuzz targets (fuzz/) for a bounded time each; any crash fails this step.
+step "fuzz (bounded)" bash scripts/fuzz.sh 20
 
 section "Summary"
 printf '  %s\n' "${RESULTS[@]}"

@@ -105,6 +105,12 @@ primary = "127.0.0.1:{p}"
 name = "acme_app"
 password = "acme_pw"
 tenant = "acme"
+
+[[users]]
+name = "ops"
+password = "ops_pw"
+tenant = "acme"
+require_tls = true
 "#,
         cert = certs.join("server.pem").display(),
         key = certs.join("server.key").display(),
@@ -116,14 +122,14 @@ tenant = "acme"
 }
 
 fn mariadb(port: u16, ca: &Path, tls: bool, sql: &str) -> std::process::Output {
+    mariadb_as("acme_app", port, ca, tls, sql)
+}
+
+fn mariadb_as(user: &str, port: u16, ca: &Path, tls: bool, sql: &str) -> std::process::Output {
     let mut c = Command::new("mariadb");
-    c.args([
-        "-h127.0.0.1",
-        &format!("-P{port}"),
-        "-uacme_app",
-        "-pacme_pw",
-        "wf_acme",
-    ]);
+    c.args(["-h127.0.0.1", &format!("-P{port}"), &format!("-u{user}")])
+        .arg(format!("-p{}", common::password_of(user)))
+        .arg("wf_acme");
     if tls {
         c.arg("--ssl")
             .arg(format!("--ssl-ca={}", ca.display()))
@@ -185,6 +191,30 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
     let out = tokio::task::spawn_blocking({
         let ca = ca.clone();
         move || mariadb(port, &ca, false, "SELECT 1")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A user marked require_tls is refused without TLS even where TLS is optional.
+    let out = tokio::task::spawn_blocking({
+        let ca = ca.clone();
+        move || mariadb_as("ops", port, &ca, false, "SELECT 1")
+    })
+    .await
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ERROR 3159"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::task::spawn_blocking({
+        let ca = ca.clone();
+        move || mariadb_as("ops", port, &ca, true, "SELECT 1")
     })
     .await
     .unwrap();

@@ -69,6 +69,7 @@ name = "acme_app"
 password = "${ACME_APP_PASSWORD}"
 tenant = "acme"
 max_connections = 200
+require_tls = true
 
 [[users]]
 name = "ops"

@@ -211,6 +211,8 @@ pub struct UserConfig {
     pub password: Secret,
     pub tenants: UserTenants,
     pub max_connections: Option<u32>,
+    /// This user may only log in over TLS.
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -108,6 +108,7 @@ pub struct RawUser {
     pub tenant: Option<Str>,
     pub tenants: Option<Spanned<RawTenantList>>,
     pub max_connections: Option<Spanned<u32>>,
+    pub require_tls: Option<Spanned<bool>>,
 }
 
 /// `tenants = "*"` or `tenants = ["a", "b"]`. Any string is accepted here because it may

@@ -568,6 +568,7 @@ impl Resolver<'_, '_, '_> {
                 &format!("{prefix}.max_connections"),
                 raw.max_connections.as_ref(),
             ),
+            require_tls: raw.require_tls.as_ref().is_some_and(|b| *b.get_ref()),
         }
     }
 

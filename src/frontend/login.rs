@@ -79,6 +79,17 @@ pub async fn login(
             (SessionError::Reply(e), seq)
         })?;
 
+    if user.require_tls && !client.is_tls() {
+        let e = SessionError::reply(
+            3159,
+            "08004",
+            format!(
+                "Connections using insecure transport are prohibited for user '{}' (require_tls)",
+                user.name
+            ),
+        );
+        return Err((e, seq));
+    }
     let tenant = match &hello.database {
         Some(db) => {
             Some(tenant::tenant_for_schema(rt, &user, host, db, None).map_err(|e| (e, seq))?)

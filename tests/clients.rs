@@ -177,3 +177,24 @@ fn count(report: &str, label: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no '{label}' in:\n{report}"))
 }
+
+/// A client that only speaks caching_sha2_password (MySQL 8.4/9 drivers' default) logs in
+/// through the fast path; a wrong password is refused with 1045.
+#[tokio::test]
+async fn caching_sha2_password_clients_log_in() {
+    let proxy = common::start(common::config("")).await;
+    let port = proxy.addr.port();
+    let cli = |password: &str| {
+        let mut c = Command::new("mariadb");
+        c.args(["-h127.0.0.1", &format!("-P{port}"), "-uacme_app"])
+            .arg(format!("-p{password}"))
+            .args(["--default-auth=caching_sha2_password", "wf_acme", "-N"])
+            .args(["-e", "SELECT CURRENT_USER()"]);
+        c
+    };
+    let out = run(&mut cli("acme_pw")).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "acme_app@%");
+    let out = cli("wrong").output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR 1045"));
+}

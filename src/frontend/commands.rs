@@ -2,11 +2,10 @@
 //! COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION, COM_CHANGE_USER.
 
 use super::error::{access_denied, SessionError};
-use super::login::switch_to_native;
+use super::login::client_answer;
 use super::session::{Flow, Session};
 use super::tenant;
 use crate::protocol::command::{self, ChangeUser};
-use crate::protocol::handshake::NATIVE_PASSWORD;
 use crate::protocol::scan::Expect;
 use crate::protocol::{auth, CapabilityFlags};
 use crate::router::route::Target;
@@ -145,25 +144,31 @@ impl Session {
         let protocol_41 = self.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
         let cu: ChangeUser = command::parse_change_user(payload, protocol_41)
             .ok_or_else(|| SessionError::ClientProtocol("malformed COM_CHANGE_USER".into()))?;
-        let (answer, nonce, seq) = match cu.auth_plugin.as_deref() {
-            None | Some(NATIVE_PASSWORD) => (cu.auth_response.clone(), self.nonce, 1),
-            Some(_) => {
-                let nonce = auth::nonce();
-                let (answer, seq) = switch_to_native(&mut self.client, &nonce, 1)
-                    .await
-                    .map_err(|(e, _)| e)?;
-                (answer, nonce, seq)
-            }
-        };
+        // The answer in the packet was computed over the greeting's nonce; a switch to
+        // mysql_native_password gets a fresh one.
+        let (answer, nonce, seq, method) = client_answer(
+            &mut self.client,
+            cu.auth_plugin.as_deref(),
+            cu.auth_response.clone(),
+            self.nonce,
+            auth::nonce(),
+            1,
+        )
+        .await
+        .map_err(|(e, _)| e)?;
         let user = rt
             .user(&cu.user)
-            .filter(|u| auth::verify_native(&nonce, u.password.expose(), &answer))
+            .filter(|u| method.verify(&nonce, u.password.expose(), &answer))
             .cloned();
         let Some(user) = user else {
             let e = SessionError::Reply(access_denied(&cu.user, &self.host, !answer.is_empty()));
             self.send_err(&e, seq).await?;
             return Ok(Flow::Quit);
         };
+        let seq = method
+            .confirm(&mut self.client, seq)
+            .await
+            .map_err(|(e, _)| e)?;
         let tenant = match &cu.database {
             Some(db) => match tenant::tenant_for_schema(rt, &user, &self.host, db, None) {
                 Ok(t) => Some(t),

@@ -1,7 +1,7 @@
 //! Authentication scrambles: nonces for clients, verifying and computing
 //! mysql_native_password answers. Other plugins plug in beside these.
 
-use mysql_common::scramble::scramble_native;
+use mysql_common::scramble::{scramble_native, scramble_sha256};
 use rand::Rng;
 
 /// A fresh 20-byte nonce of printable characters (never NUL: part of it is NUL-terminated).
@@ -32,6 +32,24 @@ pub fn verify_native(nonce: &[u8], password: &str, response: &[u8]) -> bool {
             == 0
 }
 
+/// Checks a client's caching_sha2_password fast-path answer. Switchyard knows every
+/// password, so the fast path is always available and full authentication is never needed.
+pub fn verify_sha2(nonce: &[u8], password: &str, response: &[u8]) -> bool {
+    let expected = scramble_sha256(nonce, password.as_bytes())
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    expected.len() == response.len()
+        && expected
+            .iter()
+            .zip(response)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// caching_sha2_password's "fast authentication succeeded" (AuthMoreData 0x03), sent
+/// before the OK.
+pub const SHA2_FAST_AUTH_OK: [u8; 2] = [0x01, 0x03];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +64,10 @@ mod tests {
         assert!(!verify_native(&n, "secret", &r[..19]));
         assert!(verify_native(&n, "", &[]));
         assert!(!verify_native(&n, "", &r));
+        let s = scramble_sha256(&n, b"secret").unwrap();
+        assert!(verify_sha2(&n, "secret", &s));
+        assert!(!verify_sha2(&n, "Secret", &s));
+        assert!(!verify_sha2(&n, "secret", &r));
+        assert!(verify_sha2(&n, "", &[]));
     }
 }

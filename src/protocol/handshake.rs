@@ -7,6 +7,7 @@ use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
 
 pub const NATIVE_PASSWORD: &str = "mysql_native_password";
+pub const SHA2_PASSWORD: &str = "caching_sha2_password";
 
 /// What a backend told us about itself in its greeting; clients are shown the same.
 #[derive(Debug, Clone)]

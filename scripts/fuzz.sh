@@ -8,7 +8,8 @@
 #
 # Only a stable toolchain is assumed: RUSTC_BOOTSTRAP=1 lets it take the -Z flags
 # cargo-fuzz passes (the address sanitizer). Installs cargo-fuzz if it is missing.
-# SY_FUZZ_SANITIZER=none builds without the sanitizer (faster; panics are still found).
+# SY_FUZZ_SANITIZER=none builds without the sanitizer (faster; panics are still found);
+# SY_FUZZ_PROFILE=dev builds unoptimized (a cold build takes far less time).
 # The build goes to SY_FUZZ_TARGET_DIR (default /tmp/switchyard-fuzz-target), kept between
 # runs so that a fresh clone on the same machine rebuilds only Switchyard, not its
 # dependencies (a cold build of those takes minutes).
@@ -22,6 +23,11 @@ fi
 
 SECS="${1:-30}"
 SANITIZER="${SY_FUZZ_SANITIZER:-address}"
+# release (optimized, the default) or dev (builds much faster from cold: what CI uses).
+case "${SY_FUZZ_PROFILE:-release}" in
+    dev) PROFILE=--dev ;;
+    *) PROFILE=-O ;;
+esac
 TARGET_DIR="${SY_FUZZ_TARGET_DIR:-/tmp/switchyard-fuzz-target}"
 export RUSTC_BOOTSTRAP=1
 
@@ -32,7 +38,7 @@ fi
 cargo fuzz --version
 
 s=$SECONDS
-cargo fuzz build -O -s "$SANITIZER" --target-dir "$TARGET_DIR"
+cargo fuzz build "$PROFILE" -s "$SANITIZER" --target-dir "$TARGET_DIR"
 echo "(fuzz targets built in $((SECONDS - s))s)"
 
 failed=()
@@ -44,7 +50,7 @@ for target in $(cargo fuzz list); do
     : >"$log"
     echo "== ${target}: ${SECS}s"
     rc=0
-    cargo fuzz run -O -s "$SANITIZER" --target-dir "$TARGET_DIR" "$target" \
+    cargo fuzz run "$PROFILE" -s "$SANITIZER" --target-dir "$TARGET_DIR" "$target" \
         "$work" "fuzz/corpus/${target}" -- \
         -max_total_time="$SECS" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
         -artifact_prefix="${artifacts}/" >"$log" 2>&1 || rc=$?

@@ -69,6 +69,11 @@ pub(crate) fn digest(cur: &mut Cursor) -> Digest {
         }
         h.byte(0);
     }
+    // An executable comment still open where the statement ends makes it a different
+    // statement (the server rejects it), as an unterminated string does.
+    if cur.resume_point().in_exec {
+        h.byte(b'!');
+    }
     h.finish()
 }
 

@@ -121,7 +121,10 @@ pub fn first_text_value(raw: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8
     if matches!(first.first(), Some(&OK_HEADER) | Some(&ERR_HEADER)) || columns == 0 {
         return None;
     }
-    let skip = columns as usize + usize::from(!deprecate_eof);
+    // A column count near u64::MAX is nonsense, not an overflow.
+    let skip = usize::try_from(columns)
+        .ok()?
+        .checked_add(usize::from(!deprecate_eof))?;
     let row = packets.nth(skip)?;
     if matches!(row.first(), Some(&EOF_HEADER) | Some(&ERR_HEADER)) && row.len() < 9 {
         return None;
@@ -213,6 +216,11 @@ mod tests {
         assert_eq!(first_text_value(&null, true), Some(None));
         assert_eq!(first_text_value(&frame(1, &ok_payload(2, 0)), true), None);
         assert_eq!(first_text_value(&[1, 0], true), None);
+        // Found by the response_scan fuzz target: a column count of u64::MAX.
+        let huge = [
+            19, 12, 0, 0, 116, 254, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 108,
+        ];
+        assert_eq!(first_text_value(&huge, false), None);
     }
 
     #[test]

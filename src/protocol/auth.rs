@@ -23,21 +23,18 @@ pub fn native_response(nonce: &[u8], password: &str) -> Vec<u8> {
 
 /// Checks a client's mysql_native_password answer, in time independent of where it differs.
 pub fn verify_native(nonce: &[u8], password: &str, response: &[u8]) -> bool {
-    let expected = native_response(nonce, password);
-    expected.len() == response.len()
-        && expected
-            .iter()
-            .zip(response)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    same_bytes(&native_response(nonce, password), response)
 }
 
 /// Checks a client's caching_sha2_password fast-path answer. Switchyard knows every
 /// password, so the fast path is always available and full authentication is never needed.
 pub fn verify_sha2(nonce: &[u8], password: &str, response: &[u8]) -> bool {
-    let expected = scramble_sha256(nonce, password.as_bytes())
-        .map(|s| s.to_vec())
-        .unwrap_or_default();
+    let expected = scramble_sha256(nonce, password.as_bytes());
+    same_bytes(expected.as_ref().map_or(&[][..], |s| &s[..]), response)
+}
+
+/// Equality in time independent of where the bytes differ (password answers).
+fn same_bytes(expected: &[u8], response: &[u8]) -> bool {
     expected.len() == response.len()
         && expected
             .iter()

@@ -26,6 +26,11 @@ RUN touch src/main.rs src/lib.rs \
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
+# libssl3: caching_sha2_password's RSA (the openssl crate links it); ca-certificates for
+# backend_tls CAs that chain to a public root.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libssl3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 switchyard \
     && useradd --system --uid 10001 --gid switchyard --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin switchyard

@@ -21,6 +21,10 @@
 # sy_monitor/sy_monitor (Switchyard's health monitor: SLAVE MONITOR, BINLOG MONITOR),
 # acme_app/acme_pw, globex_app/globex_pw, ops/ops_pw, sbtest/sbtest.
 #
+# TLS: every instance serves TLS with a certificate for 127.0.0.1/localhost signed by a CA
+# made here with openssl at the first `up`: $SWITCHYARD_CLUSTER_DIR/tls/ca.pem is what a
+# tenant's backend_tls.ca names (tests/backend_tls.rs).
+#
 # Several clusters can run side by side with their own SWITCHYARD_CLUSTER_DIR and ports
 # (scripts/test.sh runs a second, "chaos" cluster on 3317-3319 for disruptive tests).
 # Local root is passwordless over each instance's unix socket.
@@ -64,7 +68,7 @@ pkg_installed() { dpkg -s "$1" >/dev/null 2>&1; }
 
 ensure_packages() {
     local missing=() p
-    for p in mariadb-server mariadb-client sysbench python3-pymysql; do
+    for p in mariadb-server mariadb-client sysbench python3-pymysql openssl; do
         pkg_installed "$p" || missing+=("$p")
     done
     # The commands themselves, in case a package is installed but broken or diverted.
@@ -76,6 +80,14 @@ ensure_packages() {
         pkg_in_list python3-pymysql "${missing[@]}" || missing+=(python3-pymysql)
         pkg_in_list python3 "${missing[@]}" || missing+=(python3)
     fi
+    # PyMySQL's caching_sha2_password full authentication without TLS (RSA) needs it.
+    if ! /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1; then
+        pkg_in_list python3-cryptography "${missing[@]}" || missing+=(python3-cryptography)
+    fi
+    # The openssl crate (caching_sha2_password's RSA) builds against Debian's libssl.
+    for p in libssl-dev pkg-config; do
+        pkg_installed "$p" || missing+=("$p")
+    done
     # tests/deploy.rs: PyYAML reads docker-compose.yml; `docker-compose config` validates it
     # (Debian's docker-compose v1 works offline, without a Docker engine). A `docker compose`
     # v2 plugin, when present, is used instead.
@@ -191,6 +203,25 @@ init_datadir() {
     fi
 }
 
+# A CA and a server certificate (127.0.0.1, localhost) shared by the instances; made once.
+make_certs() {
+    local d="${CLUSTER_DIR}/tls"
+    [ -s "${d}/server.pem" ] && [ -s "${d}/ca.pem" ] && return 0
+    mkdir -p "$d"
+    log "making a CA and server certificate in ${d}"
+    (
+        cd "$d"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Switchyard test cluster CA" \
+            -keyout ca.key -out ca.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+            -keyout server.key -out server.csr 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile san.ext -out server.pem 2>/dev/null
+        chmod 600 ca.key server.key
+    )
+}
+
 start_instance() {
     local name="$1" port="${PORT[$1]}" dir
     dir="$(inst_dir "$name")"
@@ -228,6 +259,9 @@ start_instance() {
         --character-set-server=utf8mb4
         --collation-server=utf8mb4_general_ci
         --session-track-system-variables=autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid
+        --ssl-ca="${CLUSTER_DIR}/tls/ca.pem"
+        --ssl-cert="${CLUSTER_DIR}/tls/server.pem"
+        --ssl-key="${CLUSTER_DIR}/tls/server.key"
     )
     if [ "$name" != primary ]; then
         args+=(--read-only=1)
@@ -454,6 +488,7 @@ cmd_up() {
     done
     [ "$rc" -eq 0 ] || die "datadir initialisation failed"
 
+    make_certs
     for name in "${NAMES[@]}"; do
         if ! is_running "$name"; then
             start_instance "$name"

@@ -185,7 +185,7 @@ fn compose_config_is_the_example_config_with_other_addresses() {
         let mut v: Vec<String> = c
             .users
             .iter()
-            .map(|u| u.password.expose().to_string())
+            .map(|u| u.password.plaintext().unwrap_or_default().to_string())
             .collect();
         v.extend(c.admin.iter().map(|a| a.password.expose().to_string()));
         v

@@ -15,6 +15,10 @@ fuzz_target!(|data: &[u8]| {
             hello.database.as_deref(),
             handshake::response_shaping(hello.capabilities),
             hello.collation,
+            hello
+                .auth_plugin
+                .as_deref()
+                .unwrap_or("mysql_native_password"),
         );
     }
     let _ = handshake::is_ssl_request(data);

@@ -3,7 +3,8 @@
 //! Input: one byte that seeds the chunk sizes, then the bytes a backend might send. Each is
 //! scanned for every `Expect` and both EOF styles, once as one buffer and once in chunks
 //! the way socket reads deliver them (unconsumed bytes kept and fed again with more). The
-//! scanner must never claim more bytes than it was given, and both ways must agree.
+//! scanner must never claim more bytes than it was given, and both ways must agree. The
+//! same bytes also drive Switchyard's side of a backend login (`backend::auth::Exchange`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -100,6 +101,36 @@ fn run(expect: Expect, deprecate_eof: bool, data: &[u8], mut sizes: impl FnMut()
     }
 }
 
+/// A backend's side of a login: the payloads (split at b'\n') answer Switchyard's
+/// authentication exchange; the seed picks the plugin, TLS and the kind of proof.
+fn login_exchange(seed: u8, data: &[u8]) {
+    use switchyard::backend::auth::{Exchange, Proof};
+    let plugin = [
+        "mysql_native_password",
+        "caching_sha2_password",
+        "sha256_password",
+        "x",
+    ][usize::from(seed & 3)];
+    let proof = if seed & 4 == 0 {
+        Proof::Password(switchyard::config::Secret::new("pw"))
+    } else {
+        Proof::NativeStage1([7; 20])
+    };
+    let Ok((mut ex, _, _)) = Exchange::start("u", &proof, seed & 8 != 0, Some(plugin), b"nonce")
+    else {
+        return;
+    };
+    for payload in data.split(|b| *b == b'\n') {
+        if !matches!(
+            ex.on_packet(payload),
+            Ok(switchyard::backend::auth::Step::Send(_))
+                | Ok(switchyard::backend::auth::Step::Read)
+        ) {
+            break;
+        }
+    }
+}
+
 fuzz_target!(|input: &[u8]| {
     let Some((&seed, data)) = input.split_first() else {
         return;
@@ -112,6 +143,7 @@ fuzz_target!(|input: &[u8]| {
     let _ = packets::parse_ok(data);
     let _ = packets::parse_eof(data);
     let _ = packets::parse_err(data);
+    login_exchange(seed, data);
 
     for expect in EXPECTS {
         for deprecate_eof in [false, true] {

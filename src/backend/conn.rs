@@ -7,19 +7,19 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use super::auth::{self as login_auth, Credentials, Exchange, Step};
 use super::error::BackendError;
 use super::pool::PoolKey;
 use super::relay;
-use crate::protocol::handshake::{self, ServerInfo, NATIVE_PASSWORD};
-use crate::protocol::packets::{self, EOF_HEADER, ERR_HEADER, OK_HEADER};
+use crate::protocol::handshake::{self, ServerInfo};
+use crate::protocol::packets::{self, ERR_HEADER};
 use crate::protocol::scan::{Expect, Outcome, Scanner};
-use crate::protocol::{auth, CapabilityFlags, PacketStream};
+use crate::protocol::{CapabilityFlags, PacketStream};
 
-/// Login name and password for a backend.
-#[derive(Clone)]
-pub struct Credentials {
-    pub user: String,
-    pub password: crate::config::Secret,
+/// TLS toward a backend: the connector (trusting the tenant's CA) and the name its
+/// certificate must carry.
+pub struct BackendTls<'a> {
+    pub connector: &'a tokio_rustls::TlsConnector,
 }
 
 /// Largest packet accepted from a backend while reading whole packets (handshake only;
@@ -52,13 +52,14 @@ impl BackendConn {
         creds: &Credentials,
         database: Option<&str>,
         timeout: Duration,
+        tls: Option<BackendTls<'_>>,
     ) -> Result<BackendConn, BackendError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(&*key.addr))
             .await
             .map_err(|_| BackendError::ConnectTimeout)?
             .map_err(BackendError::Connect)?;
         let mut io = PacketStream::new(stream, MAX_BACKEND_PACKET);
-        let login = tokio::time::timeout(timeout, login(&mut io, &key, creds, database));
+        let login = tokio::time::timeout(timeout, login(&mut io, &key, creds, database, tls));
         let (info, connection_id) = login.await.map_err(|_| BackendError::ConnectTimeout)??;
         Ok(BackendConn {
             io,
@@ -122,39 +123,76 @@ async fn login(
     key: &PoolKey,
     creds: &Credentials,
     database: Option<&str>,
+    tls: Option<BackendTls<'_>>,
 ) -> Result<(ServerInfo, u32), BackendError> {
     let greeting = io.read_packet().await?;
     if greeting.payload.first() == Some(&ERR_HEADER) {
-        return Err(server_refusal(&greeting.payload));
+        return Err(login_auth::refusal(&greeting.payload));
     }
-    let (info, nonce, _plugin) = handshake::parse_greeting(&greeting.payload)
+    let (info, nonce, plugin) = handshake::parse_greeting(&greeting.payload)
         .map_err(|e| BackendError::Greeting(e.to_string()))?;
     let connection_id = connection_id(&greeting.payload);
-    let caps = backend_capabilities(key.capabilities, info.capabilities, database.is_some());
-    let answer = auth::native_response(&nonce, creds.password.expose());
-    let hello = handshake::backend_hello(&creds.user, &answer, database, caps, key.collation);
-    io.send(greeting.seq.wrapping_add(1), &hello).await?;
+    let mut caps = backend_capabilities(key.capabilities, info.capabilities, database.is_some());
+    let mut seq = greeting.seq.wrapping_add(1);
+    if let Some(tls) = tls {
+        seq = start_tls(io, &key.addr, &info, caps, key.collation, seq, tls).await?;
+        caps |= CapabilityFlags::CLIENT_SSL;
+    }
+    let (mut exchange, plugin, answer) = Exchange::start(
+        &creds.user,
+        &creds.proof,
+        io.is_tls(),
+        plugin.as_deref(),
+        &nonce,
+    )?;
+    let hello =
+        handshake::backend_hello(&creds.user, &answer, database, caps, key.collation, plugin);
+    io.send(seq, &hello).await?;
     loop {
         let reply = io.read_packet().await?;
-        let seq = reply.seq.wrapping_add(1);
-        match reply.payload.first() {
-            Some(&OK_HEADER) => return Ok((info, connection_id)),
-            Some(&ERR_HEADER) => return Err(server_refusal(&reply.payload)),
-            Some(&EOF_HEADER) => {
-                let (plugin, data) = auth_switch(&reply.payload);
-                if plugin != NATIVE_PASSWORD {
-                    return Err(BackendError::AuthPlugin(plugin));
-                }
-                let answer = auth::native_response(data, creds.password.expose());
-                io.send(seq, &answer).await?;
-            }
-            _ => {
-                return Err(BackendError::AuthPlugin(
-                    "server asked for more authentication data".into(),
-                ))
+        match exchange.on_packet(&reply.payload)? {
+            Step::Done => return Ok((info, connection_id)),
+            Step::Read => {}
+            Step::Send(answer) => {
+                io.send(reply.seq.wrapping_add(1), &answer).await?;
             }
         }
     }
+}
+
+/// SSLRequest and the TLS handshake; returns the seq of the login packet that follows.
+async fn start_tls(
+    io: &mut PacketStream,
+    addr: &str,
+    info: &ServerInfo,
+    caps: CapabilityFlags,
+    collation: u8,
+    seq: u8,
+    tls: BackendTls<'_>,
+) -> Result<u8, BackendError> {
+    if !info.capabilities.contains(CapabilityFlags::CLIENT_SSL) {
+        return Err(BackendError::Tls(
+            "backend_tls is configured but the server does not offer TLS".into(),
+        ));
+    }
+    let request = handshake::ssl_request(caps | CapabilityFlags::CLIENT_SSL, collation);
+    let seq = io.send(seq, &request).await?;
+    let name = server_name(addr)?;
+    io.connect_tls(tls.connector, name)
+        .await
+        .map_err(|e| BackendError::Tls(e.to_string()))?;
+    Ok(seq)
+}
+
+/// The name the server's certificate must carry: the host part of `addr` (an IP address
+/// or a DNS name).
+fn server_name(addr: &str) -> Result<rustls::pki_types::ServerName<'static>, BackendError> {
+    let host = match addr.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+        None => addr,
+    };
+    rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| BackendError::Tls(format!("'{host}' is not a usable server name: {e}")))
 }
 
 /// The capabilities Switchyard asks a backend for: exactly the client's response-shaping
@@ -185,23 +223,6 @@ fn connection_id(greeting: &[u8]) -> u32 {
         .unwrap_or(0)
 }
 
-fn auth_switch(payload: &[u8]) -> (String, &[u8]) {
-    let rest = &payload[1..];
-    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-    let plugin = String::from_utf8_lossy(&rest[..end]).into_owned();
-    let mut data = rest.get(end + 1..).unwrap_or(&[]);
-    if data.last() == Some(&0) {
-        data = &data[..data.len() - 1];
-    }
-    (plugin, data)
-}
-
-fn server_refusal(payload: &[u8]) -> BackendError {
-    let (code, message) =
-        packets::parse_err(payload).unwrap_or((2013, "malformed error packet".into()));
-    BackendError::Auth { code, message }
-}
-
 /// Greeting of a server, read and dropped: the version and capabilities clients are shown.
 pub async fn probe_server_info(addr: &str, timeout: Duration) -> Option<Arc<ServerInfo>> {
     let fut = async {
@@ -220,14 +241,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auth_switch_splits_plugin_and_nonce() {
-        let mut p = vec![0xFE];
-        p.extend_from_slice(b"mysql_native_password\0");
-        p.extend_from_slice(&[5; 20]);
-        p.push(0);
-        let (plugin, data) = auth_switch(&p);
-        assert_eq!(plugin, "mysql_native_password");
-        assert_eq!(data, &[5; 20]);
+    fn server_names_from_addresses() {
+        use rustls::pki_types::ServerName;
+        assert!(matches!(
+            server_name("127.0.0.1:3307").unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert!(matches!(
+            server_name("[::1]:3307").unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert!(matches!(
+            server_name("db-1.internal:3306").unwrap(),
+            ServerName::DnsName(_)
+        ));
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum BackendError {
     Replay { code: u16, message: String },
     #[error("bad greeting: {0}")]
     Greeting(String),
+    /// TLS was configured for this backend and could not be set up.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl BackendError {

@@ -17,6 +17,8 @@ pub struct PoolKey {
     /// The client's response-shaping capabilities (see `handshake::response_shaping`).
     pub capabilities: CapabilityFlags,
     pub collation: u8,
+    /// The CA a TLS connection was verified with (`None`: plaintext).
+    pub tls_ca: Option<Arc<str>>,
 }
 
 #[derive(Default)]

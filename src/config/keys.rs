@@ -30,6 +30,7 @@ slow_statement = "1s"
 tls_cert = "config/tls/server.pem"
 tls_key = "config/tls/server.key"
 require_tls = false
+rsa_private_key = "config/tls/rsa.key"
 
 [admin]
 user = "admin"
@@ -75,6 +76,11 @@ require_tls = true
 name = "ops"
 password = "${OPS_PASSWORD}"
 tenants = "*"
+
+[[users]]
+name = "reporting"
+password_hash = "*0A3F7E1E4B7C4E7B0A3E0C0C1E3A5F7B9D1C3E5F"
+tenant = "acme"
 "#;
 
 /// Every key path the schema accepts, sorted. Paths are written as in the docs:

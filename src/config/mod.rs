@@ -92,6 +92,9 @@ pub struct ServerConfig {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub require_tls: bool,
+    /// PEM RSA private key for caching_sha2_password's full authentication without TLS
+    /// (generated at first use when unset, as MySQL does).
+    pub rsa_private_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,7 +211,7 @@ pub struct ReplicaConfig {
 #[derive(Debug, Clone)]
 pub struct UserConfig {
     pub name: String,
-    pub password: Secret,
+    pub password: UserPassword,
     pub tenants: UserTenants,
     pub max_connections: Option<u32>,
     /// This user may only log in over TLS.
@@ -232,6 +235,27 @@ impl UserTenants {
             UserTenants::One(t) => t == tenant_name,
             UserTenants::List(ts) => ts.iter().any(|t| t == tenant_name),
             UserTenants::All => true,
+        }
+    }
+}
+
+/// How Switchyard checks a user's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserPassword {
+    /// The password itself (usually `${VAR}`): any scheme can be checked, and the same
+    /// password logs in to the backends.
+    Plain(Secret),
+    /// The hash the server stores: answers in its scheme are checked, and the password (or
+    /// what of it the scheme reveals) is learned from the client's login for the backends.
+    Hash(crate::protocol::crypt::PasswordHash),
+}
+
+impl UserPassword {
+    /// The password itself, when the config holds it.
+    pub fn plaintext(&self) -> Option<&str> {
+        match self {
+            UserPassword::Plain(s) => Some(s.expose()),
+            UserPassword::Hash(_) => None,
         }
     }
 }

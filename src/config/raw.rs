@@ -30,6 +30,7 @@ pub struct RawServer {
     pub tls_cert: Option<Str>,
     pub tls_key: Option<Str>,
     pub require_tls: Option<Spanned<bool>>,
+    pub rsa_private_key: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,7 +105,8 @@ pub struct RawReplicaTable {
 #[serde(deny_unknown_fields)]
 pub struct RawUser {
     pub name: Str,
-    pub password: Str,
+    pub password: Option<Str>,
+    pub password_hash: Option<Str>,
     pub tenant: Option<Str>,
     pub tenants: Option<Spanned<RawTenantList>>,
     pub max_connections: Option<Spanned<u32>>,

@@ -166,11 +166,11 @@ fn product_example_parses() {
     assert_eq!(globex.max_connections, None);
 
     let acme_app = cfg.user("acme_app").expect("acme_app");
-    assert_eq!(acme_app.password.expose(), ACME_PW);
+    assert_eq!(acme_app.password.plaintext().unwrap(), ACME_PW);
     assert_eq!(acme_app.tenants, UserTenants::One("acme".into()));
     assert_eq!(acme_app.max_connections, Some(200));
     let ops = cfg.user("ops").expect("ops");
-    assert_eq!(ops.password.expose(), OPS_PW);
+    assert_eq!(ops.password.plaintext().unwrap(), OPS_PW);
     assert_eq!(ops.tenants, UserTenants::All);
 }
 
@@ -202,7 +202,7 @@ fn demo_config_file_parses() {
 
     let binding = |name: &str| {
         cfg.user(name)
-            .map(|u| (u.tenants.clone(), u.password.expose()))
+            .map(|u| (u.tenants.clone(), u.password.plaintext().unwrap()))
     };
     assert_eq!(
         binding("acme_app"),

@@ -20,8 +20,9 @@ use super::raw::{
 use super::ReplicaFallback;
 use super::{
     AdminConfig, Config, Consistency, MonitorConfig, ReplicaConfig, Secret, ServerConfig,
-    TenantConfig, UserConfig, UserTenants,
+    TenantConfig, UserConfig, UserPassword, UserTenants,
 };
+use crate::protocol::crypt::PasswordHash;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:6033";
 const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
@@ -279,6 +280,10 @@ impl Resolver<'_, '_, '_> {
             tls_cert,
             tls_key,
             require_tls,
+            rsa_private_key: raw
+                .rsa_private_key
+                .as_ref()
+                .and_then(|s| self.string("server.rsa_private_key", s)),
         }
     }
 
@@ -562,13 +567,49 @@ impl Resolver<'_, '_, '_> {
     fn user(&mut self, prefix: &str, raw: &RawUser, known: &HashSet<String>) -> UserConfig {
         UserConfig {
             name: self.user_name(&format!("{prefix}.name"), &raw.name),
-            password: self.secret(&format!("{prefix}.password"), &raw.password),
+            password: self.user_password(prefix, raw),
             tenants: self.user_tenants(prefix, raw, known),
             max_connections: self.optional_positive(
                 &format!("{prefix}.max_connections"),
                 raw.max_connections.as_ref(),
             ),
             require_tls: raw.require_tls.as_ref().is_some_and(|b| *b.get_ref()),
+        }
+    }
+
+    /// `password` (plaintext) or `password_hash` (what the server stores), exactly one.
+    fn user_password(&mut self, prefix: &str, raw: &RawUser) -> UserPassword {
+        match (&raw.password, &raw.password_hash) {
+            (Some(pw), None) => UserPassword::Plain(self.secret(&format!("{prefix}.password"), pw)),
+            (None, Some(h)) => {
+                let path = format!("{prefix}.password_hash");
+                let Some(text) = self.string(&path, h) else {
+                    return UserPassword::Plain(Secret::new(""));
+                };
+                match PasswordHash::parse(&text) {
+                    Ok(hash) => UserPassword::Hash(hash),
+                    Err(m) => {
+                        self.sink.at(path, h.span(), m);
+                        UserPassword::Plain(Secret::new(""))
+                    }
+                }
+            }
+            (Some(_), Some(h)) => {
+                self.sink.at(
+                    prefix,
+                    h.span(),
+                    "set either password or password_hash, not both".to_string(),
+                );
+                UserPassword::Plain(Secret::new(""))
+            }
+            (None, None) => {
+                self.sink.at(
+                    prefix,
+                    raw.name.span(),
+                    "a user needs password or password_hash".to_string(),
+                );
+                UserPassword::Plain(Secret::new(""))
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use super::error::{Role, SessionError};
 use super::session::Session;
 use super::vars;
 use crate::backend::relay::{relay_response, RelayError};
-use crate::backend::{BackendConn, BackendError, Credentials, PoolKey};
+use crate::backend::{BackendConn, BackendError, BackendTls, Credentials, PoolKey, Proof};
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::handshake::response_shaping;
 use crate::protocol::scan::{Expect, Outcome, Scanner};
@@ -109,11 +109,11 @@ impl Session {
         match (&tenant.backend_user, &tenant.backend_password) {
             (Some(user), Some(password)) => Credentials {
                 user: user.clone(),
-                password: password.clone(),
+                proof: Proof::Password(password.clone()),
             },
             _ => Credentials {
                 user: self.user.name.clone(),
-                password: self.user.password.clone(),
+                proof: self.proof.clone(),
             },
         }
     }
@@ -154,13 +154,22 @@ impl Session {
                 user: self.credentials(&tenant).user.into(),
                 capabilities: response_shaping(self.caps),
                 collation: self.collation,
+                tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
             };
             let conn = match rt.shared.pools.take(&key) {
                 Some(c) => c,
                 None => {
                     let creds = self.credentials(&tenant);
                     let db = self.schema.as_deref();
-                    BackendConn::connect(key, &creds, db, rt.connect_timeout)
+                    let tls = match &tenant.backend_tls_ca {
+                        None => None,
+                        Some(_) => Some(BackendTls {
+                            connector: rt
+                                .backend_tls_for(&tenant)
+                                .ok_or_else(|| internal("backend TLS connector missing"))?,
+                        }),
+                    };
+                    BackendConn::connect(key, &creds, db, rt.connect_timeout, tls)
                         .await
                         .map_err(|e| {
                             if e.is_unreachable() {

@@ -1,8 +1,8 @@
 //! The commands besides queries and prepared statements: COM_PING, COM_FIELD_LIST,
 //! COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION, COM_CHANGE_USER.
 
-use super::error::{access_denied, SessionError};
-use super::login::client_answer;
+use super::auth::{authenticate, Offer, Proven};
+use super::error::SessionError;
 use super::session::{Flow, Session};
 use super::tenant;
 use crate::protocol::command::{self, ChangeUser};
@@ -144,31 +144,25 @@ impl Session {
         let protocol_41 = self.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
         let cu: ChangeUser = command::parse_change_user(payload, protocol_41)
             .ok_or_else(|| SessionError::ClientProtocol("malformed COM_CHANGE_USER".into()))?;
-        // The answer in the packet was computed over the greeting's nonce; a switch to
-        // mysql_native_password gets a fresh one.
-        let (answer, nonce, seq, method) = client_answer(
-            &mut self.client,
-            cu.auth_plugin.as_deref(),
-            cu.auth_response.clone(),
-            self.nonce,
-            auth::nonce(),
-            1,
-        )
-        .await
-        .map_err(|(e, _)| e)?;
-        let user = rt
-            .user(&cu.user)
-            .filter(|u| method.verify(&nonce, u.password.expose(), &answer))
-            .cloned();
-        let Some(user) = user else {
-            let e = SessionError::Reply(access_denied(&cu.user, &self.host, !answer.is_empty()));
-            self.send_err(&e, seq).await?;
-            return Ok(Flow::Quit);
+        // The answer in the packet was computed over the greeting's nonce; an auth switch
+        // gets a fresh one.
+        let offer = Offer {
+            user: &cu.user,
+            host: &self.host,
+            plugin: cu.auth_plugin.as_deref(),
+            answer: cu.auth_response.clone(),
+            nonce: self.nonce,
+            switch_nonce: auth::nonce(),
+            seq: 1,
         };
-        let seq = method
-            .confirm(&mut self.client, seq)
-            .await
-            .map_err(|(e, _)| e)?;
+        let Proven { user, proof, seq } = match authenticate(&mut self.client, rt, offer).await {
+            Ok(p) => p,
+            Err((e @ SessionError::Reply(_), seq)) => {
+                self.send_err(&e, seq).await?;
+                return Ok(Flow::Quit);
+            }
+            Err((e, _)) => return Err(e),
+        };
         let tenant = match &cu.database {
             Some(db) => match tenant::tenant_for_schema(rt, &user, &self.host, db, None) {
                 Ok(t) => Some(t),
@@ -182,6 +176,7 @@ impl Session {
         self.release_backends(rt);
         self.reset_state(rt);
         self.user = user;
+        self.proof = proof;
         self.tenant_chosen = tenant.is_some();
         self.tenant = tenant;
         self.schema = cu.database;

@@ -102,6 +102,16 @@ fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrS
             "HY000",
             format!("Can't connect to {role} {addr} of tenant {tenant}: {err}"),
         ),
+        BackendError::Tls(_) => ErrSpec::new(
+            2026,
+            "HY000",
+            format!("SSL connection error to {role} {addr} of tenant {tenant}: {err}"),
+        ),
+        BackendError::AuthPlugin(_) => ErrSpec::new(
+            2059,
+            "HY000",
+            format!("Can't log in to {role} {addr} of tenant {tenant}: {err}"),
+        ),
         _ => ErrSpec::new(
             2013,
             "HY000",

@@ -1,5 +1,6 @@
 //! Client-facing side: listener, handshake and auth, tenant resolution, the session pipeline.
 
+mod auth;
 mod backends;
 mod causal;
 mod commands;

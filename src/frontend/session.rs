@@ -35,6 +35,8 @@ pub struct Session {
     pub(super) host: String,
     pub(super) nonce: [u8; 20],
     pub(super) user: UserConfig,
+    /// What logs `user` in to backends (learned at login when the config holds a hash).
+    pub(super) proof: crate::backend::Proof,
     pub(super) caps: CapabilityFlags,
     pub(super) collation: u8,
     pub(super) tenant: Option<Arc<TenantConfig>>,
@@ -87,6 +89,7 @@ impl Session {
             host,
             nonce,
             user: login.user,
+            proof: login.proof,
             caps: login.caps,
             collation: login.collation,
             tenant_chosen: login.tenant.is_some(),

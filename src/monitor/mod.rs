@@ -49,7 +49,7 @@ impl Monitor {
         let mut monitored = HashSet::new();
         for target in targets {
             monitored.insert(target.addr.clone());
-            match probe::Prober::new(&target.addr, settings) {
+            match probe::Prober::new(&target.addr, settings, target.tls_ca.as_deref()) {
                 Ok(prober) => {
                     let statuses = Arc::clone(&statuses);
                     let handle = tokio::spawn(task::watch(target, prober, statuses));
@@ -76,30 +76,37 @@ impl Monitor {
 /// see [`MonitorHandle::replica_eligible`]).
 pub fn targets(config: &Config, settings: &MonitorConfig) -> Vec<Target> {
     let mut by_addr: BTreeMap<String, Target> = BTreeMap::new();
-    let mut add = |addr: &str, interval: Duration, read_lag: Option<Duration>| {
-        let t = by_addr.entry(addr.to_string()).or_insert_with(|| Target {
-            addr: addr.to_string(),
-            interval,
-            policy: Policy {
-                replica: false,
-                max_lag: Duration::MAX,
-                rise: settings.rise,
-                fall: settings.fall,
-            },
-        });
-        t.interval = t.interval.min(interval);
-        if let Some(lag) = read_lag {
-            t.policy.replica = true;
-            t.policy.max_lag = t.policy.max_lag.min(lag);
-        }
-    };
+    let mut add =
+        |addr: &str, interval: Duration, read_lag: Option<Duration>, ca: Option<&String>| {
+            let t = by_addr.entry(addr.to_string()).or_insert_with(|| Target {
+                addr: addr.to_string(),
+                interval,
+                policy: Policy {
+                    replica: false,
+                    max_lag: Duration::MAX,
+                    rise: settings.rise,
+                    fall: settings.fall,
+                },
+                tls_ca: None,
+            });
+            t.interval = t.interval.min(interval);
+            if t.tls_ca.is_none() {
+                t.tls_ca = ca.cloned();
+            }
+            if let Some(lag) = read_lag {
+                t.policy.replica = true;
+                t.policy.max_lag = t.policy.max_lag.min(lag);
+            }
+        };
     for tenant in &config.tenants {
-        add(&tenant.primary, tenant.health_interval, None);
+        let ca = tenant.backend_tls_ca.as_ref();
+        add(&tenant.primary, tenant.health_interval, None, ca);
         for replica in &tenant.replicas {
             add(
                 &replica.addr,
                 tenant.health_interval,
                 Some(tenant.max_replica_lag),
+                ca,
             );
         }
     }

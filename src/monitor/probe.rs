@@ -151,9 +151,18 @@ pub struct Prober {
 }
 
 impl Prober {
-    pub fn new(addr: &str, settings: &MonitorConfig) -> Result<Self, MonitorError> {
+    pub fn new(
+        addr: &str,
+        settings: &MonitorConfig,
+        tls_ca: Option<&str>,
+    ) -> Result<Self, MonitorError> {
         let (host, port) = host_port(addr)?;
+        let ssl = tls_ca.map(|ca| {
+            mysql_async::SslOpts::default()
+                .with_root_certs(vec![std::path::PathBuf::from(ca).into()])
+        });
         let opts = OptsBuilder::default()
+            .ssl_opts(ssl)
             .ip_or_hostname(host)
             .tcp_port(port)
             .user(Some(settings.user.clone()))

@@ -21,6 +21,9 @@ pub struct Target {
     pub addr: String,
     pub interval: Duration,
     pub policy: Policy,
+    /// The CA to verify the server's TLS certificate with, when a tenant on this server
+    /// has `backend_tls` (the monitor then connects over TLS like the data path).
+    pub tls_ca: Option<String>,
 }
 
 pub async fn watch(target: Target, mut prober: Prober, statuses: SharedStatuses) {

@@ -96,6 +96,7 @@ async fn mark_down_takes_a_monitored_replica_out_at_once() {
             rise: 2,
             fall: 1,
         },
+        tls_ca: None,
     };
     let handle = Monitor::start_with(&settings, vec![target]);
     handle.mark_down("127.0.0.1:2");
@@ -124,6 +125,7 @@ async fn a_bad_address_is_published_as_down() {
             rise: 2,
             fall: 1,
         },
+        tls_ca: None,
     };
     let handle = Monitor::start_with(&settings, vec![target]);
     let status = handle.status("no-port").expect("status");

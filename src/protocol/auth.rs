@@ -3,6 +3,7 @@
 
 use mysql_common::scramble::{scramble_native, scramble_sha256};
 use rand::Rng;
+use sha1::{Digest, Sha1};
 
 /// A fresh 20-byte nonce of printable characters (never NUL: part of it is NUL-terminated).
 pub fn nonce() -> [u8; 20] {
@@ -26,15 +27,41 @@ pub fn verify_native(nonce: &[u8], password: &str, response: &[u8]) -> bool {
     same_bytes(&native_response(nonce, password), response)
 }
 
-/// Checks a client's caching_sha2_password fast-path answer. Switchyard knows every
-/// password, so the fast path is always available and full authentication is never needed.
+/// mysql_native_password against a stored SHA1(SHA1(password)): checks the client's answer
+/// and returns SHA1(password), which is all a login to a backend with that scheme needs.
+pub fn native_stage1(nonce: &[u8], stage2: &[u8; 20], response: &[u8]) -> Option<[u8; 20]> {
+    if response.len() != 20 {
+        return None;
+    }
+    let mask = Sha1::new()
+        .chain_update(nonce)
+        .chain_update(stage2)
+        .finalize();
+    let mut stage1 = [0u8; 20];
+    for (i, b) in stage1.iter_mut().enumerate() {
+        *b = response[i] ^ mask[i];
+    }
+    same_bytes(&Sha1::digest(stage1), stage2).then_some(stage1)
+}
+
+/// The mysql_native_password answer computed from SHA1(password) alone.
+pub fn native_response_from_stage1(nonce: &[u8], stage1: &[u8; 20]) -> Vec<u8> {
+    let stage2 = Sha1::digest(stage1);
+    let mask = Sha1::new()
+        .chain_update(nonce)
+        .chain_update(stage2)
+        .finalize();
+    stage1.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect()
+}
+
+/// Checks a client's caching_sha2_password fast-path answer against a known password.
 pub fn verify_sha2(nonce: &[u8], password: &str, response: &[u8]) -> bool {
     let expected = scramble_sha256(nonce, password.as_bytes());
     same_bytes(expected.as_ref().map_or(&[][..], |s| &s[..]), response)
 }
 
 /// Equality in time independent of where the bytes differ (password answers).
-fn same_bytes(expected: &[u8], response: &[u8]) -> bool {
+pub fn same_bytes(expected: &[u8], response: &[u8]) -> bool {
     expected.len() == response.len()
         && expected
             .iter()
@@ -66,5 +93,20 @@ mod tests {
         assert!(!verify_sha2(&n, "Secret", &s));
         assert!(!verify_sha2(&n, "secret", &r));
         assert!(verify_sha2(&n, "", &[]));
+    }
+
+    #[test]
+    fn native_works_from_the_stored_hash() {
+        let n = nonce();
+        let stage1: [u8; 20] = Sha1::digest(b"secret").into();
+        let stage2: [u8; 20] = Sha1::digest(stage1).into();
+        let answer = native_response(&n, "secret");
+        assert_eq!(native_stage1(&n, &stage2, &answer), Some(stage1));
+        assert_eq!(
+            native_stage1(&n, &stage2, &native_response(&n, "other")),
+            None
+        );
+        assert_eq!(native_stage1(&n, &stage2, &answer[..19]), None);
+        assert_eq!(native_response_from_stage1(&n, &stage1), answer);
     }
 }

@@ -63,6 +63,26 @@ impl PacketStream {
         Ok(())
     }
 
+    /// Upgrades to TLS as the client side (after sending a backend the SSLRequest).
+    pub async fn connect_tls(
+        &mut self,
+        connector: &tokio_rustls::TlsConnector,
+        server_name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<()> {
+        if !self.rbuf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the server sent data before the TLS handshake",
+            ));
+        }
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "already TLS"));
+        };
+        let tls = connector.connect(server_name, tcp).await?;
+        self.stream = Stream::TlsClient(Box::new(tls));
+        Ok(())
+    }
+
     /// Reads more bytes into `rbuf`. Returns 0 at end of stream.
     pub async fn fill(&mut self) -> io::Result<usize> {
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
@@ -193,7 +213,7 @@ impl PacketStream {
                 matches!(tcp.try_read(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
             }
             // Reading raw bytes would corrupt the TLS session; the first command finds out.
-            Stream::Tls(_) => true,
+            Stream::Tls(_) | Stream::TlsClient(_) => true,
             Stream::Upgrading => false,
         }
     }

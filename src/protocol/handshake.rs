@@ -155,6 +155,17 @@ pub fn parse_client_hello(payload: &[u8]) -> std::io::Result<ClientHello> {
     })
 }
 
+/// The SSLRequest Switchyard sends a backend before the TLS handshake: the first 32 bytes of
+/// a handshake response.
+pub fn ssl_request(capabilities: CapabilityFlags, collation: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.extend_from_slice(&capabilities.bits().to_le_bytes());
+    out.extend_from_slice(&(64u32 * 1024 * 1024).to_le_bytes());
+    out.push(collation);
+    out.resize(32, 0);
+    out
+}
+
 /// Switchyard's handshake response to a backend.
 pub fn backend_hello(
     user: &str,
@@ -162,13 +173,14 @@ pub fn backend_hello(
     database: Option<&str>,
     capabilities: CapabilityFlags,
     collation: u8,
+    plugin: &str,
 ) -> Vec<u8> {
     let hr = HandshakeResponse::new(
         Some(auth_response),
         (10, 11, 0),
         Some(user.as_bytes()),
         database.map(str::as_bytes),
-        Some(AuthPlugin::MysqlNativePassword),
+        Some(AuthPlugin::from_bytes(plugin.as_bytes())),
         capabilities,
         None,
         64 * 1024 * 1024,
@@ -199,7 +211,14 @@ mod tests {
     #[test]
     fn hello_roundtrips_with_collation() {
         let caps = supported_capabilities();
-        let p = backend_hello("acme_app", &[1; 20], Some("wf_acme"), caps, 224);
+        let p = backend_hello(
+            "acme_app",
+            &[1; 20],
+            Some("wf_acme"),
+            caps,
+            224,
+            NATIVE_PASSWORD,
+        );
         let h = parse_client_hello(&p).unwrap();
         assert_eq!(h.user, "acme_app");
         assert_eq!(h.database.as_deref(), Some("wf_acme"));

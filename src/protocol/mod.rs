@@ -1,8 +1,10 @@
 //! Pure wire layer: packet codec, handshake, auth scrambles, OK/ERR/EOF, response scanning.
 
 pub mod auth;
+pub mod caching_sha2;
 pub mod codec;
 pub mod command;
+pub mod crypt;
 pub mod handshake;
 pub mod packets;
 pub mod scan;

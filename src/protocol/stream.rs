@@ -11,7 +11,10 @@ use tokio_rustls::server::TlsStream;
 
 pub enum Stream {
     Plain(TcpStream),
+    /// Switchyard as the TLS server (client connections).
     Tls(Box<TlsStream<Prefixed>>),
+    /// Switchyard as the TLS client (backend connections).
+    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// Only while a TLS handshake has the socket.
     Upgrading,
 }
@@ -21,12 +24,13 @@ impl Stream {
         match self {
             Stream::Plain(s) => Some(s),
             Stream::Tls(s) => Some(&s.get_ref().0.inner),
+            Stream::TlsClient(s) => Some(s.get_ref().0),
             Stream::Upgrading => None,
         }
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        matches!(self, Stream::Tls(_) | Stream::TlsClient(_))
     }
 }
 
@@ -100,6 +104,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Stream::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -114,6 +119,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Stream::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -122,6 +128,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Stream::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -130,6 +137,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Stream::Upgrading => Poll::Ready(Ok(())),
         }
     }

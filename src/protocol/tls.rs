@@ -1,4 +1,5 @@
-//! TLS configuration from PEM files: the acceptor for client connections.
+//! TLS configuration from PEM files: the acceptor for client connections and the
+//! connectors (trusting a tenant's CA) for backend connections.
 
 use std::sync::Arc;
 
@@ -14,6 +15,36 @@ pub enum TlsError {
     Key { path: String, reason: String },
     #[error("certificate and key do not make a TLS configuration: {0}")]
     Config(String),
+    #[error("cannot use CA file {path}: {reason}")]
+    Ca { path: String, reason: String },
+    #[error("RSA key: {0}")]
+    Rsa(String),
+}
+
+/// A TLS connector that trusts only the CA certificates in `ca` (PEM) and checks that a
+/// server's certificate names the address connected to.
+pub fn connector(ca: &str) -> Result<tokio_rustls::TlsConnector, TlsError> {
+    let bad = |reason: String| TlsError::Ca {
+        path: ca.to_owned(),
+        reason,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no certificate in the file".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 /// A TLS acceptor for `cert` (PEM chain) and `key` (PEM private key).

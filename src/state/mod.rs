@@ -1,6 +1,7 @@
 //! Runtime state: the validated config and what is built from it, behind ArcSwap so a
 //! reload swaps it whole while sessions keep the snapshot they started a statement with.
 
+pub mod auth_cache;
 pub mod digests;
 pub mod health;
 pub mod limits;
@@ -19,7 +20,9 @@ use arc_swap::ArcSwap;
 use crate::backend::Pools;
 use crate::config::{Config, TenantConfig, UserConfig};
 use crate::monitor::{self, Monitor, MonitorHandle};
+use crate::protocol::caching_sha2::RsaKey;
 use crate::protocol::handshake::ServerInfo;
+use crate::protocol::tls::{self, TlsError};
 use crate::router::Router;
 
 pub use health::Health;
@@ -48,6 +51,33 @@ pub struct RuntimeState {
     pub pause_max_hold: Duration,
     /// TLS for clients, when `tls_cert` and `tls_key` are configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS toward backends, by CA file (`tenants[].backend_tls.ca`).
+    pub backend_tls: HashMap<String, tokio_rustls::TlsConnector>,
+    /// The configured RSA key for caching_sha2_password (`server.rsa_private_key`).
+    pub rsa_key: Option<Arc<RsaKey>>,
+}
+
+/// A connector per CA file the tenants name; `previous` ones are kept for unchanged files.
+fn backend_connectors(
+    config: &Config,
+    previous: &HashMap<String, tokio_rustls::TlsConnector>,
+) -> Result<HashMap<String, tokio_rustls::TlsConnector>, TlsError> {
+    let mut out = HashMap::new();
+    for ca in config
+        .tenants
+        .iter()
+        .filter_map(|t| t.backend_tls_ca.as_ref())
+    {
+        if out.contains_key(ca) {
+            continue;
+        }
+        let c = match previous.get(ca) {
+            Some(c) => c.clone(),
+            None => tls::connector(ca)?,
+        };
+        out.insert(ca.clone(), c);
+    }
+    Ok(out)
 }
 
 /// A schema and the tenant that owns it.
@@ -78,6 +108,10 @@ pub struct Shared {
     pub limits: Arc<limits::Limits>,
     /// Set when the proxy shuts down: sessions close at their next transaction boundary.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// caching_sha2_password's cache of passwords proven by full authentication.
+    pub sha2_cache: auth_cache::Sha2Cache,
+    /// The RSA key made at first need when none is configured.
+    pub generated_rsa_key: std::sync::OnceLock<Arc<RsaKey>>,
 }
 
 /// The handle every task holds: load a snapshot, never keep it across statements.
@@ -136,16 +170,47 @@ impl RuntimeState {
             max_client_packet: 64 * 1024 * 1024,
             pause_max_hold,
             tls: None,
+            backend_tls: HashMap::new(),
+            rsa_key: None,
         }
     }
 
     /// Loads the client TLS certificate and key, if configured.
-    pub fn with_tls(mut self) -> Result<Self, crate::protocol::tls::TlsError> {
+    pub fn with_tls(mut self) -> Result<Self, TlsError> {
         let server = &self.config.server;
         if let (Some(cert), Some(key)) = (&server.tls_cert, &server.tls_key) {
-            self.tls = Some(crate::protocol::tls::acceptor(cert, key)?);
+            self.tls = Some(tls::acceptor(cert, key)?);
+        }
+        self.backend_tls = backend_connectors(&self.config, &HashMap::new())?;
+        if let Some(path) = &self.config.server.rsa_private_key {
+            self.rsa_key = Some(Arc::new(
+                RsaKey::from_pem_file(path).map_err(TlsError::Rsa)?,
+            ));
         }
         Ok(self)
+    }
+
+    /// The TLS connector for a tenant with `backend_tls`; `None` without it.
+    pub fn backend_tls_for(&self, tenant: &TenantConfig) -> Option<&tokio_rustls::TlsConnector> {
+        tenant
+            .backend_tls_ca
+            .as_ref()
+            .and_then(|ca| self.backend_tls.get(ca))
+    }
+
+    /// The RSA key clients encrypt their password with: the configured one, else one made
+    /// now and kept for the life of the process.
+    pub fn rsa_key(&self) -> Result<Arc<RsaKey>, String> {
+        if let Some(k) = &self.rsa_key {
+            return Ok(Arc::clone(k));
+        }
+        if let Some(k) = self.shared.generated_rsa_key.get() {
+            return Ok(Arc::clone(k));
+        }
+        let key = Arc::new(RsaKey::generate()?);
+        Ok(Arc::clone(
+            self.shared.generated_rsa_key.get_or_init(|| key),
+        ))
     }
 
     /// The state that replaces this one when `config` is loaded.
@@ -154,6 +219,28 @@ impl RuntimeState {
         next.connect_timeout = self.connect_timeout;
         next.max_client_packet = self.max_client_packet;
         next.tls = self.successor_tls(&next.config);
+        next.backend_tls = backend_connectors(&next.config, &self.backend_tls).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "reload: backend CA not usable, keeping the running ones");
+            self.backend_tls.clone()
+        });
+        next.rsa_key = if next.config.server.rsa_private_key == self.config.server.rsa_private_key {
+            self.rsa_key.clone()
+        } else {
+            match next
+                .config
+                .server
+                .rsa_private_key
+                .as_deref()
+                .map(RsaKey::from_pem_file)
+            {
+                None => None,
+                Some(Ok(k)) => Some(Arc::new(k)),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "reload: RSA key not usable, keeping the running one");
+                    self.rsa_key.clone()
+                }
+            }
+        };
         // The monitor keeps running when what it watches is unchanged.
         let same_watch = match (&self.config.monitor, &next.config.monitor) {
             (Some(a), Some(b)) => {

@@ -118,7 +118,7 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
             .map(|u| {
                 (
                     u.name.clone(),
-                    u.password.expose().to_owned(),
+                    u.password.clone(),
                     format!("{:?}", u.tenants),
                 )
             })

@@ -46,7 +46,7 @@ impl RawClient {
         let (server, nonce, _) = parse_greeting(&greeting.payload).unwrap();
         let caps = caps & server.capabilities;
         let answer = auth::native_response(&nonce, password);
-        let hello = backend_hello(user, &answer, db, caps, 45);
+        let hello = backend_hello(user, &answer, db, caps, 45, "mysql_native_password");
         io.send(1, &hello).await.unwrap();
         let reply = io.read_packet().await.unwrap();
         let len = (reply.payload.len() as u32).to_le_bytes();

@@ -1,0 +1,183 @@
+//! TLS toward backends: a tenant with `backend_tls` reaches its primary and replicas over
+//! TLS, with each server's certificate verified against the tenant's CA (the local cluster's,
+//! made by scripts/cluster.sh); a certificate from another CA is refused with ERR 2026.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mysql_async::prelude::*;
+use switchyard::config;
+use switchyard::state::RuntimeState;
+
+fn cluster_ca() -> PathBuf {
+    let dir = std::env::var("SWITCHYARD_CLUSTER_DIR")
+        .unwrap_or_else(|_| "/tmp/switchyard-cluster".into());
+    let ca = Path::new(&dir).join("tls/ca.pem");
+    assert!(
+        ca.exists(),
+        "{} missing: run scripts/cluster.sh up",
+        ca.display()
+    );
+    ca
+}
+
+/// A CA that signed nothing the cluster serves.
+fn stranger_ca() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sy-backend-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=not the cluster CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("ca.pem")
+}
+
+/// acme with `backend_tls` (CA `ca`); globex without.
+fn state(ca: &Path) -> RuntimeState {
+    let text = common::config_text(&format!("backend_tls = {{ ca = \"{}\" }}", ca.display()));
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    RuntimeState::new(cfg)
+        .with_tls()
+        .expect("the CA file loads")
+}
+
+const SSL_VERSION: &str = "SELECT @@port, (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_VERSION')";
+
+#[tokio::test]
+async fn backends_are_reached_over_verified_tls() {
+    let proxy = common::start_state(state(&cluster_ca())).await;
+    let port = proxy.addr.port();
+    let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
+
+    // A read goes to a replica, over TLS.
+    let (served, version): (u16, String) = c.query_first(SSL_VERSION).await.unwrap().unwrap();
+    assert!(common::is_replica(served), "read served by {served}");
+    assert!(
+        version.starts_with("TLSv1."),
+        "replica session: {version:?}"
+    );
+
+    // Writes and transactions: the primary, over TLS too.
+    c.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.tls_writes (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))")
+        .await
+        .unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    let (served, version): (u16, String) = c.query_first(SSL_VERSION).await.unwrap().unwrap();
+    assert_eq!(served, common::primary_port());
+    assert!(
+        version.starts_with("TLSv1."),
+        "primary session: {version:?}"
+    );
+    c.query_drop("INSERT INTO wf_acme.tls_writes (v) VALUES ('via tls')")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.disconnect().await.unwrap();
+
+    // A tenant without backend_tls stays in plaintext.
+    let mut g = common::connect(port, "globex_app", Some("wf_globex")).await;
+    let (_, version): (u16, String) = g.query_first(SSL_VERSION).await.unwrap().unwrap();
+    assert_eq!(version, "", "globex has no backend_tls");
+    g.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused() {
+    let proxy = common::start_state(state(&stranger_ca())).await;
+    let port = proxy.addr.port();
+    // The login reaches the primary (to enter wf_acme), so it is the login that fails.
+    let opts = common::opts(port, "acme_app", Some("wf_acme"));
+    let err = mysql_async::Conn::new(opts)
+        .await
+        .expect_err("must be refused");
+    let mysql_async::Error::Server(e) = err else {
+        panic!("expected an ERR packet, got {err:?}");
+    };
+    assert_eq!(e.code, 2026, "{}", e.message);
+    assert!(e.message.contains("tenant acme"), "{}", e.message);
+    assert!(e.message.contains("certificate"), "{}", e.message);
+
+    // The failure is the tenant's alone: globex (no backend_tls) on the same proxy works.
+    let mut g = common::connect(port, "globex_app", Some("wf_globex")).await;
+    let one: i64 = g.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+}
+
+#[test]
+fn a_missing_ca_file_is_a_startup_error() {
+    let text = common::config_text("backend_tls = { ca = \"/nonexistent/ca.pem\" }");
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    let err = RuntimeState::new(cfg).with_tls().err().expect("must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("/nonexistent/ca.pem"), "{msg}");
+}
+
+/// The monitor's view of the primary after the first checks, with `ca` as the tenant's CA.
+async fn monitored_primary(ca: &Path) -> std::sync::Arc<switchyard::monitor::BackendStatus> {
+    let text = format!(
+        "[monitor]\nuser = \"sy_monitor\"\npassword = \"sy_monitor\"\n\n[defaults]\nhealth_interval = \"100ms\"\n{}",
+        common::config_text(&format!("backend_tls = {{ ca = \"{}\" }}", ca.display()))
+    );
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    let settings = cfg.monitor.clone().unwrap();
+    let targets = switchyard::monitor::targets(&cfg, &settings);
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    let target = targets.iter().find(|t| t.addr == primary).unwrap();
+    assert_eq!(target.tls_ca.as_deref(), Some(ca.to_str().unwrap()));
+    let handle = switchyard::monitor::Monitor::start_with(&settings, targets);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = handle.status(&primary);
+        if let Some(s) = status
+            .filter(|s| s.last_error.is_some() || s.state == switchyard::monitor::BackendState::Up)
+        {
+            handle.stop();
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no check result in 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_monitor_checks_over_tls_too() {
+    let ok = monitored_primary(&cluster_ca()).await;
+    assert_eq!(
+        ok.state,
+        switchyard::monitor::BackendState::Up,
+        "{:?}",
+        ok.last_error
+    );
+    let refused = monitored_primary(&stranger_ca()).await;
+    assert_eq!(refused.state, switchyard::monitor::BackendState::Down);
+    let why = refused.last_error.clone().unwrap_or_default();
+    assert!(
+        why.to_lowercase().contains("certificate") || why.contains("UnknownIssuer"),
+        "{why}"
+    );
+}

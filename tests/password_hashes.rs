@@ -1,0 +1,239 @@
+//! Users configured with the server-side hash instead of the password:
+//! - mysql_native_password's `*HEX` (as MariaDB's PASSWORD() makes it): clients are checked
+//!   against it and the backends are logged in to with what the client's answer reveals;
+//! - caching_sha2_password's `$A$005$...`: the first login authenticates in full (RSA
+//!   without TLS, in clear over TLS), later ones take the fast path, as on MySQL 8.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mysql_async::prelude::*;
+use switchyard::config;
+use switchyard::protocol::crypt::sha256_crypt;
+use switchyard::protocol::handshake::{backend_hello, parse_greeting};
+use switchyard::protocol::PacketStream;
+use switchyard::state::RuntimeState;
+
+/// The local cluster's TLS files (scripts/cluster.sh), reused as Switchyard's own.
+fn cluster_tls() -> PathBuf {
+    let dir = std::env::var("SWITCHYARD_CLUSTER_DIR")
+        .unwrap_or_else(|_| "/tmp/switchyard-cluster".into());
+    Path::new(&dir).join("tls")
+}
+
+/// The common config with acme_app's `password = "acme_pw"` replaced by `password_hash`.
+fn state_with_hash(hash: &str, tls: bool) -> RuntimeState {
+    let mut text = common::config_text("").replacen(
+        "name = \"acme_app\"\npassword = \"acme_pw\"",
+        &format!("name = \"acme_app\"\npassword_hash = \"{hash}\""),
+        1,
+    );
+    assert!(text.contains("password_hash"));
+    if tls {
+        let d = cluster_tls();
+        text = text.replacen(
+            "[server]",
+            &format!(
+                "[server]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                d.join("server.pem").display(),
+                d.join("server.key").display()
+            ),
+            1,
+        );
+    }
+    let cfg = config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    RuntimeState::new(cfg).with_tls().unwrap()
+}
+
+/// A caching_sha2_password hash of `password` as MySQL stores it (20-byte salt, 5000 rounds).
+fn mysql_sha2_hash(password: &str) -> String {
+    let salt = b"Sw1tchyardSaltX0aZ9q";
+    let digest = sha256_crypt(password.as_bytes(), salt, 5000);
+    format!(
+        "$A$005${}{}",
+        std::str::from_utf8(salt).unwrap(),
+        String::from_utf8(digest).unwrap()
+    )
+}
+
+/// Runs PyMySQL: logs in as acme_app with `password` and prints `@@port CURRENT_USER()`.
+fn pymysql(port: u16, password: &str, ssl_ca: Option<&Path>) -> std::process::Output {
+    let ssl = match ssl_ca {
+        Some(ca) => format!(", ssl={{'ca': '{}'}}", ca.display()),
+        None => String::new(),
+    };
+    let script = format!(
+        "import pymysql\n\
+         c = pymysql.connect(host='127.0.0.1', port={port}, user='acme_app', password='{password}', database='wf_acme'{ssl})\n\
+         cur = c.cursor()\n\
+         cur.execute('SELECT @@port, CURRENT_USER()')\n\
+         print(*cur.fetchone())\n"
+    );
+    Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap()
+}
+
+fn assert_logged_in(out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout {stdout}\nstderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("acme_app@%"), "{stdout}");
+}
+
+/// A hand-made caching_sha2_password login: returns the first packet after the hello
+/// ([0x01, 0x03] is the fast path, [0x01, 0x04] asks for full authentication).
+async fn sha2_first_reply(port: u16, password: &str) -> Vec<u8> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut io = PacketStream::new(stream, 1 << 20);
+    let greeting = io.read_packet().await.unwrap();
+    let (server, nonce, _) = parse_greeting(&greeting.payload).unwrap();
+    let caps = common::raw::modern_caps() & server.capabilities;
+    let answer = mysql_common::scramble::scramble_sha256(&nonce, password.as_bytes()).unwrap();
+    let hello = backend_hello(
+        "acme_app",
+        &answer,
+        Some("wf_acme"),
+        caps,
+        45,
+        "caching_sha2_password",
+    );
+    io.send(1, &hello).await.unwrap();
+    io.read_packet().await.unwrap().payload
+}
+
+#[tokio::test]
+async fn a_native_hash_checks_clients_and_logs_in_to_backends() {
+    let mut root = common::root().await;
+    let hash: String = root
+        .query_first("SELECT PASSWORD('acme_pw')")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hash.starts_with('*') && hash.len() == 41, "{hash}");
+    let proxy = common::start_state(state_with_hash(&hash, false)).await;
+    let port = proxy.addr.port();
+
+    // mysql_native_password client: checked against the hash; reads (replica) and writes
+    // (primary) run on backends logged in to with SHA1(password) from the client's answer.
+    let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let (served, user): (u16, String) = c
+        .query_first("SELECT @@port, CURRENT_USER()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(common::is_replica(served), "{served}");
+    assert_eq!(user, "acme_app@%");
+    c.query_drop("BEGIN").await.unwrap();
+    let served: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+    assert_eq!(served, common::primary_port());
+    c.query_drop("COMMIT").await.unwrap();
+
+    // A wrong password is refused as the server would.
+    let bad = mysql_async::OptsBuilder::from_opts(common::opts(port, "acme_app", None))
+        .pass(Some("not_acme_pw"));
+    let err = mysql_async::Conn::new(bad).await.expect_err("refused");
+    let mysql_async::Error::Server(e) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.code, 1045, "{}", e.message);
+
+    // A caching_sha2_password client is switched to the scheme the hash can check.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "--protocol=TCP",
+                "-h127.0.0.1",
+                &format!("-P{port}"),
+                "-uacme_app",
+                "-pacme_pw",
+                "--default-auth=caching_sha2_password",
+                "-Dwf_acme",
+                "-NBe",
+                "SELECT CURRENT_USER()",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "acme_app@%");
+}
+
+#[tokio::test]
+async fn a_caching_sha2_hash_authenticates_in_full_then_fast() {
+    let proxy = common::start_state(state_with_hash(&mysql_sha2_hash("acme_pw"), false)).await;
+    let port = proxy.addr.port();
+
+    // Nothing proven yet: even the right scramble gets "perform full authentication".
+    assert_eq!(sha2_first_reply(port, "acme_pw").await, [0x01, 0x04]);
+
+    // A wrong password through the whole RSA exchange is refused.
+    let out = tokio::task::spawn_blocking(move || pymysql(port, "wrong", None))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1045"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // PyMySQL over plaintext: asks for the RSA public key, sends the encrypted password,
+    // and its statements run on the backends logged in to with that password.
+    let out = tokio::task::spawn_blocking(move || pymysql(port, "acme_pw", None))
+        .await
+        .unwrap();
+    assert_logged_in(&out);
+
+    // Proven once: the fast path now, for the right password only (a scramble that does
+    // not match is asked for full authentication, as MySQL does).
+    assert_eq!(sha2_first_reply(port, "acme_pw").await, [0x01, 0x03]);
+    assert_eq!(sha2_first_reply(port, "acme_pX").await, [0x01, 0x04]);
+}
+
+#[tokio::test]
+async fn a_caching_sha2_hash_authenticates_in_clear_over_tls() {
+    let proxy = common::start_state(state_with_hash(&mysql_sha2_hash("acme_pw"), true)).await;
+    let port = proxy.addr.port();
+    let ca = cluster_tls().join("ca.pem");
+    let out = tokio::task::spawn_blocking(move || pymysql(port, "acme_pw", Some(&ca)))
+        .await
+        .unwrap();
+    assert_logged_in(&out);
+    assert_eq!(sha2_first_reply(port, "acme_pw").await, [0x01, 0x03]);
+}
+
+#[test]
+fn bad_hashes_are_config_errors_naming_the_key() {
+    let text = common::config_text("").replacen(
+        "name = \"acme_app\"\npassword = \"acme_pw\"",
+        "name = \"acme_app\"\npassword_hash = \"*NOTHEX\"",
+        1,
+    );
+    let err = config::parse(&text, &|_| None).unwrap_err().to_string();
+    assert!(err.contains("password_hash"), "{err}");
+    assert!(err.contains("40 hex digits"), "{err}");
+    let text = common::config_text("").replacen(
+        "password = \"acme_pw\"",
+        "password = \"acme_pw\"\npassword_hash = \"*0A3F7E1E4B7C4E7B0A3E0C0C1E3A5F7B9D1C3E5F\"",
+        1,
+    );
+    let err = config::parse(&text, &|_| None).unwrap_err().to_string();
+    assert!(err.contains("not both"), "{err}");
+}

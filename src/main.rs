@@ -68,6 +68,11 @@ fn init_logging(format: LogFormat) {
 fn check(path: &std::path::Path, running: Option<&std::path::Path>) -> ExitCode {
     match config::load(path) {
         Ok(cfg) => {
+            // The files the config names must load too, or `run` would refuse to start.
+            if let Err(e) = RuntimeState::new(cfg.clone()).with_tls() {
+                eprintln!("{}: invalid\n  {e}", path.display());
+                return ExitCode::FAILURE;
+            }
             println!("{}: valid\n", path.display());
             print!("{}", config::render_table(&cfg));
             let Some(running) = running else {

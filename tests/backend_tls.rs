@@ -181,3 +181,35 @@ async fn the_monitor_checks_over_tls_too() {
         "{why}"
     );
 }
+
+/// The id of the primary connection a session uses (a transaction keeps it there).
+async fn primary_conn_id(c: &mut mysql_async::Conn) -> u64 {
+    c.query_drop("BEGIN").await.unwrap();
+    let id: u64 = c
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_pooled_tls_connection_the_server_closed_is_not_handed_out() {
+    let proxy = common::start_state(state(&cluster_ca())).await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let killed = primary_conn_id(&mut a).await;
+    a.disconnect().await.unwrap();
+    // Back in the pool (reset in the background), then closed by the server.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut root = common::root().await;
+    root.query_drop(format!("KILL CONNECTION {killed}"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let fresh = primary_conn_id(&mut b).await;
+    assert_ne!(fresh, killed, "the closed connection was handed out again");
+}

@@ -87,3 +87,16 @@ fn check_diff_says_what_a_reload_would_change() {
         "{out}"
     );
 }
+
+#[test]
+fn check_loads_the_files_the_config_names() {
+    let text = BASE.replacen(
+        "replicas = [\"127.0.0.1:3308\"]",
+        "replicas = [\"127.0.0.1:3308\"]\nbackend_tls = { ca = \"/nonexistent/sy-ca.pem\" }",
+        1,
+    );
+    let path = write("missing-ca", &text);
+    let (ok, _, err) = check(&["--config", &path]);
+    assert!(!ok, "a CA file that cannot be read must fail the check");
+    assert!(err.contains("/nonexistent/sy-ca.pem"), "{err}");
+}

@@ -14,6 +14,7 @@ use switchyard::config;
 use switchyard::protocol::crypt::sha256_crypt;
 use switchyard::protocol::handshake::{backend_hello, parse_greeting};
 use switchyard::protocol::PacketStream;
+use switchyard::state::auth::LoginMethod;
 use switchyard::state::RuntimeState;
 
 /// The local cluster's TLS files (scripts/cluster.sh), reused as Switchyard's own.
@@ -147,6 +148,26 @@ async fn a_native_hash_checks_clients_and_logs_in_to_backends() {
     };
     assert_eq!(e.code, 1045, "{}", e.message);
 
+    // COM_CHANGE_USER to the hashed user from another one: the same check, and the
+    // backends are logged in to anew with what the new answer reveals.
+    let mut o = common::connect(port, "ops", Some("wf_globex")).await;
+    let to_acme = mysql_async::ChangeUserOpts::default()
+        .with_user(Some("acme_app".into()))
+        .with_pass(Some("acme_pw".into()))
+        .with_db_name(Some("wf_acme".into()));
+    o.change_user(to_acme).await.unwrap();
+    let user: String = o
+        .query_first("SELECT CURRENT_USER()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user, "acme_app@%");
+    let wrong = mysql_async::ChangeUserOpts::default()
+        .with_user(Some("acme_app".into()))
+        .with_pass(Some("acme_pX".into()));
+    let e = o.change_user(wrong).await.expect_err("wrong password");
+    assert!(e.to_string().contains("1045"), "{e}");
+
     // A caching_sha2_password client is switched to the scheme the hash can check.
     let out = tokio::task::spawn_blocking(move || {
         Command::new("mariadb")
@@ -177,7 +198,9 @@ async fn a_native_hash_checks_clients_and_logs_in_to_backends() {
 
 #[tokio::test]
 async fn a_caching_sha2_hash_authenticates_in_full_then_fast() {
-    let proxy = common::start_state(state_with_hash(&mysql_sha2_hash("acme_pw"), false)).await;
+    let state = state_with_hash(&mysql_sha2_hash("acme_pw"), false);
+    let shared = std::sync::Arc::clone(&state.shared);
+    let proxy = common::start_state(state).await;
     let port = proxy.addr.port();
 
     // Nothing proven yet: even the right scramble gets "perform full authentication".
@@ -205,6 +228,12 @@ async fn a_caching_sha2_hash_authenticates_in_full_then_fast() {
     // not match is asked for full authentication, as MySQL does).
     assert_eq!(sha2_first_reply(port, "acme_pw").await, [0x01, 0x03]);
     assert_eq!(sha2_first_reply(port, "acme_pX").await, [0x01, 0x04]);
+
+    // Counted by method (the hand-made logins that hung up mid-exchange are not).
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(shared.logins.get(LoginMethod::Sha2FullRsa), (1, 1));
+    assert_eq!(shared.logins.get(LoginMethod::Sha2Fast), (1, 0));
+    assert_eq!(shared.logins.get(LoginMethod::Native), (0, 0));
 }
 
 #[tokio::test]

@@ -350,6 +350,23 @@ impl Collector for StateCollector {
             &paused,
         )?;
 
+        let mut logins = Samples::default();
+        for m in crate::state::auth::LoginMethod::ALL {
+            let (accepted, refused) = shared.logins.get(m);
+            for (result, n) in [("accepted", accepted), ("refused", refused)] {
+                logins.add(
+                    vec![("method", m.label().into()), ("result", result.into())],
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                );
+            }
+        }
+        counter(
+            &mut enc,
+            "switchyard_client_logins",
+            "Client logins and COM_CHANGE_USER by authentication method: accepted, or refused (wrong password or unknown user)",
+            &logins,
+        )?;
+
         let (ok, failed) = shared.reloads.get();
         let mut reloads = Samples::default();
         reloads.add(

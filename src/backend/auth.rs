@@ -175,7 +175,7 @@ impl<'a> Exchange<'a> {
                 )))
             }
         }
-        let pw = self.password(&self.plugin.clone())?;
+        let pw = self.password(&self.plugin)?;
         let answer = sha2::encrypt_password(pw.as_bytes(), &self.nonce, &payload[1..])
             .map_err(|e| BackendError::AuthPlugin(format!("{} ({e})", self.plugin)))?;
         self.waiting = Waiting::Verdict;

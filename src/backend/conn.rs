@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use super::auth::{self as login_auth, Credentials, Exchange, Step};
 use super::error::BackendError;
@@ -15,12 +16,6 @@ use crate::protocol::handshake::{self, ServerInfo};
 use crate::protocol::packets::{self, ERR_HEADER};
 use crate::protocol::scan::{Expect, Outcome, Scanner};
 use crate::protocol::{CapabilityFlags, PacketStream};
-
-/// TLS toward a backend: the connector (trusting the tenant's CA) and the name its
-/// certificate must carry.
-pub struct BackendTls<'a> {
-    pub connector: &'a tokio_rustls::TlsConnector,
-}
 
 /// Largest packet accepted from a backend while reading whole packets (handshake only;
 /// results are streamed).
@@ -46,13 +41,14 @@ pub struct BackendConn {
 }
 
 impl BackendConn {
-    /// Connects and logs in with the capabilities the client negotiated.
+    /// Connects and logs in with the capabilities the client negotiated; over TLS when
+    /// `tls` is given (a connector trusting the tenant's CA).
     pub async fn connect(
         key: PoolKey,
         creds: &Credentials,
         database: Option<&str>,
         timeout: Duration,
-        tls: Option<BackendTls<'_>>,
+        tls: Option<&TlsConnector>,
     ) -> Result<BackendConn, BackendError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(&*key.addr))
             .await
@@ -123,7 +119,7 @@ async fn login(
     key: &PoolKey,
     creds: &Credentials,
     database: Option<&str>,
-    tls: Option<BackendTls<'_>>,
+    tls: Option<&TlsConnector>,
 ) -> Result<(ServerInfo, u32), BackendError> {
     let greeting = io.read_packet().await?;
     if greeting.payload.first() == Some(&ERR_HEADER) {
@@ -168,7 +164,7 @@ async fn start_tls(
     caps: CapabilityFlags,
     collation: u8,
     seq: u8,
-    tls: BackendTls<'_>,
+    tls: &TlsConnector,
 ) -> Result<u8, BackendError> {
     if !info.capabilities.contains(CapabilityFlags::CLIENT_SSL) {
         return Err(BackendError::Tls(
@@ -178,7 +174,7 @@ async fn start_tls(
     let request = handshake::ssl_request(caps | CapabilityFlags::CLIENT_SSL, collation);
     let seq = io.send(seq, &request).await?;
     let name = server_name(addr)?;
-    io.connect_tls(tls.connector, name)
+    io.connect_tls(tls, name)
         .await
         .map_err(|e| BackendError::Tls(e.to_string()))?;
     Ok(seq)

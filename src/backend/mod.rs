@@ -7,6 +7,6 @@ pub mod pool;
 pub mod relay;
 
 pub use auth::{Credentials, Proof};
-pub use conn::{BackendConn, BackendTls};
+pub use conn::BackendConn;
 pub use error::BackendError;
 pub use pool::{PoolKey, Pools};

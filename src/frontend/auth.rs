@@ -9,6 +9,7 @@ use crate::protocol::caching_sha2::{self as sha2, MORE_DATA};
 use crate::protocol::crypt::PasswordHash;
 use crate::protocol::handshake::{NATIVE_PASSWORD, SHA2_PASSWORD};
 use crate::protocol::{auth, PacketStream};
+use crate::state::auth::LoginMethod;
 use crate::state::RuntimeState;
 
 /// A client's first answer, as its handshake response (or COM_CHANGE_USER) carried it.
@@ -38,14 +39,34 @@ pub struct Proven {
 type Failure = (SessionError, u8);
 
 /// Checks the client's password for `offer.user`; on success the OK is the caller's to send.
+/// Counts the outcome unless the client went away or broke the protocol.
 pub async fn authenticate(
     client: &mut PacketStream,
     rt: &RuntimeState,
     offer: Offer<'_>,
 ) -> Result<Proven, Failure> {
+    let mut method = LoginMethod::Native;
+    let result = prove(client, rt, &offer, &mut method).await;
+    match &result {
+        Ok(_) => rt.shared.logins.record(method, true),
+        Err((SessionError::Reply(_), _)) => rt.shared.logins.record(method, false),
+        Err(_) => {}
+    }
+    result
+}
+
+async fn prove(
+    client: &mut PacketStream,
+    rt: &RuntimeState,
+    offer: &Offer<'_>,
+    method: &mut LoginMethod,
+) -> Result<Proven, Failure> {
     let user = rt.user(offer.user).cloned();
     let scheme = scheme_for(user.as_ref().map(|u| &u.password), offer.plugin);
-    let (answer, nonce, seq) = answer_in(client, scheme, &offer).await?;
+    if scheme == SHA2_PASSWORD {
+        *method = LoginMethod::Sha2Fast;
+    }
+    let (answer, nonce, seq) = answer_in(client, scheme, offer).await?;
     let deny = |seq: u8, answer: &[u8]| {
         let e = access_denied(offer.user, offer.host, !answer.is_empty());
         (SessionError::Reply(e), seq)
@@ -79,6 +100,11 @@ pub async fn authenticate(
             match cached.filter(|pw| auth::verify_sha2(&nonce, pw.expose(), &answer)) {
                 Some(pw) => (Proof::Password(pw), fast_auth_ok(client, seq).await?),
                 None => {
+                    *method = if client.is_tls() {
+                        LoginMethod::Sha2FullTls
+                    } else {
+                        LoginMethod::Sha2FullRsa
+                    };
                     let (pw, seq) = full_auth(client, rt, &nonce, seq).await?;
                     let Some(pw) = pw.filter(|pw| hash.matches(pw)) else {
                         return Err(deny(seq, &answer));

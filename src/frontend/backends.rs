@@ -9,7 +9,7 @@ use super::error::{Role, SessionError};
 use super::session::Session;
 use super::vars;
 use crate::backend::relay::{relay_response, RelayError};
-use crate::backend::{BackendConn, BackendError, BackendTls, Credentials, PoolKey, Proof};
+use crate::backend::{BackendConn, BackendError, Credentials, PoolKey, Proof};
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::handshake::response_shaping;
 use crate::protocol::scan::{Expect, Outcome, Scanner};
@@ -163,11 +163,10 @@ impl Session {
                     let db = self.schema.as_deref();
                     let tls = match &tenant.backend_tls_ca {
                         None => None,
-                        Some(_) => Some(BackendTls {
-                            connector: rt
-                                .backend_tls_for(&tenant)
+                        Some(_) => Some(
+                            rt.backend_tls_for(&tenant)
                                 .ok_or_else(|| internal("backend TLS connector missing"))?,
-                        }),
+                        ),
                     };
                     BackendConn::connect(key, &creds, db, rt.connect_timeout, tls)
                         .await

@@ -207,14 +207,14 @@ impl PacketStream {
     /// False if the peer has closed the connection or sent something unasked for (an idle
     /// connection must be silent).
     pub fn is_open(&self) -> bool {
+        // Peeked, not read: under TLS, consuming raw bytes would corrupt the session. A
+        // TLS peer that closes sends close_notify or FIN, which shows up here as bytes or EOF.
+        let Some(tcp) = self.stream.tcp() else {
+            return false;
+        };
         let mut probe = [0u8; 1];
-        match &self.stream {
-            Stream::Plain(tcp) => {
-                matches!(tcp.try_read(&mut probe), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
-            }
-            // Reading raw bytes would corrupt the TLS session; the first command finds out.
-            Stream::Tls(_) | Stream::TlsClient(_) => true,
-            Stream::Upgrading => false,
-        }
+        let mut buf = tokio::io::ReadBuf::new(&mut probe);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        tcp.poll_peek(&mut cx, &mut buf).is_pending()
     }
 }

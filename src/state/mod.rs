@@ -1,7 +1,7 @@
 //! Runtime state: the validated config and what is built from it, behind ArcSwap so a
 //! reload swaps it whole while sessions keep the snapshot they started a statement with.
 
-pub mod auth_cache;
+pub mod auth;
 pub mod digests;
 pub mod health;
 pub mod limits;
@@ -109,7 +109,9 @@ pub struct Shared {
     /// Set when the proxy shuts down: sessions close at their next transaction boundary.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// caching_sha2_password's cache of passwords proven by full authentication.
-    pub sha2_cache: auth_cache::Sha2Cache,
+    pub sha2_cache: auth::Sha2Cache,
+    /// Client logins by method and result, for metrics.
+    pub logins: auth::LoginCounts,
     /// The RSA key made at first need when none is configured.
     pub generated_rsa_key: std::sync::OnceLock<Arc<RsaKey>>,
 }

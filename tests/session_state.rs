@@ -247,3 +247,35 @@ async fn ping_and_multi_tenant_user_switching() {
         .unwrap();
     ops.query_drop("USE wf_acme").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_session_without_a_schema_gets_no_pooled_connection_that_has_one() {
+    let (proxy, mut c) = proxy_conn().await;
+    let port = proxy.addr.port();
+    on_both(&mut c, "DATABASE()").await;
+    c.disconnect().await.unwrap();
+    // The connections are reset and pooled in the background.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let mut direct = connect(primary_port(), "acme_app", None).await;
+    let expected: Option<String> = direct
+        .query_first("SELECT DATABASE()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(expected, None);
+    let mut c = connect(port, "acme_app", None).await;
+    for sql in ["SELECT DATABASE()", "BEGIN", "SELECT DATABASE()", "COMMIT"] {
+        if sql == "BEGIN" || sql == "COMMIT" {
+            c.query_drop(sql).await.unwrap();
+            continue;
+        }
+        let db: Option<String> = c.query_first(sql).await.unwrap().unwrap();
+        assert_eq!(
+            db,
+            expected,
+            "{sql} (served by {})",
+            served_by(&mut c).await
+        );
+    }
+}

@@ -27,11 +27,22 @@ pub struct Pools {
 }
 
 impl Pools {
-    /// An idle connection for `key` that is still open, if there is one.
-    pub fn take(&self, key: &PoolKey) -> Option<BackendConn> {
+    /// An idle connection for `key` that is still open and can be brought to `schema`, if
+    /// there is one. A connection keeps the schema of its last session (COM_RESET_CONNECTION
+    /// leaves it), and no command un-selects a schema: a session without one only takes a
+    /// connection that never had one.
+    pub fn take(&self, key: &PoolKey, schema: Option<&str>) -> Option<BackendConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
-        while let Some(conn) = list.pop() {
+        // The most recently used first: its server-side caches are warmest. Closed ones met
+        // on the way are dropped.
+        let mut i = list.len();
+        while i > 0 {
+            i -= 1;
+            if schema.is_none() && list[i].schema.is_some() {
+                continue;
+            }
+            let conn = list.remove(i);
             if conn.io.is_open() {
                 return Some(conn);
             }

@@ -156,7 +156,7 @@ impl Session {
                 collation: self.collation,
                 tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
             };
-            let conn = match rt.shared.pools.take(&key) {
+            let conn = match rt.shared.pools.take(&key, self.schema.as_deref()) {
                 Some(c) => c,
                 None => {
                     let creds = self.credentials(&tenant);

@@ -127,7 +127,7 @@ async fn write_on_primary() -> GtidPos {
 }
 
 fn gtid_of(s: &BackendStatus) -> GtidPos {
-    GtidPos::parse(s.gtid.as_deref().unwrap_or("")).expect("monitor gtid")
+    GtidPos::parse(s.observed.gtid.as_deref().unwrap_or("")).expect("monitor gtid")
 }
 
 #[tokio::test]
@@ -140,17 +140,22 @@ async fn sees_roles_read_only_and_gtid_positions() {
 
         let primary = status(&m, p);
         assert_eq!(primary.state, BackendState::Up);
-        assert!(primary.reachable && !primary.read_only && !primary.is_replica);
-        assert_eq!(primary.server_id, Some(1));
-        assert!(primary.version.as_deref().unwrap_or("").contains("MariaDB"));
+        assert!(primary.reachable && !primary.observed.read_only && !primary.observed.is_replica);
+        assert_eq!(primary.observed.server_id, Some(1));
+        assert!(primary.observed.version.contains("MariaDB"));
         assert!(!m.replica_eligible(&addr(p), Duration::from_secs(5)));
         for (port, id) in [(r1, 2), (r2, 3)] {
             let r = status(&m, port);
             assert_eq!(r.state, BackendState::Up, "{r:#?}");
-            assert!(r.read_only && r.is_replica && r.io_running && r.sql_running);
-            assert_eq!(r.server_id, Some(id));
-            assert!(r.lag.is_some(), "{r:#?}");
-            assert!(r.gtid_io.is_some(), "{r:#?}");
+            assert!(
+                r.observed.read_only
+                    && r.observed.is_replica
+                    && r.observed.io_running
+                    && r.observed.sql_running
+            );
+            assert_eq!(r.observed.server_id, Some(id));
+            assert!(r.observed.lag.is_some(), "{r:#?}");
+            assert!(r.observed.gtid_io.is_some(), "{r:#?}");
         }
 
         let written = write_on_primary().await;
@@ -172,9 +177,11 @@ async fn sees_roles_read_only_and_gtid_positions() {
         );
         let primary = status(&m, p);
         assert!(gtid_of(&primary).covers(&written));
-        assert!(GtidPos::parse(primary.gtid_binlog.as_deref().unwrap_or(""))
-            .expect("binlog pos")
-            .covers(&written));
+        assert!(
+            GtidPos::parse(primary.observed.gtid_binlog.as_deref().unwrap_or(""))
+                .expect("binlog pos")
+                .covers(&written)
+        );
     })
     .await;
 }
@@ -200,7 +207,7 @@ async fn a_stopped_sql_thread_is_ineligible_until_rise_good_checks() {
             "took {detected:?}, more than 2 intervals"
         );
         assert_eq!(status(&m, r1).state, BackendState::Stopped);
-        assert!(!status(&m, r1).sql_running);
+        assert!(!status(&m, r1).observed.sql_running);
         assert!(m.replica_eligible(&addr(r2), max_lag), "the other replica");
 
         start_sql_thread(r1).await;
@@ -209,7 +216,7 @@ async fn a_stopped_sql_thread_is_ineligible_until_rise_good_checks() {
         let recovered = wait_for(Duration::from_secs(10), || {
             let s = status(&m, r1);
             let eligible = m.replica_eligible(&addr(r1), max_lag);
-            if s.sql_running && !eligible {
+            if s.observed.sql_running && !eligible {
                 held_back += 1;
             }
             eligible
@@ -255,10 +262,10 @@ async fn replication_lag_over_the_limit_is_ineligible() {
         let s = status(&m, r1);
         println!(
             "monitor: lag over {max_lag:?} detected {detected:?} after the write (lag {:?}, state {})",
-            s.lag, s.state
+            s.observed.lag, s.state
         );
         assert_eq!(s.state, BackendState::Lagging, "{s:#?}");
-        assert!(s.lag.is_some_and(|l| l > max_lag), "{s:#?}");
+        assert!(s.observed.lag.is_some_and(|l| l > max_lag), "{s:#?}");
         assert!(m.replica_eligible(&addr(r2), max_lag), "the other replica");
 
         set_master_delay(r1, 0).await;
@@ -269,7 +276,7 @@ async fn replication_lag_over_the_limit_is_ineligible() {
         println!(
             "monitor: eligible again {:?} after MASTER_DELAY=0 (lag {:?})",
             start.elapsed(),
-            status(&m, r1).lag
+            status(&m, r1).observed.lag
         );
     })
     .await;

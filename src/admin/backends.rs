@@ -41,9 +41,9 @@ pub fn status_of(rt: &RuntimeState, addr: &str) -> BackendStatus {
         state,
         lag_seconds: measured
             .as_ref()
-            .and_then(|s| s.lag)
+            .and_then(|s| s.observed.lag)
             .map(|d| d.as_secs_f64()),
-        gtid_position: measured.and_then(|s| s.gtid.clone()),
+        gtid_position: measured.and_then(|s| s.observed.gtid.clone()),
     }
 }
 

@@ -85,19 +85,9 @@ pub struct Policy {
 pub struct BackendStatus {
     pub addr: String,
     pub reachable: bool,
-    pub read_only: bool,
-    pub is_replica: bool,
-    pub io_running: bool,
-    pub sql_running: bool,
-    pub lag: Option<Duration>,
-    /// MariaDB `gtid_current_pos`, or MySQL `gtid_executed`.
-    pub gtid: Option<String>,
-    /// MariaDB `gtid_binlog_pos`.
-    pub gtid_binlog: Option<String>,
-    /// MariaDB `Gtid_IO_Pos`, or MySQL `Retrieved_Gtid_Set`.
-    pub gtid_io: Option<String>,
-    pub server_id: Option<u32>,
-    pub version: Option<String>,
+    /// What the last successful check read (all defaults before the first one). Kept when
+    /// later checks fail: it is what is known.
+    pub observed: Observation,
     /// Why the last check (or the data path) found it unhealthy; `None` after a clean check.
     pub last_error: Option<String>,
     pub last_check: Instant,
@@ -152,16 +142,7 @@ impl BackendStatus {
         BackendStatus {
             addr: addr.to_string(),
             reachable: false,
-            read_only: false,
-            is_replica: false,
-            io_running: false,
-            sql_running: false,
-            lag: None,
-            gtid: None,
-            gtid_binlog: None,
-            gtid_io: None,
-            server_id: None,
-            version: None,
+            observed: Observation::default(),
             last_error: None,
             last_check: now,
             state: BackendState::Up,
@@ -195,16 +176,7 @@ impl BackendStatus {
         let problem = verdict(&obs, policy);
         self.reachable = true;
         self.fail_streak = 0;
-        self.read_only = obs.read_only;
-        self.is_replica = obs.is_replica;
-        self.io_running = obs.io_running;
-        self.sql_running = obs.sql_running;
-        self.lag = obs.lag;
-        self.gtid = obs.gtid;
-        self.gtid_binlog = obs.gtid_binlog;
-        self.gtid_io = obs.gtid_io;
-        self.server_id = obs.server_id;
-        self.version = Some(obs.version);
+        self.observed = obs;
         match problem {
             Some((state, problem)) => {
                 self.state = state;
@@ -257,10 +229,10 @@ impl BackendStatus {
         self.state == BackendState::Up
             && self.reachable
             // A writable server is a primary, whatever the config says: never a read target.
-            && self.read_only
-            && self.io_running
-            && self.sql_running
-            && self.lag.is_some_and(|lag| lag <= max_lag)
+            && self.observed.read_only
+            && self.observed.io_running
+            && self.observed.sql_running
+            && self.observed.lag.is_some_and(|lag| lag <= max_lag)
     }
 
     /// Whether the backend answers (for the primary, which has no replication to judge).
@@ -340,7 +312,7 @@ mod tests {
         assert_eq!(eligible(&s), [true, true]);
         assert_eq!((s[1].ok_streak, s[1].fail_streak), (2, 0));
         assert_eq!(s[1].last_error, None);
-        assert_eq!(s[1].gtid.as_deref(), Some("0-1-10"));
+        assert_eq!(s[1].observed.gtid.as_deref(), Some("0-1-10"));
     }
 
     #[test]
@@ -408,7 +380,7 @@ mod tests {
         assert!(!s[1].reachable);
         assert_eq!(s[1].last_error.as_deref(), Some("refused"));
         // The last known values are kept while it is down.
-        assert_eq!(s[1].gtid.as_deref(), Some("0-1-10"));
+        assert_eq!(s[1].observed.gtid.as_deref(), Some("0-1-10"));
         assert!(!s[1].replica_eligible(Duration::from_secs(60)));
     }
 

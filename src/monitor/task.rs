@@ -72,8 +72,8 @@ fn log_transition(prev: Option<BackendState>, next: &BackendStatus) {
         BackendState::Up => tracing::info!(
             backend = %next.addr,
             from,
-            read_only = next.read_only,
-            replica = next.is_replica,
+            read_only = next.observed.read_only,
+            replica = next.observed.is_replica,
             "backend up"
         ),
         state => tracing::warn!(backend = %next.addr, from, %state, reason, "backend not eligible"),

@@ -307,14 +307,17 @@ impl RuntimeState {
         };
         let demoted = m
             .status(&t.primary)
-            .is_some_and(|s| s.reachable && s.read_only);
+            .is_some_and(|s| s.reachable && s.observed.read_only);
         if !demoted {
             return &t.primary;
         }
         t.replicas
             .iter()
             .map(|r| r.addr.as_str())
-            .find(|a| m.status(a).is_some_and(|s| s.reachable && !s.read_only))
+            .find(|a| {
+                m.status(a)
+                    .is_some_and(|s| s.reachable && !s.observed.read_only)
+            })
             .unwrap_or(&t.primary)
     }
 

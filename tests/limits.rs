@@ -87,34 +87,12 @@ async fn sigterm_loses_no_committed_transaction() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as i64;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let dir = std::env::temp_dir().join(format!("sy-shutdown-{run_id}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("switchyard.toml");
-    let p = primary_port();
-    std::fs::write(
-        &file,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n\n[[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\nprimary = \"127.0.0.1:{p}\"\n\n[[users]]\nname = \"globex_app\"\npassword = \"globex_pw\"\ntenant = \"globex\"\n"
-        ),
-    )
-    .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["run", "--config"])
-        .arg(&file)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut c = loop {
-        if let Ok(c) = Conn::new(opts(port, "globex_app", Some("wf_globex"))).await {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let pid = child.id().unwrap();
+    let bin = common::binary::spawn(
+        |port| common::binary::globex_config(port, "shutdown_grace = \"5s\""),
+        &[],
+        std::process::Stdio::null(),
+    );
+    let mut c = bin.connect("globex_app", Some("wf_globex")).await;
     let mut acknowledged = Vec::new();
     let mut signalled = false;
     for i in 0..100_000 {
@@ -125,11 +103,7 @@ async fn sigterm_loses_no_committed_transaction() {
                 .await?;
             if signal_now {
                 // SIGTERM while this transaction is open: it must be let finish.
-                let status = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status()
-                    .unwrap();
-                assert!(status.success());
+                bin.sigterm();
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             c.query_drop("COMMIT").await
@@ -145,10 +119,7 @@ async fn sigterm_loses_no_committed_transaction() {
         "{} commits",
         acknowledged.len()
     );
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("exits within the grace period")
-        .unwrap();
+    let status = bin.exit(Duration::from_secs(10)).await.status;
     assert!(status.success(), "exit status {status:?}");
     let stored: Vec<i32> = root
         .query(format!(
@@ -162,5 +133,4 @@ async fn sigterm_loses_no_committed_transaction() {
     );
     // The transaction open at the signal (number 50) was finished, not cut off.
     assert!(acknowledged.contains(&50));
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -2,6 +2,7 @@
 //! Switchyard on port 0, mysql_async connections, and a raw protocol client.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod raw;
 
 use std::net::SocketAddr;

@@ -1,0 +1,98 @@
+//! The real `switchyard` binary, for tests of what only the process shows: signals, exit
+//! codes, log output. It serves a file config on a free loopback port.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use mysql_async::Conn;
+use tokio::process::{Child, Command};
+
+pub struct Binary {
+    pub port: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A config with only tenant globex (wf_globex on the primary) and its user, listening on
+/// `port`, with `server_keys` added to `[server]`.
+pub fn globex_config(port: u16, server_keys: &str) -> String {
+    let p = super::primary_port();
+    format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_keys}\n\n\
+         [[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\nprimary = \"127.0.0.1:{p}\"\n\n\
+         [[users]]\nname = \"globex_app\"\npassword = \"globex_pw\"\ntenant = \"globex\"\n"
+    )
+}
+
+/// Starts `switchyard <global_args> run --config <file>` with `config(port)` as the file;
+/// its stderr goes to `stderr`. The child is killed if the test drops it.
+pub fn spawn(config: impl FnOnce(u16) -> String, global_args: &[&str], stderr: Stdio) -> Binary {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = std::env::temp_dir().join(format!("sy-bin-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("switchyard.toml");
+    std::fs::write(&file, config(port)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(global_args)
+        .args(["run", "--config"])
+        .arg(&file)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    Binary {
+        port,
+        child: Some(child),
+        dir,
+    }
+}
+
+impl Binary {
+    /// A client connection once the listener is up (within 10 s).
+    pub async fn connect(&self, user: &str, db: Option<&str>) -> Conn {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match Conn::new(super::opts(self.port, user, db)).await {
+                Ok(c) => return c,
+                Err(e) if std::time::Instant::now() > deadline => {
+                    panic!("switchyard on {} never accepted {user}: {e}", self.port)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    pub fn sigterm(&self) {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("still running")
+            .to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    /// How the process ended, and what it wrote to a piped stderr; it must end within
+    /// `within`.
+    pub async fn exit(mut self, within: Duration) -> std::process::Output {
+        let child = self.child.take().expect("not waited for yet");
+        tokio::time::timeout(within, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("switchyard did not exit within {within:?}"))
+            .unwrap()
+    }
+}

@@ -26,12 +26,17 @@ fn cluster_tls() -> PathBuf {
 
 /// The common config with acme_app's `password = "acme_pw"` replaced by `password_hash`.
 fn state_with_hash(hash: &str, tls: bool) -> RuntimeState {
+    state_with_hash_and(hash, tls, "")
+}
+
+fn state_with_hash_and(hash: &str, tls: bool, server_keys: &str) -> RuntimeState {
     let mut text = common::config_text("").replacen(
         "name = \"acme_app\"\npassword = \"acme_pw\"",
         &format!("name = \"acme_app\"\npassword_hash = \"{hash}\""),
         1,
     );
     assert!(text.contains("password_hash"));
+    text = text.replacen("[server]", &format!("[server]\n{server_keys}"), 1);
     if tls {
         let d = cluster_tls();
         text = text.replacen(
@@ -65,9 +70,14 @@ fn pymysql(port: u16, password: &str, ssl_ca: Option<&Path>) -> std::process::Ou
         Some(ca) => format!(", ssl={{'ca': '{}'}}", ca.display()),
         None => String::new(),
     };
+    pymysql_with(port, password, &ssl)
+}
+
+/// PyMySQL as acme_app with extra `connect()` arguments (`extra` starts with a comma).
+fn pymysql_with(port: u16, password: &str, extra: &str) -> std::process::Output {
     let script = format!(
         "import pymysql\n\
-         c = pymysql.connect(host='127.0.0.1', port={port}, user='acme_app', password='{password}', database='wf_acme'{ssl})\n\
+         c = pymysql.connect(host='127.0.0.1', port={port}, user='acme_app', password='{password}', database='wf_acme'{extra})\n\
          cur = c.cursor()\n\
          cur.execute('SELECT @@port, CURRENT_USER()')\n\
          print(*cur.fetchone())\n"
@@ -265,4 +275,43 @@ fn bad_hashes_are_config_errors_naming_the_key() {
     );
     let err = config::parse(&text, &|_| None).unwrap_err().to_string();
     assert!(err.contains("not both"), "{err}");
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_configured_rsa_key_can_be_pinned_by_clients() {
+    let dir = std::env::temp_dir().join(format!("sy-rsa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl(&dir, &["genrsa", "-out", "rsa.key", "2048"]);
+    openssl(
+        &dir,
+        &["rsa", "-in", "rsa.key", "-pubout", "-out", "rsa.pub"],
+    );
+    let key = format!("rsa_private_key = \"{}\"", dir.join("rsa.key").display());
+    let state = state_with_hash_and(&mysql_sha2_hash("acme_pw"), false, &key);
+    let proxy = common::start_state(state).await;
+    let port = proxy.addr.port();
+    // PyMySQL with the public key given sends the encrypted password at once, without
+    // asking for the key: it only works if Switchyard decrypts with the configured key.
+    let pinned = format!(
+        ", server_public_key=open('{}', 'rb').read()",
+        dir.join("rsa.pub").display()
+    );
+    let out = tokio::task::spawn_blocking(move || pymysql_with(port, "acme_pw", &pinned))
+        .await
+        .unwrap();
+    assert_logged_in(&out);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -4,53 +4,22 @@
 
 mod common;
 
+use common::certs;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use mysql_async::prelude::*;
 use switchyard::config;
 use switchyard::state::RuntimeState;
 
 fn cluster_ca() -> PathBuf {
-    let dir = std::env::var("SWITCHYARD_CLUSTER_DIR")
-        .unwrap_or_else(|_| "/tmp/switchyard-cluster".into());
-    let ca = Path::new(&dir).join("tls/ca.pem");
-    assert!(
-        ca.exists(),
-        "{} missing: run scripts/cluster.sh up",
-        ca.display()
-    );
-    ca
+    certs::cluster_tls().join("ca.pem")
 }
 
 /// A CA that signed nothing the cluster serves.
 fn stranger_ca() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sy-backend-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=not the cluster CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = certs::scratch_dir("backend-tls");
+    certs::make_ca(&dir, "not the cluster CA");
     dir.join("ca.pem")
 }
 

@@ -6,7 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::certs;
+
+use std::path::Path;
 use std::process::Command;
 
 use mysql_async::prelude::*;
@@ -16,13 +18,6 @@ use switchyard::protocol::handshake::{backend_hello, parse_greeting};
 use switchyard::protocol::PacketStream;
 use switchyard::state::auth::LoginMethod;
 use switchyard::state::RuntimeState;
-
-/// The local cluster's TLS files (scripts/cluster.sh), reused as Switchyard's own.
-fn cluster_tls() -> PathBuf {
-    let dir = std::env::var("SWITCHYARD_CLUSTER_DIR")
-        .unwrap_or_else(|_| "/tmp/switchyard-cluster".into());
-    Path::new(&dir).join("tls")
-}
 
 /// The common config with acme_app's `password = "acme_pw"` replaced by `password_hash`.
 fn state_with_hash(hash: &str, tls: bool) -> RuntimeState {
@@ -38,7 +33,7 @@ fn state_with_hash_and(hash: &str, tls: bool, server_keys: &str) -> RuntimeState
     assert!(text.contains("password_hash"));
     text = text.replacen("[server]", &format!("[server]\n{server_keys}"), 1);
     if tls {
-        let d = cluster_tls();
+        let d = certs::cluster_tls();
         text = text.replacen(
             "[server]",
             &format!(
@@ -250,7 +245,7 @@ async fn a_caching_sha2_hash_authenticates_in_full_then_fast() {
 async fn a_caching_sha2_hash_authenticates_in_clear_over_tls() {
     let proxy = common::start_state(state_with_hash(&mysql_sha2_hash("acme_pw"), true)).await;
     let port = proxy.addr.port();
-    let ca = cluster_tls().join("ca.pem");
+    let ca = certs::cluster_tls().join("ca.pem");
     let out = tokio::task::spawn_blocking(move || pymysql(port, "acme_pw", Some(&ca)))
         .await
         .unwrap();
@@ -277,25 +272,11 @@ fn bad_hashes_are_config_errors_naming_the_key() {
     assert!(err.contains("not both"), "{err}");
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test]
 async fn a_configured_rsa_key_can_be_pinned_by_clients() {
-    let dir = std::env::temp_dir().join(format!("sy-rsa-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    openssl(&dir, &["genrsa", "-out", "rsa.key", "2048"]);
-    openssl(
+    let dir = certs::scratch_dir("rsa");
+    certs::openssl(&dir, &["genrsa", "-out", "rsa.key", "2048"]);
+    certs::openssl(
         &dir,
         &["rsa", "-in", "rsa.key", "-pubout", "-out", "rsa.pub"],
     );

@@ -3,6 +3,8 @@
 //! crash reproducers are added too) and the inputs of findings, with what was decided.
 //! Needs no cluster.
 
+mod common;
+
 use std::path::Path;
 
 use switchyard::config;
@@ -115,4 +117,40 @@ fn open_executable_comment_has_its_own_digest() {
         Class::Primary(PrimaryReason::Unparsed),
         "the cache must not answer for a different statement"
     );
+}
+
+/// The login seeds of the response_scan target are a server's side of complete logins
+/// (the first byte picks the plugin as the target does): each must end logged in.
+#[test]
+fn login_seeds_complete_the_exchange() {
+    use switchyard::backend::auth::{Exchange, Proof, Step};
+    let plugins = [
+        "mysql_native_password",
+        "caching_sha2_password",
+        "sha256_password",
+    ];
+    let proof = Proof::Password(config::Secret::new("pw"));
+    let mut seen = 0;
+    for (name, input) in corpus("response_scan") {
+        if !name
+            .rsplit('/')
+            .next()
+            .is_some_and(|f| f.starts_with("login_"))
+        {
+            continue;
+        }
+        seen += 1;
+        let plugin = plugins[usize::from(input[0] & 3)];
+        let (mut ex, _, _) = Exchange::start("u", &proof, false, Some(plugin), b"nonce").unwrap();
+        let mut done = false;
+        for (_, payload) in common::raw::packets(&input[1..]) {
+            match ex.on_packet(&payload) {
+                Ok(Step::Done) => done = true,
+                Ok(_) => {}
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+        assert!(done, "{name} did not end logged in");
+    }
+    assert!(seen >= 4, "login seeds missing");
 }

@@ -101,7 +101,7 @@ fn run(expect: Expect, deprecate_eof: bool, data: &[u8], mut sizes: impl FnMut()
     }
 }
 
-/// A backend's side of a login: the payloads (split at b'\n') answer Switchyard's
+/// A backend's side of a login: the bytes, framed as MySQL packets, answer Switchyard's
 /// authentication exchange; the seed picks the plugin, TLS and the kind of proof.
 fn login_exchange(seed: u8, data: &[u8]) {
     use switchyard::backend::auth::{Exchange, Proof};
@@ -120,7 +120,13 @@ fn login_exchange(seed: u8, data: &[u8]) {
     else {
         return;
     };
-    for payload in data.split(|b| *b == b'\n') {
+    let mut rest = data;
+    while rest.len() >= 4 {
+        let len = usize::from(rest[0]) | usize::from(rest[1]) << 8 | usize::from(rest[2]) << 16;
+        let Some(payload) = rest.get(4..4 + len) else {
+            break;
+        };
+        rest = &rest[4 + len..];
         if !matches!(
             ex.on_packet(payload),
             Ok(switchyard::backend::auth::Step::Send(_))

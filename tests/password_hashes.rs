@@ -94,6 +94,20 @@ fn assert_logged_in(out: &std::process::Output) {
     assert!(stdout.contains("acme_app@%"), "{stdout}");
 }
 
+/// The mariadb CLI as acme_app (password acme_pw) with `extra` options, printing
+/// `CURRENT_USER()`.
+async fn mariadb_cli(port: u16, extra: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["--no-defaults", "--protocol=TCP", "-h127.0.0.1"])
+        .arg(format!("-P{port}"))
+        .args(["-uacme_app", "-pacme_pw", "-Dwf_acme"])
+        .args(extra)
+        .args(["-NBe", "SELECT CURRENT_USER()"]);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
 /// A hand-made caching_sha2_password login: returns the first packet after the hello
 /// ([0x01, 0x03] is the fast path, [0x01, 0x04] asks for full authentication).
 async fn sha2_first_reply(port: u16, password: &str) -> Vec<u8> {
@@ -174,25 +188,7 @@ async fn a_native_hash_checks_clients_and_logs_in_to_backends() {
     assert!(e.to_string().contains("1045"), "{e}");
 
     // A caching_sha2_password client is switched to the scheme the hash can check.
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("mariadb")
-            .args([
-                "--no-defaults",
-                "--protocol=TCP",
-                "-h127.0.0.1",
-                &format!("-P{port}"),
-                "-uacme_app",
-                "-pacme_pw",
-                "--default-auth=caching_sha2_password",
-                "-Dwf_acme",
-                "-NBe",
-                "SELECT CURRENT_USER()",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = mariadb_cli(port, &["--default-auth=caching_sha2_password"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -295,4 +291,30 @@ async fn a_configured_rsa_key_can_be_pinned_by_clients() {
         .unwrap();
     assert_logged_in(&out);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// libmariadb's caching_sha2_password plugin (the mariadb CLI) against a hash with nothing
+/// cached: full authentication with the RSA key over plaintext, in clear over TLS.
+#[tokio::test]
+async fn the_mariadb_client_authenticates_in_full() {
+    let sha2 = mysql_sha2_hash("acme_pw");
+    for tls in [false, true] {
+        let proxy = common::start_state(state_with_hash(&sha2, tls)).await;
+        let ca = certs::cluster_tls().join("ca.pem");
+        let ssl_ca = format!("--ssl-ca={}", ca.display());
+        let transport: &[&str] = if tls {
+            &["--ssl", &ssl_ca, "--ssl-verify-server-cert"]
+        } else {
+            &["--skip-ssl"]
+        };
+        let mut extra = vec!["--default-auth=caching_sha2_password"];
+        extra.extend_from_slice(transport);
+        let out = mariadb_cli(proxy.addr.port(), &extra).await;
+        assert!(
+            out.status.success(),
+            "tls {tls}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "acme_app@%");
+    }
 }

@@ -308,3 +308,76 @@ async fn tenant_without_replicas_and_consistency_primary_read_from_the_primary()
         "consistency = primary"
     );
 }
+
+/// The first value of a text result, from a raw answer.
+fn raw_value(raw: &[u8]) -> String {
+    let v = switchyard::protocol::packets::first_text_value(raw, true)
+        .expect("a row")
+        .expect("not NULL");
+    String::from_utf8(v).unwrap()
+}
+
+/// With a client that negotiated session tracking (as libmariadb does) and a server that
+/// tracks `last_gtid` (the local cluster does), a write's GTID arrives in its OK packet, and
+/// read-your-writes uses it instead of asking the primary for `@@last_gtid`.
+#[tokio::test]
+async fn read_your_writes_takes_the_gtid_from_session_tracking() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::packets::tracked_gtid;
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.rt_tracked (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+    )
+    .await
+    .unwrap();
+    common::wait_replicated().await;
+
+    // Directly: the OK of an INSERT carries the GTID that @@last_gtid then shows.
+    let (mut direct, _) = RawClient::connect(
+        primary_port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        modern_caps(),
+    )
+    .await;
+    let ok = direct.query("INSERT INTO rt_tracked (v) VALUES (1)").await;
+    let (_, payload) = packets(&ok).remove(0);
+    let gtid = tracked_gtid(&payload).expect("last_gtid tracked in the OK");
+    assert_eq!(gtid, raw_value(&direct.query("SELECT @@last_gtid").await));
+
+    // Through Switchyard: write, then read; the primary connection runs no SELECT for it.
+    let proxy = common::start(common::config("")).await;
+    let port = proxy.addr.port();
+    let (mut c, _) =
+        RawClient::connect(port, "acme_app", "acme_pw", Some("wf_acme"), modern_caps()).await;
+    let selects_on_primary = |raw: Vec<u8>| raw_value(&raw).parse::<i64>().unwrap();
+    let count = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'COM_SELECT'";
+    c.query("BEGIN").await;
+    let before = selects_on_primary(c.query(count).await);
+    c.query("COMMIT").await;
+    let ok = c.query("INSERT INTO rt_tracked (v) VALUES (2)").await;
+    let (_, payload) = packets(&ok).remove(0);
+    assert!(
+        tracked_gtid(&payload).is_some(),
+        "relayed as the server sent it"
+    );
+    let read = raw_value(
+        &c.query("SELECT CONCAT(@@port, ':', COUNT(*)) FROM rt_tracked WHERE v = 2")
+            .await,
+    );
+    let (served, rows) = read.split_once(':').unwrap();
+    assert!(
+        is_replica(served.parse().unwrap()),
+        "read served by {served}"
+    );
+    assert_ne!(rows, "0", "the read sees the write");
+    c.query("BEGIN").await;
+    let after = selects_on_primary(c.query(count).await);
+    c.query("COMMIT").await;
+    assert_eq!(
+        after - before,
+        1,
+        "only the count itself ran on the primary"
+    );
+}

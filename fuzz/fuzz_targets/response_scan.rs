@@ -149,6 +149,7 @@ fuzz_target!(|input: &[u8]| {
     let _ = packets::parse_ok(data);
     let _ = packets::parse_eof(data);
     let _ = packets::parse_err(data);
+    let _ = packets::tracked_gtid(data);
     login_exchange(seed, data);
 
     for expect in EXPECTS {

@@ -1,6 +1,7 @@
 //! Read-your-writes: after a session writes, its reads go to a replica that has applied
-//! that write (MariaDB `@@last_gtid`, then `MASTER_GTID_WAIT` on the replica for a bounded
-//! time), or to the primary when none has it in time.
+//! that write (its GTID from the OK packet's session tracking when the client negotiated
+//! it, else `@@last_gtid` asked of the primary; then `MASTER_GTID_WAIT` on the replica for a
+//! bounded time), or to the primary when none has it in time.
 
 use std::time::Duration;
 
@@ -27,6 +28,15 @@ pub struct Causal {
 impl Causal {
     pub fn wrote(&mut self) {
         self.stale = true;
+    }
+
+    /// The primary reported the GTID of the session's last write (session tracking), so
+    /// there is nothing to ask it for.
+    pub fn wrote_at(&mut self, gtid: &str) {
+        if let Some(pos) = clean_gtid_list(gtid) {
+            self.position = Some(pos);
+            self.stale = false;
+        }
     }
 
     fn is_confirmed(&self, replica: usize, pos: &str) -> bool {

@@ -307,6 +307,11 @@ impl Session {
             self.wrote = true;
             self.causal.wrote();
         }
+        // Whatever the statement (a COMMIT too), a GTID the primary reported is the
+        // position the session's reads must see.
+        if let (Target::Primary, Some(gtid)) = (t, &o.gtid) {
+            self.causal.wrote_at(gtid);
+        }
         if c.class == Class::SetSession && !payload.is_empty() {
             match self.vars.record(payload) {
                 Some(seq) => {

@@ -101,6 +101,53 @@ pub fn parse_ok(payload: &[u8]) -> Option<OkInfo> {
     })
 }
 
+/// Session-state entry types (OK packet, CLIENT_SESSION_TRACK).
+const SESSION_TRACK_SYSTEM_VARIABLES: u8 = 0;
+const SESSION_TRACK_GTIDS: u8 = 3;
+
+/// The GTID a write produced, from an OK packet's session-state changes: MariaDB's
+/// `last_gtid` system variable (`session_track_system_variables` includes it) or MySQL's
+/// own GTID (`session_track_gtids = OWN_GTID`). `None` when the OK carries neither (the
+/// client did not ask for session tracking, the server does not track it, or the statement
+/// wrote nothing to the binlog).
+pub fn tracked_gtid(payload: &[u8]) -> Option<String> {
+    let mut buf = ParseBuf(payload.get(1..)?);
+    buf.checked_eat_lenenc_int()?;
+    buf.checked_eat_lenenc_int()?;
+    let status = buf.checked_eat_u16_le()?;
+    buf.checked_eat_u16_le()?;
+    if status & STATUS_SESSION_STATE_CHANGED == 0 {
+        return None;
+    }
+    buf.checked_eat_lenenc_str()?; // info
+    let mut state = ParseBuf(buf.checked_eat_lenenc_str()?);
+    let mut found = None;
+    while !state.is_empty() {
+        let kind = state.checked_eat_u8()?;
+        let mut data = ParseBuf(state.checked_eat_lenenc_str()?);
+        match kind {
+            SESSION_TRACK_SYSTEM_VARIABLES => {
+                while !data.is_empty() {
+                    let name = data.checked_eat_lenenc_str()?;
+                    let value = data.checked_eat_lenenc_str()?;
+                    if name.eq_ignore_ascii_case(b"last_gtid") && !value.is_empty() {
+                        found = Some(String::from_utf8_lossy(value).into_owned());
+                    }
+                }
+            }
+            SESSION_TRACK_GTIDS => {
+                data.checked_eat_u8()?; // encoding specification
+                let gtids = data.checked_eat_lenenc_str()?;
+                if !gtids.is_empty() {
+                    found = Some(String::from_utf8_lossy(gtids).into_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
 /// Reads an old-style EOF packet: 0xFE, warnings, status.
 pub fn parse_eof(payload: &[u8]) -> Option<OkInfo> {
     let warnings = u16::from_le_bytes([*payload.get(1)?, *payload.get(2)?]);
@@ -162,6 +209,63 @@ pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An OK with SESSION_STATE_CHANGED and the given session-state entries.
+    fn ok_with_state(entries: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let lenenc = |b: &[u8]| {
+            let mut v = vec![b.len() as u8];
+            v.extend_from_slice(b);
+            v
+        };
+        let mut state = Vec::new();
+        for (kind, data) in entries {
+            state.push(*kind);
+            state.extend(lenenc(data));
+        }
+        let mut p = vec![OK_HEADER, 1, 0];
+        p.extend_from_slice(&(STATUS_AUTOCOMMIT | STATUS_SESSION_STATE_CHANGED).to_le_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend(lenenc(b""));
+        p.extend(lenenc(&state));
+        p
+    }
+
+    #[test]
+    fn tracked_gtid_from_either_server() {
+        let var = |n: &[u8], v: &[u8]| {
+            let mut d = vec![n.len() as u8];
+            d.extend_from_slice(n);
+            d.push(v.len() as u8);
+            d.extend_from_slice(v);
+            d
+        };
+        // MariaDB: system variables, last_gtid among others.
+        let maria = ok_with_state(&[
+            (0, var(b"autocommit", b"ON")),
+            (0, var(b"last_gtid", b"0-1-42")),
+        ]);
+        assert_eq!(tracked_gtid(&maria).as_deref(), Some("0-1-42"));
+        // MySQL: a GTIDS entry (encoding 0, then the set).
+        let mut gtids = vec![0u8, 38];
+        gtids.extend_from_slice(b"3e11fa47-71ca-11e1-9e33-c80aa9429562:7");
+        let mysql = ok_with_state(&[(3, gtids)]);
+        assert_eq!(
+            tracked_gtid(&mysql).as_deref(),
+            Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:7")
+        );
+        // Other changes only, no change flag, truncated: nothing.
+        assert_eq!(
+            tracked_gtid(&ok_with_state(&[(0, var(b"autocommit", b"ON"))])),
+            None
+        );
+        let mut plain = maria.clone();
+        plain[3] = 0x02;
+        plain[4] = 0;
+        assert_eq!(tracked_gtid(&plain), None);
+        for cut in 0..maria.len() - 1 {
+            let _ = tracked_gtid(&maria[..cut]);
+        }
+    }
 
     #[test]
     fn ok_roundtrip() {

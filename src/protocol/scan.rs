@@ -3,7 +3,7 @@
 
 use super::packets::{
     self, OkInfo, EOF_HEADER, ERR_HEADER, LOCAL_INFILE_HEADER, OK_HEADER, STATUS_CURSOR_EXISTS,
-    STATUS_MORE_RESULTS,
+    STATUS_MORE_RESULTS, STATUS_SESSION_STATE_CHANGED,
 };
 use super::MAX_PAYLOAD;
 
@@ -58,6 +58,8 @@ pub struct Outcome {
     pub prepared: Option<PrepareOk>,
     /// Whether any result set (rows) was part of the answer.
     pub result_sets: u32,
+    /// The last GTID the answer's OK packets reported through session tracking.
+    pub gtid: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +240,7 @@ impl Scanner {
             }
             Phase::Rows | Phase::Defs => {
                 let info = self.terminator(p)?;
-                self.finish_or_more(info);
+                self.finish_or_more(info, p);
                 Ok(self.event())
             }
             Phase::PrepareParamsEof { columns } => {
@@ -269,7 +271,7 @@ impl Scanner {
         match p.first() {
             Some(&OK_HEADER) => {
                 let info = packets::parse_ok(p).ok_or(ScanError("short OK"))?;
-                self.finish_or_more(info);
+                self.finish_or_more(info, p);
                 Ok(self.event())
             }
             Some(&LOCAL_INFILE_HEADER) => Ok(Event::LocalInfile),
@@ -320,7 +322,14 @@ impl Scanner {
         parsed.ok_or(ScanError("short terminator"))
     }
 
-    fn finish_or_more(&mut self, info: OkInfo) {
+    fn finish_or_more(&mut self, info: OkInfo, p: &[u8]) {
+        // Only a changed session state can carry a GTID; the flag keeps reads free of this.
+        let is_ok = p.first() == Some(&OK_HEADER) || self.deprecate_eof;
+        if info.status & STATUS_SESSION_STATE_CHANGED != 0 && is_ok {
+            if let Some(gtid) = packets::tracked_gtid(p) {
+                self.outcome.gtid = Some(gtid);
+            }
+        }
         self.outcome.status = Some(info.status);
         self.outcome.ok = Some(info);
         self.phase = if info.status & STATUS_MORE_RESULTS != 0 && self.expect == Expect::ResultSets

@@ -941,6 +941,24 @@ async fn metrics_and_probes_over_http() {
         value(&samples, "switchyard_reloads_total", &[("result", "ok")]),
         Some(0.0)
     );
+    assert_eq!(
+        value(
+            &samples,
+            "switchyard_connections_refused_total",
+            &[("limit", "handshake_timeout")]
+        ),
+        Some(0.0)
+    );
+    assert!(
+        value(
+            &samples,
+            "switchyard_client_logins_total",
+            &[("method", "mysql_native_password"), ("result", "accepted")]
+        )
+        .unwrap()
+            >= 2.0,
+        "the test's own logins:\n{body}"
+    );
     for family in [
         "switchyard_fallbacks_total",
         "switchyard_hints_refused_total",

@@ -3,12 +3,15 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{connect, opts, primary_port};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use switchyard::config;
+use switchyard::state::limits::{Limits, Refusal};
+use switchyard::state::RuntimeState;
 
 fn cfg(server_extra: &str, tenant_extra: &str, user_extra: &str) -> config::Config {
     let p = primary_port();
@@ -38,6 +41,13 @@ tenants = "*"
     config::parse(&text, &|_| None).unwrap()
 }
 
+/// A proxy for `cfg`, and its limits (to read what they refused).
+async fn start(cfg: config::Config) -> (common::Proxy, Arc<Limits>) {
+    let state = RuntimeState::new(cfg);
+    let limits = Arc::clone(&state.shared.limits);
+    (common::start_state(state).await, limits)
+}
+
 async fn refused_code(port: u16, user: &str, db: &str) -> u16 {
     match Conn::new(opts(port, user, Some(db))).await {
         Ok(_) => panic!("connection should be refused"),
@@ -48,11 +58,12 @@ async fn refused_code(port: u16, user: &str, db: &str) -> u16 {
 
 #[tokio::test]
 async fn per_user_limit_answers_1203_and_frees_slots() {
-    let proxy = common::start(cfg("", "", "max_connections = 2")).await;
+    let (proxy, limits) = start(cfg("", "", "max_connections = 2")).await;
     let port = proxy.addr.port();
     let a = connect(port, "globex_app", Some("wf_globex")).await;
     let _b = connect(port, "globex_app", Some("wf_globex")).await;
     assert_eq!(refused_code(port, "globex_app", "wf_globex").await, 1203);
+    assert_eq!(limits.refused(Refusal::User), 1, "counted for metrics");
     // Another user is not affected.
     let _ops = connect(port, "ops", Some("wf_globex")).await;
     a.disconnect().await.unwrap();
@@ -62,15 +73,18 @@ async fn per_user_limit_answers_1203_and_frees_slots() {
 
 #[tokio::test]
 async fn per_tenant_and_global_limits_answer_1040() {
-    let proxy = common::start(cfg("", "max_connections = 1", "")).await;
+    let (proxy, limits) = start(cfg("", "max_connections = 1", "")).await;
     let port = proxy.addr.port();
     let _a = connect(port, "globex_app", Some("wf_globex")).await;
     assert_eq!(refused_code(port, "ops", "wf_globex").await, 1040);
+    assert_eq!(limits.refused(Refusal::Tenant), 1);
 
-    let proxy = common::start(cfg("max_connections = 1", "", "")).await;
+    let (proxy, limits) = start(cfg("max_connections = 1", "", "")).await;
     let port = proxy.addr.port();
     let _a = connect(port, "globex_app", Some("wf_globex")).await;
     assert_eq!(refused_code(port, "globex_app", "wf_globex").await, 1040);
+    assert_eq!(limits.refused(Refusal::Global), 1);
+    assert_eq!(limits.refused(Refusal::Tenant), 0);
 }
 
 /// The real binary, SIGTERM in the middle of a transaction loop: it exits 0, every commit it

@@ -182,8 +182,11 @@ async fn malformed_packets_close_only_that_client() {
 
 #[tokio::test]
 async fn silent_clients_are_dropped_after_the_handshake_timeout() {
+    use switchyard::state::limits::Refusal;
     use tokio::io::AsyncReadExt;
-    let proxy = common::start(common::config("")).await;
+    let state = switchyard::state::RuntimeState::new(common::config(""));
+    let limits = std::sync::Arc::clone(&state.shared.limits);
+    let proxy = common::start_state(state).await;
     let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     let start = std::time::Instant::now();
     let mut buf = Vec::new();
@@ -193,6 +196,7 @@ async fn silent_clients_are_dropped_after_the_handshake_timeout() {
         "connection closed within the 2 s handshake timeout"
     );
     assert!(start.elapsed() >= std::time::Duration::from_millis(1500));
+    assert_eq!(limits.refused(Refusal::HandshakeTimeout), 1, "counted");
 }
 
 #[tokio::test]

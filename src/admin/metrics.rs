@@ -367,6 +367,20 @@ impl Collector for StateCollector {
             &logins,
         )?;
 
+        let mut refused = Samples::default();
+        for why in crate::state::limits::Refusal::ALL {
+            refused.add(
+                vec![("limit", why.label().into())],
+                i64::try_from(shared.limits.refused(why)).unwrap_or(i64::MAX),
+            );
+        }
+        counter(
+            &mut enc,
+            "switchyard_connections_refused",
+            "Client connections turned away by a connection limit (ERR 1040/1203) or the handshake timeout",
+            &refused,
+        )?;
+
         let (ok, failed) = shared.reloads.get();
         let mut reloads = Samples::default();
         reloads.add(

@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::protocol::packets::{err_payload, ErrSpec};
 use crate::protocol::PacketStream;
+use crate::state::limits::Refusal;
 use crate::state::SharedState;
 use error::SessionError;
 use session::Session;
@@ -72,6 +73,7 @@ async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: Sh
     let mut client = PacketStream::new(stream, rt.max_client_packet);
     let max = rt.config.server.max_connections as usize;
     if live > max {
+        rt.shared.limits.refuse(Refusal::Global);
         let e = ErrSpec::new(
             1040,
             "08004",
@@ -94,6 +96,7 @@ async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: Sh
             return;
         }
         Err(_) => {
+            rt.shared.limits.refuse(Refusal::HandshakeTimeout);
             tracing::info!(session = id, %host, "handshake timed out");
             return;
         }

@@ -10,6 +10,7 @@ use super::error::SessionError;
 use super::session::Session;
 use crate::protocol::scan::Outcome;
 use crate::router::route::{Route, Target};
+use crate::state::limits::Refusal;
 use crate::state::registry::SessionReport;
 use crate::state::stats::TenantStats;
 use crate::state::RuntimeState;
@@ -59,6 +60,7 @@ impl Session {
             let key = format!("user:{}", self.user.name);
             let permit = rt.shared.limits.acquire(key, self.user.max_connections);
             self.user_permit = Some(permit.ok_or_else(|| {
+                rt.shared.limits.refuse(Refusal::User);
                 SessionError::reply(
                     1203,
                     "42000",
@@ -85,6 +87,7 @@ impl Session {
             .limits
             .acquire(format!("tenant:{}", t.name), t.max_connections);
         self.tenant_permit = Some(permit.ok_or_else(|| {
+            rt.shared.limits.refuse(Refusal::Tenant);
             SessionError::reply(
                 1040,
                 "08004",

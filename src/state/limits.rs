@@ -1,12 +1,45 @@
 //! Connection limits per tenant and per user: a permit per session, given back when the
-//! session ends (or moves to another tenant).
+//! session ends (or moves to another tenant); and how often each limit turned a client away.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct Limits {
     counts: Mutex<HashMap<String, usize>>,
+    refused: [AtomicU64; 4],
+}
+
+/// What turned a client away before its session started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `server.max_connections` (ERR 1040).
+    Global,
+    /// A tenant's `max_connections` (ERR 1040).
+    Tenant,
+    /// A user's `max_connections` (ERR 1203).
+    User,
+    /// `server.handshake_timeout`: the client did not finish logging in.
+    HandshakeTimeout,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 4] = [
+        Refusal::Global,
+        Refusal::Tenant,
+        Refusal::User,
+        Refusal::HandshakeTimeout,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::Global => "global",
+            Refusal::Tenant => "tenant",
+            Refusal::User => "user",
+            Refusal::HandshakeTimeout => "handshake_timeout",
+        }
+    }
 }
 
 /// One counted connection; dropping it gives the slot back.
@@ -40,6 +73,14 @@ impl Limits {
             key,
             limits: Arc::clone(self),
         })
+    }
+
+    pub fn refuse(&self, why: Refusal) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, why: Refusal) -> u64 {
+        self.refused[why as usize].load(Ordering::Relaxed)
     }
 
     pub fn held(&self, key: &str) -> usize {

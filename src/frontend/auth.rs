@@ -67,28 +67,28 @@ async fn prove(
         *method = LoginMethod::Sha2Fast;
     }
     let (answer, nonce, seq) = answer_in(client, scheme, offer).await?;
-    let deny = |seq: u8, answer: &[u8]| {
-        let e = access_denied(offer.user, offer.host, !answer.is_empty());
+    let with_password = !answer.is_empty();
+    let deny = |seq: u8| {
+        let e = access_denied(offer.user, offer.host, with_password);
         (SessionError::Reply(e), seq)
     };
     let Some(user) = user else {
-        return Err(deny(seq, &answer));
+        return Err(deny(seq));
     };
     let (proof, seq) = match (&user.password, scheme) {
         (UserPassword::Plain(pw), NATIVE_PASSWORD) => {
             if !auth::verify_native(&nonce, pw.expose(), &answer) {
-                return Err(deny(seq, &answer));
+                return Err(deny(seq));
             }
             (Proof::Password(pw.clone()), seq)
         }
         (UserPassword::Hash(PasswordHash::Native(stage2)), _) => {
-            let stage1 =
-                auth::native_stage1(&nonce, stage2, &answer).ok_or_else(|| deny(seq, &answer))?;
+            let stage1 = auth::native_stage1(&nonce, stage2, &answer).ok_or_else(|| deny(seq))?;
             (Proof::NativeStage1(stage1), seq)
         }
         (UserPassword::Plain(pw), _) => {
             if !auth::verify_sha2(&nonce, pw.expose(), &answer) {
-                return Err(deny(seq, &answer));
+                return Err(deny(seq));
             }
             (
                 Proof::Password(pw.clone()),
@@ -96,27 +96,58 @@ async fn prove(
             )
         }
         (UserPassword::Hash(hash), _) => {
-            let cached = rt.shared.sha2_cache.get(&user.name, hash);
-            match cached.filter(|pw| auth::verify_sha2(&nonce, pw.expose(), &answer)) {
-                Some(pw) => (Proof::Password(pw), fast_auth_ok(client, seq).await?),
-                None => {
-                    *method = if client.is_tls() {
-                        LoginMethod::Sha2FullTls
-                    } else {
-                        LoginMethod::Sha2FullRsa
-                    };
-                    let (pw, seq) = full_auth(client, rt, &nonce, seq).await?;
-                    let Some(pw) = pw.filter(|pw| hash.matches(pw)) else {
-                        return Err(deny(seq, &answer));
-                    };
-                    let pw = Secret::new(String::from_utf8_lossy(&pw).into_owned());
-                    rt.shared.sha2_cache.insert(&user.name, hash, pw.clone());
-                    (Proof::Password(pw), seq)
-                }
-            }
+            let sha2 = Sha2Login {
+                user: &user.name,
+                hash,
+                nonce: &nonce,
+                answer: &answer,
+            };
+            sha2.prove(client, rt, seq, method, &deny).await?
         }
     };
     Ok(Proven { user, proof, seq })
+}
+
+/// A caching_sha2_password answer checked against a stored `$A$005$` hash.
+struct Sha2Login<'a> {
+    user: &'a str,
+    hash: &'a PasswordHash,
+    nonce: &'a [u8; 20],
+    answer: &'a [u8],
+}
+
+impl Sha2Login<'_> {
+    /// The fast path when this user's password was proven before (and the scramble matches
+    /// it), else full authentication; a proven password is cached for the next login.
+    async fn prove(
+        &self,
+        client: &mut PacketStream,
+        rt: &RuntimeState,
+        seq: u8,
+        method: &mut LoginMethod,
+        deny: &impl Fn(u8) -> Failure,
+    ) -> Result<(Proof, u8), Failure> {
+        let cached = rt.shared.sha2_cache.get(self.user, self.hash);
+        if let Some(pw) =
+            cached.filter(|pw| auth::verify_sha2(self.nonce, pw.expose(), self.answer))
+        {
+            return Ok((Proof::Password(pw), fast_auth_ok(client, seq).await?));
+        }
+        *method = if client.is_tls() {
+            LoginMethod::Sha2FullTls
+        } else {
+            LoginMethod::Sha2FullRsa
+        };
+        let (pw, seq) = full_auth(client, rt, self.nonce, seq).await?;
+        let Some(pw) = pw.filter(|pw| self.hash.matches(pw)) else {
+            return Err(deny(seq));
+        };
+        let pw = Secret::new(String::from_utf8_lossy(&pw).into_owned());
+        rt.shared
+            .sha2_cache
+            .insert(self.user, self.hash, pw.clone());
+        Ok((Proof::Password(pw), seq))
+    }
 }
 
 /// The scheme the answer must be in: a hash can only check its own scheme; a plaintext

@@ -148,3 +148,60 @@ async fn sigterm_loses_no_committed_transaction() {
     // The transaction open at the signal (number 50) was finished, not cut off.
     assert!(acknowledged.contains(&50));
 }
+
+/// The payload of the next packet, or None once the connection is closed.
+async fn next_payload(io: &mut switchyard::protocol::PacketStream) -> Option<(u8, Vec<u8>)> {
+    let p = tokio::time::timeout(common::SHORT, io.read_packet())
+        .await
+        .expect("an answer or a close, in time")
+        .ok()?;
+    Some((p.seq, p.payload))
+}
+
+/// Writes a packet header announcing `len` bytes, and only a few of them.
+async fn announce(io: &mut switchyard::protocol::PacketStream, len: usize, seq: u8) {
+    let l = (len as u32).to_le_bytes();
+    io.write_raw(&[l[0], l[1], l[2], seq, 0x03, b'S', b'E', b'L'])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn oversized_packets_get_1153_and_are_never_buffered() {
+    use switchyard::protocol::packets::parse_err;
+    let mut state = RuntimeState::new(cfg("", "", ""));
+    state.max_client_packet = 1 << 20;
+    let proxy = common::start_state(state).await;
+
+    // Before login: a stranger announcing 1 MB (far over the handshake's 64 KiB).
+    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let mut io = switchyard::protocol::PacketStream::new(tcp, 1 << 20);
+    io.read_packet().await.unwrap(); // greeting
+    announce(&mut io, 1 << 20, 1).await;
+    let (seq, err) = next_payload(&mut io).await.expect("an ERR");
+    assert_eq!(seq, 2);
+    assert_eq!(parse_err(&err).map(|(c, _)| c), Some(1153));
+    assert!(next_payload(&mut io).await.is_none(), "then closed");
+
+    // Logged in: over the session limit (1 MiB here), the same answer.
+    let caps = common::raw::modern_caps();
+    let (mut c, _) = common::raw::RawClient::connect(
+        proxy.addr.port(),
+        "globex_app",
+        "globex_pw",
+        Some("wf_globex"),
+        caps,
+    )
+    .await;
+    announce(&mut c.io, 2 << 20, 0).await;
+    let (seq, err) = next_payload(&mut c.io).await.expect("an ERR");
+    assert_eq!(seq, 1);
+    let (code, message) = parse_err(&err).unwrap();
+    assert_eq!(code, 1153, "{message}");
+    assert!(message.contains("max_allowed_packet"), "{message}");
+
+    // Nobody else noticed.
+    let mut other = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
+    let one: i64 = other.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+}

@@ -3,6 +3,7 @@
 //! authentication, and what the proof leaves for logging in to backends.
 
 use super::error::{access_denied, SessionError};
+use super::login::gone;
 use crate::backend::Proof;
 use crate::config::{Secret, UserConfig, UserPassword};
 use crate::protocol::caching_sha2::{self as sha2, MORE_DATA};
@@ -238,8 +239,4 @@ async fn full_auth(
         payload = pkt.payload;
     }
     Ok((key.decrypt_password(&payload, nonce), seq))
-}
-
-fn gone(e: std::io::Error) -> Failure {
-    (SessionError::ClientGone(e), 0)
 }

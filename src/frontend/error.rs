@@ -129,6 +129,15 @@ fn auth_state(code: u16) -> &'static str {
     }
 }
 
+/// ERR 1153 for a packet over the limit, as the server words it.
+pub fn packet_too_large(limit: usize) -> SessionError {
+    SessionError::reply(
+        1153,
+        "08S01",
+        format!("Got a packet bigger than 'max_allowed_packet' bytes (Switchyard accepts {limit} bytes here)"),
+    )
+}
+
 /// ERR 1045, worded as the server words it.
 pub fn access_denied(user: &str, host: &str, with_password: bool) -> ErrSpec {
     let using = if with_password { "YES" } else { "NO" };

@@ -8,6 +8,7 @@ use super::error::SessionError;
 use super::tenant;
 use crate::backend::Proof;
 use crate::config::{TenantConfig, UserConfig};
+use crate::protocol::codec::PacketTooLarge;
 use crate::protocol::handshake;
 use crate::protocol::{CapabilityFlags, PacketStream};
 use crate::state::RuntimeState;
@@ -109,6 +110,14 @@ pub async fn login(
     })
 }
 
-fn gone(e: std::io::Error) -> (SessionError, u8) {
-    (SessionError::ClientGone(e), 0)
+/// An I/O failure during the login: the client is gone, or sent a packet over the
+/// handshake's limit (answered with ERR 1153, as servers do).
+pub(super) fn gone(e: std::io::Error) -> (SessionError, u8) {
+    match PacketTooLarge::of(&e) {
+        Some(big) => (
+            super::error::packet_too_large(big.limit),
+            big.seq.wrapping_add(1),
+        ),
+        None => (SessionError::ClientGone(e), 0),
+    }
 }

@@ -27,6 +27,9 @@ use crate::protocol::PacketStream;
 use crate::state::limits::Refusal;
 use crate::state::SharedState;
 use error::SessionError;
+
+/// The largest packet accepted before a client has logged in.
+const HANDSHAKE_MAX_PACKET: usize = 64 * 1024;
 use session::Session;
 
 /// Counts live client connections; the guard gives the slot back when a session ends.
@@ -70,7 +73,10 @@ pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Fut
 
 async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: SharedState) {
     let rt = state.load_full();
-    let mut client = PacketStream::new(stream, rt.max_client_packet);
+    // Until the client has logged in, packets are small (a handshake response with
+    // connection attributes, an RSA-encrypted password): a stranger cannot make Switchyard
+    // buffer megabytes.
+    let mut client = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
     let max = rt.config.server.max_connections as usize;
     if live > max {
         rt.shared.limits.refuse(Refusal::Global);
@@ -110,6 +116,7 @@ async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: Sh
         user = %login.user.name,
         tenant = login.tenant.as_ref().map_or("", |t| t.name.as_str())
     );
+    client.set_max_packet(rt.max_client_packet);
     let mut session = Session::new(id, client, state, host, nonce, login);
     match session.start(seq).instrument(span.clone()).await {
         Ok(()) => session.run().instrument(span).await,

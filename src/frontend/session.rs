@@ -12,6 +12,7 @@ use super::pins::Pins;
 use super::prepared::Statements;
 use super::vars::SessionVars;
 use crate::config::{Config, TenantConfig, UserConfig};
+use crate::protocol::codec::PacketTooLarge;
 use crate::protocol::command::*;
 use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
 use crate::protocol::scan::Outcome;
@@ -201,7 +202,10 @@ impl Session {
             let pkt = match read {
                 Ok(p) => p,
                 Err(e) => {
-                    if e.kind() == std::io::ErrorKind::InvalidData {
+                    if let Some(big) = PacketTooLarge::of(&e) {
+                        let err = super::error::packet_too_large(big.limit);
+                        let _ = self.send_err(&err, big.seq.wrapping_add(1)).await;
+                    } else if e.kind() == std::io::ErrorKind::InvalidData {
                         let err = SessionError::ClientProtocol(e.to_string());
                         let _ = self.send_err(&err, 1).await;
                     }

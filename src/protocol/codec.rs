@@ -12,6 +12,23 @@ use super::MAX_PAYLOAD;
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A peer announced a packet over the limit (as soon as its header says so: the packet is
+/// never buffered).
+#[derive(Debug, thiserror::Error)]
+#[error("packet larger than the limit of {limit} bytes")]
+pub struct PacketTooLarge {
+    pub limit: usize,
+    /// The sequence id of the refused packet (an ERR answering it takes the next one).
+    pub seq: u8,
+}
+
+impl PacketTooLarge {
+    /// The limit error inside an I/O error from `read_packet`, if that is what it is.
+    pub fn of(e: &io::Error) -> Option<&PacketTooLarge> {
+        e.get_ref().and_then(|inner| inner.downcast_ref())
+    }
+}
+
 /// One logical packet (splits joined).
 #[derive(Debug)]
 pub struct Packet {
@@ -38,6 +55,11 @@ impl PacketStream {
             wbuf: Vec::with_capacity(READ_CHUNK),
             max_packet,
         }
+    }
+
+    /// Changes the largest packet accepted from the peer (small until a client logged in).
+    pub fn set_max_packet(&mut self, max_packet: usize) {
+        self.max_packet = max_packet;
     }
 
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
@@ -123,10 +145,11 @@ impl PacketStream {
             seq.get_or_insert(h[3]);
             total += len;
             if total > self.max_packet {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("packet larger than the limit of {} bytes", self.max_packet),
-                ));
+                let e = PacketTooLarge {
+                    limit: self.max_packet,
+                    seq: seq.unwrap_or(0),
+                };
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
             if self.rbuf.len() < pos + 4 + len {
                 return Ok(None);

@@ -169,9 +169,7 @@ async fn announce(io: &mut switchyard::protocol::PacketStream, len: usize, seq: 
 #[tokio::test]
 async fn oversized_packets_get_1153_and_are_never_buffered() {
     use switchyard::protocol::packets::parse_err;
-    let mut state = RuntimeState::new(cfg("", "", ""));
-    state.max_client_packet = 1 << 20;
-    let proxy = common::start_state(state).await;
+    let proxy = common::start(cfg("max_packet = \"1M\"", "", "")).await;
 
     // Before login: a stranger announcing 1 MB (far over the handshake's 64 KiB).
     let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
@@ -183,7 +181,7 @@ async fn oversized_packets_get_1153_and_are_never_buffered() {
     assert_eq!(parse_err(&err).map(|(c, _)| c), Some(1153));
     assert!(next_payload(&mut io).await.is_none(), "then closed");
 
-    // Logged in: over the session limit (1 MiB here), the same answer.
+    // Logged in: over `max_packet` (1M here), the same answer.
     let caps = common::raw::modern_caps();
     let (mut c, _) = common::raw::RawClient::connect(
         proxy.addr.port(),

@@ -31,6 +31,7 @@ tls_cert = "config/tls/server.pem"
 tls_key = "config/tls/server.key"
 require_tls = false
 rsa_private_key = "config/tls/rsa.key"
+max_packet = "64M"
 
 [admin]
 user = "admin"

@@ -11,6 +11,7 @@ mod error;
 pub mod keys;
 mod raw;
 mod render;
+mod size;
 mod validate;
 
 #[cfg(test)]
@@ -92,6 +93,8 @@ pub struct ServerConfig {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub require_tls: bool,
+    /// Largest packet accepted from a logged-in client (ERR 1153 beyond).
+    pub max_packet: usize,
     /// PEM RSA private key for caching_sha2_password's full authentication without TLS
     /// (generated at first use when unset, as MySQL does).
     pub rsa_private_key: Option<String>,

@@ -31,6 +31,7 @@ pub struct RawServer {
     pub tls_key: Option<Str>,
     pub require_tls: Option<Spanned<bool>>,
     pub rsa_private_key: Option<Str>,
+    pub max_packet: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -951,3 +951,14 @@ fn load_reads_a_file_and_reports_a_missing_one() {
     assert!(err.to_string().starts_with("cannot read "), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn max_packet_is_a_size_within_mysql_limits() {
+    let ok = format!("[server]\nmax_packet = \"16M\"\n\n{BASE}");
+    assert_eq!(parse_ok(&ok).server.max_packet, 16 << 20);
+    assert_eq!(parse_ok(BASE).server.max_packet, 64 << 20);
+    let text = format!("[server]\nmax_packet = \"2G\"\n\n{BASE}");
+    assert_single_error(&text, 2, "server.max_packet", "outside 1K..1G");
+    let text = format!("[server]\nmax_packet = \"64 MB\"\n\n{BASE}");
+    assert_single_error(&text, 2, "server.max_packet", "invalid size");
+}

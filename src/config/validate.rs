@@ -17,6 +17,7 @@ use super::error::Sink;
 use super::raw::{
     RawAdmin, RawMonitor, RawReplica, RawServer, RawTenant, RawTenantList, RawUser, Str,
 };
+use super::size::parse_size;
 use super::ReplicaFallback;
 use super::{
     AdminConfig, Config, Consistency, MonitorConfig, ReplicaConfig, Secret, ServerConfig,
@@ -25,6 +26,8 @@ use super::{
 use crate::protocol::crypt::PasswordHash;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:6033";
+/// A server's usual `max_allowed_packet`.
+const DEFAULT_MAX_PACKET: usize = 64 << 20;
 const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
@@ -196,6 +199,29 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
+    /// `server.max_packet`: 1 KiB to 1 GiB, as MySQL's `max_allowed_packet`.
+    fn max_packet(&mut self, s: Option<&Str>) -> usize {
+        const PATH: &str = "server.max_packet";
+        let Some(s) = s else {
+            return DEFAULT_MAX_PACKET;
+        };
+        let Some(text) = self.string(PATH, s) else {
+            return DEFAULT_MAX_PACKET;
+        };
+        match parse_size(&text) {
+            Ok(n) if (1 << 10..=1 << 30).contains(&n) => n as usize,
+            Ok(_) => {
+                let m = format!("max_packet \"{text}\" is outside 1K..1G");
+                self.sink.at(PATH, s.span(), m);
+                DEFAULT_MAX_PACKET
+            }
+            Err(m) => {
+                self.sink.at(PATH, s.span(), m);
+                DEFAULT_MAX_PACKET
+            }
+        }
+    }
+
     fn optional_positive(&mut self, path: &str, n: Option<&Spanned<u32>>) -> Option<u32> {
         n.map(|v| self.positive(path, Some(v), 1))
     }
@@ -280,6 +306,7 @@ impl Resolver<'_, '_, '_> {
             tls_cert,
             tls_key,
             require_tls,
+            max_packet: self.max_packet(raw.max_packet.as_ref()),
             rsa_private_key: raw
                 .rsa_private_key
                 .as_ref()

@@ -162,6 +162,7 @@ impl RuntimeState {
             }
         }
         let pause_max_hold = config.server.pause_max_hold;
+        let max_client_packet = config.server.max_packet;
         RuntimeState {
             config: Arc::new(config),
             tenants,
@@ -169,7 +170,7 @@ impl RuntimeState {
             shared,
             monitor: None,
             connect_timeout: Duration::from_secs(5),
-            max_client_packet: 64 * 1024 * 1024,
+            max_client_packet,
             pause_max_hold,
             tls: None,
             backend_tls: HashMap::new(),
@@ -219,7 +220,6 @@ impl RuntimeState {
     pub fn successor(&self, config: Config) -> Self {
         let mut next = Self::with_shared(config, Arc::clone(&self.shared), &self.tenants);
         next.connect_timeout = self.connect_timeout;
-        next.max_client_packet = self.max_client_packet;
         next.tls = self.successor_tls(&next.config);
         next.backend_tls = backend_connectors(&next.config, &self.backend_tls).unwrap_or_else(|e| {
             tracing::error!(error = %e, "reload: backend CA not usable, keeping the running ones");

@@ -1,0 +1,49 @@
+//! Byte sizes in the config ("64MB", "16M", "512KB", "1G", or a plain number of bytes), as
+//! operators write them in my.cnf (`max_allowed_packet = 64M`); units are powers of 1024.
+
+const UNITS: [(&str, u64); 7] = [
+    ("", 1),
+    ("K", 1 << 10),
+    ("KB", 1 << 10),
+    ("M", 1 << 20),
+    ("MB", 1 << 20),
+    ("G", 1 << 30),
+    ("GB", 1 << 30),
+];
+
+/// Parses an integer followed directly by an optional unit.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    let per = UNITS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(unit))
+        .map(|(_, n)| *n);
+    match (digits.parse::<u64>(), per) {
+        (Ok(n), Some(per)) => n
+            .checked_mul(per)
+            .ok_or_else(|| format!("size \"{text}\" is too large")),
+        _ => Err(format!(
+            "invalid size \"{text}\": expected an integer, optionally followed by K, M or G"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_in_my_cnf() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("64MB"), Ok(64 << 20));
+        assert_eq!(parse_size("512kb"), Ok(512 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        for bad in ["", "M", "1.5M", "64 M", "-1", "1T", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use super::duration::format_duration;
-use super::{Config, MonitorConfig, ServerConfig, TenantConfig, UserConfig, UserTenants};
+use super::{
+    Config, MonitorConfig, ServerConfig, TenantConfig, UserConfig, UserPassword, UserTenants,
+};
 
 /// Plain aligned text: the listeners, one block per tenant, then users and their tenants.
 pub fn render_table(cfg: &Config) -> String {
@@ -113,10 +115,17 @@ fn render_users(out: &mut String, users: &[UserConfig]) {
             UserTenants::List(ts) => ts.join(", "),
             UserTenants::All => "* (any tenant)".to_string(),
         };
-        let limit = u
-            .max_connections
-            .map(|m| format!("  (max_connections {m})"))
-            .unwrap_or_default();
-        let _ = writeln!(out, "  {:<width$} -> {tenants}{limit}", u.name);
+        let mut notes = Vec::new();
+        if let Some(m) = u.max_connections {
+            notes.push(format!("max_connections {m}"));
+        }
+        if let UserPassword::Hash(h) = &u.password {
+            notes.push(format!("password_hash for {}", h.plugin()));
+        }
+        if u.require_tls {
+            notes.push("require_tls".to_string());
+        }
+        let notes: String = notes.iter().map(|n| format!("  ({n})")).collect();
+        let _ = writeln!(out, "  {:<width$} -> {tenants}{notes}", u.name);
     }
 }

@@ -962,3 +962,18 @@ fn max_packet_is_a_size_within_mysql_limits() {
     let text = format!("[server]\nmax_packet = \"64 MB\"\n\n{BASE}");
     assert_single_error(&text, 2, "server.max_packet", "invalid size");
 }
+
+#[test]
+fn the_table_says_which_users_have_a_hash_or_need_tls() {
+    let text = BASE.replacen(
+        "password = \"pw\"",
+        "password_hash = \"*0A3F7E1E4B7C4E7B0A3E0C0C1E3A5F7B9D1C3E5F\"\nrequire_tls = true",
+        1,
+    );
+    assert_ne!(text, BASE, "BASE changed: adjust this test");
+    let table = crate::config::render_table(&parse_ok(&text));
+    assert!(
+        table.contains("(password_hash for mysql_native_password)  (require_tls)"),
+        "{table}"
+    );
+}

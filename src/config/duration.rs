@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::size::scaled;
+
 const UNITS: [(&str, u64); 5] = [
     ("d", 86_400_000),
     ("h", 3_600_000),
@@ -13,20 +15,12 @@ const UNITS: [(&str, u64); 5] = [
 /// Parses an integer followed directly by one unit. Anything looser ("1.5s", "10 s", "10")
 /// is refused so a typo cannot silently become a different length of time.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(digits_end);
-    let millis_per_unit = UNITS
-        .iter()
-        .find(|(name, _)| *name == unit)
-        .map(|(_, ms)| *ms);
-    match (digits.parse::<u64>(), millis_per_unit) {
-        (Ok(n), Some(per)) => n
-            .checked_mul(per)
-            .map(Duration::from_millis)
-            .ok_or_else(|| format!("duration \"{text}\" is too large")),
-        _ => Err(format!(
+    match scaled(text, |unit| {
+        UNITS.iter().find(|(name, _)| *name == unit).map(|u| u.1)
+    }) {
+        Some(Some(ms)) => Ok(Duration::from_millis(ms)),
+        Some(None) => Err(format!("duration \"{text}\" is too large")),
+        None => Err(format!(
             "invalid duration \"{text}\": expected an integer followed by ms, s, m, h or d \
              (e.g. \"500ms\", \"10s\", \"8h\")"
         )),

@@ -11,21 +11,30 @@ const UNITS: [(&str, u64); 7] = [
     ("GB", 1 << 30),
 ];
 
-/// Parses an integer followed directly by an optional unit.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+/// An integer followed directly by a unit that `per_unit` knows, times that unit's factor:
+/// `None` if the text is not that, `Some(None)` if the product overflows. Shared with
+/// durations, so that both refuse the same loose spellings ("1.5M", "64 M").
+pub(super) fn scaled(text: &str, per_unit: impl Fn(&str) -> Option<u64>) -> Option<Option<u64>> {
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(digits_end);
-    let per = UNITS
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(unit))
-        .map(|(_, n)| *n);
-    match (digits.parse::<u64>(), per) {
-        (Ok(n), Some(per)) => n
-            .checked_mul(per)
-            .ok_or_else(|| format!("size \"{text}\" is too large")),
-        _ => Err(format!(
+    let n = digits.parse::<u64>().ok()?;
+    Some(n.checked_mul(per_unit(unit)?))
+}
+
+/// Parses an integer followed directly by an optional unit.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let per_unit = |unit: &str| {
+        UNITS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(unit))
+            .map(|u| u.1)
+    };
+    match scaled(text, per_unit) {
+        Some(Some(n)) => Ok(n),
+        Some(None) => Err(format!("size \"{text}\" is too large")),
+        None => Err(format!(
             "invalid size \"{text}\": expected an integer, optionally followed by K, M or G"
         )),
     }

@@ -171,7 +171,7 @@ async fn oversized_packets_get_1153_and_are_never_buffered() {
     use switchyard::protocol::packets::parse_err;
     let proxy = common::start(cfg("max_packet = \"1M\"", "", "")).await;
 
-    // Before login: a stranger announcing 1 MB (far over the handshake's 64 KiB).
+    // Before login: a stranger announcing 1 MB (far over the handshake's 128 KiB).
     let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     let mut io = switchyard::protocol::PacketStream::new(tcp, 1 << 20);
     io.read_packet().await.unwrap(); // greeting

@@ -140,7 +140,10 @@ impl Sha2Login<'_> {
             LoginMethod::Sha2FullRsa
         };
         let (pw, seq) = full_auth(client, rt, self.nonce, seq).await?;
-        let Some(pw) = pw.filter(|pw| self.hash.matches(pw)) else {
+        // 5,000 rounds of SHA-256: milliseconds of CPU, kept off the event loop too.
+        let hash = self.hash.clone();
+        let checked = tokio::task::spawn_blocking(move || pw.filter(|pw| hash.matches(pw)));
+        let Some(pw) = checked.await.ok().flatten() else {
             return Err(deny(seq));
         };
         let pw = Secret::new(String::from_utf8_lossy(&pw).into_owned());
@@ -228,6 +231,7 @@ async fn full_auth(
     }
     let key = rt
         .rsa_key()
+        .await
         .map_err(|e| (super::backends::internal(&format!("RSA key: {e}")), seq))?;
     if payload == [sha2::REQUEST_PUBLIC_KEY] {
         let mut more = Vec::with_capacity(1 + key.public_pem().len());
@@ -238,5 +242,12 @@ async fn full_auth(
         seq = pkt.seq.wrapping_add(1);
         payload = pkt.payload;
     }
-    Ok((key.decrypt_password(&payload, nonce), seq))
+    // A private-key operation is a millisecond of CPU that any stranger can ask for: it runs
+    // off the event loop, so other sessions are not held up.
+    let nonce = *nonce;
+    let password = tokio::task::spawn_blocking(move || key.decrypt_password(&payload, &nonce))
+        .await
+        .ok()
+        .flatten();
+    Ok((password, seq))
 }

@@ -202,17 +202,20 @@ impl RuntimeState {
     }
 
     /// The RSA key clients encrypt their password with: the configured one, else one made
-    /// now and kept for the life of the process.
-    pub fn rsa_key(&self) -> Result<Arc<RsaKey>, String> {
+    /// now and kept for the life of the process. Making one takes a good part of a second of
+    /// CPU, so it runs off the event loop that serves every session.
+    pub async fn rsa_key(&self) -> Result<Arc<RsaKey>, String> {
         if let Some(k) = &self.rsa_key {
             return Ok(Arc::clone(k));
         }
         if let Some(k) = self.shared.generated_rsa_key.get() {
             return Ok(Arc::clone(k));
         }
-        let key = Arc::new(RsaKey::generate()?);
+        let key = tokio::task::spawn_blocking(RsaKey::generate)
+            .await
+            .map_err(|e| e.to_string())??;
         Ok(Arc::clone(
-            self.shared.generated_rsa_key.get_or_init(|| key),
+            self.shared.generated_rsa_key.get_or_init(|| Arc::new(key)),
         ))
     }
 

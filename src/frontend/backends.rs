@@ -161,13 +161,15 @@ impl Session {
                 None => {
                     let creds = self.credentials(&tenant);
                     let db = self.schema.as_deref();
-                    let tls = match &tenant.backend_tls_ca {
-                        None => None,
-                        Some(_) => Some(
-                            rt.backend_tls_for(&tenant)
-                                .ok_or_else(|| internal("backend TLS connector missing"))?,
-                        ),
-                    };
+                    let tls = tenant
+                        .backend_tls_ca
+                        .as_ref()
+                        .map(|ca| {
+                            rt.backend_tls
+                                .get(ca)
+                                .ok_or_else(|| internal("backend TLS connector missing"))
+                        })
+                        .transpose()?;
                     BackendConn::connect(key, &creds, db, rt.connect_timeout, tls)
                         .await
                         .map_err(|e| {

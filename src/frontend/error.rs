@@ -3,6 +3,7 @@
 use std::io;
 
 use crate::backend::BackendError;
+use crate::protocol::codec::PacketTooLarge;
 use crate::protocol::packets::ErrSpec;
 use crate::router::route::Target;
 
@@ -129,13 +130,19 @@ fn auth_state(code: u16) -> &'static str {
     }
 }
 
-/// ERR 1153 for a packet over the limit, as the server words it.
-pub fn packet_too_large(limit: usize) -> SessionError {
-    SessionError::reply(
+/// ERR 1153, worded as the server words it, when a read failed on a packet over the limit;
+/// with the seq that answers it.
+pub fn packet_too_large(e: &io::Error) -> Option<(SessionError, u8)> {
+    let big = PacketTooLarge::of(e)?;
+    let err = SessionError::reply(
         1153,
         "08S01",
-        format!("Got a packet bigger than 'max_allowed_packet' bytes (Switchyard accepts {limit} bytes here)"),
-    )
+        format!(
+            "Got a packet bigger than 'max_allowed_packet' bytes (Switchyard accepts {} bytes here)",
+            big.limit
+        ),
+    );
+    Some((err, big.seq.wrapping_add(1)))
 }
 
 /// ERR 1045, worded as the server words it.

@@ -8,7 +8,6 @@ use super::error::SessionError;
 use super::tenant;
 use crate::backend::Proof;
 use crate::config::{TenantConfig, UserConfig};
-use crate::protocol::codec::PacketTooLarge;
 use crate::protocol::handshake;
 use crate::protocol::{CapabilityFlags, PacketStream};
 use crate::state::RuntimeState;
@@ -113,11 +112,5 @@ pub async fn login(
 /// An I/O failure during the login: the client is gone, or sent a packet over the
 /// handshake's limit (answered with ERR 1153, as servers do).
 pub(super) fn gone(e: std::io::Error) -> (SessionError, u8) {
-    match PacketTooLarge::of(&e) {
-        Some(big) => (
-            super::error::packet_too_large(big.limit),
-            big.seq.wrapping_add(1),
-        ),
-        None => (SessionError::ClientGone(e), 0),
-    }
+    super::error::packet_too_large(&e).unwrap_or((SessionError::ClientGone(e), 0))
 }

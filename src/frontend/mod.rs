@@ -27,11 +27,11 @@ use crate::protocol::PacketStream;
 use crate::state::limits::Refusal;
 use crate::state::SharedState;
 use error::SessionError;
+use session::Session;
 
 /// The largest packet accepted before a client has logged in: a handshake response with the
 /// most connection attributes clients send (64 KiB) and room to spare.
 const HANDSHAKE_MAX_PACKET: usize = 128 * 1024;
-use session::Session;
 
 /// Counts live client connections; the guard gives the slot back when a session ends.
 struct Slot(Arc<AtomicUsize>);

@@ -12,7 +12,6 @@ use super::pins::Pins;
 use super::prepared::Statements;
 use super::vars::SessionVars;
 use crate::config::{Config, TenantConfig, UserConfig};
-use crate::protocol::codec::PacketTooLarge;
 use crate::protocol::command::*;
 use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
 use crate::protocol::scan::Outcome;
@@ -202,9 +201,8 @@ impl Session {
             let pkt = match read {
                 Ok(p) => p,
                 Err(e) => {
-                    if let Some(big) = PacketTooLarge::of(&e) {
-                        let err = super::error::packet_too_large(big.limit);
-                        let _ = self.send_err(&err, big.seq.wrapping_add(1)).await;
+                    if let Some((err, seq)) = super::error::packet_too_large(&e) {
+                        let _ = self.send_err(&err, seq).await;
                     } else if e.kind() == std::io::ErrorKind::InvalidData {
                         let err = SessionError::ClientProtocol(e.to_string());
                         let _ = self.send_err(&err, 1).await;

@@ -70,10 +70,6 @@ pub fn same_bytes(expected: &[u8], response: &[u8]) -> bool {
             == 0
 }
 
-/// caching_sha2_password's "fast authentication succeeded" (AuthMoreData 0x03), sent
-/// before the OK.
-pub const SHA2_FAST_AUTH_OK: [u8; 2] = [0x01, 0x03];
-
 #[cfg(test)]
 mod tests {
     use super::*;

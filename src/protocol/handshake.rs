@@ -3,11 +3,15 @@
 
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 use mysql_common::io::ParseBuf;
-use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse};
+use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse, SslRequest};
 use mysql_common::proto::MySerialize;
 
 pub const NATIVE_PASSWORD: &str = "mysql_native_password";
 pub const SHA2_PASSWORD: &str = "caching_sha2_password";
+
+/// The max packet size Switchyard announces to backends (a server's usual
+/// `max_allowed_packet`; answers are streamed, so it bounds nothing in Switchyard).
+const BACKEND_MAX_PACKET: u32 = 64 * 1024 * 1024;
 
 /// What a backend told us about itself in its greeting; clients are shown the same.
 #[derive(Debug, Clone)]
@@ -159,10 +163,7 @@ pub fn parse_client_hello(payload: &[u8]) -> std::io::Result<ClientHello> {
 /// a handshake response.
 pub fn ssl_request(capabilities: CapabilityFlags, collation: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);
-    out.extend_from_slice(&capabilities.bits().to_le_bytes());
-    out.extend_from_slice(&(64u32 * 1024 * 1024).to_le_bytes());
-    out.push(collation);
-    out.resize(32, 0);
+    SslRequest::new(capabilities, BACKEND_MAX_PACKET, collation).serialize(&mut out);
     out
 }
 
@@ -183,7 +184,7 @@ pub fn backend_hello(
         Some(AuthPlugin::from_bytes(plugin.as_bytes())),
         capabilities,
         None,
-        64 * 1024 * 1024,
+        BACKEND_MAX_PACKET,
     );
     let mut out = Vec::with_capacity(128);
     hr.serialize(&mut out);
@@ -206,6 +207,17 @@ mod tests {
         assert_eq!(plugin.as_deref(), Some(NATIVE_PASSWORD));
         assert_eq!(info.version, ServerInfo::default().version);
         assert!(info.capabilities.contains(CapabilityFlags::CLIENT_SSL));
+    }
+
+    #[test]
+    fn ssl_request_is_the_32_byte_prefix_servers_expect() {
+        let caps = supported_capabilities() | CapabilityFlags::CLIENT_SSL;
+        let p = ssl_request(caps, 224);
+        assert_eq!(p.len(), 32);
+        assert!(is_ssl_request(&p));
+        assert_eq!(&p[..4], &caps.bits().to_le_bytes());
+        assert_eq!(&p[4..8], &BACKEND_MAX_PACKET.to_le_bytes());
+        assert_eq!(p[8], 224);
     }
 
     #[test]

@@ -88,17 +88,23 @@ pub struct OkInfo {
 
 /// Reads an OK packet (header 0x00 or 0xFE) as sent with CLIENT_PROTOCOL_41.
 pub fn parse_ok(payload: &[u8]) -> Option<OkInfo> {
+    read_ok(payload).map(|(info, _)| info)
+}
+
+/// The OK's fixed fields, and what follows them (info, session-state changes).
+fn read_ok(payload: &[u8]) -> Option<(OkInfo, ParseBuf<'_>)> {
     let mut buf = ParseBuf(payload.get(1..)?);
     let affected_rows = buf.checked_eat_lenenc_int()?;
     let last_insert_id = buf.checked_eat_lenenc_int()?;
     let status = buf.checked_eat_u16_le()?;
     let warnings = buf.checked_eat_u16_le().unwrap_or(0);
-    Some(OkInfo {
+    let info = OkInfo {
         affected_rows,
         last_insert_id,
         status,
         warnings,
-    })
+    };
+    Some((info, buf))
 }
 
 /// Session-state entry types (OK packet, CLIENT_SESSION_TRACK).
@@ -111,12 +117,8 @@ const SESSION_TRACK_GTIDS: u8 = 3;
 /// client did not ask for session tracking, the server does not track it, or the statement
 /// wrote nothing to the binlog).
 pub fn tracked_gtid(payload: &[u8]) -> Option<String> {
-    let mut buf = ParseBuf(payload.get(1..)?);
-    buf.checked_eat_lenenc_int()?;
-    buf.checked_eat_lenenc_int()?;
-    let status = buf.checked_eat_u16_le()?;
-    buf.checked_eat_u16_le()?;
-    if status & STATUS_SESSION_STATE_CHANGED == 0 {
+    let (ok, mut buf) = read_ok(payload)?;
+    if ok.status & STATUS_SESSION_STATE_CHANGED == 0 {
         return None;
     }
     buf.checked_eat_lenenc_str()?; // info

@@ -178,7 +178,8 @@ impl RuntimeState {
         }
     }
 
-    /// Loads the client TLS certificate and key, if configured.
+    /// Loads the files the config names: the client TLS certificate and key, the backends'
+    /// CA files, the RSA key.
     pub fn with_tls(mut self) -> Result<Self, TlsError> {
         let server = &self.config.server;
         if let (Some(cert), Some(key)) = (&server.tls_cert, &server.tls_key) {
@@ -191,14 +192,6 @@ impl RuntimeState {
             ));
         }
         Ok(self)
-    }
-
-    /// The TLS connector for a tenant with `backend_tls`; `None` without it.
-    pub fn backend_tls_for(&self, tenant: &TenantConfig) -> Option<&tokio_rustls::TlsConnector> {
-        tenant
-            .backend_tls_ca
-            .as_ref()
-            .and_then(|ca| self.backend_tls.get(ca))
     }
 
     /// The RSA key clients encrypt their password with: the configured one, else one made
@@ -228,24 +221,7 @@ impl RuntimeState {
             tracing::error!(error = %e, "reload: backend CA not usable, keeping the running ones");
             self.backend_tls.clone()
         });
-        next.rsa_key = if next.config.server.rsa_private_key == self.config.server.rsa_private_key {
-            self.rsa_key.clone()
-        } else {
-            match next
-                .config
-                .server
-                .rsa_private_key
-                .as_deref()
-                .map(RsaKey::from_pem_file)
-            {
-                None => None,
-                Some(Ok(k)) => Some(Arc::new(k)),
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "reload: RSA key not usable, keeping the running one");
-                    self.rsa_key.clone()
-                }
-            }
-        };
+        next.rsa_key = self.successor_rsa_key(&next.config);
         // The monitor keeps running when what it watches is unchanged.
         let same_watch = match (&self.config.monitor, &next.config.monitor) {
             (Some(a), Some(b)) => {
@@ -280,6 +256,22 @@ impl RuntimeState {
             Err(e) => {
                 tracing::error!(error = %e, "reload: TLS files not usable, keeping the running ones");
                 self.tls.clone()
+            }
+        }
+    }
+
+    /// The RSA key after a reload, like the TLS acceptor: the same one for the same file, the
+    /// new file's if it loads, else the running one.
+    fn successor_rsa_key(&self, next: &Config) -> Option<Arc<RsaKey>> {
+        let path = &next.server.rsa_private_key;
+        if *path == self.config.server.rsa_private_key {
+            return self.rsa_key.clone();
+        }
+        match path.as_deref().map(RsaKey::from_pem_file)? {
+            Ok(k) => Some(Arc::new(k)),
+            Err(e) => {
+                tracing::error!(error = %e, "reload: RSA key not usable, keeping the running one");
+                self.rsa_key.clone()
             }
         }
     }

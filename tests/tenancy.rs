@@ -305,23 +305,7 @@ async fn a_killed_backend_connection_costs_one_statement_at_most() {
 
 #[tokio::test]
 async fn idle_sessions_are_closed_after_idle_timeout() {
-    let p = primary_port();
-    let text = format!(
-        r#"
-[server]
-idle_timeout = "1s"
-
-[[tenants]]
-name = "globex"
-schemas = ["wf_globex"]
-primary = "127.0.0.1:{p}"
-
-[[users]]
-name = "globex_app"
-password = "globex_pw"
-tenant = "globex"
-"#
-    );
+    let text = common::globex_only("idle_timeout = \"1s\"");
     let proxy = common::start(config::parse(&text, &|_| None).unwrap()).await;
     let mut c = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
     // Activity keeps it open past the timeout...

@@ -82,14 +82,11 @@ async fn without_a_monitor_section_everything_is_eligible() {
     assert!(handle.is_up("10.0.0.1:3306"));
 }
 
-#[tokio::test]
-async fn mark_down_takes_a_monitored_replica_out_at_once() {
-    let settings = config_with_monitor().monitor.expect("monitor");
-    // A long interval: the closed port is checked once, right at the start; what
-    // matters here is the state mark_down leaves.
-    let target = Target {
-        addr: "127.0.0.1:2".into(),
-        interval: Duration::from_secs(3600),
+/// A replica target checked every `interval` (5 s lag limit, rise 2, fall 1, plaintext).
+fn replica_target(addr: &str, interval: Duration) -> Target {
+    Target {
+        addr: addr.into(),
+        interval,
         policy: Policy {
             replica: true,
             max_lag: Duration::from_secs(5),
@@ -97,7 +94,15 @@ async fn mark_down_takes_a_monitored_replica_out_at_once() {
             fall: 1,
         },
         tls_ca: None,
-    };
+    }
+}
+
+#[tokio::test]
+async fn mark_down_takes_a_monitored_replica_out_at_once() {
+    let settings = config_with_monitor().monitor.expect("monitor");
+    // A long interval: the closed port is checked once, right at the start; what
+    // matters here is the state mark_down leaves.
+    let target = replica_target("127.0.0.1:2", Duration::from_secs(3600));
     let handle = Monitor::start_with(&settings, vec![target]);
     handle.mark_down("127.0.0.1:2");
     assert!(!handle.replica_eligible("127.0.0.1:2", Duration::from_secs(60)));
@@ -116,17 +121,7 @@ async fn mark_down_takes_a_monitored_replica_out_at_once() {
 #[tokio::test]
 async fn a_bad_address_is_published_as_down() {
     let settings = config_with_monitor().monitor.expect("monitor");
-    let target = Target {
-        addr: "no-port".into(),
-        interval: Duration::from_secs(1),
-        policy: Policy {
-            replica: true,
-            max_lag: Duration::from_secs(5),
-            rise: 2,
-            fall: 1,
-        },
-        tls_ca: None,
-    };
+    let target = replica_target("no-port", Duration::from_secs(1));
     let handle = Monitor::start_with(&settings, vec![target]);
     let status = handle.status("no-port").expect("status");
     assert_eq!(status.state, BackendState::Down);

@@ -20,15 +20,9 @@ impl Drop for Binary {
     }
 }
 
-/// A config with only tenant globex (wf_globex on the primary) and its user, listening on
-/// `port`, with `server_keys` added to `[server]`.
+/// [`super::globex_only`] listening on `port`, with `server_keys` added to `[server]`.
 pub fn globex_config(port: u16, server_keys: &str) -> String {
-    let p = super::primary_port();
-    format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_keys}\n\n\
-         [[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\nprimary = \"127.0.0.1:{p}\"\n\n\
-         [[users]]\nname = \"globex_app\"\npassword = \"globex_pw\"\ntenant = \"globex\"\n"
-    )
+    super::globex_only(&format!("listen = \"127.0.0.1:{port}\"\n{server_keys}"))
 }
 
 /// Starts `switchyard <global_args> run --config <file>` with `config(port)` as the file;

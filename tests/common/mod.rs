@@ -105,6 +105,17 @@ tenant = "sb"
     )
 }
 
+/// A config with only tenant globex (wf_globex on the primary, no replicas) and its user,
+/// with `server_keys` in `[server]`.
+pub fn globex_only(server_keys: &str) -> String {
+    let p = primary_port();
+    format!(
+        "[server]\n{server_keys}\n\n\
+         [[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\nprimary = \"127.0.0.1:{p}\"\n\n\
+         [[users]]\nname = \"globex_app\"\npassword = \"globex_pw\"\ntenant = \"globex\"\n"
+    )
+}
+
 /// A Switchyard serving on an ephemeral loopback port; stops when dropped.
 pub struct Proxy {
     pub addr: SocketAddr,

@@ -259,3 +259,45 @@ async fn long_data_and_statement_reset_are_byte_identical() {
     let p = proxied.command(&reset(p_id), Expect::Single).await;
     assert_same("reset", &d, &p);
 }
+
+/// A statement over `max_allowed_packet` (64M on the cluster, and Switchyard's default
+/// `max_packet`): the server answers ERR 1153 (08S01) with the next sequence id and closes;
+/// so does Switchyard. Only the message's wording of the limit differs.
+#[tokio::test]
+async fn an_oversized_packet_is_refused_as_the_server_refuses_it() {
+    let (mut direct, mut proxied, _, _, _proxy) = pair(common::raw::modern_caps()).await;
+    let mut answers = Vec::new();
+    for c in [&mut direct, &mut proxied] {
+        // Four full 16M-1 packets (a statement continued), then the header of a fifth whose
+        // 8 bytes take the total 4 bytes past 64M: the limit shows at that header.
+        let mut chunk = vec![b' '; 0xFF_FFFF];
+        chunk[..7].copy_from_slice(b"\x03SELECT");
+        for seq in 0..4u8 {
+            c.io.write_raw(&[0xFF, 0xFF, 0xFF, seq]).await.unwrap();
+            c.io.write_raw(&chunk).await.unwrap();
+            chunk[..7].fill(b' ');
+        }
+        c.io.write_raw(&[8, 0, 0, 4]).await.unwrap();
+        let reply = tokio::time::timeout(common::SHORT, c.io.read_packet())
+            .await
+            .expect("an answer in time")
+            .expect("an ERR before the close");
+        let (code, message) = switchyard::protocol::packets::parse_err(&reply.payload).unwrap();
+        let state = String::from_utf8_lossy(&reply.payload[4..9]).into_owned();
+        assert!(
+            message.starts_with("Got a packet bigger than 'max_allowed_packet' bytes"),
+            "{message}"
+        );
+        answers.push((reply.seq, code, state));
+        let closed = tokio::time::timeout(common::SHORT, c.io.read_packet()).await;
+        assert!(
+            matches!(closed, Ok(Err(_))),
+            "the connection is closed after the ERR"
+        );
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "direct vs proxied (seq, code, SQLSTATE)"
+    );
+    assert_eq!(answers[0].1, 1153);
+}

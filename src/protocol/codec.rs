@@ -18,7 +18,8 @@ const READ_CHUNK: usize = 16 * 1024;
 #[error("packet larger than the limit of {limit} bytes")]
 pub struct PacketTooLarge {
     pub limit: usize,
-    /// The sequence id of the refused packet (an ERR answering it takes the next one).
+    /// The sequence id of the header that crossed the limit (an ERR answering it takes the
+    /// next one, as servers answer).
     pub seq: u8,
 }
 
@@ -147,7 +148,7 @@ impl PacketStream {
             if total > self.max_packet {
                 let e = PacketTooLarge {
                     limit: self.max_packet,
-                    seq: seq.unwrap_or(0),
+                    seq: h[3],
                 };
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }

@@ -301,7 +301,9 @@ async fn explain_route_gives_route_and_reason() {
     assert_eq!(e.get(0, "tenant"), Some("acme"), "first tenant by default");
     assert_eq!(e.get(0, "class"), Some("read"));
     assert_eq!(e.get(0, "route"), Some("replica"));
-    assert_eq!(e.get(0, "reason"), Some("read"));
+    // The default consistency: a read sees the tenant's writes through this proxy.
+    assert_eq!(e.get(0, "reason"), Some("tenant's writes"));
+    assert_eq!(e.get(0, "must_see"), Some("tenant"));
     assert!(e.get(0, "servers").unwrap().contains(&replica_addr(0)));
 
     let e = must(&mut a, "explain route UPDATE t SET a = 1 WHERE id = 2").await;

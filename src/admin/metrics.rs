@@ -180,6 +180,7 @@ impl Collector for StateCollector {
         let mut hints = Samples::default();
         let mut held = Samples::default();
         let mut held_too_long = Samples::default();
+        let mut consistent = Samples::default();
         for (name, c) in &counts {
             let label = tenants.get(name);
             let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -196,6 +197,16 @@ impl Collector for StateCollector {
             hints.add(t(name), n(c.hints_refused));
             held.add(t(name), n(c.held));
             held_too_long.add(t(name), n(c.held_too_long));
+            for (outcome, v) in [
+                ("replica", c.consistent_ready),
+                ("replica_after_wait", c.consistent_waited),
+                ("primary", c.consistent_primary),
+            ] {
+                consistent.add(
+                    vec![("tenant", label.clone()), ("outcome", outcome.into())],
+                    n(v),
+                );
+            }
         }
         counter(
             &mut enc,
@@ -209,6 +220,12 @@ impl Collector for StateCollector {
             "switchyard_errors",
             "Failed statements, by tenant and kind (statement: the server said no; backend: it could not be reached or was lost)",
             &errors,
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_consistent_reads",
+            "Reads that had to see writes (consistency session, tenant or global), by where they ran: a replica that had the writes, one that applied them within the wait, or the primary",
+            &consistent,
         )?;
         counter(
             &mut enc,

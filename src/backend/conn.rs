@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -38,7 +38,14 @@ pub struct BackendConn {
     pub typed: HashSet<u32>,
     /// What this server served for the session's tenant (set when a session takes it).
     pub served: Arc<crate::state::stats::Served>,
+    /// When a command was last sent: a connection idle longer than
+    /// [`CHECK_IDLE_AFTER`] is checked before it is used again.
+    pub last_used: Instant,
 }
+
+/// How long a held connection may sit idle before Switchyard checks that the server has not
+/// closed it (its `wait_timeout`, a KILL, a restart) before sending it a statement.
+pub const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 impl BackendConn {
     /// Connects and logs in with the capabilities the client negotiated; over TLS when
@@ -68,7 +75,14 @@ impl BackendConn {
             stmts: HashMap::new(),
             typed: HashSet::new(),
             served: Arc::default(),
+            last_used: Instant::now(),
         })
+    }
+
+    /// False when the connection sat idle a while and the server has closed it since. A
+    /// peek, no round trip, and only after [`CHECK_IDLE_AFTER`] of quiet.
+    pub fn survived_idle(&self) -> bool {
+        self.last_used.elapsed() < CHECK_IDLE_AFTER || self.io.is_open()
     }
 
     /// Whether the response to the next command will use OK packets instead of EOF.
@@ -101,8 +115,8 @@ impl BackendConn {
         self.io.send(0, &p).await?;
         let mut scanner = Scanner::new(Expect::ResultSets, self.deprecate_eof());
         let raw = relay::collect_response(&mut self.io, &mut scanner).await?;
-        if let Some((code, message)) = scanner.outcome.err {
-            return Err(BackendError::Replay { code, message });
+        if let Some(e) = scanner.outcome.err {
+            return Err(BackendError::Server(e));
         }
         Ok(packets::first_text_value(&raw, self.deprecate_eof()).flatten())
     }

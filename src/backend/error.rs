@@ -2,6 +2,7 @@
 
 use std::io;
 
+use crate::protocol::packets::ErrSpec;
 use crate::protocol::scan::ScanError;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +11,9 @@ pub enum BackendError {
     Connect(io::Error),
     #[error("timed out connecting")]
     ConnectTimeout,
+    /// Bringing a connection to the session's state (schema, SETs) took too long.
+    #[error("timed out restoring the session's state")]
+    StateTimeout,
     /// The server refused the login; its own code and message are kept.
     #[error("login refused: {message}")]
     Auth { code: u16, message: String },
@@ -19,9 +23,10 @@ pub enum BackendError {
     Io(#[from] io::Error),
     #[error(transparent)]
     Protocol(#[from] ScanError),
-    /// Replaying session state (schema, SET) on this connection failed.
-    #[error("{message}")]
-    Replay { code: u16, message: String },
+    /// The server answered ERR where Switchyard needed OK (replaying session state, a
+    /// query of its own); its code, SQLSTATE and message are kept for the client.
+    #[error("{}", .0.message)]
+    Server(ErrSpec),
     #[error("bad greeting: {0}")]
     Greeting(String),
     /// TLS was configured for this backend and could not be set up.

@@ -9,6 +9,9 @@ use crate::protocol::command::COM_RESET_CONNECTION;
 use crate::protocol::scan::Expect;
 use crate::protocol::CapabilityFlags;
 
+/// How long a released connection's COM_RESET_CONNECTION may take.
+const RESET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What makes two backend connections interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
@@ -58,10 +61,14 @@ impl Pools {
         }
         let pools = Arc::clone(self);
         tokio::spawn(async move {
-            let reset = conn
-                .exec_silent(&[COM_RESET_CONNECTION], Expect::Single)
-                .await;
-            if !matches!(reset, Ok(ref o) if o.ok.is_some()) {
+            // A server that does not answer the reset in time is dropped, not waited for:
+            // a stuck reset task would hold its socket for ever.
+            let reset = tokio::time::timeout(
+                RESET_TIMEOUT,
+                conn.exec_silent(&[COM_RESET_CONNECTION], Expect::Single),
+            )
+            .await;
+            if !matches!(reset, Ok(Ok(ref o)) if o.ok.is_some()) {
                 return;
             }
             conn.set_seq = 0;

@@ -121,19 +121,30 @@ pub struct MonitorConfig {
     pub fall: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a read must see, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Consistency {
+    /// Whatever the chosen replica has.
     Eventual,
-    ReadYourWrites,
+    /// The session's own writes (read-your-writes), and never older data than it read.
+    Session,
+    /// Every write of the tenant answered through this Switchyard before the read started.
+    Tenant,
+    /// Everything the primary committed before the read started, through any proxy.
+    Global,
+    /// Reads go to the primary.
     Primary,
 }
 
 impl Consistency {
-    /// The config spelling: `eventual`, `read_your_writes`, `primary`.
+    /// The config spelling: `eventual`, `session` (or its older name `read_your_writes`),
+    /// `tenant`, `global`, `primary`.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "eventual" => Some(Consistency::Eventual),
-            "read_your_writes" => Some(Consistency::ReadYourWrites),
+            "session" | "read_your_writes" => Some(Consistency::Session),
+            "tenant" => Some(Consistency::Tenant),
+            "global" => Some(Consistency::Global),
             "primary" => Some(Consistency::Primary),
             _ => None,
         }
@@ -142,9 +153,16 @@ impl Consistency {
     pub fn as_str(self) -> &'static str {
         match self {
             Consistency::Eventual => "eventual",
-            Consistency::ReadYourWrites => "read_your_writes",
+            Consistency::Session => "session",
+            Consistency::Tenant => "tenant",
+            Consistency::Global => "global",
             Consistency::Primary => "primary",
         }
+    }
+
+    /// Whether a read must wait for writes beyond its own session's.
+    pub fn beyond_session(self) -> bool {
+        matches!(self, Consistency::Tenant | Consistency::Global)
     }
 }
 

@@ -156,7 +156,7 @@ fn product_example_parses() {
     assert_eq!(acme.max_replica_lag, Duration::from_secs(2));
     assert_eq!(acme.max_connections, Some(500));
     assert_eq!(acme.backend_tls_ca.as_deref(), Some("config/tls/ca.pem"));
-    assert_eq!(acme.consistency, Consistency::ReadYourWrites);
+    assert_eq!(acme.consistency, Consistency::Session);
     assert_eq!(acme.health_interval, Duration::from_millis(500));
     assert_eq!(acme.pool_max, 64);
 
@@ -255,7 +255,7 @@ fn built_in_defaults_apply_when_sections_are_absent() {
     assert!(!s.require_tls);
     assert!(cfg.admin.is_none());
     let t = &cfg.tenants[0];
-    assert_eq!(t.consistency, Consistency::ReadYourWrites);
+    assert_eq!(t.consistency, Consistency::Tenant);
     assert_eq!(t.max_replica_lag, Duration::from_secs(5));
     assert_eq!(t.health_interval, Duration::from_millis(500));
     assert_eq!(t.pool_max, 64);
@@ -388,12 +388,19 @@ fn user_tenants_allows() {
 fn consistency_round_trips() {
     for c in [
         Consistency::Eventual,
-        Consistency::ReadYourWrites,
+        Consistency::Session,
+        Consistency::Tenant,
+        Consistency::Global,
         Consistency::Primary,
     ] {
         assert_eq!(Consistency::parse(c.as_str()), Some(c));
         assert_eq!(c.to_string(), c.as_str());
     }
+    assert_eq!(
+        Consistency::parse("read_your_writes"),
+        Some(Consistency::Session),
+        "the older name stays an alias"
+    );
     assert_eq!(Consistency::parse("Primary"), None);
 }
 
@@ -512,7 +519,7 @@ tenant acme
   schemas          wf_acme, rb_acme
   primary          127.0.0.1:3307
   replicas         127.0.0.1:3308 (weight 1), 127.0.0.1:3309 (weight 2)
-  consistency      read_your_writes
+  consistency      session
   replica_fallback primary
   max_replica_lag  2s
   health_interval  500ms
@@ -524,7 +531,7 @@ tenant globex
   schemas          wf_globex
   primary          127.0.0.1:3307
   replicas         none (all traffic to the primary)
-  consistency      read_your_writes
+  consistency      session
   replica_fallback primary
   max_replica_lag  5s
   health_interval  500ms

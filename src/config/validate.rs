@@ -52,7 +52,7 @@ struct Inherited {
 }
 
 const BUILT_IN: Inherited = Inherited {
-    consistency: Consistency::ReadYourWrites,
+    consistency: Consistency::Tenant,
     replica_fallback: ReplicaFallback::Primary,
     max_replica_lag: DEFAULT_MAX_REPLICA_LAG,
     health_interval: DEFAULT_HEALTH_INTERVAL,
@@ -159,7 +159,7 @@ impl Resolver<'_, '_, '_> {
                 path,
                 s.span(),
                 format!(
-                    "invalid consistency \"{text}\" (expected eventual, read_your_writes or primary)"
+                    "invalid consistency \"{text}\" (expected eventual, session, tenant, global or primary)"
                 ),
             );
             default

@@ -148,6 +148,20 @@ impl Session {
             self.backends.take(t);
             self.lost_backend(t);
         }
+        if self.backends.get(t).is_some_and(|c| !c.survived_idle()) {
+            self.backends.take(t);
+            if self.state_lives_on(t) {
+                // What the session kept there (a transaction, a lock, a temporary table)
+                // is gone: the client must hear of it, not get a fresh connection instead.
+                self.lost_backend(t);
+                let gone = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "the server closed the session's connection while it was idle",
+                );
+                return Err(self.backend_error(t, BackendError::Io(gone)));
+            }
+            tracing::debug!(session = self.id, target = ?t, "idle connection closed by the server: replaced");
+        }
         if self.backends.get_mut(t).is_none() {
             let key = PoolKey {
                 addr: addr.into(),
@@ -188,7 +202,15 @@ impl Session {
             .backends
             .get_mut(t)
             .ok_or_else(|| internal("lost connection slot"))?;
-        if let Err(e) = vars::sync(conn, self.schema.as_deref(), &self.vars).await {
+        // Bounded like a connect: a server that stalls on a replayed SET must not hold the
+        // session for ever.
+        let synced = tokio::time::timeout(
+            rt.connect_timeout,
+            vars::sync(conn, self.schema.as_deref(), &self.vars),
+        )
+        .await
+        .unwrap_or(Err(BackendError::StateTimeout));
+        if let Err(e) = synced {
             self.backends.take(t);
             return Err(self.backend_error(t, e));
         }
@@ -206,8 +228,8 @@ impl Session {
             Destination::Primary => Target::Primary,
             Destination::Exactly(t) => t,
             Destination::AnyReplica => {
-                let t = if route.causal {
-                    self.causal_replica(rt, route.max_lag).await?
+                let t = if let Some(scope) = route.causal {
+                    self.causal_replica(rt, scope, route.max_lag).await?
                 } else {
                     self.any_replica(rt, route.max_lag).await?
                 };
@@ -302,7 +324,7 @@ impl Session {
         let monotonic = self
             .tenant
             .as_ref()
-            .is_some_and(|t| t.consistency == crate::config::Consistency::ReadYourWrites);
+            .is_some_and(|t| t.consistency >= crate::config::Consistency::Session);
         if monotonic {
             self.sticky = Some(i);
         }
@@ -326,6 +348,7 @@ impl Session {
             .flush()
             .await
             .map_err(SessionError::ClientGone)?;
+        conn.last_used = std::time::Instant::now();
         let sent = conn.io.send(0, payload).await;
         let relayed = match sent {
             Ok(_) => relay_response(&mut conn.io, Some(&mut self.client), &mut scanner).await,
@@ -365,6 +388,13 @@ impl Session {
         }
     }
 
+    /// Whether the session keeps something on its connection to `t` that a fresh
+    /// connection would not have.
+    fn state_lives_on(&self, t: Target) -> bool {
+        self.txn == Some(t)
+            || (t == Target::Primary && (self.autocommit_off || self.pins.holds_server_state()))
+    }
+
     /// A backend connection died: whatever state lived on it is gone.
     pub(super) fn lost_backend(&mut self, t: Target) {
         if self.txn == Some(t) {
@@ -377,11 +407,14 @@ impl Session {
     }
 }
 
+/// An index into `c`, chosen with probability proportional to its weight. Sums are u64:
+/// a u32 weight may be as large as the type allows, and several of them overflow a u32.
 fn weighted_pick(c: &[(usize, u32)]) -> usize {
-    let total: u32 = c.iter().map(|(_, w)| *w).sum();
-    let mut x = rand::rng().random_range(0..total);
+    let total: u64 = c.iter().map(|(_, w)| u64::from(*w)).sum();
+    let mut x = rand::rng().random_range(0..total.max(1));
     for (idx, (_, w)) in c.iter().enumerate() {
-        if x < *w {
+        let w = u64::from(*w);
+        if x < w {
             return idx;
         }
         x -= w;
@@ -391,4 +424,23 @@ fn weighted_pick(c: &[(usize, u32)]) -> usize {
 
 pub fn internal(msg: &str) -> SessionError {
     SessionError::reply(1105, "HY000", format!("Switchyard internal error: {msg}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weighted_pick;
+
+    #[test]
+    fn huge_weights_do_not_overflow() {
+        let c = [(0, u32::MAX), (1, 1 << 31), (2, u32::MAX)];
+        for _ in 0..1000 {
+            assert!(weighted_pick(&c) < 3);
+        }
+    }
+
+    #[test]
+    fn weights_are_respected() {
+        let c = [(0, 1), (1, 0)];
+        assert!((0..100).all(|_| weighted_pick(&c) == 0));
+    }
 }

@@ -1,14 +1,18 @@
-//! Read-your-writes: after a session writes, its reads go to a replica that has applied
-//! that write (its GTID from the OK packet's session tracking when the client negotiated
-//! it, else `@@last_gtid` asked of the primary; then `MASTER_GTID_WAIT` on the replica for a
-//! bounded time), or to the primary when none has it in time.
+//! Reads that must see writes: the session's own (its last write's GTID from the OK
+//! packet's session tracking, else `@@last_gtid` asked of the primary), the tenant's (the
+//! tenant's high-water mark) or the primary's current position; then a replica that has
+//! applied that position (`MASTER_GTID_WAIT` for a bounded time), else the primary.
 
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
 use super::error::SessionError;
 use super::session::Session;
-use crate::monitor::Flavor;
+use crate::config::Consistency;
+use crate::monitor::{Flavor, GtidPos};
 use crate::router::route::Target;
+use crate::state::consistency::Needed;
+use crate::state::stats::TenantStats;
 use crate::state::RuntimeState;
 
 /// How long a read waits for its replica to apply the session's last write before it goes
@@ -83,32 +87,131 @@ fn clean_gtid_list(s: &str) -> Option<String> {
     ok.then_some(cleaned)
 }
 
+/// The primary's position as a replica wait takes it: all it has written (MariaDB
+/// `gtid_binlog_pos`), or executed (MySQL `gtid_executed`).
+fn primary_position_query(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
+        Flavor::MySql(..) => "SELECT @@GLOBAL.gtid_executed",
+    }
+}
+
+/// A position as the wait statement takes it (empty: nothing written yet). MariaDB's binlog
+/// position may list a domain once per server that wrote to it; only the highest counts.
+fn normalized(flavor: Flavor, pos: &str) -> Option<String> {
+    if pos.trim().is_empty() {
+        return Some(String::new());
+    }
+    let pos = clean_gtid_list(pos)?;
+    match flavor {
+        Flavor::MariaDb => GtidPos::parse(&pos).ok().map(|p| p.to_string()),
+        Flavor::MySql(..) => Some(pos),
+    }
+}
+
 impl Session {
-    /// A replica that has the session's writes, else the primary.
+    /// A replica that has the writes `scope` asks for, else the primary.
     pub(super) async fn causal_replica(
         &mut self,
         rt: &RuntimeState,
+        scope: Consistency,
         max_lag: Option<Duration>,
     ) -> Result<Target, SessionError> {
-        let pos = match self.causal_position(rt).await {
+        let since = Instant::now();
+        let needed = match scope {
+            Consistency::Session => self.causal_position(rt).await,
+            Consistency::Tenant => self.tenant_position(rt, since).await,
+            _ => self
+                .primary_position(rt, since)
+                .await
+                .map(|p| (!p.is_empty()).then_some(p)),
+        };
+        let pos = match needed {
             Ok(Some(pos)) => pos,
-            Ok(None) => return Ok(Target::Primary),
+            // The session's write has no GTID to wait for: only the primary surely has it.
+            Ok(None) if scope == Consistency::Session => {
+                self.count_consistent(|s| &s.consistent_primary);
+                return Ok(Target::Primary);
+            }
+            // Nothing written yet that the read must see.
+            Ok(None) => return self.any_replica(rt, max_lag).await,
             // The primary is gone: reads keep working from replicas (degraded mode), even
-            // though the session's last write cannot be checked for.
+            // though the writes cannot be checked for.
             Err(()) => return self.degraded_read(rt, max_lag).await,
         };
         for (n, i) in self.replica_order(rt, max_lag).into_iter().enumerate() {
             if self.ready(rt, Target::Replica(i)).await.is_err() {
                 continue;
             }
-            if self.causal.is_confirmed(i, &pos) || self.wait_for(i, &pos, n == 0).await {
+            let ready = self.causal.is_confirmed(i, &pos);
+            if ready || self.wait_for(i, &pos, n == 0).await {
                 self.causal.confirm(i, &pos);
                 self.chose_replica(i);
+                self.count_consistent(|s| {
+                    if ready {
+                        &s.consistent_ready
+                    } else {
+                        &s.consistent_waited
+                    }
+                });
                 return Ok(Target::Replica(i));
             }
         }
-        tracing::debug!(session = self.id, position = %pos, "no replica has the session's writes yet");
+        tracing::debug!(session = self.id, position = %pos, scope = %scope, "no replica has the writes yet");
+        self.count_consistent(|s| &s.consistent_primary);
         Ok(Target::Primary)
+    }
+
+    fn count_consistent(&self, which: impl FnOnce(&TenantStats) -> &AtomicU64) {
+        if let Some(s) = &self.stats {
+            TenantStats::bump(which(s));
+        }
+    }
+
+    /// The tenant's writes through this Switchyard: their high-water mark when every one of
+    /// them reported its GTID, else the primary's position now. A tenant not configured for
+    /// this scope keeps no mark (a `consistency=tenant` hint there looks the position up).
+    async fn tenant_position(
+        &mut self,
+        rt: &RuntimeState,
+        since: Instant,
+    ) -> Result<Option<String>, ()> {
+        let unknown = match self.mark.as_ref().map(|m| m.needed()) {
+            Some(Needed::Known(pos)) => return Ok((!pos.is_empty()).then(|| pos.to_string())),
+            Some(Needed::Lookup { unknown }) => Some(unknown),
+            None => None,
+        };
+        let pos = self.primary_position(rt, since).await?;
+        if let (Some(mark), Some(unknown), Ok(p)) = (&self.mark, unknown, GtidPos::parse(&pos)) {
+            mark.merge_lookup(&p, unknown);
+        }
+        Ok((!pos.is_empty()).then_some(pos))
+    }
+
+    /// The primary's position as of a moment after `since`, shared with every read of any
+    /// tenant on that primary that arrived before the lookup started. Err if the primary
+    /// cannot be asked.
+    async fn primary_position(&mut self, rt: &RuntimeState, since: Instant) -> Result<String, ()> {
+        let tenant = self.tenant_or_err().map_err(|_| ())?;
+        let gate = rt.shared.consistency.primary(rt.primary_addr(&tenant));
+        gate.after(since, || self.ask_primary_position(rt))
+            .await
+            .ok_or(())
+    }
+
+    async fn ask_primary_position(&mut self, rt: &RuntimeState) -> Option<String> {
+        self.ready(rt, Target::Primary).await.ok()?;
+        let conn = self.backends.get_mut(Target::Primary)?;
+        let flavor = flavor_of(&conn.info.version);
+        match conn.query_scalar(primary_position_query(flavor)).await {
+            Ok(v) => normalized(flavor, std::str::from_utf8(&v.unwrap_or_default()).ok()?),
+            Err(e) => {
+                tracing::debug!(session = self.id, error = %e, "cannot read the primary's position");
+                self.backends.take(Target::Primary);
+                self.lost_backend(Target::Primary);
+                None
+            }
+        }
     }
 
     /// The session's write position, read from the primary once after each write. Err if
@@ -204,6 +307,21 @@ mod tests {
         );
         assert_eq!(position_query(mysql), "SELECT @@GLOBAL.gtid_executed");
         assert_eq!(position_query(maria), "SELECT @@last_gtid");
+    }
+
+    #[test]
+    fn primary_positions_are_normalized_for_the_wait() {
+        let maria = Flavor::MariaDb;
+        assert_eq!(normalized(maria, "").as_deref(), Some(""));
+        assert_eq!(
+            normalized(maria, "0-1-5,0-2-9,1-1-3").as_deref(),
+            Some("0-2-9,1-1-3")
+        );
+        assert_eq!(normalized(maria, "0-1-1'; --"), None);
+        assert_eq!(
+            primary_position_query(Flavor::MySql(8, 4, 0)),
+            "SELECT @@GLOBAL.gtid_executed"
+        );
     }
 
     #[test]

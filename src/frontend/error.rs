@@ -108,6 +108,8 @@ fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrS
             "HY000",
             format!("SSL connection error to {role} {addr} of tenant {tenant}: {err}"),
         ),
+        // The server's own answer, as a direct connection would have had it.
+        BackendError::Server(e) => e.clone(),
         BackendError::AuthPlugin(_) => ErrSpec::new(
             2059,
             "HY000",

@@ -16,7 +16,7 @@ mod tenant;
 mod vars;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -44,7 +44,6 @@ impl Drop for Slot {
 
 /// Accepts clients until `shutdown` completes.
 pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
-    let ids = Arc::new(AtomicU32::new(0));
     let live = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
@@ -61,7 +60,7 @@ pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Fut
                 continue;
             }
         };
-        let id = ids.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let id = state.load().shared.registry.next_id();
         let slot = Slot(Arc::clone(&live));
         let count = live.fetch_add(1, Ordering::Relaxed) + 1;
         let state = Arc::clone(&state);

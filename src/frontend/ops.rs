@@ -107,6 +107,10 @@ impl Session {
             .tenant
             .as_ref()
             .map(|t| rt.shared.stats.tenant(&t.name));
+        self.mark = self
+            .tenant
+            .as_ref()
+            .map(|t| rt.shared.consistency.tenant(&t.name));
     }
 
     /// Counts where a statement ran and whether it failed.

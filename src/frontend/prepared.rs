@@ -26,6 +26,9 @@ pub struct Stmt {
     types: Option<Vec<u8>>,
     /// COM_STMT_SEND_LONG_DATA packets waiting for the next execute.
     long_data: Vec<Vec<u8>>,
+    /// The long data sent since the last execute outgrew the limit: the chunks were
+    /// dropped and the next execute answers the server's own error.
+    long_data_overflow: bool,
     /// Where it last ran.
     last: Option<Target>,
 }
@@ -34,6 +37,8 @@ pub struct Stmt {
 pub struct Statements {
     map: HashMap<u32, Stmt>,
     next_id: u32,
+    /// Bytes of long data held for all statements, bounded by the client packet limit.
+    long_data_bytes: usize,
 }
 
 impl Statements {
@@ -43,7 +48,72 @@ impl Statements {
 
     pub fn clear(&mut self) {
         self.map.clear();
+        self.long_data_bytes = 0;
     }
+
+    /// The id the next prepared statement gets: never 0 and, once the counter wraps, never
+    /// one a live statement holds.
+    fn free_id(&self) -> u32 {
+        let mut id = self.next_id;
+        loop {
+            id = id.wrapping_add(1);
+            if id != 0 && !self.map.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Drops the long data held for `stmt`, giving its bytes back to the session's budget.
+    fn drop_long_data(&mut self, id: u32) -> Vec<Vec<u8>> {
+        let Some(s) = self.map.get_mut(&id) else {
+            return Vec::new();
+        };
+        s.long_data_overflow = false;
+        let chunks = std::mem::take(&mut s.long_data);
+        let held: usize = chunks.iter().map(|c| long_data_len(c)).sum();
+        self.long_data_bytes = self.long_data_bytes.saturating_sub(held);
+        chunks
+    }
+
+    /// Keeps a COM_STMT_SEND_LONG_DATA chunk until execute, unless the session's long data
+    /// would outgrow `limit`: then the statement's chunks are dropped and its next execute
+    /// fails, as the server fails one whose parameter outgrew `max_allowed_packet`.
+    fn keep_long_data(&mut self, id: u32, chunk: Vec<u8>, limit: usize) {
+        let Some(s) = self.map.get(&id) else {
+            return;
+        };
+        let overflow = s.long_data_overflow;
+        let len = long_data_len(&chunk);
+        if overflow || self.long_data_bytes + len > limit {
+            self.drop_long_data(id);
+            if let Some(s) = self.map.get_mut(&id) {
+                s.long_data_overflow = true;
+            }
+            return;
+        }
+        self.long_data_bytes += len;
+        if let Some(s) = self.map.get_mut(&id) {
+            s.long_data.push(chunk);
+        }
+    }
+}
+
+/// The data bytes of a COM_STMT_SEND_LONG_DATA payload (after command, statement id and
+/// parameter number).
+fn long_data_len(chunk: &[u8]) -> usize {
+    chunk.len().saturating_sub(7)
+}
+
+/// The server's answer to an execute whose long data outgrew `max_allowed_packet`
+/// (ER_UNKNOWN_ERROR with MySQL's and MariaDB's own text).
+fn long_data_too_long(limit: usize) -> SessionError {
+    SessionError::reply(
+        1105,
+        "HY000",
+        format!(
+            "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes (Switchyard holds at most {limit} bytes of long data per session: server.max_packet)"
+        ),
+    )
 }
 
 fn unknown_stmt(id: u32, cmd: &str) -> SessionError {
@@ -70,7 +140,7 @@ impl Session {
             Some(t) => t,
             None => self.prepare_target(rt).await?,
         };
-        let id = self.stmts.next_id + 1;
+        let id = self.stmts.free_id();
         let o = self.forward(t, payload, Expect::Prepare, Some(id)).await?;
         let Some(p) = o.prepared else {
             return Ok(());
@@ -86,6 +156,7 @@ impl Session {
             params: p.params,
             types: None,
             long_data: Vec::new(),
+            long_data_overflow: false,
             last: Some(t),
         };
         self.stmts.map.insert(id, stmt);
@@ -102,7 +173,7 @@ impl Session {
                     dest: Destination::AnyReplica,
                     reason: "primary unreachable",
                     hint_refused: false,
-                    causal: false,
+                    causal: None,
                     max_lag: None,
                 };
                 match self.resolve(rt, &any).await? {
@@ -131,6 +202,10 @@ impl Session {
             .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
         let class = stmt.class.clone();
         let params = stmt.params;
+        if stmt.long_data_overflow {
+            self.stmts.drop_long_data(id);
+            return Err(long_data_too_long(rt.max_client_packet));
+        }
         if let Some(types) = command::execute_param_types(&payload, params) {
             let types = types.to_vec();
             if let Some(s) = self.stmts.map.get_mut(&id) {
@@ -156,6 +231,7 @@ impl Session {
             other => other?,
         };
         self.send_long_data(t, id, backend_id).await?;
+        let guard = self.write_guard(&class);
         let payload = self.with_types(t, id, params, payload);
         let mut payload = payload;
         command::set_stmt_id(&mut payload, backend_id);
@@ -176,7 +252,7 @@ impl Session {
         if matches!(class.class, Class::SetSession | Class::Use(_)) && o.err.is_none() {
             self.pins.set_unreplayable();
         }
-        self.after_statement(t, &class, &o, &[]);
+        self.after_statement(t, &class, &o, &[], guard);
         Ok(())
     }
 
@@ -210,7 +286,7 @@ impl Session {
                 conn.typed.remove(&id);
                 Ok(ok.backend_id)
             }
-            (None, Some((code, msg))) => Err(SessionError::reply(code, "HY000", msg)),
+            (None, Some(e)) => Err(SessionError::Reply(e)),
             (None, None) => Err(internal("prepare gave no statement")),
         }
     }
@@ -222,10 +298,10 @@ impl Session {
         id: u32,
         backend_id: u32,
     ) -> Result<(), SessionError> {
-        let chunks = match self.stmts.map.get_mut(&id) {
-            Some(s) => std::mem::take(&mut s.long_data),
-            None => return Ok(()),
-        };
+        let chunks = self.stmts.drop_long_data(id);
+        if chunks.is_empty() {
+            return Ok(());
+        }
         let conn = self
             .backends
             .get_mut(t)
@@ -262,10 +338,10 @@ impl Session {
         }
     }
 
-    pub(super) fn com_stmt_send_long_data(&mut self, payload: Vec<u8>) {
+    pub(super) fn com_stmt_send_long_data(&mut self, rt: &RuntimeState, payload: Vec<u8>) {
         // No reply, even for an unknown statement: the server reports that at execute.
-        if let Some(s) = command::stmt_id(&payload).and_then(|id| self.stmts.map.get_mut(&id)) {
-            s.long_data.push(payload);
+        if let Some(id) = command::stmt_id(&payload) {
+            self.stmts.keep_long_data(id, payload, rt.max_client_packet);
         }
     }
 
@@ -273,6 +349,7 @@ impl Session {
         let Some(id) = command::stmt_id(payload) else {
             return Ok(());
         };
+        self.stmts.drop_long_data(id);
         if self.stmts.map.remove(&id).is_none() {
             return Ok(());
         }
@@ -304,8 +381,8 @@ impl Session {
             .map
             .get_mut(&id)
             .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_reset"))?;
-        stmt.long_data.clear();
         let last = stmt.last;
+        self.stmts.drop_long_data(id);
         let on_backend = last.and_then(|t| {
             let conn = self.backends.get_mut(t)?;
             conn.stmts.get(&id).map(|bid| (t, *bid))
@@ -321,5 +398,59 @@ impl Session {
             // Nothing of it lives on any backend: resetting Switchyard's copy is the answer.
             None => self.send_ok(1).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stmt() -> Stmt {
+        Stmt {
+            sql: b"SELECT ?".to_vec(),
+            digest: 0,
+            class: crate::router::Router::new().classify(b"SELECT ?"),
+            params: 1,
+            types: None,
+            long_data: Vec::new(),
+            long_data_overflow: false,
+            last: None,
+        }
+    }
+
+    fn chunk(id: u32, len: usize) -> Vec<u8> {
+        let mut p = vec![command::COM_STMT_SEND_LONG_DATA];
+        p.extend_from_slice(&id.to_le_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.resize(7 + len, b'x');
+        p
+    }
+
+    #[test]
+    fn ids_wrap_around_live_statements() {
+        let mut s = Statements::default();
+        s.map.insert(1, stmt());
+        s.next_id = u32::MAX;
+        assert_eq!(s.free_id(), 2, "0 and the live 1 are skipped");
+    }
+
+    #[test]
+    fn long_data_is_bounded_and_overflow_is_remembered() {
+        let mut s = Statements::default();
+        s.map.insert(1, stmt());
+        s.map.insert(2, stmt());
+        s.keep_long_data(1, chunk(1, 600), 1000);
+        s.keep_long_data(2, chunk(2, 300), 1000);
+        assert_eq!(s.long_data_bytes, 900);
+        s.keep_long_data(1, chunk(1, 200), 1000);
+        assert!(s.map[&1].long_data_overflow);
+        assert!(s.map[&1].long_data.is_empty(), "chunks dropped");
+        assert_eq!(s.long_data_bytes, 300, "budget given back");
+        s.keep_long_data(1, chunk(1, 10), 1000);
+        assert!(s.map[&1].long_data.is_empty(), "stays failed until execute");
+        s.drop_long_data(1);
+        assert!(!s.map[&1].long_data_overflow);
+        assert_eq!(s.drop_long_data(2).len(), 1);
+        assert_eq!(s.long_data_bytes, 0);
     }
 }

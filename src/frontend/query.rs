@@ -48,6 +48,7 @@ impl Session {
             tracing::warn!(session = self.id, reason = route.reason, hints = ?c.hints, "hint not honoured");
         }
         let mut t = self.resolve(rt, &route).await?;
+        let guard = self.write_guard(c);
         tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
         let mut retried = false;
         let outcome = loop {
@@ -59,10 +60,10 @@ impl Session {
                         && route.dest == Destination::AnyReplica
                         && t != Target::Primary =>
                 {
+                    // Only this connection failed (a KILL, the server's wait_timeout): the
+                    // server stays in rotation for everyone else. A server that is really
+                    // down refuses the next connect, and that takes it out.
                     tracing::warn!(session = self.id, error = %e, "read retried elsewhere");
-                    if let Some(tenant) = &self.tenant {
-                        rt.report_unreachable(super::backends::addr_of(tenant, t));
-                    }
                     retried = true;
                     t = self.resolve(rt, &route).await?;
                 }
@@ -76,7 +77,7 @@ impl Session {
         self.count(&route, t, Some(&outcome), c.class == Class::Read);
         let sql = &payload[1..];
         self.observe(rt, t, started, crate::router::fingerprint_hash(sql), sql);
-        self.after_statement(t, c, &outcome, payload);
+        self.after_statement(t, c, &outcome, payload, guard);
         Ok(())
     }
 

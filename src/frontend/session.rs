@@ -18,6 +18,7 @@ use crate::protocol::scan::Outcome;
 use crate::protocol::{CapabilityFlags, PacketStream};
 use crate::router::route::{SessionView, Target};
 use crate::router::{Class, Classification, PrimaryReason};
+use crate::state::consistency::{TenantMark, WriteGuard};
 use crate::state::limits::Permit;
 use crate::state::registry::Registration;
 use crate::state::stats::TenantStats;
@@ -55,6 +56,10 @@ pub struct Session {
     pub(super) sticky: Option<usize>,
     /// Read-your-writes bookkeeping: what the session's reads must see.
     pub(super) causal: Causal,
+    /// The tenant's write mark (consistency = "tenant").
+    pub(super) mark: Option<Arc<TenantMark>>,
+    /// The open transaction has written: whatever ends it may commit a write.
+    pub(super) txn_has_writes: bool,
     pub(super) vars: SessionVars,
     pub(super) stmts: Statements,
     /// The session's entry in the registry (removed when the session ends).
@@ -103,6 +108,8 @@ impl Session {
             pins: Pins::default(),
             sticky: None,
             causal: Causal::default(),
+            mark: None,
+            txn_has_writes: false,
             vars: SessionVars::default(),
             stmts: Statements::default(),
             registration,
@@ -241,7 +248,7 @@ impl Session {
             COM_STMT_EXECUTE => self.com_stmt_execute(rt, payload).await?,
             COM_STMT_PREPARE => self.com_stmt_prepare(rt, &payload).await?,
             COM_STMT_CLOSE => self.com_stmt_close(&payload).await?,
-            COM_STMT_SEND_LONG_DATA => self.com_stmt_send_long_data(payload),
+            COM_STMT_SEND_LONG_DATA => self.com_stmt_send_long_data(rt, payload),
             COM_STMT_RESET => self.com_stmt_reset(rt, &payload).await?,
             COM_INIT_DB => self.com_init_db(rt, &payload).await?,
             COM_PING => self.com_ping(rt, &payload).await?,
@@ -279,14 +286,30 @@ impl Session {
         }
     }
 
+    /// A guard over a statement that may commit a write of a tenant whose reads must see
+    /// every write of the tenant: it holds those reads to the primary's position until
+    /// the write's own GTID is known.
+    pub(super) fn write_guard(&self, c: &Classification) -> Option<WriteGuard> {
+        let tenant = self.tenant.as_ref()?;
+        if tenant.consistency != crate::config::Consistency::Tenant {
+            return None;
+        }
+        if !(writes(&c.class) || self.txn_has_writes) {
+            return None;
+        }
+        self.mark.as_ref().map(|m| m.write_started())
+    }
+
     /// Updates the session from a statement's answer: transaction state from the status
-    /// flags, pins and replayed SETs from what the statement did.
+    /// flags, pins and replayed SETs from what the statement did. Ends `guard` with the
+    /// write's GTID if the statement committed one.
     pub(super) fn after_statement(
         &mut self,
         t: Target,
         c: &Classification,
         o: &Outcome,
         payload: &[u8],
+        guard: Option<WriteGuard>,
     ) {
         self.last = Some(t);
         if let Some(status) = o.status {
@@ -296,8 +319,14 @@ impl Session {
                 self.autocommit_off = status & STATUS_AUTOCOMMIT == 0;
             }
         }
-        if let Some((code, _)) = &o.err {
-            if is_fatal_for_connection(*code) {
+        let wrote_now = t == Target::Primary && o.err.is_none() && writes(&c.class);
+        let pending = self.txn_has_writes || wrote_now;
+        self.txn_has_writes = self.txn.is_some() && pending;
+        if let Some(g) = guard {
+            g.finish(!self.txn_has_writes && pending, o.gtid.as_deref());
+        }
+        if let Some(e) = &o.err {
+            if is_fatal_for_connection(e.code) {
                 // The server ended this connection: drop it, and what lived on it.
                 self.backends.take(t);
                 self.lost_backend(t);

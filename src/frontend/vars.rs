@@ -8,11 +8,17 @@ use crate::protocol::scan::{Expect, Outcome};
 /// Beyond this many distinct SET statements the session stays on the primary instead of
 /// replaying an ever longer list on each new connection.
 pub const MAX_REPLAYED_SETS: usize = 128;
+/// Bytes of SET statements kept for replay per session. A SET that would pass it is not
+/// kept (the session stays on the connection that has it): a client cannot make the proxy
+/// hold more than this for replay, whatever it sends.
+pub const MAX_REPLAYED_SET_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Default, Clone)]
 pub struct SessionVars {
     /// (sequence number, COM_QUERY payload of the SET).
     sets: Vec<(u64, Vec<u8>)>,
+    /// Bytes held in `sets`.
+    bytes: usize,
     next_seq: u64,
     pub set_option: Option<u16>,
 }
@@ -21,11 +27,17 @@ impl SessionVars {
     /// Records a SET that succeeded. Returns its sequence number, or None when the list is
     /// full (the caller pins the session).
     pub fn record(&mut self, payload: &[u8]) -> Option<u64> {
-        self.sets.retain(|(_, p)| p.as_slice() != payload);
-        if self.sets.len() >= MAX_REPLAYED_SETS {
+        if let Some(i) = self.sets.iter().position(|(_, p)| p.as_slice() == payload) {
+            let (_, old) = self.sets.remove(i);
+            self.bytes -= old.len();
+        }
+        if self.sets.len() >= MAX_REPLAYED_SETS
+            || self.bytes + payload.len() > MAX_REPLAYED_SET_BYTES
+        {
             return None;
         }
         self.next_seq += 1;
+        self.bytes += payload.len();
         self.sets.push((self.next_seq, payload.to_vec()));
         Some(self.next_seq)
     }
@@ -36,6 +48,7 @@ impl SessionVars {
 
     pub fn clear(&mut self) {
         self.sets.clear();
+        self.bytes = 0;
         self.set_option = None;
     }
 }
@@ -77,10 +90,10 @@ pub async fn sync(
 fn expect_ok(o: Outcome, what: &str) -> Result<(), BackendError> {
     match o.err {
         None => Ok(()),
-        Some((code, message)) => Err(BackendError::Replay {
-            code,
-            message: format!("{what} failed: {message}"),
-        }),
+        Some(mut e) => {
+            e.message = format!("{} ({what} by Switchyard)", e.message);
+            Err(BackendError::Server(e))
+        }
     }
 }
 
@@ -112,5 +125,20 @@ mod tests {
             assert!(v.record(format!("SET @@x{i}=1").as_bytes()).is_some());
         }
         assert!(v.record(b"SET one_more=1").is_none());
+    }
+
+    #[test]
+    fn bytes_are_bounded() {
+        let mut v = SessionVars::default();
+        let big = vec![b'x'; MAX_REPLAYED_SET_BYTES / 2 + 1];
+        assert!(v.record(&big).is_some());
+        let mut other = big.clone();
+        other[0] = b'y';
+        assert!(v.record(&other).is_none(), "over the byte bound");
+        // A repeat replaces itself and stays within the bound.
+        assert!(v.record(&big).is_some());
+        assert_eq!(v.bytes, big.len());
+        v.clear();
+        assert!(v.record(&other).is_some());
     }
 }

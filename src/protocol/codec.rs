@@ -11,6 +11,9 @@ use super::stream::{Prefixed, Stream};
 use super::MAX_PAYLOAD;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// A read buffer that held a packet larger than this is given back after it, so one big
+/// statement does not cost its connection that much memory for the rest of its life.
+const SHRINK_AFTER: usize = 1024 * 1024;
 
 /// A peer announced a packet over the limit (as soon as its header says so: the packet is
 /// never buffered).
@@ -128,10 +131,20 @@ impl PacketStream {
                     pos += 4 + len;
                 }
                 self.rbuf.advance(end);
+                if total > SHRINK_AFTER {
+                    self.shrink_rbuf();
+                }
                 return Ok(Packet { seq, payload });
             }
             self.fill_or_eof().await?;
         }
+    }
+
+    /// Replaces the read buffer with a small one holding what is left in it.
+    fn shrink_rbuf(&mut self) {
+        let mut small = BytesMut::with_capacity(READ_CHUNK.max(self.rbuf.len()));
+        small.extend_from_slice(&self.rbuf);
+        self.rbuf = small;
     }
 
     /// If a whole logical packet is buffered: its first sequence id, payload size and the

@@ -1,6 +1,8 @@
 //! OK / ERR / EOF packets: building the ones Switchyard answers itself, and reading the
 //! few header fields routing needs from the ones backends send.
 
+use std::borrow::Cow;
+
 use mysql_common::io::ParseBuf;
 
 pub const OK_HEADER: u8 = 0x00;
@@ -19,7 +21,8 @@ pub const STATUS_SESSION_STATE_CHANGED: u16 = 0x4000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrSpec {
     pub code: u16,
-    pub state: &'static str,
+    /// SQLSTATE: Switchyard's own are static, a server's are kept as it sent them.
+    pub state: Cow<'static, str>,
     pub message: String,
 }
 
@@ -27,7 +30,7 @@ impl ErrSpec {
     pub fn new(code: u16, state: &'static str, message: impl Into<String>) -> Self {
         ErrSpec {
             code,
-            state,
+            state: Cow::Borrowed(state),
             message: message.into(),
         }
     }
@@ -198,14 +201,26 @@ fn framed_payloads(mut raw: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Error code and message of an ERR payload.
 pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
+    parse_err_spec(payload).map(|e| (e.code, e.message))
+}
+
+/// An ERR payload whole: code, SQLSTATE (HY000 when the packet has none) and message.
+pub fn parse_err_spec(payload: &[u8]) -> Option<ErrSpec> {
     let code = u16::from_le_bytes([*payload.get(1)?, *payload.get(2)?]);
     let rest = payload.get(3..)?;
-    let msg = if rest.first() == Some(&b'#') && rest.len() >= 6 {
-        &rest[6..]
+    let (state, msg) = if rest.first() == Some(&b'#') && rest.len() >= 6 {
+        (
+            String::from_utf8_lossy(&rest[1..6]).into_owned(),
+            &rest[6..],
+        )
     } else {
-        rest
+        ("HY000".to_owned(), rest)
     };
-    Some((code, String::from_utf8_lossy(msg).into_owned()))
+    Some(ErrSpec {
+        code,
+        state: Cow::Owned(state),
+        message: String::from_utf8_lossy(msg).into_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -292,6 +307,10 @@ mod tests {
         let p = err_payload(&ErrSpec::new(1044, "42000", "Access denied"));
         assert_eq!(&p[..4], &[0xFF, 0x14, 0x04, b'#']);
         assert_eq!(parse_err(&p).unwrap(), (1044, "Access denied".to_string()));
+        let spec = parse_err_spec(&p).unwrap();
+        assert_eq!((spec.code, &*spec.state), (1044, "42000"));
+        let old = [0xFF, 0x14, 0x04, b'n', b'o'];
+        assert_eq!(&*parse_err_spec(&old).unwrap().state, "HY000");
     }
 
     fn frame(seq: u8, payload: &[u8]) -> Vec<u8> {

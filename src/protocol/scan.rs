@@ -51,7 +51,7 @@ pub struct Outcome {
     /// The final OK/EOF, if the response ended with one.
     pub ok: Option<OkInfo>,
     /// Error code and message, if it ended with ERR.
-    pub err: Option<(u16, String)>,
+    pub err: Option<packets::ErrSpec>,
     /// Status flags of the last terminator seen (OK, EOF).
     pub status: Option<u16>,
     /// Prepare-OK fields: backend statement id, columns, params.
@@ -220,7 +220,7 @@ impl Scanner {
     fn control_packet(&mut self, p: &mut [u8]) -> Result<Event, ScanError> {
         let first = p.first().copied();
         if first == Some(ERR_HEADER) && self.phase != Phase::Done {
-            self.outcome.err = packets::parse_err(p);
+            self.outcome.err = packets::parse_err_spec(p);
             self.phase = Phase::Done;
             return Ok(Event::Done);
         }
@@ -438,7 +438,7 @@ mod tests {
         );
         let mut s = Scanner::new(Expect::ResultSets, false);
         assert_eq!(scan_all(&mut s, &mut bytes, 2), bytes.len());
-        assert_eq!(s.outcome.err.as_ref().unwrap().0, 1064);
+        assert_eq!(s.outcome.err.as_ref().unwrap().code, 1064);
     }
 
     #[test]

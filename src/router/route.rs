@@ -1,7 +1,7 @@
 //! The routing decision for one statement: its class and hints, weighed against what the
 //! session holds (transaction, pins, previous backend) and the tenant's consistency mode.
 
-use super::{Class, Classification, PrimaryReason, RouteHint};
+use super::{Class, Classification, RouteHint};
 use crate::config::Consistency;
 
 /// A backend of the session's tenant.
@@ -45,8 +45,9 @@ pub struct Route {
     pub reason: &'static str,
     /// A hint asked for something that could not be honoured.
     pub hint_refused: bool,
-    /// The replica must already have the session's own writes (read-your-writes).
-    pub causal: bool,
+    /// Whose writes the replica must already have: the session's, the tenant's or all the
+    /// primary's (`None`: any replica will do).
+    pub causal: Option<Consistency>,
     /// A tighter lag budget than the tenant's, from a `max_lag=` hint.
     pub max_lag: Option<std::time::Duration>,
 }
@@ -57,14 +58,14 @@ impl Route {
             dest,
             reason,
             hint_refused: false,
-            causal: false,
+            causal: None,
             max_lag: None,
         }
     }
 
-    fn causal(dest: Destination, reason: &'static str) -> Self {
+    fn causal(dest: Destination, reason: &'static str, scope: Consistency) -> Self {
         Route {
-            causal: true,
+            causal: Some(scope),
             ..Route::new(dest, reason)
         }
     }
@@ -83,7 +84,13 @@ fn consistency(c: &Classification, s: &SessionView) -> (Option<Consistency>, boo
 
 pub fn decide(c: &Classification, s: &SessionView) -> Route {
     let (consistency, bad_hint) = consistency(c, s);
-    let must_see_writes = s.wrote && consistency == Some(Consistency::ReadYourWrites);
+    // Session scope waits only once the session wrote; the wider scopes wait for writes
+    // made elsewhere, so every read checks.
+    let must_see_writes = match consistency {
+        Some(Consistency::Session) if s.wrote => consistency,
+        Some(c) if c.beyond_session() => consistency,
+        _ => None,
+    };
     let s = &SessionView {
         consistency,
         ..s.clone()
@@ -132,43 +139,51 @@ fn session_rule(c: &Classification, s: &SessionView) -> Option<Route> {
     None
 }
 
-fn class_rule(c: &Classification, s: &SessionView, must_see_writes: bool) -> Route {
+fn class_rule(c: &Classification, s: &SessionView, must_see: Option<Consistency>) -> Route {
     let replica_ok = s.has_replicas && s.consistency != Some(Consistency::Primary);
-    match &c.class {
-        Class::Read if !replica_ok => Route::new(Destination::Primary, "no replicas"),
-        Class::Read if must_see_writes => {
-            Route::causal(Destination::AnyReplica, "read your writes")
+    match (&c.class, must_see) {
+        (Class::Read, _) if !replica_ok => Route::new(Destination::Primary, "no replicas"),
+        (Class::Read, Some(scope)) => {
+            Route::causal(Destination::AnyReplica, scope_reason(scope), scope)
         }
-        Class::Read => Route::new(Destination::AnyReplica, "read"),
-        Class::Begin { read_only: true } if replica_ok && must_see_writes => {
-            Route::causal(Destination::AnyReplica, "read-only transaction")
+        (Class::Read, None) => Route::new(Destination::AnyReplica, "read"),
+        (Class::Begin { read_only: true }, Some(scope)) if replica_ok => {
+            Route::causal(Destination::AnyReplica, "read-only transaction", scope)
         }
-        Class::Begin { read_only: true } if replica_ok => {
+        (Class::Begin { read_only: true }, None) if replica_ok => {
             Route::new(Destination::AnyReplica, "read-only transaction")
         }
-        Class::Begin { .. } => Route::new(Destination::Primary, "transaction"),
-        Class::Use(_) => Route::new(Destination::Primary, "use"),
-        Class::SetSession => Route::new(Destination::Primary, "session set"),
-        Class::LastBackend => Route::new(Destination::Primary, "previous statement"),
-        Class::Primary(reason) => Route::new(Destination::Primary, reason.as_str()),
+        (Class::Begin { .. }, _) => Route::new(Destination::Primary, "transaction"),
+        (Class::Use(_), _) => Route::new(Destination::Primary, "use"),
+        (Class::SetSession, _) => Route::new(Destination::Primary, "session set"),
+        (Class::LastBackend, _) => Route::new(Destination::Primary, "previous statement"),
+        (Class::Primary(reason), _) => Route::new(Destination::Primary, reason.as_str()),
     }
 }
 
-/// A replica hint may only move statements that cannot change data.
+/// The reason shown for a read that must see writes, by whose writes.
+fn scope_reason(scope: Consistency) -> &'static str {
+    match scope {
+        Consistency::Session => "read your writes",
+        Consistency::Tenant => "tenant's writes",
+        _ => "primary's writes",
+    }
+}
+
+/// A replica hint may only move statements that are provably reads: one the classifier
+/// could not read (unparsed, unknown) may write, and a replica is no place to find out.
 fn replica_hint_allowed(c: &Classification, s: &SessionView) -> bool {
-    let harmless = matches!(
-        c.class,
-        Class::Read
-            | Class::Primary(PrimaryReason::Unparsed)
-            | Class::Primary(PrimaryReason::Unknown)
-    );
-    harmless && s.has_replicas && s.txn.is_none() && !s.autocommit_off && s.pin.is_none()
+    c.class == Class::Read
+        && s.has_replicas
+        && s.txn.is_none()
+        && !s.autocommit_off
+        && s.pin.is_none()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::{Effects, Hints};
+    use crate::router::{Effects, Hints, PrimaryReason};
 
     fn cls(class: Class, route: Option<RouteHint>) -> Classification {
         Classification {
@@ -223,11 +238,18 @@ mod tests {
     fn hints_override_within_limits() {
         let r = decide(&cls(Class::Read, Some(RouteHint::Primary)), &view());
         assert_eq!((r.dest, r.reason), (Destination::Primary, "hint"));
-        let unparsed = cls(
-            Class::Primary(PrimaryReason::Unparsed),
-            Some(RouteHint::Replica),
-        );
-        assert_eq!(decide(&unparsed, &view()).dest, Destination::AnyReplica);
+        for reason in [PrimaryReason::Unparsed, PrimaryReason::Unknown] {
+            let r = decide(
+                &cls(Class::Primary(reason), Some(RouteHint::Replica)),
+                &view(),
+            );
+            assert_eq!(
+                r.dest,
+                Destination::Primary,
+                "{reason:?} is no provable read"
+            );
+            assert!(r.hint_refused);
+        }
         let write = cls(
             Class::Primary(PrimaryReason::Write),
             Some(RouteHint::Replica),
@@ -253,7 +275,7 @@ mod tests {
         );
         let mut v = view();
         v.wrote = true;
-        v.consistency = Some(Consistency::ReadYourWrites);
+        v.consistency = Some(Consistency::Session);
         assert_eq!(
             decide(&cls(Class::Read, None), &v).reason,
             "read your writes"
@@ -266,14 +288,23 @@ mod tests {
         v.wrote = true;
         v.consistency = Some(Consistency::Eventual);
         let mut c = cls(Class::Read, None);
-        assert!(!decide(&c, &v).causal);
+        assert!(decide(&c, &v).causal.is_none());
         c.hints.consistency = Some("read_your_writes".into());
-        assert!(decide(&c, &v).causal);
+        assert_eq!(decide(&c, &v).causal, Some(Consistency::Session));
+        c.hints.consistency = Some("tenant".into());
+        assert_eq!(decide(&c, &v).causal, Some(Consistency::Tenant));
+        v.wrote = false;
+        assert_eq!(
+            decide(&c, &v).causal,
+            Some(Consistency::Tenant),
+            "the tenant's writes matter before the session wrote"
+        );
+        v.wrote = true;
         c.hints.consistency = Some("primary".into());
         assert_eq!(decide(&c, &v).dest, Destination::Primary);
         c.hints.consistency = Some("sometimes".into());
         let r = decide(&c, &v);
-        assert!(r.hint_refused && !r.causal);
+        assert!(r.hint_refused && r.causal.is_none());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! reload swaps it whole while sessions keep the snapshot they started a statement with.
 
 pub mod auth;
+pub mod consistency;
 pub mod digests;
 pub mod health;
 pub mod limits;
@@ -98,8 +99,13 @@ pub struct Shared {
     pub digests: digests::Digests,
     pub registry: Arc<Registry>,
     pub pauses: Pauses,
+    /// Tenants' write positions and primaries' looked-up positions, for reads that must
+    /// see more than their own session's writes.
+    pub consistency: consistency::Consistency,
     /// Reloads applied and refused, for metrics.
     pub reloads: reload::ReloadCounts,
+    /// Held while a reload reads, builds and swaps.
+    pub reload_lock: std::sync::Mutex<()>,
     /// Version and capabilities shown to clients: a backend's own, once one was reached.
     pub server_info: ArcSwap<ServerInfo>,
     /// The file `RELOAD` and SIGHUP read again.
@@ -112,8 +118,9 @@ pub struct Shared {
     pub sha2_cache: auth::Sha2Cache,
     /// Client logins by method and result, for metrics.
     pub logins: auth::LoginCounts,
-    /// The RSA key made at first need when none is configured.
-    pub generated_rsa_key: std::sync::OnceLock<Arc<RsaKey>>,
+    /// The RSA key made at first need when none is configured (once: logins that arrive
+    /// while it is being made wait for it instead of each making their own).
+    pub generated_rsa_key: tokio::sync::OnceCell<Arc<RsaKey>>,
 }
 
 /// The handle every task holds: load a snapshot, never keep it across statements.
@@ -201,15 +208,17 @@ impl RuntimeState {
         if let Some(k) = &self.rsa_key {
             return Ok(Arc::clone(k));
         }
-        if let Some(k) = self.shared.generated_rsa_key.get() {
-            return Ok(Arc::clone(k));
-        }
-        let key = tokio::task::spawn_blocking(RsaKey::generate)
-            .await
-            .map_err(|e| e.to_string())??;
-        Ok(Arc::clone(
-            self.shared.generated_rsa_key.get_or_init(|| Arc::new(key)),
-        ))
+        let key = self
+            .shared
+            .generated_rsa_key
+            .get_or_try_init(|| async {
+                let key = tokio::task::spawn_blocking(RsaKey::generate)
+                    .await
+                    .map_err(|e| e.to_string())??;
+                Ok::<_, String>(Arc::new(key))
+            })
+            .await?;
+        Ok(Arc::clone(key))
     }
 
     /// The state that replaces this one when `config` is loaded.

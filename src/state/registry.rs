@@ -2,7 +2,7 @@
 //! it changes (tenant, schema, transaction, pins, backends), not on every statement.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -43,6 +43,8 @@ impl SessionEntry {
 #[derive(Default)]
 pub struct Registry {
     sessions: Mutex<BTreeMap<u32, Arc<SessionEntry>>>,
+    /// The last session id handed out (by every listener: ids are unique per process).
+    last_id: AtomicU32,
 }
 
 /// A session's place in the registry; dropping it removes the session.
@@ -76,6 +78,21 @@ impl Registry {
         Registration {
             entry,
             registry: Arc::clone(self),
+        }
+    }
+
+    /// A session id for a new connection: never 0 and, once the counter wraps, never one a
+    /// live session holds (ids name sessions to KILL and in SHOW SESSIONS).
+    pub fn next_id(&self) -> u32 {
+        loop {
+            let id = self.last_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            if id == 0 {
+                continue;
+            }
+            let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if !s.contains_key(&id) {
+                return id;
+            }
         }
     }
 
@@ -130,5 +147,17 @@ mod tests {
         assert!(reg.in_transaction("acme").is_empty());
         drop(a);
         assert_eq!(reg.count(), 0);
+    }
+
+    #[test]
+    fn ids_skip_zero_and_live_sessions_when_they_wrap() {
+        let reg = Arc::new(Registry::default());
+        let one = reg.next_id();
+        assert_eq!(one, 1);
+        let _live = reg.register(2, "127.0.0.1", SessionReport::default());
+        reg.last_id.store(u32::MAX - 1, Ordering::Relaxed);
+        assert_eq!(reg.next_id(), u32::MAX);
+        assert_eq!(reg.next_id(), 1, "0 is skipped");
+        assert_eq!(reg.next_id(), 3, "2 is live");
     }
 }

@@ -71,9 +71,16 @@ impl ReloadCounts {
     }
 }
 
-/// Reloads from the file the running config came from, and counts the outcome.
+/// Reloads from the file the running config came from, and counts the outcome. Reloads
+/// run one at a time (SIGHUP and RELOAD may arrive together): each reads the file and
+/// builds on the snapshot the previous one stored, never on the same old one.
 pub fn reload(state: &SharedState) -> Result<ReloadReport, ReloadError> {
     let current = state.load_full();
+    let _one_at_a_time = current
+        .shared
+        .reload_lock
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let result = match current.shared.config_path.clone() {
         Some(path) => reload_from(state, &path),
         None => Err(ReloadError::NoFile),

@@ -64,6 +64,11 @@ pub struct TenantStats {
     /// Statements that waited on a paused tenant, and those that gave up.
     pub held: AtomicU64,
     pub held_too_long: AtomicU64,
+    /// Reads that had to see writes (consistency session, tenant, global), by outcome: a
+    /// replica that had them already, one that applied them within the wait, the primary.
+    pub consistent_ready: AtomicU64,
+    pub consistent_waited: AtomicU64,
+    pub consistent_primary: AtomicU64,
 }
 
 /// A copy of one tenant's counters.
@@ -77,6 +82,9 @@ pub struct TenantCounts {
     pub hints_refused: u64,
     pub held: u64,
     pub held_too_long: u64,
+    pub consistent_ready: u64,
+    pub consistent_waited: u64,
+    pub consistent_primary: u64,
 }
 
 impl TenantStats {
@@ -95,6 +103,9 @@ impl TenantStats {
             hints_refused: get(&self.hints_refused),
             held: get(&self.held),
             held_too_long: get(&self.held_too_long),
+            consistent_ready: get(&self.consistent_ready),
+            consistent_waited: get(&self.consistent_waited),
+            consistent_primary: get(&self.consistent_primary),
         }
     }
 }

@@ -1,0 +1,244 @@
+//! What reads must see beyond their own session: each tenant's high-water GTID position
+//! (`consistency = "tenant"`) and the primaries' current positions, looked up once for all
+//! the reads that arrive together (`consistency = "global"`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::monitor::GtidPos;
+
+/// A tenant's writes through this Switchyard, as far as reads must see them.
+#[derive(Debug, Default)]
+pub struct TenantMark {
+    inner: Mutex<Mark>,
+}
+
+#[derive(Debug, Default)]
+struct Mark {
+    /// Highest GTID per domain of the tenant's writes whose GTID is known.
+    pos: GtidPos,
+    /// Writes sent and not yet answered: they may have committed already, so a read that
+    /// starts now must ask the primary where it is.
+    in_flight: u32,
+    /// Bumped by each write whose GTID is not known (a client without session tracking, a
+    /// MySQL server); a lookup at the primary made after it covers it.
+    unknown: u64,
+    /// The value of `unknown` that the last merged lookup covered.
+    covered: u64,
+}
+
+/// What a tenant-scope read must wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Needed {
+    /// The tenant's known writes: this position.
+    Known(GtidPos),
+    /// Some writes' GTIDs are unknown or in flight: the primary's current position covers
+    /// them. `unknown` is the counter to hand back to [`TenantMark::merge_lookup`].
+    Lookup { unknown: u64 },
+}
+
+impl TenantMark {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Mark> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A write is about to be sent; the guard ends it (with or without its GTID).
+    pub fn write_started(self: &Arc<Self>) -> WriteGuard {
+        self.lock().in_flight += 1;
+        WriteGuard {
+            mark: Arc::clone(self),
+            done: false,
+        }
+    }
+
+    pub fn needed(&self) -> Needed {
+        let m = self.lock();
+        if m.in_flight > 0 || m.unknown != m.covered {
+            Needed::Lookup { unknown: m.unknown }
+        } else {
+            Needed::Known(m.pos.clone())
+        }
+    }
+
+    /// Takes a position read from the primary after the read started (it covers every write
+    /// answered before), and forgets the unknown writes it covers.
+    pub fn merge_lookup(&self, pos: &GtidPos, unknown: u64) {
+        let mut m = self.lock();
+        for g in pos.iter() {
+            m.pos.advance(g);
+        }
+        m.covered = m.covered.max(unknown);
+    }
+
+    fn finish(&self, gtid: Option<&GtidPos>) {
+        let mut m = self.lock();
+        m.in_flight = m.in_flight.saturating_sub(1);
+        match gtid {
+            Some(pos) => {
+                for g in pos.iter() {
+                    m.pos.advance(g);
+                }
+            }
+            None => m.unknown += 1,
+        }
+    }
+}
+
+/// A write in flight. Dropped without [`WriteGuard::done`] (an error, a lost connection),
+/// it counts as a write whose GTID is unknown: it may have committed.
+pub struct WriteGuard {
+    mark: Arc<TenantMark>,
+    done: bool,
+}
+
+impl WriteGuard {
+    /// The statement was answered. If it `committed` a write, `gtid` is that write's
+    /// position when the OK packet reported it (else the write counts as unknown).
+    pub fn finish(mut self, committed: bool, gtid: Option<&str>) {
+        self.done = true;
+        if committed {
+            let pos = gtid.and_then(|g| GtidPos::parse(g).ok());
+            self.mark.finish(pos.as_ref());
+        } else {
+            let mut m = self.mark.lock();
+            m.in_flight = m.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            self.mark.finish(None);
+        }
+    }
+}
+
+/// One primary's position as last looked up, and the gate that makes reads arriving
+/// together share one lookup.
+#[derive(Debug, Default)]
+pub struct PrimaryPosition {
+    gate: tokio::sync::Mutex<Option<Looked>>,
+}
+
+#[derive(Debug, Clone)]
+struct Looked {
+    started: Instant,
+    pos: String,
+}
+
+impl PrimaryPosition {
+    /// The primary's position as of some moment after `since`: a lookup that started after
+    /// `since` is reused; otherwise `lookup` runs (one at a time: the reads queued behind it
+    /// all started before it, so they share its answer). `None` if the lookup failed.
+    pub async fn after<F, Fut>(&self, since: Instant, lookup: F) -> Option<String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Option<String>>,
+    {
+        let mut gate = self.gate.lock().await;
+        if let Some(l) = gate.as_ref().filter(|l| l.started >= since) {
+            return Some(l.pos.clone());
+        }
+        let started = Instant::now();
+        let pos = lookup().await?;
+        *gate = Some(Looked {
+            started,
+            pos: pos.clone(),
+        });
+        Some(pos)
+    }
+}
+
+/// Marks per tenant and positions per primary address, kept across reloads.
+#[derive(Debug, Default)]
+pub struct Consistency {
+    tenants: Mutex<HashMap<String, Arc<TenantMark>>>,
+    primaries: Mutex<HashMap<String, Arc<PrimaryPosition>>>,
+}
+
+impl Consistency {
+    pub fn tenant(&self, name: &str) -> Arc<TenantMark> {
+        let mut m = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(m.entry(name.to_owned()).or_default())
+    }
+
+    pub fn primary(&self, addr: &str) -> Arc<PrimaryPosition> {
+        let mut m = self.primaries.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(m.entry(addr.to_owned()).or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(s: &str) -> GtidPos {
+        GtidPos::parse(s).unwrap()
+    }
+
+    #[test]
+    fn known_writes_raise_the_mark() {
+        let m = Arc::new(TenantMark::default());
+        assert_eq!(m.needed(), Needed::Known(GtidPos::default()));
+        let w = m.write_started();
+        assert!(matches!(m.needed(), Needed::Lookup { .. }), "in flight");
+        w.finish(true, Some("0-1-7"));
+        m.write_started().finish(true, Some("0-1-5"));
+        m.write_started().finish(false, None);
+        assert_eq!(m.needed(), Needed::Known(pos("0-1-7")));
+    }
+
+    #[test]
+    fn unknown_writes_need_a_lookup_until_one_covers_them() {
+        let m = Arc::new(TenantMark::default());
+        m.write_started().finish(true, None);
+        let Needed::Lookup { unknown } = m.needed() else {
+            panic!("an unknown write needs a lookup");
+        };
+        // Another unknown write ends while the lookup runs: not covered by it.
+        m.write_started().finish(true, None);
+        m.merge_lookup(&pos("0-1-9"), unknown);
+        assert!(matches!(m.needed(), Needed::Lookup { .. }));
+        let Needed::Lookup { unknown } = m.needed() else {
+            unreachable!()
+        };
+        m.merge_lookup(&pos("0-1-10"), unknown);
+        assert_eq!(m.needed(), Needed::Known(pos("0-1-10")));
+    }
+
+    #[test]
+    fn a_failed_write_counts_as_unknown() {
+        let m = Arc::new(TenantMark::default());
+        drop(m.write_started());
+        assert!(matches!(m.needed(), Needed::Lookup { .. }));
+    }
+
+    #[tokio::test]
+    async fn reads_arriving_together_share_one_lookup() {
+        let p = Arc::new(PrimaryPosition::default());
+        let lookups = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let since = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (p, lookups) = (Arc::clone(&p), Arc::clone(&lookups));
+            tasks.push(tokio::spawn(async move {
+                p.after(since, || async {
+                    lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    Some("0-1-3".to_string())
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().as_deref(), Some("0-1-3"));
+        }
+        assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A read that starts later needs a lookup of its own.
+        let later = Instant::now();
+        let again = p.after(later, || async { Some("0-1-4".to_string()) }).await;
+        assert_eq!(again.as_deref(), Some("0-1-4"));
+    }
+}

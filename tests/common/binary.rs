@@ -66,6 +66,14 @@ impl Binary {
         }
     }
 
+    /// The process id (for reading its memory use from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("still running")
+    }
+
     pub fn sigterm(&self) {
         let pid = self
             .child

@@ -1,0 +1,188 @@
+//! Consistency beyond one session, against the chaos cluster with its replicas delayed: the
+//! PHP pattern (a request writes and closes, the next request reads on a new connection)
+//! must never read stale data with `consistency = "tenant"`, nor through two Switchyards
+//! with `"global"`; with `"eventual"` it does (so the test can fail).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{chaos_ports, chaos_root, connect, with_restore, CHAOS_LOCK};
+use mysql_async::prelude::*;
+use switchyard::config;
+use switchyard::state::RuntimeState;
+
+const TRIES: usize = 20;
+const DELAY_S: u32 = 2;
+
+fn cfg(consistency: &str) -> config::Config {
+    let [p, r1, r2] = chaos_ports();
+    let text = format!(
+        r#"
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "127.0.0.1:{p}"
+replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
+consistency = "{consistency}"
+max_replica_lag = "1h"
+
+[[users]]
+name = "acme_app"
+password = "acme_pw"
+tenant = "acme"
+"#
+    );
+    config::parse(&text, &|_| None).unwrap()
+}
+
+async fn restore() {
+    let [_, r1, r2] = chaos_ports();
+    for r in [r1, r2] {
+        common::set_master_delay(r, 0).await;
+    }
+}
+
+/// A write the way a PHP request makes it: connect, write, close.
+async fn write_request(port: u16, tracking_client: bool, v: &str) {
+    let sql = format!("INSERT INTO wf_acme.cc_php (v) VALUES ('{v}')");
+    if tracking_client {
+        // libmariadb negotiates session tracking: the OK packet carries the write's GTID.
+        let out = tokio::process::Command::new("mariadb")
+            .args([
+                "-h127.0.0.1",
+                &format!("-P{port}"),
+                "-uacme_app",
+                "-pacme_pw",
+            ])
+            .args(["wf_acme", "-e", &sql])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        // mysql_async does not: Switchyard cannot know the write's GTID.
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop(sql).await.unwrap();
+        c.disconnect().await.unwrap();
+    }
+}
+
+/// The next request: a new connection reads what the previous one wrote.
+async fn read_request(port: u16, v: &str) -> bool {
+    let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+    let seen: Option<String> = c
+        .query_first(format!("SELECT v FROM wf_acme.cc_php WHERE v = '{v}'"))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    seen.as_deref() == Some(v)
+}
+
+/// Stale reads in TRIES write-then-read request pairs.
+async fn stale_reads(write_port: u16, read_port: u16, tracking: bool, label: &str) -> usize {
+    let mut stale = 0;
+    let start = std::time::Instant::now();
+    for i in 0..TRIES {
+        let v = format!("{label}-{i}-{}", std::process::id());
+        write_request(write_port, tracking, &v).await;
+        if !read_request(read_port, &v).await {
+            stale += 1;
+        }
+    }
+    println!(
+        "{label}: {stale} stale reads in {TRIES} write-close-read pairs ({:?})",
+        start.elapsed()
+    );
+    stale
+}
+
+async fn start(consistency: &str) -> (common::Proxy, Arc<switchyard::state::Shared>) {
+    let state = RuntimeState::new(cfg(consistency));
+    let shared = Arc::clone(&state.shared);
+    (common::start_state(state).await, shared)
+}
+
+#[tokio::test]
+async fn reads_on_new_connections_see_earlier_requests_writes() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore().await;
+    let [p, r1, r2] = chaos_ports();
+    let mut root = chaos_root(p).await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.cc_php (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(60))",
+    )
+    .await
+    .unwrap();
+    let body = async move {
+        common::set_master_delay(r1, DELAY_S).await;
+        common::set_master_delay(r2, DELAY_S).await;
+
+        let (proxy, shared) = start("tenant").await;
+        let port = proxy.addr.port();
+        for tracking in [true, false] {
+            let label = format!("tenant, session tracking {tracking}");
+            assert_eq!(
+                stale_reads(port, port, tracking, &label).await,
+                0,
+                "{label}"
+            );
+        }
+        let counts = shared.stats.tenant("acme").counts();
+        println!("tenant scope outcomes: {counts:?}");
+        // Drivers read settings at connect too, so there are more reads than requests.
+        assert!(counts.consistent_primary as usize >= 2 * TRIES);
+        assert_eq!(
+            counts.consistent_ready + counts.consistent_waited,
+            0,
+            "with replicas {DELAY_S}s behind, every read needed the primary"
+        );
+
+        // Two Switchyards: writes through one, reads through the other.
+        let (a, _) = start("global").await;
+        let (b, shared_b) = start("global").await;
+        let (pa, pb) = (a.addr.port(), b.addr.port());
+        assert_eq!(stale_reads(pa, pb, false, "global, two proxies").await, 0);
+        let counts = shared_b.stats.tenant("acme").counts();
+        assert!(counts.consistent_primary as usize >= TRIES, "{counts:?}");
+
+        let (e, _) = start("eventual").await;
+        let pe = e.addr.port();
+        let stale = stale_reads(pe, pe, false, "eventual").await;
+        assert!(
+            stale > TRIES / 2,
+            "eventual reads from replicas {DELAY_S}s behind must miss writes ({stale} did)"
+        );
+    };
+    with_restore(body, restore()).await;
+}
+
+#[tokio::test]
+async fn tenant_scope_reads_use_replicas_once_they_have_the_writes() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore().await;
+    let [p, ..] = chaos_ports();
+    let mut root = chaos_root(p).await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.cc_php (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(60))",
+    )
+    .await
+    .unwrap();
+    let (proxy, shared) = start("tenant").await;
+    let port = proxy.addr.port();
+    assert_eq!(
+        stale_reads(port, port, true, "tenant, healthy replicas").await,
+        0
+    );
+    let counts = shared.stats.tenant("acme").counts();
+    println!("tenant scope outcomes, healthy replicas: {counts:?}");
+    let on_replicas = counts.consistent_ready + counts.consistent_waited;
+    assert!(
+        on_replicas as usize > TRIES / 2,
+        "replicas that keep up serve the reads: {counts:?}"
+    );
+}

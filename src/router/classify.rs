@@ -197,6 +197,7 @@ impl Multi {
         m.unlock_tables |= e.unlock_tables;
         m.user_var_assign |= e.user_var_assign;
         m.calc_found_rows |= e.calc_found_rows;
+        m.kill |= e.kill;
     }
 
     fn class(&self) -> Class {

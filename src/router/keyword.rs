@@ -61,6 +61,13 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"DESCRIBE" | b"DESC" | b"EXPLAIN" => explain(ctx, cur),
         b"HELP" => Piece::new(Class::Read),
         b"GET" => get(cur),
+        b"KILL" => Piece::with(
+            Class::Primary(R::Unknown),
+            Effects {
+                kill: true,
+                ..Effects::default()
+            },
+        ),
         // Compound statements carry `;` inside their bodies.
         b"IF" | b"CASE" | b"LOOP" | b"WHILE" | b"REPEAT" | b"DECLARE" => {
             Piece::primary(R::Unknown).unsplittable()

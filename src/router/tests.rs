@@ -540,3 +540,19 @@ fn garbage_never_panics() {
     let parens = "(".repeat(10_000);
     assert_eq!(r.classify(parens.as_bytes()).class, p(R::Unparsed));
 }
+
+#[test]
+fn kill_is_marked_wherever_it_appears() {
+    for sql in [
+        "KILL 42",
+        "kill query 42",
+        "SELECT 1; KILL 42",
+        "/*!KILL 42 */",
+        "SET STATEMENT max_statement_time=1 FOR KILL 42",
+    ] {
+        assert!(effects(sql).kill, "{sql}");
+    }
+    for sql in ["SELECT 'KILL 42'", "SELECT kill FROM t", "SHOW PROCESSLIST"] {
+        assert!(!effects(sql).kill, "{sql}");
+    }
+}

@@ -242,6 +242,8 @@ async fn unsupported_kill_forms_are_refused() {
         (format!("KILL {id} + 0"), "after"),
         (format!("SELECT 1; KILL {id}"), "inside"),
         ("KILL @x".to_owned(), "literal"),
+        (format!("PREPARE s FROM 'KILL {id}'"), "inside"),
+        (format!("EXECUTE IMMEDIATE 'KILL QUERY {id}'"), "inside"),
     ] {
         let (code, msg) = server_err(c.query_drop(&sql).await.unwrap_err());
         assert_eq!(code, 1235, "{sql}: {msg}");

@@ -83,6 +83,19 @@ impl Ctx<'_> {
         ctx.piece(at)
     }
 
+    /// The statement a dynamic SQL literal holds (already unescaped).
+    pub fn literal(&self, text: &[u8]) -> Piece {
+        let ctx = Ctx {
+            cache: self.cache,
+            sql: text,
+            depth: self.depth + 1,
+        };
+        ctx.piece(Resume {
+            pos: 0,
+            in_exec: false,
+        })
+    }
+
     /// SELECT family: digest, cache, and on a miss the full decision.
     pub fn select(&self, mut cur: Cursor) -> Piece {
         let start = cur.offset();

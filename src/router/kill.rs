@@ -1,8 +1,10 @@
 //! KILL statements: which session and what of it, so the proxy can act on its own session
-//! ids instead of passing backend thread ids through.
+//! ids instead of passing backend thread ids through; and KILL hidden in dynamic SQL.
 
+use super::classify::Ctx;
 use super::hints;
-use super::lexer::{Cursor, Kind, Resume};
+use super::lexer::{Cursor, Escapes, Kind, Resume};
+use super::schemas::literal;
 
 /// A KILL the proxy can carry out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,48 @@ pub fn parse(sql: &[u8]) -> Result<Kill, Unsupported> {
         ));
     }
     Ok(kill)
+}
+
+/// Whether `PREPARE s FROM '...'` / `EXECUTE IMMEDIATE '...'` (the cursor is after PREPARE
+/// or EXECUTE) holds a KILL in its literal. Adjacent literals are one string to the server;
+/// the text is read with and without backslash escapes, as `sql_mode` may have it. A literal
+/// built at run time (`FROM @sql`) cannot be seen: docs/security.md says what guards that.
+pub(crate) fn in_dynamic_literal(ctx: &Ctx, mut cur: Cursor) -> bool {
+    let opened = if cur.eat("IMMEDIATE") {
+        true
+    } else {
+        cur.next_tok().is_some() && cur.eat("FROM")
+    };
+    if !opened {
+        return false;
+    }
+    let mut parts = Vec::new();
+    while let Some(t) = cur.peek() {
+        // A charset introducer (`_utf8mb4'...'`) may lead.
+        let introducer = parts.is_empty() && t.kind == Kind::Word && cur.text(t)[0] == b'_';
+        if t.kind != Kind::Str && !introducer {
+            break;
+        }
+        if t.kind == Kind::Str {
+            parts.push(cur.text(t));
+        }
+        cur.next_tok();
+    }
+    let modes = [
+        Escapes::DEFAULT,
+        Escapes {
+            single: false,
+            double: false,
+        },
+    ];
+    !parts.is_empty()
+        && modes.into_iter().any(|esc| {
+            let text: Vec<u8> = parts
+                .iter()
+                .flat_map(|p| literal(p, esc).into_owned())
+                .collect();
+            ctx.literal(&text).effects.kill
+        })
 }
 
 /// The session id: a plain integer literal or `CONNECTION_ID()`; expressions are refused

@@ -556,3 +556,26 @@ fn kill_is_marked_wherever_it_appears() {
         assert!(!effects(sql).kill, "{sql}");
     }
 }
+
+#[test]
+fn kill_in_a_dynamic_sql_literal_is_marked() {
+    for sql in [
+        "PREPARE s FROM 'KILL 42'",
+        r#"prepare s from _utf8mb4 "kill query 42""#,
+        "PREPARE s FROM 'KI' 'LL 42'",
+        r"PREPARE s FROM 'KI\LL 42'",
+        "EXECUTE IMMEDIATE '/* x */ KILL 42'",
+        "EXECUTE IMMEDIATE 'SET STATEMENT max_statement_time=1 FOR KILL 42'",
+    ] {
+        assert!(effects(sql).kill, "{sql}");
+    }
+    for sql in [
+        "PREPARE s FROM 'SELECT ''KILL 42'''",
+        "PREPARE s FROM @sql",
+        "EXECUTE s USING 'KILL 42'",
+        "EXECUTE IMMEDIATE",
+        "PREPARE",
+    ] {
+        assert!(!effects(sql).kill, "{sql}");
+    }
+}

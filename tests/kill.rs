@@ -254,3 +254,48 @@ async fn unsupported_kill_forms_are_refused() {
     let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1), "the session was not killed");
 }
+
+/// The mariadb CLI's Ctrl-C during `SELECT SLEEP(10)`: what it printed, and how long the
+/// query lasted after the signal. The CLI cancels by sending KILL QUERY <handshake id>
+/// from a second connection.
+async fn ctrl_c_over_sleep(port: u16) -> (String, Duration) {
+    let cli = tokio::process::Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            "-uacme_app",
+            "-pacme_pw",
+        ])
+        .args(["wf_acme", "-e", "SELECT SLEEP(10)"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the mariadb client runs");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let pid = cli.id().expect("running").to_string();
+    let at = Instant::now();
+    let signalled = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(signalled.success());
+    let out = tokio::time::timeout(Duration::from_secs(5), cli.wait_with_output())
+        .await
+        .expect("the client ends after Ctrl-C")
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        at.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn ctrl_c_in_the_mariadb_cli_cancels_the_query_as_directly() {
+    let p = proxy().await;
+    let (direct, _) = ctrl_c_over_sleep(primary_port()).await;
+    let (proxied, took) = ctrl_c_over_sleep(p.addr.port()).await;
+    assert!(direct.contains("ERROR 1317"), "direct: {direct}");
+    assert_eq!(proxied, direct);
+    assert!(took < QUICK, "cancelled after {took:?}");
+}

@@ -116,9 +116,12 @@ async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<
     if !now.as_ref().is_some_and(|r| same_connection(r, &run)) {
         return Ok(());
     }
-    let o = side
-        .exec_silent(&backend_kill(k, run.thread_id), Expect::ResultSets)
+    // Bounded: the target session waits on `now` to finish its statement.
+    let sql = backend_kill(k, run.thread_id);
+    let answer = side.exec_silent(&sql, Expect::ResultSets);
+    let o = tokio::time::timeout(rt.connect_timeout, answer)
         .await
+        .map_err(|_| failed(&"the backend did not answer its KILL in time"))?
         .map_err(|e| failed(&e))?;
     drop(now);
     match o.err {

@@ -299,3 +299,25 @@ async fn ctrl_c_in_the_mariadb_cli_cancels_the_query_as_directly() {
     assert_eq!(proxied, direct);
     assert!(took < QUICK, "cancelled after {took:?}");
 }
+
+/// KILL QUERY of an idle connection on `port`, then that connection's next statement.
+async fn kill_query_of_idle(port: u16) -> Result<Option<i64>, mysql_async::Error> {
+    let mut idle = connect(port, "acme_app", Some("wf_acme")).await;
+    let mut killer = connect(port, "acme_app", Some("wf_acme")).await;
+    killer
+        .query_drop(format!("KILL QUERY {}", idle.id()))
+        .await
+        .unwrap();
+    idle.query_first("SELECT SLEEP(0.2)").await
+}
+
+#[tokio::test]
+async fn kill_query_of_an_idle_session_as_directly() {
+    let p = proxy().await;
+    let direct = kill_query_of_idle(primary_port()).await;
+    let proxied = kill_query_of_idle(p.addr.port()).await;
+    assert_eq!(
+        proxied.map_err(|e| server_err(e).0),
+        direct.map_err(|e| server_err(e).0)
+    );
+}

@@ -187,6 +187,7 @@ impl Session {
         let mut last_active = Instant::now();
         let timer = tokio::time::sleep(idle);
         tokio::pin!(timer);
+        let mut killed = self.killed.clone();
         loop {
             if *self.killed.borrow() {
                 tracing::debug!(session = self.id, "killed");
@@ -224,7 +225,12 @@ impl Session {
                 }
             };
             let rt = self.state.load_full();
-            let flow = self.dispatch(&rt, pkt.payload).await;
+            let flow = tokio::select! {
+                f = self.dispatch(&rt, pkt.payload) => f,
+                // Killed mid-command (a statement, a paused tenant, a slow connect): the
+                // connection ends now, as directly; its backend connections are dropped.
+                _ = killed.wait_for(|k| *k) => break,
+            };
             last_active = Instant::now();
             match flow {
                 Ok(Flow::Continue) => {}

@@ -26,6 +26,8 @@ pub struct BackendConn {
     pub key: PoolKey,
     pub info: ServerInfo,
     pub connection_id: u32,
+    /// What logged this connection in; a KILL QUERY logs in beside it with the same.
+    pub creds: Arc<Credentials>,
     /// Schema this connection is in (as far as Switchyard knows).
     pub schema: Option<String>,
     /// Highest SET-replay sequence number applied here.
@@ -69,6 +71,7 @@ impl BackendConn {
             key,
             info,
             connection_id,
+            creds: Arc::new(creds.clone()),
             schema: database.map(str::to_owned),
             set_seq: 0,
             set_option: None,

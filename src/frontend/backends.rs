@@ -1,6 +1,7 @@
 //! A session's backend connections (its tenant's primary and replicas): getting one ready
 //! for a statement, choosing a replica, and sending a command with its answer relayed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -14,6 +15,7 @@ use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::handshake::response_shaping;
 use crate::protocol::scan::{Expect, Outcome, Scanner};
 use crate::router::route::{Destination, Route, Target};
+use crate::state::registry::Running;
 use crate::state::RuntimeState;
 
 /// Connections by target; a session keeps each one while it lives.
@@ -349,6 +351,14 @@ impl Session {
             .await
             .map_err(SessionError::ClientGone)?;
         conn.last_used = std::time::Instant::now();
+        let entry = &self.registration.entry;
+        entry
+            .set_running(Some(Running {
+                key: conn.key.clone(),
+                creds: Arc::clone(&conn.creds),
+                thread_id: conn.connection_id,
+            }))
+            .await;
         let sent = conn.io.send(0, payload).await;
         let relayed = match sent {
             Ok(_) => relay_response(&mut conn.io, Some(&mut self.client), &mut scanner).await,
@@ -357,6 +367,9 @@ impl Session {
                 forwarded: false,
             }),
         };
+        // Waits for a KILL QUERY in progress, so it never reaches the connection after
+        // this session has moved on from it.
+        entry.set_running(None).await;
         match relayed {
             Ok(()) => Ok(scanner.outcome),
             Err(RelayError::Client(e)) => {

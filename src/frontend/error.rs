@@ -175,3 +175,39 @@ pub fn no_database(user: &str) -> SessionError {
         ),
     )
 }
+
+/// ERR 1094, as the server answers a KILL of an id it does not know; also for a session
+/// the caller may not kill, so other users' session ids cannot be probed.
+pub fn unknown_thread(id: u64) -> SessionError {
+    SessionError::reply(1094, "HY000", format!("Unknown thread id: {id}"))
+}
+
+/// ERR 1235 for the KILL forms Switchyard does not carry out.
+pub fn kill_unsupported(what: &str) -> SessionError {
+    SessionError::reply(
+        1235,
+        "42000",
+        format!(
+            "Switchyard does not support {what}: KILL [QUERY | CONNECTION] takes a literal Switchyard session id (the thread id of the handshake)"
+        ),
+    )
+}
+
+/// ERR 1317, what the server answers `KILL QUERY` of the caller's own connection.
+pub fn query_interrupted() -> SessionError {
+    SessionError::reply(1317, "70100", "Query execution was interrupted")
+}
+
+/// ERR 1927, what the server answers a KILL of the caller's own connection.
+pub fn connection_killed() -> SessionError {
+    SessionError::reply(1927, "70100", "Connection was killed")
+}
+
+/// A KILL whose backend side (the connection beside the target's) failed.
+pub fn kill_failed(id: u32, addr: &str, err: impl std::fmt::Display) -> SessionError {
+    SessionError::reply(
+        1105,
+        "HY000",
+        format!("Switchyard could not interrupt session {id} on backend {addr}: {err}"),
+    )
+}

@@ -6,6 +6,7 @@ mod causal;
 mod commands;
 pub mod error;
 mod isolation;
+mod kill;
 mod login;
 mod ops;
 mod pins;

@@ -134,6 +134,11 @@ impl Session {
     ) -> Result<(), SessionError> {
         self.check_schema_refs(rt, &payload[1..])?;
         let c = rt.shared.router.classify(&payload[1..]);
+        if c.effects.kill {
+            return Err(super::error::kill_unsupported(
+                "KILL as a prepared statement",
+            ));
+        }
         self.require_tenant(rt, &c)?;
         self.before_statement(rt).await?;
         let t = match self.txn {

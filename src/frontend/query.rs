@@ -21,6 +21,9 @@ impl Session {
     ) -> Result<(), SessionError> {
         self.check_schema_refs(rt, &payload[1..])?;
         let c = rt.shared.router.classify(&payload[1..]);
+        if c.effects.kill {
+            return self.kill_statement(rt, &payload[1..]).await;
+        }
         if let Class::Use(db) = &c.class {
             return self.change_schema(rt, db, payload).await;
         }

@@ -20,7 +20,7 @@ use crate::router::route::{SessionView, Target};
 use crate::router::{Class, Classification, PrimaryReason};
 use crate::state::consistency::{TenantMark, WriteGuard};
 use crate::state::limits::Permit;
-use crate::state::registry::Registration;
+use crate::state::registry::{Registration, SessionReport};
 use crate::state::stats::TenantStats;
 use crate::state::{RuntimeState, SharedState};
 
@@ -73,6 +73,8 @@ pub struct Session {
     pub(super) tenant_permit: Option<Permit>,
     /// Flips to true when the proxy shuts down.
     pub(super) shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Flips to true when a KILL ends this session.
+    pub(super) killed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Session {
@@ -85,7 +87,12 @@ impl Session {
         login: Login,
     ) -> Self {
         let rt = state.load_full();
-        let registration = rt.shared.registry.register(id, &host, Default::default());
+        let report = SessionReport {
+            user: login.user.name.clone(),
+            ..SessionReport::default()
+        };
+        let registration = rt.shared.registry.register(id, &host, report);
+        let killed = registration.entry.killed();
         let seen_config = Arc::clone(&rt.config);
         let mut s = Session {
             id,
@@ -119,6 +126,7 @@ impl Session {
             user_permit: None,
             tenant_permit: None,
             shutdown: rt.shared.shutdown.subscribe(),
+            killed,
         };
         s.track_tenant_stats(&rt);
         s
@@ -186,13 +194,19 @@ impl Session {
         let mut last_active = Instant::now();
         let timer = tokio::time::sleep(idle);
         tokio::pin!(timer);
+        let mut killed = self.killed.clone();
         loop {
+            if *self.killed.borrow() {
+                tracing::debug!(session = self.id, "killed");
+                break;
+            }
             if *self.shutdown.borrow() && self.txn.is_none() && !self.autocommit_off {
                 tracing::debug!(session = self.id, "closing for shutdown");
                 break;
             }
             let read = tokio::select! {
                 r = self.client.read_packet() => r,
+                Ok(()) = self.killed.changed() => continue,
                 // Shutting down: an idle session outside a transaction closes now; one in a
                 // transaction gets to finish it (checked after each statement).
                 Ok(()) = self.shutdown.changed(), if !*self.shutdown.borrow() => continue,
@@ -218,11 +232,18 @@ impl Session {
                 }
             };
             let rt = self.state.load_full();
-            let flow = self.dispatch(&rt, pkt.payload).await;
+            let flow = tokio::select! {
+                f = self.dispatch(&rt, pkt.payload) => f,
+                // Killed mid-command (a statement, a paused tenant, a slow connect): the
+                // connection ends now, as directly; its backend connections are dropped.
+                _ = killed.wait_for(|k| *k) => break,
+            };
             last_active = Instant::now();
             match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Quit) => break,
+                // Killed while a statement ran: the connection just ends, as directly.
+                Err(_) if *self.killed.borrow() => break,
                 Err(e) => {
                     tracing::debug!(session = self.id, error = %e, "statement failed");
                     let recoverable = e.is_recoverable();
@@ -257,6 +278,7 @@ impl Session {
             COM_SET_OPTION => self.com_set_option(rt, &payload).await?,
             COM_RESET_CONNECTION => self.com_reset_connection(rt, &payload).await?,
             COM_CHANGE_USER => return self.com_change_user(rt, &payload).await,
+            COM_PROCESS_KILL => self.com_process_kill(rt, &payload).await?,
             COM_QUIT => return Ok(Flow::Quit),
             other => {
                 return Err(SessionError::reply(
@@ -400,7 +422,12 @@ impl Session {
 
     async fn close(&mut self) {
         let rt = self.state.load_full();
-        self.release_backends(&rt);
+        if *self.killed.borrow() {
+            // Killed: its connections close with it rather than serve another session.
+            drop(self.backends.drain());
+        } else {
+            self.release_backends(&rt);
+        }
         self.client.shutdown().await;
     }
 }

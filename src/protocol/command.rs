@@ -8,6 +8,7 @@ pub const COM_INIT_DB: u8 = 0x02;
 pub const COM_QUERY: u8 = 0x03;
 pub const COM_FIELD_LIST: u8 = 0x04;
 pub const COM_STATISTICS: u8 = 0x09;
+pub const COM_PROCESS_KILL: u8 = 0x0C;
 pub const COM_PING: u8 = 0x0E;
 pub const COM_CHANGE_USER: u8 = 0x11;
 pub const COM_STMT_PREPARE: u8 = 0x16;
@@ -32,7 +33,7 @@ pub fn name(cmd: u8) -> &'static str {
         0x08 => "COM_SHUTDOWN",
         COM_STATISTICS => "COM_STATISTICS",
         0x0A => "COM_PROCESS_INFO",
-        0x0C => "COM_PROCESS_KILL",
+        COM_PROCESS_KILL => "COM_PROCESS_KILL",
         0x0D => "COM_DEBUG",
         COM_PING => "COM_PING",
         COM_CHANGE_USER => "COM_CHANGE_USER",

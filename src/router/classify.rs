@@ -83,6 +83,19 @@ impl Ctx<'_> {
         ctx.piece(at)
     }
 
+    /// The statement a dynamic SQL literal holds (already unescaped).
+    pub fn literal(&self, text: &[u8]) -> Piece {
+        let ctx = Ctx {
+            cache: self.cache,
+            sql: text,
+            depth: self.depth + 1,
+        };
+        ctx.piece(Resume {
+            pos: 0,
+            in_exec: false,
+        })
+    }
+
     /// SELECT family: digest, cache, and on a miss the full decision.
     pub fn select(&self, mut cur: Cursor) -> Piece {
         let start = cur.offset();
@@ -197,6 +210,7 @@ impl Multi {
         m.unlock_tables |= e.unlock_tables;
         m.user_var_assign |= e.user_var_assign;
         m.calc_found_rows |= e.calc_found_rows;
+        m.kill |= e.kill;
     }
 
     fn class(&self) -> Class {

@@ -1,6 +1,7 @@
 //! Statements decided by their leading keyword (and a few tokens after it).
 
 use super::classify::{Ctx, Piece};
+use super::kill;
 use super::lexer::{ident_text, Cursor, Kind, Token};
 use super::select;
 use super::set;
@@ -56,11 +57,25 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"UNLOCK" => lock(cur, false),
         b"USE" => use_db(cur),
         b"SET" => set::statement(ctx, cur),
-        b"PREPARE" | b"EXECUTE" | b"DEALLOCATE" => Piece::primary(R::SessionSet),
+        b"PREPARE" | b"EXECUTE" => {
+            let effects = Effects {
+                kill: kill::in_dynamic_literal(ctx, cur),
+                ..Effects::default()
+            };
+            Piece::with(Class::Primary(R::SessionSet), effects)
+        }
+        b"DEALLOCATE" => Piece::primary(R::SessionSet),
         b"SHOW" => show(cur),
         b"DESCRIBE" | b"DESC" | b"EXPLAIN" => explain(ctx, cur),
         b"HELP" => Piece::new(Class::Read),
         b"GET" => get(cur),
+        b"KILL" => Piece::with(
+            Class::Primary(R::Unknown),
+            Effects {
+                kill: true,
+                ..Effects::default()
+            },
+        ),
         // Compound statements carry `;` inside their bodies.
         b"IF" | b"CASE" | b"LOOP" | b"WHILE" | b"REPEAT" | b"DECLARE" => {
             Piece::primary(R::Unknown).unsplittable()

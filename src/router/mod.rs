@@ -6,6 +6,7 @@ mod digest;
 mod fingerprint;
 mod hints;
 mod keyword;
+pub mod kill;
 mod lexer;
 pub mod route;
 pub use fingerprint::{fingerprint, fingerprint_hash};
@@ -178,6 +179,8 @@ pub struct Effects {
     pub use_dbs: Vec<String>,
     /// A multi-statement that changes session state (SET/USE/PREPARE): the session pins.
     pub multi_session_change: bool,
+    /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
+    pub kill: bool,
 }
 
 /// The full answer for one statement.

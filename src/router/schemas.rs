@@ -200,7 +200,7 @@ fn name(sql: &[u8], t: Token) -> Cow<'_, [u8]> {
 }
 
 /// The text of a string literal (quotes included in `raw`) as the server reads it.
-fn literal(raw: &[u8], esc: Escapes) -> Cow<'_, [u8]> {
+pub(crate) fn literal(raw: &[u8], esc: Escapes) -> Cow<'_, [u8]> {
     let q = raw[0];
     let inner = &raw[1..raw.len().saturating_sub(1).max(1)];
     let backslash = if q == b'\'' { esc.single } else { esc.double };

@@ -540,3 +540,42 @@ fn garbage_never_panics() {
     let parens = "(".repeat(10_000);
     assert_eq!(r.classify(parens.as_bytes()).class, p(R::Unparsed));
 }
+
+#[test]
+fn kill_is_marked_wherever_it_appears() {
+    for sql in [
+        "KILL 42",
+        "kill query 42",
+        "SELECT 1; KILL 42",
+        "/*!KILL 42 */",
+        "SET STATEMENT max_statement_time=1 FOR KILL 42",
+    ] {
+        assert!(effects(sql).kill, "{sql}");
+    }
+    for sql in ["SELECT 'KILL 42'", "SELECT kill FROM t", "SHOW PROCESSLIST"] {
+        assert!(!effects(sql).kill, "{sql}");
+    }
+}
+
+#[test]
+fn kill_in_a_dynamic_sql_literal_is_marked() {
+    for sql in [
+        "PREPARE s FROM 'KILL 42'",
+        r#"prepare s from _utf8mb4 "kill query 42""#,
+        "PREPARE s FROM 'KI' 'LL 42'",
+        r"PREPARE s FROM 'KI\LL 42'",
+        "EXECUTE IMMEDIATE '/* x */ KILL 42'",
+        "EXECUTE IMMEDIATE 'SET STATEMENT max_statement_time=1 FOR KILL 42'",
+    ] {
+        assert!(effects(sql).kill, "{sql}");
+    }
+    for sql in [
+        "PREPARE s FROM 'SELECT ''KILL 42'''",
+        "PREPARE s FROM @sql",
+        "EXECUTE s USING 'KILL 42'",
+        "EXECUTE IMMEDIATE",
+        "PREPARE",
+    ] {
+        assert!(!effects(sql).kill, "{sql}");
+    }
+}

@@ -1,10 +1,15 @@
-//! Live client sessions, as the admin port shows them. Sessions publish their state when
-//! it changes (tenant, schema, transaction, pins, backends), not on every statement.
+//! Live client sessions, as the admin port shows them and KILL finds them. Sessions publish
+//! their state when it changes (tenant, schema, transaction, pins, backends), not on every
+//! statement; only the backend thread a statement runs on is published per statement.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use crate::backend::{Credentials, PoolKey};
 
 /// What one session reports about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,12 +24,28 @@ pub struct SessionReport {
     pub backends: Vec<String>,
 }
 
+/// The backend connection a session's statement is running on: what a KILL QUERY needs
+/// to log in beside it and name its thread.
+#[derive(Clone)]
+pub struct Running {
+    pub key: PoolKey,
+    pub creds: Arc<Credentials>,
+    /// The backend's own id of that connection (from its greeting).
+    pub thread_id: u32,
+}
+
 pub struct SessionEntry {
     pub id: u32,
     pub host: String,
     pub started: SystemTime,
     pub statements: AtomicU64,
     report: Mutex<SessionReport>,
+    /// Set while a statement runs. Async so a KILL can hold it while its backend KILL is
+    /// under way: the session cannot finish the statement's bookkeeping and hand that
+    /// connection to the pool (and so to another session) in between.
+    pub running: tokio::sync::Mutex<Option<Running>>,
+    /// Flips to true when the session is killed (KILL CONNECTION).
+    killed: watch::Sender<bool>,
 }
 
 impl SessionEntry {
@@ -37,6 +58,28 @@ impl SessionEntry {
 
     pub fn publish(&self, report: SessionReport) {
         *self.report.lock().unwrap_or_else(|p| p.into_inner()) = report;
+    }
+
+    /// The configured user the session is logged in as.
+    pub fn user(&self) -> String {
+        self.report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .user
+            .clone()
+    }
+
+    /// Asks the session to end (it watches `killed()`).
+    pub fn kill(&self) {
+        self.killed.send_replace(true);
+    }
+
+    pub fn killed(&self) -> watch::Receiver<bool> {
+        self.killed.subscribe()
+    }
+
+    pub async fn set_running(&self, running: Option<Running>) {
+        *self.running.lock().await = running;
     }
 }
 
@@ -72,6 +115,8 @@ impl Registry {
             started: SystemTime::now(),
             statements: AtomicU64::new(0),
             report: Mutex::new(report),
+            running: tokio::sync::Mutex::new(None),
+            killed: watch::channel(false).0,
         });
         let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         s.insert(id, Arc::clone(&entry));
@@ -94,6 +139,11 @@ impl Registry {
                 return id;
             }
         }
+    }
+
+    pub fn get(&self, id: u32) -> Option<Arc<SessionEntry>> {
+        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        s.get(&id).cloned()
     }
 
     pub fn list(&self) -> Vec<Arc<SessionEntry>> {
@@ -142,6 +192,8 @@ mod tests {
             ..SessionReport::default()
         });
         assert_eq!(reg.count(), 2);
+        assert_eq!(reg.get(2).map(|e| e.id), Some(2));
+        assert!(reg.get(3).is_none());
         assert_eq!(reg.in_transaction("acme"), vec![2]);
         drop(b);
         assert!(reg.in_transaction("acme").is_empty());
@@ -159,5 +211,15 @@ mod tests {
         assert_eq!(reg.next_id(), u32::MAX);
         assert_eq!(reg.next_id(), 1, "0 is skipped");
         assert_eq!(reg.next_id(), 3, "2 is live");
+    }
+
+    #[test]
+    fn killing_reaches_the_session() {
+        let reg = Arc::new(Registry::default());
+        let a = reg.register(1, "127.0.0.1", SessionReport::default());
+        let watching = a.entry.killed();
+        assert!(!*watching.borrow());
+        reg.get(1).unwrap().kill();
+        assert!(*watching.borrow());
     }
 }

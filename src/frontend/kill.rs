@@ -1,0 +1,168 @@
+//! KILL, KILL QUERY and COM_PROCESS_KILL on Switchyard session ids: the caller may act only
+//! on its own user's sessions, and only their backend connections are ever touched.
+
+use std::sync::Arc;
+
+use super::error::{self, SessionError};
+use super::session::Session;
+use crate::backend::BackendConn;
+use crate::protocol::command::COM_QUERY;
+use crate::protocol::scan::Expect;
+use crate::router::kill::{self, Kill, KillId};
+use crate::state::registry::{Running, SessionEntry};
+use crate::state::RuntimeState;
+
+/// The server's answer to a KILL of a thread that ended meanwhile.
+const UNKNOWN_THREAD: u16 = 1094;
+
+impl Session {
+    /// A COM_QUERY the classifier marked as (containing) KILL.
+    pub(super) async fn kill_statement(
+        &mut self,
+        rt: &RuntimeState,
+        sql: &[u8],
+    ) -> Result<(), SessionError> {
+        let k =
+            kill::parse(sql).map_err(|kill::Unsupported(what)| error::kill_unsupported(what))?;
+        self.kill(rt, k).await
+    }
+
+    /// COM_PROCESS_KILL: a 4-byte session id, ending that session as KILL CONNECTION does.
+    pub(super) async fn com_process_kill(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
+        let Some(b) = payload.get(1..5) else {
+            return Err(SessionError::ClientProtocol(
+                "short COM_PROCESS_KILL".into(),
+            ));
+        };
+        let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let k = Kill {
+            query: false,
+            mode: None,
+            id: KillId::Session(u64::from(id)),
+        };
+        self.kill(rt, k).await
+    }
+
+    async fn kill(&mut self, rt: &RuntimeState, k: Kill) -> Result<(), SessionError> {
+        let id = match k.id {
+            KillId::Own => u64::from(self.id),
+            KillId::Session(id) => id,
+        };
+        let entry = self.killable(rt, id)?;
+        if entry.id == self.id {
+            return self.kill_self(&entry, k.query).await;
+        }
+        if !k.query {
+            // First, so the session ends (and pools nothing) whatever the backend answers.
+            entry.kill();
+        }
+        tracing::info!(
+            session = self.id,
+            target = entry.id,
+            query = k.query,
+            "KILL"
+        );
+        interrupt(rt, &entry, &k).await?;
+        self.send_ok(1).await
+    }
+
+    /// The live session `id` if this session's user may kill it (the server's rule for
+    /// users without the privilege to kill others' threads: only their own).
+    fn killable(&self, rt: &RuntimeState, id: u64) -> Result<Arc<SessionEntry>, SessionError> {
+        u32::try_from(id)
+            .ok()
+            .and_then(|id| rt.shared.registry.get(id))
+            .filter(|e| e.user() == self.user.name)
+            .ok_or_else(|| error::unknown_thread(id))
+    }
+
+    /// As directly: the KILL statement itself is what gets interrupted, or the connection
+    /// ends after telling the client why.
+    async fn kill_self(&mut self, entry: &SessionEntry, query: bool) -> Result<(), SessionError> {
+        if query {
+            return Err(error::query_interrupted());
+        }
+        self.send_err(&error::connection_killed(), 1).await?;
+        entry.kill();
+        Ok(())
+    }
+}
+
+/// Interrupts what the target session runs now, if anything: logs in beside its backend
+/// connection and sends the backend's own KILL for that connection's thread.
+async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<(), SessionError> {
+    let Some(run) = entry.running.lock().await.clone() else {
+        return Ok(());
+    };
+    let failed = |e: &dyn std::fmt::Display| error::kill_failed(entry.id, &run.key.addr, e);
+    let tls = match &run.key.tls_ca {
+        Some(ca) => Some(
+            rt.backend_tls
+                .get(&**ca)
+                .ok_or_else(|| failed(&"backend TLS connector missing"))?,
+        ),
+        None => None,
+    };
+    let mut side = BackendConn::connect(run.key.clone(), &run.creds, None, rt.connect_timeout, tls)
+        .await
+        .map_err(|e| failed(&e))?;
+    // Held until the backend answered: the session cannot finish this statement and give
+    // the connection to the pool (where another session could take it) in between.
+    let now = entry.running.lock().await;
+    if !now.as_ref().is_some_and(|r| same_connection(r, &run)) {
+        return Ok(());
+    }
+    // Bounded: the target session waits on `now` to finish its statement.
+    let sql = backend_kill(k, run.thread_id);
+    let answer = side.exec_silent(&sql, Expect::ResultSets);
+    let o = tokio::time::timeout(rt.connect_timeout, answer)
+        .await
+        .map_err(|_| failed(&"the backend did not answer its KILL in time"))?
+        .map_err(|e| failed(&e))?;
+    drop(now);
+    match o.err {
+        // The statement ended before the KILL arrived: nothing left to interrupt.
+        None => Ok(()),
+        Some(e) if e.code == UNKNOWN_THREAD => Ok(()),
+        Some(e) => Err(failed(&format!("ERR {}: {}", e.code, e.message))),
+    }
+}
+
+fn same_connection(a: &Running, b: &Running) -> bool {
+    a.thread_id == b.thread_id && a.key.addr == b.key.addr
+}
+
+/// The backend's KILL for one of its threads, as a COM_QUERY payload.
+fn backend_kill(k: &Kill, thread_id: u32) -> Vec<u8> {
+    let mode = k.mode.map_or(String::new(), |m| format!("{} ", m.as_str()));
+    let what = if k.query { "QUERY" } else { "CONNECTION" };
+    let mut p = vec![COM_QUERY];
+    p.extend_from_slice(format!("KILL {mode}{what} {thread_id}").as_bytes());
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::kill::KillMode;
+
+    #[test]
+    fn backend_kill_names_the_thread() {
+        let k = Kill {
+            query: true,
+            mode: Some(KillMode::Hard),
+            id: KillId::Own,
+        };
+        assert_eq!(&backend_kill(&k, 77)[1..], b"KILL HARD QUERY 77");
+        let k = Kill {
+            query: false,
+            mode: None,
+            id: KillId::Session(3),
+        };
+        assert_eq!(backend_kill(&k, 8), b"\x03KILL CONNECTION 8");
+    }
+}

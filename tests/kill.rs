@@ -1,0 +1,333 @@
+//! KILL through Switchyard acts on Switchyard session ids: KILL QUERY interrupts the named
+//! session's statement, KILL [CONNECTION] and COM_PROCESS_KILL end that session, only for
+//! the same user; a backend's thread id, or another tenant's session, gets the server's own
+//! "Unknown thread id" and is left alone. Each outcome is compared with the server's.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::raw::{modern_caps, packets, RawClient};
+use common::{connect, primary_port};
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+use switchyard::protocol::scan::Expect;
+
+const QUICK: Duration = Duration::from_secs(1);
+
+fn code_of(r: &Result<(), mysql_async::Error>) -> Option<u16> {
+    match r {
+        Ok(()) => None,
+        Err(mysql_async::Error::Server(s)) => Some(s.code),
+        Err(other) => panic!("not a server error: {other}"),
+    }
+}
+
+fn server_err(e: mysql_async::Error) -> (u16, String) {
+    match e {
+        mysql_async::Error::Server(s) => (s.code, s.message),
+        other => panic!("not a server error: {other}"),
+    }
+}
+
+async fn proxy() -> common::Proxy {
+    common::start(common::config("")).await
+}
+
+/// Runs `sql` on `c` in the background; yields what it returned and how long it took.
+fn in_background(
+    mut c: Conn,
+    sql: &'static str,
+) -> tokio::task::JoinHandle<(Conn, Result<(), mysql_async::Error>, Instant)> {
+    tokio::spawn(async move {
+        let r = c.query_drop(sql).await;
+        (c, r, Instant::now())
+    })
+}
+
+/// KILL QUERY of a sleeping connection from another one on `port`: the sleeper's error code
+/// and how long after the KILL its answer came.
+async fn kill_query_of_sleep(port: u16) -> (Option<u16>, Duration, Conn) {
+    let sleeper = connect(port, "acme_app", Some("wf_acme")).await;
+    let id = sleeper.id();
+    let run = in_background(sleeper, "SELECT SLEEP(10)");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut killer = connect(port, "acme_app", Some("wf_acme")).await;
+    let at = Instant::now();
+    killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let (sleeper, r, done) = run.await.unwrap();
+    (code_of(&r), done.saturating_duration_since(at), sleeper)
+}
+
+#[tokio::test]
+async fn kill_query_interrupts_the_named_session_as_directly() {
+    let p = proxy().await;
+    let (direct, direct_took, _) = kill_query_of_sleep(primary_port()).await;
+    let (proxied, took, mut sleeper) = kill_query_of_sleep(p.addr.port()).await;
+    assert_eq!(proxied, direct, "the sleeper's answer, proxied vs direct");
+    assert!(direct_took < QUICK, "direct took {direct_took:?}");
+    assert!(took < QUICK, "interrupted after {took:?}");
+    let one: Option<i64> = sleeper.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "the interrupted session keeps working");
+}
+
+#[tokio::test]
+async fn kill_query_of_own_session_and_kill_of_own_connection_as_directly() {
+    let p = proxy().await;
+    for port in [primary_port(), p.addr.port()] {
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        let id = c.id();
+        let e = c.query_drop(format!("KILL QUERY {id}")).await.unwrap_err();
+        assert_eq!(server_err(e).0, 1317, "port {port}");
+        let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1));
+        let e = c.query_drop(format!("KILL {id}")).await.unwrap_err();
+        assert_eq!(server_err(e), (1927, "Connection was killed".into()));
+        assert!(c.query_drop("SELECT 1").await.is_err(), "port {port}");
+    }
+}
+
+#[tokio::test]
+async fn a_backend_thread_id_is_unknown_and_its_connection_lives() {
+    let p = proxy().await;
+    let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
+    let tid: u32 = direct
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut c = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    assert_ne!(c.id(), tid, "a session id that happens to be the thread id");
+    for sql in [format!("KILL {tid}"), format!("KILL QUERY {tid}")] {
+        let e = c.query_drop(&sql).await.unwrap_err();
+        assert_eq!(server_err(e), (1094, format!("Unknown thread id: {tid}")));
+    }
+    let one: Option<i64> = direct.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "the direct connection is alive");
+    let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}
+
+#[tokio::test]
+async fn another_tenants_session_cannot_be_killed() {
+    let p = proxy().await;
+    let mut globex = connect(p.addr.port(), "globex_app", Some("wf_globex")).await;
+    let gid = globex.id();
+    let mut acme = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let run = in_background(globex, "SELECT SLEEP(1)");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for sql in [format!("KILL QUERY {gid}"), format!("KILL {gid}")] {
+        let e = acme.query_drop(&sql).await.unwrap_err();
+        assert_eq!(server_err(e), (1094, format!("Unknown thread id: {gid}")));
+    }
+    let (g, r, _) = run.await.unwrap();
+    globex = g;
+    assert!(r.is_ok(), "globex's statement ran to its end: {r:?}");
+    let one: Option<i64> = globex.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "globex's session lives");
+}
+
+#[tokio::test]
+async fn kill_connection_ends_another_own_session() {
+    let p = proxy().await;
+    let mut killer = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    // Idle.
+    let mut idle = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    killer
+        .query_drop(format!("KILL CONNECTION {}", idle.id()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        idle.query_drop("SELECT 1").await.is_err(),
+        "idle session ended"
+    );
+    // Running a statement: it ends at once, as directly (the connection is lost).
+    let busy = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let id = busy.id();
+    let run = in_background(busy, "SELECT SLEEP(9.25)");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let at = Instant::now();
+    killer.query_drop(format!("KILL {id}")).await.unwrap();
+    let (mut busy, r, done) = run.await.unwrap();
+    assert!(r.is_err(), "the killed statement's connection is lost");
+    assert!(done.saturating_duration_since(at) < QUICK);
+    assert!(busy.query_drop("SELECT 1").await.is_err());
+    // Its backend statement was stopped too, not left running (a killed thread may show
+    // for a moment while it cleans up).
+    let mut left = sleeping("SLEEP(9.25)").await;
+    for _ in 0..10 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = sleeping("SLEEP(9.25)").await;
+    }
+    assert_eq!(left, 0, "the killed session's statement still runs");
+    let one: Option<i64> = killer.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}
+
+/// Statements running on any server of the cluster whose text contains `needle`.
+async fn sleeping(needle: &str) -> i64 {
+    let mut total = 0;
+    let [r1, r2] = common::replica_ports();
+    for port in [primary_port(), r1, r2] {
+        let mut root = connect(port, "sy_root", None).await;
+        let n: Option<i64> = root
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()",
+                (needle,),
+            )
+            .await
+            .unwrap();
+        total += n.unwrap_or(0);
+    }
+    total
+}
+
+async fn raw(port: u16, user: &str, password: &str, db: &str) -> RawClient {
+    RawClient::connect(port, user, password, Some(db), modern_caps())
+        .await
+        .0
+}
+
+/// COM_PROCESS_KILL's answer: `None` for OK, else the ERR's code and message.
+async fn process_kill(c: &mut RawClient, id: u32) -> Option<(u16, String)> {
+    let mut p = vec![0x0C];
+    p.extend_from_slice(&id.to_le_bytes());
+    let answer = c.command(&p, Expect::Single).await;
+    let (_, payload) = packets(&answer).into_iter().next().unwrap();
+    (payload[0] == 0xFF).then(|| {
+        let code = u16::from_le_bytes([payload[1], payload[2]]);
+        (code, String::from_utf8_lossy(&payload[9..]).into_owned())
+    })
+}
+
+#[tokio::test]
+async fn com_process_kill_acts_as_kill() {
+    let p = proxy().await;
+    let port = p.addr.port();
+    let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
+    let tid = direct.id();
+    let mut k = raw(port, "acme_app", "acme_pw", "wf_acme").await;
+    let mut d = raw(primary_port(), "acme_app", "acme_pw", "wf_acme").await;
+    let unknown = |id: u32| Some((1094, format!("Unknown thread id: {id}")));
+    assert_eq!(
+        process_kill(&mut d, 4_000_000_000).await,
+        unknown(4_000_000_000)
+    );
+    assert_eq!(
+        process_kill(&mut k, 4_000_000_000).await,
+        unknown(4_000_000_000)
+    );
+    assert_eq!(process_kill(&mut k, tid).await, unknown(tid));
+    let one: Option<i64> = direct.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "the direct connection is alive");
+    let mut globex = connect(port, "globex_app", Some("wf_globex")).await;
+    assert_eq!(
+        process_kill(&mut k, globex.id()).await,
+        unknown(globex.id())
+    );
+    globex.query_drop("SELECT 1").await.unwrap();
+    let mut own = connect(port, "acme_app", Some("wf_acme")).await;
+    assert_eq!(process_kill(&mut k, own.id()).await, None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        own.query_drop("SELECT 1").await.is_err(),
+        "killed session ended"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_kill_forms_are_refused() {
+    let p = proxy().await;
+    let mut c = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let id = c.id();
+    for (sql, names) in [
+        ("KILL QUERY ID 5".to_owned(), "QUERY ID"),
+        ("KILL USER acme_app".to_owned(), "KILL USER"),
+        (format!("KILL {id} + 0"), "after"),
+        (format!("SELECT 1; KILL {id}"), "inside"),
+        ("KILL @x".to_owned(), "literal"),
+        (format!("PREPARE s FROM 'KILL {id}'"), "inside"),
+        (format!("EXECUTE IMMEDIATE 'KILL QUERY {id}'"), "inside"),
+    ] {
+        let (code, msg) = server_err(c.query_drop(&sql).await.unwrap_err());
+        assert_eq!(code, 1235, "{sql}: {msg}");
+        assert!(msg.contains(names), "{sql}: {msg}");
+    }
+    let e = c.prep(format!("KILL {id}")).await.unwrap_err();
+    assert_eq!(server_err(e).0, 1235);
+    let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "the session was not killed");
+}
+
+/// The mariadb CLI's Ctrl-C during `SELECT SLEEP(10)`: what it printed, and how long the
+/// query lasted after the signal. The CLI cancels by sending KILL QUERY <handshake id>
+/// from a second connection.
+async fn ctrl_c_over_sleep(port: u16) -> (String, Duration) {
+    let cli = tokio::process::Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            "-uacme_app",
+            "-pacme_pw",
+        ])
+        .args(["wf_acme", "-e", "SELECT SLEEP(10)"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the mariadb client runs");
+    // Time to log in and send the query: a Ctrl-C before that just ends the client.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let pid = cli.id().expect("running").to_string();
+    let at = Instant::now();
+    let signalled = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(signalled.success());
+    let out = tokio::time::timeout(Duration::from_secs(5), cli.wait_with_output())
+        .await
+        .expect("the client ends after Ctrl-C")
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        at.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn ctrl_c_in_the_mariadb_cli_cancels_the_query_as_directly() {
+    let p = proxy().await;
+    let (direct, _) = ctrl_c_over_sleep(primary_port()).await;
+    let (proxied, took) = ctrl_c_over_sleep(p.addr.port()).await;
+    assert!(direct.contains("ERROR 1317"), "direct: {direct}");
+    assert_eq!(proxied, direct);
+    assert!(took < QUICK, "cancelled after {took:?}");
+}
+
+/// KILL QUERY of an idle connection on `port`, then that connection's next statement.
+async fn kill_query_of_idle(port: u16) -> Result<Option<i64>, mysql_async::Error> {
+    let mut idle = connect(port, "acme_app", Some("wf_acme")).await;
+    let mut killer = connect(port, "acme_app", Some("wf_acme")).await;
+    killer
+        .query_drop(format!("KILL QUERY {}", idle.id()))
+        .await
+        .unwrap();
+    idle.query_first("SELECT SLEEP(0.2)").await
+}
+
+#[tokio::test]
+async fn kill_query_of_an_idle_session_as_directly() {
+    let p = proxy().await;
+    let direct = kill_query_of_idle(primary_port()).await;
+    let proxied = kill_query_of_idle(p.addr.port()).await;
+    assert_eq!(
+        proxied.map_err(|e| server_err(e).0),
+        direct.map_err(|e| server_err(e).0)
+    );
+}

@@ -45,7 +45,7 @@ rise = 2
 fall = 1
 
 [defaults]
-consistency = "read_your_writes"
+consistency = "tenant"
 replica_fallback = "primary"
 max_replica_lag = "5s"
 health_interval = "500ms"

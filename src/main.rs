@@ -146,7 +146,7 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
             );
         }
         tracing::info!(%listen, tenants = cfg.tenants.len(), "switchyard listening");
-        let monitored = cfg.monitor.is_some();
+        let privileged = cfg.monitor.is_some();
         let state = match RuntimeState::from_file(cfg, path.to_path_buf()).with_tls() {
             Ok(s) => s.with_monitor(),
             Err(e) => {
@@ -154,10 +154,8 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if monitored {
-            let backends = state.monitor.as_ref().map_or(0, |m| m.backend_count());
-            tracing::info!(backends, "backend monitor started");
-        }
+        let backends = state.monitor.as_ref().map_or(0, |m| m.backend_count());
+        tracing::info!(backends, privileged, "backend monitor started");
         let state = state.shared();
         let shutdown = async {
             use tokio::signal::unix::{signal, SignalKind};

@@ -111,7 +111,7 @@ async fn monitored_primary(ca: &Path) -> std::sync::Arc<switchyard::monitor::Bac
     );
     let cfg = config::parse(&text, &|_| None).unwrap();
     let settings = cfg.monitor.clone().unwrap();
-    let targets = switchyard::monitor::targets(&cfg, &settings);
+    let targets = switchyard::monitor::targets(&cfg);
     let primary = format!("127.0.0.1:{}", common::primary_port());
     let target = targets.iter().find(|t| t.addr == primary).unwrap();
     assert_eq!(target.tls_ca.as_deref(), Some(ca.to_str().unwrap()));

@@ -261,11 +261,14 @@ async fn replication_lag_over_the_limit_is_ineligible() {
         .unwrap_or_else(|| panic!("lag never detected: {:#?}", status(&m, r1)));
         let s = status(&m, r1);
         println!(
-            "monitor: lag over {max_lag:?} detected {detected:?} after the write (lag {:?}, state {})",
-            s.observed.lag, s.state
+            "monitor: lag over {max_lag:?} detected {detected:?} after the write (GTID lag {:?}, Seconds_Behind_Master {:?}, state {})",
+            s.observed.gtid_lag, s.observed.lag, s.state
         );
         assert_eq!(s.state, BackendState::Lagging, "{s:#?}");
-        assert!(s.observed.lag.is_some_and(|l| l > max_lag), "{s:#?}");
+        assert!(
+            s.observed.effective_lag().is_some_and(|l| l > max_lag),
+            "{s:#?}"
+        );
         assert!(m.replica_eligible(&addr(r2), max_lag), "the other replica");
 
         set_master_delay(r1, 0).await;
@@ -276,7 +279,7 @@ async fn replication_lag_over_the_limit_is_ineligible() {
         println!(
             "monitor: eligible again {:?} after MASTER_DELAY=0 (lag {:?})",
             start.elapsed(),
-            status(&m, r1).observed.lag
+            status(&m, r1).observed.effective_lag()
         );
     })
     .await;
@@ -348,4 +351,86 @@ tenant = "gone"
 
 fn status_at(m: &MonitorHandle, addr: &str) -> BackendStatus {
     m.status(addr).map(|s| (*s).clone()).expect("status")
+}
+
+/// The chaos tenant without `[monitor]`: the monitor logs in as the application's user,
+/// which may not read replication status.
+fn unprivileged_config(max_lag: &str) -> Config {
+    let [p, r1, r2] = chaos_ports();
+    let text = format!(
+        r#"
+[[tenants]]
+name = "acme"
+schemas = ["wf_acme"]
+primary = "127.0.0.1:{p}"
+replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
+health_interval = "{}ms"
+max_replica_lag = "{max_lag}"
+
+[[users]]
+name = "acme_app"
+password = "acme_pw"
+tenant = "acme"
+"#,
+        INTERVAL.as_millis()
+    );
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+}
+
+#[tokio::test]
+async fn without_privileges_lag_is_measured_on_the_gtid_timeline() {
+    chaos_test(async {
+        let max_lag = Duration::from_secs(1);
+        let m = Monitor::start(&unprivileged_config("1s"));
+        all_healthy(&m, max_lag).await;
+        let [r1, r2] = chaos_replica_ports();
+        assert!(
+            status(&m, r1).observed.replication_hidden,
+            "acme_app may not read replication status"
+        );
+        // Writes keep coming, as from an application, every 100 ms.
+        let pace = Duration::from_millis(100);
+        let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let w = std::sync::Arc::clone(&writing);
+        let writer = tokio::spawn(async move {
+            while w.load(std::sync::atomic::Ordering::Relaxed) {
+                write_on_primary().await;
+                tokio::time::sleep(pace).await;
+            }
+        });
+
+        stop_sql_thread(r1).await;
+        let detected = wait_for(Duration::from_secs(5), || {
+            !m.replica_eligible(&addr(r1), max_lag)
+        })
+        .await
+        .unwrap_or_else(|| panic!("still eligible: {:#?}", status(&m, r1)));
+        println!(
+            "no privileges: stopped SQL thread out of rotation {detected:?} after STOP \
+             (limit {max_lag:?}, interval {INTERVAL:?}, writes every {pace:?})"
+        );
+        // It falls behind the limit `max_lag` after the first write it misses (within one
+        // write interval of the stop); then at most two checks.
+        assert!(
+            detected <= max_lag + pace + 2 * INTERVAL + SLACK,
+            "took {detected:?}"
+        );
+        assert!(
+            detected >= max_lag - INTERVAL,
+            "out before it was behind: {detected:?}"
+        );
+        assert_eq!(status(&m, r1).state, BackendState::Lagging);
+        assert!(m.replica_eligible(&addr(r2), max_lag), "the other replica");
+
+        start_sql_thread(r1).await;
+        let recovered = wait_for(Duration::from_secs(5), || {
+            m.replica_eligible(&addr(r1), max_lag)
+        })
+        .await
+        .unwrap_or_else(|| panic!("never eligible again: {:#?}", status(&m, r1)));
+        println!("no privileges: eligible again {recovered:?} after START SLAVE SQL_THREAD");
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        writer.await.unwrap();
+    })
+    .await;
 }

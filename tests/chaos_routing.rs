@@ -273,14 +273,18 @@ async fn killing_a_replica_under_load_fails_no_read() {
 
 static KILLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// What a session sees while the primary is down: reads from replicas that lost only the
+/// primary (state `primary lost`), on old and new connections; writes refused fast.
 #[tokio::test]
 async fn reads_survive_a_stopped_primary_and_writes_resume() {
     let _guard = CHAOS_LOCK.lock().await;
     restore_all().await;
     table("cr_down").await;
-    let [p, _, _] = chaos_ports();
+    let [p, r1, r2] = chaos_ports();
     let body = async move {
-        let proxy = common::start_monitored(cfg("read_your_writes", true)).await;
+        let state = switchyard::state::RuntimeState::new(cfg("tenant", true)).with_monitor();
+        let monitor = state.monitor.clone().expect("monitor");
+        let proxy = common::start_state(state).await;
         let port = proxy.addr.port();
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
         c.query_drop("INSERT INTO cr_down (v) VALUES ('before')")
@@ -288,27 +292,52 @@ async fn reads_survive_a_stopped_primary_and_writes_resume() {
             .unwrap();
         kill_server("primary");
         let down_at = Instant::now();
-        for _ in 0..10 {
-            let port: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
-            assert_ne!(port, p);
-        }
+
+        // Writes: a clear error, fast.
         let e = c
             .query_drop("INSERT INTO cr_down (v) VALUES ('during')")
             .await
             .unwrap_err();
+        let refused_after = down_at.elapsed();
         let msg = e.to_string();
         assert!(msg.contains("2003") || msg.contains("2013"), "{msg}");
         assert!(
             msg.contains("acme") && msg.contains("primary"),
             "names tenant and role: {msg}"
         );
-        // A new session still logs in and reads.
-        let mut fresh = connect(port, "acme_app", Some("wf_acme")).await;
-        let _: u16 = fresh.query_first("SELECT @@port").await.unwrap().unwrap();
+        assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
+
+        // Reads: 10 s on the old connection and on a new one each second.
+        let mut reads = 0;
+        let mut new_sessions = 0;
+        while down_at.elapsed() < Duration::from_secs(10) {
+            let port_seen: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+            assert_ne!(port_seen, p);
+            reads += 1;
+            if reads % 20 == 0 {
+                let mut fresh = connect(port, "acme_app", Some("wf_acme")).await;
+                let v: Option<String> = fresh
+                    .query_first("SELECT v FROM cr_down WHERE v = 'before'")
+                    .await
+                    .unwrap();
+                assert_eq!(v.as_deref(), Some("before"));
+                new_sessions += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let states: Vec<String> = [r1, r2]
+            .iter()
+            .map(|r| {
+                let s = monitor.status(&format!("127.0.0.1:{r}")).expect("status");
+                s.state.to_string()
+            })
+            .collect();
         println!(
-            "reads served and writes refused {:?} after the primary died",
-            down_at.elapsed()
+            "primary down: writes refused after {refused_after:?}; {reads} reads and \
+             {new_sessions} new sessions in 10 s; replicas {states:?}"
         );
+        assert_eq!(states, ["primary lost", "primary lost"]);
+
         cluster_up().await;
         let up_at = Instant::now();
         loop {

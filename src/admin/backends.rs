@@ -13,7 +13,8 @@ use crate::state::{RuntimeState, Shared};
 /// What is known about one backend's condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendStatus {
-    /// `up`, `down`, `lagging`, `stopped` (replication threads) or `offline` (set by ops).
+    /// `up`, `down`, `lagging`, `stopped` (replication threads), `primary lost` (only the IO
+    /// thread stopped, everything received applied: still serving reads) or `offline`.
     pub state: &'static str,
     /// Replication lag in seconds, when measured.
     pub lag_seconds: Option<f64>,
@@ -34,6 +35,7 @@ pub fn status_of(rt: &RuntimeState, addr: &str) -> BackendStatus {
             Some(BackendState::Down) => "down",
             Some(BackendState::Lagging) => "lagging",
             Some(BackendState::Stopped) => "stopped",
+            Some(BackendState::PrimaryLost) => "primary lost",
             _ => "up",
         }
     };
@@ -41,7 +43,7 @@ pub fn status_of(rt: &RuntimeState, addr: &str) -> BackendStatus {
         state,
         lag_seconds: measured
             .as_ref()
-            .and_then(|s| s.observed.lag)
+            .and_then(|s| s.observed.effective_lag())
             .map(|d| d.as_secs_f64()),
         gtid_position: measured.and_then(|s| s.observed.gtid.clone()),
     }

@@ -121,6 +121,62 @@ pub struct MonitorConfig {
     pub fall: u32,
 }
 
+impl MonitorConfig {
+    /// The monitor's settings without a `[monitor]` section: the defaults, and no user of
+    /// its own (each server is checked with a login of a tenant it serves).
+    pub fn without_section() -> Self {
+        MonitorConfig {
+            user: String::new(),
+            password: Secret::new(""),
+            connect_timeout: validate::DEFAULT_MONITOR_CONNECT_TIMEOUT,
+            rise: validate::DEFAULT_MONITOR_RISE,
+            fall: validate::DEFAULT_MONITOR_FALL,
+        }
+    }
+}
+
+/// A user and password the monitor logs in with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorLogin {
+    pub user: String,
+    pub password: Secret,
+    /// From `[monitor]` (may read replication status), or a tenant's own login.
+    pub privileged: bool,
+}
+
+impl Config {
+    /// Who checks a tenant's servers: `[monitor]`'s user, else the tenant's `backend_user`,
+    /// else the first user of the tenant whose password the config holds. `None`: nobody
+    /// can, and its servers go unchecked.
+    pub fn monitor_login(&self, tenant: &TenantConfig) -> Option<MonitorLogin> {
+        if let Some(m) = &self.monitor {
+            return Some(MonitorLogin {
+                user: m.user.clone(),
+                password: m.password.clone(),
+                privileged: true,
+            });
+        }
+        if let (Some(user), Some(password)) = (&tenant.backend_user, &tenant.backend_password) {
+            return Some(MonitorLogin {
+                user: user.clone(),
+                password: password.clone(),
+                privileged: false,
+            });
+        }
+        self.users
+            .iter()
+            .filter(|u| u.tenants.allows(&tenant.name))
+            .find_map(|u| {
+                let password = u.password.plaintext()?;
+                Some(MonitorLogin {
+                    user: u.name.clone(),
+                    password: Secret::new(password),
+                    privileged: false,
+                })
+            })
+    }
+}
+
 /// What a read must see, from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Consistency {

@@ -19,6 +19,7 @@ pub fn render_table(cfg: &Config) -> String {
     for tenant in &cfg.tenants {
         out.push('\n');
         render_tenant(&mut out, tenant);
+        row(&mut out, "lag measured", &lag_measure(cfg, tenant));
     }
     out.push('\n');
     render_users(&mut out, &cfg.users);
@@ -56,7 +57,11 @@ fn render_server(out: &mut String, server: &ServerConfig, admin_user: Option<&st
 
 fn render_monitor(out: &mut String, monitor: Option<&MonitorConfig>) {
     let Some(m) = monitor else {
-        row(out, "monitor", "off (every backend counts as healthy)");
+        row(
+            out,
+            "monitor",
+            "on, as each tenant's own login (no [monitor] section: lag from GTIDs, replication threads not seen)",
+        );
         return;
     };
     let summary = format!(
@@ -87,6 +92,24 @@ fn render_tenant(out: &mut String, t: &TenantConfig) {
     }
     if let Some(ca) = &t.backend_tls_ca {
         row(out, "backend_tls_ca", ca);
+    }
+}
+
+/// How the monitor measures a tenant's replicas, in words.
+fn lag_measure(cfg: &Config, t: &TenantConfig) -> String {
+    if t.replicas.is_empty() {
+        return "no replicas".to_string();
+    }
+    match cfg.monitor_login(t) {
+        Some(l) if l.privileged => format!(
+            "GTID timeline, and replication threads, as [monitor] user {}",
+            l.user
+        ),
+        Some(l) => format!(
+            "GTID timeline as {} (replication threads not checked: add [monitor] with SLAVE MONITOR for that)",
+            l.user
+        ),
+        None => "not measured: no backend_user or user with a password for this tenant (add [monitor] or backend_user); replicas always count as healthy".to_string(),
     }
 }
 

@@ -513,7 +513,7 @@ server
   admin_listen     127.0.0.1:6032 (user admin)
   http_listen      127.0.0.1:9090
   client tls       optional
-  monitor          off (every backend counts as healthy)
+  monitor          on, as each tenant's own login (no [monitor] section: lag from GTIDs, replication threads not seen)
 
 tenant acme
   schemas          wf_acme, rb_acme
@@ -526,6 +526,7 @@ tenant acme
   pool_max         64
   max_connections  500
   backend_tls_ca   config/tls/ca.pem
+  lag measured     GTID timeline as acme_app (replication threads not checked: add [monitor] with SLAVE MONITOR for that)
 
 tenant globex
   schemas          wf_globex
@@ -536,6 +537,7 @@ tenant globex
   max_replica_lag  5s
   health_interval  500ms
   pool_max         64
+  lag measured     no replicas
 
 users
   acme_app -> acme  (max_connections 200)

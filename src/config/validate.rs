@@ -37,9 +37,9 @@ const DEFAULT_SLOW_STATEMENT: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(5);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 const DEFAULT_POOL_MAX: u32 = 64;
-const DEFAULT_MONITOR_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const DEFAULT_MONITOR_RISE: u32 = 2;
-const DEFAULT_MONITOR_FALL: u32 = 1;
+pub(crate) const DEFAULT_MONITOR_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_MONITOR_RISE: u32 = 2;
+pub(crate) const DEFAULT_MONITOR_FALL: u32 = 1;
 
 /// The values a tenant inherits from `[defaults]` unless it sets its own.
 #[derive(Debug, Clone, Copy)]

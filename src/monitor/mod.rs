@@ -11,6 +11,7 @@ pub mod gtid;
 mod probe;
 mod status;
 mod task;
+pub mod timeline;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -25,34 +26,36 @@ pub use error::MonitorError;
 pub use gtid::{Gtid, GtidPos};
 pub use probe::Flavor;
 pub use status::{BackendState, BackendStatus, Observation, Outcome, Policy};
-pub use task::{SharedStatuses, StatusMap, Target};
+pub use task::{Login, SharedStatuses, StatusMap, Target, Timelines};
 
 /// Starts monitors; see [`Monitor::start`].
 pub struct Monitor;
 
 impl Monitor {
     /// Spawns one task per distinct backend of `config` (on the current tokio runtime).
-    /// Without a `[monitor]` section nothing is spawned and the handle finds every backend
-    /// eligible, which is how routing behaved before the monitor existed.
+    /// With `[monitor]` every server is checked as its user (replication threads too);
+    /// without, as a login of a tenant on it, and lag is measured on GTIDs alone. A server
+    /// with no usable login is left unchecked (eligible), and `check` says so.
     pub fn start(config: &Config) -> MonitorHandle {
-        match &config.monitor {
-            Some(settings) => Self::start_with(settings, targets(config, settings)),
-            None => MonitorHandle::idle(),
-        }
+        Self::start_with(&settings(config), targets(config))
     }
 
     /// Spawns one task per target. A target whose address cannot be used is published as
     /// down with the reason, rather than silently left out.
     pub fn start_with(settings: &MonitorConfig, targets: Vec<Target>) -> MonitorHandle {
         let statuses: SharedStatuses = Arc::new(ArcSwap::from_pointee(StatusMap::new()));
+        let timelines = Timelines::default();
         let mut tasks = Vec::with_capacity(targets.len());
         let mut monitored = HashSet::new();
         for target in targets {
             monitored.insert(target.addr.clone());
-            match probe::Prober::new(&target.addr, settings, target.tls_ca.as_deref()) {
+            let tls_ca = target.tls_ca.as_deref();
+            match probe::Prober::new(&target.addr, settings, &target.login, tls_ca) {
                 Ok(prober) => {
                     let statuses = Arc::clone(&statuses);
-                    let handle = tokio::spawn(task::watch(target, prober, statuses));
+                    let timelines = Arc::clone(&timelines);
+                    let watching = task::watch(target, prober, statuses, timelines);
+                    let handle = tokio::spawn(watching);
                     tasks.push(handle.abort_handle());
                 }
                 Err(e) => task::update(&statuses, &target.addr, |prev| {
@@ -70,44 +73,54 @@ impl Monitor {
     }
 }
 
-/// One target per distinct address across all tenants. A server several tenants share is
-/// checked once, at the shortest `health_interval` among them, and judged by the strictest
-/// `max_replica_lag` of the tenants that read from it (callers can still apply their own,
-/// see [`MonitorHandle::replica_eligible`]).
-pub fn targets(config: &Config, settings: &MonitorConfig) -> Vec<Target> {
+/// The monitor's settings: `[monitor]`, or the defaults without it.
+pub fn settings(config: &Config) -> MonitorConfig {
+    config
+        .monitor
+        .clone()
+        .unwrap_or_else(MonitorConfig::without_section)
+}
+
+/// One target per distinct address across all tenants that have a login for it. A server
+/// several tenants share is checked once, at the shortest `health_interval` among them, and
+/// judged by the strictest `max_replica_lag` of the tenants that read from it (callers can
+/// still apply their own, see [`MonitorHandle::replica_eligible`]).
+pub fn targets(config: &Config) -> Vec<Target> {
+    let settings = settings(config);
     let mut by_addr: BTreeMap<String, Target> = BTreeMap::new();
-    let mut add =
-        |addr: &str, interval: Duration, read_lag: Option<Duration>, ca: Option<&String>| {
+    for tenant in &config.tenants {
+        let Some(login) = config.monitor_login(tenant) else {
+            continue;
+        };
+        let mut add = |addr: &str, primary: Option<&str>, read_lag: Option<Duration>| {
             let t = by_addr.entry(addr.to_string()).or_insert_with(|| Target {
                 addr: addr.to_string(),
-                interval,
+                interval: tenant.health_interval,
                 policy: Policy {
                     replica: false,
                     max_lag: Duration::MAX,
                     rise: settings.rise,
                     fall: settings.fall,
                 },
-                tls_ca: None,
+                tls_ca: tenant.backend_tls_ca.clone(),
+                login: login.clone(),
+                primary: None,
+                is_primary: false,
             });
-            t.interval = t.interval.min(interval);
-            if t.tls_ca.is_none() {
-                t.tls_ca = ca.cloned();
+            t.interval = t.interval.min(tenant.health_interval);
+            t.is_primary |= primary.is_none();
+            if t.primary.is_none() {
+                t.primary = primary.map(str::to_owned);
             }
             if let Some(lag) = read_lag {
                 t.policy.replica = true;
                 t.policy.max_lag = t.policy.max_lag.min(lag);
             }
         };
-    for tenant in &config.tenants {
-        let ca = tenant.backend_tls_ca.as_ref();
-        add(&tenant.primary, tenant.health_interval, None, ca);
+        add(&tenant.primary, None, None);
         for replica in &tenant.replicas {
-            add(
-                &replica.addr,
-                tenant.health_interval,
-                Some(tenant.max_replica_lag),
-                ca,
-            );
+            let lag = Some(tenant.max_replica_lag);
+            add(&replica.addr, Some(&tenant.primary), lag);
         }
     }
     by_addr.into_values().collect()

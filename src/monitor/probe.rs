@@ -9,6 +9,7 @@ use tokio::time::timeout;
 
 use super::error::MonitorError;
 use super::status::{Observation, Outcome};
+use super::task::Login;
 use crate::config::MonitorConfig;
 
 /// Which server family answers: they spell the replication queries differently.
@@ -151,9 +152,11 @@ pub struct Prober {
 }
 
 impl Prober {
+    /// Checks `addr` as `login` (user, password).
     pub fn new(
         addr: &str,
         settings: &MonitorConfig,
+        login: &Login,
         tls_ca: Option<&str>,
     ) -> Result<Self, MonitorError> {
         let (host, port) = host_port(addr)?;
@@ -165,8 +168,8 @@ impl Prober {
             .ssl_opts(ssl)
             .ip_or_hostname(host)
             .tcp_port(port)
-            .user(Some(settings.user.clone()))
-            .pass(Some(settings.password.expose().to_string()))
+            .user(Some(login.user.clone()))
+            .pass(Some(login.password.expose().to_string()))
             // Never switch to a unix socket: the address is what the data path uses.
             .prefer_socket(false)
             .into();
@@ -222,9 +225,16 @@ async fn read_observation(
     type Vars = (Option<i64>, Option<u32>, Option<String>, Option<String>);
     let vars: Option<Vars> = conn.query_first(flavor.variables_query()).await?;
     let (read_only, server_id, gtid, gtid_binlog) = vars.unwrap_or_default();
-    let rows: Vec<Row> = conn.query(flavor.replica_status_query()).await?;
-    let rows: Vec<StatusRow> = rows.iter().map(status_row).collect();
-    let replication = replication_from_rows(&rows);
+    // Replication status needs SLAVE MONITOR (MariaDB) or REPLICATION CLIENT (MySQL); a
+    // user without them still gets GTID positions, which is all the lag needs.
+    let (replication, hidden) = match conn.query::<Row, _>(flavor.replica_status_query()).await {
+        Ok(rows) => {
+            let rows: Vec<StatusRow> = rows.iter().map(status_row).collect();
+            (replication_from_rows(&rows), false)
+        }
+        Err(mysql_async::Error::Server(_)) => (Replication::default(), true),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Observation {
         version: version.to_string(),
         read_only: read_only.unwrap_or(0) != 0,
@@ -236,6 +246,8 @@ async fn read_observation(
         gtid: gtid.map(|g| one_line(&g)),
         gtid_binlog: gtid_binlog.map(|g| one_line(&g)),
         gtid_io: replication.gtid_io.map(|g| one_line(&g)),
+        replication_hidden: hidden,
+        gtid_lag: None,
     })
 }
 

@@ -18,6 +18,9 @@ pub enum BackendState {
     Lagging,
     /// Reachable, but a replica whose replication threads do not both run.
     Stopped,
+    /// A replica whose IO thread lost the primary but that has applied everything it
+    /// received: the freshest copy there is while no writes can happen, so it serves reads.
+    PrimaryLost,
 }
 
 impl BackendState {
@@ -27,6 +30,7 @@ impl BackendState {
             BackendState::Down => "down",
             BackendState::Lagging => "lagging",
             BackendState::Stopped => "stopped",
+            BackendState::PrimaryLost => "primary lost",
         }
     }
 }
@@ -56,6 +60,35 @@ pub struct Observation {
     pub gtid_binlog: Option<String>,
     /// Received position: MariaDB `Gtid_IO_Pos`, MySQL `Retrieved_Gtid_Set`.
     pub gtid_io: Option<String>,
+    /// The monitor's user may not read replication status (no SLAVE MONITOR / REPLICATION
+    /// CLIENT): thread states are unknown and lag comes from GTIDs alone.
+    pub replication_hidden: bool,
+    /// Lag on the GTID timeline: how long ago the primary first had a write this replica
+    /// has not applied (see `timeline.rs`); `None` when it cannot be measured.
+    pub gtid_lag: Option<Duration>,
+}
+
+impl Observation {
+    /// The lag routing judges by: the GTID timeline's when measured, else the server's own
+    /// `Seconds_Behind_Master`.
+    pub fn effective_lag(&self) -> Option<Duration> {
+        self.gtid_lag.or(self.lag)
+    }
+
+    /// An IO thread that stopped with nothing received left to apply.
+    fn caught_up_without_io(&self) -> bool {
+        let parse = |g: &Option<String>| {
+            g.as_deref()
+                .map(super::gtid::GtidPos::parse)
+                .transpose()
+                .ok()
+        };
+        match (parse(&self.gtid), parse(&self.gtid_io)) {
+            (Some(Some(applied)), Some(Some(received))) => applied.covers(&received),
+            (Some(Some(_)), Some(None)) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The result of one check.
@@ -103,18 +136,16 @@ fn verdict(obs: &Observation, policy: &Policy) -> Option<(BackendState, String)>
     if !policy.replica {
         return None;
     }
-    if !obs.is_replica {
-        return Some((BackendState::Stopped, "not replicating".to_string()));
+    let lag = obs.effective_lag();
+    if !obs.replication_hidden {
+        if let Some(stopped) = threads_verdict(obs, lag, policy) {
+            return Some(stopped);
+        }
     }
-    if !obs.io_running || !obs.sql_running {
-        let problem = format!(
-            "replication stopped (IO thread {}, SQL thread {})",
-            running(obs.io_running),
-            running(obs.sql_running)
-        );
-        return Some((BackendState::Stopped, problem));
-    }
-    match obs.lag {
+    match lag {
+        // Without replication privileges and before the primary was seen, nothing says the
+        // replica is behind: it stays eligible, as an unchecked backend is.
+        None if obs.replication_hidden => None,
         None => Some((BackendState::Lagging, "replication lag unknown".to_string())),
         Some(lag) if lag > policy.max_lag => Some((
             BackendState::Lagging,
@@ -126,6 +157,33 @@ fn verdict(obs: &Observation, policy: &Policy) -> Option<(BackendState, String)>
         )),
         Some(_) => None,
     }
+}
+
+/// What the replication threads say, when the monitor may see them.
+fn threads_verdict(
+    obs: &Observation,
+    lag: Option<Duration>,
+    policy: &Policy,
+) -> Option<(BackendState, String)> {
+    if !obs.is_replica {
+        return Some((BackendState::Stopped, "not replicating".to_string()));
+    }
+    let fresh = lag.is_some_and(|l| l <= policy.max_lag);
+    if obs.sql_running && !obs.io_running && obs.caught_up_without_io() && fresh {
+        return Some((
+            BackendState::PrimaryLost,
+            "IO thread lost the primary; everything received is applied".to_string(),
+        ));
+    }
+    if !obs.io_running || !obs.sql_running {
+        let problem = format!(
+            "replication stopped (IO thread {}, SQL thread {})",
+            running(obs.io_running),
+            running(obs.sql_running)
+        );
+        return Some((BackendState::Stopped, problem));
+    }
+    None
 }
 
 fn running(yes: bool) -> &'static str {
@@ -226,13 +284,18 @@ impl BackendStatus {
 
     /// Whether a tenant allowing `max_lag` may send new reads here.
     pub fn replica_eligible(&self, max_lag: Duration) -> bool {
-        self.state == BackendState::Up
+        let o = &self.observed;
+        let lost = self.state == BackendState::PrimaryLost;
+        let threads = o.replication_hidden || ((o.io_running || lost) && o.sql_running);
+        let lag = o
+            .effective_lag()
+            .map_or(o.replication_hidden, |lag| lag <= max_lag);
+        (self.state == BackendState::Up || lost)
             && self.reachable
             // A writable server is a primary, whatever the config says: never a read target.
-            && self.observed.read_only
-            && self.observed.io_running
-            && self.observed.sql_running
-            && self.observed.lag.is_some_and(|lag| lag <= max_lag)
+            && o.read_only
+            && threads
+            && lag
     }
 
     /// Whether the backend answers (for the primary, which has no replication to judge).
@@ -268,6 +331,8 @@ mod tests {
             gtid: Some("0-1-10".into()),
             gtid_binlog: Some("0-1-10".into()),
             gtid_io: Some("0-1-10".into()),
+            replication_hidden: false,
+            gtid_lag: None,
         }
     }
 
@@ -396,6 +461,66 @@ mod tests {
 
         let s = run(&policy(2, 1), vec![good(), err()]);
         assert_eq!(states(&s), [Up, Down]);
+    }
+
+    #[test]
+    fn a_replica_that_lost_only_its_primary_keeps_serving_reads() {
+        let p = policy(2, 1);
+        let lost = |applied: &str| {
+            Outcome::Seen(Observation {
+                io_running: false,
+                lag: None,
+                gtid_lag: Some(Duration::ZERO),
+                gtid: Some(applied.into()),
+                gtid_io: Some("0-1-10".into()),
+                ..replica(None)
+            })
+        };
+        let s = run(&p, vec![good(), lost("0-1-10"), good(), good()]);
+        assert_eq!(states(&s), [Up, PrimaryLost, PrimaryLost, Up]);
+        assert_eq!(eligible(&s), [true, true, true, true]);
+        // Received but not applied: it is behind, not merely cut off.
+        let s = run(&p, vec![good(), lost("0-1-9")]);
+        assert_eq!(states(&s), [Up, Stopped]);
+        assert!(!s[1].replica_eligible(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn without_replication_privileges_gtid_lag_decides() {
+        let p = policy(2, 1);
+        let hidden = |gtid_lag: Option<u64>| {
+            Outcome::Seen(Observation {
+                is_replica: false,
+                io_running: false,
+                sql_running: false,
+                lag: None,
+                replication_hidden: true,
+                gtid_lag: gtid_lag.map(Duration::from_secs),
+                ..replica(None)
+            })
+        };
+        let s = run(
+            &p,
+            vec![
+                hidden(None),
+                hidden(Some(0)),
+                hidden(Some(3)),
+                hidden(Some(0)),
+                hidden(Some(1)),
+            ],
+        );
+        assert_eq!(states(&s), [Up, Up, Lagging, Lagging, Up]);
+        assert_eq!(eligible(&s), [true, true, false, false, true]);
+    }
+
+    #[test]
+    fn gtid_lag_wins_over_seconds_behind_master() {
+        let delayed = Outcome::Seen(Observation {
+            gtid_lag: Some(Duration::from_secs(30)),
+            ..replica(Some(0))
+        });
+        let s = run(&policy(2, 1), vec![good(), delayed]);
+        assert_eq!(states(&s), [Up, Lagging]);
     }
 
     #[test]

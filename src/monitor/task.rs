@@ -2,14 +2,17 @@
 //! and log state changes (once each, never per check).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::time::MissedTickBehavior;
 
+use super::gtid::GtidPos;
 use super::probe::Prober;
-use super::status::{BackendState, BackendStatus, Policy};
+use super::status::{BackendState, BackendStatus, Observation, Outcome, Policy};
+use super::timeline::Timeline;
+pub use crate::config::MonitorLogin as Login;
 
 /// Every backend's latest status, replaced whole on each update so readers never lock.
 pub type StatusMap = HashMap<String, Arc<BackendStatus>>;
@@ -24,19 +27,60 @@ pub struct Target {
     /// The CA to verify the server's TLS certificate with, when a tenant on this server
     /// has `backend_tls` (the monitor then connects over TLS like the data path).
     pub tls_ca: Option<String>,
+    /// Who the checks log in as: `[monitor]`'s user, else a login of a tenant on it.
+    pub login: Login,
+    /// The primary this server replicates from (a tenant's), whose GTID timeline its lag
+    /// is measured on.
+    pub primary: Option<String>,
+    /// Some tenant writes here: its GTID positions make the timeline replicas are measured on.
+    pub is_primary: bool,
 }
 
-pub async fn watch(target: Target, mut prober: Prober, statuses: SharedStatuses) {
+/// The primaries' GTID timelines, by address: written by each primary's task, read by its
+/// replicas' tasks (control plane only; the data path never locks it).
+pub type Timelines = Arc<Mutex<HashMap<String, Timeline>>>;
+
+pub async fn watch(
+    target: Target,
+    mut prober: Prober,
+    statuses: SharedStatuses,
+    timelines: Timelines,
+) {
     let mut ticks = tokio::time::interval(target.interval);
     // A slow check delays the next one rather than firing a burst to catch up.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let outcome = prober.check(target.interval).await;
+        let mut outcome = prober.check(target.interval).await;
         let now = Instant::now();
+        if let Outcome::Seen(obs) = &mut outcome {
+            measure_on_timeline(&target, obs, &timelines, now);
+        }
         update(&statuses, &target.addr, |prev| {
             BackendStatus::next(prev, &target.addr, outcome.clone(), &target.policy, now)
         });
+    }
+}
+
+/// A primary's check extends its timeline; a replica's is measured on its primary's.
+fn measure_on_timeline(
+    target: &Target,
+    obs: &mut Observation,
+    timelines: &Timelines,
+    now: Instant,
+) {
+    let parse = |g: &Option<String>| g.as_deref().and_then(|g| GtidPos::parse(g).ok());
+    let mut timelines = timelines.lock().unwrap_or_else(|p| p.into_inner());
+    if target.is_primary {
+        if let Some(written) = parse(&obs.gtid_binlog) {
+            timelines
+                .entry(target.addr.clone())
+                .or_default()
+                .observe(written, now);
+        }
+    }
+    if let (Some(primary), Some(applied)) = (&target.primary, parse(&obs.gtid)) {
+        obs.gtid_lag = timelines.get(primary).and_then(|t| t.lag(&applied, now));
     }
 }
 

@@ -42,8 +42,7 @@ tenants = "*"
 #[test]
 fn one_target_per_address_at_the_fastest_interval_and_strictest_lag() {
     let cfg = config_with_monitor();
-    let settings = cfg.monitor.clone().expect("monitor");
-    let got: Vec<_> = targets(&cfg, &settings)
+    let got: Vec<_> = targets(&cfg)
         .into_iter()
         .map(|t| (t.addr, t.interval, t.policy.replica, t.policy.max_lag))
         .collect();
@@ -66,20 +65,37 @@ fn one_target_per_address_at_the_fastest_interval_and_strictest_lag() {
             ),
         ]
     );
-    let t = &targets(&cfg, &settings)[0];
+    let t = &targets(&cfg)[0];
     assert_eq!((t.policy.rise, t.policy.fall), (3, 2));
+    assert!(t.is_primary && t.primary.is_none());
+    assert_eq!((t.login.user.as_str(), t.login.privileged), ("mon", true));
+    let r = &targets(&cfg)[1];
+    assert!(!r.is_primary);
+    assert_eq!(r.primary.as_deref(), Some("10.0.0.1:3306"));
 }
 
-#[tokio::test]
-async fn without_a_monitor_section_everything_is_eligible() {
+#[test]
+fn without_a_monitor_section_each_tenant_checks_with_its_own_login() {
     let mut cfg = config_with_monitor();
     cfg.monitor = None;
-    let handle = Monitor::start(&cfg);
-    assert!(handle.snapshot().is_empty());
-    assert!(handle.replica_eligible("10.0.0.2:3306", Duration::ZERO));
-    handle.mark_down("10.0.0.2:3306");
-    assert!(handle.replica_eligible("10.0.0.2:3306", Duration::ZERO));
-    assert!(handle.is_up("10.0.0.1:3306"));
+    let t = &targets(&cfg)[0];
+    assert_eq!((t.login.user.as_str(), t.login.privileged), ("u", false));
+    assert_eq!((t.policy.rise, t.policy.fall), (2, 1), "the defaults");
+    // A tenant whose users only have password hashes, and no backend_user, has no login.
+    let text = r#"
+[[tenants]]
+name = "h"
+schemas = ["h"]
+primary = "10.0.0.9:3306"
+
+[[users]]
+name = "hashed"
+password_hash = "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+tenant = "h"
+"#;
+    let cfg = config::parse(text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(targets(&cfg).is_empty());
+    assert!(cfg.monitor_login(&cfg.tenants[0]).is_none());
 }
 
 /// A replica target checked every `interval` (5 s lag limit, rise 2, fall 1, plaintext).
@@ -94,6 +110,13 @@ fn replica_target(addr: &str, interval: Duration) -> Target {
             fall: 1,
         },
         tls_ca: None,
+        login: Login {
+            user: "mon".into(),
+            password: crate::config::Secret::new("pw"),
+            privileged: true,
+        },
+        primary: None,
+        is_primary: false,
     }
 }
 

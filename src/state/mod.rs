@@ -232,20 +232,13 @@ impl RuntimeState {
         });
         next.rsa_key = self.successor_rsa_key(&next.config);
         // The monitor keeps running when what it watches is unchanged.
-        let same_watch = match (&self.config.monitor, &next.config.monitor) {
-            (Some(a), Some(b)) => {
-                a == b && monitor::targets(&self.config, a) == monitor::targets(&next.config, b)
-            }
-            (None, None) => true,
-            _ => false,
-        };
-        next.monitor = if same_watch {
-            self.monitor.clone()
-        } else {
-            next.config
-                .monitor
-                .as_ref()
-                .map(|_| Monitor::start(&next.config))
+        let same_watch = monitor::settings(&self.config) == monitor::settings(&next.config)
+            && monitor::targets(&self.config) == monitor::targets(&next.config);
+        next.monitor = match &self.monitor {
+            Some(m) if same_watch => Some(m.clone()),
+            Some(_) => Some(Monitor::start(&next.config)),
+            // A state built without a monitor (tests that want none) stays without.
+            None => None,
         };
         next
     }
@@ -285,12 +278,10 @@ impl RuntimeState {
         }
     }
 
-    /// Starts the backend monitor if the config has `[monitor]` (spawns on the current
-    /// tokio runtime).
+    /// Starts the backend monitor (spawns on the current tokio runtime): with `[monitor]`
+    /// as its user, else with each tenant's own login and GTID-measured lag.
     pub fn with_monitor(mut self) -> Self {
-        if self.config.monitor.is_some() {
-            self.monitor = Some(Monitor::start(&self.config));
-        }
+        self.monitor = Some(Monitor::start(&self.config));
         self
     }
 

@@ -244,6 +244,37 @@ plot '{dat}' using 2:xtic(1) title "direct" lc rgb "#4e79a7", \\
     return None
 
 
+def consistency_table(rows, md):
+    """What each consistency mode costs on autocommit reads and writes, next to eventual."""
+    if not rows:
+        return
+    md.append("## Consistency modes (autocommit reads and writes, 8 threads)\n")
+    md.append(
+        "sysbench `oltp_read_write --skip_trx=on` through Switchyard, one process per mode: "
+        "every statement autocommits, so reads may go to replicas and each must see what "
+        "its mode asks for. *Reads on primary* is the share of reads the primary served "
+        "(statements to the primary less writes, from /metrics); the outcome columns count "
+        "reads that had to see writes.\n"
+    )
+    base = next((r for r in rows if r["mode"] == "eventual"), None)
+    md.append(
+        "| mode | qps | vs eventual | avg ms/event | p95 ms/event | reads on primary "
+        "| had the writes | after a wait | on the primary |"
+    )
+    md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        reads = num(r["reads"]) or 0
+        share = (num(r["reads_on_primary"]) or 0) / reads if reads else None
+        rel = ratio(num(r["qps"]), num(base["qps"])) if base else None
+        md.append(
+            f"| {r['mode']} | {fmt(num(r['qps']), 0)} | {fmt_ratio(rel)} "
+            f"| {fmt(num(r['avg_ms']), 2)} | {fmt(num(r['p95_ms']), 2)} "
+            f"| {fmt(share * 100 if share is not None else None, 1, ' %')} "
+            f"| {r['consistent_replica']} | {r['consistent_waited']} | {r['consistent_primary']} |"
+        )
+    md.append("")
+
+
 def main():
     folder = sys.argv[1]
     meta = read_meta(os.path.join(folder, "meta.env"))
@@ -305,6 +336,8 @@ def main():
             f"oltp_read_write had {rw_errors} ignored errors in all (deadlocks sysbench "
             "retries), see raw/.\n"
         )
+
+    consistency_table(read_tsv(os.path.join(folder, "consistency.tsv")), md)
 
     md.append("## Large results (`SELECT * FROM big_Nk`, 100-byte rows, mariadb client)\n")
     md.append(

@@ -13,7 +13,10 @@
 #     the proxy;
 #   - memory per idle client connection (1,000 connections, VmRSS before/after, open fds, the
 #     primary's Threads_connected);
-#   - the router's classification cost (criterion, benches/router.rs).
+#   - the router's classification cost (criterion, benches/router.rs);
+#   - the consistency modes (eventual, session, tenant, global) on autocommit reads and
+#     writes (sysbench oltp_read_write --skip_trx=on, 8 threads): throughput, latency, and
+#     how many reads the primary served (/metrics).
 # Writes bench/results/<UTC timestamp>/report.md, chart.png and the raw outputs (raw/), and
 # prints the report's path. The targets of issue 6 are reported as met/missed, not asserted.
 #
@@ -308,6 +311,57 @@ for threads in "${THREADS[@]}"; do
             run_case oltp_read_write "$threads" "$config" "$round"
         done
     done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Consistency modes: what each costs (autocommit reads and writes, 8 client threads)
+# ---------------------------------------------------------------------------------------------
+
+CONS_PORT=$((BASE_PORT + 5))
+CONS_HTTP=$((BASE_PORT + 6))
+CONS_TSV="${OUT}/consistency.tsv"
+printf 'mode\tqps\tavg_ms\tp95_ms\treads\twrites\treads_on_primary\tconsistent_replica\tconsistent_waited\tconsistent_primary\n' >"$CONS_TSV"
+
+# A counter's value from /metrics (0 when absent).
+metric() { # metrics-file name labels-substring
+    awk -v n="$2" -v l="$3" 'index($0, n "{") == 1 && index($0, l) { v += $NF } END { print v + 0 }' "$1"
+}
+
+consistency_case() { # mode
+    local mode="$1" cfg="${WORK}/cons-$1.toml" out="${RAW}/consistency-$1.txt" m="${RAW}/consistency-$1.metrics"
+    write_config "$CONS_PORT" |
+        sed -e "s/^consistency = \"eventual\"/consistency = \"${mode}\"/" \
+            -e "/^\[server\]/a http_listen = \"127.0.0.1:${CONS_HTTP}\"" >"$cfg"
+    cp "$cfg" "${RAW}/consistency-$1.toml"
+    RUST_LOG=warn target/release/switchyard run --config "$cfg" >"${RAW}/consistency-$1.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_port "$CONS_PORT" "$pid" "consistency-$1"
+    if ! sb "$CONS_PORT" oltp_read_write --skip_trx=on --threads=8 --time="$SECS" \
+        --report-interval=0 --percentile=95 run >"$out" 2>&1; then
+        log "  consistency ${mode}: sysbench failed (see ${out})"
+    fi
+    curl -s "http://127.0.0.1:${CONS_HTTP}/metrics" >"$m" || true
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    local qps avg p95 reads writes to_primary
+    qps="$(awk '/queries:/ {gsub(/[(]/, "", $3); print $3; exit}' "$out")"
+    avg="$(awk '/avg:/ {print $2; exit}' "$out")"
+    p95="$(awk '/95th percentile:/ {print $3; exit}' "$out")"
+    reads="$(awk '/read:/ {print $2; exit}' "$out")"
+    writes="$(awk '/write:/ {print $2; exit}' "$out")"
+    to_primary="$(metric "$m" switchyard_statements_total 'route="primary"')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "${qps:--}" "${avg:--}" "${p95:--}" \
+        "${reads:-0}" "${writes:-0}" "$((to_primary - ${writes:-0}))" \
+        "$(metric "$m" switchyard_consistent_reads_total 'outcome="replica"')" \
+        "$(metric "$m" switchyard_consistent_reads_total 'outcome="replica_after_wait"')" \
+        "$(metric "$m" switchyard_consistent_reads_total 'outcome="primary"')" >>"$CONS_TSV"
+    log "  consistency ${mode}: ${qps:-?} qps, avg ${avg:-?} ms, p95 ${p95:-?} ms"
+}
+
+log "consistency modes: oltp_read_write --skip_trx=on (autocommit), 8 threads, ${SECS} s each"
+for mode in eventual session tenant global; do
+    consistency_case "$mode"
 done
 
 # ---------------------------------------------------------------------------------------------

@@ -39,8 +39,20 @@ impl RelayError {
 /// dropped (its outcome stays in the scanner).
 pub async fn relay_response(
     backend: &mut PacketStream,
+    client: Option<&mut PacketStream>,
+    scanner: &mut Scanner,
+) -> Result<(), RelayError> {
+    relay(backend, client, scanner, false).await
+}
+
+/// [`relay_response`], except that with `hold_end` the response's last bytes are queued on
+/// the client, not sent: the caller acts on the outcome first (a write's GTID recorded
+/// before the client can learn the write is done), then flushes.
+pub async fn relay(
+    backend: &mut PacketStream,
     mut client: Option<&mut PacketStream>,
     scanner: &mut Scanner,
+    hold_end: bool,
 ) -> Result<(), RelayError> {
     let mut forwarded = false;
     loop {
@@ -48,6 +60,11 @@ pub async fn relay_response(
             .scan(&mut backend.rbuf[..])
             .map_err(|e: ScanError| RelayError::backend(e, forwarded))?;
         if n > 0 {
+            if let (Some(c), true) = (client.as_deref_mut(), hold_end && event == Event::Done) {
+                c.queue_raw(&backend.rbuf[..n]);
+                backend.rbuf.advance(n);
+                return Ok(());
+            }
             if let Some(c) = client.as_deref_mut() {
                 c.write_raw(&backend.rbuf[..n])
                     .await

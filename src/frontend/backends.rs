@@ -9,7 +9,7 @@ use rand::Rng;
 use super::error::{Role, SessionError};
 use super::session::Session;
 use super::vars;
-use crate::backend::relay::{relay_response, RelayError};
+use crate::backend::relay::{relay, RelayError};
 use crate::backend::{BackendConn, BackendError, Credentials, PoolKey, Proof};
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::handshake::response_shaping;
@@ -361,7 +361,7 @@ impl Session {
             .await;
         let sent = conn.io.send(0, payload).await;
         let relayed = match sent {
-            Ok(_) => relay_response(&mut conn.io, Some(&mut self.client), &mut scanner).await,
+            Ok(_) => relay(&mut conn.io, Some(&mut self.client), &mut scanner, self.hold_end).await,
             Err(e) => Err(RelayError::Backend {
                 err: e.into(),
                 forwarded: false,
@@ -401,6 +401,17 @@ impl Session {
         }
     }
 
+    /// The connection holding what the session cannot get back on another one (its
+    /// transaction, or on the primary its locks, temporary tables, user variables), if any.
+    pub(super) fn stateful_target(&self) -> Option<Target> {
+        if let Some(t) = self.txn {
+            return Some(t);
+        }
+        self.state_lives_on(Target::Primary)
+            .then_some(Target::Primary)
+            .filter(|t| self.backends.get(*t).is_some())
+    }
+
     /// Whether the session keeps something on its connection to `t` that a fresh
     /// connection would not have.
     fn state_lives_on(&self, t: Target) -> bool {
@@ -408,8 +419,13 @@ impl Session {
             || (t == Target::Primary && (self.autocommit_off || self.pins.holds_server_state()))
     }
 
-    /// A backend connection died: whatever state lived on it is gone.
+    /// A backend connection died: whatever state lived on it is gone. If the session kept
+    /// anything there, its client connection ends after this answer, as a direct connection
+    /// would have: the driver learns it and reconnects rather than run on without it.
     pub(super) fn lost_backend(&mut self, t: Target) {
+        if self.state_lives_on(t) {
+            self.state_lost = true;
+        }
         if self.txn == Some(t) {
             self.txn = None;
         }

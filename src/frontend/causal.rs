@@ -135,9 +135,13 @@ impl Session {
             }
             // Nothing written yet that the read must see.
             Ok(None) => return self.any_replica(rt, max_lag).await,
-            // The primary is gone: reads keep working from replicas (degraded mode), even
-            // though the writes cannot be checked for.
-            Err(()) => return self.degraded_read(rt, max_lag).await,
+            // The primary cannot be asked: wait for what is known of the writes (what
+            // the session's and tenant's OK packets reported, the last position looked up
+            // and the last one the monitor saw); a replica that has it serves the read.
+            Err(()) => match self.known_position(rt, scope) {
+                Some(pos) => pos,
+                None => return self.degraded_read(rt, max_lag).await,
+            },
         };
         for (n, i) in self.replica_order(rt, max_lag).into_iter().enumerate() {
             if self.ready(rt, Target::Replica(i)).await.is_err() {
@@ -240,14 +244,36 @@ impl Session {
         Ok(self.causal.position.clone())
     }
 
+    /// The writes a read must see as far as they are known without the primary; `None`
+    /// when nothing is known (MySQL positions are not merged here).
+    fn known_position(&self, rt: &RuntimeState, scope: Consistency) -> Option<String> {
+        let mut pos = GtidPos::default();
+        let mut merge = |text: Option<String>| {
+            if let Some(p) = text.and_then(|t| GtidPos::parse(&t).ok()) {
+                p.iter().for_each(|g| pos.advance(g));
+            }
+        };
+        merge(self.causal.position.clone());
+        if scope != Consistency::Session {
+            merge(self.mark.as_ref().map(|m| m.known().to_string()));
+            let tenant = self.tenant.as_ref()?;
+            let primary = rt.primary_addr(tenant);
+            merge(rt.shared.consistency.primary(primary).last());
+            let seen = rt.monitor.as_ref().and_then(|m| m.status(primary));
+            merge(seen.and_then(|s| s.observed.gtid_binlog.clone()));
+        }
+        (!pos.is_empty()).then(|| pos.to_string())
+    }
+
     async fn degraded_read(
         &mut self,
         rt: &RuntimeState,
         max_lag: Option<Duration>,
     ) -> Result<Target, SessionError> {
-        tracing::warn!(
+        // Per read, so at debug: the monitor and the fallback log the outage once.
+        tracing::debug!(
             session = self.id,
-            "primary unreachable: read-your-writes not checked for this read"
+            "primary unreachable and no write position known: read not checked"
         );
         self.any_replica(rt, max_lag).await
     }

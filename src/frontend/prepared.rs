@@ -237,6 +237,7 @@ impl Session {
         };
         self.send_long_data(t, id, backend_id).await?;
         let guard = self.write_guard(&class);
+        self.hold_end = guard.is_some();
         let payload = self.with_types(t, id, params, payload);
         let mut payload = payload;
         command::set_stmt_id(&mut payload, backend_id);
@@ -258,6 +259,7 @@ impl Session {
             self.pins.set_unreplayable();
         }
         self.after_statement(t, &class, &o, &[], guard);
+        self.release_answer().await?;
         Ok(())
     }
 

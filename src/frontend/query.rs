@@ -13,7 +13,40 @@ use crate::router::route::{self, Destination, Target};
 use crate::router::{Class, Classification};
 use crate::state::RuntimeState;
 
+/// Whether a SET names `wait_timeout` (the session's idle limit on the server).
+fn sets_wait_timeout(sql: &[u8]) -> bool {
+    sql.windows(12)
+        .any(|w| w.eq_ignore_ascii_case(b"wait_timeout"))
+}
+
 impl Session {
+    /// Sends what `hold_end` kept back.
+    pub(super) async fn release_answer(&mut self) -> Result<(), SessionError> {
+        if !std::mem::take(&mut self.hold_end) {
+            return Ok(());
+        }
+        self.client.flush().await.map_err(SessionError::ClientGone)
+    }
+
+    /// Takes the session's new `wait_timeout` as its idle limit through Switchyard too
+    /// (never above `server.idle_timeout`): a client that asked the server to drop it after
+    /// N idle seconds is dropped after N seconds, as directly. One query, only after such
+    /// a SET.
+    async fn learn_wait_timeout(&mut self, rt: &RuntimeState, t: Target) {
+        let Some(conn) = self.backends.get_mut(t) else {
+            return;
+        };
+        let secs = match conn.query_scalar("SELECT @@session.wait_timeout").await {
+            Ok(Some(v)) => String::from_utf8_lossy(&v).trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        if let Some(secs) = secs {
+            let limit = std::time::Duration::from_secs(secs.max(1));
+            self.idle_limit = limit.min(rt.config.server.idle_timeout);
+            self.idle_changed = true;
+        }
+    }
+
     pub(super) async fn com_query(
         &mut self,
         rt: &RuntimeState,
@@ -52,6 +85,7 @@ impl Session {
         }
         let mut t = self.resolve(rt, &route).await?;
         let guard = self.write_guard(c);
+        self.hold_end = guard.is_some();
         tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
         let mut retried = false;
         let outcome = loop {
@@ -81,6 +115,10 @@ impl Session {
         let sql = &payload[1..];
         self.observe(rt, t, started, crate::router::fingerprint_hash(sql), sql);
         self.after_statement(t, c, &outcome, payload, guard);
+        self.release_answer().await?;
+        if c.class == Class::SetSession && outcome.err.is_none() && sets_wait_timeout(sql) {
+            self.learn_wait_timeout(rt, t).await;
+        }
         Ok(())
     }
 

@@ -75,6 +75,16 @@ pub struct Session {
     pub(super) shutdown: tokio::sync::watch::Receiver<bool>,
     /// Flips to true when a KILL ends this session.
     pub(super) killed: tokio::sync::watch::Receiver<bool>,
+    /// A backend connection that held state the session cannot restore was lost: the
+    /// client connection ends after the current answer.
+    pub(super) state_lost: bool,
+    /// How long the client may stay silent: `server.idle_timeout`, or less once the session
+    /// set its own `wait_timeout` (as the server would close it).
+    pub(super) idle_limit: std::time::Duration,
+    pub(super) idle_changed: bool,
+    /// The next answer's last bytes wait in the client's buffer until the session has
+    /// acted on it (see [`Session::write_guard`]).
+    pub(super) hold_end: bool,
 }
 
 impl Session {
@@ -127,6 +137,10 @@ impl Session {
             tenant_permit: None,
             shutdown: rt.shared.shutdown.subscribe(),
             killed,
+            state_lost: false,
+            idle_limit: rt.config.server.idle_timeout,
+            idle_changed: false,
+            hold_end: false,
         };
         s.track_tenant_stats(&rt);
         s
@@ -190,9 +204,9 @@ impl Session {
     pub async fn run(mut self) {
         // One idle timer per session, re-armed only when it fires: arming a timer for every
         // command would cost more than the rest of routing.
-        let idle = self.state.load().config.server.idle_timeout;
+        self.idle_limit = self.state.load().config.server.idle_timeout;
         let mut last_active = Instant::now();
-        let timer = tokio::time::sleep(idle);
+        let timer = tokio::time::sleep(self.idle_limit);
         tokio::pin!(timer);
         let mut killed = self.killed.clone();
         loop {
@@ -204,18 +218,29 @@ impl Session {
                 tracing::debug!(session = self.id, "closing for shutdown");
                 break;
             }
+            if self.client.pending() > 0 && self.client.flush().await.is_err() {
+                break;
+            }
+            let holding = self.stateful_target();
             let read = tokio::select! {
                 r = self.client.read_packet() => r,
+                // The server closed the connection that holds the session's state (its
+                // wait_timeout, a KILL, a restart): the client hears of it as it would
+                // directly, by its own connection ending.
+                () = held_closed(&self.backends, holding) => {
+                    tracing::info!(session = self.id, target = ?holding, "the server closed the connection holding the session's state: closing the client's");
+                    break;
+                }
                 Ok(()) = self.killed.changed() => continue,
                 // Shutting down: an idle session outside a transaction closes now; one in a
                 // transaction gets to finish it (checked after each statement).
                 Ok(()) = self.shutdown.changed(), if !*self.shutdown.borrow() => continue,
                 _ = &mut timer => {
-                    if last_active.elapsed() >= idle {
+                    if last_active.elapsed() >= self.idle_limit {
                         tracing::debug!(session = self.id, "idle timeout");
                         break;
                     }
-                    timer.as_mut().reset((last_active + idle).into());
+                    timer.as_mut().reset((last_active + self.idle_limit).into());
                     continue;
                 }
             };
@@ -232,6 +257,7 @@ impl Session {
                 }
             };
             let rt = self.state.load_full();
+            self.hold_end = false;
             let flow = tokio::select! {
                 f = self.dispatch(&rt, pkt.payload) => f,
                 // Killed mid-command (a statement, a paused tenant, a slow connect): the
@@ -239,6 +265,17 @@ impl Session {
                 _ = killed.wait_for(|k| *k) => break,
             };
             last_active = Instant::now();
+            if std::mem::take(&mut self.idle_changed) {
+                timer.as_mut().reset((last_active + self.idle_limit).into());
+            }
+            if self.state_lost {
+                // What the session kept on a lost connection is gone: end after the answer.
+                if let Err(e) = &flow {
+                    let _ = self.send_err(e, 1).await;
+                }
+                tracing::info!(session = self.id, "a connection holding the session's state was lost: closing the client's");
+                break;
+            }
             match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Quit) => break,
@@ -309,8 +346,9 @@ impl Session {
     }
 
     /// A guard over a statement that may commit a write of a tenant whose reads must see
-    /// every write of the tenant: it holds those reads to the primary's position until
-    /// the write's own GTID is known.
+    /// every write of the tenant. The statement's answer is held back (`hold_end`) until
+    /// the guard has recorded the write's GTID (or that it is unknown): no client learns
+    /// of a write before every later read is bound to see it.
     pub(super) fn write_guard(&self, c: &Classification) -> Option<WriteGuard> {
         let tenant = self.tenant.as_ref()?;
         if tenant.consistency != crate::config::Consistency::Tenant {
@@ -433,6 +471,14 @@ impl Session {
 }
 
 use crate::protocol::scan::Expect;
+
+/// Completes when the backend connection for `t` closes; never without one.
+async fn held_closed(backends: &super::backends::Backends, t: Option<Target>) {
+    match t.and_then(|t| backends.get(t)) {
+        Some(conn) => conn.io.closed().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Errors after which the server closes the connection (ER_CONNECTION_KILLED,
 /// ER_CLIENT_INTERACTION_TIMEOUT, ER_SERVER_SHUTDOWN).

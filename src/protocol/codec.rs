@@ -241,6 +241,19 @@ impl PacketStream {
         self.wbuf.len()
     }
 
+    /// Completes once an idle connection's peer closes it or sends something unasked for
+    /// (a server's ERR before it hangs up); never while it stays silent.
+    pub async fn closed(&self) {
+        let Some(tcp) = self.stream.tcp() else {
+            return std::future::pending().await;
+        };
+        loop {
+            if !self.rbuf.is_empty() || tcp.readable().await.is_err() || !self.is_open() {
+                return;
+            }
+        }
+    }
+
     /// False if the peer has closed the connection or sent something unasked for (an idle
     /// connection must be silent).
     pub fn is_open(&self) -> bool {

@@ -14,15 +14,16 @@ pub struct TenantMark {
     inner: Mutex<Mark>,
 }
 
+/// A write counts from the moment its client could learn of it: the session records it
+/// here before it releases the write's OK (`Session::write_guard`), so a write in flight is
+/// one no client has seen done, and no read has to wait for it.
 #[derive(Debug, Default)]
 struct Mark {
     /// Highest GTID per domain of the tenant's writes whose GTID is known.
     pos: GtidPos,
-    /// Writes sent and not yet answered: they may have committed already, so a read that
-    /// starts now must ask the primary where it is.
-    in_flight: u32,
     /// Bumped by each write whose GTID is not known (a client without session tracking, a
-    /// MySQL server); a lookup at the primary made after it covers it.
+    /// MySQL server, a write whose answer was lost); a lookup at the primary made after it
+    /// covers it.
     unknown: u64,
     /// The value of `unknown` that the last merged lookup covered.
     covered: u64,
@@ -33,8 +34,8 @@ struct Mark {
 pub enum Needed {
     /// The tenant's known writes: this position.
     Known(GtidPos),
-    /// Some writes' GTIDs are unknown or in flight: the primary's current position covers
-    /// them. `unknown` is the counter to hand back to [`TenantMark::merge_lookup`].
+    /// Some writes' GTIDs are unknown: the primary's current position covers them.
+    /// `unknown` is the counter to hand back to [`TenantMark::merge_lookup`].
     Lookup { unknown: u64 },
 }
 
@@ -45,7 +46,6 @@ impl TenantMark {
 
     /// A write is about to be sent; the guard ends it (with or without its GTID).
     pub fn write_started(self: &Arc<Self>) -> WriteGuard {
-        self.lock().in_flight += 1;
         WriteGuard {
             mark: Arc::clone(self),
             done: false,
@@ -54,7 +54,7 @@ impl TenantMark {
 
     pub fn needed(&self) -> Needed {
         let m = self.lock();
-        if m.in_flight > 0 || m.unknown != m.covered {
+        if m.unknown != m.covered {
             Needed::Lookup { unknown: m.unknown }
         } else {
             Needed::Known(m.pos.clone())
@@ -71,9 +71,13 @@ impl TenantMark {
         m.covered = m.covered.max(unknown);
     }
 
+    /// What is known of the tenant's writes without asking the primary.
+    pub fn known(&self) -> GtidPos {
+        self.lock().pos.clone()
+    }
+
     fn finish(&self, gtid: Option<&GtidPos>) {
         let mut m = self.lock();
-        m.in_flight = m.in_flight.saturating_sub(1);
         match gtid {
             Some(pos) => {
                 for g in pos.iter() {
@@ -100,9 +104,6 @@ impl WriteGuard {
         if committed {
             let pos = gtid.and_then(|g| GtidPos::parse(g).ok());
             self.mark.finish(pos.as_ref());
-        } else {
-            let mut m = self.mark.lock();
-            m.in_flight = m.in_flight.saturating_sub(1);
         }
     }
 }
@@ -129,6 +130,11 @@ struct Looked {
 }
 
 impl PrimaryPosition {
+    /// The last position looked up, if any (for reads while the primary cannot be asked).
+    pub fn last(&self) -> Option<String> {
+        self.gate.try_lock().ok()?.as_ref().map(|l| l.pos.clone())
+    }
+
     /// The primary's position as of some moment after `since`: a lookup that started after
     /// `since` is reused; otherwise `lookup` runs (one at a time: the reads queued behind it
     /// all started before it, so they share its answer). `None` if the lookup failed.
@@ -183,7 +189,11 @@ mod tests {
         let m = Arc::new(TenantMark::default());
         assert_eq!(m.needed(), Needed::Known(GtidPos::default()));
         let w = m.write_started();
-        assert!(matches!(m.needed(), Needed::Lookup { .. }), "in flight");
+        assert_eq!(
+            m.needed(),
+            Needed::Known(GtidPos::default()),
+            "a write no client has seen done binds no read"
+        );
         w.finish(true, Some("0-1-7"));
         m.write_started().finish(true, Some("0-1-5"));
         m.write_started().finish(false, None);

@@ -66,6 +66,11 @@ impl Binary {
         }
     }
 
+    /// The config file it was started with (rewrite it, then SIGHUP, to reload).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("switchyard.toml")
+    }
+
     /// The process id (for reading its memory use from /proc).
     pub fn pid(&self) -> u32 {
         self.child

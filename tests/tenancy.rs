@@ -273,34 +273,67 @@ tenant = "acme"
     assert!(heavy < 140, "weight-1 replica served none");
 }
 
+/// The server kills a session's backend connection: a session that kept nothing there
+/// goes on with a new one (one statement lost at most); one that kept state there (a user
+/// variable) has its own connection ended, as directly, so its driver knows.
 #[tokio::test]
-async fn a_killed_backend_connection_costs_one_statement_at_most() {
+async fn a_killed_backend_connection_costs_one_statement_or_ends_a_stateful_session() {
     let proxy = common::start(common::config("")).await;
-    let mut c = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
-    c.query_drop("SET @marker = 'kill-me'").await.unwrap();
-    let id: u64 = c
+    let kill = |id: u64| async move {
+        let mut root = common::root().await;
+        root.query_drop(format!("KILL CONNECTION {id}"))
+            .await
+            .unwrap();
+    };
+
+    let mut plain = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
+    let id: u64 = plain
         .query_first("SELECT CONNECTION_ID()")
         .await
         .unwrap()
         .unwrap();
-    let mut root = common::root().await;
-    root.query_drop(format!("KILL CONNECTION {id}"))
-        .await
-        .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let first = c.query_first::<i64, _>("SELECT 1").await;
-    if let Err(e) = &first {
+    kill(id).await;
+    if let Err(e) = plain.query_first::<i64, _>("SELECT 1").await {
         let msg = e.to_string();
         assert!(
             msg.contains("globex") || msg.contains("killed"),
             "error names what failed: {msg}"
         );
     }
-    let again: i64 = c.query_first("SELECT 2").await.unwrap().unwrap();
+    let again: i64 = plain.query_first("SELECT 2").await.unwrap().unwrap();
     assert_eq!(
         again, 2,
         "the session goes on with a new backend connection"
     );
+
+    let mut stateful = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
+    stateful
+        .query_drop("SET @marker = 'kill-me'")
+        .await
+        .unwrap();
+    let id: u64 = stateful
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    kill(id).await;
+    let mut direct = connect(common::primary_port(), "globex_app", Some("wf_globex")).await;
+    direct.query_drop("SET @marker = 'kill-me'").await.unwrap();
+    let id: u64 = direct
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    kill(id).await;
+    for (name, c) in [("proxied", &mut stateful), ("direct", &mut direct)] {
+        let first = c.query_first::<String, _>("SELECT @marker").await;
+        assert!(
+            first.is_err(),
+            "{name}: the variable is gone, and the client is told"
+        );
+        let second = c.query_first::<i64, _>("SELECT 2").await;
+        assert!(second.is_err(), "{name}: the connection has ended");
+    }
 }
 
 #[tokio::test]
@@ -319,4 +352,35 @@ async fn idle_sessions_are_closed_after_idle_timeout() {
         c.query_drop("SELECT 1").await.is_err(),
         "idle session was closed"
     );
+}
+
+/// A session's own `wait_timeout` ends it after that much silence, through Switchyard as
+/// directly: with a temporary table (the server closes the connection holding it) and
+/// without (Switchyard's idle limit follows the session's setting).
+#[tokio::test]
+async fn the_sessions_wait_timeout_ends_it_as_directly() {
+    let proxy = common::start(common::config("")).await;
+    let mut conns = Vec::new();
+    for temp_table in [true, false] {
+        for port in [proxy.addr.port(), common::primary_port()] {
+            let mut c = connect(port, "globex_app", Some("wf_globex")).await;
+            c.query_drop("SET SESSION wait_timeout = 2").await.unwrap();
+            if temp_table {
+                c.query_drop("CREATE TEMPORARY TABLE wt (a INT)")
+                    .await
+                    .unwrap();
+            }
+            conns.push((temp_table, port, c));
+        }
+    }
+    // The silence under test: longer than wait_timeout.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    for (temp_table, port, mut c) in conns {
+        let direct = port == common::primary_port();
+        let r = c.query_first::<i64, _>("SELECT 1").await;
+        assert!(
+            r.is_err(),
+            "temporary table {temp_table}, direct {direct}: still open after 3.5 s idle"
+        );
+    }
 }

@@ -361,7 +361,15 @@ impl Session {
             .await;
         let sent = conn.io.send(0, payload).await;
         let relayed = match sent {
-            Ok(_) => relay(&mut conn.io, Some(&mut self.client), &mut scanner, self.hold_end).await,
+            Ok(_) => {
+                relay(
+                    &mut conn.io,
+                    Some(&mut self.client),
+                    &mut scanner,
+                    self.hold_end,
+                )
+                .await
+            }
             Err(e) => Err(RelayError::Backend {
                 err: e.into(),
                 forwarded: false,

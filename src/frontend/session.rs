@@ -273,7 +273,10 @@ impl Session {
                 if let Err(e) = &flow {
                     let _ = self.send_err(e, 1).await;
                 }
-                tracing::info!(session = self.id, "a connection holding the session's state was lost: closing the client's");
+                tracing::info!(
+                    session = self.id,
+                    "a connection holding the session's state was lost: closing the client's"
+                );
                 break;
             }
             match flow {

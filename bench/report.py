@@ -250,7 +250,7 @@ def consistency_table(rows, md):
         return
     md.append("## Consistency modes (autocommit reads and writes, 8 threads)\n")
     md.append(
-        "sysbench `oltp_read_write --skip_trx=on` through Switchyard, one process per mode: "
+        "sysbench `oltp_read_write --skip_trx=on --delete_inserts=0` (a DELETE and INSERT of one id race without a transaction) through Switchyard, one process per mode: "
         "every statement autocommits, so reads may go to replicas and each must see what "
         "its mode asks for. *Reads on primary* is the share of reads the primary served "
         "(statements to the primary less writes, from /metrics); the outcome columns count "

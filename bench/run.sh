@@ -337,7 +337,7 @@ consistency_case() { # mode
     local pid=$!
     PIDS+=("$pid")
     wait_port "$CONS_PORT" "$pid" "consistency-$1"
-    if ! sb "$CONS_PORT" oltp_read_write --skip_trx=on --threads=8 --time="$SECS" \
+    if ! sb "$CONS_PORT" oltp_read_write --skip_trx=on --delete_inserts=0 --threads=8 --time="$SECS" \
         --report-interval=0 --percentile=95 run >"$out" 2>&1; then
         log "  consistency ${mode}: sysbench failed (see ${out})"
     fi

@@ -384,3 +384,49 @@ async fn the_sessions_wait_timeout_ends_it_as_directly() {
         );
     }
 }
+
+/// A user with several tenants and no schema selected (what migration tools do) creates a
+/// new tenant's database: the statement goes to the tenant of the schema it names, no USE
+/// first. A schema of no tenant gets the server's own answer to that user (ERR 1044).
+#[tokio::test]
+async fn a_multi_tenant_user_creates_a_tenants_database_without_use() {
+    let p = common::primary_port();
+    let text = format!(
+        "{}\n[[tenants]]\nname = \"newco\"\nschemas = [\"wf_newco\"]\nprimary = \"127.0.0.1:{p}\"\n",
+        common::config_text("")
+    );
+    let proxy = common::start(config::parse(&text, &|_| None).unwrap()).await;
+    let mut root = common::root().await;
+    root.query_drop("DROP DATABASE IF EXISTS wf_newco")
+        .await
+        .unwrap();
+
+    let mut ops = connect(proxy.addr.port(), "ops", None).await;
+    ops.query_drop("CREATE DATABASE wf_newco").await.unwrap();
+    ops.query_drop("CREATE TABLE wf_newco.t (a INT)")
+        .await
+        .unwrap();
+    let db: Option<String> = root
+        .query_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'wf_newco'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(db.as_deref(), Some("wf_newco"));
+
+    let code = |e: mysql_async::Error| match e {
+        mysql_async::Error::Server(s) => s.code,
+        other => panic!("not a server error: {other}"),
+    };
+    let mut direct = connect(p, "ops", None).await;
+    let proxied = ops
+        .query_drop("CREATE DATABASE zz_no_tenant")
+        .await
+        .unwrap_err();
+    let direct_err = direct
+        .query_drop("CREATE DATABASE zz_no_tenant")
+        .await
+        .unwrap_err();
+    assert_eq!(code(proxied), code(direct_err));
+    root.query_drop("DROP DATABASE wf_newco").await.unwrap();
+}

@@ -139,7 +139,7 @@ impl Session {
                 "KILL as a prepared statement",
             ));
         }
-        self.require_tenant(rt, &c)?;
+        self.require_tenant(rt, &c, &payload[1..])?;
         self.before_statement(rt).await?;
         let t = match self.txn {
             Some(t) => t,

@@ -60,7 +60,7 @@ impl Session {
         if let Class::Use(db) = &c.class {
             return self.change_schema(rt, db, payload).await;
         }
-        self.require_tenant(rt, &c)?;
+        self.require_tenant(rt, &c, &payload[1..])?;
         for db in &c.effects.use_dbs {
             self.check_same_tenant(rt, db)?;
         }
@@ -195,6 +195,7 @@ impl Session {
         &mut self,
         rt: &RuntimeState,
         c: &Classification,
+        sql: &[u8],
     ) -> Result<(), SessionError> {
         if self.tenant_chosen {
             return Ok(());
@@ -204,12 +205,39 @@ impl Session {
             Class::Read | Class::SetSession | Class::LastBackend
         ) && c.effects.use_dbs.is_empty();
         if !harmless {
-            return Err(super::error::no_database(&self.user.name));
+            return self.choose_tenant_by_name(rt, sql);
         }
         if self.tenant.is_none() {
             self.tenant = tenant::lobby_tenant(rt, &self.user);
         }
         self.tenant_or_err().map(|_| ())
+    }
+
+    /// A statement of a user with several tenants and no schema chosen yet (what migration
+    /// tools send: `CREATE DATABASE wf_newco` right after connecting) goes to the tenant of
+    /// the schema it names, as a `USE` would choose it. No name, or names of different
+    /// tenants: ERR 1046 as before; a name of no tenant the user may reach: ERR 1044, as the
+    /// server answers a user without rights there.
+    fn choose_tenant_by_name(&mut self, rt: &RuntimeState, sql: &[u8]) -> Result<(), SessionError> {
+        let mut named: Option<String> = None;
+        let mut several = false;
+        let _ = crate::router::visit_schema_refs(sql, |name| {
+            let name = String::from_utf8_lossy(name).into_owned();
+            match &named {
+                Some(n) if *n != name => several = true,
+                _ => named = Some(name),
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        let (Some(db), false) = (named, several) else {
+            return Err(super::error::no_database(&self.user.name));
+        };
+        let next = tenant::tenant_for_schema(rt, &self.user, &self.host, &db, None)?;
+        if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
+            self.switch_tenant(rt, next)?;
+        }
+        self.tenant_chosen = true;
+        Ok(())
     }
 
     /// A schema named inside a multi-statement must not lead out of the session's tenant.

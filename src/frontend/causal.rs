@@ -143,13 +143,22 @@ impl Session {
                 None => return self.degraded_read(rt, max_lag).await,
             },
         };
+        let tenant = self.tenant_or_err()?;
         for (n, i) in self.replica_order(rt, max_lag).into_iter().enumerate() {
             if self.ready(rt, Target::Replica(i)).await.is_err() {
                 continue;
             }
-            let ready = self.causal.is_confirmed(i, &pos);
+            let addr = tenant.replicas.get(i).map_or("", |r| r.addr.as_str());
+            let ready = self.causal.is_confirmed(i, &pos)
+                || self
+                    .mark
+                    .as_ref()
+                    .is_some_and(|m| m.replica_has(addr, &pos));
             if ready || self.wait_for(i, &pos, n == 0).await {
                 self.causal.confirm(i, &pos);
+                if let Some(m) = &self.mark {
+                    m.replica_reached(addr, &pos);
+                }
                 self.chose_replica(i);
                 self.count_consistent(|s| {
                     if ready {

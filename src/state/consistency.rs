@@ -27,6 +27,9 @@ struct Mark {
     unknown: u64,
     /// The value of `unknown` that the last merged lookup covered.
     covered: u64,
+    /// What each replica (by address) was last seen to have applied by any session's
+    /// read: a read that needs no more skips the replica round trip.
+    applied: HashMap<String, GtidPos>,
 }
 
 /// What a tenant-scope read must wait for.
@@ -69,6 +72,27 @@ impl TenantMark {
             m.pos.advance(g);
         }
         m.covered = m.covered.max(unknown);
+    }
+
+    /// Whether some read already saw replica `addr` apply `pos` (MariaDB positions).
+    pub fn replica_has(&self, addr: &str, pos: &str) -> bool {
+        let Ok(pos) = GtidPos::parse(pos) else {
+            return false;
+        };
+        self.lock()
+            .applied
+            .get(addr)
+            .is_some_and(|a| a.covers(&pos))
+    }
+
+    /// Replica `addr` has applied `pos` (a read waited for it there).
+    pub fn replica_reached(&self, addr: &str, pos: &str) {
+        let Ok(pos) = GtidPos::parse(pos) else {
+            return;
+        };
+        let mut m = self.lock();
+        let applied = m.applied.entry(addr.to_owned()).or_default();
+        pos.iter().for_each(|g| applied.advance(g));
     }
 
     /// What is known of the tenant's writes without asking the primary.
@@ -216,6 +240,17 @@ mod tests {
         };
         m.merge_lookup(&pos("0-1-10"), unknown);
         assert_eq!(m.needed(), Needed::Known(pos("0-1-10")));
+    }
+
+    #[test]
+    fn replicas_seen_at_a_position_are_shared_by_every_read() {
+        let m = TenantMark::default();
+        assert!(!m.replica_has("r:1", "0-1-5"));
+        m.replica_reached("r:1", "0-1-5");
+        assert!(m.replica_has("r:1", "0-1-5"));
+        assert!(m.replica_has("r:1", "0-1-4"));
+        assert!(!m.replica_has("r:1", "0-1-6"));
+        assert!(!m.replica_has("r:2", "0-1-5"));
     }
 
     #[test]

@@ -248,6 +248,7 @@ async fn read_observation(
         gtid_io: replication.gtid_io.map(|g| one_line(&g)),
         replication_hidden: hidden,
         gtid_lag: None,
+        primary_down: false,
     })
 }
 

@@ -66,6 +66,8 @@ pub struct Observation {
     /// Lag on the GTID timeline: how long ago the primary first had a write this replica
     /// has not applied (see `timeline.rs`); `None` when it cannot be measured.
     pub gtid_lag: Option<Duration>,
+    /// The monitor cannot reach this replica's primary.
+    pub primary_down: bool,
 }
 
 impl Observation {
@@ -168,8 +170,11 @@ fn threads_verdict(
     if !obs.is_replica {
         return Some((BackendState::Stopped, "not replicating".to_string()));
     }
-    let fresh = lag.is_some_and(|l| l <= policy.max_lag);
-    if obs.sql_running && !obs.io_running && obs.caught_up_without_io() && fresh {
+    // With the primary gone, lag (measured against it) only grows, and a replica that
+    // applied all it received is the freshest copy there is; with the primary up, an IO
+    // thread stopped by hand is fine only while the replica keeps within the limit.
+    let fresh = obs.primary_down || lag.is_some_and(|l| l <= policy.max_lag);
+    if fresh && obs.sql_running && !obs.io_running && obs.caught_up_without_io() {
         return Some((
             BackendState::PrimaryLost,
             "IO thread lost the primary; everything received is applied".to_string(),
@@ -287,9 +292,9 @@ impl BackendStatus {
         let o = &self.observed;
         let lost = self.state == BackendState::PrimaryLost;
         let threads = o.replication_hidden || ((o.io_running || lost) && o.sql_running);
-        let lag = o
-            .effective_lag()
-            .map_or(o.replication_hidden, |lag| lag <= max_lag);
+        let lag = (lost && o.primary_down)
+            || o.effective_lag()
+                .map_or(o.replication_hidden, |lag| lag <= max_lag);
         (self.state == BackendState::Up || lost)
             && self.reachable
             // A writable server is a primary, whatever the config says: never a read target.
@@ -333,6 +338,7 @@ mod tests {
             gtid_io: Some("0-1-10".into()),
             replication_hidden: false,
             gtid_lag: None,
+            primary_down: false,
         }
     }
 
@@ -479,6 +485,17 @@ mod tests {
         let s = run(&p, vec![good(), lost("0-1-10"), good(), good()]);
         assert_eq!(states(&s), [Up, PrimaryLost, PrimaryLost, Up]);
         assert_eq!(eligible(&s), [true, true, true, true]);
+        // The primary gone, lag measured against it grows, and does not matter.
+        let gone = Outcome::Seen(Observation {
+            io_running: false,
+            lag: None,
+            gtid_lag: Some(Duration::from_secs(60)),
+            primary_down: true,
+            ..replica(None)
+        });
+        let s = run(&p, vec![good(), gone]);
+        assert_eq!(states(&s), [Up, PrimaryLost]);
+        assert!(s[1].replica_eligible(Duration::from_secs(2)));
         // Received but not applied: it is behind, not merely cut off.
         let s = run(&p, vec![good(), lost("0-1-9")]);
         assert_eq!(states(&s), [Up, Stopped]);

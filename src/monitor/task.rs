@@ -55,6 +55,10 @@ pub async fn watch(
         let now = Instant::now();
         if let Outcome::Seen(obs) = &mut outcome {
             measure_on_timeline(&target, obs, &timelines, now);
+            obs.primary_down = target
+                .primary
+                .as_ref()
+                .is_some_and(|p| statuses.load().get(p).is_some_and(|s| !s.reachable));
         }
         update(&statuses, &target.addr, |prev| {
             BackendStatus::next(prev, &target.addr, outcome.clone(), &target.policy, now)

@@ -145,6 +145,8 @@ impl Drop for WriteGuard {
 #[derive(Debug, Default)]
 pub struct PrimaryPosition {
     gate: tokio::sync::Mutex<Option<Looked>>,
+    /// The last position looked up, readable while a lookup runs.
+    last: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,7 +158,7 @@ struct Looked {
 impl PrimaryPosition {
     /// The last position looked up, if any (for reads while the primary cannot be asked).
     pub fn last(&self) -> Option<String> {
-        self.gate.try_lock().ok()?.as_ref().map(|l| l.pos.clone())
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The primary's position as of some moment after `since`: a lookup that started after
@@ -177,6 +179,7 @@ impl PrimaryPosition {
             started,
             pos: pos.clone(),
         });
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(pos.clone());
         Some(pos)
     }
 }

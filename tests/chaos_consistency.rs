@@ -16,24 +16,8 @@ const TRIES: usize = 20;
 const DELAY_S: u32 = 2;
 
 fn cfg(consistency: &str) -> config::Config {
-    let [p, r1, r2] = chaos_ports();
-    let text = format!(
-        r#"
-[[tenants]]
-name = "acme"
-schemas = ["wf_acme"]
-primary = "127.0.0.1:{p}"
-replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
-consistency = "{consistency}"
-max_replica_lag = "1h"
-
-[[users]]
-name = "acme_app"
-password = "acme_pw"
-tenant = "acme"
-"#
-    );
-    config::parse(&text, &|_| None).unwrap()
+    let keys = format!("consistency = \"{consistency}\"\nmax_replica_lag = \"1h\"");
+    common::chaos_acme_config("", &keys)
 }
 
 async fn restore() {

@@ -18,28 +18,7 @@ const LOADERS: usize = 4;
 const WINDOW: Duration = Duration::from_millis(1500);
 
 fn cfg() -> config::Config {
-    let [p, r1, r2] = chaos_ports();
-    let text = format!(
-        r#"
-[[tenants]]
-name = "acme"
-schemas = ["wf_acme"]
-primary = "127.0.0.1:{p}"
-replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
-consistency = "eventual"
-
-[[users]]
-name = "acme_app"
-password = "acme_pw"
-tenant = "acme"
-
-[[users]]
-name = "sy_root"
-password = "sy_root"
-tenant = "acme"
-"#
-    );
-    config::parse(&text, &|_| None).unwrap()
+    common::chaos_acme_config("", "consistency = \"eventual\"")
 }
 
 /// What the loaders saw: failed reads, and reads `r1` served after the kill.

@@ -356,25 +356,11 @@ fn status_at(m: &MonitorHandle, addr: &str) -> BackendStatus {
 /// The chaos tenant without `[monitor]`: the monitor logs in as the application's user,
 /// which may not read replication status.
 fn unprivileged_config(max_lag: &str) -> Config {
-    let [p, r1, r2] = chaos_ports();
-    let text = format!(
-        r#"
-[[tenants]]
-name = "acme"
-schemas = ["wf_acme"]
-primary = "127.0.0.1:{p}"
-replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
-health_interval = "{}ms"
-max_replica_lag = "{max_lag}"
-
-[[users]]
-name = "acme_app"
-password = "acme_pw"
-tenant = "acme"
-"#,
+    let keys = format!(
+        "health_interval = \"{}ms\"\nmax_replica_lag = \"{max_lag}\"",
         INTERVAL.as_millis()
     );
-    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+    chaos_acme_config("", &keys)
 }
 
 #[tokio::test]

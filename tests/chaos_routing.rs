@@ -14,36 +14,15 @@ use switchyard::config;
 const INTERVAL_MS: u64 = 200;
 
 fn cfg(consistency: &str, monitored: bool) -> config::Config {
-    let [p, r1, r2] = chaos_ports();
     let monitor = if monitored {
         "[monitor]\nuser = \"sy_monitor\"\npassword = \"sy_monitor\"\nrise = 2\n"
     } else {
         ""
     };
-    let text = format!(
-        r#"
-{monitor}
-[[tenants]]
-name = "acme"
-schemas = ["wf_acme"]
-primary = "127.0.0.1:{p}"
-replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]
-consistency = "{consistency}"
-health_interval = "{INTERVAL_MS}ms"
-max_replica_lag = "1s"
-
-[[users]]
-name = "acme_app"
-password = "acme_pw"
-tenant = "acme"
-
-[[users]]
-name = "sy_root"
-password = "sy_root"
-tenant = "acme"
-"#
+    let keys = format!(
+        "consistency = \"{consistency}\"\nhealth_interval = \"{INTERVAL_MS}ms\"\nmax_replica_lag = \"1s\""
     );
-    config::parse(&text, &|_| None).unwrap()
+    common::chaos_acme_config(monitor, &keys)
 }
 
 async fn table(name: &str) {

@@ -861,7 +861,11 @@ fn verdict(
 ) {
     let mut problems: Vec<String> = row_problems.to_vec();
     for l in logs {
-        for w in l.wrong.iter().filter(|w| !stale_while_primary_died(w, windows)) {
+        for w in l
+            .wrong
+            .iter()
+            .filter(|w| !stale_while_primary_died(w, windows))
+        {
             problems.push(format!("wrong read: {}", w.describe()));
         }
         for e in l

@@ -262,6 +262,21 @@ pub fn chaos_ports() -> [u16; 3] {
     [chaos_primary_port(), r1, r2]
 }
 
+/// Tenant acme on the chaos cluster (wf_acme, both replicas) with `tenant_keys` added to
+/// it, and its users acme_app and (for tests that pick out their own backend connections)
+/// sy_root; `before` goes ahead of it (a `[monitor]` section, say).
+pub fn chaos_acme_config(before: &str, tenant_keys: &str) -> Config {
+    let [p, r1, r2] = chaos_ports();
+    let text = format!(
+        "{before}\n\n[[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\n\
+         primary = \"127.0.0.1:{p}\"\nreplicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]\n\
+         {tenant_keys}\n\n\
+         [[users]]\nname = \"acme_app\"\npassword = \"acme_pw\"\ntenant = \"acme\"\n\n\
+         [[users]]\nname = \"sy_root\"\npassword = \"sy_root\"\ntenant = \"acme\"\n"
+    );
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("chaos config invalid:\n{e}"))
+}
+
 /// Serializes the chaos tests of one binary under plain `cargo test` (which runs a binary's
 /// tests in parallel threads); under nextest each test is its own process and the `chaos`
 /// test group (.config/nextest.toml) already runs them one at a time.

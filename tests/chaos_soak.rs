@@ -27,7 +27,10 @@
 //!    primary died (its outcome unknown: a COMMIT so answered may or may not have
 //!    committed, which is why only acknowledged writes must be there), or the transaction's
 //!    primary connection died while the client was between statements (its next statement
-//!    is told, the transaction is gone).
+//!    is told, the transaction is gone);
+//! 3. a statement of an open transaction (INSERT, COMMIT) finds its client connection
+//!    closed: the primary connection holding the transaction died, and Switchyard ends the
+//!    client's connection as the server's end would have.
 //!
 //! A read in flight on a replica that is killed is retried on another server by the proxy, a
 //! read on a stopped replica waits for SIGCONT (seconds): neither is an error.
@@ -648,8 +651,15 @@ enum Judgement {
 }
 
 fn judge_error(e: &ErrorSeen, windows: &[Window]) -> Judgement {
-    let names_primary = e.message.contains("primary");
-    if !primary_trouble(e.from, e.to, windows) || !names_primary {
+    if !primary_trouble(e.from, e.to, windows) {
+        return Judgement::Forbidden;
+    }
+    // A transaction whose primary connection died: its client's connection ends, as it
+    // would directly (the transaction is gone, and the driver must know).
+    if matches!(e.op, Op::TxnInsert | Op::Commit) && e.kind == ErrKind::Closed {
+        return Judgement::Allowed;
+    }
+    if !e.message.contains("primary") {
         return Judgement::Forbidden;
     }
     match (e.op, e.kind) {

@@ -412,12 +412,10 @@ impl Session {
     /// The connection holding what the session cannot get back on another one (its
     /// transaction, or on the primary its locks, temporary tables, user variables), if any.
     pub(super) fn stateful_target(&self) -> Option<Target> {
-        if let Some(t) = self.txn {
-            return Some(t);
-        }
-        self.state_lives_on(Target::Primary)
-            .then_some(Target::Primary)
-            .filter(|t| self.backends.get(*t).is_some())
+        self.txn.or_else(|| {
+            self.state_lives_on(Target::Primary)
+                .then_some(Target::Primary)
+        })
     }
 
     /// Whether the session keeps something on its connection to `t` that a fresh

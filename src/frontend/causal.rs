@@ -256,15 +256,17 @@ impl Session {
     /// The writes a read must see as far as they are known without the primary; `None`
     /// when nothing is known (MySQL positions are not merged here).
     fn known_position(&self, rt: &RuntimeState, scope: Consistency) -> Option<String> {
-        let mut pos = GtidPos::default();
+        let mut pos = match &self.mark {
+            Some(m) if scope != Consistency::Session => m.known(),
+            _ => GtidPos::default(),
+        };
         let mut merge = |text: Option<String>| {
             if let Some(p) = text.and_then(|t| GtidPos::parse(&t).ok()) {
-                p.iter().for_each(|g| pos.advance(g));
+                pos.merge(&p);
             }
         };
         merge(self.causal.position.clone());
         if scope != Consistency::Session {
-            merge(self.mark.as_ref().map(|m| m.known().to_string()));
             let tenant = self.tenant.as_ref()?;
             let primary = rt.primary_addr(tenant);
             merge(rt.shared.consistency.primary(primary).last());

@@ -204,7 +204,6 @@ impl Session {
     pub async fn run(mut self) {
         // One idle timer per session, re-armed only when it fires: arming a timer for every
         // command would cost more than the rest of routing.
-        self.idle_limit = self.state.load().config.server.idle_timeout;
         let mut last_active = Instant::now();
         let timer = tokio::time::sleep(self.idle_limit);
         tokio::pin!(timer);

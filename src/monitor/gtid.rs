@@ -52,6 +52,11 @@ impl GtidPos {
         }
     }
 
+    /// Takes every domain of `other` into the position unless this one is further there.
+    pub fn merge(&mut self, other: &GtidPos) {
+        other.iter().for_each(|g| self.advance(g));
+    }
+
     /// Whether everything in `other` is contained in `self`: for every domain of `other`,
     /// `self` has reached at least its sequence number. An empty `other` is always covered.
     pub fn covers(&self, other: &GtidPos) -> bool {

@@ -68,9 +68,7 @@ impl TenantMark {
     /// answered before), and forgets the unknown writes it covers.
     pub fn merge_lookup(&self, pos: &GtidPos, unknown: u64) {
         let mut m = self.lock();
-        for g in pos.iter() {
-            m.pos.advance(g);
-        }
+        m.pos.merge(pos);
         m.covered = m.covered.max(unknown);
     }
 
@@ -92,7 +90,7 @@ impl TenantMark {
         };
         let mut m = self.lock();
         let applied = m.applied.entry(addr.to_owned()).or_default();
-        pos.iter().for_each(|g| applied.advance(g));
+        applied.merge(&pos);
     }
 
     /// What is known of the tenant's writes without asking the primary.
@@ -104,9 +102,7 @@ impl TenantMark {
         let mut m = self.lock();
         match gtid {
             Some(pos) => {
-                for g in pos.iter() {
-                    m.pos.advance(g);
-                }
+                m.pos.merge(pos);
             }
             None => m.unknown += 1,
         }

@@ -8,15 +8,30 @@ use super::session::Session;
 use super::tenant;
 use crate::config::TenantConfig;
 use crate::protocol::command::COM_INIT_DB;
-use crate::protocol::scan::Expect;
+use crate::protocol::scan::{Expect, Outcome};
 use crate::router::route::{self, Destination, Target};
 use crate::router::{Class, Classification};
 use crate::state::RuntimeState;
 
-/// Whether a SET names `wait_timeout` (the session's idle limit on the server).
-fn sets_wait_timeout(sql: &[u8]) -> bool {
-    sql.windows(12)
-        .any(|w| w.eq_ignore_ascii_case(b"wait_timeout"))
+/// The seconds a SET gives `wait_timeout` (the session's idle limit on the server), when
+/// it spells them as a plain number: `wait_timeout = 2`, `@@session.wait_timeout := 2`.
+fn set_wait_timeout(sql: &[u8]) -> Option<u64> {
+    const NAME: &[u8] = b"wait_timeout";
+    // The variable itself, not one ending in its name (innodb_lock_wait_timeout).
+    let at = (0..sql.len().saturating_sub(NAME.len() - 1)).find(|&i| {
+        sql[i..i + NAME.len()].eq_ignore_ascii_case(NAME)
+            && (i == 0 || !crate::router::is_ident_byte(sql[i - 1]))
+    })?;
+    let rest = std::str::from_utf8(&sql[at + NAME.len()..])
+        .ok()?
+        .trim_start();
+    let rest = rest.strip_prefix(":=").or_else(|| rest.strip_prefix('='))?;
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 impl Session {
@@ -30,17 +45,15 @@ impl Session {
 
     /// Takes the session's new `wait_timeout` as its idle limit through Switchyard too
     /// (never above `server.idle_timeout`): a client that asked the server to drop it after
-    /// N idle seconds is dropped after N seconds, as directly. One query, only after such
-    /// a SET.
-    async fn learn_wait_timeout(&mut self, rt: &RuntimeState, t: Target) {
-        let Some(conn) = self.backends.get_mut(t) else {
+    /// N idle seconds is dropped after N seconds, as directly. Read from the SET itself, not
+    /// asked of the server: a query of Switchyard's would clear the SET's warnings and
+    /// ROW_COUNT() for the client. A SET the server answered with warnings (the value was
+    /// adjusted) is not taken.
+    fn learn_wait_timeout(&mut self, rt: &RuntimeState, sql: &[u8], o: &Outcome) {
+        if o.ok.as_ref().is_none_or(|ok| ok.warnings > 0) {
             return;
-        };
-        let secs = match conn.query_scalar("SELECT @@session.wait_timeout").await {
-            Ok(Some(v)) => String::from_utf8_lossy(&v).trim().parse::<u64>().ok(),
-            _ => None,
-        };
-        if let Some(secs) = secs {
+        }
+        if let Some(secs) = set_wait_timeout(sql) {
             let limit = std::time::Duration::from_secs(secs.max(1));
             self.idle_limit = limit.min(rt.config.server.idle_timeout);
             self.idle_changed = true;
@@ -116,8 +129,8 @@ impl Session {
         self.observe(rt, t, started, crate::router::fingerprint_hash(sql), sql);
         self.after_statement(t, c, &outcome, payload, guard);
         self.release_answer().await?;
-        if c.class == Class::SetSession && outcome.err.is_none() && sets_wait_timeout(sql) {
-            self.learn_wait_timeout(rt, t).await;
+        if c.class == Class::SetSession {
+            self.learn_wait_timeout(rt, sql, &outcome);
         }
         Ok(())
     }
@@ -251,5 +264,31 @@ impl Session {
                 db,
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_wait_timeout;
+
+    #[test]
+    fn wait_timeout_is_read_from_plain_sets() {
+        assert_eq!(set_wait_timeout(b"SET SESSION wait_timeout = 2"), Some(2));
+        assert_eq!(
+            set_wait_timeout(b"set @@session.WAIT_TIMEOUT:=30"),
+            Some(30)
+        );
+        assert_eq!(
+            set_wait_timeout(b"SET sql_mode='', wait_timeout=7"),
+            Some(7)
+        );
+        assert_eq!(set_wait_timeout(b"SET wait_timeout = @x"), None);
+        assert_eq!(set_wait_timeout(b"SET wait_timeout = DEFAULT"), None);
+        assert_eq!(set_wait_timeout(b"SET sql_mode = ''"), None);
+        assert_eq!(set_wait_timeout(b"SET innodb_lock_wait_timeout = 50"), None);
+        assert_eq!(
+            set_wait_timeout(b"SET lock_wait_timeout = 9, wait_timeout = 3"),
+            Some(3)
+        );
     }
 }

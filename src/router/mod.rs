@@ -18,6 +18,7 @@ mod tests;
 
 use std::fmt;
 
+pub(crate) use lexer::is_ident_byte;
 pub use schemas::{schema_refs, visit_schema_refs};
 
 /// Default bound on cached SELECT-family decisions.

@@ -76,7 +76,7 @@ pub fn explain(rt: &RuntimeState, target: &ExplainFor, sql: &str) -> Reply {
 
 fn tenant_for(rt: &RuntimeState, target: &ExplainFor) -> Result<Arc<TenantConfig>, AdminError> {
     let by_schema = |s: &str| {
-        rt.tenant_of_schema(s).cloned().ok_or_else(|| {
+        rt.tenant_of_schema(s).ok_or_else(|| {
             AdminError::new(
                 ErrorKind::ER_BAD_DB_ERROR,
                 format!("No tenant owns schema '{s}'"),
@@ -86,7 +86,6 @@ fn tenant_for(rt: &RuntimeState, target: &ExplainFor) -> Result<Arc<TenantConfig
     if let Some(name) = &target.tenant {
         return rt
             .tenant(name)
-            .cloned()
             .ok_or_else(|| AdminError::unknown_tenant(name));
     }
     let Some(user_name) = &target.user else {
@@ -96,7 +95,7 @@ fn tenant_for(rt: &RuntimeState, target: &ExplainFor) -> Result<Arc<TenantConfig
                 .config
                 .tenants
                 .first()
-                .and_then(|t| rt.tenant(&t.name).cloned())
+                .and_then(|t| rt.tenant(&t.name))
                 .ok_or_else(|| {
                     AdminError::new(ErrorKind::ER_UNKNOWN_ERROR, "No tenants configured")
                 }),
@@ -110,10 +109,7 @@ fn tenant_for(rt: &RuntimeState, target: &ExplainFor) -> Result<Arc<TenantConfig
     })?;
     let tenant = match (&target.schema, &user.tenants) {
         (Some(s), _) => by_schema(s)?,
-        (None, UserTenants::One(t)) => rt
-            .tenant(t)
-            .cloned()
-            .ok_or_else(|| AdminError::unknown_tenant(t))?,
+        (None, UserTenants::One(t)) => rt.tenant(t).ok_or_else(|| AdminError::unknown_tenant(t))?,
         (None, _) => {
             return Err(AdminError::new(
                 ErrorKind::ER_NO_DB_ERROR,

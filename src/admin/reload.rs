@@ -4,19 +4,20 @@
 use opensrv_mysql::ErrorKind;
 
 use super::table::{AdminError, Kind, Reply, Table};
-use crate::state::reload::{reload, ReloadError};
+use crate::state::reload::{reload, short_list, ReloadError};
 use crate::state::SharedState;
 
 pub fn run(state: &SharedState) -> Reply {
     match reload(state) {
         Ok(report) => {
-            let list = |v: &[String]| v.join(", ");
+            let list = |v: &[String]| short_list(v);
             let mut t = Table::new(&[
                 ("status", Kind::Text),
                 ("tenants_added", Kind::Text),
                 ("tenants_removed", Kind::Text),
                 ("tenants_changed", Kind::Text),
                 ("users_changed", Kind::Flag),
+                ("clusters_changed", Kind::Flag),
             ]);
             t.push(vec![
                 "reloaded".into(),
@@ -24,6 +25,7 @@ pub fn run(state: &SharedState) -> Reply {
                 list(&report.removed).into(),
                 list(&report.changed).into(),
                 report.users_changed.into(),
+                report.clusters_changed.into(),
             ]);
             Ok(t)
         }

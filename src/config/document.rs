@@ -9,7 +9,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::error::Sink;
-use super::raw::{RawAdmin, RawDefaults, RawMonitor, RawServer, RawTenant, RawUser, SECTIONS};
+use super::raw::{
+    RawAdmin, RawCluster, RawDefaults, RawMonitor, RawServer, RawTenant, RawUser, SECTIONS,
+};
 
 /// One element of an array of tables, with its position in the file's array (kept even when
 /// earlier elements failed to parse, so paths match what the user wrote).
@@ -25,6 +27,7 @@ pub struct RawDocument {
     pub admin: Option<RawAdmin>,
     pub monitor: Option<RawMonitor>,
     pub defaults: RawDefaults,
+    pub clusters: Vec<Indexed<RawCluster>>,
     pub tenants: Vec<Indexed<RawTenant>>,
     pub users: Vec<Indexed<RawUser>>,
     /// Names of `[[tenants]]` that failed to parse: users naming them are not also reported
@@ -61,6 +64,7 @@ fn read_section(
         "admin" => doc.admin = section(sink, name, value),
         "monitor" => doc.monitor = section(sink, name, value),
         "defaults" => doc.defaults = section(sink, name, value).unwrap_or_default(),
+        "clusters" => doc.clusters = array_section(sink, name, value),
         "tenants" => {
             doc.tenants = array_section(sink, name, value);
             doc.broken_tenant_names = broken_names(value, &doc.tenants);
@@ -155,10 +159,11 @@ fn broken_names(value: &Spanned<DeValue<'_>>, parsed: &[Indexed<RawTenant>]) -> 
     let Some(items) = value.get_ref().as_array() else {
         return Vec::new();
     };
+    let parsed: std::collections::HashSet<usize> = parsed.iter().map(|t| t.index).collect();
     items
         .iter()
         .enumerate()
-        .filter(|(index, _)| !parsed.iter().any(|t| t.index == *index))
+        .filter(|(index, _)| !parsed.contains(index))
         .filter_map(|(_, item)| {
             item.get_ref()
                 .get("name")?

@@ -11,8 +11,8 @@ use std::cell::Cell;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use super::raw::{
-    RawAdmin, RawBackendTls, RawDefaults, RawMonitor, RawReplicaTable, RawServer, RawTenant,
-    RawUser, SECTIONS,
+    RawAdmin, RawBackendTls, RawCluster, RawDefaults, RawMonitor, RawReplicaTable, RawServer,
+    RawTenant, RawUser, SECTIONS,
 };
 
 /// A config that sets every accepted key (passwords from `${VAR}`s).
@@ -51,6 +51,26 @@ max_replica_lag = "5s"
 health_interval = "500ms"
 pool_max = 64
 
+[[clusters]]
+name = "eu1"
+primary = "10.0.1.10:3306"
+replicas = ["10.0.1.11:3306", { addr = "10.0.1.12:3306", weight = 2 }]
+schemas = ["wf_{tenant}", "rb_{tenant}", "rp_{tenant}"]
+tenants = "*"
+consistency = "tenant"
+replica_fallback = "primary"
+max_replica_lag = "5s"
+health_interval = "1s"
+pool_max = 16
+max_connections = 100
+backend_user = "eu1_backend"
+backend_password = "${EU1_BACKEND_PASSWORD}"
+backend_tls = { ca = "config/tls/ca.pem" }
+
+[[tenants]]
+name = "initech"
+cluster = "eu1"
+
 [[tenants]]
 name = "acme"
 schemas = ["wf_acme", "rb_acme"]
@@ -79,6 +99,10 @@ password = "${OPS_PASSWORD}"
 tenants = "*"
 
 [[users]]
+name = "{tenant}_app"
+password = "${WORKSPACE_APP_PASSWORD}"
+
+[[users]]
 name = "reporting"
 password_hash = "*0A3F7E1E4B7C4E7B0A3E0C0C1E3A5F7B9D1C3E5F"
 tenant = "acme"
@@ -96,6 +120,7 @@ pub fn accepted_keys() -> Vec<String> {
             "admin" => keys_of("admin", fields_of::<RawAdmin>(), &mut out),
             "monitor" => keys_of("monitor", fields_of::<RawMonitor>(), &mut out),
             "defaults" => keys_of("defaults", fields_of::<RawDefaults>(), &mut out),
+            "clusters" => keys_of("clusters[]", fields_of::<RawCluster>(), &mut out),
             "tenants" => keys_of("tenants[]", fields_of::<RawTenant>(), &mut out),
             "users" => keys_of("users[]", fields_of::<RawUser>(), &mut out),
             // A section this list does not know yet: named as a whole, so that a docs check
@@ -111,11 +136,13 @@ fn keys_of(prefix: &str, fields: &[&str], out: &mut Vec<String>) {
     for field in fields {
         let path = format!("{prefix}.{field}");
         match path.as_str() {
-            "tenants[].replicas" => {
-                keys_of("tenants[].replicas[]", fields_of::<RawReplicaTable>(), out);
+            "tenants[].replicas" | "clusters[].replicas" => {
+                keys_of(&format!("{path}[]"), fields_of::<RawReplicaTable>(), out);
                 out.push(path);
             }
-            "tenants[].backend_tls" => keys_of(&path, fields_of::<RawBackendTls>(), out),
+            "tenants[].backend_tls" | "clusters[].backend_tls" => {
+                keys_of(&path, fields_of::<RawBackendTls>(), out)
+            }
             _ => out.push(path),
         }
     }

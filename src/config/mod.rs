@@ -9,6 +9,7 @@ mod duration;
 mod env;
 mod error;
 pub mod keys;
+mod pattern;
 mod raw;
 mod render;
 mod size;
@@ -17,12 +18,14 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
+pub use pattern::{valid_tenant, NamePattern};
 pub use render::render_table;
 
 /// Parses and validates config text; `env` supplies `${VAR}` values.
@@ -57,6 +60,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// `[monitor]`: without it no health checks run and every backend counts as eligible.
     pub monitor: Option<MonitorConfig>,
+    pub clusters: Vec<ClusterConfig>,
+    /// Every named tenant: `[[tenants]]` and those a cluster lists, schemas expanded.
     pub tenants: Vec<TenantConfig>,
     pub users: Vec<UserConfig>,
 }
@@ -70,9 +75,10 @@ impl Config {
         self.users.iter().find(|u| u.name == name)
     }
 
-    /// The tenant owning `schema` (compared case-sensitively, as written in the config).
-    pub fn tenant_of_schema(&self, schema: &str) -> Option<&TenantConfig> {
-        self.tenants.iter().find(|t| t.owns_schema(schema))
+    /// The cluster whose schema patterns make tenants of schemas no named tenant owns
+    /// (`tenants = "*"`); at most one.
+    pub fn open_cluster(&self) -> Option<&ClusterConfig> {
+        self.clusters.iter().find(|c| c.open)
     }
 }
 
@@ -149,7 +155,52 @@ impl Config {
     /// else the first user of the tenant whose password the config holds. `None`: nobody
     /// can, and its servers go unchecked.
     pub fn monitor_login(&self, tenant: &TenantConfig) -> Option<MonitorLogin> {
-        if let Some(m) = &self.monitor {
+        self.monitor_logins().get(tenant)
+    }
+
+    /// [`monitor_login`](Self::monitor_login) for many tenants: the users are indexed once.
+    pub fn monitor_logins(&self) -> MonitorLogins<'_> {
+        let mut by_tenant: HashMap<&str, usize> = HashMap::new();
+        let mut any = None;
+        let with_password = self
+            .users
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.pattern.is_none() && u.password.plaintext().is_some());
+        for (i, u) in with_password {
+            match &u.tenants {
+                UserTenants::One(t) => {
+                    by_tenant.entry(t.as_str()).or_insert(i);
+                }
+                UserTenants::List(ts) => {
+                    for t in ts {
+                        by_tenant.entry(t.as_str()).or_insert(i);
+                    }
+                }
+                UserTenants::All => {
+                    any.get_or_insert(i);
+                }
+            }
+        }
+        MonitorLogins {
+            config: self,
+            by_tenant,
+            any,
+        }
+    }
+}
+
+/// The monitor's login per tenant, from users indexed by tenant.
+pub struct MonitorLogins<'c> {
+    config: &'c Config,
+    by_tenant: HashMap<&'c str, usize>,
+    /// The first user of every tenant.
+    any: Option<usize>,
+}
+
+impl MonitorLogins<'_> {
+    pub fn get(&self, tenant: &TenantConfig) -> Option<MonitorLogin> {
+        if let Some(m) = &self.config.monitor {
             return Some(MonitorLogin {
                 user: m.user.clone(),
                 password: m.password.clone(),
@@ -163,17 +214,18 @@ impl Config {
                 privileged: false,
             });
         }
-        self.users
-            .iter()
-            .filter(|u| u.tenants.allows(&tenant.name))
-            .find_map(|u| {
-                let password = u.password.plaintext()?;
-                Some(MonitorLogin {
-                    user: u.name.clone(),
-                    password: Secret::new(password),
-                    privileged: false,
-                })
-            })
+        // The first in file order of the tenant's own users and those of every tenant.
+        let own = self.by_tenant.get(tenant.name.as_str()).copied();
+        let first = match (own, self.any) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        let u = &self.config.users[first];
+        Some(MonitorLogin {
+            user: u.name.clone(),
+            password: Secret::new(u.password.plaintext()?),
+            privileged: false,
+        })
     }
 }
 
@@ -254,10 +306,41 @@ impl ReplicaFallback {
     }
 }
 
+/// `[[clusters]]`: what its tenants share, and how their schemas are named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    pub name: String,
+    /// Every setting of a tenant on this cluster; its name and schemas are left empty.
+    pub template: TenantConfig,
+    /// Each tenant's schemas: the patterns with its name in place of `{tenant}`.
+    pub patterns: Vec<NamePattern>,
+    /// `tenants = "*"`: a schema matching a pattern is a tenant of this cluster even when
+    /// the config does not name it.
+    pub open: bool,
+}
+
+impl ClusterConfig {
+    /// The tenant `name` on this cluster, with the schemas its patterns give.
+    pub fn tenant(&self, name: &str) -> TenantConfig {
+        TenantConfig {
+            name: name.to_string(),
+            schemas: self.patterns.iter().map(|p| p.expand(name)).collect(),
+            ..self.template.clone()
+        }
+    }
+
+    /// The tenant a schema names by this cluster's patterns.
+    pub fn capture<'s>(&self, schema: &'s str) -> Option<&'s str> {
+        self.patterns.iter().find_map(|p| p.capture(schema))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
     pub name: String,
     pub schemas: Vec<String>,
+    /// The `[[clusters]]` it is on, if any.
+    pub cluster: Option<String>,
     /// `host:port`; host may be a name (docker-compose) or an IP.
     pub primary: String,
     pub replicas: Vec<ReplicaConfig>,
@@ -287,7 +370,11 @@ pub struct ReplicaConfig {
 
 #[derive(Debug, Clone)]
 pub struct UserConfig {
+    /// The login name, or for a user template the pattern as written (`{tenant}_app`).
     pub name: String,
+    /// A user template: every name the pattern matches is this user, bound to the tenant
+    /// the name spells.
+    pub pattern: Option<NamePattern>,
     pub password: UserPassword,
     pub tenants: UserTenants,
     pub max_connections: Option<u32>,
@@ -303,6 +390,19 @@ pub enum UserTenants {
     List(Vec<String>),
     /// `tenants = "*"`: any tenant, chosen by database.
     All,
+}
+
+impl UserConfig {
+    /// This user template as the login `name`, if the pattern matches it.
+    pub fn instance(&self, name: &str) -> Option<UserConfig> {
+        let tenant = self.pattern.as_ref()?.capture(name)?;
+        Some(UserConfig {
+            name: name.to_string(),
+            pattern: None,
+            tenants: UserTenants::One(tenant.to_string()),
+            ..self.clone()
+        })
+    }
 }
 
 impl UserTenants {

@@ -13,7 +13,9 @@ use toml::Spanned;
 pub type Str = Spanned<String>;
 
 /// The top-level sections this schema knows; anything else is an unknown key.
-pub const SECTIONS: [&str; 6] = ["server", "admin", "monitor", "defaults", "tenants", "users"];
+pub const SECTIONS: [&str; 7] = [
+    "server", "admin", "monitor", "defaults", "clusters", "tenants", "users",
+];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,12 +65,35 @@ pub struct RawDefaults {
     pub pool_max: Option<Spanned<u32>>,
 }
 
+/// `[[clusters]]`: servers, TLS and limits written once for many tenants, and the schema
+/// patterns (`wf_{tenant}`) that name each tenant's schemas on it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub name: Str,
+    pub primary: Str,
+    #[serde(default)]
+    pub replicas: Vec<Spanned<RawReplica>>,
+    pub schemas: Option<Spanned<Vec<Str>>>,
+    pub tenants: Option<Spanned<RawTenantList>>,
+    pub consistency: Option<Str>,
+    pub replica_fallback: Option<Str>,
+    pub max_replica_lag: Option<Str>,
+    pub health_interval: Option<Str>,
+    pub pool_max: Option<Spanned<u32>>,
+    pub max_connections: Option<Spanned<u32>>,
+    pub backend_user: Option<Str>,
+    pub backend_password: Option<Str>,
+    pub backend_tls: Option<RawBackendTls>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTenant {
     pub name: Str,
-    pub schemas: Spanned<Vec<Str>>,
-    pub primary: Str,
+    pub schemas: Option<Spanned<Vec<Str>>>,
+    pub cluster: Option<Str>,
+    pub primary: Option<Str>,
     #[serde(default)]
     pub replicas: Vec<Spanned<RawReplica>>,
     pub consistency: Option<Str>,

@@ -14,14 +14,16 @@ use super::document::{Indexed, RawDocument};
 use super::duration::parse_duration;
 use super::env::{expand, EnvLookup};
 use super::error::Sink;
+use super::pattern::{valid_tenant, NamePattern};
 use super::raw::{
-    RawAdmin, RawMonitor, RawReplica, RawServer, RawTenant, RawTenantList, RawUser, Str,
+    RawAdmin, RawBackendTls, RawCluster, RawMonitor, RawReplica, RawServer, RawTenant,
+    RawTenantList, RawUser, Str,
 };
 use super::size::parse_size;
 use super::ReplicaFallback;
 use super::{
-    AdminConfig, Config, Consistency, MonitorConfig, ReplicaConfig, Secret, ServerConfig,
-    TenantConfig, UserConfig, UserPassword, UserTenants,
+    AdminConfig, ClusterConfig, Config, Consistency, MonitorConfig, ReplicaConfig, Secret,
+    ServerConfig, TenantConfig, UserConfig, UserPassword, UserTenants,
 };
 use crate::protocol::crypt::PasswordHash;
 
@@ -59,6 +61,29 @@ const BUILT_IN: Inherited = Inherited {
     pool_max: DEFAULT_POOL_MAX,
 };
 
+impl Inherited {
+    /// What a tenant of a cluster inherits: the cluster's settings.
+    fn of(t: &TenantConfig) -> Self {
+        Inherited {
+            consistency: t.consistency,
+            replica_fallback: t.replica_fallback,
+            max_replica_lag: t.max_replica_lag,
+            health_interval: t.health_interval,
+            pool_max: t.pool_max,
+        }
+    }
+}
+
+/// Where a tenant's or a cluster's servers are, as written.
+struct Servers<'r> {
+    primary: Option<&'r Str>,
+    replicas: &'r [Spanned<RawReplica>],
+    backend_user: Option<&'r Str>,
+    backend_password: Option<&'r Str>,
+    backend_tls: Option<&'r RawBackendTls>,
+    max_connections: Option<&'r Spanned<u32>>,
+}
+
 /// The inheritable keys as written, in `[defaults]` or in a tenant.
 struct Overrides<'r> {
     consistency: Option<&'r Str>,
@@ -85,17 +110,45 @@ pub fn resolve(doc: &RawDocument, env: EnvLookup<'_>, sink: &mut Sink<'_>) -> Co
         },
         &BUILT_IN,
     );
-    let tenants = r.tenants(&doc.tenants, &defaults);
-    let mut known: HashSet<String> = tenants.iter().map(|t| t.name.clone()).collect();
-    known.extend(doc.broken_tenant_names.iter().cloned());
+    let clusters = r.clusters(&doc.clusters, &defaults);
+    let tenants = r.tenants(&doc.tenants, &doc.clusters, &clusters, &defaults);
+    let mut names: HashSet<String> = tenants.iter().map(|t| t.name.clone()).collect();
+    names.extend(doc.broken_tenant_names.iter().cloned());
+    let known = Known {
+        names,
+        open: clusters.iter().any(|c| c.open),
+    };
     let users = r.users(&doc.users, &known);
     Config {
         server,
         admin,
         monitor,
+        clusters,
         tenants,
         users,
     }
+}
+
+/// The tenants a user may be bound to: the named ones, and with an open cluster any name
+/// its patterns could capture.
+struct Known {
+    names: HashSet<String>,
+    open: bool,
+}
+
+impl Known {
+    fn contains(&self, name: &str) -> bool {
+        self.names.contains(name) || (self.open && valid_tenant(name))
+    }
+}
+
+/// Tenant names and schemas already taken, so a second claim is reported.
+#[derive(Default)]
+struct Claims {
+    /// Tenant name to the path that defined it.
+    names: HashMap<String, String>,
+    /// Schema to the path and name of the tenant owning it.
+    schemas: HashMap<String, (String, String)>,
 }
 
 struct Resolver<'e, 's, 't> {
@@ -400,21 +453,180 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
-    fn tenants(&mut self, raws: &[Indexed<RawTenant>], defaults: &Inherited) -> Vec<TenantConfig> {
+    fn clusters(
+        &mut self,
+        raws: &[Indexed<RawCluster>],
+        defaults: &Inherited,
+    ) -> Vec<ClusterConfig> {
         let mut names: HashMap<String, usize> = HashMap::new();
-        let mut schema_owners: HashMap<String, (usize, String)> = HashMap::new();
+        let mut open: Option<String> = None;
         let mut out = Vec::with_capacity(raws.len());
         for Indexed { index, value } in raws {
-            let prefix = format!("tenants[{index}]");
-            let tenant = self.tenant(&prefix, value, defaults);
-            self.check_unique_tenant(&prefix, value, &tenant.name, *index, &mut names);
-            self.claim_schemas(&prefix, value, &tenant, *index, &mut schema_owners);
-            out.push(tenant);
+            let prefix = format!("clusters[{index}]");
+            let cluster = self.cluster(&prefix, value, defaults);
+            let path = format!("{prefix}.name");
+            match names.get(&cluster.name) {
+                Some(first) => self.sink.at(
+                    path,
+                    value.name.span(),
+                    format!(
+                        "duplicate cluster name \"{}\" (first defined as clusters[{first}])",
+                        cluster.name
+                    ),
+                ),
+                None => {
+                    names.insert(cluster.name.clone(), *index);
+                }
+            }
+            if let (true, Some(tenants)) = (cluster.open, &value.tenants) {
+                if let Some(first) = &open {
+                    self.sink.at(
+                        format!("{prefix}.tenants"),
+                        tenants.span(),
+                        format!(
+                            "only one cluster may take unnamed tenants (tenants = \"*\"); cluster \"{first}\" already does"
+                        ),
+                    );
+                }
+                open.get_or_insert(cluster.name.clone());
+            }
+            out.push(cluster);
         }
         out
     }
 
-    fn tenant(&mut self, prefix: &str, raw: &RawTenant, defaults: &Inherited) -> TenantConfig {
+    fn cluster(&mut self, prefix: &str, raw: &RawCluster, defaults: &Inherited) -> ClusterConfig {
+        let name = self.name(&format!("{prefix}.name"), &raw.name, "cluster");
+        let servers = Servers {
+            primary: Some(&raw.primary),
+            replicas: &raw.replicas,
+            backend_user: raw.backend_user.as_ref(),
+            backend_password: raw.backend_password.as_ref(),
+            backend_tls: raw.backend_tls.as_ref(),
+            max_connections: raw.max_connections.as_ref(),
+        };
+        let overrides = Overrides {
+            consistency: raw.consistency.as_ref(),
+            replica_fallback: raw.replica_fallback.as_ref(),
+            max_replica_lag: raw.max_replica_lag.as_ref(),
+            health_interval: raw.health_interval.as_ref(),
+            pool_max: raw.pool_max.as_ref(),
+        };
+        let inherited = self.inherited(prefix, &overrides, defaults);
+        let mut template = self.settings(prefix, &servers, &inherited, None);
+        template.cluster = Some(name.clone());
+        let patterns = self.patterns(prefix, raw.schemas.as_ref());
+        let open = matches!(
+            raw.tenants.as_ref().map(|t| t.get_ref()),
+            Some(RawTenantList::Star(_))
+        );
+        if let (Some(t), true) = (&raw.tenants, patterns.is_empty()) {
+            self.sink.at(
+                format!("{prefix}.tenants"),
+                t.span(),
+                "a cluster's tenants need schema patterns: add schemas = [\"wf_{tenant}\"]"
+                    .to_string(),
+            );
+        }
+        if let Some(t) = &raw.tenants {
+            self.check_star(&format!("{prefix}.tenants"), t);
+        }
+        ClusterConfig {
+            name,
+            template,
+            patterns,
+            open,
+        }
+    }
+
+    /// `clusters[].schemas`: each a pattern with one `{tenant}`, none twice.
+    fn patterns(&mut self, prefix: &str, raw: Option<&Spanned<Vec<Str>>>) -> Vec<NamePattern> {
+        let mut out: Vec<NamePattern> = Vec::new();
+        for (i, s) in raw.map_or(&[][..], |r| r.get_ref()).iter().enumerate() {
+            let path = format!("{prefix}.schemas[{i}]");
+            let Some(text) = self.string(&path, s) else {
+                continue;
+            };
+            match NamePattern::parse(&text) {
+                Ok(p) if out.contains(&p) => {
+                    self.sink.at(
+                        path,
+                        s.span(),
+                        format!("pattern \"{text}\" is listed twice"),
+                    );
+                }
+                Ok(p) => out.push(p),
+                Err(m) => self.sink.at(path, s.span(), m),
+            }
+        }
+        out
+    }
+
+    /// `tenants = "*"` as a string: anything else spelled as a string is a mistake.
+    fn check_star(&mut self, path: &str, raw: &Spanned<RawTenantList>) {
+        if let RawTenantList::Star(text) = raw.get_ref() {
+            let spanned = Spanned::new(raw.span(), text.clone());
+            if self.string(path, &spanned).is_some_and(|v| v != "*") {
+                self.sink.at(
+                    path,
+                    raw.span(),
+                    "tenants must be \"*\" or a list of tenant names".to_string(),
+                );
+            }
+        }
+    }
+
+    fn tenants(
+        &mut self,
+        raws: &[Indexed<RawTenant>],
+        raw_clusters: &[Indexed<RawCluster>],
+        clusters: &[ClusterConfig],
+        defaults: &Inherited,
+    ) -> Vec<TenantConfig> {
+        let by_name: HashMap<&str, &ClusterConfig> =
+            clusters.iter().map(|c| (c.name.as_str(), c)).collect();
+        let mut claims = Claims::default();
+        let mut out = Vec::with_capacity(raws.len());
+        for Indexed { index, value } in raws {
+            let prefix = format!("tenants[{index}]");
+            let tenant = self.tenant(&prefix, value, &by_name, defaults);
+            let path = format!("{prefix}.name");
+            self.claim_name((&path, &prefix), &value.name, &tenant.name, &mut claims);
+            let written = value.schemas.as_ref().map(|s| &s.get_ref()[..]);
+            let spans: Vec<_> = match written {
+                Some(w) => w.iter().map(|s| s.span()).collect(),
+                None => vec![value.name.span(); tenant.schemas.len()],
+            };
+            self.claim_schemas(&prefix, &tenant, &spans, &mut claims);
+            out.push(tenant);
+        }
+        for (Indexed { index, value }, cluster) in raw_clusters.iter().zip(clusters) {
+            let Some(RawTenantList::List(names)) = value.tenants.as_ref().map(|t| t.get_ref())
+            else {
+                continue;
+            };
+            for (i, written) in names.iter().enumerate() {
+                let path = format!("clusters[{index}].tenants[{i}]");
+                let name = self.name(&path, written, "tenant");
+                let tenant = cluster.tenant(&name);
+                self.claim_name((&path, &path), written, &name, &mut claims);
+                let spans = vec![written.span(); tenant.schemas.len()];
+                self.claim_schemas(&path, &tenant, &spans, &mut claims);
+                out.push(tenant);
+            }
+        }
+        out
+    }
+
+    fn tenant(
+        &mut self,
+        prefix: &str,
+        raw: &RawTenant,
+        clusters: &HashMap<&str, &ClusterConfig>,
+        defaults: &Inherited,
+    ) -> TenantConfig {
+        let cluster = self.tenant_cluster(prefix, raw, clusters);
+        let base = cluster.map_or(*defaults, |c| Inherited::of(&c.template));
         let inherited = self.inherited(
             prefix,
             &Overrides {
@@ -424,45 +636,131 @@ impl Resolver<'_, '_, '_> {
                 health_interval: raw.health_interval.as_ref(),
                 pool_max: raw.pool_max.as_ref(),
             },
-            defaults,
+            &base,
         );
+        let servers = Servers {
+            primary: raw.primary.as_ref(),
+            replicas: &raw.replicas,
+            backend_user: raw.backend_user.as_ref(),
+            backend_password: raw.backend_password.as_ref(),
+            backend_tls: raw.backend_tls.as_ref(),
+            max_connections: raw.max_connections.as_ref(),
+        };
+        let mut t = self.settings(prefix, &servers, &inherited, cluster.map(|c| &c.template));
+        t.name = self.name(&format!("{prefix}.name"), &raw.name, "tenant");
+        t.schemas = match (&raw.schemas, cluster) {
+            (Some(written), _) => self.schemas(prefix, written),
+            (None, Some(c)) if !c.patterns.is_empty() => c.tenant(&t.name).schemas,
+            (None, _) => {
+                self.sink.at(
+                    format!("{prefix}.schemas"),
+                    raw.name.span(),
+                    "a tenant needs schemas = [...] (or a cluster with schema patterns)"
+                        .to_string(),
+                );
+                Vec::new()
+            }
+        };
+        t
+    }
+
+    /// The cluster a tenant names, which then owns its servers: naming both is a conflict.
+    fn tenant_cluster<'c>(
+        &mut self,
+        prefix: &str,
+        raw: &RawTenant,
+        clusters: &HashMap<&str, &'c ClusterConfig>,
+    ) -> Option<&'c ClusterConfig> {
+        let Some(written) = &raw.cluster else {
+            if raw.primary.is_none() {
+                self.sink.at(
+                    format!("{prefix}.primary"),
+                    raw.name.span(),
+                    "missing field `primary`: a tenant needs primary = \"host:port\" or cluster = \"name\""
+                        .to_string(),
+                );
+            }
+            return None;
+        };
+        let path = format!("{prefix}.cluster");
+        let name = self.string(&path, written)?;
+        let Some(cluster) = clusters.get(name.as_str()) else {
+            self.sink
+                .at(path, written.span(), format!("unknown cluster \"{name}\""));
+            return None;
+        };
+        if let Some(p) = &raw.primary {
+            self.sink.at(
+                format!("{prefix}.primary"),
+                p.span(),
+                format!("set either cluster or primary: cluster \"{name}\" names the servers"),
+            );
+        }
+        if let Some(r) = raw.replicas.first() {
+            self.sink.at(
+                format!("{prefix}.replicas"),
+                r.span(),
+                format!("set either cluster or replicas: cluster \"{name}\" names the servers"),
+            );
+        }
+        Some(cluster)
+    }
+
+    /// Servers, logins, TLS and limits of a tenant or a cluster; what `base` (a tenant's
+    /// cluster) sets is kept unless overridden.
+    fn settings(
+        &mut self,
+        prefix: &str,
+        raw: &Servers<'_>,
+        inherited: &Inherited,
+        base: Option<&TenantConfig>,
+    ) -> TenantConfig {
         let backend_user = raw
             .backend_user
-            .as_ref()
             .and_then(|s| self.string(&format!("{prefix}.backend_user"), s));
         let backend_password = raw
             .backend_password
-            .as_ref()
             .map(|s| self.secret(&format!("{prefix}.backend_password"), s));
-        if let (Some(pw), None) = (&raw.backend_password, &raw.backend_user) {
+        if let (Some(pw), None) = (raw.backend_password, raw.backend_user) {
             self.sink.at(
                 format!("{prefix}.backend_password"),
                 pw.span(),
                 "backend_password is set but backend_user is missing".to_string(),
             );
         }
+        let primary = raw
+            .primary
+            .and_then(|p| self.address(&format!("{prefix}.primary"), p));
+        let tls = raw
+            .backend_tls
+            .and_then(|t| self.string(&format!("{prefix}.backend_tls.ca"), &t.ca));
+        let max_connections =
+            self.optional_positive(&format!("{prefix}.max_connections"), raw.max_connections);
+        let login = match (backend_user, base) {
+            (Some(u), _) => (Some(u), backend_password),
+            (None, Some(b)) => (b.backend_user.clone(), b.backend_password.clone()),
+            (None, None) => (None, None),
+        };
         TenantConfig {
-            name: self.name(&format!("{prefix}.name"), &raw.name, "tenant"),
-            schemas: self.schemas(prefix, &raw.schemas),
-            primary: self
-                .address(&format!("{prefix}.primary"), &raw.primary)
+            name: String::new(),
+            schemas: Vec::new(),
+            cluster: base.and_then(|b| b.cluster.clone()),
+            primary: primary
+                .or_else(|| base.map(|b| b.primary.clone()))
                 .unwrap_or_default(),
-            replicas: self.replicas(prefix, &raw.replicas),
+            replicas: match base {
+                Some(b) => b.replicas.clone(),
+                None => self.replicas(prefix, raw.replicas),
+            },
             consistency: inherited.consistency,
             replica_fallback: inherited.replica_fallback,
             max_replica_lag: inherited.max_replica_lag,
             health_interval: inherited.health_interval,
             pool_max: inherited.pool_max,
-            max_connections: self.optional_positive(
-                &format!("{prefix}.max_connections"),
-                raw.max_connections.as_ref(),
-            ),
-            backend_user,
-            backend_password,
-            backend_tls_ca: raw
-                .backend_tls
-                .as_ref()
-                .and_then(|t| self.string(&format!("{prefix}.backend_tls.ca"), &t.ca)),
+            max_connections: max_connections.or_else(|| base.and_then(|b| b.max_connections)),
+            backend_user: login.0,
+            backend_password: login.1,
+            backend_tls_ca: tls.or_else(|| base.and_then(|b| b.backend_tls_ca.clone())),
         }
     }
 
@@ -516,47 +814,44 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
-    fn check_unique_tenant(
-        &mut self,
-        prefix: &str,
-        raw: &RawTenant,
-        name: &str,
-        index: usize,
-        seen: &mut HashMap<String, usize>,
-    ) {
+    /// `at`: the key path to report a duplicate at, and the place it defines (named in the
+    /// message when a later one repeats the name).
+    fn claim_name(&mut self, at: (&str, &str), written: &Str, name: &str, claims: &mut Claims) {
         if name.is_empty() {
             return;
         }
-        if let Some(first) = seen.get(name) {
-            self.sink.at(
-                format!("{prefix}.name"),
-                raw.name.span(),
-                format!("duplicate tenant name \"{name}\" (first defined as tenants[{first}])"),
-            );
-        } else {
-            seen.insert(name.to_string(), index);
+        match claims.names.get(name) {
+            Some(first) => self.sink.at(
+                at.0,
+                written.span(),
+                format!("duplicate tenant name \"{name}\" (first defined as {first})"),
+            ),
+            None => {
+                claims.names.insert(name.to_string(), at.1.to_string());
+            }
         }
     }
 
     /// A schema routes to exactly one tenant; a second claim would make routing ambiguous.
+    /// `spans[i]` is where `tenant.schemas[i]` was written (or what implied it).
     fn claim_schemas(
         &mut self,
-        prefix: &str,
-        raw: &RawTenant,
+        path: &str,
         tenant: &TenantConfig,
-        index: usize,
-        owners: &mut HashMap<String, (usize, String)>,
+        spans: &[std::ops::Range<usize>],
+        claims: &mut Claims,
     ) {
-        for (i, (schema, written)) in tenant.schemas.iter().zip(raw.schemas.get_ref()).enumerate() {
+        for (i, (schema, span)) in tenant.schemas.iter().zip(spans).enumerate() {
             if schema.is_empty() {
                 continue;
             }
-            let message = match owners.get(schema) {
+            let message = match claims.schemas.get(schema) {
                 None => {
-                    owners.insert(schema.clone(), (index, tenant.name.clone()));
+                    let owner = (path.to_string(), tenant.name.clone());
+                    claims.schemas.insert(schema.clone(), owner);
                     continue;
                 }
-                Some((owner, _)) if *owner == index => {
+                Some((owner, _)) if owner == path => {
                     format!("schema \"{schema}\" is listed twice")
                 }
                 Some((_, owner_name)) => {
@@ -564,11 +859,11 @@ impl Resolver<'_, '_, '_> {
                 }
             };
             self.sink
-                .at(format!("{prefix}.schemas[{i}]"), written.span(), message);
+                .at(format!("{path}.schemas[{i}]"), span.clone(), message);
         }
     }
 
-    fn users(&mut self, raws: &[Indexed<RawUser>], known: &HashSet<String>) -> Vec<UserConfig> {
+    fn users(&mut self, raws: &[Indexed<RawUser>], known: &Known) -> Vec<UserConfig> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::with_capacity(raws.len());
         for Indexed { index, value } in raws {
@@ -591,17 +886,51 @@ impl Resolver<'_, '_, '_> {
         out
     }
 
-    fn user(&mut self, prefix: &str, raw: &RawUser, known: &HashSet<String>) -> UserConfig {
+    fn user(&mut self, prefix: &str, raw: &RawUser, known: &Known) -> UserConfig {
+        let name = self.user_name(&format!("{prefix}.name"), &raw.name);
+        let pattern = self.user_pattern(prefix, raw, &name);
         UserConfig {
-            name: self.user_name(&format!("{prefix}.name"), &raw.name),
+            tenants: match pattern {
+                // Bound per login, to the tenant the name spells.
+                Some(_) => UserTenants::One(String::new()),
+                None => self.user_tenants(prefix, raw, known),
+            },
+            name,
+            pattern,
             password: self.user_password(prefix, raw),
-            tenants: self.user_tenants(prefix, raw, known),
             max_connections: self.optional_positive(
                 &format!("{prefix}.max_connections"),
                 raw.max_connections.as_ref(),
             ),
             require_tls: raw.require_tls.as_ref().is_some_and(|b| *b.get_ref()),
         }
+    }
+
+    /// A user template (`name = "{tenant}_app"`) takes its tenant from each login's name;
+    /// naming a tenant as well would say two things.
+    fn user_pattern(&mut self, prefix: &str, raw: &RawUser, name: &str) -> Option<NamePattern> {
+        if !NamePattern::is_pattern(name) {
+            return None;
+        }
+        let path = format!("{prefix}.name");
+        let pattern = NamePattern::parse(name)
+            .map_err(|m| self.sink.at(&path, raw.name.span(), m))
+            .ok()?;
+        if let Some(span) = raw
+            .tenant
+            .as_ref()
+            .map(|t| t.span())
+            .or_else(|| raw.tenants.as_ref().map(|t| t.span()))
+        {
+            self.sink.at(
+                prefix,
+                span,
+                format!(
+                    "user \"{name}\" is bound to the tenant its name spells: remove tenant/tenants"
+                ),
+            );
+        }
+        Some(pattern)
     }
 
     /// `password` (plaintext) or `password_hash` (what the server stores), exactly one.
@@ -640,12 +969,7 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
-    fn user_tenants(
-        &mut self,
-        prefix: &str,
-        raw: &RawUser,
-        known: &HashSet<String>,
-    ) -> UserTenants {
+    fn user_tenants(&mut self, prefix: &str, raw: &RawUser, known: &Known) -> UserTenants {
         match (&raw.tenant, &raw.tenants) {
             (Some(one), None) => {
                 let path = format!("{prefix}.tenant");
@@ -678,7 +1002,7 @@ impl Resolver<'_, '_, '_> {
         &mut self,
         path: &str,
         raw: &Spanned<RawTenantList>,
-        known: &HashSet<String>,
+        known: &Known,
     ) -> UserTenants {
         match raw.get_ref() {
             RawTenantList::Star(text) => {
@@ -719,13 +1043,7 @@ impl Resolver<'_, '_, '_> {
     }
 
     /// `name` is `None` when its `${VAR}` failed, which is already reported.
-    fn check_known(
-        &mut self,
-        path: &str,
-        written: &Str,
-        name: Option<&str>,
-        known: &HashSet<String>,
-    ) {
+    fn check_known(&mut self, path: &str, written: &Str, name: Option<&str>, known: &Known) {
         if let Some(name) = name.filter(|n| !known.contains(*n)) {
             self.sink
                 .at(path, written.span(), format!("unknown tenant \"{name}\""));

@@ -62,7 +62,7 @@ async fn prove(
     offer: &Offer<'_>,
     method: &mut LoginMethod,
 ) -> Result<Proven, Failure> {
-    let user = rt.user(offer.user).cloned();
+    let user = rt.user(offer.user);
     let scheme = scheme_for(user.as_ref().map(|u| &u.password), offer.plugin);
     if scheme == SHA2_PASSWORD {
         *method = LoginMethod::Sha2Fast;

@@ -24,7 +24,7 @@ impl Session {
         rt: &RuntimeState,
         sql: &[u8],
     ) -> Result<(), SessionError> {
-        if rt.config.tenants.len() < 2 || matches!(self.user.tenants, UserTenants::All) {
+        if !rt.directory.several() || matches!(self.user.tenants, UserTenants::All) {
             return Ok(());
         }
         let outcome = router::visit_schema_refs(sql, |name| {
@@ -55,11 +55,8 @@ fn foreign(rt: &RuntimeState, allowed: &UserTenants, name: &[u8]) -> bool {
     let Ok(lower) = std::str::from_utf8(lower) else {
         return false;
     };
-    let Some(owners) = rt.schema_owners.get(lower) else {
+    let Ok(name) = std::str::from_utf8(name) else {
         return false;
     };
-    match owners.iter().find(|o| o.schema.as_bytes() == name) {
-        Some(exact) => !allowed.allows(&exact.tenant),
-        None => owners.iter().any(|o| !allowed.allows(&o.tenant)),
-    }
+    rt.directory.foreign(allowed, name, lower)
 }

@@ -228,7 +228,7 @@ impl Session {
             self.seen_config = Arc::clone(&rt.config);
             return Ok(());
         };
-        let Some(next) = rt.tenant(&current.name).cloned() else {
+        let Some(next) = rt.tenant(&current.name) else {
             return Err(SessionError::reply(
                 1049,
                 "42000",
@@ -238,7 +238,8 @@ impl Session {
                 ),
             ));
         };
-        if Arc::ptr_eq(&current, &next) {
+        // A tenant an open cluster made is built anew for each lookup: equal is unchanged.
+        if Arc::ptr_eq(&current, &next) || *current == *next {
             self.seen_config = Arc::clone(&rt.config);
             return Ok(());
         }

@@ -13,8 +13,8 @@ const SHARED_SCHEMAS: &[&str] = &["information_schema"];
 /// The tenant a session starts with before any schema is named.
 pub fn initial_tenant(rt: &RuntimeState, user: &UserConfig) -> Option<Arc<TenantConfig>> {
     match &user.tenants {
-        UserTenants::One(t) => rt.tenant(t).cloned(),
-        UserTenants::List(list) if list.len() == 1 => rt.tenant(&list[0]).cloned(),
+        UserTenants::One(t) => rt.tenant(t),
+        UserTenants::List(list) if list.len() == 1 => rt.tenant(&list[0]),
         _ => None,
     }
 }
@@ -34,30 +34,30 @@ pub fn tenant_for_schema(
     }
     let owner = rt
         .tenant_of_schema(db)
-        .filter(|t| allows(&user.tenants, &t.name))
+        .filter(|t| user.tenants.allows(&t.name))
         .ok_or_else(|| db_access_denied(&user.name, host, db))?;
     match current {
         Some(c) if c.name == owner.name => Ok(Arc::clone(c)),
-        _ => Ok(Arc::clone(owner)),
+        _ => Ok(owner),
     }
 }
 
 /// Before a multi-tenant user names a schema, statements that touch no tenant's data (reads
-/// of variables, SETs) are served by the first tenant it may reach, so drivers that query
-/// settings right after connecting work. Their effects carry over when a schema is chosen.
+/// of variables, SETs) are served by a tenant it may reach, so drivers that query settings
+/// right after connecting work. Their effects carry over when a schema is chosen. With
+/// only an open cluster's tenants to reach, its servers serve them.
 pub fn lobby_tenant(rt: &RuntimeState, user: &UserConfig) -> Option<Arc<TenantConfig>> {
-    rt.config
-        .tenants
-        .iter()
-        .find(|t| allows(&user.tenants, &t.name))
-        .and_then(|t| rt.tenant(&t.name))
-        .cloned()
-}
-
-fn allows(tenants: &UserTenants, name: &str) -> bool {
-    match tenants {
-        UserTenants::One(t) => t == name,
-        UserTenants::List(list) => list.iter().any(|t| t == name),
-        UserTenants::All => true,
-    }
+    let named = match &user.tenants {
+        UserTenants::One(t) => rt.tenant(t),
+        UserTenants::List(list) => list.iter().find_map(|t| rt.tenant(t)),
+        UserTenants::All => rt.config.tenants.first().and_then(|t| rt.tenant(&t.name)),
+    };
+    named.or_else(|| {
+        let open = rt.directory.open_cluster()?;
+        let lobby = TenantConfig {
+            name: open.name.clone(),
+            ..open.template.clone()
+        };
+        matches!(user.tenants, UserTenants::All).then(|| Arc::new(lobby))
+    })
 }

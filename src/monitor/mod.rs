@@ -88,8 +88,11 @@ pub fn settings(config: &Config) -> MonitorConfig {
 pub fn targets(config: &Config) -> Vec<Target> {
     let settings = settings(config);
     let mut by_addr: BTreeMap<String, Target> = BTreeMap::new();
-    for tenant in &config.tenants {
-        let Some(login) = config.monitor_login(tenant) else {
+    let logins = config.monitor_logins();
+    // The open cluster's servers serve tenants no one named: checked as the cluster.
+    let open = config.open_cluster().map(|c| c.tenant(&c.name));
+    for tenant in config.tenants.iter().chain(open.as_ref()) {
+        let Some(login) = logins.get(tenant) else {
             continue;
         };
         let mut add = |addr: &str, primary: Option<&str>, read_lag: Option<Duration>| {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod consistency;
 pub mod digests;
+pub mod directory;
 pub mod health;
 pub mod limits;
 pub mod pause;
@@ -26,6 +27,7 @@ use crate::protocol::handshake::ServerInfo;
 use crate::protocol::tls::{self, TlsError};
 use crate::router::Router;
 
+pub use directory::{Directory, SchemaOwner};
 pub use health::Health;
 pub use pause::Pauses;
 pub use registry::Registry;
@@ -34,13 +36,8 @@ pub use stats::Stats;
 /// Everything a session reads per statement.
 pub struct RuntimeState {
     pub config: Arc<Config>,
-    /// Tenants by name. A reload keeps the same `Arc` for a tenant whose settings did not
-    /// change, so its sessions can tell in one pointer comparison.
-    pub tenants: HashMap<String, Arc<TenantConfig>>,
-    /// Schemas by lower-cased name, each with its exact spelling and owning tenant (usually
-    /// one entry; schemas differing only in case may belong to different tenants). Isolation
-    /// checks look names up here however a statement spelled them.
-    pub schema_owners: HashMap<String, Vec<SchemaOwner>>,
+    /// Tenants by name and schema, users by name.
+    pub directory: Directory,
     pub shared: Arc<Shared>,
     /// Backend health, lag and GTID positions; `None` without `[monitor]` (or before
     /// [`with_monitor`](Self::with_monitor)), when every backend counts as eligible.
@@ -79,13 +76,6 @@ fn backend_connectors(
         out.insert(ca.clone(), c);
     }
     Ok(out)
-}
-
-/// A schema and the tenant that owns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaOwner {
-    pub schema: String,
-    pub tenant: String,
 }
 
 /// What outlives any one configuration: connections, what was learned about backends,
@@ -128,7 +118,7 @@ pub type SharedState = Arc<ArcSwap<RuntimeState>>;
 
 impl RuntimeState {
     pub fn new(config: Config) -> Self {
-        Self::with_shared(config, Arc::new(Shared::default()), &HashMap::new())
+        Self::with_shared(config, Arc::new(Shared::default()), &Directory::default())
     }
 
     /// A state for `config` loaded from `path`, so it can be reloaded.
@@ -137,43 +127,16 @@ impl RuntimeState {
             config_path: Some(path),
             ..Shared::default()
         };
-        Self::with_shared(config, Arc::new(shared), &HashMap::new())
+        Self::with_shared(config, Arc::new(shared), &Directory::default())
     }
 
-    fn with_shared(
-        config: Config,
-        shared: Arc<Shared>,
-        previous: &HashMap<String, Arc<TenantConfig>>,
-    ) -> Self {
-        let tenants = config
-            .tenants
-            .iter()
-            .map(|t| {
-                let arc = match previous.get(&t.name) {
-                    Some(old) if **old == *t => Arc::clone(old),
-                    _ => Arc::new(t.clone()),
-                };
-                (t.name.clone(), arc)
-            })
-            .collect();
-        let mut schema_owners: HashMap<String, Vec<SchemaOwner>> = HashMap::new();
-        for t in &config.tenants {
-            for s in &t.schemas {
-                schema_owners
-                    .entry(s.to_ascii_lowercase())
-                    .or_default()
-                    .push(SchemaOwner {
-                        schema: s.clone(),
-                        tenant: t.name.clone(),
-                    });
-            }
-        }
+    fn with_shared(config: Config, shared: Arc<Shared>, previous: &Directory) -> Self {
+        let directory = Directory::new(&config, previous);
         let pause_max_hold = config.server.pause_max_hold;
         let max_client_packet = config.server.max_packet;
         RuntimeState {
             config: Arc::new(config),
-            tenants,
-            schema_owners,
+            directory,
             shared,
             monitor: None,
             connect_timeout: Duration::from_secs(5),
@@ -223,7 +186,7 @@ impl RuntimeState {
 
     /// The state that replaces this one when `config` is loaded.
     pub fn successor(&self, config: Config) -> Self {
-        let mut next = Self::with_shared(config, Arc::clone(&self.shared), &self.tenants);
+        let mut next = Self::with_shared(config, Arc::clone(&self.shared), &self.directory);
         next.connect_timeout = self.connect_timeout;
         next.tls = self.successor_tls(&next.config);
         next.backend_tls = backend_connectors(&next.config, &self.backend_tls).unwrap_or_else(|e| {
@@ -335,29 +298,32 @@ impl RuntimeState {
         Arc::new(ArcSwap::from_pointee(self))
     }
 
-    pub fn tenant(&self, name: &str) -> Option<&Arc<TenantConfig>> {
-        self.tenants.get(name)
+    /// A tenant by name: a named one, or one the open cluster makes of that name.
+    pub fn tenant(&self, name: &str) -> Option<Arc<TenantConfig>> {
+        self.directory.tenant(name)
     }
 
-    pub fn user(&self, name: &str) -> Option<&UserConfig> {
-        self.config.users.iter().find(|u| u.name == name)
+    /// The user logging in as `name` (a template's instance bound to its tenant).
+    pub fn user(&self, name: &str) -> Option<UserConfig> {
+        self.directory.user(&self.config, name)
     }
 
-    pub fn tenant_of_schema(&self, schema: &str) -> Option<&Arc<TenantConfig>> {
-        self.config
-            .tenants
-            .iter()
-            .find(|t| t.schemas.iter().any(|s| s == schema))
-            .and_then(|t| self.tenants.get(&t.name))
+    /// The tenant owning `schema`, by name or by the open cluster's patterns.
+    pub fn tenant_of_schema(&self, schema: &str) -> Option<Arc<TenantConfig>> {
+        self.directory.tenant_of_schema(schema)
     }
 
     /// Reads a backend's greeting so clients see its version and capabilities.
     pub async fn learn_server_info(&self) {
-        let Some(t) = self.config.tenants.first() else {
+        let first = self.config.tenants.first();
+        let Some(primary) = first
+            .map(|t| &t.primary)
+            .or_else(|| self.config.clusters.first().map(|c| &c.template.primary))
+        else {
             return;
         };
         if let Some(info) =
-            crate::backend::conn::probe_server_info(&t.primary, self.connect_timeout).await
+            crate::backend::conn::probe_server_info(primary, self.connect_timeout).await
         {
             self.shared.server_info.store(info);
         }

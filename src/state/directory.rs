@@ -1,0 +1,151 @@
+//! Who is who in a config: tenants by name and by schema (named ones, and those an open
+//! cluster's patterns make of any matching schema), users by login name (templates
+//! included), all found by hashing so the cost does not grow with the tenant count.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{valid_tenant, ClusterConfig, Config, TenantConfig, UserConfig, UserTenants};
+
+/// A schema and the tenant that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaOwner {
+    pub schema: String,
+    pub tenant: String,
+}
+
+/// Lookups built once per config (a reload builds a new one).
+#[derive(Debug, Default)]
+pub struct Directory {
+    /// Named tenants. A reload keeps the same `Arc` for a tenant whose settings did not
+    /// change, so its sessions can tell in one pointer comparison.
+    tenants: HashMap<String, Arc<TenantConfig>>,
+    /// Named tenants' schemas, exactly as written.
+    by_schema: HashMap<String, Arc<TenantConfig>>,
+    /// Schemas by lower-cased name, each with its exact spelling and owning tenant (usually
+    /// one entry; schemas differing only in case may belong to different tenants). Isolation
+    /// checks look names up here however a statement spelled them.
+    schema_owners: HashMap<String, Vec<SchemaOwner>>,
+    /// Users by login name, as indexes into the config's list; templates apart.
+    users: HashMap<String, usize>,
+    templates: Vec<usize>,
+    /// The cluster whose patterns make tenants of unnamed schemas.
+    open: Option<Arc<ClusterConfig>>,
+    /// How many tenants a session could belong to is more than one.
+    several: bool,
+}
+
+impl Directory {
+    /// The lookups for `config`; tenants equal to one in `previous` keep its `Arc`.
+    pub fn new(config: &Config, previous: &Directory) -> Self {
+        let mut d = Directory {
+            open: config.open_cluster().cloned().map(Arc::new),
+            several: config.tenants.len() > 1 || config.open_cluster().is_some(),
+            ..Directory::default()
+        };
+        for t in &config.tenants {
+            let arc = match previous.tenants.get(&t.name) {
+                Some(old) if **old == *t => Arc::clone(old),
+                _ => Arc::new(t.clone()),
+            };
+            d.index_schemas(&arc);
+            d.tenants.insert(t.name.clone(), arc);
+        }
+        for (i, u) in config.users.iter().enumerate() {
+            match u.pattern {
+                Some(_) => d.templates.push(i),
+                None => {
+                    d.users.entry(u.name.clone()).or_insert(i);
+                }
+            }
+        }
+        d
+    }
+
+    fn index_schemas(&mut self, t: &Arc<TenantConfig>) {
+        for s in &t.schemas {
+            self.by_schema.insert(s.clone(), Arc::clone(t));
+            self.schema_owners
+                .entry(s.to_ascii_lowercase())
+                .or_default()
+                .push(SchemaOwner {
+                    schema: s.clone(),
+                    tenant: t.name.clone(),
+                });
+        }
+    }
+
+    /// A named tenant, or one the open cluster would make of that name.
+    pub fn tenant(&self, name: &str) -> Option<Arc<TenantConfig>> {
+        if let Some(t) = self.tenants.get(name) {
+            return Some(Arc::clone(t));
+        }
+        let open = self.open.as_ref()?;
+        valid_tenant(name).then(|| Arc::new(open.tenant(name)))
+    }
+
+    /// The tenant owning `schema` (compared case-sensitively): a named tenant's, else the
+    /// open cluster's tenant its patterns spell, unless that name is a named tenant (whose
+    /// schemas are exactly those the config gives it).
+    pub fn tenant_of_schema(&self, schema: &str) -> Option<Arc<TenantConfig>> {
+        if let Some(t) = self.by_schema.get(schema) {
+            return Some(Arc::clone(t));
+        }
+        let open = self.open.as_ref()?;
+        let name = open.capture(schema)?;
+        if self.tenants.contains_key(name) {
+            return None;
+        }
+        Some(Arc::new(open.tenant(name)))
+    }
+
+    /// The user logging in as `name`: a configured user, else the first template matching.
+    pub fn user(&self, config: &Config, name: &str) -> Option<UserConfig> {
+        if let Some(&i) = self.users.get(name) {
+            return config.users.get(i).cloned();
+        }
+        self.templates
+            .iter()
+            .find_map(|&i| config.users[i].instance(name))
+            .filter(|u| match &u.tenants {
+                UserTenants::One(t) => self.tenant(t).is_some(),
+                _ => false,
+            })
+    }
+
+    /// Whether `name` (a schema a statement spells) belongs to a tenant `allowed` does not
+    /// include. Matched without regard to case (servers with `lower_case_table_names` do
+    /// the same); when schemas differing only in case belong to different tenants, the
+    /// exact spelling decides. By pattern, the tenant part must be spelled exactly as an
+    /// allowed tenant's name: `wf_ACME` may be another tenant's schema than `wf_acme` on a
+    /// server that keeps case. `lower` is `name` lower-cased.
+    pub fn foreign(&self, allowed: &UserTenants, name: &str, lower: &str) -> bool {
+        if let Some(owners) = self.schema_owners.get(lower) {
+            return match owners.iter().find(|o| o.schema == name) {
+                Some(exact) => !allowed.allows(&exact.tenant),
+                None => owners.iter().any(|o| !allowed.allows(&o.tenant)),
+            };
+        }
+        let Some(open) = &self.open else {
+            return false;
+        };
+        open.patterns
+            .iter()
+            .filter_map(|p| p.capture_any_case(name))
+            .any(|t| !allowed.allows(t))
+    }
+
+    /// More than one tenant exists (or may, by pattern): isolation checks have work to do.
+    pub fn several(&self) -> bool {
+        self.several
+    }
+
+    /// Named tenants, in no particular order.
+    pub fn named(&self) -> impl Iterator<Item = &Arc<TenantConfig>> {
+        self.tenants.values()
+    }
+
+    pub fn open_cluster(&self) -> Option<&Arc<ClusterConfig>> {
+        self.open.as_ref()
+    }
+}

@@ -1044,7 +1044,7 @@ impl Resolver<'_, '_, '_> {
 
     /// `name` is `None` when its `${VAR}` failed, which is already reported.
     fn check_known(&mut self, path: &str, written: &Str, name: Option<&str>, known: &Known) {
-        if let Some(name) = name.filter(|n| !known.contains(*n)) {
+        if let Some(name) = name.filter(|n| !known.contains(n)) {
             self.sink
                 .at(path, written.span(), format!("unknown tenant \"{name}\""));
         }

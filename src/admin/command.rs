@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use opensrv_mysql::ErrorKind;
 
+use super::compat::{self, Statement};
 use super::table::AdminError;
 
 /// How long `PAUSE TENANT` waits for open transactions when no TIMEOUT is given.
@@ -59,8 +60,8 @@ pub enum Command {
         addr: String,
         offline: bool,
     },
-    /// `SELECT @@a, @@b [LIMIT 1]`: what client libraries ask right after connecting.
-    SelectVariables(Vec<String>),
+    /// What drivers and GUI tools send besides the commands (see `compat`).
+    Client(Statement),
 }
 
 pub fn parse(text: &str) -> Result<Command, AdminError> {
@@ -108,10 +109,7 @@ pub fn parse(text: &str) -> Result<Command, AdminError> {
                 "EXPLAIN ROUTE needs a statement: EXPLAIN ROUTE [FOR USER <user>] [SCHEMA <schema>] <sql>",
             )
         })?,
-        ["SELECT", ..] => {
-            Command::SelectVariables(select_variables(rest_after(text, 1)).ok_or_else(unknown)?)
-        }
-        _ => return Err(unknown()),
+        _ => Command::Client(compat::parse(text, &up).ok_or_else(unknown)?),
     };
     Ok(cmd)
 }
@@ -146,32 +144,6 @@ fn explain(mut rest: &str) -> Option<Command> {
 
 fn any_set(t: &ExplainFor) -> bool {
     t.user.is_some() || t.schema.is_some() || t.tenant.is_some()
-}
-
-/// `@@a, @@session.b [LIMIT 1]` -> ["a", "b"].
-fn select_variables(rest: &str) -> Option<Vec<String>> {
-    let mut list = rest.trim();
-    let lower = list.to_ascii_lowercase();
-    if let Some(i) = lower.rfind(" limit ") {
-        if lower[i + 7..].trim() == "1" {
-            list = list[..i].trim_end();
-        }
-    }
-    list.split(',')
-        .map(|item| {
-            let item = item.trim();
-            let name = item.strip_prefix("@@")?;
-            let name = name
-                .strip_prefix("session.")
-                .or_else(|| name.strip_prefix("SESSION."))
-                .or_else(|| name.strip_prefix("global."))
-                .or_else(|| name.strip_prefix("GLOBAL."))
-                .unwrap_or(name);
-            let ok =
-                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            ok.then(|| item.to_owned())
-        })
-        .collect()
 }
 
 /// The text after the first `n` whitespace-separated words, as written.
@@ -312,18 +284,7 @@ mod tests {
             assert!(e.message.contains(c), "{c} missing from {}", e.message);
         }
         assert!(parse("").is_err());
-        assert!(parse("SELECT 1").is_err());
-    }
-
-    #[test]
-    fn client_variable_queries_are_recognized() {
-        assert_eq!(
-            parse("select @@version_comment limit 1").unwrap(),
-            Command::SelectVariables(vec!["@@version_comment".into()])
-        );
-        assert_eq!(
-            parse("SELECT @@max_allowed_packet,@@wait_timeout").unwrap(),
-            Command::SelectVariables(vec!["@@max_allowed_packet".into(), "@@wait_timeout".into()])
-        );
+        assert!(parse("SELECT * FROM t").is_err());
+        assert!(parse("SET BACKEND 127.0.0.1:3308 OFLINE").is_err());
     }
 }

@@ -7,6 +7,7 @@
 mod backend_state;
 mod backends;
 pub mod command;
+mod compat;
 mod digest;
 mod explain;
 pub mod http;
@@ -32,6 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::state::SharedState;
 use command::{Command, COMMANDS};
+use compat::Session;
 use table::{Kind, Reply, Table};
 
 pub use backends::{status_of, BackendStatus};
@@ -39,8 +41,8 @@ pub use backends::{status_of, BackendStatus};
 /// Admin connections served at once; more are closed right away.
 const MAX_ADMIN_CONNECTIONS: usize = 64;
 
-/// Parses and runs one admin command.
-pub async fn execute(state: &SharedState, text: &str) -> Reply {
+/// Parses and runs one admin command from `session`.
+pub async fn execute(state: &SharedState, session: &Session, text: &str) -> Reply {
     let cmd = command::parse(text)?;
     let rt = state.load_full();
     match cmd {
@@ -61,7 +63,7 @@ pub async fn execute(state: &SharedState, text: &str) -> Reply {
         Command::Pause { tenant, timeout } => pause::pause(state, &tenant, timeout).await,
         Command::Resume { tenant } => pause::resume(state, &tenant),
         Command::SetBackend { addr, offline } => backend_state::set(state, &addr, offline),
-        Command::SelectVariables(names) => variables::select(&names),
+        Command::Client(stmt) => compat::answer(session, &stmt),
     }
 }
 
@@ -93,9 +95,10 @@ pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Fut
         let state = Arc::clone(&state);
         conns.spawn(async move {
             let refusal = login::Refusal::default();
-            let shim = server::AdminShim::new(state, id, Arc::clone(&refusal));
+            let host = peer.ip().to_string();
+            let shim = server::AdminShim::new(state, id, host.clone(), Arc::clone(&refusal));
             let (r, w) = stream.into_split();
-            let w = login::LoginErrWriter::new(BufWriter::new(w), refusal, peer.ip().to_string());
+            let w = login::LoginErrWriter::new(BufWriter::new(w), refusal, host);
             if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
                 tracing::debug!(admin = id, error = %e, "admin connection ended");
             }

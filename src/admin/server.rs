@@ -2,13 +2,16 @@
 //! command with a result set or an ERR.
 
 use std::io;
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use opensrv_mysql::{
-    AsyncMysqlShim, ErrorKind, InitWriter, ParamParser, QueryResultWriter, StatementMetaWriter,
+    AsyncMysqlShim, ErrorKind, InitWriter, OkResponse, ParamParser, QueryResultWriter,
+    StatementMetaWriter,
 };
 use tokio::io::AsyncWrite;
 
+use super::compat::Session;
 use super::login::{self, Refusal};
 use super::table::{Cell, Reply};
 use crate::state::SharedState;
@@ -18,21 +21,37 @@ pub const VERSION: &str = concat!("5.7.0-switchyard-admin-", env!("CARGO_PKG_VER
 
 pub struct AdminShim {
     pub state: SharedState,
-    pub id: u32,
     pub salt: [u8; 20],
     pub refusal: Refusal,
+    session: Session,
+    /// Set by the login (which only sees `&self`); copied into `session` on first use.
+    user: OnceLock<String>,
 }
 
 impl AdminShim {
-    pub fn new(state: SharedState, id: u32, refusal: Refusal) -> Self {
+    pub fn new(state: SharedState, id: u32, host: String, refusal: Refusal) -> Self {
         // '$' is avoided as opensrv's own default salt does.
         let salt = crate::protocol::auth::nonce().map(|b| if b == b'$' { b'%' } else { b });
         AdminShim {
             state,
-            id,
             salt,
             refusal,
+            session: Session {
+                id,
+                host,
+                ..Session::default()
+            },
+            user: OnceLock::new(),
         }
+    }
+
+    fn session(&mut self) -> &mut Session {
+        if self.session.user.is_empty() {
+            if let Some(user) = self.user.get() {
+                self.session.user = user.clone();
+            }
+        }
+        &mut self.session
     }
 }
 
@@ -45,7 +64,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for AdminShim {
     }
 
     fn connect_id(&self) -> u32 {
-        self.id
+        self.session.id
     }
 
     fn salt(&self) -> [u8; 20] {
@@ -57,9 +76,10 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for AdminShim {
         let ok = login::check(&rt, plugin, user, salt, response);
         let name = String::from_utf8_lossy(user).into_owned();
         if ok {
-            tracing::info!(admin = self.id, user = %name, "admin login");
+            let _ = self.user.set(name.clone());
+            tracing::info!(admin = self.session.id, user = %name, "admin login");
         } else {
-            tracing::warn!(admin = self.id, user = %name, "admin login refused");
+            tracing::warn!(admin = self.session.id, user = %name, "admin login refused");
             *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some((name, !response.is_empty()));
         }
@@ -103,17 +123,20 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for AdminShim {
         query: &'a str,
         results: QueryResultWriter<'a, W>,
     ) -> io::Result<()> {
-        tracing::debug!(admin = self.id, command = %query, "admin command");
-        let reply = super::execute(&self.state, query).await;
+        tracing::debug!(admin = self.session.id, command = %query, "admin command");
+        self.session();
+        let reply = super::execute(&self.state, &self.session, query).await;
         if let Err(e) = &reply {
-            tracing::info!(admin = self.id, command = %query, error = %e, "admin command failed");
+            tracing::info!(admin = self.session.id, command = %query, error = %e, "admin command failed");
         }
         write_reply(results, reply).await
     }
 
     async fn on_init<'a>(&'a mut self, db: &'a str, w: InitWriter<'a, W>) -> io::Result<()> {
-        let msg = format!("Unknown database '{db}': the admin port has no databases");
-        w.error(ErrorKind::ER_BAD_DB_ERROR, msg.as_bytes()).await
+        match self.session().use_database(db) {
+            Ok(()) => w.ok().await,
+            Err(e) => w.error(e.kind, e.message.as_bytes()).await,
+        }
     }
 }
 
@@ -122,6 +145,7 @@ async fn write_reply<W: AsyncWrite + Send + Unpin>(
     reply: Reply,
 ) -> io::Result<()> {
     let table = match reply {
+        Ok(t) if t.columns.is_empty() => return results.completed(OkResponse::default()).await,
         Ok(t) => t,
         Err(e) => return results.error(e.kind, e.message.as_bytes()).await,
     };

@@ -78,6 +78,11 @@ impl Table {
         }
     }
 
+    /// No result set: the command is answered with an OK packet.
+    pub fn ok() -> Self {
+        Table::new(&[])
+    }
+
     /// Adds a row; it must have one cell per column.
     pub fn push(&mut self, row: Vec<Cell>) {
         debug_assert_eq!(row.len(), self.columns.len(), "row width");

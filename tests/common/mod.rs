@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod certs;
+pub mod drivers;
 pub mod raw;
 
 use std::net::SocketAddr;

@@ -734,6 +734,16 @@ fn bad_consistency() {
 }
 
 #[test]
+fn http_auth_is_admin_unless_set_to_none() {
+    let cfg = parse_ok(BASE);
+    assert_eq!(cfg.server.http_auth, HttpAuth::Admin);
+    let cfg = parse_ok(&format!("[server]\nhttp_auth = \"none\"\n\n{BASE}"));
+    assert_eq!(cfg.server.http_auth, HttpAuth::None);
+    let text = format!("[server]\nhttp_auth = \"basic\"\n\n{BASE}");
+    assert_single_error(&text, 2, "server.http_auth", "invalid http_auth \"basic\"");
+}
+
+#[test]
 fn zero_counts() {
     let text = format!("[server]\nmax_connections = 0\n\n{BASE}");
     assert_single_error(&text, 2, "server.max_connections", "at least 1");

@@ -153,7 +153,7 @@ async fn set_scene(p: &AdminProxy) -> Scene {
 /// Polls `/api/status` until the monitor has checked every replica (GTID position and a
 /// lag point) and the replica load shows as a rate, or fails after a bounded wait.
 async fn settled_status(p: &AdminProxy) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s = status_json(p).await;
         let replicas_seen = replica_ports().iter().all(|port| {

@@ -19,7 +19,7 @@ pub const HTML: &str = "text/html; charset=utf-8";
 
 /// The page's policy: nothing but itself and its own origin's JSON.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
-     script-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; \
+     script-src 'unsafe-inline'; connect-src 'self'; img-src data:; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// What a status path shows.

@@ -68,7 +68,7 @@ pkg_installed() { dpkg -s "$1" >/dev/null 2>&1; }
 
 ensure_packages() {
     local missing=() p
-    for p in mariadb-server mariadb-client sysbench python3-pymysql openssl; do
+    for p in mariadb-server mariadb-client sysbench python3-pymysql openssl chromium; do
         pkg_installed "$p" || missing+=("$p")
     done
     # The commands themselves, in case a package is installed but broken or diverted.

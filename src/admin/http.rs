@@ -1,6 +1,7 @@
-//! The HTTP endpoint for Prometheus and container probes: `GET /metrics`, `/health`
-//! (the process answers) and `/ready` (config loaded and listeners serving), on hyper's
-//! HTTP/1 server.
+//! The HTTP endpoint on hyper's HTTP/1 server: for Prometheus and container probes, open to
+//! all, `GET /metrics`, `/health` (the process answers) and `/ready` (config loaded and
+//! listeners serving); behind `server.http_auth`, the status page `GET /` and its JSON
+//! `GET /api/...` (see `api.rs`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,7 +12,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, WWW_AUTHENTICATE,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -20,6 +24,8 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use super::rates::Rates;
+use super::{api, http_auth};
 use crate::state::SharedState;
 
 /// HTTP connections served at once; more are closed right away.
@@ -32,7 +38,12 @@ pub async fn serve(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let registry = Arc::new(super::metrics::registry(state));
+    let ep = Arc::new(Endpoint {
+        registry: super::metrics::registry(Arc::clone(&state)),
+        state,
+        ready,
+        rates: Rates::default(),
+    });
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -52,11 +63,10 @@ pub async fn serve(
         if conns.len() >= MAX_CONNECTIONS {
             continue;
         }
-        let registry = Arc::clone(&registry);
-        let ready = Arc::clone(&ready);
+        let ep = Arc::clone(&ep);
         conns.spawn(async move {
             let service = service_fn(move |req| {
-                let answer = respond(&req, &registry, ready.load(Ordering::Acquire));
+                let answer = respond(&req, &ep);
                 async move { Ok::<_, Infallible>(answer) }
             });
             let served = http1::Builder::new()
@@ -72,35 +82,78 @@ pub async fn serve(
     conns.abort_all();
 }
 
-fn respond(req: &Request<Incoming>, registry: &Registry, ready: bool) -> Response<Full<Bytes>> {
-    let text = |status: StatusCode, body: &'static str| {
-        (
-            status,
-            "text/plain; charset=utf-8",
-            Bytes::from_static(body.as_bytes()),
-        )
-    };
-    let (status, content_type, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/metrics") => (
+/// What a request is answered from.
+struct Endpoint {
+    registry: Registry,
+    state: SharedState,
+    ready: Arc<AtomicBool>,
+    rates: Rates,
+}
+
+type Answer = (StatusCode, &'static str, Bytes);
+
+fn text(status: StatusCode, body: &'static str) -> Answer {
+    (
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(body.as_bytes()),
+    )
+}
+
+fn respond(req: &Request<Incoming>, ep: &Endpoint) -> Response<Full<Bytes>> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return response(text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n"));
+    }
+    let path = req.uri().path();
+    if let Some(view) = api::route(path) {
+        return status_page(req, ep, view);
+    }
+    // Open to all: Prometheus and container probes come without credentials.
+    response(match path {
+        "/metrics" => (
             StatusCode::OK,
             super::metrics::CONTENT_TYPE,
-            Bytes::from(super::metrics::encode(registry)),
+            Bytes::from(super::metrics::encode(&ep.registry)),
         ),
-        (&Method::GET | &Method::HEAD, "/health") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET | &Method::HEAD, "/ready") if ready => text(StatusCode::OK, "ready\n"),
-        (&Method::GET | &Method::HEAD, "/ready") => {
-            text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-        }
-        (&Method::GET | &Method::HEAD, _) => text(
+        "/health" => text(StatusCode::OK, "ok\n"),
+        "/ready" if ep.ready.load(Ordering::Acquire) => text(StatusCode::OK, "ready\n"),
+        "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /metrics, /health, /ready\n",
+            "not found: try /, /api/status, /metrics, /health, /ready\n",
         ),
-        _ => text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n"),
-    };
+    })
+}
+
+/// The status page and its JSON, behind `server.http_auth`; never cached, never framed.
+fn status_page(req: &Request<Incoming>, ep: &Endpoint, view: api::View) -> Response<Full<Bytes>> {
+    let rt = ep.state.load_full();
+    if !http_auth::allowed(req.headers(), &rt.config) {
+        let mut resp = response(text(StatusCode::UNAUTHORIZED, "credentials required\n"));
+        resp.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(http_auth::CHALLENGE),
+        );
+        return resp;
+    }
+    let (content_type, body) = api::render(view, &rt, &ep.rates);
+    let mut resp = response((StatusCode::OK, content_type, body));
+    let h = resp.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if view == api::View::Page {
+        h.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(api::PAGE_CSP),
+        );
+    }
+    resp
+}
+
+fn response((status, content_type, body): Answer) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
-    if let Ok(v) = content_type.parse() {
-        resp.headers_mut().insert(CONTENT_TYPE, v);
-    }
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }

@@ -1,9 +1,11 @@
 //! The control plane's faces: the admin port (MySQL protocol, built on opensrv-mysql, one
-//! file per command) and the HTTP endpoint (`/metrics`, `/health`, `/ready`).
+//! file per command) and the HTTP endpoint (`/metrics`, `/health`, `/ready`, and the status
+//! page `/` with its JSON `/api/...`).
 //!
 //! Commands are parsed in `command`, answered as [`table::Table`]s by the command files,
 //! and written to the wire by `server`; [`execute`] is the whole path minus the wire.
 
+mod api;
 mod backend_state;
 mod backends;
 pub mod command;
@@ -11,13 +13,16 @@ mod compat;
 mod digest;
 mod explain;
 pub mod http;
+mod http_auth;
 mod login;
 pub mod metrics;
 mod pause;
+mod rates;
 mod reload;
 mod server;
 mod sessions;
 mod stats;
+mod status;
 pub mod table;
 mod tenants;
 mod variables;

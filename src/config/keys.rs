@@ -21,6 +21,7 @@ pub const EXAMPLE: &str = r#"
 listen = "127.0.0.1:6033"
 admin_listen = "127.0.0.1:6032"
 http_listen = "127.0.0.1:9090"
+http_auth = "admin"
 max_connections = 10000
 handshake_timeout = "10s"
 idle_timeout = "8h"

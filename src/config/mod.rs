@@ -88,6 +88,9 @@ pub struct ServerConfig {
     pub listen: String,
     pub admin_listen: Option<String>,
     pub http_listen: Option<String>,
+    /// Who may read the status page and `/api/*` on `http_listen` (`/metrics`, `/health`
+    /// and `/ready` stay open to scrapers and probes).
+    pub http_auth: HttpAuth,
     pub max_connections: u32,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
@@ -332,6 +335,25 @@ impl ClusterConfig {
     /// The tenant a schema names by this cluster's patterns.
     pub fn capture<'s>(&self, schema: &'s str) -> Option<&'s str> {
         self.patterns.iter().find_map(|p| p.capture(schema))
+    }
+}
+
+/// `server.http_auth`: what the status page and its JSON API ask of a browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAuth {
+    /// HTTP basic auth with `[admin]`'s user and password (without `[admin]`, nobody).
+    Admin,
+    /// Open to anyone who reaches `http_listen` (a port only trusted hosts can reach).
+    None,
+}
+
+impl HttpAuth {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(HttpAuth::Admin),
+            "none" => Some(HttpAuth::None),
+            _ => None,
+        }
     }
 }
 

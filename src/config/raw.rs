@@ -23,6 +23,7 @@ pub struct RawServer {
     pub listen: Option<Str>,
     pub admin_listen: Option<Str>,
     pub http_listen: Option<Str>,
+    pub http_auth: Option<Str>,
     pub max_connections: Option<Spanned<u32>>,
     pub handshake_timeout: Option<Str>,
     pub idle_timeout: Option<Str>,

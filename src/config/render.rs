@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use super::duration::format_duration;
 use super::{
-    Config, MonitorConfig, ServerConfig, TenantConfig, UserConfig, UserPassword, UserTenants,
+    Config, HttpAuth, MonitorConfig, ServerConfig, TenantConfig, UserConfig, UserPassword,
+    UserTenants,
 };
 
 /// Plain aligned text: the listeners, one block per tenant, then users and their tenants.
@@ -42,11 +43,15 @@ fn render_server(out: &mut String, server: &ServerConfig, admin_user: Option<&st
         (None, _) => "off".to_string(),
     };
     row(out, "admin_listen", &admin);
-    row(
-        out,
-        "http_listen",
-        server.http_listen.as_deref().unwrap_or("off"),
-    );
+    let http = match (&server.http_listen, server.http_auth, admin_user) {
+        (None, _, _) => "off".to_string(),
+        (Some(addr), HttpAuth::None, _) => format!("{addr} (status page open to all)"),
+        (Some(addr), HttpAuth::Admin, Some(_)) => addr.clone(),
+        (Some(addr), HttpAuth::Admin, None) => {
+            format!("{addr} (no [admin] user: status page refused)")
+        }
+    };
+    row(out, "http_listen", &http);
     let tls = match (&server.tls_cert, server.require_tls) {
         (Some(_), true) => "required",
         (Some(_), false) => "optional",

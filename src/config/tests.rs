@@ -728,6 +728,33 @@ fn bad_consistency() {
 }
 
 #[test]
+fn http_auth_is_admin_unless_set_to_none() {
+    let cfg = parse_ok(BASE);
+    assert_eq!(cfg.server.http_auth, HttpAuth::Admin);
+    let cfg = parse_ok(&format!("[server]\nhttp_auth = \"none\"\n\n{BASE}"));
+    assert_eq!(cfg.server.http_auth, HttpAuth::None);
+    let text = format!("[server]\nhttp_auth = \"basic\"\n\n{BASE}");
+    assert_single_error(&text, 2, "server.http_auth", "invalid http_auth \"basic\"");
+}
+
+#[test]
+fn render_says_when_the_status_page_is_open_or_refused() {
+    let listen = "[server]\nhttp_listen = \"127.0.0.1:9090\"\n";
+    let refused = render_table(&parse_ok(&format!("{listen}\n{BASE}")));
+    assert!(
+        refused.contains("http_listen      127.0.0.1:9090 (no [admin] user: status page refused)"),
+        "{refused}"
+    );
+    let open = render_table(&parse_ok(&format!(
+        "{listen}http_auth = \"none\"\n\n{BASE}"
+    )));
+    assert!(
+        open.contains("127.0.0.1:9090 (status page open to all)"),
+        "{open}"
+    );
+}
+
+#[test]
 fn zero_counts() {
     let text = format!("[server]\nmax_connections = 0\n\n{BASE}");
     assert_single_error(&text, 2, "server.max_connections", "at least 1");

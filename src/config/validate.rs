@@ -20,11 +20,11 @@ use super::raw::{
     RawTenantList, RawUser, Str,
 };
 use super::size::parse_size;
-use super::ReplicaFallback;
 use super::{
     AdminConfig, ClusterConfig, Config, Consistency, MonitorConfig, ReplicaConfig, Secret,
     ServerConfig, TenantConfig, UserConfig, UserPassword, UserTenants,
 };
+use super::{HttpAuth, ReplicaFallback};
 use crate::protocol::crypt::PasswordHash;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:6033";
@@ -239,6 +239,23 @@ impl Resolver<'_, '_, '_> {
         })
     }
 
+    fn http_auth(&mut self, s: Option<&Str>) -> HttpAuth {
+        let Some(s) = s else {
+            return HttpAuth::Admin;
+        };
+        let Some(text) = self.string("server.http_auth", s) else {
+            return HttpAuth::Admin;
+        };
+        HttpAuth::parse(&text).unwrap_or_else(|| {
+            self.sink.at(
+                "server.http_auth",
+                s.span(),
+                format!("invalid http_auth \"{text}\" (expected admin or none)"),
+            );
+            HttpAuth::Admin
+        })
+    }
+
     /// A count that makes no sense as zero (connections, pool size, weight).
     fn positive(&mut self, path: &str, n: Option<&Spanned<u32>>, default: u32) -> u32 {
         match n {
@@ -326,6 +343,7 @@ impl Resolver<'_, '_, '_> {
             listen,
             admin_listen: self.optional_address("server.admin_listen", raw.admin_listen.as_ref()),
             http_listen: self.optional_address("server.http_listen", raw.http_listen.as_ref()),
+            http_auth: self.http_auth(raw.http_auth.as_ref()),
             max_connections: self.positive(
                 "server.max_connections",
                 raw.max_connections.as_ref(),

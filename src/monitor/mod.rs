@@ -8,6 +8,7 @@
 
 mod error;
 pub mod gtid;
+pub mod history;
 mod probe;
 mod status;
 mod task;
@@ -24,6 +25,7 @@ use crate::config::{Config, MonitorConfig};
 
 pub use error::MonitorError;
 pub use gtid::{Gtid, GtidPos};
+pub use history::{LagHistories, LagPoint};
 pub use probe::Flavor;
 pub use status::{BackendState, BackendStatus, Observation, Outcome, Policy};
 pub use task::{Login, SharedStatuses, StatusMap, Target, Timelines};
@@ -45,6 +47,7 @@ impl Monitor {
     pub fn start_with(settings: &MonitorConfig, targets: Vec<Target>) -> MonitorHandle {
         let statuses: SharedStatuses = Arc::new(ArcSwap::from_pointee(StatusMap::new()));
         let timelines = Timelines::default();
+        let histories = LagHistories::default();
         let mut tasks = Vec::with_capacity(targets.len());
         let mut monitored = HashSet::new();
         for target in targets {
@@ -54,7 +57,8 @@ impl Monitor {
                 Ok(prober) => {
                     let statuses = Arc::clone(&statuses);
                     let timelines = Arc::clone(&timelines);
-                    let watching = task::watch(target, prober, statuses, timelines);
+                    let histories = Arc::clone(&histories);
+                    let watching = task::watch(target, prober, statuses, timelines, histories);
                     let handle = tokio::spawn(watching);
                     tasks.push(handle.abort_handle());
                 }
@@ -66,6 +70,7 @@ impl Monitor {
         MonitorHandle {
             inner: Arc::new(Inner {
                 statuses,
+                histories,
                 monitored,
                 tasks: Mutex::new(tasks),
             }),
@@ -138,6 +143,8 @@ pub struct MonitorHandle {
 
 struct Inner {
     statuses: SharedStatuses,
+    /// Recent lag per backend, for the status page (control plane only).
+    histories: LagHistories,
     /// The addresses with a task: `mark_down` of anything else would never be undone.
     monitored: HashSet<String>,
     tasks: Mutex<Vec<AbortHandle>>,
@@ -162,6 +169,7 @@ impl MonitorHandle {
         MonitorHandle {
             inner: Arc::new(Inner {
                 statuses: Arc::new(ArcSwap::from_pointee(StatusMap::new())),
+                histories: LagHistories::default(),
                 monitored: HashSet::new(),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -186,6 +194,18 @@ impl MonitorHandle {
     /// One backend's latest status; `None` before its first check or if not monitored.
     pub fn status(&self, addr: &str) -> Option<Arc<BackendStatus>> {
         self.inner.statuses.load().get(addr).cloned()
+    }
+
+    /// `addr`'s recent lag, oldest first (empty before its first check).
+    pub fn lag_history(&self, addr: &str) -> Vec<LagPoint> {
+        let h = self
+            .inner
+            .histories
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        h.get(addr)
+            .map(|h| h.points().copied().collect())
+            .unwrap_or_default()
     }
 
     /// The shared map itself, for readers that keep it (admin, metrics).

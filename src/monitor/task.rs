@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use tokio::time::MissedTickBehavior;
 
 use super::gtid::GtidPos;
+use super::history::{self, LagHistories};
 use super::probe::Prober;
 use super::status::{BackendState, BackendStatus, Observation, Outcome, Policy};
 use super::timeline::Timeline;
@@ -45,6 +46,7 @@ pub async fn watch(
     mut prober: Prober,
     statuses: SharedStatuses,
     timelines: Timelines,
+    histories: LagHistories,
 ) {
     let mut ticks = tokio::time::interval(target.interval);
     // A slow check delays the next one rather than firing a burst to catch up.
@@ -60,9 +62,14 @@ pub async fn watch(
                 .as_ref()
                 .is_some_and(|p| statuses.load().get(p).is_some_and(|s| !s.reachable));
         }
+        let lag = match &outcome {
+            Outcome::Seen(obs) => obs.effective_lag(),
+            _ => None,
+        };
         update(&statuses, &target.addr, |prev| {
             BackendStatus::next(prev, &target.addr, outcome.clone(), &target.policy, now)
         });
+        history::record(&histories, &target.addr, now, lag);
     }
 }
 

@@ -1,0 +1,345 @@
+//! The status page's JSON model (`GET /api/status` and its parts), read from the runtime
+//! state at request time, like `/metrics`: tenants, backends with their recent lag,
+//! sessions with their pins, statements per second by tenant and route, paused tenants.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::backends::{in_use, rows, status_of};
+use super::rates::{Rates, Totals};
+use crate::state::stats::TenantCounts;
+use crate::state::RuntimeState;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// When this was read, in milliseconds since the Unix epoch.
+    pub generated_unix_ms: u64,
+    pub version: &'static str,
+    /// Whether a monitor measures backends (without one, state comes from the data path).
+    pub monitor: bool,
+    pub tenants: Vec<Tenant>,
+    pub backends: Vec<Backend>,
+    /// Recent lag by backend address, oldest first (one ring per server, however many
+    /// tenants share it).
+    pub lag_history: BTreeMap<String, Vec<LagSample>>,
+    pub sessions: Vec<Session>,
+    pub statements: Statements,
+    pub paused: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tenant {
+    pub name: String,
+    pub schemas: Vec<String>,
+    pub primary: String,
+    pub replicas: Vec<String>,
+    pub consistency: &'static str,
+    pub max_replica_lag_seconds: f64,
+    pub sessions: u64,
+    pub paused: bool,
+    pub errors: u64,
+    pub backend_errors: u64,
+    pub fallbacks: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Backend {
+    pub tenant: String,
+    pub addr: String,
+    pub role: &'static str,
+    pub weight: Option<u32>,
+    /// `up`, `down`, `lagging`, `stopped`, `primary lost` or `offline` (as SHOW BACKENDS).
+    pub state: &'static str,
+    pub lag_seconds: Option<f64>,
+    pub gtid_position: Option<String>,
+    /// Connections held by sessions and idle in the pool: per server, whatever tenant.
+    pub pool_in_use: u64,
+    pub pool_idle: u64,
+    pub reads_served: u64,
+    pub writes_served: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LagSample {
+    /// How long before `generated_unix_ms` the check was.
+    pub ago_seconds: f64,
+    /// `null`: not measured then (unreachable, or a primary).
+    pub lag_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Session {
+    pub id: u32,
+    pub user: String,
+    pub host: String,
+    pub tenant: Option<String>,
+    pub schema: Option<String>,
+    /// The backend holding the session's open transaction.
+    pub transaction: Option<String>,
+    pub pins: Vec<String>,
+    pub backends: Vec<String>,
+    pub statements: u64,
+    pub connected_seconds: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Statements {
+    /// The time the rates are measured over; `null` (and every rate `null`) until two
+    /// reads of the counters at least a second apart were made.
+    pub window_seconds: Option<f64>,
+    pub by_route: Vec<RouteRate>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RouteRate {
+    pub tenant: String,
+    /// `primary` or `replica`.
+    pub route: &'static str,
+    pub total: u64,
+    pub per_second: Option<f64>,
+}
+
+/// Reads everything the page shows. `rates` remembers the previous read of the counters.
+pub fn read(rt: &RuntimeState, rates: &Rates) -> Status {
+    let counts = counts(rt);
+    let now = Instant::now();
+    Status {
+        generated_unix_ms: unix_ms(SystemTime::now()),
+        version: env!("CARGO_PKG_VERSION"),
+        monitor: rt.monitor.is_some(),
+        tenants: tenants(rt, &counts),
+        backends: backends(rt),
+        lag_history: lag_history(rt, now),
+        sessions: sessions(rt),
+        statements: statements(&counts, rates, now),
+        paused: paused(rt),
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Configured tenants (zeros until they run something) and any others with counts.
+fn counts(rt: &RuntimeState) -> BTreeMap<String, TenantCounts> {
+    let mut all: BTreeMap<String, TenantCounts> = rt
+        .config
+        .tenants
+        .iter()
+        .map(|t| (t.name.clone(), TenantCounts::default()))
+        .collect();
+    all.extend(rt.shared.stats.snapshot());
+    all
+}
+
+fn tenants(rt: &RuntimeState, counts: &BTreeMap<String, TenantCounts>) -> Vec<Tenant> {
+    let mut sessions: HashMap<String, u64> = HashMap::new();
+    for e in rt.shared.registry.list() {
+        if let Some(t) = e.report().tenant {
+            *sessions.entry(t).or_default() += 1;
+        }
+    }
+    let zero = TenantCounts::default();
+    rt.config
+        .tenants
+        .iter()
+        .map(|t| {
+            let c = counts.get(&t.name).unwrap_or(&zero);
+            Tenant {
+                name: t.name.clone(),
+                schemas: t.schemas.clone(),
+                primary: t.primary.clone(),
+                replicas: t.replicas.iter().map(|r| r.addr.clone()).collect(),
+                consistency: t.consistency.as_str(),
+                max_replica_lag_seconds: t.max_replica_lag.as_secs_f64(),
+                sessions: sessions.get(&t.name).copied().unwrap_or(0),
+                paused: rt.shared.pauses.is_paused(&t.name),
+                errors: c.errors,
+                backend_errors: c.backend_errors,
+                fallbacks: c.fallbacks,
+            }
+        })
+        .collect()
+}
+
+fn backends(rt: &RuntimeState) -> Vec<Backend> {
+    let idle: HashMap<Arc<str>, usize> = rt.shared.pools.idle_counts();
+    let used = in_use(&rt.shared);
+    rows(rt)
+        .into_iter()
+        .map(|b| {
+            let status = status_of(rt, &b.addr);
+            let (reads, writes) = rt.shared.stats.served_counts(&b.tenant, &b.addr);
+            Backend {
+                pool_in_use: used.get(&b.addr).copied().unwrap_or(0),
+                pool_idle: idle.get(b.addr.as_str()).copied().unwrap_or(0) as u64,
+                tenant: b.tenant,
+                addr: b.addr,
+                role: b.role,
+                weight: b.weight,
+                state: status.state,
+                lag_seconds: status.lag_seconds,
+                gtid_position: status.gtid_position,
+                reads_served: reads,
+                writes_served: writes,
+            }
+        })
+        .collect()
+}
+
+fn lag_history(rt: &RuntimeState, now: Instant) -> BTreeMap<String, Vec<LagSample>> {
+    let Some(monitor) = &rt.monitor else {
+        return BTreeMap::new();
+    };
+    let addrs: HashSet<String> = rows(rt).into_iter().map(|b| b.addr).collect();
+    addrs
+        .into_iter()
+        .map(|addr| {
+            let points = monitor.lag_history(&addr);
+            let samples = points
+                .iter()
+                .map(|p| LagSample {
+                    ago_seconds: now.saturating_duration_since(p.at).as_secs_f64(),
+                    lag_seconds: p.lag.map(|d| d.as_secs_f64()),
+                })
+                .collect();
+            (addr, samples)
+        })
+        .collect()
+}
+
+fn sessions(rt: &RuntimeState) -> Vec<Session> {
+    let now = SystemTime::now();
+    rt.shared
+        .registry
+        .list()
+        .into_iter()
+        .map(|e| {
+            let r = e.report();
+            Session {
+                id: e.id,
+                user: r.user,
+                host: e.host.clone(),
+                tenant: r.tenant,
+                schema: r.schema,
+                transaction: r.transaction,
+                pins: r.pins,
+                backends: r.backends,
+                statements: e.statements.load(std::sync::atomic::Ordering::Relaxed),
+                connected_seconds: now.duration_since(e.started).map_or(0, |d| d.as_secs()),
+            }
+        })
+        .collect()
+}
+
+fn statements(counts: &BTreeMap<String, TenantCounts>, rates: &Rates, now: Instant) -> Statements {
+    let mut totals = Totals::new();
+    for (name, c) in counts {
+        totals.insert((name.clone(), "primary"), c.to_primary);
+        totals.insert((name.clone(), "replica"), c.to_replica);
+    }
+    let measured = rates.observe(now, &totals);
+    let by_route = totals
+        .iter()
+        .map(|((tenant, route), total)| RouteRate {
+            tenant: tenant.clone(),
+            route,
+            total: *total,
+            per_second: measured.as_ref().map(|m| {
+                m.per_second
+                    .get(&(tenant.clone(), *route))
+                    .copied()
+                    .unwrap_or(0.0)
+            }),
+        })
+        .collect();
+    Statements {
+        window_seconds: measured.map(|m| m.window.as_secs_f64()),
+        by_route,
+    }
+}
+
+fn paused(rt: &RuntimeState) -> Vec<String> {
+    let mut p = rt.shared.pauses.paused();
+    p.sort();
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::stats::TenantStats;
+
+    fn state() -> RuntimeState {
+        let text = "[[tenants]]\nname = \"t0\"\nschemas = [\"s0\"]\nprimary = \"127.0.0.1:3307\"\nreplicas = [\"127.0.0.1:3308\"]\n\
+                    [[tenants]]\nname = \"t1\"\nschemas = [\"s1\"]\nprimary = \"127.0.0.1:3307\"\n";
+        RuntimeState::new(crate::config::parse(text, &|_| None).unwrap())
+    }
+
+    #[test]
+    fn tenants_backends_and_pauses_are_read_from_the_state() {
+        let rt = state();
+        rt.shared.pauses.pause("t1");
+        rt.shared.health.set_offline("127.0.0.1:3308", true);
+        let s = read(&rt, &Rates::default());
+        let names: Vec<_> = s.tenants.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["t0", "t1"]);
+        assert!(s.tenants[1].paused && !s.tenants[0].paused);
+        assert_eq!(s.paused, ["t1"]);
+        let roles: Vec<_> = s.backends.iter().map(|b| (b.role, b.state)).collect();
+        assert_eq!(
+            roles,
+            [("primary", "up"), ("replica", "offline"), ("primary", "up")]
+        );
+        assert!(!s.monitor && s.lag_history.is_empty());
+    }
+
+    #[test]
+    fn rates_appear_from_the_second_read_a_second_later() {
+        let rt = state();
+        let rates = Rates::default();
+        let first = read(&rt, &rates);
+        assert_eq!(first.statements.window_seconds, None);
+        assert!(first
+            .statements
+            .by_route
+            .iter()
+            .all(|r| r.per_second.is_none()));
+        for _ in 0..3 {
+            TenantStats::bump(&rt.shared.stats.tenant("t0").to_replica);
+        }
+        let later = Instant::now() + std::time::Duration::from_secs(2);
+        let s = statements(&counts(&rt), &rates, later);
+        let window = s.window_seconds.expect("a window");
+        let t0 = s
+            .by_route
+            .iter()
+            .find(|r| r.tenant == "t0" && r.route == "replica")
+            .unwrap();
+        assert_eq!(t0.total, 3);
+        let rate = t0.per_second.unwrap();
+        assert!((rate - 3.0 / window).abs() < 1e-9, "{rate} over {window}");
+    }
+
+    #[test]
+    fn the_json_names_the_fields_the_page_reads() {
+        let rt = state();
+        let json = serde_json::to_value(read(&rt, &Rates::default())).unwrap();
+        for key in [
+            "tenants",
+            "backends",
+            "lag_history",
+            "sessions",
+            "statements",
+            "paused",
+        ] {
+            assert!(json.get(key).is_some(), "{key} missing in {json}");
+        }
+        assert_eq!(json["backends"][0]["addr"], "127.0.0.1:3307");
+        assert_eq!(json["statements"]["by_route"][0]["route"], "primary");
+    }
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use switchyard::state::RuntimeState;
+use switchyard::state::{directory, RuntimeState};
 use switchyard::{config, Listeners};
 
 #[derive(Parser)]
@@ -35,6 +35,15 @@ enum Command {
         /// would change.
         #[arg(long, value_name = "RUNNING_CONFIG")]
         diff: Option<PathBuf>,
+        /// Print the tenant this schema resolves to (repeatable).
+        #[arg(long)]
+        schema: Vec<String>,
+        /// Print the user and tenant this login name resolves to (repeatable).
+        #[arg(long)]
+        user: Vec<String>,
+        /// Print only the resolutions and a summary, not the whole routing table.
+        #[arg(long)]
+        brief: bool,
     },
 }
 
@@ -48,7 +57,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Check { config, diff } => check(&config, diff.as_deref()),
+        Command::Check {
+            config,
+            diff,
+            schema,
+            user,
+            brief,
+        } => {
+            let asked = Asked {
+                schemas: schema,
+                users: user,
+                brief,
+            };
+            check(&config, diff.as_deref(), &asked)
+        }
         Command::Run { config, threads } => run(&config, threads),
     }
 }
@@ -65,16 +87,41 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn check(path: &std::path::Path, running: Option<&std::path::Path>) -> ExitCode {
+/// What `check` was asked to resolve besides validating.
+struct Asked {
+    schemas: Vec<String>,
+    users: Vec<String>,
+    brief: bool,
+}
+
+fn check(path: &std::path::Path, running: Option<&std::path::Path>, asked: &Asked) -> ExitCode {
     match config::load(path) {
         Ok(cfg) => {
             // The files the config names must load too, or `run` would refuse to start.
-            if let Err(e) = RuntimeState::new(cfg.clone()).with_tls() {
-                eprintln!("{}: invalid\n  {e}", path.display());
-                return ExitCode::FAILURE;
-            }
+            let rt = match RuntimeState::new(cfg.clone()).with_tls() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("{}: invalid\n  {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            };
             println!("{}: valid\n", path.display());
-            print!("{}", config::render_table(&cfg));
+            if asked.brief {
+                println!(
+                    "{} clusters, {} named tenants, {} users",
+                    cfg.clusters.len(),
+                    cfg.tenants.len(),
+                    cfg.users.len()
+                );
+            } else {
+                print!("{}", config::render_table(&cfg));
+            }
+            for s in &asked.schemas {
+                println!("{}", directory::describe_schema(&rt.directory, s));
+            }
+            for u in &asked.users {
+                println!("{}", directory::describe_user(&rt.directory, &cfg, u));
+            }
             let Some(running) = running else {
                 return ExitCode::SUCCESS;
             };

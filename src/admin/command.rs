@@ -15,7 +15,7 @@ pub const MAX_PAUSE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The commands, as listed in the ERR for an unknown one.
 pub const COMMANDS: &[&str] = &[
-    "SHOW TENANTS",
+    "SHOW TENANTS [LIKE '<pattern>'] [LIMIT <n> [OFFSET <m>]]",
     "SHOW BACKENDS",
     "SHOW SESSIONS",
     "SHOW STATS",
@@ -28,6 +28,45 @@ pub const COMMANDS: &[&str] = &[
     "SHOW COMMANDS",
 ];
 
+/// Which tenants `SHOW TENANTS` lists: by name, a page of them in name order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantFilter {
+    /// SQL LIKE on the tenant name.
+    pub like: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+/// `[LIKE '<pattern>'] [LIMIT <n> [OFFSET <m>]]`.
+fn tenant_filter(words: &[&str], up: &[&str]) -> Result<TenantFilter, AdminError> {
+    let bad = || {
+        AdminError::new(
+            ErrorKind::ER_PARSE_ERROR,
+            "Expected SHOW TENANTS [LIKE '<pattern>'] [LIMIT <n> [OFFSET <m>]]",
+        )
+    };
+    let count = |w: &str| w.parse::<usize>().map_err(|_| bad());
+    let mut f = TenantFilter::default();
+    let mut i = 0;
+    if up.first() == Some(&"LIKE") {
+        f.like = Some(unquote(words.get(1).ok_or_else(bad)?));
+        i = 2;
+    }
+    if up.get(i) == Some(&"LIMIT") {
+        f.limit = Some(count(words.get(i + 1).ok_or_else(bad)?)?);
+        i += 2;
+        if up.get(i) == Some(&"OFFSET") {
+            f.offset = count(words.get(i + 1).ok_or_else(bad)?)?;
+            i += 2;
+        }
+    }
+    if i == words.len() {
+        Ok(f)
+    } else {
+        Err(bad())
+    }
+}
+
 /// Whom `EXPLAIN ROUTE` decides for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExplainFor {
@@ -38,7 +77,7 @@ pub struct ExplainFor {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    ShowTenants,
+    ShowTenants(TenantFilter),
     ShowBackends,
     ShowSessions,
     ShowStats,
@@ -81,7 +120,7 @@ pub fn parse(text: &str) -> Result<Command, AdminError> {
     let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
     let up: Vec<&str> = upper.iter().map(String::as_str).collect();
     let cmd = match up.as_slice() {
-        ["SHOW", "TENANTS"] => Command::ShowTenants,
+        ["SHOW", "TENANTS", ..] => Command::ShowTenants(tenant_filter(&words[2..], &up[2..])?),
         ["SHOW", "BACKENDS"] => Command::ShowBackends,
         ["SHOW", "SESSIONS"] | ["SHOW", "PROCESSLIST"] => Command::ShowSessions,
         ["SHOW", "STATS"] => Command::ShowStats,
@@ -196,7 +235,21 @@ mod tests {
 
     #[test]
     fn keywords_are_case_insensitive_and_semicolons_optional() {
-        assert_eq!(parse("show tenants").unwrap(), Command::ShowTenants);
+        assert_eq!(
+            parse("show tenants").unwrap(),
+            Command::ShowTenants(TenantFilter::default())
+        );
+        assert_eq!(
+            parse("SHOW TENANTS LIKE 'wf%' LIMIT 10 OFFSET 20").unwrap(),
+            Command::ShowTenants(TenantFilter {
+                like: Some("wf%".into()),
+                limit: Some(10),
+                offset: 20,
+            })
+        );
+        assert!(parse("SHOW TENANTS LIMIT x").is_err());
+        assert!(parse("SHOW TENANTS LIKE").is_err());
+        assert!(parse("SHOW TENANTS OFFSET 3").is_err());
         assert_eq!(
             parse("  SHOW   Backends ;  ").unwrap(),
             Command::ShowBackends

@@ -321,19 +321,37 @@ impl Filter {
     }
 }
 
-/// SQL LIKE, case-insensitive: `%` any run, `_` one character, `\` escapes.
-fn like(p: &[u8], s: &[u8]) -> bool {
-    match p {
-        [] => s.is_empty(),
-        [b'%', rest @ ..] => (0..=s.len()).any(|i| like(rest, &s[i..])),
-        [b'\\', c, rest @ ..] => {
-            s.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && like(rest, &s[1..])
-        }
-        [b'_', rest @ ..] => !s.is_empty() && like(rest, &s[1..]),
-        [c, rest @ ..] => {
-            s.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && like(rest, &s[1..])
+/// SQL LIKE, case-insensitive: `%` any run, `_` one character, `\` escapes. Greedy with
+/// one backtrack point (the last `%`), so any pattern costs O(pattern x name), not more.
+pub(super) fn like(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        let step = match p.get(pi) {
+            Some(b'%') => {
+                star = Some((pi + 1, si));
+                pi += 1;
+                continue;
+            }
+            Some(b'_') => Some(1),
+            Some(b'\\') if pi + 1 < p.len() => p[pi + 1].eq_ignore_ascii_case(&s[si]).then_some(2),
+            Some(c) => c.eq_ignore_ascii_case(&s[si]).then_some(1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(n), _) => {
+                pi += n;
+                si += 1;
+            }
+            (None, Some((sp, ss))) => {
+                pi = sp;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            }
+            (None, None) => return false,
         }
     }
+    p[pi..].iter().all(|&c| c == b'%')
 }
 
 /// The '...' and "..." strings in `text`, unquoted.

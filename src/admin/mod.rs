@@ -51,7 +51,7 @@ pub async fn execute(state: &SharedState, session: &Session, text: &str) -> Repl
     let cmd = command::parse(text)?;
     let rt = state.load_full();
     match cmd {
-        Command::ShowTenants => tenants::show(&rt),
+        Command::ShowTenants(filter) => tenants::show(&rt, &filter),
         Command::ShowBackends => backends::show(&rt),
         Command::ShowSessions => sessions::show(&rt),
         Command::ShowStats => stats::show(&rt),

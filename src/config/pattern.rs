@@ -74,10 +74,14 @@ impl NamePattern {
     }
 }
 
-/// A tenant name a pattern may capture. Names are matched against what clients send, so
-/// blanks could never match and are not names.
+/// A tenant name a pattern may capture: letters, digits, `_`, `$` and `-`, as workspace
+/// names are. Quotes, dots, blanks and braces would make names that mean something else in
+/// SQL, logs or the config (`{tenant}` itself).
 pub fn valid_tenant(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(char::is_whitespace) && !name.contains(['`', '.'])
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '-'))
 }
 
 impl fmt::Display for NamePattern {
@@ -116,9 +120,10 @@ mod tests {
         assert!(NamePattern::parse("{tenant}").is_err());
         assert!(NamePattern::parse("{tenant}_{tenant}").is_err());
         assert!(NamePattern::parse("wf_{name}_{tenant}").is_err());
-        assert_eq!(
-            NamePattern::parse("wf_{tenant}").unwrap().capture("wf_a b"),
-            None
-        );
+        let p = NamePattern::parse("wf_{tenant}").unwrap();
+        for bad in ["wf_a b", "wf_a.b", "wf_a`b", "wf_{tenant}", "wf_a'b"] {
+            assert_eq!(p.capture(bad), None, "{bad}");
+        }
+        assert_eq!(p.capture("wf_a-b$1_é"), Some("a-b$1_é"));
     }
 }

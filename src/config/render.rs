@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use super::duration::format_duration;
 use super::{
-    Config, HttpAuth, MonitorConfig, ServerConfig, TenantConfig, UserConfig, UserPassword,
-    UserTenants,
+    ClusterConfig, Config, HttpAuth, MonitorConfig, MonitorLogins, ServerConfig, TenantConfig,
+    UserConfig, UserPassword, UserTenants,
 };
 
 /// Plain aligned text: the listeners, one block per tenant, then users and their tenants.
@@ -17,10 +17,24 @@ pub fn render_table(cfg: &Config) -> String {
         cfg.admin.as_ref().map(|a| a.user.as_str()),
     );
     render_monitor(&mut out, cfg.monitor.as_ref());
-    for tenant in &cfg.tenants {
+    let logins = cfg.monitor_logins();
+    for cluster in &cfg.clusters {
+        out.push('\n');
+        render_cluster(&mut out, cfg, cluster);
+        let as_tenant = cluster.tenant(&cluster.name);
+        row(&mut out, "lag measured", &lag_measure(&logins, &as_tenant));
+    }
+    // A tenant exactly as its cluster makes it is listed in the cluster's block.
+    let own_block = |t: &&TenantConfig| {
+        t.cluster
+            .as_ref()
+            .and_then(|c| cfg.clusters.iter().find(|k| k.name == *c))
+            .is_none_or(|c| c.tenant(&t.name) != **t)
+    };
+    for tenant in cfg.tenants.iter().filter(own_block) {
         out.push('\n');
         render_tenant(&mut out, tenant);
-        row(&mut out, "lag measured", &lag_measure(cfg, tenant));
+        row(&mut out, "lag measured", &lag_measure(&logins, tenant));
     }
     out.push('\n');
     render_users(&mut out, &cfg.users);
@@ -79,9 +93,42 @@ fn render_monitor(out: &mut String, monitor: Option<&MonitorConfig>) {
     row(out, "monitor", &summary);
 }
 
+/// Names listed in full before the rest are counted.
+const LISTED: usize = 20;
+
+fn render_cluster(out: &mut String, cfg: &Config, c: &ClusterConfig) {
+    let _ = writeln!(out, "cluster {}", c.name);
+    let patterns: Vec<String> = c.patterns.iter().map(|p| p.to_string()).collect();
+    row(out, "schemas", &patterns.join(", "));
+    let mut named: Vec<&str> = cfg
+        .tenants
+        .iter()
+        .filter(|t| t.cluster.as_deref() == Some(c.name.as_str()))
+        .map(|t| t.name.as_str())
+        .collect();
+    named.sort_unstable();
+    let mut tenants = match named.len() {
+        0 => "none named".to_string(),
+        n if n <= LISTED => named.join(", "),
+        n => format!("{} and {} more", named[..LISTED].join(", "), n - LISTED),
+    };
+    if c.open {
+        tenants.push_str("; and any schema its patterns match that no named tenant owns");
+    }
+    row(out, "tenants", &tenants);
+    render_settings(out, &c.template);
+}
+
 fn render_tenant(out: &mut String, t: &TenantConfig) {
     let _ = writeln!(out, "tenant {}", t.name);
     row(out, "schemas", &t.schemas.join(", "));
+    if let Some(c) = &t.cluster {
+        row(out, "cluster", c);
+    }
+    render_settings(out, t);
+}
+
+fn render_settings(out: &mut String, t: &TenantConfig) {
     row(out, "primary", &t.primary);
     row(out, "replicas", &replica_list(t));
     row(out, "consistency", t.consistency.as_str());
@@ -101,11 +148,11 @@ fn render_tenant(out: &mut String, t: &TenantConfig) {
 }
 
 /// How the monitor measures a tenant's replicas, in words.
-fn lag_measure(cfg: &Config, t: &TenantConfig) -> String {
+fn lag_measure(logins: &MonitorLogins<'_>, t: &TenantConfig) -> String {
     if t.replicas.is_empty() {
         return "no replicas".to_string();
     }
-    match cfg.monitor_login(t) {
+    match logins.get(t) {
         Some(l) if l.privileged => format!(
             "GTID timeline, and replication threads, as [monitor] user {}",
             l.user
@@ -139,6 +186,7 @@ fn render_users(out: &mut String, users: &[UserConfig]) {
     let width = users.iter().map(|u| u.name.len()).max().unwrap_or(0);
     for u in users {
         let tenants = match &u.tenants {
+            _ if u.pattern.is_some() => "the tenant its name spells".to_string(),
             UserTenants::One(t) => t.clone(),
             UserTenants::List(ts) => ts.join(", "),
             UserTenants::All => "* (any tenant)".to_string(),

@@ -1010,3 +1010,173 @@ fn owner(cfg: &Config, schema: &str) -> Option<String> {
     let d = crate::state::Directory::new(cfg, &Default::default());
     d.tenant_of_schema(schema).map(|t| t.name.clone())
 }
+
+// ---- clusters and templates ----
+
+const CLUSTERS: &str = r#"[[clusters]]
+name = "eu1"
+primary = "db1:3306"
+replicas = ["db2:3306"]
+schemas = ["wf_{tenant}", "rb_{tenant}"]
+tenants = "*"
+pool_max = 8
+backend_user = "eu1_backend"
+backend_password = "bpw"
+
+[[clusters]]
+name = "us1"
+primary = "db9:3306"
+schemas = ["wf_{tenant}"]
+tenants = ["globex", "hooli"]
+
+[[tenants]]
+name = "initech"
+cluster = "eu1"
+consistency = "primary"
+
+[[users]]
+name = "{tenant}_app"
+password = "pw"
+
+[[users]]
+name = "ops"
+password = "pw"
+tenants = "*"
+"#;
+
+#[test]
+fn clusters_give_their_tenants_servers_settings_and_schemas() {
+    let cfg = parse_ok(CLUSTERS);
+    let initech = cfg.tenant("initech").unwrap();
+    assert_eq!(initech.schemas, ["wf_initech", "rb_initech"]);
+    assert_eq!(initech.primary, "db1:3306");
+    assert_eq!(initech.replicas.len(), 1);
+    assert_eq!(initech.pool_max, 8);
+    assert_eq!(initech.consistency, Consistency::Primary);
+    assert_eq!(initech.backend_user.as_deref(), Some("eu1_backend"));
+    assert_eq!(initech.cluster.as_deref(), Some("eu1"));
+    let hooli = cfg.tenant("hooli").unwrap();
+    assert_eq!(
+        (hooli.primary.as_str(), &hooli.schemas[..]),
+        ("db9:3306", &["wf_hooli".to_string()][..])
+    );
+    assert_eq!(cfg.open_cluster().map(|c| c.name.as_str()), Some("eu1"));
+    // Named first, then the open cluster's patterns; a named tenant owns only its schemas.
+    assert_eq!(owner(&cfg, "wf_hooli").as_deref(), Some("hooli"));
+    assert_eq!(owner(&cfg, "wf_newco").as_deref(), Some("newco"));
+    assert_eq!(owner(&cfg, "rb_hooli"), None);
+    assert_eq!(owner(&cfg, "wf_"), None);
+    assert_eq!(owner(&cfg, "mysql"), None);
+    let d = crate::state::Directory::new(&cfg, &Default::default());
+    let newco = d.tenant_of_schema("rb_newco").unwrap();
+    assert_eq!((newco.primary.as_str(), newco.pool_max), ("db1:3306", 8));
+    let user = d.user(&cfg, "newco_app").unwrap();
+    assert_eq!(user.tenants, UserTenants::One("newco".into()));
+    assert!(d.user(&cfg, "ops").is_some());
+    assert!(d.user(&cfg, "_app").is_none());
+    assert!(
+        d.user(&cfg, "{tenant}_app").is_none(),
+        "a template is no login name"
+    );
+}
+
+#[test]
+fn isolation_sees_tenants_made_by_pattern() {
+    let cfg = parse_ok(CLUSTERS);
+    let d = crate::state::Directory::new(&cfg, &Default::default());
+    let newco = UserTenants::One("newco".into());
+    let foreign = |name: &str| d.foreign(&newco, name, &name.to_ascii_lowercase());
+    assert!(!foreign("wf_newco"));
+    assert!(
+        !foreign("RB_newco"),
+        "the prefix in another case is still newco's"
+    );
+    assert!(
+        foreign("wf_NEWCO"),
+        "another tenant on a server that keeps case"
+    );
+    assert!(foreign("wf_other"));
+    assert!(foreign("wf_hooli"));
+    assert!(foreign("WF_HOOLI"));
+    assert!(!foreign("mysql"));
+    assert!(!foreign("wf_"));
+}
+
+#[test]
+fn cluster_mistakes_are_reported_where_written() {
+    let base = "[[users]]\nname = \"ops\"\npassword = \"pw\"\ntenants = \"*\"\n";
+    let cases = [
+        (
+            "[[tenants]]\nname = \"a\"\ncluster = \"nope\"\nschemas = [\"a\"]\n",
+            "tenants[0].cluster",
+            "unknown cluster \"nope\"",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\n\n[[tenants]]\nname = \"a\"\ncluster = \"c\"\nprimary = \"db:2\"\nschemas = [\"a\"]\n",
+            "tenants[0].primary",
+            "set either cluster or primary",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\n\n[[tenants]]\nname = \"a\"\ncluster = \"c\"\n",
+            "tenants[0].schemas",
+            "a tenant needs schemas",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\nschemas = [\"{tenant}\"]\n",
+            "clusters[0].schemas[0]",
+            "would match every name",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\nschemas = [\"wf_acme\"]\n",
+            "clusters[0].schemas[0]",
+            "no {tenant} placeholder",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\ntenants = [\"a\"]\n",
+            "clusters[0].tenants",
+            "need schema patterns",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\nschemas = [\"a_{tenant}\"]\ntenants = \"*\"\n\n[[clusters]]\nname = \"d\"\nprimary = \"db:2\"\nschemas = [\"b_{tenant}\"]\ntenants = \"*\"\n",
+            "clusters[1].tenants",
+            "only one cluster may take unnamed tenants",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\nschemas = [\"a_{tenant}\"]\ntenants = [\"x\"]\n\n[[tenants]]\nname = \"x\"\nschemas = [\"other\"]\nprimary = \"db:3\"\n",
+            "clusters[0].tenants[0]",
+            "duplicate tenant name \"x\" (first defined as tenants[0])",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\nschemas = [\"a_{tenant}\"]\ntenants = [\"x\"]\n\n[[tenants]]\nname = \"y\"\nschemas = [\"a_x\"]\nprimary = \"db:3\"\n",
+            "clusters[0].tenants[0].schemas[0]",
+            "already owned by tenant \"y\"",
+        ),
+        (
+            "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\nschemas = [\"a_{tenant}\"]\ntenants = \"*\"\n\n[[users]]\nname = \"{tenant}_x\"\npassword = \"pw\"\ntenant = \"q\"\n",
+            "users[1]",
+            "bound to the tenant its name spells",
+        ),
+    ];
+    for (text, path, needle) in cases {
+        let errors = parse_err(&format!("{base}\n{text}"));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.path == path && e.message.contains(needle)),
+            "expected {path}: {needle:?} in {errors:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_user_may_name_a_tenant_the_open_cluster_would_make() {
+    let text = format!(
+        "{CLUSTERS}\n[[users]]\nname = \"newco_admin\"\npassword = \"pw\"\ntenant = \"newco\"\n"
+    );
+    parse_ok(&text);
+    let without_open = CLUSTERS.replace("tenants = \"*\"\n", "");
+    let text = format!("{without_open}\n[[users]]\nname = \"newco_admin\"\npassword = \"pw\"\ntenant = \"newco\"\n");
+    assert!(parse_err(&text)
+        .iter()
+        .any(|e| e.message.contains("unknown tenant \"newco\"")));
+}

@@ -149,3 +149,54 @@ impl Directory {
         self.open.as_ref()
     }
 }
+
+/// What `switchyard check --schema` prints: the tenant a schema resolves to, and how.
+pub fn describe_schema(d: &Directory, schema: &str) -> String {
+    let Some(t) = d.tenant_of_schema(schema) else {
+        return format!("schema {schema}: no tenant (users bound to a tenant get ERR 1044)");
+    };
+    let how = match (d.by_schema.contains_key(schema), &t.cluster) {
+        (true, _) => "named in the config".to_string(),
+        (false, Some(c)) => format!("by the patterns of open cluster {c}"),
+        (false, None) => "by pattern".to_string(),
+    };
+    format!(
+        "schema {schema}: tenant {} ({how}), {}",
+        t.name,
+        servers(&t)
+    )
+}
+
+/// What `switchyard check --user` prints: the user a login name is, and its tenants.
+pub fn describe_user(d: &Directory, config: &Config, name: &str) -> String {
+    let Some(u) = d.user(config, name) else {
+        return format!("user {name}: unknown (login refused with ERR 1045)");
+    };
+    let how = if d.users.contains_key(name) {
+        "named in the config"
+    } else {
+        "by a user template"
+    };
+    match &u.tenants {
+        UserTenants::One(t) => {
+            let servers = d.tenant(t).map(|t| servers(&t)).unwrap_or_default();
+            format!("user {name} ({how}): tenant {t}, {servers}")
+        }
+        UserTenants::List(ts) => format!("user {name} ({how}): tenants {}", ts.join(", ")),
+        UserTenants::All => format!("user {name} ({how}): any tenant, chosen by schema"),
+    }
+}
+
+fn servers(t: &TenantConfig) -> String {
+    let replicas: Vec<&str> = t.replicas.iter().map(|r| r.addr.as_str()).collect();
+    let on = t
+        .cluster
+        .as_ref()
+        .map(|c| format!("cluster {c}, "))
+        .unwrap_or_default();
+    format!(
+        "{on}primary {}, replicas [{}]",
+        t.primary,
+        replicas.join(", ")
+    )
+}

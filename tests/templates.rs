@@ -337,3 +337,26 @@ async fn ten_thousand_tenants_check_run_and_reload() {
     drop(big);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Tenants made from what clients send cannot grow memory without bound: after thousands
+/// of `USE` of schemas that do not exist, the per-tenant maps hold at most a few thousand
+/// entries (those of tenants in use and those that wrote are kept).
+#[tokio::test]
+async fn names_tried_by_clients_do_not_pile_up() {
+    let cfg = config::parse(&open_cluster_config(), &|_| None).unwrap();
+    let proxy = common::start_with_admin(RuntimeState::new(cfg)).await;
+    let mut ops = Conn::new(opts(proxy.addr.port(), "ops", "ops_pw", None))
+        .await
+        .unwrap();
+    for i in 0..9000 {
+        let e = ops
+            .query_drop(format!("USE wf_nosuch{i}"))
+            .await
+            .unwrap_err();
+        assert_eq!(code(e), 1049, "the server's unknown-database error");
+    }
+    let held = proxy.state.load().shared.stats.tenants().len();
+    println!("stats entries after 9000 names tried: {held}");
+    assert!(held <= 8192, "{held} tenant stats entries");
+    ops.query_drop("USE wf_acme").await.unwrap();
+}

@@ -447,9 +447,9 @@ mod tests {
     fn counters_carry_tenant_and_route_labels() {
         let s = state(2);
         let rt = s.load_full();
-        TenantStats::bump(&rt.shared.stats.tenant("t0").to_replica);
-        TenantStats::bump(&rt.shared.stats.tenant("t0").to_replica);
-        TenantStats::bump(&rt.shared.stats.tenant("t1").errors);
+        TenantStats::bump(&rt.shared.stats.tenant("t0", |_| true).to_replica);
+        TenantStats::bump(&rt.shared.stats.tenant("t0", |_| true).to_replica);
+        TenantStats::bump(&rt.shared.stats.tenant("t1", |_| true).errors);
         rt.shared.pauses.pause("t1");
         rt.shared.health.set_offline("127.0.0.1:3308", true);
         let text = scrape(&s, 1000);
@@ -475,7 +475,7 @@ mod tests {
         let s = state(3);
         let rt = s.load_full();
         for name in ["t0", "t1", "t2", "gone"] {
-            TenantStats::bump(&rt.shared.stats.tenant(name).to_primary);
+            TenantStats::bump(&rt.shared.stats.tenant(name, |_| true).to_primary);
         }
         let text = scrape(&s, 1);
         assert!(

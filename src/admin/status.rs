@@ -310,7 +310,7 @@ mod tests {
             .iter()
             .all(|r| r.per_second.is_none()));
         for _ in 0..3 {
-            TenantStats::bump(&rt.shared.stats.tenant("t0").to_replica);
+            TenantStats::bump(&rt.shared.stats.tenant("t0", |_| true).to_replica);
         }
         let later = Instant::now() + std::time::Duration::from_secs(2);
         let s = statements(&counts(&rt), &rates, later);

@@ -197,7 +197,10 @@ impl Session {
                 }
             };
             let mut conn = conn;
-            conn.served = rt.shared.stats.served(&tenant.name, addr);
+            conn.served = rt
+                .shared
+                .stats
+                .served(&tenant.name, addr, |n| rt.directory.is_named(n));
             *self.backends.slot(t) = Some(conn);
         }
         let conn = self

@@ -103,10 +103,11 @@ impl Session {
 
     /// Points the per-tenant counters at the session's current tenant.
     pub(super) fn track_tenant_stats(&mut self, rt: &RuntimeState) {
-        self.stats = self
-            .tenant
-            .as_ref()
-            .map(|t| rt.shared.stats.tenant(&t.name));
+        self.stats = self.tenant.as_ref().map(|t| {
+            rt.shared
+                .stats
+                .tenant(&t.name, |n| rt.directory.is_named(n))
+        });
         self.mark = self
             .tenant
             .as_ref()

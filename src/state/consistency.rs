@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::bounded::Bounded;
 use crate::monitor::GtidPos;
 
 /// A tenant's writes through this Switchyard, as far as reads must see them.
@@ -43,6 +44,12 @@ pub enum Needed {
 }
 
 impl TenantMark {
+    /// No write was ever recorded: nothing a read could need from it.
+    fn untouched(&self) -> bool {
+        let m = self.lock();
+        m.pos.is_empty() && m.unknown == 0
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Mark> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -183,14 +190,19 @@ impl PrimaryPosition {
 /// Marks per tenant and positions per primary address, kept across reloads.
 #[derive(Debug, Default)]
 pub struct Consistency {
-    tenants: Mutex<HashMap<String, Arc<TenantMark>>>,
+    /// Marks of tenants that never wrote are dropped when no session holds them; a mark
+    /// that saw a write stays, or a later read could miss that write.
+    tenants: Mutex<Bounded<String, TenantMark>>,
     primaries: Mutex<HashMap<String, Arc<PrimaryPosition>>>,
 }
 
 impl Consistency {
     pub fn tenant(&self, name: &str) -> Arc<TenantMark> {
         let mut m = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(m.entry(name.to_owned()).or_default())
+        if let Some(mark) = m.get(name) {
+            return Arc::clone(mark);
+        }
+        m.entry(name.to_owned(), |_, mark| mark.untouched())
     }
 
     pub fn primary(&self, addr: &str) -> Arc<PrimaryPosition> {

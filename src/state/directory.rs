@@ -140,6 +140,11 @@ impl Directory {
         self.several
     }
 
+    /// Whether the config names this tenant (rather than an open cluster making it).
+    pub fn is_named(&self, name: &str) -> bool {
+        self.tenants.contains_key(name)
+    }
+
     /// Named tenants, in no particular order.
     pub fn named(&self) -> impl Iterator<Item = &Arc<TenantConfig>> {
         self.tenants.values()

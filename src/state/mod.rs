@@ -2,6 +2,7 @@
 //! reload swaps it whole while sessions keep the snapshot they started a statement with.
 
 pub mod auth;
+pub mod bounded;
 pub mod consistency;
 pub mod digests;
 pub mod directory;

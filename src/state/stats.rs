@@ -1,7 +1,7 @@
 //! Per-tenant counters, bumped with one atomic add on the data path and read by the admin
 //! port and the metrics endpoint.
 
-use std::collections::BTreeMap;
+use super::bounded::Bounded;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -118,15 +118,18 @@ pub struct Served {
 }
 
 /// Counters by tenant name. Kept across reloads; a tenant's entry is made on first use.
+/// Entries of tenants the config does not name (made by an open cluster's patterns from
+/// what clients send) are dropped when no session holds them and the map has filled up.
 #[derive(Default)]
 pub struct Stats {
-    tenants: RwLock<BTreeMap<String, Arc<TenantStats>>>,
+    tenants: RwLock<Bounded<String, TenantStats>>,
     /// (tenant, server address) -> statements served.
-    served: RwLock<BTreeMap<(String, String), Arc<Served>>>,
+    served: RwLock<Bounded<(String, String), Served>>,
 }
 
 impl Stats {
-    pub fn tenant(&self, name: &str) -> Arc<TenantStats> {
+    /// `named`: whether a tenant is in the config (its counters are never dropped).
+    pub fn tenant(&self, name: &str, named: impl Fn(&str) -> bool) -> Arc<TenantStats> {
         if let Some(t) = self
             .tenants
             .read()
@@ -136,12 +139,12 @@ impl Stats {
             return Arc::clone(t);
         }
         let mut w = self.tenants.write().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(w.entry(name.to_owned()).or_default())
+        w.entry(name.to_owned(), |k, _| !named(k))
     }
 
     /// The counters of `addr` serving `tenant`; a session holds them with its connection so
     /// counting costs one atomic add.
-    pub fn served(&self, tenant: &str, addr: &str) -> Arc<Served> {
+    pub fn served(&self, tenant: &str, addr: &str, named: impl Fn(&str) -> bool) -> Arc<Served> {
         let key = (tenant.to_owned(), addr.to_owned());
         if let Some(s) = self
             .served
@@ -152,7 +155,7 @@ impl Stats {
             return Arc::clone(s);
         }
         let mut w = self.served.write().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(w.entry(key).or_default())
+        w.entry(key, |(t, _), _| !named(t))
     }
 
     /// (reads, writes) `addr` served for `tenant`.
@@ -170,12 +173,16 @@ impl Stats {
     /// Every tenant's live stats (for histograms, which are not copied into TenantCounts).
     pub fn tenants(&self) -> Vec<(String, Arc<TenantStats>)> {
         let r = self.tenants.read().unwrap_or_else(|p| p.into_inner());
-        r.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect()
+        let mut all: Vec<_> = r.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     pub fn snapshot(&self) -> Vec<(String, TenantCounts)> {
         let r = self.tenants.read().unwrap_or_else(|p| p.into_inner());
-        r.iter().map(|(k, v)| (k.clone(), v.counts())).collect()
+        let mut all: Vec<_> = r.iter().map(|(k, v)| (k.clone(), v.counts())).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 }
 
@@ -186,9 +193,9 @@ mod tests {
     #[test]
     fn counts_accumulate_per_tenant() {
         let s = Stats::default();
-        TenantStats::bump(&s.tenant("acme").to_replica);
-        TenantStats::bump(&s.tenant("acme").to_replica);
-        TenantStats::bump(&s.tenant("globex").errors);
+        TenantStats::bump(&s.tenant("acme", |_| true).to_replica);
+        TenantStats::bump(&s.tenant("acme", |_| true).to_replica);
+        TenantStats::bump(&s.tenant("globex", |_| true).errors);
         let snap = s.snapshot();
         assert_eq!(snap[0].0, "acme");
         assert_eq!(snap[0].1.to_replica, 2);

@@ -101,8 +101,14 @@ fn docs_link_to_files_that_exist() {
         "docs/routing.md",
         "docs/operations.md",
         "docs/security.md",
+        "docs/product.md",
+        "docs/design.md",
     ] {
         let text = read(page);
+        assert!(
+            !text.contains("../shared"),
+            "{page} points outside the repository (../shared): a clone does not have it"
+        );
         let base = PathBuf::from(page)
             .parent()
             .map(PathBuf::from)

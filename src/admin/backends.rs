@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::table::{Cell, Kind, Reply, Table};
+use crate::config::TenantConfig;
 use crate::monitor::BackendState;
 use crate::state::{RuntimeState, Shared};
 
@@ -49,33 +50,55 @@ pub fn status_of(rt: &RuntimeState, addr: &str) -> BackendStatus {
     }
 }
 
-/// One row per (tenant, server): the primary first, then the replicas in config order.
+/// One row per (tenant, server): the primary first, then the replicas in config order. The
+/// tenants a cluster makes as it makes all of them share one row per server, tenant `*`
+/// and the cluster named, so thousands of tenants do not make thousands of rows.
 pub struct BackendRow {
     pub tenant: String,
+    pub cluster: Option<String>,
     pub addr: String,
     pub role: &'static str,
     pub weight: Option<u32>,
 }
 
+/// What a cluster row's tenant column says: every tenant of the cluster.
+pub const CLUSTER_ROW: &str = "*";
+
 pub fn rows(rt: &RuntimeState) -> Vec<BackendRow> {
     let mut out = Vec::new();
+    for c in &rt.config.clusters {
+        push_rows(&mut out, &c.template, CLUSTER_ROW, Some(&c.name));
+    }
     for t in &rt.config.tenants {
-        out.push(BackendRow {
-            tenant: t.name.clone(),
-            addr: t.primary.clone(),
-            role: "primary",
-            weight: None,
-        });
-        for r in &t.replicas {
-            out.push(BackendRow {
-                tenant: t.name.clone(),
-                addr: r.addr.clone(),
-                role: "replica",
-                weight: Some(r.weight),
-            });
+        if rt.directory.cluster_row(&t.name).is_none() {
+            push_rows(&mut out, t, &t.name, t.cluster.as_deref());
         }
     }
     out
+}
+
+fn push_rows(out: &mut Vec<BackendRow>, t: &TenantConfig, tenant: &str, cluster: Option<&str>) {
+    let row = |addr: &str, role, weight| BackendRow {
+        tenant: tenant.to_string(),
+        cluster: cluster.map(str::to_string),
+        addr: addr.to_string(),
+        role,
+        weight,
+    };
+    out.push(row(&t.primary, "primary", None));
+    for r in &t.replicas {
+        out.push(row(&r.addr, "replica", Some(r.weight)));
+    }
+}
+
+/// (reads, writes) a row's server served: for a cluster row, summed over its tenants.
+pub fn served(rt: &RuntimeState, b: &BackendRow) -> (u64, u64) {
+    match (&b.cluster, b.tenant.as_str()) {
+        (Some(c), CLUSTER_ROW) => rt.shared.stats.served_where(&b.addr, |tenant| {
+            rt.directory.cluster_row(tenant) == Some(c.as_str())
+        }),
+        _ => rt.shared.stats.served_counts(&b.tenant, &b.addr),
+    }
 }
 
 /// Backend connections live sessions hold, per server address.
@@ -94,6 +117,7 @@ pub fn show(rt: &RuntimeState) -> Reply {
     let used = in_use(&rt.shared);
     let mut table = Table::new(&[
         ("tenant", Kind::Text),
+        ("cluster", Kind::Text),
         ("address", Kind::Text),
         ("role", Kind::Text),
         ("weight", Kind::Count),
@@ -107,9 +131,10 @@ pub fn show(rt: &RuntimeState) -> Reply {
     ]);
     for b in rows(rt) {
         let status = status_of(rt, &b.addr);
-        let served = rt.shared.stats.served_counts(&b.tenant, &b.addr);
+        let served = served(rt, &b);
         table.push(vec![
             b.tenant.into(),
+            b.cluster.map_or(Cell::Null, Cell::from),
             b.addr.as_str().into(),
             b.role.into(),
             b.weight.map_or(Cell::Null, |w| Cell::Count(w.into())),

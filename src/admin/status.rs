@@ -20,7 +20,10 @@ pub struct Status {
     pub version: &'static str,
     /// Whether a monitor measures backends (without one, state comes from the data path).
     pub monitor: bool,
+    /// The busiest tenants (sessions, pauses, errors), at most [`TENANTS_SHOWN`].
     pub tenants: Vec<Tenant>,
+    /// Named tenants and tenants made by pattern that have sessions.
+    pub tenants_total: usize,
     pub backends: Vec<Backend>,
     /// Recent lag by backend address, oldest first (one ring per server, however many
     /// tenants share it).
@@ -47,7 +50,9 @@ pub struct Tenant {
 
 #[derive(Debug, Serialize)]
 pub struct Backend {
+    /// The tenant, or `*` for every tenant of `cluster` that has no settings of its own.
     pub tenant: String,
+    pub cluster: Option<String>,
     pub addr: String,
     pub role: &'static str,
     pub weight: Option<u32>,
@@ -110,6 +115,7 @@ pub fn read(rt: &RuntimeState, rates: &Rates) -> Status {
         generated_unix_ms: unix_ms(SystemTime::now()),
         version: env!("CARGO_PKG_VERSION"),
         monitor: rt.monitor.is_some(),
+        tenants_total: rt.config.tenants.len() + unnamed_with_sessions(rt),
         tenants: tenants(rt, &counts),
         backends: backends(rt),
         lag_history: lag_history(rt, now),
@@ -136,17 +142,40 @@ fn counts(rt: &RuntimeState) -> BTreeMap<String, TenantCounts> {
     all
 }
 
-fn tenants(rt: &RuntimeState, counts: &BTreeMap<String, TenantCounts>) -> Vec<Tenant> {
+/// Tenant rows the page gets: a config of thousands must not make every refresh carry
+/// thousands (SHOW TENANTS on the admin port pages through them all).
+pub const TENANTS_SHOWN: usize = 200;
+
+fn sessions_by_tenant(rt: &RuntimeState) -> HashMap<String, u64> {
     let mut sessions: HashMap<String, u64> = HashMap::new();
     for e in rt.shared.registry.list() {
         if let Some(t) = e.report().tenant {
             *sessions.entry(t).or_default() += 1;
         }
     }
+    sessions
+}
+
+fn unnamed_with_sessions(rt: &RuntimeState) -> usize {
+    sessions_by_tenant(rt)
+        .keys()
+        .filter(|t| !rt.directory.is_named(t))
+        .count()
+}
+
+/// The busiest first (sessions, paused, errors), then by name; at most [`TENANTS_SHOWN`].
+fn tenants(rt: &RuntimeState, counts: &BTreeMap<String, TenantCounts>) -> Vec<Tenant> {
+    let sessions = sessions_by_tenant(rt);
     let zero = TenantCounts::default();
-    rt.config
-        .tenants
-        .iter()
+    let unnamed = sessions
+        .keys()
+        .filter(|t| !rt.directory.is_named(t))
+        .filter_map(|t| rt.tenant(t));
+    let mut all: Vec<Tenant> = rt
+        .directory
+        .named()
+        .cloned()
+        .chain(unnamed)
         .map(|t| {
             let c = counts.get(&t.name).unwrap_or(&zero);
             Tenant {
@@ -163,7 +192,13 @@ fn tenants(rt: &RuntimeState, counts: &BTreeMap<String, TenantCounts>) -> Vec<Te
                 fallbacks: c.fallbacks,
             }
         })
-        .collect()
+        .collect();
+    all.sort_by(|a, b| {
+        let busy = |t: &Tenant| (t.paused, t.sessions, t.errors + t.backend_errors);
+        busy(b).cmp(&busy(a)).then_with(|| a.name.cmp(&b.name))
+    });
+    all.truncate(TENANTS_SHOWN);
+    all
 }
 
 fn backends(rt: &RuntimeState) -> Vec<Backend> {
@@ -173,8 +208,9 @@ fn backends(rt: &RuntimeState) -> Vec<Backend> {
         .into_iter()
         .map(|b| {
             let status = status_of(rt, &b.addr);
-            let (reads, writes) = rt.shared.stats.served_counts(&b.tenant, &b.addr);
+            let (reads, writes) = super::backends::served(rt, &b);
             Backend {
+                cluster: b.cluster,
                 pool_in_use: used.get(&b.addr).copied().unwrap_or(0),
                 pool_idle: idle.get(b.addr.as_str()).copied().unwrap_or(0) as u64,
                 tenant: b.tenant,
@@ -287,8 +323,8 @@ mod tests {
         rt.shared.health.set_offline("127.0.0.1:3308", true);
         let s = read(&rt, &Rates::default());
         let names: Vec<_> = s.tenants.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["t0", "t1"]);
-        assert!(s.tenants[1].paused && !s.tenants[0].paused);
+        assert_eq!(names, ["t1", "t0"], "the paused tenant first");
+        assert!(s.tenants[0].paused && !s.tenants[1].paused);
         assert_eq!(s.paused, ["t1"]);
         let roles: Vec<_> = s.backends.iter().map(|b| (b.role, b.state)).collect();
         assert_eq!(
@@ -296,6 +332,25 @@ mod tests {
             [("primary", "up"), ("replica", "offline"), ("primary", "up")]
         );
         assert!(!s.monitor && s.lag_history.is_empty());
+    }
+
+    #[test]
+    fn thousands_of_tenants_send_the_busiest_and_a_count() {
+        let mut text = String::new();
+        for i in 0..TENANTS_SHOWN + 50 {
+            text.push_str(&format!(
+                "[[tenants]]\nname = \"t{i:04}\"\nschemas = [\"s{i}\"]\nprimary = \"127.0.0.1:3307\"\n"
+            ));
+        }
+        let rt = RuntimeState::new(crate::config::parse(&text, &|_| None).unwrap());
+        rt.shared.pauses.pause("t0222");
+        let s = read(&rt, &Rates::default());
+        assert_eq!(
+            (s.tenants.len(), s.tenants_total),
+            (TENANTS_SHOWN, TENANTS_SHOWN + 50)
+        );
+        assert_eq!(s.tenants[0].name, "t0222");
+        assert_eq!(s.tenants[1].name, "t0000");
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Directory {
     open: Option<Arc<ClusterConfig>>,
     /// How many tenants a session could belong to is more than one.
     several: bool,
+    /// Named tenants exactly as their cluster makes its tenants (no settings of their own),
+    /// by name, with the cluster's name: shown together as the cluster.
+    as_cluster: HashMap<String, String>,
 }
 
 impl Directory {
@@ -43,7 +46,17 @@ impl Directory {
             several: config.tenants.len() > 1 || config.open_cluster().is_some(),
             ..Directory::default()
         };
+        let clusters: HashMap<&str, &ClusterConfig> = config
+            .clusters
+            .iter()
+            .map(|c| (c.name.as_str(), c))
+            .collect();
         for t in &config.tenants {
+            if let Some(c) = t.cluster.as_deref().and_then(|c| clusters.get(c)) {
+                if c.tenant(&t.name) == *t {
+                    d.as_cluster.insert(t.name.clone(), c.name.clone());
+                }
+            }
             let arc = match previous.tenants.get(&t.name) {
                 Some(old) if **old == *t => Arc::clone(old),
                 _ => Arc::new(t.clone()),
@@ -138,6 +151,18 @@ impl Directory {
     /// More than one tenant exists (or may, by pattern): isolation checks have work to do.
     pub fn several(&self) -> bool {
         self.several
+    }
+
+    /// The cluster a tenant is shown as part of: a named tenant with no settings of its own
+    /// on a cluster, or one the open cluster made.
+    pub fn cluster_row(&self, tenant: &str) -> Option<&str> {
+        if let Some(c) = self.as_cluster.get(tenant) {
+            return Some(c);
+        }
+        if self.tenants.contains_key(tenant) {
+            return None;
+        }
+        self.open.as_ref().map(|c| c.name.as_str())
     }
 
     /// Whether the config names this tenant (rather than an open cluster making it).

@@ -170,6 +170,19 @@ impl Stats {
             })
     }
 
+    /// (reads, writes) `addr` served for every tenant `of` accepts.
+    pub fn served_where(&self, addr: &str, of: impl Fn(&str) -> bool) -> (u64, u64) {
+        let r = self.served.read().unwrap_or_else(|p| p.into_inner());
+        r.iter()
+            .filter(|((t, a), _)| a == addr && of(t))
+            .fold((0, 0), |(reads, writes), (_, s)| {
+                (
+                    reads + s.reads.load(Ordering::Relaxed),
+                    writes + s.writes.load(Ordering::Relaxed),
+                )
+            })
+    }
+
     /// Every tenant's live stats (for histograms, which are not copied into TenantCounts).
     pub fn tenants(&self) -> Vec<(String, Arc<TenantStats>)> {
         let r = self.tenants.read().unwrap_or_else(|p| p.into_inner());

@@ -279,7 +279,8 @@ fn statements(counts: &BTreeMap<String, TenantCounts>, rates: &Rates, now: Insta
         totals.insert((name.clone(), "replica"), c.to_replica);
     }
     let measured = rates.observe(now, &totals);
-    let by_route = totals
+    let few = counts.len() <= TENANTS_SHOWN;
+    let mut by_route: Vec<RouteRate> = totals
         .iter()
         .map(|((tenant, route), total)| RouteRate {
             tenant: tenant.clone(),
@@ -292,7 +293,14 @@ fn statements(counts: &BTreeMap<String, TenantCounts>, rates: &Rates, now: Insta
                     .unwrap_or(0.0)
             }),
         })
+        // With thousands of tenants, only those that ran something, the busiest first.
+        .filter(|r| few || r.total > 0)
         .collect();
+    if by_route.len() > 2 * TENANTS_SHOWN {
+        let rate = |r: &RouteRate| r.per_second.unwrap_or(0.0);
+        by_route.sort_by(|a, b| rate(b).total_cmp(&rate(a)).then(b.total.cmp(&a.total)));
+        by_route.truncate(2 * TENANTS_SHOWN);
+    }
     Statements {
         window_seconds: measured.map(|m| m.window.as_secs_f64()),
         by_route,

@@ -182,3 +182,25 @@ async fn a_pooled_tls_connection_the_server_closed_is_not_handed_out() {
     let fresh = primary_conn_id(&mut b).await;
     assert_ne!(fresh, killed, "the closed connection was handed out again");
 }
+
+/// Tenants an open cluster makes at run time reach its servers over TLS with the cluster's CA.
+#[tokio::test]
+async fn a_tenant_made_by_an_open_cluster_uses_the_clusters_tls() {
+    let (p, [r1, r2]) = (common::primary_port(), common::replica_ports());
+    let text = format!(
+        "[[clusters]]\nname = \"main\"\nprimary = \"127.0.0.1:{p}\"\n\
+         replicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]\n\
+         schemas = [\"wf_{{tenant}}\"]\ntenants = \"*\"\nbackend_tls = {{ ca = \"{}\" }}\n\n\
+         [[users]]\nname = \"acme_app\"\npassword = \"acme_pw\"\ntenant = \"acme\"\n",
+        cluster_ca().display()
+    );
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    let state = RuntimeState::new(cfg)
+        .with_tls()
+        .expect("the CA file loads");
+    let proxy = common::start_state(state).await;
+    let mut c = common::connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    let (_, version): (u16, String) = c.query_first(SSL_VERSION).await.unwrap().unwrap();
+    assert!(version.starts_with("TLSv1."), "session: {version:?}");
+    c.disconnect().await.unwrap();
+}

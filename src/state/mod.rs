@@ -62,9 +62,12 @@ fn backend_connectors(
     previous: &HashMap<String, tokio_rustls::TlsConnector>,
 ) -> Result<HashMap<String, tokio_rustls::TlsConnector>, TlsError> {
     let mut out = HashMap::new();
+    // An open cluster's tenants are made at run time: their CA is the cluster's.
+    let templates = config.clusters.iter().map(|c| &c.template);
     for ca in config
         .tenants
         .iter()
+        .chain(templates)
         .filter_map(|t| t.backend_tls_ca.as_ref())
     {
         if out.contains_key(ca) {

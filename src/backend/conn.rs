@@ -158,8 +158,17 @@ async fn login(
         plugin.as_deref(),
         &nonce,
     )?;
-    let hello =
-        handshake::backend_hello(&creds.user, &answer, database, caps, key.collation, plugin);
+    // Only what the server offers: a MySQL server (or a MariaDB one behind another proxy)
+    // may offer less than the client was promised by another backend's greeting.
+    let ext = key.ext_capabilities & info.ext_capabilities;
+    let hello = handshake::backend_hello_ext(
+        &creds.user,
+        &answer,
+        database,
+        (caps, ext),
+        key.collation,
+        plugin,
+    );
     io.send(seq, &hello).await?;
     loop {
         let reply = io.read_packet().await?;

@@ -169,6 +169,7 @@ impl Session {
                 addr: addr.into(),
                 user: self.credentials(&tenant).user.into(),
                 capabilities: response_shaping(self.caps),
+                ext_capabilities: self.ext_caps,
                 collation: self.collation,
                 tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
             };

@@ -39,6 +39,8 @@ pub struct Session {
     /// What logs `user` in to backends (learned at login when the config holds a hash).
     pub(super) proof: crate::backend::Proof,
     pub(super) caps: CapabilityFlags,
+    /// MariaDB extended capabilities the client and Switchyard agreed on.
+    pub(super) ext_caps: crate::protocol::MariadbCapabilities,
     pub(super) collation: u8,
     pub(super) tenant: Option<Arc<TenantConfig>>,
     /// False while a multi-tenant user has named no schema (a lobby tenant may serve it).
@@ -113,6 +115,7 @@ impl Session {
             user: login.user,
             proof: login.proof,
             caps: login.caps,
+            ext_caps: login.ext_caps,
             collation: login.collation,
             tenant_chosen: login.tenant.is_some(),
             tenant: login.tenant,

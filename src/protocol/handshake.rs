@@ -18,6 +18,8 @@ const BACKEND_MAX_PACKET: u32 = 64 * 1024 * 1024;
 pub struct ServerInfo {
     pub version: Vec<u8>,
     pub capabilities: CapabilityFlags,
+    /// MariaDB's extended capabilities (empty for MySQL servers).
+    pub ext_capabilities: MariadbCapabilities,
     pub collation: u8,
 }
 
@@ -27,14 +29,14 @@ impl Default for ServerInfo {
         ServerInfo {
             version: b"5.5.5-10.11.0-MariaDB".to_vec(),
             capabilities: supported_capabilities(),
+            ext_capabilities: supported_ext_capabilities(),
             collation: 45,
         }
     }
 }
 
-/// Capabilities Switchyard can relay faithfully. Left out on purpose: SSL and compression
-/// (not implemented yet), and MariaDB's extended capabilities (bulk execute, metadata cache,
-/// progress reports) that change the command set or the response shapes.
+/// Capabilities Switchyard can relay faithfully. SSL and compression are Switchyard's own
+/// with the client, offered by the greeting when configured / implemented.
 pub fn supported_capabilities() -> CapabilityFlags {
     use CapabilityFlags as C;
     C::CLIENT_LONG_PASSWORD
@@ -62,6 +64,18 @@ pub fn supported_capabilities() -> CapabilityFlags {
         | C::CLIENT_DEPRECATE_EOF
 }
 
+/// MariaDB's extended capabilities Switchyard relays: progress reports (passed through
+/// before the answer), COM_STMT_BULK_EXECUTE, extended type info in column definitions (relayed
+/// verbatim). Withheld (see `docs/routing.md`, "Protocol"): CACHE_METADATA, whose skipped
+/// column definitions a lazily prepared statement on another backend cannot vouch for, and
+/// BULK_UNIT_RESULTS (MariaDB 11.5+), which no backend here offers.
+pub fn supported_ext_capabilities() -> MariadbCapabilities {
+    use MariadbCapabilities as M;
+    M::MARIADB_CLIENT_PROGRESS
+        | M::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+        | M::MARIADB_CLIENT_EXTENDED_METADATA
+}
+
 /// Capabilities that change what the server sends, so a backend connection must have
 /// exactly the client's set of them for responses to be relayed verbatim.
 pub fn response_shaping(caps: CapabilityFlags) -> CapabilityFlags {
@@ -87,10 +101,21 @@ pub fn parse_greeting(payload: &[u8]) -> std::io::Result<(ServerInfo, Vec<u8>, O
     let info = ServerInfo {
         version: hs.server_version_ref().to_vec(),
         capabilities: hs.capabilities(),
+        ext_capabilities: ext_if_mariadb(hs.capabilities(), hs.mariadb_ext_capabilities()),
         collation: hs.default_collation(),
     };
     let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned());
     Ok((info, hs.nonce(), plugin))
+}
+
+/// MariaDB's extended capability bytes mean something only when the sender leaves out
+/// CLIENT_MYSQL (CLIENT_LONG_PASSWORD's bit); otherwise they are reserved.
+fn ext_if_mariadb(caps: CapabilityFlags, ext: MariadbCapabilities) -> MariadbCapabilities {
+    if caps.contains(CapabilityFlags::CLIENT_LONG_PASSWORD) {
+        MariadbCapabilities::empty()
+    } else {
+        ext
+    }
 }
 
 /// The greeting Switchyard sends a client; `tls` offers the SSLRequest upgrade.
@@ -115,7 +140,7 @@ pub fn greeting(info: &ServerInfo, connection_id: u32, nonce: &[u8; 20], tls: bo
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         Some(NATIVE_PASSWORD.as_bytes()),
     )
-    .with_mariadb_ext_capabilities(MariadbCapabilities::empty());
+    .with_mariadb_ext_capabilities(info.ext_capabilities & supported_ext_capabilities());
     let mut out = Vec::with_capacity(96);
     pkt.serialize(&mut out);
     out
@@ -125,6 +150,7 @@ pub fn greeting(info: &ServerInfo, connection_id: u32, nonce: &[u8; 20], tls: bo
 #[derive(Debug, Clone)]
 pub struct ClientHello {
     pub capabilities: CapabilityFlags,
+    pub ext_capabilities: MariadbCapabilities,
     pub max_packet: u32,
     pub collation: u8,
     pub user: String,
@@ -147,6 +173,7 @@ pub fn parse_client_hello(payload: &[u8]) -> std::io::Result<ClientHello> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     Ok(ClientHello {
         capabilities: hr.capabilities(),
+        ext_capabilities: ext_if_mariadb(hr.capabilities(), hr.mariadb_ext_capabilities()),
         max_packet: u32::from_le_bytes([payload[4], payload[5], payload[6], payload[7]]),
         collation: hr.collation(),
         user: text(hr.user()),
@@ -176,6 +203,30 @@ pub fn backend_hello(
     collation: u8,
     plugin: &str,
 ) -> Vec<u8> {
+    let ext = MariadbCapabilities::empty();
+    backend_hello_ext(
+        user,
+        auth_response,
+        database,
+        (capabilities, ext),
+        collation,
+        plugin,
+    )
+}
+
+/// [`backend_hello`] asking a MariaDB server for extended capabilities too; the server
+/// reads them only from a client that leaves out CLIENT_MYSQL.
+pub fn backend_hello_ext(
+    user: &str,
+    auth_response: &[u8],
+    database: Option<&str>,
+    (mut capabilities, ext): (CapabilityFlags, MariadbCapabilities),
+    collation: u8,
+    plugin: &str,
+) -> Vec<u8> {
+    if !ext.is_empty() {
+        capabilities.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
+    }
     let hr = HandshakeResponse::new(
         Some(auth_response),
         (10, 11, 0),
@@ -185,7 +236,8 @@ pub fn backend_hello(
         capabilities,
         None,
         BACKEND_MAX_PACKET,
-    );
+    )
+    .with_mariadb_ext_capabilities(ext);
     let mut out = Vec::with_capacity(128);
     hr.serialize(&mut out);
     // mysql_common picks the collation from the server version; the client's own must win

@@ -12,7 +12,7 @@ pub mod stream;
 pub mod tls;
 
 pub use codec::PacketStream;
-pub use mysql_common::constants::{CapabilityFlags, StatusFlags};
+pub use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 
 /// Largest payload of one physical packet; a payload of exactly this size continues in the next.
 pub const MAX_PAYLOAD: usize = 0xFF_FFFF;

@@ -18,6 +18,8 @@ pub enum Expect {
     FieldList,
     /// One packet of any kind (OK, ERR, EOF, COM_STATISTICS' string).
     Single,
+    /// COM_STMT_FETCH: rows from an open cursor up to an EOF, or ERR.
+    Fetch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,9 @@ pub struct Scanner {
     continued: bool,
     /// Statement id to write into a prepare-OK in place of the backend's.
     pub rewrite_stmt_id: Option<u32>,
+    /// MARIADB_CLIENT_CACHE_METADATA: a result set's column count is followed by a byte
+    /// saying whether column definitions follow.
+    pub metadata_flag: bool,
     pub outcome: Outcome,
 }
 
@@ -93,11 +98,12 @@ pub struct ScanError(pub &'static str);
 
 impl Scanner {
     pub fn new(expect: Expect, deprecate_eof: bool) -> Self {
-        // COM_FIELD_LIST has no header packet: definitions start at once.
-        let phase = if expect == Expect::FieldList {
-            Phase::Defs
-        } else {
-            Phase::First
+        // COM_FIELD_LIST has no header packet: definitions start at once; a fetch answers
+        // rows of a result set whose header came with the execute.
+        let phase = match expect {
+            Expect::FieldList => Phase::Defs,
+            Expect::Fetch => Phase::Rows,
+            _ => Phase::First,
         };
         Scanner {
             expect,
@@ -106,6 +112,7 @@ impl Scanner {
             opaque: 0,
             continued: false,
             rewrite_stmt_id: None,
+            metadata_flag: false,
             outcome: Outcome::default(),
         }
     }
@@ -219,6 +226,10 @@ impl Scanner {
 
     fn control_packet(&mut self, p: &mut [u8]) -> Result<Event, ScanError> {
         let first = p.first().copied();
+        if packets::is_progress_report(p) && self.phase != Phase::Done {
+            // MARIADB_CLIENT_PROGRESS: the client reads it and goes on waiting.
+            return Ok(Event::NeedMore);
+        }
         if first == Some(ERR_HEADER) && self.phase != Phase::Done {
             self.outcome.err = packets::parse_err_spec(p);
             self.phase = Phase::Done;
@@ -284,6 +295,12 @@ impl Scanner {
                     return Err(ScanError("zero column count"));
                 }
                 self.phase = Phase::ColumnDefs(n);
+                if self.metadata_flag && b.checked_eat_u8().ok_or(ScanError("metadata flag"))? == 0
+                {
+                    // The client has the definitions cached: rows follow at once.
+                    self.outcome.result_sets += 1;
+                    self.phase = Phase::Rows;
+                }
                 Ok(Event::NeedMore)
             }
             None => Err(ScanError("empty packet")),
@@ -482,6 +499,85 @@ mod tests {
         }
     }
 
+    fn progress(stage: u8) -> Vec<u8> {
+        let mut p = vec![0xFF, 0xFF, 0xFF, 1, stage, 2, 0x10, 0x27, 0];
+        p.extend_from_slice(b"\x05stage");
+        p
+    }
+
+    #[test]
+    fn progress_reports_pass_before_the_answer() {
+        for deprecate in [false, true] {
+            let mut bytes = pkt(1, &progress(1));
+            bytes.extend(pkt(2, &progress(2)));
+            let mut rs = result_set(deprecate, 2, 0x0002);
+            rs[3] = 3;
+            bytes.extend(rs);
+            let mut s = Scanner::new(Expect::ResultSets, deprecate);
+            assert_eq!(scan_all(&mut s, &mut bytes, 5), bytes.len());
+            assert_eq!(s.outcome.err, None);
+            assert_eq!(s.outcome.result_sets, 1);
+        }
+        let mut bytes = pkt(1, &progress(1));
+        bytes.extend(pkt(2, &[0, 0, 0, 0x02, 0, 0, 0]));
+        let mut s = Scanner::new(Expect::ResultSets, true);
+        assert_eq!(scan_all(&mut s, &mut bytes, 3), bytes.len());
+        assert!(s.outcome.ok.is_some());
+    }
+
+    #[test]
+    fn fetch_ends_at_the_cursor_status() {
+        for deprecate in [false, true] {
+            let mut bytes = pkt(1, &[0, 0, 1, 2]);
+            bytes.extend(pkt(2, &[0, 0, 3, 4]));
+            let end = STATUS_CURSOR_EXISTS | packets::STATUS_LAST_ROW_SENT;
+            bytes.extend(pkt(3, &if deprecate { ok_fe(end) } else { eof(end) }));
+            let mut s = Scanner::new(Expect::Fetch, deprecate);
+            assert_eq!(scan_all(&mut s, &mut bytes, 2), bytes.len());
+            assert_eq!(s.outcome.status, Some(end));
+        }
+        let mut bytes = pkt(
+            1,
+            &[0xFF, 0xA5, 0x05, b'#', b'H', b'Y', b'0', b'0', b'0', b'x'],
+        );
+        let mut s = Scanner::new(Expect::Fetch, true);
+        assert_eq!(scan_all(&mut s, &mut bytes, 4), bytes.len());
+        assert_eq!(s.outcome.err.unwrap().code, 1445);
+    }
+
+    #[test]
+    fn cursor_opened_with_deprecate_eof_ends_without_rows() {
+        let mut bytes = pkt(1, &[1]);
+        bytes.extend(pkt(2, b"coldef"));
+        bytes.extend(pkt(3, &ok_fe(0x0002 | STATUS_CURSOR_EXISTS)));
+        let mut s = Scanner::new(Expect::ResultSets, true);
+        assert_eq!(scan_all(&mut s, &mut bytes, 3), bytes.len());
+        assert_eq!(s.outcome.status, Some(0x0002 | STATUS_CURSOR_EXISTS));
+    }
+
+    #[test]
+    fn cached_metadata_result_sets_may_omit_definitions() {
+        for deprecate in [false, true] {
+            // Metadata follows (flag 1): as usual, the flag byte aside.
+            let mut with = result_set(deprecate, 2, 0x0002);
+            with[0] = 2;
+            with.insert(5, 1);
+            let mut s = Scanner::new(Expect::ResultSets, deprecate);
+            s.metadata_flag = true;
+            assert_eq!(scan_all(&mut s, &mut with, 3), with.len());
+            assert_eq!(s.outcome.result_sets, 1);
+            // Skipped (flag 0): no definitions and no EOF after them, rows at once.
+            let mut bytes = pkt(1, &[2, 0]);
+            bytes.extend(pkt(2, &[0, 0, 1]));
+            let end = 0x0002;
+            bytes.extend(pkt(3, &if deprecate { ok_fe(end) } else { eof(end) }));
+            let mut s = Scanner::new(Expect::ResultSets, deprecate);
+            s.metadata_flag = true;
+            assert_eq!(scan_all(&mut s, &mut bytes, 2), bytes.len());
+            assert_eq!((s.outcome.result_sets, s.outcome.status), (1, Some(end)));
+        }
+    }
+
     #[test]
     fn local_infile_is_reported() {
         let mut bytes = pkt(1, b"\xFBfile.csv");
@@ -505,8 +601,11 @@ mod tests {
                 Expect::Prepare,
                 Expect::FieldList,
                 Expect::Single,
+                Expect::Fetch,
             ] {
-                let _ = Scanner::new(expect, seed & 1 == 0).scan(&mut bytes);
+                let mut s = Scanner::new(expect, seed & 1 == 0);
+                s.metadata_flag = seed & 2 == 0;
+                let _ = s.scan(&mut bytes);
             }
         }
     }

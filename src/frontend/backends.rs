@@ -423,6 +423,7 @@ impl Session {
     /// connection would not have.
     fn state_lives_on(&self, t: Target) -> bool {
         self.txn == Some(t)
+            || self.pins.has_cursor_on(t)
             || (t == Target::Primary && (self.autocommit_off || self.pins.holds_server_state()))
     }
 
@@ -436,6 +437,7 @@ impl Session {
         if self.txn == Some(t) {
             self.txn = None;
         }
+        self.pins.drop_cursors_on(t);
         if t == Target::Primary {
             self.autocommit_off = false;
             self.pins = Default::default();

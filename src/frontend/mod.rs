@@ -4,6 +4,7 @@ mod auth;
 mod backends;
 mod causal;
 mod commands;
+mod cursor;
 pub mod error;
 mod isolation;
 mod kill;

@@ -171,6 +171,10 @@ impl Session {
             .send(seq, &ok)
             .await
             .map_err(SessionError::ClientGone)?;
+        // The login's OK is the last uncompressed packet, as from the server.
+        if self.caps.contains(CapabilityFlags::CLIENT_COMPRESS) {
+            self.client.start_compression();
+        }
         Ok(())
     }
 

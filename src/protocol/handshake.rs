@@ -35,8 +35,9 @@ impl Default for ServerInfo {
     }
 }
 
-/// Capabilities Switchyard can relay faithfully. SSL and compression are Switchyard's own
-/// with the client, offered by the greeting when configured / implemented.
+/// Capabilities Switchyard can relay faithfully. SSL (when configured) and compression are
+/// Switchyard's own with the client; backends are asked for neither by the client's wish
+/// (compression is not response-shaping: backend connections stay uncompressed).
 pub fn supported_capabilities() -> CapabilityFlags {
     use CapabilityFlags as C;
     C::CLIENT_LONG_PASSWORD
@@ -62,6 +63,9 @@ pub fn supported_capabilities() -> CapabilityFlags {
         | C::CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
         | C::CLIENT_SESSION_TRACK
         | C::CLIENT_DEPRECATE_EOF
+        | C::CLIENT_COMPRESS
+        // Means something to client libraries only; servers offer it, so does Switchyard.
+        | C::CLIENT_REMEMBER_OPTIONS
 }
 
 /// MariaDB's extended capabilities Switchyard relays: progress reports (passed through

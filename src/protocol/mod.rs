@@ -4,6 +4,7 @@ pub mod auth;
 pub mod caching_sha2;
 pub mod codec;
 pub mod command;
+pub mod compress;
 pub mod crypt;
 pub mod handshake;
 pub mod packets;

@@ -320,8 +320,7 @@ async fn greeting_offers_what_the_backend_offers() {
     let proxy = common::start(common::config("")).await;
     let direct = greeting_of(common::primary_port()).await;
     let proxied = greeting_of(proxy.addr.port()).await;
-    // Withheld, as docs/routing.md says: TLS unless Switchyard's own is configured, and
-    // MariaDB's metadata cache.
+    // Withheld, as docs/routing.md says: TLS unless Switchyard's own is configured.
     let withheld = CapabilityFlags::CLIENT_SSL;
     assert!(direct
         .capabilities
@@ -332,13 +331,14 @@ async fn greeting_offers_what_the_backend_offers() {
         "capabilities offered"
     );
     assert_eq!(
-        proxied.ext_capabilities,
-        direct.ext_capabilities - M::MARIADB_CLIENT_CACHE_METADATA,
+        proxied.ext_capabilities, direct.ext_capabilities,
         "MariaDB extended capabilities offered"
     );
-    assert!(proxied
-        .ext_capabilities
-        .contains(M::MARIADB_CLIENT_STMT_BULK_OPERATIONS | M::MARIADB_CLIENT_EXTENDED_METADATA));
+    assert!(proxied.ext_capabilities.contains(
+        M::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+            | M::MARIADB_CLIENT_EXTENDED_METADATA
+            | M::MARIADB_CLIENT_CACHE_METADATA
+    ));
 }
 
 /// Under compression the server numbers the packets inside its frames after the frames
@@ -417,7 +417,13 @@ async fn mariadb_extensions_are_byte_identical() {
         | M::MARIADB_CLIENT_STMT_BULK_OPERATIONS
         | M::MARIADB_CLIENT_EXTENDED_METADATA;
     let without_deprecate = modern_caps() - CapabilityFlags::CLIENT_DEPRECATE_EOF;
-    for caps in [modern_caps(), without_deprecate] {
+    let cached = ext | M::MARIADB_CLIENT_CACHE_METADATA;
+    for (caps, ext) in [
+        (modern_caps(), ext),
+        (without_deprecate, ext),
+        (modern_caps(), cached),
+        (without_deprecate, cached),
+    ] {
         let proxy = common::start(common::config("")).await;
         let connect = |port| {
             RawClient::connect_ext(
@@ -470,4 +476,67 @@ async fn mariadb_extensions_are_byte_identical() {
         assert_eq!(packets(&d)[0].1[0], 0, "bulk OK: {:?}", packets(&d));
         assert_same("bulk execute", &d, &p);
     }
+}
+
+/// With the metadata cache, a replica whose table differs from the primary's (DDL not yet
+/// there) must not answer an execute with its rows under the client's cached definitions,
+/// which are the primary's: the answer is the primary's, as directly.
+#[tokio::test]
+async fn cached_metadata_never_mixes_servers_definitions() {
+    use switchyard::protocol::MariadbCapabilities as M;
+    let mut root = common::root().await;
+    for s in [
+        "DROP TABLE IF EXISTS wf_acme.meta_drift",
+        "CREATE TABLE wf_acme.meta_drift (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO wf_acme.meta_drift VALUES (1, 7)",
+    ] {
+        root.query_drop(s).await.unwrap();
+    }
+    common::wait_replicated().await;
+    // On the primary only: the replicas keep v INT.
+    root.query_drop("SET SESSION sql_log_bin = 0")
+        .await
+        .unwrap();
+    root.query_drop("ALTER TABLE wf_acme.meta_drift MODIFY v BIGINT")
+        .await
+        .unwrap();
+    root.query_drop("SET SESSION sql_log_bin = 1")
+        .await
+        .unwrap();
+
+    let proxy = common::start(common::config("consistency = \"eventual\"")).await;
+    let ext = M::MARIADB_CLIENT_CACHE_METADATA | M::MARIADB_CLIENT_EXTENDED_METADATA;
+    let connect = |port| {
+        RawClient::connect_ext(
+            port,
+            "acme_app",
+            "acme_pw",
+            Some("wf_acme"),
+            (modern_caps(), ext),
+        )
+    };
+    let (mut direct, _) = connect(common::primary_port()).await;
+    let (mut proxied, _) = connect(proxy.addr.port()).await;
+    let sql = prepare("SELECT id, v FROM meta_drift WHERE id = ?");
+    let mut d = direct.command(&sql, Expect::Prepare).await;
+    let mut p = proxied.command(&sql, Expect::Prepare).await;
+    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    assert_same("prepare (on the primary)", &d, &p);
+    for round in 0..3 {
+        let d = direct
+            .command(&execute(d_id, 1, true), Expect::ResultSets)
+            .await;
+        let p = proxied
+            .command(&execute(p_id, 1, true), Expect::ResultSets)
+            .await;
+        assert_eq!(
+            packets(&d)[0].1,
+            vec![2, 0],
+            "definitions left out directly"
+        );
+        assert_same(&format!("execute {round}"), &d, &p);
+    }
+    root.query_drop("DROP TABLE wf_acme.meta_drift")
+        .await
+        .unwrap();
 }

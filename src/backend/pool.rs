@@ -75,8 +75,7 @@ impl Pools {
                 return;
             }
             conn.set_seq = 0;
-            conn.stmts.clear();
-            conn.typed.clear();
+            conn.forget_statements();
             let mut idle = pools.idle.lock().unwrap_or_else(|p| p.into_inner());
             let list = idle.entry(conn.key.clone()).or_default();
             if list.len() < max_idle {

@@ -13,7 +13,7 @@ use crate::backend::relay::{relay, RelayError};
 use crate::backend::{BackendConn, BackendError, Credentials, PoolKey, Proof};
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::handshake::response_shaping;
-use crate::protocol::scan::{Expect, Outcome, Scanner};
+use crate::protocol::scan::{Expect, Outcome};
 use crate::router::route::{Destination, Route, Target};
 use crate::state::registry::Running;
 use crate::state::RuntimeState;
@@ -345,7 +345,7 @@ impl Session {
             .backends
             .get_mut(t)
             .ok_or_else(|| internal("no connection"))?;
-        let mut scanner = Scanner::new(expect, conn.deprecate_eof());
+        let mut scanner = conn.scanner(expect);
         scanner.rewrite_stmt_id = rewrite_stmt_id;
         self.client
             .flush()

@@ -9,6 +9,7 @@ pub mod error;
 mod isolation;
 mod kill;
 mod login;
+mod metadata;
 mod ops;
 mod pins;
 mod prepared;

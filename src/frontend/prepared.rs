@@ -60,6 +60,8 @@ pub struct Stmt {
     long_data_overflow: bool,
     /// Where it last ran.
     last: Option<Target>,
+    /// With the metadata cache: digest of the column definitions the client holds for it.
+    meta: Option<u64>,
 }
 
 #[derive(Default)]
@@ -83,6 +85,16 @@ impl Statements {
 
     pub fn contains(&self, id: u32) -> bool {
         self.map.contains_key(&id)
+    }
+
+    pub fn cached_metadata(&self, id: u32) -> Option<u64> {
+        self.map.get(&id).and_then(|s| s.meta)
+    }
+
+    pub fn set_cached_metadata(&mut self, id: u32, meta: u64) {
+        if let Some(s) = self.map.get_mut(&id) {
+            s.meta = Some(meta);
+        }
     }
 
     /// The statement a command's id names: its own, or for [`LAST_PREPARED`] the one the
@@ -206,6 +218,9 @@ impl Session {
         self.stmts.last_prepared = Some(id);
         if let Some(conn) = self.backends.get_mut(t) {
             conn.stmts.insert(id, p.backend_id);
+            if let Some(m) = o.metadata {
+                conn.meta.insert(id, m);
+            }
         }
         let stmt = Stmt {
             digest: crate::router::fingerprint_hash(&payload[1..]),
@@ -216,6 +231,7 @@ impl Session {
             long_data: Vec::new(),
             long_data_overflow: false,
             last: Some(t),
+            meta: o.metadata,
         };
         self.stmts.map.insert(id, stmt);
         Ok(())
@@ -280,14 +296,14 @@ impl Session {
         let started = std::time::Instant::now();
         let route = route::decide(&class, &self.view());
         let mut t = self.resolve(rt, &route).await?;
-        let backend_id = match self.prepare_on(t, id).await {
+        let backend_id = match self.prepare_in_step(t, id).await {
             // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
             // to fail a read the primary can serve.
             Err(e) if route.dest == Destination::AnyReplica && t != Target::Primary => {
                 tracing::debug!(session = self.id, error = %e, "replica could not prepare");
                 t = Target::Primary;
                 self.ready(rt, t).await?;
-                self.prepare_on(t, id).await?
+                self.prepare_in_step(t, id).await?
             }
             other => other?,
         };
@@ -306,6 +322,7 @@ impl Session {
             }
         };
         self.count(&route, t, Some(&o), class.class == Class::Read);
+        self.metadata_sent(t, id, &o);
         if let Some(s) = self.stmts.map.get(&id) {
             self.observe(rt, t, started, s.digest, &s.sql);
         }
@@ -324,7 +341,7 @@ impl Session {
     }
 
     /// The backend's id for client statement `id`, preparing it there first if needed.
-    async fn prepare_on(&mut self, t: Target, id: u32) -> Result<u32, SessionError> {
+    pub(super) async fn prepare_on(&mut self, t: Target, id: u32) -> Result<u32, SessionError> {
         let conn = self
             .backends
             .get_mut(t)
@@ -351,6 +368,10 @@ impl Session {
             (Some(ok), _) => {
                 conn.stmts.insert(id, ok.backend_id);
                 conn.typed.remove(&id);
+                match o.metadata {
+                    Some(m) => conn.meta.insert(id, m),
+                    None => conn.meta.remove(&id),
+                };
                 Ok(ok.backend_id)
             }
             (None, Some(e)) => Err(SessionError::Reply(e)),
@@ -432,6 +453,7 @@ impl Session {
         let mut dead = Vec::new();
         for (t, conn) in self.backends.iter_mut() {
             conn.typed.remove(&id);
+            conn.meta.remove(&id);
             if let Some(bid) = conn.stmts.remove(&id) {
                 let mut p = vec![COM_STMT_CLOSE];
                 p.extend_from_slice(&bid.to_le_bytes());
@@ -496,6 +518,7 @@ mod tests {
             long_data: Vec::new(),
             long_data_overflow: false,
             last: None,
+            meta: None,
         }
     }
 

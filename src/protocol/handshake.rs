@@ -70,14 +70,15 @@ pub fn supported_capabilities() -> CapabilityFlags {
 
 /// MariaDB's extended capabilities Switchyard relays: progress reports (passed through
 /// before the answer), COM_STMT_BULK_EXECUTE, extended type info in column definitions (relayed
-/// verbatim). Withheld (see `docs/routing.md`, "Protocol"): CACHE_METADATA, whose skipped
-/// column definitions a lazily prepared statement on another backend cannot vouch for, and
-/// BULK_UNIT_RESULTS (MariaDB 11.5+), which no backend here offers.
+/// verbatim) and the metadata cache (kept in step across backends by
+/// `frontend/metadata.rs`). Withheld: BULK_UNIT_RESULTS (MariaDB 11.5+), which no backend
+/// here offers (see `docs/routing.md`, "Protocol capabilities").
 pub fn supported_ext_capabilities() -> MariadbCapabilities {
     use MariadbCapabilities as M;
     M::MARIADB_CLIENT_PROGRESS
         | M::MARIADB_CLIENT_STMT_BULK_OPERATIONS
         | M::MARIADB_CLIENT_EXTENDED_METADATA
+        | M::MARIADB_CLIENT_CACHE_METADATA
 }
 
 /// Capabilities that change what the server sends, so a backend connection must have
@@ -191,10 +192,19 @@ pub fn parse_client_hello(payload: &[u8]) -> std::io::Result<ClientHello> {
 }
 
 /// The SSLRequest Switchyard sends a backend before the TLS handshake: the first 32 bytes of
-/// a handshake response.
-pub fn ssl_request(capabilities: CapabilityFlags, collation: u8) -> Vec<u8> {
+/// a handshake response. A MariaDB server takes the extended capabilities from it, so they
+/// must be there already (and CLIENT_MYSQL left out, as in the response itself).
+pub fn ssl_request(
+    (mut capabilities, ext): (CapabilityFlags, MariadbCapabilities),
+    collation: u8,
+) -> Vec<u8> {
+    if !ext.is_empty() {
+        capabilities.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
+    }
     let mut out = Vec::with_capacity(32);
-    SslRequest::new(capabilities, BACKEND_MAX_PACKET, collation).serialize(&mut out);
+    SslRequest::new(capabilities, BACKEND_MAX_PACKET, collation)
+        .with_mariadb_capabilities(ext)
+        .serialize(&mut out);
     out
 }
 
@@ -268,12 +278,20 @@ mod tests {
     #[test]
     fn ssl_request_is_the_32_byte_prefix_servers_expect() {
         let caps = supported_capabilities() | CapabilityFlags::CLIENT_SSL;
-        let p = ssl_request(caps, 224);
+        let p = ssl_request((caps, MariadbCapabilities::empty()), 224);
         assert_eq!(p.len(), 32);
         assert!(is_ssl_request(&p));
         assert_eq!(&p[..4], &caps.bits().to_le_bytes());
         assert_eq!(&p[4..8], &BACKEND_MAX_PACKET.to_le_bytes());
         assert_eq!(p[8], 224);
+        let ext = supported_ext_capabilities();
+        let p = ssl_request((caps, ext), 224);
+        assert_eq!(
+            &p[28..32],
+            &ext.bits().to_le_bytes(),
+            "extended capabilities"
+        );
+        assert_eq!(p[0] & 1, 0, "CLIENT_MYSQL left out");
     }
 
     #[test]

@@ -62,6 +62,11 @@ pub struct Outcome {
     pub result_sets: u32,
     /// The last GTID the answer's OK packets reported through session tracking.
     pub gtid: Option<String>,
+    /// MARIADB_CLIENT_CACHE_METADATA: a result set came without its column definitions.
+    pub metadata_skipped: bool,
+    /// Digest of the column definitions of the answer's last result set that carried
+    /// them (prepare-OK: its columns), when the scanner was asked to take it.
+    pub metadata: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,9 +89,24 @@ pub struct Scanner {
     /// Statement id to write into a prepare-OK in place of the backend's.
     pub rewrite_stmt_id: Option<u32>,
     /// MARIADB_CLIENT_CACHE_METADATA: a result set's column count is followed by a byte
-    /// saying whether column definitions follow.
+    /// saying whether column definitions follow, and the definitions are digested
+    /// (`Outcome::metadata`).
     pub metadata_flag: bool,
+    /// The packet passing through is a column definition.
+    digesting: bool,
+    /// Running digest of the current result set's definitions.
+    digest: u64,
     pub outcome: Outcome,
+}
+
+/// FNV-1a: a streaming digest that any chunking of the bytes gives the same value.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// A terminator or header must be read whole; a bigger one than this is malformed.
@@ -113,6 +133,8 @@ impl Scanner {
             continued: false,
             rewrite_stmt_id: None,
             metadata_flag: false,
+            digesting: false,
+            digest: FNV_OFFSET,
             outcome: Outcome::default(),
         }
     }
@@ -133,11 +155,18 @@ impl Scanner {
         loop {
             if self.opaque > 0 {
                 let take = self.opaque.min(buf.len() - pos);
+                if self.digesting {
+                    self.digest = fnv(self.digest, &buf[pos..pos + take]);
+                }
                 pos += take;
                 self.opaque -= take;
                 if self.opaque > 0 {
                     return Ok((pos, Event::NeedMore));
                 }
+            }
+            if self.digesting && !self.continued {
+                self.digesting = false;
+                self.outcome.metadata = Some(self.digest);
             }
             if self.phase == Phase::Done {
                 return Ok((pos, Event::Done));
@@ -153,6 +182,9 @@ impl Scanner {
             let was_continued = self.continued;
             if was_continued || self.is_opaque_packet(rest, len) {
                 self.continued = len == MAX_PAYLOAD;
+                if !was_continued {
+                    self.start_definition(&rest[..3]);
+                }
                 self.after_opaque(was_continued);
                 pos += 4;
                 self.opaque = len;
@@ -183,6 +215,25 @@ impl Scanner {
                 _ => true,
             },
             _ => false,
+        }
+    }
+
+    /// With the metadata cache on, a column definition's length and bytes go into the
+    /// digest of its result set's definitions.
+    fn start_definition(&mut self, len: &[u8]) {
+        let is_def = matches!(self.phase, Phase::ColumnDefs(_) | Phase::PrepareColumns(_));
+        self.digesting = self.metadata_flag && is_def;
+        if self.digesting {
+            self.digest = fnv(self.digest, len);
+        }
+    }
+
+    /// A result set's (or prepare-OK's) definitions start: a fresh digest.
+    fn new_definitions(&mut self) {
+        self.digest = FNV_OFFSET;
+        if self.metadata_flag {
+            // What a prepare or result set with no definitions leaves the client with.
+            self.outcome.metadata = Some(FNV_OFFSET);
         }
     }
 
@@ -295,11 +346,20 @@ impl Scanner {
                     return Err(ScanError("zero column count"));
                 }
                 self.phase = Phase::ColumnDefs(n);
+                let skipped_before = self.outcome.metadata;
+                self.new_definitions();
                 if self.metadata_flag && b.checked_eat_u8().ok_or(ScanError("metadata flag"))? == 0
                 {
-                    // The client has the definitions cached: rows follow at once.
-                    self.outcome.result_sets += 1;
-                    self.phase = Phase::Rows;
+                    // The client has the definitions cached: none follow (the EOF that
+                    // ends them still does, without DEPRECATE_EOF).
+                    self.outcome.metadata_skipped = true;
+                    self.outcome.metadata = skipped_before;
+                    self.phase = if self.deprecate_eof {
+                        self.outcome.result_sets += 1;
+                        Phase::Rows
+                    } else {
+                        Phase::ColumnsEof
+                    };
                 }
                 Ok(Event::NeedMore)
             }
@@ -322,6 +382,7 @@ impl Scanner {
             columns,
             params,
         });
+        self.new_definitions();
         self.phase = if params > 0 {
             Phase::PrepareParams { params, columns }
         } else {
@@ -566,8 +627,12 @@ mod tests {
             s.metadata_flag = true;
             assert_eq!(scan_all(&mut s, &mut with, 3), with.len());
             assert_eq!(s.outcome.result_sets, 1);
-            // Skipped (flag 0): no definitions and no EOF after them, rows at once.
+            // Skipped (flag 0): no definitions (their EOF still comes without
+            // DEPRECATE_EOF), then rows.
             let mut bytes = pkt(1, &[2, 0]);
+            if !deprecate {
+                bytes.extend(pkt(2, &eof(0x0002)));
+            }
             bytes.extend(pkt(2, &[0, 0, 1]));
             let end = 0x0002;
             bytes.extend(pkt(3, &if deprecate { ok_fe(end) } else { eof(end) }));
@@ -575,7 +640,41 @@ mod tests {
             s.metadata_flag = true;
             assert_eq!(scan_all(&mut s, &mut bytes, 2), bytes.len());
             assert_eq!((s.outcome.result_sets, s.outcome.status), (1, Some(end)));
+            assert!(s.outcome.metadata_skipped);
         }
+    }
+
+    #[test]
+    fn definitions_are_digested_alike_in_prepare_and_execute() {
+        let digest = |bytes: &mut Vec<u8>, expect, step| {
+            let mut s = Scanner::new(expect, true);
+            s.metadata_flag = true;
+            scan_all(&mut s, bytes, step);
+            s.outcome.metadata
+        };
+        let mut prepare = pkt(1, &[0, 7, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
+        prepare.extend(pkt(2, b"coldef-a"));
+        prepare.extend(pkt(3, b"coldef-b"));
+        let mut execute = result_set(true, 1, 2);
+        execute[0] = 2;
+        execute.insert(5, 1);
+        let p = digest(&mut prepare.clone(), Expect::Prepare, 1000);
+        assert!(p.is_some());
+        assert_eq!(p, digest(&mut prepare, Expect::Prepare, 3), "any chunking");
+        assert_eq!(p, digest(&mut execute, Expect::ResultSets, 2));
+        let mut other = execute.clone();
+        // A byte of the second definition ("coldef-b" starts at 6 + 12 + 4).
+        other[25] ^= 1;
+        assert_ne!(p, digest(&mut other, Expect::ResultSets, 1000));
+        // Skipped definitions leave no digest; a prepare without columns digests nothing.
+        let mut skipped = pkt(1, &[2, 0]);
+        skipped.extend(pkt(2, &ok_fe(2)));
+        assert_eq!(digest(&mut skipped, Expect::ResultSets, 1000), None);
+        let mut no_columns = pkt(1, &[0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            digest(&mut no_columns, Expect::Prepare, 1000),
+            Some(FNV_OFFSET)
+        );
     }
 
     #[test]

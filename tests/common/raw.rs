@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 pub struct RawClient {
     pub io: PacketStream,
     pub caps: CapabilityFlags,
+    pub ext: MariadbCapabilities,
     pub server: ServerInfo,
 }
 
@@ -69,7 +70,15 @@ impl RawClient {
         let len = (reply.payload.len() as u32).to_le_bytes();
         let mut raw = vec![len[0], len[1], len[2], reply.seq];
         raw.extend_from_slice(&reply.payload);
-        (RawClient { io, caps, server }, raw)
+        (
+            RawClient {
+                io,
+                caps,
+                ext,
+                server,
+            },
+            raw,
+        )
     }
 
     /// Sends one command and returns every byte of the answer, headers included.
@@ -77,6 +86,9 @@ impl RawClient {
         self.io.send(0, payload).await.unwrap();
         let deprecate = self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         let mut scanner = Scanner::new(expect, deprecate);
+        scanner.metadata_flag = self
+            .ext
+            .contains(MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA);
         let mut out = Vec::new();
         loop {
             let (n, ev) = scanner.scan(&mut self.io.rbuf[..]).unwrap();

@@ -34,6 +34,7 @@ impl Session {
     pub(super) async fn end_cursor(&mut self, id: u32, t: Target) {
         if let Some(at) = self.pins.close_cursor(id) {
             self.reset_cursor_elsewhere(id, at, t).await;
+            self.publish_if_changed();
         }
     }
 

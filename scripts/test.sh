@@ -55,6 +55,7 @@ fi
 section "Dependencies"
 bash scripts/cluster.sh deps
 bash scripts/drivers.sh
+bash scripts/mariadb_client.sh
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found on PATH" >&2; exit 1; }
 if ! cargo fmt --version >/dev/null 2>&1; then
     echo "installing rustfmt"

@@ -1002,3 +1002,40 @@ async fn shutdown_closes_the_admin_and_http_listeners() {
     // The open admin connection was closed too.
     assert!(ask(&mut a, "SHOW TENANTS").await.is_err());
 }
+
+#[tokio::test]
+async fn show_sessions_lists_an_open_cursor_until_it_ends() {
+    use common::raw::{modern_caps, RawClient};
+    use switchyard::protocol::scan::Expect;
+    let p = start().await;
+    let (mut app, _) = RawClient::connect(
+        p.addr.port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        modern_caps(),
+    )
+    .await;
+    let prepared = app
+        .command(b"\x16SELECT seq FROM seq_1_to_3", Expect::Prepare)
+        .await;
+    let id = u32::from_le_bytes([prepared[5], prepared[6], prepared[7], prepared[8]]);
+    let id = id.to_le_bytes();
+    // Execute with CURSOR_TYPE_READ_ONLY, then fetch all rows at once.
+    let execute = [0x17, id[0], id[1], id[2], id[3], 1, 1, 0, 0, 0];
+    app.command(&execute, Expect::ResultSets).await;
+    let mut a = admin(&p).await;
+    let s = must(&mut a, "SHOW SESSIONS").await;
+    let row = s.find("user", "acme_app").expect("listed");
+    assert!(s.get(row, "pins").unwrap().contains("cursor x1"), "{s:?}");
+    let fetch = [0x1C, id[0], id[1], id[2], id[3], 10, 0, 0, 0];
+    let rows = app.command(&fetch, Expect::Fetch).await;
+    assert_eq!(
+        common::raw::packets(&rows).len(),
+        4,
+        "three rows and the end"
+    );
+    let s = must(&mut a, "SHOW SESSIONS").await;
+    let row = s.find("user", "acme_app").unwrap();
+    assert_eq!(s.get(row, "pins"), Some(""), "the cursor ended: {s:?}");
+}

@@ -301,3 +301,242 @@ async fn an_oversized_packet_is_refused_as_the_server_refuses_it() {
     );
     assert_eq!(answers[0].1, 1153);
 }
+
+/// Reads a server's greeting (and hangs up).
+async fn greeting_of(port: u16) -> switchyard::protocol::handshake::ServerInfo {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut io = switchyard::protocol::PacketStream::new(stream, 1 << 16);
+    let g = io.read_packet().await.unwrap();
+    switchyard::protocol::handshake::parse_greeting(&g.payload)
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn greeting_offers_what_the_backend_offers() {
+    use switchyard::protocol::MariadbCapabilities as M;
+    let proxy = common::start(common::config("")).await;
+    let direct = greeting_of(common::primary_port()).await;
+    let proxied = greeting_of(proxy.addr.port()).await;
+    // Withheld, as docs/routing.md says: TLS unless Switchyard's own is configured.
+    let withheld = CapabilityFlags::CLIENT_SSL;
+    assert!(direct
+        .capabilities
+        .contains(CapabilityFlags::CLIENT_COMPRESS));
+    assert_eq!(
+        proxied.capabilities,
+        direct.capabilities - withheld,
+        "capabilities offered"
+    );
+    assert_eq!(
+        proxied.ext_capabilities, direct.ext_capabilities,
+        "MariaDB extended capabilities offered"
+    );
+    assert!(proxied.ext_capabilities.contains(
+        M::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+            | M::MARIADB_CLIENT_EXTENDED_METADATA
+            | M::MARIADB_CLIENT_CACHE_METADATA
+    ));
+}
+
+/// Under compression the server numbers the packets inside its frames after the frames
+/// (clients check only the frames' sequence), and Switchyard's frames are its own: the
+/// packets must match byte for byte, their sequence ids need not.
+fn assert_same_packets(what: &str, direct: &[u8], proxied: &[u8]) {
+    let payloads = |raw| packets(raw).into_iter().map(|(_, p)| p).collect::<Vec<_>>();
+    assert!(
+        payloads(direct) == payloads(proxied),
+        "{what}: packets differ"
+    );
+    assert!(!direct.is_empty());
+}
+
+#[tokio::test]
+async fn compressed_answers_are_byte_identical() {
+    setup().await;
+    let caps = modern_caps() | CapabilityFlags::CLIENT_COMPRESS;
+    let (mut direct, mut proxied, d_login, p_login, _proxy) = pair(caps).await;
+    assert_same("login OK", &d_login, &p_login);
+    let mut queries = QUERIES.to_vec();
+    queries.push("SELECT REPEAT('z', 3 * 1024 * 1024) AS big, 'tail'");
+    queries.push("SELECT seq, REPEAT('r', 50) FROM seq_1_to_20000");
+    for q in queries {
+        let d = direct.query(q).await;
+        let p = proxied.query(q).await;
+        assert_same_packets(q, &d, &p);
+    }
+    let sql = prepare("SELECT * FROM diff_types WHERE id > ? ORDER BY id");
+    let mut d = direct.command(&sql, Expect::Prepare).await;
+    let mut p = proxied.command(&sql, Expect::Prepare).await;
+    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    assert_same_packets("compressed prepare", &d, &p);
+    let d = direct
+        .command(&execute(d_id, 0, true), Expect::ResultSets)
+        .await;
+    let p = proxied
+        .command(&execute(p_id, 0, true), Expect::ResultSets)
+        .await;
+    assert_same_packets("compressed execute", &d, &p);
+}
+
+/// COM_STMT_EXECUTE of a statement without parameters, asking for a read-only cursor.
+fn execute_cursor(id: u32) -> Vec<u8> {
+    let mut p = vec![0x17];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.extend_from_slice(&[1, 1, 0, 0, 0]);
+    p
+}
+
+fn fetch(id: u32, rows: u32) -> Vec<u8> {
+    let mut p = vec![0x1C];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.extend_from_slice(&rows.to_le_bytes());
+    p
+}
+
+/// COM_STMT_BULK_EXECUTE of a statement with one INT parameter, one row per value.
+fn bulk(id: u32, values: &[i32]) -> Vec<u8> {
+    let mut p = vec![0xFA];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.extend_from_slice(&128u16.to_le_bytes());
+    p.extend_from_slice(&[3, 0]);
+    for v in values {
+        p.push(0);
+        p.extend_from_slice(&v.to_le_bytes());
+    }
+    p
+}
+
+#[tokio::test]
+async fn mariadb_extensions_are_byte_identical() {
+    use switchyard::protocol::MariadbCapabilities as M;
+    setup().await;
+    let ext = M::MARIADB_CLIENT_PROGRESS
+        | M::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+        | M::MARIADB_CLIENT_EXTENDED_METADATA;
+    let without_deprecate = modern_caps() - CapabilityFlags::CLIENT_DEPRECATE_EOF;
+    let cached = ext | M::MARIADB_CLIENT_CACHE_METADATA;
+    for (caps, ext) in [
+        (modern_caps(), ext),
+        (without_deprecate, ext),
+        (modern_caps(), cached),
+        (without_deprecate, cached),
+    ] {
+        let proxy = common::start(common::config("")).await;
+        let connect = |port| {
+            RawClient::connect_ext(
+                port,
+                "globex_app",
+                "globex_pw",
+                Some("wf_globex"),
+                (caps, ext),
+            )
+        };
+        let (mut direct, d_login) = connect(common::primary_port()).await;
+        let (mut proxied, p_login) = connect(proxy.addr.port()).await;
+        assert_same("login OK", &d_login, &p_login);
+        // Extended type info: the JSON column's definition carries format=json.
+        let q = "SELECT id, j FROM diff_types ORDER BY id";
+        let d = direct.query(q).await;
+        assert!(d.windows(4).any(|w| w == b"json"), "{:?}", packets(&d));
+        assert_same(q, &d, &proxied.query(q).await);
+        // A cursor: definitions and CURSOR_EXISTS, no rows; then rows by fetches.
+        let sql = prepare("SELECT id, j, t FROM diff_types ORDER BY id");
+        let mut d = direct.command(&sql, Expect::Prepare).await;
+        let mut p = proxied.command(&sql, Expect::Prepare).await;
+        let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+        assert_same("prepare", &d, &p);
+        for round in 0..2 {
+            let d = direct
+                .command(&execute_cursor(d_id), Expect::ResultSets)
+                .await;
+            let p = proxied
+                .command(&execute_cursor(p_id), Expect::ResultSets)
+                .await;
+            assert_same(&format!("cursor execute {round}"), &d, &p);
+            for rows in [1, 5] {
+                let d = direct.command(&fetch(d_id, rows), Expect::Fetch).await;
+                let p = proxied.command(&fetch(p_id, rows), Expect::Fetch).await;
+                assert_same(&format!("fetch {rows} in round {round}"), &d, &p);
+            }
+        }
+        // Array binding: one command, every row counted.
+        let sql = prepare("UPDATE diff_types SET n = n WHERE id = ?");
+        let mut d = direct.command(&sql, Expect::Prepare).await;
+        let mut p = proxied.command(&sql, Expect::Prepare).await;
+        let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+        let d = direct
+            .command(&bulk(d_id, &[1, 2, 3]), Expect::ResultSets)
+            .await;
+        let p = proxied
+            .command(&bulk(p_id, &[1, 2, 3]), Expect::ResultSets)
+            .await;
+        assert_eq!(packets(&d)[0].1[0], 0, "bulk OK: {:?}", packets(&d));
+        assert_same("bulk execute", &d, &p);
+    }
+}
+
+/// With the metadata cache, a replica whose table differs from the primary's (DDL not yet
+/// there) must not answer an execute with its rows under the client's cached definitions,
+/// which are the primary's: the answer is the primary's, as directly.
+#[tokio::test]
+async fn cached_metadata_never_mixes_servers_definitions() {
+    use switchyard::protocol::MariadbCapabilities as M;
+    let mut root = common::root().await;
+    for s in [
+        "DROP TABLE IF EXISTS wf_acme.meta_drift",
+        "CREATE TABLE wf_acme.meta_drift (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO wf_acme.meta_drift VALUES (1, 7)",
+    ] {
+        root.query_drop(s).await.unwrap();
+    }
+    common::wait_replicated().await;
+    // On the primary only: the replicas keep v INT.
+    root.query_drop("SET SESSION sql_log_bin = 0")
+        .await
+        .unwrap();
+    root.query_drop("ALTER TABLE wf_acme.meta_drift MODIFY v BIGINT")
+        .await
+        .unwrap();
+    root.query_drop("SET SESSION sql_log_bin = 1")
+        .await
+        .unwrap();
+
+    let proxy = common::start(common::config("consistency = \"eventual\"")).await;
+    let ext = M::MARIADB_CLIENT_CACHE_METADATA | M::MARIADB_CLIENT_EXTENDED_METADATA;
+    let connect = |port| {
+        RawClient::connect_ext(
+            port,
+            "acme_app",
+            "acme_pw",
+            Some("wf_acme"),
+            (modern_caps(), ext),
+        )
+    };
+    let (mut direct, _) = connect(common::primary_port()).await;
+    let (mut proxied, _) = connect(proxy.addr.port()).await;
+    let sql = prepare("SELECT id, v FROM meta_drift WHERE id = ?");
+    let mut d = direct.command(&sql, Expect::Prepare).await;
+    let mut p = proxied.command(&sql, Expect::Prepare).await;
+    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    assert_same("prepare (on the primary)", &d, &p);
+    for round in 0..3 {
+        let d = direct
+            .command(&execute(d_id, 1, true), Expect::ResultSets)
+            .await;
+        let p = proxied
+            .command(&execute(p_id, 1, true), Expect::ResultSets)
+            .await;
+        assert_eq!(
+            packets(&d)[0].1,
+            vec![2, 0],
+            "definitions left out directly"
+        );
+        assert_same(&format!("execute {round}"), &d, &p);
+    }
+    root.query_drop("DROP TABLE wf_acme.meta_drift")
+        .await
+        .unwrap();
+}

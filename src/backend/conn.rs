@@ -15,7 +15,7 @@ use super::relay;
 use crate::protocol::handshake::{self, ServerInfo};
 use crate::protocol::packets::{self, ERR_HEADER};
 use crate::protocol::scan::{Expect, Outcome, Scanner};
-use crate::protocol::{CapabilityFlags, PacketStream};
+use crate::protocol::{CapabilityFlags, MariadbCapabilities, PacketStream};
 
 /// Largest packet accepted from a backend while reading whole packets (handshake only;
 /// results are streamed).
@@ -38,6 +38,13 @@ pub struct BackendConn {
     pub stmts: HashMap<u32, u32>,
     /// Client statement ids whose parameter types this server has been sent.
     pub typed: HashSet<u32>,
+    /// MARIADB_CLIENT_CACHE_METADATA was agreed at login: result sets carry the "metadata
+    /// follows" byte and may leave out their column definitions.
+    pub cache_metadata: bool,
+    /// With the metadata cache: client statement id -> digest of the column definitions
+    /// this server last sent for it (at prepare or in an execute's answer). The server
+    /// leaves out only definitions equal to these.
+    pub meta: HashMap<u32, u64>,
     /// What this server served for the session's tenant (set when a session takes it).
     pub served: Arc<crate::state::stats::Served>,
     /// When a command was last sent: a connection idle longer than
@@ -66,6 +73,8 @@ impl BackendConn {
         let mut io = PacketStream::new(stream, MAX_BACKEND_PACKET);
         let login = tokio::time::timeout(timeout, login(&mut io, &key, creds, database, tls));
         let (info, connection_id) = login.await.map_err(|_| BackendError::ConnectTimeout)??;
+        let cache_metadata = (key.ext_capabilities & info.ext_capabilities)
+            .contains(MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA);
         Ok(BackendConn {
             io,
             key,
@@ -77,6 +86,8 @@ impl BackendConn {
             set_option: None,
             stmts: HashMap::new(),
             typed: HashSet::new(),
+            cache_metadata,
+            meta: HashMap::new(),
             served: Arc::default(),
             last_used: Instant::now(),
         })
@@ -95,6 +106,20 @@ impl BackendConn {
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 
+    /// A scanner for the answer to the next command on this connection.
+    pub fn scanner(&self, expect: Expect) -> Scanner {
+        let mut s = Scanner::new(expect, self.deprecate_eof());
+        s.metadata_flag = self.cache_metadata;
+        s
+    }
+
+    /// Forgets the statements prepared here (the server's reset closed them).
+    pub fn forget_statements(&mut self) {
+        self.stmts.clear();
+        self.typed.clear();
+        self.meta.clear();
+    }
+
     /// Runs a command whose answer only Switchyard reads (state replay, silent prepare).
     pub async fn exec_silent(
         &mut self,
@@ -102,7 +127,7 @@ impl BackendConn {
         expect: Expect,
     ) -> Result<Outcome, BackendError> {
         self.io.send(0, payload).await?;
-        let mut scanner = Scanner::new(expect, self.deprecate_eof());
+        let mut scanner = self.scanner(expect);
         relay::relay_response(&mut self.io, None, &mut scanner)
             .await
             .map_err(|e| e.into_backend())?;
@@ -116,7 +141,7 @@ impl BackendConn {
         p.push(crate::protocol::command::COM_QUERY);
         p.extend_from_slice(sql.as_bytes());
         self.io.send(0, &p).await?;
-        let mut scanner = Scanner::new(Expect::ResultSets, self.deprecate_eof());
+        let mut scanner = self.scanner(Expect::ResultSets);
         let raw = relay::collect_response(&mut self.io, &mut scanner).await?;
         if let Some(e) = scanner.outcome.err {
             return Err(BackendError::Server(e));
@@ -146,9 +171,12 @@ async fn login(
         .map_err(|e| BackendError::Greeting(e.to_string()))?;
     let connection_id = connection_id(&greeting.payload);
     let mut caps = backend_capabilities(key.capabilities, info.capabilities, database.is_some());
+    // Only what the server offers: a MySQL server (or a MariaDB one behind another proxy)
+    // may offer less than the client was promised by another backend's greeting.
+    let ext = key.ext_capabilities & info.ext_capabilities;
     let mut seq = greeting.seq.wrapping_add(1);
     if let Some(tls) = tls {
-        seq = start_tls(io, &key.addr, &info, caps, key.collation, seq, tls).await?;
+        seq = start_tls(io, &key.addr, &info, (caps, ext), key.collation, seq, tls).await?;
         caps |= CapabilityFlags::CLIENT_SSL;
     }
     let (mut exchange, plugin, answer) = Exchange::start(
@@ -158,8 +186,14 @@ async fn login(
         plugin.as_deref(),
         &nonce,
     )?;
-    let hello =
-        handshake::backend_hello(&creds.user, &answer, database, caps, key.collation, plugin);
+    let hello = handshake::backend_hello_ext(
+        &creds.user,
+        &answer,
+        database,
+        (caps, ext),
+        key.collation,
+        plugin,
+    );
     io.send(seq, &hello).await?;
     loop {
         let reply = io.read_packet().await?;
@@ -178,7 +212,7 @@ async fn start_tls(
     io: &mut PacketStream,
     addr: &str,
     info: &ServerInfo,
-    caps: CapabilityFlags,
+    (caps, ext): (CapabilityFlags, MariadbCapabilities),
     collation: u8,
     seq: u8,
     tls: &TlsConnector,
@@ -188,7 +222,7 @@ async fn start_tls(
             "backend_tls is configured but the server does not offer TLS".into(),
         ));
     }
-    let request = handshake::ssl_request(caps | CapabilityFlags::CLIENT_SSL, collation);
+    let request = handshake::ssl_request((caps | CapabilityFlags::CLIENT_SSL, ext), collation);
     let seq = io.send(seq, &request).await?;
     let name = server_name(addr)?;
     io.connect_tls(tls, name)

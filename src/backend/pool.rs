@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::conn::BackendConn;
 use crate::protocol::command::COM_RESET_CONNECTION;
 use crate::protocol::scan::Expect;
-use crate::protocol::CapabilityFlags;
+use crate::protocol::{CapabilityFlags, MariadbCapabilities};
 
 /// How long a released connection's COM_RESET_CONNECTION may take.
 const RESET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -19,6 +19,9 @@ pub struct PoolKey {
     pub user: Arc<str>,
     /// The client's response-shaping capabilities (see `handshake::response_shaping`).
     pub capabilities: CapabilityFlags,
+    /// The client's MariaDB extended capabilities (bulk execute, progress reports, extended
+    /// type info): they change commands and answers as much as the ones above.
+    pub ext_capabilities: MariadbCapabilities,
     pub collation: u8,
     /// The CA a TLS connection was verified with (`None`: plaintext).
     pub tls_ca: Option<Arc<str>>,
@@ -72,8 +75,7 @@ impl Pools {
                 return;
             }
             conn.set_seq = 0;
-            conn.stmts.clear();
-            conn.typed.clear();
+            conn.forget_statements();
             let mut idle = pools.idle.lock().unwrap_or_else(|p| p.into_inner());
             let list = idle.entry(conn.key.clone()).or_default();
             if list.len() < max_idle {

@@ -13,7 +13,7 @@ use crate::backend::relay::{relay, RelayError};
 use crate::backend::{BackendConn, BackendError, Credentials, PoolKey, Proof};
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::handshake::response_shaping;
-use crate::protocol::scan::{Expect, Outcome, Scanner};
+use crate::protocol::scan::{Expect, Outcome};
 use crate::router::route::{Destination, Route, Target};
 use crate::state::registry::Running;
 use crate::state::RuntimeState;
@@ -169,6 +169,7 @@ impl Session {
                 addr: addr.into(),
                 user: self.credentials(&tenant).user.into(),
                 capabilities: response_shaping(self.caps),
+                ext_capabilities: self.ext_caps,
                 collation: self.collation,
                 tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
             };
@@ -347,7 +348,7 @@ impl Session {
             .backends
             .get_mut(t)
             .ok_or_else(|| internal("no connection"))?;
-        let mut scanner = Scanner::new(expect, conn.deprecate_eof());
+        let mut scanner = conn.scanner(expect);
         scanner.rewrite_stmt_id = rewrite_stmt_id;
         self.client
             .flush()
@@ -425,6 +426,7 @@ impl Session {
     /// connection would not have.
     fn state_lives_on(&self, t: Target) -> bool {
         self.txn == Some(t)
+            || self.pins.has_cursor_on(t)
             || (t == Target::Primary && (self.autocommit_off || self.pins.holds_server_state()))
     }
 
@@ -438,6 +440,7 @@ impl Session {
         if self.txn == Some(t) {
             self.txn = None;
         }
+        self.pins.drop_cursors_on(t);
         if t == Target::Primary {
             self.autocommit_off = false;
             self.pins = Default::default();

@@ -112,8 +112,7 @@ impl Session {
         if let Some(mut p) = primary {
             p.set_seq = 0;
             p.set_option = None;
-            p.stmts.clear();
-            p.typed.clear();
+            p.forget_statements();
             self.backends = Default::default();
             self.backends_put_primary(p);
         }

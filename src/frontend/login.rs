@@ -18,6 +18,7 @@ pub struct Login {
     /// What logs the user in to backends (see `auth::Proven`).
     pub proof: Proof,
     pub caps: CapabilityFlags,
+    pub ext_caps: crate::protocol::MariadbCapabilities,
     pub collation: u8,
     pub database: Option<String>,
     pub tenant: Option<Arc<TenantConfig>>,
@@ -69,6 +70,8 @@ pub async fn login(
         return Err((e, seq));
     }
     let caps = hello.capabilities & info.capabilities & handshake::supported_capabilities();
+    let ext_caps =
+        hello.ext_capabilities & info.ext_capabilities & handshake::supported_ext_capabilities();
 
     let offer = auth::Offer {
         user: &hello.user,
@@ -102,6 +105,7 @@ pub async fn login(
         user,
         proof,
         caps,
+        ext_caps,
         collation: hello.collation,
         database: hello.database,
         tenant,

@@ -16,7 +16,7 @@ use crate::state::stats::TenantStats;
 use crate::state::RuntimeState;
 
 /// The parts of the session state whose change is worth publishing.
-pub(super) type PublishKey = (Option<Target>, Option<&'static str>, bool, usize);
+pub(super) type PublishKey = (Option<Target>, Option<&'static str>, bool, usize, usize);
 
 impl Session {
     pub(super) fn publish_key(&self) -> PublishKey {
@@ -25,6 +25,7 @@ impl Session {
             self.pins.reason(),
             self.pins.user_variables,
             self.backends.count(),
+            self.pins.cursor_count(),
         )
     }
 

@@ -1,8 +1,9 @@
-//! Reasons a session must stay on its tenant's primary, each named for admin and logs, and
-//! lifted when the reason ends.
+//! Reasons a session must stay on its tenant's primary (or, for open cursors, on the
+//! connection holding them), each named for admin and logs, and lifted when the reason ends.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::router::route::Target;
 use crate::router::{Effects, LockEffect};
 
 #[derive(Debug, Default, Clone)]
@@ -14,6 +15,8 @@ pub struct Pins {
     too_many_sets: bool,
     /// Informational: user variables live on the primary (statements using them go there).
     pub user_variables: bool,
+    /// Open server-side cursors: client statement id -> the connection holding its cursor.
+    cursors: BTreeMap<u32, Target>,
 }
 
 impl Pins {
@@ -55,7 +58,43 @@ impl Pins {
         if self.user_variables {
             out.push("user variables".into());
         }
+        if !self.cursors.is_empty() {
+            out.push(format!("cursor x{}", self.cursors.len()));
+        }
         out
+    }
+
+    /// A COM_STMT_EXECUTE opened a cursor on `t` (SERVER_STATUS_CURSOR_EXISTS).
+    pub fn open_cursor(&mut self, stmt: u32, t: Target) {
+        self.cursors.insert(stmt, t);
+    }
+
+    /// The statement's cursor ended (fetched to the end, reset, closed, executed again);
+    /// returns where it was.
+    pub fn close_cursor(&mut self, stmt: u32) -> Option<Target> {
+        self.cursors.remove(&stmt)
+    }
+
+    pub fn cursor_of(&self, stmt: u32) -> Option<Target> {
+        self.cursors.get(&stmt).copied()
+    }
+
+    /// Where the session's open cursors live: its reads stay there until they end.
+    pub fn cursor_target(&self) -> Option<Target> {
+        self.cursors.values().next().copied()
+    }
+
+    pub fn cursor_count(&self) -> usize {
+        self.cursors.len()
+    }
+
+    pub fn has_cursor_on(&self, t: Target) -> bool {
+        self.cursors.values().any(|c| *c == t)
+    }
+
+    /// The connection to `t` is gone, and its cursors with it.
+    pub fn drop_cursors_on(&mut self, t: Target) {
+        self.cursors.retain(|_, c| *c != t);
     }
 
     /// Applies what a statement that succeeded did to the session.
@@ -94,7 +133,7 @@ impl Pins {
 
     /// Pins that lock the session to a tenant's servers (it may not switch tenants).
     pub fn holds_server_state(&self) -> bool {
-        self.reason().is_some() || self.user_variables
+        self.reason().is_some() || self.user_variables || !self.cursors.is_empty()
     }
 }
 
@@ -122,6 +161,21 @@ mod tests {
             ..Effects::default()
         });
         assert_eq!(p.reason(), None);
+    }
+
+    #[test]
+    fn cursors_pin_to_their_connection_until_closed() {
+        let mut p = Pins::default();
+        p.open_cursor(1, Target::Replica(0));
+        p.open_cursor(2, Target::Replica(0));
+        assert_eq!(p.cursor_target(), Some(Target::Replica(0)));
+        assert!(p.describe().contains(&"cursor x2".to_owned()));
+        assert!(p.holds_server_state());
+        assert_eq!(p.close_cursor(1), Some(Target::Replica(0)));
+        assert_eq!(p.cursor_of(2), Some(Target::Replica(0)));
+        p.drop_cursors_on(Target::Replica(0));
+        assert_eq!(p.cursor_target(), None);
+        assert!(!p.holds_server_state());
     }
 
     #[test]

@@ -12,9 +12,38 @@ use crate::router::route::{self, Destination, Target};
 use crate::router::{Class, Classification};
 use crate::state::RuntimeState;
 
-/// Cursor flags in COM_STMT_EXECUTE; cursors are not relayed, so they are cleared and the
-/// server answers with a plain result set, as it does when it declines a cursor.
-const CURSOR_FLAGS_AT: usize = 5;
+/// The commands that run a prepared statement. They differ in where parameter types are
+/// carried; only COM_STMT_EXECUTE opens cursors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Run {
+    Execute,
+    /// COM_STMT_BULK_EXECUTE: MariaDB's array binding, one command for many rows.
+    Bulk,
+}
+
+impl Run {
+    /// The server's name for the command in its errors.
+    fn name(self) -> &'static str {
+        match self {
+            Run::Execute => "mysqld_stmt_execute",
+            Run::Bulk => "mysqld_stmt_bulk_execute",
+        }
+    }
+
+    fn types(self, payload: &[u8], params: u16) -> Option<&[u8]> {
+        match self {
+            Run::Execute => command::execute_param_types(payload, params),
+            Run::Bulk => command::bulk_param_types(payload, params),
+        }
+    }
+
+    fn with_types(self, payload: &[u8], params: u16, types: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Run::Execute => command::execute_with_types(payload, params, types),
+            Run::Bulk => command::bulk_with_types(payload, params, types),
+        }
+    }
+}
 
 pub struct Stmt {
     sql: Vec<u8>,
@@ -31,6 +60,8 @@ pub struct Stmt {
     long_data_overflow: bool,
     /// Where it last ran.
     last: Option<Target>,
+    /// With the metadata cache: digest of the column definitions the client holds for it.
+    meta: Option<u64>,
 }
 
 #[derive(Default)]
@@ -39,16 +70,46 @@ pub struct Statements {
     next_id: u32,
     /// Bytes of long data held for all statements, bounded by the client packet limit.
     long_data_bytes: usize,
+    /// The statement the session's last COM_STMT_PREPARE created, if it succeeded.
+    last_prepared: Option<u32>,
 }
+
+/// The statement id MariaDB clients send right behind a COM_STMT_PREPARE, without waiting
+/// for its answer (direct execution): it names the statement that prepare creates.
+const LAST_PREPARED: u32 = u32::MAX;
 
 impl Statements {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
+    pub fn contains(&self, id: u32) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    pub fn cached_metadata(&self, id: u32) -> Option<u64> {
+        self.map.get(&id).and_then(|s| s.meta)
+    }
+
+    pub fn set_cached_metadata(&mut self, id: u32, meta: u64) {
+        if let Some(s) = self.map.get_mut(&id) {
+            s.meta = Some(meta);
+        }
+    }
+
+    /// The statement a command's id names: its own, or for [`LAST_PREPARED`] the one the
+    /// last prepare created (left as it is when that prepare failed, as the server answers).
+    pub fn resolve(&self, id: u32) -> u32 {
+        match (id, self.last_prepared) {
+            (LAST_PREPARED, Some(last)) => last,
+            _ => id,
+        }
+    }
+
     pub fn clear(&mut self) {
         self.map.clear();
         self.long_data_bytes = 0;
+        self.last_prepared = None;
     }
 
     /// The id the next prepared statement gets: never 0 and, once the counter wraps, never
@@ -116,7 +177,7 @@ fn long_data_too_long(limit: usize) -> SessionError {
     )
 }
 
-fn unknown_stmt(id: u32, cmd: &str) -> SessionError {
+pub(super) fn unknown_stmt(id: u32, cmd: &str) -> SessionError {
     SessionError::reply(
         1243,
         "HY000",
@@ -132,6 +193,9 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
+        // Whatever fails below, a direct execution behind this prepare must not run the
+        // statement prepared before it.
+        self.stmts.last_prepared = None;
         self.check_schema_refs(rt, &payload[1..])?;
         let c = rt.shared.router.classify(&payload[1..]);
         if c.effects.kill {
@@ -151,8 +215,12 @@ impl Session {
             return Ok(());
         };
         self.stmts.next_id = id;
+        self.stmts.last_prepared = Some(id);
         if let Some(conn) = self.backends.get_mut(t) {
             conn.stmts.insert(id, p.backend_id);
+            if let Some(m) = o.metadata {
+                conn.meta.insert(id, m);
+            }
         }
         let stmt = Stmt {
             digest: crate::router::fingerprint_hash(&payload[1..]),
@@ -163,6 +231,7 @@ impl Session {
             long_data: Vec::new(),
             long_data_overflow: false,
             last: Some(t),
+            meta: o.metadata,
         };
         self.stmts.map.insert(id, stmt);
         Ok(())
@@ -193,52 +262,56 @@ impl Session {
         }
     }
 
+    /// COM_STMT_EXECUTE and COM_STMT_BULK_EXECUTE: routed by the statement's class, prepared
+    /// lazily where they run, the statement id mapped to that backend's.
     pub(super) async fn com_stmt_execute(
         &mut self,
         rt: &RuntimeState,
-        mut payload: Vec<u8>,
+        payload: Vec<u8>,
+        run: Run,
     ) -> Result<(), SessionError> {
-        let id = command::stmt_id(&payload)
-            .ok_or_else(|| SessionError::ClientProtocol("short COM_STMT_EXECUTE".into()))?;
+        let id = command::stmt_id(&payload).ok_or_else(|| {
+            SessionError::ClientProtocol(format!("short {}", command::name(payload[0])))
+        })?;
+        let id = self.stmts.resolve(id);
         let stmt = self
             .stmts
             .map
             .get(&id)
-            .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
+            .ok_or_else(|| unknown_stmt(id, run.name()))?;
         let class = stmt.class.clone();
         let params = stmt.params;
         if stmt.long_data_overflow {
             self.stmts.drop_long_data(id);
             return Err(long_data_too_long(rt.max_client_packet));
         }
-        if let Some(types) = command::execute_param_types(&payload, params) {
+        if let Some(types) = run.types(&payload, params) {
             let types = types.to_vec();
             if let Some(s) = self.stmts.map.get_mut(&id) {
                 s.types = Some(types);
             }
         }
-        if let Some(flags) = payload.get_mut(CURSOR_FLAGS_AT) {
-            *flags = 0;
-        }
+        let cursor = run == Run::Execute && command::execute_opens_cursor(&payload);
         self.before_statement(rt).await?;
         let started = std::time::Instant::now();
         let route = route::decide(&class, &self.view());
         let mut t = self.resolve(rt, &route).await?;
-        let backend_id = match self.prepare_on(t, id).await {
+        let backend_id = match self.prepare_in_step(t, id).await {
             // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
             // to fail a read the primary can serve.
             Err(e) if route.dest == Destination::AnyReplica && t != Target::Primary => {
                 tracing::debug!(session = self.id, error = %e, "replica could not prepare");
                 t = Target::Primary;
                 self.ready(rt, t).await?;
-                self.prepare_on(t, id).await?
+                self.prepare_in_step(t, id).await?
             }
             other => other?,
         };
+        self.end_cursor(id, t).await;
         self.send_long_data(t, id, backend_id).await?;
         let guard = self.write_guard(&class);
         self.hold_end = guard.is_some();
-        let payload = self.with_types(t, id, params, payload);
+        let payload = self.with_types(t, id, params, payload, run);
         let mut payload = payload;
         command::set_stmt_id(&mut payload, backend_id);
         let o = match self.forward(t, &payload, Expect::ResultSets, None).await {
@@ -249,6 +322,7 @@ impl Session {
             }
         };
         self.count(&route, t, Some(&o), class.class == Class::Read);
+        self.metadata_sent(t, id, &o);
         if let Some(s) = self.stmts.map.get(&id) {
             self.observe(rt, t, started, s.digest, &s.sql);
         }
@@ -258,13 +332,16 @@ impl Session {
         if matches!(class.class, Class::SetSession | Class::Use(_)) && o.err.is_none() {
             self.pins.set_unreplayable();
         }
+        if cursor {
+            self.cursor_opened(id, t, &o);
+        }
         self.after_statement(t, &class, &o, &[], guard);
         self.release_answer().await?;
         Ok(())
     }
 
     /// The backend's id for client statement `id`, preparing it there first if needed.
-    async fn prepare_on(&mut self, t: Target, id: u32) -> Result<u32, SessionError> {
+    pub(super) async fn prepare_on(&mut self, t: Target, id: u32) -> Result<u32, SessionError> {
         let conn = self
             .backends
             .get_mut(t)
@@ -291,6 +368,10 @@ impl Session {
             (Some(ok), _) => {
                 conn.stmts.insert(id, ok.backend_id);
                 conn.typed.remove(&id);
+                match o.metadata {
+                    Some(m) => conn.meta.insert(id, m),
+                    None => conn.meta.remove(&id),
+                };
                 Ok(ok.backend_id)
             }
             (None, Some(e)) => Err(SessionError::Reply(e)),
@@ -324,19 +405,26 @@ impl Session {
     }
 
     /// Adds the parameter types to an execute that relies on types this backend never saw.
-    fn with_types(&mut self, t: Target, id: u32, params: u16, payload: Vec<u8>) -> Vec<u8> {
+    fn with_types(
+        &mut self,
+        t: Target,
+        id: u32,
+        params: u16,
+        payload: Vec<u8>,
+        run: Run,
+    ) -> Vec<u8> {
         let types = self.stmts.map.get(&id).and_then(|s| s.types.clone());
         let Some(conn) = self.backends.get_mut(t) else {
             return payload;
         };
-        if command::execute_param_types(&payload, params).is_some() {
+        if run.types(&payload, params).is_some() {
             conn.typed.insert(id);
             return payload;
         }
         if conn.typed.contains(&id) {
             return payload;
         }
-        match types.and_then(|ty| command::execute_with_types(&payload, params, &ty)) {
+        match types.and_then(|ty| run.with_types(&payload, params, &ty)) {
             Some(p) => {
                 conn.typed.insert(id);
                 p
@@ -347,22 +435,25 @@ impl Session {
 
     pub(super) fn com_stmt_send_long_data(&mut self, rt: &RuntimeState, payload: Vec<u8>) {
         // No reply, even for an unknown statement: the server reports that at execute.
-        if let Some(id) = command::stmt_id(&payload) {
+        if let Some(id) = command::stmt_id(&payload).map(|id| self.stmts.resolve(id)) {
             self.stmts.keep_long_data(id, payload, rt.max_client_packet);
         }
     }
 
     pub(super) async fn com_stmt_close(&mut self, payload: &[u8]) -> Result<(), SessionError> {
-        let Some(id) = command::stmt_id(payload) else {
+        let Some(id) = command::stmt_id(payload).map(|id| self.stmts.resolve(id)) else {
             return Ok(());
         };
         self.stmts.drop_long_data(id);
         if self.stmts.map.remove(&id).is_none() {
             return Ok(());
         }
+        // Closing the statement closes its cursor on the server.
+        self.pins.close_cursor(id);
         let mut dead = Vec::new();
         for (t, conn) in self.backends.iter_mut() {
             conn.typed.remove(&id);
+            conn.meta.remove(&id);
             if let Some(bid) = conn.stmts.remove(&id) {
                 let mut p = vec![COM_STMT_CLOSE];
                 p.extend_from_slice(&bid.to_le_bytes());
@@ -382,7 +473,7 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let id = command::stmt_id(payload).unwrap_or(0);
+        let id = self.stmts.resolve(command::stmt_id(payload).unwrap_or(0));
         let stmt = self
             .stmts
             .map
@@ -400,6 +491,11 @@ impl Session {
                 command::set_stmt_id(&mut p, bid);
                 self.ready(rt, t).await?;
                 self.forward(t, &p, Expect::Single, None).await?;
+                // The reset closed the statement's cursor, wherever it was opened.
+                if let Some(at) = self.pins.close_cursor(id) {
+                    self.reset_cursor_elsewhere(id, at, t).await;
+                }
+                self.publish_if_changed();
                 Ok(())
             }
             // Nothing of it lives on any backend: resetting Switchyard's copy is the answer.
@@ -422,6 +518,7 @@ mod tests {
             long_data: Vec::new(),
             long_data_overflow: false,
             last: None,
+            meta: None,
         }
     }
 
@@ -431,6 +528,14 @@ mod tests {
         p.extend_from_slice(&[0, 0]);
         p.resize(7 + len, b'x');
         p
+    }
+
+    #[test]
+    fn direct_execution_names_the_last_prepared_statement() {
+        let mut s = Statements::default();
+        assert_eq!(s.resolve(LAST_PREPARED), LAST_PREPARED, "nothing prepared");
+        s.last_prepared = Some(3);
+        assert_eq!((s.resolve(LAST_PREPARED), s.resolve(2)), (3, 2));
     }
 
     #[test]

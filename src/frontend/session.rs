@@ -9,7 +9,7 @@ use super::error::SessionError;
 use super::login::Login;
 use super::ops::PublishKey;
 use super::pins::Pins;
-use super::prepared::Statements;
+use super::prepared::{Run, Statements};
 use super::vars::SessionVars;
 use crate::config::{Config, TenantConfig, UserConfig};
 use crate::protocol::command::*;
@@ -39,6 +39,8 @@ pub struct Session {
     /// What logs `user` in to backends (learned at login when the config holds a hash).
     pub(super) proof: crate::backend::Proof,
     pub(super) caps: CapabilityFlags,
+    /// MariaDB extended capabilities the client and Switchyard agreed on.
+    pub(super) ext_caps: crate::protocol::MariadbCapabilities,
     pub(super) collation: u8,
     pub(super) tenant: Option<Arc<TenantConfig>>,
     /// False while a multi-tenant user has named no schema (a lobby tenant may serve it).
@@ -113,6 +115,7 @@ impl Session {
             user: login.user,
             proof: login.proof,
             caps: login.caps,
+            ext_caps: login.ext_caps,
             collation: login.collation,
             tenant_chosen: login.tenant.is_some(),
             tenant: login.tenant,
@@ -130,7 +133,7 @@ impl Session {
             vars: SessionVars::default(),
             stmts: Statements::default(),
             registration,
-            published: (None, None, false, 0),
+            published: (None, None, false, 0, 0),
             stats: None,
             seen_config,
             user_permit: None,
@@ -168,6 +171,10 @@ impl Session {
             .send(seq, &ok)
             .await
             .map_err(SessionError::ClientGone)?;
+        // The login's OK is the last uncompressed packet, as from the server.
+        if self.caps.contains(CapabilityFlags::CLIENT_COMPRESS) {
+            self.client.start_compression();
+        }
         Ok(())
     }
 
@@ -305,7 +312,9 @@ impl Session {
         };
         match cmd {
             COM_QUERY => self.com_query(rt, &payload).await?,
-            COM_STMT_EXECUTE => self.com_stmt_execute(rt, payload).await?,
+            COM_STMT_EXECUTE => self.com_stmt_execute(rt, payload, Run::Execute).await?,
+            COM_STMT_BULK_EXECUTE => self.com_stmt_execute(rt, payload, Run::Bulk).await?,
+            COM_STMT_FETCH => self.com_stmt_fetch(&payload).await?,
             COM_STMT_PREPARE => self.com_stmt_prepare(rt, &payload).await?,
             COM_STMT_CLOSE => self.com_stmt_close(&payload).await?,
             COM_STMT_SEND_LONG_DATA => self.com_stmt_send_long_data(rt, payload),
@@ -340,6 +349,7 @@ impl Session {
             txn: self.txn,
             autocommit_off: self.autocommit_off,
             pin: self.pins.reason(),
+            cursor: self.pins.cursor_target(),
             last: self.last,
             wrote: self.wrote,
             has_replicas: self.tenant.as_ref().is_some_and(|t| !t.replicas.is_empty()),

@@ -7,6 +7,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::compress::Compression;
 use super::stream::{Prefixed, Stream};
 use super::MAX_PAYLOAD;
 
@@ -48,6 +49,9 @@ pub struct PacketStream {
     wbuf: Vec<u8>,
     /// Largest logical packet accepted from the peer.
     max_packet: usize,
+    /// CLIENT_COMPRESS framing, once the login has ended (client connections only: backend
+    /// connections stay uncompressed). `rbuf` and `wbuf` hold plain packets either way.
+    compress: Option<Box<Compression>>,
 }
 
 impl PacketStream {
@@ -58,7 +62,16 @@ impl PacketStream {
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             wbuf: Vec::with_capacity(READ_CHUNK),
             max_packet,
+            compress: None,
         }
+    }
+
+    /// Switches to the compressed protocol: everything after the login's OK is framed.
+    pub fn start_compression(&mut self) {
+        let mut c = Box::<Compression>::default();
+        // Bytes the client sent right behind its login belong to the compressed stream.
+        c.raw = self.rbuf.split();
+        self.compress = Some(c);
     }
 
     /// Changes the largest packet accepted from the peer (small until a client logged in).
@@ -111,10 +124,25 @@ impl PacketStream {
 
     /// Reads more bytes into `rbuf`. Returns 0 at end of stream.
     pub async fn fill(&mut self) -> io::Result<usize> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
+        let Some(c) = self.compress.as_deref_mut() else {
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            return self.stream.read_buf(&mut self.rbuf).await;
+        };
+        loop {
+            match c.decode(&mut self.rbuf)? {
+                Some(n) if n > 0 => return Ok(n),
+                Some(_) => continue,
+                None => {}
+            }
+            if c.raw.capacity() - c.raw.len() < READ_CHUNK / 4 {
+                c.raw.reserve(READ_CHUNK);
+            }
+            if self.stream.read_buf(&mut c.raw).await? == 0 {
+                return Ok(0);
+            }
         }
-        self.stream.read_buf(&mut self.rbuf).await
     }
 
     /// Reads one logical packet, joining 16 MB continuations. Cancel-safe: nothing is
@@ -184,6 +212,13 @@ impl PacketStream {
 
     /// Queues a packet, splitting it as the protocol requires. Returns the next sequence id.
     pub fn queue(&mut self, mut seq: u8, payload: &[u8]) -> u8 {
+        if seq == 0 {
+            if let Some(c) = self.compress.as_deref_mut() {
+                // A command (sequence id 0) starts a new exchange, and so restarts the
+                // compressed sequence: only a client sends one.
+                c.restart();
+            }
+        }
         let mut rest = payload;
         loop {
             let n = rest.len().min(MAX_PAYLOAD);
@@ -205,9 +240,7 @@ impl PacketStream {
 
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
-            self.stream.write_all(&self.wbuf).await?;
-            // TLS buffers records; a plain socket's flush is free.
-            self.stream.flush().await?;
+            write_out(&mut self.stream, self.compress.as_deref_mut(), &self.wbuf).await?;
             self.wbuf.clear();
             if self.wbuf.capacity() > 4 * 1024 * 1024 {
                 // Don't keep a huge buffer for the life of an idle connection.
@@ -226,13 +259,26 @@ impl PacketStream {
 
     /// Writes raw bytes straight to the socket (used by the relay).
     pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await?;
-        self.stream.flush().await
+        write_out(&mut self.stream, self.compress.as_deref_mut(), bytes).await
     }
 
     pub async fn shutdown(&mut self) {
         let _ = self.stream.shutdown().await;
     }
+}
+
+/// Sends framed packets, in compressed frames when the connection is compressed.
+async fn write_out(
+    stream: &mut Stream,
+    compress: Option<&mut Compression>,
+    bytes: &[u8],
+) -> io::Result<()> {
+    match compress {
+        Some(c) => stream.write_all(&c.frame(bytes)?).await?,
+        None => stream.write_all(bytes).await?,
+    }
+    // TLS buffers records; a plain socket's flush is free.
+    stream.flush().await
 }
 
 impl PacketStream {

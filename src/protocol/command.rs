@@ -17,7 +17,18 @@ pub const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
 pub const COM_STMT_CLOSE: u8 = 0x19;
 pub const COM_STMT_RESET: u8 = 0x1A;
 pub const COM_SET_OPTION: u8 = 0x1B;
+pub const COM_STMT_FETCH: u8 = 0x1C;
 pub const COM_RESET_CONNECTION: u8 = 0x1F;
+/// MariaDB's array binding (MARIADB_CLIENT_STMT_BULK_OPERATIONS).
+pub const COM_STMT_BULK_EXECUTE: u8 = 0xFA;
+
+/// COM_STMT_EXECUTE's flags byte, and the cursor types a client may ask for in it.
+const EXECUTE_FLAGS_AT: usize = 5;
+const CURSOR_TYPES: u8 = 0x01 | 0x02 | 0x04;
+/// COM_STMT_BULK_EXECUTE's flags (u16) and the one saying parameter types follow them.
+const BULK_FLAGS_AT: usize = 5;
+const BULK_SEND_TYPES: u16 = 128;
+const BULK_TYPES_AT: usize = 7;
 
 /// Name of a command byte, for errors and logs.
 pub fn name(cmd: u8) -> &'static str {
@@ -45,10 +56,10 @@ pub fn name(cmd: u8) -> &'static str {
         COM_STMT_CLOSE => "COM_STMT_CLOSE",
         COM_STMT_RESET => "COM_STMT_RESET",
         COM_SET_OPTION => "COM_SET_OPTION",
-        0x1C => "COM_STMT_FETCH",
+        COM_STMT_FETCH => "COM_STMT_FETCH",
         0x1E => "COM_BINLOG_DUMP_GTID",
         COM_RESET_CONNECTION => "COM_RESET_CONNECTION",
-        0xFA => "COM_STMT_BULK_EXECUTE",
+        COM_STMT_BULK_EXECUTE => "COM_STMT_BULK_EXECUTE",
         _ => "unknown command",
     }
 }
@@ -135,6 +146,42 @@ pub fn execute_with_types(payload: &[u8], params: u16, types: &[u8]) -> Option<V
     Some(out)
 }
 
+/// Whether a COM_STMT_EXECUTE asks for a server-side cursor.
+pub fn execute_opens_cursor(payload: &[u8]) -> bool {
+    payload
+        .get(EXECUTE_FLAGS_AT)
+        .is_some_and(|f| f & CURSOR_TYPES != 0)
+}
+
+fn bulk_flags(payload: &[u8]) -> Option<u16> {
+    let b = payload.get(BULK_FLAGS_AT..BULK_TYPES_AT)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
+/// The parameter types a COM_STMT_BULK_EXECUTE carries, if it carries them (same layout as
+/// COM_STMT_EXECUTE's: type and flags byte per parameter).
+pub fn bulk_param_types(payload: &[u8], params: u16) -> Option<&[u8]> {
+    if params == 0 || bulk_flags(payload)? & BULK_SEND_TYPES == 0 {
+        return None;
+    }
+    payload.get(BULK_TYPES_AT..BULK_TYPES_AT + 2 * params as usize)
+}
+
+/// Rewrites a COM_STMT_BULK_EXECUTE that relies on types sent earlier into one that
+/// carries them.
+pub fn bulk_with_types(payload: &[u8], params: u16, types: &[u8]) -> Option<Vec<u8>> {
+    let flags = bulk_flags(payload)?;
+    if params == 0 || flags & BULK_SEND_TYPES != 0 || types.len() != 2 * params as usize {
+        return None;
+    }
+    let mut out = Vec::with_capacity(payload.len() + types.len());
+    out.extend_from_slice(&payload[..BULK_FLAGS_AT]);
+    out.extend_from_slice(&(flags | BULK_SEND_TYPES).to_le_bytes());
+    out.extend_from_slice(types);
+    out.extend_from_slice(&payload[BULK_TYPES_AT..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +204,47 @@ mod tests {
         for n in 0..p.len() {
             let _ = parse_change_user(&p[..n], true);
         }
+    }
+
+    #[test]
+    fn bulk_types_are_read_and_injected() {
+        // 2 params, no types, then one row of values with indicators.
+        let p = vec![COM_STMT_BULK_EXECUTE, 9, 0, 0, 0, 0, 0, 1, 1];
+        assert_eq!(bulk_param_types(&p, 2), None);
+        let q = bulk_with_types(&p, 2, &[3, 0, 253, 0]).unwrap();
+        assert_eq!(bulk_param_types(&q, 2), Some(&[3, 0, 253, 0][..]));
+        assert_eq!(&q[q.len() - 2..], &[1, 1]);
+        assert_eq!(stmt_id(&q), Some(9));
+        assert_eq!(bulk_with_types(&q, 2, &[3, 0, 253, 0]), None, "has types");
+        assert_eq!(bulk_param_types(&p[..6], 2), None);
+    }
+
+    #[test]
+    fn cursor_flags_are_seen() {
+        assert!(execute_opens_cursor(&[
+            COM_STMT_EXECUTE,
+            1,
+            0,
+            0,
+            0,
+            1,
+            1,
+            0,
+            0,
+            0
+        ]));
+        assert!(!execute_opens_cursor(&[
+            COM_STMT_EXECUTE,
+            1,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0
+        ]));
     }
 
     #[test]

@@ -18,6 +18,8 @@ const BACKEND_MAX_PACKET: u32 = 64 * 1024 * 1024;
 pub struct ServerInfo {
     pub version: Vec<u8>,
     pub capabilities: CapabilityFlags,
+    /// MariaDB's extended capabilities (empty for MySQL servers).
+    pub ext_capabilities: MariadbCapabilities,
     pub collation: u8,
 }
 
@@ -27,14 +29,15 @@ impl Default for ServerInfo {
         ServerInfo {
             version: b"5.5.5-10.11.0-MariaDB".to_vec(),
             capabilities: supported_capabilities(),
+            ext_capabilities: supported_ext_capabilities(),
             collation: 45,
         }
     }
 }
 
-/// Capabilities Switchyard can relay faithfully. Left out on purpose: SSL and compression
-/// (not implemented yet), and MariaDB's extended capabilities (bulk execute, metadata cache,
-/// progress reports) that change the command set or the response shapes.
+/// Capabilities Switchyard can relay faithfully. SSL (when configured) and compression are
+/// Switchyard's own with the client; backends are asked for neither by the client's wish
+/// (compression is not response-shaping: backend connections stay uncompressed).
 pub fn supported_capabilities() -> CapabilityFlags {
     use CapabilityFlags as C;
     C::CLIENT_LONG_PASSWORD
@@ -60,6 +63,22 @@ pub fn supported_capabilities() -> CapabilityFlags {
         | C::CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
         | C::CLIENT_SESSION_TRACK
         | C::CLIENT_DEPRECATE_EOF
+        | C::CLIENT_COMPRESS
+        // Means something to client libraries only; servers offer it, so does Switchyard.
+        | C::CLIENT_REMEMBER_OPTIONS
+}
+
+/// MariaDB's extended capabilities Switchyard relays: progress reports (passed through
+/// before the answer), COM_STMT_BULK_EXECUTE, extended type info in column definitions (relayed
+/// verbatim) and the metadata cache (kept in step across backends by
+/// `frontend/metadata.rs`). Withheld: BULK_UNIT_RESULTS (MariaDB 11.5+), which no backend
+/// here offers (see `docs/routing.md`, "Protocol capabilities").
+pub fn supported_ext_capabilities() -> MariadbCapabilities {
+    use MariadbCapabilities as M;
+    M::MARIADB_CLIENT_PROGRESS
+        | M::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+        | M::MARIADB_CLIENT_EXTENDED_METADATA
+        | M::MARIADB_CLIENT_CACHE_METADATA
 }
 
 /// Capabilities that change what the server sends, so a backend connection must have
@@ -87,10 +106,21 @@ pub fn parse_greeting(payload: &[u8]) -> std::io::Result<(ServerInfo, Vec<u8>, O
     let info = ServerInfo {
         version: hs.server_version_ref().to_vec(),
         capabilities: hs.capabilities(),
+        ext_capabilities: ext_if_mariadb(hs.capabilities(), hs.mariadb_ext_capabilities()),
         collation: hs.default_collation(),
     };
     let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned());
     Ok((info, hs.nonce(), plugin))
+}
+
+/// MariaDB's extended capability bytes mean something only when the sender leaves out
+/// CLIENT_MYSQL (CLIENT_LONG_PASSWORD's bit); otherwise they are reserved.
+fn ext_if_mariadb(caps: CapabilityFlags, ext: MariadbCapabilities) -> MariadbCapabilities {
+    if caps.contains(CapabilityFlags::CLIENT_LONG_PASSWORD) {
+        MariadbCapabilities::empty()
+    } else {
+        ext
+    }
 }
 
 /// The greeting Switchyard sends a client; `tls` offers the SSLRequest upgrade.
@@ -115,7 +145,7 @@ pub fn greeting(info: &ServerInfo, connection_id: u32, nonce: &[u8; 20], tls: bo
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         Some(NATIVE_PASSWORD.as_bytes()),
     )
-    .with_mariadb_ext_capabilities(MariadbCapabilities::empty());
+    .with_mariadb_ext_capabilities(info.ext_capabilities & supported_ext_capabilities());
     let mut out = Vec::with_capacity(96);
     pkt.serialize(&mut out);
     out
@@ -125,6 +155,7 @@ pub fn greeting(info: &ServerInfo, connection_id: u32, nonce: &[u8; 20], tls: bo
 #[derive(Debug, Clone)]
 pub struct ClientHello {
     pub capabilities: CapabilityFlags,
+    pub ext_capabilities: MariadbCapabilities,
     pub max_packet: u32,
     pub collation: u8,
     pub user: String,
@@ -147,6 +178,7 @@ pub fn parse_client_hello(payload: &[u8]) -> std::io::Result<ClientHello> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     Ok(ClientHello {
         capabilities: hr.capabilities(),
+        ext_capabilities: ext_if_mariadb(hr.capabilities(), hr.mariadb_ext_capabilities()),
         max_packet: u32::from_le_bytes([payload[4], payload[5], payload[6], payload[7]]),
         collation: hr.collation(),
         user: text(hr.user()),
@@ -160,10 +192,19 @@ pub fn parse_client_hello(payload: &[u8]) -> std::io::Result<ClientHello> {
 }
 
 /// The SSLRequest Switchyard sends a backend before the TLS handshake: the first 32 bytes of
-/// a handshake response.
-pub fn ssl_request(capabilities: CapabilityFlags, collation: u8) -> Vec<u8> {
+/// a handshake response. A MariaDB server takes the extended capabilities from it, so they
+/// must be there already (and CLIENT_MYSQL left out, as in the response itself).
+pub fn ssl_request(
+    (mut capabilities, ext): (CapabilityFlags, MariadbCapabilities),
+    collation: u8,
+) -> Vec<u8> {
+    if !ext.is_empty() {
+        capabilities.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
+    }
     let mut out = Vec::with_capacity(32);
-    SslRequest::new(capabilities, BACKEND_MAX_PACKET, collation).serialize(&mut out);
+    SslRequest::new(capabilities, BACKEND_MAX_PACKET, collation)
+        .with_mariadb_capabilities(ext)
+        .serialize(&mut out);
     out
 }
 
@@ -176,6 +217,30 @@ pub fn backend_hello(
     collation: u8,
     plugin: &str,
 ) -> Vec<u8> {
+    let ext = MariadbCapabilities::empty();
+    backend_hello_ext(
+        user,
+        auth_response,
+        database,
+        (capabilities, ext),
+        collation,
+        plugin,
+    )
+}
+
+/// [`backend_hello`] asking a MariaDB server for extended capabilities too; the server
+/// reads them only from a client that leaves out CLIENT_MYSQL.
+pub fn backend_hello_ext(
+    user: &str,
+    auth_response: &[u8],
+    database: Option<&str>,
+    (mut capabilities, ext): (CapabilityFlags, MariadbCapabilities),
+    collation: u8,
+    plugin: &str,
+) -> Vec<u8> {
+    if !ext.is_empty() {
+        capabilities.remove(CapabilityFlags::CLIENT_LONG_PASSWORD);
+    }
     let hr = HandshakeResponse::new(
         Some(auth_response),
         (10, 11, 0),
@@ -185,7 +250,8 @@ pub fn backend_hello(
         capabilities,
         None,
         BACKEND_MAX_PACKET,
-    );
+    )
+    .with_mariadb_ext_capabilities(ext);
     let mut out = Vec::with_capacity(128);
     hr.serialize(&mut out);
     // mysql_common picks the collation from the server version; the client's own must win
@@ -212,12 +278,20 @@ mod tests {
     #[test]
     fn ssl_request_is_the_32_byte_prefix_servers_expect() {
         let caps = supported_capabilities() | CapabilityFlags::CLIENT_SSL;
-        let p = ssl_request(caps, 224);
+        let p = ssl_request((caps, MariadbCapabilities::empty()), 224);
         assert_eq!(p.len(), 32);
         assert!(is_ssl_request(&p));
         assert_eq!(&p[..4], &caps.bits().to_le_bytes());
         assert_eq!(&p[4..8], &BACKEND_MAX_PACKET.to_le_bytes());
         assert_eq!(p[8], 224);
+        let ext = supported_ext_capabilities();
+        let p = ssl_request((caps, ext), 224);
+        assert_eq!(
+            &p[28..32],
+            &ext.bits().to_le_bytes(),
+            "extended capabilities"
+        );
+        assert_eq!(p[0] & 1, 0, "CLIENT_MYSQL left out");
     }
 
     #[test]

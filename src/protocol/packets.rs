@@ -14,6 +14,7 @@ pub const STATUS_IN_TRANS: u16 = 0x0001;
 pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
 pub const STATUS_MORE_RESULTS: u16 = 0x0008;
 pub const STATUS_CURSOR_EXISTS: u16 = 0x0040;
+pub const STATUS_LAST_ROW_SENT: u16 = 0x0080;
 pub const STATUS_IN_TRANS_READONLY: u16 = 0x2000;
 pub const STATUS_SESSION_STATE_CHANGED: u16 = 0x4000;
 
@@ -205,6 +206,12 @@ pub fn parse_err(payload: &[u8]) -> Option<(u16, String)> {
 }
 
 /// An ERR payload whole: code, SQLSTATE (HY000 when the packet has none) and message.
+/// A MariaDB progress report (MARIADB_CLIENT_PROGRESS): an ERR-headed packet with error code
+/// 0xFFFF that comes before a command's real answer.
+pub fn is_progress_report(p: &[u8]) -> bool {
+    p.len() >= 3 && p[0] == ERR_HEADER && p[1] == 0xFF && p[2] == 0xFF
+}
+
 pub fn parse_err_spec(payload: &[u8]) -> Option<ErrSpec> {
     let code = u16::from_le_bytes([*payload.get(1)?, *payload.get(2)?]);
     let rest = payload.get(3..)?;

@@ -18,6 +18,8 @@ pub enum Expect {
     FieldList,
     /// One packet of any kind (OK, ERR, EOF, COM_STATISTICS' string).
     Single,
+    /// COM_STMT_FETCH: rows from an open cursor up to an EOF, or ERR.
+    Fetch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,11 @@ pub struct Outcome {
     pub result_sets: u32,
     /// The last GTID the answer's OK packets reported through session tracking.
     pub gtid: Option<String>,
+    /// MARIADB_CLIENT_CACHE_METADATA: a result set came without its column definitions.
+    pub metadata_skipped: bool,
+    /// Digest of the column definitions of the answer's last result set that carried
+    /// them (prepare-OK: its columns), when the scanner was asked to take it.
+    pub metadata: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +88,25 @@ pub struct Scanner {
     continued: bool,
     /// Statement id to write into a prepare-OK in place of the backend's.
     pub rewrite_stmt_id: Option<u32>,
+    /// MARIADB_CLIENT_CACHE_METADATA: a result set's column count is followed by a byte
+    /// saying whether column definitions follow, and the definitions are digested
+    /// (`Outcome::metadata`).
+    pub metadata_flag: bool,
+    /// The packet passing through is a column definition.
+    digesting: bool,
+    /// Running digest of the current result set's definitions.
+    digest: u64,
     pub outcome: Outcome,
+}
+
+/// FNV-1a: a streaming digest that any chunking of the bytes gives the same value.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// A terminator or header must be read whole; a bigger one than this is malformed.
@@ -93,11 +118,12 @@ pub struct ScanError(pub &'static str);
 
 impl Scanner {
     pub fn new(expect: Expect, deprecate_eof: bool) -> Self {
-        // COM_FIELD_LIST has no header packet: definitions start at once.
-        let phase = if expect == Expect::FieldList {
-            Phase::Defs
-        } else {
-            Phase::First
+        // COM_FIELD_LIST has no header packet: definitions start at once; a fetch answers
+        // rows of a result set whose header came with the execute.
+        let phase = match expect {
+            Expect::FieldList => Phase::Defs,
+            Expect::Fetch => Phase::Rows,
+            _ => Phase::First,
         };
         Scanner {
             expect,
@@ -106,6 +132,9 @@ impl Scanner {
             opaque: 0,
             continued: false,
             rewrite_stmt_id: None,
+            metadata_flag: false,
+            digesting: false,
+            digest: FNV_OFFSET,
             outcome: Outcome::default(),
         }
     }
@@ -126,11 +155,18 @@ impl Scanner {
         loop {
             if self.opaque > 0 {
                 let take = self.opaque.min(buf.len() - pos);
+                if self.digesting {
+                    self.digest = fnv(self.digest, &buf[pos..pos + take]);
+                }
                 pos += take;
                 self.opaque -= take;
                 if self.opaque > 0 {
                     return Ok((pos, Event::NeedMore));
                 }
+            }
+            if self.digesting && !self.continued {
+                self.digesting = false;
+                self.outcome.metadata = Some(self.digest);
             }
             if self.phase == Phase::Done {
                 return Ok((pos, Event::Done));
@@ -146,6 +182,9 @@ impl Scanner {
             let was_continued = self.continued;
             if was_continued || self.is_opaque_packet(rest, len) {
                 self.continued = len == MAX_PAYLOAD;
+                if !was_continued {
+                    self.start_definition(&rest[..3]);
+                }
                 self.after_opaque(was_continued);
                 pos += 4;
                 self.opaque = len;
@@ -176,6 +215,25 @@ impl Scanner {
                 _ => true,
             },
             _ => false,
+        }
+    }
+
+    /// With the metadata cache on, a column definition's length and bytes go into the
+    /// digest of its result set's definitions.
+    fn start_definition(&mut self, len: &[u8]) {
+        let is_def = matches!(self.phase, Phase::ColumnDefs(_) | Phase::PrepareColumns(_));
+        self.digesting = self.metadata_flag && is_def;
+        if self.digesting {
+            self.digest = fnv(self.digest, len);
+        }
+    }
+
+    /// A result set's (or prepare-OK's) definitions start: a fresh digest.
+    fn new_definitions(&mut self) {
+        self.digest = FNV_OFFSET;
+        if self.metadata_flag {
+            // What a prepare or result set with no definitions leaves the client with.
+            self.outcome.metadata = Some(FNV_OFFSET);
         }
     }
 
@@ -219,6 +277,10 @@ impl Scanner {
 
     fn control_packet(&mut self, p: &mut [u8]) -> Result<Event, ScanError> {
         let first = p.first().copied();
+        if packets::is_progress_report(p) && self.phase != Phase::Done {
+            // MARIADB_CLIENT_PROGRESS: the client reads it and goes on waiting.
+            return Ok(Event::NeedMore);
+        }
         if first == Some(ERR_HEADER) && self.phase != Phase::Done {
             self.outcome.err = packets::parse_err_spec(p);
             self.phase = Phase::Done;
@@ -284,6 +346,21 @@ impl Scanner {
                     return Err(ScanError("zero column count"));
                 }
                 self.phase = Phase::ColumnDefs(n);
+                let skipped_before = self.outcome.metadata;
+                self.new_definitions();
+                if self.metadata_flag && b.checked_eat_u8().ok_or(ScanError("metadata flag"))? == 0
+                {
+                    // The client has the definitions cached: none follow (the EOF that
+                    // ends them still does, without DEPRECATE_EOF).
+                    self.outcome.metadata_skipped = true;
+                    self.outcome.metadata = skipped_before;
+                    self.phase = if self.deprecate_eof {
+                        self.outcome.result_sets += 1;
+                        Phase::Rows
+                    } else {
+                        Phase::ColumnsEof
+                    };
+                }
                 Ok(Event::NeedMore)
             }
             None => Err(ScanError("empty packet")),
@@ -305,6 +382,7 @@ impl Scanner {
             columns,
             params,
         });
+        self.new_definitions();
         self.phase = if params > 0 {
             Phase::PrepareParams { params, columns }
         } else {
@@ -482,6 +560,123 @@ mod tests {
         }
     }
 
+    fn progress(stage: u8) -> Vec<u8> {
+        let mut p = vec![0xFF, 0xFF, 0xFF, 1, stage, 2, 0x10, 0x27, 0];
+        p.extend_from_slice(b"\x05stage");
+        p
+    }
+
+    #[test]
+    fn progress_reports_pass_before_the_answer() {
+        for deprecate in [false, true] {
+            let mut bytes = pkt(1, &progress(1));
+            bytes.extend(pkt(2, &progress(2)));
+            let mut rs = result_set(deprecate, 2, 0x0002);
+            rs[3] = 3;
+            bytes.extend(rs);
+            let mut s = Scanner::new(Expect::ResultSets, deprecate);
+            assert_eq!(scan_all(&mut s, &mut bytes, 5), bytes.len());
+            assert_eq!(s.outcome.err, None);
+            assert_eq!(s.outcome.result_sets, 1);
+        }
+        let mut bytes = pkt(1, &progress(1));
+        bytes.extend(pkt(2, &[0, 0, 0, 0x02, 0, 0, 0]));
+        let mut s = Scanner::new(Expect::ResultSets, true);
+        assert_eq!(scan_all(&mut s, &mut bytes, 3), bytes.len());
+        assert!(s.outcome.ok.is_some());
+    }
+
+    #[test]
+    fn fetch_ends_at_the_cursor_status() {
+        for deprecate in [false, true] {
+            let mut bytes = pkt(1, &[0, 0, 1, 2]);
+            bytes.extend(pkt(2, &[0, 0, 3, 4]));
+            let end = STATUS_CURSOR_EXISTS | packets::STATUS_LAST_ROW_SENT;
+            bytes.extend(pkt(3, &if deprecate { ok_fe(end) } else { eof(end) }));
+            let mut s = Scanner::new(Expect::Fetch, deprecate);
+            assert_eq!(scan_all(&mut s, &mut bytes, 2), bytes.len());
+            assert_eq!(s.outcome.status, Some(end));
+        }
+        let mut bytes = pkt(
+            1,
+            &[0xFF, 0xA5, 0x05, b'#', b'H', b'Y', b'0', b'0', b'0', b'x'],
+        );
+        let mut s = Scanner::new(Expect::Fetch, true);
+        assert_eq!(scan_all(&mut s, &mut bytes, 4), bytes.len());
+        assert_eq!(s.outcome.err.unwrap().code, 1445);
+    }
+
+    #[test]
+    fn cursor_opened_with_deprecate_eof_ends_without_rows() {
+        let mut bytes = pkt(1, &[1]);
+        bytes.extend(pkt(2, b"coldef"));
+        bytes.extend(pkt(3, &ok_fe(0x0002 | STATUS_CURSOR_EXISTS)));
+        let mut s = Scanner::new(Expect::ResultSets, true);
+        assert_eq!(scan_all(&mut s, &mut bytes, 3), bytes.len());
+        assert_eq!(s.outcome.status, Some(0x0002 | STATUS_CURSOR_EXISTS));
+    }
+
+    #[test]
+    fn cached_metadata_result_sets_may_omit_definitions() {
+        for deprecate in [false, true] {
+            // Metadata follows (flag 1): as usual, the flag byte aside.
+            let mut with = result_set(deprecate, 2, 0x0002);
+            with[0] = 2;
+            with.insert(5, 1);
+            let mut s = Scanner::new(Expect::ResultSets, deprecate);
+            s.metadata_flag = true;
+            assert_eq!(scan_all(&mut s, &mut with, 3), with.len());
+            assert_eq!(s.outcome.result_sets, 1);
+            // Skipped (flag 0): no definitions (their EOF still comes without
+            // DEPRECATE_EOF), then rows.
+            let mut bytes = pkt(1, &[2, 0]);
+            if !deprecate {
+                bytes.extend(pkt(2, &eof(0x0002)));
+            }
+            bytes.extend(pkt(2, &[0, 0, 1]));
+            let end = 0x0002;
+            bytes.extend(pkt(3, &if deprecate { ok_fe(end) } else { eof(end) }));
+            let mut s = Scanner::new(Expect::ResultSets, deprecate);
+            s.metadata_flag = true;
+            assert_eq!(scan_all(&mut s, &mut bytes, 2), bytes.len());
+            assert_eq!((s.outcome.result_sets, s.outcome.status), (1, Some(end)));
+            assert!(s.outcome.metadata_skipped);
+        }
+    }
+
+    #[test]
+    fn definitions_are_digested_alike_in_prepare_and_execute() {
+        let digest = |bytes: &mut Vec<u8>, expect, step| {
+            let mut s = Scanner::new(expect, true);
+            s.metadata_flag = true;
+            scan_all(&mut s, bytes, step);
+            s.outcome.metadata
+        };
+        let mut prepare = pkt(1, &[0, 7, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
+        prepare.extend(pkt(2, b"coldef-a"));
+        prepare.extend(pkt(3, b"coldef-b"));
+        let mut execute = result_set(true, 1, 2);
+        execute[0] = 2;
+        execute.insert(5, 1);
+        let p = digest(&mut prepare.clone(), Expect::Prepare, 1000);
+        assert!(p.is_some());
+        assert_eq!(p, digest(&mut prepare, Expect::Prepare, 3), "any chunking");
+        assert_eq!(p, digest(&mut execute, Expect::ResultSets, 2));
+        let mut other = execute.clone();
+        // A byte of the second definition ("coldef-b" starts at 6 + 12 + 4).
+        other[25] ^= 1;
+        assert_ne!(p, digest(&mut other, Expect::ResultSets, 1000));
+        // Skipped definitions leave no digest; a prepare without columns digests nothing.
+        let mut skipped = pkt(1, &[2, 0]);
+        skipped.extend(pkt(2, &ok_fe(2)));
+        assert_eq!(digest(&mut skipped, Expect::ResultSets, 1000), None);
+        let mut no_columns = pkt(1, &[0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            digest(&mut no_columns, Expect::Prepare, 1000),
+            Some(FNV_OFFSET)
+        );
+    }
+
     #[test]
     fn local_infile_is_reported() {
         let mut bytes = pkt(1, b"\xFBfile.csv");
@@ -505,8 +700,11 @@ mod tests {
                 Expect::Prepare,
                 Expect::FieldList,
                 Expect::Single,
+                Expect::Fetch,
             ] {
-                let _ = Scanner::new(expect, seed & 1 == 0).scan(&mut bytes);
+                let mut s = Scanner::new(expect, seed & 1 == 0);
+                s.metadata_flag = seed & 2 == 0;
+                let _ = s.scan(&mut bytes);
             }
         }
     }

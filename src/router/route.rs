@@ -20,6 +20,8 @@ pub struct SessionView {
     pub autocommit_off: bool,
     /// Name of the first reason the session is pinned to the primary, if any.
     pub pin: Option<&'static str>,
+    /// The backend holding the session's open cursors: reads stay on that connection.
+    pub cursor: Option<Target>,
     /// Where the previous statement ran.
     pub last: Option<Target>,
     /// The session has written (its reads may have to see that).
@@ -117,6 +119,11 @@ pub fn decide(c: &Classification, s: &SessionView) -> Route {
             }
         }
         _ => {}
+    }
+    if let (Some(t), Destination::AnyReplica) = (s.cursor, route.dest) {
+        // A cursor lives on one connection; reads beside it stay there, as they would on a
+        // direct connection (writes go to the primary all the same).
+        route = Route::new(Destination::Exactly(t), "cursor");
     }
     route
 }
@@ -232,6 +239,19 @@ mod tests {
             decide(&cls(Class::Read, None), &v).dest,
             Destination::Primary
         );
+    }
+
+    #[test]
+    fn open_cursors_keep_reads_on_their_connection() {
+        let mut v = view();
+        v.cursor = Some(Target::Replica(1));
+        let r = decide(&cls(Class::Read, None), &v);
+        assert_eq!(
+            (r.dest, r.reason),
+            (Destination::Exactly(Target::Replica(1)), "cursor")
+        );
+        let w = cls(Class::Primary(PrimaryReason::Write), None);
+        assert_eq!(decide(&w, &v).dest, Destination::Primary);
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! Switchyard relays with what the server sends directly.
 
 use bytes::Buf;
-use switchyard::protocol::handshake::{backend_hello, parse_greeting, ServerInfo};
+use switchyard::protocol::handshake::{backend_hello_ext, parse_greeting, ServerInfo};
 use switchyard::protocol::scan::{Event, Expect, Scanner};
-use switchyard::protocol::{auth, CapabilityFlags, PacketStream};
+use switchyard::protocol::{auth, CapabilityFlags, MariadbCapabilities, PacketStream};
 use tokio::net::TcpStream;
 
 pub struct RawClient {
     pub io: PacketStream,
     pub caps: CapabilityFlags,
+    pub ext: MariadbCapabilities,
     pub server: ServerInfo,
 }
 
@@ -40,19 +41,44 @@ impl RawClient {
         db: Option<&str>,
         caps: CapabilityFlags,
     ) -> (RawClient, Vec<u8>) {
+        let ext = MariadbCapabilities::empty();
+        Self::connect_ext(port, user, password, db, (caps, ext)).await
+    }
+
+    /// [`RawClient::connect`] asking for MariaDB extended capabilities too; with
+    /// CLIENT_COMPRESS the connection is compressed after the login.
+    pub async fn connect_ext(
+        port: u16,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        (caps, ext): (CapabilityFlags, MariadbCapabilities),
+    ) -> (RawClient, Vec<u8>) {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let mut io = PacketStream::new(stream, 1 << 30);
         let greeting = io.read_packet().await.unwrap();
         let (server, nonce, _) = parse_greeting(&greeting.payload).unwrap();
         let caps = caps & server.capabilities;
+        let ext = ext & server.ext_capabilities;
         let answer = auth::native_response(&nonce, password);
-        let hello = backend_hello(user, &answer, db, caps, 45, "mysql_native_password");
+        let hello = backend_hello_ext(user, &answer, db, (caps, ext), 45, "mysql_native_password");
         io.send(1, &hello).await.unwrap();
         let reply = io.read_packet().await.unwrap();
+        if caps.contains(CapabilityFlags::CLIENT_COMPRESS) && reply.payload.first() == Some(&0) {
+            io.start_compression();
+        }
         let len = (reply.payload.len() as u32).to_le_bytes();
         let mut raw = vec![len[0], len[1], len[2], reply.seq];
         raw.extend_from_slice(&reply.payload);
-        (RawClient { io, caps, server }, raw)
+        (
+            RawClient {
+                io,
+                caps,
+                ext,
+                server,
+            },
+            raw,
+        )
     }
 
     /// Sends one command and returns every byte of the answer, headers included.
@@ -60,6 +86,9 @@ impl RawClient {
         self.io.send(0, payload).await.unwrap();
         let deprecate = self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         let mut scanner = Scanner::new(expect, deprecate);
+        scanner.metadata_flag = self
+            .ext
+            .contains(MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA);
         let mut out = Vec::new();
         loop {
             let (n, ev) = scanner.scan(&mut self.io.rbuf[..]).unwrap();

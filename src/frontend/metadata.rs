@@ -1,0 +1,82 @@
+//! MariaDB's metadata cache (MARIADB_CLIENT_CACHE_METADATA) across backend connections: a
+//! server leaves out of an execute's answer the column definitions it last sent on its own
+//! connection, so before an execute Switchyard makes sure those are the ones the client holds.
+
+use super::error::SessionError;
+use super::session::Session;
+use crate::protocol::command::COM_STMT_CLOSE;
+use crate::protocol::scan::Outcome;
+use crate::router::route::Target;
+
+/// What the server answers an execute whose statement changed under it (ER_NEED_REPREPARE):
+/// the client's cached definitions match no server's current ones.
+fn need_reprepare() -> SessionError {
+    SessionError::reply(1615, "HY000", "Prepared statement needs to be re-prepared")
+}
+
+impl Session {
+    /// The backend's id for statement `id` on `t` (prepared there if needed), such that an
+    /// answer leaving out the column definitions leaves the client with the right ones.
+    pub(super) async fn prepare_in_step(
+        &mut self,
+        t: Target,
+        id: u32,
+    ) -> Result<u32, SessionError> {
+        let bid = self.prepare_on(t, id).await?;
+        if self.definitions_match(t, id) {
+            return Ok(bid);
+        }
+        // The server last sent other definitions than the client holds (DDL reached one
+        // server before the other, or the client got newer ones from another server).
+        // Prepared anew, the server's are its current ones: if they are the client's, it may
+        // leave them out; if not, it would leave them out all the same and the client would
+        // decode rows with the wrong types.
+        self.close_on(t, id).await?;
+        let bid = self.prepare_on(t, id).await?;
+        if self.definitions_match(t, id) {
+            Ok(bid)
+        } else {
+            Err(need_reprepare())
+        }
+    }
+
+    fn definitions_match(&self, t: Target, id: u32) -> bool {
+        match self.backends.get(t) {
+            Some(conn) if conn.cache_metadata => {
+                conn.meta.get(&id).copied() == self.stmts.cached_metadata(id)
+            }
+            _ => true,
+        }
+    }
+
+    /// Definitions an answer from `t` carried are now both the client's and that server's.
+    pub(super) fn metadata_sent(&mut self, t: Target, id: u32, o: &Outcome) {
+        let Some(m) = o.metadata else {
+            return;
+        };
+        self.stmts.set_cached_metadata(id, m);
+        if let Some(conn) = self.backends.get_mut(t) {
+            conn.meta.insert(id, m);
+        }
+    }
+
+    /// Closes the backend's copy of statement `id` on `t` (COM_STMT_CLOSE has no answer).
+    async fn close_on(&mut self, t: Target, id: u32) -> Result<(), SessionError> {
+        let Some(conn) = self.backends.get_mut(t) else {
+            return Ok(());
+        };
+        conn.typed.remove(&id);
+        conn.meta.remove(&id);
+        let Some(bid) = conn.stmts.remove(&id) else {
+            return Ok(());
+        };
+        let mut p = vec![COM_STMT_CLOSE];
+        p.extend_from_slice(&bid.to_le_bytes());
+        if let Err(e) = conn.send_no_reply(&p).await {
+            self.backends.take(t);
+            self.lost_backend(t);
+            return Err(self.backend_error(t, e));
+        }
+        Ok(())
+    }
+}

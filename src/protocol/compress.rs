@@ -1,0 +1,145 @@
+//! The protocol's compression (CLIENT_COMPRESS) on a client connection: zlib-compressed
+//! frames around the ordinary packet stream, each with a 7-byte header (compressed length,
+//! compressed sequence id, uncompressed length; 0 when the frame is stored uncompressed).
+
+use std::io::{self, Read, Write};
+
+use bytes::{Buf, BytesMut};
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
+
+use super::MAX_PAYLOAD;
+
+const HEADER: usize = 7;
+/// Frames smaller than this are sent as they are: zlib would make them larger (the
+/// servers' own threshold).
+const MIN_COMPRESS: usize = 50;
+
+/// One direction's framing state for a compressed connection.
+#[derive(Debug, Default)]
+pub struct Compression {
+    /// Frames read from the socket and not yet decoded.
+    pub raw: BytesMut,
+    /// The next compressed sequence id: a command starts at the client's, and the answer's
+    /// frames count on from it.
+    seq: u8,
+}
+
+impl Compression {
+    /// Decodes the first whole frame in `raw` onto `out`. `Ok(None)`: more bytes needed.
+    pub fn decode(&mut self, out: &mut BytesMut) -> io::Result<Option<usize>> {
+        let Some(h) = self.raw.get(..HEADER) else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
+        let seq = h[3];
+        let plain = u32::from_le_bytes([h[4], h[5], h[6], 0]) as usize;
+        if self.raw.len() < HEADER + len {
+            return Ok(None);
+        }
+        let body = &self.raw[HEADER..HEADER + len];
+        if plain == 0 {
+            out.extend_from_slice(body);
+        } else {
+            let start = out.len();
+            out.resize(start + plain, 0);
+            let mut z = ZlibDecoder::new(body);
+            z.read_exact(&mut out[start..]).map_err(|e| {
+                out.truncate(start);
+                io::Error::new(io::ErrorKind::InvalidData, format!("compressed frame: {e}"))
+            })?;
+        }
+        self.raw.advance(HEADER + len);
+        self.seq = seq.wrapping_add(1);
+        Ok(Some(if plain == 0 { len } else { plain }))
+    }
+
+    /// The compressed sequence starts again, as it does with each command.
+    pub fn restart(&mut self) {
+        self.seq = 0;
+    }
+
+    /// `bytes` (whole packets or any part of them) as compressed frames.
+    pub fn frame(&mut self, bytes: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(bytes.len() / 2 + HEADER);
+        for chunk in bytes.chunks(MAX_PAYLOAD) {
+            let (body, plain) = if chunk.len() < MIN_COMPRESS {
+                (chunk.to_vec(), 0)
+            } else {
+                let mut z = ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+                z.write_all(chunk)?;
+                (z.finish()?, chunk.len())
+            };
+            let len = (body.len() as u32).to_le_bytes();
+            let plain = (plain as u32).to_le_bytes();
+            out.extend_from_slice(&[len[0], len[1], len[2], self.seq]);
+            out.extend_from_slice(&plain[..3]);
+            out.extend_from_slice(&body);
+            self.seq = self.seq.wrapping_add(1);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(c: &mut Compression) -> BytesMut {
+        let mut out = BytesMut::new();
+        while c.decode(&mut out).unwrap().is_some() {}
+        out
+    }
+
+    #[test]
+    fn frames_round_trip_small_and_large() {
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        for bytes in [b"\x01\x00\x00\x00\x0e".to_vec(), big] {
+            let mut tx = Compression::default();
+            let mut rx = Compression::default();
+            rx.raw.extend_from_slice(&tx.frame(&bytes).unwrap());
+            assert_eq!(&decode_all(&mut rx)[..], &bytes[..]);
+            assert!(rx.raw.is_empty());
+        }
+    }
+
+    #[test]
+    fn small_frames_are_stored_and_large_ones_shrink() {
+        let mut c = Compression::default();
+        let small = c.frame(b"abc").unwrap();
+        assert_eq!(&small[4..7], &[0, 0, 0], "stored, uncompressed length 0");
+        let big = c.frame(&[b'x'; 10_000]).unwrap();
+        assert!(big.len() < 200);
+        assert_eq!(big[3], 1, "sequence ids count on");
+    }
+
+    #[test]
+    fn answers_continue_the_commands_sequence() {
+        let mut client = Compression::default();
+        let mut server = Compression::default();
+        let cmd = client.frame(b"\x05\x00\x00\x00\x03SELECT").unwrap();
+        server.raw.extend_from_slice(&cmd);
+        decode_all(&mut server);
+        let answer = server
+            .frame(b"\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00")
+            .unwrap();
+        assert_eq!(answer[3], 1);
+    }
+
+    #[test]
+    fn partial_and_corrupt_frames() {
+        let mut tx = Compression::default();
+        let framed = tx.frame(&[7u8; 1000]).unwrap();
+        let mut rx = Compression::default();
+        rx.raw.extend_from_slice(&framed[..framed.len() - 1]);
+        assert!(rx.decode(&mut BytesMut::new()).unwrap().is_none());
+        let mut bad = framed.clone();
+        // Not a zlib stream header.
+        bad[HEADER] = 0xFF;
+        let mut rx = Compression::default();
+        rx.raw.extend_from_slice(&bad);
+        let mut out = BytesMut::new();
+        assert!(rx.decode(&mut out).is_err());
+        assert!(out.is_empty());
+    }
+}

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::primary_port;
@@ -14,24 +13,12 @@ use tokio::process::Command;
 /// Bounds one client run: a relay that lost its way would otherwise hang the test.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-fn python() -> PathBuf {
-    let venv = std::env::var("SWITCHYARD_MARIADB_VENV")
-        .unwrap_or_else(|_| "/tmp/switchyard-mariadb-venv".into());
-    let py = PathBuf::from(venv).join("bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/mariadb_client.sh to install MariaDB Connector/Python",
-        py.display()
-    );
-    py
-}
-
 async fn run(port: u16, tag: &str, mode: &str) -> String {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/mariadb_check.py"
     );
-    let mut cmd = Command::new(python());
+    let mut cmd = Command::new(common::drivers::mariadb_python());
     cmd.arg(script).arg(port.to_string()).args([tag, mode]);
     cmd.kill_on_drop(true);
     let out = tokio::time::timeout(RUN_LIMIT, cmd.output())

@@ -33,6 +33,20 @@ pub fn venv_python() -> PathBuf {
     Path::new(&venv).join("bin/python")
 }
 
+/// MariaDB Connector/Python's venv python (`SWITCHYARD_MARIADB_VENV`, as in
+/// scripts/mariadb_client.sh); a missing one fails the test that needs it.
+pub fn mariadb_python() -> PathBuf {
+    let venv = std::env::var("SWITCHYARD_MARIADB_VENV")
+        .unwrap_or_else(|_| "/tmp/switchyard-mariadb-venv".into());
+    let py = Path::new(&venv).join("bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/mariadb_client.sh to install MariaDB Connector/Python",
+        py.display()
+    );
+    py
+}
+
 /// `python script driver` with the venv's python.
 pub fn python(script: &str, driver: &str) -> Command {
     let mut c = Command::new(venv_python());

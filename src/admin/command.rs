@@ -186,7 +186,7 @@ fn any_set(t: &ExplainFor) -> bool {
 }
 
 /// The text after the first `n` whitespace-separated words, as written.
-fn rest_after(text: &str, n: usize) -> &str {
+pub(super) fn rest_after(text: &str, n: usize) -> &str {
     let mut rest = text.trim_start();
     for _ in 0..n {
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
@@ -195,7 +195,7 @@ fn rest_after(text: &str, n: usize) -> &str {
     rest
 }
 
-fn unquote(word: &str) -> String {
+pub(super) fn unquote(word: &str) -> String {
     for q in ['`', '\'', '"'] {
         if let Some(inner) = word.strip_prefix(q).and_then(|w| w.strip_suffix(q)) {
             return inner.to_owned();

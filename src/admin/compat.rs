@@ -4,6 +4,7 @@
 
 use opensrv_mysql::ErrorKind;
 
+use super::command::{rest_after, unquote};
 use super::table::{AdminError, Cell, Kind, Reply, Table};
 use super::variables;
 
@@ -90,21 +91,21 @@ pub fn parse(text: &str, up: &[&str]) -> Option<Statement> {
         ["SET", second, ..] if *second != "BACKEND" => Statement::Accepted,
         ["BEGIN" | "COMMIT" | "ROLLBACK"] | ["START", "TRANSACTION", ..] => Statement::Accepted,
         ["COMMIT" | "ROLLBACK", "WORK"] => Statement::Accepted,
-        ["SELECT", ..] => select(after_words(text, 1))?,
+        ["SELECT", ..] => select(rest_after(text, 1))?,
         ["SHOW", "SESSION" | "GLOBAL" | "LOCAL", "VARIABLES", ..] => {
-            Statement::ShowVariables(filter(&up[3..], after_words(text, 3))?)
+            Statement::ShowVariables(filter(&up[3..], rest_after(text, 3))?)
         }
         ["SHOW", "VARIABLES", ..] => {
-            Statement::ShowVariables(filter(&up[2..], after_words(text, 2))?)
+            Statement::ShowVariables(filter(&up[2..], rest_after(text, 2))?)
         }
         ["SHOW", "WARNINGS" | "ERRORS", ..] => Statement::ShowWarnings,
         ["SHOW", "COLLATION", ..] => {
-            Statement::ShowCollation(filter(&up[2..], after_words(text, 2))?)
+            Statement::ShowCollation(filter(&up[2..], rest_after(text, 2))?)
         }
         ["SHOW", "CHARACTER", "SET", ..] => {
-            Statement::ShowCharset(filter(&up[3..], after_words(text, 3))?)
+            Statement::ShowCharset(filter(&up[3..], rest_after(text, 3))?)
         }
-        ["SHOW", "CHARSET", ..] => Statement::ShowCharset(filter(&up[2..], after_words(text, 2))?),
+        ["SHOW", "CHARSET", ..] => Statement::ShowCharset(filter(&up[2..], rest_after(text, 2))?),
         ["SHOW", "DATABASES" | "SCHEMAS"] => Statement::ShowDatabases,
         _ => return None,
     };
@@ -403,25 +404,6 @@ fn rfind_word(text: &str, word: &str) -> Option<usize> {
         end = i;
     }
     None
-}
-
-/// The text after the first `n` words, as written.
-fn after_words(text: &str, n: usize) -> &str {
-    let mut rest = text.trim_start();
-    for _ in 0..n {
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        rest = rest[end..].trim_start();
-    }
-    rest
-}
-
-fn unquote(word: &str) -> String {
-    for q in ['`', '\'', '"'] {
-        if let Some(inner) = word.strip_prefix(q).and_then(|w| w.strip_suffix(q)) {
-            return inner.to_owned();
-        }
-    }
-    word.to_owned()
 }
 
 #[cfg(test)]

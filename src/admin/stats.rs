@@ -7,8 +7,8 @@ use super::table::{Cell, Kind, Reply, Table};
 use crate::state::stats::TenantCounts;
 use crate::state::RuntimeState;
 
-pub fn show(rt: &RuntimeState) -> Reply {
-    // Configured tenants always show (with zeros); removed ones while they have counts.
+/// Configured tenants (zeros until they run something), and others while they have counts.
+pub(super) fn counts(rt: &RuntimeState) -> BTreeMap<String, TenantCounts> {
     let mut all: BTreeMap<String, TenantCounts> = rt
         .config
         .tenants
@@ -16,6 +16,11 @@ pub fn show(rt: &RuntimeState) -> Reply {
         .map(|t| (t.name.clone(), TenantCounts::default()))
         .collect();
     all.extend(rt.shared.stats.snapshot());
+    all
+}
+
+pub fn show(rt: &RuntimeState) -> Reply {
+    let all = counts(rt);
     let mut table = Table::new(&[
         ("tenant", Kind::Text),
         ("statements", Kind::Count),

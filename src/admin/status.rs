@@ -109,7 +109,7 @@ pub struct RouteRate {
 
 /// Reads everything the page shows. `rates` remembers the previous read of the counters.
 pub fn read(rt: &RuntimeState, rates: &Rates) -> Status {
-    let counts = counts(rt);
+    let counts = super::stats::counts(rt);
     let now = Instant::now();
     Status {
         generated_unix_ms: unix_ms(SystemTime::now()),
@@ -128,18 +128,6 @@ pub fn read(rt: &RuntimeState, rates: &Rates) -> Status {
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Configured tenants (zeros until they run something) and any others with counts.
-fn counts(rt: &RuntimeState) -> BTreeMap<String, TenantCounts> {
-    let mut all: BTreeMap<String, TenantCounts> = rt
-        .config
-        .tenants
-        .iter()
-        .map(|t| (t.name.clone(), TenantCounts::default()))
-        .collect();
-    all.extend(rt.shared.stats.snapshot());
-    all
 }
 
 /// Tenant rows the page gets: a config of thousands must not make every refresh carry
@@ -376,7 +364,7 @@ mod tests {
             TenantStats::bump(&rt.shared.stats.tenant("t0", |_| true).to_replica);
         }
         let later = Instant::now() + std::time::Duration::from_secs(2);
-        let s = statements(&counts(&rt), &rates, later);
+        let s = statements(&super::super::stats::counts(&rt), &rates, later);
         let window = s.window_seconds.expect("a window");
         let t0 = s
             .by_route

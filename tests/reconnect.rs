@@ -5,26 +5,12 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::drivers;
 use tokio::process::Command;
 
-const RUN_LIMIT: Duration = Duration::from_secs(60);
-
 async fn run(mut cmd: Command, what: &str) -> String {
-    cmd.kill_on_drop(true);
-    let out = tokio::time::timeout(RUN_LIMIT, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish in {RUN_LIMIT:?}"))
-        .expect("the Python client runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let out = drivers::run(what, &mut cmd).await;
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn command(python: std::path::PathBuf, driver: &str, port: u16) -> Command {

@@ -132,13 +132,17 @@ impl Ctx<'_> {
     pub fn select(&self, mut cur: Cursor) -> Piece {
         let at = cur.resume_point();
         let start = cur.offset();
-        let shape = digest::digest(&mut cur);
-        let end = cur.offset().max(start);
-        let rest = match cur.next_statement() {
-            Some(n) => Rest::Next(n),
-            None => Rest::End,
+        let limits = digest::Limits {
+            end: start.saturating_add(MAX_PARSED_SQL),
+            depth: MAX_NESTING,
         };
-        let (class, effects) = self.decide_select(at, &shape, start..end);
+        let shape = match digest::digest(&mut cur, &limits) {
+            Ok(shape) => shape,
+            Err(why) => return self.unparsed(at, why),
+        };
+        let end = cur.offset().max(start);
+        let rest = rest_after(cur);
+        let (class, effects) = self.decide_select(&shape, start..end);
         Piece {
             class,
             effects,
@@ -146,13 +150,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn decide_select(&self, at: Resume, shape: &Shape, range: Range<usize>) -> (Class, Effects) {
-        if shape.depth > MAX_NESTING {
-            return self.unparsed(at, PrimaryReason::TooDeep);
-        }
-        if shape.canonical_len(&range) > MAX_PARSED_SQL {
-            return self.unparsed(at, PrimaryReason::TooLong);
-        }
+    fn decide_select(&self, shape: &Shape, range: Range<usize>) -> (Class, Effects) {
         // Literal bytes are not in the digest, so validity must be checked before the cache.
         if str::from_utf8(&self.sql[range.clone()]).is_err() {
             return (Class::Primary(PrimaryReason::Unparsed), Effects::default());
@@ -171,15 +169,20 @@ impl Ctx<'_> {
         (class, effects)
     }
 
-    /// A statement not given to sqlparser: the token scan still finds its effects (a
-    /// GET_LOCK must pin however long the statement) and anything that decides it alone.
-    fn unparsed(&self, at: Resume, why: PrimaryReason) -> (Class, Effects) {
+    /// A statement not given to sqlparser (nor cached: a shorter member of its shape may
+    /// parse). The token scan still finds its effects (a GET_LOCK must pin however long
+    /// the statement) and anything that decides it alone; one pass, no allocation.
+    fn unparsed(&self, at: Resume, why: PrimaryReason) -> Piece {
         if let Some(u) = self.unparsed {
             u.bump(why);
         }
-        let scan = select::scan(&mut Cursor::new(self.sql, at));
-        let class = scan.decided().unwrap_or(Class::Primary(why));
-        (class, scan.effects)
+        let mut cur = Cursor::new(self.sql, at);
+        let scan = select::scan(&mut cur);
+        Piece {
+            class: scan.decided().unwrap_or(Class::Primary(why)),
+            effects: scan.effects,
+            rest: rest_after(cur),
+        }
     }
 
     /// Where the statement after the one at `at` starts, if there is one worth splitting.
@@ -198,6 +201,14 @@ impl Ctx<'_> {
         };
         // Progress guard: a split that does not move forward ends the loop.
         next.filter(|n| n.pos > at.pos)
+    }
+}
+
+/// What follows a statement the cursor has read to its end.
+fn rest_after(cur: Cursor) -> Rest {
+    match cur.next_statement() {
+        Some(n) => Rest::Next(n),
+        None => Rest::End,
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use super::lexer::{Cursor, Kind};
 use super::lists;
-use super::{Class, Effects};
+use super::{Class, Effects, PrimaryReason};
 
 /// Two independent 64-bit hashes of the normalized token stream: `key` indexes the cache,
 /// `check` guards against a key collision handing one statement another's decision.
@@ -54,23 +54,15 @@ pub(crate) struct Shape {
     /// Byte ranges that a canonical member of the shape leaves out: every element of a
     /// collapsed literal list after the first. Empty for most statements (no allocation).
     pub cuts: Vec<Range<usize>>,
-    /// Deepest parenthesis nesting.
-    pub depth: usize,
 }
 
 impl Shape {
-    /// Bytes of `range` left once the cuts are taken out: what sqlparser would be given.
-    pub fn canonical_len(&self, range: &Range<usize>) -> usize {
-        let cut: usize = self.cuts.iter().map(|c| c.len()).sum();
-        range.len().saturating_sub(cut)
-    }
-
     /// The canonical member's text: `range` of `src` without the cuts.
     pub fn canonical<'s>(&self, src: &'s [u8], range: Range<usize>) -> Cow<'s, [u8]> {
         if self.cuts.is_empty() {
             return Cow::Borrowed(&src[range]);
         }
-        let mut out = Vec::with_capacity(self.canonical_len(&range));
+        let mut out = Vec::with_capacity(range.len());
         let mut at = range.start;
         for c in &self.cuts {
             out.extend_from_slice(&src[at..c.start]);
@@ -81,14 +73,26 @@ impl Shape {
     }
 }
 
+/// How much of a statement is worth a digest: what sqlparser would be given (lists cut to
+/// their first element) must end by `end` and nest no deeper than `depth`.
+pub(crate) struct Limits {
+    pub end: usize,
+    pub depth: usize,
+}
+
 /// Digests the statement under `cur`, consuming it up to (not including) its `;`.
 /// Comments (hence hints) never reach the digest; literals hash as `?`, and a list of
-/// literals of any length as one `L` (see `lists`).
-pub(crate) fn digest(cur: &mut Cursor) -> Shape {
+/// literals of any length as one `L` (see `lists`). Stops early, with the reason, at the
+/// first token past `limits`: such a statement is not parsed, so its digest is not needed.
+pub(crate) fn digest(cur: &mut Cursor, limits: &Limits) -> Result<Shape, PrimaryReason> {
     let mut h = Hash2::new();
-    let mut cuts = Vec::new();
-    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut cuts: Vec<Range<usize>> = Vec::new();
+    let mut cut = 0;
+    let mut depth = 0usize;
     while let Some(t) = cur.next_tok() {
+        if t.end - cut > limits.end {
+            return Err(PrimaryReason::TooLong);
+        }
         let text = cur.text(t);
         // A tag per kind keeps `select` the keyword apart from `` `select` `` the name.
         let (tag, body): (u8, &[u8]) = match t.kind {
@@ -110,12 +114,15 @@ pub(crate) fn digest(cur: &mut Cursor) -> Shape {
         match t.kind {
             Kind::Punct(b'(') => {
                 depth += 1;
-                deepest = deepest.max(depth);
+                if depth > limits.depth {
+                    return Err(PrimaryReason::TooDeep);
+                }
             }
             Kind::Punct(b')') => depth = depth.saturating_sub(1),
             Kind::Word => {
                 if let Some(list) = lists::after_word(text, cur, usize::MAX) {
                     *cur = list.after;
+                    cut += list.cut.len();
                     cuts.push(list.cut);
                     // `L` is an identifier byte, so never a punctuation tag.
                     h.byte(b'L');
@@ -130,11 +137,10 @@ pub(crate) fn digest(cur: &mut Cursor) -> Shape {
     if cur.resume_point().in_exec {
         h.byte(b'!');
     }
-    Shape {
+    Ok(Shape {
         digest: h.finish(),
         cuts,
-        depth: deepest,
-    }
+    })
 }
 
 /// The part of a classification that depends only on the digest.

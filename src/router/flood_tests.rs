@@ -229,3 +229,39 @@ fn collapsing_keeps_routing_apart() {
     }
     assert_eq!(r.cached_entries(), before);
 }
+
+/// Figures for the report, not a check: `cargo nextest run -E 'test(classify_cost)'
+/// --run-ignored only --no-capture` (debug build: compare, do not quote as absolute).
+#[test]
+#[ignore]
+fn classify_cost_of_one_megabyte() {
+    use sqlparser::{dialect::MySqlDialect, parser::Parser};
+    let list = format!(
+        "SELECT c FROM t WHERE id IN ({})",
+        (0..150_000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let chain = select_of_len(1 << 20);
+    for (name, sql) in [("in list", &list), ("or chain", &chain)] {
+        let r = Router::new();
+        let t = std::time::Instant::now();
+        let c = r.classify(sql.as_bytes());
+        eprintln!(
+            "{name} {} KB: classify {:?} -> {:?}",
+            sql.len() >> 10,
+            t.elapsed(),
+            c.class
+        );
+        let t = std::time::Instant::now();
+        let c = r.classify(sql.as_bytes());
+        eprintln!("  again {:?} -> {:?}", t.elapsed(), c.class);
+    }
+    let t = std::time::Instant::now();
+    let parsed = Parser::parse_sql(&MySqlDialect {}, &list).is_ok();
+    eprintln!(
+        "sqlparser alone on the in list: {:?} (ok: {parsed})",
+        t.elapsed()
+    );
+}

@@ -224,6 +224,7 @@ fn collapsing_keeps_routing_apart() {
         "SELECT c FROM t WHERE id IN (9) FOR UPDATE",
         "SELECT c FROM t WHERE (a, b) IN ((5, 6))",
         "select c from t where id in ('a', -1, +2, 3e4)",
+        "SELECT c FROM t WHERE id IN (?, ?, 5)",
     ] {
         r.classify(sql.as_bytes());
     }

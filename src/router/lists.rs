@@ -1,7 +1,7 @@
 //! Lists of literals (`IN (1, 2, 3)`, `VALUES (1, 'a'), (2, 'b')`): one shape whatever their
 //! length, so a client cannot mint a new digest (and cache entry) per list length.
 //!
-//! Only literal tokens, one leading sign, commas, parentheses and whitespace may make up a
+//! Only literals and placeholders (`?`), one leading sign, commas, parentheses and whitespace may make up a
 //! list. Such a list carries nothing routing looks at (no function, variable or keyword), so
 //! every member of a collapsed shape routes alike; a comment inside (an executable one could
 //! hide SQL) leaves the list as it is.
@@ -98,7 +98,8 @@ impl<'a> Walk<'a> {
     fn scalar(&mut self) -> Option<usize> {
         let t = self.tok()?;
         match t.kind {
-            Kind::Str | Kind::Num => Some(t.end),
+            // `?`: a prepared statement's placeholder is a value too.
+            Kind::Str | Kind::Num | Kind::Punct(b'?') => Some(t.end),
             Kind::Punct(b'-' | b'+') => {
                 let n = self.tok()?;
                 (n.kind == Kind::Num).then_some(n.end)

@@ -108,6 +108,10 @@ fn flood(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| router.classify(black_box(sql.as_bytes())))
         });
+        // A shape not seen before: what a client minting new statements costs.
+        group.bench_function(format!("{name}_cold"), |b| {
+            b.iter(|| Router::with_cache_entries(1).classify(black_box(sql.as_bytes())))
+        });
     }
     // Every iteration a list length the cache has not seen as a statement.
     let lists: Vec<String> = (1..=1000).map(|n| big_select(n * 8, true)).collect();

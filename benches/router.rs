@@ -1,5 +1,6 @@
-//! Classification cost of the router: typical OLTP statements on a warm digest cache, and a
-//! 1 MB multi-row INSERT. `bench/run.sh` runs this and puts the per-op times in its report.
+//! Classification cost of the router: typical OLTP statements on a warm digest cache, a
+//! 1 MB multi-row INSERT, and what a flooding client sends (1 MB SELECTs, IN lists of ever
+//! new lengths). `bench/run.sh` runs this and puts the per-op times in its report.
 //!
 //! Run alone: `cargo bench --bench router` (add `-- --warm-up-time 1 --measurement-time 2`
 //! for a short run).
@@ -80,5 +81,50 @@ fn large_insert(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, oltp, large_insert);
+/// A SELECT of about `bytes` bytes: one IN list of ids (`list`) or an OR chain, which stays
+/// too long to parse after lists are collapsed.
+fn big_select(bytes: usize, list: bool) -> String {
+    let mut sql = String::from("SELECT c FROM sbtest1 WHERE id IN (1");
+    let mut id = 2u64;
+    while sql.len() < bytes {
+        if list {
+            sql.push_str(&format!(",{id}"));
+        } else {
+            sql.push_str(&format!(") OR id IN ({id}"));
+        }
+        id += 1;
+    }
+    sql.push(')');
+    sql
+}
+
+fn flood(c: &mut Criterion) {
+    let router = Router::new();
+    let mut group = c.benchmark_group("classify");
+    for (name, list) in [("select_1mb_in_list", true), ("select_1mb_too_long", false)] {
+        let sql = big_select(1 << 20, list);
+        router.classify(sql.as_bytes());
+        group.throughput(Throughput::Bytes(sql.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| router.classify(black_box(sql.as_bytes())))
+        });
+        // A shape not seen before: what a client minting new statements costs.
+        group.bench_function(format!("{name}_cold"), |b| {
+            b.iter(|| Router::with_cache_entries(1).classify(black_box(sql.as_bytes())))
+        });
+    }
+    // Every iteration a list length the cache has not seen as a statement.
+    let lists: Vec<String> = (1..=1000).map(|n| big_select(n * 8, true)).collect();
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("in_list_new_length", |b| {
+        b.iter(|| {
+            i = (i + 1) % lists.len();
+            router.classify(black_box(lists[i].as_bytes()))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, oltp, large_insert, flood);
 criterion_main!(benches);

@@ -292,6 +292,15 @@ async fn show_commands_answer_typed_tables() {
     must(&mut a, "SHOW SESSIONS").await;
 }
 
+/// A plain read longer than the classifier parses (`router::MAX_PARSED_SQL`).
+fn long_select() -> String {
+    let mut sql = String::from("SELECT 1 FROM DUAL WHERE 1 = 1");
+    while sql.len() <= switchyard::router::MAX_PARSED_SQL {
+        sql.push_str(" OR 1 = 1");
+    }
+    sql
+}
+
 #[tokio::test]
 async fn explain_route_gives_route_and_reason() {
     let p = start().await;
@@ -327,6 +336,18 @@ async fn explain_route_gives_route_and_reason() {
     )
     .await;
     assert_eq!(e.get(0, "tenant"), Some("globex"));
+
+    // Past the parse limit: not parsed, and the reason says so.
+    let long = format!("EXPLAIN ROUTE {}", long_select());
+    let e = must(&mut a, &long).await;
+    assert_eq!(
+        (e.get(0, "class"), e.get(0, "route"), e.get(0, "reason")),
+        (
+            Some("primary only (too long)"),
+            Some("primary"),
+            Some("too long")
+        )
+    );
 
     let e = must(&mut a, "EXPLAIN ROUTE /* route=primary */ SELECT 1").await;
     assert_eq!(
@@ -881,6 +902,7 @@ async fn metrics_and_probes_over_http() {
         assert_eq!(served_by(&mut globex).await, primary_port());
     }
     let _ = globex.query_drop("SELECT * FROM no_such_table_here").await;
+    acme.query_drop(long_select()).await.unwrap();
     let mut a = admin(&p).await;
     must(&mut a, "PAUSE TENANT sb TIMEOUT 0").await;
 
@@ -943,6 +965,17 @@ async fn metrics_and_probes_over_http() {
         value(&samples, "switchyard_reloads_total", &[("result", "ok")]),
         Some(0.0)
     );
+    for (reason, n) in [("too_long", 1.0), ("too_deep", 0.0)] {
+        assert_eq!(
+            value(
+                &samples,
+                "switchyard_classifier_unparsed_total",
+                &[("reason", reason)]
+            ),
+            Some(n),
+            "{body}"
+        );
+    }
     assert_eq!(
         value(
             &samples,

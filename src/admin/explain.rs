@@ -16,7 +16,7 @@ use super::table::AdminError;
 
 pub fn explain(rt: &RuntimeState, target: &ExplainFor, sql: &str) -> Reply {
     let tenant = tenant_for(rt, target)?;
-    let c = rt.shared.router.classify(sql.as_bytes());
+    let c = rt.shared.router.explain(sql.as_bytes());
     let view = SessionView {
         has_replicas: !tenant.replicas.is_empty(),
         consistency: Some(tenant.consistency),

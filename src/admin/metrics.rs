@@ -414,6 +414,21 @@ impl Collector for StateCollector {
             "Configuration reloads (SIGHUP or RELOAD), applied or refused",
             &reloads,
         )?;
+
+        let (too_long, too_deep) = shared.router.unparsed_counts();
+        let mut unparsed = Samples::default();
+        for (reason, n) in [("too_long", too_long), ("too_deep", too_deep)] {
+            unparsed.add(
+                vec![("reason", reason.into())],
+                i64::try_from(n).unwrap_or(i64::MAX),
+            );
+        }
+        counter(
+            &mut enc,
+            "switchyard_classifier_unparsed",
+            "SELECT-family statements sent to the primary without parsing: longer than the parse limit (too_long) or nested too deeply (too_deep)",
+            &unparsed,
+        )?;
         Ok(())
     }
 }

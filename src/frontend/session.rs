@@ -510,6 +510,8 @@ fn writes(class: &Class) -> bool {
                 | PrimaryReason::MultiStatement
                 | PrimaryReason::Unknown
                 | PrimaryReason::Unparsed
+                | PrimaryReason::TooLong
+                | PrimaryReason::TooDeep
         )
     )
 }

@@ -1,8 +1,10 @@
 //! The classification pipeline: leading hints, one statement at a time, multi-statement merge.
 
+use std::ops::Range;
 use std::str;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::digest::{self, Cache};
+use super::digest::{self, Cache, Shape};
 use super::hints;
 use super::keyword;
 use super::lexer::{Cursor, Resume};
@@ -12,6 +14,16 @@ use super::{Class, Classification, Effects, PrimaryReason};
 /// Statements decided by their first keyword are looked at for a following statement only
 /// up to this size, so a huge INSERT costs nothing beyond its first word.
 const MULTI_SCAN_LIMIT: usize = 16 * 1024;
+
+/// SELECT-family statements longer than this (after collapsing literal lists) are not
+/// given to sqlparser: its cost grows with the text (131 ms for 770 KB, in one thread of
+/// the event loop) and a long operator chain makes an AST deep enough to overflow the
+/// stack when visited or dropped. They go to the primary (`too long`).
+pub const MAX_PARSED_SQL: usize = 16 * 1024;
+
+/// Parentheses nested deeper than this go to the primary (`too deep`) unparsed; sqlparser
+/// would refuse them at 50 anyway, after doing the work.
+pub const MAX_NESTING: usize = 32;
 
 /// Nested statements (EXPLAIN ANALYZE, SET STATEMENT ... FOR) deeper than this are not
 /// followed: a crafted input must not recurse without bound.
@@ -58,8 +70,29 @@ impl Piece {
     }
 }
 
+/// Statements the classifier sent to the primary without parsing, by why; bumped only on
+/// that rare path.
+#[derive(Debug, Default)]
+pub struct Unparsed {
+    pub too_long: AtomicU64,
+    pub too_deep: AtomicU64,
+}
+
+impl Unparsed {
+    fn bump(&self, r: PrimaryReason) {
+        let c = match r {
+            PrimaryReason::TooLong => &self.too_long,
+            PrimaryReason::TooDeep => &self.too_deep,
+            _ => return,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct Ctx<'a> {
     pub cache: &'a Cache,
+    /// `None` for EXPLAIN ROUTE, which must not count as traffic.
+    pub unparsed: Option<&'a Unparsed>,
     pub sql: &'a [u8],
     pub depth: u8,
 }
@@ -76,9 +109,8 @@ impl Ctx<'_> {
     /// A nested statement (the inner part of EXPLAIN ANALYZE and the like).
     pub fn inner(&self, at: Resume) -> Piece {
         let ctx = Ctx {
-            cache: self.cache,
-            sql: self.sql,
             depth: self.depth + 1,
+            ..*self
         };
         ctx.piece(at)
     }
@@ -86,9 +118,9 @@ impl Ctx<'_> {
     /// The statement a dynamic SQL literal holds (already unescaped).
     pub fn literal(&self, text: &[u8]) -> Piece {
         let ctx = Ctx {
-            cache: self.cache,
             sql: text,
             depth: self.depth + 1,
+            ..*self
         };
         ctx.piece(Resume {
             pos: 0,
@@ -98,14 +130,19 @@ impl Ctx<'_> {
 
     /// SELECT family: digest, cache, and on a miss the full decision.
     pub fn select(&self, mut cur: Cursor) -> Piece {
+        let at = cur.resume_point();
         let start = cur.offset();
-        let d = digest::digest(&mut cur);
-        let end = cur.offset();
-        let rest = match cur.next_statement() {
-            Some(n) => Rest::Next(n),
-            None => Rest::End,
+        let limits = digest::Limits {
+            end: start.saturating_add(MAX_PARSED_SQL),
+            depth: MAX_NESTING,
         };
-        let (class, effects) = self.decide_select(d, &self.sql[start..end.max(start)]);
+        let shape = match digest::digest(&mut cur, &limits) {
+            Ok(shape) => shape,
+            Err(why) => return self.unparsed(at, why),
+        };
+        let end = cur.offset().max(start);
+        let rest = rest_after(cur);
+        let (class, effects) = self.decide_select(&shape, start..end);
         Piece {
             class,
             effects,
@@ -113,17 +150,39 @@ impl Ctx<'_> {
         }
     }
 
-    fn decide_select(&self, d: digest::Digest, text: &[u8]) -> (Class, Effects) {
+    fn decide_select(&self, shape: &Shape, range: Range<usize>) -> (Class, Effects) {
         // Literal bytes are not in the digest, so validity must be checked before the cache.
-        let Ok(text) = str::from_utf8(text) else {
+        if str::from_utf8(&self.sql[range.clone()]).is_err() {
             return (Class::Primary(PrimaryReason::Unparsed), Effects::default());
-        };
-        if let Some(hit) = self.cache.get(d) {
+        }
+        if let Some(hit) = self.cache.get(shape.digest) {
             return hit;
         }
+        // The shape's canonical member (lists cut to their first element), so the cached
+        // decision is the same whichever member arrived first.
+        let text = shape.canonical(self.sql, range);
+        let Ok(text) = str::from_utf8(&text) else {
+            return (Class::Primary(PrimaryReason::Unparsed), Effects::default());
+        };
         let (class, effects) = select::decide(text);
-        self.cache.put(d, &class, &effects);
+        self.cache.put(shape.digest, &class, &effects);
         (class, effects)
+    }
+
+    /// A statement not given to sqlparser (nor cached: a shorter member of its shape may
+    /// parse). The token scan still finds its effects (a GET_LOCK must pin however long
+    /// the statement) and anything that decides it alone; one pass, no allocation.
+    fn unparsed(&self, at: Resume, why: PrimaryReason) -> Piece {
+        if let Some(u) = self.unparsed {
+            u.bump(why);
+        }
+        let mut cur = Cursor::new(self.sql, at);
+        let scan = select::scan(&mut cur);
+        Piece {
+            class: scan.decided().unwrap_or(Class::Primary(why)),
+            effects: scan.effects,
+            rest: rest_after(cur),
+        }
     }
 
     /// Where the statement after the one at `at` starts, if there is one worth splitting.
@@ -145,11 +204,20 @@ impl Ctx<'_> {
     }
 }
 
+/// What follows a statement the cursor has read to its end.
+fn rest_after(cur: Cursor) -> Rest {
+    match cur.next_statement() {
+        Some(n) => Rest::Next(n),
+        None => Rest::End,
+    }
+}
+
 /// Classifies a whole COM_QUERY / COM_STMT_PREPARE payload.
-pub(crate) fn classify(cache: &Cache, sql: &[u8]) -> Classification {
+pub(crate) fn classify(cache: &Cache, unparsed: Option<&Unparsed>, sql: &[u8]) -> Classification {
     let (hints, start) = hints::leading(sql);
     let ctx = Ctx {
         cache,
+        unparsed,
         sql,
         depth: 0,
     };

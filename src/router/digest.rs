@@ -1,12 +1,15 @@
-//! Statement digests (token stream with literals as `?`, keywords case-folded) and the
-//! bounded cache of SELECT-family decisions keyed by them.
+//! Statement digests (token stream with literals as `?`, lists of literals as one `L`,
+//! keywords case-folded) and the bounded cache of SELECT-family decisions keyed by them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
 use std::sync::Mutex;
 
 use super::lexer::{Cursor, Kind};
-use super::{Class, Effects};
+use super::lists;
+use super::{Class, Effects, PrimaryReason};
 
 /// Two independent 64-bit hashes of the normalized token stream: `key` indexes the cache,
 /// `check` guards against a key collision handing one statement another's decision.
@@ -45,11 +48,51 @@ impl Hash2 {
     }
 }
 
+/// What the classifier needs from one pass over a SELECT-family statement.
+pub(crate) struct Shape {
+    pub digest: Digest,
+    /// Byte ranges that a canonical member of the shape leaves out: every element of a
+    /// collapsed literal list after the first. Empty for most statements (no allocation).
+    pub cuts: Vec<Range<usize>>,
+}
+
+impl Shape {
+    /// The canonical member's text: `range` of `src` without the cuts.
+    pub fn canonical<'s>(&self, src: &'s [u8], range: Range<usize>) -> Cow<'s, [u8]> {
+        if self.cuts.is_empty() {
+            return Cow::Borrowed(&src[range]);
+        }
+        let mut out = Vec::with_capacity(range.len());
+        let mut at = range.start;
+        for c in &self.cuts {
+            out.extend_from_slice(&src[at..c.start]);
+            at = c.end;
+        }
+        out.extend_from_slice(&src[at..range.end.max(at)]);
+        Cow::Owned(out)
+    }
+}
+
+/// How much of a statement is worth a digest: what sqlparser would be given (lists cut to
+/// their first element) must end by `end` and nest no deeper than `depth`.
+pub(crate) struct Limits {
+    pub end: usize,
+    pub depth: usize,
+}
+
 /// Digests the statement under `cur`, consuming it up to (not including) its `;`.
-/// Comments (hence hints) never reach the digest; literals hash as `?`.
-pub(crate) fn digest(cur: &mut Cursor) -> Digest {
+/// Comments (hence hints) never reach the digest; literals hash as `?`, and a list of
+/// literals of any length as one `L` (see `lists`). Stops early, with the reason, at the
+/// first token past `limits`: such a statement is not parsed, so its digest is not needed.
+pub(crate) fn digest(cur: &mut Cursor, limits: &Limits) -> Result<Shape, PrimaryReason> {
     let mut h = Hash2::new();
+    let mut cuts: Vec<Range<usize>> = Vec::new();
+    let mut cut = 0;
+    let mut depth = 0usize;
     while let Some(t) = cur.next_tok() {
+        if t.end - cut > limits.end {
+            return Err(PrimaryReason::TooLong);
+        }
         let text = cur.text(t);
         // A tag per kind keeps `select` the keyword apart from `` `select` `` the name.
         let (tag, body): (u8, &[u8]) = match t.kind {
@@ -68,13 +111,36 @@ pub(crate) fn digest(cur: &mut Cursor) -> Digest {
             h.byte(if fold { b.to_ascii_uppercase() } else { b });
         }
         h.byte(0);
+        match t.kind {
+            Kind::Punct(b'(') => {
+                depth += 1;
+                if depth > limits.depth {
+                    return Err(PrimaryReason::TooDeep);
+                }
+            }
+            Kind::Punct(b')') => depth = depth.saturating_sub(1),
+            Kind::Word => {
+                if let Some(list) = lists::after_word(text, cur, usize::MAX) {
+                    *cur = list.after;
+                    cut += list.cut.len();
+                    cuts.push(list.cut);
+                    // `L` is an identifier byte, so never a punctuation tag.
+                    h.byte(b'L');
+                    h.byte(0);
+                }
+            }
+            _ => {}
+        }
     }
     // An executable comment still open where the statement ends makes it a different
     // statement (the server rejects it), as an unterminated string does.
     if cur.resume_point().in_exec {
         h.byte(b'!');
     }
-    h.finish()
+    Ok(Shape {
+        digest: h.finish(),
+        cuts,
+    })
 }
 
 /// The part of a classification that depends only on the digest.
@@ -83,6 +149,8 @@ struct Cached {
     check: u64,
     class: Class,
     effects: Effects,
+    /// CLOCK's reference bit: set by a hit, cleared as the hand passes.
+    used: bool,
 }
 
 /// The digest is already a hash; hashing it again would only cost time.
@@ -105,43 +173,130 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// Bounded, thread-safe digest -> decision cache. When full it starts over: simple, and
-/// a working set larger than the bound costs only re-parsing.
+#[derive(Default)]
+struct Slots {
+    map: HashMap<u64, Cached, BuildHasherDefault<KeyHasher>>,
+    /// Keys in insertion slots; the CLOCK hand sweeps it when the cache is full.
+    ring: Vec<u64>,
+    hand: usize,
+}
+
+impl Slots {
+    /// Frees one slot by CLOCK (second chance): entries hit since the hand last passed
+    /// stay, so a flood of one-off statements cannot push the working set out.
+    fn evict(&mut self) -> usize {
+        loop {
+            let at = self.hand;
+            self.hand = (self.hand + 1) % self.ring.len();
+            match self.map.get_mut(&self.ring[at]) {
+                Some(c) if c.used => c.used = false,
+                _ => {
+                    self.map.remove(&self.ring[at]);
+                    return at;
+                }
+            }
+        }
+    }
+}
+
+/// Bounded, thread-safe digest -> decision cache. When full, one new entry replaces one
+/// old one (CLOCK), so a client minting new statements costs others little.
 pub(crate) struct Cache {
-    map: Mutex<HashMap<u64, Cached, BuildHasherDefault<KeyHasher>>>,
+    slots: Mutex<Slots>,
     capacity: usize,
 }
 
 impl Cache {
     pub fn new(capacity: usize) -> Self {
         Cache {
-            map: Mutex::new(HashMap::default()),
+            slots: Mutex::new(Slots::default()),
             capacity: capacity.max(1),
         }
     }
 
     pub fn get(&self, d: Digest) -> Option<(Class, Effects)> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let hit = map.get(&d.key).filter(|c| c.check == d.check)?;
+        let mut s = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = s.map.get_mut(&d.key).filter(|c| c.check == d.check)?;
+        // Written only when clear, so a hot entry's line is not dirtied on every hit.
+        if !hit.used {
+            hit.used = true;
+        }
         Some((hit.class.clone(), hit.effects.clone()))
     }
 
     pub fn put(&self, d: Digest, class: &Class, effects: &Effects) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= self.capacity && !map.contains_key(&d.key) {
-            map.clear();
+        let mut s = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = Cached {
+            check: d.check,
+            class: class.clone(),
+            effects: effects.clone(),
+            used: false,
+        };
+        if let Some(old) = s.map.get_mut(&d.key) {
+            *old = entry;
+            return;
         }
-        map.insert(
-            d.key,
-            Cached {
-                check: d.check,
-                class: class.clone(),
-                effects: effects.clone(),
-            },
-        );
+        if s.ring.len() < self.capacity {
+            s.ring.push(d.key);
+        } else {
+            let at = s.evict();
+            s.ring[at] = d.key;
+        }
+        s.map.insert(d.key, entry);
     }
 
     pub fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(i: u64) -> Digest {
+        Digest { key: i, check: !i }
+    }
+
+    fn filled(n: u64) -> Cache {
+        let c = Cache::new(n as usize);
+        for i in 0..n {
+            c.put(d(i), &Class::Read, &Effects::default());
+        }
+        c
+    }
+
+    #[test]
+    fn a_full_cache_replaces_entries_one_at_a_time() {
+        let c = filled(100);
+        for i in 100..150 {
+            c.put(d(i), &Class::Read, &Effects::default());
+            assert_eq!(c.len(), 100);
+        }
+        let kept = (0..100).filter(|&i| c.get(d(i)).is_some()).count();
+        assert_eq!(kept, 50, "one old entry per new one, not the cache cleared");
+        assert!((100..150).all(|i| c.get(d(i)).is_some()));
+    }
+
+    #[test]
+    fn entries_in_use_survive_a_flood() {
+        let c = filled(100);
+        for i in 100..10_000 {
+            for hot in 0..10 {
+                assert!(c.get(d(hot)).is_some(), "hot entry {hot} evicted at {i}");
+            }
+            c.put(d(i), &Class::Read, &Effects::default());
+        }
+        assert_eq!(c.len(), 100);
+    }
+
+    #[test]
+    fn a_key_collision_is_a_miss() {
+        let c = filled(4);
+        assert!(c.get(Digest { key: 1, check: 1 }).is_none());
     }
 }

@@ -1,10 +1,16 @@
 //! Statement fingerprints for ops (`SHOW QUERY DIGEST`, the slow-statement log): the token
-//! stream with literals as `?`, keywords upper-cased, comments dropped, cut at a length.
+//! stream with literals as `?`, lists of literals as `(?+)`, keywords upper-cased, comments
+//! dropped, cut at a length.
 
 use super::lexer::{Cursor, Kind, Resume};
+use super::lists;
 
-/// Input bytes read at most: a fingerprint of a 1 MB INSERT must not cost a 1 MB scan.
+/// Input bytes read at most outside lists of literals: a fingerprint of a 1 MB INSERT must
+/// not cost a 1 MB scan.
 const MAX_SCAN: usize = 4096;
+/// Input bytes read at most in all: a list of literals is read to its end up to here, so
+/// `IN (...)` lists of up to about 10,000 ids share one fingerprint with the short ones.
+const MAX_LIST_SCAN: usize = 64 * 1024;
 /// Output characters kept at most (the server's own digests stop at 1024 too).
 const MAX_TEXT: usize = 1024;
 
@@ -33,7 +39,7 @@ pub fn fingerprint(sql: &[u8]) -> (u64, String) {
 /// Feeds the normalized text to `emit` piece by piece, up to MAX_TEXT bytes, with a trailing
 /// ` ...` when the statement was cut.
 fn normalize(sql: &[u8], mut emit: impl FnMut(&[u8])) {
-    let src = &sql[..sql.len().min(MAX_SCAN)];
+    let src = &sql[..sql.len().min(MAX_LIST_SCAN)];
     let mut cur = Cursor::new(
         src,
         Resume {
@@ -44,7 +50,14 @@ fn normalize(sql: &[u8], mut emit: impl FnMut(&[u8])) {
     let mut written = 0;
     let mut prev_word = false;
     let mut upper = [0u8; 64];
+    // Bytes inside collapsed lists, which do not count against MAX_SCAN.
+    let mut listed = 0;
+    let mut cut = src.len() < sql.len();
     while let Some(t) = cur.next_tok() {
+        if t.start - listed >= MAX_SCAN {
+            cut = true;
+            break;
+        }
         let text = cur.text(t);
         let word = !matches!(t.kind, Kind::Assign | Kind::Punct(_));
         if word && prev_word {
@@ -74,12 +87,20 @@ fn normalize(sql: &[u8], mut emit: impl FnMut(&[u8])) {
             emit(piece);
             written += piece.len();
         }
+        if t.kind == Kind::Word {
+            if let Some(list) = lists::after_word(text, &mut cur, MAX_LIST_SCAN) {
+                listed += list.cut.len();
+                cur = list.after;
+                emit(b"(?+)");
+                written += 4;
+            }
+        }
         if written >= MAX_TEXT {
             emit(b" ...");
             return;
         }
     }
-    if sql.len() > MAX_SCAN {
+    if cut {
         emit(b" ...");
     }
 }
@@ -102,7 +123,7 @@ mod tests {
         assert_eq!(a, fingerprint_hash(b"select c from sbtest1 where id = 42"));
         assert_eq!(text, "SELECT C FROM SBTEST1 WHERE ID=?");
         let (_, text) = fingerprint(b"INSERT INTO t (a, b) VALUES ('x', 1.5), (@v, `col`)");
-        assert_eq!(text, "INSERT INTO T(A,B) VALUES(?,?),(@V,`col`)");
+        assert_eq!(text, "INSERT INTO T(A,B) VALUES(?+),(@V,`col`)");
     }
 
     #[test]

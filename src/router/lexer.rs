@@ -42,7 +42,7 @@ pub(crate) fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
-fn is_space(b: u8) -> bool {
+pub(crate) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
@@ -70,6 +70,7 @@ impl Escapes {
     };
 }
 
+#[derive(Clone)]
 pub(crate) struct Lexer<'a> {
     src: &'a [u8],
     pos: usize,
@@ -329,6 +330,7 @@ pub(crate) fn comment_end(src: &[u8], start: usize) -> usize {
 
 /// A statement-bounded view over the lexer with one token of lookahead: it ends at a
 /// top-level `;`, which it leaves unconsumed so the caller can find the next statement.
+#[derive(Clone)]
 pub(crate) struct Cursor<'a> {
     lex: Lexer<'a>,
     peeked: Option<Token>,

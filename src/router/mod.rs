@@ -1,5 +1,7 @@
-//! Statement classification: a leading-keyword lexer, sqlparser for the SELECT family
-//! (cached by normalized digest), comment hints. Pure: no I/O, no session state.
+//! Statement classification: leading keyword, bounded sqlparser for the SELECT family, digest cache, hints.
+//!
+//! Pure: no I/O, no session state. SELECT-family statements are parsed only up to a size
+//! and nesting limit; decisions are cached by normalized digest.
 
 mod classify;
 mod digest;
@@ -8,8 +10,12 @@ mod hints;
 mod keyword;
 pub mod kill;
 mod lexer;
+mod lists;
 pub mod route;
+pub use classify::{MAX_NESTING, MAX_PARSED_SQL};
 pub use fingerprint::{fingerprint, fingerprint_hash};
+#[cfg(test)]
+mod flood_tests;
 mod schemas;
 mod select;
 mod set;
@@ -28,6 +34,7 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 /// normalized digest, so one `Router` can be shared by every session (`&self`, thread-safe).
 pub struct Router {
     cache: digest::Cache,
+    unparsed: classify::Unparsed,
 }
 
 impl Router {
@@ -39,13 +46,25 @@ impl Router {
     pub fn with_cache_entries(entries: usize) -> Self {
         Router {
             cache: digest::Cache::new(entries),
+            unparsed: classify::Unparsed::default(),
         }
     }
 
     /// Classifies one COM_QUERY / COM_STMT_PREPARE payload (raw bytes, any encoding).
     /// Never panics; whatever it cannot prove safe for a replica goes to the primary.
     pub fn classify(&self, sql: &[u8]) -> Classification {
-        classify::classify(&self.cache, sql)
+        classify::classify(&self.cache, Some(&self.unparsed), sql)
+    }
+
+    /// Like [`Router::classify`], for EXPLAIN ROUTE: not counted as traffic.
+    pub fn explain(&self, sql: &[u8]) -> Classification {
+        classify::classify(&self.cache, None, sql)
+    }
+
+    /// SELECT-family statements sent to the primary unparsed: (too long, too deep).
+    pub fn unparsed_counts(&self) -> (u64, u64) {
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        (get(&self.unparsed.too_long), get(&self.unparsed.too_deep))
     }
 
     /// Number of cached decisions (for admin stats).
@@ -96,6 +115,10 @@ pub enum PrimaryReason {
     MultiStatement,
     SessionSet,
     Unparsed,
+    /// A SELECT-family statement longer than [`MAX_PARSED_SQL`]: not parsed.
+    TooLong,
+    /// Parentheses nested deeper than [`MAX_NESTING`]: not parsed.
+    TooDeep,
     Unknown,
 }
 
@@ -116,6 +139,8 @@ impl PrimaryReason {
             MultiStatement => "multi-statement",
             SessionSet => "session set",
             Unparsed => "unparsed",
+            TooLong => "too long",
+            TooDeep => "too deep",
             Unknown => "unknown",
         }
     }

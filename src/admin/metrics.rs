@@ -317,7 +317,7 @@ impl Collector for StateCollector {
         gauge(
             &mut enc,
             "switchyard_replica_lag_seconds",
-            "Replication lag measured by the monitor (Seconds_Behind_Master), by replica",
+            "Replication lag measured by the monitor (on the primary's GTID timeline, else Seconds_Behind_Master), by replica",
             &lag,
         )?;
         gauge(

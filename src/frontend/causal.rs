@@ -19,6 +19,11 @@ use crate::state::RuntimeState;
 /// to the primary instead. Replication on a healthy LAN applies a write in well under this.
 const CAUSAL_WAIT: Duration = Duration::from_millis(100);
 
+/// The same wait while the primary cannot be asked: it cannot serve the read either, so a
+/// replica still applying what it received (a loaded machine, a burst of writes) is worth
+/// waiting for rather than answering with the primary's connection error at once.
+const CAUSAL_WAIT_PRIMARY_DOWN: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Default, Clone)]
 pub struct Causal {
     /// The session wrote since its write position was last read.
@@ -126,6 +131,11 @@ impl Session {
                 .await
                 .map(|p| (!p.is_empty()).then_some(p)),
         };
+        let patience = if needed.is_err() {
+            CAUSAL_WAIT_PRIMARY_DOWN
+        } else {
+            CAUSAL_WAIT
+        };
         let pos = match needed {
             Ok(Some(pos)) => pos,
             // The session's write has no GTID to wait for: only the primary surely has it.
@@ -154,7 +164,8 @@ impl Session {
                     .mark
                     .as_ref()
                     .is_some_and(|m| m.replica_has(addr, &pos));
-            if ready || self.wait_for(i, &pos, n == 0).await {
+            let wait = if n == 0 { patience } else { Duration::ZERO };
+            if ready || self.wait_for(i, &pos, wait).await {
                 self.causal.confirm(i, &pos);
                 if let Some(m) = &self.mark {
                     m.replica_reached(addr, &pos);
@@ -289,14 +300,10 @@ impl Session {
         self.any_replica(rt, max_lag).await
     }
 
-    /// Whether replica `i` has applied `pos`, waiting up to CAUSAL_WAIT on the first choice
-    /// and not at all on the others.
-    async fn wait_for(&mut self, i: usize, pos: &str, patient: bool) -> bool {
-        let wait = if patient {
-            CAUSAL_WAIT.as_secs_f64()
-        } else {
-            0.0
-        };
+    /// Whether replica `i` has applied `pos`, waiting up to `wait` (the first choice waits,
+    /// the others are only asked).
+    async fn wait_for(&mut self, i: usize, pos: &str, wait: Duration) -> bool {
+        let wait = wait.as_secs_f64();
         let Some(conn) = self.backends.get_mut(Target::Replica(i)) else {
             return false;
         };

@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use super::backends::{in_use, rows, status_of};
 use super::rates::{Rates, Totals};
+use super::tenants::{listed, sessions_by_tenant};
+use crate::config::TenantConfig;
 use crate::state::stats::TenantCounts;
 use crate::state::RuntimeState;
 
@@ -110,13 +112,15 @@ pub struct RouteRate {
 /// Reads everything the page shows. `rates` remembers the previous read of the counters.
 pub fn read(rt: &RuntimeState, rates: &Rates) -> Status {
     let counts = super::stats::counts(rt);
+    let per_tenant = sessions_by_tenant(rt);
+    let listed = listed(rt, &per_tenant);
     let now = Instant::now();
     Status {
         generated_unix_ms: unix_ms(SystemTime::now()),
         version: env!("CARGO_PKG_VERSION"),
         monitor: rt.monitor.is_some(),
-        tenants_total: rt.config.tenants.len() + unnamed_with_sessions(rt),
-        tenants: tenants(rt, &counts),
+        tenants_total: listed.len(),
+        tenants: tenants(rt, listed, &per_tenant, &counts),
         backends: backends(rt),
         lag_history: lag_history(rt, now),
         sessions: sessions(rt),
@@ -134,36 +138,16 @@ fn unix_ms(t: SystemTime) -> u64 {
 /// thousands (SHOW TENANTS on the admin port pages through them all).
 pub const TENANTS_SHOWN: usize = 200;
 
-fn sessions_by_tenant(rt: &RuntimeState) -> HashMap<String, u64> {
-    let mut sessions: HashMap<String, u64> = HashMap::new();
-    for e in rt.shared.registry.list() {
-        if let Some(t) = e.report().tenant {
-            *sessions.entry(t).or_default() += 1;
-        }
-    }
-    sessions
-}
-
-fn unnamed_with_sessions(rt: &RuntimeState) -> usize {
-    sessions_by_tenant(rt)
-        .keys()
-        .filter(|t| !rt.directory.is_named(t))
-        .count()
-}
-
 /// The busiest first (sessions, paused, errors), then by name; at most [`TENANTS_SHOWN`].
-fn tenants(rt: &RuntimeState, counts: &BTreeMap<String, TenantCounts>) -> Vec<Tenant> {
-    let sessions = sessions_by_tenant(rt);
+fn tenants(
+    rt: &RuntimeState,
+    listed: BTreeMap<String, Arc<TenantConfig>>,
+    sessions: &HashMap<String, u64>,
+    counts: &BTreeMap<String, TenantCounts>,
+) -> Vec<Tenant> {
     let zero = TenantCounts::default();
-    let unnamed = sessions
-        .keys()
-        .filter(|t| !rt.directory.is_named(t))
-        .filter_map(|t| rt.tenant(t));
-    let mut all: Vec<Tenant> = rt
-        .directory
-        .named()
-        .cloned()
-        .chain(unnamed)
+    let mut all: Vec<Tenant> = listed
+        .into_values()
         .map(|t| {
             let c = counts.get(&t.name).unwrap_or(&zero);
             Tenant {

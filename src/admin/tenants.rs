@@ -57,7 +57,8 @@ pub fn show(rt: &RuntimeState, filter: &TenantFilter) -> Reply {
     Ok(table)
 }
 
-fn sessions_by_tenant(rt: &RuntimeState) -> HashMap<String, u64> {
+/// Live sessions per tenant name.
+pub(super) fn sessions_by_tenant(rt: &RuntimeState) -> HashMap<String, u64> {
     let mut sessions: HashMap<String, u64> = HashMap::new();
     for e in rt.shared.registry.list() {
         if let Some(t) = e.report().tenant {
@@ -68,7 +69,7 @@ fn sessions_by_tenant(rt: &RuntimeState) -> HashMap<String, u64> {
 }
 
 /// Named tenants, and tenants made by pattern that have sessions, by name.
-fn listed(
+pub(super) fn listed(
     rt: &RuntimeState,
     sessions: &HashMap<String, u64>,
 ) -> BTreeMap<String, Arc<TenantConfig>> {

@@ -75,6 +75,20 @@ impl Config {
         self.users.iter().find(|u| u.name == name)
     }
 
+    /// Named tenants exactly as their cluster makes its tenants (no settings of their own),
+    /// by name, with their cluster's name: shown together as the cluster.
+    pub fn plain_cluster_tenants(&self) -> HashMap<&str, &str> {
+        let clusters: HashMap<&str, &ClusterConfig> =
+            self.clusters.iter().map(|c| (c.name.as_str(), c)).collect();
+        self.tenants
+            .iter()
+            .filter_map(|t| {
+                let c = clusters.get(t.cluster.as_deref()?)?;
+                (c.tenant(&t.name) == *t).then_some((t.name.as_str(), c.name.as_str()))
+            })
+            .collect()
+    }
+
     /// The cluster whose schema patterns make tenants of schemas no named tenant owns
     /// (`tenants = "*"`); at most one.
     pub fn open_cluster(&self) -> Option<&ClusterConfig> {

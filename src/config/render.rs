@@ -25,13 +25,12 @@ pub fn render_table(cfg: &Config) -> String {
         row(&mut out, "lag measured", &lag_measure(&logins, &as_tenant));
     }
     // A tenant exactly as its cluster makes it is listed in the cluster's block.
-    let own_block = |t: &&TenantConfig| {
-        t.cluster
-            .as_ref()
-            .and_then(|c| cfg.clusters.iter().find(|k| k.name == *c))
-            .is_none_or(|c| c.tenant(&t.name) != **t)
-    };
-    for tenant in cfg.tenants.iter().filter(own_block) {
+    let plain = cfg.plain_cluster_tenants();
+    for tenant in cfg
+        .tenants
+        .iter()
+        .filter(|t| !plain.contains_key(t.name.as_str()))
+    {
         out.push('\n');
         render_tenant(&mut out, tenant);
         row(&mut out, "lag measured", &lag_measure(&logins, tenant));

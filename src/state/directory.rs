@@ -46,17 +46,12 @@ impl Directory {
             several: config.tenants.len() > 1 || config.open_cluster().is_some(),
             ..Directory::default()
         };
-        let clusters: HashMap<&str, &ClusterConfig> = config
-            .clusters
-            .iter()
-            .map(|c| (c.name.as_str(), c))
+        d.as_cluster = config
+            .plain_cluster_tenants()
+            .into_iter()
+            .map(|(t, c)| (t.to_string(), c.to_string()))
             .collect();
         for t in &config.tenants {
-            if let Some(c) = t.cluster.as_deref().and_then(|c| clusters.get(c)) {
-                if c.tenant(&t.name) == *t {
-                    d.as_cluster.insert(t.name.clone(), c.name.clone());
-                }
-            }
             let arc = match previous.tenants.get(&t.name) {
                 Some(old) if **old == *t => Arc::clone(old),
                 _ => Arc::new(t.clone()),

@@ -17,6 +17,7 @@ pub const MAX_PAUSE_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const COMMANDS: &[&str] = &[
     "SHOW TENANTS [LIKE '<pattern>'] [LIMIT <n> [OFFSET <m>]]",
     "SHOW BACKENDS",
+    "SHOW POOLS",
     "SHOW SESSIONS",
     "SHOW STATS",
     "SHOW QUERY DIGEST",
@@ -79,6 +80,7 @@ pub struct ExplainFor {
 pub enum Command {
     ShowTenants(TenantFilter),
     ShowBackends,
+    ShowPools,
     ShowSessions,
     ShowStats,
     ShowQueryDigest,
@@ -122,6 +124,7 @@ pub fn parse(text: &str) -> Result<Command, AdminError> {
     let cmd = match up.as_slice() {
         ["SHOW", "TENANTS", ..] => Command::ShowTenants(tenant_filter(&words[2..], &up[2..])?),
         ["SHOW", "BACKENDS"] => Command::ShowBackends,
+        ["SHOW", "POOLS"] => Command::ShowPools,
         ["SHOW", "SESSIONS"] | ["SHOW", "PROCESSLIST"] => Command::ShowSessions,
         ["SHOW", "STATS"] => Command::ShowStats,
         ["SHOW", "QUERY", "DIGEST"] => Command::ShowQueryDigest,

@@ -355,6 +355,24 @@ impl Collector for StateCollector {
             &used,
         )?;
 
+        for (name, help, is_counter, family) in
+            super::pools::metric_families(&rt, |n| tenants.get(n))
+        {
+            let kind = if is_counter {
+                MetricType::Counter
+            } else {
+                MetricType::Gauge
+            };
+            let mut m = enc.encode_descriptor(name, help, None, kind)?;
+            for (labels, v) in &family {
+                if is_counter {
+                    ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
+                } else {
+                    ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+                }
+            }
+        }
+
         let mut paused = Samples::default();
         let paused_now: HashSet<String> = shared.pauses.paused().into_iter().collect();
         for tc in &rt.config.tenants {

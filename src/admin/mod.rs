@@ -17,6 +17,7 @@ mod http_auth;
 mod login;
 pub mod metrics;
 mod pause;
+mod pools;
 mod rates;
 mod reload;
 mod server;
@@ -53,6 +54,7 @@ pub async fn execute(state: &SharedState, session: &Session, text: &str) -> Repl
     match cmd {
         Command::ShowTenants(filter) => tenants::show(&rt, &filter),
         Command::ShowBackends => backends::show(&rt),
+        Command::ShowPools => pools::show(&rt),
         Command::ShowSessions => sessions::show(&rt),
         Command::ShowStats => stats::show(&rt),
         Command::ShowQueryDigest => digest::show(&rt),

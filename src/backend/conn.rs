@@ -1,7 +1,6 @@
 //! One connection to a backend server: login as a client, run commands, and remember the
 //! session state replayed on it (schema, SET statements, prepared statements).
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,8 +9,10 @@ use tokio_rustls::TlsConnector;
 
 use super::auth::{self as login_auth, Credentials, Exchange, Step};
 use super::error::BackendError;
+use super::lease::Slot;
 use super::pool::PoolKey;
 use super::relay;
+use super::stmt_cache::StmtCache;
 use crate::protocol::handshake::{self, ServerInfo};
 use crate::protocol::packets::{self, ERR_HEADER};
 use crate::protocol::scan::{Expect, Outcome, Scanner};
@@ -30,26 +31,45 @@ pub struct BackendConn {
     pub creds: Arc<Credentials>,
     /// Schema this connection is in (as far as Switchyard knows).
     pub schema: Option<String>,
-    /// Highest SET-replay sequence number applied here.
-    pub set_seq: u64,
+    /// The session state (SET statements) this connection is in.
+    pub applied: Applied,
     /// COM_SET_OPTION value applied here.
     pub set_option: Option<u16>,
-    /// Client statement id -> this server's statement id.
-    pub stmts: HashMap<u32, u32>,
-    /// Client statement ids whose parameter types this server has been sent.
-    pub typed: HashSet<u32>,
+    /// Statements prepared here, shared by the sessions that lease the connection.
+    pub stmts: StmtCache,
     /// MARIADB_CLIENT_CACHE_METADATA was agreed at login: result sets carry the "metadata
     /// follows" byte and may leave out their column definitions.
     pub cache_metadata: bool,
-    /// With the metadata cache: client statement id -> digest of the column definitions
-    /// this server last sent for it (at prepare or in an execute's answer). The server
-    /// leaves out only definitions equal to these.
-    pub meta: HashMap<u32, u64>,
+    /// What LAST_INSERT_ID() answers here, as far as the OK packets tell.
+    pub last_insert_id: u64,
+    /// Its place under the (tenant, server) cap on open connections.
+    pub slot: Option<Slot>,
     /// What this server served for the session's tenant (set when a session takes it).
     pub served: Arc<crate::state::stats::Served>,
     /// When a command was last sent: a connection idle longer than
     /// [`CHECK_IDLE_AFTER`] is checked before it is used again.
     pub last_used: Instant,
+}
+
+/// The session state a connection is in: whose SET statements, up to which one, and
+/// their fingerprint (0: none, as after a login or COM_RESET_CONNECTION).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The session (and its generation of state) whose SETs these are.
+    pub owner: u64,
+    /// The owner's last SET applied here.
+    pub seq: u64,
+    pub fp: u64,
+}
+
+impl Applied {
+    /// Left by another tenant's session: never matches a session's fingerprint (those are
+    /// odd, or 0), so it is reset before use.
+    pub const FOREIGN: Applied = Applied {
+        owner: u64::MAX,
+        seq: 0,
+        fp: 2,
+    };
 }
 
 /// How long a held connection may sit idle before Switchyard checks that the server has not
@@ -82,12 +102,12 @@ impl BackendConn {
             connection_id,
             creds: Arc::new(creds.clone()),
             schema: database.map(str::to_owned),
-            set_seq: 0,
+            applied: Applied::default(),
             set_option: None,
-            stmts: HashMap::new(),
-            typed: HashSet::new(),
+            stmts: StmtCache::default(),
             cache_metadata,
-            meta: HashMap::new(),
+            last_insert_id: 0,
+            slot: None,
             served: Arc::default(),
             last_used: Instant::now(),
         })
@@ -116,8 +136,6 @@ impl BackendConn {
     /// Forgets the statements prepared here (the server's reset closed them).
     pub fn forget_statements(&mut self) {
         self.stmts.clear();
-        self.typed.clear();
-        self.meta.clear();
     }
 
     /// Runs a command whose answer only Switchyard reads (state replay, silent prepare).

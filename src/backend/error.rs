@@ -29,6 +29,12 @@ pub enum BackendError {
     Server(ErrSpec),
     #[error("bad greeting: {0}")]
     Greeting(String),
+    /// Every connection the tenant may open to this server (`pool_max`) stayed busy.
+    #[error("all {cap} connections (pool_max) stayed busy for {:.1} s", .waited.as_secs_f64())]
+    PoolTimeout {
+        waited: std::time::Duration,
+        cap: usize,
+    },
     /// TLS was configured for this backend and could not be set up.
     #[error("TLS: {0}")]
     Tls(String),

@@ -1,10 +1,14 @@
-//! Backend connections to MySQL servers: client-side handshake, pools, response relay.
+//! Backend connections to MySQL servers: client-side handshake, leases under a cap, state
+//! restore, prepared-statement caches, response relay.
 
 pub mod auth;
 pub mod conn;
 pub mod error;
+pub mod lease;
 pub mod pool;
 pub mod relay;
+pub mod restore;
+pub mod stmt_cache;
 
 pub use auth::{Credentials, Proof};
 pub use conn::BackendConn;

@@ -1,16 +1,25 @@
-//! Idle backend connections, kept per server, login and client capabilities, so a new
-//! session skips the TCP connect and login.
+//! Idle backend connections, kept per server, login and client capabilities, each still in
+//! the state its last session left (see `restore`). A tenant's sessions take its own
+//! connections first; one another tenant left is taken only under the taker's cap, and is
+//! reset before use.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::conn::BackendConn;
-use crate::protocol::command::COM_RESET_CONNECTION;
-use crate::protocol::scan::Expect;
+use super::conn::{Applied, BackendConn};
+use super::error::BackendError;
+use super::lease::{Group, GroupStats};
 use crate::protocol::{CapabilityFlags, MariadbCapabilities};
 
 /// How long a released connection's COM_RESET_CONNECTION may take.
-const RESET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const RESET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle connections unused this long are closed when their list is next touched: a tenant
+/// whose load went away gives its server connections back.
+const IDLE_CLOSE: Duration = Duration::from_secs(60);
 
 /// What makes two backend connections interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,38 +36,167 @@ pub struct PoolKey {
     pub tls_ca: Option<Arc<str>>,
 }
 
+/// (tenant, server address).
+type GroupKey = (Arc<str>, Arc<str>);
+
 #[derive(Default)]
 pub struct Pools {
     idle: Mutex<HashMap<PoolKey, Vec<BackendConn>>>,
+    groups: Mutex<HashMap<GroupKey, Arc<Group>>>,
+}
+
+/// What a session asks of the pool for one lease.
+pub struct Ask<'a> {
+    pub key: &'a PoolKey,
+    pub group: &'a Arc<Group>,
+    pub schema: Option<&'a str>,
+    /// The session's state fingerprint: a connection already in it is preferred.
+    pub fp: u64,
+    pub timeout: Duration,
 }
 
 impl Pools {
-    /// An idle connection for `key` that is still open and can be brought to `schema`, if
-    /// there is one. A connection keeps the schema of its last session (COM_RESET_CONNECTION
-    /// leaves it), and no command un-selects a schema: a session without one only takes a
-    /// connection that never had one.
-    pub fn take(&self, key: &PoolKey, schema: Option<&str>) -> Option<BackendConn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(key)?;
-        // The most recently used first: its server-side caches are warmest. Closed ones met
-        // on the way are dropped.
-        let mut i = list.len();
-        while i > 0 {
-            i -= 1;
-            if schema.is_none() && list[i].schema.is_some() {
-                continue;
-            }
-            let conn = list.remove(i);
-            if conn.io.is_open() {
-                return Some(conn);
-            }
+    /// The group of `tenant`'s connections to `addr`, made on first use; `cap` is the
+    /// tenant's `pool_max` (a reload's new value applies).
+    pub fn group(&self, tenant: &str, addr: &str, cap: usize) -> Arc<Group> {
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let g = groups
+            .entry((tenant.into(), addr.into()))
+            .or_insert_with(|| Arc::new(Group::new(tenant, addr, cap)));
+        if g.cap() != cap.max(1) {
+            g.set_cap(cap);
         }
-        None
+        Arc::clone(g)
     }
 
-    /// Resets a connection a session no longer needs and keeps it, up to `max_idle` per key.
-    /// Runs in the background so the client is not kept waiting.
-    pub fn release(self: &Arc<Self>, mut conn: BackendConn, max_idle: usize) {
+    /// A connection for `ask`: an idle one, else a new one from `connect` while the group is
+    /// under its cap, else the first one returned within `ask.timeout`.
+    pub async fn lease<F, Fut>(
+        &self,
+        ask: &Ask<'_>,
+        connect: F,
+    ) -> Result<BackendConn, BackendError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<BackendConn, BackendError>>,
+    {
+        if let Some(c) = self.take(ask) {
+            return Ok(c);
+        }
+        if let Some(slot) = ask.group.try_slot() {
+            return with_slot(connect().await, slot);
+        }
+        let started = Instant::now();
+        loop {
+            let mut waiter = ask.group.waiter();
+            waiter.enable();
+            if let Some(c) = self.take(ask) {
+                ask.group.waited(started.elapsed(), false);
+                return Ok(c);
+            }
+            if let Some(slot) = ask.group.try_slot() {
+                drop(waiter);
+                ask.group.waited(started.elapsed(), false);
+                return with_slot(connect().await, slot);
+            }
+            if self.close_idle_of_others(ask) {
+                continue;
+            }
+            let left = ask.timeout.saturating_sub(started.elapsed());
+            if tokio::time::timeout(left, waiter.wait()).await.is_err() {
+                ask.group.waited(started.elapsed(), true);
+                return Err(BackendError::PoolTimeout {
+                    waited: started.elapsed(),
+                    cap: ask.group.cap(),
+                });
+            }
+        }
+    }
+
+    /// An idle connection for `ask.key` that is still open and can be brought to
+    /// `ask.schema`: one already in the session's state first, then one without session
+    /// state, then any. A connection keeps its last schema (COM_RESET_CONNECTION leaves it)
+    /// and no command un-selects one: a session without a schema only takes a connection
+    /// that never had one.
+    fn take(&self, ask: &Ask<'_>) -> Option<BackendConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(ask.key)?;
+        loop {
+            let (i, own) = best(list, ask)?;
+            // Another tenant's connection moves under this tenant's cap, or is not taken.
+            let slot = if own {
+                None
+            } else {
+                Some(ask.group.try_slot()?)
+            };
+            let mut conn = list.swap_remove(i);
+            if let Some(s) = &conn.slot {
+                s.group().idle.fetch_sub(1, Ordering::Relaxed);
+            }
+            // A peek, usually without a syscall: tokio knows whether the socket became
+            // readable (a FIN, say, from the server's wait_timeout or a KILL).
+            if !conn.io.is_open() {
+                continue;
+            }
+            if let Some(slot) = slot {
+                conn.slot = Some(slot);
+                conn.applied = Applied::FOREIGN;
+            }
+            return Some(conn);
+        }
+    }
+
+    /// Makes room under the cap by closing an idle connection of the same group kept for
+    /// other clients (another login or capabilities). True if one was closed.
+    fn close_idle_of_others(&self, ask: &Ask<'_>) -> bool {
+        if ask.group.stats().idle == 0 {
+            return false;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = |c: &BackendConn| {
+            c.slot
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s.group(), ask.group))
+        };
+        let victim = idle
+            .iter_mut()
+            .filter(|(k, _)| *k != ask.key && k.addr == ask.key.addr)
+            .find_map(|(_, v)| v.iter().position(mine).map(|i| v.swap_remove(i)));
+        match victim {
+            Some(c) => {
+                ask.group.idle.fetch_sub(1, Ordering::Relaxed);
+                drop(c);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes back a connection whose session state is described by its fingerprint (a
+    /// lease ends); the next session restores from there.
+    pub fn put_back(&self, conn: BackendConn) {
+        let Some(group) = conn.slot.as_ref().map(|s| Arc::clone(s.group())) else {
+            return;
+        };
+        if conn.set_option.is_some() || !conn.io.rbuf.is_empty() || group.over_cap() {
+            return;
+        }
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let list = idle.entry(conn.key.clone()).or_default();
+            let before = list.len();
+            list.retain(|c| c.last_used.elapsed() < IDLE_CLOSE);
+            group.idle.fetch_sub(before - list.len(), Ordering::Relaxed);
+            list.push(conn);
+            group.idle.fetch_add(1, Ordering::Relaxed);
+        }
+        group.wake();
+    }
+
+    /// Resets a connection that held state no other session may see (a transaction, locks,
+    /// temporary tables, user variables) and keeps it. Runs in the background so the client
+    /// is not kept waiting.
+    pub fn release(self: &Arc<Self>, mut conn: BackendConn) {
         if conn.set_option.is_some() || !conn.io.rbuf.is_empty() {
             return;
         }
@@ -66,20 +204,9 @@ impl Pools {
         tokio::spawn(async move {
             // A server that does not answer the reset in time is dropped, not waited for:
             // a stuck reset task would hold its socket for ever.
-            let reset = tokio::time::timeout(
-                RESET_TIMEOUT,
-                conn.exec_silent(&[COM_RESET_CONNECTION], Expect::Single),
-            )
-            .await;
-            if !matches!(reset, Ok(Ok(ref o)) if o.ok.is_some()) {
-                return;
-            }
-            conn.set_seq = 0;
-            conn.forget_statements();
-            let mut idle = pools.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let list = idle.entry(conn.key.clone()).or_default();
-            if list.len() < max_idle {
-                list.push(conn);
+            let reset = tokio::time::timeout(RESET_TIMEOUT, super::restore::reset(&mut conn));
+            if matches!(reset.await, Ok(Ok(()))) {
+                pools.put_back(conn);
             }
         });
     }
@@ -93,4 +220,54 @@ impl Pools {
         }
         out
     }
+
+    /// Every group's figures, by tenant then server.
+    pub fn stats(&self) -> Vec<GroupStats> {
+        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<GroupStats> = groups.values().map(|g| g.stats()).collect();
+        out.sort_by(|a, b| (&a.tenant, &a.addr).cmp(&(&b.tenant, &b.addr)));
+        out
+    }
+}
+
+fn with_slot(
+    conn: Result<BackendConn, BackendError>,
+    slot: super::lease::Slot,
+) -> Result<BackendConn, BackendError> {
+    let mut conn = conn?;
+    conn.slot = Some(slot);
+    Ok(conn)
+}
+
+/// The index of the connection to lease, and whether it is the asking tenant's own: its
+/// own in the wanted state first (most recently used first: warmest server caches), then
+/// its own without session state, then any of its own, then another tenant's.
+fn best(list: &[BackendConn], ask: &Ask<'_>) -> Option<(usize, bool)> {
+    let mut clean = None;
+    let mut own = None;
+    let mut other = None;
+    for (i, c) in list.iter().enumerate().rev() {
+        if ask.schema.is_none() && c.schema.is_some() {
+            continue;
+        }
+        if !c
+            .slot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s.group(), ask.group))
+        {
+            other.get_or_insert(i);
+            continue;
+        }
+        if c.applied.fp == ask.fp {
+            return Some((i, true));
+        }
+        if c.applied.fp == 0 && clean.is_none() {
+            clean = Some(i);
+        }
+        own.get_or_insert(i);
+    }
+    clean
+        .or(own)
+        .map(|i| (i, true))
+        .or(other.map(|i| (i, false)))
 }

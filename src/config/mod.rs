@@ -111,6 +111,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How long a statement of a paused tenant waits before it gets an ERR.
     pub pause_max_hold: Duration,
+    /// How long a statement waits for a backend connection when all `pool_max` of them
+    /// are busy, before it gets ERR 1040.
+    pub pool_timeout: Duration,
     /// Statements taking at least this long are logged (zero: none).
     pub slow_statement: Duration,
     pub tls_cert: Option<String>,

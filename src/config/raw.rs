@@ -29,6 +29,7 @@ pub struct RawServer {
     pub idle_timeout: Option<Str>,
     pub shutdown_grace: Option<Str>,
     pub pause_max_hold: Option<Str>,
+    pub pool_timeout: Option<Str>,
     pub slow_statement: Option<Str>,
     pub tls_cert: Option<Str>,
     pub tls_key: Option<Str>,

@@ -35,6 +35,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_PAUSE_MAX_HOLD: Duration = Duration::from_secs(60);
+const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_SLOW_STATEMENT: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(5);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(500);
@@ -368,6 +369,11 @@ impl Resolver<'_, '_, '_> {
                 "server.pause_max_hold",
                 raw.pause_max_hold.as_ref(),
                 DEFAULT_PAUSE_MAX_HOLD,
+            ),
+            pool_timeout: self.duration(
+                "server.pool_timeout",
+                raw.pool_timeout.as_ref(),
+                DEFAULT_POOL_TIMEOUT,
             ),
             slow_statement: self.duration(
                 "server.slow_statement",

@@ -1,5 +1,5 @@
-//! A session's backend connections (its tenant's primary and replicas): getting one ready
-//! for a statement, choosing a replica, and sending a command with its answer relayed.
+//! The backend connections a session holds now (its tenant's primary and replicas): getting
+//! one ready for a statement (leased and restored), choosing a replica, and sending a command with its answer relayed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,17 +8,16 @@ use rand::Rng;
 
 use super::error::{Role, SessionError};
 use super::session::Session;
-use super::vars;
 use crate::backend::relay::{relay, RelayError};
-use crate::backend::{BackendConn, BackendError, Credentials, PoolKey, Proof};
+use crate::backend::restore::{restore, Wanted};
+use crate::backend::{BackendConn, BackendError, Credentials, Proof};
 use crate::config::{ReplicaFallback, TenantConfig};
-use crate::protocol::handshake::response_shaping;
 use crate::protocol::scan::{Expect, Outcome};
 use crate::router::route::{Destination, Route, Target};
 use crate::state::registry::Running;
 use crate::state::RuntimeState;
 
-/// Connections by target; a session keeps each one while it lives.
+/// Connections by target, held from a lease until the next safe boundary (see `lease.rs`).
 #[derive(Default)]
 pub struct Backends {
     primary: Option<BackendConn>,
@@ -37,7 +36,7 @@ impl Backends {
         self.slot(t).as_mut()
     }
 
-    fn slot(&mut self, t: Target) -> &mut Option<BackendConn> {
+    pub(super) fn slot(&mut self, t: Target) -> &mut Option<BackendConn> {
         match t {
             Target::Primary => &mut self.primary,
             Target::Replica(i) => {
@@ -47,6 +46,14 @@ impl Backends {
                 &mut self.replicas[i]
             }
         }
+    }
+
+    /// The targets held now, primary first.
+    pub fn targets(&self) -> Vec<Target> {
+        let primary = self.primary.as_ref().map(|_| Target::Primary);
+        let replicas = (self.replicas.iter().enumerate())
+            .filter_map(|(i, c)| c.as_ref().map(|_| Target::Replica(i)));
+        primary.into_iter().chain(replicas).collect()
     }
 
     pub fn count(&self) -> usize {
@@ -75,17 +82,6 @@ impl Backends {
         self.slot(t).take()
     }
 
-    /// Every connection with its target.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Target, &mut BackendConn)> {
-        let primary = self.primary.as_mut().map(|c| (Target::Primary, c));
-        let replicas = self
-            .replicas
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, c)| c.as_mut().map(|c| (Target::Replica(i), c)));
-        primary.into_iter().chain(replicas)
-    }
-
     pub fn drain(&mut self) -> Vec<BackendConn> {
         let mut out: Vec<BackendConn> = self.primary.take().into_iter().collect();
         out.extend(self.replicas.drain(..).flatten());
@@ -107,7 +103,7 @@ impl Session {
             .ok_or_else(|| super::error::no_database(&self.user.name))
     }
 
-    fn credentials(&self, tenant: &TenantConfig) -> Credentials {
+    pub(super) fn credentials(&self, tenant: &TenantConfig) -> Credentials {
         match (&tenant.backend_user, &tenant.backend_password) {
             (Some(user), Some(password)) => Credentials {
                 user: user.clone(),
@@ -165,62 +161,36 @@ impl Session {
             tracing::debug!(session = self.id, target = ?t, "idle connection closed by the server: replaced");
         }
         if self.backends.get_mut(t).is_none() {
-            let key = PoolKey {
-                addr: addr.into(),
-                user: self.credentials(&tenant).user.into(),
-                capabilities: response_shaping(self.caps),
-                ext_capabilities: self.ext_caps,
-                collation: self.collation,
-                tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
-            };
-            let conn = match rt.shared.pools.take(&key, self.schema.as_deref()) {
-                Some(c) => c,
-                None => {
-                    let creds = self.credentials(&tenant);
-                    let db = self.schema.as_deref();
-                    let tls = tenant
-                        .backend_tls_ca
-                        .as_ref()
-                        .map(|ca| {
-                            rt.backend_tls
-                                .get(ca)
-                                .ok_or_else(|| internal("backend TLS connector missing"))
-                        })
-                        .transpose()?;
-                    BackendConn::connect(key, &creds, db, rt.connect_timeout, tls)
-                        .await
-                        .map_err(|e| {
-                            if e.is_unreachable() {
-                                rt.report_unreachable(addr);
-                            }
-                            self.backend_error(t, e)
-                        })?
-                }
-            };
-            let mut conn = conn;
-            conn.served = rt
-                .shared
-                .stats
-                .served(&tenant.name, addr, |n| rt.directory.is_named(n));
+            let conn = self.lease(rt, &tenant, t, addr).await?;
             *self.backends.slot(t) = Some(conn);
         }
+        let wanted = Wanted {
+            schema: self.schema.as_deref(),
+            sets: self.vars.sets(),
+            applied: self.vars.applied(self.id),
+            set_option: self.vars.set_option,
+        };
         let conn = self
             .backends
             .get_mut(t)
             .ok_or_else(|| internal("lost connection slot"))?;
         // Bounded like a connect: a server that stalls on a replayed SET must not hold the
         // session for ever.
-        let synced = tokio::time::timeout(
-            rt.connect_timeout,
-            vars::sync(conn, self.schema.as_deref(), &self.vars),
-        )
-        .await
-        .unwrap_or(Err(BackendError::StateTimeout));
-        if let Err(e) = synced {
-            self.backends.take(t);
-            return Err(self.backend_error(t, e));
+        let restored = tokio::time::timeout(rt.connect_timeout, restore(conn, &wanted))
+            .await
+            .unwrap_or(Err(BackendError::StateTimeout));
+        match restored {
+            Ok(kind) => {
+                if let Some(slot) = &conn.slot {
+                    slot.group().restored(kind);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.backends.take(t);
+                Err(self.backend_error(t, e))
+            }
         }
-        Ok(())
     }
 
     /// Turns a route into a backend that is ready to use. A replica that cannot be reached
@@ -383,7 +353,14 @@ impl Session {
         // this session has moved on from it.
         entry.set_running(None).await;
         match relayed {
-            Ok(()) => Ok(scanner.outcome),
+            Ok(()) => {
+                if let Some(id) = scanner.outcome.ok.map(|ok| ok.last_insert_id) {
+                    if id != 0 {
+                        conn.last_insert_id = id;
+                    }
+                }
+                Ok(scanner.outcome)
+            }
             Err(RelayError::Client(e)) => {
                 self.backends.take(t);
                 Err(SessionError::ClientGone(e))
@@ -424,7 +401,7 @@ impl Session {
 
     /// Whether the session keeps something on its connection to `t` that a fresh
     /// connection would not have.
-    fn state_lives_on(&self, t: Target) -> bool {
+    pub(super) fn state_lives_on(&self, t: Target) -> bool {
         self.txn == Some(t)
             || self.pins.has_cursor_on(t)
             || (t == Target::Primary && (self.autocommit_off || self.pins.holds_server_state()))

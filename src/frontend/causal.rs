@@ -35,6 +35,11 @@ pub struct Causal {
 }
 
 impl Causal {
+    /// A write's position is still to be asked of its primary connection.
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
     pub fn wrote(&mut self) {
         self.stale = true;
     }

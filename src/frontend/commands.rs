@@ -104,17 +104,17 @@ impl Session {
     /// Forgets everything session-scoped, as the server's reset does; the primary connection
     /// was reset by the command itself, the others go back to the pool (which resets them).
     fn reset_state(&mut self, rt: &RuntimeState) {
-        let max_idle = self.tenant.as_ref().map_or(0, |t| t.pool_max as usize);
         let primary = self.backends.take(Target::Primary);
         for conn in self.backends.drain() {
-            rt.shared.pools.release(conn, max_idle);
+            rt.shared.pools.release(conn);
         }
         if let Some(mut p) = primary {
-            p.set_seq = 0;
+            p.applied = Default::default();
             p.set_option = None;
+            p.last_insert_id = 0;
             p.forget_statements();
             self.backends = Default::default();
-            self.backends_put_primary(p);
+            self.backends.put(Target::Primary, p);
         }
         self.vars.clear();
         self.stmts.clear();
@@ -122,15 +122,12 @@ impl Session {
         self.txn = None;
         self.autocommit_off = false;
         self.last = None;
+        self.look_back = None;
         self.wrote = false;
         self.sticky = None;
         self.causal = Default::default();
         self.track_tenant_stats(rt);
         self.publish();
-    }
-
-    fn backends_put_primary(&mut self, conn: crate::backend::BackendConn) {
-        self.backends.put(Target::Primary, conn);
     }
 
     /// COM_CHANGE_USER: authenticate the new user (who may belong to another tenant) and

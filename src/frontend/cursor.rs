@@ -46,7 +46,12 @@ impl Session {
         let Some(conn) = self.backends.get_mut(at) else {
             return;
         };
-        let Some(bid) = conn.stmts.get(&id).copied() else {
+        let Some(bid) = self
+            .stmts
+            .key_on(id, conn)
+            .and_then(|k| conn.stmts.peek(k))
+            .map(|c| c.id)
+        else {
             return;
         };
         let mut p = vec![COM_STMT_RESET];
@@ -70,7 +75,10 @@ impl Session {
         let bid = self
             .backends
             .get(t)
-            .and_then(|c| c.stmts.get(&id).copied())
+            .and_then(|c| {
+                let key = self.stmts.key_on(id, c)?;
+                c.stmts.peek(key).map(|s| s.id)
+            })
             .ok_or_else(|| no_open_cursor(id))?;
         let mut p = payload.to_vec();
         command::set_stmt_id(&mut p, bid);

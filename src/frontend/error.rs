@@ -103,6 +103,13 @@ fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrS
             "HY000",
             format!("Can't connect to {role} {addr} of tenant {tenant}: {err}"),
         ),
+        // As the server refuses a connection beyond max_connections: drivers and operators
+        // know the code.
+        BackendError::PoolTimeout { .. } => ErrSpec::new(
+            1040,
+            "08004",
+            format!("Too many connections: no connection to {role} {addr} of tenant {tenant} came free: {err}"),
+        ),
         BackendError::Tls(_) => ErrSpec::new(
             2026,
             "HY000",

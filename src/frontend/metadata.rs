@@ -8,12 +8,6 @@ use crate::protocol::command::COM_STMT_CLOSE;
 use crate::protocol::scan::Outcome;
 use crate::router::route::Target;
 
-/// What the server answers an execute whose statement changed under it (ER_NEED_REPREPARE):
-/// the client's cached definitions match no server's current ones.
-fn need_reprepare() -> SessionError {
-    SessionError::reply(1615, "HY000", "Prepared statement needs to be re-prepared")
-}
-
 impl Session {
     /// The backend's id for statement `id` on `t` (prepared there if needed), such that an
     /// answer leaving out the column definitions leaves the client with the right ones.
@@ -27,23 +21,25 @@ impl Session {
             return Ok(bid);
         }
         // The server last sent other definitions than the client holds (DDL reached one
-        // server before the other, or the client got newer ones from another server).
-        // Prepared anew, the server's are its current ones: if they are the client's, it may
-        // leave them out; if not, it would leave them out all the same and the client would
-        // decode rows with the wrong types.
+        // server before the other, or the client got its definitions from an execute on
+        // another connection, whose types followed the parameters'). Prepared anew, the
+        // server compares an execute's definitions with the prepare's and sends them when
+        // they differ: the client gets the execute's definitions either way, except after
+        // DDL that made them equal to the prepare's but not to the client's (see
+        // docs/routing.md, prepared statements).
         self.close_on(t, id).await?;
-        let bid = self.prepare_on(t, id).await?;
-        if self.definitions_match(t, id) {
-            Ok(bid)
-        } else {
-            Err(need_reprepare())
-        }
+        self.prepare_on(t, id).await
     }
 
     fn definitions_match(&self, t: Target, id: u32) -> bool {
         match self.backends.get(t) {
             Some(conn) if conn.cache_metadata => {
-                conn.meta.get(&id).copied() == self.stmts.cached_metadata(id)
+                let held = self
+                    .stmts
+                    .key_on(id, conn)
+                    .and_then(|k| conn.stmts.peek(k))
+                    .and_then(|c| c.meta);
+                held == self.stmts.cached_metadata(id)
             }
             _ => true,
         }
@@ -56,7 +52,9 @@ impl Session {
         };
         self.stmts.set_cached_metadata(id, m);
         if let Some(conn) = self.backends.get_mut(t) {
-            conn.meta.insert(id, m);
+            if let Some(c) = self.stmts.key_on(id, conn).and_then(|k| conn.stmts.get(k)) {
+                c.meta = Some(m);
+            }
         }
     }
 
@@ -65,9 +63,11 @@ impl Session {
         let Some(conn) = self.backends.get_mut(t) else {
             return Ok(());
         };
-        conn.typed.remove(&id);
-        conn.meta.remove(&id);
-        let Some(bid) = conn.stmts.remove(&id) else {
+        let Some(bid) = self
+            .stmts
+            .key_on(id, conn)
+            .and_then(|k| conn.stmts.remove(k))
+        else {
             return Ok(());
         };
         let mut p = vec![COM_STMT_CLOSE];

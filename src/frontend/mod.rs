@@ -8,6 +8,7 @@ mod cursor;
 pub mod error;
 mod isolation;
 mod kill;
+mod lease;
 mod login;
 mod metadata;
 mod ops;

@@ -13,6 +13,8 @@ pub struct Pins {
     lock_tables: bool,
     multi_statement: bool,
     too_many_sets: bool,
+    /// The application asked for it (`/* pin=on */`).
+    hint: bool,
     /// Informational: user variables live on the primary (statements using them go there).
     pub user_variables: bool,
     /// Open server-side cursors: client statement id -> the connection holding its cursor.
@@ -32,6 +34,8 @@ impl Pins {
             Some("unreplayable session change")
         } else if self.too_many_sets {
             Some("session variables")
+        } else if self.hint {
+            Some("hint")
         } else {
             None
         }
@@ -54,6 +58,9 @@ impl Pins {
         }
         if self.too_many_sets {
             out.push("session variables".into());
+        }
+        if self.hint {
+            out.push("hint".into());
         }
         if self.user_variables {
             out.push("user variables".into());
@@ -125,6 +132,11 @@ impl Pins {
     /// multi-statement): the session stays on the primary.
     pub fn set_unreplayable(&mut self) {
         self.multi_statement = true;
+    }
+
+    /// `/* pin=on */` or `/* pin=off */`.
+    pub fn set_hint(&mut self, on: bool) {
+        self.hint = on;
     }
 
     pub fn set_too_many_sets(&mut self) {

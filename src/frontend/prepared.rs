@@ -2,10 +2,12 @@
 //! a statement runs on, parameter types and long data carried to whichever backend executes.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use super::backends::internal;
 use super::error::SessionError;
 use super::session::Session;
+use crate::backend::BackendConn;
 use crate::protocol::command::{self, COM_STMT_CLOSE, COM_STMT_PREPARE};
 use crate::protocol::scan::Expect;
 use crate::router::route::{self, Destination, Target};
@@ -47,6 +49,9 @@ impl Run {
 
 pub struct Stmt {
     sql: Vec<u8>,
+    /// Names the statement in connections' caches: its text, and which of the session's
+    /// live statements with that text it is (two of them must not share a server one).
+    key: u64,
     /// Digest of the statement text, computed once at prepare.
     digest: u64,
     class: Classification,
@@ -85,6 +90,22 @@ impl Statements {
 
     pub fn contains(&self, id: u32) -> bool {
         self.map.contains_key(&id)
+    }
+
+    /// The cache key of statement `id` on `conn` (its text in the connection's state).
+    pub fn key_on(&self, id: u32, conn: &BackendConn) -> Option<u64> {
+        self.map.get(&id).map(|s| cache_key(s.key, conn))
+    }
+
+    /// A key for a new statement with text `sql`, distinct from the session's live ones.
+    fn new_key(&self, sql: &[u8]) -> u64 {
+        let base = text_hash(sql);
+        let twins = self
+            .map
+            .values()
+            .filter(|s| s.sql.as_slice() == sql)
+            .count() as u64;
+        base.wrapping_add(twins.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
     pub fn cached_metadata(&self, id: u32) -> Option<u64> {
@@ -159,6 +180,23 @@ impl Statements {
     }
 }
 
+fn text_hash(sql: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sql.hash(&mut h);
+    h.finish()
+}
+
+/// A statement's key in `conn`'s cache: the same text prepared under other session
+/// variables or another schema may mean something else, so they are part of it.
+pub(super) fn cache_key(stmt_key: u64, conn: &BackendConn) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (stmt_key, conn.applied.fp, conn.schema.as_deref()).hash(&mut h);
+    h.finish()
+}
+
+/// ER_MAX_PREPARED_STMT_COUNT_REACHED: the server holds as many statements as it allows.
+const MAX_PREPARED_STMT_COUNT_REACHED: u16 = 1461;
+
 /// The data bytes of a COM_STMT_SEND_LONG_DATA payload (after command, statement id and
 /// parameter number).
 fn long_data_len(chunk: &[u8]) -> usize {
@@ -216,13 +254,18 @@ impl Session {
         };
         self.stmts.next_id = id;
         self.stmts.last_prepared = Some(id);
+        let key = self.stmts.new_key(&payload[1..]);
         if let Some(conn) = self.backends.get_mut(t) {
-            conn.stmts.insert(id, p.backend_id);
-            if let Some(m) = o.metadata {
-                conn.meta.insert(id, m);
+            let closed = conn
+                .stmts
+                .insert(cache_key(key, conn), p.backend_id, o.metadata);
+            if close_all(conn, &closed).await.is_err() {
+                self.backends.take(t);
+                self.lost_backend(t);
             }
         }
         let stmt = Stmt {
+            key,
             digest: crate::router::fingerprint_hash(&payload[1..]),
             sql: payload[1..].to_vec(),
             class: c,
@@ -293,6 +336,7 @@ impl Session {
         }
         let cursor = run == Run::Execute && command::execute_opens_cursor(&payload);
         self.before_statement(rt).await?;
+        self.forget_look_back(rt, &class);
         let started = std::time::Instant::now();
         let route = route::decide(&class, &self.view());
         let mut t = self.resolve(rt, &route).await?;
@@ -311,6 +355,11 @@ impl Session {
         self.send_long_data(t, id, backend_id).await?;
         let guard = self.write_guard(&class);
         self.hold_end = guard.is_some();
+        if self.insert_id_differs(t) {
+            if let Some(sql) = self.stmts.map.get(&id).map(|s| s.sql.clone()) {
+                self.restore_insert_id(t, &sql).await?;
+            }
+        }
         let payload = self.with_types(t, id, params, payload, run);
         let mut payload = payload;
         command::set_stmt_id(&mut payload, backend_id);
@@ -346,36 +395,51 @@ impl Session {
             .backends
             .get_mut(t)
             .ok_or_else(|| internal("no connection"))?;
-        if let Some(bid) = conn.stmts.get(&id) {
-            return Ok(*bid);
-        }
         let stmt = self
             .stmts
             .map
             .get(&id)
             .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
+        let key = cache_key(stmt.key, conn);
+        if let Some(c) = conn.stmts.get(key) {
+            return Ok(c.id);
+        }
         let mut p = Vec::with_capacity(stmt.sql.len() + 1);
         p.push(COM_STMT_PREPARE);
         p.extend_from_slice(&stmt.sql);
-        let o = match conn.exec_silent(&p, Expect::Prepare).await {
-            Ok(o) => o,
-            Err(e) => {
+        let mut shed = false;
+        loop {
+            let o = match conn.exec_silent(&p, Expect::Prepare).await {
+                Ok(o) => o,
+                Err(e) => {
+                    self.backends.take(t);
+                    return Err(self.backend_error(t, e));
+                }
+            };
+            let closed = match (o.prepared, o.err) {
+                (Some(ok), _) => {
+                    let closed = conn.stmts.insert(key, ok.backend_id, o.metadata);
+                    if close_all(conn, &closed).await.is_err() {
+                        self.backends.take(t);
+                        self.lost_backend(t);
+                        return Err(internal("connection lost closing cached statements"));
+                    }
+                    return Ok(ok.backend_id);
+                }
+                // The server holds as many statements as it allows: the connection's least
+                // used half are closed and the prepare tried once more.
+                (None, Some(e)) if e.code == MAX_PREPARED_STMT_COUNT_REACHED && !shed => {
+                    shed = true;
+                    conn.stmts.shed_half(key)
+                }
+                (None, Some(e)) => return Err(SessionError::Reply(e)),
+                (None, None) => return Err(internal("prepare gave no statement")),
+            };
+            if close_all(conn, &closed).await.is_err() {
                 self.backends.take(t);
-                return Err(self.backend_error(t, e));
+                self.lost_backend(t);
+                return Err(internal("connection lost closing cached statements"));
             }
-        };
-        match (o.prepared, o.err) {
-            (Some(ok), _) => {
-                conn.stmts.insert(id, ok.backend_id);
-                conn.typed.remove(&id);
-                match o.metadata {
-                    Some(m) => conn.meta.insert(id, m),
-                    None => conn.meta.remove(&id),
-                };
-                Ok(ok.backend_id)
-            }
-            (None, Some(e)) => Err(SessionError::Reply(e)),
-            (None, None) => Err(internal("prepare gave no statement")),
         }
     }
 
@@ -404,7 +468,8 @@ impl Session {
         Ok(())
     }
 
-    /// Adds the parameter types to an execute that relies on types this backend never saw.
+    /// Adds the parameter types to an execute that relies on types this server statement
+    /// does not hold (never sent here, or another session's were sent last).
     fn with_types(
         &mut self,
         t: Target,
@@ -413,20 +478,31 @@ impl Session {
         payload: Vec<u8>,
         run: Run,
     ) -> Vec<u8> {
-        let types = self.stmts.map.get(&id).and_then(|s| s.types.clone());
+        let Some(stmt) = self.stmts.map.get(&id) else {
+            return payload;
+        };
         let Some(conn) = self.backends.get_mut(t) else {
             return payload;
         };
-        if run.types(&payload, params).is_some() {
-            conn.typed.insert(id);
+        let Some(cached) = conn.stmts.get(cache_key(stmt.key, conn)) else {
+            return payload;
+        };
+        if let Some(sent) = run.types(&payload, params) {
+            if cached.types.as_deref() != Some(sent) {
+                cached.types = Some(sent.to_vec());
+            }
             return payload;
         }
-        if conn.typed.contains(&id) {
+        if cached.types == stmt.types {
             return payload;
         }
-        match types.and_then(|ty| run.with_types(&payload, params, &ty)) {
+        match stmt
+            .types
+            .as_ref()
+            .and_then(|ty| run.with_types(&payload, params, ty))
+        {
             Some(p) => {
-                conn.typed.insert(id);
+                cached.types = stmt.types.clone();
                 p
             }
             None => payload,
@@ -445,27 +521,32 @@ impl Session {
             return Ok(());
         };
         self.stmts.drop_long_data(id);
-        if self.stmts.map.remove(&id).is_none() {
+        let Some(key) = self.stmts.map.remove(&id).map(|s| s.key) else {
             return Ok(());
-        }
-        // Closing the statement closes its cursor on the server.
-        self.pins.close_cursor(id);
-        let mut dead = Vec::new();
-        for (t, conn) in self.backends.iter_mut() {
-            conn.typed.remove(&id);
-            conn.meta.remove(&id);
-            if let Some(bid) = conn.stmts.remove(&id) {
-                let mut p = vec![COM_STMT_CLOSE];
-                p.extend_from_slice(&bid.to_le_bytes());
-                if conn.send_no_reply(&p).await.is_err() {
-                    dead.push(t);
-                }
-            }
-        }
-        for t in dead {
-            self.backends.take(t);
+        };
+        // The server's copy stays in its connection's cache for the next session that
+        // prepares the same text; its cursor, if it had one, is closed.
+        if let Some(at) = self.pins.close_cursor(id) {
+            self.close_cursor_on(at, key).await;
         }
         Ok(())
+    }
+
+    /// Closes the cursor of the statement whose cache key (as computed before it was
+    /// dropped) is `key` on `at`, by resetting the server statement.
+    async fn close_cursor_on(&mut self, at: Target, stmt_key: u64) {
+        let Some(conn) = self.backends.get_mut(at) else {
+            return;
+        };
+        let Some(bid) = conn.stmts.peek(cache_key(stmt_key, conn)).map(|c| c.id) else {
+            return;
+        };
+        let mut p = vec![command::COM_STMT_RESET];
+        p.extend_from_slice(&bid.to_le_bytes());
+        if conn.exec_silent(&p, Expect::Single).await.is_err() {
+            self.backends.take(at);
+            self.lost_backend(at);
+        }
     }
 
     pub(super) async fn com_stmt_reset(
@@ -482,8 +563,9 @@ impl Session {
         let last = stmt.last;
         self.stmts.drop_long_data(id);
         let on_backend = last.and_then(|t| {
-            let conn = self.backends.get_mut(t)?;
-            conn.stmts.get(&id).map(|bid| (t, *bid))
+            let conn = self.backends.get(t)?;
+            let key = self.stmts.key_on(id, conn)?;
+            conn.stmts.peek(key).map(|c| (t, c.id))
         });
         match on_backend {
             Some((t, bid)) => {
@@ -504,6 +586,19 @@ impl Session {
     }
 }
 
+/// Sends COM_STMT_CLOSE for each server statement id (no answer comes).
+async fn close_all(
+    conn: &mut BackendConn,
+    ids: &[u32],
+) -> Result<(), crate::backend::BackendError> {
+    for bid in ids {
+        let mut p = vec![COM_STMT_CLOSE];
+        p.extend_from_slice(&bid.to_le_bytes());
+        conn.send_no_reply(&p).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,6 +606,7 @@ mod tests {
     fn stmt() -> Stmt {
         Stmt {
             sql: b"SELECT ?".to_vec(),
+            key: 0,
             digest: 0,
             class: crate::router::Router::new().classify(b"SELECT ?"),
             params: 1,

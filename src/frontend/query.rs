@@ -91,6 +91,10 @@ impl Session {
         expect: Expect,
     ) -> Result<(), SessionError> {
         self.before_statement(rt).await?;
+        if let Some(on) = c.hints.pin {
+            self.pins.set_hint(on);
+        }
+        self.forget_look_back(rt, c);
         let started = std::time::Instant::now();
         let route = route::decide(c, &self.view());
         if route.hint_refused {
@@ -102,6 +106,7 @@ impl Session {
         tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
         let mut retried = false;
         let outcome = loop {
+            self.restore_insert_id(t, &payload[1..]).await?;
             match self.forward(t, payload, expect, None).await {
                 // A replica that failed before any of its answer reached the client: the
                 // read is retried once, on another replica or the primary.

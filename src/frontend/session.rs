@@ -87,6 +87,12 @@ pub struct Session {
     /// The next answer's last bytes wait in the client's buffer until the session has
     /// acted on it (see [`Session::write_guard`]).
     pub(super) hold_end: bool,
+    /// The connection whose last answer the next statement may ask about (warnings, an
+    /// error, rows changed): kept one statement longer.
+    pub(super) look_back: Option<Target>,
+    /// What LAST_INSERT_ID() answers this session (from its OK packets).
+    pub(super) last_insert_id: u64,
+    pub(super) lease_keys: super::lease::LeaseKeys,
 }
 
 impl Session {
@@ -144,6 +150,9 @@ impl Session {
             idle_limit: rt.config.server.idle_timeout,
             idle_changed: false,
             hold_end: false,
+            look_back: None,
+            last_insert_id: 0,
+            lease_keys: Default::default(),
         };
         s.track_tenant_stats(&rt);
         s
@@ -165,6 +174,7 @@ impl Session {
             }
         }
         self.publish();
+        self.end_leases(&rt);
         let track = self.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK);
         let ok = packets::login_ok_payload(STATUS_AUTOCOMMIT, self.schema.as_deref(), track);
         self.client
@@ -270,6 +280,7 @@ impl Session {
                 // connection ends now, as directly; its backend connections are dropped.
                 _ = killed.wait_for(|k| *k) => break,
             };
+            self.end_leases(&rt);
             last_active = Instant::now();
             if std::mem::take(&mut self.idle_changed) {
                 timer.as_mut().reset((last_active + self.idle_limit).into());
@@ -384,6 +395,10 @@ impl Session {
         guard: Option<WriteGuard>,
     ) {
         self.last = Some(t);
+        self.look_back = looks_back(t, c, o).then_some(t);
+        if let Some(id) = o.ok.map(|ok| ok.last_insert_id).filter(|id| *id != 0) {
+            self.last_insert_id = id;
+        }
         if let Some(status) = o.status {
             let in_trans = status & STATUS_IN_TRANS != 0;
             self.txn = in_trans.then_some(t);
@@ -417,9 +432,10 @@ impl Session {
         }
         if c.class == Class::SetSession && !payload.is_empty() {
             match self.vars.record(payload) {
-                Some(seq) => {
+                Some(_) => {
+                    let applied = self.vars.applied(self.id);
                     if let Some(conn) = self.backends.get_mut(t) {
-                        conn.set_seq = seq;
+                        conn.applied = applied;
                     }
                 }
                 None => self.pins.set_too_many_sets(),
@@ -462,11 +478,18 @@ impl Session {
             .map_err(SessionError::ClientGone)
     }
 
-    /// Gives the session's backend connections back to the pool.
+    /// Gives the session's backend connections back to the pool: as they are when their
+    /// state is described by the fingerprint, reset when something else lived there.
     pub(super) fn release_backends(&mut self, rt: &RuntimeState) {
-        let max_idle = self.tenant.as_ref().map_or(0, |t| t.pool_max as usize);
-        for conn in self.backends.drain() {
-            rt.shared.pools.release(conn, max_idle);
+        for t in self.backends.targets() {
+            let stateful = self.state_lives_on(t) || self.vars.set_option.is_some();
+            if let Some(conn) = self.backends.take(t) {
+                if stateful {
+                    rt.shared.pools.release(conn);
+                } else {
+                    rt.shared.pools.put_back(conn);
+                }
+            }
         }
     }
 
@@ -490,6 +513,16 @@ async fn held_closed(backends: &super::backends::Backends, t: Option<Target>) {
         Some(conn) => conn.io.closed().await,
         None => std::future::pending().await,
     }
+}
+
+/// Whether the next statement may ask about this one's answer on the same connection:
+/// its warnings or error (SHOW WARNINGS), the rows it changed (ROW_COUNT()), its GTID
+/// (@@last_gtid), FOUND_ROWS() after SQL_CALC_FOUND_ROWS.
+fn looks_back(t: Target, c: &Classification, o: &Outcome) -> bool {
+    o.err.is_some()
+        || o.ok.is_some_and(|ok| ok.warnings > 0)
+        || (t == Target::Primary && writes(&c.class))
+        || c.effects.calc_found_rows
 }
 
 /// Errors after which the server closes the connection (ER_CONNECTION_KILLED,

@@ -1,9 +1,10 @@
-//! Session state that must be replayed on every backend connection a session uses:
-//! SET statements (in order, identical repeats folded) and the COM_SET_OPTION value.
+//! Session state that must be replayed on every backend connection a session leases:
+//! SET statements (in order, identical repeats folded), their fingerprint, and the
+//! COM_SET_OPTION value.
 
-use crate::backend::{BackendConn, BackendError};
-use crate::protocol::command::{COM_INIT_DB, COM_QUERY, COM_SET_OPTION};
-use crate::protocol::scan::{Expect, Outcome};
+use std::hash::{Hash, Hasher};
+
+use crate::backend::conn::Applied;
 
 /// Beyond this many distinct SET statements the session stays on the primary instead of
 /// replaying an ever longer list on each new connection.
@@ -20,6 +21,11 @@ pub struct SessionVars {
     /// Bytes held in `sets`.
     bytes: usize,
     next_seq: u64,
+    /// Fingerprint of `sets` (0: none): a connection with the same one needs no restore.
+    fp: u64,
+    /// Bumped when the session's state is cleared, so a connection holding an earlier
+    /// state of this session is not taken for a prefix of the new one.
+    generation: u32,
     pub set_option: Option<u16>,
 }
 
@@ -39,62 +45,46 @@ impl SessionVars {
         self.next_seq += 1;
         self.bytes += payload.len();
         self.sets.push((self.next_seq, payload.to_vec()));
+        self.fp = fingerprint(&self.sets);
         Some(self.next_seq)
     }
 
-    pub fn latest(&self) -> u64 {
-        self.next_seq
+    pub fn sets(&self) -> &[(u64, Vec<u8>)] {
+        &self.sets
+    }
+
+    pub fn fp(&self) -> u64 {
+        self.fp
+    }
+
+    /// What a connection holds once it is in this state, for session `id`.
+    pub fn applied(&self, id: u32) -> Applied {
+        Applied {
+            owner: (u64::from(id) << 32) | u64::from(self.generation),
+            seq: self.next_seq,
+            fp: self.fp,
+        }
     }
 
     pub fn clear(&mut self) {
         self.sets.clear();
         self.bytes = 0;
+        self.fp = 0;
+        self.generation = self.generation.wrapping_add(1);
         self.set_option = None;
     }
 }
 
-/// Brings a backend connection up to the session's schema, option and SET statements.
-pub async fn sync(
-    conn: &mut BackendConn,
-    schema: Option<&str>,
-    vars: &SessionVars,
-) -> Result<(), BackendError> {
-    if let Some(db) = schema.filter(|db| conn.schema.as_deref() != Some(*db)) {
-        let mut p = vec![COM_INIT_DB];
-        p.extend_from_slice(db.as_bytes());
-        expect_ok(conn.exec_silent(&p, Expect::Single).await?, "USE")?;
-        conn.schema = Some(db.to_owned());
+/// Order matters (a later SET overrides an earlier one of the same variable); never 0.
+fn fingerprint(sets: &[(u64, Vec<u8>)]) -> u64 {
+    if sets.is_empty() {
+        return 0;
     }
-    if let Some(opt) = vars.set_option.filter(|o| conn.set_option != Some(*o)) {
-        let mut p = vec![COM_SET_OPTION];
-        p.extend_from_slice(&opt.to_le_bytes());
-        expect_ok(
-            conn.exec_silent(&p, Expect::Single).await?,
-            "COM_SET_OPTION",
-        )?;
-        conn.set_option = Some(opt);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (_, p) in sets {
+        p.hash(&mut h);
     }
-    let applied = conn.set_seq;
-    for (seq, payload) in vars.sets.iter().filter(|(s, _)| *s > applied) {
-        debug_assert_eq!(payload.first(), Some(&COM_QUERY));
-        expect_ok(
-            conn.exec_silent(payload, Expect::ResultSets).await?,
-            "SET replay",
-        )?;
-        conn.set_seq = *seq;
-    }
-    conn.set_seq = conn.set_seq.max(vars.latest());
-    Ok(())
-}
-
-fn expect_ok(o: Outcome, what: &str) -> Result<(), BackendError> {
-    match o.err {
-        None => Ok(()),
-        Some(mut e) => {
-            e.message = format!("{} ({what} by Switchyard)", e.message);
-            Err(BackendError::Server(e))
-        }
-    }
+    h.finish() | 1
 }
 
 #[cfg(test)]
@@ -115,7 +105,25 @@ mod tests {
                 b"\x03SET NAMES utf8mb4".to_vec()
             ]
         );
-        assert_eq!(v.latest(), 3);
+        assert_eq!(v.applied(1).seq, 3);
+    }
+
+    #[test]
+    fn fingerprints_follow_content_and_order() {
+        let mut a = SessionVars::default();
+        let mut b = SessionVars::default();
+        assert_eq!(a.fp(), 0);
+        a.record(b"\x03SET NAMES utf8mb4");
+        a.record(b"\x03SET sql_mode=''");
+        b.record(b"\x03SET sql_mode=''");
+        b.record(b"\x03SET NAMES utf8mb4");
+        assert_ne!(a.fp(), b.fp(), "order matters");
+        b.record(b"\x03SET sql_mode=''");
+        assert_eq!(a.fp(), b.fp(), "the same list, however it was reached");
+        let before = a.applied(7);
+        a.clear();
+        assert_eq!(a.fp(), 0);
+        assert_ne!(a.applied(7).owner, before.owner, "a new generation");
     }
 
     #[test]

@@ -72,6 +72,11 @@ fn apply(key: &str, value: &str, hints: &mut Hints) {
         },
         "consistency" if !value.is_empty() => set(&mut hints.consistency, value.to_string()),
         "max_lag" => parse_lag(value).is_some_and(|d| set(&mut hints.max_lag, d)),
+        "pin" => match value.to_ascii_lowercase().as_str() {
+            "on" => set(&mut hints.pin, true),
+            "off" => set(&mut hints.pin, false),
+            _ => false,
+        },
         _ => false,
     };
     if !ok {

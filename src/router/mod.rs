@@ -95,6 +95,9 @@ pub struct Hints {
     pub consistency: Option<String>,
     /// `max_lag=1s` / `500ms`.
     pub max_lag: Option<std::time::Duration>,
+    /// `pin=on` keeps the session on its primary connection (no multiplexing) until
+    /// `pin=off`.
+    pub pin: Option<bool>,
     /// Hint keys or values that were not understood (reported, never silently dropped).
     pub unknown: Vec<String>,
 }

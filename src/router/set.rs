@@ -27,7 +27,10 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     };
     let scan = select::scan_into(&mut Cursor::new(ctx.sql, body), allow);
     let mut effects = scan.effects;
-    effects.user_var_assign |= targets.user_var;
+    // A user variable set to a literal is replayed with the other SETs wherever the
+    // session goes; one set to anything else (NOW(), @y, a subquery) would get another
+    // value on replay, so the session stays on the connection that has it.
+    effects.user_var_assign |= targets.user_var && !targets.user_values_literal;
     // A value with side effects must not be replayed on another connection.
     let class = if targets.global {
         Class::Primary(R::Ddl)
@@ -41,20 +44,48 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     Piece::with(class, effects)
 }
 
-#[derive(Default)]
 struct Targets {
     global: bool,
     user_var: bool,
+    /// Every value assigned to a user variable is a literal (a number, a string, NULL,
+    /// TRUE, FALSE, with a sign).
+    user_values_literal: bool,
+}
+
+fn is_literal(cur: &Cursor, t: super::lexer::Token) -> bool {
+    match t.kind {
+        Kind::Num | Kind::Str => true,
+        Kind::Punct(b'-' | b'+') => true,
+        Kind::Word => ["NULL", "TRUE", "FALSE"].iter().any(|w| cur.is_word(t, w)),
+        _ => false,
+    }
 }
 
 /// Looks at each assignment's target (the token after SET or after a top-level comma).
 fn targets(mut cur: Cursor) -> Targets {
-    let mut out = Targets::default();
+    let mut out = Targets {
+        global: false,
+        user_var: false,
+        user_values_literal: true,
+    };
     let mut at_target = true;
     let mut depth = 0u32;
+    // Inside the value of a user variable's assignment (after its `=` or `:=`).
+    let mut user_value = false;
+    let mut user_target = false;
     while let Some(t) = cur.next_tok() {
+        if user_value && depth == 0 && t.kind != Kind::Punct(b',') {
+            out.user_values_literal &= is_literal(&cur, t);
+        }
+        if user_target && matches!(t.kind, Kind::Punct(b'=') | Kind::Assign) {
+            user_target = false;
+            user_value = true;
+            continue;
+        }
         if at_target {
             at_target = false;
+            user_value = false;
+            user_target = t.kind == Kind::UserVar;
             let text = cur.text(t);
             match t.kind {
                 Kind::Word if is_global_scope(text) => {
@@ -68,7 +99,10 @@ fn targets(mut cur: Cursor) -> Targets {
             }
         }
         match t.kind {
-            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b'(') => {
+                depth += 1;
+                out.user_values_literal &= !user_value;
+            }
             Kind::Punct(b')') => depth = depth.saturating_sub(1),
             Kind::Punct(b',') if depth == 0 => at_target = true,
             _ => {}

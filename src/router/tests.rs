@@ -352,8 +352,14 @@ fn effects_of_single_statements() {
         LockEffect::None
     );
 
-    assert!(effects("SET @x = 1").user_var_assign);
-    assert!(effects("SET NAMES utf8, @x = 1").user_var_assign);
+    // Literals are replayed with the SETs: the value is known wherever the session goes.
+    assert!(!effects("SET @x = 1").user_var_assign);
+    assert!(!effects("SET NAMES utf8, @x = -1, @y := 'a'").user_var_assign);
+    assert!(!effects("SET @x = NULL").user_var_assign);
+    assert!(effects("SET @x = NOW()").user_var_assign);
+    assert!(effects("SET @x = @y").user_var_assign);
+    assert!(effects("SET @x = 1 + (SELECT 2)").user_var_assign);
+    assert!(effects("SET NAMES utf8, @x = a").user_var_assign);
     assert!(!effects("SET @@x = 1").user_var_assign);
     assert!(effects("SELECT a INTO @x FROM t").user_var_assign);
     assert!(effects("SELECT @x := a FROM t").user_var_assign);

@@ -48,6 +48,8 @@ pub struct RuntimeState {
     pub max_client_packet: usize,
     /// How long a statement waits on a paused tenant before it gets an ERR.
     pub pause_max_hold: Duration,
+    /// How long a statement waits for a free backend connection.
+    pub pool_timeout: Duration,
     /// TLS for clients, when `tls_cert` and `tls_key` are configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// TLS toward backends, by CA file (`tenants[].backend_tls.ca`).
@@ -138,6 +140,7 @@ impl RuntimeState {
         let directory = Directory::new(&config, previous);
         let pause_max_hold = config.server.pause_max_hold;
         let max_client_packet = config.server.max_packet;
+        let pool_timeout = config.server.pool_timeout;
         RuntimeState {
             config: Arc::new(config),
             directory,
@@ -146,6 +149,7 @@ impl RuntimeState {
             connect_timeout: Duration::from_secs(5),
             max_client_packet,
             pause_max_hold,
+            pool_timeout,
             tls: None,
             backend_tls: HashMap::new(),
             rsa_key: None,

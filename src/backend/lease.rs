@@ -1,0 +1,262 @@
+//! The cap on open connections per (tenant, backend server): slots held by connections,
+//! the wait for one when all are busy, and the figures SHOW POOLS reports.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// How a leased connection was brought to its session's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    /// It was in that state already (same fingerprint).
+    None,
+    /// SET statements (and COM_INIT_DB) on a connection without other session state.
+    Set,
+    /// COM_RESET_CONNECTION first: it held another session's state.
+    Reset,
+}
+
+impl Restore {
+    pub const ALL: [Restore; 3] = [Restore::None, Restore::Set, Restore::Reset];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Restore::None => "none",
+            Restore::Set => "set",
+            Restore::Reset => "reset",
+        }
+    }
+}
+
+/// The connections of one tenant to one server. Every open connection holds a [`Slot`];
+/// `cap` of them exist at most.
+#[derive(Debug)]
+pub struct Group {
+    pub tenant: Arc<str>,
+    pub addr: Arc<str>,
+    cap: AtomicUsize,
+    open: AtomicUsize,
+    /// Sessions waiting for a slot or an idle connection.
+    waiting: AtomicUsize,
+    notify: Notify,
+    pub(super) idle: AtomicUsize,
+    waits: AtomicU64,
+    timeouts: AtomicU64,
+    /// Longest wait for a connection, in microseconds, since the process started.
+    longest_wait_us: AtomicU64,
+    wait_us_total: AtomicU64,
+    restores: [AtomicU64; 3],
+}
+
+/// What SHOW POOLS and /metrics read of a group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    pub tenant: String,
+    pub addr: String,
+    pub cap: usize,
+    pub open: usize,
+    pub idle: usize,
+    pub waiting: usize,
+    pub waits: u64,
+    pub timeouts: u64,
+    pub longest_wait: Duration,
+    pub wait_total: Duration,
+    /// Restores by kind, in the order of [`Restore::ALL`].
+    pub restores: [u64; 3],
+}
+
+impl Group {
+    pub fn new(tenant: &str, addr: &str, cap: usize) -> Self {
+        Group {
+            tenant: tenant.into(),
+            addr: addr.into(),
+            cap: AtomicUsize::new(cap.max(1)),
+            open: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            notify: Notify::new(),
+            idle: AtomicUsize::new(0),
+            waits: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            longest_wait_us: AtomicU64::new(0),
+            wait_us_total: AtomicU64::new(0),
+            restores: Default::default(),
+        }
+    }
+
+    /// A reload may change `pool_max`: connections above a lowered cap close as they come
+    /// back rather than being cut off mid-statement.
+    pub fn set_cap(&self, cap: usize) {
+        let old = self.cap.swap(cap.max(1), Ordering::Relaxed);
+        if cap > old {
+            self.notify.notify_waiters();
+        }
+    }
+
+    pub fn over_cap(&self) -> bool {
+        self.open.load(Ordering::Relaxed) > self.cap.load(Ordering::Relaxed)
+    }
+
+    /// A slot for a new connection, if the group is under its cap.
+    pub fn try_slot(self: &Arc<Self>) -> Option<Slot> {
+        let cap = self.cap.load(Ordering::Relaxed);
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Slot {
+            group: Arc::clone(self),
+        })
+    }
+
+    /// Wakes one waiter if there is one: a connection came back or closed.
+    pub(super) fn wake(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Registers a waiter; the returned future completes on the next [`wake`](Self::wake).
+    /// The count goes up before the caller looks for a connection once more, so a
+    /// connection returned in between is never missed.
+    pub(super) fn waiter(&self) -> Waiter<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiter {
+            group: self,
+            notified: Box::pin(self.notify.notified()),
+        }
+    }
+
+    pub(super) fn waited(&self, d: Duration, timed_out: bool) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        self.wait_us_total.fetch_add(us, Ordering::Relaxed);
+        self.longest_wait_us.fetch_max(us, Ordering::Relaxed);
+        if timed_out {
+            self.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn restored(&self, kind: Restore) {
+        let i = Restore::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        self.restores[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cap(&self) -> usize {
+        self.cap.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> GroupStats {
+        GroupStats {
+            tenant: self.tenant.to_string(),
+            addr: self.addr.to_string(),
+            cap: self.cap.load(Ordering::Relaxed),
+            open: self.open.load(Ordering::Relaxed),
+            idle: self.idle.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            waits: self.waits.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            longest_wait: Duration::from_micros(self.longest_wait_us.load(Ordering::Relaxed)),
+            wait_total: Duration::from_micros(self.wait_us_total.load(Ordering::Relaxed)),
+            restores: std::array::from_fn(|i| self.restores[i].load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// One waiting session; dropping it (woken, timed out or cancelled) counts it out.
+pub struct Waiter<'a> {
+    group: &'a Group,
+    notified: std::pin::Pin<Box<tokio::sync::futures::Notified<'a>>>,
+}
+
+impl Waiter<'_> {
+    /// Arms the wake-up before the caller's last look for a connection.
+    pub fn enable(&mut self) {
+        self.notified.as_mut().enable();
+    }
+
+    pub async fn wait(&mut self) {
+        self.notified.as_mut().await;
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.group.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An open connection's place under its group's cap; given back when the connection drops.
+#[derive(Debug)]
+pub struct Slot {
+    group: Arc<Group>,
+}
+
+impl Slot {
+    pub fn group(&self) -> &Arc<Group> {
+        &self.group
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.group.open.fetch_sub(1, Ordering::AcqRel);
+        self.group.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_capped_and_given_back() {
+        let g = Arc::new(Group::new("acme", "db:3306", 2));
+        let a = g.try_slot().expect("first");
+        let _b = g.try_slot().expect("second");
+        assert!(g.try_slot().is_none(), "over the cap");
+        drop(a);
+        assert!(
+            g.try_slot().is_some(),
+            "a dropped connection frees its slot"
+        );
+        assert_eq!(g.stats().open, 1, "the temporary slot was dropped too");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_is_woken_by_a_returned_slot() {
+        let g = Arc::new(Group::new("acme", "db:3306", 1));
+        let slot = g.try_slot().unwrap();
+        let g2 = Arc::clone(&g);
+        let waiting = tokio::spawn(async move {
+            let mut w = g2.waiter();
+            w.enable();
+            if let Some(s) = g2.try_slot() {
+                return s;
+            }
+            w.wait().await;
+            g2.try_slot().expect("woken with a free slot")
+        });
+        while g.stats().waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        drop(slot);
+        let got = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(got.group().stats().open, 1);
+        assert_eq!(g.stats().waiting, 0);
+    }
+
+    #[test]
+    fn a_lowered_cap_shows_as_over() {
+        let g = Arc::new(Group::new("acme", "db:3306", 2));
+        let _a = g.try_slot().unwrap();
+        let _b = g.try_slot().unwrap();
+        g.set_cap(1);
+        assert!(g.over_cap());
+    }
+}

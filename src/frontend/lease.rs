@@ -1,0 +1,244 @@
+//! When a session borrows a backend connection and when it gives it back: leased for a
+//! statement, kept while something lives on it (a transaction, a pin) or while the next
+//! statement may look back at this one's answer, returned to the tenant's pool otherwise.
+
+use std::sync::Arc;
+
+use super::error::SessionError;
+use super::session::Session;
+use crate::backend::lease::Group;
+use crate::backend::pool::Ask;
+use crate::backend::{BackendConn, PoolKey};
+use crate::config::{Config, TenantConfig};
+use crate::protocol::handshake::response_shaping;
+use crate::router::route::Target;
+use crate::router::{Class, Classification};
+use crate::state::stats::Served;
+use crate::state::RuntimeState;
+
+/// What a session needs per target to lease: found once per config and server, not per
+/// statement.
+pub struct LeaseKey {
+    config: Arc<Config>,
+    key: PoolKey,
+    group: Arc<Group>,
+    served: Arc<Served>,
+}
+
+/// The session's lease keys by target (primary first, then replicas by index).
+#[derive(Default)]
+pub struct LeaseKeys(Vec<Option<LeaseKey>>);
+
+impl LeaseKeys {
+    fn index(t: Target) -> usize {
+        match t {
+            Target::Primary => 0,
+            Target::Replica(i) => i + 1,
+        }
+    }
+}
+
+impl Session {
+    /// A connection to `t` at `addr` from the tenant's pool (a new one while under
+    /// `pool_max`), not yet in the session's state.
+    pub(super) async fn lease(
+        &mut self,
+        rt: &RuntimeState,
+        tenant: &TenantConfig,
+        t: Target,
+        addr: &str,
+    ) -> Result<BackendConn, SessionError> {
+        let (key, group, served) = self.lease_key(rt, tenant, t, addr);
+        let creds = self.credentials(tenant);
+        let tls = tenant
+            .backend_tls_ca
+            .as_ref()
+            .map(|ca| {
+                rt.backend_tls
+                    .get(ca)
+                    .ok_or_else(|| super::backends::internal("backend TLS connector missing"))
+            })
+            .transpose()?;
+        let ask = Ask {
+            key: &key,
+            group: &group,
+            schema: self.schema.as_deref(),
+            fp: self.vars.fp(),
+            timeout: rt.pool_timeout,
+        };
+        let db = self.schema.as_deref();
+        let leased = rt
+            .shared
+            .pools
+            .lease(&ask, || {
+                BackendConn::connect(key.clone(), &creds, db, rt.connect_timeout, tls)
+            })
+            .await;
+        let mut conn = leased.map_err(|e| {
+            if e.is_unreachable() {
+                rt.report_unreachable(addr);
+            }
+            self.backend_error(t, e)
+        })?;
+        conn.served = served;
+        Ok(conn)
+    }
+
+    /// The pool key, group and counters for `t`, from the session's cache while the config
+    /// and the server's address are the ones it was made for.
+    fn lease_key(
+        &mut self,
+        rt: &RuntimeState,
+        tenant: &TenantConfig,
+        t: Target,
+        addr: &str,
+    ) -> (PoolKey, Arc<Group>, Arc<Served>) {
+        let i = LeaseKeys::index(t);
+        if let Some(Some(k)) = self.lease_keys.0.get(i) {
+            if Arc::ptr_eq(&k.config, &rt.config)
+                && &*k.key.addr == addr
+                && *k.group.tenant == *tenant.name
+            {
+                return (k.key.clone(), Arc::clone(&k.group), Arc::clone(&k.served));
+            }
+        }
+        let key = PoolKey {
+            addr: addr.into(),
+            user: self.credentials(tenant).user.into(),
+            capabilities: response_shaping(self.caps),
+            ext_capabilities: self.ext_caps,
+            collation: self.collation,
+            tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
+        };
+        let group = rt
+            .shared
+            .pools
+            .group(&tenant.name, addr, tenant.pool_max as usize);
+        let served = rt
+            .shared
+            .stats
+            .served(&tenant.name, addr, |n| rt.directory.is_named(n));
+        if self.lease_keys.0.len() <= i {
+            self.lease_keys.0.resize_with(i + 1, || None);
+        }
+        self.lease_keys.0[i] = Some(LeaseKey {
+            config: Arc::clone(&rt.config),
+            key: key.clone(),
+            group: Arc::clone(&group),
+            served: Arc::clone(&served),
+        });
+        (key, group, served)
+    }
+
+    /// Gives back, at the end of a command, every connection the session no longer needs.
+    pub(super) fn end_leases(&mut self, rt: &RuntimeState) {
+        if self.backends.count() == 0 {
+            return;
+        }
+        for t in self.backends.targets() {
+            if !self.keeps(t) {
+                if let Some(conn) = self.backends.take(t) {
+                    rt.shared.pools.put_back(conn);
+                }
+            }
+        }
+    }
+
+    /// Whether the connection to `t` answers LAST_INSERT_ID() other than the session would.
+    pub(super) fn insert_id_differs(&self, t: Target) -> bool {
+        self.backends
+            .get(t)
+            .is_some_and(|c| c.last_insert_id != self.last_insert_id)
+    }
+
+    /// Before `sql` runs on `t`: a statement that reads LAST_INSERT_ID() sees the session's
+    /// own value, not what the connection's previous session left (`DO LAST_INSERT_ID(n)`
+    /// sets it without a result or a warning).
+    pub(super) async fn restore_insert_id(
+        &mut self,
+        t: Target,
+        sql: &[u8],
+    ) -> Result<(), SessionError> {
+        let want = self.last_insert_id;
+        let Some(conn) = self.backends.get_mut(t) else {
+            return Ok(());
+        };
+        if conn.last_insert_id == want || !mentions_last_insert_id(sql) {
+            // Nothing to do: the common case costs one comparison.
+            return Ok(());
+        }
+        let mut p = vec![crate::protocol::command::COM_QUERY];
+        p.extend_from_slice(format!("DO LAST_INSERT_ID({want})").as_bytes());
+        match conn
+            .exec_silent(&p, crate::protocol::scan::Expect::ResultSets)
+            .await
+        {
+            Ok(o) if o.err.is_none() => {
+                conn.last_insert_id = want;
+                Ok(())
+            }
+            Ok(o) => Err(o.err.map_or_else(
+                || super::backends::internal("DO LAST_INSERT_ID failed"),
+                SessionError::Reply,
+            )),
+            Err(e) => {
+                self.backends.take(t);
+                self.lost_backend(t);
+                Err(self.backend_error(t, e))
+            }
+        }
+    }
+
+    /// A statement that does not ask about the previous one lets that one's connection go
+    /// before it is routed: a session must not hold a connection while it waits for another
+    /// (a lease, a shared position lookup), or sessions could wait on each other. The
+    /// primary connection of a write whose GTID is unknown stays until the session's next
+    /// read has asked it for `@@last_gtid` (consistency `session`; the wider scopes ask the
+    /// primary's position on any connection).
+    pub(super) fn forget_look_back(&mut self, rt: &RuntimeState, c: &Classification) {
+        let Some(t) = self.look_back else {
+            return;
+        };
+        let asks_last_gtid = t == Target::Primary
+            && self.causal.is_stale()
+            && (c.hints.consistency.is_some()
+                || self
+                    .tenant
+                    .as_ref()
+                    .is_some_and(|t| t.consistency == crate::config::Consistency::Session));
+        if c.class == Class::LastBackend || asks_last_gtid {
+            return;
+        }
+        self.look_back = None;
+        if !self.keeps(t) {
+            if let Some(conn) = self.backends.take(t) {
+                rt.shared.pools.put_back(conn);
+            }
+        }
+    }
+
+    /// Whether the connection to `t` must stay with the session after this command: what
+    /// lives there would be lost, or the next statement may ask about this one's answer
+    /// (its warnings, error, ROW_COUNT(), FOUND_ROWS(), @@last_gtid).
+    fn keeps(&self, t: Target) -> bool {
+        self.state_lives_on(t)
+            || self.look_back == Some(t)
+            || self.vars.set_option.is_some()
+            || self.state_lost
+    }
+}
+
+fn mentions_last_insert_id(sql: &[u8]) -> bool {
+    const NAME: &[u8] = b"last_insert_id";
+    sql.windows(NAME.len())
+        .any(|w| w.eq_ignore_ascii_case(NAME))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn last_insert_id_is_found_in_any_case() {
+        assert!(super::mentions_last_insert_id(b"select Last_Insert_Id()"));
+        assert!(!super::mentions_last_insert_id(b"select 1"));
+    }
+}

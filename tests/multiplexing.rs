@@ -1,0 +1,520 @@
+//! Many client sessions over few backend connections: the cap holds in the servers' own
+//! process lists under a thousand clients, connect-per-request clients reuse pooled
+//! connections, and every session sees exactly its own state (a seeded random walk over
+//! SETs, USE, temporary tables, named locks, prepared statements, LAST_INSERT_ID, user
+//! variables and transactions, checked after each step against a model of a lone session).
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, OptsBuilder};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use switchyard::config;
+use switchyard::state::RuntimeState;
+
+/// A backend login of the thousand-client test's own, so the servers' process lists show
+/// only the connections its proxy opened (other tests, these too, run at the same time).
+const BACKEND_USER: &str = "sy_mux";
+/// The login of the other tests here.
+const OTHER_BACKEND_USER: &str = "sy_mux_other";
+const BACKEND_PASSWORD: &str = "sy_mux_pw";
+
+async fn create_backend_user(user: &str) {
+    let mut root = common::root().await;
+    for sql in [
+        format!("CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{BACKEND_PASSWORD}'"),
+        format!("GRANT ALL ON wf_acme.* TO '{user}'@'%'"),
+        format!("GRANT ALL ON rb_acme.* TO '{user}'@'%'"),
+        "CREATE TABLE IF NOT EXISTS wf_acme.mux_rows (id INT AUTO_INCREMENT PRIMARY KEY, client INT NOT NULL, v INT NOT NULL, KEY(client))".into(),
+    ] {
+        root.query_drop(sql).await.unwrap();
+    }
+    common::wait_replicated().await;
+}
+
+fn config(pool_max: u32, user: &str) -> switchyard::config::Config {
+    let keys = format!(
+        "pool_max = {pool_max}\nbackend_user = \"{user}\"\nbackend_password = \"{BACKEND_PASSWORD}\""
+    );
+    let text = common::config_text(&keys).replace(
+        "handshake_timeout = \"2s\"",
+        "handshake_timeout = \"30s\"\npool_timeout = \"60s\"",
+    );
+    let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
+    config::parse(&text, &|_| None).unwrap()
+}
+
+/// Connections of `BACKEND_USER` on each server (primary, replica 1, replica 2).
+async fn backend_connections(roots: &mut [Conn]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for r in roots.iter_mut() {
+        let n: usize = r
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{BACKEND_USER}'"
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        out.push(n);
+    }
+    out
+}
+
+async fn server_roots() -> Vec<Conn> {
+    let mut roots = vec![common::root().await];
+    for port in common::replica_ports() {
+        roots.push(common::connect(port, "sy_root", None).await);
+    }
+    roots
+}
+
+/// One client's mixed work: a write, a read that must see it, a short transaction.
+async fn one_client(port: u16, id: u32) -> Result<(), String> {
+    let opts =
+        OptsBuilder::from_opts(common::opts(port, "acme_app", Some("wf_acme"))).conn_ttl(None);
+    let mut c = Conn::new(opts).await.map_err(|e| format!("connect: {e}"))?;
+    let step = |e: mysql_async::Error| format!("client {id}: {e}");
+    c.exec_drop("INSERT INTO mux_rows (client, v) VALUES (?, 1)", (id,))
+        .await
+        .map_err(step)?;
+    let n: Option<u32> = c
+        .exec_first("SELECT COUNT(*) FROM mux_rows WHERE client = ?", (id,))
+        .await
+        .map_err(step)?;
+    if n != Some(1) {
+        return Err(format!("client {id} read {n:?} of its own 1 row"));
+    }
+    c.query_drop("BEGIN").await.map_err(step)?;
+    c.exec_drop("UPDATE mux_rows SET v = v + 1 WHERE client = ?", (id,))
+        .await
+        .map_err(step)?;
+    let v: Option<u32> = c
+        .exec_first("SELECT v FROM mux_rows WHERE client = ?", (id,))
+        .await
+        .map_err(step)?;
+    c.query_drop("COMMIT").await.map_err(step)?;
+    if v != Some(2) {
+        return Err(format!("client {id} read v = {v:?} inside its transaction"));
+    }
+    c.disconnect().await.map_err(step)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_clients_share_sixteen_connections_per_server() {
+    let clients_n: u32 = std::env::var("SY_MUX_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    create_backend_user(BACKEND_USER).await;
+    common::root()
+        .await
+        .query_drop("DELETE FROM wf_acme.mux_rows WHERE client >= 100000")
+        .await
+        .unwrap();
+    let proxy = common::start_with_admin(RuntimeState::new(config(16, BACKEND_USER))).await;
+    let port = proxy.addr.port();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let admin_port = proxy.admin.port();
+    let watcher = {
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut last_print = Instant::now();
+            let mut roots = server_roots().await;
+            let mut most = vec![0; 3];
+            while !done.load(Ordering::Relaxed) {
+                for (m, n) in most.iter_mut().zip(backend_connections(&mut roots).await) {
+                    *m = (*m).max(n);
+                }
+                if std::env::var("SY_MUX_DEBUG").is_ok()
+                    && last_print.elapsed() > Duration::from_secs(2)
+                {
+                    last_print = Instant::now();
+                    println!("pools {:?}", admin_rows(admin_port, "SHOW POOLS").await);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            most
+        })
+    };
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for i in 0..clients_n {
+        clients.spawn(one_client(port, 100_000 + i));
+    }
+    let mut errors = Vec::new();
+    let mut finished = 0;
+    let run = async {
+        while let Some(r) = clients.join_next().await {
+            finished += 1;
+            if let Err(e) = r.unwrap() {
+                errors.push(e);
+            }
+        }
+    };
+    let in_time = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .is_ok();
+    assert!(
+        in_time,
+        "clients finished within 120 s: {finished} done, {} errors, first {:?}",
+        errors.len(),
+        errors.first()
+    );
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let most = watcher.await.unwrap();
+    let pools = admin_rows(proxy.admin.port(), "SHOW POOLS").await;
+    println!(
+        "{clients_n} clients in {:.1} s; most backend connections seen per server {most:?}; pools {pools:?}",
+        elapsed.as_secs_f64()
+    );
+    assert!(
+        errors.is_empty(),
+        "{} errors, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    assert!(
+        most.iter().all(|n| *n <= 16),
+        "more than pool_max connections on a server: {most:?}"
+    );
+    assert!(
+        most[0] >= 1,
+        "the primary served through pooled connections"
+    );
+    let acme: Vec<_> = pools.iter().filter(|r| r[0] == "acme").collect();
+    assert!(
+        acme.iter().all(|r| r[4].parse::<usize>().unwrap() <= 16),
+        "SHOW POOLS open within pool_max: {acme:?}"
+    );
+    assert!(
+        acme.iter().any(|r| r[8].parse::<u64>().unwrap() > 0),
+        "with 1000 clients over 16 connections some statements waited: {acme:?}"
+    );
+}
+
+/// The admin port's answer to `sql` as text cells.
+async fn admin_rows(port: u16, sql: &str) -> Vec<Vec<String>> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("admin"))
+        .pass(Some("admin"))
+        .prefer_socket(false);
+    let mut c = Conn::new(opts).await.unwrap();
+    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap();
+    rows.into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| match r.as_ref(i) {
+                    Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                    Some(mysql_async::Value::NULL) | None => String::new(),
+                    Some(v) => v.as_sql(true).trim_matches('\'').to_owned(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn connect_per_request_clients_reuse_pooled_server_connections() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(4, OTHER_BACKEND_USER)).await;
+    let port = proxy.addr.port();
+    let mut threads = BTreeSet::new();
+    for _ in 0..50 {
+        let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
+        // In a transaction CONNECTION_ID() is the primary connection's own.
+        c.query_drop("BEGIN").await.unwrap();
+        let id: u64 = c
+            .query_first("SELECT CONNECTION_ID()")
+            .await
+            .unwrap()
+            .unwrap();
+        c.query_drop("COMMIT").await.unwrap();
+        threads.insert(id);
+        c.disconnect().await.unwrap();
+    }
+    assert!(
+        threads.len() <= 2,
+        "50 requests one after another used {} server connections",
+        threads.len()
+    );
+}
+
+// ---- the randomized state-isolation walk ----
+
+/// What a lone session would see: its model of its own state.
+#[derive(Debug, Clone)]
+struct Model {
+    sql_mode: &'static str,
+    time_zone: &'static str,
+    collation: &'static str,
+    schema: &'static str,
+    user_var: Option<i64>,
+    temp_table: bool,
+    lock: bool,
+    last_insert_id: u64,
+}
+
+const SQL_MODES: [&str; 3] = ["", "ANSI_QUOTES", "STRICT_TRANS_TABLES,NO_ZERO_DATE"];
+const TIME_ZONES: [&str; 3] = ["+00:00", "+05:30", "-08:00"];
+const COLLATIONS: [&str; 2] = ["utf8mb4_general_ci", "utf8mb4_unicode_ci"];
+const SCHEMAS: [&str; 2] = ["wf_acme", "rb_acme"];
+
+async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
+    type Seen = (String, String, String, Option<String>, Option<i64>, u64);
+    let seen: Seen = c
+        .query_first(
+            "SELECT @@sql_mode, @@time_zone, @@collation_connection, DATABASE(), @mux_v, LAST_INSERT_ID()",
+        )
+        .await
+        .map_err(|e| format!("{who}: check: {e}"))?
+        .ok_or_else(|| format!("{who}: no row"))?;
+    let want: Seen = (
+        m.sql_mode.into(),
+        m.time_zone.into(),
+        m.collation.into(),
+        Some(m.schema.into()),
+        m.user_var,
+        m.last_insert_id,
+    );
+    if seen != want {
+        return Err(format!("{who}: saw {seen:?}, its own state is {want:?}"));
+    }
+    // A temporary table of the same name in every session: one it did not create is
+    // another session's, seen through a shared connection.
+    let temp = c
+        .query_drop("SELECT 1 FROM wf_acme.mux_tmp LIMIT 0")
+        .await
+        .is_ok();
+    if temp != m.temp_table {
+        return Err(format!(
+            "{who}: temporary table visible = {temp}, created = {}",
+            m.temp_table
+        ));
+    }
+    let held: Option<i64> = c
+        .query_first(format!("SELECT IS_USED_LOCK('{who}') IS NOT NULL"))
+        .await
+        .map_err(|e| format!("{who}: lock check: {e}"))?;
+    if held != Some(i64::from(m.lock)) {
+        return Err(format!("{who}: lock held = {held:?}, model {}", m.lock));
+    }
+    let p: Option<i64> = c
+        .exec_first("SELECT ? + 1", (41,))
+        .await
+        .map_err(|e| format!("{who}: prepared: {e}"))?;
+    if p != Some(42) {
+        return Err(format!("{who}: prepared statement answered {p:?}"));
+    }
+    Ok(())
+}
+
+async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Result<(), String> {
+    let err = |e: mysql_async::Error| format!("{who}: {e}");
+    match rng.random_range(0..10) {
+        0 => {
+            m.sql_mode = SQL_MODES[rng.random_range(0..SQL_MODES.len())];
+            c.query_drop(format!("SET sql_mode = '{}'", m.sql_mode))
+                .await
+                .map_err(err)?;
+        }
+        1 => {
+            m.time_zone = TIME_ZONES[rng.random_range(0..TIME_ZONES.len())];
+            c.query_drop(format!("SET time_zone = '{}'", m.time_zone))
+                .await
+                .map_err(err)?;
+        }
+        2 => {
+            m.collation = COLLATIONS[rng.random_range(0..COLLATIONS.len())];
+            c.query_drop(format!("SET NAMES utf8mb4 COLLATE {}", m.collation))
+                .await
+                .map_err(err)?;
+        }
+        3 => {
+            m.schema = SCHEMAS[rng.random_range(0..SCHEMAS.len())];
+            c.query_drop(format!("USE {}", m.schema))
+                .await
+                .map_err(err)?;
+        }
+        4 => {
+            let v = rng.random_range(-1000..1000);
+            m.user_var = Some(v);
+            c.query_drop(format!("SET @mux_v = {v}"))
+                .await
+                .map_err(err)?;
+        }
+        5 if m.temp_table => {
+            c.query_drop("DROP TEMPORARY TABLE wf_acme.mux_tmp")
+                .await
+                .map_err(err)?;
+            m.temp_table = false;
+        }
+        5 => {
+            c.query_drop("CREATE TEMPORARY TABLE wf_acme.mux_tmp (x INT)")
+                .await
+                .map_err(err)?;
+            m.temp_table = true;
+        }
+        6 if m.lock => {
+            c.query_drop(format!("DO RELEASE_LOCK('{who}')"))
+                .await
+                .map_err(err)?;
+            m.lock = false;
+        }
+        6 => {
+            let got: Option<i64> = c
+                .query_first(format!("SELECT GET_LOCK('{who}', 0)"))
+                .await
+                .map_err(err)?;
+            if got != Some(1) {
+                return Err(format!("{who}: GET_LOCK of its own lock answered {got:?}"));
+            }
+            m.lock = true;
+        }
+        7 => {
+            c.exec_drop(
+                "INSERT INTO wf_acme.mux_rows (client, v) VALUES (?, 0)",
+                (7,),
+            )
+            .await
+            .map_err(err)?;
+            m.last_insert_id = c
+                .last_insert_id()
+                .ok_or_else(|| format!("{who}: no insert id"))?;
+        }
+        8 => {
+            c.query_drop("BEGIN").await.map_err(err)?;
+            c.exec_drop(
+                "INSERT INTO wf_acme.mux_rows (client, v) VALUES (?, 1)",
+                (8,),
+            )
+            .await
+            .map_err(err)?;
+            m.last_insert_id = c
+                .last_insert_id()
+                .ok_or_else(|| format!("{who}: no insert id"))?;
+            check(c, m, who).await?;
+            c.query_drop("COMMIT").await.map_err(err)?;
+        }
+        _ => {
+            let n: Option<i64> = c.exec_first("SELECT ? * 2", (21,)).await.map_err(err)?;
+            if n != Some(42) {
+                return Err(format!("{who}: prepared read answered {n:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn walker(port: u16, seed: u64, steps: usize) -> Result<usize, String> {
+    let who = format!("mux_s{seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut c = Conn::new(common::opts(port, "acme_app", Some("wf_acme")))
+        .await
+        .map_err(|e| format!("{who}: connect: {e}"))?;
+    let mut m = Model {
+        sql_mode: "",
+        time_zone: "",
+        collation: "",
+        schema: "wf_acme",
+        user_var: None,
+        temp_table: false,
+        lock: false,
+        last_insert_id: 0,
+    };
+    for sql in [
+        "SET sql_mode = ''",
+        "SET time_zone = '+00:00'",
+        "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci",
+    ] {
+        c.query_drop(sql).await.map_err(|e| format!("{who}: {e}"))?;
+    }
+    m.sql_mode = "";
+    m.time_zone = "+00:00";
+    m.collation = "utf8mb4_general_ci";
+    for _ in 0..steps {
+        step(&mut c, &mut m, &mut rng, &who).await?;
+        check(&mut c, &m, &who).await?;
+    }
+    c.disconnect().await.map_err(|e| format!("{who}: {e}"))?;
+    Ok(steps)
+}
+
+/// 64 sessions over 4 connections per server, each checking after every step that it sees
+/// exactly its own state. `SY_MUX_STEPS` and `SY_MUX_SEED` make the walk longer or another
+/// (bench/mux_walk.sh runs it long).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_over_shared_connections_see_only_their_own_state() {
+    let steps: usize = std::env::var("SY_MUX_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(25);
+    let seed: u64 = std::env::var("SY_MUX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261201);
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start_with_admin(RuntimeState::new(config(4, OTHER_BACKEND_USER))).await;
+    let port = proxy.addr.port();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for s in 0..64u64 {
+        let ran = Arc::clone(&ran);
+        set.spawn(async move {
+            let r = walker(port, seed * 1000 + s, steps).await;
+            if let Ok(n) = &r {
+                ran.fetch_add(*n, Ordering::Relaxed);
+            }
+            r
+        });
+    }
+    let mut failures = Vec::new();
+    let all = async {
+        while let Some(r) = set.join_next().await {
+            if let Err(e) = r.unwrap() {
+                failures.push(e);
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(240), all)
+        .await
+        .expect("the walk finished within 240 s");
+    let pools = admin_rows(proxy.admin.port(), "SHOW POOLS").await;
+    println!(
+        "seed {seed}: {} steps checked; pools {pools:?}",
+        ran.load(Ordering::Relaxed)
+    );
+    assert!(
+        failures.is_empty(),
+        "{} sessions saw wrong state, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    let restores: HashMap<&str, u64> = pools
+        .iter()
+        .filter(|r| r[0] == "acme")
+        .flat_map(|r| {
+            [
+                ("none", r[13].parse::<u64>().unwrap()),
+                ("set", r[14].parse().unwrap()),
+                ("reset", r[15].parse().unwrap()),
+            ]
+        })
+        .fold(HashMap::new(), |mut m, (k, v)| {
+            *m.entry(k).or_default() += v;
+            m
+        });
+    assert!(
+        restores["set"] + restores["reset"] > 0,
+        "sessions moved between connections and were restored: {restores:?}"
+    );
+}

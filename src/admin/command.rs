@@ -25,6 +25,7 @@ pub const COMMANDS: &[&str] = &[
     "PAUSE TENANT <name> [TIMEOUT <seconds>]",
     "RESUME TENANT <name>",
     "SET BACKEND <addr> OFFLINE | ONLINE",
+    "SHOW FLEET",
     "SHOW COMMANDS",
 ];
 
@@ -83,6 +84,7 @@ pub enum Command {
     ShowStats,
     ShowQueryDigest,
     ShowCommands,
+    ShowFleet,
     ExplainRoute {
         target: ExplainFor,
         sql: String,
@@ -124,6 +126,7 @@ pub fn parse(text: &str) -> Result<Command, AdminError> {
         ["SHOW", "BACKENDS"] => Command::ShowBackends,
         ["SHOW", "SESSIONS"] | ["SHOW", "PROCESSLIST"] => Command::ShowSessions,
         ["SHOW", "STATS"] => Command::ShowStats,
+        ["SHOW", "FLEET"] => Command::ShowFleet,
         ["SHOW", "QUERY", "DIGEST"] => Command::ShowQueryDigest,
         ["SHOW", "COMMANDS"] | ["HELP"] => Command::ShowCommands,
         ["RELOAD"] => Command::Reload,

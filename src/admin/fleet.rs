@@ -18,7 +18,7 @@ pub async fn show(rt: &RuntimeState) -> Reply {
     let own = crate::fleet::own_record(fleet, rt);
     let (mut members, own_link) = match crate::fleet::members(fleet).await {
         Ok(m) => (m, "connected".to_string()),
-        Err(e) => (Default::default(), format!("unreachable: {e}")),
+        Err(e) => (Default::default(), e.to_string()),
     };
     let now = crate::fleet::now_ms();
     let me = Member {

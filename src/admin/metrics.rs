@@ -140,6 +140,10 @@ fn latency_histograms(
 
 fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, s: &Samples) -> fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    if let Some(v) = s.0.get(&Vec::new()).filter(|_| s.0.len() == 1) {
+        // One sample without labels: `name_total 3`, not `name_total{} 3`.
+        return ConstCounter::new(u64::try_from(*v).unwrap_or(0)).encode(m);
+    }
     for (labels, v) in &s.0 {
         ConstCounter::new(u64::try_from(*v).unwrap_or(0)).encode(m.encode_family(labels)?)?;
     }

@@ -95,6 +95,13 @@ fn validate(fleet: &Fleet, pushed: &str) -> Result<Config, String> {
     };
     let text = compose(&local, pushed)?;
     let config = config::parse(&text, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+    // Applied everywhere at once, that would lock operators out of every admin port.
+    if config.server.admin_listen.is_some() && config.admin.is_none() {
+        return Err(
+            "the document has no [admin] section: this instance's admin port would refuse every login"
+                .into(),
+        );
+    }
     // The files it names (TLS, RSA key) must load here, as `check` demands.
     RuntimeState::new(config.clone())
         .with_tls()

@@ -21,6 +21,25 @@ pub enum FleetError {
 
 impl From<etcd_client::Error> for FleetError {
     fn from(e: etcd_client::Error) -> Self {
-        FleetError::Etcd(e.to_string())
+        FleetError::Etcd(short(&e))
     }
+}
+
+/// gRPC's status and the innermost cause ("connection refused"), not the whole chain of
+/// wrapped transport errors each repeating the last.
+fn short(e: &etcd_client::Error) -> String {
+    let etcd_client::Error::GRpcStatus(status) = e else {
+        return e.to_string();
+    };
+    let mut text = format!("{}: {}", status.code().description(), status.message());
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    let mut innermost = None;
+    while let Some(c) = cause {
+        innermost = Some(c);
+        cause = c.source();
+    }
+    if let Some(c) = innermost {
+        text.push_str(&format!(" ({c})"));
+    }
+    text
 }

@@ -272,7 +272,10 @@ fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> Exit
             false => format!("http://{e}"),
         })
         .collect();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -281,7 +284,9 @@ fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> Exit
     };
     let wait = std::time::Duration::from_secs_f64(wait.clamp(0.0, 3600.0));
     let limit = std::time::Duration::from_secs(5);
-    let report = match runtime.block_on(switchyard::fleet::push(&endpoints, fleet, &text, wait, limit)) {
+    let report = match runtime.block_on(switchyard::fleet::push(
+        &endpoints, fleet, &text, wait, limit,
+    )) {
         Ok(r) => r,
         Err(switchyard::fleet::FleetError::Document(e)) => {
             eprintln!("{}: invalid, not pushed\n{e}", file.display());
@@ -292,16 +297,26 @@ fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> Exit
             return ExitCode::FAILURE;
         }
     };
-    println!("{}: stored as version {} of fleet {fleet}", file.display(), report.version);
+    println!(
+        "{}: stored as version {} of fleet {fleet}",
+        file.display(),
+        report.version
+    );
     let took = report.took.as_secs_f64();
     if !report.applied.is_empty() {
-        println!("applied by {} ({took:.3}s after the write)", report.applied.join(", "));
+        println!(
+            "applied by {} ({took:.3}s after the write)",
+            report.applied.join(", ")
+        );
     }
     for (name, why) in &report.refused {
         println!("refused by {name}: {why}");
     }
     if !report.pending.is_empty() {
-        println!("no report after {took:.1}s from {}", report.pending.join(", "));
+        println!(
+            "no report after {took:.1}s from {}",
+            report.pending.join(", ")
+        );
     }
     if report.refused.is_empty() && report.pending.is_empty() {
         ExitCode::SUCCESS

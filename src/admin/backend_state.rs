@@ -38,7 +38,11 @@ pub async fn set(state: &SharedState, addr: &str, offline: bool) -> Reply {
     let changed = match rt.shared.fleet.get() {
         // Written to etcd; every instance (this one too) applies it through its watch.
         Some(fleet) => {
-            let command = if offline { "SET BACKEND OFFLINE" } else { "SET BACKEND ONLINE" };
+            let command = if offline {
+                "SET BACKEND OFFLINE"
+            } else {
+                "SET BACKEND ONLINE"
+            };
             fleet
                 .set_offline(addr, offline)
                 .await

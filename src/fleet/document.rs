@@ -51,7 +51,8 @@ pub fn compose(local: &str, pushed: &str) -> Result<String, String> {
             };
         }
     }
-    toml::to_string(&doc).map_err(|e| format!("cannot lay the instance's settings over the document: {e}"))
+    toml::to_string(&doc)
+        .map_err(|e| format!("cannot lay the instance's settings over the document: {e}"))
 }
 
 /// Checks a document before it is pushed: valid on its own (variables unset here count as
@@ -70,7 +71,11 @@ pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue) {
         return;
     }
     let rt = state.load_full();
-    let _one_at_a_time = rt.shared.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let _one_at_a_time = rt
+        .shared
+        .reload_lock
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     match validate(fleet, kv.value_str().unwrap_or_default()) {
         Ok(config) => {
             let report = reload::apply(state, config);
@@ -94,7 +99,8 @@ fn validate(fleet: &Fleet, pushed: &str) -> Result<Config, String> {
         None => String::new(),
     };
     let text = compose(&local, pushed)?;
-    let config = config::parse(&text, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+    let config =
+        config::parse(&text, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
     // Applied everywhere at once, that would lock operators out of every admin port.
     if config.server.admin_listen.is_some() && config.admin.is_none() {
         return Err(

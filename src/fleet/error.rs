@@ -10,7 +10,10 @@ pub enum FleetError {
     #[error("etcd request failed: {0}")]
     Etcd(String),
     #[error("etcd did not answer {what} within {within:?}")]
-    Timeout { what: &'static str, within: Duration },
+    Timeout {
+        what: &'static str,
+        within: Duration,
+    },
     #[error("etcd's watch ended: {0}")]
     WatchEnded(String),
     #[error("the registration lease expired")]

@@ -90,7 +90,10 @@ mod tests {
             StateKey::Offline("10.0.0.1:3306")
         );
         assert_eq!(k.classify(&k.config()), StateKey::Config);
-        assert_eq!(k.classify("/switchyard/other/state/config"), StateKey::Other);
+        assert_eq!(
+            k.classify("/switchyard/other/state/config"),
+            StateKey::Other
+        );
         assert!(k.pause("acme").starts_with(&k.state()));
         assert!(!k.live().starts_with(&k.state()));
     }

@@ -118,7 +118,11 @@ impl Fleet {
     ) -> Result<(), FleetError> {
         let key = self.keys.pause(tenant);
         let txn = Txn::new()
-            .when([Compare::mod_revision(key.clone(), CompareOp::Equal, revision)])
+            .when([Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                revision,
+            )])
             .and_then([
                 TxnOp::delete(key, None),
                 TxnOp::delete(
@@ -126,7 +130,12 @@ impl Fleet {
                     Some(DeleteOptions::new().with_prefix()),
                 ),
             ]);
-        within(self.config.etcd_timeout, "pause withdrawal", client.txn(txn)).await?;
+        within(
+            self.config.etcd_timeout,
+            "pause withdrawal",
+            client.txn(txn),
+        )
+        .await?;
         Ok(())
     }
 
@@ -141,9 +150,10 @@ impl Fleet {
             ),
         ]);
         let resp = within(self.config.etcd_timeout, "resume", client.txn(txn)).await?;
-        let deleted = resp.op_responses().into_iter().next().is_some_and(|r| {
-            matches!(r, etcd_client::TxnOpResponse::Delete(d) if d.deleted() > 0)
-        });
+        let deleted =
+            resp.op_responses().into_iter().next().is_some_and(
+                |r| matches!(r, etcd_client::TxnOpResponse::Delete(d) if d.deleted() > 0),
+            );
         Ok(deleted)
     }
 

@@ -56,7 +56,12 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
     let (mut keeper, mut renewals) =
         within(limit, "lease keep-alive", client.lease_keep_alive(lease)).await?;
     let opts = GetOptions::new().with_prefix();
-    let snapshot = within(limit, "state read", client.get(fleet.keys.state(), Some(opts))).await?;
+    let snapshot = within(
+        limit,
+        "state read",
+        client.get(fleet.keys.state(), Some(opts)),
+    )
+    .await?;
     let revision = snapshot.header().map_or(0, |h| h.revision());
     apply_all(fleet, state, &client, lease, snapshot.kvs());
     members::heartbeat(fleet, state, &mut client, lease).await?;
@@ -105,7 +110,13 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
 
 /// Applies the whole of `state/`: pauses and OFFLINE backends become exactly what etcd
 /// holds, and every pause is acked again (under the new lease).
-fn apply_all(fleet: &Arc<Fleet>, state: &SharedState, client: &Client, lease: i64, kvs: &[KeyValue]) {
+fn apply_all(
+    fleet: &Arc<Fleet>,
+    state: &SharedState,
+    client: &Client,
+    lease: i64,
+    kvs: &[KeyValue],
+) {
     let rt = state.load_full();
     let mut paused = BTreeSet::new();
     let mut offline = BTreeSet::new();

@@ -207,7 +207,13 @@ impl Session {
         // resume and this statement marking itself busy.
         while rt.shared.pauses.is_paused(&name) {
             entry.set_busy(false);
-            if rt.shared.pauses.wait(&name, rt.pause_max_hold).await.is_err() {
+            if rt
+                .shared
+                .pauses
+                .wait(&name, rt.pause_max_hold)
+                .await
+                .is_err()
+            {
                 if let Some(s) = &self.stats {
                     TenantStats::bump(&s.held_too_long);
                 }

@@ -22,8 +22,11 @@ impl Resolver<'_, '_, '_> {
         let lease_ttl = self.duration("fleet.lease_ttl", raw.lease_ttl.as_ref(), DEFAULT_LEASE_TTL);
         // etcd counts leases in whole seconds and keeps one alive at a third of its TTL.
         if let (true, Some(s)) = (lease_ttl < Duration::from_secs(2), &raw.lease_ttl) {
-            self.sink
-                .at("fleet.lease_ttl", s.span(), "must be at least 2s".to_string());
+            self.sink.at(
+                "fleet.lease_ttl",
+                s.span(),
+                "must be at least 2s".to_string(),
+            );
         }
         FleetConfig {
             name,
@@ -31,7 +34,11 @@ impl Resolver<'_, '_, '_> {
             instance,
             advertise,
             lease_ttl,
-            ack_timeout: self.nonzero("fleet.ack_timeout", raw.ack_timeout.as_ref(), DEFAULT_ACK_TIMEOUT),
+            ack_timeout: self.nonzero(
+                "fleet.ack_timeout",
+                raw.ack_timeout.as_ref(),
+                DEFAULT_ACK_TIMEOUT,
+            ),
             etcd_timeout: self.nonzero(
                 "fleet.etcd_timeout",
                 raw.etcd_timeout.as_ref(),

@@ -1,5 +1,6 @@
 //! `SHOW FLEET`: every instance of the fleet as etcd knows it (address, config version,
-//! uptime, sessions, the pauses it holds, backends it has OFFLINE), live or lost; this
+//! uptime, sessions, the pauses it holds, backends it has OFFLINE, how old its record is
+//! (rewritten on every change, else every 10 s)), live or lost; this
 //! instance's own row comes from itself, so it shows even when etcd cannot be reached.
 
 use opensrv_mysql::ErrorKind;
@@ -37,7 +38,7 @@ pub async fn show(rt: &RuntimeState) -> Reply {
         ("sessions", Kind::Count),
         ("pauses_held", Kind::Text),
         ("offline", Kind::Text),
-        ("last_heartbeat_seconds", Kind::Real),
+        ("record_age_seconds", Kind::Real),
     ]);
     for (name, m) in members {
         let r: &InstanceRecord = &m.record;

@@ -1,5 +1,7 @@
-//! Membership: each instance's record, written at every heartbeat under its lease
-//! (`live/`) and without one (`seen/`, so the others can say since when it is silent).
+//! Membership: each instance's record, under its lease (`live/`) and without one (`seen/`,
+//! so the others can say since when it is silent). Liveness is the lease's business: the
+//! record is written when what it says changes, and only every `REFRESH` for its session
+//! count and time, so an idle fleet does not grow etcd's history every second.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +11,15 @@ use etcd_client::{Client, GetOptions, PutOptions, Txn, TxnOp};
 use super::record::{now_ms, InstanceRecord};
 use super::{within, Fleet, FleetError};
 use crate::state::{RuntimeState, SharedState};
+
+/// How stale a record may get when only its session count and time changed.
+const REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What this instance last wrote in the current round.
+#[derive(Default)]
+pub struct Reported {
+    last: Option<(InstanceRecord, std::time::Instant)>,
+}
 
 /// Instances silent this long are dropped from `seen/` (and from SHOW FLEET).
 const FORGET_AFTER_MS: u64 = 3_600_000;
@@ -34,13 +45,26 @@ pub fn record(fleet: &Fleet, rt: &RuntimeState) -> InstanceRecord {
     }
 }
 
+/// Writes this instance's record if it changed (or went `REFRESH` without a write).
 pub async fn heartbeat(
     fleet: &Fleet,
     state: &SharedState,
     client: &mut Client,
     lease: i64,
+    reported: &mut Reported,
 ) -> Result<(), FleetError> {
-    let value = serde_json::to_vec(&record(fleet, &state.load_full())).unwrap_or_default();
+    let record = record(fleet, &state.load_full());
+    let volatile = |r: &InstanceRecord| InstanceRecord {
+        heartbeat_unix_ms: 0,
+        sessions: 0,
+        ..r.clone()
+    };
+    if let Some((last, at)) = &reported.last {
+        if volatile(last) == volatile(&record) && at.elapsed() < REFRESH {
+            return Ok(());
+        }
+    }
+    let value = serde_json::to_vec(&record).unwrap_or_default();
     let name = &fleet.config.instance;
     let txn = Txn::new().and_then([
         TxnOp::put(
@@ -51,6 +75,7 @@ pub async fn heartbeat(
         TxnOp::put(format!("{}{name}", fleet.keys.seen()), value, None),
     ]);
     within(fleet.config.etcd_timeout, "heartbeat", client.txn(txn)).await?;
+    reported.last = Some((record, std::time::Instant::now()));
     Ok(())
 }
 

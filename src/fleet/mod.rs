@@ -55,8 +55,15 @@ pub struct Fleet {
 }
 
 enum Link {
-    Up { client: Client, lease: i64 },
-    Down { since: Instant, reason: String },
+    /// Boxed: the client is some kilobytes of channel and interceptor state.
+    Up {
+        client: Box<Client>,
+        lease: i64,
+    },
+    Down {
+        since: Instant,
+        reason: String,
+    },
 }
 
 impl Fleet {
@@ -81,7 +88,7 @@ impl Fleet {
     /// A client and this instance's lease, or why there is none now.
     pub fn client(&self) -> Result<(Client, i64), FleetError> {
         match &*self.link.lock().unwrap_or_else(|p| p.into_inner()) {
-            Link::Up { client, lease } => Ok((client.clone(), *lease)),
+            Link::Up { client, lease } => Ok((Client::clone(client), *lease)),
             Link::Down { since, reason } => Err(FleetError::Unreachable {
                 for_secs: since.elapsed().as_secs_f64(),
                 reason: reason.clone(),
@@ -102,7 +109,10 @@ impl Fleet {
                 "fleet: etcd reached, state read and instance registered"
             );
         }
-        *link = Link::Up { client, lease };
+        *link = Link::Up {
+            client: Box::new(client),
+            lease,
+        };
     }
 
     fn set_down(&self, reason: &FleetError) {

@@ -1,5 +1,5 @@
 //! Keeping one instance in step with its fleet: register under a lease, read `state/`
-//! whole, apply it, then follow it with a watch; heartbeat at a third of the lease. Any
+//! whole, apply it, then follow it with a watch; renew the lease at a third of its TTL. Any
 //! failure ends the round; the next one starts from a fresh read, so nothing missed while
 //! etcd was away stays missed.
 
@@ -64,7 +64,8 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
     .await?;
     let revision = snapshot.header().map_or(0, |h| h.revision());
     apply_all(fleet, state, &client, lease, snapshot.kvs());
-    members::heartbeat(fleet, state, &mut client, lease).await?;
+    let mut reported = members::Reported::default();
+    members::heartbeat(fleet, state, &mut client, lease, &mut reported).await?;
     fleet.set_up(client.clone(), lease);
     fleet.synced.send_replace(true);
     let watch_opts = WatchOptions::new()
@@ -93,10 +94,10 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
             }
             _ = tick.tick() => {
                 within(limit, "lease renewal", keeper.keep_alive()).await?;
-                members::heartbeat(fleet, state, &mut client, lease).await?;
+                members::heartbeat(fleet, state, &mut client, lease, &mut reported).await?;
             }
             () = fleet.changed.notified() => {
-                members::heartbeat(fleet, state, &mut client, lease).await?;
+                members::heartbeat(fleet, state, &mut client, lease, &mut reported).await?;
             }
             renewed = renewals.message() => {
                 match renewed? {

@@ -136,19 +136,21 @@ async fn an_instance_killed_under_load_loses_no_acknowledged_write() {
         .await
         .unwrap();
     let stored: HashSet<(u32, u32)> = stored.into_iter().collect();
-    let t = tally.lock().unwrap();
-    let lost: Vec<_> = t.acked.iter().filter(|a| !stored.contains(a)).collect();
+    let (acked, errors, reconnects) = {
+        let t = tally.lock().unwrap();
+        (t.acked.clone(), t.errors, t.reconnects)
+    };
+    let lost: Vec<_> = acked.iter().filter(|a| !stored.contains(a)).collect();
     println!(
-        "kill under load: {} acknowledged writes, {} lost, {} errors, {} connections; every writer 20 acks past the kill within {recovered:?}",
-        t.acked.len(),
+        "kill under load: {} acknowledged writes, {} lost, {errors} errors, {reconnects} connections; every writer 20 acks past the kill within {recovered:?}",
+        acked.len(),
         lost.len(),
-        t.errors,
-        t.reconnects
     );
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    // HAProxy spread the writers: those on the killed instance failed and reconnected.
     assert!(
-        t.reconnects > WRITERS as usize || t.errors == 0,
-        "no writer was on the killed instance?"
+        errors > 0 && reconnects > WRITERS as usize,
+        "no writer was on the killed instance ({errors} errors, {reconnects} connections)"
     );
     root.query_drop(format!("DROP TABLE {table}"))
         .await

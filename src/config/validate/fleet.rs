@@ -105,3 +105,49 @@ impl Resolver<'_, '_, '_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    const BASE: &str = "[server]\nlisten = \"127.0.0.1:6033\"\n";
+
+    fn errors(fleet: &str) -> String {
+        match parse(&format!("{BASE}[fleet]\n{fleet}"), &|_| None) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn defaults_and_normalised_endpoints() {
+        let text = format!("{BASE}[fleet]\nname = \"prod\"\netcd = [\"10.0.0.1:2379\", \"http://e2:2379\"]\ninstance = \"sy-1\"\n");
+        let f = parse(&text, &|_| None).unwrap().fleet.unwrap();
+        assert_eq!(f.etcd, ["http://10.0.0.1:2379", "http://e2:2379"]);
+        assert_eq!(f.advertise, "127.0.0.1:6033");
+        assert_eq!(f.lease_ttl, std::time::Duration::from_secs(3));
+        assert!(parse(BASE, &|_| None).unwrap().fleet.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = errors("name = \"a/b\"\netcd = []\ninstance = \"\"\nlease_ttl = \"1s\"\n");
+        for part in [
+            "fleet.name",
+            "fleet.etcd",
+            "fleet.instance",
+            "fleet.lease_ttl",
+        ] {
+            assert!(e.contains(part), "{part} missing from:\n{e}");
+        }
+        let e = errors(
+            "name = \"p\"\netcd = [\"https://e:2379\"]\ninstance = \"i\"\nack_timeout = \"0s\"\n",
+        );
+        assert!(e.contains("https endpoints are not supported"), "{e}");
+        assert!(e.contains("fleet.ack_timeout"), "{e}");
+        assert!(
+            errors("name = \"p\"\netcd = [\"e:2379\"]\ninstance = \"i\"\nbogus = 1\n")
+                .contains("bogus")
+        );
+    }
+}

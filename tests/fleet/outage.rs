@@ -130,9 +130,11 @@ async fn instances_ride_out_losing_etcd() {
         "etcd back: all three registered again after {:?}",
         restarted.elapsed()
     );
+    let asked = Instant::now();
     let acks = rows(&mut admin_a, "PAUSE TENANT acme TIMEOUT 1")
         .await
         .unwrap();
+    println!("PAUSE without load answered in {:?}", asked.elapsed());
     assert_eq!(acks.len(), 3, "{acks:?}");
     rows(&mut admin_a, "RESUME TENANT acme").await.unwrap();
     for inst in &f.instances {

@@ -247,4 +247,25 @@ mod tests {
         reg.get(1).unwrap().kill();
         assert!(*watching.borrow());
     }
+
+    #[test]
+    fn pause_waits_for_running_statements_and_open_transactions() {
+        let reg = Arc::new(Registry::default());
+        let acme = || SessionReport {
+            tenant: Some("acme".into()),
+            ..SessionReport::default()
+        };
+        let running = reg.register(1, "127.0.0.1", acme());
+        let idle = reg.register(2, "127.0.0.1", acme());
+        let other = reg.register(3, "127.0.0.1", SessionReport::default());
+        running.entry.set_busy(true);
+        other.entry.set_busy(true);
+        assert_eq!(reg.busy("acme"), vec![1]);
+        running.entry.set_busy(false);
+        idle.entry.publish(SessionReport {
+            transaction: Some("127.0.0.1:3307".into()),
+            ..acme()
+        });
+        assert_eq!(reg.busy("acme"), vec![2], "an open transaction counts too");
+    }
 }

@@ -44,7 +44,7 @@ pub async fn pause(state: &SharedState, tenant: &str, timeout: Duration) -> Repl
         // tenant's statements completes until RESUME (bar those in open transactions).
         let busy = rt.shared.registry.busy(tenant);
         if busy.is_empty() || Instant::now() >= deadline {
-            break rt.shared.registry.in_transaction(tenant);
+            break busy;
         }
         tokio::time::sleep(POLL.min(deadline - Instant::now())).await;
     };
@@ -53,8 +53,8 @@ pub async fn pause(state: &SharedState, tenant: &str, timeout: Duration) -> Repl
         "no open transactions: new statements are held until RESUME TENANT".to_string()
     } else {
         format!(
-            "the pause stays in force, but {} session(s) still hold a transaction after {}s: \
-             their statements proceed until the transaction ends",
+            "the pause stays in force, but {} session(s) still hold a transaction or run a statement \
+             after {}s: their statements proceed until the transaction (or statement) ends",
             ids.len(),
             timeout.as_secs_f64()
         )
@@ -146,7 +146,7 @@ async fn fleet_pause(fleet: &Fleet, tenant: &str, timeout: Duration) -> Reply {
         let message = if ids.is_empty() {
             "holds the tenant: new statements wait for RESUME TENANT"
         } else {
-            "holds the tenant; sessions in a transaction proceed until it ends"
+            "holds the tenant; the sessions listed (in a transaction, or a statement longer than TIMEOUT) proceed until it ends"
         };
         t.push(vec![
             tenant.into(),

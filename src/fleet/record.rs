@@ -31,7 +31,8 @@ pub struct PauseRecord {
 }
 
 /// An instance's ack of a pause (`ack/<tenant>/<instance>`): it holds the tenant's new
-/// statements and its running ones finished (or `in_transaction` still hold one).
+/// statements and its running ones finished, bar the sessions in `in_transaction` (still in
+/// a transaction, or a statement that outlasted the PAUSE's TIMEOUT).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AckRecord {
     /// The pause's etcd revision: a later PAUSE of the same tenant needs a new ack.

@@ -233,7 +233,7 @@ async fn acknowledge(
     }
     let ack = AckRecord {
         revision,
-        in_transaction: rt.shared.registry.in_transaction(&tenant),
+        in_transaction: rt.shared.registry.busy(&tenant),
         waited_ms: started.elapsed().as_millis() as u64,
     };
     let key = format!("{}{}", fleet.keys.acks(&tenant), fleet.config.instance);

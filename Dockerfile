@@ -12,6 +12,10 @@ FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 # No debug info in the image's binary (the repo's release profile keeps some for profiling).
 ENV CARGO_PROFILE_RELEASE_DEBUG=0
+# etcd-client (the fleet, src/fleet/) compiles etcd's protobuf API at build time.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends protobuf-compiler libprotobuf-dev \
+    && rm -rf /var/lib/apt/lists/*
 # Dependencies first, in a layer of their own, so that editing src/ does not rebuild them.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \

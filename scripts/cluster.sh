@@ -97,12 +97,18 @@ ensure_packages() {
     if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
         missing+=(docker-compose)
     fi
+    # The fleet (src/fleet/, tests/fleet/): etcd-client compiles etcd's protobuf API with
+    # protoc (and the well-known types in libprotobuf-dev); the tests run Debian's etcd and
+    # HAProxy on loopback.
+    for p in protobuf-compiler libprotobuf-dev etcd-server haproxy; do
+        pkg_installed "$p" || missing+=("$p")
+    done
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi
     [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}) and not root: install them first"
     log "installing missing packages: ${missing[*]}"
-    # Keep Debian's own mariadb service from starting during the install: a policy-rc.d that
+    # Keep Debian's own services (mariadb, etcd, haproxy) from starting during the install: a policy-rc.d that
     # says "101 action not allowed" is honoured by invoke-rc.d and deb-systemd-invoke.
     local policy=/usr/sbin/policy-rc.d created_policy=0
     if [ ! -e "$policy" ]; then
@@ -121,6 +127,8 @@ ensure_packages() {
     fi
     [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
     command -v mariadbd >/dev/null 2>&1 || die "mariadbd still not found after install"
+    command -v etcd >/dev/null 2>&1 || die "etcd still not found after install"
+    command -v haproxy >/dev/null 2>&1 || die "haproxy still not found after install"
     /usr/bin/python3 -c 'import pymysql' || die "pymysql still not importable by /usr/bin/python3"
     /usr/bin/python3 -c 'import yaml' || die "PyYAML still not importable by /usr/bin/python3"
 }

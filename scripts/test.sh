@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs all of Switchyard's checks and tests, on a fresh clone too:
-#   installs what is missing (MariaDB, sysbench, PyMySQL, Chromium from Debian; rustfmt/clippy by rustup),
+#   installs what is missing (MariaDB, sysbench, PyMySQL, Chromium, etcd, HAProxy, protoc from Debian;
+#   rustfmt/clippy by rustup),
 #   brings up the local cluster (scripts/cluster.sh up) and a second "chaos" cluster for the
 #   disruptive tests (tests/chaos_*.rs stop replication, add delays; see .config/nextest.toml),
 #   then runs

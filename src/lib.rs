@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod fleet;
 pub mod frontend;
 pub mod monitor;
 pub mod protocol;
@@ -35,6 +36,8 @@ pub struct Listeners {
 /// SIGHUP reloads the config file.
 pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
     state.load().learn_server_info().await;
+    // Before the first client: a tenant paused fleet-wide is held here too.
+    let fleet = fleet::start(&state).await;
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&state)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -61,6 +64,10 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
     ready.store(false, Ordering::Release);
     // The admin port stays up while sessions drain, so ops can watch them finish.
     drain(&state).await;
+    if let Some(task) = fleet {
+        task.abort();
+        fleet::leave(&state).await;
+    }
     let _ = stop.send(true);
     for task in control {
         let _ = task.await;

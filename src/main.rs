@@ -45,6 +45,30 @@ enum Command {
         #[arg(long)]
         brief: bool,
     },
+    /// The fleet's shared config document in etcd (see [fleet] in docs/configuration.md).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate FILE and store it as the fleet's next config version; every instance
+    /// validates and applies it. Waits for their reports and exits non-zero unless all
+    /// applied it.
+    Push {
+        file: PathBuf,
+        /// The fleet's name (`fleet.name` of its instances).
+        #[arg(long)]
+        fleet: String,
+        /// An etcd endpoint, `http://host:port` (repeatable).
+        #[arg(long, required = true)]
+        etcd: Vec<String>,
+        /// Seconds to wait for every live instance's report.
+        #[arg(long, default_value_t = 10.0)]
+        wait: f64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,6 +96,15 @@ fn main() -> ExitCode {
             check(&config, diff.as_deref(), &asked)
         }
         Command::Run { config, threads } => run(&config, threads),
+        Command::Config {
+            action:
+                ConfigAction::Push {
+                    file,
+                    fleet,
+                    etcd,
+                    wait,
+                },
+        } => push(&file, &fleet, &etcd, wait),
     }
 }
 
@@ -222,6 +255,74 @@ fn run(path: &std::path::Path, threads: usize) -> ExitCode {
         tracing::info!("switchyard stopped");
         ExitCode::SUCCESS
     })
+}
+
+fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let endpoints: Vec<String> = etcd
+        .iter()
+        .map(|e| match e.starts_with("http://") {
+            true => e.clone(),
+            false => format!("http://{e}"),
+        })
+        .collect();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wait = std::time::Duration::from_secs_f64(wait.clamp(0.0, 3600.0));
+    let limit = std::time::Duration::from_secs(5);
+    let report = match runtime.block_on(switchyard::fleet::push(
+        &endpoints, fleet, &text, wait, limit,
+    )) {
+        Ok(r) => r,
+        Err(switchyard::fleet::FleetError::Document(e)) => {
+            eprintln!("{}: invalid, not pushed\n{e}", file.display());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("{}: not pushed: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "{}: stored as version {} of fleet {fleet}",
+        file.display(),
+        report.version
+    );
+    let took = report.took.as_secs_f64();
+    if !report.applied.is_empty() {
+        println!(
+            "applied by {} ({took:.3}s after the write)",
+            report.applied.join(", ")
+        );
+    }
+    for (name, why) in &report.refused {
+        println!("refused by {name}: {why}");
+    }
+    if !report.pending.is_empty() {
+        println!(
+            "no report after {took:.1}s from {}",
+            report.pending.join(", ")
+        );
+    }
+    if report.refused.is_empty() && report.pending.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Binds `addr` if it is set; a failure is reported and ends the process.

@@ -8,7 +8,7 @@ use super::backends::rows;
 use super::table::{join, AdminError, Kind, Reply, Table};
 use crate::state::SharedState;
 
-pub fn set(state: &SharedState, addr: &str, offline: bool) -> Reply {
+pub async fn set(state: &SharedState, addr: &str, offline: bool) -> Reply {
     let rt = state.load_full();
     let all = rows(&rt);
     let matching: Vec<_> = all.iter().filter(|b| b.addr == addr).collect();
@@ -35,7 +35,21 @@ pub fn set(state: &SharedState, addr: &str, offline: bool) -> Reply {
             ),
         ));
     }
-    let changed = rt.shared.health.set_offline(addr, offline);
+    let changed = match rt.shared.fleet.get() {
+        // Written to etcd; every instance (this one too) applies it through its watch.
+        Some(fleet) => {
+            let command = if offline {
+                "SET BACKEND OFFLINE"
+            } else {
+                "SET BACKEND ONLINE"
+            };
+            fleet
+                .set_offline(addr, offline)
+                .await
+                .map_err(|e| super::pause::refused(fleet, command, &e))?
+        }
+        None => rt.shared.health.set_offline(addr, offline),
+    };
     let state_name = if offline { "offline" } else { "online" };
     if changed {
         tracing::info!(%addr, state = state_name, "backend set by admin");

@@ -26,6 +26,7 @@ pub const COMMANDS: &[&str] = &[
     "PAUSE TENANT <name> [TIMEOUT <seconds>]",
     "RESUME TENANT <name>",
     "SET BACKEND <addr> OFFLINE | ONLINE",
+    "SHOW FLEET",
     "SHOW COMMANDS",
 ];
 
@@ -85,6 +86,7 @@ pub enum Command {
     ShowStats,
     ShowQueryDigest,
     ShowCommands,
+    ShowFleet,
     ExplainRoute {
         target: ExplainFor,
         sql: String,
@@ -127,6 +129,7 @@ pub fn parse(text: &str) -> Result<Command, AdminError> {
         ["SHOW", "POOLS"] => Command::ShowPools,
         ["SHOW", "SESSIONS"] | ["SHOW", "PROCESSLIST"] => Command::ShowSessions,
         ["SHOW", "STATS"] => Command::ShowStats,
+        ["SHOW", "FLEET"] => Command::ShowFleet,
         ["SHOW", "QUERY", "DIGEST"] => Command::ShowQueryDigest,
         ["SHOW", "COMMANDS"] | ["HELP"] => Command::ShowCommands,
         ["RELOAD"] => Command::Reload,

@@ -140,6 +140,10 @@ fn latency_histograms(
 
 fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, s: &Samples) -> fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    if let Some(v) = s.0.get(&Vec::new()).filter(|_| s.0.len() == 1) {
+        // One sample without labels: `name_total 3`, not `name_total{} 3`.
+        return ConstCounter::new(u64::try_from(*v).unwrap_or(0)).encode(m);
+    }
     for (labels, v) in &s.0 {
         ConstCounter::new(u64::try_from(*v).unwrap_or(0)).encode(m.encode_family(labels)?)?;
     }
@@ -447,8 +451,38 @@ impl Collector for StateCollector {
             "SELECT-family statements sent to the primary without parsing: longer than the parse limit (too_long) or nested too deeply (too_deep)",
             &unparsed,
         )?;
+        if let Some(f) = shared.fleet.get() {
+            fleet_metrics(&mut enc, f)?;
+        }
         Ok(())
     }
+}
+
+/// With `[fleet]` only: the instance's link to etcd and the config document it runs.
+fn fleet_metrics(enc: &mut DescriptorEncoder, f: &crate::fleet::Fleet) -> fmt::Result {
+    let one = |v: i64| {
+        let mut s = Samples::default();
+        s.add(Vec::new(), v);
+        s
+    };
+    gauge(
+        enc,
+        "switchyard_fleet_etcd_connected",
+        "1 while the instance is registered in its fleet and follows etcd; 0 while it serves with the last state it applied",
+        &one(i64::from(f.connected())),
+    )?;
+    counter(
+        enc,
+        "switchyard_fleet_etcd_losses",
+        "Times the instance lost etcd (watch, lease or request failed)",
+        &one(i64::try_from(f.losses()).unwrap_or(i64::MAX)),
+    )?;
+    gauge(
+        enc,
+        "switchyard_fleet_config_version",
+        "The fleet config document version the instance runs (0: its local file)",
+        &one(f.config_version()),
+    )
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod command;
 mod compat;
 mod digest;
 mod explain;
+mod fleet;
 pub mod http;
 mod http_auth;
 mod login;
@@ -68,8 +69,9 @@ pub async fn execute(state: &SharedState, session: &Session, text: &str) -> Repl
         Command::ExplainRoute { target, sql } => explain::explain(&rt, &target, &sql),
         Command::Reload => reload::run(state),
         Command::Pause { tenant, timeout } => pause::pause(state, &tenant, timeout).await,
-        Command::Resume { tenant } => pause::resume(state, &tenant),
-        Command::SetBackend { addr, offline } => backend_state::set(state, &addr, offline),
+        Command::Resume { tenant } => pause::resume(state, &tenant).await,
+        Command::SetBackend { addr, offline } => backend_state::set(state, &addr, offline).await,
+        Command::ShowFleet => fleet::show(&rt).await,
         Command::Client(stmt) => compat::answer(session, &stmt),
     }
 }

@@ -32,7 +32,9 @@ pub fn run(state: &SharedState) -> Reply {
         Err(e) => {
             tracing::error!(error = %e, "reload refused");
             let kind = match e {
-                ReloadError::NoFile => ErrorKind::ER_NOT_SUPPORTED_YET,
+                ReloadError::NoFile | ReloadError::FleetDocument(_) => {
+                    ErrorKind::ER_NOT_SUPPORTED_YET
+                }
                 ReloadError::Invalid(_) => ErrorKind::ER_UNKNOWN_ERROR,
             };
             Err(AdminError::new(kind, format!("RELOAD refused: {e}")))

@@ -10,7 +10,8 @@ use toml::Spanned;
 
 use super::error::Sink;
 use super::raw::{
-    RawAdmin, RawCluster, RawDefaults, RawMonitor, RawServer, RawTenant, RawUser, SECTIONS,
+    RawAdmin, RawCluster, RawDefaults, RawFleet, RawMonitor, RawServer, RawTenant, RawUser,
+    SECTIONS,
 };
 
 /// One element of an array of tables, with its position in the file's array (kept even when
@@ -30,6 +31,7 @@ pub struct RawDocument {
     pub clusters: Vec<Indexed<RawCluster>>,
     pub tenants: Vec<Indexed<RawTenant>>,
     pub users: Vec<Indexed<RawUser>>,
+    pub fleet: Option<RawFleet>,
     /// Names of `[[tenants]]` that failed to parse: users naming them are not also reported
     /// as bound to an unknown tenant.
     pub broken_tenant_names: Vec<String>,
@@ -70,6 +72,7 @@ fn read_section(
             doc.broken_tenant_names = broken_names(value, &doc.tenants);
         }
         "users" => doc.users = array_section(sink, name, value),
+        "fleet" => doc.fleet = section(sink, name, value),
         _ => sink.at(
             name,
             key.span(),

@@ -11,8 +11,8 @@ use std::cell::Cell;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use super::raw::{
-    RawAdmin, RawBackendTls, RawCluster, RawDefaults, RawMonitor, RawReplicaTable, RawServer,
-    RawTenant, RawUser, SECTIONS,
+    RawAdmin, RawBackendTls, RawCluster, RawDefaults, RawFleet, RawMonitor, RawReplicaTable,
+    RawServer, RawTenant, RawUser, SECTIONS,
 };
 
 /// A config that sets every accepted key (passwords from `${VAR}`s).
@@ -45,6 +45,15 @@ password = "${SWITCHYARD_MONITOR_PASSWORD}"
 connect_timeout = "1s"
 rise = 2
 fall = 1
+
+[fleet]
+name = "prod"
+etcd = ["http://10.0.2.10:2379", "http://10.0.2.11:2379", "http://10.0.2.12:2379"]
+instance = "${HOSTNAME}"
+advertise = "10.0.1.5:6033"
+lease_ttl = "3s"
+ack_timeout = "5s"
+etcd_timeout = "2s"
 
 [defaults]
 consistency = "tenant"
@@ -125,6 +134,7 @@ pub fn accepted_keys() -> Vec<String> {
             "clusters" => keys_of("clusters[]", fields_of::<RawCluster>(), &mut out),
             "tenants" => keys_of("tenants[]", fields_of::<RawTenant>(), &mut out),
             "users" => keys_of("users[]", fields_of::<RawUser>(), &mut out),
+            "fleet" => keys_of("fleet", fields_of::<RawFleet>(), &mut out),
             // A section this list does not know yet: named as a whole, so that a docs check
             // flags it and the unit test below asks for it to be mapped.
             other => out.push(other.to_string()),

@@ -64,6 +64,8 @@ pub struct Config {
     /// Every named tenant: `[[tenants]]` and those a cluster lists, schemas expanded.
     pub tenants: Vec<TenantConfig>,
     pub users: Vec<UserConfig>,
+    /// `[fleet]`: without it the instance runs alone, as it always did.
+    pub fleet: Option<FleetConfig>,
 }
 
 impl Config {
@@ -124,6 +126,27 @@ pub struct ServerConfig {
     /// PEM RSA private key for caching_sha2_password's full authentication without TLS
     /// (generated at first use when unset, as MySQL does).
     pub rsa_private_key: Option<String>,
+}
+
+/// `[fleet]`: which fleet this instance belongs to, where its etcd is, and how long it
+/// waits on it. Read at start; a reload does not move an instance to another fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetConfig {
+    /// Names the fleet's keys in etcd (`/switchyard/<name>/...`).
+    pub name: String,
+    /// etcd endpoints, `http://host:port` (or `host:port`).
+    pub etcd: Vec<String>,
+    /// This instance's name in the fleet: unique among its instances.
+    pub instance: String,
+    /// Where clients reach this instance (shown to the other instances); `server.listen`
+    /// by default.
+    pub advertise: String,
+    /// The registration lease: an instance silent this long counts as gone.
+    pub lease_ttl: Duration,
+    /// How long PAUSE TENANT waits, beyond its own TIMEOUT, for every instance's ack.
+    pub ack_timeout: Duration,
+    /// Each request to etcd, and each attempt to connect.
+    pub etcd_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -13,8 +13,8 @@ use toml::Spanned;
 pub type Str = Spanned<String>;
 
 /// The top-level sections this schema knows; anything else is an unknown key.
-pub const SECTIONS: [&str; 7] = [
-    "server", "admin", "monitor", "defaults", "clusters", "tenants", "users",
+pub const SECTIONS: [&str; 8] = [
+    "server", "admin", "monitor", "defaults", "clusters", "tenants", "users", "fleet",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +54,19 @@ pub struct RawMonitor {
     pub connect_timeout: Option<Str>,
     pub rise: Option<Spanned<u32>>,
     pub fall: Option<Spanned<u32>>,
+}
+
+/// `[fleet]`: this instance's place in a fleet of Switchyards sharing state through etcd.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleet {
+    pub name: Str,
+    pub etcd: Spanned<Vec<Str>>,
+    pub instance: Str,
+    pub advertise: Option<Str>,
+    pub lease_ttl: Option<Str>,
+    pub ack_timeout: Option<Str>,
+    pub etcd_timeout: Option<Str>,
 }
 
 /// Shared by `[defaults]` and each tenant's overrides.

@@ -17,6 +17,17 @@ pub fn render_table(cfg: &Config) -> String {
         cfg.admin.as_ref().map(|a| a.user.as_str()),
     );
     render_monitor(&mut out, cfg.monitor.as_ref());
+    if let Some(f) = &cfg.fleet {
+        let summary = format!(
+            "{} as instance {} ({}), etcd {}, lease {}",
+            f.name,
+            f.instance,
+            f.advertise,
+            f.etcd.join(", "),
+            format_duration(f.lease_ttl)
+        );
+        row(&mut out, "fleet", &summary);
+    }
     let logins = cfg.monitor_logins();
     for cluster in &cfg.clusters {
         out.push('\n');

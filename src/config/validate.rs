@@ -27,6 +27,8 @@ use super::{
 use super::{HttpAuth, ReplicaFallback};
 use crate::protocol::crypt::PasswordHash;
 
+mod fleet;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:6033";
 /// A server's usual `max_allowed_packet`.
 const DEFAULT_MAX_PACKET: usize = 64 << 20;
@@ -120,6 +122,7 @@ pub fn resolve(doc: &RawDocument, env: EnvLookup<'_>, sink: &mut Sink<'_>) -> Co
         open: clusters.iter().any(|c| c.open),
     };
     let users = r.users(&doc.users, &known);
+    let fleet = doc.fleet.as_ref().map(|f| r.fleet(f, &server.listen));
     Config {
         server,
         admin,
@@ -127,6 +130,7 @@ pub fn resolve(doc: &RawDocument, env: EnvLookup<'_>, sink: &mut Sink<'_>) -> Co
         clusters,
         tenants,
         users,
+        fleet,
     }
 }
 

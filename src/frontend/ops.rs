@@ -198,28 +198,41 @@ impl Session {
             return Ok(());
         };
         let name = tenant.name.clone();
-        match rt.shared.pauses.wait(&name, rt.pause_max_hold).await {
-            Ok(false) => Ok(()),
-            Ok(true) => {
-                if let Some(s) = &self.stats {
-                    TenantStats::bump(&s.held);
-                }
-                Ok(())
-            }
-            Err(_) => {
+        let entry = &self.registration.entry;
+        // Busy before looking at the gate, so a PAUSE that closes it in between still
+        // sees this statement and waits for it (cleared once the answer is flushed).
+        entry.set_busy(true);
+        let mut held = false;
+        // Looked at again after each wait: a new PAUSE may close the gate between the
+        // resume and this statement marking itself busy.
+        while rt.shared.pauses.is_paused(&name) {
+            entry.set_busy(false);
+            if rt
+                .shared
+                .pauses
+                .wait(&name, rt.pause_max_hold)
+                .await
+                .is_err()
+            {
                 if let Some(s) = &self.stats {
                     TenantStats::bump(&s.held_too_long);
                 }
-                Err(SessionError::reply(
+                return Err(SessionError::reply(
                     1205,
                     "HY000",
                     format!(
                         "Tenant '{name}' is paused for maintenance: statement held longer than {}s",
                         rt.pause_max_hold.as_secs()
                     ),
-                ))
+                ));
             }
+            held = true;
+            entry.set_busy(true);
         }
+        if let (true, Some(s)) = (held, &self.stats) {
+            TenantStats::bump(&s.held);
+        }
+        Ok(())
     }
 
     /// A reload changed the config: a removed tenant's session gets an ERR at every

@@ -237,6 +237,8 @@ impl Session {
             if self.client.pending() > 0 && self.client.flush().await.is_err() {
                 break;
             }
+            // The last answer reached the client: nothing of this session is under way.
+            self.registration.entry.set_busy(false);
             let holding = self.stateful_target();
             let read = tokio::select! {
                 r = self.client.read_packet() => r,

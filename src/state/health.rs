@@ -59,6 +59,14 @@ impl Health {
         changed
     }
 
+    /// The backends set OFFLINE, sorted.
+    pub fn offline_list(&self) -> Vec<String> {
+        let set = self.offline.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<String> = set.iter().cloned().collect();
+        v.sort();
+        v
+    }
+
     pub fn is_offline(&self, addr: &str) -> bool {
         self.offline
             .lock()

@@ -117,6 +117,8 @@ pub struct Shared {
     /// The RSA key made at first need when none is configured (once: logins that arrive
     /// while it is being made wait for it instead of each making their own).
     pub generated_rsa_key: tokio::sync::OnceCell<Arc<RsaKey>>,
+    /// With `[fleet]`: this instance's link to the others (set once, at start).
+    pub fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
 }
 
 /// The handle every task holds: load a snapshot, never keep it across statements.

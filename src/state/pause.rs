@@ -25,7 +25,8 @@ impl Pauses {
         g.entry(tenant.to_owned())
             .or_insert_with(|| watch::channel(false).0)
             .send_replace(true);
-        self.any.store(true, Ordering::Release);
+        // SeqCst: paired with each session's busy flag (see `SessionEntry::set_busy`).
+        self.any.store(true, Ordering::SeqCst);
     }
 
     /// Returns false if the tenant was not paused.
@@ -37,7 +38,7 @@ impl Pauses {
     }
 
     pub fn is_paused(&self, tenant: &str) -> bool {
-        self.any.load(Ordering::Acquire)
+        self.any.load(Ordering::SeqCst)
             && self
                 .gates
                 .lock()

@@ -3,7 +3,7 @@
 //! statement; only the backend thread a statement runs on is published per statement.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -46,6 +46,10 @@ pub struct SessionEntry {
     pub running: tokio::sync::Mutex<Option<Running>>,
     /// Flips to true when the session is killed (KILL CONNECTION).
     killed: watch::Sender<bool>,
+    /// Set from the moment a statement outside a transaction passes the pause gate until
+    /// its answer is flushed: PAUSE waits for these too, so that once it answers no
+    /// statement of the tenant can still complete.
+    busy: AtomicBool,
 }
 
 impl SessionEntry {
@@ -76,6 +80,12 @@ impl SessionEntry {
 
     pub fn killed(&self) -> watch::Receiver<bool> {
         self.killed.subscribe()
+    }
+
+    /// Marks a statement under way (true) or the session back to reading (false). SeqCst,
+    /// paired with the pause flag: either the statement sees the pause or PAUSE sees it.
+    pub fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::SeqCst);
     }
 
     pub async fn set_running(&self, running: Option<Running>) {
@@ -117,6 +127,7 @@ impl Registry {
             report: Mutex::new(report),
             running: tokio::sync::Mutex::new(None),
             killed: watch::channel(false).0,
+            busy: AtomicBool::new(false),
         });
         let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         s.insert(id, Arc::clone(&entry));
@@ -158,6 +169,20 @@ impl Registry {
             .filter(|e| {
                 let r = e.report();
                 r.tenant.as_deref() == Some(tenant) && r.transaction.is_some()
+            })
+            .map(|e| e.id)
+            .collect()
+    }
+
+    /// Ids of `tenant`'s sessions that hold an open transaction or run a statement that
+    /// passed the pause gate: what PAUSE waits for.
+    pub fn busy(&self, tenant: &str) -> Vec<u32> {
+        self.list()
+            .into_iter()
+            .filter(|e| {
+                let r = e.report();
+                r.tenant.as_deref() == Some(tenant)
+                    && (r.transaction.is_some() || e.busy.load(Ordering::SeqCst))
             })
             .map(|e| e.id)
             .collect()
@@ -221,5 +246,26 @@ mod tests {
         assert!(!*watching.borrow());
         reg.get(1).unwrap().kill();
         assert!(*watching.borrow());
+    }
+
+    #[test]
+    fn pause_waits_for_running_statements_and_open_transactions() {
+        let reg = Arc::new(Registry::default());
+        let acme = || SessionReport {
+            tenant: Some("acme".into()),
+            ..SessionReport::default()
+        };
+        let running = reg.register(1, "127.0.0.1", acme());
+        let idle = reg.register(2, "127.0.0.1", acme());
+        let other = reg.register(3, "127.0.0.1", SessionReport::default());
+        running.entry.set_busy(true);
+        other.entry.set_busy(true);
+        assert_eq!(reg.busy("acme"), vec![1]);
+        running.entry.set_busy(false);
+        idle.entry.publish(SessionReport {
+            transaction: Some("127.0.0.1:3307".into()),
+            ..acme()
+        });
+        assert_eq!(reg.busy("acme"), vec![2], "an open transaction counts too");
     }
 }

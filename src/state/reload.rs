@@ -59,6 +59,8 @@ pub enum ReloadError {
     NoFile,
     #[error("the new configuration is invalid, the running one stays:\n{0}")]
     Invalid(ConfigErrors),
+    #[error("the running config is the fleet's document (version {0}), not the local file: change it with `switchyard config push`")]
+    FleetDocument(i64),
 }
 
 /// How many reloads (SIGHUP or admin RELOAD) were applied and how many refused.
@@ -93,7 +95,10 @@ pub fn reload(state: &SharedState) -> Result<ReloadReport, ReloadError> {
         .reload_lock
         .lock()
         .unwrap_or_else(|p| p.into_inner());
+    let fleet_version = current.shared.fleet.get().map_or(0, |f| f.config_version());
     let result = match current.shared.config_path.clone() {
+        // Re-reading the local file would undo the document every other instance runs.
+        _ if fleet_version > 0 => Err(ReloadError::FleetDocument(fleet_version)),
         Some(path) => reload_from(state, &path),
         None => Err(ReloadError::NoFile),
     };

@@ -1,0 +1,222 @@
+//! The shared config document (`state/config`): `switchyard config push` validates and
+//! stores it (etcd numbers its versions); each instance lays its own `[fleet]` and listen
+//! addresses over it, validates the result as RELOAD would, and applies it or refuses it
+//! and says why in its record. `${VAR}`s are expanded by each instance from its own
+//! environment: secrets never go to etcd.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, ConnectOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
+
+use super::keys::Keys;
+use super::record::InstanceRecord;
+use super::{within, Fleet, FleetError};
+use crate::config::{self, Config};
+use crate::state::{reload, RuntimeState, SharedState};
+
+/// Keys of `[server]` that stay each instance's own: its sockets are bound at start.
+const OWN_SERVER_KEYS: [&str; 3] = ["listen", "admin_listen", "http_listen"];
+
+/// What a variable unset where the document is pushed stands for while it is checked.
+const UNSET_PLACEHOLDER: &str = "unset-at-push";
+
+/// The document an instance runs: `pushed`, with `local`'s `[fleet]` and listen addresses.
+pub fn compose(local: &str, pushed: &str) -> Result<String, String> {
+    let mut doc: toml::Table = pushed
+        .parse()
+        .map_err(|e| format!("the document is not TOML: {e}"))?;
+    if doc.contains_key("fleet") {
+        return Err(
+            "the document has a [fleet] section: [fleet] names one instance and stays in each instance's own file"
+                .into(),
+        );
+    }
+    let own: toml::Table = local
+        .parse()
+        .map_err(|e| format!("the instance's own file is not TOML: {e}"))?;
+    if let Some(f) = own.get("fleet") {
+        doc.insert("fleet".into(), f.clone());
+    }
+    let own_server = own.get("server").and_then(toml::Value::as_table);
+    let server = doc
+        .entry("server")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let Some(server) = server.as_table_mut() {
+        for key in OWN_SERVER_KEYS {
+            match own_server.and_then(|s| s.get(key)) {
+                Some(v) => server.insert(key.into(), v.clone()),
+                None => server.remove(key),
+            };
+        }
+    }
+    toml::to_string(&doc)
+        .map_err(|e| format!("cannot lay the instance's settings over the document: {e}"))
+}
+
+/// Checks a document before it is pushed: valid on its own (variables unset here count as
+/// set), no `[fleet]`.
+pub fn check_for_push(text: &str) -> Result<Config, String> {
+    compose("", text)?;
+    let env = |name: &str| Some(std::env::var(name).unwrap_or_else(|_| UNSET_PLACEHOLDER.into()));
+    config::parse(text, &env).map_err(|e| e.to_string())
+}
+
+/// Validates a pushed document on this instance, then applies it or records the refusal.
+pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue) {
+    let version = kv.version();
+    let refused = fleet.refusal().map(|(v, _)| v);
+    if version == fleet.config_version() || Some(version) == refused {
+        return;
+    }
+    let rt = state.load_full();
+    let _one_at_a_time = rt
+        .shared
+        .reload_lock
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    match validate(fleet, kv.value_str().unwrap_or_default()) {
+        Ok(config) => {
+            let report = reload::apply(state, config);
+            rt.shared.reloads.record(true);
+            fleet.config_version.store(version, Ordering::Release);
+            *fleet.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            tracing::info!(version, %report, "fleet: config document applied");
+        }
+        Err(e) => {
+            rt.shared.reloads.record(false);
+            tracing::error!(version, error = %e, "fleet: config document refused, the running config stays");
+            *fleet.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, e));
+        }
+    }
+}
+
+fn validate(fleet: &Fleet, pushed: &str) -> Result<Config, String> {
+    let local = match &fleet.local_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        None => String::new(),
+    };
+    let text = compose(&local, pushed)?;
+    let config =
+        config::parse(&text, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+    // Applied everywhere at once, that would lock operators out of every admin port.
+    if config.server.admin_listen.is_some() && config.admin.is_none() {
+        return Err(
+            "the document has no [admin] section: this instance's admin port would refuse every login"
+                .into(),
+        );
+    }
+    // The files it names (TLS, RSA key) must load here, as `check` demands.
+    RuntimeState::new(config.clone())
+        .with_tls()
+        .map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// What became of a pushed document.
+#[derive(Debug, Default)]
+pub struct PushReport {
+    pub version: i64,
+    pub applied: Vec<String>,
+    /// Instances that refused it, and why.
+    pub refused: Vec<(String, String)>,
+    /// Live instances that had not reported either when the wait ended.
+    pub pending: Vec<String>,
+    /// From the write to the last instance's report.
+    pub took: Duration,
+}
+
+/// Stores `text` as the fleet's document, then waits (at most `wait`) until every live
+/// instance applied or refused it.
+pub async fn push(
+    endpoints: &[String],
+    fleet: &str,
+    text: &str,
+    wait: Duration,
+    limit: Duration,
+) -> Result<PushReport, FleetError> {
+    check_for_push(text).map_err(FleetError::Document)?;
+    let options = ConnectOptions::new().with_connect_timeout(limit);
+    let mut client = within(limit, "connect", Client::connect(endpoints, Some(options))).await?;
+    let keys = Keys::new(fleet);
+    let txn = Txn::new().and_then([
+        TxnOp::put(keys.config(), text, None),
+        TxnOp::get(keys.config(), None),
+    ]);
+    let started = Instant::now();
+    let resp = within(limit, "document write", client.txn(txn)).await?;
+    let version = resp
+        .op_responses()
+        .into_iter()
+        .find_map(|r| match r {
+            TxnOpResponse::Get(g) => g.kvs().first().map(KeyValue::version),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let mut report = PushReport {
+        version,
+        ..PushReport::default()
+    };
+    let deadline = started + wait;
+    loop {
+        let live = live_records(&mut client, &keys, limit).await?;
+        report.applied.clear();
+        report.refused.clear();
+        report.pending.clear();
+        for r in live {
+            if r.config_version == version {
+                report.applied.push(r.name);
+            } else if r.config_refused_version == version {
+                let why = r.config_error.unwrap_or_default();
+                report.refused.push((r.name, why));
+            } else {
+                report.pending.push(r.name);
+            }
+        }
+        report.took = started.elapsed();
+        if report.pending.is_empty() || Instant::now() >= deadline {
+            return Ok(report);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn live_records(
+    client: &mut Client,
+    keys: &Keys,
+    limit: Duration,
+) -> Result<Vec<InstanceRecord>, FleetError> {
+    let opts = etcd_client::GetOptions::new().with_prefix();
+    let resp = within(limit, "instance list", client.get(keys.live(), Some(opts))).await?;
+    Ok(resp
+        .kvs()
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(kv.value()).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instance_keeps_its_fleet_section_and_sockets() {
+        let local = "[server]\nlisten = \"127.0.0.1:7001\"\n[fleet]\nname = \"f\"\netcd = [\"127.0.0.1:2379\"]\ninstance = \"a\"\n";
+        let pushed = "[server]\nlisten = \"0.0.0.0:6033\"\nadmin_listen = \"0.0.0.0:6032\"\nmax_connections = 7\n";
+        let text = compose(local, pushed).unwrap();
+        let t: toml::Table = text.parse().unwrap();
+        assert_eq!(t["server"]["listen"].as_str(), Some("127.0.0.1:7001"));
+        assert!(t["server"].get("admin_listen").is_none());
+        assert_eq!(t["server"]["max_connections"].as_integer(), Some(7));
+        assert_eq!(t["fleet"]["instance"].as_str(), Some("a"));
+    }
+
+    #[test]
+    fn a_document_with_a_fleet_section_is_refused() {
+        let e = compose("", "[fleet]\nname = \"f\"\n").unwrap_err();
+        assert!(e.contains("[fleet]"), "{e}");
+        assert!(check_for_push("[server\n").is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! `switchyard config push`: a document that is not valid is not stored; one the instances
+//! cannot run is refused by each and reported, and all keep serving the config they had; a
+//! good one runs on all three within two seconds.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+
+use super::common;
+use super::harness::{acme_body, field, local_ports, rows, until, Fleet, FleetSpec};
+
+async fn push(f: &Fleet, name: &str, text: &str) -> std::process::Output {
+    let file = f.dir.0.join(name);
+    std::fs::write(&file, text).unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["config", "push"])
+        .arg(&file)
+        .args([
+            "--fleet",
+            &f.spec.fleet,
+            "--etcd",
+            &f.etcd.endpoint(),
+            "--wait",
+            "5",
+        ])
+        .output()
+        .await
+        .unwrap()
+}
+
+fn globex(body: &str) -> String {
+    let p = common::primary_port();
+    format!(
+        "{body}\n[[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\nprimary = \"127.0.0.1:{p}\"\n\n\
+         [[users]]\nname = \"globex_app\"\npassword = \"globex_pw\"\ntenant = \"globex\"\n"
+    )
+}
+
+async fn globex_logs_in(port: u16) -> bool {
+    mysql_async::Conn::new(common::opts(port, "globex_app", Some("wf_globex")))
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_documents_are_checked_before_every_instance_runs_them() {
+    let body = acme_body(local_ports(), "");
+    let spec = FleetSpec {
+        fleet: format!("config-{}", std::process::id()),
+        lease_ttl: "3s",
+        ack_timeout: "1s",
+        body: body.clone(),
+    };
+    let f = Fleet::start("config", &["a", "b", "c"], spec).await;
+
+    // Not a valid config: not stored.
+    let out = push(
+        &f,
+        "bad.toml",
+        &format!("{body}\n[[tenants]]\nname = \"x\"\n"),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("invalid, not pushed"),
+        "{stderr}"
+    );
+    let key = format!("/switchyard/{}/state/config", f.spec.fleet);
+    assert!(f
+        .etcd
+        .client()
+        .await
+        .get(key.as_str(), None)
+        .await
+        .unwrap()
+        .kvs()
+        .is_empty());
+
+    // Valid where it is pushed, not where it runs (a variable the instances lack).
+    let unrunnable = format!(
+        "{}\n[[users]]\nname = \"ops\"\npassword = \"${{SY_FLEET_TEST_NEVER_SET}}\"\ntenants = \"*\"\n",
+        globex(&body)
+    );
+    let out = push(&f, "unrunnable.toml", &unrunnable).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    for name in ["a", "b", "c"] {
+        assert!(stdout.contains(&format!("refused by {name}: ")), "{stdout}");
+    }
+    let shown = rows(&mut f.get("a").admin().await, "SHOW FLEET")
+        .await
+        .unwrap();
+    for r in &shown {
+        assert_eq!(field(r, "config_version"), "0", "{r:?}");
+        assert!(
+            field(r, "config_error").contains("SY_FLEET_TEST_NEVER_SET"),
+            "{r:?}"
+        );
+    }
+    for inst in &f.instances {
+        let mut c = inst.app().await;
+        c.query_drop("SELECT 1").await.unwrap();
+        assert!(
+            !globex_logs_in(inst.app).await,
+            "{} runs the refused document",
+            inst.name
+        );
+    }
+
+    // A good one: on all three within two seconds.
+    let started = Instant::now();
+    let out = push(&f, "good.toml", &globex(&body)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("applied by a, b, c"), "{stdout}");
+    let fr = &f;
+    let all = until(
+        "all three on version 2",
+        Duration::from_secs(2),
+        || async move {
+            let recs = fr.records().await;
+            (recs.len() == 3 && recs.iter().all(|r| r["config_version"] == 2))
+                .then(|| started.elapsed())
+        },
+    )
+    .await;
+    println!(
+        "config push: {} (all three on the new version {all:?} after the command started)",
+        stdout.trim()
+    );
+    for inst in &f.instances {
+        assert!(
+            globex_logs_in(inst.app).await,
+            "{} did not apply version 2",
+            inst.name
+        );
+        assert_eq!(
+            inst.metric("switchyard_fleet_config_version").await,
+            Some(2.0)
+        );
+    }
+    let shown = rows(&mut f.get("c").admin().await, "SHOW FLEET")
+        .await
+        .unwrap();
+    assert!(
+        shown.iter().all(|r| field(r, "config_error").is_empty()),
+        "{shown:?}"
+    );
+    // The local file no longer says what runs: RELOAD points at config push.
+    let err = rows(&mut f.get("b").admin().await, "RELOAD")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("switchyard config push"), "{err}");
+}

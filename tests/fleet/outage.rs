@@ -1,0 +1,143 @@
+//! Losing etcd: an instance cut off keeps serving, says so, refuses fleet-wide changes, is
+//! shown lost by the others and catches up when the link is back; with etcd stopped all
+//! three keep serving and PAUSE is refused; etcd back, the fleet converges.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+
+use super::harness::{acme_body, field, local_ports, rows, until, Fleet, FleetSpec, Instance};
+
+async fn serves(inst: &Instance) {
+    let mut c = inst.app().await;
+    c.query_drop("SELECT 1").await.unwrap();
+    c.query_drop("INSERT INTO wf_acme.fleet_outage VALUES (NULL)")
+        .await
+        .unwrap();
+    let _ = c.disconnect().await;
+}
+
+async fn connected(inst: &Instance, want: f64) -> Option<()> {
+    (inst.metric("switchyard_fleet_etcd_connected").await == Some(want)).then_some(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_ride_out_losing_etcd() {
+    let spec = FleetSpec {
+        fleet: format!("outage-{}", std::process::id()),
+        lease_ttl: "2s",
+        ack_timeout: "1s",
+        body: acme_body(local_ports(), ""),
+    };
+    let (mut f, relay) = Fleet::start_relayed("outage", &["a", "b", "c"], spec, Some("b")).await;
+    let relay = relay.unwrap();
+    let mut root = super::common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.fleet_outage (id INT AUTO_INCREMENT PRIMARY KEY)",
+    )
+    .await
+    .unwrap();
+    let [_, r1, _] = local_ports();
+    let offline = format!("SET BACKEND '127.0.0.1:{r1}' OFFLINE");
+
+    // b alone loses etcd.
+    relay.cut();
+    let cut = Instant::now();
+    let b = f.get("b");
+    until("b notices", Duration::from_secs(10), || connected(b, 0.0)).await;
+    println!("one instance cut off: noticed after {:?}", cut.elapsed());
+    let mut admin_b = b.admin().await;
+    for command in ["PAUSE TENANT acme", offline.as_str()] {
+        let e = rows(&mut admin_b, command).await.unwrap_err().to_string();
+        assert!(
+            e.contains("cannot reach etcd") && e.contains("not applied locally"),
+            "{e}"
+        );
+    }
+    serves(b).await;
+    let own = rows(&mut admin_b, "SHOW FLEET").await.unwrap();
+    assert!(field(&own[0], "etcd").contains("unreachable"), "{own:?}");
+    let a = f.get("a");
+    until("a shows b lost", Duration::from_secs(10), || async move {
+        let shown = rows(&mut a.admin().await, "SHOW FLEET").await.ok()?;
+        let lost =
+            |r: &Vec<(String, String)>| field(r, "instance") == "b" && field(r, "state") == "lost";
+        shown.iter().any(lost).then_some(())
+    })
+    .await;
+    let mut admin_a = a.admin().await;
+    // A change made meanwhile reaches b when it is back.
+    rows(&mut admin_a, &offline).await.unwrap();
+    relay.restore();
+    let back = Instant::now();
+    let fr = &f;
+    let caught_up = until("b catches up", Duration::from_secs(10), || async move {
+        let recs = fr.records().await;
+        let b = recs.iter().find(|r| r["name"] == "b")?;
+        let has = b["offline"]
+            .as_array()?
+            .iter()
+            .any(|v| v.as_str() == Some(&format!("127.0.0.1:{r1}")));
+        has.then(|| back.elapsed())
+    })
+    .await;
+    println!("link back: b registered with the OFFLINE made meanwhile after {caught_up:?}");
+    rows(&mut admin_a, &offline.replace("OFFLINE", "ONLINE"))
+        .await
+        .unwrap();
+
+    // etcd itself stops.
+    f.etcd.stop().await;
+    let stopped = Instant::now();
+    for inst in &f.instances {
+        serves(inst).await;
+    }
+    let e = rows(&mut admin_a, "PAUSE TENANT acme")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("PAUSE TENANT refused") && e.contains("cannot reach etcd"),
+        "{e}"
+    );
+    for inst in &f.instances {
+        until("every instance notices", Duration::from_secs(10), || {
+            connected(inst, 0.0)
+        })
+        .await;
+        serves(inst).await;
+    }
+    println!(
+        "etcd stopped: all three noticed within {:?}, all kept serving",
+        stopped.elapsed()
+    );
+    let losses = f
+        .get("c")
+        .metric("switchyard_fleet_etcd_losses_total")
+        .await;
+    assert!(losses >= Some(1.0), "{losses:?}");
+
+    f.etcd.restart().await;
+    let restarted = Instant::now();
+    for inst in &f.instances {
+        until("every instance reconnects", Duration::from_secs(15), || {
+            connected(inst, 1.0)
+        })
+        .await;
+    }
+    f.wait_live(3).await;
+    println!(
+        "etcd back: all three registered again after {:?}",
+        restarted.elapsed()
+    );
+    let asked = Instant::now();
+    let acks = rows(&mut admin_a, "PAUSE TENANT acme TIMEOUT 1")
+        .await
+        .unwrap();
+    println!("PAUSE without load answered in {:?}", asked.elapsed());
+    assert_eq!(acks.len(), 3, "{acks:?}");
+    rows(&mut admin_a, "RESUME TENANT acme").await.unwrap();
+    for inst in &f.instances {
+        serves(inst).await;
+    }
+}

@@ -3,10 +3,11 @@
 //!
 //! Usage: `synthetic_backend ADDR [THREADS]` (default 127.0.0.1:3390, 1 thread). Any login is
 //! accepted (mysql_native_password, the scramble is not checked). COM_QUERY: `SET`, `USE`,
-//! `BEGIN`, `COMMIT`, `ROLLBACK`, `START`, `DO` get an OK; a query that reads a variable
-//! (`@@`) or starts with `SHOW` gets ERR 1227 (what the proxy's monitor asks is not
-//! answered: it sees a server it may not inspect); anything else gets one row of one column
-//! `c`. Prepared statements (prepare, execute, close, reset) answer the same row in the
+//! `BEGIN`, `COMMIT`, `ROLLBACK`, `START`, `DO` get an OK; a SELECT of variables (`@@`)
+//! gets one row of plausible values (read_only 1, server_id 1, one GTID for every server), so
+//! the proxy's monitor sees an eligible server with no lag; `SHOW` gets ERR 1227 (replication
+//! status hidden, as for a user without the privilege); anything else gets one row of one
+//! column `c`. Prepared statements (prepare, execute, close, reset) answer the same row in the
 //! binary protocol, so `sysbench --db-ps-mode=auto` runs too. Pipelined commands are
 //! answered in order, one write per read.
 
@@ -135,14 +136,70 @@ impl Conn {
             .any(|w| starts(w.as_bytes()))
         {
             self.ok(1);
-        } else if starts(b"SHOW") || sql.windows(2).any(|w| w == b"@@") {
+        } else if starts(b"SHOW") {
             self.err(
                 1,
                 1227,
-                b"Access denied; the synthetic backend answers no monitor",
+                b"Access denied; you need the REPLICATION CLIENT privilege",
             );
+        } else if sql.windows(2).any(|w| w == b"@@") {
+            self.variables(sql);
         } else {
             self.result(1, false);
+        }
+    }
+
+    /// `SELECT @@a, @@b, NULL`: one row, a value per item.
+    fn variables(&mut self, sql: &[u8]) {
+        let text = String::from_utf8_lossy(sql).to_ascii_lowercase();
+        let list = text.trim().trim_start_matches("select").trim();
+        let items: Vec<&str> = list.split(',').map(str::trim).collect();
+        let mut seq = 1;
+        self.push(&mut seq, &[items.len() as u8]);
+        for item in &items {
+            self.push(&mut seq, &column_def(item.as_bytes(), 0xfd));
+        }
+        if !self.deprecate_eof() {
+            self.push(&mut seq, &eof());
+        }
+        let mut row = Vec::new();
+        for item in &items {
+            let value: Option<&[u8]> = if item.contains("version") {
+                Some(b"5.7.99-synthetic")
+            } else if item.contains("gtid") {
+                Some(b"3e11fa47-71ca-11e1-9e33-c80aa9429562:1")
+            } else if item.contains("server_id") || item.contains("read_only") {
+                // read_only: a replica; as the tenant's primary too it is kept (no other
+                // server is writable).
+                Some(b"1")
+            } else if item.contains("max_allowed_packet") {
+                Some(b"67108864")
+            } else if item.contains("wait_timeout") {
+                Some(b"28800")
+            } else if item.contains("socket") {
+                None
+            } else if *item == "null" {
+                None
+            } else {
+                Some(b"0")
+            };
+            match value {
+                Some(v) => {
+                    row.push(v.len() as u8);
+                    row.extend_from_slice(v);
+                }
+                None => row.push(0xfb),
+            }
+        }
+        self.push(&mut seq, &row);
+        self.end_rows(seq);
+    }
+
+    fn end_rows(&mut self, mut seq: u8) {
+        if self.deprecate_eof() {
+            self.push(&mut seq, &[0xfe, 0, 0, 0x02, 0, 0, 0]);
+        } else {
+            self.push(&mut seq, &eof());
         }
     }
 
@@ -179,11 +236,7 @@ impl Conn {
         row.push(VALUE.len() as u8);
         row.extend_from_slice(VALUE);
         self.push(&mut seq, &row);
-        if self.deprecate_eof() {
-            self.push(&mut seq, &[0xfe, 0, 0, 0x02, 0, 0, 0]);
-        } else {
-            self.push(&mut seq, &eof());
-        }
+        self.end_rows(seq);
     }
 
     fn deprecate_eof(&self) -> bool {

@@ -8,7 +8,8 @@
 # --workers: Switchyard's worker threads (default 1: the flood and the measured session
 # share one event loop, the hard case). Alternates rounds without and with the flood,
 # medians. Needs the local cluster with the sysbench tables (bench/run.sh prepares them).
-# Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SY_FLOOD_PORT (6170).
+# Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SY_FLOOD_PORT (6170),
+# SY_BENCH_NO_BUILD=1 (use target/release as it is).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -37,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 log() { printf '[flood %4ds] %s\n' "$SECONDS" "$*" >&2; }
 
-cargo build --release --quiet --bin switchyard
+[ "${SY_BENCH_NO_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin switchyard
 cat >"$WORK/sb.toml" <<TOML
 [server]
 listen = "127.0.0.1:${PORT}"

@@ -18,7 +18,8 @@
 # on this repository's 2-core machine everything shares both cores, so 2 workers cannot beat
 # 1 by much and the figure to read is CPU per query.
 # Environment: SY_BENCH_PORT (first of 8 ports, default 6160), SY_PROXY_CPUS, SY_LOAD_CPUS,
-# SY_BACKEND_THREADS (default 1). Writes bench/results/synthetic-<UTC stamp>/report.md.
+# SY_BACKEND_THREADS (default 1), SY_BENCH_NO_BUILD=1 (use target/release as it is). Writes
+# bench/results/synthetic-<UTC stamp>/report.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -41,8 +42,10 @@ done
 BASE="${SY_BENCH_PORT:-6160}"
 BACKEND_PORT="$BASE"
 RELAY_PORT=$((BASE + 1))
-on_proxy_cpus() { if [ -n "${SY_PROXY_CPUS:-}" ]; then taskset -c "$SY_PROXY_CPUS" "$@"; else "$@"; fi; }
+# Run in the background (`&`), these exec, so $! is the process itself (its CPU is read).
+on_proxy_cpus() { if [ -n "${SY_PROXY_CPUS:-}" ]; then exec taskset -c "$SY_PROXY_CPUS" "$@"; else exec "$@"; fi; }
 on_load_cpus() { if [ -n "${SY_LOAD_CPUS:-}" ]; then taskset -c "$SY_LOAD_CPUS" "$@"; else "$@"; fi; }
+in_background_on_load_cpus() { if [ -n "${SY_LOAD_CPUS:-}" ]; then exec taskset -c "$SY_LOAD_CPUS" "$@"; else exec "$@"; fi; }
 
 OUT="bench/results/synthetic-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT/raw"
@@ -67,9 +70,9 @@ wait_port() {
 }
 
 log "building --release: switchyard, l4_relay, synthetic_backend"
-cargo build --release --quiet --bin switchyard --example l4_relay --example synthetic_backend
+[ "${SY_BENCH_NO_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin switchyard --example l4_relay --example synthetic_backend
 
-on_load_cpus target/release/examples/synthetic_backend "127.0.0.1:${BACKEND_PORT}" \
+in_background_on_load_cpus target/release/examples/synthetic_backend "127.0.0.1:${BACKEND_PORT}" \
     "${SY_BACKEND_THREADS:-1}" 2>"$OUT/raw/backend.log" &
 PIDS+=($!)
 wait_port "$BACKEND_PORT"
@@ -107,7 +110,7 @@ name = "sbtest"
 password = "sbtest"
 tenant = "sb"
 TOML
-    RUST_LOG=warn on_proxy_cpus target/release/switchyard run --config "$WORK/w$w.toml" \
+    on_proxy_cpus env RUST_LOG=warn target/release/switchyard run --config "$WORK/w$w.toml" \
         --threads "$w" >"$OUT/raw/proxy-w$w.log" 2>&1 &
     PID_OF[w$w]=$!
     PORT_OF[w$w]=$port

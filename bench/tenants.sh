@@ -3,13 +3,14 @@
 # in instructions, which valgrind's callgrind counts the same under any load.
 #
 # Usage: bench/tenants.sh [--statements N]
-# Runs the release binary under callgrind, counting only the sessions' code
-# (`--toggle-collect` on the session's run loop: not startup, the monitor or the admin side),
-# once with N/6 and once with N point selects (default N 1200, text protocol, one
+# Runs the release binary under callgrind (the whole process: async code has no one
+# function that brackets a statement), once with N/6 and once with N point selects (default N 1200, text protocol, one
 # connection, tenant `sb` among 9 or 9,999 others that share its servers), for each config;
 # the per-statement cost is the difference of the two counts over the difference of the
-# statement counts, so the login and the first statements' one-time work cancel out.
-# Needs valgrind and the local cluster with the sysbench tables.
+# statement counts, so startup (loading the config), the login, the monitor's one check
+# (health_interval 1h) and the first statements' one-time work cancel out.
+# Needs valgrind and the local cluster with the sysbench tables. SY_BENCH_NO_BUILD=1: use
+# target/release as it is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=1200
@@ -22,7 +23,7 @@ done
 PORT="${SY_TENANTS_PORT:-6175}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-cargo build --release --quiet --bin switchyard
+[ "${SY_BENCH_NO_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin switchyard
 
 config() { # tenants
     cat <<TOML
@@ -52,13 +53,12 @@ TOML
     done
 }
 
-instructions() { # tenants statements -> instructions counted in sessions
+instructions() { # tenants statements -> instructions the process ran
     local cfg="$WORK/t$1.toml" out="$WORK/cg.$1.$2" pid i
     [ -f "$cfg" ] || config "$1" >"$cfg"
     for i in $(seq "$2"); do echo "SELECT c FROM sbtest1 WHERE id=$((i % 10000 + 1));"; done >"$WORK/q.sql"
-    RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
-        '--toggle-collect=*Session::run*' target/release/switchyard run --config "$cfg" \
-        --threads 1 >"$WORK/proxy.log" 2>&1 &
+    RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
+        target/release/switchyard run --config "$cfg" --threads 1 >"$WORK/proxy.log" 2>&1 &
     pid=$!
     for i in $(seq 600); do
         (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null && break

@@ -176,9 +176,7 @@ impl Conn {
                 Some(b"67108864")
             } else if item.contains("wait_timeout") {
                 Some(b"28800")
-            } else if item.contains("socket") {
-                None
-            } else if *item == "null" {
+            } else if item.contains("socket") || *item == "null" {
                 None
             } else {
                 Some(b"0")

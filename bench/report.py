@@ -18,8 +18,8 @@ CONFIG_NAMES = {
     "direct_replica": "direct (one replica)",
     "direct_primary": "direct (primary)",
     "relay": "L4 relay",
-    "proxy_ct": "Switchyard current-thread",
-    "proxy_mt": "Switchyard --threads 2",
+    "proxy_ct": "Switchyard 1 worker",
+    "proxy_mt": "Switchyard 2 workers",
 }
 PROXIES = ("proxy_ct", "proxy_mt")
 OLTP_BENCHES = [
@@ -79,10 +79,11 @@ def read_meta(path):
 
 
 def sysbench_summary(rows):
-    """{(test, threads, config): {qps, p95, cpu10k, rounds, failed}} as medians over rounds."""
+    """{(test, mode, threads, config): {qps, p95, cpu10k, rounds, failed}} as medians over
+    rounds; mode is `prepared` or `text` (results from before the column: prepared)."""
     groups = {}
     for r in rows:
-        key = (r["test"], int(r["threads"]), r["config"])
+        key = (r["test"], r.get("mode", "prepared"), int(r["threads"]), r["config"])
         groups.setdefault(key, []).append(r)
     out = {}
     for key, rs in groups.items():
@@ -103,8 +104,8 @@ def sysbench_summary(rows):
     return out
 
 
-def sysbench_tables(summary, test, configs, direct, md):
-    threads = sorted({k[1] for k in summary if k[0] == test})
+def sysbench_tables(summary, test, mode, configs, direct, md):
+    threads = sorted({k[2] for k in summary if k[0] == test and k[1] == mode})
     if not threads:
         md.append("Not measured.\n")
         return
@@ -115,10 +116,10 @@ def sysbench_tables(summary, test, configs, direct, md):
     md.append("| " + " | ".join(head) + " |")
     md.append("|" + "---|" * len(head))
     for t in threads:
-        d = summary.get((test, t, direct), {})
-        rl = summary.get((test, t, "relay"), {})
+        d = summary.get((test, mode, t, direct), {})
+        rl = summary.get((test, mode, t, "relay"), {})
         for c in configs:
-            s = summary.get((test, t, c))
+            s = summary.get((test, mode, t, c))
             if not s:
                 continue
             cells = [
@@ -141,6 +142,60 @@ def sysbench_tables(summary, test, configs, direct, md):
                 f"{s['rounds']}" + (f" ({s['failed']} failed)" if s["failed"] else ""),
             ]
             md.append("| " + " | ".join(cells) + " |")
+    md.append("")
+
+
+def us_per_query(s):
+    return None if not s or s.get("cpu10k") is None else s["cpu10k"] * 100
+
+
+def ratio_table(summary, md):
+    """Issue 12's figures: point selects in both protocols at each client count, as ratios."""
+    keys = sorted(
+        {(k[1], k[2]) for k in summary if k[0] == "oltp_point_select"},
+        key=lambda k: (k[0] != "prepared", k[1]),
+    )
+    if not keys:
+        return
+    md.append("## Point selects as ratios (issue 12)\n")
+    md.append(
+        "Medians of the rounds. CPU per query is the process's own utime+stime over the run "
+        "divided by the statements sysbench counted, in microseconds. Targets: Switchyard at "
+        "least 1.0x the relay's qps at most 1.1x its CPU per query; 2 workers' CPU per query "
+        "within 10% of 1 worker's.\n"
+    )
+    head = [
+        "protocol",
+        "clients",
+        "relay / direct qps",
+        "1 worker / relay qps",
+        "2 workers / relay qps",
+        "relay CPU us/q",
+        "1 worker CPU us/q",
+        "2 workers CPU us/q",
+        "1 worker / relay CPU",
+        "2 workers / relay CPU",
+        "2 workers / 1 worker CPU",
+    ]
+    md.append("| " + " | ".join(head) + " |")
+    md.append("|" + "---|" * len(head))
+    for mode, t in keys:
+        get = lambda c: summary.get(("oltp_point_select", mode, t, c), {})  # noqa: E731
+        d, rl, one, two = get("direct_replica"), get("relay"), get("proxy_ct"), get("proxy_mt")
+        cells = [
+            mode,
+            str(t),
+            fmt_ratio(ratio(rl.get("qps"), d.get("qps"))),
+            fmt_ratio(ratio(one.get("qps"), rl.get("qps"))),
+            fmt_ratio(ratio(two.get("qps"), rl.get("qps"))),
+            fmt(us_per_query(rl), 1),
+            fmt(us_per_query(one), 1),
+            fmt(us_per_query(two), 1),
+            fmt_ratio(ratio(one.get("cpu10k"), rl.get("cpu10k"))),
+            fmt_ratio(ratio(two.get("cpu10k"), rl.get("cpu10k"))),
+            fmt_ratio(ratio(two.get("cpu10k"), one.get("cpu10k"))),
+        ]
+        md.append("| " + " | ".join(cells) + " |")
     md.append("")
 
 
@@ -196,14 +251,15 @@ def chart(folder, summary, threads):
         return "no chart: gnuplot is not installed"
     cols = ["direct", "relay", "proxy_ct", "proxy_mt"]
     lines = ["# label direct relay proxy_ct proxy_mt"]
-    for test, short, direct in (
-        ("oltp_point_select", "point", "direct_replica"),
-        ("oltp_read_write", "rw", "direct_primary"),
+    for test, mode, short, direct in (
+        ("oltp_point_select", "prepared", "point", "direct_replica"),
+        ("oltp_point_select", "text", "point text", "direct_replica"),
+        ("oltp_read_write", "prepared", "rw", "direct_primary"),
     ):
         for t in threads:
             vals = []
             for c in cols:
-                s = summary.get((test, t, direct if c == "direct" else c))
+                s = summary.get((test, mode, t, direct if c == "direct" else c))
                 vals.append("-" if not s or s["qps"] is None else f"{s['qps']:.0f}")
             if any(v != "-" for v in vals):
                 lines.append(f'"{short} {t}t" ' + " ".join(vals))
@@ -228,8 +284,8 @@ set xlabel "workload and client threads (point: oltp_point_select to replicas; r
 set yrange [0:*]
 plot '{dat}' using 2:xtic(1) title "direct" lc rgb "#4e79a7", \\
      '' using 3 title "L4 relay" lc rgb "#bab0ac", \\
-     '' using 4 title "Switchyard current-thread" lc rgb "#f28e2b", \\
-     '' using 5 title "Switchyard --threads 2" lc rgb "#e15759"
+     '' using 4 title "Switchyard 1 worker" lc rgb "#f28e2b", \\
+     '' using 5 title "Switchyard 2 workers" lc rgb "#e15759"
 """
     gp = os.path.join(folder, "chart.gp")
     with open(gp, "w") as f:
@@ -282,7 +338,7 @@ def main():
     large = large_summary(read_tsv(os.path.join(folder, "large.tsv")))
     idle = read_tsv(os.path.join(folder, "idle.tsv"))
     crit = criterion_results(folder)
-    threads = sorted({k[1] for k in summary})
+    threads = sorted({k[2] for k in summary})
 
     md = []
     md.append(f"# Switchyard benchmark, {os.path.basename(folder)}\n")
@@ -302,28 +358,33 @@ def main():
     )
     md.append(
         f"sysbench: {meta.get('tables', '?')} tables x {meta.get('table_size', '?')} rows, "
-        f"prepared statements (`--db-ps-mode=auto`), {meta.get('secs', '?')} s per run, "
+        "point selects with prepared statements (`--db-ps-mode=auto`) and in the text "
+        f"protocol (`--db-ps-mode=disable`), {meta.get('secs', '?')} s per run, "
         f"{meta.get('rounds', '?')} interleaved round(s) per configuration, medians. "
         "Direct point selects go to one replica; the L4 relay (`examples/l4_relay.rs`, "
         "current-thread tokio, round-robin over both replicas, byte copy) is the floor of any "
         "userspace proxy; Switchyard runs with tenant `sb` (`consistency = \"eventual\"`) "
-        "in two runtime flavours, each its own process. CPU is the relay's or the proxy's "
+        "with 1 and with 2 worker threads, each its own process. CPU is the relay's or the proxy's "
         "own utime+stime (/proc/PID/stat) over the run, per 10,000 statements.\n"
     )
     md.append("![qps per configuration and thread count](chart.png)\n")
 
-    md.append("## oltp_point_select (reads to the replicas)\n")
-    sysbench_tables(
-        summary,
-        "oltp_point_select",
-        ["direct_replica", "relay", "proxy_ct", "proxy_mt"],
-        "direct_replica",
-        md,
-    )
+    ratio_table(summary, md)
+    for mode, how in (("prepared", "--db-ps-mode=auto"), ("text", "--db-ps-mode=disable")):
+        md.append(f"## oltp_point_select, {mode} (`{how}`; reads to the replicas)\n")
+        sysbench_tables(
+            summary,
+            "oltp_point_select",
+            mode,
+            ["direct_replica", "relay", "proxy_ct", "proxy_mt"],
+            "direct_replica",
+            md,
+        )
     md.append("## oltp_read_write (transactions: everything to the primary)\n")
     sysbench_tables(
         summary,
         "oltp_read_write",
+        "prepared",
         ["direct_primary", "proxy_ct", "proxy_mt"],
         "direct_primary",
         md,
@@ -342,7 +403,7 @@ def main():
     md.append("## Large results (`SELECT * FROM big_Nk`, 100-byte rows, mariadb client)\n")
     md.append(
         "Time is the whole client command (connect, query, read, discard), median; the "
-        "proxy is a fresh current-thread Switchyard. Peak "
+        "proxy is a fresh Switchyard with 1 worker. Peak "
         "RSS is the process's VmHWM during the query (reset with /proc/PID/clear_refs "
         "before it); growth is the largest VmHWM minus VmRSS just before, over the "
         "repetitions.\n"
@@ -377,7 +438,7 @@ def main():
     md.append("## Idle client connections\n")
     md.append(
         "N client connections logged in and left idle (PyMySQL, `bench/idle_conns.py`); "
-        "the proxy is a fresh current-thread Switchyard after one warm-up login. Each "
+        "the proxy is a fresh Switchyard with 1 worker after one warm-up login. Each "
         "proxied session also holds a backend connection (login checks the primary); the "
         "relay holds one to a replica. Threads_connected is the servers' count.\n"
     )
@@ -430,7 +491,7 @@ def main():
     md.append("|---|---|---|")
 
     def ps(t, c):
-        return summary.get(("oltp_point_select", t, c), {})
+        return summary.get(("oltp_point_select", "prepared", t, c), {})
 
     for c in PROXIES:
         r = ratio(ps(8, c).get("qps"), ps(8, "relay").get("qps"))

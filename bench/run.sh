@@ -5,10 +5,12 @@
 #
 # Brings up the local cluster if needed (scripts/cluster.sh up), builds Switchyard and the L4
 # relay (examples/l4_relay.rs, the floor of any userspace proxy) --release, and in the same run
-# measures, direct vs relay vs Switchyard (current-thread runtime and --threads 2):
-#   - sysbench oltp_point_select (reads to replicas) and oltp_read_write (to the primary),
-#     prepared statements, 1, 8 and 64 client threads, interleaved rounds, median: qps, p95,
-#     and the relay's and the proxy's CPU seconds per 10k statements (/proc/PID/stat);
+# measures, direct vs relay vs Switchyard (1 worker thread and 2, `--threads`):
+#   - sysbench oltp_point_select (reads to replicas) with prepared statements
+#     (--db-ps-mode=auto) and in the text protocol (--db-ps-mode=disable), and
+#     oltp_read_write (to the primary, prepared), 1, 8 and 64 client threads, interleaved
+#     rounds, median: qps, p95, and the relay's and the proxy's CPU per statement
+#     (/proc/PID/stat), reported as ratios (Switchyard/relay, relay/direct, 2 workers/1);
 #   - a large result (20k and 200k rows of 100 bytes): time, peak RSS (VmHWM) of the relay and
 #     the proxy;
 #   - memory per idle client connection (1,000 connections, VmRSS before/after, open fds, the
@@ -20,8 +22,8 @@
 # Writes bench/results/<UTC timestamp>/report.md, chart.png and the raw outputs (raw/), and
 # prints the report's path. The targets of issue 6 are reported as met/missed, not asserted.
 #
-# --quick: 8 client threads only, one round of 5 s, fewer repetitions (under 3 minutes once
-# built). The full run: 3 rounds of 8 s per configuration (under 15 minutes on 2 cores).
+# --quick: 8 and 64 client threads, one round of 5 s, fewer repetitions (under 4 minutes once
+# built). The full run: 3 rounds of 8 s per configuration (under 25 minutes on 2 cores).
 #
 # Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SWITCHYARD_CLUSTER_DIR
 # (passed to scripts/cluster.sh, so the harness can use a cluster of its own);
@@ -51,14 +53,14 @@ PRIMARY="${SY_PRIMARY_PORT:-3307}"
 R1="${SY_REPLICA1_PORT:-3308}"
 R2="${SY_REPLICA2_PORT:-3309}"
 BASE_PORT="${SY_BENCH_PORT:-6140}"
-PROXY_CT_PORT="$BASE_PORT"             # switchyard, current-thread runtime (the default)
+PROXY_CT_PORT="$BASE_PORT"             # switchyard --threads 1 (one session worker)
 PROXY_MT_PORT=$((BASE_PORT + 1))       # switchyard --threads 2
 RELAY_PORT=$((BASE_PORT + 2))          # examples/l4_relay.rs over the two replicas
 PROXY_IDLE_PORT=$((BASE_PORT + 3))     # a fresh switchyard for the idle-connection count
 PROXY_LARGE_PORT=$((BASE_PORT + 4))    # a fresh switchyard for the large results
 
 if [ "$QUICK" -eq 1 ]; then
-    THREADS=(8)
+    THREADS=(8 64)
     ROUNDS=1
     SECS=5
     LARGE_REPS=3
@@ -177,7 +179,7 @@ start_proxy() { # name port threads -> sets LAST_PID
     wait_port "$2" "$LAST_PID" "$1"
 }
 
-start_proxy proxy_ct "$PROXY_CT_PORT" 0
+start_proxy proxy_ct "$PROXY_CT_PORT" 1
 PROXY_CT_PID=$LAST_PID
 start_proxy proxy_mt "$PROXY_MT_PORT" 2
 PROXY_MT_PID=$LAST_PID
@@ -268,18 +270,25 @@ wait_replicas
 # ---------------------------------------------------------------------------------------------
 
 SB_TSV="${OUT}/sysbench.tsv"
-printf 'test\tthreads\tconfig\tround\tqps\tp95_ms\tqueries\tcpu_s\terrors\n' >"$SB_TSV"
+printf 'test\tmode\tthreads\tconfig\tround\tqps\tp95_ms\tqueries\tcpu_s\terrors\n' >"$SB_TSV"
 
-run_case() { # test threads config round
-    local test="$1" threads="$2" config="$3" round="$4" port pid before=0 after=0 out
+ps_mode() { # prepared|text -> sysbench's --db-ps-mode
+    case "$1" in
+        prepared) echo auto ;;
+        text) echo disable ;;
+    esac
+}
+
+run_case() { # test mode threads config round
+    local test="$1" mode="$2" threads="$3" config="$4" round="$5" port pid before=0 after=0 out
     port="$(port_of "$config")"
     pid="$(pid_of "$config")"
-    out="${RAW}/${test}-t${threads}-${config}-r${round}.txt"
+    out="${RAW}/${test}-${mode}-t${threads}-${config}-r${round}.txt"
     [ -n "$pid" ] && before="$(cpu_ticks "$pid")"
     if ! sb "$port" "$test" --threads="$threads" --time="$SECS" --report-interval=0 \
-        --db-ps-mode=auto --percentile=95 run >"$out" 2>&1; then
-        log "  ${test} t=${threads} ${config} round ${round}: sysbench failed (see ${out})"
-        printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\tfailed\n' "$test" "$threads" "$config" "$round" >>"$SB_TSV"
+        --db-ps-mode="$(ps_mode "$mode")" --percentile=95 run >"$out" 2>&1; then
+        log "  ${test} ${mode} t=${threads} ${config} round ${round}: sysbench failed (see ${out})"
+        printf '%s\t%s\t%s\t%s\t%s\t-\t-\t-\t-\tfailed\n' "$test" "$mode" "$threads" "$config" "$round" >>"$SB_TSV"
         return 0
     fi
     [ -n "$pid" ] && after="$(cpu_ticks "$pid")"
@@ -289,18 +298,20 @@ run_case() { # test threads config round
     queries="$(awk '/queries:/ {print $2; exit}' "$out")"
     errors="$(awk '/ignored errors:/ {print $3; exit}' "$out")"
     [ -n "$pid" ] && cpu="$(awk -v t=$((after - before)) -v c="$CLK" 'BEGIN {printf "%.2f", t / c}')"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$threads" "$config" "$round" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$mode" "$threads" "$config" "$round" \
         "${qps:--}" "${p95:--}" "${queries:--}" "$cpu" "${errors:-0}" >>"$SB_TSV"
-    log "  ${test} t=${threads} ${config} r${round}: ${qps:-?} qps, p95 ${p95:-?} ms, cpu ${cpu} s"
+    log "  ${test} ${mode} t=${threads} ${config} r${round}: ${qps:-?} qps, p95 ${p95:-?} ms, cpu ${cpu} s"
 }
 
 POINT_CONFIGS=(direct_replica relay proxy_ct proxy_mt)
 RW_CONFIGS=(direct_primary proxy_ct proxy_mt)
-for threads in "${THREADS[@]}"; do
-    for round in $(seq "$ROUNDS"); do
-        log "oltp_point_select, ${threads} threads, round ${round}/${ROUNDS}"
-        for config in "${POINT_CONFIGS[@]}"; do
-            run_case oltp_point_select "$threads" "$config" "$round"
+for mode in prepared text; do
+    for threads in "${THREADS[@]}"; do
+        for round in $(seq "$ROUNDS"); do
+            log "oltp_point_select ${mode}, ${threads} threads, round ${round}/${ROUNDS}"
+            for config in "${POINT_CONFIGS[@]}"; do
+                run_case oltp_point_select "$mode" "$threads" "$config" "$round"
+            done
         done
     done
 done
@@ -308,7 +319,7 @@ for threads in "${THREADS[@]}"; do
     for round in $(seq "$ROUNDS"); do
         log "oltp_read_write, ${threads} threads, round ${round}/${ROUNDS}"
         for config in "${RW_CONFIGS[@]}"; do
-            run_case oltp_read_write "$threads" "$config" "$round"
+            run_case oltp_read_write prepared "$threads" "$config" "$round"
         done
     done
 done
@@ -373,7 +384,7 @@ printf 'rows\tconfig\trep\tms\trss_before_kb\thwm_kb\n' >"$LARGE_TSV"
 log "large results: ${LARGE_REPS} repetitions of SELECT * over 20k and 200k rows"
 # A fresh proxy: one that served 64 sysbench clients keeps that memory, which would hide
 # what a large result adds.
-start_proxy proxy_large "$PROXY_LARGE_PORT" 0
+start_proxy proxy_large "$PROXY_LARGE_PORT" 1
 PROXY_CT_PORT="$PROXY_LARGE_PORT"
 PROXY_CT_PID=$LAST_PID
 sql_as "$PROXY_CT_PORT" sbtest sbtest sbtest -e 'SELECT 1' >/dev/null # one-time allocations
@@ -449,7 +460,7 @@ idle_case() { # name port pid
 }
 
 log "idle connections: ${IDLE_CONNS} to a fresh proxy, then to the relay"
-start_proxy proxy_idle "$PROXY_IDLE_PORT" 0
+start_proxy proxy_idle "$PROXY_IDLE_PORT" 1
 PROXY_IDLE_PID=$LAST_PID
 idle_case proxy_ct "$PROXY_IDLE_PORT" "$PROXY_IDLE_PID"
 idle_case relay "$RELAY_PORT" "$RELAY_PID"

@@ -33,11 +33,22 @@ pub struct Listeners {
 }
 
 /// Serves until `shutdown` completes, then stops the admin and HTTP listeners too.
-/// SIGHUP reloads the config file.
+/// SIGHUP reloads the config file. Sessions run on `server.threads` worker threads
+/// (`frontend::workers`); the caller's runtime accepts and runs the control plane (admin
+/// port, HTTP, monitor, reloads).
 pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
     state.load().learn_server_info().await;
     // Before the first client: a tenant paused fleet-wide is held here too.
     let fleet = fleet::start(&state).await;
+    let n = frontend::workers::count(state.load().config.server.threads);
+    let workers = match frontend::workers::Workers::start(n, &state) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the worker threads");
+            return;
+        }
+    };
+    tracing::info!(workers = n, "session workers started");
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&state)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -60,10 +71,11 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
         )));
     }
     ready.store(true, Ordering::Release);
-    frontend::serve(listeners.app, Arc::clone(&state), shutdown).await;
+    frontend::serve(listeners.app, Arc::clone(&state), &workers, shutdown).await;
     ready.store(false, Ordering::Release);
     // The admin port stays up while sessions drain, so ops can watch them finish.
     drain(&state).await;
+    workers.stop().await;
     if let Some(task) = fleet {
         task.abort();
         fleet::leave(&state).await;

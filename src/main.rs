@@ -23,9 +23,10 @@ enum Command {
     Run {
         #[arg(long, default_value = "config/switchyard.toml")]
         config: PathBuf,
-        /// Worker threads: 0 runs everything on one thread (fastest on small machines).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
+        /// Worker threads serving sessions (overrides `server.threads`); 0: one per core
+        /// available to the process.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Validate a config file and print the routing table it resolves to.
     Check {
@@ -178,24 +179,22 @@ fn check(path: &std::path::Path, running: Option<&std::path::Path>, asked: &Aske
     }
 }
 
-fn run(path: &std::path::Path, threads: usize) -> ExitCode {
-    let cfg = match config::load(path) {
+fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
+    let mut cfg = match config::load(path) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{}: invalid, not starting\n{errors}", path.display());
             return ExitCode::FAILURE;
         }
     };
-    let runtime = if threads == 0 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()
-    };
+    if let Some(n) = threads {
+        cfg.server.threads = n;
+    }
+    // The control plane (accept, admin, HTTP, monitor) is light: one thread. Sessions run
+    // on the worker threads `switchyard::run` starts.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {

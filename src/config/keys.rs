@@ -34,6 +34,7 @@ tls_key = "config/tls/server.key"
 require_tls = false
 rsa_private_key = "config/tls/rsa.key"
 max_packet = "64M"
+threads = 4
 
 [admin]
 user = "admin"

@@ -126,6 +126,9 @@ pub struct ServerConfig {
     /// PEM RSA private key for caching_sha2_password's full authentication without TLS
     /// (generated at first use when unset, as MySQL does).
     pub rsa_private_key: Option<String>,
+    /// Worker threads serving sessions, each owning its sessions from accept to close;
+    /// 0: one per core available to the process.
+    pub threads: usize,
 }
 
 /// `[fleet]`: which fleet this instance belongs to, where its etcd is, and how long it

@@ -36,6 +36,7 @@ pub struct RawServer {
     pub require_tls: Option<Spanned<bool>>,
     pub rsa_private_key: Option<Str>,
     pub max_packet: Option<Str>,
+    pub threads: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -388,6 +388,7 @@ impl Resolver<'_, '_, '_> {
             tls_key,
             require_tls,
             max_packet: self.max_packet(raw.max_packet.as_ref()),
+            threads: raw.threads.as_ref().map_or(0, |t| *t.get_ref() as usize),
             rsa_private_key: raw
                 .rsa_private_key
                 .as_ref()

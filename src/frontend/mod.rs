@@ -18,6 +18,7 @@ mod query;
 mod session;
 mod tenant;
 mod vars;
+pub mod workers;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +33,7 @@ use crate::state::limits::Refusal;
 use crate::state::SharedState;
 use error::SessionError;
 use session::Session;
+use workers::Workers;
 
 /// The largest packet accepted before a client has logged in: a handshake response with the
 /// most connection attributes clients send (64 KiB) and room to spare.
@@ -46,8 +48,13 @@ impl Drop for Slot {
     }
 }
 
-/// Accepts clients until `shutdown` completes.
-pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()>) {
+/// Accepts clients until `shutdown` completes, handing each to one of `workers`.
+pub async fn serve(
+    listener: TcpListener,
+    state: SharedState,
+    workers: &Workers,
+    shutdown: impl Future<Output = ()>,
+) {
     let live = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
@@ -64,13 +71,22 @@ pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Fut
                 continue;
             }
         };
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepted connection not usable");
+                continue;
+            }
+        };
         let id = state.load().shared.registry.next_id();
         let slot = Slot(Arc::clone(&live));
         let count = live.fetch_add(1, Ordering::Relaxed) + 1;
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let _slot = slot;
-            handle(stream, peer.ip().to_string(), id, count, state).await;
+        workers.dispatch(workers::Accepted {
+            stream,
+            peer,
+            id,
+            live: count,
+            slot,
         });
     }
 }

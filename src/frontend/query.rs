@@ -66,7 +66,9 @@ impl Session {
         payload: &[u8],
     ) -> Result<(), SessionError> {
         self.check_schema_refs(rt, &payload[1..])?;
-        let c = rt.shared.router.classify(&payload[1..]);
+        // The digest statistics' key comes from the classifier's pass (one lexing of a
+        // SELECT, not two).
+        let (c, digest) = rt.shared.router.classify_fingerprinted(&payload[1..]);
         if c.effects.kill {
             return self.kill_statement(rt, &payload[1..]).await;
         }
@@ -77,16 +79,18 @@ impl Session {
         for db in &c.effects.use_dbs {
             self.check_same_tenant(rt, db)?;
         }
-        self.run_classified(rt, &c, payload, Expect::ResultSets)
+        self.run_classified(rt, &c, digest, payload, Expect::ResultSets)
             .await
     }
 
     /// Routes and runs a statement whose class is known, retrying a read that found its
-    /// replica gone before any answer reached the client.
+    /// replica gone before any answer reached the client. `digest`: the statement's
+    /// `fingerprint_hash`.
     pub(super) async fn run_classified(
         &mut self,
         rt: &RuntimeState,
         c: &Classification,
+        digest: u64,
         payload: &[u8],
         expect: Expect,
     ) -> Result<(), SessionError> {
@@ -131,7 +135,7 @@ impl Session {
         };
         self.count(&route, t, Some(&outcome), c.class == Class::Read);
         let sql = &payload[1..];
-        self.observe(rt, t, started, crate::router::fingerprint_hash(sql), sql);
+        self.observe(rt, t, started, digest, sql);
         self.after_statement(t, c, &outcome, payload, guard);
         self.release_answer().await?;
         if c.class == Class::SetSession {

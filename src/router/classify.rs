@@ -1,10 +1,12 @@
 //! The classification pipeline: leading hints, one statement at a time, multi-statement merge.
 
+use std::cell::Cell;
 use std::ops::Range;
 use std::str;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::digest::{self, Cache, Shape};
+use super::fingerprint::MAX_LIST_SCAN;
 use super::hints;
 use super::keyword;
 use super::lexer::{Cursor, Resume};
@@ -95,6 +97,9 @@ pub(crate) struct Ctx<'a> {
     pub unparsed: Option<&'a Unparsed>,
     pub sql: &'a [u8],
     pub depth: u8,
+    /// Set by a top-level SELECT that is the whole statement: its `fingerprint_hash`,
+    /// computed by the digest pass, so the session need not lex it again.
+    pub fingerprint: &'a Cell<Option<u64>>,
 }
 
 impl Ctx<'_> {
@@ -141,6 +146,13 @@ impl Ctx<'_> {
             Err(why) => return self.unparsed(at, why),
         };
         let end = cur.offset().max(start);
+        if self.depth == 0 && self.sql.len() <= MAX_LIST_SCAN && cur.peek().is_none() {
+            // Nothing but this statement (and comments) in the text: its fingerprint is the
+            // whole text's. An executable comment still open is not (the digest marks it).
+            if !cur.resume_point().in_exec {
+                self.fingerprint.set(shape.fingerprint);
+            }
+        }
         let rest = rest_after(cur);
         let (class, effects) = self.decide_select(&shape, start..end);
         Piece {
@@ -214,12 +226,37 @@ fn rest_after(cur: Cursor) -> Rest {
 
 /// Classifies a whole COM_QUERY / COM_STMT_PREPARE payload.
 pub(crate) fn classify(cache: &Cache, unparsed: Option<&Unparsed>, sql: &[u8]) -> Classification {
+    classify_fingerprinted(cache, unparsed, sql).0
+}
+
+/// Classifies a payload and gives its `fingerprint_hash`: from the classifier's own pass
+/// for a lone SELECT (the hot path), else from a pass of its own.
+pub(crate) fn classify_fingerprinted(
+    cache: &Cache,
+    unparsed: Option<&Unparsed>,
+    sql: &[u8],
+) -> (Classification, u64) {
+    let fingerprint = Cell::new(None);
+    let c = classify_with(cache, unparsed, sql, &fingerprint);
+    let h = fingerprint
+        .get()
+        .unwrap_or_else(|| super::fingerprint_hash(sql));
+    (c, h)
+}
+
+fn classify_with(
+    cache: &Cache,
+    unparsed: Option<&Unparsed>,
+    sql: &[u8],
+    fingerprint: &Cell<Option<u64>>,
+) -> Classification {
     let (hints, start) = hints::leading(sql);
     let ctx = Ctx {
         cache,
         unparsed,
         sql,
         depth: 0,
+        fingerprint,
     };
     let mut at = Resume {
         pos: start,
@@ -233,6 +270,8 @@ pub(crate) fn classify(cache: &Cache, unparsed: Option<&Unparsed>, sql: &[u8]) -
             effects: first.effects,
         };
     };
+    // Several statements: the fingerprint is the whole text's, not the first one's.
+    fingerprint.set(None);
     let mut multi = Multi::default();
     multi.add(first.class, first.effects);
     loop {

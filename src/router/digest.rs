@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::Mutex;
 
+use super::fingerprint::{Fnv, Normalizer};
 use super::lexer::{Cursor, Kind};
 use super::lists;
 use super::{Class, Effects, PrimaryReason};
@@ -54,6 +55,40 @@ pub(crate) struct Shape {
     /// Byte ranges that a canonical member of the shape leaves out: every element of a
     /// collapsed literal list after the first. Empty for most statements (no allocation).
     pub cuts: Vec<Range<usize>>,
+    /// The statement's `fingerprint_hash` as far as its tokens go, computed in the same
+    /// pass; `None` when the fingerprint would be cut (past its scan or text limits).
+    pub fingerprint: Option<u64>,
+}
+
+/// `fingerprint_hash` fed token by token from the digest pass.
+struct Fingerprint {
+    n: Normalizer,
+    h: Fnv,
+    ok: bool,
+}
+
+impl Fingerprint {
+    fn token(&mut self, start: usize, kind: Kind, text: &[u8]) {
+        if !self.ok {
+            return;
+        }
+        if self.n.past_scan(start) {
+            self.ok = false;
+            return;
+        }
+        let h = &mut self.h;
+        self.n.token(kind, text, |p| h.feed(p));
+    }
+
+    fn list(&mut self, cut: usize) {
+        let h = &mut self.h;
+        self.n.list(cut, |p| h.feed(p));
+        self.ok &= !self.n.full();
+    }
+
+    fn finish(self) -> Option<u64> {
+        (self.ok && !self.n.full()).then_some(self.h.0)
+    }
 }
 
 impl Shape {
@@ -89,11 +124,17 @@ pub(crate) fn digest(cur: &mut Cursor, limits: &Limits) -> Result<Shape, Primary
     let mut cuts: Vec<Range<usize>> = Vec::new();
     let mut cut = 0;
     let mut depth = 0usize;
+    let mut fp = Fingerprint {
+        n: Normalizer::default(),
+        h: Fnv::default(),
+        ok: true,
+    };
     while let Some(t) = cur.next_tok() {
         if t.end - cut > limits.end {
             return Err(PrimaryReason::TooLong);
         }
         let text = cur.text(t);
+        fp.token(t.start, t.kind, text);
         // A tag per kind keeps `select` the keyword apart from `` `select` `` the name.
         let (tag, body): (u8, &[u8]) = match t.kind {
             Kind::Word => (b'w', text),
@@ -123,6 +164,7 @@ pub(crate) fn digest(cur: &mut Cursor, limits: &Limits) -> Result<Shape, Primary
                 if let Some(list) = lists::after_word(text, cur, usize::MAX) {
                     *cur = list.after;
                     cut += list.cut.len();
+                    fp.list(list.cut.len());
                     cuts.push(list.cut);
                     // `L` is an identifier byte, so never a punctuation tag.
                     h.byte(b'L');
@@ -140,6 +182,7 @@ pub(crate) fn digest(cur: &mut Cursor, limits: &Limits) -> Result<Shape, Primary
     Ok(Shape {
         digest: h.finish(),
         cuts,
+        fingerprint: fp.finish(),
     })
 }
 

@@ -10,20 +10,16 @@ use super::lists;
 const MAX_SCAN: usize = 4096;
 /// Input bytes read at most in all: a list of literals is read to its end up to here, so
 /// `IN (...)` lists of up to about 10,000 ids share one fingerprint with the short ones.
-const MAX_LIST_SCAN: usize = 64 * 1024;
+pub(super) const MAX_LIST_SCAN: usize = 64 * 1024;
 /// Output characters kept at most (the server's own digests stop at 1024 too).
 const MAX_TEXT: usize = 1024;
 
 /// The hash of a statement's normalized text, without building the text (the hot path:
 /// the text is only needed the first time a digest is seen).
 pub fn fingerprint_hash(sql: &[u8]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    normalize(sql, |piece| {
-        for &b in piece {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    });
-    h
+    let mut h = Fnv::default();
+    normalize(sql, |piece| h.feed(piece));
+    h.0
 }
 
 /// The normalized text of a statement and its hash (the same as `fingerprint_hash`).
@@ -47,35 +43,72 @@ fn normalize(sql: &[u8], mut emit: impl FnMut(&[u8])) {
             in_exec: false,
         },
     );
-    let mut written = 0;
-    let mut prev_word = false;
-    let mut upper = [0u8; 64];
-    // Bytes inside collapsed lists, which do not count against MAX_SCAN.
-    let mut listed = 0;
+    let mut n = Normalizer::default();
     let mut cut = src.len() < sql.len();
     while let Some(t) = cur.next_tok() {
-        if t.start - listed >= MAX_SCAN {
+        if n.past_scan(t.start) {
             cut = true;
             break;
         }
         let text = cur.text(t);
-        let word = !matches!(t.kind, Kind::Assign | Kind::Punct(_));
-        if word && prev_word {
-            written += 1;
+        n.token(t.kind, text, &mut emit);
+        if t.kind == Kind::Word {
+            if let Some(list) = lists::after_word(text, &mut cur, MAX_LIST_SCAN) {
+                n.list(list.cut.len(), &mut emit);
+                cur = list.after;
+            }
+        }
+        if n.full() {
+            emit(b" ...");
+            return;
+        }
+    }
+    if cut {
+        emit(b" ...");
+    }
+}
+
+/// The normalization of one token after another, shared by [`normalize`] and the router's
+/// digest pass (which computes a statement's fingerprint hash on the way, so the hot path
+/// lexes a SELECT once).
+#[derive(Default)]
+pub(super) struct Normalizer {
+    written: usize,
+    prev_word: bool,
+    /// Bytes inside collapsed lists, which do not count against MAX_SCAN.
+    listed: usize,
+}
+
+impl Normalizer {
+    /// Whether a token starting at `start` lies past what a fingerprint reads.
+    pub fn past_scan(&self, start: usize) -> bool {
+        start - self.listed >= MAX_SCAN
+    }
+
+    /// Whether the text is as long as a fingerprint gets.
+    pub fn full(&self) -> bool {
+        self.written >= MAX_TEXT
+    }
+
+    pub fn token(&mut self, kind: Kind, text: &[u8], mut emit: impl FnMut(&[u8])) {
+        let word = !matches!(kind, Kind::Assign | Kind::Punct(_));
+        if word && self.prev_word {
+            self.written += 1;
             emit(b" ");
         }
         // `) VALUES` reads better than `)VALUES`; `(`, `,` and `.` hug their neighbours.
-        prev_word = word || t.kind == Kind::Punct(b')');
-        let piece: &[u8] = match t.kind {
+        self.prev_word = word || kind == Kind::Punct(b')');
+        let piece: &[u8] = match kind {
             Kind::Word | Kind::SysVar | Kind::UserVar => {
                 // Upper-cased in chunks, without allocating.
+                let mut upper = [0u8; 64];
                 for chunk in text.chunks(upper.len()) {
                     let up = &mut upper[..chunk.len()];
                     up.copy_from_slice(chunk);
                     up.make_ascii_uppercase();
                     emit(up);
                 }
-                written += text.len();
+                self.written += text.len();
                 &[]
             }
             Kind::QuotedIdent => text,
@@ -85,23 +118,32 @@ fn normalize(sql: &[u8], mut emit: impl FnMut(&[u8])) {
         };
         if !piece.is_empty() {
             emit(piece);
-            written += piece.len();
-        }
-        if t.kind == Kind::Word {
-            if let Some(list) = lists::after_word(text, &mut cur, MAX_LIST_SCAN) {
-                listed += list.cut.len();
-                cur = list.after;
-                emit(b"(?+)");
-                written += 4;
-            }
-        }
-        if written >= MAX_TEXT {
-            emit(b" ...");
-            return;
+            self.written += piece.len();
         }
     }
-    if cut {
-        emit(b" ...");
+
+    /// A collapsed list of `cut` bytes followed the last word.
+    pub fn list(&mut self, cut: usize, mut emit: impl FnMut(&[u8])) {
+        self.listed += cut;
+        emit(b"(?+)");
+        self.written += 4;
+    }
+}
+
+/// A fingerprint hash fed piece by piece (FNV-1a, as [`fingerprint_hash`]).
+pub(super) struct Fnv(pub u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub fn feed(&mut self, piece: &[u8]) {
+        for &b in piece {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
     }
 }
 

@@ -24,16 +24,22 @@ mod tests;
 
 use std::fmt;
 
+use crate::state::per_worker::PerWorker;
+
 pub(crate) use lexer::is_ident_byte;
 pub use schemas::{schema_refs, visit_schema_refs};
 
 /// Default bound on cached SELECT-family decisions.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 
-/// Classifies statements. Holds only a bounded cache of SELECT-family decisions keyed by
+/// Classifies statements. Holds only bounded caches of SELECT-family decisions keyed by
 /// normalized digest, so one `Router` can be shared by every session (`&self`, thread-safe).
+/// Each worker thread has a cache of its own: a hit never touches a lock or a cache line
+/// another core writes.
 pub struct Router {
-    cache: digest::Cache,
+    caches: PerWorker<digest::Cache>,
+    /// Entries each worker's cache holds at most.
+    entries: usize,
     unparsed: classify::Unparsed,
 }
 
@@ -45,20 +51,31 @@ impl Router {
     /// A router whose cache holds at most `entries` decisions (at least one).
     pub fn with_cache_entries(entries: usize) -> Self {
         Router {
-            cache: digest::Cache::new(entries),
+            caches: PerWorker::default(),
+            entries,
             unparsed: classify::Unparsed::default(),
         }
+    }
+
+    fn cache(&self) -> &digest::Cache {
+        self.caches.local_or(|| digest::Cache::new(self.entries))
     }
 
     /// Classifies one COM_QUERY / COM_STMT_PREPARE payload (raw bytes, any encoding).
     /// Never panics; whatever it cannot prove safe for a replica goes to the primary.
     pub fn classify(&self, sql: &[u8]) -> Classification {
-        classify::classify(&self.cache, Some(&self.unparsed), sql)
+        classify::classify(self.cache(), Some(&self.unparsed), sql)
+    }
+
+    /// [`Router::classify`] and the statement's [`fingerprint_hash`], for a lone SELECT from
+    /// the same pass over its text.
+    pub fn classify_fingerprinted(&self, sql: &[u8]) -> (Classification, u64) {
+        classify::classify_fingerprinted(self.cache(), Some(&self.unparsed), sql)
     }
 
     /// Like [`Router::classify`], for EXPLAIN ROUTE: not counted as traffic.
     pub fn explain(&self, sql: &[u8]) -> Classification {
-        classify::classify(&self.cache, None, sql)
+        classify::classify(self.cache(), None, sql)
     }
 
     /// SELECT-family statements sent to the primary unparsed: (too long, too deep).
@@ -67,9 +84,9 @@ impl Router {
         (get(&self.unparsed.too_long), get(&self.unparsed.too_deep))
     }
 
-    /// Number of cached decisions (for admin stats).
+    /// Number of cached decisions, every worker's (for admin stats).
     pub fn cached_entries(&self) -> usize {
-        self.cache.len()
+        self.caches.iter().map(digest::Cache::len).sum()
     }
 }
 

@@ -585,3 +585,50 @@ fn kill_in_a_dynamic_sql_literal_is_marked() {
         assert!(!effects(sql).kill, "{sql}");
     }
 }
+
+/// The fingerprint the classifier computes on its pass is exactly `fingerprint_hash`, for
+/// every shape of text (lone SELECTs take it from the digest pass, the rest from a pass
+/// of their own), so SHOW QUERY DIGEST never splits one statement into two rows.
+#[test]
+fn classifier_fingerprint_is_fingerprint_hash() {
+    let long_in = format!(
+        "SELECT c FROM t WHERE id IN ({})",
+        (0..20_000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let long_text = format!("SELECT {} FROM t", vec!["a"; 900].join(", "));
+    let corpus = [
+        "SELECT c FROM sbtest1 WHERE id=42",
+        "  select c from sbtest1 where id = 7 ",
+        "/* route=replica */ SELECT 1",
+        "SELECT 1 /* trailing */",
+        "SELECT 1;",
+        "SELECT 1; SELECT 2",
+        "SELECT a FROM t WHERE b IN (1, 2, 3) AND c = 'x'",
+        "(SELECT 1) UNION (SELECT 2)",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "VALUES (1, 2), (3, 4)",
+        "/*!40001 SQL_NO_CACHE */ SELECT 1",
+        "SELECT /*!40001 SQL_NO_CACHE */ 1",
+        "SELECT 1 /*! unclosed",
+        "SELECT @x := 1, @@sql_mode",
+        "SELECT 'unterminated",
+        "INSERT INTO t VALUES (1), (2)",
+        "UPDATE t SET a = 1 WHERE id = 2",
+        "SET NAMES utf8mb4",
+        "SELECT `select` FROM `t`",
+        long_in.as_str(),
+        long_text.as_str(),
+    ];
+    let r = Router::new();
+    for sql in corpus {
+        for _ in 0..2 {
+            // Twice: a cache miss, then a hit.
+            let (c, h) = r.classify_fingerprinted(sql.as_bytes());
+            assert_eq!(h, fingerprint_hash(sql.as_bytes()), "{sql:.80}");
+            assert_eq!(c, r.classify(sql.as_bytes()), "{sql:.80}");
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod health;
 pub mod limits;
 pub mod pause;
+pub mod per_worker;
 pub mod registry;
 pub mod reload;
 pub mod stats;

@@ -37,6 +37,12 @@ impl Pauses {
         was
     }
 
+    /// Whether any tenant is paused: one load of a flag no statement writes, so a session
+    /// can skip the per-tenant check (and making its key) in the common case.
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     pub fn is_paused(&self, tenant: &str) -> bool {
         self.any.load(Ordering::SeqCst)
             && self

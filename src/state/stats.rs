@@ -2,6 +2,8 @@
 //! port and the metrics endpoint.
 
 use super::bounded::Bounded;
+use super::per_worker::PerWorker;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -87,6 +89,23 @@ pub struct TenantCounts {
     pub consistent_primary: u64,
 }
 
+impl TenantCounts {
+    /// Adds another worker's counts of the same tenant.
+    fn add(&mut self, o: &TenantCounts) {
+        self.to_primary += o.to_primary;
+        self.to_replica += o.to_replica;
+        self.errors += o.errors;
+        self.backend_errors += o.backend_errors;
+        self.fallbacks += o.fallbacks;
+        self.hints_refused += o.hints_refused;
+        self.held += o.held;
+        self.held_too_long += o.held_too_long;
+        self.consistent_ready += o.consistent_ready;
+        self.consistent_waited += o.consistent_waited;
+        self.consistent_primary += o.consistent_primary;
+    }
+}
+
 impl TenantStats {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -117,11 +136,26 @@ pub struct Served {
     pub writes: AtomicU64,
 }
 
+impl Served {
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Counters by tenant name. Kept across reloads; a tenant's entry is made on first use.
 /// Entries of tenants the config does not name (made by an open cluster's patterns from
 /// what clients send) are dropped when no session holds them and the map has filled up.
+/// One set of maps per worker (a session counts into its worker's); reads add them up.
 #[derive(Default)]
 pub struct Stats {
+    workers: PerWorker<WorkerStats>,
+}
+
+#[derive(Default)]
+struct WorkerStats {
     tenants: RwLock<Bounded<String, TenantStats>>,
     /// (tenant, server address) -> statements served.
     served: RwLock<Bounded<(String, String), Served>>,
@@ -130,73 +164,85 @@ pub struct Stats {
 impl Stats {
     /// `named`: whether a tenant is in the config (its counters are never dropped).
     pub fn tenant(&self, name: &str, named: impl Fn(&str) -> bool) -> Arc<TenantStats> {
-        if let Some(t) = self
-            .tenants
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
+        let local = self.workers.local();
+        if let Some(t) = read(&local.tenants).get(name) {
             return Arc::clone(t);
         }
-        let mut w = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let mut w = local.tenants.write().unwrap_or_else(|p| p.into_inner());
         w.entry(name.to_owned(), |k, _| !named(k))
     }
 
     /// The counters of `addr` serving `tenant`; a session holds them with its connection so
     /// counting costs one atomic add.
     pub fn served(&self, tenant: &str, addr: &str, named: impl Fn(&str) -> bool) -> Arc<Served> {
+        let local = self.workers.local();
         let key = (tenant.to_owned(), addr.to_owned());
-        if let Some(s) = self
-            .served
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
+        if let Some(s) = read(&local.served).get(&key) {
             return Arc::clone(s);
         }
-        let mut w = self.served.write().unwrap_or_else(|p| p.into_inner());
+        let mut w = local.served.write().unwrap_or_else(|p| p.into_inner());
         w.entry(key, |(t, _), _| !named(t))
     }
 
     /// (reads, writes) `addr` served for `tenant`.
     pub fn served_counts(&self, tenant: &str, addr: &str) -> (u64, u64) {
-        let r = self.served.read().unwrap_or_else(|p| p.into_inner());
-        r.get(&(tenant.to_owned(), addr.to_owned()))
-            .map_or((0, 0), |s| {
-                (
-                    s.reads.load(Ordering::Relaxed),
-                    s.writes.load(Ordering::Relaxed),
-                )
-            })
+        let key = (tenant.to_owned(), addr.to_owned());
+        self.workers.iter().fold((0, 0), |(reads, writes), w| {
+            let (r, wr) = read(&w.served).get(&key).map_or((0, 0), |s| s.counts());
+            (reads + r, writes + wr)
+        })
     }
 
     /// (reads, writes) `addr` served for every tenant `of` accepts.
     pub fn served_where(&self, addr: &str, of: impl Fn(&str) -> bool) -> (u64, u64) {
-        let r = self.served.read().unwrap_or_else(|p| p.into_inner());
-        r.iter()
-            .filter(|((t, a), _)| a == addr && of(t))
-            .fold((0, 0), |(reads, writes), (_, s)| {
-                (
-                    reads + s.reads.load(Ordering::Relaxed),
-                    writes + s.writes.load(Ordering::Relaxed),
-                )
-            })
+        let mut total = (0, 0);
+        for w in self.workers.iter() {
+            for ((t, a), s) in read(&w.served).iter() {
+                if a == addr && of(t) {
+                    let (r, wr) = s.counts();
+                    total = (total.0 + r, total.1 + wr);
+                }
+            }
+        }
+        total
     }
 
-    /// Every tenant's live stats (for histograms, which are not copied into TenantCounts).
+    /// Every worker's live stats (for histograms, which are not copied into TenantCounts):
+    /// a tenant appears once per worker that counted it, and callers add them up.
     pub fn tenants(&self) -> Vec<(String, Arc<TenantStats>)> {
-        let r = self.tenants.read().unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<_> = r.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect();
+        let mut all: Vec<_> = Vec::new();
+        for w in self.workers.iter() {
+            all.extend(
+                read(&w.tenants)
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Arc::clone(v))),
+            );
+        }
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         all
     }
 
+    /// Each tenant's counters, every worker's added up, by name.
     pub fn snapshot(&self) -> Vec<(String, TenantCounts)> {
-        let r = self.tenants.read().unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<_> = r.iter().map(|(k, v)| (k.clone(), v.counts())).collect();
+        let mut merged: HashMap<String, TenantCounts> = HashMap::new();
+        for w in self.workers.iter() {
+            for (k, v) in read(&w.tenants).iter() {
+                match merged.get_mut(k.as_str()) {
+                    Some(c) => c.add(&v.counts()),
+                    None => {
+                        merged.insert(k.clone(), v.counts());
+                    }
+                }
+            }
+        }
+        let mut all: Vec<_> = merged.into_iter().collect();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         all
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -213,5 +259,25 @@ mod tests {
         assert_eq!(snap[0].0, "acme");
         assert_eq!(snap[0].1.to_replica, 2);
         assert_eq!(snap[1].1.errors, 1);
+    }
+
+    #[test]
+    fn workers_count_apart_and_reads_add_them_up() {
+        let s = Stats::default();
+        TenantStats::bump(&s.tenant("acme", |_| true).to_replica);
+        TenantStats::bump(&s.served("acme", "r1", |_| true).reads);
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                super::super::per_worker::enter_worker(0);
+                let mine = s.tenant("acme", |_| true);
+                assert_eq!(mine.counts().to_replica, 0, "a worker's own counters");
+                TenantStats::bump(&mine.to_replica);
+                TenantStats::bump(&s.served("acme", "r1", |_| true).reads);
+            });
+        });
+        assert_eq!(s.snapshot()[0].1.to_replica, 2);
+        assert_eq!(s.served_counts("acme", "r1"), (2, 0));
+        assert_eq!(s.served_where("r1", |_| true), (2, 0));
+        assert_eq!(s.tenants().len(), 2, "one entry per worker");
     }
 }

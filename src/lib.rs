@@ -32,6 +32,29 @@ pub struct Listeners {
     pub http: Option<TcpListener>,
 }
 
+/// Connections the kernel queues for the application port before Switchyard accepts them.
+/// MySQL clients wait for the server to speak first, so one whose handshake the kernel
+/// dropped from a full queue waits for ever: a burst of connect-per-request clients must
+/// fit (the kernel caps it at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` (`host:port`, the first address it resolves to) with
+/// [`LISTEN_BACKLOG`].
+pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let sa = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address"))?;
+    let socket = if sa.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(sa)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves until `shutdown` completes, then stops the admin and HTTP listeners too.
 /// SIGHUP reloads the config file. Sessions run on `server.threads` worker threads
 /// (`frontend::workers`); the caller's runtime accepts and runs the control plane (admin

@@ -204,7 +204,7 @@ fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
     };
     runtime.block_on(async move {
         let listen = cfg.server.listen.clone();
-        let app = match tokio::net::TcpListener::bind(&listen).await {
+        let app = match switchyard::bind(&listen).await {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("cannot listen on {listen}: {e}");
@@ -332,7 +332,7 @@ async fn bind_optional(
     let Some(addr) = addr else {
         return Ok(None);
     };
-    match tokio::net::TcpListener::bind(addr).await {
+    match switchyard::bind(addr).await {
         Ok(l) => {
             tracing::info!(listen = %addr, "{what} listening");
             Ok(Some(l))

@@ -74,15 +74,30 @@ async fn server_roots() -> Vec<Conn> {
     roots
 }
 
+/// Where each client of the thousand is (for the report when some do not finish).
+static PHASE: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+fn phase(id: u32, p: &'static str) {
+    let mut v = PHASE.lock().unwrap();
+    let i = (id - 100_000) as usize;
+    if v.len() <= i {
+        v.resize(i + 1, "");
+    }
+    v[i] = p;
+}
+
 /// One client's mixed work: a write, a read that must see it, a short transaction.
 async fn one_client(port: u16, id: u32) -> Result<(), String> {
+    phase(id, "connect");
     let opts =
         OptsBuilder::from_opts(common::opts(port, "acme_app", Some("wf_acme"))).conn_ttl(None);
     let mut c = Conn::new(opts).await.map_err(|e| format!("connect: {e}"))?;
     let step = |e: mysql_async::Error| format!("client {id}: {e}");
+    phase(id, "insert");
     c.exec_drop("INSERT INTO mux_rows (client, v) VALUES (?, 1)", (id,))
         .await
         .map_err(step)?;
+    phase(id, "read");
     let n: Option<u32> = c
         .exec_first("SELECT COUNT(*) FROM mux_rows WHERE client = ?", (id,))
         .await
@@ -90,7 +105,9 @@ async fn one_client(port: u16, id: u32) -> Result<(), String> {
     if n != Some(1) {
         return Err(format!("client {id} read {n:?} of its own 1 row"));
     }
+    phase(id, "begin");
     c.query_drop("BEGIN").await.map_err(step)?;
+    phase(id, "update");
     c.exec_drop("UPDATE mux_rows SET v = v + 1 WHERE client = ?", (id,))
         .await
         .map_err(step)?;
@@ -98,11 +115,15 @@ async fn one_client(port: u16, id: u32) -> Result<(), String> {
         .exec_first("SELECT v FROM mux_rows WHERE client = ?", (id,))
         .await
         .map_err(step)?;
+    phase(id, "commit");
     c.query_drop("COMMIT").await.map_err(step)?;
+    phase(id, "disconnect");
     if v != Some(2) {
         return Err(format!("client {id} read v = {v:?} inside its transaction"));
     }
-    c.disconnect().await.map_err(step)
+    let r = c.disconnect().await.map_err(step);
+    phase(id, "done");
+    r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,9 +182,17 @@ async fn a_thousand_clients_share_sixteen_connections_per_server() {
     let in_time = tokio::time::timeout(Duration::from_secs(120), run)
         .await
         .is_ok();
+    let stuck: std::collections::BTreeMap<&str, usize> =
+        PHASE.lock().unwrap().iter().filter(|p| **p != "done").fold(
+            Default::default(),
+            |mut m, p| {
+                *m.entry(*p).or_default() += 1;
+                m
+            },
+        );
     assert!(
         in_time,
-        "clients finished within 120 s: {finished} done, {} errors, first {:?}",
+        "clients finished within 120 s: {finished} done, stuck in {stuck:?}, {} errors, first {:?}",
         errors.len(),
         errors.first()
     );

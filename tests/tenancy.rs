@@ -307,8 +307,10 @@ async fn a_killed_backend_connection_costs_one_statement_or_ends_a_stateful_sess
     );
 
     let mut stateful = connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
+    // Not a literal: the value lives only on the server connection that computed it (a
+    // literal one would follow the session to any connection).
     stateful
-        .query_drop("SET @marker = 'kill-me'")
+        .query_drop("SET @marker = CONCAT('kill', '-me')")
         .await
         .unwrap();
     let id: u64 = stateful
@@ -318,7 +320,10 @@ async fn a_killed_backend_connection_costs_one_statement_or_ends_a_stateful_sess
         .unwrap();
     kill(id).await;
     let mut direct = connect(common::primary_port(), "globex_app", Some("wf_globex")).await;
-    direct.query_drop("SET @marker = 'kill-me'").await.unwrap();
+    direct
+        .query_drop("SET @marker = CONCAT('kill', '-me')")
+        .await
+        .unwrap();
     let id: u64 = direct
         .query_first("SELECT CONNECTION_ID()")
         .await

@@ -8,6 +8,12 @@ use crate::protocol::command::COM_STMT_CLOSE;
 use crate::protocol::scan::Outcome;
 use crate::router::route::Target;
 
+/// What the server answers an execute whose statement changed under it (ER_NEED_REPREPARE):
+/// the client's cached definitions match no server's current ones.
+fn need_reprepare() -> SessionError {
+    SessionError::reply(1615, "HY000", "Prepared statement needs to be re-prepared")
+}
+
 impl Session {
     /// The backend's id for statement `id` on `t` (prepared there if needed), such that an
     /// answer leaving out the column definitions leaves the client with the right ones.
@@ -20,15 +26,19 @@ impl Session {
         if self.definitions_match(t, id) {
             return Ok(bid);
         }
-        // The server last sent other definitions than the client holds (DDL reached one
-        // server before the other, or the client got its definitions from an execute on
-        // another connection, whose types followed the parameters'). Prepared anew, the
-        // server compares an execute's definitions with the prepare's and sends them when
-        // they differ: the client gets the execute's definitions either way, except after
-        // DDL that made them equal to the prepare's but not to the client's (see
-        // docs/routing.md, prepared statements).
+        // The server last sent other definitions than the client holds. Prepared anew, a
+        // server sends an execute's definitions when they differ from its prepare's. That
+        // covers definitions the client got from an execute elsewhere (they follow the
+        // parameters' types); definitions it got from a prepare that this server now answers
+        // differently mean the servers disagree (DDL reached one first), and an execute
+        // here could leave out definitions the client does not hold.
         self.close_on(t, id).await?;
-        self.prepare_on(t, id).await
+        let bid = self.prepare_on(t, id).await?;
+        if self.definitions_match(t, id) || self.stmts.meta_from_execute(id) {
+            Ok(bid)
+        } else {
+            Err(need_reprepare())
+        }
     }
 
     fn definitions_match(&self, t: Target, id: u32) -> bool {

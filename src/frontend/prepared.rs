@@ -67,6 +67,9 @@ pub struct Stmt {
     last: Option<Target>,
     /// With the metadata cache: digest of the column definitions the client holds for it.
     meta: Option<u64>,
+    /// Those came with an execute's answer (not the prepare's): they follow the parameters'
+    /// types, and a server prepared afresh sends them again rather than leave them out.
+    meta_from_execute: bool,
 }
 
 #[derive(Default)]
@@ -112,9 +115,15 @@ impl Statements {
         self.map.get(&id).and_then(|s| s.meta)
     }
 
+    pub fn meta_from_execute(&self, id: u32) -> bool {
+        self.map.get(&id).is_some_and(|s| s.meta_from_execute)
+    }
+
+    /// Definitions an execute's answer carried.
     pub fn set_cached_metadata(&mut self, id: u32, meta: u64) {
         if let Some(s) = self.map.get_mut(&id) {
             s.meta = Some(meta);
+            s.meta_from_execute = true;
         }
     }
 
@@ -275,6 +284,7 @@ impl Session {
             long_data_overflow: false,
             last: Some(t),
             meta: o.metadata,
+            meta_from_execute: false,
         };
         self.stmts.map.insert(id, stmt);
         Ok(())
@@ -615,6 +625,7 @@ mod tests {
             long_data_overflow: false,
             last: None,
             meta: None,
+            meta_from_execute: false,
         }
     }
 

@@ -30,7 +30,11 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     // A user variable set to a literal is replayed with the other SETs wherever the
     // session goes; one set to anything else (NOW(), @y, a subquery) would get another
     // value on replay, so the session stays on the connection that has it.
-    effects.user_var_assign |= targets.user_var && !targets.user_values_literal;
+    // The scan also flags each top-level `@y := 'a'`, which the targets judge here; an
+    // assignment nested in a value makes that value no literal.
+    if targets.user_var {
+        effects.user_var_assign = !targets.user_values_literal;
+    }
     // A value with side effects must not be replayed on another connection.
     let class = if targets.global {
         Class::Primary(R::Ddl)
@@ -74,7 +78,7 @@ fn targets(mut cur: Cursor) -> Targets {
     let mut user_value = false;
     let mut user_target = false;
     while let Some(t) = cur.next_tok() {
-        if user_value && depth == 0 && t.kind != Kind::Punct(b',') {
+        if user_value && !at_target && depth == 0 && t.kind != Kind::Punct(b',') {
             out.user_values_literal &= is_literal(&cur, t);
         }
         if user_target && matches!(t.kind, Kind::Punct(b'=') | Kind::Assign) {

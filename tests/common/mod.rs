@@ -134,7 +134,7 @@ pub async fn start_monitored(cfg: Config) -> Proxy {
 
 /// Serves `state` (e.g. with TLS loaded) on an ephemeral port, app listener only.
 pub async fn start_state(state: RuntimeState) -> Proxy {
-    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = switchyard::bind("127.0.0.1:0").await.unwrap();
     let addr = app.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let listeners = Listeners {
@@ -160,7 +160,7 @@ pub struct AdminProxy {
 /// Starts `state` (e.g. `RuntimeState::from_file(..)`, so RELOAD has a file to read) with
 /// the app, admin and HTTP listeners bound to port 0.
 pub async fn start_with_admin(state: RuntimeState) -> AdminProxy {
-    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let bind = || switchyard::bind("127.0.0.1:0");
     let (app, admin, http) = (
         bind().await.unwrap(),
         bind().await.unwrap(),

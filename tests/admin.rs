@@ -1080,7 +1080,11 @@ async fn show_sessions_lists_an_open_cursor_until_it_ends() {
     let execute = [0x17, id[0], id[1], id[2], id[3], 1, 1, 0, 0, 0];
     app.command(&execute, Expect::ResultSets).await;
     let mut a = admin(&p).await;
-    let s = must(&mut a, "SHOW SESSIONS").await;
+    let opened = |s: &Answer| {
+        s.find("user", "acme_app")
+            .is_some_and(|row| s.get(row, "pins").is_some_and(|p| p.contains("cursor x1")))
+    };
+    let s = must_until(&mut a, "SHOW SESSIONS", opened).await;
     let row = s.find("user", "acme_app").expect("listed");
     assert!(s.get(row, "pins").unwrap().contains("cursor x1"), "{s:?}");
     let fetch = [0x1C, id[0], id[1], id[2], id[3], 10, 0, 0, 0];
@@ -1090,7 +1094,11 @@ async fn show_sessions_lists_an_open_cursor_until_it_ends() {
         4,
         "three rows and the end"
     );
-    let s = must(&mut a, "SHOW SESSIONS").await;
+    let ended = |s: &Answer| {
+        s.find("user", "acme_app")
+            .is_some_and(|row| s.get(row, "pins") == Some(""))
+    };
+    let s = must_until(&mut a, "SHOW SESSIONS", ended).await;
     let row = s.find("user", "acme_app").unwrap();
     assert_eq!(s.get(row, "pins"), Some(""), "the cursor ended: {s:?}");
 }

@@ -331,6 +331,27 @@ def consistency_table(rows, md):
     md.append("")
 
 
+def connect_per_request_table(rows, md):
+    """Connect per request: requests/s and the servers' new connections per target."""
+    if not rows:
+        return
+    md.append("## Connect per request (PHP mysqli: connect, log in, one point select, close)\n")
+    md.append(
+        "8 processes as fast as they go. `server connections opened`: the servers' "
+        "`Connections` status delta (primary and replicas) while the target ran; "
+        "`most connected`: their highest `Threads_connected` sum (replication threads included).\n"
+    )
+    direct = next((num(r["req_per_s"]) for r in rows if r["target"] == "direct"), None)
+    md.append("| target | requests/s | vs direct | errors | server connections opened | most connected |")
+    md.append("|---|---|---|---|---|---|")
+    for r in rows:
+        md.append(
+            f"| {r['target']} | {r['req_per_s']} | {fmt_ratio(ratio(num(r['req_per_s']), direct))} "
+            f"| {r['errors']} | {r['server_connections_opened']} | {r['max_threads_connected']} |"
+        )
+    md.append("")
+
+
 def main():
     folder = sys.argv[1]
     meta = read_meta(os.path.join(folder, "meta.env"))
@@ -399,6 +420,7 @@ def main():
         )
 
     consistency_table(read_tsv(os.path.join(folder, "consistency.tsv")), md)
+    connect_per_request_table(read_tsv(os.path.join(folder, "connect_per_request.tsv")), md)
 
     md.append("## Large results (`SELECT * FROM big_Nk`, 100-byte rows, mariadb client)\n")
     md.append(

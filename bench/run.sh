@@ -16,6 +16,9 @@
 #   - memory per idle client connection (1,000 connections, VmRSS before/after, open fds, the
 #     primary's Threads_connected);
 #   - the router's classification cost (criterion, benches/router.rs);
+#   - connect per request (bench/connect_per_request.sh: 8 PHP mysqli processes that connect,
+#     log in, run one point select and close): requests per second and the servers' new
+#     connections, direct vs relay vs Switchyard;
 #   - the consistency modes (eventual, session, tenant, global) on autocommit reads and
 #     writes (sysbench oltp_read_write --skip_trx=on, 8 threads): throughput, latency, and
 #     how many reads the primary served (/metrics).
@@ -464,6 +467,21 @@ start_proxy proxy_idle "$PROXY_IDLE_PORT" 1
 PROXY_IDLE_PID=$LAST_PID
 idle_case proxy_ct "$PROXY_IDLE_PORT" "$PROXY_IDLE_PID"
 idle_case relay "$RELAY_PORT" "$RELAY_PID"
+
+# ---------------------------------------------------------------------------------------------
+# Connect per request (PHP mysqli: connect, log in, one point select, close)
+# ---------------------------------------------------------------------------------------------
+
+CPR_PROCS=8
+log "connect per request: ${CPR_PROCS} PHP processes, ${SECS} s each: direct, relay, Switchyard"
+if command -v php >/dev/null && php -m | grep -qi mysqli; then
+    bench/connect_per_request.sh "${OUT}/connect_per_request.tsv" "$SECS" "$CPR_PROCS" \
+        "direct=${R1}" "relay=${RELAY_PORT}" "proxy_ct=${PROXY_CT_PORT}" \
+        "proxy_mt=${PROXY_MT_PORT}" >"${RAW}/connect_per_request.log" 2>&1 ||
+        log "  connect per request failed (see ${RAW}/connect_per_request.log)"
+else
+    log "  skipped: php with mysqli is not installed (scripts/drivers.sh installs it)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Router classification (criterion)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Connect-per-request benchmark: PHP mysqli processes that connect, log in, run one point
+# select and close, as fast as they can, direct to a replica vs the L4 relay vs Switchyard;
+# with the servers' new connections (`Connections` status delta, summed over primary and
+# replicas) and their most connected threads while each target runs.
+#
+# Usage: bench/connect_per_request.sh OUT_TSV SECS PROCS name=port...
+# (bench/run.sh calls it with its own proxies and relay; the sbtest tables must exist.)
+# Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT.
+set -euo pipefail
+OUT="$1" SECS="$2" PROCS="$3"
+shift 3
+PRIMARY="${SY_PRIMARY_PORT:-3307}"
+SERVERS=("$PRIMARY" "${SY_REPLICA1_PORT:-3308}" "${SY_REPLICA2_PORT:-3309}")
+HERE="$(cd "$(dirname "$0")" && pwd)"
+
+status() { # port variable
+    mariadb --no-defaults -h127.0.0.1 -P"$1" -usy_root -psy_root -N -B \
+        -e "SHOW GLOBAL STATUS LIKE '$2'" | awk '{print $2}'
+}
+total() { # variable: summed over the servers
+    local n=0 p
+    for p in "${SERVERS[@]}"; do n=$((n + $(status "$p" "$1"))); done
+    echo "$n"
+}
+
+printf 'target\tprocs\tsecs\trequests\terrors\treq_per_s\tserver_connections_opened\tmax_threads_connected\n' >"$OUT"
+for spec in "$@"; do
+    name="${spec%%=*}" port="${spec#*=}"
+    before="$(total Connections)"
+    most=0
+    (
+        while :; do total Threads_connected; sleep 0.2; done
+    ) >"${OUT}.${name}.threads" 2>/dev/null &
+    sampler=$!
+    pids=()
+    for _ in $(seq "$PROCS"); do
+        php "${HERE}/connect_per_request.php" "$port" "$SECS" >"${OUT}.${name}.$_" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    after="$(total Connections)"
+    samples="$(wc -l <"${OUT}.${name}.threads")"
+    # Our own sessions count too: each sample and the last reading log in once per server
+    # (and are connected while they read).
+    own=$((3 * (samples + 1)))
+    most="$(sort -n "${OUT}.${name}.threads" | tail -1)"
+    most=$((${most:-3} - 3))
+    read -r ok err < <(cat "${OUT}.${name}".[0-9]* | awk '{o += $1; e += $2} END {print o, e}')
+    rm -f "${OUT}.${name}".[0-9]* "${OUT}.${name}.threads"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$PROCS" "$SECS" "$ok" "$err" \
+        "$(awk -v n="$ok" -v s="$SECS" 'BEGIN {printf "%.0f", n / s}')" \
+        "$((after - before - own))" "$most" >>"$OUT"
+done

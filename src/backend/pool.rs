@@ -183,7 +183,14 @@ impl Pools {
         }
         {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let list = idle.entry(conn.key.clone()).or_default();
+            // Looked up before inserting: the key's clone costs atomic increments, and the
+            // list almost always exists.
+            if !idle.contains_key(&conn.key) {
+                idle.insert(conn.key.clone(), Vec::new());
+            }
+            let Some(list) = idle.get_mut(&conn.key) else {
+                return;
+            };
             let before = list.len();
             list.retain(|c| c.last_used.elapsed() < IDLE_CLOSE);
             group.idle.fetch_sub(before - list.len(), Ordering::Relaxed);

@@ -48,6 +48,11 @@ impl Backends {
         }
     }
 
+    /// Slots a target may be in: the primary's and one per replica index seen.
+    pub fn slots(&self) -> usize {
+        1 + self.replicas.len()
+    }
+
     /// The targets held now, primary first.
     pub fn targets(&self) -> Vec<Target> {
         let primary = self.primary.as_ref().map(|_| Target::Primary);

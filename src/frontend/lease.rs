@@ -80,7 +80,9 @@ impl Session {
             }
             self.backend_error(t, e)
         })?;
-        conn.served = served;
+        if !Arc::ptr_eq(&conn.served, &served) {
+            conn.served = served;
+        }
         Ok(conn)
     }
 
@@ -132,11 +134,13 @@ impl Session {
 
     /// Gives back, at the end of a command, every connection the session no longer needs.
     pub(super) fn end_leases(&mut self, rt: &RuntimeState) {
-        if self.backends.count() == 0 {
-            return;
-        }
-        for t in self.backends.targets() {
-            if !self.keeps(t) {
+        // By index, not by a list of targets: this runs after every command.
+        for i in 0..self.backends.slots() {
+            let t = match i {
+                0 => Target::Primary,
+                i => Target::Replica(i - 1),
+            };
+            if self.backends.get(t).is_some() && !self.keeps(t) {
                 if let Some(conn) = self.backends.take(t) {
                     rt.shared.pools.put_back(conn);
                 }

@@ -52,6 +52,9 @@ pub struct Ask<'a> {
     pub schema: Option<&'a str>,
     /// The session's state fingerprint: a connection already in it is preferred.
     pub fp: u64,
+    /// The session (and generation) asking: the connection it used last is preferred, so
+    /// an uncontended session keeps talking to the same server thread.
+    pub owner: u64,
     pub timeout: Duration,
 }
 
@@ -246,10 +249,23 @@ fn with_slot(
     Ok(conn)
 }
 
-/// The index of the connection to lease, and whether it is the asking tenant's own: its
-/// own in the wanted state first (most recently used first: warmest server caches), then
-/// its own without session state, then any of its own, then another tenant's.
+/// The index of the connection to lease, and whether it is the asking tenant's own: the
+/// one the session used last if it is in the wanted state, else its tenant's own in the
+/// wanted state (most recently used first: warmest server caches), then its own without
+/// session state, then any of its own, then another tenant's.
 fn best(list: &[BackendConn], ask: &Ask<'_>) -> Option<(usize, bool)> {
+    let mine = list
+        .iter()
+        .rposition(|c| c.applied.owner == ask.owner && c.applied.fp == ask.fp);
+    if let Some(i) = mine.filter(|&i| {
+        let c = &list[i];
+        (ask.schema.is_some() || c.schema.is_none())
+            && c.slot
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s.group(), ask.group))
+    }) {
+        return Some((i, true));
+    }
     let mut clean = None;
     let mut own = None;
     let mut other = None;

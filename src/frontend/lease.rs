@@ -64,6 +64,7 @@ impl Session {
             group: &group,
             schema: self.schema.as_deref(),
             fp: self.vars.fp(),
+            owner: self.vars.applied(self.id).owner,
             timeout: rt.pool_timeout,
         };
         let db = self.schema.as_deref();

@@ -393,7 +393,11 @@ async fn show_sessions_lists_a_live_session_and_its_pin() {
         .unwrap();
     assert_eq!(got, Some(1));
     let mut a = admin(&p).await;
-    let s = must(&mut a, "SHOW SESSIONS").await;
+    let pinned = |s: &Answer| {
+        s.find("user", "acme_app")
+            .is_some_and(|row| s.get(row, "pins").is_some_and(|p| p.contains("named lock")))
+    };
+    let s = must_until(&mut a, "SHOW SESSIONS", pinned).await;
     let row = s
         .find("user", "acme_app")
         .expect("the app session is listed");

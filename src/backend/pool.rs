@@ -152,7 +152,7 @@ impl Pools {
     /// Makes room under the cap by closing an idle connection of the same group kept for
     /// other clients (another login or capabilities). True if one was closed.
     fn close_idle_of_others(&self, ask: &Ask<'_>) -> bool {
-        if ask.group.stats().idle == 0 {
+        if ask.group.idle.load(Ordering::Relaxed) == 0 {
             return false;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -195,7 +195,9 @@ impl Pools {
                 return;
             };
             let before = list.len();
-            list.retain(|c| c.last_used.elapsed() < IDLE_CLOSE);
+            // One clock read per return, not one per idle connection.
+            let now = Instant::now();
+            list.retain(|c| now.duration_since(c.last_used) < IDLE_CLOSE);
             group.idle.fetch_sub(before - list.len(), Ordering::Relaxed);
             list.push(conn);
             group.idle.fetch_add(1, Ordering::Relaxed);

@@ -1106,3 +1106,39 @@ async fn show_sessions_lists_an_open_cursor_until_it_ends() {
     let row = s.find("user", "acme_app").unwrap();
     assert_eq!(s.get(row, "pins"), Some(""), "the cursor ended: {s:?}");
 }
+
+#[tokio::test]
+async fn pipelined_admin_commands_each_get_their_answer() {
+    // MariaDB Connector/J sends its connect-time queries in one write. The admin protocol
+    // library used to free the buffer such a read landed in while still parsing from it
+    // (`src/admin/framed.rs`).
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    let p = start().await;
+    let (mut a, login) = RawClient::connect(
+        p.admin.port(),
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        None,
+        modern_caps(),
+    )
+    .await;
+    assert_eq!(login[4], 0, "admin login OK: {login:?}");
+    let show = b"\x03SHOW TENANTS";
+    let pools = b"\x03SHOW POOLS";
+    for round in 0..20 {
+        let answers = a
+            .pipeline(&[show, pools, show, pools], Expect::ResultSets)
+            .await;
+        for (i, answer) in answers.iter().enumerate() {
+            let pk = packets(answer);
+            let text = String::from_utf8_lossy(answer);
+            assert_ne!(
+                pk[0].1[0], 0xff,
+                "round {round}, answer {i}: an error: {text}"
+            );
+            let want = if i % 2 == 0 { "tenant" } else { "pool_max" };
+            assert!(text.contains(want), "round {round}, answer {i}: {text}");
+        }
+    }
+}

@@ -13,6 +13,7 @@ mod compat;
 mod digest;
 mod explain;
 mod fleet;
+mod framed;
 pub mod http;
 mod http_auth;
 mod login;
@@ -107,6 +108,7 @@ pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Fut
             let host = peer.ip().to_string();
             let shim = server::AdminShim::new(state, id, host.clone(), Arc::clone(&refusal));
             let (r, w) = stream.into_split();
+            let r = framed::PacketBounded::new(r);
             let w = login::LoginErrWriter::new(BufWriter::new(w), refusal, host);
             if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
                 tracing::debug!(admin = id, error = %e, "admin connection ended");

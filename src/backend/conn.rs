@@ -92,7 +92,14 @@ impl BackendConn {
             .map_err(BackendError::Connect)?;
         let mut io = PacketStream::new(stream, MAX_BACKEND_PACKET);
         let login = tokio::time::timeout(timeout, login(&mut io, &key, creds, database, tls));
-        let (info, connection_id) = login.await.map_err(|_| BackendError::ConnectTimeout)??;
+        let (info, connection_id) = match login.await.map_err(|_| BackendError::ConnectTimeout)? {
+            Ok(l) => l,
+            // Closed or reset before the login finished: the server is going away (a
+            // shutdown, a crash), so it counts as unreachable; a session's login can then
+            // fall back to a replica, as when the connect itself is refused.
+            Err(BackendError::Io(e)) => return Err(BackendError::Connect(e)),
+            Err(e) => return Err(e),
+        };
         let cache_metadata = (key.ext_capabilities & info.ext_capabilities)
             .contains(MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA);
         Ok(BackendConn {

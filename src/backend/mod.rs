@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod conn;
 pub mod error;
+pub mod held;
 pub mod lease;
 pub mod pool;
 pub mod relay;

@@ -81,6 +81,19 @@ pub async fn reset(conn: &mut BackendConn) -> Result<(), BackendError> {
     Ok(())
 }
 
+/// `DO LAST_INSERT_ID(n)`: sets what LAST_INSERT_ID() answers on `conn` without a result
+/// or a warning. A server's refusal comes back as [`BackendError::Server`].
+pub async fn insert_id(conn: &mut BackendConn, want: u64) -> Result<(), BackendError> {
+    let mut p = vec![COM_QUERY];
+    p.extend_from_slice(format!("DO LAST_INSERT_ID({want})").as_bytes());
+    expect_ok(
+        conn.exec_silent(&p, Expect::ResultSets).await?,
+        "DO LAST_INSERT_ID",
+    )?;
+    conn.last_insert_id = want;
+    Ok(())
+}
+
 fn expect_ok(o: Outcome, what: &str) -> Result<(), BackendError> {
     match o.err {
         None => Ok(()),

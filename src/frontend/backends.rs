@@ -4,108 +4,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-
+use super::client::Reset;
 use super::error::{Role, SessionError};
 use super::session::Session;
+use crate::backend::held::addr_of;
 use crate::backend::relay::{relay, RelayError};
 use crate::backend::restore::{restore, Wanted};
-use crate::backend::{BackendConn, BackendError, Credentials, Proof};
+use crate::backend::{BackendError, Credentials, Proof};
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::scan::{Expect, Outcome};
+use crate::router::replicas::replica_order;
 use crate::router::route::{Destination, Route, Target};
 use crate::state::registry::Running;
 use crate::state::RuntimeState;
-
-/// Connections by target, held from a lease until the next safe boundary (see `lease.rs`).
-#[derive(Default)]
-pub struct Backends {
-    primary: Option<BackendConn>,
-    replicas: Vec<Option<BackendConn>>,
-}
-
-impl Backends {
-    pub fn get(&self, t: Target) -> Option<&BackendConn> {
-        match t {
-            Target::Primary => self.primary.as_ref(),
-            Target::Replica(i) => self.replicas.get(i).and_then(|c| c.as_ref()),
-        }
-    }
-
-    pub fn get_mut(&mut self, t: Target) -> Option<&mut BackendConn> {
-        self.slot(t).as_mut()
-    }
-
-    pub(super) fn slot(&mut self, t: Target) -> &mut Option<BackendConn> {
-        match t {
-            Target::Primary => &mut self.primary,
-            Target::Replica(i) => {
-                if self.replicas.len() <= i {
-                    self.replicas.resize_with(i + 1, || None);
-                }
-                &mut self.replicas[i]
-            }
-        }
-    }
-
-    /// Slots a target may be in: the primary's and one per replica index seen.
-    pub fn slots(&self) -> usize {
-        1 + self.replicas.len()
-    }
-
-    /// The targets held now, primary first.
-    pub fn targets(&self) -> Vec<Target> {
-        let primary = self.primary.as_ref().map(|_| Target::Primary);
-        let replicas = (self.replicas.iter().enumerate())
-            .filter_map(|(i, c)| c.as_ref().map(|_| Target::Replica(i)));
-        primary.into_iter().chain(replicas).collect()
-    }
-
-    pub fn count(&self) -> usize {
-        usize::from(self.primary.is_some()) + self.replicas.iter().flatten().count()
-    }
-
-    /// Addresses of the backends held, for SHOW SESSIONS.
-    pub fn addrs(&self, tenant: Option<&TenantConfig>) -> Vec<String> {
-        let Some(tc) = tenant else {
-            return Vec::new();
-        };
-        let mut out: Vec<String> = self.primary.iter().map(|_| tc.primary.clone()).collect();
-        for (i, c) in self.replicas.iter().enumerate() {
-            if c.is_some() {
-                out.push(addr_of(tc, Target::Replica(i)).to_owned());
-            }
-        }
-        out
-    }
-
-    pub fn put(&mut self, t: Target, conn: BackendConn) {
-        *self.slot(t) = Some(conn);
-    }
-
-    pub fn take(&mut self, t: Target) -> Option<BackendConn> {
-        self.slot(t).take()
-    }
-
-    pub fn drain(&mut self) -> Vec<BackendConn> {
-        let mut out: Vec<BackendConn> = self.primary.take().into_iter().collect();
-        out.extend(self.replicas.drain(..).flatten());
-        out
-    }
-}
-
-pub fn addr_of(tenant: &TenantConfig, t: Target) -> &str {
-    match t {
-        Target::Primary => &tenant.primary,
-        Target::Replica(i) => tenant.replicas.get(i).map_or("", |r| r.addr.as_str()),
-    }
-}
 
 impl Session {
     pub(super) fn tenant_or_err(&self) -> Result<std::sync::Arc<TenantConfig>, SessionError> {
         self.tenant
             .clone()
-            .ok_or_else(|| super::error::no_database(&self.user.name))
+            .ok_or_else(|| super::error::no_database(&self.who.user.name))
     }
 
     pub(super) fn credentials(&self, tenant: &TenantConfig) -> Credentials {
@@ -115,8 +32,8 @@ impl Session {
                 proof: Proof::Password(password.clone()),
             },
             _ => Credentials {
-                user: self.user.name.clone(),
-                proof: self.proof.clone(),
+                user: self.who.user.name.clone(),
+                proof: self.who.proof.clone(),
             },
         }
     }
@@ -141,18 +58,15 @@ impl Session {
             Target::Primary => rt.primary_addr(&tenant),
             Target::Replica(_) => addr_of(&tenant, t),
         };
-        let moved = self
-            .backends
-            .get_mut(t)
-            .is_some_and(|c| &*c.key.addr != addr);
-        if moved && self.txn.is_none() {
+        let moved = self.held.get_mut(t).is_some_and(|c| &*c.key.addr != addr);
+        if moved && self.st.txn.is_none() {
             // The primary moved (a promotion): what lived on the old one is gone.
             tracing::info!(session = self.id, to = addr, "primary moved: reconnecting");
-            self.backends.take(t);
+            self.held.take(t);
             self.lost_backend(t);
         }
-        if self.backends.get(t).is_some_and(|c| !c.survived_idle()) {
-            self.backends.take(t);
+        if self.held.get(t).is_some_and(|c| !c.survived_idle()) {
+            self.held.take(t);
             if self.state_lives_on(t) {
                 // What the session kept there (a transaction, a lock, a temporary table)
                 // is gone: the client must hear of it, not get a fresh connection instead.
@@ -165,18 +79,18 @@ impl Session {
             }
             tracing::debug!(session = self.id, target = ?t, "idle connection closed by the server: replaced");
         }
-        if self.backends.get_mut(t).is_none() {
+        if self.held.get_mut(t).is_none() {
             let conn = self.lease(rt, &tenant, t, addr).await?;
-            *self.backends.slot(t) = Some(conn);
+            self.held.put(t, conn);
         }
         let wanted = Wanted {
-            schema: self.schema.as_deref(),
-            sets: self.vars.sets(),
-            applied: self.vars.applied(self.id),
-            set_option: self.vars.set_option,
+            schema: self.st.schema.as_deref(),
+            sets: self.st.vars.sets(),
+            applied: self.st.vars.applied(self.id),
+            set_option: self.st.vars.set_option,
         };
         let conn = self
-            .backends
+            .held
             .get_mut(t)
             .ok_or_else(|| internal("lost connection slot"))?;
         // Bounded like a connect: a server that stalls on a replayed SET must not hold the
@@ -192,7 +106,7 @@ impl Session {
                 Ok(())
             }
             Err(e) => {
-                self.backends.take(t);
+                self.held.take(t);
                 Err(self.backend_error(t, e))
             }
         }
@@ -230,7 +144,7 @@ impl Session {
         rt: &RuntimeState,
         max_lag: Option<Duration>,
     ) -> Result<Target, SessionError> {
-        for i in self.replica_order(rt, max_lag) {
+        for (i, _) in self.replica_order(rt, max_lag) {
             match self.ready(rt, Target::Replica(i)).await {
                 Ok(()) => {
                     self.chose_replica(i);
@@ -272,32 +186,19 @@ impl Session {
         }
     }
 
-    /// Eligible replicas in the order to try them: with read-your-writes, the one the session
-    /// read from last comes first (its reads never go back in time); the rest in weighted
-    /// random order.
-    pub(super) fn replica_order(&self, rt: &RuntimeState, max_lag: Option<Duration>) -> Vec<usize> {
+    /// Eligible replicas in the order to try them (see `router::replicas`).
+    pub(super) fn replica_order(
+        &self,
+        rt: &RuntimeState,
+        max_lag: Option<Duration>,
+    ) -> Vec<(usize, u32)> {
         let Some(tenant) = &self.tenant else {
             return Vec::new();
         };
-        let mut pool: Vec<(usize, u32)> = tenant
-            .replicas
-            .iter()
-            .enumerate()
+        let eligible = (tenant.replicas.iter().enumerate())
             .filter(|(_, r)| rt.replica_usable(tenant, &r.addr, max_lag))
-            .map(|(i, r)| (i, r.weight.max(1)))
-            .collect();
-        let mut order = Vec::with_capacity(pool.len());
-        if let Some(pos) = self
-            .sticky
-            .and_then(|s| pool.iter().position(|(i, _)| *i == s))
-        {
-            order.push(pool.swap_remove(pos).0);
-        }
-        while !pool.is_empty() {
-            let pick = weighted_pick(&pool);
-            order.push(pool.swap_remove(pick).0);
-        }
-        order
+            .map(|(i, r)| (i, r.weight));
+        replica_order(eligible, self.st.sticky)
     }
 
     /// Sessions that promise read-your-writes stay on one replica while it is eligible.
@@ -307,7 +208,7 @@ impl Session {
             .as_ref()
             .is_some_and(|t| t.consistency >= crate::config::Consistency::Session);
         if monotonic {
-            self.sticky = Some(i);
+            self.st.sticky = Some(i);
         }
     }
 
@@ -320,7 +221,7 @@ impl Session {
         rewrite_stmt_id: Option<u32>,
     ) -> Result<Outcome, SessionError> {
         let conn = self
-            .backends
+            .held
             .get_mut(t)
             .ok_or_else(|| internal("no connection"))?;
         let mut scanner = conn.scanner(expect);
@@ -367,11 +268,11 @@ impl Session {
                 Ok(scanner.outcome)
             }
             Err(RelayError::Client(e)) => {
-                self.backends.take(t);
+                self.held.take(t);
                 Err(SessionError::ClientGone(e))
             }
             Err(RelayError::Backend { err, forwarded }) => {
-                self.backends.take(t);
+                self.held.take(t);
                 self.lost_backend(t);
                 let e = self.backend_error(t, err);
                 Err(match (forwarded, e) {
@@ -395,21 +296,15 @@ impl Session {
         }
     }
 
-    /// The connection holding what the session cannot get back on another one (its
-    /// transaction, or on the primary its locks, temporary tables, user variables), if any.
+    /// The connection holding what the session cannot get back on another one, if any.
     pub(super) fn stateful_target(&self) -> Option<Target> {
-        self.txn.or_else(|| {
-            self.state_lives_on(Target::Primary)
-                .then_some(Target::Primary)
-        })
+        self.st.stateful_target()
     }
 
     /// Whether the session keeps something on its connection to `t` that a fresh
     /// connection would not have.
     pub(super) fn state_lives_on(&self, t: Target) -> bool {
-        self.txn == Some(t)
-            || self.pins.has_cursor_on(t)
-            || (t == Target::Primary && (self.autocommit_off || self.pins.holds_server_state()))
+        self.st.lives_on(t)
     }
 
     /// A backend connection died: whatever state lived on it is gone. If the session kept
@@ -419,51 +314,10 @@ impl Session {
         if self.state_lives_on(t) {
             self.state_lost = true;
         }
-        if self.txn == Some(t) {
-            self.txn = None;
-        }
-        self.pins.drop_cursors_on(t);
-        if t == Target::Primary {
-            self.autocommit_off = false;
-            self.pins = Default::default();
-        }
+        self.st.reset(Reset::Lost(t));
     }
-}
-
-/// An index into `c`, chosen with probability proportional to its weight. Sums are u64:
-/// a u32 weight may be as large as the type allows, and several of them overflow a u32.
-fn weighted_pick(c: &[(usize, u32)]) -> usize {
-    let total: u64 = c.iter().map(|(_, w)| u64::from(*w)).sum();
-    let mut x = rand::rng().random_range(0..total.max(1));
-    for (idx, (_, w)) in c.iter().enumerate() {
-        let w = u64::from(*w);
-        if x < w {
-            return idx;
-        }
-        x -= w;
-    }
-    c.len() - 1
 }
 
 pub fn internal(msg: &str) -> SessionError {
     SessionError::reply(1105, "HY000", format!("Switchyard internal error: {msg}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::weighted_pick;
-
-    #[test]
-    fn huge_weights_do_not_overflow() {
-        let c = [(0, u32::MAX), (1, 1 << 31), (2, u32::MAX)];
-        for _ in 0..1000 {
-            assert!(weighted_pick(&c) < 3);
-        }
-    }
-
-    #[test]
-    fn weights_are_respected() {
-        let c = [(0, 1), (1, 0)];
-        assert!((0..100).all(|_| weighted_pick(&c) == 0));
-    }
 }

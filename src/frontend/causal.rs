@@ -159,19 +159,19 @@ impl Session {
             },
         };
         let tenant = self.tenant_or_err()?;
-        for (n, i) in self.replica_order(rt, max_lag).into_iter().enumerate() {
+        for (n, (i, _)) in self.replica_order(rt, max_lag).into_iter().enumerate() {
             if self.ready(rt, Target::Replica(i)).await.is_err() {
                 continue;
             }
             let addr = tenant.replicas.get(i).map_or("", |r| r.addr.as_str());
-            let ready = self.causal.is_confirmed(i, &pos)
+            let ready = self.st.causal.is_confirmed(i, &pos)
                 || self
                     .mark
                     .as_ref()
                     .is_some_and(|m| m.replica_has(addr, &pos));
             let wait = if n == 0 { patience } else { Duration::ZERO };
             if ready || self.wait_for(i, &pos, wait).await {
-                self.causal.confirm(i, &pos);
+                self.st.causal.confirm(i, &pos);
                 if let Some(m) = &self.mark {
                     m.replica_reached(addr, &pos);
                 }
@@ -230,13 +230,13 @@ impl Session {
 
     async fn ask_primary_position(&mut self, rt: &RuntimeState) -> Option<String> {
         self.ready(rt, Target::Primary).await.ok()?;
-        let conn = self.backends.get_mut(Target::Primary)?;
+        let conn = self.held.get_mut(Target::Primary)?;
         let flavor = flavor_of(&conn.info.version);
         match conn.query_scalar(primary_position_query(flavor)).await {
             Ok(v) => normalized(flavor, std::str::from_utf8(&v.unwrap_or_default()).ok()?),
             Err(e) => {
                 tracing::debug!(session = self.id, error = %e, "cannot read the primary's position");
-                self.backends.take(Target::Primary);
+                self.held.take(Target::Primary);
                 self.lost_backend(Target::Primary);
                 None
             }
@@ -246,27 +246,27 @@ impl Session {
     /// The session's write position, read from the primary once after each write. Err if
     /// the primary cannot be reached.
     async fn causal_position(&mut self, rt: &RuntimeState) -> Result<Option<String>, ()> {
-        if self.causal.stale {
+        if self.st.causal.stale {
             if self.ready(rt, Target::Primary).await.is_err() {
                 return Err(());
             }
-            let conn = self.backends.get_mut(Target::Primary).ok_or(())?;
+            let conn = self.held.get_mut(Target::Primary).ok_or(())?;
             let flavor = flavor_of(&conn.info.version);
             let pos = match conn.query_scalar(position_query(flavor)).await {
                 Ok(Some(v)) => String::from_utf8(v).ok().and_then(|s| clean_gtid_list(&s)),
                 Ok(None) => None,
                 Err(e) => {
                     tracing::debug!(session = self.id, error = %e, "cannot read last_gtid");
-                    self.backends.take(Target::Primary);
+                    self.held.take(Target::Primary);
                     self.lost_backend(Target::Primary);
                     return Err(());
                 }
             };
             // Without a position (nothing written yet that has a GTID) reads stay on the primary.
-            self.causal.position = pos;
-            self.causal.stale = false;
+            self.st.causal.position = pos;
+            self.st.causal.stale = false;
         }
-        Ok(self.causal.position.clone())
+        Ok(self.st.causal.position.clone())
     }
 
     /// The writes a read must see as far as they are known without the primary; `None`
@@ -281,7 +281,7 @@ impl Session {
                 pos.merge(&p);
             }
         };
-        merge(self.causal.position.clone());
+        merge(self.st.causal.position.clone());
         if scope != Consistency::Session {
             let tenant = self.tenant.as_ref()?;
             let primary = rt.primary_addr(tenant);
@@ -309,7 +309,7 @@ impl Session {
     /// the others are only asked).
     async fn wait_for(&mut self, i: usize, pos: &str, wait: Duration) -> bool {
         let wait = wait.as_secs_f64();
-        let Some(conn) = self.backends.get_mut(Target::Replica(i)) else {
+        let Some(conn) = self.held.get_mut(Target::Replica(i)) else {
             return false;
         };
         let sql = wait_query(flavor_of(&conn.info.version), pos, wait);

@@ -2,6 +2,7 @@
 //! COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION, COM_CHANGE_USER.
 
 use super::auth::{authenticate, Offer, Proven};
+use super::client::Reset;
 use super::error::SessionError;
 use super::session::{Flow, Session};
 use super::tenant;
@@ -15,7 +16,7 @@ impl Session {
     /// Where a command that is about the session, not the data, runs: the open transaction's
     /// backend, else the primary.
     fn session_target(&self) -> Target {
-        self.txn.unwrap_or(Target::Primary)
+        self.st.txn.unwrap_or(Target::Primary)
     }
 
     pub(super) async fn com_on_primary(
@@ -26,7 +27,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         // COM_FIELD_LIST names a table: it needs a chosen tenant, not the lobby.
         if !self.tenant_chosen && (expect == Expect::FieldList || self.tenant.is_none()) {
-            return Err(super::error::no_database(&self.user.name));
+            return Err(super::error::no_database(&self.who.user.name));
         }
         let t = self.session_target();
         self.ready(rt, t).await?;
@@ -55,15 +56,15 @@ impl Session {
             return Err(SessionError::ClientProtocol("short COM_SET_OPTION".into()));
         };
         if self.tenant.is_none() {
-            self.vars.set_option = Some(opt);
+            self.st.vars.set_option = Some(opt);
             return self.send_eof_like_ok().await;
         }
         let t = self.session_target();
         self.ready(rt, t).await?;
         let o = self.forward(t, payload, Expect::Single, None).await?;
         if o.err.is_none() {
-            self.vars.set_option = Some(opt);
-            if let Some(conn) = self.backends.get_mut(t) {
+            self.st.vars.set_option = Some(opt);
+            if let Some(conn) = self.held.get_mut(t) {
                 conn.set_option = Some(opt);
             }
         }
@@ -104,8 +105,8 @@ impl Session {
     /// Forgets everything session-scoped, as the server's reset does; the primary connection
     /// was reset by the command itself, the others go back to the pool (which resets them).
     fn reset_state(&mut self, rt: &RuntimeState) {
-        let primary = self.backends.take(Target::Primary);
-        for conn in self.backends.drain() {
+        let primary = self.held.take(Target::Primary);
+        for conn in self.held.drain() {
             rt.shared.pools.release(conn);
         }
         if let Some(mut p) = primary {
@@ -113,19 +114,11 @@ impl Session {
             p.set_option = None;
             p.last_insert_id = 0;
             p.forget_statements();
-            self.backends = Default::default();
-            self.backends.put(Target::Primary, p);
+            self.held = Default::default();
+            self.held.put(Target::Primary, p);
         }
-        self.vars.clear();
+        self.st.reset(Reset::Everything);
         self.stmts.clear();
-        self.pins = Default::default();
-        self.txn = None;
-        self.autocommit_off = false;
-        self.last = None;
-        self.look_back = None;
-        self.wrote = false;
-        self.sticky = None;
-        self.causal = Default::default();
         self.track_tenant_stats(rt);
         self.publish();
     }
@@ -137,17 +130,17 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<Flow, SessionError> {
-        let protocol_41 = self.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
+        let protocol_41 = self.who.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
         let cu: ChangeUser = command::parse_change_user(payload, protocol_41)
             .ok_or_else(|| SessionError::ClientProtocol("malformed COM_CHANGE_USER".into()))?;
         // The answer in the packet was computed over the greeting's nonce; an auth switch
         // gets a fresh one.
         let offer = Offer {
             user: &cu.user,
-            host: &self.host,
+            host: &self.who.host,
             plugin: cu.auth_plugin.as_deref(),
             answer: cu.auth_response.clone(),
-            nonce: self.nonce,
+            nonce: self.who.nonce,
             switch_nonce: auth::nonce(),
             seq: 1,
         };
@@ -160,7 +153,7 @@ impl Session {
             Err((e, _)) => return Err(e),
         };
         let tenant = match &cu.database {
-            Some(db) => match tenant::tenant_for_schema(rt, &user, &self.host, db, None) {
+            Some(db) => match tenant::tenant_for_schema(rt, &user, &self.who.host, db, None) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     self.send_err(&e, seq).await?;
@@ -171,13 +164,13 @@ impl Session {
         };
         self.release_backends(rt);
         self.reset_state(rt);
-        self.user = user;
-        self.proof = proof;
+        self.who.user = user;
+        self.who.proof = proof;
         self.tenant_chosen = tenant.is_some();
         self.tenant = tenant;
-        self.schema = cu.database;
+        self.st.schema = cu.database;
         if let Some(c) = cu.collation {
-            self.collation = c;
+            self.who.collation = c;
         }
         self.track_tenant_stats(rt);
         // start() has already told the client why it failed.

@@ -25,14 +25,14 @@ impl Session {
     pub(super) fn cursor_opened(&mut self, id: u32, t: Target, o: &Outcome) {
         let opened = o.err.is_none() && o.status.is_some_and(|s| s & STATUS_CURSOR_EXISTS != 0);
         if opened {
-            self.pins.open_cursor(id, t);
+            self.st.pins.open_cursor(id, t);
         }
     }
 
     /// A statement about to run again on `t` ends its previous cursor: the server closes it
     /// when the statement runs on the same connection; on another one Switchyard resets it.
     pub(super) async fn end_cursor(&mut self, id: u32, t: Target) {
-        if let Some(at) = self.pins.close_cursor(id) {
+        if let Some(at) = self.st.pins.close_cursor(id) {
             self.reset_cursor_elsewhere(id, at, t).await;
             self.publish_if_changed();
         }
@@ -43,7 +43,7 @@ impl Session {
         if at == t {
             return;
         }
-        let Some(conn) = self.backends.get_mut(at) else {
+        let Some(conn) = self.held.get_mut(at) else {
             return;
         };
         let Some(bid) = self
@@ -57,7 +57,7 @@ impl Session {
         let mut p = vec![COM_STMT_RESET];
         p.extend_from_slice(&bid.to_le_bytes());
         if conn.exec_silent(&p, Expect::Single).await.is_err() {
-            self.backends.take(at);
+            self.held.take(at);
             self.lost_backend(at);
         }
     }
@@ -71,9 +71,13 @@ impl Session {
         if !self.stmts.contains(id) {
             return Err(unknown_stmt(id, "mysqld_stmt_fetch"));
         }
-        let t = self.pins.cursor_of(id).ok_or_else(|| no_open_cursor(id))?;
+        let t = self
+            .st
+            .pins
+            .cursor_of(id)
+            .ok_or_else(|| no_open_cursor(id))?;
         let bid = self
-            .backends
+            .held
             .get(t)
             .and_then(|c| {
                 let key = self.stmts.key_on(id, c)?;
@@ -87,7 +91,7 @@ impl Session {
             .status
             .is_some_and(|s| s & STATUS_CURSOR_EXISTS == 0 || s & STATUS_LAST_ROW_SENT != 0);
         if ended {
-            self.pins.close_cursor(id);
+            self.st.pins.close_cursor(id);
             self.publish_if_changed();
         }
         Ok(())

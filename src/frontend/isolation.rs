@@ -24,18 +24,20 @@ impl Session {
         rt: &RuntimeState,
         sql: &[u8],
     ) -> Result<(), SessionError> {
-        if !rt.directory.several() || matches!(self.user.tenants, UserTenants::All) {
+        if !rt.directory.several() || matches!(self.who.user.tenants, UserTenants::All) {
             return Ok(());
         }
         let outcome = router::visit_schema_refs(sql, |name| {
-            if foreign(rt, &self.user.tenants, name) {
+            if foreign(rt, &self.who.user.tenants, name) {
                 ControlFlow::Break(String::from_utf8_lossy(name).into_owned())
             } else {
                 ControlFlow::Continue(())
             }
         });
         match outcome {
-            ControlFlow::Break(db) => Err(db_access_denied(&self.user.name, &self.host, &db)),
+            ControlFlow::Break(db) => {
+                Err(db_access_denied(&self.who.user.name, &self.who.host, &db))
+            }
             ControlFlow::Continue(()) => Ok(()),
         }
     }

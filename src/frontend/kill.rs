@@ -76,7 +76,7 @@ impl Session {
         u32::try_from(id)
             .ok()
             .and_then(|id| rt.shared.registry.get(id))
-            .filter(|e| e.user() == self.user.name)
+            .filter(|e| e.user() == self.who.user.name)
             .ok_or_else(|| error::unknown_thread(id))
     }
 

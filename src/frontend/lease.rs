@@ -6,37 +6,16 @@ use std::sync::Arc;
 
 use super::error::SessionError;
 use super::session::Session;
+use crate::backend::held::{target_at, LeaseKey};
 use crate::backend::lease::Group;
 use crate::backend::pool::Ask;
-use crate::backend::{BackendConn, PoolKey};
-use crate::config::{Config, TenantConfig};
+use crate::backend::{BackendConn, BackendError, PoolKey};
+use crate::config::TenantConfig;
 use crate::protocol::handshake::response_shaping;
 use crate::router::route::Target;
 use crate::router::{Class, Classification};
 use crate::state::stats::Served;
 use crate::state::RuntimeState;
-
-/// What a session needs per target to lease: found once per config and server, not per
-/// statement.
-pub struct LeaseKey {
-    config: Arc<Config>,
-    key: PoolKey,
-    group: Arc<Group>,
-    served: Arc<Served>,
-}
-
-/// The session's lease keys by target (primary first, then replicas by index).
-#[derive(Default)]
-pub struct LeaseKeys(Vec<Option<LeaseKey>>);
-
-impl LeaseKeys {
-    fn index(t: Target) -> usize {
-        match t {
-            Target::Primary => 0,
-            Target::Replica(i) => i + 1,
-        }
-    }
-}
 
 impl Session {
     /// A connection to `t` at `addr` from the tenant's pool (a new one while under
@@ -62,12 +41,12 @@ impl Session {
         let ask = Ask {
             key: &key,
             group: &group,
-            schema: self.schema.as_deref(),
-            fp: self.vars.fp(),
-            owner: self.vars.applied(self.id).owner,
+            schema: self.st.schema.as_deref(),
+            fp: self.st.vars.fp(),
+            owner: self.st.vars.applied(self.id).owner,
             timeout: rt.pool_timeout,
         };
-        let db = self.schema.as_deref();
+        let db = self.st.schema.as_deref();
         let leased = rt
             .shared
             .pools
@@ -87,8 +66,8 @@ impl Session {
         Ok(conn)
     }
 
-    /// The pool key, group and counters for `t`, from the session's cache while the config
-    /// and the server's address are the ones it was made for.
+    /// The pool key, group and counters for `t`, cached in `held` while the config and the
+    /// server's address are the ones they were made for.
     fn lease_key(
         &mut self,
         rt: &RuntimeState,
@@ -96,53 +75,38 @@ impl Session {
         t: Target,
         addr: &str,
     ) -> (PoolKey, Arc<Group>, Arc<Served>) {
-        let i = LeaseKeys::index(t);
-        if let Some(Some(k)) = self.lease_keys.0.get(i) {
-            if Arc::ptr_eq(&k.config, &rt.config)
-                && &*k.key.addr == addr
-                && *k.group.tenant == *tenant.name
-            {
-                return (k.key.clone(), Arc::clone(&k.group), Arc::clone(&k.served));
-            }
-        }
-        let key = PoolKey {
-            addr: addr.into(),
-            user: self.credentials(tenant).user.into(),
-            capabilities: response_shaping(self.caps),
-            ext_capabilities: self.ext_caps,
-            collation: self.collation,
-            tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
-        };
-        let group = rt
-            .shared
-            .pools
-            .group(&tenant.name, addr, tenant.pool_max as usize);
-        let served = rt
-            .shared
-            .stats
-            .served(&tenant.name, addr, |n| rt.directory.is_named(n));
-        if self.lease_keys.0.len() <= i {
-            self.lease_keys.0.resize_with(i + 1, || None);
-        }
-        self.lease_keys.0[i] = Some(LeaseKey {
-            config: Arc::clone(&rt.config),
-            key: key.clone(),
-            group: Arc::clone(&group),
-            served: Arc::clone(&served),
-        });
-        (key, group, served)
+        let user = self.credentials(tenant).user;
+        let who = &self.who;
+        let k = self
+            .held
+            .lease_key(t, &rt.config, &tenant.name, addr, || LeaseKey {
+                key: PoolKey {
+                    addr: addr.into(),
+                    user: user.into(),
+                    capabilities: response_shaping(who.caps),
+                    ext_capabilities: who.ext_caps,
+                    collation: who.collation,
+                    tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
+                },
+                group: rt
+                    .shared
+                    .pools
+                    .group(&tenant.name, addr, tenant.pool_max as usize),
+                served: rt
+                    .shared
+                    .stats
+                    .served(&tenant.name, addr, |n| rt.directory.is_named(n)),
+            });
+        (k.key, k.group, k.served)
     }
 
     /// Gives back, at the end of a command, every connection the session no longer needs.
     pub(super) fn end_leases(&mut self, rt: &RuntimeState) {
         // By index, not by a list of targets: this runs after every command.
-        for i in 0..self.backends.slots() {
-            let t = match i {
-                0 => Target::Primary,
-                i => Target::Replica(i - 1),
-            };
-            if self.backends.get(t).is_some() && !self.keeps(t) {
-                if let Some(conn) = self.backends.take(t) {
+        for i in 0..self.held.slots() {
+            let t = target_at(i);
+            if self.held.get(t).is_some() && !self.keeps(t) {
+                if let Some(conn) = self.held.take(t) {
                     rt.shared.pools.put_back(conn);
                 }
             }
@@ -151,9 +115,9 @@ impl Session {
 
     /// Whether the connection to `t` answers LAST_INSERT_ID() other than the session would.
     pub(super) fn insert_id_differs(&self, t: Target) -> bool {
-        self.backends
+        self.held
             .get(t)
-            .is_some_and(|c| c.last_insert_id != self.last_insert_id)
+            .is_some_and(|c| c.last_insert_id != self.st.last_insert_id)
     }
 
     /// Before `sql` runs on `t`: a statement that reads LAST_INSERT_ID() sees the session's
@@ -164,30 +128,19 @@ impl Session {
         t: Target,
         sql: &[u8],
     ) -> Result<(), SessionError> {
-        let want = self.last_insert_id;
-        let Some(conn) = self.backends.get_mut(t) else {
+        let want = self.st.last_insert_id;
+        let Some(conn) = self.held.get_mut(t) else {
             return Ok(());
         };
         if conn.last_insert_id == want || !mentions_last_insert_id(sql) {
             // Nothing to do: the common case costs one comparison.
             return Ok(());
         }
-        let mut p = vec![crate::protocol::command::COM_QUERY];
-        p.extend_from_slice(format!("DO LAST_INSERT_ID({want})").as_bytes());
-        match conn
-            .exec_silent(&p, crate::protocol::scan::Expect::ResultSets)
-            .await
-        {
-            Ok(o) if o.err.is_none() => {
-                conn.last_insert_id = want;
-                Ok(())
-            }
-            Ok(o) => Err(o.err.map_or_else(
-                || super::backends::internal("DO LAST_INSERT_ID failed"),
-                SessionError::Reply,
-            )),
+        match crate::backend::restore::insert_id(conn, want).await {
+            Ok(()) => Ok(()),
+            Err(BackendError::Server(e)) => Err(SessionError::Reply(e)),
             Err(e) => {
-                self.backends.take(t);
+                self.held.take(t);
                 self.lost_backend(t);
                 Err(self.backend_error(t, e))
             }
@@ -201,11 +154,11 @@ impl Session {
     /// read has asked it for `@@last_gtid` (consistency `session`; the wider scopes ask the
     /// primary's position on any connection).
     pub(super) fn forget_look_back(&mut self, rt: &RuntimeState, c: &Classification) {
-        let Some(t) = self.look_back else {
+        let Some(t) = self.st.look_back else {
             return;
         };
         let asks_last_gtid = t == Target::Primary
-            && self.causal.is_stale()
+            && self.st.causal.is_stale()
             && (c.hints.consistency.is_some()
                 || self
                     .tenant
@@ -214,9 +167,9 @@ impl Session {
         if c.class == Class::LastBackend || asks_last_gtid {
             return;
         }
-        self.look_back = None;
+        self.st.look_back = None;
         if !self.keeps(t) {
-            if let Some(conn) = self.backends.take(t) {
+            if let Some(conn) = self.held.take(t) {
                 rt.shared.pools.put_back(conn);
             }
         }
@@ -227,8 +180,8 @@ impl Session {
     /// (its warnings, error, ROW_COUNT(), FOUND_ROWS(), @@last_gtid).
     fn keeps(&self, t: Target) -> bool {
         self.state_lives_on(t)
-            || self.look_back == Some(t)
-            || self.vars.set_option.is_some()
+            || self.st.look_back == Some(t)
+            || self.st.vars.set_option.is_some()
             || self.state_lost
     }
 }

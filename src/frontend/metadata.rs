@@ -42,7 +42,7 @@ impl Session {
     }
 
     fn definitions_match(&self, t: Target, id: u32) -> bool {
-        match self.backends.get(t) {
+        match self.held.get(t) {
             Some(conn) if conn.cache_metadata => {
                 let held = self
                     .stmts
@@ -61,7 +61,7 @@ impl Session {
             return;
         };
         self.stmts.set_cached_metadata(id, m);
-        if let Some(conn) = self.backends.get_mut(t) {
+        if let Some(conn) = self.held.get_mut(t) {
             if let Some(c) = self.stmts.key_on(id, conn).and_then(|k| conn.stmts.get(k)) {
                 c.meta = Some(m);
             }
@@ -70,7 +70,7 @@ impl Session {
 
     /// Closes the backend's copy of statement `id` on `t` (COM_STMT_CLOSE has no answer).
     async fn close_on(&mut self, t: Target, id: u32) -> Result<(), SessionError> {
-        let Some(conn) = self.backends.get_mut(t) else {
+        let Some(conn) = self.held.get_mut(t) else {
             return Ok(());
         };
         let Some(bid) = self
@@ -83,7 +83,7 @@ impl Session {
         let mut p = vec![COM_STMT_CLOSE];
         p.extend_from_slice(&bid.to_le_bytes());
         if let Err(e) = conn.send_no_reply(&p).await {
-            self.backends.take(t);
+            self.held.take(t);
             self.lost_backend(t);
             return Err(self.backend_error(t, e));
         }

@@ -3,6 +3,7 @@
 mod auth;
 mod backends;
 mod causal;
+mod client;
 mod commands;
 mod cursor;
 pub mod error;

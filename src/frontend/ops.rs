@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::backends::addr_of;
+use super::client::Reset;
 use super::error::SessionError;
 use super::session::Session;
+use crate::backend::held::addr_of;
 use crate::protocol::scan::Outcome;
 use crate::router::route::{Route, Target};
 use crate::state::limits::Refusal;
@@ -21,11 +22,11 @@ pub(super) type PublishKey = (Option<Target>, Option<&'static str>, bool, usize,
 impl Session {
     pub(super) fn publish_key(&self) -> PublishKey {
         (
-            self.txn,
-            self.pins.reason(),
-            self.pins.user_variables,
-            self.backends.count(),
-            self.pins.cursor_count(),
+            self.st.txn,
+            self.st.pins.reason(),
+            self.st.pins.user_variables,
+            self.held.count(),
+            self.st.pins.cursor_count(),
         )
     }
 
@@ -34,16 +35,17 @@ impl Session {
         self.published = self.publish_key();
         let tenant = self.tenant.as_ref();
         let report = SessionReport {
-            user: self.user.name.clone(),
+            user: self.who.user.name.clone(),
             tenant: tenant
                 .filter(|_| self.tenant_chosen)
                 .map(|t| t.name.clone()),
-            schema: self.schema.clone(),
+            schema: self.st.schema.clone(),
             transaction: self
+                .st
                 .txn
                 .and_then(|t| tenant.map(|tc| addr_of(tc, t).to_owned())),
-            pins: self.pins.describe(),
-            backends: self.backends.addrs(tenant.map(|t| t.as_ref())),
+            pins: self.st.pins.describe(),
+            backends: self.held.addrs(tenant.map(|t| t.as_ref())),
         };
         self.registration.entry.publish(report);
     }
@@ -58,8 +60,8 @@ impl Session {
     /// was hit (ERR 1203 for the user, 1040 for the tenant, as servers answer).
     pub(super) fn take_permits(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         if self.user_permit.is_none() {
-            let key = format!("user:{}", self.user.name);
-            let permit = rt.shared.limits.acquire(key, self.user.max_connections);
+            let key = format!("user:{}", self.who.user.name);
+            let permit = rt.shared.limits.acquire(key, self.who.user.max_connections);
             self.user_permit = Some(permit.ok_or_else(|| {
                 rt.shared.limits.refuse(Refusal::User);
                 SessionError::reply(
@@ -67,8 +69,8 @@ impl Session {
                     "42000",
                     format!(
                         "User '{}' already has more than {} active connections (max_connections in Switchyard's config)",
-                        self.user.name,
-                        self.user.max_connections.unwrap_or(0)
+                        self.who.user.name,
+                        self.who.user.max_connections.unwrap_or(0)
                     ),
                 )
             })?);
@@ -118,7 +120,7 @@ impl Session {
     /// Counts where a statement ran and whether it failed.
     pub(super) fn count(&self, route: &Route, t: Target, o: Option<&Outcome>, read: bool) {
         self.registration.entry.count_statement();
-        if let (Some(conn), Some(_)) = (self.backends.get(t), o) {
+        if let (Some(conn), Some(_)) = (self.held.get(t), o) {
             TenantStats::bump(if read {
                 &conn.served.reads
             } else {
@@ -175,7 +177,7 @@ impl Session {
             tracing::warn!(
                 target: "switchyard::slow",
                 session = self.id,
-                user = %self.user.name,
+                user = %self.who.user.name,
                 tenant = tenant.map_or("", |t| t.name.as_str()),
                 backend = tenant.map_or("", |tc| addr_of(tc, t)),
                 millis = took.as_millis() as u64,
@@ -188,7 +190,7 @@ impl Session {
     /// Runs before each statement: follows a reload and waits out a pause, both only at a
     /// transaction boundary (a statement inside a transaction always proceeds).
     pub(super) async fn before_statement(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
-        if self.txn.is_some() || self.autocommit_off {
+        if self.st.txn.is_some() || self.st.autocommit_off {
             return Ok(());
         }
         if !Arc::ptr_eq(&rt.config, &self.seen_config) {
@@ -197,11 +199,15 @@ impl Session {
         let Some(tenant) = self.tenant.as_ref().filter(|_| self.tenant_chosen) else {
             return Ok(());
         };
-        let name = tenant.name.clone();
         let entry = &self.registration.entry;
         // Busy before looking at the gate, so a PAUSE that closes it in between still
         // sees this statement and waits for it (cleared once the answer is flushed).
         entry.set_busy(true);
+        if !rt.shared.pauses.is_paused(&tenant.name) {
+            // The common case: no allocation, one load of a flag no statement writes.
+            return Ok(());
+        }
+        let name = tenant.name.clone();
         let mut held = false;
         // Looked at again after each wait: a new PAUSE may close the gate between the
         // resume and this statement marking itself busy.
@@ -258,15 +264,14 @@ impl Session {
             self.seen_config = Arc::clone(&rt.config);
             return Ok(());
         }
-        if self.pins.holds_server_state() {
+        if self.st.pins.holds_server_state() {
             // Moving would lose the pinned state; try again at the next statement.
             return Ok(());
         }
         tracing::info!(session = self.id, tenant = %next.name, "session moves to the reloaded tenant settings");
         self.release_backends(rt);
         self.tenant = Some(next);
-        self.sticky = None;
-        self.causal = Default::default();
+        self.st.reset(Reset::Reload);
         self.seen_config = Arc::clone(&rt.config);
         self.publish();
         Ok(())

@@ -252,7 +252,7 @@ impl Session {
         }
         self.require_tenant(rt, &c, &payload[1..])?;
         self.before_statement(rt).await?;
-        let t = match self.txn {
+        let t = match self.st.txn {
             Some(t) => t,
             None => self.prepare_target(rt).await?,
         };
@@ -264,12 +264,12 @@ impl Session {
         self.stmts.next_id = id;
         self.stmts.last_prepared = Some(id);
         let key = self.stmts.new_key(&payload[1..]);
-        if let Some(conn) = self.backends.get_mut(t) {
+        if let Some(conn) = self.held.get_mut(t) {
             let closed = conn
                 .stmts
                 .insert(cache_key(key, conn), p.backend_id, o.metadata);
             if close_all(conn, &closed).await.is_err() {
-                self.backends.take(t);
+                self.held.take(t);
                 self.lost_backend(t);
             }
         }
@@ -389,7 +389,7 @@ impl Session {
             s.last = Some(t);
         }
         if matches!(class.class, Class::SetSession | Class::Use(_)) && o.err.is_none() {
-            self.pins.set_unreplayable();
+            self.st.pins.set_unreplayable();
         }
         if cursor {
             self.cursor_opened(id, t, &o);
@@ -402,7 +402,7 @@ impl Session {
     /// The backend's id for client statement `id`, preparing it there first if needed.
     pub(super) async fn prepare_on(&mut self, t: Target, id: u32) -> Result<u32, SessionError> {
         let conn = self
-            .backends
+            .held
             .get_mut(t)
             .ok_or_else(|| internal("no connection"))?;
         let stmt = self
@@ -422,7 +422,7 @@ impl Session {
             let o = match conn.exec_silent(&p, Expect::Prepare).await {
                 Ok(o) => o,
                 Err(e) => {
-                    self.backends.take(t);
+                    self.held.take(t);
                     return Err(self.backend_error(t, e));
                 }
             };
@@ -430,7 +430,7 @@ impl Session {
                 (Some(ok), _) => {
                     let closed = conn.stmts.insert(key, ok.backend_id, o.metadata);
                     if close_all(conn, &closed).await.is_err() {
-                        self.backends.take(t);
+                        self.held.take(t);
                         self.lost_backend(t);
                         return Err(internal("connection lost closing cached statements"));
                     }
@@ -446,7 +446,7 @@ impl Session {
                 (None, None) => return Err(internal("prepare gave no statement")),
             };
             if close_all(conn, &closed).await.is_err() {
-                self.backends.take(t);
+                self.held.take(t);
                 self.lost_backend(t);
                 return Err(internal("connection lost closing cached statements"));
             }
@@ -465,13 +465,13 @@ impl Session {
             return Ok(());
         }
         let conn = self
-            .backends
+            .held
             .get_mut(t)
             .ok_or_else(|| internal("no connection"))?;
         for mut chunk in chunks {
             command::set_stmt_id(&mut chunk, backend_id);
             if let Err(e) = conn.send_no_reply(&chunk).await {
-                self.backends.take(t);
+                self.held.take(t);
                 return Err(self.backend_error(t, e));
             }
         }
@@ -491,7 +491,7 @@ impl Session {
         let Some(stmt) = self.stmts.map.get(&id) else {
             return payload;
         };
-        let Some(conn) = self.backends.get_mut(t) else {
+        let Some(conn) = self.held.get_mut(t) else {
             return payload;
         };
         let Some(cached) = conn.stmts.get(cache_key(stmt.key, conn)) else {
@@ -536,7 +536,7 @@ impl Session {
         };
         // The server's copy stays in its connection's cache for the next session that
         // prepares the same text; its cursor, if it had one, is closed.
-        if let Some(at) = self.pins.close_cursor(id) {
+        if let Some(at) = self.st.pins.close_cursor(id) {
             self.close_cursor_on(at, key).await;
         }
         Ok(())
@@ -545,7 +545,7 @@ impl Session {
     /// Closes the cursor of the statement whose cache key (as computed before it was
     /// dropped) is `key` on `at`, by resetting the server statement.
     async fn close_cursor_on(&mut self, at: Target, stmt_key: u64) {
-        let Some(conn) = self.backends.get_mut(at) else {
+        let Some(conn) = self.held.get_mut(at) else {
             return;
         };
         let Some(bid) = conn.stmts.peek(cache_key(stmt_key, conn)).map(|c| c.id) else {
@@ -554,7 +554,7 @@ impl Session {
         let mut p = vec![command::COM_STMT_RESET];
         p.extend_from_slice(&bid.to_le_bytes());
         if conn.exec_silent(&p, Expect::Single).await.is_err() {
-            self.backends.take(at);
+            self.held.take(at);
             self.lost_backend(at);
         }
     }
@@ -573,7 +573,7 @@ impl Session {
         let last = stmt.last;
         self.stmts.drop_long_data(id);
         let on_backend = last.and_then(|t| {
-            let conn = self.backends.get(t)?;
+            let conn = self.held.get(t)?;
             let key = self.stmts.key_on(id, conn)?;
             conn.stmts.peek(key).map(|c| (t, c.id))
         });
@@ -584,7 +584,7 @@ impl Session {
                 self.ready(rt, t).await?;
                 self.forward(t, &p, Expect::Single, None).await?;
                 // The reset closed the statement's cursor, wherever it was opened.
-                if let Some(at) = self.pins.close_cursor(id) {
+                if let Some(at) = self.st.pins.close_cursor(id) {
                     self.reset_cursor_elsewhere(id, at, t).await;
                 }
                 self.publish_if_changed();

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::client::Reset;
 use super::error::SessionError;
 use super::session::Session;
 use super::tenant;
@@ -96,7 +97,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         self.before_statement(rt).await?;
         if let Some(on) = c.hints.pin {
-            self.pins.set_hint(on);
+            self.st.pins.set_hint(on);
         }
         self.forget_look_back(rt, c);
         let started = std::time::Instant::now();
@@ -161,7 +162,13 @@ impl Session {
         db: &str,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let next = tenant::tenant_for_schema(rt, &self.user, &self.host, db, self.tenant.as_ref())?;
+        let next = tenant::tenant_for_schema(
+            rt,
+            &self.who.user,
+            &self.who.host,
+            db,
+            self.tenant.as_ref(),
+        )?;
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;
         }
@@ -173,10 +180,10 @@ impl Session {
             Expect::ResultSets
         };
         let o = self.forward(Target::Primary, payload, expect, None).await?;
-        self.last = Some(Target::Primary);
+        self.st.last = Some(Target::Primary);
         if o.err.is_none() {
-            self.schema = Some(db.to_owned());
-            if let Some(conn) = self.backends.get_mut(Target::Primary) {
+            self.st.schema = Some(db.to_owned());
+            if let Some(conn) = self.held.get_mut(Target::Primary) {
                 conn.schema = Some(db.to_owned());
             }
         }
@@ -189,7 +196,7 @@ impl Session {
         rt: &RuntimeState,
         next: Arc<TenantConfig>,
     ) -> Result<(), SessionError> {
-        if self.txn.is_some() || self.pins.holds_server_state() || !self.stmts.is_empty() {
+        if self.st.txn.is_some() || self.st.pins.holds_server_state() || !self.stmts.is_empty() {
             return Err(SessionError::reply(
                 1179,
                 "25000",
@@ -201,13 +208,9 @@ impl Session {
             ));
         }
         self.release_backends(rt);
-        self.schema = None;
+        self.st.reset(Reset::Tenant);
         self.tenant = Some(next);
         self.tenant_chosen = true;
-        self.last = None;
-        self.wrote = false;
-        self.sticky = None;
-        self.causal = Default::default();
         self.track_tenant_stats(rt);
         self.take_tenant_permit(rt)
     }
@@ -230,7 +233,7 @@ impl Session {
             return self.choose_tenant_by_name(rt, sql);
         }
         if self.tenant.is_none() {
-            self.tenant = tenant::lobby_tenant(rt, &self.user);
+            self.tenant = tenant::lobby_tenant(rt, &self.who.user);
         }
         self.tenant_or_err().map(|_| ())
     }
@@ -252,9 +255,9 @@ impl Session {
             std::ops::ControlFlow::<()>::Continue(())
         });
         let (Some(db), false) = (named, several) else {
-            return Err(super::error::no_database(&self.user.name));
+            return Err(super::error::no_database(&self.who.user.name));
         };
-        let next = tenant::tenant_for_schema(rt, &self.user, &self.host, &db, None)?;
+        let next = tenant::tenant_for_schema(rt, &self.who.user, &self.who.host, &db, None)?;
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;
         }
@@ -264,12 +267,18 @@ impl Session {
 
     /// A schema named inside a multi-statement must not lead out of the session's tenant.
     fn check_same_tenant(&self, rt: &RuntimeState, db: &str) -> Result<(), SessionError> {
-        let t = tenant::tenant_for_schema(rt, &self.user, &self.host, db, self.tenant.as_ref())?;
+        let t = tenant::tenant_for_schema(
+            rt,
+            &self.who.user,
+            &self.who.host,
+            db,
+            self.tenant.as_ref(),
+        )?;
         match &self.tenant {
             Some(cur) if cur.name == t.name => Ok(()),
             _ => Err(super::error::db_access_denied(
-                &self.user.name,
-                &self.host,
+                &self.who.user.name,
+                &self.who.host,
                 db,
             )),
         }

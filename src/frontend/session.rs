@@ -3,15 +3,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::backends::Backends;
-use super::causal::Causal;
+use super::client::{ClientState, Identity};
 use super::error::SessionError;
 use super::login::Login;
 use super::ops::PublishKey;
-use super::pins::Pins;
 use super::prepared::{Run, Statements};
-use super::vars::SessionVars;
-use crate::config::{Config, TenantConfig, UserConfig};
+use crate::backend::held::{target_at, Held};
+use crate::config::{Config, TenantConfig};
 use crate::protocol::command::*;
 use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
 use crate::protocol::scan::Outcome;
@@ -33,37 +31,19 @@ pub struct Session {
     pub id: u32,
     pub(super) client: PacketStream,
     pub(super) state: SharedState,
-    pub(super) host: String,
-    pub(super) nonce: [u8; 20],
-    pub(super) user: UserConfig,
-    /// What logs `user` in to backends (learned at login when the config holds a hash).
-    pub(super) proof: crate::backend::Proof,
-    pub(super) caps: CapabilityFlags,
-    /// MariaDB extended capabilities the client and Switchyard agreed on.
-    pub(super) ext_caps: crate::protocol::MariadbCapabilities,
-    pub(super) collation: u8,
+    /// Who the client is.
+    pub(super) who: Identity,
     pub(super) tenant: Option<Arc<TenantConfig>>,
     /// False while a multi-tenant user has named no schema (a lobby tenant may serve it).
     pub(super) tenant_chosen: bool,
-    pub(super) schema: Option<String>,
-    pub(super) backends: Backends,
-    /// Backend holding the open transaction, if any.
-    pub(super) txn: Option<Target>,
-    pub(super) autocommit_off: bool,
-    pub(super) last: Option<Target>,
-    /// The session wrote since its reads last had to see it.
-    pub(super) wrote: bool,
-    pub(super) pins: Pins,
-    /// The replica read-your-writes sessions keep reading from.
-    pub(super) sticky: Option<usize>,
-    /// Read-your-writes bookkeeping: what the session's reads must see.
-    pub(super) causal: Causal,
+    /// The session's state, whichever connection serves it.
+    pub(super) st: ClientState,
+    /// The client's prepared statements (ids, text, where each is prepared).
+    pub(super) stmts: Statements,
+    /// The server connections leased now.
+    pub(super) held: Held,
     /// The tenant's write mark (consistency = "tenant").
     pub(super) mark: Option<Arc<TenantMark>>,
-    /// The open transaction has written: whatever ends it may commit a write.
-    pub(super) txn_has_writes: bool,
-    pub(super) vars: SessionVars,
-    pub(super) stmts: Statements,
     /// The session's entry in the registry (removed when the session ends).
     pub(super) registration: Registration,
     pub(super) published: PublishKey,
@@ -87,12 +67,6 @@ pub struct Session {
     /// The next answer's last bytes wait in the client's buffer until the session has
     /// acted on it (see [`Session::write_guard`]).
     pub(super) hold_end: bool,
-    /// The connection whose last answer the next statement may ask about (warnings, an
-    /// error, rows changed): kept one statement longer.
-    pub(super) look_back: Option<Target>,
-    /// What LAST_INSERT_ID() answers this session (from its OK packets).
-    pub(super) last_insert_id: u64,
-    pub(super) lease_keys: super::lease::LeaseKeys,
 }
 
 impl Session {
@@ -116,27 +90,23 @@ impl Session {
             id,
             client,
             state,
-            host,
-            nonce,
-            user: login.user,
-            proof: login.proof,
-            caps: login.caps,
-            ext_caps: login.ext_caps,
-            collation: login.collation,
+            who: Identity {
+                host,
+                nonce,
+                user: login.user,
+                proof: login.proof,
+                caps: login.caps,
+                ext_caps: login.ext_caps,
+                collation: login.collation,
+            },
             tenant_chosen: login.tenant.is_some(),
             tenant: login.tenant,
-            schema: login.database,
-            backends: Backends::default(),
-            txn: None,
-            autocommit_off: false,
-            last: None,
-            wrote: false,
-            pins: Pins::default(),
-            sticky: None,
-            causal: Causal::default(),
+            st: ClientState {
+                schema: login.database,
+                ..ClientState::default()
+            },
+            held: Held::default(),
             mark: None,
-            txn_has_writes: false,
-            vars: SessionVars::default(),
             stmts: Statements::default(),
             registration,
             published: (None, None, false, 0, 0),
@@ -150,9 +120,6 @@ impl Session {
             idle_limit: rt.config.server.idle_timeout,
             idle_changed: false,
             hold_end: false,
-            look_back: None,
-            last_insert_id: 0,
-            lease_keys: Default::default(),
         };
         s.track_tenant_stats(&rt);
         s
@@ -175,14 +142,17 @@ impl Session {
         }
         self.publish();
         self.end_leases(&rt);
-        let track = self.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK);
-        let ok = packets::login_ok_payload(STATUS_AUTOCOMMIT, self.schema.as_deref(), track);
+        let track = self
+            .who
+            .caps
+            .contains(CapabilityFlags::CLIENT_SESSION_TRACK);
+        let ok = packets::login_ok_payload(STATUS_AUTOCOMMIT, self.st.schema.as_deref(), track);
         self.client
             .send(seq, &ok)
             .await
             .map_err(SessionError::ClientGone)?;
         // The login's OK is the last uncompressed packet, as from the server.
-        if self.caps.contains(CapabilityFlags::CLIENT_COMPRESS) {
+        if self.who.caps.contains(CapabilityFlags::CLIENT_COMPRESS) {
             self.client.start_compression();
         }
         Ok(())
@@ -205,7 +175,7 @@ impl Session {
                     role,
                     addr,
                 };
-                for i in self.replica_order(rt, None) {
+                for (i, _) in self.replica_order(rt, None) {
                     if self.ready(rt, Target::Replica(i)).await.is_ok() {
                         tracing::warn!(session = self.id, error = %e, "primary unreachable: session starts read-only");
                         return Ok(());
@@ -224,13 +194,18 @@ impl Session {
         let mut last_active = Instant::now();
         let timer = tokio::time::sleep(self.idle_limit);
         tokio::pin!(timer);
-        let mut killed = self.killed.clone();
+        // Each made once and polled in place: a watch future made per command would
+        // register with the watch (the shutdown one is shared by every session) each time.
+        let killed = became_true(self.killed.clone());
+        tokio::pin!(killed);
+        let shutdown = became_true(self.shutdown.clone());
+        tokio::pin!(shutdown);
+        let mut shutting_down = *self.shutdown.borrow();
+        // The runtime snapshot, taken again only when a reload or the monitor replaced it:
+        // `load_full` per command would write the snapshot's shared reference count.
+        let mut rt = self.state.load_full();
         loop {
-            if *self.killed.borrow() {
-                tracing::debug!(session = self.id, "killed");
-                break;
-            }
-            if *self.shutdown.borrow() && self.txn.is_none() && !self.autocommit_off {
+            if shutting_down && self.st.txn.is_none() && !self.st.autocommit_off {
                 tracing::debug!(session = self.id, "closing for shutdown");
                 break;
             }
@@ -245,14 +220,20 @@ impl Session {
                 // The server closed the connection that holds the session's state (its
                 // wait_timeout, a KILL, a restart): the client hears of it as it would
                 // directly, by its own connection ending.
-                () = held_closed(&self.backends, holding) => {
+                () = held_closed(&self.held, holding) => {
                     tracing::info!(session = self.id, target = ?holding, "the server closed the connection holding the session's state: closing the client's");
                     break;
                 }
-                Ok(()) = self.killed.changed() => continue,
+                () = &mut killed => {
+                    tracing::debug!(session = self.id, "killed");
+                    break;
+                }
                 // Shutting down: an idle session outside a transaction closes now; one in a
                 // transaction gets to finish it (checked after each statement).
-                Ok(()) = self.shutdown.changed(), if !*self.shutdown.borrow() => continue,
+                () = &mut shutdown, if !shutting_down => {
+                    shutting_down = true;
+                    continue;
+                }
                 _ = &mut timer => {
                     if last_active.elapsed() >= self.idle_limit {
                         tracing::debug!(session = self.id, "idle timeout");
@@ -274,13 +255,18 @@ impl Session {
                     break;
                 }
             };
-            let rt = self.state.load_full();
+            {
+                let now = self.state.load();
+                if !Arc::ptr_eq(&now, &rt) {
+                    rt = arc_swap::Guard::into_inner(now);
+                }
+            }
             self.hold_end = false;
             let flow = tokio::select! {
                 f = self.dispatch(&rt, pkt.payload) => f,
                 // Killed mid-command (a statement, a paused tenant, a slow connect): the
                 // connection ends now, as directly; its backend connections are dropped.
-                _ = killed.wait_for(|k| *k) => break,
+                () = &mut killed => break,
             };
             self.end_leases(&rt);
             last_active = Instant::now();
@@ -359,12 +345,12 @@ impl Session {
     pub(super) fn view(&self) -> SessionView {
         let consistency = self.tenant.as_ref().map(|t| t.consistency);
         SessionView {
-            txn: self.txn,
-            autocommit_off: self.autocommit_off,
-            pin: self.pins.reason(),
-            cursor: self.pins.cursor_target(),
-            last: self.last,
-            wrote: self.wrote,
+            txn: self.st.txn,
+            autocommit_off: self.st.autocommit_off,
+            pin: self.st.pins.reason(),
+            cursor: self.st.pins.cursor_target(),
+            last: self.st.last,
+            wrote: self.st.wrote,
             has_replicas: self.tenant.as_ref().is_some_and(|t| !t.replicas.is_empty()),
             consistency,
         }
@@ -379,7 +365,7 @@ impl Session {
         if tenant.consistency != crate::config::Consistency::Tenant {
             return None;
         }
-        if !(writes(&c.class) || self.txn_has_writes) {
+        if !(writes(&c.class) || self.st.txn_has_writes) {
             return None;
         }
         self.mark.as_ref().map(|m| m.write_started())
@@ -396,56 +382,56 @@ impl Session {
         payload: &[u8],
         guard: Option<WriteGuard>,
     ) {
-        self.last = Some(t);
-        self.look_back = looks_back(t, c, o).then_some(t);
+        self.st.last = Some(t);
+        self.st.look_back = looks_back(t, c, o).then_some(t);
         if let Some(id) = o.ok.map(|ok| ok.last_insert_id).filter(|id| *id != 0) {
-            self.last_insert_id = id;
+            self.st.last_insert_id = id;
         }
         if let Some(status) = o.status {
             let in_trans = status & STATUS_IN_TRANS != 0;
-            self.txn = in_trans.then_some(t);
+            self.st.txn = in_trans.then_some(t);
             if t == Target::Primary {
-                self.autocommit_off = status & STATUS_AUTOCOMMIT == 0;
+                self.st.autocommit_off = status & STATUS_AUTOCOMMIT == 0;
             }
         }
         let wrote_now = t == Target::Primary && o.err.is_none() && writes(&c.class);
-        let pending = self.txn_has_writes || wrote_now;
-        self.txn_has_writes = self.txn.is_some() && pending;
+        let pending = self.st.txn_has_writes || wrote_now;
+        self.st.txn_has_writes = self.st.txn.is_some() && pending;
         if let Some(g) = guard {
-            g.finish(!self.txn_has_writes && pending, o.gtid.as_deref());
+            g.finish(!self.st.txn_has_writes && pending, o.gtid.as_deref());
         }
         if let Some(e) = &o.err {
             if is_fatal_for_connection(e.code) {
                 // The server ended this connection: drop it, and what lived on it.
-                self.backends.take(t);
+                self.held.take(t);
                 self.lost_backend(t);
             }
             return;
         }
-        self.pins.apply(&c.effects);
+        self.st.pins.apply(&c.effects);
         if t == Target::Primary && writes(&c.class) {
-            self.wrote = true;
-            self.causal.wrote();
+            self.st.wrote = true;
+            self.st.causal.wrote();
         }
         // Whatever the statement (a COMMIT too), a GTID the primary reported is the
         // position the session's reads must see.
         if let (Target::Primary, Some(gtid)) = (t, &o.gtid) {
-            self.causal.wrote_at(gtid);
+            self.st.causal.wrote_at(gtid);
         }
         if c.class == Class::SetSession && !payload.is_empty() {
-            match self.vars.record(payload) {
+            match self.st.vars.record(payload) {
                 Some(_) => {
-                    let applied = self.vars.applied(self.id);
-                    if let Some(conn) = self.backends.get_mut(t) {
+                    let applied = self.st.vars.applied(self.id);
+                    if let Some(conn) = self.held.get_mut(t) {
                         conn.applied = applied;
                     }
                 }
-                None => self.pins.set_too_many_sets(),
+                None => self.st.pins.set_too_many_sets(),
             }
         }
         if let Some(db) = c.effects.use_dbs.last() {
-            self.schema = Some(db.clone());
-            if let Some(conn) = self.backends.get_mut(t) {
+            self.st.schema = Some(db.clone());
+            if let Some(conn) = self.held.get_mut(t) {
                 conn.schema = Some(db.clone());
             }
             self.publish();
@@ -465,12 +451,12 @@ impl Session {
     }
 
     pub(super) async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
-        let mut status = if self.autocommit_off {
+        let mut status = if self.st.autocommit_off {
             0
         } else {
             STATUS_AUTOCOMMIT
         };
-        if self.txn.is_some() {
+        if self.st.txn.is_some() {
             status |= STATUS_IN_TRANS;
         }
         self.client
@@ -483,9 +469,10 @@ impl Session {
     /// Gives the session's backend connections back to the pool: as they are when their
     /// state is described by the fingerprint, reset when something else lived there.
     pub(super) fn release_backends(&mut self, rt: &RuntimeState) {
-        for t in self.backends.targets() {
-            let stateful = self.state_lives_on(t) || self.vars.set_option.is_some();
-            if let Some(conn) = self.backends.take(t) {
+        for i in 0..self.held.slots() {
+            let t = target_at(i);
+            let stateful = self.state_lives_on(t) || self.st.vars.set_option.is_some();
+            if let Some(conn) = self.held.take(t) {
                 if stateful {
                     rt.shared.pools.release(conn);
                 } else {
@@ -499,7 +486,7 @@ impl Session {
         let rt = self.state.load_full();
         if *self.killed.borrow() {
             // Killed: its connections close with it rather than serve another session.
-            drop(self.backends.drain());
+            drop(self.held.drain());
         } else {
             self.release_backends(&rt);
         }
@@ -509,8 +496,15 @@ impl Session {
 
 use crate::protocol::scan::Expect;
 
+/// Completes when `rx` reads true; never if its sender is gone.
+async fn became_true(mut rx: tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Completes when the backend connection for `t` closes; never without one.
-async fn held_closed(backends: &super::backends::Backends, t: Option<Target>) {
+async fn held_closed(backends: &Held, t: Option<Target>) {
     match t.and_then(|t| backends.get(t)) {
         Some(conn) => conn.io.closed().await,
         None => std::future::pending().await,

@@ -11,6 +11,7 @@ mod keyword;
 pub mod kill;
 mod lexer;
 mod lists;
+pub mod replicas;
 pub mod route;
 pub use classify::{MAX_NESTING, MAX_PARSED_SQL};
 pub use fingerprint::{fingerprint, fingerprint_hash};

@@ -84,6 +84,11 @@ impl RawClient {
     /// Sends one command and returns every byte of the answer, headers included.
     pub async fn command(&mut self, payload: &[u8], expect: Expect) -> Vec<u8> {
         self.io.send(0, payload).await.unwrap();
+        self.answer(expect).await
+    }
+
+    /// Reads one command's answer.
+    async fn answer(&mut self, expect: Expect) -> Vec<u8> {
         let deprecate = self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         let mut scanner = Scanner::new(expect, deprecate);
         scanner.metadata_flag = self
@@ -105,6 +110,20 @@ impl RawClient {
                 }
             }
         }
+    }
+
+    /// Sends several commands in one write (as pipelining clients do) and returns each
+    /// answer's bytes, in order.
+    pub async fn pipeline(&mut self, payloads: &[&[u8]], expect: Expect) -> Vec<Vec<u8>> {
+        for p in payloads {
+            self.io.queue(0, p);
+        }
+        self.io.flush().await.unwrap();
+        let mut answers = Vec::new();
+        for _ in payloads {
+            answers.push(self.answer(expect).await);
+        }
+        answers
     }
 
     pub async fn query(&mut self, sql: &str) -> Vec<u8> {

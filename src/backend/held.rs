@@ -1,0 +1,158 @@
+//! The server connections one session holds now, by target (its tenant's primary and
+//! replicas by index), and what it needs to lease more: pool keys cached per config.
+
+use std::sync::Arc;
+
+use super::lease::Group;
+use super::{BackendConn, PoolKey};
+use crate::config::{Config, TenantConfig};
+use crate::router::route::Target;
+use crate::state::stats::Served;
+
+/// Connections by target, held from a lease until the next safe boundary
+/// (`frontend/lease.rs`), and the keys to lease them.
+#[derive(Default)]
+pub struct Held {
+    primary: Option<BackendConn>,
+    replicas: Vec<Option<BackendConn>>,
+    keys: Vec<Option<CachedKey>>,
+}
+
+/// What leasing a connection to one target needs: found once per config and server, not
+/// per statement.
+#[derive(Clone)]
+pub struct LeaseKey {
+    pub key: PoolKey,
+    pub group: Arc<Group>,
+    pub served: Arc<Served>,
+}
+
+struct CachedKey {
+    config: Arc<Config>,
+    lease: LeaseKey,
+}
+
+fn index(t: Target) -> usize {
+    match t {
+        Target::Primary => 0,
+        Target::Replica(i) => i + 1,
+    }
+}
+
+/// The target in slot `i` (the primary's is 0).
+pub fn target_at(i: usize) -> Target {
+    match i {
+        0 => Target::Primary,
+        i => Target::Replica(i - 1),
+    }
+}
+
+impl Held {
+    pub fn get(&self, t: Target) -> Option<&BackendConn> {
+        match t {
+            Target::Primary => self.primary.as_ref(),
+            Target::Replica(i) => self.replicas.get(i).and_then(|c| c.as_ref()),
+        }
+    }
+
+    pub fn get_mut(&mut self, t: Target) -> Option<&mut BackendConn> {
+        self.slot(t).as_mut()
+    }
+
+    fn slot(&mut self, t: Target) -> &mut Option<BackendConn> {
+        match t {
+            Target::Primary => &mut self.primary,
+            Target::Replica(i) => {
+                if self.replicas.len() <= i {
+                    self.replicas.resize_with(i + 1, || None);
+                }
+                &mut self.replicas[i]
+            }
+        }
+    }
+
+    /// Slots a target may be in: the primary's and one per replica index seen (walk them
+    /// with [`target_at`]: no list of targets is built per statement).
+    pub fn slots(&self) -> usize {
+        1 + self.replicas.len()
+    }
+
+    /// The targets held now, primary first.
+    pub fn targets(&self) -> impl Iterator<Item = Target> + '_ {
+        let primary = self.primary.as_ref().map(|_| Target::Primary);
+        let replicas = (self.replicas.iter().enumerate())
+            .filter_map(|(i, c)| c.as_ref().map(|_| Target::Replica(i)));
+        primary.into_iter().chain(replicas)
+    }
+
+    pub fn count(&self) -> usize {
+        usize::from(self.primary.is_some()) + self.replicas.iter().flatten().count()
+    }
+
+    /// Addresses of the backends held, for SHOW SESSIONS.
+    pub fn addrs(&self, tenant: Option<&TenantConfig>) -> Vec<String> {
+        let Some(tc) = tenant else {
+            return Vec::new();
+        };
+        self.targets()
+            .map(|t| match t {
+                Target::Primary => tc.primary.clone(),
+                t => addr_of(tc, t).to_owned(),
+            })
+            .collect()
+    }
+
+    pub fn put(&mut self, t: Target, conn: BackendConn) {
+        *self.slot(t) = Some(conn);
+    }
+
+    pub fn take(&mut self, t: Target) -> Option<BackendConn> {
+        self.slot(t).take()
+    }
+
+    /// Every connection, leaving none held.
+    pub fn drain(&mut self) -> Vec<BackendConn> {
+        let mut out: Vec<BackendConn> = self.primary.take().into_iter().collect();
+        out.extend(self.replicas.drain(..).flatten());
+        out
+    }
+
+    /// The lease key for `t`, from the cache while the config, the tenant and the server's
+    /// address are the ones it was made for; else from `make`.
+    pub fn lease_key(
+        &mut self,
+        t: Target,
+        config: &Arc<Config>,
+        tenant: &str,
+        addr: &str,
+        make: impl FnOnce() -> LeaseKey,
+    ) -> LeaseKey {
+        let i = index(t);
+        if let Some(Some(k)) = self.keys.get(i) {
+            if Arc::ptr_eq(&k.config, config)
+                && &*k.lease.key.addr == addr
+                && &*k.lease.group.tenant == tenant
+            {
+                return k.lease.clone();
+            }
+        }
+        let lease = make();
+        if self.keys.len() <= i {
+            self.keys.resize_with(i + 1, || None);
+        }
+        self.keys[i] = Some(CachedKey {
+            config: Arc::clone(config),
+            lease: lease.clone(),
+        });
+        lease
+    }
+}
+
+/// The configured address of `t` in `tenant` (the primary's as configured: a promotion's
+/// new address comes from the runtime state).
+pub fn addr_of(tenant: &TenantConfig, t: Target) -> &str {
+    match t {
+        Target::Primary => &tenant.primary,
+        Target::Replica(i) => tenant.replicas.get(i).map_or("", |r| r.addr.as_str()),
+    }
+}

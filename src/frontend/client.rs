@@ -1,0 +1,177 @@
+//! What belongs to the client whichever server connection serves it: who it is, and the
+//! session state (transaction, SETs, pins, read-your-writes position) a leased connection
+//! must be brought to; with the one routine that resets that state.
+
+use super::causal::Causal;
+use super::pins::Pins;
+use super::vars::SessionVars;
+use crate::backend::Proof;
+use crate::config::UserConfig;
+use crate::protocol::{CapabilityFlags, MariadbCapabilities};
+use crate::router::route::Target;
+
+/// Who the client is, as its login (or COM_CHANGE_USER) established.
+pub struct Identity {
+    pub host: String,
+    /// The greeting's nonce: COM_CHANGE_USER's answer is computed over it.
+    pub nonce: [u8; 20],
+    pub user: UserConfig,
+    /// What logs `user` in to backends (learned at login when the config holds a hash).
+    pub proof: Proof,
+    pub caps: CapabilityFlags,
+    /// MariaDB extended capabilities the client and Switchyard agreed on.
+    pub ext_caps: MariadbCapabilities,
+    pub collation: u8,
+}
+
+/// The session's state as the client sees it, kept apart from the connections that serve
+/// it: any connection is brought to it before it runs the session's statements.
+#[derive(Default)]
+pub struct ClientState {
+    pub schema: Option<String>,
+    /// Backend holding the open transaction, if any.
+    pub txn: Option<Target>,
+    pub autocommit_off: bool,
+    /// The open transaction has written: whatever ends it may commit a write.
+    pub txn_has_writes: bool,
+    /// Where the last statement ran (statements that ask about it follow it).
+    pub last: Option<Target>,
+    /// The session wrote since its reads last had to see it.
+    pub wrote: bool,
+    /// The replica read-your-writes sessions keep reading from.
+    pub sticky: Option<usize>,
+    /// Read-your-writes bookkeeping: what the session's reads must see.
+    pub causal: Causal,
+    /// SETs to replay and COM_SET_OPTION.
+    pub vars: SessionVars,
+    /// What keeps the session on its connection, and why.
+    pub pins: Pins,
+    /// What LAST_INSERT_ID() answers this session (from its OK packets).
+    pub last_insert_id: u64,
+    /// The connection whose last answer the next statement may ask about (warnings, an
+    /// error, rows changed): kept one statement longer.
+    pub look_back: Option<Target>,
+}
+
+/// How much of the state a reset forgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reset {
+    /// COM_RESET_CONNECTION and COM_CHANGE_USER: everything session-scoped, as the server's
+    /// reset does (the schema stays; COM_CHANGE_USER sets its own).
+    Everything,
+    /// The session moved to another tenant: its schema, where it read and what its reads
+    /// must see belong to the old one.
+    Tenant,
+    /// The tenant's settings were reloaded: replicas may have moved, so where the session
+    /// read and what it confirmed there start over.
+    Reload,
+    /// The connection to this target was lost with whatever lived on it.
+    Lost(Target),
+}
+
+impl ClientState {
+    /// The one place that forgets parts of the session's state.
+    pub fn reset(&mut self, how: Reset) {
+        match how {
+            Reset::Everything => {
+                let schema = self.schema.take();
+                let mut vars = std::mem::take(&mut self.vars);
+                vars.clear();
+                *self = ClientState {
+                    schema,
+                    vars,
+                    ..ClientState::default()
+                };
+            }
+            Reset::Tenant => {
+                self.schema = None;
+                self.last = None;
+                self.wrote = false;
+                self.forget_reads();
+            }
+            Reset::Reload => self.forget_reads(),
+            Reset::Lost(t) => {
+                if self.txn == Some(t) {
+                    self.txn = None;
+                }
+                self.pins.drop_cursors_on(t);
+                if t == Target::Primary {
+                    self.autocommit_off = false;
+                    self.pins = Pins::default();
+                }
+            }
+        }
+    }
+
+    fn forget_reads(&mut self) {
+        self.sticky = None;
+        self.causal = Causal::default();
+    }
+
+    /// Whether the session keeps something on its connection to `t` that a fresh
+    /// connection would not have.
+    pub fn lives_on(&self, t: Target) -> bool {
+        self.txn == Some(t)
+            || self.pins.has_cursor_on(t)
+            || (t == Target::Primary && (self.autocommit_off || self.pins.holds_server_state()))
+    }
+
+    /// The connection holding what the session cannot get back on another one (its
+    /// transaction, or on the primary its locks, temporary tables, user variables), if any.
+    pub fn stateful_target(&self) -> Option<Target> {
+        self.txn
+            .or_else(|| self.lives_on(Target::Primary).then_some(Target::Primary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_keeps_only_the_schema_and_moves_the_sets_generation_on() {
+        let mut s = ClientState {
+            schema: Some("wf_a".into()),
+            txn: Some(Target::Primary),
+            autocommit_off: true,
+            sticky: Some(1),
+            last_insert_id: 7,
+            ..ClientState::default()
+        };
+        s.vars.record(b"\x03SET @a = 1");
+        let before = s.vars.applied(1).owner;
+        s.reset(Reset::Everything);
+        assert_eq!(s.schema.as_deref(), Some("wf_a"));
+        assert_eq!((s.txn, s.autocommit_off, s.sticky), (None, false, None));
+        assert_eq!(s.last_insert_id, 0);
+        assert!(s.vars.sets().is_empty());
+        // A connection holding the old SETs must not pass for a prefix of the new state.
+        assert_ne!(s.vars.applied(1).owner, before);
+    }
+
+    #[test]
+    fn a_lost_replica_keeps_the_primary_state() {
+        let mut s = ClientState {
+            autocommit_off: true,
+            txn: Some(Target::Replica(0)),
+            ..ClientState::default()
+        };
+        s.reset(Reset::Lost(Target::Replica(0)));
+        assert_eq!(s.txn, None);
+        assert!(s.autocommit_off);
+        s.reset(Reset::Lost(Target::Primary));
+        assert!(!s.autocommit_off);
+    }
+
+    #[test]
+    fn a_new_tenant_forgets_the_schema_and_reads() {
+        let mut s = ClientState {
+            schema: Some("wf_a".into()),
+            sticky: Some(0),
+            wrote: true,
+            ..ClientState::default()
+        };
+        s.reset(Reset::Tenant);
+        assert_eq!((s.schema, s.sticky, s.wrote), (None, None, false));
+    }
+}

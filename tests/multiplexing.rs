@@ -547,3 +547,137 @@ async fn sessions_over_shared_connections_see_only_their_own_state() {
         "sessions moved between connections and were restored: {restores:?}"
     );
 }
+
+/// The restore counters of `tenant`'s group on the primary, by SHOW POOLS column name.
+async fn primary_restores(admin: u16, tenant: &str) -> HashMap<String, u64> {
+    let header: Vec<String> = admin_columns(admin, "SHOW POOLS").await;
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    let rows = admin_rows(admin, "SHOW POOLS").await;
+    let row = rows
+        .iter()
+        .find(|r| r[0] == tenant && r[1] == primary)
+        .unwrap_or_else(|| panic!("no {tenant} pool on the primary: {rows:?}"));
+    header
+        .iter()
+        .zip(row)
+        .filter(|(h, _)| h.starts_with("restores_"))
+        .map(|(h, v)| (h.clone(), v.parse().unwrap()))
+        .collect()
+}
+
+async fn admin_columns(port: u16, sql: &str) -> Vec<String> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("admin"))
+        .pass(Some("admin"))
+        .prefer_socket(false);
+    let mut c = Conn::new(opts).await.unwrap();
+    let r = c.query_iter(sql).await.unwrap();
+    let names = r
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    drop(r);
+    names
+}
+
+/// What a session reads of its state on its primary connection (in a transaction, so the
+/// read and the SET count come from the connection that was restored), with the number of
+/// SET statements that connection ran since its last reset (the server's own count).
+async fn primary_state(
+    c: &mut Conn,
+) -> (
+    Option<String>,
+    Option<String>,
+    String,
+    Option<i64>,
+    String,
+    u64,
+) {
+    c.query_drop("BEGIN").await.unwrap();
+    type Row = (
+        Option<String>,
+        Option<String>,
+        String,
+        Option<i64>,
+        String,
+        u64,
+    );
+    let seen: Row = c
+        .query_first(
+            "SELECT @@time_zone, @mux_u, @@character_set_client, @mux_n, @@sql_mode, \
+             (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+              WHERE VARIABLE_NAME = 'COM_SET_OPTION')",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    seen
+}
+
+/// A session's several SETs come back in one statement after another session had its
+/// connection (and reset it): it sees exactly its own values, and the server counted one SET.
+#[tokio::test]
+async fn a_reset_connection_gets_a_sessions_sets_back_in_one_statement() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    // One connection per server: the other session must take (and reset) this one's.
+    let proxy = common::start_with_admin(RuntimeState::new(config(1, OTHER_BACKEND_USER))).await;
+    let port = proxy.addr.port();
+    let mut mine = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for sql in [
+        "SET time_zone = '+03:00'",
+        "SET @mux_u = 'mine'",
+        "SET NAMES latin1",
+        "SET @mux_n = 7",
+        "SET SESSION sql_mode = 'ANSI_QUOTES'",
+    ] {
+        mine.query_drop(sql).await.unwrap();
+    }
+    let before = primary_restores(proxy.admin.port(), "acme").await;
+
+    let mut other = common::connect(port, "acme_app", Some("wf_acme")).await;
+    other.query_drop("SET time_zone = '-02:00'").await.unwrap();
+    let (tz, u, _, n, mode, _) = primary_state(&mut other).await;
+    let default_mode: String = common::root()
+        .await
+        .query_first("SELECT @@GLOBAL.sql_mode")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (tz.as_deref(), u, n, mode),
+        (Some("-02:00"), None, None, default_mode),
+        "the other session sees none of the first one's state"
+    );
+
+    let (tz, u, charset, n, mode, sets_run) = primary_state(&mut mine).await;
+    assert_eq!(
+        (
+            tz.as_deref(),
+            u.as_deref(),
+            charset.as_str(),
+            n,
+            mode.as_str()
+        ),
+        (
+            Some("+03:00"),
+            Some("mine"),
+            "latin1",
+            Some(7),
+            "ANSI_QUOTES"
+        ),
+        "the session sees exactly its own state"
+    );
+    assert_eq!(
+        sets_run, 1,
+        "the five SETs were replayed as one statement after the reset"
+    );
+    let after = primary_restores(proxy.admin.port(), "acme").await;
+    assert!(
+        after["restores_reset"] >= before["restores_reset"] + 2,
+        "both sessions found the connection in the other's state: {before:?} -> {after:?}"
+    );
+}

@@ -681,3 +681,174 @@ async fn a_reset_connection_gets_a_sessions_sets_back_in_one_statement() {
         "both sessions found the connection in the other's state: {before:?} -> {after:?}"
     );
 }
+
+// ---- COM_CHANGE_USER: another login's idle connection ----
+
+/// Backend logins of the two tenants below, this test's own so the primary's process list
+/// shows only its connections.
+const LOGIN_A: &str = "sy_cu_a";
+const LOGIN_B: &str = "sy_cu_b";
+
+async fn create_logins() {
+    let mut root = common::root().await;
+    for (user, schema) in [(LOGIN_A, "wf_acme"), (LOGIN_B, "wf_globex")] {
+        for sql in [
+            format!("CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{BACKEND_PASSWORD}'"),
+            format!("GRANT ALL ON {schema}.* TO '{user}'@'%'"),
+        ] {
+            root.query_drop(sql).await.unwrap();
+        }
+    }
+    common::wait_replicated().await;
+}
+
+/// acme (one connection per server) logs in as `LOGIN_A`, globex as `LOGIN_B`, both on the
+/// same primary.
+fn two_logins_config() -> switchyard::config::Config {
+    let login = |user: &str| {
+        format!("backend_user = \"{user}\"\nbackend_password = \"{BACKEND_PASSWORD}\"")
+    };
+    let text = common::config_text(&format!("pool_max = 1\n{}", login(LOGIN_A))).replace(
+        "name = \"globex\"\n",
+        &format!("name = \"globex\"\n{}\n", login(LOGIN_B)),
+    );
+    let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
+    config::parse(&text, &|_| None).unwrap()
+}
+
+/// The primary's connections of the two logins: (thread id, user), by id.
+async fn login_threads(root: &mut Conn) -> Vec<(u64, String)> {
+    root.query(format!(
+        "SELECT ID, USER FROM information_schema.PROCESSLIST \
+         WHERE USER IN ('{LOGIN_A}', '{LOGIN_B}') ORDER BY ID"
+    ))
+    .await
+    .unwrap()
+}
+
+/// Polls the primary's process list until `ok` holds of it, for up to ten seconds.
+async fn threads_until(
+    root: &mut Conn,
+    what: &str,
+    ok: impl Fn(&[(u64, String)]) -> bool,
+) -> Vec<(u64, String)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let threads = login_threads(root).await;
+        if ok(&threads) {
+            return threads;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: process list {threads:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+type Who = (u64, String, Option<String>, String, Option<String>);
+
+/// On the session's primary connection: its thread, login, a user variable, time zone and
+/// schema.
+async fn who(c: &mut Conn) -> Who {
+    c.query_drop("BEGIN").await.unwrap();
+    let w: Who = c
+        .query_first("SELECT CONNECTION_ID(), CURRENT_USER(), @cu_secret, @@time_zone, DATABASE()")
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    w
+}
+
+/// Tenant B's session, with none of its login's connections idle, gets tenant A's idle one
+/// logged in again as B's login: no new server connection, B's user, none of A's state;
+/// a KILL QUERY through it logs in as B's login; A later gets one back the same way.
+#[tokio::test]
+async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
+    create_logins().await;
+    let proxy = common::start_with_admin(RuntimeState::new(two_logins_config())).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut root = common::root().await;
+
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("SET @cu_secret = 'acme'").await.unwrap();
+    a.query_drop("SET time_zone = '+07:00'").await.unwrap();
+    let (a_thread, a_user, ..) = who(&mut a).await;
+    assert_eq!(a_user, format!("{LOGIN_A}@%"));
+    let only_a = [(a_thread, LOGIN_A.to_owned())];
+    threads_until(&mut root, "A's one primary connection", |t| t == only_a).await;
+    let before = primary_restores(admin, "acme").await;
+
+    let mut b = common::connect(port, "globex_app", Some("wf_globex")).await;
+    let global_tz: String = root
+        .query_first("SELECT @@GLOBAL.time_zone")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        who(&mut b).await,
+        (
+            a_thread,
+            format!("{LOGIN_B}@%"),
+            None,
+            global_tz,
+            Some("wf_globex".to_owned())
+        ),
+        "B's session runs on A's former connection, as B, with none of A's state"
+    );
+    let threads = login_threads(&mut root).await;
+    assert_eq!(
+        threads,
+        [(a_thread, LOGIN_B.to_owned())],
+        "no new connection: A's was logged in as B"
+    );
+    let restores = primary_restores(admin, "globex").await;
+    assert_eq!(restores["restores_change_user"], 1, "{restores:?}");
+
+    // The KILL beside the connection logs in as its user now: as A's login it would not
+    // be the owner of B's thread.
+    let b_id = b.id();
+    let sleeping = tokio::spawn(async move {
+        let r = b.query_drop("SELECT SLEEP(20)").await;
+        (b, r)
+    });
+    let sleep_seen = format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {a_thread} \
+         AND USER = '{LOGIN_B}' AND INFO LIKE 'SELECT SLEEP%'"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while root.query_first::<u64, _>(&sleep_seen).await.unwrap() != Some(1) {
+        assert!(Instant::now() < deadline, "B's SLEEP never showed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut killer = common::connect(port, "globex_app", Some("wf_globex")).await;
+    killer
+        .query_drop(format!("KILL QUERY {b_id}"))
+        .await
+        .unwrap();
+    let (mut b, slept) = tokio::time::timeout(Duration::from_secs(10), sleeping)
+        .await
+        .expect("the KILL QUERY interrupted B's statement")
+        .unwrap();
+    assert!(
+        matches!(&slept, Err(mysql_async::Error::Server(e)) if e.code == 1317),
+        "B's statement was interrupted: {slept:?}"
+    );
+    let interrupted: Option<i64> = b.query_first("SELECT 1").await.unwrap();
+    assert_eq!(interrupted, Some(1));
+
+    // A has no connection of its login left: it gets one of B's back, and its own state.
+    let (_, a_user, secret, tz, _) = who(&mut a).await;
+    assert_eq!(
+        (a_user, secret.as_deref(), tz.as_str()),
+        (format!("{LOGIN_A}@%"), Some("acme"), "+07:00"),
+        "A sees its own login and state again"
+    );
+    let after = primary_restores(admin, "acme").await;
+    assert_eq!(
+        after["restores_change_user"],
+        before["restores_change_user"] + 1,
+        "{before:?} -> {after:?}"
+    );
+}

@@ -1,7 +1,9 @@
 //! Idle backend connections, kept per server, login and client capabilities, each still in
 //! the state its last session left (see `restore`). A tenant's sessions take its own
 //! connections first; one another tenant left is taken only under the taker's cap, and is
-//! reset before use.
+//! reset before use. With none of its backend user's, a session takes another user's idle
+//! connection to the same server (same client capabilities, collation and TLS) and logs it
+//! in again with COM_CHANGE_USER rather than opening one.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::auth::Credentials;
 use super::conn::{Applied, BackendConn};
 use super::error::BackendError;
 use super::lease::{Group, GroupStats};
@@ -16,6 +19,9 @@ use crate::protocol::{CapabilityFlags, MariadbCapabilities};
 
 /// How long a released connection's COM_RESET_CONNECTION may take.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a COM_CHANGE_USER may take before a new connection is opened instead.
+const CHANGE_USER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Idle connections unused this long are closed when their list is next touched: a tenant
 /// whose load went away gives its server connections back.
@@ -34,6 +40,19 @@ pub struct PoolKey {
     pub collation: u8,
     /// The CA a TLS connection was verified with (`None`: plaintext).
     pub tls_ca: Option<Arc<str>>,
+}
+
+impl PoolKey {
+    /// The same server, client capabilities, collation and TLS: a connection of `other`'s
+    /// can serve this key's sessions once logged in as this key's user.
+    fn differs_only_in_user(&self, other: &PoolKey) -> bool {
+        self.user != other.user
+            && self.addr == other.addr
+            && self.capabilities == other.capabilities
+            && self.ext_capabilities == other.ext_capabilities
+            && self.collation == other.collation
+            && self.tls_ca == other.tls_ca
+    }
 }
 
 /// (tenant, server address).
@@ -56,6 +75,9 @@ pub struct Ask<'a> {
     /// an uncontended session keeps talking to the same server thread.
     pub owner: u64,
     pub timeout: Duration,
+    /// What the session's connections log in with: another user's connection is logged in
+    /// again with these (COM_CHANGE_USER).
+    pub creds: &'a Credentials,
 }
 
 impl Pools {
@@ -83,7 +105,7 @@ impl Pools {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<BackendConn, BackendError>>,
     {
-        if let Some(c) = self.take(ask) {
+        if let Some(c) = self.take_logged_in(ask).await {
             return Ok(c);
         }
         if let Some(slot) = ask.group.try_slot() {
@@ -93,7 +115,7 @@ impl Pools {
         loop {
             let mut waiter = ask.group.waiter();
             waiter.enable();
-            if let Some(c) = self.take(ask) {
+            if let Some(c) = self.take_logged_in(ask).await {
                 ask.group.waited(started.elapsed(), false);
                 return Ok(c);
             }
@@ -116,37 +138,55 @@ impl Pools {
         }
     }
 
-    /// An idle connection for `ask.key` that is still open and can be brought to
-    /// `ask.schema`: one already in the session's state first, then one without session
-    /// state, then any. A connection keeps its last schema (COM_RESET_CONNECTION leaves it)
-    /// and no command un-selects one: a session without a schema only takes a connection
-    /// that never had one.
-    fn take(&self, ask: &Ask<'_>) -> Option<BackendConn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(ask.key)?;
-        loop {
-            let (i, own) = best(list, ask)?;
-            // Another tenant's connection moves under this tenant's cap, or is not taken.
-            let slot = if own {
-                None
-            } else {
-                Some(ask.group.try_slot()?)
-            };
-            let mut conn = list.swap_remove(i);
-            if let Some(s) = &conn.slot {
-                s.group().idle.fetch_sub(1, Ordering::Relaxed);
-            }
-            // A peek, usually without a syscall: tokio knows whether the socket became
-            // readable (a FIN, say, from the server's wait_timeout or a KILL).
-            if !conn.io.is_open() {
-                continue;
-            }
-            if let Some(slot) = slot {
-                conn.slot = Some(slot);
-                conn.applied = Applied::FOREIGN;
-            }
+    /// An idle connection for `ask`, logged in as its user: [`take`](Self::take), then
+    /// COM_CHANGE_USER when it was another user's. None when there is none, or the change
+    /// failed (the connection is dropped, and the caller opens one).
+    async fn take_logged_in(&self, ask: &Ask<'_>) -> Option<BackendConn> {
+        let mut conn = self.take(ask)?;
+        if conn.key.user == ask.key.user {
             return Some(conn);
         }
+        let change = super::change_user::change_user(&mut conn, ask.key, ask.creds, ask.schema);
+        let err = match tokio::time::timeout(CHANGE_USER_TIMEOUT, change).await {
+            Ok(Ok(())) => return Some(conn),
+            Ok(Err(e)) => e,
+            Err(_) => BackendError::ConnectTimeout,
+        };
+        tracing::info!(
+            server = &*ask.key.addr,
+            from = &*conn.key.user,
+            to = &*ask.key.user,
+            error = %err,
+            "COM_CHANGE_USER failed: opening a connection instead"
+        );
+        // A login that cannot be changed to (its plugin's flow, its password) would fail
+        // the same way on the next idle connection, and cost that one too.
+        if matches!(
+            err,
+            BackendError::AuthPlugin(_) | BackendError::Auth { code: 1045, .. }
+        ) {
+            ask.group.change_user_failed();
+        }
+        None
+    }
+
+    /// An idle connection for `ask.key` that is still open and can be brought to
+    /// `ask.schema` (see [`take_from`]); without one, another backend user's that differs
+    /// in nothing else, to be logged in again.
+    fn take(&self, ask: &Ask<'_>) -> Option<BackendConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = idle.get_mut(ask.key).and_then(|list| take_from(list, ask)) {
+            return Some(c);
+        }
+        // Nothing there could be taken without a slot or one of the group's own idle
+        // connections (the wait loop comes here on every wake-up: no walk over every key).
+        let room = ask.group.idle.load(Ordering::Relaxed) > 0 || ask.group.has_room();
+        if !room || !ask.group.may_change_user() {
+            return None;
+        }
+        idle.iter_mut()
+            .filter(|(k, _)| k.differs_only_in_user(ask.key))
+            .find_map(|(_, list)| take_from(list, ask))
     }
 
     /// Makes room under the cap by closing an idle connection of the same group kept for
@@ -239,6 +279,36 @@ impl Pools {
         let mut out: Vec<GroupStats> = groups.values().map(|g| g.stats()).collect();
         out.sort_by(|a, b| (&a.tenant, &a.addr).cmp(&(&b.tenant, &b.addr)));
         out
+    }
+}
+
+/// The best connection of `list` for `ask` that is still open: one already in the
+/// session's state first, then one without session state, then any. A connection keeps its
+/// last schema (COM_RESET_CONNECTION leaves it) and no command un-selects one: a session
+/// without a schema only takes a connection that never had one.
+fn take_from(list: &mut Vec<BackendConn>, ask: &Ask<'_>) -> Option<BackendConn> {
+    loop {
+        let (i, own) = best(list, ask)?;
+        // Another tenant's connection moves under this tenant's cap, or is not taken.
+        let slot = if own {
+            None
+        } else {
+            Some(ask.group.try_slot()?)
+        };
+        let mut conn = list.swap_remove(i);
+        if let Some(s) = &conn.slot {
+            s.group().idle.fetch_sub(1, Ordering::Relaxed);
+        }
+        // A peek, usually without a syscall: tokio knows whether the socket became
+        // readable (a FIN, say, from the server's wait_timeout or a KILL).
+        if !conn.io.is_open() {
+            continue;
+        }
+        if let Some(slot) = slot {
+            conn.slot = Some(slot);
+            conn.applied = Applied::FOREIGN;
+        }
+        return Some(conn);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Bringing a leased connection to its session's state with the fewest round trips: nothing
 //! when the fingerprints match, the missing SETs when it holds an earlier state of the same
-//! session, else COM_RESET_CONNECTION and the session's SETs; then schema and option. The
+//! session, else COM_RESET_CONNECTION and the session's SETs (or only the SETs when the pool
+//! logged it in again with COM_CHANGE_USER, which resets it); then schema and option. The
 //! SETs replayed go as few statements as keeps them exactly equivalent (see [`plan`]).
 
 use std::borrow::Cow;
@@ -28,7 +29,10 @@ pub struct Wanted<'a> {
 
 /// Restores `conn` to `w`; says how.
 pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, BackendError> {
-    let kind = restore_sets(conn, w).await?;
+    let mut kind = restore_sets(conn, w).await?;
+    if std::mem::take(&mut conn.changed_user) {
+        kind = Restore::ChangeUser;
+    }
     if let Some(db) = w.schema.filter(|db| conn.schema.as_deref() != Some(*db)) {
         let mut p = vec![COM_INIT_DB];
         p.extend_from_slice(db.as_bytes());

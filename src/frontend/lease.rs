@@ -66,6 +66,7 @@ impl Session {
             fp: self.vars.fp(),
             owner: self.vars.applied(self.id).owner,
             timeout: rt.pool_timeout,
+            creds: &creds,
         };
         let db = self.schema.as_deref();
         let leased = rt

@@ -60,8 +60,24 @@ type GroupKey = (Arc<str>, Arc<str>);
 
 #[derive(Default)]
 pub struct Pools {
-    idle: Mutex<HashMap<PoolKey, Vec<BackendConn>>>,
+    idle: Mutex<Idle>,
     groups: Mutex<HashMap<GroupKey, Arc<Group>>>,
+}
+
+/// The idle connections, by key, and how many each server has whatever their key: a
+/// session walks the other keys' lists only when its server has idle connections outside
+/// its own list.
+#[derive(Default)]
+struct Idle {
+    lists: HashMap<PoolKey, Vec<BackendConn>>,
+    per_addr: HashMap<Arc<str>, usize>,
+}
+
+/// `n` idle connections to `addr` were taken, closed or pruned.
+fn forget_idle(per_addr: &mut HashMap<Arc<str>, usize>, addr: &str, n: usize) {
+    if let Some(count) = per_addr.get_mut(addr) {
+        *count = count.saturating_sub(n);
+    }
 }
 
 /// What a session asks of the pool for one lease.
@@ -174,19 +190,39 @@ impl Pools {
     /// `ask.schema` (see [`take_from`]); without one, another backend user's that differs
     /// in nothing else, to be logged in again.
     fn take(&self, ask: &Ask<'_>) -> Option<BackendConn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = idle.get_mut(ask.key).and_then(|list| take_from(list, ask)) {
-            return Some(c);
+        let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = &mut *guard;
+        let addr = &*ask.key.addr;
+        let mut own = 0;
+        if let Some(list) = idle.lists.get_mut(ask.key) {
+            let before = list.len();
+            let conn = take_from(list, ask);
+            own = list.len();
+            forget_idle(&mut idle.per_addr, addr, before - own);
+            if conn.is_some() {
+                return conn;
+            }
         }
+        let elsewhere = idle.per_addr.get(addr).map_or(0, |n| n.saturating_sub(own));
         // Nothing there could be taken without a slot or one of the group's own idle
         // connections (the wait loop comes here on every wake-up: no walk over every key).
         let room = ask.group.idle.load(Ordering::Relaxed) > 0 || ask.group.has_room();
-        if !room || !ask.group.may_change_user() {
+        if elsewhere == 0 || !room || !ask.group.may_change_user() {
             return None;
         }
-        idle.iter_mut()
+        let mut gone = 0;
+        let conn = idle
+            .lists
+            .iter_mut()
             .filter(|(k, _)| k.differs_only_in_user(ask.key))
-            .find_map(|(_, list)| take_from(list, ask))
+            .find_map(|(_, list)| {
+                let before = list.len();
+                let conn = take_from(list, ask);
+                gone += before - list.len();
+                conn
+            });
+        forget_idle(&mut idle.per_addr, addr, gone);
+        conn
     }
 
     /// Makes room under the cap by closing an idle connection of the same group kept for
@@ -195,18 +231,21 @@ impl Pools {
         if ask.group.idle.load(Ordering::Relaxed) == 0 {
             return false;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = &mut *guard;
         let mine = |c: &BackendConn| {
             c.slot
                 .as_ref()
                 .is_some_and(|s| Arc::ptr_eq(s.group(), ask.group))
         };
         let victim = idle
+            .lists
             .iter_mut()
             .filter(|(k, _)| *k != ask.key && k.addr == ask.key.addr)
             .find_map(|(_, v)| v.iter().position(mine).map(|i| v.swap_remove(i)));
         match victim {
             Some(c) => {
+                forget_idle(&mut idle.per_addr, &ask.key.addr, 1);
                 ask.group.idle.fetch_sub(1, Ordering::Relaxed);
                 drop(c);
                 true
@@ -225,20 +264,35 @@ impl Pools {
             return;
         }
         {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = &mut *guard;
             // Looked up before inserting: the key's clone costs atomic increments, and the
             // list almost always exists.
-            if !idle.contains_key(&conn.key) {
-                idle.insert(conn.key.clone(), Vec::new());
+            if !idle.lists.contains_key(&conn.key) {
+                idle.lists.insert(conn.key.clone(), Vec::new());
             }
-            let Some(list) = idle.get_mut(&conn.key) else {
+            if !idle.per_addr.contains_key(&*conn.key.addr) {
+                idle.per_addr.insert(Arc::clone(&conn.key.addr), 0);
+            }
+            let Some(list) = idle.lists.get_mut(&conn.key) else {
                 return;
             };
             let before = list.len();
-            // One clock read per return, not one per idle connection.
+            // One clock read per return, not one per idle connection. A list holds the
+            // connections of every tenant that logs in alike: each pruned one leaves its
+            // own group's count.
             let now = Instant::now();
-            list.retain(|c| now.duration_since(c.last_used) < IDLE_CLOSE);
-            group.idle.fetch_sub(before - list.len(), Ordering::Relaxed);
+            list.retain(|c| {
+                let keep = now.duration_since(c.last_used) < IDLE_CLOSE;
+                if let (false, Some(s)) = (keep, &c.slot) {
+                    s.group().idle.fetch_sub(1, Ordering::Relaxed);
+                }
+                keep
+            });
+            let pruned = before - list.len();
+            if let Some(n) = idle.per_addr.get_mut(&*conn.key.addr) {
+                *n = (*n + 1).saturating_sub(pruned);
+            }
             list.push(conn);
             group.idle.fetch_add(1, Ordering::Relaxed);
         }
@@ -266,11 +320,11 @@ impl Pools {
     /// Number of idle connections per server address.
     pub fn idle_counts(&self) -> HashMap<Arc<str>, usize> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = HashMap::new();
-        for (k, v) in idle.iter() {
-            *out.entry(Arc::clone(&k.addr)).or_default() += v.len();
-        }
-        out
+        idle.per_addr
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(a, n)| (Arc::clone(a), *n))
+            .collect()
     }
 
     /// Every group's figures, by tenant then server.

@@ -684,14 +684,17 @@ async fn a_reset_connection_gets_a_sessions_sets_back_in_one_statement() {
 
 // ---- COM_CHANGE_USER: another login's idle connection ----
 
-/// Backend logins of the two tenants below, this test's own so the primary's process list
-/// shows only its connections.
-const LOGIN_A: &str = "sy_cu_a";
-const LOGIN_B: &str = "sy_cu_b";
+/// Backend logins of acme and globex, each test's own so the primary's process list shows
+/// only its connections.
+#[derive(Clone, Copy)]
+struct Logins {
+    a: &'static str,
+    b: &'static str,
+}
 
-async fn create_logins() {
+async fn create_logins(l: Logins) {
     let mut root = common::root().await;
-    for (user, schema) in [(LOGIN_A, "wf_acme"), (LOGIN_B, "wf_globex")] {
+    for (user, schema) in [(l.a, "wf_acme"), (l.b, "wf_globex")] {
         for sql in [
             format!("CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{BACKEND_PASSWORD}'"),
             format!("GRANT ALL ON {schema}.* TO '{user}'@'%'"),
@@ -702,25 +705,27 @@ async fn create_logins() {
     common::wait_replicated().await;
 }
 
-/// acme (one connection per server) logs in as `LOGIN_A`, globex as `LOGIN_B`, both on the
-/// same primary.
-fn two_logins_config() -> switchyard::config::Config {
-    let login = |user: &str| {
-        format!("backend_user = \"{user}\"\nbackend_password = \"{BACKEND_PASSWORD}\"")
+/// acme (one connection per server) logs in as `l.a`, globex as `l.b` with `b_password`,
+/// both on the same primary.
+fn two_logins_config(l: Logins, b_password: &str) -> switchyard::config::Config {
+    let login = |user: &str, password: &str| {
+        format!("backend_user = \"{user}\"\nbackend_password = \"{password}\"")
     };
-    let text = common::config_text(&format!("pool_max = 1\n{}", login(LOGIN_A))).replace(
+    let a = login(l.a, BACKEND_PASSWORD);
+    let text = common::config_text(&format!("pool_max = 1\n{a}")).replace(
         "name = \"globex\"\n",
-        &format!("name = \"globex\"\n{}\n", login(LOGIN_B)),
+        &format!("name = \"globex\"\n{}\n", login(l.b, b_password)),
     );
     let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
     config::parse(&text, &|_| None).unwrap()
 }
 
 /// The primary's connections of the two logins: (thread id, user), by id.
-async fn login_threads(root: &mut Conn) -> Vec<(u64, String)> {
+async fn login_threads(root: &mut Conn, l: Logins) -> Vec<(u64, String)> {
     root.query(format!(
         "SELECT ID, USER FROM information_schema.PROCESSLIST \
-         WHERE USER IN ('{LOGIN_A}', '{LOGIN_B}') ORDER BY ID"
+         WHERE USER IN ('{}', '{}') ORDER BY ID",
+        l.a, l.b
     ))
     .await
     .unwrap()
@@ -729,12 +734,13 @@ async fn login_threads(root: &mut Conn) -> Vec<(u64, String)> {
 /// Polls the primary's process list until `ok` holds of it, for up to ten seconds.
 async fn threads_until(
     root: &mut Conn,
+    l: Logins,
     what: &str,
     ok: impl Fn(&[(u64, String)]) -> bool,
 ) -> Vec<(u64, String)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let threads = login_threads(root).await;
+        let threads = login_threads(root, l).await;
         if ok(&threads) {
             return threads;
         }
@@ -766,8 +772,13 @@ async fn who(c: &mut Conn) -> Who {
 /// a KILL QUERY through it logs in as B's login; A later gets one back the same way.
 #[tokio::test]
 async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
-    create_logins().await;
-    let proxy = common::start_with_admin(RuntimeState::new(two_logins_config())).await;
+    let l = Logins {
+        a: "sy_cu_a",
+        b: "sy_cu_b",
+    };
+    create_logins(l).await;
+    let proxy =
+        common::start_with_admin(RuntimeState::new(two_logins_config(l, BACKEND_PASSWORD))).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut root = common::root().await;
 
@@ -775,9 +786,9 @@ async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
     a.query_drop("SET @cu_secret = 'acme'").await.unwrap();
     a.query_drop("SET time_zone = '+07:00'").await.unwrap();
     let (a_thread, a_user, ..) = who(&mut a).await;
-    assert_eq!(a_user, format!("{LOGIN_A}@%"));
-    let only_a = [(a_thread, LOGIN_A.to_owned())];
-    threads_until(&mut root, "A's one primary connection", |t| t == only_a).await;
+    assert_eq!(a_user, format!("{}@%", l.a));
+    let only_a = [(a_thread, l.a.to_owned())];
+    threads_until(&mut root, l, "A's one primary connection", |t| t == only_a).await;
     let before = primary_restores(admin, "acme").await;
 
     let mut b = common::connect(port, "globex_app", Some("wf_globex")).await;
@@ -790,17 +801,17 @@ async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
         who(&mut b).await,
         (
             a_thread,
-            format!("{LOGIN_B}@%"),
+            format!("{}@%", l.b),
             None,
             global_tz,
             Some("wf_globex".to_owned())
         ),
         "B's session runs on A's former connection, as B, with none of A's state"
     );
-    let threads = login_threads(&mut root).await;
+    let threads = login_threads(&mut root, l).await;
     assert_eq!(
         threads,
-        [(a_thread, LOGIN_B.to_owned())],
+        [(a_thread, l.b.to_owned())],
         "no new connection: A's was logged in as B"
     );
     let restores = primary_restores(admin, "globex").await;
@@ -815,7 +826,8 @@ async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
     });
     let sleep_seen = format!(
         "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {a_thread} \
-         AND USER = '{LOGIN_B}' AND INFO LIKE 'SELECT SLEEP%'"
+         AND USER = '{}' AND INFO LIKE 'SELECT SLEEP%'",
+        l.b
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     while root.query_first::<u64, _>(&sleep_seen).await.unwrap() != Some(1) {
@@ -842,7 +854,7 @@ async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
     let (_, a_user, secret, tz, _) = who(&mut a).await;
     assert_eq!(
         (a_user, secret.as_deref(), tz.as_str()),
-        (format!("{LOGIN_A}@%"), Some("acme"), "+07:00"),
+        (format!("{}@%", l.a), Some("acme"), "+07:00"),
         "A sees its own login and state again"
     );
     let after = primary_restores(admin, "acme").await;
@@ -850,5 +862,57 @@ async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
         after["restores_change_user"],
         before["restores_change_user"] + 1,
         "{before:?} -> {after:?}"
+    );
+}
+
+/// A login the server refuses fails as a new connection would (the server's own code), and
+/// its group stops spending other logins' idle connections on it.
+#[tokio::test]
+async fn a_refused_change_user_falls_back_and_spares_the_next_idle_connection() {
+    let l = Logins {
+        a: "sy_cu_c",
+        b: "sy_cu_d",
+    };
+    create_logins(l).await;
+    let proxy = common::start_with_admin(RuntimeState::new(two_logins_config(l, "wrong"))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut root = common::root().await;
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("SET @cu_secret = 'acme'").await.unwrap();
+    let (a_thread, ..) = who(&mut a).await;
+    let only_a = [(a_thread, l.a.to_owned())];
+    threads_until(&mut root, l, "A's one primary connection", |t| t == only_a).await;
+
+    // The login's first statement (the driver's own, at connect) needs the primary.
+    let try_b = || async {
+        let opts = common::opts(port, "globex_app", Some("wf_globex"));
+        match Conn::new(opts).await {
+            Err(mysql_async::Error::Server(e)) => e.code,
+            other => panic!("B's login was not refused: {other:?}"),
+        }
+    };
+    assert_eq!(
+        try_b().await,
+        1045,
+        "the first try: the server's own refusal"
+    );
+    // That try cost A's idle connection (a failed COM_CHANGE_USER leaves it in no known
+    // state); A gets a new one, with its state.
+    let (a_thread, _, secret, ..) = who(&mut a).await;
+    assert_eq!(secret.as_deref(), Some("acme"));
+    let only_a = [(a_thread, l.a.to_owned())];
+    threads_until(&mut root, l, "A's new primary connection", |t| t == only_a).await;
+
+    assert_eq!(try_b().await, 1045, "the second try");
+    let (again, ..) = who(&mut a).await;
+    assert_eq!(
+        again, a_thread,
+        "the second try did not take A's idle connection"
+    );
+    let restores = primary_restores(admin, "globex").await;
+    assert_eq!(
+        restores.get("restores_change_user"),
+        Some(&0),
+        "{restores:?}"
     );
 }

@@ -547,3 +547,392 @@ async fn sessions_over_shared_connections_see_only_their_own_state() {
         "sessions moved between connections and were restored: {restores:?}"
     );
 }
+
+/// The restore counters of `tenant`'s group on the primary, by SHOW POOLS column name.
+async fn primary_restores(admin: u16, tenant: &str) -> HashMap<String, u64> {
+    let header: Vec<String> = admin_columns(admin, "SHOW POOLS").await;
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    let rows = admin_rows(admin, "SHOW POOLS").await;
+    let row = rows
+        .iter()
+        .find(|r| r[0] == tenant && r[1] == primary)
+        .unwrap_or_else(|| panic!("no {tenant} pool on the primary: {rows:?}"));
+    header
+        .iter()
+        .zip(row)
+        .filter(|(h, _)| h.starts_with("restores_"))
+        .map(|(h, v)| (h.clone(), v.parse().unwrap()))
+        .collect()
+}
+
+async fn admin_columns(port: u16, sql: &str) -> Vec<String> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("admin"))
+        .pass(Some("admin"))
+        .prefer_socket(false);
+    let mut c = Conn::new(opts).await.unwrap();
+    let r = c.query_iter(sql).await.unwrap();
+    let names = r
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    drop(r);
+    names
+}
+
+/// What a session reads of its state on its primary connection (in a transaction, so the
+/// read and the SET count come from the connection that was restored), with the number of
+/// SET statements that connection ran since its last reset (the server's own count).
+async fn primary_state(
+    c: &mut Conn,
+) -> (
+    Option<String>,
+    Option<String>,
+    String,
+    Option<i64>,
+    String,
+    u64,
+) {
+    c.query_drop("BEGIN").await.unwrap();
+    type Row = (
+        Option<String>,
+        Option<String>,
+        String,
+        Option<i64>,
+        String,
+        u64,
+    );
+    let seen: Row = c
+        .query_first(
+            "SELECT @@time_zone, @mux_u, @@character_set_client, @mux_n, @@sql_mode, \
+             (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+              WHERE VARIABLE_NAME = 'COM_SET_OPTION')",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    seen
+}
+
+/// A session's several SETs come back in one statement after another session had its
+/// connection (and reset it): it sees exactly its own values, and the server counted one SET.
+#[tokio::test]
+async fn a_reset_connection_gets_a_sessions_sets_back_in_one_statement() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    // One connection per server: the other session must take (and reset) this one's.
+    let proxy = common::start_with_admin(RuntimeState::new(config(1, OTHER_BACKEND_USER))).await;
+    let port = proxy.addr.port();
+    let mut mine = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for sql in [
+        "SET time_zone = '+03:00'",
+        "SET @mux_u = 'mine'",
+        "SET NAMES latin1",
+        "SET @mux_n = 7",
+        "SET SESSION sql_mode = 'ANSI_QUOTES'",
+    ] {
+        mine.query_drop(sql).await.unwrap();
+    }
+    let before = primary_restores(proxy.admin.port(), "acme").await;
+
+    let mut other = common::connect(port, "acme_app", Some("wf_acme")).await;
+    other.query_drop("SET time_zone = '-02:00'").await.unwrap();
+    let (tz, u, _, n, mode, _) = primary_state(&mut other).await;
+    let default_mode: String = common::root()
+        .await
+        .query_first("SELECT @@GLOBAL.sql_mode")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (tz.as_deref(), u, n, mode),
+        (Some("-02:00"), None, None, default_mode),
+        "the other session sees none of the first one's state"
+    );
+
+    let (tz, u, charset, n, mode, sets_run) = primary_state(&mut mine).await;
+    assert_eq!(
+        (
+            tz.as_deref(),
+            u.as_deref(),
+            charset.as_str(),
+            n,
+            mode.as_str()
+        ),
+        (
+            Some("+03:00"),
+            Some("mine"),
+            "latin1",
+            Some(7),
+            "ANSI_QUOTES"
+        ),
+        "the session sees exactly its own state"
+    );
+    assert_eq!(
+        sets_run, 1,
+        "the five SETs were replayed as one statement after the reset"
+    );
+    let after = primary_restores(proxy.admin.port(), "acme").await;
+    assert!(
+        after["restores_reset"] >= before["restores_reset"] + 2,
+        "both sessions found the connection in the other's state: {before:?} -> {after:?}"
+    );
+}
+
+// ---- COM_CHANGE_USER: another login's idle connection ----
+
+/// Backend logins of acme and globex, each test's own so the primary's process list shows
+/// only its connections.
+#[derive(Clone, Copy)]
+struct Logins {
+    a: &'static str,
+    b: &'static str,
+}
+
+async fn create_logins(l: Logins) {
+    let mut root = common::root().await;
+    for (user, schema) in [(l.a, "wf_acme"), (l.b, "wf_globex")] {
+        for sql in [
+            format!("CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{BACKEND_PASSWORD}'"),
+            format!("GRANT ALL ON {schema}.* TO '{user}'@'%'"),
+        ] {
+            root.query_drop(sql).await.unwrap();
+        }
+    }
+    common::wait_replicated().await;
+}
+
+/// acme (one connection per server) logs in as `l.a`, globex as `l.b` with `b_password`,
+/// both on the same primary.
+fn two_logins_config(l: Logins, b_password: &str) -> switchyard::config::Config {
+    let login = |user: &str, password: &str| {
+        format!("backend_user = \"{user}\"\nbackend_password = \"{password}\"")
+    };
+    let a = login(l.a, BACKEND_PASSWORD);
+    let text = common::config_text(&format!("pool_max = 1\n{a}")).replace(
+        "name = \"globex\"\n",
+        &format!("name = \"globex\"\n{}\n", login(l.b, b_password)),
+    );
+    let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
+    config::parse(&text, &|_| None).unwrap()
+}
+
+/// The primary's connections of the two logins: (thread id, user), by id.
+async fn login_threads(root: &mut Conn, l: Logins) -> Vec<(u64, String)> {
+    root.query(format!(
+        "SELECT ID, USER FROM information_schema.PROCESSLIST \
+         WHERE USER IN ('{}', '{}') ORDER BY ID",
+        l.a, l.b
+    ))
+    .await
+    .unwrap()
+}
+
+/// Polls the primary's process list until `ok` holds of it, for up to ten seconds.
+async fn threads_until(
+    root: &mut Conn,
+    l: Logins,
+    what: &str,
+    ok: impl Fn(&[(u64, String)]) -> bool,
+) -> Vec<(u64, String)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let threads = login_threads(root, l).await;
+        if ok(&threads) {
+            return threads;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: process list {threads:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+type Who = (u64, String, Option<String>, String, Option<String>);
+
+/// Polls the primary's process list until thread `id` has sat idle long enough that another
+/// login under its cap takes it (`RECYCLE_AFTER` in `backend/pool.rs`, 1 s) rather than
+/// opening its own.
+async fn cold(root: &mut Conn, id: u64) {
+    let q = format!("SELECT TIME_MS FROM information_schema.PROCESSLIST WHERE ID = {id}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ms: Option<f64> = root.query_first(&q).await.unwrap();
+        if ms.is_some_and(|ms| ms >= 1100.0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "thread {id} idle: {ms:?} ms");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// On the session's primary connection: its thread, login, a user variable, time zone and
+/// schema.
+async fn who(c: &mut Conn) -> Who {
+    c.query_drop("BEGIN").await.unwrap();
+    let w: Who = c
+        .query_first("SELECT CONNECTION_ID(), CURRENT_USER(), @cu_secret, @@time_zone, DATABASE()")
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    w
+}
+
+/// Tenant B's session, with none of its login's connections idle, gets tenant A's idle one
+/// logged in again as B's login: no new server connection, B's user, none of A's state;
+/// a KILL QUERY through it logs in as B's login; A later gets one back the same way.
+#[tokio::test]
+async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
+    let l = Logins {
+        a: "sy_cu_a",
+        b: "sy_cu_b",
+    };
+    create_logins(l).await;
+    let proxy =
+        common::start_with_admin(RuntimeState::new(two_logins_config(l, BACKEND_PASSWORD))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut root = common::root().await;
+
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("SET @cu_secret = 'acme'").await.unwrap();
+    a.query_drop("SET time_zone = '+07:00'").await.unwrap();
+    let (a_thread, a_user, ..) = who(&mut a).await;
+    assert_eq!(a_user, format!("{}@%", l.a));
+    let only_a = [(a_thread, l.a.to_owned())];
+    threads_until(&mut root, l, "A's one primary connection", |t| t == only_a).await;
+    let before = primary_restores(admin, "acme").await;
+
+    cold(&mut root, a_thread).await;
+    let mut b = common::connect(port, "globex_app", Some("wf_globex")).await;
+    let global_tz: String = root
+        .query_first("SELECT @@GLOBAL.time_zone")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        who(&mut b).await,
+        (
+            a_thread,
+            format!("{}@%", l.b),
+            None,
+            global_tz,
+            Some("wf_globex".to_owned())
+        ),
+        "B's session runs on A's former connection, as B, with none of A's state"
+    );
+    let threads = login_threads(&mut root, l).await;
+    assert_eq!(
+        threads,
+        [(a_thread, l.b.to_owned())],
+        "no new connection: A's was logged in as B"
+    );
+    let restores = primary_restores(admin, "globex").await;
+    assert_eq!(restores["restores_change_user"], 1, "{restores:?}");
+
+    // The KILL beside the connection logs in as its user now: as A's login it would not
+    // be the owner of B's thread.
+    let b_id = b.id();
+    let sleeping = tokio::spawn(async move {
+        let r = b.query_drop("SELECT SLEEP(20)").await;
+        (b, r)
+    });
+    let sleep_seen = format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {a_thread} \
+         AND USER = '{}' AND INFO LIKE 'SELECT SLEEP%'",
+        l.b
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while root.query_first::<u64, _>(&sleep_seen).await.unwrap() != Some(1) {
+        assert!(Instant::now() < deadline, "B's SLEEP never showed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut killer = common::connect(port, "globex_app", Some("wf_globex")).await;
+    killer
+        .query_drop(format!("KILL QUERY {b_id}"))
+        .await
+        .unwrap();
+    let (mut b, slept) = tokio::time::timeout(Duration::from_secs(10), sleeping)
+        .await
+        .expect("the KILL QUERY interrupted B's statement")
+        .unwrap();
+    assert!(
+        matches!(&slept, Err(mysql_async::Error::Server(e)) if e.code == 1317),
+        "B's statement was interrupted: {slept:?}"
+    );
+    let interrupted: Option<i64> = b.query_first("SELECT 1").await.unwrap();
+    assert_eq!(interrupted, Some(1));
+
+    // A has no connection of its login left: it gets one of B's back, and its own state.
+    cold(&mut root, a_thread).await;
+    let (_, a_user, secret, tz, _) = who(&mut a).await;
+    assert_eq!(
+        (a_user, secret.as_deref(), tz.as_str()),
+        (format!("{}@%", l.a), Some("acme"), "+07:00"),
+        "A sees its own login and state again"
+    );
+    let after = primary_restores(admin, "acme").await;
+    assert_eq!(
+        after["restores_change_user"],
+        before["restores_change_user"] + 1,
+        "{before:?} -> {after:?}"
+    );
+}
+
+/// A login the server refuses fails as a new connection would (the server's own code), and
+/// its group stops spending other logins' idle connections on it.
+#[tokio::test]
+async fn a_refused_change_user_falls_back_and_spares_the_next_idle_connection() {
+    let l = Logins {
+        a: "sy_cu_c",
+        b: "sy_cu_d",
+    };
+    create_logins(l).await;
+    let proxy = common::start_with_admin(RuntimeState::new(two_logins_config(l, "wrong"))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut root = common::root().await;
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("SET @cu_secret = 'acme'").await.unwrap();
+    let (a_thread, ..) = who(&mut a).await;
+    let only_a = [(a_thread, l.a.to_owned())];
+    threads_until(&mut root, l, "A's one primary connection", |t| t == only_a).await;
+
+    // The login's first statement (the driver's own, at connect) needs the primary.
+    let try_b = || async {
+        let opts = common::opts(port, "globex_app", Some("wf_globex"));
+        match Conn::new(opts).await {
+            Err(mysql_async::Error::Server(e)) => e.code,
+            other => panic!("B's login was not refused: {other:?}"),
+        }
+    };
+    cold(&mut root, a_thread).await;
+    assert_eq!(
+        try_b().await,
+        1045,
+        "the first try: the server's own refusal"
+    );
+    // That try cost A's idle connection (a failed COM_CHANGE_USER leaves it in no known
+    // state); A gets a new one, with its state.
+    let (a_thread, _, secret, ..) = who(&mut a).await;
+    assert_eq!(secret.as_deref(), Some("acme"));
+    let only_a = [(a_thread, l.a.to_owned())];
+    threads_until(&mut root, l, "A's new primary connection", |t| t == only_a).await;
+
+    cold(&mut root, a_thread).await;
+    assert_eq!(try_b().await, 1045, "the second try");
+    let (again, ..) = who(&mut a).await;
+    assert_eq!(
+        again, a_thread,
+        "the second try did not take A's idle connection"
+    );
+    let restores = primary_restores(admin, "globex").await;
+    assert_eq!(
+        restores.get("restores_change_user"),
+        Some(&0),
+        "{restores:?}"
+    );
+}

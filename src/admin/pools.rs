@@ -37,6 +37,7 @@ pub fn show(rt: &RuntimeState) -> Reply {
         ("restores_none", Kind::Count),
         ("restores_set", Kind::Count),
         ("restores_reset", Kind::Count),
+        ("restores_change_user", Kind::Count),
     ]);
     for g in rt.shared.pools.stats() {
         let clients = sessions.get(&g.tenant).copied().unwrap_or(0);
@@ -62,6 +63,7 @@ pub fn show(rt: &RuntimeState) -> Reply {
             Cell::Count(g.restores[0]),
             Cell::Count(g.restores[1]),
             Cell::Count(g.restores[2]),
+            Cell::Count(g.restores[3]),
         ]);
     }
     Ok(table)
@@ -114,7 +116,7 @@ pub fn metric_families(
         ("switchyard_pool_waits", "Statements that had to wait for a backend connection, by tenant and server", true, waits),
         ("switchyard_pool_wait_timeouts", "Statements refused with ERR 1040 after server.pool_timeout without a backend connection", true, timeouts),
         ("switchyard_pool_wait_seconds", "Time statements spent waiting for a backend connection", true, wait_seconds),
-        ("switchyard_state_restores", "Leases by how the connection was brought to the session's state: none (already in it), set (SETs, USE), reset (COM_RESET_CONNECTION first)", true, restores),
+        ("switchyard_state_restores", "Leases by how the connection was brought to the session's state: none (already in it), set (SETs, USE), reset (COM_RESET_CONNECTION first), change_user (another backend user's idle connection, logged in again with COM_CHANGE_USER)", true, restores),
         ("switchyard_session_pins", "Pins keeping sessions on their backend connections now, by reason", false, pins),
     ]
 }

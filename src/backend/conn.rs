@@ -49,6 +49,17 @@ pub struct BackendConn {
     /// When a command was last sent: a connection idle longer than
     /// [`CHECK_IDLE_AFTER`] is checked before it is used again.
     pub last_used: Instant,
+    /// The greeting's nonce and plugin: COM_CHANGE_USER answers them.
+    pub greeting: Greeting,
+    /// Logged in again as another user since its last restore, which reports it.
+    pub changed_user: bool,
+}
+
+/// What a server's greeting asks a login to answer.
+#[derive(Debug, Clone, Default)]
+pub struct Greeting {
+    pub nonce: Vec<u8>,
+    pub plugin: Option<String>,
 }
 
 /// The session state a connection is in: whose SET statements, up to which one, and
@@ -92,14 +103,15 @@ impl BackendConn {
             .map_err(BackendError::Connect)?;
         let mut io = PacketStream::new(stream, MAX_BACKEND_PACKET);
         let login = tokio::time::timeout(timeout, login(&mut io, &key, creds, database, tls));
-        let (info, connection_id) = match login.await.map_err(|_| BackendError::ConnectTimeout)? {
-            Ok(l) => l,
-            // Closed or reset before the login finished: the server is going away (a
-            // shutdown, a crash), so it counts as unreachable; a session's login can then
-            // fall back to a replica, as when the connect itself is refused.
-            Err(BackendError::Io(e)) => return Err(BackendError::Connect(e)),
-            Err(e) => return Err(e),
-        };
+        let (info, connection_id, greeting) =
+            match login.await.map_err(|_| BackendError::ConnectTimeout)? {
+                Ok(l) => l,
+                // Closed or reset before the login finished: the server is going away (a
+                // shutdown, a crash), so it counts as unreachable; a session's login can
+                // then fall back to a replica, as when the connect itself is refused.
+                Err(BackendError::Io(e)) => return Err(BackendError::Connect(e)),
+                Err(e) => return Err(e),
+            };
         let cache_metadata = (key.ext_capabilities & info.ext_capabilities)
             .contains(MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA);
         Ok(BackendConn {
@@ -117,6 +129,8 @@ impl BackendConn {
             slot: None,
             served: Arc::default(),
             last_used: Instant::now(),
+            greeting,
+            changed_user: false,
         })
     }
 
@@ -187,7 +201,7 @@ async fn login(
     creds: &Credentials,
     database: Option<&str>,
     tls: Option<&TlsConnector>,
-) -> Result<(ServerInfo, u32), BackendError> {
+) -> Result<(ServerInfo, u32, Greeting), BackendError> {
     let greeting = io.read_packet().await?;
     if greeting.payload.first() == Some(&ERR_HEADER) {
         return Err(login_auth::refusal(&greeting.payload));
@@ -204,7 +218,7 @@ async fn login(
         seq = start_tls(io, &key.addr, &info, (caps, ext), key.collation, seq, tls).await?;
         caps |= CapabilityFlags::CLIENT_SSL;
     }
-    let (mut exchange, plugin, answer) = Exchange::start(
+    let (mut exchange, first_plugin, answer) = Exchange::start(
         &creds.user,
         &creds.proof,
         io.is_tls(),
@@ -217,13 +231,13 @@ async fn login(
         database,
         (caps, ext),
         key.collation,
-        plugin,
+        first_plugin,
     );
     io.send(seq, &hello).await?;
     loop {
         let reply = io.read_packet().await?;
         match exchange.on_packet(&reply.payload)? {
-            Step::Done => return Ok((info, connection_id)),
+            Step::Done => return Ok((info, connection_id, Greeting { nonce, plugin })),
             Step::Read => {}
             Step::Send(answer) => {
                 io.send(reply.seq.wrapping_add(1), &answer).await?;

@@ -2,8 +2,8 @@
 //! the wait for one when all are busy, and the figures SHOW POOLS reports.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -16,16 +16,25 @@ pub enum Restore {
     Set,
     /// COM_RESET_CONNECTION first: it held another session's state.
     Reset,
+    /// COM_CHANGE_USER first: it was another backend user's (the server resets the session
+    /// as it logs the connection in again).
+    ChangeUser,
 }
 
 impl Restore {
-    pub const ALL: [Restore; 3] = [Restore::None, Restore::Set, Restore::Reset];
+    pub const ALL: [Restore; 4] = [
+        Restore::None,
+        Restore::Set,
+        Restore::Reset,
+        Restore::ChangeUser,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Restore::None => "none",
             Restore::Set => "set",
             Restore::Reset => "reset",
+            Restore::ChangeUser => "change_user",
         }
     }
 }
@@ -47,8 +56,14 @@ pub struct Group {
     /// Longest wait for a connection, in microseconds, since the process started.
     longest_wait_us: AtomicU64,
     wait_us_total: AtomicU64,
-    restores: [AtomicU64; 3],
+    restores: [AtomicU64; Restore::ALL.len()],
+    /// When a COM_CHANGE_USER to this group's login last failed: for a while its sessions
+    /// open connections rather than spend other users' idle ones on more failures.
+    change_user_failed: Mutex<Option<Instant>>,
 }
+
+/// How long a group opens connections after a COM_CHANGE_USER to its login failed.
+const CHANGE_USER_BACKOFF: Duration = Duration::from_secs(60);
 
 /// What SHOW POOLS and /metrics read of a group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,7 +79,7 @@ pub struct GroupStats {
     pub longest_wait: Duration,
     pub wait_total: Duration,
     /// Restores by kind, in the order of [`Restore::ALL`].
-    pub restores: [u64; 3],
+    pub restores: [u64; Restore::ALL.len()],
 }
 
 impl Group {
@@ -82,6 +97,7 @@ impl Group {
             longest_wait_us: AtomicU64::new(0),
             wait_us_total: AtomicU64::new(0),
             restores: Default::default(),
+            change_user_failed: Mutex::new(None),
         }
     }
 
@@ -96,6 +112,11 @@ impl Group {
 
     pub fn over_cap(&self) -> bool {
         self.open.load(Ordering::Relaxed) > self.cap.load(Ordering::Relaxed)
+    }
+
+    /// Whether a slot is free now.
+    pub(super) fn has_room(&self) -> bool {
+        self.open.load(Ordering::Relaxed) < self.cap.load(Ordering::Relaxed)
     }
 
     /// A slot for a new connection, if the group is under its cap.
@@ -142,6 +163,22 @@ impl Group {
     pub fn restored(&self, kind: Restore) {
         let i = Restore::ALL.iter().position(|k| *k == kind).unwrap_or(0);
         self.restores[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn change_user_failed(&self) {
+        *self
+            .change_user_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether this group's sessions may take other users' idle connections (no recent
+    /// COM_CHANGE_USER to its login failed).
+    pub(super) fn may_change_user(&self) -> bool {
+        self.change_user_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|at| at.elapsed() >= CHANGE_USER_BACKOFF)
     }
 
     pub fn cap(&self) -> usize {

@@ -2,6 +2,7 @@
 //! restore, prepared-statement caches, response relay.
 
 pub mod auth;
+pub mod change_user;
 pub mod conn;
 pub mod error;
 pub mod held;

@@ -1,7 +1,9 @@
 //! Idle backend connections, kept per server, login and client capabilities, each still in
 //! the state its last session left (see `restore`). A tenant's sessions take its own
 //! connections first; one another tenant left is taken only under the taker's cap, and is
-//! reset before use.
+//! reset before use. With none of its backend user's, a session takes another user's idle
+//! connection to the same server (same client capabilities, collation and TLS) and logs it
+//! in again with COM_CHANGE_USER rather than opening one.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::auth::Credentials;
 use super::conn::{Applied, BackendConn};
 use super::error::BackendError;
 use super::lease::{Group, GroupStats};
@@ -16,6 +19,13 @@ use crate::protocol::{CapabilityFlags, MariadbCapabilities};
 
 /// How long a released connection's COM_RESET_CONNECTION may take.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a COM_CHANGE_USER may take before a new connection is opened instead.
+const CHANGE_USER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long another login's connection must have sat idle before a login under its cap logs
+/// it in again instead of opening its own.
+const RECYCLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Idle connections unused this long are closed when their list is next touched: a tenant
 /// whose load went away gives its server connections back.
@@ -36,13 +46,42 @@ pub struct PoolKey {
     pub tls_ca: Option<Arc<str>>,
 }
 
+impl PoolKey {
+    /// The same server, client capabilities, collation and TLS: a connection of `other`'s
+    /// can serve this key's sessions once logged in as this key's user.
+    fn differs_only_in_user(&self, other: &PoolKey) -> bool {
+        self.user != other.user
+            && self.addr == other.addr
+            && self.capabilities == other.capabilities
+            && self.ext_capabilities == other.ext_capabilities
+            && self.collation == other.collation
+            && self.tls_ca == other.tls_ca
+    }
+}
+
 /// (tenant, server address).
 type GroupKey = (Arc<str>, Arc<str>);
 
 #[derive(Default)]
 pub struct Pools {
-    idle: Mutex<HashMap<PoolKey, Vec<BackendConn>>>,
+    idle: Mutex<Idle>,
     groups: Mutex<HashMap<GroupKey, Arc<Group>>>,
+}
+
+/// The idle connections, by key, and how many each server has whatever their key: a
+/// session walks the other keys' lists only when its server has idle connections outside
+/// its own list.
+#[derive(Default)]
+struct Idle {
+    lists: HashMap<PoolKey, Vec<BackendConn>>,
+    per_addr: HashMap<Arc<str>, usize>,
+}
+
+/// `n` idle connections to `addr` were taken, closed or pruned.
+fn forget_idle(per_addr: &mut HashMap<Arc<str>, usize>, addr: &str, n: usize) {
+    if let Some(count) = per_addr.get_mut(addr) {
+        *count = count.saturating_sub(n);
+    }
 }
 
 /// What a session asks of the pool for one lease.
@@ -56,6 +95,9 @@ pub struct Ask<'a> {
     /// an uncontended session keeps talking to the same server thread.
     pub owner: u64,
     pub timeout: Duration,
+    /// What the session's connections log in with: another user's connection is logged in
+    /// again with these (COM_CHANGE_USER).
+    pub creds: &'a Credentials,
 }
 
 impl Pools {
@@ -83,7 +125,7 @@ impl Pools {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<BackendConn, BackendError>>,
     {
-        if let Some(c) = self.take(ask) {
+        if let Some(c) = self.take_logged_in(ask).await {
             return Ok(c);
         }
         if let Some(slot) = ask.group.try_slot() {
@@ -93,7 +135,7 @@ impl Pools {
         loop {
             let mut waiter = ask.group.waiter();
             waiter.enable();
-            if let Some(c) = self.take(ask) {
+            if let Some(c) = self.take_logged_in(ask).await {
                 ask.group.waited(started.elapsed(), false);
                 return Ok(c);
             }
@@ -116,37 +158,75 @@ impl Pools {
         }
     }
 
-    /// An idle connection for `ask.key` that is still open and can be brought to
-    /// `ask.schema`: one already in the session's state first, then one without session
-    /// state, then any. A connection keeps its last schema (COM_RESET_CONNECTION leaves it)
-    /// and no command un-selects one: a session without a schema only takes a connection
-    /// that never had one.
-    fn take(&self, ask: &Ask<'_>) -> Option<BackendConn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(ask.key)?;
-        loop {
-            let (i, own) = best(list, ask)?;
-            // Another tenant's connection moves under this tenant's cap, or is not taken.
-            let slot = if own {
-                None
-            } else {
-                Some(ask.group.try_slot()?)
-            };
-            let mut conn = list.swap_remove(i);
-            if let Some(s) = &conn.slot {
-                s.group().idle.fetch_sub(1, Ordering::Relaxed);
-            }
-            // A peek, usually without a syscall: tokio knows whether the socket became
-            // readable (a FIN, say, from the server's wait_timeout or a KILL).
-            if !conn.io.is_open() {
-                continue;
-            }
-            if let Some(slot) = slot {
-                conn.slot = Some(slot);
-                conn.applied = Applied::FOREIGN;
-            }
+    /// An idle connection for `ask`, logged in as its user: [`take`](Self::take), then
+    /// COM_CHANGE_USER when it was another user's. None when there is none, or the change
+    /// failed (the connection is dropped, and the caller opens one).
+    async fn take_logged_in(&self, ask: &Ask<'_>) -> Option<BackendConn> {
+        let mut conn = self.take(ask)?;
+        if conn.key.user == ask.key.user {
             return Some(conn);
         }
+        let change = super::change_user::change_user(&mut conn, ask.key, ask.creds, ask.schema);
+        let err = match tokio::time::timeout(CHANGE_USER_TIMEOUT, change).await {
+            Ok(Ok(())) => return Some(conn),
+            Ok(Err(e)) => e,
+            Err(_) => BackendError::ConnectTimeout,
+        };
+        tracing::info!(
+            server = &*ask.key.addr,
+            from = &*conn.key.user,
+            to = &*ask.key.user,
+            error = %err,
+            "COM_CHANGE_USER failed: opening a connection instead"
+        );
+        // A login that cannot be changed to (its plugin's flow, its password) would fail
+        // the same way on the next idle connection, and cost that one too.
+        if matches!(
+            err,
+            BackendError::AuthPlugin(_) | BackendError::Auth { code: 1045, .. }
+        ) {
+            ask.group.change_user_failed();
+        }
+        None
+    }
+
+    /// An idle connection for `ask.key` that is still open and can be brought to
+    /// `ask.schema` (see [`take_from`]); without one, another backend user's that differs
+    /// in nothing else, to be logged in again.
+    fn take(&self, ask: &Ask<'_>) -> Option<BackendConn> {
+        let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = &mut *guard;
+        let addr = &*ask.key.addr;
+        let mut own = 0;
+        if let Some(list) = idle.lists.get_mut(ask.key) {
+            let before = list.len();
+            let conn = take_from(list, ask);
+            own = list.len();
+            forget_idle(&mut idle.per_addr, addr, before - own);
+            if conn.is_some() {
+                return conn;
+            }
+        }
+        let elsewhere = idle.per_addr.get(addr).map_or(0, |n| n.saturating_sub(own));
+        // Nothing there could be taken without a slot or one of the group's own idle
+        // connections (the wait loop comes here on every wake-up: no walk over every key).
+        let room = ask.group.idle.load(Ordering::Relaxed) > 0 || ask.group.has_room();
+        if elsewhere == 0 || !room || !ask.group.may_change_user() {
+            return None;
+        }
+        let mut gone = 0;
+        let conn = idle
+            .lists
+            .iter_mut()
+            .filter(|(k, _)| k.differs_only_in_user(ask.key))
+            .find_map(|(_, list)| {
+                let before = list.len();
+                let conn = take_recyclable(list, ask);
+                gone += before - list.len();
+                conn
+            });
+        forget_idle(&mut idle.per_addr, addr, gone);
+        conn
     }
 
     /// Makes room under the cap by closing an idle connection of the same group kept for
@@ -155,18 +235,21 @@ impl Pools {
         if ask.group.idle.load(Ordering::Relaxed) == 0 {
             return false;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = &mut *guard;
         let mine = |c: &BackendConn| {
             c.slot
                 .as_ref()
                 .is_some_and(|s| Arc::ptr_eq(s.group(), ask.group))
         };
         let victim = idle
+            .lists
             .iter_mut()
             .filter(|(k, _)| *k != ask.key && k.addr == ask.key.addr)
             .find_map(|(_, v)| v.iter().position(mine).map(|i| v.swap_remove(i)));
         match victim {
             Some(c) => {
+                forget_idle(&mut idle.per_addr, &ask.key.addr, 1);
                 ask.group.idle.fetch_sub(1, Ordering::Relaxed);
                 drop(c);
                 true
@@ -185,20 +268,35 @@ impl Pools {
             return;
         }
         {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = &mut *guard;
             // Looked up before inserting: the key's clone costs atomic increments, and the
             // list almost always exists.
-            if !idle.contains_key(&conn.key) {
-                idle.insert(conn.key.clone(), Vec::new());
+            if !idle.lists.contains_key(&conn.key) {
+                idle.lists.insert(conn.key.clone(), Vec::new());
             }
-            let Some(list) = idle.get_mut(&conn.key) else {
+            if !idle.per_addr.contains_key(&*conn.key.addr) {
+                idle.per_addr.insert(Arc::clone(&conn.key.addr), 0);
+            }
+            let Some(list) = idle.lists.get_mut(&conn.key) else {
                 return;
             };
             let before = list.len();
-            // One clock read per return, not one per idle connection.
+            // One clock read per return, not one per idle connection. A list holds the
+            // connections of every tenant that logs in alike: each pruned one leaves its
+            // own group's count.
             let now = Instant::now();
-            list.retain(|c| now.duration_since(c.last_used) < IDLE_CLOSE);
-            group.idle.fetch_sub(before - list.len(), Ordering::Relaxed);
+            list.retain(|c| {
+                let keep = now.duration_since(c.last_used) < IDLE_CLOSE;
+                if let (false, Some(s)) = (keep, &c.slot) {
+                    s.group().idle.fetch_sub(1, Ordering::Relaxed);
+                }
+                keep
+            });
+            let pruned = before - list.len();
+            if let Some(n) = idle.per_addr.get_mut(&*conn.key.addr) {
+                *n = (*n + 1).saturating_sub(pruned);
+            }
             list.push(conn);
             group.idle.fetch_add(1, Ordering::Relaxed);
         }
@@ -226,11 +324,11 @@ impl Pools {
     /// Number of idle connections per server address.
     pub fn idle_counts(&self) -> HashMap<Arc<str>, usize> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = HashMap::new();
-        for (k, v) in idle.iter() {
-            *out.entry(Arc::clone(&k.addr)).or_default() += v.len();
-        }
-        out
+        idle.per_addr
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(a, n)| (Arc::clone(a), *n))
+            .collect()
     }
 
     /// Every group's figures, by tenant then server.
@@ -239,6 +337,77 @@ impl Pools {
         let mut out: Vec<GroupStats> = groups.values().map(|g| g.stats()).collect();
         out.sort_by(|a, b| (&a.tenant, &a.addr).cmp(&(&b.tenant, &b.addr)));
         out
+    }
+}
+
+/// The best connection of `list` for `ask` that is still open: one already in the
+/// session's state first, then one without session state, then any. A connection keeps its
+/// last schema (COM_RESET_CONNECTION leaves it) and no command un-selects one: a session
+/// without a schema only takes a connection that never had one.
+fn take_from(list: &mut Vec<BackendConn>, ask: &Ask<'_>) -> Option<BackendConn> {
+    loop {
+        let (i, own) = best(list, ask)?;
+        // Another tenant's connection moves under this tenant's cap, or is not taken.
+        let slot = if own {
+            None
+        } else {
+            Some(ask.group.try_slot()?)
+        };
+        let mut conn = list.swap_remove(i);
+        if let Some(s) = &conn.slot {
+            s.group().idle.fetch_sub(1, Ordering::Relaxed);
+        }
+        // A peek, usually without a syscall: tokio knows whether the socket became
+        // readable (a FIN, say, from the server's wait_timeout or a KILL).
+        if !conn.io.is_open() {
+            continue;
+        }
+        if let Some(slot) = slot {
+            conn.slot = Some(slot);
+            conn.applied = Applied::FOREIGN;
+        }
+        return Some(conn);
+    }
+}
+
+/// Another backend login's idle connection worth logging in again (COM_CHANGE_USER) rather
+/// than opening one: while the group is at its cap, one of the group's own (the wait would
+/// otherwise close it and open another); under the cap, only one idle for
+/// [`RECYCLE_AFTER`]: logins that take turns keep their own warm connections instead of
+/// changing one back and forth.
+fn take_recyclable(list: &mut Vec<BackendConn>, ask: &Ask<'_>) -> Option<BackendConn> {
+    let at_cap = !ask.group.has_room();
+    let ours = |c: &BackendConn| {
+        c.slot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s.group(), ask.group))
+    };
+    loop {
+        let i = list.iter().rposition(|c| {
+            (ask.schema.is_some() || c.schema.is_none())
+                && if at_cap {
+                    ours(c)
+                } else {
+                    c.last_used.elapsed() >= RECYCLE_AFTER
+                }
+        })?;
+        let slot = if ours(&list[i]) {
+            None
+        } else {
+            Some(ask.group.try_slot()?)
+        };
+        let mut conn = list.swap_remove(i);
+        if let Some(s) = &conn.slot {
+            s.group().idle.fetch_sub(1, Ordering::Relaxed);
+        }
+        if !conn.io.is_open() {
+            continue;
+        }
+        if let Some(slot) = slot {
+            conn.slot = Some(slot);
+            conn.applied = Applied::FOREIGN;
+        }
+        return Some(conn);
     }
 }
 

@@ -1,12 +1,21 @@
 //! Bringing a leased connection to its session's state with the fewest round trips: nothing
 //! when the fingerprints match, the missing SETs when it holds an earlier state of the same
-//! session, else COM_RESET_CONNECTION and the session's SETs; then schema and option.
+//! session, else COM_RESET_CONNECTION and the session's SETs (or only the SETs when the pool
+//! logged it in again with COM_CHANGE_USER, which resets it); then schema and option. The
+//! SETs replayed go as few statements as keeps them exactly equivalent (see [`plan`]).
+
+use std::borrow::Cow;
 
 use super::conn::{Applied, BackendConn};
 use super::error::BackendError;
 use super::lease::Restore;
 use crate::protocol::command::{COM_INIT_DB, COM_QUERY, COM_RESET_CONNECTION, COM_SET_OPTION};
 use crate::protocol::scan::{Expect, Outcome};
+use crate::router::{set_list, SetList};
+
+/// Largest SET a replay joins: far below any server's `max_allowed_packet` in use, and
+/// above what a session's SETs usually add up to (one round trip).
+const MAX_JOINED_BYTES: usize = 64 * 1024;
 
 /// The state a session wants its connection in.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +29,10 @@ pub struct Wanted<'a> {
 
 /// Restores `conn` to `w`; says how.
 pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, BackendError> {
-    let kind = restore_sets(conn, w).await?;
+    let mut kind = restore_sets(conn, w).await?;
+    if std::mem::take(&mut conn.changed_user) {
+        kind = Restore::ChangeUser;
+    }
     if let Some(db) = w.schema.filter(|db| conn.schema.as_deref() != Some(*db)) {
         let mut p = vec![COM_INIT_DB];
         p.extend_from_slice(db.as_bytes());
@@ -56,16 +68,90 @@ async fn restore_sets(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore,
         }
         0
     };
-    for (seq, payload) in w.sets.iter().filter(|(s, _)| *s > from) {
-        debug_assert_eq!(payload.first(), Some(&COM_QUERY));
+    for (seq, payload) in plan(w.sets.iter().filter(|(s, _)| *s > from)) {
         expect_ok(
-            conn.exec_silent(payload, Expect::ResultSets).await?,
+            conn.exec_silent(&payload, Expect::ResultSets).await?,
             "SET replay",
         )?;
-        conn.applied.seq = *seq;
+        conn.applied.seq = seq;
     }
     conn.applied = w.applied;
     Ok(kind)
+}
+
+/// The COM_QUERY payloads that replay `sets` (recorded SETs, in order), each with the
+/// sequence number of the last SET it carries: runs of joinable SETs become one `SET a, b,
+/// ...` (MariaDB assigns a list in order), anything else goes alone, in its place.
+pub fn plan<'a>(sets: impl Iterator<Item = &'a (u64, Vec<u8>)>) -> Vec<(u64, Cow<'a, [u8]>)> {
+    let mut out = Vec::new();
+    let mut run = Run::default();
+    for (seq, payload) in sets {
+        debug_assert_eq!(payload.first(), Some(&COM_QUERY));
+        let list = payload.get(1..).and_then(set_list);
+        match list {
+            Some(l) if run.accepts(&l) => run.push(*seq, payload, l),
+            Some(l) => {
+                run.flush(&mut out);
+                run.push(*seq, payload, l);
+            }
+            None => {
+                run.flush(&mut out);
+                out.push((*seq, Cow::Borrowed(payload.as_slice())));
+            }
+        }
+    }
+    run.flush(&mut out);
+    out
+}
+
+/// SETs being joined into one.
+#[derive(Default)]
+struct Run<'a> {
+    /// Each one's whole payload and assignment list.
+    parts: Vec<(&'a [u8], &'a [u8])>,
+    seq: u64,
+    bytes: usize,
+    /// The last one changed how the server parses or checks what follows it.
+    ended: bool,
+    /// One changed the character set: what follows is parsed in the old one when joined.
+    charset_changed: bool,
+}
+
+impl<'a> Run<'a> {
+    fn accepts(&self, l: &SetList) -> bool {
+        self.parts.is_empty()
+            || (!self.ended
+                && (!self.charset_changed || l.charset_neutral)
+                && self.bytes + 2 + l.list.len() <= MAX_JOINED_BYTES)
+    }
+
+    fn push(&mut self, seq: u64, payload: &'a [u8], l: SetList<'a>) {
+        self.parts.push((payload, l.list));
+        self.seq = seq;
+        self.bytes += 2 + l.list.len();
+        self.ended = l.ends_list;
+        self.charset_changed |= l.changes_charset;
+    }
+
+    fn flush(&mut self, out: &mut Vec<(u64, Cow<'a, [u8]>)>) {
+        match self.parts.as_slice() {
+            [] => {}
+            [(payload, _)] => out.push((self.seq, Cow::Borrowed(*payload))),
+            parts => {
+                let mut p = Vec::with_capacity(5 + self.bytes);
+                p.push(COM_QUERY);
+                p.extend_from_slice(b"SET ");
+                for (i, (_, list)) in parts.iter().enumerate() {
+                    if i > 0 {
+                        p.extend_from_slice(b", ");
+                    }
+                    p.extend_from_slice(list);
+                }
+                out.push((self.seq, Cow::Owned(p)));
+            }
+        }
+        *self = Run::default();
+    }
 }
 
 /// COM_RESET_CONNECTION: the server drops the session state another session left (its
@@ -101,5 +187,107 @@ fn expect_ok(o: Outcome, what: &str) -> Result<(), BackendError> {
             e.message = format!("{} ({what} by Switchyard)", e.message);
             Err(BackendError::Server(e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(sets: &[&str]) -> Vec<(u64, String)> {
+        let recorded: Vec<(u64, Vec<u8>)> = sets
+            .iter()
+            .zip(1..)
+            .map(|(s, i)| (i, [&[COM_QUERY], s.as_bytes()].concat()))
+            .collect();
+        plan(recorded.iter())
+            .into_iter()
+            .map(|(seq, p)| (seq, String::from_utf8_lossy(&p[1..]).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn joinable_sets_go_as_one() {
+        assert_eq!(
+            texts(&[
+                "SET time_zone = '+03:00'",
+                "SET @u = 'x'",
+                "SET NAMES latin1",
+                "SET @n = 7, @m = NULL",
+                "set SESSION sql_mode = 'ANSI_QUOTES'",
+            ]),
+            vec![(
+                5,
+                "SET time_zone = '+03:00', @u = 'x', NAMES latin1, @n = 7, @m = NULL, SESSION sql_mode = 'ANSI_QUOTES'"
+                    .into()
+            )]
+        );
+        assert_eq!(
+            texts(&["SET a=1"]),
+            vec![(1, "SET a=1".into())],
+            "one goes as it is"
+        );
+        assert!(texts(&[]).is_empty());
+    }
+
+    #[test]
+    fn what_cannot_join_goes_alone_in_its_place() {
+        assert_eq!(
+            texts(&[
+                "SET a=1",
+                "SET b=2",
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                "SET c=3",
+                "/*!40101 SET d=4 */",
+                "SET e=5",
+                "SET f=6",
+            ]),
+            vec![
+                (2, "SET a=1, b=2".into()),
+                (
+                    3,
+                    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into()
+                ),
+                (4, "SET c=3".into()),
+                (5, "/*!40101 SET d=4 */".into()),
+                (7, "SET e=5, f=6".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn parsing_state_changes_split_the_join() {
+        // What follows a sql_mode change is parsed and checked under the new mode.
+        assert_eq!(
+            texts(&[
+                "SET a=1",
+                "SET sql_mode='NO_BACKSLASH_ESCAPES'",
+                "SET @s='a\\'"
+            ]),
+            vec![
+                (2, "SET a=1, sql_mode='NO_BACKSLASH_ESCAPES'".into()),
+                (3, "SET @s='a\\'".into()),
+            ]
+        );
+        // A user variable's string takes the character set in force when it is parsed.
+        assert_eq!(
+            texts(&[
+                "SET NAMES latin1",
+                "SET @n=1, time_zone='+01:00'",
+                "SET @s='x'"
+            ]),
+            vec![
+                (2, "SET NAMES latin1, @n=1, time_zone='+01:00'".into()),
+                (3, "SET @s='x'".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_join_is_bounded() {
+        let big = format!("SET @b='{}'", "x".repeat(MAX_JOINED_BYTES / 2));
+        let planned = texts(&[&big, &big.replace("@b", "@c"), "SET @d=1"]);
+        assert_eq!(planned.len(), 2);
+        assert!(planned.iter().all(|(_, p)| p.len() <= MAX_JOINED_BYTES + 4));
     }
 }

@@ -45,6 +45,7 @@ impl Session {
             fp: self.st.vars.fp(),
             owner: self.st.vars.applied(self.id).owner,
             timeout: rt.pool_timeout,
+            creds: &creds,
         };
         let db = self.st.schema.as_deref();
         let leased = rt

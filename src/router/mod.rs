@@ -29,6 +29,7 @@ use crate::state::per_worker::PerWorker;
 
 pub(crate) use lexer::is_ident_byte;
 pub use schemas::{schema_refs, visit_schema_refs};
+pub use set::{set_list, SetList};
 
 /// Default bound on cached SELECT-family decisions.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;

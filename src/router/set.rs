@@ -1,7 +1,7 @@
 //! SET statements: session variables (replayable), server-wide changes, user variables.
 
 use super::classify::{Ctx, Piece};
-use super::lexer::{Cursor, Kind};
+use super::lexer::{Cursor, Kind, Token};
 use super::select::{self, Scan};
 use super::{Class, PrimaryReason};
 
@@ -154,4 +154,307 @@ fn set_statement_for(ctx: &Ctx, mut cur: Cursor) -> Piece {
         }
     }
     Piece::primary(R::Unknown)
+}
+
+/// A recorded SET statement as it can go into one SET with others, so a restore replays
+/// many in one round trip. MariaDB parses a whole SET first, then checks (evaluates) every
+/// value, then assigns them in order: joined, a value is parsed and checked in the state
+/// from before the SET, not after the assignments written before it. So only values that
+/// read no state are joined, and the flags say what may follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetList<'a> {
+    /// The assignments after `SET`, as the client wrote them.
+    pub list: &'a [u8],
+    /// It changes how the server parses or checks what follows (`sql_mode`: quotes,
+    /// backslashes, strict range checks): nothing more may join the SET it ends.
+    pub ends_list: bool,
+    /// It changes the connection's character set or collation.
+    pub changes_charset: bool,
+    /// It reads the same whatever the connection's character set: ASCII, and no string
+    /// assigned to a user variable (which takes the connection's collation at parse time).
+    pub charset_neutral: bool,
+}
+
+/// Variables whose new value changes how later assignments are parsed or checked.
+const PARSE_STATE: [&str; 3] = ["sql_mode", "old_mode", "character_set_collations"];
+
+/// The assignment list of `sql` (a SET statement without its command byte) when it can be
+/// joined with others: plain assignments of literals to session or user variables, `NAMES`,
+/// `CHARACTER SET`. Not: SET TRANSACTION, SET STATEMENT .. FOR, PASSWORD, ROLE, DEFAULT
+/// ROLE, global scope, values that read anything (a variable, a function, an operator,
+/// parentheses), comments (an executable one is a version condition, not trivia).
+pub fn set_list(sql: &[u8]) -> Option<SetList<'_>> {
+    let mut toks = Tokens::new(sql);
+    let first = toks.next()?;
+    if !(first.kind == Kind::Word && toks.text(first).eq_ignore_ascii_case(b"SET")) {
+        return None;
+    }
+    let mut out = SetList {
+        list: &[],
+        ends_list: false,
+        changes_charset: false,
+        charset_neutral: sql.is_ascii(),
+    };
+    let start = toks.peek()?.start;
+    let end = loop {
+        let item = assignment(&mut toks)?;
+        let name = item.name.to_ascii_lowercase();
+        out.ends_list |= PARSE_STATE.contains(&name.as_str());
+        out.changes_charset |= is_charset_name(&name);
+        out.charset_neutral &= !item.user_string;
+        match toks.next() {
+            Some(t) if t.is_punct(b',') => {}
+            Some(t) if t.is_punct(b';') && toks.next().is_none() => break item.end,
+            None => break item.end,
+            Some(_) => return None,
+        }
+    };
+    if !toks.clean {
+        return None;
+    }
+    out.list = &sql[start..end];
+    Some(out)
+}
+
+fn is_charset_name(name: &str) -> bool {
+    matches!(name, "names" | "character set" | "charset")
+        || name.starts_with("character_set_")
+        || name.starts_with("collation_")
+}
+
+/// One assignment of a SET list.
+struct Assignment {
+    /// The variable, lower or upper case, without `@@` and scope (`names`, `character
+    /// set` for those forms).
+    name: String,
+    /// A user variable is given a string.
+    user_string: bool,
+    /// End of its last token.
+    end: usize,
+}
+
+fn assignment(toks: &mut Tokens) -> Option<Assignment> {
+    let mut t = toks.next()?;
+    if t.kind == Kind::Word && is_session_scope(toks.text(t)) {
+        t = toks.next()?;
+    }
+    let text = toks.text(t);
+    let word = |w: &str| t.kind == Kind::Word && text.eq_ignore_ascii_case(w.as_bytes());
+    let mut user = false;
+    let name = if word("NAMES") || word("CHARSET") {
+        String::from_utf8_lossy(text).into_owned()
+    } else if word("CHARACTER") {
+        let set = toks.next()?;
+        (set.kind == Kind::Word && toks.text(set).eq_ignore_ascii_case(b"SET"))
+            .then(|| "character set".to_owned())?
+    } else {
+        let name = target_name(toks, t)?;
+        user = t.kind == Kind::UserVar;
+        let op = toks.next()?;
+        if !(op.is_punct(b'=') || op.kind == Kind::Assign) {
+            return None;
+        }
+        name
+    };
+    let (end, user_string) = literal_value(toks)?;
+    Some(Assignment {
+        name,
+        user_string: user && user_string,
+        end,
+    })
+}
+
+/// The name assigned to at `t`: a session variable (bare, or `@@name`, `@@session.name`)
+/// or a user variable. None for what cannot be joined.
+fn target_name(toks: &Tokens, t: Token) -> Option<String> {
+    let text = toks.text(t);
+    let name = match t.kind {
+        Kind::UserVar => text,
+        Kind::SysVar if is_global_sysvar(text) => return None,
+        Kind::SysVar => {
+            let name = &text[2..];
+            match name.iter().position(|&b| b == b'.') {
+                Some(dot) => &name[dot + 1..],
+                None => name,
+            }
+        }
+        Kind::Word => {
+            const ALONE: [&str; 9] = [
+                "STATEMENT",
+                "PASSWORD",
+                "ROLE",
+                "DEFAULT",
+                "TRANSACTION",
+                "GLOBAL",
+                "PERSIST",
+                "PERSIST_ONLY",
+                "SESSION",
+            ];
+            if ALONE
+                .iter()
+                .any(|w| text.eq_ignore_ascii_case(w.as_bytes()))
+            {
+                return None;
+            }
+            text
+        }
+        _ => return None,
+    };
+    Some(String::from_utf8_lossy(name).into_owned())
+}
+
+/// Reads a value made of literals and names (a leading sign) up to the next `,` or `;`
+/// (left unread); returns the end of its last token and whether it holds a string.
+fn literal_value(toks: &mut Tokens) -> Option<(usize, bool)> {
+    let mut end = None;
+    let mut string = false;
+    let mut signs_only = true;
+    while let Some(t) = toks.peek() {
+        match t.kind {
+            Kind::Punct(b',' | b';') => break,
+            Kind::Punct(b'-' | b'+') if signs_only => {}
+            Kind::Str => string = true,
+            Kind::Num | Kind::Word => {}
+            _ => return None,
+        }
+        signs_only &= matches!(t.kind, Kind::Punct(_));
+        toks.next();
+        end = Some(t.end);
+    }
+    end.map(|e| (e, string))
+}
+
+/// The lexer's tokens, noting whether anything but whitespace lies between them (a
+/// comment, which a joined statement could not keep in place).
+struct Tokens<'a> {
+    lex: super::lexer::Lexer<'a>,
+    peeked: Option<Token>,
+    last_end: usize,
+    clean: bool,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(sql: &'a [u8]) -> Self {
+        let at = super::lexer::Resume {
+            pos: 0,
+            in_exec: false,
+        };
+        Tokens {
+            lex: super::lexer::Lexer::resume(sql, at),
+            peeked: None,
+            last_end: 0,
+            clean: true,
+        }
+    }
+
+    fn peek(&mut self) -> Option<Token> {
+        if self.peeked.is_none() {
+            self.peeked = self.lex.next_token();
+        }
+        self.peeked
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let t = self.peek();
+        self.peeked = None;
+        let src = self.lex.src();
+        let gap_end = t.map_or(src.len(), |t| t.start);
+        self.clean &= src[self.last_end..gap_end]
+            .iter()
+            .all(|&b| super::lexer::is_space(b));
+        if let Some(t) = t {
+            self.clean &= t.kind != Kind::Unterminated;
+            self.last_end = t.end;
+        }
+        t
+    }
+
+    fn text(&self, t: Token) -> &'a [u8] {
+        &self.lex.src()[t.start..t.end]
+    }
+}
+
+#[cfg(test)]
+mod join_tests {
+    use super::*;
+
+    fn list(sql: &str) -> Option<String> {
+        set_list(sql.as_bytes()).map(|l| String::from_utf8_lossy(l.list).into_owned())
+    }
+
+    #[test]
+    fn plain_assignments_give_their_list() {
+        assert_eq!(list("SET a=1").as_deref(), Some("a=1"));
+        assert_eq!(
+            list("  set SESSION sql_mode = 'ANSI', @u := -1 ;  ").as_deref(),
+            Some("SESSION sql_mode = 'ANSI', @u := -1")
+        );
+        assert_eq!(
+            list("SET NAMES utf8mb4 COLLATE utf8mb4_bin").as_deref(),
+            Some("NAMES utf8mb4 COLLATE utf8mb4_bin")
+        );
+        assert_eq!(
+            list("SET CHARACTER SET latin1").as_deref(),
+            Some("CHARACTER SET latin1")
+        );
+        assert_eq!(
+            list("SET @@session.time_zone='+01:00', LOCAL autocommit=ON, @@wait_timeout=DEFAULT")
+                .as_deref(),
+            Some("@@session.time_zone='+01:00', LOCAL autocommit=ON, @@wait_timeout=DEFAULT")
+        );
+        assert_eq!(
+            list("SET @`a b`='x', @'c'=NULL").as_deref(),
+            Some("@`a b`='x', @'c'=NULL")
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_joined_is_refused() {
+        for sql in [
+            "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            "SET SESSION TRANSACTION READ ONLY",
+            "SET STATEMENT max_statement_time=1 FOR SELECT 1",
+            "SET PASSWORD = PASSWORD('x')",
+            "SET ROLE r",
+            "SET DEFAULT ROLE r FOR u",
+            "SET GLOBAL a=1",
+            "SET @@global.a=1",
+            "SET a=1, GLOBAL b=2",
+            "SET @a=@b",
+            "SET sql_mode=CONCAT(@@sql_mode, ',ANSI')",
+            "SET a=@@b",
+            "SET a=1+2",
+            "SET /* app */ a=1",
+            "SET a=1 -- note\n",
+            "/*!40101 SET NAMES utf8 */",
+            "SET a='unterminated",
+            "SET a=1; SET b=2",
+            "SET a=",
+            "SET a",
+            "SELECT 1",
+        ] {
+            assert_eq!(list(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn flags_say_what_may_follow() {
+        let l = set_list(b"SET sql_mode='', @u=1").unwrap();
+        assert!(l.ends_list && !l.changes_charset && l.charset_neutral);
+        let l = set_list(b"SET @@SESSION.SQL_MODE=''").unwrap();
+        assert!(l.ends_list);
+        let l = set_list(b"SET NAMES latin1").unwrap();
+        assert!(!l.ends_list && l.changes_charset && l.charset_neutral);
+        let l = set_list(b"SET collation_connection=utf8mb4_bin").unwrap();
+        assert!(l.changes_charset);
+        let l = set_list(b"SET @s='abc'").unwrap();
+        assert!(
+            !l.charset_neutral,
+            "a user variable's string takes the collation"
+        );
+        let l = set_list(b"SET time_zone='+01:00', @n=5").unwrap();
+        assert!(l.charset_neutral, "a system variable converts its string");
+        let l = set_list("SET lc_time_names='é'".as_bytes()).unwrap();
+        assert!(!l.charset_neutral);
+    }
 }

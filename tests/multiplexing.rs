@@ -936,3 +936,57 @@ async fn a_refused_change_user_falls_back_and_spares_the_next_idle_connection() 
         "{restores:?}"
     );
 }
+
+/// A stored procedure changes what no statement of the session named (a user variable, the
+/// time zone): the session keeps its connection (the `stored procedure` pin) and sees what
+/// the procedure set; no other session ever gets that state.
+#[tokio::test]
+async fn a_stored_procedures_changes_stay_with_its_session() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE OR REPLACE PROCEDURE wf_acme.sy_set_context() \
+         BEGIN SET @sy_ctx = 42; SET time_zone = '+03:00'; END",
+    )
+    .await
+    .unwrap();
+    let global_tz: String = root
+        .query_first("SELECT @@GLOBAL.time_zone")
+        .await
+        .unwrap()
+        .unwrap();
+    common::wait_replicated().await;
+    let proxy = common::start(config(2, OTHER_BACKEND_USER)).await;
+    let port = proxy.addr.port();
+
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("CALL sy_set_context()").await.unwrap();
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for i in 0..10 {
+        // The time zone alone is a read any replica could answer: the pin keeps it where
+        // the procedure ran.
+        let tz: String = a.query_first("SELECT @@time_zone").await.unwrap().unwrap();
+        let ctx: Option<i64> = a.query_first("SELECT @sy_ctx").await.unwrap().unwrap();
+        assert_eq!((tz.as_str(), ctx), ("+03:00", Some(42)), "A, read {i}");
+        let theirs: (Option<i64>, String) = b
+            .query_first("SELECT @sy_ctx, @@time_zone")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(theirs, (None, global_tz.clone()), "B, read {i}");
+    }
+    // A's connection goes back to the pool when A leaves; whoever gets it next starts clean.
+    a.disconnect().await.unwrap();
+    for i in 0..10 {
+        let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop("BEGIN").await.unwrap();
+        let seen: (Option<i64>, String) = c
+            .query_first("SELECT @sy_ctx, @@time_zone")
+            .await
+            .unwrap()
+            .unwrap();
+        c.query_drop("COMMIT").await.unwrap();
+        assert_eq!(seen, (None, global_tz.clone()), "a later session {i}");
+        c.disconnect().await.unwrap();
+    }
+}

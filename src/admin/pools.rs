@@ -123,10 +123,11 @@ pub fn metric_families(
 
 /// A SHOW SESSIONS pin ("temporary table t1", "named lock x2") without its particulars.
 fn pin_reason(p: &str) -> String {
-    const KNOWN: [&str; 8] = [
+    const KNOWN: [&str; 9] = [
         "named lock",
         "temporary table",
         "lock tables",
+        "stored procedure",
         "unreplayable session change",
         "session variables",
         "user variables",

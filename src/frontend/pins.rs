@@ -11,6 +11,9 @@ pub struct Pins {
     named_locks: u32,
     temp_tables: BTreeSet<String>,
     lock_tables: bool,
+    /// A stored procedure ran: it may have set variables, made temporary tables or taken
+    /// locks that no statement of the session named.
+    procedure: bool,
     multi_statement: bool,
     too_many_sets: bool,
     /// The application asked for it (`/* pin=on */`).
@@ -30,6 +33,8 @@ impl Pins {
             Some("temporary table")
         } else if self.lock_tables {
             Some("lock tables")
+        } else if self.procedure {
+            Some("stored procedure")
         } else if self.multi_statement {
             Some("unreplayable session change")
         } else if self.too_many_sets {
@@ -52,6 +57,9 @@ impl Pins {
         }
         if self.lock_tables {
             out.push("lock tables".into());
+        }
+        if self.procedure {
+            out.push("stored procedure".into());
         }
         if self.multi_statement {
             out.push("unreplayable session change".into());
@@ -132,6 +140,13 @@ impl Pins {
     /// multi-statement): the session stays on the primary.
     pub fn set_unreplayable(&mut self) {
         self.multi_statement = true;
+    }
+
+    /// A CALL ran (or was tried: a failing procedure may have changed state before it
+    /// failed). What it changed is unknown to Switchyard, so the session keeps its
+    /// connection, and the connection is reset before another session gets it.
+    pub fn set_procedure(&mut self) {
+        self.procedure = true;
     }
 
     /// `/* pin=on */` or `/* pin=off */`.

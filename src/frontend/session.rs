@@ -400,6 +400,9 @@ impl Session {
         if let Some(g) = guard {
             g.finish(!self.st.txn_has_writes && pending, o.gtid.as_deref());
         }
+        if c.class == Class::Primary(PrimaryReason::Call) {
+            self.st.pins.set_procedure();
+        }
         if let Some(e) = &o.err {
             if is_fatal_for_connection(e.code) {
                 // The server ended this connection: drop it, and what lived on it.

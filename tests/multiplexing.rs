@@ -990,3 +990,57 @@ async fn a_stored_procedures_changes_stay_with_its_session() {
         c.disconnect().await.unwrap();
     }
 }
+
+/// An XA transaction keeps its connection from XA START to XA COMMIT, through XA END and
+/// XA PREPARE (the server reports a transaction all along), while other sessions share the
+/// pool's other connection.
+#[tokio::test]
+async fn an_xa_transaction_keeps_its_connection_to_the_end() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(2, OTHER_BACKEND_USER)).await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        others.push(common::connect(port, "acme_app", Some("wf_acme")).await);
+    }
+    let xid = format!("sy_xa_{}", std::process::id());
+    let steps = [
+        format!("XA START '{xid}'"),
+        "INSERT INTO mux_rows (client, v) VALUES (-1, 1)".to_owned(),
+        format!("XA END '{xid}'"),
+        format!("XA PREPARE '{xid}'"),
+    ];
+    let mut thread = None;
+    for step in &steps {
+        a.query_drop(step).await.unwrap();
+        if thread.is_none() {
+            // Active XA: statements run, on the transaction's connection.
+            thread = a.query_first("SELECT CONNECTION_ID()").await.unwrap();
+        }
+        // Others run between each step: none of them may get A's connection.
+        for o in &mut others {
+            o.query_drop("BEGIN").await.unwrap();
+            let id: u64 = o
+                .query_first("SELECT CONNECTION_ID()")
+                .await
+                .unwrap()
+                .unwrap();
+            o.query_drop("COMMIT").await.unwrap();
+            assert_ne!(
+                Some(id),
+                thread,
+                "another session got A's XA connection after {step}"
+            );
+        }
+    }
+    a.query_drop(format!("XA COMMIT '{xid}'")).await.unwrap();
+    let n: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM mux_rows WHERE client = -1")
+        .await
+        .unwrap();
+    assert!(
+        n.unwrap_or(0) >= 1,
+        "the XA transaction's row was committed"
+    );
+}

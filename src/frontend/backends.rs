@@ -196,7 +196,7 @@ impl Session {
             return Vec::new();
         };
         let eligible = (tenant.replicas.iter().enumerate())
-            .filter(|(_, r)| rt.replica_usable(tenant, &r.addr, max_lag))
+            .filter(|(i, r)| Some(*i) != self.avoid && rt.replica_usable(tenant, &r.addr, max_lag))
             .map(|(i, r)| (i, r.weight));
         replica_order(eligible, self.st.sticky)
     }

@@ -125,7 +125,15 @@ impl Session {
                     // down refuses the next connect, and that takes it out.
                     tracing::warn!(session = self.id, error = %e, "read retried elsewhere");
                     retried = true;
-                    t = self.resolve(rt, &route).await?;
+                    // Not on that replica again: its other pooled connections may have died
+                    // with this one (a crash) before the pool could notice.
+                    self.avoid = match t {
+                        Target::Replica(i) => Some(i),
+                        Target::Primary => None,
+                    };
+                    let resolved = self.resolve(rt, &route).await;
+                    self.avoid = None;
+                    t = resolved?;
                 }
                 Err(e) => {
                     self.count(&route, t, None, c.class == Class::Read);

@@ -67,6 +67,8 @@ pub struct Session {
     /// The next answer's last bytes wait in the client's buffer until the session has
     /// acted on it (see [`Session::write_guard`]).
     pub(super) hold_end: bool,
+    /// A replica the statement being retried must not go to (it just failed it).
+    pub(super) avoid: Option<usize>,
 }
 
 impl Session {
@@ -120,6 +122,7 @@ impl Session {
             idle_limit: rt.config.server.idle_timeout,
             idle_changed: false,
             hold_end: false,
+            avoid: None,
         };
         s.track_tenant_stats(&rt);
         s

@@ -347,27 +347,40 @@ impl Pools {
 fn take_from(list: &mut Vec<BackendConn>, ask: &Ask<'_>) -> Option<BackendConn> {
     loop {
         let (i, own) = best(list, ask)?;
-        // Another tenant's connection moves under this tenant's cap, or is not taken.
-        let slot = if own {
-            None
-        } else {
-            Some(ask.group.try_slot()?)
-        };
-        let mut conn = list.swap_remove(i);
-        if let Some(s) = &conn.slot {
-            s.group().idle.fetch_sub(1, Ordering::Relaxed);
+        if let Some(conn) = claim(list, i, own, ask)? {
+            return Some(conn);
         }
-        // A peek, usually without a syscall: tokio knows whether the socket became
-        // readable (a FIN, say, from the server's wait_timeout or a KILL).
-        if !conn.io.is_open() {
-            continue;
-        }
-        if let Some(slot) = slot {
-            conn.slot = Some(slot);
-            conn.applied = Applied::FOREIGN;
-        }
-        return Some(conn);
     }
+}
+
+/// Takes `list[i]` for `ask`. Another tenant's connection moves under the taker's cap, or
+/// is not taken (None); one the server closed while idle is dropped (`Some(None)`: look
+/// again).
+fn claim(
+    list: &mut Vec<BackendConn>,
+    i: usize,
+    own: bool,
+    ask: &Ask<'_>,
+) -> Option<Option<BackendConn>> {
+    let slot = if own {
+        None
+    } else {
+        Some(ask.group.try_slot()?)
+    };
+    let mut conn = list.swap_remove(i);
+    if let Some(s) = &conn.slot {
+        s.group().idle.fetch_sub(1, Ordering::Relaxed);
+    }
+    // A peek, usually without a syscall: tokio knows whether the socket became readable (a
+    // FIN, say, from the server's wait_timeout or a KILL).
+    if !conn.io.is_open() {
+        return Some(None);
+    }
+    if let Some(slot) = slot {
+        conn.slot = Some(slot);
+        conn.applied = Applied::FOREIGN;
+    }
+    Some(Some(conn))
 }
 
 /// Another backend login's idle connection worth logging in again (COM_CHANGE_USER) rather
@@ -391,23 +404,10 @@ fn take_recyclable(list: &mut Vec<BackendConn>, ask: &Ask<'_>) -> Option<Backend
                     c.last_used.elapsed() >= RECYCLE_AFTER
                 }
         })?;
-        let slot = if ours(&list[i]) {
-            None
-        } else {
-            Some(ask.group.try_slot()?)
-        };
-        let mut conn = list.swap_remove(i);
-        if let Some(s) = &conn.slot {
-            s.group().idle.fetch_sub(1, Ordering::Relaxed);
+        let own = ours(&list[i]);
+        if let Some(conn) = claim(list, i, own, ask)? {
+            return Some(conn);
         }
-        if !conn.io.is_open() {
-            continue;
-        }
-        if let Some(slot) = slot {
-            conn.slot = Some(slot);
-            conn.applied = Applied::FOREIGN;
-        }
-        return Some(conn);
     }
 }
 

@@ -170,13 +170,7 @@ impl Session {
         db: &str,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let next = tenant::tenant_for_schema(
-            rt,
-            &self.who.user,
-            &self.who.host,
-            db,
-            self.tenant.as_ref(),
-        )?;
+        let next = self.tenant_of_schema(rt, db)?;
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;
         }
@@ -273,15 +267,18 @@ impl Session {
         Ok(())
     }
 
+    /// The tenant `db` belongs to, if this client may reach it (the current tenant first).
+    fn tenant_of_schema(
+        &self,
+        rt: &RuntimeState,
+        db: &str,
+    ) -> Result<std::sync::Arc<crate::config::TenantConfig>, SessionError> {
+        tenant::tenant_for_schema(rt, &self.who.user, &self.who.host, db, self.tenant.as_ref())
+    }
+
     /// A schema named inside a multi-statement must not lead out of the session's tenant.
     fn check_same_tenant(&self, rt: &RuntimeState, db: &str) -> Result<(), SessionError> {
-        let t = tenant::tenant_for_schema(
-            rt,
-            &self.who.user,
-            &self.who.host,
-            db,
-            self.tenant.as_ref(),
-        )?;
+        let t = self.tenant_of_schema(rt, db)?;
         match &self.tenant {
             Some(cur) if cur.name == t.name => Ok(()),
             _ => Err(super::error::db_access_denied(

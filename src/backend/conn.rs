@@ -53,6 +53,17 @@ pub struct BackendConn {
     pub greeting: Greeting,
     /// Logged in again as another user since its last restore, which reports it.
     pub changed_user: bool,
+    /// [`BackendConn::identity`], made once per login rather than per statement.
+    identity: Option<Arc<Identity>>,
+}
+
+/// Who a connection is on its server: what a KILL QUERY needs to log in beside it and name
+/// its thread.
+pub struct Identity {
+    pub key: PoolKey,
+    pub creds: Arc<Credentials>,
+    /// The backend's own id of that connection (from its greeting).
+    pub thread_id: u32,
 }
 
 /// What a server's greeting asks a login to answer.
@@ -129,6 +140,7 @@ impl BackendConn {
             slot: None,
             served: Arc::default(),
             last_used: Instant::now(),
+            identity: None,
             greeting,
             changed_user: false,
         })
@@ -138,6 +150,26 @@ impl BackendConn {
     /// peek, no round trip, and only after [`CHECK_IDLE_AFTER`] of quiet.
     pub fn survived_idle(&self) -> bool {
         self.last_used.elapsed() < CHECK_IDLE_AFTER || self.io.is_open()
+    }
+
+    /// This connection's identity, shared: cloning its key per statement would write the
+    /// reference counts of strings every connection to the server shares. Made again
+    /// after COM_CHANGE_USER (new credentials).
+    pub fn identity(&mut self) -> Arc<Identity> {
+        match &self.identity {
+            Some(i) if Arc::ptr_eq(&i.creds, &self.creds) && i.thread_id == self.connection_id => {
+                Arc::clone(i)
+            }
+            _ => {
+                let i = Arc::new(Identity {
+                    key: self.key.clone(),
+                    creds: Arc::clone(&self.creds),
+                    thread_id: self.connection_id,
+                });
+                self.identity = Some(Arc::clone(&i));
+                i
+            }
+        }
     }
 
     /// Whether the response to the next command will use OK packets instead of EOF.

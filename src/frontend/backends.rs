@@ -1,7 +1,6 @@
 //! The backend connections a session holds now (its tenant's primary and replicas): getting
 //! one ready for a statement (leased and restored), choosing a replica, and sending a command with its answer relayed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::client::Reset;
@@ -15,7 +14,6 @@ use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::scan::{Expect, Outcome};
 use crate::router::replicas::replica_order;
 use crate::router::route::{Destination, Route, Target};
-use crate::state::registry::Running;
 use crate::state::RuntimeState;
 
 impl Session {
@@ -232,13 +230,7 @@ impl Session {
             .map_err(SessionError::ClientGone)?;
         conn.last_used = std::time::Instant::now();
         let entry = &self.registration.entry;
-        entry
-            .set_running(Some(Running {
-                key: conn.key.clone(),
-                creds: Arc::clone(&conn.creds),
-                thread_id: conn.connection_id,
-            }))
-            .await;
+        entry.set_running(Some(conn.identity())).await;
         let sent = conn.io.send(0, payload).await;
         let relayed = match sent {
             Ok(_) => {

@@ -9,8 +9,6 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use crate::backend::{Credentials, PoolKey};
-
 /// What one session reports about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionReport {
@@ -24,15 +22,8 @@ pub struct SessionReport {
     pub backends: Vec<String>,
 }
 
-/// The backend connection a session's statement is running on: what a KILL QUERY needs
-/// to log in beside it and name its thread.
-#[derive(Clone)]
-pub struct Running {
-    pub key: PoolKey,
-    pub creds: Arc<Credentials>,
-    /// The backend's own id of that connection (from its greeting).
-    pub thread_id: u32,
-}
+/// The backend connection a session's statement is running on.
+pub use crate::backend::conn::Identity as Running;
 
 pub struct SessionEntry {
     pub id: u32,
@@ -43,7 +34,7 @@ pub struct SessionEntry {
     /// Set while a statement runs. Async so a KILL can hold it while its backend KILL is
     /// under way: the session cannot finish the statement's bookkeeping and hand that
     /// connection to the pool (and so to another session) in between.
-    pub running: tokio::sync::Mutex<Option<Running>>,
+    pub running: tokio::sync::Mutex<Option<Arc<Running>>>,
     /// Flips to true when the session is killed (KILL CONNECTION).
     killed: watch::Sender<bool>,
     /// Set from the moment a statement outside a transaction passes the pause gate until
@@ -88,7 +79,7 @@ impl SessionEntry {
         self.busy.store(busy, Ordering::SeqCst);
     }
 
-    pub async fn set_running(&self, running: Option<Running>) {
+    pub async fn set_running(&self, running: Option<Arc<Running>>) {
         *self.running.lock().await = running;
     }
 }

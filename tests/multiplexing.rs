@@ -229,15 +229,20 @@ async fn a_thousand_clients_share_sixteen_connections_per_server() {
     );
 }
 
-/// The admin port's answer to `sql` as text cells.
-async fn admin_rows(port: u16, sql: &str) -> Vec<Vec<String>> {
+/// A connection to the admin port of a proxy started with `config`'s `[admin]`.
+async fn admin_conn(port: u16) -> Conn {
     let opts = OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
         .user(Some("admin"))
         .pass(Some("admin"))
         .prefer_socket(false);
-    let mut c = Conn::new(opts).await.unwrap();
+    Conn::new(opts).await.unwrap()
+}
+
+/// The admin port's answer to `sql` as text cells.
+async fn admin_rows(port: u16, sql: &str) -> Vec<Vec<String>> {
+    let mut c = admin_conn(port).await;
     let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap();
     rows.into_iter()
         .map(|r| {
@@ -566,13 +571,7 @@ async fn primary_restores(admin: u16, tenant: &str) -> HashMap<String, u64> {
 }
 
 async fn admin_columns(port: u16, sql: &str) -> Vec<String> {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some("admin"))
-        .pass(Some("admin"))
-        .prefer_socket(false);
-    let mut c = Conn::new(opts).await.unwrap();
+    let mut c = admin_conn(port).await;
     let r = c.query_iter(sql).await.unwrap();
     let names = r
         .columns_ref()

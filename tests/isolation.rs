@@ -298,3 +298,35 @@ async fn acme_sees_nothing_of_globex_and_ops_reaches_both() {
         .unwrap_err();
     assert_eq!(server_err(&e).0, 1044);
 }
+
+/// COM_CHANGE_USER to another login of the same tenant: the session's statements run as the
+/// new login on the servers, never on a connection of the old one (whose grants may differ).
+#[tokio::test]
+async fn change_user_runs_as_the_new_login_on_the_servers() {
+    let proxy = common::start(common::config("")).await;
+    let port = proxy.addr.port();
+    let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+    c.query_drop("BEGIN").await.unwrap();
+    let before: String = c
+        .query_first("SELECT CURRENT_USER()")
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(before, "acme_app@%");
+    let to_ops = ChangeUserOpts::default()
+        .with_user(Some("ops".into()))
+        .with_pass(Some("ops_pw".into()))
+        .with_db_name(Some("wf_acme".into()));
+    c.change_user(to_ops).await.unwrap();
+    for i in 0..3 {
+        c.query_drop("BEGIN").await.unwrap();
+        let after: String = c
+            .query_first("SELECT CURRENT_USER()")
+            .await
+            .unwrap()
+            .unwrap();
+        c.query_drop("COMMIT").await.unwrap();
+        assert_eq!(after, "ops@%", "statement {i} after COM_CHANGE_USER");
+    }
+}

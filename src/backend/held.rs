@@ -117,6 +117,12 @@ impl Held {
         out
     }
 
+    /// Forgets the cached lease keys: what they were made from besides the config (the
+    /// client's login, capabilities, collation) changed.
+    pub fn forget_lease_keys(&mut self) {
+        self.keys.clear();
+    }
+
     /// The lease key for `t`, from the cache while the config, the tenant and the server's
     /// address are the ones it was made for; else from `make`.
     pub fn lease_key(

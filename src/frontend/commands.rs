@@ -172,6 +172,9 @@ impl Session {
         if let Some(c) = cu.collation {
             self.who.collation = c;
         }
+        // The cached pool keys name the old login and collation: kept, the new login's
+        // statements would run on the old login's connections, with its grants.
+        self.held.forget_lease_keys();
         self.track_tenant_stats(rt);
         // start() has already told the client why it failed.
         match self.start(seq).await {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::lease::Group;
-use super::{BackendConn, PoolKey};
+use super::{BackendConn, Credentials, PoolKey};
 use crate::config::{Config, TenantConfig};
 use crate::router::route::Target;
 use crate::state::stats::Served;
@@ -20,16 +20,18 @@ pub struct Held {
 
 /// What leasing a connection to one target needs: found once per config and server, not
 /// per statement.
-#[derive(Clone)]
 pub struct LeaseKey {
     pub key: PoolKey,
+    /// What a new connection logs in with (and what COM_CHANGE_USER logs another in as).
+    pub creds: Arc<Credentials>,
     pub group: Arc<Group>,
     pub served: Arc<Served>,
 }
 
 struct CachedKey {
     config: Arc<Config>,
-    lease: LeaseKey,
+    /// Shared with each lease, so a lease copies no key and no credentials.
+    lease: Arc<LeaseKey>,
 }
 
 fn index(t: Target) -> usize {
@@ -132,23 +134,23 @@ impl Held {
         tenant: &str,
         addr: &str,
         make: impl FnOnce() -> LeaseKey,
-    ) -> LeaseKey {
+    ) -> Arc<LeaseKey> {
         let i = index(t);
         if let Some(Some(k)) = self.keys.get(i) {
             if Arc::ptr_eq(&k.config, config)
                 && &*k.lease.key.addr == addr
                 && &*k.lease.group.tenant == tenant
             {
-                return k.lease.clone();
+                return Arc::clone(&k.lease);
             }
         }
-        let lease = make();
+        let lease = Arc::new(make());
         if self.keys.len() <= i {
             self.keys.resize_with(i + 1, || None);
         }
         self.keys[i] = Some(CachedKey {
             config: Arc::clone(config),
-            lease: lease.clone(),
+            lease: Arc::clone(&lease),
         });
         lease
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::client::Reset;
+use super::client::{Identity, Reset};
 use super::error::{Role, SessionError};
 use super::session::Session;
 use crate::backend::held::addr_of;
@@ -21,19 +21,6 @@ impl Session {
         self.tenant
             .clone()
             .ok_or_else(|| super::error::no_database(&self.who.user.name))
-    }
-
-    pub(super) fn credentials(&self, tenant: &TenantConfig) -> Credentials {
-        match (&tenant.backend_user, &tenant.backend_password) {
-            (Some(user), Some(password)) => Credentials {
-                user: user.clone(),
-                proof: Proof::Password(password.clone()),
-            },
-            _ => Credentials {
-                user: self.who.user.name.clone(),
-                proof: self.who.proof.clone(),
-            },
-        }
     }
 
     pub(super) fn backend_error(&self, t: Target, err: BackendError) -> SessionError {
@@ -312,4 +299,19 @@ impl Session {
 
 pub fn internal(msg: &str) -> SessionError {
     SessionError::reply(1105, "HY000", format!("Switchyard internal error: {msg}"))
+}
+
+/// What the session's backend connections to `tenant` log in with: the tenant's own login
+/// when it has one, else the client's.
+pub(super) fn credentials(tenant: &TenantConfig, who: &Identity) -> Credentials {
+    match (&tenant.backend_user, &tenant.backend_password) {
+        (Some(user), Some(password)) => Credentials {
+            user: user.clone(),
+            proof: Proof::Password(password.clone()),
+        },
+        _ => Credentials {
+            user: who.user.name.clone(),
+            proof: who.proof.clone(),
+        },
+    }
 }

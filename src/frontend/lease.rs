@@ -4,17 +4,16 @@
 
 use std::sync::Arc;
 
+use super::backends::credentials;
 use super::error::SessionError;
 use super::session::Session;
 use crate::backend::held::{target_at, LeaseKey};
-use crate::backend::lease::Group;
 use crate::backend::pool::Ask;
 use crate::backend::{BackendConn, BackendError, PoolKey};
 use crate::config::TenantConfig;
 use crate::protocol::handshake::response_shaping;
 use crate::router::route::Target;
 use crate::router::{Class, Classification};
-use crate::state::stats::Served;
 use crate::state::RuntimeState;
 
 impl Session {
@@ -27,8 +26,7 @@ impl Session {
         t: Target,
         addr: &str,
     ) -> Result<BackendConn, SessionError> {
-        let (key, group, served) = self.lease_key(rt, tenant, t, addr);
-        let creds = self.credentials(tenant);
+        let lk = self.lease_key(rt, tenant, t, addr);
         let tls = tenant
             .backend_tls_ca
             .as_ref()
@@ -39,20 +37,20 @@ impl Session {
             })
             .transpose()?;
         let ask = Ask {
-            key: &key,
-            group: &group,
+            key: &lk.key,
+            group: &lk.group,
             schema: self.st.schema.as_deref(),
             fp: self.st.vars.fp(),
             owner: self.st.vars.applied(self.id).owner,
             timeout: rt.pool_timeout,
-            creds: &creds,
+            creds: &lk.creds,
         };
         let db = self.st.schema.as_deref();
         let leased = rt
             .shared
             .pools
             .lease(&ask, || {
-                BackendConn::connect(key.clone(), &creds, db, rt.connect_timeout, tls)
+                BackendConn::connect(lk.key.clone(), &lk.creds, db, rt.connect_timeout, tls)
             })
             .await;
         let mut conn = leased.map_err(|e| {
@@ -61,34 +59,35 @@ impl Session {
             }
             self.backend_error(t, e)
         })?;
-        if !Arc::ptr_eq(&conn.served, &served) {
-            conn.served = served;
+        if !Arc::ptr_eq(&conn.served, &lk.served) {
+            conn.served = Arc::clone(&lk.served);
         }
         Ok(conn)
     }
 
-    /// The pool key, group and counters for `t`, cached in `held` while the config and the
-    /// server's address are the ones they were made for.
+    /// The pool key, credentials, group and counters for `t`, cached in `held` while the
+    /// config and the server's address are the ones they were made for (and until the
+    /// client's login changes).
     fn lease_key(
         &mut self,
         rt: &RuntimeState,
         tenant: &TenantConfig,
         t: Target,
         addr: &str,
-    ) -> (PoolKey, Arc<Group>, Arc<Served>) {
-        let user = self.credentials(tenant).user;
+    ) -> Arc<LeaseKey> {
         let who = &self.who;
-        let k = self
-            .held
-            .lease_key(t, &rt.config, &tenant.name, addr, || LeaseKey {
+        self.held.lease_key(t, &rt.config, &tenant.name, addr, || {
+            let creds = credentials(tenant, who);
+            LeaseKey {
                 key: PoolKey {
                     addr: addr.into(),
-                    user: user.into(),
+                    user: creds.user.as_str().into(),
                     capabilities: response_shaping(who.caps),
                     ext_capabilities: who.ext_caps,
                     collation: who.collation,
                     tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
                 },
+                creds: Arc::new(creds),
                 group: rt
                     .shared
                     .pools
@@ -97,8 +96,8 @@ impl Session {
                     .shared
                     .stats
                     .served(&tenant.name, addr, |n| rt.directory.is_named(n)),
-            });
-        (k.key, k.group, k.served)
+            }
+        })
     }
 
     /// Gives back, at the end of a command, every connection the session no longer needs.

@@ -265,15 +265,7 @@ async fn connect_per_request_clients_reuse_pooled_server_connections() {
     let mut threads = BTreeSet::new();
     for _ in 0..50 {
         let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
-        // In a transaction CONNECTION_ID() is the primary connection's own.
-        c.query_drop("BEGIN").await.unwrap();
-        let id: u64 = c
-            .query_first("SELECT CONNECTION_ID()")
-            .await
-            .unwrap()
-            .unwrap();
-        c.query_drop("COMMIT").await.unwrap();
-        threads.insert(id);
+        threads.insert(primary_thread(&mut c).await);
         c.disconnect().await.unwrap();
     }
     assert!(
@@ -281,6 +273,19 @@ async fn connect_per_request_clients_reuse_pooled_server_connections() {
         "50 requests one after another used {} server connections",
         threads.len()
     );
+}
+
+/// The server thread of the session's primary connection: in a transaction,
+/// CONNECTION_ID() is that connection's own.
+async fn primary_thread(c: &mut Conn) -> u64 {
+    c.query_drop("BEGIN").await.unwrap();
+    let id: u64 = c
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    id
 }
 
 // ---- the randomized state-isolation walk ----
@@ -1019,13 +1024,7 @@ async fn an_xa_transaction_keeps_its_connection_to_the_end() {
         }
         // Others run between each step: none of them may get A's connection.
         for o in &mut others {
-            o.query_drop("BEGIN").await.unwrap();
-            let id: u64 = o
-                .query_first("SELECT CONNECTION_ID()")
-                .await
-                .unwrap()
-                .unwrap();
-            o.query_drop("COMMIT").await.unwrap();
+            let id = primary_thread(o).await;
             assert_ne!(
                 Some(id),
                 thread,

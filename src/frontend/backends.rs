@@ -52,7 +52,7 @@ impl Session {
         }
         if self.held.get(t).is_some_and(|c| !c.survived_idle()) {
             self.held.take(t);
-            if self.state_lives_on(t) {
+            if self.st.lives_on(t) {
                 // What the session kept there (a transaction, a lock, a temporary table)
                 // is gone: the client must hear of it, not get a fresh connection instead.
                 self.lost_backend(t);
@@ -275,22 +275,11 @@ impl Session {
         }
     }
 
-    /// The connection holding what the session cannot get back on another one, if any.
-    pub(super) fn stateful_target(&self) -> Option<Target> {
-        self.st.stateful_target()
-    }
-
-    /// Whether the session keeps something on its connection to `t` that a fresh
-    /// connection would not have.
-    pub(super) fn state_lives_on(&self, t: Target) -> bool {
-        self.st.lives_on(t)
-    }
-
     /// A backend connection died: whatever state lived on it is gone. If the session kept
     /// anything there, its client connection ends after this answer, as a direct connection
     /// would have: the driver learns it and reconnects rather than run on without it.
     pub(super) fn lost_backend(&mut self, t: Target) {
-        if self.state_lives_on(t) {
+        if self.st.lives_on(t) {
             self.state_lost = true;
         }
         self.st.reset(Reset::Lost(t));

@@ -179,7 +179,7 @@ impl Session {
     /// lives there would be lost, or the next statement may ask about this one's answer
     /// (its warnings, error, ROW_COUNT(), FOUND_ROWS(), @@last_gtid).
     fn keeps(&self, t: Target) -> bool {
-        self.state_lives_on(t)
+        self.st.lives_on(t)
             || self.st.look_back == Some(t)
             || self.st.vars.set_option.is_some()
             || self.state_lost

@@ -217,7 +217,7 @@ impl Session {
             }
             // The last answer reached the client: nothing of this session is under way.
             self.registration.entry.set_busy(false);
-            let holding = self.stateful_target();
+            let holding = self.st.stateful_target();
             let read = tokio::select! {
                 r = self.client.read_packet() => r,
                 // The server closed the connection that holds the session's state (its
@@ -477,7 +477,7 @@ impl Session {
     pub(super) fn release_backends(&mut self, rt: &RuntimeState) {
         for i in 0..self.held.slots() {
             let t = target_at(i);
-            let stateful = self.state_lives_on(t) || self.st.vars.set_option.is_some();
+            let stateful = self.st.lives_on(t) || self.st.vars.set_option.is_some();
             if let Some(conn) = self.held.take(t) {
                 if stateful {
                     rt.shared.pools.release(conn);

@@ -272,7 +272,7 @@ impl Session {
         &self,
         rt: &RuntimeState,
         db: &str,
-    ) -> Result<std::sync::Arc<crate::config::TenantConfig>, SessionError> {
+    ) -> Result<Arc<TenantConfig>, SessionError> {
         tenant::tenant_for_schema(rt, &self.who.user, &self.who.host, db, self.tenant.as_ref())
     }
 

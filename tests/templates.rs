@@ -217,11 +217,6 @@ fn rss_kb(pid: u32) -> u64 {
         .expect("VmRSS in /proc/PID/status")
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// The binary's RSS once it serves `ops` on wf_acme (tenant acme, made by pattern).
 async fn serving_rss(config: impl FnOnce(u16) -> String) -> (common::binary::Binary, u64) {
     let bin = common::binary::spawn(config, &[], std::process::Stdio::null());
@@ -274,7 +269,7 @@ async fn ten_thousand_tenants_check_run_and_reload() {
     }
 
     // run: memory per tenant, against the same proxy with one tenant.
-    let (admin_port, http_port) = (free_port(), free_port());
+    let (admin_port, http_port) = (common::free_port(), common::free_port());
     let (small, small_rss) = serving_rss(|port| {
         let (p, [r1, r2]) = (common::primary_port(), common::replica_ports());
         format!(

@@ -28,10 +28,7 @@ pub fn globex_config(port: u16, server_keys: &str) -> String {
 /// Starts `switchyard <global_args> run --config <file>` with `config(port)` as the file;
 /// its stderr goes to `stderr`. The child is killed if the test drops it.
 pub fn spawn(config: impl FnOnce(u16) -> String, global_args: &[&str], stderr: Stdio) -> Binary {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = super::free_port();
     let dir = std::env::temp_dir().join(format!("sy-bin-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("switchyard.toml");

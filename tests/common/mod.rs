@@ -17,6 +17,23 @@ use switchyard::state::RuntimeState;
 use switchyard::Listeners;
 use tokio::sync::oneshot;
 
+/// A free loopback port for a child process to bind. The probe listener is released, so
+/// the kernel may offer the same port again before the child binds it; ports already
+/// handed out in this test process are skipped, or two instances started together can be
+/// given one port (a fleet test failed on exactly that).
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
 pub fn port(var: &str, default: u16) -> u16 {
     std::env::var(var)
         .ok()

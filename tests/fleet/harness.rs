@@ -14,11 +14,7 @@ use tokio::sync::watch;
 
 use super::common;
 
-/// A free loopback port (bound, then released for the process that will use it).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+pub use super::common::free_port;
 
 /// Polls `check` every 20 ms until it yields a value, failing the test after `limit`.
 pub async fn until<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T

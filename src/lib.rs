@@ -115,6 +115,7 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
 async fn drain(state: &SharedState) {
     let rt = state.load_full();
     rt.shared.shutdown.send_replace(true);
+    rt.shared.registry.shut_down_all();
     let grace = rt.config.server.shutdown_grace;
     let deadline = tokio::time::Instant::now() + grace;
     while rt.shared.registry.count() > 0 && tokio::time::Instant::now() < deadline {

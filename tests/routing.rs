@@ -28,14 +28,26 @@ async fn table(name: &str) {
 #[tokio::test]
 async fn reads_spread_over_replicas_and_writes_hit_the_primary() {
     table("rt_writes").await;
-    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    let (p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    // A session stays on one replica for 32 reads, then chooses again: 20 choices here,
+    // each even odds, so both replicas serve (all on one by chance: p < 1e-5).
     let mut seen = HashSet::new();
-    for _ in 0..30 {
+    for n in 0..640 {
         let port = served_by(&mut c).await;
         assert!(is_replica(port), "plain read ran on {port}");
         seen.insert(port);
+        if n == 31 {
+            assert_eq!(seen.len(), 1, "the first 32 reads stay on one replica: {seen:?}");
+        }
     }
     assert_eq!(seen.len(), 2, "both replicas serve reads: {seen:?}");
+    // Sessions choose apart: sixteen new ones do not all read from one replica (p < 1e-4).
+    let mut firsts = HashSet::new();
+    for _ in 0..16 {
+        let mut s = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+        firsts.insert(served_by(&mut s).await);
+    }
+    assert_eq!(firsts.len(), 2, "new sessions spread over replicas: {firsts:?}");
     c.query_drop("INSERT INTO rt_writes (port) VALUES (@@port)")
         .await
         .unwrap();

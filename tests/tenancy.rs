@@ -261,9 +261,11 @@ tenant = "acme"
 "#
     );
     let proxy = common::start(config::parse(&text, &|_| None).unwrap()).await;
-    let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    // A session keeps its replica for a while: each new session's first read is a
+    // fresh weighted choice.
     let mut heavy = 0;
     for _ in 0..140 {
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
         if common::served_by(&mut c).await == r2 {
             heavy += 1;
         }

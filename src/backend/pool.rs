@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+
+use rustc_hash::FxHashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,12 +75,12 @@ pub struct Pools {
 /// its own list.
 #[derive(Default)]
 struct Idle {
-    lists: HashMap<PoolKey, Vec<BackendConn>>,
-    per_addr: HashMap<Arc<str>, usize>,
+    lists: FxHashMap<PoolKey, Vec<BackendConn>>,
+    per_addr: FxHashMap<Arc<str>, usize>,
 }
 
 /// `n` idle connections to `addr` were taken, closed or pruned.
-fn forget_idle(per_addr: &mut HashMap<Arc<str>, usize>, addr: &str, n: usize) {
+fn forget_idle(per_addr: &mut FxHashMap<Arc<str>, usize>, addr: &str, n: usize) {
     if let Some(count) = per_addr.get_mut(addr) {
         *count = count.saturating_sub(n);
     }
@@ -260,7 +262,7 @@ impl Pools {
 
     /// Takes back a connection whose session state is described by its fingerprint (a
     /// lease ends); the next session restores from there.
-    pub fn put_back(&self, conn: BackendConn) {
+    pub fn put_back(&self, mut conn: BackendConn) {
         let Some(group) = conn.slot.as_ref().map(|s| Arc::clone(s.group())) else {
             return;
         };
@@ -268,24 +270,24 @@ impl Pools {
             return;
         }
         {
+            // One clock read per return: the connection's idle time starts now, and the
+            // list's pruning reads it.
+            let now = Instant::now();
+            conn.last_used = now;
             let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let idle = &mut *guard;
             // Looked up before inserting: the key's clone costs atomic increments, and the
             // list almost always exists.
             if !idle.lists.contains_key(&conn.key) {
                 idle.lists.insert(conn.key.clone(), Vec::new());
-            }
-            if !idle.per_addr.contains_key(&*conn.key.addr) {
-                idle.per_addr.insert(Arc::clone(&conn.key.addr), 0);
+                idle.per_addr.entry(Arc::clone(&conn.key.addr)).or_insert(0);
             }
             let Some(list) = idle.lists.get_mut(&conn.key) else {
                 return;
             };
             let before = list.len();
-            // One clock read per return, not one per idle connection. A list holds the
-            // connections of every tenant that logs in alike: each pruned one leaves its
-            // own group's count.
-            let now = Instant::now();
+            // A list holds the connections of every tenant that logs in alike: each pruned
+            // one leaves its own group's count.
             list.retain(|c| {
                 let keep = now.duration_since(c.last_used) < IDLE_CLOSE;
                 if let (false, Some(s)) = (keep, &c.slot) {

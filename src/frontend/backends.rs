@@ -129,7 +129,23 @@ impl Session {
         rt: &RuntimeState,
         max_lag: Option<Duration>,
     ) -> Result<Target, SessionError> {
+        // The common case, the replica the session reads from still eligible: no ordering
+        // of the others (an allocation, random draws, each one's eligibility looked up).
+        let first = self.current_replica(rt, max_lag);
+        if let Some(i) = first {
+            match self.ready(rt, Target::Replica(i)).await {
+                Ok(()) => {
+                    self.chose_replica(i);
+                    self.note_fallback(rt, false);
+                    return Ok(Target::Replica(i));
+                }
+                Err(e) => tracing::warn!(session = self.id, error = %e, "replica skipped"),
+            }
+        }
         for (i, _) in self.replica_order(rt, max_lag) {
+            if Some(i) == first {
+                continue;
+            }
             match self.ready(rt, Target::Replica(i)).await {
                 Ok(()) => {
                     self.chose_replica(i);
@@ -171,6 +187,24 @@ impl Session {
         }
     }
 
+    /// The replica the session reads from, while it is eligible and the session stays there.
+    fn current_replica(&self, rt: &RuntimeState, max_lag: Option<Duration>) -> Option<usize> {
+        let i = self.kept_replica()?;
+        let tenant = self.tenant.as_ref()?;
+        let r = tenant.replicas.get(i)?;
+        (Some(i) != self.avoid && rt.replica_usable(tenant, &r.addr, max_lag)).then_some(i)
+    }
+
+    /// The replica the next read should stay on: for good with read-your-writes, else until
+    /// [`REPICK_AFTER`](super::client::REPICK_AFTER) reads.
+    fn kept_replica(&self) -> Option<usize> {
+        let monotonic = self
+            .tenant
+            .as_ref()
+            .is_some_and(|t| t.consistency >= crate::config::Consistency::Session);
+        (self.st.sticky).filter(|_| monotonic || self.st.sticky_reads < super::client::REPICK_AFTER)
+    }
+
     /// Eligible replicas in the order to try them (see `router::replicas`).
     pub(super) fn replica_order(
         &self,
@@ -183,17 +217,17 @@ impl Session {
         let eligible = (tenant.replicas.iter().enumerate())
             .filter(|(i, r)| Some(*i) != self.avoid && rt.replica_usable(tenant, &r.addr, max_lag))
             .map(|(i, r)| (i, r.weight));
-        replica_order(eligible, self.st.sticky)
+        replica_order(eligible, self.kept_replica())
     }
 
-    /// Sessions that promise read-your-writes stay on one replica while it is eligible.
+    /// Sessions that promise read-your-writes stay on one replica while it is eligible;
+    /// the others for [`REPICK_AFTER`](super::client::REPICK_AFTER) reads.
     pub(super) fn chose_replica(&mut self, i: usize) {
-        let monotonic = self
-            .tenant
-            .as_ref()
-            .is_some_and(|t| t.consistency >= crate::config::Consistency::Session);
-        if monotonic {
+        if self.st.sticky == Some(i) && self.st.sticky_reads < super::client::REPICK_AFTER {
+            self.st.sticky_reads += 1;
+        } else {
             self.st.sticky = Some(i);
+            self.st.sticky_reads = 1;
         }
     }
 
@@ -215,7 +249,6 @@ impl Session {
             .flush()
             .await
             .map_err(SessionError::ClientGone)?;
-        conn.last_used = std::time::Instant::now();
         let entry = &self.registration.entry;
         entry.set_running(Some(conn.identity())).await;
         let sent = conn.io.send(0, payload).await;

@@ -19,6 +19,7 @@ use crate::router::{Class, Classification, PrimaryReason};
 use crate::state::consistency::{TenantMark, WriteGuard};
 use crate::state::limits::Permit;
 use crate::state::registry::{Registration, SessionReport};
+use crate::state::signals::Signal;
 use crate::state::stats::TenantStats;
 use crate::state::{RuntimeState, SharedState};
 
@@ -53,10 +54,6 @@ pub struct Session {
     /// Connection slots held for the user and the tenant.
     pub(super) user_permit: Option<Permit>,
     pub(super) tenant_permit: Option<Permit>,
-    /// Flips to true when the proxy shuts down.
-    pub(super) shutdown: tokio::sync::watch::Receiver<bool>,
-    /// Flips to true when a KILL ends this session.
-    pub(super) killed: tokio::sync::watch::Receiver<bool>,
     /// A backend connection that held state the session cannot restore was lost: the
     /// client connection ends after the current answer.
     pub(super) state_lost: bool,
@@ -86,7 +83,10 @@ impl Session {
             ..SessionReport::default()
         };
         let registration = rt.shared.registry.register(id, &host, report);
-        let killed = registration.entry.killed();
+        if *rt.shared.shutdown.borrow() {
+            // Shutdown began before this session was registered: `shut_down_all` missed it.
+            registration.entry.signals.raise(Signal::Shutdown);
+        }
         let seen_config = Arc::clone(&rt.config);
         let mut s = Session {
             id,
@@ -116,8 +116,6 @@ impl Session {
             seen_config,
             user_permit: None,
             tenant_permit: None,
-            shutdown: rt.shared.shutdown.subscribe(),
-            killed,
             state_lost: false,
             idle_limit: rt.config.server.idle_timeout,
             idle_changed: false,
@@ -197,13 +195,8 @@ impl Session {
         let mut last_active = Instant::now();
         let timer = tokio::time::sleep(self.idle_limit);
         tokio::pin!(timer);
-        // Each made once and polled in place: a watch future made per command would
-        // register with the watch (the shutdown one is shared by every session) each time.
-        let killed = became_true(self.killed.clone());
-        tokio::pin!(killed);
-        let shutdown = became_true(self.shutdown.clone());
-        tokio::pin!(shutdown);
-        let mut shutting_down = *self.shutdown.borrow();
+        let entry = Arc::clone(&self.registration.entry);
+        let mut shutting_down = entry.signals.shutting_down();
         // The runtime snapshot, taken again only when a reload or the monitor replaced it:
         // `load_full` per command would write the snapshot's shared reference count.
         let mut rt = self.state.load_full();
@@ -227,16 +220,18 @@ impl Session {
                     tracing::info!(session = self.id, target = ?holding, "the server closed the connection holding the session's state: closing the client's");
                     break;
                 }
-                () = &mut killed => {
-                    tracing::debug!(session = self.id, "killed");
-                    break;
-                }
                 // Shutting down: an idle session outside a transaction closes now; one in a
                 // transaction gets to finish it (checked after each statement).
-                () = &mut shutdown, if !shutting_down => {
-                    shutting_down = true;
-                    continue;
-                }
+                s = entry.signals.raised(!shutting_down) => match s {
+                    Signal::Killed => {
+                        tracing::debug!(session = self.id, "killed");
+                        break;
+                    }
+                    Signal::Shutdown => {
+                        shutting_down = true;
+                        continue;
+                    }
+                },
                 _ = &mut timer => {
                     if last_active.elapsed() >= self.idle_limit {
                         tracing::debug!(session = self.id, "idle timeout");
@@ -269,7 +264,7 @@ impl Session {
                 f = self.dispatch(&rt, pkt.payload) => f,
                 // Killed mid-command (a statement, a paused tenant, a slow connect): the
                 // connection ends now, as directly; its backend connections are dropped.
-                () = &mut killed => break,
+                _ = entry.signals.raised(false) => break,
             };
             self.end_leases(&rt);
             last_active = Instant::now();
@@ -291,7 +286,7 @@ impl Session {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Quit) => break,
                 // Killed while a statement ran: the connection just ends, as directly.
-                Err(_) if *self.killed.borrow() => break,
+                Err(_) if entry.signals.killed() => break,
                 Err(e) => {
                     tracing::debug!(session = self.id, error = %e, "statement failed");
                     let recoverable = e.is_recoverable();
@@ -490,7 +485,7 @@ impl Session {
 
     async fn close(&mut self) {
         let rt = self.state.load_full();
-        if *self.killed.borrow() {
+        if self.registration.entry.signals.killed() {
             // Killed: its connections close with it rather than serve another session.
             drop(self.held.drain());
         } else {
@@ -501,13 +496,6 @@ impl Session {
 }
 
 use crate::protocol::scan::Expect;
-
-/// Completes when `rx` reads true; never if its sender is gone.
-async fn became_true(mut rx: tokio::sync::watch::Receiver<bool>) {
-    if rx.wait_for(|v| *v).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
 
 /// Completes when the backend connection for `t` closes; never without one.
 async fn held_closed(backends: &Held, t: Option<Target>) {

@@ -12,6 +12,7 @@ pub mod pause;
 pub mod per_worker;
 pub mod registry;
 pub mod reload;
+pub mod signals;
 pub mod stats;
 
 use std::collections::HashMap;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use tokio::sync::watch;
+use super::signals::{Signal, Signals};
 
 /// What one session reports about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,8 +35,8 @@ pub struct SessionEntry {
     /// under way: the session cannot finish the statement's bookkeeping and hand that
     /// connection to the pool (and so to another session) in between.
     pub running: tokio::sync::Mutex<Option<Arc<Running>>>,
-    /// Flips to true when the session is killed (KILL CONNECTION).
-    killed: watch::Sender<bool>,
+    /// Raised when the session is killed (KILL CONNECTION) or the proxy shuts down.
+    pub signals: Signals,
     /// Set from the moment a statement outside a transaction passes the pause gate until
     /// its answer is flushed: PAUSE waits for these too, so that once it answers no
     /// statement of the tenant can still complete.
@@ -64,13 +64,9 @@ impl SessionEntry {
             .clone()
     }
 
-    /// Asks the session to end (it watches `killed()`).
+    /// Asks the session to end (it watches its `signals`).
     pub fn kill(&self) {
-        self.killed.send_replace(true);
-    }
-
-    pub fn killed(&self) -> watch::Receiver<bool> {
-        self.killed.subscribe()
+        self.signals.raise(Signal::Killed);
     }
 
     /// Marks a statement under way (true) or the session back to reading (false). SeqCst,
@@ -80,7 +76,12 @@ impl SessionEntry {
     }
 
     pub async fn set_running(&self, running: Option<Arc<Running>>) {
-        *self.running.lock().await = running;
+        // Uncontended but for a KILL under way: a try first spares every statement the
+        // lock's wait future.
+        match self.running.try_lock() {
+            Ok(mut now) => *now = running,
+            Err(_) => *self.running.lock().await = running,
+        }
     }
 }
 
@@ -117,7 +118,7 @@ impl Registry {
             statements: AtomicU64::new(0),
             report: Mutex::new(report),
             running: tokio::sync::Mutex::new(None),
-            killed: watch::channel(false).0,
+            signals: Signals::default(),
             busy: AtomicBool::new(false),
         });
         let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -179,6 +180,15 @@ impl Registry {
             .collect()
     }
 
+    /// Tells every session to close at its next transaction boundary. A session registered
+    /// after this looks at the proxy's own flag once it is registered (`Session::new`).
+    pub fn shut_down_all(&self) {
+        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in s.values() {
+            entry.signals.raise(Signal::Shutdown);
+        }
+    }
+
     pub fn count(&self) -> usize {
         self.sessions
             .lock()
@@ -233,10 +243,11 @@ mod tests {
     fn killing_reaches_the_session() {
         let reg = Arc::new(Registry::default());
         let a = reg.register(1, "127.0.0.1", SessionReport::default());
-        let watching = a.entry.killed();
-        assert!(!*watching.borrow());
+        assert!(!a.entry.signals.killed());
         reg.get(1).unwrap().kill();
-        assert!(*watching.borrow());
+        assert!(a.entry.signals.killed());
+        reg.shut_down_all();
+        assert!(a.entry.signals.shutting_down());
     }
 
     #[test]

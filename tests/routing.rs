@@ -37,7 +37,11 @@ async fn reads_spread_over_replicas_and_writes_hit_the_primary() {
         assert!(is_replica(port), "plain read ran on {port}");
         seen.insert(port);
         if n == 31 {
-            assert_eq!(seen.len(), 1, "the first 32 reads stay on one replica: {seen:?}");
+            assert_eq!(
+                seen.len(),
+                1,
+                "the first 32 reads stay on one replica: {seen:?}"
+            );
         }
     }
     assert_eq!(seen.len(), 2, "both replicas serve reads: {seen:?}");
@@ -47,7 +51,11 @@ async fn reads_spread_over_replicas_and_writes_hit_the_primary() {
         let mut s = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
         firsts.insert(served_by(&mut s).await);
     }
-    assert_eq!(firsts.len(), 2, "new sessions spread over replicas: {firsts:?}");
+    assert_eq!(
+        firsts.len(),
+        2,
+        "new sessions spread over replicas: {firsts:?}"
+    );
     c.query_drop("INSERT INTO rt_writes (port) VALUES (@@port)")
         .await
         .unwrap();

@@ -49,6 +49,9 @@ pub struct BackendConn {
     /// When a command was last sent: a connection idle longer than
     /// [`CHECK_IDLE_AFTER`] is checked before it is used again.
     pub last_used: Instant,
+    /// The worker (`state::per_worker` slot) whose runtime the socket is registered with:
+    /// its readiness is always delivered there, so it idles in that worker's pool.
+    pub home: usize,
     /// The greeting's nonce and plugin: COM_CHANGE_USER answers them.
     pub greeting: Greeting,
     /// Logged in again as another user since its last restore, which reports it.
@@ -140,6 +143,7 @@ impl BackendConn {
             slot: None,
             served: Arc::default(),
             last_used: Instant::now(),
+            home: crate::state::per_worker::current_slot(),
             identity: None,
             greeting,
             changed_user: false,

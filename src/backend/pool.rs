@@ -18,6 +18,7 @@ use super::conn::{Applied, BackendConn};
 use super::error::BackendError;
 use super::lease::{Group, GroupStats};
 use crate::protocol::{CapabilityFlags, MariadbCapabilities};
+use crate::state::per_worker::{self, PerWorker};
 
 /// How long a released connection's COM_RESET_CONNECTION may take.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,9 +65,16 @@ impl PoolKey {
 /// (tenant, server address).
 type GroupKey = (Arc<str>, Arc<str>);
 
+/// Idle connections are kept per worker thread, each in the pool of the worker whose IO
+/// driver its socket is registered with (`BackendConn::home`). A session takes its own
+/// worker's connections first: one registered with another worker would have every answer
+/// noticed there and handed over with a wake-up across threads (measured with 2 workers
+/// and one shared pool: 0.41 eventfd writes per statement). With none idle here, another
+/// worker's is taken and registered with this one (TLS ones stay where they are). The cap
+/// itself (`Group`) is shared.
 #[derive(Default)]
 pub struct Pools {
-    idle: Mutex<Idle>,
+    idle: PerWorker<Mutex<Idle>>,
     groups: Mutex<HashMap<GroupKey, Arc<Group>>>,
 }
 
@@ -196,68 +204,35 @@ impl Pools {
     /// `ask.schema` (see [`take_from`]); without one, another backend user's that differs
     /// in nothing else, to be logged in again.
     fn take(&self, ask: &Ask<'_>) -> Option<BackendConn> {
-        let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let idle = &mut *guard;
-        let addr = &*ask.key.addr;
-        let mut own = 0;
-        if let Some(list) = idle.lists.get_mut(ask.key) {
-            let before = list.len();
-            let conn = take_from(list, ask);
-            own = list.len();
-            forget_idle(&mut idle.per_addr, addr, before - own);
-            if conn.is_some() {
-                return conn;
+        let here = per_worker::current_slot();
+        if let Some(conn) = take_in(self.idle.slot_or(here, Default::default), ask) {
+            return Some(conn);
+        }
+        let mut conn = (self.idle.iter_slots())
+            .filter(|(i, _)| *i != here)
+            .find_map(|(_, idle)| take_in(idle, ask))?;
+        // Moved to this worker: its answers are noticed here from now on, and it idles in
+        // this worker's pool (two epoll_ctl calls, once, against a wake-up per statement).
+        match conn.io.rehome() {
+            Ok(true) => conn.home = here,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(server = &*ask.key.addr, error = %e, "idle connection could not move to this worker: dropped");
+                return None;
             }
         }
-        let elsewhere = idle.per_addr.get(addr).map_or(0, |n| n.saturating_sub(own));
-        // Nothing there could be taken without a slot or one of the group's own idle
-        // connections (the wait loop comes here on every wake-up: no walk over every key).
-        let room = ask.group.idle.load(Ordering::Relaxed) > 0 || ask.group.has_room();
-        if elsewhere == 0 || !room || !ask.group.may_change_user() {
-            return None;
-        }
-        let mut gone = 0;
-        let conn = idle
-            .lists
-            .iter_mut()
-            .filter(|(k, _)| k.differs_only_in_user(ask.key))
-            .find_map(|(_, list)| {
-                let before = list.len();
-                let conn = take_recyclable(list, ask);
-                gone += before - list.len();
-                conn
-            });
-        forget_idle(&mut idle.per_addr, addr, gone);
-        conn
+        Some(conn)
     }
 
     /// Makes room under the cap by closing an idle connection of the same group kept for
-    /// other clients (another login or capabilities). True if one was closed.
+    /// other clients (another login or capabilities), on any worker. True if one was closed.
     fn close_idle_of_others(&self, ask: &Ask<'_>) -> bool {
         if ask.group.idle.load(Ordering::Relaxed) == 0 {
             return false;
         }
-        let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let idle = &mut *guard;
-        let mine = |c: &BackendConn| {
-            c.slot
-                .as_ref()
-                .is_some_and(|s| Arc::ptr_eq(s.group(), ask.group))
-        };
-        let victim = idle
-            .lists
-            .iter_mut()
-            .filter(|(k, _)| *k != ask.key && k.addr == ask.key.addr)
-            .find_map(|(_, v)| v.iter().position(mine).map(|i| v.swap_remove(i)));
-        match victim {
-            Some(c) => {
-                forget_idle(&mut idle.per_addr, &ask.key.addr, 1);
-                ask.group.idle.fetch_sub(1, Ordering::Relaxed);
-                drop(c);
-                true
-            }
-            None => false,
-        }
+        self.idle
+            .iter()
+            .any(|idle| close_idle_of_others_in(idle, ask))
     }
 
     /// Takes back a connection whose session state is described by its fingerprint (a
@@ -274,7 +249,8 @@ impl Pools {
             // list's pruning reads it.
             let now = Instant::now();
             conn.last_used = now;
-            let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let home = self.idle.slot_or(conn.home, Default::default);
+            let mut guard = home.lock().unwrap_or_else(|p| p.into_inner());
             let idle = &mut *guard;
             // Looked up before inserting: the key's clone costs atomic increments, and the
             // list almost always exists.
@@ -325,12 +301,14 @@ impl Pools {
 
     /// Number of idle connections per server address.
     pub fn idle_counts(&self) -> HashMap<Arc<str>, usize> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.per_addr
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(a, n)| (Arc::clone(a), *n))
-            .collect()
+        let mut counts = HashMap::new();
+        for idle in self.idle.iter() {
+            let idle = idle.lock().unwrap_or_else(|p| p.into_inner());
+            for (a, n) in idle.per_addr.iter().filter(|(_, n)| **n > 0) {
+                *counts.entry(Arc::clone(a)).or_insert(0) += *n;
+            }
+        }
+        counts
     }
 
     /// Every group's figures, by tenant then server.
@@ -339,6 +317,68 @@ impl Pools {
         let mut out: Vec<GroupStats> = groups.values().map(|g| g.stats()).collect();
         out.sort_by(|a, b| (&a.tenant, &a.addr).cmp(&(&b.tenant, &b.addr)));
         out
+    }
+}
+
+/// [`Pools::take`] in one worker's pool.
+fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
+    let mut guard = idle.lock().unwrap_or_else(|p| p.into_inner());
+    let idle = &mut *guard;
+    let addr = &*ask.key.addr;
+    let mut own = 0;
+    if let Some(list) = idle.lists.get_mut(ask.key) {
+        let before = list.len();
+        let conn = take_from(list, ask);
+        own = list.len();
+        forget_idle(&mut idle.per_addr, addr, before - own);
+        if conn.is_some() {
+            return conn;
+        }
+    }
+    let elsewhere = idle.per_addr.get(addr).map_or(0, |n| n.saturating_sub(own));
+    // Nothing there could be taken without a slot or one of the group's own idle
+    // connections (the wait loop comes here on every wake-up: no walk over every key).
+    let room = ask.group.idle.load(Ordering::Relaxed) > 0 || ask.group.has_room();
+    if elsewhere == 0 || !room || !ask.group.may_change_user() {
+        return None;
+    }
+    let mut gone = 0;
+    let conn = idle
+        .lists
+        .iter_mut()
+        .filter(|(k, _)| k.differs_only_in_user(ask.key))
+        .find_map(|(_, list)| {
+            let before = list.len();
+            let conn = take_recyclable(list, ask);
+            gone += before - list.len();
+            conn
+        });
+    forget_idle(&mut idle.per_addr, addr, gone);
+    conn
+}
+
+/// [`Pools::close_idle_of_others`] in one worker's pool.
+fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
+    let mut guard = idle.lock().unwrap_or_else(|p| p.into_inner());
+    let idle = &mut *guard;
+    let mine = |c: &BackendConn| {
+        c.slot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s.group(), ask.group))
+    };
+    let victim = idle
+        .lists
+        .iter_mut()
+        .filter(|(k, _)| *k != ask.key && k.addr == ask.key.addr)
+        .find_map(|(_, v)| v.iter().position(mine).map(|i| v.swap_remove(i)));
+    match victim {
+        Some(c) => {
+            forget_idle(&mut idle.per_addr, &ask.key.addr, 1);
+            ask.group.idle.fetch_sub(1, Ordering::Relaxed);
+            drop(c);
+            true
+        }
+        None => false,
     }
 }
 

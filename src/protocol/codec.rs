@@ -300,6 +300,19 @@ impl PacketStream {
         }
     }
 
+    /// Registers a plain TCP socket with the calling thread's runtime, so its readiness is
+    /// noticed by the thread that waits on it. False under TLS, left where it is.
+    pub fn rehome(&mut self) -> std::io::Result<bool> {
+        let Stream::Plain(_) = &self.stream else {
+            return Ok(false);
+        };
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            unreachable!("matched above");
+        };
+        self.stream = Stream::Plain(TcpStream::from_std(tcp.into_std()?)?);
+        Ok(true)
+    }
+
     /// False if the peer has closed the connection or sent something unasked for (an idle
     /// connection must be silent).
     pub fn is_open(&self) -> bool {

@@ -21,7 +21,8 @@ pub fn enter_worker(i: usize) {
     SLOT.with(|s| s.set(1 + i % (SLOTS - 1)));
 }
 
-fn current_slot() -> usize {
+/// The calling thread's slot: its worker's own, or 0 off the workers.
+pub fn current_slot() -> usize {
     SLOT.with(Cell::get)
 }
 
@@ -48,9 +49,20 @@ impl<T> PerWorker<T> {
         self.slots[current_slot()].0.get_or_init(init)
     }
 
+    /// Slot `i`'s `T` (see [`current_slot`]), made by `init` the first time: for what
+    /// belongs to a worker other than the caller's.
+    pub fn slot_or(&self, i: usize, init: impl FnOnce() -> T) -> &T {
+        self.slots[i % SLOTS].0.get_or_init(init)
+    }
+
     /// Every slot made so far, for readers that merge them.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().filter_map(|s| s.0.get())
+    }
+
+    /// Every slot made so far, with its index.
+    pub fn iter_slots(&self) -> impl Iterator<Item = (usize, &T)> {
+        (self.slots.iter().enumerate()).filter_map(|(i, s)| s.0.get().map(|t| (i, t)))
     }
 }
 

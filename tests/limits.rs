@@ -91,6 +91,17 @@ async fn per_tenant_and_global_limits_answer_1040() {
 /// acknowledged is in the table, and the transaction open at the signal was let finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_loses_no_committed_transaction() {
+    sigterm_mid_transaction("shutdown_grace = \"5s\"").await;
+}
+
+/// The same with one worker thread, which accepts its clients itself (no acceptor hands
+/// them over): it still stops at the signal, and the open transaction finishes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_one_worker_loses_no_committed_transaction() {
+    sigterm_mid_transaction("shutdown_grace = \"5s\"\nthreads = 1").await;
+}
+
+async fn sigterm_mid_transaction(server_keys: &str) {
     let mut root = common::root().await;
     root.query_drop(
         "CREATE TABLE IF NOT EXISTS wf_globex.shutdown_runs (id INT, run BIGINT, PRIMARY KEY (run, id))",
@@ -102,7 +113,7 @@ async fn sigterm_loses_no_committed_transaction() {
         .unwrap()
         .as_nanos() as i64;
     let bin = common::binary::spawn(
-        |port| common::binary::globex_config(port, "shutdown_grace = \"5s\""),
+        |port| common::binary::globex_config(port, server_keys),
         &[],
         std::process::Stdio::null(),
     );

@@ -13,7 +13,7 @@ use crate::protocol::packets::{self, EOF_HEADER, ERR_HEADER, OK_HEADER};
 pub const SHA256_PASSWORD: &str = "sha256_password";
 
 /// What Switchyard can prove a backend login with.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Proof {
     Password(Secret),
     /// SHA1(password), learned from a client's mysql_native_password login against a stored
@@ -22,7 +22,7 @@ pub enum Proof {
 }
 
 /// Login name and proof for a backend.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub user: String,
     pub proof: Proof,

@@ -133,7 +133,7 @@ impl Held {
         config: &Arc<Config>,
         tenant: &str,
         addr: &str,
-        make: impl FnOnce() -> LeaseKey,
+        make: impl FnOnce() -> Arc<LeaseKey>,
     ) -> Arc<LeaseKey> {
         let i = index(t);
         if let Some(Some(k)) = self.keys.get(i) {
@@ -144,7 +144,7 @@ impl Held {
                 return Arc::clone(&k.lease);
             }
         }
-        let lease = Arc::new(make());
+        let lease = make();
         if self.keys.len() <= i {
             self.keys.resize_with(i + 1, || None);
         }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::auth::Credentials;
 use super::conn::{Applied, BackendConn};
 use super::error::BackendError;
+use super::held::LeaseKey;
 use super::lease::{Group, GroupStats};
 use crate::protocol::{CapabilityFlags, MariadbCapabilities};
 use crate::state::per_worker::{self, PerWorker};
@@ -76,7 +77,20 @@ type GroupKey = (Arc<str>, Arc<str>);
 pub struct Pools {
     idle: PerWorker<Mutex<Idle>>,
     groups: Mutex<HashMap<GroupKey, Arc<Group>>>,
+    keys: PerWorker<Mutex<KeyCache>>,
 }
+
+/// Lease keys of one worker's sessions, shared by those that log in alike: a
+/// connect-per-request client would otherwise build its keys anew at every login (the
+/// key's strings, credentials, and its group and counters looked up under shared locks).
+/// Emptied when the config changes, and when it holds more than [`KEY_CACHE_MAX`].
+#[derive(Default)]
+struct KeyCache {
+    config: Option<Arc<crate::config::Config>>,
+    keys: FxHashMap<u64, Vec<Arc<LeaseKey>>>,
+}
+
+const KEY_CACHE_MAX: usize = 10_000;
 
 /// The idle connections, by key, and how many each server has whatever their key: a
 /// session walks the other keys' lists only when its server has idle connections outside
@@ -111,6 +125,37 @@ pub struct Ask<'a> {
 }
 
 impl Pools {
+    /// The lease key of this worker's cache that `hash` and `same` find for `config`, else
+    /// the one `make` builds (and the cache keeps).
+    pub fn lease_key(
+        &self,
+        config: &Arc<crate::config::Config>,
+        hash: u64,
+        same: impl Fn(&LeaseKey) -> bool,
+        make: impl FnOnce() -> LeaseKey,
+    ) -> Arc<LeaseKey> {
+        let cache = self.keys.local();
+        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        let current = cache
+            .config
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, config));
+        if !current || cache.keys.len() >= KEY_CACHE_MAX {
+            cache.keys.clear();
+            cache.config = Some(Arc::clone(config));
+        }
+        let found = cache
+            .keys
+            .get(&hash)
+            .and_then(|v| v.iter().find(|k| same(k)));
+        if let Some(k) = found {
+            return Arc::clone(k);
+        }
+        let k = Arc::new(make());
+        cache.keys.entry(hash).or_default().push(Arc::clone(&k));
+        k
+    }
+
     /// The group of `tenant`'s connections to `addr`, made on first use; `cap` is the
     /// tenant's `pool_max` (a reload's new value applies).
     pub fn group(&self, tenant: &str, addr: &str, cap: usize) -> Arc<Group> {

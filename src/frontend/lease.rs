@@ -2,11 +2,14 @@
 //! statement, kept while something lives on it (a transaction, a pin) or while the next
 //! statement may look back at this one's answer, returned to the tenant's pool otherwise.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::backends::credentials;
+use super::client::Identity;
 use super::error::SessionError;
 use super::session::Session;
+use crate::backend::auth::Proof;
 use crate::backend::held::{target_at, LeaseKey};
 use crate::backend::pool::Ask;
 use crate::backend::{BackendConn, BackendError, PoolKey};
@@ -67,7 +70,7 @@ impl Session {
 
     /// The pool key, credentials, group and counters for `t`, cached in `held` while the
     /// config and the server's address are the ones they were made for (and until the
-    /// client's login changes).
+    /// client's login changes), and shared with the worker's other sessions of that login.
     fn lease_key(
         &mut self,
         rt: &RuntimeState,
@@ -77,26 +80,11 @@ impl Session {
     ) -> Arc<LeaseKey> {
         let who = &self.who;
         self.held.lease_key(t, &rt.config, &tenant.name, addr, || {
-            let creds = credentials(tenant, who);
-            LeaseKey {
-                key: PoolKey {
-                    addr: addr.into(),
-                    user: creds.user.as_str().into(),
-                    capabilities: response_shaping(who.caps),
-                    ext_capabilities: who.ext_caps,
-                    collation: who.collation,
-                    tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
-                },
-                creds: Arc::new(creds),
-                group: rt
-                    .shared
-                    .pools
-                    .group(&tenant.name, addr, tenant.pool_max as usize),
-                served: rt
-                    .shared
-                    .stats
-                    .served(&tenant.name, addr, |n| rt.directory.is_named(n)),
-            }
+            let hash = login_hash(tenant, addr, who);
+            let same = |k: &LeaseKey| same_login(k, tenant, addr, who);
+            rt.shared.pools.lease_key(&rt.config, hash, same, || {
+                new_lease_key(rt, tenant, addr, who)
+            })
         })
     }
 
@@ -183,6 +171,57 @@ impl Session {
             || self.st.look_back == Some(t)
             || self.st.vars.set_option.is_some()
             || self.state_lost
+    }
+}
+
+/// Where a worker's sessions look for a lease key their login shares (see
+/// [`same_login`]).
+fn login_hash(tenant: &TenantConfig, addr: &str, who: &Identity) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    (&tenant.name, addr, &who.user.name).hash(&mut h);
+    (who.caps, who.ext_caps, who.collation).hash(&mut h);
+    h.finish()
+}
+
+/// Whether `k` is what [`new_lease_key`] would build for this login: the same server,
+/// tenant, backend login and client capabilities.
+fn same_login(k: &LeaseKey, tenant: &TenantConfig, addr: &str, who: &Identity) -> bool {
+    let creds_match = match (&tenant.backend_user, &tenant.backend_password) {
+        (Some(user), Some(password)) => {
+            k.creds.user == *user && matches!(&k.creds.proof, Proof::Password(p) if p == password)
+        }
+        _ => k.creds.user == who.user.name && k.creds.proof == who.proof,
+    };
+    creds_match
+        && *k.key.addr == *addr
+        && *k.group.tenant == *tenant.name
+        && k.key.capabilities == response_shaping(who.caps)
+        && k.key.ext_capabilities == who.ext_caps
+        && k.key.collation == who.collation
+        && k.key.tls_ca.as_deref() == tenant.backend_tls_ca.as_deref()
+}
+
+/// The pool key, credentials, group and counters of this login's connections to `addr`.
+fn new_lease_key(rt: &RuntimeState, tenant: &TenantConfig, addr: &str, who: &Identity) -> LeaseKey {
+    let creds = credentials(tenant, who);
+    LeaseKey {
+        key: PoolKey {
+            addr: addr.into(),
+            user: creds.user.as_str().into(),
+            capabilities: response_shaping(who.caps),
+            ext_capabilities: who.ext_caps,
+            collation: who.collation,
+            tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
+        },
+        creds: Arc::new(creds),
+        group: rt
+            .shared
+            .pools
+            .group(&tenant.name, addr, tenant.pool_max as usize),
+        served: rt
+            .shared
+            .stats
+            .served(&tenant.name, addr, |n| rt.directory.is_named(n)),
     }
 }
 

@@ -27,8 +27,20 @@ pub(super) struct Accepted {
     pub slot: Slot,
 }
 
+/// What a worker is handed.
+enum Job {
+    /// A connection the acceptor accepted.
+    Conn(Accepted),
+    /// The listener itself, to accept on (the only worker), until `stop` reads true.
+    Listen {
+        listener: std::net::TcpListener,
+        live: Arc<AtomicUsize>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    },
+}
+
 struct Worker {
-    tx: mpsc::UnboundedSender<Accepted>,
+    tx: mpsc::UnboundedSender<Job>,
     /// Sessions this worker serves now.
     sessions: Arc<AtomicUsize>,
 }
@@ -88,10 +100,32 @@ impl Workers {
             .min_by_key(|w| w.sessions.load(Ordering::Relaxed))
             .expect("at least one worker");
         w.sessions.fetch_add(1, Ordering::Relaxed);
-        if let Err(mpsc::error::SendError(a)) = w.tx.send(a) {
+        if let Err(mpsc::error::SendError(Job::Conn(a))) = w.tx.send(Job::Conn(a)) {
             // The worker is gone (it panicked): the client is dropped, not left hanging.
             w.sessions.fetch_sub(1, Ordering::Relaxed);
             tracing::error!(session = a.id, "worker thread gone: connection closed");
+        }
+    }
+
+    /// How many workers there are.
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Has the first worker accept on `listener` itself until `stop` reads true.
+    pub(super) fn listen(
+        &self,
+        listener: std::net::TcpListener,
+        live: Arc<AtomicUsize>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let job = Job::Listen {
+            listener,
+            live,
+            stop,
+        };
+        if self.workers[0].tx.send(job).is_err() {
+            tracing::error!("worker thread gone: not accepting clients");
         }
     }
 
@@ -113,25 +147,80 @@ impl Workers {
 /// A worker's loop: runs each connection it is handed as a task of its own runtime until
 /// the acceptor is gone.
 async fn serve(
-    mut rx: mpsc::UnboundedReceiver<Accepted>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
     state: SharedState,
     sessions: Arc<AtomicUsize>,
 ) {
-    while let Some(a) = rx.recv().await {
-        let stream = match tokio::net::TcpStream::from_std(a.stream) {
-            Ok(s) => s,
-            Err(e) => {
-                sessions.fetch_sub(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "accepted connection not usable");
-                continue;
+    while let Some(job) = rx.recv().await {
+        match job {
+            Job::Conn(a) => {
+                let stream = match tokio::net::TcpStream::from_std(a.stream) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        sessions.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "accepted connection not usable");
+                        continue;
+                    }
+                };
+                let busy = Slot(Arc::clone(&sessions));
+                run_session(stream, a.peer, a.id, a.live, (a.slot, busy), &state);
             }
+            Job::Listen {
+                listener,
+                live,
+                stop,
+            } => {
+                let (state, sessions) = (Arc::clone(&state), Arc::clone(&sessions));
+                tokio::spawn(accept_here(listener, state, sessions, live, stop));
+            }
+        }
+    }
+}
+
+/// Runs a session as a task of this worker; `slots` are given back however it ends, a
+/// panic included.
+fn run_session(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    id: u32,
+    live: usize,
+    slots: (Slot, Slot),
+    state: &SharedState,
+) {
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        let _slots = slots;
+        super::handle(stream, peer.ip().to_string(), id, live, state).await;
+    });
+}
+
+/// The only worker's accept loop: each client runs here from accept to close.
+async fn accept_here(
+    listener: std::net::TcpListener,
+    state: SharedState,
+    sessions: Arc<AtomicUsize>,
+    live: Arc<AtomicUsize>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "listener not usable: not accepting clients");
+            return;
+        }
+    };
+    loop {
+        let accepted = tokio::select! {
+            a = super::accept(&listener) => a,
+            _ = stop.wait_for(|s| *s) => return,
         };
-        // Given back however the session ends, a panic included.
-        let busy = Slot(Arc::clone(&sessions));
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let _slots = (a.slot, busy);
-            super::handle(stream, a.peer.ip().to_string(), a.id, a.live, state).await;
-        });
+        let Some((stream, peer)) = accepted else {
+            continue;
+        };
+        let id = state.load().shared.registry.next_id();
+        let count = live.fetch_add(1, Ordering::Relaxed) + 1;
+        sessions.fetch_add(1, Ordering::Relaxed);
+        let slots = (Slot(Arc::clone(&live)), Slot(Arc::clone(&sessions)));
+        run_session(stream, peer, id, count, slots, &state);
     }
 }

@@ -133,26 +133,13 @@ impl Session {
         // of the others (an allocation, random draws, each one's eligibility looked up).
         let first = self.current_replica(rt, max_lag);
         if let Some(i) = first {
-            match self.ready(rt, Target::Replica(i)).await {
-                Ok(()) => {
-                    self.chose_replica(i);
-                    self.note_fallback(rt, false);
-                    return Ok(Target::Replica(i));
-                }
-                Err(e) => tracing::warn!(session = self.id, error = %e, "replica skipped"),
+            if self.try_replica(rt, i).await {
+                return Ok(Target::Replica(i));
             }
         }
         for (i, _) in self.replica_order(rt, max_lag) {
-            if Some(i) == first {
-                continue;
-            }
-            match self.ready(rt, Target::Replica(i)).await {
-                Ok(()) => {
-                    self.chose_replica(i);
-                    self.note_fallback(rt, false);
-                    return Ok(Target::Replica(i));
-                }
-                Err(e) => tracing::warn!(session = self.id, error = %e, "replica skipped"),
+            if Some(i) != first && self.try_replica(rt, i).await {
+                return Ok(Target::Replica(i));
             }
         }
         self.note_fallback(rt, true);
@@ -168,6 +155,21 @@ impl Session {
                 ))
             }
             _ => Ok(Target::Primary),
+        }
+    }
+
+    /// Readies replica `i` for the read; false (logged) if it cannot be reached.
+    async fn try_replica(&mut self, rt: &RuntimeState, i: usize) -> bool {
+        match self.ready(rt, Target::Replica(i)).await {
+            Ok(()) => {
+                self.chose_replica(i);
+                self.note_fallback(rt, false);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(session = self.id, error = %e, "replica skipped");
+                false
+            }
         }
     }
 

@@ -30,21 +30,24 @@ async fn reads_spread_over_replicas_and_writes_hit_the_primary() {
     table("rt_writes").await;
     let (p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
     // A session stays on one replica for 32 reads, then chooses again: 20 choices here,
-    // each even odds, so both replicas serve (all on one by chance: p < 1e-5).
+    // each even odds, so both replicas serve (all on one by chance: p < 1e-5), and it moves
+    // about 10 times, where choosing per read would move about 320 times. (A replica that
+    // lags behind other tests' writes for a moment also moves it: hence the margin.)
     let mut seen = HashSet::new();
-    for n in 0..640 {
+    let (mut last, mut moves) = (None, 0);
+    for _ in 0..640 {
         let port = served_by(&mut c).await;
         assert!(is_replica(port), "plain read ran on {port}");
         seen.insert(port);
-        if n == 31 {
-            assert_eq!(
-                seen.len(),
-                1,
-                "the first 32 reads stay on one replica: {seen:?}"
-            );
-        }
+        moves += usize::from(last.is_some_and(|l| l != port));
+        last = Some(port);
     }
+    println!("one session: {moves} moves between replicas in 640 reads");
     assert_eq!(seen.len(), 2, "both replicas serve reads: {seen:?}");
+    assert!(
+        moves <= 60,
+        "a session keeps its replica a while: {moves} moves in 640 reads"
+    );
     // Sessions choose apart: sixteen new ones do not all read from one replica (p < 1e-4).
     let mut firsts = HashSet::new();
     for _ in 0..16 {

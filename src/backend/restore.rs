@@ -27,6 +27,19 @@ pub struct Wanted<'a> {
     pub set_option: Option<u16>,
 }
 
+/// Brings `conn` to `w` when that takes no command (the common case: the connection is in
+/// the session's state already); false if [`restore`] must run.
+pub fn restored_in_place(conn: &mut BackendConn, w: &Wanted<'_>) -> bool {
+    let current = conn.applied.fp == w.applied.fp
+        && !conn.changed_user
+        && w.schema.is_none_or(|db| conn.schema.as_deref() == Some(db))
+        && w.set_option.is_none_or(|o| conn.set_option == Some(o));
+    if current {
+        conn.applied = w.applied;
+    }
+    current
+}
+
 /// Restores `conn` to `w`; says how.
 pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, BackendError> {
     let mut kind = restore_sets(conn, w).await?;

@@ -7,8 +7,9 @@ use super::client::{Identity, Reset};
 use super::error::{Role, SessionError};
 use super::session::Session;
 use crate::backend::held::addr_of;
+use crate::backend::lease::Restore;
 use crate::backend::relay::{relay, RelayError};
-use crate::backend::restore::{restore, Wanted};
+use crate::backend::restore::{restore, restored_in_place, Wanted};
 use crate::backend::{BackendError, Credentials, Proof};
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::scan::{Expect, Outcome};
@@ -78,6 +79,14 @@ impl Session {
             .held
             .get_mut(t)
             .ok_or_else(|| internal("lost connection slot"))?;
+        if restored_in_place(conn, &wanted) {
+            // No timer for the common case: making one reads the clock and clones the
+            // runtime's handle, per statement.
+            if let Some(slot) = &conn.slot {
+                slot.group().restored(Restore::None);
+            }
+            return Ok(());
+        }
         // Bounded like a connect: a server that stalls on a replayed SET must not hold the
         // session for ever.
         let restored = tokio::time::timeout(rt.connect_timeout, restore(conn, &wanted))

@@ -5,8 +5,10 @@
 //! fewest live sessions. That balances a handful of long-lived clients evenly, where
 //! SO_REUSEPORT's hash of the 4-tuple can put 5 of 8 on one core; accepting costs a few
 //! microseconds per connection, not per statement, so one acceptor does not limit
-//! throughput. A session never moves: what its statements write (counters, digests, the
-//! router's cache, `state::per_worker`) is its worker's own.
+//! throughput. A lone worker accepts on the listener itself (`Job::Listen`): with nothing
+//! to balance, the hand-over would only cost each connection a wake-up across threads. A
+//! session never moves: what its statements write (counters, digests, the router's cache,
+//! `state::per_worker`) is its worker's own.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

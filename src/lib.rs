@@ -57,8 +57,8 @@ pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
 
 /// Serves until `shutdown` completes, then stops the admin and HTTP listeners too.
 /// SIGHUP reloads the config file. Sessions run on `server.threads` worker threads
-/// (`frontend::workers`); the caller's runtime accepts and runs the control plane (admin
-/// port, HTTP, monitor, reloads).
+/// (`frontend::workers`), the first of which accepts; the caller's runtime runs the control
+/// plane (admin port, HTTP, monitor, reloads).
 pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
     state.load().learn_server_info().await;
     // Before the first client: a tenant paused fleet-wide is held here too.
@@ -94,7 +94,7 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
         )));
     }
     ready.store(true, Ordering::Release);
-    frontend::serve(listeners.app, Arc::clone(&state), &workers, shutdown).await;
+    frontend::serve(listeners.app, &workers, shutdown).await;
     ready.store(false, Ordering::Release);
     // The admin port stays up while sessions drain, so ops can watch them finish.
     drain(&state).await;

@@ -94,8 +94,8 @@ async fn sigterm_loses_no_committed_transaction() {
     sigterm_mid_transaction("shutdown_grace = \"5s\"").await;
 }
 
-/// The same with one worker thread, which accepts its clients itself (no acceptor hands
-/// them over): it still stops at the signal, and the open transaction finishes first.
+/// The same with one worker thread, which accepts and serves every client: it still stops
+/// at the signal, and the open transaction finishes first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_one_worker_loses_no_committed_transaction() {
     sigterm_mid_transaction("shutdown_grace = \"5s\"\nthreads = 1").await;

@@ -49,58 +49,23 @@ impl Drop for Slot {
     }
 }
 
-/// Accepts clients until `shutdown` completes, handing each to one of `workers`. With one
-/// worker, that worker accepts them itself: a hand-over would cost every connection a
-/// wake-up across threads and registering its socket twice (4 epoll_ctl calls instead of
-/// 2, measured per connect-per-request client).
-pub async fn serve(
-    listener: TcpListener,
-    state: SharedState,
-    workers: &Workers,
-    shutdown: impl Future<Output = ()>,
-) {
+/// Accepts clients until `shutdown` completes. The first worker accepts them, and keeps
+/// each unless another worker has fewer sessions: an acceptor of its own would cost every
+/// connection a wake-up across threads and registering its socket twice (4 `epoll_ctl`
+/// calls instead of 2, measured per connect-per-request client).
+pub async fn serve(listener: TcpListener, workers: &Workers, shutdown: impl Future<Output = ()>) {
     let live = Arc::new(AtomicUsize::new(0));
-    if workers.threads() == 1 {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        match listener.into_std() {
-            Ok(l) => workers.listen(l, live, stopped),
-            Err(e) => {
-                tracing::error!(error = %e, "listener not usable");
-                return;
-            }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    match listener.into_std() {
+        Ok(l) => workers.listen(l, live, stopped),
+        Err(e) => {
+            tracing::error!(error = %e, "listener not usable");
+            return;
         }
-        shutdown.await;
-        // Stops accepting (the worker drops the listener); a send to a worker gone is moot.
-        let _ = stop.send(true);
-        return;
     }
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            a = accept(&listener) => a,
-            _ = &mut shutdown => return,
-        };
-        let Some((stream, peer)) = accepted else {
-            continue;
-        };
-        let stream = match stream.into_std() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accepted connection not usable");
-                continue;
-            }
-        };
-        let id = state.load().shared.registry.next_id();
-        let slot = Slot(Arc::clone(&live));
-        let count = live.fetch_add(1, Ordering::Relaxed) + 1;
-        workers.dispatch(workers::Accepted {
-            stream,
-            peer,
-            id,
-            live: count,
-            slot,
-        });
-    }
+    shutdown.await;
+    // Stops accepting (the worker drops the listener); a send to a worker gone is moot.
+    let _ = stop.send(true);
 }
 
 /// The next client connection; None after a failed accept (logged, and backed off).

@@ -1,13 +1,13 @@
 //! Worker threads: each a current-thread runtime that owns the sessions handed to it, from
 //! accept to close.
 //!
-//! One acceptor (on the caller's runtime) hands each new connection to the worker with the
-//! fewest live sessions. That balances a handful of long-lived clients evenly, where
-//! SO_REUSEPORT's hash of the 4-tuple can put 5 of 8 on one core; accepting costs a few
-//! microseconds per connection, not per statement, so one acceptor does not limit
-//! throughput. A lone worker accepts on the listener itself (`Job::Listen`): with nothing
-//! to balance, the hand-over would only cost each connection a wake-up across threads. A
-//! session never moves: what its statements write (counters, digests, the router's cache,
+//! The first worker accepts (`Job::Listen`) and keeps each new connection unless another
+//! worker has fewer live sessions, which is then handed it. That balances a handful of
+//! long-lived clients evenly, where SO_REUSEPORT's hash of the 4-tuple can put 5 of 8 on
+//! one core; accepting costs a few microseconds per connection, not per statement, so one
+//! accepting worker does not limit throughput. An acceptor thread of its own cost every
+//! connection a wake-up across threads and two more `epoll_ctl` calls. A session never
+//! moves: what its statements write (counters, digests, the router's cache,
 //! `state::per_worker`) is its worker's own.
 
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::Slot;
 use crate::state::{per_worker, SharedState};
 
-/// A connection the acceptor handed over, with what it learned at accept.
+/// A connection the accepting worker handed over, with what it learned at accept.
 pub(super) struct Accepted {
     pub stream: std::net::TcpStream,
     pub peer: SocketAddr,
@@ -31,13 +31,14 @@ pub(super) struct Accepted {
 
 /// What a worker is handed.
 enum Job {
-    /// A connection the acceptor accepted.
+    /// A connection the accepting worker handed over.
     Conn(Accepted),
-    /// The listener itself, to accept on (the only worker), until `stop` reads true.
+    /// The listener itself, to accept on, until `stop` reads true.
     Listen {
         listener: std::net::TcpListener,
         live: Arc<AtomicUsize>,
         stop: tokio::sync::watch::Receiver<bool>,
+        dispatch: Arc<Dispatch>,
     },
 }
 
@@ -48,13 +49,16 @@ struct Worker {
 }
 
 /// The running workers. Dropping this ends them once their queues are empty: a worker whose
-/// acceptor is gone stops and cuts off the sessions it still had, as the end of a runtime
+/// senders are gone stops and cuts off the sessions it still had, as the end of a runtime
 /// does.
 pub struct Workers {
-    workers: Vec<Worker>,
+    dispatch: Arc<Dispatch>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    /// Where the search for the least busy worker starts, so ties rotate.
-    next: AtomicUsize,
+}
+
+/// The workers' queues and loads: what hands a connection to the least busy one.
+pub(super) struct Dispatch {
+    workers: Vec<Worker>,
 }
 
 /// The worker count `configured` asks for: 0 means one per core the process may use.
@@ -87,34 +91,13 @@ impl Workers {
             threads.push(thread);
         }
         Ok(Workers {
-            workers,
+            dispatch: Arc::new(Dispatch { workers }),
             threads,
-            next: AtomicUsize::new(0),
         })
     }
 
-    /// Hands a new connection to the worker with the fewest sessions.
-    pub(super) fn dispatch(&self, a: Accepted) {
-        let n = self.workers.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let w = (0..n)
-            .map(|k| &self.workers[(start + k) % n])
-            .min_by_key(|w| w.sessions.load(Ordering::Relaxed))
-            .expect("at least one worker");
-        w.sessions.fetch_add(1, Ordering::Relaxed);
-        if let Err(mpsc::error::SendError(Job::Conn(a))) = w.tx.send(Job::Conn(a)) {
-            // The worker is gone (it panicked): the client is dropped, not left hanging.
-            w.sessions.fetch_sub(1, Ordering::Relaxed);
-            tracing::error!(session = a.id, "worker thread gone: connection closed");
-        }
-    }
-
-    /// How many workers there are.
-    pub fn threads(&self) -> usize {
-        self.workers.len()
-    }
-
-    /// Has the first worker accept on `listener` itself until `stop` reads true.
+    /// Has the first worker accept on `listener` until `stop` reads true, keeping each
+    /// connection or handing it to a less busy worker.
     pub(super) fn listen(
         &self,
         listener: std::net::TcpListener,
@@ -125,8 +108,9 @@ impl Workers {
             listener,
             live,
             stop,
+            dispatch: Arc::clone(&self.dispatch),
         };
-        if self.workers[0].tx.send(job).is_err() {
+        if self.dispatch.workers[0].tx.send(job).is_err() {
             tracing::error!("worker thread gone: not accepting clients");
         }
     }
@@ -134,9 +118,11 @@ impl Workers {
     /// Ends the workers (sessions still open are cut off) and waits for their threads.
     pub async fn stop(self) {
         let Workers {
-            workers, threads, ..
+            dispatch, threads, ..
         } = self;
-        drop(workers);
+        // The accepting worker's share goes when its accept loop stops (the listener's
+        // `stop`, sent before this).
+        drop(dispatch);
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();
@@ -146,8 +132,28 @@ impl Workers {
     }
 }
 
+impl Dispatch {
+    /// The worker with the fewest sessions; `here` (the accepting one) on a tie, which
+    /// keeps the connection where it was accepted.
+    fn least_busy(&self, here: usize) -> usize {
+        let load = |i: usize| self.workers[i].sessions.load(Ordering::Relaxed);
+        (0..self.workers.len()).fold(here, |best, i| if load(i) < load(best) { i } else { best })
+    }
+
+    /// Hands an accepted connection to worker `i`.
+    fn send(&self, i: usize, a: Accepted) {
+        let w = &self.workers[i];
+        w.sessions.fetch_add(1, Ordering::Relaxed);
+        if let Err(mpsc::error::SendError(Job::Conn(a))) = w.tx.send(Job::Conn(a)) {
+            // The worker is gone (it panicked): the client is dropped, not left hanging.
+            w.sessions.fetch_sub(1, Ordering::Relaxed);
+            tracing::error!(session = a.id, "worker thread gone: connection closed");
+        }
+    }
+}
+
 /// A worker's loop: runs each connection it is handed as a task of its own runtime until
-/// the acceptor is gone.
+/// its senders are gone.
 async fn serve(
     mut rx: mpsc::UnboundedReceiver<Job>,
     state: SharedState,
@@ -171,9 +177,10 @@ async fn serve(
                 listener,
                 live,
                 stop,
+                dispatch,
             } => {
-                let (state, sessions) = (Arc::clone(&state), Arc::clone(&sessions));
-                tokio::spawn(accept_here(listener, state, sessions, live, stop));
+                let state = Arc::clone(&state);
+                tokio::spawn(accept_here(listener, state, dispatch, live, stop));
             }
         }
     }
@@ -196,14 +203,16 @@ fn run_session(
     });
 }
 
-/// The only worker's accept loop: each client runs here from accept to close.
+/// The accepting worker's loop (worker 0): a client runs here from accept to close unless
+/// another worker has fewer sessions, which is then handed it.
 async fn accept_here(
     listener: std::net::TcpListener,
     state: SharedState,
-    sessions: Arc<AtomicUsize>,
+    dispatch: Arc<Dispatch>,
     live: Arc<AtomicUsize>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    const HERE: usize = 0;
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -221,8 +230,55 @@ async fn accept_here(
         };
         let id = state.load().shared.registry.next_id();
         let count = live.fetch_add(1, Ordering::Relaxed) + 1;
+        let slot = Slot(Arc::clone(&live));
+        let to = dispatch.least_busy(HERE);
+        if to != HERE {
+            match stream.into_std() {
+                Ok(stream) => dispatch.send(
+                    to,
+                    Accepted {
+                        stream,
+                        peer,
+                        id,
+                        live: count,
+                        slot,
+                    },
+                ),
+                Err(e) => tracing::warn!(error = %e, "accepted connection not usable"),
+            }
+            continue;
+        }
+        let sessions = &dispatch.workers[HERE].sessions;
         sessions.fetch_add(1, Ordering::Relaxed);
-        let slots = (Slot(Arc::clone(&live)), Slot(Arc::clone(&sessions)));
+        let slots = (slot, Slot(Arc::clone(sessions)));
         run_session(stream, peer, id, count, slots, &state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dispatch(loads: &[usize]) -> Dispatch {
+        let workers = loads
+            .iter()
+            .map(|n| Worker {
+                tx: mpsc::unbounded_channel().0,
+                sessions: Arc::new(AtomicUsize::new(*n)),
+            })
+            .collect();
+        Dispatch { workers }
+    }
+
+    #[test]
+    fn the_accepting_worker_keeps_a_connection_unless_another_has_fewer_sessions() {
+        assert_eq!(dispatch(&[0, 0]).least_busy(0), 0, "a tie stays here");
+        assert_eq!(dispatch(&[3, 3, 3]).least_busy(0), 0);
+        assert_eq!(dispatch(&[1, 0]).least_busy(0), 1);
+        assert_eq!(
+            dispatch(&[4, 2, 1, 1]).least_busy(0),
+            2,
+            "the first of the least"
+        );
     }
 }

@@ -151,16 +151,9 @@ async fn the_monitor_checks_over_tls_too() {
     );
 }
 
-/// The id of the primary connection a session uses (a transaction keeps it there).
+/// The id of the primary connection a session uses.
 async fn primary_conn_id(c: &mut mysql_async::Conn) -> u64 {
-    c.query_drop("BEGIN").await.unwrap();
-    let id: u64 = c
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .unwrap()
-        .unwrap();
-    c.query_drop("COMMIT").await.unwrap();
-    id
+    common::on_primary(c, "SELECT CONNECTION_ID()").await
 }
 
 #[tokio::test]

@@ -306,13 +306,7 @@ async fn change_user_runs_as_the_new_login_on_the_servers() {
     let proxy = common::start(common::config("")).await;
     let port = proxy.addr.port();
     let mut c = connect(port, "acme_app", Some("wf_acme")).await;
-    c.query_drop("BEGIN").await.unwrap();
-    let before: String = c
-        .query_first("SELECT CURRENT_USER()")
-        .await
-        .unwrap()
-        .unwrap();
-    c.query_drop("COMMIT").await.unwrap();
+    let before: String = common::on_primary(&mut c, "SELECT CURRENT_USER()").await;
     assert_eq!(before, "acme_app@%");
     let to_ops = ChangeUserOpts::default()
         .with_user(Some("ops".into()))
@@ -320,13 +314,7 @@ async fn change_user_runs_as_the_new_login_on_the_servers() {
         .with_db_name(Some("wf_acme".into()));
     c.change_user(to_ops).await.unwrap();
     for i in 0..3 {
-        c.query_drop("BEGIN").await.unwrap();
-        let after: String = c
-            .query_first("SELECT CURRENT_USER()")
-            .await
-            .unwrap()
-            .unwrap();
-        c.query_drop("COMMIT").await.unwrap();
+        let after: String = common::on_primary(&mut c, "SELECT CURRENT_USER()").await;
         assert_eq!(after, "ops@%", "statement {i} after COM_CHANGE_USER");
     }
 }

@@ -278,14 +278,7 @@ async fn connect_per_request_clients_reuse_pooled_server_connections() {
 /// The server thread of the session's primary connection: in a transaction,
 /// CONNECTION_ID() is that connection's own.
 async fn primary_thread(c: &mut Conn) -> u64 {
-    c.query_drop("BEGIN").await.unwrap();
-    let id: u64 = c
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .unwrap()
-        .unwrap();
-    c.query_drop("COMMIT").await.unwrap();
-    id
+    common::on_primary(c, "SELECT CONNECTION_ID()").await
 }
 
 // ---- the randomized state-isolation walk ----
@@ -777,14 +770,11 @@ async fn cold(root: &mut Conn, id: u64) {
 /// On the session's primary connection: its thread, login, a user variable, time zone and
 /// schema.
 async fn who(c: &mut Conn) -> Who {
-    c.query_drop("BEGIN").await.unwrap();
-    let w: Who = c
-        .query_first("SELECT CONNECTION_ID(), CURRENT_USER(), @cu_secret, @@time_zone, DATABASE()")
-        .await
-        .unwrap()
-        .unwrap();
-    c.query_drop("COMMIT").await.unwrap();
-    w
+    common::on_primary(
+        c,
+        "SELECT CONNECTION_ID(), CURRENT_USER(), @cu_secret, @@time_zone, DATABASE()",
+    )
+    .await
 }
 
 /// Tenant B's session, with none of its login's connections idle, gets tenant A's idle one

@@ -46,8 +46,9 @@ pub struct BackendConn {
     pub slot: Option<Slot>,
     /// What this server served for the session's tenant (set when a session takes it).
     pub served: Arc<crate::state::stats::Served>,
-    /// When a command was last sent: a connection idle longer than
-    /// [`CHECK_IDLE_AFTER`] is checked before it is used again.
+    /// When it was opened or last came back to the pool (its idle time there starts here):
+    /// one a session has held longer than [`CHECK_IDLE_AFTER`] since is checked before
+    /// each use.
     pub last_used: Instant,
     /// The worker (`state::per_worker` slot) whose runtime the socket is registered with:
     /// its readiness is always delivered there, so it idles in that worker's pool.
@@ -150,8 +151,9 @@ impl BackendConn {
         })
     }
 
-    /// False when the connection sat idle a while and the server has closed it since. A
-    /// peek, no round trip, and only after [`CHECK_IDLE_AFTER`] of quiet.
+    /// False when the server has closed the connection since. A peek, no round trip, and
+    /// only once it has been out of the pool for [`CHECK_IDLE_AFTER`] (a session holding it
+    /// stamps no clock per statement).
     pub fn survived_idle(&self) -> bool {
         self.last_used.elapsed() < CHECK_IDLE_AFTER || self.io.is_open()
     }

@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-
-use rustc_hash::FxHashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
 
 use super::auth::Credentials;
 use super::conn::{Applied, BackendConn};

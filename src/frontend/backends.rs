@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use super::client::{Identity, Reset};
+use super::client::Reset;
 use super::error::{Role, SessionError};
 use super::session::Session;
 use crate::backend::held::addr_of;
 use crate::backend::lease::Restore;
 use crate::backend::relay::{relay, RelayError};
 use crate::backend::restore::{restore, restored_in_place, Wanted};
-use crate::backend::{BackendError, Credentials, Proof};
+use crate::backend::BackendError;
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::scan::{Expect, Outcome};
 use crate::router::replicas::replica_order;
@@ -79,31 +79,28 @@ impl Session {
             .held
             .get_mut(t)
             .ok_or_else(|| internal("lost connection slot"))?;
-        if restored_in_place(conn, &wanted) {
+        let kind = if restored_in_place(conn, &wanted) {
             // No timer for the common case: making one reads the clock and clones the
             // runtime's handle, per statement.
-            if let Some(slot) = &conn.slot {
-                slot.group().restored(Restore::None);
-            }
-            return Ok(());
-        }
-        // Bounded like a connect: a server that stalls on a replayed SET must not hold the
-        // session for ever.
-        let restored = tokio::time::timeout(rt.connect_timeout, restore(conn, &wanted))
-            .await
-            .unwrap_or(Err(BackendError::StateTimeout));
-        match restored {
-            Ok(kind) => {
-                if let Some(slot) = &conn.slot {
-                    slot.group().restored(kind);
+            Restore::None
+        } else {
+            // Bounded like a connect: a server that stalls on a replayed SET must not hold
+            // the session for ever.
+            let restored = tokio::time::timeout(rt.connect_timeout, restore(conn, &wanted))
+                .await
+                .unwrap_or(Err(BackendError::StateTimeout));
+            match restored {
+                Ok(kind) => kind,
+                Err(e) => {
+                    self.held.take(t);
+                    return Err(self.backend_error(t, e));
                 }
-                Ok(())
             }
-            Err(e) => {
-                self.held.take(t);
-                Err(self.backend_error(t, e))
-            }
+        };
+        if let Some(slot) = self.held.get(t).and_then(|c| c.slot.as_ref()) {
+            slot.group().restored(kind);
         }
+        Ok(())
     }
 
     /// Turns a route into a backend that is ready to use. A replica that cannot be reached
@@ -332,19 +329,4 @@ impl Session {
 
 pub fn internal(msg: &str) -> SessionError {
     SessionError::reply(1105, "HY000", format!("Switchyard internal error: {msg}"))
-}
-
-/// What the session's backend connections to `tenant` log in with: the tenant's own login
-/// when it has one, else the client's.
-pub(super) fn credentials(tenant: &TenantConfig, who: &Identity) -> Credentials {
-    match (&tenant.backend_user, &tenant.backend_password) {
-        (Some(user), Some(password)) => Credentials {
-            user: user.clone(),
-            proof: Proof::Password(password.clone()),
-        },
-        _ => Credentials {
-            user: who.user.name.clone(),
-            proof: who.proof.clone(),
-        },
-    }
 }

@@ -5,15 +5,13 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use super::backends::credentials;
 use super::client::Identity;
 use super::error::SessionError;
 use super::session::Session;
-use crate::backend::auth::Proof;
 use crate::backend::held::{target_at, LeaseKey};
 use crate::backend::pool::Ask;
-use crate::backend::{BackendConn, BackendError, PoolKey};
-use crate::config::TenantConfig;
+use crate::backend::{BackendConn, BackendError, Credentials, PoolKey, Proof};
+use crate::config::{Secret, TenantConfig};
 use crate::protocol::handshake::response_shaping;
 use crate::router::route::Target;
 use crate::router::{Class, Classification};
@@ -183,16 +181,58 @@ fn login_hash(tenant: &TenantConfig, addr: &str, who: &Identity) -> u64 {
     h.finish()
 }
 
+/// The login of this client's backend connections to a tenant: the tenant's own when it
+/// has one, else the client's. Borrowed, so a cached key is checked without a copy.
+struct BackendLogin<'a> {
+    user: &'a str,
+    proof: LoginProof<'a>,
+}
+
+enum LoginProof<'a> {
+    /// The tenant's `backend_password`.
+    Password(&'a Secret),
+    /// What the client's own login proved.
+    Client(&'a Proof),
+}
+
+impl<'a> BackendLogin<'a> {
+    fn of(tenant: &'a TenantConfig, who: &'a Identity) -> Self {
+        match (&tenant.backend_user, &tenant.backend_password) {
+            (Some(user), Some(password)) => BackendLogin {
+                user,
+                proof: LoginProof::Password(password),
+            },
+            _ => BackendLogin {
+                user: &who.user.name,
+                proof: LoginProof::Client(&who.proof),
+            },
+        }
+    }
+
+    fn credentials(&self) -> Credentials {
+        Credentials {
+            user: self.user.to_owned(),
+            proof: match self.proof {
+                LoginProof::Password(p) => Proof::Password(p.clone()),
+                LoginProof::Client(p) => p.clone(),
+            },
+        }
+    }
+
+    /// Whether `c` is [`credentials`](Self::credentials), compared in place.
+    fn is(&self, c: &Credentials) -> bool {
+        c.user == self.user
+            && match self.proof {
+                LoginProof::Password(p) => matches!(&c.proof, Proof::Password(q) if q == p),
+                LoginProof::Client(p) => c.proof == *p,
+            }
+    }
+}
+
 /// Whether `k` is what [`new_lease_key`] would build for this login: the same server,
 /// tenant, backend login and client capabilities.
 fn same_login(k: &LeaseKey, tenant: &TenantConfig, addr: &str, who: &Identity) -> bool {
-    let creds_match = match (&tenant.backend_user, &tenant.backend_password) {
-        (Some(user), Some(password)) => {
-            k.creds.user == *user && matches!(&k.creds.proof, Proof::Password(p) if p == password)
-        }
-        _ => k.creds.user == who.user.name && k.creds.proof == who.proof,
-    };
-    creds_match
+    BackendLogin::of(tenant, who).is(&k.creds)
         && *k.key.addr == *addr
         && *k.group.tenant == *tenant.name
         && k.key.capabilities == response_shaping(who.caps)
@@ -203,7 +243,7 @@ fn same_login(k: &LeaseKey, tenant: &TenantConfig, addr: &str, who: &Identity) -
 
 /// The pool key, credentials, group and counters of this login's connections to `addr`.
 fn new_lease_key(rt: &RuntimeState, tenant: &TenantConfig, addr: &str, who: &Identity) -> LeaseKey {
-    let creds = credentials(tenant, who);
+    let creds = BackendLogin::of(tenant, who).credentials();
     LeaseKey {
         key: PoolKey {
             addr: addr.into(),

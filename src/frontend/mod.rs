@@ -68,19 +68,6 @@ pub async fn serve(listener: TcpListener, workers: &Workers, shutdown: impl Futu
     let _ = stop.send(true);
 }
 
-/// The next client connection; None after a failed accept (logged, and backed off).
-async fn accept(listener: &TcpListener) -> Option<(TcpStream, std::net::SocketAddr)> {
-    match listener.accept().await {
-        Ok(a) => Some(a),
-        Err(e) => {
-            // Out of file descriptors and the like: back off instead of spinning.
-            tracing::warn!(error = %e, "accept failed");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            None
-        }
-    }
-}
-
 async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: SharedState) {
     let rt = state.load_full();
     // Until the client has logged in, packets are small (a handshake response with

@@ -117,9 +117,7 @@ impl Workers {
 
     /// Ends the workers (sessions still open are cut off) and waits for their threads.
     pub async fn stop(self) {
-        let Workers {
-            dispatch, threads, ..
-        } = self;
+        let Workers { dispatch, threads } = self;
         // The accepting worker's share goes when its accept loop stops (the listener's
         // `stop`, sent before this).
         drop(dispatch);
@@ -222,7 +220,7 @@ async fn accept_here(
     };
     loop {
         let accepted = tokio::select! {
-            a = super::accept(&listener) => a,
+            a = accept(&listener) => a,
             _ = stop.wait_for(|s| *s) => return,
         };
         let Some((stream, peer)) = accepted else {
@@ -252,6 +250,19 @@ async fn accept_here(
         sessions.fetch_add(1, Ordering::Relaxed);
         let slots = (slot, Slot(Arc::clone(sessions)));
         run_session(stream, peer, id, count, slots, &state);
+    }
+}
+
+/// The next client connection; None after a failed accept (logged, and backed off).
+async fn accept(listener: &tokio::net::TcpListener) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(a) => Some(a),
+        Err(e) => {
+            // Out of file descriptors and the like: back off instead of spinning.
+            tracing::warn!(error = %e, "accept failed");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            None
+        }
     }
 }
 

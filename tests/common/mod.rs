@@ -248,6 +248,15 @@ pub async fn wait_replicated() {
 }
 
 /// The port of the server that answered.
+/// `sql`'s first row, read on the session's primary connection: a transaction keeps the
+/// statement there.
+pub async fn on_primary<T: FromRow + Send + 'static>(c: &mut Conn, sql: &str) -> T {
+    c.query_drop("BEGIN").await.unwrap();
+    let row = c.query_first(sql).await.unwrap().unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    row
+}
+
 pub async fn served_by(c: &mut Conn) -> u16 {
     c.query_first::<u16, _>("SELECT @@port")
         .await

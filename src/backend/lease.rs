@@ -1,11 +1,13 @@
 //! The cap on open connections per (tenant, backend server): slots held by connections,
 //! the wait for one when all are busy, and the figures SHOW POOLS reports.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+use crate::state::per_worker;
 
 /// How a leased connection was brought to its session's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,16 +52,29 @@ pub struct Group {
     /// Sessions waiting for a slot or an idle connection.
     waiting: AtomicUsize,
     notify: Notify,
-    pub(super) idle: AtomicUsize,
+    /// What every lease writes (idle counts, restores), one copy per worker thread: with
+    /// one shared copy, two workers leasing the group's connections moved its cache line
+    /// between cores at every statement.
+    local: Box<[Local]>,
     waits: AtomicU64,
     timeouts: AtomicU64,
     /// Longest wait for a connection, in microseconds, since the process started.
     longest_wait_us: AtomicU64,
     wait_us_total: AtomicU64,
-    restores: [AtomicU64; Restore::ALL.len()],
     /// When a COM_CHANGE_USER to this group's login last failed: for a while its sessions
     /// open connections rather than spend other users' idle ones on more failures.
     change_user_failed: Mutex<Option<Instant>>,
+}
+
+/// One worker's share of a group's lease counts, on cache lines of its own (see
+/// `state::per_worker`).
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct Local {
+    /// Connections this worker put in a pool minus those it took out (of any worker's
+    /// pool): one worker's share may be negative, their sum is the group's idle count.
+    idle: AtomicIsize,
+    restores: [AtomicU64; Restore::ALL.len()],
 }
 
 /// How long a group opens connections after a COM_CHANGE_USER to its login failed.
@@ -83,7 +98,9 @@ pub struct GroupStats {
 }
 
 impl Group {
-    pub fn new(tenant: &str, addr: &str, cap: usize) -> Self {
+    /// `slots`: how many per-worker copies of the lease counts to keep (the worker count
+    /// plus one for threads that are no worker); threads beyond share copies.
+    pub fn new(tenant: &str, addr: &str, cap: usize, slots: usize) -> Self {
         Group {
             tenant: tenant.into(),
             addr: addr.into(),
@@ -91,12 +108,11 @@ impl Group {
             open: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             notify: Notify::new(),
-            idle: AtomicUsize::new(0),
+            local: (0..slots.max(1)).map(|_| Local::default()).collect(),
             waits: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             longest_wait_us: AtomicU64::new(0),
             wait_us_total: AtomicU64::new(0),
-            restores: Default::default(),
             change_user_failed: Mutex::new(None),
         }
     }
@@ -160,9 +176,27 @@ impl Group {
         }
     }
 
+    /// The calling worker's copy of the lease counts.
+    fn local(&self) -> &Local {
+        &self.local[per_worker::current_slot() % self.local.len()]
+    }
+
     pub fn restored(&self, kind: Restore) {
         let i = Restore::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        self.restores[i].fetch_add(1, Ordering::Relaxed);
+        self.local().restores[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One of the group's connections went into an idle pool (`n` = 1) or left one (-1).
+    pub(super) fn idle_changed(&self, n: isize) {
+        self.local().idle.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The group's idle connections, over every worker's pool.
+    pub(super) fn idle(&self) -> usize {
+        let n: isize = (self.local.iter())
+            .map(|l| l.idle.load(Ordering::Relaxed))
+            .sum();
+        n.max(0).unsigned_abs()
     }
 
     pub(super) fn change_user_failed(&self) {
@@ -191,13 +225,17 @@ impl Group {
             addr: self.addr.to_string(),
             cap: self.cap.load(Ordering::Relaxed),
             open: self.open.load(Ordering::Relaxed),
-            idle: self.idle.load(Ordering::Relaxed),
+            idle: self.idle(),
             waiting: self.waiting.load(Ordering::Relaxed),
             waits: self.waits.load(Ordering::Relaxed),
             timeouts: self.timeouts.load(Ordering::Relaxed),
             longest_wait: Duration::from_micros(self.longest_wait_us.load(Ordering::Relaxed)),
             wait_total: Duration::from_micros(self.wait_us_total.load(Ordering::Relaxed)),
-            restores: std::array::from_fn(|i| self.restores[i].load(Ordering::Relaxed)),
+            restores: std::array::from_fn(|i| {
+                (self.local.iter())
+                    .map(|l| l.restores[i].load(Ordering::Relaxed))
+                    .sum()
+            }),
         }
     }
 }
@@ -250,7 +288,7 @@ mod tests {
 
     #[test]
     fn slots_are_capped_and_given_back() {
-        let g = Arc::new(Group::new("acme", "db:3306", 2));
+        let g = Arc::new(Group::new("acme", "db:3306", 2, 1));
         let a = g.try_slot().expect("first");
         let _b = g.try_slot().expect("second");
         assert!(g.try_slot().is_none(), "over the cap");
@@ -264,7 +302,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_is_woken_by_a_returned_slot() {
-        let g = Arc::new(Group::new("acme", "db:3306", 1));
+        let g = Arc::new(Group::new("acme", "db:3306", 1, 1));
         let slot = g.try_slot().unwrap();
         let g2 = Arc::clone(&g);
         let waiting = tokio::spawn(async move {
@@ -290,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_lowered_cap_shows_as_over() {
-        let g = Arc::new(Group::new("acme", "db:3306", 2));
+        let g = Arc::new(Group::new("acme", "db:3306", 2, 1));
         let _a = g.try_slot().unwrap();
         let _b = g.try_slot().unwrap();
         g.set_cap(1);

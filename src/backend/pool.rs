@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,6 +78,8 @@ pub struct Pools {
     idle: PerWorker<Mutex<Idle>>,
     groups: Mutex<HashMap<GroupKey, Arc<Group>>>,
     keys: PerWorker<Mutex<KeyCache>>,
+    /// Per-worker copies each new group keeps of its lease counts (see `Group::new`).
+    group_slots: AtomicUsize,
 }
 
 /// Lease keys of one worker's sessions, shared by those that log in alike: a
@@ -156,13 +158,23 @@ impl Pools {
         k
     }
 
+    /// Sessions run on `n` worker threads: each group keeps a copy of its lease counts per
+    /// worker (and one for other threads). Set before the workers start.
+    pub fn set_workers(&self, n: usize) {
+        let slots = (n + 1).min(per_worker::SLOTS);
+        self.group_slots.store(slots, Ordering::Relaxed);
+    }
+
     /// The group of `tenant`'s connections to `addr`, made on first use; `cap` is the
     /// tenant's `pool_max` (a reload's new value applies).
     pub fn group(&self, tenant: &str, addr: &str, cap: usize) -> Arc<Group> {
         let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         let g = groups
             .entry((tenant.into(), addr.into()))
-            .or_insert_with(|| Arc::new(Group::new(tenant, addr, cap)));
+            .or_insert_with(|| {
+                let slots = self.group_slots.load(Ordering::Relaxed);
+                Arc::new(Group::new(tenant, addr, cap, slots))
+            });
         if g.cap() != cap.max(1) {
             g.set_cap(cap);
         }
@@ -272,7 +284,7 @@ impl Pools {
     /// Makes room under the cap by closing an idle connection of the same group kept for
     /// other clients (another login or capabilities), on any worker. True if one was closed.
     fn close_idle_of_others(&self, ask: &Ask<'_>) -> bool {
-        if ask.group.idle.load(Ordering::Relaxed) == 0 {
+        if ask.group.idle() == 0 {
             return false;
         }
         self.idle
@@ -283,47 +295,50 @@ impl Pools {
     /// Takes back a connection whose session state is described by its fingerprint (a
     /// lease ends); the next session restores from there.
     pub fn put_back(&self, mut conn: BackendConn) {
-        let Some(group) = conn.slot.as_ref().map(|s| Arc::clone(s.group())) else {
+        let Some(slot) = &conn.slot else {
             return;
         };
-        if conn.set_option.is_some() || !conn.io.rbuf.is_empty() || group.over_cap() {
+        if conn.set_option.is_some() || !conn.io.rbuf.is_empty() || slot.group().over_cap() {
             return;
         }
-        {
-            // One clock read per return: the connection's idle time starts now, and the
-            // list's pruning reads it.
-            let now = Instant::now();
-            conn.last_used = now;
-            let home = self.idle.slot_or(conn.home, Default::default);
-            let mut guard = home.lock().unwrap_or_else(|p| p.into_inner());
-            let idle = &mut *guard;
-            // Looked up before inserting: the key's clone costs atomic increments, and the
-            // list almost always exists.
-            if !idle.lists.contains_key(&conn.key) {
-                idle.lists.insert(conn.key.clone(), Vec::new());
-                idle.per_addr.entry(Arc::clone(&conn.key.addr)).or_insert(0);
-            }
-            let Some(list) = idle.lists.get_mut(&conn.key) else {
-                return;
-            };
-            let before = list.len();
-            // A list holds the connections of every tenant that logs in alike: each pruned
-            // one leaves its own group's count.
-            list.retain(|c| {
-                let keep = now.duration_since(c.last_used) < IDLE_CLOSE;
-                if let (false, Some(s)) = (keep, &c.slot) {
-                    s.group().idle.fetch_sub(1, Ordering::Relaxed);
-                }
-                keep
-            });
-            let pruned = before - list.len();
-            if let Some(n) = idle.per_addr.get_mut(&*conn.key.addr) {
-                *n = (*n + 1).saturating_sub(pruned);
-            }
-            list.push(conn);
-            group.idle.fetch_add(1, Ordering::Relaxed);
+        // One clock read per return: the connection's idle time starts now, and the list's
+        // pruning reads it.
+        let now = Instant::now();
+        conn.last_used = now;
+        let home = self.idle.slot_or(conn.home, Default::default);
+        let mut guard = home.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = &mut *guard;
+        // Looked up before inserting: the key's clone costs atomic increments, and the list
+        // almost always exists.
+        if !idle.lists.contains_key(&conn.key) {
+            idle.lists.insert(conn.key.clone(), Vec::new());
+            idle.per_addr.entry(Arc::clone(&conn.key.addr)).or_insert(0);
         }
-        group.wake();
+        let Some(list) = idle.lists.get_mut(&conn.key) else {
+            return;
+        };
+        let before = list.len();
+        // A list holds the connections of every tenant that logs in alike: each pruned one
+        // leaves its own group's count.
+        list.retain(|c| {
+            let keep = now.duration_since(c.last_used) < IDLE_CLOSE;
+            if let (false, Some(s)) = (keep, &c.slot) {
+                s.group().idle_changed(-1);
+            }
+            keep
+        });
+        let pruned = before - list.len();
+        if let Some(n) = idle.per_addr.get_mut(&*conn.key.addr) {
+            *n = (*n + 1).saturating_sub(pruned);
+        }
+        list.push(conn);
+        // The group is reached through the connection now in the list, not a clone of its
+        // Arc: a clone and drop per statement would write the group's reference count from
+        // every worker. A waiter woken under this lock takes it once the lock is let go.
+        if let Some(s) = list.last().and_then(|c| c.slot.as_ref()) {
+            s.group().idle_changed(1);
+            s.group().wake();
+        }
     }
 
     /// Resets a connection that held state no other session may see (a transaction, locks,
@@ -383,7 +398,7 @@ fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
     let elsewhere = idle.per_addr.get(addr).map_or(0, |n| n.saturating_sub(own));
     // Nothing there could be taken without a slot or one of the group's own idle
     // connections (the wait loop comes here on every wake-up: no walk over every key).
-    let room = ask.group.idle.load(Ordering::Relaxed) > 0 || ask.group.has_room();
+    let room = ask.group.idle() > 0 || ask.group.has_room();
     if elsewhere == 0 || !room || !ask.group.may_change_user() {
         return None;
     }
@@ -419,7 +434,7 @@ fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
     match victim {
         Some(c) => {
             forget_idle(&mut idle.per_addr, &ask.key.addr, 1);
-            ask.group.idle.fetch_sub(1, Ordering::Relaxed);
+            ask.group.idle_changed(-1);
             drop(c);
             true
         }
@@ -456,7 +471,7 @@ fn claim(
     };
     let mut conn = list.swap_remove(i);
     if let Some(s) = &conn.slot {
-        s.group().idle.fetch_sub(1, Ordering::Relaxed);
+        s.group().idle_changed(-1);
     }
     // A peek, usually without a syscall: tokio knows whether the socket became readable (a
     // FIN, say, from the server's wait_timeout or a KILL).

@@ -73,7 +73,7 @@ async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: Sh
     // Until the client has logged in, packets are small (a handshake response with
     // connection attributes, an RSA-encrypted password): a stranger cannot make Switchyard
     // buffer megabytes.
-    let mut client = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
+    let mut client = PacketStream::accepted(stream, HANDSHAKE_MAX_PACKET);
     let max = rt.config.server.max_connections as usize;
     if live > max {
         rt.shared.limits.refuse(Refusal::Global);

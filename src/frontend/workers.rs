@@ -72,6 +72,7 @@ pub fn count(configured: usize) -> usize {
 impl Workers {
     /// Starts `n` (at least one) worker threads serving sessions of `state`.
     pub fn start(n: usize, state: &SharedState) -> std::io::Result<Self> {
+        state.load().shared.pools.set_workers(n.max(1));
         let mut workers = Vec::with_capacity(n.max(1));
         let mut threads = Vec::with_capacity(n.max(1));
         for i in 0..n.max(1) {
@@ -157,6 +158,7 @@ async fn serve(
     state: SharedState,
     sessions: Arc<AtomicUsize>,
 ) {
+    tokio::spawn(tick());
     while let Some(job) = rx.recv().await {
         match job {
             Job::Conn(a) => {
@@ -181,6 +183,18 @@ async fn serve(
                 tokio::spawn(accept_here(listener, state, dispatch, live, stop));
             }
         }
+    }
+}
+
+/// Wakes the worker once a second, so its timer driver never sleeps longer: a timer armed
+/// for an earlier moment than the driver's next wake-up makes tokio wake the driver through
+/// its eventfd, and every client's login timeout (10 s) was such a timer while the only
+/// others were sessions' idle timers (hours): one syscall and one more loop per connection.
+async fn tick() {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
     }
 }
 
@@ -218,6 +232,10 @@ async fn accept_here(
             return;
         }
     };
+    // Accepted sockets inherit it (see `PacketStream::accepted`).
+    if let Err(e) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
+        tracing::warn!(error = %e, "TCP_NODELAY not set on the listener: client answers may be delayed");
+    }
     loop {
         let accepted = tokio::select! {
             a = accept(&listener) => a,

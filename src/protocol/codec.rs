@@ -55,8 +55,23 @@ pub struct PacketStream {
 }
 
 impl PacketStream {
+    /// A connection Switchyard opened (to a backend): Nagle's algorithm is turned off.
     pub fn new(stream: TcpStream, max_packet: usize) -> Self {
         let _ = stream.set_nodelay(true);
+        Self::accepted(stream, max_packet)
+    }
+
+    /// A client's connection, accepted from a listener with TCP_NODELAY set
+    /// (`frontend::workers`): Linux and the BSDs copy it to accepted sockets, so it costs
+    /// no syscall per connection there.
+    pub fn accepted(stream: TcpStream, max_packet: usize) -> Self {
+        if !cfg!(any(
+            target_os = "linux",
+            target_os = "freebsd",
+            target_os = "macos"
+        )) {
+            let _ = stream.set_nodelay(true);
+        }
         PacketStream {
             stream: Stream::Plain(stream),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -262,8 +277,12 @@ impl PacketStream {
         write_out(&mut self.stream, self.compress.as_deref_mut(), bytes).await
     }
 
+    /// Ends a TLS connection with its close_notify. A plain one needs nothing before it is
+    /// dropped: closing the socket sends the FIN (one syscall per connection fewer).
     pub async fn shutdown(&mut self) {
-        let _ = self.stream.shutdown().await;
+        if !matches!(self.stream, Stream::Plain(_)) {
+            let _ = self.stream.shutdown().await;
+        }
     }
 }
 

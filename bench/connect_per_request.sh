@@ -4,12 +4,15 @@
 # with the servers' new connections (`Connections` status delta, summed over primary and
 # replicas) and their most connected threads while each target runs.
 #
-# Usage: bench/connect_per_request.sh OUT_TSV SECS PROCS name=port...
+# Each round runs every target once, starting one target later than the round before (the
+# machine's load drifts within a run: a target always run first or last would be favoured).
+#
+# Usage: bench/connect_per_request.sh OUT_TSV SECS PROCS ROUNDS name=port...
 # (bench/run.sh calls it with its own proxies and relay; the sbtest tables must exist.)
 # Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT.
 set -euo pipefail
-OUT="$1" SECS="$2" PROCS="$3"
-shift 3
+OUT="$1" SECS="$2" PROCS="$3" ROUNDS="$4"
+shift 4
 PRIMARY="${SY_PRIMARY_PORT:-3307}"
 SERVERS=("$PRIMARY" "${SY_REPLICA1_PORT:-3308}" "${SY_REPLICA2_PORT:-3309}")
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -24,8 +27,11 @@ total() { # variable: summed over the servers
     echo "$n"
 }
 
-printf 'target\tprocs\tsecs\trequests\terrors\treq_per_s\tserver_connections_opened\tmax_threads_connected\n' >"$OUT"
-for spec in "$@"; do
+printf 'round\ttarget\tprocs\tsecs\trequests\terrors\treq_per_s\tserver_connections_opened\tmax_threads_connected\n' >"$OUT"
+SPECS=("$@")
+for round in $(seq "$ROUNDS"); do
+for k in "${!SPECS[@]}"; do
+    spec="${SPECS[$(((k + round - 1) % ${#SPECS[@]}))]}"
     name="${spec%%=*}" port="${spec#*=}"
     before="$(total Connections)"
     most=0
@@ -50,7 +56,8 @@ for spec in "$@"; do
     most=$((${most:-3} - 3))
     read -r ok err < <(cat "${OUT}.${name}".[0-9]* | awk '{o += $1; e += $2} END {print o, e}')
     rm -f "${OUT}.${name}".[0-9]* "${OUT}.${name}.threads"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$PROCS" "$SECS" "$ok" "$err" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$PROCS" "$SECS" "$ok" "$err" \
         "$(awk -v n="$ok" -v s="$SECS" 'BEGIN {printf "%.0f", n / s}')" \
         "$((after - before - own))" "$most" >>"$OUT"
+done
 done

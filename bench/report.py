@@ -332,23 +332,41 @@ def consistency_table(rows, md):
 
 
 def connect_per_request_table(rows, md):
-    """Connect per request: requests/s and the servers' new connections per target."""
+    """Connect per request: requests/s and the servers' new connections per target, the
+    median of interleaved rounds; each round's ratio to direct is taken within the round."""
     if not rows:
         return
     md.append("## Connect per request (PHP mysqli: connect, log in, one point select, close)\n")
+    rounds = sorted({r.get("round", "1") for r in rows})
     md.append(
-        "8 processes as fast as they go. `server connections opened`: the servers' "
-        "`Connections` status delta (primary and replicas) while the target ran; "
-        "`most connected`: their highest `Threads_connected` sum (replication threads included).\n"
+        f"8 processes as fast as they go, {len(rounds)} interleaved rounds (median; the range "
+        "of the rounds' own ratios in brackets). `server connections opened`: the servers' "
+        "`Connections` status delta (primary and replicas) summed over the rounds; "
+        "`most connected`: their highest `Threads_connected` sum (replication threads "
+        "included).\n"
     )
-    direct = next((num(r["req_per_s"]) for r in rows if r["target"] == "direct"), None)
+    direct = {r.get("round", "1"): num(r["req_per_s"]) for r in rows if r["target"] == "direct"}
+    targets = list(dict.fromkeys(r["target"] for r in rows))
     md.append("| target | requests/s | vs direct | errors | server connections opened | most connected |")
     md.append("|---|---|---|---|---|---|")
-    for r in rows:
-        md.append(
-            f"| {r['target']} | {r['req_per_s']} | {fmt_ratio(ratio(num(r['req_per_s']), direct))} "
-            f"| {r['errors']} | {r['server_connections_opened']} | {r['max_threads_connected']} |"
-        )
+    for t in targets:
+        mine = [r for r in rows if r["target"] == t]
+        qps = [num(r["req_per_s"]) for r in mine if num(r["req_per_s"]) is not None]
+        ratios = [
+            x
+            for x in (ratio(num(r["req_per_s"]), direct.get(r.get("round", "1"))) for r in mine)
+            if x is not None
+        ]
+        vs = "-"
+        if ratios:
+            vs = fmt_ratio(statistics.median(ratios))
+            if len(ratios) > 1:
+                vs += f" ({fmt_ratio(min(ratios))}-{fmt_ratio(max(ratios))})"
+        errors = sum(int(num(r["errors"]) or 0) for r in mine)
+        opened = sum(int(num(r["server_connections_opened"]) or 0) for r in mine)
+        most = max(int(num(r["max_threads_connected"]) or 0) for r in mine)
+        median_qps = f"{statistics.median(qps):.0f}" if qps else "-"
+        md.append(f"| {t} | {median_qps} | {vs} | {errors} | {opened} | {most} |")
     md.append("")
 
 
@@ -368,14 +386,17 @@ def main():
         + (" --quick" if meta.get("mode") == "quick" else "")
         + f"`), commit `{meta.get('commit', '?')}`, {meta.get('nproc', '?')} CPUs, "
         f"load average {meta.get('loadavg_start', '?')} at the start and "
-        f"{meta.get('loadavg_end', '?')} at the end, {meta.get('elapsed_s', '?')} s in all. "
+        f"{meta.get('loadavg_end', '?')} at the end, "
+        f"{meta.get('steal_pct', '?')}% of CPU time stolen by the hypervisor, "
+        f"{meta.get('elapsed_s', '?')} s in all. "
         f"{meta.get('sysbench', '')}, MariaDB {meta.get('mariadb', '?')}, loopback only.\n"
     )
     md.append(
         "Every process shares the same CPUs (clients, proxies, relay, three MariaDB servers), "
         "so absolute numbers are about the machine; the ratios, measured in the same run with "
         "interleaved rounds, are the point. A load average near or above the CPU count at "
-        "the start means other work ran alongside and the numbers are noisy.\n"
+        "the start, or stolen time above a few per cent, means other work ran alongside and "
+        "the numbers are noisy.\n"
     )
     md.append(
         f"sysbench: {meta.get('tables', '?')} tables x {meta.get('table_size', '?')} rows, "

@@ -100,6 +100,10 @@ trap cleanup EXIT
 
 START=$SECONDS
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+# CPU time the hypervisor gave other guests ("steal", /proc/stat): on a shared VM it comes
+# and goes (0 to 40% within minutes on the development machine) and moves every figure.
+cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $9}' /proc/stat; }
+read -r JIFFIES_START STEAL_START < <(cpu_jiffies)
 log() { printf '[bench %4ds] %s\n' $((SECONDS - START)) "$*" >&2; }
 die() {
     log "ERROR: $*"
@@ -473,9 +477,13 @@ idle_case relay "$RELAY_PORT" "$RELAY_PID"
 # ---------------------------------------------------------------------------------------------
 
 CPR_PROCS=8
-log "connect per request: ${CPR_PROCS} PHP processes, ${SECS} s each: direct, relay, Switchyard"
+# Three rounds even in --quick: one target's single run swung from 0.85x to 1.11x of direct
+# between consecutive runs on the development machine.
+CPR_ROUNDS=3
+CPR_SECS=$([ "$QUICK" -eq 1 ] && echo 4 || echo "$SECS")
+log "connect per request: ${CPR_PROCS} PHP processes, ${CPR_ROUNDS} rounds of ${CPR_SECS} s: direct, relay, Switchyard"
 if command -v php >/dev/null && php -m | grep -qi mysqli; then
-    bench/connect_per_request.sh "${OUT}/connect_per_request.tsv" "$SECS" "$CPR_PROCS" \
+    bench/connect_per_request.sh "${OUT}/connect_per_request.tsv" "$CPR_SECS" "$CPR_PROCS" "$CPR_ROUNDS" \
         "direct=${R1}" "relay=${RELAY_PORT}" "proxy_ct=${PROXY_CT_PORT}" \
         "proxy_mt=${PROXY_MT_PORT}" >"${RAW}/connect_per_request.log" 2>&1 ||
         log "  connect per request failed (see ${RAW}/connect_per_request.log)"
@@ -514,6 +522,7 @@ table_size=${TABLE_SIZE}
 nproc=$(nproc)
 loadavg_start=${LOAD_START}
 loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
+steal_pct=$(cpu_jiffies | awk -v j="$JIFFIES_START" -v s="$STEAL_START" '{printf "%.1f", ($1 > j) ? 100 * ($2 - s) / ($1 - j) : 0}')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)
 sysbench=$(sysbench --version)
 mariadb=$(root_sql "$PRIMARY" 'SELECT VERSION()')

@@ -265,9 +265,8 @@ impl Session {
         self.stmts.last_prepared = Some(id);
         let key = self.stmts.new_key(&payload[1..]);
         if let Some(conn) = self.held.get_mut(t) {
-            let closed = conn
-                .stmts
-                .insert(cache_key(key, conn), p.backend_id, o.metadata);
+            let ck = cache_key(key, conn);
+            let closed = conn.stmts.insert(ck, p.backend_id, o.metadata);
             if close_all(conn, &closed).await.is_err() {
                 self.held.take(t);
                 self.lost_backend(t);
@@ -494,7 +493,8 @@ impl Session {
         let Some(conn) = self.held.get_mut(t) else {
             return payload;
         };
-        let Some(cached) = conn.stmts.get(cache_key(stmt.key, conn)) else {
+        let ck = cache_key(stmt.key, conn);
+        let Some(cached) = conn.stmts.get(ck) else {
             return payload;
         };
         if let Some(sent) = run.types(&payload, params) {

@@ -45,7 +45,7 @@ impl Monitor {
     /// Spawns one task per target. A target whose address cannot be used is published as
     /// down with the reason, rather than silently left out.
     pub fn start_with(settings: &MonitorConfig, targets: Vec<Target>) -> MonitorHandle {
-        let statuses: SharedStatuses = Arc::new(ArcSwap::from_pointee(StatusMap::new()));
+        let statuses: SharedStatuses = Arc::new(ArcSwap::from_pointee(StatusMap::default()));
         let timelines = Timelines::default();
         let histories = LagHistories::default();
         let mut tasks = Vec::with_capacity(targets.len());
@@ -168,7 +168,7 @@ impl MonitorHandle {
     pub fn idle() -> Self {
         MonitorHandle {
             inner: Arc::new(Inner {
-                statuses: Arc::new(ArcSwap::from_pointee(StatusMap::new())),
+                statuses: Arc::new(ArcSwap::from_pointee(StatusMap::default())),
                 histories: LagHistories::default(),
                 monitored: HashSet::new(),
                 tasks: Mutex::new(Vec::new()),

@@ -16,7 +16,9 @@ use super::timeline::Timeline;
 pub use crate::config::MonitorLogin as Login;
 
 /// Every backend's latest status, replaced whole on each update so readers never lock.
-pub type StatusMap = HashMap<String, Arc<BackendStatus>>;
+/// Read at every replica choice: FxHash, since the keys are the config's addresses (SipHash's
+/// resistance to chosen keys buys nothing, and hashing an address cost more than the check).
+pub type StatusMap = rustc_hash::FxHashMap<String, Arc<BackendStatus>>;
 pub type SharedStatuses = Arc<ArcSwap<StatusMap>>;
 
 /// One backend to watch, with the pace and policy of the tenants that use it.

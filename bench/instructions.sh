@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Instructions Switchyard's session tasks execute per request, counted by callgrind: the
+# figure to compare two builds by on a shared VM, where the same build's CPU time per query
+# moves by 30% between runs (stolen time, neighbours) and instruction counts do not.
+#
+# Usage: bench/instructions.sh [--binary PATH] [--requests N] [--statements N]
+# Defaults: target/release/switchyard (build it first), 800 connect-per-request clients
+# (PHP mysqli: connect, log in, one point select, close; 8 processes) and 8,000 text point
+# selects (sysbench oltp_point_select, 8 threads, --db-ps-mode=disable), each against a fresh
+# Switchyard with one worker under `valgrind --tool=callgrind`, counting only inside the
+# session tasks (`--toggle-collect='*run_session*'`: no accept loop, runtime or control
+# plane). Kernel time is not counted: `perf stat -e 'syscalls:sys_enter_*'` counts syscalls.
+# Needs the local cluster (scripts/cluster.sh up) with the sysbench tables prepared (bench/run.sh
+# does), valgrind (installed with apt-get when missing), php with mysqli (scripts/drivers.sh).
+# Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SY_PROFILE_PORT (6240).
+# Prints one line per workload; the callgrind files stay in a temporary directory whose path
+# is printed (callgrind_annotate FILE shows where the instructions go).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BIN=target/release/switchyard
+REQUESTS=800
+STATEMENTS=8000
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --binary) BIN="$2"; shift 2 ;;
+        --requests) REQUESTS="$2"; shift 2 ;;
+        --statements) STATEMENTS="$2"; shift 2 ;;
+        *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
+    esac
+done
+if ! command -v valgrind >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y \
+        --no-install-recommends valgrind >/dev/null </dev/null
+fi
+PORT="${SY_PROFILE_PORT:-6240}"
+WORK="$(mktemp -d)"
+cat >"${WORK}/sb.toml" <<TOML
+[server]
+listen = "127.0.0.1:${PORT}"
+
+[[tenants]]
+name = "sb"
+schemas = ["sbtest"]
+primary = "127.0.0.1:${SY_PRIMARY_PORT:-3307}"
+replicas = ["127.0.0.1:${SY_REPLICA1_PORT:-3308}", "127.0.0.1:${SY_REPLICA2_PORT:-3309}"]
+consistency = "eventual"
+
+[[users]]
+name = "sbtest"
+password = "sbtest"
+tenant = "sb"
+TOML
+cat >"${WORK}/requests.php" <<'PHP'
+<?php
+// $n connect-per-request clients one after another; prints how many got their row.
+[$_, $port, $n] = $argv;
+mysqli_report(MYSQLI_REPORT_OFF);
+$ok = 0;
+for ($i = 0; $i < (int)$n; $i++) {
+    $c = @new mysqli('127.0.0.1', 'sbtest', 'sbtest', 'sbtest', (int)$port);
+    if ($c->connect_errno) {
+        continue;
+    }
+    $r = $c->query('SELECT c FROM sbtest1 WHERE id = ' . mt_rand(1, 10000));
+    if ($r !== false) {
+        $r->free();
+        $ok++;
+    }
+    $c->close();
+}
+echo "$ok\n";
+PHP
+
+PID=""
+stop() {
+    [ -n "$PID" ] || return 0
+    # SIGINT: the process exits and callgrind writes its counts.
+    kill -INT "$PID" 2>/dev/null || true
+    for _ in $(seq 240); do
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    PID=""
+}
+trap stop EXIT
+
+# Starts the proxy under callgrind writing to $1; waits until a client gets its row.
+start() {
+    RUST_LOG=warn valgrind --tool=callgrind --toggle-collect='*run_session*' \
+        --callgrind-out-file="$1" "$BIN" run --config "${WORK}/sb.toml" --threads 1 \
+        >"${1}.log" 2>&1 &
+    PID=$!
+    for _ in $(seq 120); do
+        [ "$(php "${WORK}/requests.php" "$PORT" 1 2>/dev/null)" = 1 ] && return 0
+        sleep 0.5
+    done
+    echo "Switchyard under valgrind did not answer (see ${1}.log)" >&2
+    exit 1
+}
+
+# Instructions in the file's totals divided by $2.
+per() {
+    local total
+    total="$(callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')"
+    echo $((total / $2))
+}
+
+start "${WORK}/requests.out"
+for i in $(seq 8); do
+    php "${WORK}/requests.php" "$PORT" $((REQUESTS / 8)) >"${WORK}/requests.${i}" &
+done
+wait $(jobs -p | grep -vx "$PID")
+stop
+# The readiness probe above was one request too.
+done_requests=$(($(cat "${WORK}"/requests.[0-9]* | awk '{s += $1} END {print s}') + 1))
+echo "connect per request: $(per "${WORK}/requests.out" "$done_requests") instructions per client ($done_requests clients)"
+
+start "${WORK}/selects.out"
+statements="$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 \
+    --mysql-port="$PORT" --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
+    --tables=4 --table-size=10000 --threads=8 --events="$STATEMENTS" --time=0 \
+    --db-ps-mode=disable run 2>/dev/null | awk '/queries:/ {print $2}')"
+stop
+# Plus the probe's login and statement, counted as one.
+echo "text point select: $(per "${WORK}/selects.out" $((statements + 1))) instructions per statement ($statements statements)"
+echo "callgrind files: ${WORK}"

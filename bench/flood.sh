@@ -12,6 +12,7 @@
 # SY_BENCH_NO_BUILD=1 (use target/release as it is).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/sbtest.sh
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 WORKERS=1
 SECS=10
@@ -44,18 +45,8 @@ cat >"$WORK/sb.toml" <<TOML
 listen = "127.0.0.1:${PORT}"
 max_packet = "4M"
 
-[[tenants]]
-name = "sb"
-schemas = ["sbtest"]
-primary = "127.0.0.1:${SY_PRIMARY_PORT:-3307}"
-replicas = ["127.0.0.1:${SY_REPLICA1_PORT:-3308}", "127.0.0.1:${SY_REPLICA2_PORT:-3309}"]
-consistency = "eventual"
-
-[[users]]
-name = "sbtest"
-password = "sbtest"
-tenant = "sb"
 TOML
+sbtest_tenant >>"$WORK/sb.toml"
 RUST_LOG=warn target/release/switchyard run --config "$WORK/sb.toml" --threads "$WORKERS" \
     >"$WORK/proxy.log" 2>&1 &
 PIDS+=($!)

@@ -17,6 +17,7 @@
 # is printed (callgrind_annotate FILE shows where the instructions go).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/sbtest.sh
 
 BIN=target/release/switchyard
 REQUESTS=800
@@ -35,22 +36,7 @@ if ! command -v valgrind >/dev/null; then
 fi
 PORT="${SY_PROFILE_PORT:-6240}"
 WORK="$(mktemp -d)"
-cat >"${WORK}/sb.toml" <<TOML
-[server]
-listen = "127.0.0.1:${PORT}"
-
-[[tenants]]
-name = "sb"
-schemas = ["sbtest"]
-primary = "127.0.0.1:${SY_PRIMARY_PORT:-3307}"
-replicas = ["127.0.0.1:${SY_REPLICA1_PORT:-3308}", "127.0.0.1:${SY_REPLICA2_PORT:-3309}"]
-consistency = "eventual"
-
-[[users]]
-name = "sbtest"
-password = "sbtest"
-tenant = "sb"
-TOML
+sbtest_config "$PORT" >"${WORK}/sb.toml"
 cat >"${WORK}/requests.php" <<'PHP'
 <?php
 // $n connect-per-request clients one after another; prints how many got their row.

@@ -12,6 +12,7 @@
 # Writes the raw report next to perf.data in a temporary directory and prints its path.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/sbtest.sh
 
 BIN=target/release/switchyard
 THREADS=1
@@ -30,22 +31,7 @@ while [ $# -gt 0 ]; do
 done
 PORT="${SY_PROFILE_PORT:-6240}"
 WORK="$(mktemp -d)"
-cat >"${WORK}/sb.toml" <<TOML
-[server]
-listen = "127.0.0.1:${PORT}"
-
-[[tenants]]
-name = "sb"
-schemas = ["sbtest"]
-primary = "127.0.0.1:${SY_PRIMARY_PORT:-3307}"
-replicas = ["127.0.0.1:${SY_REPLICA1_PORT:-3308}", "127.0.0.1:${SY_REPLICA2_PORT:-3309}"]
-consistency = "eventual"
-
-[[users]]
-name = "sbtest"
-password = "sbtest"
-tenant = "sb"
-TOML
+sbtest_config "$PORT" >"${WORK}/sb.toml"
 RUST_LOG=warn "$BIN" run --config "${WORK}/sb.toml" --threads "$THREADS" >"${WORK}/proxy.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT

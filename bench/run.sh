@@ -34,6 +34,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
+. bench/sbtest.sh
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -152,18 +153,8 @@ max_connections = 2000
 [defaults]
 pool_max = 128
 
-[[tenants]]
-name = "sb"
-schemas = ["sbtest"]
-primary = "127.0.0.1:${PRIMARY}"
-replicas = ["127.0.0.1:${R1}", "127.0.0.1:${R2}"]
-consistency = "eventual"
-
-[[users]]
-name = "sbtest"
-password = "sbtest"
-tenant = "sb"
 TOML
+    sbtest_tenant
 }
 
 wait_port() { # port pid name

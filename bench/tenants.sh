@@ -13,6 +13,7 @@
 # target/release as it is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/sbtest.sh
 N=1200
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -33,18 +34,8 @@ listen = "127.0.0.1:${PORT}"
 [defaults]
 health_interval = "1h"
 
-[[tenants]]
-name = "sb"
-schemas = ["sbtest"]
-primary = "127.0.0.1:${SY_PRIMARY_PORT:-3307}"
-replicas = ["127.0.0.1:${SY_REPLICA1_PORT:-3308}", "127.0.0.1:${SY_REPLICA2_PORT:-3309}"]
-consistency = "eventual"
-
-[[users]]
-name = "sbtest"
-password = "sbtest"
-tenant = "sb"
 TOML
+    sbtest_tenant
     local i
     for i in $(seq 2 "$1"); do
         printf '\n[[tenants]]\nname = "t%d"\nschemas = ["t%d_db"]\nprimary = "127.0.0.1:%s"\nreplicas = ["127.0.0.1:%s"]\n' \

@@ -1,0 +1,26 @@
+# Sourced by the bench scripts: the `sb` tenant and `sbtest` user they all put behind
+# Switchyard (sysbench's schema on the local cluster, reads to both replicas).
+# Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT.
+
+# Prints the tenant's and the user's TOML (a config's [server] and [defaults] come first).
+sbtest_tenant() {
+    cat <<TOML
+[[tenants]]
+name = "sb"
+schemas = ["sbtest"]
+primary = "127.0.0.1:${SY_PRIMARY_PORT:-3307}"
+replicas = ["127.0.0.1:${SY_REPLICA1_PORT:-3308}", "127.0.0.1:${SY_REPLICA2_PORT:-3309}"]
+consistency = "eventual"
+
+[[users]]
+name = "sbtest"
+password = "sbtest"
+tenant = "sb"
+TOML
+}
+
+# Prints a whole config: Switchyard on 127.0.0.1:$1 in front of the tenant.
+sbtest_config() {
+    printf '[server]\nlisten = "127.0.0.1:%s"\n\n' "$1"
+    sbtest_tenant
+}

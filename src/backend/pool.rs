@@ -99,9 +99,20 @@ const KEY_CACHE_MAX: usize = 10_000;
 /// its own list.
 #[derive(Default)]
 struct Idle {
-    lists: FxHashMap<PoolKey, Vec<BackendConn>>,
+    lists: FxHashMap<PoolKey, IdleList>,
     per_addr: FxHashMap<Arc<str>, usize>,
 }
+
+/// One key's idle connections, and when they are next looked over for [`IDLE_CLOSE`].
+#[derive(Default)]
+struct IdleList {
+    conns: Vec<BackendConn>,
+    next_prune: Option<Instant>,
+}
+
+/// How often a list is looked over for connections idle past [`IDLE_CLOSE`]: at every
+/// return, that cost a clock subtraction per idle connection per statement.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// `n` idle connections to `addr` were taken, closed or pruned.
 fn forget_idle(per_addr: &mut FxHashMap<Arc<str>, usize>, addr: &str, n: usize) {
@@ -310,24 +321,29 @@ impl Pools {
         let idle = &mut *guard;
         // Looked up before inserting: the key's clone costs atomic increments, and the list
         // almost always exists.
-        if !idle.lists.contains_key(&conn.key) {
-            idle.lists.insert(conn.key.clone(), Vec::new());
-            idle.per_addr.entry(Arc::clone(&conn.key.addr)).or_insert(0);
-        }
-        let Some(list) = idle.lists.get_mut(&conn.key) else {
-            return;
-        };
-        let before = list.len();
-        // A list holds the connections of every tenant that logs in alike: each pruned one
-        // leaves its own group's count.
-        list.retain(|c| {
-            let keep = now.duration_since(c.last_used) < IDLE_CLOSE;
-            if let (false, Some(s)) = (keep, &c.slot) {
-                s.group().idle_changed(-1);
+        let list = match idle.lists.get_mut(&conn.key) {
+            Some(list) => list,
+            None => {
+                idle.per_addr.entry(Arc::clone(&conn.key.addr)).or_insert(0);
+                idle.lists.entry(conn.key.clone()).or_default()
             }
-            keep
-        });
-        let pruned = before - list.len();
+        };
+        let mut pruned = 0;
+        if list.next_prune.is_none_or(|at| now >= at) {
+            list.next_prune = Some(now + PRUNE_EVERY);
+            let before = list.conns.len();
+            // A list holds the connections of every tenant that logs in alike: each pruned
+            // one leaves its own group's count.
+            list.conns.retain(|c| {
+                let keep = now.duration_since(c.last_used) < IDLE_CLOSE;
+                if let (false, Some(s)) = (keep, &c.slot) {
+                    s.group().idle_changed(-1);
+                }
+                keep
+            });
+            pruned = before - list.conns.len();
+        }
+        let list = &mut list.conns;
         if let Some(n) = idle.per_addr.get_mut(&*conn.key.addr) {
             *n = (*n + 1).saturating_sub(pruned);
         }
@@ -387,6 +403,7 @@ fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
     let addr = &*ask.key.addr;
     let mut own = 0;
     if let Some(list) = idle.lists.get_mut(ask.key) {
+        let list = &mut list.conns;
         let before = list.len();
         let conn = take_from(list, ask);
         own = list.len();
@@ -408,6 +425,7 @@ fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
         .iter_mut()
         .filter(|(k, _)| k.differs_only_in_user(ask.key))
         .find_map(|(_, list)| {
+            let list = &mut list.conns;
             let before = list.len();
             let conn = take_recyclable(list, ask);
             gone += before - list.len();
@@ -430,7 +448,10 @@ fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
         .lists
         .iter_mut()
         .filter(|(k, _)| *k != ask.key && k.addr == ask.key.addr)
-        .find_map(|(_, v)| v.iter().position(mine).map(|i| v.swap_remove(i)));
+        .find_map(|(_, v)| {
+            let i = v.conns.iter().position(mine)?;
+            Some(v.conns.swap_remove(i))
+        });
     match victim {
         Some(c) => {
             forget_idle(&mut idle.per_addr, &ask.key.addr, 1);

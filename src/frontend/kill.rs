@@ -95,7 +95,7 @@ impl Session {
 /// Interrupts what the target session runs now, if anything: logs in beside its backend
 /// connection and sends the backend's own KILL for that connection's thread.
 async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<(), SessionError> {
-    let Some(run) = entry.running.lock().await.clone() else {
+    let Some(run) = entry.running() else {
         return Ok(());
     };
     let failed = |e: &dyn std::fmt::Display| error::kill_failed(entry.id, &run.key.addr, e);
@@ -112,18 +112,18 @@ async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<
         .map_err(|e| failed(&e))?;
     // Held until the backend answered: the session cannot finish this statement and give
     // the connection to the pool (where another session could take it) in between.
-    let now = entry.running.lock().await;
-    if !now.as_ref().is_some_and(|r| same_connection(r, &run)) {
+    let claim = entry.start_kill().await;
+    if !claim.running().is_some_and(|r| same_connection(&r, &run)) {
         return Ok(());
     }
-    // Bounded: the target session waits on `now` to finish its statement.
+    // Bounded: the target session waits on the claim to finish its statement.
     let sql = backend_kill(k, run.thread_id);
     let answer = side.exec_silent(&sql, Expect::ResultSets);
     let o = tokio::time::timeout(rt.connect_timeout, answer)
         .await
         .map_err(|_| failed(&"the backend did not answer its KILL in time"))?
         .map_err(|e| failed(&e))?;
-    drop(now);
+    drop(claim);
     match o.err {
         // The statement ended before the KILL arrived: nothing left to interrupt.
         None => Ok(()),

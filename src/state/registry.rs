@@ -25,16 +25,47 @@ pub struct SessionReport {
 /// The backend connection a session's statement is running on.
 pub use crate::backend::conn::Identity as Running;
 
+#[derive(Default)]
+struct RunState {
+    running: Option<Arc<Running>>,
+    /// KILLs registered to interrupt the session (waiting for or holding `kill_gate`).
+    killers: usize,
+}
+
+/// A KILL's claim on a session (see [`SessionEntry::start_kill`]); dropping it lets the
+/// session go on.
+pub struct KillClaim<'a> {
+    entry: &'a SessionEntry,
+    _gate: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl KillClaim<'_> {
+    /// The connection the session's statement runs on now, if any.
+    pub fn running(&self) -> Option<Arc<Running>> {
+        self.entry.run_state().running.clone()
+    }
+}
+
+impl Drop for KillClaim<'_> {
+    fn drop(&mut self) {
+        self.entry.run_state().killers -= 1;
+    }
+}
+
 pub struct SessionEntry {
     pub id: u32,
     pub host: String,
     pub started: SystemTime,
     pub statements: AtomicU64,
     report: Mutex<SessionReport>,
-    /// Set while a statement runs. Async so a KILL can hold it while its backend KILL is
-    /// under way: the session cannot finish the statement's bookkeeping and hand that
-    /// connection to the pool (and so to another session) in between.
-    pub running: tokio::sync::Mutex<Option<Arc<Running>>>,
+    /// Set while a statement runs, with the KILLs interrupting the session (see
+    /// [`SessionEntry::set_running`] and `frontend::kill`).
+    running: Mutex<RunState>,
+    /// Held by a KILL while its backend KILL is under way; a session that sees a KILL
+    /// registered waits for it before going on, so it cannot hand that connection to the
+    /// pool (and so to another session) in between. Only then: a statement takes no
+    /// async lock.
+    kill_gate: tokio::sync::Mutex<()>,
     /// Raised when the session is killed (KILL CONNECTION) or the proxy shuts down.
     pub signals: Signals,
     /// Set from the moment a statement outside a transaction passes the pause gate until
@@ -75,13 +106,52 @@ impl SessionEntry {
         self.busy.store(busy, Ordering::SeqCst);
     }
 
+    /// Publishes the connection a statement starts running on (Some) or that it ended
+    /// (None). Both the value and the KILL count are read under one lock: either a KILL
+    /// registered before and this waits until its backend KILL is answered, or the KILL
+    /// reads this value afterwards (None: nothing to interrupt).
     pub async fn set_running(&self, running: Option<Arc<Running>>) {
-        // Uncontended but for a KILL under way: a try first spares every statement the
-        // lock's wait future.
-        match self.running.try_lock() {
-            Ok(mut now) => *now = running,
-            Err(_) => *self.running.lock().await = running,
+        let killers = {
+            let mut st = self.run_state();
+            st.running = running;
+            st.killers
+        };
+        if killers > 0 {
+            drop(self.kill_gate.lock().await);
         }
+    }
+
+    /// The connection the session's statement runs on now, if any.
+    pub fn running(&self) -> Option<Arc<Running>> {
+        self.run_state().running.clone()
+    }
+
+    /// Registers a KILL and waits for the gate: until the claim drops, the session does not
+    /// move past the end (or start) of a statement.
+    pub async fn start_kill(&self) -> KillClaim<'_> {
+        self.run_state().killers += 1;
+        // Counted before the wait: if this future is dropped while waiting, the claim is
+        // not made, so the count is taken back here.
+        let undo = Undo(self);
+        let gate = self.kill_gate.lock().await;
+        std::mem::forget(undo);
+        KillClaim {
+            entry: self,
+            _gate: gate,
+        }
+    }
+
+    fn run_state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Takes back a KILL's registration whose wait for the gate was dropped.
+struct Undo<'a>(&'a SessionEntry);
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        self.0.run_state().killers -= 1;
     }
 }
 
@@ -117,7 +187,8 @@ impl Registry {
             started: SystemTime::now(),
             statements: AtomicU64::new(0),
             report: Mutex::new(report),
-            running: tokio::sync::Mutex::new(None),
+            running: Mutex::new(RunState::default()),
+            kill_gate: tokio::sync::Mutex::new(()),
             signals: Signals::default(),
             busy: AtomicBool::new(false),
         });
@@ -206,6 +277,45 @@ impl SessionEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_statement_boundary_waits_only_for_a_kill_under_way() {
+        let reg = Arc::new(Registry::default());
+        let a = reg.register(1, "127.0.0.1", SessionReport::default());
+        let entry = Arc::clone(&a.entry);
+        // No KILL: no wait.
+        entry.set_running(None).await;
+
+        let claim = entry.start_kill().await;
+        // A second KILL waiting behind the first, then given up: its count goes too.
+        {
+            let second = entry.start_kill();
+            tokio::pin!(second);
+            assert!(futures_now(second.as_mut()).is_none(), "the gate is held");
+        }
+        let e2 = Arc::clone(&entry);
+        let boundary = tokio::spawn(async move { e2.set_running(None).await });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!boundary.is_finished(), "the session waits for the KILL");
+        drop(claim);
+        tokio::time::timeout(std::time::Duration::from_secs(5), boundary)
+            .await
+            .expect("the session goes on once the KILL is done")
+            .unwrap();
+        assert_eq!(entry.run_state().killers, 0);
+        entry.set_running(None).await;
+    }
+
+    /// Polls a future once.
+    fn futures_now<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
 
     #[test]
     fn sessions_come_and_go() {

@@ -7,12 +7,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use switchyard::state::{directory, RuntimeState};
 use switchyard::{config, Listeners};
 
-/// mimalloc rather than glibc's malloc: per-thread free lists without glibc's chunk
-/// consolidation, which a connect-per-request client's buffers (two of 16 KiB per
-/// connection) and a statement's small allocations kept running into.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(version, about = "A read/write-splitting, tenant-aware MySQL proxy")]
 struct Cli {

@@ -59,24 +59,26 @@ impl Digests {
             .local()
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let key = if map.len() < MAX_DIGESTS {
-            hash
-        } else {
-            OVERFLOW
-        };
         // One lookup for a digest seen before, the usual case.
         let e = match map.get_mut(&hash) {
             Some(e) => e,
-            None => map.entry(key).or_insert_with(|| {
-                if key == OVERFLOW {
-                    DigestStats::overflow()
+            None => {
+                let key = if map.len() < MAX_DIGESTS {
+                    hash
                 } else {
-                    DigestStats {
-                        text: text(),
-                        ..DigestStats::default()
+                    OVERFLOW
+                };
+                map.entry(key).or_insert_with(|| {
+                    if key == OVERFLOW {
+                        DigestStats::overflow()
+                    } else {
+                        DigestStats {
+                            text: text(),
+                            ..DigestStats::default()
+                        }
                     }
-                }
-            }),
+                })
+            }
         };
         e.count += 1;
         if replica {

@@ -35,20 +35,25 @@ struct RunState {
 /// A KILL's claim on a session (see [`SessionEntry::start_kill`]); dropping it lets the
 /// session go on.
 pub struct KillClaim<'a> {
-    entry: &'a SessionEntry,
+    /// Dropped first: the count goes down before the gate opens.
+    registered: Registered<'a>,
     _gate: tokio::sync::MutexGuard<'a, ()>,
 }
 
 impl KillClaim<'_> {
     /// The connection the session's statement runs on now, if any.
     pub fn running(&self) -> Option<Arc<Running>> {
-        self.entry.run_state().running.clone()
+        self.registered.0.running()
     }
 }
 
-impl Drop for KillClaim<'_> {
+/// A KILL counted in the session's run state, waiting for the gate or holding it; dropped
+/// (the KILL done, or its wait given up), it is counted out.
+struct Registered<'a>(&'a SessionEntry);
+
+impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.entry.run_state().killers -= 1;
+        self.0.run_state().killers -= 1;
     }
 }
 
@@ -129,29 +134,18 @@ impl SessionEntry {
     /// Registers a KILL and waits for the gate: until the claim drops, the session does not
     /// move past the end (or start) of a statement.
     pub async fn start_kill(&self) -> KillClaim<'_> {
+        // Counted before the wait, so the session sees it; counted out however it ends.
         self.run_state().killers += 1;
-        // Counted before the wait: if this future is dropped while waiting, the claim is
-        // not made, so the count is taken back here.
-        let undo = Undo(self);
+        let registered = Registered(self);
         let gate = self.kill_gate.lock().await;
-        std::mem::forget(undo);
         KillClaim {
-            entry: self,
+            registered,
             _gate: gate,
         }
     }
 
     fn run_state(&self) -> std::sync::MutexGuard<'_, RunState> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Takes back a KILL's registration whose wait for the gate was dropped.
-struct Undo<'a>(&'a SessionEntry);
-
-impl Drop for Undo<'_> {
-    fn drop(&mut self) {
-        self.0.run_state().killers -= 1;
     }
 }
 

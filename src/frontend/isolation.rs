@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use crate::config::UserTenants;
 use crate::frontend::error::{db_access_denied, SessionError};
 use crate::frontend::session::Session;
-use crate::router;
+use crate::router::{self, Refs};
 use crate::state::RuntimeState;
 
 /// Longest schema name in bytes (64 characters of up to 4 bytes); longer names are no schema.
@@ -24,8 +24,33 @@ impl Session {
         rt: &RuntimeState,
         sql: &[u8],
     ) -> Result<(), SessionError> {
+        self.check_known_schema_refs(rt, sql, &Refs::Unknown)
+    }
+
+    /// [`Session::check_schema_refs`] with the names `sql` spells out when the classifier
+    /// knew them (no scan then).
+    pub(in crate::frontend) fn check_known_schema_refs(
+        &self,
+        rt: &RuntimeState,
+        sql: &[u8],
+        refs: &Refs,
+    ) -> Result<(), SessionError> {
         if !rt.directory.several() || matches!(self.who.user.tenants, UserTenants::All) {
             return Ok(());
+        }
+        if let Refs::Known(names) = refs {
+            let names = names.as_deref().unwrap_or_default();
+            return match names
+                .iter()
+                .find(|n| foreign(rt, &self.who.user.tenants, n))
+            {
+                Some(db) => Err(db_access_denied(
+                    &self.who.user.name,
+                    &self.who.host,
+                    &String::from_utf8_lossy(db),
+                )),
+                None => Ok(()),
+            };
         }
         let outcome = router::visit_schema_refs(sql, |name| {
             if foreign(rt, &self.who.user.tenants, name) {

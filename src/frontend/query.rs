@@ -66,21 +66,22 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        self.check_schema_refs(rt, &payload[1..])?;
         // The digest statistics' key comes from the classifier's pass (one lexing of a
-        // SELECT, not two).
-        let (c, digest) = rt.shared.router.classify_fingerprinted(&payload[1..]);
+        // SELECT, not two; none for a shape seen before), and so may the schema names.
+        let q = rt.shared.router.classify_query(&payload[1..]);
+        self.check_known_schema_refs(rt, &payload[1..], &q.refs)?;
+        let (c, digest) = (&*q.c, q.fingerprint);
         if c.effects.kill {
             return self.kill_statement(rt, &payload[1..]).await;
         }
         if let Class::Use(db) = &c.class {
             return self.change_schema(rt, db, payload).await;
         }
-        self.require_tenant(rt, &c, &payload[1..])?;
+        self.require_tenant(rt, c, &payload[1..])?;
         for db in &c.effects.use_dbs {
             self.check_same_tenant(rt, db)?;
         }
-        self.run_classified(rt, &c, digest, payload, Expect::ResultSets)
+        self.run_classified(rt, c, digest, payload, Expect::ResultSets)
             .await
     }
 

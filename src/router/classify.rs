@@ -236,12 +236,21 @@ pub(crate) fn classify_fingerprinted(
     unparsed: Option<&Unparsed>,
     sql: &[u8],
 ) -> (Classification, u64) {
+    let (c, lone) = classify_lone(cache, unparsed, sql);
+    let h = lone.unwrap_or_else(|| super::fingerprint_hash(sql));
+    (c, h)
+}
+
+/// Classifies a payload; for a lone SELECT decided by its digest (whose answer holds for
+/// every statement of its digest), also its `fingerprint_hash` from the same pass.
+pub(crate) fn classify_lone(
+    cache: &Cache,
+    unparsed: Option<&Unparsed>,
+    sql: &[u8],
+) -> (Classification, Option<u64>) {
     let fingerprint = Cell::new(None);
     let c = classify_with(cache, unparsed, sql, &fingerprint);
-    let h = fingerprint
-        .get()
-        .unwrap_or_else(|| super::fingerprint_hash(sql));
-    (c, h)
+    (c, fingerprint.get())
 }
 
 fn classify_with(

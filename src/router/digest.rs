@@ -2,11 +2,10 @@
 //! keywords case-folded) and the bounded cache of SELECT-family decisions keyed by them.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::Mutex;
 
+use super::clock::Clock;
 use super::fingerprint::{Fnv, Normalizer};
 use super::lexer::{Cursor, Kind};
 use super::lists;
@@ -192,108 +191,41 @@ struct Cached {
     check: u64,
     class: Class,
     effects: Effects,
-    /// CLOCK's reference bit: set by a hit, cleared as the hand passes.
-    used: bool,
-}
-
-/// The digest is already a hash; hashing it again would only cost time.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-#[derive(Default)]
-struct Slots {
-    map: HashMap<u64, Cached, BuildHasherDefault<KeyHasher>>,
-    /// Keys in insertion slots; the CLOCK hand sweeps it when the cache is full.
-    ring: Vec<u64>,
-    hand: usize,
-}
-
-impl Slots {
-    /// Frees one slot by CLOCK (second chance): entries hit since the hand last passed
-    /// stay, so a flood of one-off statements cannot push the working set out.
-    fn evict(&mut self) -> usize {
-        loop {
-            let at = self.hand;
-            self.hand = (self.hand + 1) % self.ring.len();
-            match self.map.get_mut(&self.ring[at]) {
-                Some(c) if c.used => c.used = false,
-                _ => {
-                    self.map.remove(&self.ring[at]);
-                    return at;
-                }
-            }
-        }
-    }
 }
 
 /// Bounded, thread-safe digest -> decision cache. When full, one new entry replaces one
 /// old one (CLOCK), so a client minting new statements costs others little.
 pub(crate) struct Cache {
-    slots: Mutex<Slots>,
-    capacity: usize,
+    slots: Mutex<Clock<Cached>>,
 }
 
 impl Cache {
     pub fn new(capacity: usize) -> Self {
         Cache {
-            slots: Mutex::new(Slots::default()),
-            capacity: capacity.max(1),
+            slots: Mutex::new(Clock::new(capacity)),
         }
     }
 
     pub fn get(&self, d: Digest) -> Option<(Class, Effects)> {
         let mut s = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let hit = s.map.get_mut(&d.key).filter(|c| c.check == d.check)?;
-        // Written only when clear, so a hot entry's line is not dirtied on every hit.
-        if !hit.used {
-            hit.used = true;
-        }
+        let hit = s.get(d.key).filter(|c| c.check == d.check)?;
         Some((hit.class.clone(), hit.effects.clone()))
     }
 
     pub fn put(&self, d: Digest, class: &Class, effects: &Effects) {
-        let mut s = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let entry = Cached {
             check: d.check,
             class: class.clone(),
             effects: effects.clone(),
-            used: false,
         };
-        if let Some(old) = s.map.get_mut(&d.key) {
-            *old = entry;
-            return;
-        }
-        if s.ring.len() < self.capacity {
-            s.ring.push(d.key);
-        } else {
-            let at = s.evict();
-            s.ring[at] = d.key;
-        }
-        s.map.insert(d.key, entry);
-    }
-
-    pub fn len(&self) -> usize {
         self.slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .map
-            .len()
+            .put(d.key, entry);
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -311,30 +243,6 @@ mod tests {
             c.put(d(i), &Class::Read, &Effects::default());
         }
         c
-    }
-
-    #[test]
-    fn a_full_cache_replaces_entries_one_at_a_time() {
-        let c = filled(100);
-        for i in 100..150 {
-            c.put(d(i), &Class::Read, &Effects::default());
-            assert_eq!(c.len(), 100);
-        }
-        let kept = (0..100).filter(|&i| c.get(d(i)).is_some()).count();
-        assert_eq!(kept, 50, "one old entry per new one, not the cache cleared");
-        assert!((100..150).all(|i| c.get(d(i)).is_some()));
-    }
-
-    #[test]
-    fn entries_in_use_survive_a_flood() {
-        let c = filled(100);
-        for i in 100..10_000 {
-            for hot in 0..10 {
-                assert!(c.get(d(hot)).is_some(), "hot entry {hot} evicted at {i}");
-            }
-            c.put(d(i), &Class::Read, &Effects::default());
-        }
-        assert_eq!(c.len(), 100);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and nesting limit; decisions are cached by normalized digest.
 
 mod classify;
+mod clock;
 mod digest;
 mod fingerprint;
 mod hints;
@@ -11,10 +12,12 @@ mod keyword;
 pub mod kill;
 mod lexer;
 mod lists;
+mod memo;
 pub mod replicas;
 pub mod route;
 pub use classify::{MAX_NESTING, MAX_PARSED_SQL};
 pub use fingerprint::{fingerprint, fingerprint_hash};
+pub use memo::Refs;
 #[cfg(test)]
 mod flood_tests;
 mod schemas;
@@ -40,6 +43,7 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 /// another core writes.
 pub struct Router {
     caches: PerWorker<digest::Cache>,
+    memos: PerWorker<memo::Memo>,
     /// Entries each worker's cache holds at most.
     entries: usize,
     unparsed: classify::Unparsed,
@@ -54,6 +58,7 @@ impl Router {
     pub fn with_cache_entries(entries: usize) -> Self {
         Router {
             caches: PerWorker::default(),
+            memos: PerWorker::default(),
             entries,
             unparsed: classify::Unparsed::default(),
         }
@@ -75,6 +80,38 @@ impl Router {
         classify::classify_fingerprinted(self.cache(), Some(&self.unparsed), sql)
     }
 
+    /// What a COM_QUERY needs from the classifier: [`Router::classify_fingerprinted`] and
+    /// the schema names the statement spells out, when known. A lone SELECT whose shape
+    /// (its text with literals blanked) this worker saw before is answered from memory.
+    pub fn classify_query(&self, sql: &[u8]) -> Classified {
+        let memo = self.memos.local_or(|| memo::Memo::new(self.entries));
+        let missed = match memo.recall(sql) {
+            Ok(a) => {
+                return Classified {
+                    c: a.c,
+                    fingerprint: a.fingerprint,
+                    refs: a.refs,
+                }
+            }
+            Err(missed) => missed,
+        };
+        let (c, lone) = classify::classify_lone(self.cache(), Some(&self.unparsed), sql);
+        let c = std::sync::Arc::new(c);
+        let fingerprint = match (lone, missed) {
+            (Some(h), Some(m)) => {
+                memo.remember(m, sql, &c, h);
+                h
+            }
+            (Some(h), None) => h,
+            (None, _) => fingerprint_hash(sql),
+        };
+        Classified {
+            c,
+            fingerprint,
+            refs: Refs::Unknown,
+        }
+    }
+
     /// Like [`Router::classify`], for EXPLAIN ROUTE: not counted as traffic.
     pub fn explain(&self, sql: &[u8]) -> Classification {
         classify::classify(self.cache(), None, sql)
@@ -89,6 +126,11 @@ impl Router {
     /// Number of cached decisions, every worker's (for admin stats).
     pub fn cached_entries(&self) -> usize {
         self.caches.iter().map(digest::Cache::len).sum()
+    }
+
+    /// Number of remembered statement shapes, every worker's.
+    pub fn remembered_shapes(&self) -> usize {
+        self.memos.iter().map(memo::Memo::len).sum()
     }
 }
 
@@ -229,6 +271,15 @@ pub struct Effects {
     pub multi_session_change: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
+}
+
+/// A COM_QUERY's classification, `fingerprint_hash` and the schema names it spells out.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    /// Shared with the memory of its shape, if any (a hit copies no classification).
+    pub c: std::sync::Arc<Classification>,
+    pub fingerprint: u64,
+    pub refs: Refs,
 }
 
 /// The full answer for one statement.

@@ -100,22 +100,54 @@ const KEY_CACHE_MAX: usize = 10_000;
 #[derive(Default)]
 struct Idle {
     lists: FxHashMap<PoolKey, IdleList>,
-    per_addr: FxHashMap<Arc<str>, usize>,
+    /// Each server address's place in `per_addr`.
+    addrs: FxHashMap<Arc<str>, usize>,
+    /// Idle connections per server address, whatever their key. A list knows its
+    /// address's place: a statement's take and return look no address up.
+    per_addr: Vec<usize>,
+}
+
+impl Idle {
+    /// The list for `key`, made (and its address given a place) the first time.
+    fn list(&mut self, key: &PoolKey) -> &mut IdleList {
+        // Looked up before inserting: the key's clone costs atomic increments, and the
+        // list almost always exists.
+        if !self.lists.contains_key(key) {
+            let next = self.per_addr.len();
+            let addr = *self.addrs.entry(Arc::clone(&key.addr)).or_insert(next);
+            if addr == next {
+                self.per_addr.push(0);
+            }
+            let list = IdleList {
+                conns: Vec::new(),
+                next_prune: None,
+                addr,
+            };
+            self.lists.insert(key.clone(), list);
+        }
+        self.lists.get_mut(key).expect("inserted above")
+    }
+
+    /// Idle connections to `addr`, whatever their key.
+    fn idle_at(&self, addr: &str) -> usize {
+        self.addrs.get(addr).map_or(0, |&i| self.per_addr[i])
+    }
 }
 
 /// One key's idle connections, and when they are next looked over for [`IDLE_CLOSE`].
-#[derive(Default)]
 struct IdleList {
     conns: Vec<BackendConn>,
     next_prune: Option<Instant>,
+    /// Its address's place in `Idle::per_addr`.
+    addr: usize,
 }
 
 /// How often a list is looked over for connections idle past [`IDLE_CLOSE`]: at every
 /// return, that cost a clock subtraction per idle connection per statement.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
-/// `n` idle connections to `addr` were taken, closed or pruned.
-fn forget_idle(per_addr: &mut FxHashMap<Arc<str>, usize>, addr: &str, n: usize) {
+/// `n` idle connections at address place `addr` were taken, closed or pruned.
+fn forget_idle(per_addr: &mut [usize], addr: usize, n: usize) {
     if let Some(count) = per_addr.get_mut(addr) {
         *count = count.saturating_sub(n);
     }
@@ -319,15 +351,7 @@ impl Pools {
         let home = self.idle.slot_or(conn.home, Default::default);
         let mut guard = home.lock().unwrap_or_else(|p| p.into_inner());
         let idle = &mut *guard;
-        // Looked up before inserting: the key's clone costs atomic increments, and the list
-        // almost always exists.
-        let list = match idle.lists.get_mut(&conn.key) {
-            Some(list) => list,
-            None => {
-                idle.per_addr.entry(Arc::clone(&conn.key.addr)).or_insert(0);
-                idle.lists.entry(conn.key.clone()).or_default()
-            }
-        };
+        let list = idle.list(&conn.key);
         let mut pruned = 0;
         if list.next_prune.is_none_or(|at| now >= at) {
             list.next_prune = Some(now + PRUNE_EVERY);
@@ -343,10 +367,8 @@ impl Pools {
             });
             pruned = before - list.conns.len();
         }
+        let addr = list.addr;
         let list = &mut list.conns;
-        if let Some(n) = idle.per_addr.get_mut(&*conn.key.addr) {
-            *n = (*n + 1).saturating_sub(pruned);
-        }
         list.push(conn);
         // The group is reached through the connection now in the list, not a clone of its
         // Arc: a clone and drop per statement would write the group's reference count from
@@ -354,6 +376,9 @@ impl Pools {
         if let Some(s) = list.last().and_then(|c| c.slot.as_ref()) {
             s.group().idle_changed(1);
             s.group().wake();
+        }
+        if let Some(n) = idle.per_addr.get_mut(addr) {
+            *n = (*n + 1).saturating_sub(pruned);
         }
     }
 
@@ -380,8 +405,10 @@ impl Pools {
         let mut counts = HashMap::new();
         for idle in self.idle.iter() {
             let idle = idle.lock().unwrap_or_else(|p| p.into_inner());
-            for (a, n) in idle.per_addr.iter().filter(|(_, n)| **n > 0) {
-                *counts.entry(Arc::clone(a)).or_insert(0) += *n;
+            for (a, &i) in &idle.addrs {
+                if let Some(&n) = idle.per_addr.get(i).filter(|n| **n > 0) {
+                    *counts.entry(Arc::clone(a)).or_insert(0) += n;
+                }
             }
         }
         counts
@@ -400,9 +427,9 @@ impl Pools {
 fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
     let mut guard = idle.lock().unwrap_or_else(|p| p.into_inner());
     let idle = &mut *guard;
-    let addr = &*ask.key.addr;
     let mut own = 0;
     if let Some(list) = idle.lists.get_mut(ask.key) {
+        let addr = list.addr;
         let list = &mut list.conns;
         let before = list.len();
         let conn = take_from(list, ask);
@@ -412,26 +439,27 @@ fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
             return conn;
         }
     }
-    let elsewhere = idle.per_addr.get(addr).map_or(0, |n| n.saturating_sub(own));
+    let elsewhere = idle.idle_at(&ask.key.addr).saturating_sub(own);
     // Nothing there could be taken without a slot or one of the group's own idle
     // connections (the wait loop comes here on every wake-up: no walk over every key).
     let room = ask.group.idle() > 0 || ask.group.has_room();
     if elsewhere == 0 || !room || !ask.group.may_change_user() {
         return None;
     }
-    let mut gone = 0;
+    let mut gone = (0, 0);
     let conn = idle
         .lists
         .iter_mut()
         .filter(|(k, _)| k.differs_only_in_user(ask.key))
         .find_map(|(_, list)| {
+            gone.0 = list.addr;
             let list = &mut list.conns;
             let before = list.len();
             let conn = take_recyclable(list, ask);
-            gone += before - list.len();
+            gone.1 += before - list.len();
             conn
         });
-    forget_idle(&mut idle.per_addr, addr, gone);
+    forget_idle(&mut idle.per_addr, gone.0, gone.1);
     conn
 }
 
@@ -450,11 +478,11 @@ fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
         .filter(|(k, _)| *k != ask.key && k.addr == ask.key.addr)
         .find_map(|(_, v)| {
             let i = v.conns.iter().position(mine)?;
-            Some(v.conns.swap_remove(i))
+            Some((v.addr, v.conns.swap_remove(i)))
         });
     match victim {
-        Some(c) => {
-            forget_idle(&mut idle.per_addr, &ask.key.addr, 1);
+        Some((addr, c)) => {
+            forget_idle(&mut idle.per_addr, addr, 1);
             ask.group.idle_changed(-1);
             drop(c);
             true

@@ -1,7 +1,7 @@
 //! The statements prepared on one backend connection, by statement text and session state,
 //! shared by every session that leases the connection, and bounded.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Statements kept prepared per connection; past it the least recently used is closed.
 /// With `pool_max` 64 connections per server this stays far below the server's default
@@ -24,7 +24,8 @@ pub struct Cached {
 
 #[derive(Debug, Default)]
 pub struct StmtCache {
-    map: HashMap<u64, Cached>,
+    /// FxHash: the keys are SipHash values already (`prepared::cache_key`).
+    map: FxHashMap<u64, Cached>,
     tick: u64,
 }
 

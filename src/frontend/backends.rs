@@ -258,7 +258,9 @@ impl Session {
             .await
             .map_err(SessionError::ClientGone)?;
         let entry = &self.registration.entry;
-        entry.set_running(Some(conn.identity())).await;
+        if entry.set_running_now(Some(conn.identity())) {
+            entry.wait_kills().await;
+        }
         let sent = conn.io.send(0, payload).await;
         let relayed = match sent {
             Ok(_) => {
@@ -277,7 +279,9 @@ impl Session {
         };
         // Waits for a KILL QUERY in progress, so it never reaches the connection after
         // this session has moved on from it.
-        entry.set_running(None).await;
+        if entry.set_running_now(None) {
+            entry.wait_kills().await;
+        }
         match relayed {
             Ok(()) => {
                 if let Some(id) = scanner.outcome.ok.map(|ok| ok.last_insert_id) {

@@ -21,10 +21,10 @@ impl Session {
         &mut self,
         t: Target,
         id: u32,
-    ) -> Result<u32, SessionError> {
-        let bid = self.prepare_on(t, id).await?;
-        if self.definitions_match(t, id) {
-            return Ok(bid);
+    ) -> Result<(u32, u64), SessionError> {
+        let (bid, ck) = self.prepare_on(t, id).await?;
+        if self.definitions_match(t, id, ck) {
+            return Ok((bid, ck));
         }
         // The server last sent other definitions than the client holds. Prepared anew, a
         // server sends an execute's definitions when they differ from its prepare's. That
@@ -33,22 +33,19 @@ impl Session {
         // differently mean the servers disagree (DDL reached one first), and an execute
         // here could leave out definitions the client does not hold.
         self.close_on(t, id).await?;
-        let bid = self.prepare_on(t, id).await?;
-        if self.definitions_match(t, id) || self.stmts.meta_from_execute(id) {
-            Ok(bid)
+        let (bid, ck) = self.prepare_on(t, id).await?;
+        if self.definitions_match(t, id, ck) || self.stmts.meta_from_execute(id) {
+            Ok((bid, ck))
         } else {
             Err(need_reprepare())
         }
     }
 
-    fn definitions_match(&self, t: Target, id: u32) -> bool {
+    /// `ck`: the statement's key in the connection's cache.
+    fn definitions_match(&self, t: Target, id: u32, ck: u64) -> bool {
         match self.held.get(t) {
             Some(conn) if conn.cache_metadata => {
-                let held = self
-                    .stmts
-                    .key_on(id, conn)
-                    .and_then(|k| conn.stmts.peek(k))
-                    .and_then(|c| c.meta);
+                let held = conn.stmts.peek(ck).and_then(|c| c.meta);
                 held == self.stmts.cached_metadata(id)
             }
             _ => true,
@@ -56,13 +53,14 @@ impl Session {
     }
 
     /// Definitions an answer from `t` carried are now both the client's and that server's.
-    pub(super) fn metadata_sent(&mut self, t: Target, id: u32, o: &Outcome) {
+    /// `ck`: the statement's key in the connection's cache.
+    pub(super) fn metadata_sent(&mut self, t: Target, id: u32, ck: u64, o: &Outcome) {
         let Some(m) = o.metadata else {
             return;
         };
         self.stmts.set_cached_metadata(id, m);
         if let Some(conn) = self.held.get_mut(t) {
-            if let Some(c) = self.stmts.key_on(id, conn).and_then(|k| conn.stmts.get(k)) {
+            if let Some(c) = conn.stmts.get(ck) {
                 c.meta = Some(m);
             }
         }

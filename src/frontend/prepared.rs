@@ -1,7 +1,9 @@
 //! Prepared statements across backends: client-facing ids, lazy preparation on each backend
 //! a statement runs on, parameter types and long data carried to whichever backend executes.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
 
 use super::backends::internal;
@@ -54,7 +56,8 @@ pub struct Stmt {
     key: u64,
     /// Digest of the statement text, computed once at prepare.
     digest: u64,
-    class: Classification,
+    /// Shared, so an execute takes it without copying it.
+    class: Arc<Classification>,
     params: u16,
     /// Parameter types the client last sent.
     types: Option<Vec<u8>>,
@@ -74,7 +77,8 @@ pub struct Stmt {
 
 #[derive(Default)]
 pub struct Statements {
-    map: HashMap<u32, Stmt>,
+    /// FxHash: the ids are Switchyard's own, handed out in order.
+    map: FxHashMap<u32, Stmt>,
     next_id: u32,
     /// Bytes of long data held for all statements, bounded by the client packet limit.
     long_data_bytes: usize,
@@ -276,7 +280,7 @@ impl Session {
             key,
             digest: crate::router::fingerprint_hash(&payload[1..]),
             sql: payload[1..].to_vec(),
-            class: c,
+            class: Arc::new(c),
             params: p.params,
             types: None,
             long_data: Vec::new(),
@@ -331,16 +335,18 @@ impl Session {
             .map
             .get(&id)
             .ok_or_else(|| unknown_stmt(id, run.name()))?;
-        let class = stmt.class.clone();
+        let class = Arc::clone(&stmt.class);
         let params = stmt.params;
         if stmt.long_data_overflow {
             self.stmts.drop_long_data(id);
             return Err(long_data_too_long(rt.max_client_packet));
         }
         if let Some(types) = run.types(&payload, params) {
-            let types = types.to_vec();
+            // Most clients send the same types at every execute: no copy then.
             if let Some(s) = self.stmts.map.get_mut(&id) {
-                s.types = Some(types);
+                if s.types.as_deref() != Some(types) {
+                    s.types = Some(types.to_vec());
+                }
             }
         }
         let cursor = run == Run::Execute && command::execute_opens_cursor(&payload);
@@ -349,7 +355,7 @@ impl Session {
         let started = std::time::Instant::now();
         let route = route::decide(&class, &self.view());
         let mut t = self.resolve(rt, &route).await?;
-        let backend_id = match self.prepare_in_step(t, id).await {
+        let (backend_id, ck) = match self.prepare_in_step(t, id).await {
             // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
             // to fail a read the primary can serve.
             Err(e) if route.dest == Destination::AnyReplica && t != Target::Primary => {
@@ -369,7 +375,7 @@ impl Session {
                 self.restore_insert_id(t, &sql).await?;
             }
         }
-        let payload = self.with_types(t, id, params, payload, run);
+        let payload = self.with_types(t, (id, ck), params, payload, run);
         let mut payload = payload;
         command::set_stmt_id(&mut payload, backend_id);
         let o = match self.forward(t, &payload, Expect::ResultSets, None).await {
@@ -380,7 +386,7 @@ impl Session {
             }
         };
         self.count(&route, t, Some(&o), class.class == Class::Read);
-        self.metadata_sent(t, id, &o);
+        self.metadata_sent(t, id, ck, &o);
         if let Some(s) = self.stmts.map.get(&id) {
             self.observe(rt, t, started, s.digest, &s.sql);
         }
@@ -398,8 +404,14 @@ impl Session {
         Ok(())
     }
 
-    /// The backend's id for client statement `id`, preparing it there first if needed.
-    pub(super) async fn prepare_on(&mut self, t: Target, id: u32) -> Result<u32, SessionError> {
+    /// The backend's id for client statement `id`, preparing it there first if needed, and
+    /// the statement's key in that connection's cache (hashed once per execute: the
+    /// connection's state does not change until it has run).
+    pub(super) async fn prepare_on(
+        &mut self,
+        t: Target,
+        id: u32,
+    ) -> Result<(u32, u64), SessionError> {
         let conn = self
             .held
             .get_mut(t)
@@ -411,7 +423,7 @@ impl Session {
             .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
         let key = cache_key(stmt.key, conn);
         if let Some(c) = conn.stmts.get(key) {
-            return Ok(c.id);
+            return Ok((c.id, key));
         }
         let mut p = Vec::with_capacity(stmt.sql.len() + 1);
         p.push(COM_STMT_PREPARE);
@@ -433,7 +445,7 @@ impl Session {
                         self.lost_backend(t);
                         return Err(internal("connection lost closing cached statements"));
                     }
-                    return Ok(ok.backend_id);
+                    return Ok((ok.backend_id, key));
                 }
                 // The server holds as many statements as it allows: the connection's least
                 // used half are closed and the prepare tried once more.
@@ -479,10 +491,11 @@ impl Session {
 
     /// Adds the parameter types to an execute that relies on types this server statement
     /// does not hold (never sent here, or another session's were sent last).
+    /// `ck`: the statement's key in the connection's cache.
     fn with_types(
         &mut self,
         t: Target,
-        id: u32,
+        (id, ck): (u32, u64),
         params: u16,
         payload: Vec<u8>,
         run: Run,
@@ -493,7 +506,6 @@ impl Session {
         let Some(conn) = self.held.get_mut(t) else {
             return payload;
         };
-        let ck = cache_key(stmt.key, conn);
         let Some(cached) = conn.stmts.get(ck) else {
             return payload;
         };
@@ -618,7 +630,7 @@ mod tests {
             sql: b"SELECT ?".to_vec(),
             key: 0,
             digest: 0,
-            class: crate::router::Router::new().classify(b"SELECT ?"),
+            class: Arc::new(crate::router::Router::new().classify(b"SELECT ?")),
             params: 1,
             types: None,
             long_data: Vec::new(),

@@ -116,14 +116,24 @@ impl SessionEntry {
     /// registered before and this waits until its backend KILL is answered, or the KILL
     /// reads this value afterwards (None: nothing to interrupt).
     pub async fn set_running(&self, running: Option<Arc<Running>>) {
-        let killers = {
-            let mut st = self.run_state();
-            st.running = running;
-            st.killers
-        };
-        if killers > 0 {
-            drop(self.kill_gate.lock().await);
+        if self.set_running_now(running) {
+            self.wait_kills().await;
         }
+    }
+
+    /// [`set_running`](Self::set_running) without the wait: true when a KILL is under way,
+    /// and the caller must [`wait_kills`](Self::wait_kills) before it goes on. A plain call
+    /// where the statement path would build a future twice per statement for a wait it
+    /// almost never has.
+    pub fn set_running_now(&self, running: Option<Arc<Running>>) -> bool {
+        let mut st = self.run_state();
+        st.running = running;
+        st.killers > 0
+    }
+
+    /// Waits until the KILLs registered so far are done.
+    pub async fn wait_kills(&self) {
+        drop(self.kill_gate.lock().await);
     }
 
     /// The connection the session's statement runs on now, if any.

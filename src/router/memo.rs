@@ -72,55 +72,39 @@ pub(crate) fn shape(sql: &[u8], out: &mut [u8; MAX_SHAPE]) -> Option<usize> {
     if sql.len() > MAX_SHAPE {
         return None;
     }
-    // A shape is never longer than its statement: a marker stands for one byte or more.
+    // Bytes kept as they are are copied in runs, when a literal ends one. A shape is never
+    // longer than its statement: a marker stands for one byte or more.
     let mut o = 0;
+    let mut copied = 0;
     let mut ascii = true;
     let mut in_word = false;
     let mut i = 0;
     while i < sql.len() {
-        let b = sql[i];
-        let class = BYTES[usize::from(b)];
-        let next = || sql.get(i + 1).copied().unwrap_or(0);
-        match class {
-            Byte::Plain => in_word = false,
-            Byte::Ident => in_word = true,
+        // The common bytes first, in a tight loop: kept, and only whether they end a word
+        // noted (a digit inside a word is the word's).
+        let mut class = BYTES[usize::from(sql[i])];
+        while class == Byte::Plain || class == Byte::Ident || (class == Byte::Digit && in_word) {
+            in_word = class != Byte::Plain;
+            i += 1;
+            match sql.get(i) {
+                Some(&b) => class = BYTES[usize::from(b)],
+                None => break,
+            }
+        }
+        if i == sql.len() {
+            break;
+        }
+        let next = sql.get(i + 1).copied().unwrap_or(0);
+        let (end, marker) = match class {
+            Byte::Plain | Byte::Ident => unreachable!("skipped above"),
             Byte::Wide => {
                 in_word = true;
                 ascii = false;
-            }
-            Byte::Digit if in_word => {}
-            Byte::Dot if !next().is_ascii_digit() => in_word = false,
-            Byte::Digit | Byte::Dot => {
-                let digits = sql[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-                let after = sql.get(i + digits).copied();
-                if digits > 0 && after.is_none_or(|a| BYTES[usize::from(a)] == Byte::Plain) {
-                    // The common case, `id=42 `: digits that nothing joins to a name, a
-                    // fraction, an exponent or a hex or binary prefix.
-                    out[o] = NUM;
-                    o += 1;
-                    i += digits;
-                    continue;
-                }
-                // The lexer's own rules: `1e5`, `0x1f` and `.5` are numbers, `1abc` a name.
-                let at = Resume {
-                    pos: i,
-                    in_exec: false,
-                };
-                let t = Lexer::resume(sql, at).next_token()?;
-                if t.kind == Kind::Num {
-                    out[o] = NUM;
-                } else {
-                    // A name: `1abc` (the ident bytes were checked by the lexer's rule).
-                    let name = &sql[i..t.end];
-                    ascii &= name.is_ascii();
-                    out[o..o + name.len()].copy_from_slice(name);
-                    o += name.len() - 1;
-                }
-                o += 1;
-                i = t.end;
-                in_word = false;
+                i += 1;
                 continue;
             }
+            Byte::Dot if !next.is_ascii_digit() => (i + 1, None),
+            Byte::Digit | Byte::Dot => number(sql, i, &mut ascii)?,
             Byte::Quote => {
                 let end = quoted_end(sql, i, b'\'', true)?;
                 let inner = &sql[i + 1..end - 1];
@@ -128,11 +112,7 @@ pub(crate) fn shape(sql: &[u8], out: &mut [u8; MAX_SHAPE]) -> Option<usize> {
                     return None;
                 }
                 ascii &= inner.is_ascii();
-                out[o] = STR;
-                o += 1;
-                i = end;
-                in_word = false;
-                continue;
+                (end, Some(STR))
             }
             Byte::Backtick => {
                 let end = quoted_end(sql, i, b'`', false)?;
@@ -141,22 +121,50 @@ pub(crate) fn shape(sql: &[u8], out: &mut [u8; MAX_SHAPE]) -> Option<usize> {
                     return None;
                 }
                 ascii &= name.is_ascii();
-                out[o..o + name.len()].copy_from_slice(name);
-                o += name.len();
-                i = end;
-                in_word = false;
-                continue;
+                (end, None)
             }
-            Byte::Dash if next() == b'-' => return None,
-            Byte::Slash if next() == b'*' => return None,
-            Byte::Dash | Byte::Slash => in_word = false,
+            Byte::Dash if next == b'-' => return None,
+            Byte::Slash if next == b'*' => return None,
+            Byte::Dash | Byte::Slash => (i + 1, None),
             Byte::Refuse => return None,
+        };
+        if let Some(m) = marker {
+            let kept = &sql[copied..i];
+            out[o..o + kept.len()].copy_from_slice(kept);
+            out[o + kept.len()] = m;
+            o += kept.len() + 1;
+            copied = end;
         }
-        out[o] = b;
-        o += 1;
-        i += 1;
+        in_word = false;
+        i = end;
     }
+    let kept = &sql[copied..];
+    out[o..o + kept.len()].copy_from_slice(kept);
+    o += kept.len();
     (ascii || std::str::from_utf8(sql).is_ok()).then_some(o)
+}
+
+/// The token at `i`, a digit or a `.` before one: where it ends, and [`NUM`] when it is a
+/// number (`None`: a name, `1abc`, kept as it is).
+fn number(sql: &[u8], i: usize, ascii: &mut bool) -> Option<(usize, Option<u8>)> {
+    let digits = sql[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let after = sql.get(i + digits).copied();
+    if digits > 0 && after.is_none_or(|a| BYTES[usize::from(a)] == Byte::Plain) {
+        // The common case, `id=42 `: digits that nothing joins to a name, a fraction, an
+        // exponent or a hex or binary prefix.
+        return Some((i + digits, Some(NUM)));
+    }
+    // The lexer's own rules: `1e5`, `0x1f` and `.5` are numbers, `1abc` a name.
+    let at = Resume {
+        pos: i,
+        in_exec: false,
+    };
+    let t = Lexer::resume(sql, at).next_token()?;
+    if t.kind == Kind::Num {
+        return Some((t.end, Some(NUM)));
+    }
+    *ascii &= sql[i..t.end].is_ascii();
+    Some((t.end, None))
 }
 
 /// The schema names a remembered statement spells out, as `schemas::visit_schema_refs`

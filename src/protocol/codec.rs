@@ -11,7 +11,12 @@ use super::compress::Compression;
 use super::stream::{Prefixed, Stream};
 use super::MAX_PAYLOAD;
 
+/// Room a read is given at most; a buffer grows to it by doubling.
 const READ_CHUNK: usize = 16 * 1024;
+/// What a connection's buffers start with. Most connections only ever carry small
+/// packets, and two 16 KiB buffers per connection cost a connect-per-request client
+/// glibc's large-chunk path (3,000 instructions in `free` alone) at every connection.
+const START_CAPACITY: usize = 1024;
 /// A read buffer that held a packet larger than this is given back after it, so one big
 /// statement does not cost its connection that much memory for the rest of its life.
 const SHRINK_AFTER: usize = 1024 * 1024;
@@ -74,8 +79,8 @@ impl PacketStream {
         }
         PacketStream {
             stream: Stream::Plain(stream),
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
-            wbuf: Vec::with_capacity(READ_CHUNK),
+            rbuf: BytesMut::with_capacity(START_CAPACITY),
+            wbuf: Vec::with_capacity(START_CAPACITY),
             max_packet,
             compress: None,
         }
@@ -140,8 +145,11 @@ impl PacketStream {
     /// Reads more bytes into `rbuf`. Returns 0 at end of stream.
     pub async fn fill(&mut self) -> io::Result<usize> {
         let Some(c) = self.compress.as_deref_mut() else {
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
+            if self.rbuf.capacity() - self.rbuf.len() < START_CAPACITY / 2 {
+                // Doubles up to READ_CHUNK more at a time: large only for large packets
+                // (an emptied buffer is reused in place).
+                let more = self.rbuf.capacity().clamp(START_CAPACITY, READ_CHUNK);
+                self.rbuf.reserve(more);
             }
             return self.stream.read_buf(&mut self.rbuf).await;
         };

@@ -1,4 +1,5 @@
-//! Classification cost of the router: typical OLTP statements on a warm digest cache, a
+//! Classification cost of the router: typical OLTP statements on a warm digest cache (and a
+//! point select whose shape is remembered, as a session's COM_QUERY finds it), a
 //! 1 MB multi-row INSERT, and what a flooding client sends (1 MB SELECTs, IN lists of ever
 //! new lengths). `bench/run.sh` runs this and puts the per-op times in its report.
 //!
@@ -66,6 +67,12 @@ fn oltp(c: &mut Criterion) {
             b.iter(|| router.classify(black_box(sql.as_bytes())))
         });
     }
+    // What a COM_QUERY costs the classifier once its shape was seen (the session's path).
+    let (_, sql) = OLTP[0];
+    router.classify_query(sql.as_bytes());
+    group.bench_function("point_select_remembered", |b| {
+        b.iter(|| router.classify_query(black_box(sql.as_bytes())))
+    });
     group.finish();
 }
 

@@ -5,8 +5,9 @@
 #
 # Usage: bench/instructions.sh [--binary PATH] [--requests N] [--statements N]
 # Defaults: target/release/switchyard (build it first), 800 connect-per-request clients
-# (PHP mysqli: connect, log in, one point select, close; 8 processes) and 8,000 text point
-# selects (sysbench oltp_point_select, 8 threads, --db-ps-mode=disable), each against a fresh
+# (PHP mysqli: connect, log in, one point select, close; 8 processes), 8,000 text point
+# selects (sysbench oltp_point_select, 8 threads, --db-ps-mode=disable) and 8,000 prepared ones
+# (--db-ps-mode=auto: the prepares are counted too, 8 of them), each against a fresh
 # Switchyard with one worker under `valgrind --tool=callgrind`, counting only inside the
 # session tasks (`--toggle-collect='*run_session*'`: no accept loop, runtime or control
 # plane). Kernel time is not counted: `perf stat -e 'syscalls:sys_enter_*'` counts syscalls.
@@ -110,4 +111,12 @@ statements="$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.
 stop
 # Plus the probe's login and statement, counted as one.
 echo "text point select: $(per "${WORK}/selects.out" $((statements + 1))) instructions per statement ($statements statements)"
+
+start "${WORK}/prepared.out"
+statements="$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 \
+    --mysql-port="$PORT" --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
+    --tables=4 --table-size=10000 --threads=8 --events="$STATEMENTS" --time=0 \
+    --db-ps-mode=auto run 2>/dev/null | awk '/queries:/ {print $2}')"
+stop
+echo "prepared point select: $(per "${WORK}/prepared.out" $((statements + 1))) instructions per execute ($statements executes)"
 echo "callgrind files: ${WORK}"

@@ -275,6 +275,39 @@ async fn connect_per_request_clients_reuse_pooled_server_connections() {
     );
 }
 
+/// A pooled plain connection the server closed (KILL, `wait_timeout`) is noticed when a
+/// lease takes it (tokio saw its socket become readable), not handed to the next statement.
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_is_not_handed_out() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(4, OTHER_BACKEND_USER)).await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    // Back in the pool once its transaction ended.
+    let killed = primary_thread(&mut a).await;
+    let mut root = common::root().await;
+    root.query_drop(format!("KILL CONNECTION {killed}"))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let left: Option<u64> = root
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {killed}"
+            ))
+            .await
+            .unwrap();
+        if left == Some(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let fresh = primary_thread(&mut b).await;
+    assert_ne!(fresh, killed, "the closed connection was handed out again");
+    // And the session whose connection it was goes on, on another one.
+    assert_ne!(primary_thread(&mut a).await, killed);
+}
+
 /// The server thread of the session's primary connection: in a transaction,
 /// CONNECTION_ID() is that connection's own.
 async fn primary_thread(c: &mut Conn) -> u64 {

@@ -103,20 +103,19 @@ stop
 done_requests=$(($(cat "${WORK}"/requests.[0-9]* | awk '{s += $1} END {print s}') + 1))
 echo "connect per request: $(per "${WORK}/requests.out" "$done_requests") instructions per client ($done_requests clients)"
 
-start "${WORK}/selects.out"
-statements="$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 \
-    --mysql-port="$PORT" --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
-    --tables=4 --table-size=10000 --threads=8 --events="$STATEMENTS" --time=0 \
-    --db-ps-mode=disable run 2>/dev/null | awk '/queries:/ {print $2}')"
-stop
-# Plus the probe's login and statement, counted as one.
-echo "text point select: $(per "${WORK}/selects.out" $((statements + 1))) instructions per statement ($statements statements)"
-
-start "${WORK}/prepared.out"
-statements="$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 \
-    --mysql-port="$PORT" --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
-    --tables=4 --table-size=10000 --threads=8 --events="$STATEMENTS" --time=0 \
-    --db-ps-mode=auto run 2>/dev/null | awk '/queries:/ {print $2}')"
-stop
-echo "prepared point select: $(per "${WORK}/prepared.out" $((statements + 1))) instructions per execute ($statements executes)"
+# $STATEMENTS point selects against a fresh proxy counting into $1, with sysbench's
+# --db-ps-mode $2 (disable: text, auto: prepared); prints instructions per statement, the
+# probe's login and statement counted as one more.
+point_selects() {
+    local statements
+    start "$1"
+    statements="$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 \
+        --mysql-port="$PORT" --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
+        --tables=4 --table-size=10000 --threads=8 --events="$STATEMENTS" --time=0 \
+        --db-ps-mode="$2" run 2>/dev/null | awk '/queries:/ {print $2}')"
+    stop
+    echo "$(per "$1" $((statements + 1))) instructions per statement ($statements statements)"
+}
+echo "text point select: $(point_selects "${WORK}/selects.out" disable)"
+echo "prepared point select: $(point_selects "${WORK}/prepared.out" auto)"
 echo "callgrind files: ${WORK}"

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::client::Reset;
 use super::error::{Role, SessionError};
+use super::lease::Lessee;
 use super::session::Session;
 use crate::backend::held::addr_of;
 use crate::backend::lease::Restore;
@@ -16,6 +17,15 @@ use crate::protocol::scan::{Expect, Outcome};
 use crate::router::replicas::replica_order;
 use crate::router::route::{Destination, Route, Target};
 use crate::state::RuntimeState;
+
+/// The address of `t` for `tenant`: its primary's where the monitor saw it (a promotion),
+/// or the replica's.
+fn target_addr<'a>(rt: &'a RuntimeState, tenant: &'a TenantConfig, t: Target) -> &'a str {
+    match t {
+        Target::Primary => rt.primary_addr(tenant),
+        Target::Replica(_) => addr_of(tenant, t),
+    }
+}
 
 impl Session {
     pub(super) fn tenant_or_err(&self) -> Result<std::sync::Arc<TenantConfig>, SessionError> {
@@ -39,35 +49,40 @@ impl Session {
 
     /// Makes sure there is a connection to `t` in the session's state (schema, SETs).
     pub(super) async fn ready(&mut self, rt: &RuntimeState, t: Target) -> Result<(), SessionError> {
-        let tenant = self.tenant_or_err()?;
-        let addr = match t {
-            Target::Primary => rt.primary_addr(&tenant),
-            Target::Replica(_) => addr_of(&tenant, t),
-        };
-        let moved = self.held.get_mut(t).is_some_and(|c| &*c.key.addr != addr);
-        if moved && self.st.txn.is_none() {
-            // The primary moved (a promotion): what lived on the old one is gone.
-            tracing::info!(session = self.id, to = addr, "primary moved: reconnecting");
-            self.held.take(t);
-            self.lost_backend(t);
+        if self.held.get(t).is_some() {
+            self.check_held(rt, t)?;
         }
-        if self.held.get(t).is_some_and(|c| !c.survived_idle()) {
-            self.held.take(t);
-            if self.st.lives_on(t) {
-                // What the session kept there (a transaction, a lock, a temporary table)
-                // is gone: the client must hear of it, not get a fresh connection instead.
-                self.lost_backend(t);
-                let gone = std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "the server closed the session's connection while it was idle",
-                );
-                return Err(self.backend_error(t, BackendError::Io(gone)));
+        if self.held.get(t).is_none() {
+            // The tenant borrowed, not its `Arc` cloned (see `Lessee`).
+            let tenant = self
+                .tenant
+                .as_deref()
+                .ok_or_else(|| super::error::no_database(&self.who.user.name))?;
+            let addr = target_addr(rt, tenant, t);
+            let tls = tenant
+                .backend_tls_ca
+                .as_ref()
+                .map(|ca| {
+                    rt.backend_tls
+                        .get(ca)
+                        .ok_or_else(|| internal("backend TLS connector missing"))
+                })
+                .transpose()?;
+            let lessee = Lessee {
+                held: &mut self.held,
+                who: &self.who,
+                st: &self.st,
+                id: self.id,
+            };
+            match lessee.lease(rt, (tenant, t, addr), tls).await {
+                Ok(conn) => self.held.put(t, conn),
+                Err(e) => {
+                    if e.is_unreachable() {
+                        rt.report_unreachable(addr);
+                    }
+                    return Err(self.backend_error(t, e));
+                }
             }
-            tracing::debug!(session = self.id, target = ?t, "idle connection closed by the server: replaced");
-        }
-        if self.held.get_mut(t).is_none() {
-            let conn = self.lease(rt, &tenant, t, addr).await?;
-            self.held.put(t, conn);
         }
         let wanted = Wanted {
             schema: self.st.schema.as_deref(),
@@ -128,6 +143,38 @@ impl Session {
         };
         self.ready(rt, t).await?;
         Ok(t)
+    }
+
+    /// The connection the session holds to `t`, checked before it is used again: dropped
+    /// when the primary moved (a promotion) or the server closed it while it sat idle.
+    fn check_held(&mut self, rt: &RuntimeState, t: Target) -> Result<(), SessionError> {
+        let moved_to = {
+            let tenant = self.tenant_or_err()?;
+            let addr = target_addr(rt, &tenant, t);
+            let moved = self.held.get(t).is_some_and(|c| &*c.key.addr != addr);
+            moved.then(|| addr.to_owned())
+        };
+        if let Some(to) = moved_to.filter(|_| self.st.txn.is_none()) {
+            // The primary moved (a promotion): what lived on the old one is gone.
+            tracing::info!(session = self.id, to, "primary moved: reconnecting");
+            self.held.take(t);
+            self.lost_backend(t);
+        }
+        if self.held.get(t).is_some_and(|c| !c.survived_idle()) {
+            self.held.take(t);
+            if self.st.lives_on(t) {
+                // What the session kept there (a transaction, a lock, a temporary table)
+                // is gone: the client must hear of it, not get a fresh connection instead.
+                self.lost_backend(t);
+                let gone = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "the server closed the session's connection while it was idle",
+                );
+                return Err(self.backend_error(t, BackendError::Io(gone)));
+            }
+            tracing::debug!(session = self.id, target = ?t, "idle connection closed by the server: replaced");
+        }
+        Ok(())
     }
 
     pub(super) async fn any_replica(

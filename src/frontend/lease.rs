@@ -5,10 +5,10 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use super::client::Identity;
+use super::client::{ClientState, Identity};
 use super::error::SessionError;
 use super::session::Session;
-use crate::backend::held::{target_at, LeaseKey};
+use crate::backend::held::{target_at, Held, LeaseKey};
 use crate::backend::pool::Ask;
 use crate::backend::{BackendConn, BackendError, Credentials, PoolKey, Proof};
 use crate::config::{Secret, TenantConfig};
@@ -17,49 +17,46 @@ use crate::router::route::Target;
 use crate::router::{Class, Classification};
 use crate::state::RuntimeState;
 
-impl Session {
+/// What a lease needs of the session, borrowed field by field: its held connections (they
+/// cache the lease keys), its login and its state. So the session's tenant stays borrowed
+/// across the wait instead of its `Arc` being cloned, a write per statement to a cache line
+/// that every session of the tenant, on every worker, shares.
+pub(super) struct Lessee<'s> {
+    pub held: &'s mut Held,
+    pub who: &'s Identity,
+    pub st: &'s ClientState,
+    pub id: u32,
+}
+
+impl Lessee<'_> {
     /// A connection to `t` at `addr` from the tenant's pool (a new one while under
-    /// `pool_max`), not yet in the session's state.
+    /// `pool_max`, over `tls` when given), not yet in the session's state.
     pub(super) async fn lease(
-        &mut self,
+        self,
         rt: &RuntimeState,
-        tenant: &TenantConfig,
-        t: Target,
-        addr: &str,
-    ) -> Result<BackendConn, SessionError> {
+        (tenant, t, addr): (&TenantConfig, Target, &str),
+        tls: Option<&tokio_rustls::TlsConnector>,
+    ) -> Result<BackendConn, BackendError> {
+        let id = self.id;
+        let st = self.st;
         let lk = self.lease_key(rt, tenant, t, addr);
-        let tls = tenant
-            .backend_tls_ca
-            .as_ref()
-            .map(|ca| {
-                rt.backend_tls
-                    .get(ca)
-                    .ok_or_else(|| super::backends::internal("backend TLS connector missing"))
-            })
-            .transpose()?;
         let ask = Ask {
             key: &lk.key,
             group: &lk.group,
-            schema: self.st.schema.as_deref(),
-            fp: self.st.vars.fp(),
-            owner: self.st.vars.applied(self.id).owner,
+            schema: st.schema.as_deref(),
+            fp: st.vars.fp(),
+            owner: st.vars.applied(id).owner,
             timeout: rt.pool_timeout,
             creds: &lk.creds,
         };
-        let db = self.st.schema.as_deref();
-        let leased = rt
+        let db = st.schema.as_deref();
+        let mut conn = rt
             .shared
             .pools
             .lease(&ask, || {
                 BackendConn::connect(lk.key.clone(), &lk.creds, db, rt.connect_timeout, tls)
             })
-            .await;
-        let mut conn = leased.map_err(|e| {
-            if e.is_unreachable() {
-                rt.report_unreachable(addr);
-            }
-            self.backend_error(t, e)
-        })?;
+            .await?;
         if !Arc::ptr_eq(&conn.served, &lk.served) {
             conn.served = Arc::clone(&lk.served);
         }
@@ -70,13 +67,13 @@ impl Session {
     /// config and the server's address are the ones they were made for (and until the
     /// client's login changes), and shared with the worker's other sessions of that login.
     fn lease_key(
-        &mut self,
+        self,
         rt: &RuntimeState,
         tenant: &TenantConfig,
         t: Target,
         addr: &str,
     ) -> Arc<LeaseKey> {
-        let who = &self.who;
+        let who = self.who;
         self.held.lease_key(t, &rt.config, &tenant.name, addr, || {
             let hash = login_hash(tenant, addr, who);
             let same = |k: &LeaseKey| same_login(k, tenant, addr, who);
@@ -85,7 +82,9 @@ impl Session {
             })
         })
     }
+}
 
+impl Session {
     /// Gives back, at the end of a command, every connection the session no longer needs.
     pub(super) fn end_leases(&mut self, rt: &RuntimeState) {
         // By index, not by a list of targets: this runs after every command.

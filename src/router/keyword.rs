@@ -2,12 +2,39 @@
 
 use super::classify::{Ctx, Piece};
 use super::kill;
-use super::lexer::{ident_text, Cursor, Kind, Token};
+use super::lexer::{ident_text, is_ident_byte, is_space, Cursor, Kind, Token};
 use super::select;
 use super::set;
 use super::{Class, Effects, PrimaryReason};
 
 use PrimaryReason as R;
+
+/// Leading keywords of the SELECT family, which `Ctx::select` decides (as does a leading
+/// `(`).
+const SELECT_FAMILY: [&[u8]; 4] = [b"SELECT", b"WITH", b"VALUES", b"TABLE"];
+
+/// Whether `sql` may be a statement of the SELECT family: it starts (after whitespace) with
+/// `(` or one of its keywords. The shape memory holds only those, and asks this first so
+/// that other statements (writes, transaction control) cost it nothing.
+pub(crate) fn may_select(sql: &[u8]) -> bool {
+    let start = sql.iter().position(|&b| !is_space(b)).unwrap_or(sql.len());
+    let rest = &sql[start..];
+    let Some(&first) = rest.first() else {
+        return false;
+    };
+    if first == b'(' {
+        return true;
+    }
+    // Asked of every COM_QUERY: the first letter rules out most keywords at once.
+    let first = first.to_ascii_uppercase();
+    SELECT_FAMILY.iter().any(|k| {
+        k[0] == first
+            && rest
+                .get(..k.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(k))
+            && rest.get(k.len()).is_none_or(|&b| !is_ident_byte(b))
+    })
+}
 
 /// Upper-cases a keyword into `buf`; longer words are no keyword we know.
 fn upper<'b>(word: &[u8], buf: &'b mut [u8; 24]) -> &'b [u8] {
@@ -33,7 +60,7 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
     }
     let mut buf = [0u8; 24];
     let kw = upper(cur.text(first), &mut buf);
-    if matches!(kw, b"SELECT" | b"WITH" | b"VALUES" | b"TABLE") {
+    if SELECT_FAMILY.contains(&kw) {
         return ctx.select(cur);
     }
     cur.next_tok();
@@ -256,5 +283,35 @@ fn get(mut cur: Cursor) -> Piece {
         Piece::new(Class::LastBackend)
     } else {
         Piece::primary(R::Unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_select;
+
+    #[test]
+    fn only_select_family_texts_may_select() {
+        for sql in [
+            "SELECT 1",
+            "  select 1",
+            "(SELECT 1)",
+            "WITH a AS (SELECT 1) SELECT * FROM a",
+            "values (1)",
+            "TABLE t",
+            "\nSelect\t1",
+        ] {
+            assert!(may_select(sql.as_bytes()), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO t VALUES (1)",
+            "BEGIN",
+            "SELECTX 1",
+            "SET a = 1",
+            "",
+            "/* c */ SELECT 1",
+        ] {
+            assert!(!may_select(sql.as_bytes()), "{sql}");
+        }
     }
 }

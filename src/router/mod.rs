@@ -85,15 +85,18 @@ impl Router {
     /// (its text with literals blanked) this worker saw before is answered from memory.
     pub fn classify_query(&self, sql: &[u8]) -> Classified {
         let memo = self.memos.local_or(|| memo::Memo::new(self.entries));
-        let missed = match memo.recall(sql) {
-            Ok(a) => {
+        // Only SELECTs are remembered: another statement is not looked over for a shape.
+        let recalled = keyword::may_select(sql).then(|| memo.recall(sql));
+        let missed = match recalled {
+            Some(Ok(a)) => {
                 return Classified {
                     c: a.c,
                     fingerprint: a.fingerprint,
                     refs: a.refs,
                 }
             }
-            Err(missed) => missed,
+            Some(Err(missed)) => missed,
+            None => None,
         };
         let (c, lone) = classify::classify_lone(self.cache(), Some(&self.unparsed), sql);
         let c = std::sync::Arc::new(c);

@@ -127,11 +127,6 @@ impl Idle {
         }
         self.lists.get_mut(key).expect("inserted above")
     }
-
-    /// Idle connections to `addr`, whatever their key.
-    fn idle_at(&self, addr: &str) -> usize {
-        self.addrs.get(addr).map_or(0, |&i| self.per_addr[i])
-    }
 }
 
 /// One key's idle connections, and when they are next looked over for [`IDLE_CLOSE`].
@@ -439,27 +434,28 @@ fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
             return conn;
         }
     }
-    let elsewhere = idle.idle_at(&ask.key.addr).saturating_sub(own);
+    let &addr = idle.addrs.get(&*ask.key.addr)?;
+    let elsewhere = idle.per_addr[addr].saturating_sub(own);
     // Nothing there could be taken without a slot or one of the group's own idle
     // connections (the wait loop comes here on every wake-up: no walk over every key).
     let room = ask.group.idle() > 0 || ask.group.has_room();
     if elsewhere == 0 || !room || !ask.group.may_change_user() {
         return None;
     }
-    let mut gone = (0, 0);
+    // Lists differing only in the user are the same server's: they count at `addr` too.
+    let mut gone = 0;
     let conn = idle
         .lists
         .iter_mut()
         .filter(|(k, _)| k.differs_only_in_user(ask.key))
         .find_map(|(_, list)| {
-            gone.0 = list.addr;
             let list = &mut list.conns;
             let before = list.len();
             let conn = take_recyclable(list, ask);
-            gone.1 += before - list.len();
+            gone += before - list.len();
             conn
         });
-    forget_idle(&mut idle.per_addr, gone.0, gone.1);
+    forget_idle(&mut idle.per_addr, addr, gone);
     conn
 }
 

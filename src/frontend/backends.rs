@@ -305,7 +305,7 @@ impl Session {
             .await
             .map_err(SessionError::ClientGone)?;
         let entry = &self.registration.entry;
-        if entry.set_running_now(Some(conn.identity())) {
+        if entry.set_running(Some(conn.identity())) {
             entry.wait_kills().await;
         }
         let sent = conn.io.send(0, payload).await;
@@ -326,7 +326,7 @@ impl Session {
         };
         // Waits for a KILL QUERY in progress, so it never reaches the connection after
         // this session has moved on from it.
-        if entry.set_running_now(None) {
+        if entry.set_running(None) {
             entry.wait_kills().await;
         }
         match relayed {

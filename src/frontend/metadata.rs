@@ -16,7 +16,8 @@ fn need_reprepare() -> SessionError {
 
 impl Session {
     /// The backend's id for statement `id` on `t` (prepared there if needed), such that an
-    /// answer leaving out the column definitions leaves the client with the right ones.
+    /// answer leaving out the column definitions leaves the client with the right ones, and
+    /// the statement's key in that connection's cache.
     pub(super) async fn prepare_in_step(
         &mut self,
         t: Target,

@@ -1,10 +1,10 @@
 //! Prepared statements across backends: client-facing ids, lazy preparation on each backend
 //! a statement runs on, parameter types and long data carried to whichever backend executes.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use std::hash::{Hash, Hasher};
 
 use super::backends::internal;
 use super::error::SessionError;

@@ -4,10 +4,10 @@
 //! reader); a read merges them.
 
 use std::collections::HashMap;
-
-use rustc_hash::FxHashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use super::per_worker::PerWorker;
 

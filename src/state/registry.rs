@@ -112,20 +112,14 @@ impl SessionEntry {
     }
 
     /// Publishes the connection a statement starts running on (Some) or that it ended
-    /// (None). Both the value and the KILL count are read under one lock: either a KILL
-    /// registered before and this waits until its backend KILL is answered, or the KILL
-    /// reads this value afterwards (None: nothing to interrupt).
-    pub async fn set_running(&self, running: Option<Arc<Running>>) {
-        if self.set_running_now(running) {
-            self.wait_kills().await;
-        }
-    }
-
-    /// [`set_running`](Self::set_running) without the wait: true when a KILL is under way,
-    /// and the caller must [`wait_kills`](Self::wait_kills) before it goes on. A plain call
-    /// where the statement path would build a future twice per statement for a wait it
-    /// almost never has.
-    pub fn set_running_now(&self, running: Option<Arc<Running>>) -> bool {
+    /// (None). True when a KILL is under way: the caller must then
+    /// [`wait_kills`](Self::wait_kills) before it goes on. Both the value and the KILL count
+    /// are read under one lock: either a KILL registered before and the session waits until
+    /// its backend KILL is answered, or the KILL reads this value afterwards (None: nothing
+    /// to interrupt). A plain call, not a future: the statement path makes it twice per
+    /// statement for a wait it almost never has.
+    #[must_use]
+    pub fn set_running(&self, running: Option<Arc<Running>>) -> bool {
         let mut st = self.run_state();
         st.running = running;
         st.killers > 0
@@ -288,7 +282,7 @@ mod tests {
         let a = reg.register(1, "127.0.0.1", SessionReport::default());
         let entry = Arc::clone(&a.entry);
         // No KILL: no wait.
-        entry.set_running(None).await;
+        assert!(!entry.set_running(None));
 
         let claim = entry.start_kill().await;
         // A second KILL waiting behind the first, then given up: its count goes too.
@@ -298,7 +292,11 @@ mod tests {
             assert!(futures_now(second.as_mut()).is_none(), "the gate is held");
         }
         let e2 = Arc::clone(&entry);
-        let boundary = tokio::spawn(async move { e2.set_running(None).await });
+        let boundary = tokio::spawn(async move {
+            if e2.set_running(None) {
+                e2.wait_kills().await;
+            }
+        });
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
@@ -309,7 +307,7 @@ mod tests {
             .expect("the session goes on once the KILL is done")
             .unwrap();
         assert_eq!(entry.run_state().killers, 0);
-        entry.set_running(None).await;
+        assert!(!entry.set_running(None));
     }
 
     /// Polls a future once.

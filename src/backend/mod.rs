@@ -15,4 +15,4 @@ pub mod stmt_cache;
 pub use auth::{Credentials, Proof};
 pub use conn::BackendConn;
 pub use error::BackendError;
-pub use pool::{PoolKey, Pools};
+pub use pool::{KeyFields, PoolKey, Pools};

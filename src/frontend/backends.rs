@@ -243,11 +243,12 @@ impl Session {
     }
 
     /// The replica the session reads from, while it is eligible and the session stays there.
-    fn current_replica(&self, rt: &RuntimeState, max_lag: Option<Duration>) -> Option<usize> {
+    fn current_replica(&mut self, rt: &RuntimeState, max_lag: Option<Duration>) -> Option<usize> {
         let i = self.kept_replica()?;
         let tenant = self.tenant.as_ref()?;
         let r = tenant.replicas.get(i)?;
-        (Some(i) != self.avoid && rt.replica_usable(tenant, &r.addr, max_lag)).then_some(i)
+        let usable = rt.replica_usable_memo(tenant, &r.addr, max_lag, &mut self.eligible);
+        (Some(i) != self.avoid && usable).then_some(i)
     }
 
     /// The replica the next read should stay on: for good with read-your-writes, else until
@@ -300,6 +301,7 @@ impl Session {
             .ok_or_else(|| internal("no connection"))?;
         let mut scanner = conn.scanner(expect);
         scanner.rewrite_stmt_id = rewrite_stmt_id;
+        scanner.digest_definitions = payload.first() != Some(&crate::protocol::command::COM_QUERY);
         self.client
             .flush()
             .await

@@ -10,7 +10,7 @@ use super::error::SessionError;
 use super::session::Session;
 use crate::backend::held::{target_at, Held, LeaseKey};
 use crate::backend::pool::Ask;
-use crate::backend::{BackendConn, BackendError, Credentials, PoolKey, Proof};
+use crate::backend::{BackendConn, BackendError, Credentials, KeyFields, Proof};
 use crate::config::{Secret, TenantConfig};
 use crate::protocol::handshake::response_shaping;
 use crate::router::route::Target;
@@ -244,14 +244,14 @@ fn same_login(k: &LeaseKey, tenant: &TenantConfig, addr: &str, who: &Identity) -
 fn new_lease_key(rt: &RuntimeState, tenant: &TenantConfig, addr: &str, who: &Identity) -> LeaseKey {
     let creds = BackendLogin::of(tenant, who).credentials();
     LeaseKey {
-        key: PoolKey {
+        key: rt.shared.pools.key(KeyFields {
             addr: addr.into(),
             user: creds.user.as_str().into(),
             capabilities: response_shaping(who.caps),
             ext_capabilities: who.ext_caps,
             collation: who.collation,
             tls_ca: tenant.backend_tls_ca.as_deref().map(Into::into),
-        },
+        }),
         creds: Arc::new(creds),
         group: rt
             .shared

@@ -66,6 +66,8 @@ pub struct Session {
     pub(super) hold_end: bool,
     /// A replica the statement being retried must not go to (it just failed it).
     pub(super) avoid: Option<usize>,
+    /// Whether the replica it reads from may take reads, as the monitor last said.
+    pub(super) eligible: crate::monitor::EligibleMemo,
 }
 
 impl Session {
@@ -121,6 +123,7 @@ impl Session {
             idle_changed: false,
             hold_end: false,
             avoid: None,
+            eligible: Default::default(),
         };
         s.track_tenant_stats(&rt);
         s
@@ -211,7 +214,10 @@ impl Session {
             // The last answer reached the client: nothing of this session is under way.
             self.registration.entry.set_busy(false);
             let holding = self.st.stateful_target();
+            // Biased: the client's command is looked at first, and no random draw picks the
+            // order (two per statement).
             let read = tokio::select! {
+                biased;
                 r = self.client.read_packet() => r,
                 // The server closed the connection that holds the session's state (its
                 // wait_timeout, a KILL, a restart): the client hears of it as it would
@@ -261,6 +267,7 @@ impl Session {
             }
             self.hold_end = false;
             let flow = tokio::select! {
+                biased;
                 f = self.dispatch(&rt, pkt.payload) => f,
                 // Killed mid-command (a statement, a paused tenant, a slow connect): the
                 // connection ends now, as directly; its backend connections are dropped.

@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use tokio::task::AbortHandle;
 
 use crate::config::{Config, MonitorConfig};
@@ -28,7 +27,7 @@ pub use gtid::{Gtid, GtidPos};
 pub use history::{LagHistories, LagPoint};
 pub use probe::Flavor;
 pub use status::{BackendState, BackendStatus, Observation, Outcome, Policy};
-pub use task::{Login, SharedStatuses, StatusMap, Target, Timelines};
+pub use task::{Login, SharedStatuses, StatusMap, Statuses, Target, Timelines};
 
 /// Starts monitors; see [`Monitor::start`].
 pub struct Monitor;
@@ -45,7 +44,7 @@ impl Monitor {
     /// Spawns one task per target. A target whose address cannot be used is published as
     /// down with the reason, rather than silently left out.
     pub fn start_with(settings: &MonitorConfig, targets: Vec<Target>) -> MonitorHandle {
-        let statuses: SharedStatuses = Arc::new(ArcSwap::from_pointee(StatusMap::default()));
+        let statuses = SharedStatuses::default();
         let timelines = Timelines::default();
         let histories = LagHistories::default();
         let mut tasks = Vec::with_capacity(targets.len());
@@ -134,6 +133,17 @@ pub fn targets(config: &Config) -> Vec<Target> {
     by_addr.into_values().collect()
 }
 
+/// One session's last answer of [`MonitorHandle::replica_eligible_memo`].
+#[derive(Default)]
+pub struct EligibleMemo(Option<Remembered>);
+
+struct Remembered {
+    generation: u64,
+    addr: Box<str>,
+    max_lag: Duration,
+    eligible: bool,
+}
+
 /// The running monitor. Cheap to clone; the tasks end with [`stop`](Self::stop) or when
 /// the last clone is dropped.
 #[derive(Clone)]
@@ -168,7 +178,7 @@ impl MonitorHandle {
     pub fn idle() -> Self {
         MonitorHandle {
             inner: Arc::new(Inner {
-                statuses: Arc::new(ArcSwap::from_pointee(StatusMap::default())),
+                statuses: SharedStatuses::default(),
                 histories: LagHistories::default(),
                 monitored: HashSet::new(),
                 tasks: Mutex::new(Vec::new()),
@@ -194,6 +204,13 @@ impl MonitorHandle {
     /// One backend's latest status; `None` before its first check or if not monitored.
     pub fn status(&self, addr: &str) -> Option<Arc<BackendStatus>> {
         self.inner.statuses.load().get(addr).cloned()
+    }
+
+    /// Whether `addr` has a status and `f` holds for it: asked at every write (has the
+    /// primary moved?), so the status is looked at in place, not its `Arc` cloned (an
+    /// atomic write to a line every worker reads).
+    pub fn status_is(&self, addr: &str, f: impl Fn(&BackendStatus) -> bool) -> bool {
+        self.inner.statuses.load().get(addr).is_some_and(|s| f(s))
     }
 
     /// `addr`'s recent lag, oldest first (empty before its first check).
@@ -223,6 +240,33 @@ impl MonitorHandle {
             .load()
             .get(addr)
             .is_none_or(|s| s.replica_eligible(max_lag))
+    }
+
+    /// [`replica_eligible`](Self::replica_eligible), answered from `memo` while no status
+    /// was published since it was filled: a session reading from one replica asks at every
+    /// read, and the map lookup cost more than the rest of choosing the replica.
+    pub fn replica_eligible_memo(
+        &self,
+        memo: &mut EligibleMemo,
+        addr: &str,
+        max_lag: Duration,
+    ) -> bool {
+        let generation = self.inner.statuses.generation();
+        if let Some(m) = memo
+            .0
+            .as_ref()
+            .filter(|m| m.generation == generation && m.max_lag == max_lag && *m.addr == *addr)
+        {
+            return m.eligible;
+        }
+        let eligible = self.replica_eligible(addr, max_lag);
+        memo.0 = Some(Remembered {
+            generation,
+            addr: addr.into(),
+            max_lag,
+            eligible,
+        });
+        eligible
     }
 
     /// Whether a backend counts as up (for a primary: it answers). Unknown is up.

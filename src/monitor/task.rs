@@ -2,6 +2,7 @@
 //! and log state changes (once each, never per check).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,31 @@ pub use crate::config::MonitorLogin as Login;
 /// Read at every replica choice: FxHash, since the keys are the config's addresses (SipHash's
 /// resistance to chosen keys buys nothing, and hashing an address cost more than the check).
 pub type StatusMap = rustc_hash::FxHashMap<String, Arc<BackendStatus>>;
-pub type SharedStatuses = Arc<ArcSwap<StatusMap>>;
+pub type SharedStatuses = Arc<Statuses>;
+
+/// The published [`StatusMap`], and a count of its updates: a reader that remembers an
+/// answer with the count it read before looking knows the answer still holds while the
+/// count is unchanged (see `monitor::EligibleMemo`).
+#[derive(Default)]
+pub struct Statuses {
+    map: ArcSwap<StatusMap>,
+    generation: AtomicU64,
+}
+
+impl Statuses {
+    pub fn load(&self) -> arc_swap::Guard<Arc<StatusMap>> {
+        self.map.load()
+    }
+
+    pub fn load_full(&self) -> Arc<StatusMap> {
+        self.map.load_full()
+    }
+
+    /// Read before the map: an update in between shows as a newer count next time.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
 
 /// One backend to watch, with the pace and policy of the tenants that use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,12 +126,12 @@ fn measure_on_timeline(
 /// current at the moment of the swap (retrying if another writer got in between), so a
 /// `mark_down` from the data path is never lost under a check that started before it.
 pub fn update(
-    statuses: &ArcSwap<StatusMap>,
+    statuses: &Statuses,
     addr: &str,
     f: impl Fn(Option<&BackendStatus>) -> BackendStatus,
 ) {
     let mut change = None;
-    statuses.rcu(|map| {
+    statuses.map.rcu(|map| {
         let prev = map.get(addr);
         let next = Arc::new(f(prev.map(Arc::as_ref)));
         change = Some((prev.map(|p| p.state), Arc::clone(&next)));
@@ -114,6 +139,7 @@ pub fn update(
         map.insert(addr.to_string(), next);
         map
     });
+    statuses.generation.fetch_add(1, Ordering::Release);
     if let Some((prev, next)) = change {
         log_transition(prev, &next);
     }

@@ -150,3 +150,32 @@ async fn a_bad_address_is_published_as_down() {
     assert_eq!(status.state, BackendState::Down);
     assert!(status.last_error.as_deref().unwrap().contains("host:port"));
 }
+
+#[test]
+fn a_remembered_eligibility_follows_every_published_status() {
+    let m = MonitorHandle::idle();
+    let mut memo = EligibleMemo::default();
+    let lag = Duration::from_secs(5);
+    let (a, b) = ("10.0.0.2:3306", "10.0.0.3:3306");
+    assert!(
+        m.replica_eligible_memo(&mut memo, a, lag),
+        "unchecked is eligible"
+    );
+    let down = |addr: &'static str| {
+        move |prev: Option<&BackendStatus>| {
+            BackendStatus::marked_down(prev, addr, "test", Instant::now())
+        }
+    };
+    task::update(&m.inner.statuses, a, down(a));
+    assert!(
+        !m.replica_eligible_memo(&mut memo, a, lag),
+        "a new status is seen"
+    );
+    assert!(
+        m.replica_eligible_memo(&mut memo, b, lag),
+        "another address is not a's answer"
+    );
+    task::update(&m.inner.statuses, b, down(b));
+    assert!(!m.replica_eligible_memo(&mut memo, b, lag));
+    assert!(!m.replica_eligible_memo(&mut memo, a, Duration::from_secs(9)));
+}

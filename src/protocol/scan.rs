@@ -92,6 +92,10 @@ pub struct Scanner {
     /// saying whether column definitions follow, and the definitions are digested
     /// (`Outcome::metadata`).
     pub metadata_flag: bool,
+    /// With `metadata_flag`, whether definitions are digested: only a prepared statement's
+    /// are compared later, and a text query's are always sent (the server leaves out only
+    /// binary result sets' definitions).
+    pub digest_definitions: bool,
     /// The packet passing through is a column definition.
     digesting: bool,
     /// Running digest of the current result set's definitions.
@@ -133,6 +137,7 @@ impl Scanner {
             continued: false,
             rewrite_stmt_id: None,
             metadata_flag: false,
+            digest_definitions: true,
             digesting: false,
             digest: FNV_OFFSET,
             outcome: Outcome::default(),
@@ -222,7 +227,7 @@ impl Scanner {
     /// digest of its result set's definitions.
     fn start_definition(&mut self, len: &[u8]) {
         let is_def = matches!(self.phase, Phase::ColumnDefs(_) | Phase::PrepareColumns(_));
-        self.digesting = self.metadata_flag && is_def;
+        self.digesting = self.metadata_flag && self.digest_definitions && is_def;
         if self.digesting {
             self.digest = fnv(self.digest, len);
         }
@@ -231,7 +236,7 @@ impl Scanner {
     /// A result set's (or prepare-OK's) definitions start: a fresh digest.
     fn new_definitions(&mut self) {
         self.digest = FNV_OFFSET;
-        if self.metadata_flag {
+        if self.metadata_flag && self.digest_definitions {
             // What a prepare or result set with no definitions leaves the client with.
             self.outcome.metadata = Some(FNV_OFFSET);
         }

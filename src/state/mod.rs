@@ -275,19 +275,14 @@ impl RuntimeState {
         let Some(m) = &self.monitor else {
             return &t.primary;
         };
-        let demoted = m
-            .status(&t.primary)
-            .is_some_and(|s| s.reachable && s.observed.read_only);
+        let demoted = m.status_is(&t.primary, |s| s.reachable && s.observed.read_only);
         if !demoted {
             return &t.primary;
         }
         t.replicas
             .iter()
             .map(|r| r.addr.as_str())
-            .find(|a| {
-                m.status(a)
-                    .is_some_and(|s| s.reachable && !s.observed.read_only)
-            })
+            .find(|a| m.status_is(a, |s| s.reachable && !s.observed.read_only))
             .unwrap_or(&t.primary)
     }
 
@@ -296,6 +291,20 @@ impl RuntimeState {
     pub fn replica_usable(&self, t: &TenantConfig, addr: &str, max_lag: Option<Duration>) -> bool {
         let lag = max_lag.map_or(t.max_replica_lag, |h| h.min(t.max_replica_lag));
         self.shared.health.is_up(addr) && self.replica_eligible(addr, lag)
+    }
+
+    /// [`replica_usable`](Self::replica_usable), the monitor's part answered from `memo`
+    /// while it holds (see `MonitorHandle::replica_eligible_memo`).
+    pub fn replica_usable_memo(
+        &self,
+        t: &TenantConfig,
+        addr: &str,
+        max_lag: Option<Duration>,
+        memo: &mut crate::monitor::EligibleMemo,
+    ) -> bool {
+        let lag = max_lag.map_or(t.max_replica_lag, |h| h.min(t.max_replica_lag));
+        self.shared.health.is_up(addr)
+            && (self.monitor.as_ref()).is_none_or(|m| m.replica_eligible_memo(memo, addr, lag))
     }
 
     /// The data path could not reach `addr`.

@@ -11,7 +11,7 @@ use super::session::Session;
 use crate::backend::held::addr_of;
 use crate::protocol::scan::Outcome;
 use crate::router::route::{Route, Target};
-use crate::state::limits::Refusal;
+use crate::state::limits::{Kind, Refusal};
 use crate::state::registry::SessionReport;
 use crate::state::stats::TenantStats;
 use crate::state::RuntimeState;
@@ -60,8 +60,11 @@ impl Session {
     /// was hit (ERR 1203 for the user, 1040 for the tenant, as servers answer).
     pub(super) fn take_permits(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         if self.user_permit.is_none() {
-            let key = format!("user:{}", self.who.user.name);
-            let permit = rt.shared.limits.acquire(key, self.who.user.max_connections);
+            let permit = rt.shared.limits.acquire(
+                Kind::User,
+                &self.who.user.name,
+                self.who.user.max_connections,
+            );
             self.user_permit = Some(permit.ok_or_else(|| {
                 rt.shared.limits.refuse(Refusal::User);
                 SessionError::reply(
@@ -88,7 +91,7 @@ impl Session {
         let permit = rt
             .shared
             .limits
-            .acquire(format!("tenant:{}", t.name), t.max_connections);
+            .acquire(Kind::Tenant, &t.name, t.max_connections);
         self.tenant_permit = Some(permit.ok_or_else(|| {
             rt.shared.limits.refuse(Refusal::Tenant);
             SessionError::reply(

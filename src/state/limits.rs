@@ -1,14 +1,39 @@
 //! Connection limits per tenant and per user: a permit per session, given back when the
 //! session ends (or moves to another tenant); and how often each limit turned a client away.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct Limits {
-    counts: Mutex<HashMap<String, usize>>,
+    counts: Mutex<Counts>,
     refused: [AtomicU64; 4],
+}
+
+/// Sessions per user and per tenant name, kept while non-zero. A permit holds its name's
+/// `Arc`: a connect-per-request client's permits allocate nothing while its name has
+/// sessions (a formatted key per permit cost more than the rest of counting it).
+#[derive(Default)]
+struct Counts {
+    users: FxHashMap<Arc<str>, usize>,
+    tenants: FxHashMap<Arc<str>, usize>,
+}
+
+impl Counts {
+    fn of(&mut self, kind: Kind) -> &mut FxHashMap<Arc<str>, usize> {
+        match kind {
+            Kind::User => &mut self.users,
+            Kind::Tenant => &mut self.tenants,
+        }
+    }
+}
+
+/// What a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Tenant,
 }
 
 /// What turned a client away before its session started.
@@ -44,33 +69,43 @@ impl Refusal {
 
 /// One counted connection; dropping it gives the slot back.
 pub struct Permit {
-    key: String,
+    kind: Kind,
+    name: Arc<str>,
     limits: Arc<Limits>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut c = self.limits.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = c.get_mut(&self.key) {
+        let map = c.of(self.kind);
+        if let Some(n) = map.get_mut(&*self.name) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                c.remove(&self.key);
+                map.remove(&*self.name);
             }
         }
     }
 }
 
 impl Limits {
-    /// A permit for `key` if fewer than `max` are held (no limit when `max` is None).
-    pub fn acquire(self: &Arc<Self>, key: String, max: Option<u32>) -> Option<Permit> {
+    /// A permit for `name` if fewer than `max` are held (no limit when `max` is None).
+    pub fn acquire(self: &Arc<Self>, kind: Kind, name: &str, max: Option<u32>) -> Option<Permit> {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = c.entry(key.clone()).or_insert(0);
-        if max.is_some_and(|m| *n >= m as usize) {
-            return None;
-        }
-        *n += 1;
+        let map = c.of(kind);
+        let name = match map.get_key_value(name) {
+            Some((k, &n)) => {
+                if max.is_some_and(|m| n >= m as usize) {
+                    return None;
+                }
+                Arc::clone(k)
+            }
+            None if max == Some(0) => return None,
+            None => Arc::from(name),
+        };
+        *map.entry(Arc::clone(&name)).or_insert(0) += 1;
         Some(Permit {
-            key,
+            kind,
+            name,
             limits: Arc::clone(self),
         })
     }
@@ -83,13 +118,9 @@ impl Limits {
         self.refused[why as usize].load(Ordering::Relaxed)
     }
 
-    pub fn held(&self, key: &str) -> usize {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .copied()
-            .unwrap_or(0)
+    pub fn held(&self, kind: Kind, name: &str) -> usize {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.of(kind).get(name).copied().unwrap_or(0)
     }
 }
 
@@ -100,12 +131,24 @@ mod tests {
     #[test]
     fn permits_are_bounded_and_returned() {
         let l = Arc::new(Limits::default());
-        let a = l.acquire("user:x".into(), Some(2)).unwrap();
-        let _b = l.acquire("user:x".into(), Some(2)).unwrap();
-        assert!(l.acquire("user:x".into(), Some(2)).is_none());
-        assert!(l.acquire("user:y".into(), None).is_some());
+        let a = l.acquire(Kind::User, "x", Some(2)).unwrap();
+        let _b = l.acquire(Kind::User, "x", Some(2)).unwrap();
+        assert!(l.acquire(Kind::User, "x", Some(2)).is_none());
+        assert!(l.acquire(Kind::User, "y", None).is_some());
+        let _t = l.acquire(Kind::Tenant, "x", Some(1)).unwrap();
+        assert!(
+            l.acquire(Kind::Tenant, "x", Some(1)).is_none(),
+            "tenants count apart"
+        );
+        assert!(l.acquire(Kind::Tenant, "z", Some(0)).is_none());
         drop(a);
-        assert_eq!(l.held("user:x"), 1);
-        assert!(l.acquire("user:x".into(), Some(2)).is_some());
+        assert_eq!(l.held(Kind::User, "x"), 1);
+        assert!(l.acquire(Kind::User, "x", Some(2)).is_some());
+        drop(_b);
+        assert_eq!(l.held(Kind::User, "x"), 0);
+        assert!(
+            l.counts.lock().unwrap().users.is_empty(),
+            "a name without sessions is forgotten"
+        );
     }
 }

@@ -30,7 +30,7 @@ pub struct Offer<'a> {
 
 /// A client that proved who it is.
 pub struct Proven {
-    pub user: UserConfig,
+    pub user: std::sync::Arc<UserConfig>,
     /// What logs the user in to backends when no backend_user is configured.
     pub proof: Proof,
     /// Sequence id for the login's OK.

@@ -15,7 +15,7 @@ pub struct Identity {
     pub host: String,
     /// The greeting's nonce: COM_CHANGE_USER's answer is computed over it.
     pub nonce: [u8; 20],
-    pub user: UserConfig,
+    pub user: std::sync::Arc<UserConfig>,
     /// What logs `user` in to backends (learned at login when the config holds a hash).
     pub proof: Proof,
     pub caps: CapabilityFlags,

@@ -14,7 +14,7 @@ use crate::state::RuntimeState;
 
 /// A client that proved who it is.
 pub struct Login {
-    pub user: UserConfig,
+    pub user: std::sync::Arc<UserConfig>,
     /// What logs the user in to backends (see `auth::Proven`).
     pub proof: Proof,
     pub caps: CapabilityFlags,

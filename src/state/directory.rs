@@ -26,8 +26,9 @@ pub struct Directory {
     /// one entry; schemas differing only in case may belong to different tenants). Isolation
     /// checks look names up here however a statement spelled them.
     schema_owners: HashMap<String, Vec<SchemaOwner>>,
-    /// Users by login name, as indexes into the config's list; templates apart.
-    users: HashMap<String, usize>,
+    /// Users by login name, shared with their sessions (a login copied its user's strings
+    /// before); templates apart, as indexes into the config's list.
+    users: HashMap<String, Arc<UserConfig>>,
     templates: Vec<usize>,
     /// The cluster whose patterns make tenants of unnamed schemas.
     open: Option<Arc<ClusterConfig>>,
@@ -63,7 +64,9 @@ impl Directory {
             match u.pattern {
                 Some(_) => d.templates.push(i),
                 None => {
-                    d.users.entry(u.name.clone()).or_insert(i);
+                    d.users
+                        .entry(u.name.clone())
+                        .or_insert_with(|| Arc::new(u.clone()));
                 }
             }
         }
@@ -108,9 +111,9 @@ impl Directory {
     }
 
     /// The user logging in as `name`: a configured user, else the first template matching.
-    pub fn user(&self, config: &Config, name: &str) -> Option<UserConfig> {
-        if let Some(&i) = self.users.get(name) {
-            return config.users.get(i).cloned();
+    pub fn user(&self, config: &Config, name: &str) -> Option<Arc<UserConfig>> {
+        if let Some(u) = self.users.get(name) {
+            return Some(Arc::clone(u));
         }
         self.templates
             .iter()
@@ -119,6 +122,7 @@ impl Directory {
                 UserTenants::One(t) => self.tenant(t).is_some(),
                 _ => false,
             })
+            .map(Arc::new)
     }
 
     /// Whether `name` (a schema a statement spells) belongs to a tenant `allowed` does not

@@ -325,7 +325,7 @@ impl RuntimeState {
     }
 
     /// The user logging in as `name` (a template's instance bound to its tenant).
-    pub fn user(&self, name: &str) -> Option<UserConfig> {
+    pub fn user(&self, name: &str) -> Option<Arc<UserConfig>> {
         self.directory.user(&self.config, name)
     }
 

@@ -275,6 +275,17 @@ impl Pools {
         Arc::clone(g)
     }
 
+    /// An idle connection of `ask.key` from this worker's pool, taken without a wait: the
+    /// common case, outside the futures of [`lease`](Self::lease) (building them cost more
+    /// than the take). None: lease.
+    pub fn take_own(&self, ask: &Ask<'_>) -> Option<BackendConn> {
+        let idle = self
+            .idle
+            .slot_or(per_worker::current_slot(), Default::default);
+        let mut guard = idle.lock().unwrap_or_else(|p| p.into_inner());
+        take_own_in(&mut guard, ask).0
+    }
+
     /// A connection for `ask`: an idle one, else a new one from `connect` while the group is
     /// under its cap, else the first one returned within `ask.timeout`.
     pub async fn lease<F, Fut>(
@@ -388,16 +399,20 @@ impl Pools {
 
     /// Takes back a connection whose session state is described by its fingerprint (a
     /// lease ends); the next session restores from there.
-    pub fn put_back(&self, mut conn: BackendConn) {
+    pub fn put_back(&self, conn: BackendConn) {
+        self.put_back_at(conn, Instant::now());
+    }
+
+    /// [`put_back`](Self::put_back) at `now`, read by the caller: the connection's idle
+    /// time starts then, and the list's pruning reads it (a session that ends a statement
+    /// reads the clock once for this and its own idle time).
+    pub fn put_back_at(&self, mut conn: BackendConn, now: Instant) {
         let Some(slot) = &conn.slot else {
             return;
         };
         if conn.set_option.is_some() || !conn.io.rbuf.is_empty() || slot.group().over_cap() {
             return;
         }
-        // One clock read per return: the connection's idle time starts now, and the list's
-        // pruning reads it.
-        let now = Instant::now();
         conn.last_used = now;
         let home = self.idle.slot_or(conn.home, Default::default);
         let mut guard = home.lock().unwrap_or_else(|p| p.into_inner());
@@ -478,17 +493,9 @@ impl Pools {
 fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
     let mut guard = idle.lock().unwrap_or_else(|p| p.into_inner());
     let idle = &mut *guard;
-    let mut own = 0;
-    if let Some(list) = idle.lists.get_mut(ask.key) {
-        let addr = list.addr;
-        let list = &mut list.conns;
-        let before = list.len();
-        let conn = take_from(list, ask);
-        own = list.len();
-        forget_idle(&mut idle.per_addr, addr, before - own);
-        if conn.is_some() {
-            return conn;
-        }
+    let (conn, own) = take_own_in(idle, ask);
+    if conn.is_some() {
+        return conn;
     }
     let &addr = idle.addrs.get(&*ask.key.addr)?;
     let elsewhere = idle.per_addr[addr].saturating_sub(own);
@@ -513,6 +520,20 @@ fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
         });
     forget_idle(&mut idle.per_addr, addr, gone);
     conn
+}
+
+/// A connection from `ask.key`'s own list (see [`take_from`]), and how many are left there.
+fn take_own_in(idle: &mut Idle, ask: &Ask<'_>) -> (Option<BackendConn>, usize) {
+    let Some(list) = idle.lists.get_mut(ask.key) else {
+        return (None, 0);
+    };
+    let addr = list.addr;
+    let list = &mut list.conns;
+    let before = list.len();
+    let conn = take_from(list, ask);
+    let own = list.len();
+    forget_idle(&mut idle.per_addr, addr, before - own);
+    (conn, own)
 }
 
 /// [`Pools::close_idle_of_others`] in one worker's pool.

@@ -50,13 +50,14 @@ impl Lessee<'_> {
             creds: &lk.creds,
         };
         let db = st.schema.as_deref();
-        let mut conn = rt
-            .shared
-            .pools
-            .lease(&ask, || {
-                BackendConn::connect(lk.key.clone(), &lk.creds, db, rt.connect_timeout, tls)
-            })
-            .await?;
+        let mut conn = match rt.shared.pools.take_own(&ask) {
+            Some(conn) => conn,
+            None => {
+                let connect =
+                    || BackendConn::connect(lk.key.clone(), &lk.creds, db, rt.connect_timeout, tls);
+                rt.shared.pools.lease(&ask, connect).await?
+            }
+        };
         if !Arc::ptr_eq(&conn.served, &lk.served) {
             conn.served = Arc::clone(&lk.served);
         }
@@ -85,14 +86,15 @@ impl Lessee<'_> {
 }
 
 impl Session {
-    /// Gives back, at the end of a command, every connection the session no longer needs.
-    pub(super) fn end_leases(&mut self, rt: &RuntimeState) {
+    /// Gives back, at the end of a command (`now`), every connection the session no longer
+    /// needs.
+    pub(super) fn end_leases(&mut self, rt: &RuntimeState, now: std::time::Instant) {
         // By index, not by a list of targets: this runs after every command.
         for i in 0..self.held.slots() {
             let t = target_at(i);
             if self.held.get(t).is_some() && !self.keeps(t) {
                 if let Some(conn) = self.held.take(t) {
-                    rt.shared.pools.put_back(conn);
+                    rt.shared.pools.put_back_at(conn, now);
                 }
             }
         }

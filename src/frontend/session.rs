@@ -145,7 +145,7 @@ impl Session {
             }
         }
         self.publish();
-        self.end_leases(&rt);
+        self.end_leases(&rt, Instant::now());
         let track = self
             .who
             .caps
@@ -273,8 +273,8 @@ impl Session {
                 // connection ends now, as directly; its backend connections are dropped.
                 _ = entry.signals.raised(false) => break,
             };
-            self.end_leases(&rt);
             last_active = Instant::now();
+            self.end_leases(&rt, last_active);
             if std::mem::take(&mut self.idle_changed) {
                 timer.as_mut().reset((last_active + self.idle_limit).into());
             }

@@ -320,12 +320,13 @@ impl Session {
 
     /// COM_STMT_EXECUTE and COM_STMT_BULK_EXECUTE: routed by the statement's class, prepared
     /// lazily where they run, the statement id mapped to that backend's.
+    /// Returns the command's buffer, to read the next one into.
     pub(super) async fn com_stmt_execute(
         &mut self,
         rt: &RuntimeState,
         payload: Vec<u8>,
         run: Run,
-    ) -> Result<(), SessionError> {
+    ) -> Result<Vec<u8>, SessionError> {
         let id = command::stmt_id(&payload).ok_or_else(|| {
             SessionError::ClientProtocol(format!("short {}", command::name(payload[0])))
         })?;
@@ -401,7 +402,8 @@ impl Session {
         }
         self.after_statement(t, &class, &o, &[], guard);
         self.release_answer().await?;
-        Ok(())
+        // The command's buffer, for the next one to be read into.
+        Ok(payload)
     }
 
     /// The backend's id for client statement `id`, preparing it there first if needed, and

@@ -266,13 +266,15 @@ impl Session {
                 }
             }
             self.hold_end = false;
+            let mut payload = pkt.payload;
             let flow = tokio::select! {
                 biased;
-                f = self.dispatch(&rt, pkt.payload) => f,
+                f = self.dispatch(&rt, &mut payload) => f,
                 // Killed mid-command (a statement, a paused tenant, a slow connect): the
                 // connection ends now, as directly; its backend connections are dropped.
                 _ = entry.signals.raised(false) => break,
             };
+            self.client.recycle(payload);
             last_active = Instant::now();
             self.end_leases(&rt, last_active);
             if std::mem::take(&mut self.idle_changed) {
@@ -306,31 +308,39 @@ impl Session {
         self.close().await;
     }
 
+    /// Runs one command. `payload` is left to be reused for the next one, unless a command
+    /// keeps it (an execute, long data).
     async fn dispatch(
         &mut self,
         rt: &RuntimeState,
-        payload: Vec<u8>,
+        payload: &mut Vec<u8>,
     ) -> Result<Flow, SessionError> {
         let Some(&cmd) = payload.first() else {
             return Err(SessionError::ClientProtocol("empty command packet".into()));
         };
         match cmd {
-            COM_QUERY => self.com_query(rt, &payload).await?,
-            COM_STMT_EXECUTE => self.com_stmt_execute(rt, payload, Run::Execute).await?,
-            COM_STMT_BULK_EXECUTE => self.com_stmt_execute(rt, payload, Run::Bulk).await?,
-            COM_STMT_FETCH => self.com_stmt_fetch(&payload).await?,
-            COM_STMT_PREPARE => self.com_stmt_prepare(rt, &payload).await?,
-            COM_STMT_CLOSE => self.com_stmt_close(&payload).await?,
-            COM_STMT_SEND_LONG_DATA => self.com_stmt_send_long_data(rt, payload),
-            COM_STMT_RESET => self.com_stmt_reset(rt, &payload).await?,
-            COM_INIT_DB => self.com_init_db(rt, &payload).await?,
-            COM_PING => self.com_ping(rt, &payload).await?,
-            COM_FIELD_LIST => self.com_on_primary(rt, &payload, Expect::FieldList).await?,
-            COM_STATISTICS => self.com_on_primary(rt, &payload, Expect::Single).await?,
-            COM_SET_OPTION => self.com_set_option(rt, &payload).await?,
-            COM_RESET_CONNECTION => self.com_reset_connection(rt, &payload).await?,
-            COM_CHANGE_USER => return self.com_change_user(rt, &payload).await,
-            COM_PROCESS_KILL => self.com_process_kill(rt, &payload).await?,
+            COM_QUERY => self.com_query(rt, payload).await?,
+            COM_STMT_EXECUTE => {
+                let taken = std::mem::take(payload);
+                *payload = self.com_stmt_execute(rt, taken, Run::Execute).await?;
+            }
+            COM_STMT_BULK_EXECUTE => {
+                let taken = std::mem::take(payload);
+                *payload = self.com_stmt_execute(rt, taken, Run::Bulk).await?;
+            }
+            COM_STMT_FETCH => self.com_stmt_fetch(payload).await?,
+            COM_STMT_PREPARE => self.com_stmt_prepare(rt, payload).await?,
+            COM_STMT_CLOSE => self.com_stmt_close(payload).await?,
+            COM_STMT_SEND_LONG_DATA => self.com_stmt_send_long_data(rt, std::mem::take(payload)),
+            COM_STMT_RESET => self.com_stmt_reset(rt, payload).await?,
+            COM_INIT_DB => self.com_init_db(rt, payload).await?,
+            COM_PING => self.com_ping(rt, payload).await?,
+            COM_FIELD_LIST => self.com_on_primary(rt, payload, Expect::FieldList).await?,
+            COM_STATISTICS => self.com_on_primary(rt, payload, Expect::Single).await?,
+            COM_SET_OPTION => self.com_set_option(rt, payload).await?,
+            COM_RESET_CONNECTION => self.com_reset_connection(rt, payload).await?,
+            COM_CHANGE_USER => return self.com_change_user(rt, payload).await,
+            COM_PROCESS_KILL => self.com_process_kill(rt, payload).await?,
             COM_QUIT => return Ok(Flow::Quit),
             other => {
                 return Err(SessionError::reply(

@@ -54,6 +54,9 @@ pub struct PacketStream {
     wbuf: Vec<u8>,
     /// Largest logical packet accepted from the peer.
     max_packet: usize,
+    /// A command's payload the session is done with, reused for the next one (an
+    /// allocation and a free per statement otherwise).
+    spare: Vec<u8>,
     /// CLIENT_COMPRESS framing, once the login has ended (client connections only: backend
     /// connections stay uncompressed). `rbuf` and `wbuf` hold plain packets either way.
     compress: Option<Box<Compression>>,
@@ -81,6 +84,7 @@ impl PacketStream {
             stream: Stream::Plain(stream),
             rbuf: BytesMut::with_capacity(START_CAPACITY),
             wbuf: Vec::with_capacity(START_CAPACITY),
+            spare: Vec::new(),
             max_packet,
             compress: None,
         }
@@ -173,7 +177,9 @@ impl PacketStream {
     pub async fn read_packet(&mut self) -> io::Result<Packet> {
         loop {
             if let Some((seq, total, end)) = self.buffered_packet()? {
-                let mut payload = Vec::with_capacity(total);
+                let mut payload = std::mem::take(&mut self.spare);
+                payload.clear();
+                payload.reserve(total);
                 let mut pos = 0;
                 while pos < end {
                     let h = &self.rbuf[pos..pos + 4];
@@ -188,6 +194,14 @@ impl PacketStream {
                 return Ok(Packet { seq, payload });
             }
             self.fill_or_eof().await?;
+        }
+    }
+
+    /// Takes back a payload [`read_packet`](Self::read_packet) returned, to read the next
+    /// one into. A large one is let go, as the read buffer is after a large packet.
+    pub fn recycle(&mut self, payload: Vec<u8>) {
+        if payload.capacity() <= READ_CHUNK {
+            self.spare = payload;
         }
     }
 

@@ -316,10 +316,31 @@ async fn write_out(
 ) -> io::Result<()> {
     match compress {
         Some(c) => stream.write_all(&c.frame(bytes)?).await?,
-        None => stream.write_all(bytes).await?,
+        None => {
+            let sent = write_now(stream, bytes)?;
+            if sent == bytes.len() {
+                return Ok(());
+            }
+            stream.write_all(&bytes[sent..]).await?
+        }
     }
     // TLS buffers records; a plain socket's flush is free.
     stream.flush().await
+}
+
+/// Writes what a plain socket takes at once, without a future: a statement's packets
+/// almost always fit its send buffer, and the write future's machinery cost more than the
+/// syscall's own user-space part. 0 under TLS or when the socket is full (the caller
+/// awaits the rest).
+fn write_now(stream: &Stream, bytes: &[u8]) -> io::Result<usize> {
+    let Stream::Plain(tcp) = stream else {
+        return Ok(0);
+    };
+    match tcp.try_write(bytes) {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+        Err(e) => Err(e),
+    }
 }
 
 impl PacketStream {

@@ -29,8 +29,14 @@ fn target_addr<'a>(rt: &'a RuntimeState, tenant: &'a TenantConfig, t: Target) ->
 
 impl Session {
     pub(super) fn tenant_or_err(&self) -> Result<std::sync::Arc<TenantConfig>, SessionError> {
+        self.tenant_ref().cloned()
+    }
+
+    /// The session's tenant, borrowed: no `Arc` clone, an atomic write to a line every
+    /// session of the tenant on every worker shares (see `Lessee`).
+    pub(super) fn tenant_ref(&self) -> Result<&std::sync::Arc<TenantConfig>, SessionError> {
         self.tenant
-            .clone()
+            .as_ref()
             .ok_or_else(|| super::error::no_database(&self.who.user.name))
     }
 
@@ -53,7 +59,8 @@ impl Session {
             self.check_held(rt, t)?;
         }
         if self.held.get(t).is_none() {
-            // The tenant borrowed, not its `Arc` cloned (see `Lessee`).
+            // The tenant borrowed, not its `Arc` cloned (see `Lessee`), by field rather than
+            // through `tenant_ref`: `held` is lent mutably beside it.
             let tenant = self
                 .tenant
                 .as_deref()
@@ -149,8 +156,8 @@ impl Session {
     /// when the primary moved (a promotion) or the server closed it while it sat idle.
     fn check_held(&mut self, rt: &RuntimeState, t: Target) -> Result<(), SessionError> {
         let moved_to = {
-            let tenant = self.tenant_or_err()?;
-            let addr = target_addr(rt, &tenant, t);
+            let tenant = self.tenant_ref()?;
+            let addr = target_addr(rt, tenant, t);
             let moved = self.held.get(t).is_some_and(|c| &*c.key.addr != addr);
             moved.then(|| addr.to_owned())
         };

@@ -238,7 +238,7 @@ impl Session {
         if self.tenant.is_none() {
             self.tenant = tenant::lobby_tenant(rt, &self.who.user);
         }
-        self.tenant_or_err().map(|_| ())
+        self.tenant_ref().map(|_| ())
     }
 
     /// A statement of a user with several tenants and no schema chosen yet (what migration

@@ -92,16 +92,14 @@ impl Limits {
     pub fn acquire(self: &Arc<Self>, kind: Kind, name: &str, max: Option<u32>) -> Option<Permit> {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let map = c.of(kind);
-        let name = match map.get_key_value(name) {
-            Some((k, &n)) => {
-                if max.is_some_and(|m| n >= m as usize) {
-                    return None;
-                }
-                Arc::clone(k)
-            }
-            None if max == Some(0) => return None,
-            None => Arc::from(name),
+        // The name's `Arc` is the map's while it has sessions, made once otherwise.
+        let (name, held) = match map.get_key_value(name) {
+            Some((k, &n)) => (Arc::clone(k), n),
+            None => (Arc::from(name), 0),
         };
+        if max.is_some_and(|m| held >= m as usize) {
+            return None;
+        }
         *map.entry(Arc::clone(&name)).or_insert(0) += 1;
         Some(Permit {
             kind,

@@ -126,6 +126,12 @@ pub struct Shared {
 /// The handle every task holds: load a snapshot, never keep it across statements.
 pub type SharedState = Arc<ArcSwap<RuntimeState>>;
 
+/// The lag a read of tenant `t` allows: the tenant's `max_replica_lag`, or less when the
+/// statement asks for less (a `max_lag=` hint).
+fn lag_limit(t: &TenantConfig, max_lag: Option<Duration>) -> Duration {
+    max_lag.map_or(t.max_replica_lag, |h| h.min(t.max_replica_lag))
+}
+
 impl RuntimeState {
     pub fn new(config: Config) -> Self {
         Self::with_shared(config, Arc::new(Shared::default()), &Directory::default())
@@ -289,8 +295,7 @@ impl RuntimeState {
     /// Whether a tenant's reads may go to replica `addr` now: not marked down or offline
     /// by the data path or ops, and eligible by the monitor (if there is one).
     pub fn replica_usable(&self, t: &TenantConfig, addr: &str, max_lag: Option<Duration>) -> bool {
-        let lag = max_lag.map_or(t.max_replica_lag, |h| h.min(t.max_replica_lag));
-        self.shared.health.is_up(addr) && self.replica_eligible(addr, lag)
+        self.shared.health.is_up(addr) && self.replica_eligible(addr, lag_limit(t, max_lag))
     }
 
     /// [`replica_usable`](Self::replica_usable), the monitor's part answered from `memo`
@@ -302,7 +307,7 @@ impl RuntimeState {
         max_lag: Option<Duration>,
         memo: &mut crate::monitor::EligibleMemo,
     ) -> bool {
-        let lag = max_lag.map_or(t.max_replica_lag, |h| h.min(t.max_replica_lag));
+        let lag = lag_limit(t, max_lag);
         self.shared.health.is_up(addr)
             && (self.monitor.as_ref()).is_none_or(|m| m.replica_eligible_memo(memo, addr, lag))
     }

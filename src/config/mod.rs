@@ -485,29 +485,37 @@ impl UserTenants {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserPassword {
     /// The password itself (usually `${VAR}`): any scheme can be checked, and the same
-    /// password logs in to the backends.
-    Plain(Secret),
+    /// password logs in to the backends. `native` is SHA1(SHA1(password)), worked out once
+    /// ([`UserPassword::plain`]) so that a mysql_native_password login costs two SHA1
+    /// blocks, not three.
+    Plain { password: Secret, native: [u8; 20] },
     /// The hash the server stores: answers in its scheme are checked, and the password (or
     /// what of it the scheme reveals) is learned from the client's login for the backends.
     Hash(crate::protocol::crypt::PasswordHash),
 }
 
 impl UserPassword {
+    pub fn plain(password: Secret) -> Self {
+        let native = crate::protocol::auth::native_stage2(password.expose());
+        UserPassword::Plain { password, native }
+    }
+
     /// The password itself, when the config holds it.
     pub fn plaintext(&self) -> Option<&str> {
         match self {
-            UserPassword::Plain(s) => Some(s.expose()),
+            UserPassword::Plain { password, .. } => Some(password.expose()),
             UserPassword::Hash(_) => None,
         }
     }
 }
 
-/// A secret string (password). Never printed: `Debug` and `Display` show `***`.
+/// A secret string (password). Never printed: `Debug` and `Display` show `***`. Shared:
+/// a login's proof for the backends is a copy of its user's password, made at every login.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(std::sync::Arc<str>);
 
 impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
+    pub fn new(s: impl Into<std::sync::Arc<str>>) -> Self {
         Secret(s.into())
     }
     pub fn expose(&self) -> &str {

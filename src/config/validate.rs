@@ -965,17 +965,17 @@ impl Resolver<'_, '_, '_> {
     /// `password` (plaintext) or `password_hash` (what the server stores), exactly one.
     fn user_password(&mut self, prefix: &str, raw: &RawUser) -> UserPassword {
         match (&raw.password, &raw.password_hash) {
-            (Some(pw), None) => UserPassword::Plain(self.secret(&format!("{prefix}.password"), pw)),
+            (Some(pw), None) => UserPassword::plain(self.secret(&format!("{prefix}.password"), pw)),
             (None, Some(h)) => {
                 let path = format!("{prefix}.password_hash");
                 let Some(text) = self.string(&path, h) else {
-                    return UserPassword::Plain(Secret::new(""));
+                    return UserPassword::plain(Secret::new(""));
                 };
                 match PasswordHash::parse(&text) {
                     Ok(hash) => UserPassword::Hash(hash),
                     Err(m) => {
                         self.sink.at(path, h.span(), m);
-                        UserPassword::Plain(Secret::new(""))
+                        UserPassword::plain(Secret::new(""))
                     }
                 }
             }
@@ -985,7 +985,7 @@ impl Resolver<'_, '_, '_> {
                     h.span(),
                     "set either password or password_hash, not both".to_string(),
                 );
-                UserPassword::Plain(Secret::new(""))
+                UserPassword::plain(Secret::new(""))
             }
             (None, None) => {
                 self.sink.at(
@@ -993,7 +993,7 @@ impl Resolver<'_, '_, '_> {
                     raw.name.span(),
                     "a user needs password or password_hash".to_string(),
                 );
-                UserPassword::Plain(Secret::new(""))
+                UserPassword::plain(Secret::new(""))
             }
         }
     }

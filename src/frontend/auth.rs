@@ -77,22 +77,27 @@ async fn prove(
         return Err(deny(seq));
     };
     let (proof, seq) = match (&user.password, scheme) {
-        (UserPassword::Plain(pw), NATIVE_PASSWORD) => {
-            if !auth::verify_native(&nonce, pw.expose(), &answer) {
+        // An empty password is answered with nothing, which only the full check takes.
+        (UserPassword::Plain { password, .. }, NATIVE_PASSWORD) if password.expose().is_empty() => {
+            if !auth::verify_native(&nonce, password.expose(), &answer) {
                 return Err(deny(seq));
             }
-            (Proof::Password(pw.clone()), seq)
+            (Proof::Password(password.clone()), seq)
+        }
+        (UserPassword::Plain { password, native }, NATIVE_PASSWORD) => {
+            auth::native_stage1(&nonce, native, &answer).ok_or_else(|| deny(seq))?;
+            (Proof::Password(password.clone()), seq)
         }
         (UserPassword::Hash(PasswordHash::Native(stage2)), _) => {
             let stage1 = auth::native_stage1(&nonce, stage2, &answer).ok_or_else(|| deny(seq))?;
             (Proof::NativeStage1(stage1), seq)
         }
-        (UserPassword::Plain(pw), _) => {
-            if !auth::verify_sha2(&nonce, pw.expose(), &answer) {
+        (UserPassword::Plain { password, .. }, _) => {
+            if !auth::verify_sha2(&nonce, password.expose(), &answer) {
                 return Err(deny(seq));
             }
             (
-                Proof::Password(pw.clone()),
+                Proof::Password(password.clone()),
                 fast_auth_ok(client, seq).await?,
             )
         }

@@ -5,12 +5,27 @@ use mysql_common::scramble::{scramble_native, scramble_sha256};
 use rand::Rng;
 use sha1::{Digest, Sha1};
 
+/// How many printable characters a nonce draws from: `!` to `~`.
+const PRINTABLE: u8 = b'~' - b'!' + 1;
+
 /// A fresh 20-byte nonce of printable characters (never NUL: part of it is NUL-terminated).
+/// Random bytes below twice [`PRINTABLE`] are kept, each standing for one character
+/// (uniformly); the rest are drawn again. Drawing each character on its own (a ranged draw)
+/// cost as much as the rest of the greeting.
 pub fn nonce() -> [u8; 20] {
     let mut rng = rand::rng();
     let mut n = [0u8; 20];
-    for b in n.iter_mut() {
-        *b = rng.random_range(b'!'..=b'~');
+    let mut filled = 0;
+    let mut pool = [0u8; 32];
+    while filled < n.len() {
+        rng.fill(&mut pool[..]);
+        for b in pool.iter().filter(|&&b| b < 2 * PRINTABLE) {
+            n[filled] = b'!' + b % PRINTABLE;
+            filled += 1;
+            if filled == n.len() {
+                break;
+            }
+        }
     }
     n
 }
@@ -25,6 +40,12 @@ pub fn native_response(nonce: &[u8], password: &str) -> Vec<u8> {
 /// Checks a client's mysql_native_password answer, in time independent of where it differs.
 pub fn verify_native(nonce: &[u8], password: &str, response: &[u8]) -> bool {
     same_bytes(&native_response(nonce, password), response)
+}
+
+/// SHA1(SHA1(password)): what a server stores for mysql_native_password, and all a
+/// client's answer is checked against.
+pub fn native_stage2(password: &str) -> [u8; 20] {
+    Sha1::digest(Sha1::digest(password.as_bytes())).into()
 }
 
 /// mysql_native_password against a stored SHA1(SHA1(password)): checks the client's answer
@@ -89,6 +110,30 @@ mod tests {
         assert!(!verify_sha2(&n, "Secret", &s));
         assert!(!verify_sha2(&n, "secret", &r));
         assert!(verify_sha2(&n, "", &[]));
+    }
+
+    #[test]
+    fn nonces_are_printable_and_use_every_character() {
+        let mut seen = [false; 256];
+        for _ in 0..200 {
+            for b in nonce() {
+                assert!((b'!'..=b'~').contains(&b), "{b}");
+                seen[usize::from(b)] = true;
+            }
+        }
+        // 4,000 draws from 94 characters: each is missed with probability ~3e-19.
+        assert!((b'!'..=b'~').all(|b| seen[usize::from(b)]));
+        assert_ne!(nonce(), nonce());
+    }
+
+    #[test]
+    fn the_stored_native_hash_is_the_servers() {
+        // MariaDB: SELECT PASSWORD('secret') is '*14E65567ABDB5135D0CFD9A70B3032C179A49EE7'.
+        let hex: String = native_stage2("secret")
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        assert_eq!(hex, "14E65567ABDB5135D0CFD9A70B3032C179A49EE7");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Connection phase packets: the greeting Switchyard sends clients (modelled on a real
 //! backend's), the client's handshake response, and Switchyard's own response to a backend.
 
+use std::sync::OnceLock;
+
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse, SslRequest};
@@ -21,6 +23,8 @@ pub struct ServerInfo {
     /// MariaDB's extended capabilities (empty for MySQL servers).
     pub ext_capabilities: MariadbCapabilities,
     pub collation: u8,
+    /// The greetings made of this, without and with TLS offered, made at the first login.
+    greetings: OnceLock<[Option<Template>; 2]>,
 }
 
 impl Default for ServerInfo {
@@ -31,6 +35,7 @@ impl Default for ServerInfo {
             capabilities: supported_capabilities(),
             ext_capabilities: supported_ext_capabilities(),
             collation: 45,
+            greetings: OnceLock::new(),
         }
     }
 }
@@ -108,6 +113,7 @@ pub fn parse_greeting(payload: &[u8]) -> std::io::Result<(ServerInfo, Vec<u8>, O
         capabilities: hs.capabilities(),
         ext_capabilities: ext_if_mariadb(hs.capabilities(), hs.mariadb_ext_capabilities()),
         collation: hs.default_collation(),
+        greetings: OnceLock::new(),
     };
     let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned());
     Ok((info, hs.nonce(), plugin))
@@ -125,6 +131,66 @@ fn ext_if_mariadb(caps: CapabilityFlags, ext: MariadbCapabilities) -> MariadbCap
 
 /// The greeting Switchyard sends a client; `tls` offers the SSLRequest upgrade.
 pub fn greeting(info: &ServerInfo, connection_id: u32, nonce: &[u8; 20], tls: bool) -> Vec<u8> {
+    let templates = info
+        .greetings
+        .get_or_init(|| [Template::of(info, false), Template::of(info, true)]);
+    match &templates[usize::from(tls)] {
+        Some(t) => t.render(connection_id, nonce),
+        None => serialize_greeting(info, connection_id, nonce, tls),
+    }
+}
+
+/// A greeting with its connection id and nonce left to fill in: only they differ between
+/// logins, and serializing the whole packet cost as much as the rest of the greeting.
+#[derive(Debug, Clone)]
+struct Template {
+    bytes: Vec<u8>,
+    id_at: usize,
+    /// Where the nonce's first 8 bytes and its other 12 go.
+    nonce_at: [usize; 2],
+}
+
+impl Template {
+    /// Finds where the id and nonce sit by serializing twice with different ones: None,
+    /// and every greeting serialized in full, unless exactly those bytes differ.
+    fn of(info: &ServerInfo, tls: bool) -> Option<Template> {
+        let a = serialize_greeting(info, 0x1111_1111, &[b'a'; 20], tls);
+        let b = serialize_greeting(info, 0x2222_2222, &[b'b'; 20], tls);
+        let id_at = 1 + info.version.len() + 1;
+        // The 8 bytes after the id; then a filler, capabilities (2), collation, status
+        // (2), capabilities (2), the nonce's length, 6 reserved bytes and MariaDB's 4.
+        let nonce_at = [id_at + 4, id_at + 4 + 8 + 19];
+        let varying = |i: usize| {
+            (id_at..id_at + 4).contains(&i)
+                || (nonce_at[0]..nonce_at[0] + 8).contains(&i)
+                || (nonce_at[1]..nonce_at[1] + 12).contains(&i)
+        };
+        let found = a.len() == b.len()
+            && a.len() > nonce_at[1] + 12
+            && (0..a.len()).all(|i| (a[i] != b[i]) == varying(i));
+        found.then_some(Template {
+            bytes: a,
+            id_at,
+            nonce_at,
+        })
+    }
+
+    fn render(&self, connection_id: u32, nonce: &[u8; 20]) -> Vec<u8> {
+        let mut out = self.bytes.clone();
+        out[self.id_at..self.id_at + 4].copy_from_slice(&connection_id.to_le_bytes());
+        let [first, second] = self.nonce_at;
+        out[first..first + 8].copy_from_slice(&nonce[..8]);
+        out[second..second + 12].copy_from_slice(&nonce[8..]);
+        out
+    }
+}
+
+fn serialize_greeting(
+    info: &ServerInfo,
+    connection_id: u32,
+    nonce: &[u8; 20],
+    tls: bool,
+) -> Vec<u8> {
     let mut caps = info.capabilities & supported_capabilities();
     if tls {
         caps |= CapabilityFlags::CLIENT_SSL;
@@ -263,6 +329,30 @@ pub fn backend_hello_ext(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_greeting_from_its_template_is_the_serialized_one() {
+        let mysql = ServerInfo {
+            version: b"8.0.36".to_vec(),
+            capabilities: supported_capabilities(),
+            ext_capabilities: MariadbCapabilities::empty(),
+            collation: 255,
+            greetings: OnceLock::new(),
+        };
+        for info in [ServerInfo::default(), mysql] {
+            for tls in [false, true] {
+                assert!(Template::of(&info, tls).is_some(), "{info:?}");
+                for (id, c) in [(0, b'!'), (7, b'x'), (u32::MAX, b'~')] {
+                    let mut nonce = [c; 20];
+                    nonce[19] = b'z';
+                    assert_eq!(
+                        greeting(&info, id, &nonce, tls),
+                        serialize_greeting(&info, id, &nonce, tls)
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn greeting_roundtrips() {

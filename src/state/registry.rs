@@ -2,11 +2,11 @@
 //! their state when it changes (tenant, schema, transaction, pins, backends), not on every
 //! statement; only the backend thread a statement runs on is published per statement.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use super::per_worker::{current_slot, PerWorker};
 use super::signals::{Signal, Signals};
 
 /// What one session reports about itself.
@@ -153,28 +153,35 @@ impl SessionEntry {
     }
 }
 
+/// A worker's sessions by id.
+type Shard = Mutex<rustc_hash::FxHashMap<u32, Arc<SessionEntry>>>;
+
 #[derive(Default)]
 pub struct Registry {
-    sessions: Mutex<BTreeMap<u32, Arc<SessionEntry>>>,
-    /// The last session id handed out (by every listener: ids are unique per process).
-    last_id: AtomicU32,
+    /// Each worker's own sessions: a connection joins and leaves its worker's map, whose
+    /// lock no other worker takes but the admin port's readers.
+    shards: PerWorker<Shard>,
+    /// Ids handed out so far (by every listener: ids are unique per process). Wider than an
+    /// id, so that whether ids have wrapped is known without a lock.
+    issued: AtomicU64,
 }
 
 /// A session's place in the registry; dropping it removes the session.
 pub struct Registration {
     pub entry: Arc<SessionEntry>,
     registry: Arc<Registry>,
+    shard: usize,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut s = self
-            .registry
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        s.remove(&self.entry.id);
+        let shard = self.registry.shards.slot_or(self.shard, Default::default);
+        lock(shard).remove(&self.entry.id);
     }
+}
+
+fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, rustc_hash::FxHashMap<u32, Arc<SessionEntry>>> {
+    shard.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Registry {
@@ -190,37 +197,42 @@ impl Registry {
             signals: Signals::default(),
             busy: AtomicBool::new(false),
         });
-        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        s.insert(id, Arc::clone(&entry));
+        let shard = current_slot();
+        lock(self.shards.slot_or(shard, Default::default)).insert(id, Arc::clone(&entry));
         Registration {
             entry,
             registry: Arc::clone(self),
+            shard,
         }
     }
 
     /// A session id for a new connection: never 0 and, once the counter wraps, never one a
-    /// live session holds (ids name sessions to KILL and in SHOW SESSIONS).
+    /// live session holds (ids name sessions to KILL and in SHOW SESSIONS). Before the
+    /// first wrap every id is new, and no map is looked at.
     pub fn next_id(&self) -> u32 {
         loop {
-            let id = self.last_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            let n = self.issued.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            let id = n as u32;
             if id == 0 {
                 continue;
             }
-            let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            if !s.contains_key(&id) {
+            if n <= u64::from(u32::MAX) || self.get(id).is_none() {
                 return id;
             }
         }
     }
 
     pub fn get(&self, id: u32) -> Option<Arc<SessionEntry>> {
-        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        s.get(&id).cloned()
+        self.shards.iter().find_map(|s| lock(s).get(&id).cloned())
     }
 
+    /// Every live session, by id.
     pub fn list(&self) -> Vec<Arc<SessionEntry>> {
-        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        s.values().cloned().collect()
+        let mut all: Vec<_> = (self.shards.iter())
+            .flat_map(|s| lock(s).values().cloned().collect::<Vec<_>>())
+            .collect();
+        all.sort_unstable_by_key(|e| e.id);
+        all
     }
 
     /// Ids of `tenant`'s sessions that hold an open transaction.
@@ -252,17 +264,15 @@ impl Registry {
     /// Tells every session to close at its next transaction boundary. A session registered
     /// after this looks at the proxy's own flag once it is registered (`Session::new`).
     pub fn shut_down_all(&self) {
-        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        for entry in s.values() {
-            entry.signals.raise(Signal::Shutdown);
+        for shard in self.shards.iter() {
+            for entry in lock(shard).values() {
+                entry.signals.raise(Signal::Shutdown);
+            }
         }
     }
 
     pub fn count(&self) -> usize {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.shards.iter().map(|s| lock(s).len()).sum()
     }
 }
 
@@ -345,7 +355,7 @@ mod tests {
         let one = reg.next_id();
         assert_eq!(one, 1);
         let _live = reg.register(2, "127.0.0.1", SessionReport::default());
-        reg.last_id.store(u32::MAX - 1, Ordering::Relaxed);
+        reg.issued.store(u64::from(u32::MAX) - 1, Ordering::Relaxed);
         assert_eq!(reg.next_id(), u32::MAX);
         assert_eq!(reg.next_id(), 1, "0 is skipped");
         assert_eq!(reg.next_id(), 3, "2 is live");

@@ -2,8 +2,12 @@
 //! cluster's patterns make of any matching schema), users by login name (templates
 //! included), all found by hashing so the cost does not grow with the tenant count.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+// Every key comes from the config, none from what clients send (tenants an open cluster
+// makes are not kept here): a fast hash with no keyed defence against chosen collisions
+// is enough, and each login looks up two or three names.
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::config::{valid_tenant, ClusterConfig, Config, TenantConfig, UserConfig, UserTenants};
 

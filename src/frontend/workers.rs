@@ -6,7 +6,8 @@
 //! long-lived clients evenly, where SO_REUSEPORT's hash of the 4-tuple can put 5 of 8 on
 //! one core; accepting costs a few microseconds per connection, not per statement, so one
 //! accepting worker does not limit throughput. An acceptor thread of its own cost every
-//! connection a wake-up across threads and two more `epoll_ctl` calls. A session never
+//! connection a wake-up across threads and two more `epoll_ctl` calls. A connection joins the
+//! I/O driver of the worker that serves it, and no other. A session never
 //! moves: what its statements write (counters, digests, the router's cache,
 //! `state::per_worker`) is its worker's own.
 
@@ -14,6 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
 use super::Slot;
@@ -248,17 +250,27 @@ async fn accept_here(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     const HERE: usize = 0;
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "listener not usable: not accepting clients");
-            return;
-        }
-    };
     // Accepted sockets inherit it (see `PacketStream::accepted`).
     if let Err(e) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
         tracing::warn!(error = %e, "TCP_NODELAY not set on the listener: client answers may be delayed");
     }
+    // The listener is watched through tokio, but a connection is accepted unregistered and
+    // joins the I/O driver of the worker that serves it: a handed-over connection is
+    // registered once, not registered here, deregistered and registered again (two
+    // `epoll_ctl` calls per hand-over).
+    let listener = mio::net::TcpListener::from_std(listener);
+    // SAFETY: the mio listener owns its descriptor and keeps it, open and the same, for as
+    // long as the AsyncFd holds it (I/O safety: nothing else can close or replace it).
+    let registered =
+        unsafe { AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE) };
+    let listener = match registered {
+        Ok(l) => l,
+        Err(e) => {
+            let (_, e) = e.into_parts();
+            tracing::error!(error = %e, "listener not usable: not accepting clients");
+            return;
+        }
+    };
     loop {
         let accepted = tokio::select! {
             a = accept(&listener) => a,
@@ -272,21 +284,23 @@ async fn accept_here(
         let slot = Slot(Arc::clone(&live));
         let to = dispatch.least_busy(HERE);
         if to != HERE {
-            match stream.into_std() {
-                Ok(stream) => dispatch.send(
-                    to,
-                    Accepted {
-                        stream,
-                        peer,
-                        id,
-                        live: count,
-                        slot,
-                    },
-                ),
-                Err(e) => tracing::warn!(error = %e, "accepted connection not usable"),
-            }
+            let a = Accepted {
+                stream,
+                peer,
+                id,
+                live: count,
+                slot,
+            };
+            dispatch.send(to, a);
             continue;
         }
+        let stream = match tokio::net::TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepted connection not usable");
+                continue;
+            }
+        };
         let sessions = &dispatch.workers[HERE].sessions;
         sessions.fetch_add(1, Ordering::Relaxed);
         let slots = (slot, Slot(Arc::clone(sessions)));
@@ -294,17 +308,27 @@ async fn accept_here(
     }
 }
 
-/// The next client connection; None after a failed accept (logged, and backed off).
-async fn accept(listener: &tokio::net::TcpListener) -> Option<(tokio::net::TcpStream, SocketAddr)> {
-    match listener.accept().await {
-        Ok(a) => Some(a),
-        Err(e) => {
-            // Out of file descriptors and the like: back off instead of spinning.
-            tracing::warn!(error = %e, "accept failed");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            None
+/// The next client connection, non-blocking and in no I/O driver yet; None after a failed
+/// accept (logged, and backed off).
+async fn accept(
+    listener: &AsyncFd<mio::net::TcpListener>,
+) -> Option<(std::net::TcpStream, SocketAddr)> {
+    let failed = loop {
+        let mut ready = match listener.readable().await {
+            Ok(r) => r,
+            Err(e) => break e,
+        };
+        // A WouldBlock clears the readiness, and the loop waits for the next connection.
+        match ready.try_io(|l| l.get_ref().accept()) {
+            Ok(Ok((stream, peer))) => return Some((stream.into(), peer)),
+            Ok(Err(e)) => break e,
+            Err(_would_block) => continue,
         }
-    }
+    };
+    // Out of file descriptors and the like: back off instead of spinning.
+    tracing::warn!(error = %failed, "accept failed");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    None
 }
 
 #[cfg(test)]

@@ -482,9 +482,10 @@ def main():
     md.append("## Idle client connections\n")
     md.append(
         "N client connections logged in and left idle (PyMySQL, `bench/idle_conns.py`); "
-        "the proxy is a fresh Switchyard with 1 worker after one warm-up login. Each "
-        "proxied session also holds a backend connection (login checks the primary); the "
-        "relay holds one to a replica. Threads_connected is the servers' count.\n"
+        "the proxy is a fresh Switchyard with 1 worker after one warm-up login. A proxied "
+        "session holds no backend connection while idle (its login's check of the primary "
+        "leases a pooled one and gives it back); the relay holds one to a replica per client "
+        "connection. Threads_connected is the servers' count.\n"
     )
     per_conn = {}
     if idle:

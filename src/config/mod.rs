@@ -496,7 +496,7 @@ pub enum UserPassword {
 
 impl UserPassword {
     pub fn plain(password: Secret) -> Self {
-        let native = crate::protocol::auth::native_stage2(password.expose());
+        let native = crate::protocol::auth::native_stage2(password.expose().as_bytes());
         UserPassword::Plain { password, native }
     }
 

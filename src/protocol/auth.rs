@@ -44,8 +44,8 @@ pub fn verify_native(nonce: &[u8], password: &str, response: &[u8]) -> bool {
 
 /// SHA1(SHA1(password)): what a server stores for mysql_native_password, and all a
 /// client's answer is checked against.
-pub fn native_stage2(password: &str) -> [u8; 20] {
-    Sha1::digest(Sha1::digest(password.as_bytes())).into()
+pub fn native_stage2(password: &[u8]) -> [u8; 20] {
+    Sha1::digest(Sha1::digest(password)).into()
 }
 
 /// mysql_native_password against a stored SHA1(SHA1(password)): checks the client's answer
@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn the_stored_native_hash_is_the_servers() {
         // MariaDB: SELECT PASSWORD('secret') is '*14E65567ABDB5135D0CFD9A70B3032C179A49EE7'.
-        let hex: String = native_stage2("secret")
+        let hex: String = native_stage2(b"secret")
             .iter()
             .map(|b| format!("{b:02X}"))
             .collect();

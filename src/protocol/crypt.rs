@@ -2,7 +2,6 @@
 //! `*<hex SHA1(SHA1(pw))>` and caching_sha2_password's `$A$005$<salt><SHA-crypt>`, as
 //! `mysql.user.authentication_string` stores them.
 
-use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 /// A stored password hash.
@@ -73,8 +72,7 @@ impl PasswordHash {
     pub fn matches(&self, password: &[u8]) -> bool {
         match self {
             PasswordHash::Native(stage2) => {
-                let stage1 = Sha1::digest(password);
-                super::auth::same_bytes(&Sha1::digest(stage1), stage2)
+                super::auth::same_bytes(&super::auth::native_stage2(password), stage2)
             }
             PasswordHash::Sha2 {
                 rounds,
@@ -215,6 +213,8 @@ fn encode(d: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use sha1::Sha1;
+
     use super::*;
 
     /// Drepper's published SHA-256 crypt vectors (`$5$` stops the salt at 16 bytes).

@@ -154,7 +154,8 @@ impl SessionEntry {
 }
 
 /// A worker's sessions by id.
-type Shard = Mutex<rustc_hash::FxHashMap<u32, Arc<SessionEntry>>>;
+type Sessions = rustc_hash::FxHashMap<u32, Arc<SessionEntry>>;
+type Shard = Mutex<Sessions>;
 
 #[derive(Default)]
 pub struct Registry {
@@ -180,7 +181,7 @@ impl Drop for Registration {
     }
 }
 
-fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, rustc_hash::FxHashMap<u32, Arc<SessionEntry>>> {
+fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, Sessions> {
     shard.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -228,10 +229,11 @@ impl Registry {
 
     /// Every live session, by id.
     pub fn list(&self) -> Vec<Arc<SessionEntry>> {
-        let mut all: Vec<_> = (self.shards.iter())
-            .flat_map(|s| lock(s).values().cloned().collect::<Vec<_>>())
-            .collect();
-        all.sort_unstable_by_key(|e| e.id);
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            all.extend(lock(shard).values().cloned());
+        }
+        all.sort_unstable_by_key(|e: &Arc<SessionEntry>| e.id);
         all
     }
 

@@ -61,6 +61,7 @@ pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
 /// plane (admin port, HTTP, monitor, reloads).
 pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
     state.load().learn_server_info().await;
+    state.load().prepare_rsa_key().await;
     // Before the first client: a tenant paused fleet-wide is held here too.
     let fleet = fleet::start(&state).await;
     let n = frontend::workers::count(state.load().config.server.threads);

@@ -202,6 +202,30 @@ impl RuntimeState {
         Ok(Arc::clone(key))
     }
 
+    /// Whether a client's login may need the generated RSA key: some user is checked against
+    /// a caching_sha2_password hash (whose first login authenticates in full) and no key file
+    /// is configured.
+    pub fn needs_generated_rsa_key(&self) -> bool {
+        self.rsa_key.is_none()
+            && self.config.users.iter().any(|u| {
+                matches!(&u.password, crate::config::UserPassword::Hash(h)
+                    if h.plugin() == crate::protocol::handshake::SHA2_PASSWORD)
+            })
+    }
+
+    /// Makes the RSA key now if a login may need it, as MySQL makes its keys at startup:
+    /// generating one can take a second or more of CPU on a busy machine, which a client
+    /// should not spend out of its handshake timeout.
+    pub async fn prepare_rsa_key(&self) {
+        if !self.needs_generated_rsa_key() || self.shared.generated_rsa_key.initialized() {
+            return;
+        }
+        match self.rsa_key().await {
+            Ok(_) => tracing::info!("RSA key generated for caching_sha2_password logins"),
+            Err(e) => tracing::error!(error = %e, "cannot generate an RSA key"),
+        }
+    }
+
     /// The state that replaces this one when `config` is loaded.
     pub fn successor(&self, config: Config) -> Self {
         let mut next = Self::with_shared(config, Arc::clone(&self.shared), &self.directory);

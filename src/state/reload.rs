@@ -115,8 +115,14 @@ pub fn reload_from(state: &SharedState, path: &Path) -> Result<ReloadReport, Rel
 pub fn apply(state: &SharedState, config: Config) -> ReloadReport {
     let current = state.load_full();
     let report = diff(&current.config, &config);
-    let next = current.successor(config);
-    state.store(Arc::new(next));
+    let next = Arc::new(current.successor(config));
+    state.store(Arc::clone(&next));
+    // A reload that adds the first caching_sha2_password hash makes the key before logins.
+    if next.needs_generated_rsa_key() {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { next.prepare_rsa_key().await });
+        }
+    }
     tracing::info!(%report, "configuration reloaded");
     report
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use common::{connect, is_replica, primary_port, served_by};
 use mysql_async::prelude::*;
@@ -29,24 +30,36 @@ async fn table(name: &str) {
 async fn reads_spread_over_replicas_and_writes_hit_the_primary() {
     table("rt_writes").await;
     let (p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
-    // A session stays on one replica for 32 reads, then chooses again: 20 choices here,
-    // each even odds, so both replicas serve (all on one by chance: p < 1e-5), and it moves
-    // about 10 times, where choosing per read would move about 320 times. (A replica that
-    // lags behind other tests' writes for a moment also moves it: hence the margin.)
+    // A session keeps its replica for a second (REPICK_EVERY), then chooses again by even
+    // odds. A burst of 640 reads moves at most about once per second it lasts (choosing per
+    // read would move about 320 times; a replica that lags behind other tests' writes for a
+    // moment also moves it: hence the margin). Reading on, the other replica serves within
+    // seconds (not within 20 s only by chance: p < 1e-5).
+    let started = Instant::now();
     let mut seen = HashSet::new();
-    let (mut last, mut moves) = (None, 0);
+    let (mut last, mut moves) = (None, 0u64);
     for _ in 0..640 {
         let port = served_by(&mut c).await;
         assert!(is_replica(port), "plain read ran on {port}");
         seen.insert(port);
-        moves += usize::from(last.is_some_and(|l| l != port));
+        moves += u64::from(last.is_some_and(|l| l != port));
         last = Some(port);
     }
-    println!("one session: {moves} moves between replicas in 640 reads");
-    assert_eq!(seen.len(), 2, "both replicas serve reads: {seen:?}");
+    let secs = started.elapsed().as_secs();
+    println!("one session: {moves} moves between replicas in 640 reads over {secs} s");
     assert!(
-        moves <= 60,
-        "a session keeps its replica a while: {moves} moves in 640 reads"
+        moves <= secs + 6,
+        "a session keeps its replica a while: {moves} moves in 640 reads over {secs} s"
+    );
+    while seen.len() < 2 && started.elapsed() < Duration::from_secs(20) {
+        let port = served_by(&mut c).await;
+        assert!(is_replica(port), "plain read ran on {port}");
+        seen.insert(port);
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "both replicas serve one session's reads over time: {seen:?}"
     );
     // Sessions choose apart: sixteen new ones do not all read from one replica (p < 1e-4).
     let mut firsts = HashSet::new();

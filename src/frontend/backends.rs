@@ -259,13 +259,13 @@ impl Session {
     }
 
     /// The replica the next read should stay on: for good with read-your-writes, else until
-    /// [`REPICK_AFTER`](super::client::REPICK_AFTER) reads.
+    /// [`REPICK_EVERY`](super::client::REPICK_EVERY) has passed.
     fn kept_replica(&self) -> Option<usize> {
         let monotonic = self
             .tenant
             .as_ref()
             .is_some_and(|t| t.consistency >= crate::config::Consistency::Session);
-        (self.st.sticky).filter(|_| monotonic || self.st.sticky_reads < super::client::REPICK_AFTER)
+        (self.st.sticky).filter(|_| monotonic || self.st.keeps_replica())
     }
 
     /// Eligible replicas in the order to try them (see `router::replicas`).
@@ -284,13 +284,11 @@ impl Session {
     }
 
     /// Sessions that promise read-your-writes stay on one replica while it is eligible;
-    /// the others for [`REPICK_AFTER`](super::client::REPICK_AFTER) reads.
+    /// the others for [`REPICK_EVERY`](super::client::REPICK_EVERY).
     pub(super) fn chose_replica(&mut self, i: usize) {
-        if self.st.sticky == Some(i) && self.st.sticky_reads < super::client::REPICK_AFTER {
-            self.st.sticky_reads += 1;
-        } else {
+        if self.st.sticky != Some(i) || !self.st.keeps_replica() {
             self.st.sticky = Some(i);
-            self.st.sticky_reads = 1;
+            self.st.sticky_since = self.st.last_end;
         }
     }
 

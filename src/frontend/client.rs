@@ -2,6 +2,8 @@
 //! session state (transaction, SETs, pins, read-your-writes position) a leased connection
 //! must be brought to; with the one routine that resets that state.
 
+use std::time::{Duration, Instant};
+
 use super::causal::Causal;
 use super::pins::Pins;
 use super::vars::SessionVars;
@@ -38,11 +40,14 @@ pub struct ClientState {
     pub last: Option<Target>,
     /// The session wrote since its reads last had to see it.
     pub wrote: bool,
-    /// The replica the session reads from: for good with read-your-writes, else for
-    /// [`REPICK_AFTER`] reads.
+    /// The replica the session reads from: for good with read-your-writes, else until
+    /// [`REPICK_EVERY`] has passed since it was chosen.
     pub sticky: Option<usize>,
-    /// Reads on `sticky` since it was chosen.
-    pub sticky_reads: u32,
+    /// When `sticky` was chosen (the end of the command before).
+    pub sticky_since: Option<Instant>,
+    /// When the session's last command ended: the clock the replica choice reads, so a read
+    /// costs no clock read of its own.
+    pub last_end: Option<Instant>,
     /// Read-your-writes bookkeeping: what the session's reads must see.
     pub causal: Causal,
     /// SETs to replay and COM_SET_OPTION.
@@ -72,12 +77,16 @@ pub enum Reset {
     Lost(Target),
 }
 
-/// Reads a session without read-your-writes makes on one replica before the weighted
-/// choice is made again. Choosing per read spread one session's reads over every replica,
-/// and each server's thread for the session slept between its reads: a point-select load
-/// lost about a third of its throughput to those wake-ups (16.7k qps with one replica,
-/// 10.5-12.5k with two). Sessions, and each session over time, still spread by weight.
-pub const REPICK_AFTER: u32 = 32;
+/// How long a session without read-your-writes stays on the replica it chose before the
+/// weighted choice is made again. Choosing per read spread one session's reads over every
+/// replica, and each server's thread for the session slept between its reads: a point-select
+/// load lost about a third of its throughput to those wake-ups (16.7k qps with one replica,
+/// 10.5-12.5k with two). Choosing again after 32 reads still cost one busy session a
+/// quarter of its throughput (text point selects at 1 client: 4.7-5.0k qps against 6.1-6.3k
+/// kept for good, interleaved rounds), the replica it left going idle every few
+/// milliseconds. Once a second, sessions and each session over time still spread by weight,
+/// and a replica that joins or comes back gets reads within a second.
+pub const REPICK_EVERY: Duration = Duration::from_secs(1);
 
 impl ClientState {
     /// The one place that forgets parts of the session's state.
@@ -90,6 +99,7 @@ impl ClientState {
                 *self = ClientState {
                     schema,
                     vars,
+                    last_end: self.last_end,
                     ..ClientState::default()
                 };
             }
@@ -113,9 +123,17 @@ impl ClientState {
         }
     }
 
+    /// Whether the replica chosen last is kept for the next read (see [`REPICK_EVERY`]).
+    pub fn keeps_replica(&self) -> bool {
+        match (self.sticky_since, self.last_end) {
+            (Some(since), Some(now)) => now.saturating_duration_since(since) < REPICK_EVERY,
+            _ => false,
+        }
+    }
+
     fn forget_reads(&mut self) {
         self.sticky = None;
-        self.sticky_reads = 0;
+        self.sticky_since = None;
         self.causal = Causal::default();
     }
 

@@ -145,7 +145,9 @@ impl Session {
             }
         }
         self.publish();
-        self.end_leases(&rt, Instant::now());
+        let now = Instant::now();
+        self.st.last_end = Some(now);
+        self.end_leases(&rt, now);
         let track = self
             .who
             .caps
@@ -276,6 +278,7 @@ impl Session {
             };
             self.client.recycle(payload);
             last_active = Instant::now();
+            self.st.last_end = Some(last_active);
             self.end_leases(&rt, last_active);
             if std::mem::take(&mut self.idle_changed) {
                 timer.as_mut().reset((last_active + self.idle_limit).into());

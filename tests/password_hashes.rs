@@ -331,28 +331,15 @@ async fn the_rsa_key_is_made_before_the_first_client_is_greeted() {
     let state = state_with_hash(&mysql_sha2_hash("acme_pw"), false);
     assert!(state.needs_generated_rsa_key());
     let shared = state.shared();
-    let app = switchyard::bind("127.0.0.1:0").await.unwrap();
-    let port = app.local_addr().unwrap().port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let listeners = switchyard::Listeners {
-        app,
-        admin: None,
-        http: None,
-    };
-    let serving = tokio::spawn(switchyard::run(listeners, shared.clone(), async {
-        let _ = stopped.await;
-    }));
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let proxy = common::start_shared(shared.clone()).await;
+    let stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     let greeting = PacketStream::new(stream, 1 << 20)
         .read_packet()
         .await
         .unwrap();
     assert_eq!(greeting.seq, 0);
     assert!(shared.load().shared.generated_rsa_key.initialized());
-    let _ = stop.send(());
-    let _ = serving.await;
+    drop(proxy);
 
     let native = state_with_hash("*0A3F7E1E4B7C4E7B0A3E0C0C1E3A5F7B9D1C3E5F", false);
     assert!(!native.needs_generated_rsa_key());

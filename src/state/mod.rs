@@ -213,11 +213,16 @@ impl RuntimeState {
             })
     }
 
+    /// Whether a login may need the generated RSA key and it is not made yet.
+    pub fn rsa_key_to_make(&self) -> bool {
+        self.needs_generated_rsa_key() && !self.shared.generated_rsa_key.initialized()
+    }
+
     /// Makes the RSA key now if a login may need it, as MySQL makes its keys at startup:
     /// generating one can take a second or more of CPU on a busy machine, which a client
     /// should not spend out of its handshake timeout.
     pub async fn prepare_rsa_key(&self) {
-        if !self.needs_generated_rsa_key() || self.shared.generated_rsa_key.initialized() {
+        if !self.rsa_key_to_make() {
             return;
         }
         match self.rsa_key().await {

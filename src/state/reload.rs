@@ -117,8 +117,9 @@ pub fn apply(state: &SharedState, config: Config) -> ReloadReport {
     let report = diff(&current.config, &config);
     let next = Arc::new(current.successor(config));
     state.store(Arc::clone(&next));
-    // A reload that adds the first caching_sha2_password hash makes the key before logins.
-    if next.needs_generated_rsa_key() {
+    // A reload that adds the first caching_sha2_password hash starts making the key now,
+    // not at the first login that needs it.
+    if next.rsa_key_to_make() {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move { next.prepare_rsa_key().await });
         }

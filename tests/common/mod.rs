@@ -151,6 +151,11 @@ pub async fn start_monitored(cfg: Config) -> Proxy {
 
 /// Serves `state` (e.g. with TLS loaded) on an ephemeral port, app listener only.
 pub async fn start_state(state: RuntimeState) -> Proxy {
+    start_shared(state.shared()).await
+}
+
+/// Like `start_state`, for a test that keeps a handle on the state the proxy serves.
+pub async fn start_shared(shared: switchyard::state::SharedState) -> Proxy {
     let app = switchyard::bind("127.0.0.1:0").await.unwrap();
     let addr = app.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -159,7 +164,7 @@ pub async fn start_state(state: RuntimeState) -> Proxy {
         admin: None,
         http: None,
     };
-    tokio::spawn(switchyard::run(listeners, state.shared(), async {
+    tokio::spawn(switchyard::run(listeners, shared, async {
         let _ = rx.await;
     }));
     Proxy { addr, _stop: tx }

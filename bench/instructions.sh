@@ -79,6 +79,8 @@ start() {
         >"${1}.log" 2>&1 &
     PID=$!
     for _ in $(seq 120); do
+        # Its own answer, not another process's on the port.
+        kill -0 "$PID" 2>/dev/null || break
         [ "$(php "${WORK}/requests.php" "$PORT" 1 2>/dev/null)" = 1 ] && return 0
         sleep 0.5
     done

@@ -55,6 +55,11 @@ pub async fn relay(
     hold_end: bool,
 ) -> Result<(), RelayError> {
     let mut forwarded = false;
+    // Just after the command went out nothing of the answer is there yet: read before the
+    // first scan rather than scan nothing (a call into the scanner per statement).
+    if backend.rbuf.is_empty() {
+        read_more(backend, forwarded).await?;
+    }
     loop {
         let (n, event) = scanner
             .scan(&mut backend.rbuf[..])
@@ -82,15 +87,20 @@ pub async fn relay(
                 relay_infile(c, backend).await?;
                 scanner.resume_after_infile();
             }
-            Event::NeedMore => match backend.fill().await {
-                Ok(0) => {
-                    let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
-                    return Err(RelayError::backend(eof, forwarded));
-                }
-                Ok(_) => {}
-                Err(e) => return Err(RelayError::backend(e, forwarded)),
-            },
+            Event::NeedMore => read_more(backend, forwarded).await?,
         }
+    }
+}
+
+/// Reads more of the answer; the server closing the connection mid-answer is an error.
+async fn read_more(backend: &mut PacketStream, forwarded: bool) -> Result<(), RelayError> {
+    match backend.fill().await {
+        Ok(0) => {
+            let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+            Err(RelayError::backend(eof, forwarded))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(RelayError::backend(e, forwarded)),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::client::Reset;
+use super::client::{Reset, REPICK_EVERY};
 use super::error::{Role, SessionError};
 use super::lease::Lessee;
 use super::session::Session;
@@ -123,6 +123,75 @@ impl Session {
             slot.group().restored(kind);
         }
         Ok(())
+    }
+
+    /// [`ready`](Self::ready) without a future, when nothing needs waiting for: the
+    /// connection the session holds, or an idle one of its own login on this worker, is
+    /// sound and in the session's state already. False: call `ready` (which finds again
+    /// what this found).
+    fn ready_now(&mut self, rt: &RuntimeState, t: Target) -> bool {
+        let Some(tenant) = self.tenant.as_deref() else {
+            return false;
+        };
+        let addr = target_addr(rt, tenant, t);
+        match self.held.get(t) {
+            // What `check_held` would act on: a moved primary, a connection closed idle.
+            Some(c) => {
+                if &*c.key.addr != addr || !c.survived_idle() {
+                    return false;
+                }
+            }
+            None => {
+                let lessee = Lessee {
+                    held: &mut self.held,
+                    who: &self.who,
+                    st: &self.st,
+                    id: self.id,
+                };
+                match lessee.take_own(rt, (tenant, t, addr)) {
+                    Some(conn) => self.held.put(t, conn),
+                    None => return false,
+                }
+            }
+        }
+        let wanted = Wanted {
+            schema: self.st.schema.as_deref(),
+            sets: self.st.vars.sets(),
+            applied: self.st.vars.applied(self.id),
+            set_option: self.st.vars.set_option,
+        };
+        let Some(conn) = self.held.get_mut(t) else {
+            return false;
+        };
+        if !restored_in_place(conn, &wanted) {
+            return false;
+        }
+        if let Some(slot) = &conn.slot {
+            slot.group().restored(Restore::None);
+        }
+        true
+    }
+
+    /// [`resolve`](Self::resolve)'s common case without its futures (four nested ones for
+    /// a read): the primary, or the replica the session keeps, ready at once (see
+    /// `ready_now`). None: resolve.
+    pub(super) fn resolve_now(&mut self, rt: &RuntimeState, route: &Route) -> Option<Target> {
+        let t = match route.dest {
+            Destination::Primary => Target::Primary,
+            Destination::Exactly(t) => t,
+            Destination::AnyReplica if route.causal.is_none() => {
+                Target::Replica(self.current_replica(rt, route.max_lag)?)
+            }
+            Destination::AnyReplica => return None,
+        };
+        if !self.ready_now(rt, t) {
+            return None;
+        }
+        if let Target::Replica(i) = t {
+            self.chose_replica(i);
+            self.note_fallback(rt, false);
+        }
+        Some(t)
     }
 
     /// Turns a route into a backend that is ready to use. A replica that cannot be reached
@@ -259,7 +328,7 @@ impl Session {
     }
 
     /// The replica the next read should stay on: for good with read-your-writes, else until
-    /// [`REPICK_EVERY`](super::client::REPICK_EVERY) has passed.
+    /// [`REPICK_EVERY`] has passed.
     fn kept_replica(&self) -> Option<usize> {
         let monotonic = self
             .tenant
@@ -284,11 +353,11 @@ impl Session {
     }
 
     /// Sessions that promise read-your-writes stay on one replica while it is eligible;
-    /// the others for [`REPICK_EVERY`](super::client::REPICK_EVERY).
+    /// the others for [`REPICK_EVERY`].
     pub(super) fn chose_replica(&mut self, i: usize) {
         if self.st.sticky != Some(i) || !self.st.keeps_replica() {
             self.st.sticky = Some(i);
-            self.st.sticky_since = self.st.last_end;
+            self.st.sticky_until = (self.st.last_end).and_then(|t| t.checked_add(REPICK_EVERY));
         }
     }
 
@@ -307,10 +376,14 @@ impl Session {
         let mut scanner = conn.scanner(expect);
         scanner.rewrite_stmt_id = rewrite_stmt_id;
         scanner.digest_definitions = payload.first() != Some(&crate::protocol::command::COM_QUERY);
-        self.client
-            .flush()
-            .await
-            .map_err(SessionError::ClientGone)?;
+        // Guarded here: a flush future built and polled for nothing, per statement, cost
+        // more than the check.
+        if self.client.pending() > 0 {
+            self.client
+                .flush()
+                .await
+                .map_err(SessionError::ClientGone)?;
+        }
         let entry = &self.registration.entry;
         if entry.set_running(Some(conn.identity())) {
             entry.wait_kills().await;

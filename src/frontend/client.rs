@@ -43,8 +43,9 @@ pub struct ClientState {
     /// The replica the session reads from: for good with read-your-writes, else until
     /// [`REPICK_EVERY`] has passed since it was chosen.
     pub sticky: Option<usize>,
-    /// When `sticky` was chosen (the end of the command before).
-    pub sticky_since: Option<Instant>,
+    /// Until when `sticky` is kept: [`REPICK_EVERY`] after the end of the command before
+    /// it was chosen (an instant to compare with, not a duration to work out per read).
+    pub sticky_until: Option<Instant>,
     /// When the session's last command ended: the clock the replica choice reads, so a read
     /// costs no clock read of its own.
     pub last_end: Option<Instant>,
@@ -125,15 +126,12 @@ impl ClientState {
 
     /// Whether the replica chosen last is kept for the next read (see [`REPICK_EVERY`]).
     pub fn keeps_replica(&self) -> bool {
-        match (self.sticky_since, self.last_end) {
-            (Some(since), Some(now)) => now.saturating_duration_since(since) < REPICK_EVERY,
-            _ => false,
-        }
+        matches!((self.sticky_until, self.last_end), (Some(until), Some(now)) if now < until)
     }
 
     fn forget_reads(&mut self) {
         self.sticky = None;
-        self.sticky_since = None;
+        self.sticky_until = None;
         self.causal = Causal::default();
     }
 

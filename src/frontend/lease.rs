@@ -37,18 +37,9 @@ impl Lessee<'_> {
         (tenant, t, addr): (&TenantConfig, Target, &str),
         tls: Option<&tokio_rustls::TlsConnector>,
     ) -> Result<BackendConn, BackendError> {
-        let id = self.id;
-        let st = self.st;
+        let (id, st) = (self.id, self.st);
         let lk = self.lease_key(rt, tenant, t, addr);
-        let ask = Ask {
-            key: &lk.key,
-            group: &lk.group,
-            schema: st.schema.as_deref(),
-            fp: st.vars.fp(),
-            owner: st.vars.applied(id).owner,
-            timeout: rt.pool_timeout,
-            creds: &lk.creds,
-        };
+        let ask = ask(rt, &lk, st, id);
         let db = st.schema.as_deref();
         let mut conn = match rt.shared.pools.take_own(&ask) {
             Some(conn) => conn,
@@ -58,10 +49,22 @@ impl Lessee<'_> {
                 rt.shared.pools.lease(&ask, connect).await?
             }
         };
-        if !Arc::ptr_eq(&conn.served, &lk.served) {
-            conn.served = Arc::clone(&lk.served);
-        }
+        serves(&mut conn, &lk);
         Ok(conn)
+    }
+
+    /// [`lease`](Self::lease)'s common case without its future: an idle connection of the
+    /// session's own login on this worker. None: lease.
+    pub(super) fn take_own(
+        self,
+        rt: &RuntimeState,
+        (tenant, t, addr): (&TenantConfig, Target, &str),
+    ) -> Option<BackendConn> {
+        let (id, st) = (self.id, self.st);
+        let lk = self.lease_key(rt, tenant, t, addr);
+        let mut conn = rt.shared.pools.take_own(&ask(rt, &lk, st, id))?;
+        serves(&mut conn, &lk);
+        Some(conn)
     }
 
     /// The pool key, credentials, group and counters for `t`, cached in `held` while the
@@ -82,6 +85,26 @@ impl Lessee<'_> {
                 new_lease_key(rt, tenant, addr, who)
             })
         })
+    }
+}
+
+/// What the pool is asked for: a connection of `lk`, best in the session's state.
+fn ask<'a>(rt: &RuntimeState, lk: &'a LeaseKey, st: &'a ClientState, id: u32) -> Ask<'a> {
+    Ask {
+        key: &lk.key,
+        group: &lk.group,
+        schema: st.schema.as_deref(),
+        fp: st.vars.fp(),
+        owner: st.vars.applied(id).owner,
+        timeout: rt.pool_timeout,
+        creds: &lk.creds,
+    }
+}
+
+/// A leased connection counts its statements for the lease key's tenant and server.
+fn serves(conn: &mut BackendConn, lk: &LeaseKey) {
+    if !Arc::ptr_eq(&conn.served, &lk.served) {
+        conn.served = Arc::clone(&lk.served);
     }
 }
 

@@ -152,7 +152,8 @@ impl Session {
     }
 
     /// Records a finished statement: latency per tenant and route, its digest, and the
-    /// slow-statement log. `sql` gives the digest text the first time it is seen.
+    /// slow-statement log. `sql` gives the digest text the first time it is seen. Returns
+    /// when it was answered (for [`Session::answered`]).
     pub(super) fn observe(
         &self,
         rt: &RuntimeState,
@@ -160,8 +161,9 @@ impl Session {
         started: Instant,
         digest: u64,
         sql: &[u8],
-    ) {
-        let took = started.elapsed();
+    ) -> Instant {
+        let now = Instant::now();
+        let took = now.saturating_duration_since(started);
         let replica = matches!(t, Target::Replica(_));
         if let Some(s) = &self.stats {
             let hist = if replica {
@@ -188,29 +190,41 @@ impl Session {
                 "slow statement"
             );
         }
+        now
     }
 
-    /// Runs before each statement: follows a reload and waits out a pause, both only at a
-    /// transaction boundary (a statement inside a transaction always proceeds).
-    pub(super) async fn before_statement(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+    /// Runs before each statement: follows a reload and finds whether the statement must
+    /// wait out its tenant's pause (then [`wait_out_pause`](Self::wait_out_pause) with the
+    /// name returned), both only at a transaction boundary (a statement inside a
+    /// transaction always proceeds). Not async: the common case, no pause, costs no future.
+    pub(super) fn before_statement(
+        &mut self,
+        rt: &RuntimeState,
+    ) -> Result<Option<String>, SessionError> {
         if self.st.txn.is_some() || self.st.autocommit_off {
-            return Ok(());
+            return Ok(None);
         }
         if !Arc::ptr_eq(&rt.config, &self.seen_config) {
             self.follow_reload(rt)?;
         }
         let Some(tenant) = self.tenant.as_ref().filter(|_| self.tenant_chosen) else {
-            return Ok(());
+            return Ok(None);
         };
-        let entry = &self.registration.entry;
         // Busy before looking at the gate, so a PAUSE that closes it in between still
         // sees this statement and waits for it (cleared once the answer is flushed).
-        entry.set_busy(true);
-        if !rt.shared.pauses.is_paused(&tenant.name) {
-            // The common case: no allocation, one load of a flag no statement writes.
-            return Ok(());
-        }
-        let name = tenant.name.clone();
+        self.registration.entry.set_busy(true);
+        // The common case: no allocation, one load of a flag no statement writes.
+        let paused = rt.shared.pauses.is_paused(&tenant.name);
+        Ok(paused.then(|| tenant.name.clone()))
+    }
+
+    /// Holds the statement while tenant `name` is paused, up to `pause_max_hold`.
+    pub(super) async fn wait_out_pause(
+        &mut self,
+        rt: &RuntimeState,
+        name: String,
+    ) -> Result<(), SessionError> {
+        let entry = &self.registration.entry;
         let mut held = false;
         // Looked at again after each wait: a new PAUSE may close the gate between the
         // resume and this statement marking itself busy.

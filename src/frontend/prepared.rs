@@ -255,7 +255,9 @@ impl Session {
             ));
         }
         self.require_tenant(rt, &c, &payload[1..])?;
-        self.before_statement(rt).await?;
+        if let Some(paused) = self.before_statement(rt)? {
+            self.wait_out_pause(rt, paused).await?;
+        }
         let t = match self.st.txn {
             Some(t) => t,
             None => self.prepare_target(rt).await?,
@@ -351,11 +353,16 @@ impl Session {
             }
         }
         let cursor = run == Run::Execute && command::execute_opens_cursor(&payload);
-        self.before_statement(rt).await?;
+        if let Some(paused) = self.before_statement(rt)? {
+            self.wait_out_pause(rt, paused).await?;
+        }
         self.forget_look_back(rt, &class);
         let started = std::time::Instant::now();
         let route = route::decide(&class, &self.view());
-        let mut t = self.resolve(rt, &route).await?;
+        let mut t = match self.resolve_now(rt, &route) {
+            Some(t) => t,
+            None => self.resolve(rt, &route).await?,
+        };
         let (backend_id, ck) = match self.prepare_in_step(t, id).await {
             // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
             // to fail a read the primary can serve.
@@ -389,7 +396,7 @@ impl Session {
         self.count(&route, t, Some(&o), class.class == Class::Read);
         self.metadata_sent(t, id, ck, &o);
         if let Some(s) = self.stmts.map.get(&id) {
-            self.observe(rt, t, started, s.digest, &s.sql);
+            self.answered = Some(self.observe(rt, t, started, s.digest, &s.sql));
         }
         if let Some(s) = self.stmts.map.get_mut(&id) {
             s.last = Some(t);
@@ -401,7 +408,9 @@ impl Session {
             self.cursor_opened(id, t, &o);
         }
         self.after_statement(t, &class, &o, &[], guard);
-        self.release_answer().await?;
+        if self.hold_end {
+            self.release_answer().await?;
+        }
         // The command's buffer, for the next one to be read into.
         Ok(payload)
     }

@@ -96,7 +96,9 @@ impl Session {
         payload: &[u8],
         expect: Expect,
     ) -> Result<(), SessionError> {
-        self.before_statement(rt).await?;
+        if let Some(paused) = self.before_statement(rt)? {
+            self.wait_out_pause(rt, paused).await?;
+        }
         if let Some(on) = c.hints.pin {
             self.st.pins.set_hint(on);
         }
@@ -106,13 +108,18 @@ impl Session {
         if route.hint_refused {
             tracing::warn!(session = self.id, reason = route.reason, hints = ?c.hints, "hint not honoured");
         }
-        let mut t = self.resolve(rt, &route).await?;
+        let mut t = match self.resolve_now(rt, &route) {
+            Some(t) => t,
+            None => self.resolve(rt, &route).await?,
+        };
         let guard = self.write_guard(c);
         self.hold_end = guard.is_some();
         tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
         let mut retried = false;
         let outcome = loop {
-            self.restore_insert_id(t, &payload[1..]).await?;
+            if self.insert_id_differs(t) {
+                self.restore_insert_id(t, &payload[1..]).await?;
+            }
             match self.forward(t, payload, expect, None).await {
                 // A replica that failed before any of its answer reached the client: the
                 // read is retried once, on another replica or the primary.
@@ -145,9 +152,11 @@ impl Session {
         };
         self.count(&route, t, Some(&outcome), c.class == Class::Read);
         let sql = &payload[1..];
-        self.observe(rt, t, started, digest, sql);
+        self.answered = Some(self.observe(rt, t, started, digest, sql));
         self.after_statement(t, c, &outcome, payload, guard);
-        self.release_answer().await?;
+        if self.hold_end {
+            self.release_answer().await?;
+        }
         if c.class == Class::SetSession {
             self.learn_wait_timeout(rt, sql, &outcome);
         }

@@ -68,6 +68,9 @@ pub struct Session {
     pub(super) avoid: Option<usize>,
     /// Whether the replica it reads from may take reads, as the monitor last said.
     pub(super) eligible: crate::monitor::EligibleMemo,
+    /// When the statement's answer was timed (`observe`): the end of the command too, so
+    /// a statement reads the clock twice, not three times.
+    pub(super) answered: Option<Instant>,
 }
 
 impl Session {
@@ -121,6 +124,7 @@ impl Session {
             state_lost: false,
             idle_limit: rt.config.server.idle_timeout,
             idle_changed: false,
+            answered: None,
             hold_end: false,
             avoid: None,
             eligible: Default::default(),
@@ -277,7 +281,7 @@ impl Session {
                 _ = entry.signals.raised(false) => break,
             };
             self.client.recycle(payload);
-            last_active = Instant::now();
+            last_active = self.answered.take().unwrap_or_else(Instant::now);
             self.st.last_end = Some(last_active);
             self.end_leases(&rt, last_active);
             if std::mem::take(&mut self.idle_changed) {

@@ -43,7 +43,7 @@ impl Session {
     }
 
     /// `ck`: the statement's key in the connection's cache.
-    fn definitions_match(&self, t: Target, id: u32, ck: u64) -> bool {
+    pub(super) fn definitions_match(&self, t: Target, id: u32, ck: u64) -> bool {
         match self.held.get(t) {
             Some(conn) if conn.cache_metadata => {
                 let held = conn.stmts.peek(ck).and_then(|c| c.meta);

@@ -90,6 +90,12 @@ impl Pins {
         self.cursors.remove(&stmt)
     }
 
+    /// Whether statement `stmt` has an open cursor: an execute asks, and most sessions
+    /// have none (no lookup then).
+    pub fn has_cursor(&self, stmt: u32) -> bool {
+        !self.cursors.is_empty() && self.cursors.contains_key(&stmt)
+    }
+
     pub fn cursor_of(&self, stmt: u32) -> Option<Target> {
         self.cursors.get(&stmt).copied()
     }

@@ -73,6 +73,36 @@ pub struct Stmt {
     /// Those came with an execute's answer (not the prepare's): they follow the parameters'
     /// types, and a server prepared afresh sends them again rather than leave them out.
     meta_from_execute: bool,
+    /// Its cache key in the connection state it was last worked out for (see
+    /// [`Stmt::key_on`]).
+    last_key: Option<KeyIn>,
+}
+
+/// A statement's cache key on connections in one state: SipHash per execute cost more than
+/// the rest of finding the server's statement, and a session's executes mostly find
+/// connections in the state the one before did.
+struct KeyIn {
+    fp: u64,
+    schema: Option<String>,
+    key: u64,
+}
+
+impl Stmt {
+    /// [`cache_key`], remembered for the connection state it was worked out for.
+    fn key_on(&mut self, conn: &BackendConn) -> u64 {
+        match &self.last_key {
+            Some(k) if k.fp == conn.applied.fp && k.schema == conn.schema => k.key,
+            _ => {
+                let key = cache_key(self.key, conn);
+                self.last_key = Some(KeyIn {
+                    fp: conn.applied.fp,
+                    schema: conn.schema.clone(),
+                    key,
+                });
+                key
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -290,6 +320,7 @@ impl Session {
             last: Some(t),
             meta: o.metadata,
             meta_from_execute: false,
+            last_key: None,
         };
         self.stmts.map.insert(id, stmt);
         Ok(())
@@ -363,7 +394,11 @@ impl Session {
             Some(t) => t,
             None => self.resolve(rt, &route).await?,
         };
-        let (backend_id, ck) = match self.prepare_in_step(t, id).await {
+        let step = match self.prepared_in_step(t, id) {
+            Some(ready) => Ok(ready),
+            None => self.prepare_in_step(t, id).await,
+        };
+        let (backend_id, ck) = match step {
             // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
             // to fail a read the primary can serve.
             Err(e) if route.dest == Destination::AnyReplica && t != Target::Primary => {
@@ -374,8 +409,13 @@ impl Session {
             }
             other => other?,
         };
-        self.end_cursor(id, t).await;
-        self.send_long_data(t, id, backend_id).await?;
+        if self.st.pins.has_cursor(id) {
+            self.end_cursor(id, t).await;
+        }
+        let chunks = self.stmts.drop_long_data(id);
+        if !chunks.is_empty() {
+            self.send_long_data(t, backend_id, chunks).await?;
+        }
         let guard = self.write_guard(&class);
         self.hold_end = guard.is_some();
         if self.insert_id_differs(t) {
@@ -415,6 +455,15 @@ impl Session {
         Ok(payload)
     }
 
+    /// [`prepare_in_step`](Self::prepare_in_step)'s common case without its futures: `id`
+    /// is prepared on `t` already, with the definitions the client holds. None: prepare.
+    pub(super) fn prepared_in_step(&mut self, t: Target, id: u32) -> Option<(u32, u64)> {
+        let conn = self.held.get_mut(t)?;
+        let key = self.stmts.map.get_mut(&id)?.key_on(conn);
+        let bid = conn.stmts.get(key)?.id;
+        self.definitions_match(t, id, key).then_some((bid, key))
+    }
+
     /// The backend's id for client statement `id`, preparing it there first if needed, and
     /// the statement's key in that connection's cache (hashed once per execute: the
     /// connection's state does not change until it has run).
@@ -430,9 +479,9 @@ impl Session {
         let stmt = self
             .stmts
             .map
-            .get(&id)
+            .get_mut(&id)
             .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
-        let key = cache_key(stmt.key, conn);
+        let key = stmt.key_on(conn);
         if let Some(c) = conn.stmts.get(key) {
             return Ok((c.id, key));
         }
@@ -479,13 +528,9 @@ impl Session {
     async fn send_long_data(
         &mut self,
         t: Target,
-        id: u32,
         backend_id: u32,
+        chunks: Vec<Vec<u8>>,
     ) -> Result<(), SessionError> {
-        let chunks = self.stmts.drop_long_data(id);
-        if chunks.is_empty() {
-            return Ok(());
-        }
         let conn = self
             .held
             .get_mut(t)
@@ -649,6 +694,7 @@ mod tests {
             last: None,
             meta: None,
             meta_from_execute: false,
+            last_key: None,
         }
     }
 

@@ -198,7 +198,7 @@ impl Session {
     }
 
     /// The command loop, until the client quits, goes idle too long or breaks.
-    pub async fn run(mut self) {
+    pub async fn run(&mut self) {
         // One idle timer per session, re-armed only when it fires: arming a timer for every
         // command would cost more than the rest of routing.
         let mut last_active = Instant::now();

@@ -9,7 +9,7 @@ use tokio_rustls::TlsConnector;
 
 use super::auth::{self as login_auth, Credentials, Exchange, Step};
 use super::error::BackendError;
-use super::lease::Slot;
+use super::lease::{Restore, Slot};
 use super::pool::PoolKey;
 use super::relay;
 use super::stmt_cache::StmtCache;
@@ -169,6 +169,18 @@ impl BackendConn {
             greeting,
             changed_user: false,
         })))
+    }
+
+    /// Whether this is a connection to `addr`: not, once the primary moved (a promotion).
+    pub fn serves(&self, addr: &str) -> bool {
+        &*self.key.addr == addr
+    }
+
+    /// Counts how this connection was brought to a session's state, for SHOW POOLS.
+    pub fn count_restore(&self, kind: Restore) {
+        if let Some(slot) = &self.slot {
+            slot.group().restored(kind);
+        }
     }
 
     /// False when the server has closed the connection since. A peek, no round trip, and

@@ -10,7 +10,7 @@ use super::session::Session;
 use crate::backend::held::addr_of;
 use crate::backend::lease::Restore;
 use crate::backend::relay::{relay, RelayError};
-use crate::backend::restore::{restore, restored_in_place, Wanted};
+use crate::backend::restore::{restore, restored_in_place};
 use crate::backend::BackendError;
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::scan::{Expect, Outcome};
@@ -91,12 +91,7 @@ impl Session {
                 }
             }
         }
-        let wanted = Wanted {
-            schema: self.st.schema.as_deref(),
-            sets: self.st.vars.sets(),
-            applied: self.st.vars.applied(self.id),
-            set_option: self.st.vars.set_option,
-        };
+        let wanted = self.st.wanted(self.id);
         let conn = self
             .held
             .get_mut(t)
@@ -119,8 +114,8 @@ impl Session {
                 }
             }
         };
-        if let Some(slot) = self.held.get(t).and_then(|c| c.slot.as_ref()) {
-            slot.group().restored(kind);
+        if let Some(conn) = self.held.get(t) {
+            conn.count_restore(kind);
         }
         Ok(())
     }
@@ -137,7 +132,7 @@ impl Session {
         match self.held.get(t) {
             // What `check_held` would act on: a moved primary, a connection closed idle.
             Some(c) => {
-                if &*c.key.addr != addr || !c.survived_idle() {
+                if !c.serves(addr) || !c.survived_idle() {
                     return false;
                 }
             }
@@ -154,21 +149,14 @@ impl Session {
                 }
             }
         }
-        let wanted = Wanted {
-            schema: self.st.schema.as_deref(),
-            sets: self.st.vars.sets(),
-            applied: self.st.vars.applied(self.id),
-            set_option: self.st.vars.set_option,
-        };
+        let wanted = self.st.wanted(self.id);
         let Some(conn) = self.held.get_mut(t) else {
             return false;
         };
         if !restored_in_place(conn, &wanted) {
             return false;
         }
-        if let Some(slot) = &conn.slot {
-            slot.group().restored(Restore::None);
-        }
+        conn.count_restore(Restore::None);
         true
     }
 
@@ -227,7 +215,7 @@ impl Session {
         let moved_to = {
             let tenant = self.tenant_ref()?;
             let addr = target_addr(rt, tenant, t);
-            let moved = self.held.get(t).is_some_and(|c| &*c.key.addr != addr);
+            let moved = self.held.get(t).is_some_and(|c| !c.serves(addr));
             moved.then(|| addr.to_owned())
         };
         if let Some(to) = moved_to.filter(|_| self.st.txn.is_none()) {

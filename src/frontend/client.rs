@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::causal::Causal;
 use super::pins::Pins;
 use super::vars::SessionVars;
+use crate::backend::restore::Wanted;
 use crate::backend::Proof;
 use crate::config::UserConfig;
 use crate::protocol::{CapabilityFlags, MariadbCapabilities};
@@ -90,6 +91,16 @@ pub enum Reset {
 pub const REPICK_EVERY: Duration = Duration::from_secs(1);
 
 impl ClientState {
+    /// What a connection must be brought to before it runs this session's statements.
+    pub fn wanted(&self, session: u32) -> Wanted<'_> {
+        Wanted {
+            schema: self.schema.as_deref(),
+            sets: self.vars.sets(),
+            applied: self.vars.applied(session),
+            set_option: self.vars.set_option,
+        }
+    }
+
     /// The one place that forgets parts of the session's state.
     pub fn reset(&mut self, how: Reset) {
         match how {

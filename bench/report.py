@@ -385,7 +385,14 @@ def main():
     md.append(
         f"Mode **{meta.get('mode', '?')}** (`bench/run.sh"
         + (" --quick" if meta.get("mode") == "quick" else "")
-        + f"`), commit `{meta.get('commit', '?')}`, {meta.get('nproc', '?')} CPUs, "
+        + (" --pgo" if meta.get("build") == "pgo" else "")
+        + "`; Switchyard "
+        + (
+            "built profile-guided by scripts/pgo.sh"
+            if meta.get("build") == "pgo"
+            else "a plain release build"
+        )
+        + f"), commit `{meta.get('commit', '?')}`, {meta.get('nproc', '?')} CPUs, "
         f"load average {meta.get('loadavg_start', '?')} at the start and "
         f"{meta.get('loadavg_end', '?')} at the end, "
         f"{meta.get('steal_pct', '?')}% of CPU time stolen by the hypervisor, "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Switchyard benchmark harness: one command, loopback only, bounded in time.
 #
-# Usage: bench/run.sh [--quick]
+# Usage: bench/run.sh [--quick] [--pgo]
 #
 # Brings up the local cluster if needed (scripts/cluster.sh up), builds Switchyard and the L4
 # relay (examples/l4_relay.rs, the floor of any userspace proxy) --release, and in the same run
@@ -27,10 +27,13 @@
 #
 # --quick: 8 and 64 client threads, one round of 5 s, fewer repetitions (under 4 minutes once
 # built). The full run: 3 rounds of 8 s per configuration (under 25 minutes on 2 cores).
+# --pgo: measure Switchyard built profile-guided (scripts/pgo.sh: two more release builds and
+# a minute of training) instead of the plain release build; the relay stays a plain build.
 #
 # Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SWITCHYARD_CLUSTER_DIR
 # (passed to scripts/cluster.sh, so the harness can use a cluster of its own);
-# SY_BENCH_PORT (first of five local ports for the proxies and the relay, default 6140).
+# SY_BENCH_PORT (first of ten local ports for the proxies, the relay and the PGO training,
+# default 6140).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
@@ -39,9 +42,11 @@ ROOT="$PWD"
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 QUICK=0
+PGO=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
+        --pgo) PGO=1 ;;
         -h | --help)
             usage
             exit 0
@@ -134,6 +139,14 @@ bash scripts/cluster.sh up >"${RAW}/cluster.log" 2>&1 || {
 
 log "building --release: switchyard, l4_relay, benches/router.rs"
 cargo build --release --quiet --bin switchyard --example l4_relay
+SY_BIN=target/release/switchyard
+if [ "$PGO" -eq 1 ]; then
+    log "building switchyard profile-guided: scripts/pgo.sh"
+    SY_BIN="$(SY_PGO_PORT=$((BASE_PORT + 9)) bash scripts/pgo.sh 2>"${RAW}/pgo.log" | tail -1)" || {
+        tail -20 "${RAW}/pgo.log" >&2
+        die "scripts/pgo.sh failed (see ${RAW}/pgo.log)"
+    }
+fi
 cargo bench --quiet --bench router --no-run 2>"${RAW}/criterion-build.log" ||
     {
         cat "${RAW}/criterion-build.log" >&2
@@ -170,7 +183,7 @@ wait_port() { # port pid name
 start_proxy() { # name port threads -> sets LAST_PID
     write_config "$2" >"${WORK}/$1.toml"
     cp "${WORK}/$1.toml" "${RAW}/$1.toml"
-    RUST_LOG=warn target/release/switchyard run --config "${WORK}/$1.toml" --threads "$3" \
+    RUST_LOG=warn "$SY_BIN" run --config "${WORK}/$1.toml" --threads "$3" \
         >"${RAW}/$1.log" 2>&1 &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
@@ -342,7 +355,7 @@ consistency_case() { # mode
         sed -e "s/^consistency = \"eventual\"/consistency = \"${mode}\"/" \
             -e "/^\[server\]/a http_listen = \"127.0.0.1:${CONS_HTTP}\"" >"$cfg"
     cp "$cfg" "${RAW}/consistency-$1.toml"
-    RUST_LOG=warn target/release/switchyard run --config "$cfg" >"${RAW}/consistency-$1.log" 2>&1 &
+    RUST_LOG=warn "$SY_BIN" run --config "$cfg" >"${RAW}/consistency-$1.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     wait_port "$CONS_PORT" "$pid" "consistency-$1"
@@ -504,6 +517,7 @@ fi
 
 cat >"${OUT}/meta.env" <<META
 mode=$([ "$QUICK" -eq 1 ] && echo quick || echo full)
+build=$([ "$PGO" -eq 1 ] && echo pgo || echo release)
 secs=${SECS}
 rounds=${ROUNDS}
 threads=${THREADS[*]}

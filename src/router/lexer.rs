@@ -353,6 +353,18 @@ impl<'a> Cursor<'a> {
         self.lex.src()
     }
 
+    /// Which quotes take backslash escapes for this cursor's lexer.
+    pub fn escapes(&self) -> Escapes {
+        self.lex.escapes
+    }
+
+    /// Moves to `pos`, which must be where a token ends and only plain bytes (no comment)
+    /// were passed since the last token read: the list skipper's way back to lexing.
+    pub fn skip_to(&mut self, pos: usize) {
+        self.lex.pos = pos.min(self.lex.src.len());
+        self.peeked = None;
+    }
+
     pub fn peek(&mut self) -> Option<Token> {
         if self.peeked.is_none() {
             self.before_peeked = self.lex.state();

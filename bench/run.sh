@@ -82,8 +82,8 @@ else
     CRITERION_ARGS=(--warm-up-time 1 --measurement-time 2 --nresamples 20000)
 fi
 IDLE_CONNS=1000
-TABLES=4
-TABLE_SIZE=10000
+TABLES="$SBTEST_TABLES"
+TABLE_SIZE="$SBTEST_TABLE_SIZE"
 
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="${ROOT}/bench/results/${STAMP}"
@@ -226,13 +226,7 @@ wait_replicas() {
     done
 }
 
-sb() { # port test args...
-    local port="$1" test="$2"
-    shift 2
-    sysbench "$test" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
-        --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
-        --tables="$TABLES" --table-size="$TABLE_SIZE" "$@"
-}
+sb() { sbtest_sysbench "$@"; } # port test args...
 
 port_of() {
     case "$1" in

@@ -24,3 +24,16 @@ sbtest_config() {
     printf '[server]\nlisten = "127.0.0.1:%s"\n\n' "$1"
     sbtest_tenant
 }
+
+# The tables the benches prepare and read: sysbench's schema, 4 tables of 10,000 rows.
+SBTEST_TABLES=4
+SBTEST_TABLE_SIZE=10000
+
+# Runs a sysbench test as `sbtest` against 127.0.0.1:PORT on those tables.
+sbtest_sysbench() { # port test args...
+    local port="$1" test="$2"
+    shift 2
+    sysbench "$test" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
+        --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
+        --tables="$SBTEST_TABLES" --table-size="$SBTEST_TABLE_SIZE" "$@"
+}

@@ -79,15 +79,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-sb() { # test args...
-    local test="$1"
-    shift
-    sysbench "$test" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=sbtest \
-        --mysql-password=sbtest --mysql-db=sbtest --tables=4 --table-size=10000 "$@"
-}
 log "sysbench prepare on the primary"
-sb oltp_read_write --mysql-port="$PRIMARY" cleanup >"$WORK/prepare.log" 2>&1 || true
-sb oltp_read_write --mysql-port="$PRIMARY" prepare >>"$WORK/prepare.log" 2>&1 || {
+sbtest_sysbench "$PRIMARY" oltp_read_write cleanup >"$WORK/prepare.log" 2>&1 || true
+sbtest_sysbench "$PRIMARY" oltp_read_write prepare >>"$WORK/prepare.log" 2>&1 || {
     cat "$WORK/prepare.log" >&2
     die "sysbench prepare failed"
 }
@@ -116,7 +110,7 @@ train() { # workers
     for step in "oltp_point_select --db-ps-mode=disable" "oltp_point_select" \
         "oltp_read_only --db-ps-mode=disable" "oltp_read_write"; do
         # shellcheck disable=SC2086 # step is a test name and its flags
-        sb $step --mysql-port="$PORT" --threads=8 --time="$SECS" run >"$WORK/sb.log" 2>&1 || {
+        sbtest_sysbench "$PORT" $step --threads=8 --time="$SECS" run >"$WORK/sb.log" 2>&1 || {
             cat "$WORK/sb.log" >&2
             die "training step failed: sysbench ${step}"
         }

@@ -71,8 +71,8 @@ fn walk_value_rows<'a>(cur: &Cursor<'a>, limit: usize) -> Option<List<'a>> {
     })
 }
 
-/// The common lists (plain integers, quoted strings and placeholders, whitespace between) read byte by
-/// byte rather than token by token: a 1 MB IN list took 7 ms as tokens. It answers only
+/// The common lists (plain integers, quoted strings and placeholders, whitespace between)
+/// read byte by byte rather than token by token: a 1 MB IN list took 7 ms as tokens. It answers only
 /// where the token walk ([`Walk`]) would answer the same, and gives up (None) on anything
 /// else, which the token walk then reads from the start.
 struct Skip<'a> {
@@ -115,7 +115,7 @@ impl<'a> Skip<'a> {
         self.src.get(i).copied().ok_or(Stop::End)
     }
 
-    /// The end of a plain integer or a quoted string at `i`, when a space, `,` or `)`
+    /// The end of a plain integer, a quoted string or a `?` at `i`, when a space, `,` or `)`
     /// follows it (so the lexer would end the token there too).
     fn scalar(&self, i: usize) -> Result<usize, Stop> {
         let end = match self.at(i)? {

@@ -18,6 +18,7 @@ CONFIG_NAMES = {
     "direct_replica": "direct (one replica)",
     "direct_primary": "direct (primary)",
     "relay": "L4 relay",
+    "relay_primary": "L4 relay (primary)",
     "proxy_ct": "Switchyard 1 worker",
     "proxy_mt": "Switchyard 2 workers",
 }
@@ -105,12 +106,12 @@ def sysbench_summary(rows):
     return out
 
 
-def sysbench_tables(summary, test, mode, configs, direct, md):
+def sysbench_tables(summary, test, mode, configs, direct, md, relay="relay"):
     threads = sorted({k[2] for k in summary if k[0] == test and k[1] == mode})
     if not threads:
         md.append("Not measured.\n")
         return
-    has_relay = "relay" in configs
+    has_relay = relay in configs
     head = ["threads", "configuration", "qps", "p95 ms", "CPU s / 10k stmts", "qps vs direct"]
     head += ["qps vs relay", "p95 vs relay", "CPU vs relay"] if has_relay else []
     head += ["p95 vs direct", "rounds"]
@@ -118,7 +119,7 @@ def sysbench_tables(summary, test, mode, configs, direct, md):
     md.append("|" + "---|" * len(head))
     for t in threads:
         d = summary.get((test, mode, t, direct), {})
-        rl = summary.get((test, mode, t, "relay"), {})
+        rl = summary.get((test, mode, t, relay), {})
         for c in configs:
             s = summary.get((test, mode, t, c))
             if not s:
@@ -260,7 +261,11 @@ def chart(folder, summary, threads):
         for t in threads:
             vals = []
             for c in cols:
-                s = summary.get((test, mode, t, direct if c == "direct" else c))
+                if c == "direct":
+                    c = direct
+                elif c == "relay" and test == "oltp_read_write":
+                    c = "relay_primary"
+                s = summary.get((test, mode, t, c))
                 vals.append("-" if not s or s["qps"] is None else f"{s['qps']:.0f}")
             if any(v != "-" for v in vals):
                 lines.append(f'"{short} {t}t" ' + " ".join(vals))
@@ -435,9 +440,10 @@ def main():
         summary,
         "oltp_read_write",
         "prepared",
-        ["direct_primary", "proxy_ct", "proxy_mt"],
+        ["direct_primary", "relay_primary", "proxy_ct", "proxy_mt"],
         "direct_primary",
         md,
+        relay="relay_primary",
     )
     rw_errors = sum(
         v["errors"] for k, v in summary.items() if k[0] == "oltp_read_write"

@@ -8,7 +8,8 @@
 # measures, direct vs relay vs Switchyard (1 worker thread and 2, `--threads`):
 #   - sysbench oltp_point_select (reads to replicas) with prepared statements
 #     (--db-ps-mode=auto) and in the text protocol (--db-ps-mode=disable), and
-#     oltp_read_write (to the primary, prepared), 1, 8 and 64 client threads, interleaved
+#     oltp_read_write (to the primary, prepared; a second relay to the primary), 1, 8 and 64
+#     client threads, interleaved
 #     rounds, median: qps, p95, and the relay's and the proxy's CPU per statement
 #     (/proc/PID/stat), reported as ratios (Switchyard/relay, relay/direct, 2 workers/1);
 #   - a large result (20k and 200k rows of 100 bytes): time, peak RSS (VmHWM) of the relay and
@@ -32,7 +33,7 @@
 #
 # Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SWITCHYARD_CLUSTER_DIR
 # (passed to scripts/cluster.sh, so the harness can use a cluster of its own);
-# SY_BENCH_PORT (first of ten local ports for the proxies, the relay and the PGO training,
+# SY_BENCH_PORT (first of ten local ports for the proxies, the relays and the PGO training,
 # default 6140).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -67,6 +68,7 @@ PROXY_MT_PORT=$((BASE_PORT + 1))       # switchyard --threads 2
 RELAY_PORT=$((BASE_PORT + 2))          # examples/l4_relay.rs over the two replicas
 PROXY_IDLE_PORT=$((BASE_PORT + 3))     # a fresh switchyard for the idle-connection count
 PROXY_LARGE_PORT=$((BASE_PORT + 4))    # a fresh switchyard for the large results
+RELAY_PRIMARY_PORT=$((BASE_PORT + 7))  # examples/l4_relay.rs to the primary (oltp_read_write)
 
 if [ "$QUICK" -eq 1 ]; then
     THREADS=(8 64)
@@ -199,6 +201,11 @@ target/release/examples/l4_relay "127.0.0.1:${RELAY_PORT}" "127.0.0.1:${R1}" "12
 RELAY_PID=$!
 PIDS+=("$RELAY_PID")
 wait_port "$RELAY_PORT" "$RELAY_PID" relay
+target/release/examples/l4_relay "127.0.0.1:${RELAY_PRIMARY_PORT}" "127.0.0.1:${PRIMARY}" \
+    >"${RAW}/relay_primary.log" 2>&1 &
+RELAY_PRIMARY_PID=$!
+PIDS+=("$RELAY_PRIMARY_PID")
+wait_port "$RELAY_PRIMARY_PORT" "$RELAY_PRIMARY_PID" relay_primary
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -233,6 +240,7 @@ port_of() {
         direct_replica) echo "$R1" ;;
         direct_primary) echo "$PRIMARY" ;;
         relay) echo "$RELAY_PORT" ;;
+        relay_primary) echo "$RELAY_PRIMARY_PORT" ;;
         proxy_ct) echo "$PROXY_CT_PORT" ;;
         proxy_mt) echo "$PROXY_MT_PORT" ;;
     esac
@@ -240,6 +248,7 @@ port_of() {
 pid_of() {
     case "$1" in
         relay) echo "$RELAY_PID" ;;
+        relay_primary) echo "$RELAY_PRIMARY_PID" ;;
         proxy_ct) echo "$PROXY_CT_PID" ;;
         proxy_mt) echo "$PROXY_MT_PID" ;;
         *) echo "" ;;
@@ -309,7 +318,7 @@ run_case() { # test mode threads config round
 }
 
 POINT_CONFIGS=(direct_replica relay proxy_ct proxy_mt)
-RW_CONFIGS=(direct_primary proxy_ct proxy_mt)
+RW_CONFIGS=(direct_primary relay_primary proxy_ct proxy_mt)
 for mode in prepared text; do
     for threads in "${THREADS[@]}"; do
         for round in $(seq "$ROUNDS"); do

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Where Switchyard's user-space time goes under sysbench oltp_point_select: perf record of
-# the proxy process (call graphs off: flat self time per symbol), top symbols printed.
+# Where Switchyard's user-space time goes under a sysbench test: perf record of the proxy
+# process (call graphs off: flat self time per symbol), top symbols printed.
 #
 # Usage: bench/profile.sh [--binary PATH] [--threads N] [--ps-mode auto|disable] [--secs S]
-#                         [--clients C]
+#                         [--clients C] [--test oltp_point_select|oltp_read_write|...]
 # Defaults: target/release/switchyard (build it first), 1 worker, prepared statements
-# (auto), 10 s, 8 clients. Needs the local cluster (scripts/cluster.sh up) with the sysbench
+# (auto), 10 s, 8 clients, oltp_point_select. Needs the local cluster (scripts/cluster.sh up) with the sysbench
 # tables prepared (bench/run.sh does, or `sysbench oltp_point_select ... prepare`), and
 # `perf` with access to the process (root or kernel.perf_event_paranoid <= 1).
 # Environment: SY_REPLICA1_PORT, SY_REPLICA2_PORT, SY_PRIMARY_PORT, SY_PROFILE_PORT (6240).
@@ -19,6 +19,7 @@ THREADS=1
 PS=auto
 SECS=10
 CLIENTS=8
+TEST=oltp_point_select
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary) BIN="$2"; shift 2 ;;
@@ -26,6 +27,7 @@ while [ $# -gt 0 ]; do
         --ps-mode) PS="$2"; shift 2 ;;
         --secs) SECS="$2"; shift 2 ;;
         --clients) CLIENTS="$2"; shift 2 ;;
+        --test) TEST="$2"; shift 2 ;;
         *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
@@ -35,14 +37,14 @@ sbtest_config "$PORT" >"${WORK}/sb.toml"
 RUST_LOG=warn "$BIN" run --config "${WORK}/sb.toml" --threads "$THREADS" >"${WORK}/proxy.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null && break
-    sleep 0.1
-done
+sbtest_wait_port "$PORT" "$PID" || {
+    cat "${WORK}/proxy.log" >&2
+    echo "the proxy did not start listening on 127.0.0.1:${PORT}" >&2
+    exit 1
+}
 sb() {
-    sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$PORT" \
-        --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest --tables=4 \
-        --table-size=10000 --threads="$CLIENTS" --db-ps-mode="$PS" --report-interval=0 "$@" run
+    sbtest_sysbench "$PORT" "$TEST" --threads="$CLIENTS" --db-ps-mode="$PS" --report-interval=0 \
+        "$@" run
 }
 sb --time=2 >/dev/null # warm: connections made, caches filled
 perf record -q -F 2000 -p "$PID" -o "${WORK}/perf.data" -- sleep "$SECS" >/dev/null 2>&1 &

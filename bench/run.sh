@@ -173,13 +173,7 @@ TOML
 }
 
 wait_port() { # port pid name
-    local i
-    for i in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || break
-        [ "$i" -lt 100 ] && sleep 0.1
-    done
-    die "$3 did not start listening on 127.0.0.1:$1 (see ${RAW}/$3.log)"
+    sbtest_wait_port "$1" "$2" || die "$3 did not start listening on 127.0.0.1:$1 (see ${RAW}/$3.log)"
 }
 
 start_proxy() { # name port threads -> sets LAST_PID

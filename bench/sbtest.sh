@@ -37,3 +37,15 @@ sbtest_sysbench() { # port test args...
         --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
         --tables="$SBTEST_TABLES" --table-size="$SBTEST_TABLE_SIZE" "$@"
 }
+
+# Waits up to 10 s for 127.0.0.1:PORT to accept a connection while PID lives; fails if it
+# does not (the caller says what did not start).
+sbtest_wait_port() { # port pid
+    local i
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}

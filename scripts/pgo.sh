@@ -96,13 +96,7 @@ train() { # workers
     log "training: ${1} worker(s), ${SECS} s per step"
     RUST_LOG=warn "$BIN_GEN" run --config "$WORK/pgo.toml" --threads "$1" >"$WORK/proxy.log" 2>&1 &
     PROXY=$!
-    local i
-    for i in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null && break
-        kill -0 "$PROXY" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$PROXY" 2>/dev/null || {
+    sbtest_wait_port "$PORT" "$PROXY" || {
         cat "$WORK/proxy.log" >&2
         die "the instrumented proxy did not start"
     }

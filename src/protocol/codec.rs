@@ -413,7 +413,10 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = TcpStream::connect(listener.local_addr().unwrap());
         let (peer, ours) = tokio::join!(peer, listener.accept());
-        (peer.unwrap(), PacketStream::new(ours.unwrap().0, 1 << 20))
+        let peer = peer.unwrap();
+        // Each answer leaves in one segment, not held back for the last one's ACK.
+        peer.set_nodelay(true).unwrap();
+        (peer, PacketStream::new(ours.unwrap().0, 1 << 20))
     }
 
     /// Reads what the peer wrote (all of it queued here already: loopback delivers a

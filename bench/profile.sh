@@ -5,9 +5,9 @@
 # Usage: bench/profile.sh [--binary PATH] [--threads N] [--ps-mode auto|disable] [--secs S]
 #                         [--clients C] [--test oltp_point_select|oltp_read_write|...]
 # Defaults: target/release/switchyard (build it first), 1 worker, prepared statements
-# (auto), 10 s, 8 clients, oltp_point_select. Needs the local cluster (scripts/cluster.sh up) with the sysbench
-# tables prepared (bench/run.sh does, or `sysbench oltp_point_select ... prepare`), and
-# `perf` with access to the process (root or kernel.perf_event_paranoid <= 1).
+# (auto), 10 s, 8 clients, oltp_point_select. Needs the local cluster (scripts/cluster.sh up)
+# with the sysbench tables prepared (bench/run.sh does, or `sysbench oltp_point_select ...
+# prepare`), and `perf` with access to the process (root or kernel.perf_event_paranoid <= 1).
 # Environment: SY_REPLICA1_PORT, SY_REPLICA2_PORT, SY_PRIMARY_PORT, SY_PROFILE_PORT (6240).
 # Writes the raw report next to perf.data in a temporary directory and prints its path.
 set -euo pipefail

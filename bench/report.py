@@ -251,20 +251,16 @@ def chart(folder, summary, threads):
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         return "no chart: gnuplot is not installed"
-    cols = ["direct", "relay", "proxy_ct", "proxy_mt"]
     lines = ["# label direct relay proxy_ct proxy_mt"]
-    for test, mode, short, direct in (
-        ("oltp_point_select", "prepared", "point", "direct_replica"),
-        ("oltp_point_select", "text", "point text", "direct_replica"),
-        ("oltp_read_write", "prepared", "rw", "direct_primary"),
+    # Each workload's own direct and relay configurations fill those columns.
+    for test, mode, short, direct, relay in (
+        ("oltp_point_select", "prepared", "point", "direct_replica", "relay"),
+        ("oltp_point_select", "text", "point text", "direct_replica", "relay"),
+        ("oltp_read_write", "prepared", "rw", "direct_primary", "relay_primary"),
     ):
         for t in threads:
             vals = []
-            for c in cols:
-                if c == "direct":
-                    c = direct
-                elif c == "relay" and test == "oltp_read_write":
-                    c = "relay_primary"
+            for c in (direct, relay, "proxy_ct", "proxy_mt"):
                 s = summary.get((test, mode, t, c))
                 vals.append("-" if not s or s["qps"] is None else f"{s['qps']:.0f}")
             if any(v != "-" for v in vals):

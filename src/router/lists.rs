@@ -72,9 +72,9 @@ fn walk_value_rows<'a>(cur: &Cursor<'a>, limit: usize) -> Option<List<'a>> {
 }
 
 /// The common lists (plain integers, quoted strings and placeholders, whitespace between)
-/// read byte by byte rather than token by token: a 1 MB IN list took 7 ms as tokens. It answers only
-/// where the token walk ([`Walk`]) would answer the same, and gives up (None) on anything
-/// else, which the token walk then reads from the start.
+/// read byte by byte rather than token by token: a 1 MB IN list took 7 ms as tokens. It
+/// answers only where the token walk ([`Walk`]) would answer the same, and gives up (None)
+/// on anything else, which the token walk then reads from the start.
 struct Skip<'a> {
     /// The statement up to the limit: nothing past it may be read.
     src: &'a [u8],

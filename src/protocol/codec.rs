@@ -20,6 +20,26 @@ const START_CAPACITY: usize = 1024;
 /// A read buffer that held a packet larger than this is given back after it, so one big
 /// statement does not cost its connection that much memory for the rest of its life.
 const SHRINK_AFTER: usize = 1024 * 1024;
+/// Room made at once for the rest of a packet whose header says it is large, at most: a
+/// 1 MB statement is read into one allocation instead of one doubled eleven times (each
+/// doubling copies what arrived so far), while a header alone, its payload not sent, earns
+/// its connection no more than this.
+const UPFRONT_MAX: usize = 4 * 1024 * 1024;
+/// Payloads from this size on are sent from where they lie, not copied into the write
+/// buffer first.
+const SEND_IN_PLACE: usize = 64 * 1024;
+/// A large packet is read and sent this much at a time, the worker's other sessions let
+/// run in between: copying one client's megabyte in one go held up every other statement
+/// on its worker for up to a millisecond.
+const SLICE: usize = 64 * 1024;
+
+/// What the read buffer holds of the next logical packet.
+enum Buffered {
+    /// All of it: its first sequence id, payload size and where it ends in the buffer.
+    Whole(u8, usize, usize),
+    /// Part of it: at least this many more bytes are needed.
+    Short(usize),
+}
 
 /// A peer announced a packet over the limit (as soon as its header says so: the packet is
 /// never buffered).
@@ -182,29 +202,46 @@ impl PacketStream {
         }
     }
 
+    /// Reads at most a [`SLICE`] into `rbuf`, which has the room. Returns 0 at end of stream.
+    async fn fill_slice(&mut self) -> io::Result<usize> {
+        if self.compress.is_some() {
+            return self.fill().await;
+        }
+        let mut room = bytes::BufMut::limit(&mut self.rbuf, SLICE);
+        self.stream.read_buf(&mut room).await
+    }
+
     /// Reads one logical packet, joining 16 MB continuations. Cancel-safe: nothing is
     /// consumed until the whole packet is buffered, so a `select!` may drop this future.
     pub async fn read_packet(&mut self) -> io::Result<Packet> {
-        loop {
-            if let Some((seq, total, end)) = self.buffered_packet()? {
-                let mut payload = std::mem::take(&mut self.spare);
-                payload.clear();
-                payload.reserve(total);
-                let mut pos = 0;
-                while pos < end {
-                    let h = &self.rbuf[pos..pos + 4];
-                    let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
-                    payload.extend_from_slice(&self.rbuf[pos + 4..pos + 4 + len]);
-                    pos += 4 + len;
+        let (seq, total, end) = loop {
+            match self.buffered_packet()? {
+                Buffered::Whole(seq, total, end) => break (seq, total, end),
+                Buffered::Short(missing) if missing > READ_CHUNK => {
+                    self.rbuf.reserve(missing.min(UPFRONT_MAX));
+                    if self.fill_slice().await? == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    tokio::task::yield_now().await;
                 }
-                self.rbuf.advance(end);
-                if total > SHRINK_AFTER {
-                    self.shrink_rbuf();
-                }
-                return Ok(Packet { seq, payload });
+                Buffered::Short(_) => self.fill_or_eof().await?,
             }
-            self.fill_or_eof().await?;
+        };
+        let mut payload = std::mem::take(&mut self.spare);
+        payload.clear();
+        payload.reserve(total);
+        let mut pos = 0;
+        while pos < end {
+            let h = &self.rbuf[pos..pos + 4];
+            let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
+            payload.extend_from_slice(&self.rbuf[pos + 4..pos + 4 + len]);
+            pos += 4 + len;
         }
+        self.rbuf.advance(end);
+        if total > SHRINK_AFTER {
+            self.shrink_rbuf();
+        }
+        Ok(Packet { seq, payload })
     }
 
     /// Takes back a payload [`read_packet`](Self::read_packet) returned, to read the next
@@ -222,13 +259,12 @@ impl PacketStream {
         self.rbuf = small;
     }
 
-    /// If a whole logical packet is buffered: its first sequence id, payload size and the
-    /// buffer offset where it ends.
-    fn buffered_packet(&self) -> io::Result<Option<(u8, usize, usize)>> {
+    /// How much of the next logical packet is buffered.
+    fn buffered_packet(&self) -> io::Result<Buffered> {
         let (mut pos, mut total, mut seq) = (0, 0, None);
         loop {
             let Some(h) = self.rbuf.get(pos..pos + 4) else {
-                return Ok(None);
+                return Ok(Buffered::Short(pos + 4 - self.rbuf.len()));
             };
             let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
             seq.get_or_insert(h[3]);
@@ -241,11 +277,11 @@ impl PacketStream {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
             if self.rbuf.len() < pos + 4 + len {
-                return Ok(None);
+                return Ok(Buffered::Short(pos + 4 + len - self.rbuf.len()));
             }
             pos += 4 + len;
             if len < MAX_PAYLOAD {
-                return Ok(Some((seq.unwrap_or(0), total, pos)));
+                return Ok(Buffered::Whole(seq.unwrap_or(0), total, pos));
             }
         }
     }
@@ -299,9 +335,33 @@ impl PacketStream {
 
     /// Queues and sends one packet.
     pub async fn send(&mut self, seq: u8, payload: &[u8]) -> io::Result<u8> {
+        if payload.len() >= SEND_IN_PLACE && self.compress.is_none() {
+            return self.send_in_place(seq, payload).await;
+        }
         let next = self.queue(seq, payload);
         self.flush().await?;
         Ok(next)
+    }
+
+    /// [`send`](Self::send) for a large payload: what is queued goes first, then each
+    /// packet's header and its part of the payload, written from where it lies.
+    async fn send_in_place(&mut self, mut seq: u8, payload: &[u8]) -> io::Result<u8> {
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_PAYLOAD);
+            let len = (n as u32).to_le_bytes();
+            self.wbuf.extend_from_slice(&[len[0], len[1], len[2], seq]);
+            self.flush().await?;
+            for slice in rest[..n].chunks(SLICE) {
+                write_out(&mut self.stream, None, slice).await?;
+                tokio::task::yield_now().await;
+            }
+            seq = seq.wrapping_add(1);
+            rest = &rest[n..];
+            if n < MAX_PAYLOAD {
+                return Ok(seq);
+            }
+        }
     }
 
     /// Writes raw bytes straight to the socket (used by the relay).
@@ -444,6 +504,56 @@ mod tests {
         // The first answer finds the window at its starting size; later ones take one read.
         assert!(reads[0] > 2, "{reads:?}");
         assert_eq!(reads[3], 1, "{reads:?}");
+    }
+
+    #[tokio::test]
+    async fn a_large_packet_is_read_into_one_allocation_of_its_size() {
+        let (mut peer, mut io) = pair().await;
+        let size = 600 * 1024;
+        let mut packet = (size as u32).to_le_bytes();
+        packet[3] = 0;
+        let mut packet = packet.to_vec();
+        packet.extend((0..size).map(|i| i as u8));
+        let write = tokio::spawn(async move { peer.write_all(&packet).await.map(|_| peer) });
+        let p = io.read_packet().await.unwrap();
+        assert_eq!(p.payload.len(), size);
+        assert!(p.payload.iter().enumerate().all(|(i, b)| *b == i as u8));
+        // The room left past the packet: grown by doubling, the buffer would have reached
+        // 1 MiB (424 KiB past it), copying what it held at each step.
+        let left = io.rbuf.capacity();
+        assert!(left < READ_CHUNK * 2, "{left}");
+        drop(write.await.unwrap().unwrap());
+    }
+
+    #[tokio::test]
+    async fn large_payloads_are_sent_without_the_write_buffer() {
+        let (peer, mut io) = pair().await;
+        let mut theirs = PacketStream::new(peer, 32 << 20);
+        let sizes = [SEND_IN_PLACE, MAX_PAYLOAD, MAX_PAYLOAD + 5];
+        let read = tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in sizes {
+                let p = theirs.read_packet().await.unwrap();
+                got.push((p.seq, p.payload.len(), p.payload.iter().all(|b| *b == 9)));
+            }
+            got
+        });
+        let mut next = Vec::new();
+        for n in sizes {
+            next.push(io.send(3, &vec![9u8; n]).await.unwrap());
+            assert!(io.wbuf.capacity() < SEND_IN_PLACE, "{}", io.wbuf.capacity());
+        }
+        // 16 MB - 1 takes two packets (the second empty), one byte more too.
+        assert_eq!(next, [4, 5, 5]);
+        let got = read.await.unwrap();
+        assert_eq!(
+            got,
+            [
+                (3, SEND_IN_PLACE, true),
+                (3, MAX_PAYLOAD, true),
+                (3, MAX_PAYLOAD + 5, true)
+            ]
+        );
     }
 
     #[tokio::test]

@@ -47,6 +47,9 @@ async fn restore_all() {
         c.query_drop("SET GLOBAL read_only = 1").await.unwrap();
         common::restore_replication(r).await;
     }
+    // A replica restarted or un-delayed here may still be applying what it missed: the
+    // next test must not find it lagging (and so, rightly, excluded from reads).
+    common::wait_for_chaos_replicas().await;
 }
 
 /// Starts whatever chaos server is down (scripts/cluster.sh up on the chaos cluster).

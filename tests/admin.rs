@@ -1002,6 +1002,16 @@ async fn metrics_and_probes_over_http() {
             "{body}"
         );
     }
+    // The long read was classified off the event loop; so was each new SELECT shape.
+    let off_loop = |reason| {
+        value(
+            &samples,
+            "switchyard_classifier_off_loop_total",
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(off_loop("long"), Some(1.0), "{body}");
+    assert!(off_loop("new_shape").unwrap() >= 1.0, "{body}");
     assert_eq!(
         value(
             &samples,

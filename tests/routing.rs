@@ -417,3 +417,45 @@ async fn read_your_writes_takes_the_gtid_from_session_tracking() {
         "only the count itself ran on the primary"
     );
 }
+
+/// A statement the light pass gives up on (here: over 4 KiB) is classified off the event
+/// loop. With every turn of the full pass held, it waits unanswered while another session on
+/// the same (only) worker is served; once a turn is free it is answered and routed as any
+/// read, and counted.
+#[tokio::test]
+async fn long_statements_are_classified_off_the_event_loop() {
+    let mut cfg = common::config("");
+    cfg.server.threads = 1;
+    let state = switchyard::state::RuntimeState::new(cfg).shared();
+    let proxy = common::start_shared(state.clone()).await;
+    let shared = std::sync::Arc::clone(&state.load().shared);
+    let port = proxy.addr.port();
+    let mut other = connect(port, "acme_app", Some("wf_acme")).await;
+    // Its shape is in the worker's cache before the turns are taken.
+    let _: Option<i64> = other.query_first("SELECT 1 + 1").await.unwrap();
+    let turns = shared.off_loop.0.available_permits() as u32;
+    let held = shared.off_loop.0.acquire_many(turns).await.unwrap();
+
+    let mut long = connect(port, "acme_app", Some("wf_acme")).await;
+    let sql = format!(
+        "SELECT @@port AS p /* {} */",
+        "x".repeat(switchyard::router::LIGHT_MAX_SQL)
+    );
+    let waiting = tokio::spawn(async move {
+        let port: Option<i64> = long.query_first(sql).await.unwrap();
+        port
+    });
+    for i in 0..50_i64 {
+        let two: Option<i64> = other.query_first(format!("SELECT {i} + 1")).await.unwrap();
+        assert_eq!(two, Some(i + 1));
+    }
+    assert!(!waiting.is_finished(), "answered without a turn");
+    assert_eq!(shared.router.full_pass_counts().0, 0);
+    drop(held);
+    let served = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("answered once a turn is free")
+        .unwrap();
+    assert!(is_replica(served.unwrap() as u16), "a read, on a replica");
+    assert_eq!(shared.router.full_pass_counts().0, 1);
+}

@@ -451,6 +451,20 @@ impl Collector for StateCollector {
             "SELECT-family statements sent to the primary without parsing: longer than the parse limit (too_long) or nested too deeply (too_deep)",
             &unparsed,
         )?;
+        let (long, new_shape) = shared.router.full_pass_counts();
+        let mut full = Samples::default();
+        for (reason, n) in [("long", long), ("new_shape", new_shape)] {
+            full.add(
+                vec![("reason", reason.into())],
+                i64::try_from(n).unwrap_or(i64::MAX),
+            );
+        }
+        counter(
+            &mut enc,
+            "switchyard_classifier_off_loop",
+            "Statements classified on a blocking thread, not the event loop: longer than 4 KiB (long) or a SELECT shape missing from the digest cache (new_shape)",
+            &full,
+        )?;
         if let Some(f) = shared.fleet.get() {
             fleet_metrics(&mut enc, f)?;
         }

@@ -9,50 +9,33 @@ use std::ops::ControlFlow;
 use crate::config::UserTenants;
 use crate::frontend::error::{db_access_denied, SessionError};
 use crate::frontend::session::Session;
-use crate::router::{self, Refs};
+use crate::router::Refs;
 use crate::state::RuntimeState;
 
 /// Longest schema name in bytes (64 characters of up to 4 bytes); longer names are no schema.
 const MAX_NAME: usize = 256;
 
 impl Session {
-    /// Refuses `sql` (a COM_QUERY or COM_STMT_PREPARE text) if it names a schema owned by a
-    /// tenant this session's user may not use. Costs nothing for users of every tenant or a
-    /// config with one tenant, and one lexer pass otherwise.
-    pub(in crate::frontend) fn check_schema_refs(
-        &self,
-        rt: &RuntimeState,
-        sql: &[u8],
-    ) -> Result<(), SessionError> {
-        self.check_known_schema_refs(rt, sql, &Refs::Unknown)
+    /// Whether this session's statements are checked for other tenants' schema names: not
+    /// for users of every tenant, nor with one tenant.
+    pub(in crate::frontend) fn checks_schema_refs(&self, rt: &RuntimeState) -> bool {
+        rt.directory.several() && !matches!(self.who.user.tenants, UserTenants::All)
     }
 
-    /// [`Session::check_schema_refs`] with the names `sql` spells out when the classifier
-    /// knew them (no scan then).
-    pub(in crate::frontend) fn check_known_schema_refs(
+    /// Refuses `sql` (a COM_QUERY or COM_STMT_PREPARE text) if it names a schema owned by a
+    /// tenant this session's user may not use: the names the classifier knew (`refs`), else
+    /// those one lexer pass finds. Costs nothing for users of every tenant or a config with
+    /// one tenant.
+    pub(in crate::frontend) fn check_schema_refs(
         &self,
         rt: &RuntimeState,
         sql: &[u8],
         refs: &Refs,
     ) -> Result<(), SessionError> {
-        if !rt.directory.several() || matches!(self.who.user.tenants, UserTenants::All) {
+        if !self.checks_schema_refs(rt) {
             return Ok(());
         }
-        if let Refs::Known(names) = refs {
-            let names = names.as_deref().unwrap_or_default();
-            return match names
-                .iter()
-                .find(|n| foreign(rt, &self.who.user.tenants, n))
-            {
-                Some(db) => Err(db_access_denied(
-                    &self.who.user.name,
-                    &self.who.host,
-                    &String::from_utf8_lossy(db),
-                )),
-                None => Ok(()),
-            };
-        }
-        let outcome = router::visit_schema_refs(sql, |name| {
+        let outcome = refs.visit(sql, |name| {
             if foreign(rt, &self.who.user.tenants, name) {
                 ControlFlow::Break(String::from_utf8_lossy(name).into_owned())
             } else {

@@ -12,6 +12,7 @@ mod kill;
 mod lease;
 mod login;
 mod metadata;
+mod offload;
 mod ops;
 mod pins;
 mod prepared;

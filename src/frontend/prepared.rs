@@ -272,19 +272,21 @@ impl Session {
     pub(super) async fn com_stmt_prepare(
         &mut self,
         rt: &RuntimeState,
-        payload: &[u8],
+        payload: &mut Vec<u8>,
     ) -> Result<(), SessionError> {
         // Whatever fails below, a direct execution behind this prepare must not run the
         // statement prepared before it.
         self.stmts.last_prepared = None;
-        self.check_schema_refs(rt, &payload[1..])?;
-        let c = rt.shared.router.classify(&payload[1..]);
+        let q = self.classify_query(rt, payload).await?;
+        let payload = &payload[..];
+        self.check_schema_refs(rt, &payload[1..], &q.refs)?;
+        let c = &*q.c;
         if c.effects.kill {
             return Err(super::error::kill_unsupported(
                 "KILL as a prepared statement",
             ));
         }
-        self.require_tenant(rt, &c, &payload[1..])?;
+        self.require_tenant(rt, c, &payload[1..], &q.refs)?;
         if let Some(paused) = self.before_statement(rt)? {
             self.wait_out_pause(rt, paused).await?;
         }
@@ -310,9 +312,9 @@ impl Session {
         }
         let stmt = Stmt {
             key,
-            digest: crate::router::fingerprint_hash(&payload[1..]),
+            digest: q.fingerprint,
             sql: payload[1..].to_vec(),
-            class: Arc::new(c),
+            class: Arc::clone(&q.c),
             params: p.params,
             types: None,
             long_data: Vec::new(),

@@ -11,7 +11,7 @@ use crate::config::TenantConfig;
 use crate::protocol::command::COM_INIT_DB;
 use crate::protocol::scan::{Expect, Outcome};
 use crate::router::route::{self, Destination, Target};
-use crate::router::{Class, Classification};
+use crate::router::{Class, Classification, Refs};
 use crate::state::RuntimeState;
 
 /// The seconds a SET gives `wait_timeout` (the session's idle limit on the server), when
@@ -64,12 +64,13 @@ impl Session {
     pub(super) async fn com_query(
         &mut self,
         rt: &RuntimeState,
-        payload: &[u8],
+        payload: &mut Vec<u8>,
     ) -> Result<(), SessionError> {
         // The digest statistics' key comes from the classifier's pass (one lexing of a
         // SELECT, not two; none for a shape seen before), and so may the schema names.
-        let q = rt.shared.router.classify_query(&payload[1..]);
-        self.check_known_schema_refs(rt, &payload[1..], &q.refs)?;
+        let q = self.classify_query(rt, payload).await?;
+        let payload = &payload[..];
+        self.check_schema_refs(rt, &payload[1..], &q.refs)?;
         let (c, digest) = (&*q.c, q.fingerprint);
         if c.effects.kill {
             return self.kill_statement(rt, &payload[1..]).await;
@@ -77,7 +78,7 @@ impl Session {
         if let Class::Use(db) = &c.class {
             return self.change_schema(rt, db, payload).await;
         }
-        self.require_tenant(rt, c, &payload[1..])?;
+        self.require_tenant(rt, c, &payload[1..], &q.refs)?;
         for db in &c.effects.use_dbs {
             self.check_same_tenant(rt, db)?;
         }
@@ -233,6 +234,7 @@ impl Session {
         rt: &RuntimeState,
         c: &Classification,
         sql: &[u8],
+        refs: &Refs,
     ) -> Result<(), SessionError> {
         if self.tenant_chosen {
             return Ok(());
@@ -242,7 +244,7 @@ impl Session {
             Class::Read | Class::SetSession | Class::LastBackend
         ) && c.effects.use_dbs.is_empty();
         if !harmless {
-            return self.choose_tenant_by_name(rt, sql);
+            return self.choose_tenant_by_name(rt, sql, refs);
         }
         if self.tenant.is_none() {
             self.tenant = tenant::lobby_tenant(rt, &self.who.user);
@@ -255,10 +257,15 @@ impl Session {
     /// the schema it names, as a `USE` would choose it. No name, or names of different
     /// tenants: ERR 1046 as before; a name of no tenant the user may reach: ERR 1044, as the
     /// server answers a user without rights there.
-    fn choose_tenant_by_name(&mut self, rt: &RuntimeState, sql: &[u8]) -> Result<(), SessionError> {
+    fn choose_tenant_by_name(
+        &mut self,
+        rt: &RuntimeState,
+        sql: &[u8],
+        refs: &Refs,
+    ) -> Result<(), SessionError> {
         let mut named: Option<String> = None;
         let mut several = false;
-        let _ = crate::router::visit_schema_refs(sql, |name| {
+        let _ = refs.visit(sql, |name| {
             let name = String::from_utf8_lossy(name).into_owned();
             match &named {
                 Some(n) if *n != name => several = true,

@@ -31,6 +31,22 @@ pub const MAX_NESTING: usize = 32;
 /// followed: a crafted input must not recurse without bound.
 const MAX_DEPTH: u8 = 4;
 
+/// The longest statement the light pass classifies: lexing it costs tens of microseconds
+/// at worst (a 1 MB statement of short words takes 11 ms), little enough for the event
+/// loop that other sessions share.
+pub const LIGHT_MAX_SQL: usize = 4 * 1024;
+
+/// How far the classifier may go. The event loop runs the light pass and hands what it
+/// gives up on to a blocking thread for the full pass (`frontend::offload`), so a client
+/// sending long or ever-new statements delays its own answers, not other sessions'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// Up to [`LIGHT_MAX_SQL`] bytes and without sqlparser (a digest cache miss): bounded
+    /// lexing only.
+    Light,
+    Full,
+}
+
 /// One statement's answer and where the next statement (if any) starts.
 pub(crate) struct Piece {
     pub class: Class,
@@ -89,6 +105,20 @@ impl Unparsed {
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Adds what a light pass counted once it is known to stand (a pass that gives up is
+    /// counted by the full pass instead).
+    fn add(&self, pass: &Unparsed) {
+        for (to, from) in [
+            (&self.too_long, &pass.too_long),
+            (&self.too_deep, &pass.too_deep),
+        ] {
+            let n = from.load(Ordering::Relaxed);
+            if n > 0 {
+                to.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 pub(crate) struct Ctx<'a> {
@@ -100,6 +130,9 @@ pub(crate) struct Ctx<'a> {
     /// Set by a top-level SELECT that is the whole statement: its `fingerprint_hash`,
     /// computed by the digest pass, so the session need not lex it again.
     pub fingerprint: &'a Cell<Option<u64>>,
+    pub pass: Pass,
+    /// Set when a light pass met what only the full pass may do.
+    pub gave_up: &'a Cell<bool>,
 }
 
 impl Ctx<'_> {
@@ -170,6 +203,10 @@ impl Ctx<'_> {
         if let Some(hit) = self.cache.get(shape.digest) {
             return hit;
         }
+        if self.pass == Pass::Light {
+            self.gave_up.set(true);
+            return (Class::Primary(PrimaryReason::Unknown), Effects::default());
+        }
         // The shape's canonical member (lists cut to their first element), so the cached
         // decision is the same whichever member arrived first.
         let text = shape.canonical(self.sql, range);
@@ -229,6 +266,29 @@ pub(crate) fn classify(cache: &Cache, unparsed: Option<&Unparsed>, sql: &[u8]) -
     classify_fingerprinted(cache, unparsed, sql).0
 }
 
+/// [`classify_lone`]'s light pass: `None` when the statement needs the full one.
+pub(crate) fn classify_light(
+    cache: &Cache,
+    unparsed: Option<&Unparsed>,
+    sql: &[u8],
+) -> Option<(Classification, Option<u64>)> {
+    if sql.len() > LIGHT_MAX_SQL {
+        return None;
+    }
+    let fingerprint = Cell::new(None);
+    let gave_up = Cell::new(false);
+    let counted = Unparsed::default();
+    let light = (Pass::Light, &gave_up);
+    let c = classify_with(cache, unparsed.map(|_| &counted), sql, &fingerprint, light);
+    if gave_up.get() {
+        return None;
+    }
+    if let Some(u) = unparsed {
+        u.add(&counted);
+    }
+    Some((c, fingerprint.get()))
+}
+
 /// Classifies a payload and gives its `fingerprint_hash`: from the classifier's own pass
 /// for a lone SELECT (the hot path), else from a pass of its own.
 pub(crate) fn classify_fingerprinted(
@@ -249,15 +309,19 @@ pub(crate) fn classify_lone(
     sql: &[u8],
 ) -> (Classification, Option<u64>) {
     let fingerprint = Cell::new(None);
-    let c = classify_with(cache, unparsed, sql, &fingerprint);
+    let gave_up = Cell::new(false);
+    let c = classify_with(cache, unparsed, sql, &fingerprint, (Pass::Full, &gave_up));
     (c, fingerprint.get())
 }
 
+/// Classifies `sql` in `pass`; a light pass that gives up sets the flag and stops early
+/// (its answer is then meaningless).
 fn classify_with(
     cache: &Cache,
     unparsed: Option<&Unparsed>,
     sql: &[u8],
     fingerprint: &Cell<Option<u64>>,
+    (pass, gave_up): (Pass, &Cell<bool>),
 ) -> Classification {
     let (hints, start) = hints::leading(sql);
     let ctx = Ctx {
@@ -266,13 +330,16 @@ fn classify_with(
         sql,
         depth: 0,
         fingerprint,
+        pass,
+        gave_up,
     };
     let mut at = Resume {
         pos: start,
         in_exec: false,
     };
     let first = ctx.piece(at);
-    let Some(mut next) = ctx.next_after(at, first.rest) else {
+    let next = ctx.next_after(at, first.rest).filter(|_| !gave_up.get());
+    let Some(mut next) = next else {
         return Classification {
             class: first.class,
             hints,
@@ -287,7 +354,7 @@ fn classify_with(
         at = next;
         let p = ctx.piece(at);
         multi.add(p.class, p.effects);
-        match ctx.next_after(at, p.rest) {
+        match ctx.next_after(at, p.rest).filter(|_| !gave_up.get()) {
             Some(n) => next = n,
             None => break,
         }

@@ -266,3 +266,60 @@ fn classify_cost_of_one_megabyte() {
         t.elapsed()
     );
 }
+
+/// What the event loop runs (`try_classify_query`) gives up on long statements and on SELECT
+/// shapes the cache lacks; the full pass answers those and fills the cache, and the light
+/// pass then answers the same shape itself, as the full pass would.
+#[test]
+fn the_light_pass_gives_up_on_what_may_cost() {
+    let r = Router::new();
+    let point = "SELECT c FROM t WHERE id = 7";
+    assert!(
+        r.try_classify_query(point.as_bytes()).is_none(),
+        "new shape"
+    );
+    let full = r.classify_query_full(crate::state::per_worker::current_slot(), point.as_bytes());
+    assert_eq!(full.c.class, Class::Read);
+    let light = r
+        .try_classify_query(b"SELECT c FROM t WHERE id = 8")
+        .unwrap();
+    assert_eq!((&*light.c, light.fingerprint), (&*full.c, full.fingerprint));
+    // Statements decided by their first keyword need no parse, at any length up to the
+    // light pass's limit.
+    let insert = format!("INSERT INTO t VALUES {}(1)", "(1),".repeat(800));
+    assert!(insert.len() <= LIGHT_MAX_SQL);
+    assert_eq!(
+        r.try_classify_query(insert.as_bytes()).unwrap().c.class,
+        p(R::Write)
+    );
+    let long = select_of_len(LIGHT_MAX_SQL + 1);
+    assert!(r.try_classify_query(long.as_bytes()).is_none(), "too long");
+    assert!(r.try_classify(long.as_bytes()).is_none());
+    let big_insert = format!("INSERT INTO t VALUES {}(1)", "(1),".repeat(2_000));
+    assert!(r.try_classify_query(big_insert.as_bytes()).is_none());
+    // A statement of a known shape after one of a new shape: the whole text goes to the
+    // full pass, which answers it as `classify` does.
+    let multi = format!("{point}; SELECT d FROM u");
+    assert!(r.try_classify(multi.as_bytes()).is_none());
+    assert_eq!(r.classify_query(multi.as_bytes()).c.class, Class::Read);
+    assert_eq!(
+        r.full_pass_counts(),
+        (0, 2),
+        "counted by the full pass only"
+    );
+}
+
+/// A light pass that gives up counts nothing, so the full pass's count is the only one.
+#[test]
+fn a_light_pass_that_gives_up_counts_nothing() {
+    let r = Router::new();
+    let deep = format!("SELECT {}1{} FROM t", "(".repeat(40), ")".repeat(40));
+    let sql = format!("{deep}; SELECT c FROM t WHERE id = 1");
+    assert!(r.try_classify_query(sql.as_bytes()).is_none());
+    assert_eq!(r.unparsed_counts(), (0, 0));
+    r.classify_query(sql.as_bytes());
+    assert_eq!(r.unparsed_counts(), (0, 1));
+    // Known now: the light pass answers, and counts.
+    assert!(r.try_classify_query(sql.as_bytes()).is_some());
+    assert_eq!(r.unparsed_counts(), (0, 2));
+}

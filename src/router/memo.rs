@@ -188,12 +188,32 @@ impl Refs {
         if dynamic {
             return Refs::Unknown;
         }
+        Refs::scanned(sql)
+    }
+
+    /// Every name a scan of `sql` finds, literals made SQL included: this statement's own
+    /// names, for a statement classified off the event loop (so none of its checks scans
+    /// it there again).
+    pub fn scanned(sql: &[u8]) -> Refs {
         let mut names: Vec<Box<[u8]>> = Vec::new();
         let _ = super::visit_schema_refs(sql, |name| {
             names.push(name.into());
             std::ops::ControlFlow::<()>::Continue(())
         });
         Refs::Known((!names.is_empty()).then(|| names.into()))
+    }
+
+    /// Calls `f` with each schema name `sql` spells out: the known ones, or those a scan
+    /// finds.
+    pub fn visit<B>(
+        &self,
+        sql: &[u8],
+        mut f: impl FnMut(&[u8]) -> std::ops::ControlFlow<B>,
+    ) -> std::ops::ControlFlow<B> {
+        match self {
+            Refs::Known(names) => names.iter().flat_map(|n| n.iter()).try_for_each(|n| f(n)),
+            Refs::Unknown => super::visit_schema_refs(sql, f),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ mod lists;
 mod memo;
 pub mod replicas;
 pub mod route;
-pub use classify::{MAX_NESTING, MAX_PARSED_SQL};
+pub use classify::{LIGHT_MAX_SQL, MAX_NESTING, MAX_PARSED_SQL};
 pub use fingerprint::{fingerprint, fingerprint_hash};
 pub use memo::Refs;
 #[cfg(test)]
@@ -27,8 +27,9 @@ mod set;
 mod tests;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::state::per_worker::PerWorker;
+use crate::state::per_worker::{self, PerWorker};
 
 pub(crate) use lexer::is_ident_byte;
 pub use schemas::{schema_refs, visit_schema_refs};
@@ -47,6 +48,8 @@ pub struct Router {
     /// Entries each worker's cache holds at most.
     entries: usize,
     unparsed: classify::Unparsed,
+    /// Full passes run for statements the light pass gave up on: [long, new shape].
+    full_passes: [AtomicU64; 2],
 }
 
 impl Router {
@@ -61,6 +64,7 @@ impl Router {
             memos: PerWorker::default(),
             entries,
             unparsed: classify::Unparsed::default(),
+            full_passes: Default::default(),
         }
     }
 
@@ -81,24 +85,34 @@ impl Router {
     }
 
     /// What a COM_QUERY needs from the classifier: [`Router::classify_fingerprinted`] and
-    /// the schema names the statement spells out, when known. A lone SELECT whose shape
-    /// (its text with literals blanked) this worker saw before is answered from memory.
+    /// the schema names the statement spells out, when known. The light pass if it is
+    /// enough, else the full one, in the caller's thread.
     pub fn classify_query(&self, sql: &[u8]) -> Classified {
+        self.try_classify_query(sql)
+            .unwrap_or_else(|| self.classify_query_full(per_worker::current_slot(), sql))
+    }
+
+    /// [`Router::classify_query`] as far as the event loop may go (the light pass): `None`
+    /// for a statement longer than [`LIGHT_MAX_SQL`] or whose SELECT misses the digest
+    /// cache, which [`Router::classify_query_full`] answers off the loop. A lone SELECT
+    /// whose shape (its text with literals blanked) this worker saw before is answered
+    /// from memory.
+    pub fn try_classify_query(&self, sql: &[u8]) -> Option<Classified> {
         let memo = self.memos.local_or(|| memo::Memo::new(self.entries));
         // Only SELECTs are remembered: another statement is not looked over for a shape.
         let recalled = keyword::may_select(sql).then(|| memo.recall(sql));
         let missed = match recalled {
             Some(Ok(a)) => {
-                return Classified {
+                return Some(Classified {
                     c: a.c,
                     fingerprint: a.fingerprint,
                     refs: a.refs,
-                }
+                })
             }
             Some(Err(missed)) => missed,
             None => None,
         };
-        let (c, lone) = classify::classify_lone(self.cache(), Some(&self.unparsed), sql);
+        let (c, lone) = classify::classify_light(self.cache(), Some(&self.unparsed), sql)?;
         let c = std::sync::Arc::new(c);
         let fingerprint = match (lone, missed) {
             (Some(h), Some(m)) => {
@@ -108,16 +122,46 @@ impl Router {
             (Some(h), None) => h,
             (None, _) => fingerprint_hash(sql),
         };
-        Classified {
+        Some(Classified {
             c,
+            fingerprint,
+            refs: Refs::Unknown,
+        })
+    }
+
+    /// The full pass for what [`Router::try_classify_query`] gave up on, on any thread:
+    /// with the digest cache of worker slot `worker` (`per_worker::current_slot` on the
+    /// session's worker), which the light pass then hits. The shape is not remembered here:
+    /// the next statement of it is, by the light pass, from the cache.
+    pub fn classify_query_full(&self, worker: usize, sql: &[u8]) -> Classified {
+        let why = usize::from(sql.len() <= LIGHT_MAX_SQL);
+        self.full_passes[why].fetch_add(1, Ordering::Relaxed);
+        let cache = self
+            .caches
+            .slot_or(worker, || digest::Cache::new(self.entries));
+        let (c, fingerprint) = classify::classify_fingerprinted(cache, Some(&self.unparsed), sql);
+        Classified {
+            c: std::sync::Arc::new(c),
             fingerprint,
             refs: Refs::Unknown,
         }
     }
 
+    /// [`Router::classify`]'s light pass (see [`Router::try_classify_query`]).
+    pub fn try_classify(&self, sql: &[u8]) -> Option<Classification> {
+        classify::classify_light(self.cache(), Some(&self.unparsed), sql).map(|(c, _)| c)
+    }
+
     /// Like [`Router::classify`], for EXPLAIN ROUTE: not counted as traffic.
     pub fn explain(&self, sql: &[u8]) -> Classification {
         classify::classify(self.cache(), None, sql)
+    }
+
+    /// Full passes for statements the light pass gave up on: (longer than
+    /// [`LIGHT_MAX_SQL`], a SELECT shape not in the digest cache).
+    pub fn full_pass_counts(&self) -> (u64, u64) {
+        let [long, new] = &self.full_passes;
+        (long.load(Ordering::Relaxed), new.load(Ordering::Relaxed))
     }
 
     /// SELECT-family statements sent to the primary unparsed: (too long, too deep).

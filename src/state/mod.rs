@@ -121,6 +121,20 @@ pub struct Shared {
     pub generated_rsa_key: tokio::sync::OnceCell<Arc<RsaKey>>,
     /// With `[fleet]`: this instance's link to the others (set once, at start).
     pub fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
+    /// Bounds the classifier's full passes running on blocking threads.
+    pub off_loop: OffLoop,
+}
+
+/// Full classifier passes (`frontend::offload`) run at once, at most as many as the cores
+/// the process may use: a flood of long statements then takes no more CPU than the event
+/// loops could give it, and waits in line (its own sessions only) beyond that.
+pub struct OffLoop(pub Arc<tokio::sync::Semaphore>);
+
+impl Default for OffLoop {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        OffLoop(Arc::new(tokio::sync::Semaphore::new(cores)))
+    }
 }
 
 /// The handle every task holds: load a snapshot, never keep it across statements.

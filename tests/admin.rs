@@ -929,6 +929,8 @@ async fn metrics_and_probes_over_http() {
     }
     let _ = globex.query_drop("SELECT * FROM no_such_table_here").await;
     acme.query_drop(long_select()).await.unwrap();
+    let pad = "x".repeat(switchyard::router::LIGHT_MAX_SQL);
+    acme.query_drop(format!("DO 1 /* {pad} */")).await.unwrap();
     let mut a = admin(&p).await;
     must(&mut a, "PAUSE TENANT sb TIMEOUT 0").await;
 
@@ -1002,7 +1004,8 @@ async fn metrics_and_probes_over_http() {
             "{body}"
         );
     }
-    // The long read was classified off the event loop; so was each new SELECT shape.
+    // The statement over the light pass's limit was classified off the event loop (the
+    // long read is within it); so was each new SELECT shape.
     let off_loop = |reason| {
         value(
             &samples,

@@ -418,7 +418,7 @@ async fn read_your_writes_takes_the_gtid_from_session_tracking() {
     );
 }
 
-/// A statement the light pass gives up on (here: over 4 KiB) is classified off the event
+/// A statement the light pass gives up on (here: over 64 KiB) is classified off the event
 /// loop. With every turn of the full pass held, it waits unanswered while another session on
 /// the same (only) worker is served; once a turn is free it is answered and routed as any
 /// read, and counted.

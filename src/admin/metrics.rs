@@ -462,7 +462,7 @@ impl Collector for StateCollector {
         counter(
             &mut enc,
             "switchyard_classifier_off_loop",
-            "Statements classified on a blocking thread, not the event loop: longer than 4 KiB (long) or a SELECT shape missing from the digest cache (new_shape)",
+            "Statements classified on a blocking thread, not the event loop: longer than 64 KiB (long) or a SELECT shape missing from the digest cache (new_shape)",
             &full,
         )?;
         if let Some(f) = shared.fleet.get() {

@@ -1,4 +1,4 @@
-//! The classifier's full pass off the event loop: statements over 4 KiB and SELECT shapes
+//! The classifier's full pass off the event loop: statements over 64 KiB and SELECT shapes
 //! new to the digest cache are classified on a blocking thread, so the event loop that other
 //! sessions share only ever runs the bounded light pass.
 

@@ -138,6 +138,18 @@ fn latency_histograms(
     Ok(())
 }
 
+/// One sample per `reason` label.
+fn by_reason(counts: &[(&str, u64)]) -> Samples {
+    let mut s = Samples::default();
+    for (reason, n) in counts {
+        s.add(
+            vec![("reason", (*reason).into())],
+            i64::try_from(*n).unwrap_or(i64::MAX),
+        );
+    }
+    s
+}
+
 fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, s: &Samples) -> fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     if let Some(v) = s.0.get(&Vec::new()).filter(|_| s.0.len() == 1) {
@@ -438,32 +450,18 @@ impl Collector for StateCollector {
         )?;
 
         let (too_long, too_deep) = shared.router.unparsed_counts();
-        let mut unparsed = Samples::default();
-        for (reason, n) in [("too_long", too_long), ("too_deep", too_deep)] {
-            unparsed.add(
-                vec![("reason", reason.into())],
-                i64::try_from(n).unwrap_or(i64::MAX),
-            );
-        }
         counter(
             &mut enc,
             "switchyard_classifier_unparsed",
             "SELECT-family statements sent to the primary without parsing: longer than the parse limit (too_long) or nested too deeply (too_deep)",
-            &unparsed,
+            &by_reason(&[("too_long", too_long), ("too_deep", too_deep)]),
         )?;
         let (long, new_shape) = shared.router.full_pass_counts();
-        let mut full = Samples::default();
-        for (reason, n) in [("long", long), ("new_shape", new_shape)] {
-            full.add(
-                vec![("reason", reason.into())],
-                i64::try_from(n).unwrap_or(i64::MAX),
-            );
-        }
         counter(
             &mut enc,
             "switchyard_classifier_off_loop",
             "Statements classified on a blocking thread, not the event loop: longer than 64 KiB (long) or a SELECT shape missing from the digest cache (new_shape)",
-            &full,
+            &by_reason(&[("long", long), ("new_shape", new_shape)]),
         )?;
         if let Some(f) = shared.fleet.get() {
             fleet_metrics(&mut enc, f)?;

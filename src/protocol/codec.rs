@@ -213,15 +213,6 @@ impl PacketStream {
         }
     }
 
-    /// Reads at most a [`SLICE`] into `rbuf`, which has the room. Returns 0 at end of stream.
-    async fn fill_slice(&mut self) -> io::Result<usize> {
-        if self.compress.is_some() {
-            return self.fill().await;
-        }
-        let mut room = bytes::BufMut::limit(&mut self.rbuf, SLICE);
-        self.stream.read_buf(&mut room).await
-    }
-
     /// Reads one logical packet, joining 16 MB continuations. Cancel-safe: what was read
     /// stays in `self` (the read buffer, or the payload of a packet read directly), so a
     /// `select!` may drop this future.
@@ -236,11 +227,7 @@ impl PacketStream {
                     });
                 }
                 let want = (d.len - d.payload.len()).min(SLICE);
-                let mut room = bytes::BufMut::limit(&mut d.payload, want);
-                if self.stream.read_buf(&mut room).await? == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                tokio::task::yield_now().await;
+                read_slice(&mut self.stream, &mut d.payload, want).await?;
                 continue;
             }
             match self.buffered_packet()? {
@@ -248,10 +235,13 @@ impl PacketStream {
                 Buffered::Short(missing) if missing > READ_CHUNK && self.start_direct() => {}
                 Buffered::Short(missing) if missing > READ_CHUNK => {
                     self.rbuf.reserve(missing.min(UPFRONT_MAX));
-                    if self.fill_slice().await? == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    match self.compress {
+                        Some(_) => {
+                            self.fill_or_eof().await?;
+                            tokio::task::yield_now().await;
+                        }
+                        None => read_slice(&mut self.stream, &mut self.rbuf, SLICE).await?,
                     }
-                    tokio::task::yield_now().await;
                 }
                 Buffered::Short(_) => self.fill_or_eof().await?,
             }
@@ -351,18 +341,12 @@ impl PacketStream {
                 c.restart();
             }
         }
-        let mut rest = payload;
-        loop {
-            let n = rest.len().min(MAX_PAYLOAD);
-            let len = (n as u32).to_le_bytes();
-            self.wbuf.extend_from_slice(&[len[0], len[1], len[2], seq]);
-            self.wbuf.extend_from_slice(&rest[..n]);
+        for part in packets(payload) {
+            self.wbuf.extend_from_slice(&header(part.len(), seq));
+            self.wbuf.extend_from_slice(part);
             seq = seq.wrapping_add(1);
-            rest = &rest[n..];
-            if n < MAX_PAYLOAD {
-                return seq;
-            }
         }
+        seq
     }
 
     /// Queues bytes that are already framed (relayed verbatim).
@@ -395,22 +379,16 @@ impl PacketStream {
     /// [`send`](Self::send) for a large payload: what is queued goes first, then each
     /// packet's header and its part of the payload, written from where it lies.
     async fn send_in_place(&mut self, mut seq: u8, payload: &[u8]) -> io::Result<u8> {
-        let mut rest = payload;
-        loop {
-            let n = rest.len().min(MAX_PAYLOAD);
-            let len = (n as u32).to_le_bytes();
-            self.wbuf.extend_from_slice(&[len[0], len[1], len[2], seq]);
+        for part in packets(payload) {
+            self.wbuf.extend_from_slice(&header(part.len(), seq));
             self.flush().await?;
-            for slice in rest[..n].chunks(SLICE) {
+            for slice in part.chunks(SLICE) {
                 write_out(&mut self.stream, None, slice).await?;
                 tokio::task::yield_now().await;
             }
             seq = seq.wrapping_add(1);
-            rest = &rest[n..];
-            if n < MAX_PAYLOAD {
-                return Ok(seq);
-            }
         }
+        Ok(seq)
     }
 
     /// Writes raw bytes straight to the socket (used by the relay).
@@ -425,6 +403,37 @@ impl PacketStream {
             let _ = self.stream.shutdown().await;
         }
     }
+}
+
+/// A payload's parts, one per packet: 16 MB - 1 bytes each, the last one shorter, and empty
+/// when the payload is a multiple of that (the protocol's end marker), as for no payload.
+fn packets(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let end = payload.len().is_multiple_of(MAX_PAYLOAD).then_some(&[][..]);
+    payload.chunks(MAX_PAYLOAD).chain(end)
+}
+
+/// A packet's header: its 3-byte length and sequence id.
+fn header(len: usize, seq: u8) -> [u8; 4] {
+    let len = (len as u32).to_le_bytes();
+    [len[0], len[1], len[2], seq]
+}
+
+/// Reads at most `at_most` bytes into `buf`, then lets the worker's other tasks run: a
+/// large packet's slice. End of stream is an error (the packet is cut).
+async fn read_slice(
+    stream: &mut Stream,
+    buf: &mut impl bytes::BufMut,
+    at_most: usize,
+) -> io::Result<()> {
+    if stream
+        .read_buf(&mut bytes::BufMut::limit(buf, at_most))
+        .await?
+        == 0
+    {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    tokio::task::yield_now().await;
+    Ok(())
 }
 
 /// Sends framed packets, in compressed frames when the connection is compressed.

@@ -69,7 +69,13 @@ impl Router {
     }
 
     fn cache(&self) -> &digest::Cache {
-        self.caches.local_or(|| digest::Cache::new(self.entries))
+        self.cache_of(per_worker::current_slot())
+    }
+
+    /// Worker slot `worker`'s cache, made the first time.
+    fn cache_of(&self, worker: usize) -> &digest::Cache {
+        self.caches
+            .slot_or(worker, || digest::Cache::new(self.entries))
     }
 
     /// Classifies one COM_QUERY / COM_STMT_PREPARE payload (raw bytes, any encoding).
@@ -136,20 +142,13 @@ impl Router {
     pub fn classify_query_full(&self, worker: usize, sql: &[u8]) -> Classified {
         let why = usize::from(sql.len() <= LIGHT_MAX_SQL);
         self.full_passes[why].fetch_add(1, Ordering::Relaxed);
-        let cache = self
-            .caches
-            .slot_or(worker, || digest::Cache::new(self.entries));
+        let cache = self.cache_of(worker);
         let (c, fingerprint) = classify::classify_fingerprinted(cache, Some(&self.unparsed), sql);
         Classified {
             c: std::sync::Arc::new(c),
             fingerprint,
             refs: Refs::Unknown,
         }
-    }
-
-    /// [`Router::classify`]'s light pass (see [`Router::try_classify_query`]).
-    pub fn try_classify(&self, sql: &[u8]) -> Option<Classification> {
-        classify::classify_light(self.cache(), Some(&self.unparsed), sql).map(|(c, _)| c)
     }
 
     /// Like [`Router::classify`], for EXPLAIN ROUTE: not counted as traffic.
@@ -166,7 +165,7 @@ impl Router {
 
     /// SELECT-family statements sent to the primary unparsed: (too long, too deep).
     pub fn unparsed_counts(&self) -> (u64, u64) {
-        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         (get(&self.unparsed.too_long), get(&self.unparsed.too_deep))
     }
 

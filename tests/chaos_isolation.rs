@@ -36,6 +36,9 @@ async fn a_killed_replica_connection_costs_only_its_own_session() {
     for r in [r1, r2] {
         common::restore_replication(r).await;
     }
+    // A replica the previous chaos test restarted or delayed may still be applying what it
+    // missed, and a lagging replica is rightly given no reads: the victim could not reach r1.
+    common::wait_for_chaos_replicas().await;
     let proxy = common::start(cfg()).await;
     let port = proxy.addr.port();
 

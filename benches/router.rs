@@ -120,6 +120,13 @@ fn flood(c: &mut Criterion) {
             b.iter(|| Router::with_cache_entries(1).classify(black_box(sql.as_bytes())))
         });
     }
+    // A megabyte of one-letter words: the most tokens a statement of its size can hold (the
+    // server rejects it at the third word; the classifier scans all of them).
+    let words = format!("SELECT 1 {}", "x ".repeat(1 << 19));
+    group.throughput(Throughput::Bytes(words.len() as u64));
+    group.bench_function("select_1mb_words", |b| {
+        b.iter(|| router.classify(black_box(words.as_bytes())))
+    });
     // Every iteration a list length the cache has not seen as a statement.
     let lists: Vec<String> = (1..=1000).map(|n| big_select(n * 8, true)).collect();
     group.throughput(Throughput::Elements(1));

@@ -564,6 +564,13 @@ async fn sessions_over_shared_connections_see_only_their_own_state() {
         failures.len(),
         failures.first()
     );
+    // Sessions that waited on each other would show as a lease that waited out the pool's
+    // 60 s (before `let_others_go`, one long walk in four did).
+    let timeouts: Vec<&str> = pools.iter().map(|r| r[9].as_str()).collect();
+    assert!(
+        timeouts.iter().all(|t| *t == "0"),
+        "leases timed out: {timeouts:?}"
+    );
     let restores: HashMap<&str, u64> = pools
         .iter()
         .filter(|r| r[0] == "acme")
@@ -1064,4 +1071,75 @@ async fn an_xa_transaction_keeps_its_connection_to_the_end() {
         n.unwrap_or(0) >= 1,
         "the XA transaction's row was committed"
     );
+}
+
+/// A session never holds a connection while it waits for another, or two sessions can wait
+/// on each other until the pool gives up. With one connection per server: B's write keeps
+/// the primary's connection (its read asks it for the write's GTID), A's read left a
+/// warning on the replica's (kept so SHOW WARNINGS can ask). A runs USE, which waits for
+/// the primary; B then reads, which needs the replica.
+#[tokio::test]
+async fn a_session_waiting_for_a_connection_holds_no_other() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let [r1, r2] = common::replica_ports();
+    let keys = format!(
+        "pool_max = 1\nbackend_user = \"{OTHER_BACKEND_USER}\"\nbackend_password = \"{BACKEND_PASSWORD}\"\nconsistency = \"session\""
+    );
+    let text = common::config_text(&keys)
+        .replacen(
+            &format!("replicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]"),
+            &format!("replicas = [\"127.0.0.1:{r1}\"]"),
+            1,
+        )
+        .replace(
+            "handshake_timeout = \"2s\"",
+            "handshake_timeout = \"2s\"\npool_timeout = \"3s\"",
+        );
+    let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    let proxy = common::start_with_admin(RuntimeState::new(cfg)).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+
+    // A's read leaves a warning on the replica's one connection.
+    let (port_a, _): (u16, Option<i64>) =
+        a.query_first("SELECT @@port, 1/0").await.unwrap().unwrap();
+    assert_eq!(port_a, r1);
+    assert_eq!(a.get_warnings(), 1, "SELECT 1/0 warns");
+    // B's write: the primary's one connection stays with B until B's next read.
+    b.query_drop("INSERT INTO wf_acme.mux_rows (client, v) VALUES (99, 0)")
+        .await
+        .unwrap();
+    // A's USE waits for the primary.
+    let use_db = tokio::spawn(async move {
+        let r = a.query_drop("USE rb_acme").await;
+        (a, r)
+    });
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    let waiting = |rows: &[Vec<String>]| {
+        rows.iter()
+            .any(|r| r[0] == "acme" && r[1] == primary && r[7] == "1")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !waiting(&admin_rows(admin, "SHOW POOLS").await) {
+        assert!(Instant::now() < deadline, "A never waited for the primary");
+    }
+    // B reads its write from the replica: its connection is not held by A while A waits.
+    let started = Instant::now();
+    let read: u16 = b.query_first("SELECT @@port").await.unwrap().unwrap();
+    let took = started.elapsed();
+    assert_eq!(read, r1, "B's read was served by the replica");
+    assert!(took < Duration::from_secs(2), "B's read waited {took:?}");
+    let (mut a, r) = use_db.await.unwrap();
+    r.expect("A's USE ran");
+    let db: Option<String> = a.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db.as_deref(), Some("rb_acme"));
+    let timeouts: u64 = admin_rows(admin, "SHOW POOLS")
+        .await
+        .iter()
+        .filter(|r| r[0] == "acme")
+        .map(|r| r[9].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(timeouts, 0, "no lease waited out the pool timeout");
 }

@@ -59,6 +59,7 @@ impl Session {
             self.check_held(rt, t)?;
         }
         if self.held.get(t).is_none() {
+            self.let_others_go(rt, t);
             // The tenant borrowed, not its `Arc` cloned (see `Lessee`), by field rather than
             // through `tenant_ref`: `held` is lent mutably beside it.
             let tenant = self

@@ -185,6 +185,39 @@ impl Session {
         }
     }
 
+    /// Before the session waits for a lease on `t`: lets go of the connections it holds on
+    /// other targets that nothing still needs. A session must not hold a connection while it
+    /// waits for another, or sessions wait on each other until the pool gives up: one whose
+    /// read left a warning on a replica and then waits for the primary (USE, a prepare, a
+    /// ping: commands that route without [`Session::forget_look_back`]), while the session
+    /// holding the primary waits for that replica; or one that, trying replicas in turn for
+    /// its write's GTID, holds the first while it waits for the second.
+    pub(super) fn let_others_go(&mut self, rt: &RuntimeState, t: Target) {
+        for i in 0..self.held.slots() {
+            let other = target_at(i);
+            if other == t || self.held.get(other).is_none() || self.needs_while_waiting(other) {
+                continue;
+            }
+            if self.st.look_back == Some(other) {
+                self.st.look_back = None;
+            }
+            if let Some(conn) = self.held.take(other) {
+                rt.shared.pools.put_back(conn);
+            }
+        }
+    }
+
+    /// What keeps a connection while the session waits for another: what lives there, and
+    /// the primary's connection of a write whose GTID its read has yet to ask for. A
+    /// previous statement's answer (warnings, FOUND_ROWS()) is given up: the command
+    /// that waits for another connection does not ask about it.
+    fn needs_while_waiting(&self, t: Target) -> bool {
+        self.st.lives_on(t)
+            || self.st.vars.set_option.is_some()
+            || self.state_lost
+            || (t == Target::Primary && self.st.look_back == Some(t) && self.st.causal.is_stale())
+    }
+
     /// Whether the connection to `t` must stay with the session after this command: what
     /// lives there would be lost, or the next statement may ask about this one's answer
     /// (its warnings, error, ROW_COUNT(), FOUND_ROWS(), @@last_gtid).

@@ -13,7 +13,11 @@ use switchyard::config;
 use switchyard::state::RuntimeState;
 
 const TRIES: usize = 20;
-const DELAY_S: u32 = 2;
+/// The replicas' delay. MASTER_DELAY counts from the event's timestamp, in whole seconds,
+/// so a delay of 2 let a write through after little more than 1 s: within reach of a slow
+/// request pair on a loaded 2-core CI machine, whose driver's connect-time read then found
+/// the previous write on a replica (a read the test counts as one that needed none).
+const DELAY_S: u32 = 5;
 
 fn cfg(consistency: &str) -> config::Config {
     let keys = format!("consistency = \"{consistency}\"\nmax_replica_lag = \"1h\"");

@@ -1143,3 +1143,49 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
         .sum();
     assert_eq!(timeouts, 0, "no lease waited out the pool timeout");
 }
+
+/// A ping between a statement and its SHOW WARNINGS leaves the warnings, as directly: it is
+/// answered on a connection the session holds, not on a new lease that would give the
+/// warnings' connection to another session.
+#[tokio::test]
+async fn a_ping_keeps_the_previous_statements_warnings() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let [r1, r2] = common::replica_ports();
+    let keys = format!(
+        "pool_max = 1\nbackend_user = \"{OTHER_BACKEND_USER}\"\nbackend_password = \"{BACKEND_PASSWORD}\"\nconsistency = \"eventual\""
+    );
+    let text = common::config_text(&keys).replacen(
+        &format!("replicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]"),
+        &format!("replicas = [\"127.0.0.1:{r1}\"]"),
+        1,
+    );
+    let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    let proxy = common::start_with_admin(RuntimeState::new(cfg)).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let (on, _): (u16, Option<i64>) = a.query_first("SELECT @@port, 1/0").await.unwrap().unwrap();
+    assert_eq!(on, r1);
+    a.ping().await.unwrap();
+    // The replica's one connection is still A's: B's read waits for it.
+    let replica = format!("127.0.0.1:{r1}");
+    let leased = admin_rows(admin, "SHOW POOLS")
+        .await
+        .into_iter()
+        .find(|r| r[0] == "acme" && r[1] == replica)
+        .map(|r| r[6].clone());
+    assert_eq!(
+        leased.as_deref(),
+        Some("1"),
+        "A holds the replica's connection"
+    );
+    let read = tokio::spawn(async move {
+        let p: u16 = b.query_first("SELECT @@port").await.unwrap().unwrap();
+        p
+    });
+    let warnings: Vec<(String, u32, String)> = a.query("SHOW WARNINGS").await.unwrap();
+    assert_eq!(warnings.len(), 1, "after a ping: {warnings:?}");
+    assert_eq!(warnings[0].1, 1365);
+    assert_eq!(read.await.unwrap(), r1);
+}

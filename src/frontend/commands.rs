@@ -35,7 +35,8 @@ impl Session {
         Ok(())
     }
 
-    /// With a tenant, a ping checks its server; without one, Switchyard itself answers.
+    /// With a tenant, a ping checks one of its servers; without one, Switchyard itself
+    /// answers.
     pub(super) async fn com_ping(
         &mut self,
         rt: &RuntimeState,
@@ -44,7 +45,21 @@ impl Session {
         if self.tenant.is_none() {
             return self.send_ok(1).await;
         }
-        self.com_on_primary(rt, payload, Expect::Single).await
+        let t = self.ping_target();
+        self.ready(rt, t).await?;
+        self.forward(t, payload, Expect::Single, None).await?;
+        Ok(())
+    }
+
+    /// A connection the session holds (its transaction's or the primary's, else the previous
+    /// statement's), else the primary: a lease taken for the ping would give the previous
+    /// statement's connection back, and with it the warnings a ping leaves alone.
+    fn ping_target(&self) -> Target {
+        let first = self.session_target();
+        std::iter::once(first)
+            .chain(self.st.look_back)
+            .find(|t| self.held.get(*t).is_some())
+            .unwrap_or(first)
     }
 
     pub(super) async fn com_set_option(

@@ -1073,17 +1073,13 @@ async fn an_xa_transaction_keeps_its_connection_to_the_end() {
     );
 }
 
-/// A session never holds a connection while it waits for another, or two sessions can wait
-/// on each other until the pool gives up. With one connection per server: B's write keeps
-/// the primary's connection (its read asks it for the write's GTID), A's read left a
-/// warning on the replica's (kept so SHOW WARNINGS can ask). A runs USE, which waits for
-/// the primary; B then reads, which needs the replica.
-#[tokio::test]
-async fn a_session_waiting_for_a_connection_holds_no_other() {
+/// A proxy with its admin port whose tenant acme has one replica and one connection per
+/// server (`pool_max = 1`, waits cut at 3 s), reads consistent as `consistency` says.
+async fn one_connection_per_server(consistency: &str) -> common::AdminProxy {
     create_backend_user(OTHER_BACKEND_USER).await;
     let [r1, r2] = common::replica_ports();
     let keys = format!(
-        "pool_max = 1\nbackend_user = \"{OTHER_BACKEND_USER}\"\nbackend_password = \"{BACKEND_PASSWORD}\"\nconsistency = \"session\""
+        "pool_max = 1\nbackend_user = \"{OTHER_BACKEND_USER}\"\nbackend_password = \"{BACKEND_PASSWORD}\"\nconsistency = \"{consistency}\""
     );
     let text = common::config_text(&keys)
         .replacen(
@@ -1097,7 +1093,18 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
         );
     let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
     let cfg = config::parse(&text, &|_| None).unwrap();
-    let proxy = common::start_with_admin(RuntimeState::new(cfg)).await;
+    common::start_with_admin(RuntimeState::new(cfg)).await
+}
+
+/// A session never holds a connection while it waits for another, or two sessions can wait
+/// on each other until the pool gives up. With one connection per server: B's write keeps
+/// the primary's connection (its read asks it for the write's GTID), A's read left a
+/// warning on the replica's (kept so SHOW WARNINGS can ask). A runs USE, which waits for
+/// the primary; B then reads, which needs the replica.
+#[tokio::test]
+async fn a_session_waiting_for_a_connection_holds_no_other() {
+    let [r1, _] = common::replica_ports();
+    let proxy = one_connection_per_server("session").await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
     let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
@@ -1149,19 +1156,8 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
 /// warnings' connection to another session.
 #[tokio::test]
 async fn a_ping_keeps_the_previous_statements_warnings() {
-    create_backend_user(OTHER_BACKEND_USER).await;
-    let [r1, r2] = common::replica_ports();
-    let keys = format!(
-        "pool_max = 1\nbackend_user = \"{OTHER_BACKEND_USER}\"\nbackend_password = \"{BACKEND_PASSWORD}\"\nconsistency = \"eventual\""
-    );
-    let text = common::config_text(&keys).replacen(
-        &format!("replicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]"),
-        &format!("replicas = [\"127.0.0.1:{r1}\"]"),
-        1,
-    );
-    let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
-    let cfg = config::parse(&text, &|_| None).unwrap();
-    let proxy = common::start_with_admin(RuntimeState::new(cfg)).await;
+    let [r1, _] = common::replica_ports();
+    let proxy = one_connection_per_server("eventual").await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
     let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;

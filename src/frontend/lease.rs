@@ -207,25 +207,26 @@ impl Session {
         }
     }
 
-    /// What keeps a connection while the session waits for another: what lives there, and
-    /// the primary's connection of a write whose GTID its read has yet to ask for. A
-    /// previous statement's answer (warnings, FOUND_ROWS()) is given up: the command
+    /// What keeps a connection while the session waits for another: what it cannot give
+    /// up, and the primary's connection of a write whose GTID its read has yet to ask for.
+    /// A previous statement's answer (warnings, FOUND_ROWS()) is given up: the command
     /// that waits for another connection does not ask about it.
     fn needs_while_waiting(&self, t: Target) -> bool {
-        self.st.lives_on(t)
-            || self.st.vars.set_option.is_some()
-            || self.state_lost
+        self.bound_to(t)
             || (t == Target::Primary && self.st.look_back == Some(t) && self.st.causal.is_stale())
+    }
+
+    /// Whether the session cannot give the connection to `t` up at all: what lives there
+    /// would be lost, or (COM_SET_OPTION, lost state) it is not known what would be.
+    fn bound_to(&self, t: Target) -> bool {
+        self.st.lives_on(t) || self.st.vars.set_option.is_some() || self.state_lost
     }
 
     /// Whether the connection to `t` must stay with the session after this command: what
     /// lives there would be lost, or the next statement may ask about this one's answer
     /// (its warnings, error, ROW_COUNT(), FOUND_ROWS(), @@last_gtid).
     fn keeps(&self, t: Target) -> bool {
-        self.st.lives_on(t)
-            || self.st.look_back == Some(t)
-            || self.st.vars.set_option.is_some()
-            || self.state_lost
+        self.bound_to(t) || self.st.look_back == Some(t)
     }
 }
 

@@ -9,10 +9,10 @@ use super::error::BackendError;
 use crate::protocol::scan::{Event, ScanError, Scanner};
 use crate::protocol::PacketStream;
 
-/// How much of one response is forwarded before the worker's other sessions get a turn, as
-/// the codec's slices of a large packet: a result of 200,000 rows (20 MB) yields about 300
+/// How much of one response is forwarded before the worker's other sessions get a turn:
+/// the codec's slice of a large packet. A result of 200,000 rows (20 MB) yields about 300
 /// times, a few hundred microseconds in all.
-const YIELD_EVERY: usize = 64 * 1024;
+const YIELD_EVERY: usize = crate::protocol::codec::SLICE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {

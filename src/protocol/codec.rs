@@ -30,8 +30,9 @@ const UPFRONT_MAX: usize = 4 * 1024 * 1024;
 const SEND_IN_PLACE: usize = 64 * 1024;
 /// A large packet is read and sent this much at a time, the worker's other sessions let
 /// run in between: copying one client's megabyte in one go held up every other statement
-/// on its worker for up to a millisecond.
-const SLICE: usize = 64 * 1024;
+/// on its worker for up to a millisecond. The relay of a large result takes its turns by
+/// the same measure.
+pub(crate) const SLICE: usize = 64 * 1024;
 
 /// A packet read into its own payload as it arrives: one allocation of its size, no copy
 /// out of the read buffer (a 1 MB statement's copy held up its worker for 0.1-0.2 ms).

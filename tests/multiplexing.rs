@@ -1185,3 +1185,58 @@ async fn a_ping_keeps_the_previous_statements_warnings() {
     assert_eq!(warnings[0].1, 1365);
     assert_eq!(read.await.unwrap(), r1);
 }
+
+/// A field list and statistics leave the previous statement's warnings on the server, as a
+/// ping does: they run on the connection the session holds, so SHOW WARNINGS after them
+/// still answers from the replica the warning-raising read ran on, while another session's
+/// read waits for that replica's one connection.
+#[tokio::test]
+async fn a_field_list_and_statistics_keep_the_previous_statements_warnings() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    let [r1, _] = common::replica_ports();
+    let proxy = one_connection_per_server("eventual").await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let password = common::password_of("acme_app");
+    let (mut a, login) =
+        RawClient::connect(port, "acme_app", password, Some("wf_acme"), modern_caps()).await;
+    assert_eq!(packets(&login)[0].1[0], 0x00, "acme_app logs in");
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let answer = a.query("SELECT @@port, 1/0").await;
+    let port_text = r1.to_string();
+    assert!(
+        answer
+            .windows(port_text.len())
+            .any(|w| w == port_text.as_bytes()),
+        "the read ran on replica {r1}: {answer:?}"
+    );
+    let fields = a.command(b"\x04mux_rows\0", Expect::FieldList).await;
+    let fields = packets(&fields);
+    assert_eq!(fields.len(), 4, "three columns and an EOF: {fields:?}");
+    let stats = a.command(b"\x09", Expect::Single).await;
+    assert!(
+        packets(&stats)[0].1.starts_with(b"Uptime: "),
+        "statistics: {stats:?}"
+    );
+    let replica = format!("127.0.0.1:{r1}");
+    let leased = admin_rows(admin, "SHOW POOLS")
+        .await
+        .into_iter()
+        .find(|r| r[0] == "acme" && r[1] == replica)
+        .map(|r| r[6].clone());
+    assert_eq!(
+        leased.as_deref(),
+        Some("1"),
+        "A holds the replica's connection"
+    );
+    let read = tokio::spawn(async move {
+        let p: u16 = b.query_first("SELECT @@port").await.unwrap().unwrap();
+        p
+    });
+    let warnings = a.query("SHOW WARNINGS").await;
+    assert!(
+        warnings.windows(13).any(|w| w == b"Division by 0"),
+        "after a field list and statistics: {warnings:?}"
+    );
+    assert_eq!(read.await.unwrap(), r1);
+}

@@ -19,7 +19,9 @@ impl Session {
         self.st.txn.unwrap_or(Target::Primary)
     }
 
-    pub(super) async fn com_on_primary(
+    /// COM_FIELD_LIST and COM_STATISTICS: on a connection the session holds (see
+    /// [`held_target`](Self::held_target)), else the primary.
+    pub(super) async fn com_on_held(
         &mut self,
         rt: &RuntimeState,
         payload: &[u8],
@@ -29,7 +31,7 @@ impl Session {
         if !self.tenant_chosen && (expect == Expect::FieldList || self.tenant.is_none()) {
             return Err(super::error::no_database(&self.who.user.name));
         }
-        let t = self.session_target();
+        let t = self.held_target();
         self.ready(rt, t).await?;
         self.forward(t, payload, expect, None).await?;
         Ok(())
@@ -45,16 +47,18 @@ impl Session {
         if self.tenant.is_none() {
             return self.send_ok(1).await;
         }
-        let t = self.ping_target();
+        let t = self.held_target();
         self.ready(rt, t).await?;
         self.forward(t, payload, Expect::Single, None).await?;
         Ok(())
     }
 
-    /// A connection the session holds (its transaction's or the primary's, else the previous
-    /// statement's), else the primary: a lease taken for the ping would give the previous
-    /// statement's connection back, and with it the warnings a ping leaves alone.
-    fn ping_target(&self) -> Target {
+    /// Where a command that leaves the previous statement's answer alone on the server (a
+    /// ping, a field list, statistics: SHOW WARNINGS still answers after them) runs: a
+    /// connection the session holds (its transaction's or the primary's, else the previous
+    /// statement's), else the primary. A lease taken for it would give the previous
+    /// statement's connection back, and with it those warnings.
+    fn held_target(&self) -> Target {
         let first = self.session_target();
         std::iter::once(first)
             .chain(self.st.look_back)

@@ -1240,3 +1240,84 @@ async fn a_field_list_and_statistics_keep_the_previous_statements_warnings() {
     );
     assert_eq!(read.await.unwrap(), r1);
 }
+
+/// What a client that logged in without CLIENT_MULTI_STATEMENTS gets for a multi-statement
+/// query across COM_SET_OPTION and COM_RESET_CONNECTION (which keeps the option), every
+/// answer's bytes, and the client, still connected. mysqlnd's `multi_query` turns the option
+/// on, runs the query and turns it off again.
+async fn multi_statement_walk(port: u16) -> (Vec<(&'static str, Vec<u8>)>, common::raw::RawClient) {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    use switchyard::protocol::CapabilityFlags;
+    let caps = modern_caps() - CapabilityFlags::CLIENT_MULTI_STATEMENTS;
+    let password = common::password_of("acme_app");
+    let (mut c, login) =
+        RawClient::connect(port, "acme_app", password, Some("wf_acme"), caps).await;
+    assert_eq!(packets(&login)[0].1[0], 0x00, "acme_app logs in on {port}");
+    let mut out = Vec::new();
+    for (name, cmd) in [
+        ("multi", &b""[..]),
+        ("on", b"\x1b\x00\x00"),
+        ("multi", b""),
+        ("reset", b"\x1f"),
+        ("multi", b""),
+        ("off", b"\x1b\x01\x00"),
+        ("multi", b""),
+        ("on", b"\x1b\x00\x00"),
+        ("multi", b""),
+        ("off", b"\x1b\x01\x00"),
+        // A read: the multi-statement query's connection is kept no longer (it ran on the
+        // primary, as a write: the next statement might ask for its ROW_COUNT()).
+        ("read", b""),
+    ] {
+        let answer = match (name, cmd.is_empty()) {
+            ("read", _) => c.query("SELECT 1").await,
+            (_, true) => c.query("SELECT 1; SELECT 2").await,
+            (_, false) => c.command(cmd, Expect::Single).await,
+        };
+        out.push((name, answer));
+    }
+    (out, c)
+}
+
+/// COM_SET_OPTION is answered as directly, the option survives COM_RESET_CONNECTION as on
+/// the server, and a session whose option is back at its login's holds no connection: it
+/// is not pinned for having turned multi-statements on once.
+#[tokio::test]
+async fn com_set_option_answers_as_directly_and_pins_only_while_it_differs() {
+    let proxy = one_connection_per_server("eventual").await;
+    let (direct, _) = multi_statement_walk(common::primary_port()).await;
+    // Also where the reset's connection may be another one than the query's after it (two
+    // replicas, four connections per server).
+    let pooled = common::start(config(4, OTHER_BACKEND_USER)).await;
+    let (pooled, _) = multi_statement_walk(pooled.addr.port()).await;
+    let (proxied, _client) = multi_statement_walk(proxy.addr.port()).await;
+    for answers in [&pooled, &proxied] {
+        assert_eq!(direct.len(), answers.len());
+        for ((step, d), (_, p)) in direct.iter().zip(answers) {
+            assert_eq!(d, p, "{step}: direct vs proxied");
+        }
+    }
+    let multi_ok = |answer: &[u8]| answer[4] != 0xFF;
+    let oks: Vec<bool> = direct
+        .iter()
+        .filter(|(s, _)| *s == "multi")
+        .map(|(_, a)| multi_ok(a))
+        .collect();
+    assert_eq!(
+        oks,
+        [false, true, true, false, true],
+        "multi-statements after each step"
+    );
+    let leased: Vec<String> = admin_rows(proxy.admin.port(), "SHOW POOLS")
+        .await
+        .into_iter()
+        .filter(|r| r[0] == "acme")
+        .map(|r| r[6].clone())
+        .collect();
+    assert_eq!(leased.len(), 2, "the primary and the replica");
+    assert!(
+        leased.iter().all(|n| n == "0"),
+        "the session holds no connection once its option is its login's: {leased:?}"
+    );
+}

@@ -33,7 +33,7 @@ pub fn restored_in_place(conn: &mut BackendConn, w: &Wanted<'_>) -> bool {
     let current = conn.applied.fp == w.applied.fp
         && !conn.changed_user
         && w.schema.is_none_or(|db| conn.schema.as_deref() == Some(db))
-        && w.set_option.is_none_or(|o| conn.set_option == Some(o));
+        && conn.set_option == w.set_option;
     if current {
         conn.applied = w.applied;
     }
@@ -52,16 +52,27 @@ pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, 
         expect_ok(conn.exec_silent(&p, Expect::Single).await?, "USE")?;
         conn.schema = Some(db.to_owned());
     }
-    if let Some(opt) = w.set_option.filter(|o| conn.set_option != Some(*o)) {
-        let mut p = vec![COM_SET_OPTION];
-        p.extend_from_slice(&opt.to_le_bytes());
-        expect_ok(
-            conn.exec_silent(&p, Expect::Single).await?,
-            "COM_SET_OPTION",
-        )?;
-        conn.set_option = Some(opt);
-    }
+    option(conn, w.set_option).await?;
     Ok(kind)
+}
+
+/// Brings `conn`'s multi-statement option to `want` (None: its login's).
+pub async fn option(conn: &mut BackendConn, want: Option<u16>) -> Result<(), BackendError> {
+    if conn.set_option == want {
+        return Ok(());
+    }
+    // Each side is None at its login's option (the same login's: the pool keys on the
+    // client's capabilities) or Some of the other one; there are two, so the option to set
+    // is the one wanted, else the flip of the connection's.
+    let opt = want.or(conn.set_option.map(|o| o ^ 1)).unwrap_or_default();
+    let mut p = vec![COM_SET_OPTION];
+    p.extend_from_slice(&opt.to_le_bytes());
+    expect_ok(
+        conn.exec_silent(&p, Expect::Single).await?,
+        "COM_SET_OPTION",
+    )?;
+    conn.set_option = want;
+    Ok(())
 }
 
 async fn restore_sets(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, BackendError> {

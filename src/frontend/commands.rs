@@ -12,6 +12,9 @@ use crate::protocol::{auth, CapabilityFlags};
 use crate::router::route::Target;
 use crate::state::RuntimeState;
 
+/// COM_SET_OPTION's two options: multi-statements on (0) and off (1).
+pub(crate) const MULTI_STATEMENTS_ON: u16 = 0;
+
 impl Session {
     /// Where a command that is about the session, not the data, runs: the open transaction's
     /// backend, else the primary.
@@ -74,20 +77,46 @@ impl Session {
         let Some(opt) = payload.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
             return Err(SessionError::ClientProtocol("short COM_SET_OPTION".into()));
         };
+        let logged_in_with = self
+            .who
+            .caps
+            .contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS);
+        // Back at what the login asked for is no option to restore: mysqlnd's
+        // `multi_query` turns multi-statements on and off again around every call, and a
+        // session must not keep its connections for that.
+        let option = ((opt == MULTI_STATEMENTS_ON) != logged_in_with).then_some(opt);
         if self.tenant.is_none() {
-            self.st.vars.set_option = Some(opt);
+            self.st.vars.set_option = option;
             return self.send_eof_like_ok().await;
         }
         let t = self.session_target();
         self.ready(rt, t).await?;
         let o = self.forward(t, payload, Expect::Single, None).await?;
         if o.err.is_none() {
-            self.st.vars.set_option = Some(opt);
+            self.st.vars.set_option = option;
             if let Some(conn) = self.held.get_mut(t) {
-                conn.set_option = Some(opt);
+                conn.set_option = option;
             }
+            self.align_option(option).await;
         }
         Ok(())
+    }
+
+    /// Brings the other connections the session holds to its new option now, so they can
+    /// go back to the pool as they are: one whose option is not its login's is closed
+    /// when given back (mysqlnd's `multi_query` on a replica would otherwise cost a new
+    /// backend login per call). One that fails is lost, as a failed statement's would be.
+    async fn align_option(&mut self, option: Option<u16>) {
+        for i in 0..self.held.slots() {
+            let t = crate::backend::held::target_at(i);
+            let Some(conn) = self.held.get_mut(t) else {
+                continue;
+            };
+            if crate::backend::restore::option(conn, option).await.is_err() {
+                self.held.take(t);
+                self.lost_backend(t);
+            }
+        }
     }
 
     /// COM_SET_OPTION is answered with an EOF packet by servers.
@@ -130,7 +159,6 @@ impl Session {
         }
         if let Some(mut p) = primary {
             p.applied = Default::default();
-            p.set_option = None;
             p.last_insert_id = 0;
             p.forget_statements();
             self.held = Default::default();

@@ -26,6 +26,9 @@ pub struct SessionVars {
     /// Bumped when the session's state is cleared, so a connection holding an earlier
     /// state of this session is not taken for a prefix of the new one.
     generation: u32,
+    /// The multi-statement option the session set with COM_SET_OPTION, when it is not the
+    /// one its login asked for (None: as logged in). The server keeps it across
+    /// COM_RESET_CONNECTION and COM_CHANGE_USER, so [`SessionVars::clear`] does too.
     pub set_option: Option<u16>,
 }
 
@@ -71,7 +74,6 @@ impl SessionVars {
         self.bytes = 0;
         self.fp = 0;
         self.generation = self.generation.wrapping_add(1);
-        self.set_option = None;
     }
 }
 

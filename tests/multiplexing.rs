@@ -1321,3 +1321,61 @@ async fn com_set_option_answers_as_directly_and_pins_only_while_it_differs() {
         "the session holds no connection once its option is its login's: {leased:?}"
     );
 }
+
+/// mysqlnd's `multi_query` turns multi-statements on and, when the query succeeds, leaves
+/// them on until the client disconnects. The session's connections then go back to the
+/// pool with the login's option (they were closed: a backend login per such client), and
+/// the next client gets that option.
+#[tokio::test]
+async fn connections_of_a_session_that_ends_with_another_option_are_pooled_with_the_logins() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    use switchyard::protocol::CapabilityFlags;
+    let proxy = one_connection_per_server("eventual").await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let caps = modern_caps() - CapabilityFlags::CLIENT_MULTI_STATEMENTS;
+    let password = common::password_of("acme_app");
+    let login = || RawClient::connect(port, "acme_app", password, Some("wf_acme"), caps);
+    let (mut a, _) = login().await;
+    let on = a.command(b"\x1b\x00\x00", Expect::Single).await;
+    assert_eq!(
+        packets(&on)[0].1[0],
+        0xFE,
+        "COM_SET_OPTION answered with EOF"
+    );
+    let multi = a.query("SELECT 1; SELECT 2").await;
+    assert_ne!(
+        packets(&multi)[0].1[0],
+        0xFF,
+        "multi-statements on: {multi:?}"
+    );
+    drop(a);
+    // (open, idle) of acme's connections per server, once the session has given them back.
+    let pooled = || async {
+        admin_rows(admin, "SHOW POOLS")
+            .await
+            .into_iter()
+            .filter(|r| r[0] == "acme")
+            .map(|r| (r[4].clone(), r[5].clone()))
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut rows = pooled().await;
+    while rows.iter().any(|r| r.1 != "1") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        rows = pooled().await;
+    }
+    let kept = vec![("1".to_string(), "1".to_string()); 2];
+    assert_eq!(
+        rows, kept,
+        "the primary's and the replica's connection, idle in the pool"
+    );
+    let (mut b, _) = login().await;
+    let multi = b.query("SELECT 1; SELECT 2").await;
+    assert_eq!(
+        packets(&multi)[0].1[0],
+        0xFF,
+        "B logged in without multi-statements"
+    );
+    assert_eq!(pooled().await.iter().filter(|r| r.0 == "1").count(), 2);
+}

@@ -448,19 +448,30 @@ impl Pools {
         }
     }
 
-    /// Resets a connection that held state no other session may see (a transaction, locks,
-    /// temporary tables, user variables) and keeps it. Runs in the background so the client
-    /// is not kept waiting.
-    pub fn release(self: &Arc<Self>, mut conn: BackendConn) {
-        if conn.set_option.is_some() || !conn.io.rbuf.is_empty() {
+    /// Takes back a connection that holds what no other session may see: state the
+    /// server's reset clears (a transaction, locks, temporary tables, user variables:
+    /// `reset`) or a multi-statement option other than its login's, which the reset keeps
+    /// (mysqlnd's `multi_query` leaves the option on for the rest of the connection when
+    /// the query succeeds). Both are undone in the background, so the client is not kept
+    /// waiting, and the connection is kept.
+    pub fn release(self: &Arc<Self>, mut conn: BackendConn, reset: bool) {
+        if !conn.io.rbuf.is_empty() {
             return;
         }
         let pools = Arc::clone(self);
         tokio::spawn(async move {
-            // A server that does not answer the reset in time is dropped, not waited for:
-            // a stuck reset task would hold its socket for ever.
-            let reset = tokio::time::timeout(RESET_TIMEOUT, super::restore::reset(&mut conn));
-            if matches!(reset.await, Ok(Ok(()))) {
+            let settle = async {
+                if reset {
+                    super::restore::reset(&mut conn).await?;
+                }
+                super::restore::option(&mut conn, None).await
+            };
+            // A server that does not answer in time is dropped, not waited for: a stuck
+            // task would hold its socket for ever.
+            if matches!(
+                tokio::time::timeout(RESET_TIMEOUT, settle).await,
+                Ok(Ok(()))
+            ) {
                 pools.put_back(conn);
             }
         });

@@ -155,7 +155,7 @@ impl Session {
     fn reset_state(&mut self, rt: &RuntimeState) {
         let primary = self.held.take(Target::Primary);
         for conn in self.held.drain() {
-            rt.shared.pools.release(conn);
+            rt.shared.pools.release(conn, true);
         }
         if let Some(mut p) = primary {
             p.applied = Default::default();

@@ -492,14 +492,15 @@ impl Session {
     }
 
     /// Gives the session's backend connections back to the pool: as they are when their
-    /// state is described by the fingerprint, reset when something else lived there.
+    /// state is described by the fingerprint, reset when something else lived there, with
+    /// the login's multi-statement option when the session's was another.
     pub(super) fn release_backends(&mut self, rt: &RuntimeState) {
         for i in 0..self.held.slots() {
             let t = target_at(i);
-            let stateful = self.st.lives_on(t) || self.st.vars.set_option.is_some();
+            let stateful = self.st.lives_on(t);
             if let Some(conn) = self.held.take(t) {
-                if stateful {
-                    rt.shared.pools.release(conn);
+                if stateful || conn.set_option.is_some() {
+                    rt.shared.pools.release(conn, stateful);
                 } else {
                     rt.shared.pools.put_back(conn);
                 }

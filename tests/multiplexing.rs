@@ -1244,7 +1244,7 @@ async fn a_field_list_and_statistics_keep_the_previous_statements_warnings() {
 /// What a client that logged in without CLIENT_MULTI_STATEMENTS gets for a multi-statement
 /// query across COM_SET_OPTION and COM_RESET_CONNECTION (which keeps the option), every
 /// answer's bytes, and the client, still connected. mysqlnd's `multi_query` turns the option
-/// on, runs the query and turns it off again.
+/// on before its query and, when the query fails, off again.
 async fn multi_statement_walk(port: u16) -> (Vec<(&'static str, Vec<u8>)>, common::raw::RawClient) {
     use common::raw::{modern_caps, packets, RawClient};
     use switchyard::protocol::scan::Expect;

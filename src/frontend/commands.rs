@@ -81,9 +81,9 @@ impl Session {
             .who
             .caps
             .contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS);
-        // Back at what the login asked for is no option to restore: mysqlnd's
-        // `multi_query` turns multi-statements on and off again around every call, and a
-        // session must not keep its connections for that.
+        // Back at what the login asked for is no option to restore, and no reason to keep
+        // the session's connections (mysqlnd's `multi_query` turns multi-statements off
+        // again after a query that failed).
         let option = ((opt == MULTI_STATEMENTS_ON) != logged_in_with).then_some(opt);
         if self.tenant.is_none() {
             self.st.vars.set_option = option;
@@ -103,9 +103,9 @@ impl Session {
     }
 
     /// Brings the other connections the session holds to its new option now, so they can
-    /// go back to the pool as they are: one whose option is not its login's is closed
-    /// when given back (mysqlnd's `multi_query` on a replica would otherwise cost a new
-    /// backend login per call). One that fails is lost, as a failed statement's would be.
+    /// go back to the pool as they are once the session no longer needs them: one whose
+    /// option is not its login's is never pooled. One that fails is lost, as a failed
+    /// statement's would be.
     async fn align_option(&mut self, option: Option<u16>) {
         for i in 0..self.held.slots() {
             let t = crate::backend::held::target_at(i);

@@ -1379,3 +1379,39 @@ async fn connections_of_a_session_that_ends_with_another_option_are_pooled_with_
     );
     assert_eq!(pooled().await.iter().filter(|r| r.0 == "1").count(), 2);
 }
+
+/// PHP requests that each run a `multi_query` (mysqlnd leaves multi-statements on after
+/// it) get both result sets and, one after another, reuse the same server connections
+/// instead of costing the servers a login each.
+#[tokio::test]
+async fn php_multi_query_requests_reuse_pooled_server_connections() {
+    if common::drivers::skipped("mysqli") {
+        return;
+    }
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(4, OTHER_BACKEND_USER)).await;
+    let out = common::drivers::php("multi_query.php", "mysqli")
+        .env("SY_PORT", proxy.addr.port().to_string())
+        .env("SY_USER", "acme_app")
+        .env("SY_PASSWORD", common::password_of("acme_app"))
+        .env("SY_DB", "wf_acme")
+        .env("SY_REQUESTS", "30")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 30, "{text}");
+    assert!(lines.iter().all(|l| l[..2] == ["ok", "2"]), "{text}");
+    let threads: BTreeSet<&str> = lines.iter().map(|l| l[2]).collect();
+    assert!(
+        threads.len() <= 2,
+        "30 requests one after another used {} primary connections",
+        threads.len()
+    );
+}

@@ -13,7 +13,7 @@ use crate::router::route::Target;
 use crate::state::RuntimeState;
 
 /// COM_SET_OPTION's two options: multi-statements on (0) and off (1).
-pub(crate) const MULTI_STATEMENTS_ON: u16 = 0;
+const MULTI_STATEMENTS_ON: u16 = 0;
 
 impl Session {
     /// Where a command that is about the session, not the data, runs: the open transaction's

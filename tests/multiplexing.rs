@@ -1415,3 +1415,27 @@ async fn php_multi_query_requests_reuse_pooled_server_connections() {
         threads.len()
     );
 }
+
+/// A session with no tenant yet (a multi-tenant user logged in without a schema) gets
+/// Switchyard's own answer to COM_SET_OPTION: the bytes the server sends, an OK-style EOF
+/// to a client with CLIENT_DEPRECATE_EOF and a plain EOF to one without.
+#[tokio::test]
+async fn com_set_option_before_a_tenant_is_chosen_answers_as_the_server() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    use switchyard::protocol::CapabilityFlags;
+    let proxy = common::start(common::config("")).await;
+    let password = common::password_of("ops");
+    for caps in [
+        modern_caps(),
+        modern_caps() - CapabilityFlags::CLIENT_DEPRECATE_EOF,
+    ] {
+        let mut answers = Vec::new();
+        for port in [common::primary_port(), proxy.addr.port()] {
+            let (mut c, login) = RawClient::connect(port, "ops", password, None, caps).await;
+            assert_eq!(packets(&login)[0].1[0], 0x00, "ops logs in on {port}");
+            answers.push(c.command(b"\x1b\x00\x00", Expect::Single).await);
+        }
+        assert_eq!(answers[0], answers[1], "direct vs proxied, {caps:?}");
+    }
+}

@@ -119,9 +119,21 @@ impl Session {
         }
     }
 
-    /// COM_SET_OPTION is answered with an EOF packet by servers.
+    /// COM_SET_OPTION is answered with an EOF packet by servers: to a client with
+    /// CLIENT_DEPRECATE_EOF, an OK packet with the EOF header (which carries the counts
+    /// before the status and the warnings).
     async fn send_eof_like_ok(&mut self) -> Result<(), SessionError> {
-        let eof = [0xFE, 0, 0, 0x02, 0];
+        use crate::protocol::packets::{ok_payload, EOF_HEADER};
+        const AUTOCOMMIT: u16 = 0x02;
+        let deprecate_eof = CapabilityFlags::CLIENT_DEPRECATE_EOF;
+        let eof = if self.who.caps.contains(deprecate_eof) {
+            let mut ok = ok_payload(AUTOCOMMIT, 0);
+            ok[0] = EOF_HEADER;
+            ok
+        } else {
+            let [s0, s1] = AUTOCOMMIT.to_le_bytes();
+            vec![EOF_HEADER, 0, 0, s0, s1]
+        };
         self.client
             .send(1, &eof)
             .await

@@ -319,14 +319,29 @@ async fn primary_thread(c: &mut Conn) -> u64 {
 /// What a lone session would see: its model of its own state.
 #[derive(Debug, Clone)]
 struct Model {
-    sql_mode: &'static str,
-    time_zone: &'static str,
-    collation: &'static str,
+    sql_mode: String,
+    time_zone: String,
+    collation: String,
     schema: &'static str,
     user_var: Option<i64>,
     temp_table: bool,
     lock: bool,
     last_insert_id: u64,
+    /// What the login gave the session, and COM_RESET_CONNECTION and COM_CHANGE_USER give it
+    /// back: sql_mode, time_zone, collation_connection.
+    login: (String, String, String),
+}
+
+impl Model {
+    /// The server's reset: session variables as at the login, no user variables,
+    /// temporary tables, named locks or insert id; the schema stays.
+    fn reset(&mut self) {
+        (self.sql_mode, self.time_zone, self.collation) = self.login.clone();
+        self.user_var = None;
+        self.temp_table = false;
+        self.lock = false;
+        self.last_insert_id = 0;
+    }
 }
 
 const SQL_MODES: [&str; 3] = ["", "ANSI_QUOTES", "STRICT_TRANS_TABLES,NO_ZERO_DATE"];
@@ -344,9 +359,9 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
         .map_err(|e| format!("{who}: check: {e}"))?
         .ok_or_else(|| format!("{who}: no row"))?;
     let want: Seen = (
-        m.sql_mode.into(),
-        m.time_zone.into(),
-        m.collation.into(),
+        m.sql_mode.clone(),
+        m.time_zone.clone(),
+        m.collation.clone(),
         Some(m.schema.into()),
         m.user_var,
         m.last_insert_id,
@@ -385,21 +400,21 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
 
 async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Result<(), String> {
     let err = |e: mysql_async::Error| format!("{who}: {e}");
-    match rng.random_range(0..10) {
+    match rng.random_range(0..12) {
         0 => {
-            m.sql_mode = SQL_MODES[rng.random_range(0..SQL_MODES.len())];
+            m.sql_mode = SQL_MODES[rng.random_range(0..SQL_MODES.len())].into();
             c.query_drop(format!("SET sql_mode = '{}'", m.sql_mode))
                 .await
                 .map_err(err)?;
         }
         1 => {
-            m.time_zone = TIME_ZONES[rng.random_range(0..TIME_ZONES.len())];
+            m.time_zone = TIME_ZONES[rng.random_range(0..TIME_ZONES.len())].into();
             c.query_drop(format!("SET time_zone = '{}'", m.time_zone))
                 .await
                 .map_err(err)?;
         }
         2 => {
-            m.collation = COLLATIONS[rng.random_range(0..COLLATIONS.len())];
+            m.collation = COLLATIONS[rng.random_range(0..COLLATIONS.len())].into();
             c.query_drop(format!("SET NAMES utf8mb4 COLLATE {}", m.collation))
                 .await
                 .map_err(err)?;
@@ -470,6 +485,18 @@ async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Resul
             check(c, m, who).await?;
             c.query_drop("COMMIT").await.map_err(err)?;
         }
+        9 => {
+            c.reset().await.map_err(err)?;
+            m.reset();
+        }
+        10 => {
+            // COM_CHANGE_USER to the same user: a reset that also sets the schema.
+            let schema = SCHEMAS[rng.random_range(0..SCHEMAS.len())];
+            let opts = mysql_async::ChangeUserOpts::default().with_db_name(Some(schema.into()));
+            c.change_user(opts).await.map_err(err)?;
+            m.reset();
+            m.schema = schema;
+        }
         _ => {
             let n: Option<i64> = c.exec_first("SELECT ? * 2", (21,)).await.map_err(err)?;
             if n != Some(42) {
@@ -486,15 +513,21 @@ async fn walker(port: u16, seed: u64, steps: usize) -> Result<usize, String> {
     let mut c = Conn::new(common::opts(port, "acme_app", Some("wf_acme")))
         .await
         .map_err(|e| format!("{who}: connect: {e}"))?;
+    let login: (String, String, String) = c
+        .query_first("SELECT @@sql_mode, @@time_zone, @@collation_connection")
+        .await
+        .map_err(|e| format!("{who}: {e}"))?
+        .ok_or_else(|| format!("{who}: no row"))?;
     let mut m = Model {
-        sql_mode: "",
-        time_zone: "",
-        collation: "",
+        sql_mode: String::new(),
+        time_zone: String::new(),
+        collation: String::new(),
         schema: "wf_acme",
         user_var: None,
         temp_table: false,
         lock: false,
         last_insert_id: 0,
+        login,
     };
     for sql in [
         "SET sql_mode = ''",
@@ -503,9 +536,9 @@ async fn walker(port: u16, seed: u64, steps: usize) -> Result<usize, String> {
     ] {
         c.query_drop(sql).await.map_err(|e| format!("{who}: {e}"))?;
     }
-    m.sql_mode = "";
-    m.time_zone = "+00:00";
-    m.collation = "utf8mb4_general_ci";
+    m.sql_mode = String::new();
+    m.time_zone = "+00:00".into();
+    m.collation = "utf8mb4_general_ci".into();
     for _ in 0..steps {
         step(&mut c, &mut m, &mut rng, &who).await?;
         check(&mut c, &m, &who).await?;

@@ -2,8 +2,9 @@
 # The long run of the state-isolation walk (tests/multiplexing.rs): 64 sessions over 4
 # backend connections per server, each checking after every step that it sees exactly its
 # own state (SETs, USE, temporary tables, named locks, prepared statements, LAST_INSERT_ID,
-# user variables, transactions, COM_RESET_CONNECTION, COM_CHANGE_USER). CI runs 25 steps
-# per session with one seed; this runs more steps over several seeds.
+# user variables, transactions by BEGIN and by autocommit = 0, COM_RESET_CONNECTION,
+# COM_CHANGE_USER). CI runs 25 steps per session with one seed; this runs more steps over
+# several seeds.
 #
 # Usage: bench/mux_walk.sh [STEPS] [SEEDS]   (defaults 1000 and 3; the local cluster must be up)
 set -euo pipefail

@@ -327,6 +327,7 @@ struct Model {
     temp_table: bool,
     lock: bool,
     last_insert_id: u64,
+    autocommit: bool,
     /// What the login gave the session, and COM_RESET_CONNECTION and COM_CHANGE_USER give it
     /// back: sql_mode, time_zone, collation_connection.
     login: (String, String, String),
@@ -341,6 +342,7 @@ impl Model {
         self.temp_table = false;
         self.lock = false;
         self.last_insert_id = 0;
+        self.autocommit = true;
     }
 }
 
@@ -350,10 +352,18 @@ const COLLATIONS: [&str; 2] = ["utf8mb4_general_ci", "utf8mb4_unicode_ci"];
 const SCHEMAS: [&str; 2] = ["wf_acme", "rb_acme"];
 
 async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
-    type Seen = (String, String, String, Option<String>, Option<i64>, u64);
+    type Seen = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        u64,
+        bool,
+    );
     let seen: Seen = c
         .query_first(
-            "SELECT @@sql_mode, @@time_zone, @@collation_connection, DATABASE(), @mux_v, LAST_INSERT_ID()",
+            "SELECT @@sql_mode, @@time_zone, @@collation_connection, DATABASE(), @mux_v, LAST_INSERT_ID(), @@autocommit",
         )
         .await
         .map_err(|e| format!("{who}: check: {e}"))?
@@ -365,6 +375,7 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
         Some(m.schema.into()),
         m.user_var,
         m.last_insert_id,
+        m.autocommit,
     );
     if seen != want {
         return Err(format!("{who}: saw {seen:?}, its own state is {want:?}"));
@@ -400,7 +411,7 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
 
 async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Result<(), String> {
     let err = |e: mysql_async::Error| format!("{who}: {e}");
-    match rng.random_range(0..12) {
+    match rng.random_range(0..13) {
         0 => {
             m.sql_mode = SQL_MODES[rng.random_range(0..SQL_MODES.len())].into();
             c.query_drop(format!("SET sql_mode = '{}'", m.sql_mode))
@@ -497,6 +508,25 @@ async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Resul
             m.reset();
             m.schema = schema;
         }
+        11 => {
+            // A transaction that autocommit = 0 opens: its connection stays with the
+            // session until COMMIT, and the session sees its own insert id there.
+            c.query_drop("SET autocommit = 0").await.map_err(err)?;
+            m.autocommit = false;
+            c.exec_drop(
+                "INSERT INTO wf_acme.mux_rows (client, v) VALUES (?, 2)",
+                (11,),
+            )
+            .await
+            .map_err(err)?;
+            m.last_insert_id = c
+                .last_insert_id()
+                .ok_or_else(|| format!("{who}: no insert id"))?;
+            check(c, m, who).await?;
+            c.query_drop("COMMIT").await.map_err(err)?;
+            c.query_drop("SET autocommit = 1").await.map_err(err)?;
+            m.autocommit = true;
+        }
         _ => {
             let n: Option<i64> = c.exec_first("SELECT ? * 2", (21,)).await.map_err(err)?;
             if n != Some(42) {
@@ -527,6 +557,7 @@ async fn walker(port: u16, seed: u64, steps: usize) -> Result<usize, String> {
         temp_table: false,
         lock: false,
         last_insert_id: 0,
+        autocommit: true,
         login,
     };
     for sql in [

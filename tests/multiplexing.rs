@@ -1215,6 +1215,88 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
     assert_eq!(timeouts, 0, "no lease waited out the pool timeout");
 }
 
+/// A session that keeps its connections for a COM_SET_OPTION gives them up while it waits
+/// for another one. With one connection per server: B's read-only cursor keeps the
+/// replica's; A turns multi-statements on (on the primary's) and reads, which waits for the
+/// replica; B then writes, which needs the primary.
+#[tokio::test]
+async fn a_session_with_multi_statements_on_holds_no_connection_while_it_waits() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    use switchyard::protocol::CapabilityFlags;
+    let [r1, _] = common::replica_ports();
+    let proxy = one_connection_per_server("eventual").await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let password = common::password_of("acme_app");
+    let login = |caps| RawClient::connect(port, "acme_app", password, Some("wf_acme"), caps);
+
+    // B opens a read-only cursor: it keeps the replica's one connection until it ends.
+    let (mut b, _) = login(modern_caps()).await;
+    let prepared = b
+        .command(b"\x16SELECT @@port FROM seq_1_to_3", Expect::Prepare)
+        .await;
+    let id = [prepared[5], prepared[6], prepared[7], prepared[8]];
+    let execute = [0x17, id[0], id[1], id[2], id[3], 1, 1, 0, 0, 0];
+    b.command(&execute, Expect::ResultSets).await;
+    let replica = format!("127.0.0.1:{r1}");
+    let leased = |rows: Vec<Vec<String>>, addr: &str| {
+        rows.into_iter()
+            .find(|r| r[0] == "acme" && r[1] == addr)
+            .map(|r| (r[6].clone(), r[7].clone()))
+    };
+    assert_eq!(
+        leased(admin_rows(admin, "SHOW POOLS").await, &replica),
+        Some(("1".into(), "0".into())),
+        "B's cursor holds the replica's connection"
+    );
+
+    // A turns multi-statements on (its login had them off): it keeps the primary's.
+    let caps = modern_caps() - CapabilityFlags::CLIENT_MULTI_STATEMENTS;
+    let (mut a, _) = login(caps).await;
+    let on = a.command(b"\x1b\x00\x00", Expect::Single).await;
+    assert_eq!(
+        packets(&on)[0].1[0],
+        0xFE,
+        "COM_SET_OPTION answered with EOF"
+    );
+    // A's read waits for the replica.
+    let read = tokio::spawn(async move {
+        let answer = a.query("SELECT @@port").await;
+        (a, answer)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leased(admin_rows(admin, "SHOW POOLS").await, &replica).map(|l| l.1) != Some("1".into()) {
+        assert!(Instant::now() < deadline, "A never waited for the replica");
+    }
+
+    // B's write gets the primary's connection at once: A does not hold it while it waits.
+    let started = Instant::now();
+    let write = b
+        .query("INSERT INTO wf_acme.mux_rows (client, v) VALUES (98, 0)")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(packets(&write)[0].1[0], 0x00, "B's write: {write:?}");
+    assert!(took < Duration::from_secs(2), "B's write waited {took:?}");
+    // B's cursor ends; A's read gets the replica, and A's option is still on.
+    let close = [0x19, id[0], id[1], id[2], id[3]];
+    b.io.send(0, &close).await.unwrap();
+    let (mut a, answer) = read.await.unwrap();
+    assert_ne!(packets(&answer)[0].1[0], 0xFF, "A's read: {answer:?}");
+    let multi = a.query("SELECT 1; SELECT 2").await;
+    assert_ne!(
+        packets(&multi)[0].1[0],
+        0xFF,
+        "A's multi-statements are still on: {multi:?}"
+    );
+    let timeouts: u64 = admin_rows(admin, "SHOW POOLS")
+        .await
+        .iter()
+        .filter(|r| r[0] == "acme")
+        .map(|r| r[9].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(timeouts, 0, "no lease waited out the pool timeout");
+}
+
 /// A ping between a statement and its SHOW WARNINGS leaves the warnings, as directly: it is
 /// answered on a connection the session holds, not on a new lease that would give the
 /// warnings' connection to another session.

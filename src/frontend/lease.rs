@@ -202,22 +202,33 @@ impl Session {
                 self.st.look_back = None;
             }
             if let Some(conn) = self.held.take(other) {
-                rt.shared.pools.put_back(conn);
+                if conn.set_option.is_some() {
+                    // Set back to the login's option before another session gets it; this
+                    // session's next lease there replays its own.
+                    rt.shared.pools.release(conn, false);
+                } else {
+                    rt.shared.pools.put_back(conn);
+                }
             }
         }
     }
 
-    /// What keeps a connection while the session waits for another: what it cannot give
-    /// up, and the primary's connection of a write whose GTID its read has yet to ask for.
-    /// A previous statement's answer (warnings, FOUND_ROWS()) is given up: the command
-    /// that waits for another connection does not ask about it.
+    /// What keeps a connection while the session waits for another: what lives there, lost
+    /// state, and the primary's connection of a write whose GTID its read has yet to ask
+    /// for. A previous statement's answer (warnings, FOUND_ROWS()) is given up: the command
+    /// that waits for another connection does not ask about it. So is a COM_SET_OPTION the
+    /// session keeps its connections for between statements: it is replayed on the next
+    /// lease. (Kept, a session with multi-statements on that waited for a replica and one
+    /// with a cursor open there that waited for the primary waited on each other.)
     fn needs_while_waiting(&self, t: Target) -> bool {
-        self.bound_to(t)
+        self.st.lives_on(t)
+            || self.state_lost
             || (t == Target::Primary && self.st.look_back == Some(t) && self.st.causal.is_stale())
     }
 
-    /// Whether the session cannot give the connection to `t` up at all: what lives there
-    /// would be lost, or (COM_SET_OPTION, lost state) it is not known what would be.
+    /// Whether the session keeps the connection to `t` between statements: what lives there
+    /// would be lost, it is not known what would be (lost state), or its COM_SET_OPTION
+    /// would cost a round trip each way on every lease.
     fn bound_to(&self, t: Target) -> bool {
         self.st.lives_on(t) || self.st.vars.set_option.is_some() || self.state_lost
     }

@@ -11,11 +11,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::raw::{modern_caps, packets, RawClient};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use switchyard::config;
+use switchyard::protocol::scan::Expect;
+use switchyard::protocol::CapabilityFlags;
 use switchyard::state::RuntimeState;
 
 /// A backend login of the thousand-client test's own, so the servers' process lists show
@@ -471,31 +474,8 @@ async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Resul
             }
             m.lock = true;
         }
-        7 => {
-            c.exec_drop(
-                "INSERT INTO wf_acme.mux_rows (client, v) VALUES (?, 0)",
-                (7,),
-            )
-            .await
-            .map_err(err)?;
-            m.last_insert_id = c
-                .last_insert_id()
-                .ok_or_else(|| format!("{who}: no insert id"))?;
-        }
-        8 => {
-            c.query_drop("BEGIN").await.map_err(err)?;
-            c.exec_drop(
-                "INSERT INTO wf_acme.mux_rows (client, v) VALUES (?, 1)",
-                (8,),
-            )
-            .await
-            .map_err(err)?;
-            m.last_insert_id = c
-                .last_insert_id()
-                .ok_or_else(|| format!("{who}: no insert id"))?;
-            check(c, m, who).await?;
-            c.query_drop("COMMIT").await.map_err(err)?;
-        }
+        7 => insert(c, m, who, 7).await?,
+        8 => transaction(c, m, who, "BEGIN").await?,
         9 => {
             c.reset().await.map_err(err)?;
             m.reset();
@@ -509,21 +489,9 @@ async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Resul
             m.schema = schema;
         }
         11 => {
-            // A transaction that autocommit = 0 opens: its connection stays with the
-            // session until COMMIT, and the session sees its own insert id there.
-            c.query_drop("SET autocommit = 0").await.map_err(err)?;
+            // Its connection stays with the session until COMMIT, as BEGIN's does.
             m.autocommit = false;
-            c.exec_drop(
-                "INSERT INTO wf_acme.mux_rows (client, v) VALUES (?, 2)",
-                (11,),
-            )
-            .await
-            .map_err(err)?;
-            m.last_insert_id = c
-                .last_insert_id()
-                .ok_or_else(|| format!("{who}: no insert id"))?;
-            check(c, m, who).await?;
-            c.query_drop("COMMIT").await.map_err(err)?;
+            transaction(c, m, who, "SET autocommit = 0").await?;
             c.query_drop("SET autocommit = 1").await.map_err(err)?;
             m.autocommit = true;
         }
@@ -535,6 +503,30 @@ async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Resul
         }
     }
     Ok(())
+}
+
+/// An insert by session step `step`: the session's insert id is now the new row's.
+async fn insert(c: &mut Conn, m: &mut Model, who: &str, step: i64) -> Result<(), String> {
+    c.exec_drop(
+        "INSERT INTO wf_acme.mux_rows (client, v) VALUES (?, 0)",
+        (step,),
+    )
+    .await
+    .map_err(|e| format!("{who}: {e}"))?;
+    m.last_insert_id = c
+        .last_insert_id()
+        .ok_or_else(|| format!("{who}: no insert id"))?;
+    Ok(())
+}
+
+/// A transaction that `open` starts: an insert, the session's own state checked inside
+/// it, COMMIT.
+async fn transaction(c: &mut Conn, m: &mut Model, who: &str, open: &str) -> Result<(), String> {
+    let err = |e: mysql_async::Error| format!("{who}: {e}");
+    c.query_drop(open).await.map_err(err)?;
+    insert(c, m, who, 8).await?;
+    check(c, m, who).await?;
+    c.query_drop("COMMIT").await.map_err(err)
 }
 
 async fn walker(port: u16, seed: u64, steps: usize) -> Result<usize, String> {
@@ -1206,13 +1198,21 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
     r.expect("A's USE ran");
     let db: Option<String> = a.query_first("SELECT DATABASE()").await.unwrap().unwrap();
     assert_eq!(db.as_deref(), Some("rb_acme"));
-    let timeouts: u64 = admin_rows(admin, "SHOW POOLS")
+    assert_eq!(
+        acme_wait_timeouts(admin).await,
+        0,
+        "no lease waited out the pool timeout"
+    );
+}
+
+/// Leases of acme's that waited out the pool timeout, summed over its servers (SHOW POOLS).
+async fn acme_wait_timeouts(admin: u16) -> u64 {
+    admin_rows(admin, "SHOW POOLS")
         .await
         .iter()
         .filter(|r| r[0] == "acme")
         .map(|r| r[9].parse::<u64>().unwrap())
-        .sum();
-    assert_eq!(timeouts, 0, "no lease waited out the pool timeout");
+        .sum()
 }
 
 /// A session that keeps its connections for a COM_SET_OPTION gives them up while it waits
@@ -1221,9 +1221,6 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
 /// replica; B then writes, which needs the primary.
 #[tokio::test]
 async fn a_session_with_multi_statements_on_holds_no_connection_while_it_waits() {
-    use common::raw::{modern_caps, packets, RawClient};
-    use switchyard::protocol::scan::Expect;
-    use switchyard::protocol::CapabilityFlags;
     let [r1, _] = common::replica_ports();
     let proxy = one_connection_per_server("eventual").await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
@@ -1288,13 +1285,11 @@ async fn a_session_with_multi_statements_on_holds_no_connection_while_it_waits()
         0xFF,
         "A's multi-statements are still on: {multi:?}"
     );
-    let timeouts: u64 = admin_rows(admin, "SHOW POOLS")
-        .await
-        .iter()
-        .filter(|r| r[0] == "acme")
-        .map(|r| r[9].parse::<u64>().unwrap())
-        .sum();
-    assert_eq!(timeouts, 0, "no lease waited out the pool timeout");
+    assert_eq!(
+        acme_wait_timeouts(admin).await,
+        0,
+        "no lease waited out the pool timeout"
+    );
 }
 
 /// A ping between a statement and its SHOW WARNINGS leaves the warnings, as directly: it is
@@ -1338,8 +1333,6 @@ async fn a_ping_keeps_the_previous_statements_warnings() {
 /// read waits for that replica's one connection.
 #[tokio::test]
 async fn a_field_list_and_statistics_keep_the_previous_statements_warnings() {
-    use common::raw::{modern_caps, packets, RawClient};
-    use switchyard::protocol::scan::Expect;
     let [r1, _] = common::replica_ports();
     let proxy = one_connection_per_server("eventual").await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
@@ -1392,9 +1385,6 @@ async fn a_field_list_and_statistics_keep_the_previous_statements_warnings() {
 /// answer's bytes, and the client, still connected. mysqlnd's `multi_query` turns the option
 /// on before its query and, when the query fails, off again.
 async fn multi_statement_walk(port: u16) -> (Vec<(&'static str, Vec<u8>)>, common::raw::RawClient) {
-    use common::raw::{modern_caps, packets, RawClient};
-    use switchyard::protocol::scan::Expect;
-    use switchyard::protocol::CapabilityFlags;
     let caps = modern_caps() - CapabilityFlags::CLIENT_MULTI_STATEMENTS;
     let password = common::password_of("acme_app");
     let (mut c, login) =
@@ -1474,9 +1464,6 @@ async fn com_set_option_answers_as_directly_and_pins_only_while_it_differs() {
 /// the next client gets that option.
 #[tokio::test]
 async fn connections_of_a_session_that_ends_with_another_option_are_pooled_with_the_logins() {
-    use common::raw::{modern_caps, packets, RawClient};
-    use switchyard::protocol::scan::Expect;
-    use switchyard::protocol::CapabilityFlags;
     let proxy = one_connection_per_server("eventual").await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let caps = modern_caps() - CapabilityFlags::CLIENT_MULTI_STATEMENTS;
@@ -1568,9 +1555,6 @@ async fn php_multi_query_requests_reuse_pooled_server_connections() {
 /// CLIENT_DEPRECATE_EOF and a plain EOF to one without).
 #[tokio::test]
 async fn com_set_option_before_a_tenant_is_chosen_answers_as_the_server() {
-    use common::raw::{modern_caps, packets, RawClient};
-    use switchyard::protocol::scan::Expect;
-    use switchyard::protocol::CapabilityFlags;
     let proxy = common::start(common::config("")).await;
     let password = common::password_of("ops");
     for caps in [

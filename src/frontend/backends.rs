@@ -60,6 +60,10 @@ impl Session {
         }
         if self.held.get(t).is_none() {
             self.let_others_go(rt, t);
+        }
+        if self.held.get(t).is_none() && !self.take_idle(rt, t) {
+            // No idle connection at hand: the lease may wait.
+            self.let_option_go(rt, t);
             // The tenant borrowed, not its `Arc` cloned (see `Lessee`), by field rather than
             // through `tenant_ref`: `held` is lent mutably beside it.
             let tenant = self
@@ -138,15 +142,8 @@ impl Session {
                 }
             }
             None => {
-                let lessee = Lessee {
-                    held: &mut self.held,
-                    who: &self.who,
-                    st: &self.st,
-                    id: self.id,
-                };
-                match lessee.take_own(rt, (tenant, t, addr)) {
-                    Some(conn) => self.held.put(t, conn),
-                    None => return false,
+                if !self.take_idle(rt, t) {
+                    return false;
                 }
             }
         }
@@ -159,6 +156,28 @@ impl Session {
         }
         conn.count_restore(Restore::None);
         true
+    }
+
+    /// Puts an idle connection to `t` of the session's own login on this worker in the
+    /// session's hands, if there is one: no wait, no new login.
+    fn take_idle(&mut self, rt: &RuntimeState, t: Target) -> bool {
+        let Some(tenant) = self.tenant.as_deref() else {
+            return false;
+        };
+        let addr = target_addr(rt, tenant, t);
+        let lessee = Lessee {
+            held: &mut self.held,
+            who: &self.who,
+            st: &self.st,
+            id: self.id,
+        };
+        match lessee.take_own(rt, (tenant, t, addr)) {
+            Some(conn) => {
+                self.held.put(t, conn);
+                true
+            }
+            None => false,
+        }
     }
 
     /// [`resolve`](Self::resolve)'s common case without its futures (four nested ones for

@@ -202,28 +202,52 @@ impl Session {
                 self.st.look_back = None;
             }
             if let Some(conn) = self.held.take(other) {
-                if conn.set_option.is_some() {
-                    // Set back to the login's option before another session gets it; this
-                    // session's next lease there replays its own.
-                    rt.shared.pools.release(conn, false);
-                } else {
-                    rt.shared.pools.put_back(conn);
-                }
+                rt.shared.pools.put_back(conn);
             }
         }
     }
 
-    /// What keeps a connection while the session waits for another: what lives there, lost
-    /// state, and the primary's connection of a write whose GTID its read has yet to ask
-    /// for. A previous statement's answer (warnings, FOUND_ROWS()) is given up: the command
-    /// that waits for another connection does not ask about it. So is a COM_SET_OPTION the
-    /// session keeps its connections for between statements: it is replayed on the next
-    /// lease. (Kept, a session with multi-statements on that waited for a replica and one
-    /// with a cursor open there that waited for the primary waited on each other.)
+    /// When a lease of `t` may wait (no idle connection at hand): lets go of the
+    /// connections the session keeps only for its multi-statement option, which its next
+    /// lease there replays. Kept, a session with multi-statements on that waited for a
+    /// replica and one with a cursor open there that waited for the primary waited on each
+    /// other until the pool gave up. Not sooner: while connections are at hand, keeping
+    /// them saves setting the option back and again, a round trip each.
+    pub(super) fn let_option_go(&mut self, rt: &RuntimeState, t: Target) {
+        if self.st.vars.set_option.is_none() || self.state_lost {
+            return;
+        }
+        for i in 0..self.held.slots() {
+            let other = target_at(i);
+            if other == t
+                || self.held.get(other).is_none()
+                || self.st.lives_on(other)
+                || self.gtid_pending(other)
+            {
+                continue;
+            }
+            if self.st.look_back == Some(other) {
+                self.st.look_back = None;
+            }
+            if let Some(conn) = self.held.take(other) {
+                // The login's option back before another session gets it.
+                rt.shared.pools.release(conn, false);
+            }
+        }
+    }
+
+    /// What keeps a connection while the session waits for another: what it cannot give
+    /// up, and the primary's connection of a write whose GTID its read has yet to ask for.
+    /// A previous statement's answer (warnings, FOUND_ROWS()) is given up: the command
+    /// that waits for another connection does not ask about it.
     fn needs_while_waiting(&self, t: Target) -> bool {
-        self.st.lives_on(t)
-            || self.state_lost
-            || (t == Target::Primary && self.st.look_back == Some(t) && self.st.causal.is_stale())
+        self.bound_to(t) || self.gtid_pending(t)
+    }
+
+    /// Whether `t` is the primary's connection of a write whose GTID a read has yet to ask
+    /// for (`@@last_gtid` belongs to that connection).
+    fn gtid_pending(&self, t: Target) -> bool {
+        t == Target::Primary && self.st.look_back == Some(t) && self.st.causal.is_stale()
     }
 
     /// Whether the session keeps the connection to `t` between statements: what lives there

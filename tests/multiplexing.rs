@@ -1180,14 +1180,7 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
         (a, r)
     });
     let primary = format!("127.0.0.1:{}", common::primary_port());
-    let waiting = |rows: &[Vec<String>]| {
-        rows.iter()
-            .any(|r| r[0] == "acme" && r[1] == primary && r[7] == "1")
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !waiting(&admin_rows(admin, "SHOW POOLS").await) {
-        assert!(Instant::now() < deadline, "A never waited for the primary");
-    }
+    until_one_waits(admin, &primary, "A").await;
     // B reads its write from the replica: its connection is not held by A while A waits.
     let started = Instant::now();
     let read: u16 = b.query_first("SELECT @@port").await.unwrap().unwrap();
@@ -1203,6 +1196,23 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
         0,
         "no lease waited out the pool timeout"
     );
+}
+
+/// (leased, waiting) of acme's pool on the server at `addr` (SHOW POOLS), once it has one.
+async fn acme_leases(admin: u16, addr: &str) -> Option<(String, String)> {
+    admin_rows(admin, "SHOW POOLS")
+        .await
+        .into_iter()
+        .find(|r| r[0] == "acme" && r[1] == addr)
+        .map(|r| (r[6].clone(), r[7].clone()))
+}
+
+/// Returns once a session waits for a lease of acme's on `addr`; fails after 10 s.
+async fn until_one_waits(admin: u16, addr: &str, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acme_leases(admin, addr).await.map(|l| l.1).as_deref() != Some("1") {
+        assert!(Instant::now() < deadline, "{who} never waited for {addr}");
+    }
 }
 
 /// Leases of acme's that waited out the pool timeout, summed over its servers (SHOW POOLS).
@@ -1236,13 +1246,8 @@ async fn a_session_with_multi_statements_on_holds_no_connection_while_it_waits()
     let execute = [0x17, id[0], id[1], id[2], id[3], 1, 1, 0, 0, 0];
     b.command(&execute, Expect::ResultSets).await;
     let replica = format!("127.0.0.1:{r1}");
-    let leased = |rows: Vec<Vec<String>>, addr: &str| {
-        rows.into_iter()
-            .find(|r| r[0] == "acme" && r[1] == addr)
-            .map(|r| (r[6].clone(), r[7].clone()))
-    };
     assert_eq!(
-        leased(admin_rows(admin, "SHOW POOLS").await, &replica),
+        acme_leases(admin, &replica).await,
         Some(("1".into(), "0".into())),
         "B's cursor holds the replica's connection"
     );
@@ -1261,10 +1266,7 @@ async fn a_session_with_multi_statements_on_holds_no_connection_while_it_waits()
         let answer = a.query("SELECT @@port").await;
         (a, answer)
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while leased(admin_rows(admin, "SHOW POOLS").await, &replica).map(|l| l.1) != Some("1".into()) {
-        assert!(Instant::now() < deadline, "A never waited for the replica");
-    }
+    until_one_waits(admin, &replica, "A").await;
 
     // B's write gets the primary's connection at once: A does not hold it while it waits.
     let started = Instant::now();
@@ -1307,13 +1309,8 @@ async fn a_ping_keeps_the_previous_statements_warnings() {
     a.ping().await.unwrap();
     // The replica's one connection is still A's: B's read waits for it.
     let replica = format!("127.0.0.1:{r1}");
-    let leased = admin_rows(admin, "SHOW POOLS")
-        .await
-        .into_iter()
-        .find(|r| r[0] == "acme" && r[1] == replica)
-        .map(|r| r[6].clone());
     assert_eq!(
-        leased.as_deref(),
+        acme_leases(admin, &replica).await.map(|l| l.0).as_deref(),
         Some("1"),
         "A holds the replica's connection"
     );
@@ -1358,13 +1355,8 @@ async fn a_field_list_and_statistics_keep_the_previous_statements_warnings() {
         "statistics: {stats:?}"
     );
     let replica = format!("127.0.0.1:{r1}");
-    let leased = admin_rows(admin, "SHOW POOLS")
-        .await
-        .into_iter()
-        .find(|r| r[0] == "acme" && r[1] == replica)
-        .map(|r| r[6].clone());
     assert_eq!(
-        leased.as_deref(),
+        acme_leases(admin, &replica).await.map(|l| l.0).as_deref(),
         Some("1"),
         "A holds the replica's connection"
     );

@@ -30,7 +30,8 @@ pub(super) struct Lessee<'s> {
 
 impl Lessee<'_> {
     /// A connection to `t` at `addr` from the tenant's pool (a new one while under
-    /// `pool_max`, over `tls` when given), not yet in the session's state.
+    /// `pool_max`, over `tls` when given), not yet in the session's state. The caller has
+    /// tried [`take_own`](Self::take_own) first.
     pub(super) async fn lease(
         self,
         rt: &RuntimeState,
@@ -41,14 +42,9 @@ impl Lessee<'_> {
         let lk = self.lease_key(rt, tenant, t, addr);
         let ask = ask(rt, &lk, st, id);
         let db = st.schema.as_deref();
-        let mut conn = match rt.shared.pools.take_own(&ask) {
-            Some(conn) => conn,
-            None => {
-                let connect =
-                    || BackendConn::connect(lk.key.clone(), &lk.creds, db, rt.connect_timeout, tls);
-                rt.shared.pools.lease(&ask, connect).await?
-            }
-        };
+        let connect =
+            || BackendConn::connect(lk.key.clone(), &lk.creds, db, rt.connect_timeout, tls);
+        let mut conn = rt.shared.pools.lease(&ask, connect).await?;
         serves(&mut conn, &lk);
         Ok(conn)
     }

@@ -346,6 +346,107 @@ async fn reads_survive_a_stopped_primary_and_writes_resume() {
     with_restore(body, restore_all()).await;
 }
 
+/// A primary lost while both replicas still apply what they received (a table lock holds
+/// each one's SQL thread, as load does for a moment): within the lag limit they serve
+/// logins and reads, and a read that must see the last write waits for it there. Found by
+/// the soak: with such replicas held unfit, logins and reads failed naming the dead primary.
+#[tokio::test]
+async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_applying").await;
+    common::wait_for_chaos_replicas().await;
+    let [p, r1, r2] = chaos_ports();
+    let body = async move {
+        let keys = format!(
+            "consistency = \"tenant\"\nhealth_interval = \"{INTERVAL_MS}ms\"\nmax_replica_lag = \"5s\""
+        );
+        let monitor = "[monitor]\nuser = \"sy_monitor\"\npassword = \"sy_monitor\"\nrise = 2\n";
+        let state = switchyard::state::RuntimeState::new(common::chaos_acme_config(monitor, &keys))
+            .with_monitor();
+        let monitor = state.monitor.clone().expect("monitor");
+        let proxy = common::start_state(state).await;
+        let port = proxy.addr.port();
+        let mut locks = Vec::new();
+        for r in [r1, r2] {
+            let mut c = chaos_root(r).await;
+            c.query_drop("LOCK TABLES wf_acme.cr_applying READ")
+                .await
+                .unwrap();
+            locks.push(c);
+        }
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop("INSERT INTO cr_applying (v) VALUES ('held')")
+            .await
+            .unwrap();
+        let written: String = chaos_root(p)
+            .await
+            .query_first("SELECT @@gtid_binlog_pos")
+            .await
+            .unwrap()
+            .unwrap();
+        for r in [r1, r2] {
+            received(r, &written).await;
+        }
+        kill_server("primary");
+        let down_at = Instant::now();
+
+        let states = |m: &switchyard::monitor::MonitorHandle| -> Vec<String> {
+            [r1, r2]
+                .iter()
+                .map(|r| {
+                    let s = m.status(&format!("127.0.0.1:{r}")).expect("status");
+                    s.state.to_string()
+                })
+                .collect()
+        };
+        while states(&monitor) != ["primary lost", "primary lost"] {
+            assert!(
+                down_at.elapsed() < Duration::from_secs(3),
+                "replicas applying within the lag limit: {:?}",
+                states(&monitor)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A new session logs in through a replica; its read waits there for the write.
+        let mut fresh = connect(port, "acme_app", Some("wf_acme")).await;
+        let read = tokio::spawn(async move {
+            let v: Option<String> = fresh
+                .query_first("SELECT v FROM cr_applying WHERE v = 'held'")
+                .await
+                .unwrap();
+            (v, served_by(&mut fresh).await)
+        });
+        drop(locks);
+        let (v, port_seen) = read.await.unwrap();
+        assert_eq!(v.as_deref(), Some("held"));
+        assert_ne!(port_seen, p);
+        println!(
+            "primary lost with both replicas applying: login and read served {:?} after the kill",
+            down_at.elapsed()
+        );
+    };
+    with_restore(body, restore_all()).await;
+}
+
+/// Waits until replica `port` has received `pos` (its IO thread's position), applied or not.
+async fn received(port: u16, pos: &str) {
+    let mut c = chaos_root(port).await;
+    let start = Instant::now();
+    loop {
+        let row: mysql_async::Row = c.query_first("SHOW SLAVE STATUS").await.unwrap().unwrap();
+        let io: String = row.get("Gtid_IO_Pos").unwrap_or_default();
+        if io.trim() == pos.trim() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "replica {port} received {io}, not {pos}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Puts the promotion test's cluster back: the promoted replica forgets its own writes
 /// (their rows and binlog) and replicates from the primary again.
 async fn undo_promotion() {

@@ -36,8 +36,9 @@
 //! read on a stopped replica waits for SIGCONT (seconds): neither is an error.
 //!
 //! Not allowed, ever: a read or a login that fails while a replica can serve it (with the
-//! primary down, replicas that applied all they received keep serving: `primary lost`), and
-//! a read that misses a write acknowledged before it while the primary is up.
+//! primary down, replicas that applied all they received, or apply it within the lag limit,
+//! keep serving: `primary lost`), and a read that misses a write acknowledged before it
+//! while the primary is up.
 //!
 //! Allowed while the primary is down (and counted): a read that misses writes of its own
 //! client that the primary acknowledged in its last moments and no replica had received
@@ -904,10 +905,29 @@ fn verdict(
     }
     assert!(
         problems.is_empty(),
-        "{} problems:\n{}",
+        "{} problems (the first {SHOWN}):\n{}\n\nwhat the proxy logged of its backends:\n{}",
         problems.len(),
-        problems.join("\n")
+        problems[..problems.len().min(SHOWN)].join("\n"),
+        backend_lines(proxy_log)
     );
+}
+
+/// Problems printed when the soak fails: the rest are mostly the same error repeated.
+const SHOWN: usize = 40;
+
+/// The proxy's log of backend state changes and fallbacks, for a failure's message: which
+/// server the proxy held unfit, when and why.
+fn backend_lines(proxy_log: &str) -> String {
+    const KEPT: usize = 120;
+    let lines: Vec<&str> = proxy_log
+        .lines()
+        .filter(|l| {
+            ["backend up", "backend not eligible", "reads go to"]
+                .iter()
+                .any(|k| l.contains(k))
+        })
+        .collect();
+    lines[lines.len().saturating_sub(KEPT)..].join("\n")
 }
 
 /// A panic in the proxy's log, or a SIGHUP that was not applied.

@@ -19,7 +19,8 @@ pub enum BackendState {
     /// Reachable, but a replica whose replication threads do not both run.
     Stopped,
     /// A replica whose IO thread lost the primary but that has applied everything it
-    /// received: the freshest copy there is while no writes can happen, so it serves reads.
+    /// received (the freshest copy there is while no writes can happen), or is still
+    /// applying it within the lag limit: it serves reads.
     PrimaryLost,
 }
 
@@ -171,14 +172,26 @@ fn threads_verdict(
         return Some((BackendState::Stopped, "not replicating".to_string()));
     }
     // With the primary gone, lag (measured against it) only grows, and a replica that
-    // applied all it received is the freshest copy there is; with the primary up, an IO
-    // thread stopped by hand is fine only while the replica keeps within the limit.
-    let fresh = obs.primary_down || lag.is_some_and(|l| l <= policy.max_lag);
-    if fresh && obs.sql_running && !obs.io_running && obs.caught_up_without_io() {
-        return Some((
-            BackendState::PrimaryLost,
-            "IO thread lost the primary; everything received is applied".to_string(),
-        ));
+    // applied all it received is the freshest copy there is. One still applying what it
+    // received is behind like a replica with its IO thread running: fine within the limit
+    // (under load the SQL thread trails by a moment, and a primary killed in that moment
+    // left both replicas unfit while the only fit server was down). With the primary up,
+    // an IO thread stopped by hand is fine only while the replica keeps within the limit.
+    let within = lag.is_some_and(|l| l <= policy.max_lag);
+    if obs.sql_running && !obs.io_running {
+        if (obs.primary_down || within) && obs.caught_up_without_io() {
+            return Some((
+                BackendState::PrimaryLost,
+                "IO thread lost the primary; everything received is applied".to_string(),
+            ));
+        }
+        if within {
+            return Some((
+                BackendState::PrimaryLost,
+                "IO thread lost the primary; applying what it received, within the lag limit"
+                    .to_string(),
+            ));
+        }
     }
     if !obs.io_running || !obs.sql_running {
         let problem = format!(
@@ -496,10 +509,32 @@ mod tests {
         let s = run(&p, vec![good(), gone]);
         assert_eq!(states(&s), [Up, PrimaryLost]);
         assert!(s[1].replica_eligible(Duration::from_secs(2)));
-        // Received but not applied: it is behind, not merely cut off.
-        let s = run(&p, vec![good(), lost("0-1-9")]);
-        assert_eq!(states(&s), [Up, Stopped]);
-        assert!(!s[1].replica_eligible(Duration::from_secs(2)));
+        // Received but not yet applied: behind like any replica, so fine within the limit
+        // and not beyond it, whether or not the primary is known to be down.
+        let applying = |gtid_lag: u64, primary_down: bool| {
+            Outcome::Seen(Observation {
+                io_running: false,
+                lag: None,
+                gtid_lag: Some(Duration::from_secs(gtid_lag)),
+                gtid: Some("0-1-9".into()),
+                gtid_io: Some("0-1-10".into()),
+                primary_down,
+                ..replica(None)
+            })
+        };
+        for primary_down in [false, true] {
+            let s = run(
+                &p,
+                vec![
+                    good(),
+                    applying(1, primary_down),
+                    applying(3, primary_down),
+                    applying(1, primary_down),
+                ],
+            );
+            assert_eq!(states(&s), [Up, PrimaryLost, Stopped, PrimaryLost]);
+            assert_eq!(eligible(&s), [true, true, false, true]);
+        }
     }
 
     #[test]

@@ -14,13 +14,17 @@ use switchyard::config;
 const INTERVAL_MS: u64 = 200;
 
 fn cfg(consistency: &str, monitored: bool) -> config::Config {
+    cfg_with(consistency, monitored, "1s")
+}
+
+fn cfg_with(consistency: &str, monitored: bool, max_lag: &str) -> config::Config {
     let monitor = if monitored {
         "[monitor]\nuser = \"sy_monitor\"\npassword = \"sy_monitor\"\nrise = 2\n"
     } else {
         ""
     };
     let keys = format!(
-        "consistency = \"{consistency}\"\nhealth_interval = \"{INTERVAL_MS}ms\"\nmax_replica_lag = \"1s\""
+        "consistency = \"{consistency}\"\nhealth_interval = \"{INTERVAL_MS}ms\"\nmax_replica_lag = \"{max_lag}\""
     );
     common::chaos_acme_config(monitor, &keys)
 }
@@ -265,7 +269,7 @@ async fn reads_survive_a_stopped_primary_and_writes_resume() {
     let _guard = CHAOS_LOCK.lock().await;
     restore_all().await;
     table("cr_down").await;
-    let [p, r1, r2] = chaos_ports();
+    let [p, _, _] = chaos_ports();
     let body = async move {
         let state = switchyard::state::RuntimeState::new(cfg("tenant", true)).with_monitor();
         let monitor = state.monitor.clone().expect("monitor");
@@ -310,13 +314,7 @@ async fn reads_survive_a_stopped_primary_and_writes_resume() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let states: Vec<String> = [r1, r2]
-            .iter()
-            .map(|r| {
-                let s = monitor.status(&format!("127.0.0.1:{r}")).expect("status");
-                s.state.to_string()
-            })
-            .collect();
+        let states = replica_states(&monitor);
         println!(
             "primary down: writes refused after {refused_after:?}; {reads} reads and \
              {new_sessions} new sessions in 10 s; replicas {states:?}"
@@ -358,12 +356,8 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
     common::wait_for_chaos_replicas().await;
     let [p, r1, r2] = chaos_ports();
     let body = async move {
-        let keys = format!(
-            "consistency = \"tenant\"\nhealth_interval = \"{INTERVAL_MS}ms\"\nmax_replica_lag = \"5s\""
-        );
-        let monitor = "[monitor]\nuser = \"sy_monitor\"\npassword = \"sy_monitor\"\nrise = 2\n";
-        let state = switchyard::state::RuntimeState::new(common::chaos_acme_config(monitor, &keys))
-            .with_monitor();
+        let state =
+            switchyard::state::RuntimeState::new(cfg_with("tenant", true, "5s")).with_monitor();
         let monitor = state.monitor.clone().expect("monitor");
         let proxy = common::start_state(state).await;
         let port = proxy.addr.port();
@@ -391,20 +385,11 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
         kill_server("primary");
         let down_at = Instant::now();
 
-        let states = |m: &switchyard::monitor::MonitorHandle| -> Vec<String> {
-            [r1, r2]
-                .iter()
-                .map(|r| {
-                    let s = m.status(&format!("127.0.0.1:{r}")).expect("status");
-                    s.state.to_string()
-                })
-                .collect()
-        };
-        while states(&monitor) != ["primary lost", "primary lost"] {
+        while replica_states(&monitor) != ["primary lost", "primary lost"] {
             assert!(
                 down_at.elapsed() < Duration::from_secs(3),
                 "replicas applying within the lag limit: {:?}",
-                states(&monitor)
+                replica_states(&monitor)
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -427,6 +412,18 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
         );
     };
     with_restore(body, restore_all()).await;
+}
+
+/// The monitor's state of each chaos replica, as SHOW BACKENDS names it.
+fn replica_states(monitor: &switchyard::monitor::MonitorHandle) -> Vec<String> {
+    let [_, r1, r2] = chaos_ports();
+    [r1, r2]
+        .iter()
+        .map(|r| {
+            let s = monitor.status(&format!("127.0.0.1:{r}")).expect("status");
+            s.state.to_string()
+        })
+        .collect()
 }
 
 /// Waits until replica `port` has received `pos` (its IO thread's position), applied or not.

@@ -3,14 +3,21 @@
 # figure to compare two builds by on a shared VM, where the same build's CPU time per query
 # moves by 30% between runs (stolen time, neighbours) and instruction counts do not.
 #
-# Usage: bench/instructions.sh [--binary PATH] [--requests N] [--statements N]
+# Usage: bench/instructions.sh [--binary PATH] [--requests N] [--statements N] [--clients N]
 # Defaults: target/release/switchyard (build it first), 800 connect-per-request clients
 # (PHP mysqli: connect, log in, one point select, close; 8 processes), 8,000 text point
-# selects (sysbench oltp_point_select, 8 threads, --db-ps-mode=disable) and 8,000 prepared ones
-# (--db-ps-mode=auto: the prepares are counted too, 8 of them), each against a fresh
-# Switchyard with one worker under `valgrind --tool=callgrind`, counting only inside the
-# session tasks (`--toggle-collect='*run_session*'`: no accept loop, runtime or control
-# plane). Kernel time is not counted: `perf stat -e 'syscalls:sys_enter_*'` counts syscalls.
+# selects (sysbench oltp_point_select, 8 threads or --clients, --db-ps-mode=disable) and
+# 8,000 prepared ones (--db-ps-mode=auto: the prepares are counted too, one per client
+# thread), each against a fresh Switchyard with one worker under `valgrind --tool=callgrind`,
+# counting only inside the session tasks (`--toggle-collect='*run_session*'`: no accept
+# loop, runtime or control plane). Kernel time is not counted: `perf stat -e
+# 'syscalls:sys_enter_*'` counts syscalls.
+# With each figure, callgrind's simulated cache misses per request or statement: first-level
+# instruction-cache misses (I1) and data-cache misses (D1, reads and writes). The machine
+# gives no hardware counters, and on the statement path these misses, not the instruction
+# count, are where user time goes (a profile-guided build has about a third of the I1
+# misses of the plain one, docs/design.md). `--clients N` sets sysbench's threads (sessions
+# interleaved on the one worker, so each finds its state colder as N grows).
 # Needs the local cluster (scripts/cluster.sh up) with the sysbench tables prepared (bench/run.sh
 # does), valgrind (installed with apt-get when missing), php with mysqli (scripts/drivers.sh).
 # Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SY_PROFILE_PORT (6240).
@@ -23,11 +30,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN=target/release/switchyard
 REQUESTS=800
 STATEMENTS=8000
+CLIENTS=8
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary) BIN="$2"; shift 2 ;;
         --requests) REQUESTS="$2"; shift 2 ;;
         --statements) STATEMENTS="$2"; shift 2 ;;
+        --clients) CLIENTS="$2"; shift 2 ;;
         *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
@@ -74,7 +83,7 @@ trap stop EXIT
 
 # Starts the proxy under callgrind writing to $1; waits until a client gets its row.
 start() {
-    RUST_LOG=warn valgrind --tool=callgrind --toggle-collect='*run_session*' \
+    RUST_LOG=warn valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*run_session*' \
         --callgrind-out-file="$1" "$BIN" run --config "${WORK}/sb.toml" --threads 1 \
         >"${1}.log" 2>&1 &
     PID=$!
@@ -88,11 +97,17 @@ start() {
     exit 1
 }
 
-# Instructions in the file's totals divided by $2.
+# Instructions, I1 misses and D1 misses in the file's totals (Ir Dr Dw I1mr D1mr D1mw ...),
+# each divided by $2: "<instructions> <I1 misses> <D1 misses>".
 per() {
-    local total
-    total="$(callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')"
-    echo $((total / $2))
+    callgrind_annotate "$1" 2>/dev/null | awk -v n="$2" '/PROGRAM TOTALS/ {
+        gsub(",", ""); gsub(/\([^)]*\)/, "")
+        printf "%d %.1f %.1f\n", $1 / n, $4 / n, ($5 + $6) / n }'
+}
+
+# "N instructions per UNIT (I1 misses X, D1 misses Y)" from per's three figures.
+say() { # instructions i1 d1 unit
+    echo "$1 instructions per $4 (I1 misses $2, D1 misses $3)"
 }
 
 start "${WORK}/requests.out"
@@ -103,7 +118,7 @@ wait $(jobs -p | grep -vx "$PID")
 stop
 # The readiness probe above was one request too.
 done_requests=$(($(cat "${WORK}"/requests.[0-9]* | awk '{s += $1} END {print s}') + 1))
-echo "connect per request: $(per "${WORK}/requests.out" "$done_requests") instructions per client ($done_requests clients)"
+echo "connect per request: $(say $(per "${WORK}/requests.out" "$done_requests") client) ($done_requests clients)"
 
 # $STATEMENTS point selects against a fresh proxy counting into $1, with sysbench's
 # --db-ps-mode $2 (disable: text, auto: prepared); prints instructions per statement, the
@@ -113,10 +128,10 @@ point_selects() {
     start "$1"
     statements="$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 \
         --mysql-port="$PORT" --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
-        --tables=4 --table-size=10000 --threads=8 --events="$STATEMENTS" --time=0 \
+        --tables=4 --table-size=10000 --threads="$CLIENTS" --events="$STATEMENTS" --time=0 \
         --db-ps-mode="$2" run 2>/dev/null | awk '/queries:/ {print $2}')"
     stop
-    echo "$(per "$1" $((statements + 1))) instructions per statement ($statements statements)"
+    echo "$(say $(per "$1" $((statements + 1))) statement) ($statements statements)"
 }
 echo "text point select: $(point_selects "${WORK}/selects.out" disable)"
 echo "prepared point select: $(point_selects "${WORK}/prepared.out" auto)"

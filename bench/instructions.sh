@@ -98,16 +98,12 @@ start() {
 }
 
 # Instructions, I1 misses and D1 misses in the file's totals (Ir Dr Dw I1mr D1mr D1mw ...),
-# each divided by $2: "<instructions> <I1 misses> <D1 misses>".
-per() {
-    callgrind_annotate "$1" 2>/dev/null | awk -v n="$2" '/PROGRAM TOTALS/ {
+# each divided by $2, as "N instructions per $3 (I1 misses X, D1 misses Y)".
+per() { # file count unit
+    callgrind_annotate "$1" 2>/dev/null | awk -v n="$2" -v unit="$3" '/PROGRAM TOTALS/ {
         gsub(",", ""); gsub(/\([^)]*\)/, "")
-        printf "%d %.1f %.1f\n", $1 / n, $4 / n, ($5 + $6) / n }'
-}
-
-# "N instructions per UNIT (I1 misses X, D1 misses Y)" from per's three figures.
-say() { # instructions i1 d1 unit
-    echo "$1 instructions per $4 (I1 misses $2, D1 misses $3)"
+        printf "%d instructions per %s (I1 misses %.1f, D1 misses %.1f)\n",
+            $1 / n, unit, $4 / n, ($5 + $6) / n }'
 }
 
 start "${WORK}/requests.out"
@@ -118,7 +114,7 @@ wait $(jobs -p | grep -vx "$PID")
 stop
 # The readiness probe above was one request too.
 done_requests=$(($(cat "${WORK}"/requests.[0-9]* | awk '{s += $1} END {print s}') + 1))
-echo "connect per request: $(say $(per "${WORK}/requests.out" "$done_requests") client) ($done_requests clients)"
+echo "connect per request: $(per "${WORK}/requests.out" "$done_requests" client) ($done_requests clients)"
 
 # $STATEMENTS point selects against a fresh proxy counting into $1, with sysbench's
 # --db-ps-mode $2 (disable: text, auto: prepared); prints instructions per statement, the
@@ -131,7 +127,7 @@ point_selects() {
         --tables=4 --table-size=10000 --threads="$CLIENTS" --events="$STATEMENTS" --time=0 \
         --db-ps-mode="$2" run 2>/dev/null | awk '/queries:/ {print $2}')"
     stop
-    echo "$(say $(per "$1" $((statements + 1))) statement) ($statements statements)"
+    echo "$(per "$1" $((statements + 1)) statement) ($statements statements)"
 }
 echo "text point select: $(point_selects "${WORK}/selects.out" disable)"
 echo "prepared point select: $(point_selects "${WORK}/prepared.out" auto)"

@@ -416,8 +416,7 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
 
 /// The monitor's state of each chaos replica, as SHOW BACKENDS names it.
 fn replica_states(monitor: &switchyard::monitor::MonitorHandle) -> Vec<String> {
-    let [_, r1, r2] = chaos_ports();
-    [r1, r2]
+    common::chaos_replica_ports()
         .iter()
         .map(|r| {
             let s = monitor.status(&format!("127.0.0.1:{r}")).expect("status");

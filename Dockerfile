@@ -49,8 +49,8 @@ USER 10001:10001
 EXPOSE 6033 6032 9090
 # `switchyard run` drains on SIGTERM (what docker stop sends): transactions may finish.
 STOPSIGNAL SIGTERM
-# /health is served on [server].http_listen once the admin/metrics work lands; until then
-# the container reports "unhealthy" while the proxy works (see docs/operations.md).
+# /health is served on [server].http_listen (config/compose.toml: 0.0.0.0:9090); a config
+# without it leaves the container "unhealthy" while the proxy works (docs/operations.md).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/switchyard-healthcheck", "http://127.0.0.1:9090/health"]
 ENTRYPOINT ["/usr/local/bin/switchyard"]

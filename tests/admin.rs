@@ -763,6 +763,21 @@ async fn http_get(p: &AdminProxy, path: &str) -> (u16, String) {
     )
 }
 
+/// The exit code of deploy/switchyard/healthcheck.sh probing `path` on the HTTP port.
+async fn container_health_check(p: &AdminProxy, path: &str) -> Option<i32> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/switchyard/healthcheck.sh");
+    let run = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg(format!("http://{}{path}", p.http))
+        .stderr(std::process::Stdio::null())
+        .status();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the health check ends within 10 s")
+        .expect("bash runs the health check")
+        .code()
+}
+
 fn unchunk(mut body: &str) -> String {
     let mut out = String::new();
     loop {
@@ -918,6 +933,11 @@ async fn metrics_and_probes_over_http() {
     }
     assert_eq!(ready.0, 200, "{ready:?}");
     assert_eq!(http_get(&p, "/nope").await.0, 404);
+    // The image's and compose file's health check (plain bash over /dev/tcp) reads the
+    // same answers: healthy on /health and /ready, unhealthy on anything else.
+    assert_eq!(container_health_check(&p, "/health").await, Some(0));
+    assert_eq!(container_health_check(&p, "/ready").await, Some(0));
+    assert_eq!(container_health_check(&p, "/nope").await, Some(1));
 
     let mut acme = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
     for _ in 0..5 {

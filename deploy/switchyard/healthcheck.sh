@@ -3,16 +3,16 @@
 # http://127.0.0.1:9090/health) and succeed only on a 200 answer. Plain bash (/dev/tcp), so
 # the runtime image needs no curl or wget.
 #
-# /health is served on [server].http_listen; it arrives with the admin/metrics work. Until a
-# build serves it, this check fails and the container reports "unhealthy" while the proxy
-# itself works.
+# /health (the process answers) and /ready (config loaded, listeners serving) are served on
+# [server].http_listen: without that key the check fails and the container reports
+# "unhealthy" while the proxy itself works. tests/admin.rs runs this script against both.
 set -uo pipefail
 
 url="${1:-http://127.0.0.1:9090/health}"
 rest="${url#http://}"
 [ "$rest" != "$url" ] || { echo "only http:// URLs: $url" >&2; exit 2; }
 hostport="${rest%%/*}"
-path="/${rest#"$hostport"}"
+path="${rest#"$hostport"}"
 path="/${path#/}"
 host="${hostport%:*}"
 port="${hostport##*:}"

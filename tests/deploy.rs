@@ -4,7 +4,11 @@
 //! addresses changed.
 //!
 //! No Docker engine and no network: `switchyard check`, `docker-compose config` (or
-//! `docker compose config`) and PyYAML, which `scripts/cluster.sh deps` installs.
+//! `docker compose config`) and PyYAML, which `scripts/cluster.sh deps` installs. One test
+//! runs the stack itself without Docker: scratch MariaDB servers made by the services' own
+//! settings and init scripts, and the switchyard binary with the compose config.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -432,4 +436,313 @@ fn dockerfile_builds_in_two_stages_and_runs_unprivileged() {
             ".dockerignore hides {copied}"
         );
     }
+}
+
+/// One MariaDB service of docker-compose.yml as a scratch server on loopback: started with the
+/// shared settings file and its service's command flags, set up by its init scripts the way
+/// the image's entrypoint runs them (a first start without replication threads, the root
+/// password set outside the binary log, the scripts, then a restart).
+struct ScratchServer {
+    name: &'static str,
+    dir: PathBuf,
+    port: u16,
+    flags: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl ScratchServer {
+    fn install(name: &'static str, flags: Vec<String>) -> Self {
+        let port = common::free_port();
+        let dir = std::env::temp_dir().join(format!("sy-compose-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // The client's own socket, so the init scripts' `mariadb --protocol=socket` finds
+        // this server as it finds the container's (a client reads ~/.my.cnf last).
+        let sock = dir.join("sock");
+        std::fs::write(
+            dir.join(".my.cnf"),
+            format!("[client]\nsocket={}\n", sock.display()),
+        )
+        .unwrap();
+        let out = Command::new(sbin("mariadb-install-db"))
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ])
+            .args([
+                "--auth-root-authentication-method=socket",
+                "--innodb-log-file-size=8M",
+            ])
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .output()
+            .expect("mariadb-install-db (scripts/cluster.sh deps installs mariadb-server)");
+        assert!(out.status.success(), "{name}: mariadb-install-db: {out:?}");
+        ScratchServer {
+            name,
+            dir,
+            port,
+            flags,
+            child: None,
+        }
+    }
+
+    fn start(&mut self, extra: &[&str]) {
+        let d = &self.dir;
+        let child = Command::new(sbin("mariadbd"))
+            .arg(format!(
+                "--defaults-file={}",
+                root()
+                    .join("deploy/mariadb/conf.d/switchyard.cnf")
+                    .display()
+            ))
+            .args([
+                "--user=root",
+                "--bind-address=127.0.0.1",
+                "--performance-schema=OFF",
+            ])
+            // Small, to keep three servers light; neither is a setting of the compose file.
+            .args(["--innodb-log-file-size=8M", "--innodb-buffer-pool-size=32M"])
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--socket={}", d.join("sock").display()))
+            .arg(format!("--pid-file={}", d.join("pid").display()))
+            .arg(format!("--log-error={}", d.join("error.log").display()))
+            .args(&self.flags)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mariadbd (scripts/cluster.sh deps installs mariadb-server)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.client(&["-e", "SELECT 1"], &[]).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}: mariadbd did not start: {}",
+                self.name,
+                std::fs::read_to_string(d.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, and waits for the clean shutdown.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs the mariadb client as root over the socket, with `env` added.
+    fn client(&self, args: &[&str], env: &[(String, String)]) -> Result<String, String> {
+        self.run(
+            Command::new("mariadb")
+                .args(["--user=root", "--batch", "--skip-column-names"])
+                .args(args),
+            env,
+        )
+    }
+
+    fn run(&self, cmd: &mut Command, env: &[(String, String)]) -> Result<String, String> {
+        let out = cmd
+            .env("HOME", &self.dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!("{out:?}"))
+        }
+    }
+
+    /// What the image's entrypoint does on an empty datadir: a first server without
+    /// replication threads, root's password set outside the binary log, every script of
+    /// the service's /docker-entrypoint-initdb.d in order, then the server proper.
+    fn initialize(&mut self, init_dir: &Path, env: &[(String, String)]) {
+        self.start(&["--skip-slave-start"]);
+        let root_pw = &env
+            .iter()
+            .find(|(k, _)| k == "MARIADB_ROOT_PASSWORD")
+            .expect("MARIADB_ROOT_PASSWORD")
+            .1;
+        self.client(
+            &[
+                "-e",
+                &format!(
+                    "SET sql_log_bin = 0; ALTER USER root@localhost IDENTIFIED VIA unix_socket \
+                     OR mysql_native_password USING PASSWORD('{root_pw}')"
+                ),
+            ],
+            &[],
+        )
+        .unwrap();
+        let mut scripts: Vec<PathBuf> = std::fs::read_dir(init_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        scripts.sort();
+        for script in scripts {
+            if let Err(e) = self.run(Command::new("bash").arg(&script), env) {
+                panic!("{}: {} failed: {e}", self.name, script.display());
+            }
+        }
+        self.stop();
+        self.start(&[]);
+    }
+}
+
+impl Drop for ScratchServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The server that answered a read: `@@report_host` (replica1, replica2; NULL on the
+/// primary), as docs/operations.md tells compose users to ask.
+async fn report_host(c: &mut mysql_async::Conn) -> Option<String> {
+    use mysql_async::prelude::Queryable;
+    c.query_first::<Option<String>, _>("SELECT @@report_host")
+        .await
+        .unwrap()
+        .flatten()
+}
+
+/// A MariaDB server program: on PATH, or in /usr/sbin where Debian puts it.
+fn sbin(program: &str) -> PathBuf {
+    let in_sbin = Path::new("/usr/sbin").join(program);
+    if in_sbin.exists() {
+        in_sbin
+    } else {
+        PathBuf::from(program)
+    }
+}
+
+/// A compose environment value: `${VAR:-default}` is its default (the tests' passwords are
+/// the compose file's defaults), anything else as written.
+fn compose_value(v: &str) -> String {
+    match v
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .and_then(|r| r.split_once(":-"))
+    {
+        Some((_, default)) => default.to_string(),
+        None => v.to_string(),
+    }
+}
+
+/// `docker compose up` without Docker: the three MariaDB services made from their settings
+/// and init scripts (deploy/mariadb/), and the switchyard binary with config/compose.toml, its
+/// service names replaced by those servers' loopback addresses. What docs/operations.md
+/// says of the stack holds: the demo logins work, reads go to the replicas (`@@report_host`),
+/// transactions and a tenant without replicas to the primary, a write is read back at once,
+/// and the container health check passes. Docker's own part (images, entrypoint) is not run.
+#[tokio::test]
+async fn the_compose_stack_serves_the_demo_without_docker() {
+    use mysql_async::prelude::Queryable;
+
+    let compose = compose();
+    let mut servers = Vec::new();
+    let mut addresses = Vec::new();
+    for name in MARIADB_SERVICES {
+        let svc = service(&compose, name);
+        let mut server = ScratchServer::install(name, strings(svc.get("command")));
+        let mut env: Vec<(String, String)> = environment(svc)
+            .into_iter()
+            .map(|(k, v)| (k, compose_value(&v)))
+            .collect();
+        if let Some(primary) = servers.first() {
+            let primary: &ScratchServer = primary;
+            env.push(("PRIMARY_HOST".into(), "127.0.0.1".into()));
+            env.push(("PRIMARY_PORT".into(), primary.port.to_string()));
+        }
+        let init = strings(svc.get("volumes"))
+            .into_iter()
+            .find(|v| v.contains(":/docker-entrypoint-initdb.d"))
+            .expect("init scripts mounted");
+        let init = root().join(init.split(':').next().unwrap());
+        server.initialize(&init, &env);
+        addresses.push((format!("{name}:3306"), format!("127.0.0.1:{}", server.port)));
+        servers.push(server);
+    }
+
+    let (admin, http) = (common::free_port(), common::free_port());
+    let proxy = common::binary::spawn(
+        |port| {
+            let mut text = read("config/compose.toml")
+                .replace("0.0.0.0:6033", &format!("127.0.0.1:{port}"))
+                .replace("0.0.0.0:6032", &format!("127.0.0.1:{admin}"))
+                .replace("0.0.0.0:9090", &format!("127.0.0.1:{http}"));
+            for (service, local) in &addresses {
+                text = text.replace(service.as_str(), local);
+            }
+            text
+        },
+        &[],
+        std::process::Stdio::null(),
+    );
+
+    let mut acme = proxy.connect("acme_app", Some("wf_acme")).await;
+    // Reads go to a replica once the monitor (its own login, made by the primary's
+    // script) has seen the replicas replicating.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while report_host(&mut acme).await.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "acme's reads never reached a replica"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for _ in 0..10 {
+        let host = report_host(&mut acme).await;
+        assert!(
+            matches!(host.as_deref(), Some("replica1" | "replica2")),
+            "read served by {host:?}"
+        );
+    }
+    acme.query_drop("CREATE TABLE compose_check (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    acme.query_drop("INSERT INTO compose_check VALUES (7)")
+        .await
+        .unwrap();
+    let ids: Vec<i32> = acme.query("SELECT id FROM compose_check").await.unwrap();
+    assert_eq!(
+        ids,
+        [7],
+        "the write read back at once (consistency = tenant)"
+    );
+    acme.query_drop("BEGIN").await.unwrap();
+    assert_eq!(
+        report_host(&mut acme).await,
+        None,
+        "a transaction on the primary"
+    );
+    acme.query_drop("COMMIT").await.unwrap();
+
+    let mut globex = proxy.connect("globex_app", Some("wf_globex")).await;
+    assert_eq!(
+        report_host(&mut globex).await,
+        None,
+        "globex has no replicas"
+    );
+    let mut ops = proxy.connect("ops", Some("wf_acme")).await;
+    let ids: Vec<i32> = ops.query("SELECT id FROM compose_check").await.unwrap();
+    assert_eq!(ids, [7]);
+    ops.query_drop("USE wf_globex").await.unwrap();
+
+    let health = Command::new("bash")
+        .arg(root().join("deploy/switchyard/healthcheck.sh"))
+        .arg(format!("http://127.0.0.1:{http}/health"))
+        .status()
+        .unwrap();
+    assert!(health.success(), "the container health check: {health:?}");
+    drop(proxy);
 }

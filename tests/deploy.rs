@@ -10,11 +10,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use common::compose::{environment, read, resolved_environment, root, service, strings};
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
 use switchyard::config::{self, Config};
 
 /// The passwords the configs read with `${VAR}` (the local cluster's, as in scripts/test.sh).
@@ -39,15 +40,6 @@ const ADDRESSES: [(&str, &str); 6] = [
 
 const MARIADB_SERVICES: [&str; 3] = ["primary", "replica1", "replica2"];
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(rel: &str) -> String {
-    let path = root().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
 fn env_lookup(name: &str) -> Option<String> {
     ENV.iter()
         .find(|(k, _)| *k == name)
@@ -56,65 +48,6 @@ fn env_lookup(name: &str) -> Option<String> {
 
 fn parse_config(rel: &str) -> Config {
     config::parse(&read(rel), &env_lookup).unwrap_or_else(|e| panic!("{rel} does not parse:\n{e}"))
-}
-
-/// docker-compose.yml as JSON, read by PyYAML (the file uses anchors and merge keys, which
-/// PyYAML, docker-compose v1 and docker compose v2 all resolve).
-fn compose() -> Value {
-    let out = Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
-        ])
-        .arg(root().join("docker-compose.yml"))
-        .output()
-        .expect("run /usr/bin/python3 (scripts/cluster.sh deps installs it)");
-    assert!(
-        out.status.success(),
-        "docker-compose.yml could not be read as YAML (PyYAML comes from Debian's python3-yaml, \
-         installed by scripts/cluster.sh deps):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("PyYAML printed JSON")
-}
-
-fn service<'v>(compose: &'v Value, name: &str) -> &'v Value {
-    compose
-        .get("services")
-        .and_then(|s| s.get(name))
-        .unwrap_or_else(|| panic!("docker-compose.yml has no service {name}"))
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| match x {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A service's environment as a map, whether written as a map or as `KEY=value` items.
-fn environment(svc: &Value) -> BTreeMap<String, String> {
-    match svc.get("environment") {
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_string)))
-            .collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|item| match item.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (item.to_string(), String::new()),
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    }
 }
 
 fn port_of(addr: &str) -> u16 {
@@ -233,7 +166,7 @@ fn docker_compose_config_accepts_the_file() {
 
 #[test]
 fn compose_services_match_the_compose_config() {
-    let compose = compose();
+    let compose = common::compose::file();
     let cfg = parse_config("config/compose.toml");
     let services: BTreeSet<&str> = compose["services"]
         .as_object()
@@ -317,7 +250,7 @@ fn compose_services_match_the_compose_config() {
 
 #[test]
 fn mariadb_services_form_a_gtid_cluster() {
-    let compose = compose();
+    let compose = common::compose::file();
     let mut server_ids = BTreeSet::new();
     for name in MARIADB_SERVICES {
         let svc = service(&compose, name);
@@ -625,19 +558,6 @@ fn sbin(program: &str) -> PathBuf {
     }
 }
 
-/// A compose environment value: `${VAR:-default}` is its default (the tests' passwords are
-/// the compose file's defaults), anything else as written.
-fn compose_value(v: &str) -> String {
-    match v
-        .strip_prefix("${")
-        .and_then(|r| r.strip_suffix('}'))
-        .and_then(|r| r.split_once(":-"))
-    {
-        Some((_, default)) => default.to_string(),
-        None => v.to_string(),
-    }
-}
-
 /// `docker compose up` without Docker: the three MariaDB services made from their settings
 /// and init scripts (deploy/mariadb/), and the switchyard binary with config/compose.toml, its
 /// service names replaced by those servers' loopback addresses. What docs/operations.md
@@ -648,16 +568,13 @@ fn compose_value(v: &str) -> String {
 async fn the_compose_stack_serves_the_demo_without_docker() {
     use mysql_async::prelude::Queryable;
 
-    let compose = compose();
+    let compose = common::compose::file();
     let mut servers = Vec::new();
     let mut addresses = Vec::new();
     for name in MARIADB_SERVICES {
         let svc = service(&compose, name);
         let mut server = ScratchServer::install(name, strings(svc.get("command")));
-        let mut env: Vec<(String, String)> = environment(svc)
-            .into_iter()
-            .map(|(k, v)| (k, compose_value(&v)))
-            .collect();
+        let mut env = resolved_environment(svc);
         if let Some(primary) = servers.first() {
             let primary: &ScratchServer = primary;
             env.push(("PRIMARY_HOST".into(), "127.0.0.1".into()));

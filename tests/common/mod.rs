@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod certs;
+pub mod compose;
 pub mod drivers;
 pub mod raw;
 

@@ -7,6 +7,7 @@
 mod common;
 mod harness;
 
+mod compose;
 mod config;
 mod consistency;
 mod load;

@@ -312,22 +312,7 @@ fn mariadb_services_form_a_gtid_cluster() {
 #[test]
 fn dockerfile_builds_in_two_stages_and_runs_unprivileged() {
     let text = read("Dockerfile");
-    // One instruction per logical line: comments dropped, `\` continuations joined.
-    let logical = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace("\\\n", " ");
-    let instructions: Vec<(String, String)> = logical
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let (word, rest) = l.split_once(char::is_whitespace)?;
-            Some((word.to_ascii_uppercase(), rest.trim().to_string()))
-        })
-        .collect();
+    let instructions = dockerfile_instructions(&text);
     let all = |word: &str| -> Vec<&str> {
         instructions
             .iter()
@@ -536,6 +521,150 @@ impl Drop for ScratchServer {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The Dockerfile's instructions, one per logical line (comments dropped, `\`
+/// continuations joined): the instruction word upper-cased, and the rest.
+fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
+    let logical = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\\\n", " ");
+    logical
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            let (word, rest) = l.split_once(char::is_whitespace)?;
+            Some((word.to_ascii_uppercase(), rest.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Copies `rel` (a file or a tree) from `from` to `to`, when it exists.
+fn copy_tree(from: &Path, to: &Path, rel: &str) {
+    let src = from.join(rel);
+    if !src.exists() {
+        return;
+    }
+    let status = Command::new("cp")
+        .arg("-R")
+        .arg(&src)
+        .arg(to.join(rel).parent().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp {}", src.display());
+}
+
+/// The build stage of the Dockerfile, replayed in a scratch directory from the build
+/// context `.dockerignore` lets through: its COPYs done, and each RUN that builds run with
+/// `cargo` standing for one that reads the manifest and every target as a build does
+/// (`cargo build --bin <none>` answers "no bin target" only once all parse). A target the
+/// context lacks (a `[[bench]]` whose file stays out) fails the image's build where no
+/// Docker engine runs: this catches it here.
+#[test]
+fn docker_build_stage_has_every_file_cargo_reads() {
+    let scratch = std::env::temp_dir().join(format!("sy-docker-ctx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (context, work, shims) = (
+        scratch.join("ctx"),
+        scratch.join("src"),
+        scratch.join("bin"),
+    );
+    for d in [&context, &work, &shims] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    // The context: `*` then `!path` re-includes (the only forms the file may use here).
+    for line in read(".dockerignore").lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line == "*" {
+            continue;
+        }
+        let rel = line
+            .strip_prefix('!')
+            .unwrap_or_else(|| panic!(".dockerignore: only `*` and `!path` are replayed: {line}"));
+        std::fs::create_dir_all(context.join(rel).parent().unwrap()).unwrap();
+        copy_tree(&root(), &context, rel);
+    }
+    let cargo = option_env!("CARGO").unwrap_or("cargo");
+    std::fs::write(
+        shims.join("cargo"),
+        format!(
+            "#!/bin/bash\nout=$(\"{cargo}\" build --offline --locked --bin __no_such_bin__ 2>&1)\n\
+             case \"$out\" in *'no bin target named'*) exit 0 ;; esac\n\
+             echo \"$out\" >&2\nexit 1\n"
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(shims.join("cargo"))
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        shims.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let mut in_build = false;
+    let mut builds = 0;
+    for (word, rest) in dockerfile_instructions(&read("Dockerfile")) {
+        match word.as_str() {
+            "FROM" => in_build = rest.ends_with(" AS build"),
+            "COPY" if in_build => {
+                assert!(!rest.starts_with("--"), "COPY {rest}: not replayed");
+                let args: Vec<&str> = rest.split_whitespace().collect();
+                let (dest, sources) = args.split_last().unwrap();
+                for src in sources {
+                    assert!(
+                        context.join(src).exists(),
+                        "COPY {src}: not in the build context (.dockerignore)"
+                    );
+                    let to = if dest.ends_with('/') {
+                        work.join(dest).join(src)
+                    } else {
+                        work.join(dest)
+                    };
+                    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                    let status = Command::new("cp")
+                        .arg("-R")
+                        .arg(context.join(src))
+                        .arg(&to)
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                }
+            }
+            // Only what builds runs here, in the scratch directory; package installs do
+            // not touch this machine.
+            "RUN" if in_build && rest.contains("cargo ") => {
+                assert!(
+                    !rest.contains(" /") && !rest.contains("apt-get"),
+                    "a building RUN is replayed on this machine: keep it to relative paths: {rest}"
+                );
+                let out = Command::new("bash")
+                    .args(["-euc", &rest])
+                    .current_dir(&work)
+                    .env("PATH", &path)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "RUN {rest}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                builds += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        builds >= 1,
+        "no cargo build in the Dockerfile's build stage"
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 /// The server that answered a read: `@@report_host` (replica1, replica2; NULL on the

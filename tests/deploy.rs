@@ -792,3 +792,146 @@ async fn the_compose_stack_serves_the_demo_without_docker() {
     assert!(health.success(), "the container health check: {health:?}");
     drop(proxy);
 }
+
+/// deploy/k8s/*.yaml as JSON documents (PyYAML, every document of every file).
+fn k8s_documents() -> Vec<serde_json::Value> {
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import json, sys, yaml\n\
+             docs = [d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]\n\
+             json.dump(docs, sys.stdout)",
+        ])
+        .args(
+            ["etcd.yaml", "switchyard.yaml", "config-push.yaml"]
+                .map(|f| root().join("deploy/k8s").join(f)),
+        )
+        .output()
+        .expect("run /usr/bin/python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn k8s_object<'d>(docs: &'d [serde_json::Value], kind: &str, name: &str) -> &'d serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("deploy/k8s has no {kind} {name}"))
+}
+
+/// The Kubernetes manifests agree with themselves and with Switchyard, as far as can be
+/// told without a cluster: each pod's file is a valid config (with the variables the pod
+/// gets), the probes ask the HTTP port for paths that answer, the container and Service
+/// ports are the listeners, the push Job names the pods' fleet and etcd, and the secret the
+/// README creates holds every variable the pod's file and the compose config read.
+#[test]
+fn k8s_manifests_agree_with_the_config() {
+    let docs = k8s_documents();
+    let instance = k8s_object(&docs, "ConfigMap", "switchyard-instance")["data"]["switchyard.toml"]
+        .as_str()
+        .expect("the pod's switchyard.toml");
+    let dir = std::env::temp_dir().join(format!("sy-k8s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("switchyard.toml");
+    std::fs::write(&file, instance).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", "--config"])
+        .arg(&file)
+        .envs(ENV)
+        .envs([("POD_NAME", "switchyard-7d9-a"), ("POD_IP", "10.0.0.7")])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "the pod's config:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = config::parse(instance, &|v: &str| {
+        env_lookup(v).or_else(|| Some(format!("{v}-value")))
+    })
+    .unwrap();
+    let fleet = cfg.fleet.as_ref().expect("[fleet]");
+
+    let deployment = k8s_object(&docs, "Deployment", "switchyard");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let port_of_name = |name: &str| -> u16 {
+        container["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["containerPort"].as_u64())
+            .unwrap_or_else(|| panic!("no container port {name}")) as u16
+    };
+    let s = &cfg.server;
+    assert_eq!(port_of_name("mysql"), port_of(&s.listen));
+    assert_eq!(
+        port_of_name("admin"),
+        port_of(s.admin_listen.as_deref().unwrap())
+    );
+    assert_eq!(
+        port_of_name("http"),
+        port_of(s.http_listen.as_deref().unwrap())
+    );
+    for (probe, path) in [("readinessProbe", "/ready"), ("livenessProbe", "/health")] {
+        assert_eq!(container[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(container[probe]["httpGet"]["port"], "http", "{probe}");
+    }
+    assert_eq!(
+        strings(container.get("args")),
+        ["run", "--config", "/etc/switchyard/switchyard.toml"]
+    );
+    assert_eq!(container["volumeMounts"][0]["mountPath"], "/etc/switchyard");
+    // The pod's name is its instance name; the grace outlasts shutdown_grace.
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(
+        grace > s.shutdown_grace.as_secs(),
+        "terminationGracePeriodSeconds {grace} <= shutdown_grace"
+    );
+    for (service, wanted) in [("switchyard", "mysql"), ("switchyard-admin", "admin")] {
+        let ports = &k8s_object(&docs, "Service", service)["spec"]["ports"];
+        assert!(
+            ports
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["targetPort"] == wanted),
+            "Service {service} targets no {wanted} port"
+        );
+    }
+
+    let job = k8s_object(&docs, "Job", "switchyard-config-push");
+    let push = strings(job["spec"]["template"]["spec"]["containers"][0].get("args"));
+    let after = |flag: &str| {
+        push.iter()
+            .skip_while(|a| *a != flag)
+            .nth(1)
+            .cloned()
+            .unwrap_or_else(|| panic!("push without {flag}: {push:?}"))
+    };
+    assert_eq!(push[..2], ["config", "push"]);
+    assert_eq!(after("--fleet"), fleet.name);
+    assert!(fleet.etcd.contains(&after("--etcd")), "{:?}", fleet.etcd);
+    let etcd = k8s_object(&docs, "Service", "switchyard-etcd");
+    assert!(after("--etcd").starts_with("http://switchyard-etcd:"));
+    assert_eq!(etcd["spec"]["ports"][0]["port"], 2379);
+
+    let readme = read("deploy/k8s/README.md");
+    let mut wanted = referenced_variables(instance);
+    wanted.extend(referenced_variables(&read("config/compose.toml")));
+    for var in wanted {
+        if var.starts_with("POD_") {
+            continue;
+        }
+        assert!(
+            readme.contains(&format!("--from-literal={var}=")),
+            "deploy/k8s/README.md's secret lacks {var}"
+        );
+    }
+}

@@ -6,22 +6,31 @@
 #
 # Usage: scripts/pgo.sh    prints the built binary's path (target/pgo/<host triple>/release/)
 #
-# 1. builds switchyard --release instrumented (-Cprofile-generate; target dir target/pgo-gen);
-# 2. runs a training load through it in front of the local cluster (scripts/cluster.sh up), with
-#    one session worker and with two: sysbench point selects in the text protocol and prepared,
-#    oltp_read_write (transactions, writes to the primary), and connect-per-request PHP
-#    clients (bench/connect_per_request.php); the proxy is stopped with SIGINT so that it
-#    exits through main and writes its profile;
-# 3. merges the profiles with the llvm-profdata of rustc's own LLVM major version (Debian's
-#    llvm-N package: installed with apt-get when missing and root, else an error saying so);
+# 1. builds switchyard --release instrumented (-Cprofile-generate; target dir target/pgo-gen),
+#    and the synthetic backend (examples/synthetic_backend.rs) as usual, in a cargo run of
+#    its own: building an example in the same run turns on its dev-dependencies' features
+#    (tokio's among them), and code compiled with other features no longer matches the
+#    profile, which then silently guides nothing;
+# 2. runs a training load through it in front of two synthetic backends (a primary and a
+#    replica that answer at once, so no database is needed: the image build runs this too),
+#    with one session worker and with two: sysbench point selects in the text protocol and
+#    prepared, oltp_read_only, oltp_read_write (transactions, writes to the primary), and
+#    connect-per-request PHP clients (bench/connect_per_request.php); the proxy is stopped
+#    with SIGINT so that it exits through main and writes its profile;
+# 3. merges the profiles with an llvm-profdata of rustc's own LLVM major version: rustup's
+#    llvm-tools component if installed, else Debian's llvm-N package (installed with apt-get
+#    when missing and root, else an error saying so);
 # 4. builds switchyard --release with the merged profile (-Cprofile-use; target dir target/pgo).
 #
 # The profile is made fresh from the code being built, never kept: a stale profile silently
 # stops guiding the functions that changed. Takes two release builds plus about a minute.
 #
-# Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SWITCHYARD_CLUSTER_DIR
-# (passed to scripts/cluster.sh); SY_PGO_PORT (the training proxy's port, default 6150);
-# SY_PGO_SECS (seconds per training step, default 4).
+# Trained on the synthetic backend, the build measures as one trained through the local
+# cluster (bench/instructions.sh, docs/design.md).
+#
+# Environment: SY_PGO_PORT (the training proxy's port, default 6150; the backends take the
+# next two); SY_PGO_SECS (seconds per training step, default 4); CARGO_PROFILE_RELEASE_DEBUG
+# and the like pass through to both builds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
@@ -29,7 +38,8 @@ ROOT="$PWD"
 
 PORT="${SY_PGO_PORT:-6150}"
 SECS="${SY_PGO_SECS:-4}"
-PRIMARY="${SY_PRIMARY_PORT:-3307}"
+PRIMARY=$((PORT + 1))
+REPLICA=$((PORT + 2))
 PROFILES="${ROOT}/target/pgo-gen/profiles"
 # An explicit --target keeps RUSTFLAGS off build scripts and proc macros: only the proxy is
 # instrumented and optimized.
@@ -45,7 +55,9 @@ die() {
 llvm_major="$(rustc -vV | awk '/^LLVM version:/ {split($3, v, "."); print v[1]}')"
 [ -n "$llvm_major" ] || die "rustc -vV names no LLVM version"
 profdata=""
-for candidate in "llvm-profdata-${llvm_major}" "/usr/lib/llvm-${llvm_major}/bin/llvm-profdata"; do
+sysroot_bin="$(rustc --print sysroot)/lib/rustlib/${HOST}/bin"
+for candidate in "${sysroot_bin}/llvm-profdata" "llvm-profdata-${llvm_major}" \
+    "/usr/lib/llvm-${llvm_major}/bin/llvm-profdata"; do
     if command -v "$candidate" >/dev/null 2>&1; then
         profdata="$candidate"
         break
@@ -62,34 +74,38 @@ fi
 command -v sysbench >/dev/null 2>&1 || die "sysbench missing (scripts/test.sh installs it)"
 command -v php >/dev/null 2>&1 || die "php missing (scripts/test.sh installs php-cli and php-mysql)"
 
-log "cluster: scripts/cluster.sh up"
-bash scripts/cluster.sh up >&2 || die "the local cluster did not come up"
-
 log "building instrumented (target/pgo-gen)"
 rm -rf "$PROFILES"
 RUSTFLAGS="-Cprofile-generate=${PROFILES}" \
     cargo build --release --quiet --locked --bin switchyard --target "$HOST" --target-dir target/pgo-gen
 BIN_GEN="target/pgo-gen/${HOST}/release/switchyard"
+log "building the synthetic backend (target/release/examples)"
+cargo build --release --quiet --locked --example synthetic_backend
+BACKEND="target/release/examples/synthetic_backend"
 
 WORK="$(mktemp -d)"
 PROXY=""
+BACKENDS=()
 cleanup() {
     [ -z "$PROXY" ] || kill "$PROXY" 2>/dev/null || true
+    for p in "${BACKENDS[@]}"; do kill "$p" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-log "sysbench prepare on the primary"
-sbtest_sysbench "$PRIMARY" oltp_read_write cleanup >"$WORK/prepare.log" 2>&1 || true
-sbtest_sysbench "$PRIMARY" oltp_read_write prepare >>"$WORK/prepare.log" 2>&1 || {
-    cat "$WORK/prepare.log" >&2
-    die "sysbench prepare failed"
-}
+for port in "$PRIMARY" "$REPLICA"; do
+    "$BACKEND" "127.0.0.1:${port}" \
+        2>"$WORK/backend-${port}.log" &
+    BACKENDS+=($!)
+    sbtest_wait_port "$port" "$!" || die "the synthetic backend did not start on ${port}"
+done
 
 {
     printf '[server]\nlisten = "127.0.0.1:%s"\nmax_connections = 2000\n\n' "$PORT"
     printf '[defaults]\npool_max = 128\n\n'
-    sbtest_tenant
+    # sysbench's tenant and user (bench/sbtest.sh) on the synthetic servers.
+    sbtest_tenant | sed -e "s/^primary = .*/primary = \"127.0.0.1:${PRIMARY}\"/" \
+        -e "s/^replicas = .*/replicas = [\"127.0.0.1:${REPLICA}\"]/"
 } >"$WORK/pgo.toml"
 
 train() { # workers

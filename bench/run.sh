@@ -33,7 +33,7 @@
 #
 # Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SWITCHYARD_CLUSTER_DIR
 # (passed to scripts/cluster.sh, so the harness can use a cluster of its own);
-# SY_BENCH_PORT (first of ten local ports for the proxies, the relays and the PGO training,
+# SY_BENCH_PORT (first of twelve local ports for the proxies, the relays and the PGO training,
 # default 6140).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -591,7 +591,8 @@ fn docker_build_stage_has_every_file_cargo_reads() {
     std::fs::write(
         shims.join("cargo"),
         format!(
-            "#!/bin/bash\nout=$(\"{cargo}\" build --offline --locked --bin __no_such_bin__ 2>&1)\n\
+            "#!/bin/bash\n[ \"$1\" = build ] || {{ echo \"cargo $1: only builds are replayed\" >&2; exit 1; }}\n\
+             out=$(\"{cargo}\" build --offline --locked --bin __no_such_bin__ 2>&1)\n\
              case \"$out\" in *'no bin target named'*) exit 0 ;; esac\n\
              echo \"$out\" >&2\nexit 1\n"
         ),
@@ -610,9 +611,17 @@ fn docker_build_stage_has_every_file_cargo_reads() {
 
     let mut in_build = false;
     let mut builds = 0;
+    // The build arguments as RUN sees them: their defaults, but the plain build's branch
+    // (PGO=0) is what runs here; the profile-guided one is scripts/pgo.sh's, run on its own.
+    let mut args: Vec<(String, String)> = Vec::new();
     for (word, rest) in dockerfile_instructions(&read("Dockerfile")) {
         match word.as_str() {
             "FROM" => in_build = rest.ends_with(" AS build"),
+            "ARG" if in_build => {
+                let (name, default) = rest.split_once('=').unwrap_or((&rest, ""));
+                let value = if name == "PGO" { "0" } else { default };
+                args.push((name.to_string(), value.to_string()));
+            }
             "COPY" if in_build => {
                 assert!(!rest.starts_with("--"), "COPY {rest}: not replayed");
                 let args: Vec<&str> = rest.split_whitespace().collect();
@@ -623,7 +632,7 @@ fn docker_build_stage_has_every_file_cargo_reads() {
                         "COPY {src}: not in the build context (.dockerignore)"
                     );
                     let to = if dest.ends_with('/') {
-                        work.join(dest).join(src)
+                        work.join(dest).join(Path::new(src).file_name().unwrap())
                     } else {
                         work.join(dest)
                     };
@@ -644,9 +653,11 @@ fn docker_build_stage_has_every_file_cargo_reads() {
                     !rest.contains(" /") && !rest.contains("apt-get"),
                     "a building RUN is replayed on this machine: keep it to relative paths: {rest}"
                 );
-                let out = Command::new("bash")
-                    .args(["-euc", &rest])
+                // As Docker runs it: /bin/sh -c, no -e (the && chains stop at a failure).
+                let out = Command::new("sh")
+                    .args(["-c", &rest])
                     .current_dir(&work)
+                    .envs(args.iter().map(|(k, v)| (k, v)))
                     .env("PATH", &path)
                     .output()
                     .unwrap();
@@ -664,6 +675,31 @@ fn docker_build_stage_has_every_file_cargo_reads() {
         builds >= 1,
         "no cargo build in the Dockerfile's build stage"
     );
+    assert!(
+        args.iter().any(|(k, _)| k == "PGO"),
+        "the build stage has no PGO argument"
+    );
+    // What scripts/pgo.sh reads (outside comments) is in the stage for its branch.
+    let pgo = read("scripts/pgo.sh");
+    let mut needed = vec!["scripts/pgo.sh".to_string()];
+    for line in pgo.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        for word in line.split(|c: char| c.is_whitespace() || c == '"') {
+            if word.starts_with("bench/") {
+                needed.push(word.to_string());
+            }
+        }
+        if let Some(rest) = line.split("--example ").nth(1) {
+            let name = rest.split_whitespace().next().unwrap();
+            needed.push(format!("examples/{name}.rs"));
+        }
+    }
+    assert!(needed.len() >= 4, "{needed:?}");
+    for file in needed {
+        assert!(
+            work.join(&file).exists(),
+            "{file} (read by scripts/pgo.sh) is not in the image's build stage"
+        );
+    }
     let _ = std::fs::remove_dir_all(&scratch);
 }
 

@@ -543,6 +543,25 @@ fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A scratch directory under the system's temp dir, removed when dropped (a failed
+/// assertion included).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(label: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        ScratchDir(d)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Copies `rel` (a file or a tree) from `from` to `to`, when it exists.
 fn copy_tree(from: &Path, to: &Path, rel: &str) {
     let src = from.join(rel);
@@ -566,8 +585,8 @@ fn copy_tree(from: &Path, to: &Path, rel: &str) {
 /// Docker engine runs: this catches it here.
 #[test]
 fn docker_build_stage_has_every_file_cargo_reads() {
-    let scratch = std::env::temp_dir().join(format!("sy-docker-ctx-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    let guard = ScratchDir::new("sy-docker-ctx");
+    let scratch = &guard.0;
     let (context, work, shims) = (
         scratch.join("ctx"),
         scratch.join("src"),
@@ -700,7 +719,6 @@ fn docker_build_stage_has_every_file_cargo_reads() {
             "{file} (read by scripts/pgo.sh) is not in the image's build stage"
         );
     }
-    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 /// The server that answered a read: `@@report_host` (replica1, replica2; NULL on the
@@ -869,9 +887,8 @@ fn k8s_manifests_agree_with_the_config() {
     let instance = k8s_object(&docs, "ConfigMap", "switchyard-instance")["data"]["switchyard.toml"]
         .as_str()
         .expect("the pod's switchyard.toml");
-    let dir = std::env::temp_dir().join(format!("sy-k8s-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("switchyard.toml");
+    let dir = ScratchDir::new("sy-k8s");
+    let file = dir.0.join("switchyard.toml");
     std::fs::write(&file, instance).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["check", "--config"])
@@ -880,7 +897,7 @@ fn k8s_manifests_agree_with_the_config() {
         .envs([("POD_NAME", "switchyard-7d9-a"), ("POD_IP", "10.0.0.7")])
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert!(
         out.status.success(),
         "the pod's config:\n{}{}",

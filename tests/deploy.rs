@@ -362,7 +362,8 @@ fn dockerfile_builds_in_two_stages_and_runs_unprivileged() {
 /// password set outside the binary log, the scripts, then a restart).
 struct ScratchServer {
     name: &'static str,
-    dir: PathBuf,
+    /// Removed after the server is killed (fields drop after `Drop::drop`).
+    dir: common::ScratchDir,
     port: u16,
     flags: Vec<String>,
     child: Option<std::process::Child>,
@@ -371,9 +372,8 @@ struct ScratchServer {
 impl ScratchServer {
     fn install(name: &'static str, flags: Vec<String>) -> Self {
         let port = common::free_port();
-        let dir = std::env::temp_dir().join(format!("sy-compose-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = common::ScratchDir::new(&format!("sy-compose-{name}"));
+        let dir = &scratch.0;
         // The client's own socket, so the init scripts' `mariadb --protocol=socket` finds
         // this server as it finds the container's (a client reads ~/.my.cnf last).
         let sock = dir.join("sock");
@@ -399,7 +399,7 @@ impl ScratchServer {
         assert!(out.status.success(), "{name}: mariadb-install-db: {out:?}");
         ScratchServer {
             name,
-            dir,
+            dir: scratch,
             port,
             flags,
             child: None,
@@ -407,7 +407,7 @@ impl ScratchServer {
     }
 
     fn start(&mut self, extra: &[&str]) {
-        let d = &self.dir;
+        let d = &self.dir.0;
         let child = Command::new(sbin("mariadbd"))
             .arg(format!(
                 "--defaults-file={}",
@@ -466,7 +466,7 @@ impl ScratchServer {
 
     fn run(&self, cmd: &mut Command, env: &[(String, String)]) -> Result<String, String> {
         let out = cmd
-            .env("HOME", &self.dir)
+            .env("HOME", &self.dir.0)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .output()
             .map_err(|e| e.to_string())?;
@@ -519,7 +519,6 @@ impl Drop for ScratchServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -543,38 +542,16 @@ fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A scratch directory under the system's temp dir, removed when dropped (a failed
-/// assertion included).
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(label: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        ScratchDir(d)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Copies `rel` (a file or a tree) from `from` to `to`, when it exists.
-fn copy_tree(from: &Path, to: &Path, rel: &str) {
-    let src = from.join(rel);
-    if !src.exists() {
-        return;
-    }
+/// Copies `src` (a file or a tree) to the path `to`, making its parent directories.
+fn copy_to(src: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
     let status = Command::new("cp")
         .arg("-R")
-        .arg(&src)
-        .arg(to.join(rel).parent().unwrap())
+        .arg(src)
+        .arg(to)
         .status()
         .unwrap();
-    assert!(status.success(), "cp {}", src.display());
+    assert!(status.success(), "cp -R {} {}", src.display(), to.display());
 }
 
 /// The build stage of the Dockerfile, replayed in a scratch directory from the build
@@ -585,7 +562,7 @@ fn copy_tree(from: &Path, to: &Path, rel: &str) {
 /// Docker engine runs: this catches it here.
 #[test]
 fn docker_build_stage_has_every_file_cargo_reads() {
-    let guard = ScratchDir::new("sy-docker-ctx");
+    let guard = common::ScratchDir::new("sy-docker-ctx");
     let scratch = &guard.0;
     let (context, work, shims) = (
         scratch.join("ctx"),
@@ -603,8 +580,9 @@ fn docker_build_stage_has_every_file_cargo_reads() {
         let rel = line
             .strip_prefix('!')
             .unwrap_or_else(|| panic!(".dockerignore: only `*` and `!path` are replayed: {line}"));
-        std::fs::create_dir_all(context.join(rel).parent().unwrap()).unwrap();
-        copy_tree(&root(), &context, rel);
+        if root().join(rel).exists() {
+            copy_to(&root().join(rel), &context.join(rel));
+        }
     }
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     std::fs::write(
@@ -655,14 +633,7 @@ fn docker_build_stage_has_every_file_cargo_reads() {
                     } else {
                         work.join(dest)
                     };
-                    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-                    let status = Command::new("cp")
-                        .arg("-R")
-                        .arg(context.join(src))
-                        .arg(&to)
-                        .status()
-                        .unwrap();
-                    assert!(status.success());
+                    copy_to(&context.join(src), &to);
                 }
             }
             // Only what builds runs here, in the scratch directory; package installs do
@@ -887,7 +858,7 @@ fn k8s_manifests_agree_with_the_config() {
     let instance = k8s_object(&docs, "ConfigMap", "switchyard-instance")["data"]["switchyard.toml"]
         .as_str()
         .expect("the pod's switchyard.toml");
-    let dir = ScratchDir::new("sy-k8s");
+    let dir = common::ScratchDir::new("sy-k8s");
     let file = dir.0.join("switchyard.toml");
     std::fs::write(&file, instance).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))

@@ -18,6 +18,25 @@ use switchyard::state::RuntimeState;
 use switchyard::Listeners;
 use tokio::sync::oneshot;
 
+/// A scratch directory `<name>-<pid>` under the system's temp dir, emptied when made and
+/// removed when dropped (a failed assertion included).
+pub struct ScratchDir(pub std::path::PathBuf);
+
+impl ScratchDir {
+    pub fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        ScratchDir(d)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A free loopback port for a child process to bind. The probe listener is released, so
 /// the kernel may offer the same port again before the child binds it; ports already
 /// handed out in this test process are skipped, or two instances started together can be

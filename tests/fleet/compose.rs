@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 
 use super::common::compose::{read, resolved_environment, service, strings};
 use super::common::{self, free_port};
-use super::harness::{field, rows, until, Dir, Etcd};
+use super::harness::{field, rows, scratch, until, Etcd};
 
 const INSTANCES: [&str; 3] = ["sy-a", "sy-b", "sy-c"];
 
@@ -40,7 +40,7 @@ fn pair(from: &str, to: String) -> (String, String) {
 #[tokio::test]
 async fn compose_fleet_profile_serves_through_haproxy() {
     let compose = common::compose::file();
-    let dir = Dir::new("compose");
+    let dir = scratch("compose");
     let etcd = Etcd::start(&dir.0).await;
     let etcd_url = pair("http://etcd:2379", etcd.endpoint());
 

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::common;
 
-pub use super::common::free_port;
+pub use super::common::{free_port, ScratchDir};
 
 /// Polls `check` every 20 ms until it yields a value, failing the test after `limit`.
 pub async fn until<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
@@ -35,22 +35,9 @@ where
     }
 }
 
-/// A scratch directory removed when dropped.
-pub struct Dir(pub PathBuf);
-
-impl Dir {
-    pub fn new(label: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("sy-fleet-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fleet test's scratch directory, removed when dropped.
+pub fn scratch(label: &str) -> ScratchDir {
+    ScratchDir::new(&format!("sy-fleet-{label}"))
 }
 
 // ---- etcd ----
@@ -339,7 +326,7 @@ pub fn field<'r>(row: &'r [(String, String)], name: &str) -> &'r str {
 
 /// The fleet: etcd and `names` instances, each registered (within 20 s).
 pub struct Fleet {
-    pub dir: Dir,
+    pub dir: ScratchDir,
     pub etcd: Etcd,
     pub spec: FleetSpec,
     pub instances: Vec<Instance>,
@@ -358,7 +345,7 @@ impl Fleet {
         spec: FleetSpec,
         relayed: Option<&str>,
     ) -> (Fleet, Option<Relay>) {
-        let dir = Dir::new(label);
+        let dir = scratch(label);
         let etcd = Etcd::start(&dir.0).await;
         let relay = match relayed {
             Some(_) => Some(Relay::start(etcd.port).await),

@@ -763,19 +763,9 @@ async fn http_get(p: &AdminProxy, path: &str) -> (u16, String) {
     )
 }
 
-/// The exit code of deploy/switchyard/healthcheck.sh probing `path` on the HTTP port.
+/// The exit code of the image's health check probing `path` on the HTTP port.
 async fn container_health_check(p: &AdminProxy, path: &str) -> Option<i32> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/switchyard/healthcheck.sh");
-    let run = tokio::process::Command::new("bash")
-        .arg(script)
-        .arg(format!("http://{}{path}", p.http))
-        .stderr(std::process::Stdio::null())
-        .status();
-    tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("the health check ends within 10 s")
-        .expect("bash runs the health check")
-        .code()
+    common::compose::health_check(&format!("http://{}{path}", p.http)).await
 }
 
 fn unchunk(mut body: &str) -> String {

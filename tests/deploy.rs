@@ -809,12 +809,8 @@ async fn the_compose_stack_serves_the_demo_without_docker() {
     assert_eq!(ids, [7]);
     ops.query_drop("USE wf_globex").await.unwrap();
 
-    let health = Command::new("bash")
-        .arg(root().join("deploy/switchyard/healthcheck.sh"))
-        .arg(format!("http://127.0.0.1:{http}/health"))
-        .status()
-        .unwrap();
-    assert!(health.success(), "the container health check: {health:?}");
+    let health = common::compose::health_check(&format!("http://127.0.0.1:{http}/health")).await;
+    assert_eq!(health, Some(0), "the container health check");
     drop(proxy);
 }
 

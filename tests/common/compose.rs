@@ -18,6 +18,22 @@ pub fn read(rel: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The exit code of the image's health check (deploy/switchyard/healthcheck.sh) probing
+/// `url`: 0 healthy, 1 not. Run as a child process the runtime awaits, so an in-process
+/// proxy on the test's own runtime can answer it.
+pub async fn health_check(url: &str) -> Option<i32> {
+    let run = tokio::process::Command::new("bash")
+        .arg(root().join("deploy/switchyard/healthcheck.sh"))
+        .arg(url)
+        .stderr(std::process::Stdio::null())
+        .status();
+    tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("the health check ends within 10 s")
+        .expect("bash runs the health check")
+        .code()
+}
+
 /// docker-compose.yml as JSON, read by PyYAML (the file uses anchors and merge keys, which
 /// PyYAML, docker-compose v1 and docker compose v2 all resolve).
 pub fn file() -> Value {

@@ -164,12 +164,9 @@ async fn compose_fleet_profile_serves_through_haproxy() {
         .trim();
     assert!(text.contains("http-check expect status 200"));
     for s in &spawned {
-        let status = std::process::Command::new("bash")
-            .arg(common::compose::root().join("deploy/switchyard/healthcheck.sh"))
-            .arg(format!("http://127.0.0.1:{}{path}", s.http))
-            .status()
-            .unwrap();
-        assert!(status.success(), "{}: GET {path}: {status:?}", s.name);
+        let url = format!("http://127.0.0.1:{}{path}", s.http);
+        let status = common::compose::health_check(&url).await;
+        assert_eq!(status, Some(0), "{}: GET {path}", s.name);
     }
     let cfg = dir.0.join("haproxy.cfg");
     std::fs::write(&cfg, replaced(&text, &pairs)).unwrap();

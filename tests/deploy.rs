@@ -814,29 +814,6 @@ async fn the_compose_stack_serves_the_demo_without_docker() {
     drop(proxy);
 }
 
-/// deploy/k8s/*.yaml as JSON documents (PyYAML, every document of every file).
-fn k8s_documents() -> Vec<serde_json::Value> {
-    let out = Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import json, sys, yaml\n\
-             docs = [d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]\n\
-             json.dump(docs, sys.stdout)",
-        ])
-        .args(
-            ["etcd.yaml", "switchyard.yaml", "config-push.yaml"]
-                .map(|f| root().join("deploy/k8s").join(f)),
-        )
-        .output()
-        .expect("run /usr/bin/python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn k8s_object<'d>(docs: &'d [serde_json::Value], kind: &str, name: &str) -> &'d serde_json::Value {
     docs.iter()
         .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
@@ -850,7 +827,11 @@ fn k8s_object<'d>(docs: &'d [serde_json::Value], kind: &str, name: &str) -> &'d 
 /// README creates holds every variable the pod's file and the compose config read.
 #[test]
 fn k8s_manifests_agree_with_the_config() {
-    let docs = k8s_documents();
+    let docs = common::compose::yaml_documents(&[
+        "deploy/k8s/etcd.yaml",
+        "deploy/k8s/switchyard.yaml",
+        "deploy/k8s/config-push.yaml",
+    ]);
     let instance = k8s_object(&docs, "ConfigMap", "switchyard-instance")["data"]["switchyard.toml"]
         .as_str()
         .expect("the pod's switchyard.toml");

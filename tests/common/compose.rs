@@ -37,17 +37,26 @@ pub async fn health_check(url: &str) -> Option<i32> {
 /// docker-compose.yml as JSON, read by PyYAML (the file uses anchors and merge keys, which
 /// PyYAML, docker-compose v1 and docker compose v2 all resolve).
 pub fn file() -> Value {
+    let mut docs = yaml_documents(&["docker-compose.yml"]);
+    assert_eq!(docs.len(), 1, "docker-compose.yml: one YAML document");
+    docs.remove(0)
+}
+
+/// Every non-empty YAML document of the repository files `rels`, in order, as JSON.
+pub fn yaml_documents(rels: &[&str]) -> Vec<Value> {
     let out = Command::new("/usr/bin/python3")
         .args([
             "-c",
-            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+            "import json, sys, yaml\n\
+             docs = [d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]\n\
+             json.dump(docs, sys.stdout)",
         ])
-        .arg(root().join("docker-compose.yml"))
+        .args(rels.iter().map(|r| root().join(r)))
         .output()
         .expect("run /usr/bin/python3 (scripts/cluster.sh deps installs it)");
     assert!(
         out.status.success(),
-        "docker-compose.yml could not be read as YAML (PyYAML comes from Debian's python3-yaml, \
+        "{rels:?} could not be read as YAML (PyYAML comes from Debian's python3-yaml, \
          installed by scripts/cluster.sh deps):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -23,7 +23,8 @@
 # 4. builds switchyard --release with the merged profile (-Cprofile-use; target dir target/pgo).
 #
 # The profile is made fresh from the code being built, never kept: a stale profile silently
-# stops guiding the functions that changed. Takes two release builds plus about a minute.
+# stops guiding the functions that changed. Takes two release builds of the proxy, one of the
+# synthetic backend (with the dev-dependencies an example builds against) and about a minute.
 #
 # Trained on the synthetic backend, the build measures as one trained through the local
 # cluster (bench/instructions.sh, docs/design.md).
@@ -94,8 +95,7 @@ cleanup() {
 trap cleanup EXIT
 
 for port in "$PRIMARY" "$REPLICA"; do
-    "$BACKEND" "127.0.0.1:${port}" \
-        2>"$WORK/backend-${port}.log" &
+    "$BACKEND" "127.0.0.1:${port}" 2>"$WORK/backend-${port}.log" &
     BACKENDS+=($!)
     sbtest_wait_port "$port" "$!" || die "the synthetic backend did not start on ${port}"
 done

@@ -723,14 +723,13 @@ async fn the_compose_stack_serves_the_demo_without_docker() {
     use mysql_async::prelude::Queryable;
 
     let compose = common::compose::file();
-    let mut servers = Vec::new();
+    let mut servers: Vec<ScratchServer> = Vec::new();
     let mut addresses = Vec::new();
     for name in MARIADB_SERVICES {
         let svc = service(&compose, name);
         let mut server = ScratchServer::install(name, strings(svc.get("command")));
         let mut env = resolved_environment(svc);
         if let Some(primary) = servers.first() {
-            let primary: &ScratchServer = primary;
             env.push(("PRIMARY_HOST".into(), "127.0.0.1".into()));
             env.push(("PRIMARY_PORT".into(), primary.port.to_string()));
         }

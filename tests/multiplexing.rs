@@ -1027,6 +1027,102 @@ async fn a_refused_change_user_falls_back_and_spares_the_next_idle_connection() 
     );
 }
 
+/// The one number in a raw one-row, one-column answer (a text row's length-prefixed string).
+fn raw_number(answer: &[u8]) -> u64 {
+    let rows = packets(answer);
+    let row = &rows
+        .get(2)
+        .unwrap_or_else(|| panic!("no row: {answer:?}"))
+        .1;
+    let text = std::str::from_utf8(&row[1..1 + usize::from(row[0])]).unwrap();
+    text.parse()
+        .unwrap_or_else(|_| panic!("not a number: {text:?}"))
+}
+
+/// On the primary, inside a transaction, as `c`: its connection's thread id, then a SELECT
+/// of 37 rows, which the server keeps as that connection's FOUND_ROWS().
+async fn leave_found_rows(c: &mut RawClient) -> u64 {
+    assert_eq!(packets(&c.query("BEGIN").await)[0].1[0], 0x00);
+    let thread = raw_number(&c.query("SELECT CONNECTION_ID()").await);
+    let rows = packets(&c.query("SELECT seq FROM seq_1_to_37").await);
+    assert_eq!(rows.len(), 2 + 37 + 1, "37 rows: {rows:?}");
+    assert_eq!(packets(&c.query("COMMIT").await)[0].1[0], 0x00);
+    thread
+}
+
+/// `SELECT FOUND_ROWS()` as the first statement of `c`'s transaction: the answer's bytes
+/// and the connection's thread id.
+async fn first_found_rows(c: &mut RawClient) -> (Vec<u8>, u64) {
+    assert_eq!(packets(&c.query("BEGIN").await)[0].1[0], 0x00);
+    let answer = c.query("SELECT FOUND_ROWS()").await;
+    let thread = raw_number(&c.query("SELECT CONNECTION_ID()").await);
+    assert_eq!(packets(&c.query("COMMIT").await)[0].1[0], 0x00);
+    (answer, thread)
+}
+
+/// A connection one tenant leaves idle and another takes over carries nothing of the first
+/// one's answers: the server keeps FOUND_ROWS() (the row count of the last SELECT) through
+/// both COM_RESET_CONNECTION (same login, the other tenant's cap) and COM_CHANGE_USER
+/// (another login), so the taker's first `SELECT FOUND_ROWS()` would tell it how many rows
+/// the other tenant just read. It answers 0 instead, byte for byte as a server answers after
+/// a SELECT of no rows.
+#[tokio::test]
+async fn a_connection_another_tenant_left_tells_nothing_of_its_answers() {
+    let caps = modern_caps();
+    // Not compared with a new connection's own answer: that is whatever the last
+    // connection served by its thread (from the server's thread cache) left, any user's
+    // (seen here: 0, 1 and 51). Switchyard's taker gets 0, the count of an empty SELECT.
+    let mut cleared = RawClient::connect(common::primary_port(), "sy_root", "sy_root", None, caps)
+        .await
+        .0;
+    assert_eq!(
+        packets(&cleared.query("SELECT 1 FROM DUAL WHERE 0").await).len(),
+        3
+    );
+    let (empty, _) = first_found_rows(&mut cleared).await;
+    assert_eq!(raw_number(&empty), 0);
+
+    // Another login: COM_CHANGE_USER.
+    let l = Logins {
+        a: "sy_fr_a",
+        b: "sy_fr_b",
+    };
+    create_logins(l).await;
+    let proxy =
+        common::start_with_admin(RuntimeState::new(two_logins_config(l, BACKEND_PASSWORD))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut root = common::root().await;
+    let connect = |user: &'static str, password: &'static str, db: &'static str| {
+        RawClient::connect(port, user, password, Some(db), caps)
+    };
+    let mut a = connect("acme_app", "acme_pw", "wf_acme").await.0;
+    let a_thread = leave_found_rows(&mut a).await;
+    cold(&mut root, a_thread).await;
+    let mut b = connect("globex_app", "globex_pw", "wf_globex").await.0;
+    let (answer, b_thread) = first_found_rows(&mut b).await;
+    assert_eq!(b_thread, a_thread, "B ran on A's former connection");
+    assert_eq!(
+        primary_restores(admin, "globex").await["restores_change_user"],
+        1
+    );
+    assert_eq!(answer, empty, "after COM_CHANGE_USER: 0");
+
+    // The same login (the client's own, passed through) in two tenants:
+    // COM_RESET_CONNECTION.
+    let shared_login = common::start(common::config("")).await;
+    let port = shared_login.addr.port();
+    let connect = |db: &'static str| RawClient::connect(port, "ops", "ops_pw", Some(db), caps);
+    let mut in_acme = connect("wf_acme").await.0;
+    let acme_thread = leave_found_rows(&mut in_acme).await;
+    let mut in_globex = connect("wf_globex").await.0;
+    let (answer, globex_thread) = first_found_rows(&mut in_globex).await;
+    assert_eq!(
+        globex_thread, acme_thread,
+        "globex ran on acme's former connection"
+    );
+    assert_eq!(answer, empty, "after COM_RESET_CONNECTION: 0");
+}
+
 /// A stored procedure changes what no statement of the session named (a user variable, the
 /// time zone): the session keeps its connection (the `stored procedure` pin) and sees what
 /// the procedure set; no other session ever gets that state.

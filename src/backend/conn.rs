@@ -77,6 +77,10 @@ pub struct Conn {
     pub greeting: Greeting,
     /// Logged in again as another user since its last restore, which reports it.
     pub changed_user: bool,
+    /// Taken over from another tenant since its last restore: what COM_RESET_CONNECTION
+    /// and COM_CHANGE_USER leave behind (FOUND_ROWS(), that tenant's last row count) is
+    /// cleared before this tenant's session runs anything on it.
+    pub from_other_tenant: bool,
     /// [`BackendConn::identity`], made once per login rather than per statement.
     identity: Option<Arc<Identity>>,
 }
@@ -168,6 +172,7 @@ impl BackendConn {
             identity: None,
             greeting,
             changed_user: false,
+            from_other_tenant: false,
         })))
     }
 

@@ -614,6 +614,7 @@ fn claim(
     if let Some(slot) = slot {
         conn.slot = Some(slot);
         conn.applied = Applied::FOREIGN;
+        conn.from_other_tenant = true;
     }
     Some(Some(conn))
 }

@@ -32,6 +32,7 @@ pub struct Wanted<'a> {
 pub fn restored_in_place(conn: &mut BackendConn, w: &Wanted<'_>) -> bool {
     let current = conn.applied.fp == w.applied.fp
         && !conn.changed_user
+        && !conn.from_other_tenant
         && w.schema.is_none_or(|db| conn.schema.as_deref() == Some(db))
         && conn.set_option == w.set_option;
     if current {
@@ -45,6 +46,9 @@ pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, 
     let mut kind = restore_sets(conn, w).await?;
     if std::mem::take(&mut conn.changed_user) {
         kind = Restore::ChangeUser;
+    }
+    if std::mem::take(&mut conn.from_other_tenant) {
+        forget_found_rows(conn).await?;
     }
     if let Some(db) = w.schema.filter(|db| conn.schema.as_deref() != Some(*db)) {
         let mut p = vec![COM_INIT_DB];
@@ -189,6 +193,19 @@ pub async fn reset(conn: &mut BackendConn) -> Result<(), BackendError> {
     conn.forget_statements();
     conn.last_insert_id = 0;
     Ok(())
+}
+
+/// Leaves FOUND_ROWS() at 0, as on a new connection: the server keeps it through
+/// COM_RESET_CONNECTION and COM_CHANGE_USER, where it would tell the next tenant how many
+/// rows the last one's SELECT returned. A subquery's empty result sets it; DO sends no rows
+/// and leaves ROW_COUNT() at the reset's 0 and no warning.
+async fn forget_found_rows(conn: &mut BackendConn) -> Result<(), BackendError> {
+    let mut p = vec![COM_QUERY];
+    p.extend_from_slice(b"DO (SELECT 1 FROM DUAL WHERE 0)");
+    expect_ok(
+        conn.exec_silent(&p, Expect::ResultSets).await?,
+        "clearing FOUND_ROWS()",
+    )
 }
 
 /// `DO LAST_INSERT_ID(n)`: sets what LAST_INSERT_ID() answers on `conn` without a result

@@ -1123,6 +1123,57 @@ async fn a_connection_another_tenant_left_tells_nothing_of_its_answers() {
     assert_eq!(answer, empty, "after COM_RESET_CONNECTION: 0");
 }
 
+/// SHOW PROFILES lists the statements a connection profiled, with their text, and the
+/// server keeps that list through COM_RESET_CONNECTION: a session that sets `profiling`
+/// keeps its connection (the `profiling` pin) and the connection is closed when the session
+/// ends, never handed to the next session.
+#[tokio::test]
+async fn a_profiling_sessions_connection_is_closed_not_handed_on() {
+    create_backend_user("sy_prof").await;
+    let proxy = common::start_with_admin(RuntimeState::new(config(1, "sy_prof"))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut root = common::root().await;
+    let profiles = |c: &'static str| format!("{c}: SHOW PROFILES");
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("SET profiling = 1").await.unwrap();
+    let secret: Option<String> = a.query_first("SELECT 'sy-profiled-secret'").await.unwrap();
+    assert_eq!(secret.as_deref(), Some("sy-profiled-secret"));
+    let listed: Vec<(u32, f64, String)> = a.query("SHOW PROFILES").await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|(_, _, q)| q.contains("sy-profiled-secret")),
+        "{}, as directly: {listed:?}",
+        profiles("A")
+    );
+    let (a_thread,): (u64,) = common::on_primary(&mut a, "SELECT CONNECTION_ID()").await;
+    let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+    assert!(
+        sessions.iter().flatten().any(|c| c.contains("profiling")),
+        "A's pin is named: {sessions:?}"
+    );
+    drop(a);
+
+    let gone = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {a_thread}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while root.query_first::<u64, _>(&gone).await.unwrap() != Some(0) {
+        assert!(Instant::now() < deadline, "A's connection was not closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    b.query_drop("SET profiling = 1").await.unwrap();
+    let (b_thread,): (u64,) = common::on_primary(&mut b, "SELECT CONNECTION_ID()").await;
+    assert_ne!(b_thread, a_thread);
+    let listed: Vec<(u32, f64, String)> = b.query("SHOW PROFILES").await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .all(|(_, _, q)| !q.contains("sy-profiled-secret")),
+        "{} lists none of A's statements: {listed:?}",
+        profiles("B")
+    );
+}
+
 /// A stored procedure changes what no statement of the session named (a user variable, the
 /// time zone): the session keeps its connection (the `stored procedure` pin) and sees what
 /// the procedure set; no other session ever gets that state.

@@ -123,13 +123,14 @@ pub fn metric_families(
 
 /// A SHOW SESSIONS pin ("temporary table t1", "named lock x2") without its particulars.
 fn pin_reason(p: &str) -> String {
-    const KNOWN: [&str; 9] = [
+    const KNOWN: [&str; 10] = [
         "named lock",
         "temporary table",
         "lock tables",
         "stored procedure",
         "unreplayable session change",
         "session variables",
+        "profiling",
         "user variables",
         "cursor",
         "hint",

@@ -410,7 +410,11 @@ impl Pools {
         let Some(slot) = &conn.slot else {
             return;
         };
-        if conn.set_option.is_some() || !conn.io.rbuf.is_empty() || slot.group().over_cap() {
+        if conn.set_option.is_some()
+            || conn.keeps_profiles
+            || !conn.io.rbuf.is_empty()
+            || slot.group().over_cap()
+        {
             return;
         }
         conn.last_used = now;
@@ -455,7 +459,7 @@ impl Pools {
     /// the query succeeds). Both are undone in the background, so the client is not kept
     /// waiting, and the connection is kept.
     pub fn release(self: &Arc<Self>, mut conn: BackendConn, reset: bool) {
-        if !conn.io.rbuf.is_empty() {
+        if !conn.io.rbuf.is_empty() || conn.keeps_profiles {
             return;
         }
         let pools = Arc::clone(self);

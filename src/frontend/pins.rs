@@ -18,6 +18,9 @@ pub struct Pins {
     too_many_sets: bool,
     /// The application asked for it (`/* pin=on */`).
     hint: bool,
+    /// `SET profiling`: SHOW PROFILES answers for the connection's statements, so the
+    /// session's stay on one.
+    profiling: bool,
     /// Informational: user variables live on the primary (statements using them go there).
     pub user_variables: bool,
     /// Open server-side cursors: client statement id -> the connection holding its cursor.
@@ -39,6 +42,8 @@ impl Pins {
             Some("unreplayable session change")
         } else if self.too_many_sets {
             Some("session variables")
+        } else if self.profiling {
+            Some("profiling")
         } else if self.hint {
             Some("hint")
         } else {
@@ -66,6 +71,9 @@ impl Pins {
         }
         if self.too_many_sets {
             out.push("session variables".into());
+        }
+        if self.profiling {
+            out.push("profiling".into());
         }
         if self.hint {
             out.push("hint".into());
@@ -139,6 +147,7 @@ impl Pins {
             self.lock_tables = false;
         }
         self.multi_statement |= e.multi_session_change;
+        self.profiling |= e.profiling;
         self.user_variables |= e.user_var_assign;
     }
 

@@ -434,6 +434,11 @@ impl Session {
             return;
         }
         self.st.pins.apply(&c.effects);
+        if c.effects.profiling {
+            if let Some(conn) = self.held.get_mut(t) {
+                conn.keeps_profiles = true;
+            }
+        }
         if t == Target::Primary && writes(&c.class) {
             self.st.wrote = true;
             self.st.causal.wrote();

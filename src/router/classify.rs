@@ -396,6 +396,7 @@ impl Multi {
         m.user_var_assign |= e.user_var_assign;
         m.calc_found_rows |= e.calc_found_rows;
         m.kill |= e.kill;
+        m.profiling |= e.profiling;
     }
 
     fn class(&self) -> Class {

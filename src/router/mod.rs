@@ -317,6 +317,9 @@ pub struct Effects {
     pub multi_session_change: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
+    /// A SET of `profiling`: the server keeps the statements it profiled (SHOW PROFILES,
+    /// their text) on the connection, through COM_RESET_CONNECTION and COM_CHANGE_USER.
+    pub profiling: bool,
 }
 
 /// A COM_QUERY's classification, `fingerprint_hash` and the schema names it spells out.

@@ -35,6 +35,7 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     if targets.user_var {
         effects.user_var_assign = !targets.user_values_literal;
     }
+    effects.profiling = targets.profiling;
     // A value with side effects must not be replayed on another connection.
     let class = if targets.global {
         Class::Primary(R::Ddl)
@@ -54,6 +55,8 @@ struct Targets {
     /// Every value assigned to a user variable is a literal (a number, a string, NULL,
     /// TRUE, FALSE, with a sign).
     user_values_literal: bool,
+    /// `profiling` is one of the variables set.
+    profiling: bool,
 }
 
 fn is_literal(cur: &Cursor, t: super::lexer::Token) -> bool {
@@ -71,6 +74,7 @@ fn targets(mut cur: Cursor) -> Targets {
         global: false,
         user_var: false,
         user_values_literal: true,
+        profiling: false,
     };
     let mut at_target = true;
     let mut depth = 0u32;
@@ -97,8 +101,12 @@ fn targets(mut cur: Cursor) -> Targets {
                     at_target = true;
                 }
                 Kind::Word if is_session_scope(text) => at_target = true,
+                Kind::Word => out.profiling |= text.eq_ignore_ascii_case(b"profiling"),
                 Kind::UserVar => out.user_var = true,
-                Kind::SysVar => out.global |= is_global_sysvar(text),
+                Kind::SysVar => {
+                    out.global |= is_global_sysvar(text);
+                    out.profiling |= sysvar_name(text).eq_ignore_ascii_case(b"profiling");
+                }
                 _ => {}
             }
         }
@@ -123,6 +131,15 @@ fn is_global_scope(w: &[u8]) -> bool {
 
 fn is_session_scope(w: &[u8]) -> bool {
     w.eq_ignore_ascii_case(b"SESSION") || w.eq_ignore_ascii_case(b"LOCAL")
+}
+
+/// The variable's name in `@@x`, `@@session.x`, `@@global.x`...
+fn sysvar_name(text: &[u8]) -> &[u8] {
+    let name = text.get(2..).unwrap_or(b"");
+    match name.iter().position(|&b| b == b'.') {
+        Some(dot) => &name[dot + 1..],
+        None => name,
+    }
 }
 
 /// `@@global.x`, `@@persist.x`, `@@persist_only.x`.

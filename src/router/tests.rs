@@ -312,6 +312,29 @@ fn multi_statements() {
 }
 
 #[test]
+fn a_set_of_profiling_is_seen_in_every_spelling() {
+    for sql in [
+        "SET profiling = 1",
+        "set SESSION Profiling=ON",
+        "SET @@profiling = 1",
+        "SET @@session.profiling = 0",
+        "SET time_zone = '+00:00', @@local.PROFILING = 1",
+        "SET NAMES utf8; SET profiling = 1",
+    ] {
+        assert!(effects(sql).profiling, "{sql}");
+    }
+    for sql in [
+        "SET profiling_history_size = 100",
+        "SET @profiling = 1",
+        "SET @@session.profiling_history_size = 1",
+        "SET sql_mode = 'profiling'",
+        "SELECT @@profiling",
+    ] {
+        assert!(!effects(sql).profiling, "{sql}");
+    }
+}
+
+#[test]
 fn effects_of_single_statements() {
     let e = effects("CREATE TEMPORARY TABLE IF NOT EXISTS `Shop`.`Tmp_Orders` (id INT)");
     assert_eq!(e.temp_tables_created, vec!["tmp_orders".to_string()]);

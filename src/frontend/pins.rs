@@ -164,6 +164,12 @@ impl Pins {
         self.procedure = true;
     }
 
+    /// The session set `profiling`: every connection it runs a statement on keeps a record
+    /// of it.
+    pub fn profiling(&self) -> bool {
+        self.profiling
+    }
+
     /// `/* pin=on */` or `/* pin=off */`.
     pub fn set_hint(&mut self, on: bool) {
         self.hint = on;

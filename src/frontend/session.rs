@@ -406,6 +406,13 @@ impl Session {
     ) {
         self.st.last = Some(t);
         self.st.look_back = looks_back(t, c, o).then_some(t);
+        // Whatever a profiling session runs, on whichever connection (a replacement too,
+        // its SET replayed there), lands in that connection's SHOW PROFILES.
+        if c.effects.profiling || self.st.pins.profiling() {
+            if let Some(conn) = self.held.get_mut(t) {
+                conn.keeps_profiles = true;
+            }
+        }
         if let Some(id) = o.ok.map(|ok| ok.last_insert_id).filter(|id| *id != 0) {
             self.st.last_insert_id = id;
         }
@@ -434,11 +441,6 @@ impl Session {
             return;
         }
         self.st.pins.apply(&c.effects);
-        if c.effects.profiling {
-            if let Some(conn) = self.held.get_mut(t) {
-                conn.keeps_profiles = true;
-            }
-        }
         if t == Target::Primary && writes(&c.class) {
             self.st.wrote = true;
             self.st.causal.wrote();

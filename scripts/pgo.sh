@@ -30,7 +30,7 @@
 # cluster (bench/instructions.sh, docs/design.md).
 #
 # Environment: SY_PGO_PORT (the training proxy's port, default 6150; the backends take the
-# next two); SY_PGO_SECS (seconds per training step, default 4); CARGO_PROFILE_RELEASE_DEBUG
+# next three); SY_PGO_SECS (seconds per training step, default 4); CARGO_PROFILE_RELEASE_DEBUG
 # and the like pass through to both builds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,7 +40,8 @@ ROOT="$PWD"
 PORT="${SY_PGO_PORT:-6150}"
 SECS="${SY_PGO_SECS:-4}"
 PRIMARY=$((PORT + 1))
-REPLICA=$((PORT + 2))
+REPLICA1=$((PORT + 2))
+REPLICA2=$((PORT + 3))
 PROFILES="${ROOT}/target/pgo-gen/profiles"
 # An explicit --target keeps RUSTFLAGS off build scripts and proc macros: only the proxy is
 # instrumented and optimized.
@@ -94,7 +95,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for port in "$PRIMARY" "$REPLICA"; do
+for port in "$PRIMARY" "$REPLICA1" "$REPLICA2"; do
     "$BACKEND" "127.0.0.1:${port}" 2>"$WORK/backend-${port}.log" &
     BACKENDS+=($!)
     sbtest_wait_port "$port" "$!" || die "the synthetic backend did not start on ${port}"
@@ -104,8 +105,8 @@ done
     printf '[server]\nlisten = "127.0.0.1:%s"\nmax_connections = 2000\n\n' "$PORT"
     printf '[defaults]\npool_max = 128\n\n'
     # sysbench's tenant and user (bench/sbtest.sh) on the synthetic servers.
-    sbtest_tenant | sed -e "s/^primary = .*/primary = \"127.0.0.1:${PRIMARY}\"/" \
-        -e "s/^replicas = .*/replicas = [\"127.0.0.1:${REPLICA}\"]/"
+    SY_PRIMARY_PORT="$PRIMARY" SY_REPLICA1_PORT="$REPLICA1" SY_REPLICA2_PORT="$REPLICA2" \
+        sbtest_tenant
 } >"$WORK/pgo.toml"
 
 train() { # workers

@@ -1133,7 +1133,6 @@ async fn a_profiling_sessions_connection_is_closed_not_handed_on() {
     let proxy = common::start_with_admin(RuntimeState::new(config(1, "sy_prof"))).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut root = common::root().await;
-    let profiles = |c: &'static str| format!("{c}: SHOW PROFILES");
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
     a.query_drop("SET profiling = 1").await.unwrap();
     let secret: Option<String> = a.query_first("SELECT 'sy-profiled-secret'").await.unwrap();
@@ -1143,8 +1142,7 @@ async fn a_profiling_sessions_connection_is_closed_not_handed_on() {
         listed
             .iter()
             .any(|(_, _, q)| q.contains("sy-profiled-secret")),
-        "{}, as directly: {listed:?}",
-        profiles("A")
+        "A's SHOW PROFILES, as directly: {listed:?}"
     );
     let (a_thread,): (u64,) = common::on_primary(&mut a, "SELECT CONNECTION_ID()").await;
     let sessions = admin_rows(admin, "SHOW SESSIONS").await;
@@ -1169,8 +1167,7 @@ async fn a_profiling_sessions_connection_is_closed_not_handed_on() {
         listed
             .iter()
             .all(|(_, _, q)| !q.contains("sy-profiled-secret")),
-        "{} lists none of A's statements: {listed:?}",
-        profiles("B")
+        "B's SHOW PROFILES lists none of A's statements: {listed:?}"
     );
 }
 

@@ -105,7 +105,7 @@ fn targets(mut cur: Cursor) -> Targets {
                 Kind::UserVar => out.user_var = true,
                 Kind::SysVar => {
                     out.global |= is_global_sysvar(text);
-                    out.profiling |= sysvar_name(text).eq_ignore_ascii_case(b"profiling");
+                    out.profiling |= sysvar_parts(text).1.eq_ignore_ascii_case(b"profiling");
                 }
                 _ => {}
             }
@@ -133,22 +133,18 @@ fn is_session_scope(w: &[u8]) -> bool {
     w.eq_ignore_ascii_case(b"SESSION") || w.eq_ignore_ascii_case(b"LOCAL")
 }
 
-/// The variable's name in `@@x`, `@@session.x`, `@@global.x`...
-fn sysvar_name(text: &[u8]) -> &[u8] {
+/// `@@x`, `@@session.x`, `@@global.x`...: its scope, if spelt, and its name.
+fn sysvar_parts(text: &[u8]) -> (Option<&[u8]>, &[u8]) {
     let name = text.get(2..).unwrap_or(b"");
     match name.iter().position(|&b| b == b'.') {
-        Some(dot) => &name[dot + 1..],
-        None => name,
+        Some(dot) => (Some(&name[..dot]), &name[dot + 1..]),
+        None => (None, name),
     }
 }
 
 /// `@@global.x`, `@@persist.x`, `@@persist_only.x`.
 fn is_global_sysvar(text: &[u8]) -> bool {
-    let name = text.get(2..).unwrap_or(b"");
-    match name.iter().position(|&b| b == b'.') {
-        Some(dot) => is_global_scope(&name[..dot]),
-        None => false,
-    }
+    sysvar_parts(text).0.is_some_and(is_global_scope)
 }
 
 /// MariaDB `SET STATEMENT var=value [, ...] FOR <statement>`: the inner statement decides,
@@ -288,13 +284,7 @@ fn target_name(toks: &Tokens, t: Token) -> Option<String> {
     let name = match t.kind {
         Kind::UserVar => text,
         Kind::SysVar if is_global_sysvar(text) => return None,
-        Kind::SysVar => {
-            let name = &text[2..];
-            match name.iter().position(|&b| b == b'.') {
-                Some(dot) => &name[dot + 1..],
-                None => name,
-            }
-        }
+        Kind::SysVar => sysvar_parts(text).1,
         Kind::Word => {
             const ALONE: [&str; 9] = [
                 "STATEMENT",

@@ -195,30 +195,34 @@ pub async fn reset(conn: &mut BackendConn) -> Result<(), BackendError> {
     Ok(())
 }
 
-/// Leaves FOUND_ROWS() at 0, as on a new connection: the server keeps it through
-/// COM_RESET_CONNECTION and COM_CHANGE_USER, where it would tell the next tenant how many
-/// rows the last one's SELECT returned. A subquery's empty result sets it; DO sends no rows
-/// and leaves ROW_COUNT() at the reset's 0 and no warning.
+/// Leaves FOUND_ROWS() at 0: the server keeps it through COM_RESET_CONNECTION and
+/// COM_CHANGE_USER, where it would tell the next tenant how many rows the last one's SELECT
+/// returned. A subquery's empty result sets it; DO sends no rows and leaves ROW_COUNT() at
+/// the reset's 0 and no warning.
 async fn forget_found_rows(conn: &mut BackendConn) -> Result<(), BackendError> {
-    let mut p = vec![COM_QUERY];
-    p.extend_from_slice(b"DO (SELECT 1 FROM DUAL WHERE 0)");
-    expect_ok(
-        conn.exec_silent(&p, Expect::ResultSets).await?,
+    run_silent(
+        conn,
+        b"DO (SELECT 1 FROM DUAL WHERE 0)",
         "clearing FOUND_ROWS()",
     )
+    .await
 }
 
 /// `DO LAST_INSERT_ID(n)`: sets what LAST_INSERT_ID() answers on `conn` without a result
 /// or a warning. A server's refusal comes back as [`BackendError::Server`].
 pub async fn insert_id(conn: &mut BackendConn, want: u64) -> Result<(), BackendError> {
-    let mut p = vec![COM_QUERY];
-    p.extend_from_slice(format!("DO LAST_INSERT_ID({want})").as_bytes());
-    expect_ok(
-        conn.exec_silent(&p, Expect::ResultSets).await?,
-        "DO LAST_INSERT_ID",
-    )?;
+    let sql = format!("DO LAST_INSERT_ID({want})");
+    run_silent(conn, sql.as_bytes(), "DO LAST_INSERT_ID").await?;
     conn.last_insert_id = want;
     Ok(())
+}
+
+/// Runs a statement of Switchyard's own that answers OK (`what` names it in an error).
+async fn run_silent(conn: &mut BackendConn, sql: &[u8], what: &str) -> Result<(), BackendError> {
+    let mut p = Vec::with_capacity(1 + sql.len());
+    p.push(COM_QUERY);
+    p.extend_from_slice(sql);
+    expect_ok(conn.exec_silent(&p, Expect::ResultSets).await?, what)
 }
 
 fn expect_ok(o: Outcome, what: &str) -> Result<(), BackendError> {

@@ -813,6 +813,12 @@ fn two_logins_config(l: Logins, b_password: &str) -> switchyard::config::Config 
     config::parse(&text, &|_| None).unwrap()
 }
 
+/// A proxy with admin port in front of [`two_logins_config`], its logins made first.
+async fn two_logins_proxy(l: Logins, b_password: &str) -> common::AdminProxy {
+    create_logins(l).await;
+    common::start_with_admin(RuntimeState::new(two_logins_config(l, b_password))).await
+}
+
 /// The primary's connections of the two logins: (thread id, user), by id.
 async fn login_threads(root: &mut Conn, l: Logins) -> Vec<(u64, String)> {
     root.query(format!(
@@ -882,9 +888,7 @@ async fn another_logins_idle_connection_is_logged_in_again_not_opened() {
         a: "sy_cu_a",
         b: "sy_cu_b",
     };
-    create_logins(l).await;
-    let proxy =
-        common::start_with_admin(RuntimeState::new(two_logins_config(l, BACKEND_PASSWORD))).await;
+    let proxy = two_logins_proxy(l, BACKEND_PASSWORD).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut root = common::root().await;
 
@@ -981,8 +985,7 @@ async fn a_refused_change_user_falls_back_and_spares_the_next_idle_connection() 
         a: "sy_cu_c",
         b: "sy_cu_d",
     };
-    create_logins(l).await;
-    let proxy = common::start_with_admin(RuntimeState::new(two_logins_config(l, "wrong"))).await;
+    let proxy = two_logins_proxy(l, "wrong").await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut root = common::root().await;
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
@@ -1086,9 +1089,7 @@ async fn a_connection_another_tenant_left_tells_nothing_of_its_answers() {
         a: "sy_fr_a",
         b: "sy_fr_b",
     };
-    create_logins(l).await;
-    let proxy =
-        common::start_with_admin(RuntimeState::new(two_logins_config(l, BACKEND_PASSWORD))).await;
+    let proxy = two_logins_proxy(l, BACKEND_PASSWORD).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut root = common::root().await;
     let connect = |user: &'static str, password: &'static str, db: &'static str| {

@@ -414,6 +414,75 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
     with_restore(body, restore_all()).await;
 }
 
+/// With the primary dead, a read that must see a write no replica has applied fails with
+/// the primary's ERR 2003 saying which write it waited for (the tenant's high-water mark,
+/// from session tracking): no replica can answer it truthfully. A read of no data (a
+/// driver's connect-time `SELECT @@max_allowed_packet`, hence a login) is served all the
+/// same. Found by the soak: logins failed naming the dead primary.
+#[tokio::test]
+async fn a_read_of_writes_only_the_dead_primary_has_says_so_and_logins_go_on() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::packets::tracked_gtid;
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_behind").await;
+    common::wait_for_chaos_replicas().await;
+    let [p, r1, r2] = chaos_ports();
+    let body = async move {
+        let state =
+            switchyard::state::RuntimeState::new(cfg_with("tenant", true, "10s")).with_monitor();
+        let monitor = state.monitor.clone().expect("monitor");
+        let proxy = common::start_state(state).await;
+        let port = proxy.addr.port();
+        // The replicas receive the write but cannot apply it while these locks are held.
+        let mut locks = Vec::new();
+        for r in [r1, r2] {
+            let mut c = chaos_root(r).await;
+            c.query_drop("LOCK TABLES wf_acme.cr_behind READ")
+                .await
+                .unwrap();
+            locks.push(c);
+        }
+        let password = common::password_of("acme_app");
+        let (mut writer, _) =
+            RawClient::connect(port, "acme_app", password, Some("wf_acme"), modern_caps()).await;
+        let ok = writer
+            .query("INSERT INTO cr_behind (v) VALUES ('only applied on the primary')")
+            .await;
+        let gtid = tracked_gtid(&packets(&ok).remove(0).1).expect("the write's GTID");
+        for r in [r1, r2] {
+            received(r, &gtid).await;
+        }
+        kill_server("primary");
+        let down_at = Instant::now();
+        while replica_states(&monitor) != ["primary lost", "primary lost"] {
+            assert!(
+                down_at.elapsed() < Duration::from_secs(3),
+                "replicas applying within the lag limit: {:?}",
+                replica_states(&monitor)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        let served: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+        assert_ne!(served, p, "a read of no data is served by a replica");
+        let e = c.query_drop("SELECT v FROM cr_behind").await.unwrap_err();
+        let msg = e.to_string();
+        let why = format!("the tenant's writes up to GTID {gtid}, which no replica has applied");
+        assert!(
+            msg.contains("2003") && msg.contains("primary") && msg.contains(&why),
+            "{msg}"
+        );
+
+        drop(locks);
+        let v: Option<String> = c.query_first("SELECT v FROM cr_behind").await.unwrap();
+        assert_eq!(v.as_deref(), Some("only applied on the primary"));
+        println!("primary dead, write unapplied: {msg}");
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// The monitor's state of each chaos replica, as SHOW BACKENDS names it.
 fn replica_states(monitor: &switchyard::monitor::MonitorHandle) -> Vec<String> {
     common::chaos_replica_ports()

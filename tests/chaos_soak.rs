@@ -30,15 +30,22 @@
 //!    is told, the transaction is gone);
 //! 3. a statement of an open transaction (INSERT, COMMIT) finds its client connection
 //!    closed: the primary connection holding the transaction died, and Switchyard ends the
-//!    client's connection as the server's end would have.
+//!    client's connection as the server's end would have;
+//! 4. a read gets ERR 2003 naming the primary and a GTID position the read must see "which
+//!    no replica has applied", and that position is indeed beyond what each replica had
+//!    applied just before the primary came back: writes the primary logged in its last
+//!    moments that no replica received. Switchyard knows of them from a lookup of the
+//!    primary's position, or the monitor's, made before the kill; only the dead primary
+//!    holds them, so no server can answer the read truthfully.
 //!
 //! A read in flight on a replica that is killed is retried on another server by the proxy, a
 //! read on a stopped replica waits for SIGCONT (seconds): neither is an error.
 //!
-//! Not allowed, ever: a read or a login that fails while a replica can serve it (with the
-//! primary down, replicas that applied all they received, or apply it within the lag limit,
-//! keep serving: `primary lost`), and a read that misses a write acknowledged before it
-//! while the primary is up.
+//! Not allowed, ever: a login that fails, a read that fails while a replica can serve it
+//! (with the primary down, replicas that applied all they received, or apply it within the
+//! lag limit, keep serving: `primary lost`), and a read that misses a write acknowledged
+//! before it while the primary is up. A login's own read (the driver's `SELECT
+//! @@max_allowed_packet, ...`) reads no data and waits for no write.
 //!
 //! Allowed while the primary is down (and counted): a read that misses writes of its own
 //! client that the primary acknowledged in its last moments and no replica had received
@@ -259,11 +266,14 @@ impl Action {
 }
 
 /// When an action ran, relative to the start of the soak.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Window {
     action: Action,
     from: Duration,
     to: Duration,
+    /// A primary restart: each replica's applied position (`gtid_slave_pos`) just before the
+    /// primary came back, all they could have had while it was down.
+    replicas_applied: Vec<String>,
 }
 
 /// splitmix64: a fixed, seeded order of actions without a dependency.
@@ -302,7 +312,9 @@ fn replica(i: usize) -> &'static str {
     ["replica1", "replica2"][i]
 }
 
-async fn act(action: Action) {
+/// Runs one action; for a primary restart, returns what the replicas had applied just
+/// before the primary came back.
+async fn act(action: Action) -> Vec<String> {
     match action {
         Action::KillReplica(i) => {
             assert!(signal(replica(i), "KILL"), "kill -9 {}", replica(i));
@@ -317,9 +329,21 @@ async fn act(action: Action) {
         Action::RestartPrimary => {
             assert!(signal("primary", "KILL"), "kill -9 primary");
             tokio::time::sleep(DOWN).await;
+            let [_, r1, r2] = chaos_ports();
+            let mut applied = Vec::new();
+            for r in [r1, r2] {
+                let pos: Option<String> = chaos_root(r)
+                    .await
+                    .query_first("SELECT @@GLOBAL.gtid_slave_pos")
+                    .await
+                    .unwrap();
+                applied.push(pos.unwrap_or_default());
+            }
             cluster_up().await;
+            return applied;
         }
     }
+    Vec::new()
 }
 
 /// Runs the plan until `LAST_ACTION_BEFORE_END` before `until`; each action ends with the
@@ -331,9 +355,14 @@ async fn chaos(t0: Instant, until: Duration, windows: Arc<Mutex<Vec<Window>>>) {
             return;
         }
         let from = t0.elapsed();
-        act(action).await;
+        let replicas_applied = act(action).await;
         let to = t0.elapsed();
-        windows.lock().unwrap().push(Window { action, from, to });
+        windows.lock().unwrap().push(Window {
+            action,
+            from,
+            to,
+            replicas_applied,
+        });
     }
 }
 
@@ -655,6 +684,9 @@ fn judge_error(e: &ErrorSeen, windows: &[Window]) -> Judgement {
     if !primary_trouble(e.from, e.to, windows) {
         return Judgement::Forbidden;
     }
+    if e.op == Op::Read && e.kind == ErrKind::Server(2003) {
+        return judge_read_behind(e, windows);
+    }
     // A transaction whose primary connection died: its client's connection ends, as it
     // would directly (the transaction is gone, and the driver must know).
     if matches!(e.op, Op::TxnInsert | Op::Commit) && e.kind == ErrKind::Closed {
@@ -669,6 +701,51 @@ fn judge_error(e: &ErrorSeen, windows: &[Window]) -> Judgement {
         }
         _ => Judgement::Forbidden,
     }
+}
+
+/// A read refused while the primary was down because it must see writes no replica has
+/// applied (allowed 4): the position it names must really be beyond what every replica had
+/// applied before the primary came back, or the read was refused while a replica could
+/// serve it.
+fn judge_read_behind(e: &ErrorSeen, windows: &[Window]) -> Judgement {
+    let Some(needed) = position_named(&e.message) else {
+        return Judgement::Forbidden;
+    };
+    let beyond_replicas = windows
+        .iter()
+        .filter(|w| w.action == Action::RestartPrimary && overlaps(e.from, e.to, w))
+        .any(|w| !w.replicas_applied.iter().any(|r| covers(r, &needed)));
+    if beyond_replicas {
+        Judgement::Allowed
+    } else {
+        Judgement::Forbidden
+    }
+}
+
+/// The GTID position in Switchyard's "the read must see ... up to GTID <pos>, which no
+/// replica has applied".
+fn position_named(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once(" up to GTID ")?;
+    let (pos, _) = rest.split_once(", which no replica has applied")?;
+    Some(pos.to_owned())
+}
+
+/// Whether MariaDB GTID position `have` (`domain-server-seq,...`) includes all of `needed`.
+fn covers(have: &str, needed: &str) -> bool {
+    let seqs = |pos: &str| -> Vec<(u32, u64)> {
+        pos.split(',')
+            .filter_map(|g| {
+                let mut parts = g.trim().split('-');
+                let domain = parts.next()?.parse().ok()?;
+                let seq = parts.nth(1)?.parse().ok()?;
+                Some((domain, seq))
+            })
+            .collect()
+    };
+    let have = seqs(have);
+    seqs(needed)
+        .iter()
+        .all(|(domain, seq)| have.iter().any(|(d, s)| d == domain && s >= seq))
 }
 
 /// What the primary holds, against what the clients sent and were told.
@@ -853,10 +930,11 @@ fn report(
     for w in windows {
         *f.actions.entry(w.action.name()).or_default() += 1;
         println!(
-            "chaos {:?} from {:.1}s to {:.1}s",
+            "chaos {:?} from {:.1}s to {:.1}s {}",
             w.action,
             w.from.as_secs_f64(),
-            w.to.as_secs_f64()
+            w.to.as_secs_f64(),
+            w.replicas_applied.join(" ")
         );
     }
     f.print();
@@ -953,4 +1031,43 @@ fn the_plan_covers_every_action_in_its_first_round() {
         .map(|a| std::mem::discriminant(&a))
         .collect();
     assert_eq!(first.len(), 3);
+}
+
+#[test]
+fn a_read_refused_for_writes_no_replica_had_is_allowed_only_if_none_had_them() {
+    let secs = Duration::from_secs;
+    let windows = [Window {
+        action: Action::RestartPrimary,
+        from: secs(10),
+        to: secs(14),
+        replicas_applied: vec!["0-1-100".into(), "0-1-98".into()],
+    }];
+    let read = |at: u64, needs: &str| ErrorSeen {
+        client: 0,
+        op: Op::Read,
+        kind: ErrKind::Server(2003),
+        from: secs(at),
+        to: secs(at + 1),
+        message: format!(
+            "Can't connect to primary 127.0.0.1:3317 of tenant acme: cannot connect: \
+             Connection refused (os error 111); the read must see the tenant's writes up to \
+             GTID {needs}, which no replica has applied"
+        ),
+    };
+    let judge = |e: ErrorSeen| judge_error(&e, &windows);
+    assert_eq!(judge(read(11, "0-1-101")), Judgement::Allowed);
+    assert_eq!(judge(read(11, "0-1-100,1-2-1")), Judgement::Allowed);
+    assert_eq!(
+        judge(read(11, "0-1-100")),
+        Judgement::Forbidden,
+        "a replica had it"
+    );
+    assert_eq!(
+        judge(read(30, "0-1-101")),
+        Judgement::Forbidden,
+        "primary up"
+    );
+    let mut plain = read(11, "0-1-101");
+    plain.message = "Can't connect to primary 127.0.0.1:3317 of tenant acme".into();
+    assert_eq!(judge(plain), Judgement::Forbidden, "no position named");
 }

@@ -1342,6 +1342,45 @@ async fn a_session_waiting_for_a_connection_holds_no_other() {
     );
 }
 
+/// `SELECT @@last_gtid` after a COMMIT answers that COMMIT's GTID, as directly, even while
+/// another session waits for the primary's only connection: the connection a transaction
+/// wrote on stays with its session for the next statement, as after an autocommit write.
+#[tokio::test]
+async fn last_gtid_after_a_commit_is_its_own_while_another_session_waits() {
+    use switchyard::protocol::packets::{first_text_value, tracked_gtid};
+    let proxy = one_connection_per_server("eventual").await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let password = common::password_of("acme_app");
+    let (mut a, _) =
+        RawClient::connect(port, "acme_app", password, Some("wf_acme"), modern_caps()).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+
+    a.query("BEGIN").await;
+    a.query("INSERT INTO mux_rows (client, v) VALUES (98, 0)")
+        .await;
+    let commit = a.query("COMMIT").await;
+    let gtid = tracked_gtid(&packets(&commit).remove(0).1).expect("the COMMIT's GTID");
+    let write = tokio::spawn(async move {
+        b.query_drop("INSERT INTO wf_acme.mux_rows (client, v) VALUES (97, 0)")
+            .await
+            .map(|_| b)
+    });
+    // B waits for the connection, or (were it handed on) has written on it.
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !write.is_finished()
+        && acme_leases(admin, &primary).await.map(|l| l.1).as_deref() != Some("1")
+    {
+        assert!(Instant::now() < deadline, "B neither waited nor wrote");
+    }
+    let answer = a.query("SELECT @@last_gtid").await;
+    let last = first_text_value(&answer, true)
+        .unwrap_or_else(|| panic!("no row: {answer:?}"))
+        .expect("not NULL");
+    assert_eq!(String::from_utf8(last).unwrap(), gtid);
+    write.await.unwrap().expect("B's write ran once A went on");
+}
+
 /// (leased, waiting) of acme's pool on the server at `addr` (SHOW POOLS), once it has one.
 async fn acme_leases(admin: u16, addr: &str) -> Option<(String, String)> {
     admin_rows(admin, "SHOW POOLS")

@@ -353,6 +353,43 @@ fn raw_value(raw: &[u8]) -> String {
     String::from_utf8(v).unwrap()
 }
 
+/// `SELECT @@last_gtid` after a write answers that write's GTID, as directly: it runs on the
+/// connection the write ran on (after an autocommit write and after a COMMIT), not on a
+/// replica or another pooled connection.
+#[tokio::test]
+async fn last_gtid_after_a_write_is_that_writes_gtid() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::packets::tracked_gtid;
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.rt_last_gtid (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+    )
+    .await
+    .unwrap();
+    let proxy = common::start(common::config("")).await;
+    let (mut c, _) = RawClient::connect(
+        proxy.addr.port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        modern_caps(),
+    )
+    .await;
+    let gtid_of = |raw: Vec<u8>| tracked_gtid(&packets(&raw).remove(0).1).expect("a GTID");
+    for round in 0..3 {
+        let insert = format!("INSERT INTO rt_last_gtid (v) VALUES ({round})");
+        let gtid = gtid_of(c.query(&insert).await);
+        assert_eq!(raw_value(&c.query("SELECT @@last_gtid").await), gtid);
+        c.query("BEGIN").await;
+        c.query(&insert).await;
+        let gtid = gtid_of(c.query("COMMIT").await);
+        assert_eq!(
+            raw_value(&c.query("select @@session.last_gtid").await),
+            gtid
+        );
+    }
+}
+
 /// With a client that negotiated session tracking (as libmariadb does) and a server that
 /// tracks `last_gtid` (the local cluster does), a write's GTID arrives in its OK packet, and
 /// read-your-writes uses it instead of asking the primary for `@@last_gtid`.

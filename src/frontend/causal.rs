@@ -82,6 +82,15 @@ fn wait_query(flavor: Flavor, pos: &str, secs: f64) -> String {
     }
 }
 
+/// Whose writes a read of `scope` must see, for messages.
+fn whose_writes(scope: Consistency) -> &'static str {
+    match scope {
+        Consistency::Session => "the session's writes",
+        Consistency::Tenant => "the tenant's writes",
+        _ => "the primary's writes",
+    }
+}
+
 fn flavor_of(version: &[u8]) -> Flavor {
     Flavor::from_version(&String::from_utf8_lossy(version))
 }
@@ -188,7 +197,14 @@ impl Session {
         }
         tracing::debug!(session = self.id, position = %pos, scope = %scope, "no replica has the writes yet");
         self.count_consistent(|s| &s.consistent_primary);
-        Ok(Target::Primary)
+        match self.ready(rt, Target::Primary).await {
+            Ok(()) => Ok(Target::Primary),
+            Err(e) => Err(SessionError::ReadBehind {
+                source: Box::new(e),
+                whose: whose_writes(scope),
+                pos,
+            }),
+        }
     }
 
     fn count_consistent(&self, which: impl FnOnce(&TenantStats) -> &AtomicU64) {

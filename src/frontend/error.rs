@@ -51,6 +51,15 @@ pub enum SessionError {
         addr: String,
         err: BackendError,
     },
+    /// A read that must see writes no replica has applied, whose primary failed too: the
+    /// primary's error, saying what the read waited for (a primary that died before its
+    /// last writes reached any replica leaves them only there).
+    #[error("{source}; the read must see {whose} up to GTID {pos}, which no replica has applied")]
+    ReadBehind {
+        source: Box<SessionError>,
+        whose: &'static str,
+        pos: String,
+    },
     /// The client went away.
     #[error("client connection lost: {0}")]
     ClientGone(io::Error),
@@ -66,7 +75,11 @@ impl SessionError {
 
     /// Whether the session can go on after reporting this error.
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, SessionError::Reply(_) | SessionError::Backend { .. })
+        match self {
+            SessionError::Reply(_) | SessionError::Backend { .. } => true,
+            SessionError::ReadBehind { source, .. } => source.is_recoverable(),
+            _ => false,
+        }
     }
 
     /// The ERR packet for this error, if the client can still be told anything.
@@ -84,6 +97,13 @@ impl SessionError {
                 "08S01",
                 format!("Malformed communication packet: {msg}"),
             )),
+            SessionError::ReadBehind { source, whose, pos } => source.to_err().map(|mut e| {
+                e.message = format!(
+                    "{}; the read must see {whose} up to GTID {pos}, which no replica has applied",
+                    e.message
+                );
+                e
+            }),
             SessionError::BrokenResponse { .. } | SessionError::ClientGone(_) => None,
         }
     }

@@ -405,7 +405,9 @@ impl Session {
         guard: Option<WriteGuard>,
     ) {
         self.st.last = Some(t);
-        self.st.look_back = looks_back(t, c, o).then_some(t);
+        // A COMMIT of writes looks back too (`@@last_gtid` is its GTID).
+        let commits_writes = t == Target::Primary && self.st.txn_has_writes;
+        self.st.look_back = (looks_back(t, c, o) || commits_writes).then_some(t);
         // Whatever a profiling session runs, on whichever connection (a replacement too,
         // its SET replayed there), lands in that connection's SHOW PROFILES.
         if c.effects.profiling || self.st.pins.profiling() {

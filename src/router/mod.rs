@@ -297,7 +297,8 @@ pub enum LockEffect {
     ReleaseAll,
 }
 
-/// Session-state side effects the session must track (pins, schema).
+/// What a statement does beyond its class: session-state side effects the session must
+/// track (pins, schema), and what its answer can depend on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
     pub named_lock: LockEffect,
@@ -320,6 +321,9 @@ pub struct Effects {
     /// A SET of `profiling`: the server keeps the statements it profiled (SHOW PROFILES,
     /// their text) on the connection, through COM_RESET_CONNECTION and COM_CHANGE_USER.
     pub profiling: bool,
+    /// A read that names no table and calls no function (`SELECT @@max_allowed_packet`,
+    /// `SELECT 1`): its answer depends on no write, so it waits for none (consistency).
+    pub reads_no_data: bool,
 }
 
 /// A COM_QUERY's classification, `fingerprint_hash` and the schema names it spells out.

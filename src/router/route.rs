@@ -87,8 +87,10 @@ fn consistency(c: &Classification, s: &SessionView) -> (Option<Consistency>, boo
 pub fn decide(c: &Classification, s: &SessionView) -> Route {
     let (consistency, bad_hint) = consistency(c, s);
     // Session scope waits only once the session wrote; the wider scopes wait for writes
-    // made elsewhere, so every read checks.
+    // made elsewhere, so every read checks, except one whose answer no write can change
+    // (a driver's connect-time `SELECT @@max_allowed_packet`).
     let must_see_writes = match consistency {
+        _ if c.effects.reads_no_data => None,
         Some(Consistency::Session) if s.wrote => consistency,
         Some(c) if c.beyond_session() => consistency,
         _ => None,
@@ -325,6 +327,28 @@ mod tests {
         c.hints.consistency = Some("sometimes".into());
         let r = decide(&c, &v);
         assert!(r.hint_refused && r.causal.is_none());
+    }
+
+    #[test]
+    fn a_read_of_no_data_waits_for_no_write() {
+        let mut v = view();
+        v.wrote = true;
+        let mut c = cls(Class::Read, None);
+        c.effects.reads_no_data = true;
+        for scope in [
+            Consistency::Session,
+            Consistency::Tenant,
+            Consistency::Global,
+        ] {
+            v.consistency = Some(scope);
+            let r = decide(&c, &v);
+            assert_eq!((r.dest, r.causal), (Destination::AnyReplica, None));
+        }
+        c.hints.consistency = Some("tenant".into());
+        assert!(decide(&c, &v).causal.is_none());
+        v.consistency = Some(Consistency::Primary);
+        c.hints.consistency = None;
+        assert_eq!(decide(&c, &v).dest, Destination::Primary);
     }
 
     #[test]

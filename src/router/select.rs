@@ -77,6 +77,8 @@ pub(crate) struct Scan {
     pub reason: Option<PrimaryReason>,
     pub effects: Effects,
     pub has_from: bool,
+    /// FROM or TABLE: the statement reads some table.
+    pub names_tables: bool,
     /// FOUND_ROWS(), ROW_COUNT(), @@warning_count ...: refer to the previous statement.
     pub previous_statement: Option<PrimaryReason>,
     /// SET assigns and reads user variables by design; only their other effects count there.
@@ -192,6 +194,9 @@ fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
         s.hit(PrimaryReason::FoundRows);
     } else if is("FROM") {
         s.has_from = true;
+        s.names_tables = true;
+    } else if is("TABLE") {
+        s.names_tables = true;
     } else if (is("NEXT") || is("PREVIOUS")) && cur.eat_seq(&["VALUE", "FOR"]) {
         s.hit(PrimaryReason::SideEffectFunction);
     }
@@ -230,7 +235,8 @@ fn system_variable(text: &[u8], s: &mut Scan) {
     let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
     if is("identity") || is("last_insert_id") {
         s.hit(PrimaryReason::SideEffectFunction);
-    } else if is("warning_count") || is("error_count") {
+    } else if is("warning_count") || is("error_count") || is("last_gtid") {
+        // last_gtid: the GTID of the connection's last write, where the write ran.
         s.previous_statement
             .get_or_insert(PrimaryReason::SideEffectFunction);
     } else if is("read_only")
@@ -260,31 +266,54 @@ pub(crate) fn decide(text: &str) -> (Class, Effects) {
     if let Some(class) = scan.decided() {
         return (class, scan.effects);
     }
-    let class = match ast_check(text) {
+    let ast = ast_check(text);
+    let class = match ast.reason {
         Some(r) => Class::Primary(r),
         None => Class::Read,
     };
-    (class, scan.effects)
+    let reads_no_data = class == Class::Read && !scan.names_tables && !ast.calls;
+    let effects = Effects {
+        reads_no_data,
+        ..scan.effects
+    };
+    (class, effects)
 }
 
-/// Parses with sqlparser; `None` means a provable plain read.
-fn ast_check(text: &str) -> Option<PrimaryReason> {
+/// What sqlparser's AST says of a statement.
+struct Ast {
+    /// Why it is not a plain read; `None`: a provable plain read.
+    reason: Option<PrimaryReason>,
+    /// It calls a function (a stored one may read tables). The token scan cannot tell a
+    /// call from a keyword before `(` (`IN (`, `UNION (`); the AST can.
+    calls: bool,
+}
+
+/// Parses with sqlparser.
+fn ast_check(text: &str) -> Ast {
     let Ok(stmts) = Parser::parse_sql(&MySqlDialect {}, text) else {
-        return Some(PrimaryReason::Unparsed);
+        return Ast {
+            reason: Some(PrimaryReason::Unparsed),
+            calls: true,
+        };
     };
-    match stmts.as_slice() {
-        [stmt @ Statement::Query(_)] => match stmt.visit(&mut AstCheck) {
-            ControlFlow::Break(r) => Some(r),
-            ControlFlow::Continue(()) => None,
-        },
+    let mut check = AstCheck::default();
+    let reason = match stmts.as_slice() {
+        [stmt @ Statement::Query(_)] => stmt.visit(&mut check).break_value(),
         [_] => Some(PrimaryReason::Unknown),
         _ => Some(PrimaryReason::Unparsed),
+    };
+    Ast {
+        reason,
+        calls: check.calls,
     }
 }
 
 /// Catches what the token scan might miss: locking clauses, data-changing query bodies,
 /// SELECT ... INTO, and denylisted or stored functions.
-struct AstCheck;
+#[derive(Default)]
+struct AstCheck {
+    calls: bool,
+}
 
 impl Visitor for AstCheck {
     type Break = PrimaryReason;
@@ -312,6 +341,7 @@ impl Visitor for AstCheck {
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
+        self.calls = true;
         let parts = &f.name.0;
         let denied = match parts.as_slice() {
             [ObjectNamePart::Identifier(id)] => call_kind(id.value.as_bytes()).is_some(),

@@ -113,6 +113,7 @@ fn statement_table() {
         ("SELECT FOUND_ROWS()", LAST),
         ("SELECT ROW_COUNT()", LAST),
         ("SELECT @@warning_count", LAST),
+        ("SELECT @@session.last_gtid", LAST),
         ("SELECT FOUND_ROWS() FROM dual", p(R::FoundRows)),
         (
             "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10",
@@ -331,6 +332,51 @@ fn a_set_of_profiling_is_seen_in_every_spelling() {
         "SELECT @@profiling",
     ] {
         assert!(!effects(sql).profiling, "{sql}");
+    }
+}
+
+#[test]
+fn reads_that_no_write_can_change_are_told_apart() {
+    let router = Router::new();
+    for sql in [
+        "SELECT @@max_allowed_packet,@@wait_timeout",
+        "select @@session.auto_increment_increment AS a, @@character_set_client",
+        "SELECT 1",
+        "/* ping */ SELECT 1",
+        "(SELECT 1) UNION (SELECT 'a')",
+        "SELECT (SELECT 2)",
+        "VALUES (1), (2)",
+    ] {
+        // Twice: the second answer comes from the cache.
+        for _ in 0..2 {
+            assert!(
+                router.classify(sql.as_bytes()).effects.reads_no_data,
+                "{sql}"
+            );
+        }
+    }
+    for sql in [
+        "SELECT COUNT(*) FROM t",
+        "SELECT 1 FROM DUAL",
+        "SELECT (SELECT MAX(id) FROM t)",
+        "SELECT EXISTS (TABLE t)",
+        "TABLE t",
+        "SELECT 1 UNION TABLE t",
+        "WITH a AS (SELECT 1) SELECT * FROM a",
+        "SELECT my_function()",
+        "SELECT `my_function`(1)",
+        "SELECT NOW()",
+        "SELECT @@port; SELECT 1",
+        "SHOW VARIABLES LIKE 'port'",
+        "SELECT @@server_id",
+        "SELECT @x",
+    ] {
+        for _ in 0..2 {
+            assert!(
+                !router.classify(sql.as_bytes()).effects.reads_no_data,
+                "{sql}"
+            );
+        }
     }
 }
 

@@ -449,18 +449,21 @@ struct WrongRead {
     count: usize,
     acked: usize,
     sent: usize,
+    /// The port of the server that answered.
+    served_by: u16,
 }
 
 impl WrongRead {
     fn describe(&self) -> String {
         format!(
-            "client {} at {:.2}s..{:.2}s counted {} of its rows, had {} acknowledged and {} sent",
+            "client {} at {:.2}s..{:.2}s counted {} of its rows, had {} acknowledged and {} sent (server {})",
             self.client,
             self.from.as_secs_f64(),
             self.to.as_secs_f64(),
             self.count,
             self.acked,
-            self.sent
+            self.sent,
+            self.served_by
         )
     }
 }
@@ -594,9 +597,9 @@ impl Client {
         let Some(c) = self.conn.as_mut() else {
             return;
         };
-        let sql = format!("SELECT COUNT(*) FROM chaos_soak WHERE client = {id}");
+        let sql = format!("SELECT COUNT(*), @@port FROM chaos_soak WHERE client = {id}");
         let r = attempt(&mut self.log, id, self.t0, Op::Read, c.query_first(sql)).await;
-        let Some(count) = self.settle(r).flatten() else {
+        let Some((count, served_by)) = self.settle(r).flatten() else {
             return;
         };
         let (count, sent): (usize, usize) = (count, self.log.sent.len());
@@ -609,6 +612,7 @@ impl Client {
                 count,
                 acked,
                 sent,
+                served_by,
             });
         }
     }

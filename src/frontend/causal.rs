@@ -139,7 +139,7 @@ impl Session {
         let since = Instant::now();
         let needed = match scope {
             Consistency::Session => self.causal_position(rt).await,
-            Consistency::Tenant => self.tenant_position(rt, since).await,
+            Consistency::Tenant => self.tenant_position(rt).await,
             _ => self
                 .primary_position(rt, since)
                 .await
@@ -180,6 +180,7 @@ impl Session {
                     .is_some_and(|m| m.replica_has(addr, &pos));
             let wait = if n == 0 { patience } else { Duration::ZERO };
             if ready || self.wait_for(i, &pos, wait).await {
+                tracing::trace!(session = self.id, replica = addr, position = %pos, ready, "replica has the writes");
                 self.st.causal.confirm(i, &pos);
                 if let Some(m) = &self.mark {
                     m.replica_reached(addr, &pos);
@@ -216,17 +217,15 @@ impl Session {
     /// The tenant's writes through this Switchyard: their high-water mark when every one of
     /// them reported its GTID, else the primary's position now. A tenant not configured for
     /// this scope keeps no mark (a `consistency=tenant` hint there looks the position up).
-    async fn tenant_position(
-        &mut self,
-        rt: &RuntimeState,
-        since: Instant,
-    ) -> Result<Option<String>, ()> {
+    async fn tenant_position(&mut self, rt: &RuntimeState) -> Result<Option<String>, ()> {
         let unknown = match self.mark.as_ref().map(|m| m.needed()) {
             Some(Needed::Known(pos)) => return Ok((!pos.is_empty()).then(|| pos.to_string())),
             Some(Needed::Lookup { unknown }) => Some(unknown),
             None => None,
         };
-        let pos = self.primary_position(rt, since).await?;
+        // The lookup must start after the unknown writes counted just now ended, not only
+        // after the read did: it is merged as covering all of them.
+        let pos = self.primary_position(rt, Instant::now()).await?;
         if let (Some(mark), Some(unknown), Ok(p)) = (&self.mark, unknown, GtidPos::parse(&pos)) {
             mark.merge_lookup(&p, unknown);
         }

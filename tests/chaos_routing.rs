@@ -475,12 +475,56 @@ async fn a_read_of_writes_only_the_dead_primary_has_says_so_and_logins_go_on() {
             "{msg}"
         );
 
+        // With the primary known down, a replica still applying the write is waited for
+        // up to 1 s, not 100 ms: released after 300 ms of the wait, it serves the read.
+        let read = tokio::spawn(async move {
+            let v: Option<String> = c.query_first("SELECT v FROM cr_behind").await.unwrap();
+            v
+        });
+        let waited = replica_waiting_for(&gtid, Duration::from_millis(300)).await;
         drop(locks);
-        let v: Option<String> = c.query_first("SELECT v FROM cr_behind").await.unwrap();
+        let v = read.await.unwrap();
         assert_eq!(v.as_deref(), Some("only applied on the primary"));
-        println!("primary dead, write unapplied: {msg}");
+        println!("primary dead, write unapplied: {msg}; a read waited {waited:?} and was served");
     };
     with_restore(body, restore_all()).await;
+}
+
+/// Returns once some chaos replica has been running `MASTER_GTID_WAIT` for `gtid` for at
+/// least `at_least` (the server's own clock, `TIME_MS` in its process list); fails if the
+/// wait ends sooner or never starts within 5 s.
+async fn replica_waiting_for(gtid: &str, at_least: Duration) -> Duration {
+    let mut replicas = Vec::new();
+    for r in common::chaos_replica_ports() {
+        replicas.push(chaos_root(r).await);
+    }
+    let sql = format!(
+        "SELECT MAX(TIME_MS) FROM information_schema.PROCESSLIST \
+         WHERE INFO LIKE 'SELECT MASTER_GTID_WAIT(''{gtid}''%'"
+    );
+    let start = Instant::now();
+    let mut seen = false;
+    loop {
+        let mut longest: Option<f64> = None;
+        for c in &mut replicas {
+            let ms: Option<f64> = c.query_first(&sql).await.unwrap().flatten();
+            longest = match (longest, ms) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        match longest {
+            Some(ms) if ms >= at_least.as_secs_f64() * 1000.0 => {
+                return Duration::from_secs_f64(ms / 1000.0)
+            }
+            Some(_) => seen = true,
+            None => assert!(!seen, "the read stopped waiting before {at_least:?}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no replica waited for {gtid}"
+        );
+    }
 }
 
 /// The monitor's state of each chaos replica, as SHOW BACKENDS names it.

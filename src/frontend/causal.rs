@@ -145,7 +145,7 @@ impl Session {
                 .await
                 .map(|p| (!p.is_empty()).then_some(p)),
         };
-        let patience = if needed.is_err() {
+        let patience = if needed.is_err() || self.primary_known_down(rt) {
             CAUSAL_WAIT_PRIMARY_DOWN
         } else {
             CAUSAL_WAIT
@@ -206,6 +206,18 @@ impl Session {
                 pos,
             }),
         }
+    }
+
+    /// Whether the primary refused a connection lately or failed the monitor's last check:
+    /// a read whose position needed no lookup (session tracking) cannot fall back to it
+    /// either, so its replica is worth the longer wait.
+    fn primary_known_down(&self, rt: &RuntimeState) -> bool {
+        let Some(tenant) = self.tenant.as_deref() else {
+            return false;
+        };
+        let addr = rt.primary_addr(tenant);
+        !rt.shared.health.is_up(addr)
+            || (rt.monitor.as_ref()).is_some_and(|m| m.status_is(addr, |s| !s.reachable))
     }
 
     fn count_consistent(&self, which: impl FnOnce(&TenantStats) -> &AtomicU64) {

@@ -285,6 +285,40 @@ async fn replication_lag_over_the_limit_is_ineligible() {
     .await;
 }
 
+/// A monitor that starts (at launch, or anew on a reload) while a replica already lags
+/// has no past positions to measure it on: measured from the first position it saw, the
+/// replica looked as fresh as the monitor was young and took reads at once. Its lag is
+/// unknown on the timeline then, and `Seconds_Behind_Master` judges it.
+#[tokio::test]
+async fn a_monitor_started_beside_a_lagging_replica_does_not_call_it_fresh() {
+    chaos_test(async {
+        let max_lag = Duration::from_secs(1);
+        let [r1, r2] = chaos_replica_ports();
+        set_master_delay(r1, 30).await;
+        write_on_primary().await;
+        // The write r1 lacks is older than the limit before the monitor starts.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let started = Instant::now();
+        let m = Monitor::start(&chaos_config(2, "1s"));
+        // Past `rise` checks, and well within the second a young timeline called it fresh.
+        let checked = started + 3 * INTERVAL;
+        wait_for(Duration::from_secs(10), || {
+            m.status(&addr(r1)).is_some_and(|s| s.last_check >= checked)
+                && m.replica_eligible(&addr(r2), max_lag)
+        })
+        .await
+        .unwrap_or_else(|| panic!("replicas never checked: {:#?}", m.snapshot()));
+        let s = status(&m, r1);
+        println!(
+            "monitor started beside a replica 2 s behind: state {} (GTID lag {:?}, Seconds_Behind_Master {:?})",
+            s.state, s.observed.gtid_lag, s.observed.lag
+        );
+        assert!(!m.replica_eligible(&addr(r1), max_lag), "{s:#?}");
+        assert_eq!(s.state, BackendState::Lagging, "{s:#?}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn mark_down_is_immediate_and_rise_checks_bring_it_back() {
     chaos_test(async {

@@ -11,13 +11,18 @@ use super::gtid::GtidPos;
 
 /// Positions kept: at one check per 500 ms of a primary that always writes, 34 minutes.
 /// A replica further behind than the oldest kept point is measured from that point (its
-/// lag is then under-reported, but long past any sensible limit already).
+/// lag is then under-reported, but long past any sensible limit already). A replica behind
+/// the first point a timeline ever saw (a monitor just started, at launch or by a reload)
+/// has an unknown lag: measured from that point it would look as fresh as the monitor is
+/// young, and a replica seconds behind would take reads the moment the monitor starts.
 const MAX_POINTS: usize = 4096;
 
 /// The primary's positions, each with when a check first saw it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
     points: VecDeque<(GtidPos, Instant)>,
+    /// Points were dropped to keep the bound: the oldest kept is not the first seen.
+    truncated: bool,
 }
 
 impl Timeline {
@@ -28,12 +33,15 @@ impl Timeline {
         }
         if self.points.len() == MAX_POINTS {
             self.points.pop_front();
+            self.truncated = true;
         }
         self.points.push_back((pos, now));
     }
 
     /// How long ago the primary first had a write that `applied` lacks: zero when `applied`
-    /// covers everything seen, `None` before the primary was seen at all.
+    /// covers everything seen, `None` before the primary was seen at all or when `applied`
+    /// lacks even the first position seen (how long ago the primary wrote that is unknown;
+    /// the server's own `Seconds_Behind_Master` judges then).
     pub fn lag(&self, applied: &GtidPos, now: Instant) -> Option<Duration> {
         let (last, _) = self.points.back()?;
         if applied.covers(last) {
@@ -41,6 +49,9 @@ impl Timeline {
         }
         // Points only move forward, so the first one not covered is the oldest missing write.
         let first_missing = self.points.partition_point(|(p, _)| applied.covers(p));
+        if first_missing == 0 && !self.truncated {
+            return None;
+        }
         let (_, seen) = self.points.get(first_missing)?;
         Some(now.saturating_duration_since(*seen))
     }
@@ -72,8 +83,32 @@ mod tests {
         assert_eq!(t.lag(&pos("0-1-35"), now), Some(Duration::ZERO));
         assert_eq!(t.lag(&pos("0-1-25"), now), Some(Duration::from_secs(2)));
         assert_eq!(t.lag(&pos("0-1-10"), now), Some(Duration::from_secs(3)));
-        assert_eq!(t.lag(&pos("0-1-5"), now), Some(Duration::from_secs(5)));
         assert_eq!(t.points.len(), 3, "an unchanged position adds no point");
+    }
+
+    #[test]
+    fn a_replica_behind_the_first_position_seen_has_an_unknown_lag() {
+        // A monitor started (or reloaded) one second ago sees a replica behind the
+        // primary's first position: that write may be a second old or an hour.
+        let t0 = Instant::now();
+        let mut t = Timeline::default();
+        t.observe(pos("0-1-10"), t0);
+        let now = t0 + Duration::from_secs(1);
+        assert_eq!(t.lag(&pos("0-1-5"), now), None);
+        assert_eq!(t.lag(&pos("0-1-10"), now), Some(Duration::ZERO));
+        // Once points were dropped for the bound, the oldest kept one is the measure.
+        let mut long = Timeline::default();
+        for i in 0..(MAX_POINTS as u64 + 1) {
+            long.observe(
+                pos(&format!("0-1-{}", i + 10)),
+                t0 + Duration::from_millis(i),
+            );
+        }
+        let now = t0 + Duration::from_secs(60);
+        assert_eq!(
+            long.lag(&pos("0-1-5"), now),
+            Some(now.duration_since(t0 + Duration::from_millis(1)))
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::gtid::GtidPos;
 use super::history::{self, LagHistories};
 use super::probe::Prober;
 use super::status::{BackendState, BackendStatus, Observation, Outcome, Policy};
-use super::timeline::Timeline;
+use super::timeline::{Lag, Timeline};
 pub use crate::config::MonitorLogin as Login;
 
 /// Every backend's latest status, replaced whole on each update so readers never lock.
@@ -118,7 +118,13 @@ fn measure_on_timeline(
         }
     }
     if let (Some(primary), Some(applied)) = (&target.primary, parse(&obs.gtid)) {
-        obs.gtid_lag = timelines.get(primary).and_then(|t| t.lag(&applied, now));
+        obs.gtid_lag = match timelines.get(primary).and_then(|t| t.lag(&applied, now)) {
+            Some(Lag::Exact(lag)) => Some(lag),
+            // Older than the monitor: the server's own Seconds_Behind_Master, when it shows
+            // one, knows better than the lower bound.
+            Some(Lag::AtLeast(lag)) => obs.lag.is_none().then_some(lag),
+            None => None,
+        };
     }
 }
 

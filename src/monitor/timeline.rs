@@ -13,9 +13,19 @@ use super::gtid::GtidPos;
 /// A replica further behind than the oldest kept point is measured from that point (its
 /// lag is then under-reported, but long past any sensible limit already). A replica behind
 /// the first point a timeline ever saw (a monitor just started, at launch or by a reload)
-/// has an unknown lag: measured from that point it would look as fresh as the monitor is
-/// young, and a replica seconds behind would take reads the moment the monitor starts.
+/// is at least that far behind and perhaps far more: taken as exact, it would look as fresh
+/// as the monitor is young, and a replica seconds behind would take reads at once.
 const MAX_POINTS: usize = 4096;
+
+/// A replica's lag on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// The age of the oldest write the replica lacks.
+    Exact(Duration),
+    /// The replica lacks even the first position this timeline saw (the monitor is younger
+    /// than the write): at least the age of that sighting, and perhaps far more.
+    AtLeast(Duration),
+}
 
 /// The primary's positions, each with when a check first saw it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,21 +49,21 @@ impl Timeline {
     }
 
     /// How long ago the primary first had a write that `applied` lacks: zero when `applied`
-    /// covers everything seen, `None` before the primary was seen at all or when `applied`
-    /// lacks even the first position seen (how long ago the primary wrote that is unknown;
-    /// the server's own `Seconds_Behind_Master` judges then).
-    pub fn lag(&self, applied: &GtidPos, now: Instant) -> Option<Duration> {
+    /// covers everything seen, `None` before the primary was seen at all.
+    pub fn lag(&self, applied: &GtidPos, now: Instant) -> Option<Lag> {
         let (last, _) = self.points.back()?;
         if applied.covers(last) {
-            return Some(Duration::ZERO);
+            return Some(Lag::Exact(Duration::ZERO));
         }
         // Points only move forward, so the first one not covered is the oldest missing write.
         let first_missing = self.points.partition_point(|(p, _)| applied.covers(p));
-        if first_missing == 0 && !self.truncated {
-            return None;
-        }
         let (_, seen) = self.points.get(first_missing)?;
-        Some(now.saturating_duration_since(*seen))
+        let age = now.saturating_duration_since(*seen);
+        Some(if first_missing == 0 && !self.truncated {
+            Lag::AtLeast(age)
+        } else {
+            Lag::Exact(age)
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,28 +84,32 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Timeline::default();
         assert_eq!(t.lag(&pos("0-1-1"), t0), None, "primary never seen");
+        let exact = |secs| Some(Lag::Exact(Duration::from_secs(secs)));
         t.observe(pos("0-1-10"), t0);
         t.observe(pos("0-1-10"), t0 + Duration::from_secs(1));
         t.observe(pos("0-1-20"), t0 + Duration::from_secs(2));
         t.observe(pos("0-1-30"), t0 + Duration::from_secs(3));
         let now = t0 + Duration::from_secs(5);
-        assert_eq!(t.lag(&pos("0-1-30"), now), Some(Duration::ZERO));
-        assert_eq!(t.lag(&pos("0-1-35"), now), Some(Duration::ZERO));
-        assert_eq!(t.lag(&pos("0-1-25"), now), Some(Duration::from_secs(2)));
-        assert_eq!(t.lag(&pos("0-1-10"), now), Some(Duration::from_secs(3)));
+        assert_eq!(t.lag(&pos("0-1-30"), now), exact(0));
+        assert_eq!(t.lag(&pos("0-1-35"), now), exact(0));
+        assert_eq!(t.lag(&pos("0-1-25"), now), exact(2));
+        assert_eq!(t.lag(&pos("0-1-10"), now), exact(3));
         assert_eq!(t.points.len(), 3, "an unchanged position adds no point");
     }
 
     #[test]
-    fn a_replica_behind_the_first_position_seen_has_an_unknown_lag() {
+    fn a_replica_behind_the_first_position_seen_is_at_least_that_far_behind() {
         // A monitor started (or reloaded) one second ago sees a replica behind the
         // primary's first position: that write may be a second old or an hour.
         let t0 = Instant::now();
         let mut t = Timeline::default();
         t.observe(pos("0-1-10"), t0);
         let now = t0 + Duration::from_secs(1);
-        assert_eq!(t.lag(&pos("0-1-5"), now), None);
-        assert_eq!(t.lag(&pos("0-1-10"), now), Some(Duration::ZERO));
+        assert_eq!(
+            t.lag(&pos("0-1-5"), now),
+            Some(Lag::AtLeast(Duration::from_secs(1)))
+        );
+        assert_eq!(t.lag(&pos("0-1-10"), now), Some(Lag::Exact(Duration::ZERO)));
         // Once points were dropped for the bound, the oldest kept one is the measure.
         let mut long = Timeline::default();
         for i in 0..(MAX_POINTS as u64 + 1) {
@@ -107,7 +121,9 @@ mod tests {
         let now = t0 + Duration::from_secs(60);
         assert_eq!(
             long.lag(&pos("0-1-5"), now),
-            Some(now.duration_since(t0 + Duration::from_millis(1)))
+            Some(Lag::Exact(
+                now.duration_since(t0 + Duration::from_millis(1))
+            ))
         );
     }
 
@@ -116,7 +132,10 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Timeline::default();
         t.observe(GtidPos::default(), t0);
-        assert_eq!(t.lag(&GtidPos::default(), t0), Some(Duration::ZERO));
+        assert_eq!(
+            t.lag(&GtidPos::default(), t0),
+            Some(Lag::Exact(Duration::ZERO))
+        );
     }
 
     #[test]

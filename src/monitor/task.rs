@@ -121,8 +121,8 @@ fn measure_on_timeline(
         obs.gtid_lag = match timelines.get(primary).and_then(|t| t.lag(&applied, now)) {
             Some(Lag::Exact(lag)) => Some(lag),
             // Older than the monitor: the server's own Seconds_Behind_Master, when it shows
-            // one, knows better than the lower bound.
-            Some(Lag::AtLeast(lag)) => obs.lag.is_none().then_some(lag),
+            // more than the lower bound, knows better.
+            Some(Lag::AtLeast(lag)) => Some(obs.lag.map_or(lag, |behind| behind.max(lag))),
             None => None,
         };
     }

@@ -145,11 +145,7 @@ impl Session {
                 .await
                 .map(|p| (!p.is_empty()).then_some(p)),
         };
-        let patience = if needed.is_err() || self.primary_known_down(rt) {
-            CAUSAL_WAIT_PRIMARY_DOWN
-        } else {
-            CAUSAL_WAIT
-        };
+        let lookup_failed = needed.is_err();
         let pos = match needed {
             Ok(Some(pos)) => pos,
             // The session's write has no GTID to wait for: only the primary surely has it.
@@ -178,8 +174,11 @@ impl Session {
                     .mark
                     .as_ref()
                     .is_some_and(|m| m.replica_has(addr, &pos));
-            let wait = if n == 0 { patience } else { Duration::ZERO };
-            if ready || self.wait_for(i, &pos, wait).await {
+            if ready
+                || self
+                    .wait_for(i, &pos, self.patience(rt, n, lookup_failed))
+                    .await
+            {
                 tracing::trace!(session = self.id, replica = addr, position = %pos, ready, "replica has the writes");
                 self.st.causal.confirm(i, &pos);
                 if let Some(m) = &self.mark {
@@ -208,16 +207,25 @@ impl Session {
         }
     }
 
-    /// Whether the primary refused a connection lately or failed the monitor's last check:
-    /// a read whose position needed no lookup (session tracking) cannot fall back to it
-    /// either, so its replica is worth the longer wait.
-    fn primary_known_down(&self, rt: &RuntimeState) -> bool {
-        let Some(tenant) = self.tenant.as_deref() else {
-            return false;
-        };
-        let addr = rt.primary_addr(tenant);
-        !rt.shared.health.is_up(addr)
-            || (rt.monitor.as_ref()).is_some_and(|m| m.status_is(addr, |s| !s.reachable))
+    /// How long the `n`th replica tried is waited for: the first one only, longer while the
+    /// primary cannot serve the read either (its position lookup failed, it refused a
+    /// connection lately or failed the monitor's last check). Asked only when a wait is
+    /// about to happen, so a read its replica already has costs no health lookup.
+    fn patience(&self, rt: &RuntimeState, n: usize, lookup_failed: bool) -> Duration {
+        if n > 0 {
+            return Duration::ZERO;
+        }
+        let primary_down = lookup_failed
+            || self.tenant.as_deref().is_some_and(|tenant| {
+                let addr = rt.primary_addr(tenant);
+                !rt.shared.health.is_up(addr)
+                    || (rt.monitor.as_ref()).is_some_and(|m| m.status_is(addr, |s| !s.reachable))
+            });
+        if primary_down {
+            CAUSAL_WAIT_PRIMARY_DOWN
+        } else {
+            CAUSAL_WAIT
+        }
     }
 
     fn count_consistent(&self, which: impl FnOnce(&TenantStats) -> &AtomicU64) {

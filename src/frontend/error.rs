@@ -54,7 +54,7 @@ pub enum SessionError {
     /// A read that must see writes no replica has applied, whose primary failed too: the
     /// primary's error, saying what the read waited for (a primary that died before its
     /// last writes reached any replica leaves them only there).
-    #[error("{source}; the read must see {whose} up to GTID {pos}, which no replica has applied")]
+    #[error("{source}; {}", read_behind(whose, pos))]
     ReadBehind {
         source: Box<SessionError>,
         whose: &'static str,
@@ -98,15 +98,17 @@ impl SessionError {
                 format!("Malformed communication packet: {msg}"),
             )),
             SessionError::ReadBehind { source, whose, pos } => source.to_err().map(|mut e| {
-                e.message = format!(
-                    "{}; the read must see {whose} up to GTID {pos}, which no replica has applied",
-                    e.message
-                );
+                e.message = format!("{}; {}", e.message, read_behind(whose, pos));
                 e
             }),
             SessionError::BrokenResponse { .. } | SessionError::ClientGone(_) => None,
         }
     }
+}
+
+/// What a [`SessionError::ReadBehind`] adds to its primary's error, in logs and in the ERR.
+fn read_behind(whose: &str, pos: &str) -> String {
+    format!("the read must see {whose} up to GTID {pos}, which no replica has applied")
 }
 
 fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrSpec {

@@ -361,14 +361,7 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
         let monitor = state.monitor.clone().expect("monitor");
         let proxy = common::start_state(state).await;
         let port = proxy.addr.port();
-        let mut locks = Vec::new();
-        for r in [r1, r2] {
-            let mut c = chaos_root(r).await;
-            c.query_drop("LOCK TABLES wf_acme.cr_applying READ")
-                .await
-                .unwrap();
-            locks.push(c);
-        }
+        let locks = hold_replicas_sql_threads("cr_applying").await;
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
         c.query_drop("INSERT INTO cr_applying (v) VALUES ('held')")
             .await
@@ -382,17 +375,7 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
         for r in [r1, r2] {
             received(r, &written).await;
         }
-        kill_server("primary");
-        let down_at = Instant::now();
-
-        while replica_states(&monitor) != ["primary lost", "primary lost"] {
-            assert!(
-                down_at.elapsed() < Duration::from_secs(3),
-                "replicas applying within the lag limit: {:?}",
-                replica_states(&monitor)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let down_at = kill_primary_until_replicas_lost_it(&monitor).await;
         // A new session logs in through a replica; its read waits there for the write.
         let mut fresh = connect(port, "acme_app", Some("wf_acme")).await;
         let read = tokio::spawn(async move {
@@ -435,14 +418,7 @@ async fn a_read_of_writes_only_the_dead_primary_has_says_so_and_logins_go_on() {
         let proxy = common::start_state(state).await;
         let port = proxy.addr.port();
         // The replicas receive the write but cannot apply it while these locks are held.
-        let mut locks = Vec::new();
-        for r in [r1, r2] {
-            let mut c = chaos_root(r).await;
-            c.query_drop("LOCK TABLES wf_acme.cr_behind READ")
-                .await
-                .unwrap();
-            locks.push(c);
-        }
+        let locks = hold_replicas_sql_threads("cr_behind").await;
         let password = common::password_of("acme_app");
         let (mut writer, _) =
             RawClient::connect(port, "acme_app", password, Some("wf_acme"), modern_caps()).await;
@@ -453,16 +429,7 @@ async fn a_read_of_writes_only_the_dead_primary_has_says_so_and_logins_go_on() {
         for r in [r1, r2] {
             received(r, &gtid).await;
         }
-        kill_server("primary");
-        let down_at = Instant::now();
-        while replica_states(&monitor) != ["primary lost", "primary lost"] {
-            assert!(
-                down_at.elapsed() < Duration::from_secs(3),
-                "replicas applying within the lag limit: {:?}",
-                replica_states(&monitor)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        kill_primary_until_replicas_lost_it(&monitor).await;
 
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
         let served: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
@@ -525,6 +492,38 @@ async fn replica_waiting_for(gtid: &str, at_least: Duration) -> Duration {
             "no replica waited for {gtid}"
         );
     }
+}
+
+/// Holds both chaos replicas' SQL threads (a READ lock on `wf_acme.<table>`, as load does
+/// for a moment): they receive writes to the table but apply none until the locks drop.
+async fn hold_replicas_sql_threads(table: &str) -> Vec<Conn> {
+    let mut locks = Vec::new();
+    for r in common::chaos_replica_ports() {
+        let mut c = chaos_root(r).await;
+        c.query_drop(format!("LOCK TABLES wf_acme.{table} READ"))
+            .await
+            .unwrap();
+        locks.push(c);
+    }
+    locks
+}
+
+/// Kills the chaos primary and returns when it died, once the monitor holds both replicas
+/// (still applying, within the lag limit) as `primary lost`; fails after 3 s.
+async fn kill_primary_until_replicas_lost_it(
+    monitor: &switchyard::monitor::MonitorHandle,
+) -> Instant {
+    kill_server("primary");
+    let down_at = Instant::now();
+    while replica_states(monitor) != ["primary lost", "primary lost"] {
+        assert!(
+            down_at.elapsed() < Duration::from_secs(3),
+            "replicas applying within the lag limit: {:?}",
+            replica_states(monitor)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    down_at
 }
 
 /// The monitor's state of each chaos replica, as SHOW BACKENDS names it.

@@ -64,6 +64,7 @@ use std::time::{Duration, Instant};
 use common::{binary, chaos_ports, chaos_root, with_restore, CHAOS_LOCK};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
+use switchyard::monitor::GtidPos;
 
 const CLIENTS: u32 = 16;
 const TABLE: &str = "wf_acme.chaos_soak";
@@ -715,10 +716,15 @@ fn judge_read_behind(e: &ErrorSeen, windows: &[Window]) -> Judgement {
     let Some(needed) = position_named(&e.message) else {
         return Judgement::Forbidden;
     };
+    let applied = |pos: &String| GtidPos::parse(pos).expect("a replica's gtid_slave_pos");
     let beyond_replicas = windows
         .iter()
         .filter(|w| w.action == Action::RestartPrimary && overlaps(e.from, e.to, w))
-        .any(|w| !w.replicas_applied.iter().any(|r| covers(r, &needed)));
+        .any(|w| {
+            !w.replicas_applied
+                .iter()
+                .any(|r| applied(r).covers(&needed))
+        });
     if beyond_replicas {
         Judgement::Allowed
     } else {
@@ -727,29 +733,11 @@ fn judge_read_behind(e: &ErrorSeen, windows: &[Window]) -> Judgement {
 }
 
 /// The GTID position in Switchyard's "the read must see ... up to GTID <pos>, which no
-/// replica has applied".
-fn position_named(message: &str) -> Option<String> {
+/// replica has applied"; `None` without one (or with one that does not parse).
+fn position_named(message: &str) -> Option<GtidPos> {
     let (_, rest) = message.split_once(" up to GTID ")?;
     let (pos, _) = rest.split_once(", which no replica has applied")?;
-    Some(pos.to_owned())
-}
-
-/// Whether MariaDB GTID position `have` (`domain-server-seq,...`) includes all of `needed`.
-fn covers(have: &str, needed: &str) -> bool {
-    let seqs = |pos: &str| -> Vec<(u32, u64)> {
-        pos.split(',')
-            .filter_map(|g| {
-                let mut parts = g.trim().split('-');
-                let domain = parts.next()?.parse().ok()?;
-                let seq = parts.nth(1)?.parse().ok()?;
-                Some((domain, seq))
-            })
-            .collect()
-    };
-    let have = seqs(have);
-    seqs(needed)
-        .iter()
-        .all(|(domain, seq)| have.iter().any(|(d, s)| d == domain && s >= seq))
+    GtidPos::parse(pos).ok()
 }
 
 /// What the primary holds, against what the clients sent and were told.
@@ -1074,4 +1062,9 @@ fn a_read_refused_for_writes_no_replica_had_is_allowed_only_if_none_had_them() {
     let mut plain = read(11, "0-1-101");
     plain.message = "Can't connect to primary 127.0.0.1:3317 of tenant acme".into();
     assert_eq!(judge(plain), Judgement::Forbidden, "no position named");
+    assert_eq!(
+        judge(read(11, "0-1-x")),
+        Judgement::Forbidden,
+        "no GTID position"
+    );
 }

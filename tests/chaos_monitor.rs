@@ -454,3 +454,70 @@ async fn without_privileges_lag_is_measured_on_the_gtid_timeline() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reload_that_restarts_the_monitor_keeps_a_lagging_replica_out() {
+    chaos_test(async {
+        let limit = Duration::from_secs(1);
+        let state = switchyard::state::RuntimeState::new(unprivileged_config("1s")).with_monitor();
+        let old = state.monitor.clone().expect("monitor");
+        all_healthy(&old, limit).await;
+        let r1 = chaos_replica_ports()[0];
+        let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let w = std::sync::Arc::clone(&writing);
+        let writer = tokio::spawn(async move {
+            while w.load(std::sync::atomic::Ordering::Relaxed) {
+                write_on_primary().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        stop_sql_thread(r1).await;
+        wait_for(Duration::from_secs(5), || {
+            !old.replica_eligible(&addr(r1), limit)
+        })
+        .await
+        .unwrap_or_else(|| panic!("still eligible: {:#?}", status(&old, r1)));
+
+        // A new lag limit changes what the monitor watches: the reload starts another one.
+        // (Tighter, so the replica, just past the old limit, is past the new one too.)
+        let limit = Duration::from_millis(900);
+        let next = state.successor(unprivileged_config("900ms"));
+        old.stop();
+        let m = next.monitor.clone().expect("monitor after the reload");
+        let reloaded = Instant::now();
+        let mut eligible_at = None;
+        // Long enough for `rise` checks, and for a timeline started by the reload to see
+        // the replica fall behind its own first point by the limit.
+        let checked = reloaded + limit + 3 * INTERVAL;
+        wait_for(Duration::from_secs(10), || {
+            if eligible_at.is_none() && m.replica_eligible(&addr(r1), limit) {
+                eligible_at = Some(reloaded.elapsed());
+            }
+            m.status(&addr(r1)).is_some_and(|s| s.last_check >= checked)
+        })
+        .await
+        .unwrap_or_else(|| panic!("the new monitor never checked: {:#?}", m.snapshot()));
+        let s = status(&m, r1);
+        println!(
+            "reload: replica with a stopped SQL thread after a monitor restart: state {}, \
+             GTID lag {:?}, eligible at {eligible_at:?}",
+            s.state, s.observed.gtid_lag
+        );
+        assert_eq!(
+            eligible_at, None,
+            "back in rotation after the reload: {s:#?}"
+        );
+        assert_eq!(s.state, BackendState::Lagging, "{s:#?}");
+
+        // What was carried over does not stick: the new monitor's checks bring it back.
+        start_sql_thread(r1).await;
+        wait_for(Duration::from_secs(5), || {
+            m.replica_eligible(&addr(r1), limit)
+        })
+        .await
+        .unwrap_or_else(|| panic!("never eligible again: {:#?}", status(&m, r1)));
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        writer.await.unwrap();
+    })
+    .await;
+}

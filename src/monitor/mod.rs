@@ -14,17 +14,18 @@ mod status;
 mod task;
 pub mod timeline;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 
 use crate::config::{Config, MonitorConfig};
+use timeline::Timeline;
 
 pub use error::MonitorError;
 pub use gtid::{Gtid, GtidPos};
-pub use history::{LagHistories, LagPoint};
+pub use history::{LagHistories, LagHistory, LagPoint};
 pub use probe::Flavor;
 pub use status::{BackendState, BackendStatus, Observation, Outcome, Policy};
 pub use task::{Login, SharedStatuses, StatusMap, Statuses, Target, Timelines};
@@ -41,16 +42,32 @@ impl Monitor {
         Self::start_with(&settings(config), targets(config))
     }
 
+    /// [`start`](Self::start) for a reload that changed what is watched. A server still
+    /// watched, with the same primary, starts from its last status, its lag history and
+    /// its primary's GTID timeline: started blank, a replica known to be down or behind was
+    /// "unchecked, so eligible" until the first check, a replica taken out needed no `rise`
+    /// checks to come back, and a timeline as young as the reload called a replica lacking
+    /// the writes of the last `max_replica_lag` fresh, so every reload put bad replicas
+    /// back in rotation for a while.
+    pub fn start_after(config: &Config, previous: &MonitorHandle) -> MonitorHandle {
+        Self::start_from(&settings(config), targets(config), previous.known())
+    }
+
     /// Spawns one task per target. A target whose address cannot be used is published as
     /// down with the reason, rather than silently left out.
     pub fn start_with(settings: &MonitorConfig, targets: Vec<Target>) -> MonitorHandle {
-        let statuses = SharedStatuses::default();
-        let timelines = Timelines::default();
-        let histories = LagHistories::default();
+        Self::start_from(settings, targets, Known::default())
+    }
+
+    fn start_from(settings: &MonitorConfig, targets: Vec<Target>, known: Known) -> MonitorHandle {
+        let carried = known.carried(&targets);
+        let statuses = Arc::new(Statuses::starting_with(carried.statuses));
+        let timelines: Timelines = Arc::new(Mutex::new(carried.timelines));
+        let histories: LagHistories = Arc::new(Mutex::new(carried.histories));
         let mut tasks = Vec::with_capacity(targets.len());
-        let mut monitored = HashSet::new();
+        let mut primaries = HashMap::new();
         for target in targets {
-            monitored.insert(target.addr.clone());
+            primaries.insert(target.addr.clone(), target.primary.clone());
             let tls_ca = target.tls_ca.as_deref();
             match probe::Prober::new(&target.addr, settings, &target.login, tls_ca) {
                 Ok(prober) => {
@@ -69,12 +86,53 @@ impl Monitor {
         MonitorHandle {
             inner: Arc::new(Inner {
                 statuses,
+                timelines,
                 histories,
-                monitored,
+                primaries,
                 tasks: Mutex::new(tasks),
             }),
         }
     }
+}
+
+/// What a running monitor knows, for the one a reload starts in its place.
+#[derive(Default)]
+struct Known {
+    statuses: Arc<StatusMap>,
+    timelines: HashMap<String, Timeline>,
+    histories: HashMap<String, LagHistory>,
+    /// Each watched address's primary (the timeline its lag was measured on).
+    primaries: HashMap<String, Option<String>>,
+}
+
+impl Known {
+    /// What still holds for `targets`: the status and history of a server watched before
+    /// with the same primary (one now replicating from elsewhere had its lag measured on
+    /// another timeline), and the timelines of primaries still watched.
+    fn carried(self, targets: &[Target]) -> Carried {
+        let mut carried = Carried::default();
+        for t in targets {
+            if self.primaries.get(&t.addr) == Some(&t.primary) {
+                if let Some(s) = self.statuses.get(&t.addr) {
+                    carried.statuses.insert(t.addr.clone(), Arc::clone(s));
+                }
+                if let Some(h) = self.histories.get(&t.addr) {
+                    carried.histories.insert(t.addr.clone(), h.clone());
+                }
+            }
+            if let (true, Some(timeline)) = (t.is_primary, self.timelines.get(&t.addr)) {
+                carried.timelines.insert(t.addr.clone(), timeline.clone());
+            }
+        }
+        carried
+    }
+}
+
+#[derive(Default)]
+struct Carried {
+    statuses: StatusMap,
+    timelines: HashMap<String, Timeline>,
+    histories: HashMap<String, LagHistory>,
 }
 
 /// The monitor's settings: `[monitor]`, or the defaults without it.
@@ -138,6 +196,8 @@ pub fn targets(config: &Config) -> Vec<Target> {
 pub struct EligibleMemo(Option<Remembered>);
 
 struct Remembered {
+    /// The map the answer came from: a monitor a reload started counts its own updates.
+    statuses: SharedStatuses,
     generation: u64,
     addr: Box<str>,
     max_lag: Duration,
@@ -153,10 +213,13 @@ pub struct MonitorHandle {
 
 struct Inner {
     statuses: SharedStatuses,
+    /// Handed on to the monitor a reload starts in this one's place.
+    timelines: Timelines,
     /// Recent lag per backend, for the status page (control plane only).
     histories: LagHistories,
-    /// The addresses with a task: `mark_down` of anything else would never be undone.
-    monitored: HashSet<String>,
+    /// The addresses with a task, each with its primary: `mark_down` of anything else
+    /// would never be undone.
+    primaries: HashMap<String, Option<String>>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -179,10 +242,25 @@ impl MonitorHandle {
         MonitorHandle {
             inner: Arc::new(Inner {
                 statuses: SharedStatuses::default(),
+                timelines: Timelines::default(),
                 histories: LagHistories::default(),
-                monitored: HashSet::new(),
+                primaries: HashMap::new(),
                 tasks: Mutex::new(Vec::new()),
             }),
+        }
+    }
+
+    /// What this monitor knows, for [`Monitor::start_after`] (control plane: copies).
+    fn known(&self) -> Known {
+        Known {
+            statuses: self.inner.statuses.load_full(),
+            timelines: (self.inner.timelines.lock())
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            histories: (self.inner.histories.lock())
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            primaries: self.inner.primaries.clone(),
         }
     }
 
@@ -193,7 +271,7 @@ impl MonitorHandle {
 
     /// How many backends are watched (one task each).
     pub fn backend_count(&self) -> usize {
-        self.inner.monitored.len()
+        self.inner.primaries.len()
     }
 
     /// Every checked backend's latest status, by address.
@@ -252,15 +330,17 @@ impl MonitorHandle {
         max_lag: Duration,
     ) -> bool {
         let generation = self.inner.statuses.generation();
-        if let Some(m) = memo
-            .0
-            .as_ref()
-            .filter(|m| m.generation == generation && m.max_lag == max_lag && *m.addr == *addr)
-        {
+        if let Some(m) = memo.0.as_ref().filter(|m| {
+            m.generation == generation
+                && Arc::ptr_eq(&m.statuses, &self.inner.statuses)
+                && m.max_lag == max_lag
+                && *m.addr == *addr
+        }) {
             return m.eligible;
         }
         let eligible = self.replica_eligible(addr, max_lag);
         memo.0 = Some(Remembered {
+            statuses: Arc::clone(&self.inner.statuses),
             generation,
             addr: addr.into(),
             max_lag,
@@ -282,7 +362,7 @@ impl MonitorHandle {
     /// good checks in a row. Addresses the monitor does not check are ignored, since no
     /// check would ever bring them back.
     pub fn mark_down(&self, addr: &str) {
-        if !self.inner.monitored.contains(addr) {
+        if !self.inner.primaries.contains_key(addr) {
             return;
         }
         task::update(&self.inner.statuses, addr, |prev| {
@@ -299,7 +379,7 @@ impl MonitorHandle {
 impl std::fmt::Debug for MonitorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MonitorHandle")
-            .field("backends", &self.inner.monitored.len())
+            .field("backends", &self.inner.primaries.len())
             .finish()
     }
 }

@@ -32,6 +32,14 @@ pub struct Statuses {
 }
 
 impl Statuses {
+    /// Statuses carried over from the monitor this one replaces.
+    pub fn starting_with(map: StatusMap) -> Self {
+        Statuses {
+            map: ArcSwap::from_pointee(map),
+            generation: AtomicU64::new(0),
+        }
+    }
+
     pub fn load(&self) -> arc_swap::Guard<Arc<StatusMap>> {
         self.map.load()
     }

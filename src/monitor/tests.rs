@@ -179,3 +179,61 @@ fn a_remembered_eligibility_follows_every_published_status() {
     assert!(!m.replica_eligible_memo(&mut memo, b, lag));
     assert!(!m.replica_eligible_memo(&mut memo, a, Duration::from_secs(9)));
 }
+
+#[test]
+fn a_successor_keeps_what_still_holds_for_its_targets() {
+    let down = |addr: &str| Arc::new(BackendStatus::marked_down(None, addr, "t", Instant::now()));
+    let primary = "10.0.0.1:3306";
+    let mut timeline = Timeline::default();
+    timeline.observe(GtidPos::parse("0-1-7").unwrap(), Instant::now());
+    let mut statuses = StatusMap::default();
+    let mut primaries = HashMap::new();
+    for (addr, from) in [
+        ("r1:1", Some(primary)),
+        ("r2:1", Some(primary)),
+        ("gone:1", None),
+    ] {
+        statuses.insert(addr.to_owned(), down(addr));
+        primaries.insert(addr.to_owned(), from.map(str::to_owned));
+    }
+    primaries.insert(primary.to_owned(), None);
+    let known = Known {
+        statuses: Arc::new(statuses),
+        timelines: HashMap::from([(primary.to_owned(), timeline.clone())]),
+        histories: HashMap::new(),
+        primaries,
+    };
+    let mut p = replica_target(primary, Duration::from_secs(1));
+    p.is_primary = true;
+    let mut r1 = replica_target("r1:1", Duration::from_secs(1));
+    r1.primary = Some(primary.to_owned());
+    // r2 now replicates from elsewhere: its lag was measured on another timeline.
+    let mut r2 = replica_target("r2:1", Duration::from_secs(1));
+    r2.primary = Some("10.0.0.9:3306".to_owned());
+    let carried = known.carried(&[p, r1, r2]);
+    let mut kept: Vec<_> = carried.statuses.keys().cloned().collect();
+    kept.sort();
+    assert_eq!(kept, vec!["r1:1"]);
+    assert_eq!(carried.timelines.get(primary), Some(&timeline));
+}
+
+#[test]
+fn a_remembered_eligibility_is_not_taken_from_another_monitor() {
+    let (old, new) = (MonitorHandle::idle(), MonitorHandle::idle());
+    let (a, lag) = ("10.0.0.2:3306", Duration::from_secs(5));
+    let mut memo = EligibleMemo::default();
+    assert!(old.replica_eligible_memo(&mut memo, a, lag));
+    // The same count of updates in a monitor a reload started is not the same map.
+    task::update(&new.inner.statuses, a, |prev| {
+        BackendStatus::marked_down(prev, a, "test", Instant::now())
+    });
+    task::update(&old.inner.statuses, "other:1", |prev| {
+        BackendStatus::marked_down(prev, "other:1", "test", Instant::now())
+    });
+    assert!(old.replica_eligible_memo(&mut memo, a, lag));
+    assert_eq!(
+        old.inner.statuses.generation(),
+        new.inner.statuses.generation()
+    );
+    assert!(!new.replica_eligible_memo(&mut memo, a, lag));
+}

@@ -255,12 +255,13 @@ impl RuntimeState {
             self.backend_tls.clone()
         });
         next.rsa_key = self.successor_rsa_key(&next.config);
-        // The monitor keeps running when what it watches is unchanged.
+        // The monitor keeps running when what it watches is unchanged; else its successor
+        // starts from what it knew.
         let same_watch = monitor::settings(&self.config) == monitor::settings(&next.config)
             && monitor::targets(&self.config) == monitor::targets(&next.config);
         next.monitor = match &self.monitor {
             Some(m) if same_watch => Some(m.clone()),
-            Some(_) => Some(Monitor::start(&next.config)),
+            Some(m) => Some(Monitor::start_after(&next.config, m)),
             // A state built without a monitor (tests that want none) stays without.
             None => None,
         };

@@ -35,6 +35,7 @@ require_tls = false
 rsa_private_key = "config/tls/rsa.key"
 max_packet = "64M"
 threads = 4
+proxy_protocol = ["10.0.1.0/24", "10.0.2.7"]
 
 [admin]
 user = "admin"

@@ -129,6 +129,9 @@ pub struct ServerConfig {
     /// Worker threads serving sessions, each owning its sessions from accept to close;
     /// 0: one per core available to the process.
     pub threads: usize,
+    /// The load balancers whose connections begin with a PROXY protocol header naming the
+    /// client (empty: none; nobody else's header is believed).
+    pub proxy_protocol: Vec<ipnet::IpNet>,
 }
 
 /// `[fleet]`: which fleet this instance belongs to, where its etcd is, and how long it

@@ -37,6 +37,7 @@ pub struct RawServer {
     pub rsa_private_key: Option<Str>,
     pub max_packet: Option<Str>,
     pub threads: Option<Spanned<u32>>,
+    pub proxy_protocol: Option<Spanned<Vec<Str>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -991,6 +991,34 @@ fn max_packet_is_a_size_within_mysql_limits() {
 }
 
 #[test]
+fn proxy_protocol_lists_networks_or_addresses() {
+    let ok =
+        format!("[server]\nproxy_protocol = [\"10.0.1.9/24\", \"10.0.2.7\", \"::1\"]\n\n{BASE}");
+    let nets: Vec<String> = (parse_ok(&ok).server.proxy_protocol.iter())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["10.0.1.0/24", "10.0.2.7/32", "::1/128"]);
+    assert!(
+        parse_ok(BASE).server.proxy_protocol.is_empty(),
+        "off by default"
+    );
+    let text = format!("[server]\nproxy_protocol = [\"10.0.0.0/8\", \"lb.internal\"]\n\n{BASE}");
+    assert_single_error(
+        &text,
+        2,
+        "server.proxy_protocol[1]",
+        "not an address or network",
+    );
+    let text = format!("[server]\nproxy_protocol = [\"10.0.0.0/33\"]\n\n{BASE}");
+    assert_single_error(
+        &text,
+        2,
+        "server.proxy_protocol[0]",
+        "not an address or network",
+    );
+}
+
+#[test]
 fn the_table_says_which_users_have_a_hash_or_need_tls() {
     let text = BASE.replacen(
         "password = \"pw\"",

@@ -297,6 +297,35 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
+    /// Networks, `10.0.0.0/8` or a single address (`10.0.0.5`, `::1`).
+    fn networks(&mut self, path: &str, raw: Option<&Spanned<Vec<Str>>>) -> Vec<ipnet::IpNet> {
+        let mut out = Vec::new();
+        for (i, s) in raw
+            .map(|r| r.get_ref().as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("{path}[{i}]");
+            let Some(text) = self.string(&path, s) else {
+                continue;
+            };
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(n) => out.push(n.trunc()),
+                Err(_) => {
+                    let m = format!(
+                        "\"{text}\" is not an address or network (e.g. \"10.0.0.0/8\", \"10.0.0.5\")"
+                    );
+                    self.sink.at(&path, s.span(), m);
+                }
+            }
+        }
+        out
+    }
+
     fn optional_positive(&mut self, path: &str, n: Option<&Spanned<u32>>) -> Option<u32> {
         n.map(|v| self.positive(path, Some(v), 1))
     }
@@ -389,6 +418,7 @@ impl Resolver<'_, '_, '_> {
             require_tls,
             max_packet: self.max_packet(raw.max_packet.as_ref()),
             threads: raw.threads.as_ref().map_or(0, |t| *t.get_ref() as usize),
+            proxy_protocol: self.networks("server.proxy_protocol", raw.proxy_protocol.as_ref()),
             rsa_private_key: raw
                 .rsa_private_key
                 .as_ref()

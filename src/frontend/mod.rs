@@ -23,6 +23,7 @@ mod vars;
 pub mod workers;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -30,9 +31,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
 use crate::protocol::packets::{err_payload, ErrSpec};
+use crate::protocol::proxy_header;
 use crate::protocol::PacketStream;
 use crate::state::limits::Refusal;
-use crate::state::SharedState;
+use crate::state::{RuntimeState, SharedState};
 use error::SessionError;
 use session::Session;
 use workers::Workers;
@@ -40,6 +42,41 @@ use workers::Workers;
 /// The largest packet accepted before a client has logged in: a handshake response with the
 /// most connection attributes clients send (64 KiB) and room to spare.
 const HANDSHAKE_MAX_PACKET: usize = 128 * 1024;
+
+/// The client's address as logs, errors and SHOW SESSIONS show it: the connection's own, or,
+/// on a connection from a load balancer listed in `server.proxy_protocol`, the one its PROXY
+/// header names. Such a connection without a valid header within `handshake_timeout` gets
+/// an ERR saying so (counted, logged): a MySQL client behind a balancer not configured to
+/// send one would otherwise wait for a greeting that never comes, and a header from
+/// anyone else is never believed.
+async fn client_host(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    id: u32,
+    rt: &RuntimeState,
+) -> Result<String, ErrSpec> {
+    let ip = peer.ip().to_canonical();
+    let trusted = &rt.config.server.proxy_protocol;
+    if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&ip)) {
+        return Ok(workers::host_text(ip));
+    }
+    let timeout = rt.config.server.handshake_timeout;
+    let problem = match tokio::time::timeout(timeout, proxy_header::read(stream)).await {
+        Ok(Ok(client)) => return Ok(workers::host_text(client.unwrap_or(ip))),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("none within {}s", timeout.as_secs_f64()),
+    };
+    rt.shared.limits.refuse(Refusal::ProxyHeader);
+    tracing::info!(session = id, peer = %ip, problem, "connection refused: PROXY header expected");
+    Err(ErrSpec::new(
+        1043,
+        "08S01",
+        format!(
+            "Bad handshake: a connection from {ip} must begin with a PROXY protocol header \
+             (server.proxy_protocol): {problem}"
+        ),
+    ))
+}
 
 /// Counts live client connections; the guard gives the slot back when a session ends.
 struct Slot(Arc<AtomicUsize>);
@@ -69,12 +106,20 @@ pub async fn serve(listener: TcpListener, workers: &Workers, shutdown: impl Futu
     let _ = stop.send(true);
 }
 
-async fn handle(stream: TcpStream, host: String, id: u32, live: usize, state: SharedState) {
+async fn handle(mut stream: TcpStream, peer: SocketAddr, id: u32, live: usize, state: SharedState) {
     let rt = state.load_full();
+    let host = client_host(&mut stream, peer, id, &rt).await;
     // Until the client has logged in, packets are small (a handshake response with
     // connection attributes, an RSA-encrypted password): a stranger cannot make Switchyard
     // buffer megabytes.
     let mut client = PacketStream::accepted(stream, HANDSHAKE_MAX_PACKET);
+    let host = match host {
+        Ok(host) => host,
+        Err(e) => {
+            let _ = client.send(0, &err_payload(&e)).await;
+            return;
+        }
+    };
     let max = rt.config.server.max_connections as usize;
     if live > max {
         rt.shared.limits.refuse(Refusal::Global);

@@ -219,7 +219,7 @@ fn run_session(
     let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
         Box::pin(async move {
             let _slots = slots;
-            super::handle(stream, host_text(peer.ip()), id, live, state).await;
+            super::handle(stream, peer, id, live, state).await;
         });
     tokio::spawn(task);
 }
@@ -227,7 +227,7 @@ fn run_session(
 /// The client's address as the server shows it (`127.0.0.1`), an IPv4 one written without
 /// the formatting machinery: a connect-per-request client paid 2,200 instructions at every
 /// connection for `to_string`'s padding support.
-fn host_text(ip: IpAddr) -> String {
+pub(super) fn host_text(ip: IpAddr) -> String {
     let IpAddr::V4(v4) = ip else {
         return ip.to_string();
     };

@@ -8,6 +8,7 @@ pub mod compress;
 pub mod crypt;
 pub mod handshake;
 pub mod packets;
+pub mod proxy_header;
 pub mod scan;
 pub mod stream;
 pub mod tls;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 pub struct Limits {
     counts: Mutex<Counts>,
-    refused: [AtomicU64; 4],
+    refused: [AtomicU64; Refusal::ALL.len()],
 }
 
 /// Sessions per user and per tenant name, kept while non-zero. A permit holds its name's
@@ -47,14 +47,17 @@ pub enum Refusal {
     User,
     /// `server.handshake_timeout`: the client did not finish logging in.
     HandshakeTimeout,
+    /// A load balancer's connection (`server.proxy_protocol`) without a valid PROXY header.
+    ProxyHeader,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 4] = [
+    pub const ALL: [Refusal; 5] = [
         Refusal::Global,
         Refusal::Tenant,
         Refusal::User,
         Refusal::HandshakeTimeout,
+        Refusal::ProxyHeader,
     ];
 
     pub fn label(self) -> &'static str {
@@ -63,6 +66,7 @@ impl Refusal {
             Refusal::Tenant => "tenant",
             Refusal::User => "user",
             Refusal::HandshakeTimeout => "handshake_timeout",
+            Refusal::ProxyHeader => "proxy_header",
         }
     }
 }

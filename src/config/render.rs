@@ -82,6 +82,14 @@ fn render_server(out: &mut String, server: &ServerConfig, admin_user: Option<&st
         (None, _) => "off",
     };
     row(out, "client tls", tls);
+    if !server.proxy_protocol.is_empty() {
+        let from: Vec<String> = server
+            .proxy_protocol
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        row(out, "proxy protocol", &format!("from {}", from.join(", ")));
+    }
 }
 
 fn render_monitor(out: &mut String, monitor: Option<&MonitorConfig>) {

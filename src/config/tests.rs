@@ -1002,6 +1002,11 @@ fn proxy_protocol_lists_networks_or_addresses() {
         parse_ok(BASE).server.proxy_protocol.is_empty(),
         "off by default"
     );
+    let table = render_table(&parse_ok(&ok));
+    assert!(
+        table.contains("  proxy protocol   from 10.0.1.0/24, 10.0.2.7/32, ::1/128\n"),
+        "{table}"
+    );
     let text = format!("[server]\nproxy_protocol = [\"10.0.0.0/8\", \"lb.internal\"]\n\n{BASE}");
     assert_single_error(
         &text,

@@ -1,12 +1,16 @@
 //! What clients send before and around authentication, and the command packets whose
-//! fields the session reads or rewrites: handshake response, SSLRequest, greeting,
-//! COM_CHANGE_USER, statement ids, COM_STMT_EXECUTE parameter types.
+//! fields the session reads or rewrites: a load balancer's PROXY header, handshake
+//! response, SSLRequest, greeting, COM_CHANGE_USER, statement ids, COM_STMT_EXECUTE
+//! parameter types.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchyard::protocol::{command, handshake};
+use switchyard::protocol::{command, handshake, proxy_header};
 
 fuzz_target!(|data: &[u8]| {
+    if let proxy_header::Parsed::Done { len, .. } = proxy_header::parse(data) {
+        assert!(len <= data.len(), "a header longer than its bytes");
+    }
     if let Ok(hello) = handshake::parse_client_hello(data) {
         // What the proxy then sends a backend on the client's behalf.
         let _ = handshake::backend_hello(

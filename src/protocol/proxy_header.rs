@@ -54,8 +54,9 @@ pub async fn read(stream: &mut TcpStream) -> Result<Option<IpAddr>, ProxyHeaderE
     }
 }
 
+/// What the bytes read so far hold.
 #[derive(Debug, PartialEq)]
-enum Parsed {
+pub enum Parsed {
     Incomplete,
     /// A whole header of `len` bytes naming `client`.
     Done {
@@ -65,7 +66,8 @@ enum Parsed {
     Invalid(String),
 }
 
-fn parse(buf: &[u8]) -> Parsed {
+/// Parses the start of a connection as a PROXY header (public for the fuzz target).
+pub fn parse(buf: &[u8]) -> Parsed {
     let header = HeaderResult::parse(buf);
     if header.is_incomplete() {
         return Parsed::Incomplete;

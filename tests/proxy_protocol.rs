@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
 
-use common::AdminProxy;
+use common::{AdminProxy, ScratchDir};
 
 /// The load balancer's address, as Switchyard sees its connections.
 const BALANCER: &str = "127.0.0.3";
@@ -39,24 +39,13 @@ struct Balancer {
     v2: u16,
     v1: u16,
     _process: Child,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    /// A scratch directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    _dir: ScratchDir,
 }
 
 async fn balancer(app: u16) -> Balancer {
     let (v2, v1) = (common::free_port(), common::free_port());
-    let dir = std::env::temp_dir().join(format!("sy-ppp-{}-{v2}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("haproxy.cfg");
+    let dir = ScratchDir::new(&format!("sy-ppp-{v2}"));
+    let cfg = dir.0.join("haproxy.cfg");
     let text = format!(
         "global\n  maxconn 64\n\
          defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n\
@@ -84,7 +73,7 @@ async fn balancer(app: u16) -> Balancer {
         v2,
         v1,
         _process: process,
-        _dir: tempdir::Dir(dir),
+        _dir: dir,
     }
 }
 

@@ -126,6 +126,31 @@ async fn write_on_primary() -> GtidPos {
     GtidPos::parse(&pos.unwrap_or_default()).expect("primary gtid")
 }
 
+/// Writes on the chaos primary every `pace`, as an application would, until stopped.
+struct Writer {
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(pace: Duration) -> Writer {
+        let on = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let w = std::sync::Arc::clone(&on);
+        let task = tokio::spawn(async move {
+            while w.load(std::sync::atomic::Ordering::Relaxed) {
+                write_on_primary().await;
+                tokio::time::sleep(pace).await;
+            }
+        });
+        Writer { on, task }
+    }
+
+    async fn stop(self) {
+        self.on.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap();
+    }
+}
+
 fn gtid_of(s: &BackendStatus) -> GtidPos {
     GtidPos::parse(s.observed.gtid.as_deref().unwrap_or("")).expect("monitor gtid")
 }
@@ -410,14 +435,7 @@ async fn without_privileges_lag_is_measured_on_the_gtid_timeline() {
         );
         // Writes keep coming, as from an application, every 100 ms.
         let pace = Duration::from_millis(100);
-        let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let w = std::sync::Arc::clone(&writing);
-        let writer = tokio::spawn(async move {
-            while w.load(std::sync::atomic::Ordering::Relaxed) {
-                write_on_primary().await;
-                tokio::time::sleep(pace).await;
-            }
-        });
+        let writer = Writer::start(pace);
 
         stop_sql_thread(r1).await;
         let detected = wait_for(Duration::from_secs(5), || {
@@ -449,8 +467,7 @@ async fn without_privileges_lag_is_measured_on_the_gtid_timeline() {
         .await
         .unwrap_or_else(|| panic!("never eligible again: {:#?}", status(&m, r1)));
         println!("no privileges: eligible again {recovered:?} after START SLAVE SQL_THREAD");
-        writing.store(false, std::sync::atomic::Ordering::Relaxed);
-        writer.await.unwrap();
+        writer.stop().await;
     })
     .await;
 }
@@ -463,14 +480,7 @@ async fn a_reload_that_restarts_the_monitor_keeps_a_lagging_replica_out() {
         let old = state.monitor.clone().expect("monitor");
         all_healthy(&old, limit).await;
         let r1 = chaos_replica_ports()[0];
-        let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let w = std::sync::Arc::clone(&writing);
-        let writer = tokio::spawn(async move {
-            while w.load(std::sync::atomic::Ordering::Relaxed) {
-                write_on_primary().await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
+        let writer = Writer::start(Duration::from_millis(100));
         stop_sql_thread(r1).await;
         wait_for(Duration::from_secs(5), || {
             !old.replica_eligible(&addr(r1), limit)
@@ -516,8 +526,7 @@ async fn a_reload_that_restarts_the_monitor_keeps_a_lagging_replica_out() {
         })
         .await
         .unwrap_or_else(|| panic!("never eligible again: {:#?}", status(&m, r1)));
-        writing.store(false, std::sync::atomic::Ordering::Relaxed);
-        writer.await.unwrap();
+        writer.stop().await;
     })
     .await;
 }

@@ -15,7 +15,7 @@ use switchyard::state::limits::Refusal;
 use switchyard::state::RuntimeState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use common::{AdminProxy, ScratchDir};
 
@@ -53,22 +53,7 @@ async fn balancer(app: u16) -> Balancer {
          listen v1\n  bind 127.0.0.1:{v1}\n  server sy 127.0.0.1:{app} send-proxy source {BALANCER}\n"
     );
     std::fs::write(&cfg, text).unwrap();
-    let check = std::process::Command::new("haproxy")
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("haproxy (Debian's haproxy) on PATH");
-    assert!(check.status.success(), "haproxy -c: {check:?}");
-    let process = Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let process = common::haproxy(&cfg, std::process::Stdio::null());
     Balancer {
         v2,
         v1,

@@ -37,6 +37,28 @@ impl Drop for ScratchDir {
     }
 }
 
+/// Debian's HAProxy serving `cfg` in the foreground, killed when dropped: the file is
+/// checked first (`haproxy -c`), so a config it refuses fails the test with HAProxy's own
+/// words rather than as a balancer that never answers. Its log goes to `stderr`.
+pub fn haproxy(cfg: &std::path::Path, stderr: std::process::Stdio) -> tokio::process::Child {
+    let check = std::process::Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(cfg)
+        .output()
+        .expect("haproxy (Debian's haproxy) on PATH");
+    assert!(check.status.success(), "haproxy -c: {check:?}");
+    tokio::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("haproxy (Debian's haproxy) on PATH")
+}
+
 /// A free loopback port for a child process to bind. The probe listener is released, so
 /// the kernel may offer the same port again before the child binds it; ports already
 /// handed out in this test process are skipped, or two instances started together can be

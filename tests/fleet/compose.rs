@@ -170,22 +170,7 @@ async fn compose_fleet_profile_serves_through_haproxy() {
     }
     let cfg = dir.0.join("haproxy.cfg");
     std::fs::write(&cfg, replaced(&text, &pairs)).unwrap();
-    let check = std::process::Command::new("haproxy")
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("haproxy (Debian's haproxy) on PATH");
-    assert!(check.status.success(), "haproxy -c: {check:?}");
-    let _haproxy = Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let _haproxy = common::haproxy(&cfg, std::process::Stdio::null());
 
     // Clients of the compose file's demo, through HAProxy: logins the pushed config made,
     // reads on the replicas, spread over the instances (leastconn, all three up).

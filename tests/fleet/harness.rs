@@ -454,14 +454,7 @@ impl HaProxy {
         let file = dir.join("haproxy.cfg");
         std::fs::write(&file, cfg).unwrap();
         let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
-        let child = Command::new("haproxy")
-            .args(["-db", "-f"])
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("haproxy (Debian's haproxy) on PATH");
+        let child = common::haproxy(&file, log.into());
         let h = HaProxy {
             port,
             _child: child,

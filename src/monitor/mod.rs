@@ -109,19 +109,20 @@ impl Known {
     /// What still holds for `targets`: the status and history of a server watched before
     /// with the same primary (one now replicating from elsewhere had its lag measured on
     /// another timeline), and the timelines of primaries still watched.
-    fn carried(self, targets: &[Target]) -> Carried {
+    fn carried(mut self, targets: &[Target]) -> Carried {
         let mut carried = Carried::default();
         for t in targets {
             if self.primaries.get(&t.addr) == Some(&t.primary) {
                 if let Some(s) = self.statuses.get(&t.addr) {
                     carried.statuses.insert(t.addr.clone(), Arc::clone(s));
                 }
-                if let Some(h) = self.histories.get(&t.addr) {
-                    carried.histories.insert(t.addr.clone(), h.clone());
+                if let Some(h) = self.histories.remove(&t.addr) {
+                    carried.histories.insert(t.addr.clone(), h);
                 }
             }
-            if let (true, Some(timeline)) = (t.is_primary, self.timelines.get(&t.addr)) {
-                carried.timelines.insert(t.addr.clone(), timeline.clone());
+            // Moved, not copied again: `known()` copied them out of the old monitor already.
+            if let (true, Some(timeline)) = (t.is_primary, self.timelines.remove(&t.addr)) {
+                carried.timelines.insert(t.addr.clone(), timeline);
             }
         }
         carried

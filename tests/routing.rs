@@ -390,6 +390,69 @@ async fn last_gtid_after_a_write_is_that_writes_gtid() {
     }
 }
 
+/// `SHOW VARIABLES` answers as the `SELECT @@name` of what it lists would: the server's own
+/// variables (`server_id`, `read_only`) from the primary, as directly, `last_gtid` after a
+/// write from the write's connection, and the rest from a replica.
+#[tokio::test]
+async fn show_variables_answers_for_the_server_as_select_does() {
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.rt_show_vars (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+    )
+    .await
+    .unwrap();
+    let primary_id: String = root
+        .query_first("SELECT @@server_id")
+        .await
+        .unwrap()
+        .unwrap();
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    let var = |rows: Vec<(String, String)>, name: &str| {
+        rows.into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("{name} listed"))
+    };
+    let mut ports = HashSet::new();
+    for _ in 0..8 {
+        let rows = c.query("SHOW VARIABLES LIKE 'server_id'").await.unwrap();
+        assert_eq!(
+            var(rows, "server_id"),
+            primary_id,
+            "the primary's server_id"
+        );
+        let rows = c
+            .query("SHOW GLOBAL VARIABLES LIKE '%read_only'")
+            .await
+            .unwrap();
+        assert_eq!(var(rows, "read_only"), "OFF");
+        let rows = c.query("SHOW VARIABLES LIKE 'port'").await.unwrap();
+        ports.insert(var(rows, "port").parse::<u16>().unwrap());
+    }
+    assert!(
+        ports.iter().all(|p| is_replica(*p)),
+        "other variables are read from replicas: {ports:?}"
+    );
+    let mut seqs = Vec::new();
+    for pattern in ["last_gtid", "%gtid%"] {
+        c.query_drop("INSERT INTO rt_show_vars (v) VALUES (1)")
+            .await
+            .unwrap();
+        let rows = c
+            .query(format!("SHOW VARIABLES LIKE '{pattern}'"))
+            .await
+            .unwrap();
+        let gtid = var(rows, "last_gtid");
+        let seq: u64 = gtid
+            .rsplit('-')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("the write's GTID after {pattern}: {gtid:?}"));
+        seqs.push(seq);
+    }
+    assert!(seqs[1] > seqs[0], "two writes, two GTIDs: {seqs:?}");
+}
+
 /// With a client that negotiated session tracking (as libmariadb does) and a server that
 /// tracks `last_gtid` (the local cluster does), a write's GTID arrives in its OK packet, and
 /// read-your-writes uses it instead of asking the primary for `@@last_gtid`.

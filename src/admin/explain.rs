@@ -189,6 +189,9 @@ fn effects(c: &Classification) -> String {
     if e.calc_found_rows {
         out.push("sql_calc_found_rows".into());
     }
+    if e.looks_back {
+        out.push("reports on the previous statement".into());
+    }
     for db in &e.use_dbs {
         out.push(format!("use {db}"));
     }

@@ -170,7 +170,7 @@ impl Session {
                     .tenant
                     .as_ref()
                     .is_some_and(|t| t.consistency == crate::config::Consistency::Session));
-        if c.class == Class::LastBackend || asks_last_gtid {
+        if c.class == Class::LastBackend || c.effects.looks_back || asks_last_gtid {
             return;
         }
         self.st.look_back = None;

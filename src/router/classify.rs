@@ -395,6 +395,7 @@ impl Multi {
         m.unlock_tables |= e.unlock_tables;
         m.user_var_assign |= e.user_var_assign;
         m.calc_found_rows |= e.calc_found_rows;
+        m.looks_back |= e.looks_back;
         m.kill |= e.kill;
         m.profiling |= e.profiling;
     }

@@ -2,7 +2,8 @@
 
 use super::classify::{Ctx, Piece};
 use super::kill;
-use super::lexer::{ident_text, is_ident_byte, is_space, Cursor, Kind, Token};
+use super::lexer::{ident_text, is_ident_byte, is_space, Cursor, Escapes, Kind, Token};
+use super::schemas;
 use super::select;
 use super::set;
 use super::{Class, Effects, PrimaryReason};
@@ -273,8 +274,91 @@ fn show(mut cur: Cursor) -> Piece {
         // Answers that differ per server (replication, threads, grants as seen there).
         b"MASTER" | b"SLAVE" | b"REPLICA" | b"REPLICAS" | b"BINLOG" | b"BINARY" | b"RELAYLOG"
         | b"PROCESSLIST" | b"ENGINE" | b"GRANTS" | b"ALL" => Piece::primary(R::Unknown),
+        b"VARIABLES" => {
+            cur.next_tok();
+            show_variables(cur)
+        }
         _ => Piece::new(Class::Read),
     }
+}
+
+/// `SHOW [GLOBAL|SESSION] VARIABLES [LIKE 'pattern' | WHERE ...]` answers as `SELECT @@name`
+/// would for each variable it lists: from the primary when it may list one that answers for
+/// the server (`read_only`, `server_id`, ...), where the previous statement ran when it may
+/// list only ones about that statement (`warning_count`, `last_gtid`), else from a replica.
+/// A `WHERE` or no filter may list any.
+fn show_variables(mut cur: Cursor) -> Piece {
+    let pattern = match cur.peek() {
+        None => None,
+        Some(_) if cur.eat("LIKE") => match cur.next_tok() {
+            Some(t) if t.kind == Kind::Str && cur.peek().is_none() => {
+                // The server keeps `\_` and `\%` in a string as two bytes (a literal `_`
+                // to LIKE); read here as a wildcard, the pattern lists more, never less.
+                Some(schemas::literal(cur.text(t), Escapes::DEFAULT).into_owned())
+            }
+            _ => return Piece::primary(R::Unknown),
+        },
+        Some(_) => return Piece::primary(R::Unknown),
+    };
+    let lists = |name: &str| pattern.as_deref().is_none_or(|p| like(p, name.as_bytes()));
+    let per_server = select::PER_SERVER_VARIABLES
+        .iter()
+        .chain(&select::GTID_VARIABLES)
+        .chain(&["identity", "last_insert_id"])
+        .any(|n| lists(n));
+    let previous = select::PREVIOUS_STATEMENT_VARIABLES
+        .iter()
+        .any(|n| lists(n));
+    match (per_server, previous) {
+        (false, false) => Piece::new(Class::Read),
+        (false, true) => Piece::new(Class::LastBackend),
+        (true, looks_back) => Piece::with(
+            Class::Primary(R::Unknown),
+            Effects {
+                looks_back,
+                ..Effects::default()
+            },
+        ),
+    }
+}
+
+/// SQL `LIKE` as `SHOW ... LIKE` applies it to names: case-insensitive, `%` any run, `_`
+/// any one byte, `\` taking the next byte as itself.
+fn like(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    // Where the last `%` was, and the name position it was tried from.
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'%') => {
+                star = Some((p, n));
+                p += 1;
+                continue;
+            }
+            Some(&c) => {
+                let (lit, width) = match c {
+                    b'\\' if p + 1 < pattern.len() => (Some(pattern[p + 1]), 2),
+                    b'_' => (None, 1),
+                    c => (Some(c), 1),
+                };
+                if lit.is_none_or(|l| l.eq_ignore_ascii_case(&name[n])) {
+                    p += width;
+                    n += 1;
+                    continue;
+                }
+            }
+            None => {}
+        }
+        match star {
+            Some((sp, sn)) => {
+                p = sp + 1;
+                n = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'%')
 }
 
 fn get(mut cur: Cursor) -> Piece {
@@ -288,7 +372,34 @@ fn get(mut cur: Cursor) -> Piece {
 
 #[cfg(test)]
 mod tests {
-    use super::may_select;
+    use super::{like, may_select};
+
+    #[test]
+    fn like_matches_names_as_show_does() {
+        for (pattern, name, hit) in [
+            ("read_only", "read_only", true),
+            ("READ_ONLY", "read_only", true),
+            ("read_only", "super_read_only", false),
+            ("%read_only", "super_read_only", true),
+            ("%", "x", true),
+            ("", "x", false),
+            ("s_rver_id", "server_id", true),
+            ("server\\_id", "server_id", true),
+            ("server\\_id", "serverxid", false),
+            ("%_%_%", "a", false),
+            ("%_%_%", "ab", true),
+            ("gtid%pos", "gtid_binlog_pos", true),
+            ("gtid%pos", "gtid_binlog_state", false),
+            ("%o%o%", "innodb_read_only", true),
+            ("max_%", "hostname", false),
+        ] {
+            assert_eq!(
+                like(pattern.as_bytes(), name.as_bytes()),
+                hit,
+                "{pattern} {name}"
+            );
+        }
+    }
 
     #[test]
     fn only_select_family_texts_may_select() {

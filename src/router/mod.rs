@@ -312,6 +312,10 @@ pub struct Effects {
     pub user_var_assign: bool,
     /// SQL_CALC_FOUND_ROWS present.
     pub calc_found_rows: bool,
+    /// The answer also reports on the previous statement (`SHOW VARIABLES` listing
+    /// `last_gtid` beside `server_id`): the connection that ran it is kept for this one,
+    /// which finds it there when routed to the same server.
+    pub looks_back: bool,
     /// Databases named by `USE` inside a multi-statement.
     pub use_dbs: Vec<String>,
     /// A multi-statement that changes session state (SET/USE/PREPARE): the session pins.

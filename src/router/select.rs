@@ -232,23 +232,79 @@ fn system_variable(text: &[u8], s: &mut Scan) {
         Some(dot) => &name[dot + 1..],
         None => name,
     };
+    match variable_kind(name) {
+        VariableKind::Connection => s.hit(PrimaryReason::SideEffectFunction),
+        VariableKind::PreviousStatement => {
+            s.previous_statement
+                .get_or_insert(PrimaryReason::SideEffectFunction);
+        }
+        VariableKind::PerServer => s.hit(PrimaryReason::Unknown),
+        VariableKind::Plain => {}
+    }
+}
+
+/// What a system variable's value depends on, as far as routing cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VariableKind {
+    /// The connection's last insert id (`identity`, `last_insert_id`).
+    Connection,
+    /// The previous statement on the connection: its warnings, errors, or (`last_gtid`) the
+    /// GTID of its write, where the write ran.
+    PreviousStatement,
+    /// The server itself: drivers read these to find the primary, and a replica's answer
+    /// would mislead them.
+    PerServer,
+    /// The session's settings or the server's, alike on every server of a tenant.
+    Plain,
+}
+
+/// Variables whose value is the previous statement's (see [`VariableKind`]).
+pub(crate) const PREVIOUS_STATEMENT_VARIABLES: [&str; 3] =
+    ["warning_count", "error_count", "last_gtid"];
+
+/// Variables that answer for the server, by name; and every `gtid_*` one besides.
+pub(crate) const PER_SERVER_VARIABLES: [&str; 6] = [
+    "read_only",
+    "super_read_only",
+    "innodb_read_only",
+    "server_id",
+    "server_uuid",
+    "hostname",
+];
+
+/// The `gtid_*` variables of MariaDB and MySQL, for patterns (`SHOW VARIABLES LIKE`) that
+/// cannot be matched against a prefix.
+pub(crate) const GTID_VARIABLES: [&str; 16] = [
+    "gtid_binlog_pos",
+    "gtid_binlog_state",
+    "gtid_cleanup_batch_size",
+    "gtid_current_pos",
+    "gtid_domain_id",
+    "gtid_ignore_duplicates",
+    "gtid_pos_auto_engines",
+    "gtid_seq_no",
+    "gtid_slave_pos",
+    "gtid_strict_mode",
+    "gtid_executed",
+    "gtid_executed_compression_period",
+    "gtid_mode",
+    "gtid_next",
+    "gtid_owned",
+    "gtid_purged",
+];
+
+pub(crate) fn variable_kind(name: &[u8]) -> VariableKind {
     let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
     if is("identity") || is("last_insert_id") {
-        s.hit(PrimaryReason::SideEffectFunction);
-    } else if is("warning_count") || is("error_count") || is("last_gtid") {
-        // last_gtid: the GTID of the connection's last write, where the write ran.
-        s.previous_statement
-            .get_or_insert(PrimaryReason::SideEffectFunction);
-    } else if is("read_only")
-        || is("super_read_only")
-        || is("innodb_read_only")
-        || is("server_id")
-        || is("server_uuid")
-        || is("hostname")
+        VariableKind::Connection
+    } else if PREVIOUS_STATEMENT_VARIABLES.iter().any(|n| is(n)) {
+        VariableKind::PreviousStatement
+    } else if PER_SERVER_VARIABLES.iter().any(|n| is(n))
         || name.len() > 5 && name[..5].eq_ignore_ascii_case(b"gtid_")
     {
-        // Drivers read these to find the primary; a replica's answer would mislead them.
-        s.hit(PrimaryReason::Unknown);
+        VariableKind::PerServer
+    } else {
+        VariableKind::Plain
     }
 }
 

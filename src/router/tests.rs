@@ -236,6 +236,20 @@ fn statement_table() {
         ("SHOW FULL COLUMNS FROM t", READ),
         ("SHOW CREATE TABLE t", READ),
         ("SHOW VARIABLES LIKE 'x'", READ),
+        ("SHOW SESSION VARIABLES LIKE 'sql\\_mode'", READ),
+        ("show global variables like 'max_%'", READ),
+        // Variables that answer for the server, as `SELECT @@read_only` does.
+        ("SHOW VARIABLES LIKE 'read_only'", p(R::Unknown)),
+        ("SHOW GLOBAL VARIABLES LIKE '%READ_ONLY'", p(R::Unknown)),
+        ("SHOW VARIABLES LIKE 'server\\_id'", p(R::Unknown)),
+        ("SHOW VARIABLES LIKE 'gtid_slave%'", p(R::Unknown)),
+        ("SHOW VARIABLES LIKE 'host_ame'", p(R::Unknown)),
+        ("SHOW VARIABLES", p(R::Unknown)),
+        ("SHOW VARIABLES WHERE Variable_name = 'x'", p(R::Unknown)),
+        ("SHOW VARIABLES LIKE 'a' 'b'", p(R::Unknown)),
+        // ... and about the previous statement, as `SELECT @@last_gtid` does.
+        ("SHOW VARIABLES LIKE 'last_gtid'", LAST),
+        ("SHOW SESSION VARIABLES LIKE '%count'", LAST),
         ("SHOW MASTER STATUS", p(R::Unknown)),
         ("SHOW SLAVE STATUS", p(R::Unknown)),
         ("SHOW REPLICA STATUS", p(R::Unknown)),
@@ -378,6 +392,16 @@ fn reads_that_no_write_can_change_are_told_apart() {
             );
         }
     }
+}
+
+#[test]
+fn show_variables_listing_both_kinds_keeps_the_previous_statement() {
+    for sql in ["SHOW VARIABLES", "SHOW VARIABLES LIKE '%gtid%'"] {
+        let e = effects(sql);
+        assert!(e.looks_back, "{sql}");
+    }
+    assert!(!effects("SHOW VARIABLES LIKE 'read_only'").looks_back);
+    assert!(!effects("SELECT @@server_id").looks_back);
 }
 
 #[test]

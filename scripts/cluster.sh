@@ -435,7 +435,9 @@ SQL
 # STATUS needs SLAVE MONITOR on MariaDB 10.5.9+; BINLOG MONITOR (the old REPLICATION CLIENT)
 # covers the binlog position reads. Created on the primary, so the replicas get it too.
 ensure_monitor_user() {
-    if sql primary -e "SHOW GRANTS FOR 'sy_monitor'@'%'" 2>/dev/null | grep -q 'SLAVE MONITOR'; then
+    # `grep` reads all of it: `grep -q` would exit at the match, and the client's SIGPIPE
+    # would fail the pipeline under pipefail.
+    if sql primary -e "SHOW GRANTS FOR 'sy_monitor'@'%'" 2>/dev/null | grep 'SLAVE MONITOR' >/dev/null; then
         return 0
     fi
     log "primary: creating the monitor user sy_monitor"

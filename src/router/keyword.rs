@@ -300,6 +300,9 @@ fn show_variables(mut cur: Cursor) -> Piece {
         },
         Some(_) => return Piece::primary(R::Unknown),
     };
+    // A pattern far longer than any name is taken to list everything: matching it against
+    // each name would cost the event loop time for nothing.
+    let pattern = pattern.filter(|p| p.len() <= MAX_LIKE_PATTERN);
     let lists = |name: &str| pattern.as_deref().is_none_or(|p| like(p, name.as_bytes()));
     let per_server = select::PER_SERVER_VARIABLES
         .iter()
@@ -321,6 +324,10 @@ fn show_variables(mut cur: Cursor) -> Piece {
         ),
     }
 }
+
+/// The longest `SHOW VARIABLES LIKE` pattern matched against names (variable names are
+/// at most 64 bytes).
+const MAX_LIKE_PATTERN: usize = 256;
 
 /// SQL `LIKE` as `SHOW ... LIKE` applies it to names: case-insensitive, `%` any run, `_`
 /// any one byte, `\` taking the next byte as itself.

@@ -395,13 +395,9 @@ async fn last_gtid_after_a_write_is_that_writes_gtid() {
 /// write from the write's connection, and the rest from a replica.
 #[tokio::test]
 async fn show_variables_answers_for_the_server_as_select_does() {
-    let mut root = common::root().await;
-    root.query_drop(
-        "CREATE TABLE IF NOT EXISTS wf_acme.rt_show_vars (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
-    )
-    .await
-    .unwrap();
-    let primary_id: String = root
+    table("rt_show_vars").await;
+    let primary_id: String = common::root()
+        .await
         .query_first("SELECT @@server_id")
         .await
         .unwrap()
@@ -435,7 +431,7 @@ async fn show_variables_answers_for_the_server_as_select_does() {
     );
     let mut seqs = Vec::new();
     for pattern in ["last_gtid", "%gtid%"] {
-        c.query_drop("INSERT INTO rt_show_vars (v) VALUES (1)")
+        c.query_drop("INSERT INTO rt_show_vars (v) VALUES ('1')")
             .await
             .unwrap();
         let rows = c

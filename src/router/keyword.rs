@@ -4,7 +4,7 @@ use super::classify::{Ctx, Piece};
 use super::kill;
 use super::lexer::{ident_text, is_ident_byte, is_space, Cursor, Escapes, Kind, Token};
 use super::schemas;
-use super::select;
+use super::select::{self, VariableKind};
 use super::set;
 use super::{Class, Effects, PrimaryReason};
 
@@ -294,7 +294,7 @@ fn show_variables(mut cur: Cursor) -> Piece {
             Some(t) if t.kind == Kind::Str && cur.peek().is_none() => {
                 // The server keeps `\_` and `\%` in a string as two bytes (a literal `_`
                 // to LIKE); read here as a wildcard, the pattern lists more, never less.
-                Some(schemas::literal(cur.text(t), Escapes::DEFAULT).into_owned())
+                Some(schemas::literal(cur.text(t), Escapes::DEFAULT))
             }
             _ => return Piece::primary(R::Unknown),
         },
@@ -304,14 +304,14 @@ fn show_variables(mut cur: Cursor) -> Piece {
     // each name would cost the event loop time for nothing.
     let pattern = pattern.filter(|p| p.len() <= MAX_LIKE_PATTERN);
     let lists = |name: &str| pattern.as_deref().is_none_or(|p| like(p, name.as_bytes()));
-    let per_server = select::PER_SERVER_VARIABLES
-        .iter()
-        .chain(&select::GTID_VARIABLES)
-        .chain(&["identity", "last_insert_id"])
-        .any(|n| lists(n));
-    let previous = select::PREVIOUS_STATEMENT_VARIABLES
-        .iter()
-        .any(|n| lists(n));
+    let (mut per_server, mut previous) = (false, false);
+    for name in select::routed_variables().filter(|n| lists(n)) {
+        match select::variable_kind(name.as_bytes()) {
+            VariableKind::PreviousStatement => previous = true,
+            VariableKind::Connection | VariableKind::PerServer => per_server = true,
+            VariableKind::Plain => {}
+        }
+    }
     match (per_server, previous) {
         (false, false) => Piece::new(Class::Read),
         (false, true) => Piece::new(Class::LastBackend),

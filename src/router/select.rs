@@ -258,12 +258,14 @@ pub(crate) enum VariableKind {
     Plain,
 }
 
-/// Variables whose value is the previous statement's (see [`VariableKind`]).
-pub(crate) const PREVIOUS_STATEMENT_VARIABLES: [&str; 3] =
-    ["warning_count", "error_count", "last_gtid"];
+/// Variables that answer the connection's last insert id (see [`VariableKind`]).
+const CONNECTION_VARIABLES: [&str; 2] = ["identity", "last_insert_id"];
+
+/// Variables whose value is the previous statement's.
+const PREVIOUS_STATEMENT_VARIABLES: [&str; 3] = ["warning_count", "error_count", "last_gtid"];
 
 /// Variables that answer for the server, by name; and every `gtid_*` one besides.
-pub(crate) const PER_SERVER_VARIABLES: [&str; 6] = [
+const PER_SERVER_VARIABLES: [&str; 6] = [
     "read_only",
     "super_read_only",
     "innodb_read_only",
@@ -274,7 +276,7 @@ pub(crate) const PER_SERVER_VARIABLES: [&str; 6] = [
 
 /// The `gtid_*` variables of MariaDB and MySQL, for patterns (`SHOW VARIABLES LIKE`) that
 /// cannot be matched against a prefix.
-pub(crate) const GTID_VARIABLES: [&str; 16] = [
+const GTID_VARIABLES: [&str; 16] = [
     "gtid_binlog_pos",
     "gtid_binlog_state",
     "gtid_cleanup_batch_size",
@@ -293,9 +295,20 @@ pub(crate) const GTID_VARIABLES: [&str; 16] = [
     "gtid_purged",
 ];
 
+/// Every variable whose kind is not [`VariableKind::Plain`], by name: what a
+/// `SHOW VARIABLES LIKE` pattern is matched against.
+pub(crate) fn routed_variables() -> impl Iterator<Item = &'static str> {
+    CONNECTION_VARIABLES
+        .iter()
+        .chain(&PREVIOUS_STATEMENT_VARIABLES)
+        .chain(&PER_SERVER_VARIABLES)
+        .chain(&GTID_VARIABLES)
+        .copied()
+}
+
 pub(crate) fn variable_kind(name: &[u8]) -> VariableKind {
     let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    if is("identity") || is("last_insert_id") {
+    if CONNECTION_VARIABLES.iter().any(|n| is(n)) {
         VariableKind::Connection
     } else if PREVIOUS_STATEMENT_VARIABLES.iter().any(|n| is(n)) {
         VariableKind::PreviousStatement

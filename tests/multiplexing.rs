@@ -278,6 +278,43 @@ async fn connect_per_request_clients_reuse_pooled_server_connections() {
     );
 }
 
+/// A client that quits and closes its end at once (PHP's mysqli, the C client, PyMySQL) is
+/// closed with a reset: no one is left to read, and the reset spares both ends the FIN/ACK
+/// exchange and the client's host a TIME_WAIT socket per request. A client that quits but
+/// keeps its end open may wait for the FIN, and gets it; with `reset_after_quit = false`
+/// every client does.
+#[tokio::test]
+async fn a_client_that_quit_and_closed_is_reset_one_still_reading_gets_a_fin() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let on = common::start(config(4, OTHER_BACKEND_USER)).await;
+    let mut off = config(4, OTHER_BACKEND_USER);
+    off.server.reset_after_quit = false;
+    let off = common::start(off).await;
+    let login =
+        |port: u16| RawClient::connect(port, "acme_app", "acme_pw", Some("wf_acme"), modern_caps());
+    for round in 0..5 {
+        let quit_and_close = login(on.addr.port()).await.0.quit(true).await;
+        let reset = quit_and_close.as_ref().err().map(|e| e.kind());
+        assert_eq!(
+            reset,
+            Some(std::io::ErrorKind::ConnectionReset),
+            "round {round}: quit and closed: {quit_and_close:?}"
+        );
+        let only_quit = login(on.addr.port()).await.0.quit(false).await;
+        assert_eq!(
+            only_quit.ok(),
+            Some(0),
+            "round {round}: quit, still reading"
+        );
+        let turned_off = login(off.addr.port()).await.0.quit(true).await;
+        assert_eq!(
+            turned_off.ok(),
+            Some(0),
+            "round {round}: reset_after_quit = false"
+        );
+    }
+}
+
 /// A pooled plain connection the server closed (KILL, `wait_timeout`) is noticed when a
 /// lease takes it (tokio saw its socket become readable), not handed to the next statement.
 #[tokio::test]

@@ -17,7 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::process::Child;
 
+use common::raw::{modern_caps, RawClient};
 use common::{AdminProxy, ScratchDir};
+use switchyard::protocol::MariadbCapabilities;
 
 /// The load balancer's address, as Switchyard sees its connections.
 const BALANCER: &str = "127.0.0.3";
@@ -211,4 +213,27 @@ async fn a_header_from_anyone_else_is_not_believed() {
         "a session shows the spoofed address: {hosts:?}"
     );
     assert_eq!(refused(&p), 0, "not a balancer's connection");
+}
+
+/// A balancer's connection is closed with a FIN even when the client quit and closed its
+/// end at once (a direct client's would be reset, `reset_after_quit`): HAProxy takes a
+/// reset after its own FIN for the server's abort, logs `SD` and counts it.
+#[tokio::test]
+async fn a_balancers_connection_ends_with_a_fin_not_a_reset() {
+    let p = start().await;
+    let mut stream = raw_from(BALANCER, &p).await;
+    stream
+        .write_all(b"PROXY TCP4 127.0.0.1 127.0.0.1 51234 6033\r\n")
+        .await
+        .unwrap();
+    let caps = (modern_caps(), MariadbCapabilities::empty());
+    let (client, login) =
+        RawClient::login(stream, "acme_app", "acme_pw", Some("wf_acme"), caps).await;
+    assert_eq!(login[4], 0, "an OK to the login: {login:?}");
+    let end = client.quit(true).await;
+    assert_eq!(
+        end.ok(),
+        Some(0),
+        "the balancer's connection was not closed with a FIN"
+    );
 }

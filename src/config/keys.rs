@@ -36,6 +36,7 @@ rsa_private_key = "config/tls/rsa.key"
 max_packet = "64M"
 threads = 4
 proxy_protocol = ["10.0.1.0/24", "10.0.2.7"]
+reset_after_quit = true
 
 [admin]
 user = "admin"

@@ -132,6 +132,9 @@ pub struct ServerConfig {
     /// The load balancers whose connections begin with a PROXY protocol header naming the
     /// client (empty: none; nobody else's header is believed).
     pub proxy_protocol: Vec<ipnet::IpNet>,
+    /// A client that sent COM_QUIT and closed its end is closed with a TCP reset instead of
+    /// a FIN (never a `proxy_protocol` balancer's connection).
+    pub reset_after_quit: bool,
 }
 
 /// `[fleet]`: which fleet this instance belongs to, where its etcd is, and how long it

@@ -38,6 +38,7 @@ pub struct RawServer {
     pub max_packet: Option<Str>,
     pub threads: Option<Spanned<u32>>,
     pub proxy_protocol: Option<Spanned<Vec<Str>>>,
+    pub reset_after_quit: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

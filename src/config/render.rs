@@ -90,6 +90,9 @@ fn render_server(out: &mut String, server: &ServerConfig, admin_user: Option<&st
             .collect();
         row(out, "proxy protocol", &format!("from {}", from.join(", ")));
     }
+    if !server.reset_after_quit {
+        row(out, "after COM_QUIT", "FIN (reset_after_quit = false)");
+    }
 }
 
 fn render_monitor(out: &mut String, monitor: Option<&MonitorConfig>) {

@@ -991,6 +991,19 @@ fn max_packet_is_a_size_within_mysql_limits() {
 }
 
 #[test]
+fn reset_after_quit_is_on_unless_turned_off() {
+    assert!(parse_ok(BASE).server.reset_after_quit, "on by default");
+    assert!(!render_table(&parse_ok(BASE)).contains("after COM_QUIT"));
+    let off = parse_ok(&format!("[server]\nreset_after_quit = false\n\n{BASE}"));
+    assert!(!off.server.reset_after_quit);
+    let table = render_table(&off);
+    assert!(
+        table.contains("  after COM_QUIT   FIN (reset_after_quit = false)\n"),
+        "{table}"
+    );
+}
+
+#[test]
 fn proxy_protocol_lists_networks_or_addresses() {
     let ok =
         format!("[server]\nproxy_protocol = [\"10.0.1.9/24\", \"10.0.2.7\", \"::1\"]\n\n{BASE}");

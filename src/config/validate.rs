@@ -419,6 +419,7 @@ impl Resolver<'_, '_, '_> {
             max_packet: self.max_packet(raw.max_packet.as_ref()),
             threads: raw.threads.as_ref().map_or(0, |t| *t.get_ref() as usize),
             proxy_protocol: self.networks("server.proxy_protocol", raw.proxy_protocol.as_ref()),
+            reset_after_quit: raw.reset_after_quit.as_ref().is_none_or(|b| *b.get_ref()),
             rsa_private_key: raw
                 .rsa_private_key
                 .as_ref()

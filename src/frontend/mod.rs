@@ -43,9 +43,16 @@ use workers::Workers;
 /// most connection attributes clients send (64 KiB) and room to spare.
 const HANDSHAKE_MAX_PACKET: usize = 128 * 1024;
 
-/// The client's address as logs, errors and SHOW SESSIONS show it: the connection's own, or,
-/// on a connection from a load balancer listed in `server.proxy_protocol`, the one its PROXY
-/// header names. Such a connection without a valid header within `handshake_timeout` gets
+/// Who is at the other end of a client connection.
+struct Peer {
+    /// The client's address as logs, errors and SHOW SESSIONS show it.
+    host: String,
+    /// A `server.proxy_protocol` balancer relays the connection.
+    balancer: bool,
+}
+
+/// The client's address: the connection's own, or, on a connection from a load balancer
+/// listed in `server.proxy_protocol`, the one its PROXY header names. Such a connection without a valid header within `handshake_timeout` gets
 /// an ERR saying so (counted, logged): a MySQL client behind a balancer not configured to
 /// send one would otherwise wait for a greeting that never comes, and a header from
 /// anyone else is never believed.
@@ -54,15 +61,25 @@ async fn client_host(
     peer: SocketAddr,
     id: u32,
     rt: &RuntimeState,
-) -> Result<String, ErrSpec> {
+) -> Result<Peer, ErrSpec> {
     let ip = peer.ip().to_canonical();
     let trusted = &rt.config.server.proxy_protocol;
     if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&ip)) {
-        return Ok(workers::host_text(ip));
+        let host = workers::host_text(ip);
+        return Ok(Peer {
+            host,
+            balancer: false,
+        });
     }
     let timeout = rt.config.server.handshake_timeout;
     let problem = match tokio::time::timeout(timeout, proxy_header::read(stream)).await {
-        Ok(Ok(client)) => return Ok(workers::host_text(client.unwrap_or(ip))),
+        Ok(Ok(client)) => {
+            let host = workers::host_text(client.unwrap_or(ip));
+            return Ok(Peer {
+                host,
+                balancer: true,
+            });
+        }
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("none within {}s", timeout.as_secs_f64()),
     };
@@ -114,7 +131,13 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: u32, live: usize, s
     // buffer megabytes.
     let mut client = PacketStream::accepted(stream, HANDSHAKE_MAX_PACKET);
     let host = match host {
-        Ok(host) => host,
+        Ok(peer) => {
+            // A balancer may count a reset as the server's abort (HAProxy logs `SD`).
+            if rt.config.server.reset_after_quit && !peer.balancer {
+                client.allow_reset_after_quit();
+            }
+            peer.host
+        }
         Err(e) => {
             let _ = client.send(0, &err_payload(&e)).await;
             return;

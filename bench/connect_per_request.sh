@@ -35,9 +35,7 @@ for k in "${!SPECS[@]}"; do
     name="${spec%%=*}" port="${spec#*=}"
     before="$(total Connections)"
     most=0
-    (
-        while :; do total Threads_connected; sleep 0.2; done
-    ) >"${OUT}.${name}.threads" 2>/dev/null &
+    php "${HERE}/threads_connected.php" "${SERVERS[@]}" >"${OUT}.${name}.threads" &
     sampler=$!
     pids=()
     for _ in $(seq "$PROCS"); do
@@ -48,10 +46,9 @@ for k in "${!SPECS[@]}"; do
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     after="$(total Connections)"
-    samples="$(wc -l <"${OUT}.${name}.threads")"
-    # Our own sessions count too: each sample and the last reading log in once per server
-    # (and are connected while they read).
-    own=$((3 * (samples + 1)))
+    # Our own sessions count too: the sampler's and the last reading's, one per server each
+    # (the sampler's are connected while it samples).
+    own=$((2 * ${#SERVERS[@]}))
     most="$(sort -n "${OUT}.${name}.threads" | tail -1)"
     most=$((${most:-3} - 3))
     read -r ok err < <(cat "${OUT}.${name}".[0-9]* | awk '{o += $1; e += $2} END {print o, e}')

@@ -52,10 +52,10 @@ struct Peer {
 }
 
 /// The client's address: the connection's own, or, on a connection from a load balancer
-/// listed in `server.proxy_protocol`, the one its PROXY header names. Such a connection without a valid header within `handshake_timeout` gets
-/// an ERR saying so (counted, logged): a MySQL client behind a balancer not configured to
-/// send one would otherwise wait for a greeting that never comes, and a header from
-/// anyone else is never believed.
+/// listed in `server.proxy_protocol`, the one its PROXY header names. Such a connection
+/// without a valid header within `handshake_timeout` gets an ERR saying so (counted,
+/// logged): a MySQL client behind a balancer not configured to send one would otherwise
+/// wait for a greeting that never comes, and a header from anyone else is never believed.
 async fn client_host(
     stream: &mut TcpStream,
     peer: SocketAddr,
@@ -131,12 +131,12 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: u32, live: usize, s
     // buffer megabytes.
     let mut client = PacketStream::accepted(stream, HANDSHAKE_MAX_PACKET);
     let host = match host {
-        Ok(peer) => {
+        Ok(from) => {
             // A balancer may count a reset as the server's abort (HAProxy logs `SD`).
-            if rt.config.server.reset_after_quit && !peer.balancer {
+            if rt.config.server.reset_after_quit && !from.balancer {
                 client.allow_reset_after_quit();
             }
-            peer.host
+            from.host
         }
         Err(e) => {
             let _ = client.send(0, &err_payload(&e)).await;

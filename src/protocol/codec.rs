@@ -483,7 +483,7 @@ impl PacketStream {
         self.reset_after_quit = true;
     }
 
-    /// The client sent COM_QUIT. If its FIN came with it (it has closed its end: tokio saw
+    /// The client sent COM_QUIT. If its FIN has come too (it closed its end: tokio has seen
     /// the read side close, no syscall asks) and nothing is left to send, dropping the
     /// socket will reset the connection rather than begin the FIN/ACK exchange. No one is
     /// left to read either way, and the reset spares both ends that exchange and the

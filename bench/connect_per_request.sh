@@ -2,7 +2,8 @@
 # Connect-per-request benchmark: PHP mysqli processes that connect, log in, run one point
 # select and close, as fast as they can, direct to a replica vs the L4 relay vs Switchyard;
 # with the servers' new connections (`Connections` status delta, summed over primary and
-# replicas) and their most connected threads while each target runs.
+# replicas) and the most threads connected to them at once beyond those connected before the
+# target ran (the other proxies' pools, the replication threads).
 #
 # Each round runs every target once, starting one target later than the round before (the
 # machine's load drifts within a run: a target always run first or last would be favoured).
@@ -27,14 +28,15 @@ total() { # variable: summed over the servers
     echo "$n"
 }
 
-printf 'round\ttarget\tprocs\tsecs\trequests\terrors\treq_per_s\tserver_connections_opened\tmax_threads_connected\n' >"$OUT"
+printf 'round\ttarget\tprocs\tsecs\trequests\terrors\treq_per_s\tserver_connections_opened\tthreads_connected_added\n' >"$OUT"
 SPECS=("$@")
 for round in $(seq "$ROUNDS"); do
 for k in "${!SPECS[@]}"; do
     spec="${SPECS[$(((k + round - 1) % ${#SPECS[@]}))]}"
     name="${spec%%=*}" port="${spec#*=}"
     before="$(total Connections)"
-    most=0
+    # Counts its own connection on each server, as each of the sampler's readings does.
+    base="$(total Threads_connected)"
     php "${HERE}/threads_connected.php" "${SERVERS[@]}" >"${OUT}.${name}.threads" &
     sampler=$!
     pids=()
@@ -46,11 +48,11 @@ for k in "${!SPECS[@]}"; do
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     after="$(total Connections)"
-    # Our own sessions count too: the sampler's and the last reading's, one per server each
-    # (the sampler's are connected while it samples).
-    own=$((2 * ${#SERVERS[@]}))
+    # Our own sessions count too: the sampler's and the Threads_connected and last
+    # Connections readings', one per server each.
+    own=$((3 * ${#SERVERS[@]}))
     most="$(sort -n "${OUT}.${name}.threads" | tail -1)"
-    most=$((${most:-3} - 3))
+    most=$((${most:-$base} - base))
     read -r ok err < <(cat "${OUT}.${name}".[0-9]* | awk '{o += $1; e += $2} END {print o, e}')
     rm -f "${OUT}.${name}".[0-9]* "${OUT}.${name}.threads"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$PROCS" "$SECS" "$ok" "$err" \

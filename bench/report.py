@@ -352,12 +352,13 @@ def connect_per_request_table(rows, md):
         f"8 processes as fast as they go, {len(rounds)} interleaved rounds (median; the range "
         "of the rounds' own ratios in brackets). `server connections opened`: the servers' "
         "`Connections` status delta (primary and replicas) summed over the rounds; "
-        "`most connected`: their highest `Threads_connected` sum (replication threads "
-        "included).\n"
+        "`more connected`: the most threads connected to them at once (their "
+        "`Threads_connected` sum) beyond those connected before the target ran (the other "
+        "proxies' pools, replication).\n"
     )
     direct = {r.get("round", "1"): num(r["req_per_s"]) for r in rows if r["target"] == "direct"}
     targets = list(dict.fromkeys(r["target"] for r in rows))
-    md.append("| target | requests/s | vs direct | errors | server connections opened | most connected |")
+    md.append("| target | requests/s | vs direct | errors | server connections opened | more connected |")
     md.append("|---|---|---|---|---|---|")
     for t in targets:
         mine = [r for r in rows if r["target"] == t]
@@ -374,7 +375,7 @@ def connect_per_request_table(rows, md):
                 vs += f" ({fmt_ratio(min(ratios))}-{fmt_ratio(max(ratios))})"
         errors = sum(int(num(r["errors"]) or 0) for r in mine)
         opened = sum(int(num(r["server_connections_opened"]) or 0) for r in mine)
-        most = max(int(num(r["max_threads_connected"]) or 0) for r in mine)
+        most = max(int(num(r["threads_connected_added"]) or 0) for r in mine)
         median_qps = f"{statistics.median(qps):.0f}" if qps else "-"
         md.append(f"| {t} | {median_qps} | {vs} | {errors} | {opened} | {most} |")
     md.append("")

@@ -7,6 +7,7 @@ use opensrv_mysql::ErrorKind;
 use super::command::{rest_after, unquote};
 use super::table::{AdminError, Cell, Kind, Reply, Table};
 use super::variables;
+use crate::router::like::like;
 
 /// The one database the admin port has; a login or USE may name it, or none.
 pub const DATABASE: &str = "switchyard";
@@ -320,39 +321,6 @@ impl Filter {
             Filter::Like(patterns) => patterns.iter().any(|p| like(p.as_bytes(), name.as_bytes())),
         }
     }
-}
-
-/// SQL LIKE, case-insensitive: `%` any run, `_` one character, `\` escapes. Greedy with
-/// one backtrack point (the last `%`), so any pattern costs O(pattern x name), not more.
-pub(super) fn like(p: &[u8], s: &[u8]) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        let step = match p.get(pi) {
-            Some(b'%') => {
-                star = Some((pi + 1, si));
-                pi += 1;
-                continue;
-            }
-            Some(b'_') => Some(1),
-            Some(b'\\') if pi + 1 < p.len() => p[pi + 1].eq_ignore_ascii_case(&s[si]).then_some(2),
-            Some(c) => c.eq_ignore_ascii_case(&s[si]).then_some(1),
-            None => None,
-        };
-        match (step, star) {
-            (Some(n), _) => {
-                pi += n;
-                si += 1;
-            }
-            (None, Some((sp, ss))) => {
-                pi = sp;
-                si = ss + 1;
-                star = Some((sp, ss + 1));
-            }
-            (None, None) => return false,
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'%')
 }
 
 /// The '...' and "..." strings in `text`, unquoted.

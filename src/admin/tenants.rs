@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::command::TenantFilter;
-use super::compat::like;
 use super::table::{join, Cell, Kind, Reply, Table};
 use crate::config::{format_duration, TenantConfig, UserTenants};
+use crate::router::like::like;
 use crate::state::RuntimeState;
 
 pub fn show(rt: &RuntimeState, filter: &TenantFilter) -> Reply {

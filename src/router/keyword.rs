@@ -3,6 +3,7 @@
 use super::classify::{Ctx, Piece};
 use super::kill;
 use super::lexer::{ident_text, is_ident_byte, is_space, Cursor, Escapes, Kind, Token};
+use super::like::like;
 use super::schemas;
 use super::select::{self, VariableKind};
 use super::set;
@@ -329,45 +330,6 @@ fn show_variables(mut cur: Cursor) -> Piece {
 /// at most 64 bytes).
 const MAX_LIKE_PATTERN: usize = 256;
 
-/// SQL `LIKE` as `SHOW ... LIKE` applies it to names: case-insensitive, `%` any run, `_`
-/// any one byte, `\` taking the next byte as itself.
-fn like(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    // Where the last `%` was, and the name position it was tried from.
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'%') => {
-                star = Some((p, n));
-                p += 1;
-                continue;
-            }
-            Some(&c) => {
-                let (lit, width) = match c {
-                    b'\\' if p + 1 < pattern.len() => (Some(pattern[p + 1]), 2),
-                    b'_' => (None, 1),
-                    c => (Some(c), 1),
-                };
-                if lit.is_none_or(|l| l.eq_ignore_ascii_case(&name[n])) {
-                    p += width;
-                    n += 1;
-                    continue;
-                }
-            }
-            None => {}
-        }
-        match star {
-            Some((sp, sn)) => {
-                p = sp + 1;
-                n = sn + 1;
-                star = Some((sp, sn + 1));
-            }
-            None => return false,
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'%')
-}
-
 fn get(mut cur: Cursor) -> Piece {
     let _ = cur.eat("CURRENT") || cur.eat("STACKED");
     if cur.eat("DIAGNOSTICS") {
@@ -379,34 +341,7 @@ fn get(mut cur: Cursor) -> Piece {
 
 #[cfg(test)]
 mod tests {
-    use super::{like, may_select};
-
-    #[test]
-    fn like_matches_names_as_show_does() {
-        for (pattern, name, hit) in [
-            ("read_only", "read_only", true),
-            ("READ_ONLY", "read_only", true),
-            ("read_only", "super_read_only", false),
-            ("%read_only", "super_read_only", true),
-            ("%", "x", true),
-            ("", "x", false),
-            ("s_rver_id", "server_id", true),
-            ("server\\_id", "server_id", true),
-            ("server\\_id", "serverxid", false),
-            ("%_%_%", "a", false),
-            ("%_%_%", "ab", true),
-            ("gtid%pos", "gtid_binlog_pos", true),
-            ("gtid%pos", "gtid_binlog_state", false),
-            ("%o%o%", "innodb_read_only", true),
-            ("max_%", "hostname", false),
-        ] {
-            assert_eq!(
-                like(pattern.as_bytes(), name.as_bytes()),
-                hit,
-                "{pattern} {name}"
-            );
-        }
-    }
+    use super::may_select;
 
     #[test]
     fn only_select_family_texts_may_select() {

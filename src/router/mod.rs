@@ -11,6 +11,7 @@ mod hints;
 mod keyword;
 pub mod kill;
 mod lexer;
+pub(crate) mod like;
 mod lists;
 mod memo;
 pub mod replicas;

@@ -463,11 +463,57 @@ impl Collector for StateCollector {
             "Statements classified on a blocking thread, not the event loop: longer than 64 KiB (long) or a SELECT shape missing from the digest cache (new_shape)",
             &by_reason(&[("long", long), ("new_shape", new_shape)]),
         )?;
+        worker_metrics(&mut enc, &shared.workers)?;
         if let Some(f) = shared.fleet.get() {
             fleet_metrics(&mut enc, f)?;
         }
         Ok(())
     }
+}
+
+/// The session workers: sessions and CPU time per worker, sessions moved between them.
+fn worker_metrics(
+    enc: &mut DescriptorEncoder,
+    board: &crate::state::workers::WorkerBoard,
+) -> fmt::Result {
+    let mut sessions = Samples::default();
+    for i in 0..board.count() {
+        let n = i64::try_from(board.sessions(i)).unwrap_or(i64::MAX);
+        sessions.add(vec![("worker", i.to_string())], n);
+    }
+    gauge(
+        enc,
+        "switchyard_worker_sessions",
+        "Client sessions each worker thread serves now",
+        &sessions,
+    )?;
+    let mut m = enc.encode_descriptor(
+        "switchyard_worker_cpu_seconds",
+        "CPU time each worker thread has used (read every 100 ms by the session balancer)",
+        None,
+        MetricType::Counter,
+    )?;
+    for i in 0..board.count() {
+        let seconds = board.cpu_micros(i) as f64 / 1e6;
+        let labels = [("worker", i.to_string())];
+        ConstCounter::new(seconds).encode(m.encode_family(&labels)?)?;
+    }
+    let mut moves = Samples::default();
+    moves.add(Vec::new(), i64::try_from(board.moves()).unwrap_or(i64::MAX));
+    counter(
+        enc,
+        "switchyard_session_moves",
+        "Sessions moved from one worker thread to another between commands (server.worker_fill)",
+        &moves,
+    )?;
+    let mut active = Samples::default();
+    active.add(Vec::new(), i64::try_from(board.active()).unwrap_or(0));
+    gauge(
+        enc,
+        "switchyard_workers_in_use",
+        "Worker threads the session balancer gives new sessions to",
+        &active,
+    )
 }
 
 /// With `[fleet]` only: the instance's link to etcd and the config document it runs.

@@ -89,6 +89,11 @@ impl Held {
         1 + self.replicas.len()
     }
 
+    /// Whether no connection is held.
+    pub fn is_empty(&self) -> bool {
+        self.primary.is_none() && self.replicas.iter().all(Option::is_none)
+    }
+
     /// The targets held now, primary first.
     pub fn targets(&self) -> impl Iterator<Item = Target> + '_ {
         let primary = self.primary.as_ref().map(|_| Target::Primary);

@@ -37,6 +37,7 @@ max_packet = "64M"
 threads = 4
 proxy_protocol = ["10.0.1.0/24", "10.0.2.7"]
 reset_after_quit = true
+worker_fill = 75
 
 [admin]
 user = "admin"

@@ -126,7 +126,7 @@ pub struct ServerConfig {
     /// PEM RSA private key for caching_sha2_password's full authentication without TLS
     /// (generated at first use when unset, as MySQL does).
     pub rsa_private_key: Option<String>,
-    /// Worker threads serving sessions, each owning its sessions from accept to close;
+    /// Worker threads serving sessions, each owning the sessions it runs;
     /// 0: one per core available to the process.
     pub threads: usize,
     /// The load balancers whose connections begin with a PROXY protocol header naming the
@@ -135,6 +135,9 @@ pub struct ServerConfig {
     /// A client that sent COM_QUIT and closed its end is closed with a TCP reset instead of
     /// a FIN (never a `proxy_protocol` balancer's connection).
     pub reset_after_quit: bool,
+    /// Percent of a core a worker carries before sessions spread to another worker;
+    /// below it they gather on fewer (0: sessions never move).
+    pub worker_fill: u8,
 }
 
 /// `[fleet]`: which fleet this instance belongs to, where its etcd is, and how long it

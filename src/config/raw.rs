@@ -39,6 +39,7 @@ pub struct RawServer {
     pub threads: Option<Spanned<u32>>,
     pub proxy_protocol: Option<Spanned<Vec<Str>>>,
     pub reset_after_quit: Option<Spanned<bool>>,
+    pub worker_fill: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -93,6 +93,13 @@ fn render_server(out: &mut String, server: &ServerConfig, admin_user: Option<&st
     if !server.reset_after_quit {
         row(out, "after COM_QUIT", "FIN (reset_after_quit = false)");
     }
+    if server.worker_fill == 0 {
+        row(
+            out,
+            "sessions",
+            "stay on the worker that accepted them (worker_fill = 0)",
+        );
+    }
 }
 
 fn render_monitor(out: &mut String, monitor: Option<&MonitorConfig>) {

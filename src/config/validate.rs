@@ -32,6 +32,8 @@ mod fleet;
 const DEFAULT_LISTEN: &str = "127.0.0.1:6033";
 /// A server's usual `max_allowed_packet`.
 const DEFAULT_MAX_PACKET: usize = 64 << 20;
+/// Sessions spread once a worker carries three quarters of a core (see `frontend::balance`).
+const DEFAULT_WORKER_FILL: u8 = 75;
 const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
@@ -274,6 +276,21 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
+    /// `server.worker_fill`: a percentage of a core, 0 (sessions never move) to 100.
+    fn worker_fill(&mut self, n: Option<&Spanned<u32>>) -> u8 {
+        match n {
+            None => DEFAULT_WORKER_FILL,
+            Some(n) => match u8::try_from(*n.get_ref()) {
+                Ok(p) if p <= 100 => p,
+                _ => {
+                    let m = format!("{} is not a percentage (0 to 100)", n.get_ref());
+                    self.sink.at("server.worker_fill", n.span(), m);
+                    DEFAULT_WORKER_FILL
+                }
+            },
+        }
+    }
+
     /// `server.max_packet`: 1 KiB to 1 GiB, as MySQL's `max_allowed_packet`.
     fn max_packet(&mut self, s: Option<&Str>) -> usize {
         const PATH: &str = "server.max_packet";
@@ -420,6 +437,7 @@ impl Resolver<'_, '_, '_> {
             threads: raw.threads.as_ref().map_or(0, |t| *t.get_ref() as usize),
             proxy_protocol: self.networks("server.proxy_protocol", raw.proxy_protocol.as_ref()),
             reset_after_quit: raw.reset_after_quit.as_ref().is_none_or(|b| *b.get_ref()),
+            worker_fill: self.worker_fill(raw.worker_fill.as_ref()),
             rsa_private_key: raw
                 .rsa_private_key
                 .as_ref()

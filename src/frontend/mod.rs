@@ -2,6 +2,7 @@
 
 mod auth;
 mod backends;
+mod balance;
 mod causal;
 mod client;
 mod commands;
@@ -36,8 +37,8 @@ use crate::protocol::PacketStream;
 use crate::state::limits::Refusal;
 use crate::state::{RuntimeState, SharedState};
 use error::SessionError;
-use session::Session;
-use workers::Workers;
+use session::{Ran, Session};
+use workers::{Departure, Workers};
 
 /// The largest packet accepted before a client has logged in: a handshake response with the
 /// most connection attributes clients send (64 KiB) and room to spare.
@@ -123,7 +124,16 @@ pub async fn serve(listener: TcpListener, workers: &Workers, shutdown: impl Futu
     let _ = stop.send(true);
 }
 
-async fn handle(mut stream: TcpStream, peer: SocketAddr, id: u32, live: usize, state: SharedState) {
+/// A client's connection from accept: the PROXY header, the connection limit, the login,
+/// then the session on worker `worker`, until it ends or leaves for another worker.
+async fn handle(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: u32,
+    live: usize,
+    state: SharedState,
+    worker: usize,
+) -> Option<Departure> {
     let rt = state.load_full();
     let host = client_host(&mut stream, peer, id, &rt).await;
     // Until the client has logged in, packets are small (a handshake response with
@@ -140,7 +150,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: u32, live: usize, s
         }
         Err(e) => {
             let _ = client.send(0, &err_payload(&e)).await;
-            return;
+            return None;
         }
     };
     let max = rt.config.server.max_connections as usize;
@@ -152,7 +162,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: u32, live: usize, s
             format!("Too many connections (Switchyard limit {max})"),
         );
         let _ = client.send(0, &err_payload(&e)).await;
-        return;
+        return None;
     }
     let nonce = crate::protocol::auth::nonce();
     let timeout = rt.config.server.handshake_timeout;
@@ -165,12 +175,12 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: u32, live: usize, s
                 let _ = client.send(seq, &err_payload(&spec)).await;
             }
             tracing::info!(session = id, %host, error = %e, "login refused");
-            return;
+            return None;
         }
         Err(_) => {
             rt.shared.limits.refuse(Refusal::HandshakeTimeout);
             tracing::info!(session = id, %host, "handshake timed out");
-            return;
+            return None;
         }
     };
     let seq = login.seq;
@@ -183,10 +193,29 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: u32, live: usize, s
         tenant = login.tenant.as_ref().map_or("", |t| t.name.as_str())
     );
     client.set_max_packet(rt.max_client_packet);
-    let mut session = Session::new(id, client, state, host, nonce, login);
+    let mut session = Session::new(id, client, state, host, nonce, login, worker);
     match session.start(seq).instrument(span.clone()).await {
-        Ok(()) => session.run().instrument(span).await,
-        Err(SessionError::ClientGone(_)) => {}
-        Err(e) => tracing::info!(session = id, error = %e, "session could not start"),
+        Ok(()) => {}
+        Err(SessionError::ClientGone(_)) => return None,
+        Err(e) => {
+            tracing::info!(session = id, error = %e, "session could not start");
+            return None;
+        }
+    }
+    match session.run().instrument(span).await {
+        Ran::Closed => None,
+        Ran::Moving(to) => Some(Departure {
+            session: Box::new(session),
+            to,
+        }),
+    }
+}
+
+/// A session that moved to this worker, from its next command on.
+async fn resume(mut session: Box<Session>) -> Option<Departure> {
+    let span = session.span();
+    match session.run().instrument(span).await {
+        Ran::Closed => None,
+        Ran::Moving(to) => Some(Departure { session, to }),
     }
 }

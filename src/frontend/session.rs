@@ -28,6 +28,13 @@ pub(super) enum Flow {
     Quit,
 }
 
+/// How a session's command loop ended.
+pub(super) enum Ran {
+    Closed,
+    /// Between commands, holding no server connection: it goes on on worker `.0`.
+    Moving(usize),
+}
+
 pub struct Session {
     pub id: u32,
     pub(super) client: PacketStream,
@@ -71,6 +78,9 @@ pub struct Session {
     /// When the statement's answer was timed (`observe`): the end of the command too, so
     /// a statement reads the clock twice, not three times.
     pub(super) answered: Option<Instant>,
+    /// The worker running the session, and the last of its balancer's calls it answered.
+    worker: usize,
+    answered_call: u32,
 }
 
 impl Session {
@@ -81,6 +91,7 @@ impl Session {
         host: String,
         nonce: [u8; 20],
         login: Login,
+        worker: usize,
     ) -> Self {
         let rt = state.load_full();
         let report = SessionReport {
@@ -128,6 +139,8 @@ impl Session {
             hold_end: false,
             avoid: None,
             eligible: Default::default(),
+            worker,
+            answered_call: 0,
         };
         s.track_tenant_stats(&rt);
         s
@@ -197,8 +210,9 @@ impl Session {
         }
     }
 
-    /// The command loop, until the client quits, goes idle too long or breaks.
-    pub async fn run(&mut self) {
+    /// The command loop, until the client quits, goes idle too long or breaks, or the
+    /// session leaves for another worker.
+    pub(super) async fn run(&mut self) -> Ran {
         // One idle timer per session, re-armed only when it fires: arming a timer for every
         // command would cost more than the rest of routing.
         let mut last_active = Instant::now();
@@ -219,6 +233,11 @@ impl Session {
             }
             // The last answer reached the client: nothing of this session is under way.
             self.registration.entry.set_busy(false);
+            if !shutting_down {
+                if let Some(to) = self.leaving(&rt) {
+                    return Ran::Moving(to);
+                }
+            }
             let holding = self.st.stateful_target();
             // Biased: the client's command is looked at first, and no random draw picks the
             // order (two per statement).
@@ -316,6 +335,54 @@ impl Session {
             }
         }
         self.close().await;
+        Ran::Closed
+    }
+
+    /// Where the session goes, if its worker's balancer asks it to leave and it can: it
+    /// holds no server connection (a transaction, pin or look-back keeps one), its client
+    /// connection is plain TCP (TLS state stays with the worker it began on) with nothing
+    /// left to send. One load and compare per command while there is no new call.
+    #[inline]
+    fn leaving(&mut self, rt: &RuntimeState) -> Option<usize> {
+        let call = rt.shared.workers.call(self.worker);
+        if call.generation == self.answered_call {
+            return None;
+        }
+        self.answer_call(call)
+    }
+
+    #[cold]
+    fn answer_call(&mut self, call: crate::state::workers::Call) -> Option<usize> {
+        let to = usize::from(call.to);
+        if to == self.worker || !call.picks(self.id) {
+            self.answered_call = call.generation;
+            return None;
+        }
+        let movable = self.held.is_empty()
+            && !self.client.is_tls()
+            && self.client.pending() == 0
+            && !self.state_lost;
+        if !movable {
+            // Asked again after the next command.
+            return None;
+        }
+        self.answered_call = call.generation;
+        Some(to)
+    }
+
+    /// On the worker `here` the session moved to: its client connection joins this
+    /// worker's I/O driver.
+    pub(super) fn arrive(&mut self, here: usize) -> std::io::Result<()> {
+        self.client.rehome()?;
+        self.worker = here;
+        self.state.load().shared.workers.moved();
+        Ok(())
+    }
+
+    /// The span every log line of the session carries.
+    pub(super) fn span(&self) -> tracing::Span {
+        let tenant = self.tenant.as_ref().map_or("", |t| t.name.as_str());
+        tracing::info_span!("session", id = self.id, user = %self.who.user.name, tenant)
     }
 
     /// Runs one command. `payload` is left to be reused for the next one, unless a command

@@ -1,23 +1,29 @@
 //! Worker threads: each a current-thread runtime that owns the sessions handed to it, from
-//! accept to close.
+//! accept to close, or until the balancer (`balance.rs`) moves one to another worker.
 //!
 //! The first worker accepts (`Job::Listen`) and keeps each new connection unless another
-//! worker has fewer live sessions, which is then handed it. That balances a handful of
-//! long-lived clients evenly, where SO_REUSEPORT's hash of the 4-tuple can put 5 of 8 on
+//! worker in use has fewer live sessions, which is then handed it. That balances a handful
+//! of long-lived clients evenly, where SO_REUSEPORT's hash of the 4-tuple can put 5 of 8 on
 //! one core; accepting costs a few microseconds per connection, not per statement, so one
 //! accepting worker does not limit throughput. An acceptor thread of its own cost every
 //! connection a wake-up across threads and two more `epoll_ctl` calls. A connection joins the
-//! I/O driver of the worker that serves it, and no other. A session never
-//! moves: what its statements write (counters, digests, the router's cache,
-//! `state::per_worker`) is its worker's own.
+//! I/O driver of the worker that serves it, and no other. A session moves only between
+//! commands, holding no server connection (`Job::Moved`): what its statements write
+//! (counters, digests, the router's cache, `state::per_worker`) is always the own slot of
+//! the worker running it.
 
+use std::cell::RefCell;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
+use super::balance::{self, CpuClock};
+use super::session::Session;
 use super::Slot;
 use crate::state::{per_worker, SharedState};
 
@@ -31,10 +37,18 @@ pub(super) struct Accepted {
     pub slot: Slot,
 }
 
+/// A session leaving its worker between commands, for worker `to`.
+pub(super) struct Departure {
+    pub session: Box<Session>,
+    pub to: usize,
+}
+
 /// What a worker is handed.
 enum Job {
     /// A connection the accepting worker handed over.
     Conn(Accepted),
+    /// A session another worker let go, with its slot among the live connections.
+    Moved(Box<Session>, Slot),
     /// The listener itself, to accept on, until `stop` reads true.
     Listen {
         listener: std::net::TcpListener,
@@ -63,6 +77,11 @@ pub(super) struct Dispatch {
     workers: Vec<Worker>,
 }
 
+thread_local! {
+    /// The workers' queues, as a worker thread reaches them to hand a session over.
+    static DISPATCH: RefCell<Weak<Dispatch>> = const { RefCell::new(Weak::new()) };
+}
+
 /// The worker count `configured` asks for: 0 means one per core the process may use.
 pub fn count(configured: usize) -> usize {
     if configured > 0 {
@@ -72,31 +91,40 @@ pub fn count(configured: usize) -> usize {
 }
 
 impl Workers {
-    /// Starts `n` (at least one) worker threads serving sessions of `state`.
+    /// Starts `n` (at least one) worker threads serving sessions of `state`, and the
+    /// balancer that moves sessions between them (on the calling runtime).
     pub fn start(n: usize, state: &SharedState) -> std::io::Result<Self> {
-        state.load().shared.pools.set_workers(n.max(1));
-        let mut workers = Vec::with_capacity(n.max(1));
-        let mut threads = Vec::with_capacity(n.max(1));
-        for i in 0..n.max(1) {
+        let n = n.max(1);
+        state.load().shared.pools.set_workers(n);
+        let counters = state.load().shared.workers.start(n);
+        let mut queues = Vec::with_capacity(n);
+        let mut workers = Vec::with_capacity(n);
+        for sessions in counters {
             let (tx, rx) = mpsc::unbounded_channel();
-            let sessions = Arc::new(AtomicUsize::new(0));
+            workers.push(Worker { tx, sessions });
+            queues.push(rx);
+        }
+        let dispatch = Arc::new(Dispatch { workers });
+        let mut threads = Vec::with_capacity(n);
+        for (i, rx) in queues.into_iter().enumerate() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let (state, count) = (Arc::clone(state), Arc::clone(&sessions));
+            let state = Arc::clone(state);
+            let count = Arc::clone(&dispatch.workers[i].sessions);
+            let weak = Arc::downgrade(&dispatch);
             let thread = std::thread::Builder::new()
                 .name(format!("sy-worker-{i}"))
                 .spawn(move || {
                     per_worker::enter_worker(i);
-                    runtime.block_on(serve(rx, state, count));
+                    DISPATCH.with(|d| *d.borrow_mut() = weak);
+                    runtime.block_on(serve(rx, state, count, i));
                 })?;
-            workers.push(Worker { tx, sessions });
             threads.push(thread);
         }
-        Ok(Workers {
-            dispatch: Arc::new(Dispatch { workers }),
-            threads,
-        })
+        let clocks = threads.iter().map(CpuClock::of).collect();
+        balance::start(clocks, state, &dispatch);
+        Ok(Workers { dispatch, threads })
     }
 
     /// Has the first worker accept on `listener` until `stop` reads true, keeping each
@@ -134,11 +162,14 @@ impl Workers {
 }
 
 impl Dispatch {
-    /// The worker with the fewest sessions; `here` (the accepting one) on a tie, which
-    /// keeps the connection where it was accepted.
-    fn least_busy(&self, here: usize) -> usize {
+    /// The worker with the fewest sessions among the first `active` (those the balancer
+    /// has in use); `here` (the accepting one) on a tie, which keeps the connection where
+    /// it was accepted.
+    fn least_busy(&self, here: usize, active: usize) -> usize {
         let load = |i: usize| self.workers[i].sessions.load(Ordering::Relaxed);
-        (0..self.workers.len()).fold(here, |best, i| if load(i) < load(best) { i } else { best })
+        let active = active.clamp(1, self.workers.len());
+        let first = if here < active { here } else { 0 };
+        (0..active).fold(first, |best, i| if load(i) < load(best) { i } else { best })
     }
 
     /// Hands an accepted connection to worker `i`.
@@ -153,12 +184,13 @@ impl Dispatch {
     }
 }
 
-/// A worker's loop: runs each connection it is handed as a task of its own runtime until
-/// its senders are gone.
+/// A worker's loop (worker `here`): runs each connection and session it is handed as a
+/// task of its own runtime until its senders are gone.
 async fn serve(
     mut rx: mpsc::UnboundedReceiver<Job>,
     state: SharedState,
     sessions: Arc<AtomicUsize>,
+    here: usize,
 ) {
     tokio::spawn(tick());
     while let Some(job) = rx.recv().await {
@@ -173,7 +205,17 @@ async fn serve(
                     }
                 };
                 let busy = Slot(Arc::clone(&sessions));
-                run_session(stream, a.peer, a.id, a.live, (a.slot, busy), &state);
+                let state = Arc::clone(&state);
+                let session = super::handle(stream, a.peer, a.id, a.live, state, here);
+                run_session(session, a.slot, busy);
+            }
+            Job::Moved(mut session, live) => {
+                let busy = Slot(Arc::clone(&sessions));
+                if let Err(e) = session.arrive(here) {
+                    tracing::warn!(session = session.id, error = %e, "session could not move to this worker: closed");
+                    continue;
+                }
+                run_session(super::resume(session), live, busy);
             }
             Job::Listen {
                 listener,
@@ -200,28 +242,43 @@ async fn tick() {
     }
 }
 
-/// Runs a session as a task of this worker; `slots` are given back however it ends, a
-/// panic included.
+/// Runs a session as a task of this worker; `live` and `busy` (this worker's count) are
+/// given back however it ends, a panic included, and `live` goes along if it moves.
 fn run_session(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    id: u32,
-    live: usize,
-    slots: (Slot, Slot),
-    state: &SharedState,
+    session: impl Future<Output = Option<Departure>> + Send + 'static,
+    live: Slot,
+    busy: Slot,
 ) {
-    let state = Arc::clone(state);
     // Boxed: a session's future is kilobytes, and spawning moves it through half a dozen
     // calls (task cell, runtime context) by value: 3,900 instructions of memcpy per
     // connection (callgrind, connect-per-request clients), against one allocation. Behind
     // `dyn`, its poll stays a function of its own (`run_session::{{closure}}`), which
     // bench/instructions.sh counts in.
-    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        Box::pin(async move {
-            let _slots = slots;
-            super::handle(stream, peer, id, live, state).await;
-        });
+    let task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+        let departing = session.await;
+        drop(busy);
+        if let Some(d) = departing {
+            depart(d, live);
+        }
+    });
     tokio::spawn(task);
+}
+
+/// Hands a departing session to its new worker. With the workers stopping, or the new one
+/// gone, the session ends here (its client connection closed).
+fn depart(d: Departure, live: Slot) {
+    let Some(dispatch) = DISPATCH.with(|w| w.borrow().upgrade()) else {
+        return;
+    };
+    let Some(w) = dispatch.workers.get(d.to) else {
+        return;
+    };
+    w.sessions.fetch_add(1, Ordering::Relaxed);
+    let id = d.session.id;
+    if w.tx.send(Job::Moved(d.session, live)).is_err() {
+        w.sessions.fetch_sub(1, Ordering::Relaxed);
+        tracing::error!(session = id, "worker thread gone: connection closed");
+    }
 }
 
 /// The client's address as the server shows it (`127.0.0.1`), an IPv4 one written without
@@ -247,8 +304,8 @@ pub(super) fn host_text(ip: IpAddr) -> String {
     s
 }
 
-/// The accepting worker's loop (worker 0): a client runs here from accept to close unless
-/// another worker has fewer sessions, which is then handed it.
+/// The accepting worker's loop (worker 0): a client runs here unless another worker in use
+/// has fewer sessions, which is then handed it.
 async fn accept_here(
     listener: std::net::TcpListener,
     state: SharedState,
@@ -286,10 +343,12 @@ async fn accept_here(
         let Some((stream, peer)) = accepted else {
             continue;
         };
-        let id = state.load().shared.registry.next_id();
+        let rt = state.load();
+        let id = rt.shared.registry.next_id();
         let count = live.fetch_add(1, Ordering::Relaxed) + 1;
         let slot = Slot(Arc::clone(&live));
-        let to = dispatch.least_busy(HERE);
+        let to = dispatch.least_busy(HERE, rt.shared.workers.active());
+        drop(rt);
         if to != HERE {
             let a = Accepted {
                 stream,
@@ -310,8 +369,9 @@ async fn accept_here(
         };
         let sessions = &dispatch.workers[HERE].sessions;
         sessions.fetch_add(1, Ordering::Relaxed);
-        let slots = (slot, Slot(Arc::clone(sessions)));
-        run_session(stream, peer, id, count, slots, &state);
+        let busy = Slot(Arc::clone(sessions));
+        let session = super::handle(stream, peer, id, count, Arc::clone(&state), HERE);
+        run_session(session, slot, busy);
     }
 }
 
@@ -366,13 +426,19 @@ mod tests {
 
     #[test]
     fn the_accepting_worker_keeps_a_connection_unless_another_has_fewer_sessions() {
-        assert_eq!(dispatch(&[0, 0]).least_busy(0), 0, "a tie stays here");
-        assert_eq!(dispatch(&[3, 3, 3]).least_busy(0), 0);
-        assert_eq!(dispatch(&[1, 0]).least_busy(0), 1);
+        assert_eq!(dispatch(&[0, 0]).least_busy(0, 2), 0, "a tie stays here");
+        assert_eq!(dispatch(&[3, 3, 3]).least_busy(0, 3), 0);
+        assert_eq!(dispatch(&[1, 0]).least_busy(0, 2), 1);
         assert_eq!(
-            dispatch(&[4, 2, 1, 1]).least_busy(0),
+            dispatch(&[4, 2, 1, 1]).least_busy(0, 4),
             2,
             "the first of the least"
         );
+        assert_eq!(
+            dispatch(&[4, 2, 1, 1]).least_busy(0, 2),
+            1,
+            "only workers in use"
+        );
+        assert_eq!(dispatch(&[9, 0]).least_busy(0, 1), 0, "one in use");
     }
 }

@@ -14,6 +14,7 @@ pub mod registry;
 pub mod reload;
 pub mod signals;
 pub mod stats;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -123,6 +124,8 @@ pub struct Shared {
     pub fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
     /// Bounds the classifier's full passes running on blocking threads.
     pub off_loop: OffLoop,
+    /// The session workers: their sessions and CPU time, and the balancer's calls.
+    pub workers: workers::WorkerBoard,
 }
 
 /// Full classifier passes (`frontend::offload`) run at once, at most as many as the cores

@@ -1,9 +1,9 @@
 //! Per-worker copies of what statements write (counters, digest statistics, the router's
 //! cache): each worker thread writes only its own slot, readers merge the slots.
 //!
-//! A session lives on one worker from accept to close (`frontend::workers`), so the slot a
-//! statement writes is never written by another worker: no cache line bounces between
-//! cores. Threads that are no worker (the control plane, tests' runtimes) share slot 0;
+//! A session runs on one worker at a time, moving only between statements
+//! (`frontend::balance`), so the slot a statement writes is never written by another
+//! worker: no cache line bounces between cores. Threads that are no worker (the control plane, tests' runtimes) share slot 0;
 //! every slot stays thread-safe, so that sharing is merely slower, never wrong.
 
 use std::cell::Cell;

@@ -555,3 +555,54 @@ async fn long_statements_are_classified_off_the_event_loop() {
     assert!(is_replica(served.unwrap() as u16), "a read, on a replica");
     assert_eq!(shared.router.full_pass_counts().0, 1);
 }
+
+/// A write inside START TRANSACTION READ ONLY, as text, as an execute and as a prepare:
+/// directly the primary
+/// answers 1792; through the proxy the transaction lives on a replica, whose `read_only`
+/// would answer 1290 instead. The client gets the primary's answer, and the transaction
+/// goes on where it was.
+#[tokio::test]
+async fn a_write_in_a_read_only_transaction_is_refused_as_the_primary_refuses_it() {
+    table("rt_read_only").await;
+    async fn refusals(c: &mut Conn) -> Vec<(u16, String, String)> {
+        let stmt = c
+            .prep("UPDATE rt_read_only SET v = ? WHERE id = 1")
+            .await
+            .unwrap();
+        c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+        let _: Option<i64> = c
+            .query_first("SELECT COUNT(*) FROM rt_read_only")
+            .await
+            .unwrap();
+        let text = c
+            .query_drop("INSERT INTO rt_read_only (v) VALUES ('x')")
+            .await;
+        let executed = c.exec_drop(&stmt, ("y",)).await;
+        // The server refuses even to prepare a write inside the transaction.
+        let prepared = c
+            .prep("DELETE FROM rt_read_only WHERE id = 2")
+            .await
+            .map(drop);
+        let mut out = Vec::new();
+        for r in [text, executed, prepared] {
+            match r {
+                Err(mysql_async::Error::Server(e)) => out.push((e.code, e.state, e.message)),
+                other => panic!("a write in a read-only transaction: {other:?}"),
+            }
+        }
+        c.query_drop("COMMIT").await.unwrap();
+        out
+    }
+    let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
+    let want = refusals(&mut direct).await;
+    assert_eq!(want[0].0, 1792, "the primary's own answer: {want:?}");
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    let first = served_by(&mut c).await;
+    assert!(is_replica(first), "read-only transaction on a replica");
+    let refused = c.query_drop("DELETE FROM rt_read_only WHERE id = 1").await;
+    assert!(matches!(refused, Err(mysql_async::Error::Server(ref e)) if e.code == 1792));
+    assert_eq!(served_by(&mut c).await, first, "the transaction goes on");
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(refusals(&mut c).await, want);
+}

@@ -391,6 +391,7 @@ impl Session {
         }
         self.forget_look_back(rt, &class);
         let started = std::time::Instant::now();
+        self.refuse_in_read_only_txn(&class)?;
         let route = route::decide(&class, &self.view());
         let mut t = match self.resolve_now(rt, &route) {
             Some(t) => t,

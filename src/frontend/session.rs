@@ -463,6 +463,22 @@ impl Session {
         self.mark.as_ref().map(|m| m.write_started())
     }
 
+    /// A write inside a read-only transaction, which lives on a replica: refused with the
+    /// primary's answer (1792), as directly, not sent to get the replica's `read_only`
+    /// refusal (1290) instead. The transaction goes on, as on the server.
+    pub(super) fn refuse_in_read_only_txn(&self, c: &Classification) -> Result<(), SessionError> {
+        if matches!(self.st.txn, Some(Target::Replica(_)))
+            && c.class == Class::Primary(PrimaryReason::Write)
+        {
+            return Err(SessionError::reply(
+                1792,
+                "25006",
+                "Cannot execute statement in a READ ONLY transaction",
+            ));
+        }
+        Ok(())
+    }
+
     /// Updates the session from a statement's answer: transaction state from the status
     /// flags, pins and replayed SETs from what the statement did. Ends `guard` with the
     /// write's GTID if the statement committed one.

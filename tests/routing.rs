@@ -606,3 +606,43 @@ async fn a_write_in_a_read_only_transaction_is_refused_as_the_primary_refuses_it
     c.query_drop("ROLLBACK").await.unwrap();
     assert_eq!(refusals(&mut c).await, want);
 }
+
+/// BEGIN or DDL inside START TRANSACTION READ ONLY commits it, as the server does, and runs
+/// outside it: a table made, a row written in the transaction BEGIN opened. Through the
+/// proxy the read-only transaction was on a replica, where both were refused.
+#[tokio::test]
+async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    c.query_drop("DROP TABLE IF EXISTS rt_ro_ddl")
+        .await
+        .unwrap();
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    assert!(is_replica(served_by(&mut c).await));
+    c.query_drop("CREATE TABLE rt_ro_ddl (id INT PRIMARY KEY, port INT)")
+        .await
+        .unwrap();
+    let in_txn: i64 = c
+        .query_first("SELECT @@in_transaction")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(in_txn, 0, "the DDL committed the transaction");
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    assert!(is_replica(served_by(&mut c).await));
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO rt_ro_ddl VALUES (1, @@port)")
+        .await
+        .unwrap();
+    let port: i64 = c
+        .query_first("SELECT port FROM rt_ro_ddl WHERE id = 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        port,
+        i64::from(primary_port()),
+        "BEGIN's transaction on the primary"
+    );
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop("DROP TABLE rt_ro_ddl").await.unwrap();
+}

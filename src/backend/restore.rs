@@ -217,6 +217,12 @@ pub async fn insert_id(conn: &mut BackendConn, want: u64) -> Result<(), BackendE
     Ok(())
 }
 
+/// `COMMIT` on `conn`: the implicit commit a statement makes of a read-only transaction
+/// when the statement itself runs elsewhere (`frontend::session`).
+pub async fn commit(conn: &mut BackendConn) -> Result<(), BackendError> {
+    run_silent(conn, b"COMMIT", "COMMIT").await
+}
+
 /// Runs a statement of Switchyard's own that answers OK (`what` names it in an error).
 async fn run_silent(conn: &mut BackendConn, sql: &[u8], what: &str) -> Result<(), BackendError> {
     let mut p = Vec::with_capacity(1 + sql.len());

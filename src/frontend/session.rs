@@ -463,6 +463,37 @@ impl Session {
         self.mark.as_ref().map(|m| m.write_started())
     }
 
+    /// A statement that commits implicitly (BEGIN, DDL, LOCK TABLES) inside a read-only
+    /// transaction, which lives on a replica: the server would commit the transaction and
+    /// run the statement outside it, so the replica commits it and the statement is routed
+    /// as any outside a transaction (BEGIN and DDL to the primary).
+    pub(super) async fn end_replica_txn_before(
+        &mut self,
+        c: &Classification,
+    ) -> Result<(), SessionError> {
+        let Some(t @ Target::Replica(_)) = self.st.txn else {
+            return Ok(());
+        };
+        let commits = matches!(
+            c.class,
+            Class::Begin { read_only: false }
+                | Class::Primary(PrimaryReason::Ddl | PrimaryReason::LockTables)
+        );
+        if !commits {
+            return Ok(());
+        }
+        if let Some(conn) = self.held.get_mut(t) {
+            if let Err(e) = crate::backend::restore::commit(conn).await {
+                // The transaction is gone with its connection: the client's ends too.
+                self.held.take(t);
+                self.lost_backend(t);
+                return Err(self.backend_error(t, e));
+            }
+        }
+        self.st.txn = None;
+        Ok(())
+    }
+
     /// A write inside a read-only transaction, which lives on a replica: refused with the
     /// primary's answer (1792), as directly, not sent to get the replica's `read_only`
     /// refusal (1290) instead. The transaction goes on, as on the server.

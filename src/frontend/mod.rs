@@ -185,15 +185,10 @@ async fn handle(
     };
     let seq = login.seq;
     tracing::debug!(session = id, user = %login.user.name, tenant = ?login.tenant.as_ref().map(|t| &t.name), "login");
-    // Every log line of the session carries who it is.
-    let span = tracing::info_span!(
-        "session",
-        id,
-        user = %login.user.name,
-        tenant = login.tenant.as_ref().map_or("", |t| t.name.as_str())
-    );
     client.set_max_packet(rt.max_client_packet);
     let mut session = Session::new(id, client, state, host, nonce, login, worker);
+    // Every log line of the session carries who it is.
+    let span = session.span();
     match session.start(seq).instrument(span.clone()).await {
         Ok(()) => {}
         Err(SessionError::ClientGone(_)) => return None,

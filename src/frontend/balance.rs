@@ -16,7 +16,7 @@ use crate::state::workers::{Call, WorkerBoard};
 use crate::state::SharedState;
 
 /// How often worker loads are read and the plan made again.
-pub(super) const PERIOD: Duration = Duration::from_millis(100);
+const PERIOD: Duration = Duration::from_millis(100);
 /// Weight of the last period in a worker's load (the rest: the periods before).
 const SMOOTHING: f64 = 0.5;
 /// Fewer workers are used only once the load fits them with this margin: gathering
@@ -137,13 +137,12 @@ impl CpuClock {
     }
 }
 
-/// What the balancer keeps between periods.
+/// What the balancer keeps between periods (each worker's last CPU reading, and how many
+/// workers are in use, are on the board).
 struct Balancer {
     clocks: Vec<Option<CpuClock>>,
-    last_cpu: Vec<u64>,
     last_at: Instant,
     loads: Vec<f64>,
-    active: usize,
     settle: u32,
     generation: u32,
     standing: Vec<Option<(u16, u16)>>,
@@ -155,10 +154,8 @@ struct Balancer {
 async fn run<T>(clocks: Vec<Option<CpuClock>>, state: SharedState, alive: Weak<T>) {
     let n = clocks.len();
     let mut b = Balancer {
-        last_cpu: vec![0; n],
         last_at: Instant::now(),
         loads: vec![0.0; n],
-        active: n,
         settle: 0,
         generation: 0,
         standing: vec![None; n],
@@ -192,8 +189,8 @@ async fn run<T>(clocks: Vec<Option<CpuClock>>, state: SharedState, alive: Weak<T
             continue;
         }
         let sessions: Vec<usize> = (0..n).map(|i| board.sessions(i)).collect();
-        let p = plan(&b.loads, &sessions, b.active, fill);
-        if p.active != b.active {
+        let p = plan(&b.loads, &sessions, board.active(), fill);
+        if p.active != board.active() {
             tracing::debug!(workers = p.active, load = ?b.loads, "sessions go to fewer or more workers");
         }
         if b.post(board, &p) {
@@ -211,8 +208,7 @@ impl Balancer {
             let Some(cpu) = clock.and_then(CpuClock::micros) else {
                 continue;
             };
-            let used = cpu.saturating_sub(self.last_cpu[i]) as f64 / wall;
-            self.last_cpu[i] = cpu;
+            let used = cpu.saturating_sub(board.cpu_micros(i)) as f64 / wall;
             self.loads[i] = SMOOTHING * used + (1.0 - SMOOTHING) * self.loads[i];
             board.set_cpu_micros(i, cpu);
         }
@@ -221,7 +217,6 @@ impl Balancer {
     /// Posts the plan's calls that changed, and every call that asks for a share of a
     /// worker's sessions (answered once each); true if a new one asks sessions to move.
     fn post(&mut self, board: &WorkerBoard, p: &Plan) -> bool {
-        self.active = p.active;
         board.set_active(p.active);
         let mut moves = false;
         for (i, call) in p.calls.iter().enumerate() {

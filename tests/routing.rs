@@ -564,7 +564,19 @@ async fn long_statements_are_classified_off_the_event_loop() {
 #[tokio::test]
 async fn a_write_in_a_read_only_transaction_is_refused_as_the_primary_refuses_it() {
     table("rt_read_only").await;
-    async fn refusals(c: &mut Conn) -> Vec<(u16, String, String)> {
+    type Diagnostics = Vec<(String, u32, String)>;
+    async fn diagnostics(c: &mut Conn) -> (Diagnostics, (i64, i64)) {
+        let shown = c.query("SHOW WARNINGS").await.unwrap();
+        let counts: (i64, i64) = c
+            .query_first("SELECT @@warning_count, @@error_count")
+            .await
+            .unwrap()
+            .unwrap();
+        (shown, counts)
+    }
+    async fn refusals(
+        c: &mut Conn,
+    ) -> (Vec<(u16, String, String)>, Vec<(Diagnostics, (i64, i64))>) {
         let stmt = c
             .prep("UPDATE rt_read_only SET v = ? WHERE id = 1")
             .await
@@ -577,7 +589,10 @@ async fn a_write_in_a_read_only_transaction_is_refused_as_the_primary_refuses_it
         let text = c
             .query_drop("INSERT INTO rt_read_only (v) VALUES ('x')")
             .await;
+        // What the session learns of the refused statement afterwards is the server's too.
+        let mut shown = vec![diagnostics(c).await];
         let executed = c.exec_drop(&stmt, ("y",)).await;
+        shown.push(diagnostics(c).await);
         // The server refuses even to prepare a write inside the transaction.
         let prepared = c
             .prep("DELETE FROM rt_read_only WHERE id = 2")
@@ -591,11 +606,16 @@ async fn a_write_in_a_read_only_transaction_is_refused_as_the_primary_refuses_it
             }
         }
         c.query_drop("COMMIT").await.unwrap();
-        out
+        (out, shown)
     }
     let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
     let want = refusals(&mut direct).await;
-    assert_eq!(want[0].0, 1792, "the primary's own answer: {want:?}");
+    assert_eq!(want.0[0].0, 1792, "the primary's own answer: {want:?}");
+    assert_eq!(
+        want.1[0].1,
+        (1, 1),
+        "the refusal is the session's last error: {want:?}"
+    );
     let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
     c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
     let first = served_by(&mut c).await;
@@ -645,4 +665,19 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
     );
     c.query_drop("COMMIT").await.unwrap();
     c.query_drop("DROP TABLE rt_ro_ddl").await.unwrap();
+    // A DDL executed as a prepared statement commits the transaction alike.
+    c.query_drop("DROP TABLE IF EXISTS rt_ro_ddl2")
+        .await
+        .unwrap();
+    let ddl = c.prep("CREATE TABLE rt_ro_ddl2 (id INT)").await.unwrap();
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    assert!(is_replica(served_by(&mut c).await));
+    c.exec_drop(&ddl, ()).await.unwrap();
+    let in_txn: i64 = c
+        .query_first("SELECT @@in_transaction")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(in_txn, 0, "the executed DDL committed the transaction");
+    c.query_drop("DROP TABLE rt_ro_ddl2").await.unwrap();
 }

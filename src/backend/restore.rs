@@ -223,6 +223,27 @@ pub async fn commit(conn: &mut BackendConn) -> Result<(), BackendError> {
     run_silent(conn, b"COMMIT", "COMMIT").await
 }
 
+/// Raises on `conn` the error Switchyard answers a statement with (SIGNAL), when that
+/// statement never reaches the server: what the session asks next about it (SHOW WARNINGS,
+/// `@@error_count`, on this connection) then finds it there, as when the server refuses a
+/// statement itself. The server's answer is the error raised; any other (a server without
+/// SIGNAL outside stored programs) leaves its diagnostics as they were, no worse.
+pub async fn raise(
+    conn: &mut BackendConn,
+    code: u16,
+    state: &str,
+    message: &str,
+) -> Result<(), BackendError> {
+    let sql = format!(
+        "SIGNAL SQLSTATE '{state}' SET MYSQL_ERRNO = {code}, MESSAGE_TEXT = '{}'",
+        message.replace('\\', "\\\\").replace('\'', "''")
+    );
+    let mut p = Vec::with_capacity(1 + sql.len());
+    p.push(COM_QUERY);
+    p.extend_from_slice(sql.as_bytes());
+    conn.exec_silent(&p, Expect::ResultSets).await.map(drop)
+}
+
 /// Runs a statement of Switchyard's own that answers OK (`what` names it in an error).
 async fn run_silent(conn: &mut BackendConn, sql: &[u8], what: &str) -> Result<(), BackendError> {
     let mut p = Vec::with_capacity(1 + sql.len());

@@ -391,7 +391,8 @@ impl Session {
         }
         self.forget_look_back(rt, &class);
         let started = std::time::Instant::now();
-        self.refuse_in_read_only_txn(&class)?;
+        self.end_replica_txn_before(&class).await?;
+        self.refuse_in_read_only_txn(&class).await?;
         let route = route::decide(&class, &self.view());
         let mut t = match self.resolve_now(rt, &route) {
             Some(t) => t,

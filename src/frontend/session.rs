@@ -496,18 +496,30 @@ impl Session {
 
     /// A write inside a read-only transaction, which lives on a replica: refused with the
     /// primary's answer (1792), as directly, not sent to get the replica's `read_only`
-    /// refusal (1290) instead. The transaction goes on, as on the server.
-    pub(super) fn refuse_in_read_only_txn(&self, c: &Classification) -> Result<(), SessionError> {
-        if matches!(self.st.txn, Some(Target::Replica(_)))
-            && c.class == Class::Primary(PrimaryReason::Write)
-        {
-            return Err(SessionError::reply(
-                1792,
-                "25006",
-                "Cannot execute statement in a READ ONLY transaction",
-            ));
+    /// refusal (1290) instead. The replica raises the error too, so SHOW WARNINGS and
+    /// `@@error_count` after it show it; the transaction goes on, as on the server.
+    pub(super) async fn refuse_in_read_only_txn(
+        &mut self,
+        c: &Classification,
+    ) -> Result<(), SessionError> {
+        let Some(t @ Target::Replica(_)) = self.st.txn else {
+            return Ok(());
+        };
+        if c.class != Class::Primary(PrimaryReason::Write) {
+            return Ok(());
         }
-        Ok(())
+        const CODE: u16 = 1792;
+        const STATE: &str = "25006";
+        const MESSAGE: &str = "Cannot execute statement in a READ ONLY transaction";
+        if let Some(conn) = self.held.get_mut(t) {
+            if let Err(e) = crate::backend::restore::raise(conn, CODE, STATE, MESSAGE).await {
+                self.held.take(t);
+                self.lost_backend(t);
+                return Err(self.backend_error(t, e));
+            }
+        }
+        self.st.last = Some(t);
+        Err(SessionError::reply(CODE, STATE, MESSAGE))
     }
 
     /// Updates the session from a statement's answer: transaction state from the status

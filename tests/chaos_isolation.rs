@@ -12,7 +12,10 @@ use common::{chaos_ports, chaos_root, connect, CHAOS_LOCK};
 use mysql_async::prelude::*;
 use switchyard::config;
 
-const LOADERS: usize = 4;
+/// Each keeps its replica for a second and then draws again, 50/50: all of them away from
+/// `r1` for the whole window is about 1 run in 4^LOADERS (4 loaders failed 1 run in a few
+/// hundred).
+const LOADERS: usize = 8;
 /// How soon after the kill the other sessions must still be reading from the server (a
 /// server marked down would be skipped for 2 s).
 const WINDOW: Duration = Duration::from_millis(1500);
@@ -94,17 +97,12 @@ async fn a_killed_replica_connection_costs_only_its_own_session() {
     }
     killed_at.set(Instant::now()).unwrap();
 
-    // The victim: at most one failed statement, then it reads on (from r1 too).
+    // The victim: at most one failed statement, then it reads on.
     let mut failures = 0;
-    let mut victim_on_r1 = 0;
     for _ in 0..20 {
-        match victim.query_first::<u16, _>("SELECT @@port").await {
-            Ok(Some(p)) if p == r1 => victim_on_r1 += 1,
-            Ok(_) => {}
-            Err(e) => {
-                println!("victim: {e}");
-                failures += 1;
-            }
+        if let Err(e) = victim.query_first::<u16, _>("SELECT @@port").await {
+            println!("victim: {e}");
+            failures += 1;
         }
     }
     for l in loaders {
@@ -117,14 +115,21 @@ async fn a_killed_replica_connection_costs_only_its_own_session() {
     );
     println!(
         "loaders: {reads} reads, {errors} errors, {on_r1} served by {r1} after the kill; \
-         victim: {failures} failed, {victim_on_r1} of 20 on {r1}"
+         victim: {failures} failed"
     );
     assert_eq!(errors, 0, "other sessions' reads never fail");
     assert!(failures <= 1, "the victim loses one statement at most");
     // Hundreds of reads a second reach each replica here; a server marked down got only
     // the few already on their way (2 when this was the behaviour).
-    assert!(
-        on_r1 >= 50 && victim_on_r1 > 0,
-        "{r1} stays in rotation for everyone"
-    );
+    assert!(on_r1 >= 20, "{r1} stays in rotation for the other sessions");
+    // A read retried after the failure went elsewhere and stays there for a second: the
+    // victim draws r1 again later, as at the start (not within its 20 quick reads, which
+    // failed the test when the kill was found by a failed read rather than by the pool).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while common::served_by(&mut victim).await != r1 {
+        assert!(
+            Instant::now() < deadline,
+            "{r1} stays in rotation for the victim"
+        );
+    }
 }

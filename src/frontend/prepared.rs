@@ -391,8 +391,9 @@ impl Session {
         }
         self.forget_look_back(rt, &class);
         let started = std::time::Instant::now();
-        self.end_replica_txn_before(&class).await?;
-        self.refuse_in_read_only_txn(&class).await?;
+        if self.in_replica_txn() {
+            self.in_read_only_txn(&class).await?;
+        }
         let route = route::decide(&class, &self.view());
         let mut t = match self.resolve_now(rt, &route) {
             Some(t) => t,

@@ -105,8 +105,9 @@ impl Session {
         }
         self.forget_look_back(rt, c);
         let started = std::time::Instant::now();
-        self.end_replica_txn_before(c).await?;
-        self.refuse_in_read_only_txn(c).await?;
+        if self.in_replica_txn() {
+            self.in_read_only_txn(c).await?;
+        }
         let route = route::decide(c, &self.view());
         if route.hint_refused {
             tracing::warn!(session = self.id, reason = route.reason, hints = ?c.hints, "hint not honoured");

@@ -463,14 +463,28 @@ impl Session {
         self.mark.as_ref().map(|m| m.write_started())
     }
 
+    /// Whether a read-only transaction is open on a replica: checked before
+    /// [`in_read_only_txn`](Self::in_read_only_txn), so a statement outside one builds no
+    /// future for it.
+    pub(super) fn in_replica_txn(&self) -> bool {
+        matches!(self.st.txn, Some(Target::Replica(_)))
+    }
+
+    /// A statement inside a read-only transaction on a replica, before it is routed: one that
+    /// commits implicitly ends the transaction, a write is refused.
+    pub(super) async fn in_read_only_txn(
+        &mut self,
+        c: &Classification,
+    ) -> Result<(), SessionError> {
+        self.end_replica_txn_before(c).await?;
+        self.refuse_in_read_only_txn(c).await
+    }
+
     /// A statement that commits implicitly (BEGIN, DDL, LOCK TABLES) inside a read-only
     /// transaction, which lives on a replica: the server would commit the transaction and
     /// run the statement outside it, so the replica commits it and the statement is routed
     /// as any outside a transaction (BEGIN and DDL to the primary).
-    pub(super) async fn end_replica_txn_before(
-        &mut self,
-        c: &Classification,
-    ) -> Result<(), SessionError> {
+    async fn end_replica_txn_before(&mut self, c: &Classification) -> Result<(), SessionError> {
         let Some(t @ Target::Replica(_)) = self.st.txn else {
             return Ok(());
         };
@@ -498,10 +512,7 @@ impl Session {
     /// primary's answer (1792), as directly, not sent to get the replica's `read_only`
     /// refusal (1290) instead. The replica raises the error too, so SHOW WARNINGS and
     /// `@@error_count` after it show it; the transaction goes on, as on the server.
-    pub(super) async fn refuse_in_read_only_txn(
-        &mut self,
-        c: &Classification,
-    ) -> Result<(), SessionError> {
+    async fn refuse_in_read_only_txn(&mut self, c: &Classification) -> Result<(), SessionError> {
         let Some(t @ Target::Replica(_)) = self.st.txn else {
             return Ok(());
         };

@@ -396,9 +396,15 @@ impl Session {
         if entry.set_running(Some(conn.identity())) {
             entry.wait_kills().await;
         }
-        let sent = conn.io.send(0, payload).await;
+        // Most commands are small and taken by the socket at once: no send future then.
+        let sent = match conn.io.send_now(0, payload) {
+            Some(Ok(true)) => Ok(()),
+            Some(Ok(false)) => conn.io.flush().await,
+            Some(Err(e)) => Err(e),
+            None => conn.io.send(0, payload).await.map(drop),
+        };
         let relayed = match sent {
-            Ok(_) => {
+            Ok(()) => {
                 relay(
                     &mut conn.io,
                     Some(&mut self.client),

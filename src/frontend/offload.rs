@@ -10,19 +10,24 @@ use crate::router::{Classified, Refs};
 use crate::state::{per_worker, RuntimeState};
 
 impl Session {
-    /// The classification of `payload`'s statement (a COM_QUERY or COM_STMT_PREPARE): the
-    /// router's light pass here when it suffices, else the full pass on a blocking thread,
-    /// which `payload` is lent to (not copied: it may be megabytes). That pass also collects
-    /// the schema names the statement spells out when this session will check them, so no
-    /// check scans a long statement here either.
-    pub(in crate::frontend) async fn classify_query(
+    /// The classification of `payload`'s statement (a COM_QUERY or COM_STMT_PREPARE) by the
+    /// router's light pass, when it suffices: a plain call, so the common statement builds
+    /// no future for it. None: [`classify_off_loop`](Self::classify_off_loop).
+    pub(in crate::frontend) fn classify_now(
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Option<Classified> {
+        rt.shared.router.try_classify_query(&payload[1..])
+    }
+
+    /// The full pass on a blocking thread, which `payload` is lent to (not copied: it may
+    /// be megabytes). That pass also collects the schema names the statement spells out
+    /// when this session will check them, so no check scans a long statement here either.
+    pub(in crate::frontend) async fn classify_off_loop(
         &self,
         rt: &RuntimeState,
         payload: &mut Vec<u8>,
     ) -> Result<Classified, SessionError> {
-        if let Some(q) = rt.shared.router.try_classify_query(&payload[1..]) {
-            return Ok(q);
-        }
         let names = !self.tenant_chosen || self.checks_schema_refs(rt);
         let turns = Arc::clone(&rt.shared.off_loop.0);
         let turn = turns.acquire_owned().await.map_err(|_| unclassified())?;

@@ -277,7 +277,10 @@ impl Session {
         // Whatever fails below, a direct execution behind this prepare must not run the
         // statement prepared before it.
         self.stmts.last_prepared = None;
-        let q = self.classify_query(rt, payload).await?;
+        let q = match Self::classify_now(rt, payload) {
+            Some(q) => q,
+            None => self.classify_off_loop(rt, payload).await?,
+        };
         let payload = &payload[..];
         self.check_schema_refs(rt, &payload[1..], &q.refs)?;
         let c = &*q.c;

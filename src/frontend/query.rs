@@ -68,7 +68,10 @@ impl Session {
     ) -> Result<(), SessionError> {
         // The digest statistics' key comes from the classifier's pass (one lexing of a
         // SELECT, not two; none for a shape seen before), and so may the schema names.
-        let q = self.classify_query(rt, payload).await?;
+        let q = match Self::classify_now(rt, payload) {
+            Some(q) => q,
+            None => self.classify_off_loop(rt, payload).await?,
+        };
         let payload = &payload[..];
         self.check_schema_refs(rt, &payload[1..], &q.refs)?;
         let (c, digest) = (&*q.c, q.fingerprint);

@@ -372,6 +372,33 @@ impl PacketStream {
         Ok(())
     }
 
+    /// [`send`](Self::send)'s common case without its future, for a payload small enough to
+    /// queue: queued, and written at once when the socket takes it all (true). False: what
+    /// is left waits in the queue, for [`flush`](Self::flush); None: too large to queue, so
+    /// nothing was (`send` writes it from where it lies).
+    pub fn send_now(&mut self, seq: u8, payload: &[u8]) -> Option<io::Result<bool>> {
+        if payload.len() >= SEND_IN_PLACE && self.compress.is_none() {
+            return None;
+        }
+        self.queue(seq, payload);
+        Some(self.flush_now())
+    }
+
+    /// [`flush`](Self::flush)'s common case without its future: a plain socket takes
+    /// everything queued at once (true). False: the rest is still queued.
+    fn flush_now(&mut self) -> io::Result<bool> {
+        if self.compress.is_some() {
+            return Ok(self.wbuf.is_empty());
+        }
+        let sent = write_now(&self.stream, &self.wbuf)?;
+        if sent < self.wbuf.len() {
+            self.wbuf.drain(..sent);
+            return Ok(false);
+        }
+        self.wbuf.clear();
+        Ok(true)
+    }
+
     /// Queues and sends one packet.
     pub async fn send(&mut self, seq: u8, payload: &[u8]) -> io::Result<u8> {
         if payload.len() >= SEND_IN_PLACE && self.compress.is_none() {

@@ -80,9 +80,14 @@ pub async fn relay(
                 return Ok(());
             }
             if let Some(c) = client.as_deref_mut() {
-                c.write_raw(&backend.rbuf[..n])
-                    .await
-                    .map_err(RelayError::Client)?;
+                // A statement's answer is usually taken at once: no write future then.
+                let answer = &backend.rbuf[..n];
+                let sent = c.write_raw_now(answer).map_err(RelayError::Client)?;
+                if sent < n {
+                    c.write_raw(&answer[sent..])
+                        .await
+                        .map_err(RelayError::Client)?;
+                }
                 forwarded = true;
             }
             backend.rbuf.advance(n);

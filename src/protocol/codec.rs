@@ -424,6 +424,16 @@ impl PacketStream {
         Ok(seq)
     }
 
+    /// [`write_raw`](Self::write_raw)'s common case without its future: the bytes a plain,
+    /// uncompressed socket takes at once (0 otherwise); the caller awaits `write_raw` for
+    /// the rest.
+    pub fn write_raw_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.compress.is_some() {
+            return Ok(0);
+        }
+        write_now(&self.stream, bytes)
+    }
+
     /// Writes raw bytes straight to the socket (used by the relay).
     pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         write_out(&mut self.stream, self.compress.as_deref_mut(), bytes).await

@@ -226,8 +226,8 @@ pub async fn commit(conn: &mut BackendConn) -> Result<(), BackendError> {
 /// Raises on `conn` the error Switchyard answers a statement with (SIGNAL), when that
 /// statement never reaches the server: what the session asks next about it (SHOW WARNINGS,
 /// `@@error_count`, on this connection) then finds it there, as when the server refuses a
-/// statement itself. The server's answer is the error raised; any other (a server without
-/// SIGNAL outside stored programs) leaves its diagnostics as they were, no worse.
+/// statement itself (MariaDB and MySQL both run SIGNAL outside stored programs). The
+/// server's answer, the error raised, is not passed on: the caller answers the client.
 pub async fn raise(
     conn: &mut BackendConn,
     code: u16,

@@ -627,6 +627,14 @@ async fn a_write_in_a_read_only_transaction_is_refused_as_the_primary_refuses_it
     assert_eq!(refusals(&mut c).await, want);
 }
 
+/// `@@in_transaction` on the session's connection.
+async fn in_transaction(c: &mut Conn) -> i64 {
+    c.query_first("SELECT @@in_transaction")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// BEGIN or DDL inside START TRANSACTION READ ONLY commits it, as the server does, and runs
 /// outside it: a table made, a row written in the transaction BEGIN opened. Through the
 /// proxy the read-only transaction was on a replica, where both were refused.
@@ -641,11 +649,7 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
     c.query_drop("CREATE TABLE rt_ro_ddl (id INT PRIMARY KEY, port INT)")
         .await
         .unwrap();
-    let in_txn: i64 = c
-        .query_first("SELECT @@in_transaction")
-        .await
-        .unwrap()
-        .unwrap();
+    let in_txn = in_transaction(&mut c).await;
     assert_eq!(in_txn, 0, "the DDL committed the transaction");
     c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
     assert!(is_replica(served_by(&mut c).await));
@@ -673,11 +677,7 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
     c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
     assert!(is_replica(served_by(&mut c).await));
     c.exec_drop(&ddl, ()).await.unwrap();
-    let in_txn: i64 = c
-        .query_first("SELECT @@in_transaction")
-        .await
-        .unwrap()
-        .unwrap();
+    let in_txn = in_transaction(&mut c).await;
     assert_eq!(in_txn, 0, "the executed DDL committed the transaction");
     c.query_drop("DROP TABLE rt_ro_ddl2").await.unwrap();
 }

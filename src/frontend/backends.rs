@@ -437,9 +437,7 @@ impl Session {
                 Err(SessionError::ClientGone(e))
             }
             Err(RelayError::Backend { err, forwarded }) => {
-                self.held.take(t);
-                self.lost_backend(t);
-                let e = self.backend_error(t, err);
+                let e = self.connection_failed(t, err);
                 Err(match (forwarded, e) {
                     (
                         true,
@@ -469,6 +467,14 @@ impl Session {
             self.state_lost = true;
         }
         self.st.reset(Reset::Lost(t));
+    }
+
+    /// The connection to `t` failed with `err`: it is dropped, what lived on it is lost
+    /// (see [`lost_backend`](Self::lost_backend)), and the error names the server.
+    pub(super) fn connection_failed(&mut self, t: Target, err: BackendError) -> SessionError {
+        self.held.take(t);
+        self.lost_backend(t);
+        self.backend_error(t, err)
     }
 }
 

@@ -145,11 +145,7 @@ impl Session {
         match crate::backend::restore::insert_id(conn, want).await {
             Ok(()) => Ok(()),
             Err(BackendError::Server(e)) => Err(SessionError::Reply(e)),
-            Err(e) => {
-                self.held.take(t);
-                self.lost_backend(t);
-                Err(self.backend_error(t, e))
-            }
+            Err(e) => Err(self.connection_failed(t, e)),
         }
     }
 

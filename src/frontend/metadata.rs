@@ -82,9 +82,7 @@ impl Session {
         let mut p = vec![COM_STMT_CLOSE];
         p.extend_from_slice(&bid.to_le_bytes());
         if let Err(e) = conn.send_no_reply(&p).await {
-            self.held.take(t);
-            self.lost_backend(t);
-            return Err(self.backend_error(t, e));
+            return Err(self.connection_failed(t, e));
         }
         Ok(())
     }

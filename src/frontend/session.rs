@@ -470,64 +470,44 @@ impl Session {
         matches!(self.st.txn, Some(Target::Replica(_)))
     }
 
-    /// A statement inside a read-only transaction on a replica, before it is routed: one that
-    /// commits implicitly ends the transaction, a write is refused.
+    /// A statement inside a read-only transaction, which lives on a replica, before it is
+    /// routed, answered as the server answers it:
+    /// - one that commits implicitly (BEGIN, DDL, LOCK TABLES): the server would commit the
+    ///   transaction and run the statement outside it, so the replica commits it and the
+    ///   statement is routed as any outside a transaction (BEGIN and DDL to the primary);
+    /// - a write: refused with the primary's answer (1792), not sent to get the replica's
+    ///   `read_only` refusal (1290). The replica raises the error too, so SHOW WARNINGS and
+    ///   `@@error_count` after it show it; the transaction goes on.
     pub(super) async fn in_read_only_txn(
         &mut self,
         c: &Classification,
     ) -> Result<(), SessionError> {
-        self.end_replica_txn_before(c).await?;
-        self.refuse_in_read_only_txn(c).await
-    }
-
-    /// A statement that commits implicitly (BEGIN, DDL, LOCK TABLES) inside a read-only
-    /// transaction, which lives on a replica: the server would commit the transaction and
-    /// run the statement outside it, so the replica commits it and the statement is routed
-    /// as any outside a transaction (BEGIN and DDL to the primary).
-    async fn end_replica_txn_before(&mut self, c: &Classification) -> Result<(), SessionError> {
-        let Some(t @ Target::Replica(_)) = self.st.txn else {
-            return Ok(());
-        };
-        let commits = matches!(
-            c.class,
-            Class::Begin { read_only: false }
-                | Class::Primary(PrimaryReason::Ddl | PrimaryReason::LockTables)
-        );
-        if !commits {
-            return Ok(());
-        }
-        if let Some(conn) = self.held.get_mut(t) {
-            if let Err(e) = crate::backend::restore::commit(conn).await {
-                // The transaction is gone with its connection: the client's ends too.
-                self.held.take(t);
-                self.lost_backend(t);
-                return Err(self.backend_error(t, e));
-            }
-        }
-        self.st.txn = None;
-        Ok(())
-    }
-
-    /// A write inside a read-only transaction, which lives on a replica: refused with the
-    /// primary's answer (1792), as directly, not sent to get the replica's `read_only`
-    /// refusal (1290) instead. The replica raises the error too, so SHOW WARNINGS and
-    /// `@@error_count` after it show it; the transaction goes on, as on the server.
-    async fn refuse_in_read_only_txn(&mut self, c: &Classification) -> Result<(), SessionError> {
-        let Some(t @ Target::Replica(_)) = self.st.txn else {
-            return Ok(());
-        };
-        if c.class != Class::Primary(PrimaryReason::Write) {
-            return Ok(());
-        }
         const CODE: u16 = 1792;
         const STATE: &str = "25006";
         const MESSAGE: &str = "Cannot execute statement in a READ ONLY transaction";
+        let Some(t @ Target::Replica(_)) = self.st.txn else {
+            return Ok(());
+        };
+        let commits = match c.class {
+            Class::Begin { read_only: false }
+            | Class::Primary(PrimaryReason::Ddl | PrimaryReason::LockTables) => true,
+            Class::Primary(PrimaryReason::Write) => false,
+            _ => return Ok(()),
+        };
         if let Some(conn) = self.held.get_mut(t) {
-            if let Err(e) = crate::backend::restore::raise(conn, CODE, STATE, MESSAGE).await {
-                self.held.take(t);
-                self.lost_backend(t);
-                return Err(self.backend_error(t, e));
+            let done = if commits {
+                crate::backend::restore::commit(conn).await
+            } else {
+                crate::backend::restore::raise(conn, CODE, STATE, MESSAGE).await
+            };
+            if let Err(e) = done {
+                // The transaction is gone with its connection: the client's ends too.
+                return Err(self.connection_failed(t, e));
             }
+        }
+        if commits {
+            self.st.txn = None;
+            return Ok(());
         }
         self.st.last = Some(t);
         Err(SessionError::reply(CODE, STATE, MESSAGE))

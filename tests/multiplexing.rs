@@ -1262,6 +1262,100 @@ async fn a_stored_procedures_changes_stay_with_its_session() {
     }
 }
 
+fn refused_with(r: Result<(), mysql_async::Error>, code: u16) -> bool {
+    matches!(r, Err(mysql_async::Error::Server(ref e)) if e.code == code)
+}
+
+/// `SET TRANSACTION` without a scope sets only the connection's next transaction: the
+/// session's own next transaction gets it, as directly, and another session that takes the
+/// connection does not (it used to: both sessions' state looked alike, so the connection
+/// went to B unreset). The session is pinned until a transaction ends, the pin named.
+#[tokio::test]
+async fn set_transaction_applies_to_the_sessions_next_transaction_only() {
+    create_backend_user("sy_settx").await;
+    let proxy = common::start_with_admin(RuntimeState::new(config(2, "sy_settx"))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let row = "INSERT INTO mux_rows (client, v) VALUES (-2, 1)";
+    a.query_drop("SET TRANSACTION READ ONLY").await.unwrap();
+    for round in 0..3 {
+        b.query_drop("BEGIN").await.unwrap();
+        let r = b.query_drop(row).await;
+        assert!(
+            r.is_ok(),
+            "round {round}: B got A's read-only transaction: {r:?}"
+        );
+        b.query_drop("COMMIT").await.unwrap();
+    }
+    let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+    assert!(
+        sessions
+            .iter()
+            .flatten()
+            .any(|c| c.contains("set transaction")),
+        "A's pin is named: {sessions:?}"
+    );
+    // What the server does with it, directly: a statement that uses no table leaves it
+    // for the next transaction.
+    a.query_drop("DO 1").await.unwrap();
+    a.query_drop("BEGIN").await.unwrap();
+    assert!(
+        refused_with(a.query_drop(row).await, 1792),
+        "A's next transaction is read-only"
+    );
+    a.query_drop("COMMIT").await.unwrap();
+    // That transaction used it up; the pin is gone with it.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop(row).await.unwrap();
+    a.query_drop("COMMIT").await.unwrap();
+    let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+    assert!(
+        !sessions
+            .iter()
+            .flatten()
+            .any(|c| c.contains("set transaction")),
+        "the pin ended with the transaction: {sessions:?}"
+    );
+}
+
+/// `SET insert_id` gives the next insert its id, once. Replayed with the session's other
+/// SETs on another connection, it gave a later insert the same id again (a duplicate key
+/// here): the session now keeps the connection it set it on.
+#[tokio::test]
+async fn an_insert_id_set_for_one_insert_is_not_replayed() {
+    create_backend_user("sy_insid").await;
+    let proxy = common::start(config(2, "sy_insid")).await;
+    let port = proxy.addr.port();
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE OR REPLACE TABLE wf_acme.mux_ids (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+    )
+    .await
+    .unwrap();
+    let first = 1000;
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop(format!("SET insert_id = {first}"))
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO mux_ids (v) VALUES (1)")
+        .await
+        .unwrap();
+    assert_eq!(a.last_insert_id(), Some(first));
+    // A's next statement lets the insert's connection go back to the pool, where B's
+    // transaction takes it: A's next insert needs another connection.
+    a.query_drop("DO 1").await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    b.query_drop("INSERT INTO mux_ids (v) VALUES (2)")
+        .await
+        .unwrap();
+    let r = a.query_drop("INSERT INTO mux_ids (v) VALUES (3)").await;
+    b.query_drop("COMMIT").await.unwrap();
+    r.expect("A's second insert got the id SET insert_id gave its first again");
+    assert_ne!(a.last_insert_id(), Some(first));
+}
+
 /// An XA transaction keeps its connection from XA START to XA COMMIT, through XA END and
 /// XA PREPARE (the server reports a transaction all along), while other sessions share the
 /// pool's other connection.

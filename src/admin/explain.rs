@@ -195,8 +195,11 @@ fn effects(c: &Classification) -> String {
     for db in &e.use_dbs {
         out.push(format!("use {db}"));
     }
-    if e.multi_session_change {
-        out.push("multi-statement session change: pins the session".into());
+    if e.unreplayable {
+        out.push("session change that cannot be replayed: pins the session".into());
+    }
+    if e.next_transaction {
+        out.push("characteristics of the next transaction: pins the session until one ends".into());
     }
     join(&out)
 }

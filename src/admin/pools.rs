@@ -123,12 +123,13 @@ pub fn metric_families(
 
 /// A SHOW SESSIONS pin ("temporary table t1", "named lock x2") without its particulars.
 fn pin_reason(p: &str) -> String {
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 11] = [
         "named lock",
         "temporary table",
         "lock tables",
         "stored procedure",
         "unreplayable session change",
+        "set transaction",
         "session variables",
         "profiling",
         "user variables",

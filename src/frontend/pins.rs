@@ -14,7 +14,11 @@ pub struct Pins {
     /// A stored procedure ran: it may have set variables, made temporary tables or taken
     /// locks that no statement of the session named.
     procedure: bool,
-    multi_statement: bool,
+    unreplayable: bool,
+    /// `SET TRANSACTION` without a scope: the primary connection keeps characteristics for
+    /// its next transaction, which the session's next transaction must find and no other
+    /// session's may.
+    next_transaction: bool,
     too_many_sets: bool,
     /// The application asked for it (`/* pin=on */`).
     hint: bool,
@@ -38,8 +42,10 @@ impl Pins {
             Some("lock tables")
         } else if self.procedure {
             Some("stored procedure")
-        } else if self.multi_statement {
+        } else if self.unreplayable {
             Some("unreplayable session change")
+        } else if self.next_transaction {
+            Some("set transaction")
         } else if self.too_many_sets {
             Some("session variables")
         } else if self.profiling {
@@ -66,8 +72,11 @@ impl Pins {
         if self.procedure {
             out.push("stored procedure".into());
         }
-        if self.multi_statement {
+        if self.unreplayable {
             out.push("unreplayable session change".into());
+        }
+        if self.next_transaction {
+            out.push("set transaction".into());
         }
         if self.too_many_sets {
             out.push("session variables".into());
@@ -146,15 +155,24 @@ impl Pins {
         if e.unlock_tables {
             self.lock_tables = false;
         }
-        self.multi_statement |= e.multi_session_change;
+        self.unreplayable |= e.unreplayable;
+        self.next_transaction |= e.next_transaction;
         self.profiling |= e.profiling;
         self.user_variables |= e.user_var_assign;
+    }
+
+    /// A transaction ended (COMMIT, ROLLBACK, an implicit commit): the server cleared what
+    /// `SET TRANSACTION` kept for the next one. Not lifted by a statement that ran in
+    /// autocommit mode: whether it used the characteristics up depends on the tables it
+    /// touched (a read of an InnoDB table does, `SELECT 1` and `DO` do not).
+    pub fn transaction_ended(&mut self) {
+        self.next_transaction = false;
     }
 
     /// A session change Switchyard cannot replay elsewhere (a prepared SET, a SET inside a
     /// multi-statement): the session stays on the primary.
     pub fn set_unreplayable(&mut self) {
-        self.multi_statement = true;
+        self.unreplayable = true;
     }
 
     /// A CALL ran (or was tried: a failing procedure may have changed state before it

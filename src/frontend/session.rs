@@ -525,6 +525,7 @@ impl Session {
         guard: Option<WriteGuard>,
     ) {
         self.st.last = Some(t);
+        let txn_before = self.st.txn;
         // A COMMIT of writes looks back too (`@@last_gtid` is its GTID).
         let commits_writes = t == Target::Primary && self.st.txn_has_writes;
         self.st.look_back = (looks_back(t, c, o) || commits_writes).then_some(t);
@@ -563,6 +564,9 @@ impl Session {
             return;
         }
         self.st.pins.apply(&c.effects);
+        if c.effects.ends_transaction || (txn_before.is_some() && self.st.txn.is_none()) {
+            self.st.pins.transaction_ended();
+        }
         if t == Target::Primary && writes(&c.class) {
             self.st.wrote = true;
             self.st.causal.wrote();

@@ -378,7 +378,7 @@ struct Multi {
 impl Multi {
     fn add(&mut self, class: Class, e: Effects) {
         let m = &mut self.effects;
-        m.multi_session_change |= e.multi_session_change
+        m.unreplayable |= e.unreplayable
             || matches!(
                 class,
                 Class::SetSession | Class::Use(_) | Class::Primary(PrimaryReason::SessionSet)
@@ -398,6 +398,10 @@ impl Multi {
         m.looks_back |= e.looks_back;
         m.kill |= e.kill;
         m.profiling |= e.profiling;
+        m.next_transaction |= e.next_transaction;
+        // Ending a transaction and then setting the next one's characteristics leaves them
+        // set: in a multi-statement, only an end with nothing set before it counts.
+        m.ends_transaction = (m.ends_transaction || e.ends_transaction) && !m.next_transaction;
     }
 
     fn class(&self) -> Class {

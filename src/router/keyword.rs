@@ -79,9 +79,18 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"DO" => do_statement(cur),
         b"BEGIN" => begin(cur),
         b"START" => start(cur),
-        b"COMMIT" | b"ROLLBACK" | b"SAVEPOINT" | b"RELEASE" | b"XA" => {
-            Piece::primary(R::TransactionControl)
+        b"COMMIT" | b"ROLLBACK" => {
+            // `ROLLBACK [WORK] TO [SAVEPOINT] s` leaves the transaction open.
+            let mut rest = cur.clone();
+            rest.eat("WORK");
+            let to_savepoint = rest.peek_is("TO");
+            let effects = Effects {
+                ends_transaction: !to_savepoint,
+                ..Effects::default()
+            };
+            Piece::with(Class::Primary(R::TransactionControl), effects)
         }
+        b"SAVEPOINT" | b"RELEASE" | b"XA" => Piece::primary(R::TransactionControl),
         b"LOCK" => lock(cur, true),
         b"UNLOCK" => lock(cur, false),
         b"USE" => use_db(cur),

@@ -319,8 +319,18 @@ pub struct Effects {
     pub looks_back: bool,
     /// Databases named by `USE` inside a multi-statement.
     pub use_dbs: Vec<String>,
-    /// A multi-statement that changes session state (SET/USE/PREPARE): the session pins.
-    pub multi_session_change: bool,
+    /// A session change Switchyard cannot replay on another connection: SET/USE/PREPARE
+    /// inside a multi-statement, or a SET of a variable the server uses once and forgets
+    /// (`insert_id` for the next insert, the RAND() seeds; `last_insert_id`, which the
+    /// session's own LAST_INSERT_ID() emulation would overwrite). The session pins.
+    pub unreplayable: bool,
+    /// `SET TRANSACTION` without a scope: characteristics the server keeps for the
+    /// connection's next transaction only, which a replay elsewhere could not reproduce and
+    /// another session must not inherit. The session pins until a transaction ends.
+    pub next_transaction: bool,
+    /// COMMIT or ROLLBACK of the whole transaction (not to a savepoint): on the server it
+    /// also clears what `SET TRANSACTION` kept for the next one.
+    pub ends_transaction: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
     /// A SET of `profiling`: the server keeps the statements it profiled (SHOW PROFILES,

@@ -3,7 +3,7 @@
 use super::classify::{Ctx, Piece};
 use super::lexer::{Cursor, Kind, Token};
 use super::select::{self, Scan};
-use super::{Class, PrimaryReason};
+use super::{Class, Effects, PrimaryReason};
 
 use PrimaryReason as R;
 
@@ -17,7 +17,11 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     }
     // Without a scope, SET TRANSACTION applies to the next transaction only.
     if cur.peek_is("TRANSACTION") {
-        return Piece::primary(R::TransactionControl);
+        let effects = Effects {
+            next_transaction: true,
+            ..Effects::default()
+        };
+        return Piece::with(Class::Primary(R::TransactionControl), effects);
     }
     let body = cur.resume_point();
     let targets = targets(cur);
@@ -36,6 +40,7 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
         effects.user_var_assign = !targets.user_values_literal;
     }
     effects.profiling = targets.profiling;
+    effects.unreplayable = targets.one_shot;
     // A value with side effects must not be replayed on another connection.
     let class = if targets.global {
         Class::Primary(R::Ddl)
@@ -57,6 +62,25 @@ struct Targets {
     user_values_literal: bool,
     /// `profiling` is one of the variables set.
     profiling: bool,
+    /// One of the variables set is one a replay would wrongly set again ([`ONE_SHOT`]).
+    one_shot: bool,
+}
+
+/// Variables the server uses once and forgets (`insert_id`: the next insert's id; the
+/// RAND() seeds), or that set what the session's LAST_INSERT_ID() emulation keeps
+/// (`last_insert_id`, `identity`): replayed on another connection, they would apply again.
+const ONE_SHOT: [&str; 5] = [
+    "insert_id",
+    "rand_seed1",
+    "rand_seed2",
+    "last_insert_id",
+    "identity",
+];
+
+fn is_one_shot(name: &[u8]) -> bool {
+    ONE_SHOT
+        .iter()
+        .any(|v| name.eq_ignore_ascii_case(v.as_bytes()))
 }
 
 fn is_literal(cur: &Cursor, t: super::lexer::Token) -> bool {
@@ -75,6 +99,7 @@ fn targets(mut cur: Cursor) -> Targets {
         user_var: false,
         user_values_literal: true,
         profiling: false,
+        one_shot: false,
     };
     let mut at_target = true;
     let mut depth = 0u32;
@@ -101,11 +126,16 @@ fn targets(mut cur: Cursor) -> Targets {
                     at_target = true;
                 }
                 Kind::Word if is_session_scope(text) => at_target = true,
-                Kind::Word => out.profiling |= text.eq_ignore_ascii_case(b"profiling"),
+                Kind::Word => {
+                    out.profiling |= text.eq_ignore_ascii_case(b"profiling");
+                    out.one_shot |= is_one_shot(text);
+                }
                 Kind::UserVar => out.user_var = true,
                 Kind::SysVar => {
                     out.global |= is_global_sysvar(text);
-                    out.profiling |= sysvar_parts(text).1.eq_ignore_ascii_case(b"profiling");
+                    let name = sysvar_parts(text).1;
+                    out.profiling |= name.eq_ignore_ascii_case(b"profiling");
+                    out.one_shot |= is_one_shot(name);
                 }
                 _ => {}
             }

@@ -310,7 +310,7 @@ fn multi_statements() {
 
     let e = effects("SET NAMES utf8; USE shop; SELECT GET_LOCK('a', 1); SELECT GET_LOCK('b', 1)");
     assert_eq!(e.use_dbs, vec!["shop".to_string()]);
-    assert!(e.multi_session_change);
+    assert!(e.unreplayable);
     assert_eq!(e.named_lock, LockEffect::Acquire(2));
 
     let e = effects("CREATE TEMPORARY TABLE a (x INT); CREATE TEMPORARY TABLE b (x INT)");
@@ -320,10 +320,77 @@ fn multi_statements() {
     let e = effects("DROP TABLE a; SELECT @v := 1; PREPARE s FROM 'SELECT 1'");
     assert_eq!(e.tables_dropped, vec!["a".to_string()]);
     assert!(e.user_var_assign);
-    assert!(e.multi_session_change);
+    assert!(e.unreplayable);
 
-    assert!(!effects("SELECT 1; SELECT 2").multi_session_change);
+    assert!(!effects("SELECT 1; SELECT 2").unreplayable);
     assert_eq!(class("USE shop; SELECT 1"), p(R::MultiStatement));
+}
+
+#[test]
+fn sets_a_replay_would_apply_again_pin() {
+    for sql in [
+        "SET insert_id = 5000",
+        "SET SESSION INSERT_ID = 1",
+        "SET @@insert_id = 7, sql_mode = ''",
+        "SET sql_mode = '', @@session.rand_seed2 = 3",
+        "SET rand_seed1 = 1, rand_seed2 = 2",
+        "SET last_insert_id = 9",
+        "SET @@identity = 4",
+    ] {
+        assert!(effects(sql).unreplayable, "{sql}");
+    }
+    assert_eq!(class("SET insert_id = 5000"), SET);
+    for sql in [
+        "SET @insert_id = 1",
+        "SET auto_increment_offset = 2",
+        "SET sql_mode = 'insert_id'",
+        "SET timestamp = 1700000000",
+    ] {
+        assert!(!effects(sql).unreplayable, "{sql}");
+    }
+}
+
+#[test]
+fn set_transaction_and_transaction_ends_are_told_apart() {
+    for sql in [
+        "SET TRANSACTION READ ONLY",
+        "set transaction isolation level serializable",
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE",
+    ] {
+        let c = Router::new().classify(sql.as_bytes());
+        assert_eq!(c.class, p(R::TransactionControl), "{sql}");
+        assert!(
+            c.effects.next_transaction && !c.effects.ends_transaction,
+            "{sql}"
+        );
+    }
+    // With a scope it is a session variable, replayed like any other.
+    let c = Router::new().classify(b"SET SESSION TRANSACTION READ ONLY");
+    assert_eq!(c.class, SET);
+    assert!(!c.effects.next_transaction);
+    for sql in [
+        "COMMIT",
+        "commit work",
+        "ROLLBACK",
+        "ROLLBACK WORK",
+        "COMMIT AND CHAIN",
+    ] {
+        assert!(effects(sql).ends_transaction, "{sql}");
+    }
+    for sql in [
+        "ROLLBACK TO SAVEPOINT s1",
+        "ROLLBACK WORK TO s1",
+        "SAVEPOINT s1",
+        "RELEASE SAVEPOINT s1",
+        "BEGIN",
+    ] {
+        assert!(!effects(sql).ends_transaction, "{sql}");
+    }
+    // What a multi-statement leaves set counts, whatever ended before it.
+    let e = effects("COMMIT; SET TRANSACTION READ ONLY");
+    assert!(e.next_transaction && !e.ends_transaction);
+    let e = effects("SET TRANSACTION READ ONLY; COMMIT");
+    assert!(e.next_transaction && !e.ends_transaction);
 }
 
 #[test]

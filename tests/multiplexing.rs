@@ -1512,6 +1512,49 @@ async fn last_gtid_after_a_commit_is_its_own_while_another_session_waits() {
     write.await.unwrap().expect("B's write ran once A went on");
 }
 
+/// A session idle after a write keeps the write's connection for its answer (ROW_COUNT(),
+/// `@@last_gtid`) for a second, not for as long as it stays idle: with one connection to
+/// the primary, another session's write goes on after about a second instead of waiting
+/// until the pool gives up (3 s here), as it did behind an application's pooled connection
+/// idle after its last write. Asked about after that, the write's answer is an error saying
+/// why, never another session's.
+#[tokio::test]
+async fn an_idle_writer_gives_its_connection_back_after_a_second() {
+    let proxy = one_connection_per_server("session").await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let insert = "INSERT INTO mux_rows (client, v) VALUES (96, 0)";
+    a.query_drop(insert).await.unwrap();
+    let n: Option<i64> = a.query_first("SELECT ROW_COUNT()").await.unwrap();
+    assert_eq!(n, Some(1), "asked right away, the write's own answer");
+    a.query_drop(insert).await.unwrap();
+    let started = Instant::now();
+    b.query_drop("INSERT INTO mux_rows (client, v) VALUES (95, 0)")
+        .await
+        .expect("B waited for A's idle connection until the pool gave up");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500),
+        "B did not wait for A's hold: {waited:?}"
+    );
+    let late = a.query_first::<i64, _>("SELECT ROW_COUNT()").await;
+    assert!(
+        matches!(&late, Err(mysql_async::Error::Server(e)) if e.code == 1105 && e.message.contains("idle")),
+        "asked after the hold: {late:?}"
+    );
+    // A's reads still see its write (consistency = session): its GTID was asked for before
+    // the connection went back.
+    let mine: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM mux_rows WHERE client = 96")
+        .await
+        .unwrap();
+    assert!(mine.unwrap_or(0) >= 2, "A's reads see its writes: {mine:?}");
+    a.query_drop(insert).await.unwrap();
+    let n: Option<i64> = a.query_first("SELECT ROW_COUNT()").await.unwrap();
+    assert_eq!(n, Some(1), "the next write's answer is its own again");
+}
+
 /// (leased, waiting) of acme's pool on the server at `addr` (SHOW POOLS), once it has one.
 async fn acme_leases(admin: u16, addr: &str) -> Option<(String, String)> {
     admin_rows(admin, "SHOW POOLS")

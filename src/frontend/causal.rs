@@ -280,7 +280,10 @@ impl Session {
 
     /// The session's write position, read from the primary once after each write. Err if
     /// the primary cannot be reached.
-    async fn causal_position(&mut self, rt: &RuntimeState) -> Result<Option<String>, ()> {
+    pub(super) async fn causal_position(
+        &mut self,
+        rt: &RuntimeState,
+    ) -> Result<Option<String>, ()> {
         if self.st.causal.stale {
             if self.ready(rt, Target::Primary).await.is_err() {
                 return Err(());

@@ -61,6 +61,15 @@ pub struct ClientState {
     /// The connection whose last answer the next statement may ask about (warnings, an
     /// error, rows changed): kept one statement longer.
     pub look_back: Option<Target>,
+    /// The look-back keeps only a write's answer (rows changed, its GTID), which an
+    /// application asks for right away if at all: it is given back once the session has
+    /// been idle for `LOOK_BACK_HOLD`, not kept for as long as the client stays silent
+    /// (an application's pooled connection idle after its last write held a server
+    /// connection, and a full pool made other sessions wait until they timed out).
+    pub look_back_expires: bool,
+    /// A write's answer given back that way: a statement asking about it gets an error,
+    /// not another connection's answer.
+    pub answer_gone: bool,
 }
 
 /// How much of the state a reset forgets.

@@ -104,7 +104,47 @@ fn serves(conn: &mut BackendConn, lk: &LeaseKey) {
     }
 }
 
+/// How long a session idle after a write keeps the write's connection for its answer
+/// (ROW_COUNT(), `@@last_gtid`): an application asks within milliseconds if at all, and
+/// while the connection is kept no other session can have it.
+pub(super) const LOOK_BACK_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Session {
+    /// After [`LOOK_BACK_HOLD`] idle: the connection a write was kept on goes back to the
+    /// pool. The write's GTID, if a read of the session must wait for it and it is not
+    /// known yet, is asked first (`@@last_gtid` belongs to that connection).
+    pub(super) async fn let_write_answer_go(&mut self, rt: &RuntimeState) {
+        let Some(t) = self.st.look_back else {
+            return;
+        };
+        if self.gtid_pending(t) {
+            // A primary that does not answer: the read that needs the position finds out.
+            let _ = self.causal_position(rt).await;
+        }
+        self.st.look_back = None;
+        self.st.look_back_expires = false;
+        self.st.answer_gone = true;
+        self.end_leases(rt, std::time::Instant::now());
+        self.publish_if_changed();
+    }
+
+    /// A statement asking about a write's answer (ROW_COUNT(), `@@last_gtid`, SHOW
+    /// WARNINGS) after [`let_write_answer_go`](Self::let_write_answer_go): an error saying
+    /// so, not the answer of whatever ran last on another connection.
+    pub(super) fn check_answer_kept(&self, c: &Classification) -> Result<(), SessionError> {
+        if !self.st.answer_gone || !(c.class == Class::LastBackend || c.effects.looks_back) {
+            return Ok(());
+        }
+        Err(SessionError::reply(
+            1105,
+            "HY000",
+            format!(
+                "Switchyard gave the server connection of the previous write back to the pool after {} s idle: what that statement answered (rows changed, GTID, warnings) is no longer there to ask about; ask right after the statement",
+                LOOK_BACK_HOLD.as_secs()
+            ),
+        ))
+    }
+
     /// Gives back, at the end of a command (`now`), every connection the session no longer
     /// needs.
     pub(super) fn end_leases(&mut self, rt: &RuntimeState, now: std::time::Instant) {

@@ -218,6 +218,9 @@ impl Session {
         let mut last_active = Instant::now();
         let timer = tokio::time::sleep(self.idle_limit);
         tokio::pin!(timer);
+        // Armed after a write whose connection the session keeps for its answer, only then.
+        let hold = tokio::time::sleep(super::lease::LOOK_BACK_HOLD);
+        tokio::pin!(hold);
         let entry = Arc::clone(&self.registration.entry);
         let mut shutting_down = entry.signals.shutting_down();
         // The runtime snapshot, taken again only when a reload or the monitor replaced it:
@@ -239,6 +242,7 @@ impl Session {
                 }
             }
             let holding = self.st.stateful_target();
+            let expiring = self.st.look_back_expires && self.st.look_back.is_some();
             // Biased: the client's command is looked at first, and no random draw picks the
             // order (two per statement).
             let read = tokio::select! {
@@ -263,6 +267,10 @@ impl Session {
                         continue;
                     }
                 },
+                () = &mut hold, if expiring => {
+                    self.let_write_answer_go(&rt).await;
+                    continue;
+                }
                 _ = &mut timer => {
                     if last_active.elapsed() >= self.idle_limit {
                         tracing::debug!(session = self.id, "idle timeout");
@@ -303,6 +311,10 @@ impl Session {
             last_active = self.answered.take().unwrap_or_else(Instant::now);
             self.st.last_end = Some(last_active);
             self.end_leases(&rt, last_active);
+            if self.st.look_back_expires && self.st.look_back.is_some() {
+                hold.as_mut()
+                    .reset((last_active + super::lease::LOOK_BACK_HOLD).into());
+            }
             if std::mem::take(&mut self.idle_changed) {
                 timer.as_mut().reset((last_active + self.idle_limit).into());
             }
@@ -529,6 +541,8 @@ impl Session {
         // A COMMIT of writes looks back too (`@@last_gtid` is its GTID).
         let commits_writes = t == Target::Primary && self.st.txn_has_writes;
         self.st.look_back = (looks_back(t, c, o) || commits_writes).then_some(t);
+        self.st.look_back_expires = self.st.look_back.is_some() && !asked_about(c, o);
+        self.st.answer_gone = false;
         // Whatever a profiling session runs, on whichever connection (a replacement too,
         // its SET replayed there), lands in that connection's SHOW PROFILES.
         if c.effects.profiling || self.st.pins.profiling() {
@@ -667,10 +681,14 @@ async fn held_closed(backends: &Held, t: Option<Target>) {
 /// its warnings or error (SHOW WARNINGS), the rows it changed (ROW_COUNT()), its GTID
 /// (@@last_gtid), FOUND_ROWS() after SQL_CALC_FOUND_ROWS.
 fn looks_back(t: Target, c: &Classification, o: &Outcome) -> bool {
-    o.err.is_some()
-        || o.ok.is_some_and(|ok| ok.warnings > 0)
-        || (t == Target::Primary && writes(&c.class))
-        || c.effects.calc_found_rows
+    asked_about(c, o) || (t == Target::Primary && writes(&c.class))
+}
+
+/// What a client asks about later too (an interactive user's SHOW WARNINGS after reading
+/// "1 warning"; FOUND_ROWS() for a page's total): warnings, an error, a row count that
+/// SQL_CALC_FOUND_ROWS kept. Their connection stays until the next statement.
+fn asked_about(c: &Classification, o: &Outcome) -> bool {
+    o.err.is_some() || o.ok.is_some_and(|ok| ok.warnings > 0) || c.effects.calc_found_rows
 }
 
 /// Errors after which the server closes the connection (ER_CONNECTION_KILLED,

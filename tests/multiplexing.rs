@@ -1319,6 +1319,80 @@ async fn set_transaction_applies_to_the_sessions_next_transaction_only() {
     );
 }
 
+/// A write straight to the primary, bounded: Ok when no connection holds a lock that blocks
+/// writes (the global read lock, a backup stage), else the server's lock wait timeout.
+async fn primary_takes_writes(root: &mut Conn) -> Result<(), mysql_async::Error> {
+    root.query_drop("SET SESSION lock_wait_timeout = 2").await?;
+    root.query_drop("INSERT INTO wf_acme.mux_rows (client, v) VALUES (-3, 0)")
+        .await
+}
+
+/// FLUSH TABLES WITH READ LOCK leaves the global read lock on the connection that ran it,
+/// which blocks every write of the server. The session keeps that connection (pinned)
+/// until UNLOCK TABLES: given back to the pool after the statement, it went to another
+/// session, the UNLOCK ran on another connection, and the pool kept the lock. A session
+/// that leaves with the lock held takes it along (the connection is reset). MariaDB's
+/// backup stages pin the same way, until BACKUP STAGE END.
+#[tokio::test]
+async fn a_global_read_lock_stays_with_its_session_until_unlocked() {
+    let user = "sy_ftwrl";
+    create_backend_user(user).await;
+    let mut root = common::root().await;
+    root.query_drop(format!("GRANT RELOAD ON *.* TO '{user}'@'%'"))
+        .await
+        .unwrap();
+    let proxy = common::start_with_admin(RuntimeState::new(config(2, user))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let pinned =
+        |rows: &Vec<Vec<String>>, pin: &str| rows.iter().flatten().any(|c| c.contains(pin));
+
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("FLUSH TABLES WITH READ LOCK").await.unwrap();
+    // A's next statement ends the FLUSH's look-back; unpinned, the connection went back to
+    // the pool then. B's transaction takes whichever primary connection is idle.
+    a.query_drop("DO 1").await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    let _: Option<i64> = b
+        .query_first("SELECT COUNT(*) FROM mux_rows WHERE client = -3")
+        .await
+        .unwrap();
+    let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+    a.query_drop("UNLOCK TABLES").await.unwrap();
+    b.query_drop("COMMIT").await.unwrap();
+    primary_takes_writes(&mut root)
+        .await
+        .unwrap_or_else(|e| panic!("writes still blocked after UNLOCK TABLES: {e}"));
+    assert!(
+        pinned(&sessions, "lock tables"),
+        "A's pin was named: {sessions:?}"
+    );
+    // Held when its session leaves: gone with the session.
+    a.query_drop("FLUSH TABLES WITH READ LOCK").await.unwrap();
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = primary_takes_writes(&mut root).await {
+        assert!(
+            Instant::now() < deadline,
+            "the lock stayed after A left: {e}"
+        );
+    }
+
+    b.query_drop("BACKUP STAGE START").await.unwrap();
+    let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+    assert!(
+        pinned(&sessions, "backup lock"),
+        "B's pin is named: {sessions:?}"
+    );
+    // On the connection that started it, as directly (elsewhere: ERR 4146, no backup).
+    b.query_drop("BACKUP STAGE END").await.unwrap();
+    let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+    assert!(
+        !pinned(&sessions, "backup lock"),
+        "the pin ended: {sessions:?}"
+    );
+}
+
 /// `SET insert_id` gives the next insert its id, once. Replayed with the session's other
 /// SETs on another connection, it gave a later insert the same id again (a duplicate key
 /// here): the session now keeps the connection it set it on.

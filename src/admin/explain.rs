@@ -183,6 +183,11 @@ fn effects(c: &Classification) -> String {
     if e.unlock_tables {
         out.push("unlock tables".into());
     }
+    match (e.backup_stage, e.backup_lock) {
+        (Some(true), _) | (_, Some(true)) => out.push("backup lock: pins the session".into()),
+        (Some(false), _) | (_, Some(false)) => out.push("ends a backup lock".into()),
+        (None, None) => {}
+    }
     if e.user_var_assign {
         out.push("assigns a user variable".into());
     }

@@ -11,6 +11,9 @@ pub struct Pins {
     named_locks: u32,
     temp_tables: BTreeSet<String>,
     lock_tables: bool,
+    /// MariaDB's backup locks: a `BACKUP STAGE` before its END, a `BACKUP LOCK`.
+    backup_stage: bool,
+    backup_lock: bool,
     /// A stored procedure ran: it may have set variables, made temporary tables or taken
     /// locks that no statement of the session named.
     procedure: bool,
@@ -40,6 +43,8 @@ impl Pins {
             Some("temporary table")
         } else if self.lock_tables {
             Some("lock tables")
+        } else if self.backup_stage || self.backup_lock {
+            Some("backup lock")
         } else if self.procedure {
             Some("stored procedure")
         } else if self.unreplayable {
@@ -68,6 +73,9 @@ impl Pins {
         }
         if self.lock_tables {
             out.push("lock tables".into());
+        }
+        if self.backup_stage || self.backup_lock {
+            out.push("backup lock".into());
         }
         if self.procedure {
             out.push("stored procedure".into());
@@ -154,6 +162,12 @@ impl Pins {
         }
         if e.unlock_tables {
             self.lock_tables = false;
+        }
+        if let Some(on) = e.backup_stage {
+            self.backup_stage = on;
+        }
+        if let Some(on) = e.backup_lock {
+            self.backup_lock = on;
         }
         self.unreplayable |= e.unreplayable;
         self.next_transaction |= e.next_transaction;

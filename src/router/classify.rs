@@ -393,6 +393,8 @@ impl Multi {
         m.use_dbs.extend(e.use_dbs);
         m.lock_tables |= e.lock_tables;
         m.unlock_tables |= e.unlock_tables;
+        m.backup_stage = e.backup_stage.or(m.backup_stage);
+        m.backup_lock = e.backup_lock.or(m.backup_lock);
         m.user_var_assign |= e.user_var_assign;
         m.calc_found_rows |= e.calc_found_rows;
         m.looks_back |= e.looks_back;

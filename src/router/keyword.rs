@@ -72,8 +72,10 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"CREATE" => create(cur).unsplittable(),
         b"ALTER" => Piece::primary(R::Ddl).unsplittable(),
         b"DROP" => drop(cur),
-        b"RENAME" | b"GRANT" | b"REVOKE" | b"OPTIMIZE" | b"REPAIR" | b"FLUSH" | b"INSTALL"
-        | b"UNINSTALL" | b"RESET" | b"PURGE" => Piece::primary(R::Ddl),
+        b"RENAME" | b"GRANT" | b"REVOKE" | b"OPTIMIZE" | b"REPAIR" | b"INSTALL" | b"UNINSTALL"
+        | b"RESET" | b"PURGE" => Piece::primary(R::Ddl),
+        b"FLUSH" => flush(cur),
+        b"BACKUP" => backup(cur),
         b"ANALYZE" => analyze(ctx, cur),
         b"CALL" => Piece::primary(R::Call),
         b"DO" => do_statement(cur),
@@ -258,6 +260,50 @@ fn lock(mut cur: Cursor, acquire: bool) -> Piece {
         lock_tables: acquire,
         unlock_tables: !acquire,
         ..Effects::default()
+    };
+    Piece::with(Class::Primary(R::LockTables), effects)
+}
+
+/// FLUSH acts on the server it runs on: the primary. `FLUSH TABLES [t, ...] WITH READ
+/// LOCK` and `FLUSH TABLES t, ... FOR EXPORT` leave the connection holding the locks until
+/// UNLOCK TABLES, as LOCK TABLES does: a pooled connection holding the global read lock
+/// would block every write of the server.
+fn flush(mut cur: Cursor) -> Piece {
+    let mut locks = false;
+    let mut prev: Option<Token> = None;
+    while let Some(t) = cur.next_tok() {
+        let after = |w: &str| prev.is_some_and(|p| cur.is_word(p, w));
+        locks |=
+            (cur.is_word(t, "LOCK") && after("READ")) || (cur.is_word(t, "EXPORT") && after("FOR"));
+        prev = Some(t);
+    }
+    let effects = Effects {
+        lock_tables: locks,
+        ..Effects::default()
+    };
+    Piece::with(Class::Primary(R::Ddl), effects)
+}
+
+/// MariaDB's backup locks, held by the connection: `BACKUP STAGE START` (and the stages
+/// after it) until `BACKUP STAGE END`, `BACKUP LOCK t` until `BACKUP UNLOCK`.
+fn backup(mut cur: Cursor) -> Piece {
+    let effects = if cur.eat("STAGE") {
+        Effects {
+            backup_stage: Some(!cur.eat("END")),
+            ..Effects::default()
+        }
+    } else if cur.eat("LOCK") {
+        Effects {
+            backup_lock: Some(true),
+            ..Effects::default()
+        }
+    } else if cur.eat("UNLOCK") {
+        Effects {
+            backup_lock: Some(false),
+            ..Effects::default()
+        }
+    } else {
+        return Piece::primary(R::Unknown);
     };
     Piece::with(Class::Primary(R::LockTables), effects)
 }

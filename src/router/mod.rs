@@ -307,8 +307,14 @@ pub struct Effects {
     pub temp_tables_created: Vec<String>,
     /// Lower-cased names from DROP [TEMPORARY] TABLE (the session ignores unknown ones).
     pub tables_dropped: Vec<String>,
+    /// LOCK TABLES, or FLUSH TABLES ... WITH READ LOCK / FOR EXPORT.
     pub lock_tables: bool,
     pub unlock_tables: bool,
+    /// `BACKUP STAGE`: Some(true) for a stage that holds the backup lock, Some(false) for
+    /// `BACKUP STAGE END`.
+    pub backup_stage: Option<bool>,
+    /// `BACKUP LOCK t` (Some(true)) or `BACKUP UNLOCK` (Some(false)).
+    pub backup_lock: Option<bool>,
     /// `SET @x`, `SELECT ... INTO @x`, `@x :=`.
     pub user_var_assign: bool,
     /// SQL_CALC_FOUND_ROWS present.

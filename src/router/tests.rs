@@ -351,6 +351,39 @@ fn sets_a_replay_would_apply_again_pin() {
 }
 
 #[test]
+fn locks_a_connection_holds_are_seen() {
+    for sql in [
+        "FLUSH TABLES WITH READ LOCK",
+        "flush no_write_to_binlog tables t1, t2 with read lock",
+        "FLUSH TABLES WITH READ LOCK AND DISABLE CHECKPOINT",
+        "FLUSH TABLES t1 FOR EXPORT",
+        "LOCK TABLES t READ",
+    ] {
+        assert!(effects(sql).lock_tables, "{sql}");
+    }
+    for sql in [
+        "FLUSH TABLES",
+        "FLUSH PRIVILEGES",
+        "FLUSH LOGS",
+        "FLUSH TABLES t1, `lock`",
+    ] {
+        assert!(!effects(sql).lock_tables, "{sql}");
+        assert_eq!(class(sql), p(R::Ddl), "{sql}");
+    }
+    assert!(effects("UNLOCK TABLES").unlock_tables);
+    assert_eq!(effects("BACKUP STAGE START").backup_stage, Some(true));
+    assert_eq!(
+        effects("BACKUP STAGE BLOCK_COMMIT").backup_stage,
+        Some(true)
+    );
+    assert_eq!(effects("backup stage end").backup_stage, Some(false));
+    assert_eq!(effects("BACKUP LOCK db.t").backup_lock, Some(true));
+    assert_eq!(effects("BACKUP UNLOCK").backup_lock, Some(false));
+    assert_eq!(class("BACKUP LOCK t"), p(R::LockTables));
+    assert_eq!(class("BACKUP SOMETHING"), p(R::Unknown));
+}
+
+#[test]
 fn set_transaction_and_transaction_ends_are_told_apart() {
     for sql in [
         "SET TRANSACTION READ ONLY",

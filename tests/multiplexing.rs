@@ -1393,6 +1393,42 @@ async fn a_global_read_lock_stays_with_its_session_until_unlocked() {
     );
 }
 
+/// What a compound statement (`BEGIN NOT ATOMIC ... END`) or a statement prepared by name
+/// leaves on its connection stays with its session: unpinned, the connection went back to
+/// the pool, where another session found the temporary table, the user variable and the
+/// prepared statement, and the session itself had lost them.
+#[tokio::test]
+async fn compound_statements_and_named_prepares_stay_with_their_session() {
+    create_backend_user("sy_compound").await;
+    let proxy = common::start(config(2, "sy_compound")).await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("BEGIN NOT ATOMIC CREATE TEMPORARY TABLE mux_cmp (x INT); SET @mux_cmp = 7; END")
+        .await
+        .unwrap();
+    a.query_drop("PREPARE mux_ps FROM 'SELECT 42'")
+        .await
+        .unwrap();
+    // A's next statement would have let the connection go; B's transaction takes an idle one.
+    a.query_drop("DO 1").await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    let theirs: Option<i64> = b.query_first("SELECT @mux_cmp").await.unwrap().unwrap();
+    let table = b.query_drop("SELECT 1 FROM mux_cmp").await;
+    let prepared = b.query_drop("EXECUTE mux_ps").await;
+    b.query_drop("COMMIT").await.unwrap();
+    assert_eq!(theirs, None, "B saw A's user variable");
+    assert!(table.is_err(), "B saw A's temporary table");
+    assert!(prepared.is_err(), "B ran A's prepared statement");
+    let mine: Option<i64> = a.query_first("SELECT @mux_cmp").await.unwrap().unwrap();
+    assert_eq!(mine, Some(7));
+    a.query_drop("SELECT 1 FROM mux_cmp")
+        .await
+        .expect("A's temporary table");
+    let answer: Option<i64> = a.query_first("EXECUTE mux_ps").await.unwrap();
+    assert_eq!(answer, Some(42));
+}
+
 /// `SET insert_id` gives the next insert its id, once. Replayed with the session's other
 /// SETs on another connection, it gave a later insert the same id again (a duplicate key
 /// here): the session now keeps the connection it set it on.

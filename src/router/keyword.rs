@@ -100,6 +100,8 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"PREPARE" | b"EXECUTE" => {
             let effects = Effects {
                 kill: kill::in_dynamic_literal(ctx, cur),
+                // A statement prepared by name lives on the connection until DEALLOCATE.
+                unreplayable: kw == b"PREPARE",
                 ..Effects::default()
             };
             Piece::with(Class::Primary(R::SessionSet), effects)
@@ -117,9 +119,10 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
             },
         ),
         // Compound statements carry `;` inside their bodies.
-        b"IF" | b"CASE" | b"LOOP" | b"WHILE" | b"REPEAT" | b"DECLARE" => {
-            Piece::primary(R::Unknown).unsplittable()
-        }
+        b"IF" | b"CASE" | b"LOOP" | b"WHILE" | b"REPEAT" | b"DECLARE" => compound(),
+        b"HANDLER" => handler(cur),
+        // `label: BEGIN NOT ATOMIC ...`, `label: LOOP ...`
+        _ if cur.eat_punct(b':') => compound(),
         _ => Piece::primary(R::Unknown),
     }
 }
@@ -230,8 +233,30 @@ fn begin(mut cur: Cursor) -> Piece {
     match cur.peek() {
         None => Piece::new(Class::Begin { read_only: false }),
         // BEGIN NOT ATOMIC ... END and the like: a compound statement.
-        Some(_) => Piece::primary(R::Unknown).unsplittable(),
+        Some(_) => compound(),
     }
+}
+
+/// A compound statement outside a stored program (MariaDB's `BEGIN NOT ATOMIC`, `IF`,
+/// `LOOP`...): like a CALL, it may set variables, make temporary tables or take locks that
+/// no statement of the session names, so the session keeps its connection.
+fn compound() -> Piece {
+    let effects = Effects {
+        unreplayable: true,
+        ..Effects::default()
+    };
+    Piece::with(Class::Primary(R::Unknown), effects).unsplittable()
+}
+
+/// `HANDLER t OPEN` leaves the table open on the connection for the `HANDLER t READ`s that
+/// follow.
+fn handler(mut cur: Cursor) -> Piece {
+    let _table = table_name(&mut cur);
+    let effects = Effects {
+        unreplayable: cur.eat("OPEN"),
+        ..Effects::default()
+    };
+    Piece::with(Class::Primary(R::Unknown), effects)
 }
 
 fn start(mut cur: Cursor) -> Piece {

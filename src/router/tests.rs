@@ -351,6 +351,30 @@ fn sets_a_replay_would_apply_again_pin() {
 }
 
 #[test]
+fn code_and_handles_that_live_on_a_connection_pin() {
+    for sql in [
+        "BEGIN NOT ATOMIC SET @x = 1; END",
+        "IF 1 THEN SET @x = 1; END IF",
+        "lbl: LOOP LEAVE lbl; END LOOP",
+        "PREPARE s FROM 'SELECT 1'",
+        "HANDLER t OPEN",
+        "handler db.t open as h",
+    ] {
+        assert!(effects(sql).unreplayable, "{sql}");
+    }
+    for sql in [
+        "EXECUTE s",
+        "DEALLOCATE PREPARE s",
+        "HANDLER t READ FIRST",
+        "HANDLER t CLOSE",
+        "BEGIN",
+        "BEGIN WORK",
+    ] {
+        assert!(!effects(sql).unreplayable, "{sql}");
+    }
+}
+
+#[test]
 fn locks_a_connection_holds_are_seen() {
     for sql in [
         "FLUSH TABLES WITH READ LOCK",

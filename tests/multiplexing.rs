@@ -1429,6 +1429,48 @@ async fn compound_statements_and_named_prepares_stay_with_their_session() {
     assert_eq!(answer, Some(42));
 }
 
+/// SET ROLE makes a role current on the connection, and COM_RESET_CONNECTION keeps it
+/// (MariaDB 10.11). The session keeps its connection (pinned), and when it leaves the
+/// connection is closed, not pooled: no other session runs with the role.
+#[tokio::test]
+async fn a_role_set_by_a_session_is_never_another_sessions() {
+    let user = "sy_role";
+    create_backend_user(user).await;
+    let mut root = common::root().await;
+    for sql in [
+        "CREATE ROLE IF NOT EXISTS sy_mux_role".to_owned(),
+        format!("GRANT sy_mux_role TO '{user}'@'%'"),
+    ] {
+        root.query_drop(sql).await.unwrap();
+    }
+    common::wait_replicated().await;
+    let proxy = common::start(config(2, user)).await;
+    let port = proxy.addr.port();
+    let current = "SELECT CURRENT_ROLE()";
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("SET ROLE sy_mux_role").await.unwrap();
+    a.query_drop("DO 1").await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    let theirs: Option<Option<String>> = b.query_first(current).await.unwrap();
+    b.query_drop("COMMIT").await.unwrap();
+    assert_eq!(theirs, Some(None), "B ran with A's role");
+    let mine: Option<Option<String>> = a.query_first(current).await.unwrap();
+    assert_eq!(
+        mine,
+        Some(Some("sy_mux_role".to_owned())),
+        "A lost its role"
+    );
+    drop(a);
+    for i in 0..5 {
+        let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop("BEGIN").await.unwrap();
+        let seen: Option<Option<String>> = c.query_first(current).await.unwrap();
+        c.query_drop("COMMIT").await.unwrap();
+        assert_eq!(seen, Some(None), "a later session {i} ran with A's role");
+    }
+}
+
 /// `SET insert_id` gives the next insert its id, once. Replayed with the session's other
 /// SETs on another connection, it gave a later insert the same id again (a duplicate key
 /// here): the session now keeps the connection it set it on.

@@ -81,10 +81,10 @@ pub struct Conn {
     /// and COM_CHANGE_USER leave behind (FOUND_ROWS(), that tenant's last row count) is
     /// cleared before this tenant's session runs anything on it.
     pub from_other_tenant: bool,
-    /// Ran a SET of `profiling`: the server keeps the statements it profiled (their text,
-    /// in SHOW PROFILES) through COM_RESET_CONNECTION, so no other session may have it;
-    /// closed when its session lets it go.
-    pub keeps_profiles: bool,
+    /// Holds what the server keeps through COM_RESET_CONNECTION and no other session may
+    /// have: the statements a SET of `profiling` made it profile (their text, in SHOW
+    /// PROFILES), the role a SET ROLE made current. Closed when its session lets it go.
+    pub outlives_reset: bool,
     /// [`BackendConn::identity`], made once per login rather than per statement.
     identity: Option<Arc<Identity>>,
 }
@@ -177,7 +177,7 @@ impl BackendConn {
             greeting,
             changed_user: false,
             from_other_tenant: false,
-            keeps_profiles: false,
+            outlives_reset: false,
         })))
     }
 

@@ -411,7 +411,7 @@ impl Pools {
             return;
         };
         if conn.set_option.is_some()
-            || conn.keeps_profiles
+            || conn.outlives_reset
             || !conn.io.rbuf.is_empty()
             || slot.group().over_cap()
         {
@@ -459,7 +459,7 @@ impl Pools {
     /// the query succeeds). Both are undone in the background, so the client is not kept
     /// waiting, and the connection is kept.
     pub fn release(self: &Arc<Self>, mut conn: BackendConn, reset: bool) {
-        if !conn.io.rbuf.is_empty() || conn.keeps_profiles {
+        if !conn.io.rbuf.is_empty() || conn.outlives_reset {
             return;
         }
         let pools = Arc::clone(self);

@@ -545,9 +545,9 @@ impl Session {
         self.st.answer_gone = false;
         // Whatever a profiling session runs, on whichever connection (a replacement too,
         // its SET replayed there), lands in that connection's SHOW PROFILES.
-        if c.effects.profiling || self.st.pins.profiling() {
+        if c.effects.profiling || c.effects.sets_role || self.st.pins.profiling() {
             if let Some(conn) = self.held.get_mut(t) {
-                conn.keeps_profiles = true;
+                conn.outlives_reset = true;
             }
         }
         if let Some(id) = o.ok.map(|ok| ok.last_insert_id).filter(|id| *id != 0) {

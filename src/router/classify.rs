@@ -401,6 +401,7 @@ impl Multi {
         m.kill |= e.kill;
         m.profiling |= e.profiling;
         m.next_transaction |= e.next_transaction;
+        m.sets_role |= e.sets_role;
         // Ending a transaction and then setting the next one's characteristics leaves them
         // set: in a multi-statement, only an end with nothing set before it counts.
         m.ends_transaction = (m.ends_transaction || e.ends_transaction) && !m.next_transaction;

@@ -330,6 +330,9 @@ pub struct Effects {
     /// (`insert_id` for the next insert, the RAND() seeds; `last_insert_id`, which the
     /// session's own LAST_INSERT_ID() emulation would overwrite). The session pins.
     pub unreplayable: bool,
+    /// `SET ROLE`: the role stays current on the connection through COM_RESET_CONNECTION,
+    /// which is closed rather than pooled when the session lets it go (it pins too).
+    pub sets_role: bool,
     /// `SET TRANSACTION` without a scope: characteristics the server keeps for the
     /// connection's next transaction only, which a replay elsewhere could not reproduce and
     /// another session must not inherit. The session pins until a transaction ends.

@@ -12,7 +12,15 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     if cur.eat("STATEMENT") {
         return set_statement_for(ctx, cur);
     }
-    if cur.peek_is("PASSWORD") || cur.peek_is("ROLE") || cur.eat_seq(&["DEFAULT", "ROLE"]) {
+    if cur.peek_is("ROLE") {
+        let effects = Effects {
+            sets_role: true,
+            unreplayable: true,
+            ..Effects::default()
+        };
+        return Piece::with(Class::Primary(R::Ddl), effects);
+    }
+    if cur.peek_is("PASSWORD") || cur.eat_seq(&["DEFAULT", "ROLE"]) {
         return Piece::primary(R::Ddl);
     }
     // Without a scope, SET TRANSACTION applies to the next transaction only.

@@ -358,6 +358,8 @@ fn code_and_handles_that_live_on_a_connection_pin() {
         "lbl: LOOP LEAVE lbl; END LOOP",
         "PREPARE s FROM 'SELECT 1'",
         "HANDLER t OPEN",
+        "SET ROLE reporting",
+        "SET ROLE NONE",
         "handler db.t open as h",
     ] {
         assert!(effects(sql).unreplayable, "{sql}");
@@ -369,9 +371,12 @@ fn code_and_handles_that_live_on_a_connection_pin() {
         "HANDLER t CLOSE",
         "BEGIN",
         "BEGIN WORK",
+        "SET DEFAULT ROLE reporting",
     ] {
         assert!(!effects(sql).unreplayable, "{sql}");
     }
+    assert!(effects("SET ROLE reporting").sets_role);
+    assert!(!effects("SET DEFAULT ROLE reporting FOR u").sets_role);
 }
 
 #[test]

@@ -1393,8 +1393,8 @@ async fn a_global_read_lock_stays_with_its_session_until_unlocked() {
     );
 }
 
-/// What a compound statement (`BEGIN NOT ATOMIC ... END`) or a statement prepared by name
-/// leaves on its connection stays with its session: unpinned, the connection went back to
+/// What a compound statement (`BEGIN NOT ATOMIC ... END`), a statement prepared by name or
+/// `EXECUTE IMMEDIATE` leaves on its connection stays with its session: unpinned, the connection went back to
 /// the pool, where another session found the temporary table, the user variable and the
 /// prepared statement, and the session itself had lost them.
 #[tokio::test]
@@ -1410,18 +1410,29 @@ async fn compound_statements_and_named_prepares_stay_with_their_session() {
     a.query_drop("PREPARE mux_ps FROM 'SELECT 42'")
         .await
         .unwrap();
+    a.query_drop("EXECUTE IMMEDIATE 'SET @mux_ei = 3'")
+        .await
+        .unwrap();
     // A's next statement would have let the connection go; B's transaction takes an idle one.
     a.query_drop("DO 1").await.unwrap();
     b.query_drop("BEGIN").await.unwrap();
-    let theirs: Option<i64> = b.query_first("SELECT @mux_cmp").await.unwrap().unwrap();
+    let theirs: (Option<i64>, Option<i64>) = b
+        .query_first("SELECT @mux_cmp, @mux_ei")
+        .await
+        .unwrap()
+        .unwrap();
     let table = b.query_drop("SELECT 1 FROM mux_cmp").await;
     let prepared = b.query_drop("EXECUTE mux_ps").await;
     b.query_drop("COMMIT").await.unwrap();
-    assert_eq!(theirs, None, "B saw A's user variable");
+    assert_eq!(theirs, (None, None), "B saw A's user variables");
     assert!(table.is_err(), "B saw A's temporary table");
     assert!(prepared.is_err(), "B ran A's prepared statement");
-    let mine: Option<i64> = a.query_first("SELECT @mux_cmp").await.unwrap().unwrap();
-    assert_eq!(mine, Some(7));
+    let mine: (Option<i64>, Option<i64>) = a
+        .query_first("SELECT @mux_cmp, @mux_ei")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mine, (Some(7), Some(3)));
     a.query_drop("SELECT 1 FROM mux_cmp")
         .await
         .expect("A's temporary table");

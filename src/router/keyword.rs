@@ -100,8 +100,9 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"PREPARE" | b"EXECUTE" => {
             let effects = Effects {
                 kill: kill::in_dynamic_literal(ctx, cur),
-                // A statement prepared by name lives on the connection until DEALLOCATE.
-                unreplayable: kw == b"PREPARE",
+                // A statement prepared by name lives on the connection until DEALLOCATE;
+                // what `EXECUTE IMMEDIATE` runs (a SET, a temporary table) is not known.
+                unreplayable: true,
                 ..Effects::default()
             };
             Piece::with(Class::Primary(R::SessionSet), effects)

@@ -1,5 +1,6 @@
 //! One client session: the command loop and the state that routing reads and updates.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -218,9 +219,9 @@ impl Session {
         let mut last_active = Instant::now();
         let timer = tokio::time::sleep(self.idle_limit);
         tokio::pin!(timer);
-        // Armed after a write whose connection the session keeps for its answer, only then.
-        let hold = tokio::time::sleep(super::lease::LOOK_BACK_HOLD);
-        tokio::pin!(hold);
+        // Made at the first write whose connection the session keeps for its answer: a
+        // connect-per-request client that only reads never pays for a timer.
+        let mut hold: Option<Pin<Box<tokio::time::Sleep>>> = None;
         let entry = Arc::clone(&self.registration.entry);
         let mut shutting_down = entry.signals.shutting_down();
         // The runtime snapshot, taken again only when a reload or the monitor replaced it:
@@ -267,7 +268,7 @@ impl Session {
                         continue;
                     }
                 },
-                () = &mut hold, if expiring => {
+                () = hold_over(&mut hold), if expiring => {
                     self.let_write_answer_go(&rt).await;
                     continue;
                 }
@@ -312,8 +313,11 @@ impl Session {
             self.st.last_end = Some(last_active);
             self.end_leases(&rt, last_active);
             if self.st.look_back_expires && self.st.look_back.is_some() {
-                hold.as_mut()
-                    .reset((last_active + super::lease::LOOK_BACK_HOLD).into());
+                let until = (last_active + super::lease::LOOK_BACK_HOLD).into();
+                match &mut hold {
+                    Some(h) => h.as_mut().reset(until),
+                    None => hold = Some(Box::pin(tokio::time::sleep_until(until))),
+                }
             }
             if std::mem::take(&mut self.idle_changed) {
                 timer.as_mut().reset((last_active + self.idle_limit).into());
@@ -668,6 +672,14 @@ impl Session {
 }
 
 use crate::protocol::scan::Expect;
+
+/// Completes when the write's hold (see `run`) is over; never without one.
+async fn hold_over(hold: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match hold {
+        Some(h) => h.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Completes when the backend connection for `t` closes; never without one.
 async fn held_closed(backends: &Held, t: Option<Target>) {

@@ -155,6 +155,12 @@ impl ClientState {
         self.causal = Causal::default();
     }
 
+    /// Whether the connection kept for the next statement keeps only a write's answer
+    /// (see `look_back_expires`).
+    pub fn holds_write_answer(&self) -> bool {
+        self.look_back_expires && self.look_back.is_some()
+    }
+
     /// Whether the session keeps something on its connection to `t` that a fresh
     /// connection would not have.
     pub fn lives_on(&self, t: Target) -> bool {

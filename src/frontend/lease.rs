@@ -130,9 +130,11 @@ impl Session {
 
     /// A statement asking about a write's answer (ROW_COUNT(), `@@last_gtid`, SHOW
     /// WARNINGS) after [`let_write_answer_go`](Self::let_write_answer_go): an error saying
-    /// so, not the answer of whatever ran last on another connection.
+    /// so, not the answer of whatever ran last on another connection. Not a statement that
+    /// also reports on the previous one among much else (SHOW VARIABLES, listing
+    /// `last_gtid`): it runs.
     pub(super) fn check_answer_kept(&self, c: &Classification) -> Result<(), SessionError> {
-        if !self.st.answer_gone || !(c.class == Class::LastBackend || c.effects.looks_back) {
+        if !self.st.answer_gone || c.class != Class::LastBackend {
             return Ok(());
         }
         Err(SessionError::reply(

@@ -243,7 +243,7 @@ impl Session {
                 }
             }
             let holding = self.st.stateful_target();
-            let expiring = self.st.look_back_expires && self.st.look_back.is_some();
+            let expiring = self.st.holds_write_answer();
             // Biased: the client's command is looked at first, and no random draw picks the
             // order (two per statement).
             let read = tokio::select! {
@@ -312,7 +312,7 @@ impl Session {
             last_active = self.answered.take().unwrap_or_else(Instant::now);
             self.st.last_end = Some(last_active);
             self.end_leases(&rt, last_active);
-            if self.st.look_back_expires && self.st.look_back.is_some() {
+            if self.st.holds_write_answer() {
                 let until = (last_active + super::lease::LOOK_BACK_HOLD).into();
                 match &mut hold {
                     Some(h) => h.as_mut().reset(until),

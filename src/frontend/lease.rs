@@ -122,7 +122,6 @@ impl Session {
             let _ = self.causal_position(rt).await;
         }
         self.st.look_back = None;
-        self.st.look_back_expires = false;
         self.st.answer_gone = true;
         self.end_leases(rt, std::time::Instant::now());
         self.publish_if_changed();
@@ -133,7 +132,7 @@ impl Session {
     /// so, not the answer of whatever ran last on another connection. Not a statement that
     /// also reports on the previous one among much else (SHOW VARIABLES, listing
     /// `last_gtid`): it runs.
-    pub(super) fn check_answer_kept(&self, c: &Classification) -> Result<(), SessionError> {
+    fn check_answer_kept(&self, c: &Classification) -> Result<(), SessionError> {
         if !self.st.answer_gone || c.class != Class::LastBackend {
             return Ok(());
         }
@@ -196,10 +195,16 @@ impl Session {
     /// (a lease, a shared position lookup), or sessions could wait on each other. The
     /// primary connection of a write whose GTID is unknown stays until the session's next
     /// read has asked it for `@@last_gtid` (consistency `session`; the wider scopes ask the
-    /// primary's position on any connection).
-    pub(super) fn forget_look_back(&mut self, rt: &RuntimeState, c: &Classification) {
+    /// primary's position on any connection). A statement asking about a write's answer
+    /// already let go gets an error ([`check_answer_kept`](Self::check_answer_kept)).
+    pub(super) fn forget_look_back(
+        &mut self,
+        rt: &RuntimeState,
+        c: &Classification,
+    ) -> Result<(), SessionError> {
+        self.check_answer_kept(c)?;
         let Some(t) = self.st.look_back else {
-            return;
+            return Ok(());
         };
         let asks_last_gtid = t == Target::Primary
             && self.st.causal.is_stale()
@@ -209,7 +214,7 @@ impl Session {
                     .as_ref()
                     .is_some_and(|t| t.consistency == crate::config::Consistency::Session));
         if c.class == Class::LastBackend || c.effects.looks_back || asks_last_gtid {
-            return;
+            return Ok(());
         }
         self.st.look_back = None;
         if !self.keeps(t) {
@@ -217,6 +222,7 @@ impl Session {
                 rt.shared.pools.put_back(conn);
             }
         }
+        Ok(())
     }
 
     /// Before the session waits for a lease on `t`: lets go of the connections it holds on

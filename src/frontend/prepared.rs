@@ -392,8 +392,7 @@ impl Session {
         if let Some(paused) = self.before_statement(rt)? {
             self.wait_out_pause(rt, paused).await?;
         }
-        self.check_answer_kept(&class)?;
-        self.forget_look_back(rt, &class);
+        self.forget_look_back(rt, &class)?;
         let started = std::time::Instant::now();
         if self.in_replica_txn() {
             self.in_read_only_txn(&class).await?;

@@ -106,8 +106,7 @@ impl Session {
         if let Some(on) = c.hints.pin {
             self.st.pins.set_hint(on);
         }
-        self.check_answer_kept(c)?;
-        self.forget_look_back(rt, c);
+        self.forget_look_back(rt, c)?;
         let started = std::time::Instant::now();
         if self.in_replica_txn() {
             self.in_read_only_txn(c).await?;

@@ -313,11 +313,7 @@ impl Session {
             self.st.last_end = Some(last_active);
             self.end_leases(&rt, last_active);
             if self.st.holds_write_answer() {
-                let until = (last_active + super::lease::LOOK_BACK_HOLD).into();
-                match &mut hold {
-                    Some(h) => h.as_mut().reset(until),
-                    None => hold = Some(Box::pin(tokio::time::sleep_until(until))),
-                }
+                rearm(&mut hold, last_active + super::lease::LOOK_BACK_HOLD);
             }
             if std::mem::take(&mut self.idle_changed) {
                 timer.as_mut().reset((last_active + self.idle_limit).into());
@@ -672,6 +668,14 @@ impl Session {
 }
 
 use crate::protocol::scan::Expect;
+
+/// Sets the write's hold (see `run`) to end at `until`, making it the first time.
+fn rearm(hold: &mut Option<Pin<Box<tokio::time::Sleep>>>, until: Instant) {
+    match hold {
+        Some(h) => h.as_mut().reset(until.into()),
+        None => *hold = Some(Box::pin(tokio::time::sleep_until(until.into()))),
+    }
+}
 
 /// Completes when the write's hold (see `run`) is over; never without one.
 async fn hold_over(hold: &mut Option<Pin<Box<tokio::time::Sleep>>>) {

@@ -326,9 +326,11 @@ pub struct Effects {
     /// Databases named by `USE` inside a multi-statement.
     pub use_dbs: Vec<String>,
     /// A session change Switchyard cannot replay on another connection: SET/USE/PREPARE
-    /// inside a multi-statement, or a SET of a variable the server uses once and forgets
+    /// inside a multi-statement; a SET of a variable the server uses once and forgets
     /// (`insert_id` for the next insert, the RAND() seeds; `last_insert_id`, which the
-    /// session's own LAST_INSERT_ID() emulation would overwrite). The session pins.
+    /// session's own LAST_INSERT_ID() emulation would overwrite); SET ROLE; what lives on
+    /// the connection or is not known (PREPARE and EXECUTE by name, EXECUTE IMMEDIATE,
+    /// HANDLER OPEN, a compound statement). The session pins.
     pub unreplayable: bool,
     /// `SET ROLE`: the role stays current on the connection through COM_RESET_CONNECTION,
     /// which is closed rather than pooled when the session lets it go (it pins too).

@@ -2087,3 +2087,50 @@ async fn com_set_option_before_a_tenant_is_chosen_answers_as_the_server() {
         assert_eq!(direct, proxied, "direct vs proxied, {caps:?}");
     }
 }
+
+/// A sequence's last value (LASTVAL, `PREVIOUS VALUE FOR`) lives on the connection that
+/// ran NEXTVAL, whether a SELECT or an INSERT moved it: the session keeps that connection,
+/// and no other session finds the value on a connection from the pool.
+#[tokio::test]
+async fn a_sequences_last_value_stays_with_the_session_that_moved_it() {
+    create_backend_user("sy_seq").await;
+    let proxy = common::start(config(2, "sy_seq")).await;
+    let port = proxy.addr.port();
+    let mut root = common::root().await;
+    for sql in [
+        "CREATE OR REPLACE SEQUENCE wf_acme.mux_seq",
+        "CREATE OR REPLACE TABLE wf_acme.mux_seq_rows (id BIGINT PRIMARY KEY)",
+    ] {
+        root.query_drop(sql).await.unwrap();
+    }
+    common::wait_replicated().await;
+    let moves = [
+        "SELECT NEXTVAL(mux_seq)",
+        "INSERT INTO mux_seq_rows VALUES (NEXT VALUE FOR mux_seq)",
+    ];
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for (round, moving) in moves.into_iter().enumerate() {
+        let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+        a.query_drop(moving).await.unwrap();
+        let moved: Option<i64> = a.query_first("SELECT LASTVAL(mux_seq)").await.unwrap();
+        assert!(moved.is_some(), "round {round}: {moving} set no LASTVAL");
+        // A's next statement would let an unpinned connection go back to the pool, where
+        // B's transaction takes it.
+        a.query_drop("DO 1").await.unwrap();
+        b.query_drop("BEGIN").await.unwrap();
+        let seen_by_b: Option<Option<i64>> =
+            b.query_first("SELECT LASTVAL(mux_seq)").await.unwrap();
+        let own: Option<Option<i64>> = a
+            .query_first("SELECT PREVIOUS VALUE FOR mux_seq")
+            .await
+            .unwrap();
+        b.query_drop("COMMIT").await.unwrap();
+        assert_eq!(
+            seen_by_b,
+            Some(None),
+            "round {round}: B saw A's sequence value"
+        );
+        assert_eq!(own, Some(moved), "round {round}: A lost its sequence value");
+        a.disconnect().await.unwrap();
+    }
+}

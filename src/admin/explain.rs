@@ -203,6 +203,9 @@ fn effects(c: &Classification) -> String {
     if e.unreplayable {
         out.push("session change that cannot be replayed: pins the session".into());
     }
+    if e.sequence_value {
+        out.push("moves a sequence (LASTVAL stays on its connection): pins the session".into());
+    }
     if e.next_transaction {
         out.push("characteristics of the next transaction: pins the session until one ends".into());
     }

@@ -123,13 +123,14 @@ pub fn metric_families(
 
 /// A SHOW SESSIONS pin ("temporary table t1", "named lock x2") without its particulars.
 fn pin_reason(p: &str) -> String {
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 13] = [
         "named lock",
         "temporary table",
         "lock tables",
         "backup lock",
         "stored procedure",
         "unreplayable session change",
+        "sequence value",
         "set transaction",
         "session variables",
         "profiling",

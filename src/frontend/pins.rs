@@ -23,6 +23,8 @@ pub struct Pins {
     /// session's may.
     next_transaction: bool,
     too_many_sets: bool,
+    /// NEXTVAL/SETVAL ran: LASTVAL answers from the connection, until a reset.
+    sequence: bool,
     /// The application asked for it (`/* pin=on */`).
     hint: bool,
     /// `SET profiling`: SHOW PROFILES answers for the connection's statements, so the
@@ -49,6 +51,8 @@ impl Pins {
             Some("stored procedure")
         } else if self.unreplayable {
             Some("unreplayable session change")
+        } else if self.sequence {
+            Some("sequence value")
         } else if self.next_transaction {
             Some("set transaction")
         } else if self.too_many_sets {
@@ -82,6 +86,9 @@ impl Pins {
         }
         if self.unreplayable {
             out.push("unreplayable session change".into());
+        }
+        if self.sequence {
+            out.push("sequence value".into());
         }
         if self.next_transaction {
             out.push("set transaction".into());
@@ -171,6 +178,7 @@ impl Pins {
         }
         self.unreplayable |= e.unreplayable;
         self.next_transaction |= e.next_transaction;
+        self.sequence |= e.sequence_value;
         self.profiling |= e.profiling;
         self.user_variables |= e.user_var_assign;
     }

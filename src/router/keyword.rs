@@ -68,7 +68,7 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
     cur.next_tok();
     match kw {
         b"INSERT" | b"UPDATE" | b"DELETE" | b"REPLACE" | b"LOAD" | b"TRUNCATE" | b"MERGE"
-        | b"IMPORT" => Piece::primary(R::Write),
+        | b"IMPORT" => write(cur),
         b"CREATE" => create(cur).unsplittable(),
         b"ALTER" => Piece::primary(R::Ddl).unsplittable(),
         b"DROP" => drop(cur),
@@ -126,6 +126,31 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         _ if cur.eat_punct(b':') => compound(),
         _ => Piece::primary(R::Unknown),
     }
+}
+
+/// A write, decided by its keyword. One that may move a sequence (`VALUES (NEXTVAL(s))`) is
+/// scanned on: the session must then keep the connection that answers LASTVAL. A byte
+/// search rules out the rest without lexing them (writes are not cached by digest).
+fn write(mut cur: Cursor) -> Piece {
+    let at = cur.offset();
+    let rest = cur.src().get(at..).unwrap_or_default();
+    if !may_name_sequence_function(rest) {
+        return Piece::primary(R::Write);
+    }
+    let scan = select::scan(&mut cur);
+    let effects = Effects {
+        sequence_value: scan.effects.sequence_value,
+        ..Effects::default()
+    };
+    Piece::with(Class::Primary(R::Write), effects)
+}
+
+/// Whether `sql` holds `val` in any case: NEXTVAL, SETVAL and `NEXT VALUE FOR` all do.
+fn may_name_sequence_function(sql: &[u8]) -> bool {
+    memchr::memchr2_iter(b'v', b'V', sql).any(|i| {
+        sql.get(i + 1..i + 3)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"al"))
+    })
 }
 
 /// `[schema.]name` with backticks removed, lower-cased; the schema is dropped.

@@ -347,6 +347,9 @@ pub struct Effects {
     /// A SET of `profiling`: the server keeps the statements it profiled (SHOW PROFILES,
     /// their text) on the connection, through COM_RESET_CONNECTION and COM_CHANGE_USER.
     pub profiling: bool,
+    /// NEXTVAL, SETVAL or `NEXT VALUE FOR`: the connection keeps the sequence's last value
+    /// (LASTVAL, `PREVIOUS VALUE FOR`) until it is reset, for this session and no other.
+    pub sequence_value: bool,
     /// A read that names no table and calls no function (`SELECT @@max_allowed_packet`,
     /// `SELECT 1`): its answer depends on no write, so it waits for none (consistency).
     pub reads_no_data: bool,

@@ -19,6 +19,8 @@ pub(crate) enum Call {
     /// Reads the previous statement's outcome: fine where that statement ran.
     FoundRows,
     RowCount,
+    /// Moves a sequence: sets the value LASTVAL answers on this connection.
+    Sequence,
     /// Side effects or bound to the primary connection.
     Other,
 }
@@ -36,12 +38,11 @@ pub(crate) fn call_kind(name: &[u8]) -> Option<Call> {
         b"RELEASE_ALL_LOCKS" => Call::ReleaseAllLocks,
         b"FOUND_ROWS" => Call::FoundRows,
         b"ROW_COUNT" => Call::RowCount,
+        b"NEXTVAL" | b"SETVAL" => Call::Sequence,
         b"IS_FREE_LOCK"
         | b"IS_USED_LOCK"
         | b"LAST_INSERT_ID"
-        | b"NEXTVAL"
         | b"LASTVAL"
-        | b"SETVAL"
         | b"SLEEP"
         | b"BENCHMARK"
         | b"LOAD_FILE"
@@ -106,6 +107,10 @@ impl Scan {
                 self.previous_statement
                     .get_or_insert(PrimaryReason::SideEffectFunction);
                 return;
+            }
+            Call::Sequence => {
+                self.effects.sequence_value = true;
+                LockEffect::None
             }
             Call::Other => LockEffect::None,
         };
@@ -198,6 +203,7 @@ fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
     } else if is("TABLE") {
         s.names_tables = true;
     } else if (is("NEXT") || is("PREVIOUS")) && cur.eat_seq(&["VALUE", "FOR"]) {
+        s.effects.sequence_value |= is("NEXT");
         s.hit(PrimaryReason::SideEffectFunction);
     }
 }

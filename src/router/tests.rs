@@ -381,6 +381,37 @@ fn code_and_handles_that_live_on_a_connection_pin() {
 }
 
 #[test]
+fn statements_that_move_a_sequence_are_seen() {
+    for sql in [
+        "SELECT NEXTVAL(s)",
+        "select nextval(db.s), 1",
+        "SELECT NEXT VALUE FOR s",
+        "SELECT SETVAL(s, 100)",
+        "DO SETVAL(s, 5)",
+        "SET @id = NEXTVAL(s)",
+        "INSERT INTO t (id) VALUES (NEXTVAL(s))",
+        "insert into t values (next value for s, 'x')",
+        "UPDATE t SET id = NEXTVAL(s) WHERE id = 0",
+        "REPLACE INTO t SELECT NEXTVAL(s)",
+        "INSERT INTO t VALUES (1); SELECT NEXTVAL(s)",
+    ] {
+        let c = Router::new().classify(sql.as_bytes());
+        assert!(c.effects.sequence_value, "{sql}");
+        assert!(matches!(c.class, Class::Primary(_)), "{sql}: {:?}", c.class);
+    }
+    for sql in [
+        "SELECT LASTVAL(s)",
+        "SELECT PREVIOUS VALUE FOR s",
+        "INSERT INTO t (v) VALUES ('nextval(s)')",
+        "INSERT INTO t (interval_col) VALUES (1)",
+        "UPDATE t SET val = 1",
+        "SELECT * FROM t WHERE nextval = 1",
+    ] {
+        assert!(!effects(sql).sequence_value, "{sql}");
+    }
+}
+
+#[test]
 fn locks_a_connection_holds_are_seen() {
     for sql in [
         "FLUSH TABLES WITH READ LOCK",

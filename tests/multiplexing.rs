@@ -2134,3 +2134,36 @@ async fn a_sequences_last_value_stays_with_the_session_that_moved_it() {
         a.disconnect().await.unwrap();
     }
 }
+
+/// A temporary sequence is one of its connection's temporary tables. Over one connection,
+/// another session's statement waits until A is done with it, and then does not find it.
+#[tokio::test]
+async fn a_temporary_sequence_is_its_sessions_alone() {
+    let proxy = one_connection_per_server("eventual").await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("CREATE TEMPORARY SEQUENCE mux_tmp_seq START WITH 10")
+        .await
+        .unwrap();
+    a.query_drop("DO 1").await.unwrap();
+    let mut other = tokio::spawn(async move {
+        let r = c.query_drop("SELECT NEXTVAL(mux_tmp_seq)").await;
+        (c, r)
+    });
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    tokio::select! {
+        () = until_one_waits(admin, &primary, "C") => {}
+        done = &mut other => panic!("C did not wait for A's connection: {:?}", done.unwrap().1),
+    }
+    let own: Option<i64> = a.query_first("SELECT NEXTVAL(mux_tmp_seq)").await.unwrap();
+    assert_eq!(own, Some(10), "A lost its temporary sequence");
+    // NEXTVAL pinned the session too ("sequence value"): its end gives the connection
+    // back, reset.
+    a.disconnect().await.unwrap();
+    let (_c, by_c) = other.await.unwrap();
+    assert!(
+        refused_with(by_c, 4091),
+        "C found A's temporary sequence, or failed otherwise"
+    );
+}

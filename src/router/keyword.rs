@@ -174,7 +174,8 @@ fn table_name(cur: &mut Cursor) -> Option<String> {
 fn create(mut cur: Cursor) -> Piece {
     cur.eat_seq(&["OR", "REPLACE"]);
     let mut effects = Effects::default();
-    if cur.eat("TEMPORARY") && cur.eat("TABLE") {
+    // A temporary sequence is a temporary table of the connection's too (one namespace).
+    if cur.eat("TEMPORARY") && (cur.eat("TABLE") || cur.eat("SEQUENCE")) {
         cur.eat_seq(&["IF", "NOT", "EXISTS"]);
         effects.temp_tables_created.extend(table_name(&mut cur));
     }
@@ -187,7 +188,7 @@ fn drop(mut cur: Cursor) -> Piece {
     }
     cur.eat("TEMPORARY");
     let mut effects = Effects::default();
-    if cur.eat("TABLE") || cur.eat("TABLES") {
+    if cur.eat("TABLE") || cur.eat("TABLES") || cur.eat("SEQUENCE") {
         cur.eat_seq(&["IF", "EXISTS"]);
         while let Some(name) = table_name(&mut cur) {
             effects.tables_dropped.push(name);

@@ -581,6 +581,12 @@ fn effects_of_single_statements() {
 
     let e = effects("DROP TEMPORARY TABLE IF EXISTS a, db.`B`, c");
     assert_eq!(e.tables_dropped, vec!["a", "b", "c"]);
+    // A temporary sequence is one of the connection's temporary tables.
+    let e = effects("CREATE TEMPORARY SEQUENCE IF NOT EXISTS Ids START WITH 10");
+    assert_eq!(e.temp_tables_created, vec!["ids".to_string()]);
+    let e = effects("DROP TEMPORARY SEQUENCE IF EXISTS ids");
+    assert_eq!(e.tables_dropped, vec!["ids"]);
+    assert!(effects("CREATE SEQUENCE s").temp_tables_created.is_empty());
 
     assert!(effects("LOCK TABLES t READ, u WRITE").lock_tables);
     assert!(effects("UNLOCK TABLES").unlock_tables);

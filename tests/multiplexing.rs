@@ -2167,3 +2167,65 @@ async fn a_temporary_sequence_is_its_sessions_alone() {
         "C found A's temporary sequence, or failed otherwise"
     );
 }
+
+/// SHOW WARNINGS and `@@warning_count` answer about the session's own previous statement:
+/// when that one left no warning, its connection went back to the pool, and a connection
+/// that comes back from there holds what another session ran last (here, over one
+/// connection, B's warning with B's data in it).
+#[tokio::test]
+async fn another_sessions_warnings_are_never_shown() {
+    let proxy = one_connection_per_server("eventual").await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("DO 1").await.unwrap();
+    assert_eq!(a.get_warnings(), 0);
+    b.query_drop("DO CAST('b-secret' AS INT)").await.unwrap();
+    assert_eq!(b.get_warnings(), 1, "B's statement warns");
+    b.disconnect().await.unwrap();
+    let warnings: Vec<(String, u32, String)> = a.query("SHOW WARNINGS").await.unwrap();
+    assert!(
+        warnings.is_empty(),
+        "A was shown B's warnings: {warnings:?}"
+    );
+    let count: Option<u32> = a.query_first("SELECT @@warning_count").await.unwrap();
+    assert_eq!(count, Some(0));
+    // A's own warning is still A's to ask about.
+    a.query_drop("DO CAST('a-own' AS INT)").await.unwrap();
+    let warnings: Vec<(String, u32, String)> = a.query("SHOW WARNINGS").await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].2.contains("a-own"), "{warnings:?}");
+}
+
+/// An error Switchyard answers itself (KILL of an id that is no session: ERR 1094) is what
+/// SHOW WARNINGS, `@@warning_count` and `@@error_count` then report, as the server reports
+/// its own refusal, whether or not the session's previous statement left its connection
+/// with warnings of its own.
+#[tokio::test]
+async fn switchyards_own_errors_are_reported_as_the_servers_are() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(2, OTHER_BACKEND_USER)).await;
+    type Diagnostics = (Vec<(String, u32, String)>, Option<(i64, i64)>);
+    async fn after_refusal(c: &mut Conn, before: &str) -> Diagnostics {
+        c.query_drop(before).await.unwrap();
+        let refused = c.query_drop("KILL 999999").await;
+        assert!(refused_with(refused, 1094), "KILL of no session");
+        let shown = c.query("SHOW WARNINGS").await.unwrap();
+        let counts = c
+            .query_first("SELECT @@warning_count, @@error_count")
+            .await
+            .unwrap();
+        (shown, counts)
+    }
+    let direct_opts = common::opts(common::primary_port(), "acme_app", Some("wf_acme"));
+    let mut direct = Conn::new(direct_opts).await.unwrap();
+    let mut proxied = common::connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    // Before the refusal: a statement without warnings, and one whose warning the
+    // connection still holds.
+    for before in ["DO 1", "DO CAST('w' AS INT)"] {
+        let want = after_refusal(&mut direct, before).await;
+        assert_eq!(want.0.len(), 1, "{want:?}");
+        let got = after_refusal(&mut proxied, before).await;
+        assert_eq!(got, want, "after {before}");
+    }
+}

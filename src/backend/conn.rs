@@ -62,6 +62,9 @@ pub struct Conn {
     pub cache_metadata: bool,
     /// What LAST_INSERT_ID() answers here, as far as the OK packets tell.
     pub last_insert_id: u64,
+    /// The session whose statement ran here last (0: none, or Switchyard's own command
+    /// since): SHOW WARNINGS, ROW_COUNT() and FOUND_ROWS() answer about that statement.
+    pub answer_of: u32,
     /// Its place under the (tenant, server) cap on open connections.
     pub slot: Option<Slot>,
     /// What this server served for the session's tenant (set when a session takes it).
@@ -169,6 +172,7 @@ impl BackendConn {
             stmts: StmtCache::default(),
             cache_metadata,
             last_insert_id: 0,
+            answer_of: 0,
             slot: None,
             served: Arc::default(),
             last_used: Instant::now(),
@@ -245,6 +249,7 @@ impl BackendConn {
         payload: &[u8],
         expect: Expect,
     ) -> Result<Outcome, BackendError> {
+        self.answer_of = 0;
         self.io.send(0, payload).await?;
         let mut scanner = self.scanner(expect);
         relay::relay_response(&mut self.io, None, &mut scanner)
@@ -259,6 +264,7 @@ impl BackendConn {
         let mut p = Vec::with_capacity(sql.len() + 1);
         p.push(crate::protocol::command::COM_QUERY);
         p.extend_from_slice(sql.as_bytes());
+        self.answer_of = 0;
         self.io.send(0, &p).await?;
         let mut scanner = self.scanner(Expect::ResultSets);
         let raw = relay::collect_response(&mut self.io, &mut scanner).await?;

@@ -208,6 +208,20 @@ async fn forget_found_rows(conn: &mut BackendConn) -> Result<(), BackendError> {
     .await
 }
 
+/// Leaves `conn` answering as after a read that returned nothing: no warnings or errors for
+/// SHOW WARNINGS, -1 for ROW_COUNT(), 0 for FOUND_ROWS(). What the connection answered
+/// before was another session's statement, or Switchyard's own command. The server keeps
+/// the warnings through a statement that uses no table (`SELECT 1`, `DO`, `SET`): a
+/// derived table counts.
+pub async fn forget_answer(conn: &mut BackendConn) -> Result<(), BackendError> {
+    run_silent(
+        conn,
+        b"SELECT 1 FROM (SELECT 1) AS t WHERE 0",
+        "clearing another statement's warnings",
+    )
+    .await
+}
+
 /// `DO LAST_INSERT_ID(n)`: sets what LAST_INSERT_ID() answers on `conn` without a result
 /// or a warning. A server's refusal comes back as [`BackendError::Server`].
 pub async fn insert_id(conn: &mut BackendConn, want: u64) -> Result<(), BackendError> {
@@ -223,17 +237,22 @@ pub async fn commit(conn: &mut BackendConn) -> Result<(), BackendError> {
     run_silent(conn, b"COMMIT", "COMMIT").await
 }
 
+/// The longest MESSAGE_TEXT SIGNAL takes (longer: ERR 1648, not the condition).
+const MESSAGE_TEXT_CHARS: usize = 512;
+
 /// Raises on `conn` the error Switchyard answers a statement with (SIGNAL), when that
 /// statement never reaches the server: what the session asks next about it (SHOW WARNINGS,
 /// `@@error_count`, on this connection) then finds it there, as when the server refuses a
 /// statement itself (MariaDB and MySQL both run SIGNAL outside stored programs). The
 /// server's answer, the error raised, is not passed on: the caller answers the client.
+/// The message is cut to the 512 characters a condition's MESSAGE_TEXT holds.
 pub async fn raise(
     conn: &mut BackendConn,
     code: u16,
     state: &str,
     message: &str,
 ) -> Result<(), BackendError> {
+    let message: String = message.chars().take(MESSAGE_TEXT_CHARS).collect();
     let sql = format!(
         "SIGNAL SQLSTATE '{state}' SET MYSQL_ERRNO = {code}, MESSAGE_TEXT = '{}'",
         message.replace('\\', "\\\\").replace('\'', "''")

@@ -10,6 +10,7 @@ use super::vars::SessionVars;
 use crate::backend::restore::Wanted;
 use crate::backend::Proof;
 use crate::config::UserConfig;
+use crate::protocol::packets::ErrSpec;
 use crate::protocol::{CapabilityFlags, MariadbCapabilities};
 use crate::router::route::Target;
 
@@ -70,6 +71,10 @@ pub struct ClientState {
     /// A write's answer given back that way: a statement asking about it gets an error,
     /// not another connection's answer.
     pub answer_gone: bool,
+    /// The error Switchyard answered the last command with itself (a policy, a pool that
+    /// stayed busy): no server holds it, so a statement asking about it (SHOW WARNINGS,
+    /// `@@error_count`) raises it on its connection first.
+    pub own_error: Option<ErrSpec>,
 }
 
 /// How much of the state a reset forgets.

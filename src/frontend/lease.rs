@@ -190,6 +190,38 @@ impl Session {
         }
     }
 
+    /// Before a statement that asks about the session's previous one (SHOW WARNINGS,
+    /// ROW_COUNT(), FOUND_ROWS()) runs on `t`, the connection is made to hold that
+    /// statement's answer:
+    /// - one Switchyard answered with an error of its own is raised there (SIGNAL), as the
+    ///   server would hold it had it refused the statement;
+    /// - a connection that did not run the statement last (it went back to the pool,
+    ///   nothing there being expected to be asked about, and came back or another came)
+    ///   answers about another session's statement, or Switchyard's own command: that is
+    ///   cleared. The session's own answer had no warnings, or its connection would have
+    ///   stayed.
+    pub(super) async fn put_back_own_answer(&mut self, t: Target) -> Result<(), SessionError> {
+        use crate::backend::restore;
+        let id = self.id;
+        let own_error = self.st.own_error.take();
+        let Some(conn) = self.held.get_mut(t) else {
+            return Ok(());
+        };
+        let done = match own_error {
+            Some(e) => restore::raise(conn, e.code, e.state.as_ref(), &e.message).await,
+            None if conn.answer_of == id => return Ok(()),
+            None => restore::forget_answer(conn).await,
+        };
+        match done {
+            Ok(()) => {
+                conn.answer_of = id;
+                Ok(())
+            }
+            Err(BackendError::Server(e)) => Err(SessionError::Reply(e)),
+            Err(e) => Err(self.connection_failed(t, e)),
+        }
+    }
+
     /// A statement that does not ask about the previous one lets that one's connection go
     /// before it is routed: a session must not hold a connection while it waits for another
     /// (a lease, a shared position lookup), or sessions could wait on each other. The

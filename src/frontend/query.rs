@@ -127,6 +127,9 @@ impl Session {
             if self.insert_id_differs(t) {
                 self.restore_insert_id(t, &payload[1..]).await?;
             }
+            if c.class == Class::LastBackend {
+                self.put_back_own_answer(t).await?;
+            }
             match self.forward(t, payload, expect, None).await {
                 // A replica that failed before any of its answer reached the client: the
                 // read is retried once, on another replica or the primary.

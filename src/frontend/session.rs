@@ -506,18 +506,13 @@ impl Session {
             Class::Primary(PrimaryReason::Write) => false,
             _ => return Ok(()),
         };
-        if let Some(conn) = self.held.get_mut(t) {
-            let done = if commits {
-                crate::backend::restore::commit(conn).await
-            } else {
-                crate::backend::restore::raise(conn, CODE, STATE, MESSAGE).await
-            };
-            if let Err(e) = done {
-                // The transaction is gone with its connection: the client's ends too.
-                return Err(self.connection_failed(t, e));
-            }
-        }
         if commits {
+            if let Some(conn) = self.held.get_mut(t) {
+                if let Err(e) = crate::backend::restore::commit(conn).await {
+                    // The transaction is gone with its connection: the client's ends too.
+                    return Err(self.connection_failed(t, e));
+                }
+            }
             self.st.txn = None;
             return Ok(());
         }
@@ -543,6 +538,11 @@ impl Session {
         self.st.look_back = (looks_back(t, c, o) || commits_writes).then_some(t);
         self.st.look_back_expires = self.st.look_back.is_some() && !asked_about(c, o);
         self.st.answer_gone = false;
+        self.st.own_error = None;
+        let id = self.id;
+        if let Some(conn) = self.held.get_mut(t) {
+            conn.answer_of = id;
+        }
         // Whatever a profiling session runs, on whichever connection (a replacement too,
         // its SET replayed there), lands in that connection's SHOW PROFILES.
         if c.effects.profiling || c.effects.sets_role || self.st.pins.profiling() {
@@ -615,6 +615,7 @@ impl Session {
         let Some(spec) = e.to_err() else {
             return Ok(());
         };
+        self.st.own_error = Some(spec.clone());
         self.client
             .send(seq, &packets::err_payload(&spec))
             .await

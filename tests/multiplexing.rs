@@ -2229,3 +2229,36 @@ async fn switchyards_own_errors_are_reported_as_the_servers_are() {
         assert_eq!(got, want, "after {before}");
     }
 }
+
+/// Every temporary table a multi-statement creates keeps the session on its connection, not
+/// only the first: after A drops one, another session waits for the connection, and then
+/// finds neither.
+#[tokio::test]
+async fn every_temporary_table_of_a_multi_statement_stays_with_its_session() {
+    let proxy = one_connection_per_server("eventual").await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("CREATE TEMPORARY TABLE mux_t1 (x INT); CREATE TEMPORARY TABLE mux_t2 (x INT)")
+        .await
+        .unwrap();
+    a.query_drop("DROP TEMPORARY TABLE mux_t1").await.unwrap();
+    a.query_drop("DO 1").await.unwrap();
+    let mut other = tokio::spawn(async move {
+        let r = c.query_drop("INSERT INTO mux_t2 VALUES (1)").await;
+        (c, r)
+    });
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    tokio::select! {
+        () = until_one_waits(admin, &primary, "C") => {}
+        done = &mut other => panic!("C did not wait for A's connection: {:?}", done.unwrap().1),
+    }
+    let own: Option<i64> = a.query_first("SELECT COUNT(*) FROM mux_t2").await.unwrap();
+    assert_eq!(own, Some(0), "A lost its second temporary table");
+    a.disconnect().await.unwrap();
+    let (_c, by_c) = other.await.unwrap();
+    assert!(
+        refused_with(by_c, 1146),
+        "C found A's temporary table, or failed otherwise"
+    );
+}

@@ -314,8 +314,16 @@ fn multi_statements() {
     assert_eq!(e.named_lock, LockEffect::Acquire(2));
 
     let e = effects("CREATE TEMPORARY TABLE a (x INT); CREATE TEMPORARY TABLE b (x INT)");
-    // CREATE is never split (routine bodies contain `;`), so only the first is seen.
+    assert_eq!(
+        e.temp_tables_created,
+        vec!["a".to_string(), "b".to_string()]
+    );
+    let e = effects("CREATE TEMPORARY TABLE a (s VARCHAR(9) DEFAULT ';'); SELECT GET_LOCK('x', 1)");
     assert_eq!(e.temp_tables_created, vec!["a".to_string()]);
+    assert_eq!(e.named_lock, LockEffect::Acquire(1));
+    // Other CREATEs are not split: a routine's body holds `;`.
+    let e = effects("CREATE PROCEDURE p() BEGIN CREATE TEMPORARY TABLE c (x INT); END");
+    assert!(e.temp_tables_created.is_empty());
 
     let e = effects("DROP TABLE a; SELECT @v := 1; PREPARE s FROM 'SELECT 1'");
     assert_eq!(e.tables_dropped, vec!["a".to_string()]);

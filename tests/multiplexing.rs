@@ -2262,3 +2262,34 @@ async fn every_temporary_table_of_a_multi_statement_stays_with_its_session() {
         "C found A's temporary table, or failed otherwise"
     );
 }
+
+/// A connection an idle session keeps for its previous statement's answer until its next
+/// statement (an error here) goes, a second into the idle, to a session that waits for
+/// it, rather than the waiter running into the pool timeout (3 s here). Asked about
+/// afterwards, the answer is an error saying why.
+#[tokio::test]
+async fn an_idle_sessions_kept_answer_gives_way_to_a_waiting_session() {
+    let proxy = one_connection_per_server("eventual").await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let refused = a
+        .query_drop("INSERT INTO mux_rows (client, v) VALUES (94, 'not a number')")
+        .await;
+    assert!(refused_with(refused, 1366), "strict mode refuses the value");
+    // A keeps the primary's one connection for SHOW WARNINGS; B needs it.
+    let started = Instant::now();
+    b.query_drop("INSERT INTO mux_rows (client, v) VALUES (93, 0)")
+        .await
+        .expect("B waited for A's idle connection until the pool gave up");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(2500), "B waited {waited:?}");
+    let late = a.query_drop("SHOW WARNINGS").await;
+    assert!(
+        matches!(&late, Err(mysql_async::Error::Server(e)) if e.code == 1105 && e.message.contains("waited")),
+        "asked after giving way: {late:?}"
+    );
+    a.query_drop("INSERT INTO mux_rows (client, v) VALUES (94, 1)")
+        .await
+        .unwrap();
+}

@@ -75,6 +75,11 @@ struct Local {
     /// pool): one worker's share may be negative, their sum is the group's idle count.
     idle: AtomicIsize,
     restores: [AtomicU64; Restore::ALL.len()],
+    /// This worker's idle sessions that keep one of the group's connections only for what
+    /// their next statement may ask about the previous one: a session that must wait for a
+    /// connection asks them to give it back ([`Group::ask_back`]). Per worker, so a write
+    /// registering here touches no other core's cache line.
+    asked_back: Notify,
 }
 
 /// How long a group opens connections after a COM_CHANGE_USER to its login failed.
@@ -152,6 +157,27 @@ impl Group {
     pub(super) fn wake(&self) {
         if self.waiting.load(Ordering::SeqCst) > 0 {
             self.notify.notify_one();
+        }
+    }
+
+    /// Completes when a session waits for one of the group's connections, at once if one
+    /// waits already. Registered before it looks, so a waiter that starts in between is not
+    /// missed (it counts itself in before it asks, see [`ask_back`](Self::ask_back)).
+    pub async fn asked_back(&self) {
+        let asked = self.local().asked_back.notified();
+        tokio::pin!(asked);
+        asked.as_mut().enable();
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        asked.await;
+    }
+
+    /// A session is about to wait for a connection: every worker's idle sessions that keep
+    /// one only for a previous statement's answer give it back.
+    pub(super) fn ask_back(&self) {
+        for l in self.local.iter() {
+            l.asked_back.notify_waiters();
         }
     }
 

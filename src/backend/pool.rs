@@ -319,6 +319,7 @@ impl Pools {
             if self.close_idle_of_others(ask) {
                 continue;
             }
+            ask.group.ask_back();
             let left = ask.timeout.saturating_sub(started.elapsed());
             if tokio::time::timeout(left, waiter.wait()).await.is_err() {
                 ask.group.waited(started.elapsed(), true);

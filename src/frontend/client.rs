@@ -62,14 +62,15 @@ pub struct ClientState {
     /// The connection whose last answer the next statement may ask about (warnings, an
     /// error, rows changed): kept one statement longer.
     pub look_back: Option<Target>,
-    /// The look-back keeps only a write's answer (rows changed, its GTID), which an
-    /// application asks for right away if at all: it is given back once the session has
-    /// been idle for `LOOK_BACK_HOLD`, not kept for as long as the client stays silent
-    /// (an application's pooled connection idle after its last write held a server
-    /// connection, and a full pool made other sessions wait until they timed out).
+    /// The look-back is given back once the session has been idle for `LOOK_BACK_HOLD`,
+    /// not kept for as long as the client stays silent (an application's pooled
+    /// connection idle after its last write held a server connection, and a full pool
+    /// made other sessions wait until they timed out): when it keeps only a write's answer
+    /// (rows changed, its GTID), which an application asks for right away if at all, and
+    /// any answer (warnings, an error) once another session waits for the connection.
     pub look_back_expires: bool,
-    /// A write's answer given back that way: a statement asking about it gets an error,
-    /// not another connection's answer.
+    /// An answer given back that way: a statement asking about it gets an error, not
+    /// another connection's answer.
     pub answer_gone: bool,
     /// The error Switchyard answered the last command with itself (a policy, a pool that
     /// stayed busy): no server holds it, so a statement asking about it (SHOW WARNINGS,
@@ -160,9 +161,9 @@ impl ClientState {
         self.causal = Causal::default();
     }
 
-    /// Whether the connection kept for the next statement keeps only a write's answer
+    /// Whether the connection kept for the next statement goes back after an idle while
     /// (see `look_back_expires`).
-    pub fn holds_write_answer(&self) -> bool {
+    pub fn holds_expiring_answer(&self) -> bool {
         self.look_back_expires && self.look_back.is_some()
     }
 

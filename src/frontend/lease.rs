@@ -110,10 +110,17 @@ fn serves(conn: &mut BackendConn, lk: &LeaseKey) {
 pub(super) const LOOK_BACK_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Session {
-    /// After [`LOOK_BACK_HOLD`] idle: the connection a write was kept on goes back to the
-    /// pool. The write's GTID, if a read of the session must wait for it and it is not
-    /// known yet, is asked first (`@@last_gtid` belongs to that connection).
-    pub(super) async fn let_write_answer_go(&mut self, rt: &RuntimeState) {
+    /// The connection the session keeps only so that its next statement may ask about the
+    /// previous one's answer, if any: idle, it gives way to a session waiting for it.
+    pub(super) fn kept_for_answer(&self) -> Option<Target> {
+        self.st.look_back.filter(|&t| !self.bound_to(t))
+    }
+
+    /// The connection kept for the previous statement's answer goes back to the pool after
+    /// [`LOOK_BACK_HOLD`] idle: when only a write's answer is kept, or when another session
+    /// waits for the connection (warnings, an error). The write's GTID, if a read of the session must wait for it
+    /// and it is not known yet, is asked first (`@@last_gtid` belongs to that connection).
+    pub(super) async fn let_answer_go(&mut self, rt: &RuntimeState) {
         let Some(t) = self.st.look_back else {
             return;
         };
@@ -128,7 +135,7 @@ impl Session {
     }
 
     /// A statement asking about a write's answer (ROW_COUNT(), `@@last_gtid`, SHOW
-    /// WARNINGS) after [`let_write_answer_go`](Self::let_write_answer_go): an error saying
+    /// WARNINGS) after [`let_answer_go`](Self::let_answer_go): an error saying
     /// so, not the answer of whatever ran last on another connection. Not a statement that
     /// also reports on the previous one among much else (SHOW VARIABLES, listing
     /// `last_gtid`): it runs.
@@ -140,7 +147,7 @@ impl Session {
             1105,
             "HY000",
             format!(
-                "Switchyard gave the server connection of the previous write back to the pool after {} s idle: what that statement answered (rows changed, GTID, warnings) is no longer there to ask about; ask right after the statement",
+                "Switchyard gave the server connection of the previous statement back to the pool after the session was idle for {} s (after a write, or while another session waited for the connection): what that statement answered (rows changed, GTID, warnings, its error) is no longer there to ask about; ask right after the statement",
                 LOOK_BACK_HOLD.as_secs()
             ),
         ))

@@ -243,7 +243,10 @@ impl Session {
                 }
             }
             let holding = self.st.stateful_target();
-            let expiring = self.st.holds_write_answer();
+            let expiring = self.st.holds_expiring_answer();
+            // Kept until the next statement, however long (warnings, an error): under
+            // pressure it is held a second, as a write's answer is.
+            let unbounded = self.kept_for_answer().filter(|_| !expiring);
             // Biased: the client's command is looked at first, and no random draw picks the
             // order (two per statement).
             let read = tokio::select! {
@@ -269,7 +272,14 @@ impl Session {
                     }
                 },
                 () = hold_over(&mut hold), if expiring => {
-                    self.let_write_answer_go(&rt).await;
+                    self.let_answer_go(&rt).await;
+                    continue;
+                }
+                // Another session waits for the connection this one keeps for its previous
+                // statement's answer: an idle session's answer must not starve it.
+                () = asked_back(&self.held, unbounded) => {
+                    self.st.look_back_expires = true;
+                    rearm(&mut hold, last_active + super::lease::LOOK_BACK_HOLD);
                     continue;
                 }
                 _ = &mut timer => {
@@ -312,7 +322,7 @@ impl Session {
             last_active = self.answered.take().unwrap_or_else(Instant::now);
             self.st.last_end = Some(last_active);
             self.end_leases(&rt, last_active);
-            if self.st.holds_write_answer() {
+            if self.st.holds_expiring_answer() {
                 rearm(&mut hold, last_active + super::lease::LOOK_BACK_HOLD);
             }
             if std::mem::take(&mut self.idle_changed) {
@@ -682,6 +692,18 @@ fn rearm(hold: &mut Option<Pin<Box<tokio::time::Sleep>>>, until: Instant) {
 async fn hold_over(hold: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
     match hold {
         Some(h) => h.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes when another session waits for the connection to `t` (see
+/// `Group::asked_back`); never without one.
+async fn asked_back(backends: &Held, t: Option<Target>) {
+    match t
+        .and_then(|t| backends.get(t))
+        .and_then(|c| c.slot.as_ref())
+    {
+        Some(slot) => slot.group().asked_back().await,
         None => std::future::pending().await,
     }
 }

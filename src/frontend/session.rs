@@ -277,7 +277,7 @@ impl Session {
                 }
                 // Another session waits for the connection this one keeps for its previous
                 // statement's answer: an idle session's answer must not starve it.
-                () = asked_back(&self.held, unbounded) => {
+                () = asked_back(&self.held, unbounded), if unbounded.is_some() => {
                     self.st.look_back_expires = true;
                     rearm(&mut hold, last_active + super::lease::LOOK_BACK_HOLD);
                     continue;

@@ -2,7 +2,8 @@
 //! process lists under a thousand clients, connect-per-request clients reuse pooled
 //! connections, and every session sees exactly its own state (a seeded random walk over
 //! SETs, USE, temporary tables, named locks, prepared statements, LAST_INSERT_ID, user
-//! variables and transactions, checked after each step against a model of a lone session).
+//! variables, a sequence's LASTVAL, SHOW WARNINGS and transactions, checked after each step
+//! against a model of a lone session).
 
 mod common;
 
@@ -35,6 +36,7 @@ async fn create_backend_user(user: &str) {
         format!("GRANT ALL ON wf_acme.* TO '{user}'@'%'"),
         format!("GRANT ALL ON rb_acme.* TO '{user}'@'%'"),
         "CREATE TABLE IF NOT EXISTS wf_acme.mux_rows (id INT AUTO_INCREMENT PRIMARY KEY, client INT NOT NULL, v INT NOT NULL, KEY(client))".into(),
+        "CREATE SEQUENCE IF NOT EXISTS wf_acme.mux_walk_seq".into(),
     ] {
         root.query_drop(sql).await.unwrap();
     }
@@ -368,6 +370,8 @@ struct Model {
     lock: bool,
     last_insert_id: u64,
     autocommit: bool,
+    /// What LASTVAL() of the walk's sequence answers: the session's last NEXTVAL.
+    sequence: Option<i64>,
     /// What the login gave the session, and COM_RESET_CONNECTION and COM_CHANGE_USER give it
     /// back: sql_mode, time_zone, collation_connection.
     login: (String, String, String),
@@ -383,6 +387,7 @@ impl Model {
         self.lock = false;
         self.last_insert_id = 0;
         self.autocommit = true;
+        self.sequence = None;
     }
 }
 
@@ -400,10 +405,11 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
         Option<i64>,
         u64,
         bool,
+        Option<i64>,
     );
     let seen: Seen = c
         .query_first(
-            "SELECT @@sql_mode, @@time_zone, @@collation_connection, DATABASE(), @mux_v, LAST_INSERT_ID(), @@autocommit",
+            "SELECT @@sql_mode, @@time_zone, @@collation_connection, DATABASE(), @mux_v, LAST_INSERT_ID(), @@autocommit, LASTVAL(wf_acme.mux_walk_seq)",
         )
         .await
         .map_err(|e| format!("{who}: check: {e}"))?
@@ -416,6 +422,7 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
         m.user_var,
         m.last_insert_id,
         m.autocommit,
+        m.sequence,
     );
     if seen != want {
         return Err(format!("{who}: saw {seen:?}, its own state is {want:?}"));
@@ -451,7 +458,7 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
 
 async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Result<(), String> {
     let err = |e: mysql_async::Error| format!("{who}: {e}");
-    match rng.random_range(0..13) {
+    match rng.random_range(0..15) {
         0 => {
             m.sql_mode = SQL_MODES[rng.random_range(0..SQL_MODES.len())].into();
             c.query_drop(format!("SET sql_mode = '{}'", m.sql_mode))
@@ -532,12 +539,45 @@ async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Resul
             c.query_drop("SET autocommit = 1").await.map_err(err)?;
             m.autocommit = true;
         }
+        12 => {
+            m.sequence = c
+                .query_first("SELECT NEXTVAL(wf_acme.mux_walk_seq)")
+                .await
+                .map_err(err)?;
+        }
+        13 => warnings(c, who).await?,
         _ => {
             let n: Option<i64> = c.exec_first("SELECT ? * 2", (21,)).await.map_err(err)?;
             if n != Some(42) {
                 return Err(format!("{who}: prepared read answered {n:?}"));
             }
         }
+    }
+    Ok(())
+}
+
+/// A statement that warns, then one that reads a table without a warning: SHOW WARNINGS
+/// answers about each, never about another session's statement.
+async fn warnings(c: &mut Conn, who: &str) -> Result<(), String> {
+    let err = |e: mysql_async::Error| format!("{who}: {e}");
+    c.query_drop(format!("DO CAST('{who}' AS INT)"))
+        .await
+        .map_err(err)?;
+    let shown: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.map_err(err)?;
+    let own = format!("Truncated incorrect INTEGER value: '{who}'");
+    if shown != [("Warning".to_string(), 1292, own)] {
+        return Err(format!(
+            "{who}: SHOW WARNINGS after its own warning: {shown:?}"
+        ));
+    }
+    c.query_drop("SELECT COUNT(*) FROM wf_acme.mux_rows WHERE client = -1")
+        .await
+        .map_err(err)?;
+    let shown: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.map_err(err)?;
+    if !shown.is_empty() {
+        return Err(format!(
+            "{who}: SHOW WARNINGS after a clean read: {shown:?}"
+        ));
     }
     Ok(())
 }
@@ -587,6 +627,7 @@ async fn walker(port: u16, seed: u64, steps: usize) -> Result<usize, String> {
         lock: false,
         last_insert_id: 0,
         autocommit: true,
+        sequence: None,
         login,
     };
     for sql in [

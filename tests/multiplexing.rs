@@ -2239,14 +2239,15 @@ async fn another_sessions_warnings_are_never_shown() {
 }
 
 /// An error Switchyard answers itself (KILL of an id that is no session: ERR 1094) is what
-/// SHOW WARNINGS, `@@warning_count` and `@@error_count` then report, as the server reports
-/// its own refusal, whether or not the session's previous statement left its connection
-/// with warnings of its own.
+/// SHOW WARNINGS (as text or prepared), `@@warning_count` and `@@error_count` then report,
+/// as the server reports its own refusal, whether or not the session's previous statement
+/// left its connection with warnings of its own.
 #[tokio::test]
 async fn switchyards_own_errors_are_reported_as_the_servers_are() {
     create_backend_user(OTHER_BACKEND_USER).await;
     let proxy = common::start(config(2, OTHER_BACKEND_USER)).await;
-    type Diagnostics = (Vec<(String, u32, String)>, Option<(i64, i64)>);
+    type Shown = Vec<(String, u32, String)>;
+    type Diagnostics = (Shown, Option<(i64, i64)>, Shown, Shown);
     async fn after_refusal(c: &mut Conn, before: &str) -> Diagnostics {
         c.query_drop(before).await.unwrap();
         let refused = c.query_drop("KILL 999999").await;
@@ -2256,7 +2257,14 @@ async fn switchyards_own_errors_are_reported_as_the_servers_are() {
             .query_first("SELECT @@warning_count, @@error_count")
             .await
             .unwrap();
-        (shown, counts)
+        // Prepared as well (prepared where it runs, after the refusal it asks about).
+        let refused = c.query_drop("KILL 999999").await;
+        assert!(refused_with(refused, 1094), "KILL of no session");
+        let prepared = c.exec("SHOW WARNINGS", ()).await.unwrap();
+        // And after a warning of the server's own: the prepare leaves it in place.
+        c.query_drop("SELECT CAST('p' AS INT)").await.unwrap();
+        let warned = c.exec("SHOW WARNINGS", ()).await.unwrap();
+        (shown, counts, prepared, warned)
     }
     let direct_opts = common::opts(common::primary_port(), "acme_app", Some("wf_acme"));
     let mut direct = Conn::new(direct_opts).await.unwrap();

@@ -55,6 +55,7 @@ pub async fn change_user(
     conn.creds = Arc::new(creds.clone());
     conn.schema = schema.map(str::to_owned);
     conn.applied = Applied::default();
+    conn.answer_of = 0;
     conn.set_option = None;
     conn.forget_statements();
     conn.last_insert_id = 0;

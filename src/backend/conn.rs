@@ -129,6 +129,17 @@ impl Applied {
     };
 }
 
+/// Whether the server keeps the previous statement's warnings and counts through the
+/// command: a prepare (a driver prepares SHOW WARNINGS after the statement it asks about),
+/// a ping, a field list, statistics.
+fn leaves_answer(command: Option<u8>) -> bool {
+    use crate::protocol::command::{COM_FIELD_LIST, COM_PING, COM_STATISTICS, COM_STMT_PREPARE};
+    matches!(
+        command,
+        Some(COM_STMT_PREPARE | COM_PING | COM_FIELD_LIST | COM_STATISTICS)
+    )
+}
+
 /// How long a held connection may sit idle before Switchyard checks that the server has not
 /// closed it (its `wait_timeout`, a KILL, a restart) before sending it a statement.
 pub const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -249,7 +260,9 @@ impl BackendConn {
         payload: &[u8],
         expect: Expect,
     ) -> Result<Outcome, BackendError> {
-        self.answer_of = 0;
+        if !leaves_answer(payload.first().copied()) {
+            self.answer_of = 0;
+        }
         self.io.send(0, payload).await?;
         let mut scanner = self.scanner(expect);
         relay::relay_response(&mut self.io, None, &mut scanner)

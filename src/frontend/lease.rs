@@ -118,8 +118,9 @@ impl Session {
 
     /// The connection kept for the previous statement's answer goes back to the pool after
     /// [`LOOK_BACK_HOLD`] idle: when only a write's answer is kept, or when another session
-    /// waits for the connection (warnings, an error). The write's GTID, if a read of the session must wait for it
-    /// and it is not known yet, is asked first (`@@last_gtid` belongs to that connection).
+    /// waits for the connection (warnings, an error). The write's GTID, if a read of the
+    /// session must wait for it and it is not known yet, is asked first (`@@last_gtid`
+    /// belongs to that connection).
     pub(super) async fn let_answer_go(&mut self, rt: &RuntimeState) {
         let Some(t) = self.st.look_back else {
             return;

@@ -431,6 +431,9 @@ impl Session {
                 self.restore_insert_id(t, &sql).await?;
             }
         }
+        if class.class == Class::LastBackend {
+            self.put_back_own_answer(t).await?;
+        }
         let payload = self.with_types(t, (id, ck), params, payload, run);
         let mut payload = payload;
         command::set_stmt_id(&mut payload, backend_id);

@@ -238,9 +238,17 @@ fn explain(ctx: &Ctx, mut cur: Cursor) -> Piece {
     if cur.peek_is("FOR") {
         return Piece::primary(R::Unknown);
     }
+    if may_select(cur.src().get(cur.offset()..).unwrap_or_default()) {
+        // A plan is a read, except of a statement that moves a sequence: the server takes
+        // the sequence for writing even to explain it, which a read-only replica refuses.
+        let inner = ctx.inner(cur.resume_point());
+        if inner.effects.sequence_value {
+            return Piece::primary(R::SideEffectFunction);
+        }
+        return Piece::new(Class::Read);
+    }
     match cur.peek() {
         None => Piece::primary(R::Unknown),
-        Some(t) if t.is_punct(b'(') => Piece::new(Class::Read),
         Some(t)
             if ["INSERT", "UPDATE", "DELETE", "REPLACE"]
                 .iter()

@@ -260,6 +260,13 @@ fn statement_table() {
         ("DESCRIBE t", READ),
         ("DESC `t`", READ),
         ("EXPLAIN SELECT * FROM t", READ),
+        ("EXPLAIN (SELECT 1) UNION (SELECT 2)", READ),
+        ("EXPLAIN SELECT GET_LOCK('a', 1)", READ),
+        ("EXPLAIN SELECT NEXTVAL(s)", p(R::SideEffectFunction)),
+        (
+            "EXPLAIN EXTENDED SELECT NEXT VALUE FOR s",
+            p(R::SideEffectFunction),
+        ),
         ("EXPLAIN FORMAT=JSON SELECT * FROM t", READ),
         ("EXPLAIN ANALYZE SELECT * FROM t", READ),
         (

@@ -2180,16 +2180,39 @@ async fn a_sequences_last_value_stays_with_the_session_that_moved_it() {
 /// another session's statement waits until A is done with it, and then does not find it.
 #[tokio::test]
 async fn a_temporary_sequence_is_its_sessions_alone() {
+    // NEXTVAL pins the session too ("sequence value"): its end gives the connection back,
+    // reset.
+    stays_with_its_session(
+        "temporary sequence",
+        &["CREATE TEMPORARY SEQUENCE mux_tmp_seq START WITH 10"],
+        "SELECT NEXTVAL(mux_tmp_seq)",
+        ("SELECT NEXTVAL(mux_tmp_seq)", 10),
+        4091,
+    )
+    .await;
+}
+
+/// Over one connection to the primary: A makes `what` (`made`), then runs `DO 1`, after
+/// which only what it made may keep the connection. C's `by_c` must wait for that
+/// connection, A's `own` query must answer its number, and once A has gone C's statement
+/// runs and gets `code`: what A made was A's alone.
+async fn stays_with_its_session(
+    what: &str,
+    made: &[&str],
+    by_c: &'static str,
+    own: (&str, i64),
+    code: u16,
+) {
     let proxy = one_connection_per_server("eventual").await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
     let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
-    a.query_drop("CREATE TEMPORARY SEQUENCE mux_tmp_seq START WITH 10")
-        .await
-        .unwrap();
+    for sql in made {
+        a.query_drop(*sql).await.unwrap();
+    }
     a.query_drop("DO 1").await.unwrap();
     let mut other = tokio::spawn(async move {
-        let r = c.query_drop("SELECT NEXTVAL(mux_tmp_seq)").await;
+        let r = c.query_drop(by_c).await;
         (c, r)
     });
     let primary = format!("127.0.0.1:{}", common::primary_port());
@@ -2197,15 +2220,13 @@ async fn a_temporary_sequence_is_its_sessions_alone() {
         () = until_one_waits(admin, &primary, "C") => {}
         done = &mut other => panic!("C did not wait for A's connection: {:?}", done.unwrap().1),
     }
-    let own: Option<i64> = a.query_first("SELECT NEXTVAL(mux_tmp_seq)").await.unwrap();
-    assert_eq!(own, Some(10), "A lost its temporary sequence");
-    // NEXTVAL pinned the session too ("sequence value"): its end gives the connection
-    // back, reset.
+    let seen: Option<i64> = a.query_first(own.0).await.unwrap();
+    assert_eq!(seen, Some(own.1), "A lost its {what}");
     a.disconnect().await.unwrap();
     let (_c, by_c) = other.await.unwrap();
     assert!(
-        refused_with(by_c, 4091),
-        "C found A's temporary sequence, or failed otherwise"
+        refused_with(by_c, code),
+        "C found A's {what}, or failed otherwise"
     );
 }
 
@@ -2284,32 +2305,17 @@ async fn switchyards_own_errors_are_reported_as_the_servers_are() {
 /// finds neither.
 #[tokio::test]
 async fn every_temporary_table_of_a_multi_statement_stays_with_its_session() {
-    let proxy = one_connection_per_server("eventual").await;
-    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
-    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
-    let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
-    a.query_drop("CREATE TEMPORARY TABLE mux_t1 (x INT); CREATE TEMPORARY TABLE mux_t2 (x INT)")
-        .await
-        .unwrap();
-    a.query_drop("DROP TEMPORARY TABLE mux_t1").await.unwrap();
-    a.query_drop("DO 1").await.unwrap();
-    let mut other = tokio::spawn(async move {
-        let r = c.query_drop("INSERT INTO mux_t2 VALUES (1)").await;
-        (c, r)
-    });
-    let primary = format!("127.0.0.1:{}", common::primary_port());
-    tokio::select! {
-        () = until_one_waits(admin, &primary, "C") => {}
-        done = &mut other => panic!("C did not wait for A's connection: {:?}", done.unwrap().1),
-    }
-    let own: Option<i64> = a.query_first("SELECT COUNT(*) FROM mux_t2").await.unwrap();
-    assert_eq!(own, Some(0), "A lost its second temporary table");
-    a.disconnect().await.unwrap();
-    let (_c, by_c) = other.await.unwrap();
-    assert!(
-        refused_with(by_c, 1146),
-        "C found A's temporary table, or failed otherwise"
-    );
+    stays_with_its_session(
+        "second temporary table",
+        &[
+            "CREATE TEMPORARY TABLE mux_t1 (x INT); CREATE TEMPORARY TABLE mux_t2 (x INT)",
+            "DROP TEMPORARY TABLE mux_t1",
+        ],
+        "INSERT INTO mux_t2 VALUES (1)",
+        ("SELECT COUNT(*) FROM mux_t2", 0),
+        1146,
+    )
+    .await;
 }
 
 /// A connection an idle session keeps for its previous statement's answer until its next

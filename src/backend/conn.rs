@@ -260,10 +260,7 @@ impl BackendConn {
         payload: &[u8],
         expect: Expect,
     ) -> Result<Outcome, BackendError> {
-        if !leaves_answer(payload.first().copied()) {
-            self.answer_of = 0;
-        }
-        self.io.send(0, payload).await?;
+        self.send_own(payload).await?;
         let mut scanner = self.scanner(expect);
         relay::relay_response(&mut self.io, None, &mut scanner)
             .await
@@ -277,14 +274,23 @@ impl BackendConn {
         let mut p = Vec::with_capacity(sql.len() + 1);
         p.push(crate::protocol::command::COM_QUERY);
         p.extend_from_slice(sql.as_bytes());
-        self.answer_of = 0;
-        self.io.send(0, &p).await?;
+        self.send_own(&p).await?;
         let mut scanner = self.scanner(Expect::ResultSets);
         let raw = relay::collect_response(&mut self.io, &mut scanner).await?;
         if let Some(e) = scanner.outcome.err {
             return Err(BackendError::Server(e));
         }
         Ok(packets::first_text_value(&raw, self.deprecate_eof()).flatten())
+    }
+
+    /// Sends a command of Switchyard's own whose answer it reads: the connection no longer
+    /// answers about a session's statement unless the server keeps that through it.
+    async fn send_own(&mut self, payload: &[u8]) -> Result<(), BackendError> {
+        if !leaves_answer(payload.first().copied()) {
+            self.answer_of = 0;
+        }
+        self.io.send(0, payload).await?;
+        Ok(())
     }
 
     /// Sends a command that gets no answer (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA).

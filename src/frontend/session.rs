@@ -549,16 +549,13 @@ impl Session {
         self.st.look_back_expires = self.st.look_back.is_some() && !asked_about(c, o);
         self.st.answer_gone = false;
         self.st.own_error = None;
+        // Whatever a profiling session runs, on whichever connection (a replacement too,
+        // its SET replayed there), lands in that connection's SHOW PROFILES.
+        let outlives_reset = c.effects.profiling || c.effects.sets_role || self.st.pins.profiling();
         let id = self.id;
         if let Some(conn) = self.held.get_mut(t) {
             conn.answer_of = id;
-        }
-        // Whatever a profiling session runs, on whichever connection (a replacement too,
-        // its SET replayed there), lands in that connection's SHOW PROFILES.
-        if c.effects.profiling || c.effects.sets_role || self.st.pins.profiling() {
-            if let Some(conn) = self.held.get_mut(t) {
-                conn.outlives_reset = true;
-            }
+            conn.outlives_reset |= outlives_reset;
         }
         if let Some(id) = o.ok.map(|ok| ok.last_insert_id).filter(|id| *id != 0) {
             self.st.last_insert_id = id;

@@ -132,9 +132,7 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
 /// scanned on: the session must then keep the connection that answers LASTVAL. A byte
 /// search rules out the rest without lexing them (writes are not cached by digest).
 fn write(mut cur: Cursor) -> Piece {
-    let at = cur.offset();
-    let rest = cur.src().get(at..).unwrap_or_default();
-    if !may_name_sequence_function(rest) {
+    if !may_name_sequence_function(cur.rest()) {
         return Piece::primary(R::Write);
     }
     let scan = select::scan(&mut cur);
@@ -238,7 +236,7 @@ fn explain(ctx: &Ctx, mut cur: Cursor) -> Piece {
     if cur.peek_is("FOR") {
         return Piece::primary(R::Unknown);
     }
-    if may_select(cur.src().get(cur.offset()..).unwrap_or_default()) {
+    if may_select(cur.rest()) {
         // A plan is a read, except of a statement that moves a sequence: the server takes
         // the sequence for writing even to explain it, which a read-only replica refuses.
         let inner = ctx.inner(cur.resume_point());
@@ -351,23 +349,19 @@ fn flush(mut cur: Cursor) -> Piece {
 /// MariaDB's backup locks, held by the connection: `BACKUP STAGE START` (and the stages
 /// after it) until `BACKUP STAGE END`, `BACKUP LOCK t` until `BACKUP UNLOCK`.
 fn backup(mut cur: Cursor) -> Piece {
-    let effects = if cur.eat("STAGE") {
-        Effects {
-            backup_stage: Some(!cur.eat("END")),
-            ..Effects::default()
-        }
+    let (backup_stage, backup_lock) = if cur.eat("STAGE") {
+        (Some(!cur.eat("END")), None)
     } else if cur.eat("LOCK") {
-        Effects {
-            backup_lock: Some(true),
-            ..Effects::default()
-        }
+        (None, Some(true))
     } else if cur.eat("UNLOCK") {
-        Effects {
-            backup_lock: Some(false),
-            ..Effects::default()
-        }
+        (None, Some(false))
     } else {
         return Piece::primary(R::Unknown);
+    };
+    let effects = Effects {
+        backup_stage,
+        backup_lock,
+        ..Effects::default()
     };
     Piece::with(Class::Primary(R::LockTables), effects)
 }

@@ -387,6 +387,12 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The text from the next unread token on.
+    pub fn rest(&mut self) -> &'a [u8] {
+        let at = self.offset();
+        self.src().get(at..).unwrap_or_default()
+    }
+
     /// Where a new cursor would start reading the next unread token.
     pub fn resume_point(&mut self) -> Resume {
         self.peek();

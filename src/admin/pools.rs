@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::table::{Cell, Kind, Reply, Table};
 use crate::backend::lease::{GroupStats, Restore};
+use crate::frontend::PinReason as Reason;
 use crate::state::RuntimeState;
 
 /// The role `addr` plays for `tenant` now (a group outlives a promotion or a reload).
@@ -123,23 +124,5 @@ pub fn metric_families(
 
 /// A SHOW SESSIONS pin ("temporary table t1", "named lock x2") without its particulars.
 fn pin_reason(p: &str) -> String {
-    const KNOWN: [&str; 13] = [
-        "named lock",
-        "temporary table",
-        "lock tables",
-        "backup lock",
-        "stored procedure",
-        "unreplayable session change",
-        "sequence value",
-        "set transaction",
-        "session variables",
-        "profiling",
-        "user variables",
-        "cursor",
-        "hint",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| p.starts_with(*k))
-        .map_or_else(|| p.to_owned(), |k| (*k).to_owned())
+    Reason::of_described(p).map_or_else(|| p.to_owned(), |r| r.name().to_owned())
 }

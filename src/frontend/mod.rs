@@ -40,6 +40,8 @@ use error::SessionError;
 use session::{Ran, Session};
 use workers::{Departure, Workers};
 
+pub use pins::Reason as PinReason;
+
 /// The largest packet accepted before a client has logged in: a handshake response with the
 /// most connection attributes clients send (64 KiB) and room to spare.
 const HANDSHAKE_MAX_PACKET: usize = 128 * 1024;

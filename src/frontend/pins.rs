@@ -36,77 +36,111 @@ pub struct Pins {
     cursors: BTreeMap<u32, Target>,
 }
 
+/// What keeps a session on its connection, in the order `Pins::reason` names the first.
+/// SHOW SESSIONS, `/metrics` and logs spell pins by these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    NamedLock,
+    TemporaryTable,
+    LockTables,
+    BackupLock,
+    StoredProcedure,
+    Unreplayable,
+    SequenceValue,
+    SetTransaction,
+    SessionVariables,
+    Profiling,
+    Hint,
+    /// Informational: user variables live on the primary, which the session may not leave
+    /// for another tenant, but any primary connection serves their statements.
+    UserVariables,
+    /// Only the session's reads are kept (on the connection with the cursor).
+    Cursor,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 13] = [
+        Reason::NamedLock,
+        Reason::TemporaryTable,
+        Reason::LockTables,
+        Reason::BackupLock,
+        Reason::StoredProcedure,
+        Reason::Unreplayable,
+        Reason::SequenceValue,
+        Reason::SetTransaction,
+        Reason::SessionVariables,
+        Reason::Profiling,
+        Reason::Hint,
+        Reason::UserVariables,
+        Reason::Cursor,
+    ];
+
+    /// The reasons that pin the session to its primary connection (`Pins::reason`).
+    const PINNING: usize = 11;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::NamedLock => "named lock",
+            Reason::TemporaryTable => "temporary table",
+            Reason::LockTables => "lock tables",
+            Reason::BackupLock => "backup lock",
+            Reason::StoredProcedure => "stored procedure",
+            Reason::Unreplayable => "unreplayable session change",
+            Reason::SequenceValue => "sequence value",
+            Reason::SetTransaction => "set transaction",
+            Reason::SessionVariables => "session variables",
+            Reason::Profiling => "profiling",
+            Reason::Hint => "hint",
+            Reason::UserVariables => "user variables",
+            Reason::Cursor => "cursor",
+        }
+    }
+
+    /// The reason a SHOW SESSIONS pin ("temporary table t1", "named lock x2") names.
+    pub fn of_described(pin: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| pin.starts_with(r.name()))
+    }
+}
+
 impl Pins {
+    fn holds(&self, r: Reason) -> bool {
+        match r {
+            Reason::NamedLock => self.named_locks > 0,
+            Reason::TemporaryTable => !self.temp_tables.is_empty(),
+            Reason::LockTables => self.lock_tables,
+            Reason::BackupLock => self.backup_stage || self.backup_lock,
+            Reason::StoredProcedure => self.procedure,
+            Reason::Unreplayable => self.unreplayable,
+            Reason::SequenceValue => self.sequence,
+            Reason::SetTransaction => self.next_transaction,
+            Reason::SessionVariables => self.too_many_sets,
+            Reason::Profiling => self.profiling,
+            Reason::Hint => self.hint,
+            Reason::UserVariables => self.user_variables,
+            Reason::Cursor => !self.cursors.is_empty(),
+        }
+    }
+
     /// The first reason the session is pinned, if any.
     pub fn reason(&self) -> Option<&'static str> {
-        if self.named_locks > 0 {
-            Some("named lock")
-        } else if !self.temp_tables.is_empty() {
-            Some("temporary table")
-        } else if self.lock_tables {
-            Some("lock tables")
-        } else if self.backup_stage || self.backup_lock {
-            Some("backup lock")
-        } else if self.procedure {
-            Some("stored procedure")
-        } else if self.unreplayable {
-            Some("unreplayable session change")
-        } else if self.sequence {
-            Some("sequence value")
-        } else if self.next_transaction {
-            Some("set transaction")
-        } else if self.too_many_sets {
-            Some("session variables")
-        } else if self.profiling {
-            Some("profiling")
-        } else if self.hint {
-            Some("hint")
-        } else {
-            None
-        }
+        Reason::ALL[..Reason::PINNING]
+            .iter()
+            .find(|r| self.holds(**r))
+            .map(|r| r.name())
     }
 
     /// Every active reason, for SHOW SESSIONS.
     pub fn describe(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.named_locks > 0 {
-            out.push(format!("named lock x{}", self.named_locks));
-        }
-        for t in &self.temp_tables {
-            out.push(format!("temporary table {t}"));
-        }
-        if self.lock_tables {
-            out.push("lock tables".into());
-        }
-        if self.backup_stage || self.backup_lock {
-            out.push("backup lock".into());
-        }
-        if self.procedure {
-            out.push("stored procedure".into());
-        }
-        if self.unreplayable {
-            out.push("unreplayable session change".into());
-        }
-        if self.sequence {
-            out.push("sequence value".into());
-        }
-        if self.next_transaction {
-            out.push("set transaction".into());
-        }
-        if self.too_many_sets {
-            out.push("session variables".into());
-        }
-        if self.profiling {
-            out.push("profiling".into());
-        }
-        if self.hint {
-            out.push("hint".into());
-        }
-        if self.user_variables {
-            out.push("user variables".into());
-        }
-        if !self.cursors.is_empty() {
-            out.push(format!("cursor x{}", self.cursors.len()));
+        for r in Reason::ALL.into_iter().filter(|r| self.holds(*r)) {
+            match r {
+                Reason::NamedLock => out.push(format!("{} x{}", r.name(), self.named_locks)),
+                Reason::TemporaryTable => {
+                    out.extend(self.temp_tables.iter().map(|t| format!("{} {t}", r.name())));
+                }
+                Reason::Cursor => out.push(format!("{} x{}", r.name(), self.cursors.len())),
+                _ => out.push(r.name().to_owned()),
+            }
         }
         out
     }
@@ -284,5 +318,34 @@ mod tests {
             ..Effects::default()
         });
         assert_eq!(p.reason(), None);
+    }
+
+    #[test]
+    fn every_reason_is_described_and_named_back() {
+        let mut p = Pins::default();
+        p.apply(&Effects {
+            named_lock: LockEffect::Acquire(2),
+            temp_tables_created: vec!["t1".into()],
+            lock_tables: true,
+            backup_lock: Some(true),
+            unreplayable: true,
+            next_transaction: true,
+            sequence_value: true,
+            profiling: true,
+            user_var_assign: true,
+            ..Effects::default()
+        });
+        p.set_procedure();
+        p.set_hint(true);
+        p.set_too_many_sets();
+        p.open_cursor(1, Target::Primary);
+        let described = p.describe();
+        let named: Vec<Reason> = described
+            .iter()
+            .filter_map(|d| Reason::of_described(d))
+            .collect();
+        assert_eq!(named, Reason::ALL, "{described:?}");
+        assert_eq!(described[0], "named lock x2");
+        assert_eq!(p.reason(), Some("named lock"));
     }
 }

@@ -52,7 +52,7 @@ max_packet = "4M"
 
 TOML
 sbtest_tenant >>"$WORK/sb.toml"
-RUST_LOG=warn target/release/switchyard run --config "$WORK/sb.toml" --threads "$WORKERS" \
+RUST_LOG=info target/release/switchyard run --config "$WORK/sb.toml" --threads "$WORKERS" \
     >"$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do

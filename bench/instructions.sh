@@ -83,7 +83,7 @@ trap stop EXIT
 
 # Starts the proxy under callgrind writing to $1; waits until a client gets its row.
 start() {
-    RUST_LOG=warn valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*run_session*' \
+    RUST_LOG=info valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*run_session*' \
         --callgrind-out-file="$1" "$BIN" run --config "${WORK}/sb.toml" --threads 1 \
         >"${1}.log" 2>&1 &
     PID=$!

@@ -34,7 +34,7 @@ done
 PORT="${SY_PROFILE_PORT:-6240}"
 WORK="$(mktemp -d)"
 sbtest_config "$PORT" >"${WORK}/sb.toml"
-RUST_LOG=warn "$BIN" run --config "${WORK}/sb.toml" --threads "$THREADS" >"${WORK}/proxy.log" 2>&1 &
+RUST_LOG=info "$BIN" run --config "${WORK}/sb.toml" --threads "$THREADS" >"${WORK}/proxy.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
 sbtest_wait_port "$PORT" "$PID" || {

@@ -110,7 +110,7 @@ name = "sbtest"
 password = "sbtest"
 tenant = "sb"
 TOML
-    on_proxy_cpus env RUST_LOG=warn target/release/switchyard run --config "$WORK/w$w.toml" \
+    on_proxy_cpus env RUST_LOG=info target/release/switchyard run --config "$WORK/w$w.toml" \
         --threads "$w" >"$OUT/raw/proxy-w$w.log" 2>&1 &
     PID_OF[w$w]=$!
     PORT_OF[w$w]=$port

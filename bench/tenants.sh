@@ -48,7 +48,7 @@ instructions() { # tenants statements -> instructions the process ran
     local cfg="$WORK/t$1.toml" out="$WORK/cg.$1.$2" pid i
     [ -f "$cfg" ] || config "$1" >"$cfg"
     for i in $(seq "$2"); do echo "SELECT c FROM sbtest1 WHERE id=$((i % 10000 + 1));"; done >"$WORK/q.sql"
-    RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
+    RUST_LOG=info valgrind --tool=callgrind --callgrind-out-file="$out" \
         target/release/switchyard run --config "$cfg" --threads 1 >"$WORK/proxy.log" 2>&1 &
     pid=$!
     for i in $(seq 600); do

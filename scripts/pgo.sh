@@ -111,7 +111,7 @@ done
 
 train() { # workers
     log "training: ${1} worker(s), ${SECS} s per step"
-    RUST_LOG=warn "$BIN_GEN" run --config "$WORK/pgo.toml" --threads "$1" >"$WORK/proxy.log" 2>&1 &
+    RUST_LOG=info "$BIN_GEN" run --config "$WORK/pgo.toml" --threads "$1" >"$WORK/proxy.log" 2>&1 &
     PROXY=$!
     sbtest_wait_port "$PORT" "$PROXY" || {
         cat "$WORK/proxy.log" >&2

@@ -1,5 +1,6 @@
 //! Logs of the real binary: the slow-statement log names the tenant, user, route, backend,
-//! time and the normalized statement; `--log-format json` gives one JSON object per line.
+//! time and the normalized statement; `--log-format json` gives one JSON object per line; a
+//! session's events carry who it is.
 
 mod common;
 
@@ -37,4 +38,55 @@ async fn slow_statements_are_logged_as_json() {
     ] {
         assert!(line.contains(part), "{part} in {line}");
     }
+}
+
+/// The session's future is not instrumented (a span entered at every poll cost the hot path):
+/// its events name their session span as their parent instead, so a warning still says whose
+/// it is, in each format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_warnings_say_whose_they_are() {
+    for format in ["json", "human"] {
+        let bin = binary::spawn(
+            |port| binary::globex_config(port, "shutdown_grace = \"1s\""),
+            &["--log-format", format],
+            std::process::Stdio::piped(),
+        );
+        let mut c = bin.connect("globex_app", Some("wf_globex")).await;
+        let _: Option<i64> = c.query_first("/* nosuch=1 */ SELECT 1").await.unwrap();
+        drop(c);
+        bin.sigterm();
+        let out = bin.exit(Duration::from_secs(10)).await;
+        let log = String::from_utf8_lossy(&out.stderr);
+        let line = log
+            .lines()
+            .find(|l| l.contains("hint not honoured"))
+            .unwrap_or_else(|| panic!("no hint warning ({format}):\n{log}"));
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let span = &v["span"];
+            assert_eq!(span["name"], "session", "{line}");
+            assert_eq!(span["user"], "globex_app", "{line}");
+            assert_eq!(span["tenant"], "globex", "{line}");
+            assert!(span["id"].as_u64().is_some(), "{line}");
+        } else {
+            let plain = strip_ansi(line);
+            for part in ["session{id=", "user=globex_app", "tenant=\"globex\"}"] {
+                assert!(plain.contains(part), "{part} in {plain}");
+            }
+        }
+    }
+}
+
+/// The line without its colour codes (`ESC [ ... m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -240,7 +240,7 @@ impl Session {
         };
         if let Some(to) = moved_to.filter(|_| self.st.txn.is_none()) {
             // The primary moved (a promotion): what lived on the old one is gone.
-            tracing::info!(session = self.id, to, "primary moved: reconnecting");
+            tracing::info!(parent: &self.span(), to, "primary moved: reconnecting");
             self.held.take(t);
             self.lost_backend(t);
         }
@@ -256,7 +256,7 @@ impl Session {
                 );
                 return Err(self.backend_error(t, BackendError::Io(gone)));
             }
-            tracing::debug!(session = self.id, target = ?t, "idle connection closed by the server: replaced");
+            tracing::debug!(parent: &self.span(), target = ?t, "idle connection closed by the server: replaced");
         }
         Ok(())
     }
@@ -304,7 +304,7 @@ impl Session {
                 true
             }
             Err(e) => {
-                tracing::warn!(session = self.id, error = %e, "replica skipped");
+                tracing::warn!(parent: &self.span(), error = %e, "replica skipped");
                 false
             }
         }

@@ -179,7 +179,7 @@ impl Session {
                     .wait_for(i, &pos, self.patience(rt, n, lookup_failed))
                     .await
             {
-                tracing::trace!(session = self.id, replica = addr, position = %pos, ready, "replica has the writes");
+                tracing::trace!(parent: &self.span(), replica = addr, position = %pos, ready, "replica has the writes");
                 self.st.causal.confirm(i, &pos);
                 if let Some(m) = &self.mark {
                     m.replica_reached(addr, &pos);
@@ -195,7 +195,7 @@ impl Session {
                 return Ok(Target::Replica(i));
             }
         }
-        tracing::debug!(session = self.id, position = %pos, scope = %scope, "no replica has the writes yet");
+        tracing::debug!(parent: &self.span(), position = %pos, scope = %scope, "no replica has the writes yet");
         self.count_consistent(|s| &s.consistent_primary);
         match self.ready(rt, Target::Primary).await {
             Ok(()) => Ok(Target::Primary),
@@ -270,7 +270,7 @@ impl Session {
         match conn.query_scalar(primary_position_query(flavor)).await {
             Ok(v) => normalized(flavor, std::str::from_utf8(&v.unwrap_or_default()).ok()?),
             Err(e) => {
-                tracing::debug!(session = self.id, error = %e, "cannot read the primary's position");
+                tracing::debug!(parent: &self.span(), error = %e, "cannot read the primary's position");
                 self.held.take(Target::Primary);
                 self.lost_backend(Target::Primary);
                 None
@@ -294,7 +294,7 @@ impl Session {
                 Ok(Some(v)) => String::from_utf8(v).ok().and_then(|s| clean_gtid_list(&s)),
                 Ok(None) => None,
                 Err(e) => {
-                    tracing::debug!(session = self.id, error = %e, "cannot read last_gtid");
+                    tracing::debug!(parent: &self.span(), error = %e, "cannot read last_gtid");
                     self.held.take(Target::Primary);
                     self.lost_backend(Target::Primary);
                     return Err(());
@@ -337,7 +337,7 @@ impl Session {
     ) -> Result<Target, SessionError> {
         // Per read, so at debug: the monitor and the fallback log the outage once.
         tracing::debug!(
-            session = self.id,
+            parent: &self.span(),
             "primary unreachable and no write position known: read not checked"
         );
         self.any_replica(rt, max_lag).await

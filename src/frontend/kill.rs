@@ -61,7 +61,7 @@ impl Session {
             entry.kill();
         }
         tracing::info!(
-            session = self.id,
+            parent: &self.span(),
             target = entry.id,
             query = k.query,
             "KILL"

@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
-use tracing::Instrument;
 
 use crate::protocol::packets::{err_payload, ErrSpec};
 use crate::protocol::proxy_header;
@@ -189,17 +188,15 @@ async fn handle(
     tracing::debug!(session = id, user = %login.user.name, tenant = ?login.tenant.as_ref().map(|t| &t.name), "login");
     client.set_max_packet(rt.max_client_packet);
     let mut session = Session::new(id, client, state, host, nonce, login, worker);
-    // Every log line of the session carries who it is.
-    let span = session.span();
-    match session.start(seq).instrument(span.clone()).await {
+    match session.start(seq).await {
         Ok(()) => {}
         Err(SessionError::ClientGone(_)) => return None,
         Err(e) => {
-            tracing::info!(session = id, error = %e, "session could not start");
+            tracing::info!(parent: &session.span(), error = %e, "session could not start");
             return None;
         }
     }
-    match session.run().instrument(span).await {
+    match session.run().await {
         Ran::Closed => None,
         Ran::Moving(to) => Some(Departure {
             session: Box::new(session),
@@ -210,8 +207,7 @@ async fn handle(
 
 /// A session that moved to this worker, from its next command on.
 async fn resume(mut session: Box<Session>) -> Option<Departure> {
-    let span = session.span();
-    match session.run().instrument(span).await {
+    match session.run().await {
         Ran::Closed => None,
         Ran::Moving(to) => Some(Departure { session, to }),
     }

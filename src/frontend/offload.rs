@@ -45,7 +45,7 @@ impl Session {
             (q, lent)
         });
         let (q, lent) = full.await.map_err(|e| {
-            tracing::error!(session = self.id, error = %e, "classifier failed");
+            tracing::error!(parent: &self.span(), error = %e, "classifier failed");
             unclassified()
         })?;
         *payload = lent;

@@ -285,7 +285,7 @@ impl Session {
             // Moving would lose the pinned state; try again at the next statement.
             return Ok(());
         }
-        tracing::info!(session = self.id, tenant = %next.name, "session moves to the reloaded tenant settings");
+        tracing::info!(parent: &self.span(), tenant = %next.name, "session moves to the reloaded tenant settings");
         self.release_backends(rt);
         self.tenant = Some(next);
         self.st.reset(Reset::Reload);

@@ -410,7 +410,7 @@ impl Session {
             // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
             // to fail a read the primary can serve.
             Err(e) if route.dest == Destination::AnyReplica && t != Target::Primary => {
-                tracing::debug!(session = self.id, error = %e, "replica could not prepare");
+                tracing::debug!(parent: &self.span(), error = %e, "replica could not prepare");
                 t = Target::Primary;
                 self.ready(rt, t).await?;
                 self.prepare_in_step(t, id).await?

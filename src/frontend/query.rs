@@ -113,7 +113,7 @@ impl Session {
         }
         let route = route::decide(c, &self.view());
         if route.hint_refused {
-            tracing::warn!(session = self.id, reason = route.reason, hints = ?c.hints, "hint not honoured");
+            tracing::warn!(parent: &self.span(), reason = route.reason, hints = ?c.hints, "hint not honoured");
         }
         let mut t = match self.resolve_now(rt, &route) {
             Some(t) => t,
@@ -121,7 +121,7 @@ impl Session {
         };
         let guard = self.write_guard(c);
         self.hold_end = guard.is_some();
-        tracing::trace!(session = self.id, target = ?t, reason = route.reason, "route");
+        tracing::trace!(parent: &self.span(), target = ?t, reason = route.reason, "route");
         let mut retried = false;
         let outcome = loop {
             if self.insert_id_differs(t) {
@@ -141,7 +141,7 @@ impl Session {
                     // Only this connection failed (a KILL, the server's wait_timeout): the
                     // server stays in rotation for everyone else. A server that is really
                     // down refuses the next connect, and that takes it out.
-                    tracing::warn!(session = self.id, error = %e, "read retried elsewhere");
+                    tracing::warn!(parent: &self.span(), error = %e, "read retried elsewhere");
                     retried = true;
                     // Not on that replica again: its other pooled connections may have died
                     // with this one (a crash) before the pool could notice.

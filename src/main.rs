@@ -117,7 +117,9 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // A session's events name its span as their parent ("span"); the list of entered
+        // spans would be empty for them, so it is left out.
+        LogFormat::Json => builder.json().with_span_list(false).init(),
     }
 }
 

@@ -68,6 +68,7 @@ async fn a_sessions_warnings_say_whose_they_are() {
             assert_eq!(span["user"], "globex_app", "{line}");
             assert_eq!(span["tenant"], "globex", "{line}");
             assert!(span["id"].as_u64().is_some(), "{line}");
+            assert!(v.get("spans").is_none(), "{line}");
         } else {
             let plain = strip_ansi(line);
             for part in ["session{id=", "user=globex_app", "tenant=\"globex\"}"] {

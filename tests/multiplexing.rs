@@ -2176,6 +2176,53 @@ async fn a_sequences_last_value_stays_with_the_session_that_moved_it() {
     }
 }
 
+/// A write can move a sequence without naming it (a column's `DEFAULT NEXTVAL(s)`): nothing
+/// pins then, and the connection goes back to the pool holding that session's LASTVAL. Over
+/// one primary connection: B inserts, and its own LASTVAL answers its row's id, as directly;
+/// A's (text, then prepared) answers NULL, as a lone session's does, not B's value.
+#[tokio::test]
+async fn a_sequence_moved_by_a_default_is_not_shown_to_another_session() {
+    create_backend_user("sy_seq_default").await;
+    let proxy = common::start(config(1, "sy_seq_default")).await;
+    let port = proxy.addr.port();
+    let mut root = common::root().await;
+    for sql in [
+        "CREATE OR REPLACE SEQUENCE wf_acme.mux_default_seq",
+        "CREATE OR REPLACE TABLE wf_acme.mux_default_rows \
+         (id BIGINT PRIMARY KEY DEFAULT NEXTVAL(wf_acme.mux_default_seq), v INT)",
+    ] {
+        root.query_drop(sql).await.unwrap();
+    }
+    common::wait_replicated().await;
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for round in 0..2 {
+        b.query_drop("INSERT INTO mux_default_rows (v) VALUES (1)")
+            .await
+            .unwrap();
+        let own: Option<Option<i64>> = b
+            .query_first("SELECT LASTVAL(mux_default_seq)")
+            .await
+            .unwrap();
+        assert!(
+            matches!(own, Some(Some(_))),
+            "round {round}: B's own LASTVAL was {own:?}"
+        );
+        let seen: Option<Option<i64>> = if round == 0 {
+            a.query_first("SELECT LASTVAL(mux_default_seq)").await
+        } else {
+            a.exec_first("SELECT PREVIOUS VALUE FOR mux_default_seq", ())
+                .await
+        }
+        .unwrap();
+        assert_eq!(
+            seen,
+            Some(None),
+            "round {round}: A saw B's sequence value (B's own: {own:?})"
+        );
+    }
+}
+
 /// A temporary sequence is one of its connection's temporary tables. Over one connection,
 /// another session's statement waits until A is done with it, and then does not find it.
 #[tokio::test]

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::auth::{Credentials, Exchange, Step};
-use super::conn::{Applied, BackendConn};
+use super::conn::{Applied, BackendConn, Writers};
 use super::error::BackendError;
 use super::pool::PoolKey;
 use crate::protocol::command::COM_CHANGE_USER;
@@ -56,6 +56,7 @@ pub async fn change_user(
     conn.schema = schema.map(str::to_owned);
     conn.applied = Applied::default();
     conn.answer_of = 0;
+    conn.writers = Writers::None;
     conn.set_option = None;
     conn.forget_statements();
     conn.last_insert_id = 0;

@@ -65,6 +65,10 @@ pub struct Conn {
     /// The session whose statement ran here last (0: none, or Switchyard's own command
     /// since): SHOW WARNINGS, ROW_COUNT() and FOUND_ROWS() answer about that statement.
     pub answer_of: u32,
+    /// Which sessions wrote here since the last reset: a write can move a sequence without
+    /// naming it (a column's `DEFAULT NEXTVAL(s)`, a trigger), and LASTVAL then answers that
+    /// session's value on this connection.
+    pub writers: Writers,
     /// Its place under the (tenant, server) cap on open connections.
     pub slot: Option<Slot>,
     /// What this server served for the session's tenant (set when a session takes it).
@@ -90,6 +94,35 @@ pub struct Conn {
     pub outlives_reset: bool,
     /// [`BackendConn::identity`], made once per login rather than per statement.
     identity: Option<Arc<Identity>>,
+}
+
+/// The sessions that wrote on a connection since it was last reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Writers {
+    #[default]
+    None,
+    One(u32),
+    Several,
+}
+
+impl Writers {
+    /// `session` wrote.
+    pub fn with(self, session: u32) -> Writers {
+        match self {
+            Writers::None => Writers::One(session),
+            Writers::One(s) if s == session => self,
+            _ => Writers::Several,
+        }
+    }
+
+    /// Whether a session other than `session` wrote.
+    pub fn other_than(self, session: u32) -> bool {
+        match self {
+            Writers::None => false,
+            Writers::One(s) => s != session,
+            Writers::Several => true,
+        }
+    }
 }
 
 /// Who a connection is on its server: what a KILL QUERY needs to log in beside it and name
@@ -184,6 +217,7 @@ impl BackendConn {
             cache_metadata,
             last_insert_id: 0,
             answer_of: 0,
+            writers: Writers::None,
             slot: None,
             served: Arc::default(),
             last_used: Instant::now(),

@@ -230,6 +230,48 @@ impl Session {
         }
     }
 
+    /// Before a statement that reads a sequence's last value (LASTVAL, `PREVIOUS VALUE FOR`)
+    /// runs on `t`: a connection another session wrote on since its last reset may hold that
+    /// session's sequence values (moved by a column's `DEFAULT NEXTVAL(s)` or a trigger, so
+    /// no statement named the function and nothing pinned), so it is reset and brought back
+    /// to the session's state first, and answers as a lone session's would (NULL) rather
+    /// than with another session's value. Not when the session moved a sequence itself (its
+    /// values are on its connection) or keeps state there (a transaction, a pin), which a
+    /// reset would take.
+    pub(super) async fn clear_others_sequences(
+        &mut self,
+        rt: &RuntimeState,
+        t: Target,
+    ) -> Result<(), SessionError> {
+        use crate::backend::restore;
+        if self.st.pins.moved_sequence() || self.st.lives_on(t) {
+            return Ok(());
+        }
+        let id = self.id;
+        let Some(conn) = self.held.get_mut(t) else {
+            return Ok(());
+        };
+        if !conn.writers.other_than(id) {
+            return Ok(());
+        }
+        let wanted = self.st.wanted(id);
+        let cleared = async {
+            restore::reset(conn).await?;
+            restore::restore(conn, &wanted).await
+        };
+        let done = tokio::time::timeout(rt.connect_timeout, cleared)
+            .await
+            .unwrap_or(Err(BackendError::StateTimeout));
+        match done {
+            Ok(_) => {
+                conn.count_restore(crate::backend::lease::Restore::Reset);
+                Ok(())
+            }
+            Err(BackendError::Server(e)) => Err(SessionError::Reply(e)),
+            Err(e) => Err(self.connection_failed(t, e)),
+        }
+    }
+
     /// A statement that does not ask about the previous one lets that one's connection go
     /// before it is routed: a session must not hold a connection while it waits for another
     /// (a lease, a shared position lookup), or sessions could wait on each other. The

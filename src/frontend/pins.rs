@@ -51,10 +51,11 @@ pub enum Reason {
     SessionVariables,
     Profiling,
     Hint,
-    /// Informational: user variables live on the primary, which the session may not leave
-    /// for another tenant, but any primary connection serves their statements.
+    /// User variables assigned anything but a literal (`SELECT ... INTO @x`, `@x := c`),
+    /// whose values cannot be replayed: they live on the primary's connection, where
+    /// statements using them go by their class anyway, so `Pins::reason` does not name them.
     UserVariables,
-    /// Only the session's reads are kept (on the connection with the cursor).
+    /// Keeps the session's reads on the connection holding the cursor, a replica's too.
     Cursor,
 }
 
@@ -242,6 +243,12 @@ impl Pins {
     /// of it.
     pub fn profiling(&self) -> bool {
         self.profiling
+    }
+
+    /// Whether the session moved a sequence: the values LASTVAL answers on its connection
+    /// are its own.
+    pub fn moved_sequence(&self) -> bool {
+        self.sequence
     }
 
     /// `/* pin=on */` or `/* pin=off */`.

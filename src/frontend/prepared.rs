@@ -402,6 +402,10 @@ impl Session {
             Some(t) => t,
             None => self.resolve(rt, &route).await?,
         };
+        if class.effects.reads_sequence_value {
+            // Before the prepare: a reset forgets the connection's prepared statements.
+            self.clear_others_sequences(rt, t).await?;
+        }
         let step = match self.prepared_in_step(t, id) {
             Some(ready) => Ok(ready),
             None => self.prepare_in_step(t, id).await,

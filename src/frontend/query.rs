@@ -119,6 +119,9 @@ impl Session {
             Some(t) => t,
             None => self.resolve(rt, &route).await?,
         };
+        if c.effects.reads_sequence_value {
+            self.clear_others_sequences(rt, t).await?;
+        }
         let guard = self.write_guard(c);
         self.hold_end = guard.is_some();
         tracing::trace!(parent: &self.span(), target = ?t, reason = route.reason, "route");

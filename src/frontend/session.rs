@@ -557,9 +557,13 @@ impl Session {
         // its SET replayed there), lands in that connection's SHOW PROFILES.
         let outlives_reset = c.effects.profiling || c.effects.sets_role || self.st.pins.profiling();
         let id = self.id;
+        let wrote = t == Target::Primary && writes(&c.class);
         if let Some(conn) = self.held.get_mut(t) {
             conn.answer_of = id;
             conn.outlives_reset |= outlives_reset;
+            if wrote {
+                conn.writers = conn.writers.with(id);
+            }
         }
         if let Some(id) = o.ok.map(|ok| ok.last_insert_id).filter(|id| *id != 0) {
             self.st.last_insert_id = id;

@@ -138,12 +138,14 @@ fn write(mut cur: Cursor) -> Piece {
     let scan = select::scan(&mut cur);
     let effects = Effects {
         sequence_value: scan.effects.sequence_value,
+        reads_sequence_value: scan.effects.reads_sequence_value,
         ..Effects::default()
     };
     Piece::with(Class::Primary(R::Write), effects)
 }
 
-/// Whether `sql` holds `val` in any case: NEXTVAL, SETVAL and `NEXT VALUE FOR` all do.
+/// Whether `sql` holds `val` in any case: NEXTVAL, SETVAL, `NEXT VALUE FOR`, and LASTVAL
+/// and `PREVIOUS VALUE FOR`, which read one, all do.
 fn may_name_sequence_function(sql: &[u8]) -> bool {
     memchr::memchr2_iter(b'v', b'V', sql).any(|i| {
         sql.get(i + 1..i + 3)

@@ -350,6 +350,9 @@ pub struct Effects {
     /// NEXTVAL, SETVAL or `NEXT VALUE FOR`: the connection keeps the sequence's last value
     /// (LASTVAL, `PREVIOUS VALUE FOR`) until it is reset, for this session and no other.
     pub sequence_value: bool,
+    /// LASTVAL or `PREVIOUS VALUE FOR`: answers with the value a sequence last took on the
+    /// connection, for whichever session moved it there.
+    pub reads_sequence_value: bool,
     /// A read that names no table and calls no function (`SELECT @@max_allowed_packet`,
     /// `SELECT 1`): its answer depends on no write, so it waits for none (consistency).
     pub reads_no_data: bool,

@@ -21,6 +21,8 @@ pub(crate) enum Call {
     RowCount,
     /// Moves a sequence: sets the value LASTVAL answers on this connection.
     Sequence,
+    /// LASTVAL: answers the value a sequence last took on this connection.
+    LastValue,
     /// Side effects or bound to the primary connection.
     Other,
 }
@@ -39,10 +41,10 @@ pub(crate) fn call_kind(name: &[u8]) -> Option<Call> {
         b"FOUND_ROWS" => Call::FoundRows,
         b"ROW_COUNT" => Call::RowCount,
         b"NEXTVAL" | b"SETVAL" => Call::Sequence,
+        b"LASTVAL" => Call::LastValue,
         b"IS_FREE_LOCK"
         | b"IS_USED_LOCK"
         | b"LAST_INSERT_ID"
-        | b"LASTVAL"
         | b"SLEEP"
         | b"BENCHMARK"
         | b"LOAD_FILE"
@@ -110,6 +112,10 @@ impl Scan {
             }
             Call::Sequence => {
                 self.effects.sequence_value = true;
+                LockEffect::None
+            }
+            Call::LastValue => {
+                self.effects.reads_sequence_value = true;
                 LockEffect::None
             }
             Call::Other => LockEffect::None,
@@ -204,6 +210,7 @@ fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
         s.names_tables = true;
     } else if (is("NEXT") || is("PREVIOUS")) && cur.eat_seq(&["VALUE", "FOR"]) {
         s.effects.sequence_value |= is("NEXT");
+        s.effects.reads_sequence_value |= is("PREVIOUS");
         s.hit(PrimaryReason::SideEffectFunction);
     }
 }

@@ -424,6 +424,27 @@ fn statements_that_move_a_sequence_are_seen() {
     ] {
         assert!(!effects(sql).sequence_value, "{sql}");
     }
+    for sql in [
+        "SELECT LASTVAL(s)",
+        "select lastval(db.s) + 1",
+        "SELECT PREVIOUS VALUE FOR s",
+        "DO LASTVAL(s)",
+        "SET @v = PREVIOUS VALUE FOR s",
+        "INSERT INTO t (v) SELECT LASTVAL(s)",
+        "SELECT 1; SELECT LASTVAL(s)",
+    ] {
+        let c = Router::new().classify(sql.as_bytes());
+        assert!(c.effects.reads_sequence_value, "{sql}");
+        assert!(matches!(c.class, Class::Primary(_)), "{sql}: {:?}", c.class);
+    }
+    for sql in [
+        "SELECT NEXTVAL(s)",
+        "SELECT 'lastval(s)'",
+        "SELECT lastval FROM t",
+        "INSERT INTO t (v) VALUES ('previous value for s')",
+    ] {
+        assert!(!effects(sql).reads_sequence_value, "{sql}");
+    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 # The long run of the state-isolation walk (tests/multiplexing.rs): 64 sessions over 4
 # backend connections per server, each checking after every step that it sees exactly its
 # own state (SETs, USE, temporary tables, named locks, prepared statements, LAST_INSERT_ID,
-# user variables, transactions by BEGIN and by autocommit = 0, COM_RESET_CONNECTION,
+# user variables, sequences moved by NEXTVAL and by a column default, SHOW WARNINGS,
+# transactions by BEGIN and by autocommit = 0, COM_RESET_CONNECTION,
 # COM_CHANGE_USER). CI runs 25 steps per session with one seed; this runs more steps over
 # several seeds.
 #

@@ -2,8 +2,8 @@
 //! process lists under a thousand clients, connect-per-request clients reuse pooled
 //! connections, and every session sees exactly its own state (a seeded random walk over
 //! SETs, USE, temporary tables, named locks, prepared statements, LAST_INSERT_ID, user
-//! variables, a sequence's LASTVAL, SHOW WARNINGS and transactions, checked after each step
-//! against a model of a lone session).
+//! variables, a sequence's LASTVAL (moved by NEXTVAL or by a column default), SHOW WARNINGS
+//! and transactions, checked after each step against a model of a lone session).
 
 mod common;
 
@@ -37,6 +37,10 @@ async fn create_backend_user(user: &str) {
         format!("GRANT ALL ON rb_acme.* TO '{user}'@'%'"),
         "CREATE TABLE IF NOT EXISTS wf_acme.mux_rows (id INT AUTO_INCREMENT PRIMARY KEY, client INT NOT NULL, v INT NOT NULL, KEY(client))".into(),
         "CREATE SEQUENCE IF NOT EXISTS wf_acme.mux_walk_seq".into(),
+        "CREATE SEQUENCE IF NOT EXISTS wf_acme.mux_walk_default_seq".into(),
+        "CREATE TABLE IF NOT EXISTS wf_acme.mux_walk_default_rows \
+         (id BIGINT PRIMARY KEY DEFAULT NEXTVAL(wf_acme.mux_walk_default_seq), client INT)"
+            .into(),
     ] {
         root.query_drop(sql).await.unwrap();
     }
@@ -372,6 +376,11 @@ struct Model {
     autocommit: bool,
     /// What LASTVAL() of the walk's sequence answers: the session's last NEXTVAL.
     sequence: Option<i64>,
+    /// It inserted a row whose id a `DEFAULT NEXTVAL` gave: what LASTVAL of that sequence
+    /// answers then depends on the connection it runs on (docs/routing.md).
+    default_moved: bool,
+    /// Inside a transaction (the checks it runs there).
+    in_txn: bool,
     /// What the login gave the session, and COM_RESET_CONNECTION and COM_CHANGE_USER give it
     /// back: sql_mode, time_zone, collation_connection.
     login: (String, String, String),
@@ -388,6 +397,7 @@ impl Model {
         self.last_insert_id = 0;
         self.autocommit = true;
         self.sequence = None;
+        self.default_moved = false;
     }
 }
 
@@ -407,13 +417,36 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
         bool,
         Option<i64>,
     );
-    let seen: Seen = c
+    // The walk's own columns, and LASTVAL of the sequence a column default moves.
+    type Checked = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        u64,
+        bool,
+        Option<i64>,
+        Option<i64>,
+    );
+    let (sql_mode, time_zone, collation, schema, user_var, insert_id, autocommit, seq, by_default): Checked = c
         .query_first(
-            "SELECT @@sql_mode, @@time_zone, @@collation_connection, DATABASE(), @mux_v, LAST_INSERT_ID(), @@autocommit, LASTVAL(wf_acme.mux_walk_seq)",
+            "SELECT @@sql_mode, @@time_zone, @@collation_connection, DATABASE(), @mux_v, LAST_INSERT_ID(), @@autocommit, LASTVAL(wf_acme.mux_walk_seq), LASTVAL(wf_acme.mux_walk_default_seq)",
         )
         .await
         .map_err(|e| format!("{who}: check: {e}"))?
         .ok_or_else(|| format!("{who}: no row"))?;
+    let seen: Seen = (
+        sql_mode, time_zone, collation, schema, user_var, insert_id, autocommit, seq,
+    );
+    // Another session's sequence moved by a column default never shows where the session
+    // keeps nothing on its connection; in a transaction or a pin it may (docs/routing.md).
+    let holds = m.in_txn || m.temp_table || m.lock || m.sequence.is_some();
+    if by_default.is_some() && !m.default_moved && !holds {
+        return Err(format!(
+            "{who}: saw LASTVAL {by_default:?} of a sequence another session's insert moved"
+        ));
+    }
     let want: Seen = (
         m.sql_mode.clone(),
         m.time_zone.clone(),
@@ -458,7 +491,7 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
 
 async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Result<(), String> {
     let err = |e: mysql_async::Error| format!("{who}: {e}");
-    match rng.random_range(0..15) {
+    match rng.random_range(0..16) {
         0 => {
             m.sql_mode = SQL_MODES[rng.random_range(0..SQL_MODES.len())].into();
             c.query_drop(format!("SET sql_mode = '{}'", m.sql_mode))
@@ -546,6 +579,15 @@ async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Resul
                 .map_err(err)?;
         }
         13 => warnings(c, who).await?,
+        14 => {
+            c.exec_drop(
+                "INSERT INTO wf_acme.mux_walk_default_rows (client) VALUES (?)",
+                (14,),
+            )
+            .await
+            .map_err(err)?;
+            m.default_moved = true;
+        }
         _ => {
             let n: Option<i64> = c.exec_first("SELECT ? * 2", (21,)).await.map_err(err)?;
             if n != Some(42) {
@@ -601,8 +643,10 @@ async fn insert(c: &mut Conn, m: &mut Model, who: &str, step: i64) -> Result<(),
 async fn transaction(c: &mut Conn, m: &mut Model, who: &str, open: &str) -> Result<(), String> {
     let err = |e: mysql_async::Error| format!("{who}: {e}");
     c.query_drop(open).await.map_err(err)?;
+    m.in_txn = true;
     insert(c, m, who, 8).await?;
     check(c, m, who).await?;
+    m.in_txn = false;
     c.query_drop("COMMIT").await.map_err(err)
 }
 
@@ -628,6 +672,8 @@ async fn walker(port: u16, seed: u64, steps: usize) -> Result<usize, String> {
         last_insert_id: 0,
         autocommit: true,
         sequence: None,
+        default_moved: false,
+        in_txn: false,
         login,
     };
     for sql in [

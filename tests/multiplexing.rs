@@ -407,6 +407,7 @@ const COLLATIONS: [&str; 2] = ["utf8mb4_general_ci", "utf8mb4_unicode_ci"];
 const SCHEMAS: [&str; 2] = ["wf_acme", "rb_acme"];
 
 async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
+    // The last column: LASTVAL of the sequence a column default moves, checked apart.
     type Seen = (
         String,
         String,
@@ -416,31 +417,18 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
         u64,
         bool,
         Option<i64>,
-    );
-    // The walk's own columns, and LASTVAL of the sequence a column default moves.
-    type Checked = (
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<i64>,
-        u64,
-        bool,
-        Option<i64>,
         Option<i64>,
     );
-    let (sql_mode, time_zone, collation, schema, user_var, insert_id, autocommit, seq, by_default): Checked = c
+    let seen: Seen = c
         .query_first(
             "SELECT @@sql_mode, @@time_zone, @@collation_connection, DATABASE(), @mux_v, LAST_INSERT_ID(), @@autocommit, LASTVAL(wf_acme.mux_walk_seq), LASTVAL(wf_acme.mux_walk_default_seq)",
         )
         .await
         .map_err(|e| format!("{who}: check: {e}"))?
         .ok_or_else(|| format!("{who}: no row"))?;
-    let seen: Seen = (
-        sql_mode, time_zone, collation, schema, user_var, insert_id, autocommit, seq,
-    );
     // Another session's sequence moved by a column default never shows where the session
     // keeps nothing on its connection; in a transaction or a pin it may (docs/routing.md).
+    let by_default = seen.8;
     let holds = m.in_txn || m.temp_table || m.lock || m.sequence.is_some();
     if by_default.is_some() && !m.default_moved && !holds {
         return Err(format!(
@@ -456,6 +444,7 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
         m.last_insert_id,
         m.autocommit,
         m.sequence,
+        by_default,
     );
     if seen != want {
         return Err(format!("{who}: saw {seen:?}, its own state is {want:?}"));

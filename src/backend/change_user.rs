@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::auth::{Credentials, Exchange, Step};
-use super::conn::{Applied, BackendConn, Writers};
+use super::conn::BackendConn;
 use super::error::BackendError;
 use super::pool::PoolKey;
 use crate::protocol::command::COM_CHANGE_USER;
@@ -54,12 +54,8 @@ pub async fn change_user(
     conn.key = key.clone();
     conn.creds = Arc::new(creds.clone());
     conn.schema = schema.map(str::to_owned);
-    conn.applied = Applied::default();
-    conn.answer_of = 0;
-    conn.writers = Writers::None;
+    conn.session_was_reset();
     conn.set_option = None;
-    conn.forget_statements();
-    conn.last_insert_id = 0;
     conn.changed_user = true;
     Ok(())
 }

@@ -283,9 +283,15 @@ impl BackendConn {
         s
     }
 
-    /// Forgets the statements prepared here (the server's reset closed them).
-    pub fn forget_statements(&mut self) {
+    /// The server reset this connection's session (COM_RESET_CONNECTION, COM_CHANGE_USER):
+    /// no replayed SETs, prepared statements, insert id, previous answer or writers' state
+    /// are left on it. The schema is the caller's to set.
+    pub fn session_was_reset(&mut self) {
+        self.applied = Applied::default();
         self.stmts.clear();
+        self.last_insert_id = 0;
+        self.answer_of = 0;
+        self.writers = Writers::None;
     }
 
     /// Runs a command whose answer only Switchyard reads (state replay, silent prepare).

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::conn::{Applied, BackendConn, Writers};
+use super::conn::{Applied, BackendConn};
 use super::error::BackendError;
 use super::lease::Restore;
 use crate::protocol::command::{COM_INIT_DB, COM_QUERY, COM_RESET_CONNECTION, COM_SET_OPTION};
@@ -189,10 +189,7 @@ pub async fn reset(conn: &mut BackendConn) -> Result<(), BackendError> {
         .exec_silent(&[COM_RESET_CONNECTION], Expect::Single)
         .await?;
     expect_ok(o, "COM_RESET_CONNECTION")?;
-    conn.applied = Applied::default();
-    conn.forget_statements();
-    conn.last_insert_id = 0;
-    conn.writers = Writers::None;
+    conn.session_was_reset();
     Ok(())
 }
 

@@ -170,9 +170,9 @@ impl Session {
             rt.shared.pools.release(conn, true);
         }
         if let Some(mut p) = primary {
-            p.applied = Default::default();
-            p.last_insert_id = 0;
-            p.forget_statements();
+            p.session_was_reset();
+            // What it answers about now is the session's own command, the reset.
+            p.answer_of = self.id;
             self.held = Default::default();
             self.held.put(Target::Primary, p);
         }

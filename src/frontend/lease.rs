@@ -191,10 +191,17 @@ impl Session {
             // Nothing to do: the common case costs one comparison.
             return Ok(());
         }
-        match crate::backend::restore::insert_id(conn, want).await {
-            Ok(()) => Ok(()),
-            Err(BackendError::Server(e)) => Err(SessionError::Reply(e)),
-            Err(e) => Err(self.connection_failed(t, e)),
+        crate::backend::restore::insert_id(conn, want)
+            .await
+            .map_err(|e| self.step_failed(t, e))
+    }
+
+    /// A command Switchyard runs on `t` before the session's statement failed: the server's
+    /// refusal is the statement's answer; anything else lost the connection.
+    fn step_failed(&mut self, t: Target, e: BackendError) -> SessionError {
+        match e {
+            BackendError::Server(e) => SessionError::Reply(e),
+            e => self.connection_failed(t, e),
         }
     }
 
@@ -225,8 +232,7 @@ impl Session {
                 conn.answer_of = id;
                 Ok(())
             }
-            Err(BackendError::Server(e)) => Err(SessionError::Reply(e)),
-            Err(e) => Err(self.connection_failed(t, e)),
+            Err(e) => Err(self.step_failed(t, e)),
         }
     }
 
@@ -267,8 +273,7 @@ impl Session {
                 conn.count_restore(crate::backend::lease::Restore::Reset);
                 Ok(())
             }
-            Err(BackendError::Server(e)) => Err(SessionError::Reply(e)),
-            Err(e) => Err(self.connection_failed(t, e)),
+            Err(e) => Err(self.step_failed(t, e)),
         }
     }
 

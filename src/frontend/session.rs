@@ -575,7 +575,7 @@ impl Session {
                 self.st.autocommit_off = status & STATUS_AUTOCOMMIT == 0;
             }
         }
-        let wrote_now = t == Target::Primary && o.err.is_none() && writes(&c.class);
+        let wrote_now = wrote && o.err.is_none();
         let pending = self.st.txn_has_writes || wrote_now;
         self.st.txn_has_writes = self.st.txn.is_some() && pending;
         if let Some(g) = guard {

@@ -396,24 +396,31 @@ fn code_and_handles_that_live_on_a_connection_pin() {
 }
 
 #[test]
-fn statements_that_move_a_sequence_are_seen() {
-    for sql in [
-        "SELECT NEXTVAL(s)",
-        "select nextval(db.s), 1",
-        "SELECT NEXT VALUE FOR s",
-        "SELECT SETVAL(s, 100)",
-        "DO SETVAL(s, 5)",
-        "SET @id = NEXTVAL(s)",
-        "INSERT INTO t (id) VALUES (NEXTVAL(s))",
-        "insert into t values (next value for s, 'x')",
-        "UPDATE t SET id = NEXTVAL(s) WHERE id = 0",
-        "REPLACE INTO t SELECT NEXTVAL(s)",
-        "INSERT INTO t VALUES (1); SELECT NEXTVAL(s)",
-    ] {
-        let c = Router::new().classify(sql.as_bytes());
-        assert!(c.effects.sequence_value, "{sql}");
-        assert!(matches!(c.class, Class::Primary(_)), "{sql}: {:?}", c.class);
-    }
+fn statements_that_move_or_read_a_sequence_are_seen() {
+    // Each of `statements` has the effect `has` looks at, and goes to the primary.
+    let on_primary = |statements: &[&str], has: fn(&Effects) -> bool| {
+        for sql in statements {
+            let c = Router::new().classify(sql.as_bytes());
+            assert!(has(&c.effects), "{sql}");
+            assert!(matches!(c.class, Class::Primary(_)), "{sql}: {:?}", c.class);
+        }
+    };
+    on_primary(
+        &[
+            "SELECT NEXTVAL(s)",
+            "select nextval(db.s), 1",
+            "SELECT NEXT VALUE FOR s",
+            "SELECT SETVAL(s, 100)",
+            "DO SETVAL(s, 5)",
+            "SET @id = NEXTVAL(s)",
+            "INSERT INTO t (id) VALUES (NEXTVAL(s))",
+            "insert into t values (next value for s, 'x')",
+            "UPDATE t SET id = NEXTVAL(s) WHERE id = 0",
+            "REPLACE INTO t SELECT NEXTVAL(s)",
+            "INSERT INTO t VALUES (1); SELECT NEXTVAL(s)",
+        ],
+        |e| e.sequence_value,
+    );
     for sql in [
         "SELECT LASTVAL(s)",
         "SELECT PREVIOUS VALUE FOR s",
@@ -424,19 +431,18 @@ fn statements_that_move_a_sequence_are_seen() {
     ] {
         assert!(!effects(sql).sequence_value, "{sql}");
     }
-    for sql in [
-        "SELECT LASTVAL(s)",
-        "select lastval(db.s) + 1",
-        "SELECT PREVIOUS VALUE FOR s",
-        "DO LASTVAL(s)",
-        "SET @v = PREVIOUS VALUE FOR s",
-        "INSERT INTO t (v) SELECT LASTVAL(s)",
-        "SELECT 1; SELECT LASTVAL(s)",
-    ] {
-        let c = Router::new().classify(sql.as_bytes());
-        assert!(c.effects.reads_sequence_value, "{sql}");
-        assert!(matches!(c.class, Class::Primary(_)), "{sql}: {:?}", c.class);
-    }
+    on_primary(
+        &[
+            "SELECT LASTVAL(s)",
+            "select lastval(db.s) + 1",
+            "SELECT PREVIOUS VALUE FOR s",
+            "DO LASTVAL(s)",
+            "SET @v = PREVIOUS VALUE FOR s",
+            "INSERT INTO t (v) SELECT LASTVAL(s)",
+            "SELECT 1; SELECT LASTVAL(s)",
+        ],
+        |e| e.reads_sequence_value,
+    );
     for sql in [
         "SELECT NEXTVAL(s)",
         "SELECT 'lastval(s)'",

@@ -41,6 +41,14 @@ async fn create_backend_user(user: &str) {
         "CREATE TABLE IF NOT EXISTS wf_acme.mux_walk_default_rows \
          (id BIGINT PRIMARY KEY DEFAULT NEXTVAL(wf_acme.mux_walk_default_seq), client INT)"
             .into(),
+        // Not on the table above: MariaDB 10.11.19 crashed executing a prepared INSERT
+        // into a table with both a `DEFAULT NEXTVAL` column and a trigger.
+        "CREATE TABLE IF NOT EXISTS wf_acme.mux_walk_trigger_rows \
+         (id INT AUTO_INCREMENT PRIMARY KEY, client INT)"
+            .into(),
+        "CREATE TRIGGER IF NOT EXISTS wf_acme.mux_walk_trigger AFTER INSERT \
+         ON wf_acme.mux_walk_trigger_rows FOR EACH ROW SET @mux_walk_by_trigger = NEW.id"
+            .into(),
     ] {
         root.query_drop(sql).await.unwrap();
     }
@@ -376,8 +384,9 @@ struct Model {
     autocommit: bool,
     /// What LASTVAL() of the walk's sequence answers: the session's last NEXTVAL.
     sequence: Option<i64>,
-    /// It inserted a row whose id a `DEFAULT NEXTVAL` gave: what LASTVAL of that sequence
-    /// answers then depends on the connection it runs on (docs/routing.md).
+    /// It inserted a row whose id a `DEFAULT NEXTVAL` gave, and one that fired a trigger:
+    /// what LASTVAL of that sequence and the variable the trigger sets answer then depend
+    /// on the connection it runs on (docs/routing.md).
     default_moved: bool,
     /// Inside a transaction (the checks it runs there).
     in_txn: bool,
@@ -407,7 +416,14 @@ const COLLATIONS: [&str; 2] = ["utf8mb4_general_ci", "utf8mb4_unicode_ci"];
 const SCHEMAS: [&str; 2] = ["wf_acme", "rb_acme"];
 
 async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
-    // The last column: LASTVAL of the sequence a column default moves, checked apart.
+    // What an insert of the walk's leaves on its connection unnamed is checked apart: the
+    // variable its trigger sets (read alone, as LASTVAL's read resets the connection too),
+    // and the last column, LASTVAL of the sequence its column default moves.
+    let by_trigger: Option<i64> = c
+        .query_first("SELECT @mux_walk_by_trigger")
+        .await
+        .map_err(|e| format!("{who}: trigger check: {e}"))?
+        .flatten();
     type Seen = (
         String,
         String,
@@ -426,14 +442,21 @@ async fn check(c: &mut Conn, m: &Model, who: &str) -> Result<(), String> {
         .await
         .map_err(|e| format!("{who}: check: {e}"))?
         .ok_or_else(|| format!("{who}: no row"))?;
-    // Another session's sequence moved by a column default never shows where the session
-    // keeps nothing on its connection; in a transaction or a pin it may (docs/routing.md).
+    // Another session's insert never shows there where the session keeps nothing on its
+    // connection; in a transaction or a pin it may (docs/routing.md).
     let by_default = seen.8;
     let holds = m.in_txn || m.temp_table || m.lock || m.sequence.is_some();
-    if by_default.is_some() && !m.default_moved && !holds {
-        return Err(format!(
-            "{who}: saw LASTVAL {by_default:?} of a sequence another session's insert moved"
-        ));
+    if !m.default_moved && !holds {
+        if by_default.is_some() {
+            return Err(format!(
+                "{who}: saw LASTVAL {by_default:?} of a sequence another session's insert moved"
+            ));
+        }
+        if by_trigger.is_some() {
+            return Err(format!(
+                "{who}: saw {by_trigger:?} in a variable another session's trigger set"
+            ));
+        }
     }
     let want: Seen = (
         m.sql_mode.clone(),
@@ -575,7 +598,13 @@ async fn step(c: &mut Conn, m: &mut Model, rng: &mut StdRng, who: &str) -> Resul
             )
             .await
             .map_err(err)?;
+            c.query_drop("INSERT INTO wf_acme.mux_walk_trigger_rows (client) VALUES (14)")
+                .await
+                .map_err(err)?;
             m.default_moved = true;
+            m.last_insert_id = c
+                .last_insert_id()
+                .ok_or_else(|| format!("{who}: no insert id"))?;
         }
         _ => {
             let n: Option<i64> = c.exec_first("SELECT ? * 2", (21,)).await.map_err(err)?;
@@ -2254,6 +2283,52 @@ async fn a_sequence_moved_by_a_default_is_not_shown_to_another_session() {
             seen,
             Some(None),
             "round {round}: A saw B's sequence value (B's own: {own:?})"
+        );
+    }
+}
+
+/// A trigger sets user variables on the connection of the write that fired it, unseen:
+/// nothing pins, and the connection goes back to the pool holding them. Over one primary
+/// connection: B's insert fires a trigger that sets `@mux_by_trigger`, which B's own read
+/// answers, as directly; A's read of it (text, prepared, then text again once A has set a
+/// variable of its own, which it must still see) answers NULL, as a lone session's does.
+#[tokio::test]
+async fn a_user_variable_set_by_a_trigger_is_not_shown_to_another_session() {
+    create_backend_user("sy_trigger_var").await;
+    let proxy = common::start(config(1, "sy_trigger_var")).await;
+    let port = proxy.addr.port();
+    let mut root = common::root().await;
+    for sql in [
+        "CREATE OR REPLACE TABLE wf_acme.mux_trigger_rows (id INT PRIMARY KEY)",
+        "CREATE OR REPLACE TRIGGER wf_acme.mux_trigger_var AFTER INSERT \
+         ON wf_acme.mux_trigger_rows FOR EACH ROW SET @mux_by_trigger = NEW.id",
+    ] {
+        root.query_drop(sql).await.unwrap();
+    }
+    common::wait_replicated().await;
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for round in 0..3i64 {
+        if round == 2 {
+            a.query_drop("SET @mine = 7").await.unwrap();
+        }
+        b.query_drop(format!("INSERT INTO mux_trigger_rows VALUES ({round})"))
+            .await
+            .unwrap();
+        let own: Option<Option<i64>> = b.query_first("SELECT @mux_by_trigger").await.unwrap();
+        assert_eq!(own, Some(Some(round)), "round {round}: B's own variable");
+        let read = "SELECT @mine, @mux_by_trigger";
+        let seen: Option<(Option<i64>, Option<i64>)> = if round == 1 {
+            a.exec_first(read, ()).await
+        } else {
+            a.query_first(read).await
+        }
+        .unwrap();
+        let mine = (round == 2).then_some(7);
+        assert_eq!(
+            seen,
+            Some((mine, None)),
+            "round {round}: A's own variable, then the one B's trigger set"
         );
     }
 }

@@ -236,15 +236,15 @@ impl Session {
         }
     }
 
-    /// Before a statement that reads a sequence's last value (LASTVAL, `PREVIOUS VALUE FOR`)
-    /// runs on `t`: a connection another session wrote on since its last reset may hold that
-    /// session's sequence values (moved by a column's `DEFAULT NEXTVAL(s)` or a trigger, so
-    /// no statement named the function and nothing pinned), so it is reset and brought back
-    /// to the session's state first, and answers as a lone session's would (NULL) rather
-    /// than with another session's value. Not when the session moved a sequence itself (its
-    /// values are on its connection) or keeps state there (a transaction, a pin), which a
-    /// reset would take.
-    pub(super) async fn clear_others_sequences(
+    /// Before a statement that reads what a write can leave on its connection unnamed (a
+    /// sequence's last value, moved by a column's `DEFAULT NEXTVAL(s)`; a user variable a
+    /// trigger set) runs on `t`: a connection another session wrote on since its last reset
+    /// may hold that session's values, and nothing pinned for them, so it is reset and
+    /// brought back to the session's state first (its own user variables are replayed), and
+    /// answers as a lone session's would (NULL) rather than with another session's value.
+    /// Not when the session moved a sequence itself (its values are on its connection) or
+    /// keeps state there (a transaction, a pin), which a reset would take.
+    pub(super) async fn clear_what_others_left(
         &mut self,
         rt: &RuntimeState,
         t: Target,

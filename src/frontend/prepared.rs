@@ -297,6 +297,11 @@ impl Session {
             Some(t) => t,
             None => self.prepare_target(rt).await?,
         };
+        if c.effects.reads_what_writes_leave() {
+            // The prepare's column definitions follow the values it finds (a user variable
+            // another session's trigger set would lend its type).
+            self.clear_what_others_left(rt, t).await?;
+        }
         let id = self.stmts.free_id();
         let o = self.forward(t, payload, Expect::Prepare, Some(id)).await?;
         let Some(p) = o.prepared else {
@@ -402,9 +407,9 @@ impl Session {
             Some(t) => t,
             None => self.resolve(rt, &route).await?,
         };
-        if class.effects.reads_sequence_value {
+        if class.effects.reads_what_writes_leave() {
             // Before the prepare: a reset forgets the connection's prepared statements.
-            self.clear_others_sequences(rt, t).await?;
+            self.clear_what_others_left(rt, t).await?;
         }
         let step = match self.prepared_in_step(t, id) {
             Some(ready) => Ok(ready),

@@ -119,8 +119,8 @@ impl Session {
             Some(t) => t,
             None => self.resolve(rt, &route).await?,
         };
-        if c.effects.reads_sequence_value {
-            self.clear_others_sequences(rt, t).await?;
+        if c.effects.reads_what_writes_leave() {
+            self.clear_what_others_left(rt, t).await?;
         }
         let guard = self.write_guard(c);
         self.hold_end = guard.is_some();

@@ -404,6 +404,7 @@ impl Multi {
         m.sets_role |= e.sets_role;
         m.sequence_value |= e.sequence_value;
         m.reads_sequence_value |= e.reads_sequence_value;
+        m.reads_user_var |= e.reads_user_var;
         // Ending a transaction and then setting the next one's characteristics leaves them
         // set: in a multi-statement, only an end with nothing set before it counts.
         m.ends_transaction = (m.ends_transaction || e.ends_transaction) && !m.next_transaction;

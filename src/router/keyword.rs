@@ -129,16 +129,20 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
 }
 
 /// A write, decided by its keyword. One that may move a sequence (`VALUES (NEXTVAL(s))`) is
-/// scanned on: the session must then keep the connection that answers LASTVAL. A byte
-/// search rules out the rest without lexing them (writes are not cached by digest).
+/// scanned on: the session must then keep the connection that answers LASTVAL; so is one
+/// that may read one or a user variable (`@`), which the connection may hold for another
+/// session. A byte search rules out the rest without lexing them (writes are not cached
+/// by digest).
 fn write(mut cur: Cursor) -> Piece {
-    if !may_name_sequence_function(cur.rest()) {
+    let rest = cur.rest();
+    if !may_name_sequence_function(rest) && memchr::memchr(b'@', rest).is_none() {
         return Piece::primary(R::Write);
     }
     let scan = select::scan(&mut cur);
     let effects = Effects {
         sequence_value: scan.effects.sequence_value,
         reads_sequence_value: scan.effects.reads_sequence_value,
+        reads_user_var: scan.effects.reads_user_var,
         ..Effects::default()
     };
     Piece::with(Class::Primary(R::Write), effects)

@@ -353,9 +353,21 @@ pub struct Effects {
     /// LASTVAL or `PREVIOUS VALUE FOR`: answers with the value a sequence last took on the
     /// connection, for whichever session moved it there.
     pub reads_sequence_value: bool,
+    /// Reads a user variable (`@x` anywhere but as what a SET, `:=` or `INTO` assigns): it
+    /// answers with the value the connection holds, which a trigger of another session's
+    /// write may have set.
+    pub reads_user_var: bool,
     /// A read that names no table and calls no function (`SELECT @@max_allowed_packet`,
     /// `SELECT 1`): its answer depends on no write, so it waits for none (consistency).
     pub reads_no_data: bool,
+}
+
+impl Effects {
+    /// Reads what a write can leave on its connection without naming it, by a trigger or a
+    /// column default: a sequence's last value, a user variable.
+    pub fn reads_what_writes_leave(&self) -> bool {
+        self.reads_sequence_value || self.reads_user_var
+    }
 }
 
 /// A COM_QUERY's classification, `fingerprint_hash` and the schema names it spells out.

@@ -173,6 +173,8 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
                 }
                 if cur.peek().is_some_and(|n| n.kind == Kind::Assign) {
                     s.effects.user_var_assign = true;
+                } else {
+                    s.effects.reads_user_var = true;
                 }
             }
             Kind::SysVar => system_variable(cur.text(t), &mut s),
@@ -220,6 +222,14 @@ fn into_target(cur: &mut Cursor, s: &mut Scan) {
         Some(n) if n.kind == Kind::UserVar => {
             s.effects.user_var_assign = true;
             s.hit(PrimaryReason::UserVariable);
+            // What INTO assigns is not read: `INTO @a, @b` is passed over.
+            while cur.peek().is_some_and(|n| n.kind == Kind::UserVar) {
+                cur.next_tok();
+                if !cur.peek().is_some_and(|n| n.is_punct(b',')) {
+                    break;
+                }
+                cur.next_tok();
+            }
         }
         Some(n) if cur.is_word(n, "OUTFILE") || cur.is_word(n, "DUMPFILE") => {
             s.hit(PrimaryReason::Write)

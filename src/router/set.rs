@@ -47,6 +47,8 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     if targets.user_var {
         effects.user_var_assign = !targets.user_values_literal;
     }
+    // The scan counts `@x` in `SET @x = 1` as read: only what a value reads is.
+    effects.reads_user_var = targets.reads_user_var;
     effects.profiling = targets.profiling;
     effects.unreplayable = targets.one_shot;
     // A value with side effects must not be replayed on another connection.
@@ -68,6 +70,8 @@ struct Targets {
     /// Every value assigned to a user variable is a literal (a number, a string, NULL,
     /// TRUE, FALSE, with a sign).
     user_values_literal: bool,
+    /// A value reads a user variable.
+    reads_user_var: bool,
     /// `profiling` is one of the variables set.
     profiling: bool,
     /// One of the variables set is one a replay would wrongly set again ([`ONE_SHOT`]).
@@ -106,6 +110,7 @@ fn targets(mut cur: Cursor) -> Targets {
         global: false,
         user_var: false,
         user_values_literal: true,
+        reads_user_var: false,
         profiling: false,
         one_shot: false,
     };
@@ -122,6 +127,9 @@ fn targets(mut cur: Cursor) -> Targets {
             user_target = false;
             user_value = true;
             continue;
+        }
+        if t.kind == Kind::UserVar && !at_target {
+            out.reads_user_var = true;
         }
         if at_target {
             at_target = false;

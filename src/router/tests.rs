@@ -395,16 +395,54 @@ fn code_and_handles_that_live_on_a_connection_pin() {
     assert!(!effects("SET DEFAULT ROLE reporting FOR u").sets_role);
 }
 
+/// Each of `statements` has the effect `has` looks at, and goes to the primary.
+fn on_primary(statements: &[&str], has: fn(&Effects) -> bool) {
+    for sql in statements {
+        let c = Router::new().classify(sql.as_bytes());
+        assert!(has(&c.effects), "{sql}");
+        assert!(matches!(c.class, Class::Primary(_)), "{sql}: {:?}", c.class);
+    }
+}
+
+#[test]
+fn statements_that_read_a_user_variable_are_seen() {
+    on_primary(
+        &[
+            "SELECT @x",
+            "select @`a b` + 1 FROM t",
+            "SELECT @x := @x + 1",
+            "DO @x",
+            "INSERT INTO t VALUES (@x)",
+            "UPDATE t SET v = @x WHERE id = 1",
+            "SELECT 1; SELECT @x",
+            "SELECT c INTO @a FROM t WHERE id = @x",
+        ],
+        |e| e.reads_user_var && e.reads_what_writes_leave(),
+    );
+    // SETs run where the session's state is, wherever that is.
+    for sql in [
+        "SET @y = @x",
+        "SET sql_mode = @saved",
+        "SET @a = 1, @b = (SELECT @c)",
+    ] {
+        assert!(effects(sql).reads_user_var, "{sql}");
+    }
+    for sql in [
+        "SET @x = 1",
+        "SET @x := 'a', @y = -2",
+        "SELECT 1 INTO @a",
+        "SELECT c FROM t LIMIT 1 INTO @a, @b",
+        "SELECT @x := 5",
+        "SELECT '@x'",
+        "SELECT @@sql_mode",
+        "INSERT INTO t VALUES ('@x')",
+    ] {
+        assert!(!effects(sql).reads_user_var, "{sql}");
+    }
+}
+
 #[test]
 fn statements_that_move_or_read_a_sequence_are_seen() {
-    // Each of `statements` has the effect `has` looks at, and goes to the primary.
-    let on_primary = |statements: &[&str], has: fn(&Effects) -> bool| {
-        for sql in statements {
-            let c = Router::new().classify(sql.as_bytes());
-            assert!(has(&c.effects), "{sql}");
-            assert!(matches!(c.class, Class::Primary(_)), "{sql}: {:?}", c.class);
-        }
-    };
     on_primary(
         &[
             "SELECT NEXTVAL(s)",

@@ -2287,6 +2287,74 @@ async fn a_sequence_moved_by_a_default_is_not_shown_to_another_session() {
     }
 }
 
+/// With autocommit off, a session holds its primary connection only while a transaction may
+/// be open: from a statement to COMMIT or ROLLBACK (MariaDB flags no transaction a read
+/// begins). PyMySQL turns autocommit off at every login, so each of its sessions used to
+/// keep a server connection for its whole life. Over one primary connection: A turns
+/// autocommit off, and B logs in (its login checks the primary) and writes; A's insert stays
+/// A's until its ROLLBACK, and B's next read waits for none of it after that; A's
+/// autocommit stays off, its next read keeps the connection (SHOW SESSIONS lists a transaction), and its COMMIT
+/// lets B in again.
+#[tokio::test]
+async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start_with_admin(RuntimeState::new(config(1, OTHER_BACKEND_USER))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    // Where SHOW SESSIONS says A (the first session) has a transaction open.
+    let in_transaction = || async move {
+        let rows = admin_rows(admin, "SHOW SESSIONS").await;
+        let a = rows.into_iter().find(|r| r[0] == "1").expect("A's row");
+        (a[5].clone(), a[6].clone())
+    };
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    a.query_drop("SET autocommit = 0").await.unwrap();
+    // What waited for the connection A keeps would wait out pool_timeout (60 s).
+    let soon = Duration::from_secs(10);
+    let mut b = tokio::time::timeout(soon, common::connect(port, "acme_app", Some("wf_acme")))
+        .await
+        .expect("B's login waited for the connection of A, which has autocommit off");
+    let b_writes = "INSERT INTO mux_rows (client, v) VALUES (-8, 0)";
+    tokio::time::timeout(soon, b.query_drop(b_writes))
+        .await
+        .expect("B's write waited for A")
+        .unwrap();
+    a.query_drop("INSERT INTO mux_rows (client, v) VALUES (-7, 0)")
+        .await
+        .unwrap();
+    let count = "SELECT COUNT(*) FROM mux_rows WHERE client = -7 FOR UPDATE";
+    let own: Option<i64> = a.query_first(count).await.unwrap();
+    assert_eq!(own, Some(1), "A's insert, inside its transaction");
+    a.query_drop("ROLLBACK").await.unwrap();
+    let seen: Option<i64> = tokio::time::timeout(soon, b.query_first(count))
+        .await
+        .expect("B's read waited for A after its ROLLBACK")
+        .unwrap();
+    assert_eq!(seen, Some(0), "A's insert after its ROLLBACK");
+    let autocommit: Option<i64> = a.query_first("SELECT @@autocommit").await.unwrap();
+    assert_eq!(
+        autocommit,
+        Some(0),
+        "A's autocommit, on whichever connection"
+    );
+    // A read of no table begins no transaction; a read of a table may begin one the server
+    // does not flag: A keeps its connection then.
+    let none = ("0".to_string(), String::new());
+    assert_eq!(in_transaction().await, none, "A after SELECT @@autocommit");
+    let rows: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM mux_rows WHERE client = -7")
+        .await
+        .unwrap();
+    assert_eq!(rows, Some(0));
+    let primary = ("1".to_string(), "127.0.0.1:3307".to_string());
+    assert_eq!(in_transaction().await, primary, "A after its read");
+    a.query_drop("COMMIT").await.unwrap();
+    assert_eq!(in_transaction().await, none, "A after its COMMIT");
+    tokio::time::timeout(soon, b.query_drop("DELETE FROM mux_rows WHERE client = -8"))
+        .await
+        .expect("B's write waited for A after its COMMIT")
+        .unwrap();
+}
+
 /// A trigger sets user variables on the connection of the write that fired it, unseen:
 /// nothing pins, and the connection goes back to the pool holding them. Over one primary
 /// connection: B's insert fires a trigger that sets `@mux_by_trigger`, which B's own read

@@ -36,6 +36,11 @@ pub struct ClientState {
     /// Backend holding the open transaction, if any.
     pub txn: Option<Target>,
     pub autocommit_off: bool,
+    /// A statement ran with autocommit off since the last COMMIT or ROLLBACK: the server may
+    /// have begun a transaction it does not flag (MariaDB sets no `SERVER_STATUS_IN_TRANS`
+    /// until one writes), which lives on the primary's connection. Between such
+    /// transactions autocommit off is only a variable, replayed like the others.
+    pub unflagged_txn: bool,
     /// The open transaction has written: whatever ends it may commit a write.
     pub txn_has_writes: bool,
     /// Where the last statement ran (statements that ask about it follow it).
@@ -144,6 +149,7 @@ impl ClientState {
                 self.pins.drop_cursors_on(t);
                 if t == Target::Primary {
                     self.autocommit_off = false;
+                    self.unflagged_txn = false;
                     self.pins = Pins::default();
                 }
             }
@@ -172,7 +178,18 @@ impl ClientState {
     pub fn lives_on(&self, t: Target) -> bool {
         self.txn == Some(t)
             || self.pins.has_cursor_on(t)
-            || (t == Target::Primary && (self.autocommit_off || self.pins.holds_server_state()))
+            || (t == Target::Primary && (self.unflagged_txn || self.pins.holds_server_state()))
+    }
+
+    /// Where a transaction may be open: one the server flags, or one begun unflagged with
+    /// autocommit off (on the primary).
+    pub fn open_transaction(&self) -> Option<Target> {
+        self.txn
+            .or_else(|| self.unflagged_txn.then_some(Target::Primary))
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.open_transaction().is_some()
     }
 
     /// The connection holding what the session cannot get back on another one (its
@@ -212,14 +229,17 @@ mod tests {
     fn a_lost_replica_keeps_the_primary_state() {
         let mut s = ClientState {
             autocommit_off: true,
+            unflagged_txn: true,
             txn: Some(Target::Replica(0)),
             ..ClientState::default()
         };
         s.reset(Reset::Lost(Target::Replica(0)));
         assert_eq!(s.txn, None);
         assert!(s.autocommit_off);
+        assert_eq!(s.open_transaction(), Some(Target::Primary));
         s.reset(Reset::Lost(Target::Primary));
         assert!(!s.autocommit_off);
+        assert!(!s.in_transaction());
     }
 
     #[test]

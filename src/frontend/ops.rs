@@ -22,7 +22,7 @@ pub(super) type PublishKey = (Option<Target>, Option<&'static str>, bool, usize,
 impl Session {
     pub(super) fn publish_key(&self) -> PublishKey {
         (
-            self.st.txn,
+            self.st.open_transaction(),
             self.st.pins.reason(),
             self.st.pins.user_variables,
             self.held.count(),
@@ -42,7 +42,7 @@ impl Session {
             schema: self.st.schema.clone(),
             transaction: self
                 .st
-                .txn
+                .open_transaction()
                 .and_then(|t| tenant.map(|tc| addr_of(tc, t).to_owned())),
             pins: self.st.pins.describe(),
             backends: self.held.addrs(tenant.map(|t| t.as_ref())),
@@ -201,7 +201,7 @@ impl Session {
         &mut self,
         rt: &RuntimeState,
     ) -> Result<Option<String>, SessionError> {
-        if self.st.txn.is_some() || self.st.autocommit_off {
+        if self.st.in_transaction() {
             return Ok(None);
         }
         if !Arc::ptr_eq(&rt.config, &self.seen_config) {

@@ -228,7 +228,7 @@ impl Session {
         // `load_full` per command would write the snapshot's shared reference count.
         let mut rt = self.state.load_full();
         loop {
-            if shutting_down && self.st.txn.is_none() && !self.st.autocommit_off {
+            if shutting_down && !self.st.in_transaction() {
                 tracing::debug!(parent: &self.span(), "closing for shutdown");
                 break;
             }
@@ -575,6 +575,15 @@ impl Session {
                 self.st.autocommit_off = status & STATUS_AUTOCOMMIT == 0;
             }
         }
+        // A SET, or a read of no table (`SELECT @@autocommit`), begins no transaction; a lone
+        // COMMIT or ROLLBACK that succeeded ends one (in a multi-statement, a statement after
+        // it may begin the next).
+        let ended = c.class == Class::Primary(PrimaryReason::TransactionControl)
+            && c.effects.ends_transaction
+            && o.err.is_none();
+        let begins = c.class != Class::SetSession && !c.effects.reads_no_data;
+        self.st.unflagged_txn =
+            self.st.autocommit_off && !ended && (self.st.unflagged_txn || begins);
         let wrote_now = wrote && o.err.is_none();
         let pending = self.st.txn_has_writes || wrote_now;
         self.st.txn_has_writes = self.st.txn.is_some() && pending;

@@ -2355,6 +2355,37 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
         .unwrap();
 }
 
+/// SHOW SESSIONS lists the backend connections a session holds now, between its commands,
+/// not those its last statement ran on: none after its login or a read with autocommit on,
+/// the primary while its transaction is open.
+#[tokio::test]
+async fn show_sessions_lists_the_connections_held_now() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start_with_admin(RuntimeState::new(config(1, OTHER_BACKEND_USER))).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let backends = || async move {
+        let rows = admin_rows(admin, "SHOW SESSIONS").await;
+        rows.into_iter()
+            .find(|r| r[0] == "1")
+            .expect("the session's row")[8]
+            .clone()
+    };
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    assert_eq!(backends().await, "", "after the login");
+    a.query_drop("BEGIN").await.unwrap();
+    let _: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM mux_rows")
+        .await
+        .unwrap();
+    assert_eq!(backends().await, "127.0.0.1:3307", "in a transaction");
+    a.query_drop("COMMIT").await.unwrap();
+    let _: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM mux_rows")
+        .await
+        .unwrap();
+    assert_eq!(backends().await, "", "after a read with autocommit on");
+}
+
 /// A trigger sets user variables on the connection of the write that fired it, unseen:
 /// nothing pins, and the connection goes back to the pool holding them. Over one primary
 /// connection: B's insert fires a trigger that sets `@mux_by_trigger`, which B's own read

@@ -102,10 +102,11 @@ pub fn served(rt: &RuntimeState, b: &BackendRow) -> (u64, u64) {
 }
 
 /// Backend connections live sessions hold, per server address.
-pub fn in_use(shared: &Shared) -> HashMap<String, u64> {
+pub fn in_use(rt: &RuntimeState) -> HashMap<String, u64> {
     let mut m = HashMap::new();
-    for e in shared.registry.list() {
-        for addr in e.report().backends {
+    for e in rt.shared.registry.list() {
+        let tenant = e.report().tenant;
+        for addr in super::sessions::held_backends(rt, tenant.as_deref(), e.held()) {
             *m.entry(addr).or_default() += 1;
         }
     }
@@ -114,7 +115,7 @@ pub fn in_use(shared: &Shared) -> HashMap<String, u64> {
 
 pub fn show(rt: &RuntimeState) -> Reply {
     let idle: HashMap<Arc<str>, usize> = rt.shared.pools.idle_counts();
-    let used = in_use(&rt.shared);
+    let used = in_use(rt);
     let mut table = Table::new(&[
         ("tenant", Kind::Text),
         ("cluster", Kind::Text),

@@ -355,7 +355,7 @@ impl Collector for StateCollector {
             idle.add(vec![("addr", addr.to_string())], n as i64);
         }
         let mut used = Samples::default();
-        for (addr, n) in in_use(shared) {
+        for (addr, n) in in_use(&rt) {
             used.add(vec![("addr", addr)], i64::try_from(n).unwrap_or(i64::MAX));
         }
         gauge(

@@ -175,7 +175,7 @@ fn tenants(
 
 fn backends(rt: &RuntimeState) -> Vec<Backend> {
     let idle: HashMap<Arc<str>, usize> = rt.shared.pools.idle_counts();
-    let used = in_use(&rt.shared);
+    let used = in_use(rt);
     rows(rt)
         .into_iter()
         .map(|b| {
@@ -228,6 +228,7 @@ fn sessions(rt: &RuntimeState) -> Vec<Session> {
         .into_iter()
         .map(|e| {
             let r = e.report();
+            let backends = super::sessions::held_backends(rt, r.tenant.as_deref(), e.held());
             Session {
                 id: e.id,
                 user: r.user,
@@ -236,7 +237,7 @@ fn sessions(rt: &RuntimeState) -> Vec<Session> {
                 schema: r.schema,
                 transaction: r.transaction,
                 pins: r.pins,
-                backends: r.backends,
+                backends,
                 statements: e.statements.load(std::sync::atomic::Ordering::Relaxed),
                 connected_seconds: now.duration_since(e.started).map_or(0, |d| d.as_secs()),
             }

@@ -106,17 +106,18 @@ impl Held {
         usize::from(self.primary.is_some()) + self.replicas.iter().flatten().count()
     }
 
-    /// Addresses of the backends held, for SHOW SESSIONS.
-    pub fn addrs(&self, tenant: Option<&TenantConfig>) -> Vec<String> {
-        let Some(tc) = tenant else {
-            return Vec::new();
-        };
-        self.targets()
-            .map(|t| match t {
-                Target::Primary => tc.primary.clone(),
-                t => addr_of(tc, t).to_owned(),
-            })
-            .collect()
+    /// Which slots hold a connection, a bit each in [`target_at`]'s order (slots past the
+    /// 64th are left out): what SHOW SESSIONS lists, kept as one word so that a session
+    /// can publish it at every change for the cost of a store.
+    pub fn mask(&self) -> u64 {
+        let replicas = self
+            .replicas
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some());
+        replicas.fold(u64::from(self.primary.is_some()), |m, (i, _)| {
+            m | 1u64.checked_shl(i as u32 + 1).unwrap_or(0)
+        })
     }
 
     pub fn put(&mut self, t: Target, conn: BackendConn) {
@@ -173,6 +174,14 @@ impl Held {
 
 /// The configured address of `t` in `tenant` (the primary's as configured: a promotion's
 /// new address comes from the runtime state).
+/// The addresses of `tenant`'s servers whose slots [`Held::mask`] marks.
+pub fn addrs_of_mask(tenant: &TenantConfig, mask: u64) -> Vec<String> {
+    (0..64)
+        .filter(|i| mask & (1u64 << i) != 0)
+        .map(|i| addr_of(tenant, target_at(i)).to_owned())
+        .collect()
+}
+
 pub fn addr_of(tenant: &TenantConfig, t: Target) -> &str {
     match t {
         Target::Primary => &tenant.primary,

@@ -166,6 +166,7 @@ impl Session {
                 }
             }
         }
+        self.publish_held();
     }
 
     /// Whether the connection to `t` answers LAST_INSERT_ID() other than the session would.

@@ -16,8 +16,10 @@ use crate::state::registry::SessionReport;
 use crate::state::stats::TenantStats;
 use crate::state::RuntimeState;
 
-/// The parts of the session state whose change is worth publishing.
-pub(super) type PublishKey = (Option<Target>, Option<&'static str>, bool, usize, usize);
+/// The parts of the session state whose change is worth publishing. Not the connections
+/// it holds, which change at almost every statement: [`Session::publish_held`] stores them
+/// apart.
+pub(super) type PublishKey = (Option<Target>, Option<&'static str>, bool, usize);
 
 impl Session {
     pub(super) fn publish_key(&self) -> PublishKey {
@@ -25,7 +27,6 @@ impl Session {
             self.st.open_transaction(),
             self.st.pins.reason(),
             self.st.pins.user_variables,
-            self.held.count(),
             self.st.pins.cursor_count(),
         )
     }
@@ -45,9 +46,18 @@ impl Session {
                 .open_transaction()
                 .and_then(|t| tenant.map(|tc| addr_of(tc, t).to_owned())),
             pins: self.st.pins.describe(),
-            backends: self.held.addrs(tenant.map(|t| t.as_ref())),
         };
         self.registration.entry.publish(report);
+    }
+
+    /// Publishes which backend connections the session holds, when that changed: a store
+    /// to its own registry entry, made between commands.
+    pub(super) fn publish_held(&mut self) {
+        let mask = self.held.mask();
+        if mask != self.published_held {
+            self.published_held = mask;
+            self.registration.entry.set_held(mask);
+        }
     }
 
     pub(super) fn publish_if_changed(&mut self) {

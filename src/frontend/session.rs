@@ -56,6 +56,8 @@ pub struct Session {
     /// The session's entry in the registry (removed when the session ends).
     pub(super) registration: Registration,
     pub(super) published: PublishKey,
+    /// The `Held::mask` last published.
+    pub(super) published_held: u64,
     pub(super) stats: Option<Arc<TenantStats>>,
     /// The config the session last adjusted to (a reload makes it differ).
     pub(super) seen_config: Arc<Config>,
@@ -128,7 +130,8 @@ impl Session {
             mark: None,
             stmts: Statements::default(),
             registration,
-            published: (None, None, false, 0, 0),
+            published: (None, None, false, 0),
+            published_held: 0,
             stats: None,
             seen_config,
             user_permit: None,

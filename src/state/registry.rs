@@ -18,8 +18,6 @@ pub struct SessionReport {
     /// Address of the backend holding the session's open transaction.
     pub transaction: Option<String>,
     pub pins: Vec<String>,
-    /// Addresses of the backends the session holds connections to.
-    pub backends: Vec<String>,
 }
 
 /// The backend connection a session's statement is running on.
@@ -77,6 +75,9 @@ pub struct SessionEntry {
     /// its answer is flushed: PAUSE waits for these too, so that once it answers no
     /// statement of the tenant can still complete.
     busy: AtomicBool,
+    /// The slots of the backend connections the session holds between its commands
+    /// (`Held::mask`), stored by the session when they change.
+    held: AtomicU64,
 }
 
 impl SessionEntry {
@@ -98,6 +99,15 @@ impl SessionEntry {
             .unwrap_or_else(|p| p.into_inner())
             .user
             .clone()
+    }
+
+    /// Records which backend connections the session holds (`Held::mask`).
+    pub fn set_held(&self, mask: u64) {
+        self.held.store(mask, Ordering::Relaxed);
+    }
+
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Asks the session to end (it watches its `signals`).
@@ -197,6 +207,7 @@ impl Registry {
             kill_gate: tokio::sync::Mutex::new(()),
             signals: Signals::default(),
             busy: AtomicBool::new(false),
+            held: AtomicU64::new(0),
         });
         let shard = current_slot();
         lock(self.shards.slot_or(shard, Default::default)).insert(id, Arc::clone(&entry));

@@ -172,8 +172,6 @@ impl Held {
     }
 }
 
-/// The configured address of `t` in `tenant` (the primary's as configured: a promotion's
-/// new address comes from the runtime state).
 /// The addresses of `tenant`'s servers whose slots [`Held::mask`] marks.
 pub fn addrs_of_mask(tenant: &TenantConfig, mask: u64) -> Vec<String> {
     (0..64)
@@ -182,6 +180,8 @@ pub fn addrs_of_mask(tenant: &TenantConfig, mask: u64) -> Vec<String> {
         .collect()
 }
 
+/// The configured address of `t` in `tenant` (the primary's as configured: a promotion's
+/// new address comes from the runtime state).
 pub fn addr_of(tenant: &TenantConfig, t: Target) -> &str {
     match t {
         Target::Primary => &tenant.primary,

@@ -55,6 +55,19 @@ async fn create_backend_user(user: &str) {
     common::wait_replicated().await;
 }
 
+/// A proxy with `pool_max` connections per server that logs in to backends as `user`,
+/// started once the root user has run `setup` and the replicas have it.
+async fn start_after(pool_max: u32, user: &str, setup: &[&str]) -> common::Proxy {
+    create_backend_user(user).await;
+    let proxy = common::start(config(pool_max, user)).await;
+    let mut root = common::root().await;
+    for sql in setup {
+        root.query_drop(*sql).await.unwrap();
+    }
+    common::wait_replicated().await;
+    proxy
+}
+
 fn config(pool_max: u32, user: &str) -> switchyard::config::Config {
     let keys = format!(
         "pool_max = {pool_max}\nbackend_user = \"{user}\"\nbackend_password = \"{BACKEND_PASSWORD}\""
@@ -2198,17 +2211,12 @@ async fn com_set_option_before_a_tenant_is_chosen_answers_as_the_server() {
 /// and no other session finds the value on a connection from the pool.
 #[tokio::test]
 async fn a_sequences_last_value_stays_with_the_session_that_moved_it() {
-    create_backend_user("sy_seq").await;
-    let proxy = common::start(config(2, "sy_seq")).await;
-    let port = proxy.addr.port();
-    let mut root = common::root().await;
-    for sql in [
+    let setup = [
         "CREATE OR REPLACE SEQUENCE wf_acme.mux_seq",
         "CREATE OR REPLACE TABLE wf_acme.mux_seq_rows (id BIGINT PRIMARY KEY)",
-    ] {
-        root.query_drop(sql).await.unwrap();
-    }
-    common::wait_replicated().await;
+    ];
+    let proxy = start_after(2, "sy_seq", &setup).await;
+    let port = proxy.addr.port();
     let moves = [
         "SELECT NEXTVAL(mux_seq)",
         "INSERT INTO mux_seq_rows VALUES (NEXT VALUE FOR mux_seq)",
@@ -2246,18 +2254,13 @@ async fn a_sequences_last_value_stays_with_the_session_that_moved_it() {
 /// A's (text, then prepared) answers NULL, as a lone session's does, not B's value.
 #[tokio::test]
 async fn a_sequence_moved_by_a_default_is_not_shown_to_another_session() {
-    create_backend_user("sy_seq_default").await;
-    let proxy = common::start(config(1, "sy_seq_default")).await;
-    let port = proxy.addr.port();
-    let mut root = common::root().await;
-    for sql in [
+    let setup = [
         "CREATE OR REPLACE SEQUENCE wf_acme.mux_default_seq",
         "CREATE OR REPLACE TABLE wf_acme.mux_default_rows \
          (id BIGINT PRIMARY KEY DEFAULT NEXTVAL(wf_acme.mux_default_seq), v INT)",
-    ] {
-        root.query_drop(sql).await.unwrap();
-    }
-    common::wait_replicated().await;
+    ];
+    let proxy = start_after(1, "sy_seq_default", &setup).await;
+    let port = proxy.addr.port();
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
     let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
     for round in 0..2 {
@@ -2393,18 +2396,13 @@ async fn show_sessions_lists_the_connections_held_now() {
 /// variable of its own, which it must still see) answers NULL, as a lone session's does.
 #[tokio::test]
 async fn a_user_variable_set_by_a_trigger_is_not_shown_to_another_session() {
-    create_backend_user("sy_trigger_var").await;
-    let proxy = common::start(config(1, "sy_trigger_var")).await;
-    let port = proxy.addr.port();
-    let mut root = common::root().await;
-    for sql in [
+    let setup = [
         "CREATE OR REPLACE TABLE wf_acme.mux_trigger_rows (id INT PRIMARY KEY)",
         "CREATE OR REPLACE TRIGGER wf_acme.mux_trigger_var AFTER INSERT \
          ON wf_acme.mux_trigger_rows FOR EACH ROW SET @mux_by_trigger = NEW.id",
-    ] {
-        root.query_drop(sql).await.unwrap();
-    }
-    common::wait_replicated().await;
+    ];
+    let proxy = start_after(1, "sy_trigger_var", &setup).await;
+    let port = proxy.addr.port();
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
     let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
     for round in 0..3i64 {

@@ -94,18 +94,6 @@ impl Held {
         self.primary.is_none() && self.replicas.iter().all(Option::is_none)
     }
 
-    /// The targets held now, primary first.
-    pub fn targets(&self) -> impl Iterator<Item = Target> + '_ {
-        let primary = self.primary.as_ref().map(|_| Target::Primary);
-        let replicas = (self.replicas.iter().enumerate())
-            .filter_map(|(i, c)| c.as_ref().map(|_| Target::Replica(i)));
-        primary.into_iter().chain(replicas)
-    }
-
-    pub fn count(&self) -> usize {
-        usize::from(self.primary.is_some()) + self.replicas.iter().flatten().count()
-    }
-
     /// Which slots hold a connection, a bit each in [`target_at`]'s order (slots past the
     /// 64th are left out): what SHOW SESSIONS lists, kept as one word so that a session
     /// can publish it at every change for the cost of a store.

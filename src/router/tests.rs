@@ -404,6 +404,13 @@ fn on_primary(statements: &[&str], has: fn(&Effects) -> bool) {
     }
 }
 
+/// None of `statements` has the effect `has` looks at.
+fn none_has(statements: &[&str], has: fn(&Effects) -> bool) {
+    for sql in statements {
+        assert!(!has(&effects(sql)), "{sql}");
+    }
+}
+
 #[test]
 fn statements_that_read_a_user_variable_are_seen() {
     on_primary(
@@ -427,18 +434,19 @@ fn statements_that_read_a_user_variable_are_seen() {
     ] {
         assert!(effects(sql).reads_user_var, "{sql}");
     }
-    for sql in [
-        "SET @x = 1",
-        "SET @x := 'a', @y = -2",
-        "SELECT 1 INTO @a",
-        "SELECT c FROM t LIMIT 1 INTO @a, @b",
-        "SELECT @x := 5",
-        "SELECT '@x'",
-        "SELECT @@sql_mode",
-        "INSERT INTO t VALUES ('@x')",
-    ] {
-        assert!(!effects(sql).reads_user_var, "{sql}");
-    }
+    none_has(
+        &[
+            "SET @x = 1",
+            "SET @x := 'a', @y = -2",
+            "SELECT 1 INTO @a",
+            "SELECT c FROM t LIMIT 1 INTO @a, @b",
+            "SELECT @x := 5",
+            "SELECT '@x'",
+            "SELECT @@sql_mode",
+            "INSERT INTO t VALUES ('@x')",
+        ],
+        |e| e.reads_user_var,
+    );
 }
 
 #[test]
@@ -459,16 +467,17 @@ fn statements_that_move_or_read_a_sequence_are_seen() {
         ],
         |e| e.sequence_value,
     );
-    for sql in [
-        "SELECT LASTVAL(s)",
-        "SELECT PREVIOUS VALUE FOR s",
-        "INSERT INTO t (v) VALUES ('nextval(s)')",
-        "INSERT INTO t (interval_col) VALUES (1)",
-        "UPDATE t SET val = 1",
-        "SELECT * FROM t WHERE nextval = 1",
-    ] {
-        assert!(!effects(sql).sequence_value, "{sql}");
-    }
+    none_has(
+        &[
+            "SELECT LASTVAL(s)",
+            "SELECT PREVIOUS VALUE FOR s",
+            "INSERT INTO t (v) VALUES ('nextval(s)')",
+            "INSERT INTO t (interval_col) VALUES (1)",
+            "UPDATE t SET val = 1",
+            "SELECT * FROM t WHERE nextval = 1",
+        ],
+        |e| e.sequence_value,
+    );
     on_primary(
         &[
             "SELECT LASTVAL(s)",
@@ -481,14 +490,15 @@ fn statements_that_move_or_read_a_sequence_are_seen() {
         ],
         |e| e.reads_sequence_value,
     );
-    for sql in [
-        "SELECT NEXTVAL(s)",
-        "SELECT 'lastval(s)'",
-        "SELECT lastval FROM t",
-        "INSERT INTO t (v) VALUES ('previous value for s')",
-    ] {
-        assert!(!effects(sql).reads_sequence_value, "{sql}");
-    }
+    none_has(
+        &[
+            "SELECT NEXTVAL(s)",
+            "SELECT 'lastval(s)'",
+            "SELECT lastval FROM t",
+            "INSERT INTO t (v) VALUES ('previous value for s')",
+        ],
+        |e| e.reads_sequence_value,
+    );
 }
 
 #[test]

@@ -61,17 +61,22 @@ async fn reads_spread_over_replicas_and_writes_hit_the_primary() {
         2,
         "both replicas serve one session's reads over time: {seen:?}"
     );
-    // Sessions choose apart: sixteen new ones do not all read from one replica (p < 1e-4).
-    let mut firsts = HashSet::new();
+    // Sessions choose apart: sixteen new ones, kept open, each read from the replica
+    // fewer sessions read from (counted per worker: with two, the 17 split 9/8 or 10/7 at
+    // worst).
+    let mut per_port = std::collections::HashMap::new();
+    *per_port.entry(served_by(&mut c).await).or_insert(0) += 1;
+    let mut others = Vec::new();
     for _ in 0..16 {
         let mut s = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
-        firsts.insert(served_by(&mut s).await);
+        *per_port.entry(served_by(&mut s).await).or_insert(0) += 1;
+        others.push(s);
     }
-    assert_eq!(
-        firsts.len(),
-        2,
-        "new sessions spread over replicas: {firsts:?}"
+    assert!(
+        per_port.len() == 2 && per_port.values().all(|&n| n >= 7),
+        "sessions spread evenly over replicas: {per_port:?}"
     );
+    drop(others);
     c.query_drop("INSERT INTO rt_writes (port) VALUES (@@port)")
         .await
         .unwrap();

@@ -242,11 +242,16 @@ tenant = "acme"
     assert_eq!(common::raw::packets(&ok)[0].1[0], 0x00, "writes still work");
 }
 
+/// Sessions reading at once split over the replicas by weight, counted: with weights 1 and
+/// 6, 14 sessions put exactly 2 on the light one (a weighted random choice gave 0-6).
 #[tokio::test]
 async fn replica_weights_shape_the_spread() {
     let (p, [r1, r2]) = (primary_port(), common::replica_ports());
     let text = format!(
         r#"
+[server]
+threads = 1
+
 [[tenants]]
 name = "acme"
 schemas = ["wf_acme"]
@@ -261,18 +266,28 @@ tenant = "acme"
 "#
     );
     let proxy = common::start(config::parse(&text, &|_| None).unwrap()).await;
-    // A session keeps its replica for a while: each new session's first read is a
-    // fresh weighted choice.
-    let mut heavy = 0;
-    for _ in 0..140 {
+    // Each session stays open, so every choice sees the ones before it.
+    let mut sessions = Vec::new();
+    let mut light = 0;
+    for _ in 0..14 {
         let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
-        if common::served_by(&mut c).await == r2 {
-            heavy += 1;
+        if common::served_by(&mut c).await == r1 {
+            light += 1;
+        }
+        sessions.push(c);
+    }
+    assert_eq!(light, 2, "the weight-1 replica serves 1 session in 7");
+    // A session whose turn to choose again comes stays where it is: the split holds.
+    // (The choice is made again at the first read after a command that ended past it.)
+    tokio::time::sleep(switchyard::frontend::REPICK_EVERY).await;
+    let mut light_again = 0;
+    for c in &mut sessions {
+        common::served_by(c).await;
+        if common::served_by(c).await == r1 {
+            light_again += 1;
         }
     }
-    // Expected 120 of 140; under 90 would mean the weights are ignored (p < 1e-9).
-    assert!(heavy >= 90, "weight-6 replica served {heavy} of 140 reads");
-    assert!(heavy < 140, "weight-1 replica served none");
+    assert_eq!(light_again, 2, "after every session chose again");
 }
 
 /// The server kills a session's backend connection: a session that kept nothing there

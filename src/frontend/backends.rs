@@ -14,7 +14,7 @@ use crate::backend::restore::{restore, restored_in_place};
 use crate::backend::BackendError;
 use crate::config::{ReplicaFallback, TenantConfig};
 use crate::protocol::scan::{Expect, Outcome};
-use crate::router::replicas::replica_order;
+use crate::router::replicas::{replica_order, Candidate};
 use crate::router::route::{Destination, Route, Target};
 use crate::state::RuntimeState;
 
@@ -196,7 +196,7 @@ impl Session {
             return None;
         }
         if let Target::Replica(i) = t {
-            self.chose_replica(i);
+            self.chose_replica(rt, i);
             self.note_fallback(rt, false);
         }
         Some(t)
@@ -274,7 +274,7 @@ impl Session {
                 return Ok(Target::Replica(i));
             }
         }
-        for (i, _) in self.replica_order(rt, max_lag) {
+        for Candidate { index: i, .. } in self.replica_order(rt, max_lag) {
             if Some(i) != first && self.try_replica(rt, i).await {
                 return Ok(Target::Replica(i));
             }
@@ -299,7 +299,7 @@ impl Session {
     async fn try_replica(&mut self, rt: &RuntimeState, i: usize) -> bool {
         match self.ready(rt, Target::Replica(i)).await {
             Ok(()) => {
-                self.chose_replica(i);
+                self.chose_replica(rt, i);
                 self.note_fallback(rt, false);
                 true
             }
@@ -345,27 +345,53 @@ impl Session {
         (self.st.sticky).filter(|_| monotonic || self.st.keeps_replica())
     }
 
-    /// Eligible replicas in the order to try them (see `router::replicas`).
+    /// Eligible replicas in the order to try them (see `router::replicas`), each with the
+    /// sessions of this worker reading from it, this one not counted.
     pub(super) fn replica_order(
         &self,
         rt: &RuntimeState,
         max_lag: Option<Duration>,
-    ) -> Vec<(usize, u32)> {
+    ) -> Vec<Candidate> {
         let Some(tenant) = &self.tenant else {
             return Vec::new();
         };
+        let own = (self.seat.as_ref()).filter(|s| s.is_local(&rt.shared.readers));
+        let readers = rt.shared.readers.local();
         let eligible = (tenant.replicas.iter().enumerate())
             .filter(|(i, r)| Some(*i) != self.avoid && rt.replica_usable(tenant, &r.addr, max_lag))
-            .map(|(i, r)| (i, r.weight));
+            .map(|(index, r)| {
+                let mine = own.is_some_and(|s| s.is_on(&r.addr));
+                Candidate {
+                    index,
+                    weight: r.weight,
+                    readers: readers.count(&r.addr).saturating_sub(u32::from(mine)),
+                }
+            });
         replica_order(eligible, self.kept_replica())
     }
 
     /// Sessions that promise read-your-writes stay on one replica while it is eligible;
-    /// the others for [`REPICK_EVERY`].
-    pub(super) fn chose_replica(&mut self, i: usize) {
+    /// the others for [`REPICK_EVERY`]. The session is counted on the replica it reads
+    /// from (see `state::readers`) from the choice on.
+    pub(super) fn chose_replica(&mut self, rt: &RuntimeState, i: usize) {
         if self.st.sticky != Some(i) || !self.st.keeps_replica() {
             self.st.sticky = Some(i);
             self.st.sticky_until = (self.st.last_end).and_then(|t| t.checked_add(REPICK_EVERY));
+            self.seat_on(rt, i);
+        }
+    }
+
+    /// Counts the session on replica `i` of its tenant, on this worker.
+    pub(super) fn seat_on(&mut self, rt: &RuntimeState, i: usize) {
+        let Some(addr) = (self.tenant.as_ref()).and_then(|t| t.replicas.get(i)) else {
+            return;
+        };
+        let readers = &rt.shared.readers;
+        let seated =
+            (self.seat.as_ref()).is_some_and(|s| s.is_on(&addr.addr) && s.is_local(readers));
+        if !seated {
+            // The new seat first: the old one's count never reads as free in between.
+            self.seat = Some(readers.seat(&addr.addr));
         }
     }
 

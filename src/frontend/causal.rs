@@ -164,7 +164,8 @@ impl Session {
             },
         };
         let tenant = self.tenant_or_err()?;
-        for (n, (i, _)) in self.replica_order(rt, max_lag).into_iter().enumerate() {
+        for (n, c) in self.replica_order(rt, max_lag).into_iter().enumerate() {
+            let i = c.index;
             if self.ready(rt, Target::Replica(i)).await.is_err() {
                 continue;
             }
@@ -184,7 +185,7 @@ impl Session {
                 if let Some(m) = &self.mark {
                     m.replica_reached(addr, &pos);
                 }
-                self.chose_replica(i);
+                self.chose_replica(rt, i);
                 self.count_consistent(|s| {
                     if ready {
                         &s.consistent_ready

@@ -39,6 +39,7 @@ use error::SessionError;
 use session::{Ran, Session};
 use workers::{Departure, Workers};
 
+pub use client::REPICK_EVERY;
 pub use pins::Reason as PinReason;
 
 /// The largest packet accepted before a client has logged in: a handshake response with the

@@ -81,6 +81,8 @@ pub struct Session {
     /// When the statement's answer was timed (`observe`): the end of the command too, so
     /// a statement reads the clock twice, not three times.
     pub(super) answered: Option<Instant>,
+    /// The session counted on the replica it reads from, for the choices of others.
+    pub(super) seat: Option<crate::state::readers::Seat>,
     /// The worker running the session, and the last of its balancer's calls it answered.
     worker: usize,
     answered_call: u32,
@@ -143,6 +145,7 @@ impl Session {
             hold_end: false,
             avoid: None,
             eligible: Default::default(),
+            seat: None,
             worker,
             answered_call: 0,
         };
@@ -202,8 +205,8 @@ impl Session {
                     role,
                     addr,
                 };
-                for (i, _) in self.replica_order(rt, None) {
-                    if self.ready(rt, Target::Replica(i)).await.is_ok() {
+                for c in self.replica_order(rt, None) {
+                    if self.ready(rt, Target::Replica(c.index)).await.is_ok() {
                         tracing::warn!(parent: &self.span(), error = %e, "primary unreachable: session starts read-only");
                         return Ok(());
                     }
@@ -400,7 +403,12 @@ impl Session {
     pub(super) fn arrive(&mut self, here: usize) -> std::io::Result<()> {
         self.client.rehome()?;
         self.worker = here;
-        self.state.load().shared.workers.moved();
+        let rt = self.state.load_full();
+        rt.shared.workers.moved();
+        // Counted among this worker's readers now, so its choices see the session.
+        if let (Some(_), Some(i)) = (&self.seat, self.st.sticky) {
+            self.seat_on(&rt, i);
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod health;
 pub mod limits;
 pub mod pause;
 pub mod per_worker;
+pub mod readers;
 pub mod registry;
 pub mod reload;
 pub mod signals;
@@ -126,6 +127,8 @@ pub struct Shared {
     pub off_loop: OffLoop,
     /// The session workers: their sessions and CPU time, and the balancer's calls.
     pub workers: workers::WorkerBoard,
+    /// Sessions reading from each replica server, per worker: what replica choices balance.
+    pub readers: readers::Readers,
 }
 
 /// Full classifier passes (`frontend::offload`) run at once, at most as many as the cores

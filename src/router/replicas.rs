@@ -13,12 +13,11 @@ pub struct Candidate {
     pub readers: u32,
 }
 
-/// Eligible replicas in the order to try them. Fewest readers per weight first: sessions
-/// choosing at random by weight put 6 or more of 8 on one of two replicas almost one time
-/// in three, and such a split costs throughput an even one keeps (docs/design.md, replica
-/// choice). Counted, they split as evenly as the weights allow, and a session choosing
-/// again (itself not counted) stays unless its replica is busier than another. One
-/// allocation: the candidates are ordered in place.
+/// Eligible replicas in the order to try them. Fewest readers per weight first: a weighted
+/// random choice put 6 or more of 8 sessions on one of two replicas almost one time in
+/// three (docs/design.md, replica choice). Counted, sessions split as evenly as the weights
+/// allow, and a session choosing again (itself not counted) stays unless its replica is
+/// busier than another. One allocation: the candidates are ordered in place.
 pub fn replica_order(
     candidates: impl Iterator<Item = Candidate>,
     sticky: Option<usize>,

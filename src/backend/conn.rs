@@ -252,21 +252,23 @@ impl BackendConn {
     /// This connection's identity, shared: cloning its key per statement would write the
     /// reference counts of strings every connection to the server shares. Made again
     /// after COM_CHANGE_USER (new credentials).
-    pub fn identity(&mut self) -> Arc<Identity> {
-        match &self.identity {
-            Some(i) if Arc::ptr_eq(&i.creds, &self.creds) && i.thread_id == self.connection_id => {
-                Arc::clone(i)
-            }
-            _ => {
-                let i = Arc::new(Identity {
-                    key: self.key.clone(),
-                    creds: Arc::clone(&self.creds),
-                    thread_id: self.connection_id,
-                });
-                self.identity = Some(Arc::clone(&i));
-                i
-            }
+    pub fn identity(&mut self) -> &Arc<Identity> {
+        // The fields themselves, so that they borrow apart.
+        let conn: &mut Conn = &mut self.0;
+        let current = (conn.identity.as_ref()).is_some_and(|i| {
+            Arc::ptr_eq(&i.creds, &conn.creds) && i.thread_id == conn.connection_id
+        });
+        if !current {
+            conn.identity = None;
         }
+        let (key, creds, thread_id) = (&conn.key, &conn.creds, conn.connection_id);
+        conn.identity.get_or_insert_with(|| {
+            Arc::new(Identity {
+                key: key.clone(),
+                creds: Arc::clone(creds),
+                thread_id,
+            })
+        })
     }
 
     /// Whether the response to the next command will use OK packets instead of EOF.

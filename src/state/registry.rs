@@ -25,7 +25,11 @@ pub use crate::backend::conn::Identity as Running;
 
 #[derive(Default)]
 struct RunState {
+    /// The connection of the session's last statement, kept when it ends so that the next
+    /// statement on the same connection (the usual case) writes no reference count.
     running: Option<Arc<Running>>,
+    /// Whether a statement runs on `running` now.
+    live: bool,
     /// KILLs registered to interrupt the session (waiting for or holding `kill_gate`).
     killers: usize,
 }
@@ -129,9 +133,14 @@ impl SessionEntry {
     /// to interrupt). A plain call, not a future: the statement path makes it twice per
     /// statement for a wait it almost never has.
     #[must_use]
-    pub fn set_running(&self, running: Option<Arc<Running>>) -> bool {
+    pub fn set_running(&self, running: Option<&Arc<Running>>) -> bool {
         let mut st = self.run_state();
-        st.running = running;
+        st.live = running.is_some();
+        if let Some(r) = running {
+            if !st.running.as_ref().is_some_and(|had| Arc::ptr_eq(had, r)) {
+                st.running = Some(Arc::clone(r));
+            }
+        }
         st.killers > 0
     }
 
@@ -142,7 +151,8 @@ impl SessionEntry {
 
     /// The connection the session's statement runs on now, if any.
     pub fn running(&self) -> Option<Arc<Running>> {
-        self.run_state().running.clone()
+        let st = self.run_state();
+        st.running.clone().filter(|_| st.live)
     }
 
     /// Registers a KILL and waits for the gate: until the claim drops, the session does not

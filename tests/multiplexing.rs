@@ -287,6 +287,14 @@ async fn admin_rows(port: u16, sql: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// SHOW SESSIONS' row of the proxy's first session (id 1).
+async fn first_session_row(admin: u16) -> Vec<String> {
+    let rows = admin_rows(admin, "SHOW SESSIONS").await;
+    rows.into_iter()
+        .find(|r| r[0] == "1")
+        .expect("the first session's row")
+}
+
 #[tokio::test]
 async fn connect_per_request_clients_reuse_pooled_server_connections() {
     create_backend_user(OTHER_BACKEND_USER).await;
@@ -2305,8 +2313,7 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     // Where SHOW SESSIONS says A (the first session) has a transaction open.
     let in_transaction = || async move {
-        let rows = admin_rows(admin, "SHOW SESSIONS").await;
-        let a = rows.into_iter().find(|r| r[0] == "1").expect("A's row");
+        let a = first_session_row(admin).await;
         (a[5].clone(), a[6].clone())
     };
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
@@ -2366,13 +2373,7 @@ async fn show_sessions_lists_the_connections_held_now() {
     create_backend_user(OTHER_BACKEND_USER).await;
     let proxy = common::start_with_admin(RuntimeState::new(config(1, OTHER_BACKEND_USER))).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
-    let backends = || async move {
-        let rows = admin_rows(admin, "SHOW SESSIONS").await;
-        rows.into_iter()
-            .find(|r| r[0] == "1")
-            .expect("the session's row")[8]
-            .clone()
-    };
+    let backends = || async move { first_session_row(admin).await[8].clone() };
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
     assert_eq!(backends().await, "", "after the login");
     a.query_drop("BEGIN").await.unwrap();

@@ -18,6 +18,9 @@
 # count, are where user time goes (a profile-guided build has about a third of the I1
 # misses of the plain one, docs/design.md). `--clients N` sets sysbench's threads (sessions
 # interleaved on the one worker, so each finds its state colder as N grows).
+# Last, the same text point selects through the L4 relay of bench/run.sh
+# (examples/l4_relay.rs, built when missing), counted inside its connection tasks
+# (tokio's copy_bidirectional): the floor to compare the session tasks' figures with.
 # Needs the local cluster (scripts/cluster.sh up) with the sysbench tables prepared (bench/run.sh
 # does), valgrind (installed with apt-get when missing), php with mysqli (scripts/drivers.sh).
 # Environment: SY_PRIMARY_PORT, SY_REPLICA1_PORT, SY_REPLICA2_PORT, SY_PROFILE_PORT (6240).
@@ -28,6 +31,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/sbtest.sh
 
 BIN=target/release/switchyard
+RELAY=target/release/examples/l4_relay
 REQUESTS=800
 STATEMENTS=8000
 CLIENTS=8
@@ -43,6 +47,9 @@ done
 if ! command -v valgrind >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y \
         --no-install-recommends valgrind >/dev/null </dev/null
+fi
+if [ ! -x "$RELAY" ]; then
+    cargo build --release --quiet --example l4_relay
 fi
 PORT="${SY_PROFILE_PORT:-6240}"
 WORK="$(mktemp -d)"
@@ -69,10 +76,13 @@ echo "$ok\n";
 PHP
 
 PID=""
+SIGNAL=INT
 stop() {
     [ -n "$PID" ] || return 0
-    # SIGINT: the process exits and callgrind writes its counts.
-    kill -INT "$PID" 2>/dev/null || true
+    # The process exits and callgrind writes its counts: Switchyard on SIGINT (through
+    # main); the relay, which handles no signal, on SIGTERM (a script's background job
+    # ignores SIGINT).
+    kill -"$SIGNAL" "$PID" 2>/dev/null || true
     for _ in $(seq 240); do
         kill -0 "$PID" 2>/dev/null || break
         sleep 0.5
@@ -81,11 +91,23 @@ stop() {
 }
 trap stop EXIT
 
-# Starts the proxy under callgrind writing to $1; waits until a client gets its row.
+# Starts the proxy under callgrind writing to $1 (or, with a second argument "relay", the
+# L4 relay over both replicas, counting inside its connection tasks); waits until a client
+# gets its row.
 start() {
-    RUST_LOG=info valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*run_session*' \
-        --callgrind-out-file="$1" "$BIN" run --config "${WORK}/sb.toml" --threads 1 \
-        >"${1}.log" 2>&1 &
+    SIGNAL=INT
+    if [ "${2:-}" = relay ]; then
+        SIGNAL=TERM
+        valgrind --tool=callgrind --cache-sim=yes \
+            --toggle-collect='l4_relay::main::{{closure}}::{{closure}}' \
+            --callgrind-out-file="$1" "$RELAY" "127.0.0.1:${PORT}" \
+            "127.0.0.1:${SY_REPLICA1_PORT:-3308}" "127.0.0.1:${SY_REPLICA2_PORT:-3309}" \
+            >"${1}.log" 2>&1 &
+    else
+        RUST_LOG=info valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*run_session*' \
+            --callgrind-out-file="$1" "$BIN" run --config "${WORK}/sb.toml" --threads 1 \
+            >"${1}.log" 2>&1 &
+    fi
     PID=$!
     for _ in $(seq 120); do
         # Its own answer, not another process's on the port.
@@ -117,11 +139,11 @@ done_requests=$(($(cat "${WORK}"/requests.[0-9]* | awk '{s += $1} END {print s}'
 echo "connect per request: $(per "${WORK}/requests.out" "$done_requests" client) ($done_requests clients)"
 
 # $STATEMENTS point selects against a fresh proxy counting into $1, with sysbench's
-# --db-ps-mode $2 (disable: text, auto: prepared); prints instructions per statement, the
-# probe's login and statement counted as one more.
+# --db-ps-mode $2 (disable: text, auto: prepared), through the relay when $3 is "relay";
+# prints instructions per statement, the probe's login and statement counted as one more.
 point_selects() {
     local statements
-    start "$1"
+    start "$1" "${3:-}"
     statements="$(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 \
         --mysql-port="$PORT" --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
         --tables=4 --table-size=10000 --threads="$CLIENTS" --events="$STATEMENTS" --time=0 \
@@ -131,4 +153,5 @@ point_selects() {
 }
 echo "text point select: $(point_selects "${WORK}/selects.out" disable)"
 echo "prepared point select: $(point_selects "${WORK}/prepared.out" auto)"
+echo "the L4 relay, text point select: $(point_selects "${WORK}/relay.out" disable relay)"
 echo "callgrind files: ${WORK}"

@@ -103,11 +103,12 @@ pub enum Reset {
 /// chooses again (fewest readers per weight, itself left out: it moves only to even out).
 /// Choosing per read spread one session's reads over every replica, and each server's
 /// thread for the session slept between its reads: a point-select load lost about a third
-/// of its throughput to those wake-ups (16.7k qps with one replica, 10.5-12.5k with two). Choosing again after 32 reads still cost one busy session a
-/// quarter of its throughput (text point selects at 1 client: 4.7-5.0k qps against 6.1-6.3k
-/// kept for good, interleaved rounds), the replica it left going idle every few
-/// milliseconds. Once a second, sessions still even out over the replicas as others come and
-/// go, and a replica that joins or comes back gets reads within a second.
+/// of its throughput to those wake-ups (16.7k qps with one replica, 10.5-12.5k with two).
+/// Choosing again after 32 reads still cost one busy session a quarter of its throughput
+/// (text point selects at 1 client: 4.7-5.0k qps against 6.1-6.3k kept for good,
+/// interleaved rounds), the replica it left going idle every few milliseconds. Once a
+/// second, sessions still even out over the replicas as others come and go, and a replica
+/// that joins or comes back gets reads within a second.
 pub const REPICK_EVERY: Duration = Duration::from_secs(1);
 
 impl ClientState {

@@ -7,6 +7,7 @@ mod causal;
 mod client;
 mod commands;
 mod cursor;
+mod deadline;
 pub mod error;
 mod isolation;
 mod kill;

@@ -1,10 +1,10 @@
 //! One client session: the command loop and the state that routing reads and updates.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::client::{ClientState, Identity};
+use super::deadline::Deadline;
 use super::error::SessionError;
 use super::login::Login;
 use super::ops::PublishKey;
@@ -223,11 +223,10 @@ impl Session {
         // One idle timer per session, re-armed only when it fires: arming a timer for every
         // command would cost more than the rest of routing.
         let mut last_active = Instant::now();
-        let timer = tokio::time::sleep(self.idle_limit);
-        tokio::pin!(timer);
+        let mut timer = Deadline::after(self.idle_limit);
         // Made at the first write whose connection the session keeps for its answer: a
         // connect-per-request client that only reads never pays for a timer.
-        let mut hold: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        let mut hold: Option<Deadline> = None;
         let entry = Arc::clone(&self.registration.entry);
         let mut shutting_down = entry.signals.shutting_down();
         // The runtime snapshot, taken again only when a reload or the monitor replaced it:
@@ -288,12 +287,12 @@ impl Session {
                     rearm(&mut hold, last_active + super::lease::LOOK_BACK_HOLD);
                     continue;
                 }
-                _ = &mut timer => {
+                () = timer.elapsed() => {
                     if last_active.elapsed() >= self.idle_limit {
                         tracing::debug!(parent: &self.span(), "idle timeout");
                         break;
                     }
-                    timer.as_mut().reset((last_active + self.idle_limit).into());
+                    timer.reset(last_active + self.idle_limit);
                     continue;
                 }
             };
@@ -332,7 +331,7 @@ impl Session {
                 rearm(&mut hold, last_active + super::lease::LOOK_BACK_HOLD);
             }
             if std::mem::take(&mut self.idle_changed) {
-                timer.as_mut().reset((last_active + self.idle_limit).into());
+                timer.reset(last_active + self.idle_limit);
             }
             if self.state_lost {
                 // What the session kept on a lost connection is gone: end after the answer.
@@ -706,17 +705,17 @@ impl Session {
 use crate::protocol::scan::Expect;
 
 /// Sets the write's hold (see `run`) to end at `until`, making it the first time.
-fn rearm(hold: &mut Option<Pin<Box<tokio::time::Sleep>>>, until: Instant) {
+fn rearm(hold: &mut Option<Deadline>, until: Instant) {
     match hold {
-        Some(h) => h.as_mut().reset(until.into()),
-        None => *hold = Some(Box::pin(tokio::time::sleep_until(until.into()))),
+        Some(h) => h.reset(until),
+        None => *hold = Some(Deadline::at(until)),
     }
 }
 
 /// Completes when the write's hold (see `run`) is over; never without one.
-async fn hold_over(hold: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+async fn hold_over(hold: &mut Option<Deadline>) {
     match hold {
-        Some(h) => h.as_mut().await,
+        Some(h) => h.elapsed().await,
         None => std::future::pending().await,
     }
 }

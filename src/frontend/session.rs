@@ -229,6 +229,7 @@ impl Session {
         let mut hold: Option<Deadline> = None;
         let entry = Arc::clone(&self.registration.entry);
         let mut shutting_down = entry.signals.shutting_down();
+        let mut signals_armed = None;
         // The runtime snapshot, taken again only when a reload or the monitor replaced it:
         // `load_full` per command would write the snapshot's shared reference count.
         let mut rt = self.state.load_full();
@@ -266,7 +267,7 @@ impl Session {
                 }
                 // Shutting down: an idle session outside a transaction closes now; one in a
                 // transaction gets to finish it (checked after each statement).
-                s = entry.signals.raised(!shutting_down) => match s {
+                s = entry.signals.raised(!shutting_down, &mut signals_armed) => match s {
                     Signal::Killed => {
                         tracing::debug!(parent: &self.span(), "killed");
                         break;
@@ -321,7 +322,7 @@ impl Session {
                 f = self.dispatch(&rt, &mut payload) => f,
                 // Killed mid-command (a statement, a paused tenant, a slow connect): the
                 // connection ends now, as directly; its backend connections are dropped.
-                _ = entry.signals.raised(false) => break,
+                _ = entry.signals.raised(false, &mut signals_armed) => break,
             };
             self.client.recycle(payload);
             last_active = self.answered.take().unwrap_or_else(Instant::now);

@@ -8,7 +8,7 @@
 
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use atomic_waker::AtomicWaker;
 
@@ -45,7 +45,16 @@ impl Signals {
     }
 
     /// Completes when the session is killed, or (with `shutdown`) told to shut down.
-    pub fn raised(&self, shutdown: bool) -> impl Future<Output = Signal> + '_ {
+    /// `armed` is the caller's memo of the waker it registered last: while that waker is
+    /// the polling task's and nothing has been raised since (a raise takes the registered
+    /// waker, after setting its flag), a poll is two loads, not the waker's two
+    /// compare-and-swaps. The session polls this at every command and while each statement
+    /// waits.
+    pub fn raised<'a>(
+        &'a self,
+        shutdown: bool,
+        armed: &'a mut Option<Waker>,
+    ) -> impl Future<Output = Signal> + 'a {
         poll_fn(move |cx| {
             let now = || {
                 if self.killed() {
@@ -59,7 +68,15 @@ impl Signals {
             if let Some(s) = now() {
                 return Poll::Ready(s);
             }
+            // Not killed: a raise since the registration could only be a shutdown, which
+            // took the waker.
+            let registered =
+                !self.shutting_down() && armed.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+            if registered {
+                return Poll::Pending;
+            }
             self.waker.register(cx.waker());
+            *armed = Some(cx.waker().clone());
             // Raised between the look and the registration: its wake went to the old waker.
             match now() {
                 Some(s) => Poll::Ready(s),
@@ -72,14 +89,16 @@ impl Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
+    use std::task::{Context, Wake};
 
     #[tokio::test]
     async fn a_waiting_session_hears_a_kill_from_another_thread() {
         let s = Arc::new(Signals::default());
         let raiser = Arc::clone(&s);
         let t = std::thread::spawn(move || raiser.raise(Signal::Killed));
-        assert_eq!(s.raised(false).await, Signal::Killed);
+        assert_eq!(s.raised(false, &mut None).await, Signal::Killed);
         t.join().unwrap();
     }
 
@@ -87,14 +106,56 @@ mod tests {
     async fn shutdown_is_heard_only_when_asked_for() {
         let s = Signals::default();
         s.raise(Signal::Shutdown);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let mut ignoring = std::pin::pin!(s.raised(false));
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut armed = None;
+        let mut ignoring = std::pin::pin!(s.raised(false, &mut armed));
         assert!(
             ignoring.as_mut().poll(&mut cx).is_pending(),
             "shutdown completed a wait that ignores it"
         );
-        assert_eq!(s.raised(true).await, Signal::Shutdown);
+        assert_eq!(s.raised(true, &mut None).await, Signal::Shutdown);
         s.raise(Signal::Killed);
-        assert_eq!(s.raised(true).await, Signal::Killed, "a kill comes first");
+        assert_eq!(
+            s.raised(true, &mut None).await,
+            Signal::Killed,
+            "a kill comes first"
+        );
+    }
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_wait_that_skipped_registering_is_still_woken() {
+        let s = Signals::default();
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let mut armed = None;
+        let mut poll = |armed: &mut Option<Waker>| {
+            std::pin::pin!(s.raised(false, armed))
+                .poll(&mut cx)
+                .is_pending()
+        };
+        assert!(poll(&mut armed), "nothing raised yet");
+        assert!(
+            poll(&mut armed),
+            "the same task looks again: no registration"
+        );
+        s.raise(Signal::Shutdown);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the shutdown woke it");
+        // The shutdown took the waker: this look must register it again, or the kill
+        // below would wake nobody.
+        assert!(poll(&mut armed), "a wait ignoring shutdown goes on");
+        s.raise(Signal::Killed);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "the kill woke it");
+        assert!(!poll(&mut armed), "and it completes");
     }
 }

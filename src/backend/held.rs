@@ -130,7 +130,9 @@ impl Held {
     }
 
     /// The lease key for `t`, from the cache while the config, the tenant and the server's
-    /// address are the ones it was made for; else from `make`.
+    /// address are the ones it was made for; else from `make`. Borrowed: a clone per
+    /// statement would write the key's reference count, which the worker's other sessions
+    /// of the login share.
     pub fn lease_key(
         &mut self,
         t: Target,
@@ -138,25 +140,25 @@ impl Held {
         tenant: &str,
         addr: &str,
         make: impl FnOnce() -> Arc<LeaseKey>,
-    ) -> Arc<LeaseKey> {
+    ) -> &LeaseKey {
         let i = index(t);
-        if let Some(Some(k)) = self.keys.get(i) {
-            if Arc::ptr_eq(&k.config, config)
+        let cached = self.keys.get(i).and_then(Option::as_ref).is_some_and(|k| {
+            Arc::ptr_eq(&k.config, config)
                 && &*k.lease.key.addr == addr
                 && &*k.lease.group.tenant == tenant
-            {
-                return Arc::clone(&k.lease);
-            }
-        }
-        let lease = make();
+        });
         if self.keys.len() <= i {
             self.keys.resize_with(i + 1, || None);
         }
-        self.keys[i] = Some(CachedKey {
+        let slot = &mut self.keys[i];
+        if !cached {
+            *slot = None;
+        }
+        let k = slot.get_or_insert_with(|| CachedKey {
             config: Arc::clone(config),
-            lease: Arc::clone(&lease),
+            lease: make(),
         });
-        lease
+        &k.lease
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) struct Lessee<'s> {
     pub id: u32,
 }
 
-impl Lessee<'_> {
+impl<'s> Lessee<'s> {
     /// A connection to `t` at `addr` from the tenant's pool (a new one while under
     /// `pool_max`, over `tls` when given), not yet in the session's state. The caller has
     /// tried [`take_own`](Self::take_own) first.
@@ -40,12 +40,12 @@ impl Lessee<'_> {
     ) -> Result<BackendConn, BackendError> {
         let (id, st) = (self.id, self.st);
         let lk = self.lease_key(rt, tenant, t, addr);
-        let ask = ask(rt, &lk, st, id);
+        let ask = ask(rt, lk, st, id);
         let db = st.schema.as_deref();
         let connect =
             || BackendConn::connect(lk.key.clone(), &lk.creds, db, rt.connect_timeout, tls);
         let mut conn = rt.shared.pools.lease(&ask, connect).await?;
-        serves(&mut conn, &lk);
+        serves(&mut conn, lk);
         Ok(conn)
     }
 
@@ -58,8 +58,8 @@ impl Lessee<'_> {
     ) -> Option<BackendConn> {
         let (id, st) = (self.id, self.st);
         let lk = self.lease_key(rt, tenant, t, addr);
-        let mut conn = rt.shared.pools.take_own(&ask(rt, &lk, st, id))?;
-        serves(&mut conn, &lk);
+        let mut conn = rt.shared.pools.take_own(&ask(rt, lk, st, id))?;
+        serves(&mut conn, lk);
         Some(conn)
     }
 
@@ -72,7 +72,7 @@ impl Lessee<'_> {
         tenant: &TenantConfig,
         t: Target,
         addr: &str,
-    ) -> Arc<LeaseKey> {
+    ) -> &'s LeaseKey {
         let who = self.who;
         self.held.lease_key(t, &rt.config, &tenant.name, addr, || {
             let hash = login_hash(tenant, addr, who);

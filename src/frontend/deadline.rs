@@ -1,5 +1,5 @@
-//! A session's idle timer, as its command loop waits on it beside the client's next
-//! command: polled once, then only looked at.
+//! The timers a session's command loop waits on beside the client's next command (idle,
+//! a write's hold): polled once, then only looked at.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;

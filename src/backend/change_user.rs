@@ -53,7 +53,7 @@ pub async fn change_user(
     }
     conn.key = key.clone();
     conn.creds = Arc::new(creds.clone());
-    conn.schema = schema.map(str::to_owned);
+    conn.schema = schema.map(Into::into);
     conn.session_was_reset();
     conn.set_option = None;
     conn.changed_user = true;

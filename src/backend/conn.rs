@@ -50,7 +50,7 @@ pub struct Conn {
     /// What logged this connection in; a KILL QUERY logs in beside it with the same.
     pub creds: Arc<Credentials>,
     /// Schema this connection is in (as far as Switchyard knows).
-    pub schema: Option<String>,
+    pub schema: Option<Arc<str>>,
     /// The session state (SET statements) this connection is in.
     pub applied: Applied,
     /// COM_SET_OPTION value applied here.
@@ -210,7 +210,7 @@ impl BackendConn {
             info,
             connection_id,
             creds: Arc::new(creds.clone()),
-            schema: database.map(str::to_owned),
+            schema: database.map(Into::into),
             applied: Applied::default(),
             set_option: None,
             stmts: StmtCache::default(),

@@ -5,6 +5,7 @@
 //! SETs replayed go as few statements as keeps them exactly equivalent (see [`plan`]).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::conn::{Applied, BackendConn};
 use super::error::BackendError;
@@ -20,7 +21,7 @@ const MAX_JOINED_BYTES: usize = 64 * 1024;
 /// The state a session wants its connection in.
 #[derive(Debug, Clone, Copy)]
 pub struct Wanted<'a> {
-    pub schema: Option<&'a str>,
+    pub schema: Option<&'a Arc<str>>,
     /// (sequence number, COM_QUERY payload) of each SET to replay, in order.
     pub sets: &'a [(u64, Vec<u8>)],
     pub applied: Applied,
@@ -33,12 +34,33 @@ pub fn restored_in_place(conn: &mut BackendConn, w: &Wanted<'_>) -> bool {
     let current = conn.applied.fp == w.applied.fp
         && !conn.changed_user
         && !conn.from_other_tenant
-        && w.schema.is_none_or(|db| conn.schema.as_deref() == Some(db))
+        && w.schema
+            .is_none_or(|db| conn.schema.as_ref().is_some_and(|c| same_name(c, db)))
         && conn.set_option == w.set_option;
     if current {
         conn.applied = w.applied;
+        // The same name in another string (the connection was opened or last used by
+        // another session): take the session's, so the next check is a pointer compare.
+        if let (Some(db), Some(had)) = (w.schema, &conn.schema) {
+            if !Arc::ptr_eq(db, had) {
+                conn.schema = Some(Arc::clone(db));
+            }
+        }
     }
     current
+}
+
+/// Whether two schema names are one: most often the same string, shared.
+fn same_name(a: &Arc<str>, b: &Arc<str>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
+}
+
+/// Whether two connections' or statements' schemas (none included) are one.
+pub fn same_schema(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same_name(a, b),
+        (a, b) => a.is_none() && b.is_none(),
+    }
 }
 
 /// Restores `conn` to `w`; says how.
@@ -50,11 +72,11 @@ pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, 
     if std::mem::take(&mut conn.from_other_tenant) {
         forget_found_rows(conn).await?;
     }
-    if let Some(db) = w.schema.filter(|db| conn.schema.as_deref() != Some(*db)) {
+    if let Some(db) = w.schema.filter(|db| conn.schema.as_ref() != Some(*db)) {
         let mut p = vec![COM_INIT_DB];
         p.extend_from_slice(db.as_bytes());
         expect_ok(conn.exec_silent(&p, Expect::Single).await?, "USE")?;
-        conn.schema = Some(db.to_owned());
+        conn.schema = Some(Arc::clone(db));
     }
     option(conn, w.set_option).await?;
     Ok(kind)
@@ -282,6 +304,17 @@ fn expect_ok(o: Outcome, what: &str) -> Result<(), BackendError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schemas_are_the_same_by_name_shared_or_not() {
+        let a: Arc<str> = "wf_a".into();
+        assert!(same_schema(&Some(Arc::clone(&a)), &Some(a)));
+        assert!(same_schema(&Some("wf_a".into()), &Some("wf_a".into())));
+        assert!(!same_schema(&Some("wf_a".into()), &Some("wf_b".into())));
+        assert!(!same_schema(&Some("wf_a".into()), &None));
+        assert!(!same_schema(&None, &Some("wf_a".into())));
+        assert!(same_schema(&None, &None));
+    }
 
     fn texts(sets: &[&str]) -> Vec<(u64, String)> {
         let recorded: Vec<(u64, Vec<u8>)> = sets

@@ -2,6 +2,7 @@
 //! session state (transaction, SETs, pins, read-your-writes position) a leased connection
 //! must be brought to; with the one routine that resets that state.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::causal::Causal;
@@ -32,7 +33,9 @@ pub struct Identity {
 /// it: any connection is brought to it before it runs the session's statements.
 #[derive(Default)]
 pub struct ClientState {
-    pub schema: Option<String>,
+    /// Shared with the connections brought to it (`Conn::schema`), so that checking a
+    /// connection's schema is most often a pointer compare, not a read of two strings.
+    pub schema: Option<Arc<str>>,
     /// Backend holding the open transaction, if any.
     pub txn: Option<Target>,
     pub autocommit_off: bool,
@@ -115,7 +118,7 @@ impl ClientState {
     /// What a connection must be brought to before it runs this session's statements.
     pub fn wanted(&self, session: u32) -> Wanted<'_> {
         Wanted {
-            schema: self.schema.as_deref(),
+            schema: self.schema.as_ref(),
             sets: self.vars.sets(),
             applied: self.vars.applied(session),
             set_option: self.vars.set_option,

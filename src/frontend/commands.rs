@@ -227,7 +227,7 @@ impl Session {
         self.who.proof = proof;
         self.tenant_chosen = tenant.is_some();
         self.tenant = tenant;
-        self.st.schema = cu.database;
+        self.st.schema = cu.database.map(Into::into);
         if let Some(c) = cu.collation {
             self.who.collation = c;
         }

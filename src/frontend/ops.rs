@@ -40,7 +40,7 @@ impl Session {
             tenant: tenant
                 .filter(|_| self.tenant_chosen)
                 .map(|t| t.name.clone()),
-            schema: self.st.schema.clone(),
+            schema: self.st.schema.as_deref().map(str::to_owned),
             transaction: self
                 .st
                 .open_transaction()

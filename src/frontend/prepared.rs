@@ -1,6 +1,7 @@
 //! Prepared statements across backends: client-facing ids, lazy preparation on each backend
 //! a statement runs on, parameter types and long data carried to whichever backend executes.
 
+use crate::backend::restore::same_schema;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -83,7 +84,7 @@ pub struct Stmt {
 /// connections in the state the one before did.
 struct KeyIn {
     fp: u64,
-    schema: Option<String>,
+    schema: Option<std::sync::Arc<str>>,
     key: u64,
 }
 
@@ -91,7 +92,7 @@ impl Stmt {
     /// [`cache_key`], remembered for the connection state it was worked out for.
     fn key_on(&mut self, conn: &BackendConn) -> u64 {
         match &self.last_key {
-            Some(k) if k.fp == conn.applied.fp && k.schema == conn.schema => k.key,
+            Some(k) if k.fp == conn.applied.fp && same_schema(&k.schema, &conn.schema) => k.key,
             _ => {
                 let key = cache_key(self.key, conn);
                 self.last_key = Some(KeyIn {

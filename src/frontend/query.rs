@@ -207,9 +207,9 @@ impl Session {
         let o = self.forward(Target::Primary, payload, expect, None).await?;
         self.st.last = Some(Target::Primary);
         if o.err.is_none() {
-            self.st.schema = Some(db.to_owned());
+            self.st.schema = Some(db.into());
             if let Some(conn) = self.held.get_mut(Target::Primary) {
-                conn.schema = Some(db.to_owned());
+                conn.schema = self.st.schema.clone();
             }
         }
         self.publish();

@@ -125,7 +125,7 @@ impl Session {
             tenant_chosen: login.tenant.is_some(),
             tenant: login.tenant,
             st: ClientState {
-                schema: login.database,
+                schema: login.database.map(Into::into),
                 ..ClientState::default()
             },
             held: Held::default(),
@@ -637,9 +637,9 @@ impl Session {
             }
         }
         if let Some(db) = c.effects.use_dbs.last() {
-            self.st.schema = Some(db.clone());
+            self.st.schema = Some(db.as_str().into());
             if let Some(conn) = self.held.get_mut(t) {
-                conn.schema = Some(db.clone());
+                conn.schema = self.st.schema.clone();
             }
             self.publish();
         }

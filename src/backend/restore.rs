@@ -34,8 +34,7 @@ pub fn restored_in_place(conn: &mut BackendConn, w: &Wanted<'_>) -> bool {
     let current = conn.applied.fp == w.applied.fp
         && !conn.changed_user
         && !conn.from_other_tenant
-        && w.schema
-            .is_none_or(|db| conn.schema.as_ref().is_some_and(|c| same_name(c, db)))
+        && w.schema.is_none_or(|db| in_schema(conn, db))
         && conn.set_option == w.set_option;
     if current {
         conn.applied = w.applied;
@@ -48,6 +47,11 @@ pub fn restored_in_place(conn: &mut BackendConn, w: &Wanted<'_>) -> bool {
         }
     }
     current
+}
+
+/// Whether `conn` is in schema `db`, as far as Switchyard knows.
+fn in_schema(conn: &BackendConn, db: &Arc<str>) -> bool {
+    conn.schema.as_ref().is_some_and(|c| same_name(c, db))
 }
 
 /// Whether two schema names are one: most often the same string, shared.
@@ -72,7 +76,7 @@ pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, 
     if std::mem::take(&mut conn.from_other_tenant) {
         forget_found_rows(conn).await?;
     }
-    if let Some(db) = w.schema.filter(|db| conn.schema.as_ref() != Some(*db)) {
+    if let Some(db) = w.schema.filter(|db| !in_schema(conn, db)) {
         let mut p = vec![COM_INIT_DB];
         p.extend_from_slice(db.as_bytes());
         expect_ok(conn.exec_silent(&p, Expect::Single).await?, "USE")?;

@@ -21,10 +21,7 @@ pub(super) struct Deadline {
 
 impl Deadline {
     pub(super) fn after(d: Duration) -> Self {
-        Deadline {
-            sleep: Box::pin(tokio::time::sleep(d)),
-            armed: None,
-        }
+        Self::at(Instant::now() + d)
     }
 
     pub(super) fn at(at: Instant) -> Self {

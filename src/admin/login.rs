@@ -11,6 +11,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::AsyncWrite;
 
 use crate::protocol::auth::verify_native;
+use crate::state::lock::Unpoisoned;
 use crate::state::RuntimeState;
 
 const NATIVE: &str = "mysql_native_password";
@@ -58,10 +59,7 @@ impl<W> LoginErrWriter<W> {
     }
 
     fn refused(&self) -> Option<(String, bool)> {
-        self.refusal
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.refusal.locked().clone()
     }
 }
 

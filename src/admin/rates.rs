@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::state::lock::Unpoisoned;
+
 /// Statement totals by (tenant, route).
 pub type Totals = BTreeMap<(String, &'static str), u64>;
 
@@ -34,7 +36,7 @@ impl Rates {
     /// Takes `totals` as read at `now`; returns the rates over the time since the previous
     /// read (when that is at least [`MIN_WINDOW`] ago), else the last rates measured.
     pub fn observe(&self, now: Instant, totals: &Totals) -> Option<Measured> {
-        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.0.locked();
         let window = s
             .previous
             .as_ref()

@@ -14,6 +14,7 @@ use tokio::io::AsyncWrite;
 use super::compat::Session;
 use super::login::{self, Refusal};
 use super::table::{Cell, Reply};
+use crate::state::lock::Unpoisoned;
 use crate::state::SharedState;
 
 /// The version the admin port announces.
@@ -80,8 +81,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for AdminShim {
             tracing::info!(admin = self.session.id, user = %name, "admin login");
         } else {
             tracing::warn!(admin = self.session.id, user = %name, "admin login refused");
-            *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((name, !response.is_empty()));
+            *self.refusal.locked() = Some((name, !response.is_empty()));
         }
         ok
     }

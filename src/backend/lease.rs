@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::state::lock::Unpoisoned;
 use crate::state::per_worker;
 
 /// How a leased connection was brought to its session's state.
@@ -226,18 +227,14 @@ impl Group {
     }
 
     pub(super) fn change_user_failed(&self) {
-        *self
-            .change_user_failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        *self.change_user_failed.locked() = Some(Instant::now());
     }
 
     /// Whether this group's sessions may take other users' idle connections (no recent
     /// COM_CHANGE_USER to its login failed).
     pub(super) fn may_change_user(&self) -> bool {
         self.change_user_failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .is_none_or(|at| at.elapsed() >= CHANGE_USER_BACKOFF)
     }
 

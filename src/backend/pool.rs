@@ -19,6 +19,7 @@ use super::error::BackendError;
 use super::held::LeaseKey;
 use super::lease::{Group, GroupStats};
 use crate::protocol::{CapabilityFlags, MariadbCapabilities};
+use crate::state::lock::Unpoisoned;
 use crate::state::per_worker::{self, PerWorker};
 
 /// How long a released connection's COM_RESET_CONNECTION may take.
@@ -209,7 +210,7 @@ pub struct Ask<'a> {
 impl Pools {
     /// The pool key of `fields`, numbered (once per lease key, not per statement).
     pub fn key(&self, fields: KeyFields) -> PoolKey {
-        let mut k = self.key_ids.lock().unwrap_or_else(|p| p.into_inner());
+        let mut k = self.key_ids.locked();
         if k.ids.len() >= KEY_IDS_MAX {
             k.ids.clear();
         }
@@ -231,7 +232,7 @@ impl Pools {
         make: impl FnOnce() -> LeaseKey,
     ) -> Arc<LeaseKey> {
         let cache = self.keys.local();
-        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = cache.locked();
         let current = cache
             .config
             .as_ref()
@@ -262,7 +263,7 @@ impl Pools {
     /// The group of `tenant`'s connections to `addr`, made on first use; `cap` is the
     /// tenant's `pool_max` (a reload's new value applies).
     pub fn group(&self, tenant: &str, addr: &str, cap: usize) -> Arc<Group> {
-        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let mut groups = self.groups.locked();
         let g = groups
             .entry((tenant.into(), addr.into()))
             .or_insert_with(|| {
@@ -282,7 +283,7 @@ impl Pools {
         let idle = self
             .idle
             .slot_or(per_worker::current_slot(), Default::default);
-        let mut guard = idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = idle.locked();
         take_own_in(&mut guard, ask).0
     }
 
@@ -420,7 +421,7 @@ impl Pools {
         }
         conn.last_used = now;
         let home = self.idle.slot_or(conn.home, Default::default);
-        let mut guard = home.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = home.locked();
         let idle = &mut *guard;
         let list = idle.list(&conn.key);
         let mut pruned = 0;
@@ -486,7 +487,7 @@ impl Pools {
     pub fn idle_counts(&self) -> HashMap<Arc<str>, usize> {
         let mut counts = HashMap::new();
         for idle in self.idle.iter() {
-            let idle = idle.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = idle.locked();
             for (a, &i) in &idle.addrs {
                 if let Some(&n) = idle.per_addr.get(i).filter(|n| **n > 0) {
                     *counts.entry(Arc::clone(a)).or_insert(0) += n;
@@ -498,7 +499,7 @@ impl Pools {
 
     /// Every group's figures, by tenant then server.
     pub fn stats(&self) -> Vec<GroupStats> {
-        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let groups = self.groups.locked();
         let mut out: Vec<GroupStats> = groups.values().map(|g| g.stats()).collect();
         out.sort_by(|a, b| (&a.tenant, &a.addr).cmp(&(&b.tenant, &b.addr)));
         out
@@ -507,7 +508,7 @@ impl Pools {
 
 /// [`Pools::take`] in one worker's pool.
 fn take_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
-    let mut guard = idle.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = idle.locked();
     let idle = &mut *guard;
     let (conn, own) = take_own_in(idle, ask);
     if conn.is_some() {
@@ -554,7 +555,7 @@ fn take_own_in(idle: &mut Idle, ask: &Ask<'_>) -> (Option<BackendConn>, usize) {
 
 /// [`Pools::close_idle_of_others`] in one worker's pool.
 fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
-    let mut guard = idle.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = idle.locked();
     let idle = &mut *guard;
     let mine = |c: &BackendConn| {
         c.slot

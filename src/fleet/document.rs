@@ -14,6 +14,7 @@ use super::keys::Keys;
 use super::record::InstanceRecord;
 use super::{within, Fleet, FleetError};
 use crate::config::{self, Config};
+use crate::state::lock::Unpoisoned;
 use crate::state::{reload, RuntimeState, SharedState};
 
 /// Keys of `[server]` that stay each instance's own: its sockets are bound at start.
@@ -71,23 +72,19 @@ pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue) {
         return;
     }
     let rt = state.load_full();
-    let _one_at_a_time = rt
-        .shared
-        .reload_lock
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let _one_at_a_time = rt.shared.reload_lock.locked();
     match validate(fleet, kv.value_str().unwrap_or_default()) {
         Ok(config) => {
             let report = reload::apply(state, config);
             rt.shared.reloads.record(true);
             fleet.config_version.store(version, Ordering::Release);
-            *fleet.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *fleet.refusal.locked() = None;
             tracing::info!(version, %report, "fleet: config document applied");
         }
         Err(e) => {
             rt.shared.reloads.record(false);
             tracing::error!(version, error = %e, "fleet: config document refused, the running config stays");
-            *fleet.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, e));
+            *fleet.refusal.locked() = Some((version, e));
         }
     }
 }

@@ -25,6 +25,7 @@ use etcd_client::{Client, ConnectOptions};
 use tokio::sync::{watch, Notify};
 
 use crate::config::FleetConfig;
+use crate::state::lock::Unpoisoned;
 use crate::state::SharedState;
 
 pub use document::{push, PushReport};
@@ -87,7 +88,7 @@ impl Fleet {
 
     /// A client and this instance's lease, or why there is none now.
     pub fn client(&self) -> Result<(Client, i64), FleetError> {
-        match &*self.link.lock().unwrap_or_else(|p| p.into_inner()) {
+        match &*self.link.locked() {
             Link::Up { client, lease } => Ok((Client::clone(client), *lease)),
             Link::Down { since, reason } => Err(FleetError::Unreachable {
                 for_secs: since.elapsed().as_secs_f64(),
@@ -101,7 +102,7 @@ impl Fleet {
     }
 
     fn set_up(&self, client: Client, lease: i64) {
-        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        let mut link = self.link.locked();
         if let Link::Down { since, .. } = &*link {
             tracing::info!(
                 fleet = %self.config.name,
@@ -116,7 +117,7 @@ impl Fleet {
     }
 
     fn set_down(&self, reason: &FleetError) {
-        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        let mut link = self.link.locked();
         match &mut *link {
             Link::Up { .. } => {
                 self.losses.fetch_add(1, Ordering::Relaxed);
@@ -136,10 +137,7 @@ impl Fleet {
     }
 
     pub fn refusal(&self) -> Option<(i64, String)> {
-        self.refusal
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.refusal.locked().clone()
     }
 
     pub fn losses(&self) -> u64 {

@@ -6,6 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::state::lock::Unpoisoned;
+
 /// Points kept per backend: at one per [`SPACING`], five minutes.
 pub const MAX_POINTS: usize = 150;
 /// Checks closer together than this share a point, so a 100 ms `health_interval` costs no
@@ -59,7 +61,7 @@ pub type LagHistories = Arc<Mutex<HashMap<String, LagHistory>>>;
 
 /// Records `addr`'s lag after a check.
 pub fn record(histories: &LagHistories, addr: &str, at: Instant, lag: Option<Duration>) {
-    let mut h = histories.lock().unwrap_or_else(|p| p.into_inner());
+    let mut h = histories.locked();
     match h.get_mut(addr) {
         Some(history) => history.record(at, lag),
         None => {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::task::AbortHandle;
 
 use crate::config::{Config, MonitorConfig};
+use crate::state::lock::Unpoisoned;
 use timeline::Timeline;
 
 pub use error::MonitorError;
@@ -231,7 +232,7 @@ impl Drop for Inner {
 }
 
 fn abort_all(tasks: &Mutex<Vec<AbortHandle>>) {
-    let mut tasks = tasks.lock().unwrap_or_else(|p| p.into_inner());
+    let mut tasks = tasks.locked();
     for task in tasks.drain(..) {
         task.abort();
     }
@@ -255,12 +256,8 @@ impl MonitorHandle {
     fn known(&self) -> Known {
         Known {
             statuses: self.inner.statuses.load_full(),
-            timelines: (self.inner.timelines.lock())
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-            histories: (self.inner.histories.lock())
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            timelines: self.inner.timelines.locked().clone(),
+            histories: self.inner.histories.locked().clone(),
             primaries: self.inner.primaries.clone(),
         }
     }
@@ -294,11 +291,7 @@ impl MonitorHandle {
 
     /// `addr`'s recent lag, oldest first (empty before its first check).
     pub fn lag_history(&self, addr: &str) -> Vec<LagPoint> {
-        let h = self
-            .inner
-            .histories
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let h = self.inner.histories.locked();
         h.get(addr)
             .map(|h| h.points().copied().collect())
             .unwrap_or_default()

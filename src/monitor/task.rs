@@ -15,6 +15,7 @@ use super::probe::Prober;
 use super::status::{BackendState, BackendStatus, Observation, Outcome, Policy};
 use super::timeline::{Lag, Timeline};
 pub use crate::config::MonitorLogin as Login;
+use crate::state::lock::Unpoisoned;
 
 /// Every backend's latest status, replaced whole on each update so readers never lock.
 /// Read at every replica choice: FxHash, since the keys are the config's addresses (SipHash's
@@ -116,7 +117,7 @@ fn measure_on_timeline(
     now: Instant,
 ) {
     let parse = |g: &Option<String>| g.as_deref().and_then(|g| GtidPos::parse(g).ok());
-    let mut timelines = timelines.lock().unwrap_or_else(|p| p.into_inner());
+    let mut timelines = timelines.locked();
     if target.is_primary {
         if let Some(written) = parse(&obs.gtid_binlog) {
             timelines

@@ -10,6 +10,7 @@ use super::fingerprint::{Fnv, Normalizer};
 use super::lexer::{Cursor, Kind};
 use super::lists;
 use super::{Class, Effects, PrimaryReason};
+use crate::state::lock::Unpoisoned;
 
 /// Two independent 64-bit hashes of the normalized token stream: `key` indexes the cache,
 /// `check` guards against a key collision handing one statement another's decision.
@@ -207,7 +208,7 @@ impl Cache {
     }
 
     pub fn get(&self, d: Digest) -> Option<(Class, Effects)> {
-        let mut s = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.slots.locked();
         let hit = s.get(d.key).filter(|c| c.check == d.check)?;
         Some((hit.class.clone(), hit.effects.clone()))
     }
@@ -218,14 +219,11 @@ impl Cache {
             class: class.clone(),
             effects: effects.clone(),
         };
-        self.slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .put(d.key, entry);
+        self.slots.locked().put(d.key, entry);
     }
 
     pub fn len(&self) -> usize {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.slots.locked().len()
     }
 }
 

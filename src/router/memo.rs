@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::clock::Clock;
 use super::lexer::{quoted_end, Kind, Lexer, Resume};
 use super::Classification;
+use crate::state::lock::Unpoisoned;
 
 /// Statements longer than this are not remembered: their shapes would cost memory, and
 /// lexing costs little next to relaying them.
@@ -260,7 +261,7 @@ impl Memo {
     /// The answer remembered for `sql`'s shape; else the shape to remember it by, if it
     /// has one.
     pub fn recall(&self, sql: &[u8]) -> Result<Answer, Option<Missed>> {
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.inner.locked();
         let inner = &mut *guard;
         let Some(len) = shape(sql, &mut inner.scratch) else {
             return Err(None);
@@ -289,19 +290,11 @@ impl Memo {
             shape: m.shape,
             answer,
         };
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clock
-            .put(m.key, entry);
+        self.inner.locked().clock.put(m.key, entry);
     }
 
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clock
-            .len()
+        self.inner.locked().clock.len()
     }
 }
 

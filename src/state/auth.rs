@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::lock::Unpoisoned;
 use crate::config::Secret;
 use crate::protocol::crypt::PasswordHash;
 
@@ -17,14 +18,14 @@ pub struct Sha2Cache {
 impl Sha2Cache {
     /// The password proven for `user` under exactly `hash` (a changed hash misses).
     pub fn get(&self, user: &str, hash: &PasswordHash) -> Option<Secret> {
-        let map = self.by_user.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.by_user.locked();
         map.get(user)
             .filter(|(h, _)| h == hash)
             .map(|(_, pw)| pw.clone())
     }
 
     pub fn insert(&self, user: &str, hash: &PasswordHash, password: Secret) {
-        let mut map = self.by_user.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.by_user.locked();
         map.insert(user.to_owned(), (hash.clone(), password));
     }
 }

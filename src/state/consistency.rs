@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::bounded::Bounded;
+use super::lock::Unpoisoned;
 use crate::monitor::GtidPos;
 
 /// A tenant's writes through this Switchyard, as far as reads must see them.
@@ -51,7 +52,7 @@ impl TenantMark {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mark> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.locked()
     }
 
     /// A write is about to be sent; the guard ends it (with or without its GTID).
@@ -161,7 +162,7 @@ struct Looked {
 impl PrimaryPosition {
     /// The last position looked up, if any (for reads while the primary cannot be asked).
     pub fn last(&self) -> Option<String> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last.locked().clone()
     }
 
     /// The primary's position as of some moment after `since`: a lookup that started after
@@ -182,7 +183,7 @@ impl PrimaryPosition {
             started,
             pos: pos.clone(),
         });
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(pos.clone());
+        *self.last.locked() = Some(pos.clone());
         Some(pos)
     }
 }
@@ -198,7 +199,7 @@ pub struct Consistency {
 
 impl Consistency {
     pub fn tenant(&self, name: &str) -> Arc<TenantMark> {
-        let mut m = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.tenants.locked();
         if let Some(mark) = m.get(name) {
             return Arc::clone(mark);
         }
@@ -206,7 +207,7 @@ impl Consistency {
     }
 
     pub fn primary(&self, addr: &str) -> Arc<PrimaryPosition> {
-        let mut m = self.primaries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.primaries.locked();
         Arc::clone(m.entry(addr.to_owned()).or_default())
     }
 }

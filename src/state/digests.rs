@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
+use super::lock::Unpoisoned;
 use super::per_worker::PerWorker;
 
 /// Distinct digests kept; more would let a client that varies its SQL grow memory.
@@ -54,11 +55,7 @@ impl Digests {
     /// Records one run of the statement with digest `hash`; `text` is called only the first
     /// time the digest is seen.
     pub fn record(&self, hash: u64, text: impl FnOnce() -> String, replica: bool, took: Duration) {
-        let mut map = self
-            .workers
-            .local()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut map = self.workers.local().locked();
         // One lookup for a digest seen before, the usual case.
         let e = match map.get_mut(&hash) {
             Some(e) => e,
@@ -95,7 +92,7 @@ impl Digests {
     pub fn snapshot(&self) -> Vec<DigestStats> {
         let mut merged: HashMap<u64, DigestStats> = HashMap::new();
         for w in self.workers.iter() {
-            let map = w.lock().unwrap_or_else(|p| p.into_inner());
+            let map = w.locked();
             for (k, d) in map.iter() {
                 merged
                     .entry(*k)

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::lock::Unpoisoned;
+
 /// How long a backend that refused a connection is skipped by the balancer.
 const DOWN_FOR: Duration = Duration::from_secs(2);
 
@@ -23,7 +25,7 @@ pub struct Health {
 
 impl Health {
     pub fn mark_down(&self, addr: &str) {
-        let mut m = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.down_until.locked();
         m.insert(addr.to_owned(), Instant::now() + DOWN_FOR);
         self.any_down.store(true, Ordering::Release);
     }
@@ -34,7 +36,7 @@ impl Health {
         if !falling_back && !self.any_falling_back.load(Ordering::Acquire) {
             return false;
         }
-        let mut set = self.falling_back.lock().unwrap_or_else(|p| p.into_inner());
+        let mut set = self.falling_back.locked();
         let changed = if falling_back {
             set.insert(tenant.to_owned())
         } else {
@@ -47,13 +49,13 @@ impl Health {
 
     /// Sets a backend OFFLINE (true) or back ONLINE (false); returns whether that changed.
     pub fn set_offline(&self, addr: &str, offline: bool) -> bool {
-        let mut set = self.offline.lock().unwrap_or_else(|p| p.into_inner());
+        let mut set = self.offline.locked();
         let changed = if offline {
             set.insert(addr.to_owned())
         } else {
             set.remove(addr)
         };
-        let down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let down = self.down_until.locked();
         self.any_down
             .store(!set.is_empty() || !down.is_empty(), Ordering::Release);
         changed
@@ -61,17 +63,14 @@ impl Health {
 
     /// The backends set OFFLINE, sorted.
     pub fn offline_list(&self) -> Vec<String> {
-        let set = self.offline.lock().unwrap_or_else(|p| p.into_inner());
+        let set = self.offline.locked();
         let mut v: Vec<String> = set.iter().cloned().collect();
         v.sort();
         v
     }
 
     pub fn is_offline(&self, addr: &str) -> bool {
-        self.offline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(addr)
+        self.offline.locked().contains(addr)
     }
 
     pub fn is_up(&self, addr: &str) -> bool {
@@ -81,16 +80,10 @@ impl Health {
         if self.is_offline(addr) {
             return false;
         }
-        let mut m = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.down_until.locked();
         let now = Instant::now();
         m.retain(|_, until| *until > now);
-        if m.is_empty()
-            && self
-                .offline
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
-        {
+        if m.is_empty() && self.offline.locked().is_empty() {
             self.any_down.store(false, Ordering::Release);
         }
         !m.contains_key(addr)

@@ -5,6 +5,8 @@ use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::lock::Unpoisoned;
+
 #[derive(Default)]
 pub struct Limits {
     counts: Mutex<Counts>,
@@ -80,7 +82,7 @@ pub struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut c = self.limits.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.limits.counts.locked();
         let map = c.of(self.kind);
         if let Some(n) = map.get_mut(&*self.name) {
             *n = n.saturating_sub(1);
@@ -94,7 +96,7 @@ impl Drop for Permit {
 impl Limits {
     /// A permit for `name` if fewer than `max` are held (no limit when `max` is None).
     pub fn acquire(self: &Arc<Self>, kind: Kind, name: &str, max: Option<u32>) -> Option<Permit> {
-        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.counts.locked();
         let map = c.of(kind);
         // The name's `Arc` is the map's while it has sessions, made once otherwise.
         let (name, held) = match map.get_key_value(name) {
@@ -121,7 +123,7 @@ impl Limits {
     }
 
     pub fn held(&self, kind: Kind, name: &str) -> usize {
-        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.counts.locked();
         c.of(kind).get(name).copied().unwrap_or(0)
     }
 }

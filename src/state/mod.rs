@@ -8,6 +8,7 @@ pub mod digests;
 pub mod directory;
 pub mod health;
 pub mod limits;
+pub mod lock;
 pub mod pause;
 pub mod per_worker;
 pub mod readers;

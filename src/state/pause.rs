@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::lock::Unpoisoned;
+
 #[derive(Default)]
 pub struct Pauses {
     gates: Mutex<HashMap<String, watch::Sender<bool>>>,
@@ -21,7 +23,7 @@ pub struct HeldTooLong;
 
 impl Pauses {
     pub fn pause(&self, tenant: &str) {
-        let mut g = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.gates.locked();
         g.entry(tenant.to_owned())
             .or_insert_with(|| watch::channel(false).0)
             .send_replace(true);
@@ -31,7 +33,7 @@ impl Pauses {
 
     /// Returns false if the tenant was not paused.
     pub fn resume(&self, tenant: &str) -> bool {
-        let mut g = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.gates.locked();
         let was = g.remove(tenant).is_some_and(|tx| tx.send_replace(false));
         self.any.store(!g.is_empty(), Ordering::Release);
         was
@@ -47,14 +49,13 @@ impl Pauses {
         self.any.load(Ordering::SeqCst)
             && self
                 .gates
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .locked()
                 .get(tenant)
                 .is_some_and(|tx| *tx.borrow())
     }
 
     pub fn paused(&self) -> Vec<String> {
-        let g = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.gates.locked();
         let mut v: Vec<String> = g.keys().cloned().collect();
         v.sort();
         v
@@ -66,7 +67,7 @@ impl Pauses {
             return Ok(false);
         }
         let rx = {
-            let g = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            let g = self.gates.locked();
             match g.get(tenant) {
                 Some(tx) if *tx.borrow() => tx.subscribe(),
                 _ => return Ok(false),

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustc_hash::{FxHashMap, FxHasher};
 
+use super::lock::Unpoisoned;
 use super::per_worker::PerWorker;
 
 /// Servers by a hash of their address: no string kept or allocated per seat. Two addresses
@@ -28,7 +29,7 @@ impl Readers {
     /// The calling worker's counts, locked while the guard lives (a choice reads a few).
     pub fn local(&self) -> Local<'_> {
         Local {
-            counts: lock(self.workers.local()),
+            counts: self.workers.local().locked(),
         }
     }
 
@@ -36,7 +37,7 @@ impl Readers {
     pub fn seat(&self, addr: &str) -> Seat {
         let counts = Arc::clone(self.workers.local());
         let server = server_key(addr);
-        *lock(&counts).entry(server).or_insert(0) += 1;
+        *counts.locked().entry(server).or_insert(0) += 1;
         Seat { counts, server }
     }
 }
@@ -74,7 +75,7 @@ impl Seat {
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        let mut counts = lock(&self.counts);
+        let mut counts = self.counts.locked();
         if let Some(n) = counts.get_mut(&self.server) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -88,12 +89,6 @@ fn server_key(addr: &str) -> u64 {
     let mut h = FxHasher::default();
     addr.hash(&mut h);
     h.finish()
-}
-
-/// Counts stay usable after a panic elsewhere: the worst a poisoned count does is skew a
-/// choice, never fail one.
-fn lock(counts: &Mutex<FxHashMap<u64, u32>>) -> MutexGuard<'_, FxHashMap<u64, u32>> {
-    counts.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use super::lock::Unpoisoned;
 use super::per_worker::{current_slot, PerWorker};
 use super::signals::{Signal, Signals};
 
@@ -86,23 +87,16 @@ pub struct SessionEntry {
 
 impl SessionEntry {
     pub fn report(&self) -> SessionReport {
-        self.report
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.report.locked().clone()
     }
 
     pub fn publish(&self, report: SessionReport) {
-        *self.report.lock().unwrap_or_else(|p| p.into_inner()) = report;
+        *self.report.locked() = report;
     }
 
     /// The configured user the session is logged in as.
     pub fn user(&self) -> String {
-        self.report
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .user
-            .clone()
+        self.report.locked().user.clone()
     }
 
     /// Records which backend connections the session holds (`Held::mask`).
@@ -169,7 +163,7 @@ impl SessionEntry {
     }
 
     fn run_state(&self) -> std::sync::MutexGuard<'_, RunState> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+        self.running.locked()
     }
 }
 
@@ -202,7 +196,7 @@ impl Drop for Registration {
 }
 
 fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, Sessions> {
-    shard.lock().unwrap_or_else(|p| p.into_inner())
+    shard.locked()
 }
 
 impl Registry {

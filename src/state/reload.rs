@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::lock::Unpoisoned;
 use super::SharedState;
 use crate::config::{self, Config, ConfigErrors};
 
@@ -90,11 +91,7 @@ impl ReloadCounts {
 /// builds on the snapshot the previous one stored, never on the same old one.
 pub fn reload(state: &SharedState) -> Result<ReloadReport, ReloadError> {
     let current = state.load_full();
-    let _one_at_a_time = current
-        .shared
-        .reload_lock
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let _one_at_a_time = current.shared.reload_lock.locked();
     let fleet_version = current.shared.fleet.get().map_or(0, |f| f.config_version());
     let result = match current.shared.config_path.clone() {
         // Re-reading the local file would undo the document every other instance runs.

@@ -2,6 +2,7 @@
 //! port and the metrics endpoint.
 
 use super::bounded::Bounded;
+use super::lock::UnpoisonedRw;
 use super::per_worker::PerWorker;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -168,7 +169,7 @@ impl Stats {
         if let Some(t) = read(&local.tenants).get(name) {
             return Arc::clone(t);
         }
-        let mut w = local.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let mut w = local.tenants.writing();
         w.entry(name.to_owned(), |k, _| !named(k))
     }
 
@@ -180,7 +181,7 @@ impl Stats {
         if let Some(s) = read(&local.served).get(&key) {
             return Arc::clone(s);
         }
-        let mut w = local.served.write().unwrap_or_else(|p| p.into_inner());
+        let mut w = local.served.writing();
         w.entry(key, |(t, _), _| !named(t))
     }
 
@@ -242,7 +243,7 @@ impl Stats {
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
+    lock.reading()
 }
 
 #[cfg(test)]

@@ -1,0 +1,57 @@
+//! Locks that stay usable after a holder panicked.
+//!
+//! Tokio catches a panic at the task, so one session's bug ends that session only, and
+//! whatever it held locked is used on as it was left: what these locks guard (counters,
+//! maps of statistics, idle lists, waiters) is whole again between any two of its
+//! updates, and a lock refused for ever would turn that one session's failure into every
+//! session's.
+
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// `Mutex::lock` that takes the guard a panicking holder left behind.
+pub trait Unpoisoned<T: ?Sized> {
+    fn locked(&self) -> MutexGuard<'_, T>;
+}
+
+impl<T: ?Sized> Unpoisoned<T> for Mutex<T> {
+    fn locked(&self) -> MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// [`Unpoisoned`] for readers and writers.
+pub trait UnpoisonedRw<T: ?Sized> {
+    fn reading(&self) -> RwLockReadGuard<'_, T>;
+    fn writing(&self) -> RwLockWriteGuard<'_, T>;
+}
+
+impl<T: ?Sized> UnpoisonedRw<T> for RwLock<T> {
+    fn reading(&self) -> RwLockReadGuard<'_, T> {
+        self.read().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn writing(&self) -> RwLockWriteGuard<'_, T> {
+        self.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_whose_holder_panicked_is_taken_as_left() {
+        let m = std::sync::Arc::new(Mutex::new(1));
+        let held = std::sync::Arc::clone(&m);
+        let _ = std::thread::spawn(move || {
+            let mut g = held.lock().unwrap();
+            *g = 2;
+            panic!("a holder's bug");
+        })
+        .join();
+        assert!(m.is_poisoned());
+        assert_eq!(*m.locked(), 2);
+        let rw = RwLock::new(3);
+        *rw.writing() += 1;
+        assert_eq!(*rw.reading(), 4);
+    }
+}

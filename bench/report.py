@@ -19,10 +19,13 @@ CONFIG_NAMES = {
     "direct_primary": "direct (primary)",
     "relay": "L4 relay",
     "relay_primary": "L4 relay (primary)",
+    "haproxy": "HAProxy (mode tcp, 1 thread)",
     "proxy_ct": "Switchyard 1 worker",
     "proxy_mt": "Switchyard 2 workers",
 }
 PROXIES = ("proxy_ct", "proxy_mt")
+# Compared with the relay as the proxies are: the L4 balancer operators deploy.
+BALANCERS = PROXIES + ("haproxy",)
 FLOOD_BENCHES = [
     "in_list_new_length",
     "select_1mb_in_list",
@@ -141,7 +144,7 @@ def sysbench_tables(summary, test, mode, configs, direct, md, relay="relay"):
                 fmt_ratio(ratio(s["qps"], d.get("qps"))) if c != direct else "1.00x",
             ]
             if has_relay:
-                is_proxy = c in PROXIES
+                is_proxy = c in BALANCERS
                 cells += [
                     fmt_ratio(ratio(s["qps"], rl.get("qps"))) if is_proxy else "-",
                     fmt_ratio(ratio(s["p95"], rl.get("p95"))) if is_proxy else "-",
@@ -187,6 +190,9 @@ def ratio_table(summary, md):
         "2 workers / relay CPU",
         "2 workers / 1 worker CPU",
     ]
+    has_haproxy = any(k[0] == "oltp_point_select" and k[3] == "haproxy" for k in summary)
+    if has_haproxy:
+        head += ["HAProxy CPU us/q", "1 worker / HAProxy qps", "1 worker / HAProxy CPU"]
     md.append("| " + " | ".join(head) + " |")
     md.append("|" + "---|" * len(head))
     for mode, t in keys:
@@ -205,6 +211,13 @@ def ratio_table(summary, md):
             fmt_ratio(ratio(two.get("cpu10k"), rl.get("cpu10k"))),
             fmt_ratio(ratio(two.get("cpu10k"), one.get("cpu10k"))),
         ]
+        if has_haproxy:
+            hap = get("haproxy")
+            cells += [
+                fmt(us_per_query(hap), 1),
+                fmt_ratio(ratio(one.get("qps"), hap.get("qps"))),
+                fmt_ratio(ratio(one.get("cpu10k"), hap.get("cpu10k"))),
+            ]
         md.append("| " + " | ".join(cells) + " |")
     md.append("")
 
@@ -424,7 +437,9 @@ def main():
         "Direct point selects go to one replica; the L4 relay (`examples/l4_relay.rs`, "
         "current-thread tokio, round-robin over both replicas, byte copy) is the floor of any "
         "userspace proxy; Switchyard runs with tenant `sb` (`consistency = \"eventual\"`) "
-        "with 1 and with 2 worker threads, each its own process. CPU is the relay's or the proxy's "
+        "with 1 and with 2 worker threads, each its own process; HAProxy (Debian's, `mode tcp`, "
+        "`nbthread 1`, round-robin over both replicas) is the L4 balancer operators deploy. "
+        "CPU is the relay's, HAProxy's or the proxy's "
         "own utime+stime (/proc/PID/stat) over the run, per 10,000 statements.\n"
     )
     md.append("![qps per configuration and thread count](chart.png)\n")
@@ -436,7 +451,7 @@ def main():
             summary,
             "oltp_point_select",
             mode,
-            ["direct_replica", "relay", "proxy_ct", "proxy_mt"],
+            ["direct_replica", "relay", "haproxy", "proxy_ct", "proxy_mt"],
             "direct_replica",
             md,
         )

@@ -7,7 +7,8 @@
 # relay (examples/l4_relay.rs, the floor of any userspace proxy) --release, and in the same run
 # measures, direct vs relay vs Switchyard (1 worker thread and 2, `--threads`):
 #   - sysbench oltp_point_select (reads to replicas) with prepared statements
-#     (--db-ps-mode=auto) and in the text protocol (--db-ps-mode=disable), and
+#     (--db-ps-mode=auto) and in the text protocol (--db-ps-mode=disable), HAProxy
+#     (Debian's, mode tcp, one thread: the L4 balancer operators deploy) measured alongside, and
 #     oltp_read_write (to the primary, prepared; a second relay to the primary), 1, 8 and 64
 #     client threads, interleaved
 #     rounds, median: qps, p95, and the relay's and the proxy's CPU per statement
@@ -69,6 +70,7 @@ RELAY_PORT=$((BASE_PORT + 2))          # examples/l4_relay.rs over the two repli
 PROXY_IDLE_PORT=$((BASE_PORT + 3))     # a fresh switchyard for the idle-connection count
 PROXY_LARGE_PORT=$((BASE_PORT + 4))    # a fresh switchyard for the large results
 RELAY_PRIMARY_PORT=$((BASE_PORT + 7))  # examples/l4_relay.rs to the primary (oltp_read_write)
+HAPROXY_PORT=$((BASE_PORT + 8))        # HAProxy (mode tcp, one thread) over the two replicas
 
 if [ "$QUICK" -eq 1 ]; then
     THREADS=(8 64)
@@ -132,6 +134,16 @@ if ! command -v gnuplot >/dev/null 2>&1; then
         log "gnuplot missing and not root: the report will have no chart"
     fi
 fi
+
+# HAProxy in TCP mode is the L4 balancer operators deploy: measured beside the relay so the
+# report also says what Switchyard costs against it (Debian's package, as the tests use).
+PATH="$PATH:/usr/sbin:/sbin"
+if ! command -v haproxy >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    log "installing haproxy (Debian) for the L4 balancer's figures"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y \
+        --no-install-recommends haproxy >>"${RAW}/apt.log" 2>&1 </dev/null || true
+fi
+command -v haproxy >/dev/null 2>&1 || log "haproxy missing: the report will have no HAProxy column"
 
 log "cluster: scripts/cluster.sh up"
 bash scripts/cluster.sh up >"${RAW}/cluster.log" 2>&1 || {
@@ -203,6 +215,30 @@ target/release/examples/l4_relay "127.0.0.1:${RELAY_PRIMARY_PORT}" "127.0.0.1:${
 RELAY_PRIMARY_PID=$!
 PIDS+=("$RELAY_PRIMARY_PID")
 wait_port "$RELAY_PRIMARY_PORT" "$RELAY_PRIMARY_PID" relay_primary
+HAPROXY_PID=""
+if command -v haproxy >/dev/null 2>&1; then
+    # One thread, as the relay and Switchyard's first figures; round-robin per connection.
+    cat >"${WORK}/haproxy.cfg" <<CFG
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+listen replicas
+    bind 127.0.0.1:${HAPROXY_PORT}
+    balance roundrobin
+    server r1 127.0.0.1:${R1}
+    server r2 127.0.0.1:${R2}
+CFG
+    cp "${WORK}/haproxy.cfg" "${RAW}/haproxy.cfg"
+    haproxy -db -f "${WORK}/haproxy.cfg" >"${RAW}/haproxy.log" 2>&1 &
+    HAPROXY_PID=$!
+    PIDS+=("$HAPROXY_PID")
+    wait_port "$HAPROXY_PORT" "$HAPROXY_PID" haproxy
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -238,6 +274,7 @@ port_of() {
         direct_primary) echo "$PRIMARY" ;;
         relay) echo "$RELAY_PORT" ;;
         relay_primary) echo "$RELAY_PRIMARY_PORT" ;;
+        haproxy) echo "$HAPROXY_PORT" ;;
         proxy_ct) echo "$PROXY_CT_PORT" ;;
         proxy_mt) echo "$PROXY_MT_PORT" ;;
     esac
@@ -246,6 +283,7 @@ pid_of() {
     case "$1" in
         relay) echo "$RELAY_PID" ;;
         relay_primary) echo "$RELAY_PRIMARY_PID" ;;
+        haproxy) echo "$HAPROXY_PID" ;;
         proxy_ct) echo "$PROXY_CT_PID" ;;
         proxy_mt) echo "$PROXY_MT_PID" ;;
         *) echo "" ;;
@@ -315,6 +353,9 @@ run_case() { # test mode threads config round
 }
 
 POINT_CONFIGS=(direct_replica relay proxy_ct proxy_mt)
+if [ -n "$HAPROXY_PID" ]; then
+    POINT_CONFIGS+=(haproxy)
+fi
 RW_CONFIGS=(direct_primary relay_primary proxy_ct proxy_mt)
 for mode in prepared text; do
     for threads in "${THREADS[@]}"; do

@@ -106,7 +106,15 @@ def sysbench_summary(rows):
             cpu, q = num(r["cpu_s"]), num(r["queries"])
             if cpu is not None and q:
                 cpu10k.append(cpu / q * 10_000)
+        by_round = {}
+        for r in ok:
+            cpu, q = num(r["cpu_s"]), num(r["queries"])
+            by_round[r["round"]] = {
+                "qps": num(r["qps"]),
+                "cpu10k": cpu / q * 10_000 if cpu is not None and q else None,
+            }
         out[key] = {
+            "by_round": by_round,
             "qps": median(num(r["qps"]) for r in ok),
             "p95": median(num(r["p95_ms"]) for r in ok),
             "cpu10k": median(cpu10k),
@@ -162,6 +170,21 @@ def us_per_query(s):
     return None if not s or s.get("cpu10k") is None else s["cpu10k"] * 100
 
 
+def ratio_with_spread(a, b, field):
+    """The medians' ratio, and the range of the rounds' own ratios (same round, both ran) when
+    there are several: one cell's rounds move by more than most targets' margins."""
+    r = fmt_ratio(ratio(a.get(field), b.get(field)))
+    pairs = [
+        ratio(x.get(field), b["by_round"][k].get(field))
+        for k, x in a.get("by_round", {}).items()
+        if k in b.get("by_round", {})
+    ]
+    pairs = [p for p in pairs if p is not None]
+    if len(pairs) < 2 or r == "-":
+        return r
+    return f"{r} ({min(pairs):.2f}-{max(pairs):.2f}x)"
+
+
 def ratio_table(summary, md):
     """Issue 12's figures: point selects in both protocols at each client count, as ratios."""
     keys = sorted(
@@ -172,7 +195,9 @@ def ratio_table(summary, md):
         return
     md.append("## Point selects as ratios (issue 12)\n")
     md.append(
-        "Medians of the rounds. CPU per query is the process's own utime+stime over the run "
+        "Medians of the rounds, and in brackets the range of the ratios within each round "
+        "(both configurations ran in it, minutes apart at most). CPU per query is the "
+        "process's own utime+stime over the run "
         "divided by the statements sysbench counted, in microseconds. Targets: Switchyard at "
         "least 1.0x the relay's qps at most 1.1x its CPU per query; 2 workers' CPU per query "
         "within 10% of 1 worker's.\n"
@@ -202,21 +227,21 @@ def ratio_table(summary, md):
             mode,
             str(t),
             fmt_ratio(ratio(rl.get("qps"), d.get("qps"))),
-            fmt_ratio(ratio(one.get("qps"), rl.get("qps"))),
-            fmt_ratio(ratio(two.get("qps"), rl.get("qps"))),
+            ratio_with_spread(one, rl, "qps"),
+            ratio_with_spread(two, rl, "qps"),
             fmt(us_per_query(rl), 1),
             fmt(us_per_query(one), 1),
             fmt(us_per_query(two), 1),
-            fmt_ratio(ratio(one.get("cpu10k"), rl.get("cpu10k"))),
-            fmt_ratio(ratio(two.get("cpu10k"), rl.get("cpu10k"))),
-            fmt_ratio(ratio(two.get("cpu10k"), one.get("cpu10k"))),
+            ratio_with_spread(one, rl, "cpu10k"),
+            ratio_with_spread(two, rl, "cpu10k"),
+            ratio_with_spread(two, one, "cpu10k"),
         ]
         if has_haproxy:
             hap = get("haproxy")
             cells += [
                 fmt(us_per_query(hap), 1),
-                fmt_ratio(ratio(one.get("qps"), hap.get("qps"))),
-                fmt_ratio(ratio(one.get("cpu10k"), hap.get("cpu10k"))),
+                ratio_with_spread(one, hap, "qps"),
+                ratio_with_spread(one, hap, "cpu10k"),
             ]
         md.append("| " + " | ".join(cells) + " |")
     md.append("")

@@ -1,7 +1,6 @@
 //! Prepared statements across backends: client-facing ids, lazy preparation on each backend
 //! a statement runs on, parameter types and long data carried to whichever backend executes.
 
-use crate::backend::restore::same_schema;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -10,6 +9,8 @@ use rustc_hash::FxHashMap;
 use super::backends::internal;
 use super::error::SessionError;
 use super::session::Session;
+use crate::backend::restore::same_schema;
+use crate::backend::stmt_cache::ParamTypes;
 use crate::backend::BackendConn;
 use crate::protocol::command::{self, COM_STMT_CLOSE, COM_STMT_PREPARE};
 use crate::protocol::scan::Expect;
@@ -61,7 +62,7 @@ pub struct Stmt {
     class: Arc<Classification>,
     params: u16,
     /// Parameter types the client last sent.
-    types: Option<Vec<u8>>,
+    types: Option<ParamTypes>,
     /// COM_STMT_SEND_LONG_DATA packets waiting for the next execute.
     long_data: Vec<Vec<u8>>,
     /// The long data sent since the last execute outgrew the limit: the chunks were
@@ -390,7 +391,7 @@ impl Session {
             // Most clients send the same types at every execute: no copy then.
             if let Some(s) = self.stmts.map.get_mut(&id) {
                 if s.types.as_deref() != Some(types) {
-                    s.types = Some(types.to_vec());
+                    s.types = Some(ParamTypes::from_slice(types));
                 }
             }
         }
@@ -588,7 +589,7 @@ impl Session {
         };
         if let Some(sent) = run.types(&payload, params) {
             if cached.types.as_deref() != Some(sent) {
-                cached.types = Some(sent.to_vec());
+                cached.types = Some(ParamTypes::from_slice(sent));
             }
             return payload;
         }

@@ -1,10 +1,11 @@
 //! Locks that stay usable after a holder panicked.
 //!
 //! Tokio catches a panic at the task, so one session's bug ends that session only, and
-//! whatever it held locked is used on as it was left: what these locks guard (counters,
-//! maps of statistics, idle lists, waiters) is whole again between any two of its
-//! updates, and a lock refused for ever would turn that one session's failure into every
-//! session's.
+//! whatever it held locked is used on as it was left. What these locks guard (counters,
+//! maps of statistics, idle lists, waiters) is changed a step at a time, each step leaving
+//! it usable: cut short, an update leaves a count off or an entry missing, which the
+//! readers tolerate, while a lock refused for ever would turn that one session's failure
+//! into every session's.
 
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

@@ -51,8 +51,20 @@ mod tests {
         .join();
         assert!(m.is_poisoned());
         assert_eq!(*m.locked(), 2);
-        let rw = RwLock::new(3);
+    }
+
+    #[test]
+    fn a_rwlock_whose_writer_panicked_is_read_and_written_as_left() {
+        let rw = std::sync::Arc::new(RwLock::new(3));
+        let held = std::sync::Arc::clone(&rw);
+        let _ = std::thread::spawn(move || {
+            let mut g = held.write().unwrap();
+            *g = 4;
+            panic!("a writer's bug");
+        })
+        .join();
+        assert!(rw.is_poisoned());
         *rw.writing() += 1;
-        assert_eq!(*rw.reading(), 4);
+        assert_eq!(*rw.reading(), 5);
     }
 }

@@ -38,31 +38,34 @@ impl<T: ?Sized> UnpoisonedRw<T> for RwLock<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    /// `lock` after a thread ran `bug` on it, which panics while holding it.
+    fn after_panic<L: Send + Sync + 'static>(lock: L, bug: fn(&L)) -> Arc<L> {
+        let lock = Arc::new(lock);
+        let held = Arc::clone(&lock);
+        let _ = std::thread::spawn(move || bug(&held)).join();
+        lock
+    }
 
     #[test]
     fn a_lock_whose_holder_panicked_is_taken_as_left() {
-        let m = std::sync::Arc::new(Mutex::new(1));
-        let held = std::sync::Arc::clone(&m);
-        let _ = std::thread::spawn(move || {
-            let mut g = held.lock().unwrap();
+        let m = after_panic(Mutex::new(1), |m| {
+            let mut g = m.lock().unwrap();
             *g = 2;
             panic!("a holder's bug");
-        })
-        .join();
+        });
         assert!(m.is_poisoned());
         assert_eq!(*m.locked(), 2);
     }
 
     #[test]
     fn a_rwlock_whose_writer_panicked_is_read_and_written_as_left() {
-        let rw = std::sync::Arc::new(RwLock::new(3));
-        let held = std::sync::Arc::clone(&rw);
-        let _ = std::thread::spawn(move || {
-            let mut g = held.write().unwrap();
+        let rw = after_panic(RwLock::new(3), |rw| {
+            let mut g = rw.write().unwrap();
             *g = 4;
             panic!("a writer's bug");
-        })
-        .join();
+        });
         assert!(rw.is_poisoned());
         *rw.writing() += 1;
         assert_eq!(*rw.reading(), 5);

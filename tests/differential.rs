@@ -183,6 +183,66 @@ async fn other_commands_are_byte_identical() {
     assert_eq!(packets(&d).len(), packets(&p).len());
 }
 
+/// Commands too short for their fields, or that the server does not know: the server's own
+/// answer, and the session goes on as it would directly.
+#[tokio::test]
+async fn short_and_unknown_commands_get_the_servers_answer() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, proxy) = pair(modern_caps()).await;
+    let refused: &[(&[u8], Expect)] = &[
+        (&[], Expect::Single),                              // an empty packet
+        (&[0x40], Expect::Single),                          // no such command
+        (&[0x00], Expect::Single),                          // COM_SLEEP
+        (&[0x1D], Expect::Single),                          // COM_DAEMON
+        (&[0x17], Expect::ResultSets),                      // COM_STMT_EXECUTE, no fields
+        (&[0x17, 1, 0, 0, 0], Expect::ResultSets),          // COM_STMT_EXECUTE, an id only
+        (&[0xFA], Expect::ResultSets),                      // COM_STMT_BULK_EXECUTE, no fields
+        (&[0xFA, 1, 0, 0, 0, 0x80, 0], Expect::ResultSets), // bulk the login did not ask for
+        (&[0x02], Expect::Single),                          // COM_INIT_DB, no name
+        (&[0x03], Expect::ResultSets),                      // COM_QUERY, no text
+        (&[0x16], Expect::Prepare),                         // COM_STMT_PREPARE, no text
+        (&[0x04], Expect::FieldList),                       // COM_FIELD_LIST, no table
+    ];
+    for &(cmd, expect) in refused {
+        let d = direct.command(cmd, expect).await;
+        let p = proxied.command(cmd, expect).await;
+        assert_same(&format!("command {cmd:02x?}"), &d, &p);
+        let d = direct.query("SELECT 42").await;
+        let p = proxied.query("SELECT 42").await;
+        assert_same(&format!("the statement after {cmd:02x?}"), &d, &p);
+    }
+    // The server reads a short field past the packet's end, from its buffer: zeros on a
+    // fresh connection (later, what earlier packets left there). Each is a connection's
+    // first command, then.
+    let zero_read: &[(&[u8], Expect)] = &[
+        (&[0x1C], Expect::ResultSets), // COM_STMT_FETCH of statement 0
+        (&[0x1A], Expect::Single),     // COM_STMT_RESET of statement 0
+        (&[0x1B], Expect::Single),     // COM_SET_OPTION 0: multi-statements on
+        (&[0x0C], Expect::Single),     // COM_PROCESS_KILL of thread 0
+    ];
+    for &(cmd, expect) in zero_read {
+        let mut answers = Vec::new();
+        for port in [common::primary_port(), proxy.addr.port()] {
+            let caps = modern_caps() - CapabilityFlags::CLIENT_MULTI_STATEMENTS;
+            let (mut c, _) =
+                RawClient::connect(port, "globex_app", "globex_pw", Some("wf_globex"), caps).await;
+            let first = c.command(cmd, expect).await;
+            // After COM_SET_OPTION 0, two statements in one query are two answers.
+            answers.push((first, c.query("SELECT 42; SELECT 43").await));
+        }
+        assert_same(
+            &format!("first command {cmd:02x?}"),
+            &answers[0].0,
+            &answers[1].0,
+        );
+        assert_same(
+            &format!("the query after {cmd:02x?}"),
+            &answers[0].1,
+            &answers[1].1,
+        );
+    }
+}
+
 #[tokio::test]
 async fn large_results_and_packets_stream_through() {
     setup().await;

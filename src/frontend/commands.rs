@@ -74,9 +74,8 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let Some(opt) = payload.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
-            return Err(SessionError::ClientProtocol("short COM_SET_OPTION".into()));
-        };
+        // Short, it is option 0 to the server too (see `command::padded_field`).
+        let opt = command::padded_field(payload, 1, 2) as u16;
         let logged_in_with = self
             .who
             .caps

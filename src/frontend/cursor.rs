@@ -65,9 +65,7 @@ impl Session {
     /// COM_STMT_FETCH goes to the connection holding the statement's cursor, under that
     /// server's statement id; the cursor ends with the last row.
     pub(super) async fn com_stmt_fetch(&mut self, payload: &[u8]) -> Result<(), SessionError> {
-        let id = command::stmt_id(payload)
-            .map(|id| self.stmts.resolve(id))
-            .ok_or_else(|| SessionError::ClientProtocol("short COM_STMT_FETCH".into()))?;
+        let id = self.stmts.resolve(command::padded_stmt_id(payload));
         if !self.stmts.contains(id) {
             return Err(unknown_stmt(id, "mysqld_stmt_fetch"));
         }

@@ -106,6 +106,27 @@ impl SessionError {
     }
 }
 
+/// A command too short for its fixed fields, answered as the server answers it (ER_MALFORMED_PACKET,
+/// HY000): the framing is intact, so the session goes on.
+pub(super) fn malformed_packet() -> SessionError {
+    SessionError::reply(1835, "HY000", "Malformed communication packet")
+}
+
+/// ER_UNKNOWN_COM_ERROR in the server's words, for a command it does not know either.
+pub(super) fn unknown_command() -> SessionError {
+    SessionError::reply(1047, "08S01", "Unknown command")
+}
+
+/// ER_UNSUPPORTED_PS, as the server answers a COM_STMT_BULK_EXECUTE from a client that did not
+/// ask for bulk operations at login, or with flags it does not know.
+pub(super) fn unsupported_ps() -> SessionError {
+    SessionError::reply(
+        1295,
+        "HY000",
+        "This command is not supported in the prepared statement protocol yet",
+    )
+}
+
 /// What a [`SessionError::ReadBehind`] adds to its primary's error, in logs and in the ERR.
 fn read_behind(whose: &str, pos: &str) -> String {
     format!("the read must see {whose} up to GTID {pos}, which no replica has applied")

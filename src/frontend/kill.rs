@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::error::{self, SessionError};
 use super::session::Session;
 use crate::backend::BackendConn;
-use crate::protocol::command::COM_QUERY;
+use crate::protocol::command::{self, COM_QUERY};
 use crate::protocol::scan::Expect;
 use crate::router::kill::{self, Kill, KillId};
 use crate::state::registry::{Running, SessionEntry};
@@ -33,12 +33,8 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let Some(b) = payload.get(1..5) else {
-            return Err(SessionError::ClientProtocol(
-                "short COM_PROCESS_KILL".into(),
-            ));
-        };
-        let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        // Short, it names thread 0 to the server too (see `command::padded_field`).
+        let id = command::padded_field(payload, 1, 4) as u32;
         let k = Kill {
             query: false,
             mode: None,

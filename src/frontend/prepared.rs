@@ -7,13 +7,14 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::backends::internal;
-use super::error::SessionError;
+use super::error::{self, SessionError};
 use super::session::Session;
 use crate::backend::restore::same_schema;
 use crate::backend::stmt_cache::ParamTypes;
 use crate::backend::BackendConn;
-use crate::protocol::command::{self, COM_STMT_CLOSE, COM_STMT_PREPARE};
+use crate::protocol::command::{self, ExecuteRefusal, COM_STMT_CLOSE, COM_STMT_PREPARE};
 use crate::protocol::scan::Expect;
+use crate::protocol::MariadbCapabilities;
 use crate::router::route::{self, Destination, Target};
 use crate::router::{Class, Classification};
 use crate::state::RuntimeState;
@@ -372,10 +373,17 @@ impl Session {
         payload: Vec<u8>,
         run: Run,
     ) -> Result<Vec<u8>, SessionError> {
-        let id = command::stmt_id(&payload).ok_or_else(|| {
-            SessionError::ClientProtocol(format!("short {}", command::name(payload[0])))
-        })?;
-        let id = self.stmts.resolve(id);
+        let bulk_asked = self
+            .who
+            .ext_caps
+            .contains(MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS);
+        if let Some(refusal) = command::refuse_execute(&payload, run == Run::Bulk, bulk_asked) {
+            return Err(match refusal {
+                ExecuteRefusal::Malformed => error::malformed_packet(),
+                ExecuteRefusal::Unsupported => error::unsupported_ps(),
+            });
+        }
+        let id = self.stmts.resolve(command::padded_stmt_id(&payload));
         let stmt = self
             .stmts
             .map
@@ -654,7 +662,7 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let id = self.stmts.resolve(command::stmt_id(payload).unwrap_or(0));
+        let id = self.stmts.resolve(command::padded_stmt_id(payload));
         let stmt = self
             .stmts
             .map

@@ -181,6 +181,10 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
+        if payload.len() == 1 {
+            // As the server answers a COM_INIT_DB without a name.
+            return Err(SessionError::reply(1046, "3D000", "No database selected"));
+        }
         let db = String::from_utf8_lossy(&payload[1..]).into_owned();
         self.change_schema(rt, &db, payload).await
     }

@@ -429,8 +429,9 @@ impl Session {
         rt: &RuntimeState,
         payload: &mut Vec<u8>,
     ) -> Result<Flow, SessionError> {
+        // An empty packet is no command the server knows either.
         let Some(&cmd) = payload.first() else {
-            return Err(SessionError::ClientProtocol("empty command packet".into()));
+            return Err(super::error::unknown_command());
         };
         match cmd {
             COM_QUERY => self.com_query(rt, payload).await?,
@@ -456,6 +457,9 @@ impl Session {
             COM_CHANGE_USER => return self.com_change_user(rt, payload).await,
             COM_PROCESS_KILL => self.com_process_kill(rt, payload).await?,
             COM_QUIT => return Ok(Flow::Quit),
+            // Commands the server does not know either get its words; those it knows but
+            // Switchyard does not relay (replication, COM_SHUTDOWN...) say so.
+            other if !server_implements(other) => return Err(super::error::unknown_command()),
             other => {
                 return Err(SessionError::reply(
                     1047,

@@ -108,6 +108,33 @@ pub fn stmt_id(payload: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// The little-endian field of `len` bytes (at most 8) at `at`, bytes past the payload's end
+/// read as zeros: the server reads a short command's fields from its zeroed buffer and
+/// answers for those values (COM_STMT_FETCH of statement 0, COM_PROCESS_KILL of thread 0)
+/// rather than refusing the packet.
+pub fn padded_field(payload: &[u8], at: usize, len: usize) -> u64 {
+    let end = (at + len.min(8)).min(payload.len());
+    let b = payload.get(at..end).unwrap_or(&[]);
+    b.iter()
+        .rev()
+        .fold(0, |n, &byte| (n << 8) | u64::from(byte))
+}
+
+/// The statement id of a command, read as the server reads a short one (see
+/// [`padded_field`]).
+pub fn padded_stmt_id(payload: &[u8]) -> u32 {
+    padded_field(payload, 1, 4) as u32
+}
+
+/// Whether MariaDB implements `cmd`: it answers the others "Unknown command" (1047), and so
+/// does Switchyard, in the same words.
+pub fn server_implements(cmd: u8) -> bool {
+    !matches!(
+        name(cmd),
+        "unknown command" | "COM_SLEEP" | "COM_CREATE_DB" | "COM_DROP_DB"
+    )
+}
+
 pub fn set_stmt_id(payload: &mut [u8], id: u32) {
     if payload.len() >= 5 {
         payload[1..5].copy_from_slice(&id.to_le_bytes());
@@ -167,6 +194,29 @@ pub fn bulk_param_types(payload: &[u8], params: u16) -> Option<&[u8]> {
     payload.get(BULK_TYPES_AT..BULK_TYPES_AT + 2 * params as usize)
 }
 
+/// Why the server refuses an execute before it looks its statement up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecuteRefusal {
+    /// Too short for the fixed fields (ER_MALFORMED_PACKET).
+    Malformed,
+    /// A bulk execute from a client that did not ask for bulk operations at login, or with
+    /// flags the server does not know (ER_UNSUPPORTED_PS).
+    Unsupported,
+}
+
+/// The server's checks of a COM_STMT_EXECUTE's (`bulk`: COM_STMT_BULK_EXECUTE's) fixed
+/// fields, in its order; `bulk_asked`: the client's login asked for bulk operations.
+pub fn refuse_execute(payload: &[u8], bulk: bool, bulk_asked: bool) -> Option<ExecuteRefusal> {
+    if !bulk {
+        // Statement id, flags, iteration count.
+        return (payload.len() < 1 + 9).then_some(ExecuteRefusal::Malformed);
+    }
+    let Some(flags) = bulk_flags(payload) else {
+        return Some(ExecuteRefusal::Malformed);
+    };
+    (!bulk_asked || flags & !BULK_SEND_TYPES != 0).then_some(ExecuteRefusal::Unsupported)
+}
+
 /// Rewrites a COM_STMT_BULK_EXECUTE that relies on types sent earlier into one that
 /// carries them.
 pub fn bulk_with_types(payload: &[u8], params: u16, types: &[u8]) -> Option<Vec<u8>> {
@@ -185,6 +235,56 @@ pub fn bulk_with_types(payload: &[u8], params: u16, types: &[u8]) -> Option<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_fields_read_as_the_server_reads_them() {
+        assert_eq!(padded_stmt_id(&[COM_STMT_FETCH]), 0);
+        assert_eq!(padded_stmt_id(&[COM_STMT_FETCH, 1]), 1);
+        assert_eq!(padded_stmt_id(&[COM_STMT_FETCH, 1, 2]), 0x0201);
+        assert_eq!(
+            padded_stmt_id(&[COM_STMT_FETCH, 1, 2, 3, 4, 5]),
+            0x0403_0201
+        );
+        assert_eq!(padded_field(&[COM_SET_OPTION, 1, 0], 1, 2), 1);
+        assert_eq!(padded_field(&[], 1, 2), 0);
+    }
+
+    #[test]
+    fn executes_are_refused_in_the_servers_order() {
+        use ExecuteRefusal::*;
+        let execute = [COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0];
+        assert_eq!(refuse_execute(&execute, false, false), None);
+        assert_eq!(refuse_execute(&execute[..9], false, true), Some(Malformed));
+        assert_eq!(refuse_execute(&execute[..1], false, true), Some(Malformed));
+        let bulk = [COM_STMT_BULK_EXECUTE, 1, 0, 0, 0, 128, 0];
+        assert_eq!(refuse_execute(&bulk, true, true), None);
+        // Too short is said before the missing capability.
+        assert_eq!(refuse_execute(&bulk[..6], true, false), Some(Malformed));
+        assert_eq!(refuse_execute(&bulk, true, false), Some(Unsupported));
+        let unknown_flag = [COM_STMT_BULK_EXECUTE, 1, 0, 0, 0, 64, 0];
+        assert_eq!(refuse_execute(&unknown_flag, true, true), Some(Unsupported));
+    }
+
+    #[test]
+    fn only_commands_the_server_lacks_are_plainly_unknown() {
+        for cmd in [
+            0x00, 0x05, 0x06, 0x0B, 0x0F, 0x10, 0x13, 0x14, 0x1D, 0x40, 0xFF,
+        ] {
+            assert!(!server_implements(cmd), "0x{cmd:02x}");
+        }
+        for cmd in [
+            0x07,
+            0x08,
+            0x0A,
+            0x0D,
+            0x12,
+            0x15,
+            COM_QUERY,
+            COM_STMT_BULK_EXECUTE,
+        ] {
+            assert!(server_implements(cmd), "0x{cmd:02x}");
+        }
+    }
 
     #[test]
     fn change_user_parses() {

@@ -36,6 +36,7 @@ const QUERIES: &[&str] = &[
     "SELECT CAST('abc' AS SIGNED)",
     "DO 1",
     "SHOW COLUMNS FROM diff_types",
+    "USE ``",
 ];
 
 async fn setup() {

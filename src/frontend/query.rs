@@ -181,10 +181,6 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        if payload.len() == 1 {
-            // As the server answers a COM_INIT_DB without a name.
-            return Err(SessionError::reply(1046, "3D000", "No database selected"));
-        }
         let db = String::from_utf8_lossy(&payload[1..]).into_owned();
         self.change_schema(rt, &db, payload).await
     }
@@ -197,6 +193,10 @@ impl Session {
         db: &str,
         payload: &[u8],
     ) -> Result<(), SessionError> {
+        if db.is_empty() {
+            // As the server answers `USE ``` or a COM_INIT_DB without a name.
+            return Err(SessionError::reply(1046, "3D000", "No database selected"));
+        }
         let next = self.tenant_of_schema(rt, db)?;
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;

@@ -106,8 +106,8 @@ impl SessionError {
     }
 }
 
-/// A command too short for its fixed fields, answered as the server answers it (ER_MALFORMED_PACKET,
-/// HY000): the framing is intact, so the session goes on.
+/// A command too short for its fixed fields, answered as the server answers it
+/// (ER_MALFORMED_PACKET, HY000): the framing is intact, so the session goes on.
 pub(super) fn malformed_packet() -> SessionError {
     SessionError::reply(1835, "HY000", "Malformed communication packet")
 }

@@ -123,7 +123,8 @@ pub fn padded_field(payload: &[u8], at: usize, len: usize) -> u64 {
 /// The statement id of a command, read as the server reads a short one (see
 /// [`padded_field`]).
 pub fn padded_stmt_id(payload: &[u8]) -> u32 {
-    padded_field(payload, 1, 4) as u32
+    // Every execute asks: the whole field is read as it is.
+    stmt_id(payload).unwrap_or_else(|| padded_field(payload, 1, 4) as u32)
 }
 
 /// Whether MariaDB implements `cmd`: it answers the others "Unknown command" (1047), and so

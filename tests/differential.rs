@@ -522,6 +522,15 @@ async fn mariadb_extensions_are_byte_identical() {
                 let p = proxied.command(&fetch(p_id, rows), Expect::Fetch).await;
                 assert_same(&format!("fetch {rows} in round {round}"), &d, &p);
             }
+            // Past its last row the cursor is closed: the server's error, naming each side's
+            // own statement id.
+            let d = direct.command(&fetch(d_id, 1), Expect::Fetch).await;
+            let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
+            let named = |raw: &[u8], id: u32| {
+                String::from_utf8_lossy(&packets(raw)[0].1).replace(&format!("({id})"), "(N)")
+            };
+            assert!(named(&d, d_id).contains("has no open cursor"));
+            assert_eq!(named(&d, d_id), named(&p, p_id), "fetch past the end");
         }
         // Array binding: one command, every row counted.
         let sql = prepare("UPDATE diff_types SET n = n WHERE id = ?");

@@ -16,7 +16,7 @@ fn no_open_cursor(id: u32) -> SessionError {
     SessionError::reply(
         1421,
         "HY000",
-        format!("The statement ({id}) has no open cursor."),
+        format!("The statement ({id}) has no open cursor"),
     )
 }
 

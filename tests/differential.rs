@@ -244,6 +244,81 @@ async fn short_and_unknown_commands_get_the_servers_answer() {
     }
 }
 
+/// LOAD DATA LOCAL INFILE: the server's file request, the client's file in packets and the
+/// server's answer pass through as directly, for a file with a bad row (its warnings too)
+/// and for a client that sends no file (the empty packet at once).
+#[tokio::test]
+async fn load_data_local_infile_is_byte_identical() {
+    setup().await;
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_globex.diff_load (id INT, t VARCHAR(10))")
+        .await
+        .unwrap();
+    root.query_drop("TRUNCATE wf_globex.diff_load")
+        .await
+        .unwrap();
+    let caps = modern_caps() | CapabilityFlags::CLIENT_LOCAL_FILES;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(caps).await;
+    let load =
+        b"\x03LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE diff_load FIELDS TERMINATED BY ','";
+    let files: [(&str, &[u8]); 2] = [
+        ("a file", b"1,one\n2,two\nx,three,extra\n"),
+        ("no file", b""),
+    ];
+    for (what, file) in files {
+        let mut answers = Vec::new();
+        for c in [&mut direct, &mut proxied] {
+            c.io.send(0, load).await.unwrap();
+            let request = c.io.read_packet().await.unwrap();
+            let mut seq = request.seq.wrapping_add(1);
+            if !file.is_empty() {
+                seq = c.io.send(seq, file).await.unwrap();
+            }
+            c.io.send(seq, &[]).await.unwrap();
+            let answer = c.io.read_packet().await.unwrap();
+            answers.push((request.seq, request.payload, answer.seq, answer.payload));
+        }
+        assert_eq!(
+            answers[0].1[0], 0xFB,
+            "{what}: the server asks for the file"
+        );
+        assert_eq!(answers[0].3[0], 0x00, "{what}: the load succeeds");
+        // Each side's load of rows is a transaction of its own: the OK's session-state block
+        // names its own GTID. All before that block (its length, type, entry length and name
+        // length, a byte each, precede the name) must match.
+        let before_gtid = |ok: &[u8]| match ok.windows(9).position(|w| w == b"last_gtid") {
+            Some(at) => ok[..at - 4].to_vec(),
+            None => ok.to_vec(),
+        };
+        let (d, p) = (&answers[0], &answers[1]);
+        assert_eq!(
+            (d.0, &d.1, d.2),
+            (p.0, &p.1, p.2),
+            "{what}: proxied exchange differs"
+        );
+        assert_eq!(
+            before_gtid(&d.3),
+            before_gtid(&p.3),
+            "{what}: proxied OK differs"
+        );
+        let d = direct.query("SHOW WARNINGS").await;
+        let p = proxied.query("SHOW WARNINGS").await;
+        assert_same(&format!("SHOW WARNINGS after {what}"), &d, &p);
+    }
+    let rows: i64 = root
+        .query_first("SELECT COUNT(*) FROM wf_globex.diff_load")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows, 6, "three rows loaded by each side");
+    // A client that did not offer local files at login is refused, as directly.
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    let d = direct.command(load, Expect::ResultSets).await;
+    let p = proxied.command(load, Expect::ResultSets).await;
+    assert_eq!(packets(&d)[0].1[0], 0xFF, "refused: {:?}", packets(&d));
+    assert_same("LOAD DATA LOCAL without CLIENT_LOCAL_FILES", &d, &p);
+}
+
 #[tokio::test]
 async fn large_results_and_packets_stream_through() {
     setup().await;

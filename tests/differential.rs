@@ -319,6 +319,49 @@ async fn load_data_local_infile_is_byte_identical() {
     assert_same("LOAD DATA LOCAL without CLIENT_LOCAL_FILES", &d, &p);
 }
 
+/// CALL: a procedure's result sets (SERVER_MORE_RESULTS_EXISTS between them) and, executed
+/// as a prepared statement, its OUT parameters' result set (SERVER_PS_OUT_PARAMS) pass
+/// through as directly.
+#[tokio::test]
+async fn stored_procedure_results_are_byte_identical() {
+    setup().await;
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE OR REPLACE PROCEDURE wf_globex.diff_two_sets(IN a INT, OUT b INT)
+         BEGIN SELECT a AS first; SELECT a + 1 AS second, 'x' AS y; SET b = a * 10; END",
+    )
+    .await
+    .unwrap();
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    for q in ["CALL diff_two_sets(5, @out)", "SELECT @out"] {
+        let d = direct.query(q).await;
+        assert_same(q, &d, &proxied.query(q).await);
+    }
+    let sql = prepare("CALL diff_two_sets(?, ?)");
+    let mut d = direct.command(&sql, Expect::Prepare).await;
+    let mut p = proxied.command(&sql, Expect::Prepare).await;
+    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    assert_same("prepare CALL", &d, &p);
+    // Two INT parameters, the second NULL (an OUT parameter's placeholder).
+    let call = |id: u32| {
+        let mut p = vec![0x17];
+        p.extend_from_slice(&id.to_le_bytes());
+        p.extend_from_slice(&[0, 1, 0, 0, 0, 0b10, 1, 3, 0, 3, 0]);
+        p.extend_from_slice(&7i32.to_le_bytes());
+        p
+    };
+    let d = direct.command(&call(d_id), Expect::ResultSets).await;
+    let p = proxied.command(&call(p_id), Expect::ResultSets).await;
+    assert!(
+        packets(&d).len() > 10,
+        "three result sets and the OK: {:?}",
+        packets(&d)
+    );
+    assert_same("execute CALL", &d, &p);
+    let d = direct.query("SELECT 42").await;
+    assert_same("the statement after", &d, &proxied.query("SELECT 42").await);
+}
+
 #[tokio::test]
 async fn large_results_and_packets_stream_through() {
     setup().await;

@@ -1165,3 +1165,62 @@ async fn pipelined_admin_commands_each_get_their_answer() {
         }
     }
 }
+
+/// Commands the admin port does not serve get an ERR naming why, never an OK, and the
+/// connection goes on; those that take no answer (a short COM_STMT_CLOSE, long data) get
+/// none. (The protocol library alone answered the first with an OK and ended the connection
+/// at an execute or a query that is not UTF-8.)
+#[tokio::test]
+async fn unserved_commands_get_an_err_and_the_connection_goes_on() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    let p = start().await;
+    let (mut a, _) = RawClient::connect(
+        p.admin.port(),
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        None,
+        modern_caps(),
+    )
+    .await;
+    let refused: &[(&[u8], u16)] = &[
+        (&[], 1047),                                // an empty packet
+        (&[0x40], 1047),                            // no such command
+        (&[0x11, b'x', 0, 0], 1047),                // COM_CHANGE_USER
+        (&[0x09], 1047),                            // COM_STATISTICS
+        (&[0x0C, 1, 0, 0, 0], 1047),                // COM_PROCESS_KILL
+        (&[0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0], 1295), // COM_STMT_EXECUTE
+        (&[0x1C, 1, 0, 0, 0, 1, 0, 0, 0], 1295),    // COM_STMT_FETCH
+        (b"\x03SHOW \xff\xfe", 1300),               // a query that is not UTF-8
+    ];
+    for &(cmd, code) in refused {
+        let answer = a.command(cmd, Expect::ResultSets).await;
+        let pk = packets(&answer);
+        assert_eq!(pk[0].1[0], 0xFF, "{cmd:02x?}: an ERR, not {pk:?}");
+        assert_eq!(
+            u16::from_le_bytes([pk[0].1[1], pk[0].1[2]]),
+            code,
+            "{cmd:02x?}"
+        );
+        let pools = a.query("SHOW POOLS").await;
+        assert!(
+            String::from_utf8_lossy(&pools).contains("pool_max"),
+            "{cmd:02x?}: then {pools:?}"
+        );
+    }
+    // No answer for these: the next command's answer is the next thing read.
+    a.io.send(0, &[0x19, 1]).await.unwrap();
+    a.io.send(0, &[0x18, 1, 0, 0, 0, 0, 0, b'x']).await.unwrap();
+    let pools = a.query("SHOW POOLS").await;
+    assert!(
+        String::from_utf8_lossy(&pools).contains("pool_max"),
+        "{pools:?}"
+    );
+    // COM_RESET_CONNECTION forgets the database chosen.
+    let db = |a: &[u8]| String::from_utf8_lossy(a).into_owned();
+    a.command(b"\x02switchyard", Expect::Single).await;
+    assert!(db(&a.query("SELECT DATABASE()").await).contains("switchyard"));
+    let ok = a.command(&[0x1F], Expect::Single).await;
+    assert_eq!(packets(&ok)[0].1[0], 0, "reset: OK");
+    assert!(!db(&a.query("SELECT DATABASE()").await).contains("switchyard"));
+}

@@ -1,72 +1,162 @@
-//! A reader that never hands the admin protocol library more than the rest of one MySQL
-//! packet per read.
+//! The admin port's reader: one whole packet per read, and only commands the library answers.
 //!
-//! opensrv-mysql 0.7.0 (the latest release) frees its read buffer while the packet it just
-//! returned still points into it whenever one read delivered more than one packet (a client
-//! that pipelines, as MariaDB Connector/J does at connect): a use after free
-//! (databendlabs/opensrv#66, fixed upstream after that release). Reads that end at packet
-//! boundaries never take that path.
+//! The protocol library gets one whole MySQL packet per read, and only the commands it
+//! answers correctly; the others become a query the shim refuses.
+//!
+//! Two faults of opensrv-mysql 0.7.0 (the latest release) are kept away from it:
+//! - it frees its read buffer while the packet it just returned still points into it
+//!   whenever one read delivered more than one packet (a client that pipelines, as MariaDB
+//!   Connector/J does at connect): a use after free (databendlabs/opensrv#66, fixed upstream
+//!   after that release). Reads that end at packet boundaries never take that path;
+//! - a command it cannot parse gets an OK packet (a fake success: COM_CHANGE_USER, an unknown
+//!   byte, a short COM_STMT_CLOSE that must get no answer at all), and an execute, or a query
+//!   that is not UTF-8, ends the connection without a word. Those are rewritten into a
+//!   [`REFUSAL`] query naming what to refuse, which the shim answers with an ERR
+//!   ([`refusal`]), or dropped when the command takes no answer.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
+use crate::protocol::command::{self, COM_QUERY};
+
 const HEADER: usize = 4;
+/// A payload this long continues in the next packet (commands of 16 MB and more).
+const CONTINUED: usize = 0xFF_FFFF;
+
+/// How a rewritten command's text begins: no client types a NUL first.
+pub const REFUSAL: &str = "\0switchyard-admin-refuses:";
+
+/// What the shim answers instead of a command the library would mishandle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A command no MySQL server knows (an empty packet, an unassigned byte).
+    Unknown,
+    /// A command the admin port does not serve (COM_CHANGE_USER, COM_STATISTICS...).
+    Unsupported(u8),
+    /// An execute, fetch, reset or bulk execute: the admin port prepares nothing.
+    Prepared,
+    /// A query, prepare or COM_INIT_DB whose text is not UTF-8.
+    NotUtf8,
+    /// COM_RESET_CONNECTION: the session's database is forgotten, then OK.
+    Reset,
+}
+
+impl Refused {
+    fn code(self) -> String {
+        match self {
+            Refused::Unknown => "unknown".into(),
+            Refused::Unsupported(cmd) => format!("unsupported {cmd}"),
+            Refused::Prepared => "prepared".into(),
+            Refused::NotUtf8 => "not-utf8".into(),
+            Refused::Reset => "reset".into(),
+        }
+    }
+}
+
+/// The refusal a rewritten command's text names, if it is one.
+pub fn refusal(query: &str) -> Option<Refused> {
+    let code = query.strip_prefix(REFUSAL)?;
+    Some(match code {
+        "unknown" => Refused::Unknown,
+        "prepared" => Refused::Prepared,
+        "not-utf8" => Refused::NotUtf8,
+        "reset" => Refused::Reset,
+        other => Refused::Unsupported(other.strip_prefix("unsupported ")?.parse().ok()?),
+    })
+}
+
+/// What becomes of one command packet (its payload).
+fn screen(payload: &[u8]) -> Option<Result<(), Refused>> {
+    const COM_QUIT: u8 = 0x01;
+    const COM_INIT_DB: u8 = 0x02;
+    const COM_FIELD_LIST: u8 = 0x04;
+    const COM_PING: u8 = 0x0E;
+    const COM_STMT_PREPARE: u8 = 0x16;
+    const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
+    const COM_STMT_CLOSE: u8 = 0x19;
+    const COM_RESET_CONNECTION: u8 = 0x1F;
+    let Some(&cmd) = payload.first() else {
+        return Some(Err(Refused::Unknown));
+    };
+    let utf8 = || std::str::from_utf8(&payload[1..]).is_ok();
+    Some(match cmd {
+        COM_QUERY | COM_STMT_PREPARE | COM_INIT_DB if !utf8() => Err(Refused::NotUtf8),
+        COM_QUERY | COM_STMT_PREPARE | COM_INIT_DB | COM_FIELD_LIST | COM_PING | COM_QUIT => Ok(()),
+        // Neither takes an answer: the library would answer a short close with an OK, and
+        // end the connection at long data for a statement it never prepared.
+        COM_STMT_CLOSE if payload.len() >= 5 => Ok(()),
+        COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => return None,
+        command::COM_STMT_EXECUTE
+        | command::COM_STMT_FETCH
+        | command::COM_STMT_RESET
+        | command::COM_STMT_BULK_EXECUTE => Err(Refused::Prepared),
+        COM_RESET_CONNECTION => Err(Refused::Reset),
+        other if command::server_implements(other) => Err(Refused::Unsupported(other)),
+        _ => Err(Refused::Unknown),
+    })
+}
 
 pub struct PacketBounded<R> {
     inner: R,
-    header: [u8; HEADER],
-    /// Header bytes seen of the current packet (HEADER: reading its payload).
-    seen: usize,
-    /// Payload bytes of the current packet still to come.
-    left: usize,
+    /// The packet being read, header first.
+    incoming: Vec<u8>,
+    /// The packet (possibly rewritten) being handed out, and how much of it has been.
+    out: Vec<u8>,
+    given: usize,
+    /// The packets after a 16 MB one belong to the same command: passed as they are.
+    continuing: bool,
 }
 
 impl<R> PacketBounded<R> {
     pub fn new(inner: R) -> Self {
         PacketBounded {
             inner,
-            header: [0; HEADER],
-            seen: 0,
-            left: 0,
+            incoming: Vec::new(),
+            out: Vec::new(),
+            given: 0,
+            continuing: false,
         }
     }
 
-    /// How many bytes the next read may return without passing the packet's end.
-    fn allowance(&self) -> usize {
-        if self.seen < HEADER {
-            HEADER - self.seen
-        } else {
-            self.left
-        }
-    }
-
-    /// Accounts for bytes handed out.
-    fn advance(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            if self.seen < HEADER {
-                let n = (HEADER - self.seen).min(bytes.len());
-                self.header[self.seen..self.seen + n].copy_from_slice(&bytes[..n]);
-                self.seen += n;
-                bytes = &bytes[n..];
-                if self.seen == HEADER {
-                    let h = self.header;
-                    self.left =
-                        usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
-                    if self.left == 0 {
-                        self.seen = 0;
-                    }
-                }
-            } else {
-                let n = self.left.min(bytes.len());
-                self.left -= n;
-                bytes = &bytes[n..];
-                if self.left == 0 {
-                    self.seen = 0;
-                }
+    /// Bytes of the current packet still to read.
+    fn wanted(&self) -> usize {
+        match self.incoming.get(..HEADER) {
+            None => HEADER - self.incoming.len(),
+            Some(h) => {
+                let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
+                HEADER + len - self.incoming.len()
             }
         }
+    }
+
+    /// The packet just read, screened, becomes what is handed out next (or nothing).
+    fn take_packet(&mut self) {
+        let packet = std::mem::take(&mut self.incoming);
+        let len = packet.len() - HEADER;
+        let first = !self.continuing;
+        self.continuing = len == CONTINUED;
+        // A command starts at sequence id 0; the login's packets (1, 3...) pass as they are.
+        let verdict = if first && packet[3] == 0 && len < CONTINUED {
+            screen(&packet[HEADER..])
+        } else {
+            Some(Ok(()))
+        };
+        self.given = 0;
+        self.out = match verdict {
+            Some(Ok(())) => packet,
+            Some(Err(refused)) => {
+                let mut body = vec![COM_QUERY];
+                body.extend_from_slice(REFUSAL.as_bytes());
+                body.extend_from_slice(refused.code().as_bytes());
+                let n = body.len();
+                let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, packet[3]];
+                p.extend_from_slice(&body);
+                p
+            }
+            None => Vec::new(),
+        };
     }
 }
 
@@ -76,25 +166,38 @@ impl<R: AsyncRead + Unpin> AsyncRead for PacketBounded<R> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let allowed = self.allowance().min(buf.remaining());
-        // A bounded scratch buffer rather than a window into `buf`: marking bytes of `buf`
-        // filled after another reader wrote them would take `unsafe`. The admin port is not
-        // a hot path.
-        let mut scratch = vec![0u8; allowed];
-        let mut limited = ReadBuf::new(&mut scratch);
-        let polled = Pin::new(&mut self.inner).poll_read(cx, &mut limited);
-        if let Poll::Ready(Ok(())) = polled {
-            let got = limited.filled();
-            buf.put_slice(got);
-            self.advance(got);
+        loop {
+            if self.given < self.out.len() {
+                let n = (self.out.len() - self.given).min(buf.remaining());
+                let from = self.given;
+                buf.put_slice(&self.out[from..from + n]);
+                self.given += n;
+                return Poll::Ready(Ok(()));
+            }
+            let wanted = self.wanted();
+            if wanted == 0 {
+                self.take_packet();
+                continue;
+            }
+            // A bounded scratch buffer: one packet at most, as the client declared it
+            // (the admin port is not a hot path).
+            let mut scratch = vec![0u8; wanted.min(64 * 1024)];
+            let mut limited = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut limited) {
+                Poll::Ready(Ok(())) if limited.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    let got = limited.filled().to_vec();
+                    self.incoming.extend_from_slice(&got);
+                }
+                other => return other,
+            }
         }
-        polled
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::PacketBounded;
+    use super::{refusal, PacketBounded, Refused};
     use tokio::io::AsyncReadExt;
 
     fn packet(seq: u8, body: &[u8]) -> Vec<u8> {
@@ -104,12 +207,8 @@ mod tests {
         p
     }
 
-    #[tokio::test]
-    async fn reads_stop_at_each_packet_end() {
-        let mut wire = packet(0, b"\x03SHOW TENANTS");
-        wire.extend(packet(0, b""));
-        wire.extend(packet(0, b"\x03SELECT 1"));
-        let mut r = PacketBounded::new(&wire[..]);
+    async fn reads(wire: &[u8]) -> Vec<Vec<u8>> {
+        let mut r = PacketBounded::new(wire);
         let mut buf = [0u8; 1024];
         let mut reads = Vec::new();
         loop {
@@ -119,9 +218,51 @@ mod tests {
             }
             reads.push(buf[..n].to_vec());
         }
+        reads
+    }
+
+    #[tokio::test]
+    async fn reads_stop_at_each_packet_end() {
+        // The login's answer (sequence id 1) is no command: passed as it is.
+        let mut wire = packet(1, &[0x85, 0xa6, 0xff, 0x01]);
+        wire.extend(packet(0, b"\x03SHOW TENANTS"));
+        wire.extend(packet(0, b"\x0e"));
+        wire.extend(packet(0, b"\x03SELECT 1"));
+        let reads = reads(&wire).await;
         let sizes: Vec<usize> = reads.iter().map(Vec::len).collect();
-        // Header, payload; an empty packet's header alone; header, payload.
-        assert_eq!(sizes, [4, 13, 4, 4, 9]);
+        assert_eq!(sizes, [8, 17, 5, 13]);
         assert_eq!(reads.concat(), wire);
+    }
+
+    #[tokio::test]
+    async fn commands_the_library_mishandles_become_refusals_or_vanish() {
+        let mut wire = packet(0, b"");
+        wire.extend(packet(0, &[0x11, b'x', 0]));
+        wire.extend(packet(0, &[0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0]));
+        wire.extend(packet(0, &[0x19, 1]));
+        wire.extend(packet(0, &[0x18, 1, 0, 0, 0, 0, 0, b'x']));
+        wire.extend(packet(0, b"\x03\xff\xfe"));
+        wire.extend(packet(0, &[0x1F]));
+        wire.extend(packet(0, &[0x40]));
+        let got: Vec<Option<Refused>> = reads(&wire)
+            .await
+            .iter()
+            .map(|p| {
+                assert_eq!(p[4], 0x03, "{p:?}");
+                refusal(std::str::from_utf8(&p[5..]).unwrap())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Some(Refused::Unknown),
+                Some(Refused::Unsupported(0x11)),
+                Some(Refused::Prepared),
+                // The short close and the long data took no answer: gone.
+                Some(Refused::NotUtf8),
+                Some(Refused::Reset),
+                Some(Refused::Unknown),
+            ]
+        );
     }
 }

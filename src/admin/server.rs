@@ -12,10 +12,15 @@ use opensrv_mysql::{
 use tokio::io::AsyncWrite;
 
 use super::compat::Session;
+use super::framed::Refused;
 use super::login::{self, Refusal};
 use super::table::{Cell, Reply};
+use crate::protocol::command;
 use crate::state::lock::Unpoisoned;
 use crate::state::SharedState;
+
+const PLAIN_TEXT_ONLY: &str =
+    "The admin port takes plain text commands only, not prepared statements";
 
 /// The version the admin port announces.
 pub const VERSION: &str = concat!("5.7.0-switchyard-admin-", env!("CARGO_PKG_VERSION"));
@@ -44,6 +49,39 @@ impl AdminShim {
             },
             user: OnceLock::new(),
         }
+    }
+
+    /// The answer to a command the protocol library would have mishandled (see
+    /// `framed.rs`): an ERR, or for COM_RESET_CONNECTION the session reset and OK.
+    async fn refuse<W: AsyncWrite + Send + Unpin>(
+        &mut self,
+        refused: Refused,
+        results: QueryResultWriter<'_, W>,
+    ) -> io::Result<()> {
+        let (kind, message) = match refused {
+            Refused::Reset => {
+                self.session().database = None;
+                return results.completed(OkResponse::default()).await;
+            }
+            Refused::Unknown => (
+                ErrorKind::ER_UNKNOWN_COM_ERROR,
+                "Unknown command".to_owned(),
+            ),
+            Refused::Unsupported(cmd) => (
+                ErrorKind::ER_UNKNOWN_COM_ERROR,
+                format!(
+                    "Unknown command: the admin port does not serve {} (0x{cmd:02x})",
+                    command::name(cmd)
+                ),
+            ),
+            Refused::Prepared => (ErrorKind::ER_UNSUPPORTED_PS, PLAIN_TEXT_ONLY.to_owned()),
+            Refused::NotUtf8 => (
+                ErrorKind::ER_INVALID_CHARACTER_STRING,
+                "Invalid utf8mb4 character string: an admin command must be UTF-8".to_owned(),
+            ),
+        };
+        tracing::info!(admin = self.session.id, error = %message, "admin command refused");
+        results.error(kind, message.as_bytes()).await
     }
 
     fn session(&mut self) -> &mut Session {
@@ -91,11 +129,8 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for AdminShim {
         _query: &'a str,
         info: StatementMetaWriter<'a, W>,
     ) -> io::Result<()> {
-        info.error(
-            ErrorKind::ER_UNSUPPORTED_PS,
-            b"The admin port takes plain text commands only, not prepared statements",
-        )
-        .await
+        info.error(ErrorKind::ER_UNSUPPORTED_PS, PLAIN_TEXT_ONLY.as_bytes())
+            .await
     }
 
     async fn on_execute<'a>(
@@ -105,10 +140,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for AdminShim {
         results: QueryResultWriter<'a, W>,
     ) -> io::Result<()> {
         results
-            .error(
-                ErrorKind::ER_UNSUPPORTED_PS,
-                b"The admin port takes plain text commands only, not prepared statements",
-            )
+            .error(ErrorKind::ER_UNSUPPORTED_PS, PLAIN_TEXT_ONLY.as_bytes())
             .await
     }
 
@@ -123,6 +155,9 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for AdminShim {
         query: &'a str,
         results: QueryResultWriter<'a, W>,
     ) -> io::Result<()> {
+        if let Some(refused) = super::framed::refusal(query) {
+            return self.refuse(refused, results).await;
+        }
         tracing::debug!(admin = self.session.id, command = %query, "admin command");
         self.session();
         let reply = super::execute(&self.state, &self.session, query).await;

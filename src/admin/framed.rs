@@ -19,7 +19,11 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::protocol::command::{self, COM_QUERY};
+use crate::protocol::command::{
+    server_implements, COM_FIELD_LIST, COM_INIT_DB, COM_PING, COM_QUERY, COM_QUIT,
+    COM_RESET_CONNECTION, COM_STMT_BULK_EXECUTE, COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH,
+    COM_STMT_PREPARE, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA,
+};
 
 const HEADER: usize = 4;
 /// A payload this long continues in the next packet (commands of 16 MB and more).
@@ -69,14 +73,6 @@ pub fn refusal(query: &str) -> Option<Refused> {
 
 /// What becomes of one command packet (its payload).
 fn screen(payload: &[u8]) -> Option<Result<(), Refused>> {
-    const COM_QUIT: u8 = 0x01;
-    const COM_INIT_DB: u8 = 0x02;
-    const COM_FIELD_LIST: u8 = 0x04;
-    const COM_PING: u8 = 0x0E;
-    const COM_STMT_PREPARE: u8 = 0x16;
-    const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
-    const COM_STMT_CLOSE: u8 = 0x19;
-    const COM_RESET_CONNECTION: u8 = 0x1F;
     let Some(&cmd) = payload.first() else {
         return Some(Err(Refused::Unknown));
     };
@@ -88,12 +84,11 @@ fn screen(payload: &[u8]) -> Option<Result<(), Refused>> {
         // end the connection at long data for a statement it never prepared.
         COM_STMT_CLOSE if payload.len() >= 5 => Ok(()),
         COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => return None,
-        command::COM_STMT_EXECUTE
-        | command::COM_STMT_FETCH
-        | command::COM_STMT_RESET
-        | command::COM_STMT_BULK_EXECUTE => Err(Refused::Prepared),
+        COM_STMT_EXECUTE | COM_STMT_FETCH | COM_STMT_RESET | COM_STMT_BULK_EXECUTE => {
+            Err(Refused::Prepared)
+        }
         COM_RESET_CONNECTION => Err(Refused::Reset),
-        other if command::server_implements(other) => Err(Refused::Unsupported(other)),
+        other if server_implements(other) => Err(Refused::Unsupported(other)),
         _ => Err(Refused::Unknown),
     })
 }
@@ -184,10 +179,12 @@ impl<R: AsyncRead + Unpin> AsyncRead for PacketBounded<R> {
             let mut scratch = vec![0u8; wanted.min(64 * 1024)];
             let mut limited = ReadBuf::new(&mut scratch);
             match Pin::new(&mut self.inner).poll_read(cx, &mut limited) {
-                Poll::Ready(Ok(())) if limited.filled().is_empty() => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(())) => {
-                    let got = limited.filled().to_vec();
-                    self.incoming.extend_from_slice(&got);
+                    let got = limited.filled().len();
+                    if got == 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                    self.incoming.extend_from_slice(&scratch[..got]);
                 }
                 other => return other,
             }

@@ -85,6 +85,20 @@ async fn admin(p: &AdminProxy) -> Conn {
     admin_with(p, ADMIN_PASSWORD).await.expect("admin login")
 }
 
+/// The admin login over the raw protocol client, which keeps every byte of the answers.
+async fn raw_admin(p: &AdminProxy) -> common::raw::RawClient {
+    let (a, login) = common::raw::RawClient::connect(
+        p.admin.port(),
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        None,
+        common::raw::modern_caps(),
+    )
+    .await;
+    assert_eq!(login[4], 0, "admin login OK: {login:?}");
+    a
+}
+
 /// A result set read back as text: column names and rows (NULL as None).
 #[derive(Debug)]
 struct Answer {
@@ -1135,18 +1149,10 @@ async fn pipelined_admin_commands_each_get_their_answer() {
     // MariaDB Connector/J sends its connect-time queries in one write. The admin protocol
     // library used to free the buffer such a read landed in while still parsing from it
     // (`src/admin/framed.rs`).
-    use common::raw::{modern_caps, packets, RawClient};
+    use common::raw::packets;
     use switchyard::protocol::scan::Expect;
     let p = start().await;
-    let (mut a, login) = RawClient::connect(
-        p.admin.port(),
-        ADMIN_USER,
-        ADMIN_PASSWORD,
-        None,
-        modern_caps(),
-    )
-    .await;
-    assert_eq!(login[4], 0, "admin login OK: {login:?}");
+    let mut a = raw_admin(&p).await;
     let show = b"\x03SHOW TENANTS";
     let pools = b"\x03SHOW POOLS";
     for round in 0..20 {
@@ -1172,17 +1178,10 @@ async fn pipelined_admin_commands_each_get_their_answer() {
 /// at an execute or a query that is not UTF-8.)
 #[tokio::test]
 async fn unserved_commands_get_an_err_and_the_connection_goes_on() {
-    use common::raw::{modern_caps, packets, RawClient};
+    use common::raw::packets;
     use switchyard::protocol::scan::Expect;
     let p = start().await;
-    let (mut a, _) = RawClient::connect(
-        p.admin.port(),
-        ADMIN_USER,
-        ADMIN_PASSWORD,
-        None,
-        modern_caps(),
-    )
-    .await;
+    let mut a = raw_admin(&p).await;
     let refused: &[(&[u8], u16)] = &[
         (&[], 1047),                                // an empty packet
         (&[0x40], 1047),                            // no such command

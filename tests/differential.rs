@@ -128,17 +128,32 @@ fn take_stmt_id(raw: &mut [u8]) -> u32 {
     id
 }
 
+/// Prepares `sql` on both connections: each answer with its statement id read and blanked
+/// (ids are each server's, or Switchyard's, own choice; all else must match).
+async fn prepare_both(
+    direct: &mut RawClient,
+    proxied: &mut RawClient,
+    sql: &str,
+) -> ((Vec<u8>, u32), (Vec<u8>, u32)) {
+    let sql = prepare(sql);
+    let mut d = direct.command(&sql, Expect::Prepare).await;
+    let mut p = proxied.command(&sql, Expect::Prepare).await;
+    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    ((d, d_id), (p, p_id))
+}
+
 #[tokio::test]
 async fn binary_protocol_is_byte_identical() {
     setup().await;
     let without_deprecate = modern_caps() - CapabilityFlags::CLIENT_DEPRECATE_EOF;
     for caps in [modern_caps(), without_deprecate] {
         let (mut direct, mut proxied, _, _, _proxy) = pair(caps).await;
-        let sql = prepare("SELECT * FROM diff_types WHERE id > ? ORDER BY id");
-        let mut d = direct.command(&sql, Expect::Prepare).await;
-        let mut p = proxied.command(&sql, Expect::Prepare).await;
-        // Statement ids are each server's (or Switchyard's) own choice; all else must match.
-        let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+        let ((d, d_id), (p, p_id)) = prepare_both(
+            &mut direct,
+            &mut proxied,
+            "SELECT * FROM diff_types WHERE id > ? ORDER BY id",
+        )
+        .await;
         assert_same("prepare", &d, &p);
         for (param, bound) in [(0, true), (1, false), (5, false), (0, false)] {
             let d = direct
@@ -337,10 +352,8 @@ async fn stored_procedure_results_are_byte_identical() {
         let d = direct.query(q).await;
         assert_same(q, &d, &proxied.query(q).await);
     }
-    let sql = prepare("CALL diff_two_sets(?, ?)");
-    let mut d = direct.command(&sql, Expect::Prepare).await;
-    let mut p = proxied.command(&sql, Expect::Prepare).await;
-    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    let ((d, d_id), (p, p_id)) =
+        prepare_both(&mut direct, &mut proxied, "CALL diff_two_sets(?, ?)").await;
     assert_same("prepare CALL", &d, &p);
     // Two INT parameters, the second NULL (an OUT parameter's placeholder).
     let call = |id: u32| {
@@ -394,10 +407,12 @@ fn long_data(id: u32, chunk: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn long_data_and_statement_reset_are_byte_identical() {
     let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
-    let sql = prepare("SELECT LENGTH(?) AS len, MD5(?) AS sum");
-    let mut d = direct.command(&sql, Expect::Prepare).await;
-    let mut p = proxied.command(&sql, Expect::Prepare).await;
-    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT LENGTH(?) AS len, MD5(?) AS sum",
+    )
+    .await;
     assert_same("prepare", &d, &p);
     // Two parameters: both long data, sent in chunks; then execute with types.
     let exec = |id: u32| {
@@ -546,10 +561,12 @@ async fn compressed_answers_are_byte_identical() {
         let p = proxied.query(q).await;
         assert_same_packets(q, &d, &p);
     }
-    let sql = prepare("SELECT * FROM diff_types WHERE id > ? ORDER BY id");
-    let mut d = direct.command(&sql, Expect::Prepare).await;
-    let mut p = proxied.command(&sql, Expect::Prepare).await;
-    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT * FROM diff_types WHERE id > ? ORDER BY id",
+    )
+    .await;
     assert_same_packets("compressed prepare", &d, &p);
     let d = direct
         .command(&execute(d_id, 0, true), Expect::ResultSets)
@@ -622,10 +639,12 @@ async fn mariadb_extensions_are_byte_identical() {
         assert!(d.windows(4).any(|w| w == b"json"), "{:?}", packets(&d));
         assert_same(q, &d, &proxied.query(q).await);
         // A cursor: definitions and CURSOR_EXISTS, no rows; then rows by fetches.
-        let sql = prepare("SELECT id, j, t FROM diff_types ORDER BY id");
-        let mut d = direct.command(&sql, Expect::Prepare).await;
-        let mut p = proxied.command(&sql, Expect::Prepare).await;
-        let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+        let ((d, d_id), (p, p_id)) = prepare_both(
+            &mut direct,
+            &mut proxied,
+            "SELECT id, j, t FROM diff_types ORDER BY id",
+        )
+        .await;
         assert_same("prepare", &d, &p);
         for round in 0..2 {
             let d = direct
@@ -651,10 +670,12 @@ async fn mariadb_extensions_are_byte_identical() {
             assert_eq!(named(&d, d_id), named(&p, p_id), "fetch past the end");
         }
         // Array binding: one command, every row counted.
-        let sql = prepare("UPDATE diff_types SET n = n WHERE id = ?");
-        let mut d = direct.command(&sql, Expect::Prepare).await;
-        let mut p = proxied.command(&sql, Expect::Prepare).await;
-        let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+        let ((_, d_id), (_, p_id)) = prepare_both(
+            &mut direct,
+            &mut proxied,
+            "UPDATE diff_types SET n = n WHERE id = ?",
+        )
+        .await;
         let d = direct
             .command(&bulk(d_id, &[1, 2, 3]), Expect::ResultSets)
             .await;
@@ -705,10 +726,12 @@ async fn cached_metadata_never_mixes_servers_definitions() {
     };
     let (mut direct, _) = connect(common::primary_port()).await;
     let (mut proxied, _) = connect(proxy.addr.port()).await;
-    let sql = prepare("SELECT id, v FROM meta_drift WHERE id = ?");
-    let mut d = direct.command(&sql, Expect::Prepare).await;
-    let mut p = proxied.command(&sql, Expect::Prepare).await;
-    let (d_id, p_id) = (take_stmt_id(&mut d), take_stmt_id(&mut p));
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT id, v FROM meta_drift WHERE id = ?",
+    )
+    .await;
     assert_same("prepare (on the primary)", &d, &p);
     for round in 0..3 {
         let d = direct

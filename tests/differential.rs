@@ -37,6 +37,8 @@ const QUERIES: &[&str] = &[
     "DO 1",
     "SHOW COLUMNS FROM diff_types",
     "USE ``",
+    // Another tenant's schema: refused by Switchyard as the server refuses it.
+    "USE wf_acme",
 ];
 
 async fn setup() {
@@ -750,4 +752,93 @@ async fn cached_metadata_never_mixes_servers_definitions() {
     root.query_drop("DROP TABLE wf_acme.meta_drift")
         .await
         .unwrap();
+}
+
+/// One side of `change_user_is_answered_as_by_the_server`: each step's answer, packet by
+/// packet, and the refusals' delays. `lock` differs per side (both run at once on the
+/// primary); it is never part of an answer.
+async fn change_user_story(
+    port: u16,
+    lock: &str,
+) -> (Vec<(String, Vec<(u8, Vec<u8>)>)>, Vec<u128>) {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // latin1: the session's character set must visibly fall back to the server's.
+    let caps = (
+        modern_caps(),
+        switchyard::protocol::MariadbCapabilities::empty(),
+    );
+    let (mut c, _) = RawClient::login_in(
+        stream,
+        "globex_app",
+        "globex_pw",
+        Some("wf_globex"),
+        caps,
+        8,
+    )
+    .await;
+    let mut steps = Vec::new();
+    let mut delays = Vec::new();
+    for sql in [
+        "SET @v = 7".to_string(),
+        "CREATE TEMPORARY TABLE cu_tmp (x INT)".into(),
+        format!("SELECT GET_LOCK('{lock}', 0) AS got"),
+    ] {
+        steps.push((sql.clone(), packets(&c.query(&sql).await)));
+    }
+    let state = format!(
+        "SELECT @v, @@character_set_client, @@collation_connection, @@character_set_results, \
+         DATABASE(), CURRENT_USER(), IS_USED_LOCK('{lock}') IS NULL AS freed"
+    );
+    let refused = [
+        ("globex_app", "wrong", "wf_globex"),
+        ("nobody_here", "x", ""),
+        ("globex_app", "globex_pw", "wf_acme"),
+        // The fourth is refused unread, even with the right password.
+        ("globex_app", "globex_pw", "wf_globex"),
+    ];
+    for (i, who) in refused.into_iter().enumerate() {
+        let (answer, took) = c.change_user(who, 45).await;
+        steps.push((format!("refused change {i} to {who:?}"), answer));
+        delays.push(took.as_millis());
+        for sql in [state.as_str(), "SELECT * FROM cu_tmp"] {
+            steps.push((
+                format!("after change {i}: {sql}"),
+                packets(&c.query(sql).await),
+            ));
+        }
+    }
+    // A change that succeeds, on a connection that has not failed one.
+    let (mut c, _) = RawClient::connect(port, "globex_app", "globex_pw", None, modern_caps()).await;
+    c.query("SET @v = 7").await;
+    let (answer, _) = c.change_user(("acme_app", "acme_pw", "wf_acme"), 8).await;
+    steps.push(("change to acme_app".into(), answer));
+    steps.push((state.clone(), packets(&c.query(&state).await)));
+    (steps, delays)
+}
+
+/// COM_CHANGE_USER answered as MariaDB answers it: an auth switch over a fresh nonce, then
+/// OK, or ERR a second later; a refused change resets the session but keeps the user and
+/// schema, in the server's default character set; after three refusals "Unknown command".
+#[tokio::test]
+async fn change_user_is_answered_as_by_the_server() {
+    let proxy = common::start(common::config("")).await;
+    let ((direct, d_delays), (proxied, p_delays)) = tokio::join!(
+        change_user_story(common::primary_port(), "cu_lock_direct"),
+        change_user_story(proxy.addr.port(), "cu_lock_proxied"),
+    );
+    assert_eq!(direct.len(), proxied.len());
+    for ((step, d), (_, p)) in direct.iter().zip(&proxied) {
+        assert_eq!(d, p, "{step}: proxied answer differs");
+    }
+    // The first refusal's answer was an auth switch and then ERR 1045.
+    let first = &direct[3].1;
+    assert_eq!((first[0].1[0], first[1].1[0]), (0xFE, 0xFF), "{first:?}");
+    for ms in d_delays.iter().chain(&p_delays) {
+        assert!(
+            *ms >= 900,
+            "a refusal answered after {ms} ms: {d_delays:?} {p_delays:?}"
+        );
+    }
 }

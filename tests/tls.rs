@@ -1,9 +1,11 @@
 //! TLS for clients: a CA and server certificate made at test time with openssl, then the
-//! mariadb CLI and PyMySQL log in over TLS, and `require_tls` refuses plaintext logins.
+//! mariadb CLI and PyMySQL log in over TLS, and `require_tls` refuses plaintext logins (and
+//! plaintext COM_CHANGE_USER to such a user).
 
 mod common;
 
 use common::certs;
+use common::raw::RawClient;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -154,6 +156,26 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Nor can a plaintext session become that user with COM_CHANGE_USER: refused as at
+    // login, the session going on as its old user.
+    let (mut c, _) = RawClient::connect(
+        port,
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        common::raw::modern_caps(),
+    )
+    .await;
+    let (answer, _) = c.change_user(("ops", "ops_pw", "wf_acme"), 45).await;
+    let (_, last) = answer.last().unwrap();
+    assert_eq!(&last[..3], &[0xFF, 0x57, 0x0C], "ERR 3159: {answer:?}");
+    let who = c.query("SELECT CURRENT_USER()").await;
+    assert!(
+        who.windows(10).any(|w| w == b"acme_app@%"),
+        "still acme_app: {:?}",
+        String::from_utf8_lossy(&who)
     );
 
     // ... and is refused with require_tls, while TLS logins go on working.

@@ -24,6 +24,9 @@ pub struct Offer<'a> {
     pub nonce: [u8; 20],
     /// A fresh nonce for an auth switch.
     pub switch_nonce: [u8; 20],
+    /// Ask for a new answer over `switch_nonce` even when this one is usable: MariaDB
+    /// does so for COM_CHANGE_USER.
+    pub must_switch: bool,
     /// Sequence id of the next packet to the client.
     pub seq: u8,
 }
@@ -180,7 +183,9 @@ async fn answer_in(
     // A caching_sha2 answer that is not a 32-byte scramble was made for another plugin:
     // libmariadb sends none when the greeting offered mysql_native_password. Asking again
     // costs one round trip, also for an empty password.
-    let usable = offered == scheme && (scheme == NATIVE_PASSWORD || offer.answer.len() == 32);
+    let usable = !offer.must_switch
+        && offered == scheme
+        && (scheme == NATIVE_PASSWORD || offer.answer.len() == 32);
     if usable {
         return Ok((offer.answer.clone(), offer.nonce, offer.seq));
     }

@@ -27,6 +27,8 @@ pub struct Identity {
     /// MariaDB extended capabilities the client and Switchyard agreed on.
     pub ext_caps: MariadbCapabilities,
     pub collation: u8,
+    /// COM_CHANGE_USER attempts refused on this connection (the server allows three).
+    pub failed_changes: u8,
 }
 
 /// The session's state as the client sees it, kept apart from the connections that serve

@@ -1,14 +1,12 @@
 //! The commands besides queries and prepared statements: COM_PING, COM_FIELD_LIST,
-//! COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION, COM_CHANGE_USER.
+//! COM_STATISTICS, COM_SET_OPTION, COM_RESET_CONNECTION (COM_CHANGE_USER: `change_user.rs`).
 
-use super::auth::{authenticate, Offer, Proven};
 use super::client::Reset;
 use super::error::SessionError;
-use super::session::{Flow, Session};
-use super::tenant;
-use crate::protocol::command::{self, ChangeUser};
+use super::session::Session;
+use crate::protocol::command;
 use crate::protocol::scan::Expect;
-use crate::protocol::{auth, CapabilityFlags};
+use crate::protocol::CapabilityFlags;
 use crate::router::route::Target;
 use crate::state::RuntimeState;
 
@@ -163,7 +161,7 @@ impl Session {
 
     /// Forgets everything session-scoped, as the server's reset does; the primary connection
     /// was reset by the command itself, the others go back to the pool (which resets them).
-    fn reset_state(&mut self, rt: &RuntimeState) {
+    pub(super) fn reset_state(&mut self, rt: &RuntimeState) {
         let primary = self.held.take(Target::Primary);
         for conn in self.held.drain() {
             rt.shared.pools.release(conn, true);
@@ -179,65 +177,5 @@ impl Session {
         self.stmts.clear();
         self.track_tenant_stats(rt);
         self.publish();
-    }
-
-    /// COM_CHANGE_USER: authenticate the new user (who may belong to another tenant) and
-    /// start over with a clean session. A failed attempt closes the connection.
-    pub(super) async fn com_change_user(
-        &mut self,
-        rt: &RuntimeState,
-        payload: &[u8],
-    ) -> Result<Flow, SessionError> {
-        let protocol_41 = self.who.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
-        let cu: ChangeUser = command::parse_change_user(payload, protocol_41)
-            .ok_or_else(|| SessionError::ClientProtocol("malformed COM_CHANGE_USER".into()))?;
-        // The answer in the packet was computed over the greeting's nonce; an auth switch
-        // gets a fresh one.
-        let offer = Offer {
-            user: &cu.user,
-            host: &self.who.host,
-            plugin: cu.auth_plugin.as_deref(),
-            answer: cu.auth_response.clone(),
-            nonce: self.who.nonce,
-            switch_nonce: auth::nonce(),
-            seq: 1,
-        };
-        let Proven { user, proof, seq } = match authenticate(&mut self.client, rt, offer).await {
-            Ok(p) => p,
-            Err((e @ SessionError::Reply(_), seq)) => {
-                self.send_err(&e, seq).await?;
-                return Ok(Flow::Quit);
-            }
-            Err((e, _)) => return Err(e),
-        };
-        let tenant = match &cu.database {
-            Some(db) => match tenant::tenant_for_schema(rt, &user, &self.who.host, db, None) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    self.send_err(&e, seq).await?;
-                    return Ok(Flow::Quit);
-                }
-            },
-            None => tenant::initial_tenant(rt, &user),
-        };
-        self.release_backends(rt);
-        self.reset_state(rt);
-        self.who.user = user;
-        self.who.proof = proof;
-        self.tenant_chosen = tenant.is_some();
-        self.tenant = tenant;
-        self.st.schema = cu.database.map(Into::into);
-        if let Some(c) = cu.collation {
-            self.who.collation = c;
-        }
-        // The cached pool keys name the old login and collation: kept, the new login's
-        // statements would run on the old login's connections, with its grants.
-        self.held.forget_lease_keys();
-        self.track_tenant_stats(rt);
-        // start() has already told the client why it failed.
-        match self.start(seq).await {
-            Ok(()) => Ok(Flow::Continue),
-            Err(_) => Ok(Flow::Quit),
-        }
     }
 }

@@ -207,12 +207,14 @@ pub fn access_denied(user: &str, host: &str, with_password: bool) -> ErrSpec {
     )
 }
 
-/// ERR 1044: a schema outside what the user may reach.
-pub fn db_access_denied(user: &str, host: &str, db: &str) -> SessionError {
+/// ERR 1044: a schema outside what the user may reach. The server names the account that
+/// matched, host pattern included (not the client's address, as 1045 does); a Switchyard
+/// user matches from any host, so its account is `'user'@'%'`.
+pub fn db_access_denied(user: &str, db: &str) -> SessionError {
     SessionError::reply(
         1044,
         "42000",
-        format!("Access denied for user '{user}'@'{host}' to database '{db}'"),
+        format!("Access denied for user '{user}'@'%' to database '{db}'"),
     )
 }
 

@@ -44,7 +44,7 @@ impl Session {
         });
         match outcome {
             ControlFlow::Break(db) => {
-                Err(db_access_denied(&self.who.user.name, &self.who.host, &db))
+                Err(db_access_denied(&self.who.user.name, &db))
             }
             ControlFlow::Continue(()) => Ok(()),
         }

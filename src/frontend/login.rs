@@ -80,24 +80,17 @@ pub async fn login(
         answer: hello.auth_response.clone(),
         nonce,
         switch_nonce: nonce,
+        must_switch: false,
         seq,
     };
     let Proven { user, proof, seq } = auth::authenticate(client, rt, offer).await?;
 
-    if user.require_tls && !client.is_tls() {
-        let e = SessionError::reply(
-            3159,
-            "08004",
-            format!(
-                "Connections using insecure transport are prohibited for user '{}' (require_tls)",
-                user.name
-            ),
-        );
+    if let Some(e) = tls_missing(&user, client) {
         return Err((e, seq));
     }
     let tenant = match &hello.database {
         Some(db) => {
-            Some(tenant::tenant_for_schema(rt, &user, host, db, None).map_err(|e| (e, seq))?)
+            Some(tenant::tenant_for_schema(rt, &user, db, None).map_err(|e| (e, seq))?)
         }
         None => tenant::initial_tenant(rt, &user),
     };
@@ -110,6 +103,21 @@ pub async fn login(
         database: hello.database,
         tenant,
         seq,
+    })
+}
+
+/// The refusal for a user with `require_tls` on a connection without TLS (at login and at
+/// COM_CHANGE_USER alike).
+pub(super) fn tls_missing(user: &UserConfig, client: &PacketStream) -> Option<SessionError> {
+    (user.require_tls && !client.is_tls()).then(|| {
+        SessionError::reply(
+            3159,
+            "08004",
+            format!(
+                "Connections using insecure transport are prohibited for user '{}' (require_tls)",
+                user.name
+            ),
+        )
     })
 }
 

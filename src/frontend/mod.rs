@@ -4,6 +4,7 @@ mod auth;
 mod backends;
 mod balance;
 mod causal;
+mod change_user;
 mod client;
 mod commands;
 mod cursor;

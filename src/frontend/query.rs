@@ -292,7 +292,7 @@ impl Session {
         let (Some(db), false) = (named, several) else {
             return Err(super::error::no_database(&self.who.user.name));
         };
-        let next = tenant::tenant_for_schema(rt, &self.who.user, &self.who.host, &db, None)?;
+        let next = tenant::tenant_for_schema(rt, &self.who.user, &db, None)?;
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;
         }
@@ -306,7 +306,7 @@ impl Session {
         rt: &RuntimeState,
         db: &str,
     ) -> Result<Arc<TenantConfig>, SessionError> {
-        tenant::tenant_for_schema(rt, &self.who.user, &self.who.host, db, self.tenant.as_ref())
+        tenant::tenant_for_schema(rt, &self.who.user, db, self.tenant.as_ref())
     }
 
     /// A schema named inside a multi-statement must not lead out of the session's tenant.
@@ -314,11 +314,7 @@ impl Session {
         let t = self.tenant_of_schema(rt, db)?;
         match &self.tenant {
             Some(cur) if cur.name == t.name => Ok(()),
-            _ => Err(super::error::db_access_denied(
-                &self.who.user.name,
-                &self.who.host,
-                db,
-            )),
+            _ => Err(super::error::db_access_denied(&self.who.user.name, db)),
         }
     }
 }

@@ -121,6 +121,7 @@ impl Session {
                 caps: login.caps,
                 ext_caps: login.ext_caps,
                 collation: login.collation,
+                failed_changes: 0,
             },
             tenant_chosen: login.tenant.is_some(),
             tenant: login.tenant,

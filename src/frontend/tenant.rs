@@ -23,19 +23,18 @@ pub fn initial_tenant(rt: &RuntimeState, user: &UserConfig) -> Option<Arc<Tenant
 pub fn tenant_for_schema(
     rt: &RuntimeState,
     user: &UserConfig,
-    host: &str,
     db: &str,
     current: Option<&Arc<TenantConfig>>,
 ) -> Result<Arc<TenantConfig>, SessionError> {
     if SHARED_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(db)) {
         return current
             .cloned()
-            .ok_or_else(|| db_access_denied(&user.name, host, db));
+            .ok_or_else(|| db_access_denied(&user.name, db));
     }
     let owner = rt
         .tenant_of_schema(db)
         .filter(|t| user.tenants.allows(&t.name))
-        .ok_or_else(|| db_access_denied(&user.name, host, db))?;
+        .ok_or_else(|| db_access_denied(&user.name, db))?;
     match current {
         Some(c) if c.name == owner.name => Ok(Arc::clone(c)),
         _ => Ok(owner),

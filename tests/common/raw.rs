@@ -65,7 +65,20 @@ impl RawClient {
         user: &str,
         password: &str,
         db: Option<&str>,
+        caps: (CapabilityFlags, MariadbCapabilities),
+    ) -> (RawClient, Vec<u8>) {
+        Self::login_in(stream, user, password, db, caps, 45).await
+    }
+
+    /// [`RawClient::login`] in the character set of `collation` (utf8mb4_general_ci, 45, is
+    /// the servers' default).
+    pub async fn login_in(
+        stream: TcpStream,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
         (caps, ext): (CapabilityFlags, MariadbCapabilities),
+        collation: u8,
     ) -> (RawClient, Vec<u8>) {
         let mut io = PacketStream::new(stream, 1 << 30);
         let greeting = io.read_packet().await.unwrap();
@@ -73,7 +86,14 @@ impl RawClient {
         let caps = caps & server.capabilities;
         let ext = ext & server.ext_capabilities;
         let answer = auth::native_response(&nonce, password);
-        let hello = backend_hello_ext(user, &answer, db, (caps, ext), 45, "mysql_native_password");
+        let hello = backend_hello_ext(
+            user,
+            &answer,
+            db,
+            (caps, ext),
+            collation,
+            "mysql_native_password",
+        );
         io.send(1, &hello).await.unwrap();
         let reply = io.read_packet().await.unwrap();
         if caps.contains(CapabilityFlags::CLIENT_COMPRESS) && reply.payload.first() == Some(&0) {
@@ -157,6 +177,44 @@ impl RawClient {
         }
         let end = tokio::time::timeout(std::time::Duration::from_secs(5), self.io.fill());
         end.await.expect("the connection ends within 5 s")
+    }
+
+    /// COM_CHANGE_USER to `user` with `password` (and its answer to an auth switch), in
+    /// `collation`; returns each packet of the answer (an auth switch's nonce zeroed) and how
+    /// long the final one took.
+    pub async fn change_user(
+        &mut self,
+        (user, password, db): (&str, &str, &str),
+        collation: u8,
+    ) -> (Vec<(u8, Vec<u8>)>, std::time::Duration) {
+        let mut p = vec![0x11];
+        p.extend_from_slice(user.as_bytes());
+        p.push(0);
+        // Over no nonce the server checks: it asks again over a fresh one.
+        let stale = auth::native_response(&[0; 20], password);
+        p.push(stale.len() as u8);
+        p.extend_from_slice(&stale);
+        p.extend_from_slice(db.as_bytes());
+        p.push(0);
+        p.extend_from_slice(&[collation, 0]);
+        p.extend_from_slice(b"mysql_native_password\0");
+        let started = std::time::Instant::now();
+        self.io.send(0, &p).await.unwrap();
+        let mut answer = Vec::new();
+        loop {
+            let mut pkt = self.io.read_packet().await.unwrap();
+            if pkt.payload.first() != Some(&0xFE) || pkt.payload.len() < 22 {
+                answer.push((pkt.seq, pkt.payload));
+                return (answer, started.elapsed());
+            }
+            let nonce_at = pkt.payload.iter().position(|&b| b == 0).unwrap() + 1;
+            let mut nonce = [0; 20];
+            nonce.copy_from_slice(&pkt.payload[nonce_at..nonce_at + 20]);
+            let proof = auth::native_response(&nonce, password);
+            self.io.send(pkt.seq.wrapping_add(1), &proof).await.unwrap();
+            pkt.payload[nonce_at..nonce_at + 20].fill(0);
+            answer.push((pkt.seq, pkt.payload));
+        }
     }
 
     pub async fn query(&mut self, sql: &str) -> Vec<u8> {

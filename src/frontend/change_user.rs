@@ -1,0 +1,128 @@
+//! COM_CHANGE_USER as MariaDB answers it: the session reset first, the new user asked to
+//! prove itself over a fresh nonce, and a refusal that keeps the old user, a second late.
+
+use std::time::Duration;
+
+use super::auth::{authenticate, Offer, Proven};
+use super::error::{unknown_command, SessionError};
+use super::login::tls_missing;
+use super::session::{Flow, Session};
+use super::tenant;
+use crate::config::TenantConfig;
+use crate::protocol::command::{self, ChangeUser};
+use crate::protocol::{auth, CapabilityFlags};
+use crate::state::RuntimeState;
+
+/// How long a refused change waits before its ERR, as the server sleeps: a password guessed
+/// through COM_CHANGE_USER costs a second a try.
+const REFUSAL_DELAY: Duration = Duration::from_secs(1);
+
+/// Refused changes after which the server answers every further one "Unknown command"
+/// without checking it.
+const MAX_REFUSALS: u8 = 3;
+
+type Failure = (SessionError, u8);
+
+impl Session {
+    /// COM_CHANGE_USER: authenticate the new user (who may belong to another tenant) and
+    /// start over with a clean session. The session is reset whatever the outcome; a refused
+    /// change keeps the old user, tenant and schema, with the server's default character
+    /// set, as MariaDB does (MySQL would close the connection).
+    pub(super) async fn com_change_user(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<Flow, SessionError> {
+        let protocol_41 = self.who.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
+        let cu: ChangeUser = command::parse_change_user(payload, protocol_41)
+            .ok_or_else(|| SessionError::ClientProtocol("malformed COM_CHANGE_USER".into()))?;
+        self.release_backends(rt);
+        self.reset_state(rt);
+        match self.prove_new_user(rt, &cu).await {
+            Ok((proven, tenant)) => self.become_user(rt, cu, proven, tenant).await,
+            Err((e @ SessionError::Reply(_), seq)) => self.refuse_change(rt, &e, seq).await,
+            Err((e, _)) => Err(e),
+        }
+    }
+
+    /// The new user's proof and the tenant its database (or it alone) names.
+    async fn prove_new_user(
+        &mut self,
+        rt: &RuntimeState,
+        cu: &ChangeUser,
+    ) -> Result<(Proven, Option<std::sync::Arc<TenantConfig>>), Failure> {
+        if self.who.failed_changes >= MAX_REFUSALS {
+            return Err((unknown_command(), 1));
+        }
+        // The answer in the packet was computed over the greeting's nonce; the server asks
+        // for a new one over a fresh nonce, of any client that can be asked.
+        let offer = Offer {
+            user: &cu.user,
+            host: &self.who.host,
+            plugin: cu.auth_plugin.as_deref(),
+            answer: cu.auth_response.clone(),
+            nonce: self.who.nonce,
+            switch_nonce: auth::nonce(),
+            must_switch: self.who.caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH),
+            seq: 1,
+        };
+        let proven = authenticate(&mut self.client, rt, offer).await?;
+        if let Some(e) = tls_missing(&proven.user, &self.client) {
+            return Err((e, proven.seq));
+        }
+        let tenant = match &cu.database {
+            Some(db) => tenant::tenant_for_schema(rt, &proven.user, db, None)
+                .map(Some)
+                .map_err(|e| (e, proven.seq))?,
+            None => tenant::initial_tenant(rt, &proven.user),
+        };
+        Ok((proven, tenant))
+    }
+
+    async fn become_user(
+        &mut self,
+        rt: &RuntimeState,
+        cu: ChangeUser,
+        proven: Proven,
+        tenant: Option<std::sync::Arc<TenantConfig>>,
+    ) -> Result<Flow, SessionError> {
+        let Proven { user, proof, seq } = proven;
+        self.who.user = user;
+        self.who.proof = proof;
+        self.tenant_chosen = tenant.is_some();
+        self.tenant = tenant;
+        self.st.schema = cu.database.map(Into::into);
+        // Without a character set in the packet the server keeps its default one.
+        self.who.collation = cu.collation.unwrap_or_else(|| server_collation(rt));
+        // The cached pool keys name the old login and collation: kept, the new login's
+        // statements would run on the old login's connections, with its grants.
+        self.held.forget_lease_keys();
+        self.track_tenant_stats(rt);
+        // start() has already told the client why it failed.
+        match self.start(seq).await {
+            Ok(()) => Ok(Flow::Continue),
+            Err(_) => Ok(Flow::Quit),
+        }
+    }
+
+    /// The old user stays, in a session reset to the server's default character set, and the
+    /// ERR comes after the server's delay.
+    async fn refuse_change(
+        &mut self,
+        rt: &RuntimeState,
+        e: &SessionError,
+        seq: u8,
+    ) -> Result<Flow, SessionError> {
+        self.who.failed_changes = self.who.failed_changes.saturating_add(1);
+        self.who.collation = server_collation(rt);
+        self.held.forget_lease_keys();
+        tokio::time::sleep(REFUSAL_DELAY).await;
+        self.send_err(e, seq).await?;
+        Ok(Flow::Continue)
+    }
+}
+
+/// The collation a server session starts with: the greeting's.
+fn server_collation(rt: &RuntimeState) -> u8 {
+    rt.shared.server_info.load().collation
+}

@@ -809,9 +809,18 @@ async fn change_user_story(
             ));
         }
     }
-    // A change that succeeds, on a connection that has not failed one.
+    // On another connection: a packet too short for the server to read (the user name's
+    // NUL its last byte), refused as one more failure; then a change that succeeds.
     let (mut c, _) = RawClient::connect(port, "globex_app", "globex_pw", None, modern_caps()).await;
     c.query("SET @v = 7").await;
+    let started = std::time::Instant::now();
+    c.io.send(0, b"\x11globex_app\0").await.unwrap();
+    let answer = c.io.read_packet().await.unwrap();
+    steps.push((
+        "malformed change".into(),
+        vec![(answer.seq, answer.payload)],
+    ));
+    delays.push(started.elapsed().as_millis());
     let (answer, _) = c.change_user(("acme_app", "acme_pw", "wf_acme"), 8).await;
     steps.push(("change to acme_app".into(), answer));
     steps.push((state.clone(), packets(&c.query(&state).await)));
@@ -820,7 +829,8 @@ async fn change_user_story(
 
 /// COM_CHANGE_USER answered as MariaDB answers it: an auth switch over a fresh nonce, then
 /// OK, or ERR a second later; a refused change resets the session but keeps the user and
-/// schema, in the server's default character set; after three refusals "Unknown command".
+/// schema, in the server's default character set; a packet the server cannot read is a
+/// refusal too ("Unknown command"); after three refusals every change is that.
 #[tokio::test]
 async fn change_user_is_answered_as_by_the_server() {
     let proxy = common::start(common::config("")).await;

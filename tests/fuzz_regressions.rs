@@ -63,8 +63,11 @@ fn client_handshake_corpus() {
         let _ = handshake::parse_client_hello(&data);
         let _ = handshake::parse_greeting(&data);
         let _ = handshake::is_ssl_request(&data);
-        let _ = command::parse_change_user(&data, true);
-        let _ = command::parse_change_user(&data, false);
+        use switchyard::protocol::CapabilityFlags as C;
+        let secure = C::CLIENT_PROTOCOL_41 | C::CLIENT_SECURE_CONNECTION;
+        for caps in [C::empty(), secure, secure | C::CLIENT_PLUGIN_AUTH] {
+            let _ = command::parse_change_user(&data, caps);
+        }
         for params in [0u16, 1, 2, 9, u16::MAX] {
             let _ = command::execute_param_types(&data, params);
             let _ = command::execute_with_types(&data, params, &vec![0; 2 * params as usize]);

@@ -5,7 +5,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchyard::protocol::{command, handshake, proxy_header};
+use switchyard::protocol::{command, handshake, proxy_header, CapabilityFlags as C};
+
+/// The capabilities that change how COM_CHANGE_USER is read: none, the 4.1 answer length,
+/// and that with a plugin name.
+fn change_user_caps() -> [C; 3] {
+    let secure = C::CLIENT_PROTOCOL_41 | C::CLIENT_SECURE_CONNECTION;
+    [C::empty(), secure, secure | C::CLIENT_PLUGIN_AUTH]
+}
 
 fuzz_target!(|data: &[u8]| {
     if let proxy_header::Parsed::Done { len, .. } = proxy_header::parse(data) {
@@ -27,8 +34,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = handshake::is_ssl_request(data);
     let _ = handshake::parse_greeting(data);
-    for protocol_41 in [false, true] {
-        let _ = command::parse_change_user(data, protocol_41);
+    for caps in change_user_caps() {
+        let _ = command::parse_change_user(data, caps);
     }
     let _ = command::stmt_id(data);
     let mut copy = data.to_vec();

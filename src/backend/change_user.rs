@@ -109,13 +109,15 @@ mod tests {
             Some("mysql_native_password"),
         )
         .unwrap();
-        let c = parse_change_user(&p, true).unwrap();
+        use crate::protocol::CapabilityFlags as C;
+        let caps = C::CLIENT_PROTOCOL_41 | C::CLIENT_SECURE_CONNECTION;
+        let c = parse_change_user(&p, caps | C::CLIENT_PLUGIN_AUTH).unwrap();
         assert_eq!(c.user, "sy_b");
         assert_eq!(c.auth_response, vec![7; 20]);
         assert_eq!(c.database.as_deref(), Some("wf_globex"));
         assert_eq!(c.collation, Some(224));
         assert_eq!(c.auth_plugin.as_deref(), Some("mysql_native_password"));
-        let c = parse_change_user(&packet("u", &[], None, 45, None).unwrap(), true).unwrap();
+        let c = parse_change_user(&packet("u", &[], None, 45, None).unwrap(), caps).unwrap();
         assert_eq!((c.database, c.auth_plugin), (None, None));
     }
 

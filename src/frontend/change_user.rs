@@ -33,11 +33,12 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<Flow, SessionError> {
-        let protocol_41 = self.who.caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41);
-        let cu: ChangeUser = command::parse_change_user(payload, protocol_41)
-            .ok_or_else(|| SessionError::ClientProtocol("malformed COM_CHANGE_USER".into()))?;
         self.release_backends(rt);
         self.reset_state(rt);
+        // A packet the server cannot read is a refused change too, "Unknown command".
+        let Some(cu) = command::parse_change_user(payload, self.who.caps) else {
+            return self.refuse_change(rt, &unknown_command(), 1).await;
+        };
         match self.prove_new_user(rt, &cu).await {
             Ok((proven, tenant)) => self.become_user(rt, cu, proven, tenant).await,
             Err((e @ SessionError::Reply(_), seq)) => self.refuse_change(rt, &e, seq).await,
@@ -92,8 +93,7 @@ impl Session {
         self.tenant_chosen = tenant.is_some();
         self.tenant = tenant;
         self.st.schema = cu.database.map(Into::into);
-        // Without a character set in the packet the server keeps its default one.
-        self.who.collation = cu.collation.unwrap_or_else(|| server_collation(rt));
+        self.who.collation = collation(rt, cu.collation);
         // The cached pool keys name the old login and collation: kept, the new login's
         // statements would run on the old login's connections, with its grants.
         self.held.forget_lease_keys();
@@ -125,4 +125,12 @@ impl Session {
 /// The collation a server session starts with: the greeting's.
 fn server_collation(rt: &RuntimeState) -> u8 {
     rt.shared.server_info.load().collation
+}
+
+/// The session's collation after a change that sent `sent`: the server's default without
+/// one. An id past 255 cannot be given to a backend in the login's one byte: the default
+/// too (MariaDB's ids past 255 are its UCA 14.0 collations, otherwise unset here).
+fn collation(rt: &RuntimeState, sent: Option<u16>) -> u8 {
+    sent.and_then(|c| u8::try_from(c).ok())
+        .unwrap_or_else(|| server_collation(rt))
 }

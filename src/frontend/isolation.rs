@@ -43,9 +43,7 @@ impl Session {
             }
         });
         match outcome {
-            ControlFlow::Break(db) => {
-                Err(db_access_denied(&self.who.user.name, &db))
-            }
+            ControlFlow::Break(db) => Err(db_access_denied(&self.who.user.name, &db)),
             ControlFlow::Continue(()) => Ok(()),
         }
     }

@@ -89,9 +89,7 @@ pub async fn login(
         return Err((e, seq));
     }
     let tenant = match &hello.database {
-        Some(db) => {
-            Some(tenant::tenant_for_schema(rt, &user, db, None).map_err(|e| (e, seq))?)
-        }
+        Some(db) => Some(tenant::tenant_for_schema(rt, &user, db, None).map_err(|e| (e, seq))?),
         None => tenant::initial_tenant(rt, &user),
     };
     Ok(Login {

@@ -1,7 +1,7 @@
 //! Client command packets: command bytes, and the few commands whose fields the session
 //! reads or rewrites (COM_CHANGE_USER, statement ids, COM_STMT_EXECUTE parameter types).
 
-use mysql_common::io::ParseBuf;
+use mysql_common::constants::CapabilityFlags;
 
 pub const COM_QUIT: u8 = 0x01;
 pub const COM_INIT_DB: u8 = 0x02;
@@ -70,36 +70,62 @@ pub struct ChangeUser {
     pub user: String,
     pub auth_response: Vec<u8>,
     pub database: Option<String>,
-    pub collation: Option<u8>,
+    /// As sent: two bytes, so ids past 255 too (the login's field has one).
+    pub collation: Option<u16>,
     pub auth_plugin: Option<String>,
 }
 
-pub fn parse_change_user(payload: &[u8], protocol_41: bool) -> Option<ChangeUser> {
-    let mut b = ParseBuf(payload.get(1..)?);
-    let user = take_null_str(&mut b)?;
-    let auth_len = b.checked_eat_u8()? as usize;
-    let auth_response = b.checked_eat(auth_len)?.to_vec();
-    let database = take_null_str(&mut b).unwrap_or_default();
+/// COM_CHANGE_USER read as MariaDB reads it (`parse_com_change_user_packet`), so that the
+/// packets it refuses are refused here and the ones it takes are read alike: a name ends at
+/// its NUL or at the packet's end (the server's buffer ends in one); the user name's NUL must
+/// come before the last byte and the database name must start inside the packet; the
+/// collation is read when two bytes follow the database name; a client with
+/// CLIENT_PLUGIN_AUTH must have sent at least a byte of plugin name after that. Connection
+/// attributes are not read (the server ignores malformed ones).
+pub fn parse_change_user(payload: &[u8], caps: CapabilityFlags) -> Option<ChangeUser> {
+    let body = payload.get(1..)?;
+    let end = body.len();
+    let nul_or_end = |from: usize| {
+        let rest = body.get(from..).unwrap_or(&[]);
+        from + rest.iter().position(|&c| c == 0).unwrap_or(rest.len())
+    };
+    let lossy = |r: std::ops::Range<usize>| String::from_utf8_lossy(&body[r]).into_owned();
+    let user_end = nul_or_end(0);
+    let auth_at = user_end + 1;
+    if auth_at >= end {
+        return None;
+    }
+    let (auth, db_at) = if caps.contains(CapabilityFlags::CLIENT_SECURE_CONNECTION) {
+        let len = usize::from(body[auth_at]);
+        (auth_at + 1..auth_at + 1 + len, auth_at + 1 + len)
+    } else {
+        let auth_end = nul_or_end(auth_at);
+        (auth_at..auth_end, auth_end + 1)
+    };
+    if db_at >= end {
+        return None;
+    }
+    let db_end = nul_or_end(db_at);
+    let mut at = db_end + 1;
     let mut collation = None;
+    if at + 1 < end {
+        collation = Some(u16::from_le_bytes([body[at], body[at + 1]]));
+        at += 2;
+    }
     let mut auth_plugin = None;
-    if protocol_41 && b.len() >= 2 {
-        collation = Some(b.eat_u16_le() as u8);
-        auth_plugin = take_null_str(&mut b).filter(|p| !p.is_empty());
+    if caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH) {
+        if at >= end {
+            return None;
+        }
+        auth_plugin = Some(lossy(at..nul_or_end(at))).filter(|p| !p.is_empty());
     }
     Some(ChangeUser {
-        user,
-        auth_response,
-        database: Some(database).filter(|d| !d.is_empty()),
+        user: lossy(0..user_end),
+        auth_response: body[auth].to_vec(),
+        database: Some(lossy(db_at..db_end)).filter(|d| !d.is_empty()),
         collation,
         auth_plugin,
     })
-}
-
-fn take_null_str(b: &mut ParseBuf<'_>) -> Option<String> {
-    let end = b.0.iter().position(|&c| c == 0)?;
-    let s = String::from_utf8_lossy(&b.0[..end]).into_owned();
-    b.0 = &b.0[end + 1..];
-    Some(s)
 }
 
 /// The statement id of COM_STMT_EXECUTE / SEND_LONG_DATA / CLOSE / RESET / FETCH.
@@ -296,15 +322,63 @@ mod tests {
         p.extend_from_slice(b"wf_acme\0");
         p.extend_from_slice(&[45, 0]);
         p.extend_from_slice(b"mysql_native_password\0");
-        let c = parse_change_user(&p, true).unwrap();
+        let c = parse_change_user(&p, plugin_caps()).unwrap();
         assert_eq!(c.user, "bob");
         assert_eq!(c.auth_response, vec![9, 9, 9]);
         assert_eq!(c.database.as_deref(), Some("wf_acme"));
         assert_eq!(c.collation, Some(45));
         assert_eq!(c.auth_plugin.as_deref(), Some("mysql_native_password"));
         for n in 0..p.len() {
-            let _ = parse_change_user(&p[..n], true);
+            let _ = parse_change_user(&p[..n], plugin_caps());
         }
+    }
+
+    fn plugin_caps() -> CapabilityFlags {
+        use CapabilityFlags as C;
+        C::CLIENT_PROTOCOL_41 | C::CLIENT_SECURE_CONNECTION | C::CLIENT_PLUGIN_AUTH
+    }
+
+    /// Each packet as MariaDB 10.11 answered it when sent directly: refused ("Unknown
+    /// command") or read, with the collation and plugin it used.
+    #[test]
+    fn change_user_is_refused_where_the_server_refuses_it() {
+        // Refused (None), or read with this collation and plugin.
+        type Read = Option<(Option<u16>, Option<&'static str>)>;
+        let cases: &[(&[u8], Read)] = &[
+            (b"", None),
+            (b"bob", None),
+            (b"bob\0", None),
+            (b"bob\0\x14abc", None),
+            (b"bob\0\x00wf", None),
+            (b"bob\0\x00wf\0", None),
+            (b"bob\0\x00wf\0\x2d", Some((None, Some("-")))),
+            (b"bob\0\x00wf\0\x2d\x00", None),
+            (b"bob\0\x00wf\0\x2d\x00p", Some((Some(45), Some("p")))),
+            (b"bob\0\x00wf\0\xe7\x03p\0", Some((Some(999), Some("p")))),
+            (
+                b"bob\0\x00wf\0\x2d\x00p\0\xfc\xff\xff",
+                Some((Some(45), Some("p"))),
+            ),
+        ];
+        for (body, read) in cases {
+            let p = [&[COM_CHANGE_USER][..], body].concat();
+            let got = parse_change_user(&p, plugin_caps()).map(|c| {
+                assert_eq!(
+                    (c.user.as_str(), c.database.as_deref()),
+                    ("bob", Some("wf"))
+                );
+                (c.collation, c.auth_plugin)
+            });
+            let want = read.map(|(c, p)| (c, p.map(String::from)));
+            assert_eq!(got, want, "{body:?}");
+        }
+        // Without CLIENT_PLUGIN_AUTH no plugin name is needed.
+        let p = b"\x11bob\0\x00wf".to_vec();
+        let caps = plugin_caps() - CapabilityFlags::CLIENT_PLUGIN_AUTH;
+        assert_eq!(
+            parse_change_user(&p, caps).unwrap().database.as_deref(),
+            Some("wf")
+        );
     }
 
     #[test]

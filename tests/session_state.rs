@@ -152,6 +152,49 @@ async fn prepared_statements_run_wherever_the_session_goes() {
     assert!(err.is_ok());
 }
 
+/// The server runs a prepared statement in the schema it was prepared in, whatever USE
+/// came between: so does Switchyard where it prepares the statement afresh (a replica, a
+/// connection in the session's new schema), not in the session's current schema, where the
+/// same name is another table.
+#[tokio::test]
+async fn a_prepared_statement_runs_in_the_schema_it_was_prepared_in() {
+    let mut root = common::root().await;
+    for (db, v) in [("wf_acme", "wf"), ("rb_acme", "rb")] {
+        root.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {db}.ps_home (v VARCHAR(4)); \
+             DELETE FROM {db}.ps_home; INSERT INTO {db}.ps_home VALUES ('{v}')"
+        ))
+        .await
+        .unwrap();
+    }
+    common::wait_replicated().await;
+    let (_p, mut c) = proxy_conn().await;
+    let stmt = c.prep("SELECT @@port, v FROM ps_home").await.unwrap();
+    c.query_drop("USE rb_acme").await.unwrap();
+    for round in 0..3 {
+        let (port, v): (u16, String) = c.exec_first(&stmt, ()).await.unwrap().unwrap();
+        assert!(is_replica(port), "round {round}: a read, on a replica");
+        assert_eq!(v, "wf", "round {round}: wf_acme's table, as prepared");
+        c.query_drop("BEGIN").await.unwrap();
+        let (port, v): (u16, String) = c.exec_first(&stmt, ()).await.unwrap().unwrap();
+        assert_eq!(port, primary_port(), "round {round}: in a transaction");
+        assert_eq!(v, "wf", "round {round}: on the primary too");
+        c.query_drop("COMMIT").await.unwrap();
+    }
+    // The session's own statements still run in its schema, on the connections that
+    // prepared in the other one.
+    let (v, db): (String, String) = c
+        .query_first("SELECT v, DATABASE() FROM ps_home")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((v.as_str(), db.as_str()), ("rb", "rb_acme"));
+    // A statement prepared now is rb_acme's.
+    let rb = c.prep("SELECT v FROM ps_home WHERE 1 = 1").await.unwrap();
+    let v: String = c.exec_first(&rb, ()).await.unwrap().unwrap();
+    assert_eq!(v, "rb");
+}
+
 #[tokio::test]
 async fn reset_connection_clears_session_state() {
     let (_p, mut c) = proxy_conn().await;

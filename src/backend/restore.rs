@@ -77,13 +77,40 @@ pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, 
         forget_found_rows(conn).await?;
     }
     if let Some(db) = w.schema.filter(|db| !in_schema(conn, db)) {
-        let mut p = vec![COM_INIT_DB];
-        p.extend_from_slice(db.as_bytes());
-        expect_ok(conn.exec_silent(&p, Expect::Single).await?, "USE")?;
-        conn.schema = Some(Arc::clone(db));
+        use_schema(conn, db).await?;
     }
     option(conn, w.set_option).await?;
     Ok(kind)
+}
+
+async fn use_schema(conn: &mut BackendConn, db: &Arc<str>) -> Result<(), BackendError> {
+    let mut p = vec![COM_INIT_DB];
+    p.extend_from_slice(db.as_bytes());
+    expect_ok(conn.exec_silent(&p, Expect::Single).await?, "USE")?;
+    conn.schema = Some(Arc::clone(db));
+    Ok(())
+}
+
+/// Prepares `prepare` (a COM_STMT_PREPARE) on `conn` in `schema`, the one its session was in
+/// when it prepared the statement: the server keeps a statement's schema and runs it there
+/// whatever the connection's is, so one prepared afresh after the session moved must be
+/// prepared there. The connection is moved back after.
+pub async fn prepare_in(
+    conn: &mut BackendConn,
+    prepare: &[u8],
+    schema: Option<&Arc<str>>,
+) -> Result<Outcome, BackendError> {
+    let Some(db) = schema.filter(|db| !in_schema(conn, db)) else {
+        return conn.exec_silent(prepare, Expect::Prepare).await;
+    };
+    let back = conn.schema.clone();
+    use_schema(conn, db).await?;
+    let outcome = conn.exec_silent(prepare, Expect::Prepare).await?;
+    // A connection in no schema stays in the statement's: none can be left once chosen.
+    if let Some(back) = back {
+        use_schema(conn, &back).await?;
+    }
+    Ok(outcome)
 }
 
 /// Brings `conn`'s multi-statement option to `want` (None: its login's).

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use super::backends::internal;
 use super::error::{self, SessionError};
 use super::session::Session;
-use crate::backend::restore::same_schema;
+use crate::backend::restore;
 use crate::backend::stmt_cache::ParamTypes;
 use crate::backend::BackendConn;
 use crate::protocol::command::{self, ExecuteRefusal, COM_STMT_CLOSE, COM_STMT_PREPARE};
@@ -54,8 +54,12 @@ impl Run {
 
 pub struct Stmt {
     sql: Vec<u8>,
-    /// Names the statement in connections' caches: its text, and which of the session's
-    /// live statements with that text it is (two of them must not share a server one).
+    /// The session's schema when it was prepared: the server runs a statement in the schema
+    /// it was prepared in (switching to it for the execute and back), so one prepared
+    /// afresh on another connection is prepared there, not in the session's current one.
+    schema: Option<Arc<str>>,
+    /// Names the statement in connections' caches: its text and schema, and which of the
+    /// session's live statements with that text it is (two must not share a server one).
     key: u64,
     /// Digest of the statement text, computed once at prepare.
     digest: u64,
@@ -86,7 +90,6 @@ pub struct Stmt {
 /// connections in the state the one before did.
 struct KeyIn {
     fp: u64,
-    schema: Option<std::sync::Arc<str>>,
     key: u64,
 }
 
@@ -94,12 +97,11 @@ impl Stmt {
     /// [`cache_key`], remembered for the connection state it was worked out for.
     fn key_on(&mut self, conn: &BackendConn) -> u64 {
         match &self.last_key {
-            Some(k) if k.fp == conn.applied.fp && same_schema(&k.schema, &conn.schema) => k.key,
+            Some(k) if k.fp == conn.applied.fp => k.key,
             _ => {
                 let key = cache_key(self.key, conn);
                 self.last_key = Some(KeyIn {
                     fp: conn.applied.fp,
-                    schema: conn.schema.clone(),
                     key,
                 });
                 key
@@ -137,9 +139,10 @@ impl Statements {
         self.map.get(&id).map(|s| cache_key(s.key, conn))
     }
 
-    /// A key for a new statement with text `sql`, distinct from the session's live ones.
-    fn new_key(&self, sql: &[u8]) -> u64 {
-        let base = text_hash(sql);
+    /// A key for a new statement with text `sql` prepared in `schema`, distinct from the
+    /// session's live ones.
+    fn new_key(&self, sql: &[u8], schema: Option<&str>) -> u64 {
+        let base = text_hash(sql, schema);
         let twins = self
             .map
             .values()
@@ -226,17 +229,19 @@ impl Statements {
     }
 }
 
-fn text_hash(sql: &[u8]) -> u64 {
+fn text_hash(sql: &[u8], schema: Option<&str>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    sql.hash(&mut h);
+    (sql, schema).hash(&mut h);
     h.finish()
 }
 
 /// A statement's key in `conn`'s cache: the same text prepared under other session
-/// variables or another schema may mean something else, so they are part of it.
+/// variables may mean something else, so they are part of it (the schema is part of the
+/// statement's own key: it runs in the one it was prepared in, whichever the connection is
+/// in).
 pub(super) fn cache_key(stmt_key: u64, conn: &BackendConn) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (stmt_key, conn.applied.fp, conn.schema.as_deref()).hash(&mut h);
+    (stmt_key, conn.applied.fp).hash(&mut h);
     h.finish()
 }
 
@@ -312,7 +317,7 @@ impl Session {
         };
         self.stmts.next_id = id;
         self.stmts.last_prepared = Some(id);
-        let key = self.stmts.new_key(&payload[1..]);
+        let key = self.stmts.new_key(&payload[1..], self.st.schema.as_deref());
         if let Some(conn) = self.held.get_mut(t) {
             let ck = cache_key(key, conn);
             let closed = conn.stmts.insert(ck, p.backend_id, o.metadata);
@@ -322,6 +327,7 @@ impl Session {
             }
         }
         let stmt = Stmt {
+            schema: self.st.schema.clone(),
             key,
             digest: q.fingerprint,
             sql: payload[1..].to_vec(),
@@ -520,8 +526,10 @@ impl Session {
         p.extend_from_slice(&stmt.sql);
         let mut shed = false;
         loop {
-            let o = match conn.exec_silent(&p, Expect::Prepare).await {
+            let o = match restore::prepare_in(conn, &p, stmt.schema.as_ref()).await {
                 Ok(o) => o,
+                // The statement's schema is gone: the server's refusal, the connection fine.
+                Err(crate::backend::BackendError::Server(e)) => return Err(SessionError::Reply(e)),
                 Err(e) => {
                     self.held.take(t);
                     return Err(self.backend_error(t, e));
@@ -714,6 +722,7 @@ mod tests {
     fn stmt() -> Stmt {
         Stmt {
             sql: b"SELECT ?".to_vec(),
+            schema: None,
             key: 0,
             digest: 0,
             class: Arc::new(crate::router::Router::new().classify(b"SELECT ?")),

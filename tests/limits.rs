@@ -214,3 +214,55 @@ async fn oversized_packets_get_1153_and_are_never_buffered() {
     let one: i64 = other.query_first("SELECT 1").await.unwrap().unwrap();
     assert_eq!(one, 1);
 }
+
+/// A session that prepares without ever closing is refused as the server refuses one past
+/// `max_prepared_stmt_count` (ERR 1461), rather than growing without bound; a close makes
+/// room again. Twins of one text, so that each is a statement of its own.
+#[tokio::test]
+async fn a_session_holds_at_most_max_prepared_stmt_count_statements() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    let proxy = common::start(common::config("")).await;
+    let (mut c, _) = RawClient::connect(
+        proxy.addr.port(),
+        "globex_app",
+        "globex_pw",
+        Some("wf_globex"),
+        modern_caps(),
+    )
+    .await;
+    const MAX: usize = 16382;
+    let prepare: &[u8] = b"\x16SELECT 1";
+    let mut ids = Vec::new();
+    while ids.len() < MAX {
+        let batch = (MAX - ids.len()).min(1000);
+        for answer in c.pipeline(&vec![prepare; batch], Expect::Prepare).await {
+            assert_eq!(answer[4], 0, "prepare {}: {answer:?}", ids.len());
+            ids.push(u32::from_le_bytes([
+                answer[5], answer[6], answer[7], answer[8],
+            ]));
+        }
+    }
+    let refused = c.command(prepare, Expect::Prepare).await;
+    let (_, err) = &packets(&refused)[0];
+    assert_eq!(
+        String::from_utf8_lossy(&err[3..]),
+        "#42000Can't create more than max_prepared_stmt_count statements (current value: 16382)"
+    );
+    assert_eq!(&err[..3], &[0xFF, 0xB5, 0x05], "ERR 1461");
+    // The statements still run; closing one makes room for another.
+    let mut execute = vec![0x17];
+    execute.extend_from_slice(&ids[0].to_le_bytes());
+    execute.extend_from_slice(&[0, 1, 0, 0, 0]);
+    let rows = c.command(&execute, Expect::ResultSets).await;
+    assert_eq!(
+        packets(&rows).len(),
+        4,
+        "column count, definition, row, EOF: {rows:?}"
+    );
+    let mut close = vec![0x19];
+    close.extend_from_slice(&ids[1].to_le_bytes());
+    c.io.send(0, &close).await.unwrap();
+    let again = c.command(prepare, Expect::Prepare).await;
+    assert_eq!(again[4], 0, "{again:?}");
+}

@@ -1504,15 +1504,27 @@ async fn a_global_read_lock_stays_with_its_session_until_unlocked() {
         );
     }
 
+    // The session reports its pins once it has read the answer it sent, which the client
+    // may have before that: SHOW SESSIONS is polled until it does.
+    let pin_shown = |shown: bool| async move {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+            if pinned(&sessions, "backup lock") == shown || Instant::now() > deadline {
+                return sessions;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
     b.query_drop("BACKUP STAGE START").await.unwrap();
-    let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+    let sessions = pin_shown(true).await;
     assert!(
         pinned(&sessions, "backup lock"),
         "B's pin is named: {sessions:?}"
     );
     // On the connection that started it, as directly (elsewhere: ERR 4146, no backup).
     b.query_drop("BACKUP STAGE END").await.unwrap();
-    let sessions = admin_rows(admin, "SHOW SESSIONS").await;
+    let sessions = pin_shown(false).await;
     assert!(
         !pinned(&sessions, "backup lock"),
         "the pin ended: {sessions:?}"

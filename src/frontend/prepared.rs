@@ -61,6 +61,8 @@ pub struct Stmt {
     /// Names the statement in connections' caches: its text and schema, and which of the
     /// session's live statements with that text it is (two must not share a server one).
     key: u64,
+    /// Its text and schema alone (`key` of the first of its twins).
+    text_key: u64,
     /// Digest of the statement text, computed once at prepare.
     digest: u64,
     /// Shared, so an execute takes it without copying it.
@@ -114,11 +116,21 @@ impl Stmt {
 pub struct Statements {
     /// FxHash: the ids are Switchyard's own, handed out in order.
     map: FxHashMap<u32, Stmt>,
+    /// Per text (and schema) with live statements: how many, and the twin number the next
+    /// one gets (FxHash: SipHash values already), so that a new statement is told apart
+    /// from its live twins without reading every statement's text.
+    twins: FxHashMap<u64, Twins>,
     next_id: u32,
     /// Bytes of long data held for all statements, bounded by the client packet limit.
     long_data_bytes: usize,
     /// The statement the session's last COM_STMT_PREPARE created, if it succeeded.
     last_prepared: Option<u32>,
+}
+
+#[derive(Default)]
+struct Twins {
+    live: u32,
+    next: u64,
 }
 
 /// The statement id MariaDB clients send right behind a COM_STMT_PREPARE, without waiting
@@ -140,15 +152,43 @@ impl Statements {
     }
 
     /// A key for a new statement with text `sql` prepared in `schema`, distinct from the
-    /// session's live ones.
-    fn new_key(&self, sql: &[u8], schema: Option<&str>) -> u64 {
-        let base = text_hash(sql, schema);
-        let twins = self
-            .map
-            .values()
-            .filter(|s| s.sql.as_slice() == sql)
-            .count() as u64;
-        base.wrapping_add(twins.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    /// session's live ones: the text's own for the first, so that sessions preparing the
+    /// same text share a connection's server statement, the next free one after it for a
+    /// twin (two live statements of a session must not share one: their cursors and
+    /// parameter types are their own).
+    /// Returns the text's key and the statement's.
+    fn new_key(&self, sql: &[u8], schema: Option<&str>) -> (u64, u64) {
+        let text = text_hash(sql, schema);
+        let twin = self.twins.get(&text).map_or(0, |t| t.next);
+        (
+            text,
+            text.wrapping_add(twin.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        )
+    }
+
+    fn insert(&mut self, id: u32, stmt: Stmt) {
+        let twins = self.twins.entry(stmt.text_key).or_default();
+        twins.live += 1;
+        twins.next += 1;
+        if let Some(old) = self.map.insert(id, stmt) {
+            self.forget_twin(old.text_key);
+        }
+    }
+
+    fn remove(&mut self, id: u32) -> Option<Stmt> {
+        let stmt = self.map.remove(&id)?;
+        self.forget_twin(stmt.text_key);
+        Some(stmt)
+    }
+
+    /// The last live twin gone, numbering starts over: no live key can repeat.
+    fn forget_twin(&mut self, text_key: u64) {
+        if let Some(t) = self.twins.get_mut(&text_key) {
+            t.live -= 1;
+            if t.live == 0 {
+                self.twins.remove(&text_key);
+            }
+        }
     }
 
     pub fn cached_metadata(&self, id: u32) -> Option<u64> {
@@ -178,6 +218,7 @@ impl Statements {
 
     pub fn clear(&mut self) {
         self.map.clear();
+        self.twins.clear();
         self.long_data_bytes = 0;
         self.last_prepared = None;
     }
@@ -266,6 +307,23 @@ fn long_data_too_long(limit: usize) -> SessionError {
     )
 }
 
+/// Statements a session may hold prepared at once: the server's default
+/// `max_prepared_stmt_count` (for all its sessions together), so no session holds more
+/// through Switchyard than it could directly, and a client that never closes its statements
+/// gets the server's refusal instead of growing the session without bound.
+pub const MAX_SESSION_STMTS: usize = 16382;
+
+/// ER_MAX_PREPARED_STMT_COUNT_REACHED in the server's words.
+fn too_many_stmts() -> SessionError {
+    SessionError::reply(
+        MAX_PREPARED_STMT_COUNT_REACHED,
+        "42000",
+        format!(
+            "Can't create more than max_prepared_stmt_count statements (current value: {MAX_SESSION_STMTS})"
+        ),
+    )
+}
+
 pub(super) fn unknown_stmt(id: u32, cmd: &str) -> SessionError {
     SessionError::reply(
         1243,
@@ -285,6 +343,10 @@ impl Session {
         // Whatever fails below, a direct execution behind this prepare must not run the
         // statement prepared before it.
         self.stmts.last_prepared = None;
+        // The server counts before it reads the statement.
+        if self.stmts.map.len() >= MAX_SESSION_STMTS {
+            return Err(too_many_stmts());
+        }
         let q = match Self::classify_now(rt, payload) {
             Some(q) => q,
             None => self.classify_off_loop(rt, payload).await?,
@@ -317,7 +379,7 @@ impl Session {
         };
         self.stmts.next_id = id;
         self.stmts.last_prepared = Some(id);
-        let key = self.stmts.new_key(&payload[1..], self.st.schema.as_deref());
+        let (text_key, key) = self.stmts.new_key(&payload[1..], self.st.schema.as_deref());
         if let Some(conn) = self.held.get_mut(t) {
             let ck = cache_key(key, conn);
             let closed = conn.stmts.insert(ck, p.backend_id, o.metadata);
@@ -329,6 +391,7 @@ impl Session {
         let stmt = Stmt {
             schema: self.st.schema.clone(),
             key,
+            text_key,
             digest: q.fingerprint,
             sql: payload[1..].to_vec(),
             class: Arc::clone(&q.c),
@@ -341,7 +404,7 @@ impl Session {
             meta_from_execute: false,
             last_key: None,
         };
-        self.stmts.map.insert(id, stmt);
+        self.stmts.insert(id, stmt);
         Ok(())
     }
 
@@ -637,7 +700,7 @@ impl Session {
             return Ok(());
         };
         self.stmts.drop_long_data(id);
-        let Some(key) = self.stmts.map.remove(&id).map(|s| s.key) else {
+        let Some(key) = self.stmts.remove(id).map(|s| s.key) else {
             return Ok(());
         };
         // The server's copy stays in its connection's cache for the next session that
@@ -724,6 +787,7 @@ mod tests {
             sql: b"SELECT ?".to_vec(),
             schema: None,
             key: 0,
+            text_key: 0,
             digest: 0,
             class: Arc::new(crate::router::Router::new().classify(b"SELECT ?")),
             params: 1,
@@ -751,6 +815,47 @@ mod tests {
         assert_eq!(s.resolve(LAST_PREPARED), LAST_PREPARED, "nothing prepared");
         s.last_prepared = Some(3);
         assert_eq!((s.resolve(LAST_PREPARED), s.resolve(2)), (3, 2));
+    }
+
+    /// Twins (one text, one schema) get distinct keys, also after one of them is closed;
+    /// the text's own key goes to the first while none is live, and the schema tells texts
+    /// apart.
+    #[test]
+    fn live_twins_never_share_a_key() {
+        let mut s = Statements::default();
+        let prepare = |s: &mut Statements, id: u32, schema: Option<&str>| {
+            let (text_key, key) = s.new_key(b"SELECT ?", schema);
+            s.insert(
+                id,
+                Stmt {
+                    key,
+                    text_key,
+                    ..stmt()
+                },
+            );
+            key
+        };
+        let a = prepare(&mut s, 1, Some("wf_acme"));
+        let b = prepare(&mut s, 2, Some("wf_acme"));
+        assert_ne!(a, b);
+        assert_eq!(a, text_hash(b"SELECT ?", Some("wf_acme")));
+        s.remove(1);
+        let c = prepare(&mut s, 3, Some("wf_acme"));
+        assert!(
+            ![a, b].contains(&c),
+            "a twin prepared after the first closed"
+        );
+        let d = prepare(&mut s, 4, Some("rb_acme"));
+        assert!(![a, b, c].contains(&d));
+        s.remove(2);
+        s.remove(3);
+        assert_eq!(
+            prepare(&mut s, 5, Some("wf_acme")),
+            a,
+            "no twin live: the text's own"
+        );
+        s.clear();
+        assert_eq!(prepare(&mut s, 6, Some("wf_acme")), a);
     }
 
     #[test]

@@ -686,3 +686,49 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
     assert_eq!(in_txn, 0, "the executed DDL committed the transaction");
     c.query_drop("DROP TABLE rt_ro_ddl2").await.unwrap();
 }
+
+/// CREATE and DROP TEMPORARY TABLE commit nothing, and MariaDB refuses them inside START
+/// TRANSACTION READ ONLY (1792) with the transaction going on: through the proxy they had
+/// committed the replica's transaction and run outside it, so the session's next write,
+/// which directly is refused in the transaction, was written.
+#[tokio::test]
+async fn temporary_table_ddl_in_a_read_only_transaction_is_refused_as_on_the_server() {
+    table("rt_ro_temp").await;
+    async fn story(c: &mut Conn) -> Vec<String> {
+        let mut out = Vec::new();
+        c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+        for sql in [
+            "CREATE TEMPORARY TABLE rt_ro_tmp (x INT)",
+            "DROP TEMPORARY TABLE IF EXISTS rt_ro_tmp",
+            "INSERT INTO rt_ro_temp (v) VALUES ('written')",
+        ] {
+            let answer = match c.query_drop(sql).await {
+                Ok(()) => "OK".to_string(),
+                Err(mysql_async::Error::Server(e)) => format!("{} {}", e.code, e.message),
+                Err(e) => panic!("{sql}: {e}"),
+            };
+            let in_txn = in_transaction(c).await;
+            out.push(format!("{sql}: {answer}, in transaction {in_txn}"));
+        }
+        c.query_drop("COMMIT").await.unwrap();
+        let written: i64 = c
+            .query_first("SELECT COUNT(*) FROM rt_ro_temp WHERE v = 'written'")
+            .await
+            .unwrap()
+            .unwrap();
+        out.push(format!("rows written: {written}"));
+        out
+    }
+    let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
+    let want = story(&mut direct).await;
+    assert!(want[0].contains("1792"), "{want:?}");
+    // Read-your-writes: the count after the transaction sees a row the session wrote.
+    let (_p, mut c) = proxy_conn("").await;
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    assert!(
+        is_replica(served_by(&mut c).await),
+        "the transaction on a replica"
+    );
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(story(&mut c).await, want);
+}

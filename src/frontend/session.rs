@@ -517,9 +517,11 @@ impl Session {
     /// - one that commits implicitly (BEGIN, DDL, LOCK TABLES): the server would commit the
     ///   transaction and run the statement outside it, so the replica commits it and the
     ///   statement is routed as any outside a transaction (BEGIN and DDL to the primary);
-    /// - a write: refused with the primary's answer (1792), not sent to get the replica's
-    ///   `read_only` refusal (1290). The replica raises the error too, so SHOW WARNINGS and
-    ///   `@@error_count` after it show it; the transaction goes on.
+    /// - a write, or CREATE/DROP TEMPORARY TABLE (DDL that commits nothing, and that MariaDB
+    ///   refuses in a read-only transaction): refused with the primary's answer (1792), not
+    ///   sent to get the replica's `read_only` refusal (1290). The replica raises the error
+    ///   too, so SHOW WARNINGS and `@@error_count` after it show it; the transaction goes
+    ///   on.
     pub(super) async fn in_read_only_txn(
         &mut self,
         c: &Classification,
@@ -531,8 +533,8 @@ impl Session {
             return Ok(());
         };
         let commits = match c.class {
-            Class::Begin { read_only: false }
-            | Class::Primary(PrimaryReason::Ddl | PrimaryReason::LockTables) => true,
+            Class::Begin { read_only: false } | Class::Primary(PrimaryReason::LockTables) => true,
+            Class::Primary(PrimaryReason::Ddl) => !c.effects.temporary_ddl,
             Class::Primary(PrimaryReason::Write) => false,
             _ => return Ok(()),
         };

@@ -182,6 +182,7 @@ fn create(mut cur: Cursor) -> Piece {
     if cur.eat("TEMPORARY") && (cur.eat("TABLE") || cur.eat("SEQUENCE")) {
         cur.eat_seq(&["IF", "NOT", "EXISTS"]);
         effects.temp_tables_created.extend(table_name(&mut cur));
+        effects.temporary_ddl = true;
         // Splittable: a second CREATE TEMPORARY TABLE after `;` pins as well.
         return Piece::with(Class::Primary(R::Ddl), effects);
     }
@@ -194,8 +195,10 @@ fn drop(mut cur: Cursor) -> Piece {
     if cur.eat("PREPARE") {
         return Piece::primary(R::SessionSet);
     }
-    cur.eat("TEMPORARY");
-    let mut effects = Effects::default();
+    let mut effects = Effects {
+        temporary_ddl: cur.eat("TEMPORARY"),
+        ..Effects::default()
+    };
     if cur.eat("TABLE") || cur.eat("TABLES") || cur.eat("SEQUENCE") {
         cur.eat_seq(&["IF", "EXISTS"]);
         while let Some(name) = table_name(&mut cur) {

@@ -307,6 +307,9 @@ pub struct Effects {
     pub temp_tables_created: Vec<String>,
     /// Lower-cased names from DROP [TEMPORARY] TABLE (the session ignores unknown ones).
     pub tables_dropped: Vec<String>,
+    /// CREATE or DROP of a TEMPORARY table or sequence: DDL that commits no open
+    /// transaction (and that a read-only one refuses, as it refuses a write).
+    pub temporary_ddl: bool,
     /// LOCK TABLES, or FLUSH TABLES ... WITH READ LOCK / FOR EXPORT.
     pub lock_tables: bool,
     pub unlock_tables: bool,

@@ -852,3 +852,40 @@ async fn change_user_is_answered_as_by_the_server() {
         );
     }
 }
+
+/// The OKs Switchyard answers itself (here COM_STMT_RESET of a statement no connection of
+/// the session holds) carry the session's sql_mode flags as the server's do: libmariadb
+/// escapes strings for NO_BACKSLASH_ESCAPES by the last status it read, so an OK without
+/// the flag would have it escape quotes with backslashes the server then reads literally.
+#[tokio::test]
+async fn own_answers_carry_the_sessions_sql_mode_flags() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    for mode in [
+        "NO_BACKSLASH_ESCAPES,ANSI_QUOTES",
+        "NO_BACKSLASH_ESCAPES",
+        "DEFAULT",
+    ] {
+        let set = format!(
+            "SET SESSION sql_mode = {}",
+            match mode {
+                "DEFAULT" => "DEFAULT".to_string(),
+                m => format!("'{m}'"),
+            }
+        );
+        assert_same(&set, &direct.query(&set).await, &proxied.query(&set).await);
+        let ((d, d_id), (p, p_id)) = prepare_both(&mut direct, &mut proxied, "SELECT ?").await;
+        assert_same("prepare", &d, &p);
+        let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
+        let d = direct.command(&reset(d_id), Expect::Single).await;
+        let p = proxied.command(&reset(p_id), Expect::Single).await;
+        assert_same(&format!("reset under {mode}"), &d, &p);
+        // The flag is in the direct answer (so the comparison means something).
+        let status = u16::from_le_bytes([d[7], d[8]]);
+        assert_eq!(
+            status & 0x0200 != 0,
+            mode.contains("NO_BACKSLASH"),
+            "{status:#x}"
+        );
+    }
+}

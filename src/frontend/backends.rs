@@ -13,6 +13,7 @@ use crate::backend::relay::{relay, RelayError};
 use crate::backend::restore::{restore, restored_in_place};
 use crate::backend::BackendError;
 use crate::config::{ReplicaFallback, TenantConfig};
+use crate::protocol::packets::{STATUS_IN_TRANS_READONLY, STATUS_SQL_MODES};
 use crate::protocol::scan::{Expect, Outcome};
 use crate::router::replicas::{replica_order, Candidate};
 use crate::router::route::{Destination, Route, Target};
@@ -451,6 +452,9 @@ impl Session {
         }
         match relayed {
             Ok(()) => {
+                if let Some(s) = scanner.outcome.status {
+                    self.st.server_modes = s & (STATUS_SQL_MODES | STATUS_IN_TRANS_READONLY);
+                }
                 if let Some(id) = scanner.outcome.ok.map(|ok| ok.last_insert_id) {
                     if id != 0 {
                         conn.last_insert_id = id;

@@ -86,6 +86,11 @@ pub struct ClientState {
     /// stayed busy): no server holds it, so a statement asking about it (SHOW WARNINGS,
     /// `@@error_count`) raises it on its connection first.
     pub own_error: Option<ErrSpec>,
+    /// The session-describing status flags of the last answer a server gave it (sql_mode's
+    /// NO_BACKSLASH_ESCAPES and ANSI_QUOTES, a read-only transaction's flag): Switchyard's
+    /// own OKs carry them as the server's would. Clients read every status they get:
+    /// libmariadb escapes strings for NO_BACKSLASH_ESCAPES by the last one it read.
+    pub server_modes: u16,
 }
 
 /// How much of the state a reset forgets.
@@ -138,6 +143,8 @@ impl ClientState {
                     schema,
                     vars,
                     last_end: self.last_end,
+                    // A forwarded COM_RESET_CONNECTION's answer set them just now.
+                    server_modes: self.server_modes,
                     ..ClientState::default()
                 };
             }

@@ -121,14 +121,14 @@ impl Session {
     /// before the status and the warnings).
     async fn send_eof_like_ok(&mut self) -> Result<(), SessionError> {
         use crate::protocol::packets::{ok_payload, EOF_HEADER};
-        const AUTOCOMMIT: u16 = 0x02;
+        let status = self.own_status();
         let deprecate_eof = CapabilityFlags::CLIENT_DEPRECATE_EOF;
         let eof = if self.who.caps.contains(deprecate_eof) {
-            let mut ok = ok_payload(AUTOCOMMIT, 0);
+            let mut ok = ok_payload(status, 0);
             ok[0] = EOF_HEADER;
             ok
         } else {
-            let [s0, s1] = AUTOCOMMIT.to_le_bytes();
+            let [s0, s1] = status.to_le_bytes();
             vec![EOF_HEADER, 0, 0, s0, s1]
         };
         self.client

@@ -666,19 +666,25 @@ impl Session {
     }
 
     pub(super) async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
-        let mut status = if self.st.autocommit_off {
-            0
-        } else {
-            STATUS_AUTOCOMMIT
-        };
-        if self.st.txn.is_some() {
-            status |= STATUS_IN_TRANS;
-        }
+        let status = self.own_status();
         self.client
             .send(seq, &packets::ok_payload(status, 0))
             .await
             .map(|_| ())
             .map_err(SessionError::ClientGone)
+    }
+
+    /// The status flags of an OK or EOF Switchyard answers itself: the session's
+    /// autocommit and transaction, and the modes the server last reported.
+    pub(super) fn own_status(&self) -> u16 {
+        let mut status = self.st.server_modes & packets::STATUS_SQL_MODES;
+        if !self.st.autocommit_off {
+            status |= STATUS_AUTOCOMMIT;
+        }
+        if self.st.txn.is_some() {
+            status |= STATUS_IN_TRANS | (self.st.server_modes & packets::STATUS_IN_TRANS_READONLY);
+        }
+        status
     }
 
     /// Gives the session's backend connections back to the pool: as they are when their

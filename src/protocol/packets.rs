@@ -15,8 +15,14 @@ pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
 pub const STATUS_MORE_RESULTS: u16 = 0x0008;
 pub const STATUS_CURSOR_EXISTS: u16 = 0x0040;
 pub const STATUS_LAST_ROW_SENT: u16 = 0x0080;
+pub const STATUS_NO_BACKSLASH_ESCAPES: u16 = 0x0200;
 pub const STATUS_IN_TRANS_READONLY: u16 = 0x2000;
 pub const STATUS_SESSION_STATE_CHANGED: u16 = 0x4000;
+/// MariaDB's: `sql_mode` has ANSI_QUOTES.
+pub const STATUS_ANSI_QUOTES: u16 = 0x8000;
+/// The status flags that describe the session's modes rather than the statement's answer:
+/// `sql_mode`'s NO_BACKSLASH_ESCAPES and ANSI_QUOTES.
+pub const STATUS_SQL_MODES: u16 = STATUS_NO_BACKSLASH_ESCAPES | STATUS_ANSI_QUOTES;
 
 /// An error Switchyard itself answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -127,6 +127,8 @@ impl Session {
             tenant: login.tenant,
             st: ClientState {
                 schema: login.database.map(Into::into),
+                // The global sql_mode's, as the greeting gave them, until a server answers.
+                server_modes: rt.shared.server_info.load().status & packets::STATUS_SQL_MODES,
                 ..ClientState::default()
             },
             held: Held::default(),
@@ -177,7 +179,8 @@ impl Session {
             .who
             .caps
             .contains(CapabilityFlags::CLIENT_SESSION_TRACK);
-        let ok = packets::login_ok_payload(STATUS_AUTOCOMMIT, self.st.schema.as_deref(), track);
+        let status = STATUS_AUTOCOMMIT | (self.st.server_modes & packets::STATUS_SQL_MODES);
+        let ok = packets::login_ok_payload(status, self.st.schema.as_deref(), track);
         self.client
             .send(seq, &ok)
             .await

@@ -23,6 +23,10 @@ pub struct ServerInfo {
     /// MariaDB's extended capabilities (empty for MySQL servers).
     pub ext_capabilities: MariadbCapabilities,
     pub collation: u8,
+    /// The greeting's status flags: autocommit, and the global `sql_mode`'s
+    /// NO_BACKSLASH_ESCAPES and ANSI_QUOTES, which a client's escaping follows from the
+    /// greeting on.
+    pub status: u16,
     /// The greetings made of this, without and with TLS offered, made at the first login.
     greetings: OnceLock<[Option<Template>; 2]>,
 }
@@ -35,6 +39,7 @@ impl Default for ServerInfo {
             capabilities: supported_capabilities(),
             ext_capabilities: supported_ext_capabilities(),
             collation: 45,
+            status: super::packets::STATUS_AUTOCOMMIT,
             greetings: OnceLock::new(),
         }
     }
@@ -113,6 +118,7 @@ pub fn parse_greeting(payload: &[u8]) -> std::io::Result<(ServerInfo, Vec<u8>, O
         capabilities: hs.capabilities(),
         ext_capabilities: ext_if_mariadb(hs.capabilities(), hs.mariadb_ext_capabilities()),
         collation: hs.default_collation(),
+        status: hs.status_flags().bits(),
         greetings: OnceLock::new(),
     };
     let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned());
@@ -208,7 +214,10 @@ fn serialize_greeting(
         Some(scramble_2),
         caps,
         info.collation,
-        StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        // Only what describes a fresh session: no transaction or statement state.
+        StatusFlags::from_bits_truncate(
+            info.status & (super::packets::STATUS_AUTOCOMMIT | super::packets::STATUS_SQL_MODES),
+        ),
         Some(NATIVE_PASSWORD.as_bytes()),
     )
     .with_mariadb_ext_capabilities(info.ext_capabilities & supported_ext_capabilities());
@@ -337,6 +346,7 @@ mod tests {
             capabilities: supported_capabilities(),
             ext_capabilities: MariadbCapabilities::empty(),
             collation: 255,
+            status: 0x0202,
             greetings: OnceLock::new(),
         };
         for info in [ServerInfo::default(), mysql] {
@@ -363,6 +373,15 @@ mod tests {
         assert_eq!(plugin.as_deref(), Some(NATIVE_PASSWORD));
         assert_eq!(info.version, ServerInfo::default().version);
         assert!(info.capabilities.contains(CapabilityFlags::CLIENT_SSL));
+        assert_eq!(info.status, 0x0002);
+        // A server whose global sql_mode has NO_BACKSLASH_ESCAPES and ANSI_QUOTES says so
+        // in its greeting; Switchyard's greeting made of it says so too.
+        let modes = ServerInfo {
+            status: 0x8202,
+            ..ServerInfo::default()
+        };
+        let (again, _, _) = parse_greeting(&greeting(&modes, 7, &nonce, false)).unwrap();
+        assert_eq!(again.status, 0x8202);
     }
 
     #[test]

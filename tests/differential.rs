@@ -889,3 +889,47 @@ async fn own_answers_carry_the_sessions_sql_mode_flags() {
         );
     }
 }
+
+/// A cursor outlives a SET between its execute and its fetches, as on the server: the SET
+/// changes which statement the connection's cache names for the text, and the fetch went
+/// looking there ("no open cursor"). An execute after the SET opens a new cursor, the old
+/// one closed.
+#[tokio::test]
+async fn a_cursor_outlives_a_set_before_its_fetch() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT id FROM diff_types ORDER BY id",
+    )
+    .await;
+    assert_same("prepare", &d, &p);
+    let both = |d: Vec<u8>, p: Vec<u8>, what: &str| assert_same(what, &d, &p);
+    for round in 0..2 {
+        both(
+            direct
+                .command(&execute_cursor(d_id), Expect::ResultSets)
+                .await,
+            proxied
+                .command(&execute_cursor(p_id), Expect::ResultSets)
+                .await,
+            &format!("execute with a cursor, round {round}"),
+        );
+        let set = [
+            "SET SESSION sql_mode = 'ANSI_QUOTES'",
+            "SET SESSION sql_mode = DEFAULT",
+        ][round];
+        both(direct.query(set).await, proxied.query(set).await, set);
+        both(
+            direct.command(&fetch(d_id, 1), Expect::Fetch).await,
+            proxied.command(&fetch(p_id, 1), Expect::Fetch).await,
+            &format!("fetch after {set}"),
+        );
+    }
+    both(
+        direct.command(&fetch(d_id, 5), Expect::Fetch).await,
+        proxied.command(&fetch(p_id, 5), Expect::Fetch).await,
+        "fetch to the end",
+    );
+}

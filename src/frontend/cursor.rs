@@ -21,37 +21,37 @@ fn no_open_cursor(id: u32) -> SessionError {
 }
 
 impl Session {
-    /// Records the cursor an execute that asked for one got.
-    pub(super) fn cursor_opened(&mut self, id: u32, t: Target, o: &Outcome) {
+    /// Records the cursor an execute of server statement `backend_id` on `t` that asked for
+    /// one got.
+    pub(super) fn cursor_opened(&mut self, id: u32, (t, backend_id): (Target, u32), o: &Outcome) {
         let opened = o.err.is_none() && o.status.is_some_and(|s| s & STATUS_CURSOR_EXISTS != 0);
         if opened {
-            self.st.pins.open_cursor(id, t);
+            self.st.pins.open_cursor(id, t, backend_id);
         }
     }
 
-    /// A statement about to run again on `t` ends its previous cursor: the server closes it
-    /// when the statement runs on the same connection; on another one Switchyard resets it.
-    pub(super) async fn end_cursor(&mut self, id: u32, t: Target) {
+    /// A statement about to run again as server statement `backend_id` on `t` ends its
+    /// previous cursor: the server closes it when the same server statement runs again;
+    /// elsewhere (another connection, or another statement of the text there since a SET)
+    /// Switchyard resets it.
+    pub(super) async fn end_cursor(&mut self, id: u32, (t, backend_id): (Target, u32)) {
         if let Some(at) = self.st.pins.close_cursor(id) {
-            self.reset_cursor_elsewhere(id, at, t).await;
+            self.reset_cursor_elsewhere(at, (t, backend_id)).await;
             self.publish_if_changed();
         }
     }
 
-    /// Closes the cursor of `id` on `at` unless `at` is `t`, where the command itself does.
-    pub(super) async fn reset_cursor_elsewhere(&mut self, id: u32, at: Target, t: Target) {
-        if at == t {
-            return;
+    /// Closes the cursor at `at` (a connection and server statement) unless it is `run`,
+    /// where the command itself does.
+    pub(super) async fn reset_cursor_elsewhere(&mut self, at: (Target, u32), run: (Target, u32)) {
+        if at != run {
+            self.reset_cursor(at).await;
         }
+    }
+
+    /// Closes the cursor of server statement `bid` on `at` by resetting the statement.
+    pub(super) async fn reset_cursor(&mut self, (at, bid): (Target, u32)) {
         let Some(conn) = self.held.get_mut(at) else {
-            return;
-        };
-        let Some(bid) = self
-            .stmts
-            .key_on(id, conn)
-            .and_then(|k| conn.stmts.peek(k))
-            .map(|c| c.id)
-        else {
             return;
         };
         let mut p = vec![COM_STMT_RESET];
@@ -69,18 +69,11 @@ impl Session {
         if !self.stmts.contains(id) {
             return Err(unknown_stmt(id, "mysqld_stmt_fetch"));
         }
-        let t = self
+        let (t, bid) = self
             .st
             .pins
             .cursor_of(id)
-            .ok_or_else(|| no_open_cursor(id))?;
-        let bid = self
-            .held
-            .get(t)
-            .and_then(|c| {
-                let key = self.stmts.key_on(id, c)?;
-                c.stmts.peek(key).map(|s| s.id)
-            })
+            .filter(|(t, _)| self.held.get(*t).is_some())
             .ok_or_else(|| no_open_cursor(id))?;
         let mut p = payload.to_vec();
         command::set_stmt_id(&mut p, bid);

@@ -32,8 +32,10 @@ pub struct Pins {
     profiling: bool,
     /// Informational: user variables live on the primary (statements using them go there).
     pub user_variables: bool,
-    /// Open server-side cursors: client statement id -> the connection holding its cursor.
-    cursors: BTreeMap<u32, Target>,
+    /// Open server-side cursors: client statement id -> the connection holding its cursor
+    /// and the server statement it belongs to (the one the session's state of the time
+    /// named: a SET since names another in the connection's cache).
+    cursors: BTreeMap<u32, (Target, u32)>,
 }
 
 /// What keeps a session on its connection, in the order `Pins::reason` names the first.
@@ -146,14 +148,15 @@ impl Pins {
         out
     }
 
-    /// A COM_STMT_EXECUTE opened a cursor on `t` (SERVER_STATUS_CURSOR_EXISTS).
-    pub fn open_cursor(&mut self, stmt: u32, t: Target) {
-        self.cursors.insert(stmt, t);
+    /// A COM_STMT_EXECUTE of server statement `backend_id` opened a cursor on `t`
+    /// (SERVER_STATUS_CURSOR_EXISTS).
+    pub fn open_cursor(&mut self, stmt: u32, t: Target, backend_id: u32) {
+        self.cursors.insert(stmt, (t, backend_id));
     }
 
     /// The statement's cursor ended (fetched to the end, reset, closed, executed again);
-    /// returns where it was.
-    pub fn close_cursor(&mut self, stmt: u32) -> Option<Target> {
+    /// returns where it was and on which server statement.
+    pub fn close_cursor(&mut self, stmt: u32) -> Option<(Target, u32)> {
         self.cursors.remove(&stmt)
     }
 
@@ -163,13 +166,13 @@ impl Pins {
         !self.cursors.is_empty() && self.cursors.contains_key(&stmt)
     }
 
-    pub fn cursor_of(&self, stmt: u32) -> Option<Target> {
+    pub fn cursor_of(&self, stmt: u32) -> Option<(Target, u32)> {
         self.cursors.get(&stmt).copied()
     }
 
     /// Where the session's open cursors live: its reads stay there until they end.
     pub fn cursor_target(&self) -> Option<Target> {
-        self.cursors.values().next().copied()
+        self.cursors.values().next().map(|(t, _)| *t)
     }
 
     pub fn cursor_count(&self) -> usize {
@@ -177,12 +180,12 @@ impl Pins {
     }
 
     pub fn has_cursor_on(&self, t: Target) -> bool {
-        self.cursors.values().any(|c| *c == t)
+        self.cursors.values().any(|(c, _)| *c == t)
     }
 
     /// The connection to `t` is gone, and its cursors with it.
     pub fn drop_cursors_on(&mut self, t: Target) {
-        self.cursors.retain(|_, c| *c != t);
+        self.cursors.retain(|_, (c, _)| *c != t);
     }
 
     /// Applies what a statement that succeeded did to the session.
@@ -295,13 +298,13 @@ mod tests {
     #[test]
     fn cursors_pin_to_their_connection_until_closed() {
         let mut p = Pins::default();
-        p.open_cursor(1, Target::Replica(0));
-        p.open_cursor(2, Target::Replica(0));
+        p.open_cursor(1, Target::Replica(0), 11);
+        p.open_cursor(2, Target::Replica(0), 12);
         assert_eq!(p.cursor_target(), Some(Target::Replica(0)));
         assert!(p.describe().contains(&"cursor x2".to_owned()));
         assert!(p.holds_server_state());
-        assert_eq!(p.close_cursor(1), Some(Target::Replica(0)));
-        assert_eq!(p.cursor_of(2), Some(Target::Replica(0)));
+        assert_eq!(p.close_cursor(1), Some((Target::Replica(0), 11)));
+        assert_eq!(p.cursor_of(2), Some((Target::Replica(0), 12)));
         p.drop_cursors_on(Target::Replica(0));
         assert_eq!(p.cursor_target(), None);
         assert!(!p.holds_server_state());
@@ -345,7 +348,7 @@ mod tests {
         p.set_procedure();
         p.set_hint(true);
         p.set_too_many_sets();
-        p.open_cursor(1, Target::Primary);
+        p.open_cursor(1, Target::Primary, 11);
         let described = p.describe();
         let named: Vec<Reason> = described
             .iter()

@@ -506,7 +506,7 @@ impl Session {
             other => other?,
         };
         if self.st.pins.has_cursor(id) {
-            self.end_cursor(id, t).await;
+            self.end_cursor(id, (t, backend_id)).await;
         }
         let chunks = self.stmts.drop_long_data(id);
         if !chunks.is_empty() {
@@ -544,7 +544,7 @@ impl Session {
             self.st.pins.set_unreplayable();
         }
         if cursor {
-            self.cursor_opened(id, t, &o);
+            self.cursor_opened(id, (t, backend_id), &o);
         }
         self.after_statement(t, &class, &o, &[], guard);
         if self.hold_end {
@@ -700,32 +700,15 @@ impl Session {
             return Ok(());
         };
         self.stmts.drop_long_data(id);
-        let Some(key) = self.stmts.remove(id).map(|s| s.key) else {
+        if self.stmts.remove(id).is_none() {
             return Ok(());
-        };
+        }
         // The server's copy stays in its connection's cache for the next session that
         // prepares the same text; its cursor, if it had one, is closed.
         if let Some(at) = self.st.pins.close_cursor(id) {
-            self.close_cursor_on(at, key).await;
+            self.reset_cursor(at).await;
         }
         Ok(())
-    }
-
-    /// Closes the cursor of the statement whose cache key (as computed before it was
-    /// dropped) is `key` on `at`, by resetting the server statement.
-    async fn close_cursor_on(&mut self, at: Target, stmt_key: u64) {
-        let Some(conn) = self.held.get_mut(at) else {
-            return;
-        };
-        let Some(bid) = conn.stmts.peek(cache_key(stmt_key, conn)).map(|c| c.id) else {
-            return;
-        };
-        let mut p = vec![command::COM_STMT_RESET];
-        p.extend_from_slice(&bid.to_le_bytes());
-        if conn.exec_silent(&p, Expect::Single).await.is_err() {
-            self.held.take(at);
-            self.lost_backend(at);
-        }
     }
 
     pub(super) async fn com_stmt_reset(
@@ -754,7 +737,7 @@ impl Session {
                 self.forward(t, &p, Expect::Single, None).await?;
                 // The reset closed the statement's cursor, wherever it was opened.
                 if let Some(at) = self.st.pins.close_cursor(id) {
-                    self.reset_cursor_elsewhere(id, at, t).await;
+                    self.reset_cursor_elsewhere(at, (t, bid)).await;
                 }
                 self.publish_if_changed();
                 Ok(())

@@ -888,6 +888,21 @@ async fn own_answers_carry_the_sessions_sql_mode_flags() {
             "{status:#x}"
         );
     }
+    // With autocommit off the server flags a transaction once a statement touched a table,
+    // not before: so does the OK.
+    let ((_, d_id), (_, p_id)) = prepare_both(&mut direct, &mut proxied, "SELECT ?").await;
+    let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
+    for sql in [
+        "SET autocommit = 0",
+        "SELECT COUNT(*) FROM diff_types",
+        "COMMIT",
+        "SET autocommit = 1",
+    ] {
+        assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+        let d = direct.command(&reset(d_id), Expect::Single).await;
+        let p = proxied.command(&reset(p_id), Expect::Single).await;
+        assert_same(&format!("reset after {sql}"), &d, &p);
+    }
 }
 
 /// A cursor outlives a SET between its execute and its fetches, as on the server: the SET

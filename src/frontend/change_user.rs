@@ -71,12 +71,8 @@ impl Session {
         if let Some(e) = tls_missing(&proven.user, &self.client) {
             return Err((e, proven.seq));
         }
-        let tenant = match &cu.database {
-            Some(db) => tenant::tenant_for_schema(rt, &proven.user, db, None)
-                .map(Some)
-                .map_err(|e| (e, proven.seq))?,
-            None => tenant::initial_tenant(rt, &proven.user),
-        };
+        let tenant = tenant::login_tenant(rt, &proven.user, cu.database.as_deref())
+            .map_err(|e| (e, proven.seq))?;
         Ok((proven, tenant))
     }
 

@@ -88,10 +88,8 @@ pub async fn login(
     if let Some(e) = tls_missing(&user, client) {
         return Err((e, seq));
     }
-    let tenant = match &hello.database {
-        Some(db) => Some(tenant::tenant_for_schema(rt, &user, db, None).map_err(|e| (e, seq))?),
-        None => tenant::initial_tenant(rt, &user),
-    };
+    let tenant =
+        tenant::login_tenant(rt, &user, hello.database.as_deref()).map_err(|e| (e, seq))?;
     Ok(Login {
         user,
         proof,

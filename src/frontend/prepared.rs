@@ -152,10 +152,10 @@ impl Statements {
     }
 
     /// A key for a new statement with text `sql` prepared in `schema`, distinct from the
-    /// session's live ones: the text's own for the first, so that sessions preparing the
-    /// same text share a connection's server statement, the next free one after it for a
-    /// twin (two live statements of a session must not share one: their cursors and
-    /// parameter types are their own).
+    /// session's live ones: the text's own while none of its twins is live, so that
+    /// sessions preparing the same text share a connection's server statement, else one
+    /// numbered past every twin since (two live statements of a session must not share
+    /// one: their cursors and parameter types are their own).
     /// Returns the text's key and the statement's.
     fn new_key(&self, sql: &[u8], schema: Option<&str>) -> (u64, u64) {
         let text = text_hash(sql, schema);

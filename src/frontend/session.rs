@@ -179,8 +179,7 @@ impl Session {
             .who
             .caps
             .contains(CapabilityFlags::CLIENT_SESSION_TRACK);
-        let status = STATUS_AUTOCOMMIT | (self.st.server_modes & packets::STATUS_SQL_MODES);
-        let ok = packets::login_ok_payload(status, self.st.schema.as_deref(), track);
+        let ok = packets::login_ok_payload(self.own_status(), self.st.schema.as_deref(), track);
         self.client
             .send(seq, &ok)
             .await

@@ -11,11 +11,24 @@ use crate::state::RuntimeState;
 const SHARED_SCHEMAS: &[&str] = &["information_schema"];
 
 /// The tenant a session starts with before any schema is named.
-pub fn initial_tenant(rt: &RuntimeState, user: &UserConfig) -> Option<Arc<TenantConfig>> {
+fn initial_tenant(rt: &RuntimeState, user: &UserConfig) -> Option<Arc<TenantConfig>> {
     match &user.tenants {
         UserTenants::One(t) => rt.tenant(t),
         UserTenants::List(list) if list.len() == 1 => rt.tenant(&list[0]),
         _ => None,
+    }
+}
+
+/// The tenant a login (or COM_CHANGE_USER) asking for `db` starts in: `db`'s, if the user
+/// may use it, else the user's only one.
+pub fn login_tenant(
+    rt: &RuntimeState,
+    user: &UserConfig,
+    db: Option<&str>,
+) -> Result<Option<Arc<TenantConfig>>, SessionError> {
+    match db {
+        Some(db) => tenant_for_schema(rt, user, db, None).map(Some),
+        None => Ok(initial_tenant(rt, user)),
     }
 }
 

@@ -896,6 +896,35 @@ async fn own_answers_carry_the_sessions_sql_mode_flags() {
     }
 }
 
+/// A statement that commits implicitly before it fails (FLUSH TABLES without the RELOAD
+/// privilege) ends the transaction it ran in, though its ERR carries no status: the OK
+/// Switchyard answers next says so, as the server's does, and SHOW WARNINGS still finds
+/// the error (Switchyard asks the status with COM_PING, which keeps it).
+#[tokio::test]
+async fn a_failed_statement_that_committed_ends_the_transaction_in_own_answers() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
+    let ((_, d_id), (_, p_id)) = prepare_both(&mut direct, &mut proxied, "SELECT ?").await;
+    for (begin, end) in [
+        ("BEGIN", "COMMIT"),
+        ("SET autocommit = 0", "SET autocommit = 1"),
+    ] {
+        for sql in [begin, "SELECT COUNT(*) FROM diff_types", "FLUSH TABLES"] {
+            assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+        }
+        let d = direct.command(&reset(d_id), Expect::Single).await;
+        let p = proxied.command(&reset(p_id), Expect::Single).await;
+        assert_same(&format!("reset after {begin} and FLUSH TABLES"), &d, &p);
+        // The server ended the transaction (so the comparison means something).
+        let status = u16::from_le_bytes([d[7], d[8]]);
+        assert_eq!(status & 0x0001, 0, "{begin}: {status:#x}");
+        for sql in ["SHOW WARNINGS", end] {
+            assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+        }
+    }
+}
+
 /// A cursor outlives a SET between its execute and its fetches, as on the server: the SET
 /// changes which statement the connection's cache names for the text, and the fetch went
 /// looking there ("no open cursor"). An execute after the SET opens a new cursor, the old

@@ -383,6 +383,32 @@ async fn a_pooled_connection_the_server_closed_is_not_handed_out() {
     assert_ne!(primary_thread(&mut a).await, killed);
 }
 
+/// `LAST_INSERT_ID(n)` in a read sets what the session's LAST_INSERT_ID() answers, and no
+/// OK reports the value: the session keeps the connection that holds it. Before, the
+/// connection went back to the pool, the next session took it (the only one open) and kept
+/// it with a named lock, and the first session's LAST_INSERT_ID() ran on a new connection
+/// and answered 0.
+#[tokio::test]
+async fn last_insert_id_set_by_a_read_stays_with_the_session() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(2, OTHER_BACKEND_USER)).await;
+    let opts = || common::opts(proxy.addr.port(), "acme_app", Some("wf_acme"));
+    let mut a = Conn::new(opts()).await.unwrap();
+    let set: Option<u64> = a.query_first("SELECT LAST_INSERT_ID(28)").await.unwrap();
+    assert_eq!(set, Some(28));
+    let mut b = Conn::new(opts()).await.unwrap();
+    b.query_drop("DO GET_LOCK('mux_insert_id', 0)")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let got: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+        assert_eq!(got, Some(28));
+    }
+    b.query_drop("DO RELEASE_LOCK('mux_insert_id')")
+        .await
+        .unwrap();
+}
+
 /// The server thread of the session's primary connection: in a transaction,
 /// CONNECTION_ID() is that connection's own.
 async fn primary_thread(c: &mut Conn) -> u64 {

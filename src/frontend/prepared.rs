@@ -525,13 +525,14 @@ impl Session {
         let payload = self.with_types(t, (id, ck), params, payload, run);
         let mut payload = payload;
         command::set_stmt_id(&mut payload, backend_id);
-        let o = match self.forward(t, &payload, Expect::ResultSets, None).await {
+        let mut o = match self.forward(t, &payload, Expect::ResultSets, None).await {
             Ok(o) => o,
             Err(e) => {
                 self.count(&route, t, None, class.class == Class::Read);
                 return Err(e);
             }
         };
+        self.status_after_error(t, &class, &mut o).await?;
         self.count(&route, t, Some(&o), class.class == Class::Read);
         self.metadata_sent(t, id, ck, &o);
         if let Some(s) = self.stmts.map.get(&id) {

@@ -126,7 +126,7 @@ impl Session {
         self.hold_end = guard.is_some();
         tracing::trace!(parent: &self.span(), target = ?t, reason = route.reason, "route");
         let mut retried = false;
-        let outcome = loop {
+        let mut outcome = loop {
             if self.insert_id_differs(t) {
                 self.restore_insert_id(t, &payload[1..]).await?;
             }
@@ -163,6 +163,7 @@ impl Session {
                 Ok(o) => break o,
             }
         };
+        self.status_after_error(t, c, &mut outcome).await?;
         self.count(&route, t, Some(&outcome), c.class == Class::Read);
         let sql = &payload[1..];
         self.answered = Some(self.observe(rt, t, started, digest, sql));

@@ -13,7 +13,7 @@ use crate::backend::held::{target_at, Held};
 use crate::config::{Config, TenantConfig};
 use crate::protocol::command::*;
 use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
-use crate::protocol::scan::Outcome;
+use crate::protocol::scan::{Expect, Outcome};
 use crate::protocol::{CapabilityFlags, PacketStream};
 use crate::router::route::{SessionView, Target};
 use crate::router::{Class, Classification, PrimaryReason};
@@ -619,9 +619,18 @@ impl Session {
                 self.held.take(t);
                 self.lost_backend(t);
             }
+            if txn_before.is_some() && self.st.txn.is_none() {
+                self.st.pins.transaction_ended();
+            }
             return;
         }
         self.st.pins.apply(&c.effects);
+        // The value LAST_INSERT_ID(expr) set stays on the connection: an OK that reports it
+        // (an INSERT's, an UPDATE's) lets the session carry it, and anything else keeps the
+        // session there, as a `SET last_insert_id` does.
+        if c.effects.sets_insert_id && o.ok.is_none_or(|ok| ok.last_insert_id == 0) {
+            self.st.pins.set_unreplayable();
+        }
         if c.effects.ends_transaction || (txn_before.is_some() && self.st.txn.is_none()) {
             self.st.pins.transaction_ended();
         }
@@ -653,6 +662,36 @@ impl Session {
             self.publish();
         }
         self.publish_if_changed();
+    }
+
+    /// An ERR carries no status flags, yet the statement that failed may have ended the
+    /// session's transaction first: one that commits implicitly (DDL, FLUSH, LOCK TABLES,
+    /// BEGIN) commits before its checks, a deadlock rolls back. Inside a transaction the
+    /// server is asked with COM_PING, which leaves the statement's diagnostics for SHOW
+    /// WARNINGS, so `o` gets the status the server would report next: OKs Switchyard
+    /// answers itself and the transaction's hold on the connection follow what it did.
+    pub(super) async fn status_after_error(
+        &mut self,
+        t: Target,
+        c: &Classification,
+        o: &mut Outcome,
+    ) -> Result<(), SessionError> {
+        let Some(e) = &o.err else {
+            return Ok(());
+        };
+        if self.st.txn.is_none() || is_fatal_for_connection(e.code) || !may_end_txn(c, e.code) {
+            return Ok(());
+        }
+        let Some(conn) = self.held.get_mut(t) else {
+            return Ok(());
+        };
+        match conn.exec_silent(&[COM_PING], Expect::Single).await {
+            Ok(ping) => {
+                o.status = ping.status.or(o.status);
+                Ok(())
+            }
+            Err(err) => Err(self.connection_failed(t, err)),
+        }
     }
 
     pub(super) async fn send_err(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
@@ -718,8 +757,6 @@ impl Session {
     }
 }
 
-use crate::protocol::scan::Expect;
-
 /// Sets the write's hold (see `run`) to end at `until`, making it the first time.
 fn rearm(hold: &mut Option<Deadline>, until: Instant) {
     match hold {
@@ -768,6 +805,20 @@ fn looks_back(t: Target, c: &Classification, o: &Outcome) -> bool {
 /// SQL_CALC_FOUND_ROWS kept. Their connection stays until the next statement.
 fn asked_about(c: &Classification, o: &Outcome) -> bool {
     o.err.is_some() || o.ok.is_some_and(|ok| ok.warnings > 0) || c.effects.calc_found_rows
+}
+
+/// Whether a statement that failed with `code` may have ended the transaction it ran in
+/// (ER_LOCK_DEADLOCK rolls back; ER_LOCK_WAIT_TIMEOUT does with
+/// `innodb_rollback_on_timeout`; the others commit before they fail).
+fn may_end_txn(c: &Classification, code: u16) -> bool {
+    matches!(code, 1213 | 1205)
+        || matches!(
+            c.class,
+            Class::Begin { .. }
+                | Class::Primary(
+                    PrimaryReason::Ddl | PrimaryReason::LockTables | PrimaryReason::MultiStatement
+                )
+        )
 }
 
 /// Errors after which the server closes the connection (ER_CONNECTION_KILLED,

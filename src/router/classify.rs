@@ -396,6 +396,7 @@ impl Multi {
         m.backup_stage = e.backup_stage.or(m.backup_stage);
         m.backup_lock = e.backup_lock.or(m.backup_lock);
         m.user_var_assign |= e.user_var_assign;
+        m.sets_insert_id |= e.sets_insert_id;
         m.calc_found_rows |= e.calc_found_rows;
         m.looks_back |= e.looks_back;
         m.kill |= e.kill;

@@ -320,6 +320,9 @@ pub struct Effects {
     pub backup_lock: Option<bool>,
     /// `SET @x`, `SELECT ... INTO @x`, `@x :=`.
     pub user_var_assign: bool,
+    /// `LAST_INSERT_ID(expr)`: sets what LAST_INSERT_ID() answers on the connection, which
+    /// only an INSERT's or UPDATE's OK reports.
+    pub sets_insert_id: bool,
     /// SQL_CALC_FOUND_ROWS present.
     pub calc_found_rows: bool,
     /// The answer also reports on the previous statement (`SHOW VARIABLES` listing

@@ -23,6 +23,8 @@ pub(crate) enum Call {
     Sequence,
     /// LASTVAL: answers the value a sequence last took on this connection.
     LastValue,
+    /// `LAST_INSERT_ID(expr)`: sets the value LAST_INSERT_ID() answers on this connection.
+    SetInsertId,
     /// Side effects or bound to the primary connection.
     Other,
 }
@@ -118,6 +120,10 @@ impl Scan {
                 self.effects.reads_sequence_value = true;
                 LockEffect::None
             }
+            Call::SetInsertId => {
+                self.effects.sets_insert_id = true;
+                LockEffect::None
+            }
             Call::Other => LockEffect::None,
         };
         self.effects.named_lock = merge_lock(self.effects.named_lock, lock);
@@ -187,7 +193,12 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
 
 fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
     if cur.peek().is_some_and(|n| n.is_punct(b'(')) {
-        function_call(cur.text(t), prev, s);
+        let name = cur.text(t);
+        if name.eq_ignore_ascii_case(b"LAST_INSERT_ID") && has_argument(cur) {
+            s.call(Call::SetInsertId);
+        } else {
+            function_call(name, prev, s);
+        }
         return;
     }
     let w = cur.text(t);
@@ -247,6 +258,13 @@ fn function_call(name: &[u8], prev: Option<Token>, s: &mut Scan) {
     } else if let Some(call) = call_kind(name) {
         s.call(call);
     }
+}
+
+/// Whether the call whose `(` is the next token passes an argument.
+fn has_argument(cur: &Cursor) -> bool {
+    let mut ahead = cur.clone();
+    ahead.next_tok();
+    !ahead.peek().is_some_and(|n| n.is_punct(b')'))
 }
 
 fn system_variable(text: &[u8], s: &mut Scan) {

@@ -502,6 +502,31 @@ fn statements_that_move_or_read_a_sequence_are_seen() {
 }
 
 #[test]
+fn statements_that_set_the_insert_id_are_seen() {
+    on_primary(
+        &[
+            "SELECT LAST_INSERT_ID(28)",
+            "select last_insert_id( id + 1 ) from t",
+            "DO LAST_INSERT_ID(5)",
+            "SET @x = LAST_INSERT_ID(5)",
+            "SELECT 1; SELECT LAST_INSERT_ID(2)",
+        ],
+        |e| e.sets_insert_id,
+    );
+    none_has(
+        &[
+            "SELECT LAST_INSERT_ID()",
+            "SELECT last_insert_id ( )",
+            "SELECT 'LAST_INSERT_ID(5)'",
+            "INSERT INTO t VALUES (1)",
+            // A write's OK reports the value: the session carries it.
+            "UPDATE seq SET id = LAST_INSERT_ID(id + 1)",
+        ],
+        |e| e.sets_insert_id,
+    );
+}
+
+#[test]
 fn locks_a_connection_holds_are_seen() {
     for sql in [
         "FLUSH TABLES WITH READ LOCK",

@@ -409,6 +409,42 @@ async fn last_insert_id_set_by_a_read_stays_with_the_session() {
         .unwrap();
 }
 
+/// A user variable assigned a string takes the collation of its time, and a replay keeps
+/// that order: a repeated `SET collation_connection` folded to the end of the list made
+/// the replay assign `@v` first, in the login's collation.
+#[tokio::test]
+async fn a_replayed_user_variable_keeps_the_collation_it_was_set_in() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(2, OTHER_BACKEND_USER)).await;
+    let opts = || common::opts(proxy.addr.port(), "acme_app", Some("wf_acme"));
+    let mut a = Conn::new(opts()).await.unwrap();
+    for sql in [
+        "SET collation_connection = 'utf8mb4_bin'",
+        "SET @mux_coll = 'x'",
+        "SET collation_connection = 'utf8mb4_general_ci'",
+        "SET collation_connection = 'utf8mb4_bin'",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    // The next session takes the connection A's SETs ran on (the only one open) and keeps
+    // it: A's next statement runs on a new one, where its SETs are replayed.
+    let mut b = Conn::new(opts()).await.unwrap();
+    b.query_drop("DO GET_LOCK('mux_coll', 0)").await.unwrap();
+    let (thread, collation): (u64, String) = a
+        .query_first("SELECT CONNECTION_ID(), COLLATION(@mux_coll)")
+        .await
+        .unwrap()
+        .unwrap();
+    let b_thread: u64 = b
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(thread, b_thread);
+    assert_eq!(collation, "utf8mb4_bin");
+    b.query_drop("DO RELEASE_LOCK('mux_coll')").await.unwrap();
+}
+
 /// The server thread of the session's primary connection: in a transaction,
 /// CONNECTION_ID() is that connection's own.
 async fn primary_thread(c: &mut Conn) -> u64 {

@@ -5,6 +5,7 @@
 use std::hash::{Hash, Hasher};
 
 use crate::backend::conn::Applied;
+use crate::router::set_list;
 
 /// Beyond this many distinct SET statements the session stays on the primary instead of
 /// replaying an ever longer list on each new connection.
@@ -37,8 +38,10 @@ impl SessionVars {
     /// full (the caller pins the session).
     pub fn record(&mut self, payload: &[u8]) -> Option<u64> {
         if let Some(i) = self.sets.iter().position(|(_, p)| p.as_slice() == payload) {
-            let (_, old) = self.sets.remove(i);
-            self.bytes -= old.len();
+            if foldable(payload, &self.sets[i + 1..]) {
+                let (_, old) = self.sets.remove(i);
+                self.bytes -= old.len();
+            }
         }
         if self.sets.len() >= MAX_REPLAYED_SETS
             || self.bytes + payload.len() > MAX_REPLAYED_SET_BYTES
@@ -77,6 +80,26 @@ impl SessionVars {
     }
 }
 
+/// Whether an identical repeat of `payload` may move it to the end of the list, past
+/// `after`: not a SET that changes how the ones after it are parsed or checked (sql_mode),
+/// nor one that changes the character set while a later one assigns a user variable a
+/// string, which takes the collation of its time (`SET NAMES .. COLLATE utf8mb4_bin; SET
+/// @a = 'x'`: a replay in the other order gives `@a` another collation).
+fn foldable(payload: &[u8], after: &[(u64, Vec<u8>)]) -> bool {
+    let Some(l) = payload.get(1..).and_then(set_list) else {
+        return true;
+    };
+    if l.ends_list {
+        return after.is_empty();
+    }
+    !l.changes_charset
+        || after.iter().all(|(_, p)| {
+            p.get(1..)
+                .and_then(set_list)
+                .is_some_and(|l| l.charset_neutral)
+        })
+}
+
 /// Order matters (a later SET overrides an earlier one of the same variable); never 0.
 fn fingerprint(sets: &[(u64, Vec<u8>)]) -> u64 {
     if sets.is_empty() {
@@ -111,16 +134,48 @@ mod tests {
     }
 
     #[test]
+    fn a_repeat_does_not_move_past_what_it_changes() {
+        let texts =
+            |v: &SessionVars| -> Vec<Vec<u8>> { v.sets.iter().map(|(_, p)| p.clone()).collect() };
+        let mut v = SessionVars::default();
+        v.record(b"\x03SET collation_connection = 'utf8mb4_bin'");
+        v.record(b"\x03SET @a = 'x'");
+        v.record(b"\x03SET collation_connection = 'utf8mb4_bin'");
+        assert_eq!(texts(&v).len(), 3, "@a keeps the collation of its time");
+        let mut v = SessionVars::default();
+        v.record(b"\x03SET sql_mode = 'NO_BACKSLASH_ESCAPES'");
+        v.record(b"\x03SET time_zone = '+01:00'");
+        v.record(b"\x03SET sql_mode = 'NO_BACKSLASH_ESCAPES'");
+        assert_eq!(
+            texts(&v).len(),
+            3,
+            "later SETs are parsed in the mode of their time"
+        );
+        let mut v = SessionVars::default();
+        v.record(b"\x03SET NAMES latin1");
+        v.record(b"\x03SET time_zone = '+01:00'");
+        v.record(b"\x03SET NAMES latin1");
+        assert_eq!(
+            texts(&v),
+            vec![
+                b"\x03SET time_zone = '+01:00'".to_vec(),
+                b"\x03SET NAMES latin1".to_vec()
+            ],
+            "nothing after it takes the character set: folded"
+        );
+    }
+
+    #[test]
     fn fingerprints_follow_content_and_order() {
         let mut a = SessionVars::default();
         let mut b = SessionVars::default();
         assert_eq!(a.fp(), 0);
         a.record(b"\x03SET NAMES utf8mb4");
-        a.record(b"\x03SET sql_mode=''");
-        b.record(b"\x03SET sql_mode=''");
+        a.record(b"\x03SET time_zone='+00:00'");
+        b.record(b"\x03SET time_zone='+00:00'");
         b.record(b"\x03SET NAMES utf8mb4");
         assert_ne!(a.fp(), b.fp(), "order matters");
-        b.record(b"\x03SET sql_mode=''");
+        b.record(b"\x03SET time_zone='+00:00'");
         assert_eq!(a.fp(), b.fp(), "the same list, however it was reached");
         let before = a.applied(7);
         a.clear();

@@ -967,4 +967,28 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
         proxied.command(&fetch(p_id, 5), Expect::Fetch).await,
         "fetch to the end",
     );
+    // A COM_STMT_RESET after a SET closes the cursor too (it reset the statement the
+    // connection's cache named after the SET, and the fetch still found the cursor).
+    direct
+        .command(&execute_cursor(d_id), Expect::ResultSets)
+        .await;
+    proxied
+        .command(&execute_cursor(p_id), Expect::ResultSets)
+        .await;
+    let set = "SET character_set_results = NULL";
+    both(direct.query(set).await, proxied.query(set).await, set);
+    let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
+    both(
+        direct.command(&reset(d_id), Expect::Single).await,
+        proxied.command(&reset(p_id), Expect::Single).await,
+        "reset after the SET",
+    );
+    // The error names each side's own statement id.
+    let text = |raw: &[u8], id: u32| {
+        String::from_utf8_lossy(&packets(raw)[0].1).replace(&format!("({id})"), "(N)")
+    };
+    let d = direct.command(&fetch(d_id, 1), Expect::Fetch).await;
+    let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
+    assert_eq!(text(&d, d_id), text(&p, p_id), "fetch after the reset");
+    assert!(text(&d, d_id).ends_with("The statement (N) has no open cursor"));
 }

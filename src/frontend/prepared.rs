@@ -725,10 +725,19 @@ impl Session {
             .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_reset"))?;
         let last = stmt.last;
         self.stmts.drop_long_data(id);
-        let on_backend = last.and_then(|t| {
-            let conn = self.held.get(t)?;
-            let key = self.stmts.key_on(id, conn)?;
-            conn.stmts.peek(key).map(|c| (t, c.id))
+        // An open cursor's statement first: a SET since its execute may have the session's
+        // text name another statement on that connection, and the reset must close it.
+        let cursor = self
+            .st
+            .pins
+            .cursor_of(id)
+            .filter(|(t, _)| self.held.get(*t).is_some());
+        let on_backend = cursor.or_else(|| {
+            last.and_then(|t| {
+                let conn = self.held.get(t)?;
+                let key = self.stmts.key_on(id, conn)?;
+                conn.stmts.peek(key).map(|c| (t, c.id))
+            })
         });
         match on_backend {
             Some((t, bid)) => {

@@ -295,6 +295,23 @@ async fn first_session_row(admin: u16) -> Vec<String> {
         .expect("the first session's row")
 }
 
+/// How many statements SHOW SESSIONS counts for the proxy's first session.
+async fn first_session_statements(admin: u16) -> u64 {
+    first_session_row(admin).await[9].parse().unwrap()
+}
+
+/// The first session's row once it counts more than `before` statements: a session
+/// publishes on its worker's thread just after its client has the answer.
+async fn first_session_after(admin: u16, before: u64) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let row = first_session_row(admin).await;
+        if row[9].parse::<u64>().unwrap() > before || Instant::now() > deadline {
+            return row;
+        }
+    }
+}
+
 #[tokio::test]
 async fn connect_per_request_clients_reuse_pooled_server_connections() {
     create_backend_user(OTHER_BACKEND_USER).await;
@@ -2157,12 +2174,21 @@ async fn com_set_option_answers_as_directly_and_pins_only_while_it_differs() {
         [false, true, true, false, true],
         "multi-statements after each step"
     );
-    let leased: Vec<String> = admin_rows(proxy.admin.port(), "SHOW POOLS")
-        .await
-        .into_iter()
-        .filter(|r| r[0] == "acme")
-        .map(|r| r[6].clone())
-        .collect();
+    // The session gives its connections back on its worker's thread just after the client
+    // has the answer.
+    let leased_now = || async {
+        admin_rows(proxy.admin.port(), "SHOW POOLS")
+            .await
+            .into_iter()
+            .filter(|r| r[0] == "acme")
+            .map(|r| r[6].clone())
+            .collect::<Vec<String>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut leased = leased_now().await;
+    while leased.iter().any(|n| n != "0") && Instant::now() < deadline {
+        leased = leased_now().await;
+    }
     assert_eq!(leased.len(), 2, "the primary and the replica");
     assert!(
         leased.iter().all(|n| n == "0"),
@@ -2385,9 +2411,11 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
     create_backend_user(OTHER_BACKEND_USER).await;
     let proxy = common::start_with_admin(RuntimeState::new(config(1, OTHER_BACKEND_USER))).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
-    // Where SHOW SESSIONS says A (the first session) has a transaction open.
-    let in_transaction = || async move {
-        let a = first_session_row(admin).await;
+    // Where SHOW SESSIONS says A (the first session) has a transaction open, once it
+    // counts A's statement after `before`.
+    let statements = || first_session_statements(admin);
+    let in_transaction = |before: u64| async move {
+        let a = first_session_after(admin, before).await;
         (a[5].clone(), a[6].clone())
     };
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
@@ -2414,6 +2442,7 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
         .expect("B's read waited for A after its ROLLBACK")
         .unwrap();
     assert_eq!(seen, Some(0), "A's insert after its ROLLBACK");
+    let before = statements().await;
     let autocommit: Option<i64> = a.query_first("SELECT @@autocommit").await.unwrap();
     assert_eq!(
         autocommit,
@@ -2423,16 +2452,22 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
     // A read of no table begins no transaction; a read of a table may begin one the server
     // does not flag: A keeps its connection then.
     let none = ("0".to_string(), String::new());
-    assert_eq!(in_transaction().await, none, "A after SELECT @@autocommit");
+    assert_eq!(
+        in_transaction(before).await,
+        none,
+        "A after SELECT @@autocommit"
+    );
+    let before = statements().await;
     let rows: Option<i64> = a
         .query_first("SELECT COUNT(*) FROM mux_rows WHERE client = -7")
         .await
         .unwrap();
     assert_eq!(rows, Some(0));
     let primary = ("1".to_string(), "127.0.0.1:3307".to_string());
-    assert_eq!(in_transaction().await, primary, "A after its read");
+    assert_eq!(in_transaction(before).await, primary, "A after its read");
+    let before = statements().await;
     a.query_drop("COMMIT").await.unwrap();
-    assert_eq!(in_transaction().await, none, "A after its COMMIT");
+    assert_eq!(in_transaction(before).await, none, "A after its COMMIT");
     tokio::time::timeout(soon, b.query_drop("DELETE FROM mux_rows WHERE client = -8"))
         .await
         .expect("B's write waited for A after its COMMIT")
@@ -2447,21 +2482,28 @@ async fn show_sessions_lists_the_connections_held_now() {
     create_backend_user(OTHER_BACKEND_USER).await;
     let proxy = common::start_with_admin(RuntimeState::new(config(1, OTHER_BACKEND_USER))).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
-    let backends = || async move { first_session_row(admin).await[8].clone() };
+    // What A holds once SHOW SESSIONS counts its statement after `before`.
+    let backends = |before: u64| async move { first_session_after(admin, before).await[8].clone() };
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
-    assert_eq!(backends().await, "", "after the login");
+    assert_eq!(first_session_row(admin).await[8], "", "after the login");
     a.query_drop("BEGIN").await.unwrap();
+    let before = first_session_statements(admin).await;
     let _: Option<i64> = a
         .query_first("SELECT COUNT(*) FROM mux_rows")
         .await
         .unwrap();
-    assert_eq!(backends().await, "127.0.0.1:3307", "in a transaction");
+    assert_eq!(backends(before).await, "127.0.0.1:3307", "in a transaction");
     a.query_drop("COMMIT").await.unwrap();
+    let before = first_session_statements(admin).await;
     let _: Option<i64> = a
         .query_first("SELECT COUNT(*) FROM mux_rows")
         .await
         .unwrap();
-    assert_eq!(backends().await, "", "after a read with autocommit on");
+    assert_eq!(
+        backends(before).await,
+        "",
+        "after a read with autocommit on"
+    );
 }
 
 /// A trigger sets user variables on the connection of the write that fired it, unseen:

@@ -621,6 +621,9 @@ impl Session {
             }
             if txn_before.is_some() && self.st.txn.is_none() {
                 self.st.pins.transaction_ended();
+                if let (Target::Primary, Some(gtid)) = (t, &o.gtid) {
+                    self.st.causal.wrote_at(gtid);
+                }
             }
             return;
         }
@@ -670,6 +673,9 @@ impl Session {
     /// server is asked with COM_PING, which leaves the statement's diagnostics for SHOW
     /// WARNINGS, so `o` gets the status the server would report next: OKs Switchyard
     /// answers itself and the transaction's hold on the connection follow what it did.
+    /// (The ping's OK takes the session-tracking changes the server held for the next OK:
+    /// with the defaults none the client tracks, `last_gtid` with
+    /// `session_track_system_variables = '*'`.)
     pub(super) async fn status_after_error(
         &mut self,
         t: Target,
@@ -688,6 +694,8 @@ impl Session {
         match conn.exec_silent(&[COM_PING], Expect::Single).await {
             Ok(ping) => {
                 o.status = ping.status.or(o.status);
+                // The commit's GTID, when it wrote: the answer that would have reported it.
+                o.gtid = ping.gtid.or(o.gtid.take());
                 Ok(())
             }
             Err(err) => Err(self.connection_failed(t, err)),

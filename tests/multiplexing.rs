@@ -400,6 +400,17 @@ async fn a_pooled_connection_the_server_closed_is_not_handed_out() {
     assert_ne!(primary_thread(&mut a).await, killed);
 }
 
+/// A new session that takes the pool's one idle connection (the one the session before it
+/// just ran on, while no other is open) and keeps it with named lock `lock`: that session's
+/// next statement needs another connection, unless it kept its own.
+async fn keep_the_idle_connection(opts: mysql_async::Opts, lock: &str) -> Conn {
+    let mut b = Conn::new(opts).await.unwrap();
+    b.query_drop(format!("DO GET_LOCK('{lock}', 0)"))
+        .await
+        .unwrap();
+    b
+}
+
 /// `LAST_INSERT_ID(n)` in a read sets what the session's LAST_INSERT_ID() answers, and no
 /// OK reports the value: the session keeps the connection that holds it. Before, the
 /// connection went back to the pool, the next session took it (the only one open) and kept
@@ -413,10 +424,7 @@ async fn last_insert_id_set_by_a_read_stays_with_the_session() {
     let mut a = Conn::new(opts()).await.unwrap();
     let set: Option<u64> = a.query_first("SELECT LAST_INSERT_ID(28)").await.unwrap();
     assert_eq!(set, Some(28));
-    let mut b = Conn::new(opts()).await.unwrap();
-    b.query_drop("DO GET_LOCK('mux_insert_id', 0)")
-        .await
-        .unwrap();
+    let mut b = keep_the_idle_connection(opts(), "mux_insert_id").await;
     for _ in 0..3 {
         let got: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
         assert_eq!(got, Some(28));
@@ -443,10 +451,8 @@ async fn a_replayed_user_variable_keeps_the_collation_it_was_set_in() {
     ] {
         a.query_drop(sql).await.unwrap();
     }
-    // The next session takes the connection A's SETs ran on (the only one open) and keeps
-    // it: A's next statement runs on a new one, where its SETs are replayed.
-    let mut b = Conn::new(opts()).await.unwrap();
-    b.query_drop("DO GET_LOCK('mux_coll', 0)").await.unwrap();
+    // A's next statement runs on a new connection, where its SETs are replayed.
+    let mut b = keep_the_idle_connection(opts(), "mux_coll").await;
     let (thread, collation): (u64, String) = a
         .query_first("SELECT CONNECTION_ID(), COLLATION(@mux_coll)")
         .await

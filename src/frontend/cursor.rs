@@ -49,6 +49,15 @@ impl Session {
         }
     }
 
+    /// Where statement `id`'s open cursor is (connection and server statement), while the
+    /// session still holds that connection.
+    pub(super) fn held_cursor(&self, id: u32) -> Option<(Target, u32)> {
+        self.st
+            .pins
+            .cursor_of(id)
+            .filter(|(t, _)| self.held.get(*t).is_some())
+    }
+
     /// Closes the cursor of server statement `bid` on `at` by resetting the statement.
     pub(super) async fn reset_cursor(&mut self, (at, bid): (Target, u32)) {
         let Some(conn) = self.held.get_mut(at) else {
@@ -69,12 +78,7 @@ impl Session {
         if !self.stmts.contains(id) {
             return Err(unknown_stmt(id, "mysqld_stmt_fetch"));
         }
-        let (t, bid) = self
-            .st
-            .pins
-            .cursor_of(id)
-            .filter(|(t, _)| self.held.get(*t).is_some())
-            .ok_or_else(|| no_open_cursor(id))?;
+        let (t, bid) = self.held_cursor(id).ok_or_else(|| no_open_cursor(id))?;
         let mut p = payload.to_vec();
         command::set_stmt_id(&mut p, bid);
         let o = self.forward(t, &p, Expect::Fetch, None).await?;

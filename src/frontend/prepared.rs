@@ -727,12 +727,7 @@ impl Session {
         self.stmts.drop_long_data(id);
         // An open cursor's statement first: a SET since its execute may have the session's
         // text name another statement on that connection, and the reset must close it.
-        let cursor = self
-            .st
-            .pins
-            .cursor_of(id)
-            .filter(|(t, _)| self.held.get(*t).is_some());
-        let on_backend = cursor.or_else(|| {
+        let on_backend = self.held_cursor(id).or_else(|| {
             last.and_then(|t| {
                 let conn = self.held.get(t)?;
                 let key = self.stmts.key_on(id, conn)?;

@@ -595,6 +595,8 @@ impl Session {
                 self.st.autocommit_off = status & STATUS_AUTOCOMMIT == 0;
             }
         }
+        // By the status of its answer (an error's too: `status_after_error`).
+        let txn_ended = txn_before.is_some() && self.st.txn.is_none();
         // A SET, or a read of no table (`SELECT @@autocommit`), begins no transaction; a lone
         // COMMIT or ROLLBACK that succeeded ends one (in a multi-statement, a statement after
         // it may begin the next).
@@ -619,7 +621,7 @@ impl Session {
                 self.held.take(t);
                 self.lost_backend(t);
             }
-            if txn_before.is_some() && self.st.txn.is_none() {
+            if txn_ended {
                 self.st.pins.transaction_ended();
                 if let (Target::Primary, Some(gtid)) = (t, &o.gtid) {
                     self.st.causal.wrote_at(gtid);
@@ -634,7 +636,7 @@ impl Session {
         if c.effects.sets_insert_id && o.ok.is_none_or(|ok| ok.last_insert_id == 0) {
             self.st.pins.set_unreplayable();
         }
-        if c.effects.ends_transaction || (txn_before.is_some() && self.st.txn.is_none()) {
+        if c.effects.ends_transaction || txn_ended {
             self.st.pins.transaction_ended();
         }
         if t == Target::Primary && writes(&c.class) {

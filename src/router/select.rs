@@ -171,7 +171,7 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
             Kind::QuotedIdent if cur.peek().is_some_and(|n| n.is_punct(b'(')) => {
                 let name = cur.text(t);
                 let inner = name.get(1..name.len().saturating_sub(1)).unwrap_or(b"");
-                function_call(inner, prev, &mut s);
+                function_call(inner, prev, cur, &mut s);
             }
             Kind::UserVar => {
                 if !s.user_vars_allowed {
@@ -193,12 +193,7 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
 
 fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
     if cur.peek().is_some_and(|n| n.is_punct(b'(')) {
-        let name = cur.text(t);
-        if name.eq_ignore_ascii_case(b"LAST_INSERT_ID") && has_argument(cur) {
-            s.call(Call::SetInsertId);
-        } else {
-            function_call(name, prev, s);
-        }
+        function_call(cur.text(t), prev, cur, s);
         return;
     }
     let w = cur.text(t);
@@ -252,11 +247,17 @@ fn into_target(cur: &mut Cursor, s: &mut Scan) {
 
 /// `name(`: a denylisted built-in, or a schema-qualified (hence stored) function, which
 /// may do anything.
-fn function_call(name: &[u8], prev: Option<Token>, s: &mut Scan) {
+/// A call of `name`, whose `(` is the next token under `cur`.
+fn function_call(name: &[u8], prev: Option<Token>, cur: &Cursor, s: &mut Scan) {
     if prev.is_some_and(|p| p.is_punct(b'.')) {
         s.hit(PrimaryReason::SideEffectFunction);
     } else if let Some(call) = call_kind(name) {
-        s.call(call);
+        let sets_insert_id = name.eq_ignore_ascii_case(b"LAST_INSERT_ID") && has_argument(cur);
+        s.call(if sets_insert_id {
+            Call::SetInsertId
+        } else {
+            call
+        });
     }
 }
 

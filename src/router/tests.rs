@@ -510,6 +510,7 @@ fn statements_that_set_the_insert_id_are_seen() {
             "DO LAST_INSERT_ID(5)",
             "SET @x = LAST_INSERT_ID(5)",
             "SELECT 1; SELECT LAST_INSERT_ID(2)",
+            "SELECT `LAST_INSERT_ID`(3)",
         ],
         |e| e.sets_insert_id,
     );
@@ -521,6 +522,8 @@ fn statements_that_set_the_insert_id_are_seen() {
             "INSERT INTO t VALUES (1)",
             // A write's OK reports the value: the session carries it.
             "UPDATE seq SET id = LAST_INSERT_ID(id + 1)",
+            // A stored function of that name.
+            "SELECT db.last_insert_id(5)",
         ],
         |e| e.sets_insert_id,
     );

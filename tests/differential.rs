@@ -454,6 +454,47 @@ async fn long_data_and_statement_reset_are_byte_identical() {
     let d = direct.command(&reset(d_id), Expect::Single).await;
     let p = proxied.command(&reset(p_id), Expect::Single).await;
     assert_same("reset", &d, &p);
+    // Long data for a third parameter fails the statement until it is reset, wherever its
+    // next executes run: after a SET, Switchyard prepares it afresh.
+    for (client, id) in [(&mut direct, d_id), (&mut proxied, p_id)] {
+        let mut past = long_data(id, b"no such parameter");
+        past[5] = 2;
+        client.io.send(0, &past).await.unwrap();
+    }
+    for step in [
+        "execute after long data for no parameter",
+        "SET",
+        "the next execute",
+    ] {
+        let (d, p) = if step == "SET" {
+            let set = "SET SESSION sql_mode = 'ANSI_QUOTES'";
+            (direct.query(set).await, proxied.query(set).await)
+        } else {
+            let d = direct.command(&exec(d_id), Expect::ResultSets).await;
+            (d, proxied.command(&exec(p_id), Expect::ResultSets).await)
+        };
+        assert_same(step, &d, &p);
+        if step != "SET" {
+            assert!(
+                String::from_utf8_lossy(&d).contains("Incorrect arguments"),
+                "{step}: the server refuses it"
+            );
+        }
+    }
+    let d = direct.command(&reset(d_id), Expect::Single).await;
+    let p = proxied.command(&reset(p_id), Expect::Single).await;
+    assert_same("the reset of the failed statement", &d, &p);
+    for (client, id) in [(&mut direct, d_id), (&mut proxied, p_id)] {
+        for param in [0, 1] {
+            let mut chunk = long_data(id, b"again");
+            chunk[5] = param;
+            client.io.send(0, &chunk).await.unwrap();
+        }
+    }
+    let d = direct.command(&exec(d_id), Expect::ResultSets).await;
+    let p = proxied.command(&exec(p_id), Expect::ResultSets).await;
+    assert_same("execute after the reset", &d, &p);
+    assert_eq!(d[4], 2, "two columns: rows, not an ERR");
 }
 
 /// A statement over `max_allowed_packet` (64M on the cluster, and Switchyard's default
@@ -991,4 +1032,37 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
     let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
     assert_eq!(text(&d, d_id), text(&p, p_id), "fetch after the reset");
     assert!(text(&d, d_id).ends_with("The statement (N) has no open cursor"));
+    // An execute the server refuses for its arguments (here, a parameter's value cut short)
+    // leaves the cursor open: the server reads them before it closes the cursor.
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT id FROM diff_types WHERE id > ? ORDER BY id",
+    )
+    .await;
+    assert_same("prepare with a parameter", &d, &p);
+    let with_cursor = |id: u32| {
+        let mut e = execute(id, 0, true);
+        e[5] = 1;
+        e
+    };
+    let cut_short = |id: u32| {
+        let e = execute(id, 0, true);
+        e[..e.len() - 2].to_vec()
+    };
+    for (what, cmd) in [
+        (
+            "execute with a cursor",
+            &with_cursor as &dyn Fn(u32) -> Vec<u8>,
+        ),
+        ("an execute cut short", &cut_short),
+    ] {
+        let d = direct.command(&cmd(d_id), Expect::ResultSets).await;
+        let p = proxied.command(&cmd(p_id), Expect::ResultSets).await;
+        assert_same(what, &d, &p);
+    }
+    let d = direct.command(&fetch(d_id, 1), Expect::Fetch).await;
+    let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
+    assert_same("fetch after the refused execute", &d, &p);
+    assert_ne!(d[4], 0xFF, "a row");
 }

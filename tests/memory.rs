@@ -104,7 +104,19 @@ async fn one_client_cannot_make_the_proxy_hold_hundreds_of_megabytes() {
     assert_eq!(code, 1105, "{message}");
     assert!(message.contains("max_allowed_packet"), "{message}");
     assert_bounded(pid, base, "200 MB of long data");
-    // The statement works again with long data within the limit.
+    // As on the server, the statement stays failed until it is reset, then works again
+    // with long data within the limit.
+    send_long_data(&mut c, id, &chunk).await;
+    let answer = execute(&mut c, id).await;
+    assert_eq!(
+        err_of(&answer).map(|e| e.0),
+        Some(1105),
+        "failed until reset"
+    );
+    let mut reset = vec![0x1A];
+    reset.extend_from_slice(&id.to_le_bytes());
+    let answer = c.command(&reset, Expect::Single).await;
+    assert!(err_of(&answer).is_none(), "{:?}", err_of(&answer));
     send_long_data(&mut c, id, &chunk).await;
     let answer = execute(&mut c, id).await;
     assert!(err_of(&answer).is_none(), "{:?}", err_of(&answer));

@@ -72,9 +72,11 @@ pub struct Stmt {
     types: Option<ParamTypes>,
     /// COM_STMT_SEND_LONG_DATA packets waiting for the next execute.
     long_data: Vec<Vec<u8>>,
-    /// The long data sent since the last execute outgrew the limit: the chunks were
-    /// dropped and the next execute answers the server's own error.
-    long_data_overflow: bool,
+    /// Long data the server would have refused (a parameter past the statement's, or more
+    /// than the limit): every execute answers the server's error until COM_STMT_RESET, as
+    /// the server's statement stays failed until then (kept here, not on a server
+    /// statement, which the next execute may not meet).
+    long_data_error: Option<LongDataError>,
     /// Where it last ran.
     last: Option<Target>,
     /// With the metadata cache: digest of the column definitions the client holds for it.
@@ -240,26 +242,38 @@ impl Statements {
         let Some(s) = self.map.get_mut(&id) else {
             return Vec::new();
         };
-        s.long_data_overflow = false;
         let chunks = std::mem::take(&mut s.long_data);
         let held: usize = chunks.iter().map(|c| long_data_len(c)).sum();
         self.long_data_bytes = self.long_data_bytes.saturating_sub(held);
         chunks
     }
 
-    /// Keeps a COM_STMT_SEND_LONG_DATA chunk until execute, unless the session's long data
-    /// would outgrow `limit`: then the statement's chunks are dropped and its next execute
-    /// fails, as the server fails one whose parameter outgrew `max_allowed_packet`.
+    /// Keeps a COM_STMT_SEND_LONG_DATA chunk until execute, unless the server would refuse
+    /// it: a parameter the statement does not have, or long data that would outgrow `limit`
+    /// (the session's, as the server refuses a parameter over `max_allowed_packet`). Then
+    /// the statement's chunks are dropped and it stays failed until COM_STMT_RESET.
     fn keep_long_data(&mut self, id: u32, chunk: Vec<u8>, limit: usize) {
         let Some(s) = self.map.get(&id) else {
             return;
         };
-        let overflow = s.long_data_overflow;
+        let Some(param) = command::long_data_param(&chunk) else {
+            return;
+        };
+        if s.long_data_error.is_some() {
+            return;
+        }
         let len = long_data_len(&chunk);
-        if overflow || self.long_data_bytes + len > limit {
+        let error = if param >= s.params {
+            Some(LongDataError::NoSuchParameter)
+        } else if self.long_data_bytes + len > limit {
+            Some(LongDataError::TooLong)
+        } else {
+            None
+        };
+        if error.is_some() {
             self.drop_long_data(id);
             if let Some(s) = self.map.get_mut(&id) {
-                s.long_data_overflow = true;
+                s.long_data_error = error;
             }
             return;
         }
@@ -295,16 +309,32 @@ fn long_data_len(chunk: &[u8]) -> usize {
     chunk.len().saturating_sub(7)
 }
 
-/// The server's answer to an execute whose long data outgrew `max_allowed_packet`
-/// (ER_UNKNOWN_ERROR with MySQL's and MariaDB's own text).
-fn long_data_too_long(limit: usize) -> SessionError {
-    SessionError::reply(
-        1105,
-        "HY000",
-        format!(
-            "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes (Switchyard holds at most {limit} bytes of long data per session: server.max_packet)"
-        ),
-    )
+/// Why a statement's long data failed it (see [`Stmt::long_data_error`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LongDataError {
+    NoSuchParameter,
+    TooLong,
+}
+
+impl LongDataError {
+    /// The server's answer to each execute of the failed statement: ER_WRONG_ARGUMENTS, or
+    /// ER_UNKNOWN_ERROR with MySQL's and MariaDB's own text for long data over the limit.
+    fn error(self, limit: usize) -> SessionError {
+        match self {
+            LongDataError::NoSuchParameter => SessionError::reply(
+                1210,
+                "HY000",
+                "Incorrect arguments to mysqld_stmt_send_long_data",
+            ),
+            LongDataError::TooLong => SessionError::reply(
+                1105,
+                "HY000",
+                format!(
+                    "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes (Switchyard holds at most {limit} bytes of long data per session: server.max_packet)"
+                ),
+            ),
+        }
+    }
 }
 
 /// Statements a session may hold prepared at once: the server's default
@@ -398,7 +428,7 @@ impl Session {
             params: p.params,
             types: None,
             long_data: Vec::new(),
-            long_data_overflow: false,
+            long_data_error: None,
             last: Some(t),
             meta: o.metadata,
             meta_from_execute: false,
@@ -460,9 +490,8 @@ impl Session {
             .ok_or_else(|| unknown_stmt(id, run.name()))?;
         let class = Arc::clone(&stmt.class);
         let params = stmt.params;
-        if stmt.long_data_overflow {
-            self.stmts.drop_long_data(id);
-            return Err(long_data_too_long(rt.max_client_packet));
+        if let Some(e) = stmt.long_data_error {
+            return Err(e.error(rt.max_client_packet));
         }
         if let Some(types) = run.types(&payload, params) {
             // Most clients send the same types at every execute: no copy then.
@@ -544,9 +573,7 @@ impl Session {
         if matches!(class.class, Class::SetSession | Class::Use(_)) && o.err.is_none() {
             self.st.pins.set_unreplayable();
         }
-        if cursor {
-            self.cursor_opened(id, (t, backend_id), &o);
-        }
+        self.cursor_after_execute(id, (t, backend_id), &o, cursor);
         self.after_statement(t, &class, &o, &[], guard);
         if self.hold_end {
             self.release_answer().await?;
@@ -724,6 +751,7 @@ impl Session {
             .get_mut(&id)
             .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_reset"))?;
         let last = stmt.last;
+        stmt.long_data_error = None;
         self.stmts.drop_long_data(id);
         // An open cursor's statement first: a SET since its execute may have the session's
         // text name another statement on that connection, and the reset must close it.
@@ -781,7 +809,7 @@ mod tests {
             params: 1,
             types: None,
             long_data: Vec::new(),
-            long_data_overflow: false,
+            long_data_error: None,
             last: None,
             meta: None,
             meta_from_execute: false,
@@ -863,14 +891,30 @@ mod tests {
         s.keep_long_data(2, chunk(2, 300), 1000);
         assert_eq!(s.long_data_bytes, 900);
         s.keep_long_data(1, chunk(1, 200), 1000);
-        assert!(s.map[&1].long_data_overflow);
+        assert_eq!(s.map[&1].long_data_error, Some(LongDataError::TooLong));
         assert!(s.map[&1].long_data.is_empty(), "chunks dropped");
         assert_eq!(s.long_data_bytes, 300, "budget given back");
         s.keep_long_data(1, chunk(1, 10), 1000);
-        assert!(s.map[&1].long_data.is_empty(), "stays failed until execute");
+        assert!(s.map[&1].long_data.is_empty(), "stays failed");
         s.drop_long_data(1);
-        assert!(!s.map[&1].long_data_overflow);
+        assert!(s.map[&1].long_data_error.is_some(), "until COM_STMT_RESET");
         assert_eq!(s.drop_long_data(2).len(), 1);
+        assert_eq!(s.long_data_bytes, 0);
+    }
+
+    #[test]
+    fn long_data_for_a_parameter_the_statement_lacks_fails_it() {
+        let mut s = Statements::default();
+        s.map.insert(1, stmt());
+        s.keep_long_data(1, chunk(1, 10), 1000);
+        let mut past = chunk(1, 10);
+        past[5] = 1; // parameter 1 of a one-parameter statement
+        s.keep_long_data(1, past, 1000);
+        assert_eq!(
+            s.map[&1].long_data_error,
+            Some(LongDataError::NoSuchParameter)
+        );
+        assert!(s.map[&1].long_data.is_empty(), "the good chunk dropped too");
         assert_eq!(s.long_data_bytes, 0);
     }
 }

@@ -128,6 +128,13 @@ pub fn parse_change_user(payload: &[u8], caps: CapabilityFlags) -> Option<Change
     })
 }
 
+/// The parameter a COM_STMT_SEND_LONG_DATA is for; `None` for a packet too short to name
+/// one, which the server ignores.
+pub fn long_data_param(payload: &[u8]) -> Option<u16> {
+    let b = payload.get(5..7)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
 /// The statement id of COM_STMT_EXECUTE / SEND_LONG_DATA / CLOSE / RESET / FETCH.
 pub fn stmt_id(payload: &[u8]) -> Option<u32> {
     let b = payload.get(1..5)?;

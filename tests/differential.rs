@@ -1050,19 +1050,28 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
         let e = execute(id, 0, true);
         e[..e.len() - 2].to_vec()
     };
-    for (what, cmd) in [
-        (
-            "execute with a cursor",
-            &with_cursor as &dyn Fn(u32) -> Vec<u8>,
-        ),
-        ("an execute cut short", &cut_short),
-    ] {
-        let d = direct.command(&cmd(d_id), Expect::ResultSets).await;
-        let p = proxied.command(&cmd(p_id), Expect::ResultSets).await;
-        assert_same(what, &d, &p);
+    // Refused by the statement that holds the cursor, then (after a SET) by another server
+    // statement of the same text on that connection.
+    for set in [None, Some("SET SESSION sql_mode = 'ANSI_QUOTES'")] {
+        let d = direct.command(&with_cursor(d_id), Expect::ResultSets).await;
+        let p = proxied
+            .command(&with_cursor(p_id), Expect::ResultSets)
+            .await;
+        assert_same("execute with a cursor", &d, &p);
+        if let Some(set) = set {
+            both(direct.query(set).await, proxied.query(set).await, set);
+        }
+        let d = direct.command(&cut_short(d_id), Expect::ResultSets).await;
+        let p = proxied.command(&cut_short(p_id), Expect::ResultSets).await;
+        assert_same("an execute cut short", &d, &p);
+        assert_eq!(d[4], 0xFF, "refused");
+        let d = direct.command(&fetch(d_id, 1), Expect::Fetch).await;
+        let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
+        assert_same(
+            &format!("fetch after the refused execute ({set:?})"),
+            &d,
+            &p,
+        );
+        assert_ne!(d[4], 0xFF, "a row");
     }
-    let d = direct.command(&fetch(d_id, 1), Expect::Fetch).await;
-    let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
-    assert_same("fetch after the refused execute", &d, &p);
-    assert_ne!(d[4], 0xFF, "a row");
 }

@@ -26,41 +26,30 @@ fn no_open_cursor(id: u32) -> SessionError {
 }
 
 impl Session {
-    /// After an execute of server statement `run` on the statement's behalf: the cursor
-    /// it had there is closed, unless the server refused the execute's arguments, which it
-    /// reads before it closes the cursor; and the one it asked for (`asked`) is open if the
-    /// answer says so.
-    pub(super) fn cursor_after_execute(
-        &mut self,
-        id: u32,
-        run: (Target, u32),
-        o: &Outcome,
-        asked: bool,
-    ) {
+    /// Records the cursor an execute of server statement `backend_id` on `t` that asked for
+    /// one got.
+    pub(super) fn cursor_opened(&mut self, id: u32, (t, backend_id): (Target, u32), o: &Outcome) {
+        let opened = o.err.is_none() && o.status.is_some_and(|s| s & STATUS_CURSOR_EXISTS != 0);
+        if opened {
+            self.st.pins.open_cursor(id, t, backend_id);
+        }
+    }
+
+    /// After an execute of the statement as server statement `run`: its previous cursor
+    /// ended, unless the server refused the execute's arguments, which it reads before it
+    /// closes the cursor. The server closes one on `run` itself; elsewhere (another
+    /// connection, or another statement of the text there since a SET) Switchyard resets it.
+    pub(super) async fn end_cursor(&mut self, id: u32, run: (Target, u32), o: &Outcome) {
         let refused = o
             .err
             .as_ref()
             .is_some_and(|e| matches!(e.code, WRONG_ARGUMENTS | MALFORMED_PACKET));
-        if !refused && self.st.pins.cursor_of(id) == Some(run) {
-            self.st.pins.close_cursor(id);
+        if refused {
+            return;
         }
-        let opened = o.err.is_none() && o.status.is_some_and(|s| s & STATUS_CURSOR_EXISTS != 0);
-        if asked && opened {
-            self.st.pins.open_cursor(id, run.0, run.1);
-        }
-    }
-
-    /// A statement about to run as server statement `run` ends its cursor elsewhere (on
-    /// another connection, or another statement of the text there since a SET): Switchyard
-    /// resets it. The server closes one on `run` itself ([`Self::cursor_after_execute`]).
-    pub(super) async fn end_cursor(&mut self, id: u32, run: (Target, u32)) {
-        match self.st.pins.cursor_of(id) {
-            Some(at) if at != run => {
-                self.st.pins.close_cursor(id);
-                self.reset_cursor(at).await;
-                self.publish_if_changed();
-            }
-            _ => {}
+        if let Some(at) = self.st.pins.close_cursor(id) {
+            self.reset_cursor_elsewhere(at, run).await;
+            self.publish_if_changed();
         }
     }
 

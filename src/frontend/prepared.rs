@@ -534,9 +534,6 @@ impl Session {
             }
             other => other?,
         };
-        if self.st.pins.has_cursor(id) {
-            self.end_cursor(id, (t, backend_id)).await;
-        }
         let chunks = self.stmts.drop_long_data(id);
         if !chunks.is_empty() {
             self.send_long_data(t, backend_id, chunks).await?;
@@ -573,7 +570,12 @@ impl Session {
         if matches!(class.class, Class::SetSession | Class::Use(_)) && o.err.is_none() {
             self.st.pins.set_unreplayable();
         }
-        self.cursor_after_execute(id, (t, backend_id), &o, cursor);
+        if self.st.pins.has_cursor(id) {
+            self.end_cursor(id, (t, backend_id), &o).await;
+        }
+        if cursor {
+            self.cursor_opened(id, (t, backend_id), &o);
+        }
         self.after_statement(t, &class, &o, &[], guard);
         if self.hold_end {
             self.release_answer().await?;

@@ -935,6 +935,14 @@ async fn own_answers_carry_the_sessions_sql_mode_flags() {
         let p = proxied.command(&reset(p_id), Expect::Single).await;
         assert_same(&format!("reset after {sql}"), &d, &p);
     }
+    // COM_CHANGE_USER starts a session in the global sql_mode: its OK carries that's flags,
+    // not the ones the old session's last answer had.
+    let set = "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'";
+    assert_same(set, &direct.query(set).await, &proxied.query(set).await);
+    let login = ("globex_app", "globex_pw", "wf_globex");
+    let (d, _) = direct.change_user(login, 45).await;
+    let (p, _) = proxied.change_user(login, 45).await;
+    assert_eq!(d, p, "COM_CHANGE_USER after {set}");
 }
 
 /// A statement that commits implicitly before it fails (FLUSH TABLES without the RELOAD

@@ -35,6 +35,8 @@ impl Session {
     ) -> Result<Flow, SessionError> {
         self.release_backends(rt);
         self.reset_state(rt);
+        // No server answered for the reset: the sql_mode flags are the new session's.
+        self.st.server_modes = super::session::login_modes(rt);
         // A packet the server cannot read is a refused change too, "Unknown command".
         let Some(cu) = command::parse_change_user(payload, self.who.caps) else {
             return self.refuse_change(rt, &unknown_command(), 1).await;

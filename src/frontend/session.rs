@@ -127,8 +127,7 @@ impl Session {
             tenant: login.tenant,
             st: ClientState {
                 schema: login.database.map(Into::into),
-                // The global sql_mode's, as the greeting gave them, until a server answers.
-                server_modes: rt.shared.server_info.load().status & packets::STATUS_SQL_MODES,
+                server_modes: login_modes(&rt),
                 ..ClientState::default()
             },
             held: Held::default(),
@@ -768,6 +767,12 @@ impl Session {
 }
 
 /// Sets the write's hold (see `run`) to end at `until`, making it the first time.
+/// The sql_mode flags a server session starts with: the global sql_mode's, as the greeting
+/// gave them, until a server answers (at login, and after COM_CHANGE_USER).
+pub(super) fn login_modes(rt: &RuntimeState) -> u16 {
+    rt.shared.server_info.load().status & packets::STATUS_SQL_MODES
+}
+
 fn rearm(hold: &mut Option<Deadline>, until: Instant) {
     match hold {
         Some(h) => h.reset(until),

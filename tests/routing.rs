@@ -690,7 +690,8 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
 /// CREATE and DROP TEMPORARY TABLE commit nothing, and MariaDB refuses them inside START
 /// TRANSACTION READ ONLY (1792) with the transaction going on: through the proxy they had
 /// committed the replica's transaction and run outside it, so the session's next write,
-/// which directly is refused in the transaction, was written.
+/// which directly is refused in the transaction, was written. UNLOCK TABLES, which commits
+/// only when LOCK TABLES holds tables, had done the same.
 #[tokio::test]
 async fn temporary_table_ddl_in_a_read_only_transaction_is_refused_as_on_the_server() {
     table("rt_ro_temp").await;
@@ -700,6 +701,8 @@ async fn temporary_table_ddl_in_a_read_only_transaction_is_refused_as_on_the_ser
         for sql in [
             "CREATE TEMPORARY TABLE rt_ro_tmp (x INT)",
             "DROP TEMPORARY TABLE IF EXISTS rt_ro_tmp",
+            // Commits only when LOCK TABLES holds tables, which none can in the transaction.
+            "UNLOCK TABLES",
             "INSERT INTO rt_ro_temp (v) VALUES ('written')",
         ] {
             let answer = match c.query_drop(sql).await {

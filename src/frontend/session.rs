@@ -518,6 +518,7 @@ impl Session {
     /// - one that commits implicitly (BEGIN, DDL, LOCK TABLES): the server would commit the
     ///   transaction and run the statement outside it, so the replica commits it and the
     ///   statement is routed as any outside a transaction (BEGIN and DDL to the primary);
+    ///   UNLOCK TABLES commits nothing there and runs in the transaction;
     /// - a write, or CREATE/DROP TEMPORARY TABLE (DDL that commits nothing, and that MariaDB
     ///   refuses in a read-only transaction): refused with the primary's answer (1792), not
     ///   sent to get the replica's `read_only` refusal (1290). The replica raises the error
@@ -534,6 +535,9 @@ impl Session {
             return Ok(());
         };
         let commits = match c.class {
+            // UNLOCK TABLES commits only when LOCK TABLES holds tables, and none can be
+            // locked in a transaction (START TRANSACTION unlocked them): it runs in it.
+            Class::Primary(PrimaryReason::LockTables) if c.effects.unlock_tables => return Ok(()),
             Class::Begin { read_only: false } | Class::Primary(PrimaryReason::LockTables) => true,
             Class::Primary(PrimaryReason::Ddl) => !c.effects.temporary_ddl,
             Class::Primary(PrimaryReason::Write) => false,

@@ -687,6 +687,65 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
     c.query_drop("DROP TABLE rt_ro_ddl2").await.unwrap();
 }
 
+/// What a statement inside a read-only transaction leaves in the session (a named lock, a
+/// statement prepared by name, LAST_INSERT_ID(n)) outlives the transaction, and a named
+/// lock excludes every other session: the transaction, begun on a replica, moves to the
+/// primary for such a statement and goes on there, read-only. On the replica the lock
+/// excluded no one taking it on the primary, and all three were gone after COMMIT.
+#[tokio::test]
+async fn session_state_taken_in_a_read_only_transaction_lives_on_the_primary() {
+    table("rt_ro_state").await;
+    async fn story(c: &mut Conn) -> Vec<String> {
+        let mut out = Vec::new();
+        c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+        let mut root = connect(primary_port(), "sy_root", None).await;
+        for sql in [
+            "SELECT GET_LOCK('rt_ro_state', 0)",
+            "PREPARE rt_ro_s FROM 'SELECT 42'",
+            "SELECT LAST_INSERT_ID(77)",
+            "INSERT INTO rt_ro_state (v) VALUES ('written')",
+            "COMMIT",
+            "EXECUTE rt_ro_s",
+            "SELECT LAST_INSERT_ID()",
+        ] {
+            let answer = match c.query::<Option<i64>, _>(sql).await {
+                Ok(rows) => format!("{rows:?}"),
+                Err(mysql_async::Error::Server(e)) => format!("{} {}", e.code, e.message),
+                Err(e) => panic!("{sql}: {e}"),
+            };
+            // Taken where every other session takes it.
+            let held: Option<i64> = root
+                .query_first("SELECT IS_USED_LOCK('rt_ro_state') IS NOT NULL")
+                .await
+                .unwrap();
+            out.push(format!(
+                "{sql}: {answer}, lock held on the primary {held:?}"
+            ));
+        }
+        let released: Option<i64> = c
+            .query_first("SELECT RELEASE_LOCK('rt_ro_state')")
+            .await
+            .unwrap();
+        out.push(format!("released {released:?}"));
+        out
+    }
+    let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
+    let want = story(&mut direct).await;
+    assert!(
+        want[0].contains("[Some(1)], lock held on the primary Some(1)"),
+        "{want:?}"
+    );
+    drop(direct);
+    let (_p, mut c) = proxy_conn("").await;
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    assert!(
+        is_replica(served_by(&mut c).await),
+        "the transaction on a replica"
+    );
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(story(&mut c).await, want);
+}
+
 /// CREATE and DROP TEMPORARY TABLE commit nothing, and MariaDB refuses them inside START
 /// TRANSACTION READ ONLY (1792) with the transaction going on: through the proxy they had
 /// committed the replica's transaction and run outside it, so the session's next write,

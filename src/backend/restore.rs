@@ -288,6 +288,16 @@ pub async fn commit(conn: &mut BackendConn) -> Result<(), BackendError> {
     run_silent(conn, b"COMMIT", "COMMIT").await
 }
 
+/// Opens a read-only transaction on `conn` (one a session moves there from a replica).
+pub async fn begin_read_only(conn: &mut BackendConn) -> Result<(), BackendError> {
+    run_silent(
+        conn,
+        b"START TRANSACTION READ ONLY",
+        "START TRANSACTION READ ONLY",
+    )
+    .await
+}
+
 /// The longest MESSAGE_TEXT SIGNAL takes (longer: ERR 1648, not the condition).
 const MESSAGE_TEXT_CHARS: usize = 512;
 

@@ -508,7 +508,7 @@ impl Session {
         self.forget_look_back(rt, &class)?;
         let started = std::time::Instant::now();
         if self.in_replica_txn() {
-            self.in_read_only_txn(&class).await?;
+            self.in_read_only_txn(rt, &class).await?;
         }
         let route = route::decide(&class, &self.view());
         let mut t = match self.resolve_now(rt, &route) {

@@ -109,7 +109,7 @@ impl Session {
         self.forget_look_back(rt, c)?;
         let started = std::time::Instant::now();
         if self.in_replica_txn() {
-            self.in_read_only_txn(c).await?;
+            self.in_read_only_txn(rt, c).await?;
         }
         let route = route::decide(c, &self.view());
         if route.hint_refused {

@@ -526,6 +526,7 @@ impl Session {
     ///   on.
     pub(super) async fn in_read_only_txn(
         &mut self,
+        rt: &RuntimeState,
         c: &Classification,
     ) -> Result<(), SessionError> {
         const CODE: u16 = 1792;
@@ -534,6 +535,9 @@ impl Session {
         let Some(t @ Target::Replica(_)) = self.st.txn else {
             return Ok(());
         };
+        if needs_primary_session(c) {
+            return self.move_read_only_txn_to_primary(rt, t).await;
+        }
         let commits = match c.class {
             // UNLOCK TABLES commits only when LOCK TABLES holds tables, and none can be
             // locked in a transaction (START TRANSACTION unlocked them): it runs in it.
@@ -555,6 +559,35 @@ impl Session {
         }
         self.st.last = Some(t);
         Err(SessionError::reply(CODE, STATE, MESSAGE))
+    }
+
+    /// Moves the session's read-only transaction from replica `t` to the primary: what the
+    /// statement about to run leaves in the session (a named lock, a statement prepared by
+    /// name, LAST_INSERT_ID(n), a procedure's state) must live on the primary's connection,
+    /// where the session's other statements find it after the transaction; on the replica
+    /// it was lost when the transaction ended, and a named lock taken there excluded no one
+    /// taking it on the primary. The transaction goes on there, read-only as before (its
+    /// reads from then on see the primary's data: a later snapshot than the replica's).
+    async fn move_read_only_txn_to_primary(
+        &mut self,
+        rt: &RuntimeState,
+        t: Target,
+    ) -> Result<(), SessionError> {
+        if let Some(conn) = self.held.get_mut(t) {
+            if let Err(e) = crate::backend::restore::commit(conn).await {
+                return Err(self.connection_failed(t, e));
+            }
+        }
+        self.st.txn = None;
+        self.ready(rt, Target::Primary).await?;
+        let Some(conn) = self.held.get_mut(Target::Primary) else {
+            return Err(super::backends::internal("no primary connection"));
+        };
+        if let Err(e) = crate::backend::restore::begin_read_only(conn).await {
+            return Err(self.connection_failed(Target::Primary, e));
+        }
+        self.st.txn = Some(Target::Primary);
+        Ok(())
     }
 
     /// Updates the session from a statement's answer: transaction state from the status
@@ -775,6 +808,19 @@ impl Session {
 /// gave them, until a server answers (at login, and after COM_CHANGE_USER).
 pub(super) fn login_modes(rt: &RuntimeState) -> u16 {
     rt.shared.server_info.load().status & packets::STATUS_SQL_MODES
+}
+
+/// Whether a statement leaves state in the server session that the session's later
+/// statements must find on the primary's connection: a named lock (taken, released or
+/// asked about: other sessions take them there), a statement prepared by name, an
+/// unreplayable SET, LAST_INSERT_ID(n), a procedure call.
+fn needs_primary_session(c: &Classification) -> bool {
+    c.effects.named_lock != crate::router::LockEffect::None
+        || c.effects.sets_insert_id
+        || matches!(
+            c.class,
+            Class::Primary(PrimaryReason::SessionSet | PrimaryReason::Call)
+        )
 }
 
 fn rearm(hold: &mut Option<Deadline>, until: Instant) {

@@ -688,18 +688,24 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
 }
 
 /// What a statement inside a read-only transaction leaves in the session (a named lock, a
-/// statement prepared by name, LAST_INSERT_ID(n)) outlives the transaction, and a named
-/// lock excludes every other session: the transaction, begun on a replica, moves to the
-/// primary for such a statement and goes on there, read-only. On the replica the lock
-/// excluded no one taking it on the primary, and all three were gone after COMMIT.
+/// statement prepared by name, LAST_INSERT_ID(n)) outlives the transaction, and named locks
+/// are the primary's (IS_FREE_LOCK sees another session's): the transaction, begun on a
+/// replica, moves to the primary for such a statement and goes on there, read-only. On the
+/// replica a lock excluded no one taking it on the primary, IS_FREE_LOCK called every lock
+/// free, and the state was gone after COMMIT.
 #[tokio::test]
 async fn session_state_taken_in_a_read_only_transaction_lives_on_the_primary() {
     table("rt_ro_state").await;
     async fn story(c: &mut Conn) -> Vec<String> {
         let mut out = Vec::new();
-        c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
         let mut root = connect(primary_port(), "sy_root", None).await;
+        root.query_drop("DO GET_LOCK('rt_ro_other', 0)")
+            .await
+            .unwrap();
+        c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
         for sql in [
+            // Another session holds it, on the primary.
+            "SELECT IS_FREE_LOCK('rt_ro_other')",
             "SELECT GET_LOCK('rt_ro_state', 0)",
             "PREPARE rt_ro_s FROM 'SELECT 42'",
             "SELECT LAST_INSERT_ID(77)",
@@ -727,12 +733,19 @@ async fn session_state_taken_in_a_read_only_transaction_lives_on_the_primary() {
             .await
             .unwrap();
         out.push(format!("released {released:?}"));
+        root.query_drop("DO RELEASE_LOCK('rt_ro_other')")
+            .await
+            .unwrap();
         out
     }
     let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
     let want = story(&mut direct).await;
     assert!(
-        want[0].contains("[Some(1)], lock held on the primary Some(1)"),
+        want[0].starts_with("SELECT IS_FREE_LOCK('rt_ro_other'): [Some(0)]"),
+        "{want:?}"
+    );
+    assert!(
+        want[1].contains("[Some(1)], lock held on the primary Some(1)"),
         "{want:?}"
     );
     drop(direct);

@@ -810,16 +810,19 @@ pub(super) fn login_modes(rt: &RuntimeState) -> u16 {
     rt.shared.server_info.load().status & packets::STATUS_SQL_MODES
 }
 
-/// Whether a statement leaves state in the server session that the session's later
-/// statements must find on the primary's connection: a named lock (taken, released or
-/// asked about: other sessions take them there), a statement prepared by name, an
-/// unreplayable SET, LAST_INSERT_ID(n), a procedure call.
+/// Whether a statement needs the session as it lives on the primary's connection: it
+/// leaves state there the session's later statements must find (a named lock, a statement
+/// prepared by name, an unreplayable SET, LAST_INSERT_ID(n), a procedure's state), or asks
+/// about what only the primary knows (IS_FREE_LOCK: other sessions take locks there), as
+/// any function bound to the primary may.
 fn needs_primary_session(c: &Classification) -> bool {
     c.effects.named_lock != crate::router::LockEffect::None
         || c.effects.sets_insert_id
         || matches!(
             c.class,
-            Class::Primary(PrimaryReason::SessionSet | PrimaryReason::Call)
+            Class::Primary(
+                PrimaryReason::SessionSet | PrimaryReason::Call | PrimaryReason::SideEffectFunction
+            )
         )
 }
 

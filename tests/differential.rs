@@ -1083,3 +1083,46 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
         assert_ne!(d[4], 0xFF, "a row");
     }
 }
+
+/// USE and COM_INIT_DB inside a read-only transaction, which lives on a replica: their OK
+/// says the transaction goes on, as the server's does (they ran on the primary, outside it,
+/// and the OK said no transaction).
+#[tokio::test]
+async fn a_schema_change_in_a_read_only_transaction_answers_from_it() {
+    setup().await;
+    let proxy = common::start(common::config("")).await;
+    let caps = modern_caps();
+    let mut direct = RawClient::connect(
+        common::primary_port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        caps,
+    )
+    .await
+    .0;
+    let mut proxied = RawClient::connect(
+        proxy.addr.port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        caps,
+    )
+    .await
+    .0;
+    for (what, payload, expect) in [
+        (
+            "begin",
+            &b"\x03START TRANSACTION READ ONLY"[..],
+            Expect::ResultSets,
+        ),
+        ("USE", &b"\x03USE wf_acme"[..], Expect::ResultSets),
+        ("COM_INIT_DB", &b"\x02wf_acme"[..], Expect::Single),
+        ("commit", &b"\x03COMMIT"[..], Expect::ResultSets),
+        ("USE after it", &b"\x03USE wf_acme"[..], Expect::ResultSets),
+    ] {
+        let d = direct.command(payload, expect).await;
+        let p = proxied.command(payload, expect).await;
+        assert_same(what, &d, &p);
+    }
+}

@@ -203,17 +203,21 @@ impl Session {
             self.switch_tenant(rt, next)?;
         }
         self.tenant_chosen = true;
-        self.ready(rt, Target::Primary).await?;
+        // In the transaction's connection, whose answer says the transaction goes on (a
+        // read-only one lives on a replica); the session's other connections follow when
+        // they next serve it.
+        let t = self.st.txn.unwrap_or(Target::Primary);
+        self.ready(rt, t).await?;
         let expect = if payload[0] == COM_INIT_DB {
             Expect::Single
         } else {
             Expect::ResultSets
         };
-        let o = self.forward(Target::Primary, payload, expect, None).await?;
-        self.st.last = Some(Target::Primary);
+        let o = self.forward(t, payload, expect, None).await?;
+        self.st.last = Some(t);
         if o.err.is_none() {
             self.st.schema = Some(db.into());
-            if let Some(conn) = self.held.get_mut(Target::Primary) {
+            if let Some(conn) = self.held.get_mut(t) {
                 conn.schema = self.st.schema.clone();
             }
         }

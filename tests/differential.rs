@@ -1082,6 +1082,45 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
         );
         assert_ne!(d[4], 0xFF, "a row");
     }
+    // An execute that fails past its arguments (LOCK TABLES holds another table) closes the
+    // cursor, also when Switchyard's prepare of it afresh (after a SET) is what failed.
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_globex.diff_lock (id INT)")
+        .await
+        .unwrap();
+    let d = direct.command(&with_cursor(d_id), Expect::ResultSets).await;
+    let p = proxied
+        .command(&with_cursor(p_id), Expect::ResultSets)
+        .await;
+    assert_same("execute with a cursor before LOCK TABLES", &d, &p);
+    for sql in [
+        "LOCK TABLES diff_lock READ",
+        "SET SESSION sql_mode = DEFAULT",
+    ] {
+        both(direct.query(sql).await, proxied.query(sql).await, sql);
+    }
+    let d = direct
+        .command(&execute(d_id, 0, true), Expect::ResultSets)
+        .await;
+    let p = proxied
+        .command(&execute(p_id, 0, true), Expect::ResultSets)
+        .await;
+    assert_same("an execute under LOCK TABLES", &d, &p);
+    assert_eq!(d[4], 0xFF, "refused: its table is not locked");
+    let d = direct.command(&fetch(d_id, 1), Expect::Fetch).await;
+    let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
+    assert_eq!(
+        text(&d, d_id),
+        text(&p, p_id),
+        "fetch after the failed execute"
+    );
+    assert!(text(&d, d_id).ends_with("has no open cursor"));
+    let unlock = "UNLOCK TABLES";
+    both(
+        direct.query(unlock).await,
+        proxied.query(unlock).await,
+        unlock,
+    );
 }
 
 /// USE and COM_INIT_DB inside a read-only transaction, which lives on a replica: their OK

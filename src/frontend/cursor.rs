@@ -53,6 +53,15 @@ impl Session {
         }
     }
 
+    /// Closes statement `id`'s cursor wherever it is: an execute that never reached a server
+    /// statement (its prepare failed) ended it.
+    pub(super) async fn drop_cursor(&mut self, id: u32) {
+        if let Some(at) = self.st.pins.close_cursor(id) {
+            self.reset_cursor(at).await;
+            self.publish_if_changed();
+        }
+    }
+
     /// Closes the cursor at `at` (a connection and server statement) unless it is `run`,
     /// where the command itself does.
     pub(super) async fn reset_cursor_elsewhere(&mut self, at: (Target, u32), run: (Target, u32)) {

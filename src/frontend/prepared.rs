@@ -523,16 +523,25 @@ impl Session {
             Some(ready) => Ok(ready),
             None => self.prepare_in_step(t, id).await,
         };
-        let (backend_id, ck) = match step {
+        let step = match step {
             // A replica that cannot prepare it (say, DDL not replicated yet) is no reason
             // to fail a read the primary can serve.
             Err(e) if route.dest == Destination::AnyReplica && t != Target::Primary => {
                 tracing::debug!(parent: &self.span(), error = %e, "replica could not prepare");
                 t = Target::Primary;
                 self.ready(rt, t).await?;
-                self.prepare_in_step(t, id).await?
+                self.prepare_in_step(t, id).await
             }
-            other => other?,
+            other => other,
+        };
+        let (backend_id, ck) = match step {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                // The server's own statement would have run (its cursor closed) and failed
+                // as this prepare did: under LOCK TABLES without its tables, say.
+                self.drop_cursor(id).await;
+                return Err(e);
+            }
         };
         let chunks = self.stmts.drop_long_data(id);
         if !chunks.is_empty() {

@@ -495,6 +495,56 @@ async fn long_data_and_statement_reset_are_byte_identical() {
     let p = proxied.command(&exec(p_id), Expect::ResultSets).await;
     assert_same("execute after the reset", &d, &p);
     assert_eq!(d[4], 2, "two columns: rows, not an ERR");
+    // An execute that fails after taking its long data uses it up, also when what failed
+    // is Switchyard's prepare afresh (after a SET, under LOCK TABLES without its table):
+    // the next execute, with its values in the packet, finds no long data.
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_globex.diff_lock (id INT)")
+        .await
+        .unwrap();
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT LENGTH(?) AS len, MD5(?) AS sum FROM diff_types LIMIT 1",
+    )
+    .await;
+    assert_same("prepare of one reading a table", &d, &p);
+    for (client, id) in [(&mut direct, d_id), (&mut proxied, p_id)] {
+        for param in [0, 1] {
+            let mut chunk = long_data(id, b"used up");
+            chunk[5] = param;
+            client.io.send(0, &chunk).await.unwrap();
+        }
+    }
+    for sql in [
+        "LOCK TABLES diff_lock READ",
+        "SET SESSION sql_mode = DEFAULT",
+    ] {
+        assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+    }
+    let d = direct.command(&exec(d_id), Expect::ResultSets).await;
+    let p = proxied.command(&exec(p_id), Expect::ResultSets).await;
+    assert_same("execute with long data under LOCK TABLES", &d, &p);
+    assert!(
+        String::from_utf8_lossy(&d).contains("was not locked"),
+        "refused past its arguments"
+    );
+    let unlock = "UNLOCK TABLES";
+    assert_same(
+        unlock,
+        &direct.query(unlock).await,
+        &proxied.query(unlock).await,
+    );
+    let with_values = |id: u32| {
+        let mut e = exec(id);
+        e.extend_from_slice(b"\x02ab\x02cd");
+        e
+    };
+    let d = direct.command(&with_values(d_id), Expect::ResultSets).await;
+    let p = proxied
+        .command(&with_values(p_id), Expect::ResultSets)
+        .await;
+    assert_same("the next execute, its values in the packet", &d, &p);
 }
 
 /// A statement over `max_allowed_packet` (64M on the cluster, and Switchyard's default

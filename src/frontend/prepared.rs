@@ -537,8 +537,10 @@ impl Session {
         let (backend_id, ck) = match step {
             Ok(prepared) => prepared,
             Err(e) => {
-                // The server's own statement would have run (its cursor closed) and failed
-                // as this prepare did: under LOCK TABLES without its tables, say.
+                // The server's own statement would have run (its cursor closed, its long
+                // data used up) and failed as this prepare did: under LOCK TABLES without
+                // its tables, say.
+                self.stmts.drop_long_data(id);
                 self.drop_cursor(id).await;
                 return Err(e);
             }

@@ -22,6 +22,8 @@ const SETUP: &[&str] = &[
          'héllo 🐙 wörld', NULL, '2024-02-29 23:59:59.123', '1999-12-31', '-838:59:59',
          '{\"a\": [1, 2, {\"b\": null}]}', 'y', b'101'),
         (2, NULL, '', '', -0.001, -0, 0, '', 7, NULL, NULL, NULL, NULL, NULL, NULL)",
+    // For LOCK TABLES that holds a table other than diff_types.
+    "CREATE TABLE IF NOT EXISTS wf_globex.diff_lock (id INT)",
 ];
 
 const QUERIES: &[&str] = &[
@@ -408,6 +410,7 @@ fn long_data(id: u32, chunk: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn long_data_and_statement_reset_are_byte_identical() {
+    setup().await;
     let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
     let ((d, d_id), (p, p_id)) = prepare_both(
         &mut direct,
@@ -498,10 +501,6 @@ async fn long_data_and_statement_reset_are_byte_identical() {
     // An execute that fails after taking its long data uses it up, also when what failed
     // is Switchyard's prepare afresh (after a SET, under LOCK TABLES without its table):
     // the next execute, with its values in the packet, finds no long data.
-    let mut root = common::root().await;
-    root.query_drop("CREATE TABLE IF NOT EXISTS wf_globex.diff_lock (id INT)")
-        .await
-        .unwrap();
     let ((d, d_id), (p, p_id)) = prepare_both(
         &mut direct,
         &mut proxied,
@@ -1134,10 +1133,6 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
     }
     // An execute that fails past its arguments (LOCK TABLES holds another table) closes the
     // cursor, also when Switchyard's prepare of it afresh (after a SET) is what failed.
-    let mut root = common::root().await;
-    root.query_drop("CREATE TABLE IF NOT EXISTS wf_globex.diff_lock (id INT)")
-        .await
-        .unwrap();
     let d = direct.command(&with_cursor(d_id), Expect::ResultSets).await;
     let p = proxied
         .command(&with_cursor(p_id), Expect::ResultSets)

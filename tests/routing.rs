@@ -687,6 +687,19 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
     c.query_drop("DROP TABLE rt_ro_ddl2").await.unwrap();
 }
 
+/// A session through the proxy whose `START TRANSACTION READ ONLY` runs on a replica
+/// (checked once, then committed), for stories compared with the server's.
+async fn read_only_on_a_replica() -> (common::Proxy, Conn) {
+    let (p, mut c) = proxy_conn("").await;
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    assert!(
+        is_replica(served_by(&mut c).await),
+        "the transaction on a replica"
+    );
+    c.query_drop("COMMIT").await.unwrap();
+    (p, c)
+}
+
 /// What a statement inside a read-only transaction leaves in the session (a named lock, a
 /// statement prepared by name, LAST_INSERT_ID(n)) outlives the transaction, and named locks
 /// are the primary's (IS_FREE_LOCK sees another session's): the transaction, begun on a
@@ -749,13 +762,7 @@ async fn session_state_taken_in_a_read_only_transaction_lives_on_the_primary() {
         "{want:?}"
     );
     drop(direct);
-    let (_p, mut c) = proxy_conn("").await;
-    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
-    assert!(
-        is_replica(served_by(&mut c).await),
-        "the transaction on a replica"
-    );
-    c.query_drop("COMMIT").await.unwrap();
+    let (_p, mut c) = read_only_on_a_replica().await;
     assert_eq!(story(&mut c).await, want);
 }
 
@@ -798,12 +805,6 @@ async fn temporary_table_ddl_in_a_read_only_transaction_is_refused_as_on_the_ser
     let want = story(&mut direct).await;
     assert!(want[0].contains("1792"), "{want:?}");
     // Read-your-writes: the count after the transaction sees a row the session wrote.
-    let (_p, mut c) = proxy_conn("").await;
-    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
-    assert!(
-        is_replica(served_by(&mut c).await),
-        "the transaction on a replica"
-    );
-    c.query_drop("COMMIT").await.unwrap();
+    let (_p, mut c) = read_only_on_a_replica().await;
     assert_eq!(story(&mut c).await, want);
 }

@@ -270,10 +270,10 @@ impl Statements {
         } else {
             None
         };
-        if error.is_some() {
+        if let Some(e) = error {
             self.drop_long_data(id);
             if let Some(s) = self.map.get_mut(&id) {
-                s.long_data_error = error;
+                s.long_data_error = Some(e);
             }
             return;
         }

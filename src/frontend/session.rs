@@ -548,17 +548,23 @@ impl Session {
             _ => return Ok(()),
         };
         if commits {
-            if let Some(conn) = self.held.get_mut(t) {
-                if let Err(e) = crate::backend::restore::commit(conn).await {
-                    // The transaction is gone with its connection: the client's ends too.
-                    return Err(self.connection_failed(t, e));
-                }
-            }
-            self.st.txn = None;
-            return Ok(());
+            return self.commit_replica_txn(t).await;
         }
         self.st.last = Some(t);
         Err(SessionError::reply(CODE, STATE, MESSAGE))
+    }
+
+    /// Commits the session's read-only transaction on replica `t`, as the server commits one
+    /// implicitly.
+    async fn commit_replica_txn(&mut self, t: Target) -> Result<(), SessionError> {
+        if let Some(conn) = self.held.get_mut(t) {
+            if let Err(e) = crate::backend::restore::commit(conn).await {
+                // The transaction is gone with its connection: the client's ends too.
+                return Err(self.connection_failed(t, e));
+            }
+        }
+        self.st.txn = None;
+        Ok(())
     }
 
     /// Moves the session's read-only transaction from replica `t` to the primary: what the
@@ -573,12 +579,7 @@ impl Session {
         rt: &RuntimeState,
         t: Target,
     ) -> Result<(), SessionError> {
-        if let Some(conn) = self.held.get_mut(t) {
-            if let Err(e) = crate::backend::restore::commit(conn).await {
-                return Err(self.connection_failed(t, e));
-            }
-        }
-        self.st.txn = None;
+        self.commit_replica_txn(t).await?;
         self.ready(rt, Target::Primary).await?;
         let Some(conn) = self.held.get_mut(Target::Primary) else {
             return Err(super::backends::internal("no primary connection"));
@@ -803,7 +804,6 @@ impl Session {
     }
 }
 
-/// Sets the write's hold (see `run`) to end at `until`, making it the first time.
 /// The sql_mode flags a server session starts with: the global sql_mode's, as the greeting
 /// gave them, until a server answers (at login, and after COM_CHANGE_USER).
 pub(super) fn login_modes(rt: &RuntimeState) -> u16 {
@@ -826,6 +826,7 @@ fn needs_primary_session(c: &Classification) -> bool {
         )
 }
 
+/// Sets the write's hold (see `run`) to end at `until`, making it the first time.
 fn rearm(hold: &mut Option<Deadline>, until: Instant) {
     match hold {
         Some(h) => h.reset(until),

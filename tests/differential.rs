@@ -1174,26 +1174,7 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
 #[tokio::test]
 async fn a_schema_change_in_a_read_only_transaction_answers_from_it() {
     setup().await;
-    let proxy = common::start(common::config("")).await;
-    let caps = modern_caps();
-    let mut direct = RawClient::connect(
-        common::primary_port(),
-        "acme_app",
-        "acme_pw",
-        Some("wf_acme"),
-        caps,
-    )
-    .await
-    .0;
-    let mut proxied = RawClient::connect(
-        proxy.addr.port(),
-        "acme_app",
-        "acme_pw",
-        Some("wf_acme"),
-        caps,
-    )
-    .await
-    .0;
+    let (mut direct, mut proxied, _proxy) = acme_pair("").await;
     for (what, payload, expect) in [
         (
             "begin",
@@ -1209,4 +1190,75 @@ async fn a_schema_change_in_a_read_only_transaction_answers_from_it() {
         let p = proxied.command(payload, expect).await;
         assert_same(what, &d, &p);
     }
+}
+
+/// Tenant `acme` (it has replicas, `tenant_keys` added to it) directly on the primary and
+/// through Switchyard.
+async fn acme_pair(tenant_keys: &str) -> (RawClient, RawClient, common::Proxy) {
+    let proxy = common::start(common::config(tenant_keys)).await;
+    let caps = modern_caps();
+    let login = |port| RawClient::connect(port, "acme_app", "acme_pw", Some("wf_acme"), caps);
+    let direct = login(common::primary_port()).await.0;
+    let proxied = login(proxy.addr.port()).await.0;
+    (direct, proxied, proxy)
+}
+
+/// A cursor opened by an autocommit read lives on a replica; after BEGIN (the transaction
+/// on the primary) its fetch and reset answer with the session's status, in a transaction,
+/// as the server's do (they said the replica connection's: no transaction).
+#[tokio::test]
+async fn a_cursors_answers_carry_the_sessions_transaction() {
+    let mut root = common::root().await;
+    for sql in [
+        "CREATE TABLE IF NOT EXISTS wf_acme.diff_cursor (id INT PRIMARY KEY)",
+        "INSERT IGNORE INTO wf_acme.diff_cursor VALUES (1), (2), (3)",
+    ] {
+        root.query_drop(sql).await.unwrap();
+    }
+    common::wait_replicated().await;
+    // Reads on replicas whatever other sessions of the user wrote.
+    let (mut direct, mut proxied, _proxy) = acme_pair(r#"consistency = "eventual""#).await;
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT id FROM diff_cursor ORDER BY id",
+    )
+    .await;
+    assert_same("prepare", &d, &p);
+    let d = direct
+        .command(&execute_cursor(d_id), Expect::ResultSets)
+        .await;
+    let p = proxied
+        .command(&execute_cursor(p_id), Expect::ResultSets)
+        .await;
+    assert_same("execute with a cursor", &d, &p);
+    // Reads stay on the cursor's connection while it is open: this one says which.
+    let id = proxied.query("SELECT @@port").await;
+    let deprecate_eof = modern_caps().contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
+    let id = switchyard::protocol::packets::first_text_value(&id, deprecate_eof).flatten();
+    let on = id.as_deref().map(String::from_utf8_lossy);
+    let primary = common::primary_port().to_string();
+    assert!(
+        on.is_some_and(|port| port != primary),
+        "the cursor on a replica"
+    );
+    let begin = "BEGIN";
+    assert_same(
+        begin,
+        &direct.query(begin).await,
+        &proxied.query(begin).await,
+    );
+    let d = direct.command(&fetch(d_id, 1), Expect::Fetch).await;
+    let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
+    assert_same("fetch in the transaction", &d, &p);
+    let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
+    let d = direct.command(&reset(d_id), Expect::Single).await;
+    let p = proxied.command(&reset(p_id), Expect::Single).await;
+    assert_same("reset in the transaction", &d, &p);
+    let commit = "COMMIT";
+    assert_same(
+        commit,
+        &direct.query(commit).await,
+        &proxied.query(commit).await,
+    );
 }

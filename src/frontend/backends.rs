@@ -396,6 +396,17 @@ impl Session {
         }
     }
 
+    /// A fetch or reset of a statement that lives on a connection the session's transaction
+    /// does not run on (a cursor opened by an autocommit read on a replica, then BEGIN on
+    /// the primary): its answer's status is that connection's, and says the session is
+    /// in no transaction. The server answers with the session's transaction flags.
+    fn flags_from_elsewhere(&self, t: Target, payload: &[u8]) -> Option<u16> {
+        use crate::protocol::command::{COM_STMT_FETCH, COM_STMT_RESET};
+        let stmt_command = matches!(payload.first(), Some(&(COM_STMT_FETCH | COM_STMT_RESET)));
+        let elsewhere = self.st.txn.is_some_and(|x| x != t);
+        (stmt_command && elsewhere).then(|| self.own_status())
+    }
+
     /// Sends `payload` to `t` (which must be ready) and relays the answer to the client.
     pub(super) async fn forward(
         &mut self,
@@ -404,12 +415,14 @@ impl Session {
         expect: Expect,
         rewrite_stmt_id: Option<u32>,
     ) -> Result<Outcome, SessionError> {
+        let flags = self.flags_from_elsewhere(t, payload);
         let conn = self
             .held
             .get_mut(t)
             .ok_or_else(|| internal("no connection"))?;
         let mut scanner = conn.scanner(expect);
         scanner.rewrite_stmt_id = rewrite_stmt_id;
+        scanner.transaction_flags = flags;
         scanner.digest_definitions = payload.first() != Some(&crate::protocol::command::COM_QUERY);
         // Guarded here: a flush future built and polled for nothing, per statement, cost
         // more than the check.

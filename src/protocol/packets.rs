@@ -171,6 +171,36 @@ pub fn parse_eof(payload: &[u8]) -> Option<OkInfo> {
     })
 }
 
+/// The session's transaction flags: what an answer relayed from a connection other than
+/// the transaction's must say in their place.
+pub const STATUS_TRANSACTION: u16 = STATUS_IN_TRANS | STATUS_AUTOCOMMIT | STATUS_IN_TRANS_READONLY;
+
+/// Writes `flags` over the [`STATUS_TRANSACTION`] bits of a terminator's status: an OK
+/// (`ok`: the status follows two length-encoded counts) or an old-style EOF. A packet too
+/// short to have a status is left as it is.
+pub fn set_transaction_flags(payload: &mut [u8], ok: bool, flags: u16) {
+    let at = if ok {
+        let Some(mut buf) = payload.get(1..).map(ParseBuf) else {
+            return;
+        };
+        let counts = buf
+            .checked_eat_lenenc_int()
+            .and(buf.checked_eat_lenenc_int());
+        if counts.is_none() {
+            return;
+        }
+        payload.len() - buf.0.len()
+    } else {
+        3
+    };
+    let Some(s) = payload.get_mut(at..at + 2) else {
+        return;
+    };
+    let status = u16::from_le_bytes([s[0], s[1]]);
+    let status = (status & !STATUS_TRANSACTION) | (flags & STATUS_TRANSACTION);
+    s.copy_from_slice(&status.to_le_bytes());
+}
+
 /// The first column of the first row of a text-protocol result, from the raw framed bytes of
 /// the whole answer: `Some(None)` for SQL NULL, `None` if the answer has no row.
 pub fn first_text_value(raw: &[u8], deprecate_eof: bool) -> Option<Option<Vec<u8>>> {
@@ -303,6 +333,32 @@ mod tests {
         let ok = parse_ok(&p).unwrap();
         assert_eq!(ok.status, STATUS_AUTOCOMMIT);
         assert_eq!(ok.warnings, 3);
+    }
+
+    #[test]
+    fn transaction_flags_are_written_over_a_terminators_own() {
+        let other = STATUS_CURSOR_EXISTS | STATUS_NO_BACKSLASH_ESCAPES;
+        let mut ok = ok_payload(STATUS_AUTOCOMMIT | other, 2);
+        // Counts of more than one byte move the status.
+        ok.splice(1..2, [0xfc, 0x10, 0x27]);
+        set_transaction_flags(&mut ok, true, STATUS_IN_TRANS | STATUS_IN_TRANS_READONLY);
+        let info = parse_ok(&ok).unwrap();
+        assert_eq!(info.affected_rows, 10_000);
+        assert_eq!(
+            info.status,
+            STATUS_IN_TRANS | STATUS_IN_TRANS_READONLY | other
+        );
+        assert_eq!(info.warnings, 2);
+        let [s0, s1] = (STATUS_IN_TRANS | other).to_le_bytes();
+        let mut eof = vec![EOF_HEADER, 1, 0, s0, s1];
+        set_transaction_flags(&mut eof, false, STATUS_AUTOCOMMIT | STATUS_MORE_RESULTS);
+        let info = parse_eof(&eof).unwrap();
+        assert_eq!((info.status, info.warnings), (STATUS_AUTOCOMMIT | other, 1));
+        for short in [&[OK_HEADER, 0xfc][..], &[EOF_HEADER, 0, 0, 2]] {
+            let mut p = short.to_vec();
+            set_transaction_flags(&mut p, short[0] == OK_HEADER, STATUS_IN_TRANS);
+            assert_eq!(p, short);
+        }
     }
 
     #[test]

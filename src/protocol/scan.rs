@@ -88,6 +88,10 @@ pub struct Scanner {
     continued: bool,
     /// Statement id to write into a prepare-OK in place of the backend's.
     pub rewrite_stmt_id: Option<u32>,
+    /// Transaction flags to write over the connection's in the answer's terminator (see
+    /// [`packets::set_transaction_flags`]): the answer to a fetch or reset from a
+    /// connection the session's transaction does not run on.
+    pub transaction_flags: Option<u16>,
     /// MARIADB_CLIENT_CACHE_METADATA: a result set's column count is followed by a byte
     /// saying whether column definitions follow, and the definitions are digested
     /// (`Outcome::metadata`).
@@ -136,6 +140,7 @@ impl Scanner {
             opaque: 0,
             continued: false,
             rewrite_stmt_id: None,
+            transaction_flags: None,
             metadata_flag: false,
             digest_definitions: true,
             digesting: false,
@@ -386,6 +391,7 @@ impl Scanner {
                 Ok(self.event())
             }
             Phase::Rows | Phase::Defs => {
+                self.write_transaction_flags(p);
                 let info = self.terminator(p)?;
                 self.finish_or_more(info, p);
                 Ok(self.event())
@@ -405,6 +411,7 @@ impl Scanner {
     fn first_packet(&mut self, p: &mut [u8]) -> Result<Event, ScanError> {
         if self.expect == Expect::Single {
             if p.first() == Some(&OK_HEADER) || p.first() == Some(&EOF_HEADER) {
+                self.write_transaction_flags(p);
                 let info = self.terminator(p).ok();
                 self.outcome.status = info.map(|i| i.status);
                 self.outcome.ok = info;
@@ -476,8 +483,18 @@ impl Scanner {
         Ok(self.event())
     }
 
+    fn write_transaction_flags(&self, p: &mut [u8]) {
+        if let Some(flags) = self.transaction_flags {
+            packets::set_transaction_flags(p, self.is_ok_style(p), flags);
+        }
+    }
+
+    fn is_ok_style(&self, p: &[u8]) -> bool {
+        self.deprecate_eof || p.first() == Some(&OK_HEADER)
+    }
+
     fn terminator(&self, p: &[u8]) -> Result<OkInfo, ScanError> {
-        let parsed = if self.deprecate_eof || p.first() == Some(&OK_HEADER) {
+        let parsed = if self.is_ok_style(p) {
             packets::parse_ok(p)
         } else {
             packets::parse_eof(p)
@@ -767,6 +784,36 @@ mod tests {
         let mut s = Scanner::new(Expect::Fetch, true);
         assert_eq!(scan_all(&mut s, &mut bytes, 4), bytes.len());
         assert_eq!(s.outcome.err.unwrap().code, 1445);
+    }
+
+    #[test]
+    fn answers_from_outside_the_transaction_get_its_flags() {
+        use packets::{STATUS_AUTOCOMMIT, STATUS_IN_TRANS, STATUS_LAST_ROW_SENT};
+        let session = STATUS_IN_TRANS | STATUS_AUTOCOMMIT;
+        for deprecate in [false, true] {
+            let end = STATUS_AUTOCOMMIT | STATUS_CURSOR_EXISTS | STATUS_LAST_ROW_SENT;
+            let terminator = if deprecate { ok_fe(end) } else { eof(end) };
+            let mut bytes = pkt(1, &[0, 0, 1, 2]);
+            bytes.extend(pkt(2, &terminator));
+            let mut s = Scanner::new(Expect::Fetch, deprecate);
+            s.transaction_flags = Some(session);
+            assert_eq!(scan_all(&mut s, &mut bytes, 3), bytes.len());
+            let want = session | STATUS_CURSOR_EXISTS | STATUS_LAST_ROW_SENT;
+            assert_eq!(s.outcome.status, Some(want));
+            let sent = &bytes[bytes.len() - terminator.len()..];
+            let sent = if deprecate {
+                packets::parse_ok(sent)
+            } else {
+                packets::parse_eof(sent)
+            };
+            assert_eq!(sent.unwrap().status, want);
+            let mut ok = pkt(1, &packets::ok_payload(STATUS_AUTOCOMMIT, 0));
+            let mut s = Scanner::new(Expect::Single, deprecate);
+            s.transaction_flags = Some(STATUS_IN_TRANS);
+            assert_eq!(scan_all(&mut s, &mut ok, 2), ok.len());
+            assert_eq!(s.outcome.status, Some(STATUS_IN_TRANS));
+            assert_eq!(packets::parse_ok(&ok[4..]).unwrap().status, STATUS_IN_TRANS);
+        }
     }
 
     #[test]

@@ -766,6 +766,51 @@ async fn session_state_taken_in_a_read_only_transaction_lives_on_the_primary() {
     assert_eq!(story(&mut c).await, want);
 }
 
+/// A user variable a SELECT assigns and a locking read inside a read-only transaction move
+/// it to the primary too: on the replica the variable was gone after COMMIT, and the
+/// shared lock held up nothing on the primary (while it held up replication of the row on
+/// the replica).
+#[tokio::test]
+async fn a_read_only_transactions_assignments_and_row_locks_are_the_primarys() {
+    table("rt_ro_rows").await;
+    let mut root = connect(primary_port(), "sy_root", None).await;
+    root.query_drop("INSERT IGNORE INTO wf_acme.rt_ro_rows (id, v) VALUES (1, 'row')")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    async fn story(c: &mut Conn, root: &mut Conn, sql: &str) -> String {
+        // Whether another session on the primary finds the row locked.
+        async fn locked(root: &mut Conn) -> bool {
+            let sql = "SELECT id FROM wf_acme.rt_ro_rows WHERE id = 1 FOR UPDATE NOWAIT";
+            root.query_drop(sql).await.is_err()
+        }
+        c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+        let answer: Vec<Option<i64>> = c.query(sql).await.unwrap();
+        let during = locked(root).await;
+        c.query_drop("COMMIT").await.unwrap();
+        let after = locked(root).await;
+        let r: Option<Option<i64>> = c.query_first("SELECT @r").await.unwrap();
+        format!("{sql}: {answer:?}, row locked on the primary {during} then {after}, @r {r:?}")
+    }
+    for (sql, directly) in [
+        (
+            "SELECT @r := 5",
+            "locked on the primary false then false, @r Some(Some(5))",
+        ),
+        (
+            "SELECT id FROM rt_ro_rows WHERE id = 1 LOCK IN SHARE MODE",
+            "locked on the primary true then false, @r Some(None)",
+        ),
+    ] {
+        let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
+        let want = story(&mut direct, &mut root, sql).await;
+        assert!(want.ends_with(directly), "{want}");
+        drop(direct);
+        let (_p, mut c) = read_only_on_a_replica().await;
+        assert_eq!(story(&mut c, &mut root, sql).await, want);
+    }
+}
+
 /// CREATE and DROP TEMPORARY TABLE commit nothing, and MariaDB refuses them inside START
 /// TRANSACTION READ ONLY (1792) with the transaction going on: through the proxy they had
 /// committed the replica's transaction and run outside it, so the session's next write,

@@ -766,10 +766,11 @@ async fn session_state_taken_in_a_read_only_transaction_lives_on_the_primary() {
     assert_eq!(story(&mut c).await, want);
 }
 
-/// A user variable a SELECT assigns and a locking read inside a read-only transaction move
-/// it to the primary too: on the replica the variable was gone after COMMIT, and the
-/// shared lock held up nothing on the primary (while it held up replication of the row on
-/// the replica).
+/// A user variable a SELECT assigns, an open HANDLER and a locking read inside a read-only
+/// transaction move it to the primary too: on the replica the variable and the handler
+/// were gone after COMMIT (the session then pinned to the primary, where they never were),
+/// and the shared lock held up nothing on the primary (while it held up replication of the
+/// row on the replica).
 #[tokio::test]
 async fn a_read_only_transactions_assignments_and_row_locks_are_the_primarys() {
     table("rt_ro_rows").await;
@@ -778,36 +779,48 @@ async fn a_read_only_transactions_assignments_and_row_locks_are_the_primarys() {
         .await
         .unwrap();
     common::wait_replicated().await;
-    async fn story(c: &mut Conn, root: &mut Conn, sql: &str) -> String {
+    async fn rows(c: &mut Conn, sql: &str) -> String {
+        let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap();
+        let rows: Vec<Vec<mysql_async::Value>> = rows.into_iter().map(|r| r.unwrap()).collect();
+        format!("{rows:?}")
+    }
+    async fn story(c: &mut Conn, root: &mut Conn, sql: &str, after: &str) -> String {
         // Whether another session on the primary finds the row locked.
         async fn locked(root: &mut Conn) -> bool {
             let sql = "SELECT id FROM wf_acme.rt_ro_rows WHERE id = 1 FOR UPDATE NOWAIT";
             root.query_drop(sql).await.is_err()
         }
         c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
-        let answer: Vec<Option<i64>> = c.query(sql).await.unwrap();
+        let answer = rows(c, sql).await;
         let during = locked(root).await;
         c.query_drop("COMMIT").await.unwrap();
-        let after = locked(root).await;
-        let r: Option<Option<i64>> = c.query_first("SELECT @r").await.unwrap();
-        format!("{sql}: {answer:?}, row locked on the primary {during} then {after}, @r {r:?}")
+        let unlocked = !locked(root).await;
+        let then = rows(c, after).await;
+        format!("{sql}: {answer}, row locked on the primary {during}, then {unlocked}: {then}")
     }
-    for (sql, directly) in [
+    for (sql, after, directly) in [
         (
             "SELECT @r := 5",
-            "locked on the primary false then false, @r Some(Some(5))",
+            "SELECT @r",
+            "locked on the primary false, then true: [[Bytes(\"5\")]]",
+        ),
+        (
+            "HANDLER rt_ro_rows OPEN",
+            "HANDLER rt_ro_rows READ FIRST",
+            "[[Bytes(\"1\"), Null, Bytes(\"row\")]]",
         ),
         (
             "SELECT id FROM rt_ro_rows WHERE id = 1 LOCK IN SHARE MODE",
-            "locked on the primary true then false, @r Some(None)",
+            "SELECT 1",
+            "locked on the primary true, then true: [[Bytes(\"1\")]]",
         ),
     ] {
         let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
-        let want = story(&mut direct, &mut root, sql).await;
+        let want = story(&mut direct, &mut root, sql, after).await;
         assert!(want.ends_with(directly), "{want}");
         drop(direct);
         let (_p, mut c) = read_only_on_a_replica().await;
-        assert_eq!(story(&mut c, &mut root, sql).await, want);
+        assert_eq!(story(&mut c, &mut root, sql, after).await, want);
     }
 }
 

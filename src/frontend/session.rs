@@ -812,11 +812,12 @@ pub(super) fn login_modes(rt: &RuntimeState) -> u16 {
 
 /// Whether a statement needs the session as it lives on the primary's connection: it
 /// leaves state there the session's later statements must find (a named lock, a statement
-/// prepared by name, an open HANDLER, whatever else Switchyard cannot replay, a user variable
-/// a SELECT assigns, LAST_INSERT_ID(n), a procedure's state), asks about what only the primary knows (IS_FREE_LOCK: other
-/// sessions take locks there), as any function bound to the primary may, or locks rows (a
-/// locking read: against writers on the primary, and on a replica it would hold up
-/// replication of writes to those rows until the transaction ends).
+/// prepared by name, an open HANDLER, whatever else Switchyard cannot replay, a user
+/// variable a SELECT assigns, LAST_INSERT_ID(n), a procedure's state), asks about what only
+/// the primary knows (IS_FREE_LOCK: other sessions take locks there), as any function bound
+/// to the primary may, or locks rows (a locking read: against writers on the primary; on a
+/// replica it would hold up replication of writes to those rows until the transaction
+/// ends).
 fn needs_primary_session(c: &Classification) -> bool {
     c.effects.named_lock != crate::router::LockEffect::None
         || c.effects.sets_insert_id

@@ -322,3 +322,37 @@ async fn a_session_without_a_schema_gets_no_pooled_connection_that_has_one() {
         );
     }
 }
+
+/// COMMIT RELEASE and ROLLBACK RELEASE end the client's connection, as directly (the server
+/// closes the connection the transaction ran on; through Switchyard the session went on, on
+/// another connection), and that dead connection never reaches another session: with one
+/// connection to the primary in the pool, the next sessions' transactions run on a new one.
+#[tokio::test]
+async fn a_release_ends_its_session_and_no_other() {
+    let proxy = common::start(common::config("pool_max = 1")).await;
+    let port = proxy.addr.port();
+    for end in ["COMMIT RELEASE", "ROLLBACK WORK AND NO CHAIN RELEASE"] {
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop("BEGIN").await.unwrap();
+        c.query_drop(end).await.unwrap();
+        let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
+        assert!(
+            matches!(next, Ok(Err(mysql_async::Error::Io(_)))),
+            "{end}: the client's connection ended: {next:?}"
+        );
+        for _ in 0..2 {
+            let mut other = connect(port, "acme_app", Some("wf_acme")).await;
+            let on = async {
+                other.query_drop("BEGIN").await?;
+                let on: Option<u16> = other.query_first("SELECT @@port").await?;
+                other.query_drop("COMMIT").await?;
+                Ok::<_, mysql_async::Error>(on)
+            };
+            let on = tokio::time::timeout(common::SHORT, on).await;
+            assert!(
+                matches!(on, Ok(Ok(Some(p))) if p == primary_port()),
+                "after {end}, another session: {on:?}"
+            );
+        }
+    }
+}

@@ -67,6 +67,9 @@ pub struct Session {
     /// A backend connection that held state the session cannot restore was lost: the
     /// client connection ends after the current answer.
     pub(super) state_lost: bool,
+    /// A COMMIT or ROLLBACK ... RELEASE succeeded: the server ended the session (and closed
+    /// the connection it ran on), so the client's connection ends after the answer.
+    pub(super) released: bool,
     /// How long the client may stay silent: `server.idle_timeout`, or less once the session
     /// set its own `wait_timeout` (as the server would close it).
     pub(super) idle_limit: std::time::Duration,
@@ -141,6 +144,7 @@ impl Session {
             user_permit: None,
             tenant_permit: None,
             state_lost: false,
+            released: false,
             idle_limit: rt.config.server.idle_timeout,
             idle_changed: false,
             answered: None,
@@ -335,6 +339,10 @@ impl Session {
             }
             if std::mem::take(&mut self.idle_changed) {
                 timer.reset(last_active + self.idle_limit);
+            }
+            if self.released {
+                tracing::debug!(parent: &self.span(), "released by COMMIT or ROLLBACK");
+                break;
             }
             if self.state_lost {
                 // What the session kept on a lost connection is gone: end after the answer.

@@ -409,6 +409,7 @@ impl Multi {
         // Ending a transaction and then setting the next one's characteristics leaves them
         // set: in a multi-statement, only an end with nothing set before it counts.
         m.ends_transaction = (m.ends_transaction || e.ends_transaction) && !m.next_transaction;
+        m.releases |= e.releases;
     }
 
     fn class(&self) -> Class {

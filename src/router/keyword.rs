@@ -88,6 +88,7 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
             let to_savepoint = rest.peek_is("TO");
             let effects = Effects {
                 ends_transaction: !to_savepoint,
+                releases: !to_savepoint && releases(rest),
                 ..Effects::default()
             };
             Piece::with(Class::Primary(R::TransactionControl), effects)
@@ -459,6 +460,15 @@ fn get(mut cur: Cursor) -> Piece {
     } else {
         Piece::primary(R::Unknown)
     }
+}
+
+/// After COMMIT/ROLLBACK [WORK]: `[AND [NO] CHAIN] [[NO] RELEASE]` asks for RELEASE.
+fn releases(mut rest: Cursor<'_>) -> bool {
+    if rest.eat("AND") {
+        rest.eat("NO");
+        rest.eat("CHAIN");
+    }
+    !rest.eat("NO") && rest.eat("RELEASE")
 }
 
 #[cfg(test)]

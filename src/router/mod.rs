@@ -348,6 +348,8 @@ pub struct Effects {
     /// COMMIT or ROLLBACK of the whole transaction (not to a savepoint): on the server it
     /// also clears what `SET TRANSACTION` kept for the next one.
     pub ends_transaction: bool,
+    /// COMMIT or ROLLBACK ... RELEASE: the server ends the session after its answer.
+    pub releases: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
     /// A SET of `profiling`: the server keeps the statements it profiled (SHOW PROFILES,

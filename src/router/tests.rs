@@ -588,6 +588,22 @@ fn set_transaction_and_transaction_ends_are_told_apart() {
         "COMMIT AND CHAIN",
     ] {
         assert!(effects(sql).ends_transaction, "{sql}");
+        assert!(!effects(sql).releases, "{sql}");
+    }
+    for sql in [
+        "COMMIT RELEASE",
+        "rollback work release",
+        "COMMIT AND NO CHAIN RELEASE",
+        "SELECT 1; COMMIT RELEASE",
+    ] {
+        assert!(effects(sql).releases, "{sql}");
+    }
+    for sql in [
+        "COMMIT NO RELEASE",
+        "ROLLBACK AND CHAIN NO RELEASE",
+        "RELEASE SAVEPOINT s",
+    ] {
+        assert!(!effects(sql).releases, "{sql}");
     }
     for sql in [
         "ROLLBACK TO SAVEPOINT s1",

@@ -323,7 +323,8 @@ async fn a_session_without_a_schema_gets_no_pooled_connection_that_has_one() {
     }
 }
 
-/// COMMIT RELEASE and ROLLBACK RELEASE end the client's connection, as directly (the server
+/// COMMIT RELEASE and ROLLBACK RELEASE, as text or prepared, end the client's connection, as
+/// directly (the server
 /// closes the connection the transaction ran on; through Switchyard the session went on, on
 /// another connection), and that dead connection never reaches another session: with one
 /// connection to the primary in the pool, the next sessions' transactions run on a new one.
@@ -331,10 +332,18 @@ async fn a_session_without_a_schema_gets_no_pooled_connection_that_has_one() {
 async fn a_release_ends_its_session_and_no_other() {
     let proxy = common::start(common::config("pool_max = 1")).await;
     let port = proxy.addr.port();
-    for end in ["COMMIT RELEASE", "ROLLBACK WORK AND NO CHAIN RELEASE"] {
+    for (end, prepared) in [
+        ("COMMIT RELEASE", false),
+        ("ROLLBACK WORK AND NO CHAIN RELEASE", false),
+        ("COMMIT RELEASE", true),
+    ] {
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
         c.query_drop("BEGIN").await.unwrap();
-        c.query_drop(end).await.unwrap();
+        if prepared {
+            c.exec_drop(end, ()).await.unwrap();
+        } else {
+            c.query_drop(end).await.unwrap();
+        }
         let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
         assert!(
             matches!(next, Ok(Err(mysql_async::Error::Io(_)))),

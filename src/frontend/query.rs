@@ -168,11 +168,6 @@ impl Session {
         let sql = &payload[1..];
         self.answered = Some(self.observe(rt, t, started, digest, sql));
         self.after_statement(t, c, &outcome, payload, guard);
-        if c.effects.releases && outcome.err.is_none() {
-            // The server closed this connection after its OK: never pooled again.
-            self.held.take(t);
-            self.released = true;
-        }
         if self.hold_end {
             self.release_answer().await?;
         }

@@ -660,6 +660,11 @@ impl Session {
         if c.class == Class::Primary(PrimaryReason::Call) {
             self.st.pins.set_procedure();
         }
+        if c.effects.releases && o.err.is_none() {
+            // The server closed this connection after its OK: never pooled again.
+            self.held.take(t);
+            self.released = true;
+        }
         if let Some(e) = &o.err {
             if is_fatal_for_connection(e.code) {
                 // The server ended this connection: drop it, and what lived on it.

@@ -81,6 +81,11 @@ fn assert_same(what: &str, direct: &[u8], proxied: &[u8]) {
     }
 }
 
+/// Sends `sql` as a query on both connections; the answers must be identical.
+async fn same_query(direct: &mut RawClient, proxied: &mut RawClient, sql: &str) {
+    assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+}
+
 #[tokio::test]
 async fn text_protocol_is_byte_identical() {
     setup().await;
@@ -449,11 +454,6 @@ async fn long_data_and_statement_reset_are_byte_identical() {
             .await
             .unwrap();
     }
-    let reset = |id: u32| {
-        let mut r = vec![0x1A];
-        r.extend_from_slice(&id.to_le_bytes());
-        r
-    };
     let d = direct.command(&reset(d_id), Expect::Single).await;
     let p = proxied.command(&reset(p_id), Expect::Single).await;
     assert_same("reset", &d, &p);
@@ -519,7 +519,7 @@ async fn long_data_and_statement_reset_are_byte_identical() {
         "LOCK TABLES diff_lock READ",
         "SET SESSION sql_mode = DEFAULT",
     ] {
-        assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+        same_query(&mut direct, &mut proxied, sql).await;
     }
     let d = direct.command(&exec(d_id), Expect::ResultSets).await;
     let p = proxied.command(&exec(p_id), Expect::ResultSets).await;
@@ -528,12 +528,7 @@ async fn long_data_and_statement_reset_are_byte_identical() {
         String::from_utf8_lossy(&d).contains("was not locked"),
         "refused past its arguments"
     );
-    let unlock = "UNLOCK TABLES";
-    assert_same(
-        unlock,
-        &direct.query(unlock).await,
-        &proxied.query(unlock).await,
-    );
+    same_query(&mut direct, &mut proxied, "UNLOCK TABLES").await;
     let with_values = |id: u32| {
         let mut e = exec(id);
         e.extend_from_slice(b"\x02ab\x02cd");
@@ -682,6 +677,11 @@ fn fetch(id: u32, rows: u32) -> Vec<u8> {
     p.extend_from_slice(&id.to_le_bytes());
     p.extend_from_slice(&rows.to_le_bytes());
     p
+}
+
+/// COM_STMT_RESET.
+fn reset(id: u32) -> Vec<u8> {
+    [&[0x1A][..], &id.to_le_bytes()].concat()
 }
 
 /// COM_STMT_BULK_EXECUTE of a statement with one INT parameter, one row per value.
@@ -951,7 +951,6 @@ async fn change_user_is_answered_as_by_the_server() {
 async fn own_answers_carry_the_sessions_sql_mode_flags() {
     setup().await;
     let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
-    let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
     for (set, no_backslash_escapes) in [
         (
             "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES'",
@@ -960,7 +959,7 @@ async fn own_answers_carry_the_sessions_sql_mode_flags() {
         ("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'", true),
         ("SET SESSION sql_mode = DEFAULT", false),
     ] {
-        assert_same(set, &direct.query(set).await, &proxied.query(set).await);
+        same_query(&mut direct, &mut proxied, set).await;
         let ((d, d_id), (p, p_id)) = prepare_both(&mut direct, &mut proxied, "SELECT ?").await;
         assert_same("prepare", &d, &p);
         let d = direct.command(&reset(d_id), Expect::Single).await;
@@ -979,7 +978,7 @@ async fn own_answers_carry_the_sessions_sql_mode_flags() {
         "COMMIT",
         "SET autocommit = 1",
     ] {
-        assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+        same_query(&mut direct, &mut proxied, sql).await;
         let d = direct.command(&reset(d_id), Expect::Single).await;
         let p = proxied.command(&reset(p_id), Expect::Single).await;
         assert_same(&format!("reset after {sql}"), &d, &p);
@@ -987,7 +986,7 @@ async fn own_answers_carry_the_sessions_sql_mode_flags() {
     // COM_CHANGE_USER starts a session in the global sql_mode: its OK carries that's flags,
     // not the ones the old session's last answer had.
     let set = "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'";
-    assert_same(set, &direct.query(set).await, &proxied.query(set).await);
+    same_query(&mut direct, &mut proxied, set).await;
     let login = ("globex_app", "globex_pw", "wf_globex");
     let (d, _) = direct.change_user(login, 45).await;
     let (p, _) = proxied.change_user(login, 45).await;
@@ -1002,14 +1001,13 @@ async fn own_answers_carry_the_sessions_sql_mode_flags() {
 async fn a_failed_statement_that_committed_ends_the_transaction_in_own_answers() {
     setup().await;
     let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
-    let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
     let ((_, d_id), (_, p_id)) = prepare_both(&mut direct, &mut proxied, "SELECT ?").await;
     for (begin, end) in [
         ("BEGIN", "COMMIT"),
         ("SET autocommit = 0", "SET autocommit = 1"),
     ] {
         for sql in [begin, "SELECT COUNT(*) FROM diff_types", "FLUSH TABLES"] {
-            assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+            same_query(&mut direct, &mut proxied, sql).await;
         }
         let d = direct.command(&reset(d_id), Expect::Single).await;
         let p = proxied.command(&reset(p_id), Expect::Single).await;
@@ -1018,7 +1016,7 @@ async fn a_failed_statement_that_committed_ends_the_transaction_in_own_answers()
         let status = u16::from_le_bytes([d[7], d[8]]);
         assert_eq!(status & 0x0001, 0, "{begin}: {status:#x}");
         for sql in ["SHOW WARNINGS", end] {
-            assert_same(sql, &direct.query(sql).await, &proxied.query(sql).await);
+            same_query(&mut direct, &mut proxied, sql).await;
         }
     }
 }
@@ -1053,7 +1051,7 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
             "SET SESSION sql_mode = 'ANSI_QUOTES'",
             "SET SESSION sql_mode = DEFAULT",
         ][round];
-        both(direct.query(set).await, proxied.query(set).await, set);
+        same_query(&mut direct, &mut proxied, set).await;
         both(
             direct.command(&fetch(d_id, 1), Expect::Fetch).await,
             proxied.command(&fetch(p_id, 1), Expect::Fetch).await,
@@ -1074,8 +1072,7 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
         .command(&execute_cursor(p_id), Expect::ResultSets)
         .await;
     let set = "SET character_set_results = NULL";
-    both(direct.query(set).await, proxied.query(set).await, set);
-    let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
+    same_query(&mut direct, &mut proxied, set).await;
     both(
         direct.command(&reset(d_id), Expect::Single).await,
         proxied.command(&reset(p_id), Expect::Single).await,
@@ -1116,7 +1113,7 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
             .await;
         assert_same("execute with a cursor", &d, &p);
         if let Some(set) = set {
-            both(direct.query(set).await, proxied.query(set).await, set);
+            same_query(&mut direct, &mut proxied, set).await;
         }
         let d = direct.command(&cut_short(d_id), Expect::ResultSets).await;
         let p = proxied.command(&cut_short(p_id), Expect::ResultSets).await;
@@ -1142,7 +1139,7 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
         "LOCK TABLES diff_lock READ",
         "SET SESSION sql_mode = DEFAULT",
     ] {
-        both(direct.query(sql).await, proxied.query(sql).await, sql);
+        same_query(&mut direct, &mut proxied, sql).await;
     }
     let d = direct
         .command(&execute(d_id, 0, true), Expect::ResultSets)
@@ -1160,12 +1157,7 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
         "fetch after the failed execute"
     );
     assert!(text(&d, d_id).ends_with("has no open cursor"));
-    let unlock = "UNLOCK TABLES";
-    both(
-        direct.query(unlock).await,
-        proxied.query(unlock).await,
-        unlock,
-    );
+    same_query(&mut direct, &mut proxied, "UNLOCK TABLES").await;
 }
 
 /// USE and COM_INIT_DB inside a read-only transaction, which lives on a replica: their OK
@@ -1242,23 +1234,12 @@ async fn a_cursors_answers_carry_the_sessions_transaction() {
         on.is_some_and(|port| port != primary),
         "the cursor on a replica"
     );
-    let begin = "BEGIN";
-    assert_same(
-        begin,
-        &direct.query(begin).await,
-        &proxied.query(begin).await,
-    );
+    same_query(&mut direct, &mut proxied, "BEGIN").await;
     let d = direct.command(&fetch(d_id, 1), Expect::Fetch).await;
     let p = proxied.command(&fetch(p_id, 1), Expect::Fetch).await;
     assert_same("fetch in the transaction", &d, &p);
-    let reset = |id: u32| [&[0x1A][..], &id.to_le_bytes()].concat();
     let d = direct.command(&reset(d_id), Expect::Single).await;
     let p = proxied.command(&reset(p_id), Expect::Single).await;
     assert_same("reset in the transaction", &d, &p);
-    let commit = "COMMIT";
-    assert_same(
-        commit,
-        &direct.query(commit).await,
-        &proxied.query(commit).await,
-    );
+    same_query(&mut direct, &mut proxied, "COMMIT").await;
 }

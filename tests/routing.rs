@@ -711,7 +711,7 @@ async fn session_state_taken_in_a_read_only_transaction_lives_on_the_primary() {
     table("rt_ro_state").await;
     async fn story(c: &mut Conn) -> Vec<String> {
         let mut out = Vec::new();
-        let mut root = connect(primary_port(), "sy_root", None).await;
+        let mut root = common::root().await;
         root.query_drop("DO GET_LOCK('rt_ro_other', 0)")
             .await
             .unwrap();
@@ -774,7 +774,7 @@ async fn session_state_taken_in_a_read_only_transaction_lives_on_the_primary() {
 #[tokio::test]
 async fn a_read_only_transactions_assignments_and_row_locks_are_the_primarys() {
     table("rt_ro_rows").await;
-    let mut root = connect(primary_port(), "sy_root", None).await;
+    let mut root = common::root().await;
     root.query_drop("INSERT IGNORE INTO wf_acme.rt_ro_rows (id, v) VALUES (1, 'row')")
         .await
         .unwrap();

@@ -403,9 +403,11 @@ impl Session {
     fn flags_from_elsewhere(&self, t: Target, payload: &[u8]) -> Option<u16> {
         use crate::protocol::command::{COM_STMT_FETCH, COM_STMT_RESET};
         // The transaction first: an autocommit statement, the common case, has none.
-        let elsewhere = self.st.txn.is_some_and(|x| x != t);
-        let stmt_command = || matches!(payload.first(), Some(&(COM_STMT_FETCH | COM_STMT_RESET)));
-        (elsewhere && stmt_command()).then(|| self.own_status())
+        if self.st.txn.is_none_or(|x| x == t) {
+            return None;
+        }
+        let stmt_command = matches!(payload.first(), Some(&(COM_STMT_FETCH | COM_STMT_RESET)));
+        stmt_command.then(|| self.own_status())
     }
 
     /// Sends `payload` to `t` (which must be ready) and relays the answer to the client.

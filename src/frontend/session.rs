@@ -576,11 +576,10 @@ impl Session {
     }
 
     /// Moves the session's read-only transaction from replica `t` to the primary: what the
-    /// statement about to run leaves in the session (a named lock, a statement prepared by
-    /// name, LAST_INSERT_ID(n), a procedure's state) must live on the primary's connection,
-    /// where the session's other statements find it after the transaction; on the replica
-    /// it was lost when the transaction ended, and a named lock taken there excluded no one
-    /// taking it on the primary. The transaction goes on there, read-only as before (its
+    /// statement about to run leaves in the session (see [`needs_primary_session`]) must
+    /// live on the primary's connection, where the session's other statements find it after
+    /// the transaction; on the replica it was lost when the transaction ended, and a lock
+    /// taken there excluded no one taking it on the primary. The transaction goes on there, read-only as before (its
     /// reads from then on see the primary's data: a later snapshot than the replica's).
     async fn move_read_only_txn_to_primary(
         &mut self,

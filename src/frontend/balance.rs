@@ -162,6 +162,10 @@ async fn run<T>(clocks: Vec<Option<CpuClock>>, state: SharedState, alive: Weak<T
         clocks,
     };
     b.read_cpu(&state.load().shared.workers);
+    // That first reading only sets where each worker's CPU time starts: taken microseconds
+    // after `last_at`, it would count everything the thread used before as one period's load
+    // (several cores), and the first plan would spread sessions for nothing.
+    b.loads.fill(0.0);
     let mut every = tokio::time::interval(PERIOD);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;

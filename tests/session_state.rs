@@ -365,3 +365,62 @@ async fn a_release_ends_its_session_and_no_other() {
         }
     }
 }
+
+/// A session that leaves a prepared XA transaction behind (disconnecting, or changing user,
+/// after `XA PREPARE`) harms no other session. The server keeps the transaction for `XA
+/// RECOVER` once its connection is gone, as directly; but MariaDB resets such a connection
+/// (COM_RESET_CONNECTION, COM_CHANGE_USER) into one where every table access fails with
+/// 1031 "Storage engine InnoDB of the table ... doesn't have this option", so Switchyard
+/// closes it rather than reset it for the pool. One connection to the primary in the pool:
+/// the next session would get that one.
+#[tokio::test]
+async fn a_prepared_xa_transaction_left_behind_harms_no_other_session() {
+    const XID: &str = "sy_xa_left";
+    let mut root = common::root().await;
+    let _ = root.query_drop(format!("XA ROLLBACK '{XID}'")).await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.xa_left (a INT)")
+        .await
+        .unwrap();
+    let proxy = common::start(common::config("pool_max = 1")).await;
+    let port = proxy.addr.port();
+    for leave in ["disconnect", "change user"] {
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        for sql in [
+            format!("XA START '{XID}'"),
+            "INSERT INTO xa_left VALUES (1)".into(),
+            format!("XA END '{XID}'"),
+            format!("XA PREPARE '{XID}'"),
+        ] {
+            c.query_drop(sql).await.unwrap();
+        }
+        if leave == "disconnect" {
+            c.disconnect().await.unwrap();
+        } else {
+            c.change_user(ChangeUserOpts::default()).await.unwrap();
+        }
+        for _ in 0..2 {
+            let mut other = connect(port, "acme_app", Some("wf_acme")).await;
+            let read = async {
+                other.query_drop("BEGIN").await?;
+                let n: Option<i64> = other.query_first("SELECT COUNT(*) FROM xa_left").await?;
+                other.query_drop("COMMIT").await?;
+                Ok::<_, mysql_async::Error>(n)
+            };
+            let read = tokio::time::timeout(common::SHORT, read).await;
+            assert!(
+                matches!(read, Ok(Ok(Some(0)))),
+                "after a {leave} with a prepared XA transaction, another session: {read:?}"
+            );
+        }
+        // Kept for XA RECOVER, as when a client leaves it directly.
+        let xids: Vec<(i64, i64, i64, Vec<u8>)> = root.query("XA RECOVER").await.unwrap();
+        assert!(
+            xids.iter().any(|x| x.3 == XID.as_bytes()),
+            "after a {leave}: {xids:?}"
+        );
+        root.query_drop(format!("XA ROLLBACK '{XID}'"))
+            .await
+            .unwrap();
+    }
+    root.query_drop("DROP TABLE wf_acme.xa_left").await.unwrap();
+}

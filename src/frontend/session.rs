@@ -619,7 +619,10 @@ impl Session {
         self.st.own_error = None;
         // Whatever a profiling session runs, on whichever connection (a replacement too,
         // its SET replayed there), lands in that connection's SHOW PROFILES.
-        let outlives_reset = c.effects.profiling || c.effects.sets_role || self.st.pins.profiling();
+        let outlives_reset = c.effects.profiling
+            || c.effects.sets_role
+            || self.st.pins.profiling()
+            || (c.effects.prepares_xa && o.err.is_none());
         let id = self.id;
         let wrote = t == Target::Primary && writes(&c.class);
         if let Some(conn) = self.held.get_mut(t) {

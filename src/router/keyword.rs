@@ -93,7 +93,14 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
             };
             Piece::with(Class::Primary(R::TransactionControl), effects)
         }
-        b"SAVEPOINT" | b"RELEASE" | b"XA" => Piece::primary(R::TransactionControl),
+        b"SAVEPOINT" | b"RELEASE" => Piece::primary(R::TransactionControl),
+        b"XA" => {
+            let effects = Effects {
+                prepares_xa: cur.peek_is("PREPARE"),
+                ..Effects::default()
+            };
+            Piece::with(Class::Primary(R::TransactionControl), effects)
+        }
         b"LOCK" => lock(cur, true),
         b"UNLOCK" => lock(cur, false),
         b"USE" => use_db(cur),

@@ -350,6 +350,12 @@ pub struct Effects {
     pub ends_transaction: bool,
     /// COMMIT or ROLLBACK ... RELEASE: the server ends the session after its answer.
     pub releases: bool,
+    /// `XA PREPARE`: the connection holds a prepared transaction until XA COMMIT or
+    /// ROLLBACK, and MariaDB resets such a connection (COM_RESET_CONNECTION,
+    /// COM_CHANGE_USER) into one where every table access fails (1031): closed rather than
+    /// reset when its session lets it go, which leaves the transaction to XA RECOVER as a
+    /// client's disconnect does.
+    pub prepares_xa: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
     /// A SET of `profiling`: the server keeps the statements it profiled (SHOW PROFILES,

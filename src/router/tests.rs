@@ -392,6 +392,10 @@ fn code_and_handles_that_live_on_a_connection_pin() {
         assert!(!effects(sql).unreplayable, "{sql}");
     }
     assert!(effects("SET ROLE reporting").sets_role);
+    assert!(effects("XA PREPARE 'x'").prepares_xa);
+    assert!(effects("xa prepare 'x', 'b'").prepares_xa);
+    assert!(!effects("XA START 'x'").prepares_xa);
+    assert!(!effects("XA COMMIT 'x'").prepares_xa);
     assert!(!effects("SET DEFAULT ROLE reporting FOR u").sets_role);
 }
 

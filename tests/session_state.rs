@@ -366,6 +366,65 @@ async fn a_release_ends_its_session_and_no_other() {
     }
 }
 
+/// `completion_type = 2` (RELEASE): every COMMIT and ROLLBACK that does not say NO RELEASE
+/// then ends the client's connection after its OK, as the server ends it directly, with or
+/// without a transaction open; other values (and a later SET back) do not. Another session
+/// then gets a working connection (one connection to the primary in the pool).
+#[tokio::test]
+async fn completion_type_release_ends_the_session_at_commit() {
+    let proxy = common::start(common::config("pool_max = 1")).await;
+    let port = proxy.addr.port();
+    for (set, begin, end, ends) in [
+        ("SET completion_type = 2", true, "COMMIT", true),
+        (
+            "SET SESSION completion_type = 'RELEASE'",
+            true,
+            "ROLLBACK WORK",
+            true,
+        ),
+        ("SET @@session.completion_type = 2", false, "COMMIT", true),
+        ("SET completion_type = 2", true, "COMMIT NO RELEASE", false),
+        (
+            "SET completion_type = 2, completion_type = 'NO_CHAIN'",
+            true,
+            "COMMIT",
+            false,
+        ),
+        ("SET completion_type = 1", true, "COMMIT", false),
+    ] {
+        let case = format!("{set}, {end}");
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop(set).await.unwrap();
+        if begin {
+            c.query_drop("BEGIN").await.unwrap();
+        }
+        c.query_drop(end).await.unwrap();
+        let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
+        if ends {
+            assert!(
+                matches!(next, Ok(Err(mysql_async::Error::Io(_)))),
+                "{case}: the client's connection ended: {next:?}"
+            );
+        } else {
+            assert!(matches!(next, Ok(Ok(()))), "{case}: {next:?}");
+            c.disconnect().await.unwrap();
+        }
+        let mut other = connect(port, "acme_app", Some("wf_acme")).await;
+        let on = async {
+            other.query_drop("BEGIN").await?;
+            let on: Option<u16> = other.query_first("SELECT @@port").await?;
+            other.query_drop("COMMIT").await?;
+            other.query_drop("DO 1").await?;
+            Ok::<_, mysql_async::Error>(on)
+        };
+        let on = tokio::time::timeout(common::SHORT, on).await;
+        assert!(
+            matches!(on, Ok(Ok(Some(p))) if p == primary_port()),
+            "after {case}, another session: {on:?}"
+        );
+    }
+}
+
 /// A session that leaves a prepared XA transaction behind (disconnecting, or changing user,
 /// after `XA PREPARE`) harms no other session. The server keeps the transaction for `XA
 /// RECOVER` once its connection is gone, as directly; but MariaDB resets such a connection

@@ -283,9 +283,11 @@ pub async fn insert_id(conn: &mut BackendConn, want: u64) -> Result<(), BackendE
 }
 
 /// `COMMIT` on `conn`: the implicit commit a statement makes of a read-only transaction
-/// when the statement itself runs elsewhere (`frontend::session`).
+/// when the statement itself runs elsewhere (`frontend::session`). Spelt out so that the
+/// session's `completion_type`, replayed on the connection, neither chains a transaction
+/// to it nor has the server close the connection.
 pub async fn commit(conn: &mut BackendConn) -> Result<(), BackendError> {
-    run_silent(conn, b"COMMIT", "COMMIT").await
+    run_silent(conn, b"COMMIT AND NO CHAIN NO RELEASE", "COMMIT").await
 }
 
 /// Opens a read-only transaction on `conn` (one a session moves there from a replica).

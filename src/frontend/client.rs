@@ -41,6 +41,9 @@ pub struct ClientState {
     /// Backend holding the open transaction, if any.
     pub txn: Option<Target>,
     pub autocommit_off: bool,
+    /// `completion_type` is RELEASE (2): the server ends the session after every COMMIT
+    /// and ROLLBACK that does not say NO RELEASE.
+    pub release_at_commit: bool,
     /// A statement ran with autocommit off since the last COMMIT or ROLLBACK: the server may
     /// have begun a transaction it does not flag (MariaDB sets no `SERVER_STATUS_IN_TRANS`
     /// until one writes), which lives on the primary's connection. Between such

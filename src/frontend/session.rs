@@ -662,7 +662,16 @@ impl Session {
         if c.class == Class::Primary(PrimaryReason::Call) {
             self.st.pins.set_procedure();
         }
-        if c.effects.releases && o.err.is_none() {
+        if o.err.is_none() {
+            if let Some(release) = c.effects.completion_release {
+                self.st.release_at_commit = release;
+            }
+        }
+        let by_default = self.st.release_at_commit
+            && c.effects.ends_transaction
+            && !c.effects.no_release
+            && c.class == Class::Primary(PrimaryReason::TransactionControl);
+        if (c.effects.releases || by_default) && o.err.is_none() {
             // The server closed this connection after its OK: never pooled again.
             self.held.take(t);
             self.released = true;

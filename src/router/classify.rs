@@ -411,6 +411,8 @@ impl Multi {
         // set: in a multi-statement, only an end with nothing set before it counts.
         m.ends_transaction = (m.ends_transaction || e.ends_transaction) && !m.next_transaction;
         m.releases |= e.releases;
+        m.no_release |= e.no_release;
+        m.completion_release = e.completion_release.or(m.completion_release);
     }
 
     fn class(&self) -> Class {

@@ -86,9 +86,11 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
             let mut rest = cur.clone();
             rest.eat("WORK");
             let to_savepoint = rest.peek_is("TO");
+            let release = (!to_savepoint).then(|| release_said(rest)).flatten();
             let effects = Effects {
                 ends_transaction: !to_savepoint,
-                releases: !to_savepoint && releases(rest),
+                releases: release == Some(true),
+                no_release: release == Some(false),
                 ..Effects::default()
             };
             Piece::with(Class::Primary(R::TransactionControl), effects)
@@ -470,12 +472,17 @@ fn get(mut cur: Cursor) -> Piece {
 }
 
 /// After COMMIT/ROLLBACK [WORK]: `[AND [NO] CHAIN] [[NO] RELEASE]` asks for RELEASE.
-fn releases(mut rest: Cursor<'_>) -> bool {
+/// What `[AND [NO] CHAIN] [[NO] RELEASE]` says of the session: Some(true) for RELEASE,
+/// Some(false) for NO RELEASE, None when it says nothing (`completion_type` decides).
+fn release_said(mut rest: Cursor<'_>) -> Option<bool> {
     if rest.eat("AND") {
         rest.eat("NO");
         rest.eat("CHAIN");
     }
-    !rest.eat("NO") && rest.eat("RELEASE")
+    if rest.eat("NO") {
+        return rest.eat("RELEASE").then_some(false);
+    }
+    rest.eat("RELEASE").then_some(true)
 }
 
 #[cfg(test)]

@@ -350,6 +350,12 @@ pub struct Effects {
     pub ends_transaction: bool,
     /// COMMIT or ROLLBACK ... RELEASE: the server ends the session after its answer.
     pub releases: bool,
+    /// COMMIT or ROLLBACK ... NO RELEASE: the session goes on whatever `completion_type`
+    /// says.
+    pub no_release: bool,
+    /// A SET of `completion_type` to a value Switchyard reads: whether every COMMIT and
+    /// ROLLBACK then releases (2, 'RELEASE') or not (0, 1, 'CHAIN', 'NO_CHAIN', DEFAULT).
+    pub completion_release: Option<bool>,
     /// `XA PREPARE`: the connection holds a prepared transaction until XA COMMIT or
     /// ROLLBACK, and MariaDB resets such a connection (COM_RESET_CONNECTION,
     /// COM_CHANGE_USER) into one where every table access fails (1031): closed rather than

@@ -51,6 +51,8 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     effects.reads_user_var = targets.reads_user_var;
     effects.profiling = targets.profiling;
     effects.unreplayable = targets.one_shot;
+    // `SET GLOBAL completion_type` is the next sessions' default, not this one's.
+    effects.completion_release = targets.completion_release.filter(|_| !targets.global);
     // A value with side effects must not be replayed on another connection.
     let class = if targets.global {
         Class::Primary(R::Ddl)
@@ -76,6 +78,44 @@ struct Targets {
     profiling: bool,
     /// One of the variables set is one a replay would wrongly set again ([`ONE_SHOT`]).
     one_shot: bool,
+    /// `completion_type`'s new value, if one is set to a value read here
+    /// ([`release_value`]).
+    completion_release: Option<bool>,
+}
+
+/// Where the scan of a SET is in an assignment to `completion_type`.
+#[derive(Clone, Copy, PartialEq)]
+enum Completion {
+    Elsewhere,
+    Target,
+    Value,
+}
+
+/// Whether `completion_type` set to the token `t` makes COMMIT and ROLLBACK release the
+/// session: 2 or 'RELEASE' do; 0, 1, 'CHAIN', 'NO_CHAIN' and DEFAULT (the server's default,
+/// NO_CHAIN unless configured otherwise) do not; None for anything else (an expression,
+/// a variable), which leaves what Switchyard knew.
+fn release_value(cur: &Cursor, t: Token) -> Option<bool> {
+    let text = cur.text(t);
+    let word = match t.kind {
+        Kind::Num => {
+            return [b"2".as_slice(), b"0", b"1"]
+                .iter()
+                .position(|n| *n == text)
+                .map(|i| i == 0)
+        }
+        Kind::Str => text.get(1..text.len().saturating_sub(1))?,
+        Kind::Word => text,
+        _ => return None,
+    };
+    if word.eq_ignore_ascii_case(b"RELEASE") {
+        Some(true)
+    } else {
+        ["CHAIN", "NO_CHAIN", "DEFAULT"]
+            .iter()
+            .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
+            .then_some(false)
+    }
 }
 
 /// Variables the server uses once and forgets (`insert_id`: the next insert's id; the
@@ -113,13 +153,25 @@ fn targets(mut cur: Cursor) -> Targets {
         reads_user_var: false,
         profiling: false,
         one_shot: false,
+        completion_release: None,
     };
+    let mut completion = Completion::Elsewhere;
     let mut at_target = true;
     let mut depth = 0u32;
     // Inside the value of a user variable's assignment (after its `=` or `:=`).
     let mut user_value = false;
     let mut user_target = false;
     while let Some(t) = cur.next_tok() {
+        match completion {
+            Completion::Value => {
+                out.completion_release = release_value(&cur, t).or(out.completion_release);
+                completion = Completion::Elsewhere;
+            }
+            Completion::Target if matches!(t.kind, Kind::Punct(b'=') | Kind::Assign) => {
+                completion = Completion::Value;
+            }
+            _ => {}
+        }
         if user_value && !at_target && depth == 0 && t.kind != Kind::Punct(b',') {
             out.user_values_literal &= is_literal(&cur, t);
         }
@@ -145,6 +197,7 @@ fn targets(mut cur: Cursor) -> Targets {
                 Kind::Word => {
                     out.profiling |= text.eq_ignore_ascii_case(b"profiling");
                     out.one_shot |= is_one_shot(text);
+                    completion = completion_target(text);
                 }
                 Kind::UserVar => out.user_var = true,
                 Kind::SysVar => {
@@ -152,6 +205,7 @@ fn targets(mut cur: Cursor) -> Targets {
                     let name = sysvar_parts(text).1;
                     out.profiling |= name.eq_ignore_ascii_case(b"profiling");
                     out.one_shot |= is_one_shot(name);
+                    completion = completion_target(name);
                 }
                 _ => {}
             }
@@ -167,6 +221,14 @@ fn targets(mut cur: Cursor) -> Targets {
         }
     }
     out
+}
+
+fn completion_target(name: &[u8]) -> Completion {
+    if name.eq_ignore_ascii_case(b"completion_type") {
+        Completion::Target
+    } else {
+        Completion::Elsewhere
+    }
 }
 
 fn is_global_scope(w: &[u8]) -> bool {

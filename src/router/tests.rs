@@ -392,6 +392,32 @@ fn code_and_handles_that_live_on_a_connection_pin() {
         assert!(!effects(sql).unreplayable, "{sql}");
     }
     assert!(effects("SET ROLE reporting").sets_role);
+    assert_eq!(
+        effects("SET completion_type = 2").completion_release,
+        Some(true)
+    );
+    assert_eq!(
+        effects("SET @@session.completion_type = 'release'").completion_release,
+        Some(true)
+    );
+    assert_eq!(
+        effects("SET completion_type = 2, completion_type = 0").completion_release,
+        Some(false)
+    );
+    assert_eq!(
+        effects("SET SESSION completion_type = DEFAULT").completion_release,
+        Some(false)
+    );
+    assert_eq!(effects("SET completion_type = @v").completion_release, None);
+    assert_eq!(
+        effects("SET GLOBAL completion_type = 2").completion_release,
+        None
+    );
+    assert_eq!(effects("SET sql_mode = 2").completion_release, None);
+    assert!(effects("COMMIT NO RELEASE").no_release);
+    assert!(effects("ROLLBACK AND CHAIN NO RELEASE").no_release);
+    assert!(!effects("COMMIT RELEASE").no_release);
+    assert!(!effects("COMMIT").no_release && !effects("COMMIT").releases);
     assert!(effects("XA PREPARE 'x'").prepares_xa);
     assert!(effects("xa prepare 'x', 'b'").prepares_xa);
     assert!(!effects("XA START 'x'").prepares_xa);

@@ -323,11 +323,38 @@ async fn a_session_without_a_schema_gets_no_pooled_connection_that_has_one() {
     }
 }
 
+/// The client's connection ended after a statement's OK: the next statement finds it closed.
+async fn assert_ended(c: &mut Conn, case: &str) {
+    let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
+    assert!(
+        matches!(next, Ok(Err(mysql_async::Error::Io(_)))),
+        "{case}: the client's connection ended: {next:?}"
+    );
+}
+
+/// Another session of acme runs a transaction on the primary and a statement after it (on a
+/// new connection, when the pool's one was closed by a release).
+async fn another_session_works_on_the_primary(port: u16, case: &str) {
+    let mut other = connect(port, "acme_app", Some("wf_acme")).await;
+    let on = async {
+        other.query_drop("BEGIN").await?;
+        let on: Option<u16> = other.query_first("SELECT @@port").await?;
+        other.query_drop("COMMIT").await?;
+        other.query_drop("DO 1").await?;
+        Ok::<_, mysql_async::Error>(on)
+    };
+    let on = tokio::time::timeout(common::SHORT, on).await;
+    assert!(
+        matches!(on, Ok(Ok(Some(p))) if p == primary_port()),
+        "after {case}, another session: {on:?}"
+    );
+}
+
 /// COMMIT RELEASE and ROLLBACK RELEASE, as text or prepared, end the client's connection, as
-/// directly (the server
-/// closes the connection the transaction ran on; through Switchyard the session went on, on
-/// another connection), and that dead connection never reaches another session: with one
-/// connection to the primary in the pool, the next sessions' transactions run on a new one.
+/// directly (the server closes the connection the transaction ran on; through Switchyard
+/// the session went on, on another connection), and that dead connection never reaches
+/// another session: with one connection to the primary in the pool, the next sessions'
+/// transactions run on a new one.
 #[tokio::test]
 async fn a_release_ends_its_session_and_no_other() {
     let proxy = common::start(common::config("pool_max = 1")).await;
@@ -344,24 +371,9 @@ async fn a_release_ends_its_session_and_no_other() {
         } else {
             c.query_drop(end).await.unwrap();
         }
-        let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
-        assert!(
-            matches!(next, Ok(Err(mysql_async::Error::Io(_)))),
-            "{end}: the client's connection ended: {next:?}"
-        );
+        assert_ended(&mut c, end).await;
         for _ in 0..2 {
-            let mut other = connect(port, "acme_app", Some("wf_acme")).await;
-            let on = async {
-                other.query_drop("BEGIN").await?;
-                let on: Option<u16> = other.query_first("SELECT @@port").await?;
-                other.query_drop("COMMIT").await?;
-                Ok::<_, mysql_async::Error>(on)
-            };
-            let on = tokio::time::timeout(common::SHORT, on).await;
-            assert!(
-                matches!(on, Ok(Ok(Some(p))) if p == primary_port()),
-                "after {end}, another session: {on:?}"
-            );
+            another_session_works_on_the_primary(port, end).await;
         }
     }
 }
@@ -399,29 +411,14 @@ async fn completion_type_release_ends_the_session_at_commit() {
             c.query_drop("BEGIN").await.unwrap();
         }
         c.query_drop(end).await.unwrap();
-        let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
         if ends {
-            assert!(
-                matches!(next, Ok(Err(mysql_async::Error::Io(_)))),
-                "{case}: the client's connection ended: {next:?}"
-            );
+            assert_ended(&mut c, &case).await;
         } else {
+            let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
             assert!(matches!(next, Ok(Ok(()))), "{case}: {next:?}");
             c.disconnect().await.unwrap();
         }
-        let mut other = connect(port, "acme_app", Some("wf_acme")).await;
-        let on = async {
-            other.query_drop("BEGIN").await?;
-            let on: Option<u16> = other.query_first("SELECT @@port").await?;
-            other.query_drop("COMMIT").await?;
-            other.query_drop("DO 1").await?;
-            Ok::<_, mysql_async::Error>(on)
-        };
-        let on = tokio::time::timeout(common::SHORT, on).await;
-        assert!(
-            matches!(on, Ok(Ok(Some(p))) if p == primary_port()),
-            "after {case}, another session: {on:?}"
-        );
+        another_session_works_on_the_primary(port, &case).await;
     }
 }
 

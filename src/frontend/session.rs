@@ -575,6 +575,16 @@ impl Session {
         Ok(())
     }
 
+    /// Whether the server ends the session after `c`'s OK: a COMMIT or ROLLBACK that says
+    /// RELEASE, or one that says nothing once `completion_type` is RELEASE.
+    fn releases_session(&self, c: &Classification) -> bool {
+        c.effects.releases
+            || (self.st.release_at_commit
+                && c.effects.ends_transaction
+                && !c.effects.no_release
+                && c.class == Class::Primary(PrimaryReason::TransactionControl))
+    }
+
     /// Moves the session's read-only transaction from replica `t` to the primary: what the
     /// statement about to run leaves in the session (see [`needs_primary_session`]) must
     /// live on the primary's connection, where the session's other statements find it after
@@ -666,15 +676,11 @@ impl Session {
             if let Some(release) = c.effects.completion_release {
                 self.st.release_at_commit = release;
             }
-        }
-        let by_default = self.st.release_at_commit
-            && c.effects.ends_transaction
-            && !c.effects.no_release
-            && c.class == Class::Primary(PrimaryReason::TransactionControl);
-        if (c.effects.releases || by_default) && o.err.is_none() {
-            // The server closed this connection after its OK: never pooled again.
-            self.held.take(t);
-            self.released = true;
+            if self.releases_session(c) {
+                // The server closed this connection after its OK: never pooled again.
+                self.held.take(t);
+                self.released = true;
+            }
         }
         if let Some(e) = &o.err {
             if is_fatal_for_connection(e.code) {

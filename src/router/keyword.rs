@@ -471,7 +471,6 @@ fn get(mut cur: Cursor) -> Piece {
     }
 }
 
-/// After COMMIT/ROLLBACK [WORK]: `[AND [NO] CHAIN] [[NO] RELEASE]` asks for RELEASE.
 /// What `[AND [NO] CHAIN] [[NO] RELEASE]` says of the session: Some(true) for RELEASE,
 /// Some(false) for NO RELEASE, None when it says nothing (`completion_type` decides).
 fn release_said(mut rest: Cursor<'_>) -> Option<bool> {

@@ -99,10 +99,11 @@ fn release_value(cur: &Cursor, t: Token) -> Option<bool> {
     let text = cur.text(t);
     let word = match t.kind {
         Kind::Num => {
-            return [b"2".as_slice(), b"0", b"1"]
-                .iter()
-                .position(|n| *n == text)
-                .map(|i| i == 0)
+            return match text {
+                b"2" => Some(true),
+                b"0" | b"1" => Some(false),
+                _ => None,
+            }
         }
         Kind::Str => text.get(1..text.len().saturating_sub(1))?,
         Kind::Word => text,

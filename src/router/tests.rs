@@ -392,28 +392,17 @@ fn code_and_handles_that_live_on_a_connection_pin() {
         assert!(!effects(sql).unreplayable, "{sql}");
     }
     assert!(effects("SET ROLE reporting").sets_role);
-    assert_eq!(
-        effects("SET completion_type = 2").completion_release,
-        Some(true)
-    );
-    assert_eq!(
-        effects("SET @@session.completion_type = 'release'").completion_release,
-        Some(true)
-    );
-    assert_eq!(
-        effects("SET completion_type = 2, completion_type = 0").completion_release,
-        Some(false)
-    );
-    assert_eq!(
-        effects("SET SESSION completion_type = DEFAULT").completion_release,
-        Some(false)
-    );
-    assert_eq!(effects("SET completion_type = @v").completion_release, None);
-    assert_eq!(
-        effects("SET GLOBAL completion_type = 2").completion_release,
-        None
-    );
-    assert_eq!(effects("SET sql_mode = 2").completion_release, None);
+    for (sql, release) in [
+        ("SET completion_type = 2", Some(true)),
+        ("SET @@session.completion_type = 'release'", Some(true)),
+        ("SET completion_type = 2, completion_type = 0", Some(false)),
+        ("SET SESSION completion_type = DEFAULT", Some(false)),
+        ("SET completion_type = @v", None),
+        ("SET GLOBAL completion_type = 2", None),
+        ("SET sql_mode = 2", None),
+    ] {
+        assert_eq!(effects(sql).completion_release, release, "{sql}");
+    }
     assert!(effects("COMMIT NO RELEASE").no_release);
     assert!(effects("ROLLBACK AND CHAIN NO RELEASE").no_release);
     assert!(!effects("COMMIT RELEASE").no_release);

@@ -380,8 +380,9 @@ async fn a_release_ends_its_session_and_no_other() {
 
 /// `completion_type = 2` (RELEASE): every COMMIT and ROLLBACK that does not say NO RELEASE
 /// then ends the client's connection after its OK, as the server ends it directly, with or
-/// without a transaction open; other values (and a later SET back) do not. Another session
-/// then gets a working connection (one connection to the primary in the pool).
+/// without a transaction open; other values (and a later SET back) do not: each case also
+/// run against the server directly, which must agree. Another session then gets a working
+/// connection (one connection to the primary in the pool).
 #[tokio::test]
 async fn completion_type_release_ends_the_session_at_commit() {
     let proxy = common::start(common::config("pool_max = 1")).await;
@@ -404,21 +405,24 @@ async fn completion_type_release_ends_the_session_at_commit() {
         ),
         ("SET completion_type = 1", true, "COMMIT", false),
     ] {
-        let case = format!("{set}, {end}");
-        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
-        c.query_drop(set).await.unwrap();
-        if begin {
-            c.query_drop("BEGIN").await.unwrap();
+        // The server itself, then through Switchyard: the same outcome.
+        for (to, case) in [(primary_port(), "directly"), (port, "proxied")] {
+            let case = format!("{set}, {end} ({case})");
+            let mut c = connect(to, "acme_app", Some("wf_acme")).await;
+            c.query_drop(set).await.unwrap();
+            if begin {
+                c.query_drop("BEGIN").await.unwrap();
+            }
+            c.query_drop(end).await.unwrap();
+            if ends {
+                assert_ended(&mut c, &case).await;
+            } else {
+                let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
+                assert!(matches!(next, Ok(Ok(()))), "{case}: {next:?}");
+                c.disconnect().await.unwrap();
+            }
         }
-        c.query_drop(end).await.unwrap();
-        if ends {
-            assert_ended(&mut c, &case).await;
-        } else {
-            let next = tokio::time::timeout(common::SHORT, c.query_drop("DO 1")).await;
-            assert!(matches!(next, Ok(Ok(()))), "{case}: {next:?}");
-            c.disconnect().await.unwrap();
-        }
-        another_session_works_on_the_primary(port, &case).await;
+        another_session_works_on_the_primary(port, &format!("{set}, {end}")).await;
     }
 }
 

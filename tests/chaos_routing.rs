@@ -457,6 +457,88 @@ async fn a_read_of_writes_only_the_dead_primary_has_says_so_and_logins_go_on() {
     with_restore(body, restore_all()).await;
 }
 
+/// With the primary dead and every replica out of rotation (here their SQL threads stopped,
+/// as ops do for a backup; in the soak, a monitor check missed on a busy machine), a read
+/// that must see a write the replicas have applied is served by one of them: the GTID wait
+/// proves it has what the read must see. So is a read of no data, which every server
+/// answers alike. Before, both failed with the primary's ERR 2003 (the first saying no
+/// replica had applied the write).
+#[tokio::test]
+async fn a_read_of_writes_replicas_have_is_served_by_one_out_of_rotation_when_the_primary_dies() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::packets::tracked_gtid;
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_out").await;
+    common::wait_for_chaos_replicas().await;
+    let [p, r1, r2] = chaos_ports();
+    let body = async move {
+        let state =
+            switchyard::state::RuntimeState::new(cfg_with("tenant", true, "10s")).with_monitor();
+        let monitor = state.monitor.clone().expect("monitor");
+        let proxy = common::start_state(state).await;
+        let port = proxy.addr.port();
+        let password = common::password_of("acme_app");
+        let (mut writer, _) =
+            RawClient::connect(port, "acme_app", password, Some("wf_acme"), modern_caps()).await;
+        let ok = writer
+            .query("INSERT INTO cr_out (v) VALUES ('applied everywhere')")
+            .await;
+        let gtid = tracked_gtid(&packets(&ok).remove(0).1).expect("the write's GTID");
+        for r in [r1, r2] {
+            let mut c = chaos_root(r).await;
+            let waited: i64 = c
+                .query_first(format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(waited, 0, "replica {r} applied {gtid}");
+            common::stop_sql_thread(r).await;
+        }
+        let start = Instant::now();
+        while replica_states(&monitor) != ["stopped", "stopped"] {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                replica_states(&monitor)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        kill_server("primary");
+        refused(p).await;
+        let (v, served): (String, u16) = c
+            .query_first("SELECT v, @@port FROM cr_out")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, "applied everywhere");
+        assert!([r1, r2].contains(&served), "{served}");
+        // A read of no data (a driver's connect-time read) on a new session: any replica.
+        let mut fresh = connect(port, "acme_app", Some("wf_acme")).await;
+        let fresh_served: u16 = fresh.query_first("SELECT @@port").await.unwrap().unwrap();
+        assert!([r1, r2].contains(&fresh_served), "{fresh_served}");
+        assert_eq!(replica_states(&monitor), ["stopped", "stopped"]);
+        println!("primary dead, both replicas stopped: the read waited for {gtid} on {served}");
+    };
+    with_restore(body, restore_all()).await;
+}
+
+/// Returns once the server on `port` is gone (connections refused); fails after 5 s.
+async fn refused(port: u16) {
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{port} still accepts"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Returns once some chaos replica has been running `MASTER_GTID_WAIT` for `gtid` for at
 /// least `at_least` (the server's own clock, `TIME_MS` in its process list); fails if the
 /// wait ends sooner or never starts within 5 s.

@@ -226,8 +226,17 @@ impl Session {
                 t
             }
         };
-        self.ready(rt, t).await?;
-        Ok(t)
+        match self.ready(rt, t).await {
+            Ok(()) => Ok(t),
+            Err(e) if route.any_server => {
+                let mut asked = super::causal::Asked::default();
+                match self.replica_out_of_rotation(rt, None, &mut asked).await {
+                    Some(i) => Ok(Target::Replica(i)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The connection the session holds to `t`, checked before it is used again: dropped

@@ -164,8 +164,10 @@ impl Session {
             },
         };
         let tenant = self.tenant_or_err()?;
+        let mut asked = Asked::default();
         for (n, c) in self.replica_order(rt, max_lag).into_iter().enumerate() {
             let i = c.index;
+            asked.add(i);
             if self.ready(rt, Target::Replica(i)).await.is_err() {
                 continue;
             }
@@ -197,15 +199,70 @@ impl Session {
             }
         }
         tracing::debug!(parent: &self.span(), position = %pos, scope = %scope, "no replica has the writes yet");
-        self.count_consistent(|s| &s.consistent_primary);
-        match self.ready(rt, Target::Primary).await {
-            Ok(()) => Ok(Target::Primary),
-            Err(e) => Err(SessionError::ReadBehind {
-                source: Box::new(e),
-                whose: whose_writes(scope),
-                pos,
-            }),
+        let e = match self.ready(rt, Target::Primary).await {
+            Ok(()) => {
+                self.count_consistent(|s| &s.consistent_primary);
+                return Ok(Target::Primary);
+            }
+            Err(e) => e,
+        };
+        if let Some(i) = (self.replica_out_of_rotation(rt, Some(&pos), &mut asked)).await {
+            self.count_consistent(|s| &s.consistent_waited);
+            return Ok(Target::Replica(i));
         }
+        self.count_consistent(|s| &s.consistent_primary);
+        Err(SessionError::ReadBehind {
+            source: Box::new(e),
+            whose: whose_writes(scope),
+            pos,
+            asked: asked.any(),
+        })
+    }
+
+    /// With the primary unable to serve, a read that must see `pos` (or that every server
+    /// answers alike: `None`) asks the replicas routing left out too: the monitor takes a
+    /// replica out for a check it missed on a busy machine, for lag or for stopped
+    /// replication threads, yet one that has applied `pos` answers the read as truly as the
+    /// primary would have (the wait proves it). Not one the data path found refusing
+    /// connections or ops took offline, nor one the monitor saw writable (another
+    /// primary). Only the first replica asked here waits, and only if none was asked before.
+    pub(super) async fn replica_out_of_rotation(
+        &mut self,
+        rt: &RuntimeState,
+        pos: Option<&str>,
+        asked: &mut Asked,
+    ) -> Option<usize> {
+        let tenant = self.tenant.clone()?;
+        for (i, r) in tenant.replicas.iter().enumerate() {
+            let writable = (rt.monitor.as_ref())
+                .is_some_and(|m| m.status_is(&r.addr, |s| s.reachable && !s.observed.read_only));
+            let skip = asked.has(i) || Some(i) == self.avoid || writable;
+            if skip || !rt.shared.health.is_up(&r.addr) {
+                continue;
+            }
+            let wait = if asked.any() {
+                Duration::ZERO
+            } else {
+                CAUSAL_WAIT_PRIMARY_DOWN
+            };
+            asked.add(i);
+            if self.ready(rt, Target::Replica(i)).await.is_err() {
+                continue;
+            }
+            if let Some(pos) = pos {
+                if !self.wait_for(i, pos, wait).await {
+                    continue;
+                }
+                self.st.causal.confirm(i, pos);
+                if let Some(m) = &self.mark {
+                    m.replica_reached(&r.addr, pos);
+                }
+            }
+            tracing::debug!(parent: &self.span(), replica = %r.addr, position = ?pos, "primary down: read on a replica out of rotation");
+            self.chose_replica(rt, i);
+            return Some(i);
+        }
+        None
     }
 
     /// How long the `n`th replica tried is waited for: the first one only, longer while the
@@ -353,6 +410,26 @@ impl Session {
         };
         let sql = wait_query(flavor_of(&conn.info.version), pos, wait);
         matches!(conn.query_scalar(&sql).await, Ok(Some(v)) if v == b"0")
+    }
+}
+
+/// The replicas a read has asked, by index (beyond 64, never counted as asked: asked again).
+#[derive(Default)]
+pub(super) struct Asked(u64);
+
+impl Asked {
+    pub(super) fn add(&mut self, i: usize) {
+        if i < 64 {
+            self.0 |= 1 << i;
+        }
+    }
+
+    fn has(&self, i: usize) -> bool {
+        i < 64 && self.0 & (1 << i) != 0
+    }
+
+    fn any(&self) -> bool {
+        self.0 != 0
     }
 }
 

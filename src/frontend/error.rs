@@ -54,11 +54,13 @@ pub enum SessionError {
     /// A read that must see writes no replica has applied, whose primary failed too: the
     /// primary's error, saying what the read waited for (a primary that died before its
     /// last writes reached any replica leaves them only there).
-    #[error("{source}; {}", read_behind(whose, pos))]
+    #[error("{source}; {}", read_behind(whose, pos, *asked))]
     ReadBehind {
         source: Box<SessionError>,
         whose: &'static str,
         pos: String,
+        /// Some replica was asked for the writes (else none could be reached).
+        asked: bool,
     },
     /// The client went away.
     #[error("client connection lost: {0}")]
@@ -97,8 +99,13 @@ impl SessionError {
                 "08S01",
                 format!("Malformed communication packet: {msg}"),
             )),
-            SessionError::ReadBehind { source, whose, pos } => source.to_err().map(|mut e| {
-                e.message = format!("{}; {}", e.message, read_behind(whose, pos));
+            SessionError::ReadBehind {
+                source,
+                whose,
+                pos,
+                asked,
+            } => source.to_err().map(|mut e| {
+                e.message = format!("{}; {}", e.message, read_behind(whose, pos, *asked));
                 e
             }),
             SessionError::BrokenResponse { .. } | SessionError::ClientGone(_) => None,
@@ -128,8 +135,12 @@ pub(super) fn unsupported_ps() -> SessionError {
 }
 
 /// What a [`SessionError::ReadBehind`] adds to its primary's error, in logs and in the ERR.
-fn read_behind(whose: &str, pos: &str) -> String {
-    format!("the read must see {whose} up to GTID {pos}, which no replica has applied")
+fn read_behind(whose: &str, pos: &str, asked: bool) -> String {
+    if asked {
+        format!("the read must see {whose} up to GTID {pos}, which no replica has applied")
+    } else {
+        format!("the read must see {whose} up to GTID {pos}, and no replica can be reached")
+    }
 }
 
 fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrSpec {
@@ -262,4 +273,37 @@ pub fn kill_failed(id: u32, addr: &str, err: impl std::fmt::Display) -> SessionE
         "HY000",
         format!("Switchyard could not interrupt session {id} on backend {addr}: {err}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_behind_says_whether_any_replica_was_asked() {
+        let behind = |asked| SessionError::ReadBehind {
+            source: Box::new(SessionError::reply(
+                2003,
+                "HY000",
+                "Can't connect to primary",
+            )),
+            whose: "the tenant's writes",
+            pos: "0-1-9".into(),
+            asked,
+        };
+        let err = behind(true).to_err().expect("an ERR");
+        assert_eq!((err.code, &*err.state), (2003, "HY000"));
+        assert_eq!(
+            err.message,
+            "Can't connect to primary; the read must see the tenant's writes up to GTID 0-1-9, \
+             which no replica has applied"
+        );
+        assert_eq!(
+            behind(false).to_err().expect("an ERR").message,
+            "Can't connect to primary; the read must see the tenant's writes up to GTID 0-1-9, \
+             and no replica can be reached"
+        );
+        // The log line reads the same as the ERR.
+        assert_eq!(behind(true).to_string(), err.message);
+    }
 }

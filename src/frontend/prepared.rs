@@ -450,6 +450,7 @@ impl Session {
                     hint_refused: false,
                     causal: None,
                     max_lag: None,
+                    any_server: false,
                 };
                 match self.resolve(rt, &any).await? {
                     Target::Primary => self

@@ -195,8 +195,9 @@ impl Session {
     }
 
     /// Logs in to the primary so a bad schema or backend login fails now, as it would
-    /// directly. With the primary unreachable, a replica checks the login instead and the
-    /// session starts read-only (degraded): its writes get an ERR until the primary is back.
+    /// directly. With the primary unreachable, a replica checks the login instead (one out
+    /// of rotation if need be) and the session starts read-only (degraded): its writes get
+    /// an ERR until the primary is back.
     async fn check_login_backend(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         match self.ready(rt, Target::Primary).await {
             Err(SessionError::Backend {
@@ -211,13 +212,19 @@ impl Session {
                     role,
                     addr,
                 };
+                let mut asked = super::causal::Asked::default();
                 for c in self.replica_order(rt, None) {
+                    asked.add(c.index);
                     if self.ready(rt, Target::Replica(c.index)).await.is_ok() {
                         tracing::warn!(parent: &self.span(), error = %e, "primary unreachable: session starts read-only");
                         return Ok(());
                     }
                 }
-                Err(e)
+                // Any replica that answers checks a login as well as one in rotation.
+                match self.replica_out_of_rotation(rt, None, &mut asked).await {
+                    Some(_) => Ok(()),
+                    None => Err(e),
+                }
             }
             other => other,
         }

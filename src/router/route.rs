@@ -52,6 +52,9 @@ pub struct Route {
     pub causal: Option<Consistency>,
     /// A tighter lag budget than the tenant's, from a `max_lag=` hint.
     pub max_lag: Option<std::time::Duration>,
+    /// Every server answers the read alike (it reads no data): with the primary unable to
+    /// serve it, a replica out of rotation may.
+    pub any_server: bool,
 }
 
 impl Route {
@@ -62,6 +65,7 @@ impl Route {
             hint_refused: false,
             causal: None,
             max_lag: None,
+            any_server: false,
         }
     }
 
@@ -127,6 +131,7 @@ pub fn decide(c: &Classification, s: &SessionView) -> Route {
         // direct connection (writes go to the primary all the same).
         route = Route::new(Destination::Exactly(t), "cursor");
     }
+    route.any_server = c.effects.reads_no_data && route.dest == Destination::AnyReplica;
     route
 }
 
@@ -342,13 +347,31 @@ mod tests {
         ] {
             v.consistency = Some(scope);
             let r = decide(&c, &v);
-            assert_eq!((r.dest, r.causal), (Destination::AnyReplica, None));
+            assert_eq!(
+                (r.dest, r.causal, r.any_server),
+                (Destination::AnyReplica, None, true)
+            );
         }
         c.hints.consistency = Some("tenant".into());
         assert!(decide(&c, &v).causal.is_none());
         v.consistency = Some(Consistency::Primary);
         c.hints.consistency = None;
-        assert_eq!(decide(&c, &v).dest, Destination::Primary);
+        let r = decide(&c, &v);
+        assert_eq!((r.dest, r.any_server), (Destination::Primary, false));
+    }
+
+    #[test]
+    fn only_a_read_of_no_data_routed_to_replicas_may_go_to_any_server() {
+        let v = view();
+        let mut c = cls(Class::Read, None);
+        assert!(!decide(&c, &v).any_server, "a read of data");
+        c.effects.reads_no_data = true;
+        assert!(decide(&c, &v).any_server);
+        let in_txn = SessionView {
+            txn: Some(Target::Primary),
+            ..view()
+        };
+        assert!(!decide(&c, &in_txn).any_server, "a transaction's read");
     }
 
     #[test]

@@ -484,3 +484,57 @@ async fn a_prepared_xa_transaction_left_behind_harms_no_other_session() {
     }
     root.query_drop("DROP TABLE wf_acme.xa_left").await.unwrap();
 }
+
+/// Under `NO_BACKSLASH_ESCAPES` (and inside `"..."` under `ANSI_QUOTES`) a backslash is only
+/// a character, so a string ending in one ends there: Switchyard reads the statement as the
+/// server does. Before, it read `'x\'; SET ...; SELECT 'y\'` as one SELECT of one string:
+/// the multi-statement went to a replica, and its SET (there, on a pooled connection) was
+/// lost to the session, which directly keeps it.
+#[tokio::test]
+async fn a_set_in_a_multi_statement_is_seen_whatever_sql_mode_does_to_backslashes() {
+    let proxy = common::start(common::config(r#"consistency = "eventual""#)).await;
+    let cases = [
+        (
+            "NO_BACKSLASH_ESCAPES",
+            r"SELECT 'x\'; SET time_zone = 0x2b30353a3030; SELECT 'y\', 'z'",
+        ),
+        (
+            "ANSI_QUOTES",
+            r#"SELECT 1 AS "x\"; SET time_zone = 0x2b30353a3030; SELECT 2 AS "y\", 'z'"#,
+        ),
+    ];
+    for (mode, sql) in cases {
+        for port in [primary_port(), proxy.addr.port()] {
+            let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+            c.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
+                .await
+                .unwrap();
+            let mut results = c.query_iter(sql).await.unwrap();
+            let mut sets = 0;
+            loop {
+                let rows: Vec<mysql_async::Row> = results.collect().await.unwrap();
+                sets += 1;
+                drop(rows);
+                if results.is_empty() {
+                    break;
+                }
+            }
+            drop(results);
+            assert_eq!(sets, 3, "{mode} on {port}: three statements");
+            for _ in 0..4 {
+                let tz: String = c.query_first("SELECT @@time_zone").await.unwrap().unwrap();
+                assert_eq!(tz, "+05:00", "{mode} on {port}");
+            }
+            c.disconnect().await.unwrap();
+            let mut other = connect(port, "acme_app", Some("wf_acme")).await;
+            for _ in 0..4 {
+                let tz: String = other
+                    .query_first("SELECT @@time_zone")
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(tz, "SYSTEM", "{mode} on {port}: another session");
+            }
+        }
+    }
+}

@@ -6,18 +6,62 @@ use std::sync::Arc;
 
 use crate::frontend::error::SessionError;
 use crate::frontend::session::Session;
+use crate::protocol::packets::{STATUS_ANSI_QUOTES, STATUS_NO_BACKSLASH_ESCAPES, STATUS_SQL_MODES};
 use crate::router::{Classified, Refs};
 use crate::state::{per_worker, RuntimeState};
 
 impl Session {
     /// The classification of `payload`'s statement (a COM_QUERY or COM_STMT_PREPARE) by the
     /// router's light pass, when it suffices: a plain call, so the common statement builds
-    /// no future for it. None: [`classify_off_loop`](Self::classify_off_loop).
+    /// no future for it. None: [`classify_later`](Self::classify_later), which also reads
+    /// statements under a `sql_mode` that changes how quotes are read.
     pub(in crate::frontend) fn classify_now(
+        &self,
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Option<Classified> {
+        if self.st.server_modes & STATUS_SQL_MODES != 0 {
+            return None;
+        }
         rt.shared.router.try_classify_query(&payload[1..])
+    }
+
+    /// What [`classify_now`](Self::classify_now) did not answer: the statement as the
+    /// server reads it under the session's `sql_mode` (see
+    /// [`as_default_sql_mode`](crate::router::as_default_sql_mode)), by the light pass or
+    /// [off the loop](Self::classify_off_loop).
+    pub(in crate::frontend) async fn classify_later(
+        &self,
+        rt: &RuntimeState,
+        payload: &mut Vec<u8>,
+    ) -> Result<Classified, SessionError> {
+        let mut relexed = self.relexed(payload);
+        let text = relexed.as_mut().unwrap_or(payload);
+        let mut q = match rt.shared.router.try_classify_query(&text[1..]) {
+            Some(q) => q,
+            None => self.classify_off_loop(rt, text).await?,
+        };
+        if relexed.is_some() {
+            // Schema names are read from the statement as sent, under every mode.
+            q.refs = Refs::Unknown;
+        }
+        Ok(q)
+    }
+
+    fn relexed(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        let modes = self.st.server_modes;
+        if modes & STATUS_SQL_MODES == 0 {
+            return None;
+        }
+        let sql = crate::router::as_default_sql_mode(
+            payload.get(1..)?,
+            modes & STATUS_NO_BACKSLASH_ESCAPES != 0,
+            modes & STATUS_ANSI_QUOTES != 0,
+        )?;
+        let mut relexed = Vec::with_capacity(payload.len());
+        relexed.push(payload[0]);
+        relexed.extend_from_slice(&sql);
+        Some(relexed)
     }
 
     /// The full pass on a blocking thread, which `payload` is lent to (not copied: it may

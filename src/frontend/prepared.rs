@@ -377,9 +377,9 @@ impl Session {
         if self.stmts.map.len() >= MAX_SESSION_STMTS {
             return Err(too_many_stmts());
         }
-        let q = match Self::classify_now(rt, payload) {
+        let q = match self.classify_now(rt, payload) {
             Some(q) => q,
-            None => self.classify_off_loop(rt, payload).await?,
+            None => self.classify_later(rt, payload).await?,
         };
         let payload = &payload[..];
         self.check_schema_refs(rt, &payload[1..], &q.refs)?;

@@ -68,9 +68,9 @@ impl Session {
     ) -> Result<(), SessionError> {
         // The digest statistics' key comes from the classifier's pass (one lexing of a
         // SELECT, not two; none for a shape seen before), and so may the schema names.
-        let q = match Self::classify_now(rt, payload) {
+        let q = match self.classify_now(rt, payload) {
             Some(q) => q,
-            None => self.classify_off_loop(rt, payload).await?,
+            None => self.classify_later(rt, payload).await?,
         };
         let payload = &payload[..];
         self.check_schema_refs(rt, &payload[1..], &q.refs)?;

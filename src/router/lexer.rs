@@ -228,7 +228,12 @@ impl<'a> Lexer<'a> {
         }
         self.pos = match self.at(start + 1) {
             q @ (b'\'' | b'"' | b'`') => {
-                quoted_end(self.src, start + 1, q, q != b'`').unwrap_or(self.src.len())
+                let backslash = match q {
+                    b'\'' => self.escapes.single,
+                    b'"' => self.escapes.double,
+                    _ => false,
+                };
+                quoted_end(self.src, start + 1, q, backslash).unwrap_or(self.src.len())
             }
             _ => {
                 let mut end = start + 1;
@@ -297,6 +302,40 @@ fn ident_end(src: &[u8], start: usize) -> usize {
 
 /// End (exclusive) of a quoted run starting at `start`; doubled quotes stay inside, and so
 /// do backslash escapes where `backslash` holds. `None` when the run is not closed.
+/// `sql` as the default `sql_mode` lexes it into the tokens the server reads under
+/// `escapes`: a backslash inside a quoted run that takes no escapes (NO_BACKSLASH_ESCAPES,
+/// `"..."` under ANSI_QUOTES) is only a character there, so it becomes one that is only a
+/// character under the default too (`_`). Else `'x\'; SET ...; SELECT 'y\'` would read
+/// as one SELECT of one string, and the SET would pass unseen. None when nothing changes.
+pub(crate) fn as_default_escapes(sql: &[u8], escapes: Escapes) -> Option<Vec<u8>> {
+    if escapes == Escapes::DEFAULT || memchr::memchr(b'\\', sql).is_none() {
+        return None;
+    }
+    let mut lexer = Lexer::with_escapes(sql, escapes);
+    let mut out: Option<Vec<u8>> = None;
+    while let Some(t) = lexer.next_token() {
+        let quote_at = match t.kind {
+            Kind::Str | Kind::Unterminated => t.start,
+            Kind::UserVar => t.start + 1,
+            _ => continue,
+        };
+        let plain = match sql.get(quote_at) {
+            Some(b'\'') => !escapes.single,
+            Some(b'"') => !escapes.double,
+            _ => false,
+        };
+        if plain && memchr::memchr(b'\\', &sql[quote_at..t.end]).is_some() {
+            let copy = out.get_or_insert_with(|| sql.to_vec());
+            for b in &mut copy[quote_at..t.end] {
+                if *b == b'\\' {
+                    *b = b'_';
+                }
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn quoted_end(src: &[u8], start: usize, quote: u8, backslash: bool) -> Option<usize> {
     let mut i = start + 1;
     // Only a quote or a backslash can end or escape anything: find the next with memchr
@@ -472,7 +511,7 @@ pub(crate) fn ident_text(src: &[u8], t: Token) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::quoted_end;
+    use super::{as_default_escapes, quoted_end, Escapes, Kind, Lexer};
 
     /// The byte-by-byte definition `quoted_end` must keep: doubled quotes stay inside, a
     /// backslash (where it escapes) takes the byte after it.
@@ -492,6 +531,41 @@ mod tests {
             }
         }
         None
+    }
+
+    #[test]
+    fn backslashes_that_are_only_characters_under_the_mode_are_made_plain() {
+        let nbe = Escapes {
+            single: false,
+            double: false,
+        };
+        let ansi = Escapes {
+            single: true,
+            double: false,
+        };
+        let sql: &[u8] = br#"SELECT 'x\'; SET a = 1; SELECT "y\", @'v\', `t\`"#;
+        let seen = |esc| as_default_escapes(sql, esc).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(seen(Escapes::DEFAULT), None);
+        assert_eq!(
+            seen(nbe).as_deref(),
+            Some(r#"SELECT 'x_'; SET a = 1; SELECT "y_", @'v_', `t\`"#)
+        );
+        // ANSI_QUOTES: single quotes keep their escapes, so 'x\'; ...' runs on.
+        assert_eq!(
+            as_default_escapes(br#"SELECT "y\"; SET a = '\''"#, ansi).as_deref(),
+            Some(&br#"SELECT "y_"; SET a = '\''"#[..])
+        );
+        assert_eq!(as_default_escapes(b"SELECT 'no backslash'", nbe), None);
+        // The copy splits where the server does, under the default's lexing.
+        let copy = as_default_escapes(sql, nbe).unwrap();
+        let words: Vec<_> = {
+            let mut l = Lexer::with_escapes(&copy, Escapes::DEFAULT);
+            std::iter::from_fn(|| l.next_token())
+                .filter(|t| t.kind == Kind::Word)
+                .map(|t| String::from_utf8_lossy(&copy[t.start..t.end]).into_owned())
+                .collect()
+        };
+        assert_eq!(words, ["SELECT", "SET", "a", "SELECT"]);
     }
 
     #[test]

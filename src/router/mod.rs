@@ -36,6 +36,22 @@ pub(crate) use lexer::is_ident_byte;
 pub use schemas::{schema_refs, visit_schema_refs};
 pub use set::{set_list, SetList};
 
+/// `sql` as the classifier must read it under the session's `sql_mode`
+/// (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`): the classifier lexes as the default mode does,
+/// so a backslash that is only a character under the session's mode is made one that is
+/// only a character under the default. None when the default reads it right.
+pub fn as_default_sql_mode(
+    sql: &[u8],
+    no_backslash_escapes: bool,
+    ansi_quotes: bool,
+) -> Option<Vec<u8>> {
+    let escapes = lexer::Escapes {
+        single: !no_backslash_escapes,
+        double: !no_backslash_escapes && !ansi_quotes,
+    };
+    lexer::as_default_escapes(sql, escapes)
+}
+
 /// Default bound on cached SELECT-family decisions.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 

@@ -820,6 +820,13 @@ impl Session {
             let t = target_at(i);
             let stateful = self.st.lives_on(t);
             if let Some(conn) = self.held.take(t) {
+                if self.st.txn == Some(t) {
+                    // A transaction left open: closed, as the server ends it when a client
+                    // leaves. It may be a prepared XA one (from a CALL or dynamic SQL, which
+                    // the `prepares_xa` effect cannot see), which MariaDB's reset turns into
+                    // a connection where every table fails (1031) for the next session.
+                    continue;
+                }
                 if stateful || conn.set_option.is_some() {
                     rt.shared.pools.release(conn, stateful);
                 } else {

@@ -213,18 +213,22 @@ impl Session {
                     addr,
                 };
                 let mut asked = super::causal::Asked::default();
+                let mut checked = false;
                 for c in self.replica_order(rt, None) {
                     asked.add(c.index);
                     if self.ready(rt, Target::Replica(c.index)).await.is_ok() {
-                        tracing::warn!(parent: &self.span(), error = %e, "primary unreachable: session starts read-only");
-                        return Ok(());
+                        checked = true;
+                        break;
                     }
                 }
                 // Any replica that answers checks a login as well as one in rotation.
-                match self.replica_out_of_rotation(rt, None, &mut asked).await {
-                    Some(_) => Ok(()),
-                    None => Err(e),
+                checked =
+                    checked || (self.replica_out_of_rotation(rt, None, &mut asked).await).is_some();
+                if !checked {
+                    return Err(e);
                 }
+                tracing::warn!(parent: &self.span(), error = %e, "primary unreachable: session starts read-only");
+                Ok(())
             }
             other => other,
         }

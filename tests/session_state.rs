@@ -587,3 +587,61 @@ async fn a_connection_reset_inside_a_transaction_serves_no_other_session() {
 async fn primary_thread(c: &mut Conn) -> u64 {
     common::on_primary(c, "SELECT CONNECTION_ID()").await
 }
+
+/// In GBK (as in Big5 and Shift-JIS) a two-byte character may end in the byte of a
+/// backslash: `'\xbf\x5c'` is one character in quotes, and the quote after it ends the
+/// string, for the server. Switchyard reads the statement the same way, whether the client
+/// logged in with that character set or changed to it with SET NAMES. Before, it read the
+/// multi-statement below as one SELECT of one string: its SET went unseen to a replica and
+/// was lost to the session (directly it stays).
+#[tokio::test]
+async fn a_set_behind_a_gbk_character_ending_in_a_backslash_byte_is_seen() {
+    use common::raw::{modern_caps, RawClient};
+    use switchyard::protocol::packets::first_text_value;
+    use switchyard::protocol::scan::Expect;
+    let proxy = common::start(common::config(r#"consistency = "eventual""#)).await;
+    let hidden: &[u8] =
+        b"SELECT '\xbf\x5c'; SET time_zone = 0x2b30353a3030; SELECT '\xbf\x5c', 'z'";
+    for port in [primary_port(), proxy.addr.port()] {
+        // Logged in with gbk_chinese_ci (28).
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let caps = (
+            modern_caps(),
+            switchyard::protocol::MariadbCapabilities::empty(),
+        );
+        let password = common::password_of("acme_app");
+        let (mut raw, _) =
+            RawClient::login_in(stream, "acme_app", password, Some("wf_acme"), caps, 28).await;
+        let mut command = vec![0x03];
+        command.extend_from_slice(hidden);
+        raw.command(&command, Expect::ResultSets).await;
+        let deprecate = raw
+            .caps
+            .contains(switchyard::protocol::CapabilityFlags::CLIENT_DEPRECATE_EOF);
+        for _ in 0..4 {
+            let tz = first_text_value(&raw.query("SELECT @@time_zone").await, deprecate);
+            assert_eq!(tz, Some(Some(b"+05:00".to_vec())), "gbk login on {port}");
+        }
+        // Changed to gbk with SET NAMES.
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop("SET NAMES gbk").await.unwrap();
+        let mut results = c.query_iter(hidden).await.unwrap();
+        let mut sets = 0;
+        loop {
+            let rows: Vec<mysql_async::Row> = results.collect().await.unwrap();
+            sets += 1;
+            drop(rows);
+            if results.is_empty() {
+                break;
+            }
+        }
+        drop(results);
+        assert_eq!(sets, 3, "three statements on {port}");
+        for _ in 0..4 {
+            let tz: String = c.query_first("SELECT @@time_zone").await.unwrap().unwrap();
+            assert_eq!(tz, "+05:00", "SET NAMES gbk on {port}");
+        }
+    }
+}

@@ -92,6 +92,7 @@ impl Session {
         self.tenant = tenant;
         self.st.schema = cu.database.map(Into::into);
         self.who.collation = collation(rt, cu.collation);
+        self.charset_of_login();
         // The cached pool keys name the old login and collation: kept, the new login's
         // statements would run on the old login's connections, with its grants.
         self.held.forget_lease_keys();
@@ -113,6 +114,7 @@ impl Session {
     ) -> Result<Flow, SessionError> {
         self.who.failed_changes = self.who.failed_changes.saturating_add(1);
         self.who.collation = server_collation(rt);
+        self.charset_of_login();
         self.held.forget_lease_keys();
         tokio::time::sleep(REFUSAL_DELAY).await;
         self.send_err(e, seq).await?;

@@ -94,6 +94,11 @@ pub struct ClientState {
     /// own OKs carry them as the server's would. Clients read every status they get:
     /// libmariadb escapes strings for NO_BACKSLASH_ESCAPES by the last one it read.
     pub server_modes: u16,
+    /// The client's character set when it is one whose two-byte characters may end in a
+    /// backslash or backtick byte (GBK, Big5, Shift-JIS): the classifier must read its
+    /// statements pairing those bytes as the server does. Set at login, by `SET NAMES` and
+    /// the like, and by a reset (back to the login's).
+    pub multibyte: Option<crate::router::MultiByte>,
 }
 
 /// How much of the state a reset forgets.
@@ -148,6 +153,8 @@ impl ClientState {
                     last_end: self.last_end,
                     // A forwarded COM_RESET_CONNECTION's answer set them just now.
                     server_modes: self.server_modes,
+                    // The caller knows the login's character set (`Session::reset_state`).
+                    multibyte: self.multibyte,
                     ..ClientState::default()
                 };
             }

@@ -167,9 +167,16 @@ impl Session {
         Ok(())
     }
 
+    /// The character set the session logged in (or last changed user) with.
+    pub(super) fn charset_of_login(&mut self) {
+        self.st.multibyte = crate::router::MultiByte::of_collation_id(self.who.collation);
+    }
+
     /// Forgets everything session-scoped, as the server's reset does; the primary connection
     /// was reset by the command itself, the others go back to the pool (which resets them).
     pub(super) fn reset_state(&mut self, rt: &RuntimeState) {
+        // The server's reset goes back to the login's character set.
+        self.charset_of_login();
         let primary = self.held.take(Target::Primary);
         for conn in self.held.drain() {
             rt.shared.pools.release(conn, true);

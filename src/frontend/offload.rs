@@ -14,21 +14,22 @@ impl Session {
     /// The classification of `payload`'s statement (a COM_QUERY or COM_STMT_PREPARE) by the
     /// router's light pass, when it suffices: a plain call, so the common statement builds
     /// no future for it. None: [`classify_later`](Self::classify_later), which also reads
-    /// statements under a `sql_mode` that changes how quotes are read.
+    /// statements under a `sql_mode` or a client character set that changes how quotes
+    /// are read.
     pub(in crate::frontend) fn classify_now(
         &self,
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Option<Classified> {
-        if self.st.server_modes & STATUS_SQL_MODES != 0 {
+        if self.st.server_modes & STATUS_SQL_MODES != 0 || self.st.multibyte.is_some() {
             return None;
         }
         rt.shared.router.try_classify_query(&payload[1..])
     }
 
     /// What [`classify_now`](Self::classify_now) did not answer: the statement as the
-    /// server reads it under the session's `sql_mode` (see
-    /// [`as_default_sql_mode`](crate::router::as_default_sql_mode)), by the light pass or
+    /// server reads it in the client's character set and under the session's `sql_mode`
+    /// (see [`relexed`](Self::relexed)), by the light pass or
     /// [off the loop](Self::classify_off_loop).
     pub(in crate::frontend) async fn classify_later(
         &self,
@@ -48,16 +49,30 @@ impl Session {
         Ok(q)
     }
 
+    /// The statement (with its command byte) as the default lexing reads it the way the
+    /// server does: two-byte characters of the client's character set paired first, then
+    /// backslashes that the `sql_mode` makes plain characters. None: as sent.
     fn relexed(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        let sql = payload.get(1..)?;
+        let paired = self
+            .st
+            .multibyte
+            .and_then(|cs| crate::router::as_single_byte(sql, cs));
+        let sql = paired.as_deref().unwrap_or(sql);
         let modes = self.st.server_modes;
-        if modes & STATUS_SQL_MODES == 0 {
-            return None;
-        }
-        let sql = crate::router::as_default_sql_mode(
-            payload.get(1..)?,
-            modes & STATUS_NO_BACKSLASH_ESCAPES != 0,
-            modes & STATUS_ANSI_QUOTES != 0,
-        )?;
+        let plain = (modes & STATUS_SQL_MODES != 0)
+            .then(|| {
+                crate::router::as_default_sql_mode(
+                    sql,
+                    modes & STATUS_NO_BACKSLASH_ESCAPES != 0,
+                    modes & STATUS_ANSI_QUOTES != 0,
+                )
+            })
+            .flatten();
+        let sql = match (plain, paired) {
+            (Some(p), _) | (None, Some(p)) => p,
+            (None, None) => return None,
+        };
         let mut relexed = Vec::with_capacity(payload.len());
         relexed.push(payload[0]);
         relexed.extend_from_slice(&sql);

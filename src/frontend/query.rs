@@ -61,6 +61,17 @@ impl Session {
         }
     }
 
+    /// Follows the client's character set through `SET NAMES` and the like, for the
+    /// classifier (see `ClientState::multibyte`). A SET the server refused changed nothing.
+    fn learn_client_charset(&mut self, sql: &[u8], o: &Outcome) {
+        if o.err.is_some() {
+            return;
+        }
+        if let Some(cs) = crate::router::client_charset(sql) {
+            self.st.multibyte = crate::router::MultiByte::of_charset(&cs);
+        }
+    }
+
     pub(super) async fn com_query(
         &mut self,
         rt: &RuntimeState,
@@ -173,6 +184,7 @@ impl Session {
         }
         if c.class == Class::SetSession {
             self.learn_wait_timeout(rt, sql, &outcome);
+            self.learn_client_charset(sql, &outcome);
         }
         Ok(())
     }

@@ -131,6 +131,7 @@ impl Session {
             st: ClientState {
                 schema: login.database.map(Into::into),
                 server_modes: login_modes(&rt),
+                multibyte: crate::router::MultiByte::of_collation_id(login.collation),
                 ..ClientState::default()
             },
             held: Held::default(),

@@ -336,6 +336,69 @@ pub(crate) fn as_default_escapes(sql: &[u8], escapes: Escapes) -> Option<Vec<u8>
     out
 }
 
+/// A client character set in which the second byte of a two-byte character may be a
+/// backslash or a backtick (GBK, Big5, Shift-JIS and its cp932 variant): the server reads
+/// such a byte as part of the character, a byte lexer as an escape or a quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultiByte {
+    Gbk,
+    Big5,
+    Sjis,
+}
+
+impl MultiByte {
+    /// By character set name (as `SET NAMES` gives it, any case).
+    pub fn of_charset(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "gbk" => Some(MultiByte::Gbk),
+            "big5" => Some(MultiByte::Big5),
+            "sjis" | "cp932" => Some(MultiByte::Sjis),
+            _ => None,
+        }
+    }
+
+    /// By the collation id a handshake or COM_CHANGE_USER names.
+    pub fn of_collation_id(id: u8) -> Option<Self> {
+        match id {
+            28 | 87 => Some(MultiByte::Gbk),
+            1 | 84 => Some(MultiByte::Big5),
+            13 | 88 | 95 | 96 => Some(MultiByte::Sjis),
+            _ => None,
+        }
+    }
+
+    fn is_pair(self, lead: u8, trail: u8) -> bool {
+        let (lead_ok, trail_high) = match self {
+            MultiByte::Gbk => ((0x81..=0xFE).contains(&lead), 0x80..=0xFE),
+            MultiByte::Big5 => ((0xA1..=0xF9).contains(&lead), 0xA1..=0xFE),
+            MultiByte::Sjis => (
+                (0x81..=0x9F).contains(&lead) || (0xE0..=0xFC).contains(&lead),
+                0x80..=0xFC,
+            ),
+        };
+        lead_ok && ((0x40..=0x7E).contains(&trail) || trail_high.contains(&trail))
+    }
+}
+
+/// `sql` with the second byte of each two-byte character of `cs` that is a backslash or a
+/// backtick made plain (`_`), so a byte lexer splits it as the server does (`'\xbf\x5c'` is
+/// one GBK character in quotes, not a quote escaped). None when there is none.
+pub(crate) fn as_single_byte(sql: &[u8], cs: MultiByte) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i + 1 < sql.len() {
+        if !cs.is_pair(sql[i], sql[i + 1]) {
+            i += 1;
+            continue;
+        }
+        if matches!(sql[i + 1], b'\\' | b'`') {
+            out.get_or_insert_with(|| sql.to_vec())[i + 1] = b'_';
+        }
+        i += 2;
+    }
+    out
+}
+
 pub(crate) fn quoted_end(src: &[u8], start: usize, quote: u8, backslash: bool) -> Option<usize> {
     let mut i = start + 1;
     // Only a quote or a backslash can end or escape anything: find the next with memchr
@@ -566,6 +629,35 @@ mod tests {
                 .collect()
         };
         assert_eq!(words, ["SELECT", "SET", "a", "SELECT"]);
+    }
+
+    #[test]
+    fn two_byte_characters_ending_in_a_backslash_or_backtick_byte_are_paired() {
+        use super::{as_single_byte, MultiByte};
+        let sql: &[u8] = b"SELECT '\xbf\x5c'; SET a = 1; SELECT `\x81\x60`, '\x81\x81\x5c''";
+        let gbk = as_single_byte(sql, MultiByte::Gbk).unwrap();
+        // The pair after a pair keeps its own backslash: 0x81 0x81 is one character.
+        assert_eq!(
+            gbk,
+            b"SELECT '\xbf_'; SET a = 1; SELECT `\x81_`, '\x81\x81\x5c''".to_vec()
+        );
+        // Big5 has no lead byte 0x81; Shift-JIS none at 0xbf (half-width katakana).
+        assert_eq!(
+            as_single_byte(b"'\x81\x5c' '\xbf\x5c'", MultiByte::Big5).as_deref(),
+            Some(&b"'\x81\x5c' '\xbf_'"[..])
+        );
+        assert_eq!(
+            as_single_byte(b"'\xbf\x5c' '\x81\x5c'", MultiByte::Sjis).as_deref(),
+            Some(&b"'\xbf\x5c' '\x81_'"[..])
+        );
+        // A lead byte before a byte that cannot follow it is a character of its own.
+        assert_eq!(as_single_byte(b"'\x81'\x5c", MultiByte::Gbk), None);
+        assert_eq!(as_single_byte(b"SELECT 'plain \\'", MultiByte::Gbk), None);
+        assert_eq!(MultiByte::of_collation_id(28), Some(MultiByte::Gbk));
+        assert_eq!(MultiByte::of_collation_id(95), Some(MultiByte::Sjis));
+        assert_eq!(MultiByte::of_collation_id(45), None);
+        assert_eq!(MultiByte::of_charset("BIG5"), Some(MultiByte::Big5));
+        assert_eq!(MultiByte::of_charset("utf8mb4"), None);
     }
 
     #[test]

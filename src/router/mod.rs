@@ -33,7 +33,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::state::per_worker::{self, PerWorker};
 
 pub(crate) use lexer::is_ident_byte;
+pub use lexer::MultiByte;
 pub use schemas::{schema_refs, visit_schema_refs};
+pub use set::client_charset;
 pub use set::{set_list, SetList};
 
 /// `sql` as the classifier must read it under the session's `sql_mode`
@@ -50,6 +52,12 @@ pub fn as_default_sql_mode(
         double: !no_backslash_escapes && !ansi_quotes,
     };
     lexer::as_default_escapes(sql, escapes)
+}
+
+/// `sql` as the classifier must read it when the client's character set is `cs`: see
+/// [`MultiByte`]. None when it reads right as it is.
+pub fn as_single_byte(sql: &[u8], cs: MultiByte) -> Option<Vec<u8>> {
+    lexer::as_single_byte(sql, cs)
 }
 
 /// Default bound on cached SELECT-family decisions.

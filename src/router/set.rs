@@ -338,6 +338,54 @@ pub fn set_list(sql: &[u8]) -> Option<SetList<'_>> {
     Some(out)
 }
 
+/// The character set a SET leaves the client's statements in: the value of its last
+/// `NAMES`, `CHARACTER SET`, `CHARSET` or `character_set_client` assignment, lower-cased
+/// and unquoted (`default` for DEFAULT). None when it names none, or is a SET that
+/// [`set_list`] does not read (a comment, an expression, global scope).
+pub fn client_charset(sql: &[u8]) -> Option<String> {
+    let list = set_list(sql)?;
+    if !list.changes_charset {
+        return None;
+    }
+    let mut toks = Tokens::new(list.list);
+    let mut found = None;
+    while let Some(t) = toks.next() {
+        let text = toks.text(t);
+        let names_value = match t.kind {
+            Kind::Word if text.eq_ignore_ascii_case(b"NAMES") => true,
+            Kind::Word if text.eq_ignore_ascii_case(b"CHARSET") => true,
+            Kind::Word if text.eq_ignore_ascii_case(b"SET") => true,
+            Kind::Word | Kind::SysVar => {
+                let name = if t.kind == Kind::SysVar {
+                    sysvar_parts(text).1
+                } else {
+                    text
+                };
+                name.eq_ignore_ascii_case(b"character_set_client")
+                    && toks
+                        .next()
+                        .is_some_and(|op| op.is_punct(b'=') || op.kind == Kind::Assign)
+            }
+            _ => false,
+        };
+        if !names_value {
+            continue;
+        }
+        if let Some(v) = toks
+            .next()
+            .filter(|v| matches!(v.kind, Kind::Word | Kind::Str))
+        {
+            let raw = toks.text(v);
+            let unquoted = match v.kind {
+                Kind::Str => raw.get(1..raw.len().saturating_sub(1)).unwrap_or(b""),
+                _ => raw,
+            };
+            found = Some(String::from_utf8_lossy(unquoted).to_ascii_lowercase());
+        }
+    }
+    found
+}
+
 fn is_charset_name(name: &str) -> bool {
     matches!(name, "names" | "character set" | "charset")
         || name.starts_with("character_set_")
@@ -498,6 +546,29 @@ mod join_tests {
         set_list(sql.as_bytes()).map(|l| String::from_utf8_lossy(l.list).into_owned())
     }
 
+    #[test]
+    fn the_client_character_set_a_set_leaves() {
+        let cs = |sql: &str| client_charset(sql.as_bytes());
+        assert_eq!(cs("SET NAMES gbk").as_deref(), Some("gbk"));
+        assert_eq!(
+            cs("SET NAMES 'SJIS' COLLATE sjis_bin").as_deref(),
+            Some("sjis")
+        );
+        assert_eq!(cs("SET CHARACTER SET big5").as_deref(), Some("big5"));
+        assert_eq!(cs("SET CHARSET utf8mb4").as_deref(), Some("utf8mb4"));
+        assert_eq!(cs("SET NAMES DEFAULT").as_deref(), Some("default"));
+        assert_eq!(
+            cs("SET @@session.character_set_client = gbk, time_zone = '+00:00'").as_deref(),
+            Some("gbk")
+        );
+        assert_eq!(
+            cs("SET NAMES gbk, character_set_client = utf8mb4").as_deref(),
+            Some("utf8mb4")
+        );
+        assert_eq!(cs("SET character_set_results = gbk"), None);
+        assert_eq!(cs("SET time_zone = '+00:00'"), None);
+        assert_eq!(cs("SET GLOBAL character_set_client = gbk"), None);
+    }
     #[test]
     fn plain_assignments_give_their_list() {
         assert_eq!(list("SET a=1").as_deref(), Some("a=1"));

@@ -336,3 +336,27 @@ async fn change_user_runs_as_the_new_login_on_the_servers() {
         assert_eq!(after, "ops@%", "statement {i} after COM_CHANGE_USER");
     }
 }
+
+/// In GBK a two-byte character may end in the byte of a backslash, which the server pairs
+/// with the character before it: here `'\xbf\x5c'` is a string, and the name after it is
+/// SQL. Read byte by byte, under any `sql_mode`, the backslash escaped the quote and the
+/// name was inside a string (the first statement), so it went to the server unchecked
+/// (whose grants refused it, 1142). Switchyard now also reads a GBK client's statements as
+/// the server does.
+#[tokio::test]
+async fn a_name_behind_a_gbk_character_ending_in_a_backslash_byte_is_refused() {
+    globex_secret().await;
+    let proxy = common::start(common::config("")).await;
+    let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    c.query_drop("SET NAMES gbk").await.unwrap();
+    let attempts: [&[u8]; 2] = [
+        b"SELECT 'a\\'b', '\xbf\x5c', secret FROM wf_globex.isolation_secret -- '",
+        b"SELECT '\xbf\x5c'; SELECT * FROM wf_globex.isolation_secret; -- '",
+    ];
+    for sql in attempts {
+        let what = String::from_utf8_lossy(sql).into_owned();
+        let e = c.query_drop(sql).await.expect_err(&what);
+        assert_denied(&what, &e);
+        still_usable(&mut c, &what).await;
+    }
+}

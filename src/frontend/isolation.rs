@@ -35,13 +35,21 @@ impl Session {
         if !self.checks_schema_refs(rt) {
             return Ok(());
         }
-        let outcome = refs.visit(sql, |name| {
+        let mut check = |name: &[u8]| {
             if foreign(rt, &self.who.user.tenants, name) {
                 ControlFlow::Break(String::from_utf8_lossy(name).into_owned())
             } else {
                 ControlFlow::Continue(())
             }
-        });
+        };
+        let mut outcome = refs.visit(sql, &mut check);
+        // In GBK, Big5 or Shift-JIS the server pairs a backslash byte with the character
+        // before it, where no `sql_mode` reading does (`'a\'b', '\xbf\x5c', db.t`): read
+        // that way too.
+        let paired = self.st.multibyte.filter(|_| outcome.is_continue());
+        if let Some(copy) = paired.and_then(|cs| crate::router::as_single_byte(sql, cs)) {
+            outcome = crate::router::visit_schema_refs(&copy, &mut check);
+        }
         match outcome {
             ControlFlow::Break(db) => Err(db_access_denied(&self.who.user.name, &db)),
             ControlFlow::Continue(()) => Ok(()),

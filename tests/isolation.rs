@@ -347,16 +347,20 @@ async fn change_user_runs_as_the_new_login_on_the_servers() {
 async fn a_name_behind_a_gbk_character_ending_in_a_backslash_byte_is_refused() {
     globex_secret().await;
     let proxy = common::start(common::config("")).await;
-    let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
-    c.query_drop("SET NAMES gbk").await.unwrap();
     let attempts: [&[u8]; 2] = [
         b"SELECT 'a\\'b', '\xbf\x5c', secret FROM wf_globex.isolation_secret -- '",
         b"SELECT '\xbf\x5c'; SELECT * FROM wf_globex.isolation_secret; -- '",
     ];
-    for sql in attempts {
-        let what = String::from_utf8_lossy(sql).into_owned();
-        let e = c.query_drop(sql).await.expect_err(&what);
-        assert_denied(&what, &e);
-        still_usable(&mut c, &what).await;
+    // The second SET is one Switchyard does not follow (a comment inside): the check
+    // holds whatever character set it believes the session uses.
+    for set in ["SET NAMES gbk", "SET NAMES /* unread */ gbk"] {
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        c.query_drop(set).await.unwrap();
+        for sql in attempts {
+            let what = format!("{set}: {}", String::from_utf8_lossy(sql));
+            let e = c.query_drop(sql).await.expect_err(&what);
+            assert_denied(&what, &e);
+            still_usable(&mut c, &what).await;
+        }
     }
 }

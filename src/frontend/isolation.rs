@@ -45,10 +45,17 @@ impl Session {
         let mut outcome = refs.visit(sql, &mut check);
         // In GBK, Big5 or Shift-JIS the server pairs a backslash byte with the character
         // before it, where no `sql_mode` reading does (`'a\'b', '\xbf\x5c', db.t`): read
-        // that way too.
-        let paired = self.st.multibyte.filter(|_| outcome.is_continue());
-        if let Some(copy) = paired.and_then(|cs| crate::router::as_single_byte(sql, cs)) {
-            outcome = crate::router::visit_schema_refs(&copy, &mut check);
+        // that way too, whatever character set the session is known to use (a `SET NAMES`
+        // Switchyard does not read must not open a way around the check).
+        if outcome.is_continue() && crate::router::may_pair_bytes(sql) {
+            for cs in crate::router::MultiByte::ALL {
+                if let Some(copy) = crate::router::as_single_byte(sql, cs) {
+                    outcome = crate::router::visit_schema_refs(&copy, &mut check);
+                    if outcome.is_break() {
+                        break;
+                    }
+                }
+            }
         }
         match outcome {
             ControlFlow::Break(db) => Err(db_access_denied(&self.who.user.name, &db)),

@@ -347,6 +347,8 @@ pub enum MultiByte {
 }
 
 impl MultiByte {
+    pub const ALL: [MultiByte; 3] = [MultiByte::Gbk, MultiByte::Big5, MultiByte::Sjis];
+
     /// By character set name (as `SET NAMES` gives it, any case).
     pub fn of_charset(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().as_str() {
@@ -378,6 +380,13 @@ impl MultiByte {
         };
         lead_ok && ((0x40..=0x7E).contains(&trail) || trail_high.contains(&trail))
     }
+}
+
+/// Whether some backslash or backtick byte of `sql` follows a byte that may lead a two-byte
+/// character of a [`MultiByte`] set: only then can pairing change how `sql` reads. One
+/// memchr pass; most statements have no such byte.
+pub(crate) fn may_pair_bytes(sql: &[u8]) -> bool {
+    memchr::memchr2_iter(b'\\', b'`', sql).any(|i| i > 0 && sql[i - 1] >= 0x81)
 }
 
 /// `sql` with the second byte of each two-byte character of `cs` that is a backslash or a
@@ -658,6 +667,10 @@ mod tests {
         assert_eq!(MultiByte::of_collation_id(45), None);
         assert_eq!(MultiByte::of_charset("BIG5"), Some(MultiByte::Big5));
         assert_eq!(MultiByte::of_charset("utf8mb4"), None);
+        assert!(super::may_pair_bytes(b"SELECT '\xbf\x5c'"));
+        assert!(super::may_pair_bytes(b"SELECT `\x81\x60`"));
+        assert!(!super::may_pair_bytes(b"SELECT 'a\\'b', `t`"));
+        assert!(!super::may_pair_bytes(b"\\x"));
     }
 
     #[test]

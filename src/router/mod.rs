@@ -60,6 +60,11 @@ pub fn as_single_byte(sql: &[u8], cs: MultiByte) -> Option<Vec<u8>> {
     lexer::as_single_byte(sql, cs)
 }
 
+/// Whether [`as_single_byte`] can change `sql` for some [`MultiByte`] set (one cheap pass).
+pub fn may_pair_bytes(sql: &[u8]) -> bool {
+    lexer::may_pair_bytes(sql)
+}
+
 /// Default bound on cached SELECT-family decisions.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 

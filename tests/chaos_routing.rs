@@ -271,9 +271,7 @@ async fn reads_survive_a_stopped_primary_and_writes_resume() {
     table("cr_down").await;
     let [p, _, _] = chaos_ports();
     let body = async move {
-        let state = switchyard::state::RuntimeState::new(cfg("tenant", true)).with_monitor();
-        let monitor = state.monitor.clone().expect("monitor");
-        let proxy = common::start_state(state).await;
+        let (proxy, monitor) = monitored_proxy("1s").await;
         let port = proxy.addr.port();
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
         c.query_drop("INSERT INTO cr_down (v) VALUES ('before')")
@@ -356,10 +354,7 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
     common::wait_for_chaos_replicas().await;
     let [p, r1, r2] = chaos_ports();
     let body = async move {
-        let state =
-            switchyard::state::RuntimeState::new(cfg_with("tenant", true, "5s")).with_monitor();
-        let monitor = state.monitor.clone().expect("monitor");
-        let proxy = common::start_state(state).await;
+        let (proxy, monitor) = monitored_proxy("5s").await;
         let port = proxy.addr.port();
         let locks = hold_replicas_sql_threads("cr_applying").await;
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
@@ -404,28 +399,21 @@ async fn replicas_still_applying_when_the_primary_dies_keep_serving() {
 /// same. Found by the soak: logins failed naming the dead primary.
 #[tokio::test]
 async fn a_read_of_writes_only_the_dead_primary_has_says_so_and_logins_go_on() {
-    use common::raw::{modern_caps, packets, RawClient};
-    use switchyard::protocol::packets::tracked_gtid;
     let _guard = CHAOS_LOCK.lock().await;
     restore_all().await;
     table("cr_behind").await;
     common::wait_for_chaos_replicas().await;
     let [p, r1, r2] = chaos_ports();
     let body = async move {
-        let state =
-            switchyard::state::RuntimeState::new(cfg_with("tenant", true, "10s")).with_monitor();
-        let monitor = state.monitor.clone().expect("monitor");
-        let proxy = common::start_state(state).await;
+        let (proxy, monitor) = monitored_proxy("10s").await;
         let port = proxy.addr.port();
         // The replicas receive the write but cannot apply it while these locks are held.
         let locks = hold_replicas_sql_threads("cr_behind").await;
-        let password = common::password_of("acme_app");
-        let (mut writer, _) =
-            RawClient::connect(port, "acme_app", password, Some("wf_acme"), modern_caps()).await;
-        let ok = writer
-            .query("INSERT INTO cr_behind (v) VALUES ('only applied on the primary')")
-            .await;
-        let gtid = tracked_gtid(&packets(&ok).remove(0).1).expect("the write's GTID");
+        let gtid = tracked_write(
+            port,
+            "INSERT INTO cr_behind (v) VALUES ('only applied on the primary')",
+        )
+        .await;
         for r in [r1, r2] {
             received(r, &gtid).await;
         }
@@ -465,26 +453,16 @@ async fn a_read_of_writes_only_the_dead_primary_has_says_so_and_logins_go_on() {
 /// replica had applied the write).
 #[tokio::test]
 async fn a_read_of_writes_replicas_have_is_served_by_one_out_of_rotation_when_the_primary_dies() {
-    use common::raw::{modern_caps, packets, RawClient};
-    use switchyard::protocol::packets::tracked_gtid;
     let _guard = CHAOS_LOCK.lock().await;
     restore_all().await;
     table("cr_out").await;
     common::wait_for_chaos_replicas().await;
     let [p, r1, r2] = chaos_ports();
     let body = async move {
-        let state =
-            switchyard::state::RuntimeState::new(cfg_with("tenant", true, "10s")).with_monitor();
-        let monitor = state.monitor.clone().expect("monitor");
-        let proxy = common::start_state(state).await;
+        let (proxy, monitor) = monitored_proxy("10s").await;
         let port = proxy.addr.port();
-        let password = common::password_of("acme_app");
-        let (mut writer, _) =
-            RawClient::connect(port, "acme_app", password, Some("wf_acme"), modern_caps()).await;
-        let ok = writer
-            .query("INSERT INTO cr_out (v) VALUES ('applied everywhere')")
-            .await;
-        let gtid = tracked_gtid(&packets(&ok).remove(0).1).expect("the write's GTID");
+        let gtid =
+            tracked_write(port, "INSERT INTO cr_out (v) VALUES ('applied everywhere')").await;
         for r in [r1, r2] {
             let mut c = chaos_root(r).await;
             let waited: i64 = c
@@ -495,15 +473,7 @@ async fn a_read_of_writes_replicas_have_is_served_by_one_out_of_rotation_when_th
             assert_eq!(waited, 0, "replica {r} applied {gtid}");
             common::stop_sql_thread(r).await;
         }
-        let start = Instant::now();
-        while replica_states(&monitor) != ["stopped", "stopped"] {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{:?}",
-                replica_states(&monitor)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        replicas_become(&monitor, "stopped", Duration::from_secs(5)).await;
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
         kill_server("primary");
         refused(p).await;
@@ -597,15 +567,47 @@ async fn kill_primary_until_replicas_lost_it(
 ) -> Instant {
     kill_server("primary");
     let down_at = Instant::now();
-    while replica_states(monitor) != ["primary lost", "primary lost"] {
+    // Replicas applying within the lag limit.
+    replicas_become(monitor, "primary lost", Duration::from_secs(3)).await;
+    down_at
+}
+
+/// Returns once the monitor holds both chaos replicas in `state`; fails after `within`.
+async fn replicas_become(
+    monitor: &switchyard::monitor::MonitorHandle,
+    state: &str,
+    within: Duration,
+) {
+    let start = Instant::now();
+    while replica_states(monitor) != [state, state] {
         assert!(
-            down_at.elapsed() < Duration::from_secs(3),
-            "replicas applying within the lag limit: {:?}",
+            start.elapsed() < within,
+            "replicas not {state}: {:?}",
             replica_states(monitor)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    down_at
+}
+
+/// A proxy with the monitor on, for tenant acme at `consistency = "tenant"` and the lag
+/// limit `max_lag`.
+async fn monitored_proxy(max_lag: &str) -> (common::Proxy, switchyard::monitor::MonitorHandle) {
+    let state =
+        switchyard::state::RuntimeState::new(cfg_with("tenant", true, max_lag)).with_monitor();
+    let monitor = state.monitor.clone().expect("monitor");
+    (common::start_state(state).await, monitor)
+}
+
+/// Runs a write through the proxy on `port` as a client that asks for session tracking,
+/// and returns the GTID its OK reported.
+async fn tracked_write(port: u16, sql: &str) -> String {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::packets::tracked_gtid;
+    let password = common::password_of("acme_app");
+    let (mut writer, _) =
+        RawClient::connect(port, "acme_app", password, Some("wf_acme"), modern_caps()).await;
+    let ok = writer.query(sql).await;
+    tracked_gtid(&packets(&ok).remove(0).1).expect("the write's GTID")
 }
 
 /// The monitor's state of each chaos replica, as SHOW BACKENDS names it.

@@ -851,20 +851,13 @@ async fn change_user_story(
     port: u16,
     lock: &str,
 ) -> (Vec<(String, Vec<(u8, Vec<u8>)>)>, Vec<u128>) {
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
     // latin1: the session's character set must visibly fall back to the server's.
-    let caps = (
-        modern_caps(),
-        switchyard::protocol::MariadbCapabilities::empty(),
-    );
-    let (mut c, _) = RawClient::login_in(
-        stream,
+    let (mut c, _) = RawClient::connect_in(
+        port,
         "globex_app",
         "globex_pw",
         Some("wf_globex"),
-        caps,
+        modern_caps(),
         8,
     )
     .await;

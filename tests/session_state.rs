@@ -517,17 +517,7 @@ async fn a_set_in_a_multi_statement_is_seen_whatever_sql_mode_does_to_backslashe
             c.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
                 .await
                 .unwrap();
-            let mut results = c.query_iter(sql).await.unwrap();
-            let mut sets = 0;
-            loop {
-                let rows: Vec<mysql_async::Row> = results.collect().await.unwrap();
-                sets += 1;
-                drop(rows);
-                if results.is_empty() {
-                    break;
-                }
-            }
-            drop(results);
+            let sets = statements_run(&mut c, sql.as_bytes()).await;
             assert_eq!(sets, 3, "{mode} on {port}: three statements");
             for _ in 0..4 {
                 let tz: String = c.query_first("SELECT @@time_zone").await.unwrap().unwrap();
@@ -604,16 +594,16 @@ async fn a_set_behind_a_gbk_character_ending_in_a_backslash_byte_is_seen() {
         b"SELECT '\xbf\x5c'; SET time_zone = 0x2b30353a3030; SELECT '\xbf\x5c', 'z'";
     for port in [primary_port(), proxy.addr.port()] {
         // Logged in with gbk_chinese_ci (28).
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let caps = (
-            modern_caps(),
-            switchyard::protocol::MariadbCapabilities::empty(),
-        );
         let password = common::password_of("acme_app");
-        let (mut raw, _) =
-            RawClient::login_in(stream, "acme_app", password, Some("wf_acme"), caps, 28).await;
+        let (mut raw, _) = RawClient::connect_in(
+            port,
+            "acme_app",
+            password,
+            Some("wf_acme"),
+            modern_caps(),
+            28,
+        )
+        .await;
         let mut command = vec![0x03];
         command.extend_from_slice(hidden);
         raw.command(&command, Expect::ResultSets).await;
@@ -627,21 +617,24 @@ async fn a_set_behind_a_gbk_character_ending_in_a_backslash_byte_is_seen() {
         // Changed to gbk with SET NAMES.
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
         c.query_drop("SET NAMES gbk").await.unwrap();
-        let mut results = c.query_iter(hidden).await.unwrap();
-        let mut sets = 0;
-        loop {
-            let rows: Vec<mysql_async::Row> = results.collect().await.unwrap();
-            sets += 1;
-            drop(rows);
-            if results.is_empty() {
-                break;
-            }
-        }
-        drop(results);
+        let sets = statements_run(&mut c, hidden).await;
         assert_eq!(sets, 3, "three statements on {port}");
         for _ in 0..4 {
             let tz: String = c.query_first("SELECT @@time_zone").await.unwrap().unwrap();
             assert_eq!(tz, "+05:00", "SET NAMES gbk on {port}");
+        }
+    }
+}
+
+/// Runs a multi-statement and returns how many result sets (rows or OK) it answered with.
+async fn statements_run(c: &mut Conn, sql: &[u8]) -> usize {
+    let mut results = c.query_iter(sql).await.unwrap();
+    let mut sets = 0;
+    loop {
+        let _: Vec<mysql_async::Row> = results.collect().await.unwrap();
+        sets += 1;
+        if results.is_empty() {
+            return sets;
         }
     }
 }

@@ -183,11 +183,7 @@ impl Session {
                     .await
             {
                 tracing::trace!(parent: &self.span(), replica = addr, position = %pos, ready, "replica has the writes");
-                self.st.causal.confirm(i, &pos);
-                if let Some(m) = &self.mark {
-                    m.replica_reached(addr, &pos);
-                }
-                self.chose_replica(rt, i);
+                self.replica_has_writes(rt, i, addr, &pos);
                 self.count_consistent(|s| {
                     if ready {
                         &s.consistent_ready
@@ -249,20 +245,25 @@ impl Session {
             if self.ready(rt, Target::Replica(i)).await.is_err() {
                 continue;
             }
-            if let Some(pos) = pos {
-                if !self.wait_for(i, pos, wait).await {
-                    continue;
-                }
-                self.st.causal.confirm(i, pos);
-                if let Some(m) = &self.mark {
-                    m.replica_reached(&r.addr, pos);
-                }
+            match pos {
+                Some(pos) if !self.wait_for(i, pos, wait).await => continue,
+                Some(pos) => self.replica_has_writes(rt, i, &r.addr, pos),
+                None => self.chose_replica(rt, i),
             }
             tracing::debug!(parent: &self.span(), replica = %r.addr, position = ?pos, "primary down: read on a replica out of rotation");
-            self.chose_replica(rt, i);
             return Some(i);
         }
         None
+    }
+
+    /// Replica `i` (at `addr`) has applied `pos`: remembered for the session and the
+    /// tenant's mark, and the read goes there.
+    fn replica_has_writes(&mut self, rt: &RuntimeState, i: usize, addr: &str, pos: &str) {
+        self.st.causal.confirm(i, pos);
+        if let Some(m) = &self.mark {
+            m.replica_reached(addr, pos);
+        }
+        self.chose_replica(rt, i);
     }
 
     /// How long the `n`th replica tried is waited for: the first one only, longer while the

@@ -569,6 +569,7 @@ mod join_tests {
         assert_eq!(cs("SET time_zone = '+00:00'"), None);
         assert_eq!(cs("SET GLOBAL character_set_client = gbk"), None);
     }
+
     #[test]
     fn plain_assignments_give_their_list() {
         assert_eq!(list("SET a=1").as_deref(), Some("a=1"));

@@ -70,6 +70,21 @@ impl RawClient {
         Self::login_in(stream, user, password, db, caps, 45).await
     }
 
+    /// [`RawClient::connect`] in the character set of `collation` (see
+    /// [`RawClient::login_in`]).
+    pub async fn connect_in(
+        port: u16,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        caps: CapabilityFlags,
+        collation: u8,
+    ) -> (RawClient, Vec<u8>) {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let ext = MariadbCapabilities::empty();
+        Self::login_in(stream, user, password, db, (caps, ext), collation).await
+    }
+
     /// [`RawClient::login`] in the character set of `collation` (utf8mb4_general_ci, 45, is
     /// the servers' default).
     pub async fn login_in(

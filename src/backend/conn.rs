@@ -320,7 +320,7 @@ impl BackendConn {
         let mut scanner = self.scanner(Expect::ResultSets);
         let raw = relay::collect_response(&mut self.io, &mut scanner).await?;
         if let Some(e) = scanner.outcome.err {
-            return Err(BackendError::Server(e));
+            return Err(BackendError::Server(*e));
         }
         Ok(packets::first_text_value(&raw, self.deprecate_eof()).flatten())
     }

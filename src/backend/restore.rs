@@ -339,7 +339,7 @@ fn expect_ok(o: Outcome, what: &str) -> Result<(), BackendError> {
         None => Ok(()),
         Some(mut e) => {
             e.message = format!("{} ({what} by Switchyard)", e.message);
-            Err(BackendError::Server(e))
+            Err(BackendError::Server(*e))
         }
     }
 }

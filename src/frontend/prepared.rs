@@ -656,7 +656,7 @@ impl Session {
                     shed = true;
                     conn.stmts.shed_half(key)
                 }
-                (None, Some(e)) => return Err(SessionError::Reply(e)),
+                (None, Some(e)) => return Err(SessionError::Reply(*e)),
                 (None, None) => return Err(internal("prepare gave no statement")),
             };
             if close_all(conn, &closed).await.is_err() {

@@ -52,8 +52,9 @@ pub enum Event {
 pub struct Outcome {
     /// The final OK/EOF, if the response ended with one.
     pub ok: Option<OkInfo>,
-    /// Error code and message, if it ended with ERR.
-    pub err: Option<packets::ErrSpec>,
+    /// Error code and message, if it ended with ERR. Boxed: the outcome is built in every
+    /// statement's scanner and moved out with its answer, and an ERR is rare.
+    pub err: Option<Box<packets::ErrSpec>>,
     /// Status flags of the last terminator seen (OK, EOF).
     pub status: Option<u16>,
     /// Prepare-OK fields: backend statement id, columns, params.
@@ -372,7 +373,7 @@ impl Scanner {
             return Ok(Event::NeedMore);
         }
         if first == Some(ERR_HEADER) && self.phase != Phase::Done {
-            self.outcome.err = packets::parse_err_spec(p);
+            self.outcome.err = packets::parse_err_spec(p).map(Box::new);
             self.phase = Phase::Done;
             return Ok(Event::Done);
         }

@@ -570,7 +570,9 @@ impl Session {
                 return Err(e);
             }
         };
-        self.status_after_error(t, &class, &mut o).await?;
+        if o.err.is_some() {
+            self.status_after_error(t, &class, &mut o).await?;
+        }
         self.count(&route, t, Some(&o), class.class == Class::Read);
         self.metadata_sent(t, id, ck, &o);
         if let Some(s) = self.stmts.map.get(&id) {

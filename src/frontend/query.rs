@@ -174,7 +174,9 @@ impl Session {
                 Ok(o) => break o,
             }
         };
-        self.status_after_error(t, c, &mut outcome).await?;
+        if outcome.err.is_some() {
+            self.status_after_error(t, c, &mut outcome).await?;
+        }
         self.count(&route, t, Some(&outcome), c.class == Class::Read);
         let sql = &payload[1..];
         self.answered = Some(self.observe(rt, t, started, digest, sql));

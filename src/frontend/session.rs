@@ -756,7 +756,9 @@ impl Session {
     /// answers itself and the transaction's hold on the connection follow what it did.
     /// (The ping's OK takes the session-tracking changes the server held for the next OK:
     /// with the defaults none the client tracks, `last_gtid` with
-    /// `session_track_system_variables = '*'`.)
+    /// `session_track_system_variables = '*'`.) Callers test `o.err` first: the future
+    /// built and polled for an answer without an error, at every statement, cost more
+    /// than the test (its 600 bytes are cold at 64 sessions on a worker).
     pub(super) async fn status_after_error(
         &mut self,
         t: Target,

@@ -249,8 +249,11 @@ impl Session {
         let mut shutting_down = entry.signals.shutting_down();
         let mut signals_armed = None;
         // The runtime snapshot, taken again only when a reload or the monitor replaced it:
-        // `load_full` per command would write the snapshot's shared reference count.
-        let mut rt = self.state.load_full();
+        // `load_full` per command would write the snapshot's shared reference count, and
+        // even `load` writes and clears a debt slot; the cache's check is one plain read of
+        // the shared pointer.
+        let mut current = arc_swap::Cache::new(Arc::clone(&self.state));
+        let mut rt = Arc::clone(current.load());
         loop {
             if shutting_down && !self.st.in_transaction() {
                 tracing::debug!(parent: &self.span(), "closing for shutdown");
@@ -327,11 +330,8 @@ impl Session {
                     break;
                 }
             };
-            {
-                let now = self.state.load();
-                if !Arc::ptr_eq(&now, &rt) {
-                    rt = arc_swap::Guard::into_inner(now);
-                }
+            if !Arc::ptr_eq(current.load(), &rt) {
+                rt = Arc::clone(current.load());
             }
             self.hold_end = false;
             let mut payload = pkt.payload;

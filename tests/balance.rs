@@ -108,6 +108,47 @@ fn placement(state: &SharedState) -> [usize; 2] {
     [board.sessions(0), board.sessions(1)]
 }
 
+/// The tenant's statements as each worker counted them, by worker (`[0, 1]`).
+fn counted(state: &SharedState) -> [u64; 2] {
+    let mut by_worker = [0; 2];
+    for (slot, c) in state.load().shared.stats.tenant_by_slot("acme") {
+        // Worker i writes slot 1 + i; slot 0 is the threads that are no worker.
+        if let Some(n) = slot.checked_sub(1).and_then(|w| by_worker.get_mut(w)) {
+            *n = c.to_primary + c.to_replica;
+        }
+    }
+    by_worker
+}
+
+/// Gathered on worker 0 (all but the pinned session, idle on worker 1), the clients run a
+/// round each: every statement is counted by worker 0, including those of the sessions
+/// that moved there from worker 1 (their counters must have moved with them).
+async fn gathered_count_on_their_worker(
+    mut clients: Vec<Client>,
+    state: &SharedState,
+) -> Vec<Client> {
+    let before = counted(state);
+    let mut statements = 0;
+    for c in clients.iter_mut().filter(|c| c.i != PINNED) {
+        c.step().await;
+        statements += 2;
+    }
+    // A session counts a statement just after its answer went out: read until all are.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut after = counted(state);
+    while after[0] + after[1] < before[0] + before[1] + statements && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        after = counted(state);
+    }
+    assert_eq!(placement(state), [7, 1], "still gathered");
+    assert_eq!(
+        [after[0] - before[0], after[1] - before[1]],
+        [statements, 0],
+        "statements counted by worker 0 and by worker 1"
+    );
+    clients
+}
+
 /// Every client runs rounds, one per `pace` (light load) or back to back (None), until
 /// `until` holds or 20 s pass. The pinned session stays light throughout: alone on its
 /// worker and back to back, it would load that worker as much as the others load theirs,
@@ -183,6 +224,7 @@ async fn sessions_gather_and_spread_between_workers_keeping_their_own_state() {
         placement(&state)
     );
     assert!(moved >= 3, "{moved} moves");
+    let clients = gathered_count_on_their_worker(clients, &state).await;
 
     // Clients back to back (but the pinned one), and a fill of 1% of a core: worker 0's
     // load is over it, and about half goes to worker 1.

@@ -427,6 +427,11 @@ impl Session {
         self.worker = here;
         let rt = self.state.load_full();
         rt.shared.workers.moved();
+        // What its statements write goes to this worker's copies from now on: its tenant's
+        // counters, and its servers' (held by the lease keys, which are made again here).
+        // Kept from the old worker, they were written from two cores at every statement.
+        self.track_tenant_stats(&rt);
+        self.held.forget_lease_keys();
         // Counted among this worker's readers now, so its choices see the session.
         if let (Some(_), Some(i)) = (&self.seat, self.st.sticky) {
             self.seat_on(&rt, i);

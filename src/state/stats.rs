@@ -223,6 +223,15 @@ impl Stats {
         all
     }
 
+    /// `name`'s counters as each worker counted them, by worker slot
+    /// (`per_worker::current_slot`): which worker's copy a session writes.
+    pub fn tenant_by_slot(&self, name: &str) -> Vec<(usize, TenantCounts)> {
+        self.workers
+            .iter_slots()
+            .filter_map(|(i, w)| read(&w.tenants).get(name).map(|t| (i, t.counts())))
+            .collect()
+    }
+
     /// Each tenant's counters, every worker's added up, by name.
     pub fn snapshot(&self) -> Vec<(String, TenantCounts)> {
         let mut merged: HashMap<String, TenantCounts> = HashMap::new();

@@ -131,8 +131,8 @@ impl Session {
     }
 
     /// Counts where a statement ran and whether it failed.
-    pub(super) fn count(&self, route: &Route, t: Target, o: Option<&Outcome>, read: bool) {
-        self.registration.entry.count_statement();
+    pub(super) fn count(&mut self, route: &Route, t: Target, o: Option<&Outcome>, read: bool) {
+        self.ran_statement = true;
         if let (Some(conn), Some(_)) = (self.held.get(t), o) {
             TenantStats::bump(if read {
                 &conn.served.reads

@@ -86,6 +86,10 @@ pub struct Session {
     pub(super) answered: Option<Instant>,
     /// The session counted on the replica it reads from, for the choices of others.
     pub(super) seat: Option<crate::state::readers::Seat>,
+    /// The command ran a statement: SHOW SESSIONS counts it once the session has given
+    /// back what it no longer holds and published that (`end_leases`), so a reader that
+    /// sees the count also sees what the session holds after the statement.
+    pub(super) ran_statement: bool,
     /// The worker running the session, and the last of its balancer's calls it answered.
     worker: usize,
     answered_call: u32,
@@ -154,6 +158,7 @@ impl Session {
             eligible: Default::default(),
             seat: None,
             worker,
+            ran_statement: false,
             answered_call: 0,
         };
         s.track_tenant_stats(&rt);
@@ -346,6 +351,9 @@ impl Session {
             last_active = self.answered.take().unwrap_or_else(Instant::now);
             self.st.last_end = Some(last_active);
             self.end_leases(&rt, last_active);
+            if std::mem::take(&mut self.ran_statement) {
+                self.registration.entry.count_statement();
+            }
             if self.st.holds_expiring_answer() {
                 rearm(&mut hold, last_active + super::lease::LOOK_BACK_HOLD);
             }

@@ -424,7 +424,10 @@ impl Session {
             text_key,
             digest: q.fingerprint,
             sql: payload[1..].to_vec(),
-            class: Arc::clone(&q.c),
+            // A copy of the session's own, not the worker's cached decision: every execute
+            // clones and drops it, and once the session moves to another worker that would
+            // write a reference count the old worker's sessions write too.
+            class: Arc::new(Classification::clone(&q.c)),
             params: p.params,
             types: None,
             long_data: Vec::new(),

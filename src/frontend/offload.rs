@@ -69,10 +69,7 @@ impl Session {
                 )
             })
             .flatten();
-        let sql = match (plain, paired) {
-            (Some(p), _) | (None, Some(p)) => p,
-            (None, None) => return None,
-        };
+        let sql = plain.or(paired)?;
         let mut relexed = Vec::with_capacity(payload.len());
         relexed.push(payload[0]);
         relexed.extend_from_slice(&sql);

@@ -135,7 +135,6 @@ impl Session {
             st: ClientState {
                 schema: login.database.map(Into::into),
                 server_modes: login_modes(&rt),
-                multibyte: crate::router::MultiByte::of_collation_id(login.collation),
                 ..ClientState::default()
             },
             held: Held::default(),
@@ -161,6 +160,7 @@ impl Session {
             ran_statement: false,
             answered_call: 0,
         };
+        s.charset_of_login();
         s.track_tenant_stats(&rt);
         s
     }
@@ -228,9 +228,8 @@ impl Session {
                     }
                 }
                 // Any replica that answers checks a login as well as one in rotation.
-                checked =
-                    checked || (self.replica_out_of_rotation(rt, None, &mut asked).await).is_some();
-                if !checked {
+                if !checked && (self.replica_out_of_rotation(rt, None, &mut asked).await).is_none()
+                {
                     return Err(e);
                 }
                 tracing::warn!(parent: &self.span(), error = %e, "primary unreachable: session starts read-only");

@@ -214,7 +214,7 @@ async fn sessions_gather_and_spread_between_workers_keeping_their_own_state() {
     // all but the pinned session gather on worker 0. Light even for a test build on a busy
     // machine: at a round every 20 ms, such a build's sessions used about 0.75 of a core
     // between them, over the fill, and spread again as soon as they had gathered.
-    reload::apply(&state, config(75));
+    reload::apply(&state, config(75)).unwrap();
     let light = Some(LIGHT);
     let (clients, met) = run_until(clients, &state, light, |p| p == [7, 1]).await;
     let moved = state.load().shared.workers.moves();
@@ -228,7 +228,7 @@ async fn sessions_gather_and_spread_between_workers_keeping_their_own_state() {
 
     // Clients back to back (but the pinned one), and a fill of 1% of a core: worker 0's
     // load is over it, and about half goes to worker 1.
-    reload::apply(&state, config(1));
+    reload::apply(&state, config(1)).unwrap();
     let (mut clients, met) = run_until(clients, &state, None, |p| p[1] >= 3).await;
     let spread = state.load().shared.workers.moves() - moved;
     assert!(

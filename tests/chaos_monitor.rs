@@ -74,6 +74,18 @@ async fn wait_for(limit: Duration, mut pred: impl FnMut() -> bool) -> Option<Dur
     pred().then(|| start.elapsed())
 }
 
+/// `switchyard_replica_lag_seconds` of the replica on `port`, as /metrics renders it.
+fn replica_lag_metric(shared: &switchyard::state::SharedState, port: u16) -> f64 {
+    use switchyard::admin::metrics;
+    let text = metrics::encode(&metrics::registry(std::sync::Arc::clone(shared)));
+    let addr = format!("addr=\"{}\"", addr(port));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("switchyard_replica_lag_seconds{") && l.contains(&addr))
+        .unwrap_or_else(|| panic!("no lag sample for {addr}:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 fn status(m: &MonitorHandle, port: u16) -> BackendStatus {
     match m.status(&addr(port)) {
         Some(s) => (*s).clone(),
@@ -296,6 +308,20 @@ async fn replication_lag_over_the_limit_is_ineligible() {
         );
         assert!(m.replica_eligible(&addr(r2), max_lag), "the other replica");
 
+        // /metrics gives the lag as measured, fraction and all (it was rounded to seconds):
+        // what the monitor says just before and just after the scrape brackets it.
+        let mut rt = switchyard::state::RuntimeState::new(chaos_config(2, "1s"));
+        rt.monitor = Some(m.clone());
+        let shared = rt.shared();
+        let lag = || status(&m, r1).observed.effective_lag().unwrap().as_secs_f64();
+        let before = lag();
+        let shown = replica_lag_metric(&shared, r1);
+        let after = lag();
+        assert!(
+            before.min(after) - 1e-6 <= shown && shown <= before.max(after) + 1e-6,
+            "/metrics {shown} s, the monitor {before} s then {after} s"
+        );
+
         set_master_delay(r1, 0).await;
         let start = Instant::now();
         wait_for(Duration::from_secs(15), || m.replica_eligible(&addr(r1), max_lag))
@@ -491,7 +517,7 @@ async fn a_reload_that_restarts_the_monitor_keeps_a_lagging_replica_out() {
         // A new lag limit changes what the monitor watches: the reload starts another one.
         // (Tighter, so the replica, just past the old limit, is past the new one too.)
         let limit = Duration::from_millis(900);
-        let next = state.successor(unprivileged_config("900ms"));
+        let next = state.successor(unprivileged_config("900ms")).unwrap();
         old.stop();
         let m = next.monitor.clone().expect("monitor after the reload");
         let reloaded = Instant::now();

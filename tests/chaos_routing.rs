@@ -271,7 +271,11 @@ async fn reads_survive_a_stopped_primary_and_writes_resume() {
     table("cr_down").await;
     let [p, _, _] = chaos_ports();
     let body = async move {
-        let (proxy, monitor) = monitored_proxy("1s").await;
+        let state =
+            switchyard::state::RuntimeState::new(cfg_with("tenant", true, "1s")).with_monitor();
+        let monitor = state.monitor.clone().expect("monitor");
+        let shared = state.shared();
+        let proxy = common::start_shared(std::sync::Arc::clone(&shared)).await;
         let port = proxy.addr.port();
         let mut c = connect(port, "acme_app", Some("wf_acme")).await;
         c.query_drop("INSERT INTO cr_down (v) VALUES ('before')")
@@ -318,6 +322,11 @@ async fn reads_survive_a_stopped_primary_and_writes_resume() {
              {new_sessions} new sessions in 10 s; replicas {states:?}"
         );
         assert_eq!(states, ["primary lost", "primary lost"]);
+        // They take traffic, and /metrics says so (it said 0, as for a server down).
+        let [_, r1, r2] = chaos_ports();
+        for (server, up) in [(p, "0"), (r1, "1"), (r2, "1")] {
+            assert_eq!(backend_up(&shared, server), [up], "127.0.0.1:{server}");
+        }
 
         cluster_up().await;
         let up_at = Instant::now();
@@ -596,6 +605,17 @@ async fn monitored_proxy(max_lag: &str) -> (common::Proxy, switchyard::monitor::
         switchyard::state::RuntimeState::new(cfg_with("tenant", true, max_lag)).with_monitor();
     let monitor = state.monitor.clone().expect("monitor");
     (common::start_state(state).await, monitor)
+}
+
+/// `switchyard_backend_up`'s samples for the server on `port` (one per tenant using it).
+fn backend_up(shared: &switchyard::state::SharedState, port: u16) -> Vec<String> {
+    use switchyard::admin::metrics;
+    let text = metrics::encode(&metrics::registry(std::sync::Arc::clone(shared)));
+    let addr = format!("addr=\"127.0.0.1:{port}\"");
+    text.lines()
+        .filter(|l| l.starts_with("switchyard_backend_up{") && l.contains(&addr))
+        .filter_map(|l| l.rsplit(' ').next().map(str::to_owned))
+        .collect()
 }
 
 /// Runs a write through the proxy on `port` as a client that asks for session tracking,

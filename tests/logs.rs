@@ -33,6 +33,7 @@ async fn slow_statements_are_logged_as_json() {
     for part in [
         "\"tenant\":\"globex\"",
         "\"user\":\"globex_app\"",
+        "\"route\":\"primary\"",
         "SELECT SLEEP(?)",
         &format!("127.0.0.1:{}", primary_port()),
     ] {

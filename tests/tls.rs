@@ -22,8 +22,17 @@ fn make_certs() -> PathBuf {
 }
 
 async fn start(certs: &Path, require_tls: bool) -> common::Proxy {
+    let state =
+        RuntimeState::new(config::parse(&config_text(certs, require_tls), &|_| None).unwrap())
+            .with_tls()
+            .expect("certificates load");
+    common::start_state(state).await
+}
+
+/// A config serving acme over TLS with `certs`' server certificate and key.
+fn config_text(certs: &Path, require_tls: bool) -> String {
     let p = common::primary_port();
-    let text = format!(
+    format!(
         r#"
 [server]
 tls_cert = "{cert}"
@@ -48,11 +57,7 @@ require_tls = true
 "#,
         cert = certs.join("server.pem").display(),
         key = certs.join("server.key").display(),
-    );
-    let state = RuntimeState::new(config::parse(&text, &|_| None).unwrap())
-        .with_tls()
-        .expect("certificates load");
-    common::start_state(state).await
+    )
 }
 
 fn mariadb(port: u16, ca: &Path, tls: bool, sql: &str) -> std::process::Output {
@@ -202,6 +207,82 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = std::fs::remove_dir_all(certs);
+}
+
+/// A reload loads the files the new config names as `check` and a start do: certificates
+/// renewed in place are served from then on, and a config naming a file that does not load
+/// is refused whole (before, it was applied without its TLS: with `require_tls` every login
+/// then got ERR 3159, TLS being required but no longer offered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_renews_certificates_and_refuses_files_that_do_not_load() {
+    let dir = make_certs();
+    let certs = dir.join("live");
+    std::fs::create_dir_all(&certs).unwrap();
+    for f in ["server.pem", "server.key"] {
+        std::fs::copy(dir.join(f), certs.join(f)).unwrap();
+    }
+    let file = dir.join("switchyard.toml");
+    std::fs::write(&file, config_text(&certs, false)).unwrap();
+    let state = RuntimeState::from_file(config::load(&file).unwrap(), file.clone())
+        .with_tls()
+        .unwrap()
+        .shared();
+    let proxy = common::start_shared(std::sync::Arc::clone(&state)).await;
+    let port = proxy.addr.port();
+    let tls_login = |ca: PathBuf| async move {
+        tokio::task::spawn_blocking(move || mariadb(port, &ca, true, "SELECT 40 + 2"))
+            .await
+            .unwrap()
+    };
+    let (old_ca, new_ca) = (dir.join("ca.pem"), dir.join("renewed").join("ca.pem"));
+    assert!(tls_login(old_ca.clone()).await.status.success());
+
+    // Renewed in place (another CA's certificate, so a client can tell which it got).
+    let renewed = dir.join("renewed");
+    std::fs::create_dir_all(&renewed).unwrap();
+    certs::make_ca(&renewed, "switchyard renewed CA");
+    certs::make_server_cert(&renewed);
+    for f in ["server.pem", "server.key"] {
+        std::fs::copy(renewed.join(f), certs.join(f)).unwrap();
+    }
+    switchyard::state::reload::reload_from(&state, &file).expect("the renewed files load");
+    let out = tls_login(new_ca.clone()).await;
+    assert!(
+        out.status.success(),
+        "the renewed certificate is served: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!tls_login(old_ca).await.status.success());
+
+    // A key that does not load, with require_tls turned on: refused, nothing changes.
+    let broken = dir.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(certs.join("server.pem"), broken.join("server.pem")).unwrap();
+    std::fs::write(broken.join("server.key"), "not a key\n").unwrap();
+    std::fs::write(&file, config_text(&broken, true)).unwrap();
+    let e = switchyard::state::reload::reload_from(&state, &file)
+        .expect_err("a key that does not load refuses the reload");
+    let said = e.to_string();
+    assert!(
+        said.contains(&broken.join("server.key").display().to_string()),
+        "{said}"
+    );
+    assert!(!state.load().config.server.require_tls);
+    let out = tls_login(new_ca.clone()).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::task::spawn_blocking(move || mariadb(port, &new_ca, false, "SELECT 1"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "plaintext logins still allowed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

@@ -174,6 +174,12 @@ fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, s: &Samples) -> fm
     Ok(())
 }
 
+/// Whether a backend in `state` (as SHOW BACKENDS names it) takes traffic: a replica that
+/// lost its primary but applied what it received still serves reads.
+fn takes_traffic(state: &str) -> bool {
+    matches!(state, "up" | "primary lost")
+}
+
 impl Collector for StateCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let rt = self.state.load_full();
@@ -316,7 +322,9 @@ impl Collector for StateCollector {
 
         let mut up = Samples::default();
         let mut offline = Samples::default();
-        let mut lag = Samples::default();
+        // Seconds with their fraction (the monitor measures below a second); tenants merged
+        // under one label show their worst.
+        let mut lag: BTreeMap<Labels, f64> = BTreeMap::new();
         for b in rows(&rt) {
             let status = status_of(&rt, &b.addr);
             let labels = vec![
@@ -324,22 +332,26 @@ impl Collector for StateCollector {
                 ("addr", b.addr.clone()),
                 ("role", b.role.to_owned()),
             ];
-            up.add(labels.clone(), i64::from(status.state == "up"));
+            up.add(labels.clone(), i64::from(takes_traffic(status.state)));
             offline.add(labels.clone(), i64::from(status.state == "offline"));
             if let Some(seconds) = status.lag_seconds {
-                lag.add(labels, seconds.round() as i64);
+                let worst = lag.entry(labels).or_default();
+                *worst = worst.max(seconds);
             }
+        }
+        let mut m = enc.encode_descriptor(
+            "switchyard_replica_lag_seconds",
+            "Replication lag measured by the monitor (on the primary's GTID timeline, else Seconds_Behind_Master), by replica",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (labels, seconds) in &lag {
+            ConstGauge::new(*seconds).encode(m.encode_family(labels)?)?;
         }
         gauge(
             &mut enc,
-            "switchyard_replica_lag_seconds",
-            "Replication lag measured by the monitor (on the primary's GTID timeline, else Seconds_Behind_Master), by replica",
-            &lag,
-        )?;
-        gauge(
-            &mut enc,
             "switchyard_backend_up",
-            "1 if the backend takes traffic (not down, not OFFLINE)",
+            "1 if the backend takes traffic: up, or a replica that lost its primary but serves reads (not down, lagging, stopped or OFFLINE)",
             &up,
         )?;
         gauge(

@@ -15,7 +15,7 @@ use super::record::InstanceRecord;
 use super::{within, Fleet, FleetError};
 use crate::config::{self, Config};
 use crate::state::lock::Unpoisoned;
-use crate::state::{reload, RuntimeState, SharedState};
+use crate::state::{reload, SharedState};
 
 /// Keys of `[server]` that stay each instance's own: its sockets are bound at start.
 const OWN_SERVER_KEYS: [&str; 3] = ["listen", "admin_listen", "http_listen"];
@@ -73,9 +73,10 @@ pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue) {
     }
     let rt = state.load_full();
     let _one_at_a_time = rt.shared.reload_lock.locked();
-    match validate(fleet, kv.value_str().unwrap_or_default()) {
-        Ok(config) => {
-            let report = reload::apply(state, config);
+    let applied = validate(fleet, kv.value_str().unwrap_or_default())
+        .and_then(|config| reload::apply(state, config).map_err(|e| e.to_string()));
+    match applied {
+        Ok(report) => {
             rt.shared.reloads.record(true);
             fleet.config_version.store(version, Ordering::Release);
             *fleet.refusal.locked() = None;
@@ -105,10 +106,8 @@ fn validate(fleet: &Fleet, pushed: &str) -> Result<Config, String> {
                 .into(),
         );
     }
-    // The files it names (TLS, RSA key) must load here, as `check` demands.
-    RuntimeState::new(config.clone())
-        .with_tls()
-        .map_err(|e| e.to_string())?;
+    // The files it names (TLS, CA, RSA key) must load here too: `reload::apply` loads them
+    // and refuses the document if one does not.
     Ok(config)
 }
 

@@ -194,6 +194,7 @@ impl Session {
                 session = self.id,
                 user = %self.who.user.name,
                 tenant = tenant.map_or("", |t| t.name.as_str()),
+                route = if replica { "replica" } else { "primary" },
                 backend = tenant.map_or("", |tc| addr_of(tc, t)),
                 millis = took.as_millis() as u64,
                 statement = %crate::router::fingerprint(sql).1,

@@ -63,10 +63,9 @@ pub struct RuntimeState {
     pub rsa_key: Option<Arc<RsaKey>>,
 }
 
-/// A connector per CA file the tenants name; `previous` ones are kept for unchanged files.
+/// A connector per CA file the tenants name.
 fn backend_connectors(
     config: &Config,
-    previous: &HashMap<String, tokio_rustls::TlsConnector>,
 ) -> Result<HashMap<String, tokio_rustls::TlsConnector>, TlsError> {
     let mut out = HashMap::new();
     // An open cluster's tenants are made at run time: their CA is the cluster's.
@@ -80,11 +79,7 @@ fn backend_connectors(
         if out.contains_key(ca) {
             continue;
         }
-        let c = match previous.get(ca) {
-            Some(c) => c.clone(),
-            None => tls::connector(ca)?,
-        };
-        out.insert(ca.clone(), c);
+        out.insert(ca.clone(), tls::connector(ca)?);
     }
     Ok(out)
 }
@@ -194,7 +189,7 @@ impl RuntimeState {
         if let (Some(cert), Some(key)) = (&server.tls_cert, &server.tls_key) {
             self.tls = Some(tls::acceptor(cert, key)?);
         }
-        self.backend_tls = backend_connectors(&self.config, &HashMap::new())?;
+        self.backend_tls = backend_connectors(&self.config)?;
         if let Some(path) = &self.config.server.rsa_private_key {
             self.rsa_key = Some(Arc::new(
                 RsaKey::from_pem_file(path).map_err(TlsError::Rsa)?,
@@ -252,16 +247,14 @@ impl RuntimeState {
         }
     }
 
-    /// The state that replaces this one when `config` is loaded.
-    pub fn successor(&self, config: Config) -> Self {
+    /// The state that replaces this one when `config` is loaded. The files it names are
+    /// read again, as `check` and a start read them (so certificates renewed in place are
+    /// served from now on); one that does not load refuses the reload: applied without it,
+    /// a new `require_tls` would refuse every login, TLS being no longer offered.
+    pub fn successor(&self, config: Config) -> Result<Self, TlsError> {
         let mut next = Self::with_shared(config, Arc::clone(&self.shared), &self.directory);
         next.connect_timeout = self.connect_timeout;
-        next.tls = self.successor_tls(&next.config);
-        next.backend_tls = backend_connectors(&next.config, &self.backend_tls).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "reload: backend CA not usable, keeping the running ones");
-            self.backend_tls.clone()
-        });
-        next.rsa_key = self.successor_rsa_key(&next.config);
+        let mut next = next.with_tls()?;
         // The monitor keeps running when what it watches is unchanged; else its successor
         // starts from what it knew.
         let same_watch = monitor::settings(&self.config) == monitor::settings(&next.config)
@@ -272,42 +265,7 @@ impl RuntimeState {
             // A state built without a monitor (tests that want none) stays without.
             None => None,
         };
-        next
-    }
-
-    /// The TLS acceptor after a reload: the same one for the same files, a new one for new
-    /// files (if they load; otherwise the running one stays and the problem is logged).
-    fn successor_tls(&self, next: &Config) -> Option<tokio_rustls::TlsAcceptor> {
-        let (old, new) = (&self.config.server, &next.server);
-        if old.tls_cert == new.tls_cert && old.tls_key == new.tls_key {
-            return self.tls.clone();
-        }
-        let (Some(cert), Some(key)) = (&new.tls_cert, &new.tls_key) else {
-            return None;
-        };
-        match crate::protocol::tls::acceptor(cert, key) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                tracing::error!(error = %e, "reload: TLS files not usable, keeping the running ones");
-                self.tls.clone()
-            }
-        }
-    }
-
-    /// The RSA key after a reload, like the TLS acceptor: the same one for the same file, the
-    /// new file's if it loads, else the running one.
-    fn successor_rsa_key(&self, next: &Config) -> Option<Arc<RsaKey>> {
-        let path = &next.server.rsa_private_key;
-        if *path == self.config.server.rsa_private_key {
-            return self.rsa_key.clone();
-        }
-        match path.as_deref().map(RsaKey::from_pem_file)? {
-            Ok(k) => Some(Arc::new(k)),
-            Err(e) => {
-                tracing::error!(error = %e, "reload: RSA key not usable, keeping the running one");
-                self.rsa_key.clone()
-            }
-        }
+        Ok(next)
     }
 
     /// Starts the backend monitor (spawns on the current tokio runtime): with `[monitor]`

@@ -60,6 +60,8 @@ pub enum ReloadError {
     NoFile,
     #[error("the new configuration is invalid, the running one stays:\n{0}")]
     Invalid(ConfigErrors),
+    #[error("the new configuration names a file that does not load, the running one stays: {0}")]
+    Files(#[from] crate::protocol::tls::TlsError),
     #[error("the running config is the fleet's document (version {0}), not the local file: change it with `switchyard config push`")]
     FleetDocument(i64),
 }
@@ -105,14 +107,14 @@ pub fn reload(state: &SharedState) -> Result<ReloadReport, ReloadError> {
 
 pub fn reload_from(state: &SharedState, path: &Path) -> Result<ReloadReport, ReloadError> {
     let config = config::load(path).map_err(ReloadError::Invalid)?;
-    Ok(apply(state, config))
+    apply(state, config)
 }
 
-/// Swaps in a validated config.
-pub fn apply(state: &SharedState, config: Config) -> ReloadReport {
+/// Swaps in a validated config, once the files it names have loaded.
+pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, ReloadError> {
     let current = state.load_full();
     let report = diff(&current.config, &config);
-    let next = Arc::new(current.successor(config));
+    let next = Arc::new(current.successor(config)?);
     state.store(Arc::clone(&next));
     // A reload that adds the first caching_sha2_password hash starts making the key now,
     // not at the first login that needs it.
@@ -122,7 +124,7 @@ pub fn apply(state: &SharedState, config: Config) -> ReloadReport {
         }
     }
     tracing::info!(%report, "configuration reloaded");
-    report
+    Ok(report)
 }
 
 pub fn diff(old: &Config, new: &Config) -> ReloadReport {
@@ -204,7 +206,7 @@ primary = "127.0.0.1:3307"
     fn unchanged_tenants_keep_their_arc() {
         let state = RuntimeState::new(cfg(r#""127.0.0.1:3308""#, false)).shared();
         let before = state.load_full();
-        let report = apply(&state, cfg(r#""127.0.0.1:3309""#, true));
+        let report = apply(&state, cfg(r#""127.0.0.1:3309""#, true)).unwrap();
         assert_eq!(report.added, vec!["initech"]);
         assert_eq!(report.changed, vec!["acme"]);
         assert!(report.removed.is_empty());
@@ -218,7 +220,7 @@ primary = "127.0.0.1:3307"
             &after.tenant("acme").unwrap()
         ));
         assert!(Arc::ptr_eq(&before.shared, &after.shared));
-        let report = apply(&state, cfg(r#""127.0.0.1:3309""#, false));
+        let report = apply(&state, cfg(r#""127.0.0.1:3309""#, false)).unwrap();
         assert_eq!(report.removed, vec!["initech"]);
     }
 }

@@ -107,6 +107,25 @@ async fn pushed_documents_are_checked_before_every_instance_runs_them() {
         );
     }
 
+    // Runnable but for a file it names that no instance can load: refused by each, saying
+    // which file (it was checked by building a whole state beside the running one; the
+    // reload itself now loads the files and refuses).
+    let unloadable = globex(&body).replacen(
+        "name = \"globex\"\n",
+        "name = \"globex\"\nbackend_tls = { ca = \"/nonexistent/sy-fleet-ca.pem\" }\n",
+        1,
+    );
+    let out = push(&f, "unloadable.toml", &unloadable).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    for name in ["a", "b", "c"] {
+        assert!(stdout.contains(&format!("refused by {name}: ")), "{stdout}");
+    }
+    assert!(stdout.contains("/nonexistent/sy-fleet-ca.pem"), "{stdout}");
+    for inst in &f.instances {
+        assert!(!globex_logs_in(inst.app).await, "{} runs it", inst.name);
+    }
+
     // A good one: on all three within two seconds.
     let started = Instant::now();
     let out = push(&f, "good.toml", &globex(&body)).await;
@@ -119,11 +138,11 @@ async fn pushed_documents_are_checked_before_every_instance_runs_them() {
     assert!(stdout.contains("applied by a, b, c"), "{stdout}");
     let fr = &f;
     let all = until(
-        "all three on version 2",
+        "all three on version 3",
         Duration::from_secs(2),
         || async move {
             let recs = fr.records().await;
-            (recs.len() == 3 && recs.iter().all(|r| r["config_version"] == 2))
+            (recs.len() == 3 && recs.iter().all(|r| r["config_version"] == 3))
                 .then(|| started.elapsed())
         },
     )
@@ -135,12 +154,12 @@ async fn pushed_documents_are_checked_before_every_instance_runs_them() {
     for inst in &f.instances {
         assert!(
             globex_logs_in(inst.app).await,
-            "{} did not apply version 2",
+            "{} did not apply version 3",
             inst.name
         );
         assert_eq!(
             inst.metric("switchyard_fleet_config_version").await,
-            Some(2.0)
+            Some(3.0)
         );
     }
     let shown = rows(&mut f.get("c").admin().await, "SHOW FLEET")

@@ -368,6 +368,11 @@ async fn explain_route_gives_route_and_reason() {
     )
     .await;
     assert_eq!(e.get(0, "tenant"), Some("globex"));
+    // A schema alone names its tenant (it was taken for the statement, and the first
+    // tenant's route given).
+    let e = must(&mut a, "EXPLAIN ROUTE SCHEMA wf_globex SELECT 1").await;
+    assert_eq!(e.get(0, "tenant"), Some("globex"));
+    assert_eq!(e.get(0, "reason"), Some("no replicas"));
 
     // Past the parse limit: not parsed, and the reason says so.
     let long = format!("EXPLAIN ROUTE {}", long_select());
@@ -683,6 +688,44 @@ async fn reload_of_a_broken_file_is_refused_and_the_old_config_serves() {
     assert_eq!(r.get(0, "status"), Some("reloaded"));
     let (ok, failed) = p.state.load().shared.reloads.get();
     assert_eq!((ok, failed), (1, 1));
+}
+
+/// A reload that removes a tenant lets its sessions finish the transaction they are in,
+/// on the servers they were using, then answers their next statement with ERR 1049 naming
+/// the tenant; its users can no longer log in.
+#[tokio::test]
+async fn a_removed_tenants_sessions_finish_their_transaction_then_get_err_1049() {
+    let file = TempConfig::new("removed", &config_text(None));
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "sbtest", Some("sbtest")).await;
+    app.query_drop("BEGIN").await.unwrap();
+    let before: u16 = app.query_first("SELECT @@port").await.unwrap().unwrap();
+
+    let (primary, [r1, r2]) = (common::primary_port(), replica_ports());
+    let sb_tenant = format!(
+        "[[tenants]]\nname = \"sb\"\nschemas = [\"sbtest\"]\nprimary = \"127.0.0.1:{primary}\"\nreplicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]\n"
+    );
+    let sb_user = "[[users]]\nname = \"sbtest\"\npassword = \"sbtest\"\ntenant = \"sb\"\n";
+    let text = config_text(None);
+    assert!(text.contains(&sb_tenant) && text.contains(sb_user));
+    file.write(&text.replace(&sb_tenant, "").replace(sb_user, ""));
+    let r = must(&mut a, "RELOAD").await;
+    assert_eq!(r.get(0, "tenants_removed"), Some("sb"));
+
+    // The transaction goes on where it was, and ends.
+    let inside: u16 = app.query_first("SELECT @@port").await.unwrap().unwrap();
+    assert_eq!(inside, before);
+    app.query_drop("COMMIT").await.unwrap();
+    let (code, msg) = server_error(app.query_drop("SELECT 1").await.unwrap_err());
+    assert_eq!(code, 1049);
+    assert!(msg.contains("'sb'") && msg.contains("removed"), "{msg}");
+    let (code, msg) = server_error(app.query_drop("SELECT 1").await.unwrap_err());
+    assert_eq!(code, 1049, "at every statement: {msg}");
+    let e = Conn::new(common::opts(p.addr.port(), "sbtest", Some("sbtest")))
+        .await
+        .expect_err("the removed tenant's user is gone");
+    assert_eq!(server_error(e).0, 1045);
 }
 
 #[tokio::test]

@@ -1813,6 +1813,95 @@ async fn one_connection_per_server(consistency: &str) -> common::AdminProxy {
     common::start_with_admin(RuntimeState::new(cfg)).await
 }
 
+/// When every connection of a tenant to a server stays busy past `pool_timeout`, the
+/// statement gets ERR 1040 (SQLSTATE 08004) naming the tenant and the server, as the server
+/// refuses a connection past its max_connections; SHOW POOLS and /metrics count it, and the
+/// session's next statement runs once a connection is free.
+#[tokio::test]
+async fn a_statement_no_connection_came_free_for_gets_err_1040() {
+    let proxy = one_connection_per_server("eventual").await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    // A's transaction keeps the primary's one connection.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("INSERT INTO wf_acme.mux_rows (client, v) VALUES (1040, 0)")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let e = b
+        .query_drop("INSERT INTO wf_acme.mux_rows (client, v) VALUES (1040, 1)")
+        .await
+        .expect_err("no connection came free");
+    let waited = started.elapsed();
+    let mysql_async::Error::Server(e) = e else {
+        panic!("an ERR packet: {e:?}")
+    };
+    assert_eq!((e.code, e.state.as_str()), (1040, "08004"), "{e:?}");
+    assert!(
+        e.message.contains("tenant acme") && e.message.contains(&primary),
+        "names the tenant and the server: {}",
+        e.message
+    );
+    assert!(
+        waited >= Duration::from_millis(2900) && waited < Duration::from_secs(10),
+        "waited pool_timeout (3 s): {waited:?}"
+    );
+    assert_eq!(acme_wait_timeouts(admin).await, 1);
+    let metrics = http_metrics(proxy.http).await;
+    let sample = |family: &str| {
+        let labels = format!("{{tenant=\"acme\",addr=\"{primary}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(family)?.strip_prefix(labels.as_str()))
+            .unwrap_or_else(|| panic!("{family} for acme's primary in:\n{metrics}"))
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(sample("switchyard_pool_wait_timeouts_total"), 1.0);
+    let waits = sample("switchyard_pool_waits_total");
+    assert!(waits >= 1.0, "B's statement waited: {waits}");
+    assert_eq!(sample("switchyard_pool_open"), 1.0);
+    assert_eq!(sample("switchyard_pool_idle_connections"), 0.0);
+
+    // A's transaction ends: B's next statement gets the connection.
+    a.query_drop("ROLLBACK").await.unwrap();
+    b.query_drop("DELETE FROM wf_acme.mux_rows WHERE client = 1040")
+        .await
+        .unwrap();
+    let left: Option<i64> = b
+        .query_first("SELECT COUNT(*) FROM wf_acme.mux_rows WHERE client = 1040")
+        .await
+        .unwrap();
+    assert_eq!(left, Some(0), "A's row rolled back, B's never written");
+}
+
+/// The body of `GET /metrics` from the HTTP endpoint at `addr`.
+async fn http_metrics(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw))
+        .await
+        .expect("an HTTP answer")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(
+        !text
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "a body sent whole"
+    );
+    text.split_once("\r\n\r\n")
+        .expect("head and body")
+        .1
+        .to_owned()
+}
+
 /// A session never holds a connection while it waits for another, or two sessions can wait
 /// on each other until the pool gives up. With one connection per server: B's write keeps
 /// the primary's connection (its read asks it for the write's GTID), A's read left a

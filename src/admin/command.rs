@@ -21,7 +21,7 @@ pub const COMMANDS: &[&str] = &[
     "SHOW SESSIONS",
     "SHOW STATS",
     "SHOW QUERY DIGEST",
-    "EXPLAIN ROUTE [FOR USER <user>] [SCHEMA <schema>] [FOR TENANT <tenant>] <sql>",
+    "EXPLAIN ROUTE [FOR USER <user> | FOR TENANT <tenant>] [SCHEMA <schema>] <sql>",
     "RELOAD",
     "PAUSE TENANT <name> [TIMEOUT <seconds>]",
     "RESUME TENANT <name>",
@@ -151,7 +151,7 @@ pub fn parse(text: &str) -> Result<Command, AdminError> {
         ["EXPLAIN", "ROUTE", ..] => explain(rest_after(text, 2)).ok_or_else(|| {
             AdminError::new(
                 ErrorKind::ER_PARSE_ERROR,
-                "EXPLAIN ROUTE needs a statement: EXPLAIN ROUTE [FOR USER <user>] [SCHEMA <schema>] <sql>",
+                "EXPLAIN ROUTE needs a statement: EXPLAIN ROUTE [FOR USER <user> | FOR TENANT <tenant>] [SCHEMA <schema>] <sql>",
             )
         })?,
         _ => Command::Client(compat::parse(text, &up).ok_or_else(unknown)?),
@@ -170,10 +170,9 @@ fn explain(mut rest: &str) -> Option<Command> {
             ("FOR", Some("USER")) => (&mut target.user, 3),
             ("FOR", Some("SCHEMA")) => (&mut target.schema, 3),
             ("FOR", Some("TENANT")) => (&mut target.tenant, 3),
-            ("USER", Some(_)) if target.user.is_none() && any_set(&target) => (&mut target.user, 2),
-            ("SCHEMA", Some(_)) if target.schema.is_none() && any_set(&target) => {
-                (&mut target.schema, 2)
-            }
+            // No statement begins with either word.
+            ("USER", Some(_)) if target.user.is_none() => (&mut target.user, 2),
+            ("SCHEMA", Some(_)) if target.schema.is_none() => (&mut target.schema, 2),
             _ => break,
         };
         let value = rest.split_whitespace().nth(skip - 1)?;
@@ -185,10 +184,6 @@ fn explain(mut rest: &str) -> Option<Command> {
         target,
         sql: sql.to_owned(),
     })
-}
-
-fn any_set(t: &ExplainFor) -> bool {
-    t.user.is_some() || t.schema.is_some() || t.tenant.is_some()
 }
 
 /// The text after the first `n` whitespace-separated words, as written.
@@ -329,6 +324,17 @@ mod tests {
                     ..ExplainFor::default()
                 },
                 sql: "UPDATE t SET a = 1".into()
+            }
+        );
+        assert_eq!(
+            parse("EXPLAIN ROUTE SCHEMA wf_globex USER ops SELECT 1").unwrap(),
+            Command::ExplainRoute {
+                target: ExplainFor {
+                    user: Some("ops".into()),
+                    schema: Some("wf_globex".into()),
+                    tenant: None
+                },
+                sql: "SELECT 1".into()
             }
         );
         assert!(parse("EXPLAIN ROUTE").is_err());

@@ -1,4 +1,4 @@
-//! `EXPLAIN ROUTE [FOR USER u] [SCHEMA s] [FOR TENANT t] <sql>`: how a statement would be
+//! `EXPLAIN ROUTE [FOR USER u | FOR TENANT t] [SCHEMA s] <sql>`: how a statement would be
 //! routed by a fresh session (no transaction, no pins, no writes yet) of that tenant.
 
 use std::sync::Arc;

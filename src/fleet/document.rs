@@ -19,6 +19,11 @@ use crate::state::{reload, SharedState};
 
 /// Keys of `[server]` that stay each instance's own: its sockets are bound at start.
 const OWN_SERVER_KEYS: [&str; 3] = ["listen", "admin_listen", "http_listen"];
+/// Keys of `[server]` about the instance's machine and what stands in front of it (its
+/// cores, its balancer): where the instance's own file sets one, that value wins over the
+/// document's. A fleet behind HAProxy sets `reset_after_quit = false` there, which a
+/// document made for instances without a balancer would otherwise undo.
+const PLACE_SERVER_KEYS: [&str; 3] = ["threads", "proxy_protocol", "reset_after_quit"];
 
 /// What a variable unset where the document is pushed stands for while it is checked.
 const UNSET_PLACEHOLDER: &str = "unset-at-push";
@@ -50,6 +55,11 @@ pub fn compose(local: &str, pushed: &str) -> Result<String, String> {
                 Some(v) => server.insert(key.into(), v.clone()),
                 None => server.remove(key),
             };
+        }
+        for key in PLACE_SERVER_KEYS {
+            if let Some(v) = own_server.and_then(|s| s.get(key)) {
+                server.insert(key.into(), v.clone());
+            }
         }
     }
     toml::to_string(&doc)
@@ -207,6 +217,26 @@ mod tests {
         assert!(t["server"].get("admin_listen").is_none());
         assert_eq!(t["server"]["max_connections"].as_integer(), Some(7));
         assert_eq!(t["fleet"]["instance"].as_str(), Some("a"));
+    }
+
+    /// deploy/fleet/instance.toml's `reset_after_quit = false` (HAProxy in front) was
+    /// replaced by the pushed document's default.
+    #[test]
+    fn the_instance_keeps_what_depends_on_its_machine_and_balancer() {
+        let local = "[server]\nreset_after_quit = false\nthreads = 3\n";
+        let pushed =
+            "[server]\nthreads = 1\nproxy_protocol = [\"10.0.0.0/8\"]\nmax_connections = 7\n";
+        let t: toml::Table = compose(local, pushed).unwrap().parse().unwrap();
+        assert_eq!(t["server"]["reset_after_quit"].as_bool(), Some(false));
+        assert_eq!(t["server"]["threads"].as_integer(), Some(3));
+        // Not set locally: the document's.
+        assert_eq!(
+            t["server"]["proxy_protocol"][0].as_str(),
+            Some("10.0.0.0/8")
+        );
+        assert_eq!(t["server"]["max_connections"].as_integer(), Some(7));
+        let t: toml::Table = compose("", pushed).unwrap().parse().unwrap();
+        assert!(t["server"].get("reset_after_quit").is_none());
     }
 
     #[test]

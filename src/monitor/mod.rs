@@ -175,6 +175,11 @@ pub fn targets(config: &Config) -> Vec<Target> {
                 is_primary: false,
             });
             t.interval = t.interval.min(tenant.health_interval);
+            // A server one tenant reaches over TLS is checked over TLS, whichever tenant
+            // came first: its logins must not cross the network in plaintext.
+            if t.tls_ca.is_none() {
+                t.tls_ca = tenant.backend_tls_ca.clone();
+            }
             t.is_primary |= primary.is_none();
             if t.primary.is_none() {
                 t.primary = primary.map(str::to_owned);

@@ -74,6 +74,24 @@ fn one_target_per_address_at_the_fastest_interval_and_strictest_lag() {
     assert_eq!(r.primary.as_deref(), Some("10.0.0.1:3306"));
 }
 
+/// A server shared by a tenant without TLS and, after it, one with `backend_tls` was
+/// checked in plaintext (the first tenant's way), the monitor's login crossing the network
+/// unencrypted to a server the second tenant only reaches over TLS.
+#[test]
+fn a_server_any_tenant_reaches_over_tls_is_checked_over_tls() {
+    let mut cfg = config_with_monitor();
+    cfg.tenants[1].backend_tls_ca = Some("/etc/ca.pem".into());
+    let ca = |addr: &str| {
+        let all = targets(&cfg);
+        let t = all.iter().find(|t| t.addr == addr).expect("a target");
+        t.tls_ca.clone()
+    };
+    // Tenant b uses the primary and the third server, not the second.
+    assert_eq!(ca("10.0.0.1:3306").as_deref(), Some("/etc/ca.pem"));
+    assert_eq!(ca("10.0.0.3:3306").as_deref(), Some("/etc/ca.pem"));
+    assert_eq!(ca("10.0.0.2:3306"), None);
+}
+
 #[test]
 fn without_a_monitor_section_each_tenant_checks_with_its_own_login() {
     let mut cfg = config_with_monitor();

@@ -266,6 +266,12 @@ fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> Exit
             return ExitCode::FAILURE;
         }
     };
+    // As `fleet.etcd` is read: `https://` was made `http://https://...`, an address that
+    // cannot be reached, instead of this answer.
+    if let Some(e) = etcd.iter().find(|e| e.starts_with("https://")) {
+        eprintln!("--etcd {e}: https endpoints are not supported yet: reach etcd over a private network or a local TLS proxy");
+        return ExitCode::FAILURE;
+    }
     let endpoints: Vec<String> = etcd
         .iter()
         .map(|e| match e.starts_with("http://") {

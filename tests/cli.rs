@@ -86,6 +86,19 @@ fn check_diff_says_what_a_reload_would_change() {
         out.contains("tenants added: initech; removed: none; changed: acme; users unchanged"),
         "{out}"
     );
+    // A user's connection limit and the [server] section: they said "users unchanged" and
+    // nothing of [server].
+    let next = BASE.replace(
+        "tenant = \"acme\"",
+        "tenant = \"acme\"\nmax_connections = 5",
+    ) + "\n[server]\nmax_connections = 50\n";
+    let next = write("next-settings", &next);
+    let (ok, out, _) = check(&["--config", &next, "--diff", &running]);
+    assert!(ok);
+    assert!(
+        out.contains("changed: none; users changed; [server] changed"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -99,4 +112,29 @@ fn check_loads_the_files_the_config_names() {
     let (ok, _, err) = check(&["--config", &path]);
     assert!(!ok, "a CA file that cannot be read must fail the check");
     assert!(err.contains("/nonexistent/sy-ca.pem"), "{err}");
+}
+
+/// `config push --etcd https://...` says https is not supported, as `fleet.etcd` does (it
+/// tried `http://https://...`, which cannot be reached).
+#[test]
+fn config_push_refuses_an_https_etcd_endpoint() {
+    let path = write("push-https", BASE);
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "config",
+            "push",
+            &path,
+            "--fleet",
+            "f",
+            "--etcd",
+            "https://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("https://127.0.0.1:1") && err.contains("not supported"),
+        "{err}"
+    );
 }

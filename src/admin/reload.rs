@@ -18,6 +18,7 @@ pub fn run(state: &SharedState) -> Reply {
                 ("tenants_changed", Kind::Text),
                 ("users_changed", Kind::Flag),
                 ("clusters_changed", Kind::Flag),
+                ("sections_changed", Kind::Text),
             ]);
             t.push(vec![
                 "reloaded".into(),
@@ -26,6 +27,7 @@ pub fn run(state: &SharedState) -> Reply {
                 list(&report.changed).into(),
                 report.users_changed.into(),
                 report.clusters_changed.into(),
+                report.sections_changed.join(", ").into(),
             ]);
             Ok(t)
         }

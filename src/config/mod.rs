@@ -98,7 +98,7 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// `host:port` for applications (MySQL protocol).
     pub listen: String,
@@ -161,7 +161,7 @@ pub struct FleetConfig {
     pub etcd_timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AdminConfig {
     pub user: String,
     pub password: Secret,
@@ -442,7 +442,7 @@ pub struct ReplicaConfig {
     pub weight: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UserConfig {
     /// The login name, or for a user template the pattern as written (`{tenant}_app`).
     pub name: String,

@@ -18,6 +18,9 @@ pub struct ReloadReport {
     pub users_changed: bool,
     /// A cluster's servers, settings or patterns changed (so may tenants made by pattern).
     pub clusters_changed: bool,
+    /// The sections besides tenants, clusters and users that changed: `server`, `admin`,
+    /// `monitor` (a new `require_tls` or admin password shows here).
+    pub sections_changed: Vec<&'static str>,
 }
 
 /// Names listed in a report before the rest are counted: a config of thousands of tenants
@@ -41,6 +44,9 @@ impl std::fmt::Display for ReloadReport {
         )?;
         if self.clusters_changed {
             f.write_str("; clusters changed")?;
+        }
+        for s in &self.sections_changed {
+            write!(f, "; [{s}] changed")?;
         }
         Ok(())
     }
@@ -160,19 +166,14 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
             .collect::<Vec<_>>()
     };
     r.clusters_changed = clusters(old) != clusters(new);
-    let users = |c: &Config| {
-        c.users
-            .iter()
-            .map(|u| {
-                (
-                    u.name.clone(),
-                    u.password.clone(),
-                    format!("{:?}", u.tenants),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    r.users_changed = users(old) != users(new);
+    // Everything a user has: its TLS requirement and connection limit too.
+    r.users_changed = old.users != new.users;
+    let sections = [
+        ("server", old.server != new.server),
+        ("admin", old.admin != new.admin),
+        ("monitor", old.monitor != new.monitor),
+    ];
+    r.sections_changed = sections.iter().filter(|s| s.1).map(|s| s.0).collect();
     r
 }
 

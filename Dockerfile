@@ -3,7 +3,10 @@
 #
 #   docker build -t switchyard .
 #   docker run --rm -v "$PWD/config/compose.toml:/etc/switchyard/switchyard.toml:ro" \
-#       -e ACME_APP_PASSWORD=... switchyard check --config /etc/switchyard/switchyard.toml
+#       -e SWITCHYARD_ADMIN_PASSWORD=... -e SWITCHYARD_MONITOR_PASSWORD=... \
+#       -e ACME_APP_PASSWORD=... -e GLOBEX_APP_PASSWORD=... -e OPS_PASSWORD=... \
+#       switchyard check --config /etc/switchyard/switchyard.toml
+# (every `${VAR}` the config names must be set: `check` says which is not)
 
 ARG RUST_VERSION=1.95
 

@@ -97,7 +97,22 @@ const ATTEMPTS: &[&str] = &[
     "CREATE TABLE iso_copy AS SELECT * FROM wf_globex.isolation_secret",
     "DROP TABLE wf_globex.isolation_secret",
     "DROP DATABASE wf_globex",
+    "CREATE DATABASE IF NOT EXISTS wf_globex",
+    "ALTER DATABASE wf_globex CHARACTER SET utf8mb4",
+    "SHOW CREATE DATABASE wf_globex",
     "CALL wf_globex.p()",
+    "SELECT wf_globex.f()",
+    // Every other statement kind that takes a table name.
+    "LOAD DATA LOCAL INFILE '/nonexistent' INTO TABLE wf_globex.isolation_secret",
+    "LOCK TABLES wf_globex.isolation_secret READ",
+    "GRANT SELECT ON wf_globex.* TO 'acme_app'@'%'",
+    "HANDLER wf_globex.isolation_secret OPEN",
+    "RENAME TABLE wf_globex.isolation_secret TO wf_acme.stolen",
+    "TRUNCATE TABLE wf_globex.isolation_secret",
+    "ALTER TABLE wf_globex.isolation_secret ADD COLUMN stolen INT",
+    // MariaDB's executable comments too.
+    "/*M!100000 SELECT * FROM wf_globex.isolation_secret */",
+    "SELECT /*M! secret FROM wf_globex.isolation_secret */",
     // Comment hints route within the tenant; they never widen what may be named.
     "/* route=replica */ SELECT * FROM wf_globex.isolation_secret",
     "/* route=primary */ SELECT * FROM wf_globex.isolation_secret",
@@ -358,6 +373,38 @@ async fn a_name_behind_a_gbk_character_ending_in_a_backslash_byte_is_refused() {
         c.query_drop(set).await.unwrap();
         for sql in attempts {
             let what = format!("{set}: {}", String::from_utf8_lossy(sql));
+            let e = c.query_drop(sql).await.expect_err(&what);
+            assert_denied(&what, &e);
+            still_usable(&mut c, &what).await;
+        }
+    }
+}
+
+/// A name inside what the default mode reads as a string, but `NO_BACKSLASH_ESCAPES` or
+/// `ANSI_QUOTES` reads as SQL, is refused in every mode (security.md, "quoting under any
+/// `sql_mode`"): set through a SET Switchyard follows and through one it does not read.
+#[tokio::test]
+async fn a_name_hidden_in_what_another_sql_mode_calls_a_string_is_refused() {
+    globex_secret().await;
+    let proxy = common::start(common::config("")).await;
+    let cases: [(&str, &str); 2] = [
+        (
+            "NO_BACKSLASH_ESCAPES",
+            "SELECT 'a\\', secret FROM wf_globex.isolation_secret -- '",
+        ),
+        (
+            "ANSI_QUOTES",
+            "SELECT * FROM \"wf_globex\".isolation_secret",
+        ),
+    ];
+    for (mode, sql) in cases {
+        for set in [
+            format!("SET SESSION sql_mode = '{mode}'"),
+            format!("SET /* unread */ @@session.sql_mode = CONCAT('{mode}', '')"),
+        ] {
+            let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+            c.query_drop(&set).await.unwrap();
+            let what = format!("{set}: {sql}");
             let e = c.query_drop(sql).await.expect_err(&what);
             assert_denied(&what, &e);
             still_usable(&mut c, &what).await;

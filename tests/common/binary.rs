@@ -28,6 +28,16 @@ pub fn globex_config(port: u16, server_keys: &str) -> String {
 /// Starts `switchyard <global_args> run --config <file>` with `config(port)` as the file;
 /// its stderr goes to `stderr`. The child is killed if the test drops it.
 pub fn spawn(config: impl FnOnce(u16) -> String, global_args: &[&str], stderr: Stdio) -> Binary {
+    spawn_with_env(config, global_args, stderr, &[])
+}
+
+/// [`spawn`] with `env` added to the child's environment.
+pub fn spawn_with_env(
+    config: impl FnOnce(u16) -> String,
+    global_args: &[&str],
+    stderr: Stdio,
+    env: &[(&str, &str)],
+) -> Binary {
     let port = super::free_port();
     let dir = std::env::temp_dir().join(format!("sy-bin-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -37,6 +47,7 @@ pub fn spawn(config: impl FnOnce(u16) -> String, global_args: &[&str], stderr: S
         .args(global_args)
         .args(["run", "--config"])
         .arg(&file)
+        .envs(env.iter().copied())
         .stderr(stderr)
         .kill_on_drop(true)
         .spawn()

@@ -39,11 +39,11 @@ CREATE DATABASE IF NOT EXISTS wf_globex;
 CREATE DATABASE IF NOT EXISTS sbtest;
 
 CREATE OR REPLACE USER 'acme_app'@'%' IDENTIFIED BY '${sy_acme_pw}';
-GRANT ALL PRIVILEGES ON \`wf_acme\`.* TO 'acme_app'@'%';
-GRANT ALL PRIVILEGES ON \`rb_acme\`.* TO 'acme_app'@'%';
+GRANT ALL PRIVILEGES ON \`wf\\_acme\`.* TO 'acme_app'@'%';
+GRANT ALL PRIVILEGES ON \`rb\\_acme\`.* TO 'acme_app'@'%';
 
 CREATE OR REPLACE USER 'globex_app'@'%' IDENTIFIED BY '${sy_globex_pw}';
-GRANT ALL PRIVILEGES ON \`wf_globex\`.* TO 'globex_app'@'%';
+GRANT ALL PRIVILEGES ON \`wf\\_globex\`.* TO 'globex_app'@'%';
 
 CREATE OR REPLACE USER 'ops'@'%' IDENTIFIED BY '${sy_ops_pw}';
 GRANT ALL PRIVILEGES ON \`wf\\_%\`.* TO 'ops'@'%';

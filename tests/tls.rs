@@ -13,9 +13,10 @@ use std::process::Command;
 use switchyard::config;
 use switchyard::state::RuntimeState;
 
-/// A throwaway CA and a server certificate for 127.0.0.1 signed by it.
-fn make_certs() -> PathBuf {
-    let dir = certs::scratch_dir("tls");
+/// A throwaway CA and a server certificate for 127.0.0.1 signed by it, in a directory of
+/// the test's own (`tag`: tests of one process must not share, or delete, each other's).
+fn make_certs(tag: &str) -> PathBuf {
+    let dir = certs::scratch_dir(tag);
     certs::make_ca(&dir, "switchyard test CA");
     certs::make_server_cert(&dir);
     dir
@@ -81,7 +82,7 @@ fn mariadb_as(user: &str, port: u16, ca: &Path, tls: bool, sql: &str) -> std::pr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
-    let certs = make_certs();
+    let certs = make_certs("tls-login");
     let ca = certs.join("ca.pem");
     let proxy = start(&certs, false).await;
     let port = proxy.addr.port();
@@ -215,7 +216,7 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
 /// then got ERR 3159, TLS being required but no longer offered).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_renews_certificates_and_refuses_files_that_do_not_load() {
-    let dir = make_certs();
+    let dir = make_certs("tls-reload");
     let certs = dir.join("live");
     std::fs::create_dir_all(&certs).unwrap();
     for f in ["server.pem", "server.key"] {

@@ -66,7 +66,7 @@ pub enum ReloadError {
     NoFile,
     #[error("the new configuration is invalid, the running one stays:\n{0}")]
     Invalid(ConfigErrors),
-    #[error("the new configuration names a file that does not load, the running one stays: {0}")]
+    #[error("a file the new configuration names cannot be used, the running one stays: {0}")]
     Files(#[from] crate::protocol::tls::TlsError),
     #[error("the running config is the fleet's document (version {0}), not the local file: change it with `switchyard config push`")]
     FleetDocument(i64),
@@ -133,6 +133,18 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
     Ok(report)
 }
 
+/// `[server]` as a reload applies it: without what is bound or sized at start (listeners,
+/// worker threads, which `--threads` may set), so neither reads as a change.
+fn applied(s: &config::ServerConfig) -> config::ServerConfig {
+    config::ServerConfig {
+        listen: String::new(),
+        admin_listen: None,
+        http_listen: None,
+        threads: 0,
+        ..s.clone()
+    }
+}
+
 pub fn diff(old: &Config, new: &Config) -> ReloadReport {
     // By name through a map: configs with thousands of tenants reload in well under a second.
     fn by_name(c: &Config) -> std::collections::HashMap<&str, &config::TenantConfig> {
@@ -169,7 +181,7 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
     // Everything a user has: its TLS requirement and connection limit too.
     r.users_changed = old.users != new.users;
     let sections = [
-        ("server", old.server != new.server),
+        ("server", applied(&old.server) != applied(&new.server)),
         ("admin", old.admin != new.admin),
         ("monitor", old.monitor != new.monitor),
     ];
@@ -201,6 +213,19 @@ primary = "127.0.0.1:3307"
             text.push_str("[[tenants]]\nname = \"initech\"\nschemas = [\"wf_initech\"]\nprimary = \"127.0.0.1:3307\"\n");
         }
         config::parse(&text, &|_| None).unwrap()
+    }
+
+    /// `--threads N` is written into the running config: every reload said `[server]`
+    /// changed when N differed from the file.
+    #[test]
+    fn what_a_reload_cannot_apply_is_no_change() {
+        let old = cfg(r#""127.0.0.1:3309""#, false);
+        let mut new = old.clone();
+        new.server.threads = 7;
+        new.server.listen = "127.0.0.1:1".into();
+        assert!(diff(&old, &new).sections_changed.is_empty());
+        new.server.require_tls = true;
+        assert_eq!(diff(&old, &new).sections_changed, ["server"]);
     }
 
     #[test]

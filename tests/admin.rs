@@ -677,6 +677,17 @@ async fn reload_of_a_broken_file_is_refused_and_the_old_config_serves() {
     );
     assert!(msg.contains("tenants"), "the problems are listed: {msg}");
     assert!(msg.lines().count() >= 3, "every problem: {msg}");
+    let metric = |body: &str, name: &str| -> i64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {body}"))
+    };
+    let (_, body) = http_get(&p, "/metrics").await;
+    assert_eq!(metric(&body, "switchyard_config_last_reload_successful"), 0);
+    let started_at = metric(
+        &body,
+        "switchyard_config_last_reload_success_timestamp_seconds",
+    );
 
     let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
     assert!(is_replica(served_by(&mut app).await));
@@ -688,6 +699,14 @@ async fn reload_of_a_broken_file_is_refused_and_the_old_config_serves() {
     assert_eq!(r.get(0, "status"), Some("reloaded"));
     let (ok, failed) = p.state.load().shared.reloads.get();
     assert_eq!((ok, failed), (1, 1));
+    let (_, body) = http_get(&p, "/metrics").await;
+    assert_eq!(metric(&body, "switchyard_config_last_reload_successful"), 1);
+    assert!(
+        metric(
+            &body,
+            "switchyard_config_last_reload_success_timestamp_seconds"
+        ) >= started_at
+    );
 }
 
 /// A reload that removes a tenant lets its sessions finish the transaction they are in,

@@ -460,6 +460,24 @@ impl Collector for StateCollector {
             "Configuration reloads (SIGHUP or RELOAD), applied or refused",
             &reloads,
         )?;
+        let (last_ok, applied_at) = shared.reloads.last();
+        let one = |v: i64| {
+            let mut s = Samples::default();
+            s.add(Vec::new(), v);
+            s
+        };
+        gauge(
+            &mut enc,
+            "switchyard_config_last_reload_successful",
+            "1 if the last reload was applied (or none was tried), 0 if it was refused and an older config runs",
+            &one(i64::from(last_ok)),
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_config_last_reload_success_timestamp_seconds",
+            "When the running config was applied (at start or by a reload), in Unix seconds",
+            &one(i64::try_from(applied_at).unwrap_or(i64::MAX)),
+        )?;
 
         let (too_long, too_deep) = shared.router.unparsed_counts();
         counter(
@@ -600,6 +618,7 @@ mod tests {
             r#"switchyard_backend_up{tenant="t0",addr="127.0.0.1:3308",role="replica"} 0"#,
             r#"switchyard_backend_up{tenant="t0",addr="127.0.0.1:3307",role="primary"} 1"#,
             r#"switchyard_reloads_total{result="failed"} 0"#,
+            "switchyard_config_last_reload_successful 1",
             "switchyard_client_sessions 0",
             "# EOF",
         ] {

@@ -2,7 +2,7 @@
 //! replaces the snapshot atomically and sessions pick it up at their next statement.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::lock::Unpoisoned;
@@ -72,17 +72,52 @@ pub enum ReloadError {
     FleetDocument(i64),
 }
 
-/// How many reloads (SIGHUP or admin RELOAD) were applied and how many refused.
-#[derive(Debug, Default)]
+/// How many reloads (SIGHUP or admin RELOAD) were applied and how many refused, and whether
+/// the last one was: an alert on "the file on disk is not what runs" needs the latter, which
+/// the counts alone do not tell once a good reload followed a bad one.
+#[derive(Debug)]
 pub struct ReloadCounts {
     pub ok: AtomicU64,
     pub failed: AtomicU64,
+    last_failed: AtomicBool,
+    /// Unix seconds of the last config applied: the start's, then each reload's.
+    last_applied: AtomicU64,
+}
+
+impl Default for ReloadCounts {
+    fn default() -> Self {
+        ReloadCounts {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            last_failed: AtomicBool::new(false),
+            last_applied: AtomicU64::new(unix_now()),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl ReloadCounts {
     pub fn record(&self, ok: bool) {
         let c = if ok { &self.ok } else { &self.failed };
         c.fetch_add(1, Ordering::Relaxed);
+        self.last_failed.store(!ok, Ordering::Relaxed);
+        if ok {
+            self.last_applied.store(unix_now(), Ordering::Relaxed);
+        }
+    }
+
+    /// (the last reload was applied, or none was tried; unix seconds of the last config
+    /// applied).
+    pub fn last(&self) -> (bool, u64) {
+        (
+            !self.last_failed.load(Ordering::Relaxed),
+            self.last_applied.load(Ordering::Relaxed),
+        )
     }
 
     /// (applied, refused).

@@ -638,3 +638,81 @@ async fn statements_run(c: &mut Conn, sql: &[u8]) -> usize {
         }
     }
 }
+
+/// A SET followed by a statement long enough to pass the classifier's old 16 KB look-ahead
+/// (`SET @a = 1; INSERT ... /* 20 KB */`) was taken for a lone SET: recorded, and replayed
+/// whole, the INSERT with it, on each connection the session's state was restored on (three
+/// rows after five reads, measured through the demo proxy). The INSERT runs once, and the
+/// session keeps its variable (a SET inside a multi-statement pins it).
+#[tokio::test]
+async fn a_set_before_a_long_statement_is_not_replayed_with_it() {
+    let (proxy, mut c) = proxy_conn().await;
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.multi_once (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(8))",
+    )
+    .await
+    .unwrap();
+    root.query_drop("DELETE FROM wf_acme.multi_once")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    let pad = "x".repeat(20 * 1024);
+    c.query_drop(format!(
+        "SET @once = 7; INSERT INTO wf_acme.multi_once (v) VALUES ('once') /* {pad} */"
+    ))
+    .await
+    .unwrap();
+    // Other sessions take and return connections meanwhile, so the session's statements
+    // meet connections its state must be restored on.
+    for _ in 0..5 {
+        let mut other = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        let _: Option<i64> = other.query_first("SELECT 1").await.unwrap();
+        let once: Option<i64> = c.query_first("SELECT @once").await.unwrap().unwrap();
+        assert_eq!(once, Some(7));
+    }
+    let rows: Option<i64> = root
+        .query_first("SELECT COUNT(*) FROM wf_acme.multi_once")
+        .await
+        .unwrap();
+    assert_eq!(rows, Some(1), "the INSERT ran once");
+}
+
+/// A CALL inside a multi-statement pins the session as a lone CALL does: what the procedure
+/// set (here a user variable) is invisible to Switchyard, so the session stays on the
+/// connection that has it. It went back to the pool, and the next read, on a replica, saw
+/// NULL.
+#[tokio::test]
+async fn a_call_inside_a_multi_statement_pins_the_session() {
+    let (proxy, mut c) = proxy_conn().await;
+    let mut root = common::root().await;
+    root.query_drop("CREATE OR REPLACE PROCEDURE wf_acme.sy_multi_proc() SET @in_proc = 5")
+        .await
+        .unwrap();
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.call_pin (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    c.query_drop("CALL wf_acme.sy_multi_proc(); SELECT 1")
+        .await
+        .unwrap();
+    // Statements of other kinds follow (a read on a replica, a write on the primary, which
+    // end the hold of the CALL's answer), then another session's transaction takes
+    // whatever primary connection is idle: the CALL's, unless the session keeps it.
+    let _: Option<i64> = c.query_first("SELECT 2").await.unwrap();
+    c.query_drop("DELETE FROM wf_acme.call_pin WHERE id = -1")
+        .await
+        .unwrap();
+    let _: Option<i64> = c.query_first("SELECT 3").await.unwrap();
+    let mut other = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    other.query_drop("BEGIN").await.unwrap();
+    other
+        .query_drop("SELECT * FROM wf_acme.call_pin FOR UPDATE")
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        let v: Option<i64> = c.query_first("SELECT @in_proc").await.unwrap().unwrap();
+        assert_eq!(v, Some(5), "the procedure's variable");
+    }
+    other.query_drop("ROLLBACK").await.unwrap();
+}

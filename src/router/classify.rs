@@ -13,10 +13,6 @@ use super::lexer::{Cursor, Resume};
 use super::select::{self, merge_lock};
 use super::{Class, Classification, Effects, PrimaryReason};
 
-/// Statements decided by their first keyword are looked at for a following statement only
-/// up to this size, so a huge INSERT costs nothing beyond its first word.
-const MULTI_SCAN_LIMIT: usize = 16 * 1024;
-
 /// SELECT-family statements longer than this (after collapsing literal lists) are not
 /// given to sqlparser: its cost grows with the text (131 ms for 770 KB, in one thread of
 /// the event loop) and a long operator chain makes an AST deep enough to overflow the
@@ -242,8 +238,12 @@ impl Ctx<'_> {
             Rest::End | Rest::Unsplittable => None,
             Rest::Next(n) => Some(n),
             Rest::Unscanned => {
+                // A tail without a `;` costs one memchr. One with a `;` is lexed to its
+                // end, however long: `SET @a = 1; INSERT ...` past a size limit was taken
+                // for a lone SET, recorded and replayed whole, the INSERT with it, on every
+                // connection the session's state was restored on.
                 let tail = self.sql.get(at.pos..).unwrap_or(b"");
-                if tail.len() > MULTI_SCAN_LIMIT || !tail.contains(&b';') {
+                if !tail.contains(&b';') {
                     None
                 } else {
                     Cursor::new(self.sql, at).next_statement()
@@ -386,6 +386,7 @@ impl Multi {
         if let Class::Use(db) = &class {
             m.use_dbs.push(db.clone());
         }
+        m.calls_procedure |= e.calls_procedure || class == Class::Primary(PrimaryReason::Call);
         self.not_read |= class != Class::Read;
         m.named_lock = merge_lock(m.named_lock, e.named_lock);
         m.temp_tables_created.extend(e.temp_tables_created);

@@ -391,6 +391,9 @@ pub struct Effects {
     /// reset when its session lets it go, which leaves the transaction to XA RECOVER as a
     /// client's disconnect does.
     pub prepares_xa: bool,
+    /// A CALL among the parts of a multi-statement (a lone CALL is its class): the session
+    /// is pinned as after any CALL.
+    pub calls_procedure: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
     /// A SET of `profiling`: the server keeps the statements it profiled (SHOW PROFILES,

@@ -320,6 +320,23 @@ fn multi_statements() {
     assert!(e.unreplayable);
     assert_eq!(e.named_lock, LockEffect::Acquire(2));
 
+    // A CALL in a multi-statement pins as a lone one does (nothing marked it).
+    assert!(effects("CALL p(); SELECT 1").calls_procedure);
+    assert!(effects("SELECT 1; call db.p(2)").calls_procedure);
+    assert!(!effects("SELECT 1; SELECT 'CALL p()'").calls_procedure);
+    // A SET before a statement past the old 16 KB look-ahead is seen, and pins.
+    let long = format!(
+        "SET @a = 1; INSERT INTO t VALUES (1) /* {} */",
+        "x".repeat(20_000)
+    );
+    assert_eq!(class(&long), p(R::MultiStatement));
+    assert!(effects(&long).unreplayable);
+    let long = format!(
+        "BEGIN; INSERT INTO t VALUES ('{}'); COMMIT",
+        "y".repeat(20_000)
+    );
+    assert_eq!(class(&long), p(R::MultiStatement));
+
     let e = effects("CREATE TEMPORARY TABLE a (x INT); CREATE TEMPORARY TABLE b (x INT)");
     assert_eq!(
         e.temp_tables_created,

@@ -147,6 +147,61 @@ async fn read_your_writes_holds_while_replication_is_stopped() {
     with_restore(body, restore_all()).await;
 }
 
+/// In `session` mode a client without session tracking (mysql_async asks for none) has its
+/// write's GTID read from the primary, as `@@last_gtid`, which is per connection. The
+/// write's connection can be back in the pool by then (a `SELECT LAST_INSERT_ID()` in
+/// between) and the read get another: here the session's own earlier one, whose last GTID is
+/// an older write's. Asked there, the replica wait passed at the older write and a replica
+/// without the new one served the read.
+#[tokio::test]
+async fn a_write_position_is_read_where_the_write_ran() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_where").await;
+    let [_, r1, r2] = chaos_ports();
+    let body = async move {
+        // No monitor: the replicas stay eligible, so only the GTID check keeps reads right.
+        let proxy = common::start(cfg("session", false)).await;
+        let port = proxy.addr.port();
+        let mut a = connect(port, "acme_app", Some("wf_acme")).await;
+        let mut d = connect(port, "acme_app", Some("wf_acme")).await;
+        let mut e = connect(port, "acme_app", Some("wf_acme")).await;
+        let lock = "SELECT id FROM cr_where WHERE id = -1 FOR UPDATE";
+        // Values of this run only: the table keeps earlier runs' rows.
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let new = format!("new-{run}");
+        // An older write, on the one primary connection the logins left, replicated.
+        a.query_drop("INSERT INTO cr_where (v) VALUES ('old')")
+            .await
+            .unwrap();
+        let _: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+        common::wait_for_chaos_replicas().await;
+        common::stop_sql_thread(r1).await;
+        common::stop_sql_thread(r2).await;
+        // D's transaction keeps that connection; A's new write opens another.
+        d.query_drop("BEGIN").await.unwrap();
+        d.query_drop(lock).await.unwrap();
+        a.query_drop(format!("INSERT INTO cr_where (v) VALUES ('{new}')"))
+            .await
+            .unwrap();
+        let _: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+        // E takes the new write's connection, D gives back the old one.
+        e.query_drop("BEGIN").await.unwrap();
+        e.query_drop(lock).await.unwrap();
+        d.query_drop("COMMIT").await.unwrap();
+        let seen: Option<String> = a
+            .query_first(format!("SELECT v FROM cr_where WHERE v = '{new}'"))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(new), "the session's own write");
+        e.query_drop("COMMIT").await.unwrap();
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// Reads until `ok` holds for `n` in a row; returns how long it took.
 async fn reads_until(
     c: &mut Conn,

@@ -28,6 +28,9 @@ const CAUSAL_WAIT_PRIMARY_DOWN: Duration = Duration::from_secs(1);
 pub struct Causal {
     /// The session wrote since its write position was last read.
     stale: bool,
+    /// The primary connection (its server thread id) that ran that write: `@@last_gtid`
+    /// is that connection's, so it is asked there and nowhere else.
+    written_on: Option<u32>,
     /// GTID position the session's reads must see.
     position: Option<String>,
     /// Replica index -> the position it was last confirmed to have.
@@ -40,8 +43,10 @@ impl Causal {
         self.stale
     }
 
-    pub fn wrote(&mut self) {
+    /// The session wrote, on the primary connection `on` (its thread id).
+    pub fn wrote(&mut self, on: Option<u32>) {
         self.stale = true;
+        self.written_on = on;
     }
 
     /// The primary reported the GTID of the session's last write (session tracking), so
@@ -349,7 +354,18 @@ impl Session {
             }
             let conn = self.held.get_mut(Target::Primary).ok_or(())?;
             let flavor = flavor_of(&conn.info.version);
-            let pos = match conn.query_scalar(position_query(flavor)).await {
+            // The write's connection may have gone back to the pool since (a SET or
+            // `SELECT LAST_INSERT_ID()` on the primary in between) and this be another,
+            // whose `@@last_gtid` is someone else's, perhaps older: a replica that has that
+            // one but not the write would then serve the read. Elsewhere the primary's
+            // whole position stands in: it covers the write.
+            let own = self.st.causal.written_on == Some(conn.connection_id);
+            let query = if own {
+                position_query(flavor)
+            } else {
+                primary_position_query(flavor)
+            };
+            let pos = match conn.query_scalar(query).await {
                 Ok(Some(v)) => String::from_utf8(v).ok().and_then(|s| clean_gtid_list(&s)),
                 Ok(None) => None,
                 Err(e) => {

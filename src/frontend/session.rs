@@ -732,7 +732,8 @@ impl Session {
         }
         if t == Target::Primary && writes(&c.class) {
             self.st.wrote = true;
-            self.st.causal.wrote();
+            let on = self.held.get(Target::Primary).map(|c| c.connection_id);
+            self.st.causal.wrote(on);
         }
         // Whatever the statement (a COMMIT too), a GTID the primary reported is the
         // position the session's reads must see.

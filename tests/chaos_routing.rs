@@ -202,6 +202,48 @@ async fn a_write_position_is_read_where_the_write_ran() {
     with_restore(body, restore_all()).await;
 }
 
+/// A stored function may write: `SELECT db.f()` counts as a write for read-your-writes, so
+/// the session's next read sees what the function wrote. It counted as no write, as GET_LOCK
+/// does, and a replica without the function's row served the read.
+#[tokio::test]
+async fn what_a_stored_function_wrote_is_seen_by_the_next_read() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_func").await;
+    let [p, r1, r2] = chaos_ports();
+    let body = async move {
+        let mut root = chaos_root(p).await;
+        root.query_drop(
+            "CREATE OR REPLACE FUNCTION wf_acme.cr_func_write(x VARCHAR(40)) RETURNS INT \
+             DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO wf_acme.cr_func (v) VALUES (x); RETURN 1; END",
+        )
+        .await
+        .unwrap();
+        common::wait_for_chaos_replicas().await;
+        common::stop_sql_thread(r1).await;
+        common::stop_sql_thread(r2).await;
+        // No monitor: the replicas stay eligible, so only the GTID check keeps reads right.
+        let proxy = common::start(cfg("session", false)).await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let v = format!("f-{run}");
+        let one: Option<i64> = c
+            .query_first(format!("SELECT wf_acme.cr_func_write('{v}')"))
+            .await
+            .unwrap();
+        assert_eq!(one, Some(1));
+        let seen: Option<String> = c
+            .query_first(format!("SELECT v FROM cr_func WHERE v = '{v}'"))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(v), "the function's row");
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// Reads until `ok` holds for `n` in a row; returns how long it took.
 async fn reads_until(
     c: &mut Conn,

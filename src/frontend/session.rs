@@ -894,6 +894,7 @@ fn needs_primary_session(c: &Classification) -> bool {
                 PrimaryReason::SessionSet
                     | PrimaryReason::Call
                     | PrimaryReason::SideEffectFunction
+                    | PrimaryReason::StoredFunction
                     | PrimaryReason::LockingRead
             )
         )
@@ -969,8 +970,9 @@ fn is_fatal_for_connection(code: u16) -> bool {
     matches!(code, 1927 | 4031 | 1053)
 }
 
-/// Statements after which a read must see the session's own changes. Side-effect functions
-/// (GET_LOCK, LAST_INSERT_ID), locking reads and user variables change no table data.
+/// Statements after which a read must see the session's own changes. Side-effect built-ins
+/// (GET_LOCK, LAST_INSERT_ID), locking reads and user variables change no table data; a
+/// stored function may.
 fn writes(class: &Class) -> bool {
     matches!(
         class,
@@ -978,6 +980,7 @@ fn writes(class: &Class) -> bool {
             PrimaryReason::Write
                 | PrimaryReason::Ddl
                 | PrimaryReason::Call
+                | PrimaryReason::StoredFunction
                 | PrimaryReason::MultiStatement
                 | PrimaryReason::Unknown
                 | PrimaryReason::Unparsed

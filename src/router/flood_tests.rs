@@ -196,7 +196,7 @@ fn collapsing_keeps_routing_apart() {
         ),
         (
             "SELECT c FROM t WHERE id IN (1, (SELECT db.f()))",
-            p(R::SideEffectFunction),
+            p(R::StoredFunction),
         ),
         (
             "SELECT c FROM t WHERE id IN (1 /*!, GET_LOCK('a', 1) */)",

@@ -281,7 +281,12 @@ fn explain(ctx: &Ctx, mut cur: Cursor) -> Piece {
 
 fn do_statement(mut cur: Cursor) -> Piece {
     let scan = select::scan(&mut cur);
-    Piece::with(Class::Primary(R::SideEffectFunction), scan.effects)
+    // `DO db.f()` runs a stored function, which may write.
+    let reason = match scan.decided() {
+        Some(Class::Primary(R::StoredFunction)) => R::StoredFunction,
+        _ => R::SideEffectFunction,
+    };
+    Piece::with(Class::Primary(reason), scan.effects)
 }
 
 fn begin(mut cur: Cursor) -> Piece {

@@ -247,6 +247,9 @@ pub enum PrimaryReason {
     Ddl,
     LockingRead,
     SideEffectFunction,
+    /// A schema-qualified (so stored) function: it may write, so it counts as a write for
+    /// read-your-writes, unlike GET_LOCK and the other side-effect built-ins.
+    StoredFunction,
     UserVariable,
     FoundRows,
     Call,
@@ -271,6 +274,7 @@ impl PrimaryReason {
             Ddl => "ddl",
             LockingRead => "locking read",
             SideEffectFunction => "side-effect function",
+            StoredFunction => "stored function",
             UserVariable => "user variable",
             FoundRows => "found_rows",
             Call => "call",

@@ -148,11 +148,12 @@ fn rank(r: PrimaryReason) -> u8 {
     use PrimaryReason::*;
     match r {
         Write => 0,
-        LockingRead => 1,
-        UserVariable => 2,
-        SideEffectFunction => 3,
-        FoundRows => 4,
-        _ => 5,
+        StoredFunction => 1,
+        LockingRead => 2,
+        UserVariable => 3,
+        SideEffectFunction => 4,
+        FoundRows => 5,
+        _ => 6,
     }
 }
 
@@ -250,7 +251,7 @@ fn into_target(cur: &mut Cursor, s: &mut Scan) {
 /// A call of `name`, whose `(` is the next token under `cur`.
 fn function_call(name: &[u8], prev: Option<Token>, cur: &Cursor, s: &mut Scan) {
     if prev.is_some_and(|p| p.is_punct(b'.')) {
-        s.hit(PrimaryReason::SideEffectFunction);
+        s.hit(PrimaryReason::StoredFunction);
     } else if let Some(call) = call_kind(name) {
         let sets_insert_id = name.eq_ignore_ascii_case(b"LAST_INSERT_ID") && has_argument(cur);
         s.call(if sets_insert_id {
@@ -454,12 +455,12 @@ impl Visitor for AstCheck {
         };
         self.calls = true;
         let parts = &f.name.0;
-        let denied = match parts.as_slice() {
-            [ObjectNamePart::Identifier(id)] => call_kind(id.value.as_bytes()).is_some(),
-            _ => true,
-        };
-        if denied {
-            return ControlFlow::Break(PrimaryReason::SideEffectFunction);
+        match parts.as_slice() {
+            [ObjectNamePart::Identifier(id)] if call_kind(id.value.as_bytes()).is_some() => {
+                return ControlFlow::Break(PrimaryReason::SideEffectFunction);
+            }
+            [ObjectNamePart::Identifier(_)] => {}
+            _ => return ControlFlow::Break(PrimaryReason::StoredFunction),
         }
         ControlFlow::Continue(())
     }

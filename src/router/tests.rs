@@ -102,7 +102,11 @@ fn statement_table() {
         ),
         ("SELECT CONNECTION_ID()", p(R::SideEffectFunction)),
         ("SELECT LOAD_FILE('/etc/passwd')", p(R::SideEffectFunction)),
-        ("SELECT mydb.my_func(1) FROM t", p(R::SideEffectFunction)),
+        // A stored function may write: it counts as one for read-your-writes.
+        ("SELECT mydb.my_func(1) FROM t", p(R::StoredFunction)),
+        ("DO mydb.my_func(1)", p(R::StoredFunction)),
+        ("DO GET_LOCK('a', 1)", p(R::SideEffectFunction)),
+        ("SELECT GET_LOCK('a', 1), mydb.f()", p(R::StoredFunction)),
         ("SELECT `sleep`(1)", p(R::SideEffectFunction)),
         (
             "SELECT a FROM t WHERE b = (SELECT GET_LOCK('x', 1))",

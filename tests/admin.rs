@@ -16,7 +16,6 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder, Value};
 use switchyard::config;
 use switchyard::state::RuntimeState;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN_USER: &str = "admin";
 const ADMIN_PASSWORD: &str = "admin_pw";
@@ -811,50 +810,13 @@ async fn reload_with_new_replicas_under_load_drops_nothing() {
 
 /// One HTTP/1.1 GET over a fresh connection: (status, body).
 async fn http_get(p: &AdminProxy, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(p.http).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw))
-        .await
-        .expect("HTTP answer")
-        .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head and body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    (
-        status,
-        if chunked {
-            unchunk(body)
-        } else {
-            body.to_owned()
-        },
-    )
+    let a = common::http::get(p.http, path, "", Duration::from_secs(5)).await;
+    (a.status, a.body)
 }
 
 /// The exit code of the image's health check probing `path` on the HTTP port.
 async fn container_health_check(p: &AdminProxy, path: &str) -> Option<i32> {
     common::compose::health_check(&format!("http://{}{path}", p.http)).await
-}
-
-fn unchunk(mut body: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").expect("chunk size");
-        let n = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
-        if n == 0 {
-            return out;
-        }
-        out.push_str(&rest[..n]);
-        body = &rest[n + 2..];
-    }
 }
 
 /// One sample of the text exposition format.

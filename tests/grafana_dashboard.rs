@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchyard::state::RuntimeState;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DASHBOARD: &str = "deploy/grafana/switchyard-dashboard.json";
 
@@ -199,18 +198,9 @@ fn unknown_names(exprs: &[String], exported: &BTreeSet<String>) -> Vec<(String, 
 async fn live_metrics() -> String {
     let cfg = common::config("");
     let p = common::start_with_admin(RuntimeState::new(cfg)).await;
-    let mut s = tokio::net::TcpStream::connect(p.http).await.unwrap();
-    let req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
-        .await
-        .expect("/metrics answered in time")
-        .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let a = common::http::get(p.http, "/metrics", "", Duration::from_secs(10)).await;
+    assert_eq!(a.status, 200, "{}", a.head);
+    a.body
 }
 
 #[tokio::test]

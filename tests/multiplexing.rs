@@ -1849,7 +1849,12 @@ async fn a_statement_no_connection_came_free_for_gets_err_1040() {
         "waited pool_timeout (3 s): {waited:?}"
     );
     assert_eq!(acme_wait_timeouts(admin).await, 1);
-    let metrics = http_metrics(proxy.http).await;
+    let answer = common::http::get(proxy.http, "/metrics", "", Duration::from_secs(5)).await;
+    assert!(
+        !answer.head.contains("transfer-encoding: chunked"),
+        "a body sent whole"
+    );
+    let metrics = answer.body;
     let sample = |family: &str| {
         let labels = format!("{{tenant=\"acme\",addr=\"{primary}\"}} ");
         metrics
@@ -1875,31 +1880,6 @@ async fn a_statement_no_connection_came_free_for_gets_err_1040() {
         .await
         .unwrap();
     assert_eq!(left, Some(0), "A's row rolled back, B's never written");
-}
-
-/// The body of `GET /metrics` from the HTTP endpoint at `addr`.
-async fn http_metrics(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw))
-        .await
-        .expect("an HTTP answer")
-        .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    assert!(
-        !text
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "a body sent whole"
-    );
-    text.split_once("\r\n\r\n")
-        .expect("head and body")
-        .1
-        .to_owned()
 }
 
 /// A session never holds a connection while it waits for another, or two sessions can wait

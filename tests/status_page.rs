@@ -12,13 +12,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::http::HttpAnswer;
 use common::{connect, primary_port, replica_ports, AdminProxy};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 use serde_json::Value;
 use switchyard::config;
 use switchyard::state::RuntimeState;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN_USER: &str = "admin";
 const ADMIN_PASSWORD: &str = "admin_pw";
@@ -41,13 +41,6 @@ async fn start(server_keys: &str, admin: bool) -> AdminProxy {
     common::start_with_admin(RuntimeState::new(cfg).with_monitor()).await
 }
 
-/// An HTTP answer: status, headers (lower-cased names) and body.
-struct HttpAnswer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
 fn basic(user: &str, password: &str) -> String {
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!("Authorization: Basic {token}\r\n")
@@ -55,31 +48,12 @@ fn basic(user: &str, password: &str) -> String {
 
 /// One HTTP/1.1 GET over a fresh connection, with `extra` header lines.
 async fn get(p: &AdminProxy, path: &str, extra: &str) -> HttpAnswer {
-    let mut s = tokio::net::TcpStream::connect(p.http).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw))
-        .await
-        .expect("HTTP answer in time")
-        .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head and body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let head = head.to_ascii_lowercase();
+    let a = common::http::get(p.http, path, extra, Duration::from_secs(5)).await;
     assert!(
-        !head.contains("transfer-encoding: chunked"),
+        !a.head.contains("transfer-encoding: chunked"),
         "full bodies are sent with a length"
     );
-    HttpAnswer {
-        status,
-        head,
-        body: body.to_owned(),
-    }
+    a
 }
 
 async fn status_json(p: &AdminProxy) -> Value {

@@ -6,6 +6,7 @@ pub mod binary;
 pub mod certs;
 pub mod compose;
 pub mod drivers;
+pub mod http;
 pub mod raw;
 
 use std::net::SocketAddr;

@@ -158,7 +158,6 @@ async fn a_write_position_is_read_where_the_write_ran() {
     let _guard = CHAOS_LOCK.lock().await;
     restore_all().await;
     table("cr_where").await;
-    let [_, r1, r2] = chaos_ports();
     let body = async move {
         // No monitor: the replicas stay eligible, so only the GTID check keeps reads right.
         let proxy = common::start(cfg("session", false)).await;
@@ -167,20 +166,13 @@ async fn a_write_position_is_read_where_the_write_ran() {
         let mut d = connect(port, "acme_app", Some("wf_acme")).await;
         let mut e = connect(port, "acme_app", Some("wf_acme")).await;
         let lock = "SELECT id FROM cr_where WHERE id = -1 FOR UPDATE";
-        // Values of this run only: the table keeps earlier runs' rows.
-        let run = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let new = format!("new-{run}");
+        let new = this_run("new");
         // An older write, on the one primary connection the logins left, replicated.
         a.query_drop("INSERT INTO cr_where (v) VALUES ('old')")
             .await
             .unwrap();
         let _: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
-        common::wait_for_chaos_replicas().await;
-        common::stop_sql_thread(r1).await;
-        common::stop_sql_thread(r2).await;
+        replicas_apply_nothing_more().await;
         // D's transaction keeps that connection; A's new write opens another.
         d.query_drop("BEGIN").await.unwrap();
         d.query_drop(lock).await.unwrap();
@@ -210,26 +202,19 @@ async fn what_a_stored_function_wrote_is_seen_by_the_next_read() {
     let _guard = CHAOS_LOCK.lock().await;
     restore_all().await;
     table("cr_func").await;
-    let [p, r1, r2] = chaos_ports();
     let body = async move {
-        let mut root = chaos_root(p).await;
+        let mut root = chaos_root(chaos_ports()[0]).await;
         root.query_drop(
             "CREATE OR REPLACE FUNCTION wf_acme.cr_func_write(x VARCHAR(40)) RETURNS INT \
              DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO wf_acme.cr_func (v) VALUES (x); RETURN 1; END",
         )
         .await
         .unwrap();
-        common::wait_for_chaos_replicas().await;
-        common::stop_sql_thread(r1).await;
-        common::stop_sql_thread(r2).await;
+        replicas_apply_nothing_more().await;
         // No monitor: the replicas stay eligible, so only the GTID check keeps reads right.
         let proxy = common::start(cfg("session", false)).await;
         let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
-        let run = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let v = format!("f-{run}");
+        let v = this_run("f");
         let one: Option<i64> = c
             .query_first(format!("SELECT wf_acme.cr_func_write('{v}')"))
             .await
@@ -242,6 +227,24 @@ async fn what_a_stored_function_wrote_is_seen_by_the_next_read() {
         assert_eq!(seen, Some(v), "the function's row");
     };
     with_restore(body, restore_all()).await;
+}
+
+/// `tag` made unique to this run: the tables keep earlier runs' rows.
+fn this_run(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{tag}-{nanos}")
+}
+
+/// Once both chaos replicas have applied everything written so far, stops their SQL
+/// threads: later writes reach no replica's tables (`with_restore` starts them again).
+async fn replicas_apply_nothing_more() {
+    common::wait_for_chaos_replicas().await;
+    let [r1, r2] = common::chaos_replica_ports();
+    common::stop_sql_thread(r1).await;
+    common::stop_sql_thread(r2).await;
 }
 
 /// Reads until `ok` holds for `n` in a row; returns how long it took.

@@ -8,7 +8,7 @@ use common::certs;
 use common::raw::RawClient;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use switchyard::config;
 use switchyard::state::RuntimeState;
@@ -61,10 +61,6 @@ require_tls = true
     )
 }
 
-fn mariadb(port: u16, ca: &Path, tls: bool, sql: &str) -> std::process::Output {
-    mariadb_as("acme_app", port, ca, tls, sql)
-}
-
 fn mariadb_as(user: &str, port: u16, ca: &Path, tls: bool, sql: &str) -> std::process::Output {
     let mut c = Command::new("mariadb");
     c.args(["-h127.0.0.1", &format!("-P{port}"), &format!("-u{user}")])
@@ -80,6 +76,23 @@ fn mariadb_as(user: &str, port: u16, ca: &Path, tls: bool, sql: &str) -> std::pr
     c.args(["-e", sql]).output().unwrap()
 }
 
+/// [`mariadb_as`] on a blocking thread, so the proxy's runtime goes on serving meanwhile.
+async fn mariadb_off(user: &str, port: u16, ca: &Path, tls: bool, sql: &str) -> Output {
+    let (user, ca, sql) = (user.to_owned(), ca.to_owned(), sql.to_owned());
+    tokio::task::spawn_blocking(move || mariadb_as(&user, port, &ca, tls, &sql))
+        .await
+        .unwrap()
+}
+
+/// Asserts the client succeeded, showing its error output otherwise.
+fn assert_ran(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
     let certs = make_certs("tls-login");
@@ -88,25 +101,11 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
     let port = proxy.addr.port();
 
     // The mariadb CLI, verifying the certificate against the test CA.
-    let out = tokio::task::spawn_blocking({
-        let ca = ca.clone();
-        move || mariadb(port, &ca, true, "\\s")
-    })
-    .await
-    .unwrap();
+    let out = mariadb_off("acme_app", port, &ca, true, "\\s").await;
     let status = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out, "the login");
     assert!(status.contains("Cipher in use is"), "TLS in use:\n{status}");
-    let out = tokio::task::spawn_blocking({
-        let ca = ca.clone();
-        move || mariadb(port, &ca, true, "SELECT 40 + 2")
-    })
-    .await
-    .unwrap();
+    let out = mariadb_off("acme_app", port, &ca, true, "SELECT 40 + 2").await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
 
     // PyMySQL with ssl=.
@@ -120,49 +119,22 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out, "PyMySQL over TLS");
     assert_eq!(text.trim(), "wf_acme SSLSocket");
 
     // Plaintext still works when TLS is optional ...
-    let out = tokio::task::spawn_blocking({
-        let ca = ca.clone();
-        move || mariadb(port, &ca, false, "SELECT 1")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = mariadb_off("acme_app", port, &ca, false, "SELECT 1").await;
+    assert_ran(&out, "the login");
 
     // A user marked require_tls is refused without TLS even where TLS is optional.
-    let out = tokio::task::spawn_blocking({
-        let ca = ca.clone();
-        move || mariadb_as("ops", port, &ca, false, "SELECT 1")
-    })
-    .await
-    .unwrap();
+    let out = mariadb_off("ops", port, &ca, false, "SELECT 1").await;
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("ERROR 3159"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = tokio::task::spawn_blocking({
-        let ca = ca.clone();
-        move || mariadb_as("ops", port, &ca, true, "SELECT 1")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = mariadb_off("ops", port, &ca, true, "SELECT 1").await;
+    assert_ran(&out, "the login");
 
     // Nor can a plaintext session become that user with COM_CHANGE_USER: refused as at
     // login, the session going on as its old user.
@@ -187,26 +159,15 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
     // ... and is refused with require_tls, while TLS logins go on working.
     let strict = start(&certs, true).await;
     let port = strict.addr.port();
-    let out = tokio::task::spawn_blocking({
-        let ca = ca.clone();
-        move || mariadb(port, &ca, false, "SELECT 1")
-    })
-    .await
-    .unwrap();
+    let out = mariadb_off("acme_app", port, &ca, false, "SELECT 1").await;
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("ERROR 3159"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = tokio::task::spawn_blocking(move || mariadb(port, &ca, true, "SELECT 1"))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = mariadb_off("acme_app", port, &ca, true, "SELECT 1").await;
+    assert_ran(&out, "the login");
     let _ = std::fs::remove_dir_all(certs);
 }
 
@@ -231,9 +192,7 @@ async fn a_reload_renews_certificates_and_refuses_files_that_do_not_load() {
     let proxy = common::start_shared(std::sync::Arc::clone(&state)).await;
     let port = proxy.addr.port();
     let tls_login = |ca: PathBuf| async move {
-        tokio::task::spawn_blocking(move || mariadb(port, &ca, true, "SELECT 40 + 2"))
-            .await
-            .unwrap()
+        mariadb_off("acme_app", port, &ca, true, "SELECT 40 + 2").await
     };
     let (old_ca, new_ca) = (dir.join("ca.pem"), dir.join("renewed").join("ca.pem"));
     assert!(tls_login(old_ca.clone()).await.status.success());
@@ -248,11 +207,7 @@ async fn a_reload_renews_certificates_and_refuses_files_that_do_not_load() {
     }
     switchyard::state::reload::reload_from(&state, &file).expect("the renewed files load");
     let out = tls_login(new_ca.clone()).await;
-    assert!(
-        out.status.success(),
-        "the renewed certificate is served: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out, "the renewed certificate is served");
     assert!(!tls_login(old_ca).await.status.success());
 
     // A key that does not load, with require_tls turned on: refused, nothing changes.
@@ -270,19 +225,9 @@ async fn a_reload_renews_certificates_and_refuses_files_that_do_not_load() {
     );
     assert!(!state.load().config.server.require_tls);
     let out = tls_login(new_ca.clone()).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = tokio::task::spawn_blocking(move || mariadb(port, &new_ca, false, "SELECT 1"))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "plaintext logins still allowed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out, "the login");
+    let out = mariadb_off("acme_app", port, &new_ca, false, "SELECT 1").await;
+    assert_ran(&out, "plaintext logins still allowed");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -93,6 +93,13 @@ impl Samples {
     fn add(&mut self, labels: Labels, v: i64) {
         *self.0.entry(labels).or_default() += v;
     }
+
+    /// One sample without labels.
+    fn one(v: i64) -> Samples {
+        let mut s = Samples::default();
+        s.add(Vec::new(), v);
+        s
+    }
 }
 
 /// Per tenant and route: (sum in seconds, count, per-bucket counts).
@@ -170,6 +177,31 @@ fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, s: &Samples) -> fm
     }
     for (labels, v) in &s.0 {
         ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+/// A family of samples with fractions (seconds, pool figures summed over workers), as a
+/// counter or a gauge.
+fn floats(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    is_counter: bool,
+    family: &BTreeMap<Labels, f64>,
+) -> fmt::Result {
+    let kind = if is_counter {
+        MetricType::Counter
+    } else {
+        MetricType::Gauge
+    };
+    let mut m = enc.encode_descriptor(name, help, None, kind)?;
+    for (labels, v) in family {
+        if is_counter {
+            ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
+        } else {
+            ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+        }
     }
     Ok(())
 }
@@ -293,13 +325,11 @@ impl Collector for StateCollector {
             in_txn.add(t(name), i64::from(r.transaction.is_some()));
             pinned.add(t(name), i64::from(!r.pins.is_empty()));
         }
-        let mut all = Samples::default();
-        all.add(Vec::new(), list.len() as i64);
         gauge(
             &mut enc,
             "switchyard_client_sessions",
             "Client sessions open",
-            &all,
+            &Samples::one(list.len() as i64),
         )?;
         gauge(
             &mut enc,
@@ -339,15 +369,13 @@ impl Collector for StateCollector {
                 *worst = worst.max(seconds);
             }
         }
-        let mut m = enc.encode_descriptor(
+        floats(
+            &mut enc,
             "switchyard_replica_lag_seconds",
             "Replication lag measured by the monitor (on the primary's GTID timeline, else Seconds_Behind_Master), by replica",
-            None,
-            MetricType::Gauge,
+            false,
+            &lag,
         )?;
-        for (labels, seconds) in &lag {
-            ConstGauge::new(*seconds).encode(m.encode_family(labels)?)?;
-        }
         gauge(
             &mut enc,
             "switchyard_backend_up",
@@ -386,19 +414,7 @@ impl Collector for StateCollector {
         for (name, help, is_counter, family) in
             super::pools::metric_families(&rt, |n| tenants.get(n))
         {
-            let kind = if is_counter {
-                MetricType::Counter
-            } else {
-                MetricType::Gauge
-            };
-            let mut m = enc.encode_descriptor(name, help, None, kind)?;
-            for (labels, v) in &family {
-                if is_counter {
-                    ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
-                } else {
-                    ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
-                }
-            }
+            floats(&mut enc, name, help, is_counter, &family)?;
         }
 
         let mut paused = Samples::default();
@@ -461,22 +477,17 @@ impl Collector for StateCollector {
             &reloads,
         )?;
         let (last_ok, applied_at) = shared.reloads.last();
-        let one = |v: i64| {
-            let mut s = Samples::default();
-            s.add(Vec::new(), v);
-            s
-        };
         gauge(
             &mut enc,
             "switchyard_config_last_reload_successful",
             "1 if the last reload was applied (or none was tried), 0 if it was refused and an older config runs",
-            &one(i64::from(last_ok)),
+            &Samples::one(i64::from(last_ok)),
         )?;
         gauge(
             &mut enc,
             "switchyard_config_last_reload_success_timestamp_seconds",
             "When the running config was applied (at start or by a reload), in Unix seconds",
-            &one(i64::try_from(applied_at).unwrap_or(i64::MAX)),
+            &Samples::one(i64::try_from(applied_at).unwrap_or(i64::MAX)),
         )?;
 
         let (too_long, too_deep) = shared.router.unparsed_counts();
@@ -528,48 +539,39 @@ fn worker_metrics(
         let labels = [("worker", i.to_string())];
         ConstCounter::new(seconds).encode(m.encode_family(&labels)?)?;
     }
-    let mut moves = Samples::default();
-    moves.add(Vec::new(), i64::try_from(board.moves()).unwrap_or(i64::MAX));
     counter(
         enc,
         "switchyard_session_moves",
         "Sessions moved from one worker thread to another between commands (server.worker_fill)",
-        &moves,
+        &Samples::one(i64::try_from(board.moves()).unwrap_or(i64::MAX)),
     )?;
-    let mut active = Samples::default();
-    active.add(Vec::new(), i64::try_from(board.active()).unwrap_or(0));
     gauge(
         enc,
         "switchyard_workers_in_use",
         "Worker threads the session balancer gives new sessions to",
-        &active,
+        &Samples::one(i64::try_from(board.active()).unwrap_or(0)),
     )
 }
 
 /// With `[fleet]` only: the instance's link to etcd and the config document it runs.
 fn fleet_metrics(enc: &mut DescriptorEncoder, f: &crate::fleet::Fleet) -> fmt::Result {
-    let one = |v: i64| {
-        let mut s = Samples::default();
-        s.add(Vec::new(), v);
-        s
-    };
     gauge(
         enc,
         "switchyard_fleet_etcd_connected",
         "1 while the instance is registered in its fleet and follows etcd; 0 while it serves with the last state it applied",
-        &one(i64::from(f.connected())),
+        &Samples::one(i64::from(f.connected())),
     )?;
     counter(
         enc,
         "switchyard_fleet_etcd_losses",
         "Times the instance lost etcd (watch, lease or request failed)",
-        &one(i64::try_from(f.losses()).unwrap_or(i64::MAX)),
+        &Samples::one(i64::try_from(f.losses()).unwrap_or(i64::MAX)),
     )?;
     gauge(
         enc,
         "switchyard_fleet_config_version",
         "The fleet config document version the instance runs (0: its local file)",
-        &one(f.config_version()),
+        &Samples::one(f.config_version()),
     )
 }
 

@@ -693,7 +693,7 @@ impl Session {
         if let Some(g) = guard {
             g.finish(!self.st.txn_has_writes && pending, o.gtid.as_deref());
         }
-        if c.class == Class::Primary(PrimaryReason::Call) || c.effects.calls_procedure {
+        if c.effects.calls_procedure {
             self.st.pins.set_procedure();
         }
         if o.err.is_none() {

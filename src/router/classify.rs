@@ -386,7 +386,7 @@ impl Multi {
         if let Class::Use(db) = &class {
             m.use_dbs.push(db.clone());
         }
-        m.calls_procedure |= e.calls_procedure || class == Class::Primary(PrimaryReason::Call);
+        m.calls_procedure |= e.calls_procedure;
         self.not_read |= class != Class::Read;
         m.named_lock = merge_lock(m.named_lock, e.named_lock);
         m.temp_tables_created.extend(e.temp_tables_created);

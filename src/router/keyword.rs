@@ -77,7 +77,13 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"FLUSH" => flush(cur),
         b"BACKUP" => backup(cur),
         b"ANALYZE" => analyze(ctx, cur),
-        b"CALL" => Piece::primary(R::Call),
+        b"CALL" => Piece::with(
+            Class::Primary(R::Call),
+            Effects {
+                calls_procedure: true,
+                ..Effects::default()
+            },
+        ),
         b"DO" => do_statement(cur),
         b"BEGIN" => begin(cur),
         b"START" => start(cur),

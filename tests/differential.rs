@@ -776,7 +776,25 @@ async fn mariadb_extensions_are_byte_identical() {
             .await;
         assert_eq!(packets(&d)[0].1[0], 0, "bulk OK: {:?}", packets(&d));
         assert_same("bulk execute", &d, &p);
+        // Unknown ids: one routine of the server runs both execute commands and names them
+        // `mysqld_stmt_execute`; once the last prepared statement is closed, a direct
+        // execution (id 0xFFFFFFFF) has none to run.
+        let unknown = bulk(999_999, &[1]);
+        let d = direct.command(&unknown, Expect::ResultSets).await;
+        let p = proxied.command(&unknown, Expect::ResultSets).await;
+        assert_same("bulk execute of an unknown id", &d, &p);
+        direct.send(&close(d_id)).await;
+        proxied.send(&close(p_id)).await;
+        let last = bulk(u32::MAX, &[1]);
+        let d = direct.command(&last, Expect::ResultSets).await;
+        let p = proxied.command(&last, Expect::ResultSets).await;
+        assert_same("direct execution after the last statement closed", &d, &p);
     }
+}
+
+/// COM_STMT_CLOSE.
+fn close(id: u32) -> Vec<u8> {
+    [&[0x19][..], &id.to_le_bytes()].concat()
 }
 
 /// With the metadata cache, a replica whose table differs from the primary's (DDL not yet

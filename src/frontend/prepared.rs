@@ -29,14 +29,6 @@ pub(super) enum Run {
 }
 
 impl Run {
-    /// The server's name for the command in its errors.
-    fn name(self) -> &'static str {
-        match self {
-            Run::Execute => "mysqld_stmt_execute",
-            Run::Bulk => "mysqld_stmt_bulk_execute",
-        }
-    }
-
     fn types(self, payload: &[u8], params: u16) -> Option<&[u8]> {
         match self {
             Run::Execute => command::execute_param_types(payload, params),
@@ -180,6 +172,11 @@ impl Statements {
     fn remove(&mut self, id: u32) -> Option<Stmt> {
         let stmt = self.map.remove(&id)?;
         self.forget_twin(stmt.text_key);
+        // The server forgets its last statement with it: a direct execution then names no
+        // statement.
+        if self.last_prepared == Some(id) {
+            self.last_prepared = None;
+        }
         Some(stmt)
     }
 
@@ -210,7 +207,8 @@ impl Statements {
     }
 
     /// The statement a command's id names: its own, or for [`LAST_PREPARED`] the one the
-    /// last prepare created (left as it is when that prepare failed, as the server answers).
+    /// last prepare created (none when that prepare failed or the statement was closed, as
+    /// the server answers).
     pub fn resolve(&self, id: u32) -> u32 {
         match (id, self.last_prepared) {
             (LAST_PREPARED, Some(last)) => last,
@@ -491,7 +489,8 @@ impl Session {
             .stmts
             .map
             .get(&id)
-            .ok_or_else(|| unknown_stmt(id, run.name()))?;
+            // The server names both commands so: one routine runs them.
+            .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
         let class = Arc::clone(&stmt.class);
         let params = stmt.params;
         if let Some(e) = stmt.long_data_error {
@@ -850,6 +849,9 @@ mod tests {
         assert_eq!(s.resolve(LAST_PREPARED), LAST_PREPARED, "nothing prepared");
         s.last_prepared = Some(3);
         assert_eq!((s.resolve(LAST_PREPARED), s.resolve(2)), (3, 2));
+        s.map.insert(3, stmt());
+        s.remove(3);
+        assert_eq!(s.resolve(LAST_PREPARED), LAST_PREPARED, "closed");
     }
 
     /// Twins (one text, one schema) get distinct keys, also after one of them is closed;

@@ -134,6 +134,11 @@ impl RawClient {
         self.answer(expect).await
     }
 
+    /// Sends a command the server answers nothing to (COM_STMT_CLOSE).
+    pub async fn send(&mut self, payload: &[u8]) {
+        self.io.send(0, payload).await.unwrap();
+    }
+
     /// Reads one command's answer.
     async fn answer(&mut self, expect: Expect) -> Vec<u8> {
         let deprecate = self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);

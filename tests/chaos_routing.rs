@@ -229,6 +229,38 @@ async fn what_a_stored_function_wrote_is_seen_by_the_next_read() {
     with_restore(body, restore_all()).await;
 }
 
+/// A multi-statement whose last part fails committed its first (autocommit): that write
+/// counts for read-your-writes. A failed statement counted as no write, and a replica
+/// without the row served the session's next read.
+#[tokio::test]
+async fn what_a_failing_multi_statement_wrote_is_seen_by_the_next_read() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_multi").await;
+    let body = async move {
+        replicas_apply_nothing_more().await;
+        let proxy = common::start(cfg("session", false)).await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        let v = this_run("m");
+        let failed = c
+            .query_drop(format!(
+                "INSERT INTO cr_multi (v) VALUES ('{v}'); SELECT * FROM cr_no_such_table"
+            ))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&failed, mysql_async::Error::Server(e) if e.code == 1146),
+            "{failed}"
+        );
+        let seen: Option<String> = c
+            .query_first(format!("SELECT v FROM cr_multi WHERE v = '{v}'"))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(v), "the row the multi-statement inserted");
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// `tag` made unique to this run: the tables keep earlier runs' rows.
 fn this_run(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()

@@ -2794,3 +2794,29 @@ async fn an_idle_sessions_kept_answer_gives_way_to_a_waiting_session() {
         .await
         .unwrap();
 }
+
+/// `@@identity` and `@@last_insert_id` are LAST_INSERT_ID() by other names: the session's
+/// own value, not the one its connection's previous session left. Only a statement that
+/// spelt `last_insert_id` had the session's value restored first, so with one connection
+/// for both sessions `SELECT @@identity` answered the other session's insert id.
+#[tokio::test]
+async fn identity_is_the_sessions_own_insert_id() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(1, OTHER_BACKEND_USER)).await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    b.query_drop("INSERT INTO mux_rows (client, v) VALUES (77, 1)")
+        .await
+        .unwrap();
+    assert!(b.last_insert_id().is_some_and(|id| id > 0));
+    b.query_drop("DO 1").await.unwrap();
+    for q in [
+        "SELECT @@identity",
+        "SELECT @@session.last_insert_id",
+        "SELECT LAST_INSERT_ID()",
+    ] {
+        let got: Option<u64> = a.query_first(q).await.unwrap();
+        assert_eq!(got, Some(0), "{q}");
+    }
+}

@@ -716,3 +716,152 @@ async fn a_call_inside_a_multi_statement_pins_the_session() {
     }
     other.query_drop("ROLLBACK").await.unwrap();
 }
+
+/// A connection another session's transaction holds, so the next statements need others.
+async fn hold_a_primary_connection(port: u16) -> Conn {
+    let mut other = connect(port, "acme_app", Some("wf_acme")).await;
+    other.query_drop("BEGIN").await.unwrap();
+    other
+        .query_drop("SELECT * FROM wf_acme.call_pin FOR UPDATE")
+        .await
+        .unwrap();
+    other
+}
+
+/// MariaDB runs a multi-statement up to the part that fails and keeps what ran: the time
+/// zone set and the named lock taken before the error are the session's. Switchyard
+/// applied none of a failed statement's effects, so the connection went back to the pool
+/// unpinned, with the time zone and the lock on it for the next session, and this session
+/// lost both.
+#[tokio::test]
+async fn what_a_failing_multi_statement_ran_stays_the_sessions() {
+    let (proxy, mut c) = proxy_conn().await;
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.call_pin (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    let failed = c
+        .query_drop(
+            "SET time_zone = '+09:00'; SELECT GET_LOCK('sy_partial_multi', 0); \
+             SELECT * FROM wf_acme.sy_no_such_table",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&failed, mysql_async::Error::Server(e) if e.code == 1146),
+        "{failed}"
+    );
+    let _: Option<i64> = c.query_first("SELECT 2").await.unwrap();
+    c.query_drop("DELETE FROM wf_acme.call_pin WHERE id = -1")
+        .await
+        .unwrap();
+    let mut other = hold_a_primary_connection(proxy.addr.port()).await;
+    let tz: Option<String> = other.query_first("SELECT @@time_zone").await.unwrap();
+    assert_eq!(tz.as_deref(), Some("SYSTEM"), "another session's time zone");
+    for _ in 0..4 {
+        let tz: Option<String> = c.query_first("SELECT @@time_zone").await.unwrap();
+        assert_eq!(tz.as_deref(), Some("+09:00"), "the session's time zone");
+    }
+    let released: Option<i64> = c
+        .query_first("SELECT RELEASE_LOCK('sy_partial_multi')")
+        .await
+        .unwrap();
+    assert_eq!(released, Some(1), "the lock the multi-statement took");
+    other.query_drop("ROLLBACK").await.unwrap();
+}
+
+/// `UPDATE ... SET n = (@n := n + 1)` assigns a user variable as a SELECT does: the
+/// session keeps the connection that has it. A write's assignment was not seen, and after
+/// another session took the connection, `SELECT @n` answered NULL.
+#[tokio::test]
+async fn a_user_variable_a_write_assigns_stays_the_sessions() {
+    let (proxy, mut c) = proxy_conn().await;
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.sy_counters (k VARCHAR(8) PRIMARY KEY, n INT)",
+    )
+    .await
+    .unwrap();
+    root.query_drop("INSERT IGNORE INTO wf_acme.sy_counters VALUES ('x', 0)")
+        .await
+        .unwrap();
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.call_pin (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    c.query_drop("UPDATE sy_counters SET n = (@sy_n := n + 1) WHERE k = 'x'")
+        .await
+        .unwrap();
+    let n: Option<i64> = root
+        .query_first("SELECT n FROM wf_acme.sy_counters WHERE k = 'x'")
+        .await
+        .unwrap();
+    let _: Option<i64> = c.query_first("SELECT 2").await.unwrap();
+    let mut other = hold_a_primary_connection(proxy.addr.port()).await;
+    for _ in 0..3 {
+        let got: Option<Option<i64>> = c.query_first("SELECT @sy_n").await.unwrap();
+        assert_eq!(got.flatten(), n, "the variable the UPDATE assigned");
+    }
+    other.query_drop("ROLLBACK").await.unwrap();
+}
+
+/// `SET sql_mode = @saved` after `SELECT @@sql_mode INTO @saved` (what scripts and
+/// mysqldump's footer do): the variable exists on the session's primary connection only.
+/// The SET was replayed on the replicas the session's reads went to, where `@saved` is
+/// NULL: ERR 1231 at every read (with `replica_fallback = "error"`; the primary served
+/// them otherwise, a replica connection dropped at each).
+#[tokio::test]
+async fn a_set_from_a_variable_only_its_connection_has_is_not_replayed() {
+    let text = common::config_text("replica_fallback = \"error\"");
+    let cfg = switchyard::config::parse(&text, &|_| None).unwrap();
+    let proxy = common::start(cfg).await;
+    let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    let before: Option<String> = c.query_first("SELECT @@session.sql_mode").await.unwrap();
+    c.query_drop("SELECT @@session.sql_mode INTO @sy_saved")
+        .await
+        .unwrap();
+    c.query_drop("SET sql_mode = 'ANSI'").await.unwrap();
+    c.query_drop("SET sql_mode = @sy_saved").await.unwrap();
+    for _ in 0..4 {
+        let mode: Option<String> = c.query_first("SELECT @@session.sql_mode").await.unwrap();
+        assert_eq!(mode, before);
+        let n: Option<i64> = c
+            .query_first("SELECT COUNT(*) FROM information_schema.SCHEMATA")
+            .await
+            .unwrap();
+        assert!(n.is_some_and(|n| n > 0));
+    }
+}
+
+/// A SET of a session variable to what a table holds is not replayed: a replay reads the
+/// table again and may find another value. The session set `+03:00`, the table then said
+/// `+04:00`, and a read on a replica connection replayed the SET and ran in `+04:00`.
+#[tokio::test]
+async fn a_session_variable_set_from_a_table_keeps_the_value_it_got() {
+    let (_proxy, mut c) = proxy_conn().await;
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE OR REPLACE TABLE wf_acme.sy_prefs (k VARCHAR(8) PRIMARY KEY, tz VARCHAR(8))",
+    )
+    .await
+    .unwrap();
+    root.query_drop("INSERT INTO wf_acme.sy_prefs VALUES ('a', '+03:00')")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    c.query_drop("SET time_zone = (SELECT tz FROM wf_acme.sy_prefs WHERE k = 'a')")
+        .await
+        .unwrap();
+    root.query_drop("UPDATE wf_acme.sy_prefs SET tz = '+04:00'")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    for _ in 0..4 {
+        let tz: Option<String> = c
+            .query_first("SELECT @@time_zone FROM wf_acme.sy_prefs")
+            .await
+            .unwrap();
+        assert_eq!(tz.as_deref(), Some("+03:00"));
+    }
+}

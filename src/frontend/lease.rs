@@ -274,7 +274,12 @@ impl Session {
                 conn.count_restore(crate::backend::lease::Restore::Reset);
                 Ok(())
             }
-            Err(e) => Err(self.step_failed(t, e)),
+            Err(e) => {
+                // Reset, then restored only partly: marked clean, it would go back to the
+                // pool with some of this session's SETs for the next session to inherit.
+                self.held.take(t);
+                Err(self.step_failed(t, e))
+            }
         }
     }
 
@@ -486,10 +491,13 @@ fn new_lease_key(rt: &RuntimeState, tenant: &TenantConfig, addr: &str, who: &Ide
     }
 }
 
+/// LAST_INSERT_ID() or `@@last_insert_id`, or its synonym `@@identity`.
 fn mentions_last_insert_id(sql: &[u8]) -> bool {
-    const NAME: &[u8] = b"last_insert_id";
-    sql.windows(NAME.len())
-        .any(|w| w.eq_ignore_ascii_case(NAME))
+    const NAMES: [&[u8]; 2] = [b"last_insert_id", b"identity"];
+    NAMES.iter().any(|name| {
+        sql.windows(name.len())
+            .any(|w| w.eq_ignore_ascii_case(name))
+    })
 }
 
 #[cfg(test)]
@@ -497,6 +505,7 @@ mod tests {
     #[test]
     fn last_insert_id_is_found_in_any_case() {
         assert!(super::mentions_last_insert_id(b"select Last_Insert_Id()"));
+        assert!(super::mentions_last_insert_id(b"SELECT @@IDENTITY"));
         assert!(!super::mentions_last_insert_id(b"select 1"));
     }
 }

@@ -659,6 +659,11 @@ impl Session {
             || (c.effects.prepares_xa && o.err.is_none());
         let id = self.id;
         let wrote = t == Target::Primary && writes(&c.class);
+        // The server runs a multi-statement's parts (a procedure's statements) up to the
+        // one that fails and keeps what they did.
+        let ran_partly = o.err.is_some()
+            && (c.effects.calls_procedure
+                || c.class == Class::Primary(PrimaryReason::MultiStatement));
         if let Some(conn) = self.held.get_mut(t) {
             conn.answer_of = id;
             conn.outlives_reset |= outlives_reset;
@@ -687,7 +692,7 @@ impl Session {
         let begins = c.class != Class::SetSession && !c.effects.reads_no_data;
         self.st.unflagged_txn =
             self.st.autocommit_off && !ended && (self.st.unflagged_txn || begins);
-        let wrote_now = wrote && o.err.is_none();
+        let wrote_now = wrote && (o.err.is_none() || ran_partly);
         let pending = self.st.txn_has_writes || wrote_now;
         self.st.txn_has_writes = self.st.txn.is_some() && pending;
         if let Some(g) = guard {
@@ -718,6 +723,9 @@ impl Session {
                     self.st.causal.wrote_at(gtid);
                 }
             }
+            if ran_partly {
+                self.after_partial_run(c, o, wrote);
+            }
             return;
         }
         self.st.pins.apply(&c.effects);
@@ -740,6 +748,11 @@ impl Session {
         if let (Target::Primary, Some(gtid)) = (t, &o.gtid) {
             self.st.causal.wrote_at(gtid);
         }
+        if c.class == Class::SetSession && c.effects.reads_user_var && self.st.pins.user_variables {
+            // `SET sql_mode = @saved` after `SELECT @@sql_mode INTO @saved`: the variable
+            // lives on this connection only, so a replay elsewhere would read NULL.
+            self.st.pins.set_unreplayable();
+        }
         if c.class == Class::SetSession && !payload.is_empty() {
             match self.st.vars.record(payload) {
                 Some(_) => {
@@ -759,6 +772,25 @@ impl Session {
             self.publish();
         }
         self.publish_if_changed();
+    }
+
+    /// A multi-statement or CALL that failed part-way: which of its statements ran is not
+    /// known here, and the server kept what they did. A session change among them keeps the
+    /// session on the connection (reset before another session takes it) rather than
+    /// leaving a time zone, a named lock or a temporary table to the pool; a write among
+    /// them is one the session's next read must see.
+    fn after_partial_run(&mut self, c: &Classification, o: &Outcome, wrote: bool) {
+        if c.effects.changes_session() {
+            self.st.pins.set_unreplayable();
+        }
+        if wrote {
+            self.st.wrote = true;
+            let on = self.held.get(Target::Primary).map(|c| c.connection_id);
+            self.st.causal.wrote(on);
+            if let Some(gtid) = &o.gtid {
+                self.st.causal.wrote_at(gtid);
+            }
+        }
     }
 
     /// An ERR carries no status flags, yet the statement that failed may have ended the

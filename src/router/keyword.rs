@@ -159,6 +159,8 @@ fn write(mut cur: Cursor) -> Piece {
         sequence_value: scan.effects.sequence_value,
         reads_sequence_value: scan.effects.reads_sequence_value,
         reads_user_var: scan.effects.reads_user_var,
+        // `UPDATE t SET n = (@n := n + 1)`: the session reads @n next, where it was set.
+        user_var_assign: scan.effects.user_var_assign,
         ..Effects::default()
     };
     Piece::with(Class::Primary(R::Write), effects)

@@ -419,6 +419,25 @@ pub struct Effects {
 }
 
 impl Effects {
+    /// Leaves on its connection something a later statement of the session may find there:
+    /// a named lock, a temporary table, a table or backup lock, a user variable, a session
+    /// change (a SET or USE among several statements), a sequence's value, the next
+    /// transaction's characteristics, profiling.
+    pub fn changes_session(&self) -> bool {
+        matches!(self.named_lock, LockEffect::Acquire(_))
+            || !self.temp_tables_created.is_empty()
+            || self.lock_tables
+            || self.backup_stage == Some(true)
+            || self.backup_lock == Some(true)
+            || self.user_var_assign
+            || self.sets_insert_id
+            || self.unreplayable
+            || !self.use_dbs.is_empty()
+            || self.sequence_value
+            || self.next_transaction
+            || self.profiling
+    }
+
     /// Reads what a write can leave on its connection without naming it, by a trigger or a
     /// column default: a sequence's last value, a user variable.
     pub fn reads_what_writes_leave(&self) -> bool {

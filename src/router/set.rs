@@ -50,7 +50,10 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     // The scan counts `@x` in `SET @x = 1` as read: only what a value reads is.
     effects.reads_user_var = targets.reads_user_var;
     effects.profiling = targets.profiling;
-    effects.unreplayable = targets.one_shot;
+    // A session variable set to what a table holds (`SET time_zone = (SELECT tz FROM
+    // prefs ...)`) would be read again, perhaps changed or from a lagging replica, by a
+    // replay: the session stays on the connection that has it.
+    effects.unreplayable = targets.one_shot || (targets.session_var && scan.names_tables);
     // `SET GLOBAL completion_type` is the next sessions' default, not this one's.
     effects.completion_release = targets.completion_release.filter(|_| !targets.global);
     // A value with side effects must not be replayed on another connection.
@@ -74,6 +77,8 @@ struct Targets {
     user_values_literal: bool,
     /// A value reads a user variable.
     reads_user_var: bool,
+    /// A session (system) variable is among the variables set.
+    session_var: bool,
     /// `profiling` is one of the variables set.
     profiling: bool,
     /// One of the variables set is one a replay would wrongly set again ([`ONE_SHOT`]).
@@ -152,6 +157,7 @@ fn targets(mut cur: Cursor) -> Targets {
         user_var: false,
         user_values_literal: true,
         reads_user_var: false,
+        session_var: false,
         profiling: false,
         one_shot: false,
         completion_release: None,
@@ -196,12 +202,14 @@ fn targets(mut cur: Cursor) -> Targets {
                 }
                 Kind::Word if is_session_scope(text) => at_target = true,
                 Kind::Word => {
+                    out.session_var = true;
                     out.profiling |= text.eq_ignore_ascii_case(b"profiling");
                     out.one_shot |= is_one_shot(text);
                     completion = completion_target(text);
                 }
                 Kind::UserVar => out.user_var = true,
                 Kind::SysVar => {
+                    out.session_var = true;
                     out.global |= is_global_sysvar(text);
                     let name = sysvar_parts(text).1;
                     out.profiling |= name.eq_ignore_ascii_case(b"profiling");

@@ -799,6 +799,18 @@ fn effects_of_single_statements() {
     assert!(effects("SET @x = 1 + (SELECT 2)").user_var_assign);
     assert!(effects("SET NAMES utf8, @x = a").user_var_assign);
     assert!(!effects("SET @@x = 1").user_var_assign);
+    assert!(effects("UPDATE t SET n = (@n := n + 1) WHERE k = 'x'").user_var_assign);
+    assert!(!effects("UPDATE t SET n = @n WHERE k = 'x'").user_var_assign);
+    // A session variable set from a table would be read again by a replay.
+    assert!(effects("SET time_zone = (SELECT tz FROM prefs WHERE uid = 1)").unreplayable);
+    assert!(effects("SET @@session.sql_mode = (SELECT m FROM t), @y = 1").unreplayable);
+    assert!(!effects("SET time_zone = (SELECT '+01:00')").unreplayable);
+    assert!(!effects("SET @x = (SELECT v FROM t)").unreplayable);
+    // What a multi-statement that fails part-way may leave on its connection.
+    assert!(effects("SET time_zone = '+01:00'; SELECT * FROM t").changes_session());
+    assert!(effects("SELECT GET_LOCK('a', 0); SELECT * FROM t").changes_session());
+    assert!(effects("INSERT INTO t VALUES (1); SELECT @x := 1").changes_session());
+    assert!(!effects("INSERT INTO t VALUES (1); SELECT * FROM t").changes_session());
     assert!(effects("SELECT a INTO @x FROM t").user_var_assign);
     assert!(effects("SELECT @x := a FROM t").user_var_assign);
     assert!(!effects("SELECT @x FROM t").user_var_assign);

@@ -865,3 +865,73 @@ async fn a_session_variable_set_from_a_table_keeps_the_value_it_got() {
         assert_eq!(tz.as_deref(), Some("+03:00"));
     }
 }
+
+/// A DROP of another table of the same name (in another schema) leaves the temporary
+/// table and its pin: the pin was keyed by the bare, lower-cased name, so `DROP TABLE
+/// rb_acme.t` lifted the pin of temporary table `t`, and the session's next read went to a
+/// replica, where `t` does not exist (ERR 1146).
+#[tokio::test]
+async fn dropping_a_namesake_keeps_the_temporary_tables_pin() {
+    let (_proxy, mut c) = proxy_conn().await;
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS rb_acme.sy_namesake (x INT)")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    c.query_drop("CREATE TEMPORARY TABLE sy_namesake (x INT)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO sy_namesake VALUES (1), (2)")
+        .await
+        .unwrap();
+    c.query_drop("DROP TABLE rb_acme.sy_namesake")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let n: Option<i64> = c
+            .query_first("SELECT COUNT(*) FROM sy_namesake")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(2), "the temporary table");
+    }
+}
+
+/// `DROP DATABASE` of the session's own schema leaves its connection with no default
+/// database, as the server does: the next session given that connection is put in its
+/// schema again. Switchyard took the connection for one still in the dropped schema, and
+/// the next session's statement got ERR 1046 "No database selected".
+#[tokio::test]
+async fn a_dropped_default_database_is_chosen_again_for_the_next_session() {
+    let mut root = common::root().await;
+    root.query_drop("CREATE DATABASE IF NOT EXISTS sy_dropme")
+        .await
+        .unwrap();
+    let p = common::primary_port();
+    let text = format!(
+        "{}\n[[tenants]]\nname = \"dropme\"\nschemas = [\"sy_dropme\"]\nprimary = \"127.0.0.1:{p}\"\n\
+         replicas = []\npool_max = 1\nbackend_user = \"sy_root\"\nbackend_password = \"sy_root\"\n\n\
+         [[users]]\nname = \"dropme_app\"\npassword = \"dropme_pw\"\ntenant = \"dropme\"\n",
+        common::config_text("")
+    );
+    let cfg = switchyard::config::parse(&text, &|_| None).unwrap();
+    let proxy = common::start(cfg).await;
+    let port = proxy.addr.port();
+    let opts =
+        mysql_async::OptsBuilder::from_opts(common::opts(port, "dropme_app", Some("sy_dropme")))
+            .pass(Some("dropme_pw"));
+    let mut a = Conn::new(opts.clone()).await.unwrap();
+    let mut b = Conn::new(opts).await.unwrap();
+    a.query_drop("DROP DATABASE sy_dropme").await.unwrap();
+    let db: Option<Option<String>> = a.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(
+        db,
+        Some(None),
+        "the dropped database is no longer the default"
+    );
+    a.query_drop("CREATE DATABASE sy_dropme").await.unwrap();
+    a.query_drop("CREATE TABLE sy_dropme.t (x INT)")
+        .await
+        .unwrap();
+    let n: Option<i64> = b.query_first("SELECT COUNT(*) FROM t").await.unwrap();
+    assert_eq!(n, Some(0));
+}

@@ -764,6 +764,9 @@ impl Session {
                 None => self.st.pins.set_too_many_sets(),
             }
         }
+        if let Some(db) = &c.effects.dropped_database {
+            self.dropped_database(t, db);
+        }
         if let Some(db) = c.effects.use_dbs.last() {
             self.st.schema = Some(db.as_str().into());
             if let Some(conn) = self.held.get_mut(t) {
@@ -772,6 +775,21 @@ impl Session {
             self.publish();
         }
         self.publish_if_changed();
+    }
+
+    /// The server leaves the connection whose default database was dropped with none: so
+    /// does the session, and the connection's next session is put in its own (it was
+    /// taken for one in `db` already, and its statements got ERR 1046).
+    fn dropped_database(&mut self, t: Target, db: &str) {
+        if self.st.schema.as_deref() == Some(db) {
+            self.st.schema = None;
+            self.publish();
+        }
+        if let Some(conn) = self.held.get_mut(t) {
+            if conn.schema.as_deref() == Some(db) {
+                conn.schema = None;
+            }
+        }
     }
 
     /// A multi-statement or CALL that failed part-way: which of its statements ran is not

@@ -37,7 +37,7 @@ impl SessionVars {
     /// Records a SET that succeeded. Returns its sequence number, or None when the list is
     /// full (the caller pins the session).
     pub fn record(&mut self, payload: &[u8]) -> Option<u64> {
-        if let Some(i) = self.sets.iter().position(|(_, p)| p.as_slice() == payload) {
+        if let Some(i) = self.sets.iter().rposition(|(_, p)| p.as_slice() == payload) {
             if foldable(payload, &self.sets[i + 1..]) {
                 let (_, old) = self.sets.remove(i);
                 self.bytes -= old.len();
@@ -81,23 +81,25 @@ impl SessionVars {
 }
 
 /// Whether an identical repeat of `payload` may move it to the end of the list, past
-/// `after`: not a SET that changes how the ones after it are parsed or checked (sql_mode),
-/// nor one that changes the character set while a later one assigns a user variable a
-/// string, which takes the collation of its time (`SET NAMES .. COLLATE utf8mb4_bin; SET
-/// @a = 'x'`: a replay in the other order gives `@a` another collation).
+/// `after`: only when neither it nor any of them reads state (a variable, a function:
+/// `SET time_zone = @tz` between two `SET @tz = '+05:00'` read the first, and replayed
+/// after the repeat moved past a `SET @tz = 'UTC'` it would read that), and not a SET that
+/// changes how the ones after it are parsed or checked (sql_mode), nor one that changes the
+/// character set while a later one assigns a user variable a string, which takes the
+/// collation of its time (`SET NAMES .. COLLATE utf8mb4_bin; SET @a = 'x'`: a replay in the
+/// other order gives `@a` another collation).
 fn foldable(payload: &[u8], after: &[(u64, Vec<u8>)]) -> bool {
-    let Some(l) = payload.get(1..).and_then(set_list) else {
+    if after.is_empty() {
         return true;
-    };
-    if l.ends_list {
-        return after.is_empty();
     }
-    !l.changes_charset
-        || after.iter().all(|(_, p)| {
-            p.get(1..)
-                .and_then(set_list)
-                .is_some_and(|l| l.charset_neutral)
-        })
+    fn list(p: &[u8]) -> Option<crate::router::SetList<'_>> {
+        p.get(1..).and_then(set_list)
+    }
+    let Some(l) = list(payload) else {
+        return false;
+    };
+    let mut later = after.iter().map(|(_, p)| list(p));
+    !l.ends_list && later.all(|a| a.is_some_and(|a| !l.changes_charset || a.charset_neutral))
 }
 
 /// Order matters (a later SET overrides an earlier one of the same variable); never 0.
@@ -163,6 +165,23 @@ mod tests {
             ],
             "nothing after it takes the character set: folded"
         );
+        let mut v = SessionVars::default();
+        v.record(b"\x03SET @tz = '+05:00'");
+        v.record(b"\x03SET time_zone = @tz");
+        v.record(b"\x03SET @tz = 'UTC'");
+        v.record(b"\x03SET @tz = '+05:00'");
+        assert_eq!(texts(&v).len(), 4, "time_zone reads the first @tz");
+        let mut v = SessionVars::default();
+        v.record(b"\x03/*!40101 SET sql_mode = '' */");
+        v.record(b"\x03SET @a = 'x'");
+        v.record(b"\x03/*!40101 SET sql_mode = '' */");
+        assert_eq!(
+            texts(&v).len(),
+            3,
+            "what Switchyard does not read stays in place"
+        );
+        v.record(b"\x03/*!40101 SET sql_mode = '' */");
+        assert_eq!(texts(&v).len(), 3, "a repeat of the last one replaces it");
     }
 
     #[test]

@@ -392,6 +392,7 @@ impl Multi {
         m.temp_tables_created.extend(e.temp_tables_created);
         m.tables_dropped.extend(e.tables_dropped);
         m.use_dbs.extend(e.use_dbs);
+        m.dropped_database = e.dropped_database.or(m.dropped_database.take());
         m.lock_tables |= e.lock_tables;
         m.unlock_tables |= e.unlock_tables;
         m.backup_stage = e.backup_stage.or(m.backup_stage);

@@ -175,14 +175,21 @@ fn may_name_sequence_function(sql: &[u8]) -> bool {
     })
 }
 
-/// `[schema.]name` with backticks removed, lower-cased; the schema is dropped.
+/// `[schema.]name` with backticks removed, as written: a temporary table's pin lifts only
+/// at a DROP naming it the same way. Lower-cased or without its schema, `DROP TABLE
+/// archive.t` or `DROP TABLE T` (other tables where names are case-sensitive) lifted the
+/// pin of temporary table `t`, which went to the pool with its connection.
 fn table_name(cur: &mut Cursor) -> Option<String> {
-    let mut last: Option<Token> = None;
+    let mut name: Option<String> = None;
     loop {
         match cur.peek() {
             Some(t) if matches!(t.kind, Kind::Word | Kind::QuotedIdent) => {
                 cur.next_tok();
-                last = Some(t);
+                let part = ident_text(cur.src(), t);
+                name = Some(match name {
+                    Some(schema) => format!("{schema}.{part}"),
+                    None => part,
+                });
             }
             _ => break,
         }
@@ -190,7 +197,7 @@ fn table_name(cur: &mut Cursor) -> Option<String> {
             break;
         }
     }
-    last.map(|t| ident_text(cur.src(), t).to_lowercase())
+    name
 }
 
 fn create(mut cur: Cursor) -> Piece {
@@ -212,6 +219,14 @@ fn create(mut cur: Cursor) -> Piece {
 fn drop(mut cur: Cursor) -> Piece {
     if cur.eat("PREPARE") {
         return Piece::primary(R::SessionSet);
+    }
+    if cur.eat("DATABASE") || cur.eat("SCHEMA") {
+        cur.eat_seq(&["IF", "EXISTS"]);
+        let effects = Effects {
+            dropped_database: table_name(&mut cur),
+            ..Effects::default()
+        };
+        return Piece::with(Class::Primary(R::Ddl), effects);
     }
     let mut effects = Effects {
         temporary_ddl: cur.eat("TEMPORARY"),

@@ -336,9 +336,9 @@ pub enum LockEffect {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
     pub named_lock: LockEffect,
-    /// Lower-cased names from CREATE TEMPORARY TABLE.
+    /// Names from CREATE TEMPORARY TABLE, as written (`[schema.]name`, backticks removed).
     pub temp_tables_created: Vec<String>,
-    /// Lower-cased names from DROP [TEMPORARY] TABLE (the session ignores unknown ones).
+    /// Names from DROP [TEMPORARY] TABLE, as written (the session ignores unknown ones).
     pub tables_dropped: Vec<String>,
     /// CREATE or DROP of a TEMPORARY table or sequence: DDL that commits no open
     /// transaction (and that a read-only one refuses, as it refuses a write).
@@ -364,6 +364,9 @@ pub struct Effects {
     pub looks_back: bool,
     /// Databases named by `USE` inside a multi-statement.
     pub use_dbs: Vec<String>,
+    /// `DROP DATABASE db`: the server leaves a connection whose default database it was
+    /// with none.
+    pub dropped_database: Option<String>,
     /// A session change Switchyard cannot replay on another connection: SET/USE/PREPARE
     /// inside a multi-statement; a SET of a variable the server uses once and forgets
     /// (`insert_id` for the next insert, the RAND() seeds; `last_insert_id`, which the

@@ -746,18 +746,30 @@ fn show_variables_listing_both_kinds_keeps_the_previous_statement() {
 #[test]
 fn effects_of_single_statements() {
     let e = effects("CREATE TEMPORARY TABLE IF NOT EXISTS `Shop`.`Tmp_Orders` (id INT)");
-    assert_eq!(e.temp_tables_created, vec!["tmp_orders".to_string()]);
+    assert_eq!(e.temp_tables_created, vec!["Shop.Tmp_Orders".to_string()]);
     let e = effects("create or replace temporary table T1 like t");
-    assert_eq!(e.temp_tables_created, vec!["t1".to_string()]);
+    assert_eq!(e.temp_tables_created, vec!["T1".to_string()]);
     assert!(effects("CREATE TABLE t (a INT)")
         .temp_tables_created
         .is_empty());
 
+    assert_eq!(
+        effects("DROP DATABASE IF EXISTS `Wf_x`")
+            .dropped_database
+            .as_deref(),
+        Some("Wf_x")
+    );
+    assert_eq!(
+        effects("DROP SCHEMA s; SELECT 1")
+            .dropped_database
+            .as_deref(),
+        Some("s")
+    );
     let e = effects("DROP TEMPORARY TABLE IF EXISTS a, db.`B`, c");
-    assert_eq!(e.tables_dropped, vec!["a", "b", "c"]);
+    assert_eq!(e.tables_dropped, vec!["a", "db.B", "c"]);
     // A temporary sequence is one of the connection's temporary tables.
     let e = effects("CREATE TEMPORARY SEQUENCE IF NOT EXISTS Ids START WITH 10");
-    assert_eq!(e.temp_tables_created, vec!["ids".to_string()]);
+    assert_eq!(e.temp_tables_created, vec!["Ids".to_string()]);
     let e = effects("DROP TEMPORARY SEQUENCE IF EXISTS ids");
     assert_eq!(e.tables_dropped, vec!["ids"]);
     assert!(effects("CREATE SEQUENCE s").temp_tables_created.is_empty());

@@ -261,6 +261,81 @@ async fn what_a_failing_multi_statement_wrote_is_seen_by_the_next_read() {
     with_restore(body, restore_all()).await;
 }
 
+/// A statement whose long data the server refused (longer than its `max_allowed_packet`)
+/// stays failed on the server until a reset, and the connection's statement cache shares it
+/// with the sessions that execute the same text there: Switchyard closes it. B's execute,
+/// on the one connection of the pool, got A's error before.
+#[tokio::test]
+async fn a_statement_whose_long_data_was_refused_fails_no_other_session() {
+    use common::raw::{modern_caps, packets, RawClient};
+    use switchyard::protocol::scan::Expect;
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_long").await;
+    let mut root = chaos_root(chaos_ports()[0]).await;
+    let old: Option<u64> = root
+        .query_first("SELECT @@GLOBAL.max_allowed_packet")
+        .await
+        .unwrap();
+    // For the connections the proxy makes from now on.
+    root.query_drop("SET GLOBAL max_allowed_packet = 1048576")
+        .await
+        .unwrap();
+    let body = async move {
+        let proxy = common::start(common::chaos_acme_config("", "pool_max = 1")).await;
+        let port = proxy.addr.port();
+        let sql = "INSERT INTO cr_long (v) VALUES (LEFT(?, 40))";
+        // Two clients that log in alike, so that they share the pool's one connection.
+        let login =
+            || RawClient::connect(port, "acme_app", "acme_pw", Some("wf_acme"), modern_caps());
+        let prepare = [&[0x16][..], sql.as_bytes()].concat();
+        let (mut b, _) = login().await;
+        let prepared = b.command(&prepare, Expect::Prepare).await;
+        let b_id = u32::from_le_bytes(packets(&prepared)[0].1[1..5].try_into().unwrap());
+        let (mut a, _) = login().await;
+        let prepared = a.command(&prepare, Expect::Prepare).await;
+        let id = u32::from_le_bytes(packets(&prepared)[0].1[1..5].try_into().unwrap());
+        for _ in 0..3 {
+            let mut chunk = vec![0x18];
+            chunk.extend_from_slice(&id.to_le_bytes());
+            chunk.extend_from_slice(&[0, 0]);
+            chunk.resize(7 + 500_000, b'x');
+            a.send(&chunk).await;
+        }
+        // One parameter, not NULL, its type sent (MEDIUM_BLOB), its value the long data.
+        let mut execute = vec![0x17];
+        execute.extend_from_slice(&id.to_le_bytes());
+        execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFA, 0]);
+        let refused = a.command(&execute, Expect::ResultSets).await;
+        let refused = String::from_utf8_lossy(&packets(&refused)[0].1).into_owned();
+        assert!(refused.contains("max_allowed_packet"), "{refused}");
+        // A's next statement lets the connection go back to the pool, as it is.
+        a.query("DO 1").await;
+        // B's execute, its value inline (VAR_STRING 'b').
+        let mut execute = vec![0x17];
+        execute.extend_from_slice(&b_id.to_le_bytes());
+        execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFD, 0, 1, b'b']);
+        let ran = b.command(&execute, Expect::ResultSets).await;
+        let ran = packets(&ran);
+        assert_eq!(
+            ran[0].1[0],
+            0,
+            "B's execute: {}",
+            String::from_utf8_lossy(&ran[0].1)
+        );
+    };
+    let restore = async move {
+        root.query_drop(format!(
+            "SET GLOBAL max_allowed_packet = {}",
+            old.unwrap_or(64 << 20)
+        ))
+        .await
+        .unwrap();
+        restore_all().await;
+    };
+    with_restore(body, restore).await;
+}
+
 /// `tag` made unique to this run: the tables keep earlier runs' rows.
 fn this_run(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()

@@ -549,7 +549,8 @@ impl Session {
             }
         };
         let chunks = self.stmts.drop_long_data(id);
-        if !chunks.is_empty() {
+        let long_data = !chunks.is_empty();
+        if long_data {
             self.send_long_data(t, backend_id, chunks).await?;
         }
         let guard = self.write_guard(&class);
@@ -573,6 +574,9 @@ impl Session {
             }
         };
         if o.err.is_some() {
+            if long_data {
+                self.forget_server_stmt(t, ck, backend_id).await;
+            }
             self.status_after_error(t, &class, &mut o).await?;
         }
         self.count(&route, t, Some(&o), class.class == Class::Read);
@@ -668,6 +672,21 @@ impl Session {
                 self.lost_backend(t);
                 return Err(internal("connection lost closing cached statements"));
             }
+        }
+    }
+
+    /// An execute with long data failed: the server may have refused the data (longer than
+    /// its `max_allowed_packet`), and keeps such a statement failed until a COM_STMT_RESET,
+    /// while the connection's next sessions share it. It is closed (COM_STMT_CLOSE leaves
+    /// the error for SHOW WARNINGS) and prepared again where next needed.
+    async fn forget_server_stmt(&mut self, t: Target, key: u64, backend_id: u32) {
+        let Some(conn) = self.held.get_mut(t) else {
+            return;
+        };
+        conn.stmts.remove(key);
+        if close_all(conn, &[backend_id]).await.is_err() {
+            self.held.take(t);
+            self.lost_backend(t);
         }
     }
 

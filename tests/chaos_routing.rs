@@ -336,6 +336,49 @@ async fn a_statement_whose_long_data_was_refused_fails_no_other_session() {
     with_restore(body, restore).await;
 }
 
+/// A client idle for more than a second inside its transaction, after a write (the write's
+/// connection kept for its answer that long): the read after its COMMIT sees the write.
+/// The position was asked (`@@last_gtid`) when the second was up, inside the transaction,
+/// which answered the connection's previous commit; the COMMIT did not mark it unknown
+/// again, and a replica with that commit but not this one served the read.
+#[tokio::test]
+async fn a_commit_after_an_idle_second_in_the_transaction_is_read_back() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_pause").await;
+    let body = async move {
+        let proxy = common::start(cfg("session", false)).await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        c.query_drop(format!(
+            "INSERT INTO cr_pause (v) VALUES ('{}')",
+            this_run("before")
+        ))
+        .await
+        .unwrap();
+        replicas_apply_nothing_more().await;
+        let v = this_run("txn");
+        c.query_drop("BEGIN").await.unwrap();
+        c.query_drop(format!("INSERT INTO cr_pause (v) VALUES ('{v}')"))
+            .await
+            .unwrap();
+        // The client's think time (the scenario itself, not a wait for anything): past
+        // the second a write's connection is kept for its answer.
+        tokio::time::sleep(look_back_hold() + Duration::from_millis(500)).await;
+        c.query_drop("COMMIT").await.unwrap();
+        let seen: Option<String> = c
+            .query_first(format!("SELECT v FROM cr_pause WHERE v = '{v}'"))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(v), "the committed row");
+    };
+    with_restore(body, restore_all()).await;
+}
+
+/// How long Switchyard keeps a write's connection for its answer (LOOK_BACK_HOLD).
+fn look_back_hold() -> Duration {
+    Duration::from_secs(1)
+}
+
 /// `tag` made unique to this run: the tables keep earlier runs' rows.
 fn this_run(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()

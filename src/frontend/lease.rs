@@ -380,7 +380,12 @@ impl Session {
     /// Whether `t` is the primary's connection of a write whose GTID a read has yet to ask
     /// for (`@@last_gtid` belongs to that connection).
     fn gtid_pending(&self, t: Target) -> bool {
-        t == Target::Primary && self.st.look_back == Some(t) && self.st.causal.is_stale()
+        // Inside a transaction the write has no GTID yet: `@@last_gtid` would answer the
+        // connection's previous commit (the COMMIT marks the position unknown again).
+        t == Target::Primary
+            && self.st.look_back == Some(t)
+            && self.st.causal.is_stale()
+            && self.st.txn.is_none()
     }
 
     /// Whether the session keeps the connection to `t` between statements: what lives there

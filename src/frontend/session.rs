@@ -738,7 +738,10 @@ impl Session {
         if c.effects.ends_transaction || txn_ended {
             self.st.pins.transaction_ended();
         }
-        if t == Target::Primary && writes(&c.class) {
+        // A write, or the commit of a transaction's writes: the position the session's reads
+        // must see is the one this answer leaves (a position asked for inside the
+        // transaction, after an idle second, was the connection's previous commit's).
+        if (t == Target::Primary && writes(&c.class)) || (commits_writes && txn_ended) {
             self.st.wrote = true;
             let on = self.held.get(Target::Primary).map(|c| c.connection_id);
             self.st.causal.wrote(on);

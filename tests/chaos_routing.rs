@@ -374,6 +374,37 @@ async fn a_commit_after_an_idle_second_in_the_transaction_is_read_back() {
     with_restore(body, restore_all()).await;
 }
 
+/// `COMMIT AND CHAIN` commits and opens the next transaction at once: under `tenant`
+/// consistency another session's read sees what it committed. The session's writes were
+/// counted as committed only when no transaction followed, so the tenant's mark missed
+/// them until the chained transaction ended, and a replica served the read without them.
+#[tokio::test]
+async fn a_chained_commit_is_seen_by_the_tenants_other_sessions() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_chain").await;
+    let body = async move {
+        replicas_apply_nothing_more().await;
+        let proxy = common::start(cfg("tenant", false)).await;
+        let port = proxy.addr.port();
+        let mut a = connect(port, "acme_app", Some("wf_acme")).await;
+        let mut b = connect(port, "acme_app", Some("wf_acme")).await;
+        let v = this_run("chain");
+        a.query_drop("BEGIN").await.unwrap();
+        a.query_drop(format!("INSERT INTO cr_chain (v) VALUES ('{v}')"))
+            .await
+            .unwrap();
+        a.query_drop("COMMIT AND CHAIN").await.unwrap();
+        let seen: Option<String> = b
+            .query_first(format!("SELECT v FROM cr_chain WHERE v = '{v}'"))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(v), "the row A committed");
+        a.query_drop("COMMIT").await.unwrap();
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// How long Switchyard keeps a write's connection for its answer (LOOK_BACK_HOLD).
 fn look_back_hold() -> Duration {
     Duration::from_secs(1)

@@ -694,9 +694,17 @@ impl Session {
             self.st.autocommit_off && !ended && (self.st.unflagged_txn || begins);
         let wrote_now = wrote && (o.err.is_none() || ran_partly);
         let pending = self.st.txn_has_writes || wrote_now;
-        self.st.txn_has_writes = self.st.txn.is_some() && pending;
+        // COMMIT AND CHAIN (or a COMMIT under completion_type CHAIN), or a BEGIN inside a
+        // transaction, commits it and opens the next: its writes are committed though a
+        // transaction goes on.
+        let chained = txn_before.is_some()
+            && self.st.txn.is_some()
+            && o.err.is_none()
+            && (c.effects.ends_transaction || matches!(c.class, Class::Begin { .. }));
+        self.st.txn_has_writes = self.st.txn.is_some() && pending && !chained;
+        let committed = pending && (self.st.txn.is_none() || chained);
         if let Some(g) = guard {
-            g.finish(!self.st.txn_has_writes && pending, o.gtid.as_deref());
+            g.finish(committed, o.gtid.as_deref());
         }
         if c.effects.calls_procedure {
             self.st.pins.set_procedure();
@@ -741,7 +749,7 @@ impl Session {
         // A write, or the commit of a transaction's writes: the position the session's reads
         // must see is the one this answer leaves (a position asked for inside the
         // transaction, after an idle second, was the connection's previous commit's).
-        if (t == Target::Primary && writes(&c.class)) || (commits_writes && txn_ended) {
+        if (t == Target::Primary && writes(&c.class)) || (commits_writes && committed) {
             self.st.wrote = true;
             let on = self.held.get(Target::Primary).map(|c| c.connection_id);
             self.st.causal.wrote(on);

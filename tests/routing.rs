@@ -687,6 +687,44 @@ async fn begin_and_ddl_end_a_read_only_transaction_as_on_the_server() {
     c.query_drop("DROP TABLE rt_ro_ddl2").await.unwrap();
 }
 
+/// Inside START TRANSACTION READ ONLY on a replica, statements the replica cannot run as
+/// the server would move the transaction to the primary or end it there: several in one
+/// (`COMMIT; INSERT`: the INSERT runs outside the transaction, on the primary; the replica
+/// refused it with 1290), a read of a user variable only the primary's connection has
+/// (NULL on the replica), TRUNCATE (it commits the transaction, as DDL; Switchyard answered
+/// 1792 as to a write).
+#[tokio::test]
+async fn a_read_only_transaction_moves_for_what_only_the_primary_can_run() {
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    c.query_drop(
+        "CREATE TABLE IF NOT EXISTS rt_ro_moves (id INT AUTO_INCREMENT PRIMARY KEY, port INT)",
+    )
+    .await
+    .unwrap();
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    assert!(is_replica(served_by(&mut c).await));
+    c.query_drop("COMMIT; INSERT INTO rt_ro_moves (port) VALUES (@@port)")
+        .await
+        .expect("COMMIT; INSERT in a read-only transaction");
+    let port: Option<i64> = c
+        .query_first("SELECT port FROM rt_ro_moves WHERE id = LAST_INSERT_ID()")
+        .await
+        .unwrap();
+    assert_eq!(port, Some(i64::from(primary_port())));
+    c.query_drop("SELECT 5 INTO @rt_ro_x").await.unwrap();
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    let x: Option<i64> = c.query_first("SELECT @rt_ro_x").await.unwrap();
+    assert_eq!(x, Some(5), "the session's variable");
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    assert!(is_replica(served_by(&mut c).await));
+    c.query_drop("TRUNCATE TABLE rt_ro_moves")
+        .await
+        .expect("TRUNCATE in a read-only transaction");
+    let in_txn = in_transaction(&mut c).await;
+    assert_eq!(in_txn, 0, "TRUNCATE committed the transaction");
+}
+
 /// A session through the proxy whose `START TRANSACTION READ ONLY` runs on a replica
 /// (checked once, then committed), for stories compared with the server's.
 async fn read_only_on_a_replica() -> (common::Proxy, Conn) {

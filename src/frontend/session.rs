@@ -567,7 +567,22 @@ impl Session {
         let Some(t @ Target::Replica(_)) = self.st.txn else {
             return Ok(());
         };
-        if needs_primary_session(c) {
+        // Also: a user variable only the primary's connection has (`SELECT ... INTO @x`
+        // before the transaction; the replica's is NULL), and several statements or one
+        // Switchyard cannot read (`COMMIT; INSERT ...`: what follows a COMMIT runs outside
+        // the transaction, a write on the replica).
+        let reads_own_variable = c.effects.reads_user_var && self.st.pins.user_variables;
+        let unknown = matches!(
+            c.class,
+            Class::Primary(
+                PrimaryReason::MultiStatement
+                    | PrimaryReason::Unknown
+                    | PrimaryReason::Unparsed
+                    | PrimaryReason::TooLong
+                    | PrimaryReason::TooDeep
+            )
+        );
+        if needs_primary_session(c) || reads_own_variable || unknown {
             return self.move_read_only_txn_to_primary(rt, t).await;
         }
         let commits = match c.class {

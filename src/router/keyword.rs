@@ -67,8 +67,11 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
     }
     cur.next_tok();
     match kw {
-        b"INSERT" | b"UPDATE" | b"DELETE" | b"REPLACE" | b"LOAD" | b"TRUNCATE" | b"MERGE"
-        | b"IMPORT" => write(cur),
+        b"INSERT" | b"UPDATE" | b"DELETE" | b"REPLACE" | b"LOAD" | b"MERGE" | b"IMPORT" => {
+            write(cur)
+        }
+        // Commits the transaction it is in, as DDL does.
+        b"TRUNCATE" => Piece::primary(R::Ddl),
         b"CREATE" => create(cur),
         b"ALTER" => Piece::primary(R::Ddl).unsplittable(),
         b"DROP" => drop(cur),

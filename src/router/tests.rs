@@ -136,7 +136,7 @@ fn statement_table() {
         ("delete from t where id = 1", p(R::Write)),
         ("REPLACE INTO t VALUES (1)", p(R::Write)),
         ("LOAD DATA INFILE 'x' INTO TABLE t", p(R::Write)),
-        ("TRUNCATE TABLE t", p(R::Write)),
+        ("TRUNCATE TABLE t", p(R::Ddl)),
         ("EXPLAIN UPDATE t SET a = 1", p(R::Write)),
         // DDL and server-wide changes.
         ("CREATE TABLE t (a INT)", p(R::Ddl)),

@@ -1254,3 +1254,41 @@ async fn a_cursors_answers_carry_the_sessions_transaction() {
     assert_same("reset in the transaction", &d, &p);
     same_query(&mut direct, &mut proxied, "COMMIT").await;
 }
+
+/// Before a multi-tenant user has chosen a schema, COM_SET_OPTION with an option the server
+/// does not know gets the server's ERR 1047. Switchyard answered it itself with an OK and
+/// kept the option, which every connection the session leased then refused.
+#[tokio::test]
+async fn an_unknown_set_option_before_a_schema_gets_the_servers_answer() {
+    let proxy = common::start(common::config("")).await;
+    let login = |port| RawClient::connect(port, "ops", "ops_pw", None, modern_caps());
+    let (mut direct, _) = login(common::primary_port()).await;
+    let (mut proxied, _) = login(proxy.addr.port()).await;
+    let d = direct.command(&[0x1B, 2, 0], Expect::Single).await;
+    let p = proxied.command(&[0x1B, 2, 0], Expect::Single).await;
+    assert_same("COM_SET_OPTION 2", &d, &p);
+    let q = "SELECT COUNT(*) > 0 FROM wf_acme.diff_types";
+    assert_same(q, &direct.query(q).await, &proxied.query(q).await);
+}
+
+/// A login naming `information_schema` (GUI tools and some drivers' metadata connections
+/// do) is served by the user's tenant, as the server accepts it for every user: Switchyard
+/// refused it with ERR 1044.
+#[tokio::test]
+async fn a_login_to_information_schema_is_accepted_as_directly() {
+    let proxy = common::start(common::config("")).await;
+    let login = |port| {
+        RawClient::connect(
+            port,
+            "globex_app",
+            "globex_pw",
+            Some("information_schema"),
+            modern_caps(),
+        )
+    };
+    let (mut direct, d_login) = login(common::primary_port()).await;
+    let (mut proxied, p_login) = login(proxy.addr.port()).await;
+    assert_same("login OK", &d_login, &p_login);
+    let q = "SELECT DATABASE(), COUNT(*) > 0 FROM TABLES WHERE TABLE_SCHEMA = 'wf_globex'";
+    assert_same(q, &direct.query(q).await, &proxied.query(q).await);
+}

@@ -935,3 +935,44 @@ async fn a_dropped_default_database_is_chosen_again_for_the_next_session() {
     let n: Option<i64> = b.query_first("SELECT COUNT(*) FROM t").await.unwrap();
     assert_eq!(n, Some(0));
 }
+
+/// COM_RESET_CONNECTION puts `wait_timeout` back with the session's other variables: a
+/// pool that resets its connections and keeps them idle keeps them. Switchyard kept the
+/// session's shorter idle limit and closed the connection.
+#[tokio::test]
+async fn a_reset_connection_forgets_the_sessions_wait_timeout() {
+    let (_proxy, mut c) = proxy_conn().await;
+    c.query_drop("SET SESSION wait_timeout = 1").await.unwrap();
+    c.reset().await.unwrap();
+    // The idle time itself is the case (no wait for anything): past the old limit.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}
+
+/// COM_CHANGE_USER counts the session against the new user's `max_connections`, as the
+/// server checks the new account's limit. The session kept the first user's slot, and any
+/// number of sessions became a user allowed one.
+#[tokio::test]
+async fn change_user_takes_a_slot_of_the_new_users() {
+    let text = common::config_text("").replace(
+        "name = \"globex_app\"\npassword = \"globex_pw\"",
+        "name = \"globex_app\"\npassword = \"globex_pw\"\nmax_connections = 1",
+    );
+    let cfg = switchyard::config::parse(&text, &|_| None).unwrap();
+    let proxy = common::start(cfg).await;
+    let to_globex = || {
+        ChangeUserOpts::default()
+            .with_user(Some("globex_app".into()))
+            .with_pass(Some("globex_pw".into()))
+            .with_db_name(Some("wf_globex".into()))
+    };
+    let mut a = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    let mut b = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    a.change_user(to_globex()).await.unwrap();
+    let refused = b.change_user(to_globex()).await.unwrap_err();
+    assert!(
+        matches!(&refused, mysql_async::Error::Server(e) if e.code == 1203),
+        "{refused}"
+    );
+}

@@ -86,6 +86,8 @@ impl Session {
         tenant: Option<std::sync::Arc<TenantConfig>>,
     ) -> Result<Flow, SessionError> {
         let Proven { user, proof, seq } = proven;
+        // The new user's own connection slot (its `max_connections`), taken in start().
+        self.user_permit = None;
         self.who.user = user;
         self.who.proof = proof;
         self.tenant_chosen = tenant.is_some();

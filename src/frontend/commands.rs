@@ -12,6 +12,7 @@ use crate::state::RuntimeState;
 
 /// COM_SET_OPTION's two options: multi-statements on (0) and off (1).
 const MULTI_STATEMENTS_ON: u16 = 0;
+const MULTI_STATEMENTS_OFF: u16 = 1;
 
 impl Session {
     /// Where a command that is about the session, not the data, runs: the open transaction's
@@ -74,6 +75,11 @@ impl Session {
     ) -> Result<(), SessionError> {
         // Short, it is option 0 to the server too (see `command::padded_field`).
         let opt = command::padded_field(payload, 1, 2) as u16;
+        if opt > MULTI_STATEMENTS_OFF {
+            // As the server answers an option it does not know; kept, it would be replayed
+            // on every connection the session leases, and refused there each time.
+            return Err(super::error::unknown_command());
+        }
         let logged_in_with = self
             .who
             .caps
@@ -190,6 +196,9 @@ impl Session {
         }
         self.st.reset(Reset::Everything);
         self.stmts.clear();
+        // A `SET wait_timeout` is reset with the session's other variables.
+        self.idle_limit = rt.config.server.idle_timeout;
+        self.idle_changed = true;
         self.track_tenant_stats(rt);
         self.publish();
     }

@@ -27,6 +27,10 @@ pub fn login_tenant(
     db: Option<&str>,
 ) -> Result<Option<Arc<TenantConfig>>, SessionError> {
     match db {
+        // `information_schema` and the like are every tenant's: the user's own serves them.
+        Some(db) if SHARED_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(db)) => {
+            tenant_for_schema(rt, user, db, initial_tenant(rt, user).as_ref()).map(Some)
+        }
         Some(db) => tenant_for_schema(rt, user, db, None).map(Some),
         None => Ok(initial_tenant(rt, user)),
     }

@@ -135,6 +135,11 @@ impl PacketStream {
 
     /// Switches to the compressed protocol: everything after the login's OK is framed.
     pub fn start_compression(&mut self) {
+        // After COM_CHANGE_USER's OK the stream is compressed already: starting over would
+        // drop the compressed bytes not yet read and take read ones for compressed.
+        if self.compress.is_some() {
+            return;
+        }
         let mut c = Box::<Compression>::default();
         // Bytes the client sent right behind its login belong to the compressed stream.
         c.raw = self.rbuf.split();

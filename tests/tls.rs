@@ -135,6 +135,13 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
     );
     let out = mariadb_off("ops", port, &ca, true, "SELECT 1").await;
     assert_ran(&out, "the login");
+    // The same refusal whatever the password: after the password's check it told a
+    // guesser on a plaintext connection which one was right (1045 for the others).
+    let (_, refused) =
+        RawClient::connect(port, "ops", "wrong", None, common::raw::modern_caps()).await;
+    let refused = common::raw::packets(&refused);
+    let (_, last) = refused.last().unwrap();
+    assert_eq!(&last[..3], &[0xFF, 0x57, 0x0C], "ERR 3159: {refused:?}");
 
     // Nor can a plaintext session become that user with COM_CHANGE_USER: refused as at
     // login, the session going on as its old user.

@@ -69,10 +69,14 @@ impl Session {
             must_switch: self.who.caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH),
             seq: 1,
         };
-        let proven = authenticate(&mut self.client, rt, offer).await?;
-        if let Some(e) = tls_missing(&proven.user, &self.client) {
-            return Err((e, proven.seq));
+        // Before the password is checked, as at login.
+        if let Some(e) = rt
+            .user(&cu.user)
+            .and_then(|u| tls_missing(&u, &self.client))
+        {
+            return Err((e, 1));
         }
+        let proven = authenticate(&mut self.client, rt, offer).await?;
         let tenant = tenant::login_tenant(rt, &proven.user, cu.database.as_deref())
             .map_err(|e| (e, proven.seq))?;
         Ok((proven, tenant))

@@ -83,11 +83,12 @@ pub async fn login(
         must_switch: false,
         seq,
     };
-    let Proven { user, proof, seq } = auth::authenticate(client, rt, offer).await?;
-
-    if let Some(e) = tls_missing(&user, client) {
+    // Before the password is checked: a refusal after it would tell a guesser on a
+    // plaintext connection which password is right.
+    if let Some(e) = rt.user(&hello.user).and_then(|u| tls_missing(&u, client)) {
         return Err((e, seq));
     }
+    let Proven { user, proof, seq } = auth::authenticate(client, rt, offer).await?;
     let tenant =
         tenant::login_tenant(rt, &user, hello.database.as_deref()).map_err(|e| (e, seq))?;
     Ok(Login {

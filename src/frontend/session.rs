@@ -1028,14 +1028,19 @@ fn asked_about(c: &Classification, o: &Outcome) -> bool {
 
 /// Whether a statement that failed with `code` may have ended the transaction it ran in
 /// (ER_LOCK_DEADLOCK rolls back; ER_LOCK_WAIT_TIMEOUT does with
-/// `innodb_rollback_on_timeout`; the others commit before they fail).
+/// `innodb_rollback_on_timeout`; ER_LOCK_TABLE_FULL and the XA branch's rollbacks,
+/// ER_XA_RBROLLBACK, _RBTIMEOUT and _RBDEADLOCK, do; the others commit before they fail,
+/// a procedure's statements among them).
 fn may_end_txn(c: &Classification, code: u16) -> bool {
-    matches!(code, 1213 | 1205)
+    matches!(code, 1213 | 1205 | 1206 | 1402 | 1613 | 1614)
         || matches!(
             c.class,
             Class::Begin { .. }
                 | Class::Primary(
-                    PrimaryReason::Ddl | PrimaryReason::LockTables | PrimaryReason::MultiStatement
+                    PrimaryReason::Ddl
+                        | PrimaryReason::LockTables
+                        | PrimaryReason::MultiStatement
+                        | PrimaryReason::Call
                 )
         )
 }
@@ -1064,4 +1069,28 @@ fn writes(class: &Class) -> bool {
                 | PrimaryReason::TooDeep
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(class: Class) -> Classification {
+        Classification {
+            class,
+            hints: Default::default(),
+            effects: Default::default(),
+        }
+    }
+
+    #[test]
+    fn errors_that_may_end_a_transaction_are_checked() {
+        let write = of(Class::Primary(PrimaryReason::Write));
+        for code in [1213, 1205, 1206, 1402, 1613, 1614] {
+            assert!(may_end_txn(&write, code), "{code}");
+        }
+        assert!(!may_end_txn(&write, 1062), "a duplicate key ends nothing");
+        assert!(may_end_txn(&of(Class::Primary(PrimaryReason::Call)), 1146));
+        assert!(may_end_txn(&of(Class::Primary(PrimaryReason::Ddl)), 1050));
+    }
 }

@@ -2820,3 +2820,66 @@ async fn identity_is_the_sessions_own_insert_id() {
         assert_eq!(got, Some(0), "{q}");
     }
 }
+
+/// A session without a schema takes no pooled connection that has one (no command
+/// un-selects a schema). With the tenant's connections all idle in a schema and none free
+/// under the cap, one of them is closed to make room: the session waited for
+/// `pool_timeout` and got ERR 1040, the pool showing two idle connections.
+#[tokio::test]
+async fn a_session_without_a_schema_makes_room_at_the_cap() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let keys = format!(
+        "pool_max = 2\nbackend_user = \"{OTHER_BACKEND_USER}\"\nbackend_password = \"{BACKEND_PASSWORD}\""
+    );
+    let text = common::config_text(&keys).replace(
+        "handshake_timeout = \"2s\"",
+        "handshake_timeout = \"30s\"\npool_timeout = \"3s\"",
+    );
+    let proxy = common::start(config::parse(&text, &|_| None).unwrap()).await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    // Both primary connections open at once, then idle in wf_acme.
+    a.query_drop("BEGIN").await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    a.query_drop("DO 1").await.unwrap();
+    b.query_drop("DO 1").await.unwrap();
+    a.query_drop("COMMIT").await.unwrap();
+    b.query_drop("COMMIT").await.unwrap();
+    let mut c = common::connect(port, "acme_app", None).await;
+    let db: Option<Option<String>> = c
+        .query_first("SELECT DATABASE() FROM DUAL FOR UPDATE")
+        .await
+        .unwrap();
+    assert_eq!(db, Some(None));
+}
+
+/// A multi-statement whose `USE` ran before a later part failed leaves its connection in
+/// that schema, which Switchyard did not record: the connection is closed when its session
+/// ends rather than pooled under the schema it was in before. It was reset (which keeps the
+/// schema) and pooled as in `wf_acme`, and the next session in `wf_acme` ran in `rb_acme`.
+#[tokio::test]
+async fn a_failed_multi_statements_use_reaches_no_other_session() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(1, OTHER_BACKEND_USER)).await;
+    let port = proxy.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let failed = a
+        .query_drop("USE rb_acme; SELECT * FROM wf_acme.mux_no_such_table")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&failed, mysql_async::Error::Server(e) if e.code == 1146),
+        "{failed}"
+    );
+    a.disconnect().await.unwrap();
+    for _ in 0..3 {
+        let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+        let db: Option<String> = b
+            .query_first("SELECT DATABASE() FROM DUAL FOR UPDATE")
+            .await
+            .unwrap();
+        assert_eq!(db.as_deref(), Some("wf_acme"));
+        b.disconnect().await.unwrap();
+    }
+}

@@ -389,7 +389,8 @@ impl Pools {
     }
 
     /// Makes room under the cap by closing an idle connection of the same group kept for
-    /// other clients (another login or capabilities), on any worker. True if one was closed.
+    /// other clients (another login or capabilities), or one the asker cannot take (it has
+    /// a schema, the session none), on any worker. True if one was closed.
     fn close_idle_of_others(&self, ask: &Ask<'_>) -> bool {
         if ask.group.idle() == 0 {
             return false;
@@ -565,9 +566,18 @@ fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
     let victim = idle
         .lists
         .iter_mut()
-        .filter(|(k, _)| *k != ask.key && k.addr == ask.key.addr)
-        .find_map(|(_, v)| {
-            let i = v.conns.iter().position(mine)?;
+        .filter(|(k, _)| k.addr == ask.key.addr)
+        .find_map(|(k, v)| {
+            // In the asker's own list, one it cannot take: a connection that has a schema,
+            // for a session without one (no command un-selects a schema).
+            let own = k == ask.key;
+            if own && ask.schema.is_some() {
+                return None;
+            }
+            let i = v
+                .conns
+                .iter()
+                .position(|c| mine(c) && (!own || c.schema.is_some()))?;
             Some((v.addr, v.conns.swap_remove(i)))
         });
     match victim {

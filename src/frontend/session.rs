@@ -747,7 +747,7 @@ impl Session {
                 }
             }
             if ran_partly {
-                self.after_partial_run(c, o, wrote);
+                self.after_partial_run(t, c, o, wrote);
             }
             return;
         }
@@ -823,9 +823,16 @@ impl Session {
     /// session on the connection (reset before another session takes it) rather than
     /// leaving a time zone, a named lock or a temporary table to the pool; a write among
     /// them is one the session's next read must see.
-    fn after_partial_run(&mut self, c: &Classification, o: &Outcome, wrote: bool) {
+    fn after_partial_run(&mut self, t: Target, c: &Classification, o: &Outcome, wrote: bool) {
         if c.effects.changes_session() {
             self.st.pins.set_unreplayable();
+        }
+        if !c.effects.use_dbs.is_empty() {
+            // Its schema is not known (a reset keeps it): closed, never pooled under the
+            // schema it was in before.
+            if let Some(conn) = self.held.get_mut(t) {
+                conn.outlives_reset = true;
+            }
         }
         if wrote {
             self.st.wrote = true;

@@ -74,6 +74,7 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
     };
     tracing::info!(workers = n, "session workers started");
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&state)));
+    let sweeper = tokio::spawn(sweep_idle_connections(Arc::clone(&state)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -109,6 +110,7 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
         let _ = task.await;
     }
     reloader.abort();
+    sweeper.abort();
 }
 
 /// Stops sessions at their next transaction boundary and waits for them, at most
@@ -130,6 +132,18 @@ async fn drain(state: &SharedState) {
         );
     } else {
         tracing::info!("all sessions closed");
+    }
+}
+
+/// Closes backend connections idle past the pool's limit every few seconds, in every
+/// list: a list is pruned when a connection comes back to it, and to some none ever does
+/// (an old primary's after a promotion, a removed tenant's).
+async fn sweep_idle_connections(state: SharedState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        state.load().shared.pools.sweep(std::time::Instant::now());
     }
 }
 

@@ -2883,3 +2883,46 @@ async fn a_failed_multi_statements_use_reaches_no_other_session() {
         b.disconnect().await.unwrap();
     }
 }
+
+/// Idle connections unused past the pool's limit are closed in every list, also in one no
+/// connection comes back to (a removed tenant's, an old primary's after a promotion): only
+/// a connection's return pruned its list, so those stayed open for ever. The sweep runs
+/// every few seconds; here it is called at a time past the limit.
+#[tokio::test]
+async fn idle_connections_no_session_comes_back_to_are_closed() {
+    const USER: &str = "sy_mux_sweep";
+    create_backend_user(USER).await;
+    let state = switchyard::state::RuntimeState::new(config(2, USER)).shared();
+    let proxy = common::start_shared(std::sync::Arc::clone(&state)).await;
+    let mut c = common::connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    c.query_drop("DELETE FROM mux_rows WHERE id = -1")
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    let open = || async {
+        let n: Option<usize> = common::root()
+            .await
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{USER}'"
+            ))
+            .await
+            .unwrap();
+        n.unwrap_or(0)
+    };
+    assert!(open().await > 0, "the session's connection, pooled");
+    // Swept again until it is gone: the connection comes back to the pool after its reset,
+    // in the background, after the client has gone.
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(61);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        state.load().shared.pools.sweep(later);
+        if open().await == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "idle connections still open after the sweep"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

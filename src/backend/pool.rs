@@ -32,8 +32,8 @@ const CHANGE_USER_TIMEOUT: Duration = Duration::from_secs(5);
 /// it in again instead of opening its own.
 const RECYCLE_AFTER: Duration = Duration::from_secs(1);
 
-/// Idle connections unused this long are closed when their list is next touched: a tenant
-/// whose load went away gives its server connections back.
+/// Idle connections unused this long are closed (when their list is next touched, and by
+/// [`Pools::sweep`]): a tenant whose load went away gives its server connections back.
 const IDLE_CLOSE: Duration = Duration::from_secs(60);
 
 /// What makes two backend connections interchangeable, numbered by [`Pools::key`]: equal
@@ -398,6 +398,30 @@ impl Pools {
         self.idle
             .iter()
             .any(|idle| close_idle_of_others_in(idle, ask))
+    }
+
+    /// Closes the idle connections unused for [`IDLE_CLOSE`] in every list, also in lists
+    /// no connection comes back to (where a connection's return prunes): an old primary's
+    /// after a promotion or a reload, a removed tenant's, a login no client uses any more.
+    /// Called every few seconds off the workers (`crate::sweep_idle_connections`).
+    pub fn sweep(&self, now: Instant) {
+        for idle in self.idle.iter() {
+            let mut guard = idle.locked();
+            let Idle {
+                lists, per_addr, ..
+            } = &mut *guard;
+            for list in lists.values_mut() {
+                let before = list.conns.len();
+                list.conns.retain(|c| {
+                    let keep = now.saturating_duration_since(c.last_used) < IDLE_CLOSE;
+                    if let (false, Some(s)) = (keep, &c.slot) {
+                        s.group().idle_changed(-1);
+                    }
+                    keep
+                });
+                forget_idle(per_addr, list.addr, before - list.conns.len());
+            }
+        }
     }
 
     /// Takes back a connection whose session state is described by its fingerprint (a

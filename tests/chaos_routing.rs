@@ -405,6 +405,65 @@ async fn a_chained_commit_is_seen_by_the_tenants_other_sessions() {
     with_restore(body, restore_all()).await;
 }
 
+/// A `consistency=tenant` hint in a tenant configured for `session` looks the primary's
+/// position up, as routing.md says: every session has its tenant's mark, and the mark of a
+/// tenant that records no writes said there was nothing to wait for, not even the
+/// session's own write, which the read then missed on a replica.
+#[tokio::test]
+async fn a_tenant_hint_in_a_session_tenant_waits_for_the_writes() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_hint").await;
+    let body = async move {
+        replicas_apply_nothing_more().await;
+        let proxy = common::start(cfg("session", false)).await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        let v = this_run("hint");
+        c.query_drop(format!("INSERT INTO cr_hint (v) VALUES ('{v}')"))
+            .await
+            .unwrap();
+        let seen: Option<String> = c
+            .query_first(format!(
+                "/* consistency=tenant */ SELECT v FROM cr_hint WHERE v = '{v}'"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(v), "the session's own row");
+    };
+    with_restore(body, restore_all()).await;
+}
+
+/// A reload that changes the tenant keeps the position a session's reads must see, so
+/// they go on being served by replicas that have it: the reload forgot it, and every read
+/// of a session that had written went to the primary until its next write.
+#[tokio::test]
+async fn a_reload_leaves_a_writing_sessions_reads_on_the_replicas() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_reload").await;
+    let body = async move {
+        let state = switchyard::state::RuntimeState::new(cfg("session", false)).shared();
+        let proxy = common::start_shared(std::sync::Arc::clone(&state)).await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        let v = this_run("reload");
+        c.query_drop(format!("INSERT INTO cr_reload (v) VALUES ('{v}')"))
+            .await
+            .unwrap();
+        let read = format!("SELECT v, @@port FROM cr_reload WHERE v = '{v}'");
+        let replicas = common::chaos_replica_ports();
+        let (seen, port): (String, u16) = c.query_first(&read).await.unwrap().unwrap();
+        assert_eq!(seen, v);
+        assert!(replicas.contains(&port), "read on {port} before the reload");
+        switchyard::state::reload::apply(&state, cfg_with("session", false, "2s")).unwrap();
+        for _ in 0..3 {
+            let (seen, port): (String, u16) = c.query_first(&read).await.unwrap().unwrap();
+            assert_eq!(seen, v);
+            assert!(replicas.contains(&port), "read on {port} after the reload");
+        }
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// How long Switchyard keeps a write's connection for its answer (LOOK_BACK_HOLD).
 fn look_back_hold() -> Duration {
     Duration::from_secs(1)

@@ -43,6 +43,14 @@ impl Causal {
         self.stale
     }
 
+    /// A reload may have changed the tenant's replicas: what each was confirmed to have
+    /// is forgotten (by index, which may now name another server). The position stays:
+    /// GTIDs do not depend on the servers configured, and without it every read of a
+    /// session that wrote before went to the primary until its next write.
+    pub fn forget_replicas(&mut self) {
+        self.confirmed.clear();
+    }
+
     /// The session wrote, on the primary connection `on` (its thread id).
     pub fn wrote(&mut self, on: Option<u32>) {
         self.stale = true;
@@ -302,7 +310,19 @@ impl Session {
     /// them reported its GTID, else the primary's position now. A tenant not configured for
     /// this scope keeps no mark (a `consistency=tenant` hint there looks the position up).
     async fn tenant_position(&mut self, rt: &RuntimeState) -> Result<Option<String>, ()> {
-        let unknown = match self.mark.as_ref().map(|m| m.needed()) {
+        // Every session has its tenant's mark, but only a tenant configured for this scope
+        // records its writes there: in another, an empty mark would say there is nothing
+        // to wait for, not even the session's own writes.
+        let configured = self
+            .tenant
+            .as_ref()
+            .is_some_and(|t| t.consistency == Consistency::Tenant);
+        let unknown = match self
+            .mark
+            .as_ref()
+            .filter(|_| configured)
+            .map(|m| m.needed())
+        {
             Some(Needed::Known(pos)) => return Ok((!pos.is_empty()).then(|| pos.to_string())),
             Some(Needed::Lookup { unknown }) => Some(unknown),
             None => None,

@@ -164,7 +164,11 @@ impl ClientState {
                 self.wrote = false;
                 self.forget_reads();
             }
-            Reset::Reload => self.forget_reads(),
+            Reset::Reload => {
+                self.sticky = None;
+                self.sticky_until = None;
+                self.causal.forget_replicas();
+            }
             Reset::Lost(t) => {
                 if self.txn == Some(t) {
                     self.txn = None;

@@ -77,13 +77,16 @@ impl Health {
         if !self.any_down.load(Ordering::Acquire) {
             return true;
         }
-        if self.is_offline(addr) {
+        // In `set_offline`'s order, `offline` before `down_until`: in the other order an
+        // OFFLINE or ONLINE at the same moment as a read's replica choice deadlocked both.
+        let offline = self.offline.locked();
+        if offline.contains(addr) {
             return false;
         }
         let mut m = self.down_until.locked();
         let now = Instant::now();
         m.retain(|_, until| *until > now);
-        if m.is_empty() && self.offline.locked().is_empty() {
+        if m.is_empty() && offline.is_empty() {
             self.any_down.store(false, Ordering::Release);
         }
         !m.contains_key(addr)
@@ -104,6 +107,39 @@ mod tests {
         assert!(h.set_offline("r:1", false));
         assert!(h.is_up("r:1"));
         assert!(!h.any_down.load(Ordering::Acquire));
+    }
+
+    /// OFFLINE/ONLINE against replica choices on other threads: the two took the same two
+    /// locks in opposite orders, and deadlocked within a few thousand rounds.
+    #[test]
+    fn offline_changes_and_replica_choices_do_not_deadlock() {
+        let h = std::sync::Arc::new(Health::default());
+        let (done, finished) = std::sync::mpsc::channel();
+        let setter = {
+            let (h, done) = (std::sync::Arc::clone(&h), done.clone());
+            std::thread::spawn(move || {
+                for i in 0..200_000 {
+                    h.set_offline("r:1", i % 2 == 0);
+                }
+                let _ = done.send(());
+            })
+        };
+        let chooser = {
+            let h = std::sync::Arc::clone(&h);
+            std::thread::spawn(move || {
+                for _ in 0..200_000 {
+                    h.is_up("r:1");
+                }
+                let _ = done.send(());
+            })
+        };
+        for _ in 0..2 {
+            finished
+                .recv_timeout(Duration::from_secs(30))
+                .expect("OFFLINE and a replica choice deadlocked");
+        }
+        setter.join().unwrap();
+        chooser.join().unwrap();
     }
 
     #[test]

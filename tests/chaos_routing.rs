@@ -464,6 +464,45 @@ async fn a_reload_leaves_a_writing_sessions_reads_on_the_replicas() {
     with_restore(body, restore_all()).await;
 }
 
+/// A COMMIT inside a multi-statement that writes again after it (`COMMIT; BEGIN; INSERT`)
+/// leaves that write in the transaction, and the COMMIT that ends it counts for `tenant`
+/// consistency. Taken for a chained commit, the multi-statement's writes were all counted
+/// then, and the later COMMIT was not: once another session's read had settled the count,
+/// its next read went to a replica with everything but that COMMIT.
+#[tokio::test]
+async fn a_write_after_a_commit_in_a_multi_statement_is_counted_at_its_commit() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_chain").await;
+    let body = async move {
+        let proxy = common::start(cfg("tenant", false)).await;
+        let port = proxy.addr.port();
+        let mut a = connect(port, "acme_app", Some("wf_acme")).await;
+        let mut b = connect(port, "acme_app", Some("wf_acme")).await;
+        let w = this_run("multi");
+        a.query_drop("BEGIN").await.unwrap();
+        a.query_drop(format!(
+            "COMMIT; BEGIN; INSERT INTO cr_chain (v) VALUES ('{w}')"
+        ))
+        .await
+        .unwrap();
+        // B's read looks the tenant's position up, which settles what was counted so far;
+        // the replicas then have all of it, and nothing after.
+        let _: Option<i64> = b
+            .query_first("SELECT COUNT(*) FROM cr_chain")
+            .await
+            .unwrap();
+        replicas_apply_nothing_more().await;
+        a.query_drop("COMMIT").await.unwrap();
+        let seen: Option<String> = b
+            .query_first(format!("SELECT v FROM cr_chain WHERE v = '{w}'"))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(w), "the row A's multi-statement wrote");
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// How long Switchyard keeps a write's connection for its answer (LOOK_BACK_HOLD).
 fn look_back_hold() -> Duration {
     Duration::from_secs(1)

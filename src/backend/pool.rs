@@ -406,21 +406,30 @@ impl Pools {
     /// Called every few seconds off the workers (`crate::sweep_idle_connections`).
     pub fn sweep(&self, now: Instant) {
         for idle in self.idle.iter() {
+            // Closed once the worker's lock is let go: its statements take it.
+            let mut expired = Vec::new();
             let mut guard = idle.locked();
             let Idle {
                 lists, per_addr, ..
             } = &mut *guard;
             for list in lists.values_mut() {
-                let before = list.conns.len();
-                list.conns.retain(|c| {
-                    let keep = now.saturating_duration_since(c.last_used) < IDLE_CLOSE;
-                    if let (false, Some(s)) = (keep, &c.slot) {
+                let before = expired.len();
+                let mut i = 0;
+                while i < list.conns.len() {
+                    if now.saturating_duration_since(list.conns[i].last_used) < IDLE_CLOSE {
+                        i += 1;
+                        continue;
+                    }
+                    let c = list.conns.swap_remove(i);
+                    if let Some(s) = &c.slot {
                         s.group().idle_changed(-1);
                     }
-                    keep
-                });
-                forget_idle(per_addr, list.addr, before - list.conns.len());
+                    expired.push(c);
+                }
+                forget_idle(per_addr, list.addr, expired.len() - before);
             }
+            drop(guard);
+            drop(expired);
         }
     }
 

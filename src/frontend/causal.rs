@@ -49,6 +49,8 @@ impl Causal {
     /// session that wrote before went to the primary until its next write.
     pub fn forget_replicas(&mut self) {
         self.confirmed.clear();
+        // A thread id of the old primary's connections may be one of the new primary's.
+        self.written_on = None;
     }
 
     /// The session wrote, on the primary connection `on` (its thread id).
@@ -308,7 +310,8 @@ impl Session {
 
     /// The tenant's writes through this Switchyard: their high-water mark when every one of
     /// them reported its GTID, else the primary's position now. A tenant not configured for
-    /// this scope keeps no mark (a `consistency=tenant` hint there looks the position up).
+    /// this scope records no writes in its mark (a `consistency=tenant` hint there looks the
+    /// position up).
     async fn tenant_position(&mut self, rt: &RuntimeState) -> Result<Option<String>, ()> {
         // Every session has its tenant's mark, but only a tenant configured for this scope
         // records its writes there: in another, an empty mark would say there is nothing

@@ -496,12 +496,28 @@ fn new_lease_key(rt: &RuntimeState, tenant: &TenantConfig, addr: &str, who: &Ide
     }
 }
 
-/// LAST_INSERT_ID() or `@@last_insert_id`, or its synonym `@@identity`.
+/// LAST_INSERT_ID() or `@@last_insert_id`, or its synonym `@@identity` (`@@session.`
+/// too; a column named `identity_id` is not it).
 fn mentions_last_insert_id(sql: &[u8]) -> bool {
-    const NAMES: [&[u8]; 2] = [b"last_insert_id", b"identity"];
-    NAMES.iter().any(|name| {
+    let at = |name: &'static [u8]| {
         sql.windows(name.len())
-            .any(|w| w.eq_ignore_ascii_case(name))
+            .enumerate()
+            .filter(move |(_, w)| w.eq_ignore_ascii_case(name))
+            .map(|(i, _)| i)
+    };
+    if at(b"last_insert_id").next().is_some() {
+        return true;
+    }
+    at(b"identity").any(|i| {
+        let before = &sql[..i];
+        let var = before.ends_with(b"@@")
+            || before
+                .len()
+                .checked_sub(10)
+                .is_some_and(|s| before[s..].eq_ignore_ascii_case(b"@@session."));
+        var && !sql
+            .get(i + b"identity".len())
+            .is_some_and(|b| crate::router::is_ident_byte(*b))
     })
 }
 
@@ -511,6 +527,11 @@ mod tests {
     fn last_insert_id_is_found_in_any_case() {
         assert!(super::mentions_last_insert_id(b"select Last_Insert_Id()"));
         assert!(super::mentions_last_insert_id(b"SELECT @@IDENTITY"));
+        assert!(super::mentions_last_insert_id(b"SELECT @@Session.identity"));
+        assert!(!super::mentions_last_insert_id(
+            b"SELECT identity_id FROM t"
+        ));
+        assert!(!super::mentions_last_insert_id(b"SELECT @@identity_x"));
         assert!(!super::mentions_last_insert_id(b"select 1"));
     }
 }

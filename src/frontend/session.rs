@@ -711,13 +711,19 @@ impl Session {
         let pending = self.st.txn_has_writes || wrote_now;
         // COMMIT AND CHAIN (or a COMMIT under completion_type CHAIN), or a BEGIN inside a
         // transaction, commits it and opens the next: its writes are committed though a
-        // transaction goes on.
-        let chained = txn_before.is_some()
-            && self.st.txn.is_some()
+        // transaction goes on. A multi-statement with a COMMIT in it (`COMMIT; BEGIN;
+        // INSERT ...`) may also have written in the transaction it left open: its writes
+        // count as committed and as still pending both.
+        let ends_one = txn_before.is_some()
             && o.err.is_none()
             && (c.effects.ends_transaction || matches!(c.class, Class::Begin { .. }));
+        let lone = matches!(
+            c.class,
+            Class::Begin { .. } | Class::Primary(PrimaryReason::TransactionControl)
+        );
+        let chained = ends_one && lone && self.st.txn.is_some();
         self.st.txn_has_writes = self.st.txn.is_some() && pending && !chained;
-        let committed = pending && (self.st.txn.is_none() || chained);
+        let committed = pending && (self.st.txn.is_none() || ends_one);
         if let Some(g) = guard {
             g.finish(committed, o.gtid.as_deref());
         }
@@ -827,7 +833,7 @@ impl Session {
         if c.effects.changes_session() {
             self.st.pins.set_unreplayable();
         }
-        if !c.effects.use_dbs.is_empty() {
+        if !c.effects.use_dbs.is_empty() || c.effects.dropped_database.is_some() {
             // Its schema is not known (a reset keeps it): closed, never pooled under the
             // schema it was in before.
             if let Some(conn) = self.held.get_mut(t) {

@@ -19,6 +19,8 @@ pub const MAX_REPLAYED_SET_BYTES: usize = 256 * 1024;
 pub struct SessionVars {
     /// (sequence number, COM_QUERY payload of the SET).
     sets: Vec<(u64, Vec<u8>)>,
+    /// Beside each of `sets`: whether it may read state ([`reads_state`]), found once.
+    reads: Vec<bool>,
     /// Bytes held in `sets`.
     bytes: usize,
     next_seq: u64,
@@ -38,8 +40,9 @@ impl SessionVars {
     /// full (the caller pins the session).
     pub fn record(&mut self, payload: &[u8]) -> Option<u64> {
         if let Some(i) = self.sets.iter().rposition(|(_, p)| p.as_slice() == payload) {
-            if foldable(payload, &self.sets[i + 1..]) {
+            if foldable(payload, &self.sets[i + 1..], &self.reads[i..]) {
                 let (_, old) = self.sets.remove(i);
+                self.reads.remove(i);
                 self.bytes -= old.len();
             }
         }
@@ -51,6 +54,7 @@ impl SessionVars {
         self.next_seq += 1;
         self.bytes += payload.len();
         self.sets.push((self.next_seq, payload.to_vec()));
+        self.reads.push(reads_state(payload));
         self.fp = fingerprint(&self.sets);
         Some(self.next_seq)
     }
@@ -74,32 +78,49 @@ impl SessionVars {
 
     pub fn clear(&mut self) {
         self.sets.clear();
+        self.reads.clear();
         self.bytes = 0;
         self.fp = 0;
         self.generation = self.generation.wrapping_add(1);
     }
 }
 
+/// Whether a SET may read state, so that where it stands in the list matters to what it
+/// sets: one Switchyard cannot read as plain assignments (`set_list`) that names a
+/// variable or calls something (`SET time_zone = @tz`, `/*!40101 SET @OLD_SQL_MODE =
+/// @@SQL_MODE */`). Plain ones read nothing, nor do unreadable ones without `@` or `(`
+/// (`SET SESSION TRANSACTION ISOLATION LEVEL ...`, which drivers send per transaction).
+fn reads_state(payload: &[u8]) -> bool {
+    payload.get(1..).and_then(set_list).is_none() && memchr::memchr2(b'@', b'(', payload).is_some()
+}
+
 /// Whether an identical repeat of `payload` may move it to the end of the list, past
-/// `after`: only when neither it nor any of them reads state (a variable, a function:
-/// `SET time_zone = @tz` between two `SET @tz = '+05:00'` read the first, and replayed
-/// after the repeat moved past a `SET @tz = 'UTC'` it would read that), and not a SET that
-/// changes how the ones after it are parsed or checked (sql_mode), nor one that changes the
-/// character set while a later one assigns a user variable a string, which takes the
-/// collation of its time (`SET NAMES .. COLLATE utf8mb4_bin; SET @a = 'x'`: a replay in the
-/// other order gives `@a` another collation).
-fn foldable(payload: &[u8], after: &[(u64, Vec<u8>)]) -> bool {
+/// `after` (`reads`: [`reads_state`] of the repeated one and of `after`): only when none of
+/// them reads state (`SET time_zone = @tz` between two `SET @tz = '+05:00'` read the first,
+/// and replayed after the repeat moved past a `SET @tz = 'UTC'` it would read that), and
+/// not a SET that changes how the ones after it are parsed or checked (sql_mode), nor one
+/// that changes the character set while a later one assigns a user variable a string,
+/// which takes the collation of its time (`SET NAMES .. COLLATE utf8mb4_bin; SET @a =
+/// 'x'`: a replay in the other order gives `@a` another collation).
+fn foldable(payload: &[u8], after: &[(u64, Vec<u8>)], reads: &[bool]) -> bool {
     if after.is_empty() {
         return true;
     }
-    fn list(p: &[u8]) -> Option<crate::router::SetList<'_>> {
-        p.get(1..).and_then(set_list)
-    }
-    let Some(l) = list(payload) else {
+    if reads.iter().any(|r| *r) {
         return false;
+    }
+    let Some(l) = payload.get(1..).and_then(set_list) else {
+        return true;
     };
-    let mut later = after.iter().map(|(_, p)| list(p));
-    !l.ends_list && later.all(|a| a.is_some_and(|a| !l.changes_charset || a.charset_neutral))
+    if l.ends_list {
+        return false;
+    }
+    !l.changes_charset
+        || after.iter().all(|(_, p)| {
+            p.get(1..)
+                .and_then(set_list)
+                .is_some_and(|l| l.charset_neutral)
+        })
 }
 
 /// Order matters (a later SET overrides an earlier one of the same variable); never 0.
@@ -172,16 +193,20 @@ mod tests {
         v.record(b"\x03SET @tz = '+05:00'");
         assert_eq!(texts(&v).len(), 4, "time_zone reads the first @tz");
         let mut v = SessionVars::default();
-        v.record(b"\x03/*!40101 SET sql_mode = '' */");
+        v.record(b"\x03/*!40101 SET @OLD_SQL_MODE = @@SQL_MODE */");
         v.record(b"\x03SET @a = 'x'");
-        v.record(b"\x03/*!40101 SET sql_mode = '' */");
-        assert_eq!(
-            texts(&v).len(),
-            3,
-            "what Switchyard does not read stays in place"
-        );
-        v.record(b"\x03/*!40101 SET sql_mode = '' */");
+        v.record(b"\x03/*!40101 SET @OLD_SQL_MODE = @@SQL_MODE */");
+        assert_eq!(texts(&v).len(), 3, "what reads a variable stays in place");
+        v.record(b"\x03/*!40101 SET @OLD_SQL_MODE = @@SQL_MODE */");
         assert_eq!(texts(&v).len(), 3, "a repeat of the last one replaces it");
+        // What drivers send per transaction reads nothing: the list does not grow.
+        let mut v = SessionVars::default();
+        for _ in 0..10 {
+            v.record(b"\x03SET SESSION TRANSACTION READ ONLY");
+            v.record(b"\x03SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+            v.record(b"\x03SET SESSION TRANSACTION READ WRITE");
+        }
+        assert_eq!(texts(&v).len(), 3);
     }
 
     #[test]

@@ -1292,3 +1292,19 @@ async fn a_login_to_information_schema_is_accepted_as_directly() {
     let q = "SELECT DATABASE(), COUNT(*) > 0 FROM TABLES WHERE TABLE_SCHEMA = 'wf_globex'";
     assert_same(q, &direct.query(q).await, &proxied.query(q).await);
 }
+
+/// COM_STATISTICS as a multi-tenant user's first command, before a schema is chosen
+/// (`mysqladmin status`): the server's statistics line, from a server the user may reach,
+/// as a read of variables gets its answer then. Switchyard answered ERR 1046.
+#[tokio::test]
+async fn statistics_before_a_schema_is_the_servers_line() {
+    let proxy = common::start(common::config("")).await;
+    let login = |port| RawClient::connect(port, "ops", "ops_pw", None, modern_caps());
+    let (mut direct, _) = login(common::primary_port()).await;
+    let (mut proxied, _) = login(proxy.addr.port()).await;
+    for (who, c) in [("direct", &mut direct), ("proxied", &mut proxied)] {
+        let answer = c.command(&[0x09], Expect::Single).await;
+        let line = String::from_utf8_lossy(&packets(&answer)[0].1).into_owned();
+        assert!(line.starts_with("Uptime: "), "{who}: {line}");
+    }
+}

@@ -29,6 +29,11 @@ impl Session {
         payload: &[u8],
         expect: Expect,
     ) -> Result<(), SessionError> {
+        // COM_STATISTICS before a schema is chosen is answered by a server the user may
+        // reach, as a read of variables is (`mysqladmin status` of a multi-tenant user).
+        if !self.tenant_chosen && expect != Expect::FieldList && self.tenant.is_none() {
+            self.tenant = super::tenant::lobby_tenant(rt, &self.who.user);
+        }
         // COM_FIELD_LIST names a table: it needs a chosen tenant, not the lobby.
         if !self.tenant_chosen && (expect == Expect::FieldList || self.tenant.is_none()) {
             return Err(super::error::no_database(&self.who.user.name));

@@ -184,6 +184,24 @@ struct IdleList {
 /// return, that cost a clock subtraction per idle connection per statement.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
+/// Takes the connections unused for [`IDLE_CLOSE`] at `now` out of `conns` (the others
+/// keep their order: the most recently used are taken first), for the caller to close. A
+/// list holds the connections of every tenant that logs in alike: each leaves its own
+/// group's idle count.
+fn take_expired(conns: &mut Vec<BackendConn>, now: Instant) -> Vec<BackendConn> {
+    let expired: Vec<BackendConn> = conns
+        .extract_if(.., |c| {
+            now.saturating_duration_since(c.last_used) >= IDLE_CLOSE
+        })
+        .collect();
+    for c in &expired {
+        if let Some(s) = &c.slot {
+            s.group().idle_changed(-1);
+        }
+    }
+    expired
+}
+
 /// `n` idle connections at address place `addr` were taken, closed or pruned.
 fn forget_idle(per_addr: &mut [usize], addr: usize, n: usize) {
     if let Some(count) = per_addr.get_mut(addr) {
@@ -414,18 +432,7 @@ impl Pools {
             } = &mut *guard;
             for list in lists.values_mut() {
                 let before = expired.len();
-                let mut i = 0;
-                while i < list.conns.len() {
-                    if now.saturating_duration_since(list.conns[i].last_used) < IDLE_CLOSE {
-                        i += 1;
-                        continue;
-                    }
-                    let c = list.conns.swap_remove(i);
-                    if let Some(s) = &c.slot {
-                        s.group().idle_changed(-1);
-                    }
-                    expired.push(c);
-                }
+                expired.extend(take_expired(&mut list.conns, now));
                 forget_idle(per_addr, list.addr, expired.len() - before);
             }
             drop(guard);
@@ -461,17 +468,7 @@ impl Pools {
         let mut pruned = 0;
         if list.next_prune.is_none_or(|at| now >= at) {
             list.next_prune = Some(now + PRUNE_EVERY);
-            let before = list.conns.len();
-            // A list holds the connections of every tenant that logs in alike: each pruned
-            // one leaves its own group's count.
-            list.conns.retain(|c| {
-                let keep = now.duration_since(c.last_used) < IDLE_CLOSE;
-                if let (false, Some(s)) = (keep, &c.slot) {
-                    s.group().idle_changed(-1);
-                }
-                keep
-            });
-            pruned = before - list.conns.len();
+            pruned = take_expired(&mut list.conns, now).len();
         }
         let addr = list.addr;
         let list = &mut list.conns;

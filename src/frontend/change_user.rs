@@ -70,10 +70,7 @@ impl Session {
             seq: 1,
         };
         // Before the password is checked, as at login.
-        if let Some(e) = rt
-            .user(&cu.user)
-            .and_then(|u| tls_missing(&u, &self.client))
-        {
+        if let Some(e) = tls_missing(rt, &cu.user, &self.client) {
             return Err((e, 1));
         }
         let proven = authenticate(&mut self.client, rt, offer).await?;

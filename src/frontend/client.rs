@@ -165,8 +165,7 @@ impl ClientState {
                 self.forget_reads();
             }
             Reset::Reload => {
-                self.sticky = None;
-                self.sticky_until = None;
+                self.forget_replica_choice();
                 self.causal.forget_replicas();
             }
             Reset::Lost(t) => {
@@ -189,9 +188,13 @@ impl ClientState {
     }
 
     fn forget_reads(&mut self) {
+        self.forget_replica_choice();
+        self.causal = Causal::default();
+    }
+
+    fn forget_replica_choice(&mut self) {
         self.sticky = None;
         self.sticky_until = None;
-        self.causal = Causal::default();
     }
 
     /// Whether the connection kept for the next statement goes back after an idle while

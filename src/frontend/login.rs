@@ -85,7 +85,7 @@ pub async fn login(
     };
     // Before the password is checked: a refusal after it would tell a guesser on a
     // plaintext connection which password is right.
-    if let Some(e) = rt.user(&hello.user).and_then(|u| tls_missing(&u, client)) {
+    if let Some(e) = tls_missing(rt, &hello.user, client) {
         return Err((e, seq));
     }
     let Proven { user, proof, seq } = auth::authenticate(client, rt, offer).await?;
@@ -103,9 +103,14 @@ pub async fn login(
     })
 }
 
-/// The refusal for a user with `require_tls` on a connection without TLS (at login and at
-/// COM_CHANGE_USER alike).
-pub(super) fn tls_missing(user: &UserConfig, client: &PacketStream) -> Option<SessionError> {
+/// The refusal for a user named `name` with `require_tls` on a connection without TLS (at
+/// login and at COM_CHANGE_USER alike), before the password is checked.
+pub(super) fn tls_missing(
+    rt: &RuntimeState,
+    name: &str,
+    client: &PacketStream,
+) -> Option<SessionError> {
+    let user = rt.user(name)?;
     (user.require_tls && !client.is_tls()).then(|| {
         SessionError::reply(
             3159,

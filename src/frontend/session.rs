@@ -571,7 +571,6 @@ impl Session {
         // before the transaction; the replica's is NULL), and several statements or one
         // Switchyard cannot read (`COMMIT; INSERT ...`: what follows a COMMIT runs outside
         // the transaction, a write on the replica).
-        let reads_own_variable = c.effects.reads_user_var && self.st.pins.user_variables;
         let unknown = matches!(
             c.class,
             Class::Primary(
@@ -582,7 +581,7 @@ impl Session {
                     | PrimaryReason::TooDeep
             )
         );
-        if needs_primary_session(c) || reads_own_variable || unknown {
+        if needs_primary_session(c) || self.reads_primary_only_variable(c) || unknown {
             return self.move_read_only_txn_to_primary(rt, t).await;
         }
         let commits = match c.class {
@@ -771,16 +770,14 @@ impl Session {
         // must see is the one this answer leaves (a position asked for inside the
         // transaction, after an idle second, was the connection's previous commit's).
         if (t == Target::Primary && writes(&c.class)) || (commits_writes && committed) {
-            self.st.wrote = true;
-            let on = self.held.get(Target::Primary).map(|c| c.connection_id);
-            self.st.causal.wrote(on);
+            self.record_write();
         }
         // Whatever the statement (a COMMIT too), a GTID the primary reported is the
         // position the session's reads must see.
         if let (Target::Primary, Some(gtid)) = (t, &o.gtid) {
             self.st.causal.wrote_at(gtid);
         }
-        if c.class == Class::SetSession && c.effects.reads_user_var && self.st.pins.user_variables {
+        if c.class == Class::SetSession && self.reads_primary_only_variable(c) {
             // `SET sql_mode = @saved` after `SELECT @@sql_mode INTO @saved`: the variable
             // lives on this connection only, so a replay elsewhere would read NULL.
             self.st.pins.set_unreplayable();
@@ -807,6 +804,19 @@ impl Session {
             self.publish();
         }
         self.publish_if_changed();
+    }
+
+    /// The session wrote on its primary connection: its reads must see that from now on.
+    fn record_write(&mut self) {
+        self.st.wrote = true;
+        let on = self.held.get(Target::Primary).map(|c| c.connection_id);
+        self.st.causal.wrote(on);
+    }
+
+    /// Whether `c` reads a user variable that only the session's primary connection has
+    /// (assigned anything but a literal, so not replayed elsewhere).
+    fn reads_primary_only_variable(&self, c: &Classification) -> bool {
+        c.effects.reads_user_var && self.st.pins.user_variables
     }
 
     /// The server leaves the connection whose default database was dropped with none: so
@@ -841,9 +851,7 @@ impl Session {
             }
         }
         if wrote {
-            self.st.wrote = true;
-            let on = self.held.get(Target::Primary).map(|c| c.connection_id);
-            self.st.causal.wrote(on);
+            self.record_write();
             if let Some(gtid) = &o.gtid {
                 self.st.causal.wrote_at(gtid);
             }

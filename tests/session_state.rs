@@ -704,12 +704,7 @@ async fn a_call_inside_a_multi_statement_pins_the_session() {
         .await
         .unwrap();
     let _: Option<i64> = c.query_first("SELECT 3").await.unwrap();
-    let mut other = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
-    other.query_drop("BEGIN").await.unwrap();
-    other
-        .query_drop("SELECT * FROM wf_acme.call_pin FOR UPDATE")
-        .await
-        .unwrap();
+    let mut other = hold_a_primary_connection(proxy.addr.port()).await;
     for _ in 0..4 {
         let v: Option<i64> = c.query_first("SELECT @in_proc").await.unwrap().unwrap();
         assert_eq!(v, Some(5), "the procedure's variable");

@@ -190,6 +190,9 @@ async fn handle(
     let seq = login.seq;
     tracing::debug!(session = id, user = %login.user.name, tenant = ?login.tenant.as_ref().map(|t| &t.name), "login");
     client.set_max_packet(rt.max_client_packet);
+    // The session loads a snapshot per request; this one, kept for its whole life, would
+    // keep a reloaded-away config (and its monitor) alive as long as the client stays.
+    drop(rt);
     let mut session = Session::new(id, client, state, host, nonce, login, worker);
     match session.start(seq).await {
         Ok(()) => {}

@@ -184,9 +184,16 @@ pub fn targets(config: &Config) -> Vec<Target> {
             if t.primary.is_none() {
                 t.primary = primary.map(str::to_owned);
             }
+            // Judged by the most lenient tenant reading from it: a stricter tenant's limit
+            // is applied at its own reads (`replica_eligible`), and one tenant's 1 s must not
+            // take the replica from another's 60 s.
             if let Some(lag) = read_lag {
+                t.policy.max_lag = if t.policy.replica {
+                    t.policy.max_lag.max(lag)
+                } else {
+                    lag
+                };
                 t.policy.replica = true;
-                t.policy.max_lag = t.policy.max_lag.min(lag);
             }
         };
         add(&tenant.primary, None, None);
@@ -265,6 +272,37 @@ impl MonitorHandle {
             histories: self.inner.histories.locked().clone(),
             primaries: self.inner.primaries.clone(),
         }
+    }
+
+    /// Where writes go: `primary`, unless it was last seen read-only and one of `others`
+    /// was last seen writable (a promotion made elsewhere). By what the servers said at
+    /// their last answer: a check that times out (one slow second) must not send writes
+    /// back to the read-only server and drop every session's primary connection twice.
+    pub fn write_target<'a>(
+        &self,
+        primary: &'a str,
+        mut others: impl Iterator<Item = &'a str>,
+    ) -> &'a str {
+        let seen = |addr: &str, read_only: bool| {
+            self.status_is(addr, |s| {
+                s.observed.seen() && s.observed.read_only == read_only
+            })
+        };
+        if !seen(primary, true) {
+            return primary;
+        }
+        others.find(|a| seen(a, false)).unwrap_or(primary)
+    }
+
+    /// Whether both handles are the same running monitor.
+    pub fn same_as(&self, other: &MonitorHandle) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// How many of its checking tasks still run.
+    pub fn running(&self) -> usize {
+        let tasks = self.inner.tasks.locked();
+        tasks.iter().filter(|t| !t.is_finished()).count()
     }
 
     /// Ends the checks. The last statuses stay readable.

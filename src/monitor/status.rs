@@ -72,6 +72,11 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// Whether a check ever read the server (its version is the first thing read).
+    pub fn seen(&self) -> bool {
+        !self.version.is_empty()
+    }
+
     /// The lag routing judges by: the GTID timeline's when measured, else the server's own
     /// `Seconds_Behind_Master`.
     pub fn effective_lag(&self) -> Option<Duration> {
@@ -109,7 +114,8 @@ pub enum Outcome {
 pub struct Policy {
     /// Some tenant reads from it: its replication must run and keep up.
     pub replica: bool,
-    /// The strictest `max_replica_lag` of the tenants reading from it.
+    /// The most lenient `max_replica_lag` of the tenants reading from it (each tenant's own
+    /// is checked at its reads).
     pub max_lag: Duration,
     pub rise: u32,
     pub fall: u32,
@@ -171,15 +177,18 @@ fn threads_verdict(
     if !obs.is_replica {
         return Some((BackendState::Stopped, "not replicating".to_string()));
     }
-    // With the primary gone, lag (measured against it) only grows, and a replica that
-    // applied all it received is the freshest copy there is. One still applying what it
-    // received is behind like a replica with its IO thread running: fine within the limit
-    // (under load the SQL thread trails by a moment, and a primary killed in that moment
-    // left both replicas unfit while the only fit server was down). With the primary up,
-    // an IO thread stopped by hand is fine only while the replica keeps within the limit.
+    // With the primary gone, a replica that applied all it received is the freshest copy
+    // there is, if it was within the limit when the primary was last seen (lag is measured
+    // then: see `task.rs`); one whose IO thread had stopped long before is as far behind
+    // as it was. Unmeasured (the primary never seen), nothing tells them apart. One still
+    // applying what it received is behind like a replica with its IO thread running: fine
+    // within the limit (under load the SQL thread trails by a moment, and a primary killed
+    // in that moment left both replicas unfit while the only fit server was down). With
+    // the primary up, an IO thread stopped by hand is fine only while the replica keeps
+    // within the limit.
     let within = lag.is_some_and(|l| l <= policy.max_lag);
     if obs.sql_running && !obs.io_running {
-        if (obs.primary_down || within) && obs.caught_up_without_io() {
+        if (within || (obs.primary_down && lag.is_none())) && obs.caught_up_without_io() {
             return Some((
                 BackendState::PrimaryLost,
                 "IO thread lost the primary; everything received is applied".to_string(),
@@ -305,9 +314,10 @@ impl BackendStatus {
         let o = &self.observed;
         let lost = self.state == BackendState::PrimaryLost;
         let threads = o.replication_hidden || ((o.io_running || lost) && o.sql_running);
-        let lag = (lost && o.primary_down)
-            || o.effective_lag()
-                .map_or(o.replication_hidden, |lag| lag <= max_lag);
+        let lag = match o.effective_lag() {
+            Some(lag) => lag <= max_lag,
+            None => o.replication_hidden || (lost && o.primary_down),
+        };
         (self.state == BackendState::Up || lost)
             && self.reachable
             // A writable server is a primary, whatever the config says: never a read target.
@@ -483,6 +493,16 @@ mod tests {
     }
 
     #[test]
+    fn each_tenant_reads_within_its_own_limit() {
+        let mut p = policy(2, 1);
+        p.max_lag = Duration::from_secs(5);
+        let s = run(&p, vec![good(), Outcome::Seen(replica(Some(3)))]);
+        assert_eq!(states(&s), [Up, Up]);
+        assert!(s[1].replica_eligible(Duration::from_secs(5)));
+        assert!(!s[1].replica_eligible(Duration::from_secs(2)));
+    }
+
+    #[test]
     fn a_replica_that_lost_only_its_primary_keeps_serving_reads() {
         let p = policy(2, 1);
         let lost = |applied: &str| {
@@ -498,17 +518,25 @@ mod tests {
         let s = run(&p, vec![good(), lost("0-1-10"), good(), good()]);
         assert_eq!(states(&s), [Up, PrimaryLost, PrimaryLost, Up]);
         assert_eq!(eligible(&s), [true, true, true, true]);
-        // The primary gone, lag measured against it grows, and does not matter.
-        let gone = Outcome::Seen(Observation {
-            io_running: false,
-            lag: None,
-            gtid_lag: Some(Duration::from_secs(60)),
-            primary_down: true,
-            ..replica(None)
-        });
-        let s = run(&p, vec![good(), gone]);
-        assert_eq!(states(&s), [Up, PrimaryLost]);
-        assert!(s[1].replica_eligible(Duration::from_secs(2)));
+        // The primary gone, lag is measured when it was last seen (`task.rs`): a replica
+        // that was current then stays readable however long the outage; one that had
+        // stopped long before is as far behind as it was (it became `primary lost`, with
+        // no bound, when the primary missed one check); unmeasured, they look alike.
+        let gone = |gtid_lag: Option<u64>| {
+            Outcome::Seen(Observation {
+                io_running: false,
+                lag: None,
+                gtid_lag: gtid_lag.map(Duration::from_secs),
+                primary_down: true,
+                ..replica(None)
+            })
+        };
+        let s = run(
+            &p,
+            vec![good(), gone(Some(0)), gone(Some(3600)), gone(None)],
+        );
+        assert_eq!(states(&s), [Up, PrimaryLost, Stopped, PrimaryLost]);
+        assert_eq!(eligible(&s), [true, true, false, true]);
         // Received but not yet applied: behind like any replica, so fine within the limit
         // and not beyond it, whether or not the primary is known to be down.
         let applying = |gtid_lag: u64, primary_down: bool| {

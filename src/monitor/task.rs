@@ -92,11 +92,11 @@ pub async fn watch(
         let mut outcome = prober.check(target.interval).await;
         let now = Instant::now();
         if let Outcome::Seen(obs) = &mut outcome {
-            measure_on_timeline(&target, obs, &timelines, now);
             obs.primary_down = target
                 .primary
                 .as_ref()
                 .is_some_and(|p| statuses.load().get(p).is_some_and(|s| !s.reachable));
+            measure_on_timeline(&target, obs, &timelines, now);
         }
         let lag = match &outcome {
             Outcome::Seen(obs) => obs.effective_lag(),
@@ -110,7 +110,7 @@ pub async fn watch(
 }
 
 /// A primary's check extends its timeline; a replica's is measured on its primary's.
-fn measure_on_timeline(
+pub(super) fn measure_on_timeline(
     target: &Target,
     obs: &mut Observation,
     timelines: &Timelines,
@@ -127,7 +127,16 @@ fn measure_on_timeline(
         }
     }
     if let (Some(primary), Some(applied)) = (&target.primary, parse(&obs.gtid)) {
-        obs.gtid_lag = match timelines.get(primary).and_then(|t| t.lag(&applied, now)) {
+        let timeline = timelines.get(primary);
+        // With the primary gone its timeline stops, and every replica's lag would grow
+        // alike with the outage: measured when the primary was last seen, a replica that
+        // had everything then stays fresh, and one stopped an hour before stays an hour
+        // behind.
+        let at = match timeline.and_then(Timeline::last_seen) {
+            Some(seen) if obs.primary_down => seen,
+            _ => now,
+        };
+        obs.gtid_lag = match timeline.and_then(|t| t.lag(&applied, at)) {
             Some(Lag::Exact(lag)) => Some(lag),
             // Older than the monitor: the server's own Seconds_Behind_Master, when it shows
             // more than the lower bound, knows better.

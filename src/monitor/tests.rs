@@ -39,8 +39,10 @@ tenants = "*"
     config::parse(text, &|_| None).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A replica two tenants read from is judged by the more lenient limit: by the stricter
+/// one it was `lagging` for both, and the other tenant's reads went to its primary.
 #[test]
-fn one_target_per_address_at_the_fastest_interval_and_strictest_lag() {
+fn one_target_per_address_at_the_fastest_interval_and_most_lenient_lag() {
     let cfg = config_with_monitor();
     let got: Vec<_> = targets(&cfg)
         .into_iter()
@@ -61,7 +63,7 @@ fn one_target_per_address_at_the_fastest_interval_and_strictest_lag() {
                 "10.0.0.3:3306".into(),
                 ms(100),
                 true,
-                Duration::from_secs(2)
+                Duration::from_secs(5)
             ),
         ]
     );
@@ -254,4 +256,76 @@ fn a_remembered_eligibility_is_not_taken_from_another_monitor() {
         new.inner.statuses.generation()
     );
     assert!(!new.replica_eligible_memo(&mut memo, a, lag));
+}
+
+/// With the primary unreachable its timeline stops; measured at the check's own time, the
+/// lag of every replica grew alike, and the status gave up judging it (a replica stopped
+/// an hour before took reads as `primary lost` once the primary missed one check).
+#[test]
+fn with_the_primary_down_lag_is_measured_when_it_was_last_seen() {
+    use super::timeline::Timeline;
+    let primary = "10.0.0.1:3306";
+    let t0 = std::time::Instant::now();
+    let mut timeline = Timeline::default();
+    let pos = |s: &str| super::gtid::GtidPos::parse(s).unwrap();
+    timeline.observe(pos("0-1-10"), t0);
+    timeline.observe(pos("0-1-20"), t0 + Duration::from_secs(3600));
+    let last_seen = t0 + Duration::from_secs(7200);
+    timeline.observe(pos("0-1-20"), last_seen);
+    let timelines: task::Timelines = Default::default();
+    timelines.lock().unwrap().insert(primary.into(), timeline);
+    let mut target = replica_target("10.0.0.2:3306", Duration::from_millis(500));
+    target.primary = Some(primary.into());
+    let lag_of = |applied: &str, primary_down: bool| {
+        let mut obs = Observation {
+            gtid: Some(applied.into()),
+            primary_down,
+            ..Observation::default()
+        };
+        let now = last_seen + Duration::from_secs(600);
+        task::measure_on_timeline(&target, &mut obs, &timelines, now);
+        obs.gtid_lag.map(|l| l.as_secs())
+    };
+    // Ten minutes into the outage: the current replica is as fresh as it was...
+    assert_eq!(lag_of("0-1-20", true), Some(0));
+    // ...and the one that stopped before the last write is as far behind as it was when
+    // the primary was last seen: that write was an hour old then.
+    assert_eq!(lag_of("0-1-15", true), Some(3600));
+    // With the primary up, lag is its age now.
+    assert_eq!(lag_of("0-1-15", false), Some(4200));
+}
+
+/// After a promotion made elsewhere, one check of either server that timed out sent the
+/// writes back to the read-only old primary for an interval (ERR 1290, and every session's
+/// primary connection dropped on the way there and back).
+#[test]
+fn writes_stay_with_the_promoted_server_through_a_missed_check() {
+    let (old, new) = ("10.0.0.1:3306", "10.0.0.2:3306");
+    let m = MonitorHandle::idle();
+    let policy = replica_target(old, Duration::from_secs(1)).policy;
+    let check = |addr: &str, outcome: Outcome| {
+        task::update(&m.inner.statuses, addr, |prev| {
+            BackendStatus::next(prev, addr, outcome.clone(), &policy, Instant::now())
+        })
+    };
+    let seen = |read_only: bool| {
+        Outcome::Seen(Observation {
+            version: "10.11.19-MariaDB".into(),
+            read_only,
+            ..Observation::default()
+        })
+    };
+    let target = || m.write_target(old, [new].into_iter());
+    assert_eq!(target(), old, "never checked: as configured");
+    check(new, seen(false));
+    check(old, seen(false));
+    assert_eq!(target(), old, "both writable: as configured");
+    check(old, seen(true));
+    assert_eq!(target(), new, "promoted");
+    check(old, Outcome::Unreachable("timed out".into()));
+    assert_eq!(target(), new, "the old primary missed a check");
+    check(new, Outcome::Unreachable("timed out".into()));
+    assert_eq!(target(), new, "the new one missed a check");
+    check(old, seen(false));
+    assert_eq!(target(), old, "the old primary writable again");
 }

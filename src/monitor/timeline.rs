@@ -33,11 +33,14 @@ pub struct Timeline {
     points: VecDeque<(GtidPos, Instant)>,
     /// Points were dropped to keep the bound: the oldest kept is not the first seen.
     truncated: bool,
+    /// The last check that read the primary's position, moved or not.
+    last_seen: Option<Instant>,
 }
 
 impl Timeline {
     /// Records the primary's position as seen at `now` (nothing when it has not moved).
     pub fn observe(&mut self, pos: GtidPos, now: Instant) {
+        self.last_seen = Some(now);
         if self.points.back().is_some_and(|(last, _)| *last == pos) {
             return;
         }
@@ -64,6 +67,11 @@ impl Timeline {
         } else {
             Lag::Exact(age)
         })
+    }
+
+    /// When a check last read the primary's position.
+    pub fn last_seen(&self) -> Option<Instant> {
+        self.last_seen
     }
 
     pub fn is_empty(&self) -> bool {

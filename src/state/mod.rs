@@ -287,18 +287,10 @@ impl RuntimeState {
     /// server read-only and one of the tenant's other servers writable (a promotion made
     /// elsewhere), which then takes the writes.
     pub fn primary_addr<'a>(&self, t: &'a TenantConfig) -> &'a str {
-        let Some(m) = &self.monitor else {
-            return &t.primary;
-        };
-        let demoted = m.status_is(&t.primary, |s| s.reachable && s.observed.read_only);
-        if !demoted {
-            return &t.primary;
+        match &self.monitor {
+            Some(m) => m.write_target(&t.primary, t.replicas.iter().map(|r| r.addr.as_str())),
+            None => &t.primary,
         }
-        t.replicas
-            .iter()
-            .map(|r| r.addr.as_str())
-            .find(|a| m.status_is(a, |s| s.reachable && !s.observed.read_only))
-            .unwrap_or(&t.primary)
     }
 
     /// Whether a tenant's reads may go to replica `addr` now: not marked down or offline

@@ -157,6 +157,13 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
     let report = diff(&current.config, &config);
     let next = Arc::new(current.successor(config)?);
     state.store(Arc::clone(&next));
+    // Requests still holding the old snapshot would keep its monitor probing every
+    // backend (removed ones too) beside its successor, one more set per reload.
+    if let (Some(old), Some(new)) = (&current.monitor, &next.monitor) {
+        if !old.same_as(new) {
+            old.stop();
+        }
+    }
     // A reload that adds the first caching_sha2_password hash starts making the key now,
     // not at the first login that needs it.
     if next.rsa_key_to_make() {
@@ -283,5 +290,35 @@ primary = "127.0.0.1:3307"
         assert!(Arc::ptr_eq(&before.shared, &after.shared));
         let report = apply(&state, cfg(r#""127.0.0.1:3309""#, false)).unwrap();
         assert_eq!(report.removed, vec!["initech"]);
+    }
+
+    /// A session holds the snapshot it logged in with (a request, the one it runs): the
+    /// monitor of a config reloaded away kept probing beside its successor, one more set
+    /// of tasks per reload, for as long as any such holder lived.
+    #[tokio::test]
+    async fn a_reload_stops_the_monitor_it_replaces() {
+        let watched = |interval: &str| {
+            let text = format!(
+                "[monitor]\nuser = \"mon\"\npassword = \"pw\"\n\n\
+                 [[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\n\
+                 primary = \"127.0.0.1:1\"\nreplicas = [\"127.0.0.1:2\"]\n\
+                 health_interval = \"{interval}\"\n"
+            );
+            config::parse(&text, &|_| None).unwrap()
+        };
+        let state = RuntimeState::new(watched("500ms")).with_monitor().shared();
+        let held = state.load_full();
+        let old = held.monitor.clone().unwrap();
+        assert_eq!(old.running(), 2);
+        apply(&state, watched("400ms")).unwrap();
+        let new = state.load().monitor.clone().unwrap();
+        assert!(!new.same_as(&old), "the watch changed: a new monitor");
+        assert_eq!(new.running(), 2);
+        assert_eq!(old.running(), 0, "the replaced monitor still checks");
+        // Unchanged, the monitor carries on.
+        apply(&state, watched("400ms")).unwrap();
+        assert!(state.load().monitor.as_ref().unwrap().same_as(&new));
+        assert_eq!(new.running(), 2);
+        drop(held);
     }
 }

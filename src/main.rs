@@ -289,7 +289,13 @@ fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> Exit
             return ExitCode::FAILURE;
         }
     };
-    let wait = std::time::Duration::from_secs_f64(wait.clamp(0.0, 3600.0));
+    // NaN passes a clamp, and `from_secs_f64` panics on it.
+    let wait = if wait.is_nan() {
+        0.0
+    } else {
+        wait.clamp(0.0, 3600.0)
+    };
+    let wait = std::time::Duration::from_secs_f64(wait);
     let limit = std::time::Duration::from_secs(5);
     let report = match runtime.block_on(switchyard::fleet::push(
         &endpoints, fleet, &text, wait, limit,
@@ -324,6 +330,11 @@ fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> Exit
             "no report after {took:.1}s from {}",
             report.pending.join(", ")
         );
+    }
+    // A fleet name mistyped, or a fleet with no instance up: stored, run by nobody.
+    if report.applied.is_empty() && report.refused.is_empty() && report.pending.is_empty() {
+        println!("no live instance in fleet {fleet}: nothing runs it yet");
+        return ExitCode::FAILURE;
     }
     if report.refused.is_empty() && report.pending.is_empty() {
         ExitCode::SUCCESS

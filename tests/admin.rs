@@ -1247,3 +1247,60 @@ async fn unserved_commands_get_an_err_and_the_connection_goes_on() {
     assert_eq!(packets(&ok)[0].1[0], 0, "reset: OK");
     assert!(!db(&a.query("SELECT DATABASE()").await).contains("switchyard"));
 }
+
+/// The admin port holds no more for a stranger than the data port does: a connection that
+/// never logs in is closed after `handshake_timeout` (64 silent ones locked operators out),
+/// a login packet over 1 MB ends the connection unread, and a command over it gets ERR
+/// 1153 and is read past, never kept (the protocol library kept a whole command in memory:
+/// a client chaining 16 MB packets grew it without end).
+#[tokio::test]
+async fn the_admin_port_bounds_what_a_stranger_makes_it_hold() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let p = start().await;
+    // Reads until the server closes; how long that took (None: still open after 6 s).
+    async fn closed_after(s: &mut tokio::net::TcpStream) -> Option<Duration> {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(6), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+                Ok(Ok(_)) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+    let mut silent = tokio::net::TcpStream::connect(p.admin).await.unwrap();
+    let took = closed_after(&mut silent).await;
+    assert!(
+        took.is_some_and(|t| t >= Duration::from_millis(1900)),
+        "a silent connection: {took:?}"
+    );
+
+    let mut big_login = tokio::net::TcpStream::connect(p.admin).await.unwrap();
+    let mut greeting = [0u8; 4096];
+    let _ = big_login.read(&mut greeting).await.unwrap();
+    big_login.write_all(&[0xff, 0xff, 0xff, 1]).await.unwrap();
+    // Closed at the header: the body may meet a closed socket.
+    let _ = big_login.write_all(&[0u8; 4096]).await;
+    let took = closed_after(&mut big_login).await;
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(1)),
+        "a 16 MB login packet: {took:?}"
+    );
+
+    let mut a = raw_admin(&p).await;
+    let mut query = b"\x03SELECT '".to_vec();
+    query.resize(2 << 20, b'x');
+    query.push(b'\'');
+    a.io.send(0, &query).await.unwrap();
+    let err = a.io.read_packet().await.unwrap();
+    assert_eq!(err.payload[0], 0xFF, "{:?}", err.payload);
+    assert_eq!(u16::from_le_bytes([err.payload[1], err.payload[2]]), 1153);
+    assert_eq!(&err.payload[4..9], b"08S01");
+    // Read past, not kept: the connection goes on.
+    let pools = a.query("SHOW POOLS").await;
+    assert!(
+        String::from_utf8_lossy(&pools).contains("pool_max"),
+        "{pools:?}"
+    );
+}

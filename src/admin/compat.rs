@@ -86,10 +86,25 @@ pub enum Filter {
     Like(Vec<String>),
 }
 
+/// A SET that drivers send at connect (`SET NAMES`, `SET autocommit=1`, `SET SESSION
+/// TRANSACTION ...`), accepted and ignored: not one that looks like an admin command
+/// mistyped (`SET BACKENDS x OFFLINE` answered OK, and the replica kept its reads).
+fn sets_variables(text: &str, up: &[&str]) -> bool {
+    let admin_words = up
+        .iter()
+        .any(|w| matches!(*w, "BACKEND" | "BACKENDS" | "OFFLINE" | "ONLINE"));
+    let driver_form = matches!(
+        up.get(1..),
+        Some(["NAMES" | "CHARACTER" | "CHARSET" | "TRANSACTION", ..])
+            | Some(["SESSION" | "GLOBAL" | "LOCAL", "TRANSACTION", ..])
+    );
+    !admin_words && (driver_form || text.contains('='))
+}
+
 /// `text` (trimmed, no `;`) as a client statement; `up` is its words in upper case.
 pub fn parse(text: &str, up: &[&str]) -> Option<Statement> {
     let stmt = match up {
-        ["SET", second, ..] if *second != "BACKEND" => Statement::Accepted,
+        ["SET", ..] if sets_variables(text, up) => Statement::Accepted,
         ["BEGIN" | "COMMIT" | "ROLLBACK"] | ["START", "TRANSACTION", ..] => Statement::Accepted,
         ["COMMIT" | "ROLLBACK", "WORK"] => Statement::Accepted,
         ["SELECT", ..] => select(rest_after(text, 1))?,
@@ -408,13 +423,25 @@ mod tests {
             "SET CHARACTER SET utf8",
             "set autocommit=1, sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')",
             "SET @@session.autocommit = OFF",
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            "SET TRANSACTION READ ONLY",
             "COMMIT",
             "rollback",
             "START TRANSACTION READ ONLY",
         ] {
             assert_eq!(stmt(s), Some(Statement::Accepted), "{s}");
         }
-        assert_eq!(stmt("SET BACKEND x OFLINE"), None);
+        // Admin commands mistyped are not taken for a driver's SET (they got OK, and did
+        // nothing).
+        for s in [
+            "SET BACKEND x OFLINE",
+            "SET BACKENDS 10.0.0.5:3306 OFFLINE",
+            "SET SERVER '10.0.0.5:3306' OFFLINE",
+            "SET REPLICA 10.0.0.5:3306 ONLINE",
+            "SET @x = 1; SET BACKEND '10.0.0.5:3306' OFFLINE",
+        ] {
+            assert_eq!(stmt(s), None, "{s}");
+        }
         assert_eq!(stmt("SET"), None);
         assert!(run("SET NAMES utf8mb4").unwrap().columns.is_empty());
     }

@@ -28,6 +28,10 @@ use crate::protocol::command::{
 const HEADER: usize = 4;
 /// A payload this long continues in the next packet (commands of 16 MB and more).
 const CONTINUED: usize = 0xFF_FFFF;
+/// The longest packet the admin port reads (an `EXPLAIN ROUTE` of a long statement fits):
+/// the library keeps a whole command in memory, so a client declaring 16 MB packet after
+/// packet would grow it without end, before any login.
+pub const MAX_PACKET: usize = 1 << 20;
 
 /// How a rewritten command's text begins: no client types a NUL first.
 pub const REFUSAL: &str = "\0switchyard-admin-refuses:";
@@ -45,6 +49,8 @@ pub enum Refused {
     NotUtf8,
     /// COM_RESET_CONNECTION: the session's database is forgotten, then OK.
     Reset,
+    /// A command longer than [`MAX_PACKET`]: ERR 1153 (its bytes read past, not kept).
+    TooLarge,
 }
 
 impl Refused {
@@ -55,6 +61,7 @@ impl Refused {
             Refused::Prepared => "prepared".into(),
             Refused::NotUtf8 => "not-utf8".into(),
             Refused::Reset => "reset".into(),
+            Refused::TooLarge => "too-large".into(),
         }
     }
 }
@@ -67,6 +74,7 @@ pub fn refusal(query: &str) -> Option<Refused> {
         "prepared" => Refused::Prepared,
         "not-utf8" => Refused::NotUtf8,
         "reset" => Refused::Reset,
+        "too-large" => Refused::TooLarge,
         other => Refused::Unsupported(other.strip_prefix("unsupported ")?.parse().ok()?),
     })
 }
@@ -100,8 +108,12 @@ pub struct PacketBounded<R> {
     /// The packet (possibly rewritten) being handed out, and how much of it has been.
     out: Vec<u8>,
     given: usize,
-    /// The packets after a 16 MB one belong to the same command: passed as they are.
-    continuing: bool,
+    /// A login packet over [`MAX_PACKET`] was met: nothing more is read.
+    ended: bool,
+    /// Bytes of a refused command still to read past, and whether its last packet was
+    /// 16 MB (a next one continues it, to be read past too).
+    skipping: usize,
+    skip_next: bool,
 }
 
 impl<R> PacketBounded<R> {
@@ -111,29 +123,51 @@ impl<R> PacketBounded<R> {
             incoming: Vec::new(),
             out: Vec::new(),
             given: 0,
-            continuing: false,
+            ended: false,
+            skipping: 0,
+            skip_next: false,
         }
     }
 
     /// Bytes of the current packet still to read.
     fn wanted(&self) -> usize {
-        match self.incoming.get(..HEADER) {
+        match self.declared() {
             None => HEADER - self.incoming.len(),
-            Some(h) => {
-                let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
-                HEADER + len - self.incoming.len()
-            }
+            Some(len) => HEADER + len - self.incoming.len(),
         }
+    }
+
+    /// The length the current packet's header declares, once it is read.
+    fn declared(&self) -> Option<usize> {
+        let h = self.incoming.get(..HEADER)?;
+        Some(usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16)
+    }
+
+    /// A packet declared longer than [`MAX_PACKET`], or continuing one: a command is
+    /// refused with ERR 1153 and its bytes read past, never kept (the connection goes on,
+    /// and the client reads the ERR once it sent the whole); a login packet (sequence id
+    /// above 0) ends the connection.
+    fn refuse_oversized(&mut self, len: usize) {
+        let (seq, continued) = (self.incoming[3], self.skip_next);
+        self.incoming.clear();
+        self.given = 0;
+        self.out = Vec::new();
+        if !continued && seq != 0 {
+            self.ended = true;
+            return;
+        }
+        if !continued {
+            self.out = refusal_packet(seq, Refused::TooLarge);
+        }
+        self.skipping = len;
+        self.skip_next = len == CONTINUED;
     }
 
     /// The packet just read, screened, becomes what is handed out next (or nothing).
     fn take_packet(&mut self) {
         let packet = std::mem::take(&mut self.incoming);
-        let len = packet.len() - HEADER;
-        let first = !self.continuing;
-        self.continuing = len == CONTINUED;
         // A command starts at sequence id 0; the login's packets (1, 3...) pass as they are.
-        let verdict = if first && packet[3] == 0 && len < CONTINUED {
+        let verdict = if packet[3] == 0 {
             screen(&packet[HEADER..])
         } else {
             Some(Ok(()))
@@ -141,18 +175,21 @@ impl<R> PacketBounded<R> {
         self.given = 0;
         self.out = match verdict {
             Some(Ok(())) => packet,
-            Some(Err(refused)) => {
-                let mut body = vec![COM_QUERY];
-                body.extend_from_slice(REFUSAL.as_bytes());
-                body.extend_from_slice(refused.code().as_bytes());
-                let n = body.len();
-                let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, packet[3]];
-                p.extend_from_slice(&body);
-                p
-            }
+            Some(Err(refused)) => refusal_packet(packet[3], refused),
             None => Vec::new(),
         };
     }
+}
+
+/// The query that stands for a refused command, with the command's sequence id.
+fn refusal_packet(seq: u8, refused: Refused) -> Vec<u8> {
+    let mut body = vec![COM_QUERY];
+    body.extend_from_slice(REFUSAL.as_bytes());
+    body.extend_from_slice(refused.code().as_bytes());
+    let n = body.len();
+    let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
+    p.extend_from_slice(&body);
+    p
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for PacketBounded<R> {
@@ -169,7 +206,19 @@ impl<R: AsyncRead + Unpin> AsyncRead for PacketBounded<R> {
                 self.given += n;
                 return Poll::Ready(Ok(()));
             }
-            let wanted = self.wanted();
+            if self.ended {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(len) = self.declared() {
+                if len > MAX_PACKET || self.skip_next {
+                    self.refuse_oversized(len);
+                    continue;
+                }
+            }
+            let wanted = match self.skipping {
+                0 => self.wanted(),
+                n => n,
+            };
             if wanted == 0 {
                 self.take_packet();
                 continue;
@@ -184,7 +233,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for PacketBounded<R> {
                     if got == 0 {
                         return Poll::Ready(Ok(()));
                     }
-                    self.incoming.extend_from_slice(&scratch[..got]);
+                    if self.skipping > 0 {
+                        self.skipping -= got;
+                    } else {
+                        self.incoming.extend_from_slice(&scratch[..got]);
+                    }
                 }
                 other => return other,
             }
@@ -194,7 +247,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for PacketBounded<R> {
 
 #[cfg(test)]
 mod tests {
-    use super::{refusal, PacketBounded, Refused};
+    use super::{refusal, PacketBounded, Refused, MAX_PACKET};
     use tokio::io::AsyncReadExt;
 
     fn packet(seq: u8, body: &[u8]) -> Vec<u8> {
@@ -261,5 +314,42 @@ mod tests {
                 Some(Refused::Unknown),
             ]
         );
+    }
+
+    /// The library keeps a whole command in memory: a client chaining 16 MB packets, before
+    /// any login, grew it without end.
+    #[tokio::test]
+    async fn a_packet_over_the_limit_is_never_read() {
+        let mut wire = packet(0, b"\x03SELECT 1");
+        // 16 MB, and a next packet continuing it: read past, never kept.
+        let mut huge = b"\x03SELECT '".to_vec();
+        huge.resize(0xFF_FFFF + 10, b'x');
+        wire.extend([0xff, 0xff, 0xff, 0]);
+        wire.extend(&huge[..0xFF_FFFF]);
+        wire.extend(packet(1, &huge[0xFF_FFFF..]));
+        wire.extend(packet(0, b"\x03SELECT 2"));
+        let got = reads(&wire).await;
+        assert_eq!(
+            got.len(),
+            3,
+            "{:?}",
+            got.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        assert_eq!(got[0], packet(0, b"\x03SELECT 1"));
+        assert_eq!(
+            refusal(std::str::from_utf8(&got[1][5..]).unwrap()),
+            Some(Refused::TooLarge)
+        );
+        assert_eq!(got[2], packet(0, b"\x03SELECT 2"), "the connection goes on");
+        // A login packet over it ends the connection with nothing handed on.
+        let mut login = vec![0, 0, 0x20, 1];
+        login.extend(vec![0; 64]);
+        assert!(reads(&login).await.is_empty());
+        // One at the limit is passed whole.
+        let mut body = b"\x03SELECT '".to_vec();
+        body.resize(MAX_PACKET - 1, b'y');
+        body.push(b'\'');
+        let big = packet(0, &body);
+        assert_eq!(reads(&big).await.concat(), big);
     }
 }

@@ -570,7 +570,7 @@ fn fleet_metrics(enc: &mut DescriptorEncoder, f: &crate::fleet::Fleet) -> fmt::R
     gauge(
         enc,
         "switchyard_fleet_config_version",
-        "The fleet config document version the instance runs (0: its local file)",
+        "The fleet config document version the instance runs, the etcd revision that wrote it (0: its local file)",
         &Samples::one(f.config_version()),
     )
 }

@@ -106,12 +106,25 @@ pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Fut
         conns.spawn(async move {
             let refusal = login::Refusal::default();
             let host = peer.ip().to_string();
+            let timeout = state.load().config.server.handshake_timeout;
             let shim = server::AdminShim::new(state, id, host.clone(), Arc::clone(&refusal));
+            let logged_in = shim.logged_in();
             let (r, w) = stream.into_split();
             let r = framed::PacketBounded::new(r);
             let w = login::LoginErrWriter::new(BufWriter::new(w), refusal, host);
-            if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
-                tracing::debug!(admin = id, error = %e, "admin connection ended");
+            let run = AsyncMysqlIntermediary::run_on(shim, r, w);
+            // Silent connections would hold the 64 slots and lock operators out.
+            let handshake = async {
+                tokio::time::sleep(timeout).await;
+                if logged_in.get().is_some() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                ended = run => if let Err(e) = ended {
+                    tracing::debug!(admin = id, error = %e, "admin connection ended");
+                },
+                () = handshake => tracing::info!(admin = id, %peer, "admin handshake timed out"),
             }
         });
     }

@@ -2,7 +2,7 @@
 //! command with a result set or an ERR.
 
 use std::io;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use opensrv_mysql::{
@@ -30,8 +30,9 @@ pub struct AdminShim {
     pub salt: [u8; 20],
     pub refusal: Refusal,
     session: Session,
-    /// Set by the login (which only sees `&self`); copied into `session` on first use.
-    user: OnceLock<String>,
+    /// Set by the login (which only sees `&self`); copied into `session` on first use,
+    /// and watched by the connection's handshake timeout.
+    user: Arc<OnceLock<String>>,
 }
 
 impl AdminShim {
@@ -47,8 +48,13 @@ impl AdminShim {
                 host,
                 ..Session::default()
             },
-            user: OnceLock::new(),
+            user: Arc::default(),
         }
+    }
+
+    /// Who logged in, once someone has.
+    pub fn logged_in(&self) -> Arc<OnceLock<String>> {
+        Arc::clone(&self.user)
     }
 
     /// The answer to a command the protocol library would have mishandled (see
@@ -78,6 +84,13 @@ impl AdminShim {
             Refused::NotUtf8 => (
                 ErrorKind::ER_INVALID_CHARACTER_STRING,
                 "Invalid utf8mb4 character string: an admin command must be UTF-8".to_owned(),
+            ),
+            Refused::TooLarge => (
+                ErrorKind::ER_NET_PACKET_TOO_LARGE,
+                format!(
+                    "Got a packet bigger than 'max_allowed_packet' bytes (the admin port reads {} at most): not run",
+                    super::framed::MAX_PACKET
+                ),
             ),
         };
         tracing::info!(admin = self.session.id, error = %message, "admin command refused");

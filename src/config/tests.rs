@@ -350,6 +350,18 @@ fn admin_user_may_share_a_name_with_an_app_user() {
     assert_eq!(cfg.admin.map(|a| a.user), Some("app".to_string()));
 }
 
+/// An empty secret (`SWITCHYARD_ADMIN_PASSWORD=""`, an empty k8s secret) opened the admin
+/// port and the HTTP API to a login with no password.
+#[test]
+fn an_empty_admin_password_is_refused() {
+    let text = format!("[admin]\nuser = \"admin\"\npassword = \"${{ADMIN_PW}}\"\n\n{BASE}");
+    let env = |name: &str| (name == "ADMIN_PW").then(String::new);
+    let errs = parse(&text, &env).unwrap_err().to_string();
+    assert!(errs.contains("admin.password is empty"), "{errs}");
+    let env = |name: &str| (name == "ADMIN_PW").then(|| "s3cret".to_string());
+    assert!(parse(&text, &env).is_ok());
+}
+
 // ---- helpers ----
 
 #[test]

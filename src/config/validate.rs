@@ -471,9 +471,19 @@ impl Resolver<'_, '_, '_> {
     }
 
     fn admin(&mut self, raw: &RawAdmin) -> AdminConfig {
+        let password = self.string("admin.password", &raw.password);
+        // An empty secret (a variable set to "") would open the admin port and the HTTP
+        // API to a login with no password.
+        if password.as_deref() == Some("") {
+            self.sink.at(
+                "admin.password",
+                raw.password.span(),
+                "admin.password is empty: the admin port and HTTP API would take a login with no password".to_string(),
+            );
+        }
         AdminConfig {
             user: self.user_name("admin.user", &raw.user),
-            password: self.secret("admin.password", &raw.password),
+            password: Secret::new(password.unwrap_or_default()),
         }
     }
 

@@ -76,7 +76,9 @@ pub fn check_for_push(text: &str) -> Result<Config, String> {
 
 /// Validates a pushed document on this instance, then applies it or records the refusal.
 pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue) {
-    let version = kv.version();
+    // The revision of the write, not the key's version: that starts at 1 again once the
+    // key is deleted, and a document pushed then was taken for the one already running.
+    let version = kv.mod_revision();
     let refused = fleet.refusal().map(|(v, _)| v);
     if version == fleet.config_version() || Some(version) == refused {
         return;
@@ -157,7 +159,7 @@ pub async fn push(
         .op_responses()
         .into_iter()
         .find_map(|r| match r {
-            TxnOpResponse::Get(g) => g.kvs().first().map(KeyValue::version),
+            TxnOpResponse::Get(g) => g.kvs().first().map(KeyValue::mod_revision),
             _ => None,
         })
         .unwrap_or(0);

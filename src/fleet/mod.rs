@@ -41,7 +41,8 @@ pub struct Fleet {
     pub keys: Keys,
     started: SystemTime,
     link: Mutex<Link>,
-    /// The config document version applied (0: still the local file).
+    /// The config document version applied: the etcd revision that wrote it (0: still
+    /// the local file).
     config_version: AtomicI64,
     /// The newest document refused, and why.
     refusal: Mutex<Option<(i64, String)>>,

@@ -10,7 +10,8 @@ pub struct InstanceRecord {
     pub address: String,
     pub started_unix: u64,
     pub heartbeat_unix_ms: u64,
-    /// The config document version it runs (0: its local file).
+    /// The config document version it runs, the etcd revision that wrote it (0: its local
+    /// file).
     pub config_version: i64,
     /// Why it refused the newest document, if it did (and that document's version).
     pub config_error: Option<String>,

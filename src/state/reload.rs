@@ -142,7 +142,14 @@ pub fn reload(state: &SharedState) -> Result<ReloadReport, ReloadError> {
         Some(path) => reload_from(state, &path),
         None => Err(ReloadError::NoFile),
     };
-    current.shared.reloads.record(result.is_ok());
+    // Refused before anything was tried: the running config is still the current one, and
+    // `last_reload_successful 0` would raise a false alert.
+    if !matches!(
+        result,
+        Err(ReloadError::FleetDocument(_) | ReloadError::NoFile)
+    ) {
+        current.shared.reloads.record(result.is_ok());
+    }
     result
 }
 

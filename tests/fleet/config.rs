@@ -10,6 +10,16 @@ use super::common;
 use super::harness::{acme_body, field, local_ports, rows, until, Fleet, FleetSpec};
 
 async fn push(f: &Fleet, name: &str, text: &str) -> std::process::Output {
+    push_to(f, &f.spec.fleet, "5", name, text).await
+}
+
+async fn push_to(
+    f: &Fleet,
+    fleet: &str,
+    wait: &str,
+    name: &str,
+    text: &str,
+) -> std::process::Output {
     let file = f.dir.0.join(name);
     std::fs::write(&file, text).unwrap();
     tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -17,15 +27,39 @@ async fn push(f: &Fleet, name: &str, text: &str) -> std::process::Output {
         .arg(&file)
         .args([
             "--fleet",
-            &f.spec.fleet,
+            fleet,
             "--etcd",
             &f.etcd.endpoint(),
             "--wait",
-            "5",
+            wait,
         ])
         .output()
         .await
         .unwrap()
+}
+
+/// The version `push` says it stored.
+fn stored_version(stdout: &str) -> i64 {
+    let after = stdout.split("stored as version ").nth(1).expect(stdout);
+    after
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .expect(stdout)
+}
+
+/// Every instance runs `version` (by its record) within two seconds.
+async fn all_run(f: &Fleet, version: i64) {
+    until(
+        &format!("all three on version {version}"),
+        Duration::from_secs(2),
+        || async move {
+            let recs = f.records().await;
+            (recs.len() == 3 && recs.iter().all(|r| r["config_version"] == version)).then_some(())
+        },
+    )
+    .await
 }
 
 fn globex(body: &str) -> String {
@@ -136,30 +170,22 @@ async fn pushed_documents_are_checked_before_every_instance_runs_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("applied by a, b, c"), "{stdout}");
-    let fr = &f;
-    let all = until(
-        "all three on version 3",
-        Duration::from_secs(2),
-        || async move {
-            let recs = fr.records().await;
-            (recs.len() == 3 && recs.iter().all(|r| r["config_version"] == 3))
-                .then(|| started.elapsed())
-        },
-    )
-    .await;
+    let version = stored_version(&stdout);
+    all_run(&f, version).await;
     println!(
-        "config push: {} (all three on the new version {all:?} after the command started)",
-        stdout.trim()
+        "config push: {} (all three on the new version {:?} after the command started)",
+        stdout.trim(),
+        started.elapsed()
     );
     for inst in &f.instances {
         assert!(
             globex_logs_in(inst.app).await,
-            "{} did not apply version 3",
+            "{} did not apply version {version}",
             inst.name
         );
         assert_eq!(
             inst.metric("switchyard_fleet_config_version").await,
-            Some(3.0)
+            Some(version as f64)
         );
     }
     let shown = rows(&mut f.get("c").admin().await, "SHOW FLEET")
@@ -174,4 +200,42 @@ async fn pushed_documents_are_checked_before_every_instance_runs_them() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("switchyard config push"), "{err}");
+    // Nothing was tried, and what runs is current: no failed reload to alert on.
+    let b = f.get("b");
+    assert_eq!(
+        b.metric("switchyard_config_last_reload_successful").await,
+        Some(1.0)
+    );
+
+    // The key deleted and pushed anew, twice: etcd numbers the key's versions from 1
+    // again each time, and the second document was taken for the first (skipped by every
+    // instance, while push said it was applied by all).
+    let mut etcd = f.etcd.client().await;
+    let key = format!("/switchyard/{}/state/config", f.spec.fleet);
+    let p = common::primary_port();
+    for tenant in ["initech_a", "initech_b"] {
+        etcd.delete(key.as_str(), None).await.unwrap();
+        let text = format!(
+            "{}\n[[tenants]]\nname = \"{tenant}\"\nschemas = [\"wf_{tenant}\"]\nprimary = \"127.0.0.1:{p}\"\n",
+            globex(&body)
+        );
+        let out = push(&f, &format!("{tenant}.toml"), &text).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        all_run(&f, stored_version(&stdout)).await;
+        for inst in &f.instances {
+            let shown = rows(&mut inst.admin().await, "SHOW TENANTS").await.unwrap();
+            assert!(
+                shown.iter().any(|r| field(r, "tenant") == tenant),
+                "{} does not run the push adding {tenant}: {shown:?}",
+                inst.name
+            );
+        }
+    }
+
+    // A fleet name mistyped: stored where no instance looks, and push says so.
+    let out = push_to(&f, "prd", "nan", "typo.toml", &globex(&body)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("no live instance in fleet prd"), "{stdout}");
 }

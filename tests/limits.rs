@@ -215,6 +215,36 @@ async fn oversized_packets_get_1153_and_are_never_buffered() {
     assert_eq!(one, 1);
 }
 
+/// Switchyard's own answer to a command of 16 MB or more starts one past the client's last
+/// packet, as a server's does: it started at 1, and the client, whose command took packets
+/// 0 and 1, read it as out of order and gave up the connection without the error.
+#[tokio::test]
+async fn an_answer_to_a_command_of_16_mb_counts_on_from_its_last_packet() {
+    use switchyard::protocol::packets::parse_err;
+    let proxy = common::start(common::config("")).await;
+    let (mut c, _) = common::raw::RawClient::connect(
+        proxy.addr.port(),
+        "globex_app",
+        "globex_pw",
+        Some("wf_globex"),
+        common::raw::modern_caps(),
+    )
+    .await;
+    // An execute of a statement never prepared: Switchyard answers it (ERR 1243).
+    for len in [0xFF_FFFF + 100, 2 * 0xFF_FFFF] {
+        let mut execute = vec![0x17, 0x39, 0x05, 0, 0, 0, 1, 0, 0, 0];
+        execute.resize(len, 0);
+        c.io.send(0, &execute).await.unwrap();
+        let (seq, err) = next_payload(&mut c.io).await.expect("an ERR");
+        let (code, message) = parse_err(&err).unwrap();
+        assert_eq!(code, 1243, "{message}");
+        // Packets 0 and 1; or 0, 1 and an empty 2 after 32 MB.
+        assert_eq!(seq, (len / 0xFF_FFFF) as u8 + 1, "{len} bytes");
+    }
+    let one = c.query("SELECT 1").await;
+    assert!(!one.is_empty());
+}
+
 /// A session that prepares without ever closing is refused as the server refuses one past
 /// `max_prepared_stmt_count` (ERR 1461), rather than growing without bound; a close makes
 /// room again. Twins of one text, so that each is a statement of its own.

@@ -39,7 +39,9 @@ impl Session {
         self.st.server_modes = super::session::login_modes(rt);
         // A packet the server cannot read is a refused change too, "Unknown command".
         let Some(cu) = command::parse_change_user(payload, self.who.caps) else {
-            return self.refuse_change(rt, &unknown_command(), 1).await;
+            return self
+                .refuse_change(rt, &unknown_command(), self.answer_seq)
+                .await;
         };
         match self.prove_new_user(rt, &cu).await {
             Ok((proven, tenant)) => self.become_user(rt, cu, proven, tenant).await,

@@ -52,7 +52,7 @@ impl Session {
         payload: &[u8],
     ) -> Result<(), SessionError> {
         if self.tenant.is_none() {
-            return self.send_ok(1).await;
+            return self.send_ok(self.answer_seq).await;
         }
         let t = self.held_target();
         self.ready(rt, t).await?;
@@ -143,7 +143,7 @@ impl Session {
             vec![EOF_HEADER, 0, 0, s0, s1]
         };
         self.client
-            .send(1, &eof)
+            .send(self.answer_seq, &eof)
             .await
             .map(|_| ())
             .map_err(SessionError::ClientGone)
@@ -169,7 +169,7 @@ impl Session {
             }
             o.err.is_none()
         } else {
-            self.send_ok(1).await?;
+            self.send_ok(self.answer_seq).await?;
             true
         };
         if primary_ok {

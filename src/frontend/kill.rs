@@ -63,7 +63,7 @@ impl Session {
             "KILL"
         );
         interrupt(rt, &entry, &k).await?;
-        self.send_ok(1).await
+        self.send_ok(self.answer_seq).await
     }
 
     /// The live session `id` if this session's user may kill it (the server's rule for
@@ -82,7 +82,8 @@ impl Session {
         if query {
             return Err(error::query_interrupted());
         }
-        self.send_err(&error::connection_killed(), 1).await?;
+        self.send_err(&error::connection_killed(), self.answer_seq)
+            .await?;
         entry.kill();
         Ok(())
     }

@@ -813,7 +813,7 @@ impl Session {
                 Ok(())
             }
             // Nothing of it lives on any backend: resetting Switchyard's copy is the answer.
-            None => self.send_ok(1).await,
+            None => self.send_ok(self.answer_seq).await,
         }
     }
 }

@@ -77,6 +77,9 @@ pub struct Session {
     /// The next answer's last bytes wait in the client's buffer until the session has
     /// acted on it (see [`Session::write_guard`]).
     pub(super) hold_end: bool,
+    /// The sequence id Switchyard's own answer to the current command starts at (2 and up
+    /// after a command of 16 MB or more: the client numbered each of its packets).
+    pub(super) answer_seq: u8,
     /// A replica the statement being retried must not go to (it just failed it).
     pub(super) avoid: Option<usize>,
     /// Whether the replica it reads from may take reads, as the monitor last said.
@@ -153,6 +156,7 @@ impl Session {
             idle_changed: false,
             answered: None,
             hold_end: false,
+            answer_seq: 1,
             avoid: None,
             eligible: Default::default(),
             seat: None,
@@ -338,6 +342,7 @@ impl Session {
                 rt = Arc::clone(current.load());
             }
             self.hold_end = false;
+            self.answer_seq = pkt.answer_seq();
             let mut payload = pkt.payload;
             let flow = tokio::select! {
                 biased;
@@ -366,7 +371,7 @@ impl Session {
             if self.state_lost {
                 // What the session kept on a lost connection is gone: end after the answer.
                 if let Err(e) = &flow {
-                    let _ = self.send_err(e, 1).await;
+                    let _ = self.send_err(e, self.answer_seq).await;
                 }
                 tracing::info!(
                     parent: &self.span(),
@@ -385,7 +390,7 @@ impl Session {
                 Err(e) => {
                     tracing::debug!(parent: &self.span(), error = %e, "statement failed");
                     let recoverable = e.is_recoverable();
-                    if self.send_err(&e, 1).await.is_err() || !recoverable {
+                    if self.send_err(&e, self.answer_seq).await.is_err() || !recoverable {
                         break;
                     }
                 }

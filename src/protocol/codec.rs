@@ -73,8 +73,18 @@ impl PacketTooLarge {
 /// One logical packet (splits joined).
 #[derive(Debug)]
 pub struct Packet {
+    /// The sequence id of its first (or only) packet.
     pub seq: u8,
     pub payload: Vec<u8>,
+}
+
+impl Packet {
+    /// The sequence id an answer to it starts at: one past its last packet's (a payload of
+    /// 16 MB and more came in several, and a whole multiple of 16 MB with an empty last one).
+    pub fn answer_seq(&self) -> u8 {
+        let parts = self.payload.len() / MAX_PAYLOAD;
+        self.seq.wrapping_add(parts as u8).wrapping_add(1)
+    }
 }
 
 /// A framed MySQL connection. Reads go through `rbuf` so the relay can scan and forward raw

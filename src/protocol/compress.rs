@@ -68,7 +68,14 @@ impl Compression {
             } else {
                 let mut z = ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
                 z.write_all(chunk)?;
-                (z.finish()?, chunk.len())
+                let deflated = z.finish()?;
+                // Stored when zlib did not make it smaller, as servers do: a 16 MB chunk
+                // that grew would not fit the header's 3-byte length.
+                if deflated.len() < chunk.len() {
+                    (deflated, chunk.len())
+                } else {
+                    (chunk.to_vec(), 0)
+                }
             };
             let len = (body.len() as u32).to_le_bytes();
             let plain = (plain as u32).to_le_bytes();
@@ -89,6 +96,27 @@ mod tests {
         let mut out = BytesMut::new();
         while c.decode(&mut out).unwrap().is_some() {}
         out
+    }
+
+    #[test]
+    fn what_zlib_cannot_shrink_is_stored() {
+        // Incompressible (xorshift): deflated it would be larger than it is.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut tx = Compression::default();
+        let framed = tx.frame(&noise).unwrap();
+        assert_eq!(&framed[4..7], &[0, 0, 0], "stored: uncompressed length 0");
+        assert_eq!(&framed[HEADER..], &noise[..]);
+        let mut rx = Compression::default();
+        rx.raw.extend_from_slice(&framed);
+        assert_eq!(&decode_all(&mut rx)[..], &noise[..]);
     }
 
     #[test]

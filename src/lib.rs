@@ -60,6 +60,12 @@ pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
 /// (`frontend::workers`), the first of which accepts; the caller's runtime runs the control
 /// plane (admin port, HTTP, monitor, reloads).
 pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
+    let admin_serving = listeners.admin.is_some();
+    state
+        .load()
+        .shared
+        .admin_serving
+        .store(admin_serving, Ordering::Relaxed);
     state.load().learn_server_info().await;
     state.load().prepare_rsa_key().await;
     // Before the first client: a tenant paused fleet-wide is held here too.

@@ -693,11 +693,18 @@ async fn reload_of_a_broken_file_is_refused_and_the_old_config_serves() {
     let t = must(&mut a, "SHOW TENANTS").await;
     assert_eq!(t.rows.len(), 3);
 
+    // Valid, but without [admin]: it would lock this admin port for good.
+    file.write(&common::config_text(""));
+    let (code, msg) = refused(&mut a, "RELOAD").await;
+    assert_eq!(code, 1105);
+    assert!(msg.contains("no [admin] section"), "{msg}");
+    must(&mut admin(&p).await, "SHOW POOLS").await;
+
     file.write(&config_text(None));
     let r = must(&mut a, "RELOAD").await;
     assert_eq!(r.get(0, "status"), Some("reloaded"));
     let (ok, failed) = p.state.load().shared.reloads.get();
-    assert_eq!((ok, failed), (1, 1));
+    assert_eq!((ok, failed), (1, 2));
     let (_, body) = http_get(&p, "/metrics").await;
     assert_eq!(metric(&body, "switchyard_config_last_reload_successful"), 1);
     assert!(

@@ -37,7 +37,9 @@ pub fn run(state: &SharedState) -> Reply {
                 ReloadError::NoFile | ReloadError::FleetDocument(_) => {
                     ErrorKind::ER_NOT_SUPPORTED_YET
                 }
-                ReloadError::Invalid(_) | ReloadError::Files(_) => ErrorKind::ER_UNKNOWN_ERROR,
+                ReloadError::Invalid(_) | ReloadError::Files(_) | ReloadError::AdminLockout => {
+                    ErrorKind::ER_UNKNOWN_ERROR
+                }
             };
             Err(AdminError::new(kind, format!("RELOAD refused: {e}")))
         }

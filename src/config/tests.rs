@@ -362,6 +362,16 @@ fn an_empty_admin_password_is_refused() {
     assert!(parse(&text, &env).is_ok());
 }
 
+#[test]
+fn a_tenant_name_with_a_slash_is_refused() {
+    let text = BASE.replacen("name = \"acme\"", "name = \"acme/eu\"", 1);
+    let errs = parse(&text, &demo_env).unwrap_err().to_string();
+    assert!(
+        errs.contains("tenant name \"acme/eu\" contains '/'"),
+        "{errs}"
+    );
+}
+
 // ---- helpers ----
 
 #[test]

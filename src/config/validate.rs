@@ -360,6 +360,11 @@ impl Resolver<'_, '_, '_> {
         } else if name.chars().any(char::is_whitespace) {
             let problem = format!("{what} name \"{name}\" contains whitespace");
             self.sink.at(path, s.span(), problem);
+        } else if what != "schema" && name.contains('/') {
+            // A fleet keeps a tenant's pause under `state/pause/<tenant>`: RESUME of `a`
+            // would clear the acks of `a/b`.
+            let problem = format!("{what} name \"{name}\" contains '/'");
+            self.sink.at(path, s.span(), problem);
         }
         name
     }

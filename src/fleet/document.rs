@@ -75,17 +75,22 @@ pub fn check_for_push(text: &str) -> Result<Config, String> {
 }
 
 /// Validates a pushed document on this instance, then applies it or records the refusal.
-pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue) {
+/// `retry`: a document refused before is validated again (the whole state read anew after
+/// a reconnect: what failed may have been passing, a file caught mid-rotation).
+pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue, retry: bool) {
     // The revision of the write, not the key's version: that starts at 1 again once the
     // key is deleted, and a document pushed then was taken for the one already running.
     let version = kv.mod_revision();
     let refused = fleet.refusal().map(|(v, _)| v);
-    if version == fleet.config_version() || Some(version) == refused {
+    if version == fleet.config_version() || (Some(version) == refused && !retry) {
         return;
     }
     let rt = state.load_full();
     let _one_at_a_time = rt.shared.reload_lock.locked();
-    let applied = validate(fleet, kv.value_str().unwrap_or_default())
+    let text =
+        std::str::from_utf8(kv.value()).map_err(|e| format!("the document is not UTF-8 text: {e}"));
+    let applied = text
+        .and_then(|text| validate(fleet, text))
         .and_then(|config| reload::apply(state, config).map_err(|e| e.to_string()));
     match applied {
         Ok(report) => {
@@ -111,13 +116,7 @@ fn validate(fleet: &Fleet, pushed: &str) -> Result<Config, String> {
     let text = compose(&local, pushed)?;
     let config =
         config::parse(&text, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
-    // Applied everywhere at once, that would lock operators out of every admin port.
-    if config.server.admin_listen.is_some() && config.admin.is_none() {
-        return Err(
-            "the document has no [admin] section: this instance's admin port would refuse every login"
-                .into(),
-        );
-    }
+    // One without [admin] on an instance with an admin port is refused by the reload.
     // The files it names (TLS, CA, RSA key) must load here too: `reload::apply` loads them
     // and refuses the document if one does not.
     Ok(config)

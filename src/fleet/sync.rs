@@ -155,7 +155,7 @@ fn apply_all(
         }
     }
     if let Some(kv) = document {
-        document::apply(fleet, state, &kv);
+        document::apply(fleet, state, &kv, true);
     }
     for kv in pauses.values() {
         apply_one(fleet, state, client, lease, kv, true);
@@ -203,7 +203,7 @@ fn apply_one(
                 tracing::info!(%addr, state, "fleet: backend set");
             }
         }
-        StateKey::Config if put => document::apply(fleet, state, kv),
+        StateKey::Config if put => document::apply(fleet, state, kv, false),
         StateKey::Config | StateKey::Other => {}
     }
     fleet.changed.notify_one();

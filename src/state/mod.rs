@@ -102,6 +102,8 @@ pub struct Shared {
     pub reloads: reload::ReloadCounts,
     /// Held while a reload reads, builds and swaps.
     pub reload_lock: std::sync::Mutex<()>,
+    /// An admin port is served (bound at start, for good): a reload must keep its user.
+    pub admin_serving: std::sync::atomic::AtomicBool,
     /// Version and capabilities shown to clients: a backend's own, once one was reached.
     pub server_info: ArcSwap<ServerInfo>,
     /// The file `RELOAD` and SIGHUP read again.

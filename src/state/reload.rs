@@ -70,6 +70,8 @@ pub enum ReloadError {
     Files(#[from] crate::protocol::tls::TlsError),
     #[error("the running config is the fleet's document (version {0}), not the local file: change it with `switchyard config push`")]
     FleetDocument(i64),
+    #[error("the new configuration has no [admin] section, the running one stays: the admin port this instance listens on would refuse every login, RELOAD included")]
+    AdminLockout,
 }
 
 /// How many reloads (SIGHUP or admin RELOAD) were applied and how many refused, and whether
@@ -161,6 +163,11 @@ pub fn reload_from(state: &SharedState, path: &Path) -> Result<ReloadReport, Rel
 /// Swaps in a validated config, once the files it names have loaded.
 pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, ReloadError> {
     let current = state.load_full();
+    // The admin port stays bound (a reload does not rebind): without a user it would lock
+    // operators out until a restart.
+    if current.shared.admin_serving.load(Ordering::Relaxed) && config.admin.is_none() {
+        return Err(ReloadError::AdminLockout);
+    }
     let report = diff(&current.config, &config);
     let next = Arc::new(current.successor(config)?);
     state.store(Arc::clone(&next));

@@ -108,10 +108,7 @@ mod tests {
         assert_eq!(ctype, HTML);
         let html = String::from_utf8(body.to_vec()).unwrap();
         assert!(!html.contains(PLACEHOLDER));
-        assert!(
-            html.contains(r#""a\u003c/script>\u003cb>""#),
-            "escaped"
-        );
+        assert!(html.contains(r#""a\u003c/script>\u003cb>""#), "escaped");
         assert!(!html.contains("a</script>"));
     }
 }

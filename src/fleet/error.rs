@@ -18,6 +18,8 @@ pub enum FleetError {
     WatchEnded(String),
     #[error("the registration lease expired")]
     LeaseExpired,
+    #[error("instance name {0} is registered under another lease: another instance has the same fleet.instance (or this one's previous run, until its lease_ttl runs out)")]
+    NameTaken(String),
     #[error("{0}")]
     Document(String),
 }

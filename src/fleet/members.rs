@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use etcd_client::{Client, GetOptions, PutOptions, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp};
 
 use super::record::{now_ms, InstanceRecord};
 use super::{within, Fleet, FleetError};
@@ -66,15 +66,34 @@ pub async fn heartbeat(
     }
     let value = serde_json::to_vec(&record).unwrap_or_default();
     let name = &fleet.config.instance;
-    let txn = Txn::new().and_then([
+    let live = format!("{}{name}", fleet.keys.live());
+    let writes = [
         TxnOp::put(
-            format!("{}{name}", fleet.keys.live()),
+            live.as_str(),
             value.clone(),
             Some(PutOptions::new().with_lease(lease)),
         ),
         TxnOp::put(format!("{}{name}", fleet.keys.seen()), value, None),
-    ]);
-    within(fleet.config.etcd_timeout, "heartbeat", client.txn(txn)).await?;
+    ];
+    // Only under this instance's lease, or where nobody is registered: two instances
+    // given one name would share a record and acks (PAUSE satisfied by either one's ack,
+    // one's leaving deleting the other's record).
+    let limit = fleet.config.etcd_timeout;
+    let mine = Txn::new()
+        .when([Compare::lease(live.as_str(), CompareOp::Equal, lease)])
+        .and_then(writes.clone());
+    let free = Txn::new()
+        .when([Compare::create_revision(live.as_str(), CompareOp::Equal, 0)])
+        .and_then(writes);
+    if !within(limit, "heartbeat", client.txn(mine))
+        .await?
+        .succeeded()
+        && !within(limit, "registration", client.txn(free))
+            .await?
+            .succeeded()
+    {
+        return Err(FleetError::NameTaken(name.clone()));
+    }
     reported.last = Some((record, std::time::Instant::now()));
     Ok(())
 }
@@ -147,10 +166,14 @@ pub async fn leave(fleet: &Arc<Fleet>) {
         return;
     };
     let name = &fleet.config.instance;
-    let txn = Txn::new().and_then([
-        TxnOp::delete(format!("{}{name}", fleet.keys.live()), None),
-        TxnOp::delete(format!("{}{name}", fleet.keys.seen()), None),
-    ]);
+    let live = format!("{}{name}", fleet.keys.live());
+    // Not another instance's record, registered under the same name.
+    let txn = Txn::new()
+        .when([Compare::lease(live.as_str(), CompareOp::Equal, lease)])
+        .and_then([
+            TxnOp::delete(live.as_str(), None),
+            TxnOp::delete(format!("{}{name}", fleet.keys.seen()), None),
+        ]);
     let limit = fleet.config.etcd_timeout;
     let _ = within(limit, "leave", client.txn(txn)).await;
     let _ = within(limit, "lease revoke", client.lease_revoke(lease)).await;

@@ -129,7 +129,14 @@ impl Fleet {
                     reason: reason.to_string(),
                 };
             }
-            Link::Down { reason: r, .. } => *r = reason.to_string(),
+            Link::Down { reason: r, .. } => {
+                let text = reason.to_string();
+                // Not etcd being away (said once, above): a name to fix, said when it starts.
+                if matches!(reason, FleetError::NameTaken(_)) && *r != text {
+                    tracing::error!(fleet = %self.config.name, error = %reason, "fleet: not registered");
+                }
+                *r = text;
+            }
         }
     }
 

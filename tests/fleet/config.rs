@@ -239,3 +239,45 @@ async fn pushed_documents_are_checked_before_every_instance_runs_them() {
     assert!(!out.status.success(), "{stdout}");
     assert!(stdout.contains("no live instance in fleet prd"), "{stdout}");
 }
+
+/// Two instances given one `fleet.instance` shared a record and acks: a PAUSE was satisfied
+/// by either one's ack, and one's leaving deleted the other's record. The second is now
+/// refused registration (and says why), and its leaving takes nothing of the first's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_with_the_same_name_is_not_registered() {
+    let spec = FleetSpec {
+        fleet: format!("dup-{}", std::process::id()),
+        lease_ttl: "3s",
+        ack_timeout: "1s",
+        body: acme_body(local_ports(), ""),
+    };
+    let f = Fleet::start("dup", &["a"], spec).await;
+    let first = f.records().await[0]["address"].clone();
+    let dup_dir = f.dir.0.join("dup");
+    let mut dup = super::harness::Instance::spawn(&dup_dir, "a", &f.spec, f.etcd.port);
+    let log = until("the duplicate says why", Duration::from_secs(10), || {
+        let log = dup.log();
+        async move {
+            log.contains("registered under another lease")
+                .then_some(log)
+        }
+    })
+    .await;
+    assert!(log.contains("fleet: not registered"), "{log}");
+    let recs = f.records().await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(
+        recs[0]["address"], first,
+        "the first's record stays the first's"
+    );
+    // It serves its clients all the same.
+    let mut c = dup.app().await;
+    c.query_drop("SELECT 1").await.unwrap();
+    drop(c);
+    // A clean stop of the duplicate leaves the first registered.
+    dup.signal("TERM");
+    dup.wait().await;
+    let recs = f.records().await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["address"], first);
+}

@@ -259,6 +259,13 @@ impl Instance {
         }
     }
 
+    /// Waits for the process to exit (after a signal).
+    pub async fn wait(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), c.wait()).await;
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("switchyard.log")).unwrap_or_default()
     }

@@ -63,9 +63,14 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
     )
     .await?;
     let revision = snapshot.header().map_or(0, |h| h.revision());
-    apply_all(fleet, state, &client, lease, snapshot.kvs());
     let mut reported = members::Reported::default();
-    members::heartbeat(fleet, state, &mut client, lease, &mut reported).await?;
+    // Registered before any ack: acks are under the instance's name, and one that does not
+    // hold its name (another instance has it) must not ack for that one. It still holds
+    // what the fleet holds.
+    let registered = members::heartbeat(fleet, state, &mut client, lease, &mut reported).await;
+    let acking = registered.is_ok().then_some(lease);
+    apply_all(fleet, state, &client, acking, snapshot.kvs());
+    registered?;
     fleet.set_up(client.clone(), lease);
     fleet.synced.send_replace(true);
     let watch_opts = WatchOptions::new()
@@ -89,7 +94,7 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
                 for ev in resp.events() {
                     let Some(kv) = ev.kv() else { continue };
                     let put = ev.event_type() == EventType::Put;
-                    apply_one(fleet, state, &client, lease, kv, put);
+                    apply_one(fleet, state, &client, Some(lease), kv, put);
                 }
             }
             _ = tick.tick() => {
@@ -110,12 +115,13 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
 }
 
 /// Applies the whole of `state/`: pauses and OFFLINE backends become exactly what etcd
-/// holds, and every pause is acked again (under the new lease).
+/// holds, and every pause is acked again (under the new lease, `acking`; none when the
+/// instance could not register).
 fn apply_all(
     fleet: &Arc<Fleet>,
     state: &SharedState,
     client: &Client,
-    lease: i64,
+    acking: Option<i64>,
     kvs: &[KeyValue],
 ) {
     let rt = state.load_full();
@@ -158,16 +164,16 @@ fn apply_all(
         document::apply(fleet, state, &kv, true);
     }
     for kv in pauses.values() {
-        apply_one(fleet, state, client, lease, kv, true);
+        apply_one(fleet, state, client, acking, kv, true);
     }
 }
 
-/// One change under `state/`.
+/// One change under `state/`; a pause is acked under `acking`, the registration lease.
 fn apply_one(
     fleet: &Arc<Fleet>,
     state: &SharedState,
     client: &Client,
-    lease: i64,
+    acking: Option<i64>,
     kv: &KeyValue,
     put: bool,
 ) {
@@ -181,16 +187,18 @@ fn apply_one(
                 tracing::info!(%tenant, "fleet: tenant paused");
             }
             rt.shared.pauses.pause(tenant);
-            let ack = acknowledge(
-                Arc::clone(fleet),
-                Arc::clone(state),
-                client.clone(),
-                lease,
-                tenant.to_string(),
-                kv.mod_revision(),
-                timeout,
-            );
-            tokio::spawn(ack);
+            if let Some(lease) = acking {
+                let ack = acknowledge(
+                    Arc::clone(fleet),
+                    Arc::clone(state),
+                    client.clone(),
+                    lease,
+                    tenant.to_string(),
+                    kv.mod_revision(),
+                    timeout,
+                );
+                tokio::spawn(ack);
+            }
         }
         StateKey::Pause(tenant) => {
             if rt.shared.pauses.resume(tenant) {

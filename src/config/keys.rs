@@ -58,6 +58,7 @@ advertise = "10.0.1.5:6033"
 lease_ttl = "3s"
 ack_timeout = "5s"
 etcd_timeout = "2s"
+document_cache = "/var/lib/switchyard/fleet-document.toml"
 
 [defaults]
 consistency = "tenant"

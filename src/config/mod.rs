@@ -159,6 +159,8 @@ pub struct FleetConfig {
     pub ack_timeout: Duration,
     /// Each request to etcd, and each attempt to connect.
     pub etcd_timeout: Duration,
+    /// Where the document applied last is kept, for a start while etcd is away.
+    pub document_cache: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

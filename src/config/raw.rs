@@ -71,6 +71,7 @@ pub struct RawFleet {
     pub lease_ttl: Option<Str>,
     pub ack_timeout: Option<Str>,
     pub etcd_timeout: Option<Str>,
+    pub document_cache: Option<Str>,
 }
 
 /// Shared by `[defaults]` and each tenant's overrides.

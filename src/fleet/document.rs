@@ -74,21 +74,46 @@ pub fn check_for_push(text: &str) -> Result<Config, String> {
     config::parse(text, &env).map_err(|e| e.to_string())
 }
 
+/// How a document reached the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// A change the watch saw.
+    Watched,
+    /// The whole state read anew after a (re)connect: a document refused before is
+    /// validated again (what failed may pass now: a file caught mid-rotation, fixed).
+    Reread,
+    /// The copy `fleet.document_cache` kept, at a start while etcd is away: applied only
+    /// if nothing from etcd was yet.
+    Cached,
+}
+
 /// Validates a pushed document on this instance, then applies it or records the refusal.
-/// `retry`: a document refused before is validated again (the whole state read anew after
-/// a reconnect: what failed may have been passing, a file caught mid-rotation).
-pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue, retry: bool) {
+pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue, arrival: Arrival) {
     // The revision of the write, not the key's version: that starts at 1 again once the
     // key is deleted, and a document pushed then was taken for the one already running.
-    let version = kv.mod_revision();
+    apply_version(fleet, state, kv.mod_revision(), kv.value(), arrival);
+}
+
+fn apply_version(
+    fleet: &Arc<Fleet>,
+    state: &SharedState,
+    version: i64,
+    bytes: &[u8],
+    arrival: Arrival,
+) {
     let refused = fleet.refusal().map(|(v, _)| v);
-    if version == fleet.config_version() || (Some(version) == refused && !retry) {
+    if version == fleet.config_version()
+        || (Some(version) == refused && arrival == Arrival::Watched)
+    {
         return;
     }
     let rt = state.load_full();
     let _one_at_a_time = rt.shared.reload_lock.locked();
+    if arrival == Arrival::Cached && (fleet.config_version() != 0 || fleet.refusal().is_some()) {
+        return;
+    }
     let text =
-        std::str::from_utf8(kv.value()).map_err(|e| format!("the document is not UTF-8 text: {e}"));
+        std::str::from_utf8(bytes).map_err(|e| format!("the document is not UTF-8 text: {e}"));
     let applied = text
         .and_then(|text| validate(fleet, text))
         .and_then(|config| reload::apply(state, config).map_err(|e| e.to_string()));
@@ -97,7 +122,10 @@ pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue, retry: bool
             rt.shared.reloads.record(true);
             fleet.config_version.store(version, Ordering::Release);
             *fleet.refusal.locked() = None;
-            tracing::info!(version, %report, "fleet: config document applied");
+            tracing::info!(version, ?arrival, %report, "fleet: config document applied");
+            if arrival != Arrival::Cached {
+                keep(fleet, version, bytes);
+            }
         }
         Err(e) => {
             rt.shared.reloads.record(false);
@@ -105,6 +133,45 @@ pub fn apply(fleet: &Arc<Fleet>, state: &SharedState, kv: &KeyValue, retry: bool
             *fleet.refusal.locked() = Some((version, e));
         }
     }
+}
+
+/// The first line of a cached document: the version it was.
+const CACHE_HEADER: &str = "# switchyard fleet document, version ";
+
+/// Keeps the document just applied in `fleet.document_cache` (written whole, then renamed
+/// over the last: a crash never leaves half of one).
+fn keep(fleet: &Fleet, version: i64, bytes: &[u8]) {
+    let Some(path) = &fleet.config.document_cache else {
+        return;
+    };
+    let mut text = format!("{CACHE_HEADER}{version}\n").into_bytes();
+    text.extend_from_slice(bytes);
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "fleet: cannot keep the config document: a start while etcd is away will serve the local file");
+    }
+}
+
+/// The document key is gone from etcd: the local file serves again at the next start.
+pub fn forget(fleet: &Fleet) {
+    if let Some(path) = &fleet.config.document_cache {
+        if std::fs::remove_file(path).is_ok() {
+            tracing::info!(path = %path.display(), "fleet: no config document in etcd: the cached copy removed");
+        }
+    }
+}
+
+/// At a start while etcd is away: the document kept in `fleet.document_cache`, if any, is
+/// applied (unless etcd answered meanwhile); what runs then is what ran before.
+pub fn apply_cached(fleet: &Arc<Fleet>, state: &SharedState) -> Option<i64> {
+    let path = fleet.config.document_cache.as_ref()?;
+    let text = std::fs::read(path).ok()?;
+    let end = text.iter().position(|&b| b == b'\n')?;
+    let first = std::str::from_utf8(&text[..end]).ok()?;
+    let version: i64 = first.strip_prefix(CACHE_HEADER)?.trim().parse().ok()?;
+    apply_version(fleet, state, version, &text[end + 1..], Arrival::Cached);
+    (fleet.config_version() == version).then_some(version)
 }
 
 fn validate(fleet: &Fleet, pushed: &str) -> Result<Config, String> {

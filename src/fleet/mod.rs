@@ -196,11 +196,17 @@ pub async fn start(state: &SharedState) -> Option<tokio::task::JoinHandle<()>> {
     }
     let mut synced = fleet.synced.subscribe();
     let task = tokio::spawn(sync::run(Arc::clone(&fleet), Arc::clone(state)));
-    if tokio::time::timeout(wait, synced.wait_for(|s| *s))
-        .await
-        .is_err()
-    {
-        tracing::warn!(fleet = %fleet.config.name, "fleet: etcd not reached at start: serving with the local config");
+    let reached = tokio::time::timeout(wait, synced.wait_for(|s| *s)).await;
+    if reached.is_err() || fleet.client().is_err() {
+        match document::apply_cached(&fleet, state) {
+            Some(version) => {
+                tracing::warn!(fleet = %fleet.config.name, version, "fleet: etcd not reached at start: serving the config document cached when it last ran")
+            }
+            None if fleet.config_version() == 0 => {
+                tracing::warn!(fleet = %fleet.config.name, "fleet: etcd not reached at start: serving with the local config")
+            }
+            None => {}
+        }
     }
     Some(task)
 }

@@ -160,8 +160,9 @@ fn apply_all(
             tracing::info!(%a, "fleet: backend offline (caught up)");
         }
     }
-    if let Some(kv) = document {
-        document::apply(fleet, state, &kv, true);
+    match document {
+        Some(kv) => document::apply(fleet, state, &kv, document::Arrival::Reread),
+        None => document::forget(fleet),
     }
     for kv in pauses.values() {
         apply_one(fleet, state, client, acking, kv, true);
@@ -211,7 +212,7 @@ fn apply_one(
                 tracing::info!(%addr, state, "fleet: backend set");
             }
         }
-        StateKey::Config if put => document::apply(fleet, state, kv, false),
+        StateKey::Config if put => document::apply(fleet, state, kv, document::Arrival::Watched),
         StateKey::Config | StateKey::Other => {}
     }
     fleet.changed.notify_one();

@@ -55,6 +55,13 @@ async fn compose_fleet_profile_serves_through_haproxy() {
                 pair("0.0.0.0:6032", format!("127.0.0.1:{admin}")),
                 pair("0.0.0.0:9090", format!("127.0.0.1:{http}")),
                 pair("${SWITCHYARD_INSTANCE}:6033", format!("127.0.0.1:{app}")),
+                pair(
+                    "/tmp/switchyard-fleet-document.toml",
+                    dir.0
+                        .join(format!("{name}-document.toml"))
+                        .display()
+                        .to_string(),
+                ),
                 etcd_url.clone(),
             ],
         );

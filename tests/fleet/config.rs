@@ -281,3 +281,44 @@ async fn a_second_instance_with_the_same_name_is_not_registered() {
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0]["address"], first);
 }
+
+/// An instance restarted while etcd is away serves the document it ran, kept in
+/// `fleet.document_cache` (it served its local file: with a document that moved a
+/// primary, that instance's writes went to the old one until etcd came back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_etcd_is_away_serves_the_document_it_ran() {
+    let body = acme_body(local_ports(), "");
+    let spec = FleetSpec {
+        fleet: format!("cache-{}", std::process::id()),
+        lease_ttl: "2s",
+        ack_timeout: "1s",
+        body: body.clone(),
+    };
+    let mut f = Fleet::start("cache", &["a"], spec).await;
+    let out = push(&f, "good.toml", &globex(&body)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    f.etcd.stop().await;
+    let mut a = f.instances.remove(0);
+    a.kill().await;
+    let a = super::harness::Instance::spawn(&f.dir.0, "a", &f.spec, f.etcd.port);
+    let logs = || a.log();
+    until("a serves again", Duration::from_secs(10), || async {
+        mysql_async::Conn::new(common::opts(a.app, "acme_app", Some("wf_acme")))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+    assert!(
+        globex_logs_in(a.app).await,
+        "the pushed document is not what runs:\n{}",
+        logs()
+    );
+    assert!(
+        logs().contains("serving the config document cached"),
+        "{}",
+        logs()
+    );
+    f.instances.push(a);
+}

@@ -217,8 +217,13 @@ impl Instance {
             "[server]\nlisten = \"127.0.0.1:{app}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
              http_listen = \"127.0.0.1:{http}\"\nhandshake_timeout = \"2s\"\nshutdown_grace = \"1s\"\n\n\
              [fleet]\nname = \"{}\"\netcd = [\"http://127.0.0.1:{etcd_port}\"]\ninstance = \"{name}\"\n\
-             lease_ttl = \"{}\"\nack_timeout = \"{}\"\netcd_timeout = \"1s\"\n\n{}",
-            spec.fleet, spec.lease_ttl, spec.ack_timeout, spec.body
+             lease_ttl = \"{}\"\nack_timeout = \"{}\"\netcd_timeout = \"1s\"\n\
+             document_cache = \"{}\"\n\n{}",
+            spec.fleet,
+            spec.lease_ttl,
+            spec.ack_timeout,
+            dir.join("fleet-document.toml").display(),
+            spec.body
         );
         let file = dir.join("switchyard.toml");
         std::fs::write(&file, text).unwrap();

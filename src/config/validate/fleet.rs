@@ -44,6 +44,12 @@ impl Resolver<'_, '_, '_> {
                 raw.etcd_timeout.as_ref(),
                 DEFAULT_ETCD_TIMEOUT,
             ),
+            document_cache: raw
+                .document_cache
+                .as_ref()
+                .and_then(|s| self.string("fleet.document_cache", s))
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from),
         }
     }
 

@@ -94,6 +94,13 @@ impl Samples {
         *self.0.entry(labels).or_default() += v;
     }
 
+    /// For a 0/1 state: rows merged under one label set (the same server, of tenants past
+    /// the label bound or of clusters) show it once, not summed to 2.
+    fn set_max(&mut self, labels: Labels, v: i64) {
+        let e = self.0.entry(labels).or_insert(v);
+        *e = (*e).max(v);
+    }
+
     /// One sample without labels.
     fn one(v: i64) -> Samples {
         let mut s = Samples::default();
@@ -362,8 +369,8 @@ impl Collector for StateCollector {
                 ("addr", b.addr.clone()),
                 ("role", b.role.to_owned()),
             ];
-            up.add(labels.clone(), i64::from(takes_traffic(status.state)));
-            offline.add(labels.clone(), i64::from(status.state == "offline"));
+            up.set_max(labels.clone(), i64::from(takes_traffic(status.state)));
+            offline.set_max(labels.clone(), i64::from(status.state == "offline"));
             if let Some(seconds) = status.lag_seconds {
                 let worst = lag.entry(labels).or_default();
                 *worst = worst.max(seconds);
@@ -645,5 +652,12 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(r#"tenant="t1""#), "{text}");
+        // A 0/1 state of one server, merged: shown once, not summed (it read 2).
+        assert!(
+            text.contains(
+                r#"switchyard_backend_up{tenant="_other",addr="127.0.0.1:3307",role="primary"} 1"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -333,7 +333,7 @@ fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> Exit
     }
     // A fleet name mistyped, or a fleet with no instance up: stored, run by nobody.
     if report.applied.is_empty() && report.refused.is_empty() && report.pending.is_empty() {
-        println!("no live instance in fleet {fleet}: nothing runs it yet");
+        println!("no live instance in fleet {fleet} within the wait: nothing runs it yet");
         return ExitCode::FAILURE;
     }
     if report.refused.is_empty() && report.pending.is_empty() {

@@ -119,6 +119,11 @@ const ATTEMPTS: &[&str] = &[
     "/* route=primary */ UPDATE wf_globex.isolation_secret SET secret = ''",
     // Executable comments are SQL; plain ones are not.
     "SELECT /*!50000 secret FROM wf_globex.isolation_secret */",
+    // A versioned one the server skips (newer than it), to its first `*/`, quotes and all:
+    // what it would hide counts (the names were read inside it, as if it ran).
+    "SELECT * FROM wf_globex/*!99999 x*/.isolation_secret",
+    "SELECT 1 /*!99999 ' */, (SELECT secret FROM wf_globex.isolation_secret) -- '",
+    "SELECT 1 /*M!999999 ' */ FROM wf_globex.isolation_secret -- '",
     // Dynamic SQL in a literal.
     "PREPARE s FROM 'SELECT * FROM wf_globex.isolation_secret'",
     "EXECUTE IMMEDIATE 'SELECT * FROM wf_globex.isolation_secret'",
@@ -129,6 +134,7 @@ const MULTI: &[&str] = &[
     "SELECT 1; SELECT * FROM wf_globex.isolation_secret",
     "SELECT 1; USE wf_globex",
     "SELECT 1; USE wf_globex; SELECT * FROM isolation_secret",
+    "USE /*!99999 wf_acme */ wf_globex; SELECT * FROM isolation_secret",
     "SELECT 1;\n/* route=replica */ SELECT secret FROM wf_globex.isolation_secret",
 ];
 

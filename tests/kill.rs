@@ -331,3 +331,55 @@ async fn kill_query_of_an_idle_session_as_directly() {
         direct.map_err(|e| server_err(e).0)
     );
 }
+
+/// KILL QUERY of a statement waiting for a connection (every one of `pool_max` busy) ends
+/// the wait with ERR 1317, as the server ends a statement waiting on a lock: it answered OK
+/// and left the statement waiting, to run once a connection came free (a driver's query
+/// timeout, which cancels so, saw its cancelled write commit later) or fail with 1040.
+#[tokio::test]
+async fn kill_query_ends_a_statement_waiting_for_a_connection() {
+    use switchyard::state::RuntimeState;
+    let state = RuntimeState::new(common::config("pool_max = 1")).shared();
+    let p = common::start_shared(state.clone()).await;
+    let port = p.addr.port();
+    // Logged in first: a login may need the connection that will be busy.
+    let mut killer = connect(port, "acme_app", Some("wf_acme")).await;
+    let waiter = connect(port, "acme_app", Some("wf_acme")).await;
+    let id = waiter.id();
+    let mut holder = connect(port, "acme_app", Some("wf_acme")).await;
+    // Pinned to the primary's only connection by the named lock it holds.
+    holder
+        .query_drop("SELECT GET_LOCK('sy_kill_wait_holder', 0)")
+        .await
+        .unwrap();
+    let run = in_background(waiter, "SELECT GET_LOCK('sy_kill_wait_waiter', 0)");
+    let waiting = || {
+        state
+            .load()
+            .shared
+            .pools
+            .stats()
+            .iter()
+            .any(|g| g.waiting > 0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !waiting() {
+        assert!(Instant::now() < deadline, "the statement never waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let at = Instant::now();
+    killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let (mut waiter, r, done) = run.await.unwrap();
+    let took = done.saturating_duration_since(at);
+    assert_eq!(code_of(&r), Some(1317), "after {took:?}");
+    assert!(took < QUICK, "interrupted after {took:?}");
+    // It keeps working once a connection comes free; and the KILL is not left pending for
+    // its next statement.
+    holder
+        .query_drop("SELECT RELEASE_LOCK('sy_kill_wait_holder')")
+        .await
+        .unwrap();
+    drop(holder);
+    let one: Option<i64> = waiter.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}

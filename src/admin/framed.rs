@@ -110,10 +110,13 @@ pub struct PacketBounded<R> {
     given: usize,
     /// A login packet over [`MAX_PACKET`] was met: nothing more is read.
     ended: bool,
-    /// Bytes of a refused command still to read past, and whether its last packet was
-    /// 16 MB (a next one continues it, to be read past too).
+    /// Bytes of a refused command still to read past, whether its last packet was 16 MB
+    /// (a next one continues it, to be read past too), and the sequence id of the last
+    /// packet read past: its ERR is handed on once the whole command was (answered one
+    /// past that id, as the client counts).
     skipping: usize,
     skip_next: bool,
+    skipped_seq: Option<u8>,
 }
 
 impl<R> PacketBounded<R> {
@@ -126,6 +129,7 @@ impl<R> PacketBounded<R> {
             ended: false,
             skipping: 0,
             skip_next: false,
+            skipped_seq: None,
         }
     }
 
@@ -156,11 +160,21 @@ impl<R> PacketBounded<R> {
             self.ended = true;
             return;
         }
-        if !continued {
-            self.out = refusal_packet(seq, Refused::TooLarge);
-        }
         self.skipping = len;
         self.skip_next = len == CONTINUED;
+        self.skipped_seq = Some(seq);
+        self.refuse_when_skipped();
+    }
+
+    /// The refused command read past to its end: its ERR goes out.
+    fn refuse_when_skipped(&mut self) {
+        if self.skipping > 0 || self.skip_next {
+            return;
+        }
+        if let Some(seq) = self.skipped_seq.take() {
+            self.out = refusal_packet(seq, Refused::TooLarge);
+            self.given = 0;
+        }
     }
 
     /// The packet just read, screened, becomes what is handed out next (or nothing).
@@ -174,12 +188,25 @@ impl<R> PacketBounded<R> {
         };
         self.given = 0;
         self.out = match verdict {
+            Some(Ok(())) if packet[HEADER..] == *BARE_MAX_PACKET_QUERY => {
+                // A space after it: opensrv-mysql answers the exact text itself, with
+                // 64 MiB, which this port does not read.
+                let mut body = packet[HEADER..].to_vec();
+                body.push(b' ');
+                let n = body.len();
+                let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, packet[3]];
+                p.extend_from_slice(&body);
+                p
+            }
             Some(Ok(())) => packet,
             Some(Err(refused)) => refusal_packet(packet[3], refused),
             None => Vec::new(),
         };
     }
 }
+
+/// What opensrv-mysql answers itself (COM_QUERY, then the text).
+const BARE_MAX_PACKET_QUERY: &[u8] = b"\x03SELECT @@max_allowed_packet";
 
 /// The query that stands for a refused command, with the command's sequence id.
 fn refusal_packet(seq: u8, refused: Refused) -> Vec<u8> {
@@ -235,6 +262,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for PacketBounded<R> {
                     }
                     if self.skipping > 0 {
                         self.skipping -= got;
+                        self.refuse_when_skipped();
                     } else {
                         self.incoming.extend_from_slice(&scratch[..got]);
                     }
@@ -340,11 +368,18 @@ mod tests {
             refusal(std::str::from_utf8(&got[1][5..]).unwrap()),
             Some(Refused::TooLarge)
         );
+        assert_eq!(got[1][3], 1, "stamped with the last packet's sequence id");
         assert_eq!(got[2], packet(0, b"\x03SELECT 2"), "the connection goes on");
         // A login packet over it ends the connection with nothing handed on.
         let mut login = vec![0, 0, 0x20, 1];
         login.extend(vec![0; 64]);
         assert!(reads(&login).await.is_empty());
+        // opensrv-mysql's own answer (64 MiB) is not given: the shim's is.
+        let bare = packet(0, b"\x03SELECT @@max_allowed_packet");
+        assert_eq!(
+            reads(&bare).await.concat(),
+            packet(0, b"\x03SELECT @@max_allowed_packet ")
+        );
         // One at the limit is passed whole.
         let mut body = b"\x03SELECT '".to_vec();
         body.resize(MAX_PACKET - 1, b'y');

@@ -38,8 +38,9 @@ const NUMBERS: &[(&str, u64)] = &[
     ("error_count", 0),
     ("interactive_timeout", 28800),
     ("lower_case_table_names", 0),
-    // What opensrv-mysql itself answers to a bare `SELECT @@max_allowed_packet`.
-    ("max_allowed_packet", 64 * 1024 * 1024),
+    // The longest command read (`framed.rs`; a bare `SELECT @@max_allowed_packet`, which
+    // opensrv-mysql would answer with 64 MiB itself, is passed on to be answered so too).
+    ("max_allowed_packet", super::framed::MAX_PACKET as u64),
     ("max_execution_time", 0),
     ("net_buffer_length", 16384),
     ("net_read_timeout", 30),

@@ -109,7 +109,7 @@ fn apply_version(
     }
     let rt = state.load_full();
     let _one_at_a_time = rt.shared.reload_lock.locked();
-    if arrival == Arrival::Cached && (fleet.config_version() != 0 || fleet.refusal().is_some()) {
+    if arrival == Arrival::Cached && fleet.read_etcd.load(Ordering::Acquire) {
         return;
     }
     let text =
@@ -154,7 +154,10 @@ fn keep(fleet: &Fleet, version: i64, bytes: &[u8]) {
 }
 
 /// The document key is gone from etcd: the local file serves again at the next start.
-pub fn forget(fleet: &Fleet) {
+/// (Under the reload lock, as a cached copy is applied: that one sees etcd was read.)
+pub fn forget(fleet: &Fleet, state: &SharedState) {
+    let rt = state.load_full();
+    let _one_at_a_time = rt.shared.reload_lock.locked();
     if let Some(path) = &fleet.config.document_cache {
         if std::fs::remove_file(path).is_ok() {
             tracing::info!(path = %path.display(), "fleet: no config document in etcd: the cached copy removed");
@@ -250,7 +253,9 @@ pub async fn push(
             }
         }
         report.took = started.elapsed();
-        if report.pending.is_empty() || Instant::now() >= deadline {
+        // No instance live yet (a fleet starting beside its first push): waited for too.
+        let reported = !report.applied.is_empty() || !report.refused.is_empty();
+        if (reported && report.pending.is_empty()) || Instant::now() >= deadline {
             return Ok(report);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -54,6 +54,12 @@ pub struct Fleet {
     synced: watch::Sender<bool>,
     /// The instance's own file: its `[fleet]` and listen addresses go into every document.
     local_file: Option<PathBuf>,
+    /// The lease of the last round (0: none): revoked at the next one, whose registration
+    /// it would otherwise hold until it runs out.
+    last_lease: AtomicI64,
+    /// `state/` was read from etcd at least once: a cached document must not replace
+    /// what etcd said (see `document::apply_cached`).
+    read_etcd: std::sync::atomic::AtomicBool,
 }
 
 enum Link {
@@ -84,6 +90,8 @@ impl Fleet {
             changed: Notify::new(),
             synced: watch::channel(false).0,
             local_file,
+            last_lease: AtomicI64::new(0),
+            read_etcd: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

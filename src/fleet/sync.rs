@@ -4,6 +4,7 @@
 //! etcd was away stays missed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,10 +50,17 @@ enum Never {}
 async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, FleetError> {
     let limit = fleet.config.etcd_timeout;
     let mut client = fleet.connect().await?;
+    // The last round's lease holds this instance's record and acks: gone with it, or the
+    // registration below would find the name taken until it ran out.
+    let last = fleet.last_lease.swap(0, Ordering::Relaxed);
+    if last != 0 {
+        let _ = within(limit, "lease revoke", client.lease_revoke(last)).await;
+    }
     let ttl = fleet.config.lease_ttl.as_secs().max(2) as i64;
     let lease = within(limit, "lease grant", client.lease_grant(ttl, None))
         .await?
         .id();
+    fleet.last_lease.store(lease, Ordering::Relaxed);
     let (mut keeper, mut renewals) =
         within(limit, "lease keep-alive", client.lease_keep_alive(lease)).await?;
     let opts = GetOptions::new().with_prefix();
@@ -63,6 +71,7 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
     )
     .await?;
     let revision = snapshot.header().map_or(0, |h| h.revision());
+    fleet.read_etcd.store(true, Ordering::Release);
     let mut reported = members::Reported::default();
     // Registered before any ack: acks are under the instance's name, and one that does not
     // hold its name (another instance has it) must not ack for that one. It still holds
@@ -162,7 +171,7 @@ fn apply_all(
     }
     match document {
         Some(kv) => document::apply(fleet, state, &kv, document::Arrival::Reread),
-        None => document::forget(fleet),
+        None => document::forget(fleet, state),
     }
     for kv in pauses.values() {
         apply_one(fleet, state, client, acking, kv, true);

@@ -87,7 +87,15 @@ impl Session {
                 st: &self.st,
                 id: self.id,
             };
-            match lessee.lease(rt, (tenant, t, addr), tls).await {
+            // A wait for a connection (the pool at its cap, a slow connect) ends at KILL
+            // QUERY: a driver's query timeout must not see the statement run later.
+            let killed = self.registration.entry.signals.query_raised();
+            let leased = tokio::select! {
+                biased;
+                l = lessee.lease(rt, (tenant, t, addr), tls) => l,
+                () = killed => return Err(super::error::query_interrupted()),
+            };
+            match leased {
                 Ok(conn) => self.held.put(t, conn),
                 Err(e) => {
                     if e.is_unreachable() {

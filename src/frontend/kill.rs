@@ -93,6 +93,11 @@ impl Session {
 /// connection and sends the backend's own KILL for that connection's thread.
 async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<(), SessionError> {
     let Some(run) = entry.running() else {
+        // Nothing on a server: a statement waiting (a paused tenant, a pool connection)
+        // ends with ERR 1317; an idle session forgets it at its next command.
+        if k.query {
+            entry.signals.raise_query();
+        }
         return Ok(());
     };
     let failed = |e: &dyn std::fmt::Display| error::kill_failed(entry.id, &run.key.addr, e);

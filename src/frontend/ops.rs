@@ -241,13 +241,15 @@ impl Session {
         // resume and this statement marking itself busy.
         while rt.shared.pauses.is_paused(&name) {
             entry.set_busy(false);
-            if rt
-                .shared
-                .pauses
-                .wait(&name, rt.pause_max_hold)
-                .await
-                .is_err()
-            {
+            // KILL QUERY ends the wait, as the server's interrupts a statement waiting on
+            // a lock (a driver's query timeout cancels so).
+            let waited = tokio::select! {
+                w = rt.shared.pauses.wait(&name, rt.pause_max_hold) => w,
+                () = entry.signals.query_raised() => {
+                    return Err(super::error::query_interrupted());
+                }
+            };
+            if waited.is_err() {
                 if let Some(s) = &self.stats {
                     TenantStats::bump(&s.held_too_long);
                 }

@@ -343,6 +343,7 @@ impl Session {
             }
             self.hold_end = false;
             self.answer_seq = pkt.answer_seq();
+            entry.signals.lower_query();
             let mut payload = pkt.payload;
             let flow = tokio::select! {
                 biased;

@@ -147,8 +147,8 @@ pub fn settings(config: &Config) -> MonitorConfig {
 
 /// One target per distinct address across all tenants that have a login for it. A server
 /// several tenants share is checked once, at the shortest `health_interval` among them, and
-/// judged by the strictest `max_replica_lag` of the tenants that read from it (callers can
-/// still apply their own, see [`MonitorHandle::replica_eligible`]).
+/// judged by the most lenient `max_replica_lag` of the tenants that read from it (each
+/// tenant's own applies at its reads, see [`MonitorHandle::replica_eligible`]).
 pub fn targets(config: &Config) -> Vec<Target> {
     let settings = settings(config);
     let mut by_addr: BTreeMap<String, Target> = BTreeMap::new();
@@ -281,7 +281,7 @@ impl MonitorHandle {
     pub fn write_target<'a>(
         &self,
         primary: &'a str,
-        mut others: impl Iterator<Item = &'a str>,
+        others: impl Iterator<Item = &'a str>,
     ) -> &'a str {
         let seen = |addr: &str, read_only: bool| {
             self.status_is(addr, |s| {
@@ -291,7 +291,15 @@ impl MonitorHandle {
         if !seen(primary, true) {
             return primary;
         }
-        others.find(|a| seen(a, false)).unwrap_or(primary)
+        // One that answers first: after a second promotion, the first promoted server,
+        // dead now, was last seen writable too.
+        let others: Vec<&'a str> = others.filter(|a| seen(a, false)).collect();
+        others
+            .iter()
+            .find(|a| self.status_is(a, |s| s.reachable))
+            .or(others.first())
+            .copied()
+            .unwrap_or(primary)
     }
 
     /// Whether both handles are the same running monitor.

@@ -328,4 +328,14 @@ fn writes_stay_with_the_promoted_server_through_a_missed_check() {
     assert_eq!(target(), new, "the new one missed a check");
     check(old, seen(false));
     assert_eq!(target(), old, "the old primary writable again");
+
+    // A second promotion: the first promoted server died, the next one took the writes.
+    let third = "10.0.0.3:3306";
+    let target = || m.write_target(old, [new, third].into_iter());
+    check(old, seen(true));
+    check(new, seen(false));
+    assert_eq!(target(), new);
+    check(new, Outcome::Unreachable("refused".into()));
+    check(third, seen(false));
+    assert_eq!(target(), third, "the one that answers");
 }

@@ -77,6 +77,11 @@ pub(crate) struct Lexer<'a> {
     /// Inside `/*! ... */`: its content is SQL, and the closing `*/` is trivia.
     in_exec: bool,
     escapes: Escapes,
+    /// Versioned executable comments (`/*!50700 ...`, `/*M!100500 ...`) read as a server
+    /// older than their version reads them: skipped to the first `*/`.
+    skip_versioned: bool,
+    /// One was met (either way).
+    saw_versioned: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -86,6 +91,8 @@ impl<'a> Lexer<'a> {
             pos: at.pos.min(src.len()),
             in_exec: at.in_exec,
             escapes: Escapes::DEFAULT,
+            skip_versioned: false,
+            saw_versioned: false,
         }
     }
 
@@ -96,7 +103,20 @@ impl<'a> Lexer<'a> {
             pos: 0,
             in_exec: false,
             escapes,
+            skip_versioned: false,
+            saw_versioned: false,
         }
+    }
+
+    /// This lexer, reading versioned executable comments as skipped (see `skip_versioned`).
+    pub fn skipping_versioned(mut self) -> Self {
+        self.skip_versioned = true;
+        self
+    }
+
+    /// Whether a versioned executable comment was met so far.
+    pub fn saw_versioned(&self) -> bool {
+        self.saw_versioned
     }
 
     /// Where lexing stands, including whether it is inside an executable comment.
@@ -161,6 +181,13 @@ impl<'a> Lexer<'a> {
             _ => 0,
         };
         if exec_len > 0 && !self.in_exec {
+            if self.at(self.pos + exec_len).is_ascii_digit() {
+                self.saw_versioned = true;
+                if self.skip_versioned {
+                    self.pos = comment_end(self.src, self.pos);
+                    return;
+                }
+            }
             self.in_exec = true;
             self.pos += exec_len;
             while self.pos < self.src.len() && self.src[self.pos].is_ascii_digit() {

@@ -56,12 +56,38 @@ fn visit<B>(
     nested: bool,
     f: &mut impl FnMut(&[u8]) -> ControlFlow<B>,
 ) -> ControlFlow<B> {
-    if scan(sql, MODES[0], nested, f)? {
+    let seen = scan(sql, MODES[0], Reading::Run, nested, f)?;
+    if seen.backslash {
         for mode in &MODES[1..] {
-            scan(sql, *mode, nested, f)?;
+            scan(sql, *mode, Reading::Run, nested, f)?;
+        }
+    }
+    // A versioned executable comment (`/*!50700 ... */`) runs only on a server of that
+    // version or later; any other skips it to its first `*/`, quotes and all. Names are
+    // looked for under that reading too, or the one would hide a schema from the other
+    // (`wf_b/*!99999 x*/.t`, or a quote in a skipped comment opening a string that hides
+    // the rest of the statement).
+    if seen.versioned {
+        for mode in MODES {
+            scan(sql, mode, Reading::Skipped, nested, f)?;
         }
     }
     ControlFlow::Continue(())
+}
+
+/// How versioned executable comments are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Run,
+    Skipped,
+}
+
+/// What one pass met that asks for other readings.
+struct Seen {
+    /// A string held a backslash: the other quoting modes may split it differently.
+    backslash: bool,
+    /// A versioned executable comment.
+    versioned: bool,
 }
 
 /// What the next token means, after a keyword.
@@ -78,15 +104,18 @@ enum Pending {
     Dynamic,
 }
 
-/// One pass under one quoting mode. Returns whether a string held a backslash (then the
-/// other modes may split the statement differently).
+/// One pass under one quoting mode and one reading of versioned comments.
 fn scan<B>(
     sql: &[u8],
     esc: Escapes,
+    reading: Reading,
     nested: bool,
     f: &mut impl FnMut(&[u8]) -> ControlFlow<B>,
-) -> ControlFlow<B, bool> {
+) -> ControlFlow<B, Seen> {
     let mut lex = Lexer::with_escapes(sql, esc);
+    if reading == Reading::Skipped {
+        lex = lex.skipping_versioned();
+    }
     // The three tokens before the current one, most recent first.
     let mut prev: [Option<Token>; 3] = [None; 3];
     let mut pending = Pending::None;
@@ -156,7 +185,10 @@ fn scan<B>(
         };
         prev = [Some(t), prev[0], prev[1]];
     }
-    ControlFlow::Continue(backslash)
+    ControlFlow::Continue(Seen {
+        backslash,
+        versioned: lex.saw_versioned(),
+    })
 }
 
 fn is_punct(t: Option<Token>, b: u8) -> bool {
@@ -317,6 +349,21 @@ mod tests {
             ("SELECT 'it\\'s wf_globex.t'", &["wf_globex"]),
             ("SELECT 'it''s wf_globex.t'", &[]),
             ("SELECT /*!50000 wf_globex.t */ 1", &["wf_globex"]),
+            // A versioned comment a server may skip (to its first `*/`, quotes and all):
+            // names under either reading count.
+            ("SELECT * FROM wf_globex/*!99999 x*/.t", &["wf_globex", "x"]),
+            (
+                "USE /*!99999 wf_acme */ wf_globex",
+                &["wf_acme", "wf_globex"],
+            ),
+            (
+                "SELECT 1 /*!99999 ' */, (SELECT s FROM wf_globex.t) -- '",
+                &["wf_globex"],
+            ),
+            (
+                "SELECT 1 /*M!999999 ' */ FROM wf_globex.t -- '",
+                &["wf_globex"],
+            ),
             ("SELECT `wf_globex.t` FROM x", &[]),
             ("SELECT 'unterminated wf_globex.t", &[]),
             // Dynamic SQL in a literal.

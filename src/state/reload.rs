@@ -165,7 +165,8 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
     let current = state.load_full();
     // The admin port stays bound (a reload does not rebind): without a user it would lock
     // operators out until a restart.
-    if current.shared.admin_serving.load(Ordering::Relaxed) && config.admin.is_none() {
+    let serving = current.shared.admin_serving.load(Ordering::Relaxed);
+    if serving && current.config.admin.is_some() && config.admin.is_none() {
         return Err(ReloadError::AdminLockout);
     }
     let report = diff(&current.config, &config);

@@ -19,12 +19,17 @@ pub enum Signal {
     Shutdown,
 }
 
-/// One session's flags. Raised once, never lowered; one task (the session) waits.
+/// One session's flags. Raised once, never lowered; one task (the session) waits. Beside
+/// them, KILL QUERY's flag for a statement that waits rather than runs on a server (for a
+/// paused tenant, a pool connection): lowered at the session's next command, with a waker
+/// of its own so that the kill flags' memo (see [`Signals::raised`]) stays true.
 #[derive(Default)]
 pub struct Signals {
     killed: AtomicBool,
     shutdown: AtomicBool,
     waker: AtomicWaker,
+    query: AtomicBool,
+    query_waker: AtomicWaker,
 }
 
 impl Signals {
@@ -34,6 +39,35 @@ impl Signals {
             Signal::Shutdown => self.shutdown.store(true, Ordering::SeqCst),
         }
         self.waker.wake();
+    }
+
+    /// KILL QUERY of a statement that is not running on a server (yet): its waits end.
+    pub fn raise_query(&self) {
+        self.query.store(true, Ordering::SeqCst);
+        self.query_waker.wake();
+    }
+
+    /// At each command: a KILL QUERY that found nothing to interrupt is forgotten, as the
+    /// server forgets one sent to an idle connection. One load when there was none.
+    pub fn lower_query(&self) {
+        if self.query.load(Ordering::Relaxed) {
+            self.query.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Completes once KILL QUERY is raised (for a wait that must end then).
+    pub fn query_raised(&self) -> impl Future<Output = ()> + '_ {
+        poll_fn(move |cx| {
+            if self.query.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            self.query_waker.register(cx.waker());
+            if self.query.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 
     pub fn killed(&self) -> bool {

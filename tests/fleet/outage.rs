@@ -82,6 +82,7 @@ async fn instances_ride_out_losing_etcd() {
     })
     .await;
     println!("link back: b registered with the OFFLINE made meanwhile after {caught_up:?}");
+
     rows(&mut admin_a, &offline.replace("OFFLINE", "ONLINE"))
         .await
         .unwrap();
@@ -130,6 +131,16 @@ async fn instances_ride_out_losing_etcd() {
         "etcd back: all three registered again after {:?}",
         restarted.elapsed()
     );
+    // Each under a new lease, its name its own at once: the last round's lease is revoked,
+    // not left to hold the name until it runs out (etcd restarted renews every lease).
+    for inst in &f.instances {
+        let log = inst.log();
+        assert!(
+            !log.contains("registered under another lease"),
+            "{} found its own name taken:\n{log}",
+            inst.name
+        );
+    }
     let asked = Instant::now();
     let acks = rows(&mut admin_a, "PAUSE TENANT acme TIMEOUT 1")
         .await

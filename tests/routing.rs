@@ -904,3 +904,41 @@ async fn temporary_table_ddl_in_a_read_only_transaction_is_refused_as_on_the_ser
     let (_p, mut c) = read_only_on_a_replica().await;
     assert_eq!(story(&mut c).await, want);
 }
+
+/// MariaDB skips an executable comment of a version it does not run (`/*!50700` to
+/// `/*!99999`, or above its own) to the first `*/`, quotes and all, where the classifier
+/// read it as SQL: `SELECT @@port /*!99999 ' */ -- '` was a read ending in a string here, and
+/// `... ' */; DELETE ... -- '` hid a write that went to a replica. Such a statement goes to
+/// the primary; its answer is the server's.
+#[tokio::test]
+async fn a_comment_the_server_skips_sends_the_statement_to_the_primary() {
+    let p = common::start(common::config("")).await;
+    let mut c = common::connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    assert!(common::is_replica(common::served_by(&mut c).await));
+    let port: u16 = c
+        .query_first("SELECT @@port /*!99999 ' */ -- '")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        port,
+        common::primary_port(),
+        "a statement that reads either way"
+    );
+    let row: (i64, i64) = c
+        .query_first("SELECT 1 /*!99999 ' */, 2 -- '")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row, (1, 2), "as the server reads it");
+    // What it may have changed of the session stays with it: pinned to that connection.
+    assert_eq!(common::served_by(&mut c).await, common::primary_port());
+    // Mysqldump's and hints' comments of versions the server runs route as ever.
+    let mut other = common::connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let port: u16 = other
+        .query_first("SELECT /*!40001 SQL_NO_CACHE */ @@port")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(common::is_replica(port));
+}

@@ -26,6 +26,7 @@ mod select;
 mod set;
 #[cfg(test)]
 mod tests;
+mod versioned;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,6 +81,8 @@ pub struct Router {
     unparsed: classify::Unparsed,
     /// Full passes run for statements the light pass gave up on: [long, new shape].
     full_passes: [AtomicU64; 2],
+    /// What executable comments the backends skip (see `versioned`).
+    pub server_version: versioned::ServerVersion,
 }
 
 impl Router {
@@ -95,6 +98,7 @@ impl Router {
             entries,
             unparsed: classify::Unparsed::default(),
             full_passes: Default::default(),
+            server_version: versioned::ServerVersion::default(),
         }
     }
 
@@ -111,13 +115,15 @@ impl Router {
     /// Classifies one COM_QUERY / COM_STMT_PREPARE payload (raw bytes, any encoding).
     /// Never panics; whatever it cannot prove safe for a replica goes to the primary.
     pub fn classify(&self, sql: &[u8]) -> Classification {
-        classify::classify(self.cache(), Some(&self.unparsed), sql)
+        let c = classify::classify(self.cache(), Some(&self.unparsed), sql);
+        self.server_version.guard(c, sql)
     }
 
     /// [`Router::classify`] and the statement's [`fingerprint_hash`], for a lone SELECT from
     /// the same pass over its text.
     pub fn classify_fingerprinted(&self, sql: &[u8]) -> (Classification, u64) {
-        classify::classify_fingerprinted(self.cache(), Some(&self.unparsed), sql)
+        let (c, h) = classify::classify_fingerprinted(self.cache(), Some(&self.unparsed), sql);
+        (self.server_version.guard(c, sql), h)
     }
 
     /// What a COM_QUERY needs from the classifier: [`Router::classify_fingerprinted`] and
@@ -149,7 +155,8 @@ impl Router {
             None => None,
         };
         let (c, lone) = classify::classify_light(self.cache(), Some(&self.unparsed), sql)?;
-        let c = std::sync::Arc::new(c);
+        // (A remembered shape has no comment: nothing for the guard there.)
+        let c = std::sync::Arc::new(self.server_version.guard(c, sql));
         let fingerprint = match (lone, missed) {
             (Some(h), Some(m)) => {
                 memo.remember(m, sql, &c, h);
@@ -175,7 +182,7 @@ impl Router {
         let cache = self.cache_of(worker);
         let (c, fingerprint) = classify::classify_fingerprinted(cache, Some(&self.unparsed), sql);
         Classified {
-            c: std::sync::Arc::new(c),
+            c: std::sync::Arc::new(self.server_version.guard(c, sql)),
             fingerprint,
             refs: Refs::Unknown,
         }
@@ -183,7 +190,8 @@ impl Router {
 
     /// Like [`Router::classify`], for EXPLAIN ROUTE: not counted as traffic.
     pub fn explain(&self, sql: &[u8]) -> Classification {
-        classify::classify(self.cache(), None, sql)
+        let c = classify::classify(self.cache(), None, sql);
+        self.server_version.guard(c, sql)
     }
 
     /// Full passes for statements the light pass gave up on: (longer than

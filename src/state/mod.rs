@@ -354,6 +354,7 @@ impl RuntimeState {
         if let Some(info) =
             crate::backend::conn::probe_server_info(primary, self.connect_timeout).await
         {
+            self.shared.router.server_version.learn(&info.version);
             self.shared.server_info.store(info);
         }
     }

@@ -68,6 +68,38 @@ impl NamePattern {
         (fits && valid_tenant(tenant)).then_some(tenant)
     }
 
+    /// Whether some name is captured by both patterns as two different tenants (ASCII case
+    /// aside, as isolation compares): `wf_{tenant}` and `wf_{tenant}_rb` both take
+    /// `wf_acme_rb`, as tenants `acme_rb` and `acme`. So when one prefix starts the other,
+    /// one suffix ends the other, and what the longer ones add could be part of a tenant.
+    pub fn overlaps(&self, other: &NamePattern) -> bool {
+        fn extra(a: &str, b: &str, at_start: bool) -> Option<String> {
+            let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+            let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+            let fits = if at_start {
+                long.starts_with(&short)
+            } else {
+                long.ends_with(&short)
+            };
+            let rest = if at_start {
+                long.get(short.len()..)
+            } else {
+                long.get(..long.len() - short.len())
+            };
+            fits.then(|| rest.unwrap_or_default().to_string())
+        }
+        let tenant_part = |s: &str| s.is_empty() || valid_tenant(s);
+        match (
+            extra(&self.prefix, &other.prefix, true),
+            extra(&self.suffix, &other.suffix, false),
+        ) {
+            (Some(p), Some(s)) => {
+                !(p.is_empty() && s.is_empty()) && tenant_part(&p) && tenant_part(&s)
+            }
+            _ => false,
+        }
+    }
+
     /// The name of `tenant` under this pattern.
     pub fn expand(&self, tenant: &str) -> String {
         format!("{}{tenant}{}", self.prefix, self.suffix)
@@ -112,6 +144,29 @@ mod tests {
         assert_eq!(both.capture("t__db"), None);
         assert_eq!(both.capture_any_case("t_db"), None);
         assert_eq!(both.to_string(), "t_{tenant}_db");
+    }
+
+    #[test]
+    fn patterns_that_can_take_one_name_for_two_tenants_overlap() {
+        let p = |t: &str| NamePattern::parse(t).unwrap();
+        for (a, b) in [
+            ("wf_{tenant}", "wf_{tenant}_rb"),
+            ("a{tenant}", "ab{tenant}"),
+            ("{tenant}_db", "{tenant}_x_db"),
+            ("WF_{tenant}", "wf_{tenant}_rb"),
+            ("t_{tenant}", "{tenant}_x"),
+        ] {
+            assert!(p(a).overlaps(&p(b)), "{a} {b}");
+            assert!(p(b).overlaps(&p(a)), "{b} {a}");
+        }
+        for (a, b) in [
+            ("wf_{tenant}", "rb_{tenant}"),
+            ("wf_{tenant}", "wf.x{tenant}"),
+            ("wf_{tenant}_a", "wf_{tenant}_b"),
+            ("wf_{tenant}", "wf_{tenant}.rb"),
+        ] {
+            assert!(!p(a).overlaps(&p(b)), "{a} {b}");
+        }
     }
 
     #[test]

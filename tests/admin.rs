@@ -1311,3 +1311,57 @@ async fn the_admin_port_bounds_what_a_stranger_makes_it_hold() {
         "{pools:?}"
     );
 }
+
+/// A reload that gives a session's schema to another tenant, or takes the session's user
+/// away, reaches open sessions at their next statement: the schema is left (ERR 1046 for an
+/// unqualified statement, as after DROP DATABASE) and a removed user gets ERR 1044 at every
+/// statement. Both went on as before the reload: the schema's new tenant's data read by the
+/// old one's user, a removed user working as long as its connection lived.
+#[tokio::test]
+async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
+    let file = TempConfig::new("moved", &config_text(None));
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "acme_app", Some("rb_acme")).await;
+    let db: Option<String> = app.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db.as_deref(), Some("rb_acme"));
+
+    let text = config_text(None);
+    let moved = text
+        .replacen(
+            r#"schemas = ["wf_acme", "rb_acme"]"#,
+            r#"schemas = ["wf_acme"]"#,
+            1,
+        )
+        .replacen(
+            r#"schemas = ["wf_globex"]"#,
+            r#"schemas = ["wf_globex", "rb_acme"]"#,
+            1,
+        );
+    assert_ne!(moved, text);
+    file.write(&moved);
+    must(&mut a, "RELOAD").await;
+    let db: Option<Option<String>> = app.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(
+        db,
+        Some(None),
+        "the session left the schema given to globex"
+    );
+    let (code, _) = server_error(
+        app.query_drop("SELECT * FROM no_such_table_anyway")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 1046);
+    app.query_drop("USE wf_acme").await.unwrap();
+
+    let user = "[[users]]\nname = \"acme_app\"\npassword = \"acme_pw\"\ntenant = \"acme\"\n";
+    assert!(moved.contains(user));
+    file.write(&moved.replace(user, ""));
+    must(&mut a, "RELOAD").await;
+    for _ in 0..2 {
+        let (code, msg) = server_error(app.query_drop("SELECT 1").await.unwrap_err());
+        assert_eq!(code, 1044, "{msg}");
+        assert!(msg.contains("acme_app") && msg.contains("removed"), "{msg}");
+    }
+}

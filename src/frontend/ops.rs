@@ -271,11 +271,36 @@ impl Session {
         Ok(())
     }
 
+    /// The session's user still exists and may still use its tenant, as the reloaded
+    /// config says: else ERR 1044 at every statement, as a removed tenant's session gets
+    /// 1049 (a user removed or bound elsewhere went on with the tenant it logged in to).
+    fn still_allowed(&self, rt: &RuntimeState) -> Result<(), SessionError> {
+        let name = &self.who.user.name;
+        let user = rt.user(name);
+        let tenant = self.tenant.as_ref().map(|t| t.name.as_str());
+        let allowed = user
+            .as_ref()
+            .is_some_and(|u| tenant.is_none_or(|t| u.tenants.allows(t)));
+        if allowed {
+            return Ok(());
+        }
+        let what = match (user.is_some(), tenant) {
+            (false, _) => "was removed from Switchyard's configuration".to_string(),
+            (true, t) => format!("may no longer use tenant '{}'", t.unwrap_or_default()),
+        };
+        Err(SessionError::reply(
+            1044,
+            "42000",
+            format!("Access denied for user '{name}': it {what}"),
+        ))
+    }
+
     /// A reload changed the config: a removed tenant's session gets an ERR at every
     /// statement; a changed tenant's session moves to the new servers now (it is at a
     /// transaction boundary), unless a pin keeps it where it is.
     fn follow_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         let Some(current) = self.tenant.clone() else {
+            self.still_allowed(rt)?;
             self.seen_config = Arc::clone(&rt.config);
             return Ok(());
         };
@@ -289,6 +314,7 @@ impl Session {
                 ),
             ));
         };
+        self.still_allowed(rt)?;
         // A tenant an open cluster made is built anew for each lookup: equal is unchanged.
         if Arc::ptr_eq(&current, &next) || *current == *next {
             self.seen_config = Arc::clone(&rt.config);
@@ -300,6 +326,16 @@ impl Session {
         }
         tracing::info!(parent: &self.span(), tenant = %next.name, "session moves to the reloaded tenant settings");
         self.release_backends(rt);
+        // A schema the reload gave another tenant is left, as after a DROP DATABASE: the
+        // session's next unqualified statement gets ERR 1046, not the other tenant's data.
+        let moved = self
+            .st
+            .schema
+            .as_deref()
+            .and_then(|s| rt.tenant_of_schema(s));
+        if moved.is_some_and(|t| t.name != next.name) {
+            self.st.schema = None;
+        }
         self.tenant = Some(next);
         self.st.reset(Reset::Reload);
         self.seen_config = Arc::clone(&rt.config);

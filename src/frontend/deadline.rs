@@ -4,7 +4,7 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::time::Sleep;
 
@@ -20,10 +20,6 @@ pub(super) struct Deadline {
 }
 
 impl Deadline {
-    pub(super) fn after(d: Duration) -> Self {
-        Self::at(Instant::now() + d)
-    }
-
     pub(super) fn at(at: Instant) -> Self {
         Deadline {
             sleep: Box::pin(tokio::time::sleep_until(at.into())),
@@ -55,6 +51,13 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    impl Deadline {
+        fn after(d: Duration) -> Self {
+            Self::at(Instant::now() + d)
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn fires_when_only_looked_at_after_its_first_poll() {

@@ -248,8 +248,10 @@ impl Session {
     pub(super) async fn run(&mut self) -> Ran {
         // One idle timer per session, re-armed only when it fires: arming a timer for every
         // command would cost more than the rest of routing.
-        let mut last_active = Instant::now();
-        let mut timer = Deadline::after(self.idle_limit);
+        // From the last command's end when there was one: a session that moved to this
+        // worker has been idle since then, not since it arrived.
+        let mut last_active = self.st.last_end.unwrap_or_else(Instant::now);
+        let mut timer = Deadline::at(last_active + self.idle_limit);
         // Made at the first write whose connection the session keeps for its answer: a
         // connect-per-request client that only reads never pays for a timer.
         let mut hold: Option<Deadline> = None;

@@ -1365,3 +1365,25 @@ async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
         assert!(msg.contains("acme_app") && msg.contains("removed"), "{msg}");
     }
 }
+
+/// 64 HTTP connections held open (a request never finished, answers never read) kept the
+/// liveness probe out, and its pod restarted: at the cap, the connection open longest
+/// gives way to the new one once it has been open a second.
+#[tokio::test]
+async fn held_http_connections_give_way_to_the_health_probe() {
+    use tokio::io::AsyncWriteExt;
+    let p = start().await;
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let mut s = tokio::net::TcpStream::connect(p.http).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    // The case itself: connections open longer than a second (not a synchronization).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, body) = http_get(&p, "/health").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    drop(held);
+}

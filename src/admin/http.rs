@@ -28,8 +28,12 @@ use super::rates::Rates;
 use super::{api, http_auth};
 use crate::state::SharedState;
 
-/// HTTP connections served at once; more are closed right away.
+/// HTTP connections served at once. At the cap the one open longest gives way, if it has
+/// been open [`GIVE_WAY_AFTER`]; else the new one is closed right away. Without that, 64
+/// connections held open (a client pipelining requests it never reads the answers of, or
+/// one reopened as fast as they close) kept the liveness probe out, and its pod restarted.
 const MAX_CONNECTIONS: usize = 64;
+const GIVE_WAY_AFTER: Duration = Duration::from_secs(1);
 
 /// Serves until `shutdown` completes. `ready` is what `/ready` reports.
 pub async fn serve(
@@ -45,6 +49,9 @@ pub async fn serve(
         rates: Rates::default(),
     });
     let mut conns = JoinSet::new();
+    // Oldest first; entries of connections that ended are dropped as they are met.
+    let mut opened: std::collections::VecDeque<(std::time::Instant, tokio::task::AbortHandle)> =
+        std::collections::VecDeque::new();
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -60,11 +67,18 @@ pub async fn serve(
                 continue;
             }
         };
+        opened.retain(|(_, h)| !h.is_finished());
         if conns.len() >= MAX_CONNECTIONS {
-            continue;
+            match opened.front() {
+                Some((at, h)) if at.elapsed() >= GIVE_WAY_AFTER => {
+                    h.abort();
+                    opened.pop_front();
+                }
+                _ => continue,
+            }
         }
         let ep = Arc::clone(&ep);
-        conns.spawn(async move {
+        let handle = conns.spawn(async move {
             let service = service_fn(move |req| {
                 let answer = respond(&req, &ep);
                 async move { Ok::<_, Infallible>(answer) }
@@ -78,6 +92,7 @@ pub async fn serve(
                 tracing::debug!(error = %e, "http connection ended");
             }
         });
+        opened.push_back((std::time::Instant::now(), handle));
     }
     conns.abort_all();
 }

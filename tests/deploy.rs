@@ -888,6 +888,19 @@ fn k8s_manifests_agree_with_the_config() {
         ["run", "--config", "/etc/switchyard/switchyard.toml"]
     );
     assert_eq!(container["volumeMounts"][0]["mountPath"], "/etc/switchyard");
+    // The fleet document's cache sits on a volume the pod can write.
+    let cache = fleet.document_cache.as_ref().expect("fleet.document_cache");
+    let mounted = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| {
+            m["readOnly"] != true
+                && m["mountPath"]
+                    .as_str()
+                    .is_some_and(|at| cache.starts_with(at))
+        });
+    assert!(mounted, "{} is on no writable volume", cache.display());
     // The pod's name is its instance name; the grace outlasts shutdown_grace.
     let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
     assert!(

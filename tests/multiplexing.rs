@@ -2926,3 +2926,36 @@ async fn idle_connections_no_session_comes_back_to_are_closed() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A SET kept but not recorded for replay (prepared, or past the replay list's limits) in a
+/// read-only transaction ran on the replica's connection, which went back to the pool
+/// labelled as it was: the next session given it read in the first one's time zone (and
+/// the first one's later statements, pinned to the primary, did not). Such a SET moves the
+/// transaction to the primary, as other statements only the primary's session can keep do.
+#[tokio::test]
+async fn a_prepared_set_in_a_read_only_transaction_stays_with_its_session() {
+    let keys = format!(
+        "pool_max = 1\nbackend_user = \"{BACKEND_USER}\"\nbackend_password = \"{BACKEND_PASSWORD}\""
+    );
+    let [r1, r2] = common::replica_ports();
+    let both = format!(r#"replicas = ["127.0.0.1:{r1}", "127.0.0.1:{r2}"]"#);
+    let text =
+        common::config_text(&keys).replacen(&both, &format!(r#"replicas = ["127.0.0.1:{r1}"]"#), 1);
+    let p = common::start(config::parse(&text, &|_| None).unwrap()).await;
+    let port = p.addr.port();
+    let mut s = common::connect(port, "acme_app", Some("wf_acme")).await;
+    // Logged in first: S keeps the primary's one connection from its SET on.
+    let mut t = common::connect(port, "acme_app", Some("wf_acme")).await;
+    s.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    s.exec_drop("SET time_zone = ?", ("+09:00",)).await.unwrap();
+    s.query_drop("COMMIT").await.unwrap();
+    let (tz, port_t): (String, u16) = t
+        .query_first("SELECT @@time_zone, @@port")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(port_t, r1, "a read on the one replica");
+    assert_eq!(tz, "SYSTEM", "another session's time zone");
+    let tz: String = s.query_first("SELECT @@time_zone").await.unwrap().unwrap();
+    assert_eq!(tz, "+09:00", "the session's own");
+}

@@ -363,6 +363,24 @@ fn an_empty_admin_password_is_refused() {
 }
 
 #[test]
+fn a_backend_user_without_its_password_is_refused() {
+    let text = BASE.replacen(
+        "primary = \"db1:3306\"",
+        "primary = \"db1:3306\"\nbackend_user = \"sy_acme\"",
+        1,
+    );
+    let errs = parse(&text, &demo_env).unwrap_err().to_string();
+    assert!(errs.contains("backend_password is missing"), "{errs}");
+    // A cluster's tenant takes the cluster's password when it names its own user.
+    let text = "[[clusters]]\nname = \"c\"\nprimary = \"db:1\"\nbackend_user = \"u\"\nbackend_password = \"pw\"\n\n\
+        [[tenants]]\nname = \"a\"\ncluster = \"c\"\nschemas = [\"a\"]\nbackend_user = \"v\"\n";
+    let cfg = parse(text, &demo_env).unwrap();
+    let t = cfg.tenant("a").unwrap();
+    assert_eq!(t.backend_user.as_deref(), Some("v"));
+    assert_eq!(t.backend_password.as_ref().map(|p| p.expose()), Some("pw"));
+}
+
+#[test]
 fn a_tenant_name_with_a_slash_is_refused() {
     let text = BASE.replacen("name = \"acme\"", "name = \"acme/eu\"", 1);
     let errs = parse(&text, &demo_env).unwrap_err().to_string();

@@ -861,10 +861,23 @@ impl Resolver<'_, '_, '_> {
         let max_connections =
             self.optional_positive(&format!("{prefix}.max_connections"), raw.max_connections);
         let login = match (backend_user, base) {
-            (Some(u), _) => (Some(u), backend_password),
+            // A cluster's tenant takes what it does not set itself, the password too.
+            (Some(u), _) => (
+                Some(u),
+                backend_password.or_else(|| base.and_then(|b| b.backend_password.clone())),
+            ),
             (None, Some(b)) => (b.backend_user.clone(), b.backend_password.clone()),
             (None, None) => (None, None),
         };
+        // Without a password the login was silently not used: sessions logged in to the
+        // servers with the client's own credentials, and `check` showed the backend user.
+        if let (Some(u), (Some(_), None)) = (raw.backend_user, &login) {
+            self.sink.at(
+                format!("{prefix}.backend_user"),
+                u.span(),
+                "backend_user is set but backend_password is missing".to_string(),
+            );
+        }
         TenantConfig {
             name: String::new(),
             schemas: Vec::new(),

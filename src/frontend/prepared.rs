@@ -511,7 +511,8 @@ impl Session {
         self.forget_look_back(rt, &class)?;
         let started = std::time::Instant::now();
         if self.in_replica_txn() {
-            self.in_read_only_txn(rt, &class).await?;
+            // A prepared SET is never recorded (`set_unreplayable` below): not on a replica.
+            self.in_read_only_txn(rt, &class, None).await?;
         }
         let route = route::decide(&class, &self.view());
         let mut t = match self.resolve_now(rt, &route) {

@@ -120,7 +120,7 @@ impl Session {
         self.forget_look_back(rt, c)?;
         let started = std::time::Instant::now();
         if self.in_replica_txn() {
-            self.in_read_only_txn(rt, c).await?;
+            self.in_read_only_txn(rt, c, Some(payload)).await?;
         }
         let route = route::decide(c, &self.view());
         if route.hint_refused {

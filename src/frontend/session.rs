@@ -564,10 +564,14 @@ impl Session {
     ///   sent to get the replica's `read_only` refusal (1290). The replica raises the error
     ///   too, so SHOW WARNINGS and `@@error_count` after it show it; the transaction goes
     ///   on.
+    ///
+    /// `recorded_as`: the text a SET would be recorded as for replay (None: it would not be,
+    /// a prepared one).
     pub(super) async fn in_read_only_txn(
         &mut self,
         rt: &RuntimeState,
         c: &Classification,
+        recorded_as: Option<&[u8]>,
     ) -> Result<(), SessionError> {
         const CODE: u16 = 1792;
         const STATE: &str = "25006";
@@ -589,7 +593,13 @@ impl Session {
                     | PrimaryReason::TooDeep
             )
         );
-        if needs_primary_session(c) || self.reads_primary_only_variable(c) || unknown {
+        // A SET kept but not recorded (prepared, or past the replay list's limits) would
+        // live on the replica's connection alone, which goes back to the pool labelled as
+        // it was: the next session given it would run in this one's time zone, say.
+        let unrecorded = c.class == Class::SetSession
+            && recorded_as.is_none_or(|p| !self.st.vars.would_record(p));
+        if needs_primary_session(c) || self.reads_primary_only_variable(c) || unknown || unrecorded
+        {
             return self.move_read_only_txn_to_primary(rt, t).await;
         }
         let commits = match c.class {

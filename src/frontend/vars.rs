@@ -59,6 +59,12 @@ impl SessionVars {
         Some(self.next_seq)
     }
 
+    /// Whether [`record`](Self::record) would keep `payload` (as if nothing folded: a SET
+    /// it would keep only by folding is taken as not kept).
+    pub fn would_record(&self, payload: &[u8]) -> bool {
+        self.sets.len() < MAX_REPLAYED_SETS && self.bytes + payload.len() <= MAX_REPLAYED_SET_BYTES
+    }
+
     pub fn sets(&self) -> &[(u64, Vec<u8>)] {
         &self.sets
     }

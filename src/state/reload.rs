@@ -170,6 +170,18 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
         return Err(ReloadError::AdminLockout);
     }
     let report = diff(&current.config, &config);
+    let (was, now) = (&current.config.server, &config.server);
+    let bound = [
+        ("listen", was.listen != now.listen),
+        ("admin_listen", was.admin_listen != now.admin_listen),
+        ("http_listen", was.http_listen != now.http_listen),
+    ];
+    for (key, _) in bound.iter().filter(|(_, changed)| *changed) {
+        tracing::warn!(
+            key,
+            "server.{key} changed: it is bound at start, so it needs a restart"
+        );
+    }
     let next = Arc::new(current.successor(config)?);
     state.store(Arc::clone(&next));
     // Requests still holding the old snapshot would keep its monitor probing every

@@ -67,8 +67,9 @@ pub async fn serve(
                 continue;
             }
         };
+        // Counted by what still runs: `conns` holds finished tasks until they are reaped.
         opened.retain(|(_, h)| !h.is_finished());
-        if conns.len() >= MAX_CONNECTIONS {
+        if opened.len() >= MAX_CONNECTIONS {
             match opened.front() {
                 Some((at, h)) if at.elapsed() >= GIVE_WAY_AFTER => {
                     h.abort();

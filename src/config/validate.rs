@@ -583,36 +583,33 @@ impl Resolver<'_, '_, '_> {
                 }
                 open.get_or_insert(cluster.name.clone());
             }
-            self.check_overlap(&prefix, value, &cluster, &out);
+            self.check_overlap(&prefix, value, &cluster);
             out.push(cluster);
         }
         out
     }
 
-    /// One schema name must mean one tenant: two patterns (of one cluster or two) that could
-    /// take the same name as different tenants let a user of one tenant into the other's
-    /// schema (`wf_{tenant}` and `wf_{tenant}_rb`: `wf_acme_rb` is acme's and `acme_rb`'s).
-    fn check_overlap(
-        &mut self,
-        prefix: &str,
-        raw: &RawCluster,
-        cluster: &ClusterConfig,
-        before: &[ClusterConfig],
-    ) {
-        let Some(span) = raw.schemas.as_ref().map(|s| s.span()) else {
+    /// One schema name must mean one tenant: two patterns of the open cluster (the only one
+    /// whose patterns make tenants of the names they capture; named tenants' schemas are
+    /// spelled out and never shared) that could take the same name as different tenants
+    /// let a user of one tenant into the other's schema (`wf_{tenant}` and
+    /// `wf_{tenant}_rb`: `wf_acme_rb` is acme's and `acme_rb`'s).
+    fn check_overlap(&mut self, prefix: &str, raw: &RawCluster, cluster: &ClusterConfig) {
+        let Some(span) = raw
+            .schemas
+            .as_ref()
+            .map(|s| s.span())
+            .filter(|_| cluster.open)
+        else {
             return;
         };
         for (i, p) in cluster.patterns.iter().enumerate() {
-            let earlier = cluster.patterns[..i].iter().map(|q| (&cluster.name, q));
-            let others = before
-                .iter()
-                .flat_map(|c| c.patterns.iter().map(move |q| (&c.name, q)));
-            if let Some((name, q)) = earlier.chain(others).find(|(_, q)| p.overlaps(q)) {
+            if let Some(q) = cluster.patterns[..i].iter().find(|q| p.overlaps(q)) {
                 self.sink.at(
                     format!("{prefix}.schemas"),
                     span.clone(),
                     format!(
-                        "pattern \"{p}\" and \"{q}\" (cluster {name}) can both take one schema name, as two tenants"
+                        "pattern \"{p}\" and \"{q}\" can both take one schema name, as two tenants of this open cluster"
                     ),
                 );
             }

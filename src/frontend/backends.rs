@@ -236,7 +236,7 @@ impl Session {
         };
         match self.ready(rt, t).await {
             Ok(()) => Ok(t),
-            Err(e) if route.any_server => {
+            Err(e) if route.any_server && !self.registration.entry.signals.query_pending() => {
                 let mut asked = super::causal::Asked::default();
                 match self.replica_out_of_rotation(rt, None, &mut asked).await {
                     Some(i) => Ok(Target::Replica(i)),
@@ -293,9 +293,15 @@ impl Session {
             }
         }
         for Candidate { index: i, .. } in self.replica_order(rt, max_lag) {
+            if self.registration.entry.signals.query_pending() {
+                return Err(super::error::query_interrupted());
+            }
             if Some(i) != first && self.try_replica(rt, i).await {
                 return Ok(Target::Replica(i));
             }
+        }
+        if self.registration.entry.signals.query_pending() {
+            return Err(super::error::query_interrupted());
         }
         self.note_fallback(rt, true);
         match &self.tenant {
@@ -321,6 +327,8 @@ impl Session {
                 self.note_fallback(rt, false);
                 true
             }
+            // Killed while it waited: no fault of the replica's.
+            Err(_) if self.registration.entry.signals.query_pending() => false,
             Err(e) => {
                 tracing::warn!(parent: &self.span(), error = %e, "replica skipped");
                 false
@@ -455,6 +463,16 @@ impl Session {
         let entry = &self.registration.entry;
         if entry.set_running(Some(conn.identity())) {
             entry.wait_kills().await;
+        }
+        // A KILL QUERY that came while the statement waited or was being readied (a
+        // connection leased, restored, a replica tried after another): it never starts.
+        // Looked at after `running` is set, as the KILL looks at `running` after raising
+        // it: one of the two sees the other.
+        if entry.signals.query_pending() {
+            if entry.set_running(None) {
+                entry.wait_kills().await;
+            }
+            return Err(super::error::query_interrupted());
         }
         // Most commands are small and taken by the socket at once: no send future then.
         let sent = match conn.io.send_now(0, payload) {

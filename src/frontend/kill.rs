@@ -92,12 +92,15 @@ impl Session {
 /// Interrupts what the target session runs now, if anything: logs in beside its backend
 /// connection and sends the backend's own KILL for that connection's thread.
 async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<(), SessionError> {
-    let Some(run) = entry.running() else {
+    let mut running = entry.running();
+    if running.is_none() && k.query {
         // Nothing on a server: a statement waiting (a paused tenant, a pool connection)
-        // ends with ERR 1317; an idle session forgets it at its next command.
-        if k.query {
-            entry.signals.raise_query();
-        }
+        // ends with ERR 1317; an idle session forgets it at its next command. Looked at
+        // again after: one that started meanwhile is killed on its server.
+        entry.signals.raise_query();
+        running = entry.running();
+    }
+    let Some(run) = running else {
         return Ok(());
     };
     let failed = |e: &dyn std::fmt::Display| error::kill_failed(entry.id, &run.key.addr, e);

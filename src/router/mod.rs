@@ -116,14 +116,14 @@ impl Router {
     /// Never panics; whatever it cannot prove safe for a replica goes to the primary.
     pub fn classify(&self, sql: &[u8]) -> Classification {
         let c = classify::classify(self.cache(), Some(&self.unparsed), sql);
-        self.server_version.guard(c, sql)
+        self.server_version.guard(c, sql).0
     }
 
     /// [`Router::classify`] and the statement's [`fingerprint_hash`], for a lone SELECT from
     /// the same pass over its text.
     pub fn classify_fingerprinted(&self, sql: &[u8]) -> (Classification, u64) {
         let (c, h) = classify::classify_fingerprinted(self.cache(), Some(&self.unparsed), sql);
-        (self.server_version.guard(c, sql), h)
+        (self.server_version.guard(c, sql).0, h)
     }
 
     /// What a COM_QUERY needs from the classifier: [`Router::classify_fingerprinted`] and
@@ -155,14 +155,16 @@ impl Router {
             None => None,
         };
         let (c, lone) = classify::classify_light(self.cache(), Some(&self.unparsed), sql)?;
-        // (A remembered shape has no comment: nothing for the guard there.)
-        let c = std::sync::Arc::new(self.server_version.guard(c, sql));
+        let (c, guarded) = self.server_version.guard(c, sql);
+        let c = std::sync::Arc::new(c);
         let fingerprint = match (lone, missed) {
-            (Some(h), Some(m)) => {
+            // Not remembered when the guard decided: its comment was in a string, which the
+            // shape blanks, and the shape's other members would inherit the answer.
+            (Some(h), Some(m)) if !guarded => {
                 memo.remember(m, sql, &c, h);
                 h
             }
-            (Some(h), None) => h,
+            (Some(h), _) => h,
             (None, _) => fingerprint_hash(sql),
         };
         Some(Classified {
@@ -182,7 +184,7 @@ impl Router {
         let cache = self.cache_of(worker);
         let (c, fingerprint) = classify::classify_fingerprinted(cache, Some(&self.unparsed), sql);
         Classified {
-            c: std::sync::Arc::new(self.server_version.guard(c, sql)),
+            c: std::sync::Arc::new(self.server_version.guard(c, sql).0),
             fingerprint,
             refs: Refs::Unknown,
         }
@@ -191,7 +193,7 @@ impl Router {
     /// Like [`Router::classify`], for EXPLAIN ROUTE: not counted as traffic.
     pub fn explain(&self, sql: &[u8]) -> Classification {
         let c = classify::classify(self.cache(), None, sql);
-        self.server_version.guard(c, sql)
+        self.server_version.guard(c, sql).0
     }
 
     /// Full passes for statements the light pass gave up on: (longer than

@@ -55,6 +55,11 @@ impl Signals {
         }
     }
 
+    /// Whether KILL QUERY was raised for the statement under way.
+    pub fn query_pending(&self) -> bool {
+        self.query.load(Ordering::SeqCst)
+    }
+
     /// Completes once KILL QUERY is raised (for a wait that must end then).
     pub fn query_raised(&self) -> impl Future<Output = ()> + '_ {
         poll_fn(move |cx| {

@@ -88,6 +88,37 @@ pub(crate) struct Scan {
     pub previous_statement: Option<PrimaryReason>,
     /// SET assigns and reads user variables by design; only their other effects count there.
     pub user_vars_allowed: bool,
+    /// Look for values that differ at each evaluation (the clock, random numbers): a SET
+    /// of one gets another value when it is replayed on another connection later.
+    pub watch_volatile: bool,
+    /// One was found.
+    pub volatile: bool,
+}
+
+/// The clock's and random values, as functions (`NOW()`) or bare words (`CURRENT_TIMESTAMP`).
+fn is_volatile(name: &[u8]) -> bool {
+    const NAMES: [&str; 17] = [
+        "NOW",
+        "SYSDATE",
+        "CURRENT_TIMESTAMP",
+        "CURRENT_DATE",
+        "CURRENT_TIME",
+        "CURDATE",
+        "CURTIME",
+        "LOCALTIME",
+        "LOCALTIMESTAMP",
+        "UNIX_TIMESTAMP",
+        "UTC_TIMESTAMP",
+        "UTC_DATE",
+        "UTC_TIME",
+        "RAND",
+        "UUID",
+        "UUID_SHORT",
+        "SYS_GUID",
+    ];
+    NAMES
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
 impl Scan {
@@ -193,6 +224,9 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
 }
 
 fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
+    if s.watch_volatile && is_volatile(cur.text(t)) {
+        s.volatile = true;
+    }
     if cur.peek().is_some_and(|n| n.is_punct(b'(')) {
         function_call(cur.text(t), prev, cur, s);
         return;

@@ -35,6 +35,7 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     let targets = targets(cur);
     let allow = Scan {
         user_vars_allowed: true,
+        watch_volatile: true,
         ..Scan::default()
     };
     let scan = select::scan_into(&mut Cursor::new(ctx.sql, body), allow);
@@ -53,7 +54,11 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     // A session variable set to what a table holds (`SET time_zone = (SELECT tz FROM
     // prefs ...)`) would be read again, perhaps changed or from a lagging replica, by a
     // replay: the session stays on the connection that has it.
-    effects.unreplayable = targets.one_shot || (targets.session_var && scan.names_tables);
+    // So would one set to the clock or a random value (`SET timestamp = UNIX_TIMESTAMP()`):
+    // replayed later it gets a later time, and two sessions' same text would share a
+    // fingerprint though their values differ.
+    effects.unreplayable =
+        targets.one_shot || (targets.session_var && (scan.names_tables || scan.volatile));
     // `SET GLOBAL completion_type` is the next sessions' default, not this one's.
     effects.completion_release = targets.completion_release.filter(|_| !targets.global);
     // A value with side effects must not be replayed on another connection.

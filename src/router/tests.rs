@@ -404,6 +404,28 @@ fn a_comment_some_server_skips_reads_as_unknown() {
     assert_eq!(r.classify_query(plain).c.class, READ);
 }
 
+/// A session variable set to the clock or a random value is kept, not replayed: replayed
+/// later on another connection it got a later time (`SET timestamp = UNIX_TIMESTAMP()`
+/// wrote 10:00 rows at 10:05), and another session's same text shared its fingerprint.
+#[test]
+fn a_set_to_the_clock_or_a_random_value_pins() {
+    for sql in [
+        "SET timestamp = UNIX_TIMESTAMP()",
+        "SET @@session.timestamp = UNIX_TIMESTAMP(NOW())",
+        "SET SESSION rand_seed1 = FLOOR(RAND() * 1000)",
+        "SET timestamp = CURRENT_TIMESTAMP",
+    ] {
+        assert!(effects(sql).unreplayable, "{sql}");
+    }
+    for sql in [
+        "SET time_zone = '+01:00'",
+        "SET @now = NOW()",
+        "SET NAMES utf8mb4",
+    ] {
+        assert!(!effects(sql).unreplayable, "{sql}");
+    }
+}
+
 #[test]
 fn sets_a_replay_would_apply_again_pin() {
     for sql in [

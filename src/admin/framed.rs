@@ -193,10 +193,7 @@ impl<R> PacketBounded<R> {
                 // 64 MiB, which this port does not read.
                 let mut body = packet[HEADER..].to_vec();
                 body.push(b' ');
-                let n = body.len();
-                let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, packet[3]];
-                p.extend_from_slice(&body);
-                p
+                packet_of(packet[3], &body)
             }
             Some(Ok(())) => packet,
             Some(Err(refused)) => refusal_packet(packet[3], refused),
@@ -213,9 +210,14 @@ fn refusal_packet(seq: u8, refused: Refused) -> Vec<u8> {
     let mut body = vec![COM_QUERY];
     body.extend_from_slice(REFUSAL.as_bytes());
     body.extend_from_slice(refused.code().as_bytes());
+    packet_of(seq, &body)
+}
+
+/// `body` as one packet (under 16 MB) with sequence id `seq`.
+fn packet_of(seq: u8, body: &[u8]) -> Vec<u8> {
     let n = body.len();
     let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
-    p.extend_from_slice(&body);
+    p.extend_from_slice(body);
     p
 }
 
@@ -278,12 +280,7 @@ mod tests {
     use super::{refusal, PacketBounded, Refused, MAX_PACKET};
     use tokio::io::AsyncReadExt;
 
-    fn packet(seq: u8, body: &[u8]) -> Vec<u8> {
-        let n = body.len();
-        let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
-        p.extend_from_slice(body);
-        p
-    }
+    use super::packet_of as packet;
 
     async fn reads(wire: &[u8]) -> Vec<Vec<u8>> {
         let mut r = PacketBounded::new(wire);

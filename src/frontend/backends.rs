@@ -236,7 +236,7 @@ impl Session {
         };
         match self.ready(rt, t).await {
             Ok(()) => Ok(t),
-            Err(e) if route.any_server && !self.registration.entry.signals.query_pending() => {
+            Err(e) if route.any_server && !self.query_killed() => {
                 let mut asked = super::causal::Asked::default();
                 match self.replica_out_of_rotation(rt, None, &mut asked).await {
                     Some(i) => Ok(Target::Replica(i)),
@@ -293,14 +293,14 @@ impl Session {
             }
         }
         for Candidate { index: i, .. } in self.replica_order(rt, max_lag) {
-            if self.registration.entry.signals.query_pending() {
+            if self.query_killed() {
                 return Err(super::error::query_interrupted());
             }
             if Some(i) != first && self.try_replica(rt, i).await {
                 return Ok(Target::Replica(i));
             }
         }
-        if self.registration.entry.signals.query_pending() {
+        if self.query_killed() {
             return Err(super::error::query_interrupted());
         }
         self.note_fallback(rt, true);
@@ -319,6 +319,11 @@ impl Session {
         }
     }
 
+    /// Whether KILL QUERY ended the statement under way while it waited or was readied.
+    fn query_killed(&self) -> bool {
+        self.registration.entry.signals.query_pending()
+    }
+
     /// Readies replica `i` for the read; false (logged) if it cannot be reached.
     async fn try_replica(&mut self, rt: &RuntimeState, i: usize) -> bool {
         match self.ready(rt, Target::Replica(i)).await {
@@ -328,7 +333,7 @@ impl Session {
                 true
             }
             // Killed while it waited: no fault of the replica's.
-            Err(_) if self.registration.entry.signals.query_pending() => false,
+            Err(_) if self.query_killed() => false,
             Err(e) => {
                 tracing::warn!(parent: &self.span(), error = %e, "replica skipped");
                 false

@@ -281,7 +281,7 @@ impl MonitorHandle {
     pub fn write_target<'a>(
         &self,
         primary: &'a str,
-        others: impl Iterator<Item = &'a str>,
+        others: impl Iterator<Item = &'a str> + Clone,
     ) -> &'a str {
         let seen = |addr: &str, read_only: bool| {
             self.status_is(addr, |s| {
@@ -292,13 +292,13 @@ impl MonitorHandle {
             return primary;
         }
         // One that answers first: after a second promotion, the first promoted server,
-        // dead now, was last seen writable too.
-        let others: Vec<&'a str> = others.filter(|a| seen(a, false)).collect();
-        others
-            .iter()
+        // dead now, was last seen writable too. (Two looks, no list: after a promotion
+        // this runs for every statement to the primary.)
+        let writable = others.filter(|a| seen(a, false));
+        writable
+            .clone()
             .find(|a| self.status_is(a, |s| s.reachable))
-            .or(others.first())
-            .copied()
+            .or_else(|| writable.clone().next())
             .unwrap_or(primary)
     }
 

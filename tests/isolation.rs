@@ -124,6 +124,8 @@ const ATTEMPTS: &[&str] = &[
     "SELECT * FROM wf_globex/*!99999 x*/.isolation_secret",
     "SELECT 1 /*!99999 ' */, (SELECT secret FROM wf_globex.isolation_secret) -- '",
     "SELECT 1 /*M!999999 ' */ FROM wf_globex.isolation_secret -- '",
+    // `--` before DEL (0x7F) ends the line for the server, quote and all.
+    "SELECT 1 --\x7f '\n, (SELECT secret FROM wf_globex.isolation_secret) -- '",
     // Dynamic SQL in a literal.
     "PREPARE s FROM 'SELECT * FROM wf_globex.isolation_secret'",
     "EXECUTE IMMEDIATE 'SELECT * FROM wf_globex.isolation_secret'",

@@ -2934,6 +2934,7 @@ async fn idle_connections_no_session_comes_back_to_are_closed() {
 /// transaction to the primary, as other statements only the primary's session can keep do.
 #[tokio::test]
 async fn a_prepared_set_in_a_read_only_transaction_stays_with_its_session() {
+    create_backend_user(BACKEND_USER).await;
     let keys = format!(
         "pool_max = 1\nbackend_user = \"{BACKEND_USER}\"\nbackend_password = \"{BACKEND_PASSWORD}\""
     );

@@ -26,7 +26,8 @@ pub(crate) fn leading(sql: &[u8]) -> (Hints, usize) {
             read_comment(&sql[pos + 2..body_end], &mut hints);
             pos = end;
         } else if rest[0] == b'#'
-            || (rest.starts_with(b"--") && rest.get(2).is_none_or(|c| *c <= b' '))
+            || (rest.starts_with(b"--")
+                && rest.get(2).is_none_or(|&c| super::lexer::ends_dashes(c)))
         {
             pos += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
         } else {

@@ -149,16 +149,21 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
 
 /// A write, decided by its keyword. One that may move a sequence (`VALUES (NEXTVAL(s))`) is
 /// scanned on: the session must then keep the connection that answers LASTVAL; so is one
-/// that may read one or a user variable (`@`), which the connection may hold for another
-/// session. A byte search rules out the rest without lexing them (writes are not cached
-/// by digest).
+/// that may take or free a named lock (`INSERT ... SELECT GET_LOCK(...)`), which stays
+/// with the connection, and one that may read a sequence or a user variable (`@`), which
+/// the connection may hold for another session. A byte search rules out the rest without
+/// lexing them (writes are not cached by digest).
 fn write(mut cur: Cursor) -> Piece {
     let rest = cur.rest();
-    if !may_name_sequence_function(rest) && memchr::memchr(b'@', rest).is_none() {
+    if !may_name_sequence_function(rest)
+        && !may_name_lock_function(rest)
+        && memchr::memchr(b'@', rest).is_none()
+    {
         return Piece::primary(R::Write);
     }
     let scan = select::scan(&mut cur);
     let effects = Effects {
+        named_lock: scan.effects.named_lock,
         sequence_value: scan.effects.sequence_value,
         reads_sequence_value: scan.effects.reads_sequence_value,
         reads_user_var: scan.effects.reads_user_var,
@@ -167,6 +172,14 @@ fn write(mut cur: Cursor) -> Piece {
         ..Effects::default()
     };
     Piece::with(Class::Primary(R::Write), effects)
+}
+
+/// Whether `sql` holds `_lock` in any case: GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS.
+fn may_name_lock_function(sql: &[u8]) -> bool {
+    memchr::memchr_iter(b'_', sql).any(|i| {
+        sql.get(i + 1..i + 5)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"lock"))
+    })
 }
 
 /// Whether `sql` holds `val` in any case: NEXTVAL, SETVAL, `NEXT VALUE FOR`, and LASTVAL

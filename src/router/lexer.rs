@@ -42,6 +42,71 @@ pub(crate) fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
+/// Where a system variable's name that starts at `at` (after its `@@`) ends, its scope
+/// with it. The server takes the name in backticks too, and spaces or comments around the
+/// scope's dot (`@@`server_id``, `@@session . read_only`): all of it is the token, which
+/// [`sysvar_parts`] then declines to read.
+fn sysvar_end(src: &[u8], at: usize) -> usize {
+    let mut end = at;
+    loop {
+        end = if src.get(end) == Some(&b'`') {
+            quoted_end(src, end, b'`', false).unwrap_or(src.len())
+        } else {
+            end + src[end..].iter().take_while(|&&b| is_ident_byte(b)).count()
+        };
+        let dot = trivia_end(src, end);
+        if src.get(dot) != Some(&b'.') {
+            return end;
+        }
+        end = trivia_end(src, dot + 1);
+    }
+}
+
+/// Past whitespace and plain comments from `at`. An executable comment is not passed: its
+/// content is SQL.
+fn trivia_end(src: &[u8], mut at: usize) -> usize {
+    while let Some(&b) = src.get(at) {
+        let next = src.get(at + 1).copied();
+        if is_space(b) {
+            at += 1;
+        } else if b == b'/' && next == Some(b'*') && !matches!(src.get(at + 2), Some(b'!' | b'M')) {
+            at = comment_end(src, at);
+        } else if b == b'#'
+            || (b == b'-' && next == Some(b'-') && src.get(at + 2).is_none_or(|&c| ends_dashes(c)))
+        {
+            at += src[at..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .unwrap_or(src.len() - at);
+        } else {
+            break;
+        }
+    }
+    at
+}
+
+/// A system variable token's scope, if spelt, and name: `@@x`, `@@session.x`,
+/// `@@global.x`. None when spelt in a way that is not read here (in backticks, with space
+/// or a comment at its dot): the callers then take the safe side.
+pub(crate) fn sysvar_parts(text: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    let name = text.get(2..).unwrap_or(b"");
+    if !name.iter().all(|&b| is_ident_byte(b) || b == b'.') {
+        return None;
+    }
+    Some(match name.iter().position(|&b| b == b'.') {
+        Some(dot) => (Some(&name[..dot]), &name[dot + 1..]),
+        None => (None, name),
+    })
+}
+
+/// Whether `c`, after `--`, makes the rest of the line a comment: whitespace or a control
+/// byte, DEL (0x7F) among them, as the server's character tables mark it. DEL read as a
+/// character instead would have the comment's quotes start strings here that the server
+/// never sees, and hide what follows them (a write, another tenant's schema).
+pub(crate) fn ends_dashes(c: u8) -> bool {
+    c <= b' ' || c == 0x7f
+}
+
 pub(crate) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
@@ -162,8 +227,7 @@ impl<'a> Lexer<'a> {
 
     /// `--` starts a comment only when followed by whitespace, a control byte or the end.
     fn dash_comment(&self) -> bool {
-        let c = self.at(self.pos + 2);
-        self.pos + 2 >= self.src.len() || c <= b' '
+        self.pos + 2 >= self.src.len() || ends_dashes(self.at(self.pos + 2))
     }
 
     fn skip_line(&mut self) {
@@ -246,11 +310,7 @@ impl<'a> Lexer<'a> {
     fn variable(&mut self) -> Kind {
         let start = self.pos;
         if self.at(start + 1) == b'@' {
-            let mut end = start + 2;
-            while end < self.src.len() && (is_ident_byte(self.src[end]) || self.src[end] == b'.') {
-                end += 1;
-            }
-            self.pos = end;
+            self.pos = sysvar_end(self.src, start + 2);
             return Kind::SysVar;
         }
         self.pos = match self.at(start + 1) {

@@ -380,6 +380,16 @@ mod tests {
         }
     }
 
+    /// The server ends a line at `--` followed by DEL (0x7F), a control byte to it: read as
+    /// a character, the comment's quote hid the next line's schema from the check.
+    #[test]
+    fn a_comment_ended_by_del_hides_no_name() {
+        assert_eq!(
+            refs("SELECT * FROM t --\x7f '\n JOIN wf_globex.x ON 1 -- '"),
+            ["wf_globex"]
+        );
+    }
+
     #[test]
     fn other_sql_modes_cannot_hide_a_name() {
         // NO_BACKSLASH_ESCAPES: the string ends at the second quote, the rest is SQL.

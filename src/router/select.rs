@@ -32,7 +32,8 @@ pub(crate) enum Call {
 /// Built-in functions that change state, wait, or answer about this connection: never on a
 /// replica. RAND, UUID, NOW and the like are fine there and are not listed.
 pub(crate) fn call_kind(name: &[u8]) -> Option<Call> {
-    let mut buf = [0u8; 32];
+    // The longest name listed is 33 bytes (WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS).
+    let mut buf = [0u8; 40];
     let upper = buf.get_mut(..name.len())?;
     upper.copy_from_slice(name);
     upper.make_ascii_uppercase();
@@ -304,10 +305,10 @@ fn has_argument(cur: &Cursor) -> bool {
 }
 
 fn system_variable(text: &[u8], s: &mut Scan) {
-    let name = text.get(2..).unwrap_or(b"");
-    let name = match name.iter().position(|&b| b == b'.') {
-        Some(dot) => &name[dot + 1..],
-        None => name,
+    // A name spelt in a way not read here may be any variable: the primary answers it.
+    let Some((_, name)) = super::lexer::sysvar_parts(text) else {
+        s.hit(PrimaryReason::Unknown);
+        return;
     };
     match variable_kind(name) {
         VariableKind::Connection => s.hit(PrimaryReason::SideEffectFunction),
@@ -410,6 +411,9 @@ pub(crate) fn decide(text: &str) -> (Class, Effects) {
     );
     let scan = scan(&mut cur);
     if let Some(class) = scan.decided() {
+        if class == Class::LastBackend && leads_with_cte(text) {
+            return (last_backend_unless_more(text), scan.effects);
+        }
         return (class, scan.effects);
     }
     let ast = ast_check(text);
@@ -423,6 +427,24 @@ pub(crate) fn decide(text: &str) -> (Class, Effects) {
         ..scan.effects
     };
     (class, effects)
+}
+
+fn leads_with_cte(text: &str) -> bool {
+    let resume = Resume {
+        pos: 0,
+        in_exec: false,
+    };
+    Cursor::new(text.as_bytes(), resume).peek_is("WITH")
+}
+
+/// A statement about the previous one goes where that ran, perhaps a replica: one led by a
+/// CTE may be a write besides (`WITH c AS (...) UPDATE t SET a = ROW_COUNT()` names no
+/// FROM), which the AST tells.
+fn last_backend_unless_more(text: &str) -> Class {
+    match ast_check(text).reason {
+        None | Some(PrimaryReason::SideEffectFunction) => Class::LastBackend,
+        Some(r) => Class::Primary(r),
+    }
 }
 
 /// What sqlparser's AST says of a statement.

@@ -1,7 +1,7 @@
 //! SET statements: session variables (replayable), server-wide changes, user variables.
 
 use super::classify::{Ctx, Piece};
-use super::lexer::{Cursor, Kind, Token};
+use super::lexer::{sysvar_parts, Cursor, Kind, Token};
 use super::select::{self, Scan};
 use super::{Class, Effects, PrimaryReason};
 
@@ -215,11 +215,18 @@ fn targets(mut cur: Cursor) -> Targets {
                 Kind::UserVar => out.user_var = true,
                 Kind::SysVar => {
                     out.session_var = true;
-                    out.global |= is_global_sysvar(text);
-                    let name = sysvar_parts(text).1;
-                    out.profiling |= name.eq_ignore_ascii_case(b"profiling");
-                    out.one_shot |= is_one_shot(name);
-                    completion = completion_target(name);
+                    match sysvar_parts(text) {
+                        Some((scope, name)) => {
+                            out.global |= scope.is_some_and(is_global_scope);
+                            out.profiling |= name.eq_ignore_ascii_case(b"profiling");
+                            out.one_shot |= is_one_shot(name);
+                            completion = completion_target(name);
+                        }
+                        // Spelt in a way not read here (`@@`autocommit``): it may be any
+                        // variable, one Switchyard must follow among them, so the session
+                        // keeps the connection that has it rather than replaying it.
+                        None => out.one_shot = true,
+                    }
                 }
                 _ => {}
             }
@@ -253,20 +260,6 @@ fn is_global_scope(w: &[u8]) -> bool {
 
 fn is_session_scope(w: &[u8]) -> bool {
     w.eq_ignore_ascii_case(b"SESSION") || w.eq_ignore_ascii_case(b"LOCAL")
-}
-
-/// `@@x`, `@@session.x`, `@@global.x`...: its scope, if spelt, and its name.
-fn sysvar_parts(text: &[u8]) -> (Option<&[u8]>, &[u8]) {
-    let name = text.get(2..).unwrap_or(b"");
-    match name.iter().position(|&b| b == b'.') {
-        Some(dot) => (Some(&name[..dot]), &name[dot + 1..]),
-        None => (None, name),
-    }
-}
-
-/// `@@global.x`, `@@persist.x`, `@@persist_only.x`.
-fn is_global_sysvar(text: &[u8]) -> bool {
-    sysvar_parts(text).0.is_some_and(is_global_scope)
 }
 
 /// MariaDB `SET STATEMENT var=value [, ...] FOR <statement>`: the inner statement decides,
@@ -370,7 +363,7 @@ pub fn client_charset(sql: &[u8]) -> Option<String> {
             Kind::Word if text.eq_ignore_ascii_case(b"SET") => true,
             Kind::Word | Kind::SysVar => {
                 let name = if t.kind == Kind::SysVar {
-                    sysvar_parts(text).1
+                    sysvar_parts(text).map_or(&b""[..], |(_, name)| name)
                 } else {
                     text
                 };
@@ -453,8 +446,10 @@ fn target_name(toks: &Tokens, t: Token) -> Option<String> {
     let text = toks.text(t);
     let name = match t.kind {
         Kind::UserVar => text,
-        Kind::SysVar if is_global_sysvar(text) => return None,
-        Kind::SysVar => sysvar_parts(text).1,
+        Kind::SysVar => match sysvar_parts(text)? {
+            (Some(scope), _) if is_global_scope(scope) => return None,
+            (_, name) => name,
+        },
         Kind::Word => {
             const ALONE: [&str; 9] = [
                 "STATEMENT",

@@ -1158,3 +1158,78 @@ fn classifier_fingerprint_is_fingerprint_hash() {
         }
     }
 }
+
+/// The server's own reading, checked on MariaDB 10.11: `--` followed by DEL (0x7F) starts a
+/// comment (its character tables call DEL a control byte). Read as a character, the quote
+/// in that comment opened a string here that hid the next line's write.
+#[test]
+fn dashes_before_del_start_a_comment() {
+    let sql = "SELECT ROW_COUNT() --\x7f '\n; UPDATE t SET a = 1; -- '";
+    assert_ne!(class(sql), LAST, "{sql:?}");
+    assert_ne!(class(sql), READ, "{sql:?}");
+    assert_eq!(
+        router()
+            .classify(b"--\x7f x\n/* route=primary */ SELECT 1")
+            .hints
+            .route,
+        Some(RouteHint::Primary)
+    );
+}
+
+/// MariaDB reads a system variable's name in backticks, and with spaces or comments around
+/// its scope's dot (`@@`server_id``, `@@session . last_gtid`). Read as a variable of no
+/// name, it was a plain one: the read went to a replica, which has another server id and
+/// none of the session's GTID. Such a spelling is not read here: the primary answers it,
+/// and a SET of one is kept with the session's connection rather than replayed.
+#[test]
+fn odd_spellings_of_a_system_variable_take_the_safe_side() {
+    for sql in [
+        "SELECT @@`server_id`",
+        "SELECT @@session .server_id",
+        "SELECT @@session. read_only",
+        "SELECT @@session/* x */.last_gtid",
+        "SELECT @@session.`identity`",
+        "SELECT @@`version`",
+    ] {
+        assert!(matches!(class(sql), Class::Primary(_)), "{sql}");
+    }
+    assert_eq!(class("SELECT @@version, @@session.sql_mode"), READ);
+    assert_eq!(class("SELECT @@version . 5"), p(R::Unknown));
+    for sql in [
+        "SET @@`autocommit` = 0",
+        "SET @@session . time_zone = '+00:00'",
+    ] {
+        assert!(effects(sql).unreplayable, "{sql}");
+    }
+    assert!(!effects("SET @@session.time_zone = '+00:00'").unreplayable);
+}
+
+/// A write that takes or frees a named lock keeps the lock's pin: the lock stays with the
+/// connection it was taken on (a later RELEASE_LOCK elsewhere found none).
+#[test]
+fn writes_keep_their_named_locks() {
+    assert_eq!(
+        effects("INSERT INTO t SELECT GET_LOCK('a', 0)").named_lock,
+        LockEffect::Acquire(1)
+    );
+    assert_eq!(
+        effects("UPDATE t SET a = RELEASE_LOCK('a')").named_lock,
+        LockEffect::Release(1)
+    );
+    assert_eq!(effects("UPDATE t SET a = 1").named_lock, LockEffect::None);
+}
+
+/// A CTE before a write (MySQL 8) names no FROM: a ROW_COUNT() in it made the statement
+/// one about the previous statement, sent where that ran, perhaps a replica.
+#[test]
+fn a_write_after_a_cte_is_no_question_about_the_previous_statement() {
+    assert_eq!(
+        class("WITH c AS (SELECT 1) UPDATE t SET a = ROW_COUNT()"),
+        p(R::Write)
+    );
+    assert_eq!(class("WITH c AS (SELECT 1) SELECT ROW_COUNT()"), LAST);
+    assert_eq!(
+        class("SELECT WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS('0-1-1', 1)"),
+        p(R::SideEffectFunction)
+    );
+}

@@ -126,22 +126,39 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
     let out = mariadb_off("acme_app", port, &ca, false, "SELECT 1").await;
     assert_ran(&out, "the login");
 
-    // A user marked require_tls is refused without TLS even where TLS is optional.
+    // A user marked require_tls is refused without TLS even where TLS is optional, as
+    // MariaDB refuses an account REQUIRE SSL: ERR 1045.
     let out = mariadb_off("ops", port, &ca, false, "SELECT 1").await;
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("ERROR 3159"),
+        String::from_utf8_lossy(&out.stderr).contains("ERROR 1045"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let out = mariadb_off("ops", port, &ca, true, "SELECT 1").await;
     assert_ran(&out, "the login");
-    // The same refusal whatever the password: after the password's check it told a
-    // guesser on a plaintext connection which one was right (1045 for the others).
-    let (_, refused) =
-        RawClient::connect(port, "ops", "wrong", None, common::raw::modern_caps()).await;
-    let refused = common::raw::packets(&refused);
-    let (_, last) = refused.last().unwrap();
-    assert_eq!(&last[..3], &[0xFF, 0x57, 0x0C], "ERR 3159: {refused:?}");
+    // The same refusal whatever the password, and the same as a user that does not exist
+    // gets: a refusal of its own (ERR 3159 naming the user) told a stranger which users
+    // exist, and one after the password's check would tell a guesser which one was right.
+    let refusal = |name: &'static str, password: &'static str| async move {
+        let (_, answer) =
+            RawClient::connect(port, name, password, None, common::raw::modern_caps()).await;
+        let answer = common::raw::packets(&answer);
+        answer.last().unwrap().1.clone()
+    };
+    let right = refusal("ops", "ops_pw").await;
+    let message = String::from_utf8_lossy(&right[9..]).into_owned();
+    assert_eq!(&right[..3], &[0xFF, 0x15, 0x04], "ERR 1045: {message}");
+    assert!(
+        message.starts_with("Access denied for user 'ops'@")
+            && message.ends_with("(using password: YES)"),
+        "{message}"
+    );
+    assert_eq!(refusal("ops", "wrong").await, right);
+    let stranger = refusal("nobody", "ops_pw").await;
+    assert_eq!(
+        String::from_utf8_lossy(&stranger[9..]),
+        message.replace("'ops'", "'nobody'")
+    );
 
     // Nor can a plaintext session become that user with COM_CHANGE_USER: refused as at
     // login, the session going on as its old user.
@@ -155,7 +172,7 @@ async fn clients_log_in_over_tls_and_plaintext_can_be_refused() {
     .await;
     let (answer, _) = c.change_user(("ops", "ops_pw", "wf_acme"), 45).await;
     let (_, last) = answer.last().unwrap();
-    assert_eq!(&last[..3], &[0xFF, 0x57, 0x0C], "ERR 3159: {answer:?}");
+    assert_eq!(&last[..3], &[0xFF, 0x15, 0x04], "ERR 1045: {answer:?}");
     let who = c.query("SELECT CURRENT_USER()").await;
     assert!(
         who.windows(10).any(|w| w == b"acme_app@%"),

@@ -59,6 +59,23 @@ pub async fn authenticate(
     result
 }
 
+/// Refuses `offer` before its password is checked (a user that must log in over TLS, on a
+/// plaintext connection) with the words a wrong password gets, after asking for the answer
+/// where a check would have asked: a refusal of its own would tell a stranger that the
+/// user exists, as a refusal after the check would tell a guesser the password was right.
+pub async fn refuse(client: &mut PacketStream, rt: &RuntimeState, offer: Offer<'_>) -> Failure {
+    let user = rt.user(offer.user);
+    let scheme = scheme_for(user.as_ref().map(|u| &u.password), offer.plugin);
+    match answer_in(client, scheme, &offer).await {
+        Ok((answer, _, seq)) => {
+            rt.shared.logins.record(LoginMethod::Native, false);
+            let e = access_denied(offer.user, offer.host, !answer.is_empty());
+            (SessionError::Reply(e), seq)
+        }
+        Err(f) => f,
+    }
+}
+
 async fn prove(
     client: &mut PacketStream,
     rt: &RuntimeState,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::auth::{authenticate, Offer, Proven};
+use super::auth::{authenticate, refuse, Offer, Proven};
 use super::error::{unknown_command, SessionError};
 use super::login::tls_missing;
 use super::session::{Flow, Session};
@@ -72,8 +72,8 @@ impl Session {
             seq: 1,
         };
         // Before the password is checked, as at login.
-        if let Some(e) = tls_missing(rt, &cu.user, &self.client) {
-            return Err((e, 1));
+        if tls_missing(rt, &cu.user, &self.client) {
+            return Err(refuse(&mut self.client, rt, offer).await);
         }
         let proven = authenticate(&mut self.client, rt, offer).await?;
         let tenant = tenant::login_tenant(rt, &proven.user, cu.database.as_deref())

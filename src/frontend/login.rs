@@ -83,10 +83,8 @@ pub async fn login(
         must_switch: false,
         seq,
     };
-    // Before the password is checked: a refusal after it would tell a guesser on a
-    // plaintext connection which password is right.
-    if let Some(e) = tls_missing(rt, &hello.user, client) {
-        return Err((e, seq));
+    if tls_missing(rt, &hello.user, client) {
+        return Err(auth::refuse(client, rt, offer).await);
     }
     let Proven { user, proof, seq } = auth::authenticate(client, rt, offer).await?;
     let tenant =
@@ -103,24 +101,20 @@ pub async fn login(
     })
 }
 
-/// The refusal for a user named `name` with `require_tls` on a connection without TLS (at
-/// login and at COM_CHANGE_USER alike), before the password is checked.
-pub(super) fn tls_missing(
-    rt: &RuntimeState,
-    name: &str,
-    client: &PacketStream,
-) -> Option<SessionError> {
-    let user = rt.user(name)?;
-    (user.require_tls && !client.is_tls()).then(|| {
-        SessionError::reply(
-            3159,
-            "08004",
-            format!(
-                "Connections using insecure transport are prohibited for user '{}' (require_tls)",
-                user.name
-            ),
-        )
-    })
+/// Whether `name` is a user with `require_tls` and this connection is plaintext (at login
+/// and at COM_CHANGE_USER alike). Such a login is refused as MariaDB refuses an account
+/// `REQUIRE SSL` over plaintext, with ERR 1045 (`auth::refuse`), and the reason logged.
+pub(super) fn tls_missing(rt: &RuntimeState, name: &str, client: &PacketStream) -> bool {
+    let missing = rt
+        .user(name)
+        .is_some_and(|user| user.require_tls && !client.is_tls());
+    if missing {
+        tracing::info!(
+            user = name,
+            "login refused: the user requires TLS (require_tls)"
+        );
+    }
+    missing
 }
 
 /// An I/O failure during the login: the client is gone, or sent a packet over the

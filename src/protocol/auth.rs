@@ -76,7 +76,12 @@ pub fn native_response_from_stage1(nonce: &[u8], stage1: &[u8; 20]) -> Vec<u8> {
 }
 
 /// Checks a client's caching_sha2_password fast-path answer against a known password.
+/// For an empty password the answer is nothing, or one NUL byte (libmysqlclient's, which
+/// MySQL's server takes as no password too).
 pub fn verify_sha2(nonce: &[u8], password: &str, response: &[u8]) -> bool {
+    if password.is_empty() {
+        return response.is_empty() || response == [0];
+    }
     let expected = scramble_sha256(nonce, password.as_bytes());
     same_bytes(expected.as_ref().map_or(&[][..], |s| &s[..]), response)
 }
@@ -110,6 +115,10 @@ mod tests {
         assert!(!verify_sha2(&n, "Secret", &s));
         assert!(!verify_sha2(&n, "secret", &r));
         assert!(verify_sha2(&n, "", &[]));
+        // libmysqlclient answers an empty password with one NUL byte.
+        assert!(verify_sha2(&n, "", &[0]));
+        assert!(!verify_sha2(&n, "", &[0, 0]));
+        assert!(!verify_sha2(&n, "", &s));
     }
 
     #[test]

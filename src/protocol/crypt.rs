@@ -4,6 +4,10 @@
 
 use sha2::{Digest, Sha256};
 
+/// The longest password a hash is checked against, in bytes: MySQL's limit for
+/// caching_sha2_password and sha256_password (`CACHING_SHA2_PASSWORD_MAX_PASSWORD_LENGTH`).
+pub const MAX_PASSWORD_LEN: usize = 256;
+
 /// A stored password hash.
 #[derive(Clone, PartialEq, Eq)]
 pub enum PasswordHash {
@@ -68,8 +72,13 @@ impl PasswordHash {
         }
     }
 
-    /// Whether `password` (plaintext) is the one this hash was made from.
+    /// Whether `password` (plaintext) is the one this hash was made from. One over
+    /// [`MAX_PASSWORD_LEN`] bytes is not (crypt's cost grows with the square of its
+    /// length: a 128 KiB one kept a core busy for seconds, before any login).
     pub fn matches(&self, password: &[u8]) -> bool {
+        if password.len() > MAX_PASSWORD_LEN {
+            return false;
+        }
         match self {
             PasswordHash::Native(stage2) => {
                 super::auth::same_bytes(&super::auth::native_stage2(password), stage2)
@@ -258,6 +267,23 @@ mod tests {
         let h = PasswordHash::parse("0x244124303035245e3e122f765160382d0b1e4d416f3f6752557c3c4d726e5a68756f4a547547682e536c504e6e76484a7854646b5452486d636e45464d61377a634147714144").unwrap();
         assert!(h.matches(b"123456"));
         assert!(!h.matches(b"1234567"));
+    }
+
+    /// A password longer than MySQL takes is refused unhashed: crypt's cost grows with the
+    /// square of its length, and a stranger's 128 KiB "password" kept a core busy for
+    /// seconds per login attempt.
+    #[test]
+    fn refuses_passwords_over_the_limit_unhashed() {
+        let salt = b"0123456789abcdefghij".to_vec();
+        let hash_of = |pw: &[u8]| PasswordHash::Sha2 {
+            rounds: 5000,
+            salt: salt.clone(),
+            digest: sha256_crypt(pw, &salt, 5000),
+        };
+        let longest = vec![b'x'; MAX_PASSWORD_LEN];
+        assert!(hash_of(&longest).matches(&longest));
+        let over = vec![b'x'; MAX_PASSWORD_LEN + 1];
+        assert!(!hash_of(&over).matches(&over));
     }
 
     #[test]

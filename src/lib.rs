@@ -66,10 +66,14 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
         .shared
         .admin_serving
         .store(admin_serving, Ordering::Relaxed);
-    state.load().learn_server_info().await;
+    let learned = state.load().learn_server_info().await;
     state.load().prepare_rsa_key().await;
     // Before the first client: a tenant paused fleet-wide is held here too.
     let fleet = fleet::start(&state).await;
+    // Tenants that come from the fleet's document, or a first primary that did not answer:
+    // the backends' greeting is learned once one answers (until then clients get the
+    // built-in profile's, and executable comments are judged by its version).
+    let learner = (!learned).then(|| tokio::spawn(learn_server_info_later(Arc::clone(&state))));
     let n = frontend::workers::count(state.load().config.server.threads);
     let workers = match frontend::workers::Workers::start(n, &state) {
         Ok(w) => w,
@@ -117,6 +121,21 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
     }
     reloader.abort();
     sweeper.abort();
+    if let Some(task) = learner {
+        task.abort();
+    }
+}
+
+async fn learn_server_info_later(state: SharedState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if state.load_full().learn_server_info().await {
+            tracing::info!("learned the backends' greeting");
+            return;
+        }
+    }
 }
 
 /// Stops sessions at their next transaction boundary and waits for them, at most

@@ -194,6 +194,13 @@ fn compose_services_match_the_compose_config() {
             .any(|v| v == "./config/compose.toml:/etc/switchyard/switchyard.toml:ro"),
         "switchyard must mount config/compose.toml read-only: {volumes:?}"
     );
+    // Docker's stop waits out the drain (SIGKILL after 10 s otherwise).
+    let stop = sy["stop_grace_period"].as_str().expect("stop_grace_period");
+    let stop: u64 = stop.trim_end_matches('s').parse().expect(stop);
+    assert!(
+        stop > cfg.server.shutdown_grace.as_secs(),
+        "stop_grace_period {stop}s"
+    );
     let command = strings(sy.get("command")).join(" ");
     assert!(
         command.is_empty() || command == "run --config /etc/switchyard/switchyard.toml",
@@ -901,11 +908,15 @@ fn k8s_manifests_agree_with_the_config() {
                     .is_some_and(|at| cache.starts_with(at))
         });
     assert!(mounted, "{} is on no writable volume", cache.display());
-    // The pod's name is its instance name; the grace outlasts shutdown_grace.
+    // The pod's name is its instance name; the grace outlasts the preStop wait (which
+    // keeps the listener open until the Service has let the pod go) and shutdown_grace.
     let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let pre_stop = strings(container["lifecycle"]["preStop"]["exec"].get("command"));
+    assert_eq!(pre_stop[0], "sleep", "{pre_stop:?}");
+    let pre_stop: u64 = pre_stop[1].parse().unwrap();
     assert!(
-        grace > s.shutdown_grace.as_secs(),
-        "terminationGracePeriodSeconds {grace} <= shutdown_grace"
+        grace > pre_stop + s.shutdown_grace.as_secs(),
+        "terminationGracePeriodSeconds {grace} <= preStop {pre_stop} + shutdown_grace"
     );
     for (service, wanted) in [("switchyard", "mysql"), ("switchyard-admin", "admin")] {
         let ports = &k8s_object(&docs, "Service", service)["spec"]["ports"];

@@ -342,20 +342,23 @@ impl RuntimeState {
         self.directory.tenant_of_schema(schema)
     }
 
-    /// Reads a backend's greeting so clients see its version and capabilities.
-    pub async fn learn_server_info(&self) {
+    /// Reads a backend's greeting so clients see its version and capabilities. False when
+    /// there is no backend yet (a fleet instance before its document) or it did not answer.
+    pub async fn learn_server_info(&self) -> bool {
         let first = self.config.tenants.first();
         let Some(primary) = first
             .map(|t| &t.primary)
             .or_else(|| self.config.clusters.first().map(|c| &c.template.primary))
         else {
-            return;
+            return false;
         };
-        if let Some(info) =
+        let Some(info) =
             crate::backend::conn::probe_server_info(primary, self.connect_timeout).await
-        {
-            self.shared.router.server_version.learn(&info.version);
-            self.shared.server_info.store(info);
-        }
+        else {
+            return false;
+        };
+        self.shared.router.server_version.learn(&info.version);
+        self.shared.server_info.store(info);
+        true
     }
 }

@@ -322,3 +322,49 @@ async fn a_restart_while_etcd_is_away_serves_the_document_it_ran() {
     );
     f.instances.push(a);
 }
+
+/// The version a server at `port` greets with (the handshake's first packet).
+async fn greeting_version(port: u16) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).await.unwrap();
+    let mut p = vec![0; usize::from(head[0]) | usize::from(head[1]) << 8];
+    s.read_exact(&mut p).await.unwrap();
+    let end = p[1..].iter().position(|&b| b == 0).unwrap() + 1;
+    String::from_utf8_lossy(&p[1..end]).into_owned()
+}
+
+/// An instance whose local file names no tenant (they come with the fleet's document)
+/// greeted every client as the built-in profile (`5.5.5-10.11.0-MariaDB`) for its whole
+/// life: the backends' greeting was read once at start, when there was none to ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_without_tenants_greets_as_its_backends_once_the_document_runs() {
+    let admin = format!(
+        "[admin]\nuser = \"admin\"\npassword = \"{}\"\n",
+        super::harness::ADMIN_PASSWORD
+    );
+    let spec = FleetSpec {
+        fleet: format!("greet-{}", std::process::id()),
+        lease_ttl: "2s",
+        ack_timeout: "1s",
+        body: admin,
+    };
+    let f = Fleet::start("greet", &["a"], spec).await;
+    let out = push(&f, "acme.toml", &acme_body(local_ports(), "")).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let direct = greeting_version(common::primary_port()).await;
+    let a = f.get("a");
+    until(
+        "the instance greets as its backends",
+        Duration::from_secs(5),
+        || async { (greeting_version(a.app).await == direct).then_some(()) },
+    )
+    .await;
+}

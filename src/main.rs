@@ -190,6 +190,13 @@ fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
         }
     };
     if let Some(n) = threads {
+        if n > config::MAX_THREADS {
+            eprintln!(
+                "--threads {n}: at most {} worker threads",
+                config::MAX_THREADS
+            );
+            return ExitCode::FAILURE;
+        }
         cfg.server.threads = n;
     }
     // The control plane (accept, admin, HTTP, monitor) is light: one thread. Sessions run

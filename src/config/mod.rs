@@ -27,6 +27,7 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use pattern::{valid_tenant, NamePattern};
 pub use render::render_table;
+pub use validate::MAX_THREADS;
 
 /// Parses and validates config text; `env` supplies `${VAR}` values.
 /// On failure every problem found is returned, in file order.
@@ -58,7 +59,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 pub struct Config {
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
-    /// `[monitor]`: without it no health checks run and every backend counts as eligible.
+    /// `[monitor]`: the login health checks use; without it each tenant's own backend
+    /// login checks its servers (the monitor always runs).
     pub monitor: Option<MonitorConfig>,
     pub clusters: Vec<ClusterConfig>,
     /// Every named tenant: `[[tenants]]` and those a cluster lists, schemas expanded.

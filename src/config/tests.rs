@@ -390,6 +390,51 @@ fn a_tenant_name_with_a_slash_is_refused() {
     );
 }
 
+/// Settings `check` passed and `run` could not live with: a zero handshake or idle timeout
+/// ended every login or session at once, two listeners on one port failed the second
+/// bind, a replica that is the primary took every read to the primary, a fractional
+/// lease was cut to whole seconds, a thread count past the workers' counters shared them.
+#[test]
+fn settings_that_cannot_run_are_refused() {
+    let server = |keys: &str| format!("[server]\n{keys}\n\n{BASE}");
+    for (keys, needle) in [
+        ("handshake_timeout = \"0s\"", "must be greater than 0"),
+        ("idle_timeout = \"0s\"", "must be at least 1s"),
+        ("idle_timeout = \"500ms\"", "must be at least 1s"),
+        ("threads = 256", "at most 255 worker threads"),
+        (
+            "listen = \"127.0.0.1:6033\"\nadmin_listen = \"127.0.0.1:6033\"",
+            "is also server.listen's",
+        ),
+        (
+            "listen = \"0.0.0.0:6033\"\nhttp_listen = \"127.0.0.1:6033\"",
+            "is also server.listen's",
+        ),
+        (
+            "admin_listen = \"[::]:6032\"\nhttp_listen = \"127.0.0.1:6032\"",
+            "is also server.admin_listen's",
+        ),
+    ] {
+        let errs = parse(&server(keys), &demo_env).unwrap_err().to_string();
+        assert!(errs.contains(needle), "{keys}: {errs}");
+    }
+    parse_ok(&server(
+        "listen = \"127.0.0.1:6033\"\nadmin_listen = \"127.0.0.2:6033\"\nthreads = 255\nidle_timeout = \"1s\"",
+    ));
+    let text = BASE.replacen(
+        "primary = \"db1:3306\"",
+        "primary = \"db1:3306\"\nreplicas = [\"DB1:3306\"]",
+        1,
+    );
+    let errs = parse(&text, &demo_env).unwrap_err().to_string();
+    assert!(errs.contains("is the tenant's primary"), "{errs}");
+    let fleet = format!(
+        "[fleet]\nname = \"f\"\ninstance = \"a\"\netcd = [\"http://127.0.0.1:2379\"]\nlease_ttl = \"2900ms\"\n\n{BASE}"
+    );
+    let errs = parse(&fleet, &demo_env).unwrap_err().to_string();
+    assert!(errs.contains("must be whole seconds"), "{errs}");
+}
+
 // ---- helpers ----
 
 #[test]

@@ -34,6 +34,9 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:6033";
 const DEFAULT_MAX_PACKET: usize = 64 << 20;
 /// Sessions spread once a worker carries three quarters of a core (see `frontend::balance`).
 const DEFAULT_WORKER_FILL: u8 = 75;
+/// The most worker threads: each writes counters of its own
+/// (`state::per_worker::SLOTS` less the control plane's).
+pub const MAX_THREADS: usize = 255;
 const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
@@ -276,6 +279,71 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
+    /// Two listeners on one port (of one address, or of any and one) cannot both bind:
+    /// `check` passed what `run` then refused to start.
+    fn check_listeners(&mut self, raw: &RawServer, app: &str, others: [&Option<String>; 2]) {
+        let named = [
+            ("server.listen", Some(app), raw.listen.as_ref()),
+            (
+                "server.admin_listen",
+                others[0].as_deref(),
+                raw.admin_listen.as_ref(),
+            ),
+            (
+                "server.http_listen",
+                others[1].as_deref(),
+                raw.http_listen.as_ref(),
+            ),
+        ];
+        for (i, (path, addr, span)) in named.iter().enumerate() {
+            let Some(addr) = addr else { continue };
+            let clash = named[..i]
+                .iter()
+                .find(|(_, other, _)| other.is_some_and(|o| same_socket(o, addr)));
+            if let (Some((other_path, _, _)), Some(span)) = (clash, span) {
+                let m =
+                    format!("{addr} is also {other_path}'s: each listener needs a port of its own");
+                self.sink.at(*path, span.span(), m);
+            }
+        }
+    }
+
+    /// A duration of at least `min`.
+    fn duration_at_least(
+        &mut self,
+        path: &str,
+        s: Option<&Str>,
+        default: Duration,
+        min: Duration,
+    ) -> Duration {
+        let d = self.duration(path, s, default);
+        match s {
+            Some(s) if d < min => {
+                let m = if min == Duration::from_millis(1) {
+                    "must be greater than 0".to_string()
+                } else {
+                    format!("must be at least {}s", min.as_secs())
+                };
+                self.sink.at(path, s.span(), m);
+                default
+            }
+            _ => d,
+        }
+    }
+
+    /// `server.threads`: 0 (one per core) or a count of workers, each with counters of its
+    /// own (`state::per_worker::SLOTS`).
+    fn threads(&mut self, n: Option<&Spanned<u32>>) -> usize {
+        let Some(n) = n else { return 0 };
+        let count = *n.get_ref() as usize;
+        if count > MAX_THREADS {
+            let m = format!("at most {MAX_THREADS} worker threads");
+            self.sink.at("server.threads", n.span(), m);
+            return 0;
+        }
+        count
+    }
+
     /// `server.worker_fill`: a percentage of a core, 0 (sessions never move) to 100.
     fn worker_fill(&mut self, n: Option<&Spanned<u32>>) -> u8 {
         match n {
@@ -395,25 +463,31 @@ impl Resolver<'_, '_, '_> {
             .and_then(|s| self.string("server.tls_key", s));
         let require_tls = raw.require_tls.as_ref().is_some_and(|b| *b.get_ref());
         self.check_tls(raw, require_tls);
+        let admin_listen = self.optional_address("server.admin_listen", raw.admin_listen.as_ref());
+        let http_listen = self.optional_address("server.http_listen", raw.http_listen.as_ref());
+        self.check_listeners(raw, &listen, [&admin_listen, &http_listen]);
         ServerConfig {
             listen,
-            admin_listen: self.optional_address("server.admin_listen", raw.admin_listen.as_ref()),
-            http_listen: self.optional_address("server.http_listen", raw.http_listen.as_ref()),
+            admin_listen,
+            http_listen,
             http_auth: self.http_auth(raw.http_auth.as_ref()),
             max_connections: self.positive(
                 "server.max_connections",
                 raw.max_connections.as_ref(),
                 DEFAULT_MAX_CONNECTIONS,
             ),
-            handshake_timeout: self.duration(
+            // Zero would end every login, or every session, before its first command.
+            handshake_timeout: self.duration_at_least(
                 "server.handshake_timeout",
                 raw.handshake_timeout.as_ref(),
                 DEFAULT_HANDSHAKE_TIMEOUT,
+                Duration::from_millis(1),
             ),
-            idle_timeout: self.duration(
+            idle_timeout: self.duration_at_least(
                 "server.idle_timeout",
                 raw.idle_timeout.as_ref(),
                 DEFAULT_IDLE_TIMEOUT,
+                Duration::from_secs(1),
             ),
             shutdown_grace: self.duration(
                 "server.shutdown_grace",
@@ -439,7 +513,7 @@ impl Resolver<'_, '_, '_> {
             tls_key,
             require_tls,
             max_packet: self.max_packet(raw.max_packet.as_ref()),
-            threads: raw.threads.as_ref().map_or(0, |t| *t.get_ref() as usize),
+            threads: self.threads(raw.threads.as_ref()),
             proxy_protocol: self.networks("server.proxy_protocol", raw.proxy_protocol.as_ref()),
             reset_after_quit: raw.reset_after_quit.as_ref().is_none_or(|b| *b.get_ref()),
             worker_fill: self.worker_fill(raw.worker_fill.as_ref()),
@@ -875,6 +949,10 @@ impl Resolver<'_, '_, '_> {
                 "backend_user is set but backend_password is missing".to_string(),
             );
         }
+        let replicas = match base {
+            Some(b) => b.replicas.clone(),
+            None => self.replicas(prefix, raw.replicas, primary.as_deref()),
+        };
         TenantConfig {
             name: String::new(),
             schemas: Vec::new(),
@@ -882,10 +960,7 @@ impl Resolver<'_, '_, '_> {
             primary: primary
                 .or_else(|| base.map(|b| b.primary.clone()))
                 .unwrap_or_default(),
-            replicas: match base {
-                Some(b) => b.replicas.clone(),
-                None => self.replicas(prefix, raw.replicas),
-            },
+            replicas,
             consistency: inherited.consistency,
             replica_fallback: inherited.replica_fallback,
             max_replica_lag: inherited.max_replica_lag,
@@ -913,7 +988,12 @@ impl Resolver<'_, '_, '_> {
             .collect()
     }
 
-    fn replicas(&mut self, prefix: &str, raw: &[Spanned<RawReplica>]) -> Vec<ReplicaConfig> {
+    fn replicas(
+        &mut self,
+        prefix: &str,
+        raw: &[Spanned<RawReplica>],
+        primary: Option<&str>,
+    ) -> Vec<ReplicaConfig> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut out = Vec::with_capacity(raw.len());
         for (i, item) in raw.iter().enumerate() {
@@ -921,7 +1001,16 @@ impl Resolver<'_, '_, '_> {
             let Some(replica) = self.replica(&path, item) else {
                 continue;
             };
-            if !seen.insert(replica.addr.clone()) {
+            // The monitor finds it writable and never reads from it: every read went to the
+            // primary, or failed with `replica_fallback = "error"`.
+            if primary.is_some_and(|p| p.eq_ignore_ascii_case(&replica.addr)) {
+                self.sink.at(
+                    path.clone(),
+                    item.span(),
+                    format!("replica \"{}\" is the tenant's primary", replica.addr),
+                );
+            }
+            if !seen.insert(replica.addr.to_ascii_lowercase()) {
                 self.sink.at(
                     path,
                     item.span(),
@@ -1183,4 +1272,22 @@ impl Resolver<'_, '_, '_> {
                 .at(path, written.span(), format!("unknown tenant \"{name}\""));
         }
     }
+}
+
+/// Whether two listen addresses (`host:port`, `[v6]:port`) would take one socket: the same
+/// port on the same host, or on a wildcard host and any other.
+fn same_socket(a: &str, b: &str) -> bool {
+    let split = |s: &str| {
+        s.rsplit_once(':').map(|(h, p)| {
+            (
+                h.trim_matches(['[', ']']).to_ascii_lowercase(),
+                p.to_string(),
+            )
+        })
+    };
+    let (Some((ha, pa)), Some((hb, pb))) = (split(a), split(b)) else {
+        return false;
+    };
+    let wildcard = |h: &str| h == "0.0.0.0" || h == "::" || h.is_empty();
+    pa == pb && (ha == hb || wildcard(&ha) || wildcard(&hb))
 }

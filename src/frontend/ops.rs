@@ -257,8 +257,8 @@ impl Session {
                     1205,
                     "HY000",
                     format!(
-                        "Tenant '{name}' is paused for maintenance: statement held longer than {}s",
-                        rt.pause_max_hold.as_secs()
+                        "Tenant '{name}' is paused for maintenance: statement held longer than {}",
+                        crate::config::format_duration(rt.pause_max_hold)
                     ),
                 ));
             }

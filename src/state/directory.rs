@@ -119,10 +119,13 @@ impl Directory {
         if let Some(u) = self.users.get(name) {
             return Some(Arc::clone(u));
         }
+        // Every template that takes the name, not only the first: `{tenant}_app` reads
+        // `wf_acme_app` as tenant `wf_acme`, which may not exist where `wf_{tenant}_app`
+        // reads tenant `acme`.
         self.templates
             .iter()
-            .find_map(|&i| config.users[i].instance(name))
-            .filter(|u| match &u.tenants {
+            .filter_map(|&i| config.users[i].instance(name))
+            .find(|u| match &u.tenants {
                 UserTenants::One(t) => self.tenant(t).is_some(),
                 _ => false,
             })
@@ -232,4 +235,27 @@ fn servers(t: &TenantConfig) -> String {
         t.primary,
         replicas.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A login name two templates take is tried against each: `{tenant}_app` reads
+    /// `wf_acme_app` as a tenant `wf_acme` there is none of, `wf_{tenant}_app` as `acme`.
+    /// Only the first was tried, and the login was refused as an unknown user.
+    #[test]
+    fn every_template_that_takes_a_name_is_tried() {
+        let text = "[[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\nprimary = \"db:1\"\n\n\
+            [[users]]\nname = \"{tenant}_app\"\npassword = \"a\"\n\n\
+            [[users]]\nname = \"wf_{tenant}_app\"\npassword = \"b\"\n";
+        let config = crate::config::parse(text, &|_| None).unwrap();
+        let d = Directory::new(&config, &Directory::default());
+        let user = d
+            .user(&config, "wf_acme_app")
+            .expect("by the second template");
+        assert!(matches!(&user.tenants, UserTenants::One(t) if t == "acme"));
+        assert!(d.user(&config, "acme_app").is_some());
+        assert!(d.user(&config, "globex_app").is_none());
+    }
 }

@@ -45,8 +45,9 @@ pub struct RuntimeState {
     /// Tenants by name and schema, users by name.
     pub directory: Directory,
     pub shared: Arc<Shared>,
-    /// Backend health, lag and GTID positions; `None` without `[monitor]` (or before
-    /// [`with_monitor`](Self::with_monitor)), when every backend counts as eligible.
+    /// Backend health, lag and GTID positions; `None` before
+    /// [`with_monitor`](Self::with_monitor) (tests' states), when every backend counts as
+    /// eligible.
     pub monitor: Option<MonitorHandle>,
     pub connect_timeout: Duration,
     /// Largest packet accepted from a client.

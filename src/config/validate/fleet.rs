@@ -27,6 +27,13 @@ impl Resolver<'_, '_, '_> {
                 s.span(),
                 "must be at least 2s".to_string(),
             );
+        } else if let (true, Some(s)) = (lease_ttl.subsec_nanos() != 0, &raw.lease_ttl) {
+            // "2900ms" was cut to 2 s without a word.
+            self.sink.at(
+                "fleet.lease_ttl",
+                s.span(),
+                "must be whole seconds (etcd counts leases in seconds)".to_string(),
+            );
         }
         FleetConfig {
             name,

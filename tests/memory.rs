@@ -151,3 +151,100 @@ async fn one_client_cannot_make_the_proxy_hold_hundreds_of_megabytes() {
     let one: i64 = other.query_first("SELECT 1").await.unwrap().unwrap();
     assert_eq!(one, 1);
 }
+
+/// Long data of no data (the server takes it, as an empty value) or of a byte per chunk:
+/// each chunk was held on its own and counted as its data only, so a client sending
+/// millions of them grew the proxy's memory without limit. Chunks for the parameter of the
+/// one before are now added to it, and one held on its own counts what holding it costs.
+#[tokio::test]
+async fn long_data_in_tiny_chunks_is_bounded() {
+    let bin = binary::spawn(
+        |port| binary::globex_config(port, &format!("max_packet = \"{MAX_PACKET_MB}M\"")),
+        &[],
+        Stdio::null(),
+    );
+    // Connects once the proxy listens.
+    let _other = bin.connect("globex_app", Some("wf_globex")).await;
+    let mut c = client(bin.port).await;
+    let pid = bin.pid();
+    let base = rss_mb(pid);
+    let id = prepare(&mut c, "SELECT LENGTH(?)").await;
+    let mut empty = vec![0x18];
+    empty.extend_from_slice(&id.to_le_bytes());
+    empty.extend_from_slice(&0u16.to_le_bytes());
+    // Four million empty chunks, queued in batches so the test is not a syscall per chunk.
+    for _ in 0..40 {
+        for _ in 0..100_000 {
+            c.io.queue(0, &empty);
+        }
+        c.io.flush().await.unwrap();
+    }
+    let answer = execute(&mut c, id).await;
+    assert!(err_of(&answer).is_none(), "{:?}", err_of(&answer));
+    assert!(
+        answer.windows(4).any(|w| w == [0u8; 4]),
+        "LENGTH of empty long data is 0"
+    );
+    assert_bounded(pid, base, "four million empty chunks");
+
+    // Chunks that alternate between two parameters cannot be added up: each counts its
+    // cost, and the session's limit is reached as with long data of that size.
+    let id = prepare(&mut c, "SELECT LENGTH(?), LENGTH(?)").await;
+    for _ in 0..4 {
+        for i in 0..100_000u32 {
+            let mut p = vec![0x18];
+            p.extend_from_slice(&id.to_le_bytes());
+            p.extend_from_slice(&((i % 2) as u16).to_le_bytes());
+            p.push(b'x');
+            c.io.queue(0, &p);
+        }
+        c.io.flush().await.unwrap();
+    }
+    let mut p = vec![0x17];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.push(0);
+    p.extend_from_slice(&1u32.to_le_bytes());
+    p.push(0);
+    p.push(1);
+    p.extend_from_slice(&[0xfc, 0, 0xfc, 0]);
+    let answer = c.command(&p, Expect::ResultSets).await;
+    let (code, message) = err_of(&answer).expect("an ERR past the limit");
+    assert_eq!(code, 1105, "{message}");
+    assert_bounded(pid, base, "400,000 one-byte chunks");
+}
+
+/// Prepared statements a session never closes: their count was bounded (the server's
+/// `max_prepared_stmt_count`), their text not, while the server keeps only the statements
+/// its connections' caches hold. Past 64 MiB of text a prepare gets the server's refusal.
+#[tokio::test]
+async fn prepared_statements_text_is_bounded() {
+    let bin = binary::spawn(
+        |port| binary::globex_config(port, &format!("max_packet = \"{MAX_PACKET_MB}M\"")),
+        &[],
+        Stdio::null(),
+    );
+    let mut other = bin.connect("globex_app", Some("wf_globex")).await;
+    let mut c = client(bin.port).await;
+    let pid = bin.pid();
+    let base = rss_mb(pid);
+    let pad = "x".repeat(MB);
+    let mut refused = None;
+    for i in 0..100 {
+        let mut p = vec![0x16];
+        p.extend_from_slice(format!("SELECT {i}, LENGTH('{pad}')").as_bytes());
+        let answer = c.command(&p, Expect::Prepare).await;
+        if let Some(e) = err_of(&answer) {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (at, (code, message)) = refused.expect("a refusal past 64 MiB of text");
+    assert_eq!(code, 1461, "{message}");
+    assert!((60..=64).contains(&at), "refused at statement {at}");
+    let now = rss_mb(pid);
+    println!("{at} statements of 1 MB: RSS {base} MB -> {now} MB");
+    assert!(now < base + 64 + RSS_BOUND_MB, "RSS {base} -> {now} MB");
+    use mysql_async::prelude::*;
+    let one: i64 = other.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+}

@@ -435,9 +435,17 @@ impl Pools {
                 expired.extend(take_expired(&mut list.conns, now));
                 forget_idle(per_addr, list.addr, expired.len() - before);
             }
+            // A list per login profile ever seen (collation, capabilities) would pile up,
+            // and every walk over the lists with them.
+            lists.retain(|_, list| !list.conns.is_empty());
             drop(guard);
             drop(expired);
         }
+        // A group no connection, lease key or waiter holds: a schema `USE` tried of an open
+        // cluster's pattern left one per name for the process's life.
+        self.groups
+            .locked()
+            .retain(|_, group| Arc::strong_count(group) > 1);
     }
 
     /// Takes back a connection whose session state is described by its fingerprint (a

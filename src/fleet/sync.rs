@@ -51,10 +51,17 @@ async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, Fle
     let limit = fleet.config.etcd_timeout;
     let mut client = fleet.connect().await?;
     // The last round's lease holds this instance's record and acks: gone with it, or the
-    // registration below would find the name taken until it ran out.
-    let last = fleet.last_lease.swap(0, Ordering::Relaxed);
+    // registration below would find the name taken until it ran out. Forgotten only once
+    // revoked (or run out): an etcd just restarted renews every lease it had, and a revoke
+    // it did not take yet is tried again next round rather than left to hold the name.
+    let last = fleet.last_lease.load(Ordering::Relaxed);
     if last != 0 {
-        let _ = within(limit, "lease revoke", client.lease_revoke(last)).await;
+        match within(limit, "lease revoke", client.lease_revoke(last)).await {
+            Ok(_) => {}
+            Err(FleetError::Etcd(e)) if e.contains("lease not found") => {}
+            Err(e) => return Err(e),
+        }
+        fleet.last_lease.store(0, Ordering::Relaxed);
     }
     let ttl = fleet.config.lease_ttl.as_secs().max(2) as i64;
     let lease = within(limit, "lease grant", client.lease_grant(ttl, None))

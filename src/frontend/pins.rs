@@ -6,10 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::router::route::Target;
 use crate::router::{Effects, LockEffect};
 
+/// The most temporary tables a session's pin names.
+const MAX_TEMP_TABLE_NAMES: usize = 64;
+
 #[derive(Debug, Default, Clone)]
 pub struct Pins {
     named_locks: u32,
     temp_tables: BTreeSet<String>,
+    /// More temporary tables were made than are named in `temp_tables`: which remain is
+    /// not known, so the pin lasts until the session's connection is reset.
+    temp_tables_untold: bool,
     lock_tables: bool,
     /// MariaDB's backup locks: a `BACKUP STAGE` before its END, a `BACKUP LOCK`.
     backup_stage: bool,
@@ -109,7 +115,7 @@ impl Pins {
     fn holds(&self, r: Reason) -> bool {
         match r {
             Reason::NamedLock => self.named_locks > 0,
-            Reason::TemporaryTable => !self.temp_tables.is_empty(),
+            Reason::TemporaryTable => !self.temp_tables.is_empty() || self.temp_tables_untold,
             Reason::LockTables => self.lock_tables,
             Reason::BackupLock => self.backup_stage || self.backup_lock,
             Reason::StoredProcedure => self.procedure,
@@ -140,6 +146,9 @@ impl Pins {
                 Reason::NamedLock => out.push(format!("{} x{}", r.name(), self.named_locks)),
                 Reason::TemporaryTable => {
                     out.extend(self.temp_tables.iter().map(|t| format!("{} {t}", r.name())));
+                    if self.temp_tables_untold {
+                        out.push(format!("{} (more than {MAX_TEMP_TABLE_NAMES})", r.name()));
+                    }
                 }
                 Reason::Cursor => out.push(format!("{} x{}", r.name(), self.cursors.len())),
                 _ => out.push(r.name().to_owned()),
@@ -197,7 +206,13 @@ impl Pins {
             LockEffect::ReleaseAll => self.named_locks = 0,
         }
         for t in &e.temp_tables_created {
-            self.temp_tables.insert(t.clone());
+            // Names a DROP spells otherwise (`t` made, `db.t` dropped) stay: the set is
+            // bounded, and past it the pin holds without names.
+            if self.temp_tables.len() < MAX_TEMP_TABLE_NAMES {
+                self.temp_tables.insert(t.clone());
+            } else if !self.temp_tables.contains(t) {
+                self.temp_tables_untold = true;
+            }
         }
         for t in &e.tables_dropped {
             self.temp_tables.remove(t);
@@ -328,6 +343,35 @@ mod tests {
             ..Effects::default()
         });
         assert_eq!(p.reason(), None);
+    }
+
+    /// A session that makes temporary tables and drops them by another spelling (`t` made,
+    /// `db.t` dropped) kept every name for its life: the names are bounded, the pin is not
+    /// lifted past them.
+    #[test]
+    fn temp_table_names_are_bounded() {
+        let mut p = Pins::default();
+        for i in 0..10_000 {
+            p.apply(&Effects {
+                temp_tables_created: vec![format!("t{i}")],
+                ..Effects::default()
+            });
+            p.apply(&Effects {
+                tables_dropped: vec![format!("db.t{i}")],
+                ..Effects::default()
+            });
+        }
+        assert_eq!(p.temp_tables.len(), MAX_TEMP_TABLE_NAMES);
+        for i in 0..10_000 {
+            p.apply(&Effects {
+                tables_dropped: vec![format!("t{i}")],
+                ..Effects::default()
+            });
+        }
+        assert_eq!(p.reason(), Some("temporary table"), "some may remain");
+        assert!(p
+            .describe()
+            .contains(&"temporary table (more than 64)".to_owned()));
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Statements {
     next_id: u32,
     /// Bytes of long data held for all statements, bounded by the client packet limit.
     long_data_bytes: usize,
+    /// Bytes of statement text held, bounded by [`MAX_SESSION_STMT_BYTES`].
+    sql_bytes: usize,
     /// The statement the session's last COM_STMT_PREPARE created, if it succeeded.
     last_prepared: Option<u32>,
 }
@@ -164,13 +166,16 @@ impl Statements {
         let twins = self.twins.entry(stmt.text_key).or_default();
         twins.live += 1;
         twins.next += 1;
+        self.sql_bytes += stmt.sql.len();
         if let Some(old) = self.map.insert(id, stmt) {
+            self.sql_bytes = self.sql_bytes.saturating_sub(old.sql.len());
             self.forget_twin(old.text_key);
         }
     }
 
     fn remove(&mut self, id: u32) -> Option<Stmt> {
         let stmt = self.map.remove(&id)?;
+        self.sql_bytes = self.sql_bytes.saturating_sub(stmt.sql.len());
         self.forget_twin(stmt.text_key);
         // The server forgets its last statement with it: a direct execution then names no
         // statement.
@@ -220,6 +225,7 @@ impl Statements {
         self.map.clear();
         self.twins.clear();
         self.long_data_bytes = 0;
+        self.sql_bytes = 0;
         self.last_prepared = None;
     }
 
@@ -241,7 +247,7 @@ impl Statements {
             return Vec::new();
         };
         let chunks = std::mem::take(&mut s.long_data);
-        let held: usize = chunks.iter().map(|c| long_data_len(c)).sum();
+        let held: usize = chunks.iter().map(|c| long_data_len(c) + CHUNK_COST).sum();
         self.long_data_bytes = self.long_data_bytes.saturating_sub(held);
         chunks
     }
@@ -250,7 +256,7 @@ impl Statements {
     /// it: a parameter the statement does not have, or long data that would outgrow `limit`
     /// (the session's, as the server refuses a parameter over `max_allowed_packet`). Then
     /// the statement's chunks are dropped and it stays failed until COM_STMT_RESET.
-    fn keep_long_data(&mut self, id: u32, chunk: Vec<u8>, limit: usize) {
+    fn keep_long_data(&mut self, id: u32, mut chunk: Vec<u8>, limit: usize) {
         let Some(s) = self.map.get(&id) else {
             return;
         };
@@ -260,7 +266,16 @@ impl Statements {
         if s.long_data_error.is_some() {
             return;
         }
-        let len = long_data_len(&chunk);
+        // A small chunk for the parameter of the one before is added to it; another is held
+        // on its own, and costs its bookkeeping too: chunks of no data (which the server
+        // takes, as an empty value) or of one byte each were otherwise held without limit.
+        // Added up only to what any server takes in one packet (`max_allowed_packet` is
+        // 1 KiB at least): a larger packet than the client sent could be refused whole.
+        let follows = s.long_data.last().is_some_and(|last| {
+            command::long_data_param(last) == Some(param)
+                && last.len() + long_data_len(&chunk) <= MERGED_CHUNK_MAX
+        });
+        let len = long_data_len(&chunk) + if follows { 0 } else { CHUNK_COST };
         let error = if param >= s.params {
             Some(LongDataError::NoSuchParameter)
         } else if self.long_data_bytes + len > limit {
@@ -276,8 +291,18 @@ impl Statements {
             return;
         }
         self.long_data_bytes += len;
-        if let Some(s) = self.map.get_mut(&id) {
-            s.long_data.push(chunk);
+        let Some(s) = self.map.get_mut(&id) else {
+            return;
+        };
+        match s.long_data.last_mut() {
+            Some(last) if follows => last.extend_from_slice(&chunk[7..]),
+            _ => {
+                // A chunk read into a reused buffer would keep all of its room.
+                if chunk.capacity() > 2 * chunk.len() + CHUNK_COST {
+                    chunk.shrink_to_fit();
+                }
+                s.long_data.push(chunk);
+            }
         }
     }
 }
@@ -300,6 +325,14 @@ pub(super) fn cache_key(stmt_key: u64, conn: &BackendConn) -> u64 {
 
 /// ER_MAX_PREPARED_STMT_COUNT_REACHED: the server holds as many statements as it allows.
 const MAX_PREPARED_STMT_COUNT_REACHED: u16 = 1461;
+
+/// The largest packet small chunks of long data are added up to: the least
+/// `max_allowed_packet` a server may have.
+const MERGED_CHUNK_MAX: usize = 1024;
+
+/// What holding a chunk of long data of its own costs beyond its data, counted against the
+/// session's limit: its header and its vector.
+const CHUNK_COST: usize = 64;
 
 /// The data bytes of a COM_STMT_SEND_LONG_DATA payload (after command, statement id and
 /// parameter number).
@@ -341,6 +374,12 @@ impl LongDataError {
 /// gets the server's refusal instead of growing the session without bound.
 pub const MAX_SESSION_STMTS: usize = 16382;
 
+/// Bytes of statement text a session may hold prepared at once. The server keeps only the
+/// statements its connections' caches hold (256 each), Switchyard every statement the
+/// session has not closed: 16,382 statements of up to `max_packet` each were bounded by
+/// nothing but the machine.
+pub const MAX_SESSION_STMT_BYTES: usize = 64 << 20;
+
 /// ER_MAX_PREPARED_STMT_COUNT_REACHED in the server's words.
 fn too_many_stmts() -> SessionError {
     SessionError::reply(
@@ -348,6 +387,18 @@ fn too_many_stmts() -> SessionError {
         "42000",
         format!(
             "Can't create more than max_prepared_stmt_count statements (current value: {MAX_SESSION_STMTS})"
+        ),
+    )
+}
+
+/// The same refusal for statements' text past [`MAX_SESSION_STMT_BYTES`].
+fn too_much_stmt_text() -> SessionError {
+    SessionError::reply(
+        MAX_PREPARED_STMT_COUNT_REACHED,
+        "42000",
+        format!(
+            "Can't create more than max_prepared_stmt_count statements (Switchyard holds at most {} MiB of prepared statements' text per session)",
+            MAX_SESSION_STMT_BYTES >> 20
         ),
     )
 }
@@ -374,6 +425,9 @@ impl Session {
         // The server counts before it reads the statement.
         if self.stmts.map.len() >= MAX_SESSION_STMTS {
             return Err(too_many_stmts());
+        }
+        if self.stmts.sql_bytes + payload.len() > MAX_SESSION_STMT_BYTES {
+            return Err(too_much_stmt_text());
         }
         let q = match self.classify_now(rt, payload) {
             Some(q) => q,
@@ -928,18 +982,39 @@ mod tests {
         let mut s = Statements::default();
         s.map.insert(1, stmt());
         s.map.insert(2, stmt());
-        s.keep_long_data(1, chunk(1, 600), 1000);
-        s.keep_long_data(2, chunk(2, 300), 1000);
-        assert_eq!(s.long_data_bytes, 900);
-        s.keep_long_data(1, chunk(1, 200), 1000);
+        // Each chunk held on its own counts its cost; one added to the chunk before it
+        // (same parameter, small) its data only.
+        s.keep_long_data(1, chunk(1, 600), 1200);
+        s.keep_long_data(2, chunk(2, 300), 1200);
+        assert_eq!(s.long_data_bytes, 900 + 2 * CHUNK_COST);
+        s.keep_long_data(1, chunk(1, 200), 1200);
         assert_eq!(s.map[&1].long_data_error, Some(LongDataError::TooLong));
         assert!(s.map[&1].long_data.is_empty(), "chunks dropped");
-        assert_eq!(s.long_data_bytes, 300, "budget given back");
-        s.keep_long_data(1, chunk(1, 10), 1000);
+        assert_eq!(s.long_data_bytes, 300 + CHUNK_COST, "budget given back");
+        s.keep_long_data(1, chunk(1, 10), 1200);
         assert!(s.map[&1].long_data.is_empty(), "stays failed");
         s.drop_long_data(1);
         assert!(s.map[&1].long_data_error.is_some(), "until COM_STMT_RESET");
         assert_eq!(s.drop_long_data(2).len(), 1);
+        assert_eq!(s.long_data_bytes, 0);
+    }
+
+    /// Small chunks for one parameter are held as one, up to the least packet a server
+    /// takes; larger ones stay as the client sent them.
+    #[test]
+    fn small_chunks_for_one_parameter_are_held_as_one() {
+        let mut s = Statements::default();
+        s.map.insert(1, stmt());
+        for _ in 0..1000 {
+            s.keep_long_data(1, chunk(1, 0), 1 << 20);
+        }
+        s.keep_long_data(1, chunk(1, 100), 1 << 20);
+        assert_eq!(s.map[&1].long_data.len(), 1);
+        assert_eq!(s.map[&1].long_data[0].len(), 7 + 100);
+        assert_eq!(s.long_data_bytes, 100 + CHUNK_COST);
+        s.keep_long_data(1, chunk(1, MERGED_CHUNK_MAX), 1 << 20);
+        assert_eq!(s.map[&1].long_data.len(), 2, "too big to add to the first");
+        assert_eq!(s.drop_long_data(1).len(), 2);
         assert_eq!(s.long_data_bytes, 0);
     }
 

@@ -24,9 +24,36 @@ impl Sha2Cache {
             .map(|(_, pw)| pw.clone())
     }
 
+    /// Keeps at most [`SHA2_CACHE_MAX`] users: a user template gives every name it takes
+    /// the template's password, so a client knowing it could add a user per login. Past the
+    /// limit the cache starts again (the next login of each user is a full one, as after a
+    /// restart).
     pub fn insert(&self, user: &str, hash: &PasswordHash, password: Secret) {
         let mut map = self.by_user.locked();
+        if map.len() >= SHA2_CACHE_MAX && !map.contains_key(user) {
+            map.clear();
+        }
         map.insert(user.to_owned(), (hash.clone(), password));
+    }
+}
+
+/// The most users the caching_sha2_password cache keeps.
+const SHA2_CACHE_MAX: usize = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sha2_cache_is_bounded() {
+        let cache = Sha2Cache::default();
+        let hash = PasswordHash::parse("*3C1D9A8F8E8C7A5FE5C4F0A6E8D6B2E49AC4E6C3").unwrap();
+        for i in 0..3 * SHA2_CACHE_MAX {
+            cache.insert(&format!("u{i}_app"), &hash, Secret::new("pw"));
+        }
+        assert!(cache.by_user.locked().len() <= SHA2_CACHE_MAX);
+        let last = format!("u{}_app", 3 * SHA2_CACHE_MAX - 1);
+        assert!(cache.get(&last, &hash).is_some());
     }
 }
 

@@ -435,6 +435,22 @@ fn settings_that_cannot_run_are_refused() {
     assert!(errs.contains("must be whole seconds"), "{errs}");
 }
 
+/// Two tenants' schemas that differ in letter case only are one database on a server with
+/// `lower_case_table_names` set: each tenant's users would reach the other's data.
+#[test]
+fn schemas_differing_in_case_only_are_refused() {
+    let text = format!(
+        "{BASE}\n[[tenants]]\nname = \"globex\"\nschemas = [\"WF_Acme\"]\nprimary = \"db1:3306\"\n"
+    );
+    let errs = parse(&text, &demo_env).unwrap_err().to_string();
+    assert!(
+        errs.contains(
+            "differs from tenant \"acme\"'s \"wf_acme\" on the same server in letter case only"
+        ),
+        "{errs}"
+    );
+}
+
 // ---- helpers ----
 
 #[test]

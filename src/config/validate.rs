@@ -152,13 +152,19 @@ impl Known {
     }
 }
 
+/// Who claimed a schema: the tenant's path and name, the spelling, the tenant's primary.
+type SchemaClaim = (String, String, String, String);
+
 /// Tenant names and schemas already taken, so a second claim is reported.
 #[derive(Default)]
 struct Claims {
     /// Tenant name to the path that defined it.
     names: HashMap<String, String>,
-    /// Schema to the path and name of the tenant owning it.
-    schemas: HashMap<String, (String, String)>,
+    /// Schema, in lower case, to the path and name of the tenant owning it, the schema's
+    /// spelling there and the tenant's primary: names that differ in case only are one
+    /// database on a server with `lower_case_table_names` set, and two tenants' users on
+    /// that server would share it.
+    schemas: HashMap<String, SchemaClaim>,
 }
 
 struct Resolver<'e, 's, 't> {
@@ -1068,18 +1074,33 @@ impl Resolver<'_, '_, '_> {
             if schema.is_empty() {
                 continue;
             }
-            let message = match claims.schemas.get(schema) {
+            let lower = schema.to_lowercase();
+            let message = match claims.schemas.get(&lower) {
                 None => {
-                    let owner = (path.to_string(), tenant.name.clone());
-                    claims.schemas.insert(schema.clone(), owner);
+                    let owner = (
+                        path.to_string(),
+                        tenant.name.clone(),
+                        schema.clone(),
+                        tenant.primary.clone(),
+                    );
+                    claims.schemas.insert(lower, owner);
                     continue;
                 }
-                Some((owner, _)) if owner == path => {
+                Some((owner, _, spelt, _)) if owner == path && spelt == schema => {
                     format!("schema \"{schema}\" is listed twice")
                 }
-                Some((_, owner_name)) => {
+                Some((_, owner_name, spelt, _)) if spelt == schema => {
                     format!("schema \"{schema}\" is already owned by tenant \"{owner_name}\"")
                 }
+                Some((_, owner_name, spelt, primary))
+                    if primary.eq_ignore_ascii_case(&tenant.primary) =>
+                {
+                    format!(
+                        "schema \"{schema}\" differs from tenant \"{owner_name}\"'s \"{spelt}\" on the same server in letter case only: one database where the server ignores case (lower_case_table_names)"
+                    )
+                }
+                // On other servers: two databases, whatever the servers' setting.
+                Some(_) => continue,
             };
             self.sink
                 .at(format!("{path}.schemas[{i}]"), span.clone(), message);

@@ -85,6 +85,17 @@ async fn per_tenant_and_global_limits_answer_1040() {
     assert_eq!(refused_code(port, "globex_app", "wf_globex").await, 1040);
     assert_eq!(limits.refused(Refusal::Global), 1);
     assert_eq!(limits.refused(Refusal::Tenant), 0);
+    // Sent in place of the greeting: without SQLSTATE, as the server sends it before it
+    // knows the client speaks protocol 4.1 (libmysqlclient read `#08004` as the message).
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut refusal = Vec::new();
+    s.read_to_end(&mut refusal).await.unwrap();
+    assert_eq!(&refusal[3..7], &[0, 0xFF, 0x10, 0x04], "{refusal:?}");
+    let message = String::from_utf8_lossy(&refusal[7..]);
+    assert!(message.starts_with("Too many connections"), "{message}");
 }
 
 /// The real binary, SIGTERM in the middle of a transaction loop: it exits 0, every commit it

@@ -132,18 +132,27 @@ async fn malformed_packets_close_only_that_client() {
     let port = proxy.addr.port();
     let mut good = connect(port, "acme_app", Some("wf_acme")).await;
 
-    // Garbage instead of a handshake response.
-    let mut bad = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    let mut greeting = vec![0u8; 512];
-    let _ = bad.read(&mut greeting).await.unwrap();
-    bad.write_all(&[5, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0x00])
-        .await
-        .unwrap();
-    let mut rest = Vec::new();
-    let _ = tokio::time::timeout(common::SHORT, bad.read_to_end(&mut rest)).await;
+    // Garbage instead of a handshake response: the server's answer, byte for byte (ERR
+    // 1043 "Bad handshake", without SQLSTATE), then close.
+    let garbage = |port: u16| async move {
+        let mut bad = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut greeting = vec![0u8; 512];
+        let _ = bad.read(&mut greeting).await.unwrap();
+        bad.write_all(b"\x0b\0\0\x01\0\0\0\0garbage").await.unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(common::SHORT, bad.read_to_end(&mut rest)).await;
+        rest
+    };
+    let rest = garbage(port).await;
     assert!(
         rest.len() > 4 && rest[4] == 0xFF,
         "an ERR, then close: {rest:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&rest),
+        String::from_utf8_lossy(&garbage(common::primary_port()).await)
     );
 
     // A packet header promising more than the limit, after login.

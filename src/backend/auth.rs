@@ -203,9 +203,18 @@ pub fn auth_switch(payload: &[u8]) -> (String, &[u8]) {
 }
 
 pub fn refusal(payload: &[u8]) -> BackendError {
-    let (code, message) =
-        packets::parse_err(payload).unwrap_or((2013, "malformed error packet".into()));
-    BackendError::Auth { code, message }
+    match packets::parse_err_spec(payload) {
+        Some(e) => BackendError::Auth {
+            code: e.code,
+            state: e.state.into_owned(),
+            message: e.message,
+        },
+        None => BackendError::Auth {
+            code: 1105,
+            state: "HY000".into(),
+            message: "malformed error packet".into(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -14,9 +14,13 @@ pub enum BackendError {
     /// Bringing a connection to the session's state (schema, SETs) took too long.
     #[error("timed out restoring the session's state")]
     StateTimeout,
-    /// The server refused the login; its own code and message are kept.
+    /// The server refused the login; its own code, SQLSTATE and message are kept.
     #[error("login refused: {message}")]
-    Auth { code: u16, message: String },
+    Auth {
+        code: u16,
+        state: String,
+        message: String,
+    },
     #[error("unsupported authentication: {0}")]
     AuthPlugin(String),
     #[error("connection lost: {0}")]

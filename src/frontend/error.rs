@@ -96,7 +96,7 @@ impl SessionError {
             } => Some(backend_err(tenant, *role, addr, err)),
             SessionError::ClientProtocol(msg) => Some(ErrSpec::new(
                 1835,
-                "08S01",
+                "HY000",
                 format!("Malformed communication packet: {msg}"),
             )),
             SessionError::ReadBehind {
@@ -147,11 +147,16 @@ fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrS
     let role = role.name();
     match err {
         // The server's own refusal keeps its code, so clients react as they would directly.
-        BackendError::Auth { code, message } => ErrSpec::new(
-            *code,
-            auth_state(*code),
-            format!("{message} (tenant {tenant}, {role} {addr})"),
-        ),
+        // The server's own code and SQLSTATE (1203 is 42000, 1251 08004...).
+        BackendError::Auth {
+            code,
+            state,
+            message,
+        } => ErrSpec {
+            code: *code,
+            state: std::borrow::Cow::Owned(state.clone()),
+            message: format!("{message} (tenant {tenant}, {role} {addr})"),
+        },
         BackendError::Connect(_) | BackendError::ConnectTimeout => ErrSpec::new(
             2003,
             "HY000",
@@ -181,15 +186,6 @@ fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrS
             "HY000",
             format!("Lost connection to {role} {addr} of tenant {tenant}: {err}"),
         ),
-    }
-}
-
-fn auth_state(code: u16) -> &'static str {
-    match code {
-        1044 | 1049 => "42000",
-        1045 => "28000",
-        1040 | 1203 => "08004",
-        _ => "HY000",
     }
 }
 

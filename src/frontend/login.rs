@@ -56,11 +56,12 @@ pub async fn login(
         );
         return Err((e, seq));
     }
+    // The server's answer to a handshake response it cannot read (ER_HANDSHAKE_ERROR,
+    // without SQLSTATE: it does not know the client's protocol); what was wrong goes to
+    // the log.
     let hello = handshake::parse_client_hello(&pkt.payload).map_err(|e| {
-        (
-            SessionError::ClientProtocol(format!("handshake response: {e}")),
-            seq,
-        )
+        tracing::info!(error = %e, "unreadable handshake response");
+        (SessionError::reply(1043, "", "Bad handshake"), seq)
     })?;
     if !hello
         .capabilities

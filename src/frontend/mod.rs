@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::protocol::packets::{err_payload, ErrSpec};
+use crate::protocol::packets::{err_payload, err_payload_before_greeting, ErrSpec};
 use crate::protocol::proxy_header;
 use crate::protocol::PacketStream;
 use crate::state::limits::Refusal;
@@ -153,7 +153,7 @@ async fn handle(
             from.host
         }
         Err(e) => {
-            let _ = client.send(0, &err_payload(&e)).await;
+            let _ = client.send(0, &err_payload_before_greeting(&e)).await;
             return None;
         }
     };
@@ -165,7 +165,7 @@ async fn handle(
             "08004",
             format!("Too many connections (Switchyard limit {max})"),
         );
-        let _ = client.send(0, &err_payload(&e)).await;
+        let _ = client.send(0, &err_payload_before_greeting(&e)).await;
         return None;
     }
     let nonce = crate::protocol::auth::nonce();

@@ -373,8 +373,13 @@ impl Session {
             }
             if self.state_lost {
                 // What the session kept on a lost connection is gone: end after the answer.
-                if let Err(e) = &flow {
-                    let _ = self.send_err(e, self.answer_seq).await;
+                match &flow {
+                    Err(e) => {
+                        let _ = self.send_err(e, self.answer_seq).await;
+                    }
+                    Ok(_) => {
+                        let _ = self.client.flush().await;
+                    }
                 }
                 tracing::info!(
                     parent: &self.span(),
@@ -909,7 +914,13 @@ impl Session {
                 o.gtid = ping.gtid.or(o.gtid.take());
                 Ok(())
             }
-            Err(err) => Err(self.connection_failed(t, err)),
+            // The client has its answer (the server's ERR, relayed): the session ends after
+            // it (`state_lost`), with no second ERR the client would read as the answer to
+            // its next command.
+            Err(err) => {
+                let _ = self.connection_failed(t, err);
+                Ok(())
+            }
         }
     }
 

@@ -43,14 +43,29 @@ impl ErrSpec {
     }
 }
 
-/// ERR payload (protocol 4.1 form: with SQLSTATE).
+/// ERR payload (protocol 4.1 form: with SQLSTATE; none for an empty `state`, as the
+/// server answers a handshake response it cannot read).
 pub fn err_payload(e: &ErrSpec) -> Vec<u8> {
+    if e.state.is_empty() {
+        return err_payload_before_greeting(e);
+    }
     let mut p = Vec::with_capacity(9 + e.message.len());
     p.push(ERR_HEADER);
     p.extend_from_slice(&e.code.to_le_bytes());
     p.push(b'#');
     let state = e.state.as_bytes();
     p.extend_from_slice(&state[..5.min(state.len())]);
+    p.extend_from_slice(e.message.as_bytes());
+    p
+}
+
+/// ERR payload sent in place of the greeting (too many connections, a bad PROXY header):
+/// without SQLSTATE, as servers send it before they know the client speaks protocol 4.1.
+/// With one, libmysqlclient read `#08004` as the message's start.
+pub fn err_payload_before_greeting(e: &ErrSpec) -> Vec<u8> {
+    let mut p = Vec::with_capacity(3 + e.message.len());
+    p.push(ERR_HEADER);
+    p.extend_from_slice(&e.code.to_le_bytes());
     p.extend_from_slice(e.message.as_bytes());
     p
 }

@@ -104,14 +104,41 @@ fn a_wrong_password_ends_in_the_servers_error() {
     let mut err = vec![0xFF, 0x15, 0x04, b'#'];
     err.extend_from_slice(b"28000Access denied for user 'app'@'10.0.0.1' (using password: YES)");
     match ex.on_packet(&err) {
-        Err(BackendError::Auth { code, message }) => {
+        Err(BackendError::Auth {
+            code,
+            state,
+            message,
+        }) => {
             assert_eq!(code, 1045);
+            assert_eq!(state, "28000");
             assert!(
                 message.starts_with("Access denied for user 'app'"),
                 "{message}"
             );
         }
         _ => panic!("expected the server's refusal"),
+    }
+}
+
+/// The server's SQLSTATE is kept with its code: ER_TOO_MANY_USER_CONNECTIONS is 42000
+/// (it went to clients as 08004, and ER_NOT_SUPPORTED_AUTH_MODE's 08004 as HY000).
+#[test]
+fn a_refusal_keeps_the_servers_sqlstate() {
+    let mut err = vec![0xFF, 0xB3, 0x04, b'#'];
+    err.extend_from_slice(
+        b"42000User sy_app already has more than 'max_user_connections' active connections",
+    );
+    match super::refusal(&err) {
+        BackendError::Auth { code, state, .. } => {
+            assert_eq!((code, state.as_str()), (1203, "42000"))
+        }
+        other => panic!("{other:?}"),
+    }
+    match super::refusal(&[0xFF]) {
+        BackendError::Auth { code, state, .. } => {
+            assert_eq!((code, state.as_str()), (1105, "HY000"))
+        }
+        other => panic!("{other:?}"),
     }
 }
 

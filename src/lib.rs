@@ -79,6 +79,9 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the worker threads");
+            if let Some(task) = learner {
+                task.abort();
+            }
             return;
         }
     };
@@ -168,7 +171,7 @@ async fn sweep_idle_connections(state: SharedState) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        state.load().shared.pools.sweep(std::time::Instant::now());
+        state.load().sweep_pools(std::time::Instant::now());
     }
 }
 

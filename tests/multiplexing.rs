@@ -2915,7 +2915,7 @@ async fn idle_connections_no_session_comes_back_to_are_closed() {
     let later = std::time::Instant::now() + std::time::Duration::from_secs(61);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        state.load().shared.pools.sweep(later);
+        state.load().sweep_pools(later);
         if open().await == 0 {
             break;
         }

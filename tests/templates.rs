@@ -356,9 +356,9 @@ async fn names_tried_by_clients_do_not_pile_up() {
     assert!(held <= 8192, "{held} tenant stats entries");
     // A pool group per name tried stayed for the process's life; the sweep lets go of
     // those nothing holds.
-    let pools = &proxy.state.load().shared.pools;
-    pools.sweep(std::time::Instant::now());
-    let groups = pools.stats().len();
+    let rt = proxy.state.load();
+    rt.sweep_pools(std::time::Instant::now());
+    let groups = rt.shared.pools.stats().len();
     println!("pool groups after the sweep: {groups}");
     assert!(groups < 5_000, "{groups} pool groups");
     ops.query_drop("USE wf_acme").await.unwrap();

@@ -422,7 +422,10 @@ impl Pools {
     /// no connection comes back to (where a connection's return prunes): an old primary's
     /// after a promotion or a reload, a removed tenant's, a login no client uses any more.
     /// Called every few seconds off the workers (`crate::sweep_idle_connections`).
-    pub fn sweep(&self, now: Instant) {
+    /// Closes connections idle too long, and lets go of what nothing uses: idle lists with
+    /// no connection, and the groups of tenants `named` does not take (the config's keep
+    /// theirs: a group's counters are cumulative series, which a new group would restart).
+    pub fn sweep(&self, now: Instant, named: impl Fn(&str) -> bool) {
         for idle in self.idle.iter() {
             // Closed once the worker's lock is let go: its statements take it.
             let mut expired = Vec::new();
@@ -445,7 +448,7 @@ impl Pools {
         // cluster's pattern left one per name for the process's life.
         self.groups
             .locked()
-            .retain(|_, group| Arc::strong_count(group) > 1);
+            .retain(|(tenant, _), group| Arc::strong_count(group) > 1 || named(tenant));
     }
 
     /// Takes back a connection whose session state is described by its fingerprint (a

@@ -421,6 +421,10 @@ fn settings_that_cannot_run_are_refused() {
     parse_ok(&server(
         "listen = \"127.0.0.1:6033\"\nadmin_listen = \"127.0.0.2:6033\"\nthreads = 255\nidle_timeout = \"1s\"",
     ));
+    // An IPv4 wildcard and an IPv6 address bind side by side.
+    parse_ok(&server(
+        "listen = \"0.0.0.0:6033\"\nadmin_listen = \"[::1]:6033\"",
+    ));
     let text = BASE.replacen(
         "primary = \"db1:3306\"",
         "primary = \"db1:3306\"\nreplicas = [\"DB1:3306\"]",
@@ -449,6 +453,19 @@ fn schemas_differing_in_case_only_are_refused() {
         ),
         "{errs}"
     );
+    // On other servers they are two databases; an exact second claim is refused still,
+    // after a claim in another case.
+    let text = format!(
+        "{BASE}\n[[tenants]]\nname = \"b\"\nschemas = [\"WF_ACME\"]\nprimary = \"db2:3306\"\n\n\
+         [[tenants]]\nname = \"c\"\nschemas = [\"WF_ACME\"]\nprimary = \"db2:3306\"\n"
+    );
+    let errs = parse(&text, &demo_env).unwrap_err().to_string();
+    assert!(
+        errs.contains("schema \"WF_ACME\" is already owned by tenant \"b\""),
+        "{errs}"
+    );
+    // One tenant's own two spellings share no data with another tenant.
+    parse_ok(&BASE.replace("[\"wf_acme\"]", "[\"wf_acme\", \"WF_ACME\"]"));
 }
 
 // ---- helpers ----

@@ -153,18 +153,24 @@ impl Known {
 }
 
 /// Who claimed a schema: the tenant's path and name, the spelling, the tenant's primary.
-type SchemaClaim = (String, String, String, String);
+struct SchemaClaim {
+    path: String,
+    tenant: String,
+    spelt: String,
+    primary: String,
+}
 
 /// Tenant names and schemas already taken, so a second claim is reported.
 #[derive(Default)]
 struct Claims {
     /// Tenant name to the path that defined it.
     names: HashMap<String, String>,
-    /// Schema, in lower case, to the path and name of the tenant owning it, the schema's
-    /// spelling there and the tenant's primary: names that differ in case only are one
+    /// Schema to the path and name of the tenant owning it.
+    schemas: HashMap<String, (String, String)>,
+    /// Schema in lower case to every claim of it: names that differ in case only are one
     /// database on a server with `lower_case_table_names` set, and two tenants' users on
     /// that server would share it.
-    schemas: HashMap<String, SchemaClaim>,
+    folded: HashMap<String, Vec<SchemaClaim>>,
 }
 
 struct Resolver<'e, 's, 't> {
@@ -1074,33 +1080,21 @@ impl Resolver<'_, '_, '_> {
             if schema.is_empty() {
                 continue;
             }
-            let lower = schema.to_lowercase();
-            let message = match claims.schemas.get(&lower) {
+            let message = match claims.schemas.get(schema) {
                 None => {
-                    let owner = (
-                        path.to_string(),
-                        tenant.name.clone(),
-                        schema.clone(),
-                        tenant.primary.clone(),
-                    );
-                    claims.schemas.insert(lower, owner);
-                    continue;
+                    let owner = (path.to_string(), tenant.name.clone());
+                    claims.schemas.insert(schema.clone(), owner);
+                    match case_clash(claims, path, tenant, schema) {
+                        Some(m) => m,
+                        None => continue,
+                    }
                 }
-                Some((owner, _, spelt, _)) if owner == path && spelt == schema => {
+                Some((owner, _)) if owner == path => {
                     format!("schema \"{schema}\" is listed twice")
                 }
-                Some((_, owner_name, spelt, _)) if spelt == schema => {
+                Some((_, owner_name)) => {
                     format!("schema \"{schema}\" is already owned by tenant \"{owner_name}\"")
                 }
-                Some((_, owner_name, spelt, primary))
-                    if primary.eq_ignore_ascii_case(&tenant.primary) =>
-                {
-                    format!(
-                        "schema \"{schema}\" differs from tenant \"{owner_name}\"'s \"{spelt}\" on the same server in letter case only: one database where the server ignores case (lower_case_table_names)"
-                    )
-                }
-                // On other servers: two databases, whatever the servers' setting.
-                Some(_) => continue,
             };
             self.sink
                 .at(format!("{path}.schemas[{i}]"), span.clone(), message);
@@ -1295,6 +1289,35 @@ impl Resolver<'_, '_, '_> {
     }
 }
 
+/// A claim of `schema` by another tenant on the same server spelt in another letter case
+/// (the claim is recorded either way).
+fn case_clash(
+    claims: &mut Claims,
+    path: &str,
+    tenant: &TenantConfig,
+    schema: &str,
+) -> Option<String> {
+    let others = claims.folded.entry(schema.to_lowercase()).or_default();
+    let clash = others
+        .iter()
+        .find(|c| {
+            c.path != path && c.spelt != schema && c.primary.eq_ignore_ascii_case(&tenant.primary)
+        })
+        .map(|c| {
+            format!(
+                "schema \"{schema}\" differs from tenant \"{}\"'s \"{}\" on the same server in letter case only: one database where the server ignores case (lower_case_table_names)",
+                c.tenant, c.spelt
+            )
+        });
+    others.push(SchemaClaim {
+        path: path.to_string(),
+        tenant: tenant.name.clone(),
+        spelt: schema.to_string(),
+        primary: tenant.primary.clone(),
+    });
+    clash
+}
+
 /// Whether two listen addresses (`host:port`, `[v6]:port`) would take one socket: the same
 /// port on the same host, or on a wildcard host and any other.
 fn same_socket(a: &str, b: &str) -> bool {
@@ -1309,6 +1332,14 @@ fn same_socket(a: &str, b: &str) -> bool {
     let (Some((ha, pa)), Some((hb, pb))) = (split(a), split(b)) else {
         return false;
     };
-    let wildcard = |h: &str| h == "0.0.0.0" || h == "::" || h.is_empty();
-    pa == pb && (ha == hb || wildcard(&ha) || wildcard(&hb))
+    // `::` takes IPv4 too (Linux binds it dual-stack by default), `0.0.0.0` IPv4 only.
+    let v4_any = |h: &str, other: &str| h == "0.0.0.0" && !other.contains(':');
+    let clash = ha == hb
+        || ha == "::"
+        || hb == "::"
+        || ha.is_empty()
+        || hb.is_empty()
+        || v4_any(&ha, &hb)
+        || v4_any(&hb, &ha);
+    pa == pb && clash
 }

@@ -57,6 +57,9 @@ pub struct Fleet {
     /// The lease of the last round (0: none): revoked at the next one, whose registration
     /// it would otherwise hold until it runs out.
     last_lease: AtomicI64,
+    /// A lease whose revoke etcd did not take (it was restarting): tried again next round;
+    /// nothing renews it, so it runs out by itself within `lease_ttl` otherwise.
+    unrevoked: AtomicI64,
     /// `state/` was read from etcd at least once: a cached document must not replace
     /// what etcd said (see `document::apply_cached`).
     read_etcd: std::sync::atomic::AtomicBool,
@@ -91,6 +94,7 @@ impl Fleet {
             synced: watch::channel(false).0,
             local_file,
             last_lease: AtomicI64::new(0),
+            unrevoked: AtomicI64::new(0),
             read_etcd: std::sync::atomic::AtomicBool::new(false),
         }
     }

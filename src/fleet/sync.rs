@@ -47,21 +47,28 @@ async fn round(fleet: &Arc<Fleet>, state: &SharedState) -> FleetError {
 
 enum Never {}
 
+/// Whether lease `id` is gone: revoked now, or not found (run out, or revoked before).
+async fn revoked(client: &mut Client, id: i64, limit: Duration) -> bool {
+    match tokio::time::timeout(limit, client.lease_revoke(id)).await {
+        Ok(Ok(_)) => true,
+        // gRPC NOT_FOUND (5): etcd's "requested lease not found".
+        Ok(Err(etcd_client::Error::GRpcStatus(s))) => s.code() as i32 == 5,
+        _ => false,
+    }
+}
+
 async fn connected(fleet: &Arc<Fleet>, state: &SharedState) -> Result<Never, FleetError> {
     let limit = fleet.config.etcd_timeout;
     let mut client = fleet.connect().await?;
     // The last round's lease holds this instance's record and acks: gone with it, or the
-    // registration below would find the name taken until it ran out. Forgotten only once
-    // revoked (or run out): an etcd just restarted renews every lease it had, and a revoke
-    // it did not take yet is tried again next round rather than left to hold the name.
-    let last = fleet.last_lease.load(Ordering::Relaxed);
-    if last != 0 {
-        match within(limit, "lease revoke", client.lease_revoke(last)).await {
-            Ok(_) => {}
-            Err(FleetError::Etcd(e)) if e.contains("lease not found") => {}
-            Err(e) => return Err(e),
+    // registration below would find the name taken until it ran out. An etcd just
+    // restarted renews every lease it had, and may not take a revoke yet: that lease is
+    // revoked again next round rather than forgotten with its name held.
+    for slot in [&fleet.unrevoked, &fleet.last_lease] {
+        let id = slot.swap(0, Ordering::Relaxed);
+        if id != 0 && !revoked(&mut client, id, limit).await {
+            fleet.unrevoked.store(id, Ordering::Relaxed);
         }
-        fleet.last_lease.store(0, Ordering::Relaxed);
     }
     let ttl = fleet.config.lease_ttl.as_secs().max(2) as i64;
     let lease = within(limit, "lease grant", client.lease_grant(ttl, None))

@@ -68,7 +68,12 @@ pub async fn refuse(client: &mut PacketStream, rt: &RuntimeState, offer: Offer<'
     let scheme = scheme_for(user.as_ref().map(|u| &u.password), offer.plugin);
     match answer_in(client, scheme, &offer).await {
         Ok((answer, _, seq)) => {
-            rt.shared.logins.record(LoginMethod::Native, false);
+            let method = if scheme == SHA2_PASSWORD {
+                LoginMethod::Sha2Fast
+            } else {
+                LoginMethod::Native
+            };
+            rt.shared.logins.record(method, false);
             let e = access_denied(offer.user, offer.host, !answer.is_empty());
             (SessionError::Reply(e), seq)
         }

@@ -247,7 +247,7 @@ impl Statements {
             return Vec::new();
         };
         let chunks = std::mem::take(&mut s.long_data);
-        let held: usize = chunks.iter().map(|c| long_data_len(c) + CHUNK_COST).sum();
+        let held: usize = chunks.iter().map(|c| held_cost(long_data_len(c))).sum();
         self.long_data_bytes = self.long_data_bytes.saturating_sub(held);
         chunks
     }
@@ -275,7 +275,11 @@ impl Statements {
             command::long_data_param(last) == Some(param)
                 && last.len() + long_data_len(&chunk) <= MERGED_CHUNK_MAX
         });
-        let len = long_data_len(&chunk) + if follows { 0 } else { CHUNK_COST };
+        let len = if follows {
+            long_data_len(&chunk)
+        } else {
+            held_cost(long_data_len(&chunk))
+        };
         let error = if param >= s.params {
             Some(LongDataError::NoSuchParameter)
         } else if self.long_data_bytes + len > limit {
@@ -333,6 +337,18 @@ const MERGED_CHUNK_MAX: usize = 1024;
 /// What holding a chunk of long data of its own costs beyond its data, counted against the
 /// session's limit: its header and its vector.
 const CHUNK_COST: usize = 64;
+
+/// What a chunk held on its own with `data` bytes counts against the session's limit: a
+/// small one its bookkeeping too (a chunk added to it later stays small, so the same
+/// count is given back when it goes); a large one its data only, so that long data sent
+/// in large chunks reaches the limit where the server's would.
+fn held_cost(data: usize) -> usize {
+    if data < MERGED_CHUNK_MAX {
+        data + CHUNK_COST
+    } else {
+        data
+    }
+}
 
 /// The data bytes of a COM_STMT_SEND_LONG_DATA payload (after command, statement id and
 /// parameter number).

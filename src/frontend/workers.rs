@@ -87,7 +87,10 @@ pub fn count(configured: usize) -> usize {
     if configured > 0 {
         return configured;
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    // Past the most workers the counters have slots for, more would share them.
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(crate::config::MAX_THREADS)
 }
 
 impl Workers {

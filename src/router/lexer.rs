@@ -69,7 +69,7 @@ fn trivia_end(src: &[u8], mut at: usize) -> usize {
         let next = src.get(at + 1).copied();
         if is_space(b) {
             at += 1;
-        } else if b == b'/' && next == Some(b'*') && !matches!(src.get(at + 2), Some(b'!' | b'M')) {
+        } else if b == b'/' && next == Some(b'*') && !opens_executable(&src[at..]) {
             at = comment_end(src, at);
         } else if b == b'#'
             || (b == b'-' && next == Some(b'-') && src.get(at + 2).is_none_or(|&c| ends_dashes(c)))
@@ -83,6 +83,10 @@ fn trivia_end(src: &[u8], mut at: usize) -> usize {
         }
     }
     at
+}
+
+fn opens_executable(at: &[u8]) -> bool {
+    at.starts_with(b"/*!") || at.starts_with(b"/*M!")
 }
 
 /// A system variable token's scope, if spelt, and name: `@@x`, `@@session.x`,

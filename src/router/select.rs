@@ -216,7 +216,14 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
                     s.effects.reads_user_var = true;
                 }
             }
-            Kind::SysVar => system_variable(cur.text(t), &mut s),
+            Kind::SysVar => {
+                system_variable(cur.text(t), &mut s);
+                // A dot after the token: its scope and name were parted by an executable
+                // comment (`@@session/*!*/.last_gtid`), and the name read is not the one.
+                if cur.peek().is_some_and(|n| n.is_punct(b'.')) {
+                    s.hit(PrimaryReason::Unknown);
+                }
+            }
             _ => {}
         }
         prev = Some(t);

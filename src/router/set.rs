@@ -215,6 +215,10 @@ fn targets(mut cur: Cursor) -> Targets {
                 Kind::UserVar => out.user_var = true,
                 Kind::SysVar => {
                     out.session_var = true;
+                    // Scope and name parted by an executable comment: not read here.
+                    if cur.peek().is_some_and(|n| n.is_punct(b'.')) {
+                        out.one_shot = true;
+                    }
                     match sysvar_parts(text) {
                         Some((scope, name)) => {
                             out.global |= scope.is_some_and(is_global_scope);

@@ -26,12 +26,14 @@ impl Sha2Cache {
 
     /// Keeps at most [`SHA2_CACHE_MAX`] users: a user template gives every name it takes
     /// the template's password, so a client knowing it could add a user per login. Past the
-    /// limit the cache starts again (the next login of each user is a full one, as after a
-    /// restart).
+    /// limit one user is let go per user added (its next login is a full one, as after a
+    /// restart): emptying the cache would send every other user to full authentication.
     pub fn insert(&self, user: &str, hash: &PasswordHash, password: Secret) {
         let mut map = self.by_user.locked();
         if map.len() >= SHA2_CACHE_MAX && !map.contains_key(user) {
-            map.clear();
+            if let Some(gone) = map.keys().next().cloned() {
+                map.remove(&gone);
+            }
         }
         map.insert(user.to_owned(), (hash.clone(), password));
     }
@@ -51,7 +53,7 @@ mod tests {
         for i in 0..3 * SHA2_CACHE_MAX {
             cache.insert(&format!("u{i}_app"), &hash, Secret::new("pw"));
         }
-        assert!(cache.by_user.locked().len() <= SHA2_CACHE_MAX);
+        assert_eq!(cache.by_user.locked().len(), SHA2_CACHE_MAX);
         let last = format!("u{}_app", 3 * SHA2_CACHE_MAX - 1);
         assert!(cache.get(&last, &hash).is_some());
     }

@@ -343,6 +343,14 @@ impl RuntimeState {
         self.directory.tenant_of_schema(schema)
     }
 
+    /// The pools' periodic sweep (`Pools::sweep`), keeping the groups of the config's
+    /// tenants.
+    pub fn sweep_pools(&self, now: std::time::Instant) {
+        self.shared
+            .pools
+            .sweep(now, |tenant| self.config.tenant(tenant).is_some());
+    }
+
     /// Reads a backend's greeting so clients see its version and capabilities. False when
     /// there is no backend yet (a fleet instance before its document) or it did not answer.
     pub async fn learn_server_info(&self) -> bool {

@@ -13,6 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::backends::{in_use, rows, status_of};
+use crate::state::lock::Unpoisoned;
 use crate::state::stats::TenantCounts;
 use crate::state::{RuntimeState, SharedState};
 
@@ -30,6 +31,7 @@ pub fn registry(state: SharedState) -> Registry {
     r.register_collector(Box::new(StateCollector {
         state,
         max_tenants: MAX_TENANT_LABELS,
+        labeled: Default::default(),
     }));
     r
 }
@@ -47,6 +49,9 @@ pub fn encode(registry: &Registry) -> String {
 pub struct StateCollector {
     pub state: SharedState,
     pub max_tenants: usize,
+    /// The tenants given a label of their own, kept from scrape to scrape (see
+    /// [`TenantLabels`]).
+    pub labeled: std::sync::Mutex<HashSet<String>>,
 }
 
 impl fmt::Debug for StateCollector {
@@ -57,21 +62,33 @@ impl fmt::Debug for StateCollector {
     }
 }
 
-/// Which tenants get their own label: configured tenants first (in config order), then
-/// the others seen in the counters, by name.
+/// Which tenants get their own label. A tenant keeps the label it was given while it is
+/// counted: chosen again at each scrape, a new name sorting first took another's, whose
+/// counts moved into `_other` and out again, and counters that go down read to Prometheus
+/// as resets (a burst of the whole sum). Room left goes to configured tenants first (in
+/// config order), then to the others seen in the counters, by name.
 struct TenantLabels(HashSet<String>);
 
 impl TenantLabels {
-    fn new(rt: &RuntimeState, counted: &[String], max: usize) -> Self {
-        let configured = rt.config.tenants.iter().map(|t| t.name.clone());
-        let mut keep = HashSet::new();
-        for name in configured.chain(counted.iter().cloned()) {
+    fn new(
+        rt: &RuntimeState,
+        counted: &[String],
+        max: usize,
+        labeled: &std::sync::Mutex<HashSet<String>>,
+    ) -> Self {
+        let mut keep = labeled.locked();
+        let now: HashSet<&str> = counted.iter().map(String::as_str).collect();
+        keep.retain(|name| now.contains(name.as_str()));
+        let configured = rt.config.tenants.iter().map(|t| t.name.as_str());
+        for name in configured.chain(counted.iter().map(String::as_str)) {
             if keep.len() >= max {
                 break;
             }
-            keep.insert(name);
+            if name != OTHER && !keep.contains(name) {
+                keep.insert(name.to_owned());
+            }
         }
-        TenantLabels(keep)
+        TenantLabels(keep.clone())
     }
 
     fn get(&self, tenant: &str) -> String {
@@ -120,13 +137,15 @@ fn latency_histograms(
     tenants: &TenantLabels,
 ) -> fmt::Result {
     let mut merged: Histograms = BTreeMap::new();
-    for (name, stats) in shared.stats.tenants() {
+    let live = shared.stats.tenants();
+    let retired = shared.stats.retired().into_iter().map(|s| (OTHER, s));
+    for (name, stats) in live.iter().map(|(n, s)| (n.as_str(), &**s)).chain(retired) {
         for (route, hist) in [
             ("primary", &stats.latency_primary),
             ("replica", &stats.latency_replica),
         ] {
             let (sum, count, buckets) = hist.snapshot();
-            let labels = vec![("tenant", tenants.get(&name)), ("route", route.to_owned())];
+            let labels = vec![("tenant", tenants.get(name)), ("route", route.to_owned())];
             let e = merged
                 .entry(labels)
                 .or_insert_with(|| (0.0, 0, buckets.iter().map(|(b, _)| (*b, 0)).collect()));
@@ -232,7 +251,15 @@ impl Collector for StateCollector {
             .collect();
         counts.extend(shared.stats.snapshot());
         let counted: Vec<String> = counts.keys().cloned().collect();
-        let tenants = TenantLabels::new(&rt, &counted, self.max_tenants);
+        let tenants = TenantLabels::new(&rt, &counted, self.max_tenants, &self.labeled);
+        // Tenants pruned from the counters count on under `_other`.
+        let mut retired = TenantCounts::default();
+        for r in shared.stats.retired() {
+            retired.add(&r.counts());
+        }
+        if retired != TenantCounts::default() {
+            counts.entry(OTHER.to_owned()).or_default().add(&retired);
+        }
         let t = |name: &str| vec![("tenant", tenants.get(name))];
 
         let mut statements = Samples::default();
@@ -603,6 +630,7 @@ mod tests {
         r.register_collector(Box::new(StateCollector {
             state: SharedState::clone(state),
             max_tenants: max,
+            labeled: Default::default(),
         }));
         encode(&r)
     }
@@ -633,6 +661,58 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
+    }
+
+    /// The sum of a counter's samples for `route` over every tenant label.
+    fn statements(text: &str, route: &str) -> u64 {
+        let tail = format!("route=\"{route}\"}} ");
+        text.lines()
+            .filter(|l| l.starts_with("switchyard_statements_total{"))
+            .filter_map(|l| l.split_once(&tail).map(|(_, v)| v.parse::<u64>().unwrap()))
+            .sum()
+    }
+
+    /// Past the label bound, counters never go down: a tenant keeps its label while it is
+    /// counted (a new name sorting first took it, moving its counts into `_other` and out
+    /// again), and a pruned tenant's counts stay in `_other` (they were dropped with it).
+    /// Prometheus reads any decrease as a reset: a burst of the whole sum.
+    #[test]
+    fn counters_past_the_label_bound_never_go_down() {
+        let s = state(0);
+        let rt = s.load_full();
+        let unnamed = |_: &str| false;
+        let mut r = Registry::default();
+        r.register_collector(Box::new(StateCollector {
+            state: SharedState::clone(&s),
+            max_tenants: 1,
+            labeled: Default::default(),
+        }));
+        TenantStats::bump(&rt.shared.stats.tenant("m", unnamed).to_primary);
+        let first = encode(&r);
+        assert!(
+            first.contains(r#"switchyard_statements_total{tenant="m",route="primary"} 1"#),
+            "{first}"
+        );
+        // `a` sorts first: `m` keeps its label, `a` is counted under `_other`.
+        let a = rt.shared.stats.tenant("a", unnamed);
+        TenantStats::bump(&a.to_primary);
+        let second = encode(&r);
+        assert!(
+            second.contains(r#"switchyard_statements_total{tenant="m",route="primary"} 1"#),
+            "{second}"
+        );
+        assert!(
+            second.contains(r#"switchyard_statements_total{tenant="_other",route="primary"} 1"#),
+            "{second}"
+        );
+        drop(a);
+        // Enough tenants to prune the idle ones: their counts stay counted.
+        for i in 0..5_000 {
+            TenantStats::bump(&rt.shared.stats.tenant(&format!("x{i}"), unnamed).to_primary);
+        }
+        assert!(rt.shared.stats.snapshot().len() < 5_000, "pruned");
+        let third = encode(&r);
+        assert_eq!(statements(&third, "primary"), 5_002, "{third}");
     }
 
     #[test]

@@ -37,7 +37,8 @@ impl<K: Eq + Hash, V: Default> Bounded<K, V> {
     }
 
     /// The entry for `key`, made if missing. Making one in a full map first drops every
-    /// entry no session holds for which `idle` says it carries nothing worth keeping.
+    /// entry no session holds for which `idle` says it carries nothing worth keeping
+    /// (`idle` is asked of those only, and each it answers true for is dropped).
     pub fn entry(&mut self, key: K, idle: impl Fn(&K, &V) -> bool) -> Arc<V> {
         if !self.map.contains_key(&key) && self.map.len() >= self.limit {
             self.map

@@ -92,7 +92,7 @@ pub struct TenantCounts {
 
 impl TenantCounts {
     /// Adds another worker's counts of the same tenant.
-    fn add(&mut self, o: &TenantCounts) {
+    pub fn add(&mut self, o: &TenantCounts) {
         self.to_primary += o.to_primary;
         self.to_replica += o.to_replica;
         self.errors += o.errors;
@@ -110,6 +110,38 @@ impl TenantCounts {
 impl TenantStats {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds what `o` counted (a pruned tenant's counts, kept in the worker's retired ones).
+    fn absorb(&self, o: &TenantStats) {
+        let add = |to: &AtomicU64, from: &AtomicU64| {
+            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        };
+        for (to, from) in [
+            (&self.latency_primary, &o.latency_primary),
+            (&self.latency_replica, &o.latency_replica),
+        ] {
+            for (t, f) in to.buckets.iter().zip(&from.buckets) {
+                add(t, f);
+            }
+            add(&to.sum_us, &from.sum_us);
+            add(&to.count, &from.count);
+        }
+        for (to, from) in [
+            (&self.to_primary, &o.to_primary),
+            (&self.to_replica, &o.to_replica),
+            (&self.errors, &o.errors),
+            (&self.backend_errors, &o.backend_errors),
+            (&self.fallbacks, &o.fallbacks),
+            (&self.hints_refused, &o.hints_refused),
+            (&self.held, &o.held),
+            (&self.held_too_long, &o.held_too_long),
+            (&self.consistent_ready, &o.consistent_ready),
+            (&self.consistent_waited, &o.consistent_waited),
+            (&self.consistent_primary, &o.consistent_primary),
+        ] {
+            add(to, from);
+        }
     }
 
     pub fn counts(&self) -> TenantCounts {
@@ -158,6 +190,10 @@ pub struct Stats {
 #[derive(Default)]
 struct WorkerStats {
     tenants: RwLock<Bounded<String, TenantStats>>,
+    /// What the tenants pruned from `tenants` had counted: /metrics adds it to the
+    /// tenants past its label bound, whose counters would otherwise go down (a reset to
+    /// Prometheus, read as a burst of the whole sum).
+    retired: TenantStats,
     /// (tenant, server address) -> statements served.
     served: RwLock<Bounded<(String, String), Served>>,
 }
@@ -170,7 +206,18 @@ impl Stats {
             return Arc::clone(t);
         }
         let mut w = local.tenants.writing();
-        w.entry(name.to_owned(), |k, _| !named(k))
+        w.entry(name.to_owned(), |k, v| {
+            let prune = !named(k);
+            if prune {
+                local.retired.absorb(v);
+            }
+            prune
+        })
+    }
+
+    /// Every worker's counts of pruned tenants (see `WorkerStats::retired`).
+    pub fn retired(&self) -> Vec<&TenantStats> {
+        self.workers.iter().map(|w| &w.retired).collect()
     }
 
     /// The counters of `addr` serving `tenant`; a session holds them with its connection so

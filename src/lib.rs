@@ -58,8 +58,13 @@ pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
 /// Serves until `shutdown` completes, then stops the admin and HTTP listeners too.
 /// SIGHUP reloads the config file. Sessions run on `server.threads` worker threads
 /// (`frontend::workers`), the first of which accepts; the caller's runtime runs the control
-/// plane (admin port, HTTP, monitor, reloads).
-pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future<Output = ()>) {
+/// plane (admin port, HTTP, monitor, reloads). An error when the worker threads could not
+/// start (nothing was served): a supervisor restarting on failure must see one.
+pub async fn run(
+    listeners: Listeners,
+    state: SharedState,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let admin_serving = listeners.admin.is_some();
     state
         .load()
@@ -79,10 +84,10 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the worker threads");
-            if let Some(task) = learner {
+            for task in [learner, fleet].into_iter().flatten() {
                 task.abort();
             }
-            return;
+            return Err(e);
         }
     };
     tracing::info!(workers = n, "session workers started");
@@ -127,6 +132,7 @@ pub async fn run(listeners: Listeners, state: SharedState, shutdown: impl Future
     if let Some(task) = learner {
         task.abort();
     }
+    Ok(())
 }
 
 async fn learn_server_info_later(state: SharedState) {

@@ -259,7 +259,12 @@ fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
                 }
             }
         };
-        switchyard::run(Listeners { app, admin, http }, state, shutdown).await;
+        if switchyard::run(Listeners { app, admin, http }, state, shutdown)
+            .await
+            .is_err()
+        {
+            return ExitCode::FAILURE;
+        }
         tracing::info!("switchyard stopped");
         ExitCode::SUCCESS
     })

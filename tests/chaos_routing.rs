@@ -1114,3 +1114,33 @@ async fn writes_follow_a_promotion() {
     };
     with_restore(body, undo_promotion()).await;
 }
+
+/// A read-only transaction held on a replica moves to the primary for a statement only the
+/// primary's session can keep (a named lock): with the primary down, the move committed the
+/// replica's transaction and began none, and the session went on outside any transaction
+/// while its client held one open. It ends after the error, as a session whose
+/// transaction's connection was lost.
+#[tokio::test]
+async fn a_read_only_transaction_that_cannot_move_to_the_primary_ends_the_session() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    let body = async move {
+        let proxy = common::start(cfg("eventual", false)).await;
+        let port = proxy.addr.port();
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+        let [p, _, _] = chaos_ports();
+        assert_ne!(served_by(&mut c).await, p, "held on a replica");
+        kill_server("primary");
+        let e = c
+            .query_drop("SELECT GET_LOCK('cr_move', 0)")
+            .await
+            .unwrap_err();
+        println!("the move: {e}");
+        assert!(
+            c.query_drop("SELECT 1").await.is_err(),
+            "the session went on outside the transaction its client holds"
+        );
+    };
+    with_restore(body, restore_all()).await;
+}

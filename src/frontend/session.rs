@@ -658,6 +658,18 @@ impl Session {
         t: Target,
     ) -> Result<(), SessionError> {
         self.commit_replica_txn(t).await?;
+        let begun = self.begin_read_only_on_primary(rt).await;
+        if begun.is_err() {
+            // The transaction the client holds open is gone (committed on the replica) and
+            // none began on the primary: the session ends after the error, as one whose
+            // transaction's connection was lost (it went on outside any transaction, and
+            // the client's COMMIT committed nothing it thought it held).
+            self.state_lost = true;
+        }
+        begun
+    }
+
+    async fn begin_read_only_on_primary(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         self.ready(rt, Target::Primary).await?;
         let Some(conn) = self.held.get_mut(Target::Primary) else {
             return Err(super::backends::internal("no primary connection"));

@@ -138,7 +138,13 @@ fn latency_histograms(
 ) -> fmt::Result {
     let mut merged: Histograms = BTreeMap::new();
     let live = shared.stats.tenants();
-    let retired = shared.stats.retired().into_iter().map(|s| (OTHER, s));
+    // Only once a pruned tenant had counted: no `_other` series of zeros otherwise.
+    let retired = shared
+        .stats
+        .retired()
+        .into_iter()
+        .filter(|s| s.latency_primary.count() + s.latency_replica.count() > 0)
+        .map(|s| (OTHER, s));
     for (name, stats) in live.iter().map(|(n, s)| (n.as_str(), &**s)).chain(retired) {
         for (route, hist) in [
             ("primary", &stats.latency_primary),

@@ -24,6 +24,10 @@ pub struct Latency {
 }
 
 impl Latency {
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
     pub fn observe(&self, took: std::time::Duration) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let i = LATENCY_BUCKETS_US

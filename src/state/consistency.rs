@@ -191,19 +191,34 @@ impl PrimaryPosition {
 /// Marks per tenant and positions per primary address, kept across reloads.
 #[derive(Debug, Default)]
 pub struct Consistency {
-    /// Marks of tenants that never wrote are dropped when no session holds them; a mark
-    /// that saw a write stays, or a later read could miss that write.
+    /// Marks no session holds are dropped once the map fills up (an open cluster makes a
+    /// tenant of every name clients try, and one that wrote was kept for the process's
+    /// life).
     tenants: Mutex<Bounded<String, TenantMark>>,
+    /// A mark that saw a write was dropped: from then on a new mark counts a write whose
+    /// position is not known, so its first read that must see writes asks the primary's
+    /// position, which covers the forgotten ones (a read could otherwise miss them).
+    forgot_writes: std::sync::atomic::AtomicBool,
     primaries: Mutex<HashMap<String, Arc<PrimaryPosition>>>,
 }
 
 impl Consistency {
     pub fn tenant(&self, name: &str) -> Arc<TenantMark> {
+        use std::sync::atomic::Ordering::Relaxed;
         let mut m = self.tenants.locked();
         if let Some(mark) = m.get(name) {
             return Arc::clone(mark);
         }
-        m.entry(name.to_owned(), |_, mark| mark.untouched())
+        let mark = m.entry(name.to_owned(), |_, mark| {
+            if !mark.untouched() {
+                self.forgot_writes.store(true, Relaxed);
+            }
+            true
+        });
+        if self.forgot_writes.load(Relaxed) {
+            mark.finish(None);
+        }
+        mark
     }
 
     pub fn primary(&self, addr: &str) -> Arc<PrimaryPosition> {
@@ -234,6 +249,27 @@ mod tests {
         m.write_started().finish(true, Some("0-1-5"));
         m.write_started().finish(false, None);
         assert_eq!(m.needed(), Needed::Known(pos("0-1-7")));
+    }
+
+    /// Marks of tenants that wrote were kept for the process's life, one per name an open
+    /// cluster made; they are dropped when no session holds them, and a mark made after
+    /// one that wrote was dropped needs the primary's position before its first read.
+    #[test]
+    fn marks_are_bounded_and_forgotten_writes_are_looked_up() {
+        let c = Consistency::default();
+        let first = c.tenant("t0");
+        first.write_started().finish(true, Some("0-1-5"));
+        drop(first);
+        assert_eq!(c.tenant("new").needed(), Needed::Known(GtidPos::default()));
+        for i in 1..10_000 {
+            let m = c.tenant(&format!("t{i}"));
+            m.write_started().finish(true, Some("0-1-6"));
+        }
+        assert!(c.tenants.locked().len() < 10_000, "pruned");
+        assert!(
+            matches!(c.tenant("t0").needed(), Needed::Lookup { .. }),
+            "its write was forgotten: the primary's position covers it"
+        );
     }
 
     #[test]

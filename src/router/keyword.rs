@@ -73,7 +73,7 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         // Commits the transaction it is in, as DDL does.
         b"TRUNCATE" => Piece::primary(R::Ddl),
         b"CREATE" => create(cur),
-        b"ALTER" => Piece::primary(R::Ddl).unsplittable(),
+        b"ALTER" => alter(cur),
         b"DROP" => drop(cur),
         b"RENAME" | b"GRANT" | b"REVOKE" | b"OPTIMIZE" | b"REPAIR" | b"INSTALL" | b"UNINSTALL"
         | b"RESET" | b"PURGE" => Piece::primary(R::Ddl),
@@ -227,9 +227,41 @@ fn create(mut cur: Cursor) -> Piece {
         // Splittable: a second CREATE TEMPORARY TABLE after `;` pins as well.
         return Piece::with(Class::Primary(R::Ddl), effects);
     }
-    // Routines, triggers and events carry `;` inside their bodies; what else CREATE makes
-    // is not told apart here, so no CREATE but a temporary table's is split.
-    Piece::with(Class::Primary(R::Ddl), effects).unsplittable()
+    // Routines, triggers and events carry `;` inside their bodies (and a view's
+    // ALGORITHM/DEFINER clauses are not read here): only what has no body is split.
+    let piece = Piece::with(Class::Primary(R::Ddl), effects);
+    if leads_bodiless(
+        &mut cur,
+        &[
+            "TABLE", "INDEX", "UNIQUE", "DATABASE", "SCHEMA", "USER", "ROLE",
+        ],
+    ) {
+        piece
+    } else {
+        piece.unsplittable()
+    }
+}
+
+/// ALTER of what has no body is split at `;` like any statement: what follows it in a
+/// multi-statement (`ALTER TABLE t ...; SELECT GET_LOCK('m', 10)`) had its effects lost,
+/// the lock left on a pooled connection. An event's or a routine's may carry a body.
+fn alter(mut cur: Cursor) -> Piece {
+    let piece = Piece::primary(R::Ddl);
+    cur.eat("ONLINE");
+    cur.eat("IGNORE");
+    if leads_bodiless(
+        &mut cur,
+        &["TABLE", "DATABASE", "SCHEMA", "USER", "SEQUENCE"],
+    ) {
+        piece
+    } else {
+        piece.unsplittable()
+    }
+}
+
+/// Whether the next word is one of `kinds` (objects whose statement has no body).
+fn leads_bodiless(cur: &mut Cursor, kinds: &[&str]) -> bool {
+    kinds.iter().any(|k| cur.peek_is(k))
 }
 
 fn drop(mut cur: Cursor) -> Piece {

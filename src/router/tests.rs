@@ -1239,3 +1239,29 @@ fn a_write_after_a_cte_is_no_question_about_the_previous_statement() {
         p(R::SideEffectFunction)
     );
 }
+
+/// A multi-statement led by an ALTER or CREATE of what has no body is split like any
+/// other: the effects of what follows counted (`ALTER TABLE t ...; SELECT GET_LOCK(...)`
+/// lost its lock's pin). Routines, triggers and events carry `;` in their bodies and are
+/// not split.
+#[test]
+fn ddl_without_a_body_is_split() {
+    for sql in [
+        "ALTER TABLE t ADD c INT; SELECT GET_LOCK('m', 10)",
+        "ALTER ONLINE TABLE t ADD c INT; SELECT GET_LOCK('m', 10)",
+        "CREATE TABLE t (a VARCHAR(5) DEFAULT ';'); SELECT GET_LOCK('m', 10)",
+        "CREATE OR REPLACE TABLE t (a INT); SELECT GET_LOCK('m', 10)",
+        "CREATE UNIQUE INDEX i ON t (a); SELECT GET_LOCK('m', 10)",
+        "CREATE DATABASE d; SELECT GET_LOCK('m', 10)",
+    ] {
+        assert_eq!(effects(sql).named_lock, LockEffect::Acquire(1), "{sql}");
+    }
+    for sql in [
+        "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT GET_LOCK('m', 10); END",
+        "ALTER EVENT e DO BEGIN SELECT 1; SELECT GET_LOCK('m', 10); END",
+        "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW BEGIN SET @a = 1; END",
+    ] {
+        assert_eq!(effects(sql).named_lock, LockEffect::None, "{sql}");
+        assert!(matches!(class(sql), Class::Primary(_)), "{sql}");
+    }
+}

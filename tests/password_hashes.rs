@@ -346,3 +346,43 @@ async fn the_rsa_key_is_made_before_the_first_client_is_greeted() {
     let plain = RuntimeState::new(common::config(""));
     assert!(!plain.needs_generated_rsa_key());
 }
+
+/// A client that cannot switch plugins (no CLIENT_PLUGIN_AUTH) logging in as a user whose
+/// stored hash only caching_sha2_password can check gets ERR 1251, as the server answers
+/// such a client: it was sent an auth switch request, which such a client reads as the
+/// pre-4.1 server's request for the old password scramble.
+#[tokio::test]
+async fn a_client_that_cannot_switch_plugins_is_told_so() {
+    use mysql_common::packets::HandshakeResponse;
+    use mysql_common::proto::MySerialize;
+    use switchyard::protocol::CapabilityFlags;
+    let proxy = common::start_state(state_with_hash(&mysql_sha2_hash("acme_pw"), false)).await;
+    let stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let mut io = PacketStream::new(stream, 1 << 20);
+    let greeting = io.read_packet().await.unwrap();
+    let (server, nonce, _) = parse_greeting(&greeting.payload).unwrap();
+    let caps = common::raw::modern_caps()
+        .difference(CapabilityFlags::CLIENT_PLUGIN_AUTH)
+        .intersection(server.capabilities);
+    let answer = switchyard::protocol::auth::native_response(&nonce, "acme_pw");
+    let hello = HandshakeResponse::new(
+        Some(&answer[..]),
+        (10, 11, 0),
+        Some(&b"acme_app"[..]),
+        Some(&b"wf_acme"[..]),
+        None,
+        caps,
+        None,
+        1 << 24,
+    );
+    let mut out = Vec::new();
+    hello.serialize(&mut out);
+    io.send(1, &out).await.unwrap();
+    let reply = io.read_packet().await.unwrap().payload;
+    assert_eq!(&reply[..3], &[0xFF, 0xE3, 0x04], "ERR 1251: {reply:?}");
+    let message = String::from_utf8_lossy(&reply[9..]);
+    assert!(
+        message.starts_with("Client does not support authentication protocol requested by server"),
+        "{message}"
+    );
+}

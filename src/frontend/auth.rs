@@ -211,6 +211,16 @@ async fn answer_in(
     if usable {
         return Ok((offer.answer.clone(), offer.nonce, offer.seq));
     }
+    // A client without CLIENT_PLUGIN_AUTH cannot be asked to switch (it would read the
+    // request as a pre-4.1 server's for the old scramble): the server's refusal.
+    if offer.plugin.is_none() && scheme != NATIVE_PASSWORD {
+        let e = SessionError::reply(
+            1251,
+            "08004",
+            "Client does not support authentication protocol requested by server; consider upgrading MariaDB client",
+        );
+        return Err((e, offer.seq));
+    }
     let (answer, seq) = switch_to(client, scheme, &offer.switch_nonce, offer.seq).await?;
     Ok((answer, offer.switch_nonce, seq))
 }

@@ -320,7 +320,7 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
-    /// A duration of at least `min`.
+    /// A duration of at least `min` (whole seconds).
     fn duration_at_least(
         &mut self,
         path: &str,
@@ -331,16 +331,23 @@ impl Resolver<'_, '_, '_> {
         let d = self.duration(path, s, default);
         match s {
             Some(s) if d < min => {
-                let m = if min == Duration::from_millis(1) {
-                    "must be greater than 0".to_string()
-                } else {
-                    format!("must be at least {}s", min.as_secs())
-                };
+                let m = format!("must be at least {}s", min.as_secs());
                 self.sink.at(path, s.span(), m);
                 default
             }
             _ => d,
         }
+    }
+
+    /// A duration greater than 0 (a zero timeout fails everything it bounds).
+    fn nonzero(&mut self, path: &str, s: Option<&Str>, default: Duration) -> Duration {
+        let d = self.duration(path, s, default);
+        if let (true, Some(s)) = (d.is_zero(), s) {
+            self.sink
+                .at(path, s.span(), "must be greater than 0".to_string());
+            return default;
+        }
+        d
     }
 
     /// `server.threads`: 0 (one per core) or a count of workers, each with counters of its
@@ -489,11 +496,10 @@ impl Resolver<'_, '_, '_> {
                 DEFAULT_MAX_CONNECTIONS,
             ),
             // Zero would end every login, or every session, before its first command.
-            handshake_timeout: self.duration_at_least(
+            handshake_timeout: self.nonzero(
                 "server.handshake_timeout",
                 raw.handshake_timeout.as_ref(),
                 DEFAULT_HANDSHAKE_TIMEOUT,
-                Duration::from_millis(1),
             ),
             idle_timeout: self.duration_at_least(
                 "server.idle_timeout",
@@ -579,19 +585,12 @@ impl Resolver<'_, '_, '_> {
     }
 
     fn monitor(&mut self, raw: &RawMonitor) -> MonitorConfig {
-        let connect_timeout = self.duration(
+        // A zero timeout would fail every connect, so every backend would look down.
+        let connect_timeout = self.nonzero(
             "monitor.connect_timeout",
             raw.connect_timeout.as_ref(),
             DEFAULT_MONITOR_CONNECT_TIMEOUT,
         );
-        // A zero timeout would fail every connect, so every backend would look down.
-        if let (true, Some(s)) = (connect_timeout.is_zero(), &raw.connect_timeout) {
-            self.sink.at(
-                "monitor.connect_timeout",
-                s.span(),
-                "must be greater than 0".to_string(),
-            );
-        }
         MonitorConfig {
             user: self.user_name("monitor.user", &raw.user),
             password: self.secret("monitor.password", &raw.password),
@@ -603,14 +602,7 @@ impl Resolver<'_, '_, '_> {
 
     fn inherited(&mut self, prefix: &str, raw: &Overrides<'_>, base: &Inherited) -> Inherited {
         let health_path = format!("{prefix}.health_interval");
-        let health_interval =
-            self.duration(&health_path, raw.health_interval, base.health_interval);
-        if health_interval.is_zero() {
-            if let Some(s) = raw.health_interval {
-                self.sink
-                    .at(health_path, s.span(), "must be greater than 0".to_string());
-            }
-        }
+        let health_interval = self.nonzero(&health_path, raw.health_interval, base.health_interval);
         Inherited {
             consistency: self.consistency(
                 &format!("{prefix}.consistency"),

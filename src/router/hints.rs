@@ -25,10 +25,7 @@ pub(crate) fn leading(sql: &[u8]) -> (Hints, usize) {
             };
             read_comment(&sql[pos + 2..body_end], &mut hints);
             pos = end;
-        } else if rest[0] == b'#'
-            || (rest.starts_with(b"--")
-                && rest.get(2).is_none_or(|&c| super::lexer::ends_dashes(c)))
-        {
+        } else if rest[0] == b'#' || super::lexer::opens_dash_comment(rest) {
             pos += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
         } else {
             break;

@@ -71,9 +71,7 @@ fn trivia_end(src: &[u8], mut at: usize) -> usize {
             at += 1;
         } else if b == b'/' && next == Some(b'*') && !opens_executable(&src[at..]) {
             at = comment_end(src, at);
-        } else if b == b'#'
-            || (b == b'-' && next == Some(b'-') && src.get(at + 2).is_none_or(|&c| ends_dashes(c)))
-        {
+        } else if b == b'#' || opens_dash_comment(&src[at..]) {
             at += src[at..]
                 .iter()
                 .position(|&c| c == b'\n')
@@ -103,12 +101,12 @@ pub(crate) fn sysvar_parts(text: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     })
 }
 
-/// Whether `c`, after `--`, makes the rest of the line a comment: whitespace or a control
-/// byte, DEL (0x7F) among them, as the server's character tables mark it. DEL read as a
-/// character instead would have the comment's quotes start strings here that the server
-/// never sees, and hide what follows them (a write, another tenant's schema).
-pub(crate) fn ends_dashes(c: u8) -> bool {
-    c <= b' ' || c == 0x7f
+/// Whether `rest` starts with a `--` comment: `--` followed by the end, whitespace or a
+/// control byte, DEL (0x7F) among them, as the server's character tables mark it. DEL
+/// read as a character instead would have the comment's quotes start strings here that
+/// the server never sees, and hide what follows them (a write, another tenant's schema).
+pub(crate) fn opens_dash_comment(rest: &[u8]) -> bool {
+    rest.starts_with(b"--") && rest.get(2).is_none_or(|&c| c <= b' ' || c == 0x7f)
 }
 
 pub(crate) fn is_space(b: u8) -> bool {
@@ -214,9 +212,7 @@ impl<'a> Lexer<'a> {
             let b = self.src[self.pos];
             if is_space(b) {
                 self.pos += 1;
-            } else if b == b'#'
-                || (b == b'-' && self.at(self.pos + 1) == b'-' && self.dash_comment())
-            {
+            } else if b == b'#' || opens_dash_comment(&self.src[self.pos..]) {
                 self.skip_line();
             } else if b == b'/' && self.at(self.pos + 1) == b'*' {
                 self.enter_comment();
@@ -227,11 +223,6 @@ impl<'a> Lexer<'a> {
                 return;
             }
         }
-    }
-
-    /// `--` starts a comment only when followed by whitespace, a control byte or the end.
-    fn dash_comment(&self) -> bool {
-        self.pos + 2 >= self.src.len() || ends_dashes(self.at(self.pos + 2))
     }
 
     fn skip_line(&mut self) {

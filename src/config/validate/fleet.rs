@@ -19,15 +19,14 @@ impl Resolver<'_, '_, '_> {
         let advertise = self
             .optional_address("fleet.advertise", raw.advertise.as_ref())
             .unwrap_or_else(|| listen.to_string());
-        let lease_ttl = self.duration("fleet.lease_ttl", raw.lease_ttl.as_ref(), DEFAULT_LEASE_TTL);
         // etcd counts leases in whole seconds and keeps one alive at a third of its TTL.
-        if let (true, Some(s)) = (lease_ttl < Duration::from_secs(2), &raw.lease_ttl) {
-            self.sink.at(
-                "fleet.lease_ttl",
-                s.span(),
-                "must be at least 2s".to_string(),
-            );
-        } else if let (true, Some(s)) = (lease_ttl.subsec_nanos() != 0, &raw.lease_ttl) {
+        let lease_ttl = self.duration_at_least(
+            "fleet.lease_ttl",
+            raw.lease_ttl.as_ref(),
+            DEFAULT_LEASE_TTL,
+            Duration::from_secs(2),
+        );
+        if let (true, Some(s)) = (lease_ttl.subsec_nanos() != 0, &raw.lease_ttl) {
             // "2900ms" was cut to 2 s without a word.
             self.sink.at(
                 "fleet.lease_ttl",
@@ -58,16 +57,6 @@ impl Resolver<'_, '_, '_> {
                 .filter(|p| !p.is_empty())
                 .map(std::path::PathBuf::from),
         }
-    }
-
-    fn nonzero(&mut self, path: &str, s: Option<&Str>, default: Duration) -> Duration {
-        let d = self.duration(path, s, default);
-        if let (true, Some(s)) = (d.is_zero(), s) {
-            self.sink
-                .at(path, s.span(), "must be greater than 0".to_string());
-            return default;
-        }
-        d
     }
 
     /// Fleet and instance names become etcd key segments: no `/`, nothing a shell or a log

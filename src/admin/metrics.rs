@@ -631,14 +631,19 @@ mod tests {
         RuntimeState::new(cfg).shared()
     }
 
-    fn scrape(state: &SharedState, max: usize) -> String {
+    /// A registry of one collector, which keeps its labels between scrapes.
+    fn collector(state: &SharedState, max: usize) -> Registry {
         let mut r = Registry::default();
         r.register_collector(Box::new(StateCollector {
             state: SharedState::clone(state),
             max_tenants: max,
             labeled: Default::default(),
         }));
-        encode(&r)
+        r
+    }
+
+    fn scrape(state: &SharedState, max: usize) -> String {
+        encode(&collector(state, max))
     }
 
     #[test]
@@ -687,12 +692,7 @@ mod tests {
         let s = state(0);
         let rt = s.load_full();
         let unnamed = |_: &str| false;
-        let mut r = Registry::default();
-        r.register_collector(Box::new(StateCollector {
-            state: SharedState::clone(&s),
-            max_tenants: 1,
-            labeled: Default::default(),
-        }));
+        let r = collector(&s, 1);
         TenantStats::bump(&rt.shared.stats.tenant("m", unnamed).to_primary);
         let first = encode(&r);
         assert!(

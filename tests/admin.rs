@@ -605,7 +605,11 @@ async fn pause_waits_for_transactions_then_holds_statements_until_resume() {
         let v: Option<i64> = later.query_first("SELECT 40 + 2").await.unwrap();
         (v, later)
     });
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let held_now = |t: &Answer| t.get(0, "held_statements") == Some("1");
+    let t = must_until(&mut a, "SHOW TENANTS LIKE 'acme'", held_now).await;
+    assert!(held_now(&t), "the statement is held: {t:?}");
+    // And it stays held while the tenant is paused.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !held.is_finished(),
         "a statement of a paused tenant completed"
@@ -765,9 +769,10 @@ async fn reload_with_new_replicas_under_load_drops_nothing() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
+    let reads = Arc::new(AtomicU64::new(0));
     let port = p.addr.port();
     let client = {
-        let (stop, errors) = (Arc::clone(&stop), Arc::clone(&errors));
+        let (stop, errors, reads) = (Arc::clone(&stop), Arc::clone(&errors), Arc::clone(&reads));
         tokio::spawn(async move {
             let mut c = connect(port, "acme_app", Some("wf_acme")).await;
             let mut ports = Vec::new();
@@ -779,12 +784,20 @@ async fn reload_with_new_replicas_under_load_drops_nothing() {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                reads.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             ports
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answered = |n: u64| {
+        let reads = Arc::clone(&reads);
+        common::until("the client's reads", Duration::from_secs(20), move || {
+            let done = reads.load(Ordering::Relaxed);
+            async move { (done >= n).then_some(()) }
+        })
+    };
+    answered(5).await;
     file.write(&config_text(Some(&format!("\"127.0.0.1:{r2}\""))));
     let r = must(&mut a, "RELOAD").await;
     assert_eq!(r.get(0, "tenants_changed"), Some("acme"));
@@ -794,7 +807,7 @@ async fn reload_with_new_replicas_under_load_drops_nothing() {
         .map(|i| b.get(i, "address").unwrap().to_owned())
         .collect();
     assert_eq!(acme_replicas, [replica_addr(1)]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    answered(reads.load(Ordering::Relaxed) + 25).await;
     stop.store(true, Ordering::Relaxed);
     let ports = client.await.unwrap();
     assert_eq!(
@@ -1364,6 +1377,124 @@ async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
         assert_eq!(code, 1044, "{msg}");
         assert!(msg.contains("acme_app") && msg.contains("removed"), "{msg}");
     }
+}
+
+/// A login under way when a reload lands (greeted under the old config, answering under
+/// the new) follows the reload as a session's statement would: the user the reload removed
+/// is refused. The session took the new config as already followed and went on as the old
+/// one said (a removed user logged in, a moved tenant's writes sent to its old primary)
+/// until some later reload.
+#[tokio::test]
+async fn a_login_under_way_at_a_reload_follows_it() {
+    use switchyard::protocol::MariadbCapabilities;
+    let text = config_text(None);
+    let file = TempConfig::new("login-reload", &text);
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    let stream = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    // Greeted: the login has its config.
+    stream.readable().await.unwrap();
+    let user = "[[users]]\nname = \"acme_app\"\npassword = \"acme_pw\"\ntenant = \"acme\"\n";
+    assert!(text.contains(user));
+    file.write(&text.replace(user, ""));
+    must(&mut a, "RELOAD").await;
+    let caps = (common::raw::modern_caps(), MariadbCapabilities::empty());
+    let (_c, reply) =
+        common::raw::RawClient::login(stream, "acme_app", "acme_pw", Some("wf_acme"), caps).await;
+    assert_eq!(reply[4], 0xFF, "the login is refused: {reply:?}");
+    let code = u16::from_le_bytes([reply[5], reply[6]]);
+    let msg = String::from_utf8_lossy(&reply[13..]);
+    assert_eq!(code, 1044, "{msg}");
+    assert!(msg.contains("acme_app") && msg.contains("removed"), "{msg}");
+}
+
+/// A user whose tenants a reload narrowed reaches only those from its open session on: a
+/// `USE` of a schema it may no longer reach, and a name qualified with one, are refused.
+/// The session kept the tenants its login found for its life.
+#[tokio::test]
+async fn a_reload_narrowing_a_users_tenants_reaches_its_open_sessions() {
+    let text = config_text(None);
+    let file = TempConfig::new("narrowed", &text);
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    let mut ops = connect(p.addr.port(), "ops", Some("wf_acme")).await;
+    ops.query_drop("USE wf_globex").await.unwrap();
+    ops.query_drop("USE wf_acme").await.unwrap();
+    let all = "name = \"ops\"\npassword = \"ops_pw\"\ntenants = \"*\"\n";
+    assert!(text.contains(all));
+    file.write(&text.replace(
+        all,
+        "name = \"ops\"\npassword = \"ops_pw\"\ntenant = \"acme\"\n",
+    ));
+    must(&mut a, "RELOAD").await;
+    // In a transaction too: which tenants it may reach is the reload's at once.
+    ops.query_drop("BEGIN").await.unwrap();
+    let e = ops
+        .query_drop("SELECT 1 FROM wf_globex.t")
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(e).0, 1044);
+    ops.query_drop("COMMIT").await.unwrap();
+    let (code, msg) = server_error(ops.query_drop("USE wf_globex").await.unwrap_err());
+    assert_eq!(code, 1044, "{msg}");
+    let one: Option<i64> = ops.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "the session goes on in acme");
+}
+
+/// A session pinned to its primary (here by a named lock) across a reload of its tenant:
+/// where the primary stays, it keeps the lock and its connection and takes the new
+/// settings; where the reload moved the primary, it ends with ERR 1927 at its next
+/// statement, its lock freed, rather than go on writing to a server that is no longer the
+/// tenant's (it stayed there, on the old settings, for as long as the pin lasted).
+#[tokio::test]
+async fn a_pinned_session_keeps_its_primary_or_ends_when_a_reload_moves_it() {
+    let [r1, r2] = replica_ports();
+    let text = config_text(None);
+    let file = TempConfig::new("pinned-reload", &text);
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let got: Option<i64> = app
+        .query_first("SELECT GET_LOCK('sy_reload_pin', 5)")
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    let mut root = common::root().await;
+    let lock_held = "SELECT IS_USED_LOCK('sy_reload_pin') IS NOT NULL";
+
+    // One replica fewer: the primary stays, and so do the session and its lock.
+    let fewer = config_text(Some(&format!("\"127.0.0.1:{r1}\"")));
+    file.write(&fewer);
+    must(&mut a, "RELOAD").await;
+    let port: Option<u16> = app.query_first("SELECT @@port").await.unwrap();
+    assert_eq!(port, Some(primary_port()), "pinned to the primary");
+    assert_eq!(root.query_first(lock_held).await.unwrap(), Some(true));
+
+    // The primary moved: the next statement ends the session, and the lock is freed.
+    let old = format!(
+        "primary = \"127.0.0.1:{}\"\nreplicas = [\"127.0.0.1:{r1}\"]",
+        primary_port()
+    );
+    assert!(fewer.contains(&old));
+    let moved = format!("primary = \"127.0.0.1:{r2}\"\nreplicas = [\"127.0.0.1:{r1}\"]");
+    file.write(&fewer.replacen(&old, &moved, 1));
+    must(&mut a, "RELOAD").await;
+    let (code, msg) = server_error(app.query_drop("SELECT 1").await.unwrap_err());
+    assert_eq!(code, 1927, "{msg}");
+    assert!(msg.contains("acme") && msg.contains("named lock"), "{msg}");
+    assert!(
+        app.query_drop("SELECT 1").await.is_err(),
+        "the session ended"
+    );
+    common::until("the lock freed", Duration::from_secs(10), || {
+        let free = common::root();
+        async move {
+            let mut root = free.await;
+            let used: Option<bool> = root.query_first(lock_held).await.unwrap();
+            (used == Some(false)).then_some(())
+        }
+    })
+    .await;
 }
 
 /// 64 HTTP connections held open (a request never finished, answers never read) kept the

@@ -22,6 +22,9 @@ pub struct Login {
     pub collation: u8,
     pub database: Option<String>,
     pub tenant: Option<Arc<TenantConfig>>,
+    /// The config the user and tenant were found in: a reload during the login is followed
+    /// from there, as at any statement.
+    pub config: Arc<crate::config::Config>,
     /// Sequence id for the next packet to the client (the login's OK or ERR).
     pub seq: u8,
 }
@@ -98,6 +101,7 @@ pub async fn login(
         collation: hello.collation,
         database: hello.database,
         tenant,
+        config: Arc::clone(&rt.config),
         seq,
     })
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::client::Reset;
 use super::error::SessionError;
 use super::session::Session;
-use crate::backend::held::addr_of;
+use crate::backend::held::{addr_of, target_at};
 use crate::protocol::scan::Outcome;
 use crate::router::route::{Route, Target};
 use crate::state::limits::{Kind, Refusal};
@@ -212,11 +212,11 @@ impl Session {
         &mut self,
         rt: &RuntimeState,
     ) -> Result<Option<String>, SessionError> {
+        if !Arc::ptr_eq(&rt.config, &self.seen_config) {
+            self.notice_reload(rt)?;
+        }
         if self.st.in_transaction() {
             return Ok(None);
-        }
-        if !Arc::ptr_eq(&rt.config, &self.seen_config) {
-            self.follow_reload(rt)?;
         }
         let Some(tenant) = self.tenant.as_ref().filter(|_| self.tenant_chosen) else {
             return Ok(None);
@@ -271,6 +271,21 @@ impl Session {
         Ok(())
     }
 
+    /// A reload changed the config: the user's settings are the reloaded ones at once (the
+    /// tenants it may reach next, inside a transaction too), the rest is followed at a
+    /// transaction boundary.
+    pub(super) fn notice_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        if let Some(user) = rt.user(&self.who.user.name) {
+            if *user != *self.who.user {
+                self.who.user = user;
+            }
+        }
+        if self.st.in_transaction() {
+            return Ok(());
+        }
+        self.follow_reload(rt)
+    }
+
     /// The session's user still exists and may still use its tenant, as the reloaded
     /// config says: else ERR 1044 at every statement, as a removed tenant's session gets
     /// 1049 (a user removed or bound elsewhere went on with the tenant it logged in to).
@@ -297,7 +312,9 @@ impl Session {
 
     /// A reload changed the config: a removed tenant's session gets an ERR at every
     /// statement; a changed tenant's session moves to the new servers now (it is at a
-    /// transaction boundary), unless a pin keeps it where it is.
+    /// transaction boundary). A pinned one takes the new settings where its servers stay,
+    /// and ends where they moved: its state (a named lock, a temporary table) cannot go
+    /// with it, and staying would go on writing to a server that is no longer the tenant's.
     fn follow_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         let Some(current) = self.tenant.clone() else {
             self.still_allowed(rt)?;
@@ -321,8 +338,7 @@ impl Session {
             return Ok(());
         }
         if self.st.pins.holds_server_state() {
-            // Moving would lose the pinned state; try again at the next statement.
-            return Ok(());
+            return self.follow_reload_pinned(rt, next);
         }
         tracing::info!(parent: &self.span(), tenant = %next.name, "session moves to the reloaded tenant settings");
         self.release_backends(rt);
@@ -342,4 +358,56 @@ impl Session {
         self.publish();
         Ok(())
     }
+
+    fn follow_reload_pinned(
+        &mut self,
+        rt: &RuntimeState,
+        next: Arc<crate::config::TenantConfig>,
+    ) -> Result<(), SessionError> {
+        let current = self.tenant.as_deref().expect("a tenant to follow");
+        let schema_moved = self
+            .st
+            .schema
+            .as_deref()
+            .and_then(|s| rt.tenant_of_schema(s))
+            .is_some_and(|t| t.name != next.name);
+        let stays = (0..self.held.slots())
+            .map(target_at)
+            .filter(|&t| self.st.lives_on(t))
+            .all(|t| addr_of(current, t) == addr_of(&next, t));
+        if stays && same_login(current, &next) && !schema_moved {
+            // What holds no state goes back (it may be on a server the tenant left).
+            for t in (0..self.held.slots()).map(target_at) {
+                if !self.st.lives_on(t) {
+                    self.release_backend(rt, t);
+                }
+            }
+            self.tenant = Some(next);
+            self.st.reset(Reset::Reload);
+            self.seen_config = Arc::clone(&rt.config);
+            self.publish();
+            return Ok(());
+        }
+        let pin = self.st.pins.reason().unwrap_or("session state");
+        tracing::warn!(parent: &self.span(), tenant = %next.name, pin, "tenant moved by a reload: the pinned session ends");
+        // Closed after this ERR, its connections reset (a named lock freed), as a killed
+        // connection's: the client reconnects to the tenant's new servers.
+        self.state_lost = true;
+        Err(SessionError::reply(
+            1927,
+            "70100",
+            format!(
+                "Connection was killed: a reload moved tenant '{}' to other servers, and this session's {pin} cannot move with it",
+                next.name
+            ),
+        ))
+    }
+}
+
+/// Whether a reload left a tenant's servers logged in to as before: a connection kept across
+/// it is still one the tenant's pool would give.
+fn same_login(a: &crate::config::TenantConfig, b: &crate::config::TenantConfig) -> bool {
+    a.backend_user == b.backend_user
+        && a.backend_password == b.backend_password
+        && a.backend_tls_ca == b.backend_tls_ca
 }

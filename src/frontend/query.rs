@@ -212,6 +212,9 @@ impl Session {
             // As the server answers `USE ``` or a COM_INIT_DB without a name.
             return Err(SessionError::reply(1046, "3D000", "No database selected"));
         }
+        if !std::sync::Arc::ptr_eq(&rt.config, &self.seen_config) {
+            self.notice_reload(rt)?;
+        }
         let next = self.tenant_of_schema(rt, db)?;
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;

@@ -118,7 +118,7 @@ impl Session {
             // Shutdown began before this session was registered: `shut_down_all` missed it.
             registration.entry.signals.raise(Signal::Shutdown);
         }
-        let seen_config = Arc::clone(&rt.config);
+        let seen_config = Arc::clone(&login.config);
         let mut s = Session {
             id,
             client,
@@ -174,6 +174,12 @@ impl Session {
     /// directly) and answers OK.
     pub async fn start(&mut self, seq: u8) -> Result<(), SessionError> {
         let rt = self.state.load_full();
+        if !Arc::ptr_eq(&rt.config, &self.seen_config) {
+            if let Err(e) = self.notice_reload(&rt) {
+                self.send_err(&e, seq).await?;
+                return Err(e);
+            }
+        }
         if let Err(e) = self.take_permits(&rt) {
             self.send_err(&e, seq).await?;
             return Err(e);
@@ -975,22 +981,27 @@ impl Session {
     /// the login's multi-statement option when the session's was another.
     pub(super) fn release_backends(&mut self, rt: &RuntimeState) {
         for i in 0..self.held.slots() {
-            let t = target_at(i);
-            let stateful = self.st.lives_on(t);
-            if let Some(conn) = self.held.take(t) {
-                if self.st.txn == Some(t) {
-                    // A transaction left open: closed, as the server ends it when a client
-                    // leaves. It may be a prepared XA one (from a CALL or dynamic SQL, which
-                    // the `prepares_xa` effect cannot see), which MariaDB's reset turns into
-                    // a connection where every table fails (1031) for the next session.
-                    continue;
-                }
-                if stateful || conn.set_option.is_some() {
-                    rt.shared.pools.release(conn, stateful);
-                } else {
-                    rt.shared.pools.put_back(conn);
-                }
-            }
+            self.release_backend(rt, target_at(i));
+        }
+    }
+
+    /// Gives the connection to `t` back to its pool, reset if something lives on it.
+    pub(super) fn release_backend(&mut self, rt: &RuntimeState, t: Target) {
+        let stateful = self.st.lives_on(t);
+        let Some(conn) = self.held.take(t) else {
+            return;
+        };
+        if self.st.txn == Some(t) {
+            // A transaction left open: closed, as the server ends it when a client leaves.
+            // It may be a prepared XA one (from a CALL or dynamic SQL, which the
+            // `prepares_xa` effect cannot see), which MariaDB's reset turns into a
+            // connection where every table fails (1031) for the next session.
+            return;
+        }
+        if stateful || conn.set_option.is_some() {
+            rt.shared.pools.release(conn, stateful);
+        } else {
+            rt.shared.pools.put_back(conn);
         }
     }
 

@@ -158,18 +158,19 @@ async fn primary_conn_id(c: &mut mysql_async::Conn) -> u64 {
 
 #[tokio::test]
 async fn a_pooled_tls_connection_the_server_closed_is_not_handed_out() {
-    let proxy = common::start_state(state(&cluster_ca())).await;
+    let shared = state(&cluster_ca()).shared();
+    let proxy = common::start_shared(shared.clone()).await;
     let port = proxy.addr.port();
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
     let killed = primary_conn_id(&mut a).await;
     a.disconnect().await.unwrap();
     // Back in the pool (reset in the background), then closed by the server.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    common::until_pooled(&shared, 1).await;
     let mut root = common::root().await;
     root.query_drop(format!("KILL CONNECTION {killed}"))
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    common::until_gone(common::primary_port(), killed).await;
 
     let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
     let fresh = primary_conn_id(&mut b).await;

@@ -592,9 +592,10 @@ async fn killing_a_replica_under_load_fails_no_read() {
         let proxy = common::start_monitored(cfg("eventual", true)).await;
         let port = proxy.addr.port();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let on_r1 = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let mut loops = Vec::new();
         for _ in 0..4 {
-            let stop = stop.clone();
+            let (stop, on_r1) = (stop.clone(), on_r1.clone());
             loops.push(tokio::spawn(async move {
                 let mut c = connect(port, "acme_app", Some("wf_acme")).await;
                 let (mut ok, mut failed, mut after_kill_on_dead) = (0u32, Vec::new(), 0u32);
@@ -602,6 +603,9 @@ async fn killing_a_replica_under_load_fails_no_read() {
                     match c.query_first::<u16, _>("SELECT @@port").await {
                         Ok(Some(p)) => {
                             ok += 1;
+                            if p == r1 {
+                                on_r1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
                             if p == r1 && KILLED.load(std::sync::atomic::Ordering::Relaxed) {
                                 after_kill_on_dead += 1;
                             }
@@ -612,10 +616,16 @@ async fn killing_a_replica_under_load_fails_no_read() {
                 (ok, failed, after_kill_on_dead)
             }));
         }
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        // The replica to kill is serving the load.
+        let serving = || {
+            let on_r1 = on_r1.clone();
+            async move { (on_r1.load(std::sync::atomic::Ordering::Relaxed) >= 20).then_some(()) }
+        };
+        common::until("reads from replica1", Duration::from_secs(10), serving).await;
         kill_server("replica1");
-        // Answers already on their way when the signal landed are not the dead server's.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Answers already on their way when the signal landed are not the dead server's:
+        // the server is dead once its port refuses.
+        refused(r1).await;
         KILLED.store(true, std::sync::atomic::Ordering::Relaxed);
         let killed_at = Instant::now();
         tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -37,7 +37,7 @@ async fn proxy() -> common::Proxy {
 /// Runs `sql` on `c` in the background; yields what it returned and how long it took.
 fn in_background(
     mut c: Conn,
-    sql: &'static str,
+    sql: String,
 ) -> tokio::task::JoinHandle<(Conn, Result<(), mysql_async::Error>, Instant)> {
     tokio::spawn(async move {
         let r = c.query_drop(sql).await;
@@ -45,13 +45,33 @@ fn in_background(
     })
 }
 
+/// Waits until a statement whose text holds `needle` runs on a server of the cluster.
+async fn until_running(needle: &str) {
+    common::until(needle, Duration::from_secs(10), || async {
+        (sleeping(needle).await > 0).then_some(())
+    })
+    .await
+}
+
+/// Waits until the proxy no longer has session `id` (its end is done in the background).
+async fn until_ended(state: &switchyard::state::SharedState, id: u32) {
+    common::until(
+        &format!("session {id} ends"),
+        Duration::from_secs(10),
+        || async { state.load().shared.registry.get(id).is_none().then_some(()) },
+    )
+    .await
+}
+
 /// KILL QUERY of a sleeping connection from another one on `port`: the sleeper's error code
 /// and how long after the KILL its answer came.
 async fn kill_query_of_sleep(port: u16) -> (Option<u16>, Duration, Conn) {
     let sleeper = connect(port, "acme_app", Some("wf_acme")).await;
     let id = sleeper.id();
-    let run = in_background(sleeper, "SELECT SLEEP(10)");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Tagged by port: another test may be sleeping too.
+    let tag = format!("kill-query-{port}");
+    let run = in_background(sleeper, format!("SELECT SLEEP(10) /* {tag} */"));
+    until_running(&tag).await;
     let mut killer = connect(port, "acme_app", Some("wf_acme")).await;
     let at = Instant::now();
     killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
@@ -114,8 +134,8 @@ async fn another_tenants_session_cannot_be_killed() {
     let mut globex = connect(p.addr.port(), "globex_app", Some("wf_globex")).await;
     let gid = globex.id();
     let mut acme = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
-    let run = in_background(globex, "SELECT SLEEP(1)");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let run = in_background(globex, "SELECT SLEEP(2) /* another-tenant */".into());
+    until_running("another-tenant").await;
     for sql in [format!("KILL QUERY {gid}"), format!("KILL {gid}")] {
         let e = acme.query_drop(&sql).await.unwrap_err();
         assert_eq!(server_err(e), (1094, format!("Unknown thread id: {gid}")));
@@ -129,7 +149,8 @@ async fn another_tenants_session_cannot_be_killed() {
 
 #[tokio::test]
 async fn kill_connection_ends_another_own_session() {
-    let p = proxy().await;
+    let state = switchyard::state::RuntimeState::new(common::config("")).shared();
+    let p = common::start_shared(state.clone()).await;
     let mut killer = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
     // Idle.
     let mut idle = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
@@ -137,7 +158,7 @@ async fn kill_connection_ends_another_own_session() {
         .query_drop(format!("KILL CONNECTION {}", idle.id()))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_ended(&state, idle.id()).await;
     assert!(
         idle.query_drop("SELECT 1").await.is_err(),
         "idle session ended"
@@ -145,8 +166,8 @@ async fn kill_connection_ends_another_own_session() {
     // Running a statement: it ends at once, as directly (the connection is lost).
     let busy = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
     let id = busy.id();
-    let run = in_background(busy, "SELECT SLEEP(9.25)");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let run = in_background(busy, "SELECT SLEEP(9.25)".into());
+    until_running("SLEEP(9.25)").await;
     let at = Instant::now();
     killer.query_drop(format!("KILL {id}")).await.unwrap();
     let (mut busy, r, done) = run.await.unwrap();
@@ -207,7 +228,8 @@ async fn process_kill(c: &mut RawClient, id: u32) -> Option<(u16, String)> {
 
 #[tokio::test]
 async fn com_process_kill_acts_as_kill() {
-    let p = proxy().await;
+    let state = switchyard::state::RuntimeState::new(common::config("")).shared();
+    let p = common::start_shared(state.clone()).await;
     let port = p.addr.port();
     let mut direct = connect(primary_port(), "acme_app", Some("wf_acme")).await;
     let tid = direct.id();
@@ -233,7 +255,7 @@ async fn com_process_kill_acts_as_kill() {
     globex.query_drop("SELECT 1").await.unwrap();
     let mut own = connect(port, "acme_app", Some("wf_acme")).await;
     assert_eq!(process_kill(&mut k, own.id()).await, None);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_ended(&state, own.id()).await;
     assert!(
         own.query_drop("SELECT 1").await.is_err(),
         "killed session ended"
@@ -268,6 +290,8 @@ async fn unsupported_kill_forms_are_refused() {
 /// query lasted after the signal. The CLI cancels by sending KILL QUERY <handshake id>
 /// from a second connection.
 async fn ctrl_c_over_sleep(port: u16) -> (String, Duration) {
+    // Named by port, in an alias the CLI keeps (it strips comments): others sleep too.
+    let tag = format!("ctrl_c_{port}");
     let cli = tokio::process::Command::new("mariadb")
         .args([
             "-h127.0.0.1",
@@ -275,13 +299,13 @@ async fn ctrl_c_over_sleep(port: u16) -> (String, Duration) {
             "-uacme_app",
             "-pacme_pw",
         ])
-        .args(["wf_acme", "-e", "SELECT SLEEP(10)"])
+        .args(["wf_acme", "-e", &format!("SELECT SLEEP(10) AS {tag}")])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the mariadb client runs");
-    // Time to log in and send the query: a Ctrl-C before that just ends the client.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // A Ctrl-C before the query runs just ends the client.
+    until_running(&tag).await;
     let pid = cli.id().expect("running").to_string();
     let at = Instant::now();
     let signalled = tokio::process::Command::new("kill")
@@ -352,7 +376,7 @@ async fn kill_query_ends_a_statement_waiting_for_a_connection() {
         .query_drop("SELECT GET_LOCK('sy_kill_wait_holder', 0)")
         .await
         .unwrap();
-    let run = in_background(waiter, "SELECT GET_LOCK('sy_kill_wait_waiter', 0)");
+    let run = in_background(waiter, "SELECT GET_LOCK('sy_kill_wait_waiter', 0)".into());
     let waiting = || {
         state
             .load()

@@ -10,7 +10,7 @@ use common::{connect, opts, primary_port};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use switchyard::config;
-use switchyard::state::limits::{Limits, Refusal};
+use switchyard::state::limits::{Kind, Limits, Refusal};
 use switchyard::state::RuntimeState;
 
 fn cfg(server_extra: &str, tenant_extra: &str, user_extra: &str) -> config::Config {
@@ -67,7 +67,13 @@ async fn per_user_limit_answers_1203_and_frees_slots() {
     // Another user is not affected.
     let _ops = connect(port, "ops", Some("wf_globex")).await;
     a.disconnect().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The slot is freed when the session's task ends, after the client's goodbye.
+    common::until(
+        "globex_app's slot freed",
+        Duration::from_secs(10),
+        || async { (limits.held(Kind::User, "globex_app") == 1).then_some(()) },
+    )
+    .await;
     let _c = connect(port, "globex_app", Some("wf_globex")).await;
 }
 
@@ -140,7 +146,12 @@ async fn sigterm_mid_transaction(server_keys: &str) {
             if signal_now {
                 // SIGTERM while this transaction is open: it must be let finish.
                 bin.sigterm();
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                // The drain has begun once the listener is closed.
+                common::until("the listener closed", Duration::from_secs(10), || async {
+                    let at = ("127.0.0.1", bin.port);
+                    tokio::net::TcpStream::connect(at).await.err().map(|_| ())
+                })
+                .await;
             }
             c.query_drop("COMMIT").await
         };

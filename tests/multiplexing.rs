@@ -381,18 +381,7 @@ async fn a_pooled_connection_the_server_closed_is_not_handed_out() {
     root.query_drop(format!("KILL CONNECTION {killed}"))
         .await
         .unwrap();
-    for _ in 0..200 {
-        let left: Option<u64> = root
-            .query_first(format!(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {killed}"
-            ))
-            .await
-            .unwrap();
-        if left == Some(0) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    common::until_gone(common::primary_port(), killed).await;
     let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
     let fresh = primary_thread(&mut b).await;
     assert_ne!(fresh, killed, "the closed connection was handed out again");

@@ -293,12 +293,16 @@ async fn ping_and_multi_tenant_user_switching() {
 
 #[tokio::test]
 async fn a_session_without_a_schema_gets_no_pooled_connection_that_has_one() {
-    let (proxy, mut c) = proxy_conn().await;
+    let shared =
+        switchyard::state::RuntimeState::new(common::config(r#"consistency = "eventual""#))
+            .shared();
+    let proxy = common::start_shared(shared.clone()).await;
     let port = proxy.addr.port();
+    let mut c = connect(port, "acme_app", Some("wf_acme")).await;
     on_both(&mut c, "DATABASE()").await;
     c.disconnect().await.unwrap();
     // The connections are reset and pooled in the background.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    common::until_pooled(&shared, 2).await;
 
     let mut direct = connect(primary_port(), "acme_app", None).await;
     let expected: Option<String> = direct

@@ -142,7 +142,10 @@ async fn malformed_packets_close_only_that_client() {
         let _ = bad.read(&mut greeting).await.unwrap();
         bad.write_all(b"\x0b\0\0\x01\0\0\0\0garbage").await.unwrap();
         let mut rest = Vec::new();
-        let _ = tokio::time::timeout(common::SHORT, bad.read_to_end(&mut rest)).await;
+        tokio::time::timeout(common::SHORT, bad.read_to_end(&mut rest))
+            .await
+            .expect("the connection is closed after the ERR")
+            .unwrap();
         rest
     };
     let rest = garbage(port).await;

@@ -25,6 +25,7 @@ pub fn show(rt: &RuntimeState, filter: &TenantFilter) -> Reply {
         ("users", Kind::Text),
         ("sessions", Kind::Count),
         ("paused", Kind::Flag),
+        ("held_statements", Kind::Count),
     ]);
     let users = users_by_tenant(rt);
     let page = listed(rt, &sessions)
@@ -52,6 +53,7 @@ pub fn show(rt: &RuntimeState, filter: &TenantFilter) -> Reply {
             join(&names).into(),
             Cell::Count(sessions.get(&t.name).copied().unwrap_or(0)),
             rt.shared.pauses.is_paused(&t.name).into(),
+            Cell::Count(rt.shared.pauses.waiting(&t.name) as u64),
         ]);
     }
     Ok(table)

@@ -61,6 +61,14 @@ impl Pauses {
         v
     }
 
+    /// How many statements of `tenant` wait for it to resume now.
+    pub fn waiting(&self, tenant: &str) -> usize {
+        self.gates
+            .locked()
+            .get(tenant)
+            .map_or(0, watch::Sender::receiver_count)
+    }
+
     /// Waits while `tenant` is paused, at most `limit`. Ok(true) if it had to wait.
     pub async fn wait(&self, tenant: &str, limit: Duration) -> Result<bool, HeldTooLong> {
         if !self.any.load(Ordering::Acquire) {
@@ -106,7 +114,9 @@ mod tests {
             let p = Arc::clone(&p);
             tokio::spawn(async move { p.wait("acme", Duration::from_secs(5)).await })
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        while p.waiting("acme") == 0 {
+            tokio::task::yield_now().await;
+        }
         assert!(p.resume("acme"));
         assert_eq!(waiter.await.unwrap(), Ok(true));
         assert!(!p.resume("acme"));

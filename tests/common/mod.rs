@@ -449,3 +449,65 @@ pub async fn wait_for_chaos_replicas() {
         );
     }
 }
+
+/// Polls `check` every 20 ms until it yields a value, failing the test after `limit`: what a
+/// test waits on instead of sleeping for a time another task may not have had.
+pub async fn until<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Idle connections in every pool of the proxy serving `state`.
+pub fn idle_connections(state: &switchyard::state::SharedState) -> usize {
+    state
+        .load()
+        .shared
+        .pools
+        .stats()
+        .iter()
+        .map(|g| g.idle)
+        .sum()
+}
+
+/// Waits until every connection the proxy serving `state` has open is idle, `n` at least
+/// (a closed session's are reset and pooled in the background).
+pub async fn until_pooled(state: &switchyard::state::SharedState, n: usize) {
+    until(
+        &format!("{n} idle connections"),
+        Duration::from_secs(10),
+        || async {
+            let groups = state.load().shared.pools.stats();
+            let all_idle = groups.iter().all(|g| g.idle == g.open);
+            (all_idle && idle_connections(state) >= n).then_some(())
+        },
+    )
+    .await
+}
+
+/// Waits until the server on `port` no longer has connection `id` (a KILL is done by its
+/// thread after the KILL's own answer).
+pub async fn until_gone(port: u16, id: u64) {
+    let mut root = connect(port, "sy_root", None).await;
+    let q = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while root.query_first::<i64, _>(&q).await.unwrap() != Some(0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connection {id} still there"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -14,26 +14,7 @@ use tokio::sync::watch;
 
 use super::common;
 
-pub use super::common::{free_port, ScratchDir};
-
-/// Polls `check` every 20 ms until it yields a value, failing the test after `limit`.
-pub async fn until<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use super::common::{free_port, until, ScratchDir};
 
 /// A fleet test's scratch directory, removed when dropped.
 pub fn scratch(label: &str) -> ScratchDir {

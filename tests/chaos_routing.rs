@@ -464,6 +464,85 @@ async fn a_reload_leaves_a_writing_sessions_reads_on_the_replicas() {
     with_restore(body, restore_all()).await;
 }
 
+/// The highest sequence number of GTID domain 0 the server at `c` has logged.
+async fn domain0_seq(c: &mut Conn) -> u64 {
+    let pos: String = c
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    pos.split(',')
+        .filter_map(|g| {
+            let mut parts = g.trim().split('-');
+            let domain = parts.next()?;
+            let seq = parts.nth(1)?.parse().ok()?;
+            (domain == "0").then_some(seq)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A reload that moves a tenant to another cluster (its data copied there: another GTID
+/// history) leaves its reads on the new cluster's replicas, for a session that wrote before
+/// the move and for a new one. The positions of the old cluster's writes were kept (the
+/// session's own, and the tenant's mark for `tenant` consistency), which the new replicas
+/// never reach: every such read waited, then went to the primary, until a restart.
+#[tokio::test]
+async fn a_tenant_moved_to_another_cluster_reads_from_its_replicas() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    let body = async move {
+        let mut main = common::root().await;
+        main.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.cr_moved (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40), port INT)")
+            .await
+            .unwrap();
+        table("cr_moved").await;
+        // The old cluster's writes are ahead of anything the new one has logged.
+        let mut chaos = chaos_root(chaos_ports()[0]).await;
+        let (old, new) = (domain0_seq(&mut main).await, domain0_seq(&mut chaos).await);
+        if old <= new {
+            main.query_drop(format!("SET SESSION gtid_seq_no = {}", new + 1000))
+                .await
+                .unwrap();
+            main.query_drop("INSERT INTO wf_acme.cr_moved (v) VALUES ('ahead')")
+                .await
+                .unwrap();
+        }
+        let replicas = common::chaos_replica_ports();
+        for scope in ["session", "tenant"] {
+            let keys = format!("consistency = \"{scope}\"");
+            let state = switchyard::state::RuntimeState::new(common::config(&keys)).shared();
+            let proxy = common::start_shared(std::sync::Arc::clone(&state)).await;
+            let port = proxy.addr.port();
+            let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+            c.query_drop("INSERT INTO cr_moved (v) VALUES ('before the move')")
+                .await
+                .unwrap();
+            // A read that must see the write learns its position, on the old cluster.
+            let read = "SELECT COUNT(*), @@port FROM cr_moved";
+            let (_, at): (u64, u16) = c.query_first(read).await.unwrap().unwrap();
+            assert!(
+                common::replica_ports().contains(&at),
+                "{scope}: read on {at}"
+            );
+            let moved = cfg(scope, false);
+            switchyard::state::reload::apply(&state, moved).unwrap();
+            let mut fresh = connect(port, "acme_app", Some("wf_acme")).await;
+            for (who, conn) in [("the writer", &mut c), ("a new session", &mut fresh)] {
+                if scope == "session" && who == "a new session" {
+                    continue;
+                }
+                let (_, at): (u64, u16) = conn.query_first(read).await.unwrap().unwrap();
+                assert!(
+                    replicas.contains(&at),
+                    "{scope}: {who}'s read on {at}, not on the new cluster's replicas"
+                );
+            }
+        }
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// A COMMIT inside a multi-statement that writes again after it (`COMMIT; BEGIN; INSERT`)
 /// leaves that write in the transaction, and the COMMIT that ends it counts for `tenant`
 /// consistency. Taken for a chained commit, the multi-statement's writes were all counted

@@ -44,13 +44,23 @@ impl Causal {
     }
 
     /// A reload may have changed the tenant's replicas: what each was confirmed to have
-    /// is forgotten (by index, which may now name another server). The position stays:
-    /// GTIDs do not depend on the servers configured, and without it every read of a
-    /// session that wrote before went to the primary until its next write.
+    /// is forgotten (by index, which may now name another server). The position stays
+    /// while the primary does (see [`primary_moved`](Self::primary_moved)): without it
+    /// every read of a session that wrote before went to the primary until its next write.
     pub fn forget_replicas(&mut self) {
         self.confirmed.clear();
         // A thread id of the old primary's connections may be one of the new primary's.
         self.written_on = None;
+    }
+
+    /// A reload moved the tenant to another primary, perhaps of another cluster whose GTID
+    /// history the position is not of: the next read that must see the session's writes
+    /// asks the new primary's whole position, which covers what the move brought.
+    pub fn primary_moved(&mut self) {
+        if self.position.is_some() {
+            self.stale = true;
+        }
+        self.forget_replicas();
     }
 
     /// The session wrote, on the primary connection `on` (its thread id).

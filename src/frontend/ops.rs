@@ -352,6 +352,11 @@ impl Session {
         if moved.is_some_and(|t| t.name != next.name) {
             self.st.schema = None;
         }
+        if current.primary != next.primary {
+            self.st.causal.primary_moved();
+        }
+        // The tenant's mark is a new one if the reload moved its primary.
+        self.mark = Some(rt.shared.consistency.tenant(&next.name));
         self.tenant = Some(next);
         self.st.reset(Reset::Reload);
         self.seen_config = Arc::clone(&rt.config);

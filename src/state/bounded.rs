@@ -48,6 +48,14 @@ impl<K: Eq + Hash, V: Default> Bounded<K, V> {
         Arc::clone(self.map.entry(key).or_default())
     }
 
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.remove(key)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&K, &Arc<V>)> {
         self.map.iter()
     }

@@ -221,6 +221,25 @@ impl Consistency {
         mark
     }
 
+    /// Tenants a reload moved to another primary start new marks, which need that
+    /// primary's position before the first read that must see writes: the old marks hold
+    /// positions of the old servers' GTID history, which another cluster's replicas may
+    /// never reach (every such read waited, then went to the primary, until a restart).
+    /// The new primary's position covers whatever the move brought with it.
+    pub fn primaries_moved(&self, moved: impl Fn(&str) -> bool) {
+        let mut m = self.tenants.locked();
+        let names: Vec<String> = m
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| moved(k))
+            .cloned()
+            .collect();
+        for name in names {
+            m.remove(name.as_str());
+            m.entry(name, |_, _| false).finish(None);
+        }
+    }
+
     pub fn primary(&self, addr: &str) -> Arc<PrimaryPosition> {
         let mut m = self.primaries.locked();
         Arc::clone(m.entry(addr.to_owned()).or_default())

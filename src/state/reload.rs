@@ -183,6 +183,11 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
         );
     }
     let next = Arc::new(current.successor(config)?);
+    let moved = |name: &str| {
+        let primary = |rt: &super::RuntimeState| rt.tenant(name).map(|t| t.primary.clone());
+        primary(&current).is_some_and(|was| primary(&next).is_some_and(|now| now != was))
+    };
+    current.shared.consistency.primaries_moved(moved);
     state.store(Arc::clone(&next));
     // Requests still holding the old snapshot would keep its monitor probing every
     // backend (removed ones too) beside its successor, one more set per reload.

@@ -757,6 +757,50 @@ async fn a_removed_tenants_sessions_finish_their_transaction_then_get_err_1049()
     assert_eq!(server_error(e).0, 1045);
 }
 
+/// A session holding a named lock when a reload removes its tenant gets ERR 1049 and
+/// ends, its lock freed: every statement, `RELEASE_LOCK` included, got the ERR, and the
+/// lock stayed held on the server for as long as the client kept the connection.
+#[tokio::test]
+async fn a_removed_tenants_pinned_session_ends_and_frees_its_lock() {
+    let text = config_text(None);
+    let file = TempConfig::new("removed-pinned", &text);
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "globex_app", Some("wf_globex")).await;
+    let got: Option<i64> = app
+        .query_first("SELECT GET_LOCK('sy_removed_pin', 5)")
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    let globex = format!(
+        "[[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\nprimary = \"127.0.0.1:{}\"\nreplicas = []\n",
+        primary_port()
+    );
+    let user = "[[users]]\nname = \"globex_app\"\npassword = \"globex_pw\"\ntenant = \"globex\"\n";
+    assert!(text.contains(&globex) && text.contains(user));
+    file.write(&text.replace(&globex, "").replace(user, ""));
+    must(&mut a, "RELOAD").await;
+    let (code, msg) = server_error(
+        app.query_drop("SELECT RELEASE_LOCK('sy_removed_pin')")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 1049, "{msg}");
+    assert!(
+        app.query_drop("SELECT 1").await.is_err(),
+        "the session ended"
+    );
+    common::until("the lock freed", Duration::from_secs(10), || async {
+        let mut root = common::root().await;
+        let used: Option<bool> = root
+            .query_first("SELECT IS_USED_LOCK('sy_removed_pin') IS NOT NULL")
+            .await
+            .unwrap();
+        (used == Some(false)).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn reload_with_new_replicas_under_load_drops_nothing() {
     let [r1, r2] = replica_ports();

@@ -321,17 +321,24 @@ impl Session {
             self.seen_config = Arc::clone(&rt.config);
             return Ok(());
         };
-        let Some(next) = rt.tenant(&current.name) else {
-            return Err(SessionError::reply(
+        let next = match rt.tenant(&current.name) {
+            Some(next) => self.still_allowed(rt).map(|()| next),
+            None => Err(SessionError::reply(
                 1049,
                 "42000",
                 format!(
                     "Tenant '{}' was removed from Switchyard's configuration",
                     current.name
                 ),
-            ));
+            )),
         };
-        self.still_allowed(rt)?;
+        let next = next.inspect_err(|_| {
+            // What it holds (a named lock) would stay held while every statement, the one
+            // that frees it included, gets this ERR: the session ends after it instead.
+            if self.st.pins.holds_server_state() {
+                self.state_lost = true;
+            }
+        })?;
         // A tenant an open cluster made is built anew for each lookup: equal is unchanged.
         if Arc::ptr_eq(&current, &next) || *current == *next {
             self.seen_config = Arc::clone(&rt.config);

@@ -583,6 +583,54 @@ async fn an_oversized_packet_is_refused_as_the_server_refuses_it() {
     assert_eq!(answers[0].1, 1153);
 }
 
+/// A LOAD DATA LOCAL file packet over `max_allowed_packet`: ERR 1153 with the next sequence
+/// id, then the close, as directly (the proxy closed without a word).
+#[tokio::test]
+async fn an_oversized_local_infile_packet_is_refused_as_the_server_refuses_it() {
+    setup().await;
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_globex.diff_load_big (t LONGTEXT)")
+        .await
+        .unwrap();
+    let caps = modern_caps() | CapabilityFlags::CLIENT_LOCAL_FILES;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(caps).await;
+    let load = b"\x03LOAD DATA LOCAL INFILE 'big.csv' INTO TABLE diff_load_big";
+    let mut answers = Vec::new();
+    for (side, c) in [("direct", &mut direct), ("proxied", &mut proxied)] {
+        c.io.send(0, load).await.unwrap();
+        let request = c.io.read_packet().await.unwrap();
+        assert_eq!(request.payload[0], 0xFB, "the server asks for the file");
+        // Four full 16M-1 packets of one file packet, then a fifth of 8 bytes, 4 past 64M
+        // (the server answers once it has read them), and the file's end.
+        let chunk = vec![b'x'; 0xFF_FFFF];
+        let mut seq = request.seq.wrapping_add(1);
+        for _ in 0..4 {
+            c.io.write_raw(&[0xFF, 0xFF, 0xFF, seq]).await.unwrap();
+            c.io.write_raw(&chunk).await.unwrap();
+            seq = seq.wrapping_add(1);
+        }
+        c.io.write_raw(&[8, 0, 0, seq]).await.unwrap();
+        c.io.write_raw(b"xxxxxxxx").await.unwrap();
+        c.io.write_raw(&[0, 0, 0, seq.wrapping_add(1)])
+            .await
+            .unwrap();
+        let reply = tokio::time::timeout(common::SHORT, c.io.read_packet())
+            .await
+            .unwrap_or_else(|_| panic!("{side}: an answer in time"))
+            .expect("an ERR before the close");
+        let (code, _) = switchyard::protocol::packets::parse_err(&reply.payload).unwrap();
+        let state = String::from_utf8_lossy(&reply.payload[4..9]).into_owned();
+        answers.push((reply.seq, code, state));
+        let closed = tokio::time::timeout(common::SHORT, c.io.read_packet()).await;
+        assert!(matches!(closed, Ok(Err(_))), "{side}: closed after the ERR");
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "direct vs proxied (seq, code, SQLSTATE)"
+    );
+    assert_eq!(answers[0].1, 1153);
+}
+
 /// Reads a server's greeting (and hangs up).
 async fn greeting_of(port: u16) -> switchyard::protocol::handshake::ServerInfo {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -520,6 +520,11 @@ impl Session {
             }
             Err(RelayError::Client(e)) => {
                 self.held.take(t);
+                // A file packet of LOAD DATA LOCAL over the limit: told as the server tells
+                // it, then closed (the backend's load is dropped with its connection).
+                if let Some((err, seq)) = super::error::packet_too_large(&e) {
+                    let _ = self.send_err(&err, seq).await;
+                }
                 Err(SessionError::ClientGone(e))
             }
             Err(RelayError::Backend { err, forwarded }) => {

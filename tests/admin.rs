@@ -1541,6 +1541,61 @@ async fn a_pinned_session_keeps_its_primary_or_ends_when_a_reload_moves_it() {
     .await;
 }
 
+/// The digest table shows statements without their literals however the session lexes
+/// them: under NO_BACKSLASH_ESCAPES a string ending in `\`, and in Shift-JIS a character
+/// whose second byte is `\`, ended the string early for the default lexing, and the next
+/// string's content (a password) was shown (as was the slow-statement log, which prints
+/// the same text).
+#[tokio::test]
+async fn digests_hide_literals_under_every_lexing_mode() {
+    use common::raw::{modern_caps, RawClient};
+    use switchyard::protocol::scan::Expect;
+    let p = start().await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "globex_app", Some("wf_globex")).await;
+    app.query_drop("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'")
+        .await
+        .unwrap();
+    let _: Option<(String, String)> = app
+        .query_first(r"SELECT 'a\', 'hunter2' AS nbe_probe")
+        .await
+        .unwrap();
+    let (mut raw, _) = RawClient::connect(
+        p.addr.port(),
+        "globex_app",
+        "globex_pw",
+        Some("wf_globex"),
+        modern_caps(),
+    )
+    .await;
+    raw.query("SET NAMES sjis").await;
+    // 表 in Shift-JIS is 0x95 0x5C.
+    let mut sjis = b"\x03SELECT '\x95\x5c', 'hunter3' AS sjis_probe".to_vec();
+    let answer = raw.command(&sjis, Expect::ResultSets).await;
+    assert_ne!(answer[4], 0xFF, "the Shift-JIS statement runs");
+    sjis.clear();
+    let probes = |d: &Answer| {
+        let texts: Vec<&str> = d.rows.iter().filter_map(|r| r[0].as_deref()).collect();
+        ["NBE_PROBE", "SJIS_PROBE"].map(|p| {
+            texts
+                .iter()
+                .find(|t| t.to_uppercase().contains(p))
+                .map(|t| t.to_string())
+        })
+    };
+    let d = must_until(&mut a, "SHOW QUERY DIGEST", |d| {
+        probes(d).iter().all(Option::is_some)
+    })
+    .await;
+    for text in probes(&d) {
+        let text = text.expect("the probe's digest");
+        assert!(
+            !text.to_lowercase().contains("hunter"),
+            "a literal shown: {text}"
+        );
+    }
+}
+
 /// 64 HTTP connections held open (a request never finished, answers never read) kept the
 /// liveness probe out, and its pod restarted: at the cap, the connection open longest
 /// gives way to the new one once it has been open a second.

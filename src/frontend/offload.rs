@@ -53,7 +53,23 @@ impl Session {
     /// server does: two-byte characters of the client's character set paired first, then
     /// backslashes that the `sql_mode` makes plain characters. None: as sent.
     fn relexed(&self, payload: &[u8]) -> Option<Vec<u8>> {
-        let sql = payload.get(1..)?;
+        let sql = self.relexed_sql(payload.get(1..)?)?;
+        let mut relexed = Vec::with_capacity(payload.len());
+        relexed.push(payload[0]);
+        relexed.extend_from_slice(&sql);
+        Some(relexed)
+    }
+
+    /// A statement's normalized text (literals out), lexed as the server reads it: under
+    /// NO_BACKSLASH_ESCAPES or a character set whose second bytes may be `\`, the default
+    /// lexing ends a string early and shows the next one's content (a password) in the
+    /// slow-statement log and the digest table.
+    pub(super) fn fingerprint_text(&self, sql: &[u8]) -> String {
+        let relexed = self.relexed_sql(sql);
+        crate::router::fingerprint(relexed.as_deref().unwrap_or(sql)).1
+    }
+
+    fn relexed_sql(&self, sql: &[u8]) -> Option<Vec<u8>> {
         let paired = self
             .st
             .multibyte
@@ -69,11 +85,7 @@ impl Session {
                 )
             })
             .flatten();
-        let sql = plain.or(paired)?;
-        let mut relexed = Vec::with_capacity(payload.len());
-        relexed.push(payload[0]);
-        relexed.extend_from_slice(&sql);
-        Some(relexed)
+        plain.or(paired)
     }
 
     /// The full pass on a blocking thread, which `payload` is lent to (not copied: it may

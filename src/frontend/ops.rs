@@ -185,7 +185,7 @@ impl Session {
         }
         rt.shared
             .digests
-            .record(digest, || crate::router::fingerprint(sql).1, replica, took);
+            .record(digest, || self.fingerprint_text(sql), replica, took);
         let slow = rt.config.server.slow_statement;
         if !slow.is_zero() && took >= slow {
             let tenant = self.tenant.as_ref();
@@ -197,7 +197,7 @@ impl Session {
                 route = if replica { "replica" } else { "primary" },
                 backend = tenant.map_or("", |tc| addr_of(tc, t)),
                 millis = took.as_millis() as u64,
-                statement = %crate::router::fingerprint(sql).1,
+                statement = %self.fingerprint_text(sql),
                 "slow statement"
             );
         }

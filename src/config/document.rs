@@ -245,6 +245,30 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// A TOML syntax error for places that show no source (a fleet document's check): the
+/// line and what is wrong, never the line's text (toml's own rendering quotes it, and the
+/// line may hold a password).
+pub fn syntax_error_at(text: &str, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    match line {
+        Some(line) => format!("line {line}: {}", syntax_message(text, e)),
+        None => syntax_message(text, e),
+    }
+}
+
+/// serde's words, without the value it quotes for a wrong type (`invalid type: integer
+/// `12345678`, expected a string`): the value may be a password written without quotes.
 fn clean_message(message: &str) -> String {
-    message.trim().to_string()
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let (Some(open), Some(close)) = (rest.find('`'), rest.rfind('`')) {
+            if open < close {
+                let kind = rest[..open].trim_end();
+                return format!("invalid type: {kind}{}", &rest[close + 1..]);
+            }
+        }
+    }
+    message.to_string()
 }

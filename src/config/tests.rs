@@ -614,6 +614,15 @@ fn errors_never_echo_a_password() {
     assert!(!report.contains("hunter2"), "{report}");
 }
 
+#[test]
+fn a_password_written_without_quotes_is_not_echoed() {
+    let text = BASE.replace("password = \"pw\"", "password = 12345678");
+    let report = ConfigErrors(parse_err(&text)).to_string();
+    assert!(report.contains("users[0].password"), "{report}");
+    assert!(report.contains("invalid type: integer"), "{report}");
+    assert!(!report.contains("12345678"), "{report}");
+}
+
 // ---- render ----
 
 #[test]

@@ -30,18 +30,20 @@ const UNSET_PLACEHOLDER: &str = "unset-at-push";
 
 /// The document an instance runs: `pushed`, with `local`'s `[fleet]` and listen addresses.
 pub fn compose(local: &str, pushed: &str) -> Result<String, String> {
-    let mut doc: toml::Table = pushed
-        .parse()
-        .map_err(|e| format!("the document is not TOML: {e}"))?;
+    let mut doc: toml::Table = pushed.parse().map_err(|e| {
+        let why = crate::config::syntax_error_at(pushed, &e);
+        format!("the document is not TOML: {why}")
+    })?;
     if doc.contains_key("fleet") {
         return Err(
             "the document has a [fleet] section: [fleet] names one instance and stays in each instance's own file"
                 .into(),
         );
     }
-    let own: toml::Table = local
-        .parse()
-        .map_err(|e| format!("the instance's own file is not TOML: {e}"))?;
+    let own: toml::Table = local.parse().map_err(|e| {
+        let why = crate::config::syntax_error_at(local, &e);
+        format!("the instance's own file is not TOML: {why}")
+    })?;
     if let Some(f) = own.get("fleet") {
         doc.insert("fleet".into(), f.clone());
     }
@@ -279,6 +281,18 @@ async fn live_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// toml's rendering of a syntax error quotes the line, which went to the pusher's
+    /// output, the instance's log and (as its config error) etcd and SHOW FLEET.
+    #[test]
+    fn a_document_that_is_not_toml_is_named_by_line_without_its_text() {
+        let pushed = "[[users]]\nname = \"a\"\npassword = \"hunter2\n";
+        let e = compose("", pushed).unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = compose("[admin]\npassword = 'hunter3\n", "").unwrap_err();
+        assert!(e.contains("line 2") && !e.contains("hunter3"), "{e}");
+    }
 
     #[test]
     fn the_instance_keeps_its_fleet_section_and_sockets() {

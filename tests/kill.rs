@@ -407,3 +407,26 @@ async fn kill_query_ends_a_statement_waiting_for_a_connection() {
     let one: Option<i64> = waiter.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 }
+
+/// A KILL that Switchyard answers itself leaves the diagnostics as the server's KILL does:
+/// `SHOW WARNINGS` after it still shows the statement before it.
+#[tokio::test]
+async fn a_kill_clears_the_previous_statements_warnings_as_directly() {
+    let p = proxy().await;
+    let mut seen = Vec::new();
+    for port in [primary_port(), p.addr.port()] {
+        let mut c = connect(port, "acme_app", Some("wf_acme")).await;
+        let other = connect(port, "acme_app", Some("wf_acme")).await;
+        let _: Option<Option<i64>> = c.query_first("SELECT 1/0").await.unwrap();
+        let before: Vec<(String, u16, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        assert_eq!(before.len(), 1, "port {port}: the division's warning");
+        let _: Option<Option<i64>> = c.query_first("SELECT 1/0").await.unwrap();
+        c.query_drop(format!("KILL QUERY {}", other.id()))
+            .await
+            .unwrap();
+        let after: Vec<(String, u16, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        seen.push(after);
+    }
+    assert_eq!(seen[1], seen[0], "proxied vs direct");
+    assert_eq!(seen[0].len(), 1, "{:?}", seen[0]);
+}

@@ -1079,6 +1079,58 @@ async fn a_failed_statement_that_committed_ends_the_transaction_in_own_answers()
     }
 }
 
+/// A cursor opened by a read on a replica, then a SET the session runs elsewhere (the
+/// primary): the fetch's answer carries the session's flags, as directly, not those of the
+/// cursor's connection, which missed the SET (NO_BACKSLASH_ESCAPES, which a driver escapes
+/// strings by, and autocommit). Switchyard also took the stale flags as the session's and
+/// classified its next statements with backslash escapes the server no longer used.
+#[tokio::test]
+async fn a_fetch_from_a_replica_cursor_carries_the_sessions_flags() {
+    let caps = modern_caps();
+    let proxy = common::start(common::config("")).await;
+    let (mut direct, _) = RawClient::connect(
+        common::primary_port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        caps,
+    )
+    .await;
+    let (mut proxied, _) = RawClient::connect(
+        proxy.addr.port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        caps,
+    )
+    .await;
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT seq, @@port FROM seq_1_to_10",
+    )
+    .await;
+    assert_same("prepare", &d, &p);
+    for set in [
+        "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'",
+        "SET autocommit = 0",
+    ] {
+        direct
+            .command(&execute_cursor(d_id), Expect::ResultSets)
+            .await;
+        proxied
+            .command(&execute_cursor(p_id), Expect::ResultSets)
+            .await;
+        same_query(&mut direct, &mut proxied, set).await;
+        let d = direct.command(&fetch(d_id, 20), Expect::Fetch).await;
+        let p = proxied.command(&fetch(p_id, 20), Expect::Fetch).await;
+        let (d, p) = (packets(&d), packets(&p));
+        // The rows name each side's server (@@port); the terminator is what is compared.
+        assert_eq!(d.last(), p.last(), "the fetch's end after {set}");
+        assert_eq!(d.len(), p.len(), "rows after {set}");
+    }
+}
+
 /// A cursor outlives a SET between its execute and its fetches, as on the server: the SET
 /// changes which statement the connection's cache names for the text, and the fetch went
 /// looking there ("no open cursor"). An execute after the SET opens a new cursor, the old

@@ -426,16 +426,14 @@ impl Session {
         }
     }
 
-    /// A fetch or reset of a statement that lives on a connection the session's transaction
-    /// does not run on (a cursor opened by an autocommit read on a replica, then BEGIN on
-    /// the primary): its answer's status is that connection's, and says the session is
-    /// in no transaction. The server answers with the session's transaction flags.
-    fn flags_from_elsewhere(&self, t: Target, payload: &[u8]) -> Option<u16> {
+    /// A fetch or reset of a statement whose cursor lives on a connection the session's
+    /// later statements may not have run on (a cursor opened by an autocommit read on a
+    /// replica, then BEGIN, `SET autocommit = 0` or a SET of `sql_mode` run on the
+    /// primary): its answer's status is that connection's. The server answers with the
+    /// session's flags: its transaction, autocommit and the modes a driver escapes strings
+    /// by.
+    fn flags_from_elsewhere(&self, payload: &[u8]) -> Option<u16> {
         use crate::protocol::command::{COM_STMT_FETCH, COM_STMT_RESET};
-        // The transaction first: an autocommit statement, the common case, has none.
-        if self.st.txn.is_none_or(|x| x == t) {
-            return None;
-        }
         let stmt_command = matches!(payload.first(), Some(&(COM_STMT_FETCH | COM_STMT_RESET)));
         stmt_command.then(|| self.own_status())
     }
@@ -448,14 +446,14 @@ impl Session {
         expect: Expect,
         rewrite_stmt_id: Option<u32>,
     ) -> Result<Outcome, SessionError> {
-        let flags = self.flags_from_elsewhere(t, payload);
+        let flags = self.flags_from_elsewhere(payload);
         let conn = self
             .held
             .get_mut(t)
             .ok_or_else(|| internal("no connection"))?;
         let mut scanner = conn.scanner(expect);
         scanner.rewrite_stmt_id = rewrite_stmt_id;
-        scanner.transaction_flags = flags;
+        scanner.session_flags = flags;
         scanner.digest_definitions = payload.first() != Some(&crate::protocol::command::COM_QUERY);
         // Guarded here: a flush future built and polled for nothing, per statement, cost
         // more than the check.
@@ -508,7 +506,8 @@ impl Session {
         }
         match relayed {
             Ok(()) => {
-                if let Some(s) = scanner.outcome.status {
+                // Not from a status written over (the session's own, already known).
+                if let (Some(s), None) = (scanner.outcome.status, flags) {
                     self.st.server_modes = s & (STATUS_SQL_MODES | STATUS_IN_TRANS_READONLY);
                 }
                 if let Some(id) = scanner.outcome.ok.map(|ok| ok.last_insert_id) {

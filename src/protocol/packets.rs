@@ -190,10 +190,10 @@ pub fn parse_eof(payload: &[u8]) -> Option<OkInfo> {
 /// the transaction's must say in their place.
 pub const STATUS_TRANSACTION: u16 = STATUS_IN_TRANS | STATUS_AUTOCOMMIT | STATUS_IN_TRANS_READONLY;
 
-/// Writes `flags` over the [`STATUS_TRANSACTION`] bits of a terminator's status: an OK
-/// (`ok`: the status follows two length-encoded counts) or an old-style EOF. A packet too
-/// short to have a status is left as it is.
-pub fn set_transaction_flags(payload: &mut [u8], ok: bool, flags: u16) {
+/// Writes `flags` over the session's bits of a terminator's status ([`STATUS_TRANSACTION`]
+/// and [`STATUS_SQL_MODES`]): an OK (`ok`: the status follows two length-encoded counts)
+/// or an old-style EOF. A packet too short to have a status is left as it is.
+pub fn set_session_flags(payload: &mut [u8], ok: bool, flags: u16) {
     let at = if ok {
         let Some(mut buf) = payload.get(1..).map(ParseBuf) else {
             return;
@@ -212,7 +212,8 @@ pub fn set_transaction_flags(payload: &mut [u8], ok: bool, flags: u16) {
         return;
     };
     let status = u16::from_le_bytes([s[0], s[1]]);
-    let status = (status & !STATUS_TRANSACTION) | (flags & STATUS_TRANSACTION);
+    let session = STATUS_TRANSACTION | STATUS_SQL_MODES;
+    let status = (status & !session) | (flags & session);
     s.copy_from_slice(&status.to_le_bytes());
 }
 
@@ -351,12 +352,12 @@ mod tests {
     }
 
     #[test]
-    fn transaction_flags_are_written_over_a_terminators_own() {
-        let other = STATUS_CURSOR_EXISTS | STATUS_NO_BACKSLASH_ESCAPES;
-        let mut ok = ok_payload(STATUS_AUTOCOMMIT | other, 2);
+    fn session_flags_are_written_over_a_terminators_own() {
+        let other = STATUS_CURSOR_EXISTS;
+        let mut ok = ok_payload(STATUS_AUTOCOMMIT | STATUS_NO_BACKSLASH_ESCAPES | other, 2);
         // Counts of more than one byte move the status.
         ok.splice(1..2, [0xfc, 0x10, 0x27]);
-        set_transaction_flags(&mut ok, true, STATUS_IN_TRANS | STATUS_IN_TRANS_READONLY);
+        set_session_flags(&mut ok, true, STATUS_IN_TRANS | STATUS_IN_TRANS_READONLY);
         let info = parse_ok(&ok).unwrap();
         assert_eq!(info.affected_rows, 10_000);
         assert_eq!(
@@ -366,12 +367,13 @@ mod tests {
         assert_eq!(info.warnings, 2);
         let [s0, s1] = (STATUS_IN_TRANS | other).to_le_bytes();
         let mut eof = vec![EOF_HEADER, 1, 0, s0, s1];
-        set_transaction_flags(&mut eof, false, STATUS_AUTOCOMMIT | STATUS_MORE_RESULTS);
+        let session = STATUS_AUTOCOMMIT | STATUS_ANSI_QUOTES;
+        set_session_flags(&mut eof, false, session | STATUS_MORE_RESULTS);
         let info = parse_eof(&eof).unwrap();
-        assert_eq!((info.status, info.warnings), (STATUS_AUTOCOMMIT | other, 1));
+        assert_eq!((info.status, info.warnings), (session | other, 1));
         for short in [&[OK_HEADER, 0xfc][..], &[EOF_HEADER, 0, 0, 2]] {
             let mut p = short.to_vec();
-            set_transaction_flags(&mut p, short[0] == OK_HEADER, STATUS_IN_TRANS);
+            set_session_flags(&mut p, short[0] == OK_HEADER, STATUS_IN_TRANS);
             assert_eq!(p, short);
         }
     }

@@ -89,10 +89,10 @@ pub struct Scanner {
     continued: bool,
     /// Statement id to write into a prepare-OK in place of the backend's.
     pub rewrite_stmt_id: Option<u32>,
-    /// Transaction flags to write over the connection's in the answer's terminator (see
-    /// [`packets::set_transaction_flags`]): the answer to a fetch or reset from a
-    /// connection the session's transaction does not run on.
-    pub transaction_flags: Option<u16>,
+    /// The session's flags to write over the connection's in the answer's terminator (see
+    /// [`packets::set_session_flags`]): the answer to a fetch or reset, from a connection
+    /// the session's later statements may not have run on.
+    pub session_flags: Option<u16>,
     /// MARIADB_CLIENT_CACHE_METADATA: a result set's column count is followed by a byte
     /// saying whether column definitions follow, and the definitions are digested
     /// (`Outcome::metadata`).
@@ -141,7 +141,7 @@ impl Scanner {
             opaque: 0,
             continued: false,
             rewrite_stmt_id: None,
-            transaction_flags: None,
+            session_flags: None,
             metadata_flag: false,
             digest_definitions: true,
             digesting: false,
@@ -392,7 +392,7 @@ impl Scanner {
                 Ok(self.event())
             }
             Phase::Rows | Phase::Defs => {
-                self.write_transaction_flags(p);
+                self.write_session_flags(p);
                 let info = self.terminator(p)?;
                 self.finish_or_more(info, p);
                 Ok(self.event())
@@ -412,7 +412,7 @@ impl Scanner {
     fn first_packet(&mut self, p: &mut [u8]) -> Result<Event, ScanError> {
         if self.expect == Expect::Single {
             if p.first() == Some(&OK_HEADER) || p.first() == Some(&EOF_HEADER) {
-                self.write_transaction_flags(p);
+                self.write_session_flags(p);
                 let info = self.terminator(p).ok();
                 self.outcome.status = info.map(|i| i.status);
                 self.outcome.ok = info;
@@ -484,9 +484,9 @@ impl Scanner {
         Ok(self.event())
     }
 
-    fn write_transaction_flags(&self, p: &mut [u8]) {
-        if let Some(flags) = self.transaction_flags {
-            packets::set_transaction_flags(p, self.is_ok_style(p), flags);
+    fn write_session_flags(&self, p: &mut [u8]) {
+        if let Some(flags) = self.session_flags {
+            packets::set_session_flags(p, self.is_ok_style(p), flags);
         }
     }
 
@@ -797,7 +797,7 @@ mod tests {
             let mut bytes = pkt(1, &[0, 0, 1, 2]);
             bytes.extend(pkt(2, &terminator));
             let mut s = Scanner::new(Expect::Fetch, deprecate);
-            s.transaction_flags = Some(session);
+            s.session_flags = Some(session);
             assert_eq!(scan_all(&mut s, &mut bytes, 3), bytes.len());
             let want = session | STATUS_CURSOR_EXISTS | STATUS_LAST_ROW_SENT;
             assert_eq!(s.outcome.status, Some(want));
@@ -810,7 +810,7 @@ mod tests {
             assert_eq!(sent.unwrap().status, want);
             let mut ok = pkt(1, &packets::ok_payload(STATUS_AUTOCOMMIT, 0));
             let mut s = Scanner::new(Expect::Single, deprecate);
-            s.transaction_flags = Some(STATUS_IN_TRANS);
+            s.session_flags = Some(STATUS_IN_TRANS);
             assert_eq!(scan_all(&mut s, &mut ok, 2), ok.len());
             assert_eq!(s.outcome.status, Some(STATUS_IN_TRANS));
             assert_eq!(packets::parse_ok(&ok[4..]).unwrap().status, STATUS_IN_TRANS);

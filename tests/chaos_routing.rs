@@ -543,6 +543,52 @@ async fn a_tenant_moved_to_another_cluster_reads_from_its_replicas() {
     with_restore(body, restore_all()).await;
 }
 
+/// A tenant on a server whose global sql_mode differs from the first tenant's: the login's
+/// OK carries its own server's NO_BACKSLASH_ESCAPES, as directly (it carried the first
+/// tenant's server's, from Switchyard's greeting, and the classifier read the session's
+/// first statements with backslash escapes the server did not use).
+#[tokio::test]
+async fn the_login_ok_carries_the_tenants_own_servers_modes() {
+    use common::raw::{modern_caps, RawClient};
+    use switchyard::protocol::packets::{parse_ok, STATUS_NO_BACKSLASH_ESCAPES};
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    let [p, r1, r2] = chaos_ports();
+    let set_global = |sql: &'static str| async move {
+        for port in [p, r1, r2] {
+            chaos_root(port).await.query_drop(sql).await.unwrap();
+        }
+    };
+    set_global("SET GLOBAL sql_mode = CONCAT(@@global.sql_mode, ',NO_BACKSLASH_ESCAPES')").await;
+    let body = async move {
+        let main = common::primary_port();
+        let text = format!(
+            "[[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\nprimary = \"127.0.0.1:{main}\"\n\n\
+             [[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\nprimary = \"127.0.0.1:{p}\"\n\
+             replicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]\n\n\
+             [[users]]\nname = \"acme_app\"\npassword = \"acme_pw\"\ntenant = \"acme\"\n"
+        );
+        let cfg = config::parse(&text, &|_| None).unwrap();
+        let proxy = common::start(cfg).await;
+        let mut modes = Vec::new();
+        for port in [p, proxy.addr.port()] {
+            let (_c, login) =
+                RawClient::connect(port, "acme_app", "acme_pw", Some("wf_acme"), modern_caps())
+                    .await;
+            let ok = parse_ok(&login[4..]).expect("an OK");
+            modes.push(ok.status & STATUS_NO_BACKSLASH_ESCAPES);
+        }
+        assert_eq!(modes[1], modes[0], "proxied vs direct");
+        assert_ne!(modes[0], 0, "the chaos cluster runs NO_BACKSLASH_ESCAPES");
+    };
+    let restore = async move {
+        set_global("SET GLOBAL sql_mode = REPLACE(@@global.sql_mode, 'NO_BACKSLASH_ESCAPES', '')")
+            .await;
+        restore_all().await;
+    };
+    with_restore(body, restore).await;
+}
+
 /// A COMMIT inside a multi-statement that writes again after it (`COMMIT; BEGIN; INSERT`)
 /// leaves that write in the transaction, and the COMMIT that ends it counts for `tenant`
 /// consistency. Taken for a chained commit, the multi-statement's writes were all counted

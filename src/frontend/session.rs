@@ -189,6 +189,7 @@ impl Session {
                 self.send_err(&e, seq).await?;
                 return Err(e);
             }
+            self.modes_of_login_backend();
         }
         self.publish();
         let now = Instant::now();
@@ -246,6 +247,17 @@ impl Session {
                 Ok(())
             }
             other => other,
+        }
+    }
+
+    /// The sql_mode flags of the tenant's own server, from the connection that checked the
+    /// login: the greeting's are those of the server Switchyard learned its greeting from
+    /// (the first tenant's), and tenants' servers may run other global modes.
+    fn modes_of_login_backend(&mut self) {
+        let checked = (0..self.held.slots()).find_map(|i| self.held.get(target_at(i)));
+        if let Some(conn) = checked {
+            let modes = conn.info.status & packets::STATUS_SQL_MODES;
+            self.st.server_modes = (self.st.server_modes & !packets::STATUS_SQL_MODES) | modes;
         }
     }
 

@@ -1382,6 +1382,14 @@ async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
     let mut app = connect(p.addr.port(), "acme_app", Some("rb_acme")).await;
     let db: Option<String> = app.query_first("SELECT DATABASE()").await.unwrap().unwrap();
     assert_eq!(db.as_deref(), Some("rb_acme"));
+    let (mut field_list, _) = common::raw::RawClient::connect(
+        p.addr.port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        common::raw::modern_caps(),
+    )
+    .await;
 
     let text = config_text(None);
     let moved = text
@@ -1421,6 +1429,13 @@ async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
         assert_eq!(code, 1044, "{msg}");
         assert!(msg.contains("acme_app") && msg.contains("removed"), "{msg}");
     }
+    // Nor does a COM_FIELD_LIST list a table's columns for it (it did, to a removed user).
+    let answer = field_list
+        .command(b"\x04t\0", switchyard::protocol::scan::Expect::FieldList)
+        .await;
+    let (_, err) = common::raw::packets(&answer).remove(0);
+    assert_eq!(err[0], 0xFF, "refused: {err:?}");
+    assert_eq!(u16::from_le_bytes([err[1], err[2]]), 1044);
 }
 
 /// A login under way when a reload lands (greeted under the old config, answering under

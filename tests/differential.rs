@@ -191,6 +191,7 @@ async fn other_commands_are_byte_identical() {
         (vec![0x1B, 1, 0], Expect::Single),                           // COM_SET_OPTION off
         (vec![0x1B, 0, 0], Expect::Single),                           // COM_SET_OPTION on
         (vec![0x1F], Expect::Single),                                 // COM_RESET_CONNECTION
+        (vec![0x07, 0x02], Expect::Single), // COM_REFRESH (logs): the server's privilege check
     ];
     for (cmd, expect) in cmds {
         let d = direct.command(&cmd, expect).await;

@@ -517,6 +517,8 @@ impl Session {
             COM_PING => self.com_ping(rt, payload).await?,
             COM_FIELD_LIST => self.com_on_held(rt, payload, Expect::FieldList).await?,
             COM_STATISTICS => self.com_on_held(rt, payload, Expect::Single).await?,
+            // `mariadb-admin flush-logs`, `mariadb-dump --flush-logs`: where a FLUSH runs.
+            COM_REFRESH => self.com_on_held(rt, payload, Expect::Single).await?,
             COM_SET_OPTION => self.com_set_option(rt, payload).await?,
             COM_RESET_CONNECTION => self.com_reset_connection(rt, payload).await?,
             COM_CHANGE_USER => return self.com_change_user(rt, payload).await,

@@ -7,6 +7,7 @@ pub const COM_QUIT: u8 = 0x01;
 pub const COM_INIT_DB: u8 = 0x02;
 pub const COM_QUERY: u8 = 0x03;
 pub const COM_FIELD_LIST: u8 = 0x04;
+pub const COM_REFRESH: u8 = 0x07;
 pub const COM_STATISTICS: u8 = 0x09;
 pub const COM_PROCESS_KILL: u8 = 0x0C;
 pub const COM_PING: u8 = 0x0E;
@@ -40,7 +41,7 @@ pub fn name(cmd: u8) -> &'static str {
         COM_FIELD_LIST => "COM_FIELD_LIST",
         0x05 => "COM_CREATE_DB",
         0x06 => "COM_DROP_DB",
-        0x07 => "COM_REFRESH",
+        COM_REFRESH => "COM_REFRESH",
         0x08 => "COM_SHUTDOWN",
         COM_STATISTICS => "COM_STATISTICS",
         0x0A => "COM_PROCESS_INFO",

@@ -790,15 +790,7 @@ async fn a_removed_tenants_pinned_session_ends_and_frees_its_lock() {
         app.query_drop("SELECT 1").await.is_err(),
         "the session ended"
     );
-    common::until("the lock freed", Duration::from_secs(10), || async {
-        let mut root = common::root().await;
-        let used: Option<bool> = root
-            .query_first("SELECT IS_USED_LOCK('sy_removed_pin') IS NOT NULL")
-            .await
-            .unwrap();
-        (used == Some(false)).then_some(())
-    })
-    .await;
+    until_lock_free("sy_removed_pin").await;
 }
 
 #[tokio::test]
@@ -1438,6 +1430,17 @@ async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
     assert_eq!(u16::from_le_bytes([err[1], err[2]]), 1044);
 }
 
+/// Waits until no connection of the cluster's primary holds named lock `name`.
+async fn until_lock_free(name: &'static str) {
+    common::until(name, Duration::from_secs(10), || async move {
+        let mut root = common::root().await;
+        let sql = format!("SELECT IS_USED_LOCK('{name}') IS NOT NULL");
+        let used: Option<bool> = root.query_first(sql).await.unwrap();
+        (used == Some(false)).then_some(())
+    })
+    .await
+}
+
 /// A login under way when a reload lands (greeted under the old config, answering under
 /// the new) follows the reload as a session's statement would: the user the reload removed
 /// is refused. The session took the new config as already followed and went on as the old
@@ -1467,11 +1470,17 @@ async fn a_login_under_way_at_a_reload_follows_it() {
     assert!(msg.contains("acme_app") && msg.contains("removed"), "{msg}");
 }
 
-/// A user whose tenants a reload narrowed reaches only those from its open session on: a
-/// `USE` of a schema it may no longer reach, and a name qualified with one, are refused.
-/// The session kept the tenants its login found for its life.
+/// A user whose tenants a reload narrowed reaches only those from its open sessions' next
+/// command on: a `USE` of a schema it may no longer reach, a name qualified with one (the
+/// first statement after the reload, and inside a transaction), and a statement prepared
+/// before the reload are refused; a session holding a statement prepared by name (which
+/// no check sees run) ends. The sessions kept the tenants their login found for their life.
 #[tokio::test]
 async fn a_reload_narrowing_a_users_tenants_reaches_its_open_sessions() {
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_globex.reload_narrowed (v INT)")
+        .await
+        .unwrap();
     let text = config_text(None);
     let file = TempConfig::new("narrowed", &text);
     let p = start_from_file(&file).await;
@@ -1479,6 +1488,16 @@ async fn a_reload_narrowing_a_users_tenants_reaches_its_open_sessions() {
     let mut ops = connect(p.addr.port(), "ops", Some("wf_acme")).await;
     ops.query_drop("USE wf_globex").await.unwrap();
     ops.query_drop("USE wf_acme").await.unwrap();
+    let reach = "SELECT COUNT(*) FROM wf_globex.reload_narrowed";
+    let prepared = ops.prep(reach).await.unwrap();
+    let _: Option<i64> = ops.exec_first(&prepared, ()).await.unwrap();
+    let mut by_name = connect(p.addr.port(), "ops", Some("wf_acme")).await;
+    by_name
+        .query_drop(format!("PREPARE s FROM '{reach}'"))
+        .await
+        .unwrap();
+    let mut in_txn = connect(p.addr.port(), "ops", Some("wf_acme")).await;
+    in_txn.query_drop("BEGIN").await.unwrap();
     let all = "name = \"ops\"\npassword = \"ops_pw\"\ntenants = \"*\"\n";
     assert!(text.contains(all));
     file.write(&text.replace(
@@ -1486,18 +1505,80 @@ async fn a_reload_narrowing_a_users_tenants_reaches_its_open_sessions() {
         "name = \"ops\"\npassword = \"ops_pw\"\ntenant = \"acme\"\n",
     ));
     must(&mut a, "RELOAD").await;
-    // In a transaction too: which tenants it may reach is the reload's at once.
-    ops.query_drop("BEGIN").await.unwrap();
-    let e = ops
-        .query_drop("SELECT 1 FROM wf_globex.t")
-        .await
-        .unwrap_err();
-    assert_eq!(server_error(e).0, 1044);
-    ops.query_drop("COMMIT").await.unwrap();
+    let refused = |r: Result<(), mysql_async::Error>| server_error(r.unwrap_err()).0;
+    assert_eq!(
+        refused(ops.query_drop(reach).await),
+        1044,
+        "the first statement"
+    );
+    assert_eq!(
+        refused(in_txn.query_drop(reach).await),
+        1044,
+        "in a transaction"
+    );
+    in_txn.query_drop("COMMIT").await.unwrap();
+    let e = ops.exec_first::<i64, _, _>(&prepared, ()).await.map(drop);
+    assert_eq!(refused(e), 1044, "a statement prepared before");
     let (code, msg) = server_error(ops.query_drop("USE wf_globex").await.unwrap_err());
     assert_eq!(code, 1044, "{msg}");
     let one: Option<i64> = ops.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1), "the session goes on in acme");
+    let (code, msg) = server_error(by_name.query_drop("EXECUTE s").await.unwrap_err());
+    assert_eq!(code, 1044, "{msg}");
+    assert!(
+        by_name.query_drop("SELECT 1").await.is_err(),
+        "that session ended"
+    );
+}
+
+/// A statement prepared in a schema a reload gave another tenant is refused at its next
+/// execute (it ran there, in the other tenant's schema); a multi-tenant user whose tenant
+/// the reload removed leaves it with `USE`; one that has chosen no tenant yet goes on.
+#[tokio::test]
+async fn a_reload_reaches_prepared_statements_and_lets_sessions_leave_removed_tenants() {
+    let text = config_text(None);
+    let file = TempConfig::new("prepared-moved", &text);
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "acme_app", Some("rb_acme")).await;
+    let in_schema = app.prep("SELECT DATABASE()").await.unwrap();
+    let mut ops = connect(p.addr.port(), "ops", Some("wf_acme")).await;
+    let mut lobby = connect(p.addr.port(), "ops", None).await;
+    let _: Option<i64> = lobby.query_first("SELECT 1").await.unwrap();
+    // rb_acme goes to globex; then acme is removed.
+    let moved = text
+        .replacen(
+            r#"schemas = ["wf_acme", "rb_acme"]"#,
+            r#"schemas = ["wf_acme"]"#,
+            1,
+        )
+        .replacen(
+            r#"schemas = ["wf_globex"]"#,
+            r#"schemas = ["wf_globex", "rb_acme"]"#,
+            1,
+        );
+    assert_ne!(moved, text);
+    file.write(&moved);
+    must(&mut a, "RELOAD").await;
+    let e = app
+        .exec_first::<String, _, _>(&in_schema, ())
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(e).0, 1044, "a statement prepared in rb_acme");
+    let [r1, r2] = replica_ports();
+    let acme = format!(
+        "[[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\nprimary = \"127.0.0.1:{}\"\nreplicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]\n",
+        primary_port()
+    );
+    let acme_user = "[[users]]\nname = \"acme_app\"\npassword = \"acme_pw\"\ntenant = \"acme\"\n";
+    assert!(moved.contains(&acme) && moved.contains(acme_user));
+    file.write(&moved.replace(&acme, "").replace(acme_user, ""));
+    must(&mut a, "RELOAD").await;
+    ops.query_drop("USE wf_globex").await.unwrap();
+    let db: Option<String> = ops.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db.as_deref(), Some("wf_globex"));
+    let one: Option<i64> = lobby.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "a session before any tenant goes on");
 }
 
 /// A session pinned to its primary (here by a named lock) across a reload of its tenant:
@@ -1545,15 +1626,7 @@ async fn a_pinned_session_keeps_its_primary_or_ends_when_a_reload_moves_it() {
         app.query_drop("SELECT 1").await.is_err(),
         "the session ended"
     );
-    common::until("the lock freed", Duration::from_secs(10), || {
-        let free = common::root();
-        async move {
-            let mut root = free.await;
-            let used: Option<bool> = root.query_first(lock_held).await.unwrap();
-            (used == Some(false)).then_some(())
-        }
-    })
-    .await;
+    until_lock_free("sy_reload_pin").await;
 }
 
 /// The digest table shows statements without their literals however the session lexes

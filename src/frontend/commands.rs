@@ -49,6 +49,27 @@ impl Session {
         Ok(())
     }
 
+    /// COM_REFRESH (`mariadb-admin flush-logs`, `mariadb-dump --flush-logs`): where a
+    /// FLUSH statement runs (the transaction's connection, else the tenant's primary), once
+    /// a tenant is chosen, and held while the tenant is paused; the server checks its
+    /// privilege.
+    pub(super) async fn com_refresh(
+        &mut self,
+        rt: &RuntimeState,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
+        if !self.tenant_chosen {
+            return Err(super::error::no_database(&self.who.user.name));
+        }
+        if let Some(paused) = self.before_statement(rt)? {
+            self.wait_out_pause(rt, paused).await?;
+        }
+        let t = self.session_target();
+        self.ready(rt, t).await?;
+        self.forward(t, payload, Expect::Single, None).await?;
+        Ok(())
+    }
+
     /// With a tenant, a ping checks one of its servers; without one, Switchyard itself
     /// answers.
     pub(super) async fn com_ping(

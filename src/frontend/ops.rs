@@ -9,6 +9,7 @@ use super::client::Reset;
 use super::error::SessionError;
 use super::session::Session;
 use crate::backend::held::{addr_of, target_at};
+use crate::config::UserTenants;
 use crate::protocol::scan::Outcome;
 use crate::router::route::{Route, Target};
 use crate::state::limits::{Kind, Refusal};
@@ -275,15 +276,26 @@ impl Session {
     /// tenants it may reach next, inside a transaction too), the rest is followed at a
     /// transaction boundary.
     pub(super) fn notice_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
-        if let Some(user) = rt.user(&self.who.user.name) {
-            if *user != *self.who.user {
-                self.who.user = user;
-            }
-        }
+        self.refresh_user(rt);
         if self.st.in_transaction() {
             return Ok(());
         }
         self.follow_reload(rt)
+    }
+
+    /// The user's settings as the reloaded config says them, once per reload.
+    pub(super) fn refresh_user(&mut self, rt: &RuntimeState) {
+        if Arc::ptr_eq(&rt.config, &self.user_config) {
+            return;
+        }
+        self.user_config = Arc::clone(&rt.config);
+        self.config_gen = self.config_gen.wrapping_add(1);
+        if let Some(user) = rt.user(&self.who.user.name) {
+            if *user != *self.who.user {
+                self.tenants_narrowed |= narrows(&self.who.user.tenants, &user.tenants);
+                self.who.user = user;
+            }
+        }
     }
 
     /// The session's user still exists and may still use its tenant, as the reloaded
@@ -315,7 +327,25 @@ impl Session {
     /// transaction boundary). A pinned one takes the new settings where its servers stay,
     /// and ends where they moved: its state (a named lock, a temporary table) cannot go
     /// with it, and staying would go on writing to a server that is no longer the tenant's.
-    fn follow_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+    pub(super) fn follow_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        let pinned = self.st.pins.holds_server_state();
+        if std::mem::take(&mut self.tenants_narrowed) && pinned {
+            // What it keeps on the server (a statement prepared by name, a procedure's
+            // state) may name what the user can no longer reach, and no check sees it run.
+            self.state_lost = true;
+            return Err(SessionError::reply(
+                1044,
+                "42000",
+                format!(
+                    "Access denied for user '{}': a reload narrowed the tenants it may use, and this session's {} may reach beyond them",
+                    self.who.user.name,
+                    self.st.pins.reason().unwrap_or("session state")
+                ),
+            ));
+        }
+        if !self.tenant_chosen && !pinned {
+            return self.follow_reload_in_lobby(rt);
+        }
         let Some(current) = self.tenant.clone() else {
             self.still_allowed(rt)?;
             self.seen_config = Arc::clone(&rt.config);
@@ -371,6 +401,25 @@ impl Session {
         Ok(())
     }
 
+    /// A lobby (a server the user may reach, before any schema chose its tenant) is chosen
+    /// again from the reloaded config: the one it had may be gone, and one an open cluster
+    /// made is named after the cluster, no tenant a lookup finds.
+    fn follow_reload_in_lobby(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        let lobby = super::tenant::lobby_tenant(rt, &self.who.user);
+        let same = match (&self.tenant, &lobby) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || **a == **b,
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if !same {
+            self.release_backends(rt);
+            self.tenant = lobby;
+            self.st.reset(Reset::Reload);
+        }
+        self.still_allowed(rt)?;
+        self.seen_config = Arc::clone(&rt.config);
+        Ok(())
+    }
+
     fn follow_reload_pinned(
         &mut self,
         rt: &RuntimeState,
@@ -422,4 +471,14 @@ fn same_login(a: &crate::config::TenantConfig, b: &crate::config::TenantConfig) 
     a.backend_user == b.backend_user
         && a.backend_password == b.backend_password
         && a.backend_tls_ca == b.backend_tls_ca
+}
+
+/// Whether a reload's tenants for a user leave out some tenant it could use before.
+fn narrows(before: &UserTenants, after: &UserTenants) -> bool {
+    match (before, after) {
+        (_, UserTenants::All) => false,
+        (UserTenants::All, _) => true,
+        (UserTenants::One(t), _) => !after.allows(t),
+        (UserTenants::List(ts), _) => ts.iter().any(|t| !after.allows(t)),
+    }
 }

@@ -71,6 +71,9 @@ pub struct Stmt {
     long_data_error: Option<LongDataError>,
     /// Where it last ran.
     last: Option<Target>,
+    /// The session's `config_gen` when its schemas were last checked: a reload since may
+    /// have taken them from the session's user or tenant.
+    checked: u32,
     /// With the metadata cache: digest of the column definitions the client holds for it.
     meta: Option<u64>,
     /// Those came with an execute's answer (not the prepare's): they follow the parameters'
@@ -501,11 +504,39 @@ impl Session {
             long_data: Vec::new(),
             long_data_error: None,
             last: Some(t),
+            checked: self.config_gen,
             meta: o.metadata,
             meta_from_execute: false,
             last_key: None,
         };
         self.stmts.insert(id, stmt);
+        Ok(())
+    }
+
+    /// A statement prepared before a reload the session has seen since is checked again as
+    /// at its prepare: the schemas it names, and the one it runs in, may now be another
+    /// tenant's (or out of the user's reach). It ran there as before the reload.
+    fn recheck_after_reload(&mut self, rt: &RuntimeState, id: u32) -> Result<(), SessionError> {
+        let Some(stmt) = self
+            .stmts
+            .map
+            .get(&id)
+            .filter(|s| s.checked != self.config_gen)
+        else {
+            return Ok(());
+        };
+        self.check_schema_refs(rt, &stmt.sql, &crate::router::Refs::Unknown)?;
+        if let Some(schema) = stmt.schema.as_deref() {
+            let owner = rt.tenant_of_schema(schema);
+            let ours =
+                owner.is_some_and(|o| self.tenant.as_ref().is_some_and(|t| t.name == o.name));
+            if !ours {
+                return Err(error::db_access_denied(&self.who.user.name, schema));
+            }
+        }
+        if let Some(s) = self.stmts.map.get_mut(&id) {
+            s.checked = self.config_gen;
+        }
         Ok(())
     }
 
@@ -578,6 +609,7 @@ impl Session {
         if let Some(paused) = self.before_statement(rt)? {
             self.wait_out_pause(rt, paused).await?;
         }
+        self.recheck_after_reload(rt, id)?;
         self.forget_look_back(rt, &class)?;
         let started = std::time::Instant::now();
         if self.in_replica_txn() {
@@ -919,6 +951,7 @@ mod tests {
             long_data: Vec::new(),
             long_data_error: None,
             last: None,
+            checked: 0,
             meta: None,
             meta_from_execute: false,
             last_key: None,

@@ -212,12 +212,16 @@ impl Session {
             // As the server answers `USE ``` or a COM_INIT_DB without a name.
             return Err(SessionError::reply(1046, "3D000", "No database selected"));
         }
-        if !std::sync::Arc::ptr_eq(&rt.config, &self.seen_config) {
-            self.notice_reload(rt)?;
-        }
+        // The reloaded user says which tenants it may reach; the session's own tenant is
+        // followed only if it stays there (a USE may leave a tenant the reload removed).
+        self.refresh_user(rt);
         let next = self.tenant_of_schema(rt, db)?;
         if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
             self.switch_tenant(rt, next)?;
+        } else if !std::sync::Arc::ptr_eq(&rt.config, &self.seen_config)
+            && !self.st.in_transaction()
+        {
+            self.follow_reload(rt)?;
         }
         self.tenant_chosen = true;
         // In the transaction's connection, whose answer says the transaction goes on (a

@@ -61,6 +61,13 @@ pub struct Session {
     pub(super) stats: Option<Arc<TenantStats>>,
     /// The config the session last adjusted to (a reload makes it differ).
     pub(super) seen_config: Arc<Config>,
+    /// The config the user's settings were last taken from (at once after a reload, where
+    /// `seen_config` waits for a transaction boundary), how many such configs the session
+    /// has seen (a prepared statement is checked again for each), and whether the last of
+    /// them narrowed the tenants the user may reach.
+    pub(super) user_config: Arc<Config>,
+    pub(super) config_gen: u32,
+    pub(super) tenants_narrowed: bool,
     /// Connection slots held for the user and the tenant.
     pub(super) user_permit: Option<Permit>,
     pub(super) tenant_permit: Option<Permit>,
@@ -147,6 +154,9 @@ impl Session {
             published: (None, None, false, 0),
             published_held: 0,
             stats: None,
+            user_config: Arc::clone(&seen_config),
+            config_gen: 0,
+            tenants_narrowed: false,
             seen_config,
             user_permit: None,
             tenant_permit: None,
@@ -498,6 +508,9 @@ impl Session {
         let Some(&cmd) = payload.first() else {
             return Err(super::error::unknown_command());
         };
+        // Before any check of what the command may reach: the user's tenants are the
+        // reloaded config's from its first command on (one pointer compare).
+        self.refresh_user(rt);
         match cmd {
             COM_QUERY => self.com_query(rt, payload).await?,
             COM_STMT_EXECUTE => {
@@ -517,8 +530,7 @@ impl Session {
             COM_PING => self.com_ping(rt, payload).await?,
             COM_FIELD_LIST => self.com_on_held(rt, payload, Expect::FieldList).await?,
             COM_STATISTICS => self.com_on_held(rt, payload, Expect::Single).await?,
-            // `mariadb-admin flush-logs`, `mariadb-dump --flush-logs`: where a FLUSH runs.
-            COM_REFRESH => self.com_on_held(rt, payload, Expect::Single).await?,
+            COM_REFRESH => self.com_refresh(rt, payload).await?,
             COM_SET_OPTION => self.com_set_option(rt, payload).await?,
             COM_RESET_CONNECTION => self.com_reset_connection(rt, payload).await?,
             COM_CHANGE_USER => return self.com_change_user(rt, payload).await,

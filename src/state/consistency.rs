@@ -235,8 +235,11 @@ impl Consistency {
             .cloned()
             .collect();
         for name in names {
-            m.remove(name.as_str());
-            m.entry(name, |_, _| false).finish(None);
+            // A mark that saw no write is dropped: a new one is as good.
+            let old = m.remove(name.as_str());
+            if old.is_some_and(|mark| !mark.untouched()) {
+                m.entry(name, |_, _| false).finish(None);
+            }
         }
     }
 

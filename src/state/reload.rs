@@ -1,6 +1,7 @@
 //! Hot reload: parse, validate, build, swap. An invalid file changes nothing; a valid one
 //! replaces the snapshot atomically and sessions pick it up at their next statement.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -183,11 +184,7 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
         );
     }
     let next = Arc::new(current.successor(config)?);
-    let moved = |name: &str| {
-        let primary = |rt: &super::RuntimeState| rt.tenant(name).map(|t| t.primary.clone());
-        primary(&current).is_some_and(|was| primary(&next).is_some_and(|now| now != was))
-    };
-    current.shared.consistency.primaries_moved(moved);
+    forget_moved_marks(&current, &next);
     state.store(Arc::clone(&next));
     // Requests still holding the old snapshot would keep its monitor probing every
     // backend (removed ones too) beside its successor, one more set per reload.
@@ -205,6 +202,52 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
     }
     tracing::info!(%report, "configuration reloaded");
     Ok(report)
+}
+
+/// Read-your-writes marks of the tenants whose primary the reload moves start anew (see
+/// `Consistency::primaries_moved`): the named tenants whose `primary` changed, and those
+/// an open cluster made on a cluster whose primary changed. Nothing is looked at when no
+/// primary moved (a reload with 10,000 tenants runs this).
+fn forget_moved_marks(current: &super::RuntimeState, next: &super::RuntimeState) {
+    let (was, now) = (&current.config, &next.config);
+    let (before, after) = (primaries(was), primaries(now));
+    let moved: HashSet<&str> = before
+        .iter()
+        .filter(|(name, p)| after.get(*name).is_some_and(|q| q != *p))
+        .map(|(name, _)| *name)
+        .collect();
+    let cluster_primary = |c: &Config, name: &str| {
+        c.clusters
+            .iter()
+            .find(|k| k.name == name)
+            .map(|k| k.template.primary.clone())
+    };
+    let clusters: HashSet<&str> = was
+        .clusters
+        .iter()
+        .filter(|k| cluster_primary(now, &k.name).is_some_and(|p| p != k.template.primary))
+        .map(|k| k.name.as_str())
+        .collect();
+    if moved.is_empty() && clusters.is_empty() {
+        return;
+    }
+    current.shared.consistency.primaries_moved(|name| {
+        moved.contains(name)
+            || (!clusters.is_empty()
+                && !before.contains_key(name)
+                && current
+                    .tenant(name)
+                    .and_then(|t| t.cluster.clone())
+                    .is_some_and(|c| clusters.contains(c.as_str())))
+    });
+}
+
+/// Each named tenant's primary, by name.
+fn primaries(c: &Config) -> HashMap<&str, &str> {
+    c.tenants
+        .iter()
+        .map(|t| (t.name.as_str(), t.primary.as_str()))
+        .collect()
 }
 
 /// `[server]` as a reload applies it: without what is bound or sized at start (listeners,

@@ -517,12 +517,7 @@ impl Session {
     /// at its prepare: the schemas it names, and the one it runs in, may now be another
     /// tenant's (or out of the user's reach). It ran there as before the reload.
     fn recheck_after_reload(&mut self, rt: &RuntimeState, id: u32) -> Result<(), SessionError> {
-        let Some(stmt) = self
-            .stmts
-            .map
-            .get(&id)
-            .filter(|s| s.checked != self.config_gen)
-        else {
+        let Some(stmt) = self.stmts.map.get(&id) else {
             return Ok(());
         };
         self.check_schema_refs(rt, &stmt.sql, &crate::router::Refs::Unknown)?;
@@ -594,6 +589,7 @@ impl Session {
             .ok_or_else(|| unknown_stmt(id, "mysqld_stmt_execute"))?;
         let class = Arc::clone(&stmt.class);
         let params = stmt.params;
+        let checked = stmt.checked;
         if let Some(e) = stmt.long_data_error {
             return Err(e.error(rt.max_client_packet));
         }
@@ -609,7 +605,9 @@ impl Session {
         if let Some(paused) = self.before_statement(rt)? {
             self.wait_out_pause(rt, paused).await?;
         }
-        self.recheck_after_reload(rt, id)?;
+        if checked != self.config_gen {
+            self.recheck_after_reload(rt, id)?;
+        }
         self.forget_look_back(rt, &class)?;
         let started = std::time::Instant::now();
         if self.in_replica_txn() {

@@ -129,3 +129,41 @@ async fn passwords_never_reach_the_log_even_at_trace() {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
 }
+
+/// A failed admin command is logged without its literals: an operator's mistyped
+/// `GRANT ... IDENTIFIED BY '...'`, or an EXPLAIN ROUTE of a statement holding a secret, left it in
+/// the log (at `info`, the default level).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_admin_commands_are_logged_without_their_literals() {
+    let admin_port = common::free_port();
+    let bin = binary::spawn(
+        |port| {
+            let keys =
+                format!("admin_listen = \"127.0.0.1:{admin_port}\"\nshutdown_grace = \"1s\"");
+            let text = binary::globex_config(port, &keys);
+            format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin_pw\"\n")
+        },
+        &[],
+        std::process::Stdio::piped(),
+    );
+    let app = bin.connect("globex_app", Some("wf_globex")).await;
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(admin_port)
+        .user(Some("admin"))
+        .pass(Some("admin_pw"))
+        .prefer_socket(false);
+    let mut admin = mysql_async::Conn::new(opts).await.unwrap();
+    for cmd in [
+        "GRANT ALL ON *.* TO x IDENTIFIED BY 'hunter8'",
+        "EXPLAIN ROUTE FOR USER nobody SELECT 'hunter9'",
+    ] {
+        assert!(admin.query_drop(cmd).await.is_err(), "{cmd} fails");
+    }
+    drop((admin, app));
+    bin.sigterm();
+    let out = bin.exit(Duration::from_secs(10)).await;
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("admin command failed"), "{log}");
+    assert!(!log.contains("hunter"), "{log}");
+}

@@ -1529,6 +1529,16 @@ async fn a_reload_narrowing_a_users_tenants_reaches_its_open_sessions() {
         by_name.query_drop("SELECT 1").await.is_err(),
         "that session ended"
     );
+    // Removed, it reaches no tenant: not even the one it was left.
+    let narrowed = "name = \"ops\"\npassword = \"ops_pw\"\ntenant = \"acme\"\n";
+    let removed = text
+        .replace(all, narrowed)
+        .replace(&format!("[[users]]\n{narrowed}"), "");
+    assert!(!removed.contains("name = \"ops\""));
+    file.write(&removed);
+    must(&mut a, "RELOAD").await;
+    let (code, msg) = server_error(ops.query_drop("USE wf_acme").await.unwrap_err());
+    assert_eq!(code, 1044, "{msg}");
 }
 
 /// A statement prepared in a schema a reload gave another tenant is refused at its next
@@ -1542,7 +1552,14 @@ async fn a_reload_reaches_prepared_statements_and_lets_sessions_leave_removed_te
     let mut a = admin(&p).await;
     let mut app = connect(p.addr.port(), "acme_app", Some("rb_acme")).await;
     let in_schema = app.prep("SELECT DATABASE()").await.unwrap();
+    let mut spanning = connect(p.addr.port(), "acme_app", Some("rb_acme")).await;
+    spanning.query_drop("BEGIN").await.unwrap();
+    let mut shared = connect(p.addr.port(), "acme_app", Some("information_schema")).await;
+    let in_shared = shared.prep("SELECT DATABASE()").await.unwrap();
     let mut ops = connect(p.addr.port(), "ops", Some("wf_acme")).await;
+    // ops may use every tenant: before a schema, the first (acme) serves it.
+    let first = |name: &str| text.find(&format!("name = \"{name}\"")).unwrap();
+    assert!(first("acme") < first("globex"));
     let mut lobby = connect(p.addr.port(), "ops", None).await;
     let _: Option<i64> = lobby.query_first("SELECT 1").await.unwrap();
     // rb_acme goes to globex; then acme is removed.
@@ -1565,6 +1582,20 @@ async fn a_reload_reaches_prepared_statements_and_lets_sessions_leave_removed_te
         .await
         .unwrap_err();
     assert_eq!(server_error(e).0, 1044, "a statement prepared in rb_acme");
+    // Prepared inside a transaction that began before the reload: checked once it ends.
+    let in_txn = spanning.prep("SELECT DATABASE()").await.unwrap();
+    spanning.query_drop("COMMIT").await.unwrap();
+    let e = spanning
+        .exec_first::<String, _, _>(&in_txn, ())
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(e).0, 1044, "prepared in the transaction");
+    let db: Option<String> = shared.exec_first(&in_shared, ()).await.unwrap();
+    assert_eq!(
+        db.as_deref(),
+        Some("information_schema"),
+        "a shared schema stays"
+    );
     let [r1, r2] = replica_ports();
     let acme = format!(
         "[[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\nprimary = \"127.0.0.1:{}\"\nreplicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]\n",
@@ -1579,6 +1610,14 @@ async fn a_reload_reaches_prepared_statements_and_lets_sessions_leave_removed_te
     assert_eq!(db.as_deref(), Some("wf_globex"));
     let one: Option<i64> = lobby.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1), "a session before any tenant goes on");
+    // A user of every tenant the reload removes reaches none (it went on into any).
+    let ops_user = "[[users]]\nname = \"ops\"\npassword = \"ops_pw\"\ntenants = \"*\"\n";
+    let without_acme = moved.replace(&acme, "").replace(acme_user, "");
+    assert!(without_acme.contains(ops_user));
+    file.write(&without_acme.replace(ops_user, ""));
+    must(&mut a, "RELOAD").await;
+    let (code, msg) = server_error(lobby.query_drop("USE wf_globex").await.unwrap_err());
+    assert_eq!(code, 1044, "{msg}");
 }
 
 /// A session pinned to its primary (here by a named lock) across a reload of its tenant:

@@ -9,7 +9,7 @@ use super::client::Reset;
 use super::error::SessionError;
 use super::session::Session;
 use crate::backend::held::{addr_of, target_at};
-use crate::config::UserTenants;
+use crate::config::{UserConfig, UserTenants};
 use crate::protocol::scan::Outcome;
 use crate::router::route::{Route, Target};
 use crate::state::limits::{Kind, Refusal};
@@ -283,6 +283,14 @@ impl Session {
         self.follow_reload(rt)
     }
 
+    /// The session has followed the reloaded config: statements prepared before (inside a
+    /// transaction that spanned the reload too, in the schema it then had) are checked again
+    /// at their next execute.
+    fn followed(&mut self, rt: &RuntimeState) {
+        self.seen_config = Arc::clone(&rt.config);
+        self.config_gen = self.config_gen.wrapping_add(1);
+    }
+
     /// The user's settings as the reloaded config says them, once per reload.
     pub(super) fn refresh_user(&mut self, rt: &RuntimeState) {
         if Arc::ptr_eq(&rt.config, &self.user_config) {
@@ -290,11 +298,16 @@ impl Session {
         }
         self.user_config = Arc::clone(&rt.config);
         self.config_gen = self.config_gen.wrapping_add(1);
-        if let Some(user) = rt.user(&self.who.user.name) {
-            if *user != *self.who.user {
-                self.tenants_narrowed |= narrows(&self.who.user.tenants, &user.tenants);
-                self.who.user = user;
-            }
+        let user = rt.user(&self.who.user.name).unwrap_or_else(|| {
+            // Removed: it may reach no tenant (its statements get ERR 1044 at the
+            // transaction boundary, `still_allowed`).
+            let mut gone = UserConfig::clone(&self.who.user);
+            gone.tenants = UserTenants::List(Vec::new());
+            Arc::new(gone)
+        });
+        if *user != *self.who.user {
+            self.tenants_narrowed |= narrows(&self.who.user.tenants, &user.tenants);
+            self.who.user = user;
         }
     }
 
@@ -329,7 +342,7 @@ impl Session {
     /// with it, and staying would go on writing to a server that is no longer the tenant's.
     pub(super) fn follow_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         let pinned = self.st.pins.holds_server_state();
-        if std::mem::take(&mut self.tenants_narrowed) && pinned {
+        if std::mem::take(&mut self.tenants_narrowed) && self.st.pins.may_hold_sql() {
             // What it keeps on the server (a statement prepared by name, a procedure's
             // state) may name what the user can no longer reach, and no check sees it run.
             self.state_lost = true;
@@ -348,7 +361,7 @@ impl Session {
         }
         let Some(current) = self.tenant.clone() else {
             self.still_allowed(rt)?;
-            self.seen_config = Arc::clone(&rt.config);
+            self.followed(rt);
             return Ok(());
         };
         let next = match rt.tenant(&current.name) {
@@ -371,7 +384,7 @@ impl Session {
         })?;
         // A tenant an open cluster made is built anew for each lookup: equal is unchanged.
         if Arc::ptr_eq(&current, &next) || *current == *next {
-            self.seen_config = Arc::clone(&rt.config);
+            self.followed(rt);
             return Ok(());
         }
         if self.st.pins.holds_server_state() {
@@ -396,7 +409,7 @@ impl Session {
         self.mark = Some(rt.shared.consistency.tenant(&next.name));
         self.tenant = Some(next);
         self.st.reset(Reset::Reload);
-        self.seen_config = Arc::clone(&rt.config);
+        self.followed(rt);
         self.publish();
         Ok(())
     }
@@ -416,7 +429,7 @@ impl Session {
             self.st.reset(Reset::Reload);
         }
         self.still_allowed(rt)?;
-        self.seen_config = Arc::clone(&rt.config);
+        self.followed(rt);
         Ok(())
     }
 
@@ -445,7 +458,7 @@ impl Session {
             }
             self.tenant = Some(next);
             self.st.reset(Reset::Reload);
-            self.seen_config = Arc::clone(&rt.config);
+            self.followed(rt);
             self.publish();
             return Ok(());
         }

@@ -112,6 +112,12 @@ impl Reason {
 }
 
 impl Pins {
+    /// What may hold SQL the session runs later without Switchyard reading it: a statement
+    /// prepared by name (and whatever else cannot be replayed), a procedure's state.
+    pub fn may_hold_sql(&self) -> bool {
+        self.holds(Reason::Unreplayable) || self.holds(Reason::StoredProcedure)
+    }
+
     fn holds(&self, r: Reason) -> bool {
         match r {
             Reason::NamedLock => self.named_locks > 0,

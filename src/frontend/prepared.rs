@@ -522,11 +522,12 @@ impl Session {
         };
         self.check_schema_refs(rt, &stmt.sql, &crate::router::Refs::Unknown)?;
         if let Some(schema) = stmt.schema.as_deref() {
-            let owner = rt.tenant_of_schema(schema);
-            let ours =
-                owner.is_some_and(|o| self.tenant.as_ref().is_some_and(|t| t.name == o.name));
-            if !ours {
-                return Err(error::db_access_denied(&self.who.user.name, schema));
+            // As a USE of it would find it (a shared schema, information_schema, is the
+            // session's tenant's).
+            let user = &self.who.user;
+            let owner = super::tenant::tenant_for_schema(rt, user, schema, self.tenant.as_ref())?;
+            if self.tenant.as_ref().is_none_or(|t| t.name != owner.name) {
+                return Err(error::db_access_denied(&user.name, schema));
             }
         }
         if let Some(s) = self.stmts.map.get_mut(&id) {

@@ -216,14 +216,14 @@ impl Session {
         // followed only if it stays there (a USE may leave a tenant the reload removed).
         self.refresh_user(rt);
         let next = self.tenant_of_schema(rt, db)?;
-        if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
-            self.switch_tenant(rt, next)?;
+        let stays = self.tenant_chosen && self.tenant.as_ref().is_some_and(|t| t.name == next.name);
+        if !stays {
+            self.enter_tenant(rt, next)?;
         } else if !std::sync::Arc::ptr_eq(&rt.config, &self.seen_config)
             && !self.st.in_transaction()
         {
             self.follow_reload(rt)?;
         }
-        self.tenant_chosen = true;
         // In the transaction's connection, whose answer says the transaction goes on (a
         // read-only one lives on a replica); the session's other connections follow when
         // they next serve it.
@@ -246,12 +246,34 @@ impl Session {
         Ok(())
     }
 
+    /// Makes `next` the session's chosen tenant: from another one, or from a lobby (whose
+    /// tenant a reload may have made another), when nothing lives on the current one; a
+    /// lobby holding state on the tenant it now chooses stays on its connections. Either
+    /// way the tenant's counters and connection permit are taken.
+    fn enter_tenant(
+        &mut self,
+        rt: &RuntimeState,
+        next: Arc<TenantConfig>,
+    ) -> Result<(), SessionError> {
+        let same = self.tenant.as_ref().is_some_and(|t| t.name == next.name);
+        if !same || self.may_switch() {
+            return self.switch_tenant(rt, next);
+        }
+        self.tenant_chosen = true;
+        self.track_tenant_stats(rt);
+        self.take_tenant_permit(rt)
+    }
+
+    fn may_switch(&self) -> bool {
+        self.st.txn.is_none() && !self.st.pins.holds_server_state() && self.stmts.is_empty()
+    }
+
     fn switch_tenant(
         &mut self,
         rt: &RuntimeState,
         next: Arc<TenantConfig>,
     ) -> Result<(), SessionError> {
-        if self.st.txn.is_some() || self.st.pins.holds_server_state() || !self.stmts.is_empty() {
+        if !self.may_switch() {
             return Err(SessionError::reply(
                 1179,
                 "25000",
@@ -319,11 +341,7 @@ impl Session {
             return Err(super::error::no_database(&self.who.user.name));
         };
         let next = tenant::tenant_for_schema(rt, &self.who.user, &db, None)?;
-        if self.tenant.as_ref().is_none_or(|cur| cur.name != next.name) {
-            self.switch_tenant(rt, next)?;
-        }
-        self.tenant_chosen = true;
-        Ok(())
+        self.enter_tenant(rt, next)
     }
 
     /// The tenant `db` belongs to, if this client may reach it (the current tenant first).

@@ -1,7 +1,7 @@
 //! Hot reload: parse, validate, build, swap. An invalid file changes nothing; a valid one
 //! replaces the snapshot atomically and sessions pick it up at their next statement.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -205,41 +205,36 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
 }
 
 /// Read-your-writes marks of the tenants whose primary the reload moves start anew (see
-/// `Consistency::primaries_moved`): the named tenants whose `primary` changed, and those
-/// an open cluster made on a cluster whose primary changed. Nothing is looked at when no
-/// primary moved (a reload with 10,000 tenants runs this).
+/// `Consistency::primaries_moved`). A tenant named in both configs is compared by its
+/// `primary`; any other name (an open cluster's, or one named in one config only) is looked
+/// up in both, and only when the clusters or the set of named tenants changed. Nothing is
+/// looked at when neither happened (a reload with 10,000 tenants runs this).
 fn forget_moved_marks(current: &super::RuntimeState, next: &super::RuntimeState) {
     let (was, now) = (&current.config, &next.config);
     let (before, after) = (primaries(was), primaries(now));
-    let moved: HashSet<&str> = before
+    let named_moved = before
         .iter()
-        .filter(|(name, p)| after.get(*name).is_some_and(|q| q != *p))
-        .map(|(name, _)| *name)
-        .collect();
-    let cluster_primary = |c: &Config, name: &str| {
-        c.clusters
-            .iter()
-            .find(|k| k.name == name)
-            .map(|k| k.template.primary.clone())
-    };
-    let clusters: HashSet<&str> = was
-        .clusters
-        .iter()
-        .filter(|k| cluster_primary(now, &k.name).is_some_and(|p| p != k.template.primary))
-        .map(|k| k.name.as_str())
-        .collect();
-    if moved.is_empty() && clusters.is_empty() {
+        .any(|(name, p)| after.get(name).is_some_and(|q| q != p));
+    let others_may_move = was.clusters != now.clusters
+        || before.len() != after.len()
+        || before.keys().any(|name| !after.contains_key(name));
+    if !named_moved && !others_may_move {
         return;
     }
-    current.shared.consistency.primaries_moved(|name| {
-        moved.contains(name)
-            || (!clusters.is_empty()
-                && !before.contains_key(name)
-                && current
-                    .tenant(name)
-                    .and_then(|t| t.cluster.clone())
-                    .is_some_and(|c| clusters.contains(c.as_str())))
-    });
+    let primary = |rt: &super::RuntimeState, name: &str| rt.tenant(name).map(|t| t.primary.clone());
+    current
+        .shared
+        .consistency
+        .primaries_moved(|name| match (before.get(name), after.get(name)) {
+            (Some(a), Some(b)) => a != b,
+            _ => {
+                others_may_move
+                    && matches!(
+                        (primary(current, name), primary(next, name)),
+                        (Some(a), Some(b)) if a != b
+                    )
+            }
+        });
 }
 
 /// Each named tenant's primary, by name.
@@ -343,6 +338,32 @@ primary = "127.0.0.1:3307"
         assert!(diff(&old, &new).sections_changed.is_empty());
         new.server.require_tls = true;
         assert_eq!(diff(&old, &new).sections_changed, ["server"]);
+    }
+
+    /// A tenant that leaves its named entry for an open cluster on another primary starts a
+    /// new read-your-writes mark (comparing named entries alone missed it); a tenant whose
+    /// primary stayed keeps its mark.
+    #[test]
+    fn a_tenant_moved_into_an_open_cluster_starts_a_new_mark() {
+        let state = RuntimeState::new(cfg(r#""127.0.0.1:3308""#, false)).shared();
+        let marks = |name: &str| state.load().shared.consistency.tenant(name);
+        let (acme, globex) = (marks("acme"), marks("globex"));
+        acme.write_started().finish(true, Some("0-1-5"));
+        globex.write_started().finish(true, Some("0-1-6"));
+        let text = "[[clusters]]\nname = \"other\"\nprimary = \"127.0.0.1:3317\"\n\
+                    schemas = [\"wf_{tenant}\"]\ntenants = \"*\"\n\n\
+                    [[tenants]]\nname = \"globex\"\nschemas = [\"wf_globex\"]\n\
+                    primary = \"127.0.0.1:3307\"\n";
+        apply(&state, config::parse(text, &|_| None).unwrap()).unwrap();
+        assert_eq!(
+            state.load().tenant("acme").map(|t| t.primary.clone()),
+            Some("127.0.0.1:3317".to_string())
+        );
+        assert!(
+            !Arc::ptr_eq(&marks("acme"), &acme),
+            "acme's mark started anew"
+        );
+        assert!(Arc::ptr_eq(&marks("globex"), &globex), "globex's mark kept");
     }
 
     #[test]

@@ -255,13 +255,26 @@ impl Session {
         rt: &RuntimeState,
         next: Arc<TenantConfig>,
     ) -> Result<(), SessionError> {
+        // As the reloaded config has it: the lookup by schema gives the session's own
+        // tenant as the session holds it, which a pending reload may have changed.
+        let next = rt.tenant(&next.name).unwrap_or(next);
         let same = self.tenant.as_ref().is_some_and(|t| t.name == next.name);
         if !same || self.may_switch() {
             return self.switch_tenant(rt, next);
         }
         self.tenant_chosen = true;
         self.track_tenant_stats(rt);
-        self.take_tenant_permit(rt)
+        self.take_permit_or_unchoose(rt)
+    }
+
+    /// The tenant's connection permit for a tenant just chosen; refused, the tenant is not
+    /// chosen (the next statement that needs it asks again).
+    fn take_permit_or_unchoose(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        let taken = self.take_tenant_permit(rt);
+        if taken.is_err() {
+            self.tenant_chosen = false;
+        }
+        taken
     }
 
     fn may_switch(&self) -> bool {
@@ -289,7 +302,7 @@ impl Session {
         self.tenant = Some(next);
         self.tenant_chosen = true;
         self.track_tenant_stats(rt);
-        self.take_tenant_permit(rt)
+        self.take_permit_or_unchoose(rt)
     }
 
     /// Statements need a chosen tenant, except those a lobby tenant may answer.

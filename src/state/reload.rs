@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::lock::Unpoisoned;
 use super::SharedState;
-use crate::config::{self, Config, ConfigErrors};
+use crate::config::{self, valid_tenant, Config, ConfigErrors};
 
 /// What a reload changed, by tenant name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,42 +205,39 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
 }
 
 /// Read-your-writes marks of the tenants whose primary the reload moves start anew (see
-/// `Consistency::primaries_moved`). A tenant named in both configs is compared by its
-/// `primary`; any other name (an open cluster's, or one named in one config only) is looked
-/// up in both, and only when the clusters or the set of named tenants changed. Nothing is
-/// looked at when neither happened (a reload with 10,000 tenants runs this).
+/// `Consistency::primaries_moved`), and those of tenants it removed (one added again later
+/// on other servers must not find the old positions). A name is either named (in the
+/// config or a cluster's list) or the open cluster's: each side's primary is a map lookup
+/// or the open cluster's, so no tenant is built per mark. Nothing is looked at when no
+/// primary moved and no tenant went (a reload with 10,000 tenants runs this).
 fn forget_moved_marks(current: &super::RuntimeState, next: &super::RuntimeState) {
-    let (was, now) = (&current.config, &next.config);
-    let (before, after) = (primaries(was), primaries(now));
-    let named_moved = before
-        .iter()
-        .any(|(name, p)| after.get(name).is_some_and(|q| q != p));
-    let others_may_move = was.clusters != now.clusters
-        || before.len() != after.len()
-        || before.keys().any(|name| !after.contains_key(name));
-    if !named_moved && !others_may_move {
-        return;
+    let (before, after) = (primaries(current), primaries(next));
+    let open = |rt: &super::RuntimeState| {
+        rt.directory
+            .open_cluster()
+            .map(|c| c.template.primary.clone())
+    };
+    let (open_before, open_after) = (open(current), open(next));
+    let primary_of = |named: &HashMap<&str, &str>, open: &Option<String>, name: &str| {
+        named
+            .get(name)
+            .map(|p| p.to_string())
+            .or_else(|| open.clone().filter(|_| valid_tenant(name)))
+    };
+    let moved = |name: &str| {
+        let was = primary_of(&before, &open_before, name);
+        was.is_some() && was != primary_of(&after, &open_after, name)
+    };
+    let any = open_before != open_after || before.keys().any(|name| moved(name));
+    if any {
+        current.shared.consistency.primaries_moved(moved);
     }
-    let primary = |rt: &super::RuntimeState, name: &str| rt.tenant(name).map(|t| t.primary.clone());
-    current
-        .shared
-        .consistency
-        .primaries_moved(|name| match (before.get(name), after.get(name)) {
-            (Some(a), Some(b)) => a != b,
-            _ => {
-                others_may_move
-                    && matches!(
-                        (primary(current, name), primary(next, name)),
-                        (Some(a), Some(b)) if a != b
-                    )
-            }
-        });
 }
 
-/// Each named tenant's primary, by name.
-fn primaries(c: &Config) -> HashMap<&str, &str> {
-    c.tenants
-        .iter()
+/// Each named tenant's primary (the config's and the clusters' lists), by name.
+fn primaries(rt: &super::RuntimeState) -> HashMap<&str, &str> {
+    rt.directory
+        .named()
         .map(|t| (t.name.as_str(), t.primary.as_str()))
         .collect()
 }
@@ -364,6 +361,18 @@ primary = "127.0.0.1:3307"
             "acme's mark started anew"
         );
         assert!(Arc::ptr_eq(&marks("globex"), &globex), "globex's mark kept");
+    }
+
+    /// A tenant a reload removes drops its mark: added again later on other servers, it
+    /// found the old servers' positions there.
+    #[test]
+    fn a_removed_tenants_mark_is_dropped() {
+        let state = RuntimeState::new(cfg(r#""127.0.0.1:3308""#, true)).shared();
+        let marks = |name: &str| state.load().shared.consistency.tenant(name);
+        let initech = marks("initech");
+        initech.write_started().finish(true, Some("0-1-7"));
+        apply(&state, cfg(r#""127.0.0.1:3308""#, false)).unwrap();
+        assert!(!Arc::ptr_eq(&marks("initech"), &initech));
     }
 
     #[test]

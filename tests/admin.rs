@@ -1361,6 +1361,23 @@ async fn the_admin_port_bounds_what_a_stranger_makes_it_hold() {
     );
 }
 
+/// `text` with `rb_acme` given from acme to globex.
+fn rb_acme_to_globex(text: &str) -> String {
+    let moved = text
+        .replacen(
+            r#"schemas = ["wf_acme", "rb_acme"]"#,
+            r#"schemas = ["wf_acme"]"#,
+            1,
+        )
+        .replacen(
+            r#"schemas = ["wf_globex"]"#,
+            r#"schemas = ["wf_globex", "rb_acme"]"#,
+            1,
+        );
+    assert_ne!(moved, text);
+    moved
+}
+
 /// A reload that gives a session's schema to another tenant, or takes the session's user
 /// away, reaches open sessions at their next statement: the schema is left (ERR 1046 for an
 /// unqualified statement, as after DROP DATABASE) and a removed user gets ERR 1044 at every
@@ -1384,18 +1401,7 @@ async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
     .await;
 
     let text = config_text(None);
-    let moved = text
-        .replacen(
-            r#"schemas = ["wf_acme", "rb_acme"]"#,
-            r#"schemas = ["wf_acme"]"#,
-            1,
-        )
-        .replacen(
-            r#"schemas = ["wf_globex"]"#,
-            r#"schemas = ["wf_globex", "rb_acme"]"#,
-            1,
-        );
-    assert_ne!(moved, text);
+    let moved = rb_acme_to_globex(&text);
     file.write(&moved);
     must(&mut a, "RELOAD").await;
     let db: Option<Option<String>> = app.query_first("SELECT DATABASE()").await.unwrap();
@@ -1563,18 +1569,7 @@ async fn a_reload_reaches_prepared_statements_and_lets_sessions_leave_removed_te
     let mut lobby = connect(p.addr.port(), "ops", None).await;
     let _: Option<i64> = lobby.query_first("SELECT 1").await.unwrap();
     // rb_acme goes to globex; then acme is removed.
-    let moved = text
-        .replacen(
-            r#"schemas = ["wf_acme", "rb_acme"]"#,
-            r#"schemas = ["wf_acme"]"#,
-            1,
-        )
-        .replacen(
-            r#"schemas = ["wf_globex"]"#,
-            r#"schemas = ["wf_globex", "rb_acme"]"#,
-            1,
-        );
-    assert_ne!(moved, text);
+    let moved = rb_acme_to_globex(&text);
     file.write(&moved);
     must(&mut a, "RELOAD").await;
     let e = app

@@ -176,15 +176,13 @@ async fn kill_connection_ends_another_own_session() {
     assert!(busy.query_drop("SELECT 1").await.is_err());
     // Its backend statement was stopped too, not left running (a killed thread may show
     // for a moment while it cleans up).
-    let mut left = sleeping("SLEEP(9.25)").await;
-    for _ in 0..10 {
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        left = sleeping("SLEEP(9.25)").await;
-    }
-    assert_eq!(left, 0, "the killed session's statement still runs");
+    let gone = || async { (sleeping("SLEEP(9.25)").await == 0).then_some(()) };
+    common::until(
+        "the killed session's statement ends",
+        Duration::from_secs(1),
+        gone,
+    )
+    .await;
     let one: Option<i64> = killer.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 }
@@ -377,20 +375,11 @@ async fn kill_query_ends_a_statement_waiting_for_a_connection() {
         .await
         .unwrap();
     let run = in_background(waiter, "SELECT GET_LOCK('sy_kill_wait_waiter', 0)".into());
-    let waiting = || {
-        state
-            .load()
-            .shared
-            .pools
-            .stats()
-            .iter()
-            .any(|g| g.waiting > 0)
+    let waiting = || async {
+        let stats = state.load().shared.pools.stats();
+        stats.iter().any(|g| g.waiting > 0).then_some(())
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !waiting() {
-        assert!(Instant::now() < deadline, "the statement never waited");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::until("the statement waits", Duration::from_secs(5), waiting).await;
     let at = Instant::now();
     killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
     let (mut waiter, r, done) = run.await.unwrap();

@@ -31,9 +31,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         // Outside the statements' path, yet about the tenant's data (a table's columns): a
         // user or tenant a reload removed gets its ERR here too.
-        if !std::sync::Arc::ptr_eq(&rt.config, &self.seen_config) {
-            self.notice_reload(rt)?;
-        }
+        self.notice_reload(rt)?;
         // COM_STATISTICS before a schema is chosen is answered by a server the user may
         // reach, as a read of variables is (`mysqladmin status` of a multi-tenant user).
         if !self.tenant_chosen && expect != Expect::FieldList && self.tenant.is_none() {

@@ -213,9 +213,7 @@ impl Session {
         &mut self,
         rt: &RuntimeState,
     ) -> Result<Option<String>, SessionError> {
-        if !Arc::ptr_eq(&rt.config, &self.seen_config) {
-            self.notice_reload(rt)?;
-        }
+        self.notice_reload(rt)?;
         if self.st.in_transaction() {
             return Ok(None);
         }
@@ -272,10 +270,14 @@ impl Session {
         Ok(())
     }
 
-    /// A reload changed the config: the user's settings are the reloaded ones at once (the
-    /// tenants it may reach next, inside a transaction too), the rest is followed at a
-    /// transaction boundary.
+    /// If a reload changed the config (one pointer compare otherwise): the user's settings
+    /// are the reloaded ones at once (the tenants it may reach next, inside a transaction
+    /// too), the rest is followed at a transaction boundary.
+    #[inline]
     pub(super) fn notice_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        if Arc::ptr_eq(&rt.config, &self.seen_config) {
+            return Ok(());
+        }
         self.refresh_user(rt);
         if self.st.in_transaction() {
             return Ok(());
@@ -340,7 +342,7 @@ impl Session {
     /// transaction boundary). A pinned one takes the new settings where its servers stay,
     /// and ends where they moved: its state (a named lock, a temporary table) cannot go
     /// with it, and staying would go on writing to a server that is no longer the tenant's.
-    pub(super) fn follow_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+    fn follow_reload(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         let pinned = self.st.pins.holds_server_state();
         if std::mem::take(&mut self.tenants_narrowed) && self.st.pins.may_hold_sql() {
             // What it keeps on the server (a statement prepared by name, a procedure's
@@ -394,12 +396,7 @@ impl Session {
         self.release_backends(rt);
         // A schema the reload gave another tenant is left, as after a DROP DATABASE: the
         // session's next unqualified statement gets ERR 1046, not the other tenant's data.
-        let moved = self
-            .st
-            .schema
-            .as_deref()
-            .and_then(|s| rt.tenant_of_schema(s));
-        if moved.is_some_and(|t| t.name != next.name) {
+        if self.schema_given_away(rt, &next) {
             self.st.schema = None;
         }
         if current.primary != next.primary {
@@ -412,6 +409,16 @@ impl Session {
         self.followed(rt);
         self.publish();
         Ok(())
+    }
+
+    /// The reloaded config gives the session's schema to a tenant other than `next`.
+    fn schema_given_away(&self, rt: &RuntimeState, next: &crate::config::TenantConfig) -> bool {
+        let owner = self
+            .st
+            .schema
+            .as_deref()
+            .and_then(|s| rt.tenant_of_schema(s));
+        owner.is_some_and(|t| t.name != next.name)
     }
 
     /// A lobby (a server the user may reach, before any schema chose its tenant) is chosen
@@ -439,12 +446,7 @@ impl Session {
         next: Arc<crate::config::TenantConfig>,
     ) -> Result<(), SessionError> {
         let current = self.tenant.as_deref().expect("a tenant to follow");
-        let schema_moved = self
-            .st
-            .schema
-            .as_deref()
-            .and_then(|s| rt.tenant_of_schema(s))
-            .is_some_and(|t| t.name != next.name);
+        let schema_moved = self.schema_given_away(rt, &next);
         let stays = (0..self.held.slots())
             .map(target_at)
             .filter(|&t| self.st.lives_on(t))

@@ -212,17 +212,15 @@ impl Session {
             // As the server answers `USE ``` or a COM_INIT_DB without a name.
             return Err(SessionError::reply(1046, "3D000", "No database selected"));
         }
-        // The reloaded user says which tenants it may reach; the session's own tenant is
-        // followed only if it stays there (a USE may leave a tenant the reload removed).
-        self.refresh_user(rt);
+        // The reloaded user (`dispatch` took it) says which tenants it may reach; the
+        // session's own tenant is followed only if it stays there (a USE may leave a
+        // tenant the reload removed).
         let next = self.tenant_of_schema(rt, db)?;
         let stays = self.tenant_chosen && self.tenant.as_ref().is_some_and(|t| t.name == next.name);
         if !stays {
             self.enter_tenant(rt, next)?;
-        } else if !std::sync::Arc::ptr_eq(&rt.config, &self.seen_config)
-            && !self.st.in_transaction()
-        {
-            self.follow_reload(rt)?;
+        } else {
+            self.notice_reload(rt)?;
         }
         // In the transaction's connection, whose answer says the transaction goes on (a
         // read-only one lives on a replica); the session's other connections follow when

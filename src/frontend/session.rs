@@ -184,11 +184,9 @@ impl Session {
     /// directly) and answers OK.
     pub async fn start(&mut self, seq: u8) -> Result<(), SessionError> {
         let rt = self.state.load_full();
-        if !Arc::ptr_eq(&rt.config, &self.seen_config) {
-            if let Err(e) = self.notice_reload(&rt) {
-                self.send_err(&e, seq).await?;
-                return Err(e);
-            }
+        if let Err(e) = self.notice_reload(&rt) {
+            self.send_err(&e, seq).await?;
+            return Err(e);
         }
         if let Err(e) = self.take_permits(&rt) {
             self.send_err(&e, seq).await?;

@@ -211,35 +211,45 @@ pub fn apply(state: &SharedState, config: Config) -> Result<ReloadReport, Reload
 /// or the open cluster's, so no tenant is built per mark. Nothing is looked at when no
 /// primary moved and no tenant went (a reload with 10,000 tenants runs this).
 fn forget_moved_marks(current: &super::RuntimeState, next: &super::RuntimeState) {
-    let (before, after) = (primaries(current), primaries(next));
-    let open = |rt: &super::RuntimeState| {
-        rt.directory
-            .open_cluster()
-            .map(|c| c.template.primary.clone())
-    };
-    let (open_before, open_after) = (open(current), open(next));
-    let primary_of = |named: &HashMap<&str, &str>, open: &Option<String>, name: &str| {
-        named
-            .get(name)
-            .map(|p| p.to_string())
-            .or_else(|| open.clone().filter(|_| valid_tenant(name)))
-    };
+    let (before, after) = (Primaries::of(current), Primaries::of(next));
     let moved = |name: &str| {
-        let was = primary_of(&before, &open_before, name);
-        was.is_some() && was != primary_of(&after, &open_after, name)
+        let was = before.primary(name);
+        was.is_some() && was != after.primary(name)
     };
-    let any = open_before != open_after || before.keys().any(|name| moved(name));
-    if any {
+    if before.open != after.open || before.named.keys().any(|name| moved(name)) {
         current.shared.consistency.primaries_moved(moved);
     }
 }
 
-/// Each named tenant's primary (the config's and the clusters' lists), by name.
-fn primaries(rt: &super::RuntimeState) -> HashMap<&str, &str> {
-    rt.directory
-        .named()
-        .map(|t| (t.name.as_str(), t.primary.as_str()))
-        .collect()
+/// Where a config puts each tenant's primary, borrowed from it (read for every mark under
+/// the marks' lock): the named tenants' (the config's and the clusters' lists), and the
+/// open cluster's for any other valid name.
+struct Primaries<'a> {
+    named: HashMap<&'a str, &'a str>,
+    open: Option<&'a str>,
+}
+
+impl<'a> Primaries<'a> {
+    fn of(rt: &'a super::RuntimeState) -> Self {
+        Primaries {
+            named: rt
+                .directory
+                .named()
+                .map(|t| (t.name.as_str(), t.primary.as_str()))
+                .collect(),
+            open: rt
+                .directory
+                .open_cluster()
+                .map(|c| c.template.primary.as_str()),
+        }
+    }
+
+    fn primary(&self, name: &str) -> Option<&'a str> {
+        self.named
+            .get(name)
+            .copied()
+            .or_else(|| self.open.filter(|_| valid_tenant(name)))
+    }
 }
 
 /// `[server]` as a reload applies it: without what is bound or sized at start (listeners,

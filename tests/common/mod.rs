@@ -500,14 +500,15 @@ pub async fn until_pooled(state: &switchyard::state::SharedState, n: usize) {
 /// Waits until the server on `port` no longer has connection `id` (a KILL is done by its
 /// thread after the KILL's own answer).
 pub async fn until_gone(port: u16, id: u64) {
-    let mut root = connect(port, "sy_root", None).await;
     let q = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while root.query_first::<i64, _>(&q).await.unwrap() != Some(0) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "connection {id} still there"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(
+        &format!("connection {id} gone"),
+        Duration::from_secs(10),
+        || async {
+            let mut root = connect(port, "sy_root", None).await;
+            let n: Option<i64> = root.query_first(&q).await.unwrap();
+            (n == Some(0)).then_some(())
+        },
+    )
+    .await
 }

@@ -663,6 +663,39 @@ async fn statements_held_past_the_limit_get_an_error() {
     app.query_drop("SELECT 1").await.unwrap();
 }
 
+/// A statement a pause holds runs under the config of its resume, not of its arrival: the
+/// maintenance a pause is for (pause, move or remove, reload, resume). It ran as the old
+/// config said: a user the reload removed got its answer (a moved tenant's write went to
+/// the old primary).
+#[tokio::test]
+async fn a_statement_held_across_a_reload_runs_under_the_reloaded_config() {
+    let text = config_text(None);
+    let file = TempConfig::new("held-reload", &text);
+    let p = start_from_file(&file).await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let mut prepared = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let stmt = prepared.prep("SELECT 40 + ?").await.unwrap();
+    must(&mut a, "PAUSE TENANT acme TIMEOUT 0").await;
+    let held = tokio::spawn(async move { app.query_first::<i64, _>("SELECT 40 + 2").await });
+    let held_execute =
+        tokio::spawn(async move { prepared.exec_first::<i64, _, _>(&stmt, (2,)).await });
+    let both_held = |t: &Answer| t.get(0, "held_statements") == Some("2");
+    let t = must_until(&mut a, "SHOW TENANTS LIKE 'acme'", both_held).await;
+    assert!(both_held(&t), "both statements held: {t:?}");
+
+    let user = "[[users]]\nname = \"acme_app\"\npassword = \"acme_pw\"\ntenant = \"acme\"\n";
+    assert!(text.contains(user));
+    file.write(&text.replace(user, ""));
+    must(&mut a, "RELOAD").await;
+    must(&mut a, "RESUME TENANT acme").await;
+    for answer in [held.await.unwrap(), held_execute.await.unwrap()] {
+        let (code, msg) = server_error(answer.expect_err("the reload removed the user"));
+        assert_eq!(code, 1044, "{msg}");
+        assert!(msg.contains("acme_app") && msg.contains("removed"), "{msg}");
+    }
+}
+
 #[tokio::test]
 async fn reload_of_a_broken_file_is_refused_and_the_old_config_serves() {
     let file = TempConfig::new("broken", &config_text(None));
@@ -1381,8 +1414,9 @@ fn rb_acme_to_globex(text: &str) -> String {
 /// A reload that gives a session's schema to another tenant, or takes the session's user
 /// away, reaches open sessions at their next statement: the schema is left (ERR 1046 for an
 /// unqualified statement, as after DROP DATABASE) and a removed user gets ERR 1044 at every
-/// statement. Both went on as before the reload: the schema's new tenant's data read by the
-/// old one's user, a removed user working as long as its connection lived.
+/// statement, a COM_FIELD_LIST and a COM_PING too. Both went on as before the reload: the
+/// schema's new tenant's data read by the old one's user, a removed user working as long
+/// as its connection lived.
 #[tokio::test]
 async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
     let file = TempConfig::new("moved", &config_text(None));
@@ -1392,6 +1426,14 @@ async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
     let db: Option<String> = app.query_first("SELECT DATABASE()").await.unwrap().unwrap();
     assert_eq!(db.as_deref(), Some("rb_acme"));
     let (mut field_list, _) = common::raw::RawClient::connect(
+        p.addr.port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        common::raw::modern_caps(),
+    )
+    .await;
+    let (mut ping, _) = common::raw::RawClient::connect(
         p.addr.port(),
         "acme_app",
         "acme_pw",
@@ -1430,6 +1472,13 @@ async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
     // Nor does a COM_FIELD_LIST list a table's columns for it (it did, to a removed user).
     let answer = field_list
         .command(b"\x04t\0", switchyard::protocol::scan::Expect::FieldList)
+        .await;
+    let (_, err) = common::raw::packets(&answer).remove(0);
+    assert_eq!(err[0], 0xFF, "refused: {err:?}");
+    assert_eq!(u16::from_le_bytes([err[1], err[2]]), 1044);
+    // Nor does a ping pass (a pool's health check kept the session as sound).
+    let answer = ping
+        .command(b"\x0e", switchyard::protocol::scan::Expect::Single)
         .await;
     let (_, err) = common::raw::packets(&answer).remove(0);
     assert_eq!(err[0], 0xFF, "refused: {err:?}");

@@ -496,7 +496,7 @@ impl UserTenants {
 }
 
 /// How Switchyard checks a user's password.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum UserPassword {
     /// The password itself (usually `${VAR}`): any scheme can be checked, and the same
     /// password logs in to the backends. `native` is SHA1(SHA1(password)), worked out once
@@ -519,6 +519,17 @@ impl UserPassword {
         match self {
             UserPassword::Plain { password, .. } => Some(password.expose()),
             UserPassword::Hash(_) => None,
+        }
+    }
+}
+
+// By hand: a derived `Debug` printed `native`, the hash the server stores, which a config
+// dump in a log would have handed to an offline password cracker.
+impl fmt::Debug for UserPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserPassword::Plain { .. } => f.write_str("UserPassword::Plain(***)"),
+            UserPassword::Hash(h) => write!(f, "UserPassword::Hash({h:?})"),
         }
     }
 }

@@ -602,6 +602,16 @@ fn secrets_stay_out_of_debug_and_render() {
     }
     assert!(debug.contains("***"));
     assert_eq!(Secret::new("pw").to_string(), "***");
+    // Nor the hash a plain password is kept with (SHA1(SHA1(pw)), what the server stores),
+    // in any of the ways Debug writes bytes.
+    let native = crate::protocol::auth::native_stage2(ACME_PW.as_bytes());
+    let hex: String = native.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        !debug.contains(&format!("{native:?}")),
+        "Debug leaks the hash"
+    );
+    assert!(!debug.contains("native"), "Debug names the hash");
+    assert!(!debug.to_lowercase().contains(&hex));
 }
 
 #[test]

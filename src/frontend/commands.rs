@@ -69,12 +69,16 @@ impl Session {
     }
 
     /// With a tenant, a ping checks one of its servers; without one, Switchyard itself
-    /// answers.
+    /// answers. Either follows a reload first.
     pub(super) async fn com_ping(
         &mut self,
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
+        // A pool's health check: a removed user or tenant fails it, as its statements do, so
+        // the pool drops the connection rather than keep handing it out; a moved tenant's
+        // is answered by its new servers.
+        self.notice_reload(rt)?;
         if self.tenant.is_none() {
             return self.send_ok(self.answer_seq).await;
         }

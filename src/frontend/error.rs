@@ -68,6 +68,11 @@ pub enum SessionError {
     /// The client broke the protocol: tell it why, then close.
     #[error("malformed packet: {0}")]
     ClientProtocol(String),
+    /// Internal, never answered: a pause held the command while a reload landed, so it runs
+    /// again from its start under the reloaded config, checks and routing included. Carries
+    /// an execute's packet, which the command had taken.
+    #[error("command held across a reload: run again")]
+    Rerun(Option<Vec<u8>>),
 }
 
 impl SessionError {
@@ -109,6 +114,12 @@ impl SessionError {
                 e
             }),
             SessionError::BrokenResponse { .. } | SessionError::ClientGone(_) => None,
+            // The session loop runs the command again; never seen here.
+            SessionError::Rerun(_) => Some(ErrSpec::new(
+                1105,
+                "HY000",
+                "Switchyard: a command held across a reload was not run again",
+            )),
         }
     }
 }

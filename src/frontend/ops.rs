@@ -228,7 +228,8 @@ impl Session {
         Ok(paused.then(|| tenant.name.clone()))
     }
 
-    /// Holds the statement while tenant `name` is paused, up to `pause_max_hold`.
+    /// Holds the statement while tenant `name` is paused, up to `pause_max_hold`; ends with
+    /// [`SessionError::Rerun`] if the config was reloaded meanwhile.
     pub(super) async fn wait_out_pause(
         &mut self,
         rt: &RuntimeState,
@@ -266,6 +267,12 @@ impl Session {
         }
         if let (true, Some(s)) = (held, &self.stats) {
             TenantStats::bump(&s.held);
+        }
+        // A reload while it was held (the usual maintenance: pause, move the tenant, reload,
+        // resume): what the command was checked and would be routed by is the old config's,
+        // which would send a held write to the tenant's old primary.
+        if held && !std::ptr::eq(Arc::as_ptr(&self.state.load()), rt) {
+            return Err(SessionError::Rerun(None));
         }
         Ok(())
     }

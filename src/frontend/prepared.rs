@@ -604,7 +604,10 @@ impl Session {
         }
         let cursor = run == Run::Execute && command::execute_opens_cursor(&payload);
         if let Some(paused) = self.before_statement(rt)? {
-            self.wait_out_pause(rt, paused).await?;
+            match self.wait_out_pause(rt, paused).await {
+                Err(SessionError::Rerun(None)) => return Err(SessionError::Rerun(Some(payload))),
+                r => r?,
+            }
         }
         if checked != self.config_gen {
             self.recheck_after_reload(rt, id)?;

@@ -375,7 +375,7 @@ impl Session {
             let mut payload = pkt.payload;
             let flow = tokio::select! {
                 biased;
-                f = self.dispatch(&rt, &mut payload) => f,
+                f = self.dispatch_following(&mut rt, &mut payload) => f,
                 // Killed mid-command (a statement, a paused tenant, a slow connect): the
                 // connection ends now, as directly; its backend connections are dropped.
                 _ = entry.signals.raised(false, &mut signals_armed) => break,
@@ -493,6 +493,26 @@ impl Session {
     pub(super) fn span(&self) -> tracing::Span {
         let tenant = self.tenant.as_ref().map_or("", |t| t.name.as_str());
         tracing::info_span!("session", id = self.id, user = %self.who.user.name, tenant)
+    }
+
+    /// Runs one command, and again from its start under the reloaded config when a pause
+    /// held it across a reload ([`SessionError::Rerun`]; `rt` is then the reloaded one).
+    async fn dispatch_following(
+        &mut self,
+        rt: &mut Arc<RuntimeState>,
+        payload: &mut Vec<u8>,
+    ) -> Result<Flow, SessionError> {
+        loop {
+            match self.dispatch(rt, payload).await {
+                Err(SessionError::Rerun(taken)) => {
+                    if let Some(p) = taken {
+                        *payload = p;
+                    }
+                    *rt = self.state.load_full();
+                }
+                flow => return flow,
+            }
+        }
     }
 
     /// Runs one command. `payload` is left to be reused for the next one, unless a command

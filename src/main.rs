@@ -116,7 +116,9 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.init(),
+        LogFormat::Human => builder
+            .fmt_fields(switchyard::admin::log_line::OneLineFields::default())
+            .init(),
         // A session's events name its span as their parent ("span"); the list of entered
         // spans would be empty for them, so it is left out.
         LogFormat::Json => builder.json().with_span_list(false).init(),

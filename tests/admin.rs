@@ -663,6 +663,65 @@ async fn statements_held_past_the_limit_get_an_error() {
     app.query_drop("SELECT 1").await.unwrap();
 }
 
+/// PAUSE waits for a statement of a session that chose its tenant by a qualified name
+/// (no schema at login, no `USE`): it answered at once, the statement still running.
+#[tokio::test]
+async fn pause_waits_for_a_statement_that_named_its_tenant() {
+    let p = start().await;
+    let mut a = admin(&p).await;
+    let mut root = common::root().await;
+    root.query_drop("CREATE OR REPLACE TABLE wf_acme.pause_probe (a INT)")
+        .await
+        .unwrap();
+    root.query_drop("INSERT INTO wf_acme.pause_probe VALUES (1)")
+        .await
+        .unwrap();
+    let mut ops = connect(p.addr.port(), "ops", None).await;
+    let slow = tokio::spawn(async move {
+        ops.query_drop("SELECT SLEEP(1) FROM wf_acme.pause_probe /* pause_probe */")
+            .await
+    });
+    let running = "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                   WHERE INFO LIKE '%/* pause\\_probe */%' AND INFO NOT LIKE '%PROCESSLIST%'";
+    common::until("the statement runs", Duration::from_secs(10), || async {
+        let mut root = common::root().await;
+        let n: Option<i64> = root.query_first(running).await.unwrap();
+        (n == Some(1)).then_some(())
+    })
+    .await;
+    let r = must(&mut a, "PAUSE TENANT acme TIMEOUT 10").await;
+    assert_eq!(r.get(0, "status"), Some("paused"));
+    let n: Option<i64> = root.query_first(running).await.unwrap();
+    assert_eq!(n, Some(0), "PAUSE answered while the statement ran");
+    must(&mut a, "RESUME TENANT acme").await;
+    slow.await.unwrap().unwrap();
+    root.query_drop("DROP TABLE wf_acme.pause_probe")
+        .await
+        .unwrap();
+}
+
+/// A statement a pause holds when Switchyard is told to shut down gets ERR 1053 at once, as
+/// from a server shutting down, and is not run: it waited for the whole grace (30 s), then
+/// its connection was cut without a word (the client could not tell whether it ran).
+#[tokio::test]
+async fn a_held_statement_is_refused_at_shutdown() {
+    let p = start().await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    must(&mut a, "PAUSE TENANT acme TIMEOUT 0").await;
+    let held = tokio::spawn(async move { app.query_drop("SELECT 1").await });
+    let held_now = |t: &Answer| t.get(0, "held_statements") == Some("1");
+    let t = must_until(&mut a, "SHOW TENANTS LIKE 'acme'", held_now).await;
+    assert!(held_now(&t), "the statement is held: {t:?}");
+    drop(p);
+    let answer = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .expect("answered before the grace ends")
+        .unwrap();
+    let (code, msg) = server_error(answer.expect_err("not run"));
+    assert_eq!(code, 1053, "{msg}");
+}
+
 /// A statement a pause holds runs under the config of its resume, not of its arrival: the
 /// maintenance a pause is for (pause, move or remove, reload, resume). It ran as the old
 /// config said: a user the reload removed got its answer (a moved tenant's write went to

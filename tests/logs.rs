@@ -79,6 +79,45 @@ async fn a_sessions_warnings_say_whose_they_are() {
     }
 }
 
+/// What a client sends cannot start a log line of its own: a newline in a refused login's
+/// user name, or in a slow statement's quoted identifier, is written escaped (the human
+/// format wrote both as they came, a forged line after them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_newlines_stay_inside_their_log_line() {
+    let bin = binary::spawn(
+        |port| binary::globex_config(port, "slow_statement = \"20ms\"\nshutdown_grace = \"1s\""),
+        &["--log-format", "human"],
+        std::process::Stdio::piped(),
+    );
+    // Connected once first: the binary is listening.
+    let mut c = bin.connect("globex_app", Some("wf_globex")).await;
+    let forged_user = "x\nFORGED-LOGIN INFO switchyard: admin login";
+    let opts = mysql_async::OptsBuilder::from_opts(common::opts(bin.port, "globex_app", None))
+        .user(Some(forged_user));
+    let e = mysql_async::Conn::new(opts)
+        .await
+        .expect_err("no such user");
+    assert!(matches!(e, mysql_async::Error::Server(_)), "{e}");
+    let _: Option<i64> = c
+        .query_first("SELECT SLEEP(0.1) AS `a\nFORGED-SLOW WARN x`")
+        .await
+        .unwrap();
+    drop(c);
+    bin.sigterm();
+    let out = bin.exit(Duration::from_secs(10)).await;
+    let log = strip_ansi(&String::from_utf8_lossy(&out.stderr));
+    for forged in ["FORGED-LOGIN", "FORGED-SLOW"] {
+        assert!(
+            log.lines().all(|l| !l.starts_with(forged)),
+            "{forged} began a line:\n{log}"
+        );
+        assert!(
+            log.contains(&format!("\\n{forged}")),
+            "{forged} logged escaped:\n{log}"
+        );
+    }
+}
+
 /// The line without its colour codes (`ESC [ ... m`).
 fn strip_ansi(line: &str) -> String {
     let mut out = String::new();

@@ -16,6 +16,7 @@ mod fleet;
 mod framed;
 pub mod http;
 mod http_auth;
+pub mod log_line;
 mod login;
 pub mod metrics;
 mod pause;

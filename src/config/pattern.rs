@@ -108,9 +108,12 @@ impl NamePattern {
 
 /// A tenant name a pattern may capture: letters, digits, `_`, `$` and `-`, as workspace
 /// names are. Quotes, dots, blanks and braces would make names that mean something else in
-/// SQL, logs or the config (`{tenant}` itself).
+/// SQL, logs or the config (`{tenant}` itself). At most 64 characters, a schema name's
+/// limit: an open cluster makes a tenant (and its counters, and its `/metrics` series) of
+/// every name a client tries, before the server has said whether the schema exists.
 pub fn valid_tenant(name: &str) -> bool {
     !name.is_empty()
+        && name.chars().count() <= 64
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '-'))
@@ -144,6 +147,9 @@ mod tests {
         assert_eq!(both.capture("t__db"), None);
         assert_eq!(both.capture_any_case("t_db"), None);
         assert_eq!(both.to_string(), "t_{tenant}_db");
+        let (longest, too_long) = ("é".repeat(64), "a".repeat(65));
+        assert_eq!(p.capture(&format!("wf_{longest}")), Some(longest.as_str()));
+        assert_eq!(p.capture(&format!("wf_{too_long}")), None);
     }
 
     #[test]

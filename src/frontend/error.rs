@@ -130,6 +130,12 @@ pub(super) fn malformed_packet() -> SessionError {
     SessionError::reply(1835, "HY000", "Malformed communication packet")
 }
 
+/// ER_SERVER_SHUTDOWN, as the server answers a statement it will not run because it is
+/// shutting down.
+pub(super) fn shutting_down() -> SessionError {
+    SessionError::reply(1053, "08S01", "Server shutdown in progress")
+}
+
 /// ER_UNKNOWN_COM_ERROR in the server's words, for a command it does not know either.
 pub(super) fn unknown_command() -> SessionError {
     SessionError::reply(1047, "08S01", "Unknown command")

@@ -243,10 +243,16 @@ impl Session {
             entry.set_busy(false);
             // KILL QUERY ends the wait, as the server's interrupts a statement waiting on
             // a lock (a driver's query timeout cancels so).
+            let mut armed = None;
             let waited = tokio::select! {
                 w = rt.shared.pauses.wait(&name, rt.pause_max_hold) => w,
                 () = entry.signals.query_raised() => {
                     return Err(super::error::query_interrupted());
+                }
+                // Shutting down, the statement is not run: the client is told so at once,
+                // not cut off without a word when the grace ends.
+                _ = entry.signals.raised(true, &mut armed) => {
+                    return Err(super::error::shutting_down());
                 }
             };
             if waited.is_err() {

@@ -272,6 +272,10 @@ impl Session {
         if taken.is_err() {
             self.tenant_chosen = false;
         }
+        // PAUSE finds the statements it waits for by the tenant published: a session that
+        // chose its tenant by a qualified name (`UPDATE wf_acme.t ...`, no `USE`) ran unseen,
+        // and PAUSE answered while its statement still ran.
+        self.publish();
         taken
     }
 

@@ -119,6 +119,8 @@ pub async fn run(
     // The admin port stays up while sessions drain, so ops can watch them finish.
     drain(&state).await;
     workers.stop().await;
+    // Said goodbye to, not cut off: see `BackendConn::quit`.
+    state.load().shared.pools.close_idle();
     if let Some(task) = fleet {
         task.abort();
         fleet::leave(&state).await;

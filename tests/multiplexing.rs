@@ -82,16 +82,16 @@ fn config(pool_max: u32, user: &str) -> switchyard::config::Config {
 
 /// Connections of `BACKEND_USER` on each server (primary, replica 1, replica 2).
 async fn backend_connections(roots: &mut [Conn]) -> Vec<usize> {
+    connections_of(roots, BACKEND_USER).await
+}
+
+/// Connections of `user` on each server of `roots`.
+async fn connections_of(roots: &mut [Conn], user: &str) -> Vec<usize> {
     let mut out = Vec::new();
     for r in roots.iter_mut() {
-        let n: usize = r
-            .query_first(format!(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{BACKEND_USER}'"
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        out.push(n);
+        let sql =
+            format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{user}'");
+        out.push(r.query_first(sql).await.unwrap().unwrap());
     }
     out
 }
@@ -387,6 +387,77 @@ async fn a_pooled_connection_the_server_closed_is_not_handed_out() {
     assert_ne!(fresh, killed, "the closed connection was handed out again");
     // And the session whose connection it was goes on, on another one.
     assert_ne!(primary_thread(&mut a).await, killed);
+}
+
+/// Server connections Switchyard closes on purpose (idle past the pool's limit, open at
+/// shutdown) end with COM_QUIT, as a client done with them. Dropped without it, each wrote
+/// an "Aborted connection" warning to the server's error log and counted in
+/// `Aborted_clients`, which operators watch for network and application faults.
+#[tokio::test]
+async fn server_connections_are_closed_with_com_quit() {
+    const USER: &str = "sy_quit";
+    create_backend_user(USER).await;
+    let before = aborted_connections_of(USER).await;
+    let state = RuntimeState::new(config(4, USER)).shared();
+    let proxy = common::start_shared(Arc::clone(&state)).await;
+    // On the primary and a replica, then idle past the pool's limit: the sweep closes them.
+    write_and_read(proxy.addr.port(), &state).await;
+    state
+        .load()
+        .sweep_pools(Instant::now() + Duration::from_secs(120));
+    assert_eq!(common::idle_connections(&state), 0);
+    // And those open at shutdown.
+    write_and_read(proxy.addr.port(), &state).await;
+    drop(proxy);
+    common::until(
+        "no server connections left",
+        Duration::from_secs(10),
+        || async {
+            let mut roots = server_roots().await;
+            let left: usize = connections_of(&mut roots, USER).await.iter().sum();
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        aborted_connections_of(USER).await,
+        before,
+        "a server logged an aborted connection of {USER}"
+    );
+}
+
+/// A session of `acme_app` that writes and reads, then quits; back once both its server
+/// connections are idle in the pool.
+async fn write_and_read(port: u16, state: &switchyard::state::SharedState) {
+    let mut c = common::connect(port, "acme_app", Some("wf_acme")).await;
+    c.query_drop("INSERT INTO wf_acme.mux_rows (client, v) VALUES (-1, 0)")
+        .await
+        .unwrap();
+    let _: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    c.disconnect().await.unwrap();
+    common::until_pooled(state, 2).await;
+}
+
+/// The "Aborted connection" warnings for `user` in the servers' error logs.
+async fn aborted_connections_of(user: &str) -> usize {
+    let needle = format!("user: '{user}'");
+    let mut n = 0;
+    for mut r in server_roots().await {
+        let (path, datadir): (String, String) = r
+            .query_first("SELECT @@log_error, @@datadir")
+            .await
+            .unwrap()
+            .unwrap();
+        let path = std::path::Path::new(&datadir).join(path);
+        let log =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        n += log
+            .lines()
+            .filter(|l| l.contains("Aborted connection") && l.contains(&needle))
+            .count();
+        r.disconnect().await.unwrap();
+    }
+    n
 }
 
 /// A new session that takes the pool's one idle connection (the one the session before it

@@ -442,7 +442,7 @@ impl Pools {
             // and every walk over the lists with them.
             lists.retain(|_, list| !list.conns.is_empty());
             drop(guard);
-            drop(expired);
+            expired.into_iter().for_each(BackendConn::quit);
         }
         // A group no connection, lease key or waiter holds: a schema `USE` tried of an open
         // cluster's pattern left one per name for the process's life.
@@ -462,14 +462,10 @@ impl Pools {
     /// reads the clock once for this and its own idle time).
     pub fn put_back_at(&self, mut conn: BackendConn, now: Instant) {
         let Some(slot) = &conn.slot else {
-            return;
+            return conn.quit();
         };
-        if conn.set_option.is_some()
-            || conn.outlives_reset
-            || !conn.io.rbuf.is_empty()
-            || slot.group().over_cap()
-        {
-            return;
+        if conn.set_option.is_some() || conn.outlives_reset || slot.group().over_cap() {
+            return conn.quit();
         }
         conn.last_used = now;
         let home = self.idle.slot_or(conn.home, Default::default);
@@ -477,9 +473,11 @@ impl Pools {
         let idle = &mut *guard;
         let list = idle.list(&conn.key);
         let mut pruned = 0;
+        let mut expired = Vec::new();
         if list.next_prune.is_none_or(|at| now >= at) {
             list.next_prune = Some(now + PRUNE_EVERY);
-            pruned = take_expired(&mut list.conns, now).len();
+            expired = take_expired(&mut list.conns, now);
+            pruned = expired.len();
         }
         let addr = list.addr;
         let list = &mut list.conns;
@@ -494,6 +492,8 @@ impl Pools {
         if let Some(n) = idle.per_addr.get_mut(addr) {
             *n = (*n + 1).saturating_sub(pruned);
         }
+        drop(guard);
+        expired.into_iter().for_each(BackendConn::quit);
     }
 
     /// Takes back a connection that holds what no other session may see: state the
@@ -503,8 +503,11 @@ impl Pools {
     /// the query succeeds). Both are undone in the background, so the client is not kept
     /// waiting, and the connection is kept.
     pub fn release(self: &Arc<Self>, mut conn: BackendConn, reset: bool) {
-        if !conn.io.rbuf.is_empty() || conn.outlives_reset {
+        if !conn.io.rbuf.is_empty() {
             return;
+        }
+        if conn.outlives_reset {
+            return conn.quit();
         }
         let pools = Arc::clone(self);
         tokio::spawn(async move {
@@ -523,6 +526,26 @@ impl Pools {
                 pools.put_back(conn);
             }
         });
+    }
+
+    /// Closes every idle connection (with COM_QUIT), on every worker: Switchyard stops.
+    pub fn close_idle(&self) {
+        for idle in self.idle.iter() {
+            let mut guard = idle.locked();
+            let Idle {
+                lists, per_addr, ..
+            } = &mut *guard;
+            let closing: Vec<BackendConn> =
+                lists.drain().flat_map(|(_, list)| list.conns).collect();
+            per_addr.iter_mut().for_each(|n| *n = 0);
+            drop(guard);
+            for c in closing {
+                if let Some(s) = &c.slot {
+                    s.group().idle_changed(-1);
+                }
+                c.quit();
+            }
+        }
     }
 
     /// Number of idle connections per server address.
@@ -625,7 +648,7 @@ fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
         Some((addr, c)) => {
             forget_idle(&mut idle.per_addr, addr, 1);
             ask.group.idle_changed(-1);
-            drop(c);
+            c.quit();
             true
         }
         None => false,

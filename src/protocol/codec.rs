@@ -172,6 +172,14 @@ impl PacketStream {
         self.stream.is_tls()
     }
 
+    /// See [`Stream::send_before_close`]; nothing when bytes wait to be sent (they would
+    /// come first).
+    pub fn send_before_close(&mut self, bytes: &[u8]) {
+        if self.wbuf.is_empty() {
+            self.stream.send_before_close(bytes);
+        }
+    }
+
     /// Upgrades to TLS as the server side (after the client's SSLRequest). Bytes already
     /// read past the SSLRequest are the start of the TLS handshake and go to it first.
     pub async fn accept_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<()> {

@@ -32,6 +32,33 @@ impl Stream {
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_) | Stream::TlsClient(_))
     }
+
+    /// Writes `bytes` (and, under TLS as the client, a close_notify after them) straight to
+    /// the socket, without the runtime: for a connection about to be dropped, from any
+    /// thread, its runtime gone too. What the socket does not take at once is not sent.
+    pub fn send_before_close(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        match self {
+            Stream::Plain(tcp) => {
+                let _ = socket2::SockRef::from(&*tcp).send(bytes);
+            }
+            Stream::TlsClient(s) => {
+                let (tcp, tls) = s.get_mut();
+                if tls.writer().write_all(bytes).is_err() {
+                    return;
+                }
+                tls.send_close_notify();
+                let mut out = Vec::new();
+                while tls.wants_write() {
+                    if tls.write_tls(&mut out).is_err() {
+                        return;
+                    }
+                }
+                let _ = socket2::SockRef::from(&*tcp).send(&out);
+            }
+            Stream::Tls(_) | Stream::Upgrading => {}
+        }
+    }
 }
 
 /// A socket with bytes already read from it put back in front: a client sends its TLS

@@ -700,6 +700,41 @@ async fn pause_waits_for_a_statement_that_named_its_tenant() {
         .unwrap();
 }
 
+/// A login that completes while Switchyard drains gets ERR 1053, as from a server shutting
+/// down: it got an OK, then its connection closed before its first statement (a client's
+/// pool took it for sound).
+#[tokio::test]
+async fn a_login_completing_during_the_drain_is_refused() {
+    use switchyard::protocol::MariadbCapabilities;
+    let p = start().await;
+    let addr = p.addr;
+    // A transaction keeps the drain going.
+    let mut in_txn = connect(addr.port(), "acme_app", Some("wf_acme")).await;
+    in_txn.query_drop("BEGIN").await.unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.readable().await.unwrap();
+    drop(p);
+    common::until(
+        "the listener closed",
+        Duration::from_secs(5),
+        || async move {
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+    let caps = (common::raw::modern_caps(), MariadbCapabilities::empty());
+    let (_c, reply) =
+        common::raw::RawClient::login(stream, "acme_app", "acme_pw", Some("wf_acme"), caps).await;
+    assert_eq!(reply[4], 0xFF, "the login is refused: {reply:?}");
+    let code = u16::from_le_bytes([reply[5], reply[6]]);
+    assert_eq!(code, 1053, "{}", String::from_utf8_lossy(&reply[13..]));
+    // The transaction still finishes.
+    in_txn.query_drop("COMMIT").await.unwrap();
+}
+
 /// A statement a pause holds when Switchyard is told to shut down gets ERR 1053 at once, as
 /// from a server shutting down, and is not run: it waited for the whole grace (30 s), then
 /// its connection was cut without a word (the client could not tell whether it ran).

@@ -224,6 +224,37 @@ async fn process_kill(c: &mut RawClient, id: u32) -> Option<(u16, String)> {
     })
 }
 
+/// A KILL of the session's own connection ends it before the commands pipelined behind
+/// it, as directly: an INSERT sent in the same write ran on the primary, the session's
+/// command read before its kill was looked at.
+#[tokio::test]
+async fn commands_pipelined_behind_a_self_kill_do_not_run() {
+    let p = proxy().await;
+    let mut root = common::root().await;
+    root.query_drop("CREATE OR REPLACE TABLE wf_acme.kill_pipelined (via VARCHAR(8))")
+        .await
+        .unwrap();
+    for (port, via) in [(primary_port(), "direct"), (p.addr.port(), "proxy")] {
+        let mut c = raw(port, "acme_app", "acme_pw", "wf_acme").await;
+        let insert = format!("\x03INSERT INTO wf_acme.kill_pipelined VALUES ('{via}')");
+        c.send_pipelined(&[b"\x03KILL CONNECTION_ID()", insert.as_bytes()])
+            .await;
+        let answer = c.next_answer(Expect::Single).await;
+        let (_, err) = packets(&answer).remove(0);
+        assert_eq!(err[0], 0xFF, "{via}: {err:?}");
+        assert_eq!(u16::from_le_bytes([err[1], err[2]]), 1927, "{via}");
+        assert!(c.ends().await, "{via}: the connection ends");
+    }
+    let rows: Vec<String> = root
+        .query("SELECT via FROM wf_acme.kill_pipelined")
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "ran after the KILL: {rows:?}");
+    root.query_drop("DROP TABLE wf_acme.kill_pipelined")
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn com_process_kill_acts_as_kill() {
     let state = switchyard::state::RuntimeState::new(common::config("")).shared();

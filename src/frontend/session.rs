@@ -203,6 +203,13 @@ impl Session {
         let now = Instant::now();
         self.st.last_end = Some(now);
         self.end_leases(&rt, now);
+        // Draining: refused as a server shutting down refuses it. An OK followed by the close
+        // had a client's pool take the connection for sound until its first statement.
+        if self.registration.entry.signals.shutting_down() {
+            let e = super::error::shutting_down();
+            self.send_err(&e, seq).await?;
+            return Err(e);
+        }
         let track = self
             .who
             .caps
@@ -366,6 +373,11 @@ impl Session {
                     break;
                 }
             };
+            // Killed meanwhile (its own KILL among them): a command read with the kill, as
+            // one pipelined behind a KILL, is not run, as the server runs none after one.
+            if entry.signals.killed() {
+                break;
+            }
             if !Arc::ptr_eq(current.load(), &rt) {
                 rt = Arc::clone(current.load());
             }

@@ -178,6 +178,25 @@ impl RawClient {
         answers
     }
 
+    /// Sends several commands in one write and reads nothing.
+    pub async fn send_pipelined(&mut self, payloads: &[&[u8]]) {
+        for p in payloads {
+            self.io.queue(0, p);
+        }
+        self.io.flush().await.unwrap();
+    }
+
+    /// Reads the next command's answer (after [`send_pipelined`](Self::send_pipelined)).
+    pub async fn next_answer(&mut self, expect: Expect) -> Vec<u8> {
+        self.answer(expect).await
+    }
+
+    /// Whether the peer ends the connection (within 5 s) without sending anything more.
+    pub async fn ends(&mut self) -> bool {
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), self.io.fill());
+        matches!(end.await, Ok(Ok(0) | Err(_)))
+    }
+
     /// Sends COM_QUIT and then reads how the connection ends: Ok(0) for an orderly close
     /// (the server's FIN), an error of kind ConnectionReset for a reset. With `close`, the
     /// FIN goes in the same TCP segment as the packet (corked, the FIN tacked onto it), so

@@ -55,6 +55,10 @@ pub(super) fn plan(loads: &[f64], sessions: &[usize], active: usize, fill: f64) 
     let mut calls = vec![None; n];
     let mut load = loads.to_vec();
     // Workers beyond the first k hand all their sessions over, each to the lightest then.
+    // Counted as on its way only when they just went out of use: what is still beyond k
+    // after that is sessions that cannot move (TLS, a transaction or pin), busy or not,
+    // and counting it again every period kept the first k from ever being evened out.
+    let shrinking = k < active;
     let mut handed = 0.0;
     for i in k..n {
         if sessions[i] == 0 {
@@ -62,13 +66,14 @@ pub(super) fn plan(loads: &[f64], sessions: &[usize], active: usize, fill: f64) 
         }
         let to = lightest(&load[..k]);
         calls[i] = Some((1.0, to));
-        handed += load[i];
-        load[to] += load[i];
-        load[i] = 0.0;
+        if shrinking {
+            handed += load[i];
+            load[to] += load[i];
+            load[i] = 0.0;
+        }
     }
-    // Within the first k, unless load is on its way to them (what is left beyond k is
-    // only sessions that cannot move yet, idle ones): each worker well above their mean
-    // gives its excess to the one furthest below it.
+    // Within the first k, unless load is on its way to them: each worker well above their
+    // mean gives its excess to the one furthest below it.
     if handed > uneven_min {
         return Plan { active: k, calls };
     }
@@ -355,5 +360,21 @@ mod tests {
         let (share, to) = p.calls[0].expect("worker 0 gives sessions away");
         assert_eq!(to, 1);
         assert!((share - 0.35).abs() < 1e-9, "{share}");
+    }
+
+    /// A busy session that cannot move (TLS) on a worker out of use: the workers in use are
+    /// evened out all the same. Its load was counted as on its way to them at every period,
+    /// so worker 0 carried 0.9 of a core while worker 1 sat idle.
+    #[test]
+    fn a_busy_session_that_cannot_move_does_not_stop_the_others_evening_out() {
+        let p = plan(&[0.9, 0.0, 0.2], &[10, 0, 1], 1, 0.75);
+        assert_eq!(p.active, 2);
+        assert_eq!(p.calls[2], Some((1.0, 1)), "asked again: it may move by now");
+        let (share, to) = p.calls[0].expect("worker 0 gives sessions away");
+        assert_eq!(to, 1);
+        assert!((share - 0.5).abs() < 1e-9, "{share}");
+        // Once in use, the same: still evened out.
+        let p = plan(&[0.9, 0.0, 0.2], &[10, 0, 1], 2, 0.75);
+        assert!(p.calls[0].is_some(), "{p:?}");
     }
 }

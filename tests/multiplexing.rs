@@ -494,6 +494,67 @@ async fn last_insert_id_set_by_a_read_stays_with_the_session() {
         .unwrap();
 }
 
+/// A stored function may take a named lock (or make a temporary table, set a user
+/// variable): its session keeps its connection as after a CALL. It went back to the pool
+/// holding the lock, and the next session there took the lock for its own.
+#[tokio::test]
+async fn a_stored_functions_lock_stays_with_its_session() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE OR REPLACE FUNCTION wf_acme.sy_take_lock(n VARCHAR(32)) RETURNS INT \
+         NO SQL RETURN GET_LOCK(n, 0)",
+    )
+    .await
+    .unwrap();
+    let proxy = common::start(config(2, OTHER_BACKEND_USER)).await;
+    let opts = || common::opts(proxy.addr.port(), "acme_app", Some("wf_acme"));
+    let mut a = Conn::new(opts()).await.unwrap();
+    let took: Option<i64> = a
+        .query_first("SELECT wf_acme.sy_take_lock('sy_function_lock')")
+        .await
+        .unwrap();
+    assert_eq!(took, Some(1));
+    let _: Option<i64> = a.query_first("SELECT 1").await.unwrap();
+    let mut b = Conn::new(opts()).await.unwrap();
+    let took: Option<i64> = b
+        .query_first("SELECT GET_LOCK('sy_function_lock', 0)")
+        .await
+        .unwrap();
+    assert_eq!(took, Some(0), "another session got the function's lock");
+    let freed: Option<i64> = a
+        .query_first("SELECT RELEASE_LOCK('sy_function_lock')")
+        .await
+        .unwrap();
+    assert_eq!(freed, Some(1), "the session's own lock");
+}
+
+/// A multi-statement whose INSERT is not its last part (`INSERT ...; SELECT 1`) sets the
+/// session's LAST_INSERT_ID() as directly. Only the answer's last OK was read: the session
+/// kept its old value, and its connection, taken by another session that had set none,
+/// answered that one with this session's id.
+#[tokio::test]
+async fn a_multi_statements_insert_id_is_the_sessions_own() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(1, OTHER_BACKEND_USER)).await;
+    let opts = || common::opts(proxy.addr.port(), "acme_app", Some("wf_acme"));
+    let mut a = Conn::new(opts()).await.unwrap();
+    a.query_drop("INSERT INTO wf_acme.mux_rows (client, v) VALUES (-2, 0); SELECT 1")
+        .await
+        .unwrap();
+    let mut root = common::root().await;
+    let id: Option<u64> = root
+        .query_first("SELECT MAX(id) FROM wf_acme.mux_rows WHERE client = -2")
+        .await
+        .unwrap();
+    // The primary's one connection goes to a session that set no id.
+    let mut b = Conn::new(opts()).await.unwrap();
+    let got: Option<u64> = b.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(got, Some(0), "another session's id");
+    let got: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(got, id, "the session's own id");
+}
+
 /// A user variable assigned a string takes the collation of its time, and a replay keeps
 /// that order: a repeated `SET collation_connection` folded to the end of the list made
 /// the replay assign `@v` first, in the login's collation.

@@ -102,6 +102,20 @@ async fn reads_spread_over_replicas_and_writes_hit_the_primary() {
     assert_eq!(locking, primary_port(), "locking read");
 }
 
+/// A read with a query timeout as MariaDB Connector/J sends it (`SET STATEMENT
+/// max_statement_time=N FOR SELECT ...`, every read of a Spring transaction with a timeout)
+/// is a read: it went to the primary. Anything else SET STATEMENT sets still goes there.
+#[tokio::test]
+async fn a_read_under_a_query_timeout_goes_to_a_replica() {
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    let timed = "SET STATEMENT max_statement_time=10, sql_select_limit=5 FOR SELECT @@port";
+    let timed: Option<u16> = c.query_first(timed).await.unwrap();
+    assert!(is_replica(timed.unwrap()), "a read under a timeout");
+    let moded = "SET STATEMENT sql_mode='ANSI' FOR SELECT @@port";
+    let moded: u16 = c.query_first(moded).await.unwrap().unwrap();
+    assert_eq!(moded, primary_port(), "a read under another variable");
+}
+
 #[tokio::test]
 async fn transactions_stay_on_one_server() {
     let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;

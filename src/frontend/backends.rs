@@ -510,10 +510,8 @@ impl Session {
                 if let (Some(s), None) = (scanner.outcome.status, flags) {
                     self.st.server_modes = s & (STATUS_SQL_MODES | STATUS_IN_TRANS_READONLY);
                 }
-                if let Some(id) = scanner.outcome.ok.map(|ok| ok.last_insert_id) {
-                    if id != 0 {
-                        conn.last_insert_id = id;
-                    }
+                if scanner.outcome.last_insert_id != 0 {
+                    conn.last_insert_id = scanner.outcome.last_insert_id;
                 }
                 Ok(scanner.outcome)
             }

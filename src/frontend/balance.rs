@@ -369,7 +369,11 @@ mod tests {
     fn a_busy_session_that_cannot_move_does_not_stop_the_others_evening_out() {
         let p = plan(&[0.9, 0.0, 0.2], &[10, 0, 1], 1, 0.75);
         assert_eq!(p.active, 2);
-        assert_eq!(p.calls[2], Some((1.0, 1)), "asked again: it may move by now");
+        assert_eq!(
+            p.calls[2],
+            Some((1.0, 1)),
+            "asked again: it may move by now"
+        );
         let (share, to) = p.calls[0].expect("worker 0 gives sessions away");
         assert_eq!(to, 1);
         assert!((share - 0.5).abs() < 1e-9, "{share}");

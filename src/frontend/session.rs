@@ -782,8 +782,8 @@ impl Session {
                 conn.writers = conn.writers.with(id);
             }
         }
-        if let Some(id) = o.ok.map(|ok| ok.last_insert_id).filter(|id| *id != 0) {
-            self.st.last_insert_id = id;
+        if o.last_insert_id != 0 {
+            self.st.last_insert_id = o.last_insert_id;
         }
         if let Some(status) = o.status {
             let in_trans = status & STATUS_IN_TRANS != 0;

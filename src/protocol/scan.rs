@@ -63,6 +63,9 @@ pub struct Outcome {
     pub result_sets: u32,
     /// The last GTID the answer's OK packets reported through session tracking.
     pub gtid: Option<String>,
+    /// The last LAST_INSERT_ID() an OK of the answer reported (0: none did). Not only the
+    /// final OK's: in `INSERT ...; SELECT 1` the INSERT's is the one that counts.
+    pub last_insert_id: u64,
     /// MARIADB_CLIENT_CACHE_METADATA: a result set came without its column definitions.
     pub metadata_skipped: bool,
     /// Digest of the column definitions of the answer's last result set that carried
@@ -415,6 +418,7 @@ impl Scanner {
                 self.write_session_flags(p);
                 let info = self.terminator(p).ok();
                 self.outcome.status = info.map(|i| i.status);
+                self.outcome.last_insert_id = info.map_or(0, |i| i.last_insert_id);
                 self.outcome.ok = info;
             }
             self.phase = Phase::Done;
@@ -512,6 +516,9 @@ impl Scanner {
             }
         }
         self.outcome.status = Some(info.status);
+        if info.last_insert_id != 0 {
+            self.outcome.last_insert_id = info.last_insert_id;
+        }
         self.outcome.ok = Some(info);
         self.phase = if info.status & STATUS_MORE_RESULTS != 0 && self.expect == Expect::ResultSets
         {

@@ -408,8 +408,8 @@ pub struct Effects {
     /// reset when its session lets it go, which leaves the transaction to XA RECOVER as a
     /// client's disconnect does.
     pub prepares_xa: bool,
-    /// A CALL, alone or among a multi-statement's parts: what the procedure changed in the
-    /// session is unknown, so the session is pinned.
+    /// A CALL or a schema-qualified (stored) function, alone or among a multi-statement's
+    /// parts: what the routine changed in the session is unknown, so the session is pinned.
     pub calls_procedure: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,

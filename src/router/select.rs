@@ -294,6 +294,9 @@ fn into_target(cur: &mut Cursor, s: &mut Scan) {
 fn function_call(name: &[u8], prev: Option<Token>, cur: &Cursor, s: &mut Scan) {
     if prev.is_some_and(|p| p.is_punct(b'.')) {
         s.hit(PrimaryReason::StoredFunction);
+        // What it left in the session (a named lock, a temporary table, a user variable)
+        // is as unknown as a procedure's: its session keeps the connection as after a CALL.
+        s.effects.calls_procedure = true;
     } else if let Some(call) = call_kind(name) {
         let sets_insert_id = name.eq_ignore_ascii_case(b"LAST_INSERT_ID") && has_argument(cur);
         s.call(if sets_insert_id {

@@ -266,22 +266,65 @@ fn is_session_scope(w: &[u8]) -> bool {
     w.eq_ignore_ascii_case(b"SESSION") || w.eq_ignore_ascii_case(b"LOCAL")
 }
 
+/// What a `SET STATEMENT ... FOR <read>` may set and still be a read: limits on the
+/// statement's time, rows and memory, and optimizer settings, which mean the same on a
+/// replica. MariaDB Connector/J sends every read with a query timeout as `SET STATEMENT
+/// max_statement_time=N FOR SELECT ...` (`setMaxRows`: `sql_select_limit`): sent to the
+/// primary and counted as a write, a Spring or JPA timeout cost an application its
+/// replica reads.
+const READ_LIMITS: &[&str] = &[
+    "max_statement_time",
+    "sql_select_limit",
+    "max_join_size",
+    "sql_big_selects",
+    "max_sort_length",
+    "group_concat_max_len",
+    "join_buffer_size",
+    "sort_buffer_size",
+    "tmp_table_size",
+    "tmp_memory_table_size",
+    "max_heap_table_size",
+    "lock_wait_timeout",
+    "innodb_lock_wait_timeout",
+    "optimizer_switch",
+    "optimizer_search_depth",
+    "optimizer_prune_level",
+    "optimizer_use_condition_selectivity",
+];
+
 /// MariaDB `SET STATEMENT var=value [, ...] FOR <statement>`: the inner statement decides,
-/// but its variables apply only there, so it is never sent to a replica.
+/// its variables applying only there. A read setting only [`READ_LIMITS`] to plain values
+/// stays a read; with anything else it goes to the primary (a variable Switchyard does
+/// not know may mean something there).
 fn set_statement_for(ctx: &Ctx, mut cur: Cursor) -> Piece {
     let mut depth = 0u32;
+    let (mut at_name, mut limits_only) = (true, true);
     while let Some(t) = cur.next_tok() {
+        if std::mem::take(&mut at_name) {
+            let name = cur.text(t);
+            limits_only &= t.kind == Kind::Word
+                && READ_LIMITS
+                    .iter()
+                    .any(|v| name.eq_ignore_ascii_case(v.as_bytes()));
+            continue;
+        }
         match t.kind {
-            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b'(') => {
+                depth += 1;
+                limits_only = false;
+            }
             Kind::Punct(b')') => depth = depth.saturating_sub(1),
+            Kind::Punct(b',') if depth == 0 => at_name = true,
             Kind::Word if depth == 0 && cur.is_word(t, "FOR") => {
                 let inner = ctx.inner(cur.resume_point());
                 let class = match inner.class {
                     Class::Primary(r) => Class::Primary(r),
+                    Class::Read if limits_only => Class::Read,
                     _ => Class::Primary(R::Unknown),
                 };
                 return Piece { class, ..inner };
             }
+            Kind::UserVar | Kind::SysVar => limits_only = false,
             _ => {}
         }
     }

@@ -222,9 +222,29 @@ fn statement_table() {
         ("/*!40101 SET NAMES utf8mb4 */;", SET),
         ("/*M!100100 SET NAMES utf8mb4 */", SET),
         ("SET @x = GET_LOCK('a', 1)", p(R::SideEffectFunction)),
+        // A read under limits stays a read (MariaDB Connector/J's query timeout and
+        // max rows); anything else a SET STATEMENT sets sends it to the primary.
+        ("SET STATEMENT max_statement_time=1 FOR SELECT 1", READ),
         (
-            "SET STATEMENT max_statement_time=1 FOR SELECT 1",
+            "set statement MAX_STATEMENT_TIME=0.5, sql_select_limit=10 for select * from t",
+            READ,
+        ),
+        (
+            "SET STATEMENT optimizer_switch='index_merge=off' FOR SELECT a FROM t",
+            READ,
+        ),
+        ("SET STATEMENT sql_mode='ANSI' FOR SELECT 1", p(R::Unknown)),
+        (
+            "SET STATEMENT max_statement_time=(SELECT 1) FOR SELECT 1",
             p(R::Unknown),
+        ),
+        (
+            "SET STATEMENT max_statement_time=@t FOR SELECT 1",
+            p(R::Unknown),
+        ),
+        (
+            "SET STATEMENT max_statement_time=1 FOR SELECT GET_LOCK('a', 1)",
+            p(R::SideEffectFunction),
         ),
         (
             "SET STATEMENT max_statement_time=1 FOR UPDATE t SET a=1",

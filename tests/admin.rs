@@ -663,6 +663,35 @@ async fn statements_held_past_the_limit_get_an_error() {
     app.query_drop("SELECT 1").await.unwrap();
 }
 
+/// A procedure that fails after its START TRANSACTION leaves the transaction open, as
+/// directly: the session is in it (SHOW SESSIONS, so PAUSE and a drain wait for it). No
+/// answer reported it (a procedure's own OKs never reach the client), and Switchyard took
+/// the session for one outside a transaction.
+#[tokio::test]
+async fn a_transaction_a_failed_procedure_left_open_is_the_sessions() {
+    let mut root = common::root().await;
+    for sql in [
+        "CREATE OR REPLACE TABLE wf_acme.sy_half_txn_rows (id INT PRIMARY KEY)",
+        "CREATE OR REPLACE PROCEDURE wf_acme.sy_half_txn() BEGIN START TRANSACTION; \
+         INSERT INTO wf_acme.sy_half_txn_rows VALUES (1); \
+         INSERT INTO wf_acme.sy_half_txn_rows VALUES (1); END",
+    ] {
+        root.query_drop(sql).await.unwrap();
+    }
+    let p = start().await;
+    let mut a = admin(&p).await;
+    let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let (code, _) = server_error(app.query_drop("CALL sy_half_txn()").await.unwrap_err());
+    assert_eq!(code, 1062);
+    let in_trans: Option<i64> = app.query_first("SELECT @@in_transaction").await.unwrap();
+    assert_eq!(in_trans, Some(1), "open on the server");
+    let sessions = must(&mut a, "SHOW SESSIONS").await;
+    assert_eq!(sessions.get(0, "in_transaction"), Some("1"), "{sessions:?}");
+    app.query_drop("ROLLBACK").await.unwrap();
+    let sessions = must(&mut a, "SHOW SESSIONS").await;
+    assert_eq!(sessions.get(0, "in_transaction"), Some("0"), "{sessions:?}");
+}
+
 /// PAUSE waits for a statement of a session that chose its tenant by a qualified name
 /// (no schema at login, no `USE`): it answered at once, the statement still running.
 #[tokio::test]

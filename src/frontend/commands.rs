@@ -82,10 +82,33 @@ impl Session {
         if self.tenant.is_none() {
             return self.send_ok(self.answer_seq).await;
         }
-        let t = self.held_target();
-        self.ready(rt, t).await?;
+        let mut t = self.held_target();
+        if let Err(e) = self.ready(rt, t).await {
+            t = self.ping_elsewhere(rt, t, e).await?;
+        }
         self.forward(t, payload, Expect::Single, None).await?;
         Ok(())
+    }
+
+    /// A ping the primary cannot answer (unreachable), from a session that holds nothing
+    /// there, is answered by a replica: the session still reads, as a new one would, so a
+    /// pool's health check (JDBC's `isValid`, PDO's) keeps it rather than dropping every
+    /// connection for one that logs in degraded. Else `failed`.
+    async fn ping_elsewhere(
+        &mut self,
+        rt: &RuntimeState,
+        t: Target,
+        failed: SessionError,
+    ) -> Result<Target, SessionError> {
+        let unreachable =
+            matches!(&failed, SessionError::Backend { err, .. } if err.is_unreachable());
+        if t != Target::Primary || !unreachable || self.st.in_transaction() {
+            return Err(failed);
+        }
+        match self.any_replica(rt, None).await {
+            Ok(r @ Target::Replica(_)) => self.ready(rt, r).await.map(|()| r),
+            _ => Err(failed),
+        }
     }
 
     /// Where a command that leaves the previous statement's answer alone on the server (a

@@ -975,7 +975,11 @@ impl Session {
         let Some(e) = &o.err else {
             return Ok(());
         };
-        if self.st.txn.is_none() || is_fatal_for_connection(e.code) || !may_end_txn(c, e.code) {
+        // A procedure's own OKs never reach the client: one that failed after its START
+        // TRANSACTION left a transaction open that no answer reported.
+        let may_have_begun = self.st.txn.is_none() && c.effects.calls_procedure;
+        let may_have_ended = self.st.txn.is_some() && may_end_txn(c, e.code);
+        if is_fatal_for_connection(e.code) || !(may_have_begun || may_have_ended) {
             return Ok(());
         }
         let Some(conn) = self.held.get_mut(t) else {

@@ -1,11 +1,16 @@
-//! The data port through the modern drivers scripts/drivers.sh installs (PyMySQL and
-//! mysql-connector-python C/pure from PyPI, mysql2 from npm): each runs the same statements
-//! directly on the primary and through Switchyard (a SELECT of DECIMAL, DATETIME, JSON,
-//! LONGTEXT, NULL and utf8mb4 text; a warning and SHOW WARNINGS; an error), and what the
-//! driver reports (values, column names and types, warning counts, error code, SQLSTATE and
-//! message) must be the same. Programs are tests/clients/compare_check.{py,js}.
+//! The data port through the drivers scripts/drivers.sh installs (PyMySQL and
+//! mysql-connector-python C/pure from PyPI, mysql2 from npm; Debian's PHP PDO and mysqli and
+//! MariaDB Connector/J, what the PHP and Java applications Switchyard is for use): each runs
+//! the same statements directly on the primary and through Switchyard (a SELECT of DECIMAL,
+//! DATETIME, JSON, LONGTEXT, NULL and utf8mb4 text; a warning and SHOW WARNINGS; an error;
+//! for PHP and Java also prepared statements, a transaction, writes read back at once, a
+//! query timeout), and what the driver reports (values, column names and types, warning
+//! counts, error code, SQLSTATE and message) must be the same. Programs are
+//! tests/clients/compare_check.{py,js,php} and CompareCheck.java.
 
 mod common;
+
+use std::future::Future;
 
 use common::drivers::{self, run};
 use common::primary_port;
@@ -29,17 +34,26 @@ async fn table() {
     )
     .await
     .unwrap();
+    // What the PHP and Java programs write and read back.
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.drv_java (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+    )
+    .await
+    .unwrap();
     // Reads through the proxy may go to a replica.
     common::wait_replicated().await;
 }
 
 /// Runs `program PORT` directly and through a proxy; returns both outputs.
-async fn both(driver: &str, program: impl Fn() -> Command) -> (String, String) {
+async fn both<F: Future<Output = Command>>(
+    driver: &str,
+    program: impl Fn() -> F,
+) -> (String, String) {
     table().await;
     let proxy = common::start(common::config("")).await;
     let mut outputs = Vec::new();
     for port in [primary_port(), proxy.addr.port()] {
-        let mut c = program();
+        let mut c = program().await;
         c.arg(port.to_string());
         let out = run(driver, &mut c).await;
         outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
@@ -66,7 +80,8 @@ async fn python(driver: &str) {
     if drivers::skipped(driver) {
         return;
     }
-    let (direct, proxied) = both(driver, || drivers::python("compare_check.py", driver)).await;
+    let program = || async move { drivers::python("compare_check.py", driver) };
+    let (direct, proxied) = both(driver, program).await;
     assert_eq!(
         direct, proxied,
         "{driver}: direct (left) and proxied (right) differ"
@@ -97,10 +112,53 @@ async fn node_mysql2() {
     if drivers::skipped("mysql2") {
         return;
     }
-    let (direct, proxied) = both("mysql2", || drivers::node("compare_check.js")).await;
+    let program = || async { drivers::node("compare_check.js") };
+    let (direct, proxied) = both("mysql2", program).await;
     assert!(direct.contains(JSON_PARSED), "{direct}");
     assert_eq!(
         direct, proxied,
         "mysql2: direct (left) and proxied (right) differ"
+    );
+}
+
+async fn php(driver: &str) {
+    if drivers::skipped(driver) {
+        return;
+    }
+    let program = || async move { drivers::php("compare_check.php", driver) };
+    let (direct, proxied) = both(driver, program).await;
+    assert!(direct.contains(" insert id set true"), "{direct}");
+    assert_eq!(
+        direct, proxied,
+        "{driver}: direct (left) and proxied (right) differ"
+    );
+}
+
+/// PDO as PHP applications use it: prepares emulated (PDO's default), so every statement
+/// is text, parameters quoted into it by PDO.
+#[tokio::test]
+async fn php_pdo() {
+    php("pdo").await;
+}
+
+#[tokio::test]
+async fn php_mysqli() {
+    php("mysqli").await;
+}
+
+/// MariaDB Connector/J (Debian's) with server-side prepared statements and rewritten
+/// batches; a read under a query timeout is sent as `SET STATEMENT max_statement_time=...
+/// FOR SELECT ...`.
+#[tokio::test]
+async fn mariadb_connector_j() {
+    if drivers::skipped("connector-j") {
+        return;
+    }
+    let program = || drivers::java_program("CompareCheck");
+    let (direct, proxied) = both("connector-j", program).await;
+    assert!(direct.contains(" valid true"), "{direct}");
+    assert_eq!(
+        direct, proxied,
+        "connector-j: direct (left) and proxied (right) differ"
     );
 }

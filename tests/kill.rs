@@ -224,6 +224,32 @@ async fn process_kill(c: &mut RawClient, id: u32) -> Option<(u16, String)> {
     })
 }
 
+/// Instances behind one balancer: a `KILL QUERY` of one instance's session id that reaches
+/// another (a driver's query timeout, sent over a new connection the balancer placed there)
+/// names nobody there. Every instance counted its ids from 1, and the KILL interrupted
+/// another client's statement.
+#[tokio::test]
+async fn a_kill_that_reaches_another_instance_interrupts_nothing_there() {
+    let (one, two) = (proxy().await, proxy().await);
+    let timed_out = connect(one.addr.port(), "acme_app", Some("wf_acme")).await;
+    let sleeper = connect(two.addr.port(), "acme_app", Some("wf_acme")).await;
+    let tag = format!("kill-elsewhere-{}", two.addr.port());
+    let run = in_background(sleeper, format!("SELECT SLEEP(1) /* {tag} */"));
+    until_running(&tag).await;
+    let mut killer = connect(two.addr.port(), "acme_app", Some("wf_acme")).await;
+    let e = killer
+        .query_drop(format!("KILL QUERY {}", timed_out.id()))
+        .await
+        .expect_err("no such session there");
+    assert_eq!(server_err(e).0, 1094);
+    let (_, r, _) = run.await.unwrap();
+    assert_eq!(
+        code_of(&r),
+        None,
+        "the other instance's statement ran to its end"
+    );
+}
+
 /// A KILL of the session's own connection ends it before the commands pipelined behind
 /// it, as directly: an INSERT sent in the same write ran on the primary, the session's
 /// command read before its kill was looked at.

@@ -171,14 +171,28 @@ impl SessionEntry {
 type Sessions = rustc_hash::FxHashMap<u32, Arc<SessionEntry>>;
 type Shard = Mutex<Sessions>;
 
-#[derive(Default)]
 pub struct Registry {
     /// Each worker's own sessions: a connection joins and leaves its worker's map, whose
     /// lock no other worker takes but the admin port's readers.
     shards: PerWorker<Shard>,
-    /// Ids handed out so far (by every listener: ids are unique per process). Wider than an
-    /// id, so that whether ids have wrapped is known without a lock.
+    /// Ids handed out so far (by every listener: ids are unique per process), counted from
+    /// a random start. Wider than an id, so that whether ids have wrapped is known without
+    /// a lock.
     issued: AtomicU64,
+}
+
+impl Default for Registry {
+    /// Ids start at a random number below 2^30: instances behind one balancer that all
+    /// counted from 1 gave their long-lived sessions the same ids, and a driver's `KILL
+    /// QUERY <id>` (a query timeout, sent over a new connection the balancer may put on
+    /// any instance) interrupted another client's statement of the same user there. Below
+    /// 2^31 for a long while: drivers that keep the id in a signed 32-bit integer.
+    fn default() -> Self {
+        Registry {
+            shards: PerWorker::default(),
+            issued: AtomicU64::new(rand::random_range(0..1u64 << 30)),
+        }
+    }
 }
 
 /// A session's place in the registry; dropping it removes the session.
@@ -369,6 +383,8 @@ mod tests {
     #[test]
     fn ids_skip_zero_and_live_sessions_when_they_wrap() {
         let reg = Arc::new(Registry::default());
+        assert!(reg.next_id() < 1 << 30, "a random start below 2^30");
+        reg.issued.store(0, Ordering::Relaxed);
         let one = reg.next_id();
         assert_eq!(one, 1);
         let _live = reg.register(2, "127.0.0.1", SessionReport::default());

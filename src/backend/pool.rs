@@ -413,9 +413,12 @@ impl Pools {
         if ask.group.idle() == 0 {
             return false;
         }
-        self.idle
+        let victim = self
+            .idle
             .iter()
-            .any(|idle| close_idle_of_others_in(idle, ask))
+            .find_map(|idle| idle_of_others_in(idle, ask));
+        // Closed once the worker's lock is let go: its statements take it.
+        victim.map(BackendConn::quit).is_some()
     }
 
     /// Closes the idle connections unused for [`IDLE_CLOSE`] in every list, also in lists
@@ -461,6 +464,11 @@ impl Pools {
     /// time starts then, and the list's pruning reads it (a session that ends a statement
     /// reads the clock once for this and its own idle time).
     pub fn put_back_at(&self, mut conn: BackendConn, now: Instant) {
+        // Bytes nobody asked for (a server's ERR before it hangs up) would be read as the
+        // next session's answer: dropped, and no COM_QUIT after them.
+        if !conn.io.rbuf.is_empty() {
+            return;
+        }
         let Some(slot) = &conn.slot else {
             return conn.quit();
         };
@@ -618,8 +626,8 @@ fn take_own_in(idle: &mut Idle, ask: &Ask<'_>) -> (Option<BackendConn>, usize) {
     (conn, own)
 }
 
-/// [`Pools::close_idle_of_others`] in one worker's pool.
-fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
+/// [`Pools::close_idle_of_others`] in one worker's pool: the connection taken out to close.
+fn idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> Option<BackendConn> {
     let mut guard = idle.locked();
     let idle = &mut *guard;
     let mine = |c: &BackendConn| {
@@ -644,15 +652,10 @@ fn close_idle_of_others_in(idle: &Mutex<Idle>, ask: &Ask<'_>) -> bool {
                 .position(|c| mine(c) && (!own || c.schema.is_some()))?;
             Some((v.addr, v.conns.swap_remove(i)))
         });
-    match victim {
-        Some((addr, c)) => {
-            forget_idle(&mut idle.per_addr, addr, 1);
-            ask.group.idle_changed(-1);
-            c.quit();
-            true
-        }
-        None => false,
-    }
+    let (addr, c) = victim?;
+    forget_idle(&mut idle.per_addr, addr, 1);
+    ask.group.idle_changed(-1);
+    Some(c)
 }
 
 /// The best connection of `list` for `ask` that is still open: one already in the

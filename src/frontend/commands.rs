@@ -102,13 +102,21 @@ impl Session {
     ) -> Result<Target, SessionError> {
         let unreachable =
             matches!(&failed, SessionError::Backend { err, .. } if err.is_unreachable());
-        if t != Target::Primary || !unreachable || self.st.in_transaction() {
+        // A session with something on the primary (a transaction, a pin, state it lost)
+        // cannot go on without it: the ping says so.
+        let bound = self.st.in_transaction() || self.st.pins.holds_server_state();
+        if t != Target::Primary || !unreachable || bound || self.state_lost {
             return Err(failed);
         }
-        match self.any_replica(rt, None).await {
-            Ok(r @ Target::Replica(_)) => self.ready(rt, r).await.map(|()| r),
-            _ => Err(failed),
+        // As a login checks itself on a replica: the session's read routing (its replica,
+        // the tenant's fallback state) is left as it was.
+        for c in self.replica_order(rt, None) {
+            let r = Target::Replica(c.index);
+            if self.ready(rt, r).await.is_ok() {
+                return Ok(r);
+            }
         }
+        Err(failed)
     }
 
     /// Where a command that leaves the previous statement's answer alone on the server (a

@@ -527,6 +527,10 @@ impl Session {
         armed: &mut Option<std::task::Waker>,
     ) -> Option<Result<Flow, SessionError>> {
         while let Err(SessionError::Rerun(taken)) = flow {
+            // Killed while it was held: not run (see the command loop's same check).
+            if entry.signals.killed() {
+                return None;
+            }
             if let Some(p) = taken {
                 *payload = p;
             }
@@ -990,7 +994,10 @@ impl Session {
         };
         // A procedure's own OKs never reach the client: one that failed after its START
         // TRANSACTION left a transaction open that no answer reported.
-        let may_have_begun = self.st.txn.is_none() && c.effects.calls_procedure;
+        // (Not a stored function's: it may not begin or end one.)
+        let may_have_begun = self.st.txn.is_none()
+            && c.effects.calls_procedure
+            && c.class != Class::Primary(PrimaryReason::StoredFunction);
         let may_have_ended = self.st.txn.is_some() && may_end_txn(c, e.code);
         if is_fatal_for_connection(e.code) || !(may_have_begun || may_have_ended) {
             return Ok(());

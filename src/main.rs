@@ -248,18 +248,17 @@ fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
         tracing::info!(backends, privileged, "backend monitor started");
         let state = state.shared();
         let shutdown = async {
-            use tokio::signal::unix::{signal, SignalKind};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+            let what = stop_signal().await;
+            tracing::info!("{what}: shutting down");
+            // A second signal stops at once: the operator who asks twice does not wait out
+            // `shutdown_grace` for sessions still in a transaction.
+            tokio::spawn(async {
+                let what = stop_signal().await;
+                tracing::warn!(
+                    "{what} again: stopping now, sessions still in a transaction are cut off"
+                );
+                std::process::exit(1);
+            });
         };
         if switchyard::run(Listeners { app, admin, http }, state, shutdown)
             .await
@@ -270,6 +269,23 @@ fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
         tracing::info!("switchyard stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// SIGTERM (what `docker stop` and Kubernetes send) or SIGINT (Ctrl-C): which, for the log.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "interrupted",
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupted"
+        }
+    }
 }
 
 fn push(file: &std::path::Path, fleet: &str, etcd: &[String], wait: f64) -> ExitCode {

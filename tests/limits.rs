@@ -104,6 +104,31 @@ async fn per_tenant_and_global_limits_answer_1040() {
     assert!(message.starts_with("Too many connections"), "{message}");
 }
 
+/// A second SIGTERM stops the binary at once, sessions still in a transaction cut off (the
+/// server rolls them back), with a failing exit status: the first one waits up to
+/// `shutdown_grace` for them, and a second did nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_stops_at_once() {
+    let bin = common::binary::spawn(
+        |port| common::binary::globex_config(port, "shutdown_grace = \"60s\""),
+        &[],
+        std::process::Stdio::null(),
+    );
+    let mut c = bin.connect("globex_app", Some("wf_globex")).await;
+    c.query_drop("BEGIN").await.unwrap();
+    let _: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    bin.sigterm();
+    common::until("the listener closed", Duration::from_secs(10), || async {
+        let at = ("127.0.0.1", bin.port);
+        tokio::net::TcpStream::connect(at).await.err().map(|_| ())
+    })
+    .await;
+    bin.sigterm();
+    let status = bin.exit(Duration::from_secs(5)).await.status;
+    assert!(!status.success(), "exit status {status:?}");
+    drop(c);
+}
+
 /// The real binary, SIGTERM in the middle of a transaction loop: it exits 0, every commit it
 /// acknowledged is in the table, and the transaction open at the signal was let finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

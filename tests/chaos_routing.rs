@@ -147,6 +147,64 @@ async fn read_your_writes_holds_while_replication_is_stopped() {
     with_restore(body, restore_all()).await;
 }
 
+/// An XA branch another connection left prepared, committed by this session (a transaction
+/// manager's recovery: `XA RECOVER`, then `XA COMMIT 'xid'`), is a write for the reads
+/// after it: it was taken for transaction control over nothing the session wrote, and the
+/// next read went to a replica without the row.
+#[tokio::test]
+async fn a_recovered_xa_branch_is_seen_by_the_next_read() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_xa").await;
+    let [p, r1, r2] = chaos_ports();
+    let body = async move {
+        common::stop_sql_thread(r1).await;
+        common::stop_sql_thread(r2).await;
+        let proxy = common::start(cfg("tenant", false)).await;
+        let port = proxy.addr.port();
+        let xid = format!("'sy-recovered-{}'", std::process::id());
+        let v = format!("xa-{}", std::process::id());
+        let mut a = connect(port, "acme_app", Some("wf_acme")).await;
+        for sql in [
+            format!("XA START {xid}"),
+            format!("INSERT INTO cr_xa (v) VALUES ('{v}')"),
+            format!("XA END {xid}"),
+            format!("XA PREPARE {xid}"),
+        ] {
+            a.query_drop(sql).await.unwrap();
+        }
+        a.disconnect().await.unwrap();
+        // Left to XA RECOVER once its connection is gone.
+        common::until(
+            "the branch recoverable",
+            Duration::from_secs(10),
+            || async {
+                let mut root = chaos_root(p).await;
+                let listed: Vec<mysql_async::Row> = root.query("XA RECOVER").await.unwrap();
+                let mut ours = false;
+                for r in listed {
+                    let data: Option<String> = r.get("data");
+                    ours |= data.as_deref() == Some(&xid[1..xid.len() - 1]);
+                }
+                ours.then_some(())
+            },
+        )
+        .await;
+        let mut b = connect(port, "acme_app", Some("wf_acme")).await;
+        b.query_drop(format!("XA COMMIT {xid}")).await.unwrap();
+        let seen: Option<String> = b
+            .query_first(format!("SELECT v FROM cr_xa WHERE v = '{v}'"))
+            .await
+            .unwrap();
+        assert_eq!(
+            seen.as_deref(),
+            Some(v.as_str()),
+            "the committed branch's row"
+        );
+    };
+    with_restore(body, restore_all()).await;
+}
+
 /// In `session` mode a client without session tracking (mysql_async asks for none) has its
 /// write's GTID read from the primary, as `@@last_gtid`, which is per connection. The
 /// write's connection can be back in the pool by then (a `SELECT LAST_INSERT_ID()` in

@@ -624,7 +624,7 @@ impl Session {
         if tenant.consistency != crate::config::Consistency::Tenant {
             return None;
         }
-        if !(writes(&c.class) || self.st.txn_has_writes) {
+        if !(writes_in(c) || self.st.txn_has_writes) {
             return None;
         }
         self.mark.as_ref().map(|m| m.write_started())
@@ -786,7 +786,7 @@ impl Session {
             || self.st.pins.profiling()
             || (c.effects.prepares_xa && o.err.is_none());
         let id = self.id;
-        let wrote = t == Target::Primary && writes(&c.class);
+        let wrote = t == Target::Primary && writes_in(c);
         // The server runs a multi-statement's parts (a procedure's statements) up to the
         // one that fails and keeps what they did.
         let ran_partly = o.err.is_some()
@@ -883,7 +883,7 @@ impl Session {
         // A write, or the commit of a transaction's writes: the position the session's reads
         // must see is the one this answer leaves (a position asked for inside the
         // transaction, after an idle second, was the connection's previous commit's).
-        if (t == Target::Primary && writes(&c.class)) || (commits_writes && committed) {
+        if (t == Target::Primary && writes_in(c)) || (commits_writes && committed) {
             self.record_write();
         }
         // Whatever the statement (a COMMIT too), a GTID the primary reported is the
@@ -1169,7 +1169,7 @@ async fn held_closed(backends: &Held, t: Option<Target>) {
 /// its warnings or error (SHOW WARNINGS), the rows it changed (ROW_COUNT()), its GTID
 /// (@@last_gtid), FOUND_ROWS() after SQL_CALC_FOUND_ROWS.
 fn looks_back(t: Target, c: &Classification, o: &Outcome) -> bool {
-    asked_about(c, o) || (t == Target::Primary && writes(&c.class))
+    asked_about(c, o) || (t == Target::Primary && writes_in(c))
 }
 
 /// What a client asks about later too (an interactive user's SHOW WARNINGS after reading
@@ -1202,6 +1202,11 @@ fn may_end_txn(c: &Classification, code: u16) -> bool {
 /// ER_CLIENT_INTERACTION_TIMEOUT, ER_SERVER_SHUTDOWN).
 fn is_fatal_for_connection(code: u16) -> bool {
     matches!(code, 1927 | 4031 | 1053)
+}
+
+/// [`writes`], or an `XA COMMIT` (see `Effects::commits_xa`).
+fn writes_in(c: &Classification) -> bool {
+    writes(&c.class) || c.effects.commits_xa
 }
 
 /// Statements after which a read must see the session's own changes. Side-effect built-ins

@@ -108,6 +108,7 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"XA" => {
             let effects = Effects {
                 prepares_xa: cur.peek_is("PREPARE"),
+                commits_xa: cur.peek_is("COMMIT"),
                 ..Effects::default()
             };
             Piece::with(Class::Primary(R::TransactionControl), effects)

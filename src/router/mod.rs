@@ -408,6 +408,10 @@ pub struct Effects {
     /// reset when its session lets it go, which leaves the transaction to XA RECOVER as a
     /// client's disconnect does.
     pub prepares_xa: bool,
+    /// `XA COMMIT`: it may commit a branch another connection prepared (a transaction
+    /// manager's recovery), whose writes this session never ran: a write for the reads
+    /// after it.
+    pub commits_xa: bool,
     /// A CALL or a schema-qualified (stored) function, alone or among a multi-statement's
     /// parts: what the routine changed in the session is unknown, so the session is pinned.
     pub calls_procedure: bool,

@@ -516,6 +516,9 @@ fn code_and_handles_that_live_on_a_connection_pin() {
     assert!(effects("xa prepare 'x', 'b'").prepares_xa);
     assert!(!effects("XA START 'x'").prepares_xa);
     assert!(!effects("XA COMMIT 'x'").prepares_xa);
+    assert!(effects("XA COMMIT 'x'").commits_xa);
+    assert!(effects("xa commit 'x' one phase").commits_xa);
+    assert!(!effects("XA ROLLBACK 'x'").commits_xa);
     assert!(!effects("SET DEFAULT ROLE reporting FOR u").sets_role);
 }
 

@@ -70,6 +70,15 @@ async fn start_from_file(file: &TempConfig) -> AdminProxy {
     common::start_with_admin(RuntimeState::from_file(cfg, file.0.clone())).await
 }
 
+/// A proxy serving config file `name` (written with `text`, to be rewritten and reloaded),
+/// and an admin connection to it.
+async fn serving_file(name: &str, text: &str) -> (TempConfig, AdminProxy, Conn) {
+    let file = TempConfig::new(name, text);
+    let p = start_from_file(&file).await;
+    let a = admin(&p).await;
+    (file, p, a)
+}
+
 async fn admin_with(p: &AdminProxy, password: &str) -> mysql_async::Result<Conn> {
     let opts = OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
@@ -82,6 +91,15 @@ async fn admin_with(p: &AdminProxy, password: &str) -> mysql_async::Result<Conn>
 
 async fn admin(p: &AdminProxy) -> Conn {
     admin_with(p, ADMIN_PASSWORD).await.expect("admin login")
+}
+
+/// A session of `acme_app` in `wf_acme` over the raw protocol client.
+async fn raw_acme(p: &AdminProxy) -> common::raw::RawClient {
+    let caps = common::raw::modern_caps();
+    let port = p.addr.port();
+    common::raw::RawClient::connect(port, "acme_app", "acme_pw", Some("wf_acme"), caps)
+        .await
+        .0
 }
 
 /// The admin login over the raw protocol client, which keeps every byte of the answers.
@@ -793,9 +811,7 @@ async fn a_held_statement_is_refused_at_shutdown() {
 #[tokio::test]
 async fn a_statement_held_across_a_reload_runs_under_the_reloaded_config() {
     let text = config_text(None);
-    let file = TempConfig::new("held-reload", &text);
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("held-reload", &text).await;
     let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
     let mut prepared = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
     let stmt = prepared.prep("SELECT 40 + ?").await.unwrap();
@@ -821,9 +837,7 @@ async fn a_statement_held_across_a_reload_runs_under_the_reloaded_config() {
 
 #[tokio::test]
 async fn reload_of_a_broken_file_is_refused_and_the_old_config_serves() {
-    let file = TempConfig::new("broken", &config_text(None));
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("broken", &config_text(None)).await;
     file.write(
         &(config_text(None)
             + "\n[[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\nprimary = \"nowhere\"\n"),
@@ -880,9 +894,7 @@ async fn reload_of_a_broken_file_is_refused_and_the_old_config_serves() {
 /// the tenant; its users can no longer log in.
 #[tokio::test]
 async fn a_removed_tenants_sessions_finish_their_transaction_then_get_err_1049() {
-    let file = TempConfig::new("removed", &config_text(None));
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("removed", &config_text(None)).await;
     let mut app = connect(p.addr.port(), "sbtest", Some("sbtest")).await;
     app.query_drop("BEGIN").await.unwrap();
     let before: u16 = app.query_first("SELECT @@port").await.unwrap().unwrap();
@@ -919,9 +931,7 @@ async fn a_removed_tenants_sessions_finish_their_transaction_then_get_err_1049()
 #[tokio::test]
 async fn a_removed_tenants_pinned_session_ends_and_frees_its_lock() {
     let text = config_text(None);
-    let file = TempConfig::new("removed-pinned", &text);
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("removed-pinned", &text).await;
     let mut app = connect(p.addr.port(), "globex_app", Some("wf_globex")).await;
     let got: Option<i64> = app
         .query_first("SELECT GET_LOCK('sy_removed_pin', 5)")
@@ -952,12 +962,11 @@ async fn a_removed_tenants_pinned_session_ends_and_frees_its_lock() {
 #[tokio::test]
 async fn reload_with_new_replicas_under_load_drops_nothing() {
     let [r1, r2] = replica_ports();
-    let file = TempConfig::new(
+    let (file, p, mut a) = serving_file(
         "replicas",
         &config_text(Some(&format!("\"127.0.0.1:{r1}\""))),
-    );
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    )
+    .await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
@@ -1337,17 +1346,9 @@ async fn shutdown_closes_the_admin_and_http_listeners() {
 
 #[tokio::test]
 async fn show_sessions_lists_an_open_cursor_until_it_ends() {
-    use common::raw::{modern_caps, RawClient};
     use switchyard::protocol::scan::Expect;
     let p = start().await;
-    let (mut app, _) = RawClient::connect(
-        p.addr.port(),
-        "acme_app",
-        "acme_pw",
-        Some("wf_acme"),
-        modern_caps(),
-    )
-    .await;
+    let mut app = raw_acme(&p).await;
     let prepared = app
         .command(b"\x16SELECT seq FROM seq_1_to_3", Expect::Prepare)
         .await;
@@ -1542,28 +1543,11 @@ fn rb_acme_to_globex(text: &str) -> String {
 /// as its connection lived.
 #[tokio::test]
 async fn a_reload_reaches_open_sessions_of_moved_schemas_and_removed_users() {
-    let file = TempConfig::new("moved", &config_text(None));
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("moved", &config_text(None)).await;
     let mut app = connect(p.addr.port(), "acme_app", Some("rb_acme")).await;
     let db: Option<String> = app.query_first("SELECT DATABASE()").await.unwrap().unwrap();
     assert_eq!(db.as_deref(), Some("rb_acme"));
-    let (mut field_list, _) = common::raw::RawClient::connect(
-        p.addr.port(),
-        "acme_app",
-        "acme_pw",
-        Some("wf_acme"),
-        common::raw::modern_caps(),
-    )
-    .await;
-    let (mut ping, _) = common::raw::RawClient::connect(
-        p.addr.port(),
-        "acme_app",
-        "acme_pw",
-        Some("wf_acme"),
-        common::raw::modern_caps(),
-    )
-    .await;
+    let (mut field_list, mut ping) = (raw_acme(&p).await, raw_acme(&p).await);
 
     let text = config_text(None);
     let moved = rb_acme_to_globex(&text);
@@ -1628,9 +1612,7 @@ async fn until_lock_free(name: &'static str) {
 async fn a_login_under_way_at_a_reload_follows_it() {
     use switchyard::protocol::MariadbCapabilities;
     let text = config_text(None);
-    let file = TempConfig::new("login-reload", &text);
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("login-reload", &text).await;
     let stream = tokio::net::TcpStream::connect(p.addr).await.unwrap();
     // Greeted: the login has its config.
     stream.readable().await.unwrap();
@@ -1660,9 +1642,7 @@ async fn a_reload_narrowing_a_users_tenants_reaches_its_open_sessions() {
         .await
         .unwrap();
     let text = config_text(None);
-    let file = TempConfig::new("narrowed", &text);
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("narrowed", &text).await;
     let mut ops = connect(p.addr.port(), "ops", Some("wf_acme")).await;
     ops.query_drop("USE wf_globex").await.unwrap();
     ops.query_drop("USE wf_acme").await.unwrap();
@@ -1725,9 +1705,7 @@ async fn a_reload_narrowing_a_users_tenants_reaches_its_open_sessions() {
 #[tokio::test]
 async fn a_reload_reaches_prepared_statements_and_lets_sessions_leave_removed_tenants() {
     let text = config_text(None);
-    let file = TempConfig::new("prepared-moved", &text);
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("prepared-moved", &text).await;
     let mut app = connect(p.addr.port(), "acme_app", Some("rb_acme")).await;
     let in_schema = app.prep("SELECT DATABASE()").await.unwrap();
     let mut spanning = connect(p.addr.port(), "acme_app", Some("rb_acme")).await;
@@ -1796,9 +1774,7 @@ async fn a_reload_reaches_prepared_statements_and_lets_sessions_leave_removed_te
 async fn a_pinned_session_keeps_its_primary_or_ends_when_a_reload_moves_it() {
     let [r1, r2] = replica_ports();
     let text = config_text(None);
-    let file = TempConfig::new("pinned-reload", &text);
-    let p = start_from_file(&file).await;
-    let mut a = admin(&p).await;
+    let (file, p, mut a) = serving_file("pinned-reload", &text).await;
     let mut app = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
     let got: Option<i64> = app
         .query_first("SELECT GET_LOCK('sy_reload_pin', 5)")

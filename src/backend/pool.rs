@@ -194,12 +194,17 @@ fn take_expired(conns: &mut Vec<BackendConn>, now: Instant) -> Vec<BackendConn> 
             now.saturating_duration_since(c.last_used) >= IDLE_CLOSE
         })
         .collect();
-    for c in &expired {
+    leave_idle_counts(&expired);
+    expired
+}
+
+/// `conns`, taken out of the idle lists, no longer count as their groups' idle ones.
+fn leave_idle_counts(conns: &[BackendConn]) {
+    for c in conns {
         if let Some(s) = &c.slot {
             s.group().idle_changed(-1);
         }
     }
-    expired
 }
 
 /// `n` idle connections at address place `addr` were taken, closed or pruned.
@@ -551,12 +556,8 @@ impl Pools {
                 lists.drain().flat_map(|(_, list)| list.conns).collect();
             per_addr.iter_mut().for_each(|n| *n = 0);
             drop(guard);
-            for c in closing {
-                if let Some(s) = &c.slot {
-                    s.group().idle_changed(-1);
-                }
-                c.quit();
-            }
+            leave_idle_counts(&closing);
+            closing.into_iter().for_each(BackendConn::quit);
         }
     }
 

@@ -556,6 +556,108 @@ async fn a_multi_statements_insert_id_is_the_sessions_own() {
     assert_eq!(got, id, "the session's own id");
 }
 
+/// A multi-statement that ends a lock or drops a temporary table before it takes one again
+/// (`UNLOCK TABLES; LOCK TABLES ...`, `DROP TEMPORARY TABLE IF EXISTS t; CREATE TEMPORARY
+/// TABLE t ...`, as scripts write them) leaves its session holding what its last part
+/// took, as directly. The parts' effects were added up with no order (the lock's pin set,
+/// then cleared), so the connection went back to the pool with the table lock or the
+/// temporary table on it, and the next session there was refused its tables or read the
+/// other's rows.
+#[tokio::test]
+async fn a_multi_statements_last_lock_and_temporary_table_stay_with_its_session() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    // Each case on a proxy of its own, whose pool has only the connection A leaves.
+    let sessions = || async {
+        let proxy = common::start(config(2, OTHER_BACKEND_USER)).await;
+        let opts = || common::opts(proxy.addr.port(), "acme_app", Some("wf_acme"));
+        let a = Conn::new(opts()).await.unwrap();
+        let b = Conn::new(opts()).await.unwrap();
+        (proxy, a, b)
+    };
+    let (_proxy, mut a, mut b) = sessions().await;
+    a.query_drop(
+        "DROP TEMPORARY TABLE IF EXISTS mux_multi_tmp; \
+         CREATE TEMPORARY TABLE mux_multi_tmp (x INT); INSERT INTO mux_multi_tmp VALUES (7)",
+    )
+    .await
+    .unwrap();
+    // A's next statement ends the look-back its last one kept the connection for; B's
+    // then takes the idle primary connection, A's if A left it.
+    a.query_drop("DO 1").await.unwrap();
+    let seen = b
+        .query_first::<i64, _>("SELECT x FROM mux_multi_tmp FOR UPDATE")
+        .await;
+    assert!(
+        matches!(&seen, Err(mysql_async::Error::Server(e)) if e.code == 1146),
+        "another session's temporary table: {seen:?}"
+    );
+    let x: Option<i64> = a
+        .query_first("SELECT x FROM mux_multi_tmp FOR UPDATE")
+        .await
+        .unwrap();
+    assert_eq!(x, Some(7), "the session's own temporary table");
+
+    let (_proxy, mut a, mut b) = sessions().await;
+    a.query_drop("UNLOCK TABLES; LOCK TABLES mux_rows READ")
+        .await
+        .unwrap();
+    a.query_drop("DO 1").await.unwrap();
+    // On the locked connection every table but mux_rows is refused (ERR 1100).
+    let other = b
+        .query_drop("SELECT COUNT(*) FROM mux_walk_trigger_rows FOR UPDATE")
+        .await;
+    a.query_drop("UNLOCK TABLES").await.unwrap();
+    other.unwrap_or_else(|e| panic!("another session's table lock: {e}"));
+}
+
+/// `SET PASSWORD` is refused (ERR 1227) in every form that reaches Switchyard as text: any
+/// account may change its own password without a privilege, and the account is the one
+/// Switchyard logs in as (here a tenant's `backend_user`, which a cluster's tenants share),
+/// with the password its config holds. Forwarded, it changed the backend login's password,
+/// and every later connection to the servers for every tenant on that login failed (1045).
+#[tokio::test]
+async fn set_password_is_refused_and_the_backend_login_keeps_its_password() {
+    const USER: &str = "sy_mux_password";
+    create_backend_user(USER).await;
+    // A run before the refusal existed may have changed it.
+    common::root()
+        .await
+        .query_drop(format!(
+            "ALTER USER '{USER}'@'%' IDENTIFIED BY '{BACKEND_PASSWORD}'"
+        ))
+        .await
+        .unwrap();
+    let proxy = common::start(config(2, USER)).await;
+    let mut a = common::connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    for sql in [
+        "SET PASSWORD = PASSWORD('sy_mux_changed')",
+        "SET PASSWORD FOR CURRENT_USER() = PASSWORD('sy_mux_changed')",
+        "DO 1; SET PASSWORD = PASSWORD('sy_mux_changed')",
+        "PREPARE s FROM 'SET PASSWORD = PASSWORD(''sy_mux_changed'')'",
+        "EXECUTE IMMEDIATE 'SET PASSWORD = PASSWORD(\\'sy_mux_changed\\')'",
+    ] {
+        let refused = a.query_drop(sql).await;
+        assert!(
+            matches!(&refused, Err(mysql_async::Error::Server(e)) if e.code == 1227 && e.message.contains("SET PASSWORD")),
+            "{sql}: {refused:?}"
+        );
+    }
+    let prepared = a
+        .exec_drop("SET PASSWORD = PASSWORD(?)", ("sy_mux_changed",))
+        .await;
+    assert!(
+        matches!(&prepared, Err(mysql_async::Error::Server(e)) if e.code == 1227),
+        "prepared: {prepared:?}"
+    );
+    let one: Option<i64> = a.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "the session goes on");
+    let direct = OptsBuilder::from_opts(common::opts(common::primary_port(), USER, None))
+        .pass(Some(BACKEND_PASSWORD));
+    Conn::new(direct)
+        .await
+        .unwrap_or_else(|e| panic!("the backend login's password changed: {e}"));
+}
+
 /// A user variable assigned a string takes the collation of its time, and a replay keeps
 /// that order: a repeated `SET collation_connection` folded to the end of the list made
 /// the replay assign `@v` first, in the login's collation.

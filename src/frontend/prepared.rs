@@ -455,6 +455,9 @@ impl Session {
         let payload = &payload[..];
         self.check_schema_refs(rt, &payload[1..], &q.refs)?;
         let c = &*q.c;
+        if c.effects.sets_password {
+            return Err(super::error::password_refused());
+        }
         if c.effects.kill {
             return Err(super::error::kill_unsupported(
                 "KILL as a prepared statement",

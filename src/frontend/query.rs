@@ -86,6 +86,9 @@ impl Session {
         let payload = &payload[..];
         self.check_schema_refs(rt, &payload[1..], &q.refs)?;
         let (c, digest) = (&*q.c, q.fingerprint);
+        if c.effects.sets_password {
+            return Err(super::error::password_refused());
+        }
         if c.effects.kill {
             return self.kill_statement(rt, &payload[1..]).await;
         }

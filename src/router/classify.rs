@@ -389,12 +389,25 @@ impl Multi {
         m.calls_procedure |= e.calls_procedure;
         self.not_read |= class != Class::Read;
         m.named_lock = merge_lock(m.named_lock, e.named_lock);
-        m.temp_tables_created.extend(e.temp_tables_created);
-        m.tables_dropped.extend(e.tables_dropped);
+        // The session applies creations before drops: in a multi-statement the last part
+        // that names a table decides (`DROP TEMPORARY TABLE IF EXISTS t; CREATE TEMPORARY
+        // TABLE t` leaves `t`, and the session must keep the connection that has it).
+        for t in e.tables_dropped {
+            m.temp_tables_created.retain(|c| *c != t);
+            m.tables_dropped.push(t);
+        }
+        for t in e.temp_tables_created {
+            m.tables_dropped.retain(|d| *d != t);
+            m.temp_tables_created.push(t);
+        }
         m.use_dbs.extend(e.use_dbs);
         m.dropped_database = e.dropped_database.or(m.dropped_database.take());
-        m.lock_tables |= e.lock_tables;
-        m.unlock_tables |= e.unlock_tables;
+        // Likewise the last of LOCK and UNLOCK decides (`UNLOCK TABLES; LOCK TABLES t READ`
+        // holds the lock).
+        if e.lock_tables || e.unlock_tables {
+            m.lock_tables = e.lock_tables;
+            m.unlock_tables = e.unlock_tables;
+        }
         m.backup_stage = e.backup_stage.or(m.backup_stage);
         m.backup_lock = e.backup_lock.or(m.backup_lock);
         m.user_var_assign |= e.user_var_assign;
@@ -402,6 +415,7 @@ impl Multi {
         m.calc_found_rows |= e.calc_found_rows;
         m.looks_back |= e.looks_back;
         m.kill |= e.kill;
+        m.sets_password |= e.sets_password;
         m.profiling |= e.profiling;
         m.next_transaction |= e.next_transaction;
         m.sets_role |= e.sets_role;

@@ -118,8 +118,10 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"USE" => use_db(cur),
         b"SET" => set::statement(ctx, cur),
         b"PREPARE" | b"EXECUTE" => {
+            let hidden = kill::in_dynamic_literal(ctx, cur);
             let effects = Effects {
-                kill: kill::in_dynamic_literal(ctx, cur),
+                kill: hidden.kill,
+                sets_password: hidden.sets_password,
                 // A statement prepared by name lives on the connection until DEALLOCATE;
                 // what `EXECUTE IMMEDIATE` runs (a SET, a temporary table) is not known.
                 unreplayable: true,

@@ -1,10 +1,12 @@
 //! KILL statements: which session and what of it, so the proxy can act on its own session
-//! ids instead of passing backend thread ids through; and KILL hidden in dynamic SQL.
+//! ids instead of passing backend thread ids through; and what Switchyard refuses (KILL,
+//! SET PASSWORD) hidden in dynamic SQL.
 
 use super::classify::Ctx;
 use super::hints;
 use super::lexer::{Cursor, Escapes, Kind, Resume};
 use super::schemas::literal;
+use super::Effects;
 
 /// A KILL the proxy can carry out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,18 +87,20 @@ pub fn parse(sql: &[u8]) -> Result<Kill, Unsupported> {
     Ok(kill)
 }
 
-/// Whether `PREPARE s FROM '...'` / `EXECUTE IMMEDIATE '...'` (the cursor is after PREPARE
-/// or EXECUTE) holds a KILL in its literal. Adjacent literals are one string to the server;
+/// What Switchyard refuses that `PREPARE s FROM '...'` / `EXECUTE IMMEDIATE '...'` (the
+/// cursor is after PREPARE or EXECUTE) holds in its literal: a KILL, a SET PASSWORD (only
+/// those two flags of the answer are set). Adjacent literals are one string to the server;
 /// the text is read with and without backslash escapes, as `sql_mode` may have it. A literal
 /// built at run time (`FROM @sql`) cannot be seen: docs/security.md says what guards that.
-pub(crate) fn in_dynamic_literal(ctx: &Ctx, mut cur: Cursor) -> bool {
+pub(crate) fn in_dynamic_literal(ctx: &Ctx, mut cur: Cursor) -> Effects {
     let opened = if cur.eat("IMMEDIATE") {
         true
     } else {
         cur.next_tok().is_some() && cur.eat("FROM")
     };
+    let mut found = Effects::default();
     if !opened {
-        return false;
+        return found;
     }
     let mut parts = Vec::new();
     while let Some(t) = cur.peek() {
@@ -117,14 +121,19 @@ pub(crate) fn in_dynamic_literal(ctx: &Ctx, mut cur: Cursor) -> bool {
             double: false,
         },
     ];
-    !parts.is_empty()
-        && modes.into_iter().any(|esc| {
-            let text: Vec<u8> = parts
-                .iter()
-                .flat_map(|p| literal(p, esc).into_owned())
-                .collect();
-            ctx.literal(&text).effects.kill
-        })
+    if parts.is_empty() {
+        return found;
+    }
+    for esc in modes {
+        let text: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| literal(p, esc).into_owned())
+            .collect();
+        let e = ctx.literal(&text).effects;
+        found.kill |= e.kill;
+        found.sets_password |= e.sets_password;
+    }
+    found
 }
 
 /// The session id: a plain integer literal or `CONNECTION_ID()`; expressions are refused

@@ -417,6 +417,11 @@ pub struct Effects {
     pub calls_procedure: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
+    /// `SET PASSWORD`: refused. Any account may change its own password without a
+    /// privilege, and the account is one Switchyard logs in as with the password its config
+    /// holds (a tenant's `backend_user`, shared by a cluster's tenants, or the client's own):
+    /// changed, every later login to the servers with it fails.
+    pub sets_password: bool,
     /// A SET of `profiling`: the server keeps the statements it profiled (SHOW PROFILES,
     /// their text) on the connection, through COM_RESET_CONNECTION and COM_CHANGE_USER.
     pub profiling: bool,

@@ -20,7 +20,14 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
         };
         return Piece::with(Class::Primary(R::Ddl), effects);
     }
-    if cur.peek_is("PASSWORD") || cur.eat_seq(&["DEFAULT", "ROLE"]) {
+    if cur.peek_is("PASSWORD") {
+        let effects = Effects {
+            sets_password: true,
+            ..Effects::default()
+        };
+        return Piece::with(Class::Primary(R::Ddl), effects);
+    }
+    if cur.eat_seq(&["DEFAULT", "ROLE"]) {
         return Piece::primary(R::Ddl);
     }
     // Without a scope, SET TRANSACTION applies to the next transaction only.

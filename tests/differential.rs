@@ -180,6 +180,44 @@ async fn binary_protocol_is_byte_identical() {
     }
 }
 
+/// COM_REFRESH (`mysql_refresh()`: `mariadb-admin flush-logs`) commits the session's
+/// transaction first, as a FLUSH statement does, whatever the privilege check then says.
+/// In a read-only transaction (which lives on a replica) it went to the replica, and the
+/// session still took itself for one in that transaction: its next write got ERR 1792 where
+/// the server runs it.
+#[tokio::test]
+async fn com_refresh_ends_a_read_only_transaction_as_directly() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    for (what, cmd, expect) in [
+        (
+            "begin",
+            b"\x03START TRANSACTION READ ONLY".to_vec(),
+            Expect::Single,
+        ),
+        (
+            "read",
+            b"\x03SELECT COUNT(*) FROM diff_types".to_vec(),
+            Expect::ResultSets,
+        ),
+        ("refresh", vec![0x07, 0x02], Expect::Single),
+        (
+            "after",
+            b"\x03CREATE TEMPORARY TABLE diff_refresh_tmp (x INT)".to_vec(),
+            Expect::Single,
+        ),
+        (
+            "state",
+            b"\x03SELECT @@in_transaction".to_vec(),
+            Expect::ResultSets,
+        ),
+    ] {
+        let d = direct.command(&cmd, expect).await;
+        let p = proxied.command(&cmd, expect).await;
+        assert_same(what, &d, &p);
+    }
+}
+
 #[tokio::test]
 async fn other_commands_are_byte_identical() {
     setup().await;

@@ -658,6 +658,47 @@ async fn set_password_is_refused_and_the_backend_login_keeps_its_password() {
         .unwrap_or_else(|e| panic!("the backend login's password changed: {e}"));
 }
 
+/// COM_REFRESH runs where a FLUSH statement does: on the tenant's primary, after committing
+/// a read-only transaction on its replica. It went to the transaction's replica, so an
+/// operator's `mysql_refresh()` rotated (or with REFRESH_SLAVE, reset) a shared replica's
+/// logs instead of the primary's. Seen by the primary's binary log: rotated, it moves on.
+#[tokio::test]
+async fn com_refresh_in_a_read_only_transaction_runs_on_the_primary() {
+    const USER: &str = "sy_mux_refresh";
+    create_backend_user(USER).await;
+    let mut root = common::root().await;
+    root.query_drop(format!("GRANT RELOAD ON *.* TO '{USER}'@'%'"))
+        .await
+        .unwrap();
+    let binlog = |mut root: Conn| async move {
+        let row: mysql_async::Row = root
+            .query_first("SHOW MASTER STATUS")
+            .await
+            .unwrap()
+            .unwrap();
+        row.get::<String, _>(0).unwrap()
+    };
+    let before = binlog(common::root().await).await;
+    let proxy = common::start(config(2, USER)).await;
+    let (mut c, _) = RawClient::connect(
+        proxy.addr.port(),
+        "acme_app",
+        "acme_pw",
+        Some("wf_acme"),
+        modern_caps(),
+    )
+    .await;
+    c.query("START TRANSACTION READ ONLY").await;
+    c.query("SELECT COUNT(*) FROM mux_rows").await;
+    let refreshed = c.command(&[0x07, 0x02], Expect::Single).await;
+    assert_eq!(packets(&refreshed)[0].1[0], 0x00, "OK: {refreshed:?}");
+    assert_ne!(
+        binlog(root).await,
+        before,
+        "the primary's binary log was not rotated"
+    );
+}
+
 /// A user variable assigned a string takes the collation of its time, and a replay keeps
 /// that order: a repeated `SET collation_connection` folded to the end of the list made
 /// the replay assign `@v` first, in the login's collation.

@@ -8,6 +8,7 @@ use crate::protocol::command;
 use crate::protocol::scan::Expect;
 use crate::protocol::CapabilityFlags;
 use crate::router::route::Target;
+use crate::router::{Class, Classification, PrimaryReason};
 use crate::state::RuntimeState;
 
 /// COM_SET_OPTION's two options: multi-statements on (0) and off (1).
@@ -47,10 +48,11 @@ impl Session {
         Ok(())
     }
 
-    /// COM_REFRESH (`mariadb-admin flush-logs`, `mariadb-dump --flush-logs`): where a
-    /// FLUSH statement runs (the transaction's connection, else the tenant's primary), once
-    /// a tenant is chosen, and held while the tenant is paused; the server checks its
-    /// privilege.
+    /// COM_REFRESH (`mariadb-admin flush-logs`, `mariadb-dump --flush-logs`): as a FLUSH
+    /// statement, once a tenant is chosen, and held while the tenant is paused. The server
+    /// commits the session's transaction first, whatever its privilege check then says: a
+    /// read-only one is committed on its replica and the command runs on the primary (never
+    /// on a replica others share), and the answer's status ends a primary one.
     pub(super) async fn com_refresh(
         &mut self,
         rt: &RuntimeState,
@@ -62,10 +64,24 @@ impl Session {
         if let Some(paused) = self.before_statement(rt)? {
             self.wait_out_pause(rt, paused).await?;
         }
+        let c = Classification {
+            class: Class::Primary(PrimaryReason::Ddl),
+            hints: Default::default(),
+            effects: Default::default(),
+        };
+        if self.in_replica_txn() {
+            self.in_read_only_txn(rt, &c, None).await?;
+        }
         let t = self.session_target();
         self.ready(rt, t).await?;
-        self.forward(t, payload, Expect::Single, None).await?;
-        Ok(())
+        let guard = self.write_guard(&c);
+        self.hold_end = guard.is_some();
+        let mut o = self.forward(t, payload, Expect::Single, None).await?;
+        if o.err.is_some() {
+            self.status_after_error(t, &c, &mut o).await?;
+        }
+        self.after_statement(t, &c, &o, payload, guard);
+        self.release_answer().await
     }
 
     /// With a tenant, a ping checks one of its servers; without one, Switchyard itself

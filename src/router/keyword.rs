@@ -413,6 +413,17 @@ fn start(mut cur: Cursor) -> Piece {
 }
 
 fn lock(mut cur: Cursor, acquire: bool) -> Piece {
+    // MySQL's `LOCK INSTANCE FOR BACKUP` and Percona's `LOCK BINLOG FOR BACKUP` stay with
+    // the connection until `UNLOCK INSTANCE` / `UNLOCK BINLOG`, as MariaDB's BACKUP LOCK
+    // does until BACKUP UNLOCK: pooled, they would block the server's DDL (its binary log)
+    // for whoever got the connection next.
+    if cur.eat("INSTANCE") || cur.eat("BINLOG") {
+        let effects = Effects {
+            backup_lock: Some(acquire),
+            ..Effects::default()
+        };
+        return Piece::with(Class::Primary(R::LockTables), effects);
+    }
     if !(cur.eat("TABLES") || cur.eat("TABLE")) {
         return Piece::primary(R::Unknown);
     }

@@ -687,6 +687,12 @@ fn locks_a_connection_holds_are_seen() {
     assert_eq!(effects("BACKUP UNLOCK").backup_lock, Some(false));
     assert_eq!(class("BACKUP LOCK t"), p(R::LockTables));
     assert_eq!(class("BACKUP SOMETHING"), p(R::Unknown));
+    assert_eq!(effects("LOCK INSTANCE FOR BACKUP").backup_lock, Some(true));
+    assert_eq!(effects("UNLOCK INSTANCE").backup_lock, Some(false));
+    assert_eq!(effects("LOCK BINLOG FOR BACKUP").backup_lock, Some(true));
+    assert_eq!(effects("UNLOCK BINLOG").backup_lock, Some(false));
+    assert_eq!(class("LOCK INSTANCE FOR BACKUP"), p(R::LockTables));
+    assert_eq!(class("LOCK SOMETHING"), p(R::Unknown));
 }
 
 #[test]

@@ -1274,6 +1274,13 @@ async fn writes_follow_a_promotion() {
         let proxy = common::start_monitored(cfg("eventual", true)).await;
         // An application user: its writes to a read-only server fail instead of landing.
         let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        // A session whose named lock lives on the old primary: after the promotion it must
+        // not go on without it (its next write would run unserialized on the new one).
+        let mut pinned = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        pinned
+            .query_drop("DO GET_LOCK('cr_promo_lock', 0)")
+            .await
+            .unwrap();
         let mut old = chaos_root(p).await;
         old.query_drop("SET GLOBAL read_only = 1").await.unwrap();
         let mut new = chaos_root(r1).await;
@@ -1300,6 +1307,22 @@ async fn writes_follow_a_promotion() {
             .unwrap();
         assert_eq!(port, r1, "the write ran on the promoted server");
         println!("writes followed the promotion after {:?}", start.elapsed());
+        let lost = pinned
+            .query_drop("INSERT INTO cr_promo (v, port) VALUES ('unlocked', @@port)")
+            .await;
+        assert!(
+            matches!(&lost, Err(mysql_async::Error::Server(e)) if e.code == 1927),
+            "the pinned session's write: {lost:?}"
+        );
+        let ran: Option<u16> = new
+            .query_first("SELECT port FROM wf_acme.cr_promo WHERE v = 'unlocked'")
+            .await
+            .unwrap();
+        assert_eq!(ran, None, "a write ran without the session's lock");
+        assert!(
+            pinned.query_drop("SELECT 1").await.is_err(),
+            "the session went on without its lock"
+        );
         // A writable server that is not the configured primary never gets reads.
         for _ in 0..10 {
             let port = served_by(&mut c).await;

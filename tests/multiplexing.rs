@@ -1498,7 +1498,31 @@ async fn a_refused_change_user_falls_back_and_spares_the_next_idle_connection() 
         a: "sy_cu_c",
         b: "sy_cu_d",
     };
-    let proxy = two_logins_proxy(l, "wrong").await;
+    refused_change_user(l, "wrong", 1045).await;
+}
+
+/// So does any other refusal of the login (a locked account here; `max_user_connections`,
+/// an expired password, a schema it may not use): only a wrong password or plugin spared
+/// the idle connections, so each of the refused login's statements cost another login one.
+#[tokio::test]
+async fn a_change_user_to_a_locked_account_spares_the_next_idle_connection() {
+    let l = Logins {
+        a: "sy_cu_e",
+        b: "sy_cu_f",
+    };
+    create_logins(l).await;
+    common::root()
+        .await
+        .query_drop(format!("ALTER USER '{}'@'%' ACCOUNT LOCK", l.b))
+        .await
+        .unwrap();
+    refused_change_user(l, BACKEND_PASSWORD, 4151).await;
+}
+
+/// Globex's login `l.b` is refused with `code` (`b_password` or the account's state): its
+/// tries take acme's idle connection once, then never again.
+async fn refused_change_user(l: Logins, b_password: &str, code: u16) {
+    let proxy = two_logins_proxy(l, b_password).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     let mut root = common::root().await;
     let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
@@ -1518,7 +1542,7 @@ async fn a_refused_change_user_falls_back_and_spares_the_next_idle_connection() 
     cold(&mut root, a_thread).await;
     assert_eq!(
         try_b().await,
-        1045,
+        code,
         "the first try: the server's own refusal"
     );
     // That try cost A's idle connection (a failed COM_CHANGE_USER leaves it in no known
@@ -1529,7 +1553,7 @@ async fn a_refused_change_user_falls_back_and_spares_the_next_idle_connection() 
     threads_until(&mut root, l, "A's new primary connection", |t| t == only_a).await;
 
     cold(&mut root, a_thread).await;
-    assert_eq!(try_b().await, 1045, "the second try");
+    assert_eq!(try_b().await, code, "the second try");
     let (again, ..) = who(&mut a).await;
     assert_eq!(
         again, a_thread,

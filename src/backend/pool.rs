@@ -376,12 +376,10 @@ impl Pools {
             error = %err,
             "COM_CHANGE_USER failed: opening a connection instead"
         );
-        // A login that cannot be changed to (its plugin's flow, its password) would fail
-        // the same way on the next idle connection, and cost that one too.
-        if matches!(
-            err,
-            BackendError::AuthPlugin(_) | BackendError::Auth { code: 1045, .. }
-        ) {
+        // A login the server refuses (its password, plugin, a locked account, its
+        // `max_user_connections`) would fail the same way on the next idle connection,
+        // and cost that one too.
+        if matches!(err, BackendError::AuthPlugin(_) | BackendError::Auth { .. }) {
             ask.group.change_user_failed();
         }
         None

@@ -122,10 +122,7 @@ impl Session {
                 .unwrap_or(Err(BackendError::StateTimeout));
             match restored {
                 Ok(kind) => kind,
-                Err(e) => {
-                    self.held.take(t);
-                    return Err(self.backend_error(t, e));
-                }
+                Err(e) => return Err(self.failed_before_statement(t, e)),
             }
         };
         if let Some(conn) = self.held.get(t) {
@@ -257,10 +254,25 @@ impl Session {
             moved.then(|| addr.to_owned())
         };
         if let Some(to) = moved_to.filter(|_| self.st.txn.is_none()) {
-            // The primary moved (a promotion): what lived on the old one is gone.
-            tracing::info!(parent: &self.span(), to, "primary moved: reconnecting");
+            // The primary moved (a promotion): what lived on the old one is gone. A session
+            // that kept something there (a named lock, a user variable) must not run its
+            // statement without it: it ends after this ERR, as one a reload moved.
+            let pin = self
+                .st
+                .lives_on(t)
+                .then(|| self.st.pins.reason().unwrap_or("session state"));
+            tracing::info!(parent: &self.span(), to, pin, "primary moved: reconnecting");
             self.held.take(t);
             self.lost_backend(t);
+            if let Some(pin) = pin {
+                return Err(SessionError::reply(
+                    1927,
+                    "70100",
+                    format!(
+                        "Connection was killed: the tenant's primary changed, and this session's {pin} was on the old one"
+                    ),
+                ));
+            }
         }
         if self.held.get(t).is_some_and(|c| !c.survived_idle()) {
             self.held.take(t);
@@ -555,6 +567,19 @@ impl Session {
             self.state_lost = true;
         }
         self.st.reset(Reset::Lost(t));
+    }
+
+    /// The connection to `t` failed with `err` while it was made ready for a statement (a
+    /// restore, a prepare, long data): it is dropped, and what the session kept there (a
+    /// transaction, a pin), if anything, is lost with it, so its next statements fail
+    /// rather than run outside the transaction the client holds. A connection the session
+    /// only just took kept nothing of it.
+    pub(super) fn failed_before_statement(&mut self, t: Target, err: BackendError) -> SessionError {
+        self.held.take(t);
+        if self.st.lives_on(t) {
+            self.lost_backend(t);
+        }
+        self.backend_error(t, err)
     }
 
     /// The connection to `t` failed with `err`: it is dropped, what lived on it is lost

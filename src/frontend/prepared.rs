@@ -751,10 +751,7 @@ impl Session {
                 Ok(o) => o,
                 // The statement's schema is gone: the server's refusal, the connection fine.
                 Err(crate::backend::BackendError::Server(e)) => return Err(SessionError::Reply(e)),
-                Err(e) => {
-                    self.held.take(t);
-                    return Err(self.backend_error(t, e));
-                }
+                Err(e) => return Err(self.failed_before_statement(t, e)),
             };
             let closed = match (o.prepared, o.err) {
                 (Some(ok), _) => {
@@ -812,8 +809,7 @@ impl Session {
         for mut chunk in chunks {
             command::set_stmt_id(&mut chunk, backend_id);
             if let Err(e) = conn.send_no_reply(&chunk).await {
-                self.held.take(t);
-                return Err(self.backend_error(t, e));
+                return Err(self.failed_before_statement(t, e));
             }
         }
         Ok(())

@@ -103,6 +103,13 @@ async fn mysql_connector_python_pure() {
     python("connector-pure").await;
 }
 
+/// The pure-Python connector reads a compressed packet that a frame cuts short by reading
+/// one more frame only: a row spread over several frames did not parse.
+#[tokio::test]
+async fn mysql_connector_python_pure_compressed() {
+    python("connector-pure-compress").await;
+}
+
 /// mysql2 asks for MariaDB's extended column metadata and parses a JSON column
 /// (`format=json`) into an object; through Switchyard too, now that the capability is offered.
 const JSON_PARSED: &str = r#"{"a":[1,null]}"#;

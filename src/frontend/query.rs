@@ -23,9 +23,9 @@ fn set_wait_timeout(sql: &[u8]) -> Option<u64> {
         sql[i..i + NAME.len()].eq_ignore_ascii_case(NAME)
             && (i == 0 || !crate::router::is_ident_byte(sql[i - 1]))
     })?;
-    let rest = std::str::from_utf8(&sql[at + NAME.len()..])
-        .ok()?
-        .trim_start();
+    let rest = std::str::from_utf8(&sql[at + NAME.len()..]).ok()?;
+    // Quoted: ``SET SESSION `wait_timeout` = 60`` (mysql-connector-python's pooled reset).
+    let rest = rest.strip_prefix('`').unwrap_or(rest).trim_start();
     let rest = rest.strip_prefix(":=").or_else(|| rest.strip_prefix('='))?;
     let digits: String = rest
         .trim_start()
@@ -395,6 +395,10 @@ mod tests {
         assert_eq!(
             set_wait_timeout(b"SET sql_mode='', wait_timeout=7"),
             Some(7)
+        );
+        assert_eq!(
+            set_wait_timeout(b"SET SESSION `wait_timeout` = 60"),
+            Some(60)
         );
         assert_eq!(set_wait_timeout(b"SET wait_timeout = @x"), None);
         assert_eq!(set_wait_timeout(b"SET wait_timeout = DEFAULT"), None);

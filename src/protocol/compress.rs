@@ -23,6 +23,9 @@ pub struct Compression {
     /// The next compressed sequence id: a command starts at the client's, and the answer's
     /// frames count on from it.
     seq: u8,
+    /// The start of a packet not yet whole, held for the frame that completes it (see
+    /// [`frame`](Self::frame)): at most one packet, 16 MB.
+    held: Vec<u8>,
 }
 
 impl Compression {
@@ -59,8 +62,29 @@ impl Compression {
         self.seq = 0;
     }
 
-    /// `bytes` (whole packets or any part of them) as compressed frames.
+    /// `bytes` (packets, the last of them perhaps not whole yet) as compressed frames that
+    /// end where packets end, as a server's do for any packet that fits its buffer. An answer
+    /// is relayed as it arrives, so a large row comes in pieces, and mysql-connector-python's
+    /// pure driver reads a packet a frame cuts short from the next frame only: a row over
+    /// several frames did not parse. A packet's start is held here until the rest arrives.
     pub fn frame(&mut self, bytes: &[u8]) -> io::Result<Vec<u8>> {
+        if self.held.is_empty() {
+            let whole = whole_packets(bytes);
+            self.held.extend_from_slice(&bytes[whole..]);
+            return self.frame_chunks(&bytes[..whole]);
+        }
+        self.held.extend_from_slice(bytes);
+        let whole = whole_packets(&self.held);
+        if whole == 0 {
+            return Ok(Vec::new());
+        }
+        let rest = self.held.split_off(whole);
+        let ready = std::mem::replace(&mut self.held, rest);
+        self.frame_chunks(&ready)
+    }
+
+    /// `bytes` as compressed frames of at most 16 MB - 1 each, cut wherever that falls.
+    fn frame_chunks(&mut self, bytes: &[u8]) -> io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(bytes.len() / 2 + HEADER);
         for chunk in bytes.chunks(MAX_PAYLOAD) {
             let (body, plain) = if chunk.len() < MIN_COMPRESS {
@@ -88,6 +112,19 @@ impl Compression {
     }
 }
 
+/// How many bytes at the start of `bytes` are whole packets.
+fn whole_packets(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(h) = bytes.get(at..at + 4) {
+        let end = at + 4 + u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
+        if end > bytes.len() {
+            break;
+        }
+        at = end;
+    }
+    at
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,7 +148,7 @@ mod tests {
             })
             .collect();
         let mut tx = Compression::default();
-        let framed = tx.frame(&noise).unwrap();
+        let framed = tx.frame_chunks(&noise).unwrap();
         assert_eq!(&framed[4..7], &[0, 0, 0], "stored: uncompressed length 0");
         assert_eq!(&framed[HEADER..], &noise[..]);
         let mut rx = Compression::default();
@@ -125,7 +162,7 @@ mod tests {
         for bytes in [b"\x01\x00\x00\x00\x0e".to_vec(), big] {
             let mut tx = Compression::default();
             let mut rx = Compression::default();
-            rx.raw.extend_from_slice(&tx.frame(&bytes).unwrap());
+            rx.raw.extend_from_slice(&tx.frame_chunks(&bytes).unwrap());
             assert_eq!(&decode_all(&mut rx)[..], &bytes[..]);
             assert!(rx.raw.is_empty());
         }
@@ -134,9 +171,9 @@ mod tests {
     #[test]
     fn small_frames_are_stored_and_large_ones_shrink() {
         let mut c = Compression::default();
-        let small = c.frame(b"abc").unwrap();
+        let small = c.frame(b"\x01\x00\x00\x00\x0e").unwrap();
         assert_eq!(&small[4..7], &[0, 0, 0], "stored, uncompressed length 0");
-        let big = c.frame(&[b'x'; 10_000]).unwrap();
+        let big = c.frame_chunks(&[b'x'; 10_000]).unwrap();
         assert!(big.len() < 200);
         assert_eq!(big[3], 1, "sequence ids count on");
     }
@@ -155,9 +192,42 @@ mod tests {
     }
 
     #[test]
+    fn a_packet_that_arrives_in_pieces_goes_out_in_one_frame() {
+        let row: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut answer = vec![0x02, 0x00, 0x00, 0x01, 0x01, 0x01];
+        answer.extend_from_slice(&[0xA0, 0x86, 0x01, 0x02]);
+        answer.extend_from_slice(&row);
+        answer.extend_from_slice(b"\x01\x00\x00\x03\xfe");
+        let mut tx = Compression::default();
+        let mut frames = Vec::new();
+        // Pieces cut inside the row, inside the last packet's header, then the rest.
+        for piece in [
+            &answer[..30_000],
+            &answer[30_000..100_008],
+            &answer[100_008..],
+        ] {
+            frames.push(tx.frame(piece).unwrap());
+        }
+        // The first piece: the whole first packet only; the second: nothing whole.
+        let mut rx = Compression::default();
+        rx.raw.extend_from_slice(&frames[0]);
+        assert_eq!(&decode_all(&mut rx)[..], &answer[..6]);
+        assert!(frames[1].is_empty());
+        rx.raw.extend_from_slice(&frames[2]);
+        let mut out = BytesMut::new();
+        assert!(rx.decode(&mut out).unwrap().is_some());
+        assert_eq!(
+            &out[..],
+            &answer[6..],
+            "the row and the last packet in one frame"
+        );
+        assert!(tx.held.is_empty());
+    }
+
+    #[test]
     fn partial_and_corrupt_frames() {
         let mut tx = Compression::default();
-        let framed = tx.frame(&[7u8; 1000]).unwrap();
+        let framed = tx.frame_chunks(&[7u8; 1000]).unwrap();
         let mut rx = Compression::default();
         rx.raw.extend_from_slice(&framed[..framed.len() - 1]);
         assert!(rx.decode(&mut BytesMut::new()).unwrap().is_none());

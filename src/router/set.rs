@@ -1,7 +1,7 @@
 //! SET statements: session variables (replayable), server-wide changes, user variables.
 
 use super::classify::{Ctx, Piece};
-use super::lexer::{sysvar_parts, Cursor, Kind, Token};
+use super::lexer::{ident_text, sysvar_parts, Cursor, Kind, Token};
 use super::select::{self, Scan};
 use super::{Class, Effects, PrimaryReason};
 
@@ -162,6 +162,16 @@ fn is_literal(cur: &Cursor, t: super::lexer::Token) -> bool {
     }
 }
 
+impl Targets {
+    /// A session variable `name` is assigned: what Switchyard follows of it.
+    fn session_target(&mut self, name: &[u8]) -> Completion {
+        self.session_var = true;
+        self.profiling |= name.eq_ignore_ascii_case(b"profiling");
+        self.one_shot |= is_one_shot(name);
+        completion_target(name)
+    }
+}
+
 /// Looks at each assignment's target (the token after SET or after a top-level comma).
 fn targets(mut cur: Cursor) -> Targets {
     let mut out = Targets {
@@ -213,11 +223,12 @@ fn targets(mut cur: Cursor) -> Targets {
                     at_target = true;
                 }
                 Kind::Word if is_session_scope(text) => at_target = true,
-                Kind::Word => {
-                    out.session_var = true;
-                    out.profiling |= text.eq_ignore_ascii_case(b"profiling");
-                    out.one_shot |= is_one_shot(text);
-                    completion = completion_target(text);
+                Kind::Word => completion = out.session_target(text),
+                // A quoted name is the variable of its unquoted text: mysql-connector-python's
+                // pooled reset sends ``SET SESSION `name` = value``.
+                Kind::QuotedIdent => {
+                    let name = ident_text(cur.src(), t);
+                    completion = out.session_target(name.as_bytes());
                 }
                 Kind::UserVar => out.user_var = true,
                 Kind::SysVar => {

@@ -456,6 +456,7 @@ fn sets_a_replay_would_apply_again_pin() {
         "SET rand_seed1 = 1, rand_seed2 = 2",
         "SET last_insert_id = 9",
         "SET @@identity = 4",
+        "SET SESSION `insert_id` = 1",
     ] {
         assert!(effects(sql).unreplayable, "{sql}");
     }
@@ -502,6 +503,7 @@ fn code_and_handles_that_live_on_a_connection_pin() {
         ("SET @@session.completion_type = 'release'", Some(true)),
         ("SET completion_type = 2, completion_type = 0", Some(false)),
         ("SET SESSION completion_type = DEFAULT", Some(false)),
+        ("SET SESSION `completion_type` = 2", Some(true)),
         ("SET completion_type = @v", None),
         ("SET GLOBAL completion_type = 2", None),
         ("SET sql_mode = 2", None),
@@ -763,6 +765,8 @@ fn a_set_of_profiling_is_seen_in_every_spelling() {
         "SET @@session.profiling = 0",
         "SET time_zone = '+00:00', @@local.PROFILING = 1",
         "SET NAMES utf8; SET profiling = 1",
+        // mysql-connector-python's pooled reset quotes the name.
+        "SET SESSION `profiling` = 1",
     ] {
         assert!(effects(sql).profiling, "{sql}");
     }

@@ -2,12 +2,17 @@
 data port, so that direct and proxied runs can be compared line for line
 (tests/driver_compare.rs): column names and types as the driver reports them, values,
 warnings, and an error's code, SQLSTATE and message.
-Usage: compare_check.py pymysql|connector-c|connector-pure PORT   (user acme_app, db wf_acme)"""
+Usage: compare_check.py pymysql|connector-c|connector-pure[-compress] PORT
+(user acme_app, db wf_acme; -compress: the compressed protocol, and rows of 100 KB)"""
 import sys
 
 driver, port = sys.argv[1], int(sys.argv[2])
 args = dict(host="127.0.0.1", port=port, user="acme_app", password="acme_pw",
             database="wf_acme", charset="utf8mb4")
+compress = driver.endswith("-compress")
+driver = driver.removesuffix("-compress")
+if compress:
+    args["compress"] = True
 if driver == "pymysql":
     import pymysql as db
     conn = db.connect(**args)
@@ -30,6 +35,12 @@ STATEMENTS = [
     "SELECT * FROM no_such_table_drv",
     "SELECT DATABASE(), @@character_set_client, @@collation_connection",
 ]
+if compress:
+    # Rows larger than one read from the server: their packets reach Switchyard in pieces.
+    STATEMENTS += [
+        "SELECT REPEAT('x', 100000) AS big, REPEAT('y', 40000) AS big2",
+        "SELECT seq, REPEAT(CHAR(65 + seq % 26), 30000 + seq) AS v FROM seq_1_to_20",
+    ]
 cur = conn.cursor()
 for sql in STATEMENTS:
     print("==", sql)
@@ -45,6 +56,9 @@ for sql in STATEMENTS:
     for d in cur.description:
         print(" column", repr(d))
     for row in cur.fetchall():
+        # Long values by their length and ends, not 100 KB of output per row.
+        row = tuple(v if not isinstance(v, (str, bytes)) or len(v) < 1000
+                    else (len(v), v[:8], v[-8:]) for v in row)
         print(" row", repr(row))
     print(" warnings", getattr(cur, "warning_count", None))
 cur.close()

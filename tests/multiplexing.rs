@@ -608,6 +608,31 @@ async fn a_multi_statements_last_lock_and_temporary_table_stay_with_its_session(
         .await;
     a.query_drop("UNLOCK TABLES").await.unwrap();
     other.unwrap_or_else(|e| panic!("another session's table lock: {e}"));
+
+    // Failed part-way, the parts before the failure ran: the lock stays, though the text's
+    // last part would have released it.
+    let (_proxy, mut a, mut b) = sessions().await;
+    common::root()
+        .await
+        .query_drop("INSERT IGNORE INTO wf_acme.mux_rows (id, client, v) VALUES (-17, -17, 0)")
+        .await
+        .unwrap();
+    let failed = a
+        .query_drop(
+            "LOCK TABLES mux_rows WRITE; \
+             INSERT INTO mux_rows (id, client, v) VALUES (-17, -17, 0); UNLOCK TABLES",
+        )
+        .await;
+    assert!(
+        matches!(&failed, Err(mysql_async::Error::Server(e)) if e.code == 1062),
+        "{failed:?}"
+    );
+    a.query_drop("DO 1").await.unwrap();
+    let other = b
+        .query_drop("SELECT COUNT(*) FROM mux_walk_trigger_rows FOR UPDATE")
+        .await;
+    a.query_drop("UNLOCK TABLES").await.unwrap();
+    other.unwrap_or_else(|e| panic!("a partly run multi-statement's lock: {e}"));
 }
 
 /// `SET PASSWORD` is refused (ERR 1227) in every form that reaches Switchyard as text: any
@@ -696,6 +721,68 @@ async fn com_refresh_in_a_read_only_transaction_runs_on_the_primary() {
         binlog(root).await,
         before,
         "the primary's binary log was not rotated"
+    );
+}
+
+/// A read that must see the primary's position (`global` consistency) waits for its own
+/// tenant's pool only. The lookups of every tenant on a primary went through one gate, and
+/// the session holding it waited there for a connection of its tenant's: a tenant whose
+/// primary connections were all taken held another tenant's reads for its `pool_timeout`.
+#[tokio::test]
+async fn a_tenants_full_pool_does_not_hold_another_tenants_consistent_reads() {
+    let text = common::config_text("consistency = \"global\"\npool_max = 1")
+        .replace(
+            "handshake_timeout = \"2s\"",
+            "handshake_timeout = \"2s\"\npool_timeout = \"20s\"",
+        )
+        .replace(
+            "name = \"sb\"\n",
+            "name = \"sb\"\nconsistency = \"global\"\n",
+        );
+    let text = format!("{text}\n[admin]\nuser = \"admin\"\npassword = \"admin\"\n");
+    let proxy =
+        common::start_with_admin(RuntimeState::new(config::parse(&text, &|_| None).unwrap())).await;
+    let (port, admin) = (proxy.addr.port(), proxy.admin.port());
+    let mut sb = common::connect(port, "sbtest", Some("sbtest")).await;
+    let mut holder = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let mut reader = common::connect(port, "acme_app", Some("wf_acme")).await;
+    // Acme's one primary connection, held by a transaction.
+    holder.query_drop("BEGIN").await.unwrap();
+    holder
+        .query_drop("SELECT 1 FROM mux_rows LIMIT 1 FOR UPDATE")
+        .await
+        .unwrap();
+    let waiting = tokio::spawn(async move {
+        let r: Result<Option<i64>, _> = reader.query_first("SELECT COUNT(*) FROM mux_rows").await;
+        r
+    });
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    common::until(
+        "acme's read waiting for its pool",
+        Duration::from_secs(10),
+        || {
+            let primary = primary.clone();
+            async move {
+                let rows = admin_rows(admin, "SHOW POOLS").await;
+                rows.iter()
+                    .any(|r| r[0] == "acme" && r[1] == primary && r[7] == "1")
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let n: Option<i64> = sb
+        .query_first("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sbtest'")
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(n.is_some());
+    holder.query_drop("COMMIT").await.unwrap();
+    waiting.await.unwrap().unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "another tenant's read waited {took:?} for acme's pool"
     );
 }
 

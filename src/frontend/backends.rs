@@ -269,7 +269,8 @@ impl Session {
                     1927,
                     "70100",
                     format!(
-                        "Connection was killed: the tenant's primary changed, and this session's {pin} was on the old one"
+                        "Connection was killed: the tenant's {} changed, and this session's {pin} was on the old one",
+                        if t == Target::Primary { "primary" } else { "replica" }
                     ),
                 ));
             }

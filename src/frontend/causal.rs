@@ -349,15 +349,24 @@ impl Session {
         Ok((!pos.is_empty()).then_some(pos))
     }
 
-    /// The primary's position as of a moment after `since`, shared with every read of any
-    /// tenant on that primary that arrived before the lookup started. Err if the primary
-    /// cannot be asked.
+    /// The primary's position as of a moment after `since`, shared with every read of the
+    /// tenant that arrived before the lookup started. Err if the primary cannot be asked.
     async fn primary_position(&mut self, rt: &RuntimeState, since: Instant) -> Result<String, ()> {
         let tenant = self.tenant_or_err().map_err(|_| ())?;
-        let gate = rt.shared.consistency.primary(rt.primary_addr(&tenant));
-        gate.after(since, || self.ask_primary_position(rt))
-            .await
-            .ok_or(())
+        let pos = match self.mark.clone() {
+            Some(mark) => {
+                mark.lookups
+                    .after(since, || self.ask_primary_position(rt))
+                    .await
+            }
+            None => self.ask_primary_position(rt).await,
+        }
+        .ok_or(())?;
+        rt.shared
+            .consistency
+            .primary(rt.primary_addr(&tenant))
+            .looked_up(&pos);
+        Ok(pos)
     }
 
     async fn ask_primary_position(&mut self, rt: &RuntimeState) -> Option<String> {

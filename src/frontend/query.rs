@@ -19,9 +19,15 @@ use crate::state::RuntimeState;
 fn set_wait_timeout(sql: &[u8]) -> Option<u64> {
     const NAME: &[u8] = b"wait_timeout";
     // The variable itself, not one ending in its name (innodb_lock_wait_timeout).
+    // Nor a user variable of that name (`@wait_timeout`, ``@`wait_timeout` ``).
+    let user_var = |before: &[u8]| {
+        let before = before.strip_suffix(b"`").unwrap_or(before);
+        before.ends_with(b"@") && !before.ends_with(b"@@")
+    };
     let at = (0..sql.len().saturating_sub(NAME.len() - 1)).find(|&i| {
         sql[i..i + NAME.len()].eq_ignore_ascii_case(NAME)
             && (i == 0 || !crate::router::is_ident_byte(sql[i - 1]))
+            && !user_var(&sql[..i])
     })?;
     let rest = std::str::from_utf8(&sql[at + NAME.len()..]).ok()?;
     // Quoted: ``SET SESSION `wait_timeout` = 60`` (mysql-connector-python's pooled reset).
@@ -401,6 +407,9 @@ mod tests {
             Some(60)
         );
         assert_eq!(set_wait_timeout(b"SET wait_timeout = @x"), None);
+        assert_eq!(set_wait_timeout(b"SET @wait_timeout = 5"), None);
+        assert_eq!(set_wait_timeout(b"SET @`wait_timeout` = 5"), None);
+        assert_eq!(set_wait_timeout(b"SET @@wait_timeout = 5"), Some(5));
         assert_eq!(set_wait_timeout(b"SET wait_timeout = DEFAULT"), None);
         assert_eq!(set_wait_timeout(b"SET sql_mode = ''"), None);
         assert_eq!(set_wait_timeout(b"SET innodb_lock_wait_timeout = 50"), None);

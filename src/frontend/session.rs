@@ -954,7 +954,7 @@ impl Session {
     /// leaving a time zone, a named lock or a temporary table to the pool; a write among
     /// them is one the session's next read must see.
     fn after_partial_run(&mut self, t: Target, c: &Classification, o: &Outcome, wrote: bool) {
-        if c.effects.changes_session() {
+        if c.effects.changes_session() || c.effects.parts_change_session {
             self.st.pins.set_unreplayable();
         }
         if !c.effects.use_dbs.is_empty() || c.effects.dropped_database.is_some() {

@@ -182,7 +182,7 @@ mod tests {
     fn answers_continue_the_commands_sequence() {
         let mut client = Compression::default();
         let mut server = Compression::default();
-        let cmd = client.frame(b"\x05\x00\x00\x00\x03SELECT").unwrap();
+        let cmd = client.frame(b"\x07\x00\x00\x00\x03SELECT").unwrap();
         server.raw.extend_from_slice(&cmd);
         decode_all(&mut server);
         let answer = server
@@ -199,28 +199,25 @@ mod tests {
         answer.extend_from_slice(&row);
         answer.extend_from_slice(b"\x01\x00\x00\x03\xfe");
         let mut tx = Compression::default();
-        let mut frames = Vec::new();
-        // Pieces cut inside the row, inside the last packet's header, then the rest.
-        for piece in [
-            &answer[..30_000],
-            &answer[30_000..100_008],
-            &answer[100_008..],
-        ] {
-            frames.push(tx.frame(piece).unwrap());
-        }
-        // The first piece: the whole first packet only; the second: nothing whole.
+        // Pieces cut inside the row, twice, then inside the last packet's header (the row
+        // ends at 100,010), then the rest.
+        let cuts = [0, 30_000, 100_008, 100_012, answer.len()];
+        let frames: Vec<Vec<u8>> = cuts
+            .windows(2)
+            .map(|w| tx.frame(&answer[w[0]..w[1]]).unwrap())
+            .collect();
         let mut rx = Compression::default();
-        rx.raw.extend_from_slice(&frames[0]);
-        assert_eq!(&decode_all(&mut rx)[..], &answer[..6]);
-        assert!(frames[1].is_empty());
-        rx.raw.extend_from_slice(&frames[2]);
-        let mut out = BytesMut::new();
-        assert!(rx.decode(&mut out).unwrap().is_some());
-        assert_eq!(
-            &out[..],
-            &answer[6..],
-            "the row and the last packet in one frame"
-        );
+        let mut next = |frame: &[u8]| {
+            rx.raw.extend_from_slice(frame);
+            let mut out = BytesMut::new();
+            assert!(rx.decode(&mut out).unwrap().is_some(), "one whole frame");
+            assert!(rx.raw.is_empty(), "only one");
+            out
+        };
+        assert_eq!(&next(&frames[0])[..], &answer[..6], "the first packet only");
+        assert!(frames[1].is_empty(), "nothing whole yet");
+        assert_eq!(&next(&frames[2])[..], &answer[6..100_010], "the row, whole");
+        assert_eq!(&next(&frames[3])[..], &answer[100_010..], "the last packet");
         assert!(tx.held.is_empty());
     }
 

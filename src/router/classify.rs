@@ -378,6 +378,7 @@ struct Multi {
 impl Multi {
     fn add(&mut self, class: Class, e: Effects) {
         let m = &mut self.effects;
+        m.parts_change_session |= e.changes_session();
         m.unreplayable |= e.unreplayable
             || matches!(
                 class,

@@ -435,6 +435,11 @@ pub struct Effects {
     /// answers with the value the connection holds, which a trigger of another session's
     /// write may have set.
     pub reads_user_var: bool,
+    /// A multi-statement some part of which left something on the connection (see
+    /// [`changes_session`](Self::changes_session)), whatever a later part undid: a failure
+    /// part-way leaves it there (`LOCK TABLES t WRITE; INSERT ...; UNLOCK TABLES` whose
+    /// INSERT fails keeps the lock).
+    pub parts_change_session: bool,
     /// A read that names no table and calls no function (`SELECT @@max_allowed_packet`,
     /// `SELECT 1`): its answer depends on no write, so it waits for none (consistency).
     pub reads_no_data: bool,

@@ -1,6 +1,6 @@
 //! What reads must see beyond their own session: each tenant's high-water GTID position
-//! (`consistency = "tenant"`) and the primaries' current positions, looked up once for all
-//! the reads that arrive together (`consistency = "global"`).
+//! (`consistency = "tenant"`) and its primary's current position, looked up once for the
+//! tenant's reads that arrive together (`consistency = "global"`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,10 @@ use crate::monitor::GtidPos;
 #[derive(Debug, Default)]
 pub struct TenantMark {
     inner: Mutex<Mark>,
+    /// The tenant's primary position lookups. Per tenant, not per server: the session that
+    /// looks up waits for a connection from its tenant's pool first, and another tenant's
+    /// reads must not queue behind that (a full pool held them for its `pool_timeout`).
+    pub lookups: PositionLookups,
 }
 
 /// A write counts from the moment its client could learn of it: the session records it
@@ -144,12 +148,17 @@ impl Drop for WriteGuard {
     }
 }
 
-/// One primary's position as last looked up, and the gate that makes reads arriving
-/// together share one lookup.
+/// The gate that makes a tenant's reads arriving together share one lookup of its
+/// primary's position.
+#[derive(Debug, Default)]
+pub struct PositionLookups {
+    gate: tokio::sync::Mutex<Option<Looked>>,
+}
+
+/// One primary's position as last looked up by any tenant's read.
 #[derive(Debug, Default)]
 pub struct PrimaryPosition {
-    gate: tokio::sync::Mutex<Option<Looked>>,
-    /// The last position looked up, readable while a lookup runs.
+    /// Readable while a lookup runs.
     last: std::sync::Mutex<Option<String>>,
 }
 
@@ -165,6 +174,12 @@ impl PrimaryPosition {
         self.last.locked().clone()
     }
 
+    pub fn looked_up(&self, pos: &str) {
+        *self.last.locked() = Some(pos.to_owned());
+    }
+}
+
+impl PositionLookups {
     /// The primary's position as of some moment after `since`: a lookup that started after
     /// `since` is reused; otherwise `lookup` runs (one at a time: the reads queued behind it
     /// all started before it, so they share its answer). `None` if the lookup failed.
@@ -183,7 +198,6 @@ impl PrimaryPosition {
             started,
             pos: pos.clone(),
         });
-        *self.last.locked() = Some(pos.clone());
         Some(pos)
     }
 }
@@ -331,8 +345,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_arriving_together_share_one_lookup() {
-        let p = Arc::new(PrimaryPosition::default());
+    async fn a_tenants_reads_arriving_together_share_one_lookup() {
+        let p = Arc::new(PositionLookups::default());
         let lookups = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let since = Instant::now();
         let mut tasks = Vec::new();

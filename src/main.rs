@@ -201,6 +201,7 @@ fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
         }
         cfg.server.threads = n;
     }
+    raise_open_files_limit(cfg.server.max_connections);
     // The control plane (accept, admin, HTTP, monitor) is light: one thread. Sessions run
     // on the worker threads `switchyard::run` starts.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -390,5 +391,43 @@ async fn bind_optional(
             eprintln!("cannot listen on {addr} ({what}): {e}");
             Err(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Each client and each server connection is a file descriptor, and services often start
+/// with a soft limit of 1024, which would stop accept at about a thousand clients (the rest
+/// wait in the listen backlog) far below `server.max_connections`: the soft limit is raised
+/// to the hard one, and a hard limit still below the clients the config allows is logged.
+fn raise_open_files_limit(max_connections: u32) {
+    // The kernel refuses more than `fs.nr_open` (1,048,576 by default), also for an
+    // unlimited hard limit.
+    const CEILING: libc::rlim_t = 1 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write only the struct they are given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let target = limit.rlim_max.min(CEILING);
+    if limit.rlim_cur < target {
+        let raised = libc::rlimit {
+            rlim_cur: target,
+            rlim_max: limit.rlim_max,
+        };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = target;
+        }
+    }
+    // Clients, then listeners, the monitor's and admin's connections; server connections
+    // come on top, as many as the pools' caps allow.
+    let clients = libc::rlim_t::from(max_connections) + 64;
+    if limit.rlim_cur < clients {
+        tracing::warn!(
+            limit = limit.rlim_cur,
+            max_connections,
+            "open files limit below server.max_connections: clients past it wait at accept and new server connections fail (raise LimitNOFILE, ulimit -n or docker's --ulimit nofile)"
+        );
     }
 }

@@ -343,3 +343,38 @@ async fn a_session_holds_at_most_max_prepared_stmt_count_statements() {
     let again = c.command(prepare, Expect::Prepare).await;
     assert_eq!(again[4], 0, "{again:?}");
 }
+
+/// Each client and server connection is a file descriptor, and services often start with a
+/// soft limit of 1024: the binary raises its soft limit to the hard one, and says at start
+/// when even that is below what `server.max_connections` allows (clients past it would wait
+/// at accept, new server connections fail).
+#[tokio::test]
+async fn the_open_files_limit_is_raised_and_a_low_one_is_logged() {
+    let bin = common::binary::spawn_with_open_files(
+        |port| common::binary::globex_config(port, "max_connections = 1000"),
+        std::process::Stdio::piped(),
+        (256, 512),
+    );
+    let _c = bin.connect("globex_app", Some("wf_globex")).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", bin.pid())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.parse::<u64>().ok())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        open_files,
+        [512, 512],
+        "soft limit raised to the hard one: {limits}"
+    );
+    bin.sigterm();
+    let out = bin.exit(Duration::from_secs(10)).await;
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("open files") && l.contains("512") && l.contains("1000")),
+        "{log}"
+    );
+}

@@ -38,20 +38,54 @@ pub fn spawn_with_env(
     stderr: Stdio,
     env: &[(&str, &str)],
 ) -> Binary {
+    start(config, global_args, stderr, env, None)
+}
+
+/// [`spawn`] with the open-files limit (soft, hard) set for the child before it starts.
+pub fn spawn_with_open_files(
+    config: impl FnOnce(u16) -> String,
+    stderr: Stdio,
+    (soft, hard): (u64, u64),
+) -> Binary {
+    start(config, &[], stderr, &[], Some((soft, hard)))
+}
+
+fn start(
+    config: impl FnOnce(u16) -> String,
+    global_args: &[&str],
+    stderr: Stdio,
+    env: &[(&str, &str)],
+    open_files: Option<(u64, u64)>,
+) -> Binary {
     let port = super::free_port();
     let dir = std::env::temp_dir().join(format!("sy-bin-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("switchyard.toml");
     std::fs::write(&file, config(port)).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(global_args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    cmd.args(global_args)
         .args(["run", "--config"])
         .arg(&file)
         .envs(env.iter().copied())
         .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .kill_on_drop(true);
+    if let Some((soft, hard)) = open_files {
+        let limit = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit is async-signal-safe, and `limit` is a plain copy.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let child = cmd.spawn().unwrap();
     Binary {
         port,
         child: Some(child),

@@ -69,6 +69,10 @@ impl<'a> Exchange<'a> {
         nonce: &[u8],
     ) -> Result<(Exchange<'a>, &'static str, Vec<u8>), BackendError> {
         let plugin = match plugin {
+            // A native hash can answer only mysql_native_password: MySQL 8.0 greets with
+            // caching_sha2_password whatever the account's plugin, and takes a native answer
+            // for an account that has the native one (it asks to switch otherwise).
+            _ if matches!(proof, Proof::NativeStage1(_)) => NATIVE_PASSWORD,
             Some(SHA2_PASSWORD) => SHA2_PASSWORD,
             Some(SHA256_PASSWORD) => SHA256_PASSWORD,
             _ => NATIVE_PASSWORD,

@@ -103,6 +103,11 @@ fn position_query(flavor: Flavor) -> &'static str {
 fn wait_query(flavor: Flavor, pos: &str, secs: f64) -> String {
     match flavor {
         Flavor::MariaDb => format!("SELECT MASTER_GTID_WAIT('{pos}', {secs})"),
+        // MySQL's wait takes a timeout of 0 for none at all (MariaDB's, for an answer at
+        // once): a replica that is only asked is asked without a wait.
+        Flavor::MySql(..) if secs <= 0.0 => {
+            format!("SELECT NOT GTID_SUBSET('{pos}', @@GLOBAL.gtid_executed)")
+        }
         Flavor::MySql(..) => format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{pos}', {secs})"),
     }
 }
@@ -120,14 +125,15 @@ fn flavor_of(version: &[u8]) -> Flavor {
     Flavor::from_version(&String::from_utf8_lossy(version))
 }
 
-/// A GTID position as MariaDB (`0-1-42,1-2-7`) or MySQL (`3e11fa47-...:1-5,...`) prints it,
-/// with MySQL's line breaks removed: safe to put in a statement, or None.
+/// A GTID position as MariaDB (`0-1-42,1-2-7`) or MySQL (`3e11fa47-...:1-5,...`, tagged
+/// since 8.3: `3e11fa47-...:1-5:batch_1:1-3`) prints it, with MySQL's line breaks removed:
+/// safe to put in a statement (no quote, no space), or None.
 fn clean_gtid_list(s: &str) -> Option<String> {
     let cleaned: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let ok = !cleaned.is_empty()
         && cleaned
             .bytes()
-            .all(|b| b.is_ascii_hexdigit() || matches!(b, b'-' | b',' | b':'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b',' | b':' | b'_'));
     ok.then_some(cleaned)
 }
 
@@ -511,6 +517,8 @@ mod tests {
                 "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-9"
             )
         );
+        let tagged = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:batch_1:1-3";
+        assert_eq!(clean_gtid_list(tagged).as_deref(), Some(tagged));
         assert_eq!(clean_gtid_list(""), None);
         assert_eq!(clean_gtid_list("0-1-1'); DROP TABLE t; --"), None);
     }
@@ -528,6 +536,15 @@ mod tests {
         assert_eq!(
             wait_query(mysql, "u:1-5", 0.1),
             "SELECT WAIT_FOR_EXECUTED_GTID_SET('u:1-5', 0.1)"
+        );
+        // Not `WAIT_FOR_EXECUTED_GTID_SET(..., 0)`, which waits for ever.
+        assert_eq!(
+            wait_query(mysql, "u:1-5", 0.0),
+            "SELECT NOT GTID_SUBSET('u:1-5', @@GLOBAL.gtid_executed)"
+        );
+        assert_eq!(
+            wait_query(maria, "0-1-5", 0.0),
+            "SELECT MASTER_GTID_WAIT('0-1-5', 0)"
         );
         assert_eq!(position_query(mysql), "SELECT @@GLOBAL.gtid_executed");
         assert_eq!(position_query(maria), "SELECT @@last_gtid");

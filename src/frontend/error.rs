@@ -258,12 +258,12 @@ pub fn unknown_thread(id: u64) -> SessionError {
     SessionError::reply(1094, "HY000", format!("Unknown thread id: {id}"))
 }
 
-/// ERR 1227 for `SET PASSWORD` (see `Effects::sets_password`).
+/// ERR 1227 for `SET PASSWORD` and `ALTER USER USER()` (see `Effects::sets_password`).
 pub fn password_refused() -> SessionError {
     SessionError::reply(
         1227,
         "42000",
-        "Access denied; SET PASSWORD is refused through Switchyard: it logs in to the servers with the passwords in its config (change the password on the server directly, then in the config, and reload)",
+        "Access denied; an account's own password change (SET PASSWORD, ALTER USER USER()) is refused through Switchyard: it logs in to the servers with the passwords in its config (change the password on the server directly, then in the config, and reload)",
     )
 }
 

@@ -252,6 +252,19 @@ fn alter(mut cur: Cursor) -> Piece {
     let piece = Piece::primary(R::Ddl);
     cur.eat("ONLINE");
     cur.eat("IGNORE");
+    if cur.eat("USER") {
+        cur.eat_seq(&["IF", "EXISTS"]);
+        // MySQL lets any account alter itself by these names (`ALTER USER USER()
+        // IDENTIFIED BY ...`), as SET PASSWORD does: refused the same way.
+        if cur.peek_is("USER") || cur.peek_is("CURRENT_USER") {
+            let effects = Effects {
+                sets_password: true,
+                ..Effects::default()
+            };
+            return Piece::with(Class::Primary(R::Ddl), effects);
+        }
+        return piece;
+    }
     if leads_bodiless(
         &mut cur,
         &["TABLE", "DATABASE", "SCHEMA", "USER", "SEQUENCE"],

@@ -417,7 +417,8 @@ pub struct Effects {
     pub calls_procedure: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
-    /// `SET PASSWORD`: refused. Any account may change its own password without a
+    /// `SET PASSWORD`, or MySQL's `ALTER USER USER()` / `CURRENT_USER`: refused. Any
+    /// account may change its own password without a
     /// privilege, and the account is one Switchyard logs in as with the password its config
     /// holds (a tenant's `backend_user`, shared by a cluster's tenants, or the client's own):
     /// changed, every later login to the servers with it fails.

@@ -137,14 +137,18 @@ fn release_value(cur: &Cursor, t: Token) -> Option<bool> {
 }
 
 /// Variables the server uses once and forgets (`insert_id`: the next insert's id; the
-/// RAND() seeds), or that set what the session's LAST_INSERT_ID() emulation keeps
-/// (`last_insert_id`, `identity`): replayed on another connection, they would apply again.
-const ONE_SHOT: [&str; 5] = [
+/// RAND() seeds; the next transaction's GTID, as binary-log replays set it: MySQL's
+/// `gtid_next`, MariaDB's `gtid_seq_no`), or that set what the session's LAST_INSERT_ID()
+/// emulation keeps (`last_insert_id`, `identity`): replayed on another connection, they
+/// would apply again.
+const ONE_SHOT: [&str; 7] = [
     "insert_id",
     "rand_seed1",
     "rand_seed2",
     "last_insert_id",
     "identity",
+    "gtid_next",
+    "gtid_seq_no",
 ];
 
 fn is_one_shot(name: &[u8]) -> bool {

@@ -457,6 +457,8 @@ fn sets_a_replay_would_apply_again_pin() {
         "SET last_insert_id = 9",
         "SET @@identity = 4",
         "SET SESSION `insert_id` = 1",
+        "SET @@SESSION.GTID_NEXT = '3e11fa47-71ca-11e1-9e33-c80aa9429562:23'",
+        "SET @@session.gtid_seq_no = 5",
     ] {
         assert!(effects(sql).unreplayable, "{sql}");
     }
@@ -695,6 +697,31 @@ fn locks_a_connection_holds_are_seen() {
     assert_eq!(effects("UNLOCK BINLOG").backup_lock, Some(false));
     assert_eq!(class("LOCK INSTANCE FOR BACKUP"), p(R::LockTables));
     assert_eq!(class("LOCK SOMETHING"), p(R::Unknown));
+}
+
+#[test]
+fn an_accounts_own_password_change_is_told() {
+    for sql in [
+        "SET PASSWORD = PASSWORD('x')",
+        "SET PASSWORD FOR CURRENT_USER() = 'x'",
+        "ALTER USER USER() IDENTIFIED BY 'x'",
+        "alter user if exists current_user() identified by 'x'",
+        "ALTER USER CURRENT_USER ACCOUNT LOCK",
+        "PREPARE s FROM 'SET PASSWORD = PASSWORD(''x'')'",
+        "EXECUTE IMMEDIATE 'ALTER USER USER() IDENTIFIED BY ''x'''",
+        "DO 1; SET PASSWORD = 'x'",
+    ] {
+        assert!(effects(sql).sets_password, "{sql}");
+    }
+    for sql in [
+        "SET @password = 1",
+        "SET password_reuse_check_interval = 1",
+        "SELECT PASSWORD('x')",
+        "ALTER USER 'app'@'%' IDENTIFIED BY 'x'",
+        "ALTER TABLE user ADD c INT",
+    ] {
+        assert!(!effects(sql).sets_password, "{sql}");
+    }
 }
 
 #[test]

@@ -11,6 +11,12 @@ use super::lock::Unpoisoned;
 /// How long a backend that refused a connection is skipped by the balancer.
 const DOWN_FOR: Duration = Duration::from_secs(2);
 
+/// A tenant whose reads fell back to the primary and that has not read since is forgotten
+/// after this: a reload may have removed it or its replicas, or its clients gone, and no
+/// read of its would ever take it off the list (nor the lock every replica read of every
+/// tenant takes while the list is not empty).
+const FALLBACK_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 pub struct Health {
     down_until: Mutex<HashMap<String, Instant>>,
@@ -18,8 +24,9 @@ pub struct Health {
     any_down: AtomicBool,
     /// Backends ops set OFFLINE: no new reads until set ONLINE. Survives reloads.
     offline: Mutex<HashSet<String>>,
-    /// Tenants whose reads currently fall back to the primary for want of a replica.
-    falling_back: Mutex<HashSet<String>>,
+    /// Tenants whose reads currently fall back to the primary for want of a replica, with
+    /// when that was last seen.
+    falling_back: Mutex<HashMap<String, Instant>>,
     any_falling_back: AtomicBool,
 }
 
@@ -38,13 +45,25 @@ impl Health {
         }
         let mut set = self.falling_back.locked();
         let changed = if falling_back {
-            set.insert(tenant.to_owned())
+            set.insert(tenant.to_owned(), Instant::now()).is_none()
         } else {
-            set.remove(tenant)
+            set.remove(tenant).is_some()
         };
         self.any_falling_back
             .store(!set.is_empty(), Ordering::Release);
         changed
+    }
+
+    /// Forgets tenants that have not fallen back for [`FALLBACK_FORGOTTEN_AFTER`] (called
+    /// by the periodic sweep).
+    pub fn forget_old_fallbacks(&self, now: Instant) {
+        if !self.any_falling_back.load(Ordering::Acquire) {
+            return;
+        }
+        let mut set = self.falling_back.locked();
+        set.retain(|_, seen| now.saturating_duration_since(*seen) < FALLBACK_FORGOTTEN_AFTER);
+        self.any_falling_back
+            .store(!set.is_empty(), Ordering::Release);
     }
 
     /// Sets a backend OFFLINE (true) or back ONLINE (false); returns whether that changed.
@@ -96,6 +115,27 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fallback_no_read_renews_is_forgotten() {
+        let h = Health::default();
+        assert!(h.note_fallback("gone", true));
+        assert!(h.note_fallback("busy", true));
+        let later = Instant::now() + FALLBACK_FORGOTTEN_AFTER;
+        h.forget_old_fallbacks(later - Duration::from_secs(1));
+        assert!(h.any_falling_back.load(Ordering::Acquire));
+        // "busy" read again since; "gone" did not.
+        h.falling_back
+            .locked()
+            .insert("busy".into(), later - Duration::from_secs(1));
+        h.forget_old_fallbacks(later);
+        assert!(!h.note_fallback("gone", false), "forgotten");
+        assert!(
+            h.note_fallback("busy", false),
+            "still falling back until now"
+        );
+        assert!(!h.any_falling_back.load(Ordering::Acquire));
+    }
 
     #[test]
     fn offline_until_online() {

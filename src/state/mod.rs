@@ -344,11 +344,12 @@ impl RuntimeState {
     }
 
     /// The pools' periodic sweep (`Pools::sweep`), keeping the groups of the config's
-    /// tenants.
+    /// tenants; and tenants no read has seen falling back to the primary for a while.
     pub fn sweep_pools(&self, now: std::time::Instant) {
         self.shared
             .pools
             .sweep(now, |tenant| self.config.tenant(tenant).is_some());
+        self.shared.health.forget_old_fallbacks(now);
     }
 
     /// Reads a backend's greeting so clients see its version and capabilities. False when

@@ -219,6 +219,19 @@ fn a_native_hash_cannot_answer_sha2_and_says_so() {
     }
 }
 
+/// MySQL 8.0 greets with caching_sha2_password whatever the account's plugin: a native hash
+/// answers with mysql_native_password, which the server takes for an account that has it.
+#[test]
+fn a_native_hash_answers_a_sha2_greeting_with_native() {
+    let stage1 = [7u8; 20];
+    let proof = Proof::NativeStage1(stage1);
+    let (mut ex, plugin, first) =
+        Exchange::start("app", &proof, false, Some(SHA2_PASSWORD), NONCE).unwrap();
+    assert_eq!(plugin, NATIVE_PASSWORD);
+    assert_eq!(first, auth::native_response_from_stage1(NONCE, &stage1));
+    assert_eq!(ex.on_packet(OK).unwrap(), Step::Done);
+}
+
 #[test]
 fn garbage_is_an_error_not_a_panic() {
     let proof = password("s3cret");

@@ -14,6 +14,8 @@ const HEADER: usize = 7;
 /// Frames smaller than this are sent as they are: zlib would make them larger (the
 /// servers' own threshold).
 const MIN_COMPRESS: usize = 50;
+/// The read buffer's capacity kept once it is empty again.
+const KEEP_AT_MOST: usize = 1 << 20;
 
 /// One direction's framing state for a compressed connection.
 #[derive(Debug, Default)]
@@ -53,6 +55,10 @@ impl Compression {
             })?;
         }
         self.raw.advance(HEADER + len);
+        if self.raw.is_empty() && self.raw.capacity() > KEEP_AT_MOST {
+            // A large frame (up to 16 MB) grew it: not kept for the connection's life.
+            self.raw = BytesMut::new();
+        }
         self.seq = seq.wrapping_add(1);
         Ok(Some(if plain == 0 { len } else { plain }))
     }
@@ -219,6 +225,18 @@ mod tests {
         assert_eq!(&next(&frames[2])[..], &answer[6..100_010], "the row, whole");
         assert_eq!(&next(&frames[3])[..], &answer[100_010..], "the last packet");
         assert!(tx.held.is_empty());
+    }
+
+    #[test]
+    fn a_large_frames_buffer_is_let_go() {
+        let big = vec![b'x'; 4 << 20];
+        let mut rx = Compression::default();
+        // As the reads of a large frame grow it.
+        rx.raw.reserve(4 << 20);
+        rx.raw
+            .extend_from_slice(&Compression::default().frame_chunks(&big).unwrap());
+        assert_eq!(decode_all(&mut rx).len(), big.len());
+        assert!(rx.raw.capacity() <= KEEP_AT_MOST, "{}", rx.raw.capacity());
     }
 
     #[test]

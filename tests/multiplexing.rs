@@ -3336,3 +3336,40 @@ async fn a_prepared_set_in_a_read_only_transaction_stays_with_its_session() {
     let tz: String = s.query_first("SELECT @@time_zone").await.unwrap().unwrap();
     assert_eq!(tz, "+09:00", "the session's own");
 }
+
+/// Server connections have TCP keepalive on: a server that vanished without closing them
+/// (a lost host, a partition) left a session waiting for its answer for ever, and pooled
+/// connections that looked open. Seen in the kernel's socket table: a quiet connection with
+/// keepalive has its keepalive timer running (`tr` 2 in /proc/net/tcp), one without has none.
+#[tokio::test]
+async fn server_connections_have_keepalive_on() {
+    let proxy = common::start(common::config("")).await;
+    let mut c = common::connect(proxy.addr.port(), "globex_app", Some("wf_globex")).await;
+    let _: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    // This test's own sockets (nextest runs each test in a process of its own).
+    let inodes: BTreeSet<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let primary = format!(":{:04X}", common::primary_port());
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+    let timers: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[2].ends_with(&primary) && inodes.contains(f[9]))
+        .map(|f| f[5].to_owned())
+        .collect();
+    // The client's own connection goes to the proxy, not the primary: these are the
+    // proxy's server connections (mysql_async's, the test's, have no keepalive either way).
+    assert!(!timers.is_empty(), "no server connection found");
+    assert!(
+        timers.iter().all(|t| t.starts_with("02:")),
+        "server connections without a keepalive timer: {timers:?}"
+    );
+}

@@ -205,6 +205,7 @@ impl BackendConn {
             .await
             .map_err(|_| BackendError::ConnectTimeout)?
             .map_err(BackendError::Connect)?;
+        keep_alive(&stream);
         let mut io = PacketStream::new(stream, MAX_BACKEND_PACKET);
         let login = tokio::time::timeout(timeout, login(&mut io, &key, creds, database, tls));
         let (info, connection_id, greeting) =
@@ -468,6 +469,20 @@ fn connection_id(greeting: &[u8]) -> u32 {
         .get(start..start + 4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .unwrap_or(0)
+}
+
+/// A server that vanishes without closing its connections (a host lost, a partition) would
+/// leave a session waiting for an answer for ever, and a pooled connection looking open:
+/// TCP keepalive probes a connection quiet for a minute, every 10 s, and the kernel ends it
+/// after the probes go unanswered (the session gets a lost-connection error, the pool drops
+/// it). A live server's kernel answers the probes, so a long statement is not cut short.
+fn keep_alive(stream: &TcpStream) {
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&probes) {
+        tracing::debug!(error = %e, "TCP keepalive not set on a server connection");
+    }
 }
 
 /// Greeting of a server, read and dropped: the version and capabilities clients are shown.

@@ -218,6 +218,33 @@ async fn com_refresh_ends_a_read_only_transaction_as_directly() {
     }
 }
 
+/// A reset of a session that holds no server connection is answered by Switchyard: its OK
+/// (status flags: autocommit, the global sql_mode's) is the server's, and what the session
+/// set is gone after it.
+#[tokio::test]
+async fn a_reset_answered_by_switchyard_is_the_servers() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    for (what, cmd, expect) in [
+        (
+            "set",
+            b"\x03SET @diff_reset = 1, SESSION sql_mode = 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES', autocommit = 0".to_vec(),
+            Expect::Single,
+        ),
+        ("read", b"\x03SELECT 1".to_vec(), Expect::ResultSets),
+        ("reset", vec![0x1F], Expect::Single),
+        (
+            "after",
+            b"\x03SELECT @diff_reset, @@sql_mode, @@autocommit".to_vec(),
+            Expect::ResultSets,
+        ),
+    ] {
+        let d = direct.command(&cmd, expect).await;
+        let p = proxied.command(&cmd, expect).await;
+        assert_same(what, &d, &p);
+    }
+}
+
 #[tokio::test]
 async fn other_commands_are_byte_identical() {
     setup().await;

@@ -786,6 +786,43 @@ async fn a_tenants_full_pool_does_not_hold_another_tenants_consistent_reads() {
     );
 }
 
+/// A reset (COM_RESET_CONNECTION) of a session that holds no primary connection is answered
+/// by Switchyard, as the server answers it, without a lease: a pool's check-in resets every
+/// connection it takes back (mysql-connector-python's), and with the tenant's primary
+/// connections all taken it waited `pool_timeout` for one, then failed (ERR 1040), and the
+/// driver's fallback (COM_CHANGE_USER) closed the connection. What the session set is gone
+/// after it, as directly.
+#[tokio::test]
+async fn a_reset_holding_no_connection_waits_for_no_lease() {
+    create_backend_user(OTHER_BACKEND_USER).await;
+    let proxy = common::start(config(1, OTHER_BACKEND_USER)).await;
+    let opts = || common::opts(proxy.addr.port(), "acme_app", Some("wf_acme"));
+    let mut a = Conn::new(opts()).await.unwrap();
+    let mut holder = Conn::new(opts()).await.unwrap();
+    a.query_drop("SET @mux_reset = 1, SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    // The holder's transaction takes the one primary connection (asked back from A, which
+    // kept it for its answer).
+    holder.query_drop("BEGIN").await.unwrap();
+    holder
+        .query_drop("SELECT 1 FROM mux_rows LIMIT 1 FOR UPDATE")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), a.reset())
+        .await
+        .expect("the reset waited for a connection")
+        .unwrap();
+    holder.query_drop("COMMIT").await.unwrap();
+    let (var, mode): (Option<i64>, String) = a
+        .query_first("SELECT @mux_reset, @@sql_mode FROM DUAL FOR UPDATE")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(var, None, "the user variable outlived the reset");
+    assert!(!mode.contains("ANSI_QUOTES"), "{mode}");
+}
+
 /// A user variable assigned a string takes the collation of its time, and a replay keeps
 /// that order: a repeated `SET collation_connection` folded to the end of the list made
 /// the replay assign `@v` first, in the login's collation.

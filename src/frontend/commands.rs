@@ -229,7 +229,10 @@ impl Session {
         rt: &RuntimeState,
         payload: &[u8],
     ) -> Result<(), SessionError> {
-        let primary_ok = if self.tenant.is_some() {
+        if self.tenant.is_none() || self.held.get(Target::Primary).is_none() {
+            return self.reset_here(rt).await;
+        }
+        let primary_ok = {
             self.ready(rt, Target::Primary).await?;
             // Reset inside a transaction, the connection may hold a prepared XA one, which
             // MariaDB's reset leaves broken (1031 on every table): it is closed once the
@@ -243,14 +246,23 @@ impl Session {
                 conn.outlives_reset = true;
             }
             o.err.is_none()
-        } else {
-            self.send_ok(self.answer_seq).await?;
-            true
         };
         if primary_ok {
             self.reset_state(rt);
         }
         Ok(())
+    }
+
+    /// A reset of a session that holds no primary connection: what it set lives in
+    /// Switchyard (replayed on the connections it takes) or on replica connections, which
+    /// go back to the pool to be reset there. Answered here as the server answers a reset,
+    /// with the status a new session starts with, and no lease: a pool's check-in resets
+    /// every connection it takes back (mysql-connector-python's), and with the tenant's
+    /// primary connections all taken it waited `pool_timeout` for one, then failed.
+    async fn reset_here(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
+        self.reset_state(rt);
+        self.st.server_modes = super::session::login_modes(rt);
+        self.send_ok(self.answer_seq).await
     }
 
     /// The character set the session logged in (or last changed user) with.

@@ -207,7 +207,7 @@ impl Pins {
     pub fn apply(&mut self, e: &Effects) {
         match e.named_lock {
             LockEffect::None => {}
-            LockEffect::Acquire(n) => self.named_locks += n,
+            LockEffect::Acquire(n) => self.named_locks = self.named_locks.saturating_add(n),
             LockEffect::Release(n) => self.named_locks = self.named_locks.saturating_sub(n),
             LockEffect::ReleaseAll => self.named_locks = 0,
         }

@@ -141,8 +141,9 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
                 ..Effects::default()
             },
         ),
-        // Compound statements carry `;` inside their bodies.
-        b"IF" | b"CASE" | b"LOOP" | b"WHILE" | b"REPEAT" | b"DECLARE" => compound(),
+        // Compound statements carry `;` inside their bodies (MariaDB's `FOR i IN 1..3 DO
+        // ... END FOR` too).
+        b"IF" | b"CASE" | b"LOOP" | b"WHILE" | b"REPEAT" | b"DECLARE" | b"FOR" => compound(),
         b"HANDLER" => handler(cur),
         // `label: BEGIN NOT ATOMIC ...`, `label: LOOP ...`
         _ if cur.eat_punct(b':') => compound(),
@@ -156,25 +157,34 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
 /// with the connection, and one that may read a sequence or a user variable (`@`), which
 /// the connection may hold for another session. A byte search rules out the rest without
 /// lexing them (writes are not cached by digest).
-fn write(mut cur: Cursor) -> Piece {
+fn write(cur: Cursor) -> Piece {
+    Piece::with(
+        Class::Primary(R::Write),
+        writes_effects(cur, Effects::default()),
+    )
+}
+
+/// `base` with what the rest of a write under `cur` leaves on the connection: a named lock,
+/// a sequence's value, a user variable (`INSERT ... SELECT GET_LOCK(...)`, `CREATE TABLE t
+/// AS SELECT NEXTVAL(s)`).
+fn writes_effects(mut cur: Cursor, base: Effects) -> Effects {
     let rest = cur.rest();
     if !may_name_sequence_function(rest)
         && !may_name_lock_function(rest)
         && memchr::memchr(b'@', rest).is_none()
     {
-        return Piece::primary(R::Write);
+        return base;
     }
     let scan = select::scan(&mut cur);
-    let effects = Effects {
+    Effects {
         named_lock: scan.effects.named_lock,
         sequence_value: scan.effects.sequence_value,
         reads_sequence_value: scan.effects.reads_sequence_value,
         reads_user_var: scan.effects.reads_user_var,
         // `UPDATE t SET n = (@n := n + 1)`: the session reads @n next, where it was set.
         user_var_assign: scan.effects.user_var_assign,
-        ..Effects::default()
-    };
-    Piece::with(Class::Primary(R::Write), effects)
+        ..base
+    }
 }
 
 /// Whether `sql` holds `_lock` in any case: GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS.
@@ -228,7 +238,11 @@ fn create(mut cur: Cursor) -> Piece {
         effects.temp_tables_created.extend(table_name(&mut cur));
         effects.temporary_ddl = true;
         // Splittable: a second CREATE TEMPORARY TABLE after `;` pins as well.
-        return Piece::with(Class::Primary(R::Ddl), effects);
+        return Piece::with(Class::Primary(R::Ddl), writes_effects(cur, effects));
+    }
+    if cur.peek_is("TABLE") {
+        // `CREATE TABLE t AS SELECT GET_LOCK(...)`: what its SELECT leaves stays.
+        return Piece::with(Class::Primary(R::Ddl), writes_effects(cur, effects));
     }
     // Routines, triggers and events carry `;` inside their bodies (and a view's
     // ALGORITHM/DEFINER clauses are not read here): only what has no body is split.
@@ -508,8 +522,12 @@ fn show(mut cur: Cursor) -> Piece {
             Piece::new(Class::LastBackend)
         }
         // Answers that differ per server (replication, threads, grants as seen there).
+        // MariaDB's `SHOW EXPLAIN FOR n` / `SHOW ANALYZE FOR n` name a thread the client
+        // read from the primary's process list.
         b"MASTER" | b"SLAVE" | b"REPLICA" | b"REPLICAS" | b"BINLOG" | b"BINARY" | b"RELAYLOG"
-        | b"PROCESSLIST" | b"ENGINE" | b"GRANTS" | b"ALL" => Piece::primary(R::Unknown),
+        | b"PROCESSLIST" | b"ENGINE" | b"GRANTS" | b"ALL" | b"EXPLAIN" | b"ANALYZE" => {
+            Piece::primary(R::Unknown)
+        }
         b"VARIABLES" => {
             cur.next_tok();
             show_variables(cur)

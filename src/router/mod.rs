@@ -272,6 +272,10 @@ pub enum PrimaryReason {
     TooLong,
     /// Parentheses nested deeper than [`MAX_NESTING`]: not parsed.
     TooDeep,
+    /// A read of what the server it runs on holds (its threads, transactions, variables:
+    /// `information_schema.PROCESSLIST`, `performance_schema`): the primary's, where the
+    /// session's writes and sessions are. Not a write.
+    ServerState,
     Unknown,
 }
 
@@ -295,6 +299,7 @@ impl PrimaryReason {
             Unparsed => "unparsed",
             TooLong => "too long",
             TooDeep => "too deep",
+            ServerState => "server state",
             Unknown => "unknown",
         }
     }

@@ -7,7 +7,7 @@ use sqlparser::ast::{Expr, ObjectNamePart, Query, Select, SetExpr, Statement, Vi
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
-use super::lexer::{Cursor, Kind, Resume, Token};
+use super::lexer::{ident_text, Cursor, Kind, Resume, Token};
 use super::{Class, Effects, LockEffect, PrimaryReason};
 
 /// What a function call means for routing.
@@ -83,6 +83,8 @@ pub(crate) struct Scan {
     pub reason: Option<PrimaryReason>,
     pub effects: Effects,
     pub has_from: bool,
+    /// FROM names a table (not DUAL): a function in the select list runs once per row.
+    pub from_rows: bool,
     /// FROM or TABLE: the statement reads some table.
     pub names_tables: bool,
     /// FOUND_ROWS(), ROW_COUNT(), @@warning_count ...: refer to the previous statement.
@@ -228,6 +230,12 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
         }
         prev = Some(t);
     }
+    if let (true, LockEffect::Acquire(_)) = (s.from_rows, s.effects.named_lock) {
+        // `SELECT GET_LOCK(CONCAT('job', id), 0) FROM jobs` takes a lock per row: how many
+        // is not known, so no count of RELEASE_LOCK calls ends the pin (RELEASE_ALL_LOCKS,
+        // a reset or the session's end do).
+        s.effects.named_lock = LockEffect::Acquire(u32::MAX);
+    }
     s
 }
 
@@ -254,9 +262,12 @@ fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
     } else if is("SQL_CALC_FOUND_ROWS") {
         s.effects.calc_found_rows = true;
         s.hit(PrimaryReason::FoundRows);
+    } else if w.len() == 18 && (is("INFORMATION_SCHEMA") || is("PERFORMANCE_SCHEMA")) {
+        server_table(cur, is("PERFORMANCE_SCHEMA"), s);
     } else if is("FROM") {
         s.has_from = true;
         s.names_tables = true;
+        s.from_rows |= !cur.peek_is("DUAL");
     } else if is("TABLE") {
         s.names_tables = true;
     } else if (is("NEXT") || is("PREVIOUS")) && cur.eat_seq(&["VALUE", "FOR"]) {
@@ -285,6 +296,44 @@ fn into_target(cur: &mut Cursor, s: &mut Scan) {
         }
         // INTO a procedure variable or anything else is not a plain read.
         _ => s.hit(PrimaryReason::Unknown),
+    }
+}
+
+/// Tables of `information_schema` that answer for the server they are read on (its threads,
+/// transactions, locks, variables, counters), as `SHOW PROCESSLIST` and `@@read_only` do.
+const SERVER_TABLES: [&str; 14] = [
+    "PROCESSLIST",
+    "INNODB_TRX",
+    "INNODB_LOCKS",
+    "INNODB_LOCK_WAITS",
+    "GLOBAL_VARIABLES",
+    "SESSION_VARIABLES",
+    "GLOBAL_STATUS",
+    "SESSION_STATUS",
+    "USER_VARIABLES",
+    "METADATA_LOCK_INFO",
+    "USER_STATISTICS",
+    "CLIENT_STATISTICS",
+    "TABLE_STATISTICS",
+    "INDEX_STATISTICS",
+];
+
+/// After `information_schema` or `performance_schema` (`performance`): a read of what the
+/// server it runs on holds (every performance_schema table, the listed information_schema
+/// ones) goes to the primary, where the client's writes and sessions are, not to a replica
+/// that answers for itself (`read_only` ON, its own threads).
+fn server_table(cur: &mut Cursor, performance: bool, s: &mut Scan) {
+    if !cur.peek().is_some_and(|n| n.is_punct(b'.')) {
+        return;
+    }
+    let mut ahead = cur.clone();
+    ahead.next_tok();
+    let Some(name) = ahead.peek() else {
+        return;
+    };
+    let name = ident_text(ahead.src(), name);
+    if performance || SERVER_TABLES.iter().any(|t| name.eq_ignore_ascii_case(t)) {
+        s.hit(PrimaryReason::ServerState);
     }
 }
 
@@ -347,7 +396,7 @@ pub(crate) enum VariableKind {
 }
 
 /// Variables that answer the connection's last insert id (see [`VariableKind`]).
-const CONNECTION_VARIABLES: [&str; 2] = ["identity", "last_insert_id"];
+const CONNECTION_VARIABLES: [&str; 3] = ["identity", "last_insert_id", "pseudo_thread_id"];
 
 /// Variables whose value is the previous statement's.
 const PREVIOUS_STATEMENT_VARIABLES: [&str; 3] = ["warning_count", "error_count", "last_gtid"];

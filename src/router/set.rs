@@ -66,6 +66,9 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     // fingerprint though their values differ.
     effects.unreplayable =
         targets.one_shot || (targets.session_var && (scan.names_tables || scan.volatile));
+    // `SET GLOBAL a = 1, SESSION b = 2` (or `, @u = 1`): the statement runs as a global
+    // change, never replayed, so its session part lives on this connection only.
+    effects.unreplayable |= targets.global && targets.session_scoped;
     // `SET GLOBAL completion_type` is the next sessions' default, not this one's.
     effects.completion_release = targets.completion_release.filter(|_| !targets.global);
     // A value with side effects must not be replayed on another connection.
@@ -83,6 +86,9 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
 
 struct Targets {
     global: bool,
+    /// Some assignment is to the session's own state: a session variable (no modifier, or
+    /// the last one SESSION or LOCAL) or a user variable.
+    session_scoped: bool,
     user_var: bool,
     /// Every value assigned to a user variable is a literal (a number, a string, NULL,
     /// TRUE, FALSE, with a sign).
@@ -180,6 +186,7 @@ impl Targets {
 fn targets(mut cur: Cursor) -> Targets {
     let mut out = Targets {
         global: false,
+        session_scoped: false,
         user_var: false,
         user_values_literal: true,
         reads_user_var: false,
@@ -189,6 +196,8 @@ fn targets(mut cur: Cursor) -> Targets {
         completion_release: None,
     };
     let mut completion = Completion::Elsewhere;
+    // The last scope modifier, which applies to the assignments after it that have none.
+    let mut scope_global = false;
     let mut at_target = true;
     let mut depth = 0u32;
     // Inside the value of a user variable's assignment (after its `=` or `:=`).
@@ -224,17 +233,28 @@ fn targets(mut cur: Cursor) -> Targets {
             match t.kind {
                 Kind::Word if is_global_scope(text) => {
                     out.global = true;
+                    scope_global = true;
                     at_target = true;
                 }
-                Kind::Word if is_session_scope(text) => at_target = true,
-                Kind::Word => completion = out.session_target(text),
+                Kind::Word if is_session_scope(text) => {
+                    scope_global = false;
+                    at_target = true;
+                }
+                Kind::Word => {
+                    out.session_scoped |= !scope_global;
+                    completion = out.session_target(text);
+                }
                 // A quoted name is the variable of its unquoted text: mysql-connector-python's
                 // pooled reset sends ``SET SESSION `name` = value``.
                 Kind::QuotedIdent => {
+                    out.session_scoped |= !scope_global;
                     let name = ident_text(cur.src(), t);
                     completion = out.session_target(name.as_bytes());
                 }
-                Kind::UserVar => out.user_var = true,
+                Kind::UserVar => {
+                    out.user_var = true;
+                    out.session_scoped = true;
+                }
                 Kind::SysVar => {
                     out.session_var = true;
                     // Scope and name parted by an executable comment: not read here.
@@ -243,7 +263,9 @@ fn targets(mut cur: Cursor) -> Targets {
                     }
                     match sysvar_parts(text) {
                         Some((scope, name)) => {
-                            out.global |= scope.is_some_and(is_global_scope);
+                            let global = scope.is_some_and(is_global_scope);
+                            out.global |= global;
+                            out.session_scoped |= !global;
                             out.profiling |= name.eq_ignore_ascii_case(b"profiling");
                             out.one_shot |= is_one_shot(name);
                             completion = completion_target(name);

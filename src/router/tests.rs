@@ -457,10 +457,19 @@ fn sets_a_replay_would_apply_again_pin() {
         "SET last_insert_id = 9",
         "SET @@identity = 4",
         "SET SESSION `insert_id` = 1",
+        "SET GLOBAL max_connections = 500, SESSION sql_mode = ''",
+        "SET @@global.max_connections = 500, @u = 1",
+        "SET SESSION sql_mode = '', GLOBAL max_connections = 500",
         "SET @@SESSION.GTID_NEXT = '3e11fa47-71ca-11e1-9e33-c80aa9429562:23'",
         "SET @@session.gtid_seq_no = 5",
     ] {
         assert!(effects(sql).unreplayable, "{sql}");
+    }
+    for sql in [
+        "SET GLOBAL max_connections = 500, max_user_connections = 9",
+        "SET @@global.max_connections = 500, GLOBAL max_user_connections = 9",
+    ] {
+        assert!(!effects(sql).unreplayable, "{sql}");
     }
     assert_eq!(class("SET insert_id = 5000"), SET);
     for sql in [
@@ -479,6 +488,7 @@ fn code_and_handles_that_live_on_a_connection_pin() {
         "BEGIN NOT ATOMIC SET @x = 1; END",
         "IF 1 THEN SET @x = 1; END IF",
         "lbl: LOOP LEAVE lbl; END LOOP",
+        "FOR i IN 1..1 DO SELECT GET_LOCK('job', 0); END FOR",
         "PREPARE s FROM 'SELECT 1'",
         "EXECUTE IMMEDIATE 'SET @x = 1'",
         "EXECUTE IMMEDIATE CONCAT('SET @x = ', 2)",
@@ -1324,4 +1334,46 @@ fn ddl_without_a_body_is_split() {
         assert_eq!(effects(sql).named_lock, LockEffect::None, "{sql}");
         assert!(matches!(class(sql), Class::Primary(_)), "{sql}");
     }
+}
+
+#[test]
+fn what_a_server_answers_for_itself_is_read_on_the_primary() {
+    for sql in [
+        "SELECT * FROM information_schema.PROCESSLIST",
+        "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME = 'READ_ONLY'",
+        "select count(*) from INFORMATION_SCHEMA.innodb_trx",
+        "SELECT * FROM performance_schema.threads",
+        "SHOW EXPLAIN FOR 12",
+        "SHOW ANALYZE FOR 12",
+        "SELECT @@pseudo_thread_id",
+    ] {
+        assert_ne!(class(sql), READ, "{sql}");
+    }
+    for sql in [
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'wf_acme'",
+        "SELECT * FROM information_schema.COLUMNS",
+    ] {
+        assert_eq!(class(sql), READ, "{sql}");
+    }
+}
+
+#[test]
+fn locks_and_sequences_of_a_create_select_and_of_many_rows_are_seen() {
+    assert_eq!(
+        effects("CREATE TABLE t2 AS SELECT GET_LOCK('x', 0)").named_lock,
+        LockEffect::Acquire(1)
+    );
+    assert!(effects("CREATE TABLE t2 SELECT NEXTVAL(s)").sequence_value);
+    let tmp = effects("CREATE TEMPORARY TABLE t2 AS SELECT GET_LOCK('x', 0)");
+    assert_eq!(tmp.named_lock, LockEffect::Acquire(1));
+    assert_eq!(tmp.temp_tables_created, ["t2"]);
+    // A lock per row: no count of releases lifts the pin.
+    assert_eq!(
+        effects("SELECT GET_LOCK(CONCAT('job', id), 0) FROM jobs").named_lock,
+        LockEffect::Acquire(u32::MAX)
+    );
+    assert_eq!(
+        effects("SELECT GET_LOCK('one', 0) FROM DUAL").named_lock,
+        LockEffect::Acquire(1)
+    );
 }

@@ -466,6 +466,26 @@ async fn show_variables_answers_for_the_server_as_select_does() {
         seqs.push(seq);
     }
     assert!(seqs[1] > seqs[0], "two writes, two GTIDs: {seqs:?}");
+    // What information_schema and performance_schema say about the server is the
+    // primary's too: a replica answered read_only ON and its own threads.
+    for _ in 0..4 {
+        let ro: Option<String> = c
+            .query_first(
+                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES \
+                 WHERE VARIABLE_NAME = 'READ_ONLY'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(ro.as_deref(), Some("OFF"), "the primary's read_only");
+        let id: Option<String> = c
+            .query_first(
+                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES \
+                 WHERE VARIABLE_NAME = 'SERVER_ID'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(id, Some(primary_id.clone()), "the primary's server_id");
+    }
 }
 
 /// With a client that negotiated session tracking (as libmariadb does) and a server that

@@ -167,6 +167,10 @@ fn effects(c: &Classification) -> String {
     let mut out = Vec::new();
     match e.named_lock {
         LockEffect::None => {}
+        LockEffect::Acquire(crate::router::UNCOUNTED_LOCKS) => out.push(
+            "acquires named locks once per row (uncounted): pins the session until RELEASE_ALL_LOCKS"
+                .into(),
+        ),
         LockEffect::Acquire(n) => out.push(format!("acquires {n} named lock(s): pins the session")),
         LockEffect::Release(n) => out.push(format!("releases {n} named lock(s)")),
         LockEffect::ReleaseAll => out.push("releases all named locks".into()),

@@ -475,12 +475,20 @@ fn connection_id(greeting: &[u8]) -> u32 {
 /// leave a session waiting for an answer for ever, and a pooled connection looking open:
 /// TCP keepalive probes a connection quiet for a minute, every 10 s, and the kernel ends it
 /// after the probes go unanswered (the session gets a lost-connection error, the pool drops
-/// it). A live server's kernel answers the probes, so a long statement is not cut short.
+/// it). Keepalive sends no probe while sent bytes wait for their acknowledgement (a
+/// statement sent to a host already gone): the user timeout ends such a connection too,
+/// rather than after the kernel's 15 minutes of retransmissions. A live server's kernel
+/// answers probes and acknowledges at once, so a long statement is not cut short.
 fn keep_alive(stream: &TcpStream) {
+    const DEAD_AFTER: Duration = Duration::from_secs(150);
     let probes = socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(60))
         .with_interval(Duration::from_secs(10));
-    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&probes) {
+    let sock = socket2::SockRef::from(stream);
+    let set = sock
+        .set_tcp_keepalive(&probes)
+        .and_then(|()| sock.set_tcp_user_timeout(Some(DEAD_AFTER)));
+    if let Err(e) = set {
         tracing::debug!(error = %e, "TCP keepalive not set on a server connection");
     }
 }

@@ -261,7 +261,8 @@ impl Session {
     /// primary connections all taken it waited `pool_timeout` for one, then failed.
     async fn reset_here(&mut self, rt: &RuntimeState) -> Result<(), SessionError> {
         self.reset_state(rt);
-        self.st.server_modes = super::session::login_modes(rt);
+        // The tenant's server's global modes, not the greeting's (the first tenant's).
+        self.st.server_modes = self.login_modes;
         self.send_ok(self.answer_seq).await
     }
 

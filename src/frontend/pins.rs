@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::router::route::Target;
-use crate::router::{Effects, LockEffect};
+use crate::router::{Effects, LockEffect, UNCOUNTED_LOCKS};
 
 /// The most temporary tables a session's pin names.
 const MAX_TEMP_TABLE_NAMES: usize = 64;
@@ -149,6 +149,10 @@ impl Pins {
         let mut out = Vec::new();
         for r in Reason::ALL.into_iter().filter(|r| self.holds(*r)) {
             match r {
+                // (Releases count down from it too: far above any real count still.)
+                Reason::NamedLock if self.named_locks > UNCOUNTED_LOCKS / 2 => {
+                    out.push(format!("{} (uncounted)", r.name()))
+                }
                 Reason::NamedLock => out.push(format!("{} x{}", r.name(), self.named_locks)),
                 Reason::TemporaryTable => {
                     out.extend(self.temp_tables.iter().map(|t| format!("{} {t}", r.name())));

@@ -74,6 +74,9 @@ pub struct Session {
     /// A backend connection that held state the session cannot restore was lost: the
     /// client connection ends after the current answer.
     pub(super) state_lost: bool,
+    /// The sql_mode flags of the global modes of the tenant's own server, as learned at
+    /// login (see `modes_of_login_backend`): what a session starts with there.
+    pub(super) login_modes: u16,
     /// A COMMIT or ROLLBACK ... RELEASE succeeded: the server ended the session (and closed
     /// the connection it ran on), so the client's connection ends after the answer.
     pub(super) released: bool,
@@ -161,6 +164,7 @@ impl Session {
             user_permit: None,
             tenant_permit: None,
             state_lost: false,
+            login_modes: login_modes(&rt),
             released: false,
             idle_limit: rt.config.server.idle_timeout,
             idle_changed: false,
@@ -273,6 +277,7 @@ impl Session {
         if let Some(conn) = checked {
             let modes = conn.info.status & packets::STATUS_SQL_MODES;
             self.st.server_modes = (self.st.server_modes & !packets::STATUS_SQL_MODES) | modes;
+            self.login_modes = modes;
         }
     }
 
@@ -667,10 +672,13 @@ impl Session {
         // before the transaction; the replica's is NULL), and several statements or one
         // Switchyard cannot read (`COMMIT; INSERT ...`: what follows a COMMIT runs outside
         // the transaction, a write on the replica).
+        // And a read of what only the primary's answer is right for (its threads, its
+        // `read_only`), as SHOW PROCESSLIST.
         let unknown = matches!(
             c.class,
             Class::Primary(
                 PrimaryReason::MultiStatement
+                    | PrimaryReason::ServerState
                     | PrimaryReason::Unknown
                     | PrimaryReason::Unparsed
                     | PrimaryReason::TooLong

@@ -67,9 +67,13 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
     }
     cur.next_tok();
     match kw {
-        b"INSERT" | b"UPDATE" | b"DELETE" | b"REPLACE" | b"LOAD" | b"MERGE" | b"IMPORT" => {
-            write(cur)
+        // An UPDATE's or DELETE's functions run once per row it changes.
+        b"UPDATE" | b"DELETE" => {
+            let mut piece = write(cur);
+            piece.effects.named_lock = select::per_row(piece.effects.named_lock);
+            piece
         }
+        b"INSERT" | b"REPLACE" | b"LOAD" | b"MERGE" | b"IMPORT" => write(cur),
         // Commits the transaction it is in, as DDL does.
         b"TRUNCATE" => Piece::primary(R::Ddl),
         b"CREATE" => create(cur),
@@ -164,6 +168,19 @@ fn write(cur: Cursor) -> Piece {
     )
 }
 
+/// `base` with what the SELECT of a `CREATE TABLE ... [AS] SELECT` under `cur` leaves on
+/// the connection (its column definitions ran nothing: `DEFAULT NEXTVAL(s)` moved no
+/// sequence).
+fn select_effects(mut cur: Cursor, base: Effects) -> Effects {
+    while let Some(t) = cur.peek() {
+        if cur.is_word(t, "SELECT") {
+            return writes_effects(cur, base);
+        }
+        cur.next_tok();
+    }
+    base
+}
+
 /// `base` with what the rest of a write under `cur` leaves on the connection: a named lock,
 /// a sequence's value, a user variable (`INSERT ... SELECT GET_LOCK(...)`, `CREATE TABLE t
 /// AS SELECT NEXTVAL(s)`).
@@ -238,11 +255,11 @@ fn create(mut cur: Cursor) -> Piece {
         effects.temp_tables_created.extend(table_name(&mut cur));
         effects.temporary_ddl = true;
         // Splittable: a second CREATE TEMPORARY TABLE after `;` pins as well.
-        return Piece::with(Class::Primary(R::Ddl), writes_effects(cur, effects));
+        return Piece::with(Class::Primary(R::Ddl), select_effects(cur, effects));
     }
     if cur.peek_is("TABLE") {
         // `CREATE TABLE t AS SELECT GET_LOCK(...)`: what its SELECT leaves stays.
-        return Piece::with(Class::Primary(R::Ddl), writes_effects(cur, effects));
+        return Piece::with(Class::Primary(R::Ddl), select_effects(cur, effects));
     }
     // Routines, triggers and events carry `;` inside their bodies (and a view's
     // ALGORITHM/DEFINER clauses are not read here): only what has no body is split.

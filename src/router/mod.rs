@@ -333,6 +333,10 @@ pub enum Class {
     SetSession,
 }
 
+/// The named-lock count of GET_LOCK calls that ran once per row (see `select::per_row`):
+/// more than any count of releases lifts.
+pub const UNCOUNTED_LOCKS: u32 = u32::MAX;
+
 /// Named-lock effect of a statement (GET_LOCK family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LockEffect {

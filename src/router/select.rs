@@ -83,8 +83,12 @@ pub(crate) struct Scan {
     pub reason: Option<PrimaryReason>,
     pub effects: Effects,
     pub has_from: bool,
-    /// FROM names a table (not DUAL): a function in the select list runs once per row.
+    /// A top-level FROM names a table (not DUAL): a function in the select list runs once
+    /// per row.
     pub from_rows: bool,
+    /// Parentheses open where the scan is (a FROM inside them is a subquery's, or
+    /// `TRIM(... FROM ...)`'s).
+    pub depth: u32,
     /// FROM or TABLE: the statement reads some table.
     pub names_tables: bool,
     /// FOUND_ROWS(), ROW_COUNT(), @@warning_count ...: refer to the previous statement.
@@ -203,6 +207,14 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
     while let Some(t) = cur.next_tok() {
         match t.kind {
             Kind::Word => scan_word(cur, t, prev, &mut s),
+            Kind::Punct(b'(') => s.depth += 1,
+            Kind::Punct(b')') => s.depth = s.depth.saturating_sub(1),
+            // `` `information_schema`.PROCESSLIST ``, as tools quote it.
+            Kind::QuotedIdent if is_server_schema(&ident_text(cur.src(), t)) => {
+                let performance =
+                    ident_text(cur.src(), t).eq_ignore_ascii_case("performance_schema");
+                server_table(cur, performance, &mut s);
+            }
             Kind::QuotedIdent if cur.peek().is_some_and(|n| n.is_punct(b'(')) => {
                 let name = cur.text(t);
                 let inner = name.get(1..name.len().saturating_sub(1)).unwrap_or(b"");
@@ -230,13 +242,26 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
         }
         prev = Some(t);
     }
-    if let (true, LockEffect::Acquire(_)) = (s.from_rows, s.effects.named_lock) {
-        // `SELECT GET_LOCK(CONCAT('job', id), 0) FROM jobs` takes a lock per row: how many
-        // is not known, so no count of RELEASE_LOCK calls ends the pin (RELEASE_ALL_LOCKS,
-        // a reset or the session's end do).
-        s.effects.named_lock = LockEffect::Acquire(u32::MAX);
+    if s.from_rows {
+        s.effects.named_lock = per_row(s.effects.named_lock);
     }
     s
+}
+
+/// A named-lock effect of calls that run once per row (`SELECT GET_LOCK(CONCAT('job', id),
+/// 0) FROM jobs`, `UPDATE t SET c = GET_LOCK(...)`): how many locks is not known, so no
+/// count of RELEASE_LOCK calls ends the pin (RELEASE_ALL_LOCKS, a reset or the session's
+/// end do).
+pub(crate) fn per_row(lock: LockEffect) -> LockEffect {
+    match lock {
+        LockEffect::Acquire(_) => LockEffect::Acquire(super::UNCOUNTED_LOCKS),
+        other => other,
+    }
+}
+
+fn is_server_schema(name: &str) -> bool {
+    name.eq_ignore_ascii_case("information_schema")
+        || name.eq_ignore_ascii_case("performance_schema")
 }
 
 fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
@@ -263,11 +288,12 @@ fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
         s.effects.calc_found_rows = true;
         s.hit(PrimaryReason::FoundRows);
     } else if w.len() == 18 && (is("INFORMATION_SCHEMA") || is("PERFORMANCE_SCHEMA")) {
+        // (Unquoted here; a quoted one in `scan_into`.)
         server_table(cur, is("PERFORMANCE_SCHEMA"), s);
     } else if is("FROM") {
         s.has_from = true;
         s.names_tables = true;
-        s.from_rows |= !cur.peek_is("DUAL");
+        s.from_rows |= s.depth == 0 && !cur.peek_is("DUAL");
     } else if is("TABLE") {
         s.names_tables = true;
     } else if (is("NEXT") || is("PREVIOUS")) && cur.eat_seq(&["VALUE", "FOR"]) {
@@ -301,8 +327,9 @@ fn into_target(cur: &mut Cursor, s: &mut Scan) {
 
 /// Tables of `information_schema` that answer for the server they are read on (its threads,
 /// transactions, locks, variables, counters), as `SHOW PROCESSLIST` and `@@read_only` do.
-const SERVER_TABLES: [&str; 14] = [
+const SERVER_TABLES: [&str; 15] = [
     "PROCESSLIST",
+    "SYSTEM_VARIABLES",
     "INNODB_TRX",
     "INNODB_LOCKS",
     "INNODB_LOCK_WAITS",

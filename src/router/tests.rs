@@ -1343,6 +1343,9 @@ fn what_a_server_answers_for_itself_is_read_on_the_primary() {
         "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME = 'READ_ONLY'",
         "select count(*) from INFORMATION_SCHEMA.innodb_trx",
         "SELECT * FROM performance_schema.threads",
+        "SELECT * FROM `information_schema`.`PROCESSLIST`",
+        "SELECT * FROM `performance_schema`.threads",
+        "SELECT GLOBAL_VALUE FROM information_schema.SYSTEM_VARIABLES WHERE VARIABLE_NAME = 'READ_ONLY'",
         "SHOW EXPLAIN FOR 12",
         "SHOW ANALYZE FOR 12",
         "SELECT @@pseudo_thread_id",
@@ -1370,10 +1373,27 @@ fn locks_and_sequences_of_a_create_select_and_of_many_rows_are_seen() {
     // A lock per row: no count of releases lifts the pin.
     assert_eq!(
         effects("SELECT GET_LOCK(CONCAT('job', id), 0) FROM jobs").named_lock,
-        LockEffect::Acquire(u32::MAX)
+        LockEffect::Acquire(UNCOUNTED_LOCKS)
     );
     assert_eq!(
         effects("SELECT GET_LOCK('one', 0) FROM DUAL").named_lock,
         LockEffect::Acquire(1)
     );
+    // A FROM inside parentheses is a function's or a subquery's, not the select list's.
+    for sql in [
+        "SELECT GET_LOCK(TRIM(LEADING '/' FROM 'a/b'), 0)",
+        "SELECT GET_LOCK('a', 0), (SELECT COUNT(*) FROM t)",
+    ] {
+        assert_eq!(effects(sql).named_lock, LockEffect::Acquire(1), "{sql}");
+    }
+    assert_eq!(
+        effects("UPDATE t SET c = GET_LOCK(CONCAT('l', id), 0)").named_lock,
+        LockEffect::Acquire(UNCOUNTED_LOCKS)
+    );
+    assert_eq!(
+        effects("INSERT INTO t VALUES (GET_LOCK('a', 0))").named_lock,
+        LockEffect::Acquire(1)
+    );
+    // A column's DEFAULT NEXTVAL(s) runs nothing at CREATE.
+    assert!(!effects("CREATE TABLE t (id INT DEFAULT NEXTVAL(s))").sequence_value);
 }

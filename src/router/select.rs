@@ -326,8 +326,10 @@ fn into_target(cur: &mut Cursor, s: &mut Scan) {
 }
 
 /// Tables of `information_schema` that answer for the server they are read on (its threads,
-/// transactions, locks, variables, counters), as `SHOW PROCESSLIST` and `@@read_only` do.
-const SERVER_TABLES: [&str; 15] = [
+/// transactions, locks, variables), as `SHOW PROCESSLIST` and `@@read_only` do. Not the
+/// status counters: `SHOW STATUS` reads a replica's too (and a session's own, its replica
+/// connection's: `SSL_VERSION`).
+const SERVER_TABLES: [&str; 13] = [
     "PROCESSLIST",
     "SYSTEM_VARIABLES",
     "INNODB_TRX",
@@ -335,8 +337,6 @@ const SERVER_TABLES: [&str; 15] = [
     "INNODB_LOCK_WAITS",
     "GLOBAL_VARIABLES",
     "SESSION_VARIABLES",
-    "GLOBAL_STATUS",
-    "SESSION_STATUS",
     "USER_VARIABLES",
     "METADATA_LOCK_INFO",
     "USER_STATISTICS",

@@ -232,22 +232,18 @@ impl Session {
         if self.tenant.is_none() || self.held.get(Target::Primary).is_none() {
             return self.reset_here(rt).await;
         }
-        let primary_ok = {
-            self.ready(rt, Target::Primary).await?;
-            // Reset inside a transaction, the connection may hold a prepared XA one, which
-            // MariaDB's reset leaves broken (1031 on every table): it is closed once the
-            // reset is answered, never pooled, and the session's next statement gets a
-            // clean one.
-            let txn_here = self.st.txn == Some(Target::Primary);
-            let o = self
-                .forward(Target::Primary, payload, Expect::Single, None)
-                .await?;
-            if let (true, Some(conn)) = (txn_here, self.held.get_mut(Target::Primary)) {
-                conn.outlives_reset = true;
-            }
-            o.err.is_none()
-        };
-        if primary_ok {
+        self.ready(rt, Target::Primary).await?;
+        // Reset inside a transaction, the connection may hold a prepared XA one, which
+        // MariaDB's reset leaves broken (1031 on every table): it is closed once the reset
+        // is answered, never pooled, and the session's next statement gets a clean one.
+        let txn_here = self.st.txn == Some(Target::Primary);
+        let o = self
+            .forward(Target::Primary, payload, Expect::Single, None)
+            .await?;
+        if let (true, Some(conn)) = (txn_here, self.held.get_mut(Target::Primary)) {
+            conn.outlives_reset = true;
+        }
+        if o.err.is_none() {
             self.reset_state(rt);
         }
         Ok(())

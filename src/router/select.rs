@@ -210,9 +210,8 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
             Kind::Punct(b'(') => s.depth += 1,
             Kind::Punct(b')') => s.depth = s.depth.saturating_sub(1),
             // `` `information_schema`.PROCESSLIST ``, as tools quote it.
-            Kind::QuotedIdent if is_server_schema(&ident_text(cur.src(), t)) => {
-                let performance =
-                    ident_text(cur.src(), t).eq_ignore_ascii_case("performance_schema");
+            Kind::QuotedIdent if quoted_server_schema(cur.text(t)).is_some() => {
+                let performance = quoted_server_schema(cur.text(t)) == Some(true);
                 server_table(cur, performance, &mut s);
             }
             Kind::QuotedIdent if cur.peek().is_some_and(|n| n.is_punct(b'(')) => {
@@ -259,9 +258,18 @@ pub(crate) fn per_row(lock: LockEffect) -> LockEffect {
     }
 }
 
-fn is_server_schema(name: &str) -> bool {
-    name.eq_ignore_ascii_case("information_schema")
-        || name.eq_ignore_ascii_case("performance_schema")
+/// A quoted identifier (`` `name` ``, its quotes included) that names `information_schema`
+/// (false) or `performance_schema` (true); None for any other. Compared in place: ORMs quote
+/// every name, and a statement seen for the first time is scanned name by name.
+fn quoted_server_schema(quoted: &[u8]) -> Option<bool> {
+    let name = quoted.get(1..quoted.len().checked_sub(1)?)?;
+    if name.eq_ignore_ascii_case(b"information_schema") {
+        Some(false)
+    } else if name.eq_ignore_ascii_case(b"performance_schema") {
+        Some(true)
+    } else {
+        None
+    }
 }
 
 fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {

@@ -50,6 +50,19 @@ fn mariadb(port: u16, user: &str, db: &str, sql: &str) -> Command {
     c
 }
 
+/// A MariaDB client program (`mariadb`, `mariadb-dump`, `mariadb-admin`) logging in to
+/// `port` as acme_app.
+fn acme_tool(program: &str, port: u16) -> Command {
+    let mut c = Command::new(program);
+    c.args([
+        "-h127.0.0.1",
+        &format!("-P{port}"),
+        "-uacme_app",
+        "-pacme_pw",
+    ]);
+    c
+}
+
 #[tokio::test]
 async fn mariadb_cli_sees_the_same_as_directly() {
     diff_table().await;
@@ -70,14 +83,8 @@ async fn mariadb_cli_sees_the_same_as_directly() {
         String::from_utf8_lossy(&proxied.stdout)
     );
     // And through a tenant with replicas, reads land on one.
-    let mut c = Command::new("mariadb");
-    c.args([
-        "-h127.0.0.1",
-        &format!("-P{}", proxy.addr.port()),
-        "-uacme_app",
-        "-pacme_pw",
-    ])
-    .args(["wf_acme", "-N", "-e", "SELECT @@port"]);
+    let mut c = acme_tool("mariadb", proxy.addr.port());
+    c.args(["wf_acme", "-N", "-e", "SELECT @@port"]);
     let out = run(&mut c).await;
     let port: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(common::is_replica(port));
@@ -245,15 +252,9 @@ async fn mariadb_dump_and_its_restore_work_through_switchyard() {
     let before = rows(common::root().await).await;
     let proxy = common::start(common::config("")).await;
     let dump = |port: u16, how: &str| {
-        let mut c = Command::new("mariadb-dump");
-        c.args([
-            "-h127.0.0.1",
-            &format!("-P{port}"),
-            "-uacme_app",
-            "-pacme_pw",
-        ])
-        .args(["--skip-dump-date", "--no-tablespaces", how])
-        .args(["wf_acme", "dump_rows"]);
+        let mut c = acme_tool("mariadb-dump", port);
+        c.args(["--skip-dump-date", "--no-tablespaces", how])
+            .args(["wf_acme", "dump_rows"]);
         c
     };
     let mut dumped = Vec::new();
@@ -272,17 +273,19 @@ async fn mariadb_dump_and_its_restore_work_through_switchyard() {
         );
         dumped = proxied;
     }
-    let mut restore = std::process::Command::new("mariadb")
-        .args(["-h127.0.0.1", &format!("-P{}", proxy.addr.port())])
-        .args(["-uacme_app", "-pacme_pw", "wf_acme"])
+    let mut restore = acme_tool("mariadb", proxy.addr.port())
+        .arg("wf_acme")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
-    restore.stdin.take().unwrap().write_all(&dumped).unwrap();
-    let out = restore.wait_with_output().unwrap();
+    let mut input = restore.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut input, &dumped)
+        .await
+        .unwrap();
+    drop(input);
+    let out = restore.wait_with_output().await.unwrap();
     assert!(
         out.status.success(),
         "restore: {}",
@@ -307,14 +310,8 @@ async fn mariadb_dump_and_its_restore_work_through_switchyard() {
 async fn mariadb_admin_works_through_switchyard() {
     let proxy = common::start(common::config("")).await;
     let admin = |port: u16, cmd: &str| {
-        let mut c = Command::new("mariadb-admin");
-        c.args([
-            "-h127.0.0.1",
-            &format!("-P{port}"),
-            "-uacme_app",
-            "-pacme_pw",
-        ])
-        .arg(cmd);
+        let mut c = acme_tool("mariadb-admin", port);
+        c.arg(cmd);
         c
     };
     let port = proxy.addr.port();

@@ -180,6 +180,19 @@ async fn binary_protocol_is_byte_identical() {
     }
 }
 
+/// Sends each step (a name for messages, the command's payload, its answer's shape) on a
+/// direct session and on a proxied one, and checks each answer is the server's, byte for
+/// byte.
+async fn same_answers(steps: &[(&str, &[u8], Expect)]) {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    for &(what, cmd, expect) in steps {
+        let d = direct.command(cmd, expect).await;
+        let p = proxied.command(cmd, expect).await;
+        assert_same(what, &d, &p);
+    }
+}
+
 /// COM_REFRESH (`mysql_refresh()`: `mariadb-admin flush-logs`) commits the session's
 /// transaction first, as a FLUSH statement does, whatever the privilege check then says.
 /// In a read-only transaction (which lives on a replica) it went to the replica, and the
@@ -187,35 +200,22 @@ async fn binary_protocol_is_byte_identical() {
 /// the server runs it.
 #[tokio::test]
 async fn com_refresh_ends_a_read_only_transaction_as_directly() {
-    setup().await;
-    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
-    for (what, cmd, expect) in [
-        (
-            "begin",
-            b"\x03START TRANSACTION READ ONLY".to_vec(),
-            Expect::Single,
-        ),
+    same_answers(&[
+        ("begin", b"\x03START TRANSACTION READ ONLY", Expect::Single),
         (
             "read",
-            b"\x03SELECT COUNT(*) FROM diff_types".to_vec(),
+            b"\x03SELECT COUNT(*) FROM diff_types",
             Expect::ResultSets,
         ),
-        ("refresh", vec![0x07, 0x02], Expect::Single),
+        ("refresh", &[0x07, 0x02], Expect::Single),
         (
             "after",
-            b"\x03CREATE TEMPORARY TABLE diff_refresh_tmp (x INT)".to_vec(),
+            b"\x03CREATE TEMPORARY TABLE diff_refresh_tmp (x INT)",
             Expect::Single,
         ),
-        (
-            "state",
-            b"\x03SELECT @@in_transaction".to_vec(),
-            Expect::ResultSets,
-        ),
-    ] {
-        let d = direct.command(&cmd, expect).await;
-        let p = proxied.command(&cmd, expect).await;
-        assert_same(what, &d, &p);
-    }
+        ("state", b"\x03SELECT @@in_transaction", Expect::ResultSets),
+    ])
+    .await;
 }
 
 /// A reset of a session that holds no server connection is answered by Switchyard: its OK
@@ -223,26 +223,21 @@ async fn com_refresh_ends_a_read_only_transaction_as_directly() {
 /// set is gone after it.
 #[tokio::test]
 async fn a_reset_answered_by_switchyard_is_the_servers() {
-    setup().await;
-    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
-    for (what, cmd, expect) in [
+    same_answers(&[
         (
             "set",
-            b"\x03SET @diff_reset = 1, SESSION sql_mode = 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES', autocommit = 0".to_vec(),
+            b"\x03SET @diff_reset = 1, SESSION sql_mode = 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES', autocommit = 0",
             Expect::Single,
         ),
-        ("read", b"\x03SELECT 1".to_vec(), Expect::ResultSets),
-        ("reset", vec![0x1F], Expect::Single),
+        ("read", b"\x03SELECT 1", Expect::ResultSets),
+        ("reset", &[0x1F], Expect::Single),
         (
             "after",
-            b"\x03SELECT @diff_reset, @@sql_mode, @@autocommit".to_vec(),
+            b"\x03SELECT @diff_reset, @@sql_mode, @@autocommit",
             Expect::ResultSets,
         ),
-    ] {
-        let d = direct.command(&cmd, expect).await;
-        let p = proxied.command(&cmd, expect).await;
-        assert_same(what, &d, &p);
-    }
+    ])
+    .await;
 }
 
 #[tokio::test]

@@ -469,22 +469,16 @@ async fn show_variables_answers_for_the_server_as_select_does() {
     // What information_schema and performance_schema say about the server is the
     // primary's too: a replica answered read_only ON and its own threads.
     for _ in 0..4 {
-        let ro: Option<String> = c
-            .query_first(
-                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES \
-                 WHERE VARIABLE_NAME = 'READ_ONLY'",
-            )
-            .await
-            .unwrap();
-        assert_eq!(ro.as_deref(), Some("OFF"), "the primary's read_only");
-        let id: Option<String> = c
-            .query_first(
-                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES \
-                 WHERE VARIABLE_NAME = 'SERVER_ID'",
-            )
-            .await
-            .unwrap();
-        assert_eq!(id, Some(primary_id.clone()), "the primary's server_id");
+        for (name, primarys) in [("READ_ONLY", "OFF"), ("SERVER_ID", primary_id.as_str())] {
+            let value: Option<String> = c
+                .query_first(format!(
+                    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES \
+                     WHERE VARIABLE_NAME = '{name}'"
+                ))
+                .await
+                .unwrap();
+            assert_eq!(value.as_deref(), Some(primarys), "the primary's {name}");
+        }
     }
 }
 

@@ -2900,7 +2900,11 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
     let proxy = common::start_with_admin(RuntimeState::new(config(1, OTHER_BACKEND_USER))).await;
     let (port, admin) = (proxy.addr.port(), proxy.admin.port());
     // Where SHOW SESSIONS says A (the first session) has a transaction open, once it
-    // counts A's statement after `before`.
+    // counts A's statement after `before`. A session counts a statement after its client
+    // has the answer, so `before` is read after a ping's answer (a ping is no statement,
+    // and the session counted every statement before reading it): read right after a
+    // statement's answer, it could miss that statement, which then passed for the next
+    // one's, and on a loaded machine the state was read before the next one ran.
     let statements = || first_session_statements(admin);
     let in_transaction = |before: u64| async move {
         let a = first_session_after(admin, before).await;
@@ -2930,6 +2934,7 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
         .expect("B's read waited for A after its ROLLBACK")
         .unwrap();
     assert_eq!(seen, Some(0), "A's insert after its ROLLBACK");
+    a.ping().await.unwrap();
     let before = statements().await;
     let autocommit: Option<i64> = a.query_first("SELECT @@autocommit").await.unwrap();
     assert_eq!(
@@ -2945,6 +2950,7 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
         none,
         "A after SELECT @@autocommit"
     );
+    a.ping().await.unwrap();
     let before = statements().await;
     let rows: Option<i64> = a
         .query_first("SELECT COUNT(*) FROM mux_rows WHERE client = -7")
@@ -2953,6 +2959,7 @@ async fn autocommit_off_holds_the_connection_only_for_a_transaction() {
     assert_eq!(rows, Some(0));
     let primary = ("1".to_string(), "127.0.0.1:3307".to_string());
     assert_eq!(in_transaction(before).await, primary, "A after its read");
+    a.ping().await.unwrap();
     let before = statements().await;
     a.query_drop("COMMIT").await.unwrap();
     assert_eq!(in_transaction(before).await, none, "A after its COMMIT");

@@ -970,3 +970,82 @@ async fn a_comment_the_server_skips_sends_the_statement_to_the_primary() {
         .unwrap();
     assert!(common::is_replica(port));
 }
+
+/// A stored function called without its schema, as ERP code numbers its documents
+/// (`SELECT next_doc_number()`): it may write, so it runs on the primary, not on a replica
+/// (where its INSERT failed with 1290, or with a privilege past `read_only` wrote there).
+#[tokio::test]
+async fn an_unqualified_stored_function_runs_on_the_primary() {
+    table("rt_docs").await;
+    let mut root = common::root().await;
+    // DETERMINISTIC (untrue) passes binary logging's check for a creator without SUPER, as
+    // schemas that number documents this way declare it.
+    root.query_drop(
+        "CREATE OR REPLACE FUNCTION wf_acme.rt_next_doc() RETURNS INT MODIFIES SQL DATA \
+         DETERMINISTIC SQL SECURITY INVOKER \
+         BEGIN INSERT INTO wf_acme.rt_docs (port, v) VALUES (@@port, 'doc'); \
+         RETURN LAST_INSERT_ID(); END",
+    )
+    .await
+    .unwrap();
+    common::wait_replicated().await;
+    let (_p, mut c) = proxy_conn(r#"consistency = "eventual""#).await;
+    for _ in 0..3 {
+        let id: i64 = c
+            .query_first("SELECT rt_next_doc()")
+            .await
+            .unwrap()
+            .unwrap();
+        let port: u16 = root
+            .query_first(format!("SELECT port FROM wf_acme.rt_docs WHERE id = {id}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(port, primary_port(), "where the function wrote");
+    }
+}
+
+/// Whether the server knows `name` in `sql` (`SELECT name()`) as a built-in: any answer
+/// but "FUNCTION db.name does not exist" (1305, or 1630 for a keyword's name).
+async fn server_knows(c: &mut Conn, sql: &str) -> bool {
+    match c.query_drop(sql).await {
+        Ok(()) => true,
+        Err(mysql_async::Error::Server(e)) => e.code != 1305 && e.code != 1630,
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+/// Every name the classifier takes for a built-in is one on the server, spelt as the list
+/// says (a name listed that is none would send a stored function of that name to a
+/// replica), and names of other servers' built-ins are not this one's.
+#[tokio::test]
+async fn the_built_in_function_list_is_the_servers() {
+    let mut root = common::root().await;
+    root.query_drop("USE information_schema").await.unwrap();
+    let list = include_str!("../src/router/builtins.txt");
+    let mut checked = 0;
+    for line in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, kind) = line.split_once(' ').unwrap();
+        let plain = server_knows(&mut root, &format!("SELECT {name}()")).await;
+        let quoted = server_knows(&mut root, &format!("SELECT `{name}`()")).await;
+        let expected = match kind {
+            "native" => (true, true),
+            "keyword" => (true, false),
+            "other" => (false, false),
+            other => panic!("kind {other} of {name}"),
+        };
+        assert_eq!(
+            (plain, quoted),
+            expected,
+            "{name} ({kind}): known unquoted, quoted"
+        );
+        checked += 1;
+    }
+    assert!(checked > 800, "{checked} names");
+    for made_up in ["next_doc_number", "rt_next_doc", "concatt"] {
+        assert!(!server_knows(&mut root, &format!("SELECT {made_up}()")).await);
+    }
+}

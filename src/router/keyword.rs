@@ -398,12 +398,15 @@ fn explain(ctx: &Ctx, mut cur: Cursor) -> Piece {
 }
 
 fn do_statement(mut cur: Cursor) -> Piece {
-    let scan = select::scan(&mut cur);
-    // `DO db.f()` runs a stored function, which may write.
+    let mut scan = select::scan(&mut cur);
+    // `DO db.f()` or `DO f()` runs a stored function, which may write, and what it leaves
+    // on the connection (a named lock, a user variable) stays the session's.
     let reason = match scan.decided() {
         Some(Class::Primary(R::StoredFunction)) => R::StoredFunction,
+        _ if scan.unknown_call => R::StoredFunction,
         _ => R::SideEffectFunction,
     };
+    scan.effects.calls_procedure |= reason == R::StoredFunction;
     Piece::with(Class::Primary(reason), scan.effects)
 }
 

@@ -3,6 +3,7 @@
 //! Pure: no I/O, no session state. SELECT-family statements are parsed only up to a size
 //! and nesting limit; decisions are cached by normalized digest.
 
+mod builtins;
 mod classify;
 mod clock;
 mod digest;
@@ -257,8 +258,9 @@ pub enum PrimaryReason {
     Ddl,
     LockingRead,
     SideEffectFunction,
-    /// A schema-qualified (so stored) function: it may write, so it counts as a write for
-    /// read-your-writes, unlike GET_LOCK and the other side-effect built-ins.
+    /// A stored function (schema-qualified, or a name no built-in has): it may write, so it
+    /// counts as a write for read-your-writes, unlike GET_LOCK and the other side-effect
+    /// built-ins.
     StoredFunction,
     UserVariable,
     FoundRows,
@@ -421,7 +423,7 @@ pub struct Effects {
     /// manager's recovery), whose writes this session never ran: a write for the reads
     /// after it.
     pub commits_xa: bool,
-    /// A CALL or a schema-qualified (stored) function, alone or among a multi-statement's
+    /// A CALL or a stored function, alone or among a multi-statement's
     /// parts: what the routine changed in the session is unknown, so the session is pinned.
     pub calls_procedure: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.

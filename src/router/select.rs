@@ -7,6 +7,7 @@ use sqlparser::ast::{Expr, ObjectNamePart, Query, Select, SetExpr, Statement, Vi
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
+use super::builtins;
 use super::lexer::{ident_text, Cursor, Kind, Resume, Token};
 use super::{Class, Effects, LockEffect, PrimaryReason};
 
@@ -100,6 +101,9 @@ pub(crate) struct Scan {
     pub watch_volatile: bool,
     /// One was found.
     pub volatile: bool,
+    /// An unqualified call of a name that is no built-in (`next_doc_number()`), or a word
+    /// before `(` that is none (a CTE's name): in an expression, a stored function's call.
+    pub unknown_call: bool,
 }
 
 /// The clock's and random values, as functions (`NOW()`) or bare words (`CURRENT_TIMESTAMP`).
@@ -217,7 +221,7 @@ pub(crate) fn scan_into(cur: &mut Cursor, mut s: Scan) -> Scan {
             Kind::QuotedIdent if cur.peek().is_some_and(|n| n.is_punct(b'(')) => {
                 let name = cur.text(t);
                 let inner = name.get(1..name.len().saturating_sub(1)).unwrap_or(b"");
-                function_call(inner, prev, cur, &mut s);
+                function_call(inner, true, prev, cur, &mut s);
             }
             Kind::UserVar => {
                 if !s.user_vars_allowed {
@@ -277,7 +281,7 @@ fn scan_word(cur: &mut Cursor, t: Token, prev: Option<Token>, s: &mut Scan) {
         s.volatile = true;
     }
     if cur.peek().is_some_and(|n| n.is_punct(b'(')) {
-        function_call(cur.text(t), prev, cur, s);
+        function_call(cur.text(t), false, prev, cur, s);
         return;
     }
     let w = cur.text(t);
@@ -372,15 +376,20 @@ fn server_table(cur: &mut Cursor, performance: bool, s: &mut Scan) {
     }
 }
 
-/// `name(`: a denylisted built-in, or a schema-qualified (hence stored) function, which
-/// may do anything.
-/// A call of `name`, whose `(` is the next token under `cur`.
-fn function_call(name: &[u8], prev: Option<Token>, cur: &Cursor, s: &mut Scan) {
+/// `name(`: a denylisted built-in, or a stored function (schema-qualified: surely; any
+/// other name no built-in has: in an expression), which may do anything.
+/// A call of `name`, whose `(` is the next token under `cur`; `quoted`: in backticks.
+fn function_call(name: &[u8], quoted: bool, prev: Option<Token>, cur: &Cursor, s: &mut Scan) {
     if prev.is_some_and(|p| p.is_punct(b'.')) {
         s.hit(PrimaryReason::StoredFunction);
         // What it left in the session (a named lock, a temporary table, a user variable)
         // is as unknown as a procedure's: its session keeps the connection as after a CALL.
         s.effects.calls_procedure = true;
+    } else if !builtins::is_builtin(name, quoted) {
+        // Perhaps a stored function, perhaps a word before `(` (a CTE's name, `COLUMNS (`):
+        // SET and DO, whose values are expressions, take it for a stored function; a
+        // SELECT asks its AST.
+        s.unknown_call = true;
     } else if let Some(call) = call_kind(name) {
         let sets_insert_id = name.eq_ignore_ascii_case(b"LAST_INSERT_ID") && has_argument(cur);
         s.call(if sets_insert_id {
@@ -518,6 +527,9 @@ pub(crate) fn decide(text: &str) -> (Class, Effects) {
     let reads_no_data = class == Class::Read && !scan.names_tables && !ast.calls;
     let effects = Effects {
         reads_no_data,
+        // An unqualified stored function's call (the scan pins a qualified one).
+        calls_procedure: scan.effects.calls_procedure
+            || class == Class::Primary(PrimaryReason::StoredFunction),
         ..scan.effects
     };
     (class, effects)
@@ -606,6 +618,13 @@ impl Visitor for AstCheck {
         self.calls = true;
         let parts = &f.name.0;
         match parts.as_slice() {
+            // A name the server does not know as a built-in is a stored function's, which
+            // may write: `SELECT next_doc_number()` as much as `SELECT db.f()`.
+            [ObjectNamePart::Identifier(id)]
+                if !builtins::is_builtin(id.value.as_bytes(), id.quote_style.is_some()) =>
+            {
+                return ControlFlow::Break(PrimaryReason::StoredFunction);
+            }
             [ObjectNamePart::Identifier(id)] if call_kind(id.value.as_bytes()).is_some() => {
                 return ControlFlow::Break(PrimaryReason::SideEffectFunction);
             }

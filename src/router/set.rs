@@ -69,6 +69,13 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     // `SET GLOBAL a = 1, SESSION b = 2` (or `, @u = 1`): the statement runs as a global
     // change, never replayed, so its session part lives on this connection only.
     effects.unreplayable |= targets.global && targets.session_scoped;
+    // A value from a stored function (`SET @n = next_doc_number()`) runs it where the SET
+    // runs, once: replayed, it would run again; what it left on the connection stays the
+    // session's, as after a CALL.
+    if scan.unknown_call {
+        effects.unreplayable = true;
+        effects.calls_procedure = true;
+    }
     // `SET GLOBAL completion_type` is the next sessions' default, not this one's.
     effects.completion_release = targets.completion_release.filter(|_| !targets.global);
     // A value with side effects must not be replayed on another connection.
@@ -76,6 +83,8 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
         Class::Primary(R::Ddl)
     } else if let Some(r) = scan.reason {
         Class::Primary(r)
+    } else if scan.unknown_call {
+        Class::Primary(R::StoredFunction)
     } else if let Some(r) = scan.previous_statement {
         Class::Primary(r)
     } else {

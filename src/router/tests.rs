@@ -1397,3 +1397,50 @@ fn locks_and_sequences_of_a_create_select_and_of_many_rows_are_seen() {
     // A column's DEFAULT NEXTVAL(s) runs nothing at CREATE.
     assert!(!effects("CREATE TABLE t (id INT DEFAULT NEXTVAL(s))").sequence_value);
 }
+
+#[test]
+fn an_unqualified_stored_function_is_told_from_the_built_ins() {
+    // What ORMs and reports send: built-ins only, reads.
+    for sql in [
+        "SELECT COUNT(*) AS aggregate FROM users WHERE deleted_at IS NULL",
+        "SELECT DATE_FORMAT(created_at, '%Y-%m') ym, SUM(total) FROM orders GROUP BY ym",
+        "SELECT IFNULL(MAX(id), 0), COALESCE(a, b), CONCAT_WS(',', a, b) FROM t",
+        "SELECT CAST(a AS CHAR), CONVERT(a, SIGNED), JSON_EXTRACT(doc, '$.a') FROM t",
+        "SELECT ROW_NUMBER() OVER (PARTITION BY a ORDER BY b), RANK() OVER w FROM t WINDOW w AS (ORDER BY a)",
+        "SELECT a FROM t WHERE MATCH(a) AGAINST ('x')",
+        "SELECT UUID(), NOW(), CURDATE(), UNIX_TIMESTAMP(), DATABASE(), VERSION(), USER()",
+        "SELECT LPAD(a, 5, '0'), UPPER(b), LENGTH(d), CHAR_LENGTH(e), ROUND(f, 2), FLOOR(h) FROM t",
+        "SELECT TIMESTAMPDIFF(SECOND, a, b), DATE_ADD(a, INTERVAL 1 DAY), IF(a > 1, 'x', 'y') FROM t",
+        "SELECT YEAR(d), MONTH(d), DAY(d), EXTRACT(YEAR FROM d), LAST_DAY(d), WEEKDAY(d) FROM t",
+        "SELECT SUBSTRING(a, 1, 3), TRIM(b), REPLACE(c, 'a', 'b'), LEFT(d, 2), MID(e, 1, 2) FROM t",
+        "SELECT GREATEST(a, b), LEAST(a, b), NULLIF(a, 0), ST_AsText(g), INET_NTOA(i) FROM t",
+        "SELECT MD5(a), SHA2(a, 256), HEX(a), FIELD(a, 'x'), FIND_IN_SET(a, b), FORMAT(a, 2) FROM t",
+        "SELECT STR_TO_DATE(a, '%d'), `concat`(a, b) FROM t",
+        "WITH c (a) AS (SELECT 1) SELECT a FROM c",
+        "SELECT a FROM t WHERE b IN (1, 2) AND EXISTS (SELECT 1 FROM u WHERE u.a = t.a)",
+        "SELECT CURRENT_TIMESTAMP, REGEXP_LIKE(a, 'x') FROM t",
+    ] {
+        assert_eq!(class(sql), READ, "{sql}");
+        assert!(!effects(sql).calls_procedure, "{sql}");
+    }
+    // Any other name is a stored function's, which may write (`next_doc_number()` numbers
+    // an invoice): on the primary, a write for read-your-writes, and the session keeps its
+    // connection, as after a CALL. A grammar word in backticks is a stored function's too.
+    for sql in [
+        "SELECT next_doc_number()",
+        "SELECT id, wf_price(id) FROM items",
+        "SELECT a FROM t WHERE b = my_check(a)",
+        "WITH c AS (SELECT f(1) AS x) SELECT x FROM c",
+        "SELECT `now`()",
+        "DO next_doc_number()",
+        "SET @n = next_doc_number()",
+        "SET time_zone = tz_of(1)",
+    ] {
+        assert_eq!(class(sql), p(R::StoredFunction), "{sql}");
+        assert!(effects(sql).calls_procedure, "{sql}");
+    }
+    // A SET of one is run once, where it ran, never replayed.
+    assert!(effects("SET time_zone = tz_of(1)").unreplayable);
+    assert_eq!(class("SET @x = CONCAT('a', IF(1, 'b', 'c'))"), SET);
+    assert_eq!(class("DO SLEEP(0)"), p(R::SideEffectFunction));
+}

@@ -37,6 +37,22 @@ impl Keys {
         format!("{}state/config", self.root)
     }
 
+    /// A KILL request: under `state/`, so every instance's watch sees it.
+    pub fn kill(&self, request: &str) -> String {
+        format!("{}state/kill/{request}", self.root)
+    }
+
+    /// The instances' answers to a KILL request, one per instance.
+    pub fn kill_acks(&self, request: &str) -> String {
+        format!("{}killack/{request}/", self.root)
+    }
+
+    /// Which instance acts on a KILL request: the first to write it (two instances may
+    /// have sessions of the same id and user).
+    pub fn kill_claim(&self, request: &str) -> String {
+        format!("{}killclaim/{request}", self.root)
+    }
+
     /// Live instances: each under its own lease, gone when it stops renewing.
     pub fn live(&self) -> String {
         format!("{}live/", self.root)
@@ -63,6 +79,8 @@ impl Keys {
             StateKey::Offline(a)
         } else if rest == "state/config" {
             StateKey::Config
+        } else if let Some(r) = rest.strip_prefix("state/kill/") {
+            StateKey::Kill(r)
         } else {
             StateKey::Other
         }
@@ -74,6 +92,7 @@ pub enum StateKey<'k> {
     Pause(&'k str),
     Offline(&'k str),
     Config,
+    Kill(&'k str),
     Other,
 }
 
@@ -90,6 +109,8 @@ mod tests {
             StateKey::Offline("10.0.0.1:3306")
         );
         assert_eq!(k.classify(&k.config()), StateKey::Config);
+        assert_eq!(k.classify(&k.kill("1-2-a")), StateKey::Kill("1-2-a"));
+        assert!(!k.kill_acks("1-2-a").starts_with(&k.state()));
         assert_eq!(
             k.classify("/switchyard/other/state/config"),
             StateKey::Other

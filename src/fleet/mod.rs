@@ -11,6 +11,7 @@
 mod document;
 mod error;
 mod keys;
+mod kill;
 mod members;
 mod ops;
 mod record;
@@ -31,6 +32,7 @@ use crate::state::SharedState;
 pub use document::{push, PushReport};
 pub use error::FleetError;
 pub use keys::Keys;
+pub use kill::{KillAnswer, KillRequest};
 pub use members::{list as members, record as own_record, Member, MemberState};
 pub use ops::PauseAck;
 pub use record::{now_ms, InstanceRecord};
@@ -63,6 +65,9 @@ pub struct Fleet {
     /// `state/` was read from etcd at least once: a cached document must not replace
     /// what etcd said (see `document::apply_cached`).
     read_etcd: std::sync::atomic::AtomicBool,
+    /// KILL requests this instance made: each request's key is its start time, this count
+    /// and its name.
+    kill_requests: AtomicU64,
 }
 
 enum Link {
@@ -96,6 +101,7 @@ impl Fleet {
             last_lease: AtomicI64::new(0),
             unrevoked: AtomicI64::new(0),
             read_etcd: std::sync::atomic::AtomicBool::new(false),
+            kill_requests: AtomicU64::new(0),
         }
     }
 
@@ -166,6 +172,14 @@ impl Fleet {
 
     pub fn uptime(&self) -> Duration {
         self.started.elapsed().unwrap_or_default()
+    }
+
+    /// When this instance started, in ms since the epoch: a restart's requests never reuse
+    /// a key.
+    fn uptime_origin_ms(&self) -> u128 {
+        self.started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
     }
 
     /// Connects to the configured endpoints (lazily: a dead etcd shows at the first request).

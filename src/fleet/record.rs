@@ -49,6 +49,29 @@ pub struct OfflineRecord {
     pub at_unix_ms: u64,
 }
 
+/// A KILL passed on to the fleet (`state/kill/<request>`): session `session` of `user`, on
+/// whichever instance has it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KillRecord {
+    pub session: u32,
+    pub user: String,
+    /// KILL QUERY; otherwise the connection.
+    pub query: bool,
+    /// MariaDB's HARD or SOFT, as the client wrote it.
+    pub mode: Option<String>,
+    pub by: String,
+    pub at_unix_ms: u64,
+}
+
+/// An instance's answer to a KILL request (`killack/<request>/<instance>`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KillAck {
+    /// It has the session (of that user) and acted on it.
+    pub found: bool,
+    /// What failed when it did.
+    pub error: Option<String>,
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -163,7 +163,9 @@ fn apply_all(
                 offline.insert(a.to_string());
             }
             StateKey::Config => document = Some(kv.clone()),
-            StateKey::Other => {}
+            // Only as they come (the watch): one read again after a lost link is either
+            // answered already or past its requester's wait.
+            StateKey::Kill(_) | StateKey::Other => {}
         }
     }
     for t in rt.shared.pauses.paused() {
@@ -236,7 +238,13 @@ fn apply_one(
             }
         }
         StateKey::Config if put => document::apply(fleet, state, kv, document::Arrival::Watched),
-        StateKey::Config | StateKey::Other => {}
+        StateKey::Kill(request) if put => {
+            if let Some(lease) = acking {
+                super::kill::on_request(fleet, state, client, lease, request, kv);
+            }
+            return;
+        }
+        StateKey::Config | StateKey::Kill(_) | StateKey::Other => {}
     }
     fleet.changed.notify_one();
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use super::error::{self, SessionError};
 use super::session::Session;
 use crate::backend::BackendConn;
+use crate::fleet::{KillAnswer, KillRequest};
 use crate::protocol::command::{self, COM_QUERY};
 use crate::protocol::scan::Expect;
-use crate::router::kill::{self, Kill, KillId};
+use crate::router::kill::{self, Kill, KillId, KillMode};
 use crate::state::registry::{Running, SessionEntry};
 use crate::state::RuntimeState;
 
@@ -48,13 +49,12 @@ impl Session {
             KillId::Own => u64::from(self.id),
             KillId::Session(id) => id,
         };
-        let entry = self.killable(rt, id)?;
+        let Some(entry) = killable(rt, id, &self.who.user.name) else {
+            self.kill_elsewhere(rt, id, &k).await?;
+            return self.send_ok(self.answer_seq).await;
+        };
         if entry.id == self.id {
             return self.kill_self(&entry, k.query).await;
-        }
-        if !k.query {
-            // First, so the session ends (and pools nothing) whatever the backend answers.
-            entry.kill();
         }
         tracing::info!(
             parent: &self.span(),
@@ -62,18 +62,42 @@ impl Session {
             query = k.query,
             "KILL"
         );
-        interrupt(rt, &entry, &k).await?;
+        act(rt, &entry, &k).await?;
         self.send_ok(self.answer_seq).await
     }
 
-    /// The live session `id` if this session's user may kill it (the server's rule for
-    /// users without the privilege to kill others' threads: only their own).
-    fn killable(&self, rt: &RuntimeState, id: u64) -> Result<Arc<SessionEntry>, SessionError> {
-        u32::try_from(id)
-            .ok()
-            .and_then(|id| rt.shared.registry.get(id))
-            .filter(|e| e.user() == self.who.user.name)
-            .ok_or_else(|| error::unknown_thread(id))
+    /// A session id no local session of this user has: in a fleet, the instance that has
+    /// it acts on it (a driver's cancel reaches whichever instance the balancer picks);
+    /// else, and when none has it, the server's 1094.
+    async fn kill_elsewhere(
+        &self,
+        rt: &RuntimeState,
+        id: u64,
+        k: &Kill,
+    ) -> Result<(), SessionError> {
+        let (Some(fleet), Ok(session)) = (rt.shared.fleet.get(), u32::try_from(id)) else {
+            return Err(error::unknown_thread(id));
+        };
+        let req = KillRequest {
+            session,
+            user: self.who.user.name.to_string(),
+            query: k.query,
+            mode: k.mode.map(KillMode::as_str),
+        };
+        // The other instance may connect to a backend and wait for its KILL's answer.
+        let wait = fleet.config.etcd_timeout + rt.connect_timeout * 2;
+        match fleet.kill(&req, wait).await {
+            Ok(KillAnswer::Done) => {
+                tracing::info!(parent: &self.span(), target = id, query = k.query, "KILL of another instance's session");
+                Ok(())
+            }
+            Ok(KillAnswer::Failed(why)) => Err(SessionError::reply(1105, "HY000", why)),
+            Ok(KillAnswer::NotFound) => Err(error::unknown_thread(id)),
+            Err(e) => {
+                tracing::warn!(parent: &self.span(), target = id, error = %e, "KILL not passed to the fleet");
+                Err(error::unknown_thread(id))
+            }
+        }
     }
 
     /// As directly: the KILL statement itself is what gets interrupted, or the connection
@@ -87,6 +111,57 @@ impl Session {
         entry.kill();
         Ok(())
     }
+}
+
+/// The live session `id` if `user` may kill it (the server's rule for users without the
+/// privilege to kill others' threads: only their own).
+fn killable(rt: &RuntimeState, id: u64, user: &str) -> Option<Arc<SessionEntry>> {
+    u32::try_from(id)
+        .ok()
+        .and_then(|id| rt.shared.registry.get(id))
+        .filter(|e| e.user() == user)
+}
+
+/// What a KILL of another session does: a KILL CONNECTION ends the session, and what it
+/// runs on a server is interrupted.
+async fn act(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<(), SessionError> {
+    if !k.query {
+        // First, so the session ends (and pools nothing) whatever the backend answers.
+        entry.kill();
+    }
+    interrupt(rt, entry, k).await
+}
+
+/// A KILL another instance of the fleet passes on: acted on as a local one from a session
+/// of `user`, once `claim` (a future) says this instance is the one to act (two may have
+/// the id). `Ok(false)`: no session `id` of that user here, or another instance acts;
+/// `Err`: what failed.
+pub async fn kill_for_fleet(
+    rt: &RuntimeState,
+    id: u32,
+    user: &str,
+    query: bool,
+    mode: Option<&str>,
+    claim: impl std::future::Future<Output = bool>,
+) -> Result<bool, String> {
+    let Some(entry) = killable(rt, u64::from(id), user) else {
+        return Ok(false);
+    };
+    if !claim.await {
+        return Ok(false);
+    }
+    let mode = match mode {
+        Some("HARD") => Some(KillMode::Hard),
+        Some("SOFT") => Some(KillMode::Soft),
+        _ => None,
+    };
+    let k = Kill {
+        query,
+        mode,
+        id: KillId::Session(u64::from(id)),
+    };
+    act(rt, &entry, &k).await.map_err(|e| e.to_string())?;
+    Ok(true)
 }
 
 /// Interrupts what the target session runs now, if anything: logs in beside its backend
@@ -153,7 +228,6 @@ fn backend_kill(k: &Kill, thread_id: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::kill::KillMode;
 
     #[test]
     fn backend_kill_names_the_thread() {

@@ -42,6 +42,7 @@ use session::{Ran, Session};
 use workers::{Departure, Workers};
 
 pub use client::REPICK_EVERY;
+pub use kill::kill_for_fleet;
 pub use pins::Reason as PinReason;
 
 /// The largest packet accepted before a client has logged in: a handshake response with the

@@ -10,6 +10,7 @@ mod harness;
 mod compose;
 mod config;
 mod consistency;
+mod kill;
 mod load;
 mod offline;
 mod outage;

@@ -19,6 +19,10 @@ use crate::state::SharedState;
 /// How often the requester reads the answers while it waits.
 const ACK_POLL: Duration = Duration::from_millis(5);
 
+/// KILL requests one instance has under way at once; past them a KILL of an id this
+/// instance does not have gets 1094 at once.
+pub(super) const MAX_REQUESTS: usize = 16;
+
 /// A KILL for the fleet to carry out.
 #[derive(Debug, Clone)]
 pub struct KillRequest {
@@ -44,6 +48,13 @@ impl Fleet {
     /// with the session has acted, or every one has said it has none.
     pub async fn kill(&self, req: &KillRequest, wait: Duration) -> Result<KillAnswer, FleetError> {
         let (mut client, lease) = self.client()?;
+        let Ok(_slot) = self.kill_slots.try_acquire() else {
+            tracing::warn!(
+                session = req.session,
+                "fleet: too many KILL requests under way; answered as no such session"
+            );
+            return Ok(KillAnswer::NotFound);
+        };
         let seq = self.kill_requests.fetch_add(1, Ordering::Relaxed);
         let started = self.uptime_origin_ms();
         let request = format!("{started}-{seq}-{}", self.config.instance);

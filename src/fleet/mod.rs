@@ -68,6 +68,9 @@ pub struct Fleet {
     /// KILL requests this instance made: each request's key is its start time, this count
     /// and its name.
     kill_requests: AtomicU64,
+    /// KILL requests under way from this instance at once: bounded, so clients sending
+    /// KILLs of ids nobody has cannot turn each into etcd writes on every instance.
+    kill_slots: tokio::sync::Semaphore,
 }
 
 enum Link {
@@ -102,6 +105,7 @@ impl Fleet {
             unrevoked: AtomicI64::new(0),
             read_etcd: std::sync::atomic::AtomicBool::new(false),
             kill_requests: AtomicU64::new(0),
+            kill_slots: tokio::sync::Semaphore::new(kill::MAX_REQUESTS),
         }
     }
 

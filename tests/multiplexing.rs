@@ -3417,3 +3417,66 @@ async fn server_connections_have_keepalive_on() {
         "server connections without a keepalive timer: {timers:?}"
     );
 }
+
+/// `USE "db"` under ANSI_QUOTES (Connector/J quotes so then) is a schema change like any
+/// USE: the connection it ran on goes back to the pool known to be in that schema, and the
+/// next session that takes it for its own schema is moved there (it ran in the other one).
+#[tokio::test]
+async fn a_double_quoted_use_under_ansi_quotes_is_a_schema_change() {
+    let user = "sy_mux_ansi_use";
+    create_backend_user(user).await;
+    let p = common::start(config(1, user)).await;
+    let mut a = common::connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    a.query_drop("USE \"rb_acme\"").await.unwrap();
+    let db: String = a
+        .query_first("/* route=primary */ SELECT DATABASE()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(db, "rb_acme");
+    a.disconnect().await.unwrap();
+    // The tenant's one primary connection is the one `a` used.
+    let mut b = common::connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let db: String = b
+        .query_first("/* route=primary */ SELECT DATABASE()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(db, "wf_acme", "the next session's schema");
+}
+
+/// An error of Switchyard's own that quotes what the client sent (a schema name holding a
+/// backslash and a quote, in a session whose client character set is GBK) is what SHOW
+/// WARNINGS reports, whole: it is raised on the server in hex, not quoted in the session's
+/// character set, where a GBK trail byte took the backslash that escaped the quote and the
+/// rest of the name was read as SQL after the SIGNAL.
+#[tokio::test]
+async fn an_own_error_quoting_a_gbk_name_is_reported() {
+    let proxy = common::start(common::config("")).await;
+    let port = proxy.addr.port();
+    let (mut c, _) =
+        RawClient::connect(port, "acme_app", "acme_pw", Some("wf_acme"), modern_caps()).await;
+    c.query("SET NAMES gbk").await;
+    // COM_INIT_DB: E4 B8 AD (GBK pairs E4B8, AD5C) then a backslash and a quote.
+    let mut init_db = vec![0x02];
+    init_db.extend_from_slice("wf_\u{4e2d}\\'; DO 1".as_bytes());
+    let refused = packets(&c.command(&init_db, Expect::Single).await);
+    assert_eq!(
+        refused[0].1[..3],
+        [0xFF, 0x14, 0x04],
+        "ERR 1044: {refused:?}"
+    );
+    let shown = packets(&c.query("SHOW WARNINGS").await);
+    assert!(
+        shown.iter().all(|(_, p)| p[0] != 0xFF),
+        "SHOW WARNINGS failed: {shown:?}"
+    );
+    // The whole message, the name's end included (cut at the quote before).
+    let row = shown
+        .iter()
+        .find(|(_, p)| p.windows(4).any(|w| w == b"1044") && p.ends_with(b"; DO 1'"));
+    assert!(row.is_some(), "the refusal in SHOW WARNINGS: {shown:?}");
+}

@@ -5,6 +5,7 @@
 //! SETs replayed go as few statements as keeps them exactly equivalent (see [`plan`]).
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::conn::{Applied, BackendConn};
@@ -316,9 +317,15 @@ pub async fn raise(
     message: &str,
 ) -> Result<(), BackendError> {
     let message: String = message.chars().take(MESSAGE_TEXT_CHARS).collect();
+    // In hex with its character set named: it may hold what the client sent (a schema
+    // name), and a quoted text is read in the connection's character set and sql_mode (a
+    // GBK trail byte took the backslash of an escaped quote, ending the string early).
+    let mut hex = String::with_capacity(message.len() * 2);
+    for b in message.bytes() {
+        let _ = write!(hex, "{b:02X}");
+    }
     let sql = format!(
-        "SIGNAL SQLSTATE '{state}' SET MYSQL_ERRNO = {code}, MESSAGE_TEXT = '{}'",
-        message.replace('\\', "\\\\").replace('\'', "''")
+        "SIGNAL SQLSTATE '{state}' SET MYSQL_ERRNO = {code}, MESSAGE_TEXT = _utf8mb4 X'{hex}'"
     );
     let mut p = Vec::with_capacity(1 + sql.len());
     p.push(COM_QUERY);

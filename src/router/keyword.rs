@@ -527,6 +527,19 @@ fn use_db(mut cur: Cursor) -> Piece {
         Some(t) if matches!(t.kind, Kind::Word | Kind::QuotedIdent) && cur.peek().is_none() => {
             Piece::new(Class::Use(ident_text(cur.src(), t)))
         }
+        // `USE "db"`: a name under ANSI_QUOTES (Connector/J quotes so then), a syntax error
+        // otherwise, which changes nothing. Taken as the schema change it may be: left
+        // unknown, the connection went back to the pool labelled with its old schema and
+        // the next session there ran in this one's.
+        Some(t) if t.kind == Kind::Str && cur.text(t).first() == Some(&b'"') => {
+            if cur.peek().is_some() {
+                return Piece::primary(R::Unknown);
+            }
+            let raw = cur.text(t);
+            let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or(b"");
+            let name = String::from_utf8_lossy(inner).replace("\"\"", "\"");
+            Piece::new(Class::Use(name))
+        }
         _ => Piece::primary(R::Unknown),
     }
 }

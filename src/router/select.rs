@@ -106,9 +106,11 @@ pub(crate) struct Scan {
     pub unknown_call: bool,
 }
 
-/// The clock's and random values, as functions (`NOW()`) or bare words (`CURRENT_TIMESTAMP`).
+/// The clock's and random values, as functions (`NOW()`) or bare words (`CURRENT_TIMESTAMP`),
+/// and the current schema's name: a SET replayed on another connection runs before the
+/// session's schema is selected there (the previous session's).
 fn is_volatile(name: &[u8]) -> bool {
-    const NAMES: [&str; 17] = [
+    const NAMES: [&str; 19] = [
         "NOW",
         "SYSDATE",
         "CURRENT_TIMESTAMP",
@@ -126,6 +128,8 @@ fn is_volatile(name: &[u8]) -> bool {
         "UUID",
         "UUID_SHORT",
         "SYS_GUID",
+        "DATABASE",
+        "SCHEMA",
     ];
     NAMES
         .iter()
@@ -413,6 +417,13 @@ fn system_variable(text: &[u8], s: &mut Scan) {
         s.hit(PrimaryReason::Unknown);
         return;
     };
+    // The current schema's (as DATABASE()): see `is_volatile`.
+    if s.watch_volatile
+        && (name.eq_ignore_ascii_case(b"collation_database")
+            || name.eq_ignore_ascii_case(b"character_set_database"))
+    {
+        s.volatile = true;
+    }
     match variable_kind(name) {
         VariableKind::Connection => s.hit(PrimaryReason::SideEffectFunction),
         VariableKind::PreviousStatement => {

@@ -434,6 +434,10 @@ fn a_set_to_the_clock_or_a_random_value_pins() {
         "SET @@session.timestamp = UNIX_TIMESTAMP(NOW())",
         "SET SESSION rand_seed1 = FLOOR(RAND() * 1000)",
         "SET timestamp = CURRENT_TIMESTAMP",
+        // The current schema's: a replay runs before the schema is selected.
+        "SET collation_connection = @@collation_database",
+        "SET SESSION character_set_client = @@session.character_set_database",
+        "SET lc_messages = IF(DATABASE() = 'wf_fr', 'fr_FR', 'en_US')",
     ] {
         assert!(effects(sql).unreplayable, "{sql}");
     }
@@ -1443,4 +1447,29 @@ fn an_unqualified_stored_function_is_told_from_the_built_ins() {
     assert!(effects("SET time_zone = tz_of(1)").unreplayable);
     assert_eq!(class("SET @x = CONCAT('a', IF(1, 'b', 'c'))"), SET);
     assert_eq!(class("DO SLEEP(0)"), p(R::SideEffectFunction));
+}
+
+#[test]
+fn use_of_a_double_quoted_name_is_a_schema_change() {
+    assert_eq!(class("USE \"wf_b\""), Class::Use("wf_b".into()));
+    assert_eq!(class("use \"a\"\"b\""), Class::Use("a\"b".into()));
+    assert_eq!(class("USE \"wf_b\" x"), p(R::Unknown));
+    assert_eq!(class("USE 'wf_b'"), p(R::Unknown));
+}
+
+/// SELECTs as ORMs and tools send them (Hibernate, Doctrine, Laravel, Django, SQLAlchemy,
+/// Rails, Sequelize, Prisma, jOOQ, Grafana, Metabase, phpMyAdmin...), each checked to run
+/// on MariaDB 10.11: every built-in they call is one, so each is a read; and the ones that
+/// must run on the primary (a sequence, a named lock, a stored function in backticks or
+/// not, FOR UPDATE) do.
+#[test]
+fn what_orms_send_is_classified_by_the_functions_it_calls() {
+    let lines = |text: &'static str| text.lines().filter(|l| !l.trim().is_empty());
+    for sql in lines(include_str!("testdata/orm_reads.sql")) {
+        assert_eq!(class(sql), READ, "{sql}");
+        assert!(!effects(sql).calls_procedure, "{sql}");
+    }
+    for sql in lines(include_str!("testdata/orm_primary.sql")) {
+        assert!(matches!(class(sql), Class::Primary(_)), "{sql}");
+    }
 }

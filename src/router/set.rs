@@ -76,6 +76,14 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
         effects.unreplayable = true;
         effects.calls_procedure = true;
     }
+    // A client character set Switchyard cannot read (`SET NAMES gbk /*x*/`, `SET
+    // character_set_client = @cs`): how the server splits and reads the session's next
+    // statements is unknown, and a statement the classifier misreads (a GBK trail byte
+    // taken for an escape, a `;` seen inside a string) must not leave what it ran on a
+    // pooled connection. The session keeps its connection, reset before any other gets it.
+    if targets.client_charset && !targets.global && client_charset(ctx.sql).is_none() {
+        effects.unreplayable = true;
+    }
     // `SET GLOBAL completion_type` is the next sessions' default, not this one's.
     effects.completion_release = targets.completion_release.filter(|_| !targets.global);
     // A value with side effects must not be replayed on another connection.
@@ -113,6 +121,10 @@ struct Targets {
     /// `completion_type`'s new value, if one is set to a value read here
     /// ([`release_value`]).
     completion_release: Option<bool>,
+    /// An assignment to the client's character set (`NAMES`, `CHARACTER SET`, `CHARSET`,
+    /// `character_set_client`), which decides how the server reads the session's next
+    /// statements.
+    client_charset: bool,
 }
 
 /// Where the scan of a SET is in an assignment to `completion_type`.
@@ -185,6 +197,14 @@ impl Targets {
     /// A session variable `name` is assigned: what Switchyard follows of it.
     fn session_target(&mut self, name: &[u8]) -> Completion {
         self.session_var = true;
+        self.client_charset |= [
+            &b"NAMES"[..],
+            b"CHARSET",
+            b"CHARACTER",
+            b"character_set_client",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n));
         self.profiling |= name.eq_ignore_ascii_case(b"profiling");
         self.one_shot |= is_one_shot(name);
         completion_target(name)
@@ -203,6 +223,7 @@ fn targets(mut cur: Cursor) -> Targets {
         profiling: false,
         one_shot: false,
         completion_release: None,
+        client_charset: false,
     };
     let mut completion = Completion::Elsewhere;
     // The last scope modifier, which applies to the assignments after it that have none.
@@ -277,6 +298,8 @@ fn targets(mut cur: Cursor) -> Targets {
                             out.session_scoped |= !global;
                             out.profiling |= name.eq_ignore_ascii_case(b"profiling");
                             out.one_shot |= is_one_shot(name);
+                            out.client_charset |=
+                                name.eq_ignore_ascii_case(b"character_set_client");
                             completion = completion_target(name);
                         }
                         // Spelt in a way not read here (`@@`autocommit``): it may be any
@@ -412,7 +435,11 @@ const PARSE_STATE: [&str; 3] = ["sql_mode", "old_mode", "character_set_collation
 /// ROLE, global scope, values that read anything (a variable, a function, an operator,
 /// parentheses), comments (an executable one is a version condition, not trivia).
 pub fn set_list(sql: &[u8]) -> Option<SetList<'_>> {
-    let mut toks = Tokens::new(sql);
+    set_list_in(Tokens::new(sql))
+}
+
+fn set_list_in(mut toks: Tokens<'_>) -> Option<SetList<'_>> {
+    let sql = toks.lex.src();
     let first = toks.next()?;
     if !(first.kind == Kind::Word && toks.text(first).eq_ignore_ascii_case(b"SET")) {
         return None;
@@ -446,50 +473,117 @@ pub fn set_list(sql: &[u8]) -> Option<SetList<'_>> {
 
 /// The character set a SET leaves the client's statements in: the value of its last
 /// `NAMES`, `CHARACTER SET`, `CHARSET` or `character_set_client` assignment, lower-cased
-/// and unquoted (`default` for DEFAULT). None when it names none, or is a SET that
-/// [`set_list`] does not read (a comment, an expression, global scope).
+/// and unquoted (`default` for DEFAULT), whatever the other assignments are (Rails sets
+/// `sql_mode` to an expression beside NAMES). None when it names none, or one that is not
+/// read here: a value that is no plain name or string (`@cs`, an expression), or an
+/// executable comment (a plain one is read through).
 pub fn client_charset(sql: &[u8]) -> Option<String> {
-    let list = set_list(sql)?;
-    if !list.changes_charset {
+    let mut toks = Tokens::new(unwrapped(sql));
+    toks.plain_comments = true;
+    let first = toks.next()?;
+    if !(first.kind == Kind::Word && toks.text(first).eq_ignore_ascii_case(b"SET")) {
         return None;
     }
-    let mut toks = Tokens::new(list.list);
     let mut found = None;
+    let (mut at_target, mut depth) = (true, 0u32);
     while let Some(t) = toks.next() {
-        let text = toks.text(t);
-        let names_value = match t.kind {
-            Kind::Word if text.eq_ignore_ascii_case(b"NAMES") => true,
-            Kind::Word if text.eq_ignore_ascii_case(b"CHARSET") => true,
-            Kind::Word if text.eq_ignore_ascii_case(b"SET") => true,
-            Kind::Word | Kind::SysVar => {
-                let name = if t.kind == Kind::SysVar {
-                    sysvar_parts(text).map_or(&b""[..], |(_, name)| name)
-                } else {
-                    text
-                };
-                name.eq_ignore_ascii_case(b"character_set_client")
-                    && toks
-                        .next()
-                        .is_some_and(|op| op.is_punct(b'=') || op.kind == Kind::Assign)
+        if at_target && depth == 0 {
+            at_target = false;
+            if let Some(value) = charset_assignment(&mut toks, t) {
+                found = Some(value?);
+                continue;
             }
-            _ => false,
-        };
-        if !names_value {
-            continue;
         }
-        if let Some(v) = toks
-            .next()
-            .filter(|v| matches!(v.kind, Kind::Word | Kind::Str))
-        {
-            let raw = toks.text(v);
-            let unquoted = match v.kind {
-                Kind::Str => raw.get(1..raw.len().saturating_sub(1)).unwrap_or(b""),
-                _ => raw,
-            };
-            found = Some(String::from_utf8_lossy(unquoted).to_ascii_lowercase());
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth = depth.saturating_sub(1),
+            Kind::Punct(b',') if depth == 0 => at_target = true,
+            _ => {}
         }
     }
+    if !toks.clean {
+        return None;
+    }
     found
+}
+
+/// At an assignment's first token `t`: None if it assigns no client character set (the
+/// caller reads on); else its value, None inside when that is not read here. Leaves the
+/// cursor before the `,` that ends the assignment.
+fn charset_assignment(toks: &mut Tokens, mut t: Token) -> Option<Option<String>> {
+    let word = |toks: &Tokens, t: Token, w: &str| {
+        t.kind == Kind::Word && toks.text(t).eq_ignore_ascii_case(w.as_bytes())
+    };
+    if word(toks, t, "SESSION") || word(toks, t, "LOCAL") {
+        t = toks.next()?;
+    }
+    let named = if word(toks, t, "NAMES") || word(toks, t, "CHARSET") {
+        true
+    } else if word(toks, t, "CHARACTER") {
+        toks.peek().is_some_and(|n| word(toks, n, "SET")) && toks.next().is_some()
+    } else {
+        let name = match t.kind {
+            Kind::Word => toks.text(t).to_vec(),
+            Kind::QuotedIdent => ident_text(toks.lex.src(), t).into_bytes(),
+            Kind::SysVar => match sysvar_parts(toks.text(t)) {
+                Some((scope, name)) if !scope.is_some_and(is_global_scope) => name.to_vec(),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        name.eq_ignore_ascii_case(b"character_set_client")
+            && toks
+                .next()
+                .is_some_and(|op| op.is_punct(b'=') || op.kind == Kind::Assign)
+    };
+    if !named {
+        return None;
+    }
+    let Some(v) = toks
+        .next()
+        .filter(|v| matches!(v.kind, Kind::Word | Kind::Str))
+    else {
+        return Some(None);
+    };
+    let raw = toks.text(v);
+    let unquoted = match v.kind {
+        Kind::Str => raw.get(1..raw.len().saturating_sub(1)).unwrap_or(b""),
+        _ => raw,
+    };
+    let value = String::from_utf8_lossy(unquoted).to_ascii_lowercase();
+    // What may follow a plain value: its COLLATE, then the next assignment or the end.
+    if toks.peek().is_some_and(|n| word(toks, n, "COLLATE")) {
+        toks.next();
+        toks.next();
+    }
+    match toks.peek() {
+        None => Some(Some(value)),
+        Some(n) if n.is_punct(b',') || n.is_punct(b';') => Some(Some(value)),
+        Some(_) => Some(None),
+    }
+}
+
+/// The statement inside an executable comment that is the whole of `sql` and that every
+/// server Switchyard supports runs (no version, or one below MySQL 8.0's: mysqldump's
+/// `/*!40101 SET NAMES utf8mb4 */`, `/*!50503 ... */`); else `sql`.
+fn unwrapped(sql: &[u8]) -> &[u8] {
+    let trimmed = sql.trim_ascii();
+    let trimmed = trimmed
+        .strip_suffix(b";")
+        .unwrap_or(trimmed)
+        .trim_ascii_end();
+    let Some(rest) = trimmed.strip_prefix(b"/*!") else {
+        return sql;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let runs_everywhere = digits == 0 || (digits == 5 && rest[..5] < b"80000"[..]);
+    let Some(body) = rest[digits..].strip_suffix(b"*/") else {
+        return sql;
+    };
+    if !runs_everywhere || body.windows(2).any(|w| w == b"*/" || w == b"/*") {
+        return sql;
+    }
+    body
 }
 
 fn is_charset_name(name: &str) -> bool {
@@ -603,6 +697,8 @@ struct Tokens<'a> {
     peeked: Option<Token>,
     last_end: usize,
     clean: bool,
+    /// Plain comments between tokens keep the text clean (executable ones never do).
+    plain_comments: bool,
 }
 
 impl<'a> Tokens<'a> {
@@ -616,6 +712,7 @@ impl<'a> Tokens<'a> {
             peeked: None,
             last_end: 0,
             clean: true,
+            plain_comments: false,
         }
     }
 
@@ -631,9 +728,11 @@ impl<'a> Tokens<'a> {
         self.peeked = None;
         let src = self.lex.src();
         let gap_end = t.map_or(src.len(), |t| t.start);
-        self.clean &= src[self.last_end..gap_end]
-            .iter()
-            .all(|&b| super::lexer::is_space(b));
+        let gap = &src[self.last_end..gap_end];
+        self.clean &= gap.iter().all(|&b| super::lexer::is_space(b))
+            || (self.plain_comments
+                && !gap.windows(3).any(|w| w == b"/*!")
+                && !gap.windows(4).any(|w| w == b"/*M!"));
         if let Some(t) = t {
             self.clean &= t.kind != Kind::Unterminated;
             self.last_end = t.end;

@@ -1473,3 +1473,53 @@ fn what_orms_send_is_classified_by_the_functions_it_calls() {
         assert!(matches!(class(sql), Class::Primary(_)), "{sql}");
     }
 }
+
+/// A SET of the client's character set that Switchyard cannot read pins the session: how
+/// the server splits its next statements is unknown, so what a misread one runs must stay
+/// on the session's own connection. Plain comments and mysqldump's executable wrapper are
+/// read through.
+#[test]
+fn an_unreadable_client_character_set_pins() {
+    for (sql, charset) in [
+        ("SET NAMES utf8mb4", "utf8mb4"),
+        ("SET NAMES gbk /* app */", "gbk"),
+        ("/* tag */ SET CHARACTER SET big5", "big5"),
+        ("/*!40101 SET NAMES utf8mb4 */", "utf8mb4"),
+        ("/*!50503 SET NAMES gbk */;", "gbk"),
+        ("/*! SET character_set_client = sjis */", "sjis"),
+        // What frameworks send at connect: Laravel's, Rails' (an expression beside NAMES).
+        (
+            "set names 'utf8mb4' collate 'utf8mb4_unicode_ci'",
+            "utf8mb4",
+        ),
+        (
+            "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci, @@SESSION.sql_mode = \
+             CONCAT(CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'), ',NO_AUTO_VALUE_ON_ZERO'), \
+             @@SESSION.sql_auto_is_null = 0, @@SESSION.wait_timeout = 2147483",
+            "utf8mb4",
+        ),
+        (
+            "SET SESSION character_set_client = 'gbk', sql_mode = ''",
+            "gbk",
+        ),
+        ("SET @@local.character_set_client := latin1", "latin1"),
+    ] {
+        assert_eq!(
+            client_charset(sql.as_bytes()).as_deref(),
+            Some(charset),
+            "{sql}"
+        );
+        assert!(!effects(sql).unreplayable, "{sql}");
+    }
+    for sql in [
+        "SET character_set_client = @cs",
+        "SET NAMES gbk /*!, character_set_client = latin1 */",
+        "/*!90000 SET NAMES gbk */",
+        "SET @@session.character_set_client = CONCAT('g', 'bk')",
+        "/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */",
+    ] {
+        assert_eq!(client_charset(sql.as_bytes()), None, "{sql}");
+        assert!(effects(sql).unreplayable, "{sql}");
+    }
+    assert!(!effects("SET character_set_results = NULL").unreplayable);
+}

@@ -730,6 +730,59 @@ async fn greeting_offers_what_the_backend_offers() {
     ));
 }
 
+/// A replica whose greeting lacks the MariaDB extended capabilities (a 10.5 server beside a
+/// 10.6 primary, a MySQL server): clients are not offered them, since their reads may run
+/// there, and an answer without the metadata byte or extended type info a client asked
+/// for broke its stream. Here a listener greets with the primary's greeting, its extended
+/// capabilities zeroed, and hangs up.
+#[tokio::test]
+async fn greeting_offers_only_what_every_backend_offers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake = listener.local_addr().unwrap().port();
+    let real = {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", common::primary_port()))
+            .await
+            .unwrap();
+        let mut io = switchyard::protocol::PacketStream::new(stream, 1 << 16);
+        io.read_packet().await.unwrap().payload
+    };
+    // Protocol byte, version and its NUL, thread id (4), scramble (8), filler, capabilities
+    // (2), collation, status (2), capabilities (2), scramble length, 6 reserved bytes: then
+    // MariaDB's 4 bytes of extended capabilities.
+    let at = real.iter().position(|&b| b == 0).unwrap() + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 6;
+    let mut greeting = real.clone();
+    greeting[at..at + 4].fill(0);
+    let mut packet = (greeting.len() as u32).to_le_bytes()[..3].to_vec();
+    packet.push(0);
+    packet.extend_from_slice(&greeting);
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.write_all(&packet).await;
+        }
+    });
+    let r1 = common::replica_ports()[0];
+    let text = common::config_text("").replacen(
+        &format!("\"127.0.0.1:{r1}\", "),
+        &format!("\"127.0.0.1:{r1}\", \"127.0.0.1:{fake}\", "),
+        1,
+    );
+    assert!(text.contains(&format!(":{fake}")));
+    let cfg = switchyard::config::parse(&text, &|_| None).unwrap();
+    let proxy = common::start(cfg).await;
+    let direct = greeting_of(common::primary_port()).await;
+    assert!(!direct.ext_capabilities.is_empty());
+    let proxied = greeting_of(proxy.addr.port()).await;
+    assert_eq!(
+        proxied.ext_capabilities,
+        switchyard::protocol::MariadbCapabilities::empty()
+    );
+    assert_eq!(
+        proxied.version, direct.version,
+        "the first primary's version"
+    );
+}
+
 /// Under compression the server numbers the packets inside its frames after the frames
 /// (clients check only the frames' sequence), and Switchyard's frames are its own: the
 /// packets must match byte for byte, their sequence ids need not.

@@ -45,6 +45,25 @@ impl Default for ServerInfo {
     }
 }
 
+/// Capabilities that shape what a server answers (EOF packets or not, session-state data,
+/// several results): a client is offered them only if every backend has them, since its
+/// session's statements may run on any of them and their answers are relayed as they are.
+const ANSWER_SHAPING: CapabilityFlags = CapabilityFlags::CLIENT_DEPRECATE_EOF
+    .union(CapabilityFlags::CLIENT_SESSION_TRACK)
+    .union(CapabilityFlags::CLIENT_MULTI_RESULTS)
+    .union(CapabilityFlags::CLIENT_PS_MULTI_RESULTS);
+
+impl ServerInfo {
+    /// Keeps, of what shapes answers, only what `other` (another backend) has too:
+    /// MariaDB's extended capabilities (a 10.5 replica beside a 10.6 primary has no
+    /// metadata caching; a MySQL server has none of them), and [`ANSWER_SHAPING`]. The
+    /// version and the rest stay this one's.
+    pub fn keep_common(&mut self, other: &ServerInfo) {
+        self.capabilities &= other.capabilities | !ANSWER_SHAPING;
+        self.ext_capabilities &= other.ext_capabilities;
+    }
+}
+
 /// Capabilities Switchyard can relay faithfully. SSL (when configured) and compression are
 /// Switchyard's own with the client; backends are asked for neither by the client's wish
 /// (compression is not response-shaping: backend connections stay uncompressed).

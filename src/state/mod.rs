@@ -33,6 +33,10 @@ use crate::protocol::handshake::ServerInfo;
 use crate::protocol::tls::{self, TlsError};
 use crate::router::Router;
 
+/// Backends whose greetings are read at start to find the capabilities all of them have
+/// (distinct addresses: a config of thousands of tenants names a few servers).
+const MAX_PROBED: usize = 64;
+
 pub use directory::{Directory, SchemaOwner};
 pub use health::Health;
 pub use pause::Pauses;
@@ -362,13 +366,37 @@ impl RuntimeState {
         else {
             return false;
         };
-        let Some(info) =
-            crate::backend::conn::probe_server_info(primary, self.connect_timeout).await
-        else {
+        let probe = |addr| crate::backend::conn::probe_server_info(addr, self.connect_timeout);
+        let (first, others) = tokio::join!(probe(primary), self.probe_other_backends(primary));
+        let Some(first) = first else {
             return false;
         };
+        let mut info = (*first).clone();
+        for other in others.iter().flatten() {
+            info.keep_common(other);
+        }
         self.shared.router.server_version.learn(&info.version);
-        self.shared.server_info.store(info);
+        self.shared.server_info.store(Arc::new(info));
         true
+    }
+
+    /// The greetings of the configured backends other than `primary`, at once (at most
+    /// [`MAX_PROBED`]): those that do not answer within a second are left out.
+    async fn probe_other_backends(&self, primary: &str) -> Vec<Option<Arc<ServerInfo>>> {
+        let templates = self.config.clusters.iter().map(|c| &c.template);
+        let mut addrs = std::collections::BTreeSet::new();
+        for t in self.config.tenants.iter().chain(templates) {
+            addrs.insert(t.primary.as_str());
+            addrs.extend(t.replicas.iter().map(|r| r.addr.as_str()));
+        }
+        addrs.remove(primary);
+        let limit = self.connect_timeout.min(Duration::from_secs(1));
+        let mut probes = tokio::task::JoinSet::new();
+        for addr in addrs.into_iter().take(MAX_PROBED) {
+            let addr = addr.to_string();
+            probes
+                .spawn(async move { crate::backend::conn::probe_server_info(&addr, limit).await });
+        }
+        probes.join_all().await
     }
 }

@@ -2206,6 +2206,11 @@ async fn an_xa_transaction_keeps_its_connection_to_the_end() {
 /// A proxy with its admin port whose tenant acme has one replica and one connection per
 /// server (`pool_max = 1`, waits cut at 3 s), reads consistent as `consistency` says.
 async fn one_connection_per_server(consistency: &str) -> common::AdminProxy {
+    one_connection_per_server_in(consistency, r#"["wf_acme", "rb_acme"]"#).await
+}
+
+/// [`one_connection_per_server`] with acme's `schemas` (a TOML list).
+async fn one_connection_per_server_in(consistency: &str, schemas: &str) -> common::AdminProxy {
     create_backend_user(OTHER_BACKEND_USER).await;
     let [r1, r2] = common::replica_ports();
     let keys = format!(
@@ -2215,6 +2220,11 @@ async fn one_connection_per_server(consistency: &str) -> common::AdminProxy {
         .replacen(
             &format!("replicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]"),
             &format!("replicas = [\"127.0.0.1:{r1}\"]"),
+            1,
+        )
+        .replacen(
+            r#"schemas = ["wf_acme", "rb_acme"]"#,
+            &format!("schemas = {schemas}"),
             1,
         )
         .replace(
@@ -3479,4 +3489,43 @@ async fn an_own_error_quoting_a_gbk_name_is_reported() {
         .iter()
         .find(|(_, p)| p.windows(4).any(|w| w == b"1044") && p.ends_with(b"; DO 1'"));
     assert!(row.is_some(), "the refusal in SHOW WARNINGS: {shown:?}");
+}
+
+/// `SET CHARACTER SET` takes the connection collation of the current schema: replayed on
+/// the session's replica connection, last used in the schema the session left, it runs after
+/// the session's schema is selected there, so it gets what it got directly (it ran before,
+/// taking the schema left's).
+#[tokio::test]
+async fn a_replayed_set_character_set_reads_the_sessions_schema() {
+    let mut root = common::root().await;
+    for sql in [
+        "CREATE DATABASE IF NOT EXISTS cs_acme CHARACTER SET latin1".to_string(),
+        format!("GRANT ALL ON cs_acme.* TO '{OTHER_BACKEND_USER}'@'%'"),
+        "GRANT ALL ON cs_acme.* TO 'acme_app'@'%'".to_string(),
+    ] {
+        root.query_drop(sql).await.unwrap();
+    }
+    common::wait_replicated().await;
+    let proxy = one_connection_per_server_in("eventual", r#"["wf_acme", "cs_acme"]"#).await;
+    let ask = |mut c: Conn| async move {
+        // A read in wf_acme (a replica's), then the schema changed and SET CHARACTER SET
+        // (the primary's), then a read again.
+        let _: Option<i64> = c
+            .query_first("SELECT COUNT(*) FROM mux_rows")
+            .await
+            .unwrap();
+        c.query_drop("USE cs_acme").await.unwrap();
+        c.query_drop("SET CHARACTER SET utf8mb4").await.unwrap();
+        let cs: String = c
+            .query_first("SELECT @@character_set_connection")
+            .await
+            .unwrap()
+            .unwrap();
+        cs
+    };
+    let direct = common::connect(common::primary_port(), "acme_app", Some("wf_acme")).await;
+    let direct = ask(direct).await;
+    assert_eq!(direct, "latin1");
+    let proxied = common::connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    assert_eq!(ask(proxied).await, direct);
 }

@@ -68,9 +68,13 @@ pub fn same_schema(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
     }
 }
 
-/// Restores `conn` to `w`; says how.
+/// Restores `conn` to `w`; says how. The schema comes before the SETs: a SET may read the
+/// current schema (`SET CHARACTER SET` takes `character_set_database`'s collation, `SET
+/// collation_connection = @@collation_database` at connect), and sessions mostly choose
+/// their schema before their SETs; and the schema's name, kept as UTF-8, is read in the
+/// login's character set, not in one a SET chose.
 pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, BackendError> {
-    let mut kind = restore_sets(conn, w).await?;
+    let (mut kind, since) = reset_for(conn, w).await?;
     if std::mem::take(&mut conn.changed_user) {
         kind = Restore::ChangeUser;
     }
@@ -79,6 +83,9 @@ pub async fn restore(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, 
     }
     if let Some(db) = w.schema.filter(|db| !in_schema(conn, db)) {
         use_schema(conn, db).await?;
+    }
+    if let Some(since) = since {
+        replay_sets(conn, w, since).await?;
     }
     option(conn, w.set_option).await?;
     Ok(kind)
@@ -133,23 +140,34 @@ pub async fn option(conn: &mut BackendConn, want: Option<u16>) -> Result<(), Bac
     Ok(())
 }
 
-async fn restore_sets(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore, BackendError> {
+/// Resets `conn` when its SETs are not an earlier state of `w`'s session; says how, and
+/// after which of the session's SETs to replay (None: none, the connection has them all).
+async fn reset_for(
+    conn: &mut BackendConn,
+    w: &Wanted<'_>,
+) -> Result<(Restore, Option<u64>), BackendError> {
     let have = conn.applied;
     if have.fp == w.applied.fp {
         conn.applied = w.applied;
-        return Ok(Restore::None);
+        return Ok((Restore::None, None));
     }
-    let mut kind = Restore::Set;
-    let from = if have.owner == w.applied.owner && have.seq <= w.applied.seq {
+    if have.owner == w.applied.owner && have.seq <= w.applied.seq {
         // An earlier state of the same session: only what it set since.
-        have.seq
-    } else {
-        if have.fp != 0 {
-            reset(conn).await?;
-            kind = Restore::Reset;
-        }
-        0
-    };
+        return Ok((Restore::Set, Some(have.seq)));
+    }
+    if have.fp == 0 {
+        return Ok((Restore::Set, Some(0)));
+    }
+    reset(conn).await?;
+    Ok((Restore::Reset, Some(0)))
+}
+
+/// Replays `w`'s SETs after the `from`th.
+async fn replay_sets(
+    conn: &mut BackendConn,
+    w: &Wanted<'_>,
+    from: u64,
+) -> Result<(), BackendError> {
     for (seq, payload) in plan(w.sets.iter().filter(|(s, _)| *s > from)) {
         expect_ok(
             conn.exec_silent(&payload, Expect::ResultSets).await?,
@@ -158,7 +176,7 @@ async fn restore_sets(conn: &mut BackendConn, w: &Wanted<'_>) -> Result<Restore,
         conn.applied.seq = seq;
     }
     conn.applied = w.applied;
-    Ok(kind)
+    Ok(())
 }
 
 /// The COM_QUERY payloads that replay `sets` (recorded SETs, in order), each with the

@@ -16,8 +16,8 @@ use super::record::{now_ms, KillAck, KillRecord};
 use super::{members, within, Fleet, FleetError};
 use crate::state::SharedState;
 
-/// How often the requester reads the answers while it waits.
-const ACK_POLL: Duration = Duration::from_millis(5);
+/// How often the requester reads the answers while it waits (two reads each time).
+const ACK_POLL: Duration = Duration::from_millis(20);
 
 /// KILL requests one instance has under way at once; past them a KILL of an id this
 /// instance does not have gets 1094 at once.
@@ -184,19 +184,27 @@ pub(super) fn on_request(
         );
         let value = serde_json::to_vec(&ack).unwrap_or_default();
         let opts = PutOptions::new().with_lease(lease);
-        let put = client.put(key, value, Some(opts));
-        if let Err(e) = within(limit, "kill answer", put).await {
+        // Only while the requester waits: an answer after it gave up would stay as long
+        // as this instance's lease.
+        let txn = Txn::new()
+            .when([live_request(&fleet, &request)])
+            .and_then([TxnOp::put(key, value, Some(opts))]);
+        if let Err(e) = within(limit, "kill answer", client.txn(txn)).await {
             tracing::warn!(%request, error = %e, "fleet: kill answer not recorded");
         }
     });
 }
 
 /// Claims the request for this instance (under `lease`); false if another instance did
-/// first or etcd did not say.
+/// first, the requester gave up (its request is gone, and the claim with it), or etcd did
+/// not say.
 async fn claimed(fleet: &Fleet, client: &mut Client, lease: i64, request: &str) -> bool {
     let key = fleet.keys.kill_claim(request);
     let txn = Txn::new()
-        .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
+        .when([
+            Compare::version(key.clone(), CompareOp::Equal, 0),
+            live_request(fleet, request),
+        ])
         .and_then([TxnOp::put(
             key,
             fleet.config.instance.as_bytes(),
@@ -204,4 +212,9 @@ async fn claimed(fleet: &Fleet, client: &mut Client, lease: i64, request: &str) 
         )]);
     let claim = client.txn(txn);
     matches!(within(fleet.config.etcd_timeout, "kill claim", claim).await, Ok(r) if r.succeeded())
+}
+
+/// The request is still there: its requester waits for answers.
+fn live_request(fleet: &Fleet, request: &str) -> Compare {
+    Compare::version(fleet.keys.kill(request), CompareOp::Greater, 0)
 }

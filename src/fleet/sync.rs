@@ -152,6 +152,7 @@ fn apply_all(
     let mut offline = BTreeSet::new();
     let mut document = None;
     let mut pauses = BTreeMap::new();
+    let mut kills = Vec::new();
     for kv in kvs {
         let Ok(key) = kv.key_str() else { continue };
         match fleet.keys.classify(key) {
@@ -163,9 +164,10 @@ fn apply_all(
                 offline.insert(a.to_string());
             }
             StateKey::Config => document = Some(kv.clone()),
-            // Only as they come (the watch): one read again after a lost link is either
-            // answered already or past its requester's wait.
-            StateKey::Kill(_) | StateKey::Other => {}
+            // Answered below: a requester still waits for this instance's answer (it was
+            // away, or joined after the request); a claim is taken once.
+            StateKey::Kill(_) => kills.push(kv.clone()),
+            StateKey::Other => {}
         }
     }
     for t in rt.shared.pauses.paused() {
@@ -189,7 +191,7 @@ fn apply_all(
         Some(kv) => document::apply(fleet, state, &kv, document::Arrival::Reread),
         None => document::forget(fleet, state),
     }
-    for kv in pauses.values() {
+    for kv in pauses.values().chain(&kills) {
         apply_one(fleet, state, client, acking, kv, true);
     }
 }

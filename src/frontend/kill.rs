@@ -84,8 +84,9 @@ impl Session {
             query: k.query,
             mode: k.mode.map(KillMode::as_str),
         };
-        // The other instance may connect to a backend and wait for its KILL's answer.
-        let wait = fleet.config.etcd_timeout + rt.connect_timeout * 2;
+        // The other instance claims the request and answers (an etcd request each), and
+        // between them may connect to a backend and wait for its KILL's answer.
+        let wait = fleet.config.etcd_timeout * 2 + rt.connect_timeout * 2;
         match fleet.kill(&req, wait).await {
             Ok(KillAnswer::Done) => {
                 tracing::info!(parent: &self.span(), target = id, query = k.query, "KILL of another instance's session");

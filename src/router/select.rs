@@ -106,11 +106,9 @@ pub(crate) struct Scan {
     pub unknown_call: bool,
 }
 
-/// The clock's and random values, as functions (`NOW()`) or bare words (`CURRENT_TIMESTAMP`),
-/// and the current schema's name: a SET replayed on another connection runs before the
-/// session's schema is selected there (the previous session's).
+/// The clock's and random values, as functions (`NOW()`) or bare words (`CURRENT_TIMESTAMP`).
 fn is_volatile(name: &[u8]) -> bool {
-    const NAMES: [&str; 19] = [
+    const NAMES: [&str; 17] = [
         "NOW",
         "SYSDATE",
         "CURRENT_TIMESTAMP",
@@ -128,8 +126,6 @@ fn is_volatile(name: &[u8]) -> bool {
         "UUID",
         "UUID_SHORT",
         "SYS_GUID",
-        "DATABASE",
-        "SCHEMA",
     ];
     NAMES
         .iter()
@@ -417,13 +413,6 @@ fn system_variable(text: &[u8], s: &mut Scan) {
         s.hit(PrimaryReason::Unknown);
         return;
     };
-    // The current schema's (as DATABASE()): see `is_volatile`.
-    if s.watch_volatile
-        && (name.eq_ignore_ascii_case(b"collation_database")
-            || name.eq_ignore_ascii_case(b"character_set_database"))
-    {
-        s.volatile = true;
-    }
     match variable_kind(name) {
         VariableKind::Connection => s.hit(PrimaryReason::SideEffectFunction),
         VariableKind::PreviousStatement => {
@@ -525,6 +514,16 @@ pub(crate) fn decide(text: &str) -> (Class, Effects) {
     );
     let scan = scan(&mut cur);
     if let Some(class) = scan.decided() {
+        // A stored function outranks what else the scan found (a user variable, FOUND_ROWS(),
+        // FOR UPDATE): the tree tells a call of no built-in's name from a word before `(`.
+        let stored = Class::Primary(PrimaryReason::StoredFunction);
+        if scan.unknown_call && class != stored && calls_stored_function(text) {
+            let effects = Effects {
+                calls_procedure: true,
+                ..scan.effects
+            };
+            return (stored, effects);
+        }
         if class == Class::LastBackend && leads_with_cte(text) {
             return (last_backend_unless_more(text), scan.effects);
         }
@@ -593,6 +592,40 @@ fn ast_check(text: &str) -> Ast {
     }
 }
 
+/// Whether the statement calls a function of no built-in's name (a stored function); true
+/// when sqlparser cannot read it (the scan saw such a call, or the word before a `(`).
+fn calls_stored_function(text: &str) -> bool {
+    let Ok(stmts) = Parser::parse_sql(&MySqlDialect {}, text) else {
+        return true;
+    };
+    let mut find = StoredCalls;
+    stmts.iter().any(|s| s.visit(&mut find).is_break())
+}
+
+/// Stops at a call of a function no built-in has the name of.
+struct StoredCalls;
+
+impl Visitor for StoredCalls {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Function(f) if stored_function_name(&f.name.0) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+/// A function name that is a stored function's: schema-qualified, or no built-in's.
+fn stored_function_name(parts: &[ObjectNamePart]) -> bool {
+    match parts {
+        [ObjectNamePart::Identifier(id)] => {
+            !builtins::is_builtin(id.value.as_bytes(), id.quote_style.is_some())
+        }
+        _ => true,
+    }
+}
+
 /// Catches what the token scan might miss: locking clauses, data-changing query bodies,
 /// SELECT ... INTO, and denylisted or stored functions.
 #[derive(Default)]
@@ -628,19 +661,15 @@ impl Visitor for AstCheck {
         };
         self.calls = true;
         let parts = &f.name.0;
-        match parts.as_slice() {
-            // A name the server does not know as a built-in is a stored function's, which
-            // may write: `SELECT next_doc_number()` as much as `SELECT db.f()`.
-            [ObjectNamePart::Identifier(id)]
-                if !builtins::is_builtin(id.value.as_bytes(), id.quote_style.is_some()) =>
-            {
-                return ControlFlow::Break(PrimaryReason::StoredFunction);
-            }
-            [ObjectNamePart::Identifier(id)] if call_kind(id.value.as_bytes()).is_some() => {
+        // A name the server does not know as a built-in is a stored function's, which may
+        // write: `SELECT next_doc_number()` as much as `SELECT db.f()`.
+        if stored_function_name(parts) {
+            return ControlFlow::Break(PrimaryReason::StoredFunction);
+        }
+        if let [ObjectNamePart::Identifier(id)] = parts.as_slice() {
+            if call_kind(id.value.as_bytes()).is_some() {
                 return ControlFlow::Break(PrimaryReason::SideEffectFunction);
             }
-            [ObjectNamePart::Identifier(_)] => {}
-            _ => return ControlFlow::Break(PrimaryReason::StoredFunction),
         }
         ControlFlow::Continue(())
     }

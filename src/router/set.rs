@@ -89,10 +89,11 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     // A value with side effects must not be replayed on another connection.
     let class = if targets.global {
         Class::Primary(R::Ddl)
+    } else if scan.unknown_call && scan.reason != Some(R::Write) {
+        // Outranks a side-effect built-in beside it: a stored function counts as a write.
+        Class::Primary(R::StoredFunction)
     } else if let Some(r) = scan.reason {
         Class::Primary(r)
-    } else if scan.unknown_call {
-        Class::Primary(R::StoredFunction)
     } else if let Some(r) = scan.previous_statement {
         Class::Primary(r)
     } else {

@@ -366,11 +366,12 @@ impl RuntimeState {
         else {
             return false;
         };
-        let probe = |addr| crate::backend::conn::probe_server_info(addr, self.connect_timeout);
-        let (first, others) = tokio::join!(probe(primary), self.probe_other_backends(primary));
+        let first = crate::backend::conn::probe_server_info(primary, self.connect_timeout).await;
         let Some(first) = first else {
             return false;
         };
+        // Only once the first answered: while it is down this is retried every second.
+        let others = self.probe_other_backends(primary).await;
         let mut info = (*first).clone();
         for other in others.iter().flatten() {
             info.keep_common(other);

@@ -92,7 +92,6 @@ async fn kill_reaches_the_instance_that_has_the_session() {
         took < Duration::from_secs(5),
         "interrupted after {took:?}: {r:?}"
     );
-    assert_eq!(running(&tag).await, 0);
     let one: Option<i64> = sleeper.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1), "the interrupted session goes on");
 

@@ -87,7 +87,9 @@ impl Session {
         // The other instance claims the request and answers (an etcd request each), and
         // between them may connect to a backend and wait for its KILL's answer.
         let wait = fleet.config.etcd_timeout * 2 + rt.connect_timeout * 2;
-        match fleet.kill(&req, wait).await {
+        // Boxed: etcd's requests are kilobytes of future, which every session's own future
+        // would carry (and move at its start) for a KILL few ever send this way.
+        match Box::pin(fleet.kill(&req, wait)).await {
             Ok(KillAnswer::Done) => {
                 tracing::info!(parent: &self.span(), target = id, query = k.query, "KILL of another instance's session");
                 Ok(())

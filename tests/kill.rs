@@ -48,7 +48,7 @@ fn in_background(
 /// Waits until a statement whose text holds `needle` runs on a server of the cluster.
 async fn until_running(needle: &str) {
     common::until(needle, Duration::from_secs(10), || async {
-        (sleeping(needle).await > 0).then_some(())
+        (common::running(needle).await > 0).then_some(())
     })
     .await
 }
@@ -176,7 +176,7 @@ async fn kill_connection_ends_another_own_session() {
     assert!(busy.query_drop("SELECT 1").await.is_err());
     // Its backend statement was stopped too, not left running (a killed thread may show
     // for a moment while it cleans up).
-    let gone = || async { (sleeping("SLEEP(9.25)").await == 0).then_some(()) };
+    let gone = || async { (common::running("SLEEP(9.25)").await == 0).then_some(()) };
     common::until(
         "the killed session's statement ends",
         Duration::from_secs(1),
@@ -185,25 +185,6 @@ async fn kill_connection_ends_another_own_session() {
     .await;
     let one: Option<i64> = killer.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
-}
-
-/// Statements running on any server of the cluster whose text contains `needle`.
-async fn sleeping(needle: &str) -> i64 {
-    let mut total = 0;
-    let [r1, r2] = common::replica_ports();
-    for port in [primary_port(), r1, r2] {
-        let mut root = connect(port, "sy_root", None).await;
-        let n: Option<i64> = root
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                 WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()",
-                (needle,),
-            )
-            .await
-            .unwrap();
-        total += n.unwrap_or(0);
-    }
-    total
 }
 
 async fn raw(port: u16, user: &str, password: &str, db: &str) -> RawClient {

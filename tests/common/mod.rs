@@ -512,3 +512,22 @@ pub async fn until_gone(port: u16, id: u64) {
     )
     .await
 }
+
+/// Statements running on any server of the cluster whose text contains `needle`.
+pub async fn running(needle: &str) -> i64 {
+    let mut total = 0;
+    let [r1, r2] = replica_ports();
+    for port in [primary_port(), r1, r2] {
+        let mut root = connect(port, "sy_root", None).await;
+        let n: Option<i64> = root
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()",
+                (needle,),
+            )
+            .await
+            .unwrap();
+        total += n.unwrap_or(0);
+    }
+    total
+}

@@ -10,25 +10,6 @@ use mysql_async::prelude::*;
 use super::common;
 use super::harness::{acme_body, local_ports, until, Fleet, FleetSpec};
 
-/// Statements whose text holds `needle` running on the cluster's servers.
-async fn running(needle: &str) -> i64 {
-    let mut total = 0;
-    let [p, r1, r2] = local_ports();
-    for port in [p, r1, r2] {
-        let mut root = common::connect(port, "sy_root", None).await;
-        let n: Option<i64> = root
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                 WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()",
-                (needle,),
-            )
-            .await
-            .unwrap();
-        total += n.unwrap_or(0);
-    }
-    total
-}
-
 fn code(r: &Result<(), mysql_async::Error>) -> Option<u16> {
     match r {
         Err(mysql_async::Error::Server(e)) => Some(e.code),
@@ -58,7 +39,7 @@ async fn kill_reaches_the_instance_that_has_the_session() {
         (sleeper, r, Instant::now())
     });
     until("the sleep runs", Duration::from_secs(10), || async {
-        (running(&tag).await > 0).then_some(())
+        (common::running(&tag).await > 0).then_some(())
     })
     .await;
 

@@ -517,7 +517,8 @@ pub(crate) fn decide(text: &str) -> (Class, Effects) {
         // A stored function outranks what else the scan found (a user variable, FOUND_ROWS(),
         // FOR UPDATE): the tree tells a call of no built-in's name from a word before `(`.
         let stored = Class::Primary(PrimaryReason::StoredFunction);
-        if scan.unknown_call && class != stored && calls_stored_function(text) {
+        let outranked = class != stored && class != Class::Primary(PrimaryReason::Write);
+        if scan.unknown_call && outranked && calls_stored_function(text) {
             let effects = Effects {
                 calls_procedure: true,
                 ..scan.effects

@@ -153,14 +153,9 @@ pub async fn kill_for_fleet(
     if !claim.await {
         return Ok(false);
     }
-    let mode = match mode {
-        Some("HARD") => Some(KillMode::Hard),
-        Some("SOFT") => Some(KillMode::Soft),
-        _ => None,
-    };
     let k = Kill {
         query,
-        mode,
+        mode: mode.and_then(KillMode::named),
         id: KillId::Session(u64::from(id)),
     };
     act(rt, &entry, &k).await.map_err(|e| e.to_string())?;

@@ -2,7 +2,9 @@
 
 use super::classify::{Ctx, Piece};
 use super::kill;
-use super::lexer::{ident_text, is_ident_byte, is_space, Cursor, Escapes, Kind, Token};
+use super::lexer::{
+    ident_text, is_ident_byte, is_space, quoted_text, Cursor, Escapes, Kind, Token,
+};
 use super::like::like;
 use super::schemas;
 use super::select::{self, VariableKind};
@@ -535,10 +537,7 @@ fn use_db(mut cur: Cursor) -> Piece {
             if cur.peek().is_some() {
                 return Piece::primary(R::Unknown);
             }
-            let raw = cur.text(t);
-            let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or(b"");
-            let name = String::from_utf8_lossy(inner).replace("\"\"", "\"");
-            Piece::new(Class::Use(name))
+            Piece::new(Class::Use(quoted_text(cur.src(), t)))
         }
         _ => Piece::primary(R::Unknown),
     }

@@ -31,6 +31,13 @@ impl KillMode {
             KillMode::Soft => "SOFT",
         }
     }
+
+    /// The mode [`as_str`](Self::as_str) spells (a KILL passed on by another instance).
+    pub fn named(name: &str) -> Option<Self> {
+        [KillMode::Hard, KillMode::Soft]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
 }
 
 /// Whose session: a literal id, or the caller's own (`CONNECTION_ID()`).
@@ -172,6 +179,14 @@ mod tests {
             Err(Unsupported(what)) => what,
             Ok(k) => panic!("{sql:?} accepted as {k:?}"),
         }
+    }
+
+    #[test]
+    fn a_mode_is_read_back_as_spelt() {
+        for m in [KillMode::Hard, KillMode::Soft] {
+            assert_eq!(KillMode::named(m.as_str()), Some(m));
+        }
+        assert_eq!(KillMode::named("hard"), None);
     }
 
     #[test]

@@ -653,14 +653,22 @@ impl<'a> Cursor<'a> {
 
 /// Identifier text without backticks (doubled backticks undone).
 pub(crate) fn ident_text(src: &[u8], t: Token) -> String {
-    let raw = &src[t.start..t.end];
     match t.kind {
-        Kind::QuotedIdent => {
-            let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or(b"");
-            String::from_utf8_lossy(inner).replace("``", "`")
-        }
-        _ => String::from_utf8_lossy(raw).into_owned(),
+        Kind::QuotedIdent => quoted_text(src, t),
+        _ => String::from_utf8_lossy(&src[t.start..t.end]).into_owned(),
     }
+}
+
+/// The text a quoted token spells (`` `a``b` `` or, a name under ANSI_QUOTES, `"a""b"`):
+/// its quotes removed, a doubled quote undone.
+pub(crate) fn quoted_text(src: &[u8], t: Token) -> String {
+    let raw = &src[t.start..t.end];
+    let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or(b"");
+    let (twice, once) = match raw.first() {
+        Some(b'"') => ("\"\"", "\""),
+        _ => ("``", "`"),
+    };
+    String::from_utf8_lossy(inner).replace(twice, once)
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     // statements is unknown, and a statement the classifier misreads (a GBK trail byte
     // taken for an escape, a `;` seen inside a string) must not leave what it ran on a
     // pooled connection. The session keeps its connection, reset before any other gets it.
-    if targets.client_charset && !targets.global && client_charset(ctx.sql).is_none() {
+    if !targets.global && charset_change(ctx.sql) == CharsetChange::Unread {
         effects.unreplayable = true;
     }
     // `SET GLOBAL completion_type` is the next sessions' default, not this one's.
@@ -122,10 +122,6 @@ struct Targets {
     /// `completion_type`'s new value, if one is set to a value read here
     /// ([`release_value`]).
     completion_release: Option<bool>,
-    /// An assignment to the client's character set (`NAMES`, `CHARACTER SET`, `CHARSET`,
-    /// `character_set_client`), which decides how the server reads the session's next
-    /// statements.
-    client_charset: bool,
 }
 
 /// Where the scan of a SET is in an assignment to `completion_type`.
@@ -198,14 +194,6 @@ impl Targets {
     /// A session variable `name` is assigned: what Switchyard follows of it.
     fn session_target(&mut self, name: &[u8]) -> Completion {
         self.session_var = true;
-        self.client_charset |= [
-            &b"NAMES"[..],
-            b"CHARSET",
-            b"CHARACTER",
-            b"character_set_client",
-        ]
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n));
         self.profiling |= name.eq_ignore_ascii_case(b"profiling");
         self.one_shot |= is_one_shot(name);
         completion_target(name)
@@ -224,7 +212,6 @@ fn targets(mut cur: Cursor) -> Targets {
         profiling: false,
         one_shot: false,
         completion_release: None,
-        client_charset: false,
     };
     let mut completion = Completion::Elsewhere;
     // The last scope modifier, which applies to the assignments after it that have none.
@@ -299,8 +286,6 @@ fn targets(mut cur: Cursor) -> Targets {
                             out.session_scoped |= !global;
                             out.profiling |= name.eq_ignore_ascii_case(b"profiling");
                             out.one_shot |= is_one_shot(name);
-                            out.client_charset |=
-                                name.eq_ignore_ascii_case(b"character_set_client");
                             completion = completion_target(name);
                         }
                         // Spelt in a way not read here (`@@`autocommit``): it may be any
@@ -436,11 +421,7 @@ const PARSE_STATE: [&str; 3] = ["sql_mode", "old_mode", "character_set_collation
 /// ROLE, global scope, values that read anything (a variable, a function, an operator,
 /// parentheses), comments (an executable one is a version condition, not trivia).
 pub fn set_list(sql: &[u8]) -> Option<SetList<'_>> {
-    set_list_in(Tokens::new(sql))
-}
-
-fn set_list_in(mut toks: Tokens<'_>) -> Option<SetList<'_>> {
-    let sql = toks.lex.src();
+    let mut toks = Tokens::new(sql);
     let first = toks.next()?;
     if !(first.kind == Kind::Word && toks.text(first).eq_ignore_ascii_case(b"SET")) {
         return None;
@@ -474,24 +455,48 @@ fn set_list_in(mut toks: Tokens<'_>) -> Option<SetList<'_>> {
 
 /// The character set a SET leaves the client's statements in: the value of its last
 /// `NAMES`, `CHARACTER SET`, `CHARSET` or `character_set_client` assignment, lower-cased
-/// and unquoted (`default` for DEFAULT), whatever the other assignments are (Rails sets
-/// `sql_mode` to an expression beside NAMES). None when it names none, or one that is not
-/// read here: a value that is no plain name or string (`@cs`, an expression), or an
-/// executable comment (a plain one is read through).
+/// and unquoted (`default` for DEFAULT); None when it names none or one not read here (see
+/// [`charset_change`]).
 pub fn client_charset(sql: &[u8]) -> Option<String> {
+    match charset_change(sql) {
+        CharsetChange::To(cs) => Some(cs),
+        CharsetChange::None | CharsetChange::Unread => None,
+    }
+}
+
+/// What a SET does to the client's character set.
+#[derive(Debug, PartialEq)]
+enum CharsetChange {
+    /// It assigns none.
+    None,
+    To(String),
+    /// It assigns one that is not read here: a value that is no plain name or string
+    /// (`@cs`, an expression), or in a text with an executable comment (a plain one is
+    /// read through).
+    Unread,
+}
+
+/// Reads the client character set assignments of a SET, whatever its other assignments are
+/// (Rails sets `sql_mode` to an expression beside NAMES).
+fn charset_change(sql: &[u8]) -> CharsetChange {
     let mut toks = Tokens::new(unwrapped(sql));
     toks.plain_comments = true;
-    let first = toks.next()?;
+    let Some(first) = toks.next() else {
+        return CharsetChange::None;
+    };
     if !(first.kind == Kind::Word && toks.text(first).eq_ignore_ascii_case(b"SET")) {
-        return None;
+        return CharsetChange::None;
     }
-    let mut found = None;
+    let mut found = CharsetChange::None;
     let (mut at_target, mut depth) = (true, 0u32);
     while let Some(t) = toks.next() {
         if at_target && depth == 0 {
             at_target = false;
             if let Some(value) = charset_assignment(&mut toks, t) {
-                found = Some(value?);
+                let Some(value) = value else {
+                    return CharsetChange::Unread;
+                };
+                found = CharsetChange::To(value);
                 continue;
             }
         }
@@ -502,8 +507,8 @@ pub fn client_charset(sql: &[u8]) -> Option<String> {
             _ => {}
         }
     }
-    if !toks.clean {
-        return None;
+    if !toks.clean && found != CharsetChange::None {
+        return CharsetChange::Unread;
     }
     found
 }

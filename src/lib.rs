@@ -121,13 +121,14 @@ pub async fn run(
     workers.stop().await;
     // Said goodbye to, not cut off: see `BackendConn::quit`.
     state.load().shared.pools.close_idle();
-    if let Some(task) = fleet {
-        task.abort();
-        fleet::leave(&state).await;
-    }
     let _ = stop.send(true);
     for task in control {
         let _ = task.await;
+    }
+    // After the admin port: what a command cut off there takes back goes before leaving.
+    if let Some(task) = fleet {
+        task.abort();
+        fleet::leave(&state).await;
     }
     reloader.abort();
     sweeper.abort();

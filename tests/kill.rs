@@ -457,3 +457,89 @@ async fn a_kill_clears_the_previous_statements_warnings_as_directly() {
     assert_eq!(seen[1], seen[0], "proxied vs direct");
     assert_eq!(seen[0].len(), 1, "{:?}", seen[0]);
 }
+
+/// The id in the first 4 bytes after a COM_STMT_PREPARE answer's status byte.
+fn prepared_id(answer: &[u8]) -> u32 {
+    u32::from_le_bytes(packets(answer)[0].1[1..5].try_into().unwrap())
+}
+
+/// A KILL QUERY that ends an execute after its long data went to the server but before
+/// the execute did (Switchyard sends long data at execute, and a big one takes a while):
+/// the server's statement kept that data, and the next session to execute the same text
+/// on the pool's one connection ran with it, its own value replaced. Timing-dependent, so
+/// tried until the KILL has ended a few executes.
+#[tokio::test]
+async fn an_execute_killed_before_it_ran_leaves_its_long_data_to_nobody() {
+    let p = common::start(common::config("pool_max = 1")).await;
+    let port = p.addr.port();
+    let mut root = common::root().await;
+    let table = format!("wf_acme.kill_long_{}", std::process::id());
+    root.query_drop(format!(
+        "CREATE OR REPLACE TABLE {table} (id INT AUTO_INCREMENT PRIMARY KEY, v LONGBLOB)"
+    ))
+    .await
+    .unwrap();
+    let prepare = [
+        &[0x16][..],
+        format!("INSERT INTO {table} (v) VALUES (?)").as_bytes(),
+    ]
+    .concat();
+    let login = || RawClient::connect(port, "acme_app", "acme_pw", Some("wf_acme"), modern_caps());
+    let mut killer = connect(port, "acme_app", Some("wf_acme")).await;
+    let (mut b, _) = login().await;
+    let b_id = prepared_id(&b.command(&prepare, Expect::Prepare).await);
+    let mut killed = 0;
+    for attempt in 0..60 {
+        let (mut a, _) = login().await;
+        let session = a.connection_id;
+        let id = prepared_id(&a.command(&prepare, Expect::Prepare).await);
+        for _ in 0..8 {
+            let mut chunk = vec![0x18];
+            chunk.extend_from_slice(&id.to_le_bytes());
+            chunk.extend_from_slice(&[0, 0]);
+            chunk.resize(7 + 1_000_000, b'a');
+            a.send(&chunk).await;
+        }
+        // One parameter, not NULL, its type sent (MEDIUM_BLOB), its value the long data.
+        let mut execute = vec![0x17];
+        execute.extend_from_slice(&id.to_le_bytes());
+        execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFA, 0]);
+        a.send(&execute).await;
+        killer
+            .query_drop(format!("KILL QUERY {session}"))
+            .await
+            .unwrap();
+        let answer = a.next_answer(Expect::ResultSets).await;
+        if packets(&answer)[0].1[0] != 0xFF {
+            continue;
+        }
+        killed += 1;
+        drop(a);
+        // B's execute on the same text, its value inline (VAR_STRING 'b').
+        let mut execute = vec![0x17];
+        execute.extend_from_slice(&b_id.to_le_bytes());
+        execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFD, 0, 1, b'b']);
+        let ran = b.command(&execute, Expect::ResultSets).await;
+        let ran = packets(&ran);
+        assert_eq!(
+            ran[0].1[0], 0,
+            "B's execute (attempt {attempt}): {:?}",
+            ran[0].1
+        );
+        let last: Option<Vec<u8>> = root
+            .query_first(format!("SELECT v FROM {table} ORDER BY id DESC LIMIT 1"))
+            .await
+            .unwrap();
+        // Compared by length: A's blob printed would be megabytes of log.
+        let len = last.as_ref().map(Vec::len);
+        assert_eq!(len, Some(1), "B's row's length (attempt {attempt})");
+        assert_eq!(last.as_deref(), Some(&b"b"[..]));
+        if killed == 5 {
+            break;
+        }
+    }
+    assert!(killed > 0, "no KILL QUERY ended an execute in 60 attempts");
+    root.query_drop(format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}

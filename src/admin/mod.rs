@@ -130,4 +130,7 @@ pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Fut
         });
     }
     conns.abort_all();
+    // Waited for: a PAUSE cut off here takes its pause back as its task is dropped
+    // (`fleet::undo`), before the instance leaves the fleet.
+    while conns.join_next().await.is_some() {}
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use opensrv_mysql::ErrorKind;
 
 use super::table::{AdminError, Cell, Kind, Reply, Table};
-use crate::fleet::{Fleet, FleetError};
+use crate::fleet::{Fleet, FleetError, PauseFailed};
 use crate::state::SharedState;
 
 /// How often PAUSE looks at the sessions while it waits.
@@ -100,7 +100,8 @@ pub async fn resume(state: &SharedState, tenant: &str) -> Reply {
     Ok(t)
 }
 
-/// An ERR for a fleet-wide change that etcd did not take: nothing was changed anywhere.
+/// An ERR for a fleet-wide change that etcd did not take (or, timed out, did not confirm:
+/// a retry then finds it made).
 pub(super) fn refused(fleet: &Fleet, command: &str, e: &FleetError) -> AdminError {
     AdminError::new(
         ErrorKind::ER_UNKNOWN_ERROR,
@@ -130,7 +131,20 @@ async fn fleet_pause(fleet: &Fleet, tenant: &str, timeout: Duration) -> Reply {
                 ),
             ));
         }
-        Err(e) => return Err(refused(fleet, "PAUSE TENANT", &e)),
+        Err(PauseFailed {
+            error,
+            withdrawn: true,
+        }) => return Err(refused(fleet, "PAUSE TENANT", &error)),
+        Err(PauseFailed { error, .. }) => {
+            tracing::warn!(%tenant, %error, "fleet pause failed and could not be withdrawn");
+            return Err(AdminError::new(
+                ErrorKind::ER_UNKNOWN_ERROR,
+                format!(
+                    "PAUSE TENANT {tenant} failed: fleet '{}' lost etcd from instance '{}' ({error}) after writing the pause, which could not be withdrawn: it may hold on some instances; RESUME TENANT once etcd is back",
+                    fleet.config.name, fleet.config.instance
+                ),
+            ));
+        }
     };
     tracing::info!(%tenant, instances = acks.len(), "tenant paused fleet-wide");
     let mut t = Table::new(&[

@@ -90,7 +90,8 @@ pub struct Conn {
     pub from_other_tenant: bool,
     /// Holds what the server keeps through COM_RESET_CONNECTION and no other session may
     /// have: the statements a SET of `profiling` made it profile (their text, in SHOW
-    /// PROFILES), the role a SET ROLE made current. Closed when its session lets it go.
+    /// PROFILES), the role a SET ROLE made current, a KILL given up on that the server may
+    /// still carry out. Closed when its session lets it go.
     pub outlives_reset: bool,
     /// [`BackendConn::identity`], made once per login rather than per statement.
     identity: Option<Arc<Identity>>,

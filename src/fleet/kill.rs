@@ -13,6 +13,7 @@ use etcd_client::{
 };
 
 use super::record::{now_ms, KillAck, KillRecord};
+use super::undo::Undo;
 use super::{members, within, Fleet, FleetError};
 use crate::state::SharedState;
 
@@ -69,24 +70,25 @@ impl Fleet {
         let key = self.keys.kill(&request);
         let limit = self.config.etcd_timeout;
         let value = serde_json::to_vec(&record).unwrap_or_default();
-        // Under this instance's lease: gone with it if it dies waiting.
-        let opts = PutOptions::new().with_lease(lease);
-        within(
-            limit,
-            "kill request",
-            client.put(key.clone(), value, Some(opts)),
-        )
-        .await?;
-        let answer = self.kill_answer(&mut client, &request, wait).await;
+        // Taken back however the wait ends (the requesting session killed, a put etcd took
+        // but did not confirm in time): left, it would be acted on after its 1094.
         let txn = Txn::new().and_then([
-            TxnOp::delete(key, None),
+            TxnOp::delete(key.clone(), None),
             TxnOp::delete(self.keys.kill_claim(&request), None),
             TxnOp::delete(
                 self.keys.kill_acks(&request),
                 Some(DeleteOptions::new().with_prefix()),
             ),
         ]);
-        if let Err(e) = within(limit, "kill request removal", client.txn(txn)).await {
+        let undo = Undo::new(self, client.clone(), txn, "kill request removal");
+        // Under this instance's lease: gone with it if it dies waiting.
+        let opts = PutOptions::new().with_lease(lease);
+        let put = within(limit, "kill request", client.put(key, value, Some(opts))).await;
+        let answer = match put {
+            Ok(_) => self.kill_answer(&mut client, &request, wait).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = undo.now().await {
             tracing::warn!(%request, error = %e, "fleet: kill request not removed (its lease removes it)");
         }
         answer

@@ -162,6 +162,8 @@ async fn records(
 
 /// Removes this instance's keys and lease (a clean stop is not a lost instance).
 pub async fn leave(fleet: &Arc<Fleet>) {
+    let limit = fleet.config.etcd_timeout;
+    super::undo::settled(fleet, limit).await;
     let Ok((mut client, lease)) = fleet.client() else {
         return;
     };
@@ -174,7 +176,6 @@ pub async fn leave(fleet: &Arc<Fleet>) {
             TxnOp::delete(live.as_str(), None),
             TxnOp::delete(format!("{}{name}", fleet.keys.seen()), None),
         ]);
-    let limit = fleet.config.etcd_timeout;
     let _ = within(limit, "leave", client.txn(txn)).await;
     let _ = within(limit, "lease revoke", client.lease_revoke(lease)).await;
     tracing::info!(fleet = %fleet.config.name, "fleet: left");

@@ -16,6 +16,7 @@ mod members;
 mod ops;
 mod record;
 mod sync;
+mod undo;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -34,7 +35,7 @@ pub use error::FleetError;
 pub use keys::Keys;
 pub use kill::{KillAnswer, KillRequest};
 pub use members::{list as members, record as own_record, Member, MemberState};
-pub use ops::PauseAck;
+pub use ops::{PauseAck, PauseFailed};
 pub use record::{now_ms, InstanceRecord};
 
 /// One instance's handle on its fleet, kept in `Shared` for the admin commands.
@@ -71,6 +72,8 @@ pub struct Fleet {
     /// KILL requests under way from this instance at once: bounded, so clients sending
     /// KILLs of ids nobody has cannot turn each into etcd writes on every instance.
     kill_slots: tokio::sync::Semaphore,
+    /// Undos of abandoned commands still under way (`undo::Undo`): leaving waits for them.
+    undoing: Arc<watch::Sender<usize>>,
 }
 
 enum Link {
@@ -106,6 +109,7 @@ impl Fleet {
             read_etcd: std::sync::atomic::AtomicBool::new(false),
             kill_requests: AtomicU64::new(0),
             kill_slots: tokio::sync::Semaphore::new(kill::MAX_REQUESTS),
+            undoing: Arc::new(watch::channel(0).0),
         }
     }
 

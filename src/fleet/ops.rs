@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Compare, CompareOp, DeleteOptions, GetOptions, Txn, TxnOp};
 
 use super::record::{now_ms, AckRecord, OfflineRecord, PauseRecord};
+use super::undo::Undo;
 use super::{members, within, Fleet, FleetError};
 
 /// How often PAUSE reads the acks while it waits.
@@ -31,28 +32,73 @@ pub struct Unacked {
     pub withdrawn: bool,
 }
 
+/// A PAUSE that etcd failed part-way: the error, and whether the pause was taken back
+/// (else it may hold on some instances: a write etcd did not confirm may still be taken).
+#[derive(Debug)]
+pub struct PauseFailed {
+    pub error: FleetError,
+    pub withdrawn: bool,
+}
+
 impl Fleet {
     /// Writes the pause and waits until every live instance acks it (each after its own
     /// `timeout` for open transactions, plus `ack_timeout`). An instance that does not ack
-    /// in time fails the PAUSE, and the pause is withdrawn everywhere.
+    /// in time fails the PAUSE, and the pause is withdrawn everywhere; so it is when etcd
+    /// fails the PAUSE after (or during) its write, or the admin task ends meanwhile.
     pub async fn pause(
         &self,
         tenant: &str,
         timeout: Duration,
-    ) -> Result<Result<Vec<PauseAck>, Unacked>, FleetError> {
-        let (mut client, _) = self.client()?;
-        let limit = self.config.etcd_timeout;
+    ) -> Result<Result<Vec<PauseAck>, Unacked>, PauseFailed> {
+        let (client, _) = self.client().map_err(|error| PauseFailed {
+            error,
+            withdrawn: true,
+        })?;
         let record = PauseRecord {
             timeout_ms: timeout.as_millis() as u64,
             by: self.config.instance.clone(),
             at_unix_ms: now_ms(),
         };
         let value = serde_json::to_vec(&record).unwrap_or_default();
-        let key = self.keys.pause(tenant);
+        let undo = self.withdrawal(client.clone(), tenant, &value);
         let started = Instant::now();
-        let put = within(limit, "pause write", client.put(key.clone(), value, None)).await?;
+        let waited = self
+            .pause_acked(client, tenant, value, started + timeout)
+            .await;
+        match waited {
+            Ok(Ok(acks)) => {
+                undo.disarm();
+                Ok(Ok(acks))
+            }
+            Ok(Err(missing)) => {
+                let withdrawn = undo.now().await.is_ok();
+                Ok(Err(Unacked {
+                    missing,
+                    waited: started.elapsed(),
+                    withdrawn,
+                }))
+            }
+            Err(error) => {
+                let withdrawn = undo.now().await.is_ok();
+                Err(PauseFailed { error, withdrawn })
+            }
+        }
+    }
+
+    /// Writes the pause and reads the acks until every live instance's is in (Ok) or the
+    /// deadline (plus `ack_timeout`) passed (the instances missing).
+    async fn pause_acked(
+        &self,
+        mut client: etcd_client::Client,
+        tenant: &str,
+        value: Vec<u8>,
+        until: Instant,
+    ) -> Result<Result<Vec<PauseAck>, Vec<String>>, FleetError> {
+        let limit = self.config.etcd_timeout;
+        let key = self.keys.pause(tenant);
+        let put = within(limit, "pause write", client.put(key, value, None)).await?;
         let revision = put.header().map_or(0, |h| h.revision());
-        let deadline = started + timeout + self.config.ack_timeout;
+        let deadline = until + self.config.ack_timeout;
         loop {
             let live = members::live_names(self, &mut client).await?;
             let acks = self.acks(&mut client, tenant, revision).await?;
@@ -68,13 +114,7 @@ impl Fleet {
                     .collect()));
             }
             if Instant::now() >= deadline {
-                let withdrawn = self.withdraw(&mut client, tenant, revision).await.is_ok();
-                let waited = started.elapsed();
-                return Ok(Err(Unacked {
-                    missing,
-                    waited,
-                    withdrawn,
-                }));
+                return Ok(Err(missing));
             }
             tokio::time::sleep(ACK_POLL).await;
         }
@@ -109,20 +149,12 @@ impl Fleet {
         Ok(out)
     }
 
-    /// Removes the pause written at `revision` (not a later one) and its acks.
-    async fn withdraw(
-        &self,
-        client: &mut etcd_client::Client,
-        tenant: &str,
-        revision: i64,
-    ) -> Result<(), FleetError> {
+    /// Removes the pause this PAUSE writes (`value`: who and when, not a later PAUSE's) and
+    /// its acks.
+    fn withdrawal(&self, client: etcd_client::Client, tenant: &str, value: &[u8]) -> Undo {
         let key = self.keys.pause(tenant);
         let txn = Txn::new()
-            .when([Compare::mod_revision(
-                key.clone(),
-                CompareOp::Equal,
-                revision,
-            )])
+            .when([Compare::value(key.clone(), CompareOp::Equal, value)])
             .and_then([
                 TxnOp::delete(key, None),
                 TxnOp::delete(
@@ -130,13 +162,7 @@ impl Fleet {
                     Some(DeleteOptions::new().with_prefix()),
                 ),
             ]);
-        within(
-            self.config.etcd_timeout,
-            "pause withdrawal",
-            client.txn(txn),
-        )
-        .await?;
-        Ok(())
+        Undo::new(self, client, txn, "pause withdrawal")
     }
 
     /// Lifts a fleet-wide pause; false if the tenant was not paused.

@@ -487,6 +487,9 @@ impl Session {
         if entry.signals.query_pending() {
             if entry.set_running(None) {
                 entry.wait_kills().await;
+                if entry.take_stray(conn.identity()) {
+                    conn.outlives_reset = true;
+                }
             }
             return Err(super::error::query_interrupted());
         }
@@ -513,9 +516,13 @@ impl Session {
             }),
         };
         // Waits for a KILL QUERY in progress, so it never reaches the connection after
-        // this session has moved on from it.
+        // this session has moved on from it; one given up on may still, so that
+        // connection is closed when the session lets it go.
         if entry.set_running(None) {
             entry.wait_kills().await;
+            if entry.take_stray(conn.identity()) {
+                conn.outlives_reset = true;
+            }
         }
         match relayed {
             Ok(()) => {

@@ -100,7 +100,8 @@ impl Session {
             return Err(unknown_stmt(id, "mysqld_stmt_fetch"));
         }
         let (t, bid) = self.held_cursor(id).ok_or_else(|| no_open_cursor(id))?;
-        let mut p = payload.to_vec();
+        // Statement id and row count.
+        let mut p = command::padded(payload, 9);
         command::set_stmt_id(&mut p, bid);
         let o = self.forward(t, &p, Expect::Fetch, None).await?;
         let ended = o

@@ -190,18 +190,21 @@ async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<
         .map_err(|e| failed(&e))?;
     // Held until the backend answered: the session cannot finish this statement and give
     // the connection to the pool (where another session could take it) in between.
-    let claim = entry.start_kill().await;
+    let mut claim = entry.start_kill().await;
     if !claim.running().is_some_and(|r| same_connection(&r, &run)) {
         return Ok(());
     }
-    // Bounded: the target session waits on the claim to finish its statement.
+    // Bounded: the target session waits on the claim to finish its statement. Given up
+    // on (or this future dropped), the claim marks the connection: the KILL may still
+    // arrive, and must not find another session's statement there.
     let sql = backend_kill(k, run.thread_id);
+    claim.sending(&run);
     let answer = side.exec_silent(&sql, Expect::ResultSets);
     let o = tokio::time::timeout(rt.connect_timeout, answer)
         .await
         .map_err(|_| failed(&"the backend did not answer its KILL in time"))?
         .map_err(|e| failed(&e))?;
-    drop(claim);
+    claim.answered();
     match o.err {
         // The statement ended before the KILL arrived: nothing left to interrupt.
         None => Ok(()),

@@ -663,21 +663,34 @@ impl Session {
         }
         let guard = self.write_guard(&class);
         self.hold_end = guard.is_some();
-        if self.insert_id_differs(t) {
-            if let Some(sql) = self.stmts.map.get(&id).map(|s| s.sql.clone()) {
-                self.restore_insert_id(t, &sql).await?;
+        let readied = if self.insert_id_differs(t) || class.class == Class::LastBackend {
+            self.before_execute(t, id, &class).await
+        } else {
+            Ok(())
+        };
+        let forwarded = match readied {
+            Ok(()) => {
+                let mut payload = self.with_types(t, (id, ck), params, payload, run);
+                command::set_stmt_id(&mut payload, backend_id);
+                match self.forward(t, &payload, Expect::ResultSets, None).await {
+                    Ok(o) => Ok((o, payload)),
+                    Err(e) => {
+                        self.count(&route, t, None, class.class == Class::Read);
+                        Err(e)
+                    }
+                }
             }
-        }
-        if class.class == Class::LastBackend {
-            self.put_back_own_answer(t).await?;
-        }
-        let payload = self.with_types(t, (id, ck), params, payload, run);
-        let mut payload = payload;
-        command::set_stmt_id(&mut payload, backend_id);
-        let mut o = match self.forward(t, &payload, Expect::ResultSets, None).await {
-            Ok(o) => o,
+            Err(e) => Err(e),
+        };
+        let (mut o, payload) = match forwarded {
+            Ok(done) => done,
             Err(e) => {
-                self.count(&route, t, None, class.class == Class::Read);
+                // The execute may never have reached the server (a KILL QUERY came first,
+                // a restore failed), leaving its statement there with this execute's long
+                // data, which the next session to take it from the pool would execute
+                // with, or without the types recorded as sent. Closed, it is prepared
+                // again when next needed.
+                self.forget_server_stmt(t, ck, backend_id).await;
                 return Err(e);
             }
         };
@@ -710,6 +723,25 @@ impl Session {
         }
         // The command's buffer, for the next one to be read into.
         Ok(payload)
+    }
+
+    /// What an execute on `t` needs first, when it needs anything: the session's
+    /// LAST_INSERT_ID() there, the answer a ROW_COUNT()-like statement reads.
+    async fn before_execute(
+        &mut self,
+        t: Target,
+        id: u32,
+        class: &Classification,
+    ) -> Result<(), SessionError> {
+        if self.insert_id_differs(t) {
+            if let Some(sql) = self.stmts.map.get(&id).map(|s| s.sql.clone()) {
+                self.restore_insert_id(t, &sql).await?;
+            }
+        }
+        if class.class == Class::LastBackend {
+            self.put_back_own_answer(t).await?;
+        }
+        Ok(())
     }
 
     /// [`prepare_in_step`](Self::prepare_in_step)'s common case without its futures: `id`
@@ -865,9 +897,8 @@ impl Session {
     }
 
     pub(super) async fn com_stmt_close(&mut self, payload: &[u8]) -> Result<(), SessionError> {
-        let Some(id) = command::stmt_id(payload).map(|id| self.stmts.resolve(id)) else {
-            return Ok(());
-        };
+        // A short one names a statement as the server reads it (see `padded_stmt_id`).
+        let id = self.stmts.resolve(command::padded_stmt_id(payload));
         self.stmts.drop_long_data(id);
         if self.stmts.remove(id).is_none() {
             return Ok(());
@@ -905,7 +936,7 @@ impl Session {
         });
         match on_backend {
             Some((t, bid)) => {
-                let mut p = payload.to_vec();
+                let mut p = command::padded(payload, 5);
                 command::set_stmt_id(&mut p, bid);
                 self.ready(rt, t).await?;
                 self.forward(t, &p, Expect::Single, None).await?;

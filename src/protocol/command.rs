@@ -170,6 +170,17 @@ pub fn server_implements(cmd: u8) -> bool {
     )
 }
 
+/// A copy of a command at least `len` bytes long: a short one zero-filled, as
+/// [`padded_stmt_id`] reads it, so the server is sent what Switchyard read (it reads the
+/// fixed fields of a short one from whatever its buffer holds).
+pub fn padded(payload: &[u8], len: usize) -> Vec<u8> {
+    let mut p = payload.to_vec();
+    if p.len() < len {
+        p.resize(len, 0);
+    }
+    p
+}
+
 pub fn set_stmt_id(payload: &mut [u8], id: u32) {
     if payload.len() >= 5 {
         payload[1..5].copy_from_slice(&id.to_le_bytes());
@@ -282,6 +293,13 @@ mod tests {
         );
         assert_eq!(padded_field(&[COM_SET_OPTION, 1, 0], 1, 2), 1);
         assert_eq!(padded_field(&[], 1, 2), 0);
+        // What is sent on is what was read: a short fetch's id rewritten, not left as the
+        // client's beside the server's leftover bytes.
+        let mut p = padded(&[COM_STMT_FETCH, 5], 9);
+        assert_eq!(padded_stmt_id(&p), 5);
+        set_stmt_id(&mut p, 17);
+        assert_eq!(p, [COM_STMT_FETCH, 17, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(padded(&[COM_STMT_RESET, 1, 2, 3, 4, 9], 5).len(), 6);
     }
 
     #[test]

@@ -33,11 +33,17 @@ struct RunState {
     live: bool,
     /// KILLs registered to interrupt the session (waiting for or holding `kill_gate`).
     killers: usize,
+    /// The connection a KILL was sent for and gave up waiting on (its answer late, or the
+    /// KILL's own session ended): the backend may still run it, so that connection must
+    /// never serve another session.
+    stray: Option<Arc<Running>>,
 }
 
 /// A KILL's claim on a session (see [`SessionEntry::start_kill`]); dropping it lets the
 /// session go on.
 pub struct KillClaim<'a> {
+    /// The connection a backend KILL is on its way to, until the backend answered.
+    sent: Option<Arc<Running>>,
     /// Dropped first: the count goes down before the gate opens.
     registered: Registered<'a>,
     _gate: tokio::sync::MutexGuard<'a, ()>,
@@ -47,6 +53,27 @@ impl KillClaim<'_> {
     /// The connection the session's statement runs on now, if any.
     pub fn running(&self) -> Option<Arc<Running>> {
         self.registered.0.running()
+    }
+
+    /// A backend KILL goes to `conn` now: until [`answered`](Self::answered), dropping the
+    /// claim marks the connection as one the KILL may still reach.
+    pub fn sending(&mut self, conn: &Arc<Running>) {
+        self.sent = Some(Arc::clone(conn));
+    }
+
+    /// The backend answered the KILL: nothing of it can arrive later.
+    pub fn answered(mut self) {
+        self.sent = None;
+    }
+}
+
+impl Drop for KillClaim<'_> {
+    fn drop(&mut self) {
+        // Before the count goes down and the gate opens: the session, past its wait,
+        // finds it.
+        if let Some(conn) = self.sent.take() {
+            self.registered.0.run_state().stray = Some(conn);
+        }
     }
 }
 
@@ -135,7 +162,17 @@ impl SessionEntry {
                 st.running = Some(Arc::clone(r));
             }
         }
-        st.killers > 0
+        st.killers > 0 || st.stray.is_some()
+    }
+
+    /// After [`wait_kills`](Self::wait_kills): whether a KILL given up on may still reach
+    /// `conn` (which then must not go back to the pool). Clears the mark either way: it
+    /// concerns the statement that just ended.
+    pub fn take_stray(&self, conn: &Running) -> bool {
+        self.run_state()
+            .stray
+            .take()
+            .is_some_and(|s| s.thread_id == conn.thread_id && s.key.addr == conn.key.addr)
     }
 
     /// Waits until the KILLs registered so far are done.
@@ -157,6 +194,7 @@ impl SessionEntry {
         let registered = Registered(self);
         let gate = self.kill_gate.lock().await;
         KillClaim {
+            sent: None,
             registered,
             _gate: gate,
         }
@@ -349,6 +387,63 @@ mod tests {
             .unwrap();
         assert_eq!(entry.run_state().killers, 0);
         assert!(!entry.set_running(None));
+    }
+
+    fn connection(thread_id: u32) -> Arc<Running> {
+        use crate::backend::auth::{Credentials, Proof};
+        use crate::backend::pool::{KeyFields, Pools};
+        use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
+        let key = Pools::default().key(KeyFields {
+            addr: "127.0.0.1:3306".into(),
+            user: "app".into(),
+            capabilities: CapabilityFlags::CLIENT_PROTOCOL_41,
+            ext_capabilities: MariadbCapabilities::empty(),
+            collation: 45,
+            tls_ca: None,
+        });
+        let creds = Arc::new(Credentials {
+            user: "app".into(),
+            proof: Proof::NativeStage1([0; 20]),
+        });
+        Arc::new(Running {
+            key,
+            creds,
+            thread_id,
+        })
+    }
+
+    /// A KILL that gave up waiting for its backend's answer marks the connection it went
+    /// to (the backend may still carry it out): the session's next boundary finds it, for
+    /// that connection only, once.
+    #[tokio::test]
+    async fn a_kill_given_up_marks_its_connection() {
+        let reg = Arc::new(Registry::default());
+        let a = reg.register(1, "127.0.0.1", SessionReport::default());
+        let entry = Arc::clone(&a.entry);
+        let (conn, other) = (connection(7), connection(8));
+        assert!(!entry.set_running(Some(&conn)));
+        let mut claim = entry.start_kill().await;
+        claim.sending(&conn);
+        drop(claim);
+        assert!(entry.set_running(None), "the boundary looks");
+        entry.wait_kills().await;
+        assert!(!entry.take_stray(&other));
+        assert!(!entry.set_running(None), "looked at once");
+
+        assert!(!entry.set_running(Some(&conn)));
+        let mut claim = entry.start_kill().await;
+        claim.sending(&conn);
+        drop(claim);
+        assert!(entry.set_running(None));
+        assert!(entry.take_stray(&conn), "the connection it went to");
+
+        // Answered: nothing to mark.
+        assert!(!entry.set_running(Some(&conn)));
+        let mut claim = entry.start_kill().await;
+        claim.sending(&conn);
+        claim.answered();
+        assert!(!entry.set_running(None));
+        assert!(!entry.take_stray(&conn));
     }
 
     /// Polls a future once.

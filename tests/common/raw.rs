@@ -12,6 +12,8 @@ pub struct RawClient {
     pub caps: CapabilityFlags,
     pub ext: MariadbCapabilities,
     pub server: ServerInfo,
+    /// The greeting's connection id (through Switchyard: the session id KILL takes).
+    pub connection_id: u32,
 }
 
 /// Capabilities of a typical modern client; tests remove some to cover older clients.
@@ -98,6 +100,9 @@ impl RawClient {
         let mut io = PacketStream::new(stream, 1 << 30);
         let greeting = io.read_packet().await.unwrap();
         let (server, nonce, _) = parse_greeting(&greeting.payload).unwrap();
+        // After the protocol version byte and the NUL-terminated server version.
+        let at = 1 + greeting.payload[1..].iter().position(|b| *b == 0).unwrap() + 1;
+        let connection_id = u32::from_le_bytes(greeting.payload[at..at + 4].try_into().unwrap());
         let caps = caps & server.capabilities;
         let ext = ext & server.ext_capabilities;
         let answer = auth::native_response(&nonce, password);
@@ -123,6 +128,7 @@ impl RawClient {
                 caps,
                 ext,
                 server,
+                connection_id,
             },
             raw,
         )

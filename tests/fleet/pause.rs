@@ -184,3 +184,61 @@ async fn pause_on_one_instance_holds_the_tenant_on_all() {
         .await
         .unwrap();
 }
+
+/// A PAUSE cut off by its instance stopping takes its pause back: left in etcd, it would
+/// hold the tenant on every instance (and on any started later) until someone thought of
+/// RESUME TENANT.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_cut_off_by_shutdown_is_withdrawn() {
+    let spec = FleetSpec {
+        fleet: format!("pausecut-{}", std::process::id()),
+        lease_ttl: "3s",
+        ack_timeout: "1s",
+        body: acme_body(local_ports(), ""),
+    };
+    let pause_key = format!("/switchyard/{}/state/pause/acme", spec.fleet);
+    let mut f = Fleet::start("pausecut", &["a", "b"], spec).await;
+    // A transaction on b: b acks only once PAUSE's TIMEOUT is over, so the PAUSE waits.
+    let mut open = common::connect(f.get("b").app, "acme_app", Some("wf_acme")).await;
+    open.query_drop("BEGIN").await.unwrap();
+    open.query_drop("SELECT 1 FROM DUAL FOR UPDATE")
+        .await
+        .unwrap();
+    let mut admin_a = f.get("a").admin().await;
+    let pausing =
+        tokio::spawn(async move { rows(&mut admin_a, "PAUSE TENANT acme TIMEOUT 60").await });
+    let etcd = f.etcd.client().await;
+    until("the pause is written", Duration::from_secs(10), || {
+        let (etcd, key) = (etcd.clone(), pause_key.clone());
+        async move { stored(etcd, &key).await.then_some(()) }
+    })
+    .await;
+    assert!(
+        !pausing.is_finished(),
+        "PAUSE answered: {:?}",
+        pausing.await
+    );
+
+    f.get("a").signal("TERM");
+    f.instances[0].wait().await;
+    assert!(
+        !stored(etcd, &pause_key).await,
+        "the pause of a PAUSE cut off by its instance's shutdown is still in etcd"
+    );
+    // And b no longer holds the tenant: a statement outside the transaction runs.
+    let mut other = common::connect(f.get("b").app, "acme_app", Some("wf_acme")).await;
+    let ran = tokio::time::timeout(
+        Duration::from_secs(5),
+        other.query_first::<i64, _>("SELECT 7"),
+    )
+    .await;
+    assert!(
+        matches!(ran, Ok(Ok(Some(7)))),
+        "b still holds acme: {ran:?}"
+    );
+    open.query_drop("ROLLBACK").await.unwrap();
+}
+
+async fn stored(mut etcd: etcd_client::Client, key: &str) -> bool {
+    etcd.get(key, None).await.unwrap().count() > 0
+}

@@ -378,3 +378,37 @@ async fn the_open_files_limit_is_raised_and_a_low_one_is_logged() {
         "{log}"
     );
 }
+
+/// A client that stops reading its answer is closed after `server.client_write_timeout`,
+/// as the server's `net_write_timeout` closes one, and the statement's backend connection
+/// with it: the statement stops on the server. It kept running there, blocked on its write
+/// to Switchyard, holding its connection (and a transaction's locks) until the server's own
+/// timeout, while the client's TCP connection stayed up.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off() {
+    use common::raw::{modern_caps, RawClient};
+    let (p, _) = start(cfg("client_write_timeout = \"1s\"", "", "")).await;
+    let needle = format!("sy_stalled_reader_{}", std::process::id());
+    let (mut c, _) = RawClient::connect(
+        p.addr.port(),
+        "globex_app",
+        "globex_pw",
+        Some("wf_globex"),
+        modern_caps(),
+    )
+    .await;
+    let sql = format!("SELECT REPEAT('x', 1048576), '{needle}' FROM seq_1_to_1024");
+    c.send(&[&[0x03][..], sql.as_bytes()].concat()).await;
+    common::until("the statement runs", Duration::from_secs(10), || async {
+        (common::running(&needle).await > 0).then_some(())
+    })
+    .await;
+    // The server's own net_write_timeout (60 s) is far behind this.
+    common::until(
+        "the statement ends with its stalled client",
+        Duration::from_secs(15),
+        || async { (common::running(&needle).await == 0).then_some(()) },
+    )
+    .await;
+    drop(c);
+}

@@ -123,13 +123,26 @@ async fn read_more(backend: &mut PacketStream, forwarded: bool) -> Result<(), Re
     }
 }
 
+/// How long a LOAD DATA LOCAL client may send nothing of its file, as the server's
+/// `net_read_timeout` (30 s by default) bounds it: the statement holds its primary
+/// connection (and the table's locks) meanwhile.
+const INFILE_READ_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Forwards the client's file contents, up to and including the empty closing packet.
 async fn relay_infile(
     client: &mut PacketStream,
     backend: &mut PacketStream,
 ) -> Result<(), RelayError> {
     loop {
-        let pkt = client.read_packet().await.map_err(RelayError::Client)?;
+        let read = tokio::time::timeout(INFILE_READ_STALL, client.read_packet()).await;
+        let pkt = read
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client sent nothing of its LOCAL INFILE file for 30s",
+                ))
+            })
+            .map_err(RelayError::Client)?;
         backend.queue(pkt.seq, &pkt.payload);
         if pkt.payload.is_empty() {
             return backend

@@ -25,6 +25,7 @@ http_auth = "admin"
 max_connections = 10000
 handshake_timeout = "10s"
 idle_timeout = "8h"
+client_write_timeout = "60s"
 shutdown_grace = "30s"
 pause_max_hold = "60s"
 pool_timeout = "10s"

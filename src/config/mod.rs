@@ -113,6 +113,9 @@ pub struct ServerConfig {
     pub max_connections: u32,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How long a write to a client may make no progress (the client reads nothing of its
+    /// answer) before the session is closed, as the server's `net_write_timeout`.
+    pub client_write_timeout: Duration,
     pub shutdown_grace: Duration,
     /// How long a statement of a paused tenant waits before it gets an ERR.
     pub pause_max_hold: Duration,

@@ -27,6 +27,7 @@ pub struct RawServer {
     pub max_connections: Option<Spanned<u32>>,
     pub handshake_timeout: Option<Str>,
     pub idle_timeout: Option<Str>,
+    pub client_write_timeout: Option<Str>,
     pub shutdown_grace: Option<Str>,
     pub pause_max_hold: Option<Str>,
     pub pool_timeout: Option<Str>,

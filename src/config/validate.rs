@@ -40,6 +40,8 @@ pub const MAX_THREADS: usize = 255;
 const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
+/// The server's `net_write_timeout` default.
+const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_PAUSE_MAX_HOLD: Duration = Duration::from_secs(60);
 const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -505,6 +507,12 @@ impl Resolver<'_, '_, '_> {
                 "server.idle_timeout",
                 raw.idle_timeout.as_ref(),
                 DEFAULT_IDLE_TIMEOUT,
+                Duration::from_secs(1),
+            ),
+            client_write_timeout: self.duration_at_least(
+                "server.client_write_timeout",
+                raw.client_write_timeout.as_ref(),
+                DEFAULT_CLIENT_WRITE_TIMEOUT,
                 Duration::from_secs(1),
             ),
             shutdown_grace: self.duration(

@@ -75,7 +75,20 @@ impl Session {
         if tls_missing(rt, &cu.user, &self.client) {
             return Err(refuse(&mut self.client, rt, offer).await);
         }
-        let proven = authenticate(&mut self.client, rt, offer).await?;
+        // Bounded as a login's exchange is: a client that stops halfway holds its session
+        // (and nothing answers it any more).
+        let limit = rt.config.server.handshake_timeout;
+        let proven =
+            match tokio::time::timeout(limit, authenticate(&mut self.client, rt, offer)).await {
+                Ok(proven) => proven?,
+                Err(_) => {
+                    let stalled = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "COM_CHANGE_USER's authentication exchange timed out",
+                    );
+                    return Err((SessionError::ClientGone(stalled), 0));
+                }
+            };
         let tenant = tenant::login_tenant(rt, &proven.user, cu.database.as_deref())
             .map_err(|e| (e, proven.seq))?;
         Ok((proven, tenant))

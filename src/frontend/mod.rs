@@ -191,6 +191,7 @@ async fn handle(
     let seq = login.seq;
     tracing::debug!(session = id, user = %login.user.name, tenant = ?login.tenant.as_ref().map(|t| &t.name), "login");
     client.set_max_packet(rt.max_client_packet);
+    client.set_write_stall(rt.config.server.client_write_timeout);
     // The session loads a snapshot per request; this one, kept for its whole life, would
     // keep a reloaded-away config (and its monitor) alive as long as the client stays.
     drop(rt);

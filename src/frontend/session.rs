@@ -307,8 +307,17 @@ impl Session {
                 tracing::debug!(parent: &self.span(), "closing for shutdown");
                 break;
             }
-            if self.client.pending() > 0 && self.client.flush().await.is_err() {
-                break;
+            // A client slow to read its answer can still be killed meanwhile (its writes
+            // are bounded by `server.client_write_timeout`).
+            if self.client.pending() > 0 {
+                let flushed = tokio::select! {
+                    biased;
+                    r = self.client.flush() => r.is_ok(),
+                    _ = entry.signals.raised(false, &mut signals_armed) => false,
+                };
+                if !flushed {
+                    break;
+                }
             }
             // The last answer reached the client: nothing of this session is under way.
             self.registration.entry.set_busy(false);

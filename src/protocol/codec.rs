@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,13 +111,26 @@ pub struct PacketStream {
     /// its old size, so without this a backend's 12 KB result came in twelve 1 KiB reads,
     /// each forwarded with its own send.
     window: usize,
+    /// How long a write may make no progress before the connection is given up (client
+    /// connections: [`CLIENT_WRITE_STALL`]); None: as long as TCP keeps it.
+    write_stall: Option<Duration>,
 }
+
+/// A client that reads nothing of its answer for this long is cut off, as the server's
+/// `net_write_timeout` (60 s by default) cuts off one that stops reading: else it would
+/// keep the backend connection its statement streams from (and the transaction's locks,
+/// and the session's place in what PAUSE waits for) for as long as its TCP stays up.
+/// `server.client_write_timeout` sets it once the login is done.
+pub const CLIENT_WRITE_STALL: Duration = Duration::from_secs(60);
 
 impl PacketStream {
     /// A connection Switchyard opened (to a backend): Nagle's algorithm is turned off.
     pub fn new(stream: TcpStream, max_packet: usize) -> Self {
         let _ = stream.set_nodelay(true);
-        Self::accepted(stream, max_packet)
+        PacketStream {
+            write_stall: None,
+            ..Self::accepted(stream, max_packet)
+        }
     }
 
     /// A client's connection, accepted from a listener with TCP_NODELAY set
@@ -140,6 +154,7 @@ impl PacketStream {
             compress: None,
             reset_after_quit: false,
             window: START_CAPACITY,
+            write_stall: Some(CLIENT_WRITE_STALL),
         }
     }
 
@@ -385,7 +400,14 @@ impl PacketStream {
 
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
-            write_out(&mut self.stream, self.compress.as_deref_mut(), &self.wbuf).await?;
+            let stall = self.write_stall;
+            write_out(
+                &mut self.stream,
+                self.compress.as_deref_mut(),
+                &self.wbuf,
+                stall,
+            )
+            .await?;
             self.wbuf.clear();
             if self.wbuf.capacity() > 4 * 1024 * 1024 {
                 // Don't keep a huge buffer for the life of an idle connection.
@@ -439,7 +461,7 @@ impl PacketStream {
             self.wbuf.extend_from_slice(&header(part.len(), seq));
             self.flush().await?;
             for slice in part.chunks(SLICE) {
-                write_out(&mut self.stream, None, slice).await?;
+                write_out(&mut self.stream, None, slice, self.write_stall).await?;
                 tokio::task::yield_now().await;
             }
             seq = seq.wrapping_add(1);
@@ -459,14 +481,15 @@ impl PacketStream {
 
     /// Writes raw bytes straight to the socket (used by the relay).
     pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        write_out(&mut self.stream, self.compress.as_deref_mut(), bytes).await
+        let stall = self.write_stall;
+        write_out(&mut self.stream, self.compress.as_deref_mut(), bytes, stall).await
     }
 
     /// Ends a TLS connection with its close_notify. A plain one needs nothing before it is
     /// dropped: closing the socket sends the FIN (one syscall per connection fewer).
     pub async fn shutdown(&mut self) {
         if !matches!(self.stream, Stream::Plain(_)) {
-            let _ = self.stream.shutdown().await;
+            let _ = unstalled(self.write_stall, self.stream.shutdown()).await;
         }
     }
 }
@@ -507,19 +530,53 @@ async fn write_out(
     stream: &mut Stream,
     compress: Option<&mut Compression>,
     bytes: &[u8],
+    stall: Option<Duration>,
 ) -> io::Result<()> {
     match compress {
-        Some(c) => stream.write_all(&c.frame(bytes)?).await?,
+        Some(c) => write_all_within(stream, &c.frame(bytes)?, stall).await?,
         None => {
             let sent = write_now(stream, bytes)?;
             if sent == bytes.len() {
                 return Ok(());
             }
-            stream.write_all(&bytes[sent..]).await?
+            write_all_within(stream, &bytes[sent..], stall).await?
         }
     }
     // TLS buffers records; a plain socket's flush is free.
-    stream.flush().await
+    unstalled(stall, stream.flush()).await
+}
+
+/// `write_all`, each write given at most `stall` to make progress (a slow reader is not
+/// one that stopped).
+async fn write_all_within(
+    stream: &mut Stream,
+    mut bytes: &[u8],
+    stall: Option<Duration>,
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match unstalled(stall, stream.write(bytes)).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => bytes = &bytes[n..],
+        }
+    }
+    Ok(())
+}
+
+/// `io` within `stall`, if one is set; past it, TimedOut.
+async fn unstalled<T>(
+    stall: Option<Duration>,
+    io: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    let Some(limit) = stall else {
+        return io.await;
+    };
+    match tokio::time::timeout(limit, io).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the peer read nothing for {}s", limit.as_secs()),
+        )),
+    }
 }
 
 /// Writes what a plain socket takes at once, without a future: a statement's packets
@@ -569,6 +626,11 @@ impl PacketStream {
     /// The socket, under TLS too (None only while a TLS handshake has it).
     pub fn tcp(&self) -> Option<&TcpStream> {
         self.stream.tcp()
+    }
+
+    /// How long a write may make no progress before it fails (TimedOut).
+    pub fn set_write_stall(&mut self, limit: Duration) {
+        self.write_stall = Some(limit);
     }
 
     /// Bytes queued but not yet sent.

@@ -3529,3 +3529,77 @@ async fn a_replayed_set_character_set_reads_the_sessions_schema() {
     let proxied = common::connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
     assert_eq!(ask(proxied).await, direct);
 }
+
+/// COM_STMT_EXECUTE of `SELECT ?, ?` with (a number, 'b'): `types` sent when Some (the
+/// number's type, then VAR_STRING), else the types bound before are relied on.
+fn execute_pair(id: u32, number: &[u8], types: Option<u8>) -> Vec<u8> {
+    let mut p = vec![0x17];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
+    match types {
+        Some(t) => p.extend_from_slice(&[1, t, 0, 0xFD, 0]),
+        None => p.push(0),
+    }
+    p.extend_from_slice(number);
+    p.extend_from_slice(&[1, b'b']);
+    p
+}
+
+/// A bulk execute the server refuses before it reads the types it carries (a SELECT
+/// cannot take arrays) left Switchyard believing the shared server statement held those
+/// types: the next session's execute that relies on its own earlier types (LONGLONG) was
+/// sent without them, and the server read its 8-byte number as the 4-byte LONG another
+/// session bound since, and the string after it from the wrong bytes. Compared with the
+/// same two clients directly.
+#[tokio::test]
+async fn a_refused_bulk_execute_leaves_no_types_believed() {
+    use switchyard::protocol::MariadbCapabilities as M;
+    let p = common::start(common::config("pool_max = 1")).await;
+    let sql = "SELECT ?, ? FROM DUAL FOR UPDATE";
+    let prepare = [&[0x16][..], sql.as_bytes()].concat();
+    let id_of = |answer: &[u8]| u32::from_le_bytes(packets(answer)[0].1[1..5].try_into().unwrap());
+    let seven = 7i64.to_le_bytes();
+    let five = 5i32.to_le_bytes();
+    let mut answers = Vec::new();
+    for port in [common::primary_port(), p.addr.port()] {
+        let caps = (modern_caps(), M::MARIADB_CLIENT_STMT_BULK_OPERATIONS);
+        let login = || RawClient::connect_ext(port, "acme_app", "acme_pw", Some("wf_acme"), caps);
+        let (mut b, _) = login().await;
+        let b_id = id_of(&b.command(&prepare, Expect::Prepare).await);
+        let first = b
+            .command(&execute_pair(b_id, &seven, Some(0x08)), Expect::ResultSets)
+            .await;
+        assert_eq!(
+            packets(&first)[0].1[0],
+            2,
+            "B's first execute: {:?}",
+            packets(&first)[0]
+        );
+        let (mut a, _) = login().await;
+        let a_id = id_of(&a.command(&prepare, Expect::Prepare).await);
+        a.command(&execute_pair(a_id, &five, Some(0x03)), Expect::ResultSets)
+            .await;
+        // Array binding with types sent (LONGLONG, VAR_STRING): refused.
+        let mut bulk = vec![0xFA];
+        bulk.extend_from_slice(&a_id.to_le_bytes());
+        bulk.extend_from_slice(&128u16.to_le_bytes());
+        bulk.extend_from_slice(&[0x08, 0, 0xFD, 0, 0]);
+        bulk.extend_from_slice(&seven);
+        bulk.extend_from_slice(&[0, 1, b'b']);
+        let refused = a.command(&bulk, Expect::ResultSets).await;
+        assert_eq!(
+            packets(&refused)[0].1[0],
+            0xFF,
+            "the bulk execute is refused"
+        );
+        answers.push(
+            b.command(&execute_pair(b_id, &seven, None), Expect::ResultSets)
+                .await,
+        );
+    }
+    assert_eq!(
+        packets(&answers[1]),
+        packets(&answers[0]),
+        "proxied vs direct"
+    );
+}

@@ -698,6 +698,12 @@ impl Session {
             if long_data {
                 self.forget_server_stmt(t, ck, backend_id).await;
             }
+            // The server may have refused it before it read the types it carried (a bulk
+            // execute of a statement that cannot take arrays): what the statement holds
+            // there is not known, so the next execute sends its types.
+            if let Some(cached) = self.held.get_mut(t).and_then(|c| c.stmts.get(ck)) {
+                cached.types = None;
+            }
             self.status_after_error(t, &class, &mut o).await?;
         }
         self.count(&route, t, Some(&o), class.class == Class::Read);

@@ -40,6 +40,13 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     }
     let body = cur.resume_point();
     let targets = targets(cur);
+    if targets.next_transaction && !targets.other_target && !targets.global {
+        let effects = Effects {
+            next_transaction: true,
+            ..Effects::default()
+        };
+        return Piece::with(Class::Primary(R::TransactionControl), effects);
+    }
     let allow = Scan {
         user_vars_allowed: true,
         watch_volatile: true,
@@ -64,8 +71,11 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     // So would one set to the clock or a random value (`SET timestamp = UNIX_TIMESTAMP()`):
     // replayed later it gets a later time, and two sessions' same text would share a
     // fingerprint though their values differ.
-    effects.unreplayable =
-        targets.one_shot || (targets.session_var && (scan.names_tables || scan.volatile));
+    // Beside other targets, a next transaction's characteristic keeps the session on the
+    // connection that has it: replayed, it would hold for one more transaction there.
+    effects.unreplayable = targets.one_shot
+        || targets.next_transaction
+        || (targets.session_var && (scan.names_tables || scan.volatile));
     // `SET GLOBAL a = 1, SESSION b = 2` (or `, @u = 1`): the statement runs as a global
     // change, never replayed, so its session part lives on this connection only.
     effects.unreplayable |= targets.global && targets.session_scoped;
@@ -122,7 +132,20 @@ struct Targets {
     /// `completion_type`'s new value, if one is set to a value read here
     /// ([`release_value`]).
     completion_release: Option<bool>,
+    /// A transaction characteristic is set with `@@` and no scope (`SET @@tx_read_only =
+    /// 1`): the server sets it for the next transaction only, as SET TRANSACTION does.
+    next_transaction: bool,
+    /// Something other than that is set too.
+    other_target: bool,
 }
+
+/// The variables that `@@name`, without a scope, sets for the next transaction only.
+const NEXT_TRANSACTION: [&str; 4] = [
+    "tx_isolation",
+    "tx_read_only",
+    "transaction_isolation",
+    "transaction_read_only",
+];
 
 /// Where the scan of a SET is in an assignment to `completion_type`.
 #[derive(Clone, Copy, PartialEq)]
@@ -175,6 +198,12 @@ const ONE_SHOT: [&str; 7] = [
     "gtid_seq_no",
 ];
 
+fn is_next_transaction(name: &[u8]) -> bool {
+    NEXT_TRANSACTION
+        .iter()
+        .any(|v| name.eq_ignore_ascii_case(v.as_bytes()))
+}
+
 fn is_one_shot(name: &[u8]) -> bool {
     ONE_SHOT
         .iter()
@@ -212,6 +241,8 @@ fn targets(mut cur: Cursor) -> Targets {
         profiling: false,
         one_shot: false,
         completion_release: None,
+        next_transaction: false,
+        other_target: false,
     };
     let mut completion = Completion::Elsewhere;
     // The last scope modifier, which applies to the assignments after it that have none.
@@ -260,18 +291,21 @@ fn targets(mut cur: Cursor) -> Targets {
                 }
                 Kind::Word => {
                     out.session_scoped |= !scope_global;
+                    out.other_target = true;
                     completion = out.session_target(text);
                 }
                 // A quoted name is the variable of its unquoted text: mysql-connector-python's
                 // pooled reset sends ``SET SESSION `name` = value``.
                 Kind::QuotedIdent => {
                     out.session_scoped |= !scope_global;
+                    out.other_target = true;
                     let name = ident_text(cur.src(), t);
                     completion = out.session_target(name.as_bytes());
                 }
                 Kind::UserVar => {
                     out.user_var = true;
                     out.session_scoped = true;
+                    out.other_target = true;
                 }
                 Kind::SysVar => {
                     out.session_var = true;
@@ -280,7 +314,11 @@ fn targets(mut cur: Cursor) -> Targets {
                         out.one_shot = true;
                     }
                     match sysvar_parts(text) {
+                        Some((None, name)) if is_next_transaction(name) => {
+                            out.next_transaction = true;
+                        }
                         Some((scope, name)) => {
+                            out.other_target = true;
                             let global = scope.is_some_and(is_global_scope);
                             out.global |= global;
                             out.session_scoped |= !global;
@@ -291,7 +329,10 @@ fn targets(mut cur: Cursor) -> Targets {
                         // Spelt in a way not read here (`@@`autocommit``): it may be any
                         // variable, one Switchyard must follow among them, so the session
                         // keeps the connection that has it rather than replaying it.
-                        None => out.one_shot = true,
+                        None => {
+                            out.one_shot = true;
+                            out.other_target = true;
+                        }
                     }
                 }
                 _ => {}

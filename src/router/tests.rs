@@ -740,6 +740,12 @@ fn set_transaction_and_transaction_ends_are_told_apart() {
         "SET TRANSACTION READ ONLY",
         "set transaction isolation level serializable",
         "SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE",
+        // `@@` without a scope sets these for the next transaction only, as the server
+        // does (its session value stays; checked on MariaDB 10.11).
+        "SET @@tx_read_only = 1",
+        "set @@TX_ISOLATION='SERIALIZABLE'",
+        "SET @@transaction_isolation = 'READ-COMMITTED'",
+        "SET @@transaction_read_only = ON",
     ] {
         let c = Router::new().classify(sql.as_bytes());
         assert_eq!(c.class, p(R::TransactionControl), "{sql}");
@@ -752,6 +758,21 @@ fn set_transaction_and_transaction_ends_are_told_apart() {
     let c = Router::new().classify(b"SET SESSION TRANSACTION READ ONLY");
     assert_eq!(c.class, SET);
     assert!(!c.effects.next_transaction);
+    for sql in [
+        "SET @@session.tx_read_only = 1",
+        "SET tx_isolation = 'READ-COMMITTED'",
+        "SET LOCAL transaction_read_only = 0",
+    ] {
+        let c = Router::new().classify(sql.as_bytes());
+        assert_eq!(c.class, SET, "{sql}");
+        assert!(
+            !c.effects.next_transaction && !c.effects.unreplayable,
+            "{sql}"
+        );
+    }
+    // Beside another variable: never replayed (it would hold for one more transaction).
+    let c = Router::new().classify(b"SET @@tx_read_only = 1, sql_mode = ''");
+    assert!(c.effects.unreplayable);
     for sql in [
         "COMMIT",
         "commit work",

@@ -3603,3 +3603,35 @@ async fn a_refused_bulk_execute_leaves_no_types_believed() {
         "proxied vs direct"
     );
 }
+
+/// A second RELEASE_LOCK of one lock ended the named-lock pin (it counted calls, not
+/// locks) while the session still held another: its connection went back to the pool
+/// holding that lock, and the next session there was granted it too (GET_LOCK answers 1
+/// to the connection that holds a lock). Locks are followed by name now.
+#[tokio::test]
+async fn a_lock_released_twice_frees_no_other() {
+    let p = common::start(common::config("pool_max = 2")).await;
+    let port = p.addr.port();
+    let name = format!("sy_twice_{}", std::process::id());
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for sql in [
+        format!("SELECT GET_LOCK('{name}_a', 5)"),
+        format!("SELECT GET_LOCK('{name}_b', 5)"),
+        format!("SELECT RELEASE_LOCK('{name}_a')"),
+        format!("SELECT RELEASE_LOCK('{name}_a')"),
+        "SELECT 1".to_owned(),
+    ] {
+        let _: Option<Option<i64>> = a.query_first(sql).await.unwrap();
+    }
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    let granted: Option<Option<i64>> = b
+        .query_first(format!("SELECT GET_LOCK('{name}_b', 0)"))
+        .await
+        .unwrap();
+    assert_eq!(granted, Some(Some(0)), "B was granted the lock A holds");
+    let released: Option<Option<i64>> = a
+        .query_first(format!("SELECT RELEASE_LOCK('{name}_b')"))
+        .await
+        .unwrap();
+    assert_eq!(released, Some(Some(1)), "A still holds it");
+}

@@ -93,6 +93,9 @@ pub struct Conn {
     /// PROFILES), the role a SET ROLE made current, a KILL given up on that the server may
     /// still carry out. Closed when its session lets it go.
     pub outlives_reset: bool,
+    /// May hold what its session no longer follows (a named lock a release did not free):
+    /// marked foreign when the session lets it go, so the next lease resets it.
+    pub reset_before_reuse: bool,
     /// [`BackendConn::identity`], made once per login rather than per statement.
     identity: Option<Arc<Identity>>,
 }
@@ -243,6 +246,7 @@ impl BackendConn {
             changed_user: false,
             from_other_tenant: false,
             outlives_reset: false,
+            reset_before_reuse: false,
         })))
     }
 

@@ -478,6 +478,10 @@ impl Pools {
         if conn.set_option.is_some() || conn.outlives_reset || slot.group().over_cap() {
             return conn.quit();
         }
+        if conn.reset_before_reuse {
+            conn.reset_before_reuse = false;
+            conn.applied = Applied::FOREIGN;
+        }
         conn.last_used = now;
         let home = self.idle.slot_or(conn.home, Default::default);
         let mut guard = home.locked();

@@ -4,14 +4,79 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::router::route::Target;
-use crate::router::{Effects, LockEffect, UNCOUNTED_LOCKS};
+use crate::router::{Effects, LockCall, LockEffect, UNCOUNTED_LOCKS};
 
 /// The most temporary tables a session's pin names.
 const MAX_TEMP_TABLE_NAMES: usize = 64;
 
+/// The most lock names a session's pin follows; past them a lock is counted unnamed.
+const MAX_LOCK_NAMES: usize = 64;
+
+/// The named locks a session may hold on its primary connection, by name: a RELEASE_LOCK
+/// counts out only the lock it names (MariaDB's locks nest: each GET_LOCK of a name needs
+/// its RELEASE_LOCK), so a second release of one lock does not end the pin while another
+/// is held. Each GET_LOCK counts, whether or not the server granted it: the answer is the
+/// client's to read.
+#[derive(Debug, Default, Clone)]
+struct NamedLocks {
+    named: BTreeMap<Box<str>, u32>,
+    /// Locks named otherwise than by a literal (a parameter, an expression): a release so
+    /// named counts one out.
+    unnamed: u32,
+    /// Taken once per row, or past what is followed: only RELEASE_ALL_LOCKS or a reset
+    /// ends the pin.
+    uncounted: bool,
+    /// The pin ended by releases, not RELEASE_ALL_LOCKS: a release the server did not carry
+    /// out (in a branch not taken, over no rows) may have left a lock, so the connection
+    /// is reset before it serves another session.
+    lifted_by_release: bool,
+}
+
+impl NamedLocks {
+    fn held(&self) -> bool {
+        self.uncounted || self.unnamed > 0 || !self.named.is_empty()
+    }
+
+    fn count(&self) -> u32 {
+        self.named
+            .values()
+            .fold(self.unnamed, |n, c| n.saturating_add(*c))
+    }
+
+    /// `calls`: None when too many to follow.
+    fn apply(&mut self, effect: LockEffect, calls: Option<&[LockCall]>) {
+        let held = self.held();
+        for call in calls.unwrap_or_default() {
+            match call {
+                LockCall::ReleaseAll => *self = NamedLocks::default(),
+                LockCall::Get(Some(name))
+                    if self.named.len() < MAX_LOCK_NAMES || self.named.contains_key(name) =>
+                {
+                    *self.named.entry(name.clone()).or_default() += 1;
+                }
+                LockCall::Get(_) => self.unnamed = self.unnamed.saturating_add(1),
+                LockCall::Release(Some(name)) => {
+                    if let Some(n) = self.named.get_mut(name) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.named.remove(name);
+                        }
+                    }
+                }
+                LockCall::Release(None) => self.unnamed = self.unnamed.saturating_sub(1),
+            }
+        }
+        if effect == LockEffect::Acquire(UNCOUNTED_LOCKS) || calls.is_none() {
+            self.uncounted = true;
+        }
+        let released_all = calls.and_then(<[_]>::last) == Some(&LockCall::ReleaseAll);
+        self.lifted_by_release |= held && !self.held() && !released_all;
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Pins {
-    named_locks: u32,
+    named_locks: NamedLocks,
     temp_tables: BTreeSet<String>,
     /// More temporary tables were made than are named in `temp_tables`: which remain is
     /// not known, so the pin lasts until the session's connection is reset.
@@ -120,7 +185,7 @@ impl Pins {
 
     fn holds(&self, r: Reason) -> bool {
         match r {
-            Reason::NamedLock => self.named_locks > 0,
+            Reason::NamedLock => self.named_locks.held(),
             Reason::TemporaryTable => !self.temp_tables.is_empty() || self.temp_tables_untold,
             Reason::LockTables => self.lock_tables,
             Reason::BackupLock => self.backup_stage || self.backup_lock,
@@ -149,11 +214,12 @@ impl Pins {
         let mut out = Vec::new();
         for r in Reason::ALL.into_iter().filter(|r| self.holds(*r)) {
             match r {
-                // (Releases count down from it too: far above any real count still.)
-                Reason::NamedLock if self.named_locks > UNCOUNTED_LOCKS / 2 => {
+                Reason::NamedLock if self.named_locks.uncounted => {
                     out.push(format!("{} (uncounted)", r.name()))
                 }
-                Reason::NamedLock => out.push(format!("{} x{}", r.name(), self.named_locks)),
+                Reason::NamedLock => {
+                    out.push(format!("{} x{}", r.name(), self.named_locks.count()))
+                }
                 Reason::TemporaryTable => {
                     out.extend(self.temp_tables.iter().map(|t| format!("{} {t}", r.name())));
                     if self.temp_tables_untold {
@@ -207,14 +273,23 @@ impl Pins {
         self.cursors.retain(|_, (c, _)| *c != t);
     }
 
-    /// Applies what a statement that succeeded did to the session.
-    pub fn apply(&mut self, e: &Effects) {
-        match e.named_lock {
-            LockEffect::None => {}
-            LockEffect::Acquire(n) => self.named_locks = self.named_locks.saturating_add(n),
-            LockEffect::Release(n) => self.named_locks = self.named_locks.saturating_sub(n),
-            LockEffect::ReleaseAll => self.named_locks = 0,
+    /// Whether the named-lock pin just ended by releases (see `NamedLocks`): the
+    /// connection is then reset before another session takes it.
+    pub fn take_locks_lifted(&mut self) -> bool {
+        std::mem::take(&mut self.named_locks.lifted_by_release)
+    }
+
+    /// Applies the named-lock calls of a statement that succeeded (`effect`, its class's;
+    /// `calls`, read from its own text by `router::lock_calls`).
+    pub fn apply_locks(&mut self, effect: LockEffect, calls: Option<&[LockCall]>) {
+        if effect != LockEffect::None {
+            self.named_locks.apply(effect, calls);
         }
+    }
+
+    /// Applies what a statement that succeeded did to the session (its named locks:
+    /// [`apply_locks`](Self::apply_locks)).
+    pub fn apply(&mut self, e: &Effects) {
         for t in &e.temp_tables_created {
             // Names a DROP spells otherwise (`t` made, `db.t` dropped) stay: the set is
             // bounded, and past it the pin holds without names.
@@ -298,26 +373,82 @@ impl Pins {
 mod tests {
     use super::*;
 
+    /// Runs `statements` (each as if it succeeded) through the classifier into `p`; the
+    /// pin's description after each.
+    fn run(p: &mut Pins, statements: &[&str]) -> Vec<Option<String>> {
+        let router = crate::router::Router::new();
+        statements
+            .iter()
+            .map(|sql| {
+                let effects = router.classify(sql.as_bytes()).effects;
+                p.apply(&effects);
+                let calls = crate::router::lock_calls(sql.as_bytes());
+                p.apply_locks(effects.named_lock, calls.as_deref());
+                p.describe()
+                    .into_iter()
+                    .find(|d| d.starts_with("named lock"))
+            })
+            .collect()
+    }
+
     #[test]
-    fn locks_count_and_release() {
+    fn locks_count_and_release_by_name() {
         let mut p = Pins::default();
-        let acquire = Effects {
-            named_lock: LockEffect::Acquire(1),
-            ..Effects::default()
-        };
-        p.apply(&acquire);
-        p.apply(&acquire);
-        assert_eq!(p.reason(), Some("named lock"));
-        p.apply(&Effects {
-            named_lock: LockEffect::Release(1),
-            ..Effects::default()
-        });
-        assert_eq!(p.reason(), Some("named lock"));
-        p.apply(&Effects {
-            named_lock: LockEffect::Release(1),
-            ..Effects::default()
-        });
-        assert_eq!(p.reason(), None);
+        let seen = run(
+            &mut p,
+            &[
+                "SELECT GET_LOCK('a', 5)",
+                "SELECT GET_LOCK('b', 5)",
+                "SELECT RELEASE_LOCK('a')",
+                // Released twice: `b` is still held, and the pin with it.
+                "SELECT RELEASE_LOCK('a')",
+                "SELECT RELEASE_LOCK('b')",
+            ],
+        );
+        let x = |n: u32| Some(format!("named lock x{n}"));
+        assert_eq!(seen, [x(1), x(2), x(1), x(1), None]);
+        assert!(
+            p.take_locks_lifted(),
+            "ended by releases: the connection is reset"
+        );
+        assert!(!p.take_locks_lifted());
+
+        // Nested: each GET_LOCK of a name needs its release. In one statement, in order.
+        let seen = run(
+            &mut p,
+            &[
+                "DO GET_LOCK('a', 1), GET_LOCK('a', 1)",
+                "SELECT RELEASE_LOCK('a'), GET_LOCK('c', 0), RELEASE_LOCK('a')",
+                "SELECT RELEASE_ALL_LOCKS()",
+            ],
+        );
+        assert_eq!(seen, [x(2), x(1), None]);
+        assert!(
+            !p.take_locks_lifted(),
+            "RELEASE_ALL_LOCKS frees what the server holds"
+        );
+
+        // Named by a parameter or an expression: counted out by a release so named.
+        let seen = run(
+            &mut p,
+            &[
+                "SELECT GET_LOCK(?, 10)",
+                "SELECT RELEASE_LOCK('x')",
+                "SELECT RELEASE_LOCK(CONCAT('job', 1))",
+            ],
+        );
+        assert_eq!(seen, [x(1), x(1), None]);
+        // Once per row: only RELEASE_ALL_LOCKS ends it.
+        let seen = run(
+            &mut p,
+            &[
+                "SELECT GET_LOCK(CONCAT('job', id), 0) FROM jobs",
+                "SELECT RELEASE_LOCK(?)",
+                "DO RELEASE_ALL_LOCKS()",
+            ],
+        );
+        let uncounted = Some("named lock (uncounted)".to_owned());
+        assert_eq!(seen, [uncounted.clone(), uncounted, None]);
     }
 
     #[test]
@@ -387,8 +518,9 @@ mod tests {
     #[test]
     fn every_reason_is_described_and_named_back() {
         let mut p = Pins::default();
+        let calls = [LockCall::Get(Some("'a'".into())), LockCall::Get(None)];
+        p.apply_locks(LockEffect::Acquire(2), Some(&calls));
         p.apply(&Effects {
-            named_lock: LockEffect::Acquire(2),
             temp_tables_created: vec!["t1".into()],
             lock_tables: true,
             backup_lock: Some(true),

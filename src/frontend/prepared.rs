@@ -724,6 +724,11 @@ impl Session {
             self.cursor_opened(id, (t, backend_id), &o);
         }
         self.after_statement(t, &class, &o, &[], guard);
+        if o.err.is_none() && class.effects.named_lock != crate::router::LockEffect::None {
+            if let Some(sql) = self.stmts.map.get(&id).map(|s| s.sql.clone()) {
+                self.follow_named_locks(t, &class, &sql);
+            }
+        }
         if self.hold_end {
             self.release_answer().await?;
         }

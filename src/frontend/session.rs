@@ -888,6 +888,10 @@ impl Session {
             return;
         }
         self.st.pins.apply(&c.effects);
+        // (A prepared statement's text is not the payload: `prepared` follows its locks.)
+        if let Some(sql) = payload.get(1..) {
+            self.follow_named_locks(t, c, sql);
+        }
         // The value LAST_INSERT_ID(expr) set stays on the connection: an OK that reports it
         // (an INSERT's, an UPDATE's) lets the session carry it, and anything else keeps the
         // session there, as a `SET last_insert_id` does.
@@ -970,6 +974,26 @@ impl Session {
     /// session on the connection (reset before another session takes it) rather than
     /// leaving a time zone, a named lock or a temporary table to the pool; a write among
     /// them is one the session's next read must see.
+    /// Follows the named locks a statement that succeeded took or released, by name, as
+    /// its own text (`sql`) has them: its classification is shared with statements that
+    /// differ only in their literals.
+    pub(super) fn follow_named_locks(&mut self, t: Target, c: &Classification, sql: &[u8]) {
+        if c.effects.named_lock == crate::router::LockEffect::None {
+            return;
+        }
+        let calls = crate::router::lock_calls(sql);
+        self.st
+            .pins
+            .apply_locks(c.effects.named_lock, calls.as_deref());
+        if self.st.pins.take_locks_lifted() {
+            // Perhaps holding a lock a release did not free: reset before it serves anyone
+            // once the session lets it go.
+            if let Some(conn) = self.held.get_mut(t) {
+                conn.reset_before_reuse = true;
+            }
+        }
+    }
+
     fn after_partial_run(&mut self, t: Target, c: &Classification, o: &Outcome, wrote: bool) {
         if c.effects.changes_session() || c.effects.parts_change_session {
             self.st.pins.set_unreplayable();

@@ -24,6 +24,7 @@ pub use memo::Refs;
 mod flood_tests;
 mod schemas;
 mod select;
+pub use select::lock_calls;
 mod set;
 #[cfg(test)]
 mod tests;
@@ -338,6 +339,21 @@ pub enum Class {
 /// The named-lock count of GET_LOCK calls that ran once per row (see `select::per_row`):
 /// more than any count of releases lifts.
 pub const UNCOUNTED_LOCKS: u32 = u32::MAX;
+
+/// One GET_LOCK, RELEASE_LOCK or RELEASE_ALL_LOCKS call of a statement, in order
+/// ([`lock_calls`]). A lock is named by its literal's text as written (`'upgrade'`): a name
+/// given otherwise (a parameter, an expression) is None, and only such a release counts it
+/// out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockCall {
+    Get(Option<Box<str>>),
+    Release(Option<Box<str>>),
+    ReleaseAll,
+}
+
+/// The lock calls [`lock_calls`] lists at most: past them a statement's locks are
+/// uncounted.
+pub const MAX_LOCK_CALLS: usize = 64;
 
 /// Named-lock effect of a statement (GET_LOCK family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -8,8 +8,9 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
 use super::builtins;
+use super::lexer::Resume as At;
 use super::lexer::{ident_text, Cursor, Kind, Resume, Token};
-use super::{Class, Effects, LockEffect, PrimaryReason};
+use super::{Class, Effects, LockCall, LockEffect, PrimaryReason, MAX_LOCK_CALLS};
 
 /// What a function call means for routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,6 +399,48 @@ fn function_call(name: &[u8], quoted: bool, prev: Option<Token>, cur: &Cursor, s
             call
         });
     }
+}
+
+/// The named-lock calls of `sql`, in order, each with its lock's name when a literal gives
+/// it; None past [`MAX_LOCK_CALLS`]. Read from the statement's own text each time one with
+/// a named-lock effect runs: the classification is shared by statements that differ only
+/// in their literals, the names among them.
+pub fn lock_calls(sql: &[u8]) -> Option<Vec<LockCall>> {
+    let mut cur = Cursor::new(
+        sql,
+        At {
+            pos: 0,
+            in_exec: false,
+        },
+    );
+    let mut out = Vec::new();
+    while let Some(t) = cur.next_tok() {
+        if t.kind != Kind::Word || !cur.peek().is_some_and(|n| n.is_punct(b'(')) {
+            continue;
+        }
+        let call = match call_kind(cur.text(t)) {
+            Some(Call::GetLock) => LockCall::Get(literal_argument(&cur)),
+            Some(Call::ReleaseLock) => LockCall::Release(literal_argument(&cur)),
+            Some(Call::ReleaseAllLocks) => LockCall::ReleaseAll,
+            _ => continue,
+        };
+        if out.len() == MAX_LOCK_CALLS {
+            return None;
+        }
+        out.push(call);
+    }
+    Some(out)
+}
+
+/// The call's first argument when it is a string literal alone (`GET_LOCK('job', 5)`): its
+/// text as written, quotes included.
+fn literal_argument(cur: &Cursor) -> Option<Box<str>> {
+    let mut ahead = cur.clone();
+    ahead.next_tok();
+    let t = ahead.next_tok().filter(|t| t.kind == Kind::Str)?;
+    let next = ahead.peek()?;
+    (next.is_punct(b',') || next.is_punct(b')'))
+        .then(|| String::from_utf8_lossy(ahead.text(t)).into())
 }
 
 /// Whether the call whose `(` is the next token passes an argument.

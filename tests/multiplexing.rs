@@ -3635,3 +3635,31 @@ async fn a_lock_released_twice_frees_no_other() {
         .unwrap();
     assert_eq!(released, Some(Some(1)), "A still holds it");
 }
+
+/// A temporary table is its schema's: dropping `t` after a USE of another schema (where
+/// IF EXISTS finds none) ended the pin while `wf_acme.t` lived on, and the next session
+/// given that pooled connection found it (its own CREATE TEMPORARY TABLE t: ERR 1050).
+#[tokio::test]
+async fn a_temporary_table_dropped_in_another_schema_stays_pinned() {
+    let p = common::start(common::config("pool_max = 2")).await;
+    let port = p.addr.port();
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for sql in [
+        "CREATE TEMPORARY TABLE sy_tmp_schema (a INT)",
+        "USE rb_acme",
+        "DROP TEMPORARY TABLE IF EXISTS sy_tmp_schema",
+        "USE wf_acme",
+        "DO 1",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    b.query_drop("CREATE TEMPORARY TABLE sy_tmp_schema (a INT)")
+        .await
+        .expect("B finds no temporary table of A's");
+    let n: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM sy_tmp_schema")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0), "A's table is still A's");
+}

@@ -78,8 +78,8 @@ impl NamedLocks {
 pub struct Pins {
     named_locks: NamedLocks,
     temp_tables: BTreeSet<String>,
-    /// More temporary tables were made than are named in `temp_tables`: which remain is
-    /// not known, so the pin lasts until the session's connection is reset.
+    /// Which temporary tables remain is not known (more were made than are named in
+    /// `temp_tables`, or one was renamed): the pin lasts until the connection is reset.
     temp_tables_untold: bool,
     lock_tables: bool,
     /// MariaDB's backup locks: a `BACKUP STAGE` before its END, a `BACKUP LOCK`.
@@ -223,7 +223,7 @@ impl Pins {
                 Reason::TemporaryTable => {
                     out.extend(self.temp_tables.iter().map(|t| format!("{} {t}", r.name())));
                     if self.temp_tables_untold {
-                        out.push(format!("{} (more than {MAX_TEMP_TABLE_NAMES})", r.name()));
+                        out.push(format!("{} (not all named)", r.name()));
                     }
                 }
                 Reason::Cursor => out.push(format!("{} x{}", r.name(), self.cursors.len())),
@@ -289,18 +289,27 @@ impl Pins {
 
     /// Applies what a statement that succeeded did to the session (its named locks:
     /// [`apply_locks`](Self::apply_locks)).
-    pub fn apply(&mut self, e: &Effects) {
+    /// `schema`: the session's schema after the statement, which a name without one is in.
+    pub fn apply(&mut self, e: &Effects, schema: Option<&str>) {
         for t in &e.temp_tables_created {
-            // Names a DROP spells otherwise (`t` made, `db.t` dropped) stay: the set is
-            // bounded, and past it the pin holds without names.
+            let t = qualified(t, schema);
+            // Names a DROP spells otherwise stay: the set is bounded, and past it the pin
+            // holds without names.
             if self.temp_tables.len() < MAX_TEMP_TABLE_NAMES {
-                self.temp_tables.insert(t.clone());
-            } else if !self.temp_tables.contains(t) {
+                self.temp_tables.insert(t);
+            } else if !self.temp_tables.contains(&t) {
                 self.temp_tables_untold = true;
             }
         }
         for t in &e.tables_dropped {
-            self.temp_tables.remove(t);
+            self.temp_tables.remove(&qualified(t, schema));
+        }
+        // A table renamed, or made or dropped beside a USE in one multi-statement (in which
+        // schema is not known): which names remain is not known.
+        let names_tables = !e.temp_tables_created.is_empty() || !e.tables_dropped.is_empty();
+        let uncertain = e.renames_tables || (names_tables && !e.use_dbs.is_empty());
+        if uncertain && !self.temp_tables.is_empty() {
+            self.temp_tables_untold = true;
         }
         if e.lock_tables {
             self.lock_tables = true;
@@ -369,6 +378,14 @@ impl Pins {
     }
 }
 
+/// A table's name with its schema: `db.t` as written, `t` in `schema` (the session's).
+fn qualified(name: &str, schema: Option<&str>) -> String {
+    match schema {
+        Some(db) if !name.contains('.') => format!("{db}.{name}"),
+        _ => name.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,7 +398,7 @@ mod tests {
             .iter()
             .map(|sql| {
                 let effects = router.classify(sql.as_bytes()).effects;
-                p.apply(&effects);
+                p.apply(&effects, None);
                 let calls = crate::router::lock_calls(sql.as_bytes());
                 p.apply_locks(effects.named_lock, calls.as_deref());
                 p.describe()
@@ -469,21 +486,53 @@ mod tests {
     #[test]
     fn temp_tables_pin_until_dropped() {
         let mut p = Pins::default();
-        p.apply(&Effects {
-            temp_tables_created: vec!["t1".into()],
-            ..Effects::default()
-        });
+        p.apply(
+            &Effects {
+                temp_tables_created: vec!["t1".into()],
+                ..Effects::default()
+            },
+            None,
+        );
         assert_eq!(p.reason(), Some("temporary table"));
-        p.apply(&Effects {
-            tables_dropped: vec!["other".into()],
-            ..Effects::default()
-        });
+        p.apply(
+            &Effects {
+                tables_dropped: vec!["other".into()],
+                ..Effects::default()
+            },
+            None,
+        );
         assert_eq!(p.reason(), Some("temporary table"));
-        p.apply(&Effects {
-            tables_dropped: vec!["t1".into()],
-            ..Effects::default()
-        });
+        p.apply(
+            &Effects {
+                tables_dropped: vec!["t1".into()],
+                ..Effects::default()
+            },
+            None,
+        );
         assert_eq!(p.reason(), None);
+    }
+
+    /// A temporary table is the session's schema's: dropping `t` in another schema (where
+    /// IF EXISTS finds none) ended the pin while `db1.t` lived on, and the connection went
+    /// back to the pool with it.
+    #[test]
+    fn temp_tables_are_named_in_their_schema() {
+        let router = crate::router::Router::new();
+        let mut p = Pins::default();
+        let mut run = |sql: &str, schema: &str| {
+            p.apply(&router.classify(sql.as_bytes()).effects, Some(schema));
+            p.describe()
+        };
+        let t = |n: &str| vec![format!("temporary table {n}")];
+        assert_eq!(run("CREATE TEMPORARY TABLE t (a INT)", "db1"), t("db1.t"));
+        assert_eq!(run("DROP TEMPORARY TABLE IF EXISTS t", "db2"), t("db1.t"));
+        assert_eq!(run("DROP TABLE db1.t", "db2"), Vec::<String>::new());
+        // Renamed: the pin holds, by no name, until a reset.
+        run("CREATE TEMPORARY TABLE t (a INT)", "db1");
+        run("ALTER TABLE t RENAME TO t2", "db1");
+        run("CREATE TEMPORARY TABLE t (a INT)", "db1");
+        let left = run("DROP TABLE t", "db1");
+        assert_eq!(left, ["temporary table (not all named)"]);
     }
 
     /// A session that makes temporary tables and drops them by another spelling (`t` made,
@@ -493,26 +542,35 @@ mod tests {
     fn temp_table_names_are_bounded() {
         let mut p = Pins::default();
         for i in 0..10_000 {
-            p.apply(&Effects {
-                temp_tables_created: vec![format!("t{i}")],
-                ..Effects::default()
-            });
-            p.apply(&Effects {
-                tables_dropped: vec![format!("db.t{i}")],
-                ..Effects::default()
-            });
+            p.apply(
+                &Effects {
+                    temp_tables_created: vec![format!("t{i}")],
+                    ..Effects::default()
+                },
+                None,
+            );
+            p.apply(
+                &Effects {
+                    tables_dropped: vec![format!("db.t{i}")],
+                    ..Effects::default()
+                },
+                None,
+            );
         }
         assert_eq!(p.temp_tables.len(), MAX_TEMP_TABLE_NAMES);
         for i in 0..10_000 {
-            p.apply(&Effects {
-                tables_dropped: vec![format!("t{i}")],
-                ..Effects::default()
-            });
+            p.apply(
+                &Effects {
+                    tables_dropped: vec![format!("t{i}")],
+                    ..Effects::default()
+                },
+                None,
+            );
         }
         assert_eq!(p.reason(), Some("temporary table"), "some may remain");
         assert!(p
             .describe()
-            .contains(&"temporary table (more than 64)".to_owned()));
+            .contains(&"temporary table (not all named)".to_owned()));
     }
 
     #[test]
@@ -520,17 +578,20 @@ mod tests {
         let mut p = Pins::default();
         let calls = [LockCall::Get(Some("'a'".into())), LockCall::Get(None)];
         p.apply_locks(LockEffect::Acquire(2), Some(&calls));
-        p.apply(&Effects {
-            temp_tables_created: vec!["t1".into()],
-            lock_tables: true,
-            backup_lock: Some(true),
-            unreplayable: true,
-            next_transaction: true,
-            sequence_value: true,
-            profiling: true,
-            user_var_assign: true,
-            ..Effects::default()
-        });
+        p.apply(
+            &Effects {
+                temp_tables_created: vec!["t1".into()],
+                lock_tables: true,
+                backup_lock: Some(true),
+                unreplayable: true,
+                next_transaction: true,
+                sequence_value: true,
+                profiling: true,
+                user_var_assign: true,
+                ..Effects::default()
+            },
+            None,
+        );
         p.set_procedure();
         p.set_hint(true);
         p.set_too_many_sets();

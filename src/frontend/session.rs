@@ -887,7 +887,7 @@ impl Session {
             }
             return;
         }
-        self.st.pins.apply(&c.effects);
+        self.st.pins.apply(&c.effects, self.st.schema.as_deref());
         // (A prepared statement's text is not the payload: `prepared` follows its locks.)
         if let Some(sql) = payload.get(1..) {
             self.follow_named_locks(t, c, sql);

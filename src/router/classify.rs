@@ -401,6 +401,7 @@ impl Multi {
             m.tables_dropped.retain(|d| *d != t);
             m.temp_tables_created.push(t);
         }
+        m.renames_tables |= e.renames_tables;
         m.use_dbs.extend(e.use_dbs);
         m.dropped_database = e.dropped_database.or(m.dropped_database.take());
         // Likewise the last of LOCK and UNLOCK decides (`UNLOCK TABLES; LOCK TABLES t READ`

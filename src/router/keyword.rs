@@ -81,6 +81,7 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
         b"CREATE" => create(cur),
         b"ALTER" => alter(cur),
         b"DROP" => drop(cur),
+        b"RENAME" if cur.peek_is("TABLE") || cur.peek_is("TABLES") => renames(),
         b"RENAME" | b"GRANT" | b"REVOKE" | b"OPTIMIZE" | b"REPAIR" | b"INSTALL" | b"UNINSTALL"
         | b"RESET" | b"PURGE" => Piece::primary(R::Ddl),
         b"FLUSH" => flush(cur),
@@ -298,6 +299,9 @@ fn alter(mut cur: Cursor) -> Piece {
         }
         return piece;
     }
+    if cur.peek_is("TABLE") && renames_in(cur.clone()) {
+        return renames();
+    }
     if leads_bodiless(
         &mut cur,
         &["TABLE", "DATABASE", "SCHEMA", "USER", "SEQUENCE"],
@@ -306,6 +310,26 @@ fn alter(mut cur: Cursor) -> Piece {
     } else {
         piece.unsplittable()
     }
+}
+
+/// DDL that may rename a table (a temporary one among them).
+fn renames() -> Piece {
+    let effects = Effects {
+        renames_tables: true,
+        ..Effects::default()
+    };
+    Piece::with(Class::Primary(R::Ddl), effects)
+}
+
+/// Whether an ALTER TABLE's text has a RENAME (of the table, or of a column or index,
+/// which is taken for one: it only keeps a temporary table's pin).
+fn renames_in(mut cur: Cursor) -> bool {
+    while let Some(t) = cur.next_tok() {
+        if cur.is_word(t, "RENAME") {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether the next word is one of `kinds` (objects whose statement has no body).

@@ -377,6 +377,9 @@ pub struct Effects {
     pub temp_tables_created: Vec<String>,
     /// Names from DROP [TEMPORARY] TABLE, as written (the session ignores unknown ones).
     pub tables_dropped: Vec<String>,
+    /// RENAME TABLE, or an ALTER TABLE that renames: a temporary table the session holds
+    /// may now go by a name no statement of it created.
+    pub renames_tables: bool,
     /// CREATE or DROP of a TEMPORARY table or sequence: DDL that commits no open
     /// transaction (and that a read-only one refuses, as it refuses a write).
     pub temporary_ddl: bool,

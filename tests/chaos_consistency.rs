@@ -190,3 +190,44 @@ fn acme_counts(shared: &switchyard::state::Shared) -> switchyard::state::stats::
         .map(|(_, c)| c)
         .unwrap_or_default()
 }
+
+/// A session's own write is read back after COM_RESET_CONNECTION (what a pool sends when a
+/// connection comes back to it, between one request's write and the next one's read): the
+/// writes stay on the server, which a direct connection reads after its reset. The reset
+/// made the session forget them, and the read went to a replica 5 s behind.
+#[tokio::test]
+async fn a_write_is_read_back_after_a_connection_reset() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore().await;
+    let [p, r1, r2] = chaos_ports();
+    let mut root = chaos_root(p).await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.cc_php (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(60))",
+    )
+    .await
+    .unwrap();
+    let body = async move {
+        for r in [r1, r2] {
+            common::set_master_delay(r, DELAY_S).await;
+        }
+        let (proxy, _) = start("session").await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        for i in 0..3 {
+            let v = format!("reset-{i}-{}", std::process::id());
+            c.query_drop(format!("INSERT INTO wf_acme.cc_php (v) VALUES ('{v}')"))
+                .await
+                .unwrap();
+            c.reset().await.unwrap();
+            let seen: Option<String> = c
+                .query_first(format!("SELECT v FROM wf_acme.cc_php WHERE v = '{v}'"))
+                .await
+                .unwrap();
+            assert_eq!(
+                seen.as_deref(),
+                Some(v.as_str()),
+                "read back after the reset"
+            );
+        }
+    };
+    with_restore(body, restore()).await;
+}

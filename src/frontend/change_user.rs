@@ -106,6 +106,14 @@ impl Session {
         self.user_permit = None;
         self.who.user = user;
         self.who.proof = proof;
+        let same_tenant = match (&self.tenant, &tenant) {
+            (Some(was), Some(now)) => was.name == now.name,
+            _ => false,
+        };
+        if !same_tenant {
+            // What its reads had to see was on the old tenant's servers.
+            self.st.reset(super::client::Reset::Tenant);
+        }
         self.tenant_chosen = tenant.is_some();
         self.tenant = tenant;
         self.st.schema = cu.database.map(Into::into);

@@ -155,6 +155,12 @@ impl ClientState {
                     server_modes: self.server_modes,
                     // The caller knows the login's character set (`Session::reset_state`).
                     multibyte: self.multibyte,
+                    // The session's writes stay on the server, which a direct connection
+                    // reads after its reset: so do its reads here (a pool's reset between
+                    // a request's write and the next one's read). A change to another
+                    // tenant forgets them (`Reset::Tenant`).
+                    causal: std::mem::take(&mut self.causal),
+                    wrote: self.wrote,
                     ..ClientState::default()
                 };
             }
@@ -235,18 +241,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn everything_keeps_only_the_schema_and_moves_the_sets_generation_on() {
+    fn everything_keeps_only_the_schema_and_writes_and_moves_the_sets_generation_on() {
         let mut s = ClientState {
             schema: Some("wf_a".into()),
             txn: Some(Target::Primary),
             autocommit_off: true,
             sticky: Some(1),
             last_insert_id: 7,
+            wrote: true,
             ..ClientState::default()
         };
         s.vars.record(b"\x03SET @a = 1");
         let before = s.vars.applied(1).owner;
         s.reset(Reset::Everything);
+        assert!(s.wrote, "its writes are still the server's to read back");
         assert_eq!(s.schema.as_deref(), Some("wf_a"));
         assert_eq!((s.txn, s.autocommit_off, s.sticky), (None, false, None));
         assert_eq!(s.last_insert_id, 0);

@@ -3663,3 +3663,40 @@ async fn a_temporary_table_dropped_in_another_schema_stays_pinned() {
         .unwrap();
     assert_eq!(n, Some(0), "A's table is still A's");
 }
+
+/// A release that did not run (`WHERE 0`) still counted the session's lock out: the pin
+/// ended with the lock held, and the connection went back to the pool holding it, for the
+/// next session there to hold too. Such a pin's end now leaves the connection reset before
+/// another session takes it: the lock is gone (as after a session's end), not passed on.
+#[tokio::test]
+async fn a_lock_whose_release_did_not_run_is_not_passed_on() {
+    let p = common::start(common::config("pool_max = 1")).await;
+    let port = p.addr.port();
+    let name = format!("sy_unrun_{}", std::process::id());
+    let mut a = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for sql in [
+        format!("SELECT GET_LOCK('{name}', 5)"),
+        format!("SELECT RELEASE_LOCK('{name}') FROM DUAL WHERE 0"),
+        "DO 1".to_owned(),
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    let mut b = common::connect(port, "acme_app", Some("wf_acme")).await;
+    for sql in [
+        format!("SELECT GET_LOCK('{name}', 0)"),
+        format!("SELECT RELEASE_LOCK('{name}')"),
+    ] {
+        let got: Option<Option<i64>> = b.query_first(sql).await.unwrap();
+        assert_eq!(got, Some(Some(1)));
+    }
+    let mut root = common::root().await;
+    let holder: Option<Option<i64>> = root
+        .query_first(format!("SELECT IS_USED_LOCK('{name}')"))
+        .await
+        .unwrap();
+    assert_eq!(
+        holder,
+        Some(None),
+        "the lock is held on after B released it"
+    );
+}

@@ -314,6 +314,7 @@ impl BackendConn {
         self.last_insert_id = 0;
         self.answer_of = 0;
         self.writers = Writers::None;
+        self.reset_before_reuse = false;
     }
 
     /// Runs a command whose answer only Switchyard reads (state replay, silent prepare).

@@ -74,6 +74,8 @@ pub struct Fleet {
     kill_slots: tokio::sync::Semaphore,
     /// Undos of abandoned commands still under way (`undo::Undo`): leaving waits for them.
     undoing: Arc<watch::Sender<usize>>,
+    /// The control plane's runtime (the one the fleet starts on), which undos run on.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 enum Link {
@@ -110,6 +112,7 @@ impl Fleet {
             kill_requests: AtomicU64::new(0),
             kill_slots: tokio::sync::Semaphore::new(kill::MAX_REQUESTS),
             undoing: Arc::new(watch::channel(0).0),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 

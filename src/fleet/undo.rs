@@ -20,6 +20,7 @@ pub(super) struct Undo {
     limit: Duration,
     what: &'static str,
     undoing: Arc<watch::Sender<usize>>,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Undo {
@@ -30,17 +31,19 @@ impl Undo {
             limit: fleet.config.etcd_timeout,
             what,
             undoing: Arc::clone(&fleet.undoing),
+            runtime: fleet.runtime.clone(),
         }
     }
 
-    /// Runs the undo now; Ok once etcd took it.
+    /// Runs the undo now; Ok once etcd took it. Kept until then: dropped while it waits,
+    /// the guard runs it on a task of its own.
     pub async fn now(mut self) -> Result<(), FleetError> {
-        match self.txn.take() {
-            Some(txn) => within(self.limit, self.what, self.client.txn(txn))
-                .await
-                .map(drop),
-            None => Ok(()),
-        }
+        let Some(txn) = self.txn.clone() else {
+            return Ok(());
+        };
+        within(self.limit, self.what, self.client.txn(txn)).await?;
+        self.txn = None;
+        Ok(())
     }
 
     /// The command finished as it should: its writes stay.
@@ -54,18 +57,35 @@ impl Drop for Undo {
         let Some(txn) = self.txn.take() else {
             return;
         };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        let (mut client, limit, what) = (self.client.clone(), self.limit, self.what);
+        // Counted until the task ends, however it ends (a runtime that drops it unrun).
+        let under_way = UnderWay::new(Arc::clone(&self.undoing));
+        // On the control plane's runtime: a session's worker may be the one stopping.
+        let Some(rt) = self.runtime.clone() else {
             return;
         };
-        let (mut client, limit, what) = (self.client.clone(), self.limit, self.what);
-        let undoing = Arc::clone(&self.undoing);
-        undoing.send_modify(|n| *n += 1);
         rt.spawn(async move {
+            let _under_way = under_way;
             if let Err(e) = within(limit, what, client.txn(txn)).await {
                 tracing::warn!(%what, error = %e, "fleet: an abandoned command's write not taken back");
             }
-            undoing.send_modify(|n| *n -= 1);
         });
+    }
+}
+
+/// One undo counted in `Fleet::undoing` while it lives.
+struct UnderWay(Arc<watch::Sender<usize>>);
+
+impl UnderWay {
+    fn new(undoing: Arc<watch::Sender<usize>>) -> UnderWay {
+        undoing.send_modify(|n| *n += 1);
+        UnderWay(undoing)
+    }
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::router::route::Target;
-use crate::router::{Effects, LockCall, LockEffect, UNCOUNTED_LOCKS};
+use crate::router::{Effects, LockCall, LockCalls, LockEffect, UNCOUNTED_LOCKS};
 
 /// The most temporary tables a session's pin names.
 const MAX_TEMP_TABLE_NAMES: usize = 64;
@@ -26,10 +26,10 @@ struct NamedLocks {
     /// Taken once per row, or past what is followed: only RELEASE_ALL_LOCKS or a reset
     /// ends the pin.
     uncounted: bool,
-    /// The pin ended by releases, not RELEASE_ALL_LOCKS: a release the server did not carry
-    /// out (in a branch not taken, over no rows) may have left a lock, so the connection
-    /// is reset before it serves another session.
-    lifted_by_release: bool,
+    /// The pin ended by a statement whose releases may not all have run (in a branch not
+    /// taken, over no rows): a lock may be left, so the connection is reset before it
+    /// serves another session.
+    lifted_unsure: bool,
 }
 
 impl NamedLocks {
@@ -44,9 +44,21 @@ impl NamedLocks {
     }
 
     /// `calls`: None when too many to follow.
-    fn apply(&mut self, effect: LockEffect, calls: Option<&[LockCall]>) {
+    fn apply(&mut self, effect: LockEffect, calls: Option<&LockCalls>) {
         let held = self.held();
-        for call in calls.unwrap_or_default() {
+        let list = calls.map_or(&[][..], |c| &c.calls[..]);
+        // A lock call the text scan did not find (spelt in a way it does not read) counts
+        // as an unnamed lock: never fewer locks than the classification saw taken.
+        let gets = list
+            .iter()
+            .filter(|c| matches!(c, LockCall::Get(_)))
+            .count() as u32;
+        if let LockEffect::Acquire(n) = effect {
+            if n != UNCOUNTED_LOCKS && n > gets {
+                self.unnamed = self.unnamed.saturating_add(n - gets);
+            }
+        }
+        for call in list {
             match call {
                 LockCall::ReleaseAll => *self = NamedLocks::default(),
                 LockCall::Get(Some(name))
@@ -69,8 +81,8 @@ impl NamedLocks {
         if effect == LockEffect::Acquire(UNCOUNTED_LOCKS) || calls.is_none() {
             self.uncounted = true;
         }
-        let released_all = calls.and_then(<[_]>::last) == Some(&LockCall::ReleaseAll);
-        self.lifted_by_release |= held && !self.held() && !released_all;
+        let plain = calls.is_some_and(|c| c.plain);
+        self.lifted_unsure |= held && !self.held() && !plain;
     }
 }
 
@@ -273,24 +285,8 @@ impl Pins {
         self.cursors.retain(|_, (c, _)| *c != t);
     }
 
-    /// Whether the named-lock pin just ended by releases (see `NamedLocks`): the
-    /// connection is then reset before another session takes it.
-    pub fn take_locks_lifted(&mut self) -> bool {
-        std::mem::take(&mut self.named_locks.lifted_by_release)
-    }
-
-    /// Applies the named-lock calls of a statement that succeeded (`effect`, its class's;
-    /// `calls`, read from its own text by `router::lock_calls`).
-    pub fn apply_locks(&mut self, effect: LockEffect, calls: Option<&[LockCall]>) {
-        if effect != LockEffect::None {
-            self.named_locks.apply(effect, calls);
-        }
-    }
-
-    /// Applies what a statement that succeeded did to the session (its named locks:
-    /// [`apply_locks`](Self::apply_locks)).
-    /// `schema`: the session's schema after the statement, which a name without one is in.
-    pub fn apply(&mut self, e: &Effects, schema: Option<&str>) {
+    /// The temporary tables a statement made and dropped, each in its schema.
+    fn apply_temp_tables(&mut self, e: &Effects, schema: Option<&str>) {
         for t in &e.temp_tables_created {
             let t = qualified(t, schema);
             // Names a DROP spells otherwise stay: the set is bounded, and past it the pin
@@ -304,12 +300,37 @@ impl Pins {
         for t in &e.tables_dropped {
             self.temp_tables.remove(&qualified(t, schema));
         }
+    }
+
+    /// Whether the named-lock pin just ended by a statement whose releases may not all
+    /// have run (see `NamedLocks`): the connection is then reset before another session
+    /// takes it.
+    pub fn take_locks_lifted(&mut self) -> bool {
+        std::mem::take(&mut self.named_locks.lifted_unsure)
+    }
+
+    /// Applies the named-lock calls of a statement that succeeded (`effect`, its class's;
+    /// `calls`, read from its own text by `router::lock_calls`).
+    pub fn apply_locks(&mut self, effect: LockEffect, calls: Option<&LockCalls>) {
+        if effect != LockEffect::None {
+            self.named_locks.apply(effect, calls);
+        }
+    }
+
+    /// Applies what a statement that succeeded did to the session (its named locks:
+    /// [`apply_locks`](Self::apply_locks)).
+    /// `schema`: the session's schema after the statement, which a name without one is in.
+    pub fn apply(&mut self, e: &Effects, schema: Option<&str>) {
         // A table renamed, or made or dropped beside a USE in one multi-statement (in which
-        // schema is not known): which names remain is not known.
+        // schema is not known): which names remain is not known, and none is counted out.
         let names_tables = !e.temp_tables_created.is_empty() || !e.tables_dropped.is_empty();
         let uncertain = e.renames_tables || (names_tables && !e.use_dbs.is_empty());
-        if uncertain && !self.temp_tables.is_empty() {
-            self.temp_tables_untold = true;
+        if uncertain {
+            if !self.temp_tables.is_empty() || !e.temp_tables_created.is_empty() {
+                self.temp_tables_untold = true;
+            }
+        } else {
+            self.apply_temp_tables(e, schema);
         }
         if e.lock_tables {
             self.lock_tables = true;
@@ -400,7 +421,7 @@ mod tests {
                 let effects = router.classify(sql.as_bytes()).effects;
                 p.apply(&effects, None);
                 let calls = crate::router::lock_calls(sql.as_bytes());
-                p.apply_locks(effects.named_lock, calls.as_deref());
+                p.apply_locks(effects.named_lock, calls.as_ref());
                 p.describe()
                     .into_iter()
                     .find(|d| d.starts_with("named lock"))
@@ -424,10 +445,26 @@ mod tests {
         );
         let x = |n: u32| Some(format!("named lock x{n}"));
         assert_eq!(seen, [x(1), x(2), x(1), x(1), None]);
-        assert!(
-            p.take_locks_lifted(),
-            "ended by releases: the connection is reset"
+        assert!(!p.take_locks_lifted(), "a plain release ran");
+        // A release that may not have run (over no rows, in a branch): the connection
+        // is reset before another session takes it; RELEASE_ALL_LOCKS likewise.
+        for release in [
+            "SELECT RELEASE_LOCK('a') FROM jobs WHERE 0",
+            "DO IF(0, RELEASE_ALL_LOCKS(), 0)",
+        ] {
+            run(&mut p, &["SELECT GET_LOCK('a', 5)", release]);
+            assert!(p.take_locks_lifted(), "{release}");
+            assert!(!p.take_locks_lifted());
+        }
+        // Spelt in backticks, or aliased: followed all the same.
+        let seen = run(
+            &mut p,
+            &[
+                "SELECT `GET_LOCK`('q', 5)",
+                "SELECT RELEASE_LOCK('q') AS released",
+            ],
         );
+        assert_eq!(seen, [x(1), None]);
         assert!(!p.take_locks_lifted());
 
         // Nested: each GET_LOCK of a name needs its release. In one statement, in order.
@@ -440,10 +477,7 @@ mod tests {
             ],
         );
         assert_eq!(seen, [x(2), x(1), None]);
-        assert!(
-            !p.take_locks_lifted(),
-            "RELEASE_ALL_LOCKS frees what the server holds"
-        );
+        assert!(!p.take_locks_lifted(), "a plain RELEASE_ALL_LOCKS ran");
 
         // Named by a parameter or an expression: counted out by a release so named.
         let seen = run(
@@ -533,6 +567,20 @@ mod tests {
         run("CREATE TEMPORARY TABLE t (a INT)", "db1");
         let left = run("DROP TABLE t", "db1");
         assert_eq!(left, ["temporary table (not all named)"]);
+        // Dropped beside a USE in one multi-statement: which schema is not known.
+        let mut p = Pins::default();
+        let router = crate::router::Router::new();
+        for (sql, schema) in [
+            ("CREATE TEMPORARY TABLE t (a INT)", "db1"),
+            ("USE db2; DROP TEMPORARY TABLE IF EXISTS t", "db2"),
+        ] {
+            p.apply(&router.classify(sql.as_bytes()).effects, Some(schema));
+        }
+        // (A USE inside a multi-statement makes the session's state unreplayable too.)
+        assert_eq!(
+            p.describe()[..2],
+            ["temporary table db1.t", "temporary table (not all named)"]
+        );
     }
 
     /// A session that makes temporary tables and drops them by another spelling (`t` made,
@@ -576,7 +624,10 @@ mod tests {
     #[test]
     fn every_reason_is_described_and_named_back() {
         let mut p = Pins::default();
-        let calls = [LockCall::Get(Some("'a'".into())), LockCall::Get(None)];
+        let calls = LockCalls {
+            calls: vec![LockCall::Get(Some("'a'".into())), LockCall::Get(None)],
+            plain: true,
+        };
         p.apply_locks(LockEffect::Acquire(2), Some(&calls));
         p.apply(
             &Effects {

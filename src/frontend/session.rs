@@ -969,11 +969,6 @@ impl Session {
         }
     }
 
-    /// A multi-statement or CALL that failed part-way: which of its statements ran is not
-    /// known here, and the server kept what they did. A session change among them keeps the
-    /// session on the connection (reset before another session takes it) rather than
-    /// leaving a time zone, a named lock or a temporary table to the pool; a write among
-    /// them is one the session's next read must see.
     /// Follows the named locks a statement that succeeded took or released, by name, as
     /// its own text (`sql`) has them: its classification is shared with statements that
     /// differ only in their literals.
@@ -984,7 +979,7 @@ impl Session {
         let calls = crate::router::lock_calls(sql);
         self.st
             .pins
-            .apply_locks(c.effects.named_lock, calls.as_deref());
+            .apply_locks(c.effects.named_lock, calls.as_ref());
         if self.st.pins.take_locks_lifted() {
             // Perhaps holding a lock a release did not free: reset before it serves anyone
             // once the session lets it go.
@@ -994,6 +989,11 @@ impl Session {
         }
     }
 
+    /// A multi-statement or CALL that failed part-way: which of its statements ran is not
+    /// known here, and the server kept what they did. A session change among them keeps the
+    /// session on the connection (reset before another session takes it) rather than
+    /// leaving a time zone, a named lock or a temporary table to the pool; a write among
+    /// them is one the session's next read must see.
     fn after_partial_run(&mut self, t: Target, c: &Classification, o: &Outcome, wrote: bool) {
         if c.effects.changes_session() || c.effects.parts_change_session {
             self.st.pins.set_unreplayable();

@@ -570,6 +570,16 @@ async fn unstalled<T>(
     let Some(limit) = stall else {
         return io.await;
     };
+    // Most writes complete at once (TLS's every flush comes here): no timer for those, as
+    // making one reads the clock.
+    let mut io = std::pin::pin!(io);
+    let first = std::future::poll_fn(|cx| match io.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending => Poll::Ready(None),
+    });
+    if let Some(r) = first.await {
+        return r;
+    }
     match tokio::time::timeout(limit, io).await {
         Ok(r) => r,
         Err(_) => Err(io::Error::new(

@@ -24,7 +24,7 @@ pub use memo::Refs;
 mod flood_tests;
 mod schemas;
 mod select;
-pub use select::lock_calls;
+pub use select::{lock_calls, LockCalls};
 mod set;
 #[cfg(test)]
 mod tests;

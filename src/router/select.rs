@@ -405,7 +405,7 @@ fn function_call(name: &[u8], quoted: bool, prev: Option<Token>, cur: &Cursor, s
 /// it; None past [`MAX_LOCK_CALLS`]. Read from the statement's own text each time one with
 /// a named-lock effect runs: the classification is shared by statements that differ only
 /// in their literals, the names among them.
-pub fn lock_calls(sql: &[u8]) -> Option<Vec<LockCall>> {
+pub fn lock_calls(sql: &[u8]) -> Option<LockCalls> {
     let mut cur = Cursor::new(
         sql,
         At {
@@ -413,23 +413,60 @@ pub fn lock_calls(sql: &[u8]) -> Option<Vec<LockCall>> {
             in_exec: false,
         },
     );
-    let mut out = Vec::new();
+    let mut out = LockCalls {
+        calls: Vec::new(),
+        plain: true,
+    };
+    let mut first = true;
+    let mut alias = false;
     while let Some(t) = cur.next_tok() {
-        if t.kind != Kind::Word || !cur.peek().is_some_and(|n| n.is_punct(b'(')) {
-            continue;
-        }
-        let call = match call_kind(cur.text(t)) {
+        let opens = cur.peek().is_some_and(|n| n.is_punct(b'('));
+        let kind = match t.kind {
+            Kind::Word if opens => call_kind(cur.text(t)),
+            Kind::QuotedIdent if opens => call_kind(ident_text(cur.src(), t).as_bytes()),
+            _ => None,
+        };
+        let call = match kind {
             Some(Call::GetLock) => LockCall::Get(literal_argument(&cur)),
             Some(Call::ReleaseLock) => LockCall::Release(literal_argument(&cur)),
             Some(Call::ReleaseAllLocks) => LockCall::ReleaseAll,
-            _ => continue,
+            _ => {
+                out.plain &= (alias && t.kind == Kind::Word) || plain_token(&cur, t, first);
+                alias = t.kind == Kind::Word && cur.is_word(t, "AS");
+                first = false;
+                continue;
+            }
         };
-        if out.len() == MAX_LOCK_CALLS {
+        first = false;
+        alias = false;
+        if out.calls.len() == MAX_LOCK_CALLS {
             return None;
         }
-        out.push(call);
+        out.calls.push(call);
     }
     Some(out)
+}
+
+/// A statement's named-lock calls ([`lock_calls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockCalls {
+    pub calls: Vec<LockCall>,
+    /// The statement is a `SELECT` or `DO` of the calls alone (their arguments literals or
+    /// parameters, perhaps aliased): each call ran once. Otherwise one may not have run (a
+    /// branch not taken, a FROM over no rows) or run again.
+    pub plain: bool,
+}
+
+/// Whether `t` (not a lock call) leaves a statement plain: its leading SELECT or DO, a
+/// literal or parameter, parentheses and commas, an alias.
+fn plain_token(cur: &Cursor, t: Token, first: bool) -> bool {
+    match t.kind {
+        Kind::Word if first => cur.is_word(t, "SELECT") || cur.is_word(t, "DO"),
+        Kind::Word => cur.is_word(t, "AS"),
+        Kind::Str | Kind::Num | Kind::QuotedIdent => true,
+        Kind::Punct(b) => matches!(b, b'(' | b')' | b',' | b'?'),
+        _ => false,
+    }
 }
 
 /// The call's first argument when it is a string literal alone (`GET_LOCK('job', 5)`): its

@@ -40,19 +40,22 @@ pub(crate) fn statement(ctx: &Ctx, mut cur: Cursor) -> Piece {
     }
     let body = cur.resume_point();
     let targets = targets(cur);
-    if targets.next_transaction && !targets.other_target && !targets.global {
-        let effects = Effects {
-            next_transaction: true,
-            ..Effects::default()
-        };
-        return Piece::with(Class::Primary(R::TransactionControl), effects);
-    }
     let allow = Scan {
         user_vars_allowed: true,
         watch_volatile: true,
         ..Scan::default()
     };
     let scan = select::scan_into(&mut Cursor::new(ctx.sql, body), allow);
+    // `SET @@tx_read_only = 1` alone, its value plain: SET TRANSACTION's. A value that does
+    // more (a function, a lock, a user variable) goes the general way, never replayed.
+    let plain_value = scan.effects == Effects::default() && !scan.unknown_call;
+    if targets.next_transaction && !targets.other_target && !targets.global && plain_value {
+        let effects = Effects {
+            next_transaction: true,
+            ..Effects::default()
+        };
+        return Piece::with(Class::Primary(R::TransactionControl), effects);
+    }
     let mut effects = scan.effects;
     // A user variable set to a literal is replayed with the other SETs wherever the
     // session goes; one set to anything else (NOW(), @y, a subquery) would get another

@@ -773,6 +773,11 @@ fn set_transaction_and_transaction_ends_are_told_apart() {
     // Beside another variable: never replayed (it would hold for one more transaction).
     let c = Router::new().classify(b"SET @@tx_read_only = 1, sql_mode = ''");
     assert!(c.effects.unreplayable);
+    // A value that does more than name a value keeps what it does.
+    let c = Router::new().classify(b"SET @@tx_read_only = GET_LOCK('a', 1)");
+    assert!(c.effects.unreplayable && c.effects.named_lock != LockEffect::None);
+    let c = Router::new().classify(b"SET @@tx_isolation = next_level()");
+    assert!(c.effects.unreplayable && c.effects.calls_procedure);
     for sql in [
         "COMMIT",
         "commit work",

@@ -272,6 +272,7 @@ impl BackendConn {
     /// This connection's identity, shared: cloning its key per statement would write the
     /// reference counts of strings every connection to the server shares. Made again
     /// after COM_CHANGE_USER (new credentials).
+    #[inline]
     pub fn identity(&mut self) -> &Arc<Identity> {
         // The fields themselves, so that they borrow apart.
         let conn: &mut Conn = &mut self.0;

@@ -33,6 +33,7 @@ struct NamedLocks {
 }
 
 impl NamedLocks {
+    #[inline]
     fn held(&self) -> bool {
         self.uncounted || self.unnamed > 0 || !self.named.is_empty()
     }
@@ -215,6 +216,11 @@ impl Pins {
 
     /// The first reason the session is pinned, if any.
     pub fn reason(&self) -> Option<&'static str> {
+        // Asked at every statement (to publish the session's state): the common answer
+        // without the walk.
+        if !self.pinned() {
+            return None;
+        }
         Reason::ALL[..Reason::PINNING]
             .iter()
             .find(|r| self.holds(**r))
@@ -395,7 +401,27 @@ impl Pins {
 
     /// Pins that lock the session to a tenant's servers (it may not switch tenants).
     pub fn holds_server_state(&self) -> bool {
-        self.reason().is_some() || self.user_variables || !self.cursors.is_empty()
+        self.pinned() || self.user_variables || !self.cursors.is_empty()
+    }
+
+    /// Whether [`reason`](Self::reason) names one, asked field by field: the statement path
+    /// asks several times per statement, and the walk through the reasons cost tens of
+    /// instructions each time.
+    #[inline]
+    fn pinned(&self) -> bool {
+        self.named_locks.held()
+            || !self.temp_tables.is_empty()
+            || self.temp_tables_untold
+            || self.lock_tables
+            || self.backup_stage
+            || self.backup_lock
+            || self.procedure
+            || self.unreplayable
+            || self.sequence
+            || self.next_transaction
+            || self.too_many_sets
+            || self.profiling
+            || self.hint
     }
 }
 
@@ -653,6 +679,27 @@ mod tests {
             .filter_map(|d| Reason::of_described(d))
             .collect();
         assert_eq!(named, Reason::ALL, "{described:?}");
+        // Each pinning reason alone pins, as `pinned` tells it.
+        for (i, r) in Reason::ALL.into_iter().enumerate() {
+            let mut one = Pins::default();
+            match r {
+                Reason::NamedLock => one.named_locks.unnamed = 1,
+                Reason::TemporaryTable => one.temp_tables_untold = true,
+                Reason::LockTables => one.lock_tables = true,
+                Reason::BackupLock => one.backup_lock = true,
+                Reason::StoredProcedure => one.procedure = true,
+                Reason::Unreplayable => one.unreplayable = true,
+                Reason::SequenceValue => one.sequence = true,
+                Reason::SetTransaction => one.next_transaction = true,
+                Reason::SessionVariables => one.too_many_sets = true,
+                Reason::Profiling => one.profiling = true,
+                Reason::Hint => one.hint = true,
+                Reason::UserVariables => one.user_variables = true,
+                Reason::Cursor => one.open_cursor(1, Target::Primary, 1),
+            }
+            assert_eq!(one.pinned(), i < Reason::PINNING, "{r:?}");
+            assert_eq!(one.pinned(), one.reason().is_some(), "{r:?}");
+        }
         assert_eq!(described[0], "named lock x2");
         assert_eq!(p.reason(), Some("named lock"));
     }

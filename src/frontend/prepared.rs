@@ -668,28 +668,20 @@ impl Session {
         } else {
             Ok(())
         };
-        let forwarded = match readied {
-            Ok(()) => {
-                let mut payload = self.with_types(t, (id, ck), params, payload, run);
-                command::set_stmt_id(&mut payload, backend_id);
-                match self.forward(t, &payload, Expect::ResultSets, None).await {
-                    Ok(o) => Ok((o, payload)),
-                    Err(e) => {
-                        self.count(&route, t, None, class.class == Class::Read);
-                        Err(e)
-                    }
-                }
-            }
-            Err(e) => Err(e),
-        };
-        let (mut o, payload) = match forwarded {
-            Ok(done) => done,
+        // The execute may never reach the server (a restore fails, a KILL QUERY comes
+        // first), leaving its statement there with this execute's long data, which the next
+        // session to take it from the pool would execute with, or without the types
+        // recorded as sent. Closed, it is prepared again when next needed.
+        if let Err(e) = readied {
+            self.forget_server_stmt(t, ck, backend_id).await;
+            return Err(e);
+        }
+        let mut payload = self.with_types(t, (id, ck), params, payload, run);
+        command::set_stmt_id(&mut payload, backend_id);
+        let mut o = match self.forward(t, &payload, Expect::ResultSets, None).await {
+            Ok(o) => o,
             Err(e) => {
-                // The execute may never have reached the server (a KILL QUERY came first,
-                // a restore failed), leaving its statement there with this execute's long
-                // data, which the next session to take it from the pool would execute
-                // with, or without the types recorded as sent. Closed, it is prepared
-                // again when next needed.
+                self.count(&route, t, None, class.class == Class::Read);
                 self.forget_server_stmt(t, ck, backend_id).await;
                 return Err(e);
             }

@@ -591,11 +591,13 @@ impl Session {
             COM_PING => self.com_ping(rt, payload).await?,
             COM_FIELD_LIST => self.com_on_held(rt, payload, Expect::FieldList).await?,
             COM_STATISTICS => self.com_on_held(rt, payload, Expect::Single).await?,
-            COM_REFRESH => self.com_refresh(rt, payload).await?,
-            COM_SET_OPTION => self.com_set_option(rt, payload).await?,
-            COM_RESET_CONNECTION => self.com_reset_connection(rt, payload).await?,
-            COM_CHANGE_USER => return self.com_change_user(rt, payload).await,
-            COM_PROCESS_KILL => self.com_process_kill(rt, payload).await?,
+            // Rare commands, boxed: inlined, their futures' states made every statement's
+            // dispatch future larger.
+            COM_REFRESH => Box::pin(self.com_refresh(rt, payload)).await?,
+            COM_SET_OPTION => Box::pin(self.com_set_option(rt, payload)).await?,
+            COM_RESET_CONNECTION => Box::pin(self.com_reset_connection(rt, payload)).await?,
+            COM_CHANGE_USER => return Box::pin(self.com_change_user(rt, payload)).await,
+            COM_PROCESS_KILL => Box::pin(self.com_process_kill(rt, payload)).await?,
             COM_QUIT => return Ok(Flow::Quit),
             // Commands the server does not know either get its words; those it knows but
             // Switchyard does not relay (replication, COM_SHUTDOWN...) say so.
@@ -889,8 +891,10 @@ impl Session {
         }
         self.st.pins.apply(&c.effects, self.st.schema.as_deref());
         // (A prepared statement's text is not the payload: `prepared` follows its locks.)
-        if let Some(sql) = payload.get(1..) {
-            self.follow_named_locks(t, c, sql);
+        if c.effects.named_lock != crate::router::LockEffect::None {
+            if let Some(sql) = payload.get(1..) {
+                self.follow_named_locks(t, c, sql);
+            }
         }
         // The value LAST_INSERT_ID(expr) set stays on the connection: an OK that reports it
         // (an INSERT's, an UPDATE's) lets the session carry it, and anything else keeps the

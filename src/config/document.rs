@@ -37,8 +37,75 @@ pub struct RawDocument {
     pub broken_tenant_names: Vec<String>,
 }
 
+/// The most parts a dotted key or table header may have (`a.b.c`: 3). The TOML parser
+/// bounds nesting by arrays and inline tables only; a key of 50,000 parts (100 KB) nests
+/// tables so deep that reading, writing or dropping them overflows the stack, which ends
+/// the process with every session on it.
+pub const MAX_KEY_PARTS: usize = 64;
+
+/// Where `text` has a dotted key or table header of more than [`MAX_KEY_PARTS`] parts: the
+/// byte offset of its line's start. Dots are counted outside strings and comments, between
+/// the characters that end a key (`=`, `,`, brackets, braces, a line's end).
+pub fn too_deep(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut i, mut dots, mut line) = (0, 0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\n' => {
+                dots = 0;
+                line = i + 1;
+            }
+            b'=' | b',' | b'{' | b'}' | b'[' | b']' => dots = 0,
+            b'.' => {
+                dots += 1;
+                if dots >= MAX_KEY_PARTS {
+                    return Some(line);
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            q @ (b'"' | b'\'') => {
+                i = string_end(b, i, q);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The offset just past the string opening at `i` (quote `q`, tripled for a multi-line one).
+fn string_end(b: &[u8], i: usize, q: u8) -> usize {
+    let triple = b.get(i..i + 3) == Some(&[q, q, q][..]);
+    let mut j = if triple { i + 3 } else { i + 1 };
+    while j < b.len() {
+        if q == b'"' && b[j] == b'\\' {
+            j += 2;
+            continue;
+        }
+        if b[j] == q && (!triple || b.get(j..j + 3) == Some(&[q, q, q][..])) {
+            return j + if triple { 3 } else { 1 };
+        }
+        if b[j] == b'\n' && !triple {
+            return j;
+        }
+        j += 1;
+    }
+    b.len()
+}
+
 /// Parses the text; `None` when it is not valid TOML at all (every syntax error is reported).
 pub fn read_document(sink: &mut Sink<'_>) -> Option<RawDocument> {
+    if let Some(at) = too_deep(sink.text()) {
+        let message = format!("a dotted key or table name of more than {MAX_KEY_PARTS} parts");
+        sink.push("", Some(at..at), message);
+        return None;
+    }
     let (root, syntax_errors) = DeTable::parse_recoverable(sink.text());
     if !syntax_errors.is_empty() {
         for e in syntax_errors {

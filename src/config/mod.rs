@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-pub use document::syntax_error_at;
+pub use document::{syntax_error_at, too_deep, MAX_KEY_PARTS};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use pattern::{valid_tenant, NamePattern};

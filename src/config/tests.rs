@@ -1368,3 +1368,29 @@ fn a_user_may_name_a_tenant_the_open_cluster_would_make() {
         .iter()
         .any(|e| e.message.contains("unknown tenant \"newco\"")));
 }
+
+/// A key of thousands of dotted parts nests tables so deep that reading them overflowed the
+/// stack (a process abort, every session with it): refused before the TOML parser sees it,
+/// counted only outside strings and comments.
+#[test]
+fn a_key_nested_past_the_limit_is_refused_before_parsing() {
+    use super::{too_deep, MAX_KEY_PARTS};
+    let deep = "a.".repeat(50_000);
+    for text in [
+        format!("[server]\n{deep}a = 1\n"),
+        format!("[{deep}a]\n"),
+        format!("[server]\nx = {{ {deep}a = 1 }}\n"),
+    ] {
+        assert!(too_deep(&text).is_some());
+        let errors = super::parse(&text, &|_| None).unwrap_err().to_string();
+        assert!(errors.contains("more than 64 parts"), "{errors}");
+    }
+    let fine = format!(
+        "a.{}b = 1\ns = \"{}\"\n# {}\nf = [1.5, 2.5]\nt = '''{}'''\n",
+        "c.".repeat(MAX_KEY_PARTS - 3),
+        ".".repeat(1000),
+        ".".repeat(1000),
+        ".\n".repeat(1000)
+    );
+    assert_eq!(too_deep(&fine), None);
+}

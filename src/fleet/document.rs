@@ -30,6 +30,15 @@ const UNSET_PLACEHOLDER: &str = "unset-at-push";
 
 /// The document an instance runs: `pushed`, with `local`'s `[fleet]` and listen addresses.
 pub fn compose(local: &str, pushed: &str) -> Result<String, String> {
+    for (text, what) in [(pushed, "the document"), (local, "the instance's own file")] {
+        if let Some(at) = crate::config::too_deep(text) {
+            let line = text[..at].matches('\n').count() + 1;
+            return Err(format!(
+                "{what}: line {line}: a dotted key or table name of more than {} parts",
+                crate::config::MAX_KEY_PARTS
+            ));
+        }
+    }
     let mut doc: toml::Table = pushed.parse().map_err(|e| {
         let why = crate::config::syntax_error_at(pushed, &e);
         format!("the document is not TOML: {why}")
@@ -281,6 +290,17 @@ async fn live_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A document nested past the limit is refused before toml reads it (read, it would
+    /// overflow the stack of every instance watching the document).
+    #[test]
+    fn a_document_nested_too_deep_is_refused() {
+        let deep = format!("[server]\n{}a = 1\n", "a.".repeat(50_000));
+        let err = compose("[fleet]\nname = \"f\"\n", &deep).unwrap_err();
+        assert!(err.starts_with("the document: line 2: "), "{err}");
+        let err = compose(&deep, "[server]\n").unwrap_err();
+        assert!(err.starts_with("the instance's own file: line 2"), "{err}");
+    }
 
     /// toml's rendering of a syntax error quotes the line, which went to the pusher's
     /// output, the instance's log and (as its config error) etcd and SHOW FLEET.

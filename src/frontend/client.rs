@@ -182,7 +182,7 @@ impl ClientState {
                 if t == Target::Primary {
                     self.autocommit_off = false;
                     self.unflagged_txn = false;
-                    self.pins = Pins::default();
+                    self.pins.primary_lost();
                 }
             }
         }

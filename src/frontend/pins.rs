@@ -291,6 +291,18 @@ impl Pins {
         self.cursors.retain(|_, (c, _)| *c != t);
     }
 
+    /// The primary's connection is gone, and what lived on it: the pins are no more, but
+    /// cursors open on a replica's connection still are (forgotten, that connection would
+    /// go back to the pool with its cursor open).
+    pub fn primary_lost(&mut self) {
+        let mut cursors = std::mem::take(&mut self.cursors);
+        cursors.retain(|_, (c, _)| *c != Target::Primary);
+        *self = Pins {
+            cursors,
+            ..Pins::default()
+        };
+    }
+
     /// The temporary tables a statement made and dropped, each in its schema.
     fn apply_temp_tables(&mut self, e: &Effects, schema: Option<&str>) {
         for t in &e.temp_tables_created {
@@ -526,6 +538,19 @@ mod tests {
         );
         let uncounted = Some("named lock (uncounted)".to_owned());
         assert_eq!(seen, [uncounted.clone(), uncounted, None]);
+    }
+
+    /// Losing the primary's connection ends what lived there, not a replica's cursor.
+    #[test]
+    fn a_lost_primary_leaves_replica_cursors() {
+        let mut p = Pins::default();
+        p.set_unreplayable();
+        p.open_cursor(1, Target::Replica(1), 11);
+        p.open_cursor(2, Target::Primary, 12);
+        p.primary_lost();
+        assert_eq!(p.reason(), None);
+        assert_eq!(p.cursor_of(1), Some((Target::Replica(1), 11)));
+        assert_eq!(p.cursor_of(2), None);
     }
 
     #[test]

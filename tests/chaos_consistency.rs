@@ -89,6 +89,16 @@ async fn stale_reads(write_port: u16, read_port: u16, tracking: bool, label: &st
     stale
 }
 
+/// The table the requests write and read, on the chaos cluster's primary `p`.
+async fn cc_table(p: u16) {
+    let mut root = chaos_root(p).await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_acme.cc_php (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(60))",
+    )
+    .await
+    .unwrap();
+}
+
 async fn start(consistency: &str) -> (common::Proxy, Arc<switchyard::state::Shared>) {
     let state = RuntimeState::new(cfg(consistency));
     let shared = Arc::clone(&state.shared);
@@ -100,12 +110,7 @@ async fn reads_on_new_connections_see_earlier_requests_writes() {
     let _guard = CHAOS_LOCK.lock().await;
     restore().await;
     let [p, r1, r2] = chaos_ports();
-    let mut root = chaos_root(p).await;
-    root.query_drop(
-        "CREATE TABLE IF NOT EXISTS wf_acme.cc_php (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(60))",
-    )
-    .await
-    .unwrap();
+    cc_table(p).await;
     let body = async move {
         common::set_master_delay(r1, DELAY_S).await;
         common::set_master_delay(r2, DELAY_S).await;
@@ -159,12 +164,7 @@ async fn tenant_scope_reads_use_replicas_once_they_have_the_writes() {
     let _guard = CHAOS_LOCK.lock().await;
     restore().await;
     let [p, ..] = chaos_ports();
-    let mut root = chaos_root(p).await;
-    root.query_drop(
-        "CREATE TABLE IF NOT EXISTS wf_acme.cc_php (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(60))",
-    )
-    .await
-    .unwrap();
+    cc_table(p).await;
     let (proxy, shared) = start("tenant").await;
     let port = proxy.addr.port();
     assert_eq!(
@@ -200,12 +200,7 @@ async fn a_write_is_read_back_after_a_connection_reset() {
     let _guard = CHAOS_LOCK.lock().await;
     restore().await;
     let [p, r1, r2] = chaos_ports();
-    let mut root = chaos_root(p).await;
-    root.query_drop(
-        "CREATE TABLE IF NOT EXISTS wf_acme.cc_php (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(60))",
-    )
-    .await
-    .unwrap();
+    cc_table(p).await;
     let body = async move {
         for r in [r1, r2] {
             common::set_master_delay(r, DELAY_S).await;

@@ -353,17 +353,11 @@ async fn a_statement_whose_long_data_was_refused_fails_no_other_session() {
         let (mut a, _) = login().await;
         let prepared = a.command(&prepare, Expect::Prepare).await;
         let id = u32::from_le_bytes(packets(&prepared)[0].1[1..5].try_into().unwrap());
+        let blob = vec![b'x'; 500_000];
         for _ in 0..3 {
-            let mut chunk = vec![0x18];
-            chunk.extend_from_slice(&id.to_le_bytes());
-            chunk.extend_from_slice(&[0, 0]);
-            chunk.resize(7 + 500_000, b'x');
-            a.send(&chunk).await;
+            a.send(&common::raw::long_data(id, &blob)).await;
         }
-        // One parameter, not NULL, its type sent (MEDIUM_BLOB), its value the long data.
-        let mut execute = vec![0x17];
-        execute.extend_from_slice(&id.to_le_bytes());
-        execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFA, 0]);
+        let execute = common::raw::execute_long_blob(id);
         let refused = a.command(&execute, Expect::ResultSets).await;
         let refused = String::from_utf8_lossy(&packets(&refused)[0].1).into_owned();
         assert!(refused.contains("max_allowed_packet"), "{refused}");

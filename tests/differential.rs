@@ -467,11 +467,7 @@ async fn large_results_and_packets_stream_through() {
 
 /// COM_STMT_SEND_LONG_DATA for parameter 0 of statement `id`.
 fn long_data(id: u32, chunk: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x18];
-    p.extend_from_slice(&id.to_le_bytes());
-    p.extend_from_slice(&[0, 0]);
-    p.extend_from_slice(chunk);
-    p
+    common::raw::long_data(id, chunk)
 }
 
 #[tokio::test]

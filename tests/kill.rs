@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::raw::{modern_caps, packets, RawClient};
+use common::raw::{execute_long_blob, long_data, modern_caps, packets, prepared_id, RawClient};
 use common::{connect, primary_port};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -458,11 +458,6 @@ async fn a_kill_clears_the_previous_statements_warnings_as_directly() {
     assert_eq!(seen[0].len(), 1, "{:?}", seen[0]);
 }
 
-/// The id in the first 4 bytes after a COM_STMT_PREPARE answer's status byte.
-fn prepared_id(answer: &[u8]) -> u32 {
-    u32::from_le_bytes(packets(answer)[0].1[1..5].try_into().unwrap())
-}
-
 /// A KILL QUERY that ends an execute after its long data went to the server but before
 /// the execute did (Switchyard sends long data at execute, and a big one takes a while):
 /// the server's statement kept that data, and the next session to execute the same text
@@ -493,18 +488,11 @@ async fn an_execute_killed_before_it_ran_leaves_its_long_data_to_nobody() {
         let (mut a, _) = login().await;
         let session = a.connection_id;
         let id = prepared_id(&a.command(&prepare, Expect::Prepare).await);
+        let blob = vec![b'a'; 1_000_000];
         for _ in 0..8 {
-            let mut chunk = vec![0x18];
-            chunk.extend_from_slice(&id.to_le_bytes());
-            chunk.extend_from_slice(&[0, 0]);
-            chunk.resize(7 + 1_000_000, b'a');
-            a.send(&chunk).await;
+            a.send(&long_data(id, &blob)).await;
         }
-        // One parameter, not NULL, its type sent (MEDIUM_BLOB), its value the long data.
-        let mut execute = vec![0x17];
-        execute.extend_from_slice(&id.to_le_bytes());
-        execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFA, 0]);
-        a.send(&execute).await;
+        a.send(&execute_long_blob(id)).await;
         killer
             .query_drop(format!("KILL QUERY {session}"))
             .await

@@ -43,25 +43,37 @@ pub struct RawDocument {
 /// the process with every session on it.
 pub const MAX_KEY_PARTS: usize = 64;
 
-/// Where `text` has a dotted key or table header of more than [`MAX_KEY_PARTS`] parts: the
-/// byte offset of its line's start. Dots are counted outside strings and comments, between
-/// the characters that end a key (`=`, `,`, brackets, braces, a line's end).
+/// Where `text` nests tables more than [`MAX_KEY_PARTS`] deep: the byte offset of the
+/// line. A key's dots count, outside strings and comments, on top of the brackets and
+/// braces it is inside (an inline table's dotted key in an inline table's...).
 pub fn too_deep(text: &str) -> Option<usize> {
     let b = text.as_bytes();
     let (mut i, mut dots, mut line) = (0, 0, 0);
+    // The depth each open bracket or brace began at; `base` the innermost's; `key` the dots
+    // of the key whose value is being read (`a.b = {`: its table is two deeper).
+    let mut open: Vec<usize> = Vec::new();
+    let (mut base, mut key) = (0, 0);
     while i < b.len() {
         match b[i] {
             b'\n' => {
-                dots = 0;
                 line = i + 1;
-            }
-            b'=' | b',' | b'{' | b'}' | b'[' | b']' => dots = 0,
-            b'.' => {
-                dots += 1;
-                if dots >= MAX_KEY_PARTS {
-                    return Some(line);
+                if open.is_empty() {
+                    base = 0;
                 }
+                (dots, key) = (0, 0);
             }
+            b'{' | b'[' => {
+                open.push(base);
+                base += key + dots + 1;
+                (dots, key) = (0, 0);
+            }
+            b'}' | b']' => {
+                base = open.pop().unwrap_or(0);
+                (dots, key) = (0, 0);
+            }
+            b'=' => (dots, key) = (0, dots),
+            b',' => (dots, key) = (0, 0),
+            b'.' => dots += 1,
             b'#' => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
@@ -74,6 +86,9 @@ pub fn too_deep(text: &str) -> Option<usize> {
             }
             _ => {}
         }
+        if base + dots >= MAX_KEY_PARTS {
+            return Some(line);
+        }
         i += 1;
     }
     None
@@ -84,15 +99,28 @@ fn string_end(b: &[u8], i: usize, q: u8) -> usize {
     let triple = b.get(i..i + 3) == Some(&[q, q, q][..]);
     let mut j = if triple { i + 3 } else { i + 1 };
     while j < b.len() {
-        if q == b'"' && b[j] == b'\\' {
-            j += 2;
-            continue;
-        }
-        if b[j] == q && (!triple || b.get(j..j + 3) == Some(&[q, q, q][..])) {
-            return j + if triple { 3 } else { 1 };
-        }
+        // A one-line string ends at its line's end, escaped or not (as toml reads it).
         if b[j] == b'\n' && !triple {
             return j;
+        }
+        if q == b'"' && b[j] == b'\\' {
+            j += if !triple && b.get(j + 1) == Some(&b'\n') {
+                1
+            } else {
+                2
+            };
+            continue;
+        }
+        if b[j] == q && !triple {
+            return j + 1;
+        }
+        if triple && b.get(j..j + 3) == Some(&[q, q, q][..]) {
+            // Up to two more quotes close it too (`'''a''''` is `a'`).
+            let mut end = j + 3;
+            while end < j + 5 && b.get(end) == Some(&q) {
+                end += 1;
+            }
+            return end;
         }
         j += 1;
     }

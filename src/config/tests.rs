@@ -1380,6 +1380,16 @@ fn a_key_nested_past_the_limit_is_refused_before_parsing() {
         format!("[server]\n{deep}a = 1\n"),
         format!("[{deep}a]\n"),
         format!("[server]\nx = {{ {deep}a = 1 }}\n"),
+        // Hidden from a scan that took the rest for a string: an escaped line end ends a
+        // one-line string, and a triple quote's closing takes up to two more quotes.
+        format!("[server]\nx = \"a\\\n{deep}a = 1\n"),
+        format!("[server]\nt = {{ s = '''a'''', {deep}a = 1 }}\n"),
+        // Many keys nested a little each, inline table in inline table.
+        format!(
+            "[server]\n{}1{}\n",
+            "a.a.a.a.a.a.a.a = { ".repeat(40),
+            " }".repeat(40)
+        ),
     ] {
         assert!(too_deep(&text).is_some());
         let errors = super::parse(&text, &|_| None).unwrap_err().to_string();

@@ -718,7 +718,7 @@ impl Session {
         self.after_statement(t, &class, &o, &[], guard);
         if o.err.is_none() && class.effects.named_lock != crate::router::LockEffect::None {
             if let Some(sql) = self.stmts.map.get(&id).map(|s| s.sql.clone()) {
-                self.follow_named_locks(t, &class, &sql);
+                self.follow_named_locks(t, &class, &sql, run == Run::Execute);
             }
         }
         if self.hold_end {

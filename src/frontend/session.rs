@@ -893,7 +893,7 @@ impl Session {
         // (A prepared statement's text is not the payload: `prepared` follows its locks.)
         if c.effects.named_lock != crate::router::LockEffect::None {
             if let Some(sql) = payload.get(1..) {
-                self.follow_named_locks(t, c, sql);
+                self.follow_named_locks(t, c, sql, true);
             }
         }
         // The value LAST_INSERT_ID(expr) set stays on the connection: an OK that reports it
@@ -976,11 +976,18 @@ impl Session {
     /// Follows the named locks a statement that succeeded took or released, by name, as
     /// its own text (`sql`) has them: its classification is shared with statements that
     /// differ only in their literals.
-    pub(super) fn follow_named_locks(&mut self, t: Target, c: &Classification, sql: &[u8]) {
-        if c.effects.named_lock == crate::router::LockEffect::None {
-            return;
+    /// `once`: the statement ran once (not a bulk execute of many rows).
+    pub(super) fn follow_named_locks(
+        &mut self,
+        t: Target,
+        c: &Classification,
+        sql: &[u8],
+        once: bool,
+    ) {
+        let mut calls = crate::router::lock_calls(sql);
+        if let Some(c) = calls.as_mut() {
+            c.plain &= once;
         }
-        let calls = crate::router::lock_calls(sql);
         self.st
             .pins
             .apply_locks(c.effects.named_lock, calls.as_ref());

@@ -413,9 +413,12 @@ pub fn lock_calls(sql: &[u8]) -> Option<LockCalls> {
             in_exec: false,
         },
     );
+    // What a versioned comment holds runs on some servers only.
+    let versioned =
+        memchr::memmem::find(sql, b"/*!").is_some() || memchr::memmem::find(sql, b"/*M!").is_some();
     let mut out = LockCalls {
         calls: Vec::new(),
-        plain: true,
+        plain: !versioned,
     };
     let mut first = true;
     let mut alias = false;
@@ -430,6 +433,13 @@ pub fn lock_calls(sql: &[u8]) -> Option<LockCalls> {
             Some(Call::GetLock) => LockCall::Get(literal_argument(&cur)),
             Some(Call::ReleaseLock) => LockCall::Release(literal_argument(&cur)),
             Some(Call::ReleaseAllLocks) => LockCall::ReleaseAll,
+            // Another function (a backticked built-in among them: `COALESCE`(1, ...) may
+            // not run what follows): not plain.
+            _ if opens => {
+                out.plain = false;
+                first = false;
+                continue;
+            }
             _ => {
                 out.plain &= (alias && t.kind == Kind::Word) || plain_token(&cur, t, first);
                 alias = t.kind == Kind::Word && cur.is_word(t, "AS");

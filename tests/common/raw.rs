@@ -270,6 +270,29 @@ impl RawClient {
 }
 
 /// Splits raw bytes into packets: (sequence id, payload).
+/// COM_STMT_SEND_LONG_DATA of `chunk` for parameter 0 of statement `id`.
+pub fn long_data(id: u32, chunk: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x18];
+    p.extend_from_slice(&id.to_le_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(chunk);
+    p
+}
+
+/// COM_STMT_EXECUTE of statement `id` whose one parameter (its type sent: MEDIUM_BLOB, not
+/// NULL) takes its value from the long data sent before.
+pub fn execute_long_blob(id: u32) -> Vec<u8> {
+    let mut execute = vec![0x17];
+    execute.extend_from_slice(&id.to_le_bytes());
+    execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFA, 0]);
+    execute
+}
+
+/// The statement id of a COM_STMT_PREPARE's answer.
+pub fn prepared_id(answer: &[u8]) -> u32 {
+    u32::from_le_bytes(packets(answer)[0].1[1..5].try_into().unwrap())
+}
+
 pub fn packets(mut raw: &[u8]) -> Vec<(u8, Vec<u8>)> {
     let mut out = Vec::new();
     while raw.len() >= 4 {

@@ -975,8 +975,7 @@ impl Session {
 
     /// Follows the named locks a statement that succeeded took or released, by name, as
     /// its own text (`sql`) has them: its classification is shared with statements that
-    /// differ only in their literals.
-    /// `once`: the statement ran once (not a bulk execute of many rows).
+    /// differ only in their literals. `once`: it ran once (not a bulk execute of rows).
     pub(super) fn follow_named_locks(
         &mut self,
         t: Target,
@@ -985,8 +984,8 @@ impl Session {
         once: bool,
     ) {
         let mut calls = crate::router::lock_calls(sql);
-        if let Some(c) = calls.as_mut() {
-            c.plain &= once;
+        if let Some(found) = calls.as_mut() {
+            found.plain &= once;
         }
         self.st
             .pins

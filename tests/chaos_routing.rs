@@ -363,10 +363,8 @@ async fn a_statement_whose_long_data_was_refused_fails_no_other_session() {
         assert!(refused.contains("max_allowed_packet"), "{refused}");
         // A's next statement lets the connection go back to the pool, as it is.
         a.query("DO 1").await;
-        // B's execute, its value inline (VAR_STRING 'b').
-        let mut execute = vec![0x17];
-        execute.extend_from_slice(&b_id.to_le_bytes());
-        execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFD, 0, 1, b'b']);
+        // B's execute, its value inline.
+        let execute = common::raw::execute_string(b_id, b"b");
         let ran = b.command(&execute, Expect::ResultSets).await;
         let ran = packets(&ran);
         assert_eq!(

@@ -7,7 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::raw::{execute_long_blob, long_data, modern_caps, packets, prepared_id, RawClient};
+use common::raw::{
+    execute_long_blob, execute_string, long_data, modern_caps, packets, prepared_id, RawClient,
+};
 use common::{connect, primary_port};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -503,11 +505,10 @@ async fn an_execute_killed_before_it_ran_leaves_its_long_data_to_nobody() {
         }
         killed += 1;
         drop(a);
-        // B's execute on the same text, its value inline (VAR_STRING 'b').
-        let mut execute = vec![0x17];
-        execute.extend_from_slice(&b_id.to_le_bytes());
-        execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFD, 0, 1, b'b']);
-        let ran = b.command(&execute, Expect::ResultSets).await;
+        // B's execute on the same text, its value inline.
+        let ran = b
+            .command(&execute_string(b_id, b"b"), Expect::ResultSets)
+            .await;
         let ran = packets(&ran);
         assert_eq!(
             ran[0].1[0], 0,

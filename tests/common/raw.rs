@@ -288,6 +288,16 @@ pub fn execute_long_blob(id: u32) -> Vec<u8> {
     execute
 }
 
+/// COM_STMT_EXECUTE of statement `id` whose one parameter is `value`, inline (its type
+/// sent: VAR_STRING; shorter than 251 bytes).
+pub fn execute_string(id: u32, value: &[u8]) -> Vec<u8> {
+    let mut execute = vec![0x17];
+    execute.extend_from_slice(&id.to_le_bytes());
+    execute.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xFD, 0, value.len() as u8]);
+    execute.extend_from_slice(value);
+    execute
+}
+
 /// The statement id of a COM_STMT_PREPARE's answer.
 pub fn prepared_id(answer: &[u8]) -> u32 {
     u32::from_le_bytes(packets(answer)[0].1[1..5].try_into().unwrap())

@@ -460,14 +460,68 @@ async fn a_kill_clears_the_previous_statements_warnings_as_directly() {
     assert_eq!(seen[0].len(), 1, "{:?}", seen[0]);
 }
 
+/// Forwards connections to the primary; while `held` is true, what the proxy sends is kept
+/// back (counted in `received`; past 1 MiB no more is read) until it is let go.
+async fn gated_primary(
+    held: tokio::sync::watch::Receiver<bool>,
+    received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(("127.0.0.1", primary_port()))
+                .await
+                .unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
+            let (mut held, received) = (held.clone(), std::sync::Arc::clone(&received));
+            tokio::spawn(async move {
+                let (mut buf, mut kept) = (vec![0u8; 65536], Vec::new());
+                loop {
+                    // Held, it reads a little and then nothing: the sender blocks.
+                    let reads = !*held.borrow() || kept.len() < 1 << 20;
+                    tokio::select! {
+                        r = cr.read(&mut buf), if reads => {
+                            let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
+                            received.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                            kept.extend_from_slice(&buf[..n]);
+                        }
+                        c = held.changed() => if c.is_err() { return },
+                    }
+                    if !*held.borrow() && !kept.is_empty() {
+                        if sw.write_all(&kept).await.is_err() {
+                            return;
+                        }
+                        kept.clear();
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
 /// A KILL QUERY that ends an execute after its long data went to the server but before
-/// the execute did (Switchyard sends long data at execute, and a big one takes a while):
-/// the server's statement kept that data, and the next session to execute the same text
-/// on the pool's one connection ran with it, its own value replaced. Timing-dependent, so
-/// tried until the KILL has ended a few executes.
+/// the execute did (Switchyard sends long data at execute): the server's statement kept
+/// that data, and the next session to execute the same text on the pool's one connection
+/// ran with it, its own value replaced. The primary is reached through a gate that holds
+/// what Switchyard sends, so the KILL lands while the long data is on its way.
 #[tokio::test]
 async fn an_execute_killed_before_it_ran_leaves_its_long_data_to_nobody() {
-    let p = common::start(common::config("pool_max = 1")).await;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (hold, held) = tokio::sync::watch::channel(false);
+    let received = std::sync::Arc::new(AtomicUsize::new(0));
+    let gate = gated_primary(held, std::sync::Arc::clone(&received)).await;
+    let text = common::config_text("pool_max = 1").replacen(
+        &format!("primary = \"127.0.0.1:{}\"", primary_port()),
+        &format!("primary = \"127.0.0.1:{gate}\""),
+        1,
+    );
+    let cfg = switchyard::config::parse(&text, &|_| None).unwrap();
+    let p = common::start(cfg).await;
     let port = p.addr.port();
     let mut root = common::root().await;
     let table = format!("wf_acme.kill_long_{}", std::process::id());
@@ -485,49 +539,47 @@ async fn an_execute_killed_before_it_ran_leaves_its_long_data_to_nobody() {
     let mut killer = connect(port, "acme_app", Some("wf_acme")).await;
     let (mut b, _) = login().await;
     let b_id = prepared_id(&b.command(&prepare, Expect::Prepare).await);
-    let mut killed = 0;
-    for attempt in 0..60 {
-        let (mut a, _) = login().await;
-        let session = a.connection_id;
-        let id = prepared_id(&a.command(&prepare, Expect::Prepare).await);
-        let blob = vec![b'a'; 1_000_000];
-        for _ in 0..8 {
-            a.send(&long_data(id, &blob)).await;
-        }
-        a.send(&execute_long_blob(id)).await;
-        killer
-            .query_drop(format!("KILL QUERY {session}"))
-            .await
-            .unwrap();
-        let answer = a.next_answer(Expect::ResultSets).await;
-        if packets(&answer)[0].1[0] != 0xFF {
-            continue;
-        }
-        killed += 1;
-        drop(a);
-        // B's execute on the same text, its value inline.
-        let ran = b
-            .command(&execute_string(b_id, b"b"), Expect::ResultSets)
-            .await;
-        let ran = packets(&ran);
-        assert_eq!(
-            ran[0].1[0], 0,
-            "B's execute (attempt {attempt}): {:?}",
-            ran[0].1
-        );
-        let last: Option<Vec<u8>> = root
-            .query_first(format!("SELECT v FROM {table} ORDER BY id DESC LIMIT 1"))
-            .await
-            .unwrap();
-        // Compared by length: A's blob printed would be megabytes of log.
-        let len = last.as_ref().map(Vec::len);
-        assert_eq!(len, Some(1), "B's row's length (attempt {attempt})");
-        assert_eq!(last.as_deref(), Some(&b"b"[..]));
-        if killed == 5 {
-            break;
-        }
+    let (mut a, _) = login().await;
+    let id = prepared_id(&a.command(&prepare, Expect::Prepare).await);
+    // More than the gate and both sockets' buffers hold: Switchyard is still sending it
+    // when the KILL comes.
+    let blob = vec![b'a'; 1_000_000];
+    for _ in 0..32 {
+        a.send(&long_data(id, &blob)).await;
     }
-    assert!(killed > 0, "no KILL QUERY ended an execute in 60 attempts");
+    // What Switchyard sends from now on waits at the gate: the execute's long data first.
+    let before = received.load(Ordering::SeqCst);
+    hold.send_replace(true);
+    a.send(&execute_long_blob(id)).await;
+    common::until(
+        "the long data reaches the gate",
+        Duration::from_secs(10),
+        || async { (received.load(Ordering::SeqCst) >= before + 1_000_000).then_some(()) },
+    )
+    .await;
+    killer
+        .query_drop(format!("KILL QUERY {}", a.connection_id))
+        .await
+        .unwrap();
+    hold.send_replace(false);
+    let answer = a.next_answer(Expect::ResultSets).await;
+    let answer = packets(&answer);
+    assert_eq!(answer[0].1[0], 0xFF, "A's execute: {:?}", &answer[0].1[..3]);
+    assert_eq!(&answer[0].1[1..3], &1317u16.to_le_bytes(), "interrupted");
+    drop(a);
+    // B's execute on the same text, its value inline.
+    let ran = b
+        .command(&execute_string(b_id, b"b"), Expect::ResultSets)
+        .await;
+    let ran = packets(&ran);
+    assert_eq!(ran[0].1[0], 0, "B's execute: {:?}", ran[0].1);
+    let last: Option<Vec<u8>> = root
+        .query_first(format!("SELECT v FROM {table} ORDER BY id DESC LIMIT 1"))
+        .await
+        .unwrap();
+    // Compared by length: A's blob printed would be megabytes of log.
+    assert_eq!(last.as_ref().map(Vec::len), Some(1), "B's row's length");
+    assert_eq!(last.as_deref(), Some(&b"b"[..]));
     root.query_drop(format!("DROP TABLE {table}"))
         .await
         .unwrap();

@@ -252,9 +252,12 @@ fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
             let what = stop_signal().await;
             tracing::info!("{what}: shutting down");
             // A second signal stops at once: the operator who asks twice does not wait out
-            // `shutdown_grace` for sessions still in a transaction.
+            // `shutdown_grace` for sessions still in a transaction. Listened for from here,
+            // not from when the task first runs: one sent as soon as the listener closes
+            // was lost in between.
+            let again = stop_signal();
             tokio::spawn(async {
-                let what = stop_signal().await;
+                let what = again.await;
                 tracing::warn!(
                     "{what} again: stopping now, sessions still in a transaction are cut off"
                 );
@@ -273,18 +276,26 @@ fn run(path: &std::path::Path, threads: Option<usize>) -> ExitCode {
 }
 
 /// SIGTERM (what `docker stop` and Kubernetes send) or SIGINT (Ctrl-C): which, for the log.
-async fn stop_signal() -> &'static str {
+/// Registers at the call, not at the first poll: a signal that comes in between is seen.
+fn stop_signal() -> impl std::future::Future<Output = &'static str> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
                 _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "interrupted",
+                _ = int.recv() => "interrupted",
+            },
+            (Ok(mut term), Err(_)) => {
+                term.recv().await;
+                "SIGTERM"
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            "interrupted"
+            (Err(_), Ok(mut int)) => {
+                int.recv().await;
+                "interrupted"
+            }
+            (Err(_), Err(_)) => std::future::pending().await,
         }
     }
 }

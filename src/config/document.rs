@@ -344,9 +344,7 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
 /// line and what is wrong, never the line's text (toml's own rendering quotes it, and the
 /// line may hold a password).
 pub fn syntax_error_at(text: &str, e: &toml::de::Error) -> String {
-    let line = e
-        .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let line = e.span().map(|span| super::error::line_of(text, span.start));
     match line {
         Some(line) => format!("line {line}: {}", syntax_message(text, e)),
         None => syntax_message(text, e),

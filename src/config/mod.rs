@@ -25,6 +25,7 @@ use std::time::Duration;
 
 pub use document::{syntax_error_at, too_deep, MAX_KEY_PARTS};
 pub use duration::{format_duration, parse_duration};
+pub(crate) use error::line_of;
 pub use error::{ConfigError, ConfigErrors};
 pub use pattern::{valid_tenant, NamePattern};
 pub use render::render_table;

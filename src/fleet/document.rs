@@ -32,7 +32,7 @@ const UNSET_PLACEHOLDER: &str = "unset-at-push";
 pub fn compose(local: &str, pushed: &str) -> Result<String, String> {
     for (text, what) in [(pushed, "the document"), (local, "the instance's own file")] {
         if let Some(at) = crate::config::too_deep(text) {
-            let line = text[..at].matches('\n').count() + 1;
+            let line = crate::config::line_of(text, at);
             return Err(format!(
                 "{what}: line {line}: a dotted key or table name of more than {} parts",
                 crate::config::MAX_KEY_PARTS

@@ -138,6 +138,13 @@ pub struct Identity {
     pub thread_id: u32,
 }
 
+impl Identity {
+    /// The same connection: its thread id on the same server.
+    pub fn same_connection(&self, other: &Identity) -> bool {
+        self.thread_id == other.thread_id && self.key.addr == other.key.addr
+    }
+}
+
 /// What a server's greeting asks a login to answer.
 #[derive(Debug, Clone, Default)]
 pub struct Greeting {

@@ -10,7 +10,7 @@ use crate::fleet::{KillAnswer, KillRequest};
 use crate::protocol::command::{self, COM_QUERY};
 use crate::protocol::scan::Expect;
 use crate::router::kill::{self, Kill, KillId, KillMode};
-use crate::state::registry::{Running, SessionEntry};
+use crate::state::registry::SessionEntry;
 use crate::state::RuntimeState;
 
 /// The server's answer to a KILL of a thread that ended meanwhile.
@@ -191,7 +191,7 @@ async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<
     // Held until the backend answered: the session cannot finish this statement and give
     // the connection to the pool (where another session could take it) in between.
     let mut claim = entry.start_kill().await;
-    if !claim.running().is_some_and(|r| same_connection(&r, &run)) {
+    if !claim.running().is_some_and(|r| r.same_connection(&run)) {
         return Ok(());
     }
     // Bounded: the target session waits on the claim to finish its statement. Given up
@@ -211,10 +211,6 @@ async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<
         Some(e) if e.code == UNKNOWN_THREAD => Ok(()),
         Some(e) => Err(failed(&format!("ERR {}: {}", e.code, e.message))),
     }
-}
-
-fn same_connection(a: &Running, b: &Running) -> bool {
-    a.thread_id == b.thread_id && a.key.addr == b.key.addr
 }
 
 /// The backend's KILL for one of its threads, as a COM_QUERY payload.

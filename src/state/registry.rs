@@ -172,7 +172,7 @@ impl SessionEntry {
         self.run_state()
             .stray
             .take()
-            .is_some_and(|s| s.thread_id == conn.thread_id && s.key.addr == conn.key.addr)
+            .is_some_and(|s| s.same_connection(conn))
     }
 
     /// Waits until the KILLs registered so far are done.

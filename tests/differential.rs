@@ -41,6 +41,9 @@ const QUERIES: &[&str] = &[
     "USE ``",
     // Another tenant's schema: refused by Switchyard as the server refuses it.
     "USE wf_acme",
+    // A string is no name without ANSI_QUOTES: the server's syntax error, not a refusal.
+    "USE \"wf_globex\"",
+    "USE 'wf_globex'",
 ];
 
 async fn setup() {

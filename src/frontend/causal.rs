@@ -57,7 +57,9 @@ impl Causal {
     /// history the position is not of: the next read that must see the session's writes
     /// asks the new primary's whole position, which covers what the move brought.
     pub fn primary_moved(&mut self) {
-        if self.position.is_some() {
+        // Not merged with the new primary's: sequence numbers of another history may be
+        // ones its replicas never reach.
+        if self.position.take().is_some() {
             self.stale = true;
         }
         self.forget_replicas();
@@ -73,9 +75,25 @@ impl Causal {
     /// there is nothing to ask it for.
     pub fn wrote_at(&mut self, gtid: &str) {
         if let Some(pos) = clean_gtid_list(gtid) {
-            self.position = Some(pos);
+            self.advance(pos);
             self.stale = false;
         }
+    }
+
+    /// Takes `pos` into the position the reads must see. A MariaDB position only moves on
+    /// per domain: a GTID learned after a write is its connection's last (`@@last_gtid`),
+    /// which for a statement that logged nothing (a ROLLBACK, an UPDATE of no rows, a
+    /// write under `sql_log_bin = 0`) is an older one, perhaps another session's on a
+    /// pooled connection; and a write in another domain (`SET gtid_domain_id`) leaves the
+    /// first domain's write to be waited for too. MySQL's come from `gtid_executed`, a
+    /// whole set each time.
+    fn advance(&mut self, pos: String) {
+        let merged = self.position.as_deref().and_then(|old| {
+            let mut p = GtidPos::parse(&pos).ok()?;
+            p.merge(&GtidPos::parse(old).ok()?);
+            Some(p.to_string())
+        });
+        self.position = Some(merged.unwrap_or(pos));
     }
 
     fn is_confirmed(&self, replica: usize, pos: &str) -> bool {
@@ -423,8 +441,11 @@ impl Session {
                     return Err(());
                 }
             };
-            // Without a position (nothing written yet that has a GTID) reads stay on the primary.
-            self.st.causal.position = pos;
+            // Without a position (nothing written yet that has a GTID) reads stay on the
+            // primary.
+            if let Some(pos) = pos {
+                self.st.causal.advance(pos);
+            }
             self.st.causal.stale = false;
         }
         Ok(self.st.causal.position.clone())
@@ -563,6 +584,22 @@ mod tests {
             primary_position_query(Flavor::MySql(8, 4, 0)),
             "SELECT @@GLOBAL.gtid_executed"
         );
+    }
+
+    #[test]
+    fn a_position_never_moves_back() {
+        let mut c = Causal::default();
+        c.wrote_at("0-1-100");
+        // An older GTID of the connection (the write logged nothing), another domain.
+        c.wrote_at("0-1-40");
+        c.wrote_at("5-1-3");
+        assert_eq!(c.position.as_deref(), Some("0-1-100,5-1-3"));
+        c.primary_moved();
+        assert!(c.is_stale());
+        assert_eq!(c.position, None);
+        let mysql = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5";
+        c.wrote_at(mysql);
+        assert_eq!(c.position.as_deref(), Some(mysql));
     }
 
     #[test]

@@ -76,7 +76,13 @@ impl Session {
         self.ready(rt, t).await?;
         let guard = self.write_guard(&c);
         self.hold_end = guard.is_some();
-        let mut o = self.forward(t, payload, Expect::Single, None).await?;
+        let mut o = match self.forward(t, payload, Expect::Single, None).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.answer_lost(t, &c);
+                return Err(e);
+            }
+        };
         if o.err.is_some() {
             self.status_after_error(t, &c, &mut o).await?;
         }

@@ -682,6 +682,7 @@ impl Session {
             Ok(o) => o,
             Err(e) => {
                 self.count(&route, t, None, class.class == Class::Read);
+                self.answer_lost(t, &class);
                 self.forget_server_stmt(t, ck, backend_id).await;
                 return Err(e);
             }

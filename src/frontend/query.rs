@@ -178,6 +178,7 @@ impl Session {
                 }
                 Err(e) => {
                     self.count(&route, t, None, c.class == Class::Read);
+                    self.answer_lost(t, c);
                     return Err(e);
                 }
                 Ok(o) => break o,

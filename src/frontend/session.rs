@@ -839,7 +839,10 @@ impl Session {
         let begins = c.class != Class::SetSession && !c.effects.reads_no_data;
         self.st.unflagged_txn =
             self.st.autocommit_off && !ended && (self.st.unflagged_txn || begins);
-        let wrote_now = wrote && (o.err.is_none() || ran_partly);
+        // A write answered with an error may have changed data all the same: `DROP TABLE
+        // a, missing` drops `a`, a multi-row write into a table without transactions keeps
+        // the rows before the failing one.
+        let wrote_now = wrote;
         let pending = self.st.txn_has_writes || wrote_now;
         // COMMIT AND CHAIN (or a COMMIT under completion_type CHAIN), or a BEGIN inside a
         // transaction, commits it and opens the next: its writes are committed though a
@@ -886,6 +889,8 @@ impl Session {
             }
             if ran_partly {
                 self.after_partial_run(t, c, o, wrote);
+            } else if wrote {
+                self.record_write();
             }
             return;
         }
@@ -943,6 +948,15 @@ impl Session {
             self.publish();
         }
         self.publish_if_changed();
+    }
+
+    /// A statement whose answer was lost with its connection may have committed: a write,
+    /// or the commit of one, counts as written (the tenant's mark counts it by the guard
+    /// dropped unfinished).
+    pub(super) fn answer_lost(&mut self, t: Target, c: &Classification) {
+        if t == Target::Primary && (writes_in(c) || self.st.txn_has_writes) {
+            self.record_write();
+        }
     }
 
     /// The session wrote on its primary connection: its reads must see that from now on.
@@ -1257,7 +1271,7 @@ fn is_fatal_for_connection(code: u16) -> bool {
 
 /// [`writes`], or an `XA COMMIT` (see `Effects::commits_xa`).
 fn writes_in(c: &Classification) -> bool {
-    writes(&c.class) || c.effects.commits_xa
+    writes(&c.class) || c.effects.commits_xa || c.effects.runs_unread
 }
 
 /// Statements after which a read must see the session's own changes. Side-effect built-ins

@@ -423,6 +423,7 @@ impl Multi {
         m.sets_role |= e.sets_role;
         m.prepares_xa |= e.prepares_xa;
         m.commits_xa |= e.commits_xa;
+        m.runs_unread |= e.runs_unread;
         m.sequence_value |= e.sequence_value;
         m.reads_sequence_value |= e.reads_sequence_value;
         m.reads_user_var |= e.reads_user_var;

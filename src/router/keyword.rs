@@ -132,6 +132,7 @@ pub(crate) fn dispatch(ctx: &Ctx, mut cur: Cursor) -> Piece {
                 // A statement prepared by name lives on the connection until DEALLOCATE;
                 // what `EXECUTE IMMEDIATE` runs (a SET, a temporary table) is not known.
                 unreplayable: true,
+                runs_unread: kw == b"EXECUTE",
                 ..Effects::default()
             };
             Piece::with(Class::Primary(R::SessionSet), effects)

@@ -445,6 +445,9 @@ pub struct Effects {
     /// A CALL or a stored function, alone or among a multi-statement's
     /// parts: what the routine changed in the session is unknown, so the session is pinned.
     pub calls_procedure: bool,
+    /// `EXECUTE` or `EXECUTE IMMEDIATE`: runs a statement the classifier never read (an
+    /// INSERT prepared by name), so a write for the reads after it.
+    pub runs_unread: bool,
     /// A KILL statement: its id is a Switchyard session id, so it never reaches a backend.
     pub kill: bool,
     /// `SET PASSWORD`, or MySQL's `ALTER USER USER()` / `CURRENT_USER`: refused. Any

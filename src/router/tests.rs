@@ -1484,6 +1484,15 @@ fn an_unqualified_stored_function_is_told_from_the_built_ins() {
 }
 
 #[test]
+fn what_execute_runs_counts_as_a_write() {
+    assert!(effects("EXECUTE s").runs_unread);
+    assert!(effects("EXECUTE IMMEDIATE 'INSERT INTO t VALUES (1)'").runs_unread);
+    assert!(effects("SELECT 1; EXECUTE s").runs_unread);
+    assert!(!effects("PREPARE s FROM 'INSERT INTO t VALUES (1)'").runs_unread);
+    assert!(!effects("DEALLOCATE PREPARE s").runs_unread);
+}
+
+#[test]
 fn use_of_a_double_quoted_name_is_a_schema_change() {
     assert_eq!(class("USE \"wf_b\""), Class::Use("wf_b".into()));
     assert_eq!(class("use \"a\"\"b\""), Class::Use("a\"b".into()));

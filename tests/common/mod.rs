@@ -279,13 +279,18 @@ pub async fn root() -> Conn {
 
 /// Waits until both replicas have applied everything the primary has logged.
 pub async fn wait_replicated() {
-    let mut p = root().await;
+    wait_replicated_on(primary_port(), replica_ports()).await;
+}
+
+/// Waits until `replicas` have applied everything `primary` has logged.
+pub async fn wait_replicated_on(primary: u16, replicas: impl IntoIterator<Item = u16>) {
+    let mut p = connect(primary, "sy_root", None).await;
     let pos: String = p
         .query_first("SELECT @@gtid_binlog_pos")
         .await
         .unwrap()
         .unwrap();
-    for port in replica_ports() {
+    for port in replicas {
         let mut r = connect(port, "sy_root", None).await;
         let done: Option<i64> = r
             .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
@@ -341,7 +346,12 @@ pub fn chaos_ports() -> [u16; 3] {
 /// it, and its users acme_app and (for tests that pick out their own backend connections)
 /// sy_root; `before` goes ahead of it (a `[monitor]` section, say).
 pub fn chaos_acme_config(before: &str, tenant_keys: &str) -> Config {
-    let [p, r1, r2] = chaos_ports();
+    chaos_acme_config_at(chaos_ports()[0], before, tenant_keys)
+}
+
+/// [`chaos_acme_config`] with the primary reached at port `p` (a relay in front of it).
+pub fn chaos_acme_config_at(p: u16, before: &str, tenant_keys: &str) -> Config {
+    let [_, r1, r2] = chaos_ports();
     let text = format!(
         "{before}\n\n[[tenants]]\nname = \"acme\"\nschemas = [\"wf_acme\"]\n\
          primary = \"127.0.0.1:{p}\"\nreplicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]\n\

@@ -4,7 +4,9 @@
 //! The input is up to 8 statements separated by NUL bytes, classified in order by one
 //! router, so later ones may be answered from the digest cache entries of earlier ones.
 //! Every answer must equal that of a router that has never seen anything, and asking again
-//! (now from the cache) must give the same answer. One input is one whole reproducer.
+//! (now from the cache) must give the same answer. One input is one whole reproducer. The
+//! session's own readers of statement text (SET lists, character set and idle limit
+//! changes, named-lock calls) run on each too: none may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -37,6 +39,13 @@ fuzz_target!(|input: &[u8]| {
             String::from_utf8_lossy(sql)
         );
         assert_eq!(shared.classify(sql), first, "classifying twice differs");
+
+        if let Some(list) = router::set_list(sql) {
+            assert!(sql.len() >= list.list.len(), "a SET list longer than its statement");
+        }
+        let _ = router::client_charset(sql);
+        let _ = router::session_integer(sql, "wait_timeout");
+        let _ = router::lock_calls(sql);
 
         let names = router::schema_refs(sql);
         assert!(

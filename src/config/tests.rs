@@ -823,6 +823,15 @@ fn zero_weight() {
 }
 
 #[test]
+fn a_health_interval_too_short_for_a_check() {
+    let text = BASE.replace(
+        "primary = \"db1:3306\"",
+        "primary = \"db1:3306\"\nhealth_interval = \"10ms\"",
+    );
+    assert_single_error(&text, 5, "tenants[0].health_interval", "at least 100ms");
+}
+
+#[test]
 fn bad_durations() {
     let text = format!(
         "[server]\nidle_timeout = \"8 hours\"\n\n[defaults]\nmax_replica_lag = \"1.5s\"\n\n{}",

@@ -48,6 +48,7 @@ const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_SLOW_STATEMENT: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(5);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(100);
 const DEFAULT_POOL_MAX: u32 = 64;
 pub(crate) const DEFAULT_MONITOR_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_MONITOR_RISE: u32 = 2;
@@ -610,7 +611,15 @@ impl Resolver<'_, '_, '_> {
 
     fn inherited(&mut self, prefix: &str, raw: &Overrides<'_>, base: &Inherited) -> Inherited {
         let health_path = format!("{prefix}.health_interval");
-        let health_interval = self.nonzero(&health_path, raw.health_interval, base.health_interval);
+        let mut health_interval =
+            self.nonzero(&health_path, raw.health_interval, base.health_interval);
+        if let (true, Some(s)) = (health_interval < MIN_HEALTH_INTERVAL, raw.health_interval) {
+            // A check must answer within the interval: below this every check of a server
+            // on a busy machine fails, it is counted down and connected to again each time.
+            let m = "must be at least 100ms (a check that takes longer counts as down)";
+            self.sink.at(&health_path, s.span(), m.to_string());
+            health_interval = base.health_interval;
+        }
         Inherited {
             consistency: self.consistency(
                 &format!("{prefix}.consistency"),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::error::SessionError;
 use super::session::Session;
+use crate::backend::BackendError;
 use crate::config::Consistency;
 use crate::monitor::{Flavor, GtidPos};
 use crate::router::route::Target;
@@ -228,7 +229,12 @@ impl Session {
                     .is_some_and(|m| m.replica_has(addr, &pos));
             if ready
                 || self
-                    .wait_for(i, &pos, self.patience(rt, n, lookup_failed))
+                    .wait_for(
+                        i,
+                        &pos,
+                        self.patience(rt, n, lookup_failed),
+                        rt.connect_timeout,
+                    )
                     .await
             {
                 tracing::trace!(parent: &self.span(), replica = addr, position = %pos, ready, "replica has the writes");
@@ -295,7 +301,7 @@ impl Session {
                 continue;
             }
             match pos {
-                Some(pos) if !self.wait_for(i, pos, wait).await => continue,
+                Some(pos) if !self.wait_for(i, pos, wait, rt.connect_timeout).await => continue,
                 Some(pos) => self.replica_has_writes(rt, i, &r.addr, pos),
                 None => self.chose_replica(rt, i),
             }
@@ -395,17 +401,35 @@ impl Session {
 
     async fn ask_primary_position(&mut self, rt: &RuntimeState) -> Option<String> {
         self.ready(rt, Target::Primary).await.ok()?;
-        let conn = self.held.get_mut(Target::Primary)?;
-        let flavor = flavor_of(&conn.info.version);
-        match conn.query_scalar(primary_position_query(flavor)).await {
-            Ok(v) => normalized(flavor, std::str::from_utf8(&v.unwrap_or_default()).ok()?),
-            Err(e) => {
-                tracing::debug!(parent: &self.span(), error = %e, "cannot read the primary's position");
-                self.held.take(Target::Primary);
-                self.lost_backend(Target::Primary);
-                None
+        let flavor = flavor_of(&self.held.get(Target::Primary)?.info.version);
+        let q = primary_position_query(flavor);
+        let v = self
+            .ask(Target::Primary, q, rt.connect_timeout)
+            .await
+            .ok()?;
+        normalized(flavor, std::str::from_utf8(&v.unwrap_or_default()).ok()?)
+    }
+
+    /// Switchyard's own query `sql` on the session's connection to `t`, answered within
+    /// `limit`: a server that took it and never answers (hung, or a network gone quiet)
+    /// costs the read that long and the connection, not the session and every read of the
+    /// tenant queued behind it. Err if there is no answer; the connection is dropped unless
+    /// the server answered with an error.
+    async fn ask(&mut self, t: Target, sql: &str, limit: Duration) -> Result<Option<Vec<u8>>, ()> {
+        let conn = self.held.get_mut(t).ok_or(())?;
+        let e = match tokio::time::timeout(limit, conn.query_scalar(sql)).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e @ BackendError::Server(_))) => {
+                tracing::debug!(parent: &self.span(), error = %e, query = sql, "own query refused");
+                return Err(());
             }
-        }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {limit:?}"),
+        };
+        tracing::debug!(parent: &self.span(), error = %e, query = sql, "own query failed");
+        self.held.take(t);
+        self.lost_backend(t);
+        Err(())
     }
 
     /// The session's write position, read from the primary once after each write. Err if
@@ -418,7 +442,7 @@ impl Session {
             if self.ready(rt, Target::Primary).await.is_err() {
                 return Err(());
             }
-            let conn = self.held.get_mut(Target::Primary).ok_or(())?;
+            let conn = self.held.get(Target::Primary).ok_or(())?;
             let flavor = flavor_of(&conn.info.version);
             // The write's connection may have gone back to the pool since (a SET or
             // `SELECT LAST_INSERT_ID()` on the primary in between) and this be another,
@@ -431,15 +455,9 @@ impl Session {
             } else {
                 primary_position_query(flavor)
             };
-            let pos = match conn.query_scalar(query).await {
-                Ok(Some(v)) => String::from_utf8(v).ok().and_then(|s| clean_gtid_list(&s)),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::debug!(parent: &self.span(), error = %e, "cannot read last_gtid");
-                    self.held.take(Target::Primary);
-                    self.lost_backend(Target::Primary);
-                    return Err(());
-                }
+            let pos = match self.ask(Target::Primary, query, rt.connect_timeout).await? {
+                Some(v) => String::from_utf8(v).ok().and_then(|s| clean_gtid_list(&s)),
+                None => None,
             };
             // Without a position (nothing written yet that has a GTID) reads stay on the
             // primary.
@@ -488,14 +506,14 @@ impl Session {
     }
 
     /// Whether replica `i` has applied `pos`, waiting up to `wait` (the first choice waits,
-    /// the others are only asked).
-    async fn wait_for(&mut self, i: usize, pos: &str, wait: Duration) -> bool {
-        let wait = wait.as_secs_f64();
-        let Some(conn) = self.held.get_mut(Target::Replica(i)) else {
+    /// the others are only asked) and `answer` more for the answer.
+    async fn wait_for(&mut self, i: usize, pos: &str, wait: Duration, answer: Duration) -> bool {
+        let t = Target::Replica(i);
+        let Some(conn) = self.held.get(t) else {
             return false;
         };
-        let sql = wait_query(flavor_of(&conn.info.version), pos, wait);
-        matches!(conn.query_scalar(&sql).await, Ok(Some(v)) if v == b"0")
+        let sql = wait_query(flavor_of(&conn.info.version), pos, wait.as_secs_f64());
+        matches!(self.ask(t, &sql, wait + answer).await, Ok(Some(v)) if v == b"0")
     }
 }
 

@@ -62,7 +62,9 @@ impl NamedLocks {
                 LockCall::Get(Some(name))
                     if self.named.len() < MAX_LOCK_NAMES || self.named.contains_key(name) =>
                 {
-                    *self.named.entry(name.clone()).or_default() += 1;
+                    // Saturated, the count stays at least the server's: pinned till a reset.
+                    let n = self.named.entry(name.clone()).or_default();
+                    *n = n.saturating_add(1);
                 }
                 LockCall::Get(_) => self.unnamed = self.unnamed.saturating_add(1),
                 LockCall::Release(Some(name)) => {

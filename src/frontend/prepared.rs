@@ -232,13 +232,14 @@ impl Statements {
         self.last_prepared = None;
     }
 
-    /// The id the next prepared statement gets: never 0 and, once the counter wraps, never
-    /// one a live statement holds.
+    /// The id the next prepared statement gets: never 0, never [`LAST_PREPARED`] (which
+    /// names the last one prepared) and, once the counter wraps, never one a live statement
+    /// holds.
     fn free_id(&self) -> u32 {
         let mut id = self.next_id;
         loop {
             id = id.wrapping_add(1);
-            if id != 0 && !self.map.contains_key(&id) {
+            if id != 0 && id != LAST_PREPARED && !self.map.contains_key(&id) {
                 return id;
             }
         }
@@ -1060,6 +1061,8 @@ mod tests {
         s.map.insert(1, stmt());
         s.next_id = u32::MAX;
         assert_eq!(s.free_id(), 2, "0 and the live 1 are skipped");
+        s.next_id = u32::MAX - 1;
+        assert_eq!(s.free_id(), 2, "the last-prepared id is never given");
     }
 
     #[test]

@@ -11,35 +11,8 @@ use crate::config::TenantConfig;
 use crate::protocol::command::COM_INIT_DB;
 use crate::protocol::scan::{Expect, Outcome};
 use crate::router::route::{self, Destination, Target};
-use crate::router::{Class, Classification, Refs};
+use crate::router::{Class, Classification, Refs, SetInteger};
 use crate::state::RuntimeState;
-
-/// The seconds a SET gives `wait_timeout` (the session's idle limit on the server), when
-/// it spells them as a plain number: `wait_timeout = 2`, `@@session.wait_timeout := 2`.
-fn set_wait_timeout(sql: &[u8]) -> Option<u64> {
-    const NAME: &[u8] = b"wait_timeout";
-    // The variable itself, not one ending in its name (innodb_lock_wait_timeout).
-    // Nor a user variable of that name (`@wait_timeout`, ``@`wait_timeout` ``).
-    let user_var = |before: &[u8]| {
-        let before = before.strip_suffix(b"`").unwrap_or(before);
-        before.ends_with(b"@") && !before.ends_with(b"@@")
-    };
-    let at = (0..sql.len().saturating_sub(NAME.len() - 1)).find(|&i| {
-        sql[i..i + NAME.len()].eq_ignore_ascii_case(NAME)
-            && (i == 0 || !crate::router::is_ident_byte(sql[i - 1]))
-            && !user_var(&sql[..i])
-    })?;
-    let rest = std::str::from_utf8(&sql[at + NAME.len()..]).ok()?;
-    // Quoted: ``SET SESSION `wait_timeout` = 60`` (mysql-connector-python's pooled reset).
-    let rest = rest.strip_prefix('`').unwrap_or(rest).trim_start();
-    let rest = rest.strip_prefix(":=").or_else(|| rest.strip_prefix('='))?;
-    let digits: String = rest
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
 
 impl Session {
     /// Sends what `hold_end` kept back.
@@ -60,11 +33,15 @@ impl Session {
         if o.ok.as_ref().is_none_or(|ok| ok.warnings > 0) {
             return;
         }
-        if let Some(secs) = set_wait_timeout(sql) {
-            let limit = std::time::Duration::from_secs(secs.max(1));
-            self.idle_limit = limit.min(rt.config.server.idle_timeout);
-            self.idle_changed = true;
-        }
+        let idle = rt.config.server.idle_timeout;
+        self.idle_limit = match crate::router::session_integer(sql, "wait_timeout") {
+            SetInteger::NotSet => return,
+            SetInteger::To(secs) => std::time::Duration::from_secs(secs.max(1)).min(idle),
+            // `= 10*60`, `= DEFAULT`: not read here, so Switchyard's own limit, the one a
+            // client closed too early would notice.
+            SetInteger::Unread => idle,
+        };
+        self.idle_changed = true;
     }
 
     /// Follows the client's character set through `SET NAMES` and the like, for the
@@ -385,38 +362,5 @@ impl Session {
             Some(cur) if cur.name == t.name => Ok(()),
             _ => Err(super::error::db_access_denied(&self.who.user.name, db)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::set_wait_timeout;
-
-    #[test]
-    fn wait_timeout_is_read_from_plain_sets() {
-        assert_eq!(set_wait_timeout(b"SET SESSION wait_timeout = 2"), Some(2));
-        assert_eq!(
-            set_wait_timeout(b"set @@session.WAIT_TIMEOUT:=30"),
-            Some(30)
-        );
-        assert_eq!(
-            set_wait_timeout(b"SET sql_mode='', wait_timeout=7"),
-            Some(7)
-        );
-        assert_eq!(
-            set_wait_timeout(b"SET SESSION `wait_timeout` = 60"),
-            Some(60)
-        );
-        assert_eq!(set_wait_timeout(b"SET wait_timeout = @x"), None);
-        assert_eq!(set_wait_timeout(b"SET @wait_timeout = 5"), None);
-        assert_eq!(set_wait_timeout(b"SET @`wait_timeout` = 5"), None);
-        assert_eq!(set_wait_timeout(b"SET @@wait_timeout = 5"), Some(5));
-        assert_eq!(set_wait_timeout(b"SET wait_timeout = DEFAULT"), None);
-        assert_eq!(set_wait_timeout(b"SET sql_mode = ''"), None);
-        assert_eq!(set_wait_timeout(b"SET innodb_lock_wait_timeout = 50"), None);
-        assert_eq!(
-            set_wait_timeout(b"SET lock_wait_timeout = 9, wait_timeout = 3"),
-            Some(3)
-        );
     }
 }

@@ -38,7 +38,7 @@ use crate::state::per_worker::{self, PerWorker};
 pub(crate) use lexer::is_ident_byte;
 pub use lexer::MultiByte;
 pub use schemas::{schema_refs, visit_schema_refs};
-pub use set::client_charset;
+pub use set::{client_charset, session_integer, SetInteger};
 pub use set::{set_list, SetList};
 
 /// `sql` as the classifier must read it under the session's `sql_mode`

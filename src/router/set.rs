@@ -508,6 +508,99 @@ pub fn client_charset(sql: &[u8]) -> Option<String> {
     }
 }
 
+/// What a SET gives an integer session variable, by its last assignment.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetInteger {
+    /// It assigns the variable nothing.
+    NotSet,
+    To(u64),
+    /// It assigns a value not read here: an expression (`10*60`), `DEFAULT`, a variable,
+    /// or in a text with an executable comment.
+    Unread,
+}
+
+/// What the SET statement `sql` gives the session variable `var` (`wait_timeout`), read as
+/// the server reads it: not in a string or a comment, not a global of that name
+/// (`SET GLOBAL a = 1, wait_timeout = 5`: the scope holds for the assignments after it), not
+/// for one statement (`SET STATEMENT ... FOR`).
+pub fn session_integer(sql: &[u8], var: &str) -> SetInteger {
+    let mut toks = Tokens::new(unwrapped(sql));
+    toks.plain_comments = true;
+    let word = |toks: &Tokens, t: Token, w: &str| {
+        t.kind == Kind::Word && toks.text(t).eq_ignore_ascii_case(w.as_bytes())
+    };
+    match toks.next() {
+        Some(first) if word(&toks, first, "SET") => {}
+        _ => return SetInteger::NotSet,
+    }
+    if toks.peek().is_some_and(|t| word(&toks, t, "STATEMENT")) {
+        return SetInteger::NotSet;
+    }
+    let mut found = SetInteger::NotSet;
+    let (mut at_target, mut depth, mut global) = (true, 0u32, false);
+    while let Some(mut t) = toks.next() {
+        if at_target && depth == 0 {
+            at_target = false;
+            let text = toks.text(t);
+            if t.kind == Kind::Word && (is_global_scope(text) || is_session_scope(text)) {
+                global = is_global_scope(text);
+                let Some(next) = toks.next() else {
+                    break;
+                };
+                t = next;
+            }
+            match integer_assignment(&mut toks, t, var, global) {
+                Some(SetInteger::Unread) => return SetInteger::Unread,
+                Some(v) => {
+                    found = v;
+                    continue;
+                }
+                None => {}
+            }
+        }
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth = depth.saturating_sub(1),
+            Kind::Punct(b',') if depth == 0 => at_target = true,
+            _ => {}
+        }
+    }
+    if !toks.clean && found != SetInteger::NotSet {
+        return SetInteger::Unread;
+    }
+    found
+}
+
+/// At an assignment's target `t`: None if it is not the session's `var`; else its value.
+/// Leaves the cursor before the `,` that ends a plain one.
+fn integer_assignment(toks: &mut Tokens, t: Token, var: &str, global: bool) -> Option<SetInteger> {
+    let name = match t.kind {
+        Kind::Word if !global => toks.text(t).to_vec(),
+        Kind::QuotedIdent if !global => ident_text(toks.lex.src(), t).into_bytes(),
+        // `@@name` without a scope is the session's, whatever scope word came before.
+        Kind::SysVar => match sysvar_parts(toks.text(t)) {
+            Some((scope, name)) if !scope.is_some_and(is_global_scope) => name.to_vec(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if !name.eq_ignore_ascii_case(var.as_bytes()) {
+        return None;
+    }
+    let assigned = toks
+        .next()
+        .is_some_and(|op| op.is_punct(b'=') || op.kind == Kind::Assign);
+    let value = toks.next().filter(|v| v.kind == Kind::Num);
+    let ends = toks
+        .peek()
+        .is_none_or(|n| n.is_punct(b',') || n.is_punct(b';'));
+    let number = value.and_then(|v| std::str::from_utf8(toks.text(v)).ok()?.parse().ok());
+    Some(match number {
+        Some(n) if assigned && ends => SetInteger::To(n),
+        _ => SetInteger::Unread,
+    })
+}
+
 /// What a SET does to the client's character set.
 #[derive(Debug, PartialEq)]
 enum CharsetChange {
@@ -801,6 +894,40 @@ mod join_tests {
 
     fn list(sql: &str) -> Option<String> {
         set_list(sql.as_bytes()).map(|l| String::from_utf8_lossy(l.list).into_owned())
+    }
+
+    #[test]
+    fn wait_timeout_is_read_as_the_server_reads_it() {
+        use SetInteger::{NotSet, To, Unread};
+        let w = |sql: &str| session_integer(sql.as_bytes(), "wait_timeout");
+        assert_eq!(w("SET SESSION wait_timeout = 2"), To(2));
+        assert_eq!(w("set @@session.WAIT_TIMEOUT:=30"), To(30));
+        assert_eq!(w("SET sql_mode='', wait_timeout=7"), To(7));
+        assert_eq!(w("SET SESSION `wait_timeout` = 60"), To(60));
+        assert_eq!(w("SET @@wait_timeout = 5"), To(5));
+        assert_eq!(w("SET lock_wait_timeout = 9, wait_timeout = 3"), To(3));
+        assert_eq!(w("SET wait_timeout = 5, wait_timeout = 600"), To(600));
+        assert_eq!(w("/*!40101 SET wait_timeout = 8 */"), To(8));
+        assert_eq!(w("SET wait_timeout = 9 /* nine */"), To(9));
+        assert_eq!(w("SET GLOBAL sql_mode = '', @@wait_timeout = 4"), To(4));
+        // Not read: the server's value is not known here.
+        assert_eq!(w("SET SESSION wait_timeout = 10*60"), Unread);
+        assert_eq!(w("SET wait_timeout = DEFAULT"), Unread);
+        assert_eq!(w("SET wait_timeout = @x"), Unread);
+        assert_eq!(w("SET wait_timeout = @@global.wait_timeout"), Unread);
+        assert_eq!(w("SET wait_timeout = 5, wait_timeout = (600)"), Unread);
+        // Not the session's wait_timeout.
+        assert_eq!(w("SET @wait_timeout = 5"), NotSet);
+        assert_eq!(w("SET @`wait_timeout` = 5"), NotSet);
+        assert_eq!(w("SET @note = 'wait_timeout=1'"), NotSet);
+        assert_eq!(w("SET NAMES utf8mb4 /* wait_timeout=2 */"), NotSet);
+        assert_eq!(w("SET innodb_lock_wait_timeout = 50"), NotSet);
+        assert_eq!(w("SET GLOBAL wait_timeout = 5"), NotSet);
+        assert_eq!(w("SET GLOBAL sql_mode = '', wait_timeout = 5"), NotSet);
+        assert_eq!(w("SET @@global.wait_timeout = 5"), NotSet);
+        assert_eq!(w("SET STATEMENT wait_timeout = 5 FOR SELECT 1"), NotSet);
+        assert_eq!(w("SET x = IF(1, 2, 3), y = 4"), NotSet);
+        assert_eq!(w("SELECT 1"), NotSet);
     }
 
     #[test]

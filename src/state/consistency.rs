@@ -165,7 +165,8 @@ pub struct PrimaryPosition {
 #[derive(Debug, Clone)]
 struct Looked {
     started: Instant,
-    pos: String,
+    /// None: the lookup failed.
+    pos: Option<String>,
 }
 
 impl PrimaryPosition {
@@ -182,7 +183,9 @@ impl PrimaryPosition {
 impl PositionLookups {
     /// The primary's position as of some moment after `since`: a lookup that started after
     /// `since` is reused; otherwise `lookup` runs (one at a time: the reads queued behind it
-    /// all started before it, so they share its answer). `None` if the lookup failed.
+    /// all started before it, so they share its answer, a failure too: each asking again in
+    /// turn, a primary at its pool cap or not answering held the k-th read k lookups long).
+    /// `None` if the lookup failed.
     pub async fn after<F, Fut>(&self, since: Instant, lookup: F) -> Option<String>
     where
         F: FnOnce() -> Fut,
@@ -190,15 +193,15 @@ impl PositionLookups {
     {
         let mut gate = self.gate.lock().await;
         if let Some(l) = gate.as_ref().filter(|l| l.started >= since) {
-            return Some(l.pos.clone());
+            return l.pos.clone();
         }
         let started = Instant::now();
-        let pos = lookup().await?;
+        let pos = lookup().await;
         *gate = Some(Looked {
             started,
             pos: pos.clone(),
         });
-        Some(pos)
+        pos
     }
 }
 
@@ -369,5 +372,33 @@ mod tests {
         let later = Instant::now();
         let again = p.after(later, || async { Some("0-1-4".to_string()) }).await;
         assert_eq!(again.as_deref(), Some("0-1-4"));
+    }
+
+    /// Reads queued behind a lookup that failed (the primary at its pool cap, or not
+    /// answering) share its failure rather than each waiting out a lookup of its own.
+    #[tokio::test]
+    async fn a_failed_lookup_is_shared_too() {
+        let p = Arc::new(PositionLookups::default());
+        let lookups = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let since = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (p, lookups) = (Arc::clone(&p), Arc::clone(&lookups));
+            tasks.push(tokio::spawn(async move {
+                p.after(since, || async {
+                    lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    None
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), None);
+        }
+        assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let later = Instant::now();
+        let again = p.after(later, || async { Some("0-1-4".to_string()) }).await;
+        assert_eq!(again.as_deref(), Some("0-1-4"), "a later read asks again");
     }
 }

@@ -10,6 +10,8 @@ use super::Resolver;
 const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(3);
 const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_ETCD_TIMEOUT: Duration = Duration::from_secs(2);
+/// etcd's `MaxLeaseTTL`.
+const MAX_LEASE_TTL: Duration = Duration::from_secs(9_000_000_000);
 
 impl Resolver<'_, '_, '_> {
     pub(super) fn fleet(&mut self, raw: &RawFleet, listen: &str) -> FleetConfig {
@@ -26,6 +28,14 @@ impl Resolver<'_, '_, '_> {
             DEFAULT_LEASE_TTL,
             Duration::from_secs(2),
         );
+        if let (true, Some(s)) = (lease_ttl > MAX_LEASE_TTL, &raw.lease_ttl) {
+            // etcd refuses a longer lease: the instance would never join its fleet.
+            let m = format!(
+                "must be at most {}s (etcd's limit)",
+                MAX_LEASE_TTL.as_secs()
+            );
+            self.sink.at("fleet.lease_ttl", s.span(), m);
+        }
         if let (true, Some(s)) = (lease_ttl.subsec_nanos() != 0, &raw.lease_ttl) {
             // "2900ms" was cut to 2 s without a word.
             self.sink.at(
@@ -133,6 +143,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
+        let long = errors("name = \"a\"\netcd = [\"127.0.0.1:2379\"]\ninstance = \"i\"\nlease_ttl = \"200000d\"\n");
+        assert!(long.contains("fleet.lease_ttl"), "{long}");
         let e = errors("name = \"a/b\"\netcd = []\ninstance = \"\"\nlease_ttl = \"1s\"\n");
         for part in [
             "fleet.name",

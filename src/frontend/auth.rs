@@ -172,8 +172,11 @@ impl Sha2Login<'_> {
         let (pw, seq) = full_auth(client, rt, self.nonce, seq).await?;
         // 5,000 rounds of SHA-256: milliseconds of CPU, kept off the event loop too.
         let hash = self.hash.clone();
-        let checked = tokio::task::spawn_blocking(move || pw.filter(|pw| hash.matches(pw)));
-        let Some(pw) = checked.await.ok().flatten() else {
+        let checked = rt
+            .shared
+            .login_work
+            .run(move || pw.filter(|pw| hash.matches(pw)));
+        let Some(pw) = checked.await.flatten() else {
             return Err(deny(seq));
         };
         let pw = Secret::new(String::from_utf8_lossy(&pw).into_owned());
@@ -287,9 +290,7 @@ async fn full_auth(
     // A private-key operation is a millisecond of CPU that any stranger can ask for: it runs
     // off the event loop, so other sessions are not held up.
     let nonce = *nonce;
-    let password = tokio::task::spawn_blocking(move || key.decrypt_password(&payload, &nonce))
-        .await
-        .ok()
-        .flatten();
+    let decrypt = move || key.decrypt_password(&payload, &nonce);
+    let password = rt.shared.login_work.run(decrypt).await.flatten();
     Ok((password, seq))
 }

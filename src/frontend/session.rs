@@ -387,6 +387,11 @@ impl Session {
                     break;
                 }
             };
+            // Commands a client wrote ahead come from the read buffer, and many are answered
+            // without a backend (an unknown command, a refused statement) by writes that
+            // seldom wait: each counts against the task's budget, so a flood of them yields
+            // to the worker's other sessions rather than hold it for the whole flood.
+            tokio::task::consume_budget().await;
             // Killed meanwhile (its own KILL among them): a command read with the kill, as
             // one pipelined behind a KILL, is not run, as the server runs none after one.
             if entry.signals.killed() {

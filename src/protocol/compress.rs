@@ -4,7 +4,7 @@
 
 use std::io::{self, Read, Write};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 
@@ -30,6 +30,22 @@ pub struct Compression {
     held: Vec<u8>,
 }
 
+/// Inflates `body` onto `out`: exactly `plain` bytes, or Err (as the server refuses a frame
+/// whose data does not fill, or overflows, the length its header gives).
+fn inflate(body: &[u8], plain: usize, out: &mut BytesMut) -> io::Result<()> {
+    let mut z = ZlibDecoder::new(body).take(plain as u64);
+    let inflated = io::copy(&mut z, &mut out.writer())?;
+    let more = z.into_inner().read(&mut [0u8; 1])?;
+    if inflated == plain as u64 && more == 0 {
+        return Ok(());
+    }
+    let m = match more {
+        0 => format!("{inflated} bytes where the header says {plain}"),
+        _ => format!("more bytes than the header's {plain}"),
+    };
+    Err(io::Error::new(io::ErrorKind::InvalidData, m))
+}
+
 impl Compression {
     /// Decodes the first whole frame in `raw` onto `out`. `Ok(None)`: more bytes needed.
     pub fn decode(&mut self, out: &mut BytesMut) -> io::Result<Option<usize>> {
@@ -46,13 +62,14 @@ impl Compression {
         if plain == 0 {
             out.extend_from_slice(body);
         } else {
+            // Grown as the data inflates, not to the length the header claims: a frame of a
+            // few bytes that claims 16 MB costs no 16 MB of zeroed memory before it fails.
             let start = out.len();
-            out.resize(start + plain, 0);
-            let mut z = ZlibDecoder::new(body);
-            z.read_exact(&mut out[start..]).map_err(|e| {
+            if let Err(e) = inflate(body, plain, out) {
                 out.truncate(start);
-                io::Error::new(io::ErrorKind::InvalidData, format!("compressed frame: {e}"))
-            })?;
+                let m = format!("compressed frame: {e}");
+                return Err(io::Error::new(io::ErrorKind::InvalidData, m));
+            }
         }
         self.raw.advance(HEADER + len);
         if self.raw.is_empty() && self.raw.capacity() > KEEP_AT_MOST {
@@ -172,6 +189,39 @@ mod tests {
             assert_eq!(&decode_all(&mut rx)[..], &bytes[..]);
             assert!(rx.raw.is_empty());
         }
+    }
+
+    /// A frame whose header claims more than its data inflates to is refused, without
+    /// memory for what it claims; so is one that inflates to more.
+    #[test]
+    fn a_frame_is_held_to_its_header() {
+        let mut tx = Compression::default();
+        let mut framed = tx.frame_chunks(&[b'x'; 1000]).unwrap();
+        framed[4..7].copy_from_slice(&[0xff, 0xff, 0xff]);
+        let mut rx = Compression::default();
+        rx.raw.extend_from_slice(&framed);
+        let mut out = BytesMut::new();
+        let e = rx.decode(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            e.to_string()
+                .contains("1000 bytes where the header says 16777215"),
+            "{e}"
+        );
+        assert!(
+            out.is_empty() && out.capacity() < 1 << 20,
+            "{}",
+            out.capacity()
+        );
+        framed[4..7].copy_from_slice(&[100, 0, 0]);
+        let mut rx = Compression::default();
+        rx.raw.extend_from_slice(&framed);
+        let e = rx.decode(&mut out).unwrap_err();
+        assert!(
+            e.to_string().contains("more bytes than the header's 100"),
+            "{e}"
+        );
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
 use super::lock::Unpoisoned;
@@ -13,34 +15,59 @@ const DOWN_FOR: Duration = Duration::from_secs(2);
 
 /// A tenant whose reads fell back to the primary and that has not read since is forgotten
 /// after this: a reload may have removed it or its replicas, or its clients gone, and no
-/// read of its would ever take it off the list (nor the lock every replica read of every
-/// tenant takes while the list is not empty).
+/// read of its would ever take it off the list (which every replica read of every tenant
+/// looks at while it is not empty).
 const FALLBACK_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 pub struct Health {
-    down_until: Mutex<HashMap<String, Instant>>,
-    /// Whether any entry may still be in force: the common case (all up) takes no lock.
+    /// What is down or OFFLINE, replaced whole at each change (a refusal, OFFLINE, ONLINE,
+    /// the sweep's expiry): every replica choice of every tenant reads it while anything is
+    /// down, so a read takes no lock and writes nothing another worker reads.
+    down: ArcSwap<Down>,
+    /// Whether anything is: the common case (all up) reads one word.
     any_down: AtomicBool,
-    /// Backends ops set OFFLINE: no new reads until set ONLINE. Survives reloads.
-    offline: Mutex<HashSet<String>>,
+    /// Serializes the changes to `down`, each a copy of it replaced.
+    changing: Mutex<()>,
     /// Tenants whose reads currently fall back to the primary for want of a replica, with
     /// when that was last seen.
     falling_back: Mutex<HashMap<String, Instant>>,
+    /// Their names, replaced whole when one comes or goes: the reads of every other tenant
+    /// look here, without the lock, while one tenant falls back.
+    falling_back_names: ArcSwap<HashSet<String>>,
     any_falling_back: AtomicBool,
 }
 
+/// Backends the data path found refusing connections (until when), and those ops set
+/// OFFLINE (no new reads until set ONLINE; survives reloads).
+#[derive(Debug, Default, Clone)]
+struct Down {
+    until: HashMap<String, Instant>,
+    offline: HashSet<String>,
+}
+
 impl Health {
+    fn change(&self, f: impl FnOnce(&mut Down)) {
+        let _one_at_a_time = self.changing.locked();
+        let mut next = Down::clone(&self.down.load());
+        f(&mut next);
+        let any = !next.until.is_empty() || !next.offline.is_empty();
+        self.down.store(Arc::new(next));
+        self.any_down.store(any, Ordering::Release);
+    }
+
     pub fn mark_down(&self, addr: &str) {
-        let mut m = self.down_until.locked();
-        m.insert(addr.to_owned(), Instant::now() + DOWN_FOR);
-        self.any_down.store(true, Ordering::Release);
+        let until = Instant::now() + DOWN_FOR;
+        self.change(|d| {
+            d.until.insert(addr.to_owned(), until);
+        });
     }
 
     /// Records whether `tenant`'s reads fall back to the primary; returns true when that
     /// changed, so the caller logs transitions rather than every statement.
     pub fn note_fallback(&self, tenant: &str, falling_back: bool) -> bool {
-        if !falling_back && !self.any_falling_back.load(Ordering::Acquire) {
+        let listed = || self.falling_back_names.load().contains(tenant);
+        if !falling_back && (!self.any_falling_back.load(Ordering::Acquire) || !listed()) {
             return false;
         }
         let mut set = self.falling_back.locked();
@@ -49,66 +76,68 @@ impl Health {
         } else {
             set.remove(tenant).is_some()
         };
-        self.any_falling_back
-            .store(!set.is_empty(), Ordering::Release);
+        if changed {
+            self.publish_fallbacks(&set);
+        }
         changed
     }
 
-    /// Forgets tenants that have not fallen back for [`FALLBACK_FORGOTTEN_AFTER`] (called
-    /// by the periodic sweep).
+    fn publish_fallbacks(&self, set: &HashMap<String, Instant>) {
+        let names = set.keys().cloned().collect();
+        self.falling_back_names.store(Arc::new(names));
+        self.any_falling_back
+            .store(!set.is_empty(), Ordering::Release);
+    }
+
+    /// Forgets tenants that have not fallen back for [`FALLBACK_FORGOTTEN_AFTER`], and
+    /// refusals whose time is up (called by the periodic sweep).
     pub fn forget_old_fallbacks(&self, now: Instant) {
+        if self.any_down.load(Ordering::Acquire)
+            && self.down.load().until.values().any(|until| *until <= now)
+        {
+            self.change(|d| d.until.retain(|_, until| *until > now));
+        }
         if !self.any_falling_back.load(Ordering::Acquire) {
             return;
         }
         let mut set = self.falling_back.locked();
+        let before = set.len();
         set.retain(|_, seen| now.saturating_duration_since(*seen) < FALLBACK_FORGOTTEN_AFTER);
-        self.any_falling_back
-            .store(!set.is_empty(), Ordering::Release);
+        if set.len() != before {
+            self.publish_fallbacks(&set);
+        }
     }
 
     /// Sets a backend OFFLINE (true) or back ONLINE (false); returns whether that changed.
     pub fn set_offline(&self, addr: &str, offline: bool) -> bool {
-        let mut set = self.offline.locked();
-        let changed = if offline {
-            set.insert(addr.to_owned())
-        } else {
-            set.remove(addr)
-        };
-        let down = self.down_until.locked();
-        self.any_down
-            .store(!set.is_empty() || !down.is_empty(), Ordering::Release);
+        let mut changed = false;
+        self.change(|d| {
+            changed = if offline {
+                d.offline.insert(addr.to_owned())
+            } else {
+                d.offline.remove(addr)
+            };
+        });
         changed
     }
 
     /// The backends set OFFLINE, sorted.
     pub fn offline_list(&self) -> Vec<String> {
-        let set = self.offline.locked();
-        let mut v: Vec<String> = set.iter().cloned().collect();
+        let mut v: Vec<String> = self.down.load().offline.iter().cloned().collect();
         v.sort();
         v
     }
 
     pub fn is_offline(&self, addr: &str) -> bool {
-        self.offline.locked().contains(addr)
+        self.down.load().offline.contains(addr)
     }
 
     pub fn is_up(&self, addr: &str) -> bool {
         if !self.any_down.load(Ordering::Acquire) {
             return true;
         }
-        // In `set_offline`'s order, `offline` before `down_until`: in the other order an
-        // OFFLINE or ONLINE at the same moment as a read's replica choice deadlocked both.
-        let offline = self.offline.locked();
-        if offline.contains(addr) {
-            return false;
-        }
-        let mut m = self.down_until.locked();
-        let now = Instant::now();
-        m.retain(|_, until| *until > now);
-        if m.is_empty() && offline.is_empty() {
-            self.any_down.store(false, Ordering::Release);
-        }
-        !m.contains_key(addr)
+        let d = self.down.load();
+        !d.offline.contains(addr) && d.until.get(addr).is_none_or(|u| *u <= Instant::now())
     }
 }
 
@@ -199,10 +228,12 @@ mod tests {
         h.mark_down("a:1");
         assert!(!h.is_up("a:1"));
         assert!(h.is_up("b:1"));
-        h.down_until
-            .lock()
-            .unwrap()
-            .insert("a:1".into(), Instant::now() - Duration::from_millis(1));
+        // Its time up, it is up again at once, and the sweep clears it.
+        h.forget_old_fallbacks(Instant::now());
+        assert!(h.any_down.load(Ordering::Acquire), "not yet");
+        let later = Instant::now() + DOWN_FOR;
+        assert!(!h.is_up("a:1"));
+        h.forget_old_fallbacks(later);
         assert!(h.is_up("a:1"));
         assert!(!h.any_down.load(Ordering::Acquire));
     }

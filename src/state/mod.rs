@@ -128,6 +128,10 @@ pub struct Shared {
     pub fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
     /// Bounds the classifier's full passes running on blocking threads.
     pub off_loop: OffLoop,
+    /// Login work off the event loops (caching_sha2's full hash, RSA decryption), in a
+    /// line of its own: a flood of failing logins takes no more than the cores, and no
+    /// classifier pass waits behind it.
+    pub login_work: OffLoop,
     /// The session workers: their sessions and CPU time, and the balancer's calls.
     pub workers: workers::WorkerBoard,
     /// Sessions reading from each replica server, per worker: what replica choices balance.
@@ -136,8 +140,26 @@ pub struct Shared {
 
 /// Full classifier passes (`frontend::offload`) run at once, at most as many as the cores
 /// the process may use: a flood of long statements then takes no more CPU than the event
-/// loops could give it, and waits in line (its own sessions only) beyond that.
+/// loops could give it, and waits in line beyond that. The line is one for all tenants, in
+/// arrival order: another session's new shape waits behind a flood's queued passes (its
+/// statements seen before take the light pass and never wait here).
 pub struct OffLoop(pub Arc<tokio::sync::Semaphore>);
+
+impl OffLoop {
+    /// Runs `f` on a blocking thread once a turn is free. None if it panicked.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let turn = Arc::clone(&self.0).acquire_owned().await.ok()?;
+        let job = tokio::task::spawn_blocking(move || {
+            // Held to the end, even if the task that asked stops waiting.
+            let _turn = turn;
+            f()
+        });
+        job.await.ok()
+    }
+}
 
 impl Default for OffLoop {
     fn default() -> Self {

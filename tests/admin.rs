@@ -557,6 +557,92 @@ async fn offline_replica_gets_no_reads_until_online() {
     assert!(msg.contains("primary"), "{msg}");
 }
 
+/// `EXPLAIN ROUTE FOR TENANT t` explains the statement for tenant `t`, not the first
+/// configured one (product.md, operations.md admin commands): globex, which has no
+/// replicas, routes `SELECT 1` to its primary, where the default tenant (acme) would
+/// name a replica. An operator asking why a tenant's reads hit the primary relies on it.
+#[tokio::test]
+async fn explain_route_for_tenant_names_that_tenant_and_its_route() {
+    let p = start().await;
+    let mut a = admin(&p).await;
+    let primary = format!("127.0.0.1:{}", primary_port());
+
+    let e = must(&mut a, "EXPLAIN ROUTE FOR TENANT globex SELECT 1").await;
+    assert_eq!(e.rows.len(), 1);
+    assert_eq!(e.get(0, "tenant"), Some("globex"));
+    assert_eq!(e.get(0, "class"), Some("read"));
+    assert_eq!(
+        (e.get(0, "route"), e.get(0, "reason")),
+        (Some("primary"), Some("no replicas"))
+    );
+    assert_eq!(e.get(0, "servers"), Some(primary.as_str()));
+
+    // The control: without FOR TENANT, or for acme, the same read goes to a replica.
+    for sql in [
+        "EXPLAIN ROUTE SELECT 1",
+        "explain route for tenant acme SELECT 1",
+    ] {
+        let e = must(&mut a, sql).await;
+        assert_eq!(e.get(0, "tenant"), Some("acme"), "{sql}");
+        assert_eq!(e.get(0, "route"), Some("replica"), "{sql}");
+    }
+    let e = must(&mut a, "EXPLAIN ROUTE FOR TENANT sb SELECT 1").await;
+    assert_eq!(e.get(0, "tenant"), Some("sb"));
+
+    let (code, msg) = refused(&mut a, "EXPLAIN ROUTE FOR TENANT nobody SELECT 1").await;
+    assert_eq!(code, 1049, "{msg}");
+    assert!(msg.contains("'nobody'"), "{msg}");
+}
+
+/// A replica set OFFLINE on the admin port stays OFFLINE across RELOAD, of the same file
+/// and of one that changes its tenant (operations.md, "Reload": "backends set OFFLINE ...
+/// survive the reload"; the admin table: "kept across reloads"). A reload that brought it
+/// back would send reads to a replica an operator took out for maintenance.
+#[tokio::test]
+async fn an_offline_replica_stays_offline_across_reload() {
+    let (file, p, mut a) = serving_file("offline-reload", &config_text(None)).await;
+    let r1 = replica_ports()[0];
+    must(&mut a, &format!("SET BACKEND {} OFFLINE", replica_addr(0))).await;
+
+    let changed = common::config_text(r#"consistency = "eventual""#) + &admin_section();
+    for (what, text) in [("unchanged", config_text(None)), ("acme changed", changed)] {
+        file.write(&text);
+        let r = must(&mut a, "RELOAD").await;
+        assert_eq!(r.get(0, "status"), Some("reloaded"), "{what}");
+        if what == "acme changed" {
+            assert_eq!(r.get(0, "tenants_changed"), Some("acme"), "{what}");
+        }
+
+        let b = must(&mut a, "SHOW BACKENDS").await;
+        let rows: Vec<usize> = (0..b.rows.len())
+            .filter(|&i| b.get(i, "address") == Some(replica_addr(0).as_str()))
+            .collect();
+        assert!(!rows.is_empty(), "{what}: replica 1 is listed");
+        for i in rows {
+            assert_eq!(
+                b.get(i, "state"),
+                Some("offline"),
+                "{what}: replica 1 of tenant {:?}",
+                b.get(i, "tenant")
+            );
+        }
+        // Sessions kept open choose the replica fewer of them read from: with replica 1
+        // back in rotation, some of these would pick it.
+        let mut sessions = Vec::new();
+        for (user, db) in [("acme_app", "wf_acme"), ("sbtest", "sbtest")] {
+            for _ in 0..4 {
+                sessions.push(connect(p.addr.port(), user, Some(db)).await);
+            }
+        }
+        for i in 0..20 {
+            let n = sessions.len();
+            let port = served_by(&mut sessions[i % n]).await;
+            assert_ne!(port, r1, "{what}: read {i} reached the OFFLINE replica");
+            assert!(is_replica(port), "{what}: read {i} ran on {port}");
+        }
+    }
+}
+
 /// Runs `SELECT 1` on a globex session until `stop`; returns (statements, slowest).
 fn globex_loop(p: &AdminProxy, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(u64, Duration)> {
     let port = p.addr.port();

@@ -419,3 +419,124 @@ async fn a_name_hidden_in_what_another_sql_mode_calls_a_string_is_refused() {
         }
     }
 }
+
+/// The common config plus `sy_root` (a superuser on the servers, so any 1044 is the
+/// proxy's own) as a user of a list of tenants.
+fn config_with_listed_user(tenants: &str) -> switchyard::config::Config {
+    let text = common::config_text("")
+        + &format!(
+            "\n[[users]]\nname = \"sy_root\"\npassword = \"sy_root\"\ntenants = {tenants}\n"
+        );
+    switchyard::config::parse(&text, &|_| None).unwrap()
+}
+
+/// A user with `tenants = ["acme", "globex"]` may use both listed tenants' schemas and no
+/// other's: `sbtest` (tenant sb) is refused with ERR 1044 at login, at `USE` and as a
+/// qualified name (security.md, "A user bound to a tenant ... or a `tenants = [...]`
+/// list"). The user is a superuser on the servers, so only Switchyard can refuse: a list
+/// read as `"*"` would hand the user every tenant.
+#[tokio::test]
+async fn a_user_of_a_tenant_list_reaches_only_the_listed_tenants() {
+    globex_secret().await;
+    let proxy = common::start(config_with_listed_user(r#"["acme", "globex"]"#)).await;
+    let port = proxy.addr.port();
+    let denied = |what: &str, e: &mysql_async::Error| {
+        let (code, state, msg) = server_err(e);
+        assert_eq!((code, state.as_str()), (1044, "42000"), "{what}: {msg}");
+        assert!(
+            msg.contains("'sy_root'@'%'") && msg.contains("sbtest"),
+            "{what}: {msg}"
+        );
+    };
+
+    let e = match Conn::new(opts(port, "sy_root", Some("sbtest"))).await {
+        Ok(_) => panic!("login with sb's schema let in"),
+        Err(e) => e,
+    };
+    denied("login with sbtest", &e);
+
+    for start in [Some("wf_acme"), Some("wf_globex"), None] {
+        let mut c = connect(port, "sy_root", start).await;
+        for sql in [
+            "USE sbtest",
+            "SELECT * FROM sbtest.sbtest1",
+            "SELECT COUNT(*) FROM sbtest.sy_listed_user",
+        ] {
+            let what = format!("{sql} (from {start:?})");
+            let e = c.query_drop(sql).await.expect_err(&what);
+            denied(&what, &e);
+        }
+        let db: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+        assert_eq!(db.as_deref(), start, "the refusals left the schema");
+    }
+
+    // Both listed tenants work, by login, by USE and by qualified name.
+    let mut c = connect(port, "sy_root", Some("wf_globex")).await;
+    let s: String = c
+        .query_first("SELECT secret FROM isolation_secret WHERE id = 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s, SECRET);
+    c.query_drop("USE wf_acme").await.unwrap();
+    let db: String = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db, "wf_acme");
+    c.query_drop("USE rb_acme").await.unwrap();
+    c.query_drop("USE wf_globex").await.unwrap();
+    let db: String = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db, "wf_globex");
+    let mut c = connect(port, "sy_root", Some("rb_acme")).await;
+    let db: String = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db, "rb_acme");
+}
+
+/// A multi-statement whose first statement is an allowed write and whose second names
+/// another tenant's schema is refused whole, before any of it runs (security.md,
+/// "multi-statements ... the whole text is checked first, so none of it runs"): the
+/// INSERT did not happen. Checked statement by statement, the write would have landed
+/// before the refusal of the second.
+#[tokio::test]
+async fn a_multi_statement_naming_another_tenant_runs_none_of_its_statements() {
+    globex_secret().await;
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.iso_multi_write (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    root.query_drop("DELETE FROM wf_acme.iso_multi_write WHERE id = 1")
+        .await
+        .unwrap();
+    let proxy = common::start(common::config("")).await;
+    let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    // mysql_async asks for CLIENT_MULTI_STATEMENTS: the control below shows the server
+    // runs both statements of an allowed text.
+    c.query_drop("DO 1; DO 2").await.unwrap();
+
+    for sql in as_written_and_long(
+        "INSERT INTO wf_acme.iso_multi_write VALUES (1); \
+         SELECT * FROM wf_globex.isolation_secret",
+    ) {
+        let e = c.query_drop(&sql).await.expect_err("refused");
+        assert_denied("INSERT; SELECT other tenant", &e);
+        still_usable(&mut c, "the refused multi-statement").await;
+        let n: i64 = root
+            .query_first("SELECT COUNT(*) FROM wf_acme.iso_multi_write WHERE id = 1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0, "the INSERT of a refused multi-statement ran");
+    }
+
+    // Control: the same INSERT with an allowed second statement does run.
+    c.query_drop("INSERT INTO wf_acme.iso_multi_write VALUES (1); SELECT 1")
+        .await
+        .unwrap();
+    let n: i64 = root
+        .query_first("SELECT COUNT(*) FROM wf_acme.iso_multi_write WHERE id = 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1, "the allowed multi-statement's INSERT");
+    root.query_drop("DELETE FROM wf_acme.iso_multi_write WHERE id = 1")
+        .await
+        .unwrap();
+}

@@ -584,3 +584,64 @@ async fn an_execute_killed_before_it_ran_leaves_its_long_data_to_nobody() {
         .await
         .unwrap();
 }
+
+/// `SELECT SLEEP(3)` on `c` in the background, tagged with `tag`: what it returned (0 when
+/// it slept its full time, 1 or an error when interrupted) and the connection.
+fn sleep_in_background(
+    mut c: Conn,
+    tag: String,
+) -> tokio::task::JoinHandle<(Conn, Result<Option<i64>, mysql_async::Error>)> {
+    tokio::spawn(async move {
+        let r = c.query_first(format!("SELECT SLEEP(3) /* {tag} */")).await;
+        (c, r)
+    })
+}
+
+/// KILL acts only on sessions of the same configured user, not on another user's session
+/// of the same tenant (security.md, KILL row; routing.md, "Session ids and KILL"): `ops`,
+/// in tenant acme, gets ERR 1094 `Unknown thread id` for an `acme_app` session's id, and
+/// that session's statement runs to its end. A check by tenant alone would let any user
+/// of a tenant interrupt (or probe) the others' sessions; the server refuses it too.
+#[tokio::test]
+async fn another_users_session_of_the_same_tenant_cannot_be_killed() {
+    let p = proxy().await;
+    let port = p.addr.port();
+    let victim = connect(port, "acme_app", Some("wf_acme")).await;
+    let id = victim.id();
+    let mut ops = connect(port, "ops", Some("wf_acme")).await;
+    let db: String = ops.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db, "wf_acme", "ops is in tenant acme");
+
+    let tag = format!("other-user-{port}");
+    let run = sleep_in_background(victim, tag.clone());
+    until_running(&tag).await;
+    for sql in [format!("KILL QUERY {id}"), format!("KILL {id}")] {
+        let e = ops.query_drop(&sql).await.expect_err(&sql);
+        assert_eq!(
+            server_err(e),
+            (1094, format!("Unknown thread id: {id}")),
+            "{sql}"
+        );
+    }
+    let (mut victim, r) = run.await.unwrap();
+    assert_eq!(
+        r.expect("acme_app's statement is not interrupted"),
+        Some(0),
+        "SLEEP(3) ran its full time"
+    );
+    let one: Option<i64> = victim.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1), "acme_app's session lives");
+
+    // Control: the same id, killed by its own user, is interrupted (the id was right).
+    let tag = format!("same-user-{port}");
+    let run = sleep_in_background(victim, tag.clone());
+    until_running(&tag).await;
+    let mut own = connect(port, "acme_app", Some("wf_acme")).await;
+    own.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let (_, r) = run.await.unwrap();
+    assert_ne!(
+        r.ok(),
+        Some(Some(0)),
+        "the same user's KILL QUERY interrupts it"
+    );
+}

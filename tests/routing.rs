@@ -1057,3 +1057,72 @@ async fn the_built_in_function_list_is_the_servers() {
         assert!(!server_knows(&mut root, made_up).await);
     }
 }
+
+/// The `pins` column of session `id` in SHOW SESSIONS on the admin port `admin`.
+async fn pins_of(admin: u16, id: u32) -> Option<String> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(admin)
+        .user(Some("admin"))
+        .pass(Some("admin_pw"))
+        .prefer_socket(false);
+    let mut a = Conn::new(opts).await.expect("admin login");
+    let rows: Vec<mysql_async::Row> = a.query("SHOW SESSIONS").await.unwrap();
+    rows.into_iter().find_map(|r| {
+        let sid: u64 = r.get("id")?;
+        let pins: Option<Option<String>> = r.get("pins");
+        (sid == u64::from(id)).then(|| pins.flatten().unwrap_or_default())
+    })
+}
+
+/// `/* pin=on */` keeps the session on its primary connection until `/* pin=off */`, and
+/// SHOW SESSIONS names the pin `hint` (routing.md, "Hints"; product.md). It is what an
+/// application relies on when its code keeps server state Switchyard cannot see: a pin
+/// the proxy forgot would send the next read to a replica, where that state is missing.
+#[tokio::test]
+async fn a_pin_hint_keeps_reads_on_the_primary_until_pin_off() {
+    let text = common::config_text(r#"consistency = "eventual""#)
+        + "\n[admin]\nuser = \"admin\"\npassword = \"admin_pw\"\n";
+    let cfg = switchyard::config::parse(&text, &|_| None).unwrap();
+    let p = common::start_with_admin(switchyard::state::RuntimeState::new(cfg)).await;
+    let admin = p.admin.port();
+    let mut c = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    let id = c.id();
+    assert!(is_replica(served_by(&mut c).await), "before the hint");
+
+    let port: u16 = c
+        .query_first("/* pin=on */ SELECT @@port")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(port, primary_port(), "the pin=on statement itself");
+    for i in 0..5 {
+        assert_eq!(
+            served_by(&mut c).await,
+            primary_port(),
+            "read {i} after pin=on"
+        );
+    }
+    let pins = common::until("SHOW SESSIONS names the hint pin", SHOW, || async {
+        pins_of(admin, id).await.filter(|p| p.contains("hint"))
+    })
+    .await;
+    assert_eq!(pins, "hint");
+
+    c.query_drop("/* pin=off */ SELECT 1").await.unwrap();
+    for i in 0..3 {
+        assert!(
+            is_replica(served_by(&mut c).await),
+            "read {i} after pin=off goes to a replica again"
+        );
+    }
+    common::until("SHOW SESSIONS drops the hint pin", SHOW, || async {
+        pins_of(admin, id)
+            .await
+            .filter(|p| p.is_empty())
+            .map(|_| ())
+    })
+    .await;
+}
+
+const SHOW: Duration = Duration::from_secs(5);

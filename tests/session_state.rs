@@ -975,3 +975,48 @@ async fn change_user_takes_a_slot_of_the_new_users() {
         "{refused}"
     );
 }
+
+/// SETs a multi-tenant user makes before it chooses a tenant (in the lobby) carry over once
+/// it does (routing.md, "Multi-tenant users and the lobby"): drivers set the time zone or
+/// `sql_mode` right after connecting, before the application's `USE`, and a session that
+/// lost them would compute and compare times differently on the tenant's servers. Checked
+/// on a replica read and on the primary (in a transaction), for `ops` (lobby acme, then
+/// `USE wf_acme`) and for a user whose lobby is another tenant than the one it chooses
+/// (lobby globex, then `USE sbtest` of tenant sb).
+#[tokio::test]
+async fn sets_made_in_the_lobby_carry_over_to_the_chosen_tenant() {
+    let text = common::config_text(r#"consistency = "eventual""#).replace(
+        "[[tenants]]\nname = \"sb\"\nschemas = [\"sbtest\"]\n",
+        "[[tenants]]\nname = \"sb\"\nschemas = [\"sbtest\"]\nconsistency = \"eventual\"\n",
+    ) + "\n[[users]]\nname = \"sy_root\"\npassword = \"sy_root\"\ntenants = [\"globex\", \"sb\"]\n";
+    assert!(text.contains("name = \"sb\"\nschemas = [\"sbtest\"]\nconsistency"));
+    let cfg = switchyard::config::parse(&text, &|_| None).unwrap();
+    let proxy = common::start(cfg).await;
+    for (user, db, zone) in [
+        ("ops", "wf_acme", "+03:00"),
+        ("sy_root", "sbtest", "-04:30"),
+    ] {
+        let mut c = connect(proxy.addr.port(), user, None).await;
+        let before: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+        assert_eq!(before, None, "{user} has chosen no tenant yet");
+        c.query_drop(format!("SET time_zone = '{zone}'"))
+            .await
+            .unwrap();
+        c.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+            .await
+            .unwrap();
+        c.query_drop(format!("USE {db}")).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                on_both(&mut c, "@@time_zone").await,
+                (zone.into(), zone.into()),
+                "{user} after USE {db}"
+            );
+            assert_eq!(
+                on_both(&mut c, "@@sql_mode").await,
+                ("ANSI_QUOTES".into(), "ANSI_QUOTES".into()),
+                "{user} after USE {db}"
+            );
+        }
+    }
+}

@@ -45,11 +45,45 @@ pub enum BackendError {
 }
 
 impl BackendError {
-    /// Whether the server could not be reached at all (as opposed to answering badly).
+    /// Whether the server could not be reached at all (as opposed to answering badly), for
+    /// all we know: a connect this process could not even make is no news of the server.
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            BackendError::Connect(_) | BackendError::ConnectTimeout
-        )
+        match self {
+            BackendError::Connect(e) => !local_shortage(e),
+            BackendError::ConnectTimeout => true,
+            _ => false,
+        }
+    }
+}
+
+/// This process or host ran out of what a connect needs (file descriptors, local ports,
+/// buffers): marked down, the server would be skipped by every tenant's sessions, each of
+/// them then opening connections elsewhere with the same shortage.
+fn local_shortage(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EADDRNOTAVAIL | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shortage_of_our_own_is_no_news_of_the_server() {
+        let connect = |code| BackendError::Connect(io::Error::from_raw_os_error(code));
+        for local in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::EADDRNOTAVAIL,
+            libc::ENOBUFS,
+        ] {
+            assert!(!connect(local).is_unreachable(), "{local}");
+        }
+        for remote in [libc::ECONNREFUSED, libc::ECONNRESET, libc::EHOSTUNREACH] {
+            assert!(connect(remote).is_unreachable(), "{remote}");
+        }
+        assert!(BackendError::ConnectTimeout.is_unreachable());
     }
 }

@@ -1406,6 +1406,92 @@ async fn metrics_and_probes_over_http() {
     assert_eq!(tenants, HashSet::from(["acme", "globex", "sb"]));
 }
 
+/// The security counters reach `/metrics` (security.md, "Misbehaving clients"; operations.md,
+/// "Metrics and health"): a wrong password in
+/// `switchyard_client_logins_total{method="mysql_native_password",result="refused"}`, a login
+/// past `users[].max_connections` in `switchyard_connections_refused_total{limit="user"}`,
+/// and hints that cannot be honoured (routing.md: an unknown consistency, a replica route
+/// for a locking read) in `switchyard_hints_refused_total{tenant}`. Alerts on password
+/// guessing and on clients over their limit read these series: counted but not exported,
+/// they would never fire.
+#[tokio::test]
+async fn security_counters_reach_metrics() {
+    let text = config_text(None).replacen(
+        "tenant = \"globex\"\n",
+        "tenant = \"globex\"\nmax_connections = 1\n",
+        1,
+    );
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    assert_eq!(
+        cfg.users
+            .iter()
+            .find(|u| u.name == "globex_app")
+            .unwrap()
+            .max_connections,
+        Some(1)
+    );
+    let p = common::start_with_admin(RuntimeState::new(cfg)).await;
+    let port = p.addr.port();
+
+    let wrong = OptsBuilder::from_opts(common::opts(port, "acme_app", Some("wf_acme")))
+        .pass(Some("not_acme_pw"));
+    let e = Conn::new(wrong)
+        .await
+        .expect_err("a wrong password is refused");
+    assert_eq!(server_error(e).0, 1045);
+
+    let _held = connect(port, "globex_app", Some("wf_globex")).await;
+    let e = Conn::new(common::opts(port, "globex_app", Some("wf_globex")))
+        .await
+        .expect_err("a second globex_app login is over its limit");
+    assert_eq!(server_error(e).0, 1203);
+
+    let mut acme = connect(port, "acme_app", Some("wf_acme")).await;
+    for hinted in [
+        "/* consistency=sometimes */ SELECT 1",
+        "/* route=replica */ SELECT 1 FROM DUAL FOR UPDATE",
+    ] {
+        acme.query_drop(hinted).await.unwrap();
+    }
+
+    // A statement is counted just after its answer reached the client: scrape until the
+    // hints are in, then read every series from that one scrape.
+    let samples = common::until(
+        "the refused hints in /metrics",
+        Duration::from_secs(5),
+        || async {
+            let (status, body) = http_get(&p, "/metrics").await;
+            assert_eq!(status, 200);
+            let samples = parse_exposition(&body);
+            let hints = value(
+                &samples,
+                "switchyard_hints_refused_total",
+                &[("tenant", "acme")],
+            );
+            (hints == Some(2.0)).then_some(samples)
+        },
+    )
+    .await;
+    assert_eq!(
+        value(
+            &samples,
+            "switchyard_client_logins_total",
+            &[("method", "mysql_native_password"), ("result", "refused")]
+        ),
+        Some(1.0),
+        "the wrong password"
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "switchyard_connections_refused_total",
+            &[("limit", "user")]
+        ),
+        Some(1.0),
+        "the login over globex_app's max_connections"
+    );
+}
+
 #[tokio::test]
 async fn shutdown_closes_the_admin_and_http_listeners() {
     let p = start().await;

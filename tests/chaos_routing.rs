@@ -1356,3 +1356,69 @@ async fn a_read_only_transaction_that_cannot_move_to_the_primary_ends_the_sessio
     };
     with_restore(body, restore_all()).await;
 }
+
+/// A `max_lag=` hint tightens the lag budget for its one statement (routing.md, "Hints":
+/// "`max_lag=1s` (or `500ms`) tightens the lag budget for one statement"): with both
+/// replicas seconds behind, as the monitor measures them, and `max_replica_lag = "1h"`,
+/// `/* max_lag=500ms */ SELECT @@port` runs on the primary while the same read unhinted
+/// runs on a replica. A read that must be fresh (a balance shown after a payment) would
+/// otherwise get whatever staleness the tenant's looser budget allows.
+#[tokio::test]
+async fn a_max_lag_hint_tightens_the_lag_budget_for_its_statement() {
+    let _guard = CHAOS_LOCK.lock().await;
+    restore_all().await;
+    table("cr_hint_lag").await;
+    let [p, r1, r2] = chaos_ports();
+    let body = async move {
+        let state =
+            switchyard::state::RuntimeState::new(cfg_with("eventual", true, "1h")).with_monitor();
+        let monitor = state.monitor.clone().expect("monitor");
+        let proxy = common::start_state(state).await;
+        common::set_master_delay(r1, 3).await;
+        common::set_master_delay(r2, 3).await;
+        // Writes keep coming, so the delayed replicas stay behind by about the delay.
+        let mut root = chaos_root(p).await;
+        let writer = tokio::spawn(async move {
+            for i in 0..200 {
+                root.query_drop(format!(
+                    "INSERT INTO wf_acme.cr_hint_lag (v) VALUES ('hint{i}')"
+                ))
+                .await
+                .unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        // Both replicas lag by more than the hint allows, and still serve the tenant's
+        // budget, as the monitor sees them (the router reads the same statuses).
+        let lagging = |port: u16| {
+            monitor
+                .status(&format!("127.0.0.1:{port}"))
+                .is_some_and(|s| {
+                    s.observed.effective_lag() > Some(Duration::from_millis(500))
+                        && s.replica_eligible(Duration::from_secs(3600))
+                })
+        };
+        common::until(
+            "the monitor sees both replicas over 500 ms behind",
+            Duration::from_secs(10),
+            || async { (lagging(r1) && lagging(r2)).then_some(()) },
+        )
+        .await;
+        let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+        for _ in 0..5 {
+            let hinted: Option<u16> = c
+                .query_first("/* max_lag=500ms */ SELECT @@port")
+                .await
+                .unwrap();
+            assert_eq!(hinted, Some(p), "the hinted read ran on the primary");
+            let plain = served_by(&mut c).await;
+            assert!(
+                plain == r1 || plain == r2,
+                "the unhinted read ran on a replica, not {plain}"
+            );
+        }
+        assert!(lagging(r1) && lagging(r2), "the replicas lagged throughout");
+        writer.abort();
+    };
+    with_restore(body, restore_all()).await;
+}

@@ -1,5 +1,6 @@
 //! Limits and shutdown: connection limits per user, per tenant and overall answered with
-//! the server's error codes; SIGTERM lets open transactions finish and loses no commit.
+//! the server's error codes; SIGTERM lets open transactions finish and loses no commit,
+//! `/ready` says 503 meanwhile, and what is still open when the grace ends is rolled back.
 
 mod common;
 
@@ -205,6 +206,184 @@ async fn sigterm_mid_transaction(server_keys: &str) {
     );
     // The transaction open at the signal (number 50) was finished, not cut off.
     assert!(acknowledged.contains(&50));
+}
+
+/// `/ready` answers 503 once the binary is shutting down, while a transaction still keeps
+/// it alive (operations.md: "200 while the instance accepts clients, 503 once it is
+/// shutting down"): a load balancer checking it takes the instance out at SIGTERM instead
+/// of sending new clients to a closed listener for the whole drain. The transaction still
+/// commits, and the process then exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_answers_503_while_a_transaction_keeps_the_drain_going() {
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_globex.shutdown_runs (id INT, run BIGINT, PRIMARY KEY (run, id))",
+    )
+    .await
+    .unwrap();
+    let run_id = run_id();
+    let http = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let bin = common::binary::spawn(
+        |port| {
+            let keys = format!("shutdown_grace = \"30s\"\nhttp_listen = \"{http}\"");
+            common::binary::globex_config(port, &keys)
+        },
+        &[],
+        std::process::Stdio::null(),
+    );
+    let mut c = bin.connect("globex_app", Some("wf_globex")).await;
+    let ready = || async {
+        common::http::get(http, "/ready", "", common::SHORT)
+            .await
+            .status
+    };
+    assert_eq!(ready().await, 200, "ready while serving");
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("INSERT INTO shutdown_runs VALUES (1, {run_id})"))
+        .await
+        .unwrap();
+    bin.sigterm();
+    common::until("/ready answers 503", Duration::from_secs(10), || async {
+        (ready().await == 503).then_some(())
+    })
+    .await;
+    // Still draining: the transaction goes on, then commits.
+    let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    c.query_drop("COMMIT").await.unwrap();
+    let status = bin.exit(Duration::from_secs(10)).await.status;
+    assert!(status.success(), "exit status {status:?}");
+    let stored: Option<i64> = root
+        .query_first(format!(
+            "SELECT COUNT(*) FROM wf_globex.shutdown_runs WHERE run = {run_id}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(1), "the transaction open at SIGTERM committed");
+}
+
+/// When `shutdown_grace` runs out, a transaction that never commits is cut off and rolled
+/// back, and the process exits 0 (configuration.md: "lets sessions in a transaction finish
+/// it, for at most this long; then it exits 0"; product.md: SIGTERM "lets open
+/// transactions finish for `shutdown_grace`"): an idle client holding a transaction open
+/// must not keep a deploy or a `docker stop` waiting without end, and what it never
+/// committed must not be committed for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncommitted_transaction_is_rolled_back_when_the_grace_runs_out() {
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_globex.shutdown_runs (id INT, run BIGINT, PRIMARY KEY (run, id))",
+    )
+    .await
+    .unwrap();
+    let run_id = run_id();
+    let bin = common::binary::spawn(
+        |port| common::binary::globex_config(port, "shutdown_grace = \"2s\""),
+        &[],
+        std::process::Stdio::null(),
+    );
+    let mut c = bin.connect("globex_app", Some("wf_globex")).await;
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("INSERT INTO shutdown_runs VALUES (1, {run_id})"))
+        .await
+        .unwrap();
+    let signalled = std::time::Instant::now();
+    bin.sigterm();
+    // The grace (2 s) and a margin: the process must not wait for the client.
+    let status = bin.exit(Duration::from_secs(8)).await.status;
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "exited after {took:?}, before the grace was over"
+    );
+    // The process is gone: nobody can commit the transaction any more.
+    let stored: Option<i64> = root
+        .query_first(format!(
+            "SELECT COUNT(*) FROM wf_globex.shutdown_runs WHERE run = {run_id}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(0), "the uncommitted row was committed");
+    assert!(
+        c.query_drop("COMMIT").await.is_err(),
+        "the session outlived the process"
+    );
+}
+
+/// A key no other run of these tests used: the tables keep earlier runs' rows.
+fn run_id() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+/// A handshake response carrying 64 KiB of connection attributes (CLIENT_CONNECT_ATTRS) is
+/// accepted, and the session it opens works (security.md: "a handshake response with 64
+/// KiB of connection attributes fits" in the 128 KiB allowed before login). Drivers send
+/// attributes of their own and applications add more (program name, host, build): a
+/// stricter limit before login would refuse such clients with ERR 1153.
+#[tokio::test]
+async fn a_handshake_with_64_kib_of_connection_attributes_is_accepted() {
+    use mysql_common::packets::{AuthPlugin, HandshakeResponse};
+    use mysql_common::proto::MySerialize;
+    use switchyard::protocol::handshake::parse_greeting;
+    use switchyard::protocol::{CapabilityFlags, MariadbCapabilities, PacketStream};
+    let proxy = common::start(cfg("", "", "")).await;
+    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let mut io = PacketStream::new(tcp, 1 << 20);
+    let greeting = io.read_packet().await.unwrap();
+    let (server, nonce, _) = parse_greeting(&greeting.payload).unwrap();
+    assert!(
+        server
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_CONNECT_ATTRS),
+        "CLIENT_CONNECT_ATTRS offered"
+    );
+    // 16 attributes of 4 KiB each: 64 KiB of values, and their names and lengths.
+    let attrs: std::collections::HashMap<String, String> = (0..16)
+        .map(|i| (format!("attr_{i:02}"), "v".repeat(4096)))
+        .collect();
+    let answer = switchyard::protocol::auth::native_response(&nonce, "globex_pw");
+    let caps = common::raw::modern_caps() & server.capabilities;
+    let hello = HandshakeResponse::new(
+        Some(&answer[..]),
+        (10, 11, 0),
+        Some(&b"globex_app"[..]),
+        Some(&b"wf_globex"[..]),
+        Some(AuthPlugin::MysqlNativePassword),
+        caps,
+        Some(attrs),
+        1 << 24,
+    );
+    assert!(hello
+        .capabilities()
+        .contains(CapabilityFlags::CLIENT_CONNECT_ATTRS));
+    let mut out = Vec::new();
+    hello.serialize(&mut out);
+    assert!(out.len() > 64 * 1024, "{} bytes", out.len());
+    io.send(1, &out).await.unwrap();
+    let reply = io.read_packet().await.unwrap().payload;
+    if reply[0] == 0xFF {
+        let (code, message) = switchyard::protocol::packets::parse_err(&reply).unwrap();
+        panic!("login refused: {code} {message}");
+    }
+    assert_eq!(reply[0], 0, "login OK");
+    let mut c = common::raw::RawClient {
+        io,
+        caps: hello.capabilities(),
+        ext: MariadbCapabilities::empty(),
+        server,
+        connection_id: 0,
+    };
+    let answer = c.query("SELECT 'attrs ok'").await;
+    let rows = common::raw::packets(&answer);
+    assert!(
+        rows.iter().any(|(_, p)| p.ends_with(b"attrs ok")),
+        "the query's row: {} packets",
+        rows.len()
+    );
 }
 
 /// The payload of the next packet, or None once the connection is closed.

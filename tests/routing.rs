@@ -1126,3 +1126,36 @@ async fn a_pin_hint_keeps_reads_on_the_primary_until_pin_off() {
 }
 
 const SHOW: Duration = Duration::from_secs(5);
+
+/// A write that failed without changing anything (a duplicate key on a transactional
+/// table: nothing logged) leaves the session's reads free to use replicas with
+/// `consistency = "session"`: asked for the write's GTID, its connection had none (it had
+/// never logged one), and every read of the session went to the primary until a write that
+/// logged something.
+#[tokio::test]
+async fn a_failed_write_that_logged_nothing_keeps_reads_on_replicas() {
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.ryw_dup (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    root.query_drop("INSERT IGNORE INTO wf_acme.ryw_dup VALUES (1)")
+        .await
+        .unwrap();
+    common::wait_replicated().await;
+    let proxy = common::start(common::config(r#"consistency = "session""#)).await;
+    let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    let dup = c.query_drop("INSERT INTO ryw_dup VALUES (1)").await;
+    assert!(dup.is_err(), "the duplicate is refused");
+    // A read of the table, not of variables only (those wait for no write).
+    for i in 0..3 {
+        let port: u16 = c
+            .query_first("SELECT @@port FROM ryw_dup WHERE id = 1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            is_replica(port),
+            "read {i} after the failed write ran on {port}"
+        );
+    }
+}

@@ -86,8 +86,9 @@ impl Causal {
     /// which for a statement that logged nothing (a ROLLBACK, an UPDATE of no rows, a
     /// write under `sql_log_bin = 0`) is an older one, perhaps another session's on a
     /// pooled connection; and a write in another domain (`SET gtid_domain_id`) leaves the
-    /// first domain's write to be waited for too. MySQL's come from `gtid_executed`, a
-    /// whole set each time.
+    /// first domain's write to be waited for too. MySQL's are replaced: `gtid_executed`, a
+    /// whole set, or the write's own GTID from session tracking (`OWN_GTID`), which a
+    /// replica preserving the commit order applies after the session's earlier ones.
     fn advance(&mut self, pos: String) {
         let merged = self.position.as_deref().and_then(|old| {
             let mut p = GtidPos::parse(&pos).ok()?;
@@ -188,6 +189,12 @@ impl Session {
     ) -> Result<Target, SessionError> {
         let since = Instant::now();
         let needed = match scope {
+            // A session that set `sql_log_bin` may have written what no replica will ever
+            // have.
+            Consistency::Session if self.st.unlogged_writes => {
+                self.count_consistent(|s| &s.consistent_primary);
+                return Ok(Target::Primary);
+            }
             Consistency::Session => self.causal_position(rt).await,
             Consistency::Tenant => self.tenant_position(rt).await,
             _ => self
@@ -198,7 +205,7 @@ impl Session {
         let lookup_failed = needed.is_err();
         let pos = match needed {
             Ok(Some(pos)) => pos,
-            // The session's write has no GTID to wait for: only the primary surely has it.
+            // The primary has logged no GTID at all: only it surely has the session's writes.
             Ok(None) if scope == Consistency::Session => {
                 self.count_consistent(|s| &s.consistent_primary);
                 return Ok(Target::Primary);
@@ -389,7 +396,7 @@ impl Session {
                     .after(since, || self.ask_primary_position(rt))
                     .await
             }
-            None => self.ask_primary_position(rt).await,
+            None => self.ask_primary_position(rt).await.ok(),
         }
         .ok_or(())?;
         rt.shared
@@ -399,15 +406,22 @@ impl Session {
         Ok(pos)
     }
 
-    async fn ask_primary_position(&mut self, rt: &RuntimeState) -> Option<String> {
-        self.ready(rt, Target::Primary).await.ok()?;
-        let flavor = flavor_of(&self.held.get(Target::Primary)?.info.version);
+    /// Err(true) when the primary failed (it refused, timed out, or stayed busy: the reads
+    /// queued behind this one would fare alike), Err(false) when only this session did (a
+    /// KILL, its SETs refused).
+    async fn ask_primary_position(&mut self, rt: &RuntimeState) -> Result<String, bool> {
+        if let Err(e) = self.ready(rt, Target::Primary).await {
+            let primarys = matches!(&e, SessionError::Backend { err, .. }
+                if err.is_unreachable() || matches!(err, BackendError::PoolTimeout { .. }));
+            return Err(primarys);
+        }
+        let conn = self.held.get(Target::Primary).ok_or(false)?;
+        let flavor = flavor_of(&conn.info.version);
         let q = primary_position_query(flavor);
-        let v = self
-            .ask(Target::Primary, q, rt.connect_timeout)
-            .await
-            .ok()?;
-        normalized(flavor, std::str::from_utf8(&v.unwrap_or_default()).ok()?)
+        let v = self.ask(Target::Primary, q, rt.connect_timeout).await;
+        let v = v.map_err(|()| true)?.unwrap_or_default();
+        let text = std::str::from_utf8(&v).map_err(|_| true)?;
+        normalized(flavor, text).ok_or(true)
     }
 
     /// Switchyard's own query `sql` on the session's connection to `t`, answered within
@@ -450,23 +464,30 @@ impl Session {
             // one but not the write would then serve the read. Elsewhere the primary's
             // whole position stands in: it covers the write.
             let own = self.st.causal.written_on == Some(conn.connection_id);
-            let query = if own {
-                position_query(flavor)
-            } else {
-                primary_position_query(flavor)
-            };
-            let pos = match self.ask(Target::Primary, query, rt.connect_timeout).await? {
-                Some(v) => String::from_utf8(v).ok().and_then(|s| clean_gtid_list(&s)),
-                None => None,
-            };
-            // Without a position (nothing written yet that has a GTID) reads stay on the
-            // primary.
+            let mut pos = None;
+            if own {
+                pos = self.scalar_gtid(position_query(flavor), rt).await?;
+            }
+            // None there: the connection has logged nothing since it began or was reset
+            // (COM_RESET_CONNECTION clears `@@last_gtid`), which says nothing of the
+            // session's write; the whole position covers it.
+            if pos.is_none() {
+                pos = self.scalar_gtid(primary_position_query(flavor), rt).await?;
+            }
+            // A write that logged nothing keeps the position the earlier ones left.
             if let Some(pos) = pos {
                 self.st.causal.advance(pos);
             }
             self.st.causal.stale = false;
         }
         Ok(self.st.causal.position.clone())
+    }
+
+    /// A GTID list `sql` answers on the session's primary connection, if any.
+    async fn scalar_gtid(&mut self, sql: &str, rt: &RuntimeState) -> Result<Option<String>, ()> {
+        let v = self.ask(Target::Primary, sql, rt.connect_timeout).await?;
+        Ok(v.and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| clean_gtid_list(&s)))
     }
 
     /// The writes a read must see as far as they are known without the primary; `None`

@@ -55,6 +55,9 @@ pub struct ClientState {
     pub last: Option<Target>,
     /// The session wrote since its reads last had to see it.
     pub wrote: bool,
+    /// A SET of the session named `sql_log_bin`: a write it makes may never reach a
+    /// replica, so its reads that must see its writes go to the primary.
+    pub unlogged_writes: bool,
     /// The replica the session reads from: for good with read-your-writes, else until
     /// [`REPICK_EVERY`] has passed since it was chosen.
     pub sticky: Option<usize>,

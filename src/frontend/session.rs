@@ -846,9 +846,10 @@ impl Session {
             self.st.autocommit_off && !ended && (self.st.unflagged_txn || begins);
         // A write answered with an error may have changed data all the same: `DROP TABLE
         // a, missing` drops `a`, a multi-row write into a table without transactions keeps
-        // the rows before the failing one.
-        let wrote_now = wrote;
-        let pending = self.st.txn_has_writes || wrote_now;
+        // the rows before the failing one. Not one refused before it ran.
+        let changed_data =
+            wrote && (ran_partly || o.err.as_ref().is_none_or(|e| !ran_nothing(e.code)));
+        let pending = self.st.txn_has_writes || changed_data;
         // COMMIT AND CHAIN (or a COMMIT under completion_type CHAIN), or a BEGIN inside a
         // transaction, commits it and opens the next: its writes are committed though a
         // transaction goes on. A multi-statement with a COMMIT in it (`COMMIT; BEGIN;
@@ -894,7 +895,7 @@ impl Session {
             }
             if ran_partly {
                 self.after_partial_run(t, c, o, wrote);
-            } else if wrote {
+            } else if changed_data {
                 self.record_write();
             }
             return;
@@ -931,6 +932,10 @@ impl Session {
             // lives on this connection only, so a replay elsewhere would read NULL.
             self.st.pins.set_unreplayable();
         }
+        if payload.len() > 4 && payload[1..4].eq_ignore_ascii_case(b"SET") && names_log_bin(payload)
+        {
+            self.st.unlogged_writes = true;
+        }
         if c.class == Class::SetSession && !payload.is_empty() {
             match self.st.vars.record(payload) {
                 Some(_) => {
@@ -959,7 +964,8 @@ impl Session {
     /// or the commit of one, counts as written (the tenant's mark counts it by the guard
     /// dropped unfinished).
     pub(super) fn answer_lost(&mut self, t: Target, c: &Classification) {
-        if t == Target::Primary && (writes_in(c) || self.st.txn_has_writes) {
+        let commits = c.effects.ends_transaction || matches!(c.class, Class::Begin { .. });
+        if t == Target::Primary && (writes_in(c) || (self.st.txn_has_writes && commits)) {
             self.record_write();
         }
     }
@@ -1275,6 +1281,37 @@ fn is_fatal_for_connection(code: u16) -> bool {
 }
 
 /// [`writes`], or an `XA COMMIT` (see `Effects::commits_xa`).
+/// An error the server gives before a statement changes anything: its syntax, privileges,
+/// a name that does not exist, a read-only server, or a transaction rolled back whole.
+fn ran_nothing(code: u16) -> bool {
+    matches!(
+        code,
+        1044 | 1045
+            | 1046
+            | 1049
+            | 1054
+            | 1064
+            | 1142
+            | 1143
+            | 1146
+            | 1149
+            | 1205
+            | 1213
+            | 1227
+            | 1290
+            | 1370
+            | 1792
+    )
+}
+
+/// Whether a SET's text names `sql_log_bin` (in any case, `SET STATEMENT ... FOR` too).
+fn names_log_bin(payload: &[u8]) -> bool {
+    const NAME: &[u8] = b"sql_log_bin";
+    payload
+        .windows(NAME.len())
+        .any(|w| w.eq_ignore_ascii_case(NAME))
+}
+
 fn writes_in(c: &Classification) -> bool {
     writes(&c.class) || c.effects.commits_xa || c.effects.runs_unread
 }

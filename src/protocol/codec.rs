@@ -604,13 +604,20 @@ fn write_now(stream: &Stream, bytes: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Bytes in `tcp`'s send queue the peer has not acknowledged (SIOCOUTQ), if the kernel says.
+/// Bytes in `tcp`'s send queue the peer has not acknowledged (SIOCOUTQ), if the kernel says
+/// (Linux; elsewhere unknown, so a quit ends with a FIN).
+#[cfg(target_os = "linux")]
 fn unacknowledged(tcp: &TcpStream) -> Option<i32> {
     use std::os::fd::AsRawFd;
     let mut queued: libc::c_int = 0;
     // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one int through the pointer, which outlives the call.
     let rc = unsafe { libc::ioctl(tcp.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
     (rc == 0).then_some(queued)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unacknowledged(_: &TcpStream) -> Option<i32> {
+    None
 }
 
 impl PacketStream {

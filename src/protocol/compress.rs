@@ -33,6 +33,8 @@ pub struct Compression {
 /// Inflates `body` onto `out`: exactly `plain` bytes, or Err (as the server refuses a frame
 /// whose data does not fill, or overflows, the length its header gives).
 fn inflate(body: &[u8], plain: usize, out: &mut BytesMut) -> io::Result<()> {
+    // Room for a usual frame at once; a large one grows as it inflates.
+    out.reserve(plain.min(256 << 10));
     let mut z = ZlibDecoder::new(body).take(plain as u64);
     let inflated = io::copy(&mut z, &mut out.writer())?;
     let more = z.into_inner().read(&mut [0u8; 1])?;

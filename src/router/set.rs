@@ -549,13 +549,10 @@ pub fn session_integer(sql: &[u8], var: &str) -> SetInteger {
                 };
                 t = next;
             }
-            match integer_assignment(&mut toks, t, var, global) {
-                Some(SetInteger::Unread) => return SetInteger::Unread,
-                Some(v) => {
-                    found = v;
-                    continue;
-                }
-                None => {}
+            // The last assignment counts, as the server applies them in order.
+            if let Some(v) = integer_assignment(&mut toks, t, var, global) {
+                found = v;
+                continue;
             }
         }
         match t.kind {
@@ -916,6 +913,8 @@ mod join_tests {
         assert_eq!(w("SET wait_timeout = @x"), Unread);
         assert_eq!(w("SET wait_timeout = @@global.wait_timeout"), Unread);
         assert_eq!(w("SET wait_timeout = 5, wait_timeout = (600)"), Unread);
+        assert_eq!(w("SET wait_timeout = (600), wait_timeout = 5"), To(5));
+        assert_eq!(w("SET wait_timeout = IF(1, 2, 3), sql_mode = ''"), Unread);
         // Not the session's wait_timeout.
         assert_eq!(w("SET @wait_timeout = 5"), NotSet);
         assert_eq!(w("SET @`wait_timeout` = 5"), NotSet);

@@ -183,20 +183,26 @@ impl PrimaryPosition {
 impl PositionLookups {
     /// The primary's position as of some moment after `since`: a lookup that started after
     /// `since` is reused; otherwise `lookup` runs (one at a time: the reads queued behind it
-    /// all started before it, so they share its answer, a failure too: each asking again in
-    /// turn, a primary at its pool cap or not answering held the k-th read k lookups long).
+    /// all started before it, so they share its answer, and the primary's failure too:
+    /// each asking again in turn, a primary at its pool cap or not answering held the k-th
+    /// read k lookups long). `lookup` fails with `Err(true)` for the primary's failure,
+    /// `Err(false)` for the asking session's own (a KILL), which the others do not share.
     /// `None` if the lookup failed.
     pub async fn after<F, Fut>(&self, since: Instant, lookup: F) -> Option<String>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Option<String>>,
+        Fut: std::future::Future<Output = Result<String, bool>>,
     {
         let mut gate = self.gate.lock().await;
         if let Some(l) = gate.as_ref().filter(|l| l.started >= since) {
             return l.pos.clone();
         }
         let started = Instant::now();
-        let pos = lookup().await;
+        let pos = match lookup().await {
+            Ok(pos) => Some(pos),
+            Err(false) => return None,
+            Err(true) => None,
+        };
         *gate = Some(Looked {
             started,
             pos: pos.clone(),
@@ -359,7 +365,7 @@ mod tests {
                 p.after(since, || async {
                     lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     tokio::task::yield_now().await;
-                    Some("0-1-3".to_string())
+                    Ok("0-1-3".to_string())
                 })
                 .await
             }));
@@ -370,7 +376,7 @@ mod tests {
         assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
         // A read that starts later needs a lookup of its own.
         let later = Instant::now();
-        let again = p.after(later, || async { Some("0-1-4".to_string()) }).await;
+        let again = p.after(later, || async { Ok("0-1-4".to_string()) }).await;
         assert_eq!(again.as_deref(), Some("0-1-4"));
     }
 
@@ -388,7 +394,7 @@ mod tests {
                 p.after(since, || async {
                     lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     tokio::task::yield_now().await;
-                    None
+                    Err(true)
                 })
                 .await
             }));
@@ -398,7 +404,13 @@ mod tests {
         }
         assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
         let later = Instant::now();
-        let again = p.after(later, || async { Some("0-1-4".to_string()) }).await;
+        let again = p.after(later, || async { Ok("0-1-4".to_string()) }).await;
         assert_eq!(again.as_deref(), Some("0-1-4"), "a later read asks again");
+        // A session's own failure (a KILL while it waited) is not the others': the next
+        // read of the same moment asks again.
+        let since = Instant::now();
+        assert_eq!(p.after(since, || async { Err(false) }).await, None);
+        let own = p.after(since, || async { Ok("0-1-5".to_string()) }).await;
+        assert_eq!(own.as_deref(), Some("0-1-5"));
     }
 }

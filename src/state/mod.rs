@@ -370,7 +370,8 @@ impl RuntimeState {
     }
 
     /// The pools' periodic sweep (`Pools::sweep`), keeping the groups of the config's
-    /// tenants; and tenants no read has seen falling back to the primary for a while.
+    /// tenants; tenants no read has seen falling back to the primary for a while, and
+    /// refusals whose time is up (until then replica choices look them up, lock-free).
     pub fn sweep_pools(&self, now: std::time::Instant) {
         self.shared
             .pools

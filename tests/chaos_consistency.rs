@@ -24,6 +24,14 @@ fn cfg(consistency: &str, keys: &str) -> config::Config {
     common::chaos_acme_config("", &keys)
 }
 
+/// Puts both replicas `DELAY_S` behind the primary.
+async fn delay_replicas() {
+    let [_, r1, r2] = chaos_ports();
+    for r in [r1, r2] {
+        common::set_master_delay(r, DELAY_S).await;
+    }
+}
+
 async fn restore() {
     let [_, r1, r2] = chaos_ports();
     for r in [r1, r2] {
@@ -206,12 +214,10 @@ fn acme_counts(shared: &switchyard::state::Shared) -> switchyard::state::stats::
 async fn a_write_is_read_back_after_a_connection_reset() {
     let _guard = CHAOS_LOCK.lock().await;
     restore().await;
-    let [p, r1, r2] = chaos_ports();
+    let [p, ..] = chaos_ports();
     cc_table(p).await;
     let body = async move {
-        for r in [r1, r2] {
-            common::set_master_delay(r, DELAY_S).await;
-        }
+        delay_replicas().await;
         let (proxy, _) = start("session").await;
         let mut c = connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
         for i in 0..3 {
@@ -241,12 +247,10 @@ async fn a_write_is_read_back_after_a_connection_reset() {
 async fn a_write_run_by_execute_is_read_back_by_the_next_request() {
     let _guard = CHAOS_LOCK.lock().await;
     restore().await;
-    let [p, r1, r2] = chaos_ports();
+    let [p, ..] = chaos_ports();
     cc_table(p).await;
     let body = async move {
-        for r in [r1, r2] {
-            common::set_master_delay(r, DELAY_S).await;
-        }
+        delay_replicas().await;
         let (proxy, _) = start("tenant").await;
         let port = proxy.addr.port();
         for how in ["immediate", "by name"] {
@@ -288,9 +292,7 @@ async fn a_write_that_failed_part_way_is_read_back() {
     .unwrap();
     common::wait_replicated_on(p, [r1, r2]).await;
     let body = async move {
-        for r in [r1, r2] {
-            common::set_master_delay(r, DELAY_S).await;
-        }
+        delay_replicas().await;
         for mode in ["session", "tenant"] {
             let (proxy, _) = start(mode).await;
             let port = proxy.addr.port();
@@ -379,12 +381,10 @@ async fn answer_losing_primary(p: u16, marker: &'static [u8]) -> u16 {
 async fn a_write_whose_answer_was_lost_is_read_back() {
     let _guard = CHAOS_LOCK.lock().await;
     restore().await;
-    let [p, r1, r2] = chaos_ports();
+    let [p, ..] = chaos_ports();
     cc_table(p).await;
     let body = async move {
-        for r in [r1, r2] {
-            common::set_master_delay(r, DELAY_S).await;
-        }
+        delay_replicas().await;
         let relay = answer_losing_primary(p, b"lose its answer").await;
         let keys = "consistency = \"session\"\nmax_replica_lag = \"1h\"";
         let cfg = common::chaos_acme_config_at(relay, "", keys);
@@ -430,9 +430,7 @@ async fn a_statement_that_logs_nothing_keeps_the_session_position() {
             .await
             .unwrap();
         common::wait_replicated_on(p, [r1, r2]).await;
-        for r in [r1, r2] {
-            common::set_master_delay(r, DELAY_S).await;
-        }
+        delay_replicas().await;
         let conn_id = "SELECT CONNECTION_ID()";
         b.query_drop("BEGIN").await.unwrap();
         let first: Option<u32> = b.query_first(conn_id).await.unwrap();

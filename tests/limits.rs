@@ -145,16 +145,8 @@ async fn sigterm_with_one_worker_loses_no_committed_transaction() {
 }
 
 async fn sigterm_mid_transaction(server_keys: &str) {
-    let mut root = common::root().await;
-    root.query_drop(
-        "CREATE TABLE IF NOT EXISTS wf_globex.shutdown_runs (id INT, run BIGINT, PRIMARY KEY (run, id))",
-    )
-    .await
-    .unwrap();
-    let run_id = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64;
+    let mut root = shutdown_runs().await;
+    let run_id = run_id();
     let bin = common::binary::spawn(
         |port| common::binary::globex_config(port, server_keys),
         &[],
@@ -215,12 +207,7 @@ async fn sigterm_mid_transaction(server_keys: &str) {
 /// commits, and the process then exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_answers_503_while_a_transaction_keeps_the_drain_going() {
-    let mut root = common::root().await;
-    root.query_drop(
-        "CREATE TABLE IF NOT EXISTS wf_globex.shutdown_runs (id INT, run BIGINT, PRIMARY KEY (run, id))",
-    )
-    .await
-    .unwrap();
+    let mut root = shutdown_runs().await;
     let run_id = run_id();
     let http = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let bin = common::binary::spawn(
@@ -270,12 +257,7 @@ async fn ready_answers_503_while_a_transaction_keeps_the_drain_going() {
 /// committed must not be committed for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uncommitted_transaction_is_rolled_back_when_the_grace_runs_out() {
-    let mut root = common::root().await;
-    root.query_drop(
-        "CREATE TABLE IF NOT EXISTS wf_globex.shutdown_runs (id INT, run BIGINT, PRIMARY KEY (run, id))",
-    )
-    .await
-    .unwrap();
+    let mut root = shutdown_runs().await;
     let run_id = run_id();
     let bin = common::binary::spawn(
         |port| common::binary::globex_config(port, "shutdown_grace = \"2s\""),
@@ -317,6 +299,17 @@ fn run_id() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as i64
+}
+
+/// A root connection to the primary, with the table the shutdown tests write their runs to.
+async fn shutdown_runs() -> Conn {
+    let mut root = common::root().await;
+    root.query_drop(
+        "CREATE TABLE IF NOT EXISTS wf_globex.shutdown_runs (id INT, run BIGINT, PRIMARY KEY (run, id))",
+    )
+    .await
+    .unwrap();
+    root
 }
 
 /// A handshake response carrying 64 KiB of connection attributes (CLIENT_CONNECT_ATTRS) is

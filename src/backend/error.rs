@@ -59,7 +59,7 @@ impl BackendError {
 /// This process or host ran out of what a connect needs (file descriptors, local ports,
 /// buffers): marked down, the server would be skipped by every tenant's sessions, each of
 /// them then opening connections elsewhere with the same shortage.
-fn local_shortage(e: &io::Error) -> bool {
+pub fn local_shortage(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::EADDRNOTAVAIL | libc::ENOBUFS | libc::ENOMEM)

@@ -14,5 +14,5 @@ pub mod stmt_cache;
 
 pub use auth::{Credentials, Proof};
 pub use conn::BackendConn;
-pub use error::BackendError;
+pub use error::{local_shortage, BackendError};
 pub use pool::{KeyFields, PoolKey, Pools};

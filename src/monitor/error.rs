@@ -36,4 +36,9 @@ impl MonitorError {
     pub fn server_answered(&self) -> bool {
         matches!(self, MonitorError::Mysql(mysql_async::Error::Server(_)))
     }
+
+    /// This process could not even make the connection (see `backend::local_shortage`).
+    pub fn local_shortage(&self) -> bool {
+        matches!(self, MonitorError::Io(e) if crate::backend::local_shortage(e))
+    }
 }

@@ -187,6 +187,7 @@ impl Prober {
         match self.try_check(budget).await {
             Ok(obs) => Outcome::Seen(obs),
             Err(e) if e.server_answered() => Outcome::Failed(e.to_string()),
+            Err(e) if e.local_shortage() => Outcome::NoNews(e.to_string()),
             Err(e) => Outcome::Unreachable(e.to_string()),
         }
     }

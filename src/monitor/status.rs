@@ -107,6 +107,9 @@ pub enum Outcome {
     Failed(String),
     /// No answer: refused, reset, or silent past the timeout.
     Unreachable(String),
+    /// This process could not make the check (out of file descriptors or local ports):
+    /// nothing learned of the server, whose status stands.
+    NoNews(String),
 }
 
 /// How one backend is judged; derived from the tenants that use it.
@@ -248,11 +251,16 @@ impl BackendStatus {
         let mut s = prev
             .cloned()
             .unwrap_or_else(|| BackendStatus::blank(addr, now));
+        if let Outcome::NoNews(error) = &outcome {
+            tracing::debug!(backend = addr, error = %error, "check not made");
+            return s;
+        }
         s.last_check = now;
         match outcome {
             Outcome::Seen(obs) => s.apply_observation(obs, prev.is_none(), policy),
             Outcome::Failed(error) => s.apply_failure(error, true, policy),
             Outcome::Unreachable(error) => s.apply_failure(error, false, policy),
+            Outcome::NoNews(_) => {}
         }
         s
     }
@@ -601,6 +609,20 @@ mod tests {
         });
         let s = run(&policy(2, 1), vec![good(), delayed]);
         assert_eq!(states(&s), [Up, Lagging]);
+    }
+
+    /// A check this process could not make (EMFILE) leaves the status as it was: the server
+    /// stays in rotation, and the next real check carries on from there.
+    #[test]
+    fn a_check_not_made_changes_nothing() {
+        let no_news = || Outcome::NoNews("Too many open files".into());
+        let s = run(&policy(2, 1), vec![good(), no_news(), no_news(), good()]);
+        assert_eq!(states(&s), [Up, Up, Up, Up]);
+        let s = run(
+            &policy(2, 1),
+            vec![Outcome::Unreachable("refused".into()), no_news()],
+        );
+        assert_eq!(states(&s), [Down, Down]);
     }
 
     #[test]

@@ -536,32 +536,20 @@ pub fn session_integer(sql: &[u8], var: &str) -> SetInteger {
     if toks.peek().is_some_and(|t| word(&toks, t, "STATEMENT")) {
         return SetInteger::NotSet;
     }
-    let mut found = SetInteger::NotSet;
-    let (mut at_target, mut depth, mut global) = (true, 0u32, false);
-    while let Some(mut t) = toks.next() {
-        if at_target && depth == 0 {
-            at_target = false;
-            let text = toks.text(t);
-            if t.kind == Kind::Word && (is_global_scope(text) || is_session_scope(text)) {
-                global = is_global_scope(text);
-                let Some(next) = toks.next() else {
-                    break;
-                };
-                t = next;
-            }
-            // The last assignment counts, as the server applies them in order.
-            if let Some(v) = integer_assignment(&mut toks, t, var, global) {
-                found = v;
-                continue;
-            }
+    let (mut found, mut global) = (SetInteger::NotSet, false);
+    each_assignment(&mut toks, |toks, mut t| {
+        let text = toks.text(t);
+        if t.kind == Kind::Word && (is_global_scope(text) || is_session_scope(text)) {
+            global = is_global_scope(text);
+            t = toks.next()?;
         }
-        match t.kind {
-            Kind::Punct(b'(') => depth += 1,
-            Kind::Punct(b')') => depth = depth.saturating_sub(1),
-            Kind::Punct(b',') if depth == 0 => at_target = true,
-            _ => {}
+        // The last assignment counts, as the server applies them in order.
+        match integer_assignment(toks, t, var, global) {
+            Some(v) => found = v,
+            None => return Some(Step::Other(t)),
         }
-    }
+        Some(Step::Read)
+    });
     if !toks.clean && found != SetInteger::NotSet {
         return SetInteger::Unread;
     }
@@ -598,6 +586,37 @@ fn integer_assignment(toks: &mut Tokens, t: Token, var: &str, global: bool) -> O
     })
 }
 
+/// What the reader of an assignment did with it (see [`each_assignment`]).
+enum Step {
+    /// Read it whole: the walk goes on after it.
+    Read,
+    /// Not the one looked for: the walk goes on from this token.
+    Other(Token),
+}
+
+/// Walks a SET statement's assignments after `SET`: `at` is called at each one's first
+/// token (where one starts: not inside parentheses, after a top-level comma), and says
+/// how far it read; None stops the walk.
+fn each_assignment(toks: &mut Tokens, mut at: impl FnMut(&mut Tokens, Token) -> Option<Step>) {
+    let (mut at_target, mut depth) = (true, 0u32);
+    while let Some(mut t) = toks.next() {
+        if at_target && depth == 0 {
+            at_target = false;
+            match at(toks, t) {
+                None => return,
+                Some(Step::Read) => continue,
+                Some(Step::Other(from)) => t = from,
+            }
+        }
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth = depth.saturating_sub(1),
+            Kind::Punct(b',') if depth == 0 => at_target = true,
+            _ => {}
+        }
+    }
+}
+
 /// What a SET does to the client's character set.
 #[derive(Debug, PartialEq)]
 enum CharsetChange {
@@ -622,24 +641,19 @@ fn charset_change(sql: &[u8]) -> CharsetChange {
         return CharsetChange::None;
     }
     let mut found = CharsetChange::None;
-    let (mut at_target, mut depth) = (true, 0u32);
-    while let Some(t) = toks.next() {
-        if at_target && depth == 0 {
-            at_target = false;
-            if let Some(value) = charset_assignment(&mut toks, t) {
-                let Some(value) = value else {
-                    return CharsetChange::Unread;
-                };
-                found = CharsetChange::To(value);
-                continue;
+    each_assignment(&mut toks, |toks, t| {
+        match charset_assignment(toks, t) {
+            None => return Some(Step::Other(t)),
+            Some(Some(value)) => found = CharsetChange::To(value),
+            Some(None) => {
+                found = CharsetChange::Unread;
+                return None;
             }
         }
-        match t.kind {
-            Kind::Punct(b'(') => depth += 1,
-            Kind::Punct(b')') => depth = depth.saturating_sub(1),
-            Kind::Punct(b',') if depth == 0 => at_target = true,
-            _ => {}
-        }
+        Some(Step::Read)
+    });
+    if found == CharsetChange::Unread {
+        return found;
     }
     if !toks.clean && found != CharsetChange::None {
         return CharsetChange::Unread;

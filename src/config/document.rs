@@ -127,11 +127,15 @@ fn string_end(b: &[u8], i: usize, q: u8) -> usize {
     b.len()
 }
 
+/// What [`too_deep`] refuses, for its error.
+pub fn too_deep_message() -> String {
+    format!("a dotted key or table name of more than {MAX_KEY_PARTS} parts")
+}
+
 /// Parses the text; `None` when it is not valid TOML at all (every syntax error is reported).
 pub fn read_document(sink: &mut Sink<'_>) -> Option<RawDocument> {
     if let Some(at) = too_deep(sink.text()) {
-        let message = format!("a dotted key or table name of more than {MAX_KEY_PARTS} parts");
-        sink.push("", Some(at..at), message);
+        sink.push("", Some(at..at), too_deep_message());
         return None;
     }
     let (root, syntax_errors) = DeTable::parse_recoverable(sink.text());

@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-pub use document::{syntax_error_at, too_deep, MAX_KEY_PARTS};
+pub use document::{syntax_error_at, too_deep, too_deep_message, MAX_KEY_PARTS};
 pub use duration::{format_duration, parse_duration};
 pub(crate) use error::line_of;
 pub use error::{ConfigError, ConfigErrors};

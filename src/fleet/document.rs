@@ -33,10 +33,8 @@ pub fn compose(local: &str, pushed: &str) -> Result<String, String> {
     for (text, what) in [(pushed, "the document"), (local, "the instance's own file")] {
         if let Some(at) = crate::config::too_deep(text) {
             let line = crate::config::line_of(text, at);
-            return Err(format!(
-                "{what}: line {line}: a dotted key or table name of more than {} parts",
-                crate::config::MAX_KEY_PARTS
-            ));
+            let why = crate::config::too_deep_message();
+            return Err(format!("{what}: line {line}: {why}"));
         }
     }
     let mut doc: toml::Table = pushed.parse().map_err(|e| {

@@ -97,14 +97,10 @@ impl Session {
         payload: &mut Vec<u8>,
     ) -> Result<Classified, SessionError> {
         let names = !self.tenant_chosen || self.checks_schema_refs(rt);
-        let turns = Arc::clone(&rt.shared.off_loop.0);
-        let turn = turns.acquire_owned().await.map_err(|_| unclassified())?;
         let shared = Arc::clone(&rt.shared);
         let worker = per_worker::current_slot();
         let lent = std::mem::take(payload);
-        let full = tokio::task::spawn_blocking(move || {
-            // Held to the end of the pass, even if the session stops waiting for it.
-            let _turn = turn;
+        let full = rt.shared.off_loop.run(move || {
             let sql = &lent[1..];
             let mut q = shared.router.classify_query_full(worker, sql);
             if names {
@@ -112,10 +108,10 @@ impl Session {
             }
             (q, lent)
         });
-        let (q, lent) = full.await.map_err(|e| {
-            tracing::error!(parent: &self.span(), error = %e, "classifier failed");
-            unclassified()
-        })?;
+        let Some((q, lent)) = full.await else {
+            tracing::error!(parent: &self.span(), "classifier failed");
+            return Err(unclassified());
+        };
         *payload = lent;
         Ok(q)
     }

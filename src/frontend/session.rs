@@ -1280,7 +1280,6 @@ fn is_fatal_for_connection(code: u16) -> bool {
     matches!(code, 1927 | 4031 | 1053)
 }
 
-/// [`writes`], or an `XA COMMIT` (see `Effects::commits_xa`).
 /// An error the server gives before a statement changes anything: its syntax, privileges,
 /// a name that does not exist, a read-only server, or a transaction rolled back whole.
 fn ran_nothing(code: u16) -> bool {
@@ -1312,6 +1311,7 @@ fn names_log_bin(payload: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(NAME))
 }
 
+/// [`writes`], an `XA COMMIT` (see `Effects::commits_xa`), or what an `EXECUTE` runs.
 fn writes_in(c: &Classification) -> bool {
     writes(&c.class) || c.effects.commits_xa || c.effects.runs_unread
 }

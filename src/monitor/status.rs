@@ -251,17 +251,17 @@ impl BackendStatus {
         let mut s = prev
             .cloned()
             .unwrap_or_else(|| BackendStatus::blank(addr, now));
-        if let Outcome::NoNews(error) = &outcome {
-            tracing::debug!(backend = addr, error = %error, "check not made");
-            return s;
-        }
-        s.last_check = now;
         match outcome {
             Outcome::Seen(obs) => s.apply_observation(obs, prev.is_none(), policy),
             Outcome::Failed(error) => s.apply_failure(error, true, policy),
             Outcome::Unreachable(error) => s.apply_failure(error, false, policy),
-            Outcome::NoNews(_) => {}
+            // No check was made: the status stands, the time of the last one too.
+            Outcome::NoNews(error) => {
+                tracing::debug!(backend = addr, error = %error, "check not made");
+                return s;
+            }
         }
+        s.last_check = now;
         s
     }
 

@@ -353,27 +353,39 @@ mod tests {
         assert!(matches!(m.needed(), Needed::Lookup { .. }));
     }
 
-    #[tokio::test]
-    async fn a_tenants_reads_arriving_together_share_one_lookup() {
-        let p = Arc::new(PositionLookups::default());
+    /// Eight reads arriving together on `p`, each with a lookup answering `answer`: what
+    /// each got, and how many lookups ran.
+    async fn eight_reads(
+        p: &Arc<PositionLookups>,
+        answer: Result<&'static str, bool>,
+    ) -> (Vec<Option<String>>, u32) {
         let lookups = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let since = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..8 {
-            let (p, lookups) = (Arc::clone(&p), Arc::clone(&lookups));
+            let (p, lookups) = (Arc::clone(p), Arc::clone(&lookups));
             tasks.push(tokio::spawn(async move {
                 p.after(since, || async {
                     lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     tokio::task::yield_now().await;
-                    Ok("0-1-3".to_string())
+                    answer.map(str::to_string)
                 })
                 .await
             }));
         }
+        let mut got = Vec::new();
         for t in tasks {
-            assert_eq!(t.await.unwrap().as_deref(), Some("0-1-3"));
+            got.push(t.await.unwrap());
         }
-        assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+        (got, lookups.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn a_tenants_reads_arriving_together_share_one_lookup() {
+        let p = Arc::new(PositionLookups::default());
+        let (got, lookups) = eight_reads(&p, Ok("0-1-3")).await;
+        assert_eq!(got, vec![Some("0-1-3".to_string()); 8]);
+        assert_eq!(lookups, 1);
         // A read that starts later needs a lookup of its own.
         let later = Instant::now();
         let again = p.after(later, || async { Ok("0-1-4".to_string()) }).await;
@@ -385,24 +397,9 @@ mod tests {
     #[tokio::test]
     async fn a_failed_lookup_is_shared_too() {
         let p = Arc::new(PositionLookups::default());
-        let lookups = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let since = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let (p, lookups) = (Arc::clone(&p), Arc::clone(&lookups));
-            tasks.push(tokio::spawn(async move {
-                p.after(since, || async {
-                    lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    tokio::task::yield_now().await;
-                    Err(true)
-                })
-                .await
-            }));
-        }
-        for t in tasks {
-            assert_eq!(t.await.unwrap(), None);
-        }
-        assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let (got, lookups) = eight_reads(&p, Err(true)).await;
+        assert_eq!(got, vec![None; 8]);
+        assert_eq!(lookups, 1);
         let later = Instant::now();
         let again = p.after(later, || async { Ok("0-1-4".to_string()) }).await;
         assert_eq!(again.as_deref(), Some("0-1-4"), "a later read asks again");

@@ -91,7 +91,7 @@ impl Health {
 
     /// Forgets tenants that have not fallen back for [`FALLBACK_FORGOTTEN_AFTER`], and
     /// refusals whose time is up (called by the periodic sweep).
-    pub fn forget_old_fallbacks(&self, now: Instant) {
+    pub fn sweep(&self, now: Instant) {
         if self.any_down.load(Ordering::Acquire)
             && self.down.load().until.values().any(|until| *until <= now)
         {
@@ -151,13 +151,13 @@ mod tests {
         assert!(h.note_fallback("gone", true));
         assert!(h.note_fallback("busy", true));
         let later = Instant::now() + FALLBACK_FORGOTTEN_AFTER;
-        h.forget_old_fallbacks(later - Duration::from_secs(1));
+        h.sweep(later - Duration::from_secs(1));
         assert!(h.any_falling_back.load(Ordering::Acquire));
         // "busy" read again since; "gone" did not.
         h.falling_back
             .locked()
             .insert("busy".into(), later - Duration::from_secs(1));
-        h.forget_old_fallbacks(later);
+        h.sweep(later);
         assert!(!h.note_fallback("gone", false), "forgotten");
         assert!(
             h.note_fallback("busy", false),
@@ -229,11 +229,11 @@ mod tests {
         assert!(!h.is_up("a:1"));
         assert!(h.is_up("b:1"));
         // Its time up, it is up again at once, and the sweep clears it.
-        h.forget_old_fallbacks(Instant::now());
+        h.sweep(Instant::now());
         assert!(h.any_down.load(Ordering::Acquire), "not yet");
         let later = Instant::now() + DOWN_FOR;
         assert!(!h.is_up("a:1"));
-        h.forget_old_fallbacks(later);
+        h.sweep(later);
         assert!(h.is_up("a:1"));
         assert!(!h.any_down.load(Ordering::Acquire));
     }

@@ -146,14 +146,14 @@ pub struct Shared {
 pub struct OffLoop(pub Arc<tokio::sync::Semaphore>);
 
 impl OffLoop {
-    /// Runs `f` on a blocking thread once a turn is free. None if it panicked.
+    /// Runs `f` on a blocking thread once a turn is free, the turn held until `f` ends even
+    /// if the task that asked stops waiting. None if it panicked (the panic hook prints where).
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Option<T> {
         let turn = Arc::clone(&self.0).acquire_owned().await.ok()?;
         let job = tokio::task::spawn_blocking(move || {
-            // Held to the end, even if the task that asked stops waiting.
             let _turn = turn;
             f()
         });
@@ -376,7 +376,7 @@ impl RuntimeState {
         self.shared
             .pools
             .sweep(now, |tenant| self.config.tenant(tenant).is_some());
-        self.shared.health.forget_old_fallbacks(now);
+        self.shared.health.sweep(now);
     }
 
     /// Reads a backend's greeting so clients see its version and capabilities. False when

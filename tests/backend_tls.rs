@@ -198,3 +198,64 @@ async fn a_tenant_made_by_an_open_cluster_uses_the_clusters_tls() {
     assert!(version.starts_with("TLSv1."), "session: {version:?}");
     c.disconnect().await.unwrap();
 }
+
+/// A certificate from the right CA for another name is refused: the cluster's certificate
+/// names 127.0.0.1 and localhost (scripts/cluster.sh), and acme reaches the same primary as
+/// `[::ffff:127.0.0.1]`, the IPv4-mapped IPv6 address of 127.0.0.1 (the kernel carries the
+/// connection to the server's 127.0.0.1 socket; no name service or /etc/hosts entry is
+/// involved). The name checked is then that IPv6 address, which the certificate does not
+/// carry: an IP SAN matches only its own address family (RFC 5280 4.2.1.6).
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused() {
+    let (p, [r1, r2]) = (common::primary_port(), common::replica_ports());
+    let acme_servers = format!(
+        "primary = \"127.0.0.1:{p}\"\nreplicas = [\"127.0.0.1:{r1}\", \"127.0.0.1:{r2}\"]\n"
+    );
+    let elsewhere = format!(
+        "primary = \"[::ffff:127.0.0.1]:{p}\"\n\
+         replicas = [\"[::ffff:127.0.0.1]:{r1}\", \"[::ffff:127.0.0.1]:{r2}\"]\n"
+    );
+    let text = common::config_text(&format!(
+        "backend_tls = {{ ca = \"{}\" }}",
+        cluster_ca().display()
+    ));
+    // acme is the first tenant; globex keeps 127.0.0.1 and no backend_tls.
+    let (at, globex) = (text.find(&acme_servers), text.find("name = \"globex\""));
+    assert!(
+        at.is_some() && at < globex,
+        "acme's servers not found in:\n{text}"
+    );
+    let text = text.replacen(&acme_servers, &elsewhere, 1);
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    let state = RuntimeState::new(cfg)
+        .with_tls()
+        .expect("the CA file loads");
+    let proxy = common::start_state(state).await;
+    let port = proxy.addr.port();
+
+    // The login reaches the primary (to enter wf_acme), so it is the login that fails.
+    let opts = common::opts(port, "acme_app", Some("wf_acme"));
+    let err = tokio::time::timeout(common::SHORT, mysql_async::Conn::new(opts))
+        .await
+        .expect("the login is answered within 5 s")
+        .expect_err("a certificate for another name must be refused");
+    let mysql_async::Error::Server(e) = err else {
+        panic!("expected an ERR packet, got {err:?}");
+    };
+    assert_eq!(e.code, 2026, "{}", e.message);
+    assert!(e.message.contains("tenant acme"), "{}", e.message);
+    // The certificate was read and refused for its name: TCP, the greeting and the TLS
+    // handshake to the server went through, so it is the name alone that failed.
+    assert!(
+        e.message
+            .contains("certificate not valid for name \"::ffff:127.0.0.1\""),
+        "{}",
+        e.message
+    );
+
+    // The failure is the tenant's alone: globex (no backend_tls) on the same proxy works.
+    let mut g = common::connect(port, "globex_app", Some("wf_globex")).await;
+    let one: i64 = g.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+    g.disconnect().await.unwrap();
+}

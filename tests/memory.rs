@@ -251,3 +251,146 @@ async fn prepared_statements_text_is_bounded() {
     let one: i64 = other.query_first("SELECT 1").await.unwrap().unwrap();
     assert_eq!(one, 1);
 }
+
+/// A client that sends a statement with a 400 MB result and then reads nothing of it: the
+/// relay reads from the server only as fast as the client takes the answer (backpressure),
+/// so the proxy holds no more than its buffers while the server waits on a full socket,
+/// another session is answered meanwhile, and once the client reads it gets every row whole.
+#[tokio::test]
+async fn a_client_reading_nothing_of_a_large_result_is_not_buffered() {
+    use mysql_async::prelude::Queryable;
+    use std::time::{Duration, Instant};
+    use switchyard::protocol::MariadbCapabilities;
+
+    const ROWS: usize = 400;
+    const ROW: usize = 1_000_000;
+    /// How long the statement must stay on the server, its answer unread, before the proxy's
+    /// memory is judged: sent straight through, 400 MB take well under a second on loopback.
+    const HELD_MS: u64 = 3_000;
+    const NEEDLE: &str = "unread_large_result";
+
+    let bin = binary::spawn(|port| binary::globex_config(port, ""), &[], Stdio::null());
+    let mut other = bin.connect("globex_app", Some("wf_globex")).await;
+    // A small receive buffer, set before connecting (the TCP window scale is fixed then).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let stream = socket
+        .connect(([127, 0, 0, 1], bin.port).into())
+        .await
+        .unwrap();
+    let caps = (modern_caps(), MariadbCapabilities::empty());
+    let (mut c, _) =
+        RawClient::login(stream, "globex_app", "globex_pw", Some("wf_globex"), caps).await;
+    let pid = bin.pid();
+    let base = rss_mb(pid);
+
+    let sql = format!("SELECT /* {NEEDLE} */ REPEAT('x', {ROW}) FROM seq_1_to_{ROWS}");
+    let mut q = vec![0x03];
+    q.extend_from_slice(sql.as_bytes());
+    c.send(&q).await;
+
+    // Until the statement has been on the server for HELD_MS, its answer unread: the
+    // proxy's RSS sampled all along, the other session asked once it has been held a second.
+    let mut root = common::root().await;
+    let started = Instant::now();
+    let mut peak = base;
+    let mut other_answered = None;
+    let state = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the statement was not held on the server for {HELD_MS} ms"
+        );
+        peak = peak.max(rss_mb(pid));
+        let row: Option<(u64, String)> = root
+            .exec_first(
+                "SELECT CAST(TIME_MS AS UNSIGNED), STATE FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()",
+                (NEEDLE,),
+            )
+            .await
+            .unwrap();
+        if let Some((ms, state)) = row {
+            if ms >= 1_000 && other_answered.is_none() {
+                let asked = Instant::now();
+                let one: i64 =
+                    tokio::time::timeout(Duration::from_secs(5), other.query_first("SELECT 1"))
+                        .await
+                        .expect("another session answered while the large result waits")
+                        .unwrap()
+                        .unwrap();
+                assert_eq!(one, 1);
+                other_answered = Some(asked.elapsed());
+            }
+            if ms >= HELD_MS {
+                break state;
+            }
+        } else {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the statement is not (or no longer) running on the server after {:?}",
+                started.elapsed()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let other_answered = other_answered.expect("the other session was asked");
+    println!(
+        "held {HELD_MS} ms unread (server state {state:?}), other session answered in \
+         {other_answered:?}: peak RSS {base} MB -> {peak} MB"
+    );
+    assert!(
+        peak < base + RSS_BOUND_MB,
+        "an unread 400 MB result: RSS grew from {base} MB to {peak} MB (bound +{RSS_BOUND_MB} MB)"
+    );
+    assert_bounded(pid, base, "an unread 400 MB result, still on the server");
+
+    // The client reads at last: the column count, the column, ROWS rows of ROW 'x's, the OK.
+    let read_from = Instant::now();
+    let x = vec![b'x'; ROW];
+    let mut bytes = 0;
+    let mut rows = 0;
+    let count = c.io.read_packet().await.unwrap();
+    bytes += 4 + count.payload.len();
+    assert_eq!(count.payload, [1], "one column");
+    let column = c.io.read_packet().await.unwrap();
+    bytes += 4 + column.payload.len();
+    let end = loop {
+        let p = c.io.read_packet().await.unwrap();
+        bytes += 4 + p.payload.len();
+        if p.payload.first() == Some(&0xFE) && p.payload.len() < 0xFF_FFFF {
+            break p.payload;
+        }
+        assert_ne!(
+            p.payload.first(),
+            Some(&0xFF),
+            "ERR mid-result: {:?}",
+            parse_err(&p.payload)
+        );
+        // A length-encoded string of ROW bytes: 0xFD and a three-byte length, then the 'x's.
+        let len = (ROW as u32).to_le_bytes();
+        assert_eq!(p.payload[..4], [0xFD, len[0], len[1], len[2]], "row {rows}");
+        assert!(p.payload[4..] == x[..], "row {rows} is ROW 'x's");
+        rows += 1;
+        if rows % 100 == 0 {
+            peak = peak.max(rss_mb(pid));
+        }
+    };
+    println!(
+        "read {rows} rows, {bytes} bytes in {:?}; RSS while read: peak {peak} MB",
+        read_from.elapsed()
+    );
+    assert_eq!(end[0], 0xFE, "the result ends with an OK");
+    assert_eq!(rows, ROWS, "every row arrives");
+    assert!(bytes > ROWS * ROW, "{bytes} bytes");
+    assert!(
+        peak < base + RSS_BOUND_MB,
+        "RSS {base} -> {peak} MB while read"
+    );
+    assert_bounded(pid, base, "the 400 MB result read");
+
+    // The session and the other one go on.
+    let answer = c.query("SELECT 1").await;
+    assert!(err_of(&answer).is_none(), "{:?}", err_of(&answer));
+    let one: i64 = other.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+}

@@ -192,6 +192,7 @@ async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<
     // the connection to the pool (where another session could take it) in between.
     let mut claim = entry.start_kill().await;
     if !claim.running().is_some_and(|r| r.same_connection(&run)) {
+        side.quit();
         return Ok(());
     }
     // Bounded: the target session waits on the claim to finish its statement. Given up
@@ -205,6 +206,9 @@ async fn interrupt(rt: &RuntimeState, entry: &SessionEntry, k: &Kill) -> Result<
         .map_err(|_| failed(&"the backend did not answer its KILL in time"))?
         .map_err(|e| failed(&e))?;
     claim.answered();
+    // As a client done with it: dropped, the server logged every KILL's side connection as
+    // an aborted one and counted it in `Aborted_clients`. One left mid-answer is dropped.
+    side.quit();
     match o.err {
         // The statement ended before the KILL arrived: nothing left to interrupt.
         None => Ok(()),

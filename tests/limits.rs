@@ -50,9 +50,14 @@ async fn start(cfg: config::Config) -> (common::Proxy, Arc<Limits>) {
 }
 
 async fn refused_code(port: u16, user: &str, db: &str) -> u16 {
+    refusal(port, user, db).await.0
+}
+
+/// The code and SQLSTATE a login is refused with.
+async fn refusal(port: u16, user: &str, db: &str) -> (u16, String) {
     match Conn::new(opts(port, user, Some(db))).await {
         Ok(_) => panic!("connection should be refused"),
-        Err(mysql_async::Error::Server(e)) => e.code,
+        Err(mysql_async::Error::Server(e)) => (e.code, e.state),
         Err(e) => panic!("not a server error: {e}"),
     }
 }
@@ -83,7 +88,11 @@ async fn per_tenant_and_global_limits_answer_1040() {
     let (proxy, limits) = start(cfg("", "max_connections = 1", "")).await;
     let port = proxy.addr.port();
     let _a = connect(port, "globex_app", Some("wf_globex")).await;
-    assert_eq!(refused_code(port, "ops", "wf_globex").await, 1040);
+    // The server's SQLSTATE for a connection refused at its limit.
+    assert_eq!(
+        refusal(port, "ops", "wf_globex").await,
+        (1040, "08004".to_string())
+    );
     assert_eq!(limits.refused(Refusal::Tenant), 1);
 
     let (proxy, limits) = start(cfg("max_connections = 1", "", "")).await;

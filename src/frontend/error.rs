@@ -130,6 +130,26 @@ pub(super) fn malformed_packet() -> SessionError {
     SessionError::reply(1835, "HY000", "Malformed communication packet")
 }
 
+/// The ERR a session ends after (its state lost with a server connection, a broken
+/// protocol): SQLSTATE 08S01, communication link failure, as a driver reports a connection
+/// lost. A client's pool then discards the connection at once (HikariCP and the JDBC
+/// drivers go by the SQLSTATE's class 08) rather than lend it out closed.
+pub(super) fn ending(mut spec: ErrSpec) -> ErrSpec {
+    if !spec.state.starts_with("08") {
+        spec.state = std::borrow::Cow::Borrowed("08S01");
+    }
+    spec
+}
+
+/// The ERR of a login refused: a connection limit's (1040, Switchyard's own or a pool's
+/// that no connection came free in) has the server's SQLSTATE for it, 08004.
+pub(super) fn refusing_login(mut spec: ErrSpec) -> ErrSpec {
+    if spec.code == 1040 {
+        spec.state = std::borrow::Cow::Borrowed("08004");
+    }
+    spec
+}
+
 /// ER_SERVER_SHUTDOWN, as the server answers a statement it will not run because it is
 /// shutting down.
 pub(super) fn shutting_down() -> SessionError {
@@ -180,10 +200,12 @@ fn backend_err(tenant: &str, role: Role, addr: &str, err: &BackendError) -> ErrS
             format!("Can't connect to {role} {addr} of tenant {tenant}: {err}"),
         ),
         // As the server refuses a connection beyond max_connections: drivers and operators
-        // know the code.
+        // know the code. Its SQLSTATE, 08004, only for a login (`refusing_login`): a
+        // statement's, the session going on, must not read as a connection refused (JDBC
+        // drivers and HikariCP drop a connection on SQLSTATE class 08).
         BackendError::PoolTimeout { .. } => ErrSpec::new(
             1040,
-            "08004",
+            "HY000",
             format!("Too many connections: no connection to {role} {addr} of tenant {tenant} came free: {err}"),
         ),
         BackendError::Tls(_) => ErrSpec::new(

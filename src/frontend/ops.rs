@@ -107,7 +107,7 @@ impl Session {
             rt.shared.limits.refuse(Refusal::Tenant);
             SessionError::reply(
                 1040,
-                "08004",
+                "HY000",
                 format!(
                     "Too many connections for tenant '{}' (limit {})",
                     t.name,

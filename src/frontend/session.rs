@@ -189,16 +189,16 @@ impl Session {
     pub async fn start(&mut self, seq: u8) -> Result<(), SessionError> {
         let rt = self.state.load_full();
         if let Err(e) = self.notice_reload(&rt) {
-            self.send_err(&e, seq).await?;
+            self.refuse_login(&e, seq).await?;
             return Err(e);
         }
         if let Err(e) = self.take_permits(&rt) {
-            self.send_err(&e, seq).await?;
+            self.refuse_login(&e, seq).await?;
             return Err(e);
         }
         if self.tenant.is_some() {
             if let Err(e) = self.check_login_backend(&rt).await {
-                self.send_err(&e, seq).await?;
+                self.refuse_login(&e, seq).await?;
                 return Err(e);
             }
             self.modes_of_login_backend();
@@ -211,7 +211,7 @@ impl Session {
         // had a client's pool take the connection for sound until its first statement.
         if self.registration.entry.signals.shutting_down() {
             let e = super::error::shutting_down();
-            self.send_err(&e, seq).await?;
+            self.refuse_login(&e, seq).await?;
             return Err(e);
         }
         let track = self
@@ -439,7 +439,7 @@ impl Session {
                 // What the session kept on a lost connection is gone: end after the answer.
                 match &flow {
                     Err(e) => {
-                        let _ = self.send_err(e, self.answer_seq).await;
+                        let _ = self.send_last_err(e, self.answer_seq).await;
                     }
                     Ok(_) => {
                         let _ = self.client.flush().await;
@@ -461,8 +461,11 @@ impl Session {
                 Err(_) if entry.signals.killed() => break,
                 Err(e) => {
                     tracing::debug!(parent: &self.span(), error = %e, "statement failed");
-                    let recoverable = e.is_recoverable();
-                    if self.send_err(&e, self.answer_seq).await.is_err() || !recoverable {
+                    if !e.is_recoverable() {
+                        let _ = self.send_last_err(&e, self.answer_seq).await;
+                        break;
+                    }
+                    if self.send_err(&e, self.answer_seq).await.is_err() {
                         break;
                     }
                 }
@@ -1099,7 +1102,29 @@ impl Session {
     }
 
     pub(super) async fn send_err(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
-        let Some(spec) = e.to_err() else {
+        self.send_spec(e.to_err(), seq).await
+    }
+
+    /// [`send_err`](Self::send_err) for the error the session ends after (see
+    /// [`error::ending`](super::error::ending)).
+    async fn send_last_err(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
+        self.send_spec(e.to_err().map(super::error::ending), seq)
+            .await
+    }
+
+    /// [`send_err`](Self::send_err) for a login refused (see
+    /// [`error::refusing_login`](super::error::refusing_login)).
+    async fn refuse_login(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
+        self.send_spec(e.to_err().map(super::error::refusing_login), seq)
+            .await
+    }
+
+    async fn send_spec(
+        &mut self,
+        spec: Option<crate::protocol::packets::ErrSpec>,
+        seq: u8,
+    ) -> Result<(), SessionError> {
+        let Some(spec) = spec else {
             return Ok(());
         };
         self.st.own_error = Some(spec.clone());

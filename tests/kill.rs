@@ -646,48 +646,13 @@ async fn another_users_session_of_the_same_tenant_cannot_be_killed() {
     );
 }
 
-/// Forwards connections to the primary and, as each one's sender closes it, pushes the
-/// last bytes the sender wrote on it (up to 256) to `closed`.
-async fn recording_primary(closed: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let server = tokio::net::TcpStream::connect(("127.0.0.1", primary_port()))
-                .await
-                .unwrap();
-            let (mut cr, mut cw) = client.into_split();
-            let (mut sr, mut sw) = server.into_split();
-            tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
-            let closed = std::sync::Arc::clone(&closed);
-            tokio::spawn(async move {
-                let (mut buf, mut tail) = (vec![0u8; 65536], Vec::new());
-                loop {
-                    let n = match cr.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    tail.extend_from_slice(&buf[..n]);
-                    tail.drain(..tail.len().saturating_sub(256));
-                    if sw.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                closed.lock().unwrap().push(tail);
-            });
-        }
-    });
-    port
-}
-
 /// The connection a KILL QUERY logs in with beside the target's is closed as a client done
 /// with it closes one, with COM_QUIT: dropped, each KILL through Switchyard cost the server
 /// an "Aborted connection" warning in its error log and a count in `Aborted_clients`.
 #[tokio::test]
 async fn a_kills_own_server_connection_ends_with_com_quit() {
     let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let relay = recording_primary(std::sync::Arc::clone(&closed)).await;
+    let relay = common::recording_relay(primary_port(), std::sync::Arc::clone(&closed)).await;
     let text = common::config_text("").replacen(
         &format!("primary = \"127.0.0.1:{}\"", primary_port()),
         &format!("primary = \"127.0.0.1:{relay}\""),

@@ -1020,3 +1020,54 @@ async fn sets_made_in_the_lobby_carry_over_to_the_chosen_tenant() {
         }
     }
 }
+
+/// A client that quits in the middle of a transaction: the transaction's server connection
+/// is closed, never pooled (the server rolls the transaction back), and closed with
+/// COM_QUIT, as the client closed its own; dropped, each such exit (a PHP script ending
+/// mid-transaction, a pool closing a connection) was logged by the server as an aborted
+/// connection and counted in `Aborted_clients`.
+#[tokio::test]
+async fn a_transaction_left_open_at_quit_ends_with_com_quit() {
+    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let relay = common::recording_relay(primary_port(), std::sync::Arc::clone(&closed)).await;
+    let text = common::config_text("").replacen(
+        &format!("primary = \"127.0.0.1:{}\"", primary_port()),
+        &format!("primary = \"127.0.0.1:{relay}\""),
+        1,
+    );
+    let p = common::start(switchyard::config::parse(&text, &|_| None).unwrap()).await;
+    let mut root = common::root().await;
+    let table = format!("wf_acme.quit_in_txn_{}", std::process::id());
+    root.query_drop(format!(
+        "CREATE OR REPLACE TABLE {table} (id INT PRIMARY KEY)"
+    ))
+    .await
+    .unwrap();
+    let mut c = connect(p.addr.port(), "acme_app", Some("wf_acme")).await;
+    c.query_drop("BEGIN").await.unwrap();
+    let insert = format!("INSERT INTO {table} VALUES (1)");
+    c.query_drop(&insert).await.unwrap();
+    c.disconnect().await.unwrap();
+    let tail = common::until(
+        "the transaction's server connection closes",
+        std::time::Duration::from_secs(10),
+        || async {
+            let closed = closed.lock().unwrap();
+            closed
+                .iter()
+                .find(|t| t.windows(insert.len()).any(|w| w == insert.as_bytes()))
+                .cloned()
+        },
+    )
+    .await;
+    assert!(
+        tail.ends_with(&[1, 0, 0, 0, 1]),
+        "the transaction's connection ended without COM_QUIT: last bytes {:?}",
+        &tail[tail.len().saturating_sub(8)..]
+    );
+    let rows: Vec<i64> = root.query(format!("SELECT id FROM {table}")).await.unwrap();
+    assert!(rows.is_empty(), "rolled back: {rows:?}");
+    root.query_drop(format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}

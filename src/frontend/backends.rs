@@ -262,7 +262,9 @@ impl Session {
                 .lives_on(t)
                 .then(|| self.st.pins.reason().unwrap_or("session state"));
             tracing::info!(parent: &self.span(), to, pin, "primary moved: reconnecting");
-            self.held.take(t);
+            if let Some(old) = self.held.take(t) {
+                old.quit();
+            }
             self.lost_backend(t);
             if let Some(pin) = pin {
                 return Err(SessionError::reply(
@@ -583,7 +585,12 @@ impl Session {
     /// rather than run outside the transaction the client holds. A connection the session
     /// only just took kept nothing of it.
     pub(super) fn failed_before_statement(&mut self, t: Target, err: BackendError) -> SessionError {
-        self.held.take(t);
+        let conn = self.held.take(t);
+        // Refused by its server (a SET a replica rejects, a schema dropped), it is at rest:
+        // closed as a client closes one. Any other failure may have left it mid-answer.
+        if let (Some(conn), BackendError::Server(_)) = (conn, &err) {
+            conn.quit();
+        }
         if self.st.lives_on(t) {
             self.lost_backend(t);
         }

@@ -10,6 +10,7 @@ use super::login::Login;
 use super::ops::PublishKey;
 use super::prepared::{Run, Statements};
 use crate::backend::held::{target_at, Held};
+use crate::backend::BackendConn;
 use crate::config::{Config, TenantConfig};
 use crate::protocol::command::*;
 use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
@@ -1173,11 +1174,12 @@ impl Session {
             return;
         };
         if self.st.txn == Some(t) {
-            // A transaction left open: closed, as the server ends it when a client leaves.
-            // It may be a prepared XA one (from a CALL or dynamic SQL, which the
-            // `prepares_xa` effect cannot see), which MariaDB's reset turns into a
-            // connection where every table fails (1031) for the next session.
-            return;
+            // A transaction left open: closed, as the server ends it when a client leaves
+            // (with COM_QUIT: dropped, a client's clean exit mid-transaction was logged as
+            // an aborted connection). It may be a prepared XA one (from a CALL or dynamic
+            // SQL, which the `prepares_xa` effect cannot see), which MariaDB's reset turns
+            // into a connection where every table fails (1031) for the next session.
+            return conn.quit();
         }
         if stateful || conn.set_option.is_some() {
             rt.shared.pools.release(conn, stateful);
@@ -1189,8 +1191,9 @@ impl Session {
     async fn close(&mut self) {
         let rt = self.state.load_full();
         if self.registration.entry.signals.killed() {
-            // Killed: its connections close with it rather than serve another session.
-            drop(self.held.drain());
+            // Killed: its connections close with it rather than serve another session (the
+            // one a statement ran on killed on its server too).
+            self.held.drain().into_iter().for_each(BackendConn::quit);
         } else {
             self.release_backends(&rt);
         }

@@ -541,3 +541,42 @@ pub async fn running(needle: &str) -> i64 {
     }
     total
 }
+
+/// A relay to the server on `to`: as each connection's sender closes it, the last bytes the
+/// sender wrote on it (up to 256) are pushed to `closed` (what a server connection ended
+/// with: COM_QUIT, or nothing, an aborted connection).
+pub async fn recording_relay(
+    to: u16,
+    closed: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(("127.0.0.1", to))
+                .await
+                .unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
+            let closed = std::sync::Arc::clone(&closed);
+            tokio::spawn(async move {
+                let (mut buf, mut tail) = (vec![0u8; 65536], Vec::new());
+                loop {
+                    let n = match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    tail.extend_from_slice(&buf[..n]);
+                    tail.drain(..tail.len().saturating_sub(256));
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                closed.lock().unwrap().push(tail);
+            });
+        }
+    });
+    port
+}

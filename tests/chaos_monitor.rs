@@ -1,5 +1,7 @@
 //! The backend monitor against the chaos cluster (scripts/test.sh; ports 3317-3319): roles,
-//! GTID positions, a stopped SQL thread, replication lag, mark_down, and a closed port.
+//! GTID positions, a stopped SQL thread, replication lag, mark_down, a closed port, and
+//! what checks cost a server (a slow check waited for on its connection, a refused query
+//! asked once).
 //! These tests stop replication and add delays, so they never touch the shared cluster, and
 //! they run one at a time (.config/nextest.toml, `CHAOS_LOCK`). Measured detection and
 //! recovery times are printed.
@@ -553,6 +555,165 @@ async fn a_reload_that_restarts_the_monitor_keeps_a_lagging_replica_out() {
         .await
         .unwrap_or_else(|| panic!("never eligible again: {:#?}", status(&m, r1)));
         writer.stop().await;
+    })
+    .await;
+}
+
+/// A relay to `to` that counts the connections made through it and keeps what they send
+/// (`sent`); while `hold` is true, what they send is kept back rather than forwarded.
+struct Gate {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    hold: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    async fn start(to: u16) -> Gate {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (hold, held) = tokio::sync::watch::channel(false);
+        let gate = Gate {
+            port: listener.local_addr().unwrap().port(),
+            accepted: Default::default(),
+            sent: Default::default(),
+            hold,
+        };
+        let (accepted, sent) = (gate.accepted.clone(), gate.sent.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", to))
+                    .await
+                    .unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
+                let (mut held, sent) = (held.clone(), sent.clone());
+                tokio::spawn(async move {
+                    let (mut buf, mut kept) = (vec![0u8; 65536], Vec::new());
+                    loop {
+                        tokio::select! {
+                            r = cr.read(&mut buf) => {
+                                let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
+                                sent.lock().unwrap().extend_from_slice(&buf[..n]);
+                                kept.extend_from_slice(&buf[..n]);
+                            }
+                            c = held.changed() => if c.is_err() { return },
+                        }
+                        if !*held.borrow() && !kept.is_empty() {
+                            if sw.write_all(&kept).await.is_err() {
+                                return;
+                            }
+                            kept.clear();
+                        }
+                    }
+                });
+            }
+        });
+        gate
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How often `needle` appears in what was sent through the gate.
+    fn sent_count(&self, needle: &str) -> usize {
+        let sent = self.sent.lock().unwrap();
+        sent.windows(needle.len())
+            .filter(|w| *w == needle.as_bytes())
+            .count()
+    }
+}
+
+/// A tenant whose one replica is reached through `gate`, checked every `INTERVAL`; the
+/// monitor logs in as `[monitor]`'s user when `privileged`, else as the application's.
+fn gated_config(gate: u16, privileged: bool) -> Config {
+    let [p, _, _] = chaos_ports();
+    let monitor = if privileged {
+        "[monitor]\nuser = \"sy_monitor\"\npassword = \"sy_monitor\"\nconnect_timeout = \"1s\"\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "{monitor}\n[[tenants]]\nname = \"acme\"\n\
+         schemas = [\"wf_acme\"]\nprimary = \"127.0.0.1:{p}\"\n\
+         replicas = [\"127.0.0.1:{gate}\"]\nhealth_interval = \"{}ms\"\n\n\
+         [[users]]\nname = \"acme_app\"\npassword = \"acme_pw\"\ntenant = \"acme\"\n",
+        INTERVAL.as_millis()
+    );
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+}
+
+/// A check the server does not answer within its interval fails (the server is down for
+/// routing), and the next checks wait for it on the same connection: dropped mid-query, the
+/// connection was an aborted one on the server, and a new one every interval queued up
+/// behind whatever held the first (a replica status blocked behind STOP SLAVE or a backup's
+/// lock), server threads piling up toward `max_connections`.
+#[tokio::test]
+async fn a_check_past_its_interval_is_waited_for_on_its_connection() {
+    chaos_test(async {
+        let [_, r1, _] = chaos_ports();
+        let gate = Gate::start(r1).await;
+        let at = addr(gate.port);
+        let m = Monitor::start(&gated_config(gate.port, true));
+        let checked_up = || m.status(&at).is_some_and(|s| s.is_up());
+        wait_for(Duration::from_secs(5), checked_up)
+            .await
+            .expect("the replica is checked through the gate");
+        let connections = gate.accepted();
+        gate.hold.send_replace(true);
+        wait_for(Duration::from_secs(5), || !m.is_up(&at))
+            .await
+            .expect("a check held at the gate fails");
+        // Ten intervals, and more than two connect timeouts: a connection made meanwhile
+        // would show here.
+        let new = wait_for(Duration::from_millis(2500), || {
+            gate.accepted() > connections
+        })
+        .await;
+        assert_eq!(
+            new,
+            None,
+            "{} connections opened while a check was held",
+            gate.accepted() - connections
+        );
+        gate.hold.send_replace(false);
+        wait_for(Duration::from_secs(5), checked_up)
+            .await
+            .expect("up again once the held check is answered");
+        assert_eq!(
+            gate.accepted(),
+            connections,
+            "the same connection checks on"
+        );
+        m.stop();
+    })
+    .await;
+}
+
+/// A monitor user without the privilege to read replication status (no `[monitor]` user:
+/// the application's) is refused it once per connection, not at every check: global
+/// privileges hold for a connection's life, and each refusal is a count in the server's
+/// `Access_denied_errors`, twice a second per server and instance.
+#[tokio::test]
+async fn a_refused_replica_status_is_not_asked_again_on_its_connection() {
+    chaos_test(async {
+        let [_, r1, _] = chaos_ports();
+        let gate = Gate::start(r1).await;
+        let m = Monitor::start(&gated_config(gate.port, false));
+        wait_for(Duration::from_secs(5), || {
+            gate.sent_count("gtid_current_pos") >= 6
+        })
+        .await
+        .expect("six checks through the gate");
+        let hidden = status_at(&m, &addr(gate.port)).observed.replication_hidden;
+        assert!(hidden, "acme_app may not read replication status");
+        assert_eq!(gate.accepted(), 1, "one connection");
+        assert_eq!(gate.sent_count("SHOW ALL SLAVES STATUS"), 1);
+        m.stop();
     })
     .await;
 }

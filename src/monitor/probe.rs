@@ -144,11 +144,33 @@ pub fn host_port(addr: &str) -> Result<(String, u16), MonitorError> {
     Ok((host.to_string(), port))
 }
 
+/// The kept connection: the server's flavor and version, and whether it refused the replica
+/// status (a missing privilege: global privileges hold for a connection's life, so it is
+/// not asked again on this one; a new connection asks again).
+struct Kept {
+    conn: Conn,
+    flavor: Flavor,
+    version: String,
+    status_refused: bool,
+}
+
+/// A check past its budget, still waited for on its connection (see [`Prober::check`]).
+type Running = tokio::task::JoinHandle<(Kept, Result<Observation, MonitorError>)>;
+
 /// The checks of one backend, over one connection kept open between checks.
 pub struct Prober {
     opts: Opts,
     connect_timeout: Duration,
-    conn: Option<(Conn, Flavor, String)>,
+    conn: Option<Kept>,
+    running: Option<Running>,
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
 }
 
 impl Prober {
@@ -177,12 +199,16 @@ impl Prober {
             opts,
             connect_timeout: settings.connect_timeout,
             conn: None,
+            running: None,
         })
     }
 
     /// One check, bounded: `connect_timeout` for a reconnect, `budget` for the queries.
-    /// The connection is kept only after a clean check, so any error or timeout drops it
-    /// and the next check starts from a fresh one.
+    /// The connection is kept after a clean check, dropped after an error. A check past its
+    /// budget fails, and is waited for by the next ones rather than abandoned: dropped
+    /// mid-query, its connection was an aborted one on the server, and the new one each
+    /// interval queued behind whatever held the first (a replica status blocked behind a
+    /// STOP SLAVE or a backup's lock), threads piling up there toward `max_connections`.
     pub async fn check(&mut self, budget: Duration) -> Outcome {
         match self.try_check(budget).await {
             Ok(obs) => Outcome::Seen(obs),
@@ -193,24 +219,53 @@ impl Prober {
     }
 
     async fn try_check(&mut self, budget: Duration) -> Result<Observation, MonitorError> {
-        let (mut conn, flavor, version) = match self.conn.take() {
+        let deadline = tokio::time::Instant::now() + budget;
+        if let Some(running) = self.running.as_mut() {
+            let late = tokio::time::timeout_at(deadline, running)
+                .await
+                .map_err(|_| MonitorError::CheckTimeout(budget))?;
+            self.running = None;
+            // What a late check saw is old news: its connection, if sound, checks again.
+            if let Ok((kept, Ok(_))) = late {
+                self.conn = Some(kept);
+            }
+        }
+        let kept = match self.conn.take() {
             Some(kept) => kept,
             None => self.connect().await?,
         };
-        let obs = timeout(budget, read_observation(&mut conn, flavor, &version))
-            .await
-            .map_err(|_| MonitorError::CheckTimeout(budget))??;
-        self.conn = Some((conn, flavor, version));
-        Ok(obs)
+        let mut running = tokio::spawn(async move {
+            let mut kept = kept;
+            let obs = read_observation(&mut kept).await;
+            (kept, obs)
+        });
+        match tokio::time::timeout_at(deadline, &mut running).await {
+            Err(_) => {
+                self.running = Some(running);
+                Err(MonitorError::CheckTimeout(budget))
+            }
+            // The task panicked or was aborted: its connection went with it.
+            Ok(Err(e)) => Err(MonitorError::Io(std::io::Error::other(e))),
+            Ok(Ok((kept, obs))) => {
+                let obs = obs?;
+                self.conn = Some(kept);
+                Ok(obs)
+            }
+        }
     }
 
-    async fn connect(&self) -> Result<(Conn, Flavor, String), MonitorError> {
+    async fn connect(&self) -> Result<Kept, MonitorError> {
         let limit = self.connect_timeout;
         let connecting = async {
             let mut conn = Conn::new(self.opts.clone()).await?;
             let version: Option<String> = conn.query_first("SELECT @@version").await?;
             let version = version.unwrap_or_default();
-            Ok::<_, MonitorError>((conn, Flavor::from_version(&version), version))
+            Ok::<_, MonitorError>(Kept {
+                conn,
+                flavor: Flavor::from_version(&version),
+                version,
+                status_refused: false,
+            })
         };
         timeout(limit, connecting)
             .await
@@ -218,26 +273,34 @@ impl Prober {
     }
 }
 
-async fn read_observation(
-    conn: &mut Conn,
-    flavor: Flavor,
-    version: &str,
-) -> Result<Observation, MonitorError> {
+async fn read_observation(kept: &mut Kept) -> Result<Observation, MonitorError> {
     type Vars = (Option<i64>, Option<u32>, Option<String>, Option<String>);
+    let (conn, flavor) = (&mut kept.conn, kept.flavor);
     let vars: Option<Vars> = conn.query_first(flavor.variables_query()).await?;
     let (read_only, server_id, gtid, gtid_binlog) = vars.unwrap_or_default();
     // Replication status needs SLAVE MONITOR (MariaDB) or REPLICATION CLIENT (MySQL); a
-    // user without them still gets GTID positions, which is all the lag needs.
-    let (replication, hidden) = match conn.query::<Row, _>(flavor.replica_status_query()).await {
-        Ok(rows) => {
-            let rows: Vec<StatusRow> = rows.iter().map(status_row).collect();
-            (replication_from_rows(&rows), false)
+    // user without them still gets GTID positions, which is all the lag needs. Asked at
+    // every check once refused, it was a refusal (and a count in the server's
+    // `Access_denied_errors`) twice a second.
+    let replication = if kept.status_refused {
+        None
+    } else {
+        match conn.query::<Row, _>(flavor.replica_status_query()).await {
+            Ok(rows) => {
+                let rows: Vec<StatusRow> = rows.iter().map(status_row).collect();
+                Some(replication_from_rows(&rows))
+            }
+            Err(mysql_async::Error::Server(_)) => None,
+            Err(e) => return Err(e.into()),
         }
-        Err(mysql_async::Error::Server(_)) => (Replication::default(), true),
-        Err(e) => return Err(e.into()),
+    };
+    kept.status_refused = replication.is_none();
+    let (replication, hidden) = match replication {
+        Some(r) => (r, false),
+        None => (Replication::default(), true),
     };
     Ok(Observation {
-        version: version.to_string(),
+        version: kept.version.clone(),
         read_only: read_only.unwrap_or(0) != 0,
         server_id,
         is_replica: replication.is_replica,

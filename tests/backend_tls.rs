@@ -259,3 +259,55 @@ async fn a_certificate_for_another_name_is_refused() {
     assert_eq!(one, 1);
     g.disconnect().await.unwrap();
 }
+
+/// A server whose certificate the monitor refuses is not asked again at every check: each
+/// login refused in its TLS handshake counts against Switchyard's host on the server
+/// (`max_connect_errors`, 100 by default, then "Host is blocked" for every user and tenant
+/// there until FLUSH HOSTS), so such logins come 1 s, 2 s, 4 s... apart, up to a minute,
+/// and the server stays down meanwhile.
+#[tokio::test]
+async fn logins_refused_in_the_tls_handshake_are_retried_ever_less_often() {
+    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let p = common::primary_port();
+    let relay = common::recording_relay(p, std::sync::Arc::clone(&closed)).await;
+    let text = format!(
+        "[monitor]\nuser = \"sy_monitor\"\npassword = \"sy_monitor\"\n\n[defaults]\nhealth_interval = \"100ms\"\n{}",
+        common::config_text(&format!("backend_tls = {{ ca = \"{}\" }}", stranger_ca().display()))
+    )
+    .replacen(
+        &format!("primary = \"127.0.0.1:{p}\""),
+        &format!("primary = \"127.0.0.1:{relay}\""),
+        1,
+    );
+    let cfg = config::parse(&text, &|_| None).unwrap();
+    let settings = cfg.monitor.clone().unwrap();
+    let at = format!("127.0.0.1:{relay}");
+    let handle =
+        switchyard::monitor::Monitor::start_with(&settings, switchyard::monitor::targets(&cfg));
+    let logins = || closed.lock().unwrap().len();
+    common::until("the first login refused", common::SHORT, || async {
+        (logins() >= 1).then_some(())
+    })
+    .await;
+    let first = std::time::Instant::now();
+    // 25 intervals: a login at each was 25 refusals; backing off, at 1 s and 3 s.
+    let mut seen = Vec::new();
+    while first.elapsed() < std::time::Duration::from_millis(2500) {
+        let s = handle.status(&at).expect("a status");
+        assert_eq!(
+            s.state,
+            switchyard::monitor::BackendState::Down,
+            "{:?}",
+            s.last_error
+        );
+        seen.push(logins());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    handle.stop();
+    let n = logins();
+    assert!(
+        n <= 3,
+        "{n} logins in 2.5 s after the first refusal: {seen:?}"
+    );
+    assert!(n >= 2, "tried again after a second: {seen:?}");
+}

@@ -16,6 +16,10 @@ pub enum MonitorError {
     BadGtid { text: String, reason: String },
     #[error("invalid backend address \"{0}\" (expected host:port)")]
     BadAddress(String),
+    /// No login tried: the last ones were refused in the handshake (see
+    /// [`handshake_refused`](MonitorError::handshake_refused)).
+    #[error("login refused in its handshake; next try in {0:?}")]
+    LoginBackoff(Duration),
 }
 
 /// mysql_async wraps socket errors twice ("Input/output error: Input/output error: ...");
@@ -35,6 +39,24 @@ impl MonitorError {
     /// refuses, resets or stays silent is down at once.
     pub fn server_answered(&self) -> bool {
         matches!(self, MonitorError::Mysql(mysql_async::Error::Server(_)))
+    }
+
+    /// A login refused in its handshake for a reason trying again will not change: the
+    /// server's TLS certificate, an authentication plugin mysql_async cannot answer. The
+    /// server counts each such login against the host (`max_connect_errors`, 100 by
+    /// default, blocks the host for every user until FLUSH HOSTS), so they are retried
+    /// ever less often.
+    pub fn handshake_refused(&self) -> bool {
+        match self {
+            // rustls' refusal, as tokio-rustls reports it.
+            MonitorError::Io(e) => e.kind() == std::io::ErrorKind::InvalidData,
+            MonitorError::Mysql(e) => matches!(
+                e,
+                mysql_async::Error::Io(mysql_async::IoError::Tls(_))
+                    | mysql_async::Error::Driver(_)
+            ),
+            _ => false,
+        }
     }
 
     /// This process could not even make the connection (see `backend::local_shortage`).

@@ -163,6 +163,15 @@ pub struct Prober {
     connect_timeout: Duration,
     conn: Option<Kept>,
     running: Option<Running>,
+    /// Logins refused in their handshake in a row, and when the next may be tried.
+    refused_logins: u32,
+    next_login: Option<tokio::time::Instant>,
+}
+
+/// How long after the `n`-th login in a row refused in its handshake the next is tried:
+/// 1 s, doubling up to a minute (about 100 tries in the first 95 minutes).
+fn login_backoff(n: u32) -> Duration {
+    Duration::from_secs(1 << n.clamp(1, 7).saturating_sub(1)).min(Duration::from_secs(60))
 }
 
 impl Drop for Prober {
@@ -200,6 +209,8 @@ impl Prober {
             connect_timeout: settings.connect_timeout,
             conn: None,
             running: None,
+            refused_logins: 0,
+            next_login: None,
         })
     }
 
@@ -212,6 +223,8 @@ impl Prober {
     pub async fn check(&mut self, budget: Duration) -> Outcome {
         match self.try_check(budget).await {
             Ok(obs) => Outcome::Seen(obs),
+            // Nothing tried: the server stays as the last refusal left it.
+            Err(e @ MonitorError::LoginBackoff(_)) => Outcome::NoNews(e.to_string()),
             Err(e) if e.server_answered() => Outcome::Failed(e.to_string()),
             Err(e) if e.local_shortage() => Outcome::NoNews(e.to_string()),
             Err(e) => Outcome::Unreachable(e.to_string()),
@@ -232,7 +245,7 @@ impl Prober {
         }
         let kept = match self.conn.take() {
             Some(kept) => kept,
-            None => self.connect().await?,
+            None => self.log_in().await?,
         };
         let mut running = tokio::spawn(async move {
             let mut kept = kept;
@@ -250,6 +263,28 @@ impl Prober {
                 let obs = obs?;
                 self.conn = Some(kept);
                 Ok(obs)
+            }
+        }
+    }
+
+    /// A new connection, unless logins are being refused in their handshake (see
+    /// [`MonitorError::handshake_refused`]) and the next is not due yet.
+    async fn log_in(&mut self) -> Result<Kept, MonitorError> {
+        let now = tokio::time::Instant::now();
+        if let Some(due) = self.next_login.filter(|due| *due > now) {
+            return Err(MonitorError::LoginBackoff(due - now));
+        }
+        match self.connect().await {
+            Ok(kept) => {
+                (self.refused_logins, self.next_login) = (0, None);
+                Ok(kept)
+            }
+            Err(e) => {
+                if e.handshake_refused() {
+                    self.refused_logins = self.refused_logins.saturating_add(1);
+                    self.next_login = Some(now + login_backoff(self.refused_logins));
+                }
+                Err(e)
             }
         }
     }
@@ -330,6 +365,13 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
             .collect()
+    }
+
+    #[test]
+    fn refused_logins_back_off_to_a_minute() {
+        let secs: Vec<u64> = (1..=9).map(|n| login_backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(login_backoff(u32::MAX).as_secs(), 60);
     }
 
     #[test]

@@ -10,9 +10,11 @@ use smallvec::SmallVec;
 pub type ParamTypes = SmallVec<[u8; 16]>;
 
 /// Statements kept prepared per connection; past it the least recently used is closed.
-/// With `pool_max` 64 connections per server this stays far below the server's default
-/// `max_prepared_stmt_count` (16382), and a server that refuses more (ER 1461) gets half of
-/// a connection's statements closed before the prepare is tried again.
+/// Not bounded per server: a tenant's `pool_max` of 64 connections may hold 16,384 there,
+/// past the server's default `max_prepared_stmt_count` (16,382), which counts every
+/// client's statements. A server that refuses more (ER 1461) gets half of the asking
+/// connection's statements closed before the prepare is tried again; its other clients
+/// meanwhile get the 1461 as they would directly.
 pub const MAX_CACHED_STMTS: usize = 256;
 
 /// A statement the server holds on this connection.

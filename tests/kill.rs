@@ -460,50 +460,6 @@ async fn a_kill_clears_the_previous_statements_warnings_as_directly() {
     assert_eq!(seen[0].len(), 1, "{:?}", seen[0]);
 }
 
-/// Forwards connections to the primary; while `held` is true, what the proxy sends is kept
-/// back (counted in `received`; past 1 MiB no more is read) until it is let go.
-async fn gated_primary(
-    held: tokio::sync::watch::Receiver<bool>,
-    received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let server = tokio::net::TcpStream::connect(("127.0.0.1", primary_port()))
-                .await
-                .unwrap();
-            let (mut cr, mut cw) = client.into_split();
-            let (mut sr, mut sw) = server.into_split();
-            tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
-            let (mut held, received) = (held.clone(), std::sync::Arc::clone(&received));
-            tokio::spawn(async move {
-                let (mut buf, mut kept) = (vec![0u8; 65536], Vec::new());
-                loop {
-                    // Held, it reads a little and then nothing: the sender blocks.
-                    let reads = !*held.borrow() || kept.len() < 1 << 20;
-                    tokio::select! {
-                        r = cr.read(&mut buf), if reads => {
-                            let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
-                            received.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
-                            kept.extend_from_slice(&buf[..n]);
-                        }
-                        c = held.changed() => if c.is_err() { return },
-                    }
-                    if !*held.borrow() && !kept.is_empty() {
-                        if sw.write_all(&kept).await.is_err() {
-                            return;
-                        }
-                        kept.clear();
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
 /// A KILL QUERY that ends an execute after its long data went to the server but before
 /// the execute did (Switchyard sends long data at execute): the server's statement kept
 /// that data, and the next session to execute the same text on the pool's one connection
@@ -511,13 +467,10 @@ async fn gated_primary(
 /// what Switchyard sends, so the KILL lands while the long data is on its way.
 #[tokio::test]
 async fn an_execute_killed_before_it_ran_leaves_its_long_data_to_nobody() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let (hold, held) = tokio::sync::watch::channel(false);
-    let received = std::sync::Arc::new(AtomicUsize::new(0));
-    let gate = gated_primary(held, std::sync::Arc::clone(&received)).await;
+    let gate = common::Gate::start(primary_port()).await;
     let text = common::config_text("pool_max = 1").replacen(
         &format!("primary = \"127.0.0.1:{}\"", primary_port()),
-        &format!("primary = \"127.0.0.1:{gate}\""),
+        &format!("primary = \"127.0.0.1:{}\"", gate.port),
         1,
     );
     let cfg = switchyard::config::parse(&text, &|_| None).unwrap();
@@ -548,20 +501,20 @@ async fn an_execute_killed_before_it_ran_leaves_its_long_data_to_nobody() {
         a.send(&long_data(id, &blob)).await;
     }
     // What Switchyard sends from now on waits at the gate: the execute's long data first.
-    let before = received.load(Ordering::SeqCst);
-    hold.send_replace(true);
+    let before = gate.received();
+    gate.hold.send_replace(true);
     a.send(&execute_long_blob(id)).await;
     common::until(
         "the long data reaches the gate",
         Duration::from_secs(10),
-        || async { (received.load(Ordering::SeqCst) >= before + 1_000_000).then_some(()) },
+        || async { (gate.received() >= before + 1_000_000).then_some(()) },
     )
     .await;
     killer
         .query_drop(format!("KILL QUERY {}", a.connection_id))
         .await
         .unwrap();
-    hold.send_replace(false);
+    gate.hold.send_replace(false);
     let answer = a.next_answer(Expect::ResultSets).await;
     let answer = packets(&answer);
     assert_eq!(answer[0].1[0], 0xFF, "A's execute: {:?}", &answer[0].1[..3]);
@@ -651,14 +604,7 @@ async fn another_users_session_of_the_same_tenant_cannot_be_killed() {
 /// an "Aborted connection" warning in its error log and a count in `Aborted_clients`.
 #[tokio::test]
 async fn a_kills_own_server_connection_ends_with_com_quit() {
-    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let relay = common::recording_relay(primary_port(), std::sync::Arc::clone(&closed)).await;
-    let text = common::config_text("").replacen(
-        &format!("primary = \"127.0.0.1:{}\"", primary_port()),
-        &format!("primary = \"127.0.0.1:{relay}\""),
-        1,
-    );
-    let p = common::start(switchyard::config::parse(&text, &|_| None).unwrap()).await;
+    let (p, closed) = common::start_with_recorded_primary().await;
     let port = p.addr.port();
     let sleeper = connect(port, "acme_app", Some("wf_acme")).await;
     let id = sleeper.id();
@@ -672,22 +618,5 @@ async fn a_kills_own_server_connection_ends_with_com_quit() {
     killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
     let (_, r, _) = run.await.unwrap();
     assert_eq!(code_of(&r), Some(1317), "the sleep was interrupted");
-    let kill = b"KILL QUERY ";
-    let tail = common::until(
-        "the KILL's server connection closes",
-        Duration::from_secs(10),
-        || async {
-            let closed = closed.lock().unwrap();
-            closed
-                .iter()
-                .find(|t| t.windows(kill.len()).any(|w| w == kill))
-                .cloned()
-        },
-    )
-    .await;
-    assert!(
-        tail.ends_with(&[1, 0, 0, 0, 1]),
-        "the KILL's connection ended without COM_QUIT: last bytes {:?}",
-        &tail[tail.len().saturating_sub(8)..]
-    );
+    common::assert_closed_with_quit(&closed, b"KILL QUERY ", "the KILL's server connection").await;
 }

@@ -1028,14 +1028,7 @@ async fn sets_made_in_the_lobby_carry_over_to_the_chosen_tenant() {
 /// connection and counted in `Aborted_clients`.
 #[tokio::test]
 async fn a_transaction_left_open_at_quit_ends_with_com_quit() {
-    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let relay = common::recording_relay(primary_port(), std::sync::Arc::clone(&closed)).await;
-    let text = common::config_text("").replacen(
-        &format!("primary = \"127.0.0.1:{}\"", primary_port()),
-        &format!("primary = \"127.0.0.1:{relay}\""),
-        1,
-    );
-    let p = common::start(switchyard::config::parse(&text, &|_| None).unwrap()).await;
+    let (p, closed) = common::start_with_recorded_primary().await;
     let mut root = common::root().await;
     let table = format!("wf_acme.quit_in_txn_{}", std::process::id());
     root.query_drop(format!(
@@ -1048,23 +1041,8 @@ async fn a_transaction_left_open_at_quit_ends_with_com_quit() {
     let insert = format!("INSERT INTO {table} VALUES (1)");
     c.query_drop(&insert).await.unwrap();
     c.disconnect().await.unwrap();
-    let tail = common::until(
-        "the transaction's server connection closes",
-        std::time::Duration::from_secs(10),
-        || async {
-            let closed = closed.lock().unwrap();
-            closed
-                .iter()
-                .find(|t| t.windows(insert.len()).any(|w| w == insert.as_bytes()))
-                .cloned()
-        },
-    )
-    .await;
-    assert!(
-        tail.ends_with(&[1, 0, 0, 0, 1]),
-        "the transaction's connection ended without COM_QUIT: last bytes {:?}",
-        &tail[tail.len().saturating_sub(8)..]
-    );
+    common::assert_closed_with_quit(&closed, insert.as_bytes(), "the transaction's connection")
+        .await;
     let rows: Vec<i64> = root.query(format!("SELECT id FROM {table}")).await.unwrap();
     assert!(rows.is_empty(), "rolled back: {rows:?}");
     root.query_drop(format!("DROP TABLE {table}"))

@@ -545,10 +545,7 @@ pub async fn running(needle: &str) -> i64 {
 /// A relay to the server on `to`: as each connection's sender closes it, the last bytes the
 /// sender wrote on it (up to 256) are pushed to `closed` (what a server connection ended
 /// with: COM_QUIT, or nothing, an aborted connection).
-pub async fn recording_relay(
-    to: u16,
-    closed: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
-) -> u16 {
+pub async fn recording_relay(to: u16, closed: Closed) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -579,4 +576,144 @@ pub async fn recording_relay(
         }
     });
     port
+}
+
+/// What [`recording_relay`] records: the last bytes of each connection closed.
+pub type Closed = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// A proxy for [`config_text`]`("")` whose primary is reached through a [`recording_relay`].
+pub async fn start_with_recorded_primary() -> (Proxy, Closed) {
+    let closed = Closed::default();
+    let relay = recording_relay(primary_port(), std::sync::Arc::clone(&closed)).await;
+    let text = config_text("").replacen(
+        &format!("primary = \"127.0.0.1:{}\"", primary_port()),
+        &format!("primary = \"127.0.0.1:{relay}\""),
+        1,
+    );
+    (
+        start(config::parse(&text, &|_| None).unwrap()).await,
+        closed,
+    )
+}
+
+/// Waits until a connection whose last bytes hold `needle` is closed, and asserts it ended
+/// with COM_QUIT, as a client done with it ends one (dropped, the server logs an aborted
+/// connection and counts it in `Aborted_clients`).
+pub async fn assert_closed_with_quit(closed: &Closed, needle: &[u8], what: &str) {
+    let tail = until(
+        &format!("{what} closes"),
+        Duration::from_secs(10),
+        || async {
+            let closed = closed.lock().unwrap();
+            closed
+                .iter()
+                .find(|t| t.windows(needle.len()).any(|w| w == needle))
+                .cloned()
+        },
+    )
+    .await;
+    assert!(
+        tail.ends_with(&[1, 0, 0, 0, 1]),
+        "{what} ended without COM_QUIT: last bytes {:?}",
+        &tail[tail.len().saturating_sub(8)..]
+    );
+}
+
+/// A relay to the server on `to` that counts the connections made through it and what they
+/// send (`received`; the first MiB kept in `sent`); while `hold` is true, what they send is
+/// kept back rather than forwarded, and past 1 MiB kept back no more is read (the sender
+/// blocks).
+pub struct Gate {
+    pub port: u16,
+    pub hold: tokio::sync::watch::Sender<bool>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Gate {
+    pub async fn start(to: u16) -> Gate {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (hold, held) = tokio::sync::watch::channel(false);
+        let gate = Gate {
+            port: listener.local_addr().unwrap().port(),
+            hold,
+            accepted: Default::default(),
+            received: Default::default(),
+            sent: Default::default(),
+        };
+        let counts = (
+            gate.accepted.clone(),
+            gate.received.clone(),
+            gate.sent.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                counts.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", to))
+                    .await
+                    .unwrap();
+                let (cr, mut cw) = client.into_split();
+                let (mut sr, sw) = server.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
+                tokio::spawn(gate_forward(cr, sw, held.clone(), counts.clone()));
+            }
+        });
+        gate
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn received(&self) -> usize {
+        self.received.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How often `needle` appears in the first MiB sent through the gate.
+    pub fn sent_count(&self, needle: &str) -> usize {
+        let sent = self.sent.lock().unwrap();
+        sent.windows(needle.len())
+            .filter(|w| *w == needle.as_bytes())
+            .count()
+    }
+}
+
+type GateCounts = (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+);
+
+/// What a client sends through a [`Gate`], toward its server.
+async fn gate_forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut held: tokio::sync::watch::Receiver<bool>,
+    (_, received, sent): GateCounts,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const MIB: usize = 1 << 20;
+    let (mut buf, mut kept) = (vec![0u8; 65536], Vec::new());
+    loop {
+        let reads = !*held.borrow() || kept.len() < MIB;
+        tokio::select! {
+            r = from.read(&mut buf), if reads => {
+                let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
+                received.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                let mut sent = sent.lock().unwrap();
+                let room = MIB.saturating_sub(sent.len()).min(n);
+                sent.extend_from_slice(&buf[..room]);
+                drop(sent);
+                kept.extend_from_slice(&buf[..n]);
+            }
+            c = held.changed() => if c.is_err() { return },
+        }
+        if !*held.borrow() && !kept.is_empty() {
+            if to.write_all(&kept).await.is_err() {
+                return;
+            }
+            kept.clear();
+        }
+    }
 }

@@ -10,7 +10,6 @@ use super::login::Login;
 use super::ops::PublishKey;
 use super::prepared::{Run, Statements};
 use crate::backend::held::{target_at, Held};
-use crate::backend::BackendConn;
 use crate::config::{Config, TenantConfig};
 use crate::protocol::command::*;
 use crate::protocol::packets::{self, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
@@ -462,11 +461,8 @@ impl Session {
                 Err(_) if entry.signals.killed() => break,
                 Err(e) => {
                     tracing::debug!(parent: &self.span(), error = %e, "statement failed");
-                    if !e.is_recoverable() {
-                        let _ = self.send_last_err(&e, self.answer_seq).await;
-                        break;
-                    }
-                    if self.send_err(&e, self.answer_seq).await.is_err() {
+                    let recoverable = e.is_recoverable();
+                    if self.send_err(&e, self.answer_seq).await.is_err() || !recoverable {
                         break;
                     }
                 }
@@ -1107,10 +1103,19 @@ impl Session {
     }
 
     /// [`send_err`](Self::send_err) for the error the session ends after (see
-    /// [`error::ending`](super::error::ending)).
+    /// [`error::ending`](super::error::ending)); a server's own refusal keeps its SQLSTATE.
     async fn send_last_err(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
-        self.send_spec(e.to_err().map(super::error::ending), seq)
-            .await
+        let servers = matches!(
+            e,
+            SessionError::Backend {
+                err: crate::backend::BackendError::Server(_),
+                ..
+            }
+        );
+        let spec = e
+            .to_err()
+            .map(|s| if servers { s } else { super::error::ending(s) });
+        self.send_spec(spec, seq).await
     }
 
     /// [`send_err`](Self::send_err) for a login refused (see
@@ -1191,9 +1196,10 @@ impl Session {
     async fn close(&mut self) {
         let rt = self.state.load_full();
         if self.registration.entry.signals.killed() {
-            // Killed: its connections close with it rather than serve another session (the
-            // one a statement ran on killed on its server too).
-            self.held.drain().into_iter().for_each(BackendConn::quit);
+            // Killed: its connections close with it rather than serve another session. Not
+            // with COM_QUIT: the kill may have cut a command's packet short, and the
+            // server would read the rest with a COM_QUIT as a command.
+            drop(self.held.drain());
         } else {
             self.release_backends(&rt);
         }

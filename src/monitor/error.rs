@@ -47,13 +47,19 @@ impl MonitorError {
     /// default, blocks the host for every user until FLUSH HOSTS), so they are retried
     /// ever less often.
     pub fn handshake_refused(&self) -> bool {
+        use mysql_async::DriverError as D;
         match self {
             // rustls' refusal, as tokio-rustls reports it.
-            MonitorError::Io(e) => e.kind() == std::io::ErrorKind::InvalidData,
-            MonitorError::Mysql(e) => matches!(
-                e,
-                mysql_async::Error::Io(mysql_async::IoError::Tls(_))
-                    | mysql_async::Error::Driver(_)
+            MonitorError::Io(e) => e
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+            MonitorError::Mysql(mysql_async::Error::Io(mysql_async::IoError::Tls(_))) => true,
+            MonitorError::Mysql(mysql_async::Error::Driver(d)) => matches!(
+                d,
+                D::UnknownAuthPlugin { .. }
+                    | D::MysqlOldPasswordDisabled
+                    | D::CleartextPluginDisabled
+                    | D::NoClientSslFlagFromServer
             ),
             _ => false,
         }

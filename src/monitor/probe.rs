@@ -157,12 +157,20 @@ struct Kept {
 /// A check past its budget, still waited for on its connection (see [`Prober::check`]).
 type Running = tokio::task::JoinHandle<(Kept, Result<Observation, MonitorError>)>;
 
+/// How long a check is waited for at most before its connection is given up: a server that
+/// went away mid-answer (a host rebooted, a partition) may leave it open for good.
+const CHECK_GIVEN_UP_AFTER: Duration = Duration::from_secs(30);
+
+/// What the server answers a user without the privilege a statement needs.
+const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
+
 /// The checks of one backend, over one connection kept open between checks.
 pub struct Prober {
     opts: Opts,
     connect_timeout: Duration,
     conn: Option<Kept>,
-    running: Option<Running>,
+    /// A check past its budget, and when it started.
+    running: Option<(Running, tokio::time::Instant)>,
     /// Logins refused in their handshake in a row, and when the next may be tried.
     refused_logins: u32,
     next_login: Option<tokio::time::Instant>,
@@ -176,7 +184,7 @@ fn login_backoff(n: u32) -> Duration {
 
 impl Drop for Prober {
     fn drop(&mut self) {
-        if let Some(running) = self.running.take() {
+        if let Some((running, _)) = self.running.take() {
             running.abort();
         }
     }
@@ -203,6 +211,10 @@ impl Prober {
             .pass(Some(login.password.expose().to_string()))
             // Never switch to a unix socket: the address is what the data path uses.
             .prefer_socket(false)
+            // A server gone without a word (a host down, a partition) is noticed, as on
+            // the data path's connections; a check waits no longer than
+            // CHECK_GIVEN_UP_AFTER either way.
+            .tcp_keepalive(Some(Duration::from_secs(60)))
             .into();
         Ok(Prober {
             opts,
@@ -232,8 +244,17 @@ impl Prober {
     }
 
     async fn try_check(&mut self, budget: Duration) -> Result<Observation, MonitorError> {
-        let deadline = tokio::time::Instant::now() + budget;
-        if let Some(running) = self.running.as_mut() {
+        let now = tokio::time::Instant::now();
+        let deadline = now + budget;
+        if let Some((_, since)) = &self.running {
+            if now.duration_since(*since) > CHECK_GIVEN_UP_AFTER {
+                // Given up: its connection goes with it, and a new one checks.
+                if let Some((running, _)) = self.running.take() {
+                    running.abort();
+                }
+            }
+        }
+        if let Some((running, _)) = self.running.as_mut() {
             let late = tokio::time::timeout_at(deadline, running)
                 .await
                 .map_err(|_| MonitorError::CheckTimeout(budget))?;
@@ -247,19 +268,21 @@ impl Prober {
             Some(kept) => kept,
             None => self.log_in().await?,
         };
-        let mut running = tokio::spawn(async move {
+        // Held here from the start, so a monitor stopped meanwhile aborts it (`Drop`).
+        let task = tokio::spawn(async move {
             let mut kept = kept;
             let obs = read_observation(&mut kept).await;
             (kept, obs)
         });
-        match tokio::time::timeout_at(deadline, &mut running).await {
-            Err(_) => {
-                self.running = Some(running);
-                Err(MonitorError::CheckTimeout(budget))
-            }
+        let (running, _) = self.running.insert((task, tokio::time::Instant::now()));
+        let done = tokio::time::timeout_at(deadline, running)
+            .await
+            .map_err(|_| MonitorError::CheckTimeout(budget))?;
+        self.running = None;
+        match done {
             // The task panicked or was aborted: its connection went with it.
-            Ok(Err(e)) => Err(MonitorError::Io(std::io::Error::other(e))),
-            Ok(Ok((kept, obs))) => {
+            Err(e) => Err(MonitorError::Io(std::io::Error::other(e))),
+            Ok((kept, obs)) => {
                 let obs = obs?;
                 self.conn = Some(kept);
                 Ok(obs)
@@ -325,11 +348,15 @@ async fn read_observation(kept: &mut Kept) -> Result<Observation, MonitorError> 
                 let rows: Vec<StatusRow> = rows.iter().map(status_row).collect();
                 Some(replication_from_rows(&rows))
             }
-            Err(mysql_async::Error::Server(_)) => None,
+            Err(mysql_async::Error::Server(e)) => {
+                // Refused for the privilege: not again on this connection. Any other error
+                // (a KILL QUERY of the check, a lock wait) hides it this time only.
+                kept.status_refused = e.code == ER_SPECIFIC_ACCESS_DENIED;
+                None
+            }
             Err(e) => return Err(e.into()),
         }
     };
-    kept.status_refused = replication.is_none();
     let (replication, hidden) = match replication {
         Some(r) => (r, false),
         None => (Replication::default(), true),

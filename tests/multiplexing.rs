@@ -3769,3 +3769,48 @@ async fn a_lock_whose_release_did_not_run_is_not_passed_on() {
         "the lock is held on after B released it"
     );
 }
+
+/// Statements Switchyard keeps prepared on a server are counted over all its connections
+/// there, every tenant's (the server's `max_prepared_stmt_count` counts them all): two
+/// sessions' statements on two primary connections add up, a statement the client closes
+/// stays prepared on the server for the next session, and the connections' statements leave
+/// the count with them (Switchyard stops: its pooled connections close). The bound on the
+/// count is `stmt_cache`'s unit test.
+#[tokio::test]
+async fn prepared_statements_are_counted_per_server() {
+    let mut root = common::root().await;
+    root.query_drop("CREATE TABLE IF NOT EXISTS wf_acme.mux_counted (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    let state = RuntimeState::new(common::config("")).shared();
+    let proxy = common::start_shared(state.clone()).await;
+    let primary = format!("127.0.0.1:{}", common::primary_port());
+    let cached = || state.load().shared.pools.stmts_cached_on(&primary);
+    let mut a = common::connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    let mut b = common::connect(proxy.addr.port(), "acme_app", Some("wf_acme")).await;
+    // Each in a transaction: two primary connections.
+    a.query_drop("BEGIN").await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    for (c, who) in [(&mut a, "a"), (&mut b, "b")] {
+        for i in 0..5 {
+            let sql = format!("UPDATE wf_acme.mux_counted SET v = ? WHERE id = {i} /* {who} */");
+            let s = c.prep(sql).await.unwrap();
+            c.exec_drop(&s, (1,)).await.unwrap();
+            c.close(s).await.unwrap();
+        }
+    }
+    assert_eq!(cached(), 10, "five on each connection");
+    a.query_drop("ROLLBACK").await.unwrap();
+    b.query_drop("ROLLBACK").await.unwrap();
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+    common::until_pooled(&state, 2).await;
+    assert_eq!(cached(), 10, "kept with their pooled connections");
+    drop(proxy);
+    common::until(
+        "the pooled connections close",
+        Duration::from_secs(10),
+        || async { (cached() == 0).then_some(()) },
+    )
+    .await;
+}

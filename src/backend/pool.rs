@@ -18,6 +18,7 @@ use super::conn::{Applied, BackendConn};
 use super::error::BackendError;
 use super::held::LeaseKey;
 use super::lease::{Group, GroupStats};
+use super::stmt_cache::{ServerCount, MAX_CACHED_PER_SERVER};
 use crate::protocol::{CapabilityFlags, MariadbCapabilities};
 use crate::state::lock::Unpoisoned;
 use crate::state::per_worker::{self, PerWorker};
@@ -123,6 +124,8 @@ pub struct Pools {
     /// Per-worker copies each new group keeps of its lease counts (see `Group::new`).
     group_slots: AtomicUsize,
     key_ids: Mutex<KeyIds>,
+    /// Statements kept prepared per server address, over every connection there.
+    stmt_counts: Mutex<FxHashMap<Arc<str>, ServerCount>>,
 }
 
 /// Lease keys of one worker's sessions, shared by those that log in alike: a
@@ -231,6 +234,31 @@ pub struct Ask<'a> {
 }
 
 impl Pools {
+    /// A new connection, counted in its tenant's cap (`slot`) and in its server's count
+    /// of prepared statements.
+    fn admitted(
+        &self,
+        conn: Result<BackendConn, BackendError>,
+        slot: super::lease::Slot,
+    ) -> Result<BackendConn, BackendError> {
+        let mut conn = conn?;
+        conn.slot = Some(slot);
+        let count = (self.stmt_counts.locked())
+            .entry(Arc::clone(&conn.key.addr))
+            .or_insert_with(|| ServerCount::new(MAX_CACHED_PER_SERVER))
+            .clone();
+        conn.stmts.count_in(count);
+        Ok(conn)
+    }
+
+    /// Statements this process keeps prepared on the server at `addr`.
+    pub fn stmts_cached_on(&self, addr: &str) -> usize {
+        self.stmt_counts
+            .locked()
+            .get(addr)
+            .map_or(0, ServerCount::get)
+    }
+
     /// The pool key of `fields`, numbered (once per lease key, not per statement).
     pub fn key(&self, fields: KeyFields) -> PoolKey {
         let mut k = self.key_ids.locked();
@@ -325,7 +353,7 @@ impl Pools {
             return Ok(c);
         }
         if let Some(slot) = ask.group.try_slot() {
-            return with_slot(connect().await, slot);
+            return self.admitted(connect().await, slot);
         }
         let started = Instant::now();
         loop {
@@ -338,7 +366,7 @@ impl Pools {
             if let Some(slot) = ask.group.try_slot() {
                 drop(waiter);
                 ask.group.waited(started.elapsed(), false);
-                return with_slot(connect().await, slot);
+                return self.admitted(connect().await, slot);
             }
             if self.close_idle_of_others(ask) {
                 continue;
@@ -735,15 +763,6 @@ fn take_recyclable(list: &mut Vec<BackendConn>, ask: &Ask<'_>) -> Option<Backend
             return Some(conn);
         }
     }
-}
-
-fn with_slot(
-    conn: Result<BackendConn, BackendError>,
-    slot: super::lease::Slot,
-) -> Result<BackendConn, BackendError> {
-    let mut conn = conn?;
-    conn.slot = Some(slot);
-    Ok(conn)
 }
 
 /// The index of the connection to lease, and whether it is the asking tenant's own: the

@@ -1,6 +1,9 @@
 //! The statements prepared on one backend connection, by statement text and session state,
 //! shared by every session that leases the connection, and bounded.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
@@ -10,12 +13,46 @@ use smallvec::SmallVec;
 pub type ParamTypes = SmallVec<[u8; 16]>;
 
 /// Statements kept prepared per connection; past it the least recently used is closed.
-/// Not bounded per server: a tenant's `pool_max` of 64 connections may hold 16,384 there,
-/// past the server's default `max_prepared_stmt_count` (16,382), which counts every
-/// client's statements. A server that refuses more (ER 1461) gets half of the asking
-/// connection's statements closed before the prepare is tried again; its other clients
-/// meanwhile get the 1461 as they would directly.
 pub const MAX_CACHED_STMTS: usize = 256;
+
+/// Statements kept prepared on one server over all of this process's connections there
+/// (every tenant's): past it, a connection closes its least recently used one for each it
+/// adds. The server's `max_prepared_stmt_count` (16,382 by default) counts every client's
+/// statements, and a server at it refuses a prepare (ER 1461) to all of them: a tenant's
+/// `pool_max` of 64 connections at 256 each could take it alone. A quarter leaves room for
+/// other instances of a fleet and for clients that connect directly. A server that refuses
+/// all the same gets half of the asking connection's statements closed before the prepare
+/// is tried again.
+pub const MAX_CACHED_PER_SERVER: usize = 4096;
+
+/// This process's count of statements kept prepared on one server, shared by its
+/// connections there, and the bound on it.
+#[derive(Debug, Clone)]
+pub struct ServerCount {
+    count: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl ServerCount {
+    pub fn new(max: usize) -> ServerCount {
+        ServerCount {
+            count: Arc::default(),
+            max,
+        }
+    }
+
+    pub fn get(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        self.count.fetch_sub(n, Ordering::Relaxed);
+    }
+}
 
 /// A statement the server holds on this connection.
 #[derive(Debug, Clone)]
@@ -35,9 +72,26 @@ pub struct StmtCache {
     /// FxHash: the keys are SipHash values already (`prepared::cache_key`).
     map: FxHashMap<u64, Cached>,
     tick: u64,
+    /// The server's count this cache's statements are in, once the pool has counted the
+    /// connection (see `Pools::lease`).
+    server: Option<ServerCount>,
+}
+
+impl Drop for StmtCache {
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 impl StmtCache {
+    /// Counts this cache's statements in `server`'s count from now on.
+    pub fn count_in(&mut self, server: ServerCount) {
+        server.add(self.map.len());
+        if let Some(old) = self.server.replace(server) {
+            old.sub(self.map.len());
+        }
+    }
+
     pub fn get(&mut self, key: u64) -> Option<&mut Cached> {
         self.tick += 1;
         let tick = self.tick;
@@ -60,20 +114,30 @@ impl StmtCache {
             meta,
             used: self.tick,
         };
-        let mut closed: Vec<u32> = self
-            .map
-            .insert(key, entry)
-            .map(|c| c.id)
-            .into_iter()
-            .collect();
-        if self.map.len() > MAX_CACHED_STMTS {
-            closed.extend(self.evict(self.map.len() - MAX_CACHED_STMTS, key));
+        let replaced = self.map.insert(key, entry).map(|c| c.id);
+        if replaced.is_none() {
+            if let Some(s) = &self.server {
+                s.add(1);
+            }
+        }
+        let mut closed: Vec<u32> = replaced.into_iter().collect();
+        let mut over = self.map.len().saturating_sub(MAX_CACHED_STMTS);
+        if self.server.as_ref().is_some_and(|s| s.get() > s.max) {
+            // One out for the one in, while the connection has another to give.
+            over = over.max(1).min(self.map.len() - 1);
+        }
+        if over > 0 {
+            closed.extend(self.evict(over, key));
         }
         closed
     }
 
     pub fn remove(&mut self, key: u64) -> Option<u32> {
-        self.map.remove(&key).map(|c| c.id)
+        let removed = self.map.remove(&key).map(|c| c.id);
+        if let (Some(s), Some(_)) = (&self.server, removed) {
+            s.sub(1);
+        }
+        removed
     }
 
     /// Closes half of the statements (the server refused another one); returns their ids.
@@ -89,11 +153,15 @@ impl StmtCache {
             .map(|(k, c)| (c.used, *k))
             .collect();
         by_age.sort_unstable();
-        by_age
+        let closed: Vec<u32> = by_age
             .into_iter()
             .take(n)
             .filter_map(|(_, k)| self.map.remove(&k).map(|c| c.id))
-            .collect()
+            .collect();
+        if let Some(s) = &self.server {
+            s.sub(closed.len());
+        }
+        closed
     }
 
     pub fn len(&self) -> usize {
@@ -105,6 +173,9 @@ impl StmtCache {
     }
 
     pub fn clear(&mut self) {
+        if let Some(s) = &self.server {
+            s.sub(self.map.len());
+        }
         self.map.clear();
     }
 }
@@ -128,6 +199,37 @@ mod tests {
         );
         assert!(c.peek(0).is_some() && c.peek(9999).is_some());
         assert_eq!(c.len(), MAX_CACHED_STMTS);
+    }
+
+    #[test]
+    fn connections_to_one_server_share_its_bound() {
+        let server = ServerCount::new(4);
+        let (mut a, mut b) = (StmtCache::default(), StmtCache::default());
+        a.count_in(server.clone());
+        b.count_in(server.clone());
+        for k in 0..3 {
+            assert!(a.insert(k, k as u32 + 1, None).is_empty());
+        }
+        assert!(b.insert(10, 11, None).is_empty(), "four in all");
+        assert_eq!(b.insert(11, 12, None), vec![11], "b's own oldest gives way");
+        assert_eq!(server.get(), 4);
+        // A connection with nothing else to give keeps its one statement.
+        let mut c = StmtCache::default();
+        c.count_in(server.clone());
+        assert!(c.insert(20, 21, None).is_empty());
+        assert_eq!(server.get(), 5);
+        assert_eq!(a.insert(3, 4, None), vec![1], "a's oldest gives way");
+        assert_eq!(a.remove(1), Some(2));
+        assert_eq!(server.get(), 4);
+        drop(c);
+        b.clear();
+        assert_eq!(server.get(), a.len());
+        drop(a);
+        assert_eq!(
+            server.get(),
+            0,
+            "a dropped connection's statements are gone"
+        );
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub struct StmtCache {
     map: FxHashMap<u64, Cached>,
     tick: u64,
     /// The server's count this cache's statements are in, once the pool has counted the
-    /// connection (see `Pools::lease`).
+    /// connection (see `Pools::admitted`).
     server: Option<ServerCount>,
 }
 

@@ -1520,3 +1520,42 @@ async fn statistics_before_a_schema_is_the_servers_line() {
         assert!(line.starts_with("Uptime: "), "{who}: {line}");
     }
 }
+
+/// A cursor survives the statements its session prepares after it on the cursor's
+/// connection: past the connection's share of statements (256 at most) the least recently
+/// used is closed to make room, and that was the cursor's own, whose next fetch failed
+/// ("Unknown prepared statement handler") where the server answers it.
+#[tokio::test]
+async fn a_cursor_survives_the_statements_prepared_after_it() {
+    setup().await;
+    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    let ((d, d_id), (p, p_id)) = prepare_both(
+        &mut direct,
+        &mut proxied,
+        "SELECT id FROM diff_types ORDER BY id",
+    )
+    .await;
+    assert_same("prepare", &d, &p);
+    assert_same(
+        "execute with a cursor",
+        &direct
+            .command(&execute_cursor(d_id), Expect::ResultSets)
+            .await,
+        &proxied
+            .command(&execute_cursor(p_id), Expect::ResultSets)
+            .await,
+    );
+    for i in 0..300 {
+        let sql = format!("SELECT id + {i} FROM diff_types WHERE id = ?");
+        let ((_, d_other), (_, p_other)) = prepare_both(&mut direct, &mut proxied, &sql).await;
+        // Closed by the client: Switchyard keeps its server statement cached.
+        let close = |id: u32| [&[0x19][..], &id.to_le_bytes()].concat();
+        direct.send(&close(d_other)).await;
+        proxied.send(&close(p_other)).await;
+    }
+    assert_same(
+        "fetch after 300 other statements",
+        &direct.command(&fetch(d_id, 1), Expect::Fetch).await,
+        &proxied.command(&fetch(p_id, 1), Expect::Fetch).await,
+    );
+}

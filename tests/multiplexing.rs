@@ -3799,7 +3799,11 @@ async fn prepared_statements_are_counted_per_server() {
             c.close(s).await.unwrap();
         }
     }
-    assert_eq!(cached(), 10, "five on each connection");
+    let open = state.load().shared.pools.stats();
+    let open: usize = (open.iter().filter(|g| g.addr == primary))
+        .map(|g| g.open)
+        .sum();
+    assert_eq!((cached(), open), (10, 2), "five on each of two connections");
     a.query_drop("ROLLBACK").await.unwrap();
     b.query_drop("ROLLBACK").await.unwrap();
     a.disconnect().await.unwrap();

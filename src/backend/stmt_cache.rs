@@ -16,41 +16,60 @@ pub type ParamTypes = SmallVec<[u8; 16]>;
 pub const MAX_CACHED_STMTS: usize = 256;
 
 /// Statements kept prepared on one server over all of this process's connections there
-/// (every tenant's): past it, a connection closes its least recently used one for each it
-/// adds. The server's `max_prepared_stmt_count` (16,382 by default) counts every client's
-/// statements, and a server at it refuses a prepare (ER 1461) to all of them: a tenant's
-/// `pool_max` of 64 connections at 256 each could take it alone. A quarter leaves room for
-/// other instances of a fleet and for clients that connect directly. A server that refuses
-/// all the same gets half of the asking connection's statements closed before the prepare
-/// is tried again.
+/// (every tenant's), shared out: each connection keeps at most its share of it (between
+/// [`MIN_CACHED_STMTS`] and [`MAX_CACHED_STMTS`]), closing its least recently used
+/// statement past that. The server's `max_prepared_stmt_count` (16,382 by default) counts
+/// every client's statements, and a server at it refuses a prepare (ER 1461) to all of
+/// them: a tenant's `pool_max` of 64 connections at 256 each could take it alone. A quarter
+/// leaves room for other instances of a fleet and for clients that connect directly. A
+/// share, not a first-come bound: a connection that came late (a tenant that became busy)
+/// keeps as many as the others, and none closes and prepares again at every statement. A
+/// server that refuses all the same gets half of the asking connection's statements closed
+/// before the prepare is tried again.
 pub const MAX_CACHED_PER_SERVER: usize = 4096;
 
-/// This process's count of statements kept prepared on one server, shared by its
-/// connections there, and the bound on it.
+/// The least a connection keeps, however many share the server (past 256 connections to
+/// one server the bound above is exceeded rather than every statement prepared again).
+pub const MIN_CACHED_STMTS: usize = 16;
+
+/// This process's connections to one server and the statements they keep prepared there.
 #[derive(Debug, Clone)]
 pub struct ServerCount {
-    count: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
     max: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    stmts: AtomicUsize,
+    conns: AtomicUsize,
 }
 
 impl ServerCount {
     pub fn new(max: usize) -> ServerCount {
         ServerCount {
-            count: Arc::default(),
+            counts: Arc::default(),
             max,
         }
     }
 
+    /// Statements kept prepared on the server.
     pub fn get(&self) -> usize {
-        self.count.load(Ordering::Relaxed)
+        self.counts.stmts.load(Ordering::Relaxed)
+    }
+
+    /// A connection's share of the bound.
+    fn share(&self) -> usize {
+        let conns = self.counts.conns.load(Ordering::Relaxed).max(1);
+        (self.max / conns).clamp(MIN_CACHED_STMTS, MAX_CACHED_STMTS)
     }
 
     fn add(&self, n: usize) {
-        self.count.fetch_add(n, Ordering::Relaxed);
+        self.counts.stmts.fetch_add(n, Ordering::Relaxed);
     }
 
     fn sub(&self, n: usize) {
-        self.count.fetch_sub(n, Ordering::Relaxed);
+        self.counts.stmts.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
@@ -80,16 +99,29 @@ pub struct StmtCache {
 impl Drop for StmtCache {
     fn drop(&mut self) {
         self.clear();
+        if let Some(s) = &self.server {
+            s.counts.conns.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
 impl StmtCache {
-    /// Counts this cache's statements in `server`'s count from now on.
+    /// Counts this cache (a connection) and its statements in `server`'s counts from now
+    /// on, keeping to its share.
     pub fn count_in(&mut self, server: ServerCount) {
         server.add(self.map.len());
+        server.counts.conns.fetch_add(1, Ordering::Relaxed);
         if let Some(old) = self.server.replace(server) {
             old.sub(self.map.len());
+            old.counts.conns.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// The most this connection keeps: its share of its server's bound.
+    fn cap(&self) -> usize {
+        self.server
+            .as_ref()
+            .map_or(MAX_CACHED_STMTS, ServerCount::share)
     }
 
     pub fn get(&mut self, key: u64) -> Option<&mut Cached> {
@@ -105,8 +137,10 @@ impl StmtCache {
     }
 
     /// Records a statement the server prepared; returns the server ids to close (the one
-    /// it replaces, and the least recently used beyond the bound).
-    pub fn insert(&mut self, key: u64, id: u32, meta: Option<u64>) -> Vec<u32> {
+    /// it replaces, and the least recently used beyond the connection's share), never one of
+    /// `open` (server statements with an open cursor: closed, the cursor's next fetch
+    /// would fail).
+    pub fn insert(&mut self, key: u64, id: u32, meta: Option<u64>, open: &[u32]) -> Vec<u32> {
         self.tick += 1;
         let entry = Cached {
             id,
@@ -121,13 +155,9 @@ impl StmtCache {
             }
         }
         let mut closed: Vec<u32> = replaced.into_iter().collect();
-        let mut over = self.map.len().saturating_sub(MAX_CACHED_STMTS);
-        if self.server.as_ref().is_some_and(|s| s.get() > s.max) {
-            // One out for the one in, while the connection has another to give.
-            over = over.max(1).min(self.map.len() - 1);
-        }
+        let over = self.map.len().saturating_sub(self.cap());
         if over > 0 {
-            closed.extend(self.evict(over, key));
+            closed.extend(self.evict(over, key, open));
         }
         closed
     }
@@ -140,16 +170,17 @@ impl StmtCache {
         removed
     }
 
-    /// Closes half of the statements (the server refused another one); returns their ids.
-    pub fn shed_half(&mut self, keep: u64) -> Vec<u32> {
-        self.evict(self.map.len().div_ceil(2), keep)
+    /// Closes half of the statements (the server refused another one), but `keep` and
+    /// those with an open cursor (`open`); returns their ids.
+    pub fn shed_half(&mut self, keep: u64, open: &[u32]) -> Vec<u32> {
+        self.evict(self.map.len().div_ceil(2), keep, open)
     }
 
-    fn evict(&mut self, n: usize, keep: u64) -> Vec<u32> {
+    fn evict(&mut self, n: usize, keep: u64, open: &[u32]) -> Vec<u32> {
         let mut by_age: Vec<(u64, u64)> = self
             .map
             .iter()
-            .filter(|(k, _)| **k != keep)
+            .filter(|(k, c)| **k != keep && !open.contains(&c.id))
             .map(|(k, c)| (c.used, *k))
             .collect();
         by_age.sort_unstable();
@@ -188,10 +219,10 @@ mod tests {
     fn bounded_by_least_recent_use() {
         let mut c = StmtCache::default();
         for k in 0..MAX_CACHED_STMTS as u64 {
-            assert!(c.insert(k, k as u32 + 1, None).is_empty());
+            assert!(c.insert(k, k as u32 + 1, None, &[]).is_empty());
         }
         c.get(0).expect("cached");
-        let closed = c.insert(9999, 9999, None);
+        let closed = c.insert(9999, 9999, None, &[]);
         assert_eq!(
             closed,
             vec![2],
@@ -203,24 +234,43 @@ mod tests {
 
     #[test]
     fn connections_to_one_server_share_its_bound() {
-        let server = ServerCount::new(4);
+        let server = ServerCount::new(64);
         let (mut a, mut b) = (StmtCache::default(), StmtCache::default());
         a.count_in(server.clone());
         b.count_in(server.clone());
-        for k in 0..3 {
-            assert!(a.insert(k, k as u32 + 1, None).is_empty());
+        let mut closed = Vec::new();
+        for k in 0..40 {
+            closed.extend(a.insert(k, k as u32 + 1, None, &[]));
         }
-        assert!(b.insert(10, 11, None).is_empty(), "four in all");
-        assert_eq!(b.insert(11, 12, None), vec![11], "b's own oldest gives way");
-        assert_eq!(server.get(), 4);
-        // A connection with nothing else to give keeps its one statement.
+        assert_eq!(a.len(), 32, "half of 64 each");
+        assert_eq!(closed, (1..=8).collect::<Vec<u32>>(), "the oldest went");
+        for k in 100..105 {
+            assert!(b.insert(k, k as u32, None, &[]).is_empty());
+        }
+        assert_eq!(server.get(), 37);
+        // A third connection: a third each, which `a` keeps to at its next statement, but
+        // for the one with a cursor open (server id 9, its oldest).
         let mut c = StmtCache::default();
         c.count_in(server.clone());
-        assert!(c.insert(20, 21, None).is_empty());
-        assert_eq!(server.get(), 5);
-        assert_eq!(a.insert(3, 4, None), vec![1], "a's oldest gives way");
-        assert_eq!(a.remove(1), Some(2));
-        assert_eq!(server.get(), 4);
+        let closed = a.insert(40, 41, None, &[9]);
+        assert_eq!(a.len(), 21);
+        assert!(!closed.contains(&9) && a.peek(8).is_some(), "{closed:?}");
+        assert_eq!(closed.len(), 12);
+        assert_eq!(server.get(), 26);
+        // However many share it, each keeps a few.
+        let many: Vec<StmtCache> = (0..20)
+            .map(|_| {
+                let mut m = StmtCache::default();
+                m.count_in(server.clone());
+                m
+            })
+            .collect();
+        for k in 200..220 {
+            c.insert(k, k as u32, None, &[]);
+        }
+        assert_eq!(c.len(), MIN_CACHED_STMTS);
+        drop(many);
+        assert_eq!(a.remove(8), Some(9));
         drop(c);
         b.clear();
         assert_eq!(server.get(), a.len());
@@ -230,13 +280,14 @@ mod tests {
             0,
             "a dropped connection's statements are gone"
         );
+        assert_eq!(server.share(), 64, "one connection left (b)");
     }
 
     #[test]
     fn replacing_closes_the_old_statement() {
         let mut c = StmtCache::default();
-        c.insert(7, 1, None);
-        assert_eq!(c.insert(7, 2, None), vec![1]);
+        c.insert(7, 1, None, &[]);
+        assert_eq!(c.insert(7, 2, None, &[]), vec![1]);
         assert_eq!(c.peek(7).map(|s| s.id), Some(2));
     }
 
@@ -244,9 +295,9 @@ mod tests {
     fn shedding_keeps_the_one_asked_for() {
         let mut c = StmtCache::default();
         for k in 0..10 {
-            c.insert(k, k as u32, None);
+            c.insert(k, k as u32, None, &[]);
         }
-        let closed = c.shed_half(0);
+        let closed = c.shed_half(0, &[]);
         assert_eq!(closed.len(), 5);
         assert!(c.peek(0).is_some());
     }

@@ -287,6 +287,14 @@ impl Pins {
         self.cursors.values().next().map(|(t, _)| *t)
     }
 
+    /// The server statements with a cursor open on `t`: not to be closed to make room.
+    pub fn cursor_stmts_on(&self, t: Target) -> Vec<u32> {
+        (self.cursors.values())
+            .filter(|(at, _)| *at == t)
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
     pub fn cursor_count(&self) -> usize {
         self.cursors.len()
     }

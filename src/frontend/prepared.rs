@@ -485,9 +485,10 @@ impl Session {
         self.stmts.next_id = id;
         self.stmts.last_prepared = Some(id);
         let (text_key, key) = self.stmts.new_key(&payload[1..], self.st.schema.as_deref());
+        let open = self.st.pins.cursor_stmts_on(t);
         if let Some(conn) = self.held.get_mut(t) {
             let ck = cache_key(key, conn);
-            let closed = conn.stmts.insert(ck, p.backend_id, o.metadata);
+            let closed = conn.stmts.insert(ck, p.backend_id, o.metadata, &open);
             if close_all(conn, &closed).await.is_err() {
                 self.held.take(t);
                 self.lost_backend(t);
@@ -782,6 +783,7 @@ impl Session {
         let mut p = Vec::with_capacity(stmt.sql.len() + 1);
         p.push(COM_STMT_PREPARE);
         p.extend_from_slice(&stmt.sql);
+        let open = self.st.pins.cursor_stmts_on(t);
         let mut shed = false;
         loop {
             let o = match restore::prepare_in(conn, &p, stmt.schema.as_ref()).await {
@@ -792,7 +794,7 @@ impl Session {
             };
             let closed = match (o.prepared, o.err) {
                 (Some(ok), _) => {
-                    let closed = conn.stmts.insert(key, ok.backend_id, o.metadata);
+                    let closed = conn.stmts.insert(key, ok.backend_id, o.metadata, &open);
                     if close_all(conn, &closed).await.is_err() {
                         self.held.take(t);
                         self.lost_backend(t);
@@ -804,7 +806,7 @@ impl Session {
                 // used half are closed and the prepare tried once more.
                 (None, Some(e)) if e.code == MAX_PREPARED_STMT_COUNT_REACHED && !shed => {
                     shed = true;
-                    conn.stmts.shed_half(key)
+                    conn.stmts.shed_half(key, &open)
                 }
                 (None, Some(e)) => return Err(SessionError::Reply(*e)),
                 (None, None) => return Err(internal("prepare gave no statement")),

@@ -1244,14 +1244,11 @@ async fn a_fetch_from_a_replica_cursor_carries_the_sessions_flags() {
     }
 }
 
-/// A cursor outlives a SET between its execute and its fetches, as on the server: the SET
-/// changes which statement the connection's cache names for the text, and the fetch went
-/// looking there ("no open cursor"). An execute after the SET opens a new cursor, the old
-/// one closed.
-#[tokio::test]
-async fn a_cursor_outlives_a_set_before_its_fetch() {
+/// `SELECT id FROM diff_types ORDER BY id` prepared alike on both sides: the clients, the
+/// proxy (kept for as long as the clients are used) and each side's statement id.
+async fn ids_in_order() -> (RawClient, RawClient, common::Proxy, u32, u32) {
     setup().await;
-    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
+    let (mut direct, mut proxied, _, _, proxy) = pair(modern_caps()).await;
     let ((d, d_id), (p, p_id)) = prepare_both(
         &mut direct,
         &mut proxied,
@@ -1259,6 +1256,16 @@ async fn a_cursor_outlives_a_set_before_its_fetch() {
     )
     .await;
     assert_same("prepare", &d, &p);
+    (direct, proxied, proxy, d_id, p_id)
+}
+
+/// A cursor outlives a SET between its execute and its fetches, as on the server: the SET
+/// changes which statement the connection's cache names for the text, and the fetch went
+/// looking there ("no open cursor"). An execute after the SET opens a new cursor, the old
+/// one closed.
+#[tokio::test]
+async fn a_cursor_outlives_a_set_before_its_fetch() {
+    let (mut direct, mut proxied, _proxy, d_id, p_id) = ids_in_order().await;
     let both = |d: Vec<u8>, p: Vec<u8>, what: &str| assert_same(what, &d, &p);
     for round in 0..2 {
         both(
@@ -1527,15 +1534,7 @@ async fn statistics_before_a_schema_is_the_servers_line() {
 /// ("Unknown prepared statement handler") where the server answers it.
 #[tokio::test]
 async fn a_cursor_survives_the_statements_prepared_after_it() {
-    setup().await;
-    let (mut direct, mut proxied, _, _, _proxy) = pair(modern_caps()).await;
-    let ((d, d_id), (p, p_id)) = prepare_both(
-        &mut direct,
-        &mut proxied,
-        "SELECT id FROM diff_types ORDER BY id",
-    )
-    .await;
-    assert_same("prepare", &d, &p);
+    let (mut direct, mut proxied, _proxy, d_id, p_id) = ids_in_order().await;
     assert_same(
         "execute with a cursor",
         &direct

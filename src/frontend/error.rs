@@ -89,6 +89,25 @@ impl SessionError {
         }
     }
 
+    /// [`to_err`](Self::to_err) for the error a session ends after (see [`ending`]); a
+    /// server's own refusal keeps its SQLSTATE.
+    pub fn to_last_err(&self) -> Option<ErrSpec> {
+        let servers = matches!(
+            self,
+            SessionError::Backend {
+                err: BackendError::Server(_),
+                ..
+            }
+        );
+        self.to_err()
+            .map(|spec| if servers { spec } else { ending(spec) })
+    }
+
+    /// [`to_err`](Self::to_err) for a login refused (see [`refusing_login`]).
+    pub fn to_login_err(&self) -> Option<ErrSpec> {
+        self.to_err().map(refusing_login)
+    }
+
     /// The ERR packet for this error, if the client can still be told anything.
     pub fn to_err(&self) -> Option<ErrSpec> {
         match self {
@@ -130,11 +149,11 @@ pub(super) fn malformed_packet() -> SessionError {
     SessionError::reply(1835, "HY000", "Malformed communication packet")
 }
 
-/// The ERR a session ends after (its state lost with a server connection, a broken
-/// protocol): SQLSTATE 08S01, communication link failure, as a driver reports a connection
-/// lost. A client's pool then discards the connection at once (HikariCP and the JDBC
-/// drivers go by the SQLSTATE's class 08) rather than lend it out closed.
-pub(super) fn ending(mut spec: ErrSpec) -> ErrSpec {
+/// The ERR of Switchyard's own a session ends after (its state lost with a server
+/// connection): SQLSTATE 08S01, communication link failure, as a driver reports a
+/// connection lost. A client's pool then discards the connection at once (HikariCP and the
+/// JDBC drivers go by the SQLSTATE's class 08) rather than lend it out closed.
+fn ending(mut spec: ErrSpec) -> ErrSpec {
     if !spec.state.starts_with("08") {
         spec.state = std::borrow::Cow::Borrowed("08S01");
     }
@@ -143,7 +162,7 @@ pub(super) fn ending(mut spec: ErrSpec) -> ErrSpec {
 
 /// The ERR of a login refused: a connection limit's (1040, Switchyard's own or a pool's
 /// that no connection came free in) has the server's SQLSTATE for it, 08004.
-pub(super) fn refusing_login(mut spec: ErrSpec) -> ErrSpec {
+fn refusing_login(mut spec: ErrSpec) -> ErrSpec {
     if spec.code == 1040 {
         spec.state = std::borrow::Cow::Borrowed("08004");
     }

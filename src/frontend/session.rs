@@ -1102,27 +1102,14 @@ impl Session {
         self.send_spec(e.to_err(), seq).await
     }
 
-    /// [`send_err`](Self::send_err) for the error the session ends after (see
-    /// [`error::ending`](super::error::ending)); a server's own refusal keeps its SQLSTATE.
+    /// [`send_err`](Self::send_err) for the error the session ends after.
     async fn send_last_err(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
-        let servers = matches!(
-            e,
-            SessionError::Backend {
-                err: crate::backend::BackendError::Server(_),
-                ..
-            }
-        );
-        let spec = e
-            .to_err()
-            .map(|s| if servers { s } else { super::error::ending(s) });
-        self.send_spec(spec, seq).await
+        self.send_spec(e.to_last_err(), seq).await
     }
 
-    /// [`send_err`](Self::send_err) for a login refused (see
-    /// [`error::refusing_login`](super::error::refusing_login)).
+    /// [`send_err`](Self::send_err) for a login refused.
     async fn refuse_login(&mut self, e: &SessionError, seq: u8) -> Result<(), SessionError> {
-        self.send_spec(e.to_err().map(super::error::refusing_login), seq)
-            .await
+        self.send_spec(e.to_login_err(), seq).await
     }
 
     async fn send_spec(

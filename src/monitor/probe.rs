@@ -246,13 +246,12 @@ impl Prober {
     async fn try_check(&mut self, budget: Duration) -> Result<Observation, MonitorError> {
         let now = tokio::time::Instant::now();
         let deadline = now + budget;
-        if let Some((_, since)) = &self.running {
-            if now.duration_since(*since) > CHECK_GIVEN_UP_AFTER {
-                // Given up: its connection goes with it, and a new one checks.
-                if let Some((running, _)) = self.running.take() {
-                    running.abort();
-                }
-            }
+        let given_up = |(_, since): &mut (Running, tokio::time::Instant)| {
+            now.duration_since(*since) > CHECK_GIVEN_UP_AFTER
+        };
+        if let Some((running, _)) = self.running.take_if(given_up) {
+            // Its connection goes with it, and a new one checks.
+            running.abort();
         }
         if let Some((running, _)) = self.running.as_mut() {
             let late = tokio::time::timeout_at(deadline, running)
